@@ -1,0 +1,130 @@
+/**
+ * `layerdiff inspect <index> [--json]`
+ *
+ * @module
+ */
+import { createIndexDecoder } from '../format/decoder.js';
+import type { EntryMeta, IndexRecord } from '../format/records.js';
+import { formatDigest } from '../hash/digest.js';
+import { fileSource } from '../node/io.js';
+import { parse } from './args.js';
+
+const KIND_CHAR: Record<string, string> = {
+  '1': 'h',
+  '2': 'l',
+  '3': 'c',
+  '4': 'b',
+  '5': 'd',
+  '6': 'p',
+};
+
+function modeString(m: EntryMeta): string {
+  const bits = 'rwxrwxrwx';
+  let s = KIND_CHAR[m.typeflag] ?? '-';
+  for (let i = 0; i < 9; i++) s += m.mode & (1 << (8 - i)) ? bits[i] : '-';
+  return s;
+}
+
+function entryJson(m: EntryMeta, chunks: number) {
+  return {
+    path: m.path,
+    typeflag: m.typeflag,
+    mode: m.mode,
+    uid: m.uid,
+    gid: m.gid,
+    uname: m.uname,
+    gname: m.gname,
+    mtime: m.mtime.sec + m.mtime.nsec / 1e9,
+    size: m.size,
+    linkname: m.linkname || undefined,
+    dev: m.devmajor || m.devminor ? [m.devmajor, m.devminor] : undefined,
+    xattrs: Object.keys(m.xattrs).length ? Object.keys(m.xattrs) : undefined,
+    sparse: m.sparse,
+    chunks,
+  };
+}
+
+export async function inspectCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { json: { type: 'boolean' } },
+    { min: 1, max: 1, names: 'one index path' },
+  );
+  const reader = fileSource(positionals[0]!).pipeThrough(createIndexDecoder()).getReader();
+  const json = values.json === true;
+  const entries: unknown[] = [];
+  const deletions: unknown[] = [];
+  let layer: unknown;
+  let end: unknown;
+  let last: { chunks: number } | undefined;
+  const flushLine = (text: string) => {
+    if (!json) process.stdout.write(`${text}\n`);
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const r: IndexRecord = value;
+    switch (r.type) {
+      case 'layer':
+        layer = {
+          version: r.version,
+          chunker: r.chunker,
+          digest: r.digest,
+          compression: r.compression,
+        };
+        flushLine(
+          `layerdiff index v${r.version}, ${r.chunker.algorithm} ${r.chunker.min}/${r.chunker.avg}/${r.chunker.max}, ${r.digest}, from ${r.compression} blob`,
+        );
+        break;
+      case 'entry': {
+        const e = entryJson(r.entry, 0);
+        entries.push(e);
+        last = e;
+        const m = r.entry;
+        flushLine(
+          `${modeString(m)} ${m.uname || m.uid}/${m.gname || m.gid} ${String(m.size).padStart(10)} ${new Date(m.mtime.sec * 1000).toISOString()} ${m.path}${m.linkname ? ` -> ${m.linkname}` : ''}`,
+        );
+        break;
+      }
+      case 'delete': {
+        const d = { path: r.path, opaque: r.opaque, whiteout: r.entry.path, chunks: 0 };
+        deletions.push(d);
+        last = d;
+        flushLine(`delete ${r.opaque ? 'opaque ' : ''}${r.path || '/'}`);
+        break;
+      }
+      case 'chunks':
+        if (last) last.chunks += r.refs.length;
+        break;
+      case 'end':
+        end = {
+          diffId: formatDigest(r.diffId),
+          size: r.size,
+          entries: r.entries,
+          deletions: r.deletions,
+          chunks: r.chunks,
+          dataBytes: r.dataBytes,
+          ...(r.blob
+            ? {
+                blob: {
+                  compression: r.blob.compression,
+                  digest: formatDigest(r.blob.digest),
+                  size: r.blob.size,
+                },
+              }
+            : {}),
+        };
+        flushLine(
+          `diff_id ${formatDigest(r.diffId)}: ${r.size} bytes, ${r.entries} entries, ${r.deletions} deletions, ${r.chunks} chunk references over ${r.dataBytes} bytes`,
+        );
+        if (r.blob)
+          flushLine(
+            `blob ${formatDigest(r.blob.digest)} (${r.blob.compression}, ${r.blob.size} bytes)`,
+          );
+        break;
+      default:
+        break;
+    }
+  }
+  if (json) process.stdout.write(`${JSON.stringify({ layer, entries, deletions, end })}\n`);
+}

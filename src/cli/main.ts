@@ -1,0 +1,62 @@
+/**
+ * The `layerdiff` command line. Each command lives in its own file and is a thin layer over
+ * the library. Errors go to stderr with a non-zero exit: 2 for usage errors, 1 for the rest.
+ *
+ * @module
+ */
+import { LayerdiffError, UsageError } from '../errors.js';
+import { catCommand } from './cat.js';
+import { convertCommand } from './convert.js';
+import { inspectCommand } from './inspect.js';
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  convert: convertCommand,
+  cat: catCommand,
+  inspect: inspectCommand,
+};
+
+const USAGE = `usage: layerdiff <command> [options]
+
+commands:
+  convert <layer|-> --store <dir> --out <index> [--json]
+      Cut a layer (tar, tar+gzip or tar+zstd, detected) into chunks in <dir> and write its index.
+  cat <index> --store <dir> [--out <file>]
+      Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
+  inspect <index> [--json]
+      Show what a layer index holds.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await run(rest);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`layerdiff ${command}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof LayerdiffError) {
+      process.stderr.write(`layerdiff ${command}: ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(
+      `layerdiff ${command}: ${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(err)}\n`,
+    );
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

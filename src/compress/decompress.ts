@@ -1,0 +1,164 @@
+/**
+ * The first stage of a conversion: detect how a layer blob is compressed, decompress it, and
+ * digest the compressed bytes in the same pass.
+ *
+ * @module
+ */
+import { CompressionError, LayerdiffError } from '../errors.js';
+import type { Compression } from '../format/records.js';
+import type { HashProvider, IncrementalHash } from '../hash/types.js';
+import { detectCompression, SNIFF_BYTES } from './detect.js';
+import { createZstdDecoder, type ZstdDecoderOptions } from './zstd.js';
+
+/** What the decompressor learned about the blob. */
+export interface BlobSummary {
+  compression: Compression;
+  /** Raw SHA-256 of the compressed blob; absent for uncompressed input (it equals the diff_id). */
+  digest?: Uint8Array;
+  /** Bytes of the blob as given. */
+  size: number;
+}
+
+/** Options of {@link createDecompressor}. */
+export interface DecompressorOptions {
+  /** Hashing for the blob digest. */
+  hash: HashProvider;
+  /** zstd limits. */
+  zstd?: ZstdDecoderOptions;
+}
+
+/** A writable/readable pair like a `TransformStream`, plus what it learns on the way. */
+export interface Decompressor {
+  /** Write the layer blob here (tar, tar+gzip or tar+zstd). */
+  writable: WritableStream<Uint8Array>;
+  /** The uncompressed tar comes out here. */
+  readable: ReadableStream<Uint8Array>;
+  /** Resolves as soon as the compression is known (after the first bytes). */
+  compression: Promise<Compression>;
+  /** Resolves when the blob has been read to its end. */
+  done: Promise<BlobSummary>;
+}
+
+/**
+ * Creates a decompressor that detects gzip and zstd by their magic bytes and passes anything
+ * else through unchanged. gzip goes through the runtime's `DecompressionStream`; zstd through
+ * a bounded pure-JS decoder. Corrupt or truncated input errors the readable side with
+ * {@link CompressionError}.
+ *
+ * @param options - hashing and limits.
+ * @returns the stream pair, with promises for the detected compression and the blob summary.
+ * @example
+ * ```ts
+ * const d = createDecompressor({ hash: webHashProvider() });
+ * const tar = blob.pipeThrough(d);
+ * ```
+ */
+export function createDecompressor(options: DecompressorOptions): Decompressor {
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  const reader = input.readable.getReader();
+  let resolveCompression!: (c: Compression) => void;
+  let resolveDone!: (s: BlobSummary) => void;
+  let rejectDone!: (e: unknown) => void;
+  const compression = new Promise<Compression>((res) => {
+    resolveCompression = res;
+  });
+  const done = new Promise<BlobSummary>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => {});
+
+  let kind: Compression | undefined;
+  let size = 0;
+  let blobHash: IncrementalHash | undefined;
+  let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  /** The blob bytes, starting with those read while sniffing, counted and hashed as they pass. */
+  const blobStream = (head: Uint8Array[], hashing: boolean) =>
+    new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const next = head.shift() ?? (await reader.read()).value;
+        if (next === undefined) {
+          c.close();
+          return;
+        }
+        size += next.length;
+        if (hashing) await blobHash!.update(next);
+        c.enqueue(next);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+
+  async function setup(): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+    const head: Uint8Array[] = [];
+    let n = 0;
+    while (n < SNIFF_BYTES) {
+      const r = await reader.read();
+      if (r.done) break;
+      head.push(r.value);
+      n += r.value.length;
+    }
+    const first = new Uint8Array(Math.min(n, SNIFF_BYTES));
+    let at = 0;
+    for (const h of head) {
+      if (at >= first.length) break;
+      const take = h.subarray(0, first.length - at);
+      first.set(take, at);
+      at += take.length;
+    }
+    kind = detectCompression(first);
+    resolveCompression(kind);
+    if (kind === 'none') return blobStream(head, false).getReader();
+    blobHash = await options.hash.create();
+    const blob = blobStream(head, true);
+    const out =
+      kind === 'gzip'
+        ? blob.pipeThrough(
+            new DecompressionStream('gzip') as TransformStream<Uint8Array, Uint8Array>,
+          )
+        : createZstdDecoder(blob, options.zstd);
+    return out.getReader();
+  }
+
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        inner ??= await setup();
+        const r = await inner.read();
+        if (!r.done) {
+          controller.enqueue(r.value);
+          return;
+        }
+        controller.close();
+        const summary: BlobSummary = { compression: kind!, size };
+        if (blobHash) summary.digest = await blobHash.digest();
+        resolveDone(summary);
+      } catch (err) {
+        const e =
+          err instanceof LayerdiffError || kind !== 'gzip' || !isZlibError(err)
+            ? err
+            : new CompressionError(
+                `gzip: ${(err as Error).message} (compressed bytes read: ${size})`,
+                {
+                  cause: err,
+                },
+              );
+        rejectDone(e);
+        await reader.cancel(e).catch(() => {});
+        throw e;
+      }
+    },
+    cancel(reason) {
+      rejectDone(reason);
+      return inner ? inner.cancel(reason) : reader.cancel(reason);
+    },
+  });
+
+  return { writable: input.writable, readable, compression, done };
+}
+
+function isZlibError(err: unknown): boolean {
+  if (err instanceof TypeError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('Z_');
+}

@@ -1,0 +1,163 @@
+/**
+ * Walks the frame and block structure of a zstd stream without decompressing it, so the
+ * streaming decoder can (1) refuse frames whose window exceeds a memory limit before any
+ * buffer is allocated, and (2) feed the decoder slices whose decompressed size is bounded,
+ * defusing RLE "bombs". Pure; follows RFC 8878 sections 3.1.1 and 3.1.1.2.
+ *
+ * @module
+ */
+import { CompressionError } from '../errors.js';
+
+const ZSTD_MAGIC = 0xfd2fb528;
+const BLOCK_MAX = 128 * 1024;
+
+type State =
+  | { kind: 'magic' }
+  | { kind: 'frame-header'; need: number }
+  | { kind: 'block-header'; window: number }
+  | { kind: 'block-body'; window: number; left: number; last: boolean }
+  | { kind: 'checksum'; left: number }
+  | { kind: 'skip'; left: number }
+  | { kind: 'skip-size' };
+
+/** Tracks where a zstd stream is, byte by byte across pieces. */
+export class ZstdWalker {
+  private state: State = { kind: 'magic' };
+  private head = new Uint8Array(18);
+  private headLen = 0;
+  private checksum = false;
+  /** Absolute offset in the compressed stream of the next byte to be walked. */
+  offset = 0;
+
+  constructor(private readonly maxWindow: number) {}
+
+  /** True when the walker sits exactly between frames (a valid place for the stream to end). */
+  get atFrameBoundary(): boolean {
+    return this.state.kind === 'magic' && this.headLen === 0;
+  }
+
+  /**
+   * Walks `bytes` from `start`, stopping after the first whole block (or frame part) once at
+   * least `budget` bytes of output could have been produced.
+   * @returns `[end, outputBound]`: where it stopped in `bytes` and the most bytes of output
+   *   the walked input can decompress to.
+   * @throws {@link CompressionError} on a malformed header or a window over the limit.
+   */
+  walk(bytes: Uint8Array, start: number, budget: number): [number, number] {
+    let i = start;
+    let out = 0;
+    while (i < bytes.length && out < budget) {
+      const s = this.state;
+      switch (s.kind) {
+        case 'magic':
+        case 'frame-header':
+        case 'skip-size': {
+          this.head[this.headLen++] = bytes[i++]!;
+          this.onHeadByte();
+          break;
+        }
+        case 'block-header': {
+          this.head[this.headLen++] = bytes[i++]!;
+          if (this.headLen < 3) break;
+          const h = this.head[0]! | (this.head[1]! << 8) | (this.head[2]! << 16);
+          this.headLen = 0;
+          const last = (h & 1) === 1;
+          const type = (h >> 1) & 3;
+          const size = h >>> 3;
+          const blockMax = Math.min(s.window, BLOCK_MAX);
+          if (type === 3) this.fail('reserved block type');
+          if (size > blockMax) this.fail(`block of ${size} bytes exceeds its maximum ${blockMax}`);
+          // Raw and RLE blocks regenerate exactly `size` bytes; compressed ones at most blockMax.
+          out += type === 2 ? blockMax : size;
+          const left = type === 1 ? 1 : size;
+          this.state =
+            left > 0
+              ? { kind: 'block-body', window: s.window, left, last }
+              : this.afterBlock(last, s.window);
+          break;
+        }
+        case 'block-body': {
+          const n = Math.min(s.left, bytes.length - i);
+          i += n;
+          s.left -= n;
+          if (s.left === 0) this.state = this.afterBlock(s.last, s.window);
+          break;
+        }
+        case 'checksum':
+        case 'skip': {
+          const n = Math.min(s.left, bytes.length - i);
+          i += n;
+          s.left -= n;
+          if (s.left === 0) this.state = { kind: 'magic' };
+          break;
+        }
+      }
+    }
+    this.offset += i - start;
+    return [i, out];
+  }
+
+  private afterBlock(last: boolean, window: number): State {
+    if (!last) return { kind: 'block-header', window };
+    return this.checksum ? { kind: 'checksum', left: 4 } : { kind: 'magic' };
+  }
+
+  private onHeadByte(): void {
+    const s = this.state;
+    const h = this.head;
+    if (s.kind === 'magic') {
+      if (this.headLen < 4) return;
+      const magic = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
+      this.headLen = 0;
+      if (magic === ZSTD_MAGIC) this.state = { kind: 'frame-header', need: 1 };
+      else if (magic >>> 4 === 0x184d2a5) this.state = { kind: 'skip-size' };
+      else this.fail('bad frame magic');
+      return;
+    }
+    if (s.kind === 'skip-size') {
+      if (this.headLen < 4) return;
+      const size = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
+      this.headLen = 0;
+      this.state = size > 0 ? { kind: 'skip', left: size } : { kind: 'magic' };
+      return;
+    }
+    if (s.kind !== 'frame-header') return;
+    if (this.headLen === 1) {
+      const fhd = h[0]!;
+      if (fhd & 0x08) this.fail('reserved bit set in frame header');
+      const single = (fhd >> 5) & 1;
+      const dictBytes = [0, 1, 2, 4][fhd & 3]!;
+      const fcsCode = fhd >> 6;
+      const fcsBytes = fcsCode === 0 ? single : [1, 2, 4, 8][fcsCode]!;
+      s.need = 1 + (single ? 0 : 1) + dictBytes + fcsBytes;
+    }
+    if (this.headLen < s.need) return;
+    const fhd = h[0]!;
+    const single = (fhd >> 5) & 1;
+    this.checksum = ((fhd >> 2) & 1) === 1;
+    let window: number;
+    if (!single) {
+      const wd = h[1]!;
+      const base = 2 ** (10 + (wd >> 3));
+      window = base + (base / 8) * (wd & 7);
+    } else {
+      // Single-segment frames: the window is the frame content size.
+      const dictBytes = [0, 1, 2, 4][fhd & 3]!;
+      const at = 1 + dictBytes;
+      const n = s.need - at;
+      let size = 0;
+      for (let k = n - 1; k >= 0; k--) size = size * 256 + h[at + k]!;
+      if (n === 2) size += 256;
+      window = size;
+    }
+    if (window > this.maxWindow) {
+      this.fail(`frame window of ${window} bytes exceeds the ${this.maxWindow}-byte limit`);
+    }
+    this.headLen = 0;
+    this.state = { kind: 'block-header', window: Math.max(window, 1) };
+  }
+
+  private fail(msg: string): never {
+    throw new CompressionError(`zstd: ${msg} near compressed offset ${this.offset}`);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Streaming zstd decompression in pure JS (fzstd), pull-driven and bounded: input is fed to
+ * the decoder in slices whose decompressed size is at most about `sliceBytes`, and frames whose
+ * window exceeds `maxWindow` are refused before the decoder allocates anything.
+ *
+ * @module
+ */
+import { Decompress } from 'fzstd';
+import { CompressionError, LayerdiffError } from '../errors.js';
+import { ZstdWalker } from './zstd-walker.js';
+
+/** Options of {@link createZstdDecoder}. */
+export interface ZstdDecoderOptions {
+  /** Largest frame window accepted, in bytes. @default 134217728 (128 MiB, zstd's own default limit) */
+  maxWindow?: number;
+  /** Output produced per pull, at most (plus one block). @default 1048576 */
+  sliceBytes?: number;
+}
+
+/**
+ * Decompresses a zstd stream (one or more frames, skippable frames allowed).
+ * @param source - the compressed bytes.
+ * @param options - limits.
+ * @returns the decompressed bytes as a pull stream.
+ */
+export function createZstdDecoder(
+  source: ReadableStream<Uint8Array>,
+  options: ZstdDecoderOptions = {},
+): ReadableStream<Uint8Array> {
+  const walker = new ZstdWalker(options.maxWindow ?? 128 * 1024 * 1024);
+  const sliceBytes = options.sliceBytes ?? 1024 * 1024;
+  const reader = source.getReader();
+  const out: Uint8Array[] = [];
+  const decoder = new Decompress((data) => {
+    if (data.length) out.push(data);
+  });
+  let piece: Uint8Array | undefined;
+  let pos = 0;
+
+  const push = (bytes: Uint8Array, final: boolean) => {
+    try {
+      decoder.push(bytes, final);
+    } catch (err) {
+      throw new CompressionError(
+        `zstd: corrupt data near compressed offset ${walker.offset} (${(err as Error).message})`,
+        {
+          cause: err,
+        },
+      );
+    }
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        while (out.length === 0) {
+          if (!piece || pos >= piece.length) {
+            const r = await reader.read();
+            if (r.done) {
+              if (!walker.atFrameBoundary) {
+                throw new CompressionError(
+                  `zstd: stream truncated at compressed offset ${walker.offset}`,
+                );
+              }
+              push(new Uint8Array(0), true);
+              for (const o of out.splice(0)) controller.enqueue(o);
+              controller.close();
+              return;
+            }
+            piece = r.value;
+            pos = 0;
+            continue;
+          }
+          const [end] = walker.walk(piece, pos, sliceBytes);
+          push(piece.subarray(pos, end), false);
+          pos = end;
+        }
+        for (const o of out.splice(0)) controller.enqueue(o);
+      } catch (err) {
+        await reader.cancel(err).catch(() => {});
+        throw err instanceof LayerdiffError
+          ? err
+          : new CompressionError(`zstd: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,142 @@
+/**
+ * Errors thrown by layerdiff. Every error is a {@link LayerdiffError} with a stable string
+ * `code`; there is one subclass per failure kind, and messages say what was wrong and where
+ * (entry path, byte offset, digest).
+ *
+ * @module
+ */
+
+/** Stable error codes. One code per failure kind; never matched by message text. */
+export type ErrorCode =
+  | 'ERR_TAR_FORMAT'
+  | 'ERR_TAR_LIMIT'
+  | 'ERR_TAR_TRUNCATED'
+  | 'ERR_COMPRESSION'
+  | 'ERR_RECORD_FORMAT'
+  | 'ERR_CHUNK_NOT_FOUND'
+  | 'ERR_CHUNK_DIGEST'
+  | 'ERR_LAYER_DIGEST'
+  | 'ERR_CHUNKER_PARAMS'
+  | 'ERR_WASM_UNAVAILABLE'
+  | 'ERR_USAGE';
+
+/** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
+export class LayerdiffError extends Error {
+  /** A stable, machine-readable code naming the failure kind. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Where in a tar stream a problem was found. */
+export interface TarLocation {
+  /** Byte offset in the uncompressed tar of the header block being read. */
+  offset: number;
+  /** Path of the entry, when its header was decoded far enough to know it. */
+  path?: string;
+}
+
+function where(loc: TarLocation): string {
+  return loc.path === undefined
+    ? `at tar offset ${loc.offset}`
+    : `in entry ${JSON.stringify(loc.path)} at tar offset ${loc.offset}`;
+}
+
+/** The tar stream is malformed: bad checksum, bad numeric field, bad pax record, and so on. */
+export class TarFormatError extends LayerdiffError {
+  /** Where the malformed data was found. */
+  readonly location: TarLocation;
+  constructor(message: string, location: TarLocation) {
+    super('ERR_TAR_FORMAT', `${message} ${where(location)}`);
+    this.location = location;
+  }
+}
+
+/** A tar extension (pax record, GNU long name, sparse map) exceeds a configured size limit. */
+export class TarLimitError extends LayerdiffError {
+  /** Where the oversized data was found. */
+  readonly location: TarLocation;
+  constructor(message: string, location: TarLocation) {
+    super('ERR_TAR_LIMIT', `${message} ${where(location)}`);
+    this.location = location;
+  }
+}
+
+/** The tar stream ended in the middle of a header or an entry body. */
+export class TarTruncatedError extends LayerdiffError {
+  /** Where the stream ended. */
+  readonly location: TarLocation;
+  constructor(message: string, location: TarLocation) {
+    super('ERR_TAR_TRUNCATED', `${message} ${where(location)}`);
+    this.location = location;
+  }
+}
+
+/** Compressed input (gzip, zstd) is corrupt, truncated or exceeds a limit. */
+export class CompressionError extends LayerdiffError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_COMPRESSION', message, options);
+  }
+}
+
+/** An encoded index (records) is malformed, truncated, or of an unsupported version. */
+export class RecordFormatError extends LayerdiffError {
+  /** Byte offset in the index stream of the frame being decoded. */
+  readonly offset: number;
+  constructor(message: string, offset: number) {
+    super('ERR_RECORD_FORMAT', `${message} at index offset ${offset}`);
+    this.offset = offset;
+  }
+}
+
+/** A chunk referenced by an index is not in the store. */
+export class ChunkNotFoundError extends LayerdiffError {
+  /** The missing chunk's digest, `sha256:<hex>`. */
+  readonly digest: string;
+  constructor(digest: string) {
+    super('ERR_CHUNK_NOT_FOUND', `chunk ${digest} is not in the store`);
+    this.digest = digest;
+  }
+}
+
+/** Bytes read back for a chunk do not match its digest or its recorded length. */
+export class ChunkDigestError extends LayerdiffError {
+  /** The digest the chunk was stored under, `sha256:<hex>`. */
+  readonly digest: string;
+  constructor(digest: string, detail: string) {
+    super('ERR_CHUNK_DIGEST', `chunk ${digest} failed verification: ${detail}`);
+    this.digest = digest;
+  }
+}
+
+/** A reassembled layer does not match the diff_id or size its index records. */
+export class LayerDigestError extends LayerdiffError {
+  constructor(message: string) {
+    super('ERR_LAYER_DIGEST', message);
+  }
+}
+
+/** Chunker parameters are out of range or inconsistent. */
+export class ChunkerParamsError extends LayerdiffError {
+  constructor(message: string) {
+    super('ERR_CHUNKER_PARAMS', message);
+  }
+}
+
+/** The WebAssembly CDC kernel could not be loaded (and a fallback was not allowed). */
+export class WasmUnavailableError extends LayerdiffError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_WASM_UNAVAILABLE', message, options);
+  }
+}
+
+/** A command-line or API call was made with invalid arguments. */
+export class UsageError extends LayerdiffError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * Encodes and decodes single index records as deterministic CBOR (RFC 8949 core deterministic
+ * encoding, via cborg). Pure functions; the framing and the streams live beside them.
+ * Every decoded record is checked field by field: an index is outside input.
+ *
+ * @module
+ */
+import { decode, encode } from 'cborg';
+import { RecordFormatError } from '../errors.js';
+import type { ChunkRef, Compression, EntryMeta, IndexRecord, Timestamp } from './records.js';
+
+/** Wire codes of the record types (the `t` key). */
+const TYPE_CODE = {
+  layer: 0,
+  entry: 1,
+  delete: 2,
+  chunks: 3,
+  padding: 4,
+  tail: 5,
+  end: 6,
+} as const satisfies Record<IndexRecord['type'], number>;
+
+const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
+
+type Wire = Record<string, unknown>;
+
+function time(t: Timestamp): number | [number, number] {
+  return t.nsec === 0 ? t.sec : [t.sec, t.nsec];
+}
+
+function metaToWire(m: EntryMeta): Wire {
+  const w: Wire = { p: m.path, f: m.typeflag, m: m.mode, u: m.uid, g: m.gid, mt: time(m.mtime) };
+  if (m.uname) w.un = m.uname;
+  if (m.gname) w.gn = m.gname;
+  if (m.atime) w.at = time(m.atime);
+  if (m.ctime) w.ct = time(m.ctime);
+  if (m.size) w.s = m.size;
+  if (m.linkname) w.l = m.linkname;
+  if (m.devmajor || m.devminor) w.dv = [m.devmajor, m.devminor];
+  if (Object.keys(m.pax).length) w.px = m.pax;
+  if (Object.keys(m.xattrs).length) w.xa = m.xattrs;
+  if (m.sparse) {
+    w.sp = m.sparse.map
+      ? [m.sparse.format, m.sparse.realSize, m.sparse.map.flat()]
+      : [m.sparse.format, m.sparse.realSize];
+  }
+  return w;
+}
+
+function refsToWire(refs: ChunkRef[]): unknown[] {
+  const out: unknown[] = new Array(refs.length * 2);
+  for (let i = 0; i < refs.length; i++) {
+    out[2 * i] = refs[i]!.digest;
+    out[2 * i + 1] = refs[i]!.length;
+  }
+  return out;
+}
+
+function toWire(r: IndexRecord): Wire {
+  const t = TYPE_CODE[r.type];
+  switch (r.type) {
+    case 'layer':
+      return {
+        t,
+        v: r.version,
+        ch: [r.chunker.algorithm, r.chunker.min, r.chunker.avg, r.chunker.max],
+        dg: r.digest,
+        cz: r.compression,
+      };
+    case 'entry':
+      return { t, e: metaToWire(r.entry), r: r.raw };
+    case 'delete':
+      return r.opaque
+        ? { t, p: r.path, o: true, e: metaToWire(r.entry), r: r.raw }
+        : { t, p: r.path, e: metaToWire(r.entry), r: r.raw };
+    case 'chunks':
+      return { t, c: refsToWire(r.refs) };
+    case 'padding':
+      return { t, b: r.bytes };
+    case 'tail':
+      return { t };
+    case 'end': {
+      const w: Wire = {
+        t,
+        id: r.diffId,
+        s: r.size,
+        n: r.entries,
+        nd: r.deletions,
+        nc: r.chunks,
+        db: r.dataBytes,
+      };
+      if (r.blob) w.bl = [r.blob.compression, r.blob.digest, r.blob.size];
+      return w;
+    }
+  }
+}
+
+/**
+ * Encodes one record as deterministic CBOR.
+ * @param record - the record to encode.
+ * @returns its CBOR bytes (without framing).
+ */
+export function encodeRecord(record: IndexRecord): Uint8Array {
+  return encode(toWire(record));
+}
+
+/** Field readers that throw {@link RecordFormatError} naming the field and offset. */
+class Reader {
+  constructor(
+    readonly offset: number,
+    readonly what: string,
+  ) {}
+
+  fail(msg: string): never {
+    throw new RecordFormatError(`${this.what}: ${msg}`, this.offset);
+  }
+  map(v: unknown, name: string): Wire {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+      this.fail(`${name} must be a map`);
+    }
+    return v as Wire;
+  }
+  uint(v: unknown, name: string): number {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      this.fail(`${name} must be an unsigned integer`);
+    }
+    return v;
+  }
+  int(v: unknown, name: string): number {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) this.fail(`${name} must be an integer`);
+    return v;
+  }
+  str(v: unknown, name: string): string {
+    if (typeof v !== 'string') this.fail(`${name} must be a text string`);
+    return v;
+  }
+  bytes(v: unknown, name: string, length?: number): Uint8Array {
+    if (!(v instanceof Uint8Array)) this.fail(`${name} must be a byte string`);
+    if (length !== undefined && v.length !== length) this.fail(`${name} must be ${length} bytes`);
+    return v;
+  }
+  array(v: unknown, name: string): unknown[] {
+    if (!Array.isArray(v)) this.fail(`${name} must be an array`);
+    return v;
+  }
+  time(v: unknown, name: string): Timestamp {
+    if (typeof v === 'number') return { sec: this.int(v, name), nsec: 0 };
+    const a = this.array(v, name);
+    if (a.length !== 2) this.fail(`${name} must be [sec, nsec]`);
+    const nsec = this.uint(a[1], `${name}.nsec`);
+    if (nsec >= 1e9) this.fail(`${name}.nsec out of range`);
+    return { sec: this.int(a[0], `${name}.sec`), nsec };
+  }
+  keys(w: Wire, allowed: readonly string[]): void {
+    for (const k of Object.keys(w))
+      if (!allowed.includes(k)) this.fail(`unknown key ${JSON.stringify(k)}`);
+  }
+}
+
+const META_KEYS = [
+  'p',
+  'f',
+  'm',
+  'u',
+  'g',
+  'un',
+  'gn',
+  'mt',
+  'at',
+  'ct',
+  's',
+  'l',
+  'dv',
+  'px',
+  'xa',
+  'sp',
+];
+
+function metaFromWire(rd: Reader, v: unknown): EntryMeta {
+  const w = rd.map(v, 'entry');
+  rd.keys(w, META_KEYS);
+  const typeflag = rd.str(w.f, 'entry.typeflag');
+  if (typeflag.length !== 1) rd.fail('entry.typeflag must be one character');
+  const meta: EntryMeta = {
+    path: rd.str(w.p, 'entry.path'),
+    typeflag,
+    mode: rd.uint(w.m, 'entry.mode'),
+    uid: rd.uint(w.u, 'entry.uid'),
+    gid: rd.uint(w.g, 'entry.gid'),
+    uname: w.un === undefined ? '' : rd.str(w.un, 'entry.uname'),
+    gname: w.gn === undefined ? '' : rd.str(w.gn, 'entry.gname'),
+    mtime: rd.time(w.mt, 'entry.mtime'),
+    size: w.s === undefined ? 0 : rd.uint(w.s, 'entry.size'),
+    linkname: w.l === undefined ? '' : rd.str(w.l, 'entry.linkname'),
+    devmajor: 0,
+    devminor: 0,
+    pax: {},
+    xattrs: {},
+  };
+  if (w.at !== undefined) meta.atime = rd.time(w.at, 'entry.atime');
+  if (w.ct !== undefined) meta.ctime = rd.time(w.ct, 'entry.ctime');
+  if (w.dv !== undefined) {
+    const dv = rd.array(w.dv, 'entry.dev');
+    if (dv.length !== 2) rd.fail('entry.dev must be [major, minor]');
+    meta.devmajor = rd.uint(dv[0], 'entry.devmajor');
+    meta.devminor = rd.uint(dv[1], 'entry.devminor');
+  }
+  if (w.px !== undefined) {
+    const px = rd.map(w.px, 'entry.pax');
+    const pax: Record<string, string> = {};
+    for (const [k, val] of Object.entries(px)) {
+      Object.defineProperty(pax, k, {
+        value: rd.str(val, `entry.pax[${JSON.stringify(k)}]`),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    meta.pax = pax;
+  }
+  if (w.xa !== undefined) {
+    const xa = rd.map(w.xa, 'entry.xattrs');
+    const xattrs: Record<string, Uint8Array> = {};
+    for (const [k, val] of Object.entries(xa)) {
+      Object.defineProperty(xattrs, k, {
+        value: rd.bytes(val, `entry.xattrs[${JSON.stringify(k)}]`),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    meta.xattrs = xattrs;
+  }
+  if (w.sp !== undefined) {
+    const sp = rd.array(w.sp, 'entry.sparse');
+    if (sp.length !== 2 && sp.length !== 3) rd.fail('entry.sparse must have 2 or 3 items');
+    meta.sparse = {
+      format: rd.str(sp[0], 'entry.sparse.format'),
+      realSize: rd.uint(sp[1], 'entry.sparse.realSize'),
+    };
+    if (sp.length === 3) {
+      const flat = rd.array(sp[2], 'entry.sparse.map');
+      if (flat.length % 2) rd.fail('entry.sparse.map must hold offset/length pairs');
+      const map: Array<[number, number]> = [];
+      for (let i = 0; i < flat.length; i += 2) {
+        map.push([
+          rd.uint(flat[i], 'entry.sparse.offset'),
+          rd.uint(flat[i + 1], 'entry.sparse.length'),
+        ]);
+      }
+      meta.sparse.map = map;
+    }
+  }
+  return meta;
+}
+
+function compression(rd: Reader, v: unknown, name: string): Compression {
+  const s = rd.str(v, name);
+  if (!(COMPRESSIONS as readonly string[]).includes(s))
+    rd.fail(`${name} ${JSON.stringify(s)} is not known`);
+  return s as Compression;
+}
+
+/**
+ * Decodes one record from its CBOR bytes, checking every field.
+ * @param bytes - the CBOR of one record (without framing).
+ * @param offset - byte offset of the record in the index, for error messages.
+ * @returns the record.
+ * @throws {@link RecordFormatError} when the bytes are not a well-formed record.
+ */
+export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
+  let value: unknown;
+  try {
+    value = decode(bytes, {
+      strict: true,
+      rejectDuplicateMapKeys: true,
+      allowUndefined: false,
+      allowIndefinite: false,
+      allowBigInt: false,
+    });
+  } catch (err) {
+    throw new RecordFormatError(`record is not valid CBOR (${(err as Error).message})`, offset);
+  }
+  const rd = new Reader(offset, 'record');
+  const w = rd.map(value, 'record');
+  switch (w.t) {
+    case TYPE_CODE.layer: {
+      const lr = new Reader(offset, 'layer record');
+      lr.keys(w, ['t', 'v', 'ch', 'dg', 'cz']);
+      const ch = lr.array(w.ch, 'chunker');
+      if (ch.length !== 4) lr.fail('chunker must be [algorithm, min, avg, max]');
+      const dg = lr.str(w.dg, 'digest');
+      if (dg !== 'sha256') lr.fail(`digest algorithm ${JSON.stringify(dg)} is not supported`);
+      const digest = 'sha256' as const;
+      return {
+        type: 'layer',
+        version: lr.uint(w.v, 'version'),
+        chunker: {
+          algorithm: lr.str(ch[0], 'chunker.algorithm'),
+          min: lr.uint(ch[1], 'chunker.min'),
+          avg: lr.uint(ch[2], 'chunker.avg'),
+          max: lr.uint(ch[3], 'chunker.max'),
+        },
+        digest,
+        compression: compression(lr, w.cz, 'compression'),
+      };
+    }
+    case TYPE_CODE.entry: {
+      const er = new Reader(offset, 'entry record');
+      er.keys(w, ['t', 'e', 'r']);
+      return { type: 'entry', entry: metaFromWire(er, w.e), raw: er.bytes(w.r, 'raw') };
+    }
+    case TYPE_CODE.delete: {
+      const dr = new Reader(offset, 'delete record');
+      dr.keys(w, ['t', 'p', 'o', 'e', 'r']);
+      if (w.o !== undefined && w.o !== true) dr.fail('opaque must be true when present');
+      return {
+        type: 'delete',
+        path: dr.str(w.p, 'path'),
+        opaque: w.o === true,
+        entry: metaFromWire(dr, w.e),
+        raw: dr.bytes(w.r, 'raw'),
+      };
+    }
+    case TYPE_CODE.chunks: {
+      const cr = new Reader(offset, 'chunks record');
+      cr.keys(w, ['t', 'c']);
+      const flat = cr.array(w.c, 'refs');
+      if (flat.length === 0 || flat.length % 2) cr.fail('refs must hold digest/length pairs');
+      const refs: ChunkRef[] = new Array(flat.length / 2);
+      for (let i = 0; i < flat.length; i += 2) {
+        const length = cr.uint(flat[i + 1], 'chunk length');
+        if (length === 0) cr.fail('chunk length must not be 0');
+        refs[i / 2] = { digest: cr.bytes(flat[i], 'chunk digest', 32), length };
+      }
+      return { type: 'chunks', refs };
+    }
+    case TYPE_CODE.padding: {
+      const pr = new Reader(offset, 'padding record');
+      pr.keys(w, ['t', 'b']);
+      const b = pr.bytes(w.b, 'bytes');
+      if (b.length === 0 || b.length >= 512) pr.fail('padding must be 1 to 511 bytes');
+      return { type: 'padding', bytes: b };
+    }
+    case TYPE_CODE.tail:
+      new Reader(offset, 'tail record').keys(w, ['t']);
+      return { type: 'tail' };
+    case TYPE_CODE.end: {
+      const zr = new Reader(offset, 'end record');
+      zr.keys(w, ['t', 'id', 's', 'n', 'nd', 'nc', 'db', 'bl']);
+      const end: IndexRecord = {
+        type: 'end',
+        diffId: zr.bytes(w.id, 'diffId', 32),
+        size: zr.uint(w.s, 'size'),
+        entries: zr.uint(w.n, 'entries'),
+        deletions: zr.uint(w.nd, 'deletions'),
+        chunks: zr.uint(w.nc, 'chunks'),
+        dataBytes: zr.uint(w.db, 'dataBytes'),
+      };
+      if (w.bl !== undefined) {
+        const bl = zr.array(w.bl, 'blob');
+        if (bl.length !== 3) zr.fail('blob must be [compression, digest, size]');
+        end.blob = {
+          compression: compression(zr, bl[0], 'blob.compression'),
+          digest: zr.bytes(bl[1], 'blob.digest', 32),
+          size: zr.uint(bl[2], 'blob.size'),
+        };
+      }
+      return end;
+    }
+    default:
+      return rd.fail(`unknown record type ${JSON.stringify(w.t)}`);
+  }
+}

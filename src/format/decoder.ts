@@ -1,0 +1,99 @@
+/**
+ * The index byte stream reader: checks the magic, cuts frames, decodes and checks each record
+ * and the order of records. Buffers at most one frame, bounded by `maxRecordBytes`.
+ *
+ * @module
+ */
+import { RecordFormatError } from '../errors.js';
+import { decodeRecord } from './codec.js';
+import { INDEX_MAGIC } from './encoder.js';
+import { IndexGrammar } from './grammar.js';
+import type { IndexRecord } from './records.js';
+
+/** Options of {@link createIndexDecoder}. */
+export interface IndexDecoderOptions {
+  /** Largest accepted record, in bytes. @default 16777216 (16 MiB) */
+  maxRecordBytes?: number;
+}
+
+/**
+ * Creates a stream that decodes index bytes into checked records. Every record is validated
+ * (types, ranges, order, body sizes, totals); the stream errors with
+ * {@link RecordFormatError} on the first problem, and when the input ends before the end record.
+ *
+ * @param options - limits.
+ * @returns a `TransformStream` from bytes to records.
+ */
+export function createIndexDecoder(
+  options: IndexDecoderOptions = {},
+): TransformStream<Uint8Array, IndexRecord> {
+  const maxRecordBytes = options.maxRecordBytes ?? 16 * 1024 * 1024;
+  const grammar = new IndexGrammar();
+  let buf: Uint8Array = new Uint8Array(0);
+  let offset = 0; // index offset of buf[0]
+  let magicSeen = false;
+
+  return new TransformStream({
+    transform(piece, controller) {
+      buf = buf.length === 0 ? piece : append(buf, piece);
+      let pos = 0;
+      if (!magicSeen) {
+        if (buf.length < INDEX_MAGIC.length) return;
+        for (let i = 0; i < INDEX_MAGIC.length; i++) {
+          if (buf[i] !== INDEX_MAGIC[i])
+            throw new RecordFormatError('not a layerdiff index (bad magic)', 0);
+        }
+        magicSeen = true;
+        pos = INDEX_MAGIC.length;
+      }
+      while (buf.length - pos >= 4) {
+        const at = offset + pos;
+        if (grammar.complete) throw new RecordFormatError('bytes after the end record', at);
+        const len = new DataView(buf.buffer, buf.byteOffset + pos, 4).getUint32(0);
+        if (len === 0) throw new RecordFormatError('empty record frame', at);
+        if (len > maxRecordBytes) {
+          throw new RecordFormatError(
+            `record of ${len} bytes exceeds the ${maxRecordBytes}-byte limit`,
+            at,
+          );
+        }
+        if (buf.length - pos - 4 < len) break;
+        const record = decodeRecord(buf.subarray(pos + 4, pos + 4 + len), at);
+        grammar.accept(record, at);
+        controller.enqueue(record);
+        pos += 4 + len;
+      }
+      if (grammar.complete && buf.length > pos) {
+        throw new RecordFormatError('bytes after the end record', offset + pos);
+      }
+      // Keep only the unread part, copied so the input piece can be released.
+      if (pos > 0) buf = buf.slice(pos);
+      offset += pos;
+    },
+    flush() {
+      if (!magicSeen) throw new RecordFormatError('index ends before its magic', 0);
+      if (buf.length > 0) throw new RecordFormatError('index ends inside a record', offset);
+      if (!grammar.complete)
+        throw new RecordFormatError('index ends before its end record', offset);
+    },
+  });
+}
+
+/**
+ * Appends `b` to `a`, reusing spare capacity of `a`'s buffer and doubling it when full, so that
+ * a frame arriving in many tiny pieces costs linear, not quadratic, copying.
+ */
+function append(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const end = a.byteOffset + a.length;
+  if (a.byteOffset === 0 && a.buffer.byteLength - end >= b.length && ownsBuffer.has(a.buffer)) {
+    const out = new Uint8Array(a.buffer, 0, a.length + b.length);
+    out.set(b, a.length);
+    return out;
+  }
+  const grown = new Uint8Array(Math.max(2 * (a.length + b.length), 4096));
+  ownsBuffer.add(grown.buffer);
+  grown.set(a);
+  grown.set(b, a.length);
+  return grown.subarray(0, a.length + b.length);
+}
+const ownsBuffer = new WeakSet<ArrayBufferLike>();

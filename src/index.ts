@@ -1,0 +1,15 @@
+/**
+ * layerdiff: OCI layers as content-defined chunks, rebuilt byte for byte through Web Streams.
+ * This entry is platform-neutral (Node 20+, browsers, workerd); Node-only pieces are in
+ * `layerdiff/node`.
+ *
+ * @module
+ */
+export * from './cdc/index.js';
+export * from './compress/index.js';
+export * from './errors.js';
+export * from './format/index.js';
+export * from './hash/index.js';
+export * from './pipeline/index.js';
+export * from './store/index.js';
+export * from './tar/index.js';

@@ -1,0 +1,101 @@
+/**
+ * Web streams over files and standard streams, with bounded buffers.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+
+/** Default read size for file sources: large enough to keep per-piece overhead negligible. */
+export const READ_SIZE = 1024 * 1024;
+
+/**
+ * A pull stream over a file (or standard input for `-`).
+ * @param path - file path, or `-` for stdin.
+ * @param readSize - bytes per read. @default 1 MiB
+ * @returns the file's bytes.
+ */
+export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<Uint8Array> {
+  if (path === '-') return Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
+  let fh: FileHandle | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        fh ??= await open(path, 'r');
+        const buf = new Uint8Array(readSize);
+        const { bytesRead } = await fh.read(buf, 0, readSize, null);
+        if (bytesRead === 0) {
+          await fh.close();
+          controller.close();
+          return;
+        }
+        controller.enqueue(bytesRead === readSize ? buf : buf.subarray(0, bytesRead));
+      },
+      async cancel() {
+        await fh?.close();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A file being written that appears under its final name only when complete. */
+export interface AtomicFile {
+  writable: WritableStream<Uint8Array>;
+  /** Moves the finished file into place. Call after the writable has closed. */
+  commit(): Promise<void>;
+  /** Deletes the partial file. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Writes to a temporary file beside `path` and renames it into place on {@link AtomicFile.commit},
+ * so a failed command never leaves a file that looks complete.
+ * @param path - the final path.
+ * @returns the writer.
+ */
+export async function atomicFile(path: string): Promise<AtomicFile> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'wx');
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await fh.close();
+    }
+  };
+  return {
+    writable: new WritableStream<Uint8Array>({
+      async write(chunk) {
+        await fh.write(chunk);
+      },
+      close,
+      abort: close,
+    }),
+    async commit() {
+      await close();
+      await rename(tmp, path);
+    },
+    async discard() {
+      await close();
+      await unlink(tmp).catch(() => {});
+    },
+  };
+}
+
+/**
+ * A writable over standard output that waits for `drain`, so output is never buffered without bound.
+ * @returns the sink.
+ */
+export function stdoutSink(): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    write(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        const ok = process.stdout.write(chunk, (err) => (err ? reject(err) : undefined));
+        if (ok) resolve();
+        else process.stdout.once('drain', resolve);
+      });
+    },
+  });
+}

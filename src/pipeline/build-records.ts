@@ -1,0 +1,165 @@
+/**
+ * Turns stored-chunk tokens into index records, batching chunk references and counting.
+ *
+ * @module
+ */
+import type { BlobInfo, EntryMeta, IndexRecord, LayerRecord } from '../format/records.js';
+import type { TarEntry } from '../tar/types.js';
+import type { StoredToken } from './tokens.js';
+import { parseWhiteout } from './whiteout.js';
+
+/** Most chunk references in one chunks record. */
+export const REFS_PER_RECORD = 1024;
+
+/** What the end record needs that only earlier stages know. */
+export interface Trailer {
+  diffId: Uint8Array;
+  size: number;
+  blob?: BlobInfo;
+}
+
+/** Totals of one conversion. */
+export interface BuildStats {
+  entries: number;
+  deletions: number;
+  chunks: number;
+  dataBytes: number;
+  newChunks: number;
+  newBytes: number;
+}
+
+/** Options of {@link createRecordBuilder}. */
+export interface RecordBuilderOptions {
+  /** The layer record; awaited before the first record is emitted. */
+  layer: () => Promise<LayerRecord>;
+  /** The trailer facts; awaited when the input ends. */
+  trailer: () => Promise<Trailer>;
+  /** Called with the totals once the end record has been emitted. */
+  onEnd?: (stats: BuildStats, end: IndexRecord & { type: 'end' }) => void;
+}
+
+/** Converts the tokenizer's entry into the index's entry metadata. */
+export function entryMeta(e: TarEntry): EntryMeta {
+  const m: EntryMeta = {
+    path: e.path,
+    typeflag: e.typeflag,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    uname: e.uname,
+    gname: e.gname,
+    mtime: e.mtime,
+    size: e.bodySize,
+    linkname: e.linkname,
+    devmajor: e.devmajor,
+    devminor: e.devminor,
+    pax: e.pax,
+    xattrs: e.xattrs,
+  };
+  if (e.atime) m.atime = e.atime;
+  if (e.ctime) m.ctime = e.ctime;
+  if (e.sparse) m.sparse = e.sparse;
+  return m;
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Creates the stream that emits the records of an index from stored-chunk tokens: the layer
+ * record, an entry or delete record per entry (whiteouts become deletions), chunks records of
+ * at most {@link REFS_PER_RECORD} references, padding records only for non-zero padding, the
+ * tail record, and the end record.
+ *
+ * @param options - where the layer and trailer facts come from.
+ * @returns a `TransformStream` from {@link StoredToken}s to records.
+ */
+export function createRecordBuilder(
+  options: RecordBuilderOptions,
+): TransformStream<StoredToken, IndexRecord> {
+  const stats: BuildStats = {
+    entries: 0,
+    deletions: 0,
+    chunks: 0,
+    dataBytes: 0,
+    newChunks: 0,
+    newBytes: 0,
+  };
+  let refs: Array<{ digest: Uint8Array; length: number }> = [];
+  let started = false;
+
+  const begin = async (controller: TransformStreamDefaultController<IndexRecord>) => {
+    if (started) return;
+    started = true;
+    controller.enqueue(await options.layer());
+  };
+  const flushRefs = (controller: TransformStreamDefaultController<IndexRecord>) => {
+    if (refs.length === 0) return;
+    controller.enqueue({ type: 'chunks', refs });
+    refs = [];
+  };
+
+  return new TransformStream<StoredToken, IndexRecord>({
+    async transform(t, controller) {
+      await begin(controller);
+      switch (t.type) {
+        case 'header': {
+          const entry = entryMeta(t.entry);
+          const wh = parseWhiteout(t.entry.path);
+          if (wh) {
+            stats.deletions++;
+            controller.enqueue({
+              type: 'delete',
+              path: wh.path,
+              opaque: wh.opaque,
+              entry,
+              raw: t.raw,
+            });
+          } else {
+            stats.entries++;
+            controller.enqueue({ type: 'entry', entry, raw: t.raw });
+          }
+          return;
+        }
+        case 'chunk':
+          refs.push({ digest: t.digest, length: t.length });
+          stats.chunks++;
+          stats.dataBytes += t.length;
+          if (t.isNew) {
+            stats.newChunks++;
+            stats.newBytes += t.length;
+          }
+          if (refs.length >= REFS_PER_RECORD) flushRefs(controller);
+          return;
+        case 'end':
+          flushRefs(controller);
+          if (t.padding.length && !isZero(t.padding)) {
+            controller.enqueue({ type: 'padding', bytes: t.padding.slice() });
+          }
+          return;
+        case 'tail':
+          controller.enqueue({ type: 'tail' });
+          return;
+      }
+    },
+    async flush(controller) {
+      await begin(controller);
+      flushRefs(controller);
+      const trailer = await options.trailer();
+      const end: IndexRecord & { type: 'end' } = {
+        type: 'end',
+        diffId: trailer.diffId,
+        size: trailer.size,
+        entries: stats.entries,
+        deletions: stats.deletions,
+        chunks: stats.chunks,
+        dataBytes: stats.dataBytes,
+      };
+      if (trailer.blob) end.blob = trailer.blob;
+      controller.enqueue(end);
+      options.onEnd?.({ ...stats }, end);
+    },
+  });
+}

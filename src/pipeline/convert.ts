@@ -1,0 +1,185 @@
+/**
+ * `convert`: a layer blob in, an index out, new chunks into a store. Composed only of the
+ * public stream pieces: decompressor → diff_id tap → tar tokenizer → body chunker → chunk
+ * digester → chunk writer → record builder → index encoder.
+ *
+ * @module
+ */
+import {
+  CDC_ALGORITHM,
+  DEFAULT_CHUNKER_PARAMS,
+  loadCdcKernel,
+  validateChunkerParams,
+} from '../cdc/index.js';
+import type { CdcKernel, ChunkerParams } from '../cdc/types.js';
+import { createDecompressor } from '../compress/decompress.js';
+import type { ZstdDecoderOptions } from '../compress/zstd.js';
+import { createIndexEncoder } from '../format/encoder.js';
+import { type Compression, FORMAT_VERSION } from '../format/records.js';
+import { formatDigest } from '../hash/digest.js';
+import { createDigestTap } from '../hash/tap.js';
+import type { HashProvider } from '../hash/types.js';
+import { webHashProvider } from '../hash/web.js';
+import type { ChunkWriter } from '../store/types.js';
+import { createTarTokenizer } from '../tar/tokenizer.js';
+import { type BuildStats, createRecordBuilder } from './build-records.js';
+import { createBodyChunker } from './chunk-bodies.js';
+import { createChunkDigester } from './digest-chunks.js';
+import { createChunkWriter } from './store-chunks.js';
+
+/** Options of {@link createConverter} and {@link convert}. */
+export interface ConvertOptions {
+  /** Where chunks go; chunks it already holds are not written again. */
+  store: ChunkWriter;
+  /** Hashing. @default webHashProvider() (the `./node` entry offers a faster one) */
+  hash?: HashProvider;
+  /** Cut-point kernel. @default the WebAssembly kernel, or the JS one where Wasm cannot be compiled */
+  kernel?: CdcKernel | Promise<CdcKernel>;
+  /** Chunk size bounds. @default 16/64/256 KiB */
+  chunker?: Partial<ChunkerParams>;
+  /** Chunks hashed and stored at once. @default 4 */
+  concurrency?: number;
+  /** Largest extension data (pax, long names) before one tar entry. @default 1 MiB */
+  maxHeaderBytes?: number;
+  /** zstd decoder limits. */
+  zstd?: ZstdDecoderOptions;
+}
+
+/** What a conversion produced. */
+export interface ConvertResult extends BuildStats {
+  /** The uncompressed tar's digest, `sha256:<hex>` (the OCI diff_id). */
+  diffId: string;
+  /** Bytes of the uncompressed tar. */
+  tarSize: number;
+  /** Bytes of the blob as given (compressed or not). */
+  bytesIn: number;
+  /** How the blob was compressed. */
+  compression: Compression;
+  /** The compressed blob's digest, `sha256:<hex>`, when it was compressed. */
+  blobDigest?: string;
+}
+
+/** A converter: write the layer blob in, read the index bytes out. */
+export interface Converter {
+  writable: WritableStream<Uint8Array>;
+  readable: ReadableStream<Uint8Array>;
+  /** Resolves with the totals when the index has been read to its end; rejects if the conversion fails. */
+  done: Promise<ConvertResult>;
+}
+
+/**
+ * Creates a converter: a writable for the layer blob (tar, tar+gzip or tar+zstd, detected)
+ * and a readable of the index bytes. Chunks go to `options.store` as they are cut. Memory is
+ * bounded by the chunk size limit times the concurrency, whatever the layer size.
+ *
+ * @param options - store, hashing, chunker and limits.
+ * @returns the stream pair and a promise of the totals.
+ * @example
+ * ```ts
+ * const store = new MemoryStore();
+ * const conv = createConverter({ store });
+ * const index = layerBlob.pipeThrough(conv);
+ * await index.pipeTo(indexSink);
+ * const { diffId, newBytes } = await conv.done;
+ * ```
+ */
+export function createConverter(options: ConvertOptions): Converter {
+  const hash = options.hash ?? webHashProvider();
+  const params = validateChunkerParams({ ...DEFAULT_CHUNKER_PARAMS, ...options.chunker });
+  const kernel = options.kernel ?? loadCdcKernel();
+  const concurrency = options.concurrency ?? 4;
+
+  const decompressor = createDecompressor({ hash, zstd: options.zstd });
+  const tap = createDigestTap(hash);
+  let stats: BuildStats | undefined;
+
+  const records = decompressor.readable
+    .pipeThrough(tap)
+    .pipeThrough(createTarTokenizer({ maxHeaderBytes: options.maxHeaderBytes }))
+    .pipeThrough(createBodyChunker({ kernel, params }))
+    .pipeThrough(createChunkDigester({ hash, concurrency }))
+    .pipeThrough(createChunkWriter({ store: options.store, concurrency }))
+    .pipeThrough(
+      createRecordBuilder({
+        layer: async () => ({
+          type: 'layer',
+          version: FORMAT_VERSION,
+          chunker: { algorithm: CDC_ALGORITHM, ...params },
+          digest: 'sha256',
+          compression: await decompressor.compression,
+        }),
+        trailer: async () => {
+          const [tar, blob] = await Promise.all([tap.done, decompressor.done]);
+          return {
+            diffId: tar.digest,
+            size: tar.size,
+            ...(blob.digest
+              ? { blob: { compression: blob.compression, digest: blob.digest, size: blob.size } }
+              : {}),
+          };
+        },
+        onEnd: (s) => {
+          stats = s;
+        },
+      }),
+    )
+    .pipeThrough(createIndexEncoder());
+
+  let resolve!: (r: ConvertResult) => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<ConvertResult>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => {});
+
+  const reader = records.getReader();
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (err) {
+        reject(err);
+        throw err;
+      }
+      if (!r.done) {
+        controller.enqueue(r.value);
+        return;
+      }
+      controller.close();
+      const [tar, blob] = await Promise.all([tap.done, decompressor.done]);
+      resolve({
+        ...stats!,
+        diffId: formatDigest(tar.digest),
+        tarSize: tar.size,
+        bytesIn: blob.size,
+        compression: blob.compression,
+        ...(blob.digest ? { blobDigest: formatDigest(blob.digest) } : {}),
+      });
+    },
+    cancel(reason) {
+      reject(reason);
+      return reader.cancel(reason);
+    },
+  });
+
+  return { writable: decompressor.writable, readable, done };
+}
+
+/**
+ * Converts a layer blob into index bytes, writing new chunks to `options.store`.
+ * @param layer - the layer blob (tar, tar+gzip or tar+zstd).
+ * @param options - store, hashing, chunker and limits.
+ * @returns the index bytes (read them to drive the conversion) and a promise of the totals.
+ */
+export function convert(
+  layer: ReadableStream<Uint8Array>,
+  options: ConvertOptions,
+): { index: ReadableStream<Uint8Array>; done: Promise<ConvertResult> } {
+  const c = createConverter(options);
+  layer.pipeTo(c.writable).catch(() => {
+    // The failure surfaces on `index` (and `done`) through the pipe chain.
+  });
+  return { index: c.readable, done: c.done };
+}

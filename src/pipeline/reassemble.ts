@@ -1,0 +1,169 @@
+/**
+ * `reassemble`: index bytes and a chunk store in, the exact original tar out, as a pull
+ * stream. Each pull emits one piece (a header, a chunk, padding); chunks are fetched only as
+ * the consumer asks (plus a small bounded read-ahead), each is verified against its digest,
+ * and the whole output against the diff_id at the end.
+ *
+ * @module
+ */
+import { ChunkDigestError, LayerDigestError } from '../errors.js';
+import { createIndexDecoder, type IndexDecoderOptions } from '../format/decoder.js';
+import { paddingLength } from '../format/grammar.js';
+import type { ChunkRef, IndexRecord } from '../format/records.js';
+import { digestsEqual, formatDigest } from '../hash/digest.js';
+import type { HashProvider, IncrementalHash } from '../hash/types.js';
+import { webHashProvider } from '../hash/web.js';
+import type { ChunkReader } from '../store/types.js';
+
+/** Options of {@link reassemble}. */
+export interface ReassembleOptions {
+  /** Hashing for chunk verification and the diff_id. @default webHashProvider() */
+  hash?: HashProvider;
+  /** Chunks fetched ahead of the consumer, at most. @default 4 */
+  readAhead?: number;
+  /** Index decoding limits. */
+  index?: IndexDecoderOptions;
+}
+
+/**
+ * Rebuilds the exact tar an index was made from.
+ *
+ * The stream errors with {@link ChunkNotFoundError} or {@link ChunkDigestError} when a chunk is
+ * missing or corrupt, with {@link RecordFormatError} when the index is malformed, and with
+ * {@link LayerDigestError} when the output does not hash to the recorded diff_id (checked
+ * after the last byte, so a consumer must treat the output as valid only once the stream closes).
+ *
+ * @param index - the index bytes.
+ * @param store - where the chunks are.
+ * @param options - hashing and read-ahead.
+ * @returns the uncompressed tar, byte for byte.
+ * @example
+ * ```ts
+ * const tar = reassemble(indexBytes, store);
+ * await tar.pipeTo(destination);
+ * ```
+ */
+export function reassemble(
+  index: ReadableStream<Uint8Array>,
+  store: ChunkReader,
+  options: ReassembleOptions = {},
+): ReadableStream<Uint8Array> {
+  const hash = options.hash ?? webHashProvider();
+  const readAhead = Math.max(1, options.readAhead ?? 4);
+  const records = index.pipeThrough(createIndexDecoder(options.index)).getReader();
+  let outHash: IncrementalHash;
+  let outSize = 0;
+  /** Chunk references of the current chunks record not yet fetched. */
+  let refs: ChunkRef[] = [];
+  let nextRef = 0;
+  /** Fetches in flight, in order. */
+  const fetching: Array<{ ref: ChunkRef; bytes: Promise<Uint8Array> }> = [];
+  /** Padding owed after the current body, unless a padding record replaces it. */
+  let owedPadding = 0;
+  let held: IndexRecord | undefined;
+
+  const fetchChunk = async (ref: ChunkRef): Promise<Uint8Array> => {
+    const digest = formatDigest(ref.digest);
+    const bytes = await store.get(digest);
+    if (bytes.length !== ref.length) {
+      throw new ChunkDigestError(
+        digest,
+        `expected ${ref.length} bytes, store returned ${bytes.length}`,
+      );
+    }
+    if (!store.verifiesReads && !digestsEqual(await hash.digest(bytes), ref.digest)) {
+      throw new ChunkDigestError(digest, 'bytes do not match the digest');
+    }
+    return bytes;
+  };
+
+  const fill = () => {
+    while (fetching.length < readAhead && nextRef < refs.length) {
+      const ref = refs[nextRef++]!;
+      const bytes = fetchChunk(ref);
+      bytes.catch(() => {});
+      fetching.push({ ref, bytes });
+    }
+  };
+
+  const emit = async (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    bytes: Uint8Array,
+  ) => {
+    outSize += bytes.length;
+    await outHash.update(bytes);
+    controller.enqueue(bytes);
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        outHash = await hash.create();
+      },
+      async pull(controller) {
+        try {
+          await step(controller);
+        } catch (err) {
+          await records.cancel(err).catch(() => {});
+          throw err;
+        }
+      },
+      cancel(reason) {
+        return records.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+
+  async function step(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    for (;;) {
+      const f = fetching.shift();
+      if (f) {
+        fill();
+        await emit(controller, await f.bytes);
+        return;
+      }
+      const record = held ?? (await records.read()).value;
+      held = undefined;
+      if (record === undefined) return controller.close(); // unreachable: the decoder requires an end record
+      if (owedPadding > 0 && record.type !== 'chunks') {
+        const pad = record.type === 'padding' ? record.bytes : new Uint8Array(owedPadding);
+        if (record.type !== 'padding') held = record;
+        owedPadding = 0;
+        await emit(controller, pad);
+        return;
+      }
+      switch (record.type) {
+        case 'layer':
+        case 'tail':
+        case 'padding': // all-zero padding is never recorded, so this only follows owedPadding 0
+          continue;
+        case 'entry':
+        case 'delete':
+          owedPadding = paddingLength(record.entry.size);
+          await emit(controller, record.raw);
+          return;
+        case 'chunks':
+          refs = record.refs;
+          nextRef = 0;
+          fill();
+          continue;
+        case 'end': {
+          const digest = await outHash.digest();
+          if (outSize !== record.size) {
+            throw new LayerDigestError(
+              `rebuilt tar is ${outSize} bytes, index records ${record.size}`,
+            );
+          }
+          if (!digestsEqual(digest, record.diffId)) {
+            throw new LayerDigestError(
+              `rebuilt tar hashes to ${formatDigest(digest)}, index records diff_id ${formatDigest(record.diffId)}`,
+            );
+          }
+          controller.close();
+          return;
+        }
+      }
+    }
+  }
+}

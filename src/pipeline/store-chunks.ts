@@ -1,0 +1,33 @@
+/**
+ * Puts every chunk into a store (a no-op for chunks it already holds) and drops the bytes.
+ *
+ * @module
+ */
+import { formatDigest } from '../hash/digest.js';
+import type { ChunkWriter } from '../store/types.js';
+import { createOrderedMap } from './ordered.js';
+import type { DigestedToken, StoredToken } from './tokens.js';
+
+/** Options of {@link createChunkWriter}. */
+export interface ChunkWriterOptions {
+  /** Where chunks go. */
+  store: ChunkWriter;
+  /** Chunks written at once. @default 4 */
+  concurrency?: number;
+}
+
+/**
+ * Creates the stream that stores chunks and replaces each with a reference.
+ * @param options - the store and concurrency.
+ * @returns a `TransformStream` from {@link DigestedToken}s to {@link StoredToken}s.
+ */
+export function createChunkWriter(
+  options: ChunkWriterOptions,
+): TransformStream<DigestedToken, StoredToken> {
+  const { store } = options;
+  return createOrderedMap<DigestedToken, StoredToken>(async (t) => {
+    if (t.type !== 'chunk') return t;
+    const isNew = await store.put(formatDigest(t.digest), t.bytes);
+    return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
+  }, options.concurrency ?? 4);
+}

@@ -1,0 +1,54 @@
+/**
+ * Token types flowing between the conversion stages after the tar tokenizer.
+ *
+ * @module
+ */
+import type { TarEntry } from '../tar/types.js';
+
+/** An entry header, passed through from the tar tokenizer. */
+export interface HeaderToken {
+  type: 'header';
+  entry: TarEntry;
+  raw: Uint8Array;
+  offset: number;
+}
+
+/** The end of an entry body, with the padding found after it. */
+export interface EndToken {
+  type: 'end';
+  padding: Uint8Array;
+}
+
+/** Marks the start of the bytes after the last entry; chunks that follow are the tail's. */
+export interface TailToken {
+  type: 'tail';
+}
+
+/** A chunk of a body or of the tail, cut but not yet digested. */
+export interface ChunkToken {
+  type: 'chunk';
+  bytes: Uint8Array;
+}
+
+/** A chunk with its digest. */
+export interface DigestedChunkToken {
+  type: 'chunk';
+  bytes: Uint8Array;
+  digest: Uint8Array;
+}
+
+/** A chunk after the store has seen it: the bytes are dropped, the reference stays. */
+export interface StoredChunkToken {
+  type: 'chunk';
+  digest: Uint8Array;
+  length: number;
+  /** True when this conversion added the chunk to the store. */
+  isNew: boolean;
+}
+
+/** Tokens out of the body chunker. */
+export type ChunkedToken = HeaderToken | EndToken | TailToken | ChunkToken;
+/** Tokens out of the chunk digester. */
+export type DigestedToken = HeaderToken | EndToken | TailToken | DigestedChunkToken;
+/** Tokens out of the chunk writer. */
+export type StoredToken = HeaderToken | EndToken | TailToken | StoredChunkToken;

@@ -1,0 +1,2 @@
+export { MemoryStore } from './memory.js';
+export type { ChunkReader, ChunkStore, ChunkWriter } from './types.js';

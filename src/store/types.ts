@@ -1,0 +1,37 @@
+/**
+ * Chunk store capabilities, split by what a caller needs: reading (reassembly) or writing
+ * (conversion). Chunks are addressed by their digest string, `sha256:<hex>`, over the
+ * uncompressed chunk bytes.
+ *
+ * @module
+ */
+
+/** Read access to a chunk store. */
+export interface ChunkReader {
+  /**
+   * Returns the bytes of a chunk.
+   * @throws {@link ChunkNotFoundError} when the store lacks the chunk.
+   * @throws {@link ChunkDigestError} when a store that verifies reads finds corrupt bytes.
+   */
+  get(digest: string): Promise<Uint8Array>;
+  /**
+   * True when `get` verifies every chunk against its digest before returning it, so callers
+   * need not hash it again. A store must not claim this unless it always holds.
+   */
+  readonly verifiesReads?: boolean;
+}
+
+/** Write access to a chunk store. */
+export interface ChunkWriter {
+  /** Tells whether the store holds a chunk. */
+  has(digest: string): Promise<boolean>;
+  /**
+   * Stores a chunk under its digest. The caller guarantees that `digest` is the digest of
+   * `bytes`. Storing a chunk the store already holds is a no-op.
+   * @returns true when the chunk was newly stored, false when it was already there.
+   */
+  put(digest: string, bytes: Uint8Array): Promise<boolean>;
+}
+
+/** A store that can be both read and written. */
+export type ChunkStore = ChunkReader & ChunkWriter;

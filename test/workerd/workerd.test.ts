@@ -1,0 +1,158 @@
+/**
+ * Runs the platform-neutral build (dist/index.js) inside real workerd: worker.js converts and
+ * rebuilds a GNU-tar-made layer (plain and gzip) and throws on any digest mismatch. Needs
+ * `npm run build` first.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GNU_TAR } from '../tar/helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const dist = join(root, 'dist');
+const fixtures = join(here, '.fixtures');
+const workerd = join(root, 'node_modules/.bin/workerd');
+const TIMEOUT_MS = 60_000;
+
+function pseudoRandom(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const sha256 = (bytes: Uint8Array): string =>
+  `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/** A small root filesystem: several chunks per big file, a duplicate file, links, a long path. */
+function makeTree(dir: string): void {
+  const big = pseudoRandom(600 * 1024, 7);
+  const longDir = join(dir, 'usr/share/doc', `package-${'x'.repeat(120)}`);
+  for (const d of ['etc', 'usr/bin', 'usr/lib', 'var/empty', longDir]) {
+    mkdirSync(resolve(dir, d), { recursive: true });
+  }
+  writeFileSync(join(dir, 'etc/hostname'), 'layerdiff\n');
+  writeFileSync(join(dir, 'etc/empty'), '');
+  writeFileSync(join(dir, 'usr/bin/tool'), big);
+  writeFileSync(join(dir, 'usr/lib/tool-copy'), big);
+  writeFileSync(join(longDir, 'README'), 'a path longer than 100 bytes\n'.repeat(40));
+  symlinkSync('tool', join(dir, 'usr/bin/tool-link'));
+  linkSync(join(dir, 'usr/bin/tool'), join(dir, 'usr/bin/tool-hard'));
+}
+
+/** Relative imports of an ES module (tsup's shared chunks). */
+function relativeImports(source: string): string[] {
+  return [...source.matchAll(/(?:from|import)\s*["'](\.\.?\/[^"']+)["']/g)].map((m) => m[1]!);
+}
+
+/**
+ * Writes .fixtures/config.capnp from config.capnp: embed paths rebased to .fixtures/, and the
+ * chunks dist/index.js imports (transitively) listed under the names workerd resolves them to
+ * from the module "layerdiff".
+ */
+function renderConfig(): string {
+  const chunks: string[] = [];
+  const visit = (file: string) => {
+    for (const spec of relativeImports(readFileSync(join(dist, file), 'utf8'))) {
+      const name = posix.normalize(posix.join(posix.dirname(file), spec));
+      if (chunks.includes(name)) continue;
+      if (!existsSync(join(dist, name))) throw new Error(`dist/${file} imports missing ${spec}`);
+      chunks.push(name);
+      visit(name);
+    }
+  };
+  visit('index.js');
+  const template = readFileSync(join(here, 'config.capnp'), 'utf8');
+  if (!template.includes('# @dist-chunks'))
+    throw new Error('config.capnp lost its @dist-chunks line');
+  const config = template
+    .replace(
+      '# @dist-chunks',
+      chunks.map((c) => `(name = "${c}", esModule = embed "../../dist/${c}"),`).join('\n    '),
+    )
+    .replace(
+      /embed "([^"]+)"/g,
+      (_, p: string) => `embed "${relative(fixtures, resolve(here, p))}"`,
+    );
+  const file = join(fixtures, 'config.capnp');
+  writeFileSync(file, config);
+  return file;
+}
+
+describe('workerd', () => {
+  let config: string;
+
+  beforeAll(() => {
+    for (const f of ['index.js', 'cdc.wasm']) {
+      if (!existsSync(join(dist, f))) {
+        throw new Error(`dist/${f} is missing: run \`npm run build\` before this test`);
+      }
+    }
+    rmSync(fixtures, { recursive: true, force: true });
+    mkdirSync(fixtures);
+    const tree = mkdtempSync(join(tmpdir(), 'layerdiff-workerd-'));
+    try {
+      makeTree(tree);
+      const tarFile = join(fixtures, 'layer.tar');
+      execFileSync(GNU_TAR, [
+        '--format=gnu',
+        '--sort=name',
+        '--owner=0',
+        '--group=0',
+        '--numeric-owner',
+        '--mtime=@1600000000',
+        '-C',
+        tree,
+        '-cf',
+        tarFile,
+        '.',
+      ]);
+      const tar = new Uint8Array(readFileSync(tarFile));
+      execFileSync('gzip', ['-n', '-9', '-k', tarFile]);
+      const gzip = new Uint8Array(readFileSync(`${tarFile}.gz`));
+      writeFileSync(
+        join(fixtures, 'expected.json'),
+        JSON.stringify({ tarDigest: sha256(tar), tarSize: tar.length, gzipDigest: sha256(gzip) }),
+      );
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+    config = renderConfig();
+  });
+
+  it(
+    'converts and rebuilds a GNU tar layer (plain and gzip) with dist/index.js, no compat flags',
+    () => {
+      const r = spawnSync(workerd, ['test', config], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: TIMEOUT_MS,
+      });
+      const output = `${r.stdout}\n${r.stderr}`;
+      expect(r.error, output).toBeUndefined();
+      expect(r.status, output).toBe(0);
+      expect(output).toMatch(/\[ PASS \] .*main/);
+      expect(output).toContain('layerdiff workerd round trip: ok');
+    },
+    TIMEOUT_MS + 30_000,
+  );
+});

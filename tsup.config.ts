@@ -1,0 +1,30 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import { defineConfig } from 'tsup';
+
+// `npm run build` empties dist/ first; neither config cleans, since they build in parallel.
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts', node: 'src/node/index.ts' },
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    target: 'es2022',
+    platform: 'neutral',
+    // cborg ships ESM only; bundle it so the CJS build needs no require(esm).
+    noExternal: ['cborg'],
+    async onSuccess() {
+      // The precompiled kernel, for runtimes that cannot compile Wasm from bytes (workerd).
+      await mkdir('dist', { recursive: true });
+      await copyFile('build/cdc.wasm', 'dist/cdc.wasm');
+    },
+  },
+  {
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+    banner: { js: '#!/usr/bin/env node' },
+    noExternal: ['cborg'],
+  },
+]);
