@@ -16,14 +16,19 @@ export async function convertCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
-  const out = await atomicFile(required(values.out, 'out'));
+  // Check every option before creating anything.
+  const storeDir = required(values.store, 'store');
+  const outPath = required(values.out, 'out');
+  const store = await FsStore.open(storeDir);
+  const out = await atomicFile(outPath);
   const converter = createConverter({ store, hash: nodeHashProvider() });
   try {
-    await Promise.all([
-      fileSource(positionals[0]!).pipeTo(converter.writable),
-      converter.readable.pipeTo(out.writable),
-    ]);
+    const source = fileSource(positionals[0]!).pipeTo(converter.writable);
+    // A failure surfaces on the index side too, with the converter's own error (the source
+    // pipe may reject first with a raw cause, such as a zlib error where ERR_COMPRESSION is due).
+    source.catch(() => {});
+    await converter.readable.pipeTo(out.writable);
+    await source;
     const result = await converter.done;
     await out.commit();
     if (values.json) {

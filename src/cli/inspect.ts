@@ -96,6 +96,10 @@ export async function inspectCommand(args: string[]): Promise<void> {
       case 'chunks':
         if (last) last.chunks += r.refs.length;
         break;
+      case 'tail':
+        // The chunks after this are the end-of-archive blocks, not the last entry's body.
+        last = undefined;
+        break;
       case 'end':
         end = {
           diffId: formatDigest(r.diffId),

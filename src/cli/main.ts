@@ -29,7 +29,8 @@ commands:
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
+    // Asked for, usage is the output; missing a command, it is an error message.
+    (command ? process.stdout : process.stderr).write(USAGE);
     return command ? 0 : 2;
   }
   const run = COMMANDS[command];
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`layerdiff ${command}: ${err.message}\n`);
+      process.stderr.write(`layerdiff ${command}: ${err.message}\n\n${USAGE}`);
       return 2;
     }
     if (err instanceof LayerdiffError) {
@@ -50,9 +51,10 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
     const e = err as NodeJS.ErrnoException;
-    process.stderr.write(
-      `layerdiff ${command}: ${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(err)}\n`,
-    );
+    const message = e?.message ?? String(err);
+    // Node's system errors already start with their code ("ENOENT: no such file...").
+    const code = e?.code && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
+    process.stderr.write(`layerdiff ${command}: ${code}${message}\n`);
     return 1;
   }
 }

@@ -8,6 +8,7 @@ import { CompressionError, LayerdiffError } from '../errors.js';
 import type { Compression } from '../format/records.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { detectCompression, SNIFF_BYTES } from './detect.js';
+import { pullThrough } from './lockstep.js';
 import { createZstdDecoder, type ZstdDecoderOptions } from './zstd.js';
 
 /** What the decompressor learned about the blob. */
@@ -113,7 +114,8 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
     const blob = blobStream(head, true);
     const out =
       kind === 'gzip'
-        ? blob.pipeThrough(
+        ? pullThrough(
+            blob,
             new DecompressionStream('gzip') as TransformStream<Uint8Array, Uint8Array>,
           )
         : createZstdDecoder(blob, options.zstd);

@@ -46,7 +46,10 @@ export class ZstdWalker {
   walk(bytes: Uint8Array, start: number, budget: number): [number, number] {
     let i = start;
     let out = 0;
+    const base = this.offset - start;
     while (i < bytes.length && out < budget) {
+      // Kept current so that an error names the offset of the byte that broke the stream.
+      this.offset = base + i;
       const s = this.state;
       switch (s.kind) {
         case 'magic':
@@ -93,7 +96,7 @@ export class ZstdWalker {
         }
       }
     }
-    this.offset += i - start;
+    this.offset = base + i;
     return [i, out];
   }
 

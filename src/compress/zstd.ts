@@ -6,14 +6,18 @@
  * @module
  */
 import { Decompress } from 'fzstd';
-import { CompressionError, LayerdiffError } from '../errors.js';
+import { CompressionError, LayerdiffError, UsageError } from '../errors.js';
 import { ZstdWalker } from './zstd-walker.js';
 
 /** Options of {@link createZstdDecoder}. */
 export interface ZstdDecoderOptions {
   /** Largest frame window accepted, in bytes. @default 134217728 (128 MiB, zstd's own default limit) */
   maxWindow?: number;
-  /** Output produced per pull, at most (plus one block). @default 1048576 */
+  /**
+   * Output produced per pull, at most, plus one block (128 KiB); plus up to two more at the start
+   * of a frame, where fzstd holds its first 18 bytes (up to three RLE blocks) until it has them all.
+   * @default 1048576
+   */
   sliceBytes?: number;
 }
 
@@ -22,13 +26,18 @@ export interface ZstdDecoderOptions {
  * @param source - the compressed bytes.
  * @param options - limits.
  * @returns the decompressed bytes as a pull stream.
+ * @throws {@link UsageError} when `maxWindow` is not a number >= 0 or `sliceBytes` not >= 1.
  */
 export function createZstdDecoder(
   source: ReadableStream<Uint8Array>,
   options: ZstdDecoderOptions = {},
 ): ReadableStream<Uint8Array> {
-  const walker = new ZstdWalker(options.maxWindow ?? 128 * 1024 * 1024);
+  const maxWindow = options.maxWindow ?? 128 * 1024 * 1024;
   const sliceBytes = options.sliceBytes ?? 1024 * 1024;
+  // A NaN limit would accept every window; a slice budget below 1 would never advance.
+  if (!(maxWindow >= 0)) throw new UsageError(`zstd: maxWindow must be >= 0, got ${maxWindow}`);
+  if (!(sliceBytes >= 1)) throw new UsageError(`zstd: sliceBytes must be >= 1, got ${sliceBytes}`);
+  const walker = new ZstdWalker(maxWindow);
   const reader = source.getReader();
   const out: Uint8Array[] = [];
   const decoder = new Decompress((data) => {

@@ -5,9 +5,16 @@
  *
  * @module
  */
-import { decode, encode } from 'cborg';
+import { type DecodeOptions, decode, encode, Token, Tokenizer, Type } from 'cborg';
 import { RecordFormatError } from '../errors.js';
-import type { ChunkRef, Compression, EntryMeta, IndexRecord, Timestamp } from './records.js';
+import {
+  type ChunkRef,
+  type Compression,
+  type EntryMeta,
+  FORMAT_VERSION,
+  type IndexRecord,
+  type Timestamp,
+} from './records.js';
 
 /** Wire codes of the record types (the `t` key). */
 const TYPE_CODE = {
@@ -261,6 +268,48 @@ function compression(rd: Reader, v: unknown, name: string): Compression {
   return s as Compression;
 }
 
+const DECODE_OPTIONS: DecodeOptions = {
+  strict: true,
+  rejectDuplicateMapKeys: true,
+  allowUndefined: false,
+  allowIndefinite: false,
+  allowBigInt: false,
+};
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * cborg's tokenizer with the two checks cborg's options lack: floating-point values are
+ * rejected (cborg would hand back `1.0` as the integer `1`), and text strings must be valid
+ * UTF-8 and are decoded exactly (cborg replaces invalid sequences with U+FFFD and drops a
+ * leading U+FEFF).
+ */
+class StrictTokenizer extends Tokenizer {
+  override next(): Token {
+    const start = this.pos();
+    const token = super.next();
+    if (Type.equals(token.type, Type.float))
+      throw new Error('floating-point values are not allowed');
+    if (Type.equals(token.type, Type.string)) {
+      const end = start + token.encodedLength!;
+      const minor = this.data[start]! & 31;
+      const payload = this.data.subarray(start + (minor < 24 ? 1 : 1 + 2 ** (minor - 24)), end);
+      for (let i = 0; i < payload.length; i++) {
+        if (payload[i]! >= 0x80) {
+          let text: string;
+          try {
+            text = UTF8.decode(payload);
+          } catch {
+            throw new Error('text string is not valid UTF-8');
+          }
+          return new Token(Type.string, text, token.encodedLength);
+        }
+      }
+    }
+    return token;
+  }
+}
+
 /**
  * Decodes one record from its CBOR bytes, checking every field.
  * @param bytes - the CBOR of one record (without framing).
@@ -269,14 +318,14 @@ function compression(rd: Reader, v: unknown, name: string): Compression {
  * @throws {@link RecordFormatError} when the bytes are not a well-formed record.
  */
 export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
+  // A plain Uint8Array view, so that byte strings decode as plain Uint8Arrays even when the
+  // input is a subclass such as Node's Buffer (cborg converts only when it makes the tokenizer).
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   let value: unknown;
   try {
-    value = decode(bytes, {
-      strict: true,
-      rejectDuplicateMapKeys: true,
-      allowUndefined: false,
-      allowIndefinite: false,
-      allowBigInt: false,
+    value = decode(data, {
+      ...DECODE_OPTIONS,
+      tokenizer: new StrictTokenizer(data, DECODE_OPTIONS),
     });
   } catch (err) {
     throw new RecordFormatError(`record is not valid CBOR (${(err as Error).message})`, offset);
@@ -286,6 +335,13 @@ export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
   switch (w.t) {
     case TYPE_CODE.layer: {
       const lr = new Reader(offset, 'layer record');
+      // The version comes first: a later version may have other keys.
+      const version = lr.uint(w.v, 'version');
+      if (version !== FORMAT_VERSION) {
+        lr.fail(
+          `index format version ${version} is not supported (this reader knows ${FORMAT_VERSION})`,
+        );
+      }
       lr.keys(w, ['t', 'v', 'ch', 'dg', 'cz']);
       const ch = lr.array(w.ch, 'chunker');
       if (ch.length !== 4) lr.fail('chunker must be [algorithm, min, avg, max]');
@@ -294,7 +350,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
       const digest = 'sha256' as const;
       return {
         type: 'layer',
-        version: lr.uint(w.v, 'version'),
+        version,
         chunker: {
           algorithm: lr.str(ch[0], 'chunker.algorithm'),
           min: lr.uint(ch[1], 'chunker.min'),

@@ -6,7 +6,7 @@
  * @module
  */
 import { RecordFormatError } from '../errors.js';
-import { FORMAT_VERSION, type IndexRecord } from './records.js';
+import { type Compression, FORMAT_VERSION, type IndexRecord } from './records.js';
 
 /** Padding after a body of `size` bytes, up to the next 512-byte boundary. */
 export function paddingLength(size: number): number {
@@ -22,6 +22,9 @@ export class IndexGrammar {
   private deletions = 0;
   private chunks = 0;
   private dataBytes = 0;
+  /** Bytes of the tar described so far: headers, bodies, padding, tail. */
+  private tarBytes = 0;
+  private compression: Compression = 'none';
 
   /** True once the end record has been accepted. */
   get complete(): boolean {
@@ -48,6 +51,7 @@ export class IndexGrammar {
           `index format version ${r.version} is not supported (this reader knows ${FORMAT_VERSION})`,
         );
       }
+      this.compression = r.compression;
       this.state = 'top';
       return;
     }
@@ -59,6 +63,7 @@ export class IndexGrammar {
           this.bodyLeft -= ref.length;
         }
         this.dataBytes += ref.length;
+        this.tarBytes += ref.length;
       }
       this.chunks += r.refs.length;
       return;
@@ -67,6 +72,7 @@ export class IndexGrammar {
       if (this.state !== 'body' || this.bodyLeft !== 0) fail('padding record out of place');
       if (r.bytes.length !== paddingLength(this.bodySize))
         fail('padding record has the wrong length');
+      if (r.bytes.every((b) => b === 0)) fail('padding record is all zeros');
       this.state = 'padded';
       return;
     }
@@ -84,6 +90,7 @@ export class IndexGrammar {
         this.state = 'body';
         this.bodySize = r.entry.size;
         this.bodyLeft = r.entry.size;
+        this.tarBytes += r.raw.length + paddingLength(r.entry.size);
         return;
       case 'tail':
         this.state = 'tail';
@@ -99,6 +106,17 @@ export class IndexGrammar {
         if (r.dataBytes !== this.dataBytes) {
           fail(`end record counts ${r.dataBytes} data bytes, index has ${this.dataBytes}`);
         }
+        // The blob is described exactly when the layer record says it was compressed.
+        if (
+          (r.blob?.compression ?? 'none') !== this.compression ||
+          r.blob?.compression === 'none'
+        ) {
+          fail(
+            `end record ${r.blob ? `describes a ${r.blob.compression} blob` : 'describes no blob'}, layer record says ${this.compression}`,
+          );
+        }
+        if (r.size !== this.tarBytes)
+          fail(`end record gives a tar size of ${r.size} bytes, index describes ${this.tarBytes}`);
         this.state = 'done';
         return;
     }

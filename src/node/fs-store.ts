@@ -86,8 +86,8 @@ export class FsStore implements ChunkStore {
       this.madeDirs.add(dir);
     }
     const tmp = join(this.root, 'tmp', `${digest.slice(7)}.${randomBytes(6).toString('hex')}`);
-    await writeFile(tmp, bytes, { flush: this.options.fsync === true });
     try {
+      await writeFile(tmp, bytes, { flush: this.options.fsync === true });
       // link() never replaces an existing file: a concurrent writer of the same chunk wins cleanly.
       await link(tmp, final);
       return true;

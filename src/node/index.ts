@@ -5,5 +5,5 @@
  * @module
  */
 export { FsStore, type FsStoreOptions } from './fs-store.js';
-export { nodeHashProvider } from './hash.js';
+export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export { type AtomicFile, atomicFile, fileSource, READ_SIZE, stdoutSink } from './io.js';

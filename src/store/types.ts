@@ -12,6 +12,8 @@ export interface ChunkReader {
    * Returns the bytes of a chunk.
    * @throws {@link ChunkNotFoundError} when the store lacks the chunk.
    * @throws {@link ChunkDigestError} when a store that verifies reads finds corrupt bytes.
+   * @throws {@link UsageError} when `digest` is not `sha256:<64 lowercase hex>` (so no store
+   * maps a crafted string such as `sha256:../x` to a path). `has` and `put` throw it too.
    */
   get(digest: string): Promise<Uint8Array>;
   /**

@@ -1,0 +1,75 @@
+// @ts-check
+/**
+ * Writes a deterministic synthetic OCI-style layer tar of about `sizeMiB` MiB, streaming (never
+ * more than one file body in memory): many small compressible text files, a hundred
+ * medium random files and one large random file. Random bytes come from AES-256-CTR
+ * keystreams (fast, deterministic, incompressible), text from a fixed word list.
+ */
+import { createCipheriv, createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { encodeHeader } from 'layerdiff';
+
+const WORDS = 'the layer chunk store index diff tar file data record digest stream pull push'.split(
+  ' ',
+);
+
+/** @param {string} seed @param {number} n */
+function randomBytes(seed, n) {
+  const key = createHash('sha256').update(seed).digest();
+  const c = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return new Uint8Array(c.update(Buffer.alloc(n)));
+}
+
+/** @param {number} seed @param {number} n */
+function text(seed, n) {
+  let x = seed >>> 0 || 1;
+  let s = '';
+  while (s.length < n) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    s += `${WORDS[(x >>> 0) % WORDS.length]}${x & 7 ? ' ' : '\n'}`;
+  }
+  return new TextEncoder().encode(s.slice(0, n));
+}
+
+/**
+ * @param {string} path - where to write the tar.
+ * @param {number} sizeMiB - approximate size.
+ * @returns {Promise<number>} bytes written.
+ */
+export async function makeLayer(path, sizeMiB) {
+  const fh = await open(path, 'w');
+  let written = 0;
+  /** @param {Uint8Array} b */
+  const put = async (b) => {
+    await fh.write(b);
+    written += b.length;
+  };
+  /** @param {string} name @param {Uint8Array} body */
+  const file = async (name, body) => {
+    await put(encodeHeader({ path: name, size: body.length, mode: 0o644, mtime: 1700000000 }));
+    await put(body);
+    const pad = (512 - (body.length % 512)) % 512;
+    if (pad) await put(new Uint8Array(pad));
+  };
+  const budget = sizeMiB * 1024 * 1024;
+  await put(encodeHeader({ path: 'usr/', kind: 'directory', mode: 0o755, mtime: 1700000000 }));
+  for (let i = 0; i < 2000; i++)
+    await file(`usr/share/doc/f${i}.txt`, text(i + 1, 1024 + ((i * 7919) % 63000)));
+  for (let i = 0; i < 100; i++) {
+    await file(`usr/lib/lib${i}.so`, randomBytes(`lib${i}`, (1 + (i % 8)) * 1024 * 1024));
+  }
+  const rest = Math.max(1024 * 1024, budget - written);
+  await put(encodeHeader({ path: 'opt/big.bin', size: rest, mode: 0o644, mtime: 1700000000 }));
+  const key = createHash('sha256').update('big').digest();
+  const c = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  const zero = Buffer.alloc(4 * 1024 * 1024);
+  for (let left = rest; left > 0; left -= zero.length) {
+    await put(new Uint8Array(c.update(left >= zero.length ? zero : zero.subarray(0, left))));
+  }
+  const pad = (512 - (rest % 512)) % 512;
+  await put(new Uint8Array(pad + 1024));
+  await fh.close();
+  return written;
+}

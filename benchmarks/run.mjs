@@ -1,0 +1,112 @@
+// @ts-check
+/**
+ * `npm run bench`: converts and reassembles a generated layer of at least 1 GiB with the CLI and
+ * a filesystem store, beside `openssl dgst -sha256` and `gzip -dc` on the same files, measured
+ * in the same run. Prints wall time, throughput, peak RSS and the ratio to the baseline.
+ *
+ * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench; the layer is kept there
+ * between runs), LAYERDIFF_BENCH_MIB (default 1100), LAYERDIFF_BENCH_REPS (default 3; the
+ * median is reported).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeLayer } from './make-layer.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const cli = join(here, '..', 'dist', 'cli.js');
+const rssHook = join(here, 'rss.cjs');
+const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
+const sizeMiB = Number(process.env.LAYERDIFF_BENCH_MIB ?? 1100);
+const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
+
+execFileSync('mkdir', ['-p', dir]);
+const tar = join(dir, `layer-${sizeMiB}.tar`);
+const gz = `${tar}.gz`;
+if (!existsSync(tar)) {
+  console.error(`generating ${tar} ...`);
+  await makeLayer(`${tar}.part`, sizeMiB);
+  execFileSync('mv', [`${tar}.part`, tar]);
+}
+if (!existsSync(gz)) {
+  console.error(`compressing ${gz} (gzip -1) ...`);
+  execFileSync('sh', ['-c', `gzip -1 -n -c '${tar}' > '${gz}.part' && mv '${gz}.part' '${gz}'`]);
+}
+const tarBytes = statSync(tar).size;
+
+/**
+ * Runs a command `reps` times; returns the median wall seconds and the largest peak RSS (MiB).
+ * @param {string} cmd @param {string[]} args @param {{ node?: boolean, before?: () => void }} [opts]
+ */
+function measure(cmd, args, opts = {}) {
+  const walls = [];
+  let rss = 0;
+  for (let i = 0; i < reps; i++) {
+    opts.before?.();
+    const full = opts.node ? ['-r', rssHook, ...args] : args;
+    const t = process.hrtime.bigint();
+    const r = spawnSync(opts.node ? process.execPath : cmd, full, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      maxBuffer: 1 << 24,
+    });
+    walls.push(Number(process.hrtime.bigint() - t) / 1e9);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+    const m = /@@maxrss_kib=(\d+)/.exec(r.stderr.toString());
+    if (m) rss = Math.max(rss, Number(m[1]) / 1024);
+  }
+  walls.sort((a, b) => a - b);
+  return { wall: walls[Math.floor(walls.length / 2)] ?? 0, rss };
+}
+
+const store = join(dir, 'store');
+const index = join(dir, 'layer.idx');
+const fresh = () => rmSync(store, { recursive: true, force: true });
+
+const openssl = measure('openssl', ['dgst', '-sha256', tar]);
+const gunzip = measure('sh', ['-c', `gzip -dc '${gz}' > /dev/null`]);
+const convertFresh = measure('node', [cli, 'convert', tar, '--store', store, '--out', index], {
+  node: true,
+  before: fresh,
+});
+const convertAgain = measure('node', [cli, 'convert', tar, '--store', store, '--out', index], {
+  node: true,
+});
+const cat = measure('node', [cli, 'cat', index, '--store', store, '--out', '/dev/null'], {
+  node: true,
+});
+const convertGz = measure('node', [cli, 'convert', gz, '--store', store, '--out', index], {
+  node: true,
+  before: fresh,
+});
+
+const rows = [
+  ['openssl dgst -sha256 (baseline)', openssl, tarBytes, openssl.wall],
+  ['layerdiff convert tar, empty store', convertFresh, tarBytes, openssl.wall],
+  ['layerdiff convert tar, chunks present', convertAgain, tarBytes, openssl.wall],
+  ['layerdiff cat (verify + rebuild)', cat, tarBytes, openssl.wall],
+  ['gzip -dc (baseline)', gunzip, tarBytes, gunzip.wall],
+  ['layerdiff convert tar.gz, empty store', convertGz, tarBytes, gunzip.wall],
+];
+const cpu = cpus()[0]?.model ?? 'unknown cpu';
+console.log(
+  `machine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+);
+console.log(
+  `layer: ${tar} (${tarBytes.toLocaleString()} bytes; gz ${statSync(gz).size.toLocaleString()}), median of ${reps}`,
+);
+console.log('');
+console.log('| operation | wall s | MB/s | peak RSS MiB | ratio to baseline |');
+console.log('|---|---:|---:|---:|---:|');
+for (const [name, m, bytes, base] of rows) {
+  const r = /** @type {{wall:number, rss:number}} */ (m);
+  console.log(
+    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${(r.wall / Number(base)).toFixed(2)}x |`,
+  );
+}
+const idxBytes = readFileSync(index).length;
+console.log('');
+console.log(
+  `index: ${idxBytes.toLocaleString()} bytes for ${tarBytes.toLocaleString()} bytes of tar`,
+);

@@ -1,0 +1,507 @@
+/**
+ * The command line, run as users run it: `node dist/cli.js` in a child process, on layers made
+ * at test time with GNU tar, gzip and zstd.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { bytesOf } from '../store/conformance.js';
+import { listFiles, makeTar, type RunResult, requireDist, runCli } from './run.js';
+
+const LONG_DIR = `usr/share/${'long-directory-name-'.repeat(6)}`;
+
+/** What `convert --json` prints. */
+interface ConvertJson {
+  diffId: string;
+  bytesIn: number;
+  tarSize: number;
+  entries: number;
+  chunks: number;
+  newChunks: number;
+  newBytes: number;
+  compression: string;
+  blobDigest?: string;
+}
+
+/** Parses stdout that must hold exactly one JSON object on one line. */
+function oneJson<T>(r: RunResult): T {
+  const text = r.stdout.toString('utf8');
+  expect(text.endsWith('\n'), 'stdout ends with a newline').toBe(true);
+  expect(text.trimEnd().split('\n'), 'stdout holds one line').toHaveLength(1);
+  const value = JSON.parse(text) as T;
+  expect(typeof value).toBe('object');
+  expect(Array.isArray(value)).toBe(false);
+  return value;
+}
+
+/** Expects a clean success. */
+function ok(r: RunResult): RunResult {
+  expect(r.stderr).toBe('');
+  expect(r.signal).toBeNull();
+  expect(r.code).toBe(0);
+  return r;
+}
+
+/** Expects a failure with `exit` whose message on stderr matches `pattern`. */
+function fails(r: RunResult, exit: number, pattern: RegExp): RunResult {
+  expect(r.signal).toBeNull();
+  expect(r.stderr).toMatch(pattern);
+  expect(r.code).toBe(exit);
+  return r;
+}
+
+/** Names in `dir` that start with `base` (the output file, or a temp file beside it). */
+function leftovers(dir: string, base: string): string[] {
+  return readdirSync(dir).filter((f) => f.startsWith(base));
+}
+
+/** The chunk files of a store, as paths. */
+function chunkFiles(store: string): string[] {
+  return listFiles(join(store, 'sha256')).map((f) => join(store, 'sha256', f));
+}
+
+const haveTools = toolsAvailable('tar', 'gzip', 'zstd');
+
+describe.runIf(haveTools)('layerdiff CLI', () => {
+  let work: string;
+  let tar: string;
+  let gz: string;
+  let zst: string;
+  let tarBytes: Buffer;
+  let diffId: string;
+  let listing: string[];
+  /** A store holding the tar's chunks, and its index, made once. */
+  let store: string;
+  let index: string;
+  let first: ConvertJson;
+  let scratch = 0;
+  /** A fresh empty directory for one test. */
+  const fresh = (): string => {
+    const d = join(work, `t${scratch++}`);
+    mkdirSync(d);
+    return d;
+  };
+
+  beforeAll(async () => {
+    requireDist();
+    work = mkdtempSync(join(tmpdir(), 'layerdiff-cli-'));
+    tar = makeTar(
+      work,
+      'layer',
+      {
+        'bin/tool': bytesOf(1_500_000, 1),
+        'etc/config': new TextEncoder().encode('key = value\n'),
+        'etc/empty': new Uint8Array(0),
+        [`${LONG_DIR}/file.txt`]: bytesOf(40_000, 2),
+        'var/lib/data': bytesOf(300_000, 3),
+        'zz-last.txt': new TextEncoder().encode('the last entry\n'),
+      },
+      { 'etc/link': 'config' },
+    );
+    tarBytes = readFileSync(tar);
+    diffId = sha256(tarBytes);
+    gz = `${tar}.gz`;
+    writeFileSync(gz, execFileSync('gzip', ['-n', '-c', tar], { maxBuffer: 1 << 28 }));
+    zst = `${tar}.zst`;
+    writeFileSync(zst, execFileSync('zstd', ['-q', '-c', '-3', tar], { maxBuffer: 1 << 28 }));
+    listing = execFileSync('tar', ['-tf', tar], { encoding: 'utf8' }).trimEnd().split('\n');
+
+    store = join(work, 'store');
+    index = join(work, 'layer.idx');
+    first = oneJson<ConvertJson>(
+      ok(await runCli(['convert', tar, '--store', store, '--out', index, '--json'])),
+    );
+  });
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  describe('convert', () => {
+    it('the fixture is what the tests assume', () => {
+      expect(listing).toContain(`./${LONG_DIR}/file.txt`);
+      expect(listing).toContain('./etc/link');
+      expect(listing.at(-1)).toBe('./zz-last.txt');
+    });
+
+    it.each([
+      ['tar', 'none'],
+      ['tar.gz', 'gzip'],
+      ['tar.zst', 'zstd'],
+    ])(
+      'converts a %s; --json prints one object; again, nothing is new',
+      async (ext, compression) => {
+        const d = fresh();
+        const blob = ext === 'tar' ? tar : ext === 'tar.gz' ? gz : zst;
+        const blobBytes = readFileSync(blob);
+        const args = ['convert', blob, '--store', join(d, 'store'), '--json'];
+        const a = oneJson<ConvertJson>(ok(await runCli([...args, '--out', join(d, 'a.idx')])));
+        expect(a.diffId).toBe(diffId);
+        expect(a.diffId).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(a.bytesIn).toBe(blobBytes.length);
+        expect(a.tarSize).toBe(tarBytes.length);
+        expect(a.compression).toBe(compression);
+        if (compression !== 'none') expect(a.blobDigest).toBe(sha256(blobBytes));
+        expect(a.entries).toBe(listing.length);
+        expect(a.chunks).toBeGreaterThanOrEqual(listing.length - 4);
+        expect(a.newChunks).toBeGreaterThan(0);
+        expect(a.newChunks).toBeLessThanOrEqual(a.chunks);
+        expect(a.newBytes).toBeGreaterThan(1_800_000);
+        expect(a.newBytes).toBeLessThanOrEqual(tarBytes.length);
+        expect(chunkFiles(join(d, 'store'))).toHaveLength(a.newChunks);
+
+        const b = oneJson<ConvertJson>(ok(await runCli([...args, '--out', join(d, 'b.idx')])));
+        expect(b).toEqual({ ...a, newChunks: 0, newBytes: 0 });
+        expect(readFileSync(join(d, 'b.idx')).equals(readFileSync(join(d, 'a.idx')))).toBe(true);
+        expect(listFiles(join(d, 'store', 'tmp'))).toEqual([]);
+        expect(readdirSync(d).sort()).toEqual(['a.idx', 'b.idx', 'store']);
+      },
+    );
+
+    it('a compressed layer shares every chunk with its tar', async () => {
+      const d = fresh();
+      for (const blob of [gz, zst]) {
+        const r = oneJson<ConvertJson>(
+          ok(
+            await runCli(['convert', blob, '--store', store, '--out', join(d, 'x.idx'), '--json']),
+          ),
+        );
+        expect(r.newChunks).toBe(0);
+        expect(r.chunks).toBe(first.chunks);
+      }
+    });
+
+    it('converts from stdin (-)', async () => {
+      const d = fresh();
+      const gzBytes = readFileSync(gz);
+      const out = join(d, 'stdin.idx');
+      const r = oneJson<ConvertJson>(
+        ok(
+          await runCli(['convert', '-', '--store', join(d, 'store'), '--out', out, '--json'], {
+            stdin: gzBytes,
+          }),
+        ),
+      );
+      expect(r.diffId).toBe(diffId);
+      expect(r.bytesIn).toBe(gzBytes.length);
+      expect(r.compression).toBe('gzip');
+      expect(r.entries).toBe(listing.length);
+      const cat = ok(await runCli(['cat', out, '--store', join(d, 'store')]));
+      expect(sha256(cat.stdout)).toBe(diffId);
+    });
+
+    it('without --json prints one summary line naming the diff_id', async () => {
+      const d = fresh();
+      const r = ok(await runCli(['convert', tar, '--store', store, '--out', join(d, 'x.idx')]));
+      const lines = r.stdout.toString('utf8').trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(diffId);
+    });
+  });
+
+  describe('cat', () => {
+    it('writes the exact tar to stdout', async () => {
+      const r = ok(await runCli(['cat', index, '--store', store]));
+      expect(r.stdout.length).toBe(tarBytes.length);
+      expect(sha256(r.stdout)).toBe(diffId);
+    });
+
+    it('writes the exact tar to --out, leaving no temp file', async () => {
+      const d = fresh();
+      const out = join(d, 'layer.tar');
+      const r = ok(await runCli(['cat', index, '--store', store, '--out', out]));
+      expect(r.stdout.length).toBe(0);
+      expect(sha256(readFileSync(out))).toBe(diffId);
+      expect(readdirSync(d)).toEqual(['layer.tar']);
+    });
+
+    it('rebuilds the tar from the index of a gzip or zstd layer', async () => {
+      const d = fresh();
+      for (const blob of [gz, zst]) {
+        const idx = join(d, 'x.idx');
+        ok(await runCli(['convert', blob, '--store', join(d, 'store'), '--out', idx]));
+        const r = ok(await runCli(['cat', idx, '--store', join(d, 'store')]));
+        expect(sha256(r.stdout)).toBe(diffId);
+      }
+    });
+  });
+
+  describe('inspect', () => {
+    it('lists every entry', async () => {
+      const r = ok(await runCli(['inspect', index]));
+      const text = r.stdout.toString('utf8');
+      for (const path of listing) expect(text).toContain(path);
+      expect(text).toContain(diffId);
+      expect(text).toContain('./etc/link -> config');
+    });
+
+    it('--json prints one object whose entries match `tar -tf`', async () => {
+      const r = ok(await runCli(['inspect', index, '--json']));
+      const j = oneJson<{
+        layer: { version: number; compression: string };
+        entries: Array<{ path: string; typeflag: string; size: number; chunks: number }>;
+        deletions: unknown[];
+        end: { diffId: string; size: number; entries: number; chunks: number };
+      }>(r);
+      expect(j.entries.map((e) => e.path)).toEqual(listing);
+      expect(j.deletions).toEqual([]);
+      expect(j.layer.compression).toBe('none');
+      expect(j.end).toMatchObject({
+        diffId,
+        size: tarBytes.length,
+        entries: listing.length,
+        chunks: first.chunks,
+      });
+      const byPath = new Map(j.entries.map((e) => [e.path, e]));
+      expect(byPath.get('./bin/tool')).toMatchObject({ typeflag: '0', size: 1_500_000 });
+      expect(byPath.get('./bin/tool')!.chunks).toBeGreaterThan(1);
+      expect(byPath.get('./etc/empty')).toMatchObject({ size: 0, chunks: 0 });
+      expect(byPath.get('./etc/link')).toMatchObject({ typeflag: '2', chunks: 0 });
+      expect(byPath.get('./etc/')).toMatchObject({ typeflag: '5', chunks: 0 });
+      // The end-of-archive blocks are not counted as the last entry's body.
+      expect(byPath.get('./zz-last.txt')).toMatchObject({ size: 15, chunks: 1 });
+      const bodyChunks = j.entries.reduce((n, e) => n + e.chunks, 0);
+      expect(bodyChunks).toBeLessThanOrEqual(first.chunks);
+    });
+  });
+
+  describe('failures', () => {
+    const USAGE = /usage: layerdiff <command>/;
+
+    it('no command: exit 2, usage on stderr', async () => {
+      const r = fails(await runCli([]), 2, USAGE);
+      expect(r.stdout.length).toBe(0);
+    });
+
+    it('--help: exit 0, usage on stdout', async () => {
+      const r = ok(await runCli(['--help']));
+      expect(r.stdout.toString()).toMatch(USAGE);
+    });
+
+    it.each([
+      [['convert'], /expected one layer path/],
+      [['convert', 'x.tar', '--out', 'x.idx'], /--store is required/],
+      [['convert', 'x.tar', '--store', 's'], /--out is required/],
+      [['convert', 'a.tar', 'b.tar', '--store', 's', '--out', 'x.idx'], /expected one layer/],
+      [['convert', 'x.tar', '--store', 's', '--out', 'x.idx', '--bogus'], /bogus/],
+      [['cat'], /expected one index path/],
+      [['cat', 'x.idx'], /--store is required/],
+      [['inspect'], /expected one index path/],
+      [['frobnicate'], /unknown command "frobnicate"/],
+    ])('%j: exit 2, message and usage on stderr', async (args, message) => {
+      const d = fresh();
+      const r = fails(await runCli(args, { cwd: d }), 2, message);
+      expect(r.stderr).toMatch(USAGE);
+      expect(r.stdout.length).toBe(0);
+      expect(readdirSync(d)).toEqual([]);
+    });
+
+    it('convert of a nonexistent input: exit 1, no output file', async () => {
+      const d = fresh();
+      const missing = join(d, 'missing.tar');
+      const r = fails(
+        await runCli([
+          'convert',
+          missing,
+          '--store',
+          join(d, 'store'),
+          '--out',
+          join(d, 'out.idx'),
+        ]),
+        1,
+        /ENOENT/,
+      );
+      expect(r.stderr).toContain(missing);
+      expect(r.stdout.length).toBe(0);
+      expect(leftovers(d, 'out')).toEqual([]);
+    });
+
+    it('cat of a nonexistent index: exit 1, no output file', async () => {
+      const d = fresh();
+      const r = fails(
+        await runCli(['cat', join(d, 'missing.idx'), '--store', store, '--out', join(d, 'out')]),
+        1,
+        /ENOENT/,
+      );
+      expect(r.stderr).toContain('missing.idx');
+      expect(leftovers(d, 'out')).toEqual([]);
+    });
+
+    /** Converts `bytes` as a layer, expecting failure with `code` and no index left behind. */
+    async function convertFails(bytes: Uint8Array, code: string): Promise<RunResult> {
+      const d = fresh();
+      writeFileSync(join(d, 'in'), bytes);
+      const r = fails(
+        await runCli([
+          'convert',
+          join(d, 'in'),
+          '--store',
+          join(d, 'store'),
+          '--out',
+          join(d, 'out'),
+        ]),
+        1,
+        new RegExp(code),
+      );
+      expect(leftovers(d, 'out')).toEqual([]);
+      expect(listFiles(join(d, 'store', 'tmp'))).toEqual([]);
+      return r;
+    }
+
+    it('corrupt gzip (bad CRC): ERR_COMPRESSION, no index', async () => {
+      const bad = Buffer.from(readFileSync(gz));
+      bad[bad.length - 8]! ^= 0xff; // the CRC-32 of the trailer
+      await convertFails(bad, 'ERR_COMPRESSION');
+    });
+
+    it('corrupt gzip (bad deflate data): ERR_COMPRESSION, no index', async () => {
+      const good = readFileSync(gz);
+      const bad = Buffer.concat([good.subarray(0, 10), Buffer.from(bytesOf(5000, 9))]);
+      await convertFails(bad, 'ERR_COMPRESSION');
+    });
+
+    it('truncated gzip: exit 1, no index', async () => {
+      const good = readFileSync(gz);
+      await convertFails(good.subarray(0, good.length >> 1), 'ERR_COMPRESSION|ERR_TAR_TRUNCATED');
+    });
+
+    it('truncated tar: ERR_TAR_TRUNCATED, no index', async () => {
+      const r = await convertFails(tarBytes.subarray(0, 700_000), 'ERR_TAR_TRUNCATED');
+      expect(r.stderr).toContain('./bin/tool');
+    });
+
+    /** A private copy of the main store, to damage. */
+    function copyStore(): { dir: string; store: string } {
+      const dir = fresh();
+      const copy = join(dir, 'store');
+      for (const f of listFiles(store)) {
+        mkdirSync(join(copy, f, '..'), { recursive: true });
+        copyFileSync(join(store, f), join(copy, f));
+      }
+      return { dir, store: copy };
+    }
+
+    /** The largest chunk file of a store (a body chunk of bin/tool, whatever the CDC cuts). */
+    function largestChunk(s: string): string {
+      const files = chunkFiles(s).map((f) => ({ f, n: readFileSync(f).length }));
+      files.sort((a, b) => b.n - a.n || a.f.localeCompare(b.f));
+      return files[0]!.f;
+    }
+
+    it('cat with a chunk missing: ERR_CHUNK_NOT_FOUND naming it, no output file', async () => {
+      const { dir, store: s } = copyStore();
+      const victim = largestChunk(s);
+      unlinkSync(victim);
+      const r = fails(
+        await runCli(['cat', index, '--store', s, '--out', join(dir, 'out.tar')]),
+        1,
+        /ERR_CHUNK_NOT_FOUND/,
+      );
+      expect(r.stderr).toContain(`sha256:${victim.slice(-64)}`);
+      expect(leftovers(dir, 'out')).toEqual([]);
+    });
+
+    it('cat with a chunk corrupted: ERR_CHUNK_DIGEST, no output file', async () => {
+      const { dir, store: s } = copyStore();
+      const victim = largestChunk(s);
+      const bytes = readFileSync(victim);
+      bytes[bytes.length >> 1]! ^= 0x01;
+      writeFileSync(victim, bytes);
+      const r = fails(
+        await runCli(['cat', index, '--store', s, '--out', join(dir, 'out.tar')]),
+        1,
+        /ERR_CHUNK_DIGEST/,
+      );
+      expect(r.stderr).toContain(`sha256:${victim.slice(-64)}`);
+      expect(leftovers(dir, 'out')).toEqual([]);
+    });
+
+    it('cat with a chunk truncated: ERR_CHUNK_DIGEST', async () => {
+      const { dir, store: s } = copyStore();
+      truncateSync(largestChunk(s), 100);
+      fails(
+        await runCli(['cat', index, '--store', s, '--out', join(dir, 'out.tar')]),
+        1,
+        /ERR_CHUNK_DIGEST/,
+      );
+      expect(leftovers(dir, 'out')).toEqual([]);
+    });
+
+    /** Offset in the index file of the raw tar header of `./etc/config`. */
+    function headerOffset(idx: Buffer): number {
+      const name = Buffer.from('./etc/config\0');
+      for (let at = idx.indexOf(name); at >= 0; at = idx.indexOf(name, at + 1)) {
+        if (idx.subarray(at + 257, at + 262).toString('latin1') === 'ustar') return at;
+      }
+      throw new Error('no raw header for ./etc/config in the index');
+    }
+
+    it.each([
+      [
+        'mtime digits swapped (checksum still valid)',
+        (idx: Buffer, h: number) => {
+          const mtime = h + 136;
+          const j = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].find((k) => idx[mtime + k] !== idx[mtime])!;
+          [idx[mtime], idx[mtime + j]] = [idx[mtime + j]!, idx[mtime]!];
+        },
+      ],
+      [
+        'a bit flipped in the name',
+        (idx: Buffer, h: number) => {
+          idx[h + 2]! ^= 0x01;
+        },
+      ],
+    ])('cat of a tampered index (%s): non-zero exit, no output file', async (_, tamper) => {
+      const d = fresh();
+      const idx = Buffer.from(readFileSync(index));
+      tamper(idx, headerOffset(idx));
+      expect(idx.equals(readFileSync(index))).toBe(false);
+      const bad = join(d, 'bad.idx');
+      writeFileSync(bad, idx);
+      fails(
+        await runCli(['cat', bad, '--store', store, '--out', join(d, 'out.tar')]),
+        1,
+        /ERR_LAYER_DIGEST|ERR_RECORD_FORMAT/,
+      );
+      expect(leftovers(d, 'out')).toEqual([]);
+      // To stdout the bytes have already gone, but the exit status still says they are bad.
+      fails(await runCli(['cat', bad, '--store', store]), 1, /ERR_LAYER_DIGEST|ERR_RECORD_FORMAT/);
+    });
+
+    it('cat of a truncated index: ERR_RECORD_FORMAT, no output file', async () => {
+      const d = fresh();
+      const bytes = readFileSync(index);
+      writeFileSync(join(d, 'short.idx'), bytes.subarray(0, bytes.length >> 1));
+      fails(
+        await runCli(['cat', join(d, 'short.idx'), '--store', store, '--out', join(d, 'out.tar')]),
+        1,
+        /ERR_RECORD_FORMAT/,
+      );
+      expect(leftovers(d, 'out')).toEqual([]);
+    });
+
+    it.each([
+      ['a tar', () => tarBytes],
+      ['an empty file', () => new Uint8Array(0)],
+      ['a truncated index', () => readFileSync(index).subarray(0, 40)],
+    ])('inspect of %s: ERR_RECORD_FORMAT', async (_, bytes) => {
+      const d = fresh();
+      writeFileSync(join(d, 'x'), bytes());
+      fails(await runCli(['inspect', join(d, 'x')]), 1, /ERR_RECORD_FORMAT/);
+      fails(await runCli(['inspect', '--json', join(d, 'x')]), 1, /ERR_RECORD_FORMAT/);
+    });
+  });
+});

@@ -1,0 +1,365 @@
+/**
+ * Hostile zstd input: windows over the limit, truncation, corruption, reserved values and an
+ * RLE bomb. Every failure is a CompressionError, raised without hanging and before the decoder
+ * allocates a window; output per pull stays bounded whatever the compression ratio.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createZstdDecoder } from '../../src/compress/zstd.js';
+import { CompressionError, UsageError } from '../../src/errors.js';
+import { streamOf } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import {
+  blockHeader,
+  concat,
+  decodeZstd,
+  frameHeader,
+  parseFrames,
+  randomSizes,
+  rleFrame,
+  sampleData,
+  skippableFrame,
+  windowDescriptor,
+  zstdCli,
+  zstdFailure,
+} from './frames.js';
+
+const MiB = 1024 * 1024;
+const KiB = 1024;
+
+/** Resolves with the promise's outcome, or rejects if it takes longer than `ms` (a hang). */
+function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result within ${ms} ms: a hang`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+const cli = toolsAvailable('zstd');
+
+/** The compressed offset an error message names. */
+const offsetOf = (e: Error) => Number(/compressed offset (\d+)/.exec(e.message)?.[1]);
+
+describe('window limit', () => {
+  it.runIf(cli)(
+    'refuses a CLI frame with a 256 MiB window (--zstd=wlog=28) under a 1 MiB limit',
+    async () => {
+      const bytes = zstdCli(sampleData(50_000), ['-3', '--zstd=wlog=28']);
+      expect(parseFrames(bytes)[0]!.window).toBe(256 * MiB);
+      for (const sizes of [bytes.length, 1, 7]) {
+        const e = await zstdFailure(bytes, sizes, { maxWindow: MiB });
+        expect(e.code).toBe('ERR_COMPRESSION');
+        expect(e.message).toMatch(/window of 268435456 bytes exceeds the 1048576-byte limit/);
+        // Raised by the walker, not by the decoder after it had allocated the window.
+        expect(e.cause).toBeUndefined();
+      }
+    },
+  );
+
+  it.runIf(cli)(
+    'refuses a --long=28 frame under 1 MiB and under the default, as zstd -d does',
+    async () => {
+      const bytes = zstdCli(sampleData(50_000), ['-3', '--long=28']);
+      const e = await zstdFailure(bytes, 4096, { maxWindow: MiB });
+      expect(e.message).toMatch(/exceeds the 1048576-byte limit/);
+      // The default limit is the reference decoder's: it too refuses a 256 MiB window unless told.
+      expect((await zstdFailure(bytes)).message).toMatch(/exceeds the 134217728-byte limit/);
+      expect(spawnSync('zstd', ['-d', '-c'], { input: bytes }).status).not.toBe(0);
+    },
+  );
+
+  it('accepts a window exactly at the limit and refuses one step above', async () => {
+    const frame = (wd: number) =>
+      concat(frameHeader(wd), blockHeader(0, 3, true), Uint8Array.of(1, 2, 3));
+    expect(await decodeZstd(frame(windowDescriptor(20)), 1, { maxWindow: MiB })).toEqual(
+      Uint8Array.of(1, 2, 3),
+    );
+    const e = await zstdFailure(frame(windowDescriptor(20, 1)), 1, { maxWindow: MiB });
+    expect(e.message).toMatch(/window of 1179648 bytes/);
+  });
+
+  it('refuses a hand-crafted 2 GiB window under the default limit, before allocating', async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    // 2 GiB, and 1.875 GiB: the latter is under fzstd's own cap, so only the walker stands
+    // between it and a 1.875 GiB allocation.
+    for (const wd of [windowDescriptor(31), windowDescriptor(30, 7)]) {
+      const bytes = concat(frameHeader(wd), blockHeader(1, 100, true), Uint8Array.of(0));
+      const e = await zstdFailure(bytes);
+      expect(e.message).toMatch(/frame window of \d+ bytes exceeds the 134217728-byte limit/);
+      expect(e.cause).toBeUndefined();
+    }
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * MiB);
+  });
+
+  it('refuses a single-segment frame whose content size (its window) is over the limit', async () => {
+    // Descriptor 0xe0: single segment, 8-byte content size = 2^40.
+    const fcs = Uint8Array.of(0, 0, 0, 0, 0, 1, 0, 0);
+    const bytes = concat(
+      Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xe0),
+      fcs,
+      blockHeader(1, 10, true),
+      Uint8Array.of(0),
+    );
+    const e = await zstdFailure(bytes, 1);
+    expect(e.message).toMatch(/window of 1099511627776 bytes/);
+  });
+
+  it('refuses a second frame over the limit after a good first one', async () => {
+    const good = concat(
+      frameHeader(windowDescriptor(16)),
+      blockHeader(0, 1, true),
+      Uint8Array.of(9),
+    );
+    const bad = concat(
+      frameHeader(windowDescriptor(27)),
+      blockHeader(0, 1, true),
+      Uint8Array.of(9),
+    );
+    const e = await zstdFailure(concat(good, bad), 3, { maxWindow: MiB });
+    expect(offsetOf(e)).toBe(good.length + 5); // the window descriptor byte
+  });
+
+  it('rejects nonsensical limits instead of spinning or accepting any window', () => {
+    const src = () => streamOf(new Uint8Array(0));
+    expect(() => createZstdDecoder(src(), { sliceBytes: 0 })).toThrow(UsageError);
+    expect(() => createZstdDecoder(src(), { sliceBytes: Number.NaN })).toThrow(UsageError);
+    expect(() => createZstdDecoder(src(), { maxWindow: Number.NaN })).toThrow(UsageError);
+    expect(() => createZstdDecoder(src(), { maxWindow: -1 })).toThrow(UsageError);
+  });
+});
+
+describe.runIf(cli)('truncation', () => {
+  const a = sampleData(3000, 1);
+  const b = sampleData(2000, 2);
+  const frameA = zstdCli(a, ['-3']); // with checksum
+  const frameB = zstdCli(b, ['-3', '--no-check'], 'file');
+  const skip = skippableFrame(Uint8Array.of(1, 2, 3));
+  const stream = concat(frameA, skip, frameB);
+  /** Ends at which a stream is whole, with what it decodes to. */
+  const whole = new Map<number, Uint8Array>([
+    [0, new Uint8Array(0)],
+    [frameA.length, a],
+    [frameA.length + skip.length, a],
+    [stream.length, concat(a, b)],
+  ]);
+
+  it('fails with CompressionError at every cut that is not between frames', async () => {
+    let failures = 0;
+    for (let end = 0; end <= stream.length; end++) {
+      const cut = stream.subarray(0, end);
+      const expected = whole.get(end);
+      const sizes = end % 3 === 0 ? 1 : randomSizes(end, 8);
+      if (expected) {
+        expect(await within(decodeZstd(cut, sizes))).toEqual(expected);
+        continue;
+      }
+      const e = await within(zstdFailure(cut, sizes));
+      expect(e.code).toBe('ERR_COMPRESSION');
+      failures++;
+    }
+    expect(failures).toBe(stream.length + 1 - whole.size);
+  });
+
+  it('says where the stream ended', async () => {
+    const e = await zstdFailure(stream.subarray(0, frameA.length - 2));
+    expect(e.message).toBe(`zstd: stream truncated at compressed offset ${frameA.length - 2}`);
+  });
+});
+
+describe('corruption and reserved values', () => {
+  const good = concat(
+    frameHeader(windowDescriptor(17)),
+    blockHeader(0, 2, true),
+    Uint8Array.of(1, 2),
+  );
+
+  it('reserved block type', async () => {
+    const bytes = concat(
+      frameHeader(windowDescriptor(17)),
+      blockHeader(3, 2, true),
+      Uint8Array.of(1, 2),
+    );
+    expect((await zstdFailure(bytes, 1)).message).toMatch(/reserved block type/);
+  });
+
+  it.runIf(cli)('reserved block type in a CLI stream', async () => {
+    const bytes = zstdCli(sampleData(300_000), ['-3']);
+    const second = parseFrames(bytes)[0]!.blocks[1]!;
+    const bad = bytes.slice();
+    bad[second.offset] = bad[second.offset]! | 0b110;
+    const e = await zstdFailure(bad, randomSizes(3));
+    expect(e.message).toMatch(/^zstd: reserved block type near compressed offset \d+$/);
+    // The offset names the block header (its last byte, where the type became known).
+    expect(offsetOf(e)).toBe(second.offset + 2);
+  });
+
+  it('block larger than the block maximum (window, or 128 KiB)', async () => {
+    const raw = (wd: number, size: number) =>
+      concat(frameHeader(wd), blockHeader(0, size, true), new Uint8Array(size));
+    expect((await zstdFailure(raw(windowDescriptor(20), 128 * KiB + 1))).message).toMatch(
+      /block of 131073 bytes exceeds its maximum 131072/,
+    );
+    expect((await zstdFailure(raw(windowDescriptor(10), 1025))).message).toMatch(
+      /exceeds its maximum 1024/,
+    );
+    expect(await decodeZstd(raw(windowDescriptor(10), 1024))).toHaveLength(1024);
+  });
+
+  it('reserved bit in the frame header descriptor', async () => {
+    const bad = good.slice();
+    bad[4] = bad[4]! | 0x08;
+    expect((await zstdFailure(bad, 1)).message).toMatch(/reserved bit/);
+  });
+
+  it('bad magic, and garbage after a good frame', async () => {
+    expect((await zstdFailure(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfe, 0, 0))).message).toBe(
+      'zstd: bad frame magic near compressed offset 3',
+    );
+    for (const sizes of [1, 5, 1000]) {
+      const e = await zstdFailure(concat(good, new TextEncoder().encode('garbage!')), sizes);
+      expect(e.message).toMatch(/bad frame magic/);
+      expect(offsetOf(e)).toBe(good.length + 3);
+    }
+    // Trailing zeros are not a frame either.
+    await zstdFailure(concat(good, new Uint8Array(16)));
+  });
+
+  it.runIf(cli)('corrupt compressed-block bytes', async () => {
+    const data = sampleData(300_000, 5);
+    const bytes = zstdCli(data, ['-3']);
+    const block = parseFrames(bytes)[0]!.blocks.find((b) => b.type === 2)!;
+    const body = block.offset + 3;
+    // Treeless literals in the first block: there is no previous Huffman table to reuse.
+    const treeless = bytes.slice();
+    treeless[body] = treeless[body]! | 0b11;
+    // The sequence bitstream must end in a non-zero byte (its end mark).
+    const noEndMark = bytes.slice();
+    noEndMark[body + block.size - 1] = 0;
+    for (const bad of [treeless, noEndMark]) {
+      for (const sizes of [bad.length, 1, randomSizes(4)]) {
+        const e = await zstdFailure(bad, sizes);
+        expect(e.message).toMatch(/^zstd: corrupt data near compressed offset \d+/);
+        expect(e.cause).toBeDefined();
+      }
+    }
+  });
+
+  it.runIf(cli)('random bit flips: a typed error or a finished stream, never a hang', async () => {
+    const data = sampleData(100_000, 6);
+    const bytes = zstdCli(data, ['-3', '--no-check']);
+    let s = 99;
+    for (let k = 0; k < 150; k++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      const bad = bytes.slice();
+      const at = (s >>> 0) % bad.length;
+      bad[at] = bad[at]! ^ (1 << ((s >>> 24) & 7));
+      await within(
+        decodeZstd(bad, randomSizes(k, 4)).then(
+          (out) => expect(out.length).toBeLessThanOrEqual(8 * MiB),
+          (e) => expect(e).toBeInstanceOf(CompressionError),
+        ),
+      );
+    }
+  });
+
+  // KNOWN GAP (reported, not fixed): fzstd skips the 4-byte content checksum instead of checking
+  // it, so corruption inside a checksummed frame mostly decodes to wrong bytes without an error.
+  // Flip this to `it` once the decoder verifies XXH64 checksums.
+  it.runIf(cli).fails('a checksummed frame with a flipped literal fails', async () => {
+    const data = sampleData(100_000, 8);
+    const bytes = zstdCli(data, ['-3']);
+    expect(parseFrames(bytes)[0]!.checksum).toBe(true);
+    const bad = bytes.slice();
+    bad[bytes.length - 100] = bad[bytes.length - 100]! ^ 0x01;
+    await zstdFailure(bad);
+  });
+});
+
+describe('RLE bomb', () => {
+  const enqueue = ReadableStreamDefaultController.prototype.enqueue;
+  afterEach(() => {
+    ReadableStreamDefaultController.prototype.enqueue = enqueue;
+  });
+
+  /**
+   * Decodes `bytes` and returns the bytes each pull of the decoder enqueued: enqueue calls are
+   * counted, and a batch ends with the synchronous run of the pull that made it.
+   */
+  async function pullBatches(bytes: Uint8Array, sliceBytes?: number) {
+    let sourceController: ReadableStreamDefaultController | undefined;
+    const source = new ReadableStream<Uint8Array>({
+      start(c) {
+        sourceController = c;
+      },
+      pull(c) {
+        c.enqueue(bytes);
+        c.close();
+      },
+    });
+    const batches: number[] = [];
+    let open = false;
+    ReadableStreamDefaultController.prototype.enqueue = function (this, chunk) {
+      if (this !== sourceController) {
+        if (!open) {
+          open = true;
+          batches.push(0);
+          queueMicrotask(() => {
+            open = false;
+          });
+        }
+        batches[batches.length - 1]! += (chunk as Uint8Array).length;
+      }
+      return enqueue.call(this, chunk);
+    };
+    const reader = createZstdDecoder(source, sliceBytes ? { sliceBytes } : {}).getReader();
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    let total = 0;
+    for (let n = 0; ; n++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      expect(value.every((x) => x === 0x61)).toBe(true);
+      total += value.length;
+      if (n % 64 === 0) peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+    }
+    return { batches, total, peak };
+  }
+
+  // Per pull: at most one slice plus the block whose header crossed the slice budget, plus, at
+  // a frame start, up to two more blocks: fzstd holds a frame's first 18 bytes (header and up to
+  // three 4-byte RLE blocks) until all 18 have arrived.
+  const BLOCK = 128 * KiB;
+
+  it('decodes 8 KiB into 256 MiB, at most one slice plus one block per pull', async () => {
+    const blocks = 2048;
+    const bytes = rleFrame(blocks);
+    expect(bytes.length).toBe(6 + 4 * blocks);
+    const { batches, total, peak } = await pullBatches(bytes);
+    expect(total).toBe(blocks * 128 * KiB);
+    expect(batches.length).toBeGreaterThan(200);
+    expect(Math.max(...batches.slice(2))).toBeLessThanOrEqual(MiB + BLOCK);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(MiB + 3 * BLOCK);
+    // Read and dropped as it comes: memory stays far below the output size.
+    expect(peak).toBeLessThan(128 * MiB);
+  });
+
+  it('honours smaller slices', async () => {
+    for (const slice of [1, 1000, 200 * KiB]) {
+      const { batches, total } = await pullBatches(rleFrame(256), slice);
+      expect(total).toBe(256 * BLOCK);
+      expect(Math.max(...batches.slice(2))).toBeLessThanOrEqual(slice + BLOCK);
+      expect(Math.max(...batches)).toBeLessThanOrEqual(slice + 3 * BLOCK);
+    }
+  });
+
+  it('bounds many small RLE frames too', async () => {
+    const frame = rleFrame(4);
+    const bytes = concat(...Array.from({ length: 200 }, () => frame));
+    const { batches, total } = await pullBatches(bytes, 300 * KiB);
+    expect(total).toBe(200 * 4 * BLOCK);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(300 * KiB + 3 * BLOCK);
+  });
+});

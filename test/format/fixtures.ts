@@ -1,0 +1,145 @@
+/** The fixed records of the golden vectors, and a tiny complete index with the tar it describes. */
+import type { IndexRecord } from '../../src/format/records.js';
+import { concat, fakeDigest, LAYER, minimalMeta, sha256 } from './helpers.js';
+
+/** One record of every kind, each optional field present somewhere. */
+export const GOLDEN_RECORDS: Record<string, IndexRecord> = {
+  layer: {
+    type: 'layer',
+    version: 1,
+    chunker: { algorithm: 'fastcdc-gear32-v1', min: 16384, avg: 65536, max: 262144 },
+    digest: 'sha256',
+    compression: 'gzip',
+  },
+  entryFull: {
+    type: 'entry',
+    entry: {
+      path: 'usr/lib/libé.so',
+      typeflag: 'S',
+      mode: 0o4755,
+      uid: 1000,
+      gid: 100,
+      uname: 'user',
+      gname: 'staff',
+      mtime: { sec: 1700000000, nsec: 123456789 },
+      atime: { sec: 1700000001, nsec: 0 },
+      ctime: { sec: -1, nsec: 500 },
+      size: 1000,
+      linkname: 'libx.so.1',
+      devmajor: 8,
+      devminor: 1,
+      pax: { 'GNU.sparse.major': '1', comment: 'é' },
+      xattrs: { 'user.k': Uint8Array.of(1, 2, 3), 'security.selinux': Uint8Array.of() },
+      sparse: {
+        format: 'gnu-old',
+        realSize: 4096,
+        map: [
+          [0, 512],
+          [3584, 488],
+        ],
+      },
+    },
+    raw: Uint8Array.of(0xde, 0xad, 0xbe, 0xef),
+  },
+  entrySparseNoMap: {
+    type: 'entry',
+    entry: { ...minimalMeta('sparse', 0), sparse: { format: 'pax-1.0', realSize: 70000 } },
+    raw: Uint8Array.of(0),
+  },
+  entryMinimal: {
+    type: 'entry',
+    entry: { ...minimalMeta('etc/'), typeflag: '5', mode: 0o755 },
+    raw: Uint8Array.of(1, 2),
+  },
+  deleteOpaque: {
+    type: 'delete',
+    path: 'var/cache',
+    opaque: true,
+    entry: minimalMeta('var/cache/.wh..wh..opq'),
+    raw: Uint8Array.of(3),
+  },
+  delete: {
+    type: 'delete',
+    path: 'etc/passwd-',
+    opaque: false,
+    entry: minimalMeta('etc/.wh.passwd-'),
+    raw: Uint8Array.of(4),
+  },
+  chunks: {
+    type: 'chunks',
+    refs: [
+      { digest: fakeDigest(0xaa), length: 65536 },
+      { digest: fakeDigest(0xbb), length: 1 },
+    ],
+  },
+  padding: { type: 'padding', bytes: Uint8Array.of(1, 0, 2) },
+  tail: { type: 'tail' },
+  endWithBlob: {
+    type: 'end',
+    diffId: fakeDigest(0x11),
+    size: 10240,
+    entries: 3,
+    deletions: 2,
+    chunks: 4,
+    dataBytes: 70000,
+    blob: { compression: 'zstd', digest: fakeDigest(0x22), size: 1234 },
+  },
+  end: {
+    type: 'end',
+    diffId: fakeDigest(0x33),
+    size: 0,
+    entries: 0,
+    deletions: 0,
+    chunks: 0,
+    dataBytes: 0,
+  },
+};
+
+/** A 512-byte stand-in for a tar header block: `text`, then zeros. */
+function block(text: string): Uint8Array {
+  const b = new Uint8Array(512);
+  b.set(new TextEncoder().encode(text));
+  return b;
+}
+
+const HELLO = new TextEncoder().encode('hello');
+const TAIL = new Uint8Array(1024);
+const RAW_HELLO = block('hello.txt');
+const RAW_WHITEOUT = block('.wh.old');
+
+/** The tar the tiny index describes: one file, one whiteout, end-of-archive blocks. */
+export const TINY_TAR: Uint8Array = concat(
+  RAW_HELLO,
+  HELLO,
+  new Uint8Array(512 - HELLO.length),
+  RAW_WHITEOUT,
+  TAIL,
+);
+
+/** The chunks the tiny index refers to, by `sha256:<hex>`. */
+export const TINY_CHUNKS: Map<string, Uint8Array> = new Map(
+  [HELLO, TAIL].map((c) => [`sha256:${Buffer.from(sha256(c)).toString('hex')}`, c]),
+);
+
+/** The records of a tiny complete index. */
+export const TINY_RECORDS: IndexRecord[] = [
+  LAYER,
+  {
+    type: 'entry',
+    entry: { ...minimalMeta('hello.txt', 5), mtime: { sec: 1700000000, nsec: 0 } },
+    raw: RAW_HELLO,
+  },
+  { type: 'chunks', refs: [{ digest: sha256(HELLO), length: 5 }] },
+  { type: 'delete', path: 'old', opaque: false, entry: minimalMeta('.wh.old'), raw: RAW_WHITEOUT },
+  { type: 'tail' },
+  { type: 'chunks', refs: [{ digest: sha256(TAIL), length: 1024 }] },
+  {
+    type: 'end',
+    diffId: sha256(TINY_TAR),
+    size: TINY_TAR.length,
+    entries: 1,
+    deletions: 1,
+    chunks: 2,
+    dataBytes: 1029,
+  },
+];

@@ -1,0 +1,117 @@
+/** Property tests: records round-trip, and decoding does not depend on how bytes are split. */
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
+import { createIndexEncoder } from '../../src/format/encoder.js';
+import { IndexGrammar } from '../../src/format/grammar.js';
+import type { IndexRecord } from '../../src/format/records.js';
+import { anyRecord, validIndex } from './arbitraries.js';
+import { concat, decodeIndex, indexBytes } from './helpers.js';
+
+describe('record round trip', () => {
+  test('decode(encode(r)) deep-equals r for any valid record', () => {
+    fc.assert(
+      fc.property(anyRecord, (r) => {
+        expect(decodeRecord(encodeRecord(r), 0)).toEqual(r);
+      }),
+      { numRuns: 500, seed: 0x1d1 },
+    );
+  });
+
+  test('encoding is deterministic: encode(decode(bytes)) gives the same bytes', () => {
+    fc.assert(
+      fc.property(anyRecord, (r) => {
+        const bytes = encodeRecord(r);
+        expect(encodeRecord(decodeRecord(bytes, 0))).toEqual(bytes);
+      }),
+      { numRuns: 200, seed: 0x1d2 },
+    );
+  });
+
+  test('text keeps a leading U+FEFF and every code point', () => {
+    const r: IndexRecord = {
+      type: 'delete',
+      path: '\uFEFFbom',
+      opaque: false,
+      entry: {
+        path: '\uFEFF\u{1F600}\uFFFD',
+        typeflag: '\u00ff',
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        uname: '',
+        gname: '',
+        mtime: { sec: 0, nsec: 0 },
+        size: 0,
+        linkname: '',
+        devmajor: 0,
+        devminor: 0,
+        pax: { '\uFEFFk': '\uFEFFv' },
+        xattrs: {},
+      },
+      raw: new Uint8Array(0),
+    };
+    expect(decodeRecord(encodeRecord(r), 0)).toEqual(r);
+  });
+});
+
+describe('index stream', () => {
+  test('valid indexes pass the grammar', () => {
+    fc.assert(
+      fc.property(validIndex, (records) => {
+        const g = new IndexGrammar();
+        for (const [i, r] of records.entries()) g.accept(r, i);
+        expect(g.complete).toBe(true);
+      }),
+      { numRuns: 200, seed: 0x1d3 },
+    );
+  });
+
+  test('the encoder stream writes the magic and one frame per record', async () => {
+    await fc.assert(
+      fc.asyncProperty(validIndex, async (records) => {
+        const stream = new ReadableStream<IndexRecord>({
+          start(c) {
+            for (const r of records) c.enqueue(r);
+            c.close();
+          },
+        });
+        const parts: Uint8Array[] = [];
+        await stream
+          .pipeThrough(createIndexEncoder())
+          .pipeTo(new WritableStream({ write: (p) => void parts.push(p) }));
+        expect(concat(...parts)).toEqual(indexBytes(records));
+      }),
+      { numRuns: 30, seed: 0x1d4 },
+    );
+  });
+
+  test('decoding gives the same records for any split of the bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        validIndex,
+        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 8 }),
+        async (records, sizes) => {
+          const bytes = indexBytes(records);
+          for (const split of [bytes.length, sizes, [4096, 1, 3]]) {
+            const { records: got, error } = await decodeIndex(bytes, split);
+            expect(error).toBeUndefined();
+            expect(got).toEqual(records);
+          }
+        },
+      ),
+      { numRuns: 100, seed: 0x1d5 },
+    );
+  });
+
+  test('decoding 1-byte pieces gives the same records', async () => {
+    await fc.assert(
+      fc.asyncProperty(validIndex, async (records) => {
+        const { records: got, error } = await decodeIndex(indexBytes(records), 1);
+        expect(error).toBeUndefined();
+        expect(got).toEqual(records);
+      }),
+      { numRuns: 20, seed: 0x1d6 },
+    );
+  });
+});

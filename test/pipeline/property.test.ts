@@ -1,0 +1,247 @@
+/**
+ * Round-trip property: any tar built from a random tree (unicode and very long paths, files of
+ * 0..300 KiB with exact 512-multiples and repeated content, directories, symlinks, hardlinks,
+ * random modes, ids and sub-second times, optional bytes after the end blocks), converted with
+ * random input splits and random small chunker parameters, reassembles to the identical bytes;
+ * and the index does not depend on the input split nor on the CDC kernel.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { validateChunkerParams } from '../../src/cdc/params.js';
+import type { ChunkerParams } from '../../src/cdc/types.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/header.js';
+import type { TarTime } from '../../src/tar/types.js';
+import { convertBytes, reassembleBytes } from '../helpers/layers.js';
+import { sha256 } from '../helpers/streams.js';
+
+const KiB = 1024;
+
+/** Bytes from a seeded generator; `period` > 0 repeats a short pattern (dedup-friendly). */
+function content(size: number, seed: number, period: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed >>> 0 || 1;
+  const n = period > 0 ? Math.min(period, size) : size;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  for (let i = n; i < size; i++) out[i] = out[i - n]!;
+  return out;
+}
+
+const segment = fc.oneof(
+  { weight: 4, arbitrary: fc.stringMatching(/^[a-z0-9._-]{1,12}$/) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .string({ unit: 'grapheme', minLength: 1, maxLength: 6 })
+      .filter((s) => !s.includes('/') && !s.includes('\0')),
+  },
+  { weight: 1, arbitrary: fc.constantFrom(60, 101, 150, 254, 300).map((n) => 'L'.repeat(n)) },
+);
+const path = fc.array(segment, { minLength: 1, maxLength: 4 }).map((p) => p.join('/'));
+
+const time: fc.Arbitrary<number | TarTime> = fc.oneof(
+  fc.integer({ min: 0, max: 2 ** 33 }),
+  fc.record({
+    sec: fc.integer({ min: -(2 ** 31), max: 2 ** 34 }),
+    nsec: fc.integer({ min: 0, max: 999_999_999 }),
+  }),
+  fc.integer({ min: 0, max: 2 ** 31 }).map((s) => s + 0.25),
+);
+
+const id = fc.oneof(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 2 ** 31 }));
+const name = fc.oneof(
+  fc.constant(''),
+  fc.stringMatching(/^[a-z]{1,40}$/),
+  fc.string({ unit: 'grapheme', maxLength: 8 }),
+);
+
+const size = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 3000 }) },
+  { weight: 2, arbitrary: fc.constantFrom(0, 1, 511, 512, 513, 1024, 4096, 65536, 300 * KiB) },
+  { weight: 1, arbitrary: fc.integer({ min: 0, max: 300 * KiB }) },
+);
+
+interface EntrySpec {
+  kind: 'file' | 'directory' | 'symlink' | 'hardlink';
+  path: string;
+  size: number;
+  /** 0: unique bytes; 1: copy of an earlier file's bytes; 2: a repeating pattern; 3: zeros. */
+  fill: number;
+  seed: number;
+  link: string;
+  linkTo: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  mtime: number | TarTime;
+  atime?: number | TarTime;
+}
+
+const entry: fc.Arbitrary<EntrySpec> = fc.record(
+  {
+    kind: fc.constantFrom('file', 'file', 'file', 'directory', 'symlink', 'hardlink'),
+    path,
+    size,
+    fill: fc.integer({ min: 0, max: 3 }),
+    seed: fc.integer({ min: 1, max: 2 ** 31 }),
+    link: path,
+    linkTo: fc.nat(),
+    mode: fc.integer({ min: 0, max: 0o7777 }),
+    uid: id,
+    gid: id,
+    uname: name,
+    gname: name,
+    mtime: time,
+    atime: time,
+  },
+  {
+    requiredKeys: [
+      'kind',
+      'path',
+      'size',
+      'fill',
+      'seed',
+      'link',
+      'linkTo',
+      'mode',
+      'uid',
+      'gid',
+      'uname',
+      'gname',
+      'mtime',
+    ],
+  },
+);
+
+/** Builds the tar: header, body, zero padding per entry; two zero blocks; then `trailing`. */
+function buildTar(entries: EntrySpec[], trailing: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const files: Array<{ path: string; body: Uint8Array }> = [];
+  for (const e of entries) {
+    let body: Uint8Array = new Uint8Array(0);
+    let linkname = '';
+    let p = e.path;
+    if (e.kind === 'file') {
+      const earlier = files[e.linkTo % Math.max(1, files.length)];
+      body =
+        e.fill === 1 && earlier
+          ? earlier.body
+          : e.fill === 3
+            ? new Uint8Array(e.size)
+            : content(e.size, e.seed, e.fill === 2 ? 1 + (e.seed % 3000) : 0);
+      files.push({ path: p, body });
+    } else if (e.kind === 'directory') {
+      p = `${p}/`;
+    } else if (e.kind === 'symlink') {
+      linkname = e.link;
+    } else {
+      linkname = files[e.linkTo % Math.max(1, files.length)]?.path ?? e.link;
+    }
+    const input: TarHeaderInput = {
+      path: p,
+      kind: e.kind,
+      size: body.length,
+      linkname,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      uname: e.uname,
+      gname: e.gname,
+      mtime: e.mtime,
+    };
+    if (e.atime !== undefined) input.atime = e.atime;
+    parts.push(encodeHeader(input), body, new Uint8Array(paddingSize(body.length)));
+  }
+  parts.push(new Uint8Array(1024), trailing);
+  const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
+  let at = 0;
+  for (const x of parts) {
+    out.set(x, at);
+    at += x.length;
+  }
+  return out;
+}
+
+/** Piece sizes, cycled: small ones land on every kind of boundary; 64 KiB keeps it quick. */
+const splits = fc
+  .array(
+    fc.oneof(
+      fc.integer({ min: 1, max: 16 }),
+      fc.integer({ min: 17, max: 5000 }),
+      fc.integer({ min: 5000, max: 100_000 }),
+    ),
+    { minLength: 1, maxLength: 6 },
+  )
+  .map((s) => [...s, 65536]);
+
+const chunker: fc.Arbitrary<ChunkerParams> = fc
+  .record({
+    avgLog: fc.integer({ min: 8, max: 11 }),
+    min: fc.integer({ min: 64, max: 2047 }),
+    maxFactor: fc.integer({ min: 2, max: 8 }),
+  })
+  .map(({ avgLog, min, maxFactor }) => {
+    const avg = 2 ** avgLog;
+    return validateChunkerParams({ min: Math.min(min, avg - 1), avg, max: avg * maxFactor });
+  });
+
+const trailing = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(new Uint8Array(0)) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 3000 }) },
+  { weight: 1, arbitrary: fc.constantFrom(new Uint8Array(512), new Uint8Array(8192)) },
+);
+
+describe('convert → reassemble round trip (property)', () => {
+  it('rebuilds every random tar exactly; the index is split- and kernel-independent', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entry, { minLength: 0, maxLength: 8 }),
+        trailing,
+        chunker,
+        splits,
+        splits,
+        fc.integer({ min: 1, max: 5000 }),
+        async (entries, tail, params, splitA, splitB, indexSplit) => {
+          const tar = buildTar(entries, tail);
+          const storeA = new MemoryStore();
+          const a = await convertBytes(tar, storeA, {
+            sizes: splitA,
+            kernel: 'wasm',
+            chunker: params,
+          });
+          expect(a.result.diffId).toBe(sha256(tar));
+          expect(a.result.tarSize).toBe(tar.length);
+          expect(a.result.entries).toBe(entries.length);
+
+          const rebuilt = await reassembleBytes(a.index, storeA, indexSplit);
+          expect(rebuilt.length).toBe(tar.length);
+          expect(sha256(rebuilt)).toBe(sha256(tar));
+
+          const b = await convertBytes(tar, new MemoryStore(), {
+            sizes: splitB,
+            kernel: 'wasm',
+            chunker: params,
+          });
+          expect(sha256(b.index)).toBe(sha256(a.index));
+
+          const storeJs = new MemoryStore();
+          const js = await convertBytes(tar, storeJs, {
+            sizes: splitB,
+            kernel: 'js',
+            chunker: params,
+          });
+          expect(sha256(js.index)).toBe(sha256(a.index));
+          expect([...storeJs.digests()].sort()).toEqual([...storeA.digests()].sort());
+        },
+      ),
+      { seed: 0x1a7e4d1f, numRuns: 50 },
+    );
+  });
+});

@@ -1,0 +1,188 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChunkDigestError } from '../../src/errors.js';
+import { FsStore } from '../../src/node/fs-store.js';
+import { listFiles, makeTar, NODE_ENTRY, requireDist, runCli, runProcess } from '../cli/run.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { bytesOf, chunk, storeConformance } from './conformance.js';
+
+const fresh = () => mkdtemp(join(tmpdir(), 'layerdiff-fs-'));
+
+storeConformance('FsStore', async () => {
+  const root = await fresh();
+  const store = await FsStore.open(root);
+  return {
+    store,
+    cleanup: async () => {
+      // Every put, new or not, must leave nothing behind in tmp/.
+      expect(listFiles(join(root, 'tmp'))).toEqual([]);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('FsStore', () => {
+  let root: string;
+  let store: FsStore;
+  beforeAll(async () => {
+    root = await fresh();
+    store = await FsStore.open(root);
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  it('verifies reads', () => {
+    expect(store.verifiesReads).toBe(true);
+  });
+
+  it('lays chunks out as sha256/<2 hex>/<64 hex>', async () => {
+    const { digest, bytes } = chunk(1234, 1);
+    await store.put(digest, bytes);
+    const hex = digest.slice(7);
+    expect(store.pathOf(digest)).toBe(join(root, 'sha256', hex.slice(0, 2), hex));
+    expect(new Uint8Array(await readFile(store.pathOf(digest)))).toEqual(bytes);
+  });
+
+  it('throws ChunkDigestError for a chunk file corrupted on disk', async () => {
+    const { digest, bytes } = chunk(5000, 2);
+    await store.put(digest, bytes);
+    const bad = bytes.slice();
+    bad[2500]! ^= 1;
+    await writeFile(store.pathOf(digest), bad);
+    const err = await store.get(digest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChunkDigestError);
+    expect(err).toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
+    expect((err as Error).message).toContain(digest);
+  });
+
+  it('throws ChunkDigestError for a truncated chunk file', async () => {
+    const { digest, bytes } = chunk(5000, 3);
+    await store.put(digest, bytes);
+    await truncate(store.pathOf(digest), 4096);
+    await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
+    await truncate(store.pathOf(digest), 0);
+    await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
+  });
+
+  it('reports a chunk file deleted from disk as not found', async () => {
+    const { digest, bytes } = chunk(100, 4);
+    await store.put(digest, bytes);
+    await unlink(store.pathOf(digest));
+    expect(await store.has(digest)).toBe(false);
+    await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_NOT_FOUND', digest });
+  });
+
+  it('writes nothing anywhere for a traversal digest', async () => {
+    const before = listFiles(root);
+    const name = `escaped-${process.pid}-${Date.now()}`;
+    for (const digest of [`sha256:../../${name}`, `sha256:../${name}`, `sha256:${name}`]) {
+      await expect(store.put(digest, new Uint8Array(1))).rejects.toMatchObject({
+        code: 'ERR_USAGE',
+      });
+    }
+    expect(listFiles(root)).toEqual(before);
+    for (const dir of [root, join(root, '..'), join(root, '../..'), join(root, 'sha256')]) {
+      expect(existsSync(join(dir, name))).toBe(false);
+    }
+  });
+
+  it('leaves no temp file when linking into place fails', async () => {
+    const r = await fresh();
+    try {
+      const s = await FsStore.open(r);
+      const a = chunk(100, 5);
+      await s.put(a.digest, a.bytes);
+      // Find a second chunk in the same fan-out directory, then make that directory a file.
+      let b = chunk(100, 6);
+      for (let seed = 7; b.digest.slice(7, 9) !== a.digest.slice(7, 9); seed++) {
+        b = chunk(100, seed);
+      }
+      const dir = join(r, 'sha256', a.digest.slice(7, 9));
+      await rm(dir, { recursive: true });
+      await writeFile(dir, 'not a directory');
+      await expect(s.put(b.digest, b.bytes)).rejects.toMatchObject({ code: 'ENOTDIR' });
+      expect(listFiles(join(r, 'tmp'))).toEqual([]);
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves no temp file when writing the chunk fails (file size limit)', async () => {
+    requireDist();
+    const r = await fresh();
+    try {
+      // Node ignores SIGXFSZ, so a write past `ulimit -f` fails with EFBIG part-way through.
+      const script = `
+        import { FsStore } from ${JSON.stringify(NODE_ENTRY)};
+        import { createHash } from 'node:crypto';
+        const store = await FsStore.open(${JSON.stringify(r)});
+        const bytes = new Uint8Array(1 << 20).fill(7);
+        const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+        const code = await store.put(digest, bytes).then(() => 'stored', (e) => e.code);
+        process.stdout.write(String(code) + ' ' + (await store.has(digest)));
+      `;
+      const { code, stdout, stderr } = await runProcess('sh', [
+        '-c',
+        'ulimit -f 64 && exec "$0" --input-type=module -e "$1"',
+        process.execPath,
+        script,
+      ]);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(stdout.toString()).toBe('EFBIG false');
+      expect(listFiles(join(r, 'tmp'))).toEqual([]);
+    } finally {
+      await rm(r, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.runIf(toolsAvailable('tar'))('FsStore shared by two processes', () => {
+  let dir: string;
+  beforeAll(async () => {
+    requireDist();
+    dir = await fresh();
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('two concurrent `convert`s into one store both succeed and rebuild exactly', async () => {
+    // Two layers sharing most of their content, so both processes put the same chunks at once.
+    const shared = bytesOf(3 << 20, 21);
+    const a = makeTar(dir, 'a', {
+      'usr/lib/shared.bin': shared,
+      'etc/a.conf': bytesOf(70_000, 22),
+    });
+    const b = makeTar(dir, 'b', {
+      'usr/lib/shared.bin': shared,
+      'etc/b.conf': bytesOf(90_000, 23),
+      'opt/b/data': bytesOf(400_000, 24),
+    });
+    const store = join(dir, 'store');
+    const [ra, rb] = await Promise.all([
+      runCli(['convert', a, '--store', store, '--out', join(dir, 'a.idx'), '--json']),
+      runCli(['convert', b, '--store', store, '--out', join(dir, 'b.idx'), '--json']),
+    ]);
+    expect(ra.stderr).toBe('');
+    expect(rb.stderr).toBe('');
+    expect([ra.code, rb.code]).toEqual([0, 0]);
+    const ja = JSON.parse(ra.stdout.toString());
+    const jb = JSON.parse(rb.stdout.toString());
+    // Each shared chunk was stored by exactly one of them.
+    expect(ja.newChunks + jb.newChunks).toBeLessThan(ja.chunks + jb.chunks);
+    expect(listFiles(join(store, 'tmp'))).toEqual([]);
+
+    for (const [layer, index] of [
+      [a, 'a.idx'],
+      [b, 'b.idx'],
+    ] as const) {
+      const out = join(dir, `${index}.tar`);
+      const cat = await runCli(['cat', join(dir, index), '--store', store, '--out', out]);
+      expect(cat.stderr).toBe('');
+      expect(cat.code).toBe(0);
+      expect(sha256(await readFile(out))).toBe(sha256(await readFile(layer)));
+    }
+  });
+});

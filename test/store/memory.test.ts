@@ -1,0 +1,7 @@
+import { MemoryStore } from '../../src/store/memory.js';
+import { storeConformance } from './conformance.js';
+
+storeConformance('MemoryStore', async () => ({
+  store: new MemoryStore(),
+  cleanup: async () => {},
+}));
