@@ -2,17 +2,21 @@
  * A content-addressed chunk store in a directory, for Node.
  *
  * Layout: `<root>/sha256/<first two hex digits>/<64 hex digits>`, one file per chunk holding
- * its raw bytes. Writes go to `<root>/tmp/` first and are linked into place, so a chunk file
- * is either absent or complete, and several conversions can share one store at once.
+ * its raw bytes. Each chunk is written to a temporary file beside its final name (ending in
+ * {@link TMP_SUFFIX}) and renamed into place, so a chunk file is either absent or complete,
+ * and several conversions, in one process or several, can share one store at once.
  *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ChunkDigestError, ChunkNotFoundError, UsageError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
 import type { ChunkStore } from '../store/types.js';
+
+/** Suffix of the temporary files a write leaves only if the process dies mid-write. */
+export const TMP_SUFFIX = '.tmp';
 
 /** Options of {@link FsStore.open}. */
 export interface FsStoreOptions {
@@ -24,6 +28,7 @@ export interface FsStoreOptions {
 export class FsStore implements ChunkStore {
   readonly verifiesReads = true;
   private readonly madeDirs = new Set<string>();
+  private readonly writing = new Map<string, Promise<boolean>>();
 
   private constructor(
     /** The store's root directory. */
@@ -39,7 +44,6 @@ export class FsStore implements ChunkStore {
    */
   static async open(root: string, options: FsStoreOptions = {}): Promise<FsStore> {
     await mkdir(join(root, 'sha256'), { recursive: true });
-    await mkdir(join(root, 'tmp'), { recursive: true });
     return new FsStore(root, options);
   }
 
@@ -79,23 +83,39 @@ export class FsStore implements ChunkStore {
 
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
     const final = this.pathOf(digest);
+    // One write per chunk at a time in this process; concurrent puts of it wait for that one.
+    const pending = this.writing.get(digest);
+    if (pending) {
+      await pending;
+      return false;
+    }
+    const write = this.write(digest, final, bytes);
+    this.writing.set(digest, write);
+    try {
+      return await write;
+    } finally {
+      this.writing.delete(digest);
+    }
+  }
+
+  private async write(digest: string, final: string, bytes: Uint8Array): Promise<boolean> {
     if (await this.has(digest)) return false;
-    const dir = join(this.root, 'sha256', digest.slice(7, 9));
+    const dir = dirname(final);
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.madeDirs.add(dir);
     }
-    const tmp = join(this.root, 'tmp', `${digest.slice(7)}.${randomBytes(6).toString('hex')}`);
+    // The temporary file sits beside its final name: a rename within one directory is the
+    // cheapest atomic publish. Renaming over a file another process just published is harmless,
+    // since both hold the same bytes.
+    const tmp = `${dirname(final)}/.${digest.slice(7)}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     try {
       await writeFile(tmp, bytes, { flush: this.options.fsync === true });
-      // link() never replaces an existing file: a concurrent writer of the same chunk wins cleanly.
-      await link(tmp, final);
+      await rename(tmp, final);
       return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    } finally {
       await unlink(tmp).catch(() => {});
+      throw err;
     }
   }
 }

@@ -4,6 +4,6 @@
  *
  * @module
  */
-export { FsStore, type FsStoreOptions } from './fs-store.js';
+export { FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export { type AtomicFile, atomicFile, fileSource, READ_SIZE, stdoutSink } from './io.js';

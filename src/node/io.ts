@@ -7,13 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 
-/** Default read size for file sources: large enough to keep per-piece overhead negligible. */
-export const READ_SIZE = 1024 * 1024;
+/**
+ * Default read size for file sources: large enough to keep per-piece overhead small, small
+ * enough that released read buffers do not pile up between garbage collections.
+ */
+export const READ_SIZE = 256 * 1024;
 
 /**
  * A pull stream over a file (or standard input for `-`).
  * @param path - file path, or `-` for stdin.
- * @param readSize - bytes per read. @default 1 MiB
+ * @param readSize - bytes per read. @default 256 KiB
  * @returns the file's bytes.
  */
 export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<Uint8Array> {

@@ -6,6 +6,7 @@
  */
 import type { CdcKernel, ChunkerParams, CutState } from '../cdc/types.js';
 import type { TarToken } from '../tar/types.js';
+import { BufferPool } from './buffer-pool.js';
 import type { ChunkedToken } from './tokens.js';
 
 /** Options of {@link createBodyChunker}. */
@@ -14,12 +15,17 @@ export interface BodyChunkerOptions {
   kernel: CdcKernel | Promise<CdcKernel>;
   /** Validated chunk size bounds. */
   params: ChunkerParams;
+  /**
+   * Where chunk buffers come from; give them back once done with them (the chunk writer does).
+   * @default a fresh pool of `params.max`-byte buffers
+   */
+  pool?: BufferPool;
 }
 
 /**
- * Creates the stream that turns tar tokens into header, chunk, end and tail tokens. A chunk
- * that lies inside one input piece is a view of it; one that spans pieces is copied once.
- * Memory is bounded by `params.max`.
+ * Creates the stream that turns tar tokens into header, chunk, end and tail tokens. Every
+ * chunk is copied once into a buffer from the pool, so input pieces are released as soon as
+ * they are cut. Memory is bounded by `params.max` times the chunks in flight.
  *
  * @param options - kernel and chunk size bounds.
  * @returns a `TransformStream` from {@link TarToken}s to {@link ChunkedToken}s.
@@ -28,25 +34,25 @@ export function createBodyChunker(
   options: BodyChunkerOptions,
 ): TransformStream<TarToken, ChunkedToken> {
   const { params } = options;
+  const pool = options.pool ?? new BufferPool(params.max);
   let kernel: CdcKernel;
   let state: CutState = { pos: 0, hash: 0 };
-  let parts: Uint8Array[] = [];
-  let partsLen = 0;
+  /** The open chunk: its buffer and how much of it is filled. */
+  let open: Uint8Array | undefined;
+  let filled = 0;
   let inTail = false;
   const cuts: number[] = [];
 
-  const joinWith = (last: Uint8Array): Uint8Array => {
-    if (partsLen === 0) return last;
-    const out = new Uint8Array(partsLen + last.length);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    out.set(last, at);
-    parts = [];
-    partsLen = 0;
-    return out;
+  const append = (bytes: Uint8Array) => {
+    open ??= pool.take();
+    open.set(bytes, filled);
+    filled += bytes.length;
+  };
+  const emit = (controller: TransformStreamDefaultController<ChunkedToken>) => {
+    if (!open || filled === 0) return;
+    controller.enqueue({ type: 'chunk', bytes: open.subarray(0, filled) });
+    open = undefined;
+    filled = 0;
   };
 
   const cut = (bytes: Uint8Array, controller: TransformStreamDefaultController<ChunkedToken>) => {
@@ -54,17 +60,15 @@ export function createBodyChunker(
     state = kernel.findCuts(params, state, bytes, cuts);
     let start = 0;
     for (const c of cuts) {
-      controller.enqueue({ type: 'chunk', bytes: joinWith(bytes.subarray(start, c)) });
+      append(bytes.subarray(start, c));
+      emit(controller);
       start = c;
     }
-    if (start < bytes.length) {
-      parts.push(bytes.subarray(start));
-      partsLen += bytes.length - start;
-    }
+    if (start < bytes.length) append(bytes.subarray(start));
   };
 
   const finishBody = (controller: TransformStreamDefaultController<ChunkedToken>) => {
-    if (partsLen > 0) controller.enqueue({ type: 'chunk', bytes: joinWith(new Uint8Array(0)) });
+    emit(controller);
     state = { pos: 0, hash: 0 };
   };
 

@@ -22,6 +22,7 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import type { ChunkWriter } from '../store/types.js';
 import { createTarTokenizer } from '../tar/tokenizer.js';
+import { BufferPool } from './buffer-pool.js';
 import { type BuildStats, createRecordBuilder } from './build-records.js';
 import { createBodyChunker } from './chunk-bodies.js';
 import { createChunkDigester } from './digest-chunks.js';
@@ -91,14 +92,15 @@ export function createConverter(options: ConvertOptions): Converter {
 
   const decompressor = createDecompressor({ hash, zstd: options.zstd });
   const tap = createDigestTap(hash);
+  const pool = new BufferPool(params.max);
   let stats: BuildStats | undefined;
 
   const records = decompressor.readable
     .pipeThrough(tap)
     .pipeThrough(createTarTokenizer({ maxHeaderBytes: options.maxHeaderBytes }))
-    .pipeThrough(createBodyChunker({ kernel, params }))
+    .pipeThrough(createBodyChunker({ kernel, params, pool }))
     .pipeThrough(createChunkDigester({ hash, concurrency }))
-    .pipeThrough(createChunkWriter({ store: options.store, concurrency }))
+    .pipeThrough(createChunkWriter({ store: options.store, concurrency, pool }))
     .pipeThrough(
       createRecordBuilder({
         layer: async () => ({

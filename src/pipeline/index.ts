@@ -1,3 +1,4 @@
+export { BufferPool } from './buffer-pool.js';
 export {
   type BuildStats,
   createRecordBuilder,

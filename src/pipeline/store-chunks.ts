@@ -5,6 +5,7 @@
  */
 import { formatDigest } from '../hash/digest.js';
 import type { ChunkWriter } from '../store/types.js';
+import type { BufferPool } from './buffer-pool.js';
 import { createOrderedMap } from './ordered.js';
 import type { DigestedToken, StoredToken } from './tokens.js';
 
@@ -14,6 +15,8 @@ export interface ChunkWriterOptions {
   store: ChunkWriter;
   /** Chunks written at once. @default 4 */
   concurrency?: number;
+  /** Where chunk buffers go back once the store has them. */
+  pool?: BufferPool;
 }
 
 /**
@@ -28,6 +31,7 @@ export function createChunkWriter(
   return createOrderedMap<DigestedToken, StoredToken>(async (t) => {
     if (t.type !== 'chunk') return t;
     const isNew = await store.put(formatDigest(t.digest), t.bytes);
+    options.pool?.give(t.bytes);
     return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
   }, options.concurrency ?? 4);
 }

@@ -29,7 +29,8 @@ export interface ChunkWriter {
   has(digest: string): Promise<boolean>;
   /**
    * Stores a chunk under its digest. The caller guarantees that `digest` is the digest of
-   * `bytes`. Storing a chunk the store already holds is a no-op.
+   * `bytes`. Storing a chunk the store already holds is a no-op. The store must not keep a
+   * reference to `bytes` once the returned promise settles (the converter reuses the buffer).
    * @returns true when the chunk was newly stored, false when it was already there.
    */
   put(digest: string, bytes: Uint8Array): Promise<boolean>;
