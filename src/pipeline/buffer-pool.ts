@@ -4,28 +4,51 @@
  * slow store write are promoted to the old generation and pile up as garbage until a full
  * collection, which costs tens of MiB of resident memory.
  *
+ * Buffers come in power-of-two size classes from 4 KiB up to the largest chunk, so a small
+ * file's chunk does not pin a buffer of the largest chunk size.
+ *
  * @module
  */
 
-/** A bounded free list of equal-sized buffers. */
+const MIN_CLASS = 4096;
+
+/** A bounded free list of buffers in power-of-two size classes. */
 export class BufferPool {
-  private readonly free: ArrayBuffer[] = [];
+  private readonly free = new Map<number, ArrayBuffer[]>();
   private readonly mine = new WeakSet<ArrayBufferLike>();
+  private idle = 0;
 
   /**
-   * @param size - bytes per buffer (the largest chunk).
-   * @param keep - most spare buffers kept; more are left to the garbage collector.
+   * @param max - the largest buffer handed out (the largest chunk).
+   * @param keepBytes - most bytes of spare buffers kept; more are left to the garbage collector.
+   *   @default 16 MiB
    */
   constructor(
-    readonly size: number,
-    readonly keep = 8,
+    readonly max: number,
+    readonly keepBytes = 16 * 1024 * 1024,
   ) {}
 
-  /** Returns a buffer of {@link BufferPool.size} bytes, reused when one is free. */
-  take(): Uint8Array {
-    const buf = this.free.pop() ?? new ArrayBuffer(this.size);
-    this.mine.add(buf);
-    return new Uint8Array(buf);
+  /** Size class of a request: the next power of two, at least 4 KiB, at most `max`. */
+  private classOf(n: number): number {
+    let c = MIN_CLASS;
+    while (c < n && c < this.max) c *= 2;
+    return Math.min(c, this.max);
+  }
+
+  /**
+   * Returns a buffer of at least `atLeast` bytes (capped at `max`), reused when one is free.
+   * @param atLeast - bytes needed. @default max
+   */
+  take(atLeast = this.max): Uint8Array {
+    const size = this.classOf(atLeast);
+    const buf = this.free.get(size)?.pop();
+    if (buf) {
+      this.idle -= size;
+      return new Uint8Array(buf);
+    }
+    const fresh = new ArrayBuffer(size);
+    this.mine.add(fresh);
+    return new Uint8Array(fresh);
   }
 
   /**
@@ -33,9 +56,12 @@ export class BufferPool {
    * bytes may be given back; the caller must not use them afterwards.
    */
   give(view: Uint8Array): void {
-    const buf = view.buffer;
-    if (!this.mine.has(buf) || this.free.length >= this.keep) return;
-    this.mine.delete(buf);
-    this.free.push(buf as ArrayBuffer);
+    const buf = view.buffer as ArrayBuffer;
+    if (!this.mine.has(buf) || this.idle + buf.byteLength > this.keepBytes) return;
+    const list = this.free.get(buf.byteLength) ?? [];
+    this.free.set(buf.byteLength, list);
+    if (list.includes(buf)) return;
+    list.push(buf);
+    this.idle += buf.byteLength;
   }
 }

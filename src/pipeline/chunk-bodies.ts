@@ -40,13 +40,17 @@ export function createBodyChunker(
   /** The open chunk: its buffer and how much of it is filled. */
   let open: Uint8Array | undefined;
   let filled = 0;
+  /** Bytes of the current body not yet seen (unknown in the tail: Infinity). */
+  let bodyLeft = 0;
   let inTail = false;
   const cuts: number[] = [];
 
   const append = (bytes: Uint8Array) => {
-    open ??= pool.take();
+    // A chunk never outgrows its body: size the buffer for what is left of it.
+    open ??= pool.take(Math.min(params.max, bodyLeft));
     open.set(bytes, filled);
     filled += bytes.length;
+    bodyLeft -= bytes.length;
   };
   const emit = (controller: TransformStreamDefaultController<ChunkedToken>) => {
     if (!open || filled === 0) return;
@@ -72,33 +76,45 @@ export function createBodyChunker(
     state = { pos: 0, hash: 0 };
   };
 
-  return new TransformStream<TarToken, ChunkedToken>({
-    async start() {
-      kernel = await options.kernel;
+  return new TransformStream<TarToken, ChunkedToken>(
+    {
+      async start() {
+        kernel = await options.kernel;
+      },
+      transform(token, controller) {
+        switch (token.type) {
+          case 'header':
+            bodyLeft = token.entry.bodySize;
+            controller.enqueue(token);
+            return;
+          case 'body':
+            if (token.bytes.length) cut(token.bytes, controller);
+            return;
+          case 'end':
+            finishBody(controller);
+            controller.enqueue(token);
+            return;
+          case 'tail':
+            if (!inTail) {
+              inTail = true;
+              bodyLeft = Number.POSITIVE_INFINITY;
+              controller.enqueue({ type: 'tail' });
+            }
+            if (token.bytes.length) cut(token.bytes, controller);
+            return;
+        }
+      },
+      flush(controller) {
+        finishBody(controller);
+      },
     },
-    transform(token, controller) {
-      switch (token.type) {
-        case 'header':
-          controller.enqueue(token);
-          return;
-        case 'body':
-          if (token.bytes.length) cut(token.bytes, controller);
-          return;
-        case 'end':
-          finishBody(controller);
-          controller.enqueue(token);
-          return;
-        case 'tail':
-          if (!inTail) {
-            inTail = true;
-            controller.enqueue({ type: 'tail' });
-          }
-          if (token.bytes.length) cut(token.bytes, controller);
-          return;
-      }
+    undefined,
+    // Room for the chunks of about one input piece, counted in bytes: the chunker can then copy
+    // a piece out in one go and release it at once, instead of keeping it alive (long enough to
+    // be promoted, and then linger as garbage) while slow stages drain its chunks one by one.
+    {
+      highWaterMark: 512 * 1024,
+      size: (t: ChunkedToken) => (t.type === 'chunk' ? t.bytes.byteLength : 512),
     },
-    flush(controller) {
-      finishBody(controller);
-    },
-  });
+  );
 }
