@@ -26,7 +26,7 @@ export interface NodeHashOptions {
 }
 
 /** Bytes gathered before a copy is posted to the worker. */
-const BATCH_BYTES = 256 * 1024;
+const BATCH_BYTES = 64 * 1024;
 /** Bytes posted but not yet hashed before `update` waits. */
 const MAX_IN_FLIGHT = 1024 * 1024;
 

@@ -11,12 +11,12 @@ import { Readable } from 'node:stream';
  * Default read size for file sources: large enough to keep per-piece overhead small, small
  * enough that released read buffers do not pile up between garbage collections.
  */
-export const READ_SIZE = 256 * 1024;
+export const READ_SIZE = 64 * 1024;
 
 /**
  * A pull stream over a file (or standard input for `-`).
  * @param path - file path, or `-` for stdin.
- * @param readSize - bytes per read. @default 256 KiB
+ * @param readSize - bytes per read. @default 64 KiB
  * @returns the file's bytes.
  */
 export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<Uint8Array> {
@@ -43,6 +43,8 @@ export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<U
   );
 }
 
+const WRITE_BATCH = 64 * 1024;
+
 /** A file being written that appears under its final name only when complete. */
 export interface AtomicFile {
   writable: WritableStream<Uint8Array>;
@@ -61,6 +63,13 @@ export interface AtomicFile {
 export async function atomicFile(path: string): Promise<AtomicFile> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await open(tmp, 'wx');
+  const batch = new Uint8Array(WRITE_BATCH);
+  let batchLen = 0;
+  const flush = async () => {
+    if (batchLen === 0) return;
+    await fh.write(batch, 0, batchLen);
+    batchLen = 0;
+  };
   let closed = false;
   const close = async () => {
     if (!closed) {
@@ -71,9 +80,21 @@ export async function atomicFile(path: string): Promise<AtomicFile> {
   return {
     writable: new WritableStream<Uint8Array>({
       async write(chunk) {
-        await fh.write(chunk);
+        // Small pieces (index records) are gathered into one reused buffer: one write call per
+        // 64 KiB instead of one per record.
+        if (chunk.length >= WRITE_BATCH) {
+          await flush();
+          await fh.write(chunk);
+          return;
+        }
+        if (batchLen + chunk.length > WRITE_BATCH) await flush();
+        batch.set(chunk, batchLen);
+        batchLen += chunk.length;
       },
-      close,
+      async close() {
+        await flush();
+        await close();
+      },
       abort: close,
     }),
     async commit() {

@@ -92,7 +92,9 @@ export function createBodyChunker(
             return;
           case 'end':
             finishBody(controller);
-            controller.enqueue(token);
+            // A copy: a view would pin its whole input piece until the record builder, far
+            // downstream, is done with it.
+            controller.enqueue({ type: 'end', padding: token.padding.slice() });
             return;
           case 'tail':
             if (!inTail) {

@@ -20,6 +20,7 @@ const worker :Workerd.Worker = (
     (name = "hash-wasm", esModule = embed "../../node_modules/hash-wasm/dist/index.esm.js"),
     (name = "fixtures/layer.tar", data = embed ".fixtures/layer.tar"),
     (name = "fixtures/layer.tar.gz", data = embed ".fixtures/layer.tar.gz"),
+    (name = "fixtures/layer.tar.zst", data = embed ".fixtures/layer.tar.zst"),
     (name = "fixtures/expected.json", json = embed ".fixtures/expected.json"),
   ],
 );

@@ -8,6 +8,7 @@
 import expected from 'fixtures/expected.json';
 import tarFixture from 'fixtures/layer.tar';
 import gzipFixture from 'fixtures/layer.tar.gz';
+import zstdFixture from 'fixtures/layer.tar.zst';
 import {
   convert,
   formatDigest,
@@ -149,6 +150,15 @@ export default {
     check(
       zipped2.result.blobDigest === (await sha256(workerGzip)),
       `CompressionStream blobDigest ${zipped2.result.blobDigest} is not the blob's sha256`,
+    );
+
+    // zstd through the pure-JS decoder.
+    const zstd = new Uint8Array(zstdFixture);
+    const zst = await roundTrip('tar+zstd (host zstd), wasm kernel', zstd, wasm);
+    check(zst.result.compression === 'zstd', `tar.zst detected as ${zst.result.compression}`);
+    check(
+      zst.result.blobDigest === expected.zstdDigest,
+      `tar.zst blobDigest ${zst.result.blobDigest}, expected ${expected.zstdDigest}`,
     );
 
     // No kernel given: convert loads the default, which falls back to JS here.

@@ -1,6 +1,6 @@
 /**
  * Runs the platform-neutral build (dist/index.js) inside real workerd: worker.js converts and
- * rebuilds a GNU-tar-made layer (plain and gzip) and throws on any digest mismatch. Needs
+ * rebuilds a GNU-tar-made layer (plain, gzip and zstd) and throws on any digest mismatch. Needs
  * `npm run build` first.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -128,10 +128,17 @@ describe('workerd', () => {
       ]);
       const tar = new Uint8Array(readFileSync(tarFile));
       execFileSync('gzip', ['-n', '-9', '-k', tarFile]);
+      execFileSync('zstd', ['-q', '-3', '-k', '-f', tarFile]);
       const gzip = new Uint8Array(readFileSync(`${tarFile}.gz`));
+      const zstd = new Uint8Array(readFileSync(`${tarFile}.zst`));
       writeFileSync(
         join(fixtures, 'expected.json'),
-        JSON.stringify({ tarDigest: sha256(tar), tarSize: tar.length, gzipDigest: sha256(gzip) }),
+        JSON.stringify({
+          tarDigest: sha256(tar),
+          tarSize: tar.length,
+          gzipDigest: sha256(gzip),
+          zstdDigest: sha256(zstd),
+        }),
       );
     } finally {
       rmSync(tree, { recursive: true, force: true });
@@ -140,7 +147,7 @@ describe('workerd', () => {
   });
 
   it(
-    'converts and rebuilds a GNU tar layer (plain and gzip) with dist/index.js, no compat flags',
+    'converts and rebuilds a GNU tar layer (plain, gzip, zstd) with dist/index.js, no compat flags',
     () => {
       const r = spawnSync(workerd, ['test', config], {
         cwd: root,
