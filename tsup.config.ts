@@ -25,8 +25,8 @@ export default defineConfig([
     target: 'node20',
     platform: 'node',
     // A small young generation: buffers released by the streams are then collected promptly,
-    // which keeps peak RSS flat (measured: about 30 MiB less on a 1 GiB convert, no slower).
-    banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=1' },
+    // which keeps peak RSS flat (measured on a 1.1 GiB layer: 2 MiB gives the lowest peak for both convert and cat, no slower).
+    banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' },
     noExternal: ['cborg'],
   },
 ]);
