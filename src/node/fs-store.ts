@@ -9,7 +9,8 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ChunkDigestError, ChunkNotFoundError, UsageError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
@@ -72,13 +73,9 @@ export class FsStore implements ChunkStore {
   }
 
   async has(digest: string): Promise<boolean> {
-    try {
-      await stat(this.pathOf(digest));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
+    // A synchronous stat: on a local filesystem it is a microsecond-scale dentry lookup, far
+    // cheaper than a round trip through the thread pool, and it runs once per chunk.
+    return statSync(this.pathOf(digest), { throwIfNoEntry: false }) !== undefined;
   }
 
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
