@@ -28,7 +28,7 @@ export interface NodeHashOptions {
 /** Bytes gathered before a copy is posted to the worker. */
 const BATCH_BYTES = 256 * 1024;
 /** Bytes posted but not yet hashed before `update` waits. */
-const MAX_IN_FLIGHT = 4 * 1024 * 1024;
+const MAX_IN_FLIGHT = 2 * 1024 * 1024;
 
 // CommonJS, since eval'd workers are. One hash per session id: `[id, bytes]` adds bytes and is
 // acknowledged with `[id, n, buffer]`, handing the buffer back for reuse (so no batch becomes

@@ -21,11 +21,11 @@ export class BufferPool {
   /**
    * @param max - the largest buffer handed out (the largest chunk).
    * @param keepBytes - most bytes of spare buffers kept; more are left to the garbage collector.
-   *   @default 16 MiB
+   *   @default 8 MiB
    */
   constructor(
     readonly max: number,
-    readonly keepBytes = 16 * 1024 * 1024,
+    readonly keepBytes = 8 * 1024 * 1024,
   ) {}
 
   /** Size class of a request: the next power of two, at least 4 KiB, at most `max`. */
