@@ -1,43 +1,46 @@
 /**
- * SHA-256 for Node, arranged to use both cores: a long incremental hash (a layer's diff_id)
- * runs on a worker thread fed with copies of the bytes, while chunk digests run on the calling
- * thread beside the chunker.
+ * SHA-256 for Node, arranged to use both cores: hashing (chunk digests and a layer's diff_id)
+ * runs on one worker thread, fed with copies of the bytes in recycled buffers, so the main
+ * thread is left with reading, cutting chunks and moving streams.
  *
  * @module
  */
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 
 /** Options of {@link nodeHashProvider}. */
 export interface NodeHashOptions {
   /**
-   * Run incremental hashes on a worker thread. Off, they run on the calling thread.
+   * Hash on a worker thread. Off, hashing runs on the calling thread.
    * @default true
    */
   worker?: boolean;
-  /**
-   * Run one-shot (chunk) digests on libuv's thread pool (WebCrypto) instead of the calling
-   * thread. Measured slower overall on 2 cores (the pool is shared with file I/O), so off by
-   * default.
-   * @default false
-   */
-  threadPool?: boolean;
 }
 
 /** Bytes gathered before a copy is posted to the worker. */
 const BATCH_BYTES = 256 * 1024;
-/** Bytes posted but not yet hashed before `update` waits. */
+/** Bytes of an incremental hash posted but not yet hashed before `update` waits. */
 const MAX_IN_FLIGHT = 2 * 1024 * 1024;
+/** Spare copy buffers kept for reuse. */
+const MAX_SPARES = 16;
 
-// CommonJS, since eval'd workers are. One hash per session id: `[id, bytes]` adds bytes and is
-// acknowledged with `[id, n, buffer]`, handing the buffer back for reuse (so no batch becomes
-// garbage that the worker, which allocates almost nothing, would be slow to collect); `[id, null]` answers `[id, digest]`; `[id, undefined]` drops it.
+// CommonJS, since eval'd workers are. Messages are `[id, bytes, once]`:
+// - `[id, bytes, true]`: hash `bytes` alone; answered `[id, digest, buffer]`.
+// - `[id, bytes]`: add `bytes` to hash `id`; answered `[id, n, buffer]`.
+// - `[id, null]`: finish hash `id`; answered `[id, digest]`.  `[id, undefined]`: drop it.
+// Every buffer is handed back for reuse, so no copy becomes garbage that the worker, which
+// allocates almost nothing, would be slow to collect.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const hashes = new Map();
-parentPort.on('message', ([id, m]) => {
+parentPort.on('message', ([id, m, once]) => {
+  if (once) {
+    const d = createHash('sha256').update(m).digest();
+    parentPort.postMessage([id, d, m.buffer], [m.buffer]);
+    return;
+  }
   if (m === undefined) { hashes.delete(id); return; }
   let h = hashes.get(id);
   if (!h) hashes.set(id, (h = createHash('sha256')));
@@ -45,51 +48,75 @@ parentPort.on('message', ([id, m]) => {
   else { h.update(m); parentPort.postMessage([id, m.byteLength, m.buffer], [m.buffer]); }
 });`;
 
-interface Session {
-  onAck(n: number, buffer: ArrayBuffer): void;
-  onDigest(d: Uint8Array): void;
+/** What the main thread does with the worker's answers for one id. */
+interface Pending {
+  onAck?(n: number): void;
+  onDigest(d: Uint8Array | undefined): void;
+}
+
+interface SharedWorker {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  nextId: number;
+  waiters: number;
+  spares: ArrayBuffer[];
 }
 
 /**
- * One lazily started worker thread shared by every session. It keeps the process alive only
+ * One lazily started worker thread shared by every hash. It keeps the process alive only
  * while someone awaits it (`waiters`), so an abandoned hash never blocks process exit.
  */
-let shared:
-  | { worker: Worker; sessions: Map<number, Session>; nextId: number; waiters: number }
-  | undefined;
-/** Drops a session's hash in the worker when a caller abandons it (never calls digest). */
+let shared: SharedWorker | undefined;
+/** Drops an incremental hash in the worker when its caller abandons it (never calls digest). */
 const abandoned = new FinalizationRegistry<number>((id) => {
-  shared?.sessions.delete(id);
+  shared?.pending.delete(id);
   shared?.worker.postMessage([id, undefined]);
 });
 
-function hashWorker() {
+function hashWorker(): SharedWorker {
   if (shared) return shared;
-  // A small heap: the worker holds nothing but transferred batches, and a large young
-  // generation would only let garbage batches pile up before they are collected.
+  // A small heap: the worker holds nothing but the buffers it is handed.
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
   });
-  const sessions = new Map<number, Session>();
-  worker.on('message', ([id, m, buffer]: [number, number | Uint8Array, ArrayBuffer]) => {
-    const s = sessions.get(id);
-    if (typeof m === 'number') s?.onAck(m, buffer);
-    else s?.onDigest(new Uint8Array(m));
+  const w: SharedWorker = {
+    worker,
+    pending: new Map(),
+    nextId: 1,
+    waiters: 0,
+    spares: [],
+  };
+  worker.on('message', ([id, m, buffer]: [number, number | Uint8Array, ArrayBuffer?]) => {
+    if (buffer && w.spares.length < MAX_SPARES) w.spares.push(buffer);
+    const p = w.pending.get(id);
+    if (typeof m === 'number') p?.onAck?.(m);
+    else p?.onDigest(new Uint8Array(m));
   });
   worker.on('error', () => {
-    // A dead worker fails its sessions' waits; the next session starts a new one.
+    // A dead worker fails every pending wait; the next hash starts a new worker.
     shared = undefined;
-    for (const s of sessions.values()) s.onDigest(new Uint8Array(0));
+    for (const p of w.pending.values()) p.onDigest(undefined);
   });
   // After the listeners: adding a 'message' listener refs the worker again.
   worker.unref();
-  shared = { worker, sessions, nextId: 1, waiters: 0 };
-  return shared;
+  shared = w;
+  return w;
 }
 
-/** Waits for a worker reply, keeping the process alive meanwhile. */
-async function awaitWorker<T>(w: NonNullable<typeof shared>, wait: Promise<T>): Promise<T> {
+/** A copy of `bytes` in a recycled buffer (a power of two, at least 64 KiB), ready to transfer. */
+function copyOf(w: SharedWorker, bytes: Uint8Array, capacity = bytes.length): Uint8Array {
+  const i = w.spares.findIndex((b) => b.byteLength >= capacity);
+  let size = 64 * 1024;
+  while (size < capacity) size *= 2;
+  const buf = i >= 0 ? w.spares.splice(i, 1)[0]! : new ArrayBuffer(size);
+  const out = new Uint8Array(buf, 0, bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/** Waits for a worker answer, keeping the process alive meanwhile. */
+async function awaitWorker<T>(w: SharedWorker, wait: Promise<T>): Promise<T> {
   if (w.waiters++ === 0) w.worker.ref();
   try {
     return await wait;
@@ -98,19 +125,35 @@ async function awaitWorker<T>(w: NonNullable<typeof shared>, wait: Promise<T>): 
   }
 }
 
+function failed(): never {
+  throw new Error('the hashing worker thread failed');
+}
+
+async function workerDigest(bytes: Uint8Array): Promise<Uint8Array> {
+  const w = hashWorker();
+  const id = w.nextId++;
+  const copy = copyOf(w, bytes);
+  const digest = await awaitWorker(
+    w,
+    new Promise<Uint8Array | undefined>((resolve) => {
+      w.pending.set(id, { onDigest: resolve });
+      w.worker.postMessage([id, copy, true], [copy.buffer as ArrayBuffer]);
+    }),
+  );
+  w.pending.delete(id);
+  return digest ?? failed();
+}
+
 function workerHash(): IncrementalHash {
   const w = hashWorker();
   const id = w.nextId++;
-  const spare: Uint8Array[] = [];
-  let batch: Uint8Array = new Uint8Array(BATCH_BYTES);
-  let batchLen = 0;
+  let batch = copyOf(w, new Uint8Array(0), BATCH_BYTES);
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  let finished: ((d: Uint8Array) => void) | undefined;
-  w.sessions.set(id, {
-    onAck(n, buffer) {
+  let finished: ((d: Uint8Array | undefined) => void) | undefined;
+  w.pending.set(id, {
+    onAck(n) {
       inFlight -= n;
-      spare.push(new Uint8Array(buffer));
       if (drained && inFlight <= MAX_IN_FLIGHT / 2) {
         const d = drained;
         drained = undefined;
@@ -124,12 +167,10 @@ function workerHash(): IncrementalHash {
   });
 
   const post = async () => {
-    if (batchLen === 0) return;
-    const full = batch.subarray(0, batchLen);
-    w.worker.postMessage([id, full], [full.buffer as ArrayBuffer]);
-    inFlight += batchLen;
-    batch = spare.pop() ?? new Uint8Array(BATCH_BYTES);
-    batchLen = 0;
+    if (batch.length === 0) return;
+    w.worker.postMessage([id, batch], [batch.buffer as ArrayBuffer]);
+    inFlight += batch.length;
+    batch = copyOf(w, new Uint8Array(0), BATCH_BYTES);
     if (inFlight > MAX_IN_FLIGHT) {
       await awaitWorker(
         w,
@@ -144,26 +185,26 @@ function workerHash(): IncrementalHash {
     async update(bytes) {
       let at = 0;
       while (at < bytes.length) {
-        const n = Math.min(bytes.length - at, BATCH_BYTES - batchLen);
-        batch.set(bytes.subarray(at, at + n), batchLen);
-        batchLen += n;
+        const n = Math.min(bytes.length - at, BATCH_BYTES - batch.length);
+        const grown = new Uint8Array(batch.buffer, 0, batch.length + n);
+        grown.set(bytes.subarray(at, at + n), batch.length);
+        batch = grown;
         at += n;
-        if (batchLen === BATCH_BYTES) await post();
+        if (batch.length === BATCH_BYTES) await post();
       }
     },
     async digest() {
       await post();
       const digest = await awaitWorker(
         w,
-        new Promise<Uint8Array>((resolve) => {
+        new Promise<Uint8Array | undefined>((resolve) => {
           finished = resolve;
           w.worker.postMessage([id, null]);
         }),
       );
-      w.sessions.delete(id);
+      w.pending.delete(id);
       abandoned.unregister(hash);
-      if (digest.length !== 32) throw new Error('the hashing worker thread failed');
-      return digest;
+      return digest ?? failed();
     },
   };
   abandoned.register(hash, id, hash);
@@ -189,13 +230,10 @@ function mainThreadHash(): IncrementalHash {
  */
 export function nodeHashProvider(options: NodeHashOptions = {}): HashProvider {
   const useWorker = options.worker ?? true;
-  const threadPool = options.threadPool ?? false;
   return {
     algorithm: 'sha256',
-    name: `node:crypto${threadPool ? '+threadpool' : ''}${useWorker ? '+worker' : ''}`,
-    digest: threadPool
-      ? async (bytes) => new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes))
-      : async (bytes) => createHash('sha256').update(bytes).digest(),
+    name: useWorker ? 'node:crypto+worker' : 'node:crypto',
+    digest: useWorker ? workerDigest : async (bytes) => createHash('sha256').update(bytes).digest(),
     create: async () => (useWorker ? workerHash() : mainThreadHash()),
   };
 }

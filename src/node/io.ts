@@ -39,7 +39,9 @@ export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<U
         await fh?.close();
       },
     },
-    { highWaterMark: 0 },
+    // A few reads ahead, so the next read's thread-pool round trip overlaps the processing of
+    // this one (one read at a time left the main thread idle a fifth of the time).
+    { highWaterMark: 4 },
   );
 }
 

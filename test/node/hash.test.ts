@@ -1,0 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nodeHashProvider } from '../../src/node/hash.js';
+
+const ref = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function bytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+describe('nodeHashProvider', () => {
+  const sizes = [0, 1, 4095, 65536, 65537, 262144, 300_000, 1_500_000];
+
+  it.each([true, false])('one-shot digests match node:crypto (worker: %s)', async (worker) => {
+    const h = nodeHashProvider({ worker });
+    const inputs = sizes.map((n, i) => bytes(n, i + 1));
+    // Many at once, as the chunk digester issues them.
+    const digests = await Promise.all(inputs.map((b) => h.digest(b)));
+    expect(digests.map(hex)).toEqual(inputs.map(ref));
+    // The caller's bytes are untouched (the worker hashes a copy).
+    expect(ref(inputs[7]!)).toBe(ref(bytes(1_500_000, 8)));
+  });
+
+  it.each([true, false])('incremental hashes match for any split (worker: %s)', async (worker) => {
+    const p = nodeHashProvider({ worker });
+    const data = bytes(3_000_001, 99);
+    const splits = [[1_000_000], [1, 7, 262_143, 262_145], [3_000_001]];
+    const results = await Promise.all(
+      splits.map(async (sizes) => {
+        const h = await p.create();
+        let at = 0;
+        let i = 0;
+        while (at < data.length) {
+          const n = sizes[i++ % sizes.length]!;
+          await h.update(data.subarray(at, at + n));
+          at += n;
+        }
+        return hex(await h.digest());
+      }),
+    );
+    expect(new Set(results)).toEqual(new Set([ref(data)]));
+  });
+
+  it('an abandoned incremental hash does not keep the process alive', () => {
+    const entry = join(process.cwd(), 'dist', 'node.js');
+    if (!existsSync(entry)) throw new Error('run `npm run build` first: dist/node.js is missing');
+    const script = `
+      import { nodeHashProvider } from ${JSON.stringify(entry)};
+      const h = await nodeHashProvider().create();
+      await h.update(new Uint8Array(5_000_000));
+      console.log('left without digest');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      timeout: 15_000,
+      encoding: 'utf8',
+    });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('left without digest');
+  });
+});
