@@ -45,6 +45,7 @@ function metaToWire(m: EntryMeta): Wire {
   if (m.linkname) w.l = m.linkname;
   if (m.devmajor || m.devminor) w.dv = [m.devmajor, m.devminor];
   if (Object.keys(m.pax).length) w.px = m.pax;
+  if (m.globalPax) w.gx = m.globalPax;
   if (Object.keys(m.xattrs).length) w.xa = m.xattrs;
   if (m.sparse) {
     w.sp = m.sparse.map
@@ -179,9 +180,24 @@ const META_KEYS = [
   'l',
   'dv',
   'px',
+  'gx',
   'xa',
   'sp',
 ];
+
+/** A map of text to text, as an object whose keys are all own properties (`__proto__` too). */
+function textMap(rd: Reader, v: unknown, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(rd.map(v, name))) {
+    Object.defineProperty(out, k, {
+      value: rd.str(val, `${name}[${JSON.stringify(k)}]`),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
 
 function metaFromWire(rd: Reader, v: unknown): EntryMeta {
   const w = rd.map(v, 'entry');
@@ -212,19 +228,8 @@ function metaFromWire(rd: Reader, v: unknown): EntryMeta {
     meta.devmajor = rd.uint(dv[0], 'entry.devmajor');
     meta.devminor = rd.uint(dv[1], 'entry.devminor');
   }
-  if (w.px !== undefined) {
-    const px = rd.map(w.px, 'entry.pax');
-    const pax: Record<string, string> = {};
-    for (const [k, val] of Object.entries(px)) {
-      Object.defineProperty(pax, k, {
-        value: rd.str(val, `entry.pax[${JSON.stringify(k)}]`),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    meta.pax = pax;
-  }
+  if (w.px !== undefined) meta.pax = textMap(rd, w.px, 'entry.pax');
+  if (w.gx !== undefined) meta.globalPax = textMap(rd, w.gx, 'entry.globalPax');
   if (w.xa !== undefined) {
     const xa = rd.map(w.xa, 'entry.xattrs');
     const xattrs: Record<string, Uint8Array> = {};

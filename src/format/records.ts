@@ -51,8 +51,18 @@ export interface EntryMeta {
   linkname: string;
   devmajor: number;
   devminor: number;
-  /** Pax attributes in effect for the entry (as UTF-8 text). */
+  /**
+   * The entry's own pax attributes (UTF-8 text): those in effect for it that differ from the
+   * global attributes in effect at that point; `''` marks a global keyword the entry removes.
+   * Global attributes are not repeated per entry: see {@link EntryMeta.globalPax}.
+   */
   pax: Record<string, string>;
+  /**
+   * Records of pax global headers that came just before this entry, in order (`''` removes a
+   * keyword). A reader that wants each entry's effective attributes keeps the global set
+   * running from entry to entry and overlays {@link EntryMeta.pax}.
+   */
+  globalPax?: Record<string, string>;
   /** Extended attributes (raw value bytes). */
   xattrs: Record<string, Uint8Array>;
   /** Sparse-file description, when the entry is sparse. */

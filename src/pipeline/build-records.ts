@@ -38,8 +38,31 @@ export interface RecordBuilderOptions {
   onEnd?: (stats: BuildStats, end: IndexRecord & { type: 'end' }) => void;
 }
 
-/** Converts the tokenizer's entry into the index's entry metadata. */
-export function entryMeta(e: TarEntry): EntryMeta {
+/**
+ * Converts the tokenizer's entry into the index's entry metadata. `globals` is the running set
+ * of pax global attributes, updated here from the entry's `globalPax`; the metadata's `pax`
+ * keeps only what differs from it, so a global header is recorded once, not once per entry.
+ */
+export function entryMeta(e: TarEntry, globals: Map<string, string>): EntryMeta {
+  if (e.globalPax) {
+    for (const [k, v] of Object.entries(e.globalPax)) {
+      if (v === '') globals.delete(k);
+      else globals.set(k, v);
+    }
+  }
+  const pax: Record<string, string> = {};
+  const own = (k: string, v: string) =>
+    Object.defineProperty(pax, k, {
+      value: v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  for (const [k, v] of Object.entries(e.pax)) {
+    // Extended attributes are recorded as bytes in `xattrs`, not again as text here.
+    if (!XATTR_KEY.test(k) && globals.get(k) !== v) own(k, v);
+  }
+  for (const k of globals.keys()) if (!Object.hasOwn(e.pax, k)) own(k, '');
   const m: EntryMeta = {
     path: e.path,
     typeflag: e.typeflag,
@@ -53,14 +76,17 @@ export function entryMeta(e: TarEntry): EntryMeta {
     linkname: e.linkname,
     devmajor: e.devmajor,
     devminor: e.devminor,
-    pax: e.pax,
+    pax,
     xattrs: e.xattrs,
   };
+  if (e.globalPax) m.globalPax = e.globalPax;
   if (e.atime) m.atime = e.atime;
   if (e.ctime) m.ctime = e.ctime;
   if (e.sparse) m.sparse = e.sparse;
   return m;
 }
+
+const XATTR_KEY = /^(SCHILY|LIBARCHIVE)\.xattr\./;
 
 function isZero(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
@@ -89,6 +115,7 @@ export function createRecordBuilder(
   };
   let refs: Array<{ digest: Uint8Array; length: number }> = [];
   let started = false;
+  const globals = new Map<string, string>();
 
   const begin = async (controller: TransformStreamDefaultController<IndexRecord>) => {
     if (started) return;
@@ -106,7 +133,7 @@ export function createRecordBuilder(
       await begin(controller);
       switch (t.type) {
         case 'header': {
-          const entry = entryMeta(t.entry);
+          const entry = entryMeta(t.entry, globals);
           const wh = parseWhiteout(t.entry.path);
           if (wh) {
             stats.deletions++;

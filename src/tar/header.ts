@@ -235,12 +235,15 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     devmajor: 0,
     devminor: 0,
   };
-  if (header.size < 0) throw new TarFormatError(`negative size ${header.size}`, at);
   if (format !== 'v7') {
     header.uname = text(cString(block, 265, 32));
     header.gname = text(cString(block, 297, 32));
     header.devmajor = num(329, 8, 'devmajor');
     header.devminor = num(337, 8, 'devminor');
+  }
+  // Only times may be negative (base-256 can encode negative anything).
+  for (const field of ['size', 'mode', 'uid', 'gid', 'devmajor', 'devminor'] as const) {
+    if (header[field] < 0) throw new TarFormatError(`negative ${field} ${header[field]}`, at);
   }
   if (format === 'gnu') {
     if (block[345] !== 0) header.atime = num(345, 12, 'atime');
@@ -253,6 +256,9 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
         isExtended: block[482] !== 0,
         realSize: num(483, 12, 'realsize'),
       };
+      if (header.gnuSparse.realSize < 0) {
+        throw new TarFormatError(`negative realsize ${header.gnuSparse.realSize}`, at);
+      }
     }
   }
   return header;

@@ -43,6 +43,7 @@ type Emit = (token: TarToken) => void;
 type State = 'header' | 'ext' | 'sparse' | 'body' | 'pad' | 'tail';
 
 const EMPTY = new Uint8Array(0);
+const UTF8 = new TextDecoder();
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;
@@ -79,6 +80,8 @@ class Tokenizer {
   private longName: Uint8Array | undefined;
   private longLink: Uint8Array | undefined;
   private readonly globals = new Map<string, Uint8Array>();
+  /** Records of the `g` headers since the last entry, in order. */
+  private newGlobals: PaxRecord[] = [];
 
   // Extension data being read.
   private extType = '';
@@ -313,7 +316,9 @@ class Tokenizer {
     const loc = { offset: this.extOffset };
     switch (this.extType) {
       case 'g': {
-        applyGlobalPax(this.globals, parsePaxRecords(data, loc));
+        const records = parsePaxRecords(data, loc);
+        applyGlobalPax(this.globals, records);
+        for (const r of records) this.newGlobals.push(r);
         let total = 0;
         for (const [k, v] of this.globals) total += k.length + v.length;
         if (total > this.max) {
@@ -351,6 +356,19 @@ class Tokenizer {
       },
       offset,
     );
+    if (this.newGlobals.length > 0) {
+      const globalPax: Record<string, string> = {};
+      for (const r of this.newGlobals) {
+        Object.defineProperty(globalPax, r.key, {
+          value: UTF8.decode(r.value),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      entry.globalPax = globalPax;
+      this.newGlobals = [];
+    }
     const raw = this.takeRaw();
     emit({ type: 'header', entry, raw, offset });
     this.entryOffset = offset;

@@ -64,6 +64,11 @@ export interface TarEntry {
   devminor: number;
   /** Every pax attribute in effect for this entry (global `g` records first, overridden by `x`), values as UTF-8 text. */
   pax: Record<string, string>;
+  /**
+   * Records of the pax global (`g`) headers that came just before this entry (and are in its
+   * `raw`), in order, as UTF-8 text; an empty value removes the keyword. Absent when none did.
+   */
+  globalPax?: Record<string, string>;
   /** Extended attributes from `SCHILY.xattr.*` (and `LIBARCHIVE.xattr.*`) pax keys, values as raw bytes. */
   xattrs: Record<string, Uint8Array>;
   /** Sparse-file description, when the entry is sparse. */
