@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'ERR_LAYER_DIGEST'
   | 'ERR_CHUNKER_PARAMS'
   | 'ERR_WASM_UNAVAILABLE'
+  | 'ERR_HASH_WORKER'
+  | 'ERR_STORE'
   | 'ERR_USAGE';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
@@ -131,6 +133,13 @@ export class ChunkerParamsError extends LayerdiffError {
 export class WasmUnavailableError extends LayerdiffError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_WASM_UNAVAILABLE', message, options);
+  }
+}
+
+/** A chunk store failed to read or write (an I/O error, not a missing or corrupt chunk). */
+export class StoreError extends LayerdiffError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE', message, options);
   }
 }
 

@@ -60,9 +60,12 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
   let resolveCompression!: (c: Compression) => void;
   let resolveDone!: (s: BlobSummary) => void;
   let rejectDone!: (e: unknown) => void;
-  const compression = new Promise<Compression>((res) => {
+  let rejectCompression!: (e: unknown) => void;
+  const compression = new Promise<Compression>((res, rej) => {
     resolveCompression = res;
+    rejectCompression = rej;
   });
+  compression.catch(() => {});
   const done = new Promise<BlobSummary>((res, rej) => {
     resolveDone = res;
     rejectDone = rej;
@@ -146,12 +149,14 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
                 },
               );
         rejectDone(e);
+        rejectCompression(e); // a no-op once the compression is known
         await reader.cancel(e).catch(() => {});
         throw e;
       }
     },
     cancel(reason) {
       rejectDone(reason);
+      rejectCompression(reason);
       return inner ? inner.cancel(reason) : reader.cancel(reason);
     },
   });

@@ -5,8 +5,9 @@
  * @module
  */
 import { RecordFormatError } from '../errors.js';
+import { intOption } from '../options.js';
 import { decodeRecord } from './codec.js';
-import { INDEX_MAGIC } from './encoder.js';
+import { INDEX_MAGIC, MAX_RECORD_BYTES } from './encoder.js';
 import { IndexGrammar } from './grammar.js';
 import type { IndexRecord } from './records.js';
 
@@ -27,7 +28,7 @@ export interface IndexDecoderOptions {
 export function createIndexDecoder(
   options: IndexDecoderOptions = {},
 ): TransformStream<Uint8Array, IndexRecord> {
-  const maxRecordBytes = options.maxRecordBytes ?? 16 * 1024 * 1024;
+  const maxRecordBytes = intOption(options.maxRecordBytes, 'maxRecordBytes', MAX_RECORD_BYTES);
   const grammar = new IndexGrammar();
   let buf: Uint8Array = new Uint8Array(0);
   let offset = 0; // index offset of buf[0]

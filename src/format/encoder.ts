@@ -3,8 +3,12 @@
  *
  * @module
  */
+import { RecordFormatError } from '../errors.js';
 import { encodeRecord } from './codec.js';
 import type { IndexRecord } from './records.js';
+
+/** Largest record writers write and readers accept by default: 16 MiB. */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 /** The 8 bytes every layerdiff index starts with: `\x89LDI\r\n\x1a\n`. */
 export const INDEX_MAGIC: Uint8Array = Uint8Array.of(
@@ -21,10 +25,19 @@ export const INDEX_MAGIC: Uint8Array = Uint8Array.of(
 /**
  * Frames one encoded record: a 4-byte big-endian length, then the CBOR bytes.
  * @param record - the record.
+ * @param offset - where the frame goes in the index, for the error message. @default 0
+ * @throws {@link RecordFormatError} when the record exceeds {@link MAX_RECORD_BYTES}.
  * @returns the frame.
  */
-export function encodeFrame(record: IndexRecord): Uint8Array {
+export function encodeFrame(record: IndexRecord, offset = 0): Uint8Array {
   const body = encodeRecord(record);
+  if (body.length > MAX_RECORD_BYTES) {
+    // Never write what readers refuse (by default) to read back.
+    throw new RecordFormatError(
+      `${record.type} record of ${body.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte record limit`,
+      offset,
+    );
+  }
   const frame = new Uint8Array(4 + body.length);
   new DataView(frame.buffer).setUint32(0, body.length);
   frame.set(body, 4);
@@ -40,12 +53,15 @@ export function encodeFrame(record: IndexRecord): Uint8Array {
  * ```
  */
 export function createIndexEncoder(): TransformStream<IndexRecord, Uint8Array> {
+  let offset = INDEX_MAGIC.length;
   return new TransformStream({
     start(controller) {
       controller.enqueue(INDEX_MAGIC.slice());
     },
     transform(record, controller) {
-      controller.enqueue(encodeFrame(record));
+      const frame = encodeFrame(record, offset);
+      offset += frame.length;
+      controller.enqueue(frame);
     },
   });
 }

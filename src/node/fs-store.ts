@@ -10,9 +10,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ChunkDigestError, ChunkNotFoundError, UsageError } from '../errors.js';
+import { MAX_CHUNK_MAX } from '../cdc/params.js';
+import { ChunkDigestError, ChunkNotFoundError, StoreError, UsageError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
 import type { ChunkStore } from '../store/types.js';
 
@@ -59,23 +60,47 @@ export class FsStore implements ChunkStore {
   }
 
   async get(digest: string): Promise<Uint8Array> {
+    const path = this.pathOf(digest);
     let bytes: Buffer;
     try {
-      bytes = await readFile(this.pathOf(digest));
+      const fh = await open(path, 'r');
+      try {
+        // The file is outside input: refuse to read more than any chunk can hold.
+        const { size } = await fh.stat();
+        if (size > MAX_CHUNK_MAX) {
+          throw new ChunkDigestError(digest, `file of ${size} bytes is larger than any chunk`);
+        }
+        bytes = Buffer.allocUnsafe(size);
+        const { bytesRead } = await fh.read(bytes, 0, size, 0);
+        if (bytesRead !== size) bytes = bytes.subarray(0, bytesRead);
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
+      if (err instanceof ChunkDigestError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ChunkNotFoundError(digest);
-      throw err;
+      throw new StoreError(`reading chunk ${digest} from ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (actual !== digest)
+    if (actual !== digest) {
       throw new ChunkDigestError(digest, `file holds bytes with digest ${actual}`);
+    }
     return bytes;
   }
 
   async has(digest: string): Promise<boolean> {
     // A synchronous stat: on a local filesystem it is a microsecond-scale dentry lookup, far
     // cheaper than a round trip through the thread pool, and it runs once per chunk.
-    return statSync(this.pathOf(digest), { throwIfNoEntry: false }) !== undefined;
+    const path = this.pathOf(digest);
+    try {
+      return statSync(path, { throwIfNoEntry: false }) !== undefined;
+    } catch (err) {
+      throw new StoreError(`checking chunk ${digest} at ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
 
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
@@ -99,7 +124,9 @@ export class FsStore implements ChunkStore {
     if (await this.has(digest)) return false;
     const dir = dirname(final);
     if (!this.madeDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true }).catch((err: Error) => {
+        throw new StoreError(`creating ${dir}: ${err.message}`, { cause: err });
+      });
       this.madeDirs.add(dir);
     }
     // The temporary file sits beside its final name: a rename within one directory is the
@@ -112,7 +139,9 @@ export class FsStore implements ChunkStore {
       return true;
     } catch (err) {
       await unlink(tmp).catch(() => {});
-      throw err;
+      throw new StoreError(`writing chunk ${digest} to ${final}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

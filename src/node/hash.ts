@@ -7,7 +7,15 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { LayerdiffError } from '../errors.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
+
+/** The hashing worker thread died; the hashes it held are lost. */
+export class HashWorkerError extends LayerdiffError {
+  constructor(cause: unknown) {
+    super('ERR_HASH_WORKER', `the hashing worker thread failed (${String(cause)})`, { cause });
+  }
+}
 
 /** Options of {@link nodeHashProvider}. */
 export interface NodeHashOptions {
@@ -56,6 +64,8 @@ interface Pending {
 
 interface SharedWorker {
   worker: Worker;
+  /** Set when the worker died: every wait on it fails at once from then on. */
+  dead?: unknown;
   pending: Map<number, Pending>;
   nextId: number;
   waiters: number;
@@ -67,10 +77,10 @@ interface SharedWorker {
  * while someone awaits it (`waiters`), so an abandoned hash never blocks process exit.
  */
 let shared: SharedWorker | undefined;
-/** Drops an incremental hash in the worker when its caller abandons it (never calls digest). */
-const abandoned = new FinalizationRegistry<number>((id) => {
-  shared?.pending.delete(id);
-  shared?.worker.postMessage([id, undefined]);
+/** Drops an incremental hash in its worker when the caller abandons it (never calls digest). */
+const abandoned = new FinalizationRegistry<{ w: SharedWorker; id: number }>(({ w, id }) => {
+  w.pending.delete(id);
+  if (!w.dead) w.worker.postMessage([id, undefined]);
 });
 
 function hashWorker(): SharedWorker {
@@ -93,11 +103,15 @@ function hashWorker(): SharedWorker {
     if (typeof m === 'number') p?.onAck?.(m);
     else p?.onDigest(new Uint8Array(m));
   });
-  worker.on('error', () => {
-    // A dead worker fails every pending wait; the next hash starts a new worker.
-    shared = undefined;
+  const die = (err: unknown) => {
+    // A dead worker fails every pending and later wait; the next hash starts a new worker.
+    w.dead = err;
+    if (shared === w) shared = undefined;
     for (const p of w.pending.values()) p.onDigest(undefined);
-  });
+    w.pending.clear();
+  };
+  worker.on('error', die);
+  worker.on('exit', (code) => die(new Error(`exited with code ${code}`)));
   // After the listeners: adding a 'message' listener refs the worker again.
   worker.unref();
   shared = w;
@@ -117,6 +131,7 @@ function copyOf(w: SharedWorker, bytes: Uint8Array, capacity = bytes.length): Ui
 
 /** Waits for a worker answer, keeping the process alive meanwhile. */
 async function awaitWorker<T>(w: SharedWorker, wait: Promise<T>): Promise<T> {
+  if (w.dead) failed(w);
   if (w.waiters++ === 0) w.worker.ref();
   try {
     return await wait;
@@ -125,8 +140,8 @@ async function awaitWorker<T>(w: SharedWorker, wait: Promise<T>): Promise<T> {
   }
 }
 
-function failed(): never {
-  throw new Error('the hashing worker thread failed');
+function failed(w: SharedWorker): never {
+  throw new HashWorkerError(w.dead);
 }
 
 async function workerDigest(bytes: Uint8Array): Promise<Uint8Array> {
@@ -141,7 +156,7 @@ async function workerDigest(bytes: Uint8Array): Promise<Uint8Array> {
     }),
   );
   w.pending.delete(id);
-  return digest ?? failed();
+  return digest ?? failed(w);
 }
 
 function workerHash(): IncrementalHash {
@@ -181,19 +196,28 @@ function workerHash(): IncrementalHash {
     }
   };
 
+  const append = async (bytes: Uint8Array) => {
+    let at = 0;
+    while (at < bytes.length) {
+      const n = Math.min(bytes.length - at, BATCH_BYTES - batch.length);
+      const grown = new Uint8Array(batch.buffer, 0, batch.length + n);
+      grown.set(bytes.subarray(at, at + n), batch.length);
+      batch = grown;
+      at += n;
+      if (batch.length === BATCH_BYTES) await post();
+    }
+    if (w.dead) failed(w);
+  };
+  /** Updates run one after another even if a caller does not await each one. */
+  let queue: Promise<void> = Promise.resolve();
+
   const hash: IncrementalHash = {
-    async update(bytes) {
-      let at = 0;
-      while (at < bytes.length) {
-        const n = Math.min(bytes.length - at, BATCH_BYTES - batch.length);
-        const grown = new Uint8Array(batch.buffer, 0, batch.length + n);
-        grown.set(bytes.subarray(at, at + n), batch.length);
-        batch = grown;
-        at += n;
-        if (batch.length === BATCH_BYTES) await post();
-      }
+    update(bytes) {
+      queue = queue.then(() => append(bytes));
+      return queue;
     },
     async digest() {
+      await queue;
       await post();
       const digest = await awaitWorker(
         w,
@@ -204,10 +228,10 @@ function workerHash(): IncrementalHash {
       );
       w.pending.delete(id);
       abandoned.unregister(hash);
-      return digest ?? failed();
+      return digest ?? failed(w);
     },
   };
-  abandoned.register(hash, id, hash);
+  abandoned.register(hash, { w, id }, hash);
   return hash;
 }
 

@@ -25,15 +25,21 @@ export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<U
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        fh ??= await open(path, 'r');
-        const buf = new Uint8Array(readSize);
-        const { bytesRead } = await fh.read(buf, 0, readSize, null);
-        if (bytesRead === 0) {
-          await fh.close();
-          controller.close();
-          return;
+        try {
+          fh ??= await open(path, 'r');
+          const buf = new Uint8Array(readSize);
+          const { bytesRead } = await fh.read(buf, 0, readSize, null);
+          if (bytesRead === 0) {
+            await fh.close();
+            controller.close();
+            return;
+          }
+          controller.enqueue(bytesRead === readSize ? buf : buf.subarray(0, bytesRead));
+        } catch (err) {
+          // A failed pull is not followed by cancel: close the handle here.
+          await fh?.close().catch(() => {});
+          throw err;
         }
-        controller.enqueue(bytesRead === readSize ? buf : buf.subarray(0, bytesRead));
       },
       async cancel() {
         await fh?.close();
@@ -50,9 +56,9 @@ const WRITE_BATCH = 64 * 1024;
 /** A file being written that appears under its final name only when complete. */
 export interface AtomicFile {
   writable: WritableStream<Uint8Array>;
-  /** Moves the finished file into place. Call after the writable has closed. */
+  /** Moves the finished file into place. Throws unless the writable has closed. */
   commit(): Promise<void>;
-  /** Deletes the partial file. */
+  /** Deletes the partial file (aborting the writable does this too). */
   discard(): Promise<void>;
 }
 
@@ -67,17 +73,30 @@ export async function atomicFile(path: string): Promise<AtomicFile> {
   const fh = await open(tmp, 'wx');
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
+  /** Writes all of `bytes` (a write may be short). */
+  const writeAll = async (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length; ) {
+      const { bytesWritten } = await fh.write(bytes, at, bytes.length - at);
+      if (bytesWritten <= 0) throw new Error(`write to ${tmp} made no progress`);
+      at += bytesWritten;
+    }
+  };
   const flush = async () => {
     if (batchLen === 0) return;
-    await fh.write(batch, 0, batchLen);
+    await writeAll(batch.subarray(0, batchLen));
     batchLen = 0;
   };
   let closed = false;
+  let complete = false;
   const close = async () => {
     if (!closed) {
       closed = true;
       await fh.close();
     }
+  };
+  const discard = async () => {
+    await close();
+    await unlink(tmp).catch(() => {});
   };
   return {
     writable: new WritableStream<Uint8Array>({
@@ -86,7 +105,7 @@ export async function atomicFile(path: string): Promise<AtomicFile> {
         // 64 KiB instead of one per record.
         if (chunk.length >= WRITE_BATCH) {
           await flush();
-          await fh.write(chunk);
+          await writeAll(chunk);
           return;
         }
         if (batchLen + chunk.length > WRITE_BATCH) await flush();
@@ -96,17 +115,15 @@ export async function atomicFile(path: string): Promise<AtomicFile> {
       async close() {
         await flush();
         await close();
+        complete = true;
       },
-      abort: close,
+      abort: discard,
     }),
     async commit() {
-      await close();
+      if (!complete) throw new Error(`${path}: commit before the writable closed`);
       await rename(tmp, path);
     },
-    async discard() {
-      await close();
-      await unlink(tmp).catch(() => {});
-    },
+    discard,
   };
 }
 

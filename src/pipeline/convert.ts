@@ -20,6 +20,7 @@ import { formatDigest } from '../hash/digest.js';
 import { createDigestTap } from '../hash/tap.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
 import { createTarTokenizer } from '../tar/tokenizer.js';
 import { BufferPool } from './buffer-pool.js';
@@ -88,7 +89,7 @@ export function createConverter(options: ConvertOptions): Converter {
   const hash = options.hash ?? webHashProvider();
   const params = validateChunkerParams({ ...DEFAULT_CHUNKER_PARAMS, ...options.chunker });
   const kernel = options.kernel ?? loadCdcKernel();
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = intOption(options.concurrency, 'concurrency', 4);
 
   const decompressor = createDecompressor({ hash, zstd: options.zstd });
   const tap = createDigestTap(hash);

@@ -4,6 +4,7 @@
  * @module
  */
 import type { HashProvider } from '../hash/types.js';
+import { intOption } from '../options.js';
 import { createOrderedMap } from './ordered.js';
 import type { ChunkedToken, DigestedToken } from './tokens.js';
 
@@ -24,8 +25,11 @@ export function createChunkDigester(
   options: ChunkDigesterOptions,
 ): TransformStream<ChunkedToken, DigestedToken> {
   const { hash } = options;
-  return createOrderedMap<ChunkedToken, DigestedToken>(async (t) => {
-    if (t.type !== 'chunk') return t;
-    return { type: 'chunk', bytes: t.bytes, digest: await hash.digest(t.bytes) };
-  }, options.concurrency ?? 4);
+  return createOrderedMap<ChunkedToken, DigestedToken>(
+    async (t) => {
+      if (t.type !== 'chunk') return t;
+      return { type: 'chunk', bytes: t.bytes, digest: await hash.digest(t.bytes) };
+    },
+    intOption(options.concurrency, 'concurrency', 4),
+  );
 }

@@ -13,6 +13,7 @@ import type { ChunkRef, IndexRecord } from '../format/records.js';
 import { digestsEqual, formatDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { intOption } from '../options.js';
 import type { ChunkReader } from '../store/types.js';
 
 /** Options of {@link reassemble}. */
@@ -49,7 +50,7 @@ export function reassemble(
   options: ReassembleOptions = {},
 ): ReadableStream<Uint8Array> {
   const hash = options.hash ?? webHashProvider();
-  const readAhead = Math.max(1, options.readAhead ?? 4);
+  const readAhead = intOption(options.readAhead, 'readAhead', 4);
   const records = index.pipeThrough(createIndexDecoder(options.index)).getReader();
   let outHash: IncrementalHash;
   let outSize = 0;

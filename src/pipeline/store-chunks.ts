@@ -4,6 +4,7 @@
  * @module
  */
 import { formatDigest } from '../hash/digest.js';
+import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
 import type { BufferPool } from './buffer-pool.js';
 import { createOrderedMap } from './ordered.js';
@@ -28,10 +29,13 @@ export function createChunkWriter(
   options: ChunkWriterOptions,
 ): TransformStream<DigestedToken, StoredToken> {
   const { store } = options;
-  return createOrderedMap<DigestedToken, StoredToken>(async (t) => {
-    if (t.type !== 'chunk') return t;
-    const isNew = await store.put(formatDigest(t.digest), t.bytes);
-    options.pool?.give(t.bytes);
-    return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
-  }, options.concurrency ?? 4);
+  return createOrderedMap<DigestedToken, StoredToken>(
+    async (t) => {
+      if (t.type !== 'chunk') return t;
+      const isNew = await store.put(formatDigest(t.digest), t.bytes);
+      options.pool?.give(t.bytes);
+      return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
+    },
+    intOption(options.concurrency, 'concurrency', 4),
+  );
 }

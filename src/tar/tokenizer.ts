@@ -6,6 +6,7 @@
  */
 
 import { TarFormatError, TarLimitError, TarTruncatedError } from '../errors.js';
+import { intOption } from '../options.js';
 import {
   applyGlobalPax,
   BLOCK_SIZE,
@@ -423,7 +424,7 @@ class Tokenizer {
 export function createTarTokenizer(
   options: TarTokenizerOptions = {},
 ): TransformStream<Uint8Array, TarToken> {
-  const max = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  const max = intOption(options.maxHeaderBytes, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES, 512);
   const tokenizer = new Tokenizer(max);
   return new TransformStream<Uint8Array, TarToken>({
     transform(chunk, controller) {

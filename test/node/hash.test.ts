@@ -68,3 +68,14 @@ describe('nodeHashProvider', () => {
     expect(r.stdout).toContain('left without digest');
   });
 });
+
+describe('worker hashes', () => {
+  it('stay correct when updates are not awaited one by one', async () => {
+    const h = await nodeHashProvider().create();
+    const a = bytes(300_000, 5);
+    const b = bytes(10, 6);
+    const c = bytes(700_000, 7);
+    await Promise.all([h.update(a), h.update(b), h.update(c)]);
+    expect(hex(await h.digest())).toBe(ref(Buffer.concat([a, b, c])));
+  });
+});

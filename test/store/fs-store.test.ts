@@ -105,7 +105,10 @@ describe('FsStore', () => {
       const dir = join(r, 'sha256', a.digest.slice(7, 9));
       await rm(dir, { recursive: true });
       await writeFile(dir, 'not a directory');
-      await expect(s.put(b.digest, b.bytes)).rejects.toMatchObject({ code: 'ENOTDIR' });
+      await expect(s.put(b.digest, b.bytes)).rejects.toMatchObject({
+        code: 'ERR_STORE',
+        cause: { code: 'ENOTDIR' },
+      });
       expect(tempFiles(r)).toEqual([]);
     } finally {
       await rm(r, { recursive: true, force: true });
@@ -123,7 +126,7 @@ describe('FsStore', () => {
         const store = await FsStore.open(${JSON.stringify(r)});
         const bytes = new Uint8Array(1 << 20).fill(7);
         const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-        const code = await store.put(digest, bytes).then(() => 'stored', (e) => e.code);
+        const code = await store.put(digest, bytes).then(() => 'stored', (e) => e.code + ' ' + e.cause?.code);
         process.stdout.write(String(code) + ' ' + (await store.has(digest)));
       `;
       const { code, stdout, stderr } = await runProcess('sh', [
@@ -134,7 +137,7 @@ describe('FsStore', () => {
       ]);
       expect(stderr).toBe('');
       expect(code).toBe(0);
-      expect(stdout.toString()).toBe('EFBIG false');
+      expect(stdout.toString()).toBe('ERR_STORE EFBIG false');
       expect(tempFiles(r)).toEqual([]);
     } finally {
       await rm(r, { recursive: true, force: true });

@@ -1,0 +1,48 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { atomicFile, fileSource } from '../../src/node/io.js';
+import { collect } from '../helpers/streams.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'layerdiff-io-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+describe('fileSource', () => {
+  it('closes its file handle when a read fails', async () => {
+    const before = openFds();
+    // Opening a directory succeeds; reading it fails with EISDIR.
+    await expect(collect(fileSource(dir))).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(openFds()).toBe(before);
+  });
+});
+
+describe('atomicFile', () => {
+  it('gathers small writes and publishes the whole file on commit', async () => {
+    const path = join(dir, 'out.bin');
+    const f = await atomicFile(path);
+    const w = f.writable.getWriter();
+    const parts = Array.from({ length: 3000 }, (_, i) => new Uint8Array(37).fill(i & 255));
+    for (const p of parts) await w.write(p);
+    await w.write(new Uint8Array(200_000).fill(9));
+    await w.close();
+    await f.commit();
+    const got = readFileSync(path);
+    expect(got.length).toBe(3000 * 37 + 200_000);
+    expect(got[36]).toBe(0);
+    expect(got[37]).toBe(1);
+    expect(got[got.length - 1]).toBe(9);
+    expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('refuses to commit before the writable closed, and abort removes the partial file', async () => {
+    const path = join(dir, 'partial.bin');
+    const f = await atomicFile(path);
+    const w = f.writable.getWriter();
+    await w.write(new Uint8Array(10));
+    await expect(f.commit()).rejects.toThrow(/before the writable closed/);
+    await w.abort(new Error('stop'));
+    expect(readdirSync(dir).filter((n) => n.startsWith('partial.bin'))).toEqual([]);
+  });
+});
