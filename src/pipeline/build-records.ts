@@ -4,6 +4,7 @@
  * @module
  */
 import type { BlobInfo, EntryMeta, IndexRecord, LayerRecord } from '../format/records.js';
+import { isZeroBlock } from '../tar/header.js';
 import type { TarEntry } from '../tar/types.js';
 import type { StoredToken } from './tokens.js';
 import { parseWhiteout } from './whiteout.js';
@@ -88,11 +89,6 @@ export function entryMeta(e: TarEntry, globals: Map<string, string>): EntryMeta 
 
 const XATTR_KEY = /^(SCHILY|LIBARCHIVE)\.xattr\./;
 
-function isZero(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
 /**
  * Creates the stream that emits the records of an index from stored-chunk tokens: the layer
  * record, an entry or delete record per entry (whiteouts become deletions), chunks records of
@@ -162,7 +158,7 @@ export function createRecordBuilder(
           return;
         case 'end':
           flushRefs(controller);
-          if (t.padding.length && !isZero(t.padding)) {
+          if (t.padding.length && !isZeroBlock(t.padding)) {
             controller.enqueue({ type: 'padding', bytes: t.padding.slice() });
           }
           return;

@@ -27,7 +27,7 @@ import { BufferPool } from './buffer-pool.js';
 import { type BuildStats, createRecordBuilder } from './build-records.js';
 import { createBodyChunker } from './chunk-bodies.js';
 import { createChunkDigester } from './digest-chunks.js';
-import { createChunkWriter } from './store-chunks.js';
+import { createChunkStorer } from './store-chunks.js';
 
 /** Options of {@link createConverter} and {@link convert}. */
 export interface ConvertOptions {
@@ -101,7 +101,7 @@ export function createConverter(options: ConvertOptions): Converter {
     .pipeThrough(createTarTokenizer({ maxHeaderBytes: options.maxHeaderBytes }))
     .pipeThrough(createBodyChunker({ kernel, params, pool }))
     .pipeThrough(createChunkDigester({ hash, concurrency }))
-    .pipeThrough(createChunkWriter({ store: options.store, concurrency, pool }))
+    .pipeThrough(createChunkStorer({ store: options.store, concurrency, pool }))
     .pipeThrough(
       createRecordBuilder({
         layer: async () => ({

@@ -10,8 +10,8 @@ import type { BufferPool } from './buffer-pool.js';
 import { createOrderedMap } from './ordered.js';
 import type { DigestedToken, StoredToken } from './tokens.js';
 
-/** Options of {@link createChunkWriter}. */
-export interface ChunkWriterOptions {
+/** Options of {@link createChunkStorer}. */
+export interface ChunkStorerOptions {
   /** Where chunks go. */
   store: ChunkWriter;
   /** Chunks written at once. @default 4 */
@@ -25,8 +25,8 @@ export interface ChunkWriterOptions {
  * @param options - the store and concurrency.
  * @returns a `TransformStream` from {@link DigestedToken}s to {@link StoredToken}s.
  */
-export function createChunkWriter(
-  options: ChunkWriterOptions,
+export function createChunkStorer(
+  options: ChunkStorerOptions,
 ): TransformStream<DigestedToken, StoredToken> {
   const { store } = options;
   return createOrderedMap<DigestedToken, StoredToken>(

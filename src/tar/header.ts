@@ -390,7 +390,12 @@ export function encodePaxRecords(
   return concatBytes(parts, total);
 }
 
-function concatBytes(parts: Uint8Array[], total?: number): Uint8Array {
+/**
+ * Joins byte arrays (returns the only one as it is).
+ * @param parts - the arrays.
+ * @param total - their total length, when known.
+ */
+export function concatBytes(parts: Uint8Array[], total?: number): Uint8Array {
   if (parts.length === 1) return parts[0]!;
   const out = new Uint8Array(total ?? parts.reduce((n, p) => n + p.length, 0));
   let o = 0;

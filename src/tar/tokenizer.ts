@@ -10,6 +10,7 @@ import { intOption } from '../options.js';
 import {
   applyGlobalPax,
   BLOCK_SIZE,
+  concatBytes,
   decodeGnuSparseBlock,
   decodeHeaderBlock,
   isExtensionType,
@@ -45,17 +46,6 @@ type State = 'header' | 'ext' | 'sparse' | 'body' | 'pad' | 'tail';
 
 const EMPTY = new Uint8Array(0);
 const UTF8 = new TextDecoder();
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function cString(data: Uint8Array): Uint8Array {
   const nul = data.indexOf(0);
@@ -235,7 +225,7 @@ class Tokenizer {
   }
 
   private takeRaw(): Uint8Array {
-    const out = concat(this.raw, this.rawLen);
+    const out = concatBytes(this.raw, this.rawLen);
     this.raw = [];
     this.rawLen = 0;
     this.extBytes = 0;
