@@ -3,6 +3,7 @@ import { loadCdcKernel } from '../../src/cdc/kernel.js';
 import { cutConfig } from '../../src/cdc/params.js';
 import type { CdcKernel, ChunkerParams, CutState } from '../../src/cdc/types.js';
 import { CDC_WASM_BASE64 } from '../../src/cdc/wasm-bytes.generated.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 
 /** The embedded kernel module's bytes. */
 export function wasmBytes(): Uint8Array<ArrayBuffer> {
@@ -16,15 +17,7 @@ export function wasmKernel(): Promise<CdcKernel> {
 
 /** Deterministic bytes from xorshift32 (`seed` must be non-zero). */
 export function xorshiftBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x >>> 24;
-  }
-  return out;
+  return pseudoRandom(length, seed, 'high');
 }
 
 /** Runs `kernel` over `data` cut into pieces ending at `splits`; returns absolute cut offsets. */

@@ -17,9 +17,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { bytesOf } from '../store/conformance.js';
 import { listFiles, makeTar, type RunResult, requireDist, runCli } from './run.js';
 
 const LONG_DIR = `usr/share/${'long-directory-name-'.repeat(6)}`;
@@ -103,11 +103,11 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       work,
       'layer',
       {
-        'bin/tool': bytesOf(1_500_000, 1),
+        'bin/tool': pseudoRandom(1_500_000, 1),
         'etc/config': new TextEncoder().encode('key = value\n'),
         'etc/empty': new Uint8Array(0),
-        [`${LONG_DIR}/file.txt`]: bytesOf(40_000, 2),
-        'var/lib/data': bytesOf(300_000, 3),
+        [`${LONG_DIR}/file.txt`]: pseudoRandom(40_000, 2),
+        'var/lib/data': pseudoRandom(300_000, 3),
         'zz-last.txt': new TextEncoder().encode('the last entry\n'),
       },
       { 'etc/link': 'config' },
@@ -369,7 +369,7 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
 
     it('corrupt gzip (bad deflate data): ERR_COMPRESSION, no index', async () => {
       const good = readFileSync(gz);
-      const bad = Buffer.concat([good.subarray(0, 10), Buffer.from(bytesOf(5000, 9))]);
+      const bad = Buffer.concat([good.subarray(0, 10), Buffer.from(pseudoRandom(5000, 9))]);
       await convertFails(bad, 'ERR_COMPRESSION');
     });
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createZstdDecoder, type ZstdDecoderOptions } from '../../src/compress/zstd.js';
 import { CompressionError } from '../../src/errors.js';
+import { concat, xorshift32 } from '../helpers/bytes.js';
 import { collect, streamOf } from '../helpers/streams.js';
 
 /** Runs the `zstd` CLI on `input`, given on stdin (no content size) or as a file (content size). */
@@ -34,25 +35,13 @@ export function zstdCli(input: Uint8Array, args: string[], via: 'stdin' | 'file'
 export function sampleData(size: number, seed = 1): Uint8Array {
   const words = ['layer', 'chunk', 'digest', 'tar', '\n', 'zstd', ' ', '0123456789', 'index'];
   const out = new Uint8Array(size);
-  let s = seed >>> 0 || 1;
+  const next = xorshift32(seed >>> 0 || 1);
   let at = 0;
   while (at < size) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const w = words[(s >>> 0) % words.length]!;
+    const s = next();
+    const w = words[s % words.length]!;
     for (let i = 0; i < w.length && at < size; i++)
       out[at++] = w.charCodeAt(i) ^ (s & 0x40 ? 0 : 1);
-  }
-  return out;
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }
@@ -62,7 +51,7 @@ const le = (n: number, bytes: number) =>
 
 /** A skippable frame carrying `data`. */
 export function skippableFrame(data: Uint8Array, nibble = 0): Uint8Array {
-  return concat(le(0x184d2a50 + nibble, 4), le(data.length, 4), data);
+  return concat([le(0x184d2a50 + nibble, 4), le(data.length, 4), data]);
 }
 
 /** Window descriptor byte for `2^log` bytes (plus `mantissa` eighths). */
@@ -83,7 +72,7 @@ export function rleFrame(count: number, size = 128 * 1024, byte = 0x61): Uint8Ar
   const parts = [frameHeader(windowDescriptor(17))];
   for (let i = 0; i < count; i++)
     parts.push(blockHeader(1, size, i === count - 1), Uint8Array.of(byte));
-  return concat(...parts);
+  return concat(parts);
 }
 
 export interface ParsedBlock {
@@ -199,13 +188,7 @@ export async function zstdFailure(
 
 /** Random piece sizes from a seeded generator: mostly small, now and then large. */
 export function randomSizes(seed: number, count = 64): number[] {
-  let s = seed >>> 0 || 7;
-  const next = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return s >>> 0;
-  };
+  const next = xorshift32(seed >>> 0 || 7);
   return Array.from({ length: count }, () => {
     const r = next();
     return r % 4 === 0 ? 1 + (r % 7) : r % 4 === 1 ? 1 + (r % 5000) : 1 + (r % 70000);

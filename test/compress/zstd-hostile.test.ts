@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createZstdDecoder } from '../../src/compress/zstd.js';
 import { CompressionError, UsageError } from '../../src/errors.js';
+import { concat, xorshift32 } from '../helpers/bytes.js';
 import { streamOf } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import {
   blockHeader,
-  concat,
   decodeZstd,
   frameHeader,
   parseFrames,
@@ -71,7 +71,7 @@ describe('window limit', () => {
 
   it('accepts a window exactly at the limit and refuses one step above', async () => {
     const frame = (wd: number) =>
-      concat(frameHeader(wd), blockHeader(0, 3, true), Uint8Array.of(1, 2, 3));
+      concat([frameHeader(wd), blockHeader(0, 3, true), Uint8Array.of(1, 2, 3)]);
     expect(await decodeZstd(frame(windowDescriptor(20)), 1, { maxWindow: MiB })).toEqual(
       Uint8Array.of(1, 2, 3),
     );
@@ -84,7 +84,7 @@ describe('window limit', () => {
     // 2 GiB, and 1.875 GiB: the latter is under fzstd's own cap, so only the walker stands
     // between it and a 1.875 GiB allocation.
     for (const wd of [windowDescriptor(31), windowDescriptor(30, 7)]) {
-      const bytes = concat(frameHeader(wd), blockHeader(1, 100, true), Uint8Array.of(0));
+      const bytes = concat([frameHeader(wd), blockHeader(1, 100, true), Uint8Array.of(0)]);
       const e = await zstdFailure(bytes);
       expect(e.message).toMatch(/frame window of \d+ bytes exceeds the 134217728-byte limit/);
       expect(e.cause).toBeUndefined();
@@ -95,28 +95,28 @@ describe('window limit', () => {
   it('refuses a single-segment frame whose content size (its window) is over the limit', async () => {
     // Descriptor 0xe0: single segment, 8-byte content size = 2^40.
     const fcs = Uint8Array.of(0, 0, 0, 0, 0, 1, 0, 0);
-    const bytes = concat(
+    const bytes = concat([
       Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xe0),
       fcs,
       blockHeader(1, 10, true),
       Uint8Array.of(0),
-    );
+    ]);
     const e = await zstdFailure(bytes, 1);
     expect(e.message).toMatch(/window of 1099511627776 bytes/);
   });
 
   it('refuses a second frame over the limit after a good first one', async () => {
-    const good = concat(
+    const good = concat([
       frameHeader(windowDescriptor(16)),
       blockHeader(0, 1, true),
       Uint8Array.of(9),
-    );
-    const bad = concat(
+    ]);
+    const bad = concat([
       frameHeader(windowDescriptor(27)),
       blockHeader(0, 1, true),
       Uint8Array.of(9),
-    );
-    const e = await zstdFailure(concat(good, bad), 3, { maxWindow: MiB });
+    ]);
+    const e = await zstdFailure(concat([good, bad]), 3, { maxWindow: MiB });
     expect(offsetOf(e)).toBe(good.length + 5); // the window descriptor byte
   });
 
@@ -135,13 +135,13 @@ describe.runIf(cli)('truncation', () => {
   const frameA = zstdCli(a, ['-3']); // with checksum
   const frameB = zstdCli(b, ['-3', '--no-check'], 'file');
   const skip = skippableFrame(Uint8Array.of(1, 2, 3));
-  const stream = concat(frameA, skip, frameB);
+  const stream = concat([frameA, skip, frameB]);
   /** Ends at which a stream is whole, with what it decodes to. */
   const whole = new Map<number, Uint8Array>([
     [0, new Uint8Array(0)],
     [frameA.length, a],
     [frameA.length + skip.length, a],
-    [stream.length, concat(a, b)],
+    [stream.length, concat([a, b])],
   ]);
 
   it('fails with CompressionError at every cut that is not between frames', async () => {
@@ -168,18 +168,18 @@ describe.runIf(cli)('truncation', () => {
 });
 
 describe('corruption and reserved values', () => {
-  const good = concat(
+  const good = concat([
     frameHeader(windowDescriptor(17)),
     blockHeader(0, 2, true),
     Uint8Array.of(1, 2),
-  );
+  ]);
 
   it('reserved block type', async () => {
-    const bytes = concat(
+    const bytes = concat([
       frameHeader(windowDescriptor(17)),
       blockHeader(3, 2, true),
       Uint8Array.of(1, 2),
-    );
+    ]);
     expect((await zstdFailure(bytes, 1)).message).toMatch(/reserved block type/);
   });
 
@@ -196,7 +196,7 @@ describe('corruption and reserved values', () => {
 
   it('block larger than the block maximum (window, or 128 KiB)', async () => {
     const raw = (wd: number, size: number) =>
-      concat(frameHeader(wd), blockHeader(0, size, true), new Uint8Array(size));
+      concat([frameHeader(wd), blockHeader(0, size, true), new Uint8Array(size)]);
     expect((await zstdFailure(raw(windowDescriptor(20), 128 * KiB + 1))).message).toMatch(
       /block of 131073 bytes exceeds its maximum 131072/,
     );
@@ -217,12 +217,12 @@ describe('corruption and reserved values', () => {
       'zstd: bad frame magic near compressed offset 3',
     );
     for (const sizes of [1, 5, 1000]) {
-      const e = await zstdFailure(concat(good, new TextEncoder().encode('garbage!')), sizes);
+      const e = await zstdFailure(concat([good, new TextEncoder().encode('garbage!')]), sizes);
       expect(e.message).toMatch(/bad frame magic/);
       expect(offsetOf(e)).toBe(good.length + 3);
     }
     // Trailing zeros are not a frame either.
-    await zstdFailure(concat(good, new Uint8Array(16)));
+    await zstdFailure(concat([good, new Uint8Array(16)]));
   });
 
   it.runIf(cli)('corrupt compressed-block bytes', async () => {
@@ -248,13 +248,11 @@ describe('corruption and reserved values', () => {
   it.runIf(cli)('random bit flips: a typed error or a finished stream, never a hang', async () => {
     const data = sampleData(100_000, 6);
     const bytes = zstdCli(data, ['-3', '--no-check']);
-    let s = 99;
+    const next = xorshift32(99);
     for (let k = 0; k < 150; k++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
+      const s = next();
       const bad = bytes.slice();
-      const at = (s >>> 0) % bad.length;
+      const at = s % bad.length;
       bad[at] = bad[at]! ^ (1 << ((s >>> 24) & 7));
       await within(
         decodeZstd(bad, randomSizes(k, 4)).then(
@@ -357,7 +355,7 @@ describe('RLE bomb', () => {
 
   it('bounds many small RLE frames too', async () => {
     const frame = rleFrame(4);
-    const bytes = concat(...Array.from({ length: 200 }, () => frame));
+    const bytes = concat(Array.from({ length: 200 }, () => frame));
     const { batches, total } = await pullBatches(bytes, 300 * KiB);
     expect(total).toBe(200 * 4 * BLOCK);
     expect(Math.max(...batches)).toBeLessThanOrEqual(300 * KiB + 3 * BLOCK);

@@ -3,10 +3,10 @@
  * test time: every shape of stream decodes to the input, whatever the input split and slice size.
  */
 import { describe, expect, it } from 'vitest';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import {
-  concat,
   decodeZstd,
   parseFrames,
   randomSizes,
@@ -80,27 +80,27 @@ describe.runIf(run)('zstd streams from the CLI', () => {
     [
       'concatenated frames, mixed options',
       () =>
-        concat(
+        concat([
           zstdCli(data, ['-1']),
           zstdCli(other, ['-19', '--no-check'], 'file'),
           zstdCli(new Uint8Array(0), []),
           zstdCli(data.subarray(0, 5000), ['-3'], 'file'),
-        ),
-      concat(data, other, data.subarray(0, 5000)),
+        ]),
+      concat([data, other, data.subarray(0, 5000)]),
       (b) => expect(parseFrames(b)).toHaveLength(4),
     ],
     [
       'skippable frames between and around frames',
       () =>
-        concat(
+        concat([
           skippableFrame(Uint8Array.of(1, 2, 3), 0),
           zstdCli(data, ['-3']),
           skippableFrame(new Uint8Array(0), 0xf),
           skippableFrame(sampleData(1000, 5), 7),
           zstdCli(other, ['-3', '--no-check']),
           skippableFrame(Uint8Array.of(9), 2),
-        ),
-      concat(data, other),
+        ]),
+      concat([data, other]),
       (b) =>
         expect(parseFrames(b).map((f) => f.kind)).toEqual([
           'skippable',
@@ -150,15 +150,5 @@ describe.runIf(run)('zstd streams from the CLI', () => {
   );
 });
 
-function randomBytes(n: number): Uint8Array {
-  // Deterministic "random" bytes: xorshift, so every run compresses the same input.
-  const out = new Uint8Array(n);
-  let s = 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
-}
+// Deterministic "random" bytes: xorshift, so every run compresses the same input.
+const randomBytes = (n: number): Uint8Array => pseudoRandom(n, 0x9e3779b9);

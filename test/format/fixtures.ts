@@ -1,6 +1,7 @@
 /** The fixed records of the golden vectors, and a tiny complete index with the tar it describes. */
 import type { IndexRecord } from '../../src/format/records.js';
-import { concat, fakeDigest, LAYER, minimalMeta, sha256 } from './helpers.js';
+import { concat } from '../helpers/bytes.js';
+import { fakeDigest, LAYER, minimalMeta, sha256 } from './helpers.js';
 
 /** One record of every kind, each optional field present somewhere. */
 export const GOLDEN_RECORDS: Record<string, IndexRecord> = {
@@ -108,13 +109,13 @@ const RAW_HELLO = block('hello.txt');
 const RAW_WHITEOUT = block('.wh.old');
 
 /** The tar the tiny index describes: one file, one whiteout, end-of-archive blocks. */
-export const TINY_TAR: Uint8Array = concat(
+export const TINY_TAR: Uint8Array = concat([
   RAW_HELLO,
   HELLO,
   new Uint8Array(512 - HELLO.length),
   RAW_WHITEOUT,
   TAIL,
-);
+]);
 
 /** The chunks the tiny index refers to, by `sha256:<hex>`. */
 export const TINY_CHUNKS: Map<string, Uint8Array> = new Map(

@@ -8,9 +8,10 @@ import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
 import { paddingLength } from '../../src/format/grammar.js';
 import type { IndexRecord } from '../../src/format/records.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
+import { concat } from '../helpers/bytes.js';
 import { streamOf } from '../helpers/streams.js';
 import { GOLDEN_RECORDS, TINY_CHUNKS, TINY_RECORDS, TINY_TAR } from './fixtures.js';
-import { concat, decodeIndex, hex, indexBytes, unhex } from './helpers.js';
+import { decodeIndex, hex, indexBytes, unhex } from './helpers.js';
 
 const GOLDEN_HEX: Record<string, string> = {
   layer:
@@ -156,7 +157,7 @@ function rebuild(records: IndexRecord[], chunks: Map<string, Uint8Array>): Uint8
       for (const ref of r.refs) out.push(chunks.get(`sha256:${hex(ref.digest)}`)!);
     }
   }
-  return concat(...out);
+  return concat(out);
 }
 
 describe('tiny complete index', () => {

@@ -5,6 +5,7 @@ import { RecordFormatError } from '../../src/errors.js';
 import { createIndexDecoder, type IndexDecoderOptions } from '../../src/format/decoder.js';
 import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
 import type { EntryMeta, IndexRecord } from '../../src/format/records.js';
+import { concat } from '../helpers/bytes.js';
 
 /** Lowercase hex of some bytes. */
 export function hex(bytes: Uint8Array): string {
@@ -14,17 +15,6 @@ export function hex(bytes: Uint8Array): string {
 /** Bytes of a hex string (whitespace ignored). */
 export function unhex(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-}
-
-/** Concatenates byte arrays. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Raw SHA-256 of some bytes. */
@@ -47,7 +37,10 @@ export function rawFrame(cbor: Uint8Array): Uint8Array {
 
 /** Index bytes: the magic, then one frame per record (encoded or given as raw frame bytes). */
 export function indexBytes(records: Array<IndexRecord | Uint8Array>): Uint8Array {
-  return concat(INDEX_MAGIC, ...records.map((r) => (r instanceof Uint8Array ? r : encodeFrame(r))));
+  return concat([
+    INDEX_MAGIC,
+    ...records.map((r) => (r instanceof Uint8Array ? r : encodeFrame(r))),
+  ]);
 }
 
 /** The smallest metadata an entry record can carry. */

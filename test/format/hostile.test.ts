@@ -9,9 +9,9 @@ import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
 import { createIndexDecoder } from '../../src/format/decoder.js';
 import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
 import type { IndexRecord } from '../../src/format/records.js';
+import { concat } from '../helpers/bytes.js';
 import { GOLDEN_RECORDS, TINY_RECORDS } from './fixtures.js';
 import {
-  concat,
   decodeIndex,
   expectIndexError,
   fakeDigest,
@@ -49,7 +49,7 @@ const END0 = {
 
 describe('framing', () => {
   test('bad magic', async () => {
-    const bytes = concat(new TextEncoder().encode('GIF89a\r\n'), encodeFrame(LAYER));
+    const bytes = concat([new TextEncoder().encode('GIF89a\r\n'), encodeFrame(LAYER)]);
     await expectIndexError(bytes, /bad magic/, 0);
     await expectIndexError(bytes, /bad magic/, 0, 1);
   });
@@ -96,19 +96,19 @@ describe('framing', () => {
 
   test('maxRecordBytes is honoured exactly', async () => {
     const layer = encodeFrame(LAYER); // 60 bytes of CBOR
-    const ok = await decodeIndex(concat(INDEX_MAGIC, layer), undefined, { maxRecordBytes: 60 });
+    const ok = await decodeIndex(concat([INDEX_MAGIC, layer]), undefined, { maxRecordBytes: 60 });
     expect(ok.error).toBeInstanceOf(RecordFormatError); // no end record, but the layer passed
     expect(ok.records).toEqual([LAYER]);
-    await expectIndexError(concat(INDEX_MAGIC, layer), /exceeds the 59-byte limit/, 8, 1, {
+    await expectIndexError(concat([INDEX_MAGIC, layer]), /exceeds the 59-byte limit/, 8, 1, {
       maxRecordBytes: 59,
     });
   });
 
   test('bytes after the end record', async () => {
     const base = indexBytes([LAYER, END0]);
-    await expectIndexError(concat(base, unhex('00')), /after the end record/, base.length);
-    await expectIndexError(concat(base, encodeFrame({ type: 'tail' })), /after the end record/);
-    await expectIndexError(concat(base, unhex('0000')), /after the end record/, base.length, 1);
+    await expectIndexError(concat([base, unhex('00')]), /after the end record/, base.length);
+    await expectIndexError(concat([base, encodeFrame({ type: 'tail' })]), /after the end record/);
+    await expectIndexError(concat([base, unhex('0000')]), /after the end record/, base.length, 1);
   });
 
   test('a 2 MiB record fed in 1-byte pieces decodes in linear time', async () => {
@@ -170,14 +170,14 @@ describe('CBOR profile violations', () => {
   });
 
   test('deep nesting fails cleanly', () => {
-    expectRecordError(concat(new Uint8Array(200_000).fill(0x81), unhex('00')), /not valid CBOR/);
+    expectRecordError(concat([new Uint8Array(200_000).fill(0x81), unhex('00')]), /not valid CBOR/);
   });
 
   test('floats in each integer field are rejected', () => {
     // chunk length 1.0, end size 0.0, entry mode 420.0
     const chunks = wire({ t: 3, c: [fakeDigest(1), 1] });
     expectRecordError(
-      concat(chunks.subarray(0, -4), unhex('f93c00'), chunks.subarray(-3)),
+      concat([chunks.subarray(0, -4), unhex('f93c00'), chunks.subarray(-3)]),
       /floating/,
     );
     expectRecordError(unhex('a16174f90000'), /floating/);

@@ -3,11 +3,13 @@
  */
 import { jsKernel, loadCdcKernel } from '../../src/cdc/index.js';
 import type { CdcKernel, ChunkerParams } from '../../src/cdc/types.js';
+import { createIndexDecoder } from '../../src/format/decoder.js';
+import type { IndexRecord } from '../../src/format/records.js';
 import { nodeHashProvider } from '../../src/node/hash.js';
 import { type ConvertResult, convert } from '../../src/pipeline/convert.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
 import type { ChunkReader, ChunkWriter } from '../../src/store/types.js';
-import { collect, streamOf } from './streams.js';
+import { collect, readAll, streamOf } from './streams.js';
 
 export const hash = nodeHashProvider();
 
@@ -44,4 +46,9 @@ export function reassembleBytes(
   sizes?: number,
 ): Promise<Uint8Array> {
   return collect(reassemble(streamOf(index, sizes), store, { hash }));
+}
+
+/** Decodes index bytes into their records. */
+export function indexRecords(index: Uint8Array): Promise<IndexRecord[]> {
+  return readAll(streamOf(index).pipeThrough(createIndexDecoder()));
 }

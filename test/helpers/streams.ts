@@ -1,5 +1,6 @@
 /** Small stream utilities for tests. */
 import { createHash } from 'node:crypto';
+import { concat } from './bytes.js';
 
 /** A stream of `bytes` cut into pieces of the given sizes (cycled), or of one size. */
 export function streamOf(
@@ -19,24 +20,20 @@ export function streamOf(
   });
 }
 
-/** Reads a whole stream into one buffer. */
-export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let n = 0;
+/** Reads a whole stream into an array of its chunks. */
+export async function readAll<T>(stream: ReadableStream<T>): Promise<T[]> {
+  const out: T[] = [];
   const reader = stream.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    n += value.length;
+    if (done) return out;
+    out.push(value);
   }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+}
+
+/** Reads a whole stream into one buffer. */
+export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return concat(await readAll(stream));
 }
 
 /** `sha256:<hex>` of some bytes. */

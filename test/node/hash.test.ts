@@ -4,19 +4,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeHashProvider } from '../../src/node/hash.js';
+import { lcgBytes } from '../helpers/bytes.js';
 
 const ref = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
+const bytes = lcgBytes;
 
 describe('nodeHashProvider', () => {
   const sizes = [0, 1, 4095, 65536, 65537, 262144, 300_000, 1_500_000];

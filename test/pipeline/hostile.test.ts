@@ -18,7 +18,6 @@ import {
   TarFormatError,
   TarTruncatedError,
 } from '../../src/errors.js';
-import { createIndexDecoder } from '../../src/format/decoder.js';
 import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
 import type { IndexRecord } from '../../src/format/records.js';
 import { formatDigest } from '../../src/hash/digest.js';
@@ -27,7 +26,8 @@ import { reassemble } from '../../src/pipeline/reassemble.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { ChunkReader } from '../../src/store/types.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
-import { convertBytes, hash } from '../helpers/layers.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { convertBytes, indexRecords as decodeIndex, hash } from '../helpers/layers.js';
 import { collect, sha256, streamOf } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 
@@ -40,28 +40,6 @@ function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no result within ${ms} ms: a hang`)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function pseudoRandom(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
-  return out;
 }
 
 /** A plain tar of a few files, with bodies big enough for many small chunks. */
@@ -88,16 +66,6 @@ function sampleTar(): Uint8Array {
   }
   parts.push(new Uint8Array(1024));
   return concat(parts);
-}
-
-async function decodeIndex(index: Uint8Array): Promise<IndexRecord[]> {
-  const reader = streamOf(index).pipeThrough(createIndexDecoder()).getReader();
-  const out: IndexRecord[] = [];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return out;
-    out.push(value);
-  }
 }
 
 const encodeIndex = (records: IndexRecord[]) => concat([INDEX_MAGIC, ...records.map(encodeFrame)]);

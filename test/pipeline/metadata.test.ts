@@ -3,22 +3,15 @@
  * header values the index cannot represent are refused at conversion, never at reassembly.
  */
 import { describe, expect, it } from 'vitest';
-import { createIndexDecoder } from '../../src/format/decoder.js';
-import type { EntryMeta, IndexRecord } from '../../src/format/records.js';
+import type { EntryMeta } from '../../src/format/records.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, encodePaxRecords } from '../../src/tar/header.js';
-import { convertBytes, reassembleBytes } from '../helpers/layers.js';
-import { sha256, streamOf } from '../helpers/streams.js';
+import { concat } from '../helpers/bytes.js';
+import { convertBytes, indexRecords, reassembleBytes } from '../helpers/layers.js';
+import { sha256 } from '../helpers/streams.js';
 
 function tarOf(parts: Uint8Array[]): Uint8Array {
-  const all = [...parts, new Uint8Array(1024)];
-  const out = new Uint8Array(all.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of all) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat([...parts, new Uint8Array(1024)]);
 }
 
 /** A pax global header (typeflag g) carrying `records`. */
@@ -29,14 +22,9 @@ function globalHeader(records: Array<[string, string]>): Uint8Array[] {
 }
 
 async function entries(index: Uint8Array): Promise<EntryMeta[]> {
-  const reader = streamOf(index).pipeThrough(createIndexDecoder()).getReader();
   const out: EntryMeta[] = [];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return out;
-    const r: IndexRecord = value;
-    if (r.type === 'entry') out.push(r.entry);
-  }
+  for (const r of await indexRecords(index)) if (r.type === 'entry') out.push(r.entry);
+  return out;
 }
 
 /** Effective pax attributes per entry, rebuilt as docs/FORMAT.md tells a reader to. */

@@ -4,6 +4,7 @@ import { convert } from '../../src/pipeline/convert.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { createTarTokenizer } from '../../src/tar/tokenizer.js';
+import { minimalMeta } from '../format/helpers.js';
 import { streamOf } from '../helpers/streams.js';
 
 describe('numeric options', () => {
@@ -25,22 +26,7 @@ describe('numeric options', () => {
 describe('record size limit', () => {
   it('is enforced when writing, so no index holds a record readers refuse', () => {
     const raw = new Uint8Array(16 * 1024 * 1024 + 1);
-    const entry = {
-      path: 'x',
-      typeflag: '0',
-      mode: 0,
-      uid: 0,
-      gid: 0,
-      uname: '',
-      gname: '',
-      mtime: { sec: 0, nsec: 0 },
-      size: 0,
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-      pax: {},
-      xattrs: {},
-    };
+    const entry = { ...minimalMeta('x'), mode: 0 };
     expect(() => encodeFrame({ type: 'entry', entry, raw })).toThrow(
       expect.objectContaining({ code: 'ERR_RECORD_FORMAT' }),
     );

@@ -12,6 +12,7 @@ import type { ChunkerParams } from '../../src/cdc/types.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/header.js';
 import type { TarTime } from '../../src/tar/types.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, reassembleBytes } from '../helpers/layers.js';
 import { sha256 } from '../helpers/streams.js';
 
@@ -20,14 +21,8 @@ const KiB = 1024;
 /** Bytes from a seeded generator; `period` > 0 repeats a short pattern (dedup-friendly). */
 function content(size: number, seed: number, period: number): Uint8Array {
   const out = new Uint8Array(size);
-  let s = seed >>> 0 || 1;
   const n = period > 0 ? Math.min(period, size) : size;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = s & 0xff;
-  }
+  out.set(pseudoRandom(n, seed));
   for (let i = n; i < size; i++) out[i] = out[i - n]!;
   return out;
 }
@@ -160,13 +155,7 @@ function buildTar(entries: EntrySpec[], trailing: Uint8Array): Uint8Array {
     parts.push(encodeHeader(input), body, new Uint8Array(paddingSize(body.length)));
   }
   parts.push(new Uint8Array(1024), trailing);
-  const out = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
-  let at = 0;
-  for (const x of parts) {
-    out.set(x, at);
-    at += x.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /** Piece sizes, cycled: small ones land on every kind of boundary; 64 KiB keeps it quick. */

@@ -8,10 +8,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIndexDecoder } from '../../src/format/decoder.js';
-import type { IndexRecord } from '../../src/format/records.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { convertBytes, reassembleBytes } from '../helpers/layers.js';
+import { lcgBytes } from '../helpers/bytes.js';
+import { convertBytes, reassembleBytes, indexRecords as records } from '../helpers/layers.js';
 import { collect, sha256, streamOf } from '../helpers/streams.js';
 import { isRoot, toolsAvailable } from '../helpers/tools.js';
 import { buildFixtures, type Fixture } from '../tar/fixtures.js';
@@ -25,16 +24,6 @@ function compress(file: string, tool: 'gzip' | 'zstd'): Uint8Array {
       maxBuffer: 1 << 30,
     }),
   );
-}
-
-async function records(index: Uint8Array): Promise<IndexRecord[]> {
-  const reader = streamOf(index).pipeThrough(createIndexDecoder()).getReader();
-  const out: IndexRecord[] = [];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return out;
-    out.push(value);
-  }
 }
 
 /** Converts, checks the diff_id, rebuilds, checks the bytes; returns the index. */
@@ -76,12 +65,7 @@ describe('a multi-chunk layer with sparse, long and duplicate content', () => {
     if (!toolsAvailable('tar', 'gzip', 'zstd')) return;
     const dir = join(work, 'multi');
     mkdirSync(join(dir, 'a'), { recursive: true });
-    const big = new Uint8Array(3_000_000);
-    let x = 12345;
-    for (let i = 0; i < big.length; i++) {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      big[i] = x >>> 24;
-    }
+    const big = lcgBytes(3_000_000, 12345);
     writeFileSync(join(dir, 'a', 'big1'), big);
     writeFileSync(join(dir, 'a', 'big2'), big);
     writeFileSync(join(dir, 'zeros'), new Uint8Array(1_000_000));

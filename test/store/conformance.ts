@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChunkNotFoundError } from '../../src/errors.js';
 import type { ChunkStore } from '../../src/store/types.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 
 /** A fresh, empty store and a way to dispose of it. */
@@ -13,22 +14,9 @@ export interface StoreFixture {
   cleanup: () => Promise<void>;
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-export function bytesOf(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 /** A chunk of `length` deterministic bytes and its digest. */
 export function chunk(length: number, seed: number): { digest: string; bytes: Uint8Array } {
-  const bytes = bytesOf(length, seed);
+  const bytes = pseudoRandom(length, seed);
   return { digest: sha256(bytes), bytes };
 }
 
@@ -122,7 +110,7 @@ export function storeConformance(name: string, makeStore: () => Promise<StoreFix
     });
 
     test('put is unaffected by the caller reusing its buffer afterwards', async (store) => {
-      const big = bytesOf(8192, 8);
+      const big = pseudoRandom(8192, 8);
       // A view into a larger buffer, as the converter hands over, reused once put resolves.
       const view = big.subarray(1000, 5000);
       const expected = view.slice();

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkDigestError } from '../../src/errors.js';
 import { FsStore, TMP_SUFFIX } from '../../src/node/fs-store.js';
 import { listFiles, makeTar, NODE_ENTRY, requireDist, runCli, runProcess } from '../cli/run.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { bytesOf, chunk, storeConformance } from './conformance.js';
+import { chunk, storeConformance } from './conformance.js';
 
 const fresh = () => mkdtemp(join(tmpdir(), 'layerdiff-fs-'));
 /** Temporary files left anywhere in a store. */
@@ -155,15 +156,15 @@ describe.runIf(toolsAvailable('tar'))('FsStore shared by two processes', () => {
 
   it('two concurrent `convert`s into one store both succeed and rebuild exactly', async () => {
     // Two layers sharing most of their content, so both processes put the same chunks at once.
-    const shared = bytesOf(3 << 20, 21);
+    const shared = pseudoRandom(3 << 20, 21);
     const a = makeTar(dir, 'a', {
       'usr/lib/shared.bin': shared,
-      'etc/a.conf': bytesOf(70_000, 22),
+      'etc/a.conf': pseudoRandom(70_000, 22),
     });
     const b = makeTar(dir, 'b', {
       'usr/lib/shared.bin': shared,
-      'etc/b.conf': bytesOf(90_000, 23),
-      'opt/b/data': bytesOf(400_000, 24),
+      'etc/b.conf': pseudoRandom(90_000, 23),
+      'opt/b/data': pseudoRandom(400_000, 24),
     });
     const store = join(dir, 'store');
     const [ra, rb] = await Promise.all([

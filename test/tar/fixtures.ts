@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pseudoRandom } from '../helpers/bytes.js';
 import { BSDTAR, GNU_TAR, hasBsdtar, python } from './helpers.js';
 
 export interface Fixture {
@@ -23,18 +24,6 @@ export interface Fixture {
 }
 
 const MTIME = '@1600000000';
-
-function pseudoRandom(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 function touchAll(dir: string): void {
   execFileSync('find', [dir, '-exec', 'touch', '-h', '-d', MTIME, '{}', '+']);

@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { TarEntry, TarToken } from '../../src/tar/index.js';
 import { createTarTokenizer, type TarTokenizerOptions } from '../../src/tar/index.js';
+import { concat as concatBytes } from '../helpers/bytes.js';
+import { readAll } from '../helpers/streams.js';
 
 export const GNU_TAR = '/usr/bin/tar';
 export const BSDTAR = '/usr/bin/bsdtar';
@@ -34,13 +36,7 @@ export async function tokenizePieces(
       else controller.close();
     },
   });
-  const tokens: TarToken[] = [];
-  const reader = source.pipeThrough(createTarTokenizer(options)).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return tokens;
-    tokens.push(value);
-  }
+  return readAll(source.pipeThrough(createTarTokenizer(options)));
 }
 
 export function tokenize(
@@ -51,15 +47,7 @@ export function tokenize(
   return tokenizePieces(split(bytes, sizes), options);
 }
 
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+export { concatBytes };
 
 /** Concatenates the bytes of every token, which must give back the input. */
 export function reassemble(tokens: TarToken[]): Uint8Array {

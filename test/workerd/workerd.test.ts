@@ -4,7 +4,6 @@
  * `npm run build` first.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   existsSync,
   linkSync,
@@ -19,6 +18,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
 import { GNU_TAR } from '../tar/helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -27,21 +28,6 @@ const dist = join(root, 'dist');
 const fixtures = join(here, '.fixtures');
 const workerd = join(root, 'node_modules/.bin/workerd');
 const TIMEOUT_MS = 60_000;
-
-function pseudoRandom(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-const sha256 = (bytes: Uint8Array): string =>
-  `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 /** A small root filesystem: several chunks per big file, a duplicate file, links, a long path. */
 function makeTree(dir: string): void {

@@ -1,0 +1,52 @@
+/** Byte-array utilities and deterministic byte generators for tests. */
+
+/** Concatenates byte arrays. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * A xorshift32 generator (shifts 13, 17, 5) started from `seed`; each call returns the next
+ * state as an unsigned 32-bit integer. The seed is used as given, so it must be non-zero.
+ */
+export function xorshift32(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return s >>> 0;
+  };
+}
+
+/**
+ * Deterministic pseudo-random bytes (xorshift32, so failures reproduce): each byte is the low
+ * (default) or high byte of the next state. A zero seed is taken as 1.
+ */
+export function pseudoRandom(n: number, seed: number, byte: 'low' | 'high' = 'low'): Uint8Array {
+  const next = xorshift32(seed >>> 0 || 1);
+  const out = new Uint8Array(n);
+  const shift = byte === 'high' ? 24 : 0;
+  for (let i = 0; i < n; i++) out[i] = next() >>> shift;
+  return out;
+}
+
+/**
+ * Deterministic bytes from a linear congruential generator (glibc's multiplier and increment,
+ * modulo 2^32): each byte is the high byte of the next state.
+ */
+export function lcgBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
