@@ -39,11 +39,10 @@ export class ZstdWalker {
   /**
    * Walks `bytes` from `start`, stopping after the first whole block (or frame part) once at
    * least `budget` bytes of output could have been produced.
-   * @returns `[end, outputBound]`: where it stopped in `bytes` and the most bytes of output
-   *   the walked input can decompress to.
+   * @returns where it stopped in `bytes`.
    * @throws {@link CompressionError} on a malformed header or a window over the limit.
    */
-  walk(bytes: Uint8Array, start: number, budget: number): [number, number] {
+  walk(bytes: Uint8Array, start: number, budget: number): number {
     let i = start;
     let out = 0;
     const base = this.offset - start;
@@ -97,7 +96,7 @@ export class ZstdWalker {
       }
     }
     this.offset = base + i;
-    return [i, out];
+    return i;
   }
 
   private afterBlock(last: boolean, window: number): State {

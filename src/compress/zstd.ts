@@ -80,7 +80,7 @@ export function createZstdDecoder(
             pos = 0;
             continue;
           }
-          const [end] = walker.walk(piece, pos, sliceBytes);
+          const end = walker.walk(piece, pos, sliceBytes);
           push(piece.subarray(pos, end), false);
           pos = end;
         }

@@ -94,7 +94,7 @@ export function createConverter(options: ConvertOptions): Converter {
   const decompressor = createDecompressor({ hash, zstd: options.zstd });
   const tap = createDigestTap(hash);
   const pool = new BufferPool(params.max);
-  let stats: BuildStats | undefined;
+  let result: ConvertResult | undefined;
 
   const records = decompressor.readable
     .pipeThrough(tap)
@@ -121,8 +121,16 @@ export function createConverter(options: ConvertOptions): Converter {
               : {}),
           };
         },
-        onEnd: (s) => {
-          stats = s;
+        // Everything the caller is told comes from the end record and the builder's totals.
+        onEnd: (stats, end) => {
+          result = {
+            ...stats,
+            diffId: formatDigest(end.diffId),
+            tarSize: end.size,
+            bytesIn: end.blob?.size ?? end.size,
+            compression: end.blob?.compression ?? 'none',
+            ...(end.blob ? { blobDigest: formatDigest(end.blob.digest) } : {}),
+          };
         },
       }),
     )
@@ -151,15 +159,7 @@ export function createConverter(options: ConvertOptions): Converter {
         return;
       }
       controller.close();
-      const [tar, blob] = await Promise.all([tap.done, decompressor.done]);
-      resolve({
-        ...stats!,
-        diffId: formatDigest(tar.digest),
-        tarSize: tar.size,
-        bytesIn: blob.size,
-        compression: blob.compression,
-        ...(blob.digest ? { blobDigest: formatDigest(blob.digest) } : {}),
-      });
+      resolve(result!);
     },
     cancel(reason) {
       reject(reason);
