@@ -1,5 +1,5 @@
 /**
- * `layerdiff convert <layer|-> --store <dir> --out <index> [--json]`
+ * `layerdiff convert <layer|-> --store <dir> --out <index> [--flat] [--json]`
  *
  * @module
  */
@@ -13,7 +13,12 @@ import { parse, required } from './args.js';
 export async function convertCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      store: { type: 'string' },
+      out: { type: 'string' },
+      flat: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
   // Check every option before creating anything.
@@ -21,7 +26,11 @@ export async function convertCommand(args: string[]): Promise<void> {
   const outPath = required(values.out, 'out');
   const store = await FsStore.open(storeDir);
   const out = await atomicFile(outPath);
-  const converter = createConverter({ store, hash: nodeHashProvider() });
+  const converter = createConverter({
+    store,
+    hash: nodeHashProvider(),
+    index: values.flat ? 'flat' : 'chunked',
+  });
   try {
     const source = fileSource(positionals[0]!).pipeTo(converter.writable);
     // A failure surfaces on the index side too, with the converter's own error (the source
@@ -34,8 +43,12 @@ export async function convertCommand(args: string[]): Promise<void> {
     if (values.json) {
       process.stdout.write(`${JSON.stringify(result)}\n`);
     } else {
+      const ix = result.index;
+      const meta = ix
+        ? `; index ${ix.indexBytes} bytes in ${ix.indexChunks} chunks (${ix.newIndexChunks} new, ${ix.newIndexBytes} bytes), root ${ix.rootBytes} bytes`
+        : '';
       process.stdout.write(
-        `${result.diffId}  ${result.entries} entries, ${result.chunks} chunks (${result.newChunks} new, ${result.newBytes} bytes)\n`,
+        `${result.diffId}  ${result.entries} entries, ${result.chunks} chunks (${result.newChunks} new, ${result.newBytes} bytes)${meta}\n`,
       );
     }
   } catch (err) {

@@ -1,12 +1,18 @@
 /**
- * `layerdiff inspect <index> [--json]`
+ * `layerdiff inspect <index> [--store <dir>] [--json]`
  *
  * @module
  */
-import { createIndexDecoder } from '../format/decoder.js';
-import type { EntryMeta, IndexRecord } from '../format/records.js';
+import { open, readFile } from 'node:fs/promises';
+import { UsageError } from '../errors.js';
+import type { EndRecord, EntryMeta, IndexRecord } from '../format/records.js';
+import { decodeRoot, isRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
+import { FsStore } from '../node/fs-store.js';
+import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
+import { readIndexRecords } from '../pipeline/open-index.js';
+import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
 
 const KIND_CHAR: Record<string, string> = {
@@ -47,11 +53,21 @@ function entryJson(m: EntryMeta, chunks: number) {
 export async function inspectCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { json: { type: 'boolean' } },
+    { store: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: 1, names: 'one index path' },
   );
-  const reader = fileSource(positionals[0]!).pipeThrough(createIndexDecoder()).getReader();
+  const path = positionals[0]!;
   const json = values.json === true;
+  if (values.store === undefined) {
+    // A root alone holds the layer's totals; its entries are in the store.
+    const head = await readHead(path);
+    if (isRoot(head)) return summary(decodeRoot(await readFile(path)), json);
+  }
+  const store: ChunkReader =
+    values.store === undefined ? noStore : await FsStore.open(values.store);
+  const reader = readIndexRecords(fileSource(path), store, {
+    hash: nodeHashProvider(),
+  }).getReader();
   const entries: unknown[] = [];
   const deletions: unknown[] = [];
   let layer: unknown;
@@ -101,34 +117,78 @@ export async function inspectCommand(args: string[]): Promise<void> {
         last = undefined;
         break;
       case 'end':
-        end = {
-          diffId: formatDigest(r.diffId),
-          size: r.size,
-          entries: r.entries,
-          deletions: r.deletions,
-          chunks: r.chunks,
-          dataBytes: r.dataBytes,
-          ...(r.blob
-            ? {
-                blob: {
-                  compression: r.blob.compression,
-                  digest: formatDigest(r.blob.digest),
-                  size: r.blob.size,
-                },
-              }
-            : {}),
-        };
-        flushLine(
-          `diff_id ${formatDigest(r.diffId)}: ${r.size} bytes, ${r.entries} entries, ${r.deletions} deletions, ${r.chunks} chunk references over ${r.dataBytes} bytes`,
-        );
-        if (r.blob)
-          flushLine(
-            `blob ${formatDigest(r.blob.digest)} (${r.blob.compression}, ${r.blob.size} bytes)`,
-          );
+        end = endJson(r);
+        for (const line of endLines(r)) flushLine(line);
         break;
       default:
         break;
     }
   }
   if (json) process.stdout.write(`${JSON.stringify({ layer, entries, deletions, end })}\n`);
+}
+
+const noStore: ChunkReader = {
+  get() {
+    throw new UsageError('this index is chunked: --store <dir> is needed to list its entries');
+  },
+};
+
+async function readHead(path: string): Promise<Uint8Array> {
+  const file = await open(path, 'r');
+  try {
+    const head = new Uint8Array(8);
+    const { bytesRead } = await file.read(head, 0, 8, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+function endJson(r: EndRecord) {
+  return {
+    diffId: formatDigest(r.diffId),
+    size: r.size,
+    entries: r.entries,
+    deletions: r.deletions,
+    chunks: r.chunks,
+    dataBytes: r.dataBytes,
+    ...(r.blob
+      ? {
+          blob: {
+            compression: r.blob.compression,
+            digest: formatDigest(r.blob.digest),
+            size: r.blob.size,
+          },
+        }
+      : {}),
+  };
+}
+
+function endLines(r: EndRecord): string[] {
+  const lines = [
+    `diff_id ${formatDigest(r.diffId)}: ${r.size} bytes, ${r.entries} entries, ${r.deletions} deletions, ${r.chunks} chunk references over ${r.dataBytes} bytes`,
+  ];
+  if (r.blob) {
+    lines.push(`blob ${formatDigest(r.blob.digest)} (${r.blob.compression}, ${r.blob.size} bytes)`);
+  }
+  return lines;
+}
+
+/** What a root alone tells: the totals, and how the index itself is chunked. */
+function summary(root: ReturnType<typeof decodeRoot>, json: boolean): void {
+  const index = {
+    bytes: root.size,
+    levels: root.levels,
+    chunker: root.chunker,
+    rootChunks: root.refs.length,
+  };
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ index, end: endJson(root.end) })}\n`);
+    return;
+  }
+  const c = root.chunker;
+  process.stdout.write(
+    `layerdiff index root v${root.version}: ${root.size}-byte index in ${root.refs.length} chunks (${c.algorithm} ${c.min}/${c.avg}/${c.max}, ${root.levels} levels); pass --store to list entries\n`,
+  );
+  for (const line of endLines(root.end)) process.stdout.write(`${line}\n`);
 }

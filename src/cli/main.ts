@@ -18,12 +18,13 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
 const USAGE = `usage: layerdiff <command> [options]
 
 commands:
-  convert <layer|-> --store <dir> --out <index> [--json]
-      Cut a layer (tar, tar+gzip or tar+zstd, detected) into chunks in <dir> and write its index.
+  convert <layer|-> --store <dir> --out <index> [--flat] [--json]
+      Cut a layer (tar, tar+gzip or tar+zstd, detected) into chunks in <dir> and write its index:
+      a small root whose index chunks go to <dir> too, or with --flat the whole flat index.
   cat <index> --store <dir> [--out <file>]
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
-  inspect <index> [--json]
-      Show what a layer index holds.
+  inspect <index> [--store <dir>] [--json]
+      Show what a layer index holds (a chunked index's entries need its store).
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -29,7 +29,8 @@ const TYPE_CODE = {
 
 const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
 
-type Wire = Record<string, unknown>;
+/** A decoded CBOR map, before its fields are checked. */
+export type Wire = Record<string, unknown>;
 
 function time(t: Timestamp): number | [number, number] {
   return t.nsec === 0 ? t.sec : [t.sec, t.nsec];
@@ -113,7 +114,8 @@ export function encodeRecord(record: IndexRecord): Uint8Array {
 }
 
 /** Field readers that throw {@link RecordFormatError} naming the field and offset. */
-class Reader {
+/** Checks the fields of decoded CBOR, failing with {@link RecordFormatError} at `offset`. */
+export class Reader {
   constructor(
     readonly offset: number,
     readonly what: string,
@@ -316,6 +318,29 @@ class StrictTokenizer extends Tokenizer {
 }
 
 /**
+ * Decodes one CBOR data item under the profile of `docs/FORMAT.md` §2 (definite lengths,
+ * shortest heads, no floats or tags, safe integers, valid UTF-8, unique text keys).
+ * @param bytes - exactly one CBOR item.
+ * @param offset - where it is, for error messages.
+ * @param what - what it is, for error messages.
+ * @returns the decoded value, unchecked beyond the profile.
+ * @throws {@link RecordFormatError} when the bytes break the profile.
+ */
+export function decodeCbor(bytes: Uint8Array, offset: number, what: string): unknown {
+  // A plain Uint8Array view, so that byte strings decode as plain Uint8Arrays even when the
+  // input is a subclass such as Node's Buffer (cborg converts only when it makes the tokenizer).
+  const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  try {
+    return decode(data, {
+      ...DECODE_OPTIONS,
+      tokenizer: new StrictTokenizer(data, DECODE_OPTIONS),
+    });
+  } catch (err) {
+    throw new RecordFormatError(`${what} is not valid CBOR (${(err as Error).message})`, offset);
+  }
+}
+
+/**
  * Decodes one record from its CBOR bytes, checking every field.
  * @param bytes - the CBOR of one record (without framing).
  * @param offset - byte offset of the record in the index, for error messages.
@@ -323,18 +348,7 @@ class StrictTokenizer extends Tokenizer {
  * @throws {@link RecordFormatError} when the bytes are not a well-formed record.
  */
 export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
-  // A plain Uint8Array view, so that byte strings decode as plain Uint8Arrays even when the
-  // input is a subclass such as Node's Buffer (cborg converts only when it makes the tokenizer).
-  const data = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-  let value: unknown;
-  try {
-    value = decode(data, {
-      ...DECODE_OPTIONS,
-      tokenizer: new StrictTokenizer(data, DECODE_OPTIONS),
-    });
-  } catch (err) {
-    throw new RecordFormatError(`record is not valid CBOR (${(err as Error).message})`, offset);
-  }
+  const value = decodeCbor(bytes, offset, 'record');
   const rd = new Reader(offset, 'record');
   const w = rd.map(value, 'record');
   switch (w.t) {

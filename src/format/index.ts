@@ -3,3 +3,16 @@ export { createIndexDecoder, type IndexDecoderOptions } from './decoder.js';
 export { createIndexEncoder, encodeFrame, INDEX_MAGIC, MAX_RECORD_BYTES } from './encoder.js';
 export { IndexGrammar, paddingLength } from './grammar.js';
 export * from './records.js';
+export {
+  decodeRoot,
+  encodeRoot,
+  INDEX_CHUNKER_PARAMS,
+  type IndexRoot,
+  isRoot,
+  MAX_INDEX_LEVELS,
+  PACKED_REF_BYTES,
+  packRefs,
+  ROOT_MAGIC,
+  ROOT_MAX_REFS,
+  unpackRef,
+} from './root.js';

@@ -14,6 +14,7 @@ import {
 import type { CdcKernel, ChunkerParams } from '../cdc/types.js';
 import { createDecompressor } from '../compress/decompress.js';
 import type { ZstdDecoderOptions } from '../compress/zstd.js';
+import { UsageError } from '../errors.js';
 import { createIndexEncoder } from '../format/encoder.js';
 import { type Compression, FORMAT_VERSION } from '../format/records.js';
 import { formatDigest } from '../hash/digest.js';
@@ -26,6 +27,7 @@ import { createTarTokenizer } from '../tar/tokenizer.js';
 import { BufferPool } from './buffer-pool.js';
 import { type BuildStats, createRecordBuilder } from './build-records.js';
 import { createBodyChunker } from './chunk-bodies.js';
+import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
 import { createChunkDigester } from './digest-chunks.js';
 import { createChunkStorer } from './store-chunks.js';
 
@@ -45,6 +47,12 @@ export interface ConvertOptions {
   maxHeaderBytes?: number;
   /** zstd decoder limits. */
   zstd?: ZstdDecoderOptions;
+  /**
+   * What the readable side gives: `'chunked'`, a small root whose index chunks go to the store
+   * beside the data (so unchanged metadata dedups too); or `'flat'`, the whole self-contained
+   * flat index (docs/FORMAT.md §1–§4). @default 'chunked'
+   */
+  index?: 'chunked' | 'flat';
 }
 
 /** What a conversion produced. */
@@ -59,9 +67,11 @@ export interface ConvertResult extends BuildStats {
   compression: Compression;
   /** The compressed blob's digest, `sha256:<hex>`, when it was compressed. */
   blobDigest?: string;
+  /** What the chunked index cost (absent for a flat index). */
+  index?: IndexChunkStats;
 }
 
-/** A converter: write the layer blob in, read the index bytes out. */
+/** A converter: write the layer blob in, read the index (root or flat) bytes out. */
 export interface Converter {
   writable: WritableStream<Uint8Array>;
   readable: ReadableStream<Uint8Array>;
@@ -71,7 +81,8 @@ export interface Converter {
 
 /**
  * Creates a converter: a writable for the layer blob (tar, tar+gzip or tar+zstd, detected)
- * and a readable of the index bytes. Chunks go to `options.store` as they are cut. Memory is
+ * and a readable of the index: by default a small root, emitted at the end, whose index chunks
+ * go to the store (see {@link ConvertOptions.index}). Chunks go to `options.store` as they are cut. Memory is
  * bounded by the chunk size limit times the concurrency, whatever the layer size.
  *
  * @param options - store, hashing, chunker and limits.
@@ -90,11 +101,15 @@ export function createConverter(options: ConvertOptions): Converter {
   const params = validateChunkerParams({ ...DEFAULT_CHUNKER_PARAMS, ...options.chunker });
   const kernel = options.kernel ?? loadCdcKernel();
   const concurrency = intOption(options.concurrency, 'concurrency', 4);
+  if (options.index !== undefined && options.index !== 'chunked' && options.index !== 'flat') {
+    throw new UsageError(`index must be 'chunked' or 'flat', got ${String(options.index)}`);
+  }
 
   const decompressor = createDecompressor({ hash, zstd: options.zstd });
   const tap = createDigestTap(hash);
   const pool = new BufferPool(params.max);
   let result: ConvertResult | undefined;
+  let indexStats: IndexChunkStats | undefined;
 
   const records = decompressor.readable
     .pipeThrough(tap)
@@ -135,6 +150,19 @@ export function createConverter(options: ConvertOptions): Converter {
       }),
     )
     .pipeThrough(createIndexEncoder());
+  const output =
+    options.index === 'flat'
+      ? records
+      : records.pipeThrough(
+          createIndexChunker({
+            store: options.store,
+            hash,
+            kernel,
+            onEnd: (stats) => {
+              indexStats = stats;
+            },
+          }),
+        );
 
   let resolve!: (r: ConvertResult) => void;
   let reject!: (e: unknown) => void;
@@ -144,7 +172,7 @@ export function createConverter(options: ConvertOptions): Converter {
   });
   done.catch(() => {});
 
-  const reader = records.getReader();
+  const reader = output.getReader();
   const readable = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let r: ReadableStreamReadResult<Uint8Array>;
@@ -159,7 +187,7 @@ export function createConverter(options: ConvertOptions): Converter {
         return;
       }
       controller.close();
-      resolve(result!);
+      resolve(indexStats ? { ...result!, index: indexStats } : result!);
     },
     cancel(reason) {
       reject(reason);

@@ -7,6 +7,11 @@ export {
 } from './build-records.js';
 export { type BodyChunkerOptions, createBodyChunker } from './chunk-bodies.js';
 export {
+  createIndexChunker,
+  type IndexChunkerOptions,
+  type IndexChunkStats,
+} from './chunk-index.js';
+export {
   type Converter,
   type ConvertOptions,
   type ConvertResult,
@@ -14,6 +19,7 @@ export {
   createConverter,
 } from './convert.js';
 export { type ChunkDigesterOptions, createChunkDigester } from './digest-chunks.js';
+export { type OpenIndexOptions, openIndex, readIndexRecords } from './open-index.js';
 export { type ReassembleOptions, reassemble } from './reassemble.js';
 export { type ChunkStorerOptions, createChunkStorer } from './store-chunks.js';
 export type * from './tokens.js';

@@ -6,15 +6,17 @@
  *
  * @module
  */
-import { ChunkDigestError, LayerDigestError } from '../errors.js';
-import { createIndexDecoder, type IndexDecoderOptions } from '../format/decoder.js';
+import { LayerDigestError } from '../errors.js';
+import type { IndexDecoderOptions } from '../format/decoder.js';
 import { paddingLength } from '../format/grammar.js';
 import type { ChunkRef, IndexRecord } from '../format/records.js';
 import { digestsEqual, formatDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
+import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
+import { readIndexRecords } from './open-index.js';
 
 /** Options of {@link reassemble}. */
 export interface ReassembleOptions {
@@ -34,8 +36,8 @@ export interface ReassembleOptions {
  * {@link LayerDigestError} when the output does not hash to the recorded diff_id (checked
  * after the last byte, so a consumer must treat the output as valid only once the stream closes).
  *
- * @param index - the index bytes.
- * @param store - where the chunks are.
+ * @param index - the index bytes: a root (as `convert` writes) or a flat index.
+ * @param store - where the chunks (data and index chunks) are.
  * @param options - hashing and read-ahead.
  * @returns the uncompressed tar, byte for byte.
  * @example
@@ -51,7 +53,7 @@ export function reassemble(
 ): ReadableStream<Uint8Array> {
   const hash = options.hash ?? webHashProvider();
   const readAhead = intOption(options.readAhead, 'readAhead', 4);
-  const records = index.pipeThrough(createIndexDecoder(options.index)).getReader();
+  const records = readIndexRecords(index, store, { hash, index: options.index }).getReader();
   let outHash: IncrementalHash;
   let outSize = 0;
   /** Chunk references of the current chunks record not yet fetched. */
@@ -63,20 +65,7 @@ export function reassemble(
   let owedPadding = 0;
   let held: IndexRecord | undefined;
 
-  const fetchChunk = async (ref: ChunkRef): Promise<Uint8Array> => {
-    const digest = formatDigest(ref.digest);
-    const bytes = await store.get(digest);
-    if (bytes.length !== ref.length) {
-      throw new ChunkDigestError(
-        digest,
-        `expected ${ref.length} bytes, store returned ${bytes.length}`,
-      );
-    }
-    if (!store.verifiesReads && !digestsEqual(await hash.digest(bytes), ref.digest)) {
-      throw new ChunkDigestError(digest, 'bytes do not match the digest');
-    }
-    return bytes;
-  };
+  const fetchChunk = (ref: ChunkRef) => readChunk(store, ref, hash);
 
   const fill = () => {
     while (fetching.length < readAhead && nextRef < refs.length) {

@@ -5,11 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
+  cpSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   truncateSync,
   unlinkSync,
   writeFileSync,
@@ -35,6 +37,14 @@ interface ConvertJson {
   newBytes: number;
   compression: string;
   blobDigest?: string;
+  index: {
+    indexBytes: number;
+    indexChunks: number;
+    newIndexChunks: number;
+    newIndexBytes: number;
+    rootBytes: number;
+    levels: number;
+  };
 }
 
 /** Parses stdout that must hold exactly one JSON object on one line. */
@@ -87,6 +97,8 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
   /** A store holding the tar's chunks, and its index, made once. */
   let store: string;
   let index: string;
+  /** The same index in flat form. */
+  let flatIndex: string;
   let first: ConvertJson;
   let scratch = 0;
   /** A fresh empty directory for one test. */
@@ -125,6 +137,8 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
     first = oneJson<ConvertJson>(
       ok(await runCli(['convert', tar, '--store', store, '--out', index, '--json'])),
     );
+    flatIndex = join(work, 'layer.flat.idx');
+    ok(await runCli(['convert', tar, '--store', store, '--out', flatIndex, '--flat']));
   });
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
@@ -161,10 +175,17 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
         expect(a.newChunks).toBeLessThanOrEqual(a.chunks);
         expect(a.newBytes).toBeGreaterThan(1_800_000);
         expect(a.newBytes).toBeLessThanOrEqual(tarBytes.length);
-        expect(chunkFiles(join(d, 'store'))).toHaveLength(a.newChunks);
+        expect(a.index.newIndexChunks).toBe(a.index.indexChunks);
+        expect(a.index.rootBytes).toBe(statSync(join(d, 'a.idx')).size);
+        expect(chunkFiles(join(d, 'store'))).toHaveLength(a.newChunks + a.index.newIndexChunks);
 
         const b = oneJson<ConvertJson>(ok(await runCli([...args, '--out', join(d, 'b.idx')])));
-        expect(b).toEqual({ ...a, newChunks: 0, newBytes: 0 });
+        expect(b).toEqual({
+          ...a,
+          newChunks: 0,
+          newBytes: 0,
+          index: { ...a.index, newIndexChunks: 0, newIndexBytes: 0 },
+        });
         expect(readFileSync(join(d, 'b.idx')).equals(readFileSync(join(d, 'a.idx')))).toBe(true);
         expect(listFiles(join(d, 'store', 'tmp'))).toEqual([]);
         expect(readdirSync(d).sort()).toEqual(['a.idx', 'b.idx', 'store']);
@@ -240,8 +261,25 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
   });
 
   describe('inspect', () => {
+    it('of a root without --store: the totals, and how to list entries', async () => {
+      const text = ok(await runCli(['inspect', index])).stdout.toString('utf8');
+      expect(text).toContain(diffId);
+      expect(text).toContain('pass --store');
+      const j = oneJson<{ index: { bytes: number }; end: { diffId: string; entries: number } }>(
+        ok(await runCli(['inspect', index, '--json'])),
+      );
+      expect(j.end).toMatchObject({ diffId, entries: listing.length });
+      expect(j.index.bytes).toBe(first.index.indexBytes);
+      expect(j.index.bytes).toBe(statSync(flatIndex).size);
+    });
+
+    it('a flat index lists its entries without a store', async () => {
+      const text = ok(await runCli(['inspect', flatIndex])).stdout.toString('utf8');
+      for (const path of listing) expect(text).toContain(path);
+    });
+
     it('lists every entry', async () => {
-      const r = ok(await runCli(['inspect', index]));
+      const r = ok(await runCli(['inspect', index, '--store', store]));
       const text = r.stdout.toString('utf8');
       for (const path of listing) expect(text).toContain(path);
       expect(text).toContain(diffId);
@@ -249,7 +287,7 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
     });
 
     it('--json prints one object whose entries match `tar -tf`', async () => {
-      const r = ok(await runCli(['inspect', index, '--json']));
+      const r = ok(await runCli(['inspect', index, '--store', store, '--json']));
       const j = oneJson<{
         layer: { version: number; compression: string };
         entries: Array<{ path: string; typeflag: string; size: number; chunks: number }>;
@@ -466,9 +504,9 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       ],
     ])('cat of a tampered index (%s): non-zero exit, no output file', async (_, tamper) => {
       const d = fresh();
-      const idx = Buffer.from(readFileSync(index));
+      const idx = Buffer.from(readFileSync(flatIndex));
       tamper(idx, headerOffset(idx));
-      expect(idx.equals(readFileSync(index))).toBe(false);
+      expect(idx.equals(readFileSync(flatIndex))).toBe(false);
       const bad = join(d, 'bad.idx');
       writeFileSync(bad, idx);
       fails(
@@ -479,6 +517,31 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       expect(leftovers(d, 'out')).toEqual([]);
       // To stdout the bytes have already gone, but the exit status still says they are bad.
       fails(await runCli(['cat', bad, '--store', store]), 1, /ERR_LAYER_DIGEST|ERR_RECORD_FORMAT/);
+    });
+
+    it('cat with a corrupt index chunk in the store: ERR_CHUNK_DIGEST, no output file', async () => {
+      const d = fresh();
+      const copy = join(d, 'store');
+      cpSync(store, copy, { recursive: true });
+      const hexes = listFiles(join(copy, 'sha256')).map((f) => f.slice(3));
+      const flatBytes = readFileSync(flatIndex);
+      // The first index chunk starts with the flat index's first bytes (the magic).
+      const victim = hexes.find((h) =>
+        readFileSync(join(copy, 'sha256', h.slice(0, 2), h))
+          .subarray(0, 64)
+          .equals(flatBytes.subarray(0, 64)),
+      );
+      expect(victim).toBeDefined();
+      const file = join(copy, 'sha256', victim!.slice(0, 2), victim!);
+      const bytes = readFileSync(file);
+      bytes[100]! ^= 1;
+      writeFileSync(file, bytes);
+      fails(
+        await runCli(['cat', index, '--store', copy, '--out', join(d, 'out.tar')]),
+        1,
+        /ERR_CHUNK_DIGEST/,
+      );
+      expect(leftovers(d, 'out')).toEqual([]);
     });
 
     it('cat of a truncated index: ERR_RECORD_FORMAT, no output file', async () => {

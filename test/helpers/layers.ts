@@ -3,17 +3,18 @@
  */
 import { jsKernel, loadCdcKernel } from '../../src/cdc/index.js';
 import type { CdcKernel, ChunkerParams } from '../../src/cdc/types.js';
-import { createIndexDecoder } from '../../src/format/decoder.js';
 import type { IndexRecord } from '../../src/format/records.js';
 import { nodeHashProvider } from '../../src/node/hash.js';
 import { type ConvertResult, convert } from '../../src/pipeline/convert.js';
+import { openIndex, readIndexRecords } from '../../src/pipeline/open-index.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import type { ChunkReader, ChunkWriter } from '../../src/store/types.js';
 import { collect, readAll, streamOf } from './streams.js';
 
 export const hash = nodeHashProvider();
 
-/** Converts `bytes` (fed in pieces of `sizes`) and returns the index bytes and totals. */
+/** Converts `bytes` (fed in pieces of `sizes`) and returns the index (a root unless `index: 'flat'`) and totals. */
 export async function convertBytes(
   bytes: Uint8Array,
   store: ChunkWriter,
@@ -21,6 +22,7 @@ export async function convertBytes(
     sizes?: number | number[];
     kernel?: 'wasm' | 'js' | CdcKernel;
     chunker?: Partial<ChunkerParams>;
+    index?: 'chunked' | 'flat';
   } = {},
 ): Promise<{ index: Uint8Array; result: ConvertResult }> {
   const kernel =
@@ -34,6 +36,7 @@ export async function convertBytes(
     hash,
     kernel,
     chunker: options.chunker,
+    index: options.index,
   });
   const indexBytes = await collect(index);
   return { index: indexBytes, result: await done };
@@ -48,7 +51,15 @@ export function reassembleBytes(
   return collect(reassemble(streamOf(index, sizes), store, { hash }));
 }
 
-/** Decodes index bytes into their records. */
-export function indexRecords(index: Uint8Array): Promise<IndexRecord[]> {
-  return readAll(streamOf(index).pipeThrough(createIndexDecoder()));
+/** Decodes an index (root or flat) into its records. */
+export function indexRecords(
+  index: Uint8Array,
+  store: ChunkReader = new MemoryStore(),
+): Promise<IndexRecord[]> {
+  return readAll(readIndexRecords(streamOf(index), store, { hash }));
+}
+
+/** The flat index bytes of an index (root or flat). */
+export function flatIndex(index: Uint8Array, store: ChunkReader): Promise<Uint8Array> {
+  return collect(openIndex(streamOf(index), store, { hash }));
 }

@@ -40,3 +40,27 @@ export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8
 export function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
+
+/** Resolves with the promise's outcome, or rejects if it takes longer than `ms` (a hang). */
+export function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result within ${ms} ms: a hang`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Reads the whole stream; returns the bytes read before it failed, and the failure. */
+export async function readUntilError(stream: ReadableStream<Uint8Array>) {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { bytes: concat(parts), error: undefined };
+      parts.push(value);
+    }
+  } catch (error) {
+    return { bytes: concat(parts), error };
+  }
+}

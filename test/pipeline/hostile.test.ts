@@ -28,19 +28,10 @@ import type { ChunkReader } from '../../src/store/types.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, indexRecords as decodeIndex, hash } from '../helpers/layers.js';
-import { collect, sha256, streamOf } from '../helpers/streams.js';
+import { collect, readUntilError, sha256, streamOf, within } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 
 const CHUNKER = { min: 256, avg: 1024, max: 4096 };
-
-/** Resolves with the promise's outcome, or rejects if it takes longer than `ms` (a hang). */
-function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no result within ${ms} ms: a hang`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** A plain tar of a few files, with bodies big enough for many small chunks. */
 function sampleTar(): Uint8Array {
@@ -70,25 +61,12 @@ function sampleTar(): Uint8Array {
 
 const encodeIndex = (records: IndexRecord[]) => concat([INDEX_MAGIC, ...records.map(encodeFrame)]);
 
-/** Reads the whole stream; returns the bytes read before it failed, and the failure. */
-async function readUntilError(stream: ReadableStream<Uint8Array>) {
-  const reader = stream.getReader();
-  const parts: Uint8Array[] = [];
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { bytes: concat(parts), error: undefined };
-      parts.push(value);
-    }
-  } catch (error) {
-    return { bytes: concat(parts), error };
-  }
-}
-
 async function setup() {
   const tar = sampleTar();
   const store = new MemoryStore();
-  const { index } = await convertBytes(tar, store, { chunker: CHUNKER });
+  // The flat form: these tests edit and cut index records (test/pipeline/chunked-index.test.ts
+  // covers the root and its index chunks).
+  const { index } = await convertBytes(tar, store, { chunker: CHUNKER, index: 'flat' });
   const digests = [...store.digests()];
   expect(digests.length).toBeGreaterThan(10);
   return { tar, store, index, digests };

@@ -21,9 +21,9 @@ function globalHeader(records: Array<[string, string]>): Uint8Array[] {
   return [encodeHeader({ path: 'pax_global_header', typeflag: 'g', size: body.length }), body, pad];
 }
 
-async function entries(index: Uint8Array): Promise<EntryMeta[]> {
+async function entries(index: Uint8Array, store: MemoryStore): Promise<EntryMeta[]> {
   const out: EntryMeta[] = [];
-  for (const r of await indexRecords(index)) if (r.type === 'entry') out.push(r.entry);
+  for (const r of await indexRecords(index, store)) if (r.type === 'entry') out.push(r.entry);
   return out;
 }
 
@@ -55,7 +55,7 @@ describe('pax global headers', () => {
     expect(result.diffId).toBe(sha256(tar));
     // One copy of the 600 KiB comment (in the first entry's raw header) plus one in `gx`.
     expect(index.length).toBeLessThan(2 * big.length + 200 * 1024);
-    const list = await entries(index);
+    const list = await entries(index, store);
     expect(list).toHaveLength(200);
     expect(list[0]!.globalPax).toEqual({ comment: big });
     expect(list.slice(1).every((e) => e.globalPax === undefined)).toBe(true);
@@ -84,8 +84,9 @@ describe('pax global headers', () => {
       ...globalHeader([['comment', '']]),
       encodeHeader({ path: 'd', size: 0 }),
     ]);
-    const { index } = await convertBytes(tar, new MemoryStore());
-    const list = await entries(index);
+    const store = new MemoryStore();
+    const { index } = await convertBytes(tar, store);
+    const list = await entries(index, store);
     expect(list.map((e) => e.path)).toEqual(['a', 'b', 'c', 'd']);
     expect(effective(list)).toEqual([
       { comment: 'one', 'user.tag': 'g' },

@@ -137,9 +137,9 @@ describe('Go-written OCI layers (umoci)', () => {
       const gz = new Uint8Array(readFileSync(blob(layer.digest)));
       const tar = new Uint8Array(execFileSync('gzip', ['-dc', blob(layer.digest)]));
       expect(sha256(tar)).toBe(config.rootfs.diff_ids[i]);
-      const { index: idx, result } = await roundTrip(tar, gz);
+      const { index: idx, result, store } = await roundTrip(tar, gz);
       expect(result.blobDigest).toBe(layer.digest);
-      for (const r of await records(idx)) if (r.type === 'delete') deletions.push(r.path);
+      for (const r of await records(idx, store)) if (r.type === 'delete') deletions.push(r.path);
     }
     expect(deletions.sort()).toEqual(['etc/app/config', 'usr/share/doc']);
     expect(readdirSync(layout)).toContain('index.json');

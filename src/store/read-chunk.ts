@@ -1,0 +1,40 @@
+/**
+ * Reading one referenced chunk back from a store, checked against its reference.
+ *
+ * @module
+ */
+import { ChunkDigestError } from '../errors.js';
+import type { ChunkRef } from '../format/records.js';
+import { digestsEqual, formatDigest } from '../hash/digest.js';
+import type { HashProvider } from '../hash/types.js';
+import type { ChunkReader } from './types.js';
+
+/**
+ * Fetches the chunk a reference names and checks it: its length always, and its digest
+ * unless the store already verifies every read ({@link ChunkReader.verifiesReads}).
+ *
+ * @param store - where the chunk is.
+ * @param ref - the reference (digest and length).
+ * @param hash - hashing for the digest check.
+ * @returns the chunk's bytes.
+ * @throws {@link ChunkNotFoundError} when the store lacks the chunk.
+ * @throws {@link ChunkDigestError} when the bytes do not match the reference.
+ */
+export async function readChunk(
+  store: ChunkReader,
+  ref: ChunkRef,
+  hash: HashProvider,
+): Promise<Uint8Array> {
+  const digest = formatDigest(ref.digest);
+  const bytes = await store.get(digest);
+  if (bytes.length !== ref.length) {
+    throw new ChunkDigestError(
+      digest,
+      `expected ${ref.length} bytes, store returned ${bytes.length}`,
+    );
+  }
+  if (!store.verifiesReads && !digestsEqual(await hash.digest(bytes), ref.digest)) {
+    throw new ChunkDigestError(digest, 'bytes do not match the digest');
+  }
+  return bytes;
+}

@@ -1,0 +1,216 @@
+/**
+ * Chunked indexes: `convert` writes a small root and keeps the flat index as content-defined
+ * chunks in the store. The root round-trips, reads back the same flat index, costs only the
+ * changed index chunks for a small change, adds levels of indirection for big indexes, and
+ * every way a root or its index chunks can lie ends in a typed error, never a hang.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  ChunkDigestError,
+  ChunkNotFoundError,
+  LayerdiffError,
+  RecordFormatError,
+} from '../../src/errors.js';
+import { decodeRoot, encodeRoot, ROOT_MAGIC } from '../../src/format/root.js';
+import { formatDigest } from '../../src/hash/digest.js';
+import { createIndexChunker } from '../../src/pipeline/chunk-index.js';
+import { openIndex } from '../../src/pipeline/open-index.js';
+import { reassemble } from '../../src/pipeline/reassemble.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import type { ChunkReader } from '../../src/store/types.js';
+import { encodeHeader, paddingSize } from '../../src/tar/header.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { convertBytes, flatIndex, hash, reassembleBytes } from '../helpers/layers.js';
+import { collect, readUntilError, sha256, streamOf, within } from '../helpers/streams.js';
+
+/** Small data chunks, so that a few MiB give an index of many index chunks. */
+const CHUNKER = { min: 64, avg: 256, max: 1024 };
+
+function tarOf(files: Array<[string, Uint8Array]>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [path, body] of files) {
+    parts.push(encodeHeader({ path, size: body.length, mode: 0o644, mtime: { sec: 1, nsec: 0 } }));
+    parts.push(body, new Uint8Array(paddingSize(body.length)));
+  }
+  parts.push(new Uint8Array(1024));
+  return concat(parts);
+}
+
+/** A store view whose `get` changes or counts what it returns. */
+function view(
+  store: MemoryStore,
+  change: (digest: string, bytes: Uint8Array) => Uint8Array | undefined = (_, b) => b,
+): ChunkReader {
+  return {
+    async get(d) {
+      const out = change(d, await store.get(d));
+      if (!out) throw new ChunkNotFoundError(d);
+      return out;
+    },
+  };
+}
+
+async function setup(size = 2 << 20) {
+  const big = pseudoRandom(size, 7);
+  const tar = tarOf([
+    ['a.txt', new TextEncoder().encode('small file\n')],
+    ['big.bin', big],
+  ]);
+  const store = new MemoryStore();
+  const { index, result } = await convertBytes(tar, store, { chunker: CHUNKER });
+  return { tar, big, store, index, result };
+}
+
+describe('chunked index', () => {
+  it('round-trips through a small root, and reads back the flat index convert would write', async () => {
+    const { tar, store, index, result } = await setup();
+    expect(index.subarray(0, 8)).toEqual(ROOT_MAGIC);
+    expect(sha256(await reassembleBytes(index, store, 100))).toBe(sha256(tar));
+    const flat = await convertBytes(tar, new MemoryStore(), { chunker: CHUNKER, index: 'flat' });
+    expect(await flatIndex(index, store)).toEqual(flat.index);
+    const stats = result.index!;
+    expect(stats.indexBytes).toBe(flat.index.length);
+    expect(stats.rootBytes).toBe(index.length);
+    expect(stats.newIndexChunks).toBe(stats.indexChunks);
+    // ~8 KiB index chunks: the root is a few percent of the flat index.
+    expect(index.length).toBeLessThan(flat.index.length / 50);
+    const root = decodeRoot(index);
+    expect(root.size).toBe(flat.index.length);
+    expect(formatDigest(root.end.diffId)).toBe(result.diffId);
+  });
+
+  it('costs only the changed index chunks after a one-byte change', async () => {
+    const { big, store, result: first } = await setup();
+    const changed = big.slice();
+    changed[changed.length >> 1]! ^= 0xff;
+    const tar2 = tarOf([
+      ['a.txt', new TextEncoder().encode('small file\n')],
+      ['big.bin', changed],
+    ]);
+    const { index, result } = await convertBytes(tar2, store, { chunker: CHUNKER });
+    const s = result.index!;
+    // A 2 MiB body in ~256-byte chunks has a flat index of a few hundred KiB ...
+    expect(s.indexBytes).toBeGreaterThan(200_000);
+    // ... of which only the chunks around the change and the end record are new.
+    expect(s.newIndexChunks).toBeLessThanOrEqual(4);
+    expect(s.newIndexBytes).toBeLessThan(s.indexBytes / 10);
+    expect(result.newChunks).toBeLessThanOrEqual(3);
+    expect(first.diffId).not.toBe(result.diffId);
+    expect(sha256(await reassembleBytes(index, store))).toBe(sha256(tar2));
+  });
+
+  it('gives the same root for any input split', async () => {
+    const { tar, index } = await setup(100_000);
+    for (const sizes of [1, [7, 4096, 3], 65_536]) {
+      const again = await convertBytes(tar, new MemoryStore(), { chunker: CHUNKER, sizes });
+      expect(again.index).toEqual(index);
+    }
+  });
+
+  it('adds levels of indirection when the root would hold too many references', async () => {
+    const { store, index } = await setup();
+    const flat = await flatIndex(index, store);
+    for (const [maxRootRefs, chunker] of [
+      [1, {}],
+      [4, {}],
+      [50, { min: 64, avg: 128, max: 256 }],
+    ] as const) {
+      const s2 = new MemoryStore();
+      let levels = -1;
+      const root = await collect(
+        streamOf(flat, 999).pipeThrough(
+          createIndexChunker({
+            store: s2,
+            hash,
+            maxRootRefs,
+            chunker,
+            onEnd: (stats) => {
+              levels = stats.levels;
+            },
+          }),
+        ),
+      );
+      expect(levels).toBeGreaterThan(0);
+      expect(decodeRoot(root).levels).toBe(levels);
+      expect(decodeRoot(root).refs.length).toBeLessThanOrEqual(maxRootRefs);
+      expect(await collect(openIndex(streamOf(root), s2, { hash }))).toEqual(flat);
+    }
+  });
+
+  it('refuses input that is not a flat index ending with its end record', async () => {
+    const { store, index } = await setup(100_000);
+    const flat = await flatIndex(index, store);
+    for (const bad of [flat.subarray(0, flat.length - 3), flat.subarray(8), new Uint8Array(50)]) {
+      const out = streamOf(bad).pipeThrough(createIndexChunker({ store: new MemoryStore(), hash }));
+      const { error } = await within(readUntilError(out));
+      expect(error).toBeInstanceOf(RecordFormatError);
+    }
+  });
+});
+
+describe('a hostile root or index chunks', () => {
+  it('a missing or corrupt index chunk: ChunkNotFoundError / ChunkDigestError', async () => {
+    const { store, index } = await setup(200_000);
+    const victim = formatDigest(decodeRoot(index).refs[1]!.digest);
+    const cases: Array<[ChunkReader, new (...a: never[]) => Error]> = [
+      [view(store, (d, b) => (d === victim ? undefined : b)), ChunkNotFoundError],
+      [view(store, (d, b) => (d === victim ? b.map((x) => x ^ 1) : b)), ChunkDigestError],
+      [view(store, (d, b) => (d === victim ? b.subarray(1) : b)), ChunkDigestError],
+    ];
+    for (const [reader, type] of cases) {
+      const { error } = await within(readUntilError(reassemble(streamOf(index), reader)));
+      expect(error).toBeInstanceOf(type);
+      expect((error as Error).message).toContain(victim);
+    }
+  });
+
+  it('a truncated or damaged root: RecordFormatError at every cut and flip', async () => {
+    const { store, index, tar } = await setup(100_000);
+    for (let end = 0; end < index.length; end++) {
+      const { error } = await within(
+        readUntilError(reassemble(streamOf(index.subarray(0, end)), store)),
+      );
+      expect(error).toBeInstanceOf(RecordFormatError);
+    }
+    for (let at = 0; at < index.length; at++) {
+      const bad = index.slice();
+      bad[at]! ^= 0x20;
+      const { bytes, error } = await within(readUntilError(reassemble(streamOf(bad), store)));
+      // A flip in a digest names a chunk the store lacks; most others are format errors or
+      // (inside the copied end record) a root that disagrees with its index. Only the chunker
+      // description is not needed to read, so a flip there still gives the exact tar.
+      if (error === undefined) expect(sha256(bytes)).toBe(sha256(tar));
+      else expect(error).toBeInstanceOf(LayerdiffError);
+    }
+  });
+
+  it('a root that lies about the size, the end record or the levels', async () => {
+    const { store, index, tar } = await setup(200_000);
+    const root = decodeRoot(index);
+    const lies = [
+      { ...root, size: root.size + 1 },
+      { ...root, size: root.size - 1 },
+      { ...root, endBytes: (await flatIndex(index, store)).subarray(8, 40) },
+      { ...root, levels: 1 },
+      // The same chunk over and over: stopped once it exceeds the size the root states.
+      { ...root, refs: Array.from({ length: 500 }, () => root.refs[0]!) },
+      { ...root, refs: root.refs.slice(1) },
+    ];
+    for (const lie of lies) {
+      const { bytes, error } = await within(
+        readUntilError(reassemble(streamOf(encodeRoot(lie)), store)),
+      );
+      expect(error).toBeInstanceOf(LayerdiffError);
+      expect(bytes.length).toBeLessThan(tar.length);
+    }
+  });
+
+  it('cancelling while an index chunk fetch hangs still settles', async () => {
+    const { index } = await setup(100_000);
+    const never: ChunkReader = { get: () => new Promise<Uint8Array>(() => {}) };
+    const reader = reassemble(streamOf(index), never).getReader();
+    const pending = reader.read();
+    await within(reader.cancel('give up'));
+    expect((await within(pending)).done).toBe(true);
+  });
+});
