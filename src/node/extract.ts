@@ -136,8 +136,8 @@ const OPEN_DIR = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 /** Metadata of a directory entry, applied after every entry has been written. */
 interface DirMeta {
   mode: number;
-  atime: number;
-  mtime: number;
+  atime: number | string;
+  mtime: number | string;
   location: TarLocation;
 }
 
@@ -244,8 +244,14 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
-function seconds(t: TarTime): number {
-  return t.sec + t.nsec / 1e9;
+/**
+ * A tar time as `utimes` takes it. Node turns a negative number into "now", but takes a
+ * numeric string as it is, so times before 1970 go as strings. Node (libuv) sets times to
+ * the microsecond.
+ */
+function seconds(t: TarTime): number | string {
+  const s = t.sec + t.nsec / 1e9;
+  return s < 0 ? String(s) : s;
 }
 
 /** Runs a program without a shell; rejects with its stderr, or with `ENOENT` when it is missing. */
