@@ -106,11 +106,18 @@ export function snapshot(
   return out;
 }
 
-/** Every path under `dir`, relative, sorted. */
+/** Every path under `dir`, relative, sorted; symbolic links are listed, never followed. */
 export function listAll(dir: string): string[] {
-  return readdirSync(dir, { recursive: true })
-    .map((p) => String(p))
-    .sort();
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const d of readdirSync(rel === '' ? dir : join(dir, rel), { withFileTypes: true })) {
+      const p = rel === '' ? d.name : `${rel}/${d.name}`;
+      out.push(p);
+      if (d.isDirectory()) walk(p);
+    }
+  };
+  walk('');
+  return out.sort();
 }
 
 /** A fresh temporary directory. */

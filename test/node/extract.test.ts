@@ -27,7 +27,7 @@ import { streamOf } from '../helpers/streams.js';
 import { isRoot, toolsAvailable } from '../helpers/tools.js';
 import { buildTar, snapshot, type TarSpec, tempDir } from './extract-helpers.js';
 
-const hasTar = toolsAvailable('tar', 'mkfifo', 'truncate');
+const hasTar = toolsAvailable('tar', 'mkfifo', 'truncate', 'setfattr', 'getfattr');
 const T0 = 1_700_000_000;
 let tmp: string;
 
