@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'ERR_WASM_UNAVAILABLE'
   | 'ERR_HASH_WORKER'
   | 'ERR_STORE'
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  | 'ERR_UNSAFE_PATH'
+  | 'ERR_EXTRACT';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -147,5 +149,29 @@ export class StoreError extends LayerdiffError {
 export class UsageError extends LayerdiffError {
   constructor(message: string) {
     super('ERR_USAGE', message);
+  }
+}
+
+/**
+ * A tar entry would write outside the extraction directory, or through a symbolic link: an
+ * absolute path or one with a `..` component, a parent component that is a symbolic link, or a
+ * hard link whose target is not a regular file extracted earlier from the same tar.
+ */
+export class UnsafePathError extends LayerdiffError {
+  /** The offending entry: its path as written in the tar and the offset of its first header byte. */
+  readonly location: Required<TarLocation>;
+  constructor(message: string, location: Required<TarLocation>) {
+    super('ERR_UNSAFE_PATH', `${message} ${where(location)}`);
+    this.location = location;
+  }
+}
+
+/** Writing an entry to the filesystem failed (an I/O or permission error, a type conflict). */
+export class ExtractError extends LayerdiffError {
+  /** The entry being written. */
+  readonly location: TarLocation;
+  constructor(message: string, location: TarLocation, options?: { cause?: unknown }) {
+    super('ERR_EXTRACT', `${message} ${where(location)}`, options);
+    this.location = location;
   }
 }

@@ -7,12 +7,14 @@
 import { LayerdiffError, UsageError } from '../errors.js';
 import { catCommand } from './cat.js';
 import { convertCommand } from './convert.js';
+import { extractTarCommand } from './extract.js';
 import { inspectCommand } from './inspect.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
   cat: catCommand,
   inspect: inspectCommand,
+  'extract-tar': extractTarCommand,
 };
 
 const USAGE = `usage: layerdiff <command> [options]
@@ -25,6 +27,9 @@ commands:
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
+  extract-tar <tar|-> --dir <target> [--json]
+      Write a plain tar into <target> (created if missing), never outside it. Ownership is
+      applied only as root; a summary goes to stderr, --json prints the report on stdout.
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -1,9 +1,19 @@
 /**
- * The Node-only entry point, `layerdiff/node`: the filesystem store, node:crypto hashing and
- * file streams. Everything platform-neutral is in the main entry.
+ * The Node-only entry point, `layerdiff/node`: the filesystem store, node:crypto hashing,
+ * file streams and extraction to a directory. Everything platform-neutral is in the main entry.
  *
  * @module
  */
+
+export { checkEntryPath, type SafeEntryPath, type UnsafeEntryPath } from './entry-path.js';
+export {
+  DEFAULT_MAX_WARNINGS,
+  type ExtractOptions,
+  type ExtractReport,
+  type ExtractWarning,
+  type ExtractWarningCode,
+  extract,
+} from './extract.js';
 export { FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export { type AtomicFile, atomicFile, fileSource, READ_SIZE, stdoutSink } from './io.js';

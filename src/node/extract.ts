@@ -1,0 +1,678 @@
+/**
+ * Writing a plain tar into a directory, safely and without root: `extract()`.
+ *
+ * Safety rests on three rules. Entry paths are checked before anything is written (no
+ * absolute paths, no `..`). Every parent component is `lstat`ed before it is used and must be a
+ * real directory (a symbolic link there, even one this tar made, is an error). The final
+ * component is never followed: an existing entry is removed first, files are created with
+ * `O_CREAT | O_EXCL | O_NOFOLLOW`, and links and device nodes are created under a name known
+ * to be free. These rules guard against the tar itself; they do not make extraction safe while
+ * another process changes the target directory at the same time.
+ *
+ * @module
+ */
+import { execFile } from 'node:child_process';
+import { constants, type Stats } from 'node:fs';
+import {
+  chmod,
+  type FileHandle,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  realpath,
+  rm,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ExtractError,
+  LayerdiffError,
+  type TarLocation,
+  UnsafePathError,
+  UsageError,
+} from '../errors.js';
+import { intOption } from '../options.js';
+import { createTarTokenizer } from '../tar/tokenizer.js';
+import type { TarEntry, TarTime } from '../tar/types.js';
+import { checkEntryPath, isSameOrBelow } from './entry-path.js';
+import { SparseBody } from './sparse-body.js';
+
+/** What a warning is about. */
+export type ExtractWarningCode =
+  /** A character or block device was not created (not root, or `mknod` refused). */
+  | 'device-skipped'
+  /** A FIFO was not created (no `mkfifo` program). */
+  | 'fifo-skipped'
+  /** An extended attribute was not applied (not permitted, not supported, or no `setfattr`). */
+  | 'xattr-not-applied'
+  /** An entry of a type that is not extracted (unknown typeflag, a hard link to itself). */
+  | 'entry-skipped';
+
+/** Something that was not extracted as the tar describes it, without failing the extraction. */
+export interface ExtractWarning {
+  code: ExtractWarningCode;
+  /** The entry's path as written in the tar. */
+  path: string;
+  /** Byte offset in the tar of the entry's first header byte. */
+  offset: number;
+  message: string;
+}
+
+/** Options for {@link extract}. */
+export interface ExtractOptions {
+  /**
+   * Apply each entry's numeric uid/gid (`lchown`). When false, ownership is left to the
+   * process and counted in {@link ExtractReport.ownershipNotApplied}. Forcing it on without
+   * root fails with {@link ExtractError} on the first entry not owned by the process.
+   *
+   * @default true when running as root (`process.getuid() === 0`), else false
+   */
+  preserveOwnership?: boolean;
+  /**
+   * Apply extended attributes (pax `SCHILY.xattr.*`) with the `setfattr` program: all of them
+   * as root, only `user.*` otherwise. Best effort: what cannot be applied is a warning.
+   *
+   * @default true
+   */
+  xattrs?: boolean;
+  /**
+   * Cap on extension header bytes per entry (see `createTarTokenizer`), also the cap on a pax
+   * 1.0 sparse map.
+   *
+   * @default 1048576 (1 MiB)
+   */
+  maxHeaderBytes?: number;
+  /**
+   * How many warnings {@link ExtractReport.warnings} keeps; later ones are only counted
+   * (and still passed to `onWarning`).
+   *
+   * @default 100
+   */
+  maxWarnings?: number;
+  /** Called with every warning as it happens. */
+  onWarning?: (warning: ExtractWarning) => void;
+  /** Stops the extraction between entries (and between body pieces); it rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What {@link extract} did. */
+export interface ExtractReport {
+  /** Entries read from the tar (every header, extracted or not). */
+  entries: number;
+  /** Regular files written (contiguous and sparse files included). */
+  files: number;
+  /** Directory entries (the target itself, for a `./` entry, included). */
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  fifos: number;
+  /** Character and block devices created. */
+  devices: number;
+  /** Character and block devices not created (see {@link ExtractWarningCode}). */
+  devicesSkipped: number;
+  /** Other entries not extracted (unknown types, FIFOs without `mkfifo`). */
+  skipped: number;
+  /** Entries whose uid/gid differ from the process's and were not applied. */
+  ownershipNotApplied: number;
+  /** Extended attributes applied. */
+  xattrs: number;
+  /** The first `maxWarnings` warnings. */
+  warnings: ExtractWarning[];
+  /** How many warnings there were in all. */
+  warningCount: number;
+}
+
+/** Default for {@link ExtractOptions.maxWarnings}. */
+export const DEFAULT_MAX_WARNINGS = 100;
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
+const CREATE_FILE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+const OPEN_DIR = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+
+/** Metadata of a directory entry, applied after every entry has been written. */
+interface DirMeta {
+  mode: number;
+  atime: number | string;
+  mtime: number | string;
+  location: TarLocation;
+}
+
+/** The regular file being written. */
+interface OpenFile {
+  fh: FileHandle;
+  entry: TarEntry;
+  full: string;
+  sparse: SparseBody | undefined;
+}
+
+/**
+ * Writes a plain tar into a directory, streaming each file body to disk as it arrives (the
+ * tar is read only as fast as the disk takes it). Meant for tars such as `flatten()` makes:
+ * no whiteouts, parents before children, hard link targets before the links.
+ *
+ * - Regular, contiguous and sparse files (holes are recreated), directories, symbolic links,
+ *   hard links and FIFOs are created; character and block devices only as root, by running
+ *   `mknod` (Node has no `mknod`), and otherwise skipped with a warning.
+ * - Modes (with setuid/setgid/sticky bits, exactly, whatever the umask) and access and
+ *   modification times are applied; times of symbolic links too. A directory's mode and
+ *   times are applied after all entries, deepest first, so read-only directories are filled.
+ *   Without a pax `atime`, the access time is set to the modification time.
+ * - Ownership: numeric uid/gid, applied as root only (see {@link ExtractOptions.preserveOwnership}).
+ * - Extended attributes: best effort (see {@link ExtractOptions.xattrs}).
+ * - An entry replaces whatever is at its path (a non-directory over a directory removes that
+ *   directory's whole tree), except that a directory over a directory keeps it.
+ * - A `./` entry applies its metadata to `dir` itself; `dir` is created if missing.
+ *
+ * Nothing is ever written outside `dir`: an entry whose path is absolute or has a `..`
+ * component, whose parent is a symbolic link or whose hard link target is not a regular file
+ * extracted earlier from the same tar is rejected with {@link UnsafePathError}. On any error the
+ * extraction stops and rejects with a `LayerdiffError` (tar errors as the tokenizer raises
+ * them; filesystem failures as {@link ExtractError}); what was written so far stays, and the
+ * deferred directory metadata is not applied.
+ *
+ * @param tar - The uncompressed tar bytes.
+ * @param dir - The target directory.
+ * @param options - Ownership, xattrs, limits, warnings, abort signal.
+ * @returns What was extracted.
+ * @example
+ * ```ts
+ * import { extract, fileSource } from 'layerdiff/node';
+ * const report = await extract(fileSource('rootfs.tar'), './rootfs');
+ * console.log(report.files, report.ownershipNotApplied);
+ * ```
+ */
+export async function extract(
+  tar: ReadableStream<Uint8Array>,
+  dir: string,
+  options: ExtractOptions = {},
+): Promise<ExtractReport> {
+  const maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1024 * 1024, 512);
+  const maxWarnings = intOption(options.maxWarnings, 'maxWarnings', DEFAULT_MAX_WARNINGS, 0);
+  if (typeof dir !== 'string' || dir === '') throw new UsageError('extract: dir is required');
+  let root: string;
+  try {
+    await mkdir(dir, { recursive: true });
+    root = await realpath(dir);
+    if (!(await lstat(root)).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw new ExtractError(`cannot use ${JSON.stringify(dir)} as the target: ${message(err)}`, {
+      offset: 0,
+    });
+  }
+  const extractor = new Extractor(root, options, maxHeaderBytes, maxWarnings);
+  const reader = tar.pipeThrough(createTarTokenizer({ maxHeaderBytes })).getReader();
+  const signal = options.signal;
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const { done, value } = await reader.read();
+      if (done) break;
+      switch (value.type) {
+        case 'header':
+          await extractor.header(value.entry, value.offset);
+          break;
+        case 'body':
+          await extractor.body(value.bytes);
+          break;
+        case 'end':
+          await extractor.end();
+          break;
+        case 'tail':
+          break;
+      }
+    }
+    await extractor.finish();
+    return extractor.report;
+  } catch (err) {
+    await extractor.abort();
+    await reader.cancel(err).catch(() => {});
+    throw extractor.wrap(err);
+  }
+}
+
+function message(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const text = e?.message ?? String(err);
+  return e?.code && !text.startsWith(`${e.code}:`) ? `${e.code}: ${text}` : text;
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+/**
+ * A tar time as `utimes` takes it. Node turns a negative number into "now", but takes a
+ * numeric string as it is, so times before 1970 go as strings. Node (libuv) sets times to
+ * the microsecond.
+ */
+function seconds(t: TarTime): number | string {
+  const s = t.sec + t.nsec / 1e9;
+  return s < 0 ? String(s) : s;
+}
+
+/** Runs a program without a shell; rejects with its stderr, or with `ENOENT` when it is missing. */
+function run(program: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(program, args, { timeout: 30_000 }, (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      if (errno(err) === 'ENOENT') return reject(err);
+      reject(new Error(`${program}: ${String(stderr).trim() || err.message}`));
+    });
+  });
+}
+
+/** The state of one extraction: what has been verified or created so far. */
+class Extractor {
+  readonly report: ExtractReport = {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    fifos: 0,
+    devices: 0,
+    devicesSkipped: 0,
+    skipped: 0,
+    ownershipNotApplied: 0,
+    xattrs: 0,
+    warnings: [],
+    warningCount: 0,
+  };
+  private readonly isRoot = process.getuid?.() === 0;
+  private readonly uid = process.getuid?.() ?? -1;
+  private readonly gid = process.getgid?.() ?? -1;
+  private readonly chown: boolean;
+  private readonly applyXattrs: boolean;
+  /** Normalized paths known to be real directories (not symbolic links) under the root. */
+  private readonly dirs = new Set<string>(['']);
+  /** Normalized paths of regular files this tar created (hard link targets). */
+  private readonly files = new Set<string>();
+  /** Directory metadata to apply at the end. */
+  private readonly deferred = new Map<string, DirMeta>();
+  private file: OpenFile | undefined;
+  /** The entry being extracted, for error messages. */
+  private location: TarLocation = { offset: 0 };
+
+  constructor(
+    private readonly root: string,
+    private readonly options: ExtractOptions,
+    private readonly maxHeaderBytes: number,
+    private readonly maxWarnings: number,
+  ) {
+    this.chown = options.preserveOwnership ?? this.isRoot;
+    this.applyXattrs = options.xattrs ?? true;
+  }
+
+  /** Turns a filesystem error into an {@link ExtractError} naming the entry. */
+  wrap(err: unknown): unknown {
+    if (err instanceof LayerdiffError) return err;
+    if (this.options.signal?.aborted && err === this.options.signal.reason) return err;
+    return new ExtractError(message(err), this.location, { cause: err });
+  }
+
+  async header(entry: TarEntry, offset: number): Promise<void> {
+    this.report.entries++;
+    const location = { path: entry.path, offset };
+    this.location = location;
+    const checked = checkEntryPath(entry.path);
+    if (!checked.ok) throw new UnsafePathError(`refusing entry: ${checked.reason}`, location);
+    const { path: rel, parts } = checked;
+    if (rel === '' && entry.kind !== 'directory') {
+      throw new UnsafePathError(`refusing a ${entry.kind} entry that names the target`, location);
+    }
+    await this.parents(parts, location);
+    const full = rel === '' ? this.root : join(this.root, rel);
+    switch (entry.kind) {
+      case 'directory':
+        return this.directory(entry, rel, full, location);
+      case 'file':
+      case 'contiguous':
+      case 'gnu-sparse':
+        return this.regular(entry, rel, full, location);
+      case 'symlink':
+        return this.symlink(entry, rel, full);
+      case 'hardlink':
+        return this.hardlink(entry, rel, full, location);
+      case 'fifo':
+        return this.fifo(entry, rel, full, location);
+      case 'char':
+      case 'block':
+        return this.device(entry, rel, full, location);
+      default:
+        this.report.skipped++;
+        this.warn(
+          'entry-skipped',
+          location,
+          `typeflag ${JSON.stringify(entry.typeflag)} is not extracted`,
+        );
+    }
+  }
+
+  async body(bytes: Uint8Array): Promise<void> {
+    const file = this.file;
+    if (!file) return; // the body of an entry that is not extracted
+    if (!file.sparse) {
+      await writeAll(file.fh, bytes, null);
+      return;
+    }
+    for (const piece of file.sparse.push(bytes)) {
+      await writeAll(file.fh, piece.bytes, piece.position);
+    }
+  }
+
+  async end(): Promise<void> {
+    const file = this.file;
+    if (!file) return;
+    const { fh, entry, sparse } = file;
+    if (sparse) {
+      sparse.finish();
+      await fh.truncate(sparse.realSize);
+    }
+    if (this.owner(entry)) await fh.chown(entry.uid, entry.gid);
+    await this.setXattrs(entry, file.full);
+    await fh.chmod(entry.mode & 0o7777);
+    await fh.utimes(seconds(entry.atime ?? entry.mtime), seconds(entry.mtime));
+    this.file = undefined;
+    await fh.close();
+  }
+
+  /** Applies the deferred directory metadata, deepest directories first. */
+  async finish(): Promise<void> {
+    const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
+    const dirs = [...this.deferred].sort((a, b) => depth(b[0]) - depth(a[0]));
+    this.deferred.clear();
+    for (const [rel, meta] of dirs) {
+      this.location = meta.location;
+      const full = rel === '' ? this.root : join(this.root, rel);
+      let fh: FileHandle | undefined;
+      try {
+        fh = await open(full, OPEN_DIR);
+      } catch (err) {
+        if (errno(err) !== 'EACCES') throw err;
+      }
+      if (fh) {
+        try {
+          await fh.chmod(meta.mode);
+          await fh.utimes(meta.atime, meta.mtime);
+        } finally {
+          await fh.close();
+        }
+        continue;
+      }
+      // A directory we may not read (one that was there before, say): by path, after
+      // checking it is still a directory.
+      if (!(await lstat(full)).isDirectory()) continue;
+      await chmod(full, meta.mode);
+      await lutimes(full, meta.atime, meta.mtime);
+    }
+  }
+
+  /** Closes the file being written, after a failure. */
+  async abort(): Promise<void> {
+    await this.file?.fh.close().catch(() => {});
+    this.file = undefined;
+  }
+
+  /**
+   * Makes sure every parent of an entry is a real directory under the root, creating missing
+   * ones (mode 0755 less the umask, as tar does for directories the archive does not list).
+   */
+  private async parents(parts: string[], location: Required<TarLocation>): Promise<void> {
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel === '' ? parts[i]! : `${rel}/${parts[i]}`;
+      if (this.dirs.has(rel)) continue;
+      const full = join(this.root, rel);
+      const st = await lstatOrUndefined(full);
+      if (st === undefined) {
+        await mkdir(full, { mode: 0o755 });
+      } else if (st.isSymbolicLink()) {
+        throw new UnsafePathError(`parent ${JSON.stringify(rel)} is a symbolic link`, location);
+      } else if (!st.isDirectory()) {
+        throw new ExtractError(`parent ${JSON.stringify(rel)} is not a directory`, location);
+      }
+      this.dirs.add(rel);
+    }
+  }
+
+  /**
+   * Clears the way for an entry: removes what is at its path (a directory with its whole
+   * tree, never following a symbolic link), unless `keepDir` and it is a directory.
+   * @returns whether a directory was kept.
+   */
+  private async replace(rel: string, full: string, keepDir: boolean): Promise<boolean> {
+    const st = await lstatOrUndefined(full);
+    if (st === undefined) return false;
+    if (st.isDirectory()) {
+      if (keepDir) return true;
+      await rm(full, { recursive: true, force: true });
+      this.forget(rel, true);
+      return false;
+    }
+    await unlink(full);
+    this.forget(rel, false);
+    return false;
+  }
+
+  /** Drops what is known about a removed path (and, for a directory, everything below it). */
+  private forget(rel: string, tree: boolean): void {
+    this.files.delete(rel);
+    this.dirs.delete(rel);
+    this.deferred.delete(rel);
+    if (!tree) return;
+    for (const set of [this.files, this.dirs]) {
+      for (const p of set) if (isSameOrBelow(p, rel)) set.delete(p);
+    }
+    for (const p of this.deferred.keys()) if (isSameOrBelow(p, rel)) this.deferred.delete(p);
+  }
+
+  private async directory(
+    entry: TarEntry,
+    rel: string,
+    full: string,
+    location: TarLocation,
+  ): Promise<void> {
+    // Owner-writable until the end, whatever the entry's mode, so that its children fit in.
+    if (!(await this.replace(rel, full, true))) await mkdir(full, { mode: 0o700 });
+    this.dirs.add(rel);
+    this.report.dirs++;
+    if (this.owner(entry)) await lchown(full, entry.uid, entry.gid);
+    await this.setXattrs(entry, full);
+    this.deferred.delete(rel); // re-inserted: a later entry for the same directory wins
+    this.deferred.set(rel, {
+      mode: entry.mode & 0o7777,
+      atime: seconds(entry.atime ?? entry.mtime),
+      mtime: seconds(entry.mtime),
+      location,
+    });
+  }
+
+  private async regular(
+    entry: TarEntry,
+    rel: string,
+    full: string,
+    location: TarLocation,
+  ): Promise<void> {
+    // Validate a sparse map before touching the filesystem.
+    const sparse = entry.sparse
+      ? new SparseBody(entry.sparse, entry.bodySize, location, this.maxHeaderBytes)
+      : undefined;
+    await this.replace(rel, full, false);
+    const fh = await open(full, CREATE_FILE, 0o600);
+    this.file = { fh, entry, full, sparse };
+    this.files.add(rel);
+    this.report.files++;
+  }
+
+  private async symlink(entry: TarEntry, rel: string, full: string): Promise<void> {
+    await this.replace(rel, full, false);
+    // The target is stored as it is and never followed by this extraction.
+    await symlink(entry.linkname, full);
+    this.report.symlinks++;
+    if (this.owner(entry)) await lchown(full, entry.uid, entry.gid);
+    await this.setXattrs(entry, full);
+    await lutimes(full, seconds(entry.atime ?? entry.mtime), seconds(entry.mtime));
+  }
+
+  private async hardlink(
+    entry: TarEntry,
+    rel: string,
+    full: string,
+    location: Required<TarLocation>,
+  ): Promise<void> {
+    const target = checkEntryPath(entry.linkname);
+    const what = `hard link target ${JSON.stringify(entry.linkname)}`;
+    if (!target.ok) throw new UnsafePathError(`refusing ${what}: ${target.reason}`, location);
+    const notExtracted = () =>
+      new UnsafePathError(
+        `refusing ${what}: not a regular file extracted earlier from this tar`,
+        location,
+      );
+    if (!this.files.has(target.path)) throw notExtracted();
+    if (target.path === rel) {
+      this.report.skipped++;
+      this.warn('entry-skipped', location, 'hard link to itself');
+      return;
+    }
+    const targetFull = join(this.root, target.path);
+    await this.replace(rel, full, false);
+    // Replacing may have removed the target (when it was below this entry's path).
+    if (!this.files.has(target.path)) throw notExtracted();
+    const st = await lstatOrUndefined(targetFull);
+    if (!st?.isFile()) throw notExtracted();
+    await link(targetFull, full); // link(2) does not follow a symbolic link at the target
+    this.files.add(rel);
+    this.report.hardlinks++;
+  }
+
+  private async fifo(
+    entry: TarEntry,
+    rel: string,
+    full: string,
+    location: TarLocation,
+  ): Promise<void> {
+    await this.replace(rel, full, false);
+    try {
+      await run('mkfifo', ['--', full]);
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw err;
+      this.report.skipped++;
+      this.warn('fifo-skipped', location, 'no mkfifo program to create a FIFO');
+      return;
+    }
+    this.report.fifos++;
+    await this.nodeMetadata(entry, full, (st) => st.isFIFO());
+  }
+
+  private async device(
+    entry: TarEntry,
+    rel: string,
+    full: string,
+    location: TarLocation,
+  ): Promise<void> {
+    const kind = entry.kind === 'char' ? 'c' : 'b';
+    const what = `${entry.kind} device ${entry.devmajor},${entry.devminor}`;
+    // The path is cleared either way: what the tar puts there is a device, not older content.
+    await this.replace(rel, full, false);
+    if (!this.isRoot) {
+      this.report.devicesSkipped++;
+      this.warn('device-skipped', location, `${what} not created: not running as root`);
+      return;
+    }
+    try {
+      await run('mknod', ['--', full, kind, String(entry.devmajor), String(entry.devminor)]);
+    } catch (err) {
+      // Root without CAP_MKNOD (a user namespace, a container) is refused: skip, as rootless tools do.
+      this.report.devicesSkipped++;
+      this.warn('device-skipped', location, `${what} not created: ${message(err)}`);
+      return;
+    }
+    this.report.devices++;
+    await this.nodeMetadata(entry, full, (st) =>
+      kind === 'c' ? st.isCharacterDevice() : st.isBlockDevice(),
+    );
+  }
+
+  /** Ownership, xattrs, mode and times of a FIFO or device node just created at `full`. */
+  private async nodeMetadata(
+    entry: TarEntry,
+    full: string,
+    isExpected: (st: Stats) => boolean,
+  ): Promise<void> {
+    // Opening a FIFO or a device has side effects, so this goes by path: check first that the
+    // path still holds the node (chmod follows symbolic links).
+    const st = await lstat(full);
+    if (!isExpected(st)) throw new ExtractError('created node changed type', this.location);
+    if (this.owner(entry)) await lchown(full, entry.uid, entry.gid);
+    await this.setXattrs(entry, full);
+    await chmod(full, entry.mode & 0o7777);
+    await lutimes(full, seconds(entry.atime ?? entry.mtime), seconds(entry.mtime));
+  }
+
+  /** Whether to apply the entry's ownership; counts it when not. */
+  private owner(entry: TarEntry): boolean {
+    if (this.chown) return true;
+    if (entry.uid !== this.uid || entry.gid !== this.gid) this.report.ownershipNotApplied++;
+    return false;
+  }
+
+  /** Applies an entry's xattrs with `setfattr -h` (never following a symbolic link). */
+  private async setXattrs(entry: TarEntry, full: string): Promise<void> {
+    const names = Object.keys(entry.xattrs);
+    if (names.length === 0) return;
+    if (!this.applyXattrs) {
+      this.warn('xattr-not-applied', this.location, `${names.length} xattrs not applied (off)`);
+      return;
+    }
+    for (const name of names) {
+      if (!this.isRoot && !name.startsWith('user.')) {
+        this.warn('xattr-not-applied', this.location, `xattr ${name} needs root`);
+        continue;
+      }
+      const value = entry.xattrs[name]!;
+      const args = ['-h', '-n', name];
+      if (value.length > 0) args.push('-v', `0x${Buffer.from(value).toString('hex')}`);
+      try {
+        await run('setfattr', [...args, '--', full]);
+        this.report.xattrs++;
+      } catch (err) {
+        this.warn('xattr-not-applied', this.location, `xattr ${name}: ${message(err)}`);
+      }
+    }
+  }
+
+  private warn(code: ExtractWarningCode, location: TarLocation, text: string): void {
+    const warning: ExtractWarning = {
+      code,
+      path: location.path ?? '',
+      offset: location.offset,
+      message: text,
+    };
+    this.report.warningCount++;
+    if (this.report.warnings.length < this.maxWarnings) this.report.warnings.push(warning);
+    this.options.onWarning?.(warning);
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Writes all of `bytes` (a write may be short), at `position` or at the file position. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number | null): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    const pos = position === null ? null : position + at;
+    const { bytesWritten } = await fh.write(bytes, at, bytes.length - at, pos);
+    if (bytesWritten <= 0) throw new Error('write made no progress');
+    at += bytesWritten;
+  }
+}
