@@ -19,7 +19,13 @@ export {
   createConverter,
 } from './convert.js';
 export { type ChunkDigesterOptions, createChunkDigester } from './digest-chunks.js';
-export { type OpenIndexOptions, openIndex, readIndexRecords } from './open-index.js';
+export {
+  type IndexChunk,
+  indexChunks,
+  type OpenIndexOptions,
+  openIndex,
+  readIndexRecords,
+} from './open-index.js';
 export { type ReassembleOptions, reassemble } from './reassemble.js';
 export { type ChunkStorerOptions, createChunkStorer } from './store-chunks.js';
 export type * from './tokens.js';

@@ -28,6 +28,8 @@ export interface OpenIndexOptions {
   hash?: HashProvider;
   /** Index decoding limits (for {@link readIndexRecords}). */
   index?: IndexDecoderOptions;
+  /** Called with every index chunk reference (of every level) as it is about to be read. */
+  onIndexChunk?: (ref: ChunkRef) => void;
 }
 
 /** Largest root accepted: the magic, a length and one record. */
@@ -82,9 +84,12 @@ function concat(pieces: Uint8Array[], size: number): Uint8Array {
 async function* chunksOf(
   refs: Iterable<ChunkRef> | AsyncIterable<ChunkRef>,
   store: ChunkReader,
-  hash: HashProvider,
+  options: OpenIndexOptions & { hash: HashProvider },
 ): AsyncGenerator<Uint8Array> {
-  for await (const ref of refs) yield await readChunk(store, ref, hash);
+  for await (const ref of refs) {
+    options.onIndexChunk?.(ref);
+    yield await readChunk(store, ref, options.hash);
+  }
 }
 
 /** The packed references held by a byte sequence (one level of a chunked index). */
@@ -120,11 +125,11 @@ async function* refsIn(bytes: AsyncIterable<Uint8Array>, level: number): AsyncGe
 async function* flatBytes(
   root: IndexRoot,
   store: ChunkReader,
-  hash: HashProvider,
+  options: OpenIndexOptions & { hash: HashProvider },
 ): AsyncGenerator<Uint8Array> {
   let refs: Iterable<ChunkRef> | AsyncIterable<ChunkRef> = root.refs;
   for (let level = root.levels; level > 0; level--) {
-    refs = refsIn(chunksOf(refs, store, hash), level - 1);
+    refs = refsIn(chunksOf(refs, store, options), level - 1);
   }
   // The last frame must be the root's copy of the end record.
   const frame = new Uint8Array(4 + root.endBytes.length);
@@ -132,7 +137,7 @@ async function* flatBytes(
   frame.set(root.endBytes, 4);
   const tail = new Uint8Array(frame.length);
   let size = 0;
-  for await (const chunk of chunksOf(refs, store, hash)) {
+  for await (const chunk of chunksOf(refs, store, options)) {
     size += chunk.length;
     if (size > root.size) {
       throw new RecordFormatError(
@@ -177,7 +182,7 @@ export function openIndex(
   store: ChunkReader,
   options: OpenIndexOptions = {},
 ): ReadableStream<Uint8Array> {
-  const hash = options.hash ?? webHashProvider();
+  const opts = { ...options, hash: options.hash ?? webHashProvider() };
   let source: AsyncIterator<Uint8Array> | undefined;
   let rest: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>(
@@ -186,7 +191,7 @@ export function openIndex(
         if (!source && !rest) {
           const s = await sniff(index);
           if ('root' in s) {
-            source = flatBytes(s.root, store, hash);
+            source = flatBytes(s.root, store, opts);
           } else {
             rest = s.rest;
             if (s.head.length > 0) return controller.enqueue(s.head);
@@ -218,4 +223,49 @@ export function readIndexRecords(
   options: OpenIndexOptions = {},
 ): ReadableStream<IndexRecord> {
   return openIndex(index, store, options).pipeThrough(createIndexDecoder(options.index));
+}
+
+/** One chunk an index refers to: an index chunk (of any level) or a data chunk. */
+export interface IndexChunk {
+  kind: 'index' | 'data';
+  ref: ChunkRef;
+}
+
+/**
+ * Lists every chunk an index refers to, in reading order: its index chunks (for a root) and
+ * the data chunks of its bodies and tail, with repeats. Reading verifies the index chunks.
+ *
+ * @param index - the index (root or flat) bytes.
+ * @param store - where a root's index chunks are.
+ * @param options - hashing and decoding limits.
+ * @returns the chunks, as an async iterable.
+ */
+export async function* indexChunks(
+  index: ReadableStream<Uint8Array>,
+  store: ChunkReader,
+  options: OpenIndexOptions = {},
+): AsyncGenerator<IndexChunk> {
+  const pending: ChunkRef[] = [];
+  const records = readIndexRecords(index, store, {
+    ...options,
+    onIndexChunk: (ref) => {
+      pending.push(ref);
+      options.onIndexChunk?.(ref);
+    },
+  }).getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const r = await records.read();
+      while (pending.length > 0) yield { kind: 'index', ref: pending.shift()! };
+      if (r.done) {
+        done = true;
+        return;
+      }
+      if (r.value.type === 'chunks') for (const ref of r.value.refs) yield { kind: 'data', ref };
+    }
+  } finally {
+    // Left early (or failed): stop reading the index.
+    if (!done) await records.cancel().catch(() => {});
+  }
 }
