@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { ChunkDigestError, LayerDigestError } from '../errors.js';
+import { LayerDigestError } from '../errors.js';
 import { createIndexDecoder, type IndexDecoderOptions } from '../format/decoder.js';
 import { paddingLength } from '../format/grammar.js';
 import type { ChunkRef, IndexRecord } from '../format/records.js';
@@ -15,6 +15,7 @@ import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import type { ChunkReader } from '../store/types.js';
+import { fetchVerifiedChunk } from './fetch-chunk.js';
 
 /** Options of {@link reassemble}. */
 export interface ReassembleOptions {
@@ -63,25 +64,10 @@ export function reassemble(
   let owedPadding = 0;
   let held: IndexRecord | undefined;
 
-  const fetchChunk = async (ref: ChunkRef): Promise<Uint8Array> => {
-    const digest = formatDigest(ref.digest);
-    const bytes = await store.get(digest);
-    if (bytes.length !== ref.length) {
-      throw new ChunkDigestError(
-        digest,
-        `expected ${ref.length} bytes, store returned ${bytes.length}`,
-      );
-    }
-    if (!store.verifiesReads && !digestsEqual(await hash.digest(bytes), ref.digest)) {
-      throw new ChunkDigestError(digest, 'bytes do not match the digest');
-    }
-    return bytes;
-  };
-
   const fill = () => {
     while (fetching.length < readAhead && nextRef < refs.length) {
       const ref = refs[nextRef++]!;
-      const bytes = fetchChunk(ref);
+      const bytes = fetchVerifiedChunk(store, hash, ref);
       bytes.catch(() => {});
       fetching.push({ ref, bytes });
     }
