@@ -14,6 +14,14 @@ export {
   createConverter,
 } from './convert.js';
 export { type ChunkDigesterOptions, createChunkDigester } from './digest-chunks.js';
+export { fetchVerifiedChunk } from './fetch-chunk.js';
+export {
+  type FlattenOptions,
+  type FlattenWarning,
+  type FlattenWarningCode,
+  flatten,
+  type IndexSource,
+} from './flatten.js';
 export { type ReassembleOptions, reassemble } from './reassemble.js';
 export { type ChunkStorerOptions, createChunkStorer } from './store-chunks.js';
 export type * from './tokens.js';
