@@ -7,11 +7,13 @@
 import { LayerdiffError, UsageError } from '../errors.js';
 import { catCommand } from './cat.js';
 import { convertCommand } from './convert.js';
+import { flattenCommand } from './flatten.js';
 import { inspectCommand } from './inspect.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
   cat: catCommand,
+  flatten: flattenCommand,
   inspect: inspectCommand,
 };
 
@@ -22,6 +24,9 @@ commands:
       Cut a layer (tar, tar+gzip or tar+zstd, detected) into chunks in <dir> and write its index.
   cat <index> --store <dir> [--out <file>]
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
+  flatten <index>... --store <dir> [--out <file>]
+      Merge a stack of layers (bottom first) into one plain tar of the resulting filesystem
+      (to stdout by default): whiteouts applied, no whiteout entries, every chunk verified.
   inspect <index> [--json]
       Show what a layer index holds.
 `;
