@@ -21,7 +21,7 @@ import { encodeHeader, paddingSize } from '../../src/tar/header.js';
 import { concat } from '../helpers/bytes.js';
 import { convertBytes, hash } from '../helpers/layers.js';
 import { collect, sha256, streamOf } from '../helpers/streams.js';
-import { BSDTAR, GNU_TAR, pythonMembers } from '../tar/helpers.js';
+import { BSDTAR, GNU_TAR } from '../tar/helpers.js';
 
 /** One entry of a hand-built layer. Whiteouts name what they delete. */
 export type Spec =
@@ -150,6 +150,36 @@ function exists(path: string): boolean {
   }
 }
 
+/** A member as GNU tar lists it: name (no trailing `/`), type character of `tar -tv`, hardlink target. */
+export interface Member {
+  name: string;
+  /** `d` directory, `-` file, `h` hardlink, `l` symlink, `c`/`b` devices, `p` FIFO. */
+  type: string;
+  linkname: string;
+}
+
+/**
+ * Members of a tar as GNU tar lists them (`tar -tv`, literal quoting). For test archives
+ * whose names have no spaces and no " -> " or " link to ".
+ */
+export function listMembers(file: string): Member[] {
+  const out = execFileSync(GNU_TAR, ['--quoting-style=literal', '-tvf', file], {
+    encoding: 'utf8',
+  });
+  return out
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const fields = line.split(/ +/);
+      let name = fields.slice(5).join(' ');
+      let linkname = '';
+      const type = line[0]!;
+      const sep = type === 'h' ? ' link to ' : type === 'l' ? ' -> ' : undefined;
+      if (sep !== undefined) [name, linkname] = name.split(sep) as [string, string];
+      return { name: name.replace(/\/$/, ''), type, linkname };
+    });
+}
+
 /**
  * The reference: applies layer tars to an empty directory `root`, one after the other, the
  * obvious way. For each layer: (1) its whiteouts remove their targets (`.wh.X`) or empty their
@@ -160,9 +190,8 @@ function exists(path: string): boolean {
  */
 export function referenceApply(files: string[], root: string): void {
   mkdirSync(root, { recursive: true });
-  const members = pythonMembers(files);
-  files.forEach((file, i) => {
-    const list = members[i]!;
+  for (const file of files) {
+    const list = listMembers(file);
     const isWhiteout = (name: string) => posix.basename(refClean(name)).startsWith('.wh.');
     for (const m of list) {
       if (!isWhiteout(m.name)) continue;
@@ -192,12 +221,19 @@ export function referenceApply(files: string[], root: string): void {
       }
       const at = join(root, clean);
       if (isRealDir(root, segs.slice(0, -1).join('/')) && exists(at)) {
-        const isDir = m.type === '5';
+        const isDir = m.type === 'd';
         if (!(isDir && lstatSync(at).isDirectory())) rmSync(at, { recursive: true });
       }
     }
-    execFileSync(GNU_TAR, ['-xf', file, '-C', root, '--exclude=.wh.*'], { stdio: 'pipe' });
-  });
+    // A fixed umask, so that parents GNU tar has to create get mode 0755 like flatten's.
+    execFileSync(
+      'sh',
+      ['-c', 'umask 022 && exec "$0" -xf "$1" -C "$2" --exclude=.wh.*', GNU_TAR, file, root],
+      {
+        stdio: 'pipe',
+      },
+    );
+  }
 }
 
 /** Extracts a tar with GNU tar (or bsdtar) into a new directory; throws on any tar error. */
@@ -277,10 +313,10 @@ export function snapshot(root: string): Record<string, Node> {
   return out;
 }
 
-/** Checks the structure of a flattened tar (read by Python's tarfile, independently). */
+/** Checks the structure of a flattened tar, as GNU tar lists it. */
 export function checkStructure(file: string): string[] {
   const problems: string[] = [];
-  const members = pythonMembers([file])[0]!;
+  const members = listMembers(file);
   const seen = new Set<string>();
   for (const m of members) {
     const name = m.name.replace(/\/$/, '');
@@ -291,7 +327,7 @@ export function checkStructure(file: string): string[] {
     if (seen.has(name)) problems.push(`duplicate ${m.name}`);
     const parent = posix.dirname(name);
     if (parent !== '.' && !seen.has(parent)) problems.push(`${m.name} before its parent`);
-    if (m.type === '1' && !seen.has(m.linkname))
+    if (m.type === 'h' && !seen.has(m.linkname))
       problems.push(`hardlink ${m.name} before ${m.linkname}`);
     seen.add(name);
   }

@@ -225,6 +225,14 @@ describe.skipIf(!haveTools)('paths', () => {
     const file = join(work, 'paths.tar');
     writeFileSync(file, tar);
     expect(checkStructure(file)).toEqual([]);
+    // Python's tarfile shows names as stored (GNU tar would strip a leading '/' itself).
+    expect(pythonMembers([file])[0]!.map((m) => [m.name, m.type, m.linkname])).toEqual([
+      ['abs', '5', ''],
+      ['d', '0', ''],
+      ['l', '0', ''],
+      ['s', '2', '../../outside'],
+      ['x', '1', 'l'],
+    ]);
     const root = join(work, 'paths');
     extract(tar, file, root);
     const tree = snapshot(root);
