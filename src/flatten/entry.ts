@@ -44,7 +44,7 @@ export interface Inode {
 export type EntryAction =
   | { type: 'directory'; attrs: Attrs }
   | { type: 'leaf'; inode: Inode }
-  | { type: 'hardlink'; target: string }
+  | { type: 'hardlink'; target: string; mtime: Timestamp }
   | { type: 'unsupported'; reason: string };
 
 /** Attributes of a directory flatten has to make up (a parent no entry described). */
@@ -96,7 +96,7 @@ export function entryAction(meta: EntryMeta): EntryAction {
     case 'S':
       return leaf('file');
     case '1':
-      return { type: 'hardlink', target: meta.linkname };
+      return { type: 'hardlink', target: meta.linkname, mtime: attrs.mtime };
     case '2':
       return leaf('symlink');
     case '3':

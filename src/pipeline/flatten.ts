@@ -213,7 +213,7 @@ export function flatten(
           );
           continue;
         }
-        tree.setLeaf(path, target.inode, implicitDirAttrs({ sec: 0, nsec: 0 }));
+        tree.setLeaf(path, target.inode, implicitDirAttrs(action.mtime));
         continue;
       }
       action.inode.refs?.trim();

@@ -265,6 +265,35 @@ describe.skipIf(!haveTools)('paths', () => {
   });
 });
 
+describe.skipIf(!haveTools)('entries flatten leaves out', () => {
+  it('warns about unknown types, a non-directory root and unencodable device numbers', async () => {
+    const { encodeHeader } = await import('../../src/tar/header.js');
+    const { fixChecksum } = await import('../tar/helpers.js');
+    const dev = encodeHeader({ path: 'dev/huge', kind: 'char', devminor: 1 });
+    // devmajor 2^30 in GNU base-256: decodable, but no ustar field can hold it.
+    dev.fill(0, 329, 337);
+    dev[329] = 0x80;
+    dev.set([0x40, 0, 0, 0], 333);
+    fixChecksum(dev);
+    const tar = new Uint8Array([
+      ...encodeHeader({ path: 'weird', typeflag: 'Z' }),
+      ...encodeHeader({ path: './', typeflag: '0' }),
+      ...dev,
+      ...encodeHeader({ path: 'kept', typeflag: '0' }),
+      ...new Uint8Array(1024),
+    ]);
+    const { tar: out, warnings } = await flattenTars([tar]);
+    const file = join(work, 'left-out.tar');
+    writeFileSync(file, out);
+    expect(pythonMembers([file])[0]!.map((m) => m.name)).toEqual(['dev', 'kept']);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_UNSUPPORTED_TYPE', 'weird'],
+      ['WARN_UNSUPPORTED_TYPE', ''],
+      ['WARN_UNENCODABLE', 'dev/huge'],
+    ]);
+  });
+});
+
 describe.skipIf(!haveTools)('metadata and sparse files', () => {
   it('keeps modes, owners, names, sub-second mtimes, xattrs and long paths', async () => {
     const { encodeHeader, paddingSize } = await import('../../src/tar/header.js');
