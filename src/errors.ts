@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_CHUNK_NOT_FOUND'
   | 'ERR_CHUNK_DIGEST'
   | 'ERR_LAYER_DIGEST'
+  | 'ERR_ENTRY_DATA'
   | 'ERR_CHUNKER_PARAMS'
   | 'ERR_WASM_UNAVAILABLE'
   | 'ERR_HASH_WORKER'
@@ -121,6 +122,20 @@ export class ChunkDigestError extends LayerdiffError {
 export class LayerDigestError extends LayerdiffError {
   constructor(message: string) {
     super('ERR_LAYER_DIGEST', message);
+  }
+}
+
+/**
+ * An entry's body does not fit its metadata in a way only reading the body shows: a sparse
+ * map (in the headers or at the start of the body) that is malformed, out of order, beyond
+ * the file's size, too long, or that does not cover exactly the stored data.
+ */
+export class EntryDataError extends LayerdiffError {
+  /** The entry's path. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('ERR_ENTRY_DATA', `${message} in entry ${JSON.stringify(path)}`);
+    this.path = path;
   }
 }
 

@@ -1,11 +1,37 @@
 /**
- * `layerdiff extract-tar <tar|-> --dir <target> [--json]`
+ * `layerdiff extract <index>... --store <dir> --dir <target> [--json]` (a stack of layers,
+ * flattened on the fly) and `layerdiff extract-tar <tar|-> --dir <target> [--json]`.
  *
  * @module
  */
-import { extract } from '../node/extract.js';
+import { type ExtractReport, extract } from '../node/extract.js';
+import { FsStore } from '../node/fs-store.js';
+import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
+import { flatten } from '../pipeline/flatten.js';
 import { parse, required } from './args.js';
+
+export async function extractCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, dir: { type: 'string' }, json: { type: 'boolean' } },
+    { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
+  );
+  const store = await FsStore.open(required(values.store, 'store'));
+  const dir = required(values.dir, 'dir');
+  const tar = flatten(
+    positionals.map((path) => () => fileSource(path)),
+    store,
+    {
+      hash: nodeHashProvider(),
+      onWarning: (w) =>
+        process.stderr.write(
+          `layerdiff extract: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
+        ),
+    },
+  );
+  report('extract', dir, await extract(tar, dir), values.json === true);
+}
 
 export async function extractTarCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -14,17 +40,20 @@ export async function extractTarCommand(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one tar path (or - for stdin)' },
   );
   const dir = required(values.dir, 'dir');
-  const report = await extract(fileSource(positionals[0]!), dir);
+  report('extract-tar', dir, await extract(fileSource(positionals[0]!), dir), values.json === true);
+}
+
+function report(command: string, dir: string, report: ExtractReport, json: boolean): void {
   for (const w of report.warnings) {
-    process.stderr.write(`layerdiff extract-tar: warning: ${w.path}: ${w.message}\n`);
+    process.stderr.write(`layerdiff ${command}: warning: ${w.path}: ${w.message}\n`);
   }
   const more = report.warningCount - report.warnings.length;
-  if (more > 0) process.stderr.write(`layerdiff extract-tar: ${more} more warnings\n`);
+  if (more > 0) process.stderr.write(`layerdiff ${command}: ${more} more warnings\n`);
   const skipped = report.devicesSkipped + report.skipped;
   process.stderr.write(
     `extracted ${report.entries} entries into ${dir}: ${report.files} files, ${report.dirs} dirs, ` +
       `${report.symlinks} symlinks, ${report.hardlinks} hardlinks, ${report.fifos} fifos, ` +
       `${report.devices} devices; ${skipped} skipped; ownership not applied to ${report.ownershipNotApplied}\n`,
   );
-  if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
 }

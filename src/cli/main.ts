@@ -7,13 +7,16 @@
 import { LayerdiffError, UsageError } from '../errors.js';
 import { catCommand } from './cat.js';
 import { convertCommand } from './convert.js';
-import { extractTarCommand } from './extract.js';
+import { extractCommand, extractTarCommand } from './extract.js';
+import { flattenCommand } from './flatten.js';
 import { inspectCommand } from './inspect.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
   cat: catCommand,
+  flatten: flattenCommand,
   inspect: inspectCommand,
+  extract: extractCommand,
   'extract-tar': extractTarCommand,
 };
 
@@ -27,9 +30,15 @@ commands:
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
+  extract <index>... --store <dir> --dir <target> [--json]
+      Write the merged tree of a stack of layers (bottom first) into <target>, as flatten
+      merges them; same rules as extract-tar.
   extract-tar <tar|-> --dir <target> [--json]
       Write a plain tar into <target> (created if missing), never outside it. Ownership is
       applied only as root; a summary goes to stderr, --json prints the report on stdout.
+  flatten <index>... --store <dir> [--out <file>]
+      Merge a stack of layers (bottom first) into one plain tar of the resulting filesystem
+      (to stdout by default): whiteouts applied, no whiteout entries, every chunk verified.
 `;
 
 async function main(argv: string[]): Promise<number> {

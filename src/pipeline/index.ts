@@ -20,6 +20,13 @@ export {
 } from './convert.js';
 export { type ChunkDigesterOptions, createChunkDigester } from './digest-chunks.js';
 export {
+  type FlattenOptions,
+  type FlattenWarning,
+  type FlattenWarningCode,
+  flatten,
+  type IndexSource,
+} from './flatten.js';
+export {
   type IndexChunk,
   indexChunks,
   type OpenIndexOptions,

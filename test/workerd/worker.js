@@ -11,6 +11,7 @@ import gzipFixture from 'fixtures/layer.tar.gz';
 import zstdFixture from 'fixtures/layer.tar.zst';
 import {
   convert,
+  flatten,
   formatDigest,
   loadCdcKernel,
   MemoryStore,
@@ -94,7 +95,7 @@ async function roundTrip(label, blob, kernel) {
   console.log(
     `${label}: ${result.compression}, ${result.entries} entries, ${result.chunks} chunk refs, ${store.size} stored, diffId ${result.diffId}`,
   );
-  return { indexBytes, result };
+  return { indexBytes, result, store };
 }
 
 export default {
@@ -167,6 +168,13 @@ export default {
       sameBytes(js.indexBytes, plain.indexBytes),
       `index from the js fallback (${js.indexBytes.length} bytes) differs from the wasm kernel's (${plain.indexBytes.length} bytes)`,
     );
+    // flatten: the layer stacked on itself merges to the same tree as the layer alone.
+    const source = () => streamOf(plain.indexBytes);
+    const once = await readAll(flatten([source], plain.store));
+    const twice = await readAll(flatten([source, source], plain.store));
+    check(once.length > 1024 && once.length % 512 === 0, `flatten gave ${once.length} bytes`);
+    check(sameBytes(once, twice), 'flatten of a layer over itself differs from the layer alone');
+    console.log(`flatten: ${once.length} bytes`);
     console.log('layerdiff workerd round trip: ok');
   },
 };

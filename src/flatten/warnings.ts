@@ -1,0 +1,36 @@
+/**
+ * What flattening reports about input it had to correct or leave out. Pure types.
+ *
+ * @module
+ */
+
+/**
+ * Stable codes of {@link FlattenWarning}s:
+ *
+ * - `WARN_PATH_CLAMPED`: a path (or hardlink target) had a `..` that would leave the root; it
+ *   was dropped (`../../x` is taken as `x`).
+ * - `WARN_PARENT_REPLACED`: an entry's parent path was a non-directory in the merged tree; it
+ *   was replaced by an implicit directory.
+ * - `WARN_LINK_TARGET_MISSING`: a hardlink's target did not exist (or was a directory) when its
+ *   layer was applied; the hardlink was left out.
+ * - `WARN_UNSUPPORTED_TYPE`: an entry of a type flatten does not write (an unknown typeflag, a
+ *   non-directory at the root); it was left out.
+ * - `WARN_UNENCODABLE`: an entry's metadata cannot be written in a tar header (a device number
+ *   out of range, an xattr name with `=`); it was left out.
+ */
+export type FlattenWarningCode =
+  | 'WARN_PATH_CLAMPED'
+  | 'WARN_PARENT_REPLACED'
+  | 'WARN_LINK_TARGET_MISSING'
+  | 'WARN_UNSUPPORTED_TYPE'
+  | 'WARN_UNENCODABLE';
+
+/** Something flatten corrected or left out, with the (cleaned) path it concerns. */
+export interface FlattenWarning {
+  code: FlattenWarningCode;
+  path: string;
+  message: string;
+}
+
+/** Receives warnings. */
+export type WarningSink = (warning: FlattenWarning) => void;

@@ -1,0 +1,134 @@
+/**
+ * `layerdiff flatten`, run as users run it (`node dist/cli.js`), on two layers made with GNU
+ * tar, the upper one deleting a file of the lower one through a whiteout.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { listFiles, makeTar, requireDist, runCli } from './run.js';
+
+describe.runIf(toolsAvailable('tar'))('layerdiff flatten', () => {
+  let work: string;
+  let store: string;
+  let indexes: string[];
+  const big = pseudoRandom(400_000, 5);
+
+  beforeAll(async () => {
+    requireDist();
+    work = mkdtempSync(join(tmpdir(), 'layerdiff-cli-flatten-'));
+    store = join(work, 'store');
+    const lower = makeTar(work, 'lower', {
+      'bin/tool': big,
+      'etc/gone': new TextEncoder().encode('deleted above\n'),
+      'etc/kept': new TextEncoder().encode('kept\n'),
+    });
+    const upper = makeTar(work, 'upper', {
+      'etc/.wh.gone': new Uint8Array(0),
+      'etc/new': new TextEncoder().encode('new\n'),
+    });
+    indexes = [];
+    for (const [name, tar] of [
+      ['lower', lower],
+      ['upper', upper],
+    ] as const) {
+      const index = join(work, `${name}.idx`);
+      const r = await runCli(['convert', tar, '--store', store, '--out', index]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      indexes.push(index);
+    }
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  const names = (tar: string) =>
+    execFileSync('tar', ['-tf', tar], { encoding: 'utf8' }).split('\n').filter(Boolean);
+
+  it('writes the merged tree to --out, and the same bytes to stdout', async () => {
+    const out = join(work, 'flat.tar');
+    const r = await runCli(['flatten', ...indexes, '--store', store, '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(names(out)).toEqual(['bin/', 'bin/tool', 'etc/', 'etc/kept', 'etc/new']);
+    const dir = join(work, 'unpacked');
+    mkdirSync(dir);
+    execFileSync('tar', ['-xf', out, '-C', dir]);
+    expect(listFiles(dir)).toEqual(['bin/tool', 'etc/kept', 'etc/new']);
+    expect(sha256(readFileSync(join(dir, 'bin/tool')))).toBe(sha256(big));
+
+    const stdout = await runCli(['flatten', ...indexes, '--store', store]);
+    expect(stdout.code).toBe(0);
+    expect(sha256(stdout.stdout)).toBe(sha256(readFileSync(out)));
+  });
+
+  it('fails with exit 1 and leaves no output when a chunk is missing', async () => {
+    const copy = join(work, 'store-copy');
+    execFileSync('cp', ['-r', store, copy]);
+    const chunks = listFiles(join(copy, 'sha256')).map((f) => join(copy, 'sha256', f));
+    for (const c of chunks) unlinkSync(c);
+    const outDir = join(work, 'failed');
+    mkdirSync(outDir);
+    const r = await runCli([
+      'flatten',
+      ...indexes,
+      '--store',
+      copy,
+      '--out',
+      join(outDir, 'o.tar'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^layerdiff flatten: ERR_CHUNK_NOT_FOUND/);
+    expect(readdirSync(outDir)).toEqual([]);
+  });
+
+  it('extract writes the same tree as flatten | tar -x', async () => {
+    const dir = join(work, 'extracted');
+    const r = await runCli(['extract', ...indexes, '--store', store, '--dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^extracted 5 entries into /);
+    expect(JSON.parse(r.stdout.toString('utf8'))).toMatchObject({ files: 3, dirs: 2 });
+    expect(listFiles(dir)).toEqual(['bin/tool', 'etc/kept', 'etc/new']);
+    expect(sha256(readFileSync(join(dir, 'bin/tool')))).toBe(sha256(big));
+  });
+
+  it('extract never writes through a symlink planted by a lower layer', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'layerdiff-outside-'));
+    try {
+      const d = join(work, 'hostile');
+      mkdirSync(d);
+      const lower = makeTar(d, 'lower', {}, { escape: outside, up: '../../../../..' });
+      const upper = makeTar(d, 'upper', {
+        'escape/evil': new TextEncoder().encode('owned\n'),
+        'up/tmp/evil': new TextEncoder().encode('owned\n'),
+      });
+      const idx: string[] = [];
+      for (const [name, tar] of [
+        ['lower', lower],
+        ['upper', upper],
+      ] as const) {
+        idx.push(join(d, `${name}.idx`));
+        expect((await runCli(['convert', tar, '--store', store, '--out', idx.at(-1)!])).code).toBe(
+          0,
+        );
+      }
+      const target = join(d, 'target');
+      const r = await runCli(['extract', ...idx, '--store', store, '--dir', target]);
+      expect(readdirSync(outside)).toEqual([]);
+      expect(r.code).toBe(0);
+      // The upper layer's directories replaced the symlinks, inside the target.
+      expect(listFiles(target)).toEqual(['escape/evil', 'up/tmp/evil']);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('is a usage error (exit 2) without an index', async () => {
+    const r = await runCli(['flatten', '--store', store]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/expected one or more index paths/);
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * The pure parts of flatten, without streams: path cleaning, the merge tree, the sparse
+ * expander, entry classification.
+ */
+import { describe, expect, it } from 'vitest';
+import { EntryDataError } from '../../src/errors.js';
+import { entryAction } from '../../src/flatten/entry.js';
+import { MergeTree } from '../../src/flatten/merge-tree.js';
+import { cleanPath } from '../../src/flatten/path.js';
+import { RefList } from '../../src/flatten/ref-list.js';
+import { SparseExpander, type SparsePiece } from '../../src/flatten/sparse.js';
+import type { FlattenWarning } from '../../src/flatten/warnings.js';
+import type { EntryMeta } from '../../src/format/records.js';
+
+describe('cleanPath', () => {
+  it.each([
+    ['a/b', 'a/b', false],
+    ['./a/b/', 'a/b', false],
+    ['/a//b/./c', 'a/b/c', false],
+    ['a/../b', 'b', false],
+    ['../../x', 'x', true],
+    ['/../x', 'x', true],
+    ['a/../../x', 'x', true],
+    ['./', '', false],
+    ['', '', false],
+    ['..', '', true],
+    ['a/b/..', 'a', false],
+    ['.../x', '.../x', false],
+  ])('%j -> %j (clamped %j)', (raw, path, clamped) => {
+    expect(cleanPath(raw)).toEqual({ path, clamped });
+  });
+});
+
+describe('MergeTree', () => {
+  const tree = () => {
+    const warnings: FlattenWarning[] = [];
+    const t = new MergeTree<string, { id: string }>('root', (w) => warnings.push(w));
+    return { t, warnings };
+  };
+  const paths = (t: MergeTree<string, { id: string }>) =>
+    [...t.walk()].map(([p, n]) => (n.type === 'dir' ? `${p}/(${n.attrs})` : `${p}=${n.inode.id}`));
+
+  it('creates implicit parents, merges directories, replaces leaves, walks in order', () => {
+    const { t, warnings } = tree();
+    t.setLeaf('b/c/file', { id: '1' }, 'implicit');
+    t.setDirectory('b', 'explicit', 'implicit');
+    t.setLeaf('a', { id: '2' }, 'implicit');
+    t.setLeaf('a', { id: '3' }, 'implicit');
+    expect(paths(t)).toEqual(['a=3', 'b/(explicit)', 'b/c/(implicit)', 'b/c/file=1']);
+    expect(warnings).toEqual([]);
+  });
+
+  it('replaces a leaf in the way of a parent, with a warning', () => {
+    const { t, warnings } = tree();
+    t.setLeaf('f', { id: '1' }, 'implicit');
+    t.setLeaf('f/g', { id: '2' }, 'implicit');
+    expect(paths(t)).toEqual(['f/(implicit)', 'f/g=2']);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([['WARN_PARENT_REPLACED', 'f']]);
+  });
+
+  it('removes subtrees, empties opaque directories, ignores what is not there', () => {
+    const { t } = tree();
+    t.setLeaf('d/x', { id: '1' }, 'i');
+    t.setLeaf('d/e/y', { id: '2' }, 'i');
+    t.setLeaf('k', { id: '3' }, 'i');
+    t.remove('d/e');
+    t.remove('nothing/here');
+    t.remove('k/under-a-leaf');
+    expect(paths(t)).toEqual(['d/(i)', 'd/x=1', 'k=3']);
+    t.makeOpaque('d');
+    t.makeOpaque('k');
+    expect(paths(t)).toEqual(['d/(i)', 'k=3']);
+    t.remove('');
+    expect(paths(t)).toEqual([]);
+  });
+
+  it('keeps a shared inode when one of its paths is replaced or removed', () => {
+    const { t } = tree();
+    const inode = { id: 'shared' };
+    t.setLeaf('a', inode, 'i');
+    t.setLeaf('b', inode, 'i');
+    t.remove('a');
+    t.setLeaf('c', inode, 'i');
+    expect(paths(t)).toEqual(['b=shared', 'c=shared']);
+  });
+
+  it('walks a very deep tree without overflowing the stack', () => {
+    const { t } = tree();
+    const deep = Array.from({ length: 20_000 }, () => 'd').join('/');
+    t.setLeaf(`${deep}/f`, { id: 'x' }, 'i');
+    let n = 0;
+    for (const _ of t.walk()) n++;
+    expect(n).toBe(20_001);
+  });
+});
+
+/** Runs an expander over pieces of the body and returns the expanded bytes. */
+function expand(ex: SparseExpander, body: Uint8Array, piece = 3): Uint8Array {
+  const out: SparsePiece[] = [];
+  for (let i = 0; i < body.length; i += piece) out.push(...ex.push(body.subarray(i, i + piece)));
+  out.push(...ex.finish());
+  const parts = out.map((p) => (typeof p === 'number' ? new Uint8Array(p) : p));
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
+}
+
+describe('SparseExpander', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it('places data at the map offsets and zero-fills holes (map in the headers)', () => {
+    const ex = new SparseExpander(
+      {
+        format: 'gnu-old',
+        realSize: 12,
+        map: [
+          [2, 3],
+          [8, 2],
+          [12, 0],
+        ],
+      },
+      5,
+      'f',
+    );
+    expect([...expand(ex, bytes('abcde'))]).toEqual([0, 0, 97, 98, 99, 0, 0, 0, 100, 101, 0, 0]);
+  });
+
+  it('reads a pax 1.0 map from the body, in any split', () => {
+    const map = bytes('2\n1\n2\n6\n1\n');
+    const body = new Uint8Array(512 + 3);
+    body.set(map);
+    body.set(bytes('xyz'), 512);
+    for (const piece of [1, 7, 600]) {
+      const ex = new SparseExpander({ format: 'pax-1.0', realSize: 8 }, body.length, 'f');
+      expect([...expand(ex, body, piece)]).toEqual([0, 120, 121, 0, 0, 0, 122, 0]);
+    }
+  });
+
+  it.each([
+    [
+      'segments out of order',
+      {
+        format: 'pax-0.1',
+        realSize: 10,
+        map: [
+          [5, 1],
+          [2, 1],
+        ],
+      },
+      2,
+    ],
+    ['a segment beyond the size', { format: 'pax-0.1', realSize: 4, map: [[2, 3]] }, 3],
+    ['a map not covering the data', { format: 'pax-0.0', realSize: 10, map: [[0, 2]] }, 3],
+  ] as const)('rejects %s', (_, sparse, stored) => {
+    expect(
+      () => new SparseExpander({ ...sparse, map: sparse.map.map(([a, b]) => [a, b]) }, stored, 'f'),
+    ).toThrow(EntryDataError);
+  });
+
+  it('rejects malformed and oversized pax 1.0 maps', () => {
+    const run =
+      (text: string, stored = 1024, max?: number) =>
+      () => {
+        const body = new Uint8Array(stored);
+        body.set(new TextEncoder().encode(text).subarray(0, stored));
+        expand(new SparseExpander({ format: 'pax-1.0', realSize: 100 }, stored, 'f', max), body);
+      };
+    expect(run('x\n')).toThrow(EntryDataError);
+    expect(run('1\n\n')).toThrow(EntryDataError);
+    expect(run(`${'9'.repeat(20)}\n`)).toThrow(EntryDataError);
+    expect(run('3\n', 1024, 2)).toThrow(/exceeds the limit/);
+    expect(run('1\n0\n', 4)).toThrow(/ends inside its sparse map/);
+    expect(run('1\n0\n5\n', 512)).toThrow(/covers 5 bytes but 0/);
+  });
+});
+
+describe('entryAction', () => {
+  const meta = (typeflag: string, path = 'p'): EntryMeta => ({
+    path,
+    typeflag,
+    mode: 0o100644,
+    uid: 1,
+    gid: 2,
+    uname: 'u',
+    gname: 'g',
+    mtime: { sec: 5, nsec: 6 },
+    size: 0,
+    linkname: 'target',
+    devmajor: 7,
+    devminor: 8,
+    pax: {},
+    xattrs: {},
+  });
+
+  it('classifies typeflags', () => {
+    const kind = (flag: string, path?: string) => {
+      const a = entryAction(meta(flag, path));
+      return a.type === 'leaf' ? a.inode.kind : a.type;
+    };
+    expect(
+      ['0', '\0', '7', 'S', '1', '2', '3', '4', '5', 'D', '6', 'V', 'x'].map((f) => kind(f)),
+    ).toEqual([
+      'file',
+      'file',
+      'file',
+      'file',
+      'hardlink',
+      'symlink',
+      'char',
+      'block',
+      'directory',
+      'directory',
+      'fifo',
+      'unsupported',
+      'unsupported',
+    ]);
+    expect(kind('\0', 'old-dir/')).toBe('directory');
+  });
+
+  it('keeps permission bits only, copies xattrs, and starts a file with empty refs', () => {
+    const m = meta('0');
+    m.xattrs = { 'user.a': new Uint8Array([1]) };
+    const a = entryAction(m);
+    if (a.type !== 'leaf') throw new Error('not a leaf');
+    expect(a.inode.attrs.mode).toBe(0o644);
+    expect(a.inode.attrs.xattrs['user.a']).not.toBe(m.xattrs['user.a']);
+    expect(a.inode.refs).toBeInstanceOf(RefList);
+    expect(a.inode.refs!.count).toBe(0);
+  });
+});

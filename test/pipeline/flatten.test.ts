@@ -1,0 +1,440 @@
+/**
+ * flatten: hand-built layer stacks, each checked against an independent reference (GNU tar
+ * applying the layers one by one, whiteouts done by the test) after unpacking the flattened tar
+ * with GNU tar and with bsdtar; plus warnings, path cleaning, sparse files, pull-driven fetches
+ * and errors.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChunkNotFoundError, RecordFormatError } from '../../src/errors.js';
+import { flatten } from '../../src/pipeline/flatten.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import type { ChunkReader } from '../../src/store/types.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { convertBytes, hash } from '../helpers/layers.js';
+import { collect, sha256, streamOf } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { GNU_TAR, python, pythonMembers } from '../tar/helpers.js';
+import {
+  checkStructure,
+  extract,
+  flattenTars,
+  layerTar,
+  referenceApply,
+  type Spec,
+  snapshot,
+} from './flatten-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-flatten-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const haveTools = toolsAvailable('tar', 'bsdtar', 'python3');
+let n = 0;
+
+/**
+ * Flattens the stack, unpacks the result with GNU tar and bsdtar, applies the layers with the
+ * reference, and expects all three trees to be equal. Returns the tree and the warnings.
+ */
+async function againstReference(layers: Spec[][]) {
+  const dir = join(work, `case-${n++}`);
+  mkdirSync(dir);
+  const tars = layers.map(layerTar);
+  const files = tars.map((t, i) => {
+    const f = join(dir, `layer-${i}.tar`);
+    writeFileSync(f, t);
+    return f;
+  });
+  const { tar, warnings } = await flattenTars(tars);
+  extract(tar, join(dir, 'flat.tar'), join(dir, 'gnu'));
+  extract(tar, join(dir, 'flat.tar'), join(dir, 'bsd'), 'bsd');
+  referenceApply(files, join(dir, 'ref'));
+  const tree = snapshot(join(dir, 'gnu'));
+  expect(tree).toEqual(snapshot(join(dir, 'ref')));
+  expect(snapshot(join(dir, 'bsd'))).toEqual(tree);
+  expect(checkStructure(join(dir, 'flat.tar'))).toEqual([]);
+  return { tree, warnings, tar, dir };
+}
+
+const content = (s: string) => `${s.length}:${sha256(new TextEncoder().encode(s))}`;
+
+describe.skipIf(!haveTools)('flatten against the layer-by-layer reference', () => {
+  it('later layers win; directories merge with the upper attributes', async () => {
+    const { tree, warnings } = await againstReference([
+      [
+        { type: 'dir', path: 'd', mode: 0o700 },
+        { type: 'file', path: 'd/x', body: 'x1' },
+        { type: 'file', path: 'a', body: 'one' },
+        { type: 'file', path: 'keep', body: 'keep' },
+      ],
+      [
+        { type: 'file', path: 'a', body: 'two', mode: 0o600 },
+        { type: 'dir', path: 'd', mode: 0o750 },
+        { type: 'file', path: 'd/y', body: 'y2' },
+      ],
+    ]);
+    expect(warnings).toEqual([]);
+    expect(tree.a).toMatchObject({ type: 'file', mode: 0o600, content: content('two') });
+    expect(tree.d).toMatchObject({ type: 'dir', mode: 0o750 });
+    expect(Object.keys(tree).sort()).toEqual(['a', 'd', 'd/x', 'd/y', 'keep']);
+  });
+
+  it('whiteouts delete a file and a whole directory, only from lower layers', async () => {
+    const { tree } = await againstReference([
+      [
+        { type: 'file', path: 'a', body: 'a' },
+        { type: 'file', path: 'b', body: 'b' },
+        { type: 'dir', path: 'd' },
+        { type: 'dir', path: 'd/sub' },
+        { type: 'file', path: 'd/sub/y', body: 'y' },
+        { type: 'file', path: 'd/x', body: 'x' },
+      ],
+      [
+        // The same layer re-creates b before its own whiteout: b survives with the new body.
+        { type: 'file', path: 'b', body: 'b2' },
+        { type: 'whiteout', path: 'a' },
+        { type: 'whiteout', path: 'b' },
+        { type: 'whiteout', path: 'd' },
+        { type: 'whiteout', path: 'never-existed' },
+      ],
+    ]);
+    expect(Object.keys(tree)).toEqual(['b']);
+    expect(tree.b!.content).toBe(content('b2'));
+  });
+
+  it('an opaque directory hides its lower contents, not its own layer', async () => {
+    const { tree } = await againstReference([
+      [
+        { type: 'dir', path: 'd' },
+        { type: 'file', path: 'd/x', body: 'x' },
+        { type: 'dir', path: 'd/sub' },
+        { type: 'file', path: 'd/sub/y', body: 'y' },
+        { type: 'file', path: 'e', body: 'e' },
+      ],
+      [
+        { type: 'dir', path: 'd', mode: 0o711 },
+        { type: 'file', path: 'd/z', body: 'z' },
+        { type: 'opaque', path: 'd' },
+      ],
+    ]);
+    expect(Object.keys(tree)).toEqual(['d', 'd/z', 'e']);
+    expect(tree.d!.mode).toBe(0o711);
+  });
+
+  it('replaces a file by a directory, and a directory by a file and by a symlink', async () => {
+    const { tree } = await againstReference([
+      [
+        { type: 'file', path: 'p', body: 'p' },
+        { type: 'dir', path: 'd' },
+        { type: 'file', path: 'd/x', body: 'x' },
+        { type: 'dir', path: 'e' },
+        { type: 'dir', path: 'e/f' },
+        { type: 'file', path: 'e/f/x', body: 'x' },
+      ],
+      [
+        { type: 'dir', path: 'p', mode: 0o700 },
+        { type: 'file', path: 'p/q', body: 'q' },
+        { type: 'file', path: 'd', body: 'now a file' },
+        { type: 'symlink', path: 'e', target: '/somewhere/else' },
+      ],
+    ]);
+    expect(Object.keys(tree)).toEqual(['d', 'e', 'p', 'p/q']);
+    expect(tree.d).toMatchObject({ type: 'file', content: content('now a file') });
+    expect(tree.e).toMatchObject({ type: 'symlink', content: '/somewhere/else' });
+    expect(tree.p).toMatchObject({ type: 'dir', mode: 0o700 });
+  });
+
+  it('keeps the content of a hardlink group whose target is deleted later', async () => {
+    const { tree, tar } = await againstReference([
+      [
+        { type: 'file', path: 'a', body: 'A content', mode: 0o640 },
+        { type: 'hardlink', path: 'b', target: 'a' },
+        { type: 'hardlink', path: 'c', target: './a' },
+      ],
+      [{ type: 'whiteout', path: 'a' }],
+    ]);
+    expect(Object.keys(tree)).toEqual(['b', 'c']);
+    expect(tree.b).toMatchObject({ content: content('A content'), mode: 0o640, group: 'b' });
+    expect(tree.c!.group).toBe('b');
+    // b carries the body, c links to it.
+    const file = join(work, 'hl-deleted.tar');
+    writeFileSync(file, tar);
+    const members = pythonMembers([file])[0]!;
+    expect(members.map((m) => [m.name, m.type, m.linkname])).toEqual([
+      ['b', '0', ''],
+      ['c', '1', 'b'],
+    ]);
+  });
+
+  it('keeps the old content of a hardlink whose target is replaced later', async () => {
+    const { tree } = await againstReference([
+      [{ type: 'file', path: 'a', body: 'old' }],
+      [{ type: 'hardlink', path: 'b', target: 'a' }],
+      [{ type: 'file', path: 'a', body: 'new' }],
+    ]);
+    expect(tree.a).toMatchObject({ content: content('new') });
+    expect(tree.b).toMatchObject({ content: content('old') });
+    expect(tree.a!.group).toBeUndefined();
+    expect(tree.b!.group).toBeUndefined();
+  });
+
+  it('links to a surviving target, across layers and directories', async () => {
+    const { tree } = await againstReference([
+      [
+        { type: 'dir', path: 'bin' },
+        { type: 'file', path: 'bin/tool', body: 'tool', mode: 0o755 },
+      ],
+      [
+        { type: 'dir', path: 'usr' },
+        { type: 'hardlink', path: 'usr/alias', target: 'bin/tool' },
+      ],
+    ]);
+    expect(tree['bin/tool']!.group).toBe('bin/tool');
+    expect(tree['usr/alias']).toMatchObject({ group: 'bin/tool', content: content('tool') });
+  });
+
+  it('replaces a lower file that is in the way of a parent by a directory', async () => {
+    const { tree, warnings } = await againstReference([
+      [{ type: 'file', path: 'f', body: 'file' }],
+      [{ type: 'file', path: 'f/g/h', body: 'h' }],
+    ]);
+    expect(Object.keys(tree)).toEqual(['f', 'f/g', 'f/g/h']);
+    expect(tree.f).toMatchObject({ type: 'dir', mode: 0o755 });
+    expect(warnings).toEqual([
+      expect.objectContaining({ code: 'WARN_PARENT_REPLACED', path: 'f' }),
+    ]);
+  });
+});
+
+describe.skipIf(!haveTools)('paths', () => {
+  it('cleans ./, absolute and ../ paths and hardlink targets, and warns on clamping', async () => {
+    const layers: Spec[][] = [
+      [
+        { type: 'file', path: '../../x', body: 'x' },
+        { type: 'file', path: '/abs/y', body: 'y' },
+        { type: 'file', path: './c/../d', body: 'd' },
+        { type: 'symlink', path: 's', target: '../../outside' },
+      ],
+      [
+        { type: 'hardlink', path: 'l', target: '/../x' },
+        { type: 'whiteout', path: '../abs/y' },
+      ],
+    ];
+    const { tar, warnings } = await flattenTars(layers.map(layerTar));
+    const file = join(work, 'paths.tar');
+    writeFileSync(file, tar);
+    expect(checkStructure(file)).toEqual([]);
+    // Python's tarfile shows names as stored (GNU tar would strip a leading '/' itself).
+    expect(pythonMembers([file])[0]!.map((m) => [m.name, m.type, m.linkname])).toEqual([
+      ['abs', '5', ''],
+      ['d', '0', ''],
+      ['l', '0', ''],
+      ['s', '2', '../../outside'],
+      ['x', '1', 'l'],
+    ]);
+    const root = join(work, 'paths');
+    extract(tar, file, root);
+    const tree = snapshot(root);
+    expect(Object.keys(tree)).toEqual(['abs', 'd', 'l', 's', 'x']);
+    expect(tree.x).toMatchObject({ content: content('x'), group: 'l' });
+    expect(tree.s).toMatchObject({ type: 'symlink', content: '../../outside' });
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_PATH_CLAMPED', 'x'],
+      ['WARN_PATH_CLAMPED', 'abs/y'],
+      ['WARN_PATH_CLAMPED', 'x'],
+    ]);
+  });
+
+  it('leaves out a hardlink to a missing target or a directory, with a warning', async () => {
+    const { tar, warnings } = await flattenTars([
+      layerTar([
+        { type: 'dir', path: 'd' },
+        { type: 'hardlink', path: 'to-dir', target: 'd' },
+        { type: 'hardlink', path: 'to-nothing', target: 'nothing' },
+        { type: 'file', path: 'ok', body: 'ok' },
+      ]),
+    ]);
+    const file = join(work, 'missing.tar');
+    writeFileSync(file, tar);
+    expect(pythonMembers([file])[0]!.map((m) => m.name)).toEqual(['d', 'ok']);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_LINK_TARGET_MISSING', 'to-dir'],
+      ['WARN_LINK_TARGET_MISSING', 'to-nothing'],
+    ]);
+  });
+});
+
+describe.skipIf(!haveTools)('entries flatten leaves out', () => {
+  it('warns about unknown types, a non-directory root and unencodable device numbers', async () => {
+    const { encodeHeader } = await import('../../src/tar/header.js');
+    const { fixChecksum } = await import('../tar/helpers.js');
+    const dev = encodeHeader({ path: 'dev/huge', kind: 'char', devminor: 1 });
+    // devmajor 2^30 in GNU base-256: decodable, but no ustar field can hold it.
+    dev.fill(0, 329, 337);
+    dev[329] = 0x80;
+    dev.set([0x40, 0, 0, 0], 333);
+    fixChecksum(dev);
+    const tar = new Uint8Array([
+      ...encodeHeader({ path: 'weird', typeflag: 'Z' }),
+      ...encodeHeader({ path: './', typeflag: '0' }),
+      ...dev,
+      ...encodeHeader({ path: 'kept', typeflag: '0' }),
+      ...new Uint8Array(1024),
+    ]);
+    const { tar: out, warnings } = await flattenTars([tar]);
+    const file = join(work, 'left-out.tar');
+    writeFileSync(file, out);
+    expect(pythonMembers([file])[0]!.map((m) => m.name)).toEqual(['dev', 'kept']);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_UNSUPPORTED_TYPE', 'weird'],
+      ['WARN_UNSUPPORTED_TYPE', ''],
+      ['WARN_UNENCODABLE', 'dev/huge'],
+    ]);
+  });
+});
+
+describe.skipIf(!haveTools)('metadata and sparse files', () => {
+  it('keeps modes, owners, names, sub-second mtimes, xattrs and long paths', async () => {
+    const { encodeHeader, paddingSize } = await import('../../src/tar/header.js');
+    const long = `${'deep/'.repeat(40)}ünïcödé-名前.txt`;
+    const body = new TextEncoder().encode('meta');
+    const tar = new Uint8Array([
+      ...encodeHeader({
+        path: long,
+        mode: 0o4750,
+        uid: 1234,
+        gid: 2 ** 30,
+        uname: 'someone',
+        gname: 'g'.repeat(40),
+        mtime: { sec: 1_600_000_000, nsec: 250_000_000 },
+        size: body.length,
+        xattrs: { 'user.k': new Uint8Array([0, 1, 255]) },
+      }),
+      ...body,
+      ...new Uint8Array(paddingSize(body.length)),
+      ...encodeHeader({ path: 'dev/null', kind: 'char', devmajor: 1, devminor: 3, mode: 0o666 }),
+      ...new Uint8Array(1024),
+    ]);
+    const { tar: out } = await flattenTars([tar]);
+    const file = join(work, 'meta.tar');
+    writeFileSync(file, out);
+    const members = pythonMembers([file])[0]!;
+    const m = members.find((x) => x.name === long)!;
+    expect(m).toMatchObject({
+      mode: 0o4750,
+      uid: 1234,
+      gid: 2 ** 30,
+      uname: 'someone',
+      gname: 'g'.repeat(40),
+      mtime: 1_600_000_000.25,
+      size: 4,
+    });
+    expect(m.pax['SCHILY.xattr.user.k']).toBeDefined();
+    expect(members.find((x) => x.name === 'dev/null')).toMatchObject({
+      type: '3',
+      devmajor: 1,
+      devminor: 3,
+    });
+    // Parents the layer never described are written as 0755 directories, before their children.
+    expect(members.find((x) => x.name === 'deep')).toMatchObject({ type: '5', mode: 0o755 });
+    expect(checkStructure(file)).toEqual([]);
+  });
+
+  it('writes sparse files of every GNU format expanded', async () => {
+    const src = join(work, 'sparse-src');
+    mkdirSync(src);
+    python(
+      `import sys
+f = open(sys.argv[1], 'wb')
+f.write(b'a' * 5000); f.seek(300 * 1024); f.write(b'b' * 70000); f.seek(900 * 1024); f.write(b'c')
+f.truncate(1000 * 1024)`,
+      join(src, 'holes'),
+    );
+    const expected = new Uint8Array(readFileSync(join(src, 'holes')));
+    for (const args of [
+      ['--format=gnu'],
+      ['--format=oldgnu'],
+      ['--format=posix', '--sparse-version=0.0'],
+      ['--format=posix', '--sparse-version=0.1'],
+      ['--format=posix', '--sparse-version=1.0'],
+    ]) {
+      const tar = new Uint8Array(
+        execFileSync(GNU_TAR, [...args, '--sparse', '-cf', '-', '-C', src, 'holes']),
+      );
+      const { tar: out } = await flattenTars([tar]);
+      const root = join(work, `sparse-${args.join('')}`);
+      extract(out, `${root}.tar`, root);
+      expect(sha256(new Uint8Array(readFileSync(join(root, 'holes')))), args.join(' ')).toBe(
+        sha256(expected),
+      );
+    }
+  });
+});
+
+describe('streaming and errors', () => {
+  const stack = async (form: 'chunked' | 'flat' = 'chunked') => {
+    const store = new MemoryStore();
+    const big = pseudoRandom(600_000, 7);
+    const { index } = await convertBytes(
+      layerTar([
+        { type: 'file', path: 'a', body: big },
+        { type: 'file', path: 'b', body: 'small' },
+      ]),
+      store,
+      { index: form },
+    );
+    return { store, index, big };
+  };
+
+  it('fetches chunks only as the consumer pulls, within the read-ahead', async () => {
+    // A flat index, so that every get is a data chunk.
+    const { store, index, big } = await stack('flat');
+    let gets = 0;
+    const counting: ChunkReader = {
+      get: (d) => {
+        gets++;
+        return store.get(d);
+      },
+    };
+    const reader = flatten([() => streamOf(index)], counting, { hash, readAhead: 2 }).getReader();
+    const first = await reader.read(); // the header of a
+    expect(first.value!.length).toBe(512);
+    expect(gets).toBe(0);
+    await reader.read(); // first chunk of a
+    expect(gets).toBeLessThanOrEqual(3);
+    const rest: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest.push(value);
+    }
+    expect(gets).toBeGreaterThan(3);
+    expect(big.length).toBeGreaterThan(0);
+  });
+
+  it('errors with ChunkNotFoundError when a chunk is missing', async () => {
+    const { index } = await stack();
+    const out = collect(flatten([() => streamOf(index)], new MemoryStore(), { hash }));
+    await expect(out).rejects.toBeInstanceOf(ChunkNotFoundError);
+  });
+
+  it('errors with RecordFormatError on a malformed index, and calls the source per layer', async () => {
+    const { index, store } = await stack();
+    const bad = index.slice(0, index.length - 3);
+    const out = collect(flatten([() => streamOf(index), () => streamOf(bad)], store, { hash }));
+    await expect(out).rejects.toBeInstanceOf(RecordFormatError);
+  });
+
+  it('reads the same source twice for a stack of the same layer', async () => {
+    const { index, store, big } = await stack();
+    let opened = 0;
+    const source = () => {
+      opened++;
+      return streamOf(index);
+    };
+    const tar = await collect(flatten([source, source], store, { hash }));
+    expect(opened).toBe(2);
+    expect(tar.length).toBe(512 + big.length + 512 - (big.length % 512) + 1024 + 1024);
+  });
+});
