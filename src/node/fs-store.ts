@@ -2,7 +2,8 @@
  * A content-addressed chunk store in a directory, for Node.
  *
  * Layout: `<root>/sha256/<first two hex digits>/<64 hex digits>`, one file per chunk holding
- * its raw bytes. Each chunk is written to a temporary file beside its final name (ending in
+ * its raw bytes, or the same name plus {@link DEFLATE_SUFFIX} holding them raw-deflated (RFC
+ * 1951) when that is smaller. The digest is always over the uncompressed bytes. Each chunk is written to a temporary file beside its final name (ending in
  * {@link TMP_SUFFIX}) and renamed into place, so a chunk file is either absent or complete,
  * and several conversions, in one process or several, can share one store at once.
  *
@@ -13,17 +14,27 @@ import { statSync } from 'node:fs';
 import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
+import type { ChunkCodec } from '../compress/chunk-codec.js';
 import { ChunkDigestError, ChunkNotFoundError, StoreError, UsageError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
 import type { ChunkStore } from '../store/types.js';
+import { nodeChunkCodec } from './chunk-codec.js';
 
 /** Suffix of the temporary files a write leaves only if the process dies mid-write. */
 export const TMP_SUFFIX = '.tmp';
+
+/** Suffix of a chunk file holding raw-deflated bytes. */
+export const DEFLATE_SUFFIX = '.d';
 
 /** Options of {@link FsStore.open}. */
 export interface FsStoreOptions {
   /** Flush each new chunk to disk (`fsync`) before linking it into place. @default false */
   fsync?: boolean;
+  /**
+   * How new chunks are compressed; `false` stores them as they are. Reads understand both
+   * forms whatever this says. @default nodeChunkCodec() (zlib raw deflate, level 6)
+   */
+  codec?: ChunkCodec | false;
 }
 
 /** A {@link ChunkStore} on the local filesystem. Every read is verified against its digest. */
@@ -31,12 +42,15 @@ export class FsStore implements ChunkStore {
   readonly verifiesReads = true;
   private readonly madeDirs = new Set<string>();
   private readonly writing = new Map<string, Promise<boolean>>();
+  private readonly codec: ChunkCodec | false;
 
   private constructor(
     /** The store's root directory. */
     readonly root: string,
     private readonly options: FsStoreOptions,
-  ) {}
+  ) {
+    this.codec = options.codec ?? nodeChunkCodec();
+  }
 
   /**
    * Opens (creating if needed) a store in a directory.
@@ -50,7 +64,8 @@ export class FsStore implements ChunkStore {
   }
 
   /**
-   * Path of a chunk's file.
+   * Path of a chunk's file when stored as it is (add {@link DEFLATE_SUFFIX} for the deflated
+   * form).
    * @param digest - `sha256:<hex>`.
    */
   pathOf(digest: string): string {
@@ -59,30 +74,31 @@ export class FsStore implements ChunkStore {
     return join(this.root, 'sha256', hex.slice(0, 2), hex);
   }
 
+  /**
+   * Returns a chunk's bytes, decompressed and verified against the digest.
+   * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError} (corrupt file), {@link StoreError}.
+   */
   async get(digest: string): Promise<Uint8Array> {
     const path = this.pathOf(digest);
-    let bytes: Buffer;
-    try {
-      const fh = await open(path, 'r');
-      try {
-        // The file is outside input: refuse to read more than any chunk can hold.
-        const { size } = await fh.stat();
-        if (size > MAX_CHUNK_MAX) {
-          throw new ChunkDigestError(digest, `file of ${size} bytes is larger than any chunk`);
-        }
-        bytes = Buffer.allocUnsafe(size);
-        const { bytesRead } = await fh.read(bytes, 0, size, 0);
-        if (bytesRead !== size) bytes = bytes.subarray(0, bytesRead);
-      } finally {
-        await fh.close();
+    // Try the form this store writes first.
+    const order = this.codec ? [true, false] : [false, true];
+    let bytes: Uint8Array | undefined;
+    for (const deflated of order) {
+      const file = deflated ? path + DEFLATE_SUFFIX : path;
+      const raw = await readChunkFile(digest, file);
+      if (!raw) continue;
+      if (!deflated) {
+        bytes = raw;
+        break;
       }
-    } catch (err) {
-      if (err instanceof ChunkDigestError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ChunkNotFoundError(digest);
-      throw new StoreError(`reading chunk ${digest} from ${path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      try {
+        bytes = await (this.codec || READ_CODEC).decode({ coding: 'deflate-raw', bytes: raw });
+      } catch (err) {
+        throw new ChunkDigestError(digest, `${file}: ${(err as Error).message}`);
+      }
+      break;
     }
+    if (!bytes) throw new ChunkNotFoundError(digest);
     const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     if (actual !== digest) {
       throw new ChunkDigestError(digest, `file holds bytes with digest ${actual}`);
@@ -95,7 +111,10 @@ export class FsStore implements ChunkStore {
     // cheaper than a round trip through the thread pool, and it runs once per chunk.
     const path = this.pathOf(digest);
     try {
-      return statSync(path, { throwIfNoEntry: false }) !== undefined;
+      return (
+        statSync(path + DEFLATE_SUFFIX, { throwIfNoEntry: false }) !== undefined ||
+        statSync(path, { throwIfNoEntry: false }) !== undefined
+      );
     } catch (err) {
       throw new StoreError(`checking chunk ${digest} at ${path}: ${(err as Error).message}`, {
         cause: err,
@@ -134,8 +153,12 @@ export class FsStore implements ChunkStore {
     // since both hold the same bytes.
     const tmp = `${dirname(final)}/.${digest.slice(7)}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     try {
-      await writeFile(tmp, bytes, { flush: this.options.fsync === true });
-      await rename(tmp, final);
+      const encoded = this.codec ? await this.codec.encode(bytes) : undefined;
+      const deflated = encoded?.coding === 'deflate-raw';
+      await writeFile(tmp, deflated ? encoded.bytes : bytes, {
+        flush: this.options.fsync === true,
+      });
+      await rename(tmp, deflated ? final + DEFLATE_SUFFIX : final);
       return true;
     } catch (err) {
       await unlink(tmp).catch(() => {});
@@ -143,5 +166,36 @@ export class FsStore implements ChunkStore {
         cause: err,
       });
     }
+  }
+}
+
+/** Decodes deflated chunk files when the store itself writes them uncompressed. */
+const READ_CODEC = nodeChunkCodec();
+
+/**
+ * Reads a chunk file, refusing to read more than any chunk can hold.
+ * @returns its bytes, or undefined when there is no such file.
+ */
+async function readChunkFile(digest: string, path: string): Promise<Uint8Array | undefined> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      // The file is outside input.
+      const { size } = await fh.stat();
+      if (size > MAX_CHUNK_MAX + 1024) {
+        throw new ChunkDigestError(digest, `file of ${size} bytes is larger than any chunk`);
+      }
+      const bytes = Buffer.allocUnsafe(size);
+      const { bytesRead } = await fh.read(bytes, 0, size, 0);
+      return bytesRead === size ? bytes : bytes.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (err instanceof ChunkDigestError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StoreError(`reading chunk ${digest} from ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+export { type NodeChunkCodecOptions, nodeChunkCodec } from './chunk-codec.js';
 export { checkEntryPath, type SafeEntryPath, type UnsafeEntryPath } from './entry-path.js';
 export {
   DEFAULT_MAX_WARNINGS,
@@ -14,6 +15,6 @@ export {
   type ExtractWarningCode,
   extract,
 } from './extract.js';
-export { FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
+export { DEFLATE_SUFFIX, FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export { type AtomicFile, atomicFile, fileSource, READ_SIZE, stdoutSink } from './io.js';

@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkDigestError } from '../../src/errors.js';
-import { FsStore, TMP_SUFFIX } from '../../src/node/fs-store.js';
+import { DEFLATE_SUFFIX, FsStore, TMP_SUFFIX } from '../../src/node/fs-store.js';
 import { listFiles, makeTar, NODE_ENTRY, requireDist, runCli, runProcess } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
@@ -189,6 +190,64 @@ describe.runIf(toolsAvailable('tar'))('FsStore shared by two processes', () => {
       expect(cat.stderr).toBe('');
       expect(cat.code).toBe(0);
       expect(sha256(await readFile(out))).toBe(sha256(await readFile(layer)));
+    }
+  });
+});
+
+describe('FsStore chunk compression', () => {
+  const text = (n: number, seed: number) => {
+    const words = ['layer', 'chunk', 'store', 'tar', 'index', 'root', 'diff', `w${seed}`];
+    let s = '';
+    for (let i = 0; s.length < n; i++) s += `${words[(i * 7 + seed) % words.length]} `;
+    const bytes = new TextEncoder().encode(s.slice(0, n));
+    return { digest: sha256(bytes), bytes };
+  };
+  let root: string;
+  beforeAll(async () => {
+    root = await fresh();
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  it('keeps compressible chunks deflated (<hex>.d) and random ones as they are', async () => {
+    const store = await FsStore.open(join(root, 'a'));
+    const t = text(60_000, 1);
+    const r = chunk(60_000, 9);
+    expect(await store.put(t.digest, t.bytes)).toBe(true);
+    expect(await store.put(r.digest, r.bytes)).toBe(true);
+    const deflated = store.pathOf(t.digest) + DEFLATE_SUFFIX;
+    expect(existsSync(deflated)).toBe(true);
+    expect(existsSync(store.pathOf(t.digest))).toBe(false);
+    expect((await readFile(deflated)).length).toBeLessThan(t.bytes.length / 4);
+    expect(existsSync(store.pathOf(r.digest))).toBe(true);
+    expect(await store.has(t.digest)).toBe(true);
+    expect(await store.put(t.digest, t.bytes)).toBe(false);
+    expect(new Uint8Array(await store.get(t.digest))).toEqual(t.bytes);
+    expect(new Uint8Array(await store.get(r.digest))).toEqual(r.bytes);
+    // A store that does not compress reads what one that does wrote, and the reverse.
+    const plain = await FsStore.open(join(root, 'a'), { codec: false });
+    expect(new Uint8Array(await plain.get(t.digest))).toEqual(t.bytes);
+    const t2 = text(10_000, 2);
+    await plain.put(t2.digest, t2.bytes);
+    expect(existsSync(plain.pathOf(t2.digest))).toBe(true);
+    expect(new Uint8Array(await store.get(t2.digest))).toEqual(t2.bytes);
+  });
+
+  it('a corrupt or bomb-like deflated file: ChunkDigestError, bounded', async () => {
+    const store = await FsStore.open(join(root, 'b'));
+    const t = text(50_000, 3);
+    await store.put(t.digest, t.bytes);
+    const file = store.pathOf(t.digest) + DEFLATE_SUFFIX;
+    const good = await readFile(file);
+    for (const bad of [
+      good.subarray(0, good.length >> 1),
+      Buffer.from(good.map((b, i) => (i === 40 ? b ^ 0x55 : b))),
+      // 1 GiB of zeros deflated: refused at 16 MiB of output, not inflated.
+      deflateRawSync(Buffer.alloc(1 << 30)),
+    ]) {
+      await writeFile(file, bad);
+      const err = await store.get(t.digest).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChunkDigestError);
+      expect(err).toMatchObject({ digest: t.digest });
     }
   });
 });
