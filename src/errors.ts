@@ -23,7 +23,9 @@ export type ErrorCode =
   | 'ERR_STORE'
   | 'ERR_USAGE'
   | 'ERR_UNSAFE_PATH'
-  | 'ERR_EXTRACT';
+  | 'ERR_EXTRACT'
+  | 'ERR_DIFF_FORMAT'
+  | 'ERR_DIFF_INCOMPLETE';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -188,5 +190,28 @@ export class ExtractError extends LayerdiffError {
   constructor(message: string, location: TarLocation, options?: { cause?: unknown }) {
     super('ERR_EXTRACT', `${message} ${where(location)}`, options);
     this.location = location;
+  }
+}
+
+/** A diff stream is malformed or truncated. */
+export class DiffFormatError extends LayerdiffError {
+  /** Byte offset in the diff stream of the frame being read. */
+  readonly offset: number;
+  constructor(message: string, offset: number) {
+    super('ERR_DIFF_FORMAT', `${message} (at diff offset ${offset})`);
+    this.offset = offset;
+  }
+}
+
+/** A diff stream ended well-formed, but the receiving store still lacks chunks its index needs. */
+export class DiffIncompleteError extends LayerdiffError {
+  /** How many referenced chunks are missing. */
+  readonly missing: number;
+  constructor(missing: number, first: string) {
+    super(
+      'ERR_DIFF_INCOMPLETE',
+      `the diff's index refers to ${missing} chunk(s) neither in the diff nor in the store, first ${first}`,
+    );
+    this.missing = missing;
   }
 }

@@ -7,6 +7,7 @@
 import { LayerdiffError, UsageError } from '../errors.js';
 import { catCommand } from './cat.js';
 import { convertCommand } from './convert.js';
+import { applyCommand, diffCommand } from './diff.js';
 import { extractCommand, extractTarCommand } from './extract.js';
 import { flattenCommand } from './flatten.js';
 import { inspectCommand } from './inspect.js';
@@ -14,6 +15,8 @@ import { inspectCommand } from './inspect.js';
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
   cat: catCommand,
+  diff: diffCommand,
+  apply: applyCommand,
   flatten: flattenCommand,
   inspect: inspectCommand,
   extract: extractCommand,
@@ -28,6 +31,12 @@ commands:
       a small root whose index chunks go to <dir> too, or with --flat the whole flat index.
   cat <index> --store <dir> [--out <file>]
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
+  diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json]
+      One stream with the chunks (data and index) the base indexes lack, compressed where that
+      pays, and the new index root; <dir> holds the bases' index chunks. No --base: everything.
+  apply <diff|-> --store <dir> --out <index> [--json]
+      Ingest a diff into <dir>, verifying every chunk before it is stored and that the new
+      index's chunks are all present, and write the new index root.
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
   extract <index>... --store <dir> --dir <target> [--json]

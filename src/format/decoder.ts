@@ -6,6 +6,7 @@
  */
 import { RecordFormatError } from '../errors.js';
 import { intOption } from '../options.js';
+import { appendBytes } from './append.js';
 import { decodeRecord } from './codec.js';
 import { INDEX_MAGIC, MAX_RECORD_BYTES } from './encoder.js';
 import { IndexGrammar } from './grammar.js';
@@ -36,7 +37,7 @@ export function createIndexDecoder(
 
   return new TransformStream({
     transform(piece, controller) {
-      buf = buf.length === 0 ? piece : append(buf, piece);
+      buf = buf.length === 0 ? piece : appendBytes(buf, piece);
       let pos = 0;
       if (!magicSeen) {
         if (buf.length < INDEX_MAGIC.length) return;
@@ -79,22 +80,3 @@ export function createIndexDecoder(
     },
   });
 }
-
-/**
- * Appends `b` to `a`, reusing spare capacity of `a`'s buffer and doubling it when full, so that
- * a frame arriving in many tiny pieces costs linear, not quadratic, copying.
- */
-function append(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const end = a.byteOffset + a.length;
-  if (a.byteOffset === 0 && a.buffer.byteLength - end >= b.length && ownsBuffer.has(a.buffer)) {
-    const out = new Uint8Array(a.buffer, 0, a.length + b.length);
-    out.set(b, a.length);
-    return out;
-  }
-  const grown = new Uint8Array(Math.max(2 * (a.length + b.length), 4096));
-  ownsBuffer.add(grown.buffer);
-  grown.set(a);
-  grown.set(b, a.length);
-  return grown.subarray(0, a.length + b.length);
-}
-const ownsBuffer = new WeakSet<ArrayBufferLike>();

@@ -1,5 +1,14 @@
 export { decodeRecord, encodeRecord } from './codec.js';
 export { createIndexDecoder, type IndexDecoderOptions } from './decoder.js';
+export {
+  createDiffDecoder,
+  DIFF_MAGIC,
+  DIFF_VERSION,
+  type DiffFrame,
+  diffHeader,
+  encodeChunkFrame,
+  encodeRootFrame,
+} from './diff.js';
 export { createIndexEncoder, encodeFrame, INDEX_MAGIC, MAX_RECORD_BYTES } from './encoder.js';
 export { IndexGrammar, paddingLength } from './grammar.js';
 export * from './records.js';

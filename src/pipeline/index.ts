@@ -1,3 +1,4 @@
+export { type ApplyOptions, type ApplyResult, applyDiff } from './apply.js';
 export { BufferPool } from './buffer-pool.js';
 export {
   type BuildStats,
@@ -18,6 +19,7 @@ export {
   convert,
   createConverter,
 } from './convert.js';
+export { createDiff, type DiffOptions, type DiffResult } from './diff.js';
 export { type ChunkDigesterOptions, createChunkDigester } from './digest-chunks.js';
 export {
   type FlattenOptions,

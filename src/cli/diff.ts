@@ -1,0 +1,83 @@
+/**
+ * `layerdiff diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json]` and
+ * `layerdiff apply <diff|-> --store <dir> --out <index> [--json]`.
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { nodeChunkCodec } from '../node/chunk-codec.js';
+import { FsStore } from '../node/fs-store.js';
+import { nodeHashProvider } from '../node/hash.js';
+import { atomicFile, fileSource, stdoutSink } from '../node/io.js';
+import { applyDiff } from '../pipeline/apply.js';
+import { createDiff } from '../pipeline/diff.js';
+import { parse, required } from './args.js';
+
+export async function diffCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    {
+      base: { type: 'string', multiple: true },
+      store: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
+  );
+  const store = await FsStore.open(required(values.store, 'store'));
+  const outPath = required(values.out, 'out');
+  const bases = await Promise.all((values.base ?? []).map((b) => readFile(b)));
+  const hash = nodeHashProvider();
+  const { stream, done } = createDiff(fileSource(positionals[0]!), {
+    bases: bases.map((b) => new Uint8Array(b)),
+    store,
+    hash,
+    codec: nodeChunkCodec(),
+  });
+  if (outPath === '-') {
+    await stream.pipeTo(stdoutSink());
+  } else {
+    const out = await atomicFile(outPath);
+    try {
+      await stream.pipeTo(out.writable);
+      await out.commit();
+    } catch (err) {
+      await out.discard();
+      throw err;
+    }
+  }
+  const r = await done;
+  const line = `${r.diffId}  diff of ${r.diffBytes} bytes: ${r.sentChunks} chunks (${r.sentBytes} bytes, ${r.sentEncodedBytes} sent) of ${r.chunks + (r.index?.indexChunks ?? 0)} referenced; ${r.baseChunks} chunks in the bases`;
+  const text = values.json ? JSON.stringify(r) : line;
+  // With the diff on stdout, the summary goes to stderr.
+  (outPath === '-' ? process.stderr : process.stdout).write(`${text}\n`);
+}
+
+export async function applyCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { min: 1, max: 1, names: 'one diff path (or - for stdin)' },
+  );
+  const store = await FsStore.open(required(values.store, 'store'));
+  const out = await atomicFile(required(values.out, 'out'));
+  try {
+    const r = await applyDiff(fileSource(positionals[0]!), store, {
+      hash: nodeHashProvider(),
+      codec: nodeChunkCodec(),
+    });
+    const w = out.writable.getWriter();
+    await w.write(r.root);
+    await w.close();
+    await out.commit();
+    const { root: _, ...totals } = r;
+    process.stdout.write(
+      values.json
+        ? `${JSON.stringify(totals)}\n`
+        : `${r.diffId}  applied ${r.chunks} chunks (${r.newChunks} new, ${r.newBytes} bytes); all ${r.referenced} references present\n`,
+    );
+  } catch (err) {
+    await out.discard();
+    throw err;
+  }
+}

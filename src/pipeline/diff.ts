@@ -1,0 +1,169 @@
+/**
+ * `createDiff`: a layer and the indexes of what the receiver already has in, one ordered byte
+ * stream out: the chunks (data and index) those bases lack, each compressed when that pays,
+ * then the new layer's index root. Composed of `createConverter` with a chunk writer that
+ * emits frames instead of storing.
+ *
+ * @module
+ */
+import { type ChunkCodec, webChunkCodec } from '../compress/chunk-codec.js';
+import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
+import { formatDigest, parseDigest } from '../hash/digest.js';
+import { webHashProvider } from '../hash/web.js';
+import type { ChunkReader, ChunkWriter } from '../store/types.js';
+import { type ConvertOptions, type ConvertResult, createConverter } from './convert.js';
+import { indexChunks } from './open-index.js';
+
+/** Options of {@link createDiff}. */
+export interface DiffOptions extends Omit<ConvertOptions, 'store' | 'index'> {
+  /** Indexes (roots or flat) of the layers the receiver has; their chunks are not sent. */
+  bases: ReadonlyArray<Uint8Array | ReadableStream<Uint8Array>>;
+  /** Where the bases' index chunks are read from. */
+  store: ChunkReader;
+  /** Chunk compression. @default webChunkCodec() */
+  codec?: ChunkCodec;
+  /** Bytes the stream buffers ahead of its reader before the conversion waits. @default 1 MiB */
+  highWaterMark?: number;
+}
+
+/** What a diff holds. */
+export interface DiffResult extends ConvertResult {
+  /** Bytes of the diff stream. */
+  diffBytes: number;
+  /** Distinct chunks the bases refer to. */
+  baseChunks: number;
+  /** Chunks in the diff (data and index), and their uncompressed and sent bytes. */
+  sentChunks: number;
+  sentBytes: number;
+  sentEncodedBytes: number;
+}
+
+/**
+ * Creates the diff stream of a layer against base indexes. The conversion runs only as the
+ * stream is read (it is a single ordered body, fit to `pipe()` into an HTTP upload), with
+ * memory bounded by the chunk size times the concurrency, plus one digest per base chunk.
+ *
+ * @param layer - the layer blob (tar, tar+gzip or tar+zstd).
+ * @param options - bases, the store holding their index chunks, and conversion options.
+ * @returns the diff bytes, and a promise of the totals once they have been read.
+ * @example
+ * ```ts
+ * const { stream, done } = createDiff(layerBlob, { bases: [baseRoot], store });
+ * await fetch(url, { method: 'PUT', body: stream, duplex: 'half' });
+ * ```
+ */
+export function createDiff(
+  layer: ReadableStream<Uint8Array>,
+  options: DiffOptions,
+): { stream: ReadableStream<Uint8Array>; done: Promise<DiffResult> } {
+  const hash = options.hash ?? webHashProvider();
+  const codec = options.codec ?? webChunkCodec();
+  const known = new Set<string>();
+  const stats = { diffBytes: 0, baseChunks: 0, sentChunks: 0, sentBytes: 0, sentEncodedBytes: 0 };
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  /** Resolves when the reader wants more. */
+  let wanted: (() => void) | undefined;
+
+  const emit = async (bytes: Uint8Array) => {
+    if (cancelled !== undefined) throw cancelled;
+    stats.diffBytes += bytes.length;
+    controller.enqueue(bytes);
+    while ((controller.desiredSize ?? 1) <= 0) {
+      if (cancelled !== undefined) throw cancelled;
+      await new Promise<void>((resolve) => {
+        wanted = resolve;
+      });
+    }
+  };
+
+  const sink: ChunkWriter = {
+    async has(digest) {
+      return known.has(digest);
+    },
+    async put(digest, bytes) {
+      if (known.has(digest)) return false;
+      known.add(digest);
+      const encoded = await codec.encode(bytes);
+      stats.sentChunks++;
+      stats.sentBytes += bytes.length;
+      stats.sentEncodedBytes += encoded.bytes.length;
+      // The frame is a copy: the converter may reuse `bytes` once this returns.
+      await emit(
+        encodeChunkFrame(parseDigest(digest)!, bytes.length, encoded.coding, encoded.bytes),
+      );
+      return true;
+    },
+  };
+
+  let resolve!: (r: DiffResult) => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<DiffResult>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => {});
+  let started = false;
+  let cancelled: unknown;
+  const aborter = new AbortController();
+
+  const run = async () => {
+    await emit(diffHeader());
+    for (const base of options.bases) {
+      const bytes = base instanceof Uint8Array ? single(base) : base;
+      for await (const c of indexChunks(bytes, options.store, { hash })) {
+        known.add(formatDigest(c.ref.digest));
+      }
+    }
+    stats.baseChunks = known.size;
+    const converter = createConverter({ ...options, hash, store: sink, index: 'chunked' });
+    // A failure surfaces through the converter's readable; a cancel aborts the pipe.
+    layer.pipeTo(converter.writable, { signal: aborter.signal }).catch(() => {});
+    const root = await new Response(converter.readable).arrayBuffer();
+    const result = await converter.done;
+    await emit(encodeRootFrame(new Uint8Array(root)));
+    return { ...result, ...stats };
+  };
+
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        wanted?.();
+        wanted = undefined;
+        if (started) return;
+        started = true;
+        run().then(
+          (result) => {
+            if (cancelled !== undefined) return;
+            controller.close();
+            resolve(result);
+          },
+          (err) => {
+            reject(err);
+            if (cancelled === undefined) controller.error(err);
+          },
+        );
+      },
+      cancel(reason) {
+        cancelled = reason ?? new Error('diff stream cancelled');
+        reject(cancelled);
+        aborter.abort(cancelled);
+        if (!started) layer.cancel(reason).catch(() => {});
+        wanted?.();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark ?? 1 << 20 }),
+  );
+  return { stream, done };
+}
+
+function single(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(c) {
+      c.enqueue(bytes);
+      c.close();
+    },
+  });
+}

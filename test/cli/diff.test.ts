@@ -1,0 +1,100 @@
+/**
+ * `layerdiff diff` and `layerdiff apply`, run as users run them: a layer's second version
+ * travels as a diff against the first and is rebuilt exactly on the receiving side.
+ */
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { makeTar, requireDist, runCli } from './run.js';
+
+describe.runIf(toolsAvailable('tar'))('layerdiff diff / apply', () => {
+  let work: string;
+  let v1: string;
+  let v2: string;
+  const big = pseudoRandom(2_000_000, 3);
+  const changed = big.slice();
+  changed[1_000_000]! ^= 1;
+
+  beforeAll(async () => {
+    requireDist();
+    work = mkdtempSync(join(tmpdir(), 'layerdiff-cli-diff-'));
+    const conf = new TextEncoder().encode('setting = 1\n'.repeat(2000));
+    v1 = makeTar(work, 'v1', { 'opt/big.bin': big, 'etc/app.conf': conf });
+    v2 = makeTar(work, 'v2', {
+      'opt/big.bin': changed,
+      'etc/app.conf': conf,
+      'etc/extra': new TextEncoder().encode('more\n'),
+    });
+    const r = await runCli([
+      'convert',
+      v1,
+      '--store',
+      join(work, 'sender'),
+      '--out',
+      join(work, 'v1.idx'),
+    ]);
+    expect(r.code).toBe(0);
+    cpSync(join(work, 'sender'), join(work, 'receiver'), { recursive: true });
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('diff against the base, apply on the receiver, cat gives the exact layer', async () => {
+    const diff = join(work, 'v2.diff');
+    const d = await runCli([
+      'diff',
+      v2,
+      '--base',
+      join(work, 'v1.idx'),
+      '--store',
+      join(work, 'sender'),
+      '--out',
+      diff,
+      '--json',
+    ]);
+    expect(d.stderr).toBe('');
+    expect(d.code).toBe(0);
+    const summary = JSON.parse(d.stdout.toString('utf8'));
+    expect(summary.diffBytes).toBe(readFileSync(diff).length);
+    expect(summary.diffId).toBe(sha256(readFileSync(v2)));
+    expect(readFileSync(diff).length).toBeLessThan(300_000);
+
+    const a = await runCli([
+      'apply',
+      diff,
+      '--store',
+      join(work, 'receiver'),
+      '--out',
+      join(work, 'v2.idx'),
+      '--json',
+    ]);
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    expect(JSON.parse(a.stdout.toString('utf8')).newChunks).toBe(summary.sentChunks);
+    const c = await runCli(['cat', join(work, 'v2.idx'), '--store', join(work, 'receiver')]);
+    expect(c.code).toBe(0);
+    expect(sha256(c.stdout)).toBe(sha256(readFileSync(v2)));
+  });
+
+  it('a corrupt diff: exit 1, a typed error, no output index', async () => {
+    const diff = readFileSync(join(work, 'v2.diff'));
+    const bad = Buffer.from(diff);
+    bad[Math.floor(bad.length / 2)]! ^= 0x40;
+    const d = mkdtempSync(join(work, 'bad-'));
+    writeFileSync(join(d, 'bad.diff'), bad);
+    const a = await runCli([
+      'apply',
+      join(d, 'bad.diff'),
+      '--store',
+      join(d, 'store'),
+      '--out',
+      join(d, 'out.idx'),
+    ]);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/ERR_(CHUNK_DIGEST|DIFF_FORMAT|DIFF_INCOMPLETE|COMPRESSION)/);
+    expect(readdirSync(d).filter((f) => f.startsWith('out'))).toEqual([]);
+  });
+});
