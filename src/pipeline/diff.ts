@@ -49,7 +49,8 @@ export interface DiffResult extends ConvertResult {
  * @example
  * ```ts
  * const { stream, done } = createDiff(layerBlob, { bases: [baseRoot], store });
- * await fetch(url, { method: 'PUT', body: stream, duplex: 'half' });
+ * // redirect: 'error' keeps Node's fetch from buffering the body for a possible replay.
+ * await fetch(url, { method: 'PUT', body: stream, duplex: 'half', redirect: 'error' });
  * ```
  */
 export function createDiff(
@@ -61,8 +62,11 @@ export function createDiff(
   const known = new Set<string>();
   const stats = { diffBytes: 0, baseChunks: 0, sentChunks: 0, sentBytes: 0, sentEncodedBytes: 0 };
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  /** Resolves when the reader wants more. */
-  let wanted: (() => void) | undefined;
+  /** Writers waiting for the reader to want more (several chunks are stored at once). */
+  const waiting: Array<() => void> = [];
+  const wake = () => {
+    for (const resume of waiting.splice(0)) resume();
+  };
 
   const emit = async (bytes: Uint8Array) => {
     if (cancelled !== undefined) throw cancelled;
@@ -71,7 +75,7 @@ export function createDiff(
     while ((controller.desiredSize ?? 1) <= 0) {
       if (cancelled !== undefined) throw cancelled;
       await new Promise<void>((resolve) => {
-        wanted = resolve;
+        waiting.push(resolve);
       });
     }
   };
@@ -130,8 +134,7 @@ export function createDiff(
         controller = c;
       },
       pull() {
-        wanted?.();
-        wanted = undefined;
+        wake();
         if (started) return;
         started = true;
         run().then(
@@ -151,7 +154,7 @@ export function createDiff(
         reject(cancelled);
         aborter.abort(cancelled);
         if (!started) layer.cancel(reason).catch(() => {});
-        wanted?.();
+        wake();
       },
     },
     new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark ?? 1 << 20 }),

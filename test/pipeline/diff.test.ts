@@ -145,6 +145,30 @@ describe('diff + apply', () => {
     }
   }, 60_000);
 
+  it('completes under backpressure with several chunks stored at once', async () => {
+    // A tiny buffer makes every concurrent chunk writer wait for the reader.
+    const { stream, done } = createDiff(streamOf(v2, 10_000), {
+      bases: [],
+      store: new MemoryStore(),
+      hash,
+      concurrency: 4,
+      chunker: { min: 1024, avg: 4096, max: 16384 },
+      highWaterMark: 1,
+    });
+    const reader = stream.getReader();
+    const parts: Uint8Array[] = [];
+    for (;;) {
+      const r = await within(reader.read());
+      if (r.done) break;
+      parts.push(r.value);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    expect((await done).sentChunks).toBeGreaterThan(100);
+    const receiver = new MemoryStore();
+    const applied = await applyDiff(streamOf(concat(parts)), receiver, { hash });
+    expect(sha256(await reassembleBytes(applied.root, receiver))).toBe(sha256(v2));
+  });
+
   it('reads the layer only as the diff is read, and cancelling settles', async () => {
     const { sender, base } = await setup();
     let pulled = 0;
