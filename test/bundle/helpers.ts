@@ -57,7 +57,7 @@ export async function zipOf(
   entries: Array<[string, Uint8Array, { level?: number; directory?: boolean }?]>,
 ): Promise<Uint8Array> {
   const writer = new Uint8ArrayWriter();
-  const zip = new ZipWriter(writer, { useWebWorkers: false, level: 0 });
+  const zip = new ZipWriter(writer, { useWebWorkers: false, level: 0, dataDescriptor: false });
   for (const [name, bytes, opts] of entries) {
     await zip.add(name, opts?.directory ? undefined : new Uint8ArrayReader(bytes), {
       ...(opts?.level !== undefined ? { level: opts.level } : {}),
