@@ -1,12 +1,19 @@
 /** Layers and bundles for the bundle tests. */
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from '@zip.js/zip.js';
+import { expect } from 'vitest';
 import { type CreateBundleOptions, createBundle } from '../../src/bundle/create-bundle.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { ChunkReader } from '../../src/store/types.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
 import { concat, lcgBytes, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash } from '../helpers/layers.js';
-import { collect } from '../helpers/streams.js';
+import { collect, sha256 } from '../helpers/streams.js';
+
+/** Byte-for-byte equality, cheap on large arrays (a deep `toEqual` of megabytes takes seconds). */
+export function expectSame(actual: Uint8Array, expected: Uint8Array): void {
+  expect(actual.length).toBe(expected.length);
+  expect(sha256(actual)).toBe(sha256(expected));
+}
 
 /** Small data chunks, so that small layers still have many chunks (and index chunks). */
 export const CHUNKER = { min: 256, avg: 1024, max: 4096 };
