@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Uint8ArrayReader, ZipWriter } from '@zip.js/zip.js';
+import { Uint8ArrayReader, ZipWriter } from '@zip.js/zip.js/lib/zip-core-custom.js';
 import { BundleError, UsageError } from '../errors.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';

@@ -9,7 +9,7 @@ import {
   type Reader,
   Uint8ArrayReader,
   ZipReader,
-} from '@zip.js/zip.js';
+} from '@zip.js/zip.js/lib/zip-core-custom.js';
 import {
   BundleError,
   ChunkDigestError,

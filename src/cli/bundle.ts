@@ -6,7 +6,7 @@
  */
 import { openAsBlob } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { BlobReader } from '@zip.js/zip.js';
+import { BlobReader } from '@zip.js/zip.js/lib/zip-core-custom.js';
 import { type BundleCompression, createBundle } from '../bundle/create-bundle.js';
 import { MAX_BUNDLE_INDEX_BYTES } from '../bundle/layout.js';
 import { unbundle } from '../bundle/unbundle.js';
