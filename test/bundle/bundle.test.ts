@@ -130,6 +130,28 @@ describe('createBundle', () => {
   });
 });
 
+describe('createBundle pacing', () => {
+  it('reads chunks only as the consumer pulls, and a cancel stops it cleanly', async () => {
+    const { root, store } = await sampleLayer();
+    let reads = 0;
+    const counting = {
+      async get(d: string) {
+        reads++;
+        return store.get(d);
+      },
+    };
+    const reader = createBundle(root, counting, { hash, compression: 'store' }).getReader();
+    for (let i = 0; i < 5; i++) expect((await reader.read()).done).toBe(false);
+    await new Promise((r) => setTimeout(r, 50));
+    // A handful of pieces pulled: a handful of chunks read (plus the index walk's look-ahead).
+    const early = reads;
+    expect(early).toBeLessThan(20);
+    await reader.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reads - early).toBeLessThanOrEqual(1);
+  });
+});
+
 describe('unbundle', () => {
   it('fills an empty store that then rebuilds the exact tar', async () => {
     const { tar, root, store } = await sampleLayer();
