@@ -11,7 +11,7 @@ export default defineConfig([
     target: 'es2022',
     platform: 'neutral',
     // cborg ships ESM only; bundle it so the CJS build needs no require(esm).
-    noExternal: ['cborg'],
+    noExternal: ['cborg', /^@zip\.js\//],
     async onSuccess() {
       // The precompiled kernel, for runtimes that cannot compile Wasm from bytes (workerd).
       await mkdir('dist', { recursive: true });
@@ -27,6 +27,6 @@ export default defineConfig([
     // A small young generation: buffers released by the streams are then collected promptly,
     // which keeps peak RSS flat (measured on a 1.1 GiB layer: 2 MiB gives the lowest peak for both convert and cat, no slower).
     banner: { js: '#!/usr/bin/env -S node --max-semi-space-size=2' },
-    noExternal: ['cborg'],
+    noExternal: ['cborg', /^@zip\.js\//],
   },
 ]);

@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'ERR_UNSAFE_PATH'
   | 'ERR_EXTRACT'
   | 'ERR_DIFF_FORMAT'
-  | 'ERR_DIFF_INCOMPLETE';
+  | 'ERR_DIFF_INCOMPLETE'
+  | 'ERR_BUNDLE';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -213,5 +214,24 @@ export class DiffIncompleteError extends LayerdiffError {
       `the diff's index refers to ${missing} chunk(s) neither in the diff nor in the store, first ${first}`,
     );
     this.missing = missing;
+  }
+}
+
+/**
+ * A bundle (a zip of an index and its chunks) is malformed or does not follow the bundle
+ * layout: an unreadable or truncated zip, an entry name outside the layout, a duplicate or
+ * oversized entry, a missing index, or a chunk the index needs that the bundle lacks.
+ * (A chunk entry whose bytes do not match its name is a {@link ChunkDigestError}.)
+ */
+export class BundleError extends LayerdiffError {
+  /** The zip entry the problem is in, when there is one. */
+  readonly entry: string | undefined;
+  constructor(message: string, entry?: string, options?: { cause?: unknown }) {
+    super(
+      'ERR_BUNDLE',
+      entry === undefined ? message : `${message} (entry ${JSON.stringify(entry)})`,
+      options,
+    );
+    this.entry = entry;
   }
 }

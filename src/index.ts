@@ -5,6 +5,7 @@
  *
  * @module
  */
+export * from './bundle/index.js';
 export * from './cdc/index.js';
 export * from './compress/index.js';
 export * from './errors.js';

@@ -5,6 +5,7 @@
  * @module
  */
 import { LayerdiffError, UsageError } from '../errors.js';
+import { bundleCommand, unbundleCommand } from './bundle.js';
 import { catCommand } from './cat.js';
 import { convertCommand } from './convert.js';
 import { applyCommand, diffCommand } from './diff.js';
@@ -21,6 +22,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   inspect: inspectCommand,
   extract: extractCommand,
   'extract-tar': extractTarCommand,
+  bundle: bundleCommand,
+  unbundle: unbundleCommand,
 };
 
 const USAGE = `usage: layerdiff <command> [options]
@@ -48,6 +51,10 @@ commands:
   flatten <index>... --store <dir> [--out <file>]
       Merge a stack of layers (bottom first) into one plain tar of the resulting filesystem
       (to stdout by default): whiteouts applied, no whiteout entries, every chunk verified.
+  bundle <index> --store <dir> --out <file.zip> [--compression auto|deflate|store] [--json]
+      Write one zip holding the index and every chunk it needs (each once, verified).
+  unbundle <file.zip> --store <dir> --out <index> [--json]
+      Verify and copy every chunk a bundle's index needs into <dir>; write the index to <out>.
 `;
 
 async function main(argv: string[]): Promise<number> {

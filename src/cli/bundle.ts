@@ -1,0 +1,123 @@
+/**
+ * `layerdiff bundle <index> --store <dir> --out <file.zip> [--compression auto|deflate|store] [--json]`
+ * `layerdiff unbundle <file.zip> --store <dir> --out <index> [--json]`
+ *
+ * @module
+ */
+import { openAsBlob } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { BlobReader } from '@zip.js/zip.js/lib/zip-core-custom.js';
+import { type BundleCompression, createBundle } from '../bundle/create-bundle.js';
+import { MAX_BUNDLE_INDEX_BYTES } from '../bundle/layout.js';
+import { unbundle } from '../bundle/unbundle.js';
+import { BundleError, UsageError } from '../errors.js';
+import { decodeRoot, isRoot } from '../format/root.js';
+import { formatDigest } from '../hash/digest.js';
+import { FsStore } from '../node/fs-store.js';
+import { nodeHashProvider } from '../node/hash.js';
+import { atomicFile } from '../node/io.js';
+import { parse, required } from './args.js';
+
+const COMPRESSIONS: readonly BundleCompression[] = ['auto', 'deflate', 'store'];
+
+/** Writes `write` to an atomic file at `path`, removing it on failure. */
+async function writeAtomically(
+  path: string,
+  write: (out: WritableStream<Uint8Array>) => Promise<void>,
+): Promise<void> {
+  const out = await atomicFile(path);
+  try {
+    await write(out.writable);
+    await out.commit();
+  } catch (err) {
+    await out.discard();
+    throw err;
+  }
+}
+
+export async function bundleCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    {
+      store: { type: 'string' },
+      out: { type: 'string' },
+      compression: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    { min: 1, max: 1, names: 'one index path' },
+  );
+  const storeDir = required(values.store, 'store');
+  const outPath = required(values.out, 'out');
+  const compression = (values.compression ?? 'auto') as BundleCompression;
+  if (!COMPRESSIONS.includes(compression)) {
+    throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(', ')}`);
+  }
+  const indexPath = positionals[0]!;
+  const { size } = await stat(indexPath);
+  if (size > MAX_BUNDLE_INDEX_BYTES) {
+    throw new BundleError(
+      `${indexPath} is ${size} bytes, more than a bundle's index may hold (bundle a root, as convert writes without --flat)`,
+    );
+  }
+  const index = new Uint8Array(await readFile(indexPath));
+  const store = await FsStore.open(storeDir);
+  const totals = { entries: 0, indexChunks: 0, dataChunks: 0, chunkBytes: 0, zipBytes: 0 };
+  await writeAtomically(outPath, (out) =>
+    createBundle(index, store, {
+      hash: nodeHashProvider(),
+      compression,
+      onEntry: (e) => {
+        totals.entries++;
+        if (e.kind === 'index-chunk') totals.indexChunks++;
+        if (e.kind === 'data-chunk') totals.dataChunks++;
+        if (e.kind !== 'index') totals.chunkBytes += e.size;
+      },
+    })
+      .pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(piece, c) {
+            totals.zipBytes += piece.length;
+            c.enqueue(piece);
+          },
+        }),
+      )
+      .pipeTo(out),
+  );
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(totals)}\n`);
+  } else {
+    process.stdout.write(
+      `${outPath}: ${totals.entries} entries (index, ${totals.indexChunks} index chunks, ${totals.dataChunks} data chunks), ${totals.chunkBytes} bytes of chunks in a ${totals.zipBytes}-byte zip\n`,
+    );
+  }
+}
+
+export async function unbundleCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { min: 1, max: 1, names: 'one bundle path' },
+  );
+  const storeDir = required(values.store, 'store');
+  const outPath = required(values.out, 'out');
+  // A lazily read Blob: zip.js reads the directory and then only the entries it needs.
+  const blob = await openAsBlob(positionals[0]!);
+  const store = await FsStore.open(storeDir);
+  const result = await unbundle(new BlobReader(blob as unknown as Blob), store, {
+    hash: nodeHashProvider(),
+  });
+  await writeAtomically(outPath, async (out) => {
+    const writer = out.getWriter();
+    await writer.write(result.root);
+    await writer.close();
+  });
+  const diffId = isRoot(result.root) ? formatDigest(decodeRoot(result.root).end.diffId) : undefined;
+  const { root: _root, ...counts } = result;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ ...(diffId ? { diffId } : {}), ...counts })}\n`);
+  } else {
+    process.stdout.write(
+      `${diffId ?? outPath}  ${counts.chunks} chunks (${counts.newChunks} new, ${counts.newBytes} bytes)${counts.unusedEntries ? `, ${counts.unusedEntries} unused entries skipped` : ''}\n`,
+    );
+  }
+}
