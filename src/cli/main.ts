@@ -10,6 +10,7 @@ import { convertCommand } from './convert.js';
 import { extractCommand, extractTarCommand } from './extract.js';
 import { flattenCommand } from './flatten.js';
 import { inspectCommand } from './inspect.js';
+import { ociCommand } from './oci.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   inspect: inspectCommand,
   extract: extractCommand,
   'extract-tar': extractTarCommand,
+  oci: ociCommand,
 };
 
 const USAGE = `usage: layerdiff <command> [options]
@@ -39,6 +41,15 @@ commands:
   flatten <index>... --store <dir> [--out <file>]
       Merge a stack of layers (bottom first) into one plain tar of the resulting filesystem
       (to stdout by default): whiteouts applied, no whiteout entries, every chunk verified.
+  oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
+      Convert every layer of an OCI image layout (every manifest, or the tagged one) into <dir>
+      and write its chunked form: a layout whose layers are index roots (docs/OCI.md).
+  oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
+      Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
+      only where its compression is reproduced (checked), else it is written uncompressed
+      under a new manifest. The report says which digests were kept and which changed.
+  oci flatten <layout>[:<tag>] --store <dir> [--out <file>]
+      Merge one image's layers (plain or chunked layout) into one plain tar.
 `;
 
 async function main(argv: string[]): Promise<number> {

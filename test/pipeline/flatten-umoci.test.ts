@@ -92,7 +92,8 @@ describe('flatten of an image built by umoci', () => {
       const gz = new Uint8Array(readFileSync(blob(layer.digest)));
       const { index: idx } = await convertBytes(gz, store);
       indexes.push(idx);
-      for (const r of await indexRecords(idx, store)) if (r.type === 'delete') deletions.push(r.path);
+      for (const r of await indexRecords(idx, store))
+        if (r.type === 'delete') deletions.push(r.path);
     }
     // umoci wrote whiteouts, so the merge is really exercised.
     expect(deletions).toEqual(expect.arrayContaining(['usr/share/doc', 'etc/app/config']));
