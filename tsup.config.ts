@@ -10,8 +10,9 @@ export default defineConfig([
     sourcemap: true,
     target: 'es2022',
     platform: 'neutral',
-    // cborg ships ESM only; bundle it so the CJS build needs no require(esm).
-    noExternal: ['cborg'],
+    // cborg ships ESM only; bundle it so the CJS build needs no require(esm). pako (gzip
+    // reproduction) is bundled so raw workerd needs no extra module mapping for it.
+    noExternal: ['cborg', 'pako'],
     async onSuccess() {
       // The precompiled kernel, for runtimes that cannot compile Wasm from bytes (workerd).
       await mkdir('dist', { recursive: true });
