@@ -10,8 +10,9 @@ export default defineConfig([
     sourcemap: true,
     target: 'es2022',
     platform: 'neutral',
-    // cborg ships ESM only; bundle it so the CJS build needs no require(esm).
-    noExternal: ['cborg', /^@zip\.js\//],
+    // cborg ships ESM only; bundle it so the CJS build needs no require(esm). zip.js and pako
+    // (gzip reproduction) are bundled so raw workerd needs no extra module mapping for them.
+    noExternal: ['cborg', 'pako', /^@zip\.js\//],
     async onSuccess() {
       // The precompiled kernel, for runtimes that cannot compile Wasm from bytes (workerd).
       await mkdir('dist', { recursive: true });

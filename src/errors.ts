@@ -26,7 +26,13 @@ export type ErrorCode =
   | 'ERR_EXTRACT'
   | 'ERR_DIFF_FORMAT'
   | 'ERR_DIFF_INCOMPLETE'
-  | 'ERR_BUNDLE';
+  | 'ERR_BUNDLE'
+  | 'ERR_OCI_FORMAT'
+  | 'ERR_OCI_MEDIA_TYPE'
+  | 'ERR_OCI_BLOB_NOT_FOUND'
+  | 'ERR_OCI_DIGEST'
+  | 'ERR_OCI_LIMIT'
+  | 'ERR_OCI_REF_NOT_FOUND';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -233,5 +239,65 @@ export class BundleError extends LayerdiffError {
       options,
     );
     this.entry = entry;
+  }
+}
+
+/** An OCI image layout file or blob (index, manifest, config, descriptor) is malformed. */
+export class OciFormatError extends LayerdiffError {
+  /** Which file or blob: a path in the layout or a digest. */
+  readonly where: string;
+  constructor(where: string, message: string) {
+    super('ERR_OCI_FORMAT', `${where}: ${message}`);
+    this.where = where;
+  }
+}
+
+/** A descriptor names a media type that is not supported where it appears. */
+export class OciMediaTypeError extends LayerdiffError {
+  /** The media type. */
+  readonly mediaType: string;
+  constructor(mediaType: string, message: string) {
+    super('ERR_OCI_MEDIA_TYPE', `${message}: ${JSON.stringify(mediaType)}`);
+    this.mediaType = mediaType;
+  }
+}
+
+/** A blob a descriptor names is not in the layout. */
+export class OciBlobNotFoundError extends LayerdiffError {
+  /** The missing blob's digest. */
+  readonly digest: string;
+  constructor(digest: string) {
+    super('ERR_OCI_BLOB_NOT_FOUND', `blob ${digest} is not in the layout`);
+    this.digest = digest;
+  }
+}
+
+/** A blob's bytes do not match the digest or size its descriptor gives. */
+export class OciDigestError extends LayerdiffError {
+  /** The digest the blob was named by. */
+  readonly digest: string;
+  constructor(digest: string, detail: string) {
+    super('ERR_OCI_DIGEST', `blob ${digest} failed verification: ${detail}`);
+    this.digest = digest;
+  }
+}
+
+/** An OCI file or blob exceeds a size or nesting limit. */
+export class OciLimitError extends LayerdiffError {
+  constructor(message: string) {
+    super('ERR_OCI_LIMIT', message);
+  }
+}
+
+/** No manifest in the layout carries the requested reference name (tag). */
+export class OciRefNotFoundError extends LayerdiffError {
+  /** The reference asked for. */
+  readonly ref: string;
+  constructor(ref: string, known: string[]) {
+    super(
+      'ERR_OCI_REF_NOT_FOUND',
+      `no manifest is tagged ${JSON.stringify(ref)} (tags: ${known.map((k) => JSON.stringify(k)).join(', ') || 'none'})`,
+    );
+    this.ref = ref;
   }
 }

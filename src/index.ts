@@ -11,6 +11,7 @@ export * from './compress/index.js';
 export * from './errors.js';
 export * from './format/index.js';
 export * from './hash/index.js';
+export * from './oci/index.js';
 export * from './pipeline/index.js';
 export * from './store/index.js';
 export * from './tar/index.js';

@@ -12,6 +12,7 @@ import { applyCommand, diffCommand } from './diff.js';
 import { extractCommand, extractTarCommand } from './extract.js';
 import { flattenCommand } from './flatten.js';
 import { inspectCommand } from './inspect.js';
+import { ociCommand } from './oci.js';
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   'extract-tar': extractTarCommand,
   bundle: bundleCommand,
   unbundle: unbundleCommand,
+  oci: ociCommand,
 };
 
 const USAGE = `usage: layerdiff <command> [options]
@@ -55,6 +57,15 @@ commands:
       Write one zip holding the index and every chunk it needs (each once, verified).
   unbundle <file.zip> --store <dir> --out <index> [--json]
       Verify and copy every chunk a bundle's index needs into <dir>; write the index to <out>.
+  oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
+      Convert every layer of an OCI image layout (every manifest, or the tagged one) into <dir>
+      and write its chunked form: a layout whose layers are index roots (docs/OCI.md).
+  oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
+      Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
+      only where its compression is reproduced (checked), else it is written uncompressed
+      under a new manifest. The report says which digests were kept and which changed.
+  oci flatten <layout>[:<tag>] --store <dir> [--out <file>]
+      Merge one image's layers (plain or chunked layout) into one plain tar.
 `;
 
 async function main(argv: string[]): Promise<number> {

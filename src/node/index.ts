@@ -6,6 +6,7 @@
  */
 
 export { type NodeChunkCodecOptions, nodeChunkCodec } from './chunk-codec.js';
+export { nodeDeflateEngine } from './deflate.js';
 export { checkEntryPath, type SafeEntryPath, type UnsafeEntryPath } from './entry-path.js';
 export {
   DEFAULT_MAX_WARNINGS,
@@ -18,3 +19,22 @@ export {
 export { DEFLATE_SUFFIX, FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export { type AtomicFile, atomicFile, fileSource, READ_SIZE, stdoutSink } from './io.js';
+export {
+  convertLayout,
+  flattenImage,
+  MAX_ROOT_BLOB,
+  type OciConvertedLayer,
+  type OciConvertedManifest,
+  type OciConvertOptions,
+  type OciConvertReport,
+  type OciFlattenOptions,
+} from './oci-convert.js';
+export { type Image, jsonBytes, LayoutWriter, OciLayout, sha256 } from './oci-layout.js';
+export {
+  type OciRestoredLayer,
+  type OciRestoredManifest,
+  type OciRestoreOptions,
+  type OciRestoreReport,
+  type RestoredHow,
+  restoreLayout,
+} from './oci-restore.js';

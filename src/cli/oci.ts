@@ -1,0 +1,136 @@
+/**
+ * `layerdiff oci convert|restore|flatten`: OCI image layouts (docs/OCI.md).
+ *
+ * ```
+ * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
+ * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
+ * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--out <file>]
+ * ```
+ *
+ * @module
+ */
+import { statSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { FsStore } from '../node/fs-store.js';
+import { nodeHashProvider } from '../node/hash.js';
+import { atomicFile, stdoutSink } from '../node/io.js';
+import { convertLayout, flattenImage } from '../node/oci-convert.js';
+import { restoreLayout } from '../node/oci-restore.js';
+import { parse, required } from './args.js';
+
+/**
+ * Splits `<dir>[:<tag>]`. A path that is an existing directory is taken whole; otherwise the
+ * part after the last `:` is the tag.
+ */
+export function splitImageRef(arg: string): { dir: string; ref?: string } {
+  if (statSync(arg, { throwIfNoEntry: false })?.isDirectory()) return { dir: arg };
+  const at = arg.lastIndexOf(':');
+  if (at <= 0) return { dir: arg };
+  const ref = arg.slice(at + 1);
+  if (ref === '') throw new UsageError(`empty tag in ${JSON.stringify(arg)}`);
+  return { dir: arg.slice(0, at), ref };
+}
+
+const SUB: Record<string, (args: string[]) => Promise<void>> = {
+  convert: ociConvert,
+  restore: ociRestore,
+  flatten: ociFlatten,
+};
+
+export async function ociCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const run = sub === undefined ? undefined : SUB[sub];
+  if (!run) throw new UsageError(`oci needs a subcommand: convert, restore or flatten`);
+  await run(rest);
+}
+
+async function ociConvert(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
+  );
+  const storeDir = required(values.store, 'store');
+  const out = required(values.out, 'out');
+  const { dir, ref } = splitImageRef(positionals[0]!);
+  const store = await FsStore.open(storeDir);
+  const report = await convertLayout(dir, { store, out, ref, hash: nodeHashProvider() });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  for (const m of report.manifests) {
+    process.stdout.write(`${m.ref ?? '(untagged)'} ${m.digest} -> ${m.chunkedDigest}\n`);
+    for (const l of m.layers) {
+      const state = l.reproducible
+        ? l.gzip
+          ? `gzip reproduced (${l.gzip.engine} level ${l.gzip.level})`
+          : 'uncompressed, exact'
+        : `will restore uncompressed: ${l.reason}`;
+      process.stdout.write(
+        `  ${l.digest} ${l.compression} root ${l.root.digest}, ${l.newChunks} new chunks (${l.newBytes} bytes); ${state}\n`,
+      );
+    }
+  }
+}
+
+async function ociRestore(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { min: 1, max: 1, names: 'one chunked layout directory, optionally :<tag>' },
+  );
+  const storeDir = required(values.store, 'store');
+  const out = required(values.out, 'out');
+  const { dir, ref } = splitImageRef(positionals[0]!);
+  const store = await FsStore.open(storeDir);
+  const report = await restoreLayout(dir, { store, out, ref, hash: nodeHashProvider() });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  for (const m of report.manifests) {
+    const state = m.kept ? 'manifest kept' : `NEW manifest ${m.digest}`;
+    process.stdout.write(
+      `${m.ref ?? '(untagged)'} ${m.originalDigest}: ${state}; config ${m.config} kept\n`,
+    );
+    for (const l of m.layers) {
+      const line = l.kept
+        ? `  ${l.digest} kept (${l.how})`
+        : `  ${l.originalDigest} CHANGED to ${l.digest} (${l.mediaType}): ${l.reason}`;
+      process.stdout.write(`${line}\n`);
+    }
+  }
+  process.stdout.write(report.indexKept ? 'index.json kept\n' : 'index.json rewritten\n');
+}
+
+async function ociFlatten(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, out: { type: 'string' } },
+    { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
+  );
+  const store = await FsStore.open(required(values.store, 'store'));
+  const { dir, ref } = splitImageRef(positionals[0]!);
+  const tar = await flattenImage(dir, {
+    store,
+    ref,
+    hash: nodeHashProvider(),
+    onWarning: (w) =>
+      process.stderr.write(
+        `layerdiff oci flatten: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
+      ),
+  });
+  if (values.out === undefined) {
+    await tar.pipeTo(stdoutSink());
+    return;
+  }
+  const out = await atomicFile(values.out);
+  try {
+    await tar.pipeTo(out.writable);
+    await out.commit();
+  } catch (err) {
+    await out.discard();
+    throw err;
+  }
+}

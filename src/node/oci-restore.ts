@@ -1,0 +1,317 @@
+/**
+ * `restoreLayout`: the chunked form of an image (docs/OCI.md) and its chunk store in, the
+ * original OCI image layout out. Every diff_id and config is kept; a compressed layer keeps its
+ * blob digest only when recompressing it with the recorded parameters gives exactly that
+ * digest (checked); otherwise it is written uncompressed under a new manifest, and the report
+ * says which digests were kept and which changed.
+ *
+ * @module
+ */
+import { OciDigestError, OciFormatError } from '../errors.js';
+import { decodeRoot } from '../format/root.js';
+import { formatDigest } from '../hash/digest.js';
+import type { HashProvider } from '../hash/types.js';
+import {
+  ANNOTATIONS,
+  type OciLayerRecord,
+  originalIndexOf,
+  originalManifestOf,
+  parseLayerRecord,
+} from '../oci/chunked.js';
+import { createGzipWriter, type DeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import { LAYERDIFF_ROOT, OCI_INDEX, uncompressedLayerMediaType } from '../oci/media-types.js';
+import {
+  type Descriptor,
+  type ImageIndex,
+  type OciLimits,
+  parseIndex,
+  parseManifest,
+} from '../oci/parse.js';
+import { reassemble } from '../pipeline/reassemble.js';
+import type { ChunkReader } from '../store/types.js';
+import { nodeDeflateEngine } from './deflate.js';
+import { nodeHashProvider } from './hash.js';
+import { MAX_ROOT_BLOB } from './oci-convert.js';
+import { jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
+
+/** Options of {@link restoreLayout}. */
+export interface OciRestoreOptions {
+  /** The chunk store the layers were converted into. */
+  store: ChunkReader;
+  /** Where the restored layout is written; must not exist. */
+  out: string;
+  /** Only the manifest with this tag. @default every manifest */
+  ref?: string;
+  /** Hashing. @default nodeHashProvider() */
+  hash?: HashProvider;
+  /** Engines available for recompressing gzip layers. @default [pako (zlib 1.2), Node's zlib] */
+  engines?: DeflateEngine[];
+  /** Size limits on JSON blobs. */
+  limits?: Partial<OciLimits>;
+}
+
+/** How a layer blob was written back. */
+export type RestoredHow = 'as-is' | 'recompressed' | 'uncompressed';
+
+/** What restoring one layer did. */
+export interface OciRestoredLayer {
+  /** The original blob's media type and digest. */
+  originalMediaType: string;
+  originalDigest: string;
+  /** What was written: media type, digest (checked) and size. */
+  mediaType: string;
+  digest: string;
+  size: number;
+  diffId: string;
+  /** True when `digest` is the original digest. */
+  kept: boolean;
+  /** `as-is` (uncompressed tar), `recompressed` (gzip reproduced) or `uncompressed` (fallback). */
+  how: RestoredHow;
+  /** Why the original digest was not kept. */
+  reason?: string;
+}
+
+/** What restoring one manifest did. */
+export interface OciRestoredManifest {
+  ref?: string;
+  /** The original manifest's digest. */
+  originalDigest: string;
+  /** The restored manifest's digest. */
+  digest: string;
+  /** True when the original manifest was restored byte for byte. */
+  kept: boolean;
+  /** The config's digest (always the original's). */
+  config: string;
+  layers: OciRestoredLayer[];
+}
+
+/** What {@link restoreLayout} did. */
+export interface OciRestoreReport {
+  manifests: OciRestoredManifest[];
+  /** True when `index.json` is the original byte for byte. */
+  indexKept: boolean;
+}
+
+/**
+ * Restores an OCI image layout from its chunked form. Configs, and the original manifests and
+ * `index.json` when every layer keeps its digest, come back byte for byte; uncompressed layers
+ * are rebuilt exactly (diff_id checked); gzip layers are recompressed with the recorded
+ * parameters and kept only when the result has the original digest. Any other layer is written
+ * uncompressed (its digest is then its diff_id, so the config still matches) under a new
+ * manifest, and a new `index.json` lists it.
+ *
+ * @param src - the chunked layout's directory.
+ * @param options - store, output, tag and engines.
+ * @returns per manifest and layer: which digests were kept and which changed, and why.
+ * @throws typed OCI errors for a malformed or inconsistent chunked layout, and chunk errors
+ * (`ERR_CHUNK_NOT_FOUND`, `ERR_CHUNK_DIGEST`, `ERR_LAYER_DIGEST`) from the store. On failure
+ * nothing is left at `options.out`.
+ */
+export async function restoreLayout(
+  src: string,
+  options: OciRestoreOptions,
+): Promise<OciRestoreReport> {
+  const hash = options.hash ?? nodeHashProvider();
+  const engines = options.engines ?? [pakoDeflateEngine(), nodeDeflateEngine()];
+  const layout = await OciLayout.open(src, options.limits);
+  const selected = layout.select(options.ref);
+  const origIndexRef = originalIndexOf(layout.index.annotations);
+  let origIndexBytes: Uint8Array | undefined;
+  let origIndex: ImageIndex | undefined;
+  if (origIndexRef) {
+    origIndexBytes = await layout.readBlob(origIndexRef, layout.limits.index);
+    origIndex = parseIndex(origIndexBytes, origIndexRef.digest, layout.limits.index);
+  }
+
+  const writer = await LayoutWriter.create(options.out);
+  try {
+    const restored = new Map<string, OciRestoredLayer>();
+    const report: OciRestoreReport = { manifests: [], indexKept: false };
+    const descriptors: Record<string, unknown>[] = [];
+    for (const d of selected) {
+      const image = await layout.readImage(d);
+      const orig = originalManifestOf(image.manifest.annotations, d.digest);
+      const origBytes = await layout.readBlob(orig, layout.limits.manifest);
+      const origManifest = parseManifest(origBytes, orig.digest, layout.limits.manifest);
+      if (origManifest.config.digest !== image.manifest.config.digest) {
+        throw new OciFormatError(d.digest, 'config differs from the original manifest');
+      }
+      if (origManifest.layers.length !== image.manifest.layers.length) {
+        throw new OciFormatError(d.digest, 'layer count differs from the original manifest');
+      }
+      await writer.writeBlob(image.configBytes);
+
+      const layers: OciRestoredLayer[] = [];
+      for (const [i, rootDesc] of image.manifest.layers.entries()) {
+        const where = `${d.digest} layers[${i}]`;
+        if (rootDesc.mediaType !== LAYERDIFF_ROOT) {
+          throw new OciFormatError(
+            where,
+            `media type ${rootDesc.mediaType} is not ${LAYERDIFF_ROOT}`,
+          );
+        }
+        const record = parseLayerRecord(rootDesc, where);
+        const o = origManifest.layers[i]!;
+        if (
+          o.digest !== record.digest ||
+          o.mediaType !== record.mediaType ||
+          o.size !== record.size
+        ) {
+          throw new OciFormatError(where, 'annotations differ from the original manifest');
+        }
+        if (record.diffId !== image.diffIds[i]) {
+          throw new OciFormatError(where, `diff_id differs from the config's ${image.diffIds[i]}`);
+        }
+        let layer = restored.get(record.digest);
+        if (!layer) {
+          const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
+          const root = decodeRoot(rootBytes);
+          if (formatDigest(root.end.diffId) !== record.diffId) {
+            throw new OciDigestError(
+              rootDesc.digest,
+              `root's diff_id differs from ${record.diffId}`,
+            );
+          }
+          layer = await restoreLayer(rootBytes, record, writer, {
+            store: options.store,
+            hash,
+            engines,
+          });
+          restored.set(record.digest, layer);
+        }
+        layers.push(layer);
+      }
+
+      const kept = layers.every((l) => l.kept);
+      let manifest: { digest: string; size: number };
+      if (kept) {
+        manifest = await writer.writeBlob(origBytes);
+      } else {
+        const raw = {
+          ...origManifest.raw,
+          layers: origManifest.layers.map((l, i) => {
+            const r = layers[i]!;
+            if (r.kept) return l.raw;
+            const { urls: _urls, ...rest } = l.raw;
+            return { ...rest, mediaType: r.mediaType, digest: r.digest, size: r.size };
+          }),
+        };
+        manifest = await writer.writeBlob(jsonBytes(raw));
+      }
+      const base = originalDescriptor(origIndex, orig, d);
+      descriptors.push({ ...base, digest: manifest.digest, size: manifest.size });
+      const ref = d.annotations?.['org.opencontainers.image.ref.name'];
+      report.manifests.push({
+        ...(ref !== undefined ? { ref } : {}),
+        originalDigest: orig.digest,
+        digest: manifest.digest,
+        kept,
+        config: image.manifest.config.digest,
+        layers,
+      });
+    }
+
+    const keptDigests = new Set(report.manifests.filter((m) => m.kept).map((m) => m.digest));
+    if (
+      origIndex &&
+      origIndexBytes &&
+      origIndex.manifests.every((m) => keptDigests.has(m.digest))
+    ) {
+      await writer.writeTop('index.json', origIndexBytes);
+      report.indexKept = true;
+    } else {
+      const base = origIndex?.raw ?? { schemaVersion: 2, mediaType: OCI_INDEX };
+      await writer.writeTop('index.json', jsonBytes({ ...base, manifests: descriptors }));
+    }
+    await writer.writeTop('oci-layout', layout.layoutFile);
+    await writer.commit();
+    return report;
+  } catch (err) {
+    await writer.discard();
+    throw err;
+  }
+}
+
+/** The original `index.json` descriptor of a manifest, or one rebuilt from the chunked one. */
+function originalDescriptor(
+  origIndex: ImageIndex | undefined,
+  orig: { mediaType: string; digest: string; size: number },
+  chunked: Descriptor,
+): Record<string, unknown> {
+  const found = origIndex?.manifests.find((m) => m.digest === orig.digest);
+  if (found) return found.raw;
+  const annotations = { ...chunked.annotations };
+  delete annotations[ANNOTATIONS.manifestDigest];
+  return {
+    ...chunked.raw,
+    mediaType: orig.mediaType,
+    digest: orig.digest,
+    size: orig.size,
+    ...(Object.keys(annotations).length ? { annotations } : {}),
+  };
+}
+
+async function restoreLayer(
+  rootBytes: Uint8Array,
+  record: OciLayerRecord,
+  writer: LayoutWriter,
+  options: { store: ChunkReader; hash: HashProvider; engines: DeflateEngine[] },
+): Promise<OciRestoredLayer> {
+  const tar = () =>
+    reassemble(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(rootBytes);
+          c.close();
+        },
+      }),
+      options.store,
+      { hash: options.hash },
+    );
+  const common = {
+    originalMediaType: record.mediaType,
+    originalDigest: record.digest,
+    diffId: record.diffId,
+  };
+  if (record.compression === 'none') {
+    const w = await writer.writeBlobStream(tar());
+    if (w.digest !== record.digest) {
+      throw new OciDigestError(record.digest, `rebuilt layer hashes to ${w.digest}`);
+    }
+    return { ...common, mediaType: record.mediaType, ...w, kept: true, how: 'as-is' };
+  }
+  let reason: string;
+  if (record.compression === 'gzip' && record.gzip) {
+    const params = record.gzip;
+    const engine = options.engines.find((e) => e.name === params.engine);
+    if (engine) {
+      const w = await writer.writeBlobStream(tar().pipeThrough(createGzipWriter(params, engine)));
+      if (w.digest === record.digest && w.size === record.size) {
+        return { ...common, mediaType: record.mediaType, ...w, kept: true, how: 'recompressed' };
+      }
+      await writer.removeBlob(w.digest);
+      reason = `recompressing with ${params.engine} level ${params.level} gave ${w.digest}`;
+    } else {
+      reason = `deflate engine ${params.engine} is not available here`;
+    }
+  } else if (record.compression === 'gzip') {
+    reason = 'no gzip parameters reproduced the original blob at conversion';
+  } else {
+    reason = `${record.compression} blobs are not reproduced`;
+  }
+  const w = await writer.writeBlobStream(tar());
+  if (w.digest !== record.diffId) {
+    throw new OciDigestError(
+      record.digest,
+      `rebuilt tar hashes to ${w.digest}, not ${record.diffId}`,
+    );
+  }
+  return {
+    ...common,
+    mediaType: uncompressedLayerMediaType(record.mediaType),
+    ...w,
+    kept: false,
+    how: 'uncompressed',
+    reason,
+  };
+}

@@ -1,0 +1,39 @@
+export {
+  ANNOTATIONS,
+  layerAnnotations,
+  type OciLayerRecord,
+  originalIndexOf,
+  originalManifestOf,
+  parseLayerRecord,
+} from './chunked.js';
+export { crc32, type GzipHeader, gzipTrailer, parseGzipHeader } from './gzip-header.js';
+export {
+  createGzipWriter,
+  type DeflateEngine,
+  type DeflateParams,
+  findGzipParams,
+  type GzipParams,
+  type GzipSearchOptions,
+  type GzipSearchResult,
+  MAX_GZIP_HEADER,
+  PAKO_ENGINE,
+  pakoDeflateEngine,
+} from './gzip-reproduce.js';
+export * from './media-types.js';
+export {
+  blobPath,
+  checkDigest,
+  checkLayoutFile,
+  DEFAULT_OCI_LIMITS,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type OciLimits,
+  parseConfigDiffIds,
+  parseDescriptor,
+  parseIndex,
+  parseJson,
+  parseManifest,
+  REF_NAME_ANNOTATION,
+  refName,
+} from './parse.js';

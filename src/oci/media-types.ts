@@ -1,0 +1,71 @@
+/**
+ * OCI and Docker media types, and the ones layerdiff adds for the chunked form of an image
+ * (docs/OCI.md).
+ *
+ * @module
+ */
+import type { Compression } from '../format/records.js';
+
+/** An OCI image manifest. */
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+/** An OCI image index. */
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+/** A Docker image manifest (schema 2); same shape as an OCI manifest. */
+export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+/** A Docker manifest list; same shape as an OCI index. */
+export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+
+/** The media type of a layer descriptor in the chunked form: the blob is a layerdiff index root. */
+export const LAYERDIFF_ROOT = 'application/vnd.layerdiff.index.v1.root';
+
+/** Layer media types layerdiff reads, and how each blob is compressed. */
+export const LAYER_MEDIA_TYPES: Readonly<Record<string, Compression>> = Object.freeze({
+  'application/vnd.oci.image.layer.v1.tar': 'none',
+  'application/vnd.oci.image.layer.v1.tar+gzip': 'gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd': 'zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar': 'none',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip': 'gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd': 'zstd',
+  'application/vnd.docker.image.rootfs.diff.tar': 'none',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.zstd': 'zstd',
+});
+
+/** The media type a restored layer gets when its blob is written uncompressed. */
+export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
+/** The uncompressed Docker layer media type. */
+export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
+
+/**
+ * How a layer media type's blob is compressed.
+ * @param mediaType - a layer descriptor's media type.
+ * @returns the compression, or `undefined` when layerdiff does not read that media type.
+ */
+export function layerCompression(mediaType: string): Compression | undefined {
+  return Object.hasOwn(LAYER_MEDIA_TYPES, mediaType) ? LAYER_MEDIA_TYPES[mediaType] : undefined;
+}
+
+/**
+ * Tells whether a media type is an image manifest (OCI or Docker schema 2).
+ * @param mediaType - a descriptor's media type.
+ */
+export function isManifestMediaType(mediaType: string): boolean {
+  return mediaType === OCI_MANIFEST || mediaType === DOCKER_MANIFEST;
+}
+
+/**
+ * Tells whether a media type is an image index (OCI index or Docker manifest list).
+ * @param mediaType - a descriptor's media type.
+ */
+export function isIndexMediaType(mediaType: string): boolean {
+  return mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST;
+}
+
+/**
+ * The uncompressed layer media type of the same family (OCI or Docker) as `mediaType`.
+ * @param mediaType - a layer media type.
+ */
+export function uncompressedLayerMediaType(mediaType: string): string {
+  return mediaType.startsWith('application/vnd.docker.') ? DOCKER_LAYER_TAR : OCI_LAYER_TAR;
+}

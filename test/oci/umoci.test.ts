@@ -1,0 +1,206 @@
+/**
+ * An image built by umoci (Go's archive/tar and compress/gzip, with whiteouts for deletions):
+ * converted to the chunked form and restored. Go's gzip is not reproduced, so the layers come
+ * back uncompressed under a new manifest, and the report says so; the config and every diff_id
+ * are kept, umoci reads the restored layout, and its rootfs is the original's. Also: `oci
+ * flatten` against `flatten`, and dedup of a shared base layer across two tags.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FsStore } from '../../src/node/fs-store.js';
+import { convertLayout, flattenImage } from '../../src/node/oci-convert.js';
+import { restoreLayout } from '../../src/node/oci-restore.js';
+import { flatten } from '../../src/pipeline/flatten.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { requireDist, runCli } from '../cli/run.js';
+import { convertBytes, hash } from '../helpers/layers.js';
+import { collect, streamOf } from '../helpers/streams.js';
+import { isRoot, toolsAvailable } from '../helpers/tools.js';
+import { snapshot } from '../pipeline/flatten-helpers.js';
+import { layoutFiles, readJsonBlob } from './helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-oci-umoci-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const umoci = (...args: string[]) => execFileSync('umoci', args, { stdio: 'pipe' });
+const layout = join(work, 'oci');
+const blob = (dir: string, d: string) => readFileSync(join(dir, 'blobs', 'sha256', d.slice(7)));
+
+// umoci without --rootless needs root (CI runs as root).
+describe.runIf(isRoot && toolsAvailable('umoci', 'gzip'))('OCI layout built by umoci', () => {
+  beforeAll(() => {
+    const bundle = join(work, 'bundle');
+    umoci('init', '--layout', layout);
+    umoci('new', '--image', `${layout}:t`);
+    umoci('unpack', '--image', `${layout}:t`, bundle);
+    const at = (p: string) => join(bundle, 'rootfs', p);
+    for (const d of ['etc/app', 'usr/share/doc', 'bin']) mkdirSync(at(d), { recursive: true });
+    writeFileSync(at('etc/app/config'), 'key=value\n');
+    writeFileSync(at('usr/share/doc/README'), 'doc\n'.repeat(5000));
+    writeFileSync(at('bin/tool'), 'tool v1\n'.repeat(20000), { mode: 0o755 });
+    symlinkSync('../bin/tool', at('etc/app/tool'));
+    umoci('repack', '--refresh-bundle', '--image', `${layout}:t`, bundle);
+    umoci('tag', '--image', `${layout}:t`, 'base');
+    // Layer 2: deletions (whiteouts) and a change.
+    rmSync(at('usr/share/doc'), { recursive: true });
+    rmSync(at('etc/app/config'));
+    writeFileSync(at('etc/app/new'), 'new\n');
+    umoci('repack', '--refresh-bundle', '--image', `${layout}:t`, bundle);
+    // Layer 3.
+    writeFileSync(at('bin/tool'), 'tool v2\n'.repeat(20000), { mode: 0o755 });
+    umoci('repack', '--refresh-bundle', '--image', `${layout}:t`, bundle);
+  });
+
+  it('restores config and diff_ids; Go gzip layers fall back to uncompressed, reported', async () => {
+    const store = await FsStore.open(join(work, 'store'));
+    const chunked = join(work, 'chunked');
+    const conv = await convertLayout(layout, { store, out: chunked, ref: 't' });
+    expect(conv.manifests).toHaveLength(1);
+    const layers = conv.manifests[0]!.layers;
+    expect(layers).toHaveLength(3);
+    for (const l of layers) {
+      expect(l.compression).toBe('gzip');
+      expect(l.reproducible).toBe(false);
+      expect(l.reason).toMatch(/gzip not reproduced/);
+    }
+
+    const out = join(work, 'restored');
+    const rest = await restoreLayout(chunked, { store, out });
+    const m = rest.manifests[0]!;
+    const original = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests.find(
+      (d: { annotations?: Record<string, string> }) =>
+        d.annotations?.['org.opencontainers.image.ref.name'] === 't',
+    );
+    expect(m.originalDigest).toBe(original.digest);
+    expect(m.kept).toBe(false);
+    expect(m.digest).not.toBe(original.digest);
+    expect(rest.indexKept).toBe(false);
+    const origManifest = readJsonBlob(layout, original.digest) as {
+      config: { digest: string };
+      layers: Array<{ digest: string }>;
+    };
+    // The config comes back byte for byte; every layer is its uncompressed tar (digest = diff_id).
+    expect(m.config).toBe(origManifest.config.digest);
+    const config = blob(layout, origManifest.config.digest);
+    expect(blob(out, m.config)).toEqual(config);
+    const diffIds = JSON.parse(config.toString('utf8')).rootfs.diff_ids;
+    expect(m.layers.map((l) => l.digest)).toEqual(diffIds);
+    for (const [i, l] of m.layers.entries()) {
+      expect(l).toMatchObject({
+        kept: false,
+        how: 'uncompressed',
+        originalDigest: origManifest.layers[i]!.digest,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      });
+      expect(l.reason).toMatch(/no gzip parameters/);
+    }
+
+    // umoci accepts the restored layout and unpacks the same rootfs.
+    umoci('stat', '--image', `${out}:t`);
+    umoci('unpack', '--image', `${out}:t`, join(work, 'restored-bundle'));
+    umoci('unpack', '--image', `${layout}:t`, join(work, 'original-bundle'));
+    expect(snapshot(join(work, 'restored-bundle', 'rootfs'))).toEqual(
+      snapshot(join(work, 'original-bundle', 'rootfs')),
+    );
+  });
+
+  it('oci flatten equals flatten of the converted layers, from either layout', async () => {
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const desc = index.manifests.find(
+      (d: { annotations?: Record<string, string> }) =>
+        d.annotations?.['org.opencontainers.image.ref.name'] === 't',
+    );
+    const manifest = readJsonBlob(layout, desc.digest) as { layers: Array<{ digest: string }> };
+    const mem = new MemoryStore();
+    const roots: Uint8Array[] = [];
+    for (const l of manifest.layers) {
+      roots.push((await convertBytes(new Uint8Array(blob(layout, l.digest)), mem)).index);
+    }
+    const expected = await collect(
+      flatten(
+        roots.map((r) => () => streamOf(r)),
+        mem,
+        { hash },
+      ),
+    );
+
+    const store = await FsStore.open(join(work, 'store-flatten'));
+    expect(await collect(await flattenImage(layout, { store, ref: 't' }))).toEqual(expected);
+    const chunked = join(work, 'chunked-flatten');
+    await convertLayout(layout, { store, out: chunked });
+    expect(await collect(await flattenImage(chunked, { store, ref: 't' }))).toEqual(expected);
+
+    requireDist();
+    const outFile = join(work, 'flat.tar');
+    const r = await runCli([
+      'oci',
+      'flatten',
+      `${chunked}:t`,
+      '--store',
+      join(work, 'store-flatten'),
+      '--out',
+      outFile,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(new Uint8Array(readFileSync(outFile))).toEqual(expected);
+  });
+
+  it('stores a base layer shared by two tags once', async () => {
+    const countStore = (dir: string) => Object.keys(layoutFiles(dir)).sort();
+    const alone = join(work, 'store-t');
+    await convertLayout(layout, {
+      store: await FsStore.open(alone),
+      out: join(work, 'c1'),
+      ref: 't',
+    });
+    const both = join(work, 'store-both');
+    const s = await FsStore.open(both);
+    await convertLayout(layout, { store: s, out: join(work, 'c2'), ref: 'base' });
+    const afterBase = countStore(both).length;
+    expect(afterBase).toBeGreaterThan(0);
+    const report = await convertLayout(layout, { store: s, out: join(work, 'c3'), ref: 't' });
+    // t's first layer is base's: nothing new for it; the store ends as t's alone.
+    expect(report.manifests[0]!.layers[0]).toMatchObject({ newChunks: 0, newBytes: 0 });
+    expect(countStore(both)).toEqual(countStore(alone));
+    // Both tags in one run: the same store again, and the base root written once.
+    const all = join(work, 'store-all');
+    const r = await convertLayout(layout, {
+      store: await FsStore.open(all),
+      out: join(work, 'c4'),
+    });
+    expect(r.manifests.map((m) => m.ref).sort()).toEqual(['base', 't']);
+    expect(countStore(all)).toEqual(countStore(alone));
+  });
+
+  it('layerdiff oci convert and restore on the command line', async () => {
+    requireDist();
+    const store = join(work, 'store-cli');
+    const chunked = join(work, 'chunked-cli');
+    let r = await runCli([
+      'oci',
+      'convert',
+      `${layout}:t`,
+      '--store',
+      store,
+      '--out',
+      chunked,
+      '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.toString()).manifests[0].layers).toHaveLength(3);
+    const out = join(work, 'restored-cli');
+    r = await runCli(['oci', 'restore', chunked, '--store', store, '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const text = r.stdout.toString();
+    expect(text).toMatch(/NEW manifest/);
+    expect(text.match(/CHANGED to/g)).toHaveLength(3);
+    expect(text).toMatch(/index.json rewritten/);
+    umoci('stat', '--image', `${out}:t`);
+  });
+});
