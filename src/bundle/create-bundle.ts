@@ -5,13 +5,13 @@
  */
 import { Uint8ArrayReader, ZipWriter } from '@zip.js/zip.js/lib/zip-core-custom.js';
 import { BundleError, UsageError } from '../errors.js';
+import { crc32 } from '../hash/crc32.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { indexChunks } from '../pipeline/open-index.js';
 import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
-import { crc32 } from './crc32.js';
 import { BUNDLE_INDEX_ENTRY, chunkEntryName, MAX_BUNDLE_INDEX_BYTES } from './layout.js';
 
 /**

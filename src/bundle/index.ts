@@ -1,4 +1,3 @@
-export { crc32 } from './crc32.js';
 export {
   type BundleCompression,
   type BundleEntryInfo,

@@ -64,28 +64,6 @@ export function parseGzipHeader(bytes: Uint8Array): GzipHeader | 'short' | 'inva
   };
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/**
- * Continues a CRC-32 (the gzip/zlib polynomial) over more bytes.
- * @param crc - the CRC so far (0 to start).
- * @param bytes - the next bytes.
- * @returns the updated CRC.
- */
-export function crc32(crc: number, bytes: Uint8Array): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
 /**
  * The 8-byte gzip trailer: CRC-32 and size modulo 2^32 of the uncompressed data, little-endian.
  * @param crc - CRC-32 of the data.

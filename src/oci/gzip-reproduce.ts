@@ -16,9 +16,10 @@
  * @module
  */
 import { Deflate } from 'pako';
+import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, parseDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
-import { crc32, fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
+import { fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
 
 /** Settings of a zlib-style raw deflate encoder. */
 export interface DeflateParams {
@@ -103,7 +104,7 @@ export function createGzipWriter(
   let size = 0;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
-      crc = crc32(crc, chunk);
+      crc = crc32(chunk, crc);
       size += chunk.length;
       controller.enqueue(chunk);
     },

@@ -6,7 +6,7 @@ export {
   originalManifestOf,
   parseLayerRecord,
 } from './chunked.js';
-export { crc32, type GzipHeader, gzipTrailer, parseGzipHeader } from './gzip-header.js';
+export { type GzipHeader, gzipTrailer, parseGzipHeader } from './gzip-header.js';
 export {
   createGzipWriter,
   type DeflateEngine,
