@@ -9,6 +9,7 @@ export * from './bundle/index.js';
 export * from './cdc/index.js';
 export * from './compress/index.js';
 export * from './errors.js';
+export * from './events/index.js';
 export * from './format/index.js';
 export * from './hash/index.js';
 export * from './oci/index.js';

@@ -1,14 +1,23 @@
 /**
- * `layerdiff convert <layer|-> --store <dir> --out <index> [--flat] [--json]`
+ * `layerdiff convert <layer|-> --store <dir> --out <index> [--flat] [--json] [--progress]`
  *
  * @module
  */
 
+import { stat } from 'node:fs/promises';
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource } from '../node/io.js';
 import { createConverter } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
+import { showProgress } from './progress.js';
+
+/** A regular file's size, for the progress line; undefined for stdin and pipes. */
+export async function sizeOf(path: string): Promise<number | undefined> {
+  if (path === '-') return undefined;
+  const s = await stat(path).catch(() => undefined);
+  return s?.isFile() ? s.size : undefined;
+}
 
 export async function convertCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -18,6 +27,7 @@ export async function convertCommand(args: string[]): Promise<void> {
       out: { type: 'string' },
       flat: { type: 'boolean' },
       json: { type: 'boolean' },
+      progress: { type: 'boolean' },
     },
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
@@ -32,7 +42,12 @@ export async function convertCommand(args: string[]): Promise<void> {
     index: values.flat ? 'flat' : 'chunked',
   });
   try {
+    const stop = showProgress(converter.events, {
+      total: await sizeOf(positionals[0]!),
+      force: values.progress === true,
+    });
     const source = fileSource(positionals[0]!).pipeTo(converter.writable);
+    converter.done.then(stop, stop);
     // A failure surfaces on the index side too, with the converter's own error (the source
     // pipe may reject first with a raw cause, such as a zlib error where ERR_COMPRESSION is due).
     source.catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * `layerdiff diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json]` and
+ * `layerdiff diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json] [--progress]` and
  * `layerdiff apply <diff|-> --store <dir> --out <index> [--json]`.
  *
  * @module
@@ -12,6 +12,8 @@ import { atomicFile, fileSource, stdoutSink } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
 import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
+import { sizeOf } from './convert.js';
+import { showProgress } from './progress.js';
 
 export async function diffCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -21,6 +23,7 @@ export async function diffCommand(args: string[]): Promise<void> {
       store: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean' },
+      progress: { type: 'boolean' },
     },
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
@@ -28,12 +31,17 @@ export async function diffCommand(args: string[]): Promise<void> {
   const outPath = required(values.out, 'out');
   const bases = await Promise.all((values.base ?? []).map((b) => readFile(b)));
   const hash = nodeHashProvider();
-  const { stream, done } = createDiff(fileSource(positionals[0]!), {
+  const { stream, done, events } = createDiff(fileSource(positionals[0]!), {
     bases: bases.map((b) => new Uint8Array(b)),
     store,
     hash,
     codec: nodeChunkCodec(),
   });
+  const stop = showProgress(events, {
+    total: await sizeOf(positionals[0]!),
+    force: values.progress === true,
+  });
+  done.then(stop, stop);
   if (outPath === '-') {
     await stream.pipeTo(stdoutSink());
   } else {

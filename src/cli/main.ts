@@ -30,13 +30,15 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
 
 const USAGE = `usage: layerdiff <command> [options]
 
+convert and diff draw a progress line on stderr when it is a terminal (--progress: always).
+
 commands:
-  convert <layer|-> --store <dir> --out <index> [--flat] [--json]
+  convert <layer|-> --store <dir> --out <index> [--flat] [--json] [--progress]
       Cut a layer (tar, tar+gzip or tar+zstd, detected) into chunks in <dir> and write its index:
       a small root whose index chunks go to <dir> too, or with --flat the whole flat index.
   cat <index> --store <dir> [--out <file>]
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
-  diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json]
+  diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json] [--progress]
       One stream with the chunks (data and index) the base indexes lack, compressed where that
       pays, and the new index root; <dir> holds the bases' index chunks. No --base: everything.
   apply <diff|-> --store <dir> --out <index> [--json]

@@ -15,6 +15,7 @@ import type { CdcKernel, ChunkerParams } from '../cdc/types.js';
 import { createDecompressor } from '../compress/decompress.js';
 import type { ZstdDecoderOptions } from '../compress/zstd.js';
 import { UsageError } from '../errors.js';
+import { ConvertEmitter, type ConvertEvents } from '../events/progress.js';
 import { createIndexEncoder } from '../format/encoder.js';
 import { type Compression, FORMAT_VERSION } from '../format/records.js';
 import { formatDigest } from '../hash/digest.js';
@@ -30,6 +31,7 @@ import { createBodyChunker } from './chunk-bodies.js';
 import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
 import { createChunkDigester } from './digest-chunks.js';
 import { createChunkStorer } from './store-chunks.js';
+import type { StoredToken } from './tokens.js';
 
 /** Options of {@link createConverter} and {@link convert}. */
 export interface ConvertOptions {
@@ -53,6 +55,8 @@ export interface ConvertOptions {
    * flat index (docs/FORMAT.md §1–§4). @default 'chunked'
    */
   index?: 'chunked' | 'flat';
+  /** Where progress events go. @default a new emitter, returned as {@link Converter.events} */
+  events?: ConvertEmitter;
 }
 
 /** What a conversion produced. */
@@ -77,6 +81,8 @@ export interface Converter {
   readable: ReadableStream<Uint8Array>;
   /** Resolves with the totals when the index has been read to its end; rejects if the conversion fails. */
   done: Promise<ConvertResult>;
+  /** Progress: `phase` and `progress` events (see {@link ConvertEvents}). */
+  events: ConvertEmitter;
 }
 
 /**
@@ -105,7 +111,23 @@ export function createConverter(options: ConvertOptions): Converter {
     throw new UsageError(`index must be 'chunked' or 'flat', got ${String(options.index)}`);
   }
 
+  const events = options.events ?? new ConvertEmitter();
+  const progress = events.current;
+  events.setPhase('reading');
   const decompressor = createDecompressor({ hash, zstd: options.zstd });
+  // Counts the blob's bytes on their way in.
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(piece, controller) {
+      progress.bytesIn += piece.length;
+      controller.enqueue(piece);
+    },
+    flush() {
+      events.setPhase('finishing');
+    },
+  });
+  counter.readable.pipeTo(decompressor.writable).catch(() => {
+    // A failure surfaces on the readable side through the pipe chain.
+  });
   const tap = createDigestTap(hash);
   const pool = new BufferPool(params.max);
   let result: ConvertResult | undefined;
@@ -117,6 +139,24 @@ export function createConverter(options: ConvertOptions): Converter {
     .pipeThrough(createBodyChunker({ kernel, params, pool }))
     .pipeThrough(createChunkDigester({ hash, concurrency }))
     .pipeThrough(createChunkStorer({ store: options.store, concurrency, pool }))
+    .pipeThrough(
+      new TransformStream<StoredToken, StoredToken>({
+        transform(t, controller) {
+          if (t.type === 'header') {
+            progress.entries++;
+            events.changed();
+          } else if (t.type === 'chunk') {
+            progress.chunks++;
+            if (t.isNew) {
+              progress.newChunks++;
+              progress.newBytes += t.length;
+            }
+            events.changed();
+          }
+          controller.enqueue(t);
+        },
+      }),
+    )
     .pipeThrough(
       createRecordBuilder({
         layer: async () => ({
@@ -187,6 +227,7 @@ export function createConverter(options: ConvertOptions): Converter {
         return;
       }
       controller.close();
+      events.setPhase('done');
       resolve(indexStats ? { ...result!, index: indexStats } : result!);
     },
     cancel(reason) {
@@ -195,7 +236,7 @@ export function createConverter(options: ConvertOptions): Converter {
     },
   });
 
-  return { writable: decompressor.writable, readable, done };
+  return { writable: counter.writable, readable, done, events };
 }
 
 /**
@@ -207,10 +248,10 @@ export function createConverter(options: ConvertOptions): Converter {
 export function convert(
   layer: ReadableStream<Uint8Array>,
   options: ConvertOptions,
-): { index: ReadableStream<Uint8Array>; done: Promise<ConvertResult> } {
+): { index: ReadableStream<Uint8Array>; done: Promise<ConvertResult>; events: ConvertEmitter } {
   const c = createConverter(options);
   layer.pipeTo(c.writable).catch(() => {
     // The failure surfaces on `index` (and `done`) through the pipe chain.
   });
-  return { index: c.readable, done: c.done };
+  return { index: c.readable, done: c.done, events: c.events };
 }

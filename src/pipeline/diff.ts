@@ -7,6 +7,7 @@
  * @module
  */
 import { type ChunkCodec, webChunkCodec } from '../compress/chunk-codec.js';
+import { ConvertEmitter } from '../events/progress.js';
 import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
 import { formatDigest, parseDigest } from '../hash/digest.js';
 import { webHashProvider } from '../hash/web.js';
@@ -45,7 +46,8 @@ export interface DiffResult extends ConvertResult {
  *
  * @param layer - the layer blob (tar, tar+gzip or tar+zstd).
  * @param options - bases, the store holding their index chunks, and conversion options.
- * @returns the diff bytes, and a promise of the totals once they have been read.
+ * @returns the diff bytes, a promise of the totals once they have been read, and progress
+ * events (phase `bases`, then as {@link createConverter}).
  * @example
  * ```ts
  * const { stream, done } = createDiff(layerBlob, { bases: [baseRoot], store });
@@ -56,7 +58,8 @@ export interface DiffResult extends ConvertResult {
 export function createDiff(
   layer: ReadableStream<Uint8Array>,
   options: DiffOptions,
-): { stream: ReadableStream<Uint8Array>; done: Promise<DiffResult> } {
+): { stream: ReadableStream<Uint8Array>; done: Promise<DiffResult>; events: ConvertEmitter } {
+  const events = new ConvertEmitter();
   const hash = options.hash ?? webHashProvider();
   const codec = options.codec ?? webChunkCodec();
   const known = new Set<string>();
@@ -112,6 +115,7 @@ export function createDiff(
 
   const run = async () => {
     await emit(diffHeader());
+    events.setPhase('bases');
     for (const base of options.bases) {
       const bytes = base instanceof Uint8Array ? single(base) : base;
       for await (const c of indexChunks(bytes, options.store, { hash })) {
@@ -119,7 +123,7 @@ export function createDiff(
       }
     }
     stats.baseChunks = known.size;
-    const converter = createConverter({ ...options, hash, store: sink, index: 'chunked' });
+    const converter = createConverter({ ...options, hash, store: sink, index: 'chunked', events });
     // A failure surfaces through the converter's readable; a cancel aborts the pipe.
     layer.pipeTo(converter.writable, { signal: aborter.signal }).catch(() => {});
     const root = await new Response(converter.readable).arrayBuffer();
@@ -159,7 +163,7 @@ export function createDiff(
     },
     new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark ?? 1 << 20 }),
   );
-  return { stream, done };
+  return { stream, done, events };
 }
 
 function single(bytes: Uint8Array): ReadableStream<Uint8Array> {

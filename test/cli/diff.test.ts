@@ -79,6 +79,26 @@ describe.runIf(toolsAvailable('tar'))('layerdiff diff / apply', () => {
     expect(sha256(c.stdout)).toBe(sha256(readFileSync(v2)));
   });
 
+  it('--progress draws progress on stderr; without it, and not on a terminal, nothing', async () => {
+    const d = mkdtempSync(join(work, 'progress-'));
+    const r = await runCli([
+      'convert',
+      v2,
+      '--store',
+      join(d, 's'),
+      '--out',
+      join(d, 'i'),
+      '--progress',
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(
+      /^done +100\.0% [\d.]+\/[\d.]+ MiB {2}\d+ entries {2}\d+ chunks, \d+ new/,
+    );
+    const quiet = await runCli(['convert', v2, '--store', join(d, 's'), '--out', join(d, 'j')]);
+    expect(quiet.stderr).toBe('');
+  });
+
   it('a corrupt diff: exit 1, a typed error, no output index', async () => {
     const diff = readFileSync(join(work, 'v2.diff'));
     const bad = Buffer.from(diff);

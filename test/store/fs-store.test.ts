@@ -124,9 +124,9 @@ describe('FsStore', () => {
       // Node ignores SIGXFSZ, so a write past `ulimit -f` fails with EFBIG part-way through.
       const script = `
         import { FsStore } from ${JSON.stringify(NODE_ENTRY)};
-        import { createHash } from 'node:crypto';
+        import { createHash, randomBytes } from 'node:crypto';
         const store = await FsStore.open(${JSON.stringify(r)});
-        const bytes = new Uint8Array(1 << 20).fill(7);
+        const bytes = new Uint8Array(randomBytes(1 << 20)); // incompressible: stored as it is
         const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
         const code = await store.put(digest, bytes).then(() => 'stored', (e) => e.code + ' ' + e.cause?.code);
         process.stdout.write(String(code) + ' ' + (await store.has(digest)));

@@ -1,0 +1,111 @@
+/**
+ * Progress events: the typed emitter, and what a conversion and a diff report, which must end
+ * at the totals the conversion returns.
+ */
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { formatProgress } from '../../src/cli/progress.js';
+import { Emitter } from '../../src/events/emitter.js';
+import type { ConvertPhase, ConvertProgress } from '../../src/events/progress.js';
+import { convert } from '../../src/pipeline/convert.js';
+import { createDiff } from '../../src/pipeline/diff.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { encodeHeader, paddingSize } from '../../src/tar/header.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { hash } from '../helpers/layers.js';
+import { collect, streamOf } from '../helpers/streams.js';
+
+function tarOf(files: Array<[string, Uint8Array]>): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [path, body] of files) {
+    parts.push(encodeHeader({ path, size: body.length, mode: 0o644, mtime: { sec: 1, nsec: 0 } }));
+    parts.push(body, new Uint8Array(paddingSize(body.length)));
+  }
+  parts.push(new Uint8Array(1024));
+  return concat(parts);
+}
+
+const tar = tarOf([
+  ['a.bin', pseudoRandom(400_000, 1)],
+  ['b.txt', new TextEncoder().encode('text\n'.repeat(1000))],
+  ['c/.wh.gone', new Uint8Array(0)],
+]);
+
+describe('Emitter', () => {
+  it('on, once, prepend, off and counts', () => {
+    type Ev = { x: (n: number) => void };
+    const e = new Emitter<Ev>();
+    const seen: string[] = [];
+    const a = (n: number) => seen.push(`a${n}`);
+    e.on('x', a);
+    e.once('x', (n) => seen.push(`once${n}`));
+    e.prependListener('x', (n) => seen.push(`first${n}`));
+    expect(e.listenerCount('x')).toBe(3);
+    expect(e.emit('x', 1)).toBe(true);
+    e.off('x', a);
+    e.emit('x', 2);
+    expect(seen).toEqual(['first1', 'a1', 'once1', 'first2']);
+    e.removeAllListeners();
+    expect(e.emit('x', 3)).toBe(false);
+    expect(e.eventNames()).toEqual([]);
+  });
+});
+
+describe('conversion progress', () => {
+  it('ends at the totals convert returns, through reading, finishing and done', async () => {
+    const gz = new Uint8Array(gzipSync(tar));
+    const { index, done, events } = convert(streamOf(gz, 4096), {
+      store: new MemoryStore(),
+      hash,
+      chunker: { min: 1024, avg: 4096, max: 16384 },
+    });
+    const phases: ConvertPhase[] = [];
+    let updates = 0;
+    let last: ConvertProgress | undefined;
+    events.on('phase', (p) => phases.push(p));
+    events.on('progress', (p) => {
+      updates++;
+      last = { ...p };
+    });
+    await collect(index);
+    const r = await done;
+    expect(phases).toEqual(['finishing', 'done']);
+    expect(updates).toBeGreaterThan(50);
+    expect(last).toEqual({
+      phase: 'done',
+      bytesIn: gz.length,
+      entries: r.entries + r.deletions,
+      chunks: r.chunks,
+      newChunks: r.newChunks,
+      newBytes: r.newBytes,
+    });
+    expect(r.bytesIn).toBe(gz.length);
+  });
+
+  it('a diff reports its bases phase first', async () => {
+    const { stream, events } = createDiff(streamOf(tar), {
+      bases: [],
+      store: new MemoryStore(),
+      hash,
+    });
+    const phases: ConvertPhase[] = [];
+    events.on('phase', (p) => phases.push(p));
+    await collect(stream);
+    expect(phases).toEqual(['bases', 'reading', 'finishing', 'done']);
+  });
+
+  it('formats one line, with a percentage when the size is known', () => {
+    const p: ConvertProgress = {
+      phase: 'reading',
+      bytesIn: 512 * 1024 * 1024,
+      entries: 12,
+      chunks: 300,
+      newChunks: 7,
+      newBytes: 3 * 1024 * 1024,
+    };
+    expect(formatProgress(p, 1024 * 1024 * 1024)).toBe(
+      'reading    50.0% 512.0/1024.0 MiB  12 entries  300 chunks, 7 new (3.0 MiB)',
+    );
+    expect(formatProgress(p)).toBe('reading   512.0 MiB  12 entries  300 chunks, 7 new (3.0 MiB)');
+  });
+});
