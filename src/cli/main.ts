@@ -7,6 +7,7 @@
 import { LayerdiffError, UsageError } from '../errors.js';
 import { bundleCommand, unbundleCommand } from './bundle.js';
 import { catCommand } from './cat.js';
+import { changesCommand } from './changes.js';
 import { convertCommand } from './convert.js';
 import { applyCommand, diffCommand } from './diff.js';
 import { extractCommand, extractTarCommand } from './extract.js';
@@ -17,6 +18,7 @@ import { ociCommand } from './oci.js';
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
   cat: catCommand,
+  changes: changesCommand,
   diff: diffCommand,
   apply: applyCommand,
   flatten: flattenCommand,
@@ -44,6 +46,9 @@ commands:
   apply <diff|-> --store <dir> --out <index> [--json]
       Ingest a diff into <dir>, verifying every chunk before it is stored and that the new
       index's chunks are all present, and write the new index root.
+  changes <old-index> <new-index> [--store <dir>] [--json]
+      Files added (A), removed (D) and modified (M, with what changed) between two versions
+      of a layer, and the bytes a holder of the old one must fetch for the new one.
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
   extract <index>... --store <dir> --dir <target> [--json]

@@ -6,6 +6,12 @@ export {
   type RecordBuilderOptions,
   type Trailer,
 } from './build-records.js';
+export {
+  type ChangeAspect,
+  type ChangesResult,
+  changes,
+  type FileChange,
+} from './changes.js';
 export { type BodyChunkerOptions, createBodyChunker } from './chunk-bodies.js';
 export {
   createIndexChunker,

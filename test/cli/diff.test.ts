@@ -99,6 +99,26 @@ describe.runIf(toolsAvailable('tar'))('layerdiff diff / apply', () => {
     expect(quiet.stderr).toBe('');
   });
 
+  it('changes lists what differs and what must move', async () => {
+    const v2idx = join(work, 'v2-sender.idx');
+    const c = await runCli(['convert', v2, '--store', join(work, 'sender'), '--out', v2idx]);
+    expect(c.code).toBe(0);
+    const args = ['changes', join(work, 'v1.idx'), v2idx, '--store', join(work, 'sender')];
+    const text = await runCli(args);
+    expect(text.code).toBe(0);
+    const lines = text.stdout.toString('utf8').trimEnd().split('\n');
+    expect(lines).toContain('A etc/extra +5 bytes');
+    expect(lines.find((l) => l.startsWith('M opt/big.bin [content] +'))).toBeDefined();
+    expect(lines.at(-1)).toMatch(
+      /^1 added, 0 removed, 1 modified; to move: \d+ bytes in \d+ data chunks/,
+    );
+    const json = JSON.parse((await runCli([...args, '--json'])).stdout.toString('utf8'));
+    expect(json).toMatchObject({ added: 1, removed: 0, modified: 1 });
+    const noStore = await runCli(['changes', join(work, 'v1.idx'), v2idx]);
+    expect(noStore.code).toBe(2);
+    expect(noStore.stderr).toMatch(/needs its store/);
+  });
+
   it('a corrupt diff: exit 1, a typed error, no output index', async () => {
     const diff = readFileSync(join(work, 'v2.diff'));
     const bad = Buffer.from(diff);

@@ -1,0 +1,53 @@
+/**
+ * `layerdiff changes <old-index> <new-index> [--store <dir>] [--json]`
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../errors.js';
+import { FsStore } from '../node/fs-store.js';
+import { nodeHashProvider } from '../node/hash.js';
+import { changes } from '../pipeline/changes.js';
+import type { ChunkReader } from '../store/types.js';
+import { parse } from './args.js';
+
+const noStore: ChunkReader = {
+  get() {
+    throw new UsageError('a chunked index needs its store: pass --store <dir>');
+  },
+};
+
+const MARK = { added: 'A', removed: 'D', modified: 'M' } as const;
+
+export async function changesCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, json: { type: 'boolean' } },
+    { min: 2, max: 2, names: 'the old and the new index' },
+  );
+  const store = values.store === undefined ? noStore : await FsStore.open(values.store);
+  const [a, b] = await Promise.all(positionals.map((p) => readFile(p)));
+  const open = (bytes: Uint8Array) =>
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(bytes));
+        c.close();
+      },
+    });
+  const r = await changes(open(a!), open(b!), store, { hash: nodeHashProvider() });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  for (const f of r.files) {
+    const how = f.aspects ? ` [${f.aspects.join(',')}]` : '';
+    const moved = f.newBytes > 0 ? ` +${f.newBytes} bytes` : '';
+    lines.push(`${MARK[f.change]} ${f.path}${how}${moved}`);
+  }
+  for (const d of r.deletions) lines.push(`W ${d || '/'} (whiteout)`);
+  lines.push(
+    `${r.added} added, ${r.removed} removed, ${r.modified} modified; to move: ${r.bytesToMove} bytes in ${r.chunksToMove} data chunks, ${r.indexBytesToMove} bytes in ${r.indexChunksToMove} index chunks`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

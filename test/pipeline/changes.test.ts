@@ -1,0 +1,98 @@
+/**
+ * `changes`: added, removed and modified files between two versions of a layer, what changed
+ * about each, and the bytes that must move, from the indexes alone.
+ */
+import { describe, expect, it } from 'vitest';
+import { changes } from '../../src/pipeline/changes.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/header.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { convertBytes, hash } from '../helpers/layers.js';
+import { streamOf } from '../helpers/streams.js';
+
+type File = [TarHeaderInput, Uint8Array];
+const file = (path: string, body: Uint8Array, extra: Partial<TarHeaderInput> = {}): File => [
+  { path, size: body.length, mode: 0o644, mtime: { sec: 100, nsec: 0 }, ...extra },
+  body,
+];
+
+function tarOf(files: File[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [h, body] of files) {
+    parts.push(encodeHeader(h), body, new Uint8Array(paddingSize(body.length)));
+  }
+  parts.push(new Uint8Array(1024));
+  return concat(parts);
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const big = pseudoRandom(600_000, 4);
+const bigChanged = big.slice();
+bigChanged[300_000]! ^= 1;
+
+describe('changes', () => {
+  it('lists added, removed and modified files and the bytes to move', async () => {
+    const store = new MemoryStore();
+    const chunker = { min: 4096, avg: 16384, max: 65536 };
+    const v1 = tarOf([
+      file('./etc/conf', enc('a = 1\n')),
+      file('./etc/same', enc('unchanged\n')),
+      file('./opt/big.bin', big),
+      file('./opt/gone', enc('bye\n')),
+      file('./bin/tool', enc('#!/bin/sh\n'), { mode: 0o755 }),
+    ]);
+    const v2 = tarOf([
+      file('etc/conf', enc('a = 2\n')),
+      file('etc/same', enc('unchanged\n')),
+      file('etc/new', enc('hello\n')),
+      file('opt/big.bin', bigChanged),
+      file('bin/tool', enc('#!/bin/sh\n'), { mode: 0o700, mtime: { sec: 200, nsec: 5 } }),
+      file('usr/.wh.old', new Uint8Array(0)),
+    ]);
+    const a = await convertBytes(v1, store, { chunker });
+    const b = await convertBytes(v2, store, { chunker });
+    const r = await changes(streamOf(a.index), streamOf(b.index), store, { hash });
+    const byPath = Object.fromEntries(r.files.map((f) => [f.path, f]));
+    expect(Object.keys(byPath).sort()).toEqual([
+      'bin/tool',
+      'etc/conf',
+      'etc/new',
+      'opt/big.bin',
+      'opt/gone',
+    ]);
+    expect(byPath['etc/new']).toMatchObject({ change: 'added', size: 6, newBytes: 6 });
+    expect(byPath['opt/gone']).toMatchObject({ change: 'removed', oldSize: 4, newBytes: 0 });
+    expect(byPath['etc/conf']).toMatchObject({ change: 'modified', aspects: ['content'] });
+    expect(byPath['bin/tool']).toMatchObject({
+      change: 'modified',
+      aspects: ['mode', 'mtime'],
+      newBytes: 0,
+    });
+    const bigChange = byPath['opt/big.bin']!;
+    expect(bigChange.aspects).toEqual(['content']);
+    // One chunk of the 600 kB file changed (content-defined chunks resynchronize).
+    expect(bigChange.newBytes).toBeGreaterThan(0);
+    expect(bigChange.newBytes).toBeLessThanOrEqual(2 * 65536);
+    expect(r).toMatchObject({ added: 1, removed: 1, modified: 3, deletions: ['usr/old'] });
+    expect(r.oldDiffId).toBe(a.result.diffId);
+    expect(r.newDiffId).toBe(b.result.diffId);
+    // No two new files share a chunk here, so the files' new bytes add up to what must move.
+    expect(r.bytesToMove).toBe(r.files.reduce((n, f) => n + f.newBytes, 0));
+    expect(r.chunksToMove).toBeGreaterThan(0);
+    expect(r.indexChunksToMove).toBeGreaterThan(0);
+  });
+
+  it('of a layer with itself: nothing', async () => {
+    const store = new MemoryStore();
+    const v1 = tarOf([file('a', enc('x')), file('b', big)]);
+    const a = await convertBytes(v1, store);
+    const r = await changes(streamOf(a.index), streamOf(a.index), store, { hash });
+    expect(r).toMatchObject({
+      files: [],
+      bytesToMove: 0,
+      chunksToMove: 0,
+      indexChunksToMove: 0,
+      indexBytesToMove: 0,
+    });
+  });
+});
