@@ -1,7 +1,7 @@
 /**
  * flatten: hand-built layer stacks, each checked against an independent reference (GNU tar
  * applying the layers one by one, whiteouts done by the test) after unpacking the flattened tar
- * with GNU tar and with bsdtar; plus warnings, path cleaning, sparse files, pull-driven fetches
+ * with GNU tar, with bsdtar and with layerdiff's own extract; plus warnings, path cleaning, sparse files, pull-driven fetches
  * and errors.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkNotFoundError, RecordFormatError } from '../../src/errors.js';
+import { extract as extractTo } from '../../src/node/extract.js';
 import { flatten } from '../../src/pipeline/flatten.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { ChunkReader } from '../../src/store/types.js';
@@ -53,6 +54,9 @@ async function againstReference(layers: Spec[][]) {
   const tree = snapshot(join(dir, 'gnu'));
   expect(tree).toEqual(snapshot(join(dir, 'ref')));
   expect(snapshot(join(dir, 'bsd'))).toEqual(tree);
+  // layerdiff's own extract (what `layerdiff extract` runs on flatten's output) gives the same.
+  await extractTo(streamOf(tar, 5000), join(dir, 'ours'));
+  expect(snapshot(join(dir, 'ours'))).toEqual(tree);
   expect(checkStructure(join(dir, 'flat.tar'))).toEqual([]);
   return { tree, warnings, tar, dir };
 }
