@@ -133,7 +133,17 @@ for (const [name, m, bytes, base] of rows) {
   );
 }
 const idxBytes = readFileSync(index).length;
+const flatBytes = JSON.parse(
+  execFileSync(process.execPath, [cli, 'inspect', index, '--json'], { encoding: 'utf8' }),
+).index.bytes;
+/** Bytes of the chunk files under the store (apparent sizes). */
+const storeBytes = Number(
+  execFileSync('du', ['-sb', '--apparent-size', store], { encoding: 'utf8' }).split('\t')[0],
+);
 console.log('');
 console.log(
-  `index: ${idxBytes.toLocaleString()} bytes for ${tarBytes.toLocaleString()} bytes of tar`,
+  `index: root ${idxBytes.toLocaleString()} bytes (flat index ${flatBytes.toLocaleString()} bytes, kept as chunks in the store) for ${tarBytes.toLocaleString()} bytes of tar`,
+);
+console.log(
+  `store after converting the tar.gz: ${storeBytes.toLocaleString()} bytes on disk (chunks deflated where that pays)`,
 );

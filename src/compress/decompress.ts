@@ -26,6 +26,8 @@ export interface DecompressorOptions {
   hash: HashProvider;
   /** zstd limits. */
   zstd?: ZstdDecoderOptions;
+  /** Called with the length of each piece of the blob as it is read (for progress). */
+  onBytes?: (length: number) => void;
 }
 
 /** A writable/readable pair like a `TransformStream`, plus what it learns on the way. */
@@ -87,6 +89,7 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
           return;
         }
         size += next.length;
+        options.onBytes?.(next.length);
         if (hashing) await blobHash!.update(next);
         c.enqueue(next);
       },

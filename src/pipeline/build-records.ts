@@ -37,6 +37,8 @@ export interface RecordBuilderOptions {
   trailer: () => Promise<Trailer>;
   /** Called with the totals once the end record has been emitted. */
   onEnd?: (stats: BuildStats, end: IndexRecord & { type: 'end' }) => void;
+  /** Called after each entry and each chunk with the running totals (a live object). */
+  onProgress?: (stats: Readonly<BuildStats>) => void;
 }
 
 /**
@@ -144,6 +146,7 @@ export function createRecordBuilder(
             stats.entries++;
             controller.enqueue({ type: 'entry', entry, raw: t.raw });
           }
+          options.onProgress?.(stats);
           return;
         }
         case 'chunk':
@@ -154,6 +157,7 @@ export function createRecordBuilder(
             stats.newChunks++;
             stats.newBytes += t.length;
           }
+          options.onProgress?.(stats);
           if (refs.length >= REFS_PER_RECORD) flushRefs(controller);
           return;
         case 'end':

@@ -31,7 +31,6 @@ import { createBodyChunker } from './chunk-bodies.js';
 import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
 import { createChunkDigester } from './digest-chunks.js';
 import { createChunkStorer } from './store-chunks.js';
-import type { StoredToken } from './tokens.js';
 
 /** Options of {@link createConverter} and {@link convert}. */
 export interface ConvertOptions {
@@ -114,20 +113,17 @@ export function createConverter(options: ConvertOptions): Converter {
   const events = options.events ?? new ConvertEmitter();
   const progress = events.current;
   events.setPhase('reading');
-  const decompressor = createDecompressor({ hash, zstd: options.zstd });
-  // Counts the blob's bytes on their way in.
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(piece, controller) {
-      progress.bytesIn += piece.length;
-      controller.enqueue(piece);
-    },
-    flush() {
-      events.setPhase('finishing');
+  const decompressor = createDecompressor({
+    hash,
+    zstd: options.zstd,
+    onBytes: (n) => {
+      progress.bytesIn += n;
     },
   });
-  counter.readable.pipeTo(decompressor.writable).catch(() => {
-    // A failure surfaces on the readable side through the pipe chain.
-  });
+  decompressor.done.then(
+    () => events.setPhase('finishing'),
+    () => {},
+  );
   const tap = createDigestTap(hash);
   const pool = new BufferPool(params.max);
   let result: ConvertResult | undefined;
@@ -139,24 +135,6 @@ export function createConverter(options: ConvertOptions): Converter {
     .pipeThrough(createBodyChunker({ kernel, params, pool }))
     .pipeThrough(createChunkDigester({ hash, concurrency }))
     .pipeThrough(createChunkStorer({ store: options.store, concurrency, pool }))
-    .pipeThrough(
-      new TransformStream<StoredToken, StoredToken>({
-        transform(t, controller) {
-          if (t.type === 'header') {
-            progress.entries++;
-            events.changed();
-          } else if (t.type === 'chunk') {
-            progress.chunks++;
-            if (t.isNew) {
-              progress.newChunks++;
-              progress.newBytes += t.length;
-            }
-            events.changed();
-          }
-          controller.enqueue(t);
-        },
-      }),
-    )
     .pipeThrough(
       createRecordBuilder({
         layer: async () => ({
@@ -175,6 +153,13 @@ export function createConverter(options: ConvertOptions): Converter {
               ? { blob: { compression: blob.compression, digest: blob.digest, size: blob.size } }
               : {}),
           };
+        },
+        onProgress: (stats) => {
+          progress.entries = stats.entries + stats.deletions;
+          progress.chunks = stats.chunks;
+          progress.newChunks = stats.newChunks;
+          progress.newBytes = stats.newBytes;
+          events.changed();
         },
         // Everything the caller is told comes from the end record and the builder's totals.
         onEnd: (stats, end) => {
@@ -236,7 +221,7 @@ export function createConverter(options: ConvertOptions): Converter {
     },
   });
 
-  return { writable: counter.writable, readable, done, events };
+  return { writable: decompressor.writable, readable, done, events };
 }
 
 /**
