@@ -3,7 +3,10 @@
  *
  * @module
  */
+
 import { Uint8ArrayReader, ZipWriter } from '@zip.js/zip.js/lib/zip-core-custom.js';
+import { streamOfBytes } from '../bytes-stream.js';
+import { webDeflateRaw } from '../compress/chunk-codec.js';
 import { BundleError, UsageError } from '../errors.js';
 import { crc32 } from '../hash/crc32.js';
 import { formatDigest } from '../hash/digest.js';
@@ -51,46 +54,18 @@ const ENTRY_DOS_TIME = (((1980 - 1980) << 9) | (1 << 5) | 1) << 16;
 /** Bytes of the sample compressed first to detect data that does not compress. */
 const SAMPLE_BYTES = 8192;
 
-/** Deflates bytes (raw deflate, as zip method 8 holds it) with the runtime's CompressionStream. */
-async function deflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(bytes);
-      c.close();
-    },
-  }).pipeThrough(
-    new CompressionStream('deflate-raw') as unknown as TransformStream<Uint8Array, Uint8Array>,
-  );
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    parts.push(r.value);
-    size += r.value.length;
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** Compressed when that is asked for and (for `auto`) worth it; otherwise `undefined`. */
 async function compressed(
   bytes: Uint8Array,
   mode: BundleCompression,
 ): Promise<Uint8Array | undefined> {
   if (mode === 'store' || bytes.length === 0) return undefined;
-  if (mode === 'deflate') return deflateRaw(bytes);
+  if (mode === 'deflate') return webDeflateRaw(bytes);
   if (bytes.length > SAMPLE_BYTES * 2) {
-    const sample = await deflateRaw(bytes.subarray(0, SAMPLE_BYTES));
+    const sample = await webDeflateRaw(bytes.subarray(0, SAMPLE_BYTES));
     if (sample.length > SAMPLE_BYTES - SAMPLE_BYTES / 16) return undefined;
   }
-  const out = await deflateRaw(bytes);
+  const out = await webDeflateRaw(bytes);
   return out.length <= bytes.length - bytes.length / 8 ? out : undefined;
 }
 
@@ -181,13 +156,7 @@ export function createBundle(
     const zip = new ZipWriter(sink, { useWebWorkers: false, keepOrder: true });
     await add(zip, BUNDLE_INDEX_ENTRY, 'index', index);
     const seen = new Set<string>();
-    const indexStream = new ReadableStream<Uint8Array>({
-      start(c) {
-        c.enqueue(index);
-        c.close();
-      },
-    });
-    for await (const { kind, ref } of indexChunks(indexStream, store, { hash })) {
+    for await (const { kind, ref } of indexChunks(streamOfBytes(index), store, { hash })) {
       const digest = formatDigest(ref.digest);
       if (seen.has(digest)) continue;
       seen.add(digest);

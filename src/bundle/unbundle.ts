@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { streamOfBytes } from '../bytes-stream.js';
 import { BundleError, ChunkNotFoundError } from '../errors.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -85,13 +86,7 @@ export async function unbundle(
   const needed = new Set<string>();
   let newChunks = 0;
   let newBytes = 0;
-  const index = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(root);
-      c.close();
-    },
-  });
-  for await (const { ref } of indexChunks(index, reader, { hash })) {
+  for await (const { ref } of indexChunks(streamOfBytes(root), reader, { hash })) {
     options.signal?.throwIfAborted();
     const digest = formatDigest(ref.digest);
     if (needed.has(digest)) continue;

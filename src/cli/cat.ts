@@ -5,7 +5,7 @@
  */
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource, stdoutSink } from '../node/io.js';
+import { fileSource, pipeToOutput } from '../node/io.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import { parse, required } from './args.js';
 
@@ -17,16 +17,5 @@ export async function catCommand(args: string[]): Promise<void> {
   );
   const store = await FsStore.open(required(values.store, 'store'));
   const tar = reassemble(fileSource(positionals[0]!), store, { hash: nodeHashProvider() });
-  if (values.out === undefined) {
-    await tar.pipeTo(stdoutSink());
-    return;
-  }
-  const out = await atomicFile(values.out);
-  try {
-    await tar.pipeTo(out.writable);
-    await out.commit();
-  } catch (err) {
-    await out.discard();
-    throw err;
-  }
+  await pipeToOutput(tar, values.out);
 }

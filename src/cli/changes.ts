@@ -4,6 +4,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
+import { streamOfBytes } from '../bytes-stream.js';
 import { UsageError } from '../errors.js';
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
@@ -27,14 +28,9 @@ export async function changesCommand(args: string[]): Promise<void> {
   );
   const store = values.store === undefined ? noStore : await FsStore.open(values.store);
   const [a, b] = await Promise.all(positionals.map((p) => readFile(p)));
-  const open = (bytes: Uint8Array) =>
-    new ReadableStream<Uint8Array>({
-      start(c) {
-        c.enqueue(new Uint8Array(bytes));
-        c.close();
-      },
-    });
-  const r = await changes(open(a!), open(b!), store, { hash: nodeHashProvider() });
+  const r = await changes(streamOfBytes(a!), streamOfBytes(b!), store, {
+    hash: nodeHashProvider(),
+  });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     return;

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource, stdoutSink } from '../node/io.js';
+import { atomicFile, fileSource, pipeToOutput } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
 import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
@@ -42,18 +42,7 @@ export async function diffCommand(args: string[]): Promise<void> {
     force: values.progress === true,
   });
   done.then(stop, stop);
-  if (outPath === '-') {
-    await stream.pipeTo(stdoutSink());
-  } else {
-    const out = await atomicFile(outPath);
-    try {
-      await stream.pipeTo(out.writable);
-      await out.commit();
-    } catch (err) {
-      await out.discard();
-      throw err;
-    }
-  }
+  await pipeToOutput(stream, outPath);
   const r = await done;
   const line = `${r.diffId}  diff of ${r.diffBytes} bytes: ${r.sentChunks} chunks (${r.sentBytes} bytes, ${r.sentEncodedBytes} sent) of ${r.chunks + (r.index?.indexChunks ?? 0)} referenced; ${r.baseChunks} chunks in the bases`;
   const text = values.json ? JSON.stringify(r) : line;

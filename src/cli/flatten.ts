@@ -5,7 +5,7 @@
  */
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource, stdoutSink } from '../node/io.js';
+import { fileSource, pipeToOutput } from '../node/io.js';
 import { flatten } from '../pipeline/flatten.js';
 import { parse, required } from './args.js';
 
@@ -27,16 +27,5 @@ export async function flattenCommand(args: string[]): Promise<void> {
         ),
     },
   );
-  if (values.out === undefined) {
-    await tar.pipeTo(stdoutSink());
-    return;
-  }
-  const out = await atomicFile(values.out);
-  try {
-    await tar.pipeTo(out.writable);
-    await out.commit();
-  } catch (err) {
-    await out.discard();
-    throw err;
-  }
+  await pipeToOutput(tar, values.out);
 }

@@ -13,7 +13,7 @@ import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, stdoutSink } from '../node/io.js';
+import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { restoreLayout } from '../node/oci-restore.js';
 import { parse, required } from './args.js';
@@ -121,16 +121,5 @@ async function ociFlatten(args: string[]): Promise<void> {
         `layerdiff oci flatten: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
       ),
   });
-  if (values.out === undefined) {
-    await tar.pipeTo(stdoutSink());
-    return;
-  }
-  const out = await atomicFile(values.out);
-  try {
-    await tar.pipeTo(out.writable);
-    await out.commit();
-  } catch (err) {
-    await out.discard();
-    throw err;
-  }
+  await pipeToOutput(tar, values.out);
 }

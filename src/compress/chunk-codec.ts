@@ -6,6 +6,8 @@
  *
  * @module
  */
+
+import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { CompressionError } from '../errors.js';
 import { looksIncompressible } from './entropy.js';
@@ -37,40 +39,36 @@ export interface ChunkCodec {
 /** Input slice written to a DecompressionStream at once: bounds its output (deflate ≤ 1032:1). */
 const DECODE_SLICE = 16 * 1024;
 
-async function readBounded(
-  stream: ReadableStream<Uint8Array>,
-  maxSize: number,
-): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    size += r.value.length;
-    if (size > maxSize) {
-      await reader.cancel();
-      throw new CompressionError(`compressed chunk expands beyond ${maxSize} bytes`);
+/**
+ * The checks every codec's `decode` starts with.
+ * @returns false for an identity chunk within `maxSize` (its bytes are the chunk), true for a
+ * deflate-raw chunk to inflate.
+ * @throws {@link CompressionError} for an identity chunk over `maxSize` or an unknown coding.
+ */
+export function needsInflate(chunk: EncodedChunk, maxSize: number): boolean {
+  if (chunk.coding === 'identity') {
+    if (chunk.bytes.length > maxSize) {
+      throw new CompressionError(`chunk of ${chunk.bytes.length} bytes exceeds ${maxSize}`);
     }
-    parts.push(r.value);
+    return false;
   }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+  if (chunk.coding !== 'deflate-raw') {
+    throw new CompressionError(`unknown chunk coding ${JSON.stringify(chunk.coding)}`);
   }
-  return out;
+  return true;
 }
 
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(c) {
-      c.enqueue(bytes);
-      c.close();
-    },
-  });
+/**
+ * Raw deflate (RFC 1951) of some bytes with the runtime's `CompressionStream`.
+ * @param bytes - the input.
+ * @returns the deflated bytes.
+ */
+export function webDeflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
+  return readBytes(
+    streamOfBytes(bytes).pipeThrough(
+      new CompressionStream('deflate-raw') as TransformStream<Uint8Array, Uint8Array>,
+    ),
+  );
 }
 
 /**
@@ -78,23 +76,16 @@ function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
  * Shared by codecs that compress differently but decode the same way.
  */
 export async function webDecode(chunk: EncodedChunk, maxSize = MAX_CHUNK_MAX): Promise<Uint8Array> {
-  if (chunk.coding === 'identity') {
-    if (chunk.bytes.length > maxSize) {
-      throw new CompressionError(`chunk of ${chunk.bytes.length} bytes exceeds ${maxSize}`);
-    }
-    return chunk.bytes;
-  }
-  if (chunk.coding !== 'deflate-raw') {
-    throw new CompressionError(`unknown chunk coding ${JSON.stringify(chunk.coding)}`);
-  }
+  if (!needsInflate(chunk, maxSize)) return chunk.bytes;
   try {
-    return await readBounded(
+    return await readBytes(
       pullThrough(
-        streamOf(chunk.bytes),
+        streamOfBytes(chunk.bytes),
         new DecompressionStream('deflate-raw') as TransformStream<Uint8Array, Uint8Array>,
         DECODE_SLICE,
       ),
       maxSize,
+      () => new CompressionError(`compressed chunk expands beyond ${maxSize} bytes`),
     );
   } catch (err) {
     if (err instanceof CompressionError) throw err;
@@ -113,12 +104,7 @@ export function webChunkCodec(): ChunkCodec {
   return {
     async encode(bytes) {
       if (bytes.length < 64 || looksIncompressible(bytes)) return { coding: 'identity', bytes };
-      const packed = await readBounded(
-        streamOf(bytes).pipeThrough(
-          new CompressionStream('deflate-raw') as TransformStream<Uint8Array, Uint8Array>,
-        ),
-        bytes.length + 1024,
-      );
+      const packed = await webDeflateRaw(bytes);
       return packed.length < bytes.length
         ? { coding: 'deflate-raw', bytes: packed }
         : { coding: 'identity', bytes };

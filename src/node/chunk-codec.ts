@@ -7,7 +7,7 @@
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
-import type { ChunkCodec } from '../compress/chunk-codec.js';
+import { type ChunkCodec, needsInflate } from '../compress/chunk-codec.js';
 import { looksIncompressible } from '../compress/entropy.js';
 import { CompressionError } from '../errors.js';
 import { intOption } from '../options.js';
@@ -39,15 +39,7 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
         : { coding: 'identity', bytes };
     },
     async decode(chunk, maxSize = MAX_CHUNK_MAX) {
-      if (chunk.coding === 'identity') {
-        if (chunk.bytes.length > maxSize) {
-          throw new CompressionError(`chunk of ${chunk.bytes.length} bytes exceeds ${maxSize}`);
-        }
-        return chunk.bytes;
-      }
-      if (chunk.coding !== 'deflate-raw') {
-        throw new CompressionError(`unknown chunk coding ${JSON.stringify(chunk.coding)}`);
-      }
+      if (!needsInflate(chunk, maxSize)) return chunk.bytes;
       try {
         // maxOutputLength stops a bomb inside zlib, before the output is allocated.
         return await inflate(chunk.bytes, { maxOutputLength: maxSize });

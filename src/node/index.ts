@@ -18,7 +18,14 @@ export {
 } from './extract.js';
 export { DEFLATE_SUFFIX, FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
-export { type AtomicFile, atomicFile, fileSource, READ_SIZE, stdoutSink } from './io.js';
+export {
+  type AtomicFile,
+  atomicFile,
+  fileSource,
+  pipeToOutput,
+  READ_SIZE,
+  stdoutSink,
+} from './io.js';
 export {
   convertLayout,
   flattenImage,

@@ -142,3 +142,27 @@ export function stdoutSink(): WritableStream<Uint8Array> {
     },
   });
 }
+
+/**
+ * Pipes a stream to a file, atomically (see {@link atomicFile}: on failure no output file is
+ * left), or to standard output when `path` is undefined or `-`.
+ * @param stream - the bytes.
+ * @param path - the output file.
+ */
+export async function pipeToOutput(
+  stream: ReadableStream<Uint8Array>,
+  path: string | undefined,
+): Promise<void> {
+  if (path === undefined || path === '-') {
+    await stream.pipeTo(stdoutSink());
+    return;
+  }
+  const out = await atomicFile(path);
+  try {
+    await stream.pipeTo(out.writable);
+    await out.commit();
+  } catch (err) {
+    await out.discard();
+    throw err;
+  }
+}

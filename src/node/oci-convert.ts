@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { streamOfBytes } from '../bytes-stream.js';
 import { OciDigestError, OciFormatError, OciMediaTypeError } from '../errors.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
@@ -352,15 +353,7 @@ export async function flattenImage(
     roots.push(root);
   }
   return flatten(
-    roots.map(
-      (bytes) => () =>
-        new ReadableStream({
-          start: (c) => {
-            c.enqueue(bytes);
-            c.close();
-          },
-        }),
-    ),
+    roots.map((bytes) => () => streamOfBytes(bytes)),
     options.store as ChunkReader,
     { ...options, hash },
   );

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { streamOfBytes } from '../bytes-stream.js';
 import { OciDigestError, OciFormatError } from '../errors.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
@@ -257,17 +258,7 @@ async function restoreLayer(
   writer: LayoutWriter,
   options: { store: ChunkReader; hash: HashProvider; engines: DeflateEngine[] },
 ): Promise<OciRestoredLayer> {
-  const tar = () =>
-    reassemble(
-      new ReadableStream({
-        start(c) {
-          c.enqueue(rootBytes);
-          c.close();
-        },
-      }),
-      options.store,
-      { hash: options.hash },
-    );
+  const tar = () => reassemble(streamOfBytes(rootBytes), options.store, { hash: options.hash });
   const common = {
     originalMediaType: record.mediaType,
     originalDigest: record.digest,

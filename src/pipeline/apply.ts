@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { streamOfBytes } from '../bytes-stream.js';
 import { type ChunkCodec, webChunkCodec } from '../compress/chunk-codec.js';
 import { ChunkDigestError, DiffIncompleteError, LayerdiffError } from '../errors.js';
 import { createDiffDecoder } from '../format/diff.js';
@@ -107,16 +108,10 @@ export async function applyDiff(
   let missing = 0;
   let first = '';
   const seen = new Set<string>();
-  const single = new ReadableStream<Uint8Array>({
-    start(c) {
-      c.enqueue(rootBytes);
-      c.close();
-    },
-  });
   try {
     // Reading the index fetches (and verifies) its index chunks; data chunks are checked by
     // presence: the store only ever holds verified chunks written by this or another apply.
-    for await (const c of indexChunks(single, store, { hash })) {
+    for await (const c of indexChunks(streamOfBytes(rootBytes), store, { hash })) {
       referenced++;
       if (c.kind !== 'data') continue;
       const d = formatDigest(c.ref.digest);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { type ChunkCodec, webChunkCodec } from '../compress/chunk-codec.js';
 import { ConvertEmitter } from '../events/progress.js';
 import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
@@ -117,7 +118,7 @@ export function createDiff(
     await emit(diffHeader());
     events.setPhase('bases');
     for (const base of options.bases) {
-      const bytes = base instanceof Uint8Array ? single(base) : base;
+      const bytes = base instanceof Uint8Array ? streamOfBytes(base) : base;
       for await (const c of indexChunks(bytes, options.store, { hash })) {
         known.add(formatDigest(c.ref.digest));
       }
@@ -126,9 +127,9 @@ export function createDiff(
     const converter = createConverter({ ...options, hash, store: sink, index: 'chunked', events });
     // A failure surfaces through the converter's readable; a cancel aborts the pipe.
     layer.pipeTo(converter.writable, { signal: aborter.signal }).catch(() => {});
-    const root = await new Response(converter.readable).arrayBuffer();
+    const root = await readBytes(converter.readable);
     const result = await converter.done;
-    await emit(encodeRootFrame(new Uint8Array(root)));
+    await emit(encodeRootFrame(root));
     return { ...result, ...stats };
   };
 
@@ -164,13 +165,4 @@ export function createDiff(
     new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark ?? 1 << 20 }),
   );
   return { stream, done, events };
-}
-
-function single(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(c) {
-      c.enqueue(bytes);
-      c.close();
-    },
-  });
 }

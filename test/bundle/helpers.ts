@@ -4,10 +4,12 @@ import { expect } from 'vitest';
 import { type CreateBundleOptions, createBundle } from '../../src/bundle/create-bundle.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { ChunkReader } from '../../src/store/types.js';
-import { encodeHeader, paddingSize } from '../../src/tar/header.js';
 import { concat, lcgBytes, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash } from '../helpers/layers.js';
 import { collect, sha256 } from '../helpers/streams.js';
+import { tarOf } from '../helpers/tars.js';
+
+export { tarOf };
 
 /** Byte-for-byte equality, cheap on large arrays (a deep `toEqual` of megabytes takes seconds). */
 export function expectSame(actual: Uint8Array, expected: Uint8Array): void {
@@ -17,17 +19,6 @@ export function expectSame(actual: Uint8Array, expected: Uint8Array): void {
 
 /** Small data chunks, so that small layers still have many chunks (and index chunks). */
 export const CHUNKER = { min: 256, avg: 1024, max: 4096 };
-
-/** A ustar tar of regular files. */
-export function tarOf(files: Array<[string, Uint8Array]>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const [path, body] of files) {
-    parts.push(encodeHeader({ path, size: body.length, mode: 0o644, mtime: { sec: 1, nsec: 0 } }));
-    parts.push(body, new Uint8Array(paddingSize(body.length)));
-  }
-  parts.push(new Uint8Array(1024));
-  return concat(parts);
-}
 
 /** Text-like bytes (compressible), deterministic. */
 export function textBytes(n: number, seed: number): Uint8Array {

@@ -18,23 +18,13 @@ import { openIndex } from '../../src/pipeline/open-index.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { ChunkReader } from '../../src/store/types.js';
-import { encodeHeader, paddingSize } from '../../src/tar/header.js';
-import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, flatIndex, hash, reassembleBytes } from '../helpers/layers.js';
 import { collect, readUntilError, sha256, streamOf, within } from '../helpers/streams.js';
+import { tarOf } from '../helpers/tars.js';
 
 /** Small data chunks, so that a few MiB give an index of many index chunks. */
 const CHUNKER = { min: 64, avg: 256, max: 1024 };
-
-function tarOf(files: Array<[string, Uint8Array]>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const [path, body] of files) {
-    parts.push(encodeHeader({ path, size: body.length, mode: 0o644, mtime: { sec: 1, nsec: 0 } }));
-    parts.push(body, new Uint8Array(paddingSize(body.length)));
-  }
-  parts.push(new Uint8Array(1024));
-  return concat(parts);
-}
 
 /** A store view whose `get` changes or counts what it returns. */
 function view(

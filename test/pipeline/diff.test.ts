@@ -12,20 +12,10 @@ import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { applyDiff } from '../../src/pipeline/apply.js';
 import { createDiff } from '../../src/pipeline/diff.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { encodeHeader, paddingSize } from '../../src/tar/header.js';
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
 import { collect, sha256, streamOf, within } from '../helpers/streams.js';
-
-function tarOf(files: Array<[string, Uint8Array]>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const [path, body] of files) {
-    parts.push(encodeHeader({ path, size: body.length, mode: 0o644, mtime: { sec: 1, nsec: 0 } }));
-    parts.push(body, new Uint8Array(paddingSize(body.length)));
-  }
-  parts.push(new Uint8Array(1024));
-  return concat(parts);
-}
+import { tarOf } from '../helpers/tars.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const config = enc(

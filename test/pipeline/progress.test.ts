@@ -10,20 +10,10 @@ import type { ConvertPhase, ConvertProgress } from '../../src/events/progress.js
 import { convert } from '../../src/pipeline/convert.js';
 import { createDiff } from '../../src/pipeline/diff.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { encodeHeader, paddingSize } from '../../src/tar/header.js';
-import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { pseudoRandom } from '../helpers/bytes.js';
 import { hash } from '../helpers/layers.js';
 import { collect, streamOf } from '../helpers/streams.js';
-
-function tarOf(files: Array<[string, Uint8Array]>): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (const [path, body] of files) {
-    parts.push(encodeHeader({ path, size: body.length, mode: 0o644, mtime: { sec: 1, nsec: 0 } }));
-    parts.push(body, new Uint8Array(paddingSize(body.length)));
-  }
-  parts.push(new Uint8Array(1024));
-  return concat(parts);
-}
+import { tarOf } from '../helpers/tars.js';
 
 const tar = tarOf([
   ['a.bin', pseudoRandom(400_000, 1)],
