@@ -6,10 +6,9 @@
  */
 import { type ExtractReport, extract } from '../node/extract.js';
 import { FsStore } from '../node/fs-store.js';
-import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
-import { flatten } from '../pipeline/flatten.js';
 import { parse, required } from './args.js';
+import { flattenFiles } from './flatten.js';
 
 export async function extractCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -19,17 +18,7 @@ export async function extractCommand(args: string[]): Promise<void> {
   );
   const store = await FsStore.open(required(values.store, 'store'));
   const dir = required(values.dir, 'dir');
-  const tar = flatten(
-    positionals.map((path) => () => fileSource(path)),
-    store,
-    {
-      hash: nodeHashProvider(),
-      onWarning: (w) =>
-        process.stderr.write(
-          `layerdiff extract: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
-        ),
-    },
-  );
+  const tar = flattenFiles('extract', positionals, store);
   report('extract', dir, await extract(tar, dir), values.json === true);
 }
 

@@ -7,6 +7,7 @@ import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource, pipeToOutput } from '../node/io.js';
 import { flatten } from '../pipeline/flatten.js';
+import type { ChunkReader } from '../store/types.js';
 import { parse, required } from './args.js';
 
 export async function flattenCommand(args: string[]): Promise<void> {
@@ -16,16 +17,27 @@ export async function flattenCommand(args: string[]): Promise<void> {
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
   const store = await FsStore.open(required(values.store, 'store'));
-  const tar = flatten(
-    positionals.map((path) => () => fileSource(path)),
+  await pipeToOutput(flattenFiles('flatten', positionals, store), values.out);
+}
+
+/**
+ * Flattens the index files `paths` (bottom first), reporting warnings on stderr.
+ * @param command - the command name, for the warning lines.
+ */
+export function flattenFiles(
+  command: string,
+  paths: string[],
+  store: ChunkReader,
+): ReadableStream<Uint8Array> {
+  return flatten(
+    paths.map((path) => () => fileSource(path)),
     store,
     {
       hash: nodeHashProvider(),
       onWarning: (w) =>
         process.stderr.write(
-          `layerdiff flatten: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
+          `layerdiff ${command}: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
         ),
     },
   );
-  await pipeToOutput(tar, values.out);
 }
