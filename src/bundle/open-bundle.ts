@@ -159,7 +159,14 @@ export async function openBundle(
   const reader = source instanceof Uint8Array ? new Uint8ArrayReader(source) : source;
   let entries: Entry[];
   try {
-    entries = await new ZipReader(reader, { useWebWorkers: false }).getEntries();
+    entries = await new ZipReader(reader, {
+      useWebWorkers: false,
+      // A local header that disagrees with the central directory (its name included) makes
+      // the zip mean different things to different tools: refuse it. Check CRC-32s too.
+      checkLocalDirectory: true,
+      checkLocalFilename: true,
+      checkSignature: true,
+    }).getEntries();
   } catch (err) {
     throw bundleError(err, 'not a readable zip');
   }

@@ -10,7 +10,8 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   OciBlobNotFoundError,
@@ -194,7 +195,8 @@ export interface Image {
 async function readSmall(path: string, limit: number, where: string): Promise<Uint8Array> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
-    fh = await open(path, 'r');
+    // Non-blocking, so a FIFO planted in the layout cannot hang the open; checked below.
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -204,7 +206,9 @@ async function readSmall(path: string, limit: number, where: string): Promise<Ui
     throw err;
   }
   try {
-    const { size } = await fh.stat();
+    const st = await fh.stat();
+    if (!st.isFile()) throw new OciFormatError(where, 'not a regular file');
+    const { size } = st;
     if (size > limit) {
       throw new OciLimitError(`${where}: ${size} bytes exceeds the limit of ${limit}`);
     }
@@ -243,14 +247,7 @@ export class LayoutWriter {
    * @throws {@link UsageError} when `out` exists.
    */
   static async create(out: string): Promise<LayoutWriter> {
-    if (
-      await stat(out).then(
-        () => true,
-        () => false,
-      )
-    ) {
-      throw new UsageError(`--out ${out} exists; give a new directory`);
-    }
+    await mustNotExist(out);
     const tmp = join(
       dirname(out),
       `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
@@ -276,17 +273,20 @@ export class LayoutWriter {
   /**
    * Writes a blob from a stream, hashing it on the way.
    * @param stream - its bytes.
-   * @returns its digest and size.
+   * @param keep - decides from the digest and size whether the blob is wanted; an unwanted
+   * one is deleted, not named. @default keep every blob
+   * @returns its digest and size, and whether it was kept.
    */
   async writeBlobStream(
     stream: ReadableStream<Uint8Array>,
-  ): Promise<{ digest: string; size: number }> {
+    keep: (digest: string, size: number) => boolean = () => true,
+  ): Promise<{ digest: string; size: number; kept: boolean }> {
     const partial = join(this.tmp, 'blobs', `.partial-${randomBytes(6).toString('hex')}`);
     const fh = await open(partial, 'wx');
     const h = createHash('sha256');
     let size = 0;
+    const reader = stream.getReader();
     try {
-      const reader = stream.getReader();
       for (;;) {
         const r = await reader.read();
         if (r.done) break;
@@ -298,24 +298,22 @@ export class LayoutWriter {
         }
       }
     } catch (err) {
+      await reader.cancel(err).catch(() => {});
       await fh.close();
       await unlink(partial).catch(() => {});
       throw err;
     }
     await fh.close();
     const digest = `sha256:${h.digest('hex')}`;
+    // Only a blob that is wanted takes its name: an unwanted one never replaces or removes a
+    // blob of the same digest written earlier.
+    if (!keep(digest, size)) {
+      await unlink(partial).catch(() => {});
+      return { digest, size, kept: false };
+    }
     await rename(partial, join(this.tmp, blobPath(digest)));
     this.written.add(digest);
-    return { digest, size };
-  }
-
-  /**
-   * Removes a blob written earlier (one that turned out not to be wanted).
-   * @param digest - the blob's digest.
-   */
-  async removeBlob(digest: string): Promise<void> {
-    await unlink(join(this.tmp, blobPath(digest))).catch(() => {});
-    this.written.delete(digest);
+    return { digest, size, kept: true };
   }
 
   /**
@@ -327,8 +325,9 @@ export class LayoutWriter {
     await writeFile(join(this.tmp, name), bytes);
   }
 
-  /** Moves the finished layout into place. */
+  /** Moves the finished layout into place (refusing to replace anything that appeared there). */
   async commit(): Promise<void> {
+    await mustNotExist(this.out);
     await rename(this.tmp, this.out);
   }
 
@@ -341,4 +340,15 @@ export class LayoutWriter {
 /** JSON bytes as written for new manifests and indexes: compact, UTF-8. */
 export function jsonBytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
+}
+
+/** Throws {@link UsageError} unless nothing (not even a dangling symlink) is at `path`. */
+async function mustNotExist(path: string): Promise<void> {
+  try {
+    await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new UsageError(`--out ${path}: ${(err as Error).message}`);
+  }
+  throw new UsageError(`--out ${path} exists; give a new directory`);
 }

@@ -164,6 +164,9 @@ export async function restoreLayout(
           throw new OciFormatError(where, `diff_id differs from the config's ${image.diffIds[i]}`);
         }
         let layer = restored.get(record.digest);
+        if (layer && layer.diffId !== record.diffId) {
+          throw new OciFormatError(where, `diff_id differs from another layer of the same digest`);
+        }
         if (!layer) {
           const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
           const root = decodeRoot(rootBytes);
@@ -276,11 +279,20 @@ async function restoreLayer(
     const params = record.gzip;
     const engine = options.engines.find((e) => e.name === params.engine);
     if (engine) {
-      const w = await writer.writeBlobStream(tar().pipeThrough(createGzipWriter(params, engine)));
-      if (w.digest === record.digest && w.size === record.size) {
-        return { ...common, mediaType: record.mediaType, ...w, kept: true, how: 'recompressed' };
+      const w = await writer.writeBlobStream(
+        tar().pipeThrough(createGzipWriter(params, engine)),
+        (digest, size) => digest === record.digest && size === record.size,
+      );
+      if (w.kept) {
+        return {
+          ...common,
+          mediaType: record.mediaType,
+          digest: w.digest,
+          size: w.size,
+          kept: true,
+          how: 'recompressed',
+        };
       }
-      await writer.removeBlob(w.digest);
       reason = `recompressing with ${params.engine} level ${params.level} gave ${w.digest}`;
     } else {
       reason = `deflate engine ${params.engine} is not available here`;

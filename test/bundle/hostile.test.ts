@@ -200,6 +200,19 @@ describe('hostile bundles', () => {
     expect(err.message).toContain(name);
   });
 
+  it('a local header whose name differs from the central directory is ERR_BUNDLE', async () => {
+    const { root, store } = await sampleLayer();
+    const zip = (await bundleBytes(root, store)).slice();
+    const view = new DataView(zip.buffer);
+    // The first local header is the index entry's; rename it there only (zip readers that
+    // trust local headers would see another file than those that trust the directory).
+    expect(view.getUint32(0, true)).toBe(0x04034b50);
+    const nameLength = view.getUint16(26, true);
+    expect(new TextDecoder().decode(zip.subarray(30, 30 + nameLength))).toBe('index.ldr');
+    zip[30 + nameLength - 1] = 0x58; // 'index.ldX'
+    await unbundleFails(zip, 'ERR_BUNDLE');
+  });
+
   it('truncated zips and garbage are ERR_BUNDLE', async () => {
     const { entries } = await sampleEntries();
     const zip = await zipOf(entries);

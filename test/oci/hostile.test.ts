@@ -2,12 +2,24 @@
  * Hostile image layouts: each fails with a typed error, and nothing appears at --out (nor a
  * temporary directory beside it).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { streamOfBytes } from '../../src/bytes-stream.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { convertLayout } from '../../src/node/oci-convert.js';
+import { LayoutWriter } from '../../src/node/oci-layout.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
 import { requireDist, runCli } from '../cli/run.js';
 import { sha256 } from '../helpers/streams.js';
@@ -210,5 +222,39 @@ describe('hostile OCI layouts', () => {
     expect(existsSync(out)).toBe(false);
     const usage = await runCli(['oci', 'convert', src, '--out', out]);
     expect(usage.code).toBe(2);
+  });
+
+  it('index.json or oci-layout that is a FIFO or a directory: a typed error, no hang', async () => {
+    for (const name of ['index.json', 'oci-layout']) {
+      src = join(work, `src-${++n}`);
+      buildLayout(src, [{ tag: 't', layers: [{ tar, compress: 'none' }] }]);
+      rmSync(join(src, name));
+      execFileSync('mkfifo', [join(src, name)]);
+      await expectFailure('ERR_OCI_FORMAT');
+      rmSync(join(src, name));
+      mkdirSync(join(src, name));
+      await expectFailure('ERR_OCI_FORMAT');
+    }
+  });
+
+  it('--out that is a dangling symlink: a usage error before any work', async () => {
+    const store = await FsStore.open(join(work, 'store'));
+    const out = join(work, `dangling-${n}`);
+    symlinkSync(join(work, 'nowhere'), out);
+    await expect(convertLayout(src, { store, out })).rejects.toMatchObject({ code: 'ERR_USAGE' });
+    expect(existsSync(join(work, 'nowhere'))).toBe(false);
+  });
+
+  it('an unwanted blob never removes an earlier blob of the same digest', async () => {
+    const out = join(work, `writer-${n}`);
+    const writer = await LayoutWriter.create(out);
+    const bytes = new TextEncoder().encode('the same bytes twice\n');
+    const first = await writer.writeBlob(bytes);
+    const second = await writer.writeBlobStream(streamOfBytes(bytes), () => false);
+    expect(second).toEqual({ ...first, kept: false });
+    await writer.commit();
+    expect(readFileSync(join(out, 'blobs', 'sha256', first.digest.slice(7)))).toEqual(
+      Buffer.from(bytes),
+    );
   });
 });
