@@ -3,11 +3,10 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
-import { streamOfBytes } from '../bytes-stream.js';
 import { UsageError } from '../errors.js';
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
+import { fileSource } from '../node/io.js';
 import { changes } from '../pipeline/changes.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
@@ -27,8 +26,7 @@ export async function changesCommand(args: string[]): Promise<void> {
     { min: 2, max: 2, names: 'the old and the new index' },
   );
   const store = values.store === undefined ? noStore : await FsStore.open(values.store);
-  const [a, b] = await Promise.all(positionals.map((p) => readFile(p)));
-  const r = await changes(streamOfBytes(a!), streamOfBytes(b!), store, {
+  const r = await changes(fileSource(positionals[0]!), fileSource(positionals[1]!), store, {
     hash: nodeHashProvider(),
   });
   if (values.json) {

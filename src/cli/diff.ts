@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
@@ -29,10 +28,10 @@ export async function diffCommand(args: string[]): Promise<void> {
   );
   const store = await FsStore.open(required(values.store, 'store'));
   const outPath = required(values.out, 'out');
-  const bases = await Promise.all((values.base ?? []).map((b) => readFile(b)));
+
   const hash = nodeHashProvider();
   const { stream, done, events } = createDiff(fileSource(positionals[0]!), {
-    bases: bases.map((b) => new Uint8Array(b)),
+    bases: (values.base ?? []).map((b) => fileSource(b)),
     store,
     hash,
     codec: nodeChunkCodec(),

@@ -52,12 +52,24 @@ export class Emitter<Events extends EventMap> implements TypedEventEmitter<Event
     else this.map.delete(event);
     return this;
   }
+  /**
+   * Calls the event's listeners in order. A listener that throws does not stop the others nor
+   * the work that emitted the event: its error is reported with `reportError` where the runtime
+   * has it (browsers, workerd), else `console.error`.
+   */
   emit<E extends keyof Events>(event: E, ...args: Parameters<Events[E]>): boolean {
     const list = this.map.get(event);
     if (!list || list.length === 0) return false;
     for (const l of [...list]) {
-      if (l.once) this.removeListener(event, l.fn as unknown as Events[E]);
-      (l.fn as (...a: unknown[]) => void)(...args);
+      if (l.once) {
+        const i = list.indexOf(l);
+        if (i >= 0) list.splice(i, 1);
+      }
+      try {
+        (l.fn as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        report(err);
+      }
     }
     return true;
   }
@@ -80,4 +92,10 @@ export class Emitter<Events extends EventMap> implements TypedEventEmitter<Event
     this.max = maxListeners;
     return this;
   }
+}
+
+function report(err: unknown): void {
+  const g = globalThis as { reportError?: (e: unknown) => void };
+  if (typeof g.reportError === 'function') g.reportError(err);
+  else console.error('layerdiff: an event listener threw:', err);
 }

@@ -16,7 +16,16 @@ import type { IndexRecord } from './records.js';
 export interface IndexDecoderOptions {
   /** Largest accepted record, in bytes. @default 16777216 (16 MiB) */
   maxRecordBytes?: number;
+  /**
+   * Largest accepted flat index, in bytes: bounds the work a crafted index (or a root that
+   * repeats index chunks) can cause. @default 1073741824 (1 GiB, the index of a layer of
+   * several hundred GiB)
+   */
+  maxIndexBytes?: number;
 }
+
+/** Default of {@link IndexDecoderOptions.maxIndexBytes}: 1 GiB. */
+export const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Creates a stream that decodes index bytes into checked records. Every record is validated
@@ -30,6 +39,7 @@ export function createIndexDecoder(
   options: IndexDecoderOptions = {},
 ): TransformStream<Uint8Array, IndexRecord> {
   const maxRecordBytes = intOption(options.maxRecordBytes, 'maxRecordBytes', MAX_RECORD_BYTES);
+  const maxIndexBytes = intOption(options.maxIndexBytes, 'maxIndexBytes', MAX_INDEX_BYTES);
   const grammar = new IndexGrammar();
   let buf: Uint8Array = new Uint8Array(0);
   let offset = 0; // index offset of buf[0]
@@ -37,6 +47,12 @@ export function createIndexDecoder(
 
   return new TransformStream({
     transform(piece, controller) {
+      if (offset + buf.length + piece.length > maxIndexBytes) {
+        throw new RecordFormatError(
+          `index exceeds the ${maxIndexBytes}-byte limit`,
+          offset + buf.length,
+        );
+      }
       buf = buf.length === 0 ? piece : appendBytes(buf, piece);
       let pos = 0;
       if (!magicSeen) {

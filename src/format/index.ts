@@ -1,5 +1,5 @@
 export { decodeRecord, encodeRecord } from './codec.js';
-export { createIndexDecoder, type IndexDecoderOptions } from './decoder.js';
+export { createIndexDecoder, type IndexDecoderOptions, MAX_INDEX_BYTES } from './decoder.js';
 export {
   createDiffDecoder,
   DIFF_MAGIC,

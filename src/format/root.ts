@@ -87,7 +87,8 @@ export function unpackRef(bytes: Uint8Array, at: number, offset: number): ChunkR
   if (length === 0 || length > MAX_CHUNK_MAX) {
     throw new RecordFormatError(`packed chunk reference has length ${length}`, offset);
   }
-  return { digest: bytes.slice(at, at + 32), length };
+  // A copy even when `bytes` is a Node Buffer (whose `slice` is a view).
+  return { digest: Uint8Array.prototype.slice.call(bytes, at, at + 32), length };
 }
 
 /**

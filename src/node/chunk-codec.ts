@@ -9,7 +9,7 @@ import { deflateRaw, inflateRaw } from 'node:zlib';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { type ChunkCodec, needsInflate } from '../compress/chunk-codec.js';
 import { looksIncompressible } from '../compress/entropy.js';
-import { CompressionError } from '../errors.js';
+import { CompressionError, UsageError } from '../errors.js';
 import { intOption } from '../options.js';
 
 const deflate = promisify(deflateRaw);
@@ -29,7 +29,7 @@ export interface NodeChunkCodecOptions {
  */
 export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec {
   const level = intOption(options.level, 'level', 6);
-  if (level > 9) throw new RangeError(`level must be 1 to 9, got ${level}`);
+  if (level > 9) throw new UsageError(`level must be 1 to 9, got ${level}`);
   return {
     async encode(bytes) {
       if (bytes.length < 64 || looksIncompressible(bytes)) return { coding: 'identity', bytes };

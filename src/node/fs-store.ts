@@ -75,35 +75,44 @@ export class FsStore implements ChunkStore {
   }
 
   /**
-   * Returns a chunk's bytes, decompressed and verified against the digest.
+   * Returns a chunk's bytes, decompressed and verified against the digest. A file that fails
+   * verification is renamed aside (`.corrupt`), so that the next `put` repairs the chunk.
    * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError} (corrupt file), {@link StoreError}.
    */
   async get(digest: string): Promise<Uint8Array> {
     const path = this.pathOf(digest);
-    // Try the form this store writes first.
+    // Try the form this store writes first; a corrupt file does not hide a good one.
     const order = this.codec ? [true, false] : [false, true];
-    let bytes: Uint8Array | undefined;
+    let found = false;
+    let failure: ChunkDigestError | undefined;
     for (const deflated of order) {
       const file = deflated ? path + DEFLATE_SUFFIX : path;
-      const raw = await readChunkFile(digest, file);
+      const raw = await readChunkFile(digest, file).catch((err: unknown) => {
+        if (err instanceof ChunkDigestError) return err;
+        throw err;
+      });
       if (!raw) continue;
-      if (!deflated) {
-        bytes = raw;
-        break;
+      found = true;
+      let problem: string;
+      if (raw instanceof ChunkDigestError) {
+        problem = raw.message;
+      } else {
+        try {
+          const bytes = deflated
+            ? await (this.codec || READ_CODEC).decode({ coding: 'deflate-raw', bytes: raw })
+            : raw;
+          const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+          if (actual === digest) return bytes;
+          problem = `${file} holds bytes with digest ${actual}`;
+        } catch (err) {
+          problem = `${file}: ${(err as Error).message}`;
+        }
       }
-      try {
-        bytes = await (this.codec || READ_CODEC).decode({ coding: 'deflate-raw', bytes: raw });
-      } catch (err) {
-        throw new ChunkDigestError(digest, `${file}: ${(err as Error).message}`);
-      }
-      break;
+      failure ??= new ChunkDigestError(digest, problem);
+      await quarantine(file);
     }
-    if (!bytes) throw new ChunkNotFoundError(digest);
-    const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    if (actual !== digest) {
-      throw new ChunkDigestError(digest, `file holds bytes with digest ${actual}`);
-    }
-    return bytes;
+    if (!found) throw new ChunkNotFoundError(digest);
+    throw failure!;
   }
 
   async has(digest: string): Promise<boolean> {
@@ -169,6 +178,18 @@ export class FsStore implements ChunkStore {
   }
 }
 
+/** Suffix a corrupt chunk file is renamed to, so that a later `put` can write it anew. */
+export const CORRUPT_SUFFIX = '.corrupt';
+
+/**
+ * Moves a chunk file that failed verification out of the way (kept for inspection), so that
+ * `has` stops reporting it and the next `put` of the chunk repairs it. Best effort: a
+ * read-only store keeps the file and keeps failing reads.
+ */
+async function quarantine(file: string): Promise<void> {
+  await rename(file, file + CORRUPT_SUFFIX).catch(() => {});
+}
+
 /** Decodes deflated chunk files when the store itself writes them uncompressed. */
 const READ_CODEC = nodeChunkCodec();
 
@@ -186,8 +207,13 @@ async function readChunkFile(digest: string, path: string): Promise<Uint8Array |
         throw new ChunkDigestError(digest, `file of ${size} bytes is larger than any chunk`);
       }
       const bytes = Buffer.allocUnsafe(size);
-      const { bytesRead } = await fh.read(bytes, 0, size, 0);
-      return bytesRead === size ? bytes : bytes.subarray(0, bytesRead);
+      let at = 0;
+      while (at < size) {
+        const { bytesRead } = await fh.read(bytes, at, size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return at === size ? bytes : bytes.subarray(0, at);
     } finally {
       await fh.close();
     }

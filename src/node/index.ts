@@ -16,7 +16,13 @@ export {
   type ExtractWarningCode,
   extract,
 } from './extract.js';
-export { DEFLATE_SUFFIX, FsStore, type FsStoreOptions, TMP_SUFFIX } from './fs-store.js';
+export {
+  CORRUPT_SUFFIX,
+  DEFLATE_SUFFIX,
+  FsStore,
+  type FsStoreOptions,
+  TMP_SUFFIX,
+} from './fs-store.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export {
   type AtomicFile,

@@ -23,6 +23,7 @@ export type ChangeAspect =
   | 'owner'
   | 'mtime'
   | 'link'
+  | 'device'
   | 'xattrs';
 
 /** One changed path. */
@@ -132,6 +133,7 @@ function aspects(a: EntryMeta, b: EntryMeta, sameContent: boolean): ChangeAspect
   }
   if (a.mtime.sec !== b.mtime.sec || a.mtime.nsec !== b.mtime.nsec) out.push('mtime');
   if (a.linkname !== b.linkname) out.push('link');
+  if (a.devmajor !== b.devmajor || a.devminor !== b.devminor) out.push('device');
   const xa = Object.keys(a.xattrs).sort();
   const xb = Object.keys(b.xattrs).sort();
   if (
@@ -150,8 +152,12 @@ function formatBytes(b: Uint8Array): string {
 /**
  * Compares two indexes (roots or flat) of two versions of a layer.
  *
- * Memory: the entry metadata and chunk digests of both versions (no file content); the changed
- * files are listed as the new version streams past.
+ * A path that appears more than once counts as its last entry, as extraction would leave it.
+ * Compared: type, content (the chunk list), size, mode, owner, mtime, link target, device
+ * numbers and xattrs; other pax records, atime and ctime are not. A hardlink is compared by its
+ * own entry (its target path), not by its target's content.
+ *
+ * Memory: the entry metadata and chunk digests of both versions (no file content).
  * @param oldIndex - the old version's index bytes.
  * @param newIndex - the new version's index bytes.
  * @param store - where both indexes' index chunks are.
@@ -182,9 +188,10 @@ export async function changes(
   const files: FileChange[] = [];
   const deletions: string[] = [];
   const seenNew = new Set<string>();
+  // The new version's entries, last one per path winning (as extraction would), in the order
+  // each path first appears; compared once the whole index has been read.
+  const latest = new Map<string, { meta: EntryMeta; content: string; newBytes: number }>();
   const onNew = (meta: EntryMeta, content: string, refs: ChunkRef[]) => {
-    const path = cleanPath(meta.path).path;
-    seenNew.add(path);
     let newBytes = 0;
     const counted = new Set<string>();
     for (const ref of refs) {
@@ -194,6 +201,11 @@ export async function changes(
         newBytes += ref.length;
       }
     }
+    latest.set(cleanPath(meta.path).path, { meta, content, newBytes });
+  };
+  const after = await walk(newIndex, store, hash, options, onNew, (path) => deletions.push(path));
+  for (const [path, { meta, content, newBytes }] of latest) {
+    seenNew.add(path);
     const was = old.get(path);
     if (!was) {
       files.push({
@@ -204,7 +216,7 @@ export async function changes(
         oldSize: 0,
         newBytes,
       });
-      return;
+      continue;
     }
     const diff = aspects(was.meta, meta, was.content === content);
     if (diff.length > 0) {
@@ -218,8 +230,7 @@ export async function changes(
         newBytes,
       });
     }
-  };
-  const after = await walk(newIndex, store, hash, options, onNew, (path) => deletions.push(path));
+  }
   for (const path of oldOrder) {
     if (seenNew.has(path)) continue;
     const was = old.get(path)!;

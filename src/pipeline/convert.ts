@@ -212,8 +212,8 @@ export function createConverter(options: ConvertOptions): Converter {
         return;
       }
       controller.close();
-      events.setPhase('done');
       resolve(indexStats ? { ...result!, index: indexStats } : result!);
+      events.setPhase('done');
     },
     cancel(reason) {
       reject(reason);

@@ -114,18 +114,30 @@ export function createDiff(
   let cancelled: unknown;
   const aborter = new AbortController();
 
+  /** Streams not yet handed on: cancelled if the diff ends before they are read. */
+  const unread = new Set<ReadableStream<Uint8Array>>();
+  for (const base of options.bases) if (!(base instanceof Uint8Array)) unread.add(base);
+  unread.add(layer);
+  const release = (reason: unknown) => {
+    for (const s of unread) s.cancel(reason).catch(() => {});
+    unread.clear();
+  };
+
   const run = async () => {
     await emit(diffHeader());
     events.setPhase('bases');
     for (const base of options.bases) {
       const bytes = base instanceof Uint8Array ? streamOfBytes(base) : base;
+      unread.delete(bytes);
       for await (const c of indexChunks(bytes, options.store, { hash })) {
+        if (cancelled !== undefined) throw cancelled;
         known.add(formatDigest(c.ref.digest));
       }
     }
     stats.baseChunks = known.size;
     const converter = createConverter({ ...options, hash, store: sink, index: 'chunked', events });
     // A failure surfaces through the converter's readable; a cancel aborts the pipe.
+    unread.delete(layer);
     layer.pipeTo(converter.writable, { signal: aborter.signal }).catch(() => {});
     const root = await readBytes(converter.readable);
     const result = await converter.done;
@@ -149,6 +161,7 @@ export function createDiff(
             resolve(result);
           },
           (err) => {
+            release(err);
             reject(err);
             if (cancelled === undefined) controller.error(err);
           },
@@ -158,7 +171,7 @@ export function createDiff(
         cancelled = reason ?? new Error('diff stream cancelled');
         reject(cancelled);
         aborter.abort(cancelled);
-        if (!started) layer.cancel(reason).catch(() => {});
+        release(cancelled);
         wake();
       },
     },

@@ -6,7 +6,11 @@
  * @module
  */
 import { RecordFormatError } from '../errors.js';
-import { createIndexDecoder, type IndexDecoderOptions } from '../format/decoder.js';
+import {
+  createIndexDecoder,
+  type IndexDecoderOptions,
+  MAX_INDEX_BYTES,
+} from '../format/decoder.js';
 import { INDEX_MAGIC, MAX_RECORD_BYTES } from '../format/encoder.js';
 import type { ChunkRef, IndexRecord } from '../format/records.js';
 import {
@@ -19,6 +23,7 @@ import {
 } from '../format/root.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { intOption } from '../options.js';
 import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
 
@@ -40,11 +45,10 @@ const MAX_ROOT_BYTES = ROOT_MAGIC.length + 4 + MAX_RECORD_BYTES;
  * @returns the root, or the bytes read so far and the rest of the stream when it is flat.
  */
 async function sniff(
-  index: ReadableStream<Uint8Array>,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
 ): Promise<
   { root: IndexRoot } | { head: Uint8Array; rest: ReadableStreamDefaultReader<Uint8Array> }
 > {
-  const reader = index.getReader();
   const pieces: Uint8Array[] = [];
   let size = 0;
   let checked = false;
@@ -183,14 +187,26 @@ export function openIndex(
   options: OpenIndexOptions = {},
 ): ReadableStream<Uint8Array> {
   const opts = { ...options, hash: options.hash ?? webHashProvider() };
+  const maxIndexBytes = intOption(options.index?.maxIndexBytes, 'maxIndexBytes', MAX_INDEX_BYTES);
   let source: AsyncIterator<Uint8Array> | undefined;
   let rest: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  /** The input's reader, taken at the first pull (so a cancel while sniffing reaches it). */
+  let input: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         if (!source && !rest) {
-          const s = await sniff(index);
+          input ??= index.getReader();
+          const s = await sniff(input);
           if ('root' in s) {
+            // Refused before anything is fetched: a root may name far more bytes than its
+            // index chunks hold (by repeating them), so its size bounds the work.
+            if (s.root.size > maxIndexBytes) {
+              throw new RecordFormatError(
+                `index root names a ${s.root.size}-byte index, over the ${maxIndexBytes}-byte limit`,
+                0,
+              );
+            }
             source = flatBytes(s.root, store, opts);
           } else {
             rest = s.rest;
@@ -203,7 +219,7 @@ export function openIndex(
       },
       async cancel(reason) {
         await source?.return?.(undefined);
-        await rest?.cancel(reason);
+        await input?.cancel(reason).catch(() => {});
       },
     },
     { highWaterMark: 0 },

@@ -95,4 +95,20 @@ describe('changes', () => {
       indexBytesToMove: 0,
     });
   });
+
+  it('a path that appears twice counts as its last entry', async () => {
+    const store = new MemoryStore();
+    const v1 = tarOf([file('a', enc('x'))]);
+    const v2 = tarOf([
+      file('a', enc('y')),
+      file('a', enc('x')),
+      file('b', enc('y')),
+      file('b', enc('z')),
+    ]);
+    const a = await convertBytes(v1, store);
+    const b = await convertBytes(v2, store);
+    const r = await changes(streamOf(a.index), streamOf(b.index), store, { hash });
+    expect(r.files.map((f) => [f.path, f.change])).toEqual([['b', 'added']]);
+    expect(r.added).toBe(1);
+  });
 });

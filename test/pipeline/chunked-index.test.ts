@@ -203,4 +203,49 @@ describe('a hostile root or index chunks', () => {
     await within(reader.cancel('give up'));
     expect((await within(pending)).done).toBe(true);
   });
+
+  it('a root naming an index over the size limit is refused before any fetch', async () => {
+    const { store, index } = await setup(100_000);
+    const root = decodeRoot(index);
+    let gets = 0;
+    const counting = view(store, (_, b) => {
+      gets++;
+      return b;
+    });
+    const huge = encodeRoot({ ...root, size: 2 ** 53 - 1 });
+    const { error } = await within(readUntilError(reassemble(streamOf(huge), counting)));
+    expect(error).toBeInstanceOf(RecordFormatError);
+    expect((error as Error).message).toMatch(/over the \d+-byte limit/);
+    expect(gets).toBe(0);
+    // The same limit, set low, applies to a flat index as it streams.
+    const flat = await flatIndex(index, store);
+    const small = await within(
+      readUntilError(reassemble(streamOf(flat), store, { index: { maxIndexBytes: 1000 } })),
+    );
+    expect(small.error).toBeInstanceOf(RecordFormatError);
+  });
+
+  it('cancelling while the root is still being read cancels the input', async () => {
+    const { index } = await setup(100_000);
+    let cancelled: unknown;
+    let reads = 0;
+    const slow = new ReadableStream<Uint8Array>(
+      {
+        async pull(c) {
+          await new Promise((r) => setTimeout(r, 5));
+          c.enqueue(index.subarray(0, Math.min(index.length - 1, 8 + reads++)));
+        },
+        cancel(reason) {
+          cancelled = reason;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const reader = openIndex(slow, new MemoryStore(), { hash }).getReader();
+    const pending = reader.read().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 30));
+    await within(reader.cancel('stop'));
+    expect(cancelled).toBe('stop');
+    await within(pending);
+  });
 });

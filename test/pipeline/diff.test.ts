@@ -4,14 +4,19 @@
  * corrupt, truncated or incomplete diff is refused with a typed error and never leaves a chunk
  * in the receiver's store whose bytes do not match its digest.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChunkCodec } from '../../src/compress/chunk-codec.js';
 import { webChunkCodec } from '../../src/compress/chunk-codec.js';
-import { DiffIncompleteError, LayerdiffError } from '../../src/errors.js';
+import { DiffFormatError, DiffIncompleteError, LayerdiffError } from '../../src/errors.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
+import { FsStore } from '../../src/node/fs-store.js';
 import { applyDiff } from '../../src/pipeline/apply.js';
 import { createDiff } from '../../src/pipeline/diff.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { listFiles } from '../cli/run.js';
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
 import { collect, sha256, streamOf, within } from '../helpers/streams.js';
@@ -188,5 +193,54 @@ describe('diff + apply', () => {
     await within(reader.cancel('stop'));
     await expect(within(done)).rejects.toBe('stop');
     expect(pulled).toBeLessThan(v2.length);
+  });
+
+  it('a chunk sent twice is ERR_DIFF_FORMAT', async () => {
+    const { bytes } = await diffOf(v1, [], new MemoryStore());
+    // Repeat the first chunk frame (it starts right after the 9-byte header).
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    expect(bytes[9]).toBe(0x43);
+    const stored = view.getUint32(9 + 38);
+    const frame = bytes.subarray(9, 9 + 42 + stored);
+    const twice = concat([bytes.subarray(0, 9), frame, bytes.subarray(9)]);
+    const err = await applyDiff(streamOf(twice), new MemoryStore(), { hash }).catch((e) => e);
+    expect(err).toBeInstanceOf(DiffFormatError);
+  });
+
+  it('a receiver holding a corrupt copy of a sent chunk gets it repaired', async () => {
+    const { bytes } = await diffOf(v1, [], new MemoryStore());
+    const dir = mkdtempSync(join(tmpdir(), 'layerdiff-apply-'));
+    try {
+      const store = await FsStore.open(dir, { codec: false });
+      const first = await applyDiff(streamOf(bytes), store, { hash });
+      // Corrupt one stored chunk file, then apply the same diff again.
+      const victim = [...listFiles(join(dir, 'sha256'))][0]!;
+      writeFileSync(join(dir, 'sha256', victim), 'garbage');
+      const again = await applyDiff(streamOf(bytes), store, { hash });
+      expect(again.newChunks).toBe(1);
+      expect(sha256(await reassembleBytes(first.root, store))).toBe(sha256(v1));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a base that is not an index fails the diff and cancels the layer', async () => {
+    let layerCancelled = false;
+    const layer = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(v1.subarray(0, 512));
+      },
+      cancel() {
+        layerCancelled = true;
+      },
+    });
+    const { stream, done } = createDiff(layer, {
+      bases: [streamOf(new TextEncoder().encode('not an index at all'))],
+      store: new MemoryStore(),
+      hash,
+    });
+    await expect(within(collect(stream))).rejects.toBeInstanceOf(LayerdiffError);
+    await expect(done).rejects.toBeInstanceOf(LayerdiffError);
+    expect(layerCancelled).toBe(true);
   });
 });

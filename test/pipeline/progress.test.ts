@@ -3,7 +3,7 @@
  * at the totals the conversion returns.
  */
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { formatProgress } from '../../src/cli/progress.js';
 import { Emitter } from '../../src/events/emitter.js';
 import type { ConvertPhase, ConvertProgress } from '../../src/events/progress.js';
@@ -12,7 +12,7 @@ import { createDiff } from '../../src/pipeline/diff.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { hash } from '../helpers/layers.js';
-import { collect, streamOf } from '../helpers/streams.js';
+import { collect, streamOf, within } from '../helpers/streams.js';
 import { tarOf } from '../helpers/tars.js';
 
 const tar = tarOf([
@@ -37,6 +37,14 @@ describe('Emitter', () => {
     expect(seen).toEqual(['first1', 'a1', 'once1', 'first2']);
     e.removeAllListeners();
     expect(e.emit('x', 3)).toBe(false);
+    // The same function registered with on() and once(): once removes its own entry only.
+    const same = (n: number) => seen.push(`s${n}`);
+    e.on('x', same);
+    e.once('x', same);
+    e.emit('x', 4);
+    e.emit('x', 5);
+    expect(seen.slice(-3)).toEqual(['s4', 's4', 's5']);
+    e.removeAllListeners();
     expect(e.eventNames()).toEqual([]);
   });
 });
@@ -97,5 +105,26 @@ describe('conversion progress', () => {
       'reading    50.0% 512.0/1024.0 MiB  12 entries  300 chunks, 7 new (3.0 MiB)',
     );
     expect(formatProgress(p)).toBe('reading   512.0 MiB  12 entries  300 chunks, 7 new (3.0 MiB)');
+  });
+
+  it('a listener that throws neither breaks the conversion nor leaves done pending', async () => {
+    const reported: unknown[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => {
+      reported.push(a[1]);
+    });
+    try {
+      const { index, done, events } = convert(streamOf(tar), { store: new MemoryStore(), hash });
+      events.on('progress', () => {
+        throw new Error('listener bug');
+      });
+      events.on('phase', (p) => {
+        if (p === 'done' || p === 'finishing') throw new Error(`boom ${p}`);
+      });
+      await collect(index);
+      await expect(within(done)).resolves.toMatchObject({ entries: 2 });
+      expect(reported.length).toBeGreaterThan(2);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkDigestError } from '../../src/errors.js';
-import { DEFLATE_SUFFIX, FsStore, TMP_SUFFIX } from '../../src/node/fs-store.js';
+import { CORRUPT_SUFFIX, DEFLATE_SUFFIX, FsStore, TMP_SUFFIX } from '../../src/node/fs-store.js';
 import { listFiles, makeTar, NODE_ENTRY, requireDist, runCli, runProcess } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
@@ -67,6 +67,8 @@ describe('FsStore', () => {
     await store.put(digest, bytes);
     await truncate(store.pathOf(digest), 4096);
     await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
+    // The bad file was set aside; put writes the chunk again.
+    expect(await store.put(digest, bytes)).toBe(true);
     await truncate(store.pathOf(digest), 0);
     await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
   });
@@ -249,5 +251,25 @@ describe('FsStore chunk compression', () => {
       expect(err).toBeInstanceOf(ChunkDigestError);
       expect(err).toMatchObject({ digest: t.digest });
     }
+  });
+
+  it('a corrupt file does not hide a good one, and is set aside so that put repairs it', async () => {
+    const store = await FsStore.open(join(root, 'c'));
+    const t = text(30_000, 5);
+    await store.put(t.digest, t.bytes);
+    const deflated = store.pathOf(t.digest) + DEFLATE_SUFFIX;
+    // A good raw copy beside a corrupt deflated one: the good one is returned.
+    await writeFile(store.pathOf(t.digest), t.bytes);
+    await writeFile(deflated, Uint8Array.of(1, 2, 3));
+    expect(new Uint8Array(await store.get(t.digest))).toEqual(t.bytes);
+    expect(existsSync(deflated)).toBe(false);
+    expect(existsSync(deflated + CORRUPT_SUFFIX)).toBe(true);
+    // Only a corrupt copy: the read fails, the copy is set aside, and the next put repairs it.
+    await unlink(store.pathOf(t.digest));
+    await writeFile(deflated, Uint8Array.of(4, 5, 6));
+    await expect(store.get(t.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+    expect(await store.has(t.digest)).toBe(false);
+    expect(await store.put(t.digest, t.bytes)).toBe(true);
+    expect(new Uint8Array(await store.get(t.digest))).toEqual(t.bytes);
   });
 });
