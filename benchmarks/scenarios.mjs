@@ -262,6 +262,9 @@ if (wanted.includes('debian') || wanted.includes('image')) {
   } else {
     const before = closure(['ca-certificates', 'curl']);
     const after = closure(['ca-certificates', 'curl', 'wget']);
+    if (before.length < 10 || after.length <= before.length) {
+      throw new Error('apt knows no packages here: run `apt-get update` (as root) first');
+    }
     debianBase = debianLayer('debian-curl', before);
     const added = after.filter((p) => !before.includes(p));
     console.log(`\nDebian layers: ${before.length} packages, then + ${added.join(' ')}`);
