@@ -5,29 +5,26 @@
  * @module
  */
 import { LayerdiffError, UsageError } from '../errors.js';
-import { bundleCommand, unbundleCommand } from './bundle.js';
-import { catCommand } from './cat.js';
-import { changesCommand } from './changes.js';
-import { convertCommand } from './convert.js';
-import { applyCommand, diffCommand } from './diff.js';
-import { extractCommand, extractTarCommand } from './extract.js';
-import { flattenCommand } from './flatten.js';
-import { inspectCommand } from './inspect.js';
-import { ociCommand } from './oci.js';
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
-  convert: convertCommand,
-  cat: catCommand,
-  changes: changesCommand,
-  diff: diffCommand,
-  apply: applyCommand,
-  flatten: flattenCommand,
-  inspect: inspectCommand,
-  extract: extractCommand,
-  'extract-tar': extractTarCommand,
-  bundle: bundleCommand,
-  unbundle: unbundleCommand,
-  oci: ociCommand,
+type Command = (args: string[]) => Promise<void>;
+
+/**
+ * Each command is loaded only when it runs, so that `convert` does not parse (and keep in
+ * memory) the zip, OCI and extraction code.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  convert: async () => (await import('./convert.js')).convertCommand,
+  cat: async () => (await import('./cat.js')).catCommand,
+  changes: async () => (await import('./changes.js')).changesCommand,
+  diff: async () => (await import('./diff.js')).diffCommand,
+  apply: async () => (await import('./diff.js')).applyCommand,
+  flatten: async () => (await import('./flatten.js')).flattenCommand,
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+  extract: async () => (await import('./extract.js')).extractCommand,
+  'extract-tar': async () => (await import('./extract.js')).extractTarCommand,
+  bundle: async () => (await import('./bundle.js')).bundleCommand,
+  unbundle: async () => (await import('./bundle.js')).unbundleCommand,
+  oci: async () => (await import('./oci.js')).ociCommand,
 };
 
 const USAGE = `usage: layerdiff <command> [options]
@@ -82,13 +79,13 @@ async function main(argv: string[]): Promise<number> {
     (command ? process.stdout : process.stderr).write(USAGE);
     return command ? 0 : 2;
   }
-  const run = COMMANDS[command];
-  if (!run) {
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!load) {
     process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
   try {
-    await run(rest);
+    await (await load())(rest);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -340,6 +340,8 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       [['cat', 'x.idx'], /--store is required/],
       [['inspect'], /expected one index path/],
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['__proto__'], /unknown command "__proto__"/],
+      [['toString'], /unknown command "toString"/],
     ])('%j: exit 2, message and usage on stderr', async (args, message) => {
       const d = fresh();
       const r = fails(await runCli(args, { cwd: d }), 2, message);
