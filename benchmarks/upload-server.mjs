@@ -6,25 +6,15 @@
  */
 import { createServer } from 'node:http';
 import { applyDiff } from 'layerdiff';
-import { FsStore, nodeChunkCodec, nodeHashProvider } from 'layerdiff/node';
+import { FsStore, nodeChunkCodec, nodeHashProvider, nodeReadableSource } from 'layerdiff/node';
 
 const [port, storeDir] = process.argv.slice(2);
 const store = await FsStore.open(storeDir ?? '/tmp/layerdiff-upload-store');
 const hash = nodeHashProvider();
 const server = createServer(async (req, res) => {
   try {
-    const chunks = req[Symbol.asyncIterator]();
-    // Pulled only as applyDiff asks.
-    const body = new ReadableStream(
-      {
-        async pull(c) {
-          const r = await chunks.next();
-          if (r.done) c.close();
-          else c.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length));
-        },
-      },
-      { highWaterMark: 0 },
-    );
+    // Pulled from the request only as applyDiff asks.
+    const body = nodeReadableSource(req);
     const { root: _root, ...totals } = await applyDiff(body, store, {
       hash,
       codec: nodeChunkCodec(),

@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDiff, createDiff, encodeHeader, MemoryStore, reassemble } from 'layerdiff';
-import { FsStore, nodeChunkCodec, nodeHashProvider } from 'layerdiff/node';
+import { FsStore, nodeChunkCodec, nodeHashProvider, nodeReadableSource } from 'layerdiff/node';
 
 const MiB = 1024 * 1024;
 const size = Number(process.argv[2] ?? 64) * MiB;
@@ -95,18 +95,8 @@ const server = createServer(async (req, res) => {
       res.writeHead(405).end();
       return;
     }
-    // Pulled from the request only as applyDiff asks (Node 20's Readable.toWeb buffers ahead).
-    const chunks = req[Symbol.asyncIterator]();
-    const body = new ReadableStream(
-      {
-        async pull(c) {
-          const r = await chunks.next();
-          if (r.done) c.close();
-          else c.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length));
-        },
-      },
-      { highWaterMark: 0 },
-    );
+    // Pulled from the request only as applyDiff asks.
+    const body = nodeReadableSource(req);
     const applied = await applyDiff(body, store, { hash, codec: nodeChunkCodec() });
     // Rebuild it from the store, every chunk and the diff_id verified.
     const check = createHash('sha256');

@@ -7,7 +7,7 @@
  */
 import { Duplex } from 'node:stream';
 import { createDeflateRaw } from 'node:zlib';
-import type { DeflateEngine } from '../oci/gzip-reproduce.js';
+import { type DeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
 
 /**
  * The engine over `node:zlib`; its name records the zlib version (`node-zlib-<version>`).
@@ -26,4 +26,13 @@ export function nodeDeflateEngine(): DeflateEngine {
       return Duplex.toWeb(z) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
     },
   };
+}
+
+/**
+ * The engines gzip reproduction tries, in order: pako (equal to the system zlib, which most
+ * tools link), then Node's own zlib.
+ * @returns the engines.
+ */
+export function defaultDeflateEngines(): DeflateEngine[] {
+  return [pakoDeflateEngine(), nodeDeflateEngine()];
 }

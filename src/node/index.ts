@@ -6,7 +6,7 @@
  */
 
 export { type NodeChunkCodecOptions, nodeChunkCodec } from './chunk-codec.js';
-export { nodeDeflateEngine } from './deflate.js';
+export { defaultDeflateEngines, nodeDeflateEngine } from './deflate.js';
 export { checkEntryPath, type SafeEntryPath, type UnsafeEntryPath } from './entry-path.js';
 export {
   DEFAULT_MAX_WARNINGS,
@@ -28,6 +28,7 @@ export {
   type AtomicFile,
   atomicFile,
   fileSource,
+  nodeReadableSource,
   pipeToOutput,
   READ_SIZE,
   stdoutSink,

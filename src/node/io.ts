@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 /**
  * Default read size for file sources: large enough to keep per-piece overhead small, small
@@ -14,13 +14,49 @@ import { Readable } from 'node:stream';
 export const READ_SIZE = 64 * 1024;
 
 /**
+ * A pull stream over a Node readable (standard input, an HTTP request): each pull reads one
+ * piece, so nothing is read ahead of the consumer. (Node 20's `Readable.toWeb` reads ahead of
+ * a slow consumer.)
+ * @param readable - the Node stream.
+ * @returns its bytes.
+ * @example
+ * ```ts
+ * createServer(async (req, res) => {
+ *   const applied = await applyDiff(nodeReadableSource(req), store);
+ * });
+ * ```
+ */
+export function nodeReadableSource(readable: Readable): ReadableStream<Uint8Array> {
+  const pieces = readable[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const r = await pieces.next();
+        if (r.done) return controller.close();
+        const v = r.value;
+        controller.enqueue(
+          typeof v === 'string'
+            ? new TextEncoder().encode(v)
+            : new Uint8Array(v.buffer, v.byteOffset, v.length),
+        );
+      },
+      async cancel(reason) {
+        await pieces.return?.(reason);
+        readable.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
  * A pull stream over a file (or standard input for `-`).
  * @param path - file path, or `-` for stdin.
  * @param readSize - bytes per read. @default 64 KiB
  * @returns the file's bytes.
  */
 export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<Uint8Array> {
-  if (path === '-') return Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
+  if (path === '-') return nodeReadableSource(process.stdin);
   let fh: FileHandle | undefined;
   return new ReadableStream<Uint8Array>(
     {

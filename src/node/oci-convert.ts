@@ -12,13 +12,13 @@ import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { ANNOTATIONS, layerAnnotations, type OciLayerRecord } from '../oci/chunked.js';
-import { type DeflateEngine, findGzipParams, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import { type DeflateEngine, findGzipParams } from '../oci/gzip-reproduce.js';
 import { LAYERDIFF_ROOT, layerCompression, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.js';
 import type { Descriptor, OciLimits } from '../oci/parse.js';
 import { convert } from '../pipeline/convert.js';
 import { type FlattenOptions, flatten } from '../pipeline/flatten.js';
 import type { ChunkReader, ChunkStore } from '../store/types.js';
-import { nodeDeflateEngine } from './deflate.js';
+import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { type Image, jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
 
@@ -181,7 +181,7 @@ export async function convertLayout(
   options: OciConvertOptions,
 ): Promise<OciConvertReport> {
   const hash = options.hash ?? nodeHashProvider();
-  const engines = options.engines ?? [pakoDeflateEngine(), nodeDeflateEngine()];
+  const engines = options.engines ?? defaultDeflateEngines();
   const layout = await OciLayout.open(src, options.limits);
   const selected = layout.select(options.ref);
   // Read and check every manifest and config, and every layer's media type and presence,

@@ -19,7 +19,7 @@ import {
   originalManifestOf,
   parseLayerRecord,
 } from '../oci/chunked.js';
-import { createGzipWriter, type DeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import { createGzipWriter, type DeflateEngine } from '../oci/gzip-reproduce.js';
 import { LAYERDIFF_ROOT, OCI_INDEX, uncompressedLayerMediaType } from '../oci/media-types.js';
 import {
   type Descriptor,
@@ -30,7 +30,7 @@ import {
 } from '../oci/parse.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
-import { nodeDeflateEngine } from './deflate.js';
+import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { MAX_ROOT_BLOB } from './oci-convert.js';
 import { jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
@@ -113,7 +113,7 @@ export async function restoreLayout(
   options: OciRestoreOptions,
 ): Promise<OciRestoreReport> {
   const hash = options.hash ?? nodeHashProvider();
-  const engines = options.engines ?? [pakoDeflateEngine(), nodeDeflateEngine()];
+  const engines = options.engines ?? defaultDeflateEngines();
   const layout = await OciLayout.open(src, options.limits);
   const selected = layout.select(options.ref);
   const origIndexRef = originalIndexOf(layout.index.annotations);

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayerdiffError } from '../../src/errors.js';
+import { nodeReadableSource } from '../../src/node/io.js';
 import { applyDiff } from '../../src/pipeline/apply.js';
 import { createDiff } from '../../src/pipeline/diff.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
@@ -37,21 +38,7 @@ describe('streaming upload into a 127.0.0.1 server', () => {
 
   beforeAll(async () => {
     server = createServer(async (req, res) => {
-      const chunks = req[Symbol.asyncIterator]();
-      const stream = new ReadableStream<Uint8Array>(
-        {
-          async pull(c) {
-            try {
-              const r = await chunks.next();
-              if (r.done) c.close();
-              else c.enqueue(new Uint8Array(r.value));
-            } catch (err) {
-              c.error(err);
-            }
-          },
-        },
-        { highWaterMark: 0 },
-      );
+      const stream = nodeReadableSource(req);
       try {
         const applied = await applyDiff(stream, received, { hash });
         const tar = await collect(reassemble(streamOf(applied.root), received, { hash }));
