@@ -72,7 +72,7 @@ const hasTool = (/** @type {string} */ t) =>
   spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
 const openssl = measure('openssl', ['dgst', '-sha256', tar]);
 // The cost of writing the layer's bytes to this filesystem at all: the floor under any
-// conversion into a fresh on-disk store (slow on some VMs).
+// conversion into a fresh on-disk store.
 const copy = join(dir, 'copy.tmp');
 // dd, not cat: GNU cat may use copy_file_range, which is not a write through the page cache.
 const writeFloor = measure('sh', [
@@ -90,6 +90,20 @@ const convertFresh = measure('node', [cli, 'convert', tar, '--store', store, '--
   node: true,
   before: fresh,
 });
+const convertRaw = measure(
+  'node',
+  [cli, 'convert', tar, '--store', store, '--deflate-level', '0', '--out', index],
+  { node: true, before: fresh },
+);
+const looseArgs = ['--store', `${store}-loose`, '--store-layout', 'loose'];
+const convertLoose = measure('node', [cli, 'convert', tar, ...looseArgs, '--out', index], {
+  node: true,
+  before: () => rmSync(`${store}-loose`, { recursive: true, force: true }),
+});
+rmSync(`${store}-loose`, { recursive: true, force: true });
+// What follows runs against the default store, converted last with the default options.
+fresh();
+execFileSync(process.execPath, [cli, 'convert', tar, '--store', store, '--out', index]);
 const convertAgain = measure('node', [cli, 'convert', tar, '--store', store, '--out', index], {
   node: true,
 });
@@ -109,7 +123,19 @@ const rows = [
     tarBytes,
     openssl.wall,
   ],
-  ['layerdiff convert tar, empty store', convertFresh, tarBytes, openssl.wall],
+  [
+    'layerdiff convert tar, empty store (packs, deflate level 1)',
+    convertFresh,
+    tarBytes,
+    openssl.wall,
+  ],
+  ['layerdiff convert tar, empty store, --deflate-level 0', convertRaw, tarBytes, openssl.wall],
+  [
+    'layerdiff convert tar, empty store, a file per chunk (--store-layout loose)',
+    convertLoose,
+    tarBytes,
+    openssl.wall,
+  ],
   ['layerdiff convert tar, chunks present', convertAgain, tarBytes, openssl.wall],
   ['layerdiff cat (verify + rebuild)', cat, tarBytes, openssl.wall],
   ...(casync ? [['casync make, empty store (for scale)', casync, tarBytes, openssl.wall]] : []),

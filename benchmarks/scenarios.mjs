@@ -373,7 +373,7 @@ async function upload(/** @type {string} */ layer) {
     `| client (createDiff → fetch) | ${client.wall.toFixed(2)} | ${client.rss.toFixed(0)} |`,
   );
   console.log(
-    `| server (request → applyDiff → FsStore) | - | ${m ? (Number(m[1]) / 1024).toFixed(0) : '?'} |`,
+    `| server (request → applyDiff → PackStore) | - | ${m ? (Number(m[1]) / 1024).toFixed(0) : '?'} |`,
   );
   console.log(`client: ${client.stdout.trim()}`);
   rmSync(d, { recursive: true, force: true });

@@ -6,10 +6,10 @@
  */
 import { createServer } from 'node:http';
 import { applyDiff } from 'layerdiff';
-import { FsStore, nodeChunkCodec, nodeHashProvider, nodeReadableSource } from 'layerdiff/node';
+import { nodeChunkCodec, nodeHashProvider, nodeReadableSource, openStore } from 'layerdiff/node';
 
 const [port, storeDir] = process.argv.slice(2);
-const store = await FsStore.open(storeDir ?? '/tmp/layerdiff-upload-store');
+const store = await openStore(storeDir ?? '/tmp/layerdiff-upload-store');
 const hash = nodeHashProvider();
 const server = createServer(async (req, res) => {
   try {

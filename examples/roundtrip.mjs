@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convert, encodeHeader, reassemble } from 'layerdiff';
-import { FsStore, nodeHashProvider } from 'layerdiff/node';
+import { nodeHashProvider, openStore } from 'layerdiff/node';
 
 /** Deterministic pseudo-random bytes (xorshift32). */
 function noise(n, seed) {
@@ -65,7 +65,7 @@ const v2 = tarOf([
 
 const dir = await mkdtemp(join(tmpdir(), 'layerdiff-example-'));
 try {
-  const store = await FsStore.open(join(dir, 'store'));
+  const store = await openStore(join(dir, 'store'));
   const hash = nodeHashProvider();
   /** @type {Array<[string, Uint8Array]>} */
   const versions = [

@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyDiff, createDiff, encodeHeader, MemoryStore, reassemble } from 'layerdiff';
-import { FsStore, nodeChunkCodec, nodeHashProvider, nodeReadableSource } from 'layerdiff/node';
+import { nodeChunkCodec, nodeHashProvider, nodeReadableSource, openStore } from 'layerdiff/node';
 
 const MiB = 1024 * 1024;
 const size = Number(process.argv[2] ?? 64) * MiB;
@@ -86,7 +86,7 @@ const sampler = setInterval(() => {
 
 const dir = await mkdtemp(join(tmpdir(), 'layerdiff-upload-'));
 const hash = nodeHashProvider();
-const store = await FsStore.open(join(dir, 'store'));
+const store = await openStore(join(dir, 'store'));
 
 // The receiving end: PUT /layers/<name> ingests the body into the store as it streams in.
 const server = createServer(async (req, res) => {

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ERR_WASM_UNAVAILABLE'
   | 'ERR_HASH_WORKER'
   | 'ERR_STORE'
+  | 'ERR_PACK_FORMAT'
   | 'ERR_USAGE'
   | 'ERR_UNSAFE_PATH'
   | 'ERR_EXTRACT'
@@ -166,6 +167,20 @@ export class WasmUnavailableError extends LayerdiffError {
 export class StoreError extends LayerdiffError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_STORE', message, options);
+  }
+}
+
+/**
+ * A pack store's file (a pack or its index) is malformed: names the file and the byte offset.
+ * Chunk bytes that fail their digest raise {@link ChunkDigestError} instead.
+ */
+export class PackFormatError extends LayerdiffError {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    message: string,
+  ) {
+    super('ERR_PACK_FORMAT', `${file}: ${message} (at byte ${offset})`);
   }
 }
 

@@ -104,6 +104,7 @@ export async function unbundle(
       newBytes += bytes.length;
     }
   }
+  await store.flush?.();
   let unusedEntries = 0;
   for (const digest of bundle.digests()) if (!needed.has(digest)) unusedEntries++;
   return { root, chunks: needed.size, newChunks, newBytes, unusedEntries };

@@ -13,10 +13,10 @@ import { unbundle } from '../bundle/unbundle.js';
 import { BundleError, UsageError } from '../errors.js';
 import { decodeRoot, isRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile } from '../node/io.js';
 import { parse, required } from './args.js';
+import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 const COMPRESSIONS: readonly BundleCompression[] = ['auto', 'deflate', 'store'];
 
@@ -60,7 +60,7 @@ export async function bundleCommand(args: string[]): Promise<void> {
     );
   }
   const index = new Uint8Array(await readFile(indexPath));
-  const store = await FsStore.open(storeDir);
+  const store = await openReadStore(storeDir);
   const totals = { entries: 0, indexChunks: 0, dataChunks: 0, chunkBytes: 0, zipBytes: 0 };
   await writeAtomically(outPath, (out) =>
     createBundle(index, store, {
@@ -95,14 +95,14 @@ export async function bundleCommand(args: string[]): Promise<void> {
 export async function unbundleCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: 1, names: 'one bundle path' },
   );
-  const storeDir = required(values.store, 'store');
+  required(values.store, 'store');
   const outPath = required(values.out, 'out');
   // A lazily read Blob: zip.js reads the directory and then only the entries it needs.
   const blob = await openAsBlob(positionals[0]!);
-  const store = await FsStore.open(storeDir);
+  const store = await openWritableStore(values);
   const result = await unbundle(new BlobReader(blob as unknown as Blob), store, {
     hash: nodeHashProvider(),
   });

@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource, pipeToOutput } from '../node/io.js';
 import { reassemble } from '../pipeline/reassemble.js';
-import { parse, required } from './args.js';
+import { parse } from './args.js';
+import { openReadStore } from './store.js';
 
 export async function catCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -15,7 +15,7 @@ export async function catCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, out: { type: 'string' } },
     { min: 1, max: 1, names: 'one index path' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
+  const store = await openReadStore(values.store);
   const tar = reassemble(fileSource(positionals[0]!), store, { hash: nodeHashProvider() });
   await pipeToOutput(tar, values.out);
 }

@@ -4,12 +4,12 @@
  * @module
  */
 import { UsageError } from '../errors.js';
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
 import { changes } from '../pipeline/changes.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
+import { openReadStore } from './store.js';
 
 const noStore: ChunkReader = {
   get() {
@@ -25,7 +25,7 @@ export async function changesCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, json: { type: 'boolean' } },
     { min: 2, max: 2, names: 'the old and the new index' },
   );
-  const store = values.store === undefined ? noStore : await FsStore.open(values.store);
+  const store = values.store === undefined ? noStore : await openReadStore(values.store);
   const r = await changes(fileSource(positionals[0]!), fileSource(positionals[1]!), store, {
     hash: nodeHashProvider(),
   });

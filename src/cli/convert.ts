@@ -5,12 +5,12 @@
  */
 
 import { stat } from 'node:fs/promises';
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource } from '../node/io.js';
 import { createConverter } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
 import { showProgress } from './progress.js';
+import { openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 /** A regular file's size, for the progress line; undefined for stdin and pipes. */
 export async function sizeOf(path: string): Promise<number | undefined> {
@@ -23,7 +23,7 @@ export async function convertCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
     {
-      store: { type: 'string' },
+      ...WRITE_STORE_OPTIONS,
       out: { type: 'string' },
       flat: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -32,9 +32,9 @@ export async function convertCommand(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
   // Check every option before creating anything.
-  const storeDir = required(values.store, 'store');
+  required(values.store, 'store');
   const outPath = required(values.out, 'out');
-  const store = await FsStore.open(storeDir);
+  const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
   const converter = createConverter({
     store,
@@ -46,7 +46,7 @@ export async function convertCommand(args: string[]): Promise<void> {
       total: await sizeOf(positionals[0]!),
       force: values.progress === true,
     });
-    const source = fileSource(positionals[0]!).pipeTo(converter.writable);
+    const source = fileSource(positionals[0]!, { blocking: true }).pipeTo(converter.writable);
     converter.done.then(stop, stop);
     // A failure surfaces on the index side too, with the converter's own error (the source
     // pipe may reject first with a raw cause, such as a zlib error where ERR_COMPRESSION is due).

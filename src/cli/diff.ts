@@ -5,7 +5,6 @@
  * @module
  */
 import { nodeChunkCodec } from '../node/chunk-codec.js';
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource, pipeToOutput } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
@@ -13,6 +12,7 @@ import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
 import { sizeOf } from './convert.js';
 import { showProgress } from './progress.js';
+import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 export async function diffCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -26,11 +26,11 @@ export async function diffCommand(args: string[]): Promise<void> {
     },
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
+  const store = await openReadStore(values.store);
   const outPath = required(values.out, 'out');
 
   const hash = nodeHashProvider();
-  const { stream, done, events } = createDiff(fileSource(positionals[0]!), {
+  const { stream, done, events } = createDiff(fileSource(positionals[0]!, { blocking: true }), {
     bases: (values.base ?? []).map((b) => fileSource(b)),
     store,
     hash,
@@ -52,13 +52,13 @@ export async function diffCommand(args: string[]): Promise<void> {
 export async function applyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: 1, names: 'one diff path (or - for stdin)' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
+  const store = await openWritableStore(values);
   const out = await atomicFile(required(values.out, 'out'));
   try {
-    const r = await applyDiff(fileSource(positionals[0]!), store, {
+    const r = await applyDiff(fileSource(positionals[0]!, { blocking: true }), store, {
       hash: nodeHashProvider(),
       codec: nodeChunkCodec(),
     });

@@ -5,10 +5,10 @@
  * @module
  */
 import { type ExtractReport, extract } from '../node/extract.js';
-import { FsStore } from '../node/fs-store.js';
 import { fileSource } from '../node/io.js';
 import { parse, required } from './args.js';
 import { flattenFiles } from './flatten.js';
+import { openReadStore } from './store.js';
 
 export async function extractCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -16,7 +16,7 @@ export async function extractCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, dir: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
+  const store = await openReadStore(values.store);
   const dir = required(values.dir, 'dir');
   const tar = flattenFiles('extract', positionals, store);
   report('extract', dir, await extract(tar, dir), values.json === true);
@@ -29,7 +29,12 @@ export async function extractTarCommand(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one tar path (or - for stdin)' },
   );
   const dir = required(values.dir, 'dir');
-  report('extract-tar', dir, await extract(fileSource(positionals[0]!), dir), values.json === true);
+  report(
+    'extract-tar',
+    dir,
+    await extract(fileSource(positionals[0]!, { blocking: true }), dir),
+    values.json === true,
+  );
 }
 
 function report(command: string, dir: string, report: ExtractReport, json: boolean): void {

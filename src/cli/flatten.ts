@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource, pipeToOutput } from '../node/io.js';
 import { flatten } from '../pipeline/flatten.js';
 import type { ChunkReader } from '../store/types.js';
-import { parse, required } from './args.js';
+import { parse } from './args.js';
+import { openReadStore } from './store.js';
 
 export async function flattenCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -16,7 +16,7 @@ export async function flattenCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, out: { type: 'string' } },
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
+  const store = await openReadStore(values.store);
   await pipeToOutput(flattenFiles('flatten', positionals, store), values.out);
 }
 

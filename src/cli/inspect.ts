@@ -8,12 +8,12 @@ import { UsageError } from '../errors.js';
 import type { EndRecord, EntryMeta, IndexRecord } from '../format/records.js';
 import { decodeRoot, isRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
 import { readIndexRecords } from '../pipeline/open-index.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
+import { openReadStore } from './store.js';
 
 const KIND_CHAR: Record<string, string> = {
   '1': 'h',
@@ -64,7 +64,7 @@ export async function inspectCommand(args: string[]): Promise<void> {
     if (isRoot(head)) return summary(decodeRoot(await readFile(path)), json);
   }
   const store: ChunkReader =
-    values.store === undefined ? noStore : await FsStore.open(values.store);
+    values.store === undefined ? noStore : await openReadStore(values.store);
   const reader = readIndexRecords(fileSource(path), store, {
     hash: nodeHashProvider(),
   }).getReader();

@@ -11,12 +11,12 @@
  */
 import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { FsStore } from '../node/fs-store.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { restoreLayout } from '../node/oci-restore.js';
 import { parse, required } from './args.js';
+import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 /**
  * Splits `<dir>[:<tag>]`. A path that is an existing directory is taken whole; otherwise the
@@ -47,13 +47,13 @@ export async function ociCommand(args: string[]): Promise<void> {
 async function ociConvert(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
   );
-  const storeDir = required(values.store, 'store');
+  required(values.store, 'store');
   const out = required(values.out, 'out');
   const { dir, ref } = splitImageRef(positionals[0]!);
-  const store = await FsStore.open(storeDir);
+  const store = await openWritableStore(values);
   const report = await convertLayout(dir, { store, out, ref, hash: nodeHashProvider() });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -83,7 +83,7 @@ async function ociRestore(args: string[]): Promise<void> {
   const storeDir = required(values.store, 'store');
   const out = required(values.out, 'out');
   const { dir, ref } = splitImageRef(positionals[0]!);
-  const store = await FsStore.open(storeDir);
+  const store = await openReadStore(storeDir);
   const report = await restoreLayout(dir, { store, out, ref, hash: nodeHashProvider() });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -107,10 +107,11 @@ async function ociRestore(args: string[]): Promise<void> {
 async function ociFlatten(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, out: { type: 'string' } },
+    { ...WRITE_STORE_OPTIONS, out: { type: 'string' } },
     { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
   );
-  const store = await FsStore.open(required(values.store, 'store'));
+  // A plain layout's layers are converted into the store first.
+  const store = await openWritableStore(values);
   const { dir, ref } = splitImageRef(positionals[0]!);
   const tar = await flattenImage(dir, {
     store,

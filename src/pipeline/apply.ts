@@ -109,7 +109,7 @@ export async function applyDiff(
       let stored = await store.put(digest, bytes);
       if (!stored && !(await holds(store, f.digest, bytes.length, hash))) {
         // The store's copy is corrupt: a store that sets corrupt copies aside (as FsStore
-        // does when a read fails verification) takes the good bytes now.
+        // and PackStore do when a read fails verification) takes the good bytes now.
         stored = await store.put(digest, bytes);
       }
       if (stored) {
@@ -149,6 +149,7 @@ export async function applyDiff(
     throw err;
   }
   if (missing > 0) throw new DiffIncompleteError(missing, first);
+  await store.flush?.();
   return {
     root: rootBytes,
     diffId: formatDigest(decoded.end.diffId),

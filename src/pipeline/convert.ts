@@ -211,6 +211,13 @@ export function createConverter(options: ConvertOptions): Converter {
         controller.enqueue(r.value);
         return;
       }
+      try {
+        // The index ends only once the store has published every chunk it names.
+        await options.store.flush?.();
+      } catch (err) {
+        reject(err);
+        throw err;
+      }
       controller.close();
       resolve(indexStats ? { ...result!, index: indexStats } : result!);
       events.setPhase('done');

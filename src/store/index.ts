@@ -1,3 +1,17 @@
 export { MemoryStore } from './memory.js';
+export {
+  decodePackIndex,
+  decodeRecordHeader,
+  encodePackIndex,
+  encodeRecordHeader,
+  INDEX_ENTRY_BYTES,
+  MAX_PACK_ENTRIES,
+  PACK_INDEX_MAGIC,
+  PACK_MAGIC,
+  type PackEntry,
+  type PackIndex,
+  RECORD_HEADER_BYTES,
+  type RecordHeader,
+} from './pack-format.js';
 export { readChunk } from './read-chunk.js';
 export type { ChunkReader, ChunkStore, ChunkWriter } from './types.js';

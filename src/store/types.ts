@@ -34,6 +34,13 @@ export interface ChunkWriter {
    * @returns true when the chunk was newly stored, false when it was already there.
    */
   put(digest: string, bytes: Uint8Array): Promise<boolean>;
+  /**
+   * Makes every chunk `put` so far durable as the store defines it and visible to other readers
+   * of the store (a pack store publishes its open pack). Pipelines that write chunks call it
+   * before they report success, so an index is never handed out before its chunks. Stores
+   * that publish each chunk as `put` settles need not have it.
+   */
+  flush?(): Promise<void>;
 }
 
 /** A store that can be both read and written. */

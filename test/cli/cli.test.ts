@@ -13,14 +13,19 @@ import {
   rmSync,
   statSync,
   truncateSync,
-  unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pseudoRandom } from '../helpers/bytes.js';
+import {
+  dropRecord,
+  flipStoredBit,
+  largestRecord,
+  packRecords,
+  recordBytes,
+} from '../helpers/packs.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { listFiles, makeTar, type RunResult, requireDist, runCli } from './run.js';
@@ -78,11 +83,6 @@ function fails(r: RunResult, exit: number, pattern: RegExp): RunResult {
 /** Names in `dir` that start with `base` (the output file, or a temp file beside it). */
 function leftovers(dir: string, base: string): string[] {
   return readdirSync(dir).filter((f) => f.startsWith(base));
-}
-
-/** The chunk files of a store, as paths. */
-function chunkFiles(store: string): string[] {
-  return listFiles(join(store, 'sha256')).map((f) => join(store, 'sha256', f));
 }
 
 const haveTools = toolsAvailable('tar', 'gzip', 'zstd');
@@ -178,7 +178,7 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
         expect(a.newBytes).toBeLessThanOrEqual(tarBytes.length);
         expect(a.index.newIndexChunks).toBe(a.index.indexChunks);
         expect(a.index.rootBytes).toBe(statSync(join(d, 'a.idx')).size);
-        expect(chunkFiles(join(d, 'store'))).toHaveLength(a.newChunks + a.index.newIndexChunks);
+        expect(packRecords(join(d, 'store'))).toHaveLength(a.newChunks + a.index.newIndexChunks);
 
         const b = oneJson<ConvertJson>(ok(await runCli([...args, '--out', join(d, 'b.idx')])));
         expect(b).toEqual({
@@ -188,7 +188,7 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
           index: { ...a.index, newIndexChunks: 0, newIndexBytes: 0 },
         });
         expect(readFileSync(join(d, 'b.idx')).equals(readFileSync(join(d, 'a.idx')))).toBe(true);
-        expect(listFiles(join(d, 'store', 'tmp'))).toEqual([]);
+        expect(listFiles(join(d, 'store')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
         expect(readdirSync(d).sort()).toEqual(['a.idx', 'b.idx', 'store']);
       },
     );
@@ -435,49 +435,43 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       return { dir, store: copy };
     }
 
-    /** The largest chunk file of a store (a body chunk of bin/tool, whatever the CDC cuts). */
-    function largestChunk(s: string): string {
-      const files = chunkFiles(s).map((f) => ({ f, n: readFileSync(f).length }));
-      files.sort((a, b) => b.n - a.n || a.f.localeCompare(b.f));
-      return files[0]!.f;
-    }
-
     it('cat with a chunk missing: ERR_CHUNK_NOT_FOUND naming it, no output file', async () => {
       const { dir, store: s } = copyStore();
-      const victim = largestChunk(s);
-      unlinkSync(victim);
+      // The largest record is a body chunk of bin/tool, whatever the CDC cuts.
+      const victim = largestRecord(s);
+      dropRecord(victim);
       const r = fails(
         await runCli(['cat', index, '--store', s, '--out', join(dir, 'out.tar')]),
         1,
         /ERR_CHUNK_NOT_FOUND/,
       );
-      expect(r.stderr).toContain(`sha256:${victim.slice(-64)}`);
+      expect(r.stderr).toContain(victim.digest);
       expect(leftovers(dir, 'out')).toEqual([]);
     });
 
     it('cat with a chunk corrupted: ERR_CHUNK_DIGEST, no output file', async () => {
       const { dir, store: s } = copyStore();
-      const victim = largestChunk(s);
-      const bytes = readFileSync(victim);
-      bytes[bytes.length >> 1]! ^= 0x01;
-      writeFileSync(victim, bytes);
+      const victim = largestRecord(s);
+      flipStoredBit(victim);
       const r = fails(
         await runCli(['cat', index, '--store', s, '--out', join(dir, 'out.tar')]),
         1,
         /ERR_CHUNK_DIGEST/,
       );
-      expect(r.stderr).toContain(`sha256:${victim.slice(-64)}`);
+      expect(r.stderr).toContain(victim.digest);
       expect(leftovers(dir, 'out')).toEqual([]);
     });
 
-    it('cat with a chunk truncated: ERR_CHUNK_DIGEST', async () => {
+    it('cat with a pack cut short: ERR_PACK_FORMAT naming the pack, no output file', async () => {
       const { dir, store: s } = copyStore();
-      truncateSync(largestChunk(s), 100);
-      fails(
+      const victim = largestRecord(s);
+      truncateSync(victim.pack, victim.entry.offset + 100);
+      const r = fails(
         await runCli(['cat', index, '--store', s, '--out', join(dir, 'out.tar')]),
         1,
-        /ERR_CHUNK_DIGEST/,
+        /ERR_PACK_FORMAT/,
       );
+      expect(r.stderr).toContain(victim.pack);
       expect(leftovers(dir, 'out')).toEqual([]);
     });
 
@@ -528,15 +522,11 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       cpSync(store, copy, { recursive: true });
       // The first index chunk starts with the flat index's first bytes (the magic).
       const flatBytes = readFileSync(flatIndex);
-      const plain = (f: string) =>
-        f.endsWith('.d') ? inflateRawSync(readFileSync(f)) : readFileSync(f);
-      const victim = chunkFiles(copy).find((f) =>
-        plain(f).subarray(0, 64).equals(flatBytes.subarray(0, 64)),
+      const victim = packRecords(copy).find((r) =>
+        recordBytes(r).subarray(0, 64).equals(flatBytes.subarray(0, 64)),
       );
       expect(victim).toBeDefined();
-      const bytes = plain(victim!);
-      bytes[100]! ^= 1;
-      writeFileSync(victim!, victim!.endsWith('.d') ? deflateRawSync(bytes) : bytes);
+      flipStoredBit(victim!, 10);
       fails(
         await runCli(['cat', index, '--store', copy, '--out', join(d, 'out.tar')]),
         1,

@@ -170,7 +170,7 @@ describe.skipIf(!hasTar)('extract against GNU tar', () => {
       const tarPath = join(tmp, `sparse-${name}.tar`);
       execFileSync('tar', [...args, '-S', '-cf', tarPath, '-C', sp, '.']);
       const ours = join(tmp, `sparse-ours-${name}`);
-      await extract(fileSource(tarPath, 1000), ours);
+      await extract(fileSource(tarPath, { readSize: 1000 }), ours);
       expect(snapshot(ours), name).toEqual(snapshot(gnuExtract(tarPath, `sparse-gnu-${name}`)));
       // Holes stay holes: far fewer blocks than the 64 MiB size.
       expect(statSync(join(ours, 'holes')).blocks * 512, name).toBeLessThan(1 << 20);

@@ -171,8 +171,22 @@ describe.runIf(toolsAvailable('tar'))('FsStore shared by two processes', () => {
     });
     const store = join(dir, 'store');
     const [ra, rb] = await Promise.all([
-      runCli(['convert', a, '--store', store, '--out', join(dir, 'a.idx'), '--json']),
-      runCli(['convert', b, '--store', store, '--out', join(dir, 'b.idx'), '--json']),
+      runCli([
+        'convert',
+        a,
+        ...['--store', store, '--store-layout', 'loose'],
+        '--out',
+        join(dir, 'a.idx'),
+        '--json',
+      ]),
+      runCli([
+        'convert',
+        b,
+        ...['--store', store, '--store-layout', 'loose'],
+        '--out',
+        join(dir, 'b.idx'),
+        '--json',
+      ]),
     ]);
     expect(ra.stderr).toBe('');
     expect(rb.stderr).toBe('');

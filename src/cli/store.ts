@@ -1,0 +1,55 @@
+/**
+ * How commands open the `--store` directory: commands that add chunks create it (in the
+ * layout `--store-layout` names, packs by default) and deflate new chunks at
+ * `--deflate-level` (0 for none; the store's default otherwise); commands that only read
+ * refuse a directory that holds no store.
+ *
+ * @module
+ */
+import { UsageError } from '../errors.js';
+import { nodeChunkCodec } from '../node/chunk-codec.js';
+import type { FsStore } from '../node/fs-store.js';
+import { openStore, STORE_LAYOUTS, type StoreLayout } from '../node/open-store.js';
+import type { PackStore } from '../node/pack-store.js';
+import { required } from './args.js';
+
+/** The options of a command that adds chunks to a store. */
+export const WRITE_STORE_OPTIONS = {
+  store: { type: 'string' },
+  'store-layout': { type: 'string' },
+  'deflate-level': { type: 'string' },
+} as const;
+
+/**
+ * Opens (creating if needed) the store a command adds chunks to.
+ * @param values - the parsed `--store` and `--store-layout`.
+ */
+export async function openWritableStore(values: {
+  store?: string;
+  'store-layout'?: string;
+  'deflate-level'?: string;
+}): Promise<PackStore | FsStore> {
+  const dir = required(values.store, 'store');
+  const layout = values['store-layout'];
+  if (layout !== undefined && !STORE_LAYOUTS.includes(layout as StoreLayout)) {
+    throw new UsageError(`--store-layout must be one of ${STORE_LAYOUTS.join(', ')}`);
+  }
+  const level = values['deflate-level'];
+  if (level !== undefined && !/^[0-9]$/.test(level)) {
+    throw new UsageError(`--deflate-level must be 0 (none) to 9, got ${JSON.stringify(level)}`);
+  }
+  return openStore(dir, {
+    layout: layout as StoreLayout | undefined,
+    ...(level === undefined
+      ? {}
+      : { codec: level === '0' ? false : nodeChunkCodec({ level: Number(level) }) }),
+  });
+}
+
+/**
+ * Opens a store a command only reads; a directory without a store is an error.
+ * @param dir - the `--store` value.
+ */
+export function openReadStore(dir: string | undefined): Promise<PackStore | FsStore> {
+  return openStore(required(dir, 'store'), { existing: true });
+}

@@ -1,0 +1,501 @@
+/**
+ * A chunk store in a directory of pack files, for Node: the default store of the CLI.
+ *
+ * Chunks are appended to a pack file (`<root>/packs/.<name>.pack.tmp` while it is written);
+ * once the pack reaches its size, or on {@link PackStore.flush}, it is renamed to
+ * `<name>.pack` and its index `<name>.idx` is written beside it (temporary file, then rename).
+ * An index is the publication point: other processes see a pack's chunks once its index
+ * exists. Each writer appends to packs of its own, so several conversions, in one process or
+ * several, can share a store; a chunk two of them store at once is kept twice, harmlessly.
+ * The formats are in docs/FORMAT.md §13.
+ *
+ * Why packs: on the filesystems measured here, creating a file per 64 KiB chunk costs three
+ * to eight times more than writing the same bytes to one file, more than all the hashing and
+ * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
+ *
+ * The store keeps an in-memory table of every chunk it holds: about 45 to 70 bytes a chunk
+ * (a million chunks, some 64 GiB of data, take under 70 MiB).
+ *
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ChunkCodec, EncodedChunk } from '../compress/chunk-codec.js';
+import {
+  ChunkDigestError,
+  ChunkNotFoundError,
+  CompressionError,
+  PackFormatError,
+  StoreError,
+  UsageError,
+} from '../errors.js';
+import { formatDigest, parseDigest } from '../hash/digest.js';
+import { intOption } from '../options.js';
+import { DigestTable } from '../store/digest-table.js';
+import {
+  decodePackIndex,
+  decodeRecordHeader,
+  encodePackIndex,
+  encodeRecordHeader,
+  INDEX_ENTRY_BYTES,
+  MAX_PACK_ENTRIES,
+  PACK_MAGIC,
+  type PackEntry,
+  RECORD_HEADER_BYTES,
+} from '../store/pack-format.js';
+import type { ChunkStore } from '../store/types.js';
+import { nodeChunkCodec } from './chunk-codec.js';
+
+/** Name of the directory of packs inside a pack store. */
+export const PACKS_DIR = 'packs';
+
+/** Options of {@link PackStore.open}. */
+export interface PackStoreOptions {
+  /** Flush each pack and its index to disk (`fsync`) before publishing them. @default false */
+  fsync?: boolean;
+  /**
+   * How new chunks are compressed; `false` stores them as they are. Reads understand both
+   * forms whatever this says. @default nodeChunkCodec({ level: 1 }) (zlib raw deflate: on real layers 25% faster than
+   * level 6 for 5% more bytes)
+   */
+  codec?: ChunkCodec | false;
+  /** A pack is sealed once it holds this many bytes (1 MiB to 2 GiB). @default 256 MiB */
+  packBytes?: number;
+  /** Read handles kept open at once. @default 64 */
+  openFiles?: number;
+}
+
+/** A pack file: one being written by this store, or a sealed one. */
+interface Pack {
+  /** Current path: the temporary name while written, then the final one. */
+  path: string;
+  /** Bytes written or reserved so far (the next record's offset) while open. */
+  size: number;
+  /** While open: its records so far, and the writes still in flight. */
+  open?: { entries: PackEntry[]; writes: Set<Promise<void>>; handle: Promise<FileHandle> };
+}
+
+/** A read handle shared by concurrent reads. */
+interface Handle {
+  fh: Promise<FileHandle>;
+  users: number;
+}
+
+const READ_CODEC = nodeChunkCodec();
+const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
+
+/** A {@link ChunkStore} of pack files. Every read is verified against its digest. */
+export class PackStore implements ChunkStore {
+  readonly verifiesReads = true;
+  private readonly table = new DigestTable();
+  /** Per chunk id: its pack's number and stored length (two words), and its offset. */
+  private locs = new Uint32Array(2 * 1024);
+  private offsets = new Float64Array(1024);
+  private nextId = 0;
+  private readonly packs: Pack[] = [];
+  private readonly loaded = new Set<string>();
+  private readonly pending = new Map<number, Promise<void>>();
+  private readonly handles = new Map<number, Handle>();
+  private readonly sealing = new Set<Promise<void>>();
+  private current: number | undefined;
+  private readonly codec: ChunkCodec | false;
+  private readonly packBytes: number;
+  private readonly openFiles: number;
+  private closed = false;
+
+  private constructor(
+    /** The store's root directory. */
+    readonly root: string,
+    private readonly options: PackStoreOptions,
+  ) {
+    this.codec = options.codec ?? nodeChunkCodec({ level: 1 });
+    this.packBytes = intOption(options.packBytes, 'packBytes', 256 * 1024 * 1024);
+    if (this.packBytes < 1 << 20 || this.packBytes > 2 ** 31) {
+      throw new UsageError(`packBytes must be 1 MiB to 2 GiB, got ${this.packBytes}`);
+    }
+    this.openFiles = Math.max(1, intOption(options.openFiles, 'openFiles', 64));
+  }
+
+  /**
+   * Opens (creating if needed) a pack store in a directory and loads the indexes of its packs.
+   * @param root - the directory.
+   * @param options - durability, compression, pack size.
+   * @throws {@link PackFormatError} when a pack index is malformed or its pack is missing or
+   * short (delete that `.idx` to drop the pack; its chunks are then stored again when needed).
+   */
+  static async open(root: string, options: PackStoreOptions = {}): Promise<PackStore> {
+    const store = new PackStore(root, options);
+    await mkdir(join(root, PACKS_DIR), { recursive: true }).catch((err: Error) => {
+      throw new StoreError(`creating ${join(root, PACKS_DIR)}: ${err.message}`, { cause: err });
+    });
+    await store.refresh();
+    return store;
+  }
+
+  /** How many distinct chunks the store knows of. */
+  get chunks(): number {
+    return this.table.size;
+  }
+
+  /**
+   * Loads the indexes of packs other writers have published since this store was opened.
+   * `get` does this by itself before it reports a chunk missing.
+   */
+  async refresh(): Promise<void> {
+    const dir = join(this.root, PACKS_DIR);
+    const names = (
+      await readdir(dir).catch((err: Error) => {
+        throw new StoreError(`listing ${dir}: ${err.message}`, { cause: err });
+      })
+    )
+      .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
+      .sort();
+    for (const n of names) {
+      const name = n.slice(0, -4);
+      if (this.loaded.has(name)) continue;
+      await this.loadPack(name);
+      this.loaded.add(name);
+    }
+  }
+
+  private async loadPack(name: string): Promise<void> {
+    const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
+    const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
+    const limit = 24 + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES;
+    const idxStat = await stat(idxPath);
+    if (!idxStat.isFile() || idxStat.size > limit) {
+      throw new PackFormatError(idxPath, 0, `not a pack index (${idxStat.size} bytes)`);
+    }
+    const index = decodePackIndex(new Uint8Array(await readFile(idxPath)), idxPath);
+    const packStat = await stat(packPath).catch(() => undefined);
+    if (!packStat?.isFile() || packStat.size !== index.packSize) {
+      const what = packStat ? `${packStat.size} bytes` : 'missing';
+      throw new PackFormatError(
+        packPath,
+        0,
+        `pack is ${what}; its index says ${index.packSize} bytes`,
+      );
+    }
+    const pack = this.packs.push({ path: packPath, size: index.packSize }) - 1;
+    // A later pack wins for a digest two hold: that is how a repaired chunk replaces a bad copy.
+    for (const e of index.entries) this.table.set(e.digest, this.addLoc(pack, e.offset, e.stored));
+  }
+
+  private addLoc(pack: number, offset: number, stored: number): number {
+    const id = this.nextId++;
+    if (id * 2 >= this.locs.length) {
+      const locs = new Uint32Array(this.locs.length * 2);
+      locs.set(this.locs);
+      this.locs = locs;
+      const offsets = new Float64Array(this.offsets.length * 2);
+      offsets.set(this.offsets);
+      this.offsets = offsets;
+    }
+    this.locs[id * 2] = pack;
+    this.locs[id * 2 + 1] = stored;
+    this.offsets[id] = offset;
+    return id;
+  }
+
+  private digestOf(digest: string): Uint8Array {
+    const raw = parseDigest(digest);
+    if (!raw) throw new UsageError(`not a sha256 digest: ${JSON.stringify(digest)}`);
+    return raw;
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return this.table.get(this.digestOf(digest)) >= 0;
+  }
+
+  /**
+   * Returns a chunk's bytes, decompressed and verified against the digest. A copy that fails
+   * verification is forgotten, so that the next `put` of the chunk stores a good one.
+   * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError}, {@link StoreError}.
+   */
+  async get(digest: string): Promise<Uint8Array> {
+    const raw = this.digestOf(digest);
+    let id = this.table.get(raw);
+    if (id < 0) {
+      await this.refresh();
+      id = this.table.get(raw);
+      if (id < 0) throw new ChunkNotFoundError(digest);
+    }
+    const write = this.pending.get(id);
+    if (write) await write.catch(() => {});
+    if (this.table.get(raw) !== id) return this.get(digest);
+    const pack = this.locs[id * 2]!;
+    const stored = this.locs[id * 2 + 1]!;
+    const offset = this.offsets[id]!;
+    const file = this.packs[pack]!.path;
+    const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored);
+    let problem: string;
+    try {
+      const header = decodeRecordHeader(bytes, file, offset);
+      const chunk: EncodedChunk = {
+        coding: header.coding,
+        bytes: bytes.subarray(RECORD_HEADER_BYTES),
+      };
+      if (formatDigest(header.digest) !== digest || header.stored !== stored) {
+        problem = `the record at ${offset} in ${file} is of another chunk`;
+      } else {
+        const out =
+          chunk.coding === 'identity'
+            ? chunk.bytes
+            : await (this.codec || READ_CODEC).decode(chunk, header.raw);
+        const actual = `sha256:${createHash('sha256').update(out).digest('hex')}`;
+        if (out.length === header.raw && actual === digest) return out;
+        problem = `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`;
+      }
+    } catch (err) {
+      if (!(err instanceof PackFormatError || err instanceof CompressionError)) throw err;
+      problem = err.message;
+    }
+    if (this.table.get(raw) === id) this.table.delete(raw);
+    throw new ChunkDigestError(digest, problem);
+  }
+
+  /** Reads `length` bytes of a pack at `offset`; fewer bytes than that are a short pack. */
+  private async read(pack: number, offset: number, length: number): Promise<Uint8Array> {
+    const file = this.packs[pack]!.path;
+    let h = this.handles.get(pack);
+    if (!h) {
+      const writer = this.packs[pack]!.open?.handle;
+      h = { fh: writer ?? open(file, 'r'), users: 0 };
+      this.handles.set(pack, h);
+      this.trimHandles();
+    }
+    h.users++;
+    try {
+      const fh = await h.fh;
+      const out = Buffer.allocUnsafe(length);
+      let at = 0;
+      while (at < length) {
+        const { bytesRead } = await fh.read(out, at, length - at, offset + at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      if (at < length) {
+        throw new PackFormatError(
+          file,
+          offset + at,
+          `pack ends inside a chunk record of ${length} bytes`,
+        );
+      }
+      return out;
+    } catch (err) {
+      if (err instanceof PackFormatError) throw err;
+      throw new StoreError(`reading ${file} at ${offset}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    } finally {
+      h.users--;
+    }
+  }
+
+  /** Closes idle read handles of sealed packs beyond the limit, oldest first. */
+  private trimHandles(): void {
+    for (const [pack, h] of this.handles) {
+      if (this.handles.size <= this.openFiles) return;
+      if (h.users > 0 || this.packs[pack]!.open) continue;
+      this.handles.delete(pack);
+      h.fh.then((fh) => fh.close()).catch(() => {});
+    }
+  }
+
+  async put(digest: string, bytes: Uint8Array): Promise<boolean> {
+    const raw = this.digestOf(digest);
+    if (this.closed) throw new StoreError(`store ${this.root} is closed`);
+    if (!(await this.settled(raw))) return false;
+    const encoded: EncodedChunk = this.codec
+      ? await this.codec.encode(bytes)
+      : { coding: 'identity', bytes };
+    // Another put of this chunk may have run while this one was encoding. The check that
+    // finds no copy and the reservation below run with no await between them.
+    for (let id = this.table.get(raw); id >= 0; id = this.table.get(raw)) {
+      const other = this.pending.get(id);
+      if (!other) return false;
+      await other.catch(() => {});
+    }
+    // From here to the write's start nothing awaits: the record's place is reserved at once.
+    const packNo = this.currentPack();
+    const pack = this.packs[packNo]!;
+    const open = pack.open!;
+    const entry: PackEntry = {
+      digest: raw,
+      offset: pack.size,
+      coding: encoded.coding,
+      stored: encoded.bytes.length,
+      raw: bytes.length,
+    };
+    pack.size += RECORD_HEADER_BYTES + entry.stored;
+    const id = this.addLoc(packNo, entry.offset, entry.stored);
+    this.table.set(raw, id);
+    open.entries.push(entry);
+    const write = open.handle.then(async (fh) => {
+      await fh.writev([encodeRecordHeader(entry), encoded.bytes], entry.offset);
+    });
+    this.pending.set(id, write);
+    open.writes.add(write);
+    if (pack.size >= this.packBytes) this.seal(packNo);
+    try {
+      await write;
+      return true;
+    } catch (err) {
+      if (this.table.get(raw) === id) this.table.delete(raw);
+      open.entries.splice(open.entries.indexOf(entry), 1);
+      throw new StoreError(`writing chunk ${digest} to ${pack.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    } finally {
+      this.pending.delete(id);
+      open.writes.delete(write);
+    }
+  }
+
+  /** Waits out a write of this chunk in flight; true when the chunk still needs storing. */
+  private async settled(raw: Uint8Array): Promise<boolean> {
+    for (;;) {
+      const id = this.table.get(raw);
+      if (id < 0) return true;
+      const write = this.pending.get(id);
+      if (!write) return false;
+      await write.catch(() => {});
+    }
+  }
+
+  /** The pack new records go to, started if there is none. */
+  private currentPack(): number {
+    if (this.current !== undefined) return this.current;
+    const name = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
+    const path = join(this.root, PACKS_DIR, `.${name}.pack.tmp`);
+    const handle = open(path, 'wx+').then(async (fh) => {
+      await fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0);
+      return fh;
+    });
+    handle.catch(() => {});
+    this.current =
+      this.packs.push({
+        path,
+        size: PACK_MAGIC.length,
+        open: { entries: [], writes: new Set(), handle },
+      }) - 1;
+    return this.current;
+  }
+
+  /** Stops appending to a pack and publishes it once its writes are done. */
+  private seal(packNo: number): void {
+    if (this.current === packNo) this.current = undefined;
+    const job = this.publish(packNo);
+    this.sealing.add(job);
+    job.then(
+      () => this.sealing.delete(job),
+      () => {},
+    );
+  }
+
+  private async publish(packNo: number): Promise<void> {
+    const pack = this.packs[packNo]!;
+    const open = pack.open!;
+    while (open.writes.size > 0) await Promise.allSettled([...open.writes]);
+    const tmp = pack.path;
+    const name = tmp.slice(tmp.lastIndexOf('/') + 2, -'.pack.tmp'.length);
+    const final = join(this.root, PACKS_DIR, `${name}.pack`);
+    try {
+      const fh = await open.handle;
+      if (open.entries.length === 0) {
+        // Nothing landed in it (every write failed): drop it.
+        await fh.close();
+        this.handles.delete(packNo);
+        await unlink(tmp).catch(() => {});
+        pack.open = undefined;
+        return;
+      }
+      if (this.options.fsync) await fh.sync();
+      await rename(tmp, final);
+      pack.path = final;
+      await writeAtomic(
+        join(this.root, PACKS_DIR, `${name}.idx`),
+        encodePackIndex(open.entries, pack.size),
+        this.options.fsync === true,
+      );
+      this.loaded.add(name);
+      if (this.options.fsync) await syncDir(join(this.root, PACKS_DIR));
+      // The writer's handle serves reads from now on, like any other.
+      if (!this.handles.has(packNo)) this.handles.set(packNo, { fh: open.handle, users: 0 });
+      pack.open = undefined;
+      this.trimHandles();
+    } catch (err) {
+      // Its chunks were never published: forget them, so that they are stored again.
+      for (const e of open.entries) {
+        const id = this.table.get(e.digest);
+        if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(e.digest);
+      }
+      throw new StoreError(`publishing pack ${final}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Publishes every chunk stored so far: seals the pack being written and writes its index.
+   * Pipelines call it before they report success (convert, apply, unbundle), so an index is
+   * never published before the chunks it names.
+   * @throws {@link StoreError} when a pack cannot be published.
+   */
+  async flush(): Promise<void> {
+    if (this.current !== undefined) this.seal(this.current);
+    while (this.sealing.size > 0) {
+      const jobs = [...this.sealing];
+      const results = await Promise.allSettled(jobs);
+      for (const j of jobs) this.sealing.delete(j);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    }
+  }
+
+  /** Flushes, then closes every file. The store cannot be written afterwards. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      const handles = [...this.handles.values()];
+      this.handles.clear();
+      await Promise.allSettled(handles.map((h) => h.fh.then((fh) => fh.close())));
+    }
+  }
+}
+
+/** Writes a small file through a temporary name and a rename. */
+async function writeAtomic(path: string, bytes: Uint8Array, sync: boolean): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const fh = await open(tmp, 'wx');
+  try {
+    await fh.writeFile(bytes);
+    if (sync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path).catch(async (err) => {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  });
+}
+
+/** Flushes a directory's entries (renames into it) to disk. */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The byte formats of a pack store (docs/FORMAT.md §13), pure: a pack file is a header and a
+ * run of chunk records (each a fixed header and the stored bytes); its index file lists every
+ * record with its offset, and ends with a CRC-32. Both are outside input when read back:
+ * every field is checked, and a failure names the file and byte offset.
+ *
+ * @module
+ */
+
+import { MAX_CHUNK_MAX } from '../cdc/params.js';
+import type { ChunkCoding } from '../compress/chunk-codec.js';
+import { PackFormatError } from '../errors.js';
+import { crc32 } from '../hash/crc32.js';
+import { SHA256_BYTES } from '../hash/digest.js';
+
+/** Magic and version at the start of a pack file: `\x89LDP`, 1, three zero bytes. */
+export const PACK_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x50, 1, 0, 0, 0);
+/** Magic and version at the start of a pack index file: `\x89LDX`, 1, three zero bytes. */
+export const PACK_INDEX_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x58, 1, 0, 0, 0);
+
+/** Bytes of a chunk record's header in a pack: digest, coding, 3 zero bytes, stored and raw sizes. */
+export const RECORD_HEADER_BYTES = SHA256_BYTES + 4 + 4 + 4;
+/** Bytes of one entry of a pack index. */
+export const INDEX_ENTRY_BYTES = SHA256_BYTES + 8 + 4 + 4 + 4;
+/** Bytes of a pack index's header: magic, entry count, pack size. */
+const INDEX_HEADER_BYTES = 8 + 4 + 8;
+/** Stored bytes of a chunk may exceed its raw size by this much (deflate's worst case). */
+const STORED_SLACK = 64 * 1024;
+/** The most entries a pack index may list. */
+export const MAX_PACK_ENTRIES = 1 << 22;
+
+const CODINGS: readonly ChunkCoding[] = ['identity', 'deflate-raw'];
+
+/** One chunk record of a pack, as its index lists it. */
+export interface PackEntry {
+  /** The raw SHA-256 of the uncompressed chunk. */
+  digest: Uint8Array;
+  /** Offset of the record's header in the pack file. */
+  offset: number;
+  /** How the stored bytes are coded. */
+  coding: ChunkCoding;
+  /** Bytes stored after the record header. */
+  stored: number;
+  /** Bytes of the chunk once decoded. */
+  raw: number;
+}
+
+/** The header of one chunk record. */
+export type RecordHeader = Omit<PackEntry, 'offset'>;
+
+function checkSizes(file: string, at: number, h: RecordHeader): void {
+  if (h.raw > MAX_CHUNK_MAX) throw new PackFormatError(file, at, `chunk of ${h.raw} bytes`);
+  if (h.coding === 'identity' ? h.stored !== h.raw : h.stored > h.raw + STORED_SLACK) {
+    throw new PackFormatError(
+      file,
+      at,
+      `${h.stored} bytes stored for a ${h.coding} chunk of ${h.raw}`,
+    );
+  }
+}
+
+function codingAt(file: string, at: number, bytes: Uint8Array, i: number): ChunkCoding {
+  const coding = CODINGS[bytes[i]!];
+  if (!coding || bytes[i + 1] || bytes[i + 2] || bytes[i + 3]) {
+    throw new PackFormatError(file, at, `unknown chunk coding ${bytes[i]}`);
+  }
+  return coding;
+}
+
+/**
+ * Encodes a chunk record's header.
+ * @param h - digest, coding and sizes.
+ * @returns {@link RECORD_HEADER_BYTES} bytes.
+ */
+export function encodeRecordHeader(h: RecordHeader): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER_BYTES);
+  const view = new DataView(out.buffer);
+  out.set(h.digest, 0);
+  out[SHA256_BYTES] = CODINGS.indexOf(h.coding);
+  view.setUint32(SHA256_BYTES + 4, h.stored);
+  view.setUint32(SHA256_BYTES + 8, h.raw);
+  return out;
+}
+
+/**
+ * Decodes and checks a chunk record's header.
+ * @param bytes - {@link RECORD_HEADER_BYTES} bytes.
+ * @param file - the pack's name, for errors. @param at - the header's offset, for errors.
+ * @throws {@link PackFormatError} for an unknown coding or impossible sizes.
+ */
+export function decodeRecordHeader(bytes: Uint8Array, file: string, at: number): RecordHeader {
+  if (bytes.length < RECORD_HEADER_BYTES) {
+    throw new PackFormatError(file, at, 'chunk record header cut short');
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, RECORD_HEADER_BYTES);
+  const h: RecordHeader = {
+    digest: bytes.slice(0, SHA256_BYTES),
+    coding: codingAt(file, at, bytes, SHA256_BYTES),
+    stored: view.getUint32(SHA256_BYTES + 4),
+    raw: view.getUint32(SHA256_BYTES + 8),
+  };
+  checkSizes(file, at, h);
+  return h;
+}
+
+/**
+ * Encodes a pack's index file.
+ * @param entries - every record of the pack, in any order.
+ * @param packSize - the pack file's size in bytes.
+ */
+export function encodePackIndex(entries: readonly PackEntry[], packSize: number): Uint8Array {
+  const body = INDEX_HEADER_BYTES + entries.length * INDEX_ENTRY_BYTES;
+  const out = new Uint8Array(body + 4);
+  const view = new DataView(out.buffer);
+  out.set(PACK_INDEX_MAGIC, 0);
+  view.setUint32(8, entries.length);
+  view.setBigUint64(12, BigInt(packSize));
+  let at = INDEX_HEADER_BYTES;
+  for (const e of entries) {
+    out.set(e.digest, at);
+    view.setBigUint64(at + SHA256_BYTES, BigInt(e.offset));
+    out[at + SHA256_BYTES + 8] = CODINGS.indexOf(e.coding);
+    view.setUint32(at + SHA256_BYTES + 12, e.stored);
+    view.setUint32(at + SHA256_BYTES + 16, e.raw);
+    at += INDEX_ENTRY_BYTES;
+  }
+  view.setUint32(body, crc32(out.subarray(0, body)));
+  return out;
+}
+
+/** A decoded pack index. */
+export interface PackIndex {
+  /** The size the pack file must have. */
+  packSize: number;
+  entries: PackEntry[];
+}
+
+/**
+ * Decodes and checks a pack's index file: magic, length, checksum, and every entry inside the
+ * pack's declared size.
+ * @param bytes - the whole index file.
+ * @param file - its name, for errors.
+ * @throws {@link PackFormatError} naming what was wrong and where.
+ */
+export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
+  if (bytes.length < INDEX_HEADER_BYTES + 4) {
+    throw new PackFormatError(file, bytes.length, 'pack index cut short');
+  }
+  for (let i = 0; i < PACK_INDEX_MAGIC.length; i++) {
+    if (bytes[i] !== PACK_INDEX_MAGIC[i]) {
+      throw new PackFormatError(file, i, 'not a layerdiff pack index (bad magic or version)');
+    }
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const count = view.getUint32(8);
+  const packSize = Number(view.getBigUint64(12));
+  const body = INDEX_HEADER_BYTES + count * INDEX_ENTRY_BYTES;
+  if (count > MAX_PACK_ENTRIES || bytes.length !== body + 4) {
+    throw new PackFormatError(
+      file,
+      8,
+      `${count} entries do not fit a file of ${bytes.length} bytes`,
+    );
+  }
+  if (view.getUint32(body) !== crc32(bytes.subarray(0, body))) {
+    throw new PackFormatError(file, body, 'pack index checksum mismatch');
+  }
+  if (!Number.isSafeInteger(packSize)) {
+    throw new PackFormatError(file, 12, `pack size ${packSize} out of range`);
+  }
+  const entries: PackEntry[] = [];
+  for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
+    const offset = Number(view.getBigUint64(at + SHA256_BYTES));
+    const e: PackEntry = {
+      digest: bytes.slice(at, at + SHA256_BYTES),
+      offset,
+      coding: codingAt(file, at, bytes, at + SHA256_BYTES + 8),
+      stored: view.getUint32(at + SHA256_BYTES + 12),
+      raw: view.getUint32(at + SHA256_BYTES + 16),
+    };
+    checkSizes(file, at, e);
+    if (offset < PACK_MAGIC.length || offset + RECORD_HEADER_BYTES + e.stored > packSize) {
+      throw new PackFormatError(
+        file,
+        at,
+        `record at ${offset} lies outside the pack's ${packSize} bytes`,
+      );
+    }
+    entries.push(e);
+  }
+  return { packSize, entries };
+}

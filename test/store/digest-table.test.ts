@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DigestTable } from '../../src/store/digest-table.js';
+
+/** A digest whose first word is `home` (so tests can force probe chains) and rest from `n`. */
+function digest(home: number, n: number): Uint8Array {
+  const d = new Uint8Array(32);
+  const v = new DataView(d.buffer);
+  v.setUint32(0, home);
+  v.setUint32(4, n);
+  v.setUint32(12, n ^ 0x5a5a5a5a);
+  return d;
+}
+
+describe('DigestTable', () => {
+  it('stores, replaces and deletes values; grows past its first capacity', () => {
+    const t = new DigestTable(4);
+    for (let i = 0; i < 5000; i++) t.set(digest(i * 2654435761, i), i);
+    expect(t.size).toBe(5000);
+    for (let i = 0; i < 5000; i++) expect(t.get(digest(i * 2654435761, i))).toBe(i);
+    t.set(digest(0, 0), 77);
+    expect(t.get(digest(0, 0))).toBe(77);
+    expect(t.size).toBe(5000);
+    expect(t.delete(digest(0, 0))).toBe(true);
+    expect(t.delete(digest(0, 0))).toBe(false);
+    expect(t.get(digest(0, 0))).toBe(-1);
+    expect(t.size).toBe(4999);
+  });
+
+  it('keys on the first 128 bits: digests differing only after them are one key', () => {
+    const t = new DigestTable();
+    const a = digest(1, 1);
+    const b = a.slice();
+    b[31] = 0xff;
+    t.set(a, 1);
+    expect(t.get(b)).toBe(1);
+    const c = a.slice();
+    c[15] = 0xff;
+    expect(t.get(c)).toBe(-1);
+  });
+
+  it('rejects values it cannot hold', () => {
+    const t = new DigestTable();
+    for (const v of [-1, 2 ** 31, 1.5, Number.NaN]) {
+      expect(() => t.set(digest(1, 1), v)).toThrow(RangeError);
+    }
+  });
+
+  it('agrees with a Map under random sets and deletes, with colliding homes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('set', 'delete', 'get'),
+            // Few homes and keys: long probe chains that wrap around the table's end.
+            fc.constantFrom(0, 1, 15, 16, 31, 0xffffffff),
+            fc.integer({ min: 0, max: 40 }),
+            fc.integer({ min: 0, max: 1000 }),
+          ),
+          { maxLength: 400 },
+        ),
+        (ops) => {
+          const t = new DigestTable(8);
+          const m = new Map<string, number>();
+          for (const [op, home, n, value] of ops) {
+            const d = digest(home, n);
+            const k = `${home}/${n}`;
+            if (op === 'set') {
+              t.set(d, value);
+              m.set(k, value);
+            } else if (op === 'delete') {
+              expect(t.delete(d)).toBe(m.delete(k));
+            }
+            expect(t.get(d)).toBe(m.get(k) ?? -1);
+          }
+          expect(t.size).toBe(m.size);
+          for (const [k, v] of m) {
+            const [home, n] = k.split('/').map(Number);
+            expect(t.get(digest(home!, n!))).toBe(v);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

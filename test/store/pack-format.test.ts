@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { PackFormatError } from '../../src/errors.js';
+import { crc32 } from '../../src/hash/crc32.js';
+import {
+  decodePackIndex,
+  decodeRecordHeader,
+  encodePackIndex,
+  encodeRecordHeader,
+  INDEX_ENTRY_BYTES,
+  type PackEntry,
+  RECORD_HEADER_BYTES,
+} from '../../src/store/pack-format.js';
+
+const d = (n: number) => new Uint8Array(32).fill(n);
+const entries: PackEntry[] = [
+  { digest: d(1), offset: 8, coding: 'identity', stored: 100, raw: 100 },
+  {
+    digest: d(2),
+    offset: 8 + RECORD_HEADER_BYTES + 100,
+    coding: 'deflate-raw',
+    stored: 40,
+    raw: 4000,
+  },
+];
+const packSize = 8 + 2 * RECORD_HEADER_BYTES + 140;
+
+function rejects(bytes: Uint8Array, pattern: RegExp, offset?: number): void {
+  let err: unknown;
+  try {
+    decodePackIndex(bytes, 'x.idx');
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(PackFormatError);
+  expect((err as PackFormatError).code).toBe('ERR_PACK_FORMAT');
+  expect((err as Error).message).toMatch(pattern);
+  expect((err as Error).message).toContain('x.idx');
+  if (offset !== undefined) expect((err as PackFormatError).offset).toBe(offset);
+}
+
+/** Re-encodes an index after `edit` changed its entries (a valid checksum over bad content). */
+const withEntries = (edit: (e: PackEntry[]) => PackEntry[], size = packSize) =>
+  encodePackIndex(edit(entries.map((e) => ({ ...e }))), size);
+
+describe('pack index', () => {
+  it('round-trips', () => {
+    const bytes = encodePackIndex(entries, packSize);
+    expect(bytes.length).toBe(20 + 2 * INDEX_ENTRY_BYTES + 4);
+    expect(decodePackIndex(bytes, 'x.idx')).toEqual({ packSize, entries });
+  });
+
+  it('refuses damage and impossible entries, naming the file and offset', () => {
+    const good = encodePackIndex(entries, packSize);
+    rejects(good.subarray(0, 10), /cut short/);
+    const magic = good.slice();
+    magic[1] = 0;
+    rejects(magic, /bad magic/, 1);
+    const flipped = good.slice();
+    flipped[30]! ^= 1;
+    rejects(flipped, /checksum mismatch/);
+    const count = good.slice();
+    new DataView(count.buffer).setUint32(8, 1000);
+    rejects(count, /1000 entries do not fit/, 8);
+    rejects(new Uint8Array([...good, 0]), /do not fit/);
+    rejects(
+      withEntries(([a, b]) => [a!, { ...b!, offset: packSize }]),
+      /outside the pack/,
+      20 + INDEX_ENTRY_BYTES,
+    );
+    rejects(
+      withEntries(([a]) => [{ ...a!, offset: 0 }]),
+      /outside the pack/,
+      20,
+    );
+    rejects(
+      withEntries(([a]) => [{ ...a!, stored: 99 }]),
+      /99 bytes stored for a identity chunk/,
+    );
+    rejects(
+      withEntries(([a]) => [{ ...a!, raw: 2 ** 31, stored: 2 ** 31 }]),
+      /chunk of/,
+    );
+    rejects(
+      withEntries(([, b]) => [{ ...b!, stored: 4000 + 65 * 1024 }]),
+      /stored for a deflate-raw chunk/,
+    );
+    // A bad coding under a good checksum.
+    const fixed = encodePackIndex(entries, packSize);
+    fixed[20 + 32 + 8] = 7;
+    const body = fixed.subarray(0, fixed.length - 4);
+    const crc = crc32(body);
+    new DataView(fixed.buffer).setUint32(fixed.length - 4, crc);
+    rejects(fixed, /unknown chunk coding 7/, 20);
+  });
+});
+
+describe('record header', () => {
+  it('round-trips and refuses bad fields', () => {
+    const h = { digest: d(9), coding: 'deflate-raw' as const, stored: 10, raw: 20 };
+    const bytes = encodeRecordHeader(h);
+    expect(bytes.length).toBe(RECORD_HEADER_BYTES);
+    expect(decodeRecordHeader(bytes, 'p.pack', 8)).toEqual(h);
+    expect(() => decodeRecordHeader(bytes.subarray(0, 40), 'p.pack', 8)).toThrow(/cut short/);
+    const bad = bytes.slice();
+    bad[32] = 2;
+    expect(() => decodeRecordHeader(bad, 'p.pack', 8)).toThrow(
+      /p\.pack: unknown chunk coding 2 \(at byte 8\)/,
+    );
+    const odd = encodeRecordHeader({ ...h, coding: 'identity' });
+    expect(() => decodeRecordHeader(odd, 'p.pack', 8)).toThrow(PackFormatError);
+  });
+});

@@ -1,0 +1,332 @@
+import { existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChunkDigestError, ChunkNotFoundError, PackFormatError } from '../../src/errors.js';
+import { FsStore } from '../../src/node/fs-store.js';
+import { openStore } from '../../src/node/open-store.js';
+import { PackStore } from '../../src/node/pack-store.js';
+import { encodePackIndex, RECORD_HEADER_BYTES } from '../../src/store/pack-format.js';
+import { makeTar, requireDist, runCli } from '../cli/run.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { flipStoredBit, packRecords } from '../helpers/packs.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { chunk, expectBytes, storeConformance } from './conformance.js';
+
+const roots: string[] = [];
+const fresh = async () => {
+  const r = await mkdtemp(join(tmpdir(), 'layerdiff-pack-'));
+  roots.push(r);
+  return r;
+};
+afterAll(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
+
+/** Names in a store's packs directory. */
+const packFiles = (root: string) => readdirSync(join(root, 'packs')).sort();
+
+storeConformance('PackStore', async () => {
+  const root = await fresh();
+  const store = await PackStore.open(root);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      expect(packFiles(root).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    },
+  };
+});
+
+const text = (n: number) => new TextEncoder().encode('layer chunk store '.repeat(n));
+
+describe('PackStore', () => {
+  it('appends chunks to a pack that other stores see once it is flushed', async () => {
+    const root = await fresh();
+    const a = await PackStore.open(root);
+    const b = await PackStore.open(root);
+    const c1 = chunk(70_000, 1);
+    expect(await a.put(c1.digest, c1.bytes)).toBe(true);
+    expect(await a.put(c1.digest, c1.bytes)).toBe(false);
+    // Readable by its writer at once, from the pack still being written.
+    expectBytes(await a.get(c1.digest), c1.bytes);
+    expect(packFiles(root)).toEqual([expect.stringMatching(/^\..*\.pack\.tmp$/)]);
+    await expect(b.get(c1.digest)).rejects.toBeInstanceOf(ChunkNotFoundError);
+    await a.flush();
+    const names = packFiles(root);
+    expect(names).toHaveLength(2);
+    expect(names[0]).toMatch(/^[0-9a-z]{9}-[0-9a-f]{16}\.idx$/);
+    expect(names[1]).toBe(names[0]!.replace(/\.idx$/, '.pack'));
+    // A miss makes a store look for packs published since it opened.
+    expect(await b.has(c1.digest)).toBe(false);
+    expectBytes(await b.get(c1.digest), c1.bytes);
+    expect(await b.has(c1.digest)).toBe(true);
+    await a.close();
+    await b.close();
+    const again = await PackStore.open(root);
+    expect(again.chunks).toBe(1);
+    expectBytes(await again.get(c1.digest), c1.bytes);
+    await again.close();
+  });
+
+  it('stores each of concurrent puts of one chunk once', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root);
+    const c = chunk(50_000, 2);
+    const results = await Promise.all(Array.from({ length: 8 }, () => s.put(c.digest, c.bytes)));
+    expect(results.filter(Boolean)).toEqual([true]);
+    await s.close();
+    expect(packRecords(root)).toHaveLength(1);
+  });
+
+  it('seals a pack at its size and starts another; deflates only what shrinks', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root, { packBytes: 1 << 20 });
+    const chunks = Array.from({ length: 40 }, (_, i) => chunk(100_000, 100 + i));
+    const words = { digest: sha256(text(5000)), bytes: text(5000) };
+    for (const c of [...chunks, words]) await s.put(c.digest, c.bytes);
+    await s.close();
+    const records = packRecords(root);
+    expect(records).toHaveLength(41);
+    expect(new Set(records.map((r) => r.pack)).size).toBeGreaterThanOrEqual(4);
+    const byDigest = new Map(records.map((r) => [r.digest, r]));
+    expect(byDigest.get(words.digest)!.entry.coding).toBe('deflate-raw');
+    expect(byDigest.get(words.digest)!.entry.stored).toBeLessThan(words.bytes.length / 10);
+    expect(byDigest.get(chunks[0]!.digest)!.entry.coding).toBe('identity');
+    const again = await PackStore.open(root);
+    for (const c of [...chunks, words]) expectBytes(await again.get(c.digest), c.bytes);
+    await again.close();
+  });
+
+  it('with codec false stores chunks as they are', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root, { codec: false });
+    await s.put(sha256(text(5000)), text(5000));
+    await s.close();
+    expect(packRecords(root)[0]!.entry.coding).toBe('identity');
+  });
+
+  it('a corrupt copy fails its read, is forgotten, and a later put repairs it for good', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root);
+    const c = chunk(80_000, 3);
+    await s.put(c.digest, c.bytes);
+    await s.close();
+    flipStoredBit(packRecords(root)[0]!);
+    const t = await PackStore.open(root);
+    const err = await t.get(c.digest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChunkDigestError);
+    expect((err as Error).message).toContain(c.digest);
+    expect((err as Error).message).toMatch(/\.pack at 8 holds 80000 bytes with digest/);
+    expect(await t.has(c.digest)).toBe(false);
+    expect(await t.put(c.digest, c.bytes)).toBe(true);
+    expectBytes(await t.get(c.digest), c.bytes);
+    await t.close();
+    // Reopened, the later pack's good copy wins over the bad one.
+    const u = await PackStore.open(root);
+    expectBytes(await u.get(c.digest), c.bytes);
+    await u.close();
+  });
+
+  it('an index entry pointing at another record is a digest error, not its bytes', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root);
+    const [x, y] = [chunk(1000, 4), chunk(1000, 5)];
+    await s.put(x.digest, x.bytes);
+    await s.put(y.digest, y.bytes);
+    await s.close();
+    const [rx, ry] = packRecords(root);
+    const swapped = [
+      { ...rx!.entry, offset: ry!.entry.offset },
+      { ...ry!.entry, offset: rx!.entry.offset },
+    ];
+    const packSize = (await readFile(rx!.pack)).length;
+    writeFileSync(rx!.idx, encodePackIndex(swapped, packSize));
+    const t = await PackStore.open(root);
+    await expect(t.get(x.digest)).rejects.toThrow(/is of another chunk/);
+    await t.close();
+  });
+
+  it('refuses a damaged store at open, naming the file', async () => {
+    const make = async () => {
+      const root = await fresh();
+      const s = await PackStore.open(root);
+      await s.put(chunk(5000, 6).digest, chunk(5000, 6).bytes);
+      await s.close();
+      return { root, rec: packRecords(root)[0]! };
+    };
+    const expectRefused = async (root: string, file: string, pattern: RegExp) => {
+      const err = await PackStore.open(root).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PackFormatError);
+      expect((err as Error).message).toContain(file);
+      expect((err as Error).message).toMatch(pattern);
+    };
+    {
+      const { root, rec } = await make();
+      truncateSync(rec.pack, rec.entry.offset + RECORD_HEADER_BYTES);
+      await expectRefused(root, rec.pack, /pack is \d+ bytes; its index says/);
+    }
+    {
+      const { root, rec } = await make();
+      await rm(rec.pack);
+      await expectRefused(root, rec.pack, /pack is missing/);
+    }
+    {
+      const { root, rec } = await make();
+      const idx = await readFile(rec.idx);
+      idx[25]! ^= 1;
+      writeFileSync(rec.idx, idx);
+      await expectRefused(root, rec.idx, /checksum mismatch/);
+    }
+    {
+      const { root, rec } = await make();
+      await rm(rec.idx);
+      mkdirSync(rec.idx);
+      await expectRefused(root, rec.idx, /not a pack index/);
+    }
+  });
+
+  it('ignores files that are not published packs (temporary files, strangers)', async () => {
+    const root = await fresh();
+    mkdirSync(join(root, 'packs'), { recursive: true });
+    writeFileSync(join(root, 'packs', '.abc.pack.tmp'), 'partial');
+    writeFileSync(join(root, 'packs', 'notes.idx'), 'not ours');
+    const s = await PackStore.open(root);
+    expect(s.chunks).toBe(0);
+    await s.close();
+  });
+
+  it('refuses bad options', async () => {
+    const root = await fresh();
+    await expect(PackStore.open(root, { packBytes: 1000 })).rejects.toThrow(/packBytes/);
+  });
+});
+
+describe('openStore', () => {
+  it('creates packs by default, keeps an existing layout, refuses mixtures', async () => {
+    const a = await fresh();
+    const pack = await openStore(a);
+    expect(pack).toBeInstanceOf(PackStore);
+    await expect(openStore(a, { layout: 'loose' })).rejects.toThrow(/is a pack store/);
+    const b = await fresh();
+    expect(await openStore(b, { layout: 'loose' })).toBeInstanceOf(FsStore);
+    expect(await openStore(b)).toBeInstanceOf(FsStore);
+    mkdirSync(join(b, 'packs'));
+    await expect(openStore(b)).rejects.toThrow(/holds both/);
+    const c = await fresh();
+    await expect(openStore(join(c, 'none'), { existing: true })).rejects.toThrow(
+      /no layerdiff store/,
+    );
+    expect(existsSync(join(c, 'none'))).toBe(false);
+    await expect(openStore(c, { layout: 'zip' as never })).rejects.toThrow(/layout/);
+  });
+});
+
+describe.runIf(toolsAvailable('tar'))('store options on the command line', () => {
+  it('--store-layout, --deflate-level; reading commands need an existing store', async () => {
+    requireDist();
+    const dir = await fresh();
+    const words = new TextEncoder().encode('chunk store words '.repeat(20_000));
+    const tar = makeTar(dir, 'l', { 'doc/words.txt': words, 'bin/x': pseudoRandom(200_000, 9) });
+    const raw = join(dir, 'raw');
+    const r = await runCli([
+      'convert',
+      tar,
+      '--store',
+      raw,
+      '--deflate-level',
+      '0',
+      '--out',
+      join(dir, 'r.idx'),
+    ]);
+    expect(r.stderr.toString()).toBe('');
+    expect(packRecords(raw).every((x) => x.entry.coding === 'identity')).toBe(true);
+    const packed = join(dir, 'packed');
+    await runCli(['convert', tar, '--store', packed, '--out', join(dir, 'p.idx')]);
+    expect(packRecords(packed).some((x) => x.entry.coding === 'deflate-raw')).toBe(true);
+
+    const loose = join(dir, 'loose');
+    const l = await runCli([
+      'convert',
+      tar,
+      '--store',
+      loose,
+      '--store-layout',
+      'loose',
+      '--out',
+      join(dir, 'l.idx'),
+    ]);
+    expect(l.stderr.toString()).toBe('');
+    expect(readdirSync(loose)).toEqual(['sha256']);
+    const out = join(dir, 'l.tar');
+    expect((await runCli(['cat', join(dir, 'l.idx'), '--store', loose, '--out', out])).code).toBe(
+      0,
+    );
+    expect(sha256(await readFile(out))).toBe(sha256(await readFile(tar)));
+    const mixed = await runCli([
+      'convert',
+      tar,
+      '--store',
+      loose,
+      '--store-layout',
+      'pack',
+      '--out',
+      join(dir, 'x.idx'),
+    ]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr.toString()).toMatch(/is a loose store, not a pack one/);
+
+    for (const bad of ['12', 'fast', '-1']) {
+      const u = await runCli([
+        'convert',
+        tar,
+        '--store',
+        raw,
+        '--deflate-level',
+        bad,
+        '--out',
+        join(dir, 'u.idx'),
+      ]);
+      expect(u.code).toBe(2);
+      expect(u.stderr.toString()).toMatch(/--deflate-level/);
+    }
+    const missing = join(dir, 'no-store');
+    const c = await runCli(['cat', join(dir, 'r.idx'), '--store', missing]);
+    expect(c.code).toBe(1);
+    expect(c.stderr.toString()).toMatch(/ERR_STORE: .*holds no layerdiff store/);
+    expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe.runIf(toolsAvailable('tar'))('PackStore shared by two processes', () => {
+  it('two concurrent `convert`s into one store both succeed and rebuild exactly', async () => {
+    requireDist();
+    const dir = await fresh();
+    const shared = pseudoRandom(3 << 20, 21);
+    const a = makeTar(dir, 'a', {
+      'usr/lib/shared.bin': shared,
+      'etc/a.conf': pseudoRandom(70_000, 22),
+    });
+    const b = makeTar(dir, 'b', {
+      'usr/lib/shared.bin': shared,
+      'opt/b': pseudoRandom(400_000, 24),
+    });
+    const store = join(dir, 'store');
+    const [ra, rb] = await Promise.all([
+      runCli(['convert', a, '--store', store, '--out', join(dir, 'a.idx')]),
+      runCli(['convert', b, '--store', store, '--out', join(dir, 'b.idx')]),
+    ]);
+    expect([ra.stderr.toString(), rb.stderr.toString()]).toEqual(['', '']);
+    expect([ra.code, rb.code]).toEqual([0, 0]);
+    expect(packFiles(store).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    for (const [layer, index] of [
+      [a, 'a.idx'],
+      [b, 'b.idx'],
+    ] as const) {
+      const out = join(dir, `${index}.tar`);
+      const cat = await runCli(['cat', join(dir, index), '--store', store, '--out', out]);
+      expect(cat.stderr.toString()).toBe('');
+      expect(sha256(await readFile(out))).toBe(sha256(await readFile(layer)));
+    }
+  });
+});
