@@ -112,6 +112,7 @@ export class PackStore implements ChunkStore {
   private readonly packBytes: number;
   private readonly openFiles: number;
   private closed = false;
+  private refreshing: Promise<void> | undefined;
 
   private constructor(
     /** The store's root directory. */
@@ -151,7 +152,15 @@ export class PackStore implements ChunkStore {
    * Loads the indexes of packs other writers have published since this store was opened.
    * `get` does this by itself before it reports a chunk missing.
    */
-  async refresh(): Promise<void> {
+  refresh(): Promise<void> {
+    // Concurrent misses share one look at the directory.
+    this.refreshing ??= this.loadNewPacks().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async loadNewPacks(): Promise<void> {
     const dir = join(this.root, PACKS_DIR);
     const names = (
       await readdir(dir).catch((err: Error) => {
@@ -346,7 +355,8 @@ export class PackStore implements ChunkStore {
     });
     this.pending.set(id, write);
     open.writes.add(write);
-    if (pack.size >= this.packBytes) this.seal(packNo);
+    // An index may list at most MAX_PACK_ENTRIES records, however small the chunks.
+    if (pack.size >= this.packBytes || open.entries.length >= MAX_PACK_ENTRIES) this.seal(packNo);
     try {
       await write;
       return true;
@@ -467,9 +477,13 @@ export class PackStore implements ChunkStore {
       await this.flush();
     } finally {
       this.closed = true;
-      const handles = [...this.handles.values()];
+      // Handles of packs that failed to publish are not in `handles`.
+      const handles = new Set([
+        ...[...this.handles.values()].map((h) => h.fh),
+        ...this.packs.flatMap((p) => (p.open ? [p.open.handle] : [])),
+      ]);
       this.handles.clear();
-      await Promise.allSettled(handles.map((h) => h.fh.then((fh) => fh.close())));
+      await Promise.allSettled([...handles].map((fh) => fh.then((f) => f.close())));
     }
   }
 }
