@@ -2,7 +2,8 @@
  * How commands open the `--store` directory: commands that add chunks create it (in the
  * layout `--store-layout` names, packs by default) and deflate new chunks at
  * `--deflate-level` (0 for none; the store's default otherwise); commands that only read
- * refuse a directory that holds no store.
+ * refuse a directory that holds no store. Pack stores read with blocking reads (a command has
+ * nothing else for its event loop to do).
  *
  * @module
  */
@@ -40,6 +41,7 @@ export async function openWritableStore(values: {
   }
   return openStore(dir, {
     layout: layout as StoreLayout | undefined,
+    blocking: true,
     ...(level === undefined
       ? {}
       : { codec: level === '0' ? false : nodeChunkCodec({ level: Number(level) }) }),
@@ -51,5 +53,5 @@ export async function openWritableStore(values: {
  * @param dir - the `--store` value.
  */
 export function openReadStore(dir: string | undefined): Promise<PackStore | FsStore> {
-  return openStore(required(dir, 'store'), { existing: true });
+  return openStore(required(dir, 'store'), { existing: true, blocking: true });
 }

@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { intOption } from '../options.js';
+import { loopTurns } from './loop-turns.js';
 
 /**
  * Default read size for file sources: large enough to keep per-piece overhead small, small
@@ -112,12 +113,12 @@ function asyncFileSource(path: string, readSize: number): ReadableStream<Uint8Ar
   );
 }
 
-/** Blocking reads between two turns of the event loop. */
-const READS_PER_TURN = 64;
+/** Blocking calls between two turns of the event loop (see {@link loopTurns}). */
+export const BLOCKING_CALLS_PER_TURN = 16;
 
 function blockingFileSource(path: string, readSize: number): ReadableStream<Uint8Array> {
   let fd: number | undefined;
-  let reads = 0;
+  const turn = loopTurns(BLOCKING_CALLS_PER_TURN);
   const close = () => {
     if (fd !== undefined) closeSync(fd);
     fd = undefined;
@@ -125,10 +126,7 @@ function blockingFileSource(path: string, readSize: number): ReadableStream<Uint
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        // Let the event loop turn now and then: a pipeline that never waits on I/O would
-        // otherwise run as one chain of microtasks, and the work V8 and Node leave to the loop
-        // (freeing released buffers, worker messages) would pile up.
-        if (++reads % READS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+        await turn();
         try {
           fd ??= openSync(path, 'r');
           const buf = new Uint8Array(readSize);
@@ -163,13 +161,19 @@ export interface AtomicFile {
 
 /**
  * Writes to a temporary file beside `path` and renames it into place on {@link AtomicFile.commit},
- * so a failed command never leaves a file that looks complete.
+ * so a failed command never leaves a file that looks complete. A symbolic link to a regular
+ * file is kept: its target is what gets replaced. A path that is not a regular file (a device
+ * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
+ * would replace the device itself, and nothing can be taken back from it anyway.
  * @param path - the final path.
  * @returns the writer.
  */
 export async function atomicFile(path: string): Promise<AtomicFile> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'wx');
+  const existing = await stat(path).catch(() => undefined);
+  const direct = existing !== undefined && !existing.isFile();
+  const final = existing?.isFile() ? await realpath(path) : path;
+  const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, direct ? 'w' : 'wx');
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
   /** Writes all of `bytes` (a write may be short). */
@@ -195,7 +199,7 @@ export async function atomicFile(path: string): Promise<AtomicFile> {
   };
   const discard = async () => {
     await close();
-    await unlink(tmp).catch(() => {});
+    if (!direct) await unlink(tmp).catch(() => {});
   };
   return {
     writable: new WritableStream<Uint8Array>({
@@ -220,7 +224,7 @@ export async function atomicFile(path: string): Promise<AtomicFile> {
     }),
     async commit() {
       if (!complete) throw new Error(`${path}: commit before the writable closed`);
-      await rename(tmp, path);
+      if (!direct) await rename(tmp, final);
     },
     discard,
   };

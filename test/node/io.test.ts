@@ -1,4 +1,16 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,5 +56,46 @@ describe('atomicFile', () => {
     await expect(f.commit()).rejects.toThrow(/before the writable closed/);
     await w.abort(new Error('stop'));
     expect(readdirSync(dir).filter((n) => n.startsWith('partial.bin'))).toEqual([]);
+  });
+
+  it('writes a FIFO or device directly, never renaming over it', async () => {
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    // The reader must be open before the writer's open returns.
+    const reader = open(fifo, 'r');
+    const f = await atomicFile(fifo);
+    const fh = await reader;
+    const got = fh.readFile();
+    const w = f.writable.getWriter();
+    await w.write(new Uint8Array(100_000).fill(7));
+    await w.close();
+    await f.commit();
+    const bytes = await got;
+    await fh.close();
+    expect(bytes.length).toBe(100_000);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+
+    const nul = await atomicFile('/dev/null');
+    const nw = nul.writable.getWriter();
+    await nw.write(new Uint8Array(10));
+    await nw.close();
+    await nul.commit();
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+  });
+
+  it('replaces the target of a symbolic link, keeping the link', async () => {
+    const target = join(dir, 'target.bin');
+    const link = join(dir, 'link.bin');
+    writeFileSync(target, 'old');
+    symlinkSync(target, link);
+    const f = await atomicFile(link);
+    const w = f.writable.getWriter();
+    await w.write(new TextEncoder().encode('new'));
+    await w.close();
+    await f.commit();
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toBe(target);
+    expect(readFileSync(target, 'utf8')).toBe('new');
   });
 });
