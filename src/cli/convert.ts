@@ -46,7 +46,9 @@ export async function convertCommand(args: string[]): Promise<void> {
       total: await sizeOf(positionals[0]!),
       force: values.progress === true,
     });
-    const source = fileSource(positionals[0]!, { blocking: true }).pipeTo(converter.writable);
+    const source = fileSource(positionals[0]!, { blocking: true, recycle: true }).pipeTo(
+      converter.writable,
+    );
     converter.done.then(stop, stop);
     // A failure surfaces on the index side too, with the converter's own error (the source
     // pipe may reject first with a raw cause, such as a zlib error where ERR_COMPRESSION is due).

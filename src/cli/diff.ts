@@ -30,12 +30,15 @@ export async function diffCommand(args: string[]): Promise<void> {
   const outPath = required(values.out, 'out');
 
   const hash = nodeHashProvider();
-  const { stream, done, events } = createDiff(fileSource(positionals[0]!, { blocking: true }), {
-    bases: (values.base ?? []).map((b) => fileSource(b)),
-    store,
-    hash,
-    codec: nodeChunkCodec(),
-  });
+  const { stream, done, events } = createDiff(
+    fileSource(positionals[0]!, { blocking: true, recycle: true }),
+    {
+      bases: (values.base ?? []).map((b) => fileSource(b)),
+      store,
+      hash,
+      codec: nodeChunkCodec(),
+    },
+  );
   const stop = showProgress(events, {
     total: await sizeOf(positionals[0]!),
     force: values.progress === true,

@@ -4,10 +4,11 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
+import { lend } from '../lend.js';
 import { intOption } from '../options.js';
 import { loopTurns } from './loop-turns.js';
 
@@ -64,6 +65,31 @@ export interface FileSourceOptions {
    * @default false
    */
   blocking?: boolean;
+  /**
+   * Lend read buffers to the pipeline and reuse those it gives back (see `lend`): a conversion
+   * then reads into a handful of buffers instead of leaving every one to the garbage
+   * collector, which keeps peak memory steady. Only for a stream that goes straight into
+   * `convert`, `createConverter` or `createDiff`: a consumer that keeps the bytes it is given
+   * (a `tee()` branch, a collector) would see them overwritten. @default false
+   */
+  recycle?: boolean;
+}
+
+/** Spare read buffers a recycling source keeps. */
+const MAX_SPARE_READS = 32;
+
+/** Where a file source gets its read buffers: fresh ones, or lent ones that come back. */
+function readBuffers(readSize: number, recycle: boolean): () => Uint8Array {
+  if (!recycle) return () => new Uint8Array(readSize);
+  const spares: ArrayBuffer[] = [];
+  const back = (b: ArrayBuffer) => {
+    if (spares.length < MAX_SPARE_READS) spares.push(b);
+  };
+  return () => {
+    const buffer = spares.pop() ?? new ArrayBuffer(readSize);
+    lend(buffer, back);
+    return new Uint8Array(buffer);
+  };
 }
 
 /**
@@ -79,24 +105,25 @@ export function fileSource(
   if (path === '-') return nodeReadableSource(process.stdin);
   const readSize = intOption(options.readSize, 'readSize', READ_SIZE);
   if (readSize < 1) throw new UsageError(`readSize must be at least 1, got ${readSize}`);
-  return options.blocking ? blockingFileSource(path, readSize) : asyncFileSource(path, readSize);
+  const take = readBuffers(readSize, options.recycle === true);
+  return options.blocking ? blockingFileSource(path, take) : asyncFileSource(path, take);
 }
 
-function asyncFileSource(path: string, readSize: number): ReadableStream<Uint8Array> {
+function asyncFileSource(path: string, take: () => Uint8Array): ReadableStream<Uint8Array> {
   let fh: FileHandle | undefined;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
           fh ??= await open(path, 'r');
-          const buf = new Uint8Array(readSize);
-          const { bytesRead } = await fh.read(buf, 0, readSize, null);
+          const buf = take();
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
           if (bytesRead === 0) {
             await fh.close();
             controller.close();
             return;
           }
-          controller.enqueue(bytesRead === readSize ? buf : buf.subarray(0, bytesRead));
+          controller.enqueue(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
         } catch (err) {
           // A failed pull is not followed by cancel: close the handle here.
           await fh?.close().catch(() => {});
@@ -116,7 +143,7 @@ function asyncFileSource(path: string, readSize: number): ReadableStream<Uint8Ar
 /** Blocking calls between two turns of the event loop (see {@link loopTurns}). */
 export const BLOCKING_CALLS_PER_TURN = 16;
 
-function blockingFileSource(path: string, readSize: number): ReadableStream<Uint8Array> {
+function blockingFileSource(path: string, take: () => Uint8Array): ReadableStream<Uint8Array> {
   let fd: number | undefined;
   const turn = loopTurns(BLOCKING_CALLS_PER_TURN);
   const close = () => {
@@ -129,14 +156,14 @@ function blockingFileSource(path: string, readSize: number): ReadableStream<Uint
         await turn();
         try {
           fd ??= openSync(path, 'r');
-          const buf = new Uint8Array(readSize);
-          const n = readSync(fd, buf, 0, readSize, null);
+          const buf = take();
+          const n = readSync(fd, buf, 0, buf.length, null);
           if (n === 0) {
             close();
             controller.close();
             return;
           }
-          controller.enqueue(n === readSize ? buf : buf.subarray(0, n));
+          controller.enqueue(n === buf.length ? buf : buf.subarray(0, n));
         } catch (err) {
           close();
           throw err;
@@ -149,6 +176,16 @@ function blockingFileSource(path: string, readSize: number): ReadableStream<Uint
 }
 
 const WRITE_BATCH = 64 * 1024;
+
+/** Tells whether `st` describes the file open on descriptor `fd`. */
+function sameFile(st: { dev: number; ino: number }, fd: number): boolean {
+  try {
+    const other = fstatSync(fd);
+    return other.dev === st.dev && other.ino === st.ino;
+  } catch {
+    return false;
+  }
+}
 
 /** A file being written that appears under its final name only when complete. */
 export interface AtomicFile {
@@ -164,16 +201,21 @@ export interface AtomicFile {
  * so a failed command never leaves a file that looks complete. A symbolic link to a regular
  * file is kept: its target is what gets replaced. A path that is not a regular file (a device
  * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
- * would replace the device itself, and nothing can be taken back from it anyway.
+ * would replace the device itself, and nothing can be taken back from it anyway. A regular file
+ * that is this process's standard output or error (`/dev/stdout` redirected to a file) is
+ * appended to, as writing to standard output would.
  * @param path - the final path.
  * @returns the writer.
  */
 export async function atomicFile(path: string): Promise<AtomicFile> {
   const existing = await stat(path).catch(() => undefined);
-  const direct = existing !== undefined && !existing.isFile();
+  // `--out /dev/stdout` with standard output redirected to a file: that file is already open,
+  // may hold earlier output, and is the shell's to manage. Append to it; never replace it.
+  const isStdio = existing?.isFile() === true && [1, 2].some((fd) => sameFile(existing, fd));
+  const direct = existing !== undefined && (!existing.isFile() || isStdio);
   const final = existing?.isFile() ? await realpath(path) : path;
   const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, direct ? 'w' : 'wx');
+  const fh = await open(tmp, isStdio ? 'a' : direct ? 'w' : 'wx');
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
   /** Writes all of `bytes` (a write may be short). */

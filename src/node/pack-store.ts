@@ -19,17 +19,8 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readSync } from 'node:fs';
-import {
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  stat,
-  unlink,
-} from 'node:fs/promises';
+import { constants, readSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkCodec, EncodedChunk } from '../compress/chunk-codec.js';
 import {
@@ -92,6 +83,8 @@ interface Pack {
   size: number;
   /** While open: its records so far, and the writes still in flight. */
   open?: { entries: PackEntry[]; writes: Set<Promise<void>>; handle: Promise<FileHandle> };
+  /** Set once the pack file has its final name (its index may still be unwritten). */
+  renamed?: boolean;
 }
 
 /** A read handle shared by concurrent reads. */
@@ -115,7 +108,10 @@ export class PackStore implements ChunkStore {
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
   private readonly handles = new Map<number, Handle>();
-  private readonly sealing = new Set<Promise<void>>();
+  /** Publications under way, by pack. */
+  private readonly publishing = new Map<number, Promise<void>>();
+  /** Sealed packs whose publication failed: every `flush` retries them, and fails until it can. */
+  private readonly unpublished = new Set<number>();
   private current: number | undefined;
   private readonly codec: ChunkCodec | false;
   private readonly packBytes: number;
@@ -190,12 +186,7 @@ export class PackStore implements ChunkStore {
   private async loadPack(name: string): Promise<void> {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
-    const limit = 24 + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES;
-    const idxStat = await stat(idxPath);
-    if (!idxStat.isFile() || idxStat.size > limit) {
-      throw new PackFormatError(idxPath, 0, `not a pack index (${idxStat.size} bytes)`);
-    }
-    const index = decodePackIndex(new Uint8Array(await readFile(idxPath)), idxPath);
+    const index = decodePackIndex(await readIndexFile(idxPath), idxPath);
     const packStat = await stat(packPath).catch(() => undefined);
     if (!packStat?.isFile() || packStat.size !== index.packSize) {
       const what = packStat ? `${packStat.size} bytes` : 'missing';
@@ -232,8 +223,13 @@ export class PackStore implements ChunkStore {
     return raw;
   }
 
+  /**
+   * Tells whether the store holds a chunk, waiting out a write of it in flight (a write that
+   * fails leaves the chunk absent). A chunk whose pack is not published yet counts as held:
+   * `flush` publishes it, or fails.
+   */
   async has(digest: string): Promise<boolean> {
-    return this.table.get(this.digestOf(digest)) >= 0;
+    return !(await this.settled(this.digestOf(digest)));
   }
 
   /**
@@ -256,9 +252,9 @@ export class PackStore implements ChunkStore {
     const stored = this.locs[id * 2 + 1]!;
     const offset = this.offsets[id]!;
     const file = this.packs[pack]!.path;
-    const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored);
     let problem: string;
     try {
+      const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored);
       const header = decodeRecordHeader(bytes, file, offset);
       const chunk: EncodedChunk = {
         coding: header.coding,
@@ -291,9 +287,10 @@ export class PackStore implements ChunkStore {
       const writer = this.packs[pack]!.open?.handle;
       h = { fh: writer ?? open(file, 'r'), users: 0 };
       this.handles.set(pack, h);
-      this.trimHandles();
     }
+    // Counted as in use before any trimming, so that the handle just opened is not closed.
     h.users++;
+    this.trimHandles();
     try {
       const fh = await h.fh;
       if (this.options.blocking) await this.turn();
@@ -348,6 +345,7 @@ export class PackStore implements ChunkStore {
       if (!other) return false;
       await other.catch(() => {});
     }
+    if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     // From here to the write's start nothing awaits: the record's place is reserved at once.
     const packNo = this.currentPack();
     const pack = this.packs[packNo]!;
@@ -363,9 +361,9 @@ export class PackStore implements ChunkStore {
     const id = this.addLoc(packNo, entry.offset, entry.stored);
     this.table.set(raw, id);
     open.entries.push(entry);
-    const write = open.handle.then(async (fh) => {
-      await fh.writev([encodeRecordHeader(entry), encoded.bytes], entry.offset);
-    });
+    const write = open.handle.then((fh) =>
+      writeFully(fh, [encodeRecordHeader(entry), encoded.bytes], entry.offset),
+    );
     this.pending.set(id, write);
     open.writes.add(write);
     // An index may list at most MAX_PACK_ENTRIES records, however small the chunks.
@@ -402,8 +400,14 @@ export class PackStore implements ChunkStore {
     const name = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
     const path = join(this.root, PACKS_DIR, `.${name}.pack.tmp`);
     const handle = open(path, 'wx+').then(async (fh) => {
-      await fh.write(PACK_MAGIC, 0, PACK_MAGIC.length, 0);
-      return fh;
+      try {
+        await writeFully(fh, [PACK_MAGIC], 0);
+        return fh;
+      } catch (err) {
+        await fh.close().catch(() => {});
+        await unlink(path).catch(() => {});
+        throw err;
+      }
     });
     handle.catch(() => {});
     this.current =
@@ -418,20 +422,17 @@ export class PackStore implements ChunkStore {
   /** Stops appending to a pack and publishes it once its writes are done. */
   private seal(packNo: number): void {
     if (this.current === packNo) this.current = undefined;
-    const job = this.publish(packNo);
-    this.sealing.add(job);
-    job.then(
-      () => this.sealing.delete(job),
-      () => {},
-    );
+    const job = this.publish(packNo).finally(() => this.publishing.delete(packNo));
+    job.catch(() => {});
+    this.publishing.set(packNo, job);
   }
 
   private async publish(packNo: number): Promise<void> {
     const pack = this.packs[packNo]!;
     const open = pack.open!;
     while (open.writes.size > 0) await Promise.allSettled([...open.writes]);
-    const tmp = pack.path;
-    const name = tmp.slice(tmp.lastIndexOf('/') + 2, -'.pack.tmp'.length);
+    const tmp = join(this.root, PACKS_DIR, `.${packName(pack.path)}.pack.tmp`);
+    const name = packName(pack.path);
     const final = join(this.root, PACKS_DIR, `${name}.pack`);
     try {
       const fh = await open.handle;
@@ -439,13 +440,20 @@ export class PackStore implements ChunkStore {
         // Nothing landed in it (every write failed): drop it.
         await fh.close();
         this.handles.delete(packNo);
-        await unlink(tmp).catch(() => {});
+        await unlink(pack.renamed ? final : tmp).catch(() => {});
         pack.open = undefined;
+        this.unpublished.delete(packNo);
         return;
       }
+      // A failed write may have left the file short of the space reserved for it: the index
+      // says how long the pack is, so make it exactly that (the gap is never referenced).
+      if ((await fh.stat()).size !== pack.size) await fh.truncate(pack.size);
       if (this.options.fsync) await fh.sync();
-      await rename(tmp, final);
-      pack.path = final;
+      if (!pack.renamed) {
+        await rename(tmp, final);
+        pack.renamed = true;
+        pack.path = final;
+      }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),
         encodePackIndex(open.entries, pack.size),
@@ -456,13 +464,12 @@ export class PackStore implements ChunkStore {
       // The writer's handle serves reads from now on, like any other.
       if (!this.handles.has(packNo)) this.handles.set(packNo, { fh: open.handle, users: 0 });
       pack.open = undefined;
+      this.unpublished.delete(packNo);
       this.trimHandles();
     } catch (err) {
-      // Its chunks were never published: forget them, so that they are stored again.
-      for (const e of open.entries) {
-        const id = this.table.get(e.digest);
-        if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(e.digest);
-      }
+      // Its chunks stay known (their bytes are in the pack), and every later flush tries again:
+      // no flush succeeds while a chunk some put reported stored is unpublished.
+      this.unpublished.add(packNo);
       throw new StoreError(`publishing pack ${final}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -475,13 +482,12 @@ export class PackStore implements ChunkStore {
    */
   async flush(): Promise<void> {
     if (this.current !== undefined) this.seal(this.current);
-    while (this.sealing.size > 0) {
-      const jobs = [...this.sealing];
-      const results = await Promise.allSettled(jobs);
-      for (const j of jobs) this.sealing.delete(j);
-      const failed = results.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-    }
+    // Packs whose publication failed before are tried again, unless a try is under way.
+    const retrying = new Set(this.publishing.keys());
+    for (const packNo of this.unpublished) if (!retrying.has(packNo)) this.seal(packNo);
+    const results = await Promise.allSettled([...this.publishing.values()]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** Flushes, then closes every file. The store cannot be written afterwards. */
@@ -506,15 +512,79 @@ async function writeAtomic(path: string, bytes: Uint8Array, sync: boolean): Prom
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx');
   try {
-    await fh.writeFile(bytes);
-    if (sync) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path).catch(async (err) => {
+    try {
+      await fh.writeFile(bytes);
+      if (sync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
-  });
+  }
+}
+
+/** Largest pack index file: a header, the most entries, the checksum. */
+const MAX_INDEX_FILE = 24 + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES;
+
+/**
+ * Reads a pack index file, which is outside input: opened without blocking (a FIFO put in its
+ * place must not hang the open), checked to be a regular file of bounded size through the
+ * same descriptor, then read.
+ */
+async function readIndexFile(path: string): Promise<Uint8Array> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_INDEX_FILE) {
+      throw new PackFormatError(
+        path,
+        0,
+        `not a pack index (${st.isFile() ? `${st.size} bytes` : 'not a regular file'})`,
+      );
+    }
+    const bytes = new Uint8Array(st.size);
+    let at = 0;
+    while (at < bytes.length) {
+      const { bytesRead } = await fh.read(bytes, at, bytes.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return bytes.subarray(0, at);
+  } catch (err) {
+    if (err instanceof PackFormatError) throw err;
+    throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** The name of a pack from its path (temporary or final). */
+function packName(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  return base.startsWith('.') ? base.slice(1, -'.pack.tmp'.length) : base.slice(0, -'.pack'.length);
+}
+
+/** Writes all of `parts` at `position`: a write may be short (a full disk), and is resumed. */
+async function writeFully(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let done = (await fh.writev(parts, position)).bytesWritten;
+  for (const p of parts) {
+    if (done >= p.length) {
+      done -= p.length;
+      position += p.length;
+      continue;
+    }
+    for (let at = done; at < p.length; ) {
+      const { bytesWritten } = await fh.write(p, at, p.length - at, position + at);
+      if (bytesWritten <= 0) throw new Error(`write made no progress (${total} bytes to write)`);
+      at += bytesWritten;
+    }
+    position += p.length;
+    done = 0;
+  }
 }
 
 /** Flushes a directory's entries (renames into it) to disk. */

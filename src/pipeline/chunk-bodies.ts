@@ -5,6 +5,7 @@
  * @module
  */
 import type { CdcKernel, ChunkerParams, CutState } from '../cdc/types.js';
+import { giveBack, isLent } from '../lend.js';
 import type { TarToken } from '../tar/types.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkedToken } from './tokens.js';
@@ -44,6 +45,19 @@ export function createBodyChunker(
   let bodyLeft = 0;
   let inTail = false;
   const cuts: number[] = [];
+  /**
+   * The lent buffer behind the last input piece. Every stage before this one is done with a
+   * piece before it passes on the next, and this stage copies what it keeps, so once a piece of
+   * another lent buffer arrives, this one can go back to its source (see {@link giveBack}).
+   */
+  let input: ArrayBufferLike | undefined;
+  const nextInput = (view: Uint8Array) => {
+    // Only a lent buffer marks a position in the input: the tokenizer also emits views of its
+    // own buffers (padding that straddled two pieces, empty padding) between pieces of one.
+    if (view.buffer === input || !isLent(view.buffer)) return;
+    if (input) giveBack(input);
+    input = view.buffer;
+  };
 
   const append = (bytes: Uint8Array) => {
     // A chunk never outgrows its body: size the buffer for what is left of it.
@@ -88,15 +102,18 @@ export function createBodyChunker(
             controller.enqueue(token);
             return;
           case 'body':
+            nextInput(token.bytes);
             if (token.bytes.length) cut(token.bytes, controller);
             return;
           case 'end':
+            nextInput(token.padding);
             finishBody(controller);
             // A copy: a view would pin its whole input piece until the record builder, far
             // downstream, is done with it.
             controller.enqueue({ type: 'end', padding: token.padding.slice() });
             return;
           case 'tail':
+            nextInput(token.bytes);
             if (!inTail) {
               inTail = true;
               bodyLeft = Number.POSITIVE_INFINITY;
@@ -108,6 +125,8 @@ export function createBodyChunker(
       },
       flush(controller) {
         finishBody(controller);
+        if (input) giveBack(input);
+        input = undefined;
       },
     },
     undefined,

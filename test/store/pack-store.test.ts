@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,7 @@ import { FsStore } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
 import { encodePackIndex, RECORD_HEADER_BYTES } from '../../src/store/pack-format.js';
-import { makeTar, requireDist, runCli } from '../cli/run.js';
+import { CLI, makeTar, requireDist, runCli } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { flipStoredBit, packRecords } from '../helpers/packs.js';
 import { sha256 } from '../helpers/streams.js';
@@ -290,6 +291,16 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
       expect(u.code).toBe(2);
       expect(u.stderr.toString()).toMatch(/--deflate-level/);
     }
+    // --out /dev/stdout with standard output appended to a file: earlier content survives.
+    const appended = join(dir, 'appended');
+    writeFileSync(appended, 'PREVIOUS LINE\n');
+    execFileSync('sh', [
+      '-c',
+      `"${process.execPath}" "${CLI}" convert "${tar}" --store "${raw}" --out /dev/stdout >> "${appended}"`,
+    ]);
+    const got = await readFile(appended);
+    expect(got.subarray(0, 14).toString()).toBe('PREVIOUS LINE\n');
+    expect(got.subarray(14, 18)).toEqual(Buffer.from([0x89, 0x4c, 0x44, 0x52]));
     const missing = join(dir, 'no-store');
     const c = await runCli(['cat', join(dir, 'r.idx'), '--store', missing]);
     expect(c.code).toBe(1);

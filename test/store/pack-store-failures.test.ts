@@ -1,0 +1,135 @@
+/**
+ * PackStore under failing writes: a full disk, short writes, a publication that fails. Faults
+ * are injected into node:fs/promises, so no special filesystem is needed.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PackStore } from '../../src/node/pack-store.js';
+import { chunk, expectBytes } from './conformance.js';
+
+const faults = vi.hoisted(() => ({
+  /** Renames that fail before one succeeds. */
+  renameFailures: 0,
+  /** Writes (writev) that fail with ENOSPC before one succeeds. */
+  writeFailures: 0,
+  /** When set, every writev writes only this many bytes. */
+  shortWrites: 0,
+}));
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  const enospc = () =>
+    Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  return {
+    ...fs,
+    rename: async (from: string, to: string) => {
+      if (faults.renameFailures > 0) {
+        faults.renameFailures--;
+        throw enospc();
+      }
+      return fs.rename(from, to);
+    },
+    open: async (...args: Parameters<typeof fs.open>) => {
+      const fh = await fs.open(...args);
+      const writev = fh.writev.bind(fh);
+      fh.writev = (async (buffers: Uint8Array[], position?: number) => {
+        if (faults.writeFailures > 0) {
+          faults.writeFailures--;
+          throw enospc();
+        }
+        if (faults.shortWrites > 0) {
+          const first = buffers[0]!.subarray(0, Math.min(faults.shortWrites, buffers[0]!.length));
+          return writev([first], position);
+        }
+        return writev(buffers, position);
+      }) as typeof fh.writev;
+      return fh;
+    },
+  };
+});
+
+const roots: string[] = [];
+const fresh = async () => {
+  const r = await mkdtemp(join(tmpdir(), 'layerdiff-packfail-'));
+  roots.push(r);
+  return r;
+};
+afterAll(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
+beforeEach(() => {
+  faults.renameFailures = 0;
+  faults.writeFailures = 0;
+  faults.shortWrites = 0;
+});
+
+describe('PackStore with failing writes', () => {
+  it('a failed publication fails every flush until one succeeds; no chunk is lost', async () => {
+    const root = await fresh();
+    const store = await PackStore.open(root);
+    const x = chunk(30_000, 1);
+    expect(await store.put(x.digest, x.bytes)).toBe(true);
+    faults.renameFailures = 2;
+    await expect(store.flush()).rejects.toThrow(/ERR_STORE|publishing pack .*ENOSPC/);
+    // Another pipeline's flush on the same store must not report success either.
+    await expect(store.flush()).rejects.toThrow(/ENOSPC/);
+    expect(await store.has(x.digest)).toBe(true);
+    await store.flush();
+    await store.close();
+    const again = await PackStore.open(root);
+    expectBytes(await again.get(x.digest), x.bytes);
+    await again.close();
+  });
+
+  it('resumes short writes', async () => {
+    const root = await fresh();
+    const store = await PackStore.open(root, { codec: false });
+    faults.shortWrites = 1000;
+    const xs = [chunk(70_000, 2), chunk(5, 3), chunk(200_000, 4)];
+    for (const x of xs) expect(await store.put(x.digest, x.bytes)).toBe(true);
+    faults.shortWrites = 0;
+    await store.close();
+    const again = await PackStore.open(root);
+    for (const x of xs) expectBytes(await again.get(x.digest), x.bytes);
+    await again.close();
+  });
+
+  it('a failed write fails its put, leaves the chunk absent, and the pack still publishes', async () => {
+    const root = await fresh();
+    const store = await PackStore.open(root);
+    const [a, b, c] = [chunk(40_000, 5), chunk(40_000, 6), chunk(40_000, 7)];
+    await store.put(a.digest, a.bytes);
+    faults.writeFailures = 1;
+    // `has` waits for the write in flight, and reports the chunk absent when it fails.
+    const failing = store.put(b.digest, b.bytes);
+    const held = store.has(b.digest);
+    await expect(failing).rejects.toThrow(/writing chunk .*ENOSPC/);
+    expect(await held).toBe(false);
+    await store.put(c.digest, c.bytes);
+    // The last write fails too: the pack file is then shorter than the space reserved in it.
+    faults.writeFailures = 1;
+    const d = chunk(40_000, 8);
+    await expect(store.put(d.digest, d.bytes)).rejects.toThrow(/ENOSPC/);
+    await store.close();
+    const again = await PackStore.open(root);
+    expectBytes(await again.get(a.digest), a.bytes);
+    expectBytes(await again.get(c.digest), c.bytes);
+    expect(await again.has(b.digest)).toBe(false);
+    expect(await again.has(d.digest)).toBe(false);
+    await again.close();
+  });
+
+  it('reads concurrently from more packs than it keeps open', async () => {
+    const root = await fresh();
+    const xs = [chunk(9000, 10), chunk(9000, 11), chunk(9000, 12), chunk(9000, 13)];
+    for (const x of xs) {
+      const s = await PackStore.open(root);
+      await s.put(x.digest, x.bytes);
+      await s.close();
+    }
+    const store = await PackStore.open(root, { openFiles: 1 });
+    const got = await Promise.all(xs.map((x) => store.get(x.digest)));
+    for (const [i, g] of got.entries()) expectBytes(g, xs[i]!.bytes);
+    await store.close();
+  });
+});
