@@ -13,6 +13,7 @@ export * from './errors.js';
 export * from './events/index.js';
 export * from './format/index.js';
 export * from './hash/index.js';
+export { giveBack, isLent, lend } from './lend.js';
 export * from './oci/index.js';
 export * from './pipeline/index.js';
 export * from './store/index.js';
