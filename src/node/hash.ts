@@ -29,7 +29,7 @@ export interface NodeHashOptions {
 /** Bytes gathered before a copy is posted to the worker. */
 const BATCH_BYTES = 256 * 1024;
 /** Bytes of an incremental hash posted but not yet hashed before `update` waits. */
-const MAX_IN_FLIGHT = 2 * 1024 * 1024;
+const MAX_IN_FLIGHT = 1024 * 1024;
 /** Spare copy buffers kept for reuse. */
 const MAX_SPARES = 16;
 
