@@ -8,7 +8,10 @@
  * chunker sees a piece of another lent buffer, the previous one is free. Views of buffers that
  * are not lent (the tokenizer's own padding buffer, a shared empty array) say nothing about
  * where the input is, and are ignored. A buffer nobody gives
- * back is simply garbage, as if it had not been lent.
+ * back is simply garbage, as if it had not been lent. The argument holds for the conversion
+ * pipelines as built (`convert`, `createConverter`, `createDiff`, with a hash provider whose
+ * `update` is done with the bytes when it settles, as every provider here is); a stream that
+ * hands its pieces to anything else as well (a `tee()` branch) must not lend them.
  *
  * @module
  */
