@@ -19,12 +19,25 @@
  * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '..', 'dist', 'cli.js');
+// Node processes run with the V8 flags the CLI's shebang line gives it, as an installed
+// `layerdiff` runs.
+const nodeFlags = (readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '')
+  .split(' ')
+  .filter((w) => w.startsWith('--'));
 const rssHook = join(here, 'rss.cjs');
 const dir = join(process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench', 'scenarios');
 const wanted = (process.env.LAYERDIFF_SCENARIOS ?? 'onebyte,debian,image,upload').split(',');
@@ -56,7 +69,7 @@ function bytesUnder(/** @type {string} */ path, suffix = '') {
 function run(args, opts = {}) {
   const t = process.hrtime.bigint();
   const r = opts.node
-    ? spawnSync(process.execPath, ['--max-semi-space-size=2', '-r', rssHook, ...args], {
+    ? spawnSync(process.execPath, [...nodeFlags, '-r', rssHook, ...args], {
         encoding: 'utf8',
         maxBuffer: 1 << 26,
       })
@@ -337,14 +350,7 @@ async function upload(/** @type {string} */ layer) {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const server = spawn(
     process.execPath,
-    [
-      '--max-semi-space-size=2',
-      '-r',
-      rssHook,
-      join(here, 'upload-server.mjs'),
-      String(port),
-      join(d, 'store'),
-    ],
+    [...nodeFlags, '-r', rssHook, join(here, 'upload-server.mjs'), String(port), join(d, 'store')],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let serverErr = '';

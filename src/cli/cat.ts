@@ -17,5 +17,5 @@ export async function catCommand(args: string[]): Promise<void> {
   );
   const store = await openReadStore(values.store);
   const tar = reassemble(fileSource(positionals[0]!), store, { hash: nodeHashProvider() });
-  await pipeToOutput(tar, values.out);
+  await pipeToOutput(tar, values.out, { blocking: true });
 }

@@ -44,7 +44,7 @@ export async function diffCommand(args: string[]): Promise<void> {
     force: values.progress === true,
   });
   done.then(stop, stop);
-  await pipeToOutput(stream, outPath);
+  await pipeToOutput(stream, outPath, { blocking: true });
   const r = await done;
   const line = `${r.diffId}  diff of ${r.diffBytes} bytes: ${r.sentChunks} chunks (${r.sentBytes} bytes, ${r.sentEncodedBytes} sent) of ${r.chunks + (r.index?.indexChunks ?? 0)} referenced; ${r.baseChunks} chunks in the bases`;
   const text = values.json ? JSON.stringify(r) : line;

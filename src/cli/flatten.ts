@@ -17,7 +17,7 @@ export async function flattenCommand(args: string[]): Promise<void> {
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
   const store = await openReadStore(values.store);
-  await pipeToOutput(flattenFiles('flatten', positionals, store), values.out);
+  await pipeToOutput(flattenFiles('flatten', positionals, store), values.out, { blocking: true });
 }
 
 /**

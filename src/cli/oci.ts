@@ -122,5 +122,5 @@ async function ociFlatten(args: string[]): Promise<void> {
         `layerdiff oci flatten: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
       ),
   });
-  await pipeToOutput(tar, values.out);
+  await pipeToOutput(tar, values.out, { blocking: true });
 }

@@ -31,22 +31,25 @@ describe('fileSource', () => {
 });
 
 describe('atomicFile', () => {
-  it('gathers small writes and publishes the whole file on commit', async () => {
-    const path = join(dir, 'out.bin');
-    const f = await atomicFile(path);
-    const w = f.writable.getWriter();
-    const parts = Array.from({ length: 3000 }, (_, i) => new Uint8Array(37).fill(i & 255));
-    for (const p of parts) await w.write(p);
-    await w.write(new Uint8Array(200_000).fill(9));
-    await w.close();
-    await f.commit();
-    const got = readFileSync(path);
-    expect(got.length).toBe(3000 * 37 + 200_000);
-    expect(got[36]).toBe(0);
-    expect(got[37]).toBe(1);
-    expect(got[got.length - 1]).toBe(9);
-    expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
-  });
+  it.each([false, true])(
+    'gathers small writes and publishes the whole file on commit (blocking %s)',
+    async (blocking) => {
+      const path = join(dir, `out-${blocking}.bin`);
+      const f = await atomicFile(path, { blocking });
+      const w = f.writable.getWriter();
+      const parts = Array.from({ length: 3000 }, (_, i) => new Uint8Array(37).fill(i & 255));
+      for (const p of parts) await w.write(p);
+      await w.write(new Uint8Array(200_000).fill(9));
+      await w.close();
+      await f.commit();
+      const got = readFileSync(path);
+      expect(got.length).toBe(3000 * 37 + 200_000);
+      expect(got[36]).toBe(0);
+      expect(got[37]).toBe(1);
+      expect(got[got.length - 1]).toBe(9);
+      expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    },
+  );
 
   it('refuses to commit before the writable closed, and abort removes the partial file', async () => {
     const path = join(dir, 'partial.bin');
