@@ -6,7 +6,7 @@
 
 import { stat } from 'node:fs/promises';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource } from '../node/io.js';
+import { atomicFile, fileSource, isStdout } from '../node/io.js';
 import { createConverter } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
 import { showProgress } from './progress.js';
@@ -57,14 +57,16 @@ export async function convertCommand(args: string[]): Promise<void> {
     await source;
     const result = await converter.done;
     await out.commit();
+    // With the index on standard output, the summary goes to standard error.
+    const say = (await isStdout(outPath)) ? process.stderr : process.stdout;
     if (values.json) {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
+      say.write(`${JSON.stringify(result)}\n`);
     } else {
       const ix = result.index;
       const meta = ix
         ? `; index ${ix.indexBytes} bytes in ${ix.indexChunks} chunks (${ix.newIndexChunks} new, ${ix.newIndexBytes} bytes), root ${ix.rootBytes} bytes`
         : '';
-      process.stdout.write(
+      say.write(
         `${result.diffId}  ${result.entries} entries, ${result.chunks} chunks (${result.newChunks} new, ${result.newBytes} bytes)${meta}\n`,
       );
     }

@@ -6,7 +6,7 @@
  */
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource, pipeToOutput } from '../node/io.js';
+import { atomicFile, fileSource, isStdout, pipeToOutput } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
 import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
@@ -70,7 +70,8 @@ export async function applyCommand(args: string[]): Promise<void> {
     await w.close();
     await out.commit();
     const { root: _, ...totals } = r;
-    process.stdout.write(
+    // With the root on standard output, the summary goes to standard error.
+    ((await isStdout(values.out!)) ? process.stderr : process.stdout).write(
       values.json
         ? `${JSON.stringify(totals)}\n`
         : `${r.diffId}  applied ${r.chunks} chunks (${r.newChunks} new, ${r.newBytes} bytes); all ${r.referenced} references present\n`,

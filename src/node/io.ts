@@ -177,6 +177,17 @@ function blockingFileSource(path: string, take: () => Uint8Array): ReadableStrea
 
 const WRITE_BATCH = 64 * 1024;
 
+/**
+ * Tells whether a path names this process's standard output (`/dev/stdout`, or the file or
+ * pipe it is redirected to), so that a command writing its result there puts its summary on
+ * standard error instead.
+ * @param path - an output path.
+ */
+export async function isStdout(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return st !== undefined && sameFile(st, 1);
+}
+
 /** Tells whether `st` describes the file open on descriptor `fd`. */
 function sameFile(st: { dev: number; ino: number }, fd: number): boolean {
   try {

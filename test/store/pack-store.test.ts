@@ -301,6 +301,8 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
     const got = await readFile(appended);
     expect(got.subarray(0, 14).toString()).toBe('PREVIOUS LINE\n');
     expect(got.subarray(14, 18)).toEqual(Buffer.from([0x89, 0x4c, 0x44, 0x52]));
+    // The summary went to standard error, not into the index.
+    expect(got.includes('entries')).toBe(false);
     const missing = join(dir, 'no-store');
     const c = await runCli(['cat', join(dir, 'r.idx'), '--store', missing]);
     expect(c.code).toBe(1);
