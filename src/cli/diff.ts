@@ -49,7 +49,9 @@ export async function diffCommand(args: string[]): Promise<void> {
   const line = `${r.diffId}  diff of ${r.diffBytes} bytes: ${r.sentChunks} chunks (${r.sentBytes} bytes, ${r.sentEncodedBytes} sent) of ${r.chunks + (r.index?.indexChunks ?? 0)} referenced; ${r.baseChunks} chunks in the bases`;
   const text = values.json ? JSON.stringify(r) : line;
   // With the diff on stdout, the summary goes to stderr.
-  (outPath === '-' ? process.stderr : process.stdout).write(`${text}\n`);
+  (outPath === '-' || (await isStdout(outPath)) ? process.stderr : process.stdout).write(
+    `${text}\n`,
+  );
 }
 
 export async function applyCommand(args: string[]): Promise<void> {

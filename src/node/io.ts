@@ -222,9 +222,10 @@ export interface AtomicFile {
  * so a failed command never leaves a file that looks complete. A symbolic link to a regular
  * file is kept: its target is what gets replaced. A path that is not a regular file (a device
  * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
- * would replace the device itself, and nothing can be taken back from it anyway. A regular file
- * that is this process's standard output or error (`/dev/stdout` redirected to a file) is
- * appended to, as writing to standard output would.
+ * would replace the device itself, and nothing can be taken back from it anyway. A path that is
+ * this process's standard output or error (`/dev/stdout`, or the file, pipe or socket it
+ * leads to) is written through that stream itself, as `-` would be: reopening it would start
+ * a second file offset (or fail, for a socket).
  * @param path - the final path.
  * @param options - blocking writes.
  * @returns the writer.
@@ -234,13 +235,12 @@ export async function atomicFile(
   options: AtomicFileOptions = {},
 ): Promise<AtomicFile> {
   const existing = await stat(path).catch(() => undefined);
-  // `--out /dev/stdout` with standard output redirected to a file: that file is already open,
-  // may hold earlier output, and is the shell's to manage. Append to it; never replace it.
-  const isStdio = existing?.isFile() === true && [1, 2].some((fd) => sameFile(existing, fd));
-  const direct = existing !== undefined && (!existing.isFile() || isStdio);
+  if (existing && sameFile(existing, 1)) return streamFile(path, process.stdout);
+  if (existing && sameFile(existing, 2)) return streamFile(path, process.stderr);
+  const direct = existing !== undefined && !existing.isFile();
   const final = existing?.isFile() ? await realpath(path) : path;
   const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, isStdio ? 'a' : direct ? 'w' : 'wx');
+  const fh = await open(tmp, direct ? 'w' : 'wx');
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
   const turn = loopTurns(BLOCKING_CALLS_PER_TURN);
@@ -302,19 +302,41 @@ export async function atomicFile(
 }
 
 /**
- * A writable over standard output that waits for `drain`, so output is never buffered without bound.
+ * A writable over standard output (or another Node stream) that waits for `drain`, so output is
+ * never buffered without bound.
+ * @param out - the stream. @default process.stdout
  * @returns the sink.
  */
-export function stdoutSink(): WritableStream<Uint8Array> {
+export function stdoutSink(
+  out: NodeJS.WritableStream = process.stdout,
+): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     write(chunk) {
       return new Promise<void>((resolve, reject) => {
-        const ok = process.stdout.write(chunk, (err) => (err ? reject(err) : undefined));
+        const ok = out.write(chunk, (err) => (err ? reject(err) : undefined));
         if (ok) resolve();
-        else process.stdout.once('drain', resolve);
+        else out.once('drain', resolve);
       });
     },
   });
+}
+
+/** An {@link AtomicFile} over one of the process's own streams: nothing to publish or undo. */
+function streamFile(path: string, out: NodeJS.WritableStream): AtomicFile {
+  let complete = false;
+  const sink = stdoutSink(out).getWriter();
+  return {
+    writable: new WritableStream<Uint8Array>({
+      write: (chunk) => sink.write(chunk),
+      close: () => {
+        complete = true;
+      },
+    }),
+    async commit() {
+      if (!complete) throw new Error(`${path}: commit before the writable closed`);
+    },
+    async discard() {},
+  };
 }
 
 /**

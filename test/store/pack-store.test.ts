@@ -303,6 +303,16 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
     expect(got.subarray(14, 18)).toEqual(Buffer.from([0x89, 0x4c, 0x44, 0x52]));
     // The summary went to standard error, not into the index.
     expect(got.includes('entries')).toBe(false);
+    // Written through standard output itself: what the shell writes next follows the result.
+    const grouped = join(dir, 'grouped.tar');
+    execFileSync('sh', [
+      '-c',
+      `{ "${process.execPath}" "${CLI}" cat "${join(dir, 'r.idx')}" --store "${raw}" --out /dev/stdout; echo TRAILER; } > "${grouped}"`,
+    ]);
+    const tarBytes = await readFile(tar);
+    const both = await readFile(grouped);
+    expect(sha256(both.subarray(0, tarBytes.length))).toBe(sha256(tarBytes));
+    expect(both.subarray(tarBytes.length).toString()).toBe('TRAILER\n');
     const missing = join(dir, 'no-store');
     const c = await runCli(['cat', join(dir, 'r.idx'), '--store', missing]);
     expect(c.code).toBe(1);
