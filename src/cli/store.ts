@@ -2,8 +2,8 @@
  * How commands open the `--store` directory: commands that add chunks create it (in the
  * layout `--store-layout` names, packs by default) and deflate new chunks at
  * `--deflate-level` (0 for none; the store's default otherwise); commands that only read
- * refuse a directory that holds no store. Pack stores read with blocking reads (a command has
- * nothing else for its event loop to do).
+ * refuse a directory that holds no store. Pack stores read and write with blocking calls (a
+ * command has nothing else for its event loop to do).
  *
  * @module
  */

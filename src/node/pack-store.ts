@@ -19,7 +19,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, readSync } from 'node:fs';
+import { constants, readSync, writeSync, writevSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkCodec, EncodedChunk } from '../compress/chunk-codec.js';
@@ -68,9 +68,10 @@ export interface PackStoreOptions {
   /** Read handles kept open at once. @default 64 */
   openFiles?: number;
   /**
-   * Read chunks with synchronous reads on the calling thread: for packs in the page cache
-   * several times faster than thread-pool reads, but each read blocks the event loop while it
-   * runs. For command-line tools, not servers. Writes are unaffected. @default false
+   * Read and write chunks with synchronous calls on the calling thread: several times cheaper
+   * than a thread-pool round trip per chunk (a 1.1 GiB conversion into an empty store took
+   * 1.9 s instead of 2.4 s), but each call blocks the event loop while it runs. For
+   * command-line tools, not servers. @default false
    */
   blocking?: boolean;
 }
@@ -361,9 +362,12 @@ export class PackStore implements ChunkStore {
     const id = this.addLoc(packNo, entry.offset, entry.stored);
     this.table.set(raw, id);
     open.entries.push(entry);
-    const write = open.handle.then((fh) =>
-      writeFully(fh, [encodeRecordHeader(entry), encoded.bytes], entry.offset),
-    );
+    const blocking = this.options.blocking === true;
+    const write = open.handle.then(async (fh) => {
+      // The record's place is reserved: waiting for a turn of the event loop is safe here.
+      if (blocking) await this.turn();
+      await writeFully(fh, [encodeRecordHeader(entry), encoded.bytes], entry.offset, blocking);
+    });
     this.pending.set(id, write);
     open.writes.add(write);
     // An index may list at most MAX_PACK_ENTRIES records, however small the chunks.
@@ -567,10 +571,20 @@ function packName(path: string): string {
   return base.startsWith('.') ? base.slice(1, -'.pack.tmp'.length) : base.slice(0, -'.pack'.length);
 }
 
-/** Writes all of `parts` at `position`: a write may be short (a full disk), and is resumed. */
-async function writeFully(fh: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
+/**
+ * Writes all of `parts` at `position`, on the thread pool or, `blocking`, on this thread: a
+ * write may be short (a full disk), and is resumed.
+ */
+async function writeFully(
+  fh: FileHandle,
+  parts: Uint8Array[],
+  position: number,
+  blocking = false,
+): Promise<void> {
   const total = parts.reduce((n, p) => n + p.length, 0);
-  let done = (await fh.writev(parts, position)).bytesWritten;
+  let done = blocking
+    ? writevSync(fh.fd, parts, position)
+    : (await fh.writev(parts, position)).bytesWritten;
   for (const p of parts) {
     if (done >= p.length) {
       done -= p.length;
@@ -578,7 +592,9 @@ async function writeFully(fh: FileHandle, parts: Uint8Array[], position: number)
       continue;
     }
     for (let at = done; at < p.length; ) {
-      const { bytesWritten } = await fh.write(p, at, p.length - at, position + at);
+      const bytesWritten = blocking
+        ? writeSync(fh.fd, p, at, p.length - at, position + at)
+        : (await fh.write(p, at, p.length - at, position + at)).bytesWritten;
       if (bytesWritten <= 0) throw new Error(`write made no progress (${total} bytes to write)`);
       at += bytesWritten;
     }

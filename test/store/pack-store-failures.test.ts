@@ -1,6 +1,7 @@
 /**
  * PackStore under failing writes: a full disk, short writes, a publication that fails. Faults
- * are injected into node:fs/promises, so no special filesystem is needed.
+ * are injected into node:fs/promises and the synchronous writes of node:fs (a blocking store
+ * writes with those), so no special filesystem is needed.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,40 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   };
 });
 
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const enospc = () =>
+    Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  return {
+    ...fs,
+    writevSync: (fd: number, buffers: Uint8Array[], position?: number) => {
+      if (faults.writeFailures > 0) {
+        faults.writeFailures--;
+        throw enospc();
+      }
+      if (faults.shortWrites > 0) {
+        const first = buffers[0]!.subarray(0, Math.min(faults.shortWrites, buffers[0]!.length));
+        return fs.writevSync(fd, [first], position);
+      }
+      return fs.writevSync(fd, buffers, position);
+    },
+    writeSync: ((
+      fd: number,
+      buffer: Uint8Array,
+      offset: number,
+      length: number,
+      position: number,
+    ) =>
+      fs.writeSync(
+        fd,
+        buffer,
+        offset,
+        faults.shortWrites > 0 ? Math.min(length, faults.shortWrites) : length,
+        position,
+      )) as typeof fs.writeSync,
+  };
+});
+
 const roots: string[] = [];
 const fresh = async () => {
   const r = await mkdtemp(join(tmpdir(), 'layerdiff-packfail-'));
@@ -81,9 +116,9 @@ describe('PackStore with failing writes', () => {
     await again.close();
   });
 
-  it('resumes short writes', async () => {
+  it.each([false, true])('resumes short writes (blocking %s)', async (blocking) => {
     const root = await fresh();
-    const store = await PackStore.open(root, { codec: false });
+    const store = await PackStore.open(root, { codec: false, blocking });
     faults.shortWrites = 1000;
     const xs = [chunk(70_000, 2), chunk(5, 3), chunk(200_000, 4)];
     for (const x of xs) expect(await store.put(x.digest, x.bytes)).toBe(true);
@@ -94,30 +129,33 @@ describe('PackStore with failing writes', () => {
     await again.close();
   });
 
-  it('a failed write fails its put, leaves the chunk absent, and the pack still publishes', async () => {
-    const root = await fresh();
-    const store = await PackStore.open(root);
-    const [a, b, c] = [chunk(40_000, 5), chunk(40_000, 6), chunk(40_000, 7)];
-    await store.put(a.digest, a.bytes);
-    faults.writeFailures = 1;
-    // `has` waits for the write in flight, and reports the chunk absent when it fails.
-    const failing = store.put(b.digest, b.bytes);
-    const held = store.has(b.digest);
-    await expect(failing).rejects.toThrow(/writing chunk .*ENOSPC/);
-    expect(await held).toBe(false);
-    await store.put(c.digest, c.bytes);
-    // The last write fails too: the pack file is then shorter than the space reserved in it.
-    faults.writeFailures = 1;
-    const d = chunk(40_000, 8);
-    await expect(store.put(d.digest, d.bytes)).rejects.toThrow(/ENOSPC/);
-    await store.close();
-    const again = await PackStore.open(root);
-    expectBytes(await again.get(a.digest), a.bytes);
-    expectBytes(await again.get(c.digest), c.bytes);
-    expect(await again.has(b.digest)).toBe(false);
-    expect(await again.has(d.digest)).toBe(false);
-    await again.close();
-  });
+  it.each([false, true])(
+    'a failed write fails its put, leaves the chunk absent, and the pack still publishes (blocking %s)',
+    async (blocking) => {
+      const root = await fresh();
+      const store = await PackStore.open(root, { blocking });
+      const [a, b, c] = [chunk(40_000, 5), chunk(40_000, 6), chunk(40_000, 7)];
+      await store.put(a.digest, a.bytes);
+      faults.writeFailures = 1;
+      // `has` waits for the write in flight, and reports the chunk absent when it fails.
+      const failing = store.put(b.digest, b.bytes);
+      const held = store.has(b.digest);
+      await expect(failing).rejects.toThrow(/writing chunk .*ENOSPC/);
+      expect(await held).toBe(false);
+      await store.put(c.digest, c.bytes);
+      // The last write fails too: the pack file is then shorter than the space reserved in it.
+      faults.writeFailures = 1;
+      const d = chunk(40_000, 8);
+      await expect(store.put(d.digest, d.bytes)).rejects.toThrow(/ENOSPC/);
+      await store.close();
+      const again = await PackStore.open(root);
+      expectBytes(await again.get(a.digest), a.bytes);
+      expectBytes(await again.get(c.digest), c.bytes);
+      expect(await again.has(b.digest)).toBe(false);
+      expect(await again.has(d.digest)).toBe(false);
+      await again.close();
+    },
+  );
 
   it('reads concurrently from more packs than it keeps open', async () => {
     const root = await fresh();
