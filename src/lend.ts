@@ -7,7 +7,9 @@
  * stages before it finish with one input piece before they start the next, so when the
  * chunker sees a piece of another lent buffer, the previous one is free. Views of buffers that
  * are not lent (the tokenizer's own padding buffer, a shared empty array) say nothing about
- * where the input is, and are ignored. A buffer nobody gives
+ * where the input is, and are ignored. With gzip input the tar comes out of the decoder, and
+ * the lent buffers hold compressed bytes: the `./node` entry's `nodeGunzip` gives those back
+ * once zlib is done with them; other decoders keep nothing back. A buffer nobody gives
  * back is simply garbage, as if it had not been lent. The argument holds for the conversion
  * pipelines as built (`convert`, `createConverter`, `createDiff`, with a hash provider whose
  * `update` is done with the bytes when it settles, as every provider here is); a stream that

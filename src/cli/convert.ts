@@ -5,6 +5,7 @@
  */
 
 import { stat } from 'node:fs/promises';
+import { nodeGunzip } from '../node/gunzip.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource, isStdout } from '../node/io.js';
 import { createConverter } from '../pipeline/convert.js';
@@ -39,6 +40,7 @@ export async function convertCommand(args: string[]): Promise<void> {
   const converter = createConverter({
     store,
     hash: nodeHashProvider(),
+    gunzip: nodeGunzip(),
     index: values.flat ? 'flat' : 'chunked',
   });
   try {

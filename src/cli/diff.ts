@@ -5,6 +5,7 @@
  * @module
  */
 import { nodeChunkCodec } from '../node/chunk-codec.js';
+import { nodeGunzip } from '../node/gunzip.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource, isStdout, pipeToOutput } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
@@ -36,6 +37,7 @@ export async function diffCommand(args: string[]): Promise<void> {
       bases: (values.base ?? []).map((b) => fileSource(b)),
       store,
       hash,
+      gunzip: nodeGunzip(),
       codec: nodeChunkCodec(),
     },
   );

@@ -20,10 +20,31 @@ export interface BlobSummary {
   size: number;
 }
 
+/**
+ * A gzip decoder: the bytes of every member of a gzip stream, produced only as they are pulled,
+ * so that memory stays bounded whatever the compression ratio. Corrupt input errors the
+ * stream with an error whose `code` starts with `Z_` (as zlib's do) or a `TypeError` (as
+ * `DecompressionStream`'s do); the decompressor turns those into {@link CompressionError}.
+ */
+export type GunzipFactory = (compressed: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+
+/**
+ * The gzip decoder that runs everywhere: the runtime's `DecompressionStream`, driven in
+ * lockstep (see `pullThrough`; Node 20's applies no backpressure of its own). The `./node`
+ * entry has a faster one over node:zlib, which decodes on the thread pool.
+ */
+export const webGunzip: GunzipFactory = (compressed) =>
+  pullThrough(
+    compressed,
+    new DecompressionStream('gzip') as TransformStream<Uint8Array, Uint8Array>,
+  );
+
 /** Options of {@link createDecompressor}. */
 export interface DecompressorOptions {
   /** Hashing for the blob digest. */
   hash: HashProvider;
+  /** The gzip decoder. @default webGunzip */
+  gunzip?: GunzipFactory;
   /** zstd limits. */
   zstd?: ZstdDecoderOptions;
   /** Called with the length of each piece of the blob as it is read (for progress). */
@@ -44,8 +65,8 @@ export interface Decompressor {
 
 /**
  * Creates a decompressor that detects gzip and zstd by their magic bytes and passes anything
- * else through unchanged. gzip goes through the runtime's `DecompressionStream`; zstd through
- * a bounded pure-JS decoder. Corrupt or truncated input errors the readable side with
+ * else through unchanged. gzip goes through `options.gunzip` (by default the runtime's
+ * `DecompressionStream`); zstd through a bounded pure-JS decoder. Corrupt or truncated input errors the readable side with
  * {@link CompressionError}.
  *
  * @param options - hashing and limits.
@@ -119,12 +140,7 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
     blobHash = await options.hash.create();
     const blob = blobStream(head, true);
     const out =
-      kind === 'gzip'
-        ? pullThrough(
-            blob,
-            new DecompressionStream('gzip') as TransformStream<Uint8Array, Uint8Array>,
-          )
-        : createZstdDecoder(blob, options.zstd);
+      kind === 'gzip' ? (options.gunzip ?? webGunzip)(blob) : createZstdDecoder(blob, options.zstd);
     return out.getReader();
   }
 

@@ -10,6 +10,8 @@ export {
   createDecompressor,
   type Decompressor,
   type DecompressorOptions,
+  type GunzipFactory,
+  webGunzip,
 } from './decompress.js';
 export { detectCompression, SNIFF_BYTES } from './detect.js';
 export { INCOMPRESSIBLE_BITS, looksIncompressible, sampleEntropy } from './entropy.js';

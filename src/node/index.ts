@@ -23,6 +23,7 @@ export {
   type FsStoreOptions,
   TMP_SUFFIX,
 } from './fs-store.js';
+export { type NodeGunzipOptions, nodeGunzip } from './gunzip.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export {
   type AtomicFile,

@@ -19,6 +19,7 @@ import { convert } from '../pipeline/convert.js';
 import { type FlattenOptions, flatten } from '../pipeline/flatten.js';
 import type { ChunkReader, ChunkStore } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
+import { nodeGunzip } from './gunzip.js';
 import { nodeHashProvider } from './hash.js';
 import { type Image, jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
 
@@ -82,6 +83,7 @@ async function convertLayer(
   const { index, done } = convert(layout.openBlob(d.digest), {
     store: options.store,
     hash: options.hash,
+    gunzip: nodeGunzip(),
   });
   const rootParts: Uint8Array[] = [];
   const reader = index.getReader();
@@ -129,6 +131,7 @@ async function convertLayer(
         engines: options.engines,
         hash: options.hash,
         digest: d.digest,
+        gunzip: nodeGunzip(),
       });
       if (found.params) {
         record.gzip = found.params;

@@ -16,6 +16,7 @@
  * @module
  */
 import { Deflate } from 'pako';
+import { type GunzipFactory, webGunzip } from '../compress/decompress.js';
 import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, parseDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
@@ -141,6 +142,8 @@ export interface GzipSearchOptions {
   hash?: HashProvider;
   /** The blob's expected digest, `sha256:<hex>`. */
   digest?: string;
+  /** The gzip decoder. @default webGunzip */
+  gunzip?: GunzipFactory;
 }
 
 /** What {@link findGzipParams} found. */
@@ -240,7 +243,8 @@ export async function findGzipParams(
           header: headerHex,
         };
         const hasher = expectedDigest && options.hash ? await options.hash.create() : undefined;
-        if (!(await reproduces(openBlob, params, engine, hasher))) continue;
+        const gunzip = options.gunzip ?? webGunzip;
+        if (!(await reproduces(openBlob, params, engine, hasher, gunzip))) continue;
         if (hasher && expectedDigest && !digestsEqual(await hasher.digest(), expectedDigest)) {
           return { tried, reason: 'the blob changed while it was being compared' };
         }
@@ -259,12 +263,10 @@ async function reproduces(
   params: GzipParams,
   engine: DeflateEngine,
   hasher: IncrementalHash | undefined,
+  gunzip: GunzipFactory,
 ): Promise<boolean> {
   const expected = openBlob().getReader();
-  const produced = openBlob()
-    .pipeThrough(new DecompressionStream('gzip') as ReadableWritablePair<Uint8Array, Uint8Array>)
-    .pipeThrough(createGzipWriter(params, engine))
-    .getReader();
+  const produced = gunzip(openBlob()).pipeThrough(createGzipWriter(params, engine)).getReader();
   const cmp = new Comparer(expected, hasher);
   try {
     for (;;) {

@@ -12,7 +12,7 @@ import {
   validateChunkerParams,
 } from '../cdc/index.js';
 import type { CdcKernel, ChunkerParams } from '../cdc/types.js';
-import { createDecompressor } from '../compress/decompress.js';
+import { createDecompressor, type GunzipFactory } from '../compress/decompress.js';
 import type { ZstdDecoderOptions } from '../compress/zstd.js';
 import { UsageError } from '../errors.js';
 import { ConvertEmitter, type ConvertEvents } from '../events/progress.js';
@@ -46,6 +46,8 @@ export interface ConvertOptions {
   concurrency?: number;
   /** Largest extension data (pax, long names) before one tar entry. @default 1 MiB */
   maxHeaderBytes?: number;
+  /** The gzip decoder. @default webGunzip (the `./node` entry's nodeGunzip() is faster) */
+  gunzip?: GunzipFactory;
   /** zstd decoder limits. */
   zstd?: ZstdDecoderOptions;
   /**
@@ -115,6 +117,7 @@ export function createConverter(options: ConvertOptions): Converter {
   events.setPhase('reading');
   const decompressor = createDecompressor({
     hash,
+    gunzip: options.gunzip,
     zstd: options.zstd,
     onBytes: (n) => {
       progress.bytesIn += n;

@@ -1,15 +1,22 @@
 /**
- * `createDecompressor`: sniffing, routing, the blob digest and size, and hostile gzip. Node's
- * DecompressionStream reports truncation ("unexpected end of file", Z_BUF_ERROR), bad CRC and
- * bad length ("incorrect data check") and corrupt deflate data; each must surface as a
- * CompressionError on the readable side and on `done`.
+ * `createDecompressor`: sniffing, routing, the blob digest and size, and hostile gzip, with
+ * both gzip decoders (`webGunzip`, over DecompressionStream, and the `./node` entry's
+ * `nodeGunzip`, over node:zlib). Both report truncation ("unexpected end of file",
+ * Z_BUF_ERROR), bad CRC and bad length ("incorrect data check") and corrupt deflate data; each
+ * must surface as a CompressionError on the readable side and on `done`.
  */
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
-import { type BlobSummary, createDecompressor } from '../../src/compress/decompress.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BlobSummary,
+  createDecompressor,
+  type GunzipFactory,
+  webGunzip,
+} from '../../src/compress/decompress.js';
 import { CompressionError } from '../../src/errors.js';
 import type { Compression } from '../../src/format/records.js';
+import { nodeGunzip } from '../../src/node/gunzip.js';
 import { concat, xorshift32 } from '../helpers/bytes.js';
 import { hash } from '../helpers/layers.js';
 import { collect, sha256, streamOf } from '../helpers/streams.js';
@@ -22,9 +29,16 @@ interface Decoded {
   summary: BlobSummary;
 }
 
+const GUNZIPS: Array<[string, GunzipFactory]> = [
+  ['webGunzip', webGunzip],
+  ['nodeGunzip', nodeGunzip()],
+];
+/** The gzip decoder of the tests being run. */
+let gunzip: GunzipFactory = webGunzip;
+
 /** Feeds `blob` in pieces through a decompressor; returns what comes out and what it learned. */
 async function decompress(blob: Uint8Array, sizes: number | number[] = 65536): Promise<Decoded> {
-  const d = createDecompressor({ hash });
+  const d = createDecompressor({ hash, gunzip });
   const piped = streamOf(blob, sizes).pipeTo(d.writable);
   try {
     const out = await collect(d.readable);
@@ -51,7 +65,10 @@ async function failure(blob: Uint8Array, sizes?: number | number[]): Promise<Com
 const data = sampleData(200_000, 3);
 const gz = new Uint8Array(gzipSync(data));
 
-describe('routing and the blob summary', () => {
+describe.each(GUNZIPS)('routing and the blob summary (%s)', (_, g) => {
+  beforeAll(() => {
+    gunzip = g;
+  });
   const tools = toolsAvailable('gzip', 'zstd');
   const cases: Array<[string, () => Uint8Array, Compression]> = [
     ['plain bytes', () => data, 'none'],
@@ -112,7 +129,10 @@ describe('routing and the blob summary', () => {
   });
 });
 
-describe('hostile gzip', () => {
+describe.each(GUNZIPS)('hostile gzip (%s)', (_, g) => {
+  beforeAll(() => {
+    gunzip = g;
+  });
   it('truncated anywhere: CompressionError, never a silently short layer', async () => {
     // Every cut in the header and trailer, and a spread through the deflate data.
     const ends = new Set<number>();

