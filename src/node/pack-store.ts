@@ -68,6 +68,14 @@ export interface PackStoreOptions {
   /** Read handles kept open at once. @default 64 */
   openFiles?: number;
   /**
+   * A writer removes temporary files in `packs/` (a pack being written, an index being
+   * renamed) untouched for this long, which is what a crashed writer leaves; `false` keeps them.
+   * A live writer touches its pack at every chunk and flushes it at the end of each pipeline,
+   * so only a writer stalled this long loses its pack (its flush then fails; nothing published
+   * is touched). @default 24 hours
+   */
+  removeStaleAfterMs?: number | false;
+  /**
    * Read and write chunks with synchronous calls on the calling thread: several times cheaper
    * than a thread-pool round trip per chunk (a 1.1 GiB conversion into an empty store took
    * 1.9 s instead of 2.4 s), but each call blocks the event loop while it runs. For
@@ -96,6 +104,10 @@ interface Handle {
 
 const READ_CODEC = nodeChunkCodec();
 const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
+/** Temporary files a writer makes: a pack being written, an index before its rename. */
+const TEMPORARY_RE =
+  /^(\.[0-9a-z]{9}-[0-9a-f]{16}\.pack\.tmp|[0-9a-z]{9}-[0-9a-f]{16}\.idx\.[0-9a-f]{12}\.tmp)$/;
+const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /** A {@link ChunkStore} of pack files. Every read is verified against its digest. */
 export class PackStore implements ChunkStore {
@@ -119,6 +131,8 @@ export class PackStore implements ChunkStore {
   private readonly openFiles: number;
   private closed = false;
   private refreshing: Promise<void> | undefined;
+  /** The removal of stale temporary files, started by the first write. */
+  private sweeping: Promise<void> | undefined;
   private readonly turn = loopTurns(BLOCKING_CALLS_PER_TURN);
 
   private constructor(
@@ -132,6 +146,10 @@ export class PackStore implements ChunkStore {
       throw new UsageError(`packBytes must be 1 MiB to 2 GiB, got ${this.packBytes}`);
     }
     this.openFiles = Math.max(1, intOption(options.openFiles, 'openFiles', 64));
+    const stale = options.removeStaleAfterMs;
+    if (stale !== undefined && stale !== false && !(typeof stale === 'number' && stale >= 0)) {
+      throw new UsageError(`removeStaleAfterMs must be a number >= 0 or false, got ${stale}`);
+    }
   }
 
   /**
@@ -401,6 +419,14 @@ export class PackStore implements ChunkStore {
   /** The pack new records go to, started if there is none. */
   private currentPack(): number {
     if (this.current !== undefined) return this.current;
+    if (!this.sweeping) {
+      // Once per store, when it first writes: readers never delete anything.
+      const after = this.options.removeStaleAfterMs ?? STALE_AFTER_MS;
+      this.sweeping =
+        after === false
+          ? Promise.resolve()
+          : removeStaleTemporaries(join(this.root, PACKS_DIR), after).catch(() => {});
+    }
     const name = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
     const path = join(this.root, PACKS_DIR, `.${name}.pack.tmp`);
     const handle = open(path, 'wx+').then(async (fh) => {
@@ -500,6 +526,7 @@ export class PackStore implements ChunkStore {
       await this.flush();
     } finally {
       this.closed = true;
+      await this.sweeping;
       // Handles of packs that failed to publish are not in `handles`.
       const handles = new Set([
         ...[...this.handles.values()].map((h) => h.fh),
@@ -562,6 +589,20 @@ async function readIndexFile(path: string): Promise<Uint8Array> {
     throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
   } finally {
     await fh?.close();
+  }
+}
+
+/**
+ * Removes the temporary files in a packs directory that nothing has written to for `afterMs`.
+ * Published packs and indexes, and files of any other name, are never touched.
+ */
+async function removeStaleTemporaries(dir: string, afterMs: number): Promise<void> {
+  const now = Date.now();
+  for (const name of await readdir(dir)) {
+    if (!TEMPORARY_RE.test(name)) continue;
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st?.isFile() && now - st.mtimeMs > afterMs) await unlink(path).catch(() => {});
   }
 }
 

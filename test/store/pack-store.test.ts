@@ -1,5 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,9 +204,47 @@ describe('PackStore', () => {
     await s.close();
   });
 
+  it('a writer removes temporary files a crash left, once they are a day old', async () => {
+    const root = await fresh();
+    const dir = join(root, 'packs');
+    mkdirSync(dir, { recursive: true });
+    const old = (Date.now() - 25 * 3600 * 1000) / 1000;
+    const names = {
+      stalePack: '.0mwyaaaaa-0123456789abcdef.pack.tmp',
+      staleIdx: '0mwyaaaaa-0123456789abcdef.idx.0123456789ab.tmp',
+      freshPack: '.0mwybbbbb-0123456789abcdef.pack.tmp',
+      stranger: 'notes.tmp',
+    };
+    for (const n of Object.values(names)) writeFileSync(join(dir, n), 'partial');
+    for (const n of [names.stalePack, names.staleIdx, names.stranger])
+      utimesSync(join(dir, n), old, old);
+    // Readers delete nothing.
+    const reader = await PackStore.open(root);
+    await reader.close();
+    expect(readdirSync(dir).sort()).toEqual(Object.values(names).sort());
+    const writer = await PackStore.open(root);
+    const x = chunk(5000, 1);
+    await writer.put(x.digest, x.bytes);
+    await writer.close();
+    const left = readdirSync(dir);
+    expect(left).not.toContain(names.stalePack);
+    expect(left).not.toContain(names.staleIdx);
+    expect(left).toContain(names.freshPack);
+    expect(left).toContain(names.stranger);
+    // `false` keeps them.
+    writeFileSync(join(dir, names.stalePack), 'partial');
+    utimesSync(join(dir, names.stalePack), old, old);
+    const keeper = await PackStore.open(root, { removeStaleAfterMs: false });
+    const y = chunk(5000, 2);
+    await keeper.put(y.digest, y.bytes);
+    await keeper.close();
+    expect(readdirSync(dir)).toContain(names.stalePack);
+  });
+
   it('refuses bad options', async () => {
     const root = await fresh();
     await expect(PackStore.open(root, { packBytes: 1000 })).rejects.toThrow(/packBytes/);
+    await expect(PackStore.open(root, { removeStaleAfterMs: -1 })).rejects.toThrow(/removeStale/);
   });
 });
 
