@@ -45,7 +45,8 @@ const tarBytes = statSync(tar).size;
  * @param {string} cmd @param {string[]} args @param {{ node?: boolean, before?: () => void }} [opts]
  */
 function measure(cmd, args, opts = {}) {
-  const walls = [];
+  /** @type {Array<{ wall: number, cpu?: number, main?: number }>} */
+  const runs = [];
   let rss = 0;
   for (let i = 0; i < reps; i++) {
     opts.before?.();
@@ -55,13 +56,18 @@ function measure(cmd, args, opts = {}) {
       stdio: ['ignore', 'ignore', 'pipe'],
       maxBuffer: 1 << 24,
     });
-    walls.push(Number(process.hrtime.bigint() - t) / 1e9);
+    const wall = Number(process.hrtime.bigint() - t) / 1e9;
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-    const m = /@@maxrss_kib=(\d+)/.exec(r.stderr.toString());
+    const err = r.stderr.toString();
+    const m = /@@maxrss_kib=(\d+)/.exec(err);
     if (m) rss = Math.max(rss, Number(m[1]) / 1024);
+    const cpu = /@@cpu_s=([\d.]+) @@main_cpu_s=([\d.-]+)/.exec(err);
+    runs.push(cpu ? { wall, cpu: Number(cpu[1]), main: Number(cpu[2]) } : { wall });
   }
-  walls.sort((a, b) => a - b);
-  return { wall: walls[Math.floor(walls.length / 2)] ?? 0, rss };
+  runs.sort((a, b) => a.wall - b.wall);
+  // Wall time and CPU times of the median run.
+  const median = runs[Math.floor(runs.length / 2)] ?? { wall: 0 };
+  return { ...median, rss };
 }
 
 const store = join(dir, 'store');
@@ -160,14 +166,21 @@ console.log(
   `layer: ${tar} (${tarBytes.toLocaleString()} bytes; gz ${statSync(gz).size.toLocaleString()}), median of ${reps}`,
 );
 console.log('');
-console.log('| operation | wall s | MB/s | peak RSS MiB | ratio to baseline |');
-console.log('|---|---:|---:|---:|---:|');
+console.log(
+  '| operation | wall s | MB/s | peak RSS MiB | CPU s: all threads / main | ratio to baseline |',
+);
+console.log('|---|---:|---:|---:|---:|---:|');
 for (const [name, m, bytes, base] of rows) {
-  const r = /** @type {{wall:number, rss:number}} */ (m);
+  const r = /** @type {{wall:number, rss:number, cpu?:number, main?:number}} */ (m);
+  const cpu = r.cpu === undefined ? '-' : `${r.cpu.toFixed(2)} / ${r.main?.toFixed(2)}`;
   console.log(
-    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${(r.wall / Number(base)).toFixed(2)}x |`,
+    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${cpu} | ${(r.wall / Number(base)).toFixed(2)}x |`,
   );
 }
+console.log('');
+console.log(
+  `CPU s is user + system time of the median run. With ${cpus().length} cores, a run cannot take less wall time than its CPU time / ${cpus().length}.`,
+);
 const idxBytes = readFileSync(index).length;
 const flatBytes = JSON.parse(
   execFileSync(process.execPath, [cli, 'inspect', index, '--json'], { encoding: 'utf8' }),
