@@ -5,6 +5,7 @@
  * @module
  */
 import { LayerdiffError, UsageError } from '../errors.js';
+import { closeAll } from './cleanup.js';
 
 type Command = (args: string[]) => Promise<void>;
 
@@ -90,7 +91,13 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    await (await load())(rest);
+    try {
+      await (await load())(rest);
+    } catch (err) {
+      await closeAll(false);
+      throw err;
+    }
+    await closeAll(true);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -13,6 +13,7 @@ import type { FsStore } from '../node/fs-store.js';
 import { openStore, STORE_LAYOUTS, type StoreLayout } from '../node/open-store.js';
 import type { PackStore } from '../node/pack-store.js';
 import { required } from './args.js';
+import { closeAtEnd } from './cleanup.js';
 
 /** The options of a command that adds chunks to a store. */
 export const WRITE_STORE_OPTIONS = {
@@ -39,19 +40,27 @@ export async function openWritableStore(values: {
   if (level !== undefined && !/^[0-9]$/.test(level)) {
     throw new UsageError(`--deflate-level must be 0 (none) to 9, got ${JSON.stringify(level)}`);
   }
-  return openStore(dir, {
-    layout: layout as StoreLayout | undefined,
-    blocking: true,
-    ...(level === undefined
-      ? {}
-      : { codec: level === '0' ? false : nodeChunkCodec({ level: Number(level) }) }),
-  });
+  return closed(
+    await openStore(dir, {
+      layout: layout as StoreLayout | undefined,
+      blocking: true,
+      ...(level === undefined
+        ? {}
+        : { codec: level === '0' ? false : nodeChunkCodec({ level: Number(level) }) }),
+    }),
+  );
 }
 
 /**
  * Opens a store a command only reads; a directory without a store is an error.
  * @param dir - the `--store` value.
  */
-export function openReadStore(dir: string | undefined): Promise<PackStore | FsStore> {
-  return openStore(required(dir, 'store'), { existing: true, blocking: true });
+export async function openReadStore(dir: string | undefined): Promise<PackStore | FsStore> {
+  return closed(await openStore(required(dir, 'store'), { existing: true, blocking: true }));
+}
+
+/** Has a store closed when the command ends (a pack store keeps files open). */
+function closed(store: PackStore | FsStore): PackStore | FsStore {
+  if ('close' in store) closeAtEnd(() => store.close());
+  return store;
 }
