@@ -15,7 +15,12 @@ import { intOption } from '../options.js';
 
 /** Options of {@link nodeGunzip}. */
 export interface NodeGunzipOptions {
-  /** Bytes zlib produces at once (its output pieces). @default 65536 */
+  /**
+   * Bytes zlib produces at once (its output pieces). Each piece is a new buffer, garbage once
+   * the pipeline has copied it, and released pieces pile up between collections in proportion
+   * to their size: on the 1.1 GiB benchmark layer, converted into an empty store, 32 KiB
+   * peaked at 91–92 MiB of RSS in 4.8–5.0 s, 64 KiB at 94 MiB in 4.3–4.6 s. @default 32768
+   */
   chunkSize?: number;
 }
 
@@ -28,7 +33,7 @@ export interface NodeGunzipOptions {
  * @returns the factory.
  */
 export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
-  const chunkSize = intOption(options.chunkSize, 'chunkSize', 64 * 1024);
+  const chunkSize = intOption(options.chunkSize, 'chunkSize', 32 * 1024);
   if (chunkSize < 1024) throw new UsageError(`chunkSize must be at least 1024, got ${chunkSize}`);
   return (compressed) => {
     const gunzip = createGunzip({ chunkSize });
