@@ -117,6 +117,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+let finished = false;
+// A command whose work never settles (a bug: some stream waiting for an event that will not
+// come) lets the event loop run dry, and Node would exit with status 0 and no output.
+process.on('exit', () => {
+  if (finished) return;
+  process.stderr.write('layerdiff: internal error: the command stopped before it finished\n');
+  process.exitCode = 70;
+});
 main(process.argv.slice(2)).then((code) => {
+  finished = true;
   process.exitCode = code;
 });

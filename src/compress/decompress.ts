@@ -99,12 +99,21 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
   let size = 0;
   let blobHash: IncrementalHash | undefined;
   let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let inputFailure: unknown;
 
   /** The blob bytes, starting with those read while sniffing, counted and hashed as they pass. */
   const blobStream = (head: Uint8Array[], hashing: boolean) =>
     new ReadableStream<Uint8Array>({
       async pull(c) {
-        const next = head.shift() ?? (await reader.read()).value;
+        let next: Uint8Array | undefined;
+        try {
+          next = head.shift() ?? (await reader.read()).value;
+        } catch (err) {
+          // The input's own failure (a network error may be a TypeError): passed on as it is,
+          // not taken for corrupt gzip.
+          inputFailure = err;
+          throw err;
+        }
         if (next === undefined) {
           c.close();
           return;
@@ -159,7 +168,10 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
         resolveDone(summary);
       } catch (err) {
         const e =
-          err instanceof LayerdiffError || kind !== 'gzip' || !isZlibError(err)
+          err instanceof LayerdiffError ||
+          kind !== 'gzip' ||
+          err === inputFailure ||
+          !isZlibError(err)
             ? err
             : new CompressionError(
                 `gzip: ${(err as Error).message} (compressed bytes read: ${size})`,

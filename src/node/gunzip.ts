@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { once } from 'node:events';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import type { GunzipFactory } from '../compress/decompress.js';
 import { UsageError } from '../errors.js';
@@ -40,18 +39,27 @@ export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
     const input = compressed.getReader();
     const stop = new AbortController();
     gunzip.on('error', () => stop.abort());
-    feed(input, gunzip, stop.signal).catch((err) => {
-      // The input failed (or the output was cancelled): fail the decoder with that error.
+    const feeding = feed(input, gunzip, stop.signal);
+    feeding.catch((err) => {
+      // The input failed: fail the decoder with the input's own error.
       if (!stop.signal.aborted) gunzip.destroy(err as Error);
     });
-    const pieces = gunzip[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    // The end of the output does not destroy the decoder: the rest of the input is still to be
+    // read (see `feed`), and destroying it early would fail that with an abort error.
+    const pieces = gunzip.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>;
     return new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
           const r = await pieces.next();
-          if (r.done) controller.close();
-          else
+          if (!r.done) {
             controller.enqueue(new Uint8Array(r.value.buffer, r.value.byteOffset, r.value.length));
+            return;
+          }
+          // The last member is complete. zlib ignores what follows it when that starts with a
+          // zero byte (padding, as `gzip -d` does); the rest of the input is still read to its
+          // end, so that the blob's digest and size cover all of it.
+          await feeding;
+          controller.close();
         },
         async cancel(reason) {
           stop.abort();
@@ -67,10 +75,11 @@ export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
 }
 
 /**
- * Writes the compressed pieces into zlib, as fast as it takes them. zlib is the last reader of
- * a compressed piece (the blob digest has copied it by then), and once zlib drains it is done
- * with every piece written so far; so a lent buffer is given back after a drain, once a piece
- * of another buffer has followed it (see `lend`).
+ * Writes the compressed pieces into zlib, as fast as it takes them, and once zlib has ended
+ * (after the last member) reads the rest of the input without writing it. zlib is the last
+ * reader of a compressed piece (the blob digest has copied it by then), and once zlib drains it
+ * is done with every piece written so far; so a lent buffer is given back after a drain, once a
+ * piece of another buffer has followed it (see `lend`).
  */
 async function feed(
   input: ReadableStreamDefaultReader<Uint8Array>,
@@ -85,18 +94,56 @@ async function feed(
     written.length = 0;
     if (keep) written.push(keep);
   };
+  const ended = () => gunzip.destroyed || gunzip.readableEnded;
   for (;;) {
     const r = await input.read();
     if (signal.aborted) return;
     if (r.done) break;
+    if (ended()) {
+      // zlib reads nothing more: this piece, and every one before it, is free.
+      release(false);
+      giveBack(r.value.buffer);
+      continue;
+    }
     written.push(r.value.buffer);
-    // Waits while zlib's input is full; rejects if zlib fails meanwhile, or the read is cancelled.
     if (!gunzip.write(r.value)) {
-      await once(gunzip, 'drain', { signal });
+      await settled(gunzip, 'drain', signal);
       release(true);
     }
   }
-  gunzip.end();
-  await once(gunzip, 'finish', { signal }).catch(() => {});
+  if (!gunzip.destroyed) {
+    gunzip.end();
+    await settled(gunzip, 'finish', signal);
+  }
   release(false);
+}
+
+/**
+ * Waits for `event`, or for the stream to close (a destroyed stream emits nothing else).
+ * Rejects on a stream error or on `signal`.
+ */
+function settled(gunzip: Gunzip, event: 'drain' | 'finish', signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      off();
+      resolve();
+    };
+    const fail = (err: unknown) => {
+      off();
+      reject(err);
+    };
+    const abort = () => fail(signal.reason);
+    const off = () => {
+      gunzip.off(event, done);
+      gunzip.off('close', done);
+      gunzip.off('error', fail);
+      signal.removeEventListener('abort', abort);
+    };
+    if (signal.aborted) return abort();
+    if (gunzip.destroyed) return resolve();
+    gunzip.on(event, done);
+    gunzip.on('close', done);
+    gunzip.on('error', fail);
+    signal.addEventListener('abort', abort);
+  });
 }

@@ -193,6 +193,20 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       },
     );
 
+    it('a tar.gz padded with zeros after its member: converts whole, blob digest over all of it', async () => {
+      const d = fresh();
+      const padded = join(d, 'padded.tar.gz');
+      const bytes = Buffer.concat([readFileSync(gz), Buffer.alloc(2_000_000)]);
+      writeFileSync(padded, bytes);
+      const args = ['convert', padded, '--store', join(d, 'store'), '--json'];
+      const r = oneJson<ConvertJson>(ok(await runCli([...args, '--out', join(d, 'p.idx')])));
+      expect(r.diffId).toBe(diffId);
+      expect(r.bytesIn).toBe(bytes.length);
+      expect(r.blobDigest).toBe(sha256(bytes));
+      const cat = await runCli(['cat', join(d, 'p.idx'), '--store', join(d, 'store')]);
+      expect(sha256(ok(cat).stdout)).toBe(diffId);
+    });
+
     it('a compressed layer shares every chunk with its tar', async () => {
       const d = fresh();
       for (const blob of [gz, zst]) {

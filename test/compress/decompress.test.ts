@@ -184,6 +184,23 @@ describe.each(GUNZIPS)('hostile gzip (%s)', (_, g) => {
     }
   });
 
+  it("the input's own failure (even a TypeError, as fetch's are) is passed on, not called corrupt gzip", async () => {
+    const failure = new TypeError('terminated');
+    let sent = 0;
+    const input = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= 3) return c.error(failure);
+        c.enqueue(gz.subarray(sent * 4096, (sent + 1) * 4096));
+        sent++;
+      },
+    });
+    const d = createDecompressor({ hash, gunzip });
+    const piped = input.pipeTo(d.writable).catch(() => {});
+    await expect(collect(d.readable)).rejects.toBe(failure);
+    await expect(d.done).rejects.toBe(failure);
+    await piped;
+  });
+
   it('multi-member gzip (cat a.gz b.gz) decodes to the concatenation, as gzip -d does', async () => {
     const a = sampleData(70_000, 1);
     const b = sampleData(5_000, 2);
@@ -205,10 +222,21 @@ describe.each(GUNZIPS)('hostile gzip (%s)', (_, g) => {
     expect(e.message).toMatch(/incorrect header check/);
     // Node's gunzip treats trailing zeros as padding and stops. Documented here, not endorsed:
     // the blob digest still covers them.
-    const padded = concat([gz, new Uint8Array(1024)]);
-    const { out, summary } = await decompress(padded, 4096);
-    expect(sha256(out)).toBe(sha256(data));
-    expect(summary.size).toBe(padded.length);
+    // Padding of any length, in pieces of any size: all of it is read, and the blob's digest
+    // and size cover it (a decoder that stopped reading at the end of its output once left the
+    // digest short and the writer waiting forever).
+    for (const [pad, sizes] of [
+      [1024, 4096],
+      [300_000, 16_384],
+      [300_000, randomSizes(gz.length + 300_000, 3)],
+      [20_000, 7],
+    ] as const) {
+      const padded = concat([gz, new Uint8Array(pad)]);
+      const { out, summary } = await decompress(padded, sizes);
+      expect(sha256(out)).toBe(sha256(data));
+      expect(summary.size).toBe(padded.length);
+      expect(`sha256:${Buffer.from(summary.digest!).toString('hex')}`).toBe(sha256(padded));
+    }
   });
 });
 
