@@ -38,7 +38,11 @@ export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
     const gunzip = createGunzip({ chunkSize });
     const input = compressed.getReader();
     const stop = new AbortController();
-    gunzip.on('error', () => stop.abort());
+    gunzip.on('error', (err) => {
+      // Corrupt input: stop reading it, and let its source close.
+      stop.abort();
+      input.cancel(err).catch(() => {});
+    });
     const feeding = feed(input, gunzip, stop.signal);
     feeding.catch((err) => {
       // The input failed: fail the decoder with the input's own error.

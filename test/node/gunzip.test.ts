@@ -76,6 +76,27 @@ describe('nodeGunzip', () => {
     await piped.catch(() => {});
   });
 
+  it('stops reading corrupt input and cancels its source', async () => {
+    const gz = new Uint8Array(gzipSync(pseudoRandom(400_000, 3)));
+    gz[10] = gz[10]! | 0b110; // the first deflate block's type: 3, reserved
+    let cancelled: unknown;
+    let at = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (at >= gz.length) return c.close();
+        c.enqueue(gz.slice(at, at + 4096));
+        at += 4096;
+      },
+      cancel(reason) {
+        cancelled = reason;
+      },
+    });
+    const err = await within(collect(nodeGunzip()(source))).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toMatch(/^Z_/);
+    expect(cancelled).toBe(err);
+    expect(at).toBeLessThan(gz.length);
+  });
+
   it('refuses a tiny output piece size', () => {
     expect(() => nodeGunzip({ chunkSize: 10 })).toThrow(/chunkSize/);
   });
