@@ -90,6 +90,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
+  // The reader of a pipe may go away early (`layerdiff cat ... | head`): the command then
+  // stops quietly, as a tool killed by SIGPIPE does (status 141).
+  for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
   try {
     try {
       await (await load())(rest);
@@ -100,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
     await closeAll(true);
     return 0;
   } catch (err) {
+    if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
     if (err instanceof UsageError) {
       process.stderr.write(`layerdiff ${command}: ${err.message}\n\n${USAGE}`);
       return 2;

@@ -310,12 +310,31 @@ export async function atomicFile(
 export function stdoutSink(
   out: NodeJS.WritableStream = process.stdout,
 ): WritableStream<Uint8Array> {
+  // A stream error (EPIPE once the reader of a pipe has gone) fails the write waiting for
+  // `drain` and every later one; left unheard, it would crash the process.
+  let failed: { err: unknown } | undefined;
+  let waiting: ((err: unknown) => void) | undefined;
+  const onError = (err: unknown) => {
+    failed ??= { err };
+    waiting?.(err);
+  };
+  out.on('error', onError);
   return new WritableStream<Uint8Array>({
     write(chunk) {
+      if (failed) throw failed.err;
       return new Promise<void>((resolve, reject) => {
         const ok = out.write(chunk, (err) => (err ? reject(err) : undefined));
-        if (ok) resolve();
-        else out.once('drain', resolve);
+        if (ok) return resolve();
+        const drained = () => {
+          waiting = undefined;
+          resolve();
+        };
+        waiting = (err) => {
+          waiting = undefined;
+          out.off('drain', drained);
+          reject(err);
+        };
+        out.once('drain', drained);
       });
     },
   });

@@ -28,7 +28,7 @@ import {
 } from '../helpers/packs.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { listFiles, makeTar, type RunResult, requireDist, runCli } from './run.js';
+import { CLI, listFiles, makeTar, type RunResult, requireDist, runCli } from './run.js';
 
 const LONG_DIR = `usr/share/${'long-directory-name-'.repeat(6)}`;
 
@@ -249,6 +249,19 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
   });
 
   describe('cat', () => {
+    it('into a pipe whose reader goes away: stops quietly with status 141, as on SIGPIPE', () => {
+      expect(tarBytes.length).toBeGreaterThan(1 << 20);
+      const script = `"$NODE" "$CLI" cat "$INDEX" --store "$STORE" 2>"$ERR" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`;
+      const err = join(work, 'cat-epipe.err');
+      const status = execFileSync('bash', ['-c', script], {
+        env: { ...process.env, NODE: process.execPath, CLI, INDEX: index, STORE: store, ERR: err },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(status.trim()).toBe('141');
+      expect(readFileSync(err, 'utf8')).toBe('');
+    });
+
     it('writes the exact tar to stdout', async () => {
       const r = ok(await runCli(['cat', index, '--store', store]));
       expect(r.stdout.length).toBe(tarBytes.length);

@@ -13,8 +13,9 @@ import {
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { atomicFile, fileSource } from '../../src/node/io.js';
+import { atomicFile, fileSource, stdoutSink } from '../../src/node/io.js';
 import { collect } from '../helpers/streams.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'layerdiff-io-'));
@@ -100,5 +101,18 @@ describe('atomicFile', () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readlinkSync(link)).toBe(target);
     expect(readFileSync(target, 'utf8')).toBe('new');
+  });
+});
+
+describe('stdoutSink', () => {
+  it('a stream error fails the write waiting for drain and every later one, and crashes nothing', async () => {
+    // A Node stream that accepts one write, then never drains and fails (a pipe whose reader left).
+    const out = new Writable({ highWaterMark: 1, write: () => {} });
+    const writer = stdoutSink(out).getWriter();
+    const first = writer.write(new Uint8Array(10));
+    const epipe = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+    out.emit('error', epipe);
+    await expect(first).rejects.toBe(epipe);
+    await expect(writer.write(new Uint8Array(1))).rejects.toBe(epipe);
   });
 });
