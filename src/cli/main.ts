@@ -122,6 +122,10 @@ async function main(argv: string[]): Promise<number> {
 }
 
 let finished = false;
+// An uncaught exception has its own report and status.
+process.on('uncaughtExceptionMonitor', () => {
+  finished = true;
+});
 // A command whose work never settles (a bug: some stream waiting for an event that will not
 // come) lets the event loop run dry, and Node would exit with status 0 and no output.
 process.on('exit', () => {

@@ -39,8 +39,9 @@ export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
     const input = compressed.getReader();
     const stop = new AbortController();
     gunzip.on('error', (err) => {
-      // Corrupt input: stop reading it, and let its source close.
-      stop.abort();
+      // Corrupt input: stop reading it, and let its source close. zlib's error is the one
+      // reported (the decompressor makes a CompressionError of it).
+      stop.abort(err);
       input.cancel(err).catch(() => {});
     });
     const feeding = feed(input, gunzip, stop.signal);
@@ -79,11 +80,13 @@ export function nodeGunzip(options: NodeGunzipOptions = {}): GunzipFactory {
 }
 
 /**
- * Writes the compressed pieces into zlib, as fast as it takes them, and once zlib has ended
- * (after the last member) reads the rest of the input without writing it. zlib is the last
- * reader of a compressed piece (the blob digest has copied it by then), and once zlib drains it
- * is done with every piece written so far; so a lent buffer is given back after a drain, once a
- * piece of another buffer has followed it (see `lend`).
+ * Writes every compressed piece into zlib, as fast as it takes them, to the end of the input,
+ * even after the last member's output has ended: zlib decides what may follow a member
+ * (padding of zero bytes, as `gzip -d` allows), exactly as it does behind
+ * `DecompressionStream`, and the blob digest covers every byte. zlib is the last reader of a
+ * compressed piece (the blob digest has copied it by then), and once zlib drains it is done
+ * with every piece written so far; so a lent buffer is given back after a drain, once a piece
+ * of another buffer has followed it (see `lend`).
  */
 async function feed(
   input: ReadableStreamDefaultReader<Uint8Array>,
@@ -98,19 +101,19 @@ async function feed(
     written.length = 0;
     if (keep) written.push(keep);
   };
-  const ended = () => gunzip.destroyed || gunzip.readableEnded;
   for (;;) {
     const r = await input.read();
     if (signal.aborted) return;
     if (r.done) break;
-    if (ended()) {
-      // zlib reads nothing more: this piece, and every one before it, is free.
+    const piece = r.value;
+    if (gunzip.destroyed) {
+      // Nothing reads this any more: it, and every piece before it, is free.
       release(false);
-      giveBack(r.value.buffer);
+      giveBack(piece.buffer);
       continue;
     }
-    written.push(r.value.buffer);
-    if (!gunzip.write(r.value)) {
+    written.push(piece.buffer);
+    if (!gunzip.write(piece)) {
       await settled(gunzip, 'drain', signal);
       release(true);
     }

@@ -318,8 +318,17 @@ export function stdoutSink(
     failed ??= { err };
     waiting?.(err);
   };
+  // Destroyed without an error, a stream emits no 'drain' either.
+  const onClose = () => onError(new Error('the output stream was closed'));
+  const stopListening = () => {
+    out.off('error', onError);
+    out.off('close', onClose);
+  };
   out.on('error', onError);
+  out.on('close', onClose);
   return new WritableStream<Uint8Array>({
+    close: stopListening,
+    abort: stopListening,
     write(chunk) {
       if (failed) throw failed.err;
       return new Promise<void>((resolve, reject) => {

@@ -72,7 +72,7 @@ export interface PackStoreOptions {
    * renamed) untouched for this long, which is what a crashed writer leaves; `false` keeps them.
    * A live writer touches its pack at every chunk and flushes it at the end of each pipeline,
    * so only a writer stalled this long loses its pack (its flush then fails; nothing published
-   * is touched). @default 24 hours
+   * is touched). At least an hour. @default 24 hours
    */
   removeStaleAfterMs?: number | false;
   /**
@@ -108,6 +108,8 @@ const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
 const TEMPORARY_RE =
   /^(\.[0-9a-z]{9}-[0-9a-f]{16}\.pack\.tmp|[0-9a-z]{9}-[0-9a-f]{16}\.idx\.[0-9a-f]{12}\.tmp)$/;
 const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
+/** Shorter would remove the packs of live writers that merely paused. */
+const MIN_STALE_AFTER_MS = 60 * 60 * 1000;
 
 /** A {@link ChunkStore} of pack files. Every read is verified against its digest. */
 export class PackStore implements ChunkStore {
@@ -147,8 +149,14 @@ export class PackStore implements ChunkStore {
     }
     this.openFiles = Math.max(1, intOption(options.openFiles, 'openFiles', 64));
     const stale = options.removeStaleAfterMs;
-    if (stale !== undefined && stale !== false && !(typeof stale === 'number' && stale >= 0)) {
-      throw new UsageError(`removeStaleAfterMs must be a number >= 0 or false, got ${stale}`);
+    if (
+      stale !== undefined &&
+      stale !== false &&
+      !(typeof stale === 'number' && stale >= MIN_STALE_AFTER_MS)
+    ) {
+      throw new UsageError(
+        `removeStaleAfterMs must be at least ${MIN_STALE_AFTER_MS} (an hour) or false, got ${stale}`,
+      );
     }
   }
 
@@ -522,10 +530,12 @@ export class PackStore implements ChunkStore {
 
   /** Flushes, then closes every file. The store cannot be written afterwards. */
   async close(): Promise<void> {
+    // From here on `put` refuses new chunks: one that finished encoding during the flush below
+    // would otherwise start a pack that nothing publishes.
+    this.closed = true;
     try {
       await this.flush();
     } finally {
-      this.closed = true;
       await this.sweeping;
       // Handles of packs that failed to publish are not in `handles`.
       const handles = new Set([

@@ -115,4 +115,20 @@ describe('stdoutSink', () => {
     await expect(first).rejects.toBe(epipe);
     await expect(writer.write(new Uint8Array(1))).rejects.toBe(epipe);
   });
+
+  it('a stream closed without an error fails a waiting write too; a closed sink stops listening', async () => {
+    const out = new Writable({ highWaterMark: 1, write: () => {} });
+    const writer = stdoutSink(out).getWriter();
+    const waiting = writer.write(new Uint8Array(10));
+    out.destroy();
+    await expect(waiting).rejects.toThrow(/closed/);
+
+    const fine = new Writable({ write: (_chunk, _enc, done) => done() });
+    const before = fine.listenerCount('error');
+    const w = stdoutSink(fine).getWriter();
+    await w.write(new Uint8Array(3));
+    await w.close();
+    expect(fine.listenerCount('error')).toBe(before);
+    expect(fine.listenerCount('close')).toBe(0);
+  });
 });
