@@ -247,10 +247,15 @@ function errno(err: unknown): string | undefined {
 /**
  * A tar time as `utimes` takes it. Node turns a negative number into "now", but takes a
  * numeric string as it is, so times before 1970 go as strings. Node (libuv) sets times to
- * the microsecond.
+ * the microsecond, cutting the rest off (toward zero) a double it has made of the seconds; a
+ * double holds today's times only to about 0.24 µs, so the time given is the middle of its
+ * microsecond, which then comes out exactly (as GNU tar sets it) instead of one off.
  */
 function seconds(t: TarTime): number | string {
-  const s = t.sec + t.nsec / 1e9;
+  const usec = Math.floor(t.nsec / 1000);
+  const whole = t.sec + usec / 1e6;
+  // libuv cuts toward zero: after 1970 toward the start of the microsecond, before toward its end.
+  const s = whole >= 0 ? t.sec + (usec + 0.5) / 1e6 : t.sec + (usec - 0.5) / 1e6;
   return s < 0 ? String(s) : s;
 }
 

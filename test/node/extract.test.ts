@@ -146,6 +146,30 @@ describe.skipIf(!hasTar)('extract against GNU tar', () => {
     expect(snapshot(tiny)).toEqual(snapshot(whole));
   });
 
+  it('sets sub-second times to the microsecond GNU tar sets, even a hair below the next one', async () => {
+    const src = join(tmp, 'times-src');
+    mkdirSync(src);
+    // Nanoseconds just under a microsecond boundary, where a double's rounding used to tip the
+    // time into the next microsecond (one off from GNU tar, in about one run in ten).
+    const stamps = ['1795735114.243926999', '1795735114.000000999', '1700000000.999999999'];
+    stamps.forEach((t, i) => {
+      const f = join(src, `f${i}`);
+      writeFileSync(f, `${i}`);
+      execFileSync('touch', ['-m', '-d', `@${t}`, f]);
+    });
+    execFileSync('touch', ['-m', '-d', `@${stamps[0]}`, src]);
+    const tarPath = join(tmp, 'times.tar');
+    execFileSync('tar', ['--format=pax', '-cf', tarPath, '-C', src, '.']);
+    const ours = join(tmp, 'times-ours');
+    await extract(fileSource(tarPath), ours);
+    stamps.forEach((t, i) => {
+      const [sec, frac] = t.split('.') as [string, string];
+      const micros = BigInt(sec) * 1_000_000n + BigInt(frac.slice(0, 6));
+      expect(statSync(join(ours, `f${i}`), { bigint: true }).mtimeNs / 1000n, t).toBe(micros);
+    });
+    expect(snapshot(ours)).toEqual(snapshot(gnuExtract(tarPath, 'times-gnu')));
+  });
+
   it('recreates sparse files of every GNU sparse format, holes included', async () => {
     const sp = join(tmp, 'sparse-src');
     mkdirSync(sp);
