@@ -16,6 +16,7 @@ import { formatDigest } from '../hash/digest.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile } from '../node/io.js';
 import { parse, required } from './args.js';
+import { summaryStream } from './output.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 const COMPRESSIONS: readonly BundleCompression[] = ['auto', 'deflate', 'store'];
@@ -83,10 +84,11 @@ export async function bundleCommand(args: string[]): Promise<void> {
       )
       .pipeTo(out),
   );
+  const say = await summaryStream(outPath);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify(totals)}\n`);
+    say.write(`${JSON.stringify(totals)}\n`);
   } else {
-    process.stdout.write(
+    say.write(
       `${outPath}: ${totals.entries} entries (index, ${totals.indexChunks} index chunks, ${totals.dataChunks} data chunks), ${totals.chunkBytes} bytes of chunks in a ${totals.zipBytes}-byte zip\n`,
     );
   }
@@ -113,10 +115,11 @@ export async function unbundleCommand(args: string[]): Promise<void> {
   });
   const diffId = isRoot(result.root) ? formatDigest(decodeRoot(result.root).end.diffId) : undefined;
   const { root: _root, ...counts } = result;
+  const say = await summaryStream(outPath);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ ...(diffId ? { diffId } : {}), ...counts })}\n`);
+    say.write(`${JSON.stringify({ ...(diffId ? { diffId } : {}), ...counts })}\n`);
   } else {
-    process.stdout.write(
+    say.write(
       `${diffId ?? outPath}  ${counts.chunks} chunks (${counts.newChunks} new, ${counts.newBytes} bytes)${counts.unusedEntries ? `, ${counts.unusedEntries} unused entries skipped` : ''}\n`,
     );
   }

@@ -7,9 +7,10 @@
 import { stat } from 'node:fs/promises';
 import { nodeGunzip } from '../node/gunzip.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource, isStdout } from '../node/io.js';
+import { atomicFile, fileSource } from '../node/io.js';
 import { createConverter } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
+import { summaryStream } from './output.js';
 import { showProgress } from './progress.js';
 import { openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -59,8 +60,7 @@ export async function convertCommand(args: string[]): Promise<void> {
     await source;
     const result = await converter.done;
     await out.commit();
-    // With the index on standard output, the summary goes to standard error.
-    const say = (await isStdout(outPath)) ? process.stderr : process.stdout;
+    const say = await summaryStream(outPath);
     if (values.json) {
       say.write(`${JSON.stringify(result)}\n`);
     } else {

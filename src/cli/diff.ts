@@ -7,11 +7,12 @@
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import { nodeGunzip } from '../node/gunzip.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource, isStdout, pipeToOutput } from '../node/io.js';
+import { atomicFile, fileSource, pipeToOutput } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
 import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
 import { sizeOf } from './convert.js';
+import { summaryStream } from './output.js';
 import { showProgress } from './progress.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -50,10 +51,7 @@ export async function diffCommand(args: string[]): Promise<void> {
   const r = await done;
   const line = `${r.diffId}  diff of ${r.diffBytes} bytes: ${r.sentChunks} chunks (${r.sentBytes} bytes, ${r.sentEncodedBytes} sent) of ${r.chunks + (r.index?.indexChunks ?? 0)} referenced; ${r.baseChunks} chunks in the bases`;
   const text = values.json ? JSON.stringify(r) : line;
-  // With the diff on stdout, the summary goes to stderr.
-  (outPath === '-' || (await isStdout(outPath)) ? process.stderr : process.stdout).write(
-    `${text}\n`,
-  );
+  (await summaryStream(outPath)).write(`${text}\n`);
 }
 
 export async function applyCommand(args: string[]): Promise<void> {
@@ -74,8 +72,7 @@ export async function applyCommand(args: string[]): Promise<void> {
     await w.close();
     await out.commit();
     const { root: _, ...totals } = r;
-    // With the root on standard output, the summary goes to standard error.
-    ((await isStdout(values.out!)) ? process.stderr : process.stdout).write(
+    (await summaryStream(values.out!)).write(
       values.json
         ? `${JSON.stringify(totals)}\n`
         : `${r.diffId}  applied ${r.chunks} chunks (${r.newChunks} new, ${r.newBytes} bytes); all ${r.referenced} references present\n`,

@@ -178,12 +178,13 @@ function blockingFileSource(path: string, take: () => Uint8Array): ReadableStrea
 const WRITE_BATCH = 64 * 1024;
 
 /**
- * Tells whether a path names this process's standard output (`/dev/stdout`, or the file or
- * pipe it is redirected to), so that a command writing its result there puts its summary on
- * standard error instead.
+ * Tells whether a path names this process's standard output (`-`, `/dev/stdout`, or the file
+ * or pipe it is redirected to), so that a command writing its result there puts its summary
+ * on standard error instead.
  * @param path - an output path.
  */
 export async function isStdout(path: string): Promise<boolean> {
+  if (path === '-') return true;
   const st = await stat(path).catch(() => undefined);
   return st !== undefined && sameFile(st, 1);
 }
@@ -223,10 +224,10 @@ export interface AtomicFile {
  * file is kept: its target is what gets replaced. A path that is not a regular file (a device
  * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
  * would replace the device itself, and nothing can be taken back from it anyway. A path that is
- * this process's standard output or error (`/dev/stdout`, or the file, pipe or socket it
- * leads to) is written through that stream itself, as `-` would be: reopening it would start
- * a second file offset (or fail, for a socket).
- * @param path - the final path.
+ * this process's standard output or error (`-`, `/dev/stdout`, or the file, pipe or socket it
+ * leads to) is written through that stream itself: reopening it would start a second file
+ * offset (or fail, for a socket).
+ * @param path - the final path, or `-` for standard output.
  * @param options - blocking writes.
  * @returns the writer.
  */
@@ -234,6 +235,7 @@ export async function atomicFile(
   path: string,
   options: AtomicFileOptions = {},
 ): Promise<AtomicFile> {
+  if (path === '-') return streamFile(path, process.stdout);
   const existing = await stat(path).catch(() => undefined);
   if (existing && sameFile(existing, 1)) return streamFile(path, process.stdout);
   if (existing && sameFile(existing, 2)) return streamFile(path, process.stderr);
@@ -356,9 +358,12 @@ function streamFile(path: string, out: NodeJS.WritableStream): AtomicFile {
   return {
     writable: new WritableStream<Uint8Array>({
       write: (chunk) => sink.write(chunk),
-      close: () => {
+      // Closing the sink ends its listening on the stream, not the stream itself.
+      close: async () => {
+        await sink.close();
         complete = true;
       },
+      abort: (reason) => sink.abort(reason),
     }),
     async commit() {
       if (!complete) throw new Error(`${path}: commit before the writable closed`);
@@ -379,11 +384,7 @@ export async function pipeToOutput(
   path: string | undefined,
   options: AtomicFileOptions = {},
 ): Promise<void> {
-  if (path === undefined || path === '-') {
-    await stream.pipeTo(stdoutSink());
-    return;
-  }
-  const out = await atomicFile(path, options);
+  const out = await atomicFile(path ?? '-', options);
   try {
     await stream.pipeTo(out.writable);
     await out.commit();

@@ -469,8 +469,8 @@ export class PackStore implements ChunkStore {
     const pack = this.packs[packNo]!;
     const open = pack.open!;
     while (open.writes.size > 0) await Promise.allSettled([...open.writes]);
-    const tmp = join(this.root, PACKS_DIR, `.${packName(pack.path)}.pack.tmp`);
     const name = packName(pack.path);
+    const tmp = join(this.root, PACKS_DIR, `.${name}.pack.tmp`);
     const final = join(this.root, PACKS_DIR, `${name}.pack`);
     try {
       const fh = await open.handle;

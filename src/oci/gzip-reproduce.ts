@@ -230,6 +230,7 @@ export async function findGzipParams(
   }
   const headerHex = toHex(head.subarray(0, header.length));
   const expectedDigest = options.digest ? parseDigest(options.digest) : undefined;
+  const gunzip = options.gunzip ?? webGunzip;
   let tried = 0;
   for (const memLevel of [8, 9]) {
     for (const level of levelOrder(header.xfl)) {
@@ -243,7 +244,6 @@ export async function findGzipParams(
           header: headerHex,
         };
         const hasher = expectedDigest && options.hash ? await options.hash.create() : undefined;
-        const gunzip = options.gunzip ?? webGunzip;
         if (!(await reproduces(openBlob, params, engine, hasher, gunzip))) continue;
         if (hasher && expectedDigest && !digestsEqual(await hasher.digest(), expectedDigest)) {
           return { tried, reason: 'the blob changed while it was being compared' };

@@ -193,6 +193,18 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       },
     );
 
+    it('--out - writes the root to stdout and the summary to stderr, as cat and diff take -', async () => {
+      const d = fresh();
+      const r = await runCli(['convert', tar, '--store', join(d, 'store'), '--out', '-'], {
+        cwd: d,
+      });
+      expect(r.code).toBe(0);
+      expect(r.stderr.toString()).toMatch(/^sha256:[0-9a-f]{64} {2}\d+ entries/);
+      expect(readdirSync(d)).toEqual(['store']);
+      const cat = await runCli(['cat', '-', '--store', join(d, 'store')], { stdin: r.stdout });
+      expect(sha256(ok(cat).stdout)).toBe(diffId);
+    });
+
     it('a tar.gz padded with zeros after its member: converts whole, blob digest over all of it', async () => {
       const d = fresh();
       const padded = join(d, 'padded.tar.gz');

@@ -10,19 +10,20 @@ import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PackStore } from '../../src/node/pack-store.js';
 import { chunk, expectBytes } from './conformance.js';
 
-const faults = vi.hoisted(() => ({
-  /** Renames that fail before one succeeds. */
-  renameFailures: 0,
-  /** Writes (writev) that fail with ENOSPC before one succeeds. */
-  writeFailures: 0,
-  /** When set, every writev writes only this many bytes. */
-  shortWrites: 0,
+const { faults, enospc } = vi.hoisted(() => ({
+  faults: {
+    /** Renames that fail before one succeeds. */
+    renameFailures: 0,
+    /** Writes (writev) that fail with ENOSPC before one succeeds. */
+    writeFailures: 0,
+    /** When set, every writev writes only this many bytes. */
+    shortWrites: 0,
+  },
+  enospc: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
 }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
-  const enospc = () =>
-    Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
   return {
     ...fs,
     rename: async (from: string, to: string) => {
@@ -53,8 +54,6 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
-  const enospc = () =>
-    Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
   return {
     ...fs,
     writevSync: (fd: number, buffers: Uint8Array[], position?: number) => {
