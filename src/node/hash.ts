@@ -33,15 +33,16 @@ const MAX_IN_FLIGHT = 1024 * 1024;
 /** Spare copy buffers kept for reuse. */
 const MAX_SPARES = 16;
 
-// CommonJS, since eval'd workers are. Messages are `[id, bytes, once]`:
+// An ES module, loaded from a data: URL: always a module, whatever the parent process was
+// told (eval'd code follows the parent's `--input-type`). Messages are `[id, bytes, once]`:
 // - `[id, bytes, true]`: hash `bytes` alone; answered `[id, digest, buffer]`.
 // - `[id, bytes]`: add `bytes` to hash `id`; answered `[id, n, buffer]`.
 // - `[id, null]`: finish hash `id`; answered `[id, digest]`.  `[id, undefined]`: drop it.
 // Every buffer is handed back for reuse, so no copy becomes garbage that the worker, which
 // allocates almost nothing, would be slow to collect.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+import { parentPort } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
 const hashes = new Map();
 parentPort.on('message', ([id, m, once]) => {
   if (once) {
@@ -86,8 +87,7 @@ const abandoned = new FinalizationRegistry<{ w: SharedWorker; id: number }>(({ w
 function hashWorker(): SharedWorker {
   if (shared) return shared;
   // A small heap: the worker holds nothing but the buffers it is handed.
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
+  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`), {
     resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
   });
   const w: SharedWorker = {
@@ -182,9 +182,11 @@ function workerHash(): IncrementalHash {
   });
 
   const post = async () => {
-    if (batch.length === 0) return;
+    const n = batch.length;
+    if (n === 0) return;
+    // Posting transfers the buffer: `batch` is empty afterwards.
     w.worker.postMessage([id, batch], [batch.buffer as ArrayBuffer]);
-    inFlight += batch.length;
+    inFlight += n;
     batch = copyOf(w, new Uint8Array(0), BATCH_BYTES);
     if (inFlight > MAX_IN_FLIGHT) {
       await awaitWorker(

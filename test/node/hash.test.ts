@@ -44,12 +44,15 @@ describe('nodeHashProvider', () => {
     expect(new Set(results)).toEqual(new Set([ref(data)]));
   });
 
+  // Run as `node --input-type=module -e`, which eval'd worker code would follow (and fail).
   it('an abandoned incremental hash does not keep the process alive', () => {
     const entry = join(process.cwd(), 'dist', 'node.js');
     if (!existsSync(entry)) throw new Error('run `npm run build` first: dist/node.js is missing');
     const script = `
       import { nodeHashProvider } from ${JSON.stringify(entry)};
-      const h = await nodeHashProvider().create();
+      const p = nodeHashProvider();
+      console.log(Buffer.from(await p.digest(new Uint8Array(3))).toString('hex'));
+      const h = await p.create();
       await h.update(new Uint8Array(5_000_000));
       console.log('left without digest');`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
@@ -58,11 +61,23 @@ describe('nodeHashProvider', () => {
     });
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);
+    expect(r.stdout).toContain(ref(new Uint8Array(3)));
     expect(r.stdout).toContain('left without digest');
   });
 });
 
 describe('worker hashes', () => {
+  it('keep about 1 MiB of copies in flight, however much one update adds', async () => {
+    const h = await nodeHashProvider().create();
+    const data = bytes(64 * 1024 * 1024, 11);
+    const before = process.memoryUsage().arrayBuffers;
+    await h.update(data);
+    // Every copy not yet hashed is still allocated: without the bound, nearly all 64 MiB.
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(grown).toBeLessThan(8 * 1024 * 1024);
+    expect(hex(await h.digest())).toBe(ref(data));
+  });
+
   it('stay correct when updates are not awaited one by one', async () => {
     const h = await nodeHashProvider().create();
     const a = bytes(300_000, 5);
