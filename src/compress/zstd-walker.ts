@@ -28,6 +28,11 @@ export class ZstdWalker {
   private checksum = false;
   /** Absolute offset in the compressed stream of the next byte to be walked. */
   offset = 0;
+  /**
+   * Sum of the windows of every frame begun so far: the decoder allocates a buffer of its
+   * frame's window for each frame, however little the frame holds.
+   */
+  windowBytes = 0;
 
   constructor(private readonly maxWindow: number) {}
 
@@ -38,7 +43,8 @@ export class ZstdWalker {
 
   /**
    * Walks `bytes` from `start`, stopping after the first whole block (or frame part) once at
-   * least `budget` bytes of output could have been produced.
+   * least `budget` bytes of output could have been produced, and at the end of every frame:
+   * the decoder then never takes more than one frame (one window buffer) at a time.
    * @returns where it stopped in `bytes`.
    * @throws {@link CompressionError} on a malformed header or a window over the limit.
    */
@@ -47,6 +53,7 @@ export class ZstdWalker {
     let out = 0;
     const base = this.offset - start;
     while (i < bytes.length && out < budget) {
+      if (i > start && this.atFrameBoundary) break;
       // Kept current so that an error names the offset of the byte that broke the stream.
       this.offset = base + i;
       const s = this.state;
@@ -156,6 +163,7 @@ export class ZstdWalker {
       this.fail(`frame window of ${window} bytes exceeds the ${this.maxWindow}-byte limit`);
     }
     this.headLen = 0;
+    this.windowBytes += window;
     this.state = { kind: 'block-header', window: Math.max(window, 1) };
   }
 

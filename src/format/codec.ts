@@ -205,7 +205,9 @@ function metaFromWire(rd: Reader, v: unknown): EntryMeta {
   const w = rd.map(v, 'entry');
   rd.keys(w, META_KEYS);
   const typeflag = rd.str(w.f, 'entry.typeflag');
-  if (typeflag.length !== 1) rd.fail('entry.typeflag must be one character');
+  if (typeflag.length !== 1 || typeflag.charCodeAt(0) > 0xff) {
+    rd.fail('entry.typeflag must be one character, U+0000 to U+00FF');
+  }
   const meta: EntryMeta = {
     path: rd.str(w.p, 'entry.path'),
     typeflag,

@@ -353,6 +353,46 @@ describe('RLE bomb', () => {
     }
   });
 
+  // fzstd allocates and zero-fills a frame's whole window: 60 frames of 10 bytes, each with a
+  // 128 MiB window and one byte of content, took 7.8 GB when they all went in one push.
+  const tinyFrame = concat([
+    frameHeader(windowDescriptor(27)),
+    blockHeader(0, 1, true),
+    Uint8Array.of(0x61),
+  ]);
+
+  it('refuses tiny frames declaring huge windows, after at most a few windows', async () => {
+    const bytes = concat(Array.from({ length: 60 }, () => tinyFrame));
+    const base = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const reader = createZstdDecoder(streamOf(bytes)).getReader();
+    const e = await within(
+      (async () => {
+        for (;;) {
+          const { done } = await reader.read();
+          peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+          if (done) throw new Error('decoded without complaint');
+        }
+      })().catch((err: Error) => err),
+    );
+    expect(e).toBeInstanceOf(CompressionError);
+    expect(e.message).toMatch(/declare \d+ bytes of window for \d+ bytes of output/);
+    expect(peak).toBeLessThan(400 * MiB);
+  });
+
+  it('takes many frames whose windows their content justifies, and the limit is an option', async () => {
+    // 64 KiB windows, 4 KiB of content each: 16 window bytes per output byte.
+    const frame = concat([
+      frameHeader(windowDescriptor(16)),
+      blockHeader(1, 4 * KiB, true),
+      Uint8Array.of(0x62),
+    ]);
+    const bytes = concat(Array.from({ length: 5000 }, () => frame));
+    expect((await decodeZstd(bytes)).length).toBe(5000 * 4 * KiB);
+    const e = await zstdFailure(bytes, bytes.length, { maxWindow: MiB, windowPerByte: 8 });
+    expect(e.message).toMatch(/bytes of window for/);
+  });
+
   it('bounds many small RLE frames too', async () => {
     const frame = rleFrame(4);
     const bytes = concat(Array.from({ length: 200 }, () => frame));

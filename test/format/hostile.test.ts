@@ -338,6 +338,7 @@ describe('record fields', () => {
   test.each([
     ['typeflag of 0 characters', { f: '' }, /one character/],
     ['typeflag of 2 characters', { f: '00' }, /one character/],
+    ['typeflag beyond U+00FF', { f: '\u0100' }, /U\+0000 to U\+00FF/],
     ['nsec of 1e9', { mt: [0, 1e9] }, /out of range/],
     ['negative nsec', { mt: [0, -1] }, /unsigned/],
     ['a timestamp of 3 items', { mt: [0, 1, 2] }, /\[sec, nsec\]/],
