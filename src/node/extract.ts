@@ -424,9 +424,14 @@ class Extractor {
 
   /**
    * Makes sure every parent of an entry is a real directory under the root, creating missing
-   * ones (mode 0755 less the umask, as tar does for directories the archive does not list).
+   * ones (mode 0755 less the umask, as tar does for directories the archive does not list)
+   * unless `create` is false.
    */
-  private async parents(parts: string[], location: Required<TarLocation>): Promise<void> {
+  private async parents(
+    parts: string[],
+    location: Required<TarLocation>,
+    create = true,
+  ): Promise<void> {
     let rel = '';
     for (let i = 0; i < parts.length - 1; i++) {
       rel = rel === '' ? parts[i]! : `${rel}/${parts[i]}`;
@@ -434,6 +439,7 @@ class Extractor {
       const full = join(this.root, rel);
       const st = await lstatOrUndefined(full);
       if (st === undefined) {
+        if (!create) throw new ExtractError(`parent ${JSON.stringify(rel)} is missing`, location);
         await mkdir(full, { mode: 0o755 });
       } else if (st.isSymbolicLink()) {
         throw new UnsafePathError(`parent ${JSON.stringify(rel)} is a symbolic link`, location);
@@ -465,13 +471,15 @@ class Extractor {
 
   /** Drops what is known about a removed path (and, for a directory, everything below it). */
   private forget(rel: string, tree: boolean): void {
+    // On a case-insensitive or normalizing filesystem (macOS, ext4 casefold) the removed path
+    // may be a directory known under another spelling, which a symbolic link may now replace:
+    // no directory is taken on trust after a removal.
+    this.dirs.clear();
+    this.dirs.add('');
     this.files.delete(rel);
-    this.dirs.delete(rel);
     this.deferred.delete(rel);
     if (!tree) return;
-    for (const set of [this.files, this.dirs]) {
-      for (const p of set) if (isSameOrBelow(p, rel)) set.delete(p);
-    }
+    for (const p of this.files) if (isSameOrBelow(p, rel)) this.files.delete(p);
     for (const p of this.deferred.keys()) if (isSameOrBelow(p, rel)) this.deferred.delete(p);
   }
 
@@ -547,6 +555,8 @@ class Extractor {
     await this.replace(rel, full, false);
     // Replacing may have removed the target (when it was below this entry's path).
     if (!this.files.has(target.path)) throw notExtracted();
+    // lstat and link follow symbolic links in the parents: they must be real directories.
+    await this.parents(target.parts, location, false);
     const st = await lstatOrUndefined(targetFull);
     if (!st?.isFile()) throw notExtracted();
     await link(targetFull, full); // link(2) does not follow a symbolic link at the target
