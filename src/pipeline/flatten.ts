@@ -65,8 +65,9 @@ const ZERO_PIECE = 64 * 1024;
  * - A hardlink joins the group of its target as the target is when the link's layer is
  *   applied (after that layer's deletions and its earlier entries). The group's content
  *   survives the target's later deletion or replacement: the first surviving member in output
- *   order is written with the content, the others as hardlinks to it. A hardlink whose target
- *   does not exist or is a directory is left out (`WARN_LINK_TARGET_MISSING`).
+ *   order is written with the content, the others as hardlinks to it; members of a group that
+ *   is not a regular file (a symlink, FIFO or device) are each written as a copy. A hardlink
+ *   whose target does not exist or is a directory is left out (`WARN_LINK_TARGET_MISSING`).
  * - Paths and hardlink targets are cleaned like containerd and umoci do: leading `./` and `/`
  *   go, `..` is resolved against `"/" + path` and clamped at the root
  *   (`WARN_PATH_CLAMPED`). No output path has `..` or a leading `/`. Symlink targets are data
@@ -244,7 +245,10 @@ export function flatten(
         continue;
       }
       const inode = node.inode;
-      const first = written.get(inode);
+      // Only regular files are written as hard links: a group of symlinks, FIFOs or devices
+      // (tar writes any inode with several names as a hard link) becomes copies, which every
+      // extractor takes (ours refuses hard links to anything else; link(2) may follow a symlink).
+      const first = inode.kind === 'file' ? written.get(inode) : undefined;
       if (first !== undefined) {
         const h = header({ ...attrFields(inode.attrs), path, typeflag: '1', linkname: first });
         if (h) yield h;

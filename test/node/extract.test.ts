@@ -135,6 +135,17 @@ describe.skipIf(!hasTar)('extract against GNU tar', () => {
     });
   }
 
+  it('extracts an incremental archive (GNU dumpdir directories) as GNU tar does', async () => {
+    const tarPath = join(tmp, 'incremental.tar');
+    execFileSync('tar', ['-g', join(tmp, 'snar'), '--sort=name', '-cf', tarPath, '-C', src, '.']);
+    expect(execFileSync('tar', ['-tvf', tarPath], { encoding: 'utf8' })).toMatch(/^d.*usr\/$/m);
+    const ours = join(tmp, 'ours-incremental');
+    const report = await extract(fileSource(tarPath), ours);
+    expect(report.warningCount).toBe(0);
+    expect(snapshot(ours)).toEqual(snapshot(gnuExtract(tarPath, 'gnu-incremental')));
+    expect(snapshot(ours).ro?.mode).toBe(0o555);
+  });
+
   it('gives the same result whatever the input piece sizes', async () => {
     const tarPath = join(tmp, 'pieces.tar');
     execFileSync('tar', ['--format=pax', '-cf', tarPath, '-C', src, '.']);
@@ -302,6 +313,27 @@ describe.skipIf(!hasTar)('extract: tars built with encodeHeader', () => {
       ['xattr-not-applied', 'd/'],
       ['xattr-not-applied', 'd/f'],
     ]);
+  });
+
+  it('applies xattrs whose names hold any byte, all at once', async () => {
+    const names = ['user.a:b', 'user.line\nbreak', 'user.sp ace', 'user.ünï', 'user.back\\slash'];
+    const xattrs = Object.fromEntries(names.map((n, i) => [n, new Uint8Array([i, 0, 255])]));
+    const { bytes } = buildTar([{ path: 'odd name=\n', xattrs, body }]);
+    const out = join(tmp, 'xattr-names');
+    const report = await extract(streamOf(bytes), out);
+    expect(report.warnings).toEqual([]);
+    expect(report.xattrs).toBe(5);
+    const dump = execFileSync(
+      'getfattr',
+      ['-d', '-e', 'hex', '--absolute-names', join(out, 'odd name=\n')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    // getfattr quotes names as setfattr reads them: newline, space and non-ASCII in octal.
+    expect(dump).toContain('user.a:b=0x0000ff');
+    expect(dump).toContain('user.line\\012break=0x0100ff');
+    expect(dump.match(/^user\./gm)).toHaveLength(5);
   });
 
   it('skips unknown entry types with a bounded list of warnings', async () => {

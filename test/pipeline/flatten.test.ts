@@ -183,6 +183,36 @@ describe.skipIf(!haveTools)('flatten against the layer-by-layer reference', () =
     expect(tree.b!.group).toBeUndefined();
   });
 
+  it('writes hard links to a symlink as copies of it, which every extractor takes', async () => {
+    // Docker and GNU tar write any inode with several names as a hard link: busybox's applets.
+    const { tar } = await flattenTars([
+      layerTar([
+        { type: 'dir', path: 'bin' },
+        { type: 'file', path: 'bin/busybox', body: 'bb', mode: 0o755 },
+        { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+        { type: 'hardlink', path: 'bin/ash', target: 'bin/sh' },
+      ]),
+    ]);
+    const dir = join(work, `case-${n++}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'flat.tar'), tar);
+    const members = pythonMembers([join(dir, 'flat.tar')])[0]!;
+    expect(members.map((m) => [m.name, m.type, m.linkname])).toEqual([
+      ['bin', '5', ''],
+      ['bin/ash', '2', 'busybox'],
+      ['bin/busybox', '0', ''],
+      ['bin/sh', '2', 'busybox'],
+    ]);
+    // Refused before: our extract takes hard links to regular files only.
+    await extractTo(streamOf(tar, 5000), join(dir, 'ours'));
+    extract(tar, join(dir, 'flat.tar'), join(dir, 'gnu'));
+    expect(snapshot(join(dir, 'ours'))).toEqual(snapshot(join(dir, 'gnu')));
+    expect(snapshot(join(dir, 'ours'))['bin/ash']).toMatchObject({
+      type: 'symlink',
+      content: 'busybox',
+    });
+  });
+
   it('links to a surviving target, across layers and directories', async () => {
     const { tree } = await againstReference([
       [
