@@ -5,7 +5,11 @@
  * preimage of 128 bits), and readers verify every chunk against its full digest anyway.
  *
  * Open addressing with linear probing in one `Uint32Array`: 20 bytes a slot (four key words
- * and the value), at most three quarters full, so about 27 to 53 bytes per digest.
+ * and the value), at most three quarters full, so about 27 to 53 bytes per digest. A key's
+ * home slot is a hash of all four words under multipliers drawn at random per table: the
+ * digests in a store's index files are outside input, and digests chosen to share a home
+ * (say, the same first word) would otherwise make every insert walk one probe chain, so that
+ * loading a hostile index of 80,000 entries took 14 s, and one of the largest allowed, hours.
  *
  * @module
  */
@@ -25,12 +29,51 @@ function keyOf(digest: Uint8Array): ArrayLike<number> {
 export class DigestTable {
   private slots: Uint32Array;
   private used = 0;
+  /** Odd multipliers of the home hash, one per key word. */
+  private readonly m: Uint32Array;
 
-  /** @param capacity - digests expected (the table grows past it as needed). */
-  constructor(capacity = 1024) {
+  /**
+   * @param capacity - digests expected (the table grows past it as needed).
+   * @param multipliers - the home hash's four multipliers; random odd ones by default. Tests
+   * pass fixed ones to make keys collide on purpose.
+   */
+  constructor(capacity = 1024, multipliers?: ArrayLike<number>) {
     let n = 16;
     while (n * 0.75 < capacity) n *= 2;
     this.slots = new Uint32Array(n * WORDS).fill(EMPTY);
+    if (multipliers) {
+      this.m = Uint32Array.from(multipliers);
+    } else {
+      this.m = crypto.getRandomValues(new Uint32Array(4));
+      for (let i = 0; i < 4; i++) this.m[i] = this.m[i]! | 1;
+    }
+  }
+
+  /** Diagnostics: the farthest any key sits from its home slot (0 when none probes). */
+  longestProbe(): number {
+    const s = this.slots;
+    const mask = s.length / WORDS - 1;
+    let longest = 0;
+    for (let i = 0; i <= mask; i++) {
+      if (s[i * WORDS + 4] === EMPTY) continue;
+      longest = Math.max(longest, (i - this.home(s, i * WORDS, mask)) & mask);
+    }
+    return longest;
+  }
+
+  /**
+   * The home slot of the key in `k[o]` to `k[o + 3]`, in a table of `mask + 1` slots (a power
+   * of two): multiply-shift over the four words, the top bits of the sum.
+   */
+  private home(k: ArrayLike<number>, o: number, mask: number): number {
+    const m = this.m;
+    const sum =
+      (Math.imul(k[o]!, m[0]!) +
+        Math.imul(k[o + 1]!, m[1]!) +
+        Math.imul(k[o + 2]!, m[2]!) +
+        Math.imul(k[o + 3]!, m[3]!)) >>>
+      0;
+    return sum >>> Math.clz32(mask);
   }
 
   /** How many digests the table holds. */
@@ -73,7 +116,7 @@ export class DigestTable {
       i = (i + 1) & mask;
       at = i * WORDS;
       if (s[at + 4] === EMPTY) break;
-      const home = s[at]! & mask;
+      const home = this.home(s, at, mask);
       // Move the entry at i into the hole unless its home lies cyclically in (hole, i].
       const inRange = hole <= i ? home > hole && home <= i : home > hole || home <= i;
       if (inRange) continue;
@@ -87,7 +130,7 @@ export class DigestTable {
 
   private find(key: ArrayLike<number>, s: Uint32Array): number {
     const mask = s.length / WORDS - 1;
-    for (let i = key[0]! & mask; ; i = (i + 1) & mask) {
+    for (let i = this.home(key, 0, mask); ; i = (i + 1) & mask) {
       const at = i * WORDS;
       if (s[at + 4] === EMPTY) return -1;
       if (
@@ -103,7 +146,7 @@ export class DigestTable {
 
   private insert(key: ArrayLike<number>, value: number, s: Uint32Array): void {
     const mask = s.length / WORDS - 1;
-    let i = key[0]! & mask;
+    let i = this.home(key, 0, mask);
     while (s[i * WORDS + 4] !== EMPTY) i = (i + 1) & mask;
     s.set(key, i * WORDS);
     s[i * WORDS + 4] = value;

@@ -2,13 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DigestTable } from '../../src/store/digest-table.js';
 
-/** A digest whose first word is `home` (so tests can force probe chains) and rest from `n`. */
-function digest(home: number, n: number): Uint8Array {
+/**
+ * A digest whose first word is `home` (so tests can force probe chains) and rest from `n`,
+ * or, given `last`, whose second word is `n` and fourth `last` (third zero).
+ */
+function digest(home: number, n: number, last?: number): Uint8Array {
   const d = new Uint8Array(32);
   const v = new DataView(d.buffer);
   v.setUint32(0, home);
   v.setUint32(4, n);
-  v.setUint32(12, n ^ 0x5a5a5a5a);
+  v.setUint32(12, last ?? n ^ 0x5a5a5a5a);
   return d;
 }
 
@@ -39,6 +42,20 @@ describe('DigestTable', () => {
     expect(t.get(c)).toBe(-1);
   });
 
+  it('keeps probe chains short for digests chosen to collide (a hostile index)', () => {
+    // Equal in their first 96 bits: one home for all of them if only those bits counted.
+    const t = new DigestTable();
+    const n = 50_000;
+    for (let i = 0; i < n; i++) t.set(digest(0x12345678, 7, i), i);
+    expect(t.size).toBe(n);
+    expect(t.longestProbe()).toBeLessThan(100);
+    for (let i = 0; i < n; i += 997) expect(t.get(digest(0x12345678, 7, i))).toBe(i);
+    // The same keys under the old home (the first word) form one chain of all of them.
+    const weak = new DigestTable(1024, [1, 0, 0, 0]);
+    for (let i = 0; i < 2000; i++) weak.set(digest(0x12345678, 7, i), i);
+    expect(weak.longestProbe()).toBe(1999);
+  });
+
   it('rejects values it cannot hold', () => {
     const t = new DigestTable();
     for (const v of [-1, 2 ** 31, 1.5, Number.NaN]) {
@@ -60,7 +77,8 @@ describe('DigestTable', () => {
           { maxLength: 400 },
         ),
         (ops) => {
-          const t = new DigestTable(8);
+          // Homes from the first word alone: the chains above, on purpose.
+          const t = new DigestTable(8, [1, 0, 0, 0]);
           const m = new Map<string, number>();
           for (const [op, home, n, value] of ops) {
             const d = digest(home, n);
