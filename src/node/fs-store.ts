@@ -10,13 +10,14 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkCodec } from '../compress/chunk-codec.js';
 import { ChunkDigestError, ChunkNotFoundError, StoreError, UsageError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
+import { checkChunkSize } from '../store/chunk-size.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 
@@ -134,6 +135,7 @@ export class FsStore implements ChunkStore {
 
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
     const final = this.pathOf(digest);
+    checkChunkSize(digest, bytes.length);
     // One write per chunk at a time in this process; concurrent puts of it wait for that one.
     const pending = this.writing.get(digest);
     if (pending) {
@@ -200,10 +202,12 @@ const READ_CODEC = nodeChunkCodec();
  */
 async function readChunkFile(digest: string, path: string): Promise<Uint8Array | undefined> {
   try {
-    const fh = await open(path, 'r');
+    // The file is outside input: non-blocking, so that a FIFO in its place cannot hang the open.
+    const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
-      // The file is outside input.
-      const { size } = await fh.stat();
+      const st = await fh.stat();
+      if (!st.isFile()) throw new ChunkDigestError(digest, `${path} is not a regular file`);
+      const { size } = st;
       if (size > MAX_CHUNK_MAX + 1024) {
         throw new ChunkDigestError(digest, `file of ${size} bytes is larger than any chunk`);
       }

@@ -33,6 +33,7 @@ import {
 } from '../errors.js';
 import { formatDigest, parseDigest } from '../hash/digest.js';
 import { intOption } from '../options.js';
+import { checkChunkSize } from '../store/chunk-size.js';
 import { DigestTable } from '../store/digest-table.js';
 import {
   decodePackIndex,
@@ -266,6 +267,8 @@ export class PackStore implements ChunkStore {
    */
   async get(digest: string): Promise<Uint8Array> {
     const raw = this.digestOf(digest);
+    // Reading would open pack files that nothing closes any more.
+    if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     let id = this.table.get(raw);
     if (id < 0) {
       await this.refresh();
@@ -318,8 +321,16 @@ export class PackStore implements ChunkStore {
     // Counted as in use before any trimming, so that the handle just opened is not closed.
     h.users++;
     this.trimHandles();
+    let fh: FileHandle;
     try {
-      const fh = await h.fh;
+      fh = await h.fh;
+    } catch (err) {
+      // A failed open (too many open files, say) is not kept: the next read tries again.
+      h.users--;
+      if (this.handles.get(pack) === h && !this.packs[pack]!.open) this.handles.delete(pack);
+      throw new StoreError(`opening ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
       if (this.options.blocking) await this.turn();
       const out = Buffer.allocUnsafe(length);
       let at = 0;
@@ -361,6 +372,7 @@ export class PackStore implements ChunkStore {
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
     const raw = this.digestOf(digest);
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
+    checkChunkSize(digest, bytes.length);
     if (!(await this.settled(raw))) return false;
     const encoded: EncodedChunk = this.codec
       ? await this.codec.encode(bytes)
@@ -447,14 +459,19 @@ export class PackStore implements ChunkStore {
         throw err;
       }
     });
-    handle.catch(() => {});
-    this.current =
+    const packNo =
       this.packs.push({
         path,
         size: PACK_MAGIC.length,
         open: { entries: [], writes: new Set(), handle },
       }) - 1;
-    return this.current;
+    // A pack that could not be created (too many open files, a full disk) fails the puts that
+    // chose it; the next put starts another.
+    handle.catch(() => {
+      if (this.current === packNo) this.current = undefined;
+    });
+    this.current = packNo;
+    return packNo;
   }
 
   /** Stops appending to a pack and publishes it once its writes are done. */
@@ -473,10 +490,14 @@ export class PackStore implements ChunkStore {
     const tmp = join(this.root, PACKS_DIR, `.${name}.pack.tmp`);
     const final = join(this.root, PACKS_DIR, `${name}.pack`);
     try {
-      const fh = await open.handle;
-      if (open.entries.length === 0) {
+      // A pack that was never created holds nothing: every write to it failed.
+      const fh = await open.handle.catch((err: unknown) => {
+        if (open.entries.length === 0) return undefined;
+        throw err;
+      });
+      if (!fh || open.entries.length === 0) {
         // Nothing landed in it (every write failed): drop it.
-        await fh.close();
+        await fh?.close();
         this.handles.delete(packNo);
         await unlink(pack.renamed ? final : tmp).catch(() => {});
         pack.open = undefined;

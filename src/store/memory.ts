@@ -3,8 +3,10 @@
  *
  * @module
  */
+
 import { ChunkNotFoundError, UsageError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
+import { checkChunkSize } from './chunk-size.js';
 import type { ChunkStore } from './types.js';
 
 function check(digest: string): void {
@@ -43,6 +45,7 @@ export class MemoryStore implements ChunkStore {
 
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
     check(digest);
+    checkChunkSize(digest, bytes.length);
     if (this.chunks.has(digest)) return false;
     // Copy: the caller's buffer may be a view into a larger one that is reused.
     this.chunks.set(digest, bytes.slice());

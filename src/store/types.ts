@@ -32,6 +32,7 @@ export interface ChunkWriter {
    * `bytes`. Storing a chunk the store already holds is a no-op. The store must not keep a
    * reference to `bytes` once the returned promise settles (the converter reuses the buffer).
    * @returns true when the chunk was newly stored, false when it was already there.
+   * @throws {@link UsageError} for a chunk over 16 MiB (`MAX_CHUNK_MAX`), before writing anything.
    */
   put(digest: string, bytes: Uint8Array): Promise<boolean>;
   /**

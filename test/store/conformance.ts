@@ -129,6 +129,17 @@ export function storeConformance(name: string, makeStore: () => Promise<StoreFix
       expectBytes(first, a.bytes);
     });
 
+    test('refuses a chunk over 16 MiB before writing it, and serves the others', async (store) => {
+      const small = chunk(100, 21);
+      await store.put(small.digest, small.bytes);
+      const big = chunk(16 * 1024 * 1024 + 1, 22);
+      const err = await rejectsWith(store.put(big.digest, big.bytes), 'ERR_USAGE');
+      expect(err.message).toMatch(/exceeds the 16777216-byte limit/);
+      expect(await store.has(big.digest)).toBe(false);
+      await store.flush?.();
+      expectBytes(await store.get(small.digest), small.bytes);
+    });
+
     test('stores a zero-length chunk', async (store) => {
       const { digest, bytes } = chunk(0, 9);
       expect(await store.has(digest)).toBe(false);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { listFiles, makeTar, NODE_ENTRY, requireDist, runCli, runProcess } from 
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { chunk, storeConformance } from './conformance.js';
+import { chunk, expectBytes, storeConformance } from './conformance.js';
 
 const fresh = () => mkdtemp(join(tmpdir(), 'layerdiff-fs-'));
 /** Temporary files left anywhere in a store. */
@@ -71,6 +72,18 @@ describe('FsStore', () => {
     expect(await store.put(digest, bytes)).toBe(true);
     await truncate(store.pathOf(digest), 0);
     await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
+  });
+
+  it('throws ChunkDigestError, without hanging, for a FIFO in place of a chunk file', async () => {
+    const { digest, bytes } = chunk(3000, 31);
+    await store.put(digest, bytes);
+    const path = store.pathOf(digest);
+    await unlink(path);
+    execFileSync('mkfifo', [path]);
+    // A blocking open of a FIFO waits for a writer that never comes.
+    await expect(store.get(digest)).rejects.toMatchObject({ code: 'ERR_CHUNK_DIGEST', digest });
+    expect(await store.put(digest, bytes)).toBe(true);
+    expectBytes(await store.get(digest), bytes);
   });
 
   it('reports a chunk file deleted from disk as not found', async () => {

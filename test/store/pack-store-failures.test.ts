@@ -18,6 +18,8 @@ const { faults, enospc } = vi.hoisted(() => ({
     writeFailures: 0,
     /** When set, every writev writes only this many bytes. */
     shortWrites: 0,
+    /** Opens of pack files (temporary or published) that fail with EMFILE before one succeeds. */
+    packOpenFailures: 0,
   },
   enospc: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
 }));
@@ -34,6 +36,10 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       return fs.rename(from, to);
     },
     open: async (...args: Parameters<typeof fs.open>) => {
+      if (faults.packOpenFailures > 0 && /\.pack(\.tmp)?$/.test(String(args[0]))) {
+        faults.packOpenFailures--;
+        throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      }
       const fh = await fs.open(...args);
       const writev = fh.writev.bind(fh);
       fh.writev = (async (buffers: Uint8Array[], position?: number) => {
@@ -95,6 +101,7 @@ beforeEach(() => {
   faults.renameFailures = 0;
   faults.writeFailures = 0;
   faults.shortWrites = 0;
+  faults.packOpenFailures = 0;
 });
 
 describe('PackStore with failing writes', () => {
@@ -155,6 +162,41 @@ describe('PackStore with failing writes', () => {
       await again.close();
     },
   );
+
+  it.each([false, true])(
+    'a pack that could not be created fails its puts, and the next put starts another (blocking %s)',
+    async (blocking) => {
+      const root = await fresh();
+      const store = await PackStore.open(root, { blocking });
+      const [a, b] = [chunk(20_000, 14), chunk(20_000, 15)];
+      faults.packOpenFailures = 1;
+      await expect(store.put(a.digest, a.bytes)).rejects.toThrow(/EMFILE/);
+      expect(await store.put(b.digest, b.bytes)).toBe(true);
+      expect(await store.put(a.digest, a.bytes)).toBe(true);
+      // The pack that never was holds nothing: no flush fails over it.
+      await store.flush();
+      await store.close();
+      const again = await PackStore.open(root);
+      expectBytes(await again.get(a.digest), a.bytes);
+      expectBytes(await again.get(b.digest), b.bytes);
+      await again.close();
+    },
+  );
+
+  it('a pack that could not be opened for reading is opened again by the next get', async () => {
+    const root = await fresh();
+    const x = chunk(9000, 16);
+    const writer = await PackStore.open(root);
+    await writer.put(x.digest, x.bytes);
+    await writer.close();
+    const store = await PackStore.open(root);
+    faults.packOpenFailures = 1;
+    await expect(store.get(x.digest)).rejects.toThrow(/EMFILE/);
+    expectBytes(await store.get(x.digest), x.bytes);
+    await store.close();
+    // Nor does a closed store open files that nothing would close.
+    await expect(store.get(x.digest)).rejects.toThrow(/is closed/);
+  });
 
   it('reads concurrently from more packs than it keeps open', async () => {
     const root = await fresh();
