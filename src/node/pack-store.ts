@@ -116,6 +116,8 @@ const MIN_STALE_AFTER_MS = 60 * 60 * 1000;
 export class PackStore implements ChunkStore {
   readonly verifiesReads = true;
   private readonly table = new DigestTable();
+  /** For a chunk id that replaced another copy of its chunk: that copy's id. */
+  private readonly displaced = new Map<number, number>();
   /** Per chunk id: its pack's number and stored length (two words), and its offset. */
   private locs = new Uint32Array(2 * 1024);
   private offsets = new Float64Array(1024);
@@ -225,8 +227,14 @@ export class PackStore implements ChunkStore {
       );
     }
     const pack = this.packs.push({ path: packPath, size: index.packSize }) - 1;
-    // A later pack wins for a digest two hold: that is how a repaired chunk replaces a bad copy.
-    for (const e of index.entries) this.table.set(e.digest, this.addLoc(pack, e.offset, e.stored));
+    // A later pack wins for a digest two hold, and the copy it displaces stays behind it: a
+    // read that finds one copy bad falls back to the other (a repair may sit in either).
+    for (const e of index.entries) {
+      const earlier = this.table.get(e.digest);
+      const id = this.addLoc(pack, e.offset, e.stored);
+      if (earlier >= 0) this.displaced.set(id, earlier);
+      this.table.set(e.digest, id);
+    }
   }
 
   private addLoc(pack: number, offset: number, stored: number): number {
@@ -262,7 +270,8 @@ export class PackStore implements ChunkStore {
 
   /**
    * Returns a chunk's bytes, decompressed and verified against the digest. A copy that fails
-   * verification is forgotten, so that the next `put` of the chunk stores a good one.
+   * verification is forgotten, and the next copy on record (several writers may each have
+   * stored the chunk) is tried; when none is left, the next `put` of the chunk stores a good one.
    * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError}, {@link StoreError}.
    */
   async get(digest: string): Promise<Uint8Array> {
@@ -305,7 +314,16 @@ export class PackStore implements ChunkStore {
       if (!(err instanceof PackFormatError || err instanceof CompressionError)) throw err;
       problem = err.message;
     }
-    if (this.table.get(raw) === id) this.table.delete(raw);
+    if (this.table.get(raw) === id) {
+      const other = this.displaced.get(id);
+      this.displaced.delete(id);
+      if (other !== undefined) {
+        // Another copy of the chunk is on record: it may be good.
+        this.table.set(raw, other);
+        return this.get(digest);
+      }
+      this.table.delete(raw);
+    }
     throw new ChunkDigestError(digest, problem);
   }
 

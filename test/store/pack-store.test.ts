@@ -136,6 +136,37 @@ describe('PackStore', () => {
     await u.close();
   });
 
+  it.each([0, 1])(
+    'a bad copy does not hide a good one another writer stored (bad copy in pack %i)',
+    async (bad) => {
+      // Two writers that each stored the chunk: two packs hold it.
+      const root = await fresh();
+      const [s1, s2] = [await PackStore.open(root), await PackStore.open(root)];
+      const c = chunk(60_000, 4);
+      expect(await s1.put(c.digest, c.bytes)).toBe(true);
+      await s1.close();
+      expect(await s2.put(c.digest, c.bytes)).toBe(true);
+      await s2.close();
+      const records = packRecords(root).filter((r) => r.digest === c.digest);
+      expect(records).toHaveLength(2);
+      flipStoredBit(records[bad]!);
+      const t = await PackStore.open(root);
+      expectBytes(await t.get(c.digest), c.bytes);
+      expectBytes(await t.get(c.digest), c.bytes);
+      await t.close();
+      // With both copies bad, the read fails, and a put stores a good one again.
+      flipStoredBit(records[1 - bad]!);
+      const u = await PackStore.open(root);
+      await expect(u.get(c.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      expect(await u.put(c.digest, c.bytes)).toBe(true);
+      expectBytes(await u.get(c.digest), c.bytes);
+      await u.close();
+      const v = await PackStore.open(root);
+      expectBytes(await v.get(c.digest), c.bytes);
+      await v.close();
+    },
+  );
+
   it('an index entry pointing at another record is a digest error, not its bytes', async () => {
     const root = await fresh();
     const s = await PackStore.open(root);
