@@ -530,6 +530,10 @@ export class PackStore implements ChunkStore {
         await rename(tmp, final);
         pack.renamed = true;
         pack.path = final;
+      } else {
+        // Retrying the index: the pack must not look abandoned to another writer's sweep.
+        const now = new Date();
+        await fh.utimes(now, now);
       }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),
@@ -642,16 +646,27 @@ async function readIndexFile(path: string): Promise<Uint8Array> {
 }
 
 /**
- * Removes the temporary files in a packs directory that nothing has written to for `afterMs`.
+ * Removes what crashed writers left in a packs directory, once nothing has written to it for
+ * `afterMs`: temporary files, and packs whose index was never written (a crash between the
+ * pack's rename and its index; a live writer retrying that index touches its pack first).
  * Published packs and indexes, and files of any other name, are never touched.
  */
 async function removeStaleTemporaries(dir: string, afterMs: number): Promise<void> {
   const now = Date.now();
-  for (const name of await readdir(dir)) {
-    if (!TEMPORARY_RE.test(name)) continue;
+  const names = await readdir(dir);
+  const indexed = new Set(names.filter((n) => n.endsWith('.idx')).map((n) => n.slice(0, -4)));
+  for (const name of names) {
+    const orphan =
+      name.endsWith('.pack') &&
+      PACK_NAME_RE.test(name.slice(0, -5)) &&
+      !indexed.has(name.slice(0, -5));
+    if (!orphan && !TEMPORARY_RE.test(name)) continue;
     const path = join(dir, name);
     const st = await stat(path).catch(() => undefined);
-    if (st?.isFile() && now - st.mtimeMs > afterMs) await unlink(path).catch(() => {});
+    if (!st?.isFile() || now - st.mtimeMs <= afterMs) continue;
+    // The index may have appeared since the listing: a published pack is never removed.
+    if (orphan && (await stat(`${path.slice(0, -5)}.idx`).catch(() => undefined))) continue;
+    await unlink(path).catch(() => {});
   }
 }
 

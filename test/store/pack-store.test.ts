@@ -244,10 +244,13 @@ describe('PackStore', () => {
       stalePack: '.0mwyaaaaa-0123456789abcdef.pack.tmp',
       staleIdx: '0mwyaaaaa-0123456789abcdef.idx.0123456789ab.tmp',
       freshPack: '.0mwybbbbb-0123456789abcdef.pack.tmp',
+      // A crash between a pack's rename and its index leaves a pack with no index.
+      orphanPack: '0mwyccccc-0123456789abcdef.pack',
+      freshOrphan: '0mwyddddd-0123456789abcdef.pack',
       stranger: 'notes.tmp',
     };
     for (const n of Object.values(names)) writeFileSync(join(dir, n), 'partial');
-    for (const n of [names.stalePack, names.staleIdx, names.stranger])
+    for (const n of [names.stalePack, names.staleIdx, names.orphanPack, names.stranger])
       utimesSync(join(dir, n), old, old);
     // Readers delete nothing.
     const reader = await PackStore.open(root);
@@ -260,6 +263,8 @@ describe('PackStore', () => {
     const left = readdirSync(dir);
     expect(left).not.toContain(names.stalePack);
     expect(left).not.toContain(names.staleIdx);
+    expect(left).not.toContain(names.orphanPack);
+    expect(left).toContain(names.freshOrphan);
     expect(left).toContain(names.freshPack);
     expect(left).toContain(names.stranger);
     // `false` keeps them.
