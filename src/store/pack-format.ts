@@ -136,8 +136,8 @@ export interface PackIndex {
 }
 
 /**
- * Decodes and checks a pack's index file: magic, length, checksum, and every entry inside the
- * pack's declared size.
+ * Decodes and checks a pack's index file: magic, length, checksum, every entry inside the
+ * pack's declared size, and no more record bytes than the pack holds.
  * @param bytes - the whole index file.
  * @param file - its name, for errors.
  * @throws {@link PackFormatError} naming what was wrong and where.
@@ -169,6 +169,8 @@ export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
     throw new PackFormatError(file, 12, `pack size ${packSize} out of range`);
   }
   const entries: PackEntry[] = [];
+  /** Bytes the records claim: records never overlap, so at most the pack's size. */
+  let claimed = PACK_MAGIC.length;
   for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
     const offset = Number(view.getBigUint64(at + SHA256_BYTES));
     const e: PackEntry = {
@@ -185,6 +187,11 @@ export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
         at,
         `record at ${offset} lies outside the pack's ${packSize} bytes`,
       );
+    }
+    claimed += RECORD_HEADER_BYTES + e.stored;
+    if (claimed > packSize) {
+      // Overlapping records: a few bytes of pack could otherwise claim millions of chunks.
+      throw new PackFormatError(file, at, `records claim more than the pack's ${packSize} bytes`);
     }
     entries.push(e);
   }

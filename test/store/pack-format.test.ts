@@ -84,6 +84,12 @@ describe('pack index', () => {
       withEntries(([, b]) => [{ ...b!, stored: 4000 + 65 * 1024 }]),
       /stored for a deflate-raw chunk/,
     );
+    // Two entries for one record: they claim more bytes than the pack holds.
+    rejects(
+      withEntries(([a]) => [a!, { ...a! }]),
+      /records claim more than the pack's/,
+      20 + INDEX_ENTRY_BYTES,
+    );
     // A bad coding under a good checksum.
     const fixed = encodePackIndex(entries, packSize);
     fixed[20 + 32 + 8] = 7;
