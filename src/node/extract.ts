@@ -147,6 +147,23 @@ interface OpenFile {
   entry: TarEntry;
   full: string;
   sparse: SparseBody | undefined;
+  /** Where the next body byte goes (not for sparse entries, whose pieces say where). */
+  pos: number;
+}
+
+/** Smallest all-zero body piece left as a hole rather than written. */
+const HOLE_MIN = 4096;
+
+/** Tells whether every byte of `bytes` is zero (checked a word at a time where aligned). */
+function allZero(bytes: Uint8Array): boolean {
+  const head = Math.min(bytes.length, (8 - (bytes.byteOffset % 8)) % 8);
+  for (let i = 0; i < head; i++) if (bytes[i] !== 0) return false;
+  const words = Math.floor((bytes.length - head) / 8);
+  const wide = new Float64Array(bytes.buffer, bytes.byteOffset + head, words);
+  // A word of zero bytes reads as +0; any other bit pattern as something else (or NaN).
+  for (let i = 0; i < words; i++) if (!Object.is(wide[i], 0)) return false;
+  for (let i = head + words * 8; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /**
@@ -376,7 +393,10 @@ class Extractor {
     const file = this.file;
     if (!file) return; // the body of an entry that is not extracted
     if (!file.sparse) {
-      await writeAll(file.fh, bytes, null);
+      // A run of zeros is left as a hole: a few kilobytes of layer can describe a sparse file
+      // of a terabyte, which flatten writes out in full.
+      if (bytes.length < HOLE_MIN || !allZero(bytes)) await writeAll(file.fh, bytes, file.pos);
+      file.pos += bytes.length;
       return;
     }
     for (const piece of file.sparse.push(bytes)) {
@@ -391,6 +411,9 @@ class Extractor {
     if (sparse) {
       sparse.finish();
       await fh.truncate(sparse.realSize);
+    } else {
+      // The file ends at its size even when its last bytes were a hole.
+      await fh.truncate(file.pos);
     }
     if (this.owner(entry)) await fh.chown(entry.uid, entry.gid);
     await this.setXattrs(entry, file.full);
@@ -531,7 +554,7 @@ class Extractor {
       : undefined;
     await this.replace(rel, full, false);
     const fh = await open(full, CREATE_FILE, 0o600);
-    this.file = { fh, entry, full, sparse };
+    this.file = { fh, entry, full, sparse, pos: 0 };
     this.files.add(rel);
     this.report.files++;
   }

@@ -23,7 +23,7 @@ import { ExtractError, TarTruncatedError } from '../../src/errors.js';
 import { extract } from '../../src/node/extract.js';
 import { fileSource } from '../../src/node/io.js';
 import { pseudoRandom } from '../helpers/bytes.js';
-import { streamOf } from '../helpers/streams.js';
+import { sha256, streamOf } from '../helpers/streams.js';
 import { isRoot, toolsAvailable } from '../helpers/tools.js';
 import { buildTar, snapshot, type TarSpec, tempDir } from './extract-helpers.js';
 
@@ -272,6 +272,22 @@ describe.skipIf(!hasTar)('extract: tars built with encodeHeader', () => {
       skipped: 0,
       ownershipNotApplied: 0,
     });
+  });
+
+  it('leaves runs of zeros in a file as holes (a sparse file flattened out stays small)', async () => {
+    const size = 8 * 1024 * 1024;
+    const content = new Uint8Array(size);
+    content.set(pseudoRandom(10_000, 3), 1_000_000);
+    content.set(pseudoRandom(5, 4), 4 * 1024 * 1024 + 3);
+    const { bytes } = buildTar([{ path: 'zeros', body: content }]);
+    const out = join(tmp, 'holes');
+    await extract(streamOf(bytes, 65_536), out);
+    const file = join(out, 'zeros');
+    expect(sha256(readFileSync(file))).toBe(sha256(content));
+    const st = lstatSync(file);
+    expect(st.size).toBe(size);
+    // Written: the two pieces with data, not the 8 MiB around them.
+    expect(st.blocks * 512).toBeLessThan(1024 * 1024);
   });
 
   it('applies a pax atime, and the mtime as atime when there is none', async () => {
