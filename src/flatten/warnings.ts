@@ -16,7 +16,8 @@
  * - `WARN_UNSUPPORTED_TYPE`: an entry of a type flatten does not write (an unknown typeflag, a
  *   non-directory at the root); it was left out.
  * - `WARN_UNENCODABLE`: an entry's metadata cannot be written in a tar header (a device number
- *   out of range, an xattr name with `=`); it was left out.
+ *   out of range, an xattr name with `=`), or its name or link target is not UTF-8 (it holds
+ *   U+FFFD: two such names can decode alike, and would merge); it was left out.
  */
 export type FlattenWarningCode =
   | 'WARN_PATH_CLAMPED'

@@ -49,7 +49,10 @@ export type ExtractWarningCode =
   | 'fifo-skipped'
   /** An extended attribute was not applied (not permitted, not supported, or no `setfattr`). */
   | 'xattr-not-applied'
-  /** An entry of a type that is not extracted (unknown typeflag, a hard link to itself). */
+  /**
+   * An entry that is not extracted: an unknown typeflag, a hard link to itself, a name or link
+   * target that is not UTF-8 (it decodes with U+FFFD, and would merge with a like name).
+   */
   | 'entry-skipped';
 
 /** Something that was not extracted as the tar describes it, without failing the extraction. */
@@ -358,6 +361,13 @@ class Extractor {
     const { path: rel, parts } = checked;
     // A GNU dumpdir (`D`, from incremental archives) is a directory whose body lists names.
     const kind = entry.typeflag === 'D' ? 'directory' : entry.kind;
+    const link = kind === 'symlink' || kind === 'hardlink' ? entry.linkname : '';
+    if (entry.path.includes('\uFFFD') || link.includes('\uFFFD')) {
+      // Bytes that are not UTF-8 decode to U+FFFD: `caf\xe9` and `caf\xe8` would be one file.
+      this.report.skipped++;
+      this.warn('entry-skipped', location, 'its name or link target is not UTF-8');
+      return;
+    }
     if (rel === '' && kind !== 'directory') {
       throw new UnsafePathError(`refusing a ${kind} entry that names the target`, location);
     }

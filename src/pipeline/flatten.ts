@@ -23,6 +23,9 @@ import { readIndexRecords } from './open-index.js';
 
 export type { FlattenWarning, FlattenWarningCode } from '../flatten/warnings.js';
 
+/** What a tar name's bytes that are not UTF-8 decode to. */
+const NOT_UTF8 = '\uFFFD';
+
 /**
  * Opens the bytes of one layer's index: a root (as `convert` writes it, its index chunks in the
  * store) or a flat index. Flatten calls it once per layer; it may be called again, so it must
@@ -188,11 +191,26 @@ export function flatten(
       throw err;
     }
     for (const d of deletes) {
+      if (d.path.includes(NOT_UTF8)) {
+        warn('WARN_UNENCODABLE', d.path, 'a whiteout of a name that is not UTF-8 is left out');
+        continue;
+      }
       const path = clean(d.path);
       if (d.opaque) tree.makeOpaque(path);
       else tree.remove(path);
     }
     for (const { path: raw, action } of entries) {
+      const link =
+        action.type === 'hardlink'
+          ? action.target
+          : action.type === 'leaf'
+            ? action.inode.linkname
+            : '';
+      if (raw.includes(NOT_UTF8) || link.includes(NOT_UTF8)) {
+        // Bytes that are not UTF-8 decode to U+FFFD: `caf\xe9` and `caf\xe8` would be one file.
+        warn('WARN_UNENCODABLE', raw, 'a name or link target that is not UTF-8 is left out');
+        continue;
+      }
       const path = clean(raw);
       if (action.type === 'unsupported') {
         warn('WARN_UNSUPPORTED_TYPE', path, action.reason);

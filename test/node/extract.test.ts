@@ -10,6 +10,7 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -289,6 +290,34 @@ describe.skipIf(!hasTar)('extract: tars built with encodeHeader', () => {
     // Written: the two pieces with data, not the 8 MiB around them.
     expect(st.blocks * 512).toBeLessThan(1024 * 1024);
   });
+
+  it.runIf(toolsAvailable('python3'))(
+    'skips, with a warning, names that are not UTF-8 instead of merging them',
+    async () => {
+      // Latin-1 names, as old tars have them: both would decode to "caf\uFFFD".
+      const tarPath = join(tmp, 'latin1.tar');
+      execFileSync('python3', [
+        '-c',
+        `import tarfile, io
+t = tarfile.open(${JSON.stringify(tarPath)}, 'w', format=tarfile.GNU_FORMAT, encoding='latin-1')
+for name, data in [('caf\u00e9', b'e-acute'), ('caf\u00e8', b'e-grave'), ('ok', b'fine')]:
+    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+l = tarfile.TarInfo('link'); l.type = tarfile.SYMTYPE; l.linkname = 'caf\u00e9'; t.addfile(l)
+t.close()`,
+      ]);
+      const out = join(tmp, 'latin1');
+      const report = await extract(fileSource(tarPath), out);
+      expect(readdirSync(out)).toEqual(['ok']);
+      expect(report.files).toBe(1);
+      expect(report.skipped).toBe(3);
+      expect(report.warnings.map((w) => w.code)).toEqual([
+        'entry-skipped',
+        'entry-skipped',
+        'entry-skipped',
+      ]);
+      expect(report.warnings[0]!.message).toMatch(/not UTF-8/);
+    },
+  );
 
   it('applies a pax atime, and the mtime as atime when there is none', async () => {
     const { bytes } = buildTar([

@@ -213,6 +213,26 @@ describe.skipIf(!haveTools)('flatten against the layer-by-layer reference', () =
     });
   });
 
+  it('leaves out names that are not UTF-8, with a warning, instead of merging them', async () => {
+    const file = join(work, `latin1-${n++}.tar`);
+    python(
+      `import tarfile, io
+t = tarfile.open(${JSON.stringify(file)}, 'w', format=tarfile.GNU_FORMAT, encoding='latin-1')
+for name, data in [('caf\u00e9', b'e-acute'), ('caf\u00e8', b'e-grave'), ('ok', b'fine')]:
+    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+w = tarfile.TarInfo('.wh.caf\u00e9'); t.addfile(w)
+t.close()`,
+    );
+    const { tar, warnings } = await flattenTars([new Uint8Array(readFileSync(file))]);
+    writeFileSync(`${file}.flat`, tar);
+    expect(pythonMembers([`${file}.flat`])[0]!.map((m) => m.name)).toEqual(['ok']);
+    expect(warnings.map((w) => w.code)).toEqual([
+      'WARN_UNENCODABLE',
+      'WARN_UNENCODABLE',
+      'WARN_UNENCODABLE',
+    ]);
+  });
+
   it('links to a surviving target, across layers and directories', async () => {
     const { tree } = await againstReference([
       [
