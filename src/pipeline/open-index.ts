@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MIN_CHUNK_MIN } from '../cdc/params.js';
 import { RecordFormatError } from '../errors.js';
 import {
   createIndexDecoder,
@@ -84,13 +85,31 @@ function concat(pieces: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
-/** The chunks a sequence of references names, in order, each verified. */
+/**
+ * The chunks a sequence of references (one level of an index) names, in order, each verified.
+ * A chunker never cuts a chunk shorter than {@link MIN_CHUNK_MIN} bytes but the last of a
+ * sequence, nor an empty one; a root whose references do (the same tiny chunk over and over, at
+ * several levels) would otherwise make its reader fetch without end while its size stays small.
+ */
 async function* chunksOf(
   refs: Iterable<ChunkRef> | AsyncIterable<ChunkRef>,
   store: ChunkReader,
   options: OpenIndexOptions & { hash: HashProvider },
+  level: number,
 ): AsyncGenerator<Uint8Array> {
+  let short = -1;
+  let n = 0;
   for await (const ref of refs) {
+    if (ref.length === 0 || short >= 0) {
+      throw new RecordFormatError(
+        ref.length === 0
+          ? `index chunk ${n} of level ${level} is empty`
+          : `index chunk ${short} of level ${level} holds fewer than ${MIN_CHUNK_MIN} bytes and is not the last`,
+        0,
+      );
+    }
+    if (ref.length < MIN_CHUNK_MIN) short = n;
+    n++;
     options.onIndexChunk?.(ref);
     yield await readChunk(store, ref, options.hash);
   }
@@ -133,7 +152,7 @@ async function* flatBytes(
 ): AsyncGenerator<Uint8Array> {
   let refs: Iterable<ChunkRef> | AsyncIterable<ChunkRef> = root.refs;
   for (let level = root.levels; level > 0; level--) {
-    refs = refsIn(chunksOf(refs, store, options), level - 1);
+    refs = refsIn(chunksOf(refs, store, options, level), level - 1);
   }
   // The last frame must be the root's copy of the end record.
   const frame = new Uint8Array(4 + root.endBytes.length);
@@ -141,7 +160,7 @@ async function* flatBytes(
   frame.set(root.endBytes, 4);
   const tail = new Uint8Array(frame.length);
   let size = 0;
-  for await (const chunk of chunksOf(refs, store, options)) {
+  for await (const chunk of chunksOf(refs, store, options, 0)) {
     size += chunk.length;
     if (size > root.size) {
       throw new RecordFormatError(

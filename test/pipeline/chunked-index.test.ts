@@ -11,7 +11,8 @@ import {
   LayerdiffError,
   RecordFormatError,
 } from '../../src/errors.js';
-import { decodeRoot, encodeRoot, ROOT_MAGIC } from '../../src/format/root.js';
+import { INDEX_MAGIC } from '../../src/format/encoder.js';
+import { decodeRoot, encodeRoot, packRefs, ROOT_MAGIC } from '../../src/format/root.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import { createIndexChunker } from '../../src/pipeline/chunk-index.js';
 import { openIndex } from '../../src/pipeline/open-index.js';
@@ -192,6 +193,43 @@ describe('a hostile root or index chunks', () => {
       );
       expect(error).toBeInstanceOf(LayerdiffError);
       expect(bytes.length).toBeLessThan(tar.length);
+    }
+  });
+
+  it('a root of empty or tiny index chunks repeated at every level is refused, not fetched', async () => {
+    const { store, index } = await setup(100_000);
+    const root = decodeRoot(index);
+    let gets = 0;
+    const counting = view(store, (_, b) => {
+      gets++;
+      return b;
+    });
+    const ref = async (bytes: Uint8Array) => {
+      const digest = await hash.digest(bytes);
+      await store.put(formatDigest(digest), bytes);
+      return { digest, length: bytes.length };
+    };
+    // 10,000 references to the empty chunk, and 10,000 to that: 10^8 fetches of nothing, and
+    // the size the root states never reached (refused where the references are unpacked).
+    const empty = await ref(new Uint8Array(0));
+    const a = await ref(packRefs(Array.from({ length: 10_000 }, () => empty)));
+    const b = await ref(packRefs(Array.from({ length: 10_000 }, () => a)));
+    // A valid start (magic, a frame of 1 MB), then 1-byte chunks: a fetch for every byte.
+    const head = new Uint8Array(INDEX_MAGIC.length + 4);
+    head.set(INDEX_MAGIC);
+    new DataView(head.buffer).setUint32(INDEX_MAGIC.length, 1_000_000);
+    const tiny = await ref(Uint8Array.of(7));
+    const c = await ref(packRefs([await ref(head), ...Array.from({ length: 10_000 }, () => tiny)]));
+    for (const [levels, refs, message] of [
+      [2, [b], /packed chunk reference has length 0/],
+      [1, [c], /index chunk 0 of level 0 holds fewer than 64 bytes and is not the last/],
+    ] as const) {
+      gets = 0;
+      const hostile = encodeRoot({ ...root, levels, refs: [...refs] });
+      const { error } = await within(readUntilError(reassemble(streamOf(hostile), counting)));
+      expect(error).toBeInstanceOf(RecordFormatError);
+      expect((error as Error).message).toMatch(message);
+      expect(gets).toBeLessThan(10);
     }
   });
 
