@@ -36,7 +36,6 @@ import { intOption } from '../options.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import { DigestTable } from '../store/digest-table.js';
 import {
-  decodePackIndex,
   decodeRecordHeader,
   encodePackIndex,
   encodeRecordHeader,
@@ -45,6 +44,7 @@ import {
   PACK_MAGIC,
   type PackEntry,
   RECORD_HEADER_BYTES,
+  visitPackIndex,
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
@@ -216,25 +216,23 @@ export class PackStore implements ChunkStore {
   private async loadPack(name: string): Promise<void> {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
-    const index = decodePackIndex(await readIndexFile(idxPath), idxPath);
+    const bytes = await readIndexFile(idxPath);
+    // Checked whole before anything is taken from it.
+    const packSize = visitPackIndex(bytes, idxPath, () => {});
     const packStat = await stat(packPath).catch(() => undefined);
-    if (!packStat?.isFile() || packStat.size !== index.packSize) {
+    if (!packStat?.isFile() || packStat.size !== packSize) {
       const what = packStat ? `${packStat.size} bytes` : 'missing';
-      throw new PackFormatError(
-        packPath,
-        0,
-        `pack is ${what}; its index says ${index.packSize} bytes`,
-      );
+      throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
     }
-    const pack = this.packs.push({ path: packPath, size: index.packSize }) - 1;
+    const pack = this.packs.push({ path: packPath, size: packSize }) - 1;
     // A later pack wins for a digest two hold, and the copy it displaces stays behind it: a
     // read that finds one copy bad falls back to the other (a repair may sit in either).
-    for (const e of index.entries) {
+    visitPackIndex(bytes, idxPath, (e) => {
       const earlier = this.table.get(e.digest);
       const id = this.addLoc(pack, e.offset, e.stored);
       if (earlier >= 0) this.displaced.set(id, earlier);
       this.table.set(e.digest, id);
-    }
+    });
   }
 
   private addLoc(pack: number, offset: number, stored: number): number {

@@ -12,6 +12,7 @@ export {
   type PackIndex,
   RECORD_HEADER_BYTES,
   type RecordHeader,
+  visitPackIndex,
 } from './pack-format.js';
 export { readChunk } from './read-chunk.js';
 export type { ChunkReader, ChunkStore, ChunkWriter } from './types.js';

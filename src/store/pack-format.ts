@@ -143,6 +143,28 @@ export interface PackIndex {
  * @throws {@link PackFormatError} naming what was wrong and where.
  */
 export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
+  const entries: PackEntry[] = [];
+  const packSize = visitPackIndex(bytes, file, (e) => {
+    entries.push({ ...e, digest: e.digest.slice() });
+  });
+  return { packSize, entries };
+}
+
+/**
+ * Checks a pack's index file as {@link decodePackIndex} does, handing each entry to `visit`
+ * without keeping any: the entry object and its digest (a view of `bytes`) are reused for the
+ * next, so a store can load millions of entries without an object each.
+ * @param bytes - the whole index file.
+ * @param file - its name, for errors.
+ * @param visit - called for each entry in order, after it was checked.
+ * @returns the pack's size, as the index says.
+ * @throws {@link PackFormatError} naming what was wrong and where.
+ */
+export function visitPackIndex(
+  bytes: Uint8Array,
+  file: string,
+  visit: (entry: Readonly<PackEntry>) => void,
+): number {
   if (bytes.length < INDEX_HEADER_BYTES + 4) {
     throw new PackFormatError(file, bytes.length, 'pack index cut short');
   }
@@ -168,18 +190,16 @@ export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
   if (!Number.isSafeInteger(packSize)) {
     throw new PackFormatError(file, 12, `pack size ${packSize} out of range`);
   }
-  const entries: PackEntry[] = [];
   /** Bytes the records claim: records never overlap, so at most the pack's size. */
   let claimed = PACK_MAGIC.length;
+  const e: PackEntry = { digest: bytes, offset: 0, coding: 'identity', stored: 0, raw: 0 };
   for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
     const offset = Number(view.getBigUint64(at + SHA256_BYTES));
-    const e: PackEntry = {
-      digest: bytes.slice(at, at + SHA256_BYTES),
-      offset,
-      coding: codingAt(file, at, bytes, at + SHA256_BYTES + 8),
-      stored: view.getUint32(at + SHA256_BYTES + 12),
-      raw: view.getUint32(at + SHA256_BYTES + 16),
-    };
+    e.digest = bytes.subarray(at, at + SHA256_BYTES);
+    e.offset = offset;
+    e.coding = codingAt(file, at, bytes, at + SHA256_BYTES + 8);
+    e.stored = view.getUint32(at + SHA256_BYTES + 12);
+    e.raw = view.getUint32(at + SHA256_BYTES + 16);
     checkSizes(file, at, e);
     if (offset < PACK_MAGIC.length || offset + RECORD_HEADER_BYTES + e.stored > packSize) {
       throw new PackFormatError(
@@ -193,7 +213,7 @@ export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
       // Overlapping records: a few bytes of pack could otherwise claim millions of chunks.
       throw new PackFormatError(file, at, `records claim more than the pack's ${packSize} bytes`);
     }
-    entries.push(e);
+    visit(e);
   }
-  return { packSize, entries };
+  return packSize;
 }
