@@ -48,21 +48,3 @@ export function checkEntryPath(path: string): SafeEntryPath | UnsafeEntryPath {
   }
   return { ok: true, path: parts.join('/'), parts };
 }
-
-/**
- * Tells whether `path` is `ancestor` or lies below it (both in the normal form of
- * {@link checkEntryPath}; `''` is the ancestor of everything).
- *
- * @param path - A normalized path.
- * @param ancestor - A normalized path.
- * @returns `true` when `path` equals `ancestor` or starts with `ancestor/`.
- */
-export function isSameOrBelow(path: string, ancestor: string): boolean {
-  return (
-    ancestor === '' ||
-    path === ancestor ||
-    (path.length > ancestor.length &&
-      path.startsWith(ancestor) &&
-      path.charCodeAt(ancestor.length) === 0x2f)
-  );
-}

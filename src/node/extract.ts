@@ -38,7 +38,8 @@ import {
 import { intOption } from '../options.js';
 import { createTarTokenizer } from '../tar/tokenizer.js';
 import type { TarEntry, TarTime } from '../tar/types.js';
-import { checkEntryPath, isSameOrBelow } from './entry-path.js';
+import { checkEntryPath } from './entry-path.js';
+import { PathTrie } from './path-trie.js';
 import { SparseBody } from './sparse-body.js';
 
 /** What a warning is about. */
@@ -328,9 +329,9 @@ class Extractor {
   /** Normalized paths known to be real directories (not symbolic links) under the root. */
   private readonly dirs = new Set<string>(['']);
   /** Normalized paths of regular files this tar created (hard link targets). */
-  private readonly files = new Set<string>();
+  private readonly files = new PathTrie<true>();
   /** Directory metadata to apply at the end. */
-  private readonly deferred = new Map<string, DirMeta>();
+  private readonly deferred = new PathTrie<DirMeta>();
   private file: OpenFile | undefined;
   /** The entry being extracted, for error messages. */
   private location: TarLocation = { offset: 0 };
@@ -436,8 +437,8 @@ class Extractor {
   /** Applies the deferred directory metadata, deepest directories first. */
   async finish(): Promise<void> {
     const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
-    const dirs = [...this.deferred].sort((a, b) => depth(b[0]) - depth(a[0]));
-    this.deferred.clear();
+    const dirs = [...this.deferred.entries()].sort((a, b) => depth(b[0]) - depth(a[0]));
+    this.deferred.deleteTree('');
     for (const [rel, meta] of dirs) {
       this.location = meta.location;
       const full = rel === '' ? this.root : join(this.root, rel);
@@ -524,11 +525,13 @@ class Extractor {
     // no directory is taken on trust after a removal.
     this.dirs.clear();
     this.dirs.add('');
-    this.files.delete(rel);
-    this.deferred.delete(rel);
-    if (!tree) return;
-    for (const p of this.files) if (isSameOrBelow(p, rel)) this.files.delete(p);
-    for (const p of this.deferred.keys()) if (isSameOrBelow(p, rel)) this.deferred.delete(p);
+    if (tree) {
+      this.files.deleteTree(rel);
+      this.deferred.deleteTree(rel);
+    } else {
+      this.files.delete(rel);
+      this.deferred.delete(rel);
+    }
   }
 
   private async directory(
@@ -543,7 +546,7 @@ class Extractor {
     this.report.dirs++;
     if (this.owner(entry)) await lchown(full, entry.uid, entry.gid);
     await this.setXattrs(entry, full);
-    this.deferred.delete(rel); // re-inserted: a later entry for the same directory wins
+    // A later entry for the same directory wins.
     this.deferred.set(rel, {
       mode: entry.mode & 0o7777,
       atime: seconds(entry.atime ?? entry.mtime),
@@ -565,7 +568,7 @@ class Extractor {
     await this.replace(rel, full, false);
     const fh = await open(full, CREATE_FILE, 0o600);
     this.file = { fh, entry, full, sparse, pos: 0 };
-    this.files.add(rel);
+    this.files.set(rel, true);
     this.report.files++;
   }
 
@@ -608,7 +611,7 @@ class Extractor {
     const st = await lstatOrUndefined(targetFull);
     if (!st?.isFile()) throw notExtracted();
     await link(targetFull, full); // link(2) does not follow a symbolic link at the target
-    this.files.add(rel);
+    this.files.set(rel, true);
     this.report.hardlinks++;
   }
 

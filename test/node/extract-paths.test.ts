@@ -2,7 +2,8 @@
  * The pure parts under extract(): entry path checks and sparse body placement.
  */
 import { describe, expect, it } from 'vitest';
-import { checkEntryPath, isSameOrBelow } from '../../src/node/entry-path.js';
+import { checkEntryPath } from '../../src/node/entry-path.js';
+import { PathTrie } from '../../src/node/path-trie.js';
 import { SparseBody } from '../../src/node/sparse-body.js';
 
 describe('checkEntryPath', () => {
@@ -33,12 +34,45 @@ describe('checkEntryPath', () => {
     expect(r.ok).toBe(false);
     expect(r.ok ? '' : r.reason).toContain(reason);
   });
+});
 
-  it('isSameOrBelow', () => {
-    expect(isSameOrBelow('a/b', 'a')).toBe(true);
-    expect(isSameOrBelow('a', 'a')).toBe(true);
-    expect(isSameOrBelow('ab', 'a')).toBe(false);
-    expect(isSameOrBelow('x', '')).toBe(true);
+describe('PathTrie', () => {
+  it('sets, gets and deletes paths, and drops whole subtrees', () => {
+    const t = new PathTrie<number>();
+    for (const [p, v] of [
+      ['a', 1],
+      ['a/b', 2],
+      ['a/b/c', 3],
+      ['ab', 4],
+      ['', 0],
+    ] as const) {
+      t.set(p, v);
+    }
+    expect(t.get('a/b')).toBe(2);
+    expect(t.has('a/b/c/d')).toBe(false);
+    t.delete('a');
+    expect(t.has('a')).toBe(false);
+    expect(t.get('a/b/c')).toBe(3);
+    t.deleteTree('a/b');
+    expect([...t.entries()].sort()).toEqual([
+      ['', 0],
+      ['ab', 4],
+    ]);
+    // `ab` is not below `a`.
+    t.set('a/x', 5);
+    t.deleteTree('a');
+    expect(t.get('ab')).toBe(4);
+    t.deleteTree('');
+    expect([...t.entries()]).toEqual([]);
+  });
+
+  it('lists parents before their children', () => {
+    const t = new PathTrie<boolean>();
+    for (const p of ['x/y/z', 'x', 'x/y', 'w']) t.set(p, true);
+    const order = [...t.entries()].map(([p]) => p);
+    expect(order.indexOf('x')).toBeLessThan(order.indexOf('x/y'));
+    expect(order.indexOf('x/y')).toBeLessThan(order.indexOf('x/y/z'));
+    expect(order).toHaveLength(4);
   });
 });
 
