@@ -525,7 +525,12 @@ export class PackStore implements ChunkStore {
       if ((await fh.stat()).size !== pack.size) await fh.truncate(pack.size);
       if (this.options.fsync) await fh.sync();
       if (!pack.renamed) {
-        await rename(tmp, final);
+        try {
+          await rename(tmp, final);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.lose(packNo);
+          throw err;
+        }
         pack.renamed = true;
         pack.path = final;
       } else {
@@ -548,9 +553,26 @@ export class PackStore implements ChunkStore {
     } catch (err) {
       // Its chunks stay known (their bytes are in the pack), and every later flush tries again:
       // no flush succeeds while a chunk some put reported stored is unpublished.
-      this.unpublished.add(packNo);
+      if (pack.open) this.unpublished.add(packNo);
       throw new StoreError(`publishing pack ${final}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Gives up a pack whose file is gone (another writer's sweep took it after this one had not
+   * written to it for a day): its chunks are no longer held, so a later put stores them again,
+   * and only the flush that found out fails.
+   */
+  private lose(packNo: number): void {
+    const open = this.packs[packNo]!.open!;
+    for (const e of open.entries) {
+      const id = this.table.get(e.digest);
+      if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(e.digest);
+    }
+    open.handle.then((fh) => fh.close()).catch(() => {});
+    this.handles.delete(packNo);
+    this.packs[packNo]!.open = undefined;
+    this.unpublished.delete(packNo);
   }
 
   /**

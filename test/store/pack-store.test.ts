@@ -277,6 +277,32 @@ describe('PackStore', () => {
     expect(readdirSync(dir)).toContain(names.stalePack);
   });
 
+  it('a writer whose open pack another swept fails one flush, then stores its chunks again', async () => {
+    const root = await fresh();
+    const w = await PackStore.open(root);
+    const a = chunk(5000, 21);
+    await w.put(a.digest, a.bytes);
+    // The writer pauses for two hours; another one, sweeping after one, takes its pack.
+    const dir = join(root, 'packs');
+    const tmp = readdirSync(dir).find((n) => n.endsWith('.pack.tmp'))!;
+    const old = (Date.now() - 2 * 3600 * 1000) / 1000;
+    utimesSync(join(dir, tmp), old, old);
+    const other = await PackStore.open(root, { removeStaleAfterMs: 3600 * 1000 });
+    const b = chunk(5000, 22);
+    await other.put(b.digest, b.bytes);
+    await other.close();
+    await expect(w.flush()).rejects.toThrow(/ENOENT/);
+    // The chunk is no longer held: put stores it again, and later flushes succeed.
+    expect(await w.has(a.digest)).toBe(false);
+    expect(await w.put(a.digest, a.bytes)).toBe(true);
+    await w.flush();
+    await w.close();
+    const r = await PackStore.open(root);
+    expectBytes(await r.get(a.digest), a.bytes);
+    expectBytes(await r.get(b.digest), b.bytes);
+    await r.close();
+  });
+
   it('refuses bad options', async () => {
     const root = await fresh();
     await expect(PackStore.open(root, { packBytes: 1000 })).rejects.toThrow(/packBytes/);
