@@ -41,6 +41,18 @@ function view(
   };
 }
 
+/** `store`, counting the chunks read through it. */
+function counted(store: MemoryStore): { store: ChunkReader; gets: number } {
+  const c = {
+    gets: 0,
+    store: view(store, (_, b) => {
+      c.gets++;
+      return b;
+    }),
+  };
+  return c;
+}
+
 async function setup(size = 2 << 20) {
   const big = pseudoRandom(size, 7);
   const tar = tarOf([
@@ -199,11 +211,7 @@ describe('a hostile root or index chunks', () => {
   it('a root of empty or tiny index chunks repeated at every level is refused, not fetched', async () => {
     const { store, index } = await setup(100_000);
     const root = decodeRoot(index);
-    let gets = 0;
-    const counting = view(store, (_, b) => {
-      gets++;
-      return b;
-    });
+    const counting = counted(store);
     const ref = async (bytes: Uint8Array) => {
       const digest = await hash.digest(bytes);
       await store.put(formatDigest(digest), bytes);
@@ -224,12 +232,12 @@ describe('a hostile root or index chunks', () => {
       [2, [b], /packed chunk reference has length 0/],
       [1, [c], /index chunk 0 of level 0 holds fewer than 64 bytes and is not the last/],
     ] as const) {
-      gets = 0;
+      counting.gets = 0;
       const hostile = encodeRoot({ ...root, levels, refs: [...refs] });
-      const { error } = await within(readUntilError(reassemble(streamOf(hostile), counting)));
+      const { error } = await within(readUntilError(reassemble(streamOf(hostile), counting.store)));
       expect(error).toBeInstanceOf(RecordFormatError);
       expect((error as Error).message).toMatch(message);
-      expect(gets).toBeLessThan(10);
+      expect(counting.gets).toBeLessThan(10);
     }
   });
 
@@ -245,16 +253,12 @@ describe('a hostile root or index chunks', () => {
   it('a root naming an index over the size limit is refused before any fetch', async () => {
     const { store, index } = await setup(100_000);
     const root = decodeRoot(index);
-    let gets = 0;
-    const counting = view(store, (_, b) => {
-      gets++;
-      return b;
-    });
+    const counting = counted(store);
     const huge = encodeRoot({ ...root, size: 2 ** 53 - 1 });
-    const { error } = await within(readUntilError(reassemble(streamOf(huge), counting)));
+    const { error } = await within(readUntilError(reassemble(streamOf(huge), counting.store)));
     expect(error).toBeInstanceOf(RecordFormatError);
     expect((error as Error).message).toMatch(/over the \d+-byte limit/);
-    expect(gets).toBe(0);
+    expect(counting.gets).toBe(0);
     // The same limit, set low, applies to a flat index as it streams.
     const flat = await flatIndex(index, store);
     const small = await within(
