@@ -136,11 +136,18 @@ export class FsStore implements ChunkStore {
   async put(digest: string, bytes: Uint8Array): Promise<boolean> {
     const final = this.pathOf(digest);
     checkChunkSize(digest, bytes.length);
-    // One write per chunk at a time in this process; concurrent puts of it wait for that one.
+    // One write per chunk at a time in this process; concurrent puts of it wait for that one,
+    // and try on their own if it fails.
     const pending = this.writing.get(digest);
     if (pending) {
-      await pending;
-      return false;
+      if (
+        await pending.then(
+          () => true,
+          () => false,
+        )
+      )
+        return false;
+      return this.put(digest, bytes);
     }
     const write = this.write(digest, final, bytes);
     this.writing.set(digest, write);
