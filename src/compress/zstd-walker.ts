@@ -28,11 +28,6 @@ export class ZstdWalker {
   private checksum = false;
   /** Absolute offset in the compressed stream of the next byte to be walked. */
   offset = 0;
-  /**
-   * Sum of the windows of every frame begun so far: the decoder allocates a buffer of its
-   * frame's window for each frame, however little the frame holds.
-   */
-  windowBytes = 0;
 
   constructor(private readonly maxWindow: number) {}
 
@@ -163,7 +158,6 @@ export class ZstdWalker {
       this.fail(`frame window of ${window} bytes exceeds the ${this.maxWindow}-byte limit`);
     }
     this.headLen = 0;
-    this.windowBytes += window;
     this.state = { kind: 'block-header', window: Math.max(window, 1) };
   }
 

@@ -1,10 +1,9 @@
 /**
  * Streaming zstd decompression in pure JS (fzstd), pull-driven and bounded: input is fed to
  * the decoder in slices whose decompressed size is at most about `sliceBytes` and which never
- * span two frames, and frames whose window exceeds `maxWindow` are refused before the decoder
- * allocates anything. The decoder allocates (and zero-fills) a whole window for every frame,
- * so a stream whose frames declare far more window than they produce (tiny frames with huge
- * windows: gigabytes of allocation from a few kilobytes) is refused too.
+ * span two frames (fzstd allocates a whole window for every frame, and frees it only when the
+ * slice is done: a slice of many tiny frames with huge windows took gigabytes), and frames
+ * whose window exceeds `maxWindow` are refused before the decoder allocates anything.
  *
  * @module
  */
@@ -22,15 +21,6 @@ export interface ZstdDecoderOptions {
    * @default 1048576
    */
   sliceBytes?: number;
-  /**
-   * Window bytes the frames of a stream may declare, in total, per byte they produce, beyond
-   * two `maxWindow`s. The decoder allocates and zero-fills each frame's window, so this bounds
-   * that work by the output. Streaming encoders declare their whole window (8 MiB for Go's
-   * klauspost/compress) once a frame outgrows one 128 KiB block, so real streams stay
-   * under 64; a frame of a few bytes declaring 128 MiB is refused.
-   * @default 64
-   */
-  windowPerByte?: number;
 }
 
 /**
@@ -38,8 +28,7 @@ export interface ZstdDecoderOptions {
  * @param source - the compressed bytes.
  * @param options - limits.
  * @returns the decompressed bytes as a pull stream.
- * @throws {@link UsageError} when `maxWindow` or `windowPerByte` is not a number >= 0, or
- * `sliceBytes` not >= 1.
+ * @throws {@link UsageError} when `maxWindow` is not a number >= 0 or `sliceBytes` not >= 1.
  */
 export function createZstdDecoder(
   source: ReadableStream<Uint8Array>,
@@ -47,19 +36,13 @@ export function createZstdDecoder(
 ): ReadableStream<Uint8Array> {
   const maxWindow = options.maxWindow ?? 128 * 1024 * 1024;
   const sliceBytes = options.sliceBytes ?? 1024 * 1024;
-  const windowPerByte = options.windowPerByte ?? 64;
   // A NaN limit would accept every window; a slice budget below 1 would never advance.
   if (!(maxWindow >= 0)) throw new UsageError(`zstd: maxWindow must be >= 0, got ${maxWindow}`);
   if (!(sliceBytes >= 1)) throw new UsageError(`zstd: sliceBytes must be >= 1, got ${sliceBytes}`);
-  if (!(windowPerByte >= 0)) {
-    throw new UsageError(`zstd: windowPerByte must be >= 0, got ${windowPerByte}`);
-  }
   const walker = new ZstdWalker(maxWindow);
   const reader = source.getReader();
   const out: Uint8Array[] = [];
-  let produced = 0;
   const decoder = new Decompress((data) => {
-    produced += data.length;
     if (data.length) out.push(data);
   });
   let piece: Uint8Array | undefined;
@@ -100,11 +83,6 @@ export function createZstdDecoder(
             continue;
           }
           const end = walker.walk(piece, pos, sliceBytes);
-          if (walker.windowBytes > windowPerByte * produced + 2 * maxWindow) {
-            throw new CompressionError(
-              `zstd: frames up to compressed offset ${walker.offset} declare ${walker.windowBytes} bytes of window for ${produced} bytes of output`,
-            );
-          }
           push(piece.subarray(pos, end), false);
           pos = end;
         }
