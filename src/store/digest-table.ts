@@ -6,7 +6,7 @@
  *
  * Open addressing with linear probing in one `Uint32Array`: 20 bytes a slot (four key words
  * and the value), at most three quarters full, so about 27 to 53 bytes per digest. A key's
- * home slot is a hash of all four words under multipliers drawn at random per table: the
+ * home slot is a hash of all four words under keys drawn at random per table: the
  * digests in a store's index files are outside input, and digests chosen to share a home
  * (say, the same first word) would otherwise make every insert walk one probe chain, so that
  * loading a hostile index of 80,000 entries took 14 s, and one of the largest allowed, hours.
@@ -25,28 +25,56 @@ function keyOf(digest: Uint8Array): ArrayLike<number> {
   return [w(0), w(4), w(8), w(12)];
 }
 
+/** A 32-bit hash of the four key words at `k[o]` to `k[o + 3]`. */
+export type KeyHash = (k: ArrayLike<number>, o: number) => number;
+
+/** MurmurHash3's finalizer: every input bit reaches every output bit. */
+function fmix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A hash of the four words under five secret keys: each word is mixed with its own key, so a
+ * word's high bits reach its low ones before the words are combined (a plain sum of products
+ * would let keys whose low bits are all zero share a few homes, whatever the keys).
+ */
+function keyedHash(key: Uint32Array): KeyHash {
+  const [k0, k1, k2, k3, k4] = key as unknown as [number, number, number, number, number];
+  return (k, o) => {
+    const a = fmix32(k[o]! ^ k0);
+    const b = fmix32(k[o + 1]! ^ k1);
+    const c = fmix32(k[o + 2]! ^ k2);
+    const d = fmix32(k[o + 3]! ^ k3);
+    return fmix32(
+      a ^ ((b << 8) | (b >>> 24)) ^ ((c << 16) | (c >>> 16)) ^ ((d << 24) | (d >>> 8)) ^ k4,
+    );
+  };
+}
+
 /** A map from SHA-256 digests (32 raw bytes) to unsigned 31-bit integers. */
 export class DigestTable {
   private slots: Uint32Array;
   private used = 0;
-  /** Odd multipliers of the home hash, one per key word. */
-  private readonly m: Uint32Array;
+  /** The 32-bit hash a key's home slot is taken from (its top bits). */
+  private readonly hash: KeyHash;
 
   /**
    * @param capacity - digests expected (the table grows past it as needed).
-   * @param multipliers - the home hash's four multipliers; random odd ones by default. Tests
-   * pass fixed ones to make keys collide on purpose.
+   * @param hash - the hash of a key's four words (at `k[o]` to `k[o + 3]`) that homes it; a
+   * keyed mix under random keys by default. Tests pass a weak one to make keys collide.
    */
-  constructor(capacity = 1024, multipliers?: ArrayLike<number>) {
+  constructor(capacity = 1024, hash?: KeyHash) {
     let n = 16;
     while (n * 0.75 < capacity) n *= 2;
     this.slots = new Uint32Array(n * WORDS).fill(EMPTY);
-    if (multipliers) {
-      this.m = Uint32Array.from(multipliers);
-    } else {
-      this.m = crypto.getRandomValues(new Uint32Array(4));
-      for (let i = 0; i < 4; i++) this.m[i] = this.m[i]! | 1;
-    }
+    this.hash = hash ?? keyedHash(crypto.getRandomValues(new Uint32Array(5)));
+  }
+
+  /** The home slot of the key at `k[o]`, in a table of `mask + 1` slots (a power of two). */
+  private home(k: ArrayLike<number>, o: number, mask: number): number {
+    return this.hash(k, o) >>> Math.clz32(mask);
   }
 
   /** Diagnostics: the farthest any key sits from its home slot (0 when none probes). */
@@ -59,21 +87,6 @@ export class DigestTable {
       longest = Math.max(longest, (i - this.home(s, i * WORDS, mask)) & mask);
     }
     return longest;
-  }
-
-  /**
-   * The home slot of the key in `k[o]` to `k[o + 3]`, in a table of `mask + 1` slots (a power
-   * of two): multiply-shift over the four words, the top bits of the sum.
-   */
-  private home(k: ArrayLike<number>, o: number, mask: number): number {
-    const m = this.m;
-    const sum =
-      (Math.imul(k[o]!, m[0]!) +
-        Math.imul(k[o + 1]!, m[1]!) +
-        Math.imul(k[o + 2]!, m[2]!) +
-        Math.imul(k[o + 3]!, m[3]!)) >>>
-      0;
-    return sum >>> Math.clz32(mask);
   }
 
   /** How many digests the table holds. */
