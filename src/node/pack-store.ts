@@ -328,6 +328,8 @@ export class PackStore implements ChunkStore {
   /** Reads `length` bytes of a pack at `offset`; fewer bytes than that are a short pack. */
   private async read(pack: number, offset: number, length: number): Promise<Uint8Array> {
     const file = this.packs[pack]!.path;
+    // A get that began before close must not open a file nothing will close.
+    if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     let h = this.handles.get(pack);
     if (!h) {
       const writer = this.packs[pack]!.open?.handle;
@@ -524,6 +526,10 @@ export class PackStore implements ChunkStore {
       // says how long the pack is, so make it exactly that (the gap is never referenced).
       if ((await fh.stat()).size !== pack.size) await fh.truncate(pack.size);
       if (this.options.fsync) await fh.sync();
+      // The pack must not look abandoned to another writer's sweep between its rename (which
+      // keeps its time) and its index, however long ago its last record was written.
+      const now = new Date();
+      await fh.utimes(now, now);
       if (!pack.renamed) {
         try {
           await rename(tmp, final);
@@ -533,10 +539,6 @@ export class PackStore implements ChunkStore {
         }
         pack.renamed = true;
         pack.path = final;
-      } else {
-        // Retrying the index: the pack must not look abandoned to another writer's sweep.
-        const now = new Date();
-        await fh.utimes(now, now);
       }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),
@@ -568,6 +570,10 @@ export class PackStore implements ChunkStore {
     for (const e of open.entries) {
       const id = this.table.get(e.digest);
       if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(e.digest);
+    }
+    // Nor is a copy of this pack a fallback for another any more.
+    for (const [id, other] of this.displaced) {
+      if (this.locs[other * 2] === packNo) this.displaced.delete(id);
     }
     open.handle.then((fh) => fh.close()).catch(() => {});
     this.handles.delete(packNo);

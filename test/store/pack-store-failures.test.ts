@@ -3,7 +3,7 @@
  * are injected into node:fs/promises and the synchronous writes of node:fs (a blocking store
  * writes with those), so no special filesystem is needed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -20,6 +20,8 @@ const { faults, enospc } = vi.hoisted(() => ({
     shortWrites: 0,
     /** Opens of pack files (temporary or published) that fail with EMFILE before one succeeds. */
     packOpenFailures: 0,
+    /** Runs once right after a pack's rename, before its index is written. */
+    afterPackRename: undefined as (() => Promise<void>) | undefined,
   },
   enospc: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
 }));
@@ -33,7 +35,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
         faults.renameFailures--;
         throw enospc();
       }
-      return fs.rename(from, to);
+      await fs.rename(from, to);
+      const after = faults.afterPackRename;
+      if (after && from.endsWith('.pack.tmp')) {
+        faults.afterPackRename = undefined;
+        await after();
+      }
     },
     open: async (...args: Parameters<typeof fs.open>) => {
       if (faults.packOpenFailures > 0 && /\.pack(\.tmp)?$/.test(String(args[0]))) {
@@ -102,6 +109,7 @@ beforeEach(() => {
   faults.writeFailures = 0;
   faults.shortWrites = 0;
   faults.packOpenFailures = 0;
+  faults.afterPackRename = undefined;
 });
 
 describe('PackStore with failing writes', () => {
@@ -196,6 +204,29 @@ describe('PackStore with failing writes', () => {
     await store.close();
     // Nor does a closed store open files that nothing would close.
     await expect(store.get(x.digest)).rejects.toThrow(/is closed/);
+  });
+
+  it("another writer's sweep between a pack's rename and its index leaves the pack alone", async () => {
+    const root = await fresh();
+    const w = await PackStore.open(root);
+    const a = chunk(7000, 17);
+    await w.put(a.digest, a.bytes);
+    // Its last record was written two hours ago; the rename keeps that time.
+    const dir = join(root, 'packs');
+    const tmp = (await readdir(dir)).find((n) => n.endsWith('.pack.tmp'))!;
+    const old = (Date.now() - 2 * 3600 * 1000) / 1000;
+    await utimes(join(dir, tmp), old, old);
+    faults.afterPackRename = async () => {
+      const other = await PackStore.open(root, { removeStaleAfterMs: 3600 * 1000 });
+      const b = chunk(7000, 18);
+      await other.put(b.digest, b.bytes);
+      await other.close();
+    };
+    await w.flush();
+    await w.close();
+    const r = await PackStore.open(root);
+    expectBytes(await r.get(a.digest), a.bytes);
+    await r.close();
   });
 
   it('reads concurrently from more packs than it keeps open', async () => {
