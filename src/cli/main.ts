@@ -78,21 +78,45 @@ commands:
       Merge one image's layers (plain or chunked layout) into one plain tar.
 `;
 
+/** The first error writing to stdout: output written with plain writes reports it only so. */
+let stdoutError: NodeJS.ErrnoException | undefined;
+
+/** Waits until what was written to stdout has gone out; rejects with its write error if any. */
+function stdoutFlushed(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (stdoutError) return reject(stdoutError);
+    process.stdout.write('', (err) =>
+      err || stdoutError ? reject(err ?? stdoutError) : resolve(),
+    );
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
+  // The reader of a pipe may go away early (`layerdiff cat ... | head`): the command then
+  // stops quietly, as a tool killed by SIGPIPE does (status 141). Any other failure to write
+  // the output (a full disk) is an error, reported after the command.
+  process.stdout.on('error', (err) => {
+    stdoutError ??= err;
+  });
+  process.stderr.on('error', () => {});
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     // Asked for, usage is the output; missing a command, it is an error message.
-    (command ? process.stdout : process.stderr).write(USAGE);
-    return command ? 0 : 2;
+    if (!command) {
+      process.stderr.write(USAGE);
+      return 2;
+    }
+    process.stdout.write(USAGE);
+    return stdoutFlushed().then(
+      () => 0,
+      (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? 141 : 1),
+    );
   }
   const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!load) {
     process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
-  // The reader of a pipe may go away early (`layerdiff cat ... | head`): the command then
-  // stops quietly, as a tool killed by SIGPIPE does (status 141).
-  for (const out of [process.stdout, process.stderr]) out.on('error', () => {});
   try {
     try {
       await (await load())(rest);
@@ -101,6 +125,7 @@ async function main(argv: string[]): Promise<number> {
       throw err;
     }
     await closeAll(true);
+    await stdoutFlushed();
     return 0;
   } catch (err) {
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;

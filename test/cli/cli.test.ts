@@ -2,12 +2,13 @@
  * The command line, run as users run it: `node dist/cli.js` in a child process, on layers made
  * at test time with GNU tar, gzip and zstd.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   cpSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -258,6 +259,22 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(diffId);
     });
+  });
+
+  it('output that cannot be written (a full disk) fails the command, whichever way it is written', () => {
+    for (const args of [
+      ['inspect', index, '--store', store],
+      ['inspect', index, '--store', store, '--json'],
+      ['--help'],
+    ]) {
+      const r = spawnSync(process.execPath, [CLI, ...args], {
+        stdio: ['ignore', openSync('/dev/full', 'w'), 'pipe'],
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(r.status, args.join(' ')).toBe(1);
+      if (args[0] !== '--help') expect(r.stderr).toMatch(/ENOSPC/);
+    }
   });
 
   describe('cat', () => {
