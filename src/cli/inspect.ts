@@ -98,7 +98,7 @@ export async function inspectCommand(args: string[]): Promise<void> {
         last = e;
         const m = r.entry;
         flushLine(
-          `${modeString(m)} ${m.uname || m.uid}/${m.gname || m.gid} ${String(m.size).padStart(10)} ${new Date(m.mtime.sec * 1000).toISOString()} ${m.path}${m.linkname ? ` -> ${m.linkname}` : ''}`,
+          `${modeString(m)} ${m.uname || m.uid}/${m.gname || m.gid} ${String(m.sparse?.realSize ?? m.size).padStart(10)} ${timeString(m.mtime.sec)} ${m.path}${m.linkname ? ` -> ${m.linkname}` : ''}`,
         );
         break;
       }
@@ -191,4 +191,10 @@ function summary(root: ReturnType<typeof decodeRoot>, json: boolean): void {
     `layerdiff index root v${root.version}: ${root.size}-byte index in ${root.refs.length} chunks (${c.algorithm} ${c.min}/${c.avg}/${c.max}, ${root.levels} levels); pass --store to list entries\n`,
   );
   for (const line of endLines(root.end)) process.stdout.write(`${line}\n`);
+}
+
+/** An mtime as ISO 8601, or as seconds where a JavaScript date cannot hold it. */
+function timeString(sec: number): string {
+  const d = new Date(sec * 1000);
+  return Number.isNaN(d.getTime()) ? `@${sec}` : d.toISOString();
 }

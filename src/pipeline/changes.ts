@@ -33,9 +33,9 @@ export interface FileChange {
   change: 'added' | 'removed' | 'modified';
   /** The entry's typeflag (the new one, or the old one for a removal). */
   typeflag: string;
-  /** Body size in the new version (0 when removed). */
+  /** Size in the new version (0 when removed): a sparse file's expanded size. */
   size: number;
-  /** Body size in the old version (0 when added). */
+  /** Size in the old version (0 when added). */
   oldSize: number;
   /** For modifications: what changed. */
   aspects?: ChangeAspect[];
@@ -125,8 +125,9 @@ async function walk(
 function aspects(a: EntryMeta, b: EntryMeta, sameContent: boolean): ChangeAspect[] {
   const out: ChangeAspect[] = [];
   if (a.typeflag !== b.typeflag) out.push('type');
-  if (!sameContent) out.push('content');
-  if (a.size !== b.size) out.push('size');
+  // A sparse file's data chunks say nothing of where they sit: the map is part of its content.
+  if (!sameContent || sparseLayout(a) !== sparseLayout(b)) out.push('content');
+  if (fileSize(a) !== fileSize(b)) out.push('size');
   if (a.mode !== b.mode) out.push('mode');
   if (a.uid !== b.uid || a.gid !== b.gid || a.uname !== b.uname || a.gname !== b.gname) {
     out.push('owner');
@@ -143,6 +144,17 @@ function aspects(a: EntryMeta, b: EntryMeta, sameContent: boolean): ChangeAspect
     out.push('xattrs');
   }
   return out;
+}
+
+/** A file's size: a sparse file's expanded size, else its body's. */
+function fileSize(m: EntryMeta): number {
+  return m.sparse?.realSize ?? m.size;
+}
+
+/** Where a sparse file's data sits (format, size and map), as comparable text; '' if not sparse. */
+function sparseLayout(m: EntryMeta): string {
+  const s = m.sparse;
+  return s ? `${s.format} ${s.realSize} ${(s.map ?? []).join(' ')}` : '';
 }
 
 function formatBytes(b: Uint8Array): string {
@@ -212,7 +224,7 @@ export async function changes(
         path,
         change: 'added',
         typeflag: meta.typeflag,
-        size: meta.size,
+        size: fileSize(meta),
         oldSize: 0,
         newBytes,
       });
@@ -224,8 +236,8 @@ export async function changes(
         path,
         change: 'modified',
         typeflag: meta.typeflag,
-        size: meta.size,
-        oldSize: was.meta.size,
+        size: fileSize(meta),
+        oldSize: fileSize(was.meta),
         aspects: diff,
         newBytes,
       });
@@ -239,7 +251,7 @@ export async function changes(
       change: 'removed',
       typeflag: was.meta.typeflag,
       size: 0,
-      oldSize: was.meta.size,
+      oldSize: fileSize(was.meta),
       newBytes: 0,
     });
   }

@@ -2,6 +2,20 @@
  * `changes`: added, removed and modified files between two versions of a layer, what changed
  * about each, and the bytes that must move, from the indexes alone.
  */
+import { execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { changes } from '../../src/pipeline/changes.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -9,6 +23,7 @@ import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/he
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash } from '../helpers/layers.js';
 import { streamOf } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
 
 type File = [TarHeaderInput, Uint8Array];
 const file = (path: string, body: Uint8Array, extra: Partial<TarHeaderInput> = {}): File => [
@@ -81,6 +96,56 @@ describe('changes', () => {
     expect(r.chunksToMove).toBeGreaterThan(0);
     expect(r.indexChunksToMove).toBeGreaterThan(0);
   });
+
+  it.runIf(toolsAvailable('tar'))(
+    'sees a sparse file whose data moved or whose holes grew, with its expanded size',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'layerdiff-changes-sparse-'));
+      try {
+        // The same 3 data bytes: at 4 KiB in a 1 MiB file, then at 8 KiB, then in 2 MiB.
+        const version = (at: number, size: number) => {
+          const src = join(dir, `src-${at}-${size}`);
+          mkdirSync(src);
+          const f = join(src, 'sparse');
+          writeFileSync(f, new Uint8Array(0));
+          truncateSync(f, size);
+          const fd = openSync(f, 'r+');
+          writeSync(fd, Uint8Array.of(1, 2, 3), 0, 3, at);
+          closeSync(fd);
+          const tar = join(dir, `v-${at}-${size}.tar`);
+          execFileSync('tar', [
+            '--format=gnu',
+            '--sparse',
+            '--mtime=@0',
+            '-cf',
+            tar,
+            '-C',
+            src,
+            'sparse',
+          ]);
+          return new Uint8Array(readFileSync(tar));
+        };
+        const store = new MemoryStore();
+        const a = await convertBytes(version(4096, 1 << 20), store);
+        const b = await convertBytes(version(8192, 1 << 20), store);
+        const c = await convertBytes(version(8192, 2 << 20), store);
+        const moved = await changes(streamOf(a.index), streamOf(b.index), store, { hash });
+        expect(moved.files).toEqual([
+          expect.objectContaining({ path: 'sparse', aspects: ['content'] }),
+        ]);
+        const grown = await changes(streamOf(b.index), streamOf(c.index), store, { hash });
+        expect(grown.files).toEqual([
+          expect.objectContaining({
+            aspects: ['content', 'size'],
+            size: 2 << 20,
+            oldSize: 1 << 20,
+          }),
+        ]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('of a layer with itself: nothing', async () => {
     const store = new MemoryStore();
