@@ -242,7 +242,11 @@ function originalDescriptor(
   orig: { mediaType: string; digest: string; size: number },
   chunked: Descriptor,
 ): Record<string, unknown> {
-  const found = origIndex?.manifests.find((m) => m.digest === orig.digest);
+  // Two tags may name one manifest: the chunked descriptor keeps the original's annotations,
+  // tag included, so the entry that carries the same tag is the one.
+  const ref = (m: Descriptor) => m.annotations?.['org.opencontainers.image.ref.name'];
+  const same = origIndex?.manifests.filter((m) => m.digest === orig.digest) ?? [];
+  const found = same.find((m) => ref(m) === ref(chunked)) ?? same[0];
   if (found) return found.raw;
   const annotations = { ...chunked.annotations };
   delete annotations[ANNOTATIONS.manifestDigest];

@@ -6,7 +6,15 @@
  * flatten` against `flatten`, and dedup of a shared base layer across two tags.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +113,28 @@ describe.runIf(isRoot && toolsAvailable('umoci', 'gzip'))('OCI layout built by u
     expect(snapshot(join(work, 'restored-bundle', 'rootfs'))).toEqual(
       snapshot(join(work, 'original-bundle', 'rootfs')),
     );
+  });
+
+  it('keeps every tag when two name one manifest and index.json is rewritten', async () => {
+    const twoTags = join(work, 'two-tags');
+    cpSync(layout, twoTags, { recursive: true });
+    umoci('tag', '--image', `${twoTags}:t`, 'also-t');
+    const store = await FsStore.open(join(work, 'store-two-tags'));
+    const chunked = join(work, 'chunked-two-tags');
+    await convertLayout(twoTags, { store, out: chunked });
+    const out = join(work, 'restored-two-tags');
+    const rest = await restoreLayout(chunked, { store, out });
+    expect(rest.indexKept).toBe(false);
+    const refs = (dir: string) =>
+      (
+        JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')).manifests as Array<{
+          annotations?: Record<string, string>;
+        }>
+      )
+        .map((d) => d.annotations?.['org.opencontainers.image.ref.name'])
+        .sort();
+    expect(refs(out)).toEqual(refs(twoTags));
+    expect(refs(out)).toContain('also-t');
   });
 
   it('oci flatten equals flatten of the converted layers, from either layout', async () => {
