@@ -215,7 +215,26 @@ export async function convertLayout(
       for (const [i, d] of image.manifest.layers.entries()) {
         let entry = done.get(d.digest);
         if (entry) {
-          entry = { ...entry, layer: { ...entry.layer, newChunks: 0, newBytes: 0 } };
+          // The blob was converted for another descriptor: this one must agree with its bytes
+          // too, and its own media type is what its record carries (a Docker and an OCI
+          // manifest may share a blob under two names for one compression).
+          const compression = layerCompression(d.mediaType);
+          if (compression !== entry.layer.compression) {
+            throw new OciFormatError(
+              d.digest,
+              `media type ${d.mediaType} says ${compression}, the blob is ${entry.layer.compression}`,
+            );
+          }
+          if (d.size !== entry.layer.size) {
+            throw new OciDigestError(
+              d.digest,
+              `layer is ${entry.layer.size} bytes, the descriptor says ${d.size}`,
+            );
+          }
+          entry = {
+            ...entry,
+            layer: { ...entry.layer, mediaType: d.mediaType, newChunks: 0, newBytes: 0 },
+          };
         } else {
           const { root, layer } = await convertLayer(layout, d, image.diffIds[i]!, {
             store: options.store,

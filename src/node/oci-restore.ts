@@ -182,6 +182,10 @@ export async function restoreLayout(
             engines,
           });
           restored.set(record.digest, layer);
+        } else if (!layer.kept) {
+          // Restored for another manifest, perhaps of another format (Docker, OCI): this one's
+          // uncompressed media type follows its own original.
+          layer = { ...layer, mediaType: uncompressedLayerMediaType(record.mediaType) };
         }
         layers.push(layer);
       }

@@ -155,6 +155,18 @@ describe('hostile OCI layouts', () => {
     await expectFailure('ERR_OCI_FORMAT');
   });
 
+  it('a layer blob a second manifest names with another compression', async () => {
+    // The same blob in two manifests: the second's media type must agree with it as well.
+    const first = readJson(join(src, 'index.json')).manifests[0];
+    const m = readJson(blobFile(manifest.digest));
+    m.layers[0].mediaType = 'application/vnd.oci.image.layer.v1.tar+zstd';
+    const d = putJson(src, m);
+    const index = readJson(join(src, 'index.json'));
+    index.manifests = [first, { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...d }];
+    writeJson(join(src, 'index.json'), index);
+    await expectFailure('ERR_OCI_FORMAT');
+  });
+
   it('a diff_id that does not match the layer', async () => {
     const m = readJson(blobFile(manifest.digest));
     const config = readJson(blobFile(m.config.digest));
