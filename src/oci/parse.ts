@@ -82,7 +82,9 @@ export function parseJson(bytes: Uint8Array, where: string, limit: number): unkn
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new OciFormatError(where, `not JSON (${(err as Error).message})`);
+    // V8's message quotes the input: only its position is said, never the file's content.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new OciFormatError(where, `not JSON${at === undefined ? '' : ` (error at byte ${at})`}`);
   }
 }
 

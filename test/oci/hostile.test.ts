@@ -202,6 +202,18 @@ describe('hostile OCI layouts', () => {
     await expectFailure('ERR_OCI_FORMAT');
   });
 
+  it("a top-level file that is not JSON: the error does not quote the file's content", async () => {
+    // index.json may be a symbolic link to any file: its content must not reach the message.
+    writeFileSync(join(src, 'index.json'), 'root:$6$SECRET-HASH:19000:0:99999:7:::\n');
+    const store = await FsStore.open(join(work, 'store'));
+    const err = await convertLayout(src, { store, out: join(work, `out-leak-${n}`) }).catch(
+      (e: Error) => e,
+    );
+    expect(err).toMatchObject({ code: 'ERR_OCI_FORMAT' });
+    expect((err as Error).message).toMatch(/not JSON/);
+    expect((err as Error).message).not.toMatch(/SECRET|root:/);
+  });
+
   it('an unknown tag', async () => {
     const store = await FsStore.open(join(work, 'store'));
     const out = join(work, 'out-tag');
