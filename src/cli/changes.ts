@@ -37,7 +37,7 @@ export async function changesCommand(args: string[]): Promise<void> {
   for (const f of r.files) {
     const how = f.aspects ? ` [${f.aspects.join(',')}]` : '';
     const moved = f.newBytes > 0 ? ` +${f.newBytes} bytes` : '';
-    lines.push(`${MARK[f.change]} ${f.path}${how}${moved}`);
+    lines.push(`${MARK[f.change]} ${f.path || '/'}${how}${moved}`);
   }
   for (const d of r.deletions) lines.push(`W ${d || '/'} (whiteout)`);
   lines.push(

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { type FileHandle, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, open, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { lend } from '../lend.js';
@@ -219,6 +220,15 @@ export interface AtomicFile {
 }
 
 /**
+ * Where a new output goes: the target of a symbolic link that points to nothing yet (as a
+ * shell's `>` would create it), else the path itself.
+ */
+async function danglingTarget(path: string): Promise<string> {
+  const link = await readlink(path).catch(() => undefined);
+  return link === undefined ? path : resolvePath(dirname(path), link);
+}
+
+/**
  * Writes to a temporary file beside `path` and renames it into place on {@link AtomicFile.commit},
  * so a failed command never leaves a file that looks complete. A symbolic link to a regular
  * file is kept: its target is what gets replaced. A path that is not a regular file (a device
@@ -240,9 +250,15 @@ export async function atomicFile(
   if (existing && sameFile(existing, 1)) return streamFile(path, process.stdout);
   if (existing && sameFile(existing, 2)) return streamFile(path, process.stderr);
   const direct = existing !== undefined && !existing.isFile();
-  const final = existing?.isFile() ? await realpath(path) : path;
+  const final = existing?.isFile() ? await realpath(path) : await danglingTarget(path);
   const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, direct ? 'w' : 'wx');
+  const fh = await open(tmp, direct ? 'w' : 'wx').catch((err: NodeJS.ErrnoException) => {
+    // Named after the output asked for, not the temporary file beside it.
+    throw Object.assign(new Error(`${err.code ?? 'error'}: cannot write ${path}`), {
+      code: err.code,
+      cause: err,
+    });
+  });
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
   const turn = loopTurns(BLOCKING_CALLS_PER_TURN);

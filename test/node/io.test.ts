@@ -102,6 +102,25 @@ describe('atomicFile', () => {
     expect(readlinkSync(link)).toBe(target);
     expect(readFileSync(target, 'utf8')).toBe('new');
   });
+
+  it('creates the target of a symbolic link that points to nothing yet, as > does', async () => {
+    const link = join(dir, 'dangling.bin');
+    symlinkSync('made-by-commit.bin', link);
+    const f = await atomicFile(link);
+    const w = f.writable.getWriter();
+    await w.write(new TextEncoder().encode('new'));
+    await w.close();
+    await f.commit();
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'made-by-commit.bin'), 'utf8')).toBe('new');
+  });
+
+  it('names the output asked for, not its temporary file, when it cannot be created', async () => {
+    const path = join(dir, 'no-such-dir', 'x.idx');
+    const err = await atomicFile(path).catch((e: Error) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+    expect((err as Error).message).toBe(`ENOENT: cannot write ${path}`);
+  });
 });
 
 describe('stdoutSink', () => {
