@@ -86,7 +86,8 @@ export class OciLayout {
     const path = this.blobFile(d.digest);
     const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new OciBlobNotFoundError(d.digest);
-      throw err;
+      // A symbolic-link loop, a name too long, no permission: the blob cannot be had.
+      throw new OciDigestError(d.digest, `cannot be read (${err.code ?? err.message})`);
     });
     if (!st.isFile()) throw new OciDigestError(d.digest, 'not a regular file');
     if (st.size !== d.size) {
@@ -203,7 +204,8 @@ async function readSmall(path: string, limit: number, where: string): Promise<Ui
       if (where.startsWith('sha256:')) throw new OciBlobNotFoundError(where);
       throw new OciFormatError(where, 'missing');
     }
-    throw err;
+    // A symbolic-link loop, a name too long, no permission: typed, and naming the file.
+    throw new OciFormatError(where, `cannot be read (${code ?? (err as Error).message})`);
   }
   try {
     const st = await fh.stat();

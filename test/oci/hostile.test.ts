@@ -214,6 +214,19 @@ describe('hostile OCI layouts', () => {
     expect((err as Error).message).not.toMatch(/SECRET|root:/);
   });
 
+  it('symbolic-link loops: typed errors naming the file or blob', async () => {
+    rmSync(join(src, 'index.json'));
+    symlinkSync('index.json', join(src, 'index.json'));
+    await expectFailure('ERR_OCI_FORMAT');
+  });
+
+  it('a layer blob that is a symbolic-link loop', async () => {
+    const layer = readJson(blobFile(manifest.digest)).layers[0].digest;
+    rmSync(blobFile(layer));
+    symlinkSync(blobFile(layer), blobFile(layer));
+    await expectFailure('ERR_OCI_DIGEST');
+  });
+
   it('an unknown tag', async () => {
     const store = await FsStore.open(join(work, 'store'));
     const out = join(work, 'out-tag');
