@@ -63,9 +63,14 @@ export function isIndexMediaType(mediaType: string): boolean {
 }
 
 /**
- * The uncompressed layer media type of the same family (OCI or Docker) as `mediaType`.
+ * The uncompressed layer media type of the same family (OCI or Docker) as `mediaType`; an OCI
+ * nondistributable layer stays nondistributable (Docker's foreign layers have no uncompressed
+ * type, and come back as plain Docker layers).
  * @param mediaType - a layer media type.
  */
 export function uncompressedLayerMediaType(mediaType: string): string {
-  return mediaType.startsWith('application/vnd.docker.') ? DOCKER_LAYER_TAR : OCI_LAYER_TAR;
+  if (mediaType.startsWith('application/vnd.docker.')) return DOCKER_LAYER_TAR;
+  return mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.')
+    ? 'application/vnd.oci.image.layer.nondistributable.v1.tar'
+    : OCI_LAYER_TAR;
 }

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/node/fs-store.js';
 import { convertLayout } from '../../src/node/oci-convert.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
-import { LAYERDIFF_ROOT } from '../../src/oci/media-types.js';
+import { LAYERDIFF_ROOT, uncompressedLayerMediaType } from '../../src/oci/media-types.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
@@ -91,5 +91,18 @@ describe.runIf(toolsAvailable('python3'))('OCI layout round trip, reproducible c
     expect(idx.manifests).toEqual([
       JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[1],
     ]);
+  });
+});
+
+describe('uncompressedLayerMediaType', () => {
+  it('keeps the family, and an OCI nondistributable layer nondistributable', () => {
+    const oci = 'application/vnd.oci.image.layer';
+    expect(uncompressedLayerMediaType(`${oci}.v1.tar+gzip`)).toBe(`${oci}.v1.tar`);
+    expect(uncompressedLayerMediaType(`${oci}.nondistributable.v1.tar+zstd`)).toBe(
+      `${oci}.nondistributable.v1.tar`,
+    );
+    expect(uncompressedLayerMediaType('application/vnd.docker.image.rootfs.diff.tar.gzip')).toBe(
+      'application/vnd.docker.image.rootfs.diff.tar',
+    );
   });
 });
