@@ -7,7 +7,7 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError, OciFormatError, OciMediaTypeError } from '../errors.js';
+import { OciDigestError, OciFormatError, OciLimitError, OciMediaTypeError } from '../errors.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -270,7 +270,9 @@ export async function convertLayout(
           [ANNOTATIONS.manifestMediaType]: image.descriptor.mediaType,
         },
       };
-      const m = await writer.writeBlob(jsonBytes(chunked));
+      const m = await writer.writeBlob(
+        withinLimit(jsonBytes(chunked), layout.limits.manifest, 'a chunked manifest'),
+      );
       const { mediaType: _t, digest: _d, size: _s, ...rest } = image.descriptor.raw;
       descriptors.push({
         ...rest,
@@ -291,17 +293,18 @@ export async function convertLayout(
       });
     }
     const original = await writer.writeBlob(layout.indexBytes);
+    const chunkedIndex = jsonBytes({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: descriptors,
+      annotations: {
+        [ANNOTATIONS.indexDigest]: original.digest,
+        [ANNOTATIONS.indexSize]: String(original.size),
+      },
+    });
     await writer.writeTop(
       'index.json',
-      jsonBytes({
-        schemaVersion: 2,
-        mediaType: OCI_INDEX,
-        manifests: descriptors,
-        annotations: {
-          [ANNOTATIONS.indexDigest]: original.digest,
-          [ANNOTATIONS.indexSize]: String(original.size),
-        },
-      }),
+      withinLimit(chunkedIndex, layout.limits.index, 'the chunked index.json'),
     );
     await writer.writeTop('oci-layout', layout.layoutFile);
     await writer.commit();
@@ -310,6 +313,20 @@ export async function convertLayout(
     await writer.discard();
     throw err;
   }
+}
+
+/**
+ * Refuses chunked JSON larger than the limit that reading the chunked layout back enforces: it
+ * is larger than its original (annotations on every descriptor), and a layout that convert
+ * writes must be one restore and flatten read.
+ */
+function withinLimit(bytes: Uint8Array, limit: number, what: string): Uint8Array {
+  if (bytes.length > limit) {
+    throw new OciLimitError(
+      `${what} would be ${bytes.length} bytes, over the limit of ${limit} that reading it back enforces`,
+    );
+  }
+  return bytes;
 }
 
 /** Options of {@link flattenImage}. */

@@ -141,6 +141,17 @@ describe('hostile OCI layouts', () => {
     await expectFailure('ERR_OCI_LIMIT');
   });
 
+  it('an index.json within the limit whose chunked form would not be: refused at convert', async () => {
+    // The chunked index.json annotates every descriptor: restore would refuse what was written.
+    const limit = readFileSync(join(src, 'index.json')).length + 10;
+    const store = await FsStore.open(join(work, 'store'));
+    const out = join(work, `out-limit-${n}`);
+    await expect(
+      convertLayout(src, { store, out, limits: { index: limit } }),
+    ).rejects.toMatchObject({ code: 'ERR_OCI_LIMIT' });
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('an unknown layer media type', async () => {
     editManifest((m) => {
       m.layers[0].mediaType = 'application/vnd.example.layer.v1.tar+lz4';
