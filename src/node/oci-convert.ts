@@ -190,8 +190,16 @@ export async function convertLayout(
   // Read and check every manifest and config, and every layer's media type and presence,
   // before converting anything.
   const images: Image[] = [];
+  /** Each manifest read once: index.json may list one many times (under several tags). */
+  const read = new Map<string, Image>();
   for (const d of selected) {
+    const seen = read.get(d.digest);
+    if (seen && seen.descriptor.size === d.size && seen.descriptor.mediaType === d.mediaType) {
+      images.push({ ...seen, descriptor: d });
+      continue;
+    }
     const image = await layout.readImage(d);
+    read.set(d.digest, image);
     for (const layer of image.manifest.layers) {
       if (layerCompression(layer.mediaType) === undefined) {
         throw new OciMediaTypeError(layer.mediaType, `${d.digest}: unsupported layer media type`);

@@ -15,11 +15,11 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { streamOfBytes } from '../../src/bytes-stream.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { convertLayout } from '../../src/node/oci-convert.js';
-import { LayoutWriter } from '../../src/node/oci-layout.js';
+import { LayoutWriter, OciLayout } from '../../src/node/oci-layout.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
 import { requireDist, runCli } from '../cli/run.js';
 import { sha256 } from '../helpers/streams.js';
@@ -150,6 +150,25 @@ describe('hostile OCI layouts', () => {
       convertLayout(src, { store, out, limits: { index: limit } }),
     ).rejects.toMatchObject({ code: 'ERR_OCI_LIMIT' });
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('an index.json listing one manifest many times: it is read once', async () => {
+    const index = readJson(join(src, 'index.json'));
+    const d = index.manifests[0];
+    index.manifests = Array.from({ length: 200 }, (_, i) => ({
+      ...d,
+      annotations: { 'org.opencontainers.image.ref.name': `t${i}` },
+    }));
+    writeJson(join(src, 'index.json'), index);
+    const reads = vi.spyOn(OciLayout.prototype, 'readImage');
+    try {
+      const store = await FsStore.open(join(work, 'store'));
+      const r = await convertLayout(src, { store, out: join(work, `out-many-${n}`) });
+      expect(r.manifests).toHaveLength(200);
+      expect(reads).toHaveBeenCalledTimes(1);
+    } finally {
+      reads.mockRestore();
+    }
   });
 
   it('an unknown layer media type', async () => {
