@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { atomicFile, fileSource, stdoutSink } from '../../src/node/io.js';
+import { type AtomicFile, atomicFile, fileSource, stdoutSink } from '../../src/node/io.js';
 import { collect } from '../helpers/streams.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'layerdiff-io-'));
@@ -30,6 +30,14 @@ describe('fileSource', () => {
     expect(openFds()).toBe(before);
   });
 });
+
+/** Writes `bytes` to an atomic file, closes it and commits it. */
+async function writeAndCommit(f: AtomicFile, bytes: Uint8Array): Promise<void> {
+  const w = f.writable.getWriter();
+  await w.write(bytes);
+  await w.close();
+  await f.commit();
+}
 
 describe('atomicFile', () => {
   it.each([false, true])(
@@ -70,10 +78,7 @@ describe('atomicFile', () => {
     const f = await atomicFile(fifo);
     const fh = await reader;
     const got = fh.readFile();
-    const w = f.writable.getWriter();
-    await w.write(new Uint8Array(100_000).fill(7));
-    await w.close();
-    await f.commit();
+    await writeAndCommit(f, new Uint8Array(100_000).fill(7));
     const bytes = await got;
     await fh.close();
     expect(bytes.length).toBe(100_000);
@@ -81,10 +86,7 @@ describe('atomicFile', () => {
     expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
 
     const nul = await atomicFile('/dev/null');
-    const nw = nul.writable.getWriter();
-    await nw.write(new Uint8Array(10));
-    await nw.close();
-    await nul.commit();
+    await writeAndCommit(nul, new Uint8Array(10));
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
   });
 
@@ -94,10 +96,7 @@ describe('atomicFile', () => {
     writeFileSync(target, 'old');
     symlinkSync(target, link);
     const f = await atomicFile(link);
-    const w = f.writable.getWriter();
-    await w.write(new TextEncoder().encode('new'));
-    await w.close();
-    await f.commit();
+    await writeAndCommit(f, new TextEncoder().encode('new'));
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readlinkSync(link)).toBe(target);
     expect(readFileSync(target, 'utf8')).toBe('new');
@@ -107,10 +106,7 @@ describe('atomicFile', () => {
     const link = join(dir, 'dangling.bin');
     symlinkSync('made-by-commit.bin', link);
     const f = await atomicFile(link);
-    const w = f.writable.getWriter();
-    await w.write(new TextEncoder().encode('new'));
-    await w.close();
-    await f.commit();
+    await writeAndCommit(f, new TextEncoder().encode('new'));
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(join(dir, 'made-by-commit.bin'), 'utf8')).toBe('new');
   });
