@@ -44,6 +44,7 @@ import {
   PACK_MAGIC,
   type PackEntry,
   RECORD_HEADER_BYTES,
+  statedPackSize,
   visitPackIndex,
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
@@ -217,14 +218,14 @@ export class PackStore implements ChunkStore {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
     const bytes = await readIndexFile(idxPath);
-    // Checked whole before anything is taken from it.
-    const packSize = visitPackIndex(bytes, idxPath, () => {});
+    // The size the index states is checked with the rest of it below, before any entry is taken.
+    const packSize = statedPackSize(bytes);
     const packStat = await stat(packPath).catch(() => undefined);
-    if (!packStat?.isFile() || packStat.size !== packSize) {
+    if (packSize >= 0 && (!packStat?.isFile() || packStat.size !== packSize)) {
       const what = packStat ? `${packStat.size} bytes` : 'missing';
       throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
     }
-    const pack = this.packs.push({ path: packPath, size: packSize }) - 1;
+    const pack = this.packs.length;
     // A later pack wins for a digest two hold, and the copy it displaces stays behind it: a
     // read that finds one copy bad falls back to the other (a repair may sit in either).
     visitPackIndex(bytes, idxPath, (e) => {
@@ -233,6 +234,7 @@ export class PackStore implements ChunkStore {
       if (earlier >= 0) this.displaced.set(id, earlier);
       this.table.set(e.digest, id);
     });
+    this.packs.push({ path: packPath, size: packSize });
   }
 
   private addLoc(pack: number, offset: number, stored: number): number {

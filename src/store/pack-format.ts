@@ -151,9 +151,10 @@ export function decodePackIndex(bytes: Uint8Array, file: string): PackIndex {
 }
 
 /**
- * Checks a pack's index file as {@link decodePackIndex} does, handing each entry to `visit`
- * without keeping any: the entry object and its digest (a view of `bytes`) are reused for the
- * next, so a store can load millions of entries without an object each.
+ * Checks a pack's index file as {@link decodePackIndex} does, then hands each entry to `visit`
+ * (none when a check fails) without keeping any: the entry object and its digest (a view of
+ * `bytes`) are reused for the next, so a store can load millions of entries without an object
+ * each.
  * @param bytes - the whole index file.
  * @param file - its name, for errors.
  * @param visit - called for each entry in order, after it was checked.
@@ -213,7 +214,25 @@ export function visitPackIndex(
       // Overlapping records: a few bytes of pack could otherwise claim millions of chunks.
       throw new PackFormatError(file, at, `records claim more than the pack's ${packSize} bytes`);
     }
+  }
+  // Every entry checked: only now is any handed over, so a bad index gives none.
+  for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
+    e.digest = bytes.subarray(at, at + SHA256_BYTES);
+    e.offset = Number(view.getBigUint64(at + SHA256_BYTES));
+    e.coding = CODINGS[bytes[at + SHA256_BYTES + 8]!]!;
+    e.stored = view.getUint32(at + SHA256_BYTES + 12);
+    e.raw = view.getUint32(at + SHA256_BYTES + 16);
     visit(e);
   }
   return packSize;
+}
+
+/**
+ * The pack size an index's header states, unchecked (see {@link visitPackIndex}).
+ * @param bytes - the index file.
+ * @returns the size, or -1 when the file is too short to state one.
+ */
+export function statedPackSize(bytes: Uint8Array): number {
+  if (bytes.length < INDEX_HEADER_BYTES) return -1;
+  return Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getBigUint64(12));
 }

@@ -9,6 +9,7 @@ import {
   INDEX_ENTRY_BYTES,
   type PackEntry,
   RECORD_HEADER_BYTES,
+  visitPackIndex,
 } from '../../src/store/pack-format.js';
 
 const d = (n: number) => new Uint8Array(32).fill(n);
@@ -90,6 +91,16 @@ describe('pack index', () => {
       /records claim more than the pack's/,
       20 + INDEX_ENTRY_BYTES,
     );
+    // A bad entry after a good one: no entry is handed over at all.
+    let visited = 0;
+    expect(() =>
+      visitPackIndex(
+        withEntries(([a, b]) => [a!, { ...b!, offset: packSize }]),
+        'x.idx',
+        () => visited++,
+      ),
+    ).toThrow(/outside the pack/);
+    expect(visited).toBe(0);
     // A bad coding under a good checksum.
     const fixed = encodePackIndex(entries, packSize);
     fixed[20 + 32 + 8] = 7;
