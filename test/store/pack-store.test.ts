@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   readdirSync,
+  readlinkSync,
   truncateSync,
   utimesSync,
   writeFileSync,
@@ -301,6 +302,56 @@ describe('PackStore', () => {
     expectBytes(await r.get(a.digest), a.bytes);
     expectBytes(await r.get(b.digest), b.bytes);
     await r.close();
+  });
+
+  it('a copy in a swept pack is no fallback: the chunk reads as bad, then a put repairs it', async () => {
+    const root = await fresh();
+    const dir = join(root, 'packs');
+    const w = await PackStore.open(root);
+    const c = chunk(7000, 23);
+    await w.put(c.digest, c.bytes);
+    // Another writer publishes the same chunk; once w sees it, w's own copy is the fallback.
+    const x = await PackStore.open(root);
+    await x.put(c.digest, c.bytes);
+    await x.close();
+    await w.refresh();
+    // w's open pack is swept (w paused for two hours), so its copy is gone.
+    const tmp = readdirSync(dir).find((n) => n.endsWith('.pack.tmp'))!;
+    const old = (Date.now() - 2 * 3600 * 1000) / 1000;
+    utimesSync(join(dir, tmp), old, old);
+    const y = await PackStore.open(root, { removeStaleAfterMs: 3600 * 1000 });
+    const d = chunk(5000, 24);
+    await y.put(d.digest, d.bytes);
+    await y.close();
+    await expect(w.flush()).rejects.toThrow(/ENOENT/);
+    // The published copy goes bad: no copy is left to fall back to.
+    flipStoredBit(packRecords(root).find((r) => r.digest === c.digest)!);
+    await expect(w.get(c.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+    expect(await w.has(c.digest)).toBe(false);
+    expect(await w.put(c.digest, c.bytes)).toBe(true);
+    expectBytes(await w.get(c.digest), c.bytes);
+    await w.close();
+  });
+
+  it('a get under way when the store closes opens no file that nothing would close', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root);
+    const x = chunk(9000, 25);
+    const w = await PackStore.open(root);
+    await w.put(x.digest, x.bytes);
+    await w.close();
+    // s has not seen w's pack: the get looks at the directory first, and s closes meanwhile.
+    const pending = s.get(x.digest);
+    await s.close();
+    await expect(pending).rejects.toThrow(/is closed/);
+    const held = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(root);
+      } catch {
+        return false;
+      }
+    });
+    expect(held).toEqual([]);
   });
 
   it('refuses bad options', async () => {
