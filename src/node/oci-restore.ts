@@ -126,96 +126,34 @@ export async function restoreLayout(
 
   const writer = await LayoutWriter.create(options.out);
   try {
-    const restored = new Map<string, OciRestoredLayer>();
+    const ctx: RestoreContext = {
+      layout,
+      writer,
+      restored: new Map(),
+      store: options.store,
+      hash,
+      engines,
+    };
     const report: OciRestoreReport = { manifests: [], indexKept: false };
     const descriptors: Record<string, unknown>[] = [];
+    /** Per chunked manifest digest: what restoring it wrote (an index may name one many times). */
+    const done = new Map<string, RestoredManifest>();
     for (const d of selected) {
-      const image = await layout.readImage(d);
-      const orig = originalManifestOf(image.manifest.annotations, d.digest);
-      const origBytes = await layout.readBlob(orig, layout.limits.manifest);
-      const origManifest = parseManifest(origBytes, orig.digest, layout.limits.manifest);
-      if (origManifest.config.digest !== image.manifest.config.digest) {
-        throw new OciFormatError(d.digest, 'config differs from the original manifest');
+      let m = done.get(d.digest);
+      if (!m) {
+        m = await restoreManifest(ctx, d);
+        done.set(d.digest, m);
       }
-      if (origManifest.layers.length !== image.manifest.layers.length) {
-        throw new OciFormatError(d.digest, 'layer count differs from the original manifest');
-      }
-      await writer.writeBlob(image.configBytes);
-
-      const layers: OciRestoredLayer[] = [];
-      for (const [i, rootDesc] of image.manifest.layers.entries()) {
-        const where = `${d.digest} layers[${i}]`;
-        if (rootDesc.mediaType !== LAYERDIFF_ROOT) {
-          throw new OciFormatError(
-            where,
-            `media type ${rootDesc.mediaType} is not ${LAYERDIFF_ROOT}`,
-          );
-        }
-        const record = parseLayerRecord(rootDesc, where);
-        const o = origManifest.layers[i]!;
-        if (
-          o.digest !== record.digest ||
-          o.mediaType !== record.mediaType ||
-          o.size !== record.size
-        ) {
-          throw new OciFormatError(where, 'annotations differ from the original manifest');
-        }
-        if (record.diffId !== image.diffIds[i]) {
-          throw new OciFormatError(where, `diff_id differs from the config's ${image.diffIds[i]}`);
-        }
-        let layer = restored.get(record.digest);
-        if (layer && layer.diffId !== record.diffId) {
-          throw new OciFormatError(where, `diff_id differs from another layer of the same digest`);
-        }
-        if (!layer) {
-          const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
-          const root = decodeRoot(rootBytes);
-          if (formatDigest(root.end.diffId) !== record.diffId) {
-            throw new OciDigestError(
-              rootDesc.digest,
-              `root's diff_id differs from ${record.diffId}`,
-            );
-          }
-          layer = await restoreLayer(rootBytes, record, writer, {
-            store: options.store,
-            hash,
-            engines,
-          });
-          restored.set(record.digest, layer);
-        } else if (!layer.kept) {
-          // Restored for another manifest, perhaps of another format (Docker, OCI): this one's
-          // uncompressed media type follows its own original.
-          layer = { ...layer, mediaType: uncompressedLayerMediaType(record.mediaType) };
-        }
-        layers.push(layer);
-      }
-
-      const kept = layers.every((l) => l.kept);
-      let manifest: { digest: string; size: number };
-      if (kept) {
-        manifest = await writer.writeBlob(origBytes);
-      } else {
-        const raw = {
-          ...origManifest.raw,
-          layers: origManifest.layers.map((l, i) => {
-            const r = layers[i]!;
-            if (r.kept) return l.raw;
-            const { urls: _urls, ...rest } = l.raw;
-            return { ...rest, mediaType: r.mediaType, digest: r.digest, size: r.size };
-          }),
-        };
-        manifest = await writer.writeBlob(jsonBytes(raw));
-      }
-      const base = originalDescriptor(origIndex, orig, d);
-      descriptors.push({ ...base, digest: manifest.digest, size: manifest.size });
+      const base = originalDescriptor(origIndex, m.orig, d);
+      descriptors.push({ ...base, digest: m.digest, size: m.size });
       const ref = d.annotations?.['org.opencontainers.image.ref.name'];
       report.manifests.push({
         ...(ref !== undefined ? { ref } : {}),
-        originalDigest: orig.digest,
-        digest: manifest.digest,
-        kept,
-        config: image.manifest.config.digest,
-        layers,
+        originalDigest: m.orig.digest,
+        digest: m.digest,
+        kept: m.kept,
+        config: m.config,
+        layers: m.layers,
       });
     }
 
@@ -238,6 +176,100 @@ export async function restoreLayout(
     await writer.discard();
     throw err;
   }
+}
+
+/**
+ * Restores one manifest: its config, its layers (each once per restore: `ctx.restored`) and
+ * the manifest itself, byte for byte when every layer is.
+ */
+async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<RestoredManifest> {
+  const { layout, writer, restored } = ctx;
+  const image = await layout.readImage(d);
+  const orig = originalManifestOf(image.manifest.annotations, d.digest);
+  const origBytes = await layout.readBlob(orig, layout.limits.manifest);
+  const origManifest = parseManifest(origBytes, orig.digest, layout.limits.manifest);
+  if (origManifest.config.digest !== image.manifest.config.digest) {
+    throw new OciFormatError(d.digest, 'config differs from the original manifest');
+  }
+  if (origManifest.layers.length !== image.manifest.layers.length) {
+    throw new OciFormatError(d.digest, 'layer count differs from the original manifest');
+  }
+  await writer.writeBlob(image.configBytes);
+
+  const layers: OciRestoredLayer[] = [];
+  for (const [i, rootDesc] of image.manifest.layers.entries()) {
+    const where = `${d.digest} layers[${i}]`;
+    if (rootDesc.mediaType !== LAYERDIFF_ROOT) {
+      throw new OciFormatError(where, `media type ${rootDesc.mediaType} is not ${LAYERDIFF_ROOT}`);
+    }
+    const record = parseLayerRecord(rootDesc, where);
+    const o = origManifest.layers[i]!;
+    if (o.digest !== record.digest || o.mediaType !== record.mediaType || o.size !== record.size) {
+      throw new OciFormatError(where, 'annotations differ from the original manifest');
+    }
+    if (record.diffId !== image.diffIds[i]) {
+      throw new OciFormatError(where, `diff_id differs from the config's ${image.diffIds[i]}`);
+    }
+    let layer = restored.get(record.digest);
+    if (layer && layer.diffId !== record.diffId) {
+      throw new OciFormatError(where, `diff_id differs from another layer of the same digest`);
+    }
+    if (!layer) {
+      const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
+      const root = decodeRoot(rootBytes);
+      if (formatDigest(root.end.diffId) !== record.diffId) {
+        throw new OciDigestError(rootDesc.digest, `root's diff_id differs from ${record.diffId}`);
+      }
+      layer = await restoreLayer(rootBytes, record, writer, ctx);
+      restored.set(record.digest, layer);
+    } else if (!layer.kept) {
+      // Restored for another manifest, perhaps of another format (Docker, OCI): this one's
+      // uncompressed media type follows its own original.
+      layer = { ...layer, mediaType: uncompressedLayerMediaType(record.mediaType) };
+    }
+    layers.push(layer);
+  }
+
+  const kept = layers.every((l) => l.kept);
+  let manifest: { digest: string; size: number };
+  if (kept) {
+    manifest = await writer.writeBlob(origBytes);
+  } else {
+    const raw = {
+      ...origManifest.raw,
+      layers: origManifest.layers.map((l, i) => {
+        const r = layers[i]!;
+        if (r.kept) return l.raw;
+        const { urls: _urls, ...rest } = l.raw;
+        return { ...rest, mediaType: r.mediaType, digest: r.digest, size: r.size };
+      }),
+    };
+    manifest = await writer.writeBlob(jsonBytes(raw));
+  }
+  return { orig, ...manifest, kept, config: image.manifest.config.digest, layers };
+}
+
+/** What {@link restoreManifest} works with, shared by every manifest of one restore. */
+interface RestoreContext {
+  layout: OciLayout;
+  writer: LayoutWriter;
+  /** Layers restored so far, by their original digest. */
+  restored: Map<string, OciRestoredLayer>;
+  store: ChunkReader;
+  hash: HashProvider;
+  engines: DeflateEngine[];
+}
+
+/** What restoring one chunked manifest wrote. */
+interface RestoredManifest {
+  /** The original manifest's descriptor. */
+  orig: ReturnType<typeof originalManifestOf>;
+  /** The restored manifest blob. */
+  digest: string;
+  size: number;
+  kept: boolean;
+  config: string;
+  layers: OciRestoredLayer[];
 }
 
 /** The original `index.json` descriptor of a manifest, or one rebuilt from the chunked one. */

@@ -152,7 +152,7 @@ describe('hostile OCI layouts', () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it('an index.json listing one manifest many times: it is read once', async () => {
+  it('an index.json listing one manifest many times: convert and restore read it once', async () => {
     const index = readJson(join(src, 'index.json'));
     const d = index.manifests[0];
     index.manifests = Array.from({ length: 200 }, (_, i) => ({
@@ -163,9 +163,17 @@ describe('hostile OCI layouts', () => {
     const reads = vi.spyOn(OciLayout.prototype, 'readImage');
     try {
       const store = await FsStore.open(join(work, 'store'));
-      const r = await convertLayout(src, { store, out: join(work, `out-many-${n}`) });
+      const chunked = join(work, `out-many-${n}`);
+      const r = await convertLayout(src, { store, out: chunked });
       expect(r.manifests).toHaveLength(200);
       expect(reads).toHaveBeenCalledTimes(1);
+      // So does restore, which keeps every tag.
+      const back = await restoreLayout(chunked, { store, out: join(work, `back-many-${n}`) });
+      expect(back.manifests.map((m) => m.ref)).toEqual(
+        index.manifests.map((_: unknown, i: number) => `t${i}`),
+      );
+      expect(new Set(back.manifests.map((m) => m.digest)).size).toBe(1);
+      expect(reads).toHaveBeenCalledTimes(2);
     } finally {
       reads.mockRestore();
     }
