@@ -20,6 +20,7 @@ import { isDigest } from '../hash/digest.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
+import { syncDir } from './io.js';
 
 /** Suffix of the temporary files a write leaves only if the process dies mid-write. */
 export const TMP_SUFFIX = '.tmp';
@@ -29,7 +30,10 @@ export const DEFLATE_SUFFIX = '.d';
 
 /** Options of {@link FsStore.open}. */
 export interface FsStoreOptions {
-  /** Flush each new chunk to disk (`fsync`) before linking it into place. @default false */
+  /**
+   * Flush each new chunk to disk (`fsync`) before linking it into place, and the directories
+   * that gained names at every `flush`. @default false
+   */
   fsync?: boolean;
   /**
    * How new chunks are compressed; `false` stores them as they are. Reads understand both
@@ -44,6 +48,8 @@ export class FsStore implements ChunkStore {
   readonly verifiesReads = true;
   private readonly madeDirs = new Set<string>();
   private readonly writing = new Map<string, Promise<boolean>>();
+  /** With `fsync`: directories that gained a name since the last `flush`. */
+  private readonly unsynced = new Set<string>();
   private readonly codec: ChunkCodec | false;
 
   private constructor(
@@ -158,6 +164,22 @@ export class FsStore implements ChunkStore {
     }
   }
 
+  /**
+   * With `fsync`, puts the names of the chunks stored since the last call on disk: pipelines
+   * call it before they publish an index that names them. Without, it does nothing.
+   * @throws {@link StoreError} when a directory cannot be flushed (the next call tries again).
+   */
+  async flush(): Promise<void> {
+    const dirs = [...this.unsynced];
+    this.unsynced.clear();
+    try {
+      for (const dir of dirs) await syncDir(dir);
+    } catch (err) {
+      for (const dir of dirs) this.unsynced.add(dir);
+      throw new StoreError(`flushing ${this.root}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private async write(digest: string, final: string, bytes: Uint8Array): Promise<boolean> {
     if (await this.has(digest)) return false;
     const dir = dirname(final);
@@ -166,6 +188,7 @@ export class FsStore implements ChunkStore {
         throw new StoreError(`creating ${dir}: ${err.message}`, { cause: err });
       });
       this.madeDirs.add(dir);
+      if (this.options.fsync) this.unsynced.add(dirname(dir));
     }
     // The temporary file sits beside its final name: a rename within one directory is the
     // cheapest atomic publish. Renaming over a file another process just published is harmless,
@@ -178,6 +201,7 @@ export class FsStore implements ChunkStore {
         flush: this.options.fsync === true,
       });
       await rename(tmp, deflated ? final + DEFLATE_SUFFIX : final);
+      if (this.options.fsync) this.unsynced.add(dir);
       return true;
     } catch (err) {
       await unlink(tmp).catch(() => {});

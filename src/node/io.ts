@@ -409,3 +409,16 @@ export async function pipeToOutput(
     throw err;
   }
 }
+
+/**
+ * Flushes a directory's entries (files renamed or made in it) to disk.
+ * @param dir - the directory.
+ */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

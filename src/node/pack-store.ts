@@ -49,7 +49,7 @@ import {
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
-import { BLOCKING_CALLS_PER_TURN } from './io.js';
+import { BLOCKING_CALLS_PER_TURN, syncDir } from './io.js';
 import { loopTurns } from './loop-turns.js';
 
 /** Name of the directory of packs inside a pack store. */
@@ -541,6 +541,8 @@ export class PackStore implements ChunkStore {
         }
         pack.renamed = true;
         pack.path = final;
+        // The pack's name must be on disk before an index that names it can be.
+        if (this.options.fsync) await syncDir(join(this.root, PACKS_DIR));
       }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),
@@ -733,15 +735,5 @@ async function writeFully(
     }
     position += p.length;
     done = 0;
-  }
-}
-
-/** Flushes a directory's entries (renames into it) to disk. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -1,15 +1,18 @@
 /**
- * FsStore under a failing write, injected into node:fs/promises: a put that waited for another
- * put of the same chunk tries on its own when that one fails.
+ * FsStore with node:fs/promises instrumented: a put that waited for another put of the same
+ * chunk tries on its own when that one fails (an injected failing write); with `fsync`, `flush`
+ * syncs the directories that gained names (syncs are logged).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, expect, it, vi } from 'vitest';
 import { FsStore } from '../../src/node/fs-store.js';
 import { chunk, expectBytes } from './conformance.js';
 
-const { faults } = vi.hoisted(() => ({ faults: { writeFailures: 0 } }));
+const { faults } = vi.hoisted(() => ({
+  faults: { writeFailures: 0, syncs: undefined as string[] | undefined },
+}));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs/promises')>();
@@ -22,6 +25,15 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       }
       return fs.writeFile(...args);
     }) as typeof fs.writeFile,
+    open: async (...args: Parameters<typeof fs.open>) => {
+      const fh = await fs.open(...args);
+      const sync = fh.sync.bind(fh);
+      fh.sync = async () => {
+        await sync();
+        faults.syncs?.push(String(args[0]));
+      };
+      return fh;
+    },
   };
 });
 
@@ -39,4 +51,29 @@ it('a put waiting on a failed put of the same chunk stores it itself', async () 
   expect(first.status).toBe('rejected');
   expect(second).toEqual({ status: 'fulfilled', value: true });
   expectBytes(await store.get(c.digest), c.bytes);
+});
+
+it('with fsync, flush puts the names of the chunks stored since the last flush on disk', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerdiff-fssync-'));
+  try {
+    const store = await FsStore.open(dir, { fsync: true, codec: false });
+    const [a, b] = [chunk(5000, 42), chunk(5000, 43)];
+    await store.put(a.digest, a.bytes);
+    await store.put(b.digest, b.bytes);
+    faults.syncs = [];
+    await store.flush();
+    expect(new Set(faults.syncs)).toEqual(
+      new Set([
+        join(dir, 'sha256'),
+        dirname(store.pathOf(a.digest)),
+        dirname(store.pathOf(b.digest)),
+      ]),
+    );
+    faults.syncs = [];
+    await store.flush();
+    expect(faults.syncs).toEqual([]);
+  } finally {
+    faults.syncs = undefined;
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -5,7 +5,7 @@
  */
 import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PackStore } from '../../src/node/pack-store.js';
 import { chunk, expectBytes } from './conformance.js';
@@ -22,6 +22,8 @@ const { faults, enospc } = vi.hoisted(() => ({
     packOpenFailures: 0,
     /** Runs once right after a pack's rename, before its index is written. */
     afterPackRename: undefined as (() => Promise<void>) | undefined,
+    /** When set, renames and fsyncs are logged here, by file name. */
+    trace: undefined as string[] | undefined,
   },
   enospc: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
 }));
@@ -36,6 +38,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
         throw enospc();
       }
       await fs.rename(from, to);
+      faults.trace?.push(`rename ${basename(to)}`);
       const after = faults.afterPackRename;
       if (after && from.endsWith('.pack.tmp')) {
         faults.afterPackRename = undefined;
@@ -48,6 +51,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
         throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
       }
       const fh = await fs.open(...args);
+      const sync = fh.sync.bind(fh);
+      fh.sync = async () => {
+        await sync();
+        faults.trace?.push(`sync ${basename(String(args[0]))}`);
+      };
       const writev = fh.writev.bind(fh);
       fh.writev = (async (buffers: Uint8Array[], position?: number) => {
         if (faults.writeFailures > 0) {
@@ -110,6 +118,7 @@ beforeEach(() => {
   faults.shortWrites = 0;
   faults.packOpenFailures = 0;
   faults.afterPackRename = undefined;
+  faults.trace = undefined;
 });
 
 describe('PackStore with failing writes', () => {
@@ -190,6 +199,27 @@ describe('PackStore with failing writes', () => {
       await again.close();
     },
   );
+
+  it('with fsync, a pack, its name and its index reach the disk in that order', async () => {
+    const root = await fresh();
+    const store = await PackStore.open(root, { fsync: true });
+    const x = chunk(9000, 17);
+    await store.put(x.digest, x.bytes);
+    faults.trace = [];
+    await store.flush();
+    const trace = faults.trace.map((t) =>
+      t.replace(/[0-9a-z]{9}-[0-9a-f]{16}/, 'P').replace(/\.[0-9a-f]{12}\.tmp$/, '.tmp'),
+    );
+    expect(trace).toEqual([
+      'sync .P.pack.tmp',
+      'rename P.pack',
+      'sync packs',
+      'sync P.idx.tmp',
+      'rename P.idx',
+      'sync packs',
+    ]);
+    await store.close();
+  });
 
   it('a pack that could not be opened for reading is opened again by the next get', async () => {
     const root = await fresh();
