@@ -10,31 +10,17 @@ import { BlobReader } from '@zip.js/zip.js/lib/zip-core-custom.js';
 import { type BundleCompression, createBundle } from '../bundle/create-bundle.js';
 import { MAX_BUNDLE_INDEX_BYTES } from '../bundle/layout.js';
 import { unbundle } from '../bundle/unbundle.js';
+import { streamOfBytes } from '../bytes-stream.js';
 import { BundleError, UsageError } from '../errors.js';
 import { decodeRoot, isRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile } from '../node/io.js';
+import { pipeToOutput } from '../node/io.js';
 import { parse, required } from './args.js';
 import { summaryStream } from './output.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 const COMPRESSIONS: readonly BundleCompression[] = ['auto', 'deflate', 'store'];
-
-/** Writes `write` to an atomic file at `path`, removing it on failure. */
-async function writeAtomically(
-  path: string,
-  write: (out: WritableStream<Uint8Array>) => Promise<void>,
-): Promise<void> {
-  const out = await atomicFile(path);
-  try {
-    await write(out.writable);
-    await out.commit();
-  } catch (err) {
-    await out.discard();
-    throw err;
-  }
-}
 
 export async function bundleCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -63,7 +49,7 @@ export async function bundleCommand(args: string[]): Promise<void> {
   const index = new Uint8Array(await readFile(indexPath));
   const store = await openReadStore(storeDir);
   const totals = { entries: 0, indexChunks: 0, dataChunks: 0, chunkBytes: 0, zipBytes: 0 };
-  await writeAtomically(outPath, (out) =>
+  await pipeToOutput(
     createBundle(index, store, {
       hash: nodeHashProvider(),
       compression,
@@ -73,16 +59,15 @@ export async function bundleCommand(args: string[]): Promise<void> {
         if (e.kind === 'data-chunk') totals.dataChunks++;
         if (e.kind !== 'index') totals.chunkBytes += e.size;
       },
-    })
-      .pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(piece, c) {
-            totals.zipBytes += piece.length;
-            c.enqueue(piece);
-          },
-        }),
-      )
-      .pipeTo(out),
+    }).pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(piece, c) {
+          totals.zipBytes += piece.length;
+          c.enqueue(piece);
+        },
+      }),
+    ),
+    outPath,
   );
   const say = await summaryStream(outPath);
   if (values.json) {
@@ -108,11 +93,7 @@ export async function unbundleCommand(args: string[]): Promise<void> {
   const result = await unbundle(new BlobReader(blob as unknown as Blob), store, {
     hash: nodeHashProvider(),
   });
-  await writeAtomically(outPath, async (out) => {
-    const writer = out.getWriter();
-    await writer.write(result.root);
-    await writer.close();
-  });
+  await pipeToOutput(streamOfBytes(result.root), outPath);
   const diffId = isRoot(result.root) ? formatDigest(decodeRoot(result.root).end.diffId) : undefined;
   const { root: _root, ...counts } = result;
   const say = await summaryStream(outPath);

@@ -400,7 +400,14 @@ export async function pipeToOutput(
   path: string | undefined,
   options: AtomicFileOptions = {},
 ): Promise<void> {
-  const out = await atomicFile(path ?? '-', options);
+  let out: AtomicFile;
+  try {
+    out = await atomicFile(path ?? '-', options);
+  } catch (err) {
+    // Nothing will read the stream: let its source stop.
+    await stream.cancel(err).catch(() => {});
+    throw err;
+  }
   try {
     await stream.pipeTo(out.writable);
     await out.commit();

@@ -15,7 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AtomicFile, atomicFile, fileSource, stdoutSink } from '../../src/node/io.js';
+import {
+  type AtomicFile,
+  atomicFile,
+  fileSource,
+  pipeToOutput,
+  stdoutSink,
+} from '../../src/node/io.js';
 import { collect } from '../helpers/streams.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'layerdiff-io-'));
@@ -116,6 +122,20 @@ describe('atomicFile', () => {
     const err = await atomicFile(path).catch((e: Error) => e);
     expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
     expect((err as Error).message).toBe(`ENOENT: cannot write ${path}`);
+  });
+});
+
+describe('pipeToOutput', () => {
+  it('cancels the stream when the output cannot be created', async () => {
+    let cancelled: unknown;
+    const stream = new ReadableStream<Uint8Array>({
+      cancel(reason) {
+        cancelled = reason;
+      },
+    });
+    const path = join(dir, 'no-such-dir', 'out.bin');
+    await expect(pipeToOutput(stream, path)).rejects.toThrow(`cannot write ${path}`);
+    expect((cancelled as NodeJS.ErrnoException).code).toBe('ENOENT');
   });
 });
 
