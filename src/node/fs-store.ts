@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, statSync } from 'node:fs';
-import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkCodec } from '../compress/chunk-codec.js';
@@ -95,20 +95,15 @@ export class FsStore implements ChunkStore {
     let failure: ChunkDigestError | undefined;
     for (const deflated of order) {
       const file = deflated ? path + DEFLATE_SUFFIX : path;
-      const raw = await readChunkFile(digest, file).catch((err: unknown) => {
-        if (err instanceof ChunkDigestError) return err;
-        throw err;
-      });
-      if (!raw) continue;
+      const read = await readChunkFile(digest, file);
+      if (!read) continue;
       found = true;
-      let problem: string;
-      if (raw instanceof ChunkDigestError) {
-        problem = raw.message;
-      } else {
+      let problem = read.problem;
+      if (read.bytes) {
         try {
           const bytes = deflated
-            ? await (this.codec || READ_CODEC).decode({ coding: 'deflate-raw', bytes: raw })
-            : raw;
+            ? await (this.codec || READ_CODEC).decode({ coding: 'deflate-raw', bytes: read.bytes })
+            : read.bytes;
           const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
           if (actual === digest) return bytes;
           problem = `${file} holds bytes with digest ${actual}`;
@@ -116,8 +111,8 @@ export class FsStore implements ChunkStore {
           problem = `${file}: ${(err as Error).message}`;
         }
       }
-      failure ??= new ChunkDigestError(digest, problem);
-      await quarantine(file);
+      failure ??= new ChunkDigestError(digest, problem!);
+      await quarantine(file, read.file);
     }
     if (!found) throw new ChunkNotFoundError(digest);
     throw failure!;
@@ -218,29 +213,58 @@ export const CORRUPT_SUFFIX = '.corrupt';
 /**
  * Moves a chunk file that failed verification out of the way (kept for inspection), so that
  * `has` stops reporting it and the next `put` of the chunk repairs it. Best effort: a
- * read-only store keeps the file and keeps failing reads.
+ * read-only store keeps the file and keeps failing reads. Another process may have repaired
+ * the chunk since it was read (after a third had moved the bad file aside): a file that is not
+ * the one read goes back.
+ * @param file - the chunk file's path.
+ * @param read - the file that was read (device and inode).
  */
-async function quarantine(file: string): Promise<void> {
-  await rename(file, file + CORRUPT_SUFFIX).catch(() => {});
+async function quarantine(file: string, read: FileId): Promise<void> {
+  const aside = file + CORRUPT_SUFFIX;
+  if (
+    !(await rename(file, aside).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
+  const moved = await lstat(aside).catch(() => undefined);
+  if (moved && (moved.dev !== read.dev || moved.ino !== read.ino)) {
+    await rename(aside, file).catch(() => {});
+  }
 }
 
 /** Decodes deflated chunk files when the store itself writes them uncompressed. */
 const READ_CODEC = nodeChunkCodec();
 
+/** Which file a path named when it was opened. */
+interface FileId {
+  dev: number;
+  ino: number;
+}
+
+/** A chunk file as read: its bytes, or what makes it unreadable as a chunk. */
+interface ChunkFile {
+  file: FileId;
+  bytes?: Uint8Array;
+  problem?: string;
+}
+
 /**
  * Reads a chunk file, refusing to read more than any chunk can hold.
  * @returns its bytes, or undefined when there is no such file.
  */
-async function readChunkFile(digest: string, path: string): Promise<Uint8Array | undefined> {
+async function readChunkFile(digest: string, path: string): Promise<ChunkFile | undefined> {
   try {
     // The file is outside input: non-blocking, so that a FIFO in its place cannot hang the open.
     const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const st = await fh.stat();
-      if (!st.isFile()) throw new ChunkDigestError(digest, `${path} is not a regular file`);
+      const file = { dev: st.dev, ino: st.ino };
+      if (!st.isFile()) return { file, problem: `${path} is not a regular file` };
       const { size } = st;
       if (size > MAX_CHUNK_MAX + 1024) {
-        throw new ChunkDigestError(digest, `file of ${size} bytes is larger than any chunk`);
+        return { file, problem: `${path}: file of ${size} bytes is larger than any chunk` };
       }
       const bytes = Buffer.allocUnsafe(size);
       let at = 0;
@@ -249,12 +273,11 @@ async function readChunkFile(digest: string, path: string): Promise<Uint8Array |
         if (bytesRead === 0) break;
         at += bytesRead;
       }
-      return at === size ? bytes : bytes.subarray(0, at);
+      return { file, bytes: at === size ? bytes : bytes.subarray(0, at) };
     } finally {
       await fh.close();
     }
   } catch (err) {
-    if (err instanceof ChunkDigestError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StoreError(`reading chunk ${digest} from ${path}: ${(err as Error).message}`, {
       cause: err,

@@ -3,15 +3,21 @@
  * chunk tries on its own when that one fails (an injected failing write); with `fsync`, `flush`
  * syncs the directories that gained names (syncs are logged).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, expect, it, vi } from 'vitest';
+import { ChunkDigestError } from '../../src/errors.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { chunk, expectBytes } from './conformance.js';
 
 const { faults } = vi.hoisted(() => ({
-  faults: { writeFailures: 0, syncs: undefined as string[] | undefined },
+  faults: {
+    writeFailures: 0,
+    syncs: undefined as string[] | undefined,
+    /** Runs once before a file is renamed aside as corrupt. */
+    beforeQuarantine: undefined as (() => Promise<void>) | undefined,
+  },
 }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -25,6 +31,14 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       }
       return fs.writeFile(...args);
     }) as typeof fs.writeFile,
+    rename: async (from: string, to: string) => {
+      const before = faults.beforeQuarantine;
+      if (before && to.endsWith('.corrupt')) {
+        faults.beforeQuarantine = undefined;
+        await before();
+      }
+      return fs.rename(from, to);
+    },
     open: async (...args: Parameters<typeof fs.open>) => {
       const fh = await fs.open(...args);
       const sync = fh.sync.bind(fh);
@@ -74,6 +88,31 @@ it('with fsync, flush puts the names of the chunks stored since the last flush o
     expect(faults.syncs).toEqual([]);
   } finally {
     faults.syncs = undefined;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a reader that found a chunk corrupt leaves alone the good copy another process put since', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerdiff-fsrace-'));
+  try {
+    const store = await FsStore.open(dir, { codec: false });
+    const c = chunk(5000, 44);
+    await store.put(c.digest, c.bytes);
+    const file = store.pathOf(c.digest);
+    const bad = await readFile(file);
+    bad[0]! ^= 1;
+    await writeFile(file, bad);
+    // Between this reader's read and its rename, another reader moves the bad file aside and
+    // a writer puts a good copy in its place.
+    faults.beforeQuarantine = async () => {
+      await rename(file, `${file}.corrupt`);
+      await writeFile(file, c.bytes);
+    };
+    await expect(store.get(c.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+    expect(await store.has(c.digest)).toBe(true);
+    expectBytes(await store.get(c.digest), c.bytes);
+  } finally {
+    faults.beforeQuarantine = undefined;
     await rm(dir, { recursive: true, force: true });
   }
 });
