@@ -150,6 +150,10 @@ export function reassemble(
               `rebuilt tar hashes to ${formatDigest(digest)}, index records diff_id ${formatDigest(record.diffId)}`,
             );
           }
+          // The index is checked to its end before the output counts as complete: the
+          // decoder refuses anything after the end record, and a root whose size or copy of
+          // the end record differs from its flat index.
+          await records.read();
           controller.close();
           return;
         }

@@ -208,6 +208,30 @@ describe('a hostile root or index chunks', () => {
     }
   });
 
+  it("a root whose end record is another layer's is refused when the flat index's end record is an index chunk of its own", async () => {
+    // The end record arrives last and alone: the output is complete before the root's copy of
+    // it is compared, and that comparison must still fail the stream.
+    const store = new MemoryStore();
+    const one = await convertBytes(tarOf([['a.txt', new TextEncoder().encode('one\n')]]), store);
+    const two = await convertBytes(tarOf([['b.txt', new TextEncoder().encode('two\n')]]), store);
+    const [r1, r2] = [decodeRoot(one.index), decodeRoot(two.index)];
+    const flat = await flatIndex(two.index, store);
+    const at = flat.length - (r2.endBytes.length + 4);
+    const refs = [];
+    for (const piece of [flat.subarray(0, at), flat.subarray(at)]) {
+      const digest = await hash.digest(piece);
+      await store.put(formatDigest(digest), piece);
+      refs.push({ digest, length: piece.length });
+    }
+    const forged = encodeRoot({ ...r2, refs, endBytes: r1.endBytes });
+    for (const readAhead of [1, 4]) {
+      const { error } = await within(
+        readUntilError(reassemble(streamOf(forged), store, { hash, readAhead })),
+      );
+      expect(error).toBeInstanceOf(RecordFormatError);
+    }
+  });
+
   it('a root of empty or tiny index chunks repeated at every level is refused, not fetched', async () => {
     const { store, index } = await setup(100_000);
     const root = decodeRoot(index);

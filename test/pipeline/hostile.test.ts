@@ -145,6 +145,15 @@ describe('reassemble against a hostile store or index', () => {
     expect(sha256(bytes)).toBe(sha256(tar));
   });
 
+  it('bytes after the end record: RecordFormatError, also when they arrive in a later piece', async () => {
+    const { store, index } = await setup();
+    const junk = concat([index, new TextEncoder().encode('JUNK AFTER THE END RECORD')]);
+    for (const sizes of [[index.length, 100], 65536, 7]) {
+      const { error } = await within(readUntilError(reassemble(streamOf(junk, sizes), store)));
+      expect(error).toBeInstanceOf(RecordFormatError);
+    }
+  });
+
   it('re-encoding the records unchanged gives the same index', async () => {
     const { index } = await setup();
     expect(encodeIndex(await decodeIndex(index))).toEqual(index);
