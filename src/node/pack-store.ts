@@ -122,6 +122,12 @@ export class PackStore implements ChunkStore {
   /** Per chunk id: its pack's number and stored length (two words), and its offset. */
   private locs = new Uint32Array(2 * 1024);
   private offsets = new Float64Array(1024);
+  /**
+   * Per chunk id: the last 128 bits of its digest (four words). The table keys on the first
+   * 128 only, and digests asked for (in an index, a diff) are outside input: one that shares
+   * a stored chunk's first half is another chunk, absent.
+   */
+  private tails = new Uint32Array(4 * 1024);
   private nextId = 0;
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
@@ -230,14 +236,14 @@ export class PackStore implements ChunkStore {
     // read that finds one copy bad falls back to the other (a repair may sit in either).
     visitPackIndex(bytes, idxPath, (e) => {
       const earlier = this.table.get(e.digest);
-      const id = this.addLoc(pack, e.offset, e.stored);
+      const id = this.addLoc(pack, e.offset, e.stored, e.digest);
       if (earlier >= 0) this.displaced.set(id, earlier);
       this.table.set(e.digest, id);
     });
     this.packs.push({ path: packPath, size: packSize });
   }
 
-  private addLoc(pack: number, offset: number, stored: number): number {
+  private addLoc(pack: number, offset: number, stored: number, digest: Uint8Array): number {
     const id = this.nextId++;
     if (id * 2 >= this.locs.length) {
       const locs = new Uint32Array(this.locs.length * 2);
@@ -246,11 +252,26 @@ export class PackStore implements ChunkStore {
       const offsets = new Float64Array(this.offsets.length * 2);
       offsets.set(this.offsets);
       this.offsets = offsets;
+      const tails = new Uint32Array(this.tails.length * 2);
+      tails.set(this.tails);
+      this.tails = tails;
     }
     this.locs[id * 2] = pack;
     this.locs[id * 2 + 1] = stored;
     this.offsets[id] = offset;
+    for (let i = 0; i < 4; i++) this.tails[id * 4 + i] = tailWord(digest, i);
     return id;
+  }
+
+  /** The id of the copy of a chunk on record, or -1: the whole digest must match. */
+  private idOf(raw: Uint8Array): number {
+    const id = this.table.get(raw);
+    return id >= 0 && this.sameTail(id, raw) ? id : -1;
+  }
+
+  private sameTail(id: number, raw: Uint8Array): boolean {
+    for (let i = 0; i < 4; i++) if (this.tails[id * 4 + i] !== tailWord(raw, i)) return false;
+    return true;
   }
 
   private digestOf(digest: string): Uint8Array {
@@ -278,15 +299,15 @@ export class PackStore implements ChunkStore {
     const raw = this.digestOf(digest);
     // Reading would open pack files that nothing closes any more.
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
-    let id = this.table.get(raw);
+    let id = this.idOf(raw);
     if (id < 0) {
       await this.refresh();
-      id = this.table.get(raw);
+      id = this.idOf(raw);
       if (id < 0) throw new ChunkNotFoundError(digest);
     }
     const write = this.pending.get(id);
     if (write) await write.catch(() => {});
-    if (this.table.get(raw) !== id) return this.get(digest);
+    if (this.idOf(raw) !== id) return this.get(digest);
     const pack = this.locs[id * 2]!;
     const stored = this.locs[id * 2 + 1]!;
     const offset = this.offsets[id]!;
@@ -314,7 +335,7 @@ export class PackStore implements ChunkStore {
       if (!(err instanceof PackFormatError || err instanceof CompressionError)) throw err;
       problem = err.message;
     }
-    if (this.table.get(raw) === id) {
+    if (this.idOf(raw) === id) {
       const other = this.displaced.get(id);
       this.displaced.delete(id);
       if (other !== undefined) {
@@ -399,12 +420,17 @@ export class PackStore implements ChunkStore {
       : { coding: 'identity', bytes };
     // Another put of this chunk may have run while this one was encoding. The check that
     // finds no copy and the reservation below run with no await between them.
-    for (let id = this.table.get(raw); id >= 0; id = this.table.get(raw)) {
+    for (let id = this.idOf(raw); id >= 0; id = this.idOf(raw)) {
       const other = this.pending.get(id);
       if (!other) return false;
       await other.catch(() => {});
     }
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
+    if (this.table.get(raw) >= 0) {
+      // Another chunk's digest shares its first 128 bits: this one cannot be the SHA-256 of
+      // these bytes (or SHA-256 is broken), and storing it would hide the other.
+      throw new StoreError(`chunk ${digest} shares the first half of a stored chunk's digest`);
+    }
     // From here to the write's start nothing awaits: the record's place is reserved at once.
     const packNo = this.currentPack();
     const pack = this.packs[packNo]!;
@@ -417,7 +443,7 @@ export class PackStore implements ChunkStore {
       raw: bytes.length,
     };
     pack.size += RECORD_HEADER_BYTES + entry.stored;
-    const id = this.addLoc(packNo, entry.offset, entry.stored);
+    const id = this.addLoc(packNo, entry.offset, entry.stored, raw);
     this.table.set(raw, id);
     open.entries.push(entry);
     const blocking = this.options.blocking === true;
@@ -434,7 +460,7 @@ export class PackStore implements ChunkStore {
       await write;
       return true;
     } catch (err) {
-      if (this.table.get(raw) === id) this.table.delete(raw);
+      if (this.idOf(raw) === id) this.table.delete(raw);
       open.entries.splice(open.entries.indexOf(entry), 1);
       throw new StoreError(`writing chunk ${digest} to ${pack.path}: ${(err as Error).message}`, {
         cause: err,
@@ -448,7 +474,7 @@ export class PackStore implements ChunkStore {
   /** Waits out a write of this chunk in flight; true when the chunk still needs storing. */
   private async settled(raw: Uint8Array): Promise<boolean> {
     for (;;) {
-      const id = this.table.get(raw);
+      const id = this.idOf(raw);
       if (id < 0) return true;
       const write = this.pending.get(id);
       if (!write) return false;
@@ -736,4 +762,12 @@ async function writeFully(
     position += p.length;
     done = 0;
   }
+}
+
+/** Word `i` (0 to 3) of the last 128 bits of a digest, big-endian. */
+function tailWord(digest: Uint8Array, i: number): number {
+  const at = 16 + i * 4;
+  return (
+    ((digest[at]! << 24) | (digest[at + 1]! << 16) | (digest[at + 2]! << 8) | digest[at + 3]!) >>> 0
+  );
 }

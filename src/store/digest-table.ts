@@ -1,8 +1,9 @@
 /**
  * A compact in-memory map from chunk digests to small integers, for stores that must know
  * which chunks they hold without a file per chunk. Keys are the first 128 bits of a SHA-256
- * digest: collisions are out of reach even for an attacker choosing chunks (a second
- * preimage of 128 bits), and readers verify every chunk against its full digest anyway.
+ * digest: two chunks' digests never share them (that takes a second preimage of 128 bits),
+ * but a digest an index or diff merely names can be forged to share a stored chunk's first
+ * half, so a store keeps the other half beside the value and compares it (PackStore does).
  *
  * Open addressing with linear probing in one `Uint32Array`: 20 bytes a slot (four key words
  * and the value), at most three quarters full, so about 27 to 53 bytes per digest. A key's

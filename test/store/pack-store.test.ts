@@ -354,6 +354,31 @@ describe('PackStore', () => {
     expect(held).toEqual([]);
   });
 
+  it("a digest sharing the first half of a stored chunk's digest is another chunk, absent", async () => {
+    // Digests asked for come from indexes and diffs, outside input: a forged one must neither
+    // pass for the stored chunk nor make the store forget it.
+    const root = await fresh();
+    const c = chunk(6000, 26);
+    const raw = Buffer.from(c.digest.slice(7), 'hex');
+    for (let i = 16; i < 32; i++) raw[i] = raw[i]! ^ 0xff;
+    const fake = `sha256:${raw.toString('hex')}`;
+    const w = await PackStore.open(root);
+    await w.put(c.digest, c.bytes);
+    const check = async (s: PackStore) => {
+      expect(await s.has(fake)).toBe(false);
+      await expect(s.get(fake)).rejects.toBeInstanceOf(ChunkNotFoundError);
+      expect(await s.has(c.digest)).toBe(true);
+      expectBytes(await s.get(c.digest), c.bytes);
+      await expect(s.put(fake, c.bytes)).rejects.toThrow(/shares the first half/);
+      expectBytes(await s.get(c.digest), c.bytes);
+    };
+    await check(w);
+    await w.close();
+    const r = await PackStore.open(root);
+    await check(r);
+    await r.close();
+  });
+
   it('refuses bad options', async () => {
     const root = await fresh();
     await expect(PackStore.open(root, { packBytes: 1000 })).rejects.toThrow(/packBytes/);
