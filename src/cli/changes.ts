@@ -9,6 +9,7 @@ import { fileSource } from '../node/io.js';
 import { changes } from '../pipeline/changes.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
+import { printable } from './printable.js';
 import { openReadStore } from './store.js';
 
 const noStore: ChunkReader = {
@@ -37,9 +38,9 @@ export async function changesCommand(args: string[]): Promise<void> {
   for (const f of r.files) {
     const how = f.aspects ? ` [${f.aspects.join(',')}]` : '';
     const moved = f.newBytes > 0 ? ` +${f.newBytes} bytes` : '';
-    lines.push(`${MARK[f.change]} ${f.path || '/'}${how}${moved}`);
+    lines.push(`${MARK[f.change]} ${printable(f.path) || '/'}${how}${moved}`);
   }
-  for (const d of r.deletions) lines.push(`W ${d || '/'} (whiteout)`);
+  for (const d of r.deletions) lines.push(`W ${printable(d) || '/'} (whiteout)`);
   lines.push(
     `${r.added} added, ${r.removed} removed, ${r.modified} modified; to move: ${r.bytesToMove} bytes in ${r.chunksToMove} data chunks, ${r.indexBytesToMove} bytes in ${r.indexChunksToMove} index chunks`,
   );

@@ -8,6 +8,7 @@ import { type ExtractReport, extract } from '../node/extract.js';
 import { fileSource } from '../node/io.js';
 import { parse, required } from './args.js';
 import { flattenFiles } from './flatten.js';
+import { printable, printableMessage } from './printable.js';
 import { openReadStore } from './store.js';
 
 export async function extractCommand(args: string[]): Promise<void> {
@@ -39,7 +40,9 @@ export async function extractTarCommand(args: string[]): Promise<void> {
 
 function report(command: string, dir: string, report: ExtractReport, json: boolean): void {
   for (const w of report.warnings) {
-    process.stderr.write(`layerdiff ${command}: warning: ${w.path}: ${w.message}\n`);
+    process.stderr.write(
+      `layerdiff ${command}: warning: ${printable(w.path)}: ${printableMessage(w.message)}\n`,
+    );
   }
   const more = report.warningCount - report.warnings.length;
   if (more > 0) process.stderr.write(`layerdiff ${command}: ${more} more warnings\n`);

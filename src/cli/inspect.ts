@@ -3,16 +3,24 @@
  *
  * @module
  */
-import { open, readFile } from 'node:fs/promises';
-import { UsageError } from '../errors.js';
-import type { EndRecord, EntryMeta, IndexRecord } from '../format/records.js';
-import { decodeRoot, isRoot } from '../format/root.js';
+import { open } from 'node:fs/promises';
+import { readBytes } from '../bytes-stream.js';
+import { RecordFormatError, UsageError } from '../errors.js';
+import type {
+  DeleteRecord,
+  EndRecord,
+  EntryMeta,
+  IndexRecord,
+  LayerRecord,
+} from '../format/records.js';
+import { decodeRoot, isRoot, MAX_ROOT_BYTES } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import { nodeHashProvider } from '../node/hash.js';
-import { fileSource } from '../node/io.js';
+import { fileSource, stdoutSink } from '../node/io.js';
 import { readIndexRecords } from '../pipeline/open-index.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
+import { printable } from './printable.js';
 import { openReadStore } from './store.js';
 
 const KIND_CHAR: Record<string, string> = {
@@ -58,73 +66,136 @@ export async function inspectCommand(args: string[]): Promise<void> {
   );
   const path = positionals[0]!;
   const json = values.json === true;
-  if (values.store === undefined) {
+  const out = stdoutSink().getWriter();
+  const write = (text: string) => out.write(new TextEncoder().encode(text));
+  if (values.store === undefined && isRoot(await readHead(path))) {
     // A root alone holds the layer's totals; its entries are in the store.
-    const head = await readHead(path);
-    if (isRoot(head)) return summary(decodeRoot(await readFile(path)), json);
+    const bytes = await readBytes(
+      fileSource(path),
+      MAX_ROOT_BYTES,
+      () => new RecordFormatError(`index root exceeds ${MAX_ROOT_BYTES} bytes`, 0),
+    );
+    await write(summary(decodeRoot(bytes), json));
+    return out.close();
   }
   const store: ChunkReader =
     values.store === undefined ? noStore : await openReadStore(values.store);
+  const list = (visit: (r: Listed) => Promise<void>) => listIndex(path, store, visit);
+  if (!json) {
+    await list(async (r) => {
+      if (r.kind === 'layer') await write(`${layerLine(r.layer)}\n`);
+      else if (r.kind === 'entry') await write(`${entryLine(r.entry)}\n`);
+      else if (r.kind === 'delete') {
+        await write(
+          `delete ${r.record.opaque ? 'opaque ' : ''}${printable(r.record.path) || '/'}\n`,
+        );
+      } else
+        await write(
+          endLines(r.end)
+            .map((l) => `${l}\n`)
+            .join(''),
+        );
+    });
+    return out.close();
+  }
+  // One JSON object, written as it is read: entries in one pass over the index, deletions in
+  // a second, so that neither list is held.
+  let end: EndRecord | undefined;
+  let sep = '';
+  await list(async (r) => {
+    if (r.kind === 'layer')
+      await write(`{"layer":${JSON.stringify(layerJson(r.layer))},"entries":[`);
+    else if (r.kind === 'entry') {
+      await write(`${sep}${JSON.stringify(entryJson(r.entry, r.chunks))}`);
+      sep = ',';
+    } else if (r.kind === 'end') end = r.end;
+  });
+  await write('],"deletions":[');
+  sep = '';
+  await list(async (r) => {
+    if (r.kind !== 'delete') return;
+    const d = { path: r.record.path, opaque: r.record.opaque, whiteout: r.record.entry.path };
+    await write(`${sep}${JSON.stringify({ ...d, chunks: r.chunks })}`);
+    sep = ',';
+  });
+  await write(`],"end":${JSON.stringify(endJson(end!))}}\n`);
+  return out.close();
+}
+
+/** A record as listed: entries and deletions with the number of chunks of their bodies. */
+type Listed =
+  | { kind: 'layer'; layer: LayerRecord }
+  | { kind: 'entry'; entry: EntryMeta; chunks: number }
+  | { kind: 'delete'; record: DeleteRecord; chunks: number }
+  | { kind: 'end'; end: EndRecord };
+
+/**
+ * Reads an index once, handing each record to `visit` once its body's chunks are counted
+ * (so one entry is held at a time).
+ */
+async function listIndex(
+  path: string,
+  store: ChunkReader,
+  visit: (r: Listed) => Promise<void>,
+): Promise<void> {
   const reader = readIndexRecords(fileSource(path), store, {
     hash: nodeHashProvider(),
   }).getReader();
-  const entries: unknown[] = [];
-  const deletions: unknown[] = [];
-  let layer: unknown;
-  let end: unknown;
-  let last: { chunks: number } | undefined;
-  const flushLine = (text: string) => {
-    if (!json) process.stdout.write(`${text}\n`);
+  let pending: (Listed & { chunks: number }) | undefined;
+  const settle = async () => {
+    if (pending) await visit(pending);
+    pending = undefined;
   };
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const r: IndexRecord = value;
-    switch (r.type) {
-      case 'layer':
-        layer = {
-          version: r.version,
-          chunker: r.chunker,
-          digest: r.digest,
-          compression: r.compression,
-        };
-        flushLine(
-          `layerdiff index v${r.version}, ${r.chunker.algorithm} ${r.chunker.min}/${r.chunker.avg}/${r.chunker.max}, ${r.digest}, from ${r.compression} blob`,
-        );
-        break;
-      case 'entry': {
-        const e = entryJson(r.entry, 0);
-        entries.push(e);
-        last = e;
-        const m = r.entry;
-        flushLine(
-          `${modeString(m)} ${m.uname || m.uid}/${m.gname || m.gid} ${String(m.sparse?.realSize ?? m.size).padStart(10)} ${timeString(m.mtime.sec)} ${m.path}${m.linkname ? ` -> ${m.linkname}` : ''}`,
-        );
-        break;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const r: IndexRecord = value;
+      switch (r.type) {
+        case 'layer':
+          await visit({ kind: 'layer', layer: r });
+          break;
+        case 'entry':
+          await settle();
+          pending = { kind: 'entry', entry: r.entry, chunks: 0 };
+          break;
+        case 'delete':
+          await settle();
+          pending = { kind: 'delete', record: r, chunks: 0 };
+          break;
+        case 'chunks':
+          if (pending) pending.chunks += r.refs.length;
+          break;
+        case 'tail':
+          // The chunks after this are the end-of-archive blocks, not the last entry's body.
+          await settle();
+          break;
+        case 'end':
+          await settle();
+          await visit({ kind: 'end', end: r });
+          break;
+        default:
+          break;
       }
-      case 'delete': {
-        const d = { path: r.path, opaque: r.opaque, whiteout: r.entry.path, chunks: 0 };
-        deletions.push(d);
-        last = d;
-        flushLine(`delete ${r.opaque ? 'opaque ' : ''}${r.path || '/'}`);
-        break;
-      }
-      case 'chunks':
-        if (last) last.chunks += r.refs.length;
-        break;
-      case 'tail':
-        // The chunks after this are the end-of-archive blocks, not the last entry's body.
-        last = undefined;
-        break;
-      case 'end':
-        end = endJson(r);
-        for (const line of endLines(r)) flushLine(line);
-        break;
-      default:
-        break;
     }
+  } catch (err) {
+    await reader.cancel(err).catch(() => {});
+    throw err;
   }
-  if (json) process.stdout.write(`${JSON.stringify({ layer, entries, deletions, end })}\n`);
+}
+
+function layerJson(r: LayerRecord) {
+  return { version: r.version, chunker: r.chunker, digest: r.digest, compression: r.compression };
+}
+
+function layerLine(r: LayerRecord): string {
+  return `layerdiff index v${r.version}, ${r.chunker.algorithm} ${r.chunker.min}/${r.chunker.avg}/${r.chunker.max}, ${r.digest}, from ${r.compression} blob`;
+}
+
+function entryLine(m: EntryMeta): string {
+  const owner = `${m.uname ? printable(m.uname) : m.uid}/${m.gname ? printable(m.gname) : m.gid}`;
+  const link = m.linkname ? ` -> ${printable(m.linkname)}` : '';
+  return `${modeString(m)} ${owner} ${String(m.sparse?.realSize ?? m.size).padStart(10)} ${timeString(m.mtime.sec)} ${printable(m.path)}${link}`;
 }
 
 const noStore: ChunkReader = {
@@ -175,22 +246,21 @@ function endLines(r: EndRecord): string[] {
 }
 
 /** What a root alone tells: the totals, and how the index itself is chunked. */
-function summary(root: ReturnType<typeof decodeRoot>, json: boolean): void {
+function summary(root: ReturnType<typeof decodeRoot>, json: boolean): string {
   const index = {
     bytes: root.size,
     levels: root.levels,
     chunker: root.chunker,
     rootChunks: root.refs.length,
   };
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ index, end: endJson(root.end) })}\n`);
-    return;
-  }
+  if (json) return `${JSON.stringify({ index, end: endJson(root.end) })}\n`;
   const c = root.chunker;
-  process.stdout.write(
-    `layerdiff index root v${root.version}: ${root.size}-byte index in ${root.refs.length} chunks (${c.algorithm} ${c.min}/${c.avg}/${c.max}, ${root.levels} levels); pass --store to list entries\n`,
-  );
-  for (const line of endLines(root.end)) process.stdout.write(`${line}\n`);
+  return [
+    `layerdiff index root v${root.version}: ${root.size}-byte index in ${root.refs.length} chunks (${c.algorithm} ${c.min}/${c.avg}/${c.max}, ${root.levels} levels); pass --store to list entries`,
+    ...endLines(root.end),
+  ]
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 /** An mtime as ISO 8601, or as seconds where a JavaScript date cannot hold it. */

@@ -6,6 +6,7 @@
  */
 import { LayerdiffError, UsageError } from '../errors.js';
 import { closeAll } from './cleanup.js';
+import { printableMessage } from './printable.js';
 
 type Command = (args: string[]) => Promise<void>;
 
@@ -130,18 +131,18 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
     if (err instanceof UsageError) {
-      process.stderr.write(`layerdiff ${command}: ${err.message}\n\n${USAGE}`);
+      process.stderr.write(`layerdiff ${command}: ${printableMessage(err.message)}\n\n${USAGE}`);
       return 2;
     }
     if (err instanceof LayerdiffError) {
-      process.stderr.write(`layerdiff ${command}: ${err.code}: ${err.message}\n`);
+      process.stderr.write(`layerdiff ${command}: ${err.code}: ${printableMessage(err.message)}\n`);
       return 1;
     }
     const e = err as NodeJS.ErrnoException;
     const message = e?.message ?? String(err);
     // Node's system errors already start with their code ("ENOENT: no such file...").
     const code = e?.code && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
-    process.stderr.write(`layerdiff ${command}: ${code}${message}\n`);
+    process.stderr.write(`layerdiff ${command}: ${code}${printableMessage(message)}\n`);
     return 1;
   }
 }

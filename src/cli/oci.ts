@@ -16,6 +16,7 @@ import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { restoreLayout } from '../node/oci-restore.js';
 import { parse, required } from './args.js';
+import { printable } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 /**
@@ -60,7 +61,7 @@ async function ociConvert(args: string[]): Promise<void> {
     return;
   }
   for (const m of report.manifests) {
-    process.stdout.write(`${m.ref ?? '(untagged)'} ${m.digest} -> ${m.chunkedDigest}\n`);
+    process.stdout.write(`${tag(m.ref)} ${m.digest} -> ${m.chunkedDigest}\n`);
     for (const l of m.layers) {
       const state = l.reproducible
         ? l.gzip
@@ -91,9 +92,7 @@ async function ociRestore(args: string[]): Promise<void> {
   }
   for (const m of report.manifests) {
     const state = m.kept ? 'manifest kept' : `NEW manifest ${m.digest}`;
-    process.stdout.write(
-      `${m.ref ?? '(untagged)'} ${m.originalDigest}: ${state}; config ${m.config} kept\n`,
-    );
+    process.stdout.write(`${tag(m.ref)} ${m.originalDigest}: ${state}; config ${m.config} kept\n`);
     for (const l of m.layers) {
       const line = l.kept
         ? `  ${l.digest} kept (${l.how})`
@@ -123,4 +122,9 @@ async function ociFlatten(args: string[]): Promise<void> {
       ),
   });
   await pipeToOutput(tar, values.out, { blocking: true });
+}
+
+/** A manifest's tag as printed. */
+function tag(ref: string | undefined): string {
+  return ref === undefined ? '(untagged)' : printable(ref);
 }

@@ -9,8 +9,7 @@ import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkCoding } from '../compress/chunk-codec.js';
 import { DiffFormatError } from '../errors.js';
 import { appendBytes } from './append.js';
-import { MAX_RECORD_BYTES } from './encoder.js';
-import { ROOT_MAGIC } from './root.js';
+import { MAX_ROOT_BYTES } from './root.js';
 
 /** The 8 bytes a diff stream starts with: `\x89LDD\r\n\x1a\n`, then the version byte. */
 export const DIFF_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x44, 0x0d, 0x0a, 0x1a, 0x0a);
@@ -24,7 +23,6 @@ const CHUNK_HEAD = 1 + 32 + 1 + 4 + 4;
 const CODING_BYTE: Record<ChunkCoding, number> = { identity: 0, 'deflate-raw': 1 };
 const CODINGS: ChunkCoding[] = ['identity', 'deflate-raw'];
 /** Largest root a diff may carry. */
-const MAX_ROOT = ROOT_MAGIC.length + 4 + MAX_RECORD_BYTES;
 
 /** One frame of a diff stream. */
 export type DiffFrame =
@@ -148,7 +146,8 @@ export function createDiffDecoder(): TransformStream<Uint8Array, DiffFrame> {
         } else if (kind === ROOT_KIND) {
           if (left < 5) break;
           const len = view.getUint32(1);
-          if (len === 0 || len > MAX_ROOT) throw new DiffFormatError(`root of ${len} bytes`, at);
+          if (len === 0 || len > MAX_ROOT_BYTES)
+            throw new DiffFormatError(`root of ${len} bytes`, at);
           if (left < 5 + len) break;
           controller.enqueue({ type: 'root', root: buf.slice(pos + 5, pos + 5 + len), offset: at });
           pos += 5 + len;

@@ -23,6 +23,9 @@ export const ROOT_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x52, 0x0d
 /** Bytes of one packed chunk reference: 32-byte SHA-256, then a 4-byte big-endian length. */
 export const PACKED_REF_BYTES = 36;
 
+/** Largest root: the magic, a length and one record. */
+export const MAX_ROOT_BYTES = ROOT_MAGIC.length + 4 + MAX_RECORD_BYTES;
+
 /** Most levels of indirection a root may declare. */
 export const MAX_INDEX_LEVELS = 4;
 

@@ -12,12 +12,13 @@ import {
   type IndexDecoderOptions,
   MAX_INDEX_BYTES,
 } from '../format/decoder.js';
-import { INDEX_MAGIC, MAX_RECORD_BYTES } from '../format/encoder.js';
+import { INDEX_MAGIC } from '../format/encoder.js';
 import type { ChunkRef, IndexRecord } from '../format/records.js';
 import {
   decodeRoot,
   type IndexRoot,
   isRoot,
+  MAX_ROOT_BYTES,
   PACKED_REF_BYTES,
   ROOT_MAGIC,
   unpackRef,
@@ -37,9 +38,6 @@ export interface OpenIndexOptions {
   /** Called with every index chunk reference (of every level) as it is about to be read. */
   onIndexChunk?: (ref: ChunkRef) => void;
 }
-
-/** Largest root accepted: the magic, a length and one record. */
-const MAX_ROOT_BYTES = ROOT_MAGIC.length + 4 + MAX_RECORD_BYTES;
 
 /**
  * Reads a whole root (or the start of a flat index) from a stream.
