@@ -135,7 +135,19 @@ export function createBodyChunker(
     // be promoted, and then linger as garbage) while slow stages drain its chunks one by one.
     {
       highWaterMark: 512 * 1024,
-      size: (t: ChunkedToken) => (t.type === 'chunk' ? t.bytes.byteLength : 512),
+      size: tokenSize,
     },
   );
+}
+
+/**
+ * What a token holds, roughly, in bytes: a chunk its bytes; a header its raw header bytes
+ * (pax data up to `maxHeaderBytes`) and its pax attributes (global keywords included).
+ */
+function tokenSize(t: ChunkedToken): number {
+  if (t.type === 'chunk') return t.bytes.byteLength;
+  if (t.type !== 'header') return 512;
+  let keys = 0;
+  for (const _ in t.entry.pax) keys++;
+  return 512 + t.raw.byteLength + 64 * keys;
 }

@@ -562,6 +562,8 @@ function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
 export interface TarExtensions {
   /** Global pax records in effect (from every earlier `g` header), keyword → value. */
   globalPax?: ReadonlyMap<string, Uint8Array>;
+  /** The same values as text, when the caller has them decoded already (they are not decoded again). */
+  globalText?: ReadonlyMap<string, string>;
   /** Records of the local pax header(s) (`x`) for this entry, in order. */
   localPax?: readonly PaxRecord[];
   /** GNU long name (`L`) data up to its first NUL. */
@@ -640,7 +642,8 @@ export function resolveEntry(
 
   let sparseName: string | undefined;
   for (const [key, raw] of eff) {
-    const value = text(raw);
+    const global = raw === ext.globalPax?.get(key);
+    const value = (global ? ext.globalText?.get(key) : undefined) ?? text(raw);
     setOwn(entry.pax, key, value);
     switch (key) {
       case 'path':
@@ -684,7 +687,9 @@ export function resolveEntry(
         break;
       default:
         if (key.startsWith('SCHILY.xattr.')) {
-          setOwn(entry.xattrs, key.slice(13), raw.slice());
+          // A global value is shared by every entry (its map owns it); a local one is copied
+          // out of the header's buffer.
+          setOwn(entry.xattrs, key.slice(13), global ? raw : raw.slice());
         } else if (key.startsWith('LIBARCHIVE.xattr.')) {
           setOwn(entry.xattrs, urlDecode(key.slice(17)), base64Decode(value, loc));
         }

@@ -40,6 +40,12 @@ export interface TarTokenizerOptions {
 /** Default for {@link TarTokenizerOptions.maxHeaderBytes}: 1 MiB. */
 export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
 
+/**
+ * Most pax global keywords in effect at once. Each applies to every later entry, so each
+ * costs work and memory per entry; real archives set a handful.
+ */
+export const MAX_GLOBAL_KEYWORDS = 1024;
+
 type Emit = (token: TarToken) => void;
 
 type State = 'header' | 'ext' | 'sparse' | 'body' | 'pad' | 'tail';
@@ -71,6 +77,8 @@ class Tokenizer {
   private longName: Uint8Array | undefined;
   private longLink: Uint8Array | undefined;
   private readonly globals = new Map<string, Uint8Array>();
+  /** The global values as text, decoded once per `g` header rather than once per entry. */
+  private readonly globalText = new Map<string, string>();
   /** Records of the `g` headers since the last entry, in order. */
   private newGlobals: PaxRecord[] = [];
 
@@ -318,6 +326,15 @@ class Tokenizer {
             loc,
           );
         }
+        // Every later entry carries every global keyword: their number is bounded too.
+        if (this.globals.size > MAX_GLOBAL_KEYWORDS) {
+          throw new TarLimitError(
+            `${this.globals.size} pax global keywords in effect, over ${MAX_GLOBAL_KEYWORDS}`,
+            loc,
+          );
+        }
+        this.globalText.clear();
+        for (const [k, v] of this.globals) this.globalText.set(k, UTF8.decode(v));
         break;
       }
       case 'L':
@@ -340,6 +357,7 @@ class Tokenizer {
       main,
       {
         globalPax: this.globals,
+        globalText: this.globalText,
         localPax: this.localPax,
         ...(this.longName ? { longName: this.longName } : {}),
         ...(this.longLink ? { longLink: this.longLink } : {}),

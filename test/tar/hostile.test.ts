@@ -250,6 +250,26 @@ describe('tails and global headers', () => {
     expect(entries.map((e) => e.raw.length)).toEqual([1536, 512, 1536]);
   });
 
+  it('at most 1024 pax global keywords in effect: every later entry carries each one', async () => {
+    const keys = (n: number, from = 0) =>
+      Array.from({ length: n }, (_, i): [string, string] => [`k${from + i}`, 'v']);
+    const ok = concatBytes([pax(keys(1000), 'g'), pax(keys(24, 1000), 'g'), file('a', ''), END]);
+    const { entries } = summarize(await tokenize(ok));
+    expect(Object.keys(entries[0]!.entry.pax)).toHaveLength(1024);
+    // A keyword removed makes room for another.
+    const swapped = concatBytes([
+      ok.subarray(0, -1024),
+      pax([['k0', '']], 'g'),
+      pax(keys(1, 2000), 'g'),
+      END,
+    ]);
+    await expect(tokenize(swapped)).resolves.toBeDefined();
+    const over = concatBytes([pax(keys(1000), 'g'), pax(keys(25, 1000), 'g'), file('a', ''), END]);
+    const err = await failure(over);
+    expect(err).toBeInstanceOf(TarLimitError);
+    expect(err.message).toMatch(/1025 pax global keywords in effect, over 1024/);
+  });
+
   it('no end blocks at all, and an empty stream', async () => {
     const tar = concatBytes([file('a', 'a'), file('b', '')]);
     const { entries, tail } = summarize(await tokenize(tar));
