@@ -12,7 +12,8 @@ import type { TarEntry, TarEntryKind, TarHeaderFormat, TarSparse, TarTime } from
 /** Size of a tar block in bytes. Headers are one block; bodies are padded to whole blocks. */
 export const BLOCK_SIZE = 512;
 
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM: a name may begin with U+FEFF, and decoding must not drop it (GNU tar keeps it).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 /** Typeflags of extension headers, which describe the entry that follows rather than being one. */

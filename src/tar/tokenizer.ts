@@ -51,7 +51,8 @@ type Emit = (token: TarToken) => void;
 type State = 'header' | 'ext' | 'sparse' | 'body' | 'pad' | 'tail';
 
 const EMPTY = new Uint8Array(0);
-const UTF8 = new TextDecoder();
+// ignoreBOM: a name may begin with U+FEFF, and decoding must not drop it (GNU tar keeps it).
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function cString(data: Uint8Array): Uint8Array {
   const nul = data.indexOf(0);

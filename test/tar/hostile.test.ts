@@ -270,6 +270,30 @@ describe('tails and global headers', () => {
     expect(err.message).toMatch(/1025 pax global keywords in effect, over 1024/);
   });
 
+  it('a name, link target or pax value that begins with U+FEFF keeps it', async () => {
+    // Header fields take byte strings: the UTF-8 bytes of each name.
+    const bytes = (name: string) => String.fromCharCode(...new TextEncoder().encode(name));
+    const tar = concatBytes([
+      file(bytes('\uFEFFbin/sh'), 'x'),
+      file(bytes('\uFEFF.wh.important'), ''),
+      pax([
+        ['path', '\uFEFFp'],
+        ['linkpath', '\uFEFFt'],
+        ['comment', '\uFEFFc'],
+      ]),
+      rawEntry({ name: 'x', typeflag: '2' }, ''),
+      END,
+    ]);
+    const { entries } = summarize(await tokenize(tar));
+    expect(entries.map((e) => e.entry.path)).toEqual([
+      '\uFEFFbin/sh',
+      '\uFEFF.wh.important',
+      '\uFEFFp',
+    ]);
+    expect(entries[2]!.entry.linkname).toBe('\uFEFFt');
+    expect(entries[2]!.entry.pax.comment).toBe('\uFEFFc');
+  });
+
   it('no end blocks at all, and an empty stream', async () => {
     const tar = concatBytes([file('a', 'a'), file('b', '')]);
     const { entries, tail } = summarize(await tokenize(tar));
