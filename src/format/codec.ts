@@ -6,7 +6,7 @@
  * @module
  */
 import { type DecodeOptions, decode, encode, Token, Tokenizer, Type } from 'cborg';
-import { RecordFormatError } from '../errors.js';
+import { RecordFormatError, UsageError } from '../errors.js';
 import {
   type ChunkRef,
   type Compression,
@@ -110,8 +110,28 @@ function toWire(r: IndexRecord): Wire {
  * @returns its CBOR bytes (without framing).
  */
 export function encodeRecord(record: IndexRecord): Uint8Array {
-  return encode(toWire(record));
+  return encodeCbor(toWire(record));
 }
+
+/**
+ * Encodes a value as deterministic CBOR, refusing numbers a reader would refuse.
+ * @throws {@link UsageError} for a number that is not an integer within ±(2^53-1).
+ */
+export function encodeCbor(value: unknown): Uint8Array {
+  return encode(value, ENCODE_OPTIONS);
+}
+
+/** Numbers are integers a reader accepts: CBOR would write any other as a float (§2). */
+const ENCODE_OPTIONS = {
+  typeEncoders: {
+    number(n: unknown) {
+      if (!Number.isSafeInteger(n)) {
+        throw new UsageError(`a record holds ${String(n)}, not an integer within ±(2^53-1)`);
+      }
+      return null;
+    },
+  },
+};
 
 /** Field readers that throw {@link RecordFormatError} naming the field and offset. */
 /** Checks the fields of decoded CBOR, failing with {@link RecordFormatError} at `offset`. */

@@ -9,11 +9,10 @@
  *
  * @module
  */
-import { encode } from 'cborg';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkerParams } from '../cdc/types.js';
 import { RecordFormatError } from '../errors.js';
-import { decodeCbor, decodeRecord, Reader } from './codec.js';
+import { decodeCbor, decodeRecord, encodeCbor, Reader } from './codec.js';
 import { MAX_RECORD_BYTES } from './encoder.js';
 import { type ChunkRef, type EndRecord, FORMAT_VERSION } from './records.js';
 
@@ -111,7 +110,7 @@ export function encodeRoot(root: Omit<IndexRoot, 'end'>): Uint8Array {
     e: root.endBytes,
   };
   if (root.levels > 0) wire.lv = root.levels;
-  const body = encode(wire);
+  const body = encodeCbor(wire);
   const out = new Uint8Array(ROOT_MAGIC.length + 4 + body.length);
   out.set(ROOT_MAGIC);
   new DataView(out.buffer).setUint32(ROOT_MAGIC.length, body.length);

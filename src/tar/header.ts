@@ -108,6 +108,9 @@ export function parseNumericField(
         throw new TarLimitError(`base-256 ${what} exceeds Number.MAX_SAFE_INTEGER`, location);
       }
     }
+    if (negative && x === Number.MAX_SAFE_INTEGER) {
+      throw new TarLimitError(`base-256 ${what} is below -(2^53-1)`, location);
+    }
     return negative ? -x - 1 : x;
   }
   let i = 0;
@@ -498,7 +501,9 @@ export function parsePaxTime(value: string, location: TarLocation = { offset: 0 
   if (whole > MAX_SAFE) throw new TarLimitError(`pax time ${value} exceeds 2^53-1`, location);
   const nsec = Number(((m[3] ?? '') + '000000000').slice(0, 9));
   if (m[1] !== '-') return { sec: whole, nsec };
-  return nsec === 0 ? { sec: -whole, nsec: 0 } : { sec: -whole - 1, nsec: 1e9 - nsec };
+  if (nsec === 0) return { sec: -whole, nsec: 0 };
+  if (whole === MAX_SAFE) throw new TarLimitError(`pax time ${value} is below -(2^53-1)`, location);
+  return { sec: -whole - 1, nsec: 1e9 - nsec };
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import { describe, expect, test } from 'vitest';
-import { RecordFormatError } from '../../src/errors.js';
+import { RecordFormatError, UsageError } from '../../src/errors.js';
 import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
 import { createIndexDecoder } from '../../src/format/decoder.js';
 import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
@@ -370,6 +370,14 @@ describe('record fields', () => {
     expect(({} as Record<string, unknown>).p).toBeUndefined();
     // and they encode back to the same bytes
     expect(encodeRecord(r)).toEqual(meta({ px: pax, xa }));
+  });
+
+  test('a record with a number a reader would refuse is not encoded', () => {
+    const e = GOLDEN_RECORDS.entryFull! as IndexRecord & { type: 'entry' };
+    for (const sec of [-(2 ** 53), 2 ** 53, 1.5]) {
+      const bad = { ...e, entry: { ...e.entry, mtime: { sec, nsec: 0 } } };
+      expect(() => encodeRecord(bad)).toThrow(UsageError);
+    }
   });
 
   test('byte strings decode as plain Uint8Arrays from a Buffer input', () => {

@@ -69,6 +69,11 @@ describe('parseNumericField', () => {
     expect(parseNumericField(neg1000)).toBe(-1000);
     // 0x80 marker with value bits in the first byte's low bits (GNU writes 0x80 then data).
     expect(parseNumericField(Uint8Array.of(0x81, 0))).toBe(256);
+    // -(2^53 - 1) is the least; -2^53 is not a safe integer (an index could not hold it).
+    const least = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xe0, 0, 0, 0, 0, 0, 1);
+    expect(parseNumericField(least)).toBe(-Number.MAX_SAFE_INTEGER);
+    const below = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xe0, 0, 0, 0, 0, 0, 0);
+    expect(() => parseNumericField(below)).toThrow(TarLimitError);
   });
 
   it('base-256 round-trips any safe integer (property)', () => {
@@ -243,6 +248,8 @@ describe('pax records', () => {
     for (const s of ['', '1e5', '1.2.3', 'abc', '.5', '1,5']) {
       expect(() => parsePaxTime(s), s).toThrow(TarFormatError);
     }
+    expect(parsePaxTime('-9007199254740991')).toEqual({ sec: -Number.MAX_SAFE_INTEGER, nsec: 0 });
+    expect(() => parsePaxTime('-9007199254740991.5')).toThrow(TarLimitError);
     expect(() => parsePaxTime('99999999999999999999')).toThrow(TarLimitError);
     fc.assert(
       fc.property(
