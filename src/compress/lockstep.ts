@@ -8,7 +8,30 @@
  * @module
  */
 
-const PENDING: unique symbol = Symbol('pending');
+/** A read of the transform's output, and how it ended once it has. */
+interface Read {
+  /** Settles (never rejects) once the read has. */
+  settled: Promise<void>;
+  result?: ReadableStreamReadResult<Uint8Array>;
+  failure?: { err: unknown };
+}
+
+/** Microtask turns given to a read that may already be done before more input is fed. */
+const SETTLE_TURNS = 8;
+
+/**
+ * Waits until `p` settles or a few microtask turns pass, whichever is first. An output
+ * already waiting settles within a turn or two, or a few more when the stream's promises come
+ * from another realm (a vm context, as in Jest): it is not mistaken for none.
+ */
+async function settleSoon(p: Promise<void>): Promise<void> {
+  let turns = SETTLE_TURNS;
+  let done = false;
+  p.then(() => {
+    done = true;
+  });
+  while (!done && turns-- > 0) await undefined;
+}
 
 /**
  * @param source - input for the transform.
@@ -27,7 +50,19 @@ export function pullThrough(
   let piece: Uint8Array | undefined;
   let at = 0;
   let inputDone = false;
-  let pendingRead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  let read: Read | undefined;
+  const startRead = (): Read => {
+    const r: Read = { settled: Promise.resolve() };
+    r.settled = output.read().then(
+      (result) => {
+        r.result = result;
+      },
+      (err: unknown) => {
+        r.failure = { err };
+      },
+    );
+    return r;
+  };
 
   /** Writes the next input slice (or closes the writer at the end of the input). */
   const feed = async () => {
@@ -52,17 +87,21 @@ export function pullThrough(
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        pendingRead ??= output.read();
-        pendingRead.catch(() => {});
+        read ??= startRead();
+        const r = read;
+        await settleSoon(r.settled);
+        // Every wait below is for a real event (the read or the write settling), and the
+        // read's outcome is read from flags it sets: no race against a ready value, which a
+        // promise of another realm always loses, so a loop that never waits cannot happen.
         for (;;) {
-          const r = await Promise.race<ReadableStreamReadResult<Uint8Array> | typeof PENDING>([
-            pendingRead,
-            PENDING,
-          ]);
-          if (r !== PENDING) {
-            pendingRead = undefined;
-            if (r.done) controller.close();
-            else controller.enqueue(r.value);
+          if (r.failure) {
+            read = undefined;
+            throw r.failure.err;
+          }
+          if (r.result) {
+            read = undefined;
+            if (r.result.done) controller.close();
+            else controller.enqueue(r.result.value);
             return;
           }
           // No output yet: feed one more slice, unless a write is still in flight or all
@@ -74,7 +113,7 @@ export function pullThrough(
             // Handled here; a failure still surfaces through the race below.
             writing.catch(() => {});
           }
-          await Promise.race([pendingRead, writing ?? pendingRead]);
+          await Promise.race([r.settled, writing ?? r.settled]);
         }
       },
       async cancel(reason) {
