@@ -47,6 +47,7 @@ export function createZstdDecoder(
   });
   let piece: Uint8Array | undefined;
   let pos = 0;
+  let inputFailure: { err: unknown } | undefined;
 
   const push = (bytes: Uint8Array, final: boolean) => {
     try {
@@ -66,7 +67,10 @@ export function createZstdDecoder(
       try {
         while (out.length === 0) {
           if (!piece || pos >= piece.length) {
-            const r = await reader.read();
+            const r = await reader.read().catch((err: unknown) => {
+              inputFailure = { err };
+              throw err;
+            });
             if (r.done) {
               if (!walker.atFrameBoundary) {
                 throw new CompressionError(
@@ -89,7 +93,9 @@ export function createZstdDecoder(
         for (const o of out.splice(0)) controller.enqueue(o);
       } catch (err) {
         await reader.cancel(err).catch(() => {});
-        throw err instanceof LayerdiffError
+        // The input's own failure (an aborted fetch, a network error) is passed on as it is,
+        // not taken for corrupt zstd.
+        throw err instanceof LayerdiffError || err === inputFailure?.err
           ? err
           : new CompressionError(`zstd: ${(err as Error).message}`, { cause: err });
       }

@@ -266,4 +266,25 @@ describe('hostile zstd through the decompressor', () => {
       await failure(bad);
     },
   );
+
+  it.runIf(toolsAvailable('zstd'))(
+    "the input's own failure (an aborted fetch, say) is passed on, not called corrupt zstd",
+    async () => {
+      const z = zstdCli(data, ['-3']);
+      const failure = new DOMException('The operation was aborted.', 'AbortError');
+      let sent = 0;
+      const input = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= 2) return c.error(failure);
+          c.enqueue(z.subarray(sent * 1024, (sent + 1) * 1024));
+          sent++;
+        },
+      });
+      const d = createDecompressor({ hash, gunzip });
+      const piped = input.pipeTo(d.writable).catch(() => {});
+      await expect(collect(d.readable)).rejects.toBe(failure);
+      await expect(d.done).rejects.toBe(failure);
+      await piped;
+    },
+  );
 });
