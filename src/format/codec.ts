@@ -313,8 +313,21 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * UTF-8 and are decoded exactly (cborg replaces invalid sequences with U+FFFD and drops a
  * leading U+FEFF).
  */
+/**
+ * Most CBOR data items (each number, string, map, array, key) one record may hold: a record
+ * of the largest pax header or sparse map the default limits let through holds some 200,000.
+ */
+export const MAX_CBOR_ITEMS = 1 << 20;
+
 class StrictTokenizer extends Tokenizer {
+  private items = 0;
+
   override next(): Token {
+    // Decoding builds every item before any is checked: bounded here, so that a record
+    // within the size limit cannot cost a gigabyte of objects (16 Mi empty maps, say).
+    if (++this.items > MAX_CBOR_ITEMS) {
+      throw new Error(`more than ${MAX_CBOR_ITEMS} data items in one record`);
+    }
     const start = this.pos();
     const token = super.next();
     if (Type.equals(token.type, Type.float))

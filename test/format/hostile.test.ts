@@ -372,6 +372,25 @@ describe('record fields', () => {
     expect(encodeRecord(r)).toEqual(meta({ px: pax, xa }));
   });
 
+  test('a record of more than 2^20 data items is refused before they are all built', () => {
+    // {t: 5, x: [N empty maps]}: one byte an item, an object each once decoded.
+    const n = 2 ** 20 + 1;
+    const head = Uint8Array.of(0xa2, 0x61, 0x74, 0x05, 0x61, 0x78, 0x9a, 0, 0, 0, 0);
+    new DataView(head.buffer).setUint32(7, n);
+    const bytes = concat([head, new Uint8Array(n).fill(0xa0)]);
+    expect(() => decodeRecord(bytes, 0)).toThrow(/more than 1048576 data items in one record/);
+    // A big sparse map the default limits let through (pax 0.1 in 1 MiB) still decodes.
+    const e = GOLDEN_RECORDS.entryFull! as IndexRecord & { type: 'entry' };
+    const map = Array.from({ length: 150_000 }, (_, i): [number, number] => [i * 1024, 512]);
+    const big = {
+      ...e,
+      entry: { ...e.entry, sparse: { format: 'pax-0.1', realSize: 2 ** 40, map } },
+    };
+    expect((decodeRecord(encodeRecord(big), 0) as typeof e).entry.sparse?.map).toHaveLength(
+      150_000,
+    );
+  });
+
   test('a record with a number a reader would refuse is not encoded', () => {
     const e = GOLDEN_RECORDS.entryFull! as IndexRecord & { type: 'entry' };
     for (const sec of [-(2 ** 53), 2 ** 53, 1.5]) {
