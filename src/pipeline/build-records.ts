@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { TarLimitError } from '../errors.js';
+import { MAX_CBOR_ITEMS } from '../format/codec.js';
 import type { BlobInfo, EntryMeta, IndexRecord, LayerRecord } from '../format/records.js';
 import { isZeroBlock } from '../tar/header.js';
 import type { TarEntry } from '../tar/types.js';
@@ -92,6 +94,23 @@ export function entryMeta(e: TarEntry, globals: Map<string, string>): EntryMeta 
 const XATTR_KEY = /^(SCHILY|LIBARCHIVE)\.xattr\./;
 
 /**
+ * Refuses an entry whose record a reader would refuse for holding too many CBOR items (pax
+ * records, xattrs and sparse map pairs count two each): possible only with `maxHeaderBytes`
+ * raised far above its default.
+ */
+function checkItems(m: EntryMeta, offset: number): void {
+  let keys = 0;
+  for (const map of [m.pax, m.globalPax ?? {}, m.xattrs]) for (const _ in map) keys++;
+  const items = 64 + 2 * keys + 2 * (m.sparse?.map?.length ?? 0);
+  if (items > MAX_CBOR_ITEMS) {
+    throw new TarLimitError(
+      `the entry's pax records, xattrs and sparse map make about ${items} index items, over ${MAX_CBOR_ITEMS}`,
+      { offset, path: m.path },
+    );
+  }
+}
+
+/**
  * Creates the stream that emits the records of an index from stored-chunk tokens: the layer
  * record, an entry or delete record per entry (whiteouts become deletions), chunks records of
  * at most {@link REFS_PER_RECORD} references, padding records only for non-zero padding, the
@@ -132,6 +151,7 @@ export function createRecordBuilder(
       switch (t.type) {
         case 'header': {
           const entry = entryMeta(t.entry, globals);
+          checkItems(entry, t.offset);
           const wh = parseWhiteout(t.entry.path);
           if (wh) {
             stats.deletions++;

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { TarLimitError } from '../../src/errors.js';
 import { encodeFrame } from '../../src/format/encoder.js';
 import { convert } from '../../src/pipeline/convert.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { encodeHeader, encodePaxRecords, paddingSize } from '../../src/tar/header.js';
 import { createTarTokenizer } from '../../src/tar/tokenizer.js';
 import { minimalMeta } from '../format/helpers.js';
-import { streamOf } from '../helpers/streams.js';
+import { concat } from '../helpers/bytes.js';
+import { collect, streamOf } from '../helpers/streams.js';
 
 describe('numeric options', () => {
   it.each([Number.NaN, 0, 1.5, -1])('reject concurrency %s', (concurrency) => {
@@ -30,5 +33,24 @@ describe('record size limit', () => {
     expect(() => encodeFrame({ type: 'entry', entry, raw })).toThrow(
       expect.objectContaining({ code: 'ERR_RECORD_FORMAT' }),
     );
+  });
+
+  it('and the item limit: an entry of more pax records than a record may hold fails convert', async () => {
+    // Possible only with maxHeaderBytes raised: 600,000 pax records make 1.2 M index items.
+    const records = Array.from({ length: 600_000 }, (_, i): [string, string] => [`k${i}`, 'v']);
+    const data = encodePaxRecords(records);
+    const tar = concat([
+      encodeHeader({ path: 'PaxHeaders/f', typeflag: 'x', size: data.length }),
+      data,
+      new Uint8Array(paddingSize(data.length)),
+      encodeHeader({ path: 'f', size: 0 }),
+      new Uint8Array(1024),
+    ]);
+    const { index, done } = convert(streamOf(tar, 1 << 20), {
+      store: new MemoryStore(),
+      maxHeaderBytes: 16 << 20,
+    });
+    await expect(collect(index)).rejects.toBeInstanceOf(TarLimitError);
+    await expect(done).rejects.toThrow(/index items, over 1048576/);
   });
 });
