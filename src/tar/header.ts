@@ -250,8 +250,21 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     if (header[field] < 0) throw new TarFormatError(`negative ${field} ${header[field]}`, at);
   }
   if (format === 'gnu') {
-    if (block[345] !== 0) header.atime = num(345, 12, 'atime');
-    if (block[357] !== 0) header.ctime = num(357, 12, 'ctime');
+    try {
+      if (block[345] !== 0) header.atime = num(345, 12, 'atime');
+      if (block[357] !== 0) header.ctime = num(357, 12, 'ctime');
+    } catch (err) {
+      if (!(err instanceof TarFormatError || err instanceof TarLimitError)) throw err;
+      // Go before 1.8 wrote a ustar prefix here under the GNU magic (golang.org/issue/12594),
+      // in layers old Docker builds still serve. Go, which unpacks them, reads such bytes as
+      // the prefix when they are not times; so does this. (GNU tar ignores them.)
+      delete header.atime;
+      delete header.ctime;
+      const prefix = cString(block, 345, 155);
+      if (prefix.length > 0 && prefix.every((b) => b < 0x80)) {
+        header.name = `${text(prefix)}/${name}`;
+      }
+    }
     if (header.typeflag === 'S') {
       const map: Array<[number, number]> = [];
       readSparseEntries(block, 386, 4, map, at);

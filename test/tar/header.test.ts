@@ -131,6 +131,19 @@ describe('header blocks', () => {
     setField(g, 345, 12, '14000000001\0');
     fixChecksum(g);
     expect(decodeHeaderBlock(g)).toMatchObject({ name: 'name.txt', atime: 0o14000000001 });
+    // Unless they are not times: Go before 1.8 wrote a ustar prefix there under the GNU magic,
+    // and Go, which unpacks such layers, reads it as a prefix.
+    const go = rawHeader({ name: 'name.txt', magic: 'gnu' });
+    setField(go, 345, 155, 'usr/share/some/dir');
+    fixChecksum(go);
+    const h = decodeHeaderBlock(go);
+    expect(h).toMatchObject({ format: 'gnu', name: 'usr/share/some/dir/name.txt' });
+    expect(h.atime).toBeUndefined();
+    expect(h.ctime).toBeUndefined();
+    // Bytes that are neither times nor ASCII are dropped.
+    setField(go, 345, 155, [0xff, 0xfe, 0x41]);
+    fixChecksum(go);
+    expect(decodeHeaderBlock(go)).toMatchObject({ name: 'name.txt' });
   });
 
   it('keeps the typeflag raw and names a format error with path and offset', () => {
