@@ -350,6 +350,8 @@ export function parsePaxRecords(
   const records: PaxRecord[] = [];
   let i = 0;
   while (i < data.length) {
+    // NUL padding after the last record ends them, as for GNU tar and Python's tarfile.
+    if (data[i] === 0 && data.subarray(i).every((b) => b === 0)) break;
     let j = i;
     let len = 0;
     while (j < data.length && data[j]! >= 0x30 && data[j]! <= 0x39 && j - i < 16) {

@@ -202,6 +202,9 @@ describe('pax records', () => {
       ['GNU.sparse.offset', '0'],
     ]);
     expect(parsePaxRecords(new Uint8Array(0))).toEqual([]);
+    // NUL padding after the records ends them, as GNU tar and Python's tarfile read it.
+    const padded = parsePaxRecords(enc.encode('10 path=a\n\0\0\0'));
+    expect(padded.map((r) => r.key)).toEqual(['path']);
   });
 
   it('rejects malformed records with TarFormatError', () => {
@@ -214,7 +217,7 @@ describe('pax records', () => {
       '10 path=ab', // no newline
       '7 =abc\n', // empty key
       '8 pathx\n', // no '='
-      '10 path=a\n\0\0\0', // trailing NULs
+      '10 path=a\n\0\0x', // NULs, then more
       '99999999999999999 a=b\n', // absurd length
       '3 \n', // too short
     ];
