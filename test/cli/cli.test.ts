@@ -372,6 +372,75 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       const bodyChunks = j.entries.reduce((n, e) => n + e.chunks, 0);
       expect(bodyChunks).toBeLessThanOrEqual(first.chunks);
     });
+    it('escapes control and bidi characters in names, so one entry is one line', async () => {
+      const d = fresh();
+      const names = ['evil\ndiff_id sha256:0000\x1b[8m', 'x\u202ey.txt', 'back\\slash', 'plain'];
+      const layer = tarOf(names.map((n) => [n, new TextEncoder().encode(n)]));
+      writeFileSync(join(d, 'l.tar'), layer);
+      const idx = join(d, 'l.idx');
+      ok(
+        await runCli([
+          'convert',
+          join(d, 'l.tar'),
+          '--store',
+          join(d, 's'),
+          '--flat',
+          '--out',
+          idx,
+        ]),
+      );
+      const lines = ok(await runCli(['inspect', idx]))
+        .stdout.toString('utf8')
+        .trimEnd()
+        .split('\n');
+      // The layer line, one line per entry, the diff_id line.
+      expect(lines).toHaveLength(names.length + 2);
+      expect(lines[1]).toMatch(/ evil\\ndiff_id sha256:0000\\x1b\[8m$/);
+      expect(lines[2]).toMatch(/ x\\u202ey\.txt$/);
+      expect(lines[3]).toMatch(/ back\\\\slash$/);
+      expect(lines[4]).toMatch(/ plain$/);
+      // JSON keeps names as they are.
+      const j = oneJson<{ entries: Array<{ path: string }> }>(
+        ok(await runCli(['inspect', idx, '--json'])),
+      );
+      expect(j.entries.map((e) => e.path)).toEqual(names);
+    });
+
+    it('--json lists deletions and the chunks of every entry, read in two passes', async () => {
+      const d = fresh();
+      const body = pseudoRandom(300_000, 5);
+      const layer = tarOf([
+        ['a/.wh..wh..opq', new Uint8Array(0)],
+        ['big.bin', body],
+        ['.wh.gone', new Uint8Array(0)],
+        ['small.txt', new TextEncoder().encode('hi\n')],
+      ]);
+      writeFileSync(join(d, 'w.tar'), layer);
+      const idx = join(d, 'w.idx');
+      const s = join(d, 's');
+      ok(await runCli(['convert', join(d, 'w.tar'), '--store', s, '--out', idx]));
+      const j = oneJson<{
+        entries: Array<{ path: string; chunks: number }>;
+        deletions: Array<{ path: string; opaque: boolean; whiteout: string; chunks: number }>;
+        end: { entries: number; deletions: number };
+      }>(ok(await runCli(['inspect', idx, '--store', s, '--json'])));
+      expect(j.entries.map((e) => [e.path, e.chunks > 1])).toEqual([
+        ['big.bin', true],
+        ['small.txt', false],
+      ]);
+      expect(j.deletions).toEqual([
+        { path: 'a', opaque: true, whiteout: 'a/.wh..wh..opq', chunks: 0 },
+        { path: 'gone', opaque: false, whiteout: '.wh.gone', chunks: 0 },
+      ]);
+      expect(j.end).toMatchObject({ entries: 2, deletions: 2 });
+    });
+
+    it('a root-like file over the root size limit: ERR_RECORD_FORMAT, not read whole', async () => {
+      const d = fresh();
+      const head = readFileSync(index).subarray(0, 8);
+      writeFileSync(join(d, 'big'), Buffer.concat([head, Buffer.alloc(17 << 20)]));
+      fails(await runCli(['inspect', join(d, 'big')]), 1, /ERR_RECORD_FORMAT: index root exceeds/);
+    });
   });
 
   describe('failures', () => {
@@ -602,76 +671,6 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
         /ERR_RECORD_FORMAT/,
       );
       expect(leftovers(d, 'out')).toEqual([]);
-    });
-
-    it('escapes control and bidi characters in names, so one entry is one line', async () => {
-      const d = fresh();
-      const names = ['evil\ndiff_id sha256:0000\x1b[8m', 'x\u202ey.txt', 'back\\slash', 'plain'];
-      const layer = tarOf(names.map((n) => [n, new TextEncoder().encode(n)]));
-      writeFileSync(join(d, 'l.tar'), layer);
-      const idx = join(d, 'l.idx');
-      ok(
-        await runCli([
-          'convert',
-          join(d, 'l.tar'),
-          '--store',
-          join(d, 's'),
-          '--flat',
-          '--out',
-          idx,
-        ]),
-      );
-      const lines = ok(await runCli(['inspect', idx]))
-        .stdout.toString('utf8')
-        .trimEnd()
-        .split('\n');
-      // The layer line, one line per entry, the diff_id line.
-      expect(lines).toHaveLength(names.length + 2);
-      expect(lines[1]).toMatch(/ evil\\ndiff_id sha256:0000\\x1b\[8m$/);
-      expect(lines[2]).toMatch(/ x\\u202ey\.txt$/);
-      expect(lines[3]).toMatch(/ back\\\\slash$/);
-      expect(lines[4]).toMatch(/ plain$/);
-      // JSON keeps names as they are.
-      const j = oneJson<{ entries: Array<{ path: string }> }>(
-        ok(await runCli(['inspect', idx, '--json'])),
-      );
-      expect(j.entries.map((e) => e.path)).toEqual(names);
-    });
-
-    it('--json lists deletions and the chunks of every entry, read in two passes', async () => {
-      const d = fresh();
-      const body = pseudoRandom(300_000, 5);
-      const layer = tarOf([
-        ['a/.wh..wh..opq', new Uint8Array(0)],
-        ['big.bin', body],
-        ['.wh.gone', new Uint8Array(0)],
-        ['small.txt', new TextEncoder().encode('hi\n')],
-      ]);
-      writeFileSync(join(d, 'w.tar'), layer);
-      const idx = join(d, 'w.idx');
-      const s = join(d, 's');
-      ok(await runCli(['convert', join(d, 'w.tar'), '--store', s, '--out', idx]));
-      const j = oneJson<{
-        entries: Array<{ path: string; chunks: number }>;
-        deletions: Array<{ path: string; opaque: boolean; whiteout: string; chunks: number }>;
-        end: { entries: number; deletions: number };
-      }>(ok(await runCli(['inspect', idx, '--store', s, '--json'])));
-      expect(j.entries.map((e) => [e.path, e.chunks > 1])).toEqual([
-        ['big.bin', true],
-        ['small.txt', false],
-      ]);
-      expect(j.deletions).toEqual([
-        { path: 'a', opaque: true, whiteout: 'a/.wh..wh..opq', chunks: 0 },
-        { path: 'gone', opaque: false, whiteout: '.wh.gone', chunks: 0 },
-      ]);
-      expect(j.end).toMatchObject({ entries: 2, deletions: 2 });
-    });
-
-    it('a root-like file over the root size limit: ERR_RECORD_FORMAT, not read whole', async () => {
-      const d = fresh();
-      const head = readFileSync(index).subarray(0, 8);
-      writeFileSync(join(d, 'big'), Buffer.concat([head, Buffer.alloc(17 << 20)]));
-      fails(await runCli(['inspect', join(d, 'big')]), 1, /ERR_RECORD_FORMAT: index root exceeds/);
     });
 
     it.each([
