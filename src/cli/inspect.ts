@@ -66,8 +66,8 @@ export async function inspectCommand(args: string[]): Promise<void> {
   );
   const path = positionals[0]!;
   const json = values.json === true;
-  const out = stdoutSink().getWriter();
-  const write = (text: string) => out.write(new TextEncoder().encode(text));
+  const out = textOutput(stdoutSink());
+  const write = out.write;
   if (values.store === undefined && isRoot(await readHead(path))) {
     // A root alone holds the layer's totals; its entries are in the store.
     const bytes = await readBytes(
@@ -120,6 +120,35 @@ export async function inspectCommand(args: string[]): Promise<void> {
   });
   await write(`],"end":${JSON.stringify(endJson(end!))}}\n`);
   return out.close();
+}
+
+/**
+ * Text to a byte sink, gathered into pieces of about 64 KiB (one write a line cost more than
+ * the listing itself), with the sink's backpressure.
+ */
+function textOutput(sink: WritableStream<Uint8Array>) {
+  const writer = sink.getWriter();
+  const encoder = new TextEncoder();
+  let pending: string[] = [];
+  let size = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const text = pending.join('');
+    pending = [];
+    size = 0;
+    await writer.write(encoder.encode(text));
+  };
+  return {
+    async write(text: string): Promise<void> {
+      pending.push(text);
+      size += text.length;
+      if (size >= 64 * 1024) await flush();
+    },
+    async close(): Promise<void> {
+      await flush();
+      await writer.close();
+    },
+  };
 }
 
 /** A record as listed: entries and deletions with the number of chunks of their bodies. */
