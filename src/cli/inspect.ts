@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { readBytes } from '../bytes-stream.js';
 import { RecordFormatError, UsageError } from '../errors.js';
 import type {
@@ -13,7 +13,7 @@ import type {
   IndexRecord,
   LayerRecord,
 } from '../format/records.js';
-import { decodeRoot, isRoot, MAX_ROOT_BYTES } from '../format/root.js';
+import { decodeRoot, isRoot, MAX_ROOT_BYTES, ROOT_MAGIC } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource, stdoutSink } from '../node/io.js';
@@ -68,10 +68,23 @@ export async function inspectCommand(args: string[]): Promise<void> {
   const json = values.json === true;
   const out = textOutput(stdoutSink());
   const write = out.write;
-  if (values.store === undefined && isRoot(await readHead(path))) {
+  // A file is opened once per pass over it; a pipe (or `-`) can be read once only, and its
+  // head is taken from that one stream.
+  const regular = path !== '-' && (await stat(path).catch(() => undefined))?.isFile() === true;
+  let head: Uint8Array;
+  let once: ReadableStream<Uint8Array> | undefined;
+  if (regular) head = await readHead(path);
+  else ({ head, stream: once } = await peek(fileSource(path), ROOT_MAGIC.length));
+  const input = (): ReadableStream<Uint8Array> => {
+    if (regular) return fileSource(path);
+    const stream = once!;
+    once = undefined;
+    return stream;
+  };
+  if (values.store === undefined && isRoot(head)) {
     // A root alone holds the layer's totals; its entries are in the store.
     const bytes = await readBytes(
-      fileSource(path),
+      input(),
       MAX_ROOT_BYTES,
       () => new RecordFormatError(`index root exceeds ${MAX_ROOT_BYTES} bytes`, 0),
     );
@@ -80,7 +93,7 @@ export async function inspectCommand(args: string[]): Promise<void> {
   }
   const store: ChunkReader =
     values.store === undefined ? noStore : await openReadStore(values.store);
-  const list = (visit: (r: Listed) => Promise<void>) => listIndex(path, store, visit);
+  const list = (visit: (r: Listed) => Promise<void>) => listIndex(input(), store, visit);
   if (!json) {
     await list(async (r) => {
       if (r.kind === 'layer') await write(`${layerLine(r.layer)}\n`);
@@ -98,8 +111,18 @@ export async function inspectCommand(args: string[]): Promise<void> {
     });
     return out.close();
   }
-  // One JSON object, written as it is read: entries in one pass over the index, deletions in
-  // a second, so that neither list is held.
+  // One JSON object, written as it is read. A file is read twice, entries in the first pass
+  // and deletions in the second, so that neither list is held; a pipe can be read only once,
+  // and its deletions (few in a real layer) are held until the entries are out.
+  const twoPasses = regular;
+  const deletions: string[] = [];
+  const deletionJson = (r: Listed & { kind: 'delete' }) =>
+    JSON.stringify({
+      path: r.record.path,
+      opaque: r.record.opaque,
+      whiteout: r.record.entry.path,
+      chunks: r.chunks,
+    });
   let end: EndRecord | undefined;
   let sep = '';
   await list(async (r) => {
@@ -108,16 +131,18 @@ export async function inspectCommand(args: string[]): Promise<void> {
     else if (r.kind === 'entry') {
       await write(`${sep}${JSON.stringify(entryJson(r.entry, r.chunks))}`);
       sep = ',';
-    } else if (r.kind === 'end') end = r.end;
+    } else if (r.kind === 'delete' && !twoPasses) deletions.push(deletionJson(r));
+    else if (r.kind === 'end') end = r.end;
   });
-  await write('],"deletions":[');
-  sep = '';
-  await list(async (r) => {
-    if (r.kind !== 'delete') return;
-    const d = { path: r.record.path, opaque: r.record.opaque, whiteout: r.record.entry.path };
-    await write(`${sep}${JSON.stringify({ ...d, chunks: r.chunks })}`);
-    sep = ',';
-  });
+  await write(`],"deletions":[${deletions.join(',')}`);
+  if (twoPasses) {
+    sep = '';
+    await list(async (r) => {
+      if (r.kind !== 'delete') return;
+      await write(`${sep}${deletionJson(r)}`);
+      sep = ',';
+    });
+  }
   await write(`],"end":${JSON.stringify(endJson(end!))}}\n`);
   return out.close();
 }
@@ -163,11 +188,11 @@ type Listed =
  * (so one entry is held at a time).
  */
 async function listIndex(
-  path: string,
+  index: ReadableStream<Uint8Array>,
   store: ChunkReader,
   visit: (r: Listed) => Promise<void>,
 ): Promise<void> {
-  const reader = readIndexRecords(fileSource(path), store, {
+  const reader = readIndexRecords(index, store, {
     hash: nodeHashProvider(),
   }).getReader();
   let pending: (Listed & { chunks: number }) | undefined;
@@ -233,6 +258,44 @@ const noStore: ChunkReader = {
   },
 };
 
+/**
+ * Reads the first `n` bytes of a stream (fewer if it is shorter).
+ * @returns them, and a stream of all its bytes, those included.
+ */
+async function peek(
+  stream: ReadableStream<Uint8Array>,
+  n: number,
+): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  while (size < n) {
+    const r = await reader.read();
+    if (r.done) break;
+    pieces.push(r.value);
+    size += r.value.length;
+  }
+  const head = new Uint8Array(Math.min(n, size));
+  let at = 0;
+  for (const p of pieces) {
+    if (at >= head.length) break;
+    head.set(p.subarray(0, head.length - at), at);
+    at += Math.min(p.length, head.length - at);
+  }
+  const replay = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const p = pieces.shift();
+      if (p) return c.enqueue(p);
+      const r = await reader.read();
+      if (r.done) c.close();
+      else c.enqueue(r.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { head, stream: replay };
+}
+
+/** The first bytes of a file (at most 8). */
 async function readHead(path: string): Promise<Uint8Array> {
   const file = await open(path, 'r');
   try {

@@ -406,7 +406,7 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       expect(j.entries.map((e) => e.path)).toEqual(names);
     });
 
-    it('--json lists deletions and the chunks of every entry, read in two passes', async () => {
+    it('--json lists deletions and the chunks of every entry, from a file (two passes) or a pipe', async () => {
       const d = fresh();
       const body = pseudoRandom(300_000, 5);
       const layer = tarOf([
@@ -433,6 +433,14 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
         { path: 'gone', opaque: false, whiteout: '.wh.gone', chunks: 0 },
       ]);
       expect(j.end).toMatchObject({ entries: 2, deletions: 2 });
+      // From a pipe, which can be read only once: the same object.
+      const piped = ok(
+        await runCli(['inspect', '-', '--store', s, '--json'], { stdin: readFileSync(idx) }),
+      );
+      expect(oneJson(piped)).toEqual(j);
+      // And a root from a pipe without --store: its totals.
+      const root = ok(await runCli(['inspect', '-', '--json'], { stdin: readFileSync(idx) }));
+      expect(oneJson<{ end: unknown }>(root).end).toEqual(j.end);
     });
 
     it('a root-like file over the root size limit: ERR_RECORD_FORMAT, not read whole', async () => {
