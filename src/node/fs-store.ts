@@ -11,7 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, statSync } from 'node:fs';
-import { lstat, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkCodec } from '../compress/chunk-codec.js';
@@ -228,7 +228,8 @@ async function quarantine(file: string, read: FileId): Promise<void> {
     ))
   )
     return;
-  const moved = await lstat(aside).catch(() => undefined);
+  // stat, not lstat: what was read is the file a symbolic link in the store points to.
+  const moved = await stat(aside).catch(() => undefined);
   if (moved && (moved.dev !== read.dev || moved.ino !== read.ino)) {
     await rename(aside, file).catch(() => {});
   }

@@ -3,7 +3,7 @@
  * chunk tries on its own when that one fails (an injected failing write); with `fsync`, `flush`
  * syncs the directories that gained names (syncs are logged).
  */
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, expect, it, vi } from 'vitest';
@@ -113,6 +113,26 @@ it('a reader that found a chunk corrupt leaves alone the good copy another proce
     expectBytes(await store.get(c.digest), c.bytes);
   } finally {
     faults.beforeQuarantine = undefined;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('a corrupt chunk file that is a symbolic link is moved aside, so a put repairs it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerdiff-fssym-'));
+  try {
+    const store = await FsStore.open(dir, { codec: false });
+    const c = chunk(3000, 45);
+    await store.put(c.digest, c.bytes);
+    const file = store.pathOf(c.digest);
+    const elsewhere = join(dir, 'elsewhere');
+    await rename(file, elsewhere);
+    await writeFile(elsewhere, chunk(3000, 46).bytes);
+    await symlink(elsewhere, file);
+    await expect(store.get(c.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+    expect(await store.has(c.digest)).toBe(false);
+    expect(await store.put(c.digest, c.bytes)).toBe(true);
+    expectBytes(await store.get(c.digest), c.bytes);
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
