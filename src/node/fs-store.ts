@@ -50,6 +50,8 @@ export class FsStore implements ChunkStore {
   private readonly writing = new Map<string, Promise<boolean>>();
   /** With `fsync`: directories that gained a name since the last `flush`. */
   private readonly unsynced = new Set<string>();
+  /** The directory syncs of the flushes under way. */
+  private syncing: Promise<void> = Promise.resolve();
   private readonly codec: ChunkCodec | false;
 
   private constructor(
@@ -67,8 +69,16 @@ export class FsStore implements ChunkStore {
    * @returns the store.
    */
   static async open(root: string, options: FsStoreOptions = {}): Promise<FsStore> {
-    await mkdir(join(root, 'sha256'), { recursive: true });
-    return new FsStore(root, options);
+    const made = await mkdir(join(root, 'sha256'), { recursive: true });
+    const store = new FsStore(root, options);
+    // The first directory made and every one below it gained a name in its parent.
+    if (made !== undefined && options.fsync) {
+      for (let d = join(root, 'sha256'); d.length >= made.length; d = dirname(d)) {
+        store.unsynced.add(dirname(d));
+        if (d === made) break;
+      }
+    }
+    return store;
   }
 
   /**
@@ -167,12 +177,18 @@ export class FsStore implements ChunkStore {
   async flush(): Promise<void> {
     const dirs = [...this.unsynced];
     this.unsynced.clear();
-    try {
-      for (const dir of dirs) await syncDir(dir);
-    } catch (err) {
-      for (const dir of dirs) this.unsynced.add(dir);
-      throw new StoreError(`flushing ${this.root}: ${(err as Error).message}`, { cause: err });
-    }
+    // Flushes run one after another: one that finds nothing new to sync still waits for the
+    // syncs under way, which may hold its chunks' names.
+    const run = this.syncing.then(async () => {
+      try {
+        for (const dir of dirs) await syncDir(dir);
+      } catch (err) {
+        for (const dir of dirs) this.unsynced.add(dir);
+        throw new StoreError(`flushing ${this.root}: ${(err as Error).message}`, { cause: err });
+      }
+    });
+    this.syncing = run.catch(() => {});
+    await run;
   }
 
   private async write(digest: string, final: string, bytes: Uint8Array): Promise<boolean> {

@@ -96,6 +96,8 @@ interface Pack {
   open?: { entries: PackEntry[]; writes: Set<Promise<void>>; handle: Promise<FileHandle> };
   /** Set once the pack file has its final name (its index may still be unwritten). */
   renamed?: boolean;
+  /** With `fsync`: set once that name is on disk. */
+  nameSynced?: boolean;
 }
 
 /** A read handle shared by concurrent reads. */
@@ -583,8 +585,12 @@ export class PackStore implements ChunkStore {
         }
         pack.renamed = true;
         pack.path = final;
-        // The pack's name must be on disk before an index that names it can be.
-        if (this.options.fsync) await syncDir(join(this.root, PACKS_DIR));
+      }
+      // The pack's name must be on disk before an index that names it can be (a retry after
+      // a failed sync syncs again).
+      if (this.options.fsync && !pack.nameSynced) {
+        await syncDir(join(this.root, PACKS_DIR));
+        pack.nameSynced = true;
       }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),

@@ -17,6 +17,8 @@ const { faults } = vi.hoisted(() => ({
     syncs: undefined as string[] | undefined,
     /** Runs once before a file is renamed aside as corrupt. */
     beforeQuarantine: undefined as (() => Promise<void>) | undefined,
+    /** While set, every fsync waits for it (a slow disk). */
+    syncHold: undefined as Promise<void> | undefined,
   },
 }));
 
@@ -43,6 +45,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       const fh = await fs.open(...args);
       const sync = fh.sync.bind(fh);
       fh.sync = async () => {
+        if (faults.syncHold) await faults.syncHold;
         await sync();
         faults.syncs?.push(String(args[0]));
       };
@@ -78,6 +81,7 @@ it('with fsync, flush puts the names of the chunks stored since the last flush o
     await store.flush();
     expect(new Set(faults.syncs)).toEqual(
       new Set([
+        dir,
         join(dir, 'sha256'),
         dirname(store.pathOf(a.digest)),
         dirname(store.pathOf(b.digest)),
@@ -133,6 +137,36 @@ it('a corrupt chunk file that is a symbolic link is moved aside, so a put repair
     expect(await store.put(c.digest, c.bytes)).toBe(true);
     expectBytes(await store.get(c.digest), c.bytes);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('with fsync, a flush waits for the syncs of a flush under way, which may hold its names', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerdiff-fsflush-'));
+  let release!: () => void;
+  try {
+    const store = await FsStore.open(dir, { fsync: true, codec: false });
+    const c = chunk(5000, 47);
+    await store.put(c.digest, c.bytes);
+    faults.syncs = [];
+    faults.syncHold = new Promise((r) => {
+      release = r;
+    });
+    // One pipeline's flush takes every directory to sync; another's starts meanwhile.
+    const first = store.flush();
+    let secondDone = false;
+    const second = store.flush().then(() => {
+      secondDone = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(secondDone).toBe(false);
+    release();
+    await Promise.all([first, second]);
+    expect(faults.syncs).toContain(dirname(store.pathOf(c.digest)));
+  } finally {
+    faults.syncHold = undefined;
+    faults.syncs = undefined;
+    release?.();
     await rm(dir, { recursive: true, force: true });
   }
 });

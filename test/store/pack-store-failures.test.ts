@@ -24,6 +24,8 @@ const { faults, enospc } = vi.hoisted(() => ({
     afterPackRename: undefined as (() => Promise<void>) | undefined,
     /** When set, renames and fsyncs are logged here, by file name. */
     trace: undefined as string[] | undefined,
+    /** Syncs of the packs directory that fail with EIO before one succeeds. */
+    dirSyncFailures: 0,
   },
   enospc: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
 }));
@@ -53,6 +55,10 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       const fh = await fs.open(...args);
       const sync = fh.sync.bind(fh);
       fh.sync = async () => {
+        if (basename(String(args[0])) === 'packs' && faults.dirSyncFailures > 0) {
+          faults.dirSyncFailures--;
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }
         await sync();
         faults.trace?.push(`sync ${basename(String(args[0]))}`);
       };
@@ -119,6 +125,7 @@ beforeEach(() => {
   faults.packOpenFailures = 0;
   faults.afterPackRename = undefined;
   faults.trace = undefined;
+  faults.dirSyncFailures = 0;
 });
 
 describe('PackStore with failing writes', () => {
@@ -207,12 +214,27 @@ describe('PackStore with failing writes', () => {
     await store.put(x.digest, x.bytes);
     faults.trace = [];
     await store.flush();
-    const trace = faults.trace.map((t) =>
-      t.replace(/[0-9a-z]{9}-[0-9a-f]{16}/, 'P').replace(/\.[0-9a-f]{12}\.tmp$/, '.tmp'),
-    );
+    const pattern = (t: string) =>
+      t.replace(/[0-9a-z]{9}-[0-9a-f]{16}/, 'P').replace(/\.[0-9a-f]{12}\.tmp$/, '.tmp');
+    const trace = faults.trace.map(pattern);
     expect(trace).toEqual([
       'sync .P.pack.tmp',
       'rename P.pack',
+      'sync packs',
+      'sync P.idx.tmp',
+      'rename P.idx',
+      'sync packs',
+    ]);
+    // A publication whose sync of the pack's name failed syncs it again when retried.
+    const y = chunk(9000, 18);
+    await store.put(y.digest, y.bytes);
+    faults.dirSyncFailures = 1;
+    await expect(store.flush()).rejects.toThrow(/EIO/);
+    faults.trace = [];
+    await store.flush();
+    const retry = faults.trace.map(pattern);
+    expect(retry).toEqual([
+      'sync .P.pack.tmp',
       'sync packs',
       'sync P.idx.tmp',
       'rename P.idx',
