@@ -8,6 +8,7 @@ import { fileSource, pipeToOutput } from '../node/io.js';
 import { flatten } from '../pipeline/flatten.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
+import { printable, printableMessage } from './printable.js';
 import { openReadStore } from './store.js';
 
 export async function flattenCommand(args: string[]): Promise<void> {
@@ -36,7 +37,7 @@ export function flattenFiles(
       hash: nodeHashProvider(),
       onWarning: (w) =>
         process.stderr.write(
-          `layerdiff ${command}: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
+          `layerdiff ${command}: warning: ${w.code}: ${printable(w.path) || '/'}: ${printableMessage(w.message)}\n`,
         ),
     },
   );

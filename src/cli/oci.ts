@@ -16,7 +16,7 @@ import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { restoreLayout } from '../node/oci-restore.js';
 import { parse, required } from './args.js';
-import { printable } from './printable.js';
+import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 /**
@@ -118,7 +118,7 @@ async function ociFlatten(args: string[]): Promise<void> {
     hash: nodeHashProvider(),
     onWarning: (w) =>
       process.stderr.write(
-        `layerdiff oci flatten: warning: ${w.code}: ${JSON.stringify(w.path)}: ${w.message}\n`,
+        `layerdiff oci flatten: warning: ${w.code}: ${printable(w.path) || '/'}: ${printableMessage(w.message)}\n`,
       ),
   });
   await pipeToOutput(tar, values.out, { blocking: true });

@@ -1,21 +1,26 @@
 /**
  * Text from outside input (names in a tar or an index, tags in a layout, error messages that
- * quote them) as it may reach a terminal: control characters (C0, DEL, C1) and the
- * bidirectional-text controls are escaped, so that one entry is one line and shows what it
- * is, and no escape sequence reaches the terminal. docs/FORMAT.md §9.
+ * quote them) as it may reach a terminal: control characters (C0, DEL, C1), invisible format
+ * characters (bidirectional controls, zero-width characters, U+FEFF) and line separators are
+ * escaped, so that one entry is one line and shows what it is, and no escape sequence reaches
+ * the terminal. docs/FORMAT.md §9.
  *
  * @module
  */
 
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const UNSAFE_OR_BACKSLASH = /[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// Control characters (C0, DEL, C1: \p{Cc}), format characters (bidirectional controls,
+// zero-width characters, U+FEFF: \p{Cf}) and the line and paragraph separators.
+const UNSAFE = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+const UNSAFE_OR_BACKSLASH = /[\\\p{Cc}\p{Cf}\u2028\u2029]/gu;
 
 function escaped(c: string): string {
   if (c === '\\') return '\\\\';
   if (c === '\n') return '\\n';
   if (c === '\t') return '\\t';
-  const code = c.charCodeAt(0);
-  return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  const code = c.codePointAt(0)!;
+  if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`;
+  if (code < 0x10000) return `\\u${code.toString(16).padStart(4, '0')}`;
+  return `\\u{${code.toString(16)}}`;
 }
 
 /**

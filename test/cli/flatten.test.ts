@@ -3,11 +3,12 @@
  * tar, the upper one deleting a file of the lower one through a whiteout.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pseudoRandom } from '../helpers/bytes.js';
+import { encodeHeader } from '../../src/tar/header.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { dropRecord, packRecords } from '../helpers/packs.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
@@ -124,6 +125,30 @@ describe.runIf(toolsAvailable('tar'))('layerdiff flatten', () => {
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
+  });
+
+  it('prints warnings with control and bidi characters escaped', async () => {
+    const name = 'evil\u202etxt.exe\x1b[8m';
+    const layer = concat([
+      encodeHeader({ path: name, typeflag: '1', linkname: 'missing', size: 0 }),
+      new Uint8Array(1024),
+    ]);
+    writeFileSync(join(work, 'warn.tar'), layer);
+    const index = join(work, 'warn.idx');
+    expect(
+      (await runCli(['convert', join(work, 'warn.tar'), '--store', store, '--out', index])).code,
+    ).toBe(0);
+    const r = await runCli([
+      'flatten',
+      index,
+      '--store',
+      store,
+      '--out',
+      join(work, 'warn-out.tar'),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('WARN_LINK_TARGET_MISSING: evil\\u202etxt.exe\\x1b[8m: ');
+    expect(r.stderr).not.toMatch(/[\u202e\x1b]/);
   });
 
   it('is a usage error (exit 2) without an index', async () => {

@@ -7,6 +7,10 @@ describe('printable', () => {
       'a\\nb\\tc\\x1b[31m\\x7f\\x85\\u202e\\u2066d',
     );
     expect(printable('back\\slash')).toBe('back\\\\slash');
+    // Invisible characters: a leading U+FEFF is not a whiteout's '.wh.'; escapes are unambiguous.
+    expect(printable('\uFEFF.wh.x\u200b\u2028\u061cb\u{E0041}')).toBe(
+      '\\ufeff.wh.x\\u200b\\u2028\\u061cb\\u{e0041}',
+    );
     expect(printable('café/日本語 ok')).toBe('café/日本語 ok');
   });
 
