@@ -20,6 +20,7 @@ import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../tar/header.js';
 import { readIndexRecords } from './open-index.js';
+import { isWhiteoutName } from './whiteout.js';
 
 export type { FlattenWarning, FlattenWarningCode } from '../flatten/warnings.js';
 
@@ -211,7 +212,17 @@ export function flatten(
         warn('WARN_UNENCODABLE', raw, 'a name or link target that is not UTF-8 is left out');
         continue;
       }
+      if (raw.includes('\0') || link.includes('\0')) {
+        // A pax path may hold a NUL; no file name can (Go refuses such a layer).
+        warn('WARN_UNENCODABLE', raw, 'a name or link target with a NUL byte is left out');
+        continue;
+      }
       const path = clean(raw);
+      if (isWhiteoutName(path.slice(path.lastIndexOf('/') + 1))) {
+        // `.wh.`, `.wh..`, `.wh...`: reserved for whiteouts, and naming nothing to delete.
+        warn('WARN_UNSUPPORTED_TYPE', path, 'a whiteout that names nothing to delete is left out');
+        continue;
+      }
       if (action.type === 'unsupported') {
         warn('WARN_UNSUPPORTED_TYPE', path, action.reason);
         continue;

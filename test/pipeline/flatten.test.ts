@@ -293,10 +293,37 @@ describe.skipIf(!haveTools)('paths', () => {
     expect(Object.keys(tree)).toEqual(['abs', 'd', 'l', 's', 'x']);
     expect(tree.x).toMatchObject({ content: content('x'), group: 'l' });
     expect(tree.s).toMatchObject({ type: 'symlink', content: '../../outside' });
+    // The whiteout's path is cleaned when the layer is converted (as runtimes clean it before
+    // they look for `.wh.`), so flatten has nothing to clamp there.
     expect(warnings.map((w) => [w.code, w.path])).toEqual([
       ['WARN_PATH_CLAMPED', 'x'],
-      ['WARN_PATH_CLAMPED', 'abs/y'],
       ['WARN_PATH_CLAMPED', 'x'],
+    ]);
+  });
+
+  it('recognises a whiteout after cleaning its path; leaves out names that delete nothing, and NULs', async () => {
+    const { tar, warnings } = await flattenTars([
+      layerTar([
+        { type: 'file', path: 'a/b', body: 'b' },
+        { type: 'file', path: 'a/c', body: 'c' },
+        { type: 'file', path: 'o/p', body: 'p' },
+        { type: 'file', path: 'keep', body: 'k' },
+      ]),
+      layerTar([
+        { type: 'file', path: 'a/.wh.b/.', body: '' },
+        { type: 'file', path: 'o/.wh..wh..opq/x/..', body: '' },
+        { type: 'file', path: 'z/.wh.', body: '' },
+        { type: 'file', path: 'z/.wh..', body: '' },
+        { type: 'file', path: 'n\0ul', body: 'x' },
+      ]),
+    ]);
+    const file = join(work, 'wh-clean.tar');
+    writeFileSync(file, tar);
+    expect(pythonMembers([file])[0]!.map((m) => m.name)).toEqual(['a', 'a/c', 'keep', 'o']);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_UNSUPPORTED_TYPE', 'z/.wh.'],
+      ['WARN_UNSUPPORTED_TYPE', 'z/.wh..'],
+      ['WARN_UNENCODABLE', 'n\0ul'],
     ]);
   });
 
