@@ -17,10 +17,14 @@
  *   non-directory at the root); it was left out.
  * - `WARN_UNENCODABLE`: an entry's metadata cannot be written in a tar header (a device number
  *   out of range, an xattr name with `=`), or its name or link target is not UTF-8 (it holds
- *   U+FFFD: two such names can decode alike, and would merge); it was left out.
+ *   U+FFFD: two such names can decode alike, and would merge) or holds a NUL; it was left out.
+ * - `WARN_PATH_TOO_LONG`: an entry's cleaned path is longer than Linux's `PATH_MAX` (4,096
+ *   bytes), which no runtime can unpack; it was left out (each of its missing parents would
+ *   be written with the whole path, so one long path could make gigabytes of output).
  */
 export type FlattenWarningCode =
   | 'WARN_PATH_CLAMPED'
+  | 'WARN_PATH_TOO_LONG'
   | 'WARN_PARENT_REPLACED'
   | 'WARN_LINK_TARGET_MISSING'
   | 'WARN_UNSUPPORTED_TYPE'

@@ -327,6 +327,23 @@ describe.skipIf(!haveTools)('paths', () => {
     ]);
   });
 
+  it('leaves out a path longer than PATH_MAX, whose parents would each repeat it', async () => {
+    const deep = `${'d/'.repeat(2100)}f`;
+    const ok = `${'e/'.repeat(2000)}f`;
+    const { tar, warnings } = await flattenTars([
+      layerTar([
+        { type: 'file', path: deep, body: 'x' },
+        { type: 'file', path: ok, body: 'y' },
+      ]),
+    ]);
+    expect(warnings.map((w) => w.code)).toEqual(['WARN_PATH_TOO_LONG']);
+    const file = join(work, 'deep.tar');
+    writeFileSync(file, tar);
+    const names = pythonMembers([file])[0]!.map((m) => m.name);
+    expect(names).toHaveLength(2001);
+    expect(names.at(-1)).toBe(ok);
+  });
+
   it('leaves out a hardlink to a missing target or a directory, with a warning', async () => {
     const { tar, warnings } = await flattenTars([
       layerTar([
