@@ -46,7 +46,7 @@ export class MergeTree<D, L extends object> {
 
   /**
    * @param rootAttrs - attributes of the root directory.
-   * @param warn - receives `WARN_PARENT_REPLACED`.
+   * @param warn - receives `WARN_PARENT_REPLACED` and `WARN_WHITEOUT_BLOCKED`.
    */
   constructor(rootAttrs: D, warn: WarningSink = () => {}) {
     this.root = { type: 'dir', attrs: rootAttrs, implicit: true, children: new Map() };
@@ -82,8 +82,7 @@ export class MergeTree<D, L extends object> {
       return;
     }
     const cut = path.lastIndexOf('/');
-    const parent = this.get(cut < 0 ? '' : path.slice(0, cut));
-    if (parent?.type === 'dir') parent.children.delete(path.slice(cut + 1));
+    this.whiteoutDir(cut < 0 ? '' : path.slice(0, cut), path)?.children.delete(path.slice(cut + 1));
   }
 
   /**
@@ -92,8 +91,32 @@ export class MergeTree<D, L extends object> {
    * @param path - a cleaned path.
    */
   makeOpaque(path: string): void {
-    const node = this.get(path);
-    if (node?.type === 'dir') node.children.clear();
+    this.whiteoutDir(path, path)?.children.clear();
+  }
+
+  /**
+   * The directory a whiteout acts in, or `undefined`. A non-directory on the way (a symbolic
+   * link, which is not followed) is worth a warning: a runtime would have followed a link to
+   * a directory and deleted there.
+   */
+  private whiteoutDir(dirPath: string, path: string): DirNode<D, L> | undefined {
+    let node: DirNode<D, L> = this.root;
+    if (dirPath === '') return node;
+    const names = dirPath.split('/');
+    for (let i = 0; i < names.length; i++) {
+      const child: TreeNode<D, L> | undefined = node.children.get(names[i]!);
+      if (!child) return undefined;
+      if (child.type !== 'dir') {
+        this.warn({
+          code: 'WARN_WHITEOUT_BLOCKED',
+          path,
+          message: `${JSON.stringify(names.slice(0, i + 1).join('/'))} is not a directory (symbolic links are not followed): the whiteout deletes nothing`,
+        });
+        return undefined;
+      }
+      node = child;
+    }
+    return node;
   }
 
   /**

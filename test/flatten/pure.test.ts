@@ -59,7 +59,7 @@ describe('MergeTree', () => {
   });
 
   it('removes subtrees, empties opaque directories, ignores what is not there', () => {
-    const { t } = tree();
+    const { t, warnings } = tree();
     t.setLeaf('d/x', { id: '1' }, 'i');
     t.setLeaf('d/e/y', { id: '2' }, 'i');
     t.setLeaf('k', { id: '3' }, 'i');
@@ -72,6 +72,12 @@ describe('MergeTree', () => {
     expect(paths(t)).toEqual(['d/(i)', 'k=3']);
     t.remove('');
     expect(paths(t)).toEqual([]);
+    // A whiteout through a leaf (such as a symlink to a directory, which a runtime would
+    // follow) deletes nothing, and says so; one of a missing path is silent.
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_WHITEOUT_BLOCKED', 'k/under-a-leaf'],
+      ['WARN_WHITEOUT_BLOCKED', 'k'],
+    ]);
   });
 
   it('keeps a shared inode when one of its paths is replaced or removed', () => {
