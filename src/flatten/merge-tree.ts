@@ -3,8 +3,11 @@
  * whatever directory attributes and leaf objects the caller gives it, and knows nothing of
  * tar, indexes or streams.
  *
- * Paths are cleaned (see `cleanPath`): segments joined by `/`, `''` is the root. Symlinks are
- * never followed; a path names a node by its segments alone.
+ * Paths are cleaned (see `cleanPath`): segments joined by `/`, `''` is the root. Symlinks in
+ * the directory part of a path are followed inside the tree, as container runtimes resolve
+ * them (umoci and containerd with securejoin): a target starting with `/` starts at the root,
+ * `..` stops there, and more than 255 links is a loop. A path's last segment is never
+ * followed: an entry or whiteout there replaces or removes the symlink itself.
  *
  * @module
  */
@@ -43,32 +46,34 @@ export class MergeTree<D, L extends object> {
   /** The root directory (never written out itself). */
   readonly root: DirNode<D, L>;
   private readonly warn: WarningSink;
+  private readonly linkTarget: (inode: L) => string | undefined;
 
   /**
    * @param rootAttrs - attributes of the root directory.
-   * @param warn - receives `WARN_PARENT_REPLACED` and `WARN_WHITEOUT_BLOCKED`.
+   * @param warn - receives `WARN_PARENT_REPLACED`, `WARN_SYMLINK_LOOP` and
+   *   `WARN_WHITEOUT_BLOCKED`.
+   * @param linkTarget - a leaf's symlink target, or `undefined` for a leaf that is no symlink.
    */
-  constructor(rootAttrs: D, warn: WarningSink = () => {}) {
+  constructor(
+    rootAttrs: D,
+    warn: WarningSink = () => {},
+    linkTarget: (inode: L) => string | undefined = () => undefined,
+  ) {
     this.root = { type: 'dir', attrs: rootAttrs, implicit: true, children: new Map() };
     this.warn = warn;
+    this.linkTarget = linkTarget;
   }
 
   /**
-   * The node at a path, without creating anything.
+   * The node at a path, without creating anything; symlinks among its parents are followed.
    * @param path - a cleaned path.
    * @returns the node, or `undefined` when the path or one of its parents does not exist or a
    *   parent is not a directory.
    */
   get(path: string): TreeNode<D, L> | undefined {
-    let node: TreeNode<D, L> = this.root;
-    if (path === '') return node;
-    for (const name of path.split('/')) {
-      if (node.type !== 'dir') return undefined;
-      const child: TreeNode<D, L> | undefined = node.children.get(name);
-      if (!child) return undefined;
-      node = child;
-    }
-    return node;
+    if (path === '') return this.root;
+    const { parents, name } = split(path);
+    return this.resolveDir(parents, path)?.children.get(name);
   }
 
   /**
@@ -81,8 +86,8 @@ export class MergeTree<D, L extends object> {
       this.root.children.clear();
       return;
     }
-    const cut = path.lastIndexOf('/');
-    this.whiteoutDir(cut < 0 ? '' : path.slice(0, cut), path)?.children.delete(path.slice(cut + 1));
+    const { parents, name } = split(path);
+    this.resolveDir(parents, path, { whiteout: true })?.children.delete(name);
   }
 
   /**
@@ -91,32 +96,8 @@ export class MergeTree<D, L extends object> {
    * @param path - a cleaned path.
    */
   makeOpaque(path: string): void {
-    this.whiteoutDir(path, path)?.children.clear();
-  }
-
-  /**
-   * The directory a whiteout acts in, or `undefined`. A non-directory on the way (a symbolic
-   * link, which is not followed) is worth a warning: a runtime would have followed a link to
-   * a directory and deleted there.
-   */
-  private whiteoutDir(dirPath: string, path: string): DirNode<D, L> | undefined {
-    let node: DirNode<D, L> = this.root;
-    if (dirPath === '') return node;
-    const names = dirPath.split('/');
-    for (let i = 0; i < names.length; i++) {
-      const child: TreeNode<D, L> | undefined = node.children.get(names[i]!);
-      if (!child) return undefined;
-      if (child.type !== 'dir') {
-        this.warn({
-          code: 'WARN_WHITEOUT_BLOCKED',
-          path,
-          message: `${JSON.stringify(names.slice(0, i + 1).join('/'))} is not a directory (symbolic links are not followed): the whiteout deletes nothing`,
-        });
-        return undefined;
-      }
-      node = child;
-    }
-    return node;
+    // The directory is the parent of the `.wh..wh..opq` entry: all of its path is followed.
+    this.resolveDir(path === '' ? [] : path.split('/'), path, { whiteout: true })?.children.clear();
   }
 
   /**
@@ -132,7 +113,9 @@ export class MergeTree<D, L extends object> {
       this.root.implicit = false;
       return;
     }
-    const { parent, name } = this.parentOf(path, implicitAttrs);
+    const at = this.parentOf(path, implicitAttrs);
+    if (!at) return;
+    const { parent, name } = at;
     const existing = parent.children.get(name);
     if (existing?.type === 'dir') {
       existing.attrs = attrs;
@@ -150,8 +133,8 @@ export class MergeTree<D, L extends object> {
    * @param implicitAttrs - attributes of any parent that has to be created.
    */
   setLeaf(path: string, inode: L, implicitAttrs: D): void {
-    const { parent, name } = this.parentOf(path, implicitAttrs);
-    parent.children.set(name, { type: 'leaf', inode });
+    const at = this.parentOf(path, implicitAttrs);
+    at?.parent.children.set(at.name, { type: 'leaf', inode });
   }
 
   /**
@@ -180,28 +163,106 @@ export class MergeTree<D, L extends object> {
     }
   }
 
-  /** The directory that holds `path`, creating parents as needed (non-directories in the way become implicit directories). */
-  private parentOf(path: string, implicitAttrs: D): { parent: DirNode<D, L>; name: string } {
-    const names = path.split('/');
-    let dir = this.root;
-    for (let i = 0; i < names.length - 1; i++) {
-      const name = names[i]!;
+  /**
+   * The directory that holds `path`, creating parents as needed (non-directories in the way
+   * become implicit directories); `undefined` when its parents hold a symlink loop.
+   */
+  private parentOf(
+    path: string,
+    implicitAttrs: D,
+  ): { parent: DirNode<D, L>; name: string } | undefined {
+    const { parents, name } = split(path);
+    const parent = this.resolveDir(parents, path, { create: implicitAttrs });
+    return parent && { parent, name };
+  }
+
+  /**
+   * Follows directory segments from the root, through symlinks (see the module notes).
+   * @param names - the segments, all of them directories (or symlinks to some).
+   * @param path - the path they are part of, for warnings.
+   * @param use - `create`: attributes of directories to create where one is missing or a
+   *   non-directory is in the way; `whiteout`: a whiteout looks, and says when a file in the
+   *   way stops it. With neither, such a path resolves to nothing, silently.
+   * @returns the directory, or `undefined`.
+   */
+  private resolveDir(
+    names: readonly string[],
+    path: string,
+    use: { create?: D; whiteout?: boolean } = {},
+  ): DirNode<D, L> | undefined {
+    const dirs: Array<DirNode<D, L>> = [this.root];
+    /** The names of `dirs` after the root: where the walk is. */
+    const at: string[] = [];
+    const todo = names.slice().reverse();
+    let links = 0;
+    while (todo.length > 0) {
+      const name = todo.pop()!;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        if (dirs.length > 1) {
+          dirs.pop();
+          at.pop();
+        }
+        continue;
+      }
+      const dir = dirs[dirs.length - 1]!;
       let child = dir.children.get(name);
+      const target = child?.type === 'leaf' ? this.linkTarget(child.inode) : undefined;
+      if (target !== undefined) {
+        if (++links > MAX_LINKS) {
+          if (use.create !== undefined || use.whiteout) {
+            this.warn({
+              code: 'WARN_SYMLINK_LOOP',
+              path,
+              message: `more than ${MAX_LINKS} symbolic links in the way; it is left out`,
+            });
+          }
+          return undefined;
+        }
+        if (target.startsWith('/')) {
+          dirs.length = 1;
+          at.length = 0;
+        }
+        const parts = target.split('/');
+        for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
+        continue;
+      }
       if (child?.type !== 'dir') {
+        if (use.create === undefined) {
+          if (child && use.whiteout) {
+            this.warn({
+              code: 'WARN_WHITEOUT_BLOCKED',
+              path,
+              message: `${JSON.stringify([...at, name].join('/'))} is not a directory: the whiteout deletes nothing`,
+            });
+          }
+          return undefined;
+        }
         if (child) {
           this.warn({
             code: 'WARN_PARENT_REPLACED',
-            path: names.slice(0, i + 1).join('/'),
+            path: [...at, name].join('/'),
             message: `a non-directory was replaced by a directory to hold ${JSON.stringify(path)}`,
           });
         }
-        child = { type: 'dir', attrs: implicitAttrs, implicit: true, children: new Map() };
+        child = { type: 'dir', attrs: use.create, implicit: true, children: new Map() };
         dir.children.set(name, child);
       }
-      dir = child;
+      dirs.push(child);
+      at.push(name);
     }
-    return { parent: dir, name: names[names.length - 1]! };
+    return dirs[dirs.length - 1]!;
   }
+}
+
+/** Symbolic links followed in one path at most, as Linux's `MAXSYMLINKS` (and securejoin). */
+const MAX_LINKS = 255;
+
+/** A non-root path's parent segments and last segment. */
+function split(path: string): { parents: string[]; name: string } {
+  const parents = path.split('/');
+  const name = parents.pop()!;
+  return { parents, name };
 }
 
 function sortedNames(dir: DirNode<unknown, object>): string[] {

@@ -11,9 +11,10 @@
  *   was dropped (`../../x` is taken as `x`).
  * - `WARN_PARENT_REPLACED`: an entry's parent path was a non-directory in the merged tree; it
  *   was replaced by an implicit directory.
- * - `WARN_WHITEOUT_BLOCKED`: a whiteout's parent path went through a non-directory, such as a
- *   symbolic link (never followed while merging; a runtime would follow a link to a
- *   directory and delete there); it deleted nothing.
+ * - `WARN_SYMLINK_LOOP`: following the symbolic links in an entry's parent path took more
+ *   than 255 links; it was left out.
+ * - `WARN_WHITEOUT_BLOCKED`: a whiteout's parent path went through a file that is neither a
+ *   directory nor a symbolic link; it deleted nothing.
  * - `WARN_LINK_TARGET_MISSING`: a hardlink's target did not exist (or was a directory) when its
  *   layer was applied; the hardlink was left out.
  * - `WARN_UNSUPPORTED_TYPE`: an entry of a type flatten does not write (an unknown typeflag, a
@@ -29,6 +30,7 @@ export type FlattenWarningCode =
   | 'WARN_PATH_CLAMPED'
   | 'WARN_PATH_TOO_LONG'
   | 'WARN_PARENT_REPLACED'
+  | 'WARN_SYMLINK_LOOP'
   | 'WARN_WHITEOUT_BLOCKED'
   | 'WARN_LINK_TARGET_MISSING'
   | 'WARN_UNSUPPORTED_TYPE'

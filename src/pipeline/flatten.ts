@@ -62,8 +62,11 @@ const ZERO_PIECE = 64 * 1024;
  *   or symlink over a directory removes the directory's lower children.
  * - A layer's deletions (`.wh.NAME` removes `NAME` and everything below it; `.wh..wh..opq`
  *   empties its directory) apply before its entries, so they hide only lower layers.
- * - An entry whose parent path is a non-directory in the merged tree replaces that
- *   non-directory with a directory (`WARN_PARENT_REPLACED`); missing parents are created.
+ * - Symlinks in a parent path (of an entry, a whiteout or a hardlink target) are followed
+ *   inside the merged tree, as runtimes follow them inside the root filesystem (see
+ *   {@link MergeTree}); a path's last segment never is.
+ * - An entry whose parent path is a file in the merged tree replaces that file with a
+ *   directory (`WARN_PARENT_REPLACED`); missing parents are created.
  *   Either kind of made-up directory is written with mode 0755, owner 0:0 and the mtime of
  *   the entry that needed it.
  * - A hardlink joins the group of its target as the target is when the link's layer is
@@ -74,8 +77,8 @@ const ZERO_PIECE = 64 * 1024;
  *   whose target does not exist or is a directory is left out (`WARN_LINK_TARGET_MISSING`).
  * - Paths and hardlink targets are cleaned like containerd and umoci do: leading `./` and `/`
  *   go, `..` is resolved against `"/" + path` and clamped at the root
- *   (`WARN_PATH_CLAMPED`). No output path has `..` or a leading `/`. Symlink targets are data
- *   and are kept verbatim. Entries for the root itself are not written.
+ *   (`WARN_PATH_CLAMPED`). No output path has `..` or a leading `/`. Symlink targets are
+ *   kept verbatim. Entries for the root itself are not written.
  * - The output has no whiteouts; entries come in path order (parents first, siblings sorted by
  *   name), each header written anew by {@link encodeHeader} from the recorded metadata: path,
  *   permission bits, uid/gid, user and group names, mtime (sub-second via pax), xattrs, link
@@ -143,8 +146,10 @@ export function flatten(
   );
 
   async function* generate(): AsyncGenerator<Uint8Array, void> {
-    const tree = new MergeTree<Attrs, Inode>(implicitDirAttrs({ sec: 0, nsec: 0 }), (w) =>
-      onWarning?.(w),
+    const tree = new MergeTree<Attrs, Inode>(
+      implicitDirAttrs({ sec: 0, nsec: 0 }),
+      (w) => onWarning?.(w),
+      (inode) => (inode.kind === 'symlink' ? inode.linkname : undefined),
     );
     for (const layer of layers) await applyLayer(tree, layer);
     yield* writeTree(tree);

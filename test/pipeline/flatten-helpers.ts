@@ -1,16 +1,23 @@
 /**
  * Helpers for the flatten tests: layer tars built from a list of entries, flatten run over
- * converted layers, and an independent reference that applies each layer tar to a directory
- * with GNU tar, one after the other, then a snapshot of a directory tree to compare.
+ * converted layers, and an independent reference that applies each layer tar to a real
+ * directory as a runtime does (GNU tar unpacks each layer's contents), then a snapshot of a
+ * directory tree to compare.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
+  copyFileSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
+  type Stats,
+  symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { join, posix } from 'node:path';
@@ -127,29 +134,6 @@ export function refClean(p: string): string {
   return posix.normalize(`/${p}`).replace(/^\/+/, '').replace(/\/+$/, '');
 }
 
-/** True when every segment of `rel` below `root` is a real directory (no symlinks, no files). */
-function isRealDir(root: string, rel: string): boolean {
-  let at = root;
-  for (const seg of rel === '' ? [] : rel.split('/')) {
-    at = join(at, seg);
-    try {
-      if (!lstatSync(at).isDirectory()) return false;
-    } catch {
-      return false;
-    }
-  }
-  return true;
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A member as GNU tar lists it: name (no trailing `/`), type character of `tar -tv`, hardlink target. */
 export interface Member {
   name: string;
@@ -181,16 +165,27 @@ export function listMembers(file: string): Member[] {
 }
 
 /**
- * The reference: applies layer tars to an empty directory `root`, one after the other, the
- * obvious way. For each layer: (1) its whiteouts remove their targets (`.wh.X`) or empty their
- * directory (`.wh..wh..opq`), never through a symlink or a file; (2) every path it is about to
- * write is made way for: a non-directory in place of a parent is removed, and so is whatever
- * is at the path unless both it and the new entry are directories; (3) GNU tar extracts the
- * layer without its whiteouts.
+ * The reference: applies layer tars to an empty directory `root`, one after the other, as a
+ * container runtime does, on a real filesystem. Each layer is first unpacked by GNU tar into a
+ * scratch directory of its own (for its contents, modes and times); then (1) its whiteouts
+ * remove their targets (`.wh.X`) or empty their directory (`.wh..wh..opq`); (2) its other
+ * members are applied in order: the parent path is resolved from `root`, following symbolic
+ * links inside `root` (an absolute target starts at `root`, `..` stops there), a missing
+ * parent is made (mode 0755) and a file in the way is replaced by one; then whatever is at the
+ * path is replaced, unless both it and the new member are directories.
  */
 export function referenceApply(files: string[], root: string): void {
   mkdirSync(root, { recursive: true });
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
+    const scratch = `${root}.layer-${i}`;
+    mkdirSync(scratch);
+    // Hard links to lower layers' files fail here, and are made below; whatever else fails to
+    // unpack is missing from the scratch directory, and copying it below throws.
+    spawnSync(
+      'sh',
+      ['-c', 'umask 022 && exec "$0" -xf "$1" -C "$2" --exclude=.wh.*', GNU_TAR, file, scratch],
+      { stdio: 'pipe' },
+    );
     const list = listMembers(file);
     const isWhiteout = (name: string) => posix.basename(refClean(name)).startsWith('.wh.');
     for (const m of list) {
@@ -199,14 +194,15 @@ export function referenceApply(files: string[], root: string): void {
       const dir = posix.dirname(clean) === '.' ? '' : posix.dirname(clean);
       const base = posix.basename(clean);
       if (base === '.wh..wh..opq') {
-        if (!isRealDir(root, dir)) continue;
-        for (const child of readdirSync(join(root, dir)))
-          rmSync(join(root, dir, child), { recursive: true });
-      } else {
-        const target = refClean(`${dir}/${base.slice(4)}`);
-        if (isRealDir(root, posix.dirname(target) === '.' ? '' : posix.dirname(target))) {
-          rmSync(join(root, target), { recursive: true, force: true });
+        const at = resolveIn(root, dir === '' ? [] : dir.split('/'), false);
+        if (at === undefined) continue;
+        for (const child of readdirSync(join(root, at))) {
+          rmSync(join(root, at, child), { recursive: true });
         }
+      } else {
+        const at = resolveIn(root, dir === '' ? [] : dir.split('/'), false);
+        if (at !== undefined)
+          rmSync(join(root, at, base.slice(4)), { recursive: true, force: true });
       }
     }
     for (const m of list) {
@@ -214,25 +210,84 @@ export function referenceApply(files: string[], root: string): void {
       const clean = refClean(m.name);
       if (clean === '') continue;
       const segs = clean.split('/');
-      for (let k = 1; k < segs.length; k++) {
-        const a = join(root, ...segs.slice(0, k));
-        if (!isRealDir(root, segs.slice(0, k - 1).join('/'))) break;
-        if (exists(a) && !lstatSync(a).isDirectory()) rmSync(a);
+      const parent = resolveIn(root, segs.slice(0, -1), true);
+      if (parent === undefined) continue;
+      const dest = join(root, parent, segs.at(-1)!);
+      const from = join(scratch, clean);
+      const old = lstatOrUndefined(dest);
+      if (m.type === 'd') {
+        if (!old?.isDirectory()) {
+          if (old) rmSync(dest, { recursive: true });
+          mkdirSync(dest);
+        }
+        chmodSync(dest, lstatSync(from).mode & 0o7777);
+        continue;
       }
-      const at = join(root, clean);
-      if (isRealDir(root, segs.slice(0, -1).join('/')) && exists(at)) {
-        const isDir = m.type === 'd';
-        if (!(isDir && lstatSync(at).isDirectory())) rmSync(at, { recursive: true });
+      if (m.type === 'h') {
+        const t = refClean(m.linkname).split('/');
+        const tParent = resolveIn(root, t.slice(0, -1), false);
+        const target = tParent === undefined ? undefined : join(root, tParent, t.at(-1)!);
+        if (!target || !lstatOrUndefined(target)?.isFile()) continue;
+        if (old) rmSync(dest, { recursive: true });
+        linkSync(target, dest);
+        continue;
+      }
+      if (old) rmSync(dest, { recursive: true });
+      if (m.type === 'l') {
+        symlinkSync(m.linkname, dest);
+      } else {
+        const st = lstatSync(from);
+        copyFileSync(from, dest);
+        chmodSync(dest, st.mode & 0o7777);
+        utimesSync(dest, st.atime, st.mtime);
       }
     }
-    // A fixed umask, so that parents GNU tar has to create get mode 0755 like flatten's.
-    execFileSync(
-      'sh',
-      ['-c', 'umask 022 && exec "$0" -xf "$1" -C "$2" --exclude=.wh.*', GNU_TAR, file, root],
-      {
-        stdio: 'pipe',
-      },
-    );
+    rmSync(scratch, { recursive: true });
+  }
+}
+
+/**
+ * Resolves directory segments below `root` as a runtime does (see {@link referenceApply}).
+ * @returns the resolved path below `root` (`''` for `root`), or `undefined` when a segment is
+ *   missing or not a directory and `create` is false, or after more than 255 links.
+ */
+function resolveIn(root: string, segs: string[], create: boolean): string | undefined {
+  const at: string[] = [];
+  const todo = segs.slice().reverse();
+  let links = 0;
+  while (todo.length > 0) {
+    const name = todo.pop()!;
+    if (name === '' || name === '.') continue;
+    if (name === '..') {
+      at.pop();
+      continue;
+    }
+    const full = join(root, ...at, name);
+    const st = lstatOrUndefined(full);
+    if (st?.isSymbolicLink()) {
+      if (++links > 255) return undefined;
+      const target = readlinkSync(full);
+      if (target.startsWith('/')) at.length = 0;
+      const parts = target.split('/');
+      for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
+      continue;
+    }
+    if (!st?.isDirectory()) {
+      if (!create) return undefined;
+      if (st) rmSync(full);
+      mkdirSync(full);
+      chmodSync(full, 0o755);
+    }
+    at.push(name);
+  }
+  return at.join('/');
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
   }
 }
 

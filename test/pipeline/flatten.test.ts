@@ -171,6 +171,47 @@ describe.skipIf(!haveTools)('flatten against the layer-by-layer reference', () =
     ]);
   });
 
+  it('follows a symlink in a parent path inside the root, as runtimes do (usrmerge)', async () => {
+    const { tree, warnings } = await againstReference([
+      [
+        { type: 'dir', path: 'usr/lib' },
+        { type: 'file', path: 'usr/lib/libc.so', body: 'c' },
+        { type: 'file', path: 'usr/lib/old.so', body: 'o' },
+        { type: 'dir', path: 'usr/share' },
+        { type: 'file', path: 'usr/share/doc', body: 'd' },
+        { type: 'symlink', path: 'lib', target: 'usr/lib' },
+        { type: 'symlink', path: 'share', target: '/usr/share' },
+        { type: 'symlink', path: 'up', target: '../../..' },
+      ],
+      [
+        { type: 'file', path: 'lib/libfoo.so', body: 'f' },
+        { type: 'whiteout', path: 'lib/old.so' },
+        { type: 'hardlink', path: 'libc-link', target: 'lib/libc.so' },
+        { type: 'opaque', path: 'share' },
+        { type: 'file', path: 'up/top.txt', body: 't' },
+      ],
+    ]);
+    expect(tree.lib).toMatchObject({ type: 'symlink', content: 'usr/lib' });
+    expect(tree['usr/lib/libfoo.so']).toMatchObject({ content: content('f') });
+    expect(tree['usr/lib/old.so']).toBeUndefined();
+    expect(tree['libc-link']).toMatchObject({ group: 'libc-link' });
+    expect(tree['usr/share/doc']).toBeUndefined();
+    expect(tree['top.txt']).toMatchObject({ content: content('t') });
+    expect(warnings).toEqual([]);
+  });
+
+  it('leaves out an entry below a symlink loop, with a warning', async () => {
+    const { tree, warnings } = await againstReference([
+      [
+        { type: 'symlink', path: 'a', target: 'b' },
+        { type: 'symlink', path: 'b', target: 'a' },
+      ],
+      [{ type: 'file', path: 'a/x', body: 'x' }],
+    ]);
+    expect(Object.keys(tree).sort()).toEqual(['a', 'b']);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([['WARN_SYMLINK_LOOP', 'a/x']]);
+  });
+
   it('keeps the old content of a hardlink whose target is replaced later', async () => {
     const { tree } = await againstReference([
       [{ type: 'file', path: 'a', body: 'old' }],
