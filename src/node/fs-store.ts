@@ -175,11 +175,12 @@ export class FsStore implements ChunkStore {
    * @throws {@link StoreError} when a directory cannot be flushed (the next call tries again).
    */
   async flush(): Promise<void> {
-    const dirs = [...this.unsynced];
-    this.unsynced.clear();
-    // Flushes run one after another: one that finds nothing new to sync still waits for the
-    // syncs under way, which may hold its chunks' names.
+    // Flushes run one after another, each syncing what is unsynced when its turn comes: one
+    // that finds nothing new still waits for the syncs under way, which may hold its chunks'
+    // names, and tries again what a failed one before it put back.
     const run = this.syncing.then(async () => {
+      const dirs = [...this.unsynced];
+      this.unsynced.clear();
       try {
         for (const dir of dirs) await syncDir(dir);
       } catch (err) {

@@ -281,15 +281,19 @@ export class PackStore implements ChunkStore {
   /** Records where a chunk's copy is: in the table, or beside it when its first half is taken. */
   private setId(raw: Uint8Array, id: number): void {
     const held = this.table.get(raw);
-    if (held >= 0 && !this.sameTail(held, raw)) this.halfMatches.set(hexOf(raw), id);
-    else this.table.set(raw, id);
+    if (held >= 0 && !this.sameTail(held, raw)) {
+      this.halfMatches.set(hexOf(raw), id);
+      return;
+    }
+    this.table.set(raw, id);
+    if (this.halfMatches.size > 0) this.halfMatches.delete(hexOf(raw));
   }
 
-  /** Forgets where a chunk's copy is. */
+  /** Forgets where a chunk's copy is, wherever it is on record. */
   private deleteId(raw: Uint8Array): void {
     const held = this.table.get(raw);
-    if (held >= 0 && !this.sameTail(held, raw)) this.halfMatches.delete(hexOf(raw));
-    else this.table.delete(raw);
+    if (held >= 0 && this.sameTail(held, raw)) this.table.delete(raw);
+    else if (this.halfMatches.size > 0) this.halfMatches.delete(hexOf(raw));
   }
 
   private sameTail(id: number, raw: Uint8Array): boolean {

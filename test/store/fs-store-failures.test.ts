@@ -19,6 +19,8 @@ const { faults } = vi.hoisted(() => ({
     beforeQuarantine: undefined as (() => Promise<void>) | undefined,
     /** While set, every fsync waits for it (a slow disk). */
     syncHold: undefined as Promise<void> | undefined,
+    /** Fsyncs that fail with EIO before one succeeds. */
+    syncFailures: 0,
   },
 }));
 
@@ -46,6 +48,10 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       const sync = fh.sync.bind(fh);
       fh.sync = async () => {
         if (faults.syncHold) await faults.syncHold;
+        if (faults.syncFailures > 0) {
+          faults.syncFailures--;
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }
         await sync();
         faults.syncs?.push(String(args[0]));
       };
@@ -166,6 +172,33 @@ it('with fsync, a flush waits for the syncs of a flush under way, which may hold
   } finally {
     faults.syncHold = undefined;
     faults.syncs = undefined;
+    release?.();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('with fsync, a flush waiting behind a failed one syncs what that one could not', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'layerdiff-fsflushfail-'));
+  let release!: () => void;
+  try {
+    const store = await FsStore.open(dir, { fsync: true, codec: false });
+    const c = chunk(5000, 48);
+    await store.put(c.digest, c.bytes);
+    faults.syncs = [];
+    faults.syncHold = new Promise((r) => {
+      release = r;
+    });
+    faults.syncFailures = 1;
+    const first = store.flush();
+    const second = store.flush();
+    release();
+    await expect(first).rejects.toThrow(/EIO/);
+    await second;
+    expect(faults.syncs).toContain(dirname(store.pathOf(c.digest)));
+  } finally {
+    faults.syncHold = undefined;
+    faults.syncs = undefined;
+    faults.syncFailures = 0;
     release?.();
     await rm(dir, { recursive: true, force: true });
   }

@@ -410,6 +410,29 @@ describe('PackStore', () => {
     },
   );
 
+  it('a chunk beside a forged half-match that goes bad is forgotten, so a put repairs it', async () => {
+    const root = await fresh();
+    const c = chunk(5000, 28);
+    const raw = Buffer.from(c.digest.slice(7), 'hex');
+    for (let i = 16; i < 32; i++) raw[i] = raw[i]! ^ 0xff;
+    const forged = `sha256:${raw.toString('hex')}`;
+    for (const d of [forged, c.digest]) {
+      const s = await PackStore.open(root);
+      await s.put(d, c.bytes);
+      await s.close();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    flipStoredBit(packRecords(root).find((r) => r.digest === c.digest)!);
+    const s = await PackStore.open(root);
+    // The forged one is read (and forgotten) first: the genuine copy is left beside the table.
+    await expect(s.get(forged)).rejects.toBeInstanceOf(ChunkDigestError);
+    await expect(s.get(c.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+    expect(await s.has(c.digest)).toBe(false);
+    expect(await s.put(c.digest, c.bytes)).toBe(true);
+    expectBytes(await s.get(c.digest), c.bytes);
+    await s.close();
+  });
+
   it('refuses bad options', async () => {
     const root = await fresh();
     await expect(PackStore.open(root, { packBytes: 1000 })).rejects.toThrow(/packBytes/);
