@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { WarningSink } from './warnings.js';
+import type { FlattenWarningCode, WarningSink } from './warnings.js';
 
 /** A directory of the merged tree. */
 export interface DirNode<D, L> {
@@ -165,94 +165,174 @@ export class MergeTree<D, L extends object> {
 
   /**
    * The directory that holds `path`, creating parents as needed (non-directories in the way
-   * become implicit directories); `undefined` when its parents hold a symlink loop.
+   * become implicit directories); `undefined` when the path cannot be resolved (a symlink
+   * loop, a path over `PATH_MAX`).
    */
   private parentOf(
     path: string,
     implicitAttrs: D,
   ): { parent: DirNode<D, L>; name: string } | undefined {
     const { parents, name } = split(path);
-    const parent = this.resolveDir(parents, path, { create: implicitAttrs });
+    const parent = this.resolveDir(parents, path, { create: implicitAttrs, last: name });
     return parent && { parent, name };
   }
 
   /**
-   * Follows directory segments from the root, through symlinks (see the module notes).
+   * Follows directory segments from the root as a runtime does (securejoin): through
+   * symlinks (see the module notes), and lexically past a segment that is missing or not a
+   * directory, so that `missing/../t` is `t`. The cost is bounded: no symlink target over
+   * `PATH_MAX` is followed, and no resolution takes more than {@link MAX_STEPS} segments.
    * @param names - the segments, all of them directories (or symlinks to some).
    * @param path - the path they are part of, for warnings.
-   * @param use - `create`: attributes of directories to create where one is missing or a
-   *   non-directory is in the way; `whiteout`: a whiteout looks, and says when a file in the
-   *   way stops it. With neither, such a path resolves to nothing, silently.
+   * @param use - `create`: attributes of the directories to make where they are missing (a
+   *   file in the way is replaced), and `last`, the name that will go in the directory (the
+   *   whole path may not exceed `PATH_MAX`); `whiteout`: a whiteout looks, and says when a
+   *   file in the way stops it. With neither, such a path resolves to nothing, silently.
    * @returns the directory, or `undefined`.
    */
   private resolveDir(
     names: readonly string[],
     path: string,
-    use: { create?: D; whiteout?: boolean } = {},
+    use: { create?: D; last?: string; whiteout?: boolean } = {},
   ): DirNode<D, L> | undefined {
+    const loud = use.create !== undefined || use.whiteout === true;
+    const give = (code: FlattenWarningCode, message: string): undefined => {
+      if (loud) this.warn({ code, path, message });
+      return undefined;
+    };
     const dirs: Array<DirNode<D, L>> = [this.root];
-    /** The names of `dirs` after the root: where the walk is. */
+    /** The names of `dirs` after the root, and the bytes of their paths (with a `/` each). */
     const at: string[] = [];
-    const todo = names.slice().reverse();
+    const bytes: number[] = [0];
+    /** Segments past the last directory that exists, taken lexically. */
+    const pending: string[] = [];
+    const cursors: Array<{ parts: readonly string[]; next: number }> = [{ parts: names, next: 0 }];
     let links = 0;
-    while (todo.length > 0) {
-      const name = todo.pop()!;
+    let steps = 0;
+    while (cursors.length > 0) {
+      const top = cursors[cursors.length - 1]!;
+      if (top.next >= top.parts.length) {
+        cursors.pop();
+        continue;
+      }
+      const name = top.parts[top.next++]!;
+      if (++steps > MAX_STEPS) {
+        return give('WARN_SYMLINK_LOOP', `resolving it takes over ${MAX_STEPS} steps; left out`);
+      }
       if (name === '' || name === '.') continue;
       if (name === '..') {
-        if (dirs.length > 1) {
+        if (pending.length > 0) pending.pop();
+        else if (dirs.length > 1) {
           dirs.pop();
           at.pop();
+          bytes.pop();
         }
         continue;
       }
-      const dir = dirs[dirs.length - 1]!;
-      let child = dir.children.get(name);
-      const target = child?.type === 'leaf' ? this.linkTarget(child.inode) : undefined;
-      if (target !== undefined) {
-        if (++links > MAX_LINKS) {
-          if (use.create !== undefined || use.whiteout) {
-            this.warn({
-              code: 'WARN_SYMLINK_LOOP',
-              path,
-              message: `more than ${MAX_LINKS} symbolic links in the way; it is left out`,
-            });
-          }
-          return undefined;
-        }
-        if (target.startsWith('/')) {
-          dirs.length = 1;
-          at.length = 0;
-        }
-        const parts = target.split('/');
-        for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
+      if (pending.length > 0) {
+        pending.push(name);
         continue;
       }
-      if (child?.type !== 'dir') {
-        if (use.create === undefined) {
-          if (child && use.whiteout) {
-            this.warn({
-              code: 'WARN_WHITEOUT_BLOCKED',
-              path,
-              message: `${JSON.stringify([...at, name].join('/'))} is not a directory: the whiteout deletes nothing`,
-            });
+      const child = dirs[dirs.length - 1]!.children.get(name);
+      if (child?.type === 'leaf') {
+        const parts = this.linkParts(child.inode);
+        if (parts) {
+          if (++links > MAX_LINKS) {
+            return give('WARN_SYMLINK_LOOP', `more than ${MAX_LINKS} symbolic links; left out`);
           }
-          return undefined;
+          if (parts === TOO_LONG) {
+            return give(
+              'WARN_PATH_TOO_LONG',
+              `a symbolic link on the way has a target over ${PATH_MAX} bytes; left out`,
+            );
+          }
+          if (parts[0] === '') {
+            dirs.length = 1;
+            at.length = 0;
+            bytes.length = 1;
+          }
+          cursors.push({ parts, next: 0 });
+          continue;
         }
-        if (child) {
-          this.warn({
-            code: 'WARN_PARENT_REPLACED',
-            path: [...at, name].join('/'),
-            message: `a non-directory was replaced by a directory to hold ${JSON.stringify(path)}`,
-          });
-        }
-        child = { type: 'dir', attrs: use.create, implicit: true, children: new Map() };
-        dir.children.set(name, child);
       }
-      dirs.push(child);
-      at.push(name);
+      if (child?.type === 'dir') {
+        dirs.push(child);
+        at.push(name);
+        bytes.push(bytes[bytes.length - 1]! + byteLength(name) + 1);
+        continue;
+      }
+      pending.push(name);
     }
-    return dirs[dirs.length - 1]!;
+    const dir = dirs[dirs.length - 1]!;
+    if (use.create !== undefined) {
+      let total = bytes[bytes.length - 1]! + byteLength(use.last ?? '');
+      for (const name of pending) total += byteLength(name) + 1;
+      if (total > PATH_MAX) {
+        return give('WARN_PATH_TOO_LONG', `its resolved path is over ${PATH_MAX} bytes; left out`);
+      }
+    }
+    if (pending.length === 0) return dir;
+    const inWay = dir.children.get(pending[0]!);
+    const inWayPath = [...at, pending[0]!].join('/');
+    if (use.create === undefined) {
+      if (inWay && use.whiteout) {
+        this.warn({
+          code: 'WARN_WHITEOUT_BLOCKED',
+          path,
+          message: `${JSON.stringify(inWayPath)} is not a directory: the whiteout deletes nothing`,
+        });
+      }
+      return undefined;
+    }
+    if (inWay) {
+      this.warn({
+        code: 'WARN_PARENT_REPLACED',
+        path: inWayPath,
+        message: `a non-directory was replaced by a directory to hold ${JSON.stringify(path)}`,
+      });
+    }
+    let made = dir;
+    for (const name of pending) {
+      const next: DirNode<D, L> = {
+        type: 'dir',
+        attrs: use.create,
+        implicit: true,
+        children: new Map(),
+      };
+      made.children.set(name, next);
+      made = next;
+    }
+    return made;
   }
+
+  /** A symlink leaf's target split into segments (once per inode), or undefined for another leaf. */
+  private linkParts(inode: L): readonly string[] | typeof TOO_LONG | undefined {
+    const cached = this.splits.get(inode);
+    if (cached) return cached;
+    const target = this.linkTarget(inode);
+    if (target === undefined) return undefined;
+    const parts = byteLength(target) >= PATH_MAX ? TOO_LONG : target.split('/');
+    this.splits.set(inode, parts);
+    return parts;
+  }
+
+  private readonly splits = new WeakMap<L, readonly string[] | typeof TOO_LONG>();
+}
+
+/** Marks a symlink whose target is too long to follow. */
+const TOO_LONG: readonly string[] = [];
+
+/** Linux's longest path, in bytes. */
+const PATH_MAX = 4096;
+
+/** Segments one resolution may step through (a path of `PATH_MAX` has at most 2,048). */
+const MAX_STEPS = 16384;
+
+const UTF8 = new TextEncoder();
+
+/** Bytes of a string in UTF-8. */
+function byteLength(text: string): number {
+  return /^[\x00-\x7f]*$/.test(text) ? text.length : UTF8.encode(text).length;
 }
 
 /** Symbolic links followed in one path at most, as Linux's `MAXSYMLINKS` (and securejoin). */

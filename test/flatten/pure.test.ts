@@ -90,13 +90,15 @@ describe('MergeTree', () => {
     expect(paths(t)).toEqual(['b=shared', 'c=shared']);
   });
 
-  it('walks a very deep tree without overflowing the stack', () => {
-    const { t } = tree();
-    const deep = Array.from({ length: 20_000 }, () => 'd').join('/');
+  it('walks the deepest tree PATH_MAX allows, and refuses a path beyond it', () => {
+    const { t, warnings } = tree();
+    const deep = Array.from({ length: 2047 }, () => 'd').join('/');
     t.setLeaf(`${deep}/f`, { id: 'x' }, 'i');
     let n = 0;
     for (const _ of t.walk()) n++;
-    expect(n).toBe(20_001);
+    expect(n).toBe(2048);
+    t.setLeaf(`${deep}/d/f`, { id: 'y' }, 'i');
+    expect(warnings.map((w) => w.code)).toEqual(['WARN_PATH_TOO_LONG']);
   });
 });
 

@@ -247,19 +247,28 @@ export function referenceApply(files: string[], root: string): void {
 }
 
 /**
- * Resolves directory segments below `root` as a runtime does (see {@link referenceApply}).
+ * Resolves directory segments below `root` as a runtime does (see {@link referenceApply}):
+ * through symbolic links, and lexically past a segment that is missing or not a directory
+ * (`missing/../t` is `t`); those segments are made at the end (a file in the way replaced)
+ * when `create` is set.
  * @returns the resolved path below `root` (`''` for `root`), or `undefined` when a segment is
  *   missing or not a directory and `create` is false, or after more than 255 links.
  */
 function resolveIn(root: string, segs: string[], create: boolean): string | undefined {
   const at: string[] = [];
+  const pending: string[] = [];
   const todo = segs.slice().reverse();
   let links = 0;
   while (todo.length > 0) {
     const name = todo.pop()!;
     if (name === '' || name === '.') continue;
     if (name === '..') {
-      at.pop();
+      if (pending.length > 0) pending.pop();
+      else at.pop();
+      continue;
+    }
+    if (pending.length > 0) {
+      pending.push(name);
       continue;
     }
     const full = join(root, ...at, name);
@@ -272,13 +281,17 @@ function resolveIn(root: string, segs: string[], create: boolean): string | unde
       for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
       continue;
     }
-    if (!st?.isDirectory()) {
-      if (!create) return undefined;
-      if (st) rmSync(full);
-      mkdirSync(full);
-      chmodSync(full, 0o755);
-    }
+    if (st?.isDirectory()) at.push(name);
+    else pending.push(name);
+  }
+  if (pending.length === 0) return at.join('/');
+  if (!create) return undefined;
+  const first = join(root, ...at, pending[0]!);
+  if (lstatOrUndefined(first)) rmSync(first);
+  for (const name of pending) {
     at.push(name);
+    mkdirSync(join(root, ...at));
+    chmodSync(join(root, ...at), 0o755);
   }
   return at.join('/');
 }
