@@ -90,6 +90,66 @@ describe('MergeTree', () => {
     expect(paths(t)).toEqual(['b=shared', 'c=shared']);
   });
 
+  describe('symlinks in parent paths', () => {
+    type Leaf = { id: string; link?: string };
+    const linked = () => {
+      const warnings: FlattenWarning[] = [];
+      const t = new MergeTree<string, Leaf>(
+        'root',
+        (w) => warnings.push(w),
+        (l) => l.link,
+      );
+      return { t, warnings };
+    };
+    const list = (t: MergeTree<string, Leaf>) =>
+      [...t.walk()].map(([p, n]) => (n.type === 'dir' ? `${p}/` : `${p}=${n.inode.id}`));
+
+    it('are followed inside the tree; past a missing segment or a file, lexically', () => {
+      const { t, warnings } = linked();
+      t.setLeaf('usr/lib/old', { id: 'o' }, 'i');
+      t.setLeaf('f', { id: 'file' }, 'i');
+      t.setLeaf('lib', { id: 'l', link: 'usr/lib' }, 'i');
+      t.setLeaf('abs', { id: 'a', link: '/usr/../usr/lib' }, 'i');
+      t.setLeaf('lex', { id: 'x', link: 'missing/../f/../usr' }, 'i');
+      t.setLeaf('lib/new', { id: 'n' }, 'i');
+      t.remove('abs/old');
+      t.setLeaf('lex/lib/more', { id: 'm' }, 'i');
+      expect(list(t)).toEqual([
+        'abs=a',
+        'f=file',
+        'lex=x',
+        'lib=l',
+        'usr/',
+        'usr/lib/',
+        'usr/lib/more=m',
+        'usr/lib/new=n',
+      ]);
+      expect(warnings).toEqual([]);
+    });
+
+    it('cost a bounded amount: loops, long targets and long resolved paths are left out', () => {
+      const { t, warnings } = linked();
+      t.setLeaf('a', { id: 'a', link: 'b' }, 'i');
+      t.setLeaf('b', { id: 'b', link: 'a' }, 'i');
+      t.setLeaf('a/x', { id: 'x' }, 'i');
+      // A loop through a long target: stopped by the step limit, not after 255 long walks.
+      t.setLeaf('s', { id: 's', link: `${'./'.repeat(2000)}s` }, 'i');
+      t.setLeaf('s/x', { id: 'x' }, 'i');
+      t.setLeaf('long', { id: 'l', link: 'x/'.repeat(2100) }, 'i');
+      t.setLeaf('long/x', { id: 'x' }, 'i');
+      t.setLeaf('deep', { id: 'd', link: 'y/'.repeat(1500) }, 'i');
+      // 1,206 bytes as written, 4,207 as resolved.
+      t.setLeaf(`deep/${'w/'.repeat(600)}z`, { id: 'z' }, 'i');
+      expect(warnings.map((w) => [w.code, w.path])).toEqual([
+        ['WARN_SYMLINK_LOOP', 'a/x'],
+        ['WARN_SYMLINK_LOOP', 's/x'],
+        ['WARN_PATH_TOO_LONG', 'long/x'],
+        ['WARN_PATH_TOO_LONG', `deep/${'w/'.repeat(600)}z`],
+      ]);
+      expect(list(t)).toEqual(['a=a', 'b=b', 'deep=d', 'long=l', 's=s']);
+    });
+  });
+
   it('walks the deepest tree PATH_MAX allows, and refuses a path beyond it', () => {
     const { t, warnings } = tree();
     const deep = Array.from({ length: 2047 }, () => 'd').join('/');
