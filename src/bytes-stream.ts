@@ -57,3 +57,33 @@ export async function readBytes(
   }
   return out;
 }
+
+/**
+ * Reads pieces from a stream until it has `n` bytes (or the stream ends), for a caller that
+ * looks at the first bytes and then passes every piece on.
+ * @param reader - the stream's reader.
+ * @param n - bytes wanted.
+ * @returns the pieces read, and a copy of the first `n` bytes (fewer if the stream is shorter).
+ */
+export async function readLeading(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  n: number,
+): Promise<{ pieces: Uint8Array[]; head: Uint8Array }> {
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  while (size < n) {
+    const r = await reader.read();
+    if (r.done) break;
+    pieces.push(r.value);
+    size += r.value.length;
+  }
+  const head = new Uint8Array(Math.min(n, size));
+  let at = 0;
+  for (const p of pieces) {
+    if (at >= head.length) break;
+    const take = p.subarray(0, head.length - at);
+    head.set(take, at);
+    at += take.length;
+  }
+  return { pieces, head };
+}

@@ -4,7 +4,7 @@
  * @module
  */
 import { open, stat } from 'node:fs/promises';
-import { readBytes } from '../bytes-stream.js';
+import { readBytes, readLeading } from '../bytes-stream.js';
 import { RecordFormatError, UsageError } from '../errors.js';
 import type {
   DeleteRecord,
@@ -267,21 +267,7 @@ async function peek(
   n: number,
 ): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
   const reader = stream.getReader();
-  const pieces: Uint8Array[] = [];
-  let size = 0;
-  while (size < n) {
-    const r = await reader.read();
-    if (r.done) break;
-    pieces.push(r.value);
-    size += r.value.length;
-  }
-  const head = new Uint8Array(Math.min(n, size));
-  let at = 0;
-  for (const p of pieces) {
-    if (at >= head.length) break;
-    head.set(p.subarray(0, head.length - at), at);
-    at += Math.min(p.length, head.length - at);
-  }
+  const { pieces, head } = await readLeading(reader, n);
   const replay = new ReadableStream<Uint8Array>({
     async pull(c) {
       const p = pieces.shift();

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readLeading } from '../bytes-stream.js';
 import { CompressionError, LayerdiffError } from '../errors.js';
 import type { Compression } from '../format/records.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
@@ -127,22 +128,7 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
     });
 
   async function setup(): Promise<ReadableStreamDefaultReader<Uint8Array>> {
-    const head: Uint8Array[] = [];
-    let n = 0;
-    while (n < SNIFF_BYTES) {
-      const r = await reader.read();
-      if (r.done) break;
-      head.push(r.value);
-      n += r.value.length;
-    }
-    const first = new Uint8Array(Math.min(n, SNIFF_BYTES));
-    let at = 0;
-    for (const h of head) {
-      if (at >= first.length) break;
-      const take = h.subarray(0, first.length - at);
-      first.set(take, at);
-      at += take.length;
-    }
+    const { pieces: head, head: first } = await readLeading(reader, SNIFF_BYTES);
     kind = detectCompression(first);
     resolveCompression(kind);
     if (kind === 'none') return blobStream(head, false).getReader();
