@@ -217,7 +217,10 @@ export class MergeTree<D, L extends object> {
       }
       const name = top.parts[top.next++]!;
       if (++steps > MAX_STEPS) {
-        return give('WARN_SYMLINK_LOOP', `resolving it takes over ${MAX_STEPS} steps; left out`);
+        return give(
+          'WARN_SYMLINK_LOOP',
+          `resolving it takes over ${MAX_STEPS} steps (symbolic links in a loop, or too many); left out`,
+        );
       }
       if (name === '' || name === '.') continue;
       if (name === '..') {
@@ -246,19 +249,19 @@ export class MergeTree<D, L extends object> {
               `a symbolic link on the way has a target over ${PATH_MAX} bytes; left out`,
             );
           }
-          if (parts[0] === '') {
+          if (parts.absolute) {
             dirs.length = 1;
             at.length = 0;
             bytes.length = 1;
           }
-          cursors.push({ parts, next: 0 });
+          cursors.push({ parts: parts.segments, next: 0 });
           continue;
         }
       }
       if (child?.type === 'dir') {
         dirs.push(child);
         at.push(name);
-        bytes.push(bytes[bytes.length - 1]! + byteLength(name) + 1);
+        bytes.push(bytes[bytes.length - 1]! + this.nameBytes(child, name) + 1);
         continue;
       }
       pending.push(name);
@@ -266,7 +269,10 @@ export class MergeTree<D, L extends object> {
     const dir = dirs[dirs.length - 1]!;
     if (use.create !== undefined) {
       let total = bytes[bytes.length - 1]! + byteLength(use.last ?? '');
-      for (const name of pending) total += byteLength(name) + 1;
+      for (const name of pending) {
+        if (total > PATH_MAX) break;
+        total += byteLength(name) + 1;
+      }
       if (total > PATH_MAX) {
         return give('WARN_PATH_TOO_LONG', `its resolved path is over ${PATH_MAX} bytes; left out`);
       }
@@ -305,22 +311,49 @@ export class MergeTree<D, L extends object> {
     return made;
   }
 
-  /** A symlink leaf's target split into segments (once per inode), or undefined for another leaf. */
-  private linkParts(inode: L): readonly string[] | typeof TOO_LONG | undefined {
+  /**
+   * A symlink leaf's target as segments to step through (`''` and `.` dropped, so padding
+   * costs nothing), once per inode; `undefined` for another leaf.
+   */
+  private linkParts(inode: L): LinkParts | typeof TOO_LONG | undefined {
     const cached = this.splits.get(inode);
     if (cached) return cached;
     const target = this.linkTarget(inode);
     if (target === undefined) return undefined;
-    const parts = byteLength(target) >= PATH_MAX ? TOO_LONG : target.split('/');
+    const parts =
+      byteLength(target) >= PATH_MAX
+        ? TOO_LONG
+        : {
+            absolute: target.startsWith('/'),
+            segments: target.split('/').filter((s) => s !== '' && s !== '.'),
+          };
     this.splits.set(inode, parts);
     return parts;
   }
 
-  private readonly splits = new WeakMap<L, readonly string[] | typeof TOO_LONG>();
+  private readonly splits = new WeakMap<L, LinkParts | typeof TOO_LONG>();
+
+  /** The UTF-8 length of a directory's name, worked out once per directory. */
+  private nameBytes(dir: DirNode<D, L>, name: string): number {
+    let n = this.dirNameBytes.get(dir);
+    if (n === undefined) {
+      n = byteLength(name);
+      this.dirNameBytes.set(dir, n);
+    }
+    return n;
+  }
+
+  private readonly dirNameBytes = new WeakMap<DirNode<D, L>, number>();
+}
+
+/** A symlink target, split once. */
+interface LinkParts {
+  absolute: boolean;
+  segments: readonly string[];
 }
 
 /** Marks a symlink whose target is too long to follow. */
-const TOO_LONG: readonly string[] = [];
+const TOO_LONG = Symbol('too long');
 
 /** Linux's longest path, in bytes. */
 const PATH_MAX = 4096;

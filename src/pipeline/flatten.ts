@@ -240,6 +240,11 @@ export function flatten(
         warn('WARN_UNSUPPORTED_TYPE', path, action.reason);
         continue;
       }
+      if (action.type === 'leaf' && action.inode.kind === 'symlink' && link === '') {
+        // symlink(2) refuses an empty target: nothing could unpack it.
+        warn('WARN_UNSUPPORTED_TYPE', path, 'a symbolic link with an empty target is left out');
+        continue;
+      }
       if (action.type === 'directory') {
         tree.setDirectory(path, action.attrs, implicitDirAttrs(action.attrs.mtime));
         continue;

@@ -111,11 +111,21 @@ describe('MergeTree', () => {
       t.setLeaf('lib', { id: 'l', link: 'usr/lib' }, 'i');
       t.setLeaf('abs', { id: 'a', link: '/usr/../usr/lib' }, 'i');
       t.setLeaf('lex', { id: 'x', link: 'missing/../f/../usr' }, 'i');
+      // Padding costs no steps: nine links of 2,000 `./` each resolve.
+      for (let i = 0; i < 9; i++) {
+        t.setLeaf(
+          `c${i}`,
+          { id: `c${i}`, link: `${'./'.repeat(2000)}${i < 8 ? `c${i + 1}` : 'usr'}` },
+          'i',
+        );
+      }
+      t.setLeaf('c0/lib/padded', { id: 'p' }, 'i');
       t.setLeaf('lib/new', { id: 'n' }, 'i');
       t.remove('abs/old');
       t.setLeaf('lex/lib/more', { id: 'm' }, 'i');
       expect(list(t)).toEqual([
         'abs=a',
+        ...Array.from({ length: 9 }, (_, i) => `c${i}=c${i}`),
         'f=file',
         'lex=x',
         'lib=l',
@@ -123,6 +133,7 @@ describe('MergeTree', () => {
         'usr/lib/',
         'usr/lib/more=m',
         'usr/lib/new=n',
+        'usr/lib/padded=p',
       ]);
       expect(warnings).toEqual([]);
     });

@@ -232,6 +232,8 @@ export function referenceApply(files: string[], root: string): void {
         linkSync(target, dest);
         continue;
       }
+      // symlink(2) refuses an empty target: no runtime can unpack one.
+      if (m.type === 'l' && m.linkname === '') continue;
       if (old) rmSync(dest, { recursive: true });
       if (m.type === 'l') {
         symlinkSync(m.linkname, dest);

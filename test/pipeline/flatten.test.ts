@@ -200,16 +200,22 @@ describe.skipIf(!haveTools)('flatten against the layer-by-layer reference', () =
     expect(warnings).toEqual([]);
   });
 
-  it('leaves out an entry below a symlink loop, with a warning', async () => {
+  it('leaves out an entry below a symlink loop, and a symlink to nothing, with warnings', async () => {
     const { tree, warnings } = await againstReference([
       [
         { type: 'symlink', path: 'a', target: 'b' },
         { type: 'symlink', path: 'b', target: 'a' },
       ],
-      [{ type: 'file', path: 'a/x', body: 'x' }],
+      [
+        { type: 'file', path: 'a/x', body: 'x' },
+        { type: 'symlink', path: 'empty', target: '' },
+      ],
     ]);
     expect(Object.keys(tree).sort()).toEqual(['a', 'b']);
-    expect(warnings.map((w) => [w.code, w.path])).toEqual([['WARN_SYMLINK_LOOP', 'a/x']]);
+    expect(warnings.map((w) => [w.code, w.path])).toEqual([
+      ['WARN_SYMLINK_LOOP', 'a/x'],
+      ['WARN_UNSUPPORTED_TYPE', 'empty'],
+    ]);
   });
 
   it('keeps the old content of a hardlink whose target is replaced later', async () => {
