@@ -13,8 +13,8 @@
  * to eight times more than writing the same bytes to one file, more than all the hashing and
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
- * The store keeps an in-memory table of every chunk it holds: about 61 to 86 bytes a chunk
- * (a million chunks, some 64 GiB of data, take under 90 MiB).
+ * The store keeps an in-memory table of every chunk it holds: about 64 to 112 bytes a chunk
+ * (a million chunks, some 64 GiB of data, take under 110 MiB).
  *
  * @module
  */
@@ -124,18 +124,6 @@ export class PackStore implements ChunkStore {
   /** Per chunk id: its pack's number and stored length (two words), and its offset. */
   private locs = new Uint32Array(2 * 1024);
   private offsets = new Float64Array(1024);
-  /**
-   * Per chunk id: the last 128 bits of its digest (four words). The table keys on the first
-   * 128 only, and digests asked for (in an index, a diff) are outside input: one that shares
-   * a stored chunk's first half is another chunk, absent.
-   */
-  private tails = new Uint32Array(4 * 1024);
-  /**
-   * Chunks whose digest shares its first 128 bits with another's in the table, by hex digest.
-   * Only a forged digest (in a hostile pack index, or a put that names bytes wrongly) can make
-   * one, and neither may hide the other.
-   */
-  private readonly halfMatches = new Map<string, number>();
   private nextId = 0;
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
@@ -243,15 +231,15 @@ export class PackStore implements ChunkStore {
     // A later pack wins for a digest two hold, and the copy it displaces stays behind it: a
     // read that finds one copy bad falls back to the other (a repair may sit in either).
     visitPackIndex(bytes, idxPath, (e) => {
-      const earlier = this.idOf(e.digest);
-      const id = this.addLoc(pack, e.offset, e.stored, e.digest);
+      const earlier = this.table.get(e.digest);
+      const id = this.addLoc(pack, e.offset, e.stored);
       if (earlier >= 0) this.displaced.set(id, earlier);
-      this.setId(e.digest, id);
+      this.table.set(e.digest, id);
     });
     this.packs.push({ path: packPath, size: packSize });
   }
 
-  private addLoc(pack: number, offset: number, stored: number, digest: Uint8Array): number {
+  private addLoc(pack: number, offset: number, stored: number): number {
     const id = this.nextId++;
     if (id * 2 >= this.locs.length) {
       const locs = new Uint32Array(this.locs.length * 2);
@@ -260,45 +248,11 @@ export class PackStore implements ChunkStore {
       const offsets = new Float64Array(this.offsets.length * 2);
       offsets.set(this.offsets);
       this.offsets = offsets;
-      const tails = new Uint32Array(this.tails.length * 2);
-      tails.set(this.tails);
-      this.tails = tails;
     }
     this.locs[id * 2] = pack;
     this.locs[id * 2 + 1] = stored;
     this.offsets[id] = offset;
-    for (let i = 0; i < 4; i++) this.tails[id * 4 + i] = tailWord(digest, i);
     return id;
-  }
-
-  /** The id of the copy of a chunk on record, or -1: the whole digest must match. */
-  private idOf(raw: Uint8Array): number {
-    const id = this.table.get(raw);
-    if (id >= 0 && this.sameTail(id, raw)) return id;
-    return this.halfMatches.size > 0 ? (this.halfMatches.get(hexOf(raw)) ?? -1) : -1;
-  }
-
-  /** Records where a chunk's copy is: in the table, or beside it when its first half is taken. */
-  private setId(raw: Uint8Array, id: number): void {
-    const held = this.table.get(raw);
-    if (held >= 0 && !this.sameTail(held, raw)) {
-      this.halfMatches.set(hexOf(raw), id);
-      return;
-    }
-    this.table.set(raw, id);
-    if (this.halfMatches.size > 0) this.halfMatches.delete(hexOf(raw));
-  }
-
-  /** Forgets where a chunk's copy is, wherever it is on record. */
-  private deleteId(raw: Uint8Array): void {
-    const held = this.table.get(raw);
-    if (held >= 0 && this.sameTail(held, raw)) this.table.delete(raw);
-    else if (this.halfMatches.size > 0) this.halfMatches.delete(hexOf(raw));
-  }
-
-  private sameTail(id: number, raw: Uint8Array): boolean {
-    for (let i = 0; i < 4; i++) if (this.tails[id * 4 + i] !== tailWord(raw, i)) return false;
-    return true;
   }
 
   private digestOf(digest: string): Uint8Array {
@@ -326,15 +280,15 @@ export class PackStore implements ChunkStore {
     const raw = this.digestOf(digest);
     // Reading would open pack files that nothing closes any more.
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
-    let id = this.idOf(raw);
+    let id = this.table.get(raw);
     if (id < 0) {
       await this.refresh();
-      id = this.idOf(raw);
+      id = this.table.get(raw);
       if (id < 0) throw new ChunkNotFoundError(digest);
     }
     const write = this.pending.get(id);
     if (write) await write.catch(() => {});
-    if (this.idOf(raw) !== id) return this.get(digest);
+    if (this.table.get(raw) !== id) return this.get(digest);
     const pack = this.locs[id * 2]!;
     const stored = this.locs[id * 2 + 1]!;
     const offset = this.offsets[id]!;
@@ -362,15 +316,15 @@ export class PackStore implements ChunkStore {
       if (!(err instanceof PackFormatError || err instanceof CompressionError)) throw err;
       problem = err.message;
     }
-    if (this.idOf(raw) === id) {
+    if (this.table.get(raw) === id) {
       const other = this.displaced.get(id);
       this.displaced.delete(id);
       if (other !== undefined) {
         // Another copy of the chunk is on record: it may be good.
-        this.setId(raw, other);
+        this.table.set(raw, other);
         return this.get(digest);
       }
-      this.deleteId(raw);
+      this.table.delete(raw);
     }
     throw new ChunkDigestError(digest, problem);
   }
@@ -447,7 +401,7 @@ export class PackStore implements ChunkStore {
       : { coding: 'identity', bytes };
     // Another put of this chunk may have run while this one was encoding. The check that
     // finds no copy and the reservation below run with no await between them.
-    for (let id = this.idOf(raw); id >= 0; id = this.idOf(raw)) {
+    for (let id = this.table.get(raw); id >= 0; id = this.table.get(raw)) {
       const other = this.pending.get(id);
       if (!other) return false;
       await other.catch(() => {});
@@ -465,8 +419,8 @@ export class PackStore implements ChunkStore {
       raw: bytes.length,
     };
     pack.size += RECORD_HEADER_BYTES + entry.stored;
-    const id = this.addLoc(packNo, entry.offset, entry.stored, raw);
-    this.setId(raw, id);
+    const id = this.addLoc(packNo, entry.offset, entry.stored);
+    this.table.set(raw, id);
     open.entries.push(entry);
     const blocking = this.options.blocking === true;
     const write = open.handle.then(async (fh) => {
@@ -482,7 +436,7 @@ export class PackStore implements ChunkStore {
       await write;
       return true;
     } catch (err) {
-      if (this.idOf(raw) === id) this.deleteId(raw);
+      if (this.table.get(raw) === id) this.table.delete(raw);
       open.entries.splice(open.entries.indexOf(entry), 1);
       throw new StoreError(`writing chunk ${digest} to ${pack.path}: ${(err as Error).message}`, {
         cause: err,
@@ -496,7 +450,7 @@ export class PackStore implements ChunkStore {
   /** Waits out a write of this chunk in flight; true when the chunk still needs storing. */
   private async settled(raw: Uint8Array): Promise<boolean> {
     for (;;) {
-      const id = this.idOf(raw);
+      const id = this.table.get(raw);
       if (id < 0) return true;
       const write = this.pending.get(id);
       if (!write) return false;
@@ -624,8 +578,8 @@ export class PackStore implements ChunkStore {
   private lose(packNo: number): void {
     const open = this.packs[packNo]!.open!;
     for (const e of open.entries) {
-      const id = this.idOf(e.digest);
-      if (id >= 0 && this.locs[id * 2] === packNo) this.deleteId(e.digest);
+      const id = this.table.get(e.digest);
+      if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(e.digest);
     }
     // Nor is a copy of this pack a fallback for another any more.
     for (const [id, other] of this.displaced) {
@@ -788,18 +742,4 @@ async function writeFully(
     position += p.length;
     done = 0;
   }
-}
-
-/** Word `i` (0 to 3) of the last 128 bits of a digest, big-endian. */
-function tailWord(digest: Uint8Array, i: number): number {
-  const at = 16 + i * 4;
-  return (
-    ((digest[at]! << 24) | (digest[at + 1]! << 16) | (digest[at + 2]! << 8) | digest[at + 3]!) >>> 0
-  );
-}
-
-function hexOf(raw: Uint8Array): string {
-  let hex = '';
-  for (const b of raw) hex += b.toString(16).padStart(2, '0');
-  return hex;
 }
