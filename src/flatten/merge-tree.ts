@@ -7,7 +7,11 @@
  * the directory part of a path are followed inside the tree, as container runtimes resolve
  * them (umoci and containerd with securejoin): a target starting with `/` starts at the root,
  * `..` stops there, and more than 255 links is a loop. A path's last segment is never
- * followed: an entry or whiteout there replaces or removes the symlink itself.
+ * followed: an entry or whiteout there replaces or removes the symlink itself. A segment that
+ * is missing or not a directory is passed lexically (`missing/../t` is `t`). Resolution is
+ * bounded: no link target over `PATH_MAX` is followed, no resolution steps through more than
+ * 16,384 segments, and no entry whose path (as written or as resolved) is over `PATH_MAX` is
+ * made.
  *
  * @module
  */
@@ -172,6 +176,15 @@ export class MergeTree<D, L extends object> {
     path: string,
     implicitAttrs: D,
   ): { parent: DirNode<D, L>; name: string } | undefined {
+    // Checked before anything is walked: a path this long is refused whatever it resolves to.
+    if (path.length > PATH_MAX / 3 && byteLength(path) > PATH_MAX) {
+      this.warn({
+        code: 'WARN_PATH_TOO_LONG',
+        path: path.slice(0, 256),
+        message: `a path of over ${PATH_MAX} bytes is left out`,
+      });
+      return undefined;
+    }
     const { parents, name } = split(path);
     const parent = this.resolveDir(parents, path, { create: implicitAttrs, last: name });
     return parent && { parent, name };

@@ -223,14 +223,6 @@ export function flatten(
         continue;
       }
       const path = clean(raw);
-      if (path.length > PATH_MAX / 3 && utf8Length(path) > PATH_MAX) {
-        warn(
-          'WARN_PATH_TOO_LONG',
-          path.slice(0, 256),
-          `a path of over ${PATH_MAX} bytes is left out`,
-        );
-        continue;
-      }
       if (isWhiteoutName(path.slice(path.lastIndexOf('/') + 1))) {
         // `.wh.`, `.wh..`, `.wh...`: reserved for whiteouts, and naming nothing to delete.
         warn('WARN_UNSUPPORTED_TYPE', path, 'a whiteout that names nothing to delete is left out');
@@ -378,13 +370,4 @@ function attrFields(a: Attrs) {
     mtime: a.mtime,
     xattrs: a.xattrs,
   };
-}
-
-/** Linux's longest path, in bytes: no runtime can unpack an entry with a longer one. */
-const PATH_MAX = 4096;
-
-const UTF8 = new TextEncoder();
-
-function utf8Length(text: string): number {
-  return UTF8.encode(text).length;
 }
