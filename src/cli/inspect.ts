@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { readBytes, readLeading } from '../bytes-stream.js';
 import { RecordFormatError, UsageError } from '../errors.js';
 import type {
@@ -68,16 +68,14 @@ export async function inspectCommand(args: string[]): Promise<void> {
   const json = values.json === true;
   const out = textOutput(stdoutSink());
   const write = out.write;
-  // A file is opened once per pass over it; a pipe (or `-`) can be read once only, and its
-  // head is taken from that one stream.
+  // The head is taken from the first pass's own stream; a later pass (only for a file: a
+  // pipe or `-` can be read once) opens the file again.
   const regular = path !== '-' && (await stat(path).catch(() => undefined))?.isFile() === true;
-  let head: Uint8Array;
-  let once: ReadableStream<Uint8Array> | undefined;
-  if (regular) head = await readHead(path);
-  else ({ head, stream: once } = await peek(fileSource(path), ROOT_MAGIC.length));
+  const first = await peek(fileSource(path), ROOT_MAGIC.length);
+  const head = first.head;
+  let once: ReadableStream<Uint8Array> | undefined = first.stream;
   const input = (): ReadableStream<Uint8Array> => {
-    if (regular) return fileSource(path);
-    const stream = once!;
+    const stream = once ?? fileSource(path);
     once = undefined;
     return stream;
   };
@@ -279,18 +277,6 @@ async function peek(
     cancel: (reason) => reader.cancel(reason),
   });
   return { head, stream: replay };
-}
-
-/** The first bytes of a file (at most 8). */
-async function readHead(path: string): Promise<Uint8Array> {
-  const file = await open(path, 'r');
-  try {
-    const head = new Uint8Array(8);
-    const { bytesRead } = await file.read(head, 0, 8, 0);
-    return head.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
 }
 
 function endJson(r: EndRecord) {
