@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, statSync } from 'node:fs';
 import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkCodec } from '../compress/chunk-codec.js';
 import { ChunkDigestError, ChunkNotFoundError, StoreError, UsageError } from '../errors.js';
@@ -69,14 +69,12 @@ export class FsStore implements ChunkStore {
    * @returns the store.
    */
   static async open(root: string, options: FsStoreOptions = {}): Promise<FsStore> {
-    const made = await mkdir(join(root, 'sha256'), { recursive: true });
+    const top = resolve(root, 'sha256');
+    const made = await mkdir(top, { recursive: true });
     const store = new FsStore(root, options);
-    // The first directory made and every one below it gained a name in its parent.
     if (made !== undefined && options.fsync) {
-      for (let d = join(root, 'sha256'); d.length >= made.length; d = dirname(d)) {
-        store.unsynced.add(dirname(d));
-        if (d === made) break;
-      }
+      // Each directory made, from the first down to sha256/, is a new name in its parent.
+      for (let d = top; d.startsWith(made); d = dirname(d)) store.unsynced.add(dirname(d));
     }
     return store;
   }
@@ -238,13 +236,11 @@ export const CORRUPT_SUFFIX = '.corrupt';
  */
 async function quarantine(file: string, read: FileId): Promise<void> {
   const aside = file + CORRUPT_SUFFIX;
-  if (
-    !(await rename(file, aside).then(
-      () => true,
-      () => false,
-    ))
-  )
+  try {
+    await rename(file, aside);
+  } catch {
     return;
+  }
   // stat, not lstat: what was read is the file a symbolic link in the store points to.
   const moved = await stat(aside).catch(() => undefined);
   if (moved && (moved.dev !== read.dev || moved.ino !== read.ino)) {
