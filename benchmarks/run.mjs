@@ -111,6 +111,8 @@ const convertRaw = measure(
   [cli, 'convert', tar, '--store', store, '--deflate-level', '0', '--out', index],
   { node: true, before: fresh },
 );
+// The same per-byte work with none of the pipeline around it (see floor.mjs).
+const floor = measure('node', [join(here, 'floor.mjs'), tar, store], { node: true, before: fresh });
 const looseArgs = ['--store', `${store}-loose`, '--store-layout', 'loose'];
 const convertLoose = measure('node', [cli, 'convert', tar, ...looseArgs, '--out', index], {
   node: true,
@@ -146,6 +148,12 @@ const rows = [
     openssl.wall,
   ],
   ['layerdiff convert tar, empty store, --deflate-level 0', convertRaw, tarBytes, openssl.wall],
+  [
+    'its per-byte work alone, no pipeline (floor.mjs: read, CDC, SHA-256 x2, pack writes)',
+    floor,
+    tarBytes,
+    openssl.wall,
+  ],
   [
     'layerdiff convert tar, empty store, a file per chunk (--store-layout loose)',
     convertLoose,
