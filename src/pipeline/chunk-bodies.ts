@@ -34,99 +34,17 @@ export interface BodyChunkerOptions {
 export function createBodyChunker(
   options: BodyChunkerOptions,
 ): TransformStream<TarToken, ChunkedToken> {
-  const { params } = options;
-  const pool = options.pool ?? new BufferPool(params.max);
-  let kernel: CdcKernel;
-  let state: CutState = { pos: 0, hash: 0 };
-  /** The open chunk: its buffer and how much of it is filled. */
-  let open: Uint8Array | undefined;
-  let filled = 0;
-  /** Bytes of the current body not yet seen (unknown in the tail: Infinity). */
-  let bodyLeft = 0;
-  let inTail = false;
-  const cuts: number[] = [];
-  /**
-   * The lent buffer behind the last input piece. Every stage before this one is done with a
-   * piece before it passes on the next, and this stage copies what it keeps, so once a piece of
-   * another lent buffer arrives, this one can go back to its source (see {@link giveBack}).
-   */
-  let input: ArrayBufferLike | undefined;
-  const nextInput = (view: Uint8Array) => {
-    // Only a lent buffer marks a position in the input: the tokenizer also emits views of its
-    // own buffers (padding that straddled two pieces, empty padding) between pieces of one.
-    if (view.buffer === input || !isLent(view.buffer)) return;
-    if (input) giveBack(input);
-    input = view.buffer;
-  };
-
-  const append = (bytes: Uint8Array) => {
-    // A chunk never outgrows its body: size the buffer for what is left of it.
-    open ??= pool.take(Math.min(params.max, bodyLeft));
-    open.set(bytes, filled);
-    filled += bytes.length;
-    bodyLeft -= bytes.length;
-  };
-  const emit = (controller: TransformStreamDefaultController<ChunkedToken>) => {
-    if (!open || filled === 0) return;
-    controller.enqueue({ type: 'chunk', bytes: open.subarray(0, filled) });
-    open = undefined;
-    filled = 0;
-  };
-
-  const cut = (bytes: Uint8Array, controller: TransformStreamDefaultController<ChunkedToken>) => {
-    cuts.length = 0;
-    state = kernel.findCuts(params, state, bytes, cuts);
-    let start = 0;
-    for (const c of cuts) {
-      append(bytes.subarray(start, c));
-      emit(controller);
-      start = c;
-    }
-    if (start < bytes.length) append(bytes.subarray(start));
-  };
-
-  const finishBody = (controller: TransformStreamDefaultController<ChunkedToken>) => {
-    emit(controller);
-    state = { pos: 0, hash: 0 };
-  };
-
+  let chunker: BodyChunker;
   return new TransformStream<TarToken, ChunkedToken>(
     {
       async start() {
-        kernel = await options.kernel;
+        chunker = new BodyChunker(await options.kernel, options.params, options.pool);
       },
       transform(token, controller) {
-        switch (token.type) {
-          case 'header':
-            bodyLeft = token.entry.bodySize;
-            controller.enqueue(token);
-            return;
-          case 'body':
-            nextInput(token.bytes);
-            if (token.bytes.length) cut(token.bytes, controller);
-            return;
-          case 'end':
-            nextInput(token.padding);
-            finishBody(controller);
-            // A copy: a view would pin its whole input piece until the record builder, far
-            // downstream, is done with it.
-            controller.enqueue({ type: 'end', padding: token.padding.slice() });
-            return;
-          case 'tail':
-            nextInput(token.bytes);
-            if (!inTail) {
-              inTail = true;
-              bodyLeft = Number.POSITIVE_INFINITY;
-              controller.enqueue({ type: 'tail' });
-            }
-            if (token.bytes.length) cut(token.bytes, controller);
-            return;
-        }
+        chunker.push(token, (t) => controller.enqueue(t));
       },
       flush(controller) {
-        finishBody(controller);
-        if (input) giveBack(input);
-        input = undefined;
+        chunker.finish((t) => controller.enqueue(t));
       },
     },
     undefined,
@@ -141,10 +59,122 @@ export function createBodyChunker(
 }
 
 /**
+ * The body chunker's state, kept apart from the stream so that it stays synchronous (and so
+ * that a conversion can run it inside a stage of its own; see `cut-tar.ts`).
+ */
+export class BodyChunker {
+  private readonly pool: BufferPool;
+  private state: CutState = { pos: 0, hash: 0 };
+  /** The open chunk: its buffer and how much of it is filled. */
+  private open: Uint8Array | undefined;
+  private filled = 0;
+  /** Bytes of the current body not yet seen (unknown in the tail: Infinity). */
+  private bodyLeft = 0;
+  private inTail = false;
+  private readonly cuts: number[] = [];
+  /**
+   * The lent buffer behind the last input piece. Every stage before this one is done with a
+   * piece before it passes on the next, and this stage copies what it keeps, so once a piece of
+   * another lent buffer arrives, this one can go back to its source (see {@link giveBack}).
+   */
+  private input: ArrayBufferLike | undefined;
+
+  /**
+   * @param kernel - the cut-point kernel.
+   * @param params - validated chunk size bounds.
+   * @param pool - where chunk buffers come from. @default a fresh pool of `params.max`-byte buffers
+   */
+  constructor(
+    private readonly kernel: CdcKernel,
+    private readonly params: ChunkerParams,
+    pool?: BufferPool,
+  ) {
+    this.pool = pool ?? new BufferPool(params.max);
+  }
+
+  /** Takes the next token; emits header, chunk, end and tail tokens. */
+  push(token: TarToken, emit: (t: ChunkedToken) => void): void {
+    switch (token.type) {
+      case 'header':
+        this.bodyLeft = token.entry.bodySize;
+        emit(token);
+        return;
+      case 'body':
+        this.nextInput(token.bytes);
+        if (token.bytes.length) this.cut(token.bytes, emit);
+        return;
+      case 'end':
+        this.nextInput(token.padding);
+        this.finishBody(emit);
+        // A copy: a view would pin its whole input piece until the record builder, far
+        // downstream, is done with it.
+        emit({ type: 'end', padding: token.padding.slice() });
+        return;
+      case 'tail':
+        this.nextInput(token.bytes);
+        if (!this.inTail) {
+          this.inTail = true;
+          this.bodyLeft = Number.POSITIVE_INFINITY;
+          emit({ type: 'tail' });
+        }
+        if (token.bytes.length) this.cut(token.bytes, emit);
+        return;
+    }
+  }
+
+  /** Ends the input: emits the last chunk and gives the last input buffer back. */
+  finish(emit: (t: ChunkedToken) => void): void {
+    this.finishBody(emit);
+    if (this.input) giveBack(this.input);
+    this.input = undefined;
+  }
+
+  private nextInput(view: Uint8Array): void {
+    // Only a lent buffer marks a position in the input: the tokenizer also emits views of its
+    // own buffers (padding that straddled two pieces, empty padding) between pieces of one.
+    if (view.buffer === this.input || !isLent(view.buffer)) return;
+    if (this.input) giveBack(this.input);
+    this.input = view.buffer;
+  }
+
+  private append(bytes: Uint8Array): void {
+    // A chunk never outgrows its body: size the buffer for what is left of it.
+    this.open ??= this.pool.take(Math.min(this.params.max, this.bodyLeft));
+    this.open.set(bytes, this.filled);
+    this.filled += bytes.length;
+    this.bodyLeft -= bytes.length;
+  }
+
+  private emitChunk(emit: (t: ChunkedToken) => void): void {
+    if (!this.open || this.filled === 0) return;
+    emit({ type: 'chunk', bytes: this.open.subarray(0, this.filled) });
+    this.open = undefined;
+    this.filled = 0;
+  }
+
+  private cut(bytes: Uint8Array, emit: (t: ChunkedToken) => void): void {
+    this.cuts.length = 0;
+    this.state = this.kernel.findCuts(this.params, this.state, bytes, this.cuts);
+    let start = 0;
+    for (const c of this.cuts) {
+      this.append(bytes.subarray(start, c));
+      this.emitChunk(emit);
+      start = c;
+    }
+    if (start < bytes.length) this.append(bytes.subarray(start));
+  }
+
+  private finishBody(emit: (t: ChunkedToken) => void): void {
+    this.emitChunk(emit);
+    this.state = { pos: 0, hash: 0 };
+  }
+}
+
+/**
  * What a token holds, roughly, in bytes: a chunk its bytes; a header its raw header bytes
  * (pax data up to `maxHeaderBytes`) and its pax attributes (global keywords included).
  */
-function tokenSize(t: ChunkedToken): number {
+export function tokenSize(t: ChunkedToken): number {
   if (t.type === 'chunk') return t.bytes.byteLength;
   if (t.type !== 'header') return 512;
   let keys = 0;

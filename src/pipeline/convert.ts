@@ -1,7 +1,7 @@
 /**
  * `convert`: a layer blob in, an index out, new chunks into a store. Composed only of the
- * public stream pieces: decompressor → diff_id tap → tar tokenizer → body chunker → chunk
- * digester → chunk writer → record builder → index encoder.
+ * public stream pieces: decompressor → diff_id tap → tar chunker (the tar tokenizer, body
+ * chunker, chunk digester and chunk storer in one stage) → record builder → index encoder.
  *
  * @module
  */
@@ -24,13 +24,10 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
-import { createTarTokenizer } from '../tar/tokenizer.js';
 import { BufferPool } from './buffer-pool.js';
 import { type BuildStats, createRecordBuilder } from './build-records.js';
-import { createBodyChunker } from './chunk-bodies.js';
 import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
-import { createChunkDigester } from './digest-chunks.js';
-import { createChunkStorer } from './store-chunks.js';
+import { createTarChunker } from './chunk-tar.js';
 
 /** Options of {@link createConverter} and {@link convert}. */
 export interface ConvertOptions {
@@ -42,7 +39,7 @@ export interface ConvertOptions {
   kernel?: CdcKernel | Promise<CdcKernel>;
   /** Chunk size bounds. @default 16/64/256 KiB */
   chunker?: Partial<ChunkerParams>;
-  /** Chunks hashed and stored at once. @default 4 */
+  /** Chunks hashed and stored at once. @default 8 */
   concurrency?: number;
   /** Largest extension data (pax, long names) before one tar entry. @default 1 MiB */
   maxHeaderBytes?: number;
@@ -107,7 +104,7 @@ export function createConverter(options: ConvertOptions): Converter {
   const hash = options.hash ?? webHashProvider();
   const params = validateChunkerParams({ ...DEFAULT_CHUNKER_PARAMS, ...options.chunker });
   const kernel = options.kernel ?? loadCdcKernel();
-  const concurrency = intOption(options.concurrency, 'concurrency', 4);
+  const concurrency = intOption(options.concurrency, 'concurrency', 8);
   if (options.index !== undefined && options.index !== 'chunked' && options.index !== 'flat') {
     throw new UsageError(`index must be 'chunked' or 'flat', got ${String(options.index)}`);
   }
@@ -134,10 +131,17 @@ export function createConverter(options: ConvertOptions): Converter {
 
   const records = decompressor.readable
     .pipeThrough(tap)
-    .pipeThrough(createTarTokenizer({ maxHeaderBytes: options.maxHeaderBytes }))
-    .pipeThrough(createBodyChunker({ kernel, params, pool }))
-    .pipeThrough(createChunkDigester({ hash, concurrency }))
-    .pipeThrough(createChunkStorer({ store: options.store, concurrency, pool }))
+    .pipeThrough(
+      createTarChunker({
+        kernel,
+        params,
+        hash,
+        store: options.store,
+        pool,
+        concurrency,
+        maxHeaderBytes: options.maxHeaderBytes,
+      }),
+    )
     .pipeThrough(
       createRecordBuilder({
         layer: async () => ({

@@ -6,7 +6,7 @@
 import type { HashProvider } from '../hash/types.js';
 import { intOption } from '../options.js';
 import { createOrderedMap } from './ordered.js';
-import type { ChunkedToken, DigestedToken } from './tokens.js';
+import type { ChunkedToken, ChunkToken, DigestedChunkToken, DigestedToken } from './tokens.js';
 
 /** Options of {@link createChunkDigester}. */
 export interface ChunkDigesterOptions {
@@ -26,10 +26,17 @@ export function createChunkDigester(
 ): TransformStream<ChunkedToken, DigestedToken> {
   const { hash } = options;
   return createOrderedMap<ChunkedToken, DigestedToken>(
-    async (t) => {
-      if (t.type !== 'chunk') return t;
-      return { type: 'chunk', bytes: t.bytes, digest: await hash.digest(t.bytes) };
-    },
+    (t) => (t.type === 'chunk' ? digestChunk(hash, t) : t),
     intOption(options.concurrency, 'concurrency', 4),
   );
+}
+
+/**
+ * The digester's work for one chunk (also done by `createTarChunker`'s single stage).
+ * @param hash - hashing for chunk digests.
+ * @param t - the chunk.
+ * @returns the chunk with its digest.
+ */
+export async function digestChunk(hash: HashProvider, t: ChunkToken): Promise<DigestedChunkToken> {
+  return { type: 'chunk', bytes: t.bytes, digest: await hash.digest(t.bytes) };
 }

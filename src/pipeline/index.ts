@@ -18,6 +18,7 @@ export {
   type IndexChunkerOptions,
   type IndexChunkStats,
 } from './chunk-index.js';
+export { createTarChunker, type TarChunkerOptions } from './chunk-tar.js';
 export {
   type Converter,
   type ConvertOptions,

@@ -8,7 +8,7 @@ import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
 import type { BufferPool } from './buffer-pool.js';
 import { createOrderedMap } from './ordered.js';
-import type { DigestedToken, StoredToken } from './tokens.js';
+import type { DigestedChunkToken, DigestedToken, StoredChunkToken, StoredToken } from './tokens.js';
 
 /** Options of {@link createChunkStorer}. */
 export interface ChunkStorerOptions {
@@ -28,14 +28,26 @@ export interface ChunkStorerOptions {
 export function createChunkStorer(
   options: ChunkStorerOptions,
 ): TransformStream<DigestedToken, StoredToken> {
-  const { store } = options;
+  const { store, pool } = options;
   return createOrderedMap<DigestedToken, StoredToken>(
-    async (t) => {
-      if (t.type !== 'chunk') return t;
-      const isNew = await store.put(formatDigest(t.digest), t.bytes);
-      options.pool?.give(t.bytes);
-      return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
-    },
+    (t) => (t.type === 'chunk' ? storeChunk(store, t, pool) : t),
     intOption(options.concurrency, 'concurrency', 4),
   );
+}
+
+/**
+ * The storer's work for one chunk (also done by `createTarChunker`'s single stage).
+ * @param store - where the chunk goes.
+ * @param t - the chunk and its digest.
+ * @param pool - where the chunk's buffer goes back once the store has it.
+ * @returns the reference that replaces the chunk.
+ */
+export async function storeChunk(
+  store: ChunkWriter,
+  t: DigestedChunkToken,
+  pool?: BufferPool,
+): Promise<StoredChunkToken> {
+  const isNew = await store.put(formatDigest(t.digest), t.bytes);
+  pool?.give(t.bytes);
+  return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
 }

@@ -59,8 +59,13 @@ function cString(data: Uint8Array): Uint8Array {
   return (nul === -1 ? data : data.subarray(0, nul)).slice();
 }
 
-/** The tokenizer's state machine, kept apart from the stream so that it stays synchronous. */
-class Tokenizer {
+/**
+ * The tokenizer's state machine, kept apart from the stream so that it stays synchronous (and
+ * so that a conversion can run it inside a stage of its own; see `pipeline/cut-tar.ts`).
+ * `push` takes the next input bytes, `finish` the end of input; both emit tokens as
+ * {@link createTarTokenizer} describes.
+ */
+export class Tokenizer {
   private readonly max: number;
   /** Absolute tar offset of the next input byte. */
   private pos = 0;

@@ -7,15 +7,21 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { loadCdcKernel } from '../../src/cdc/index.js';
 import { validateChunkerParams } from '../../src/cdc/params.js';
 import type { ChunkerParams } from '../../src/cdc/types.js';
+import { createBodyChunker } from '../../src/pipeline/chunk-bodies.js';
+import { createTarChunker } from '../../src/pipeline/chunk-tar.js';
 import { convert } from '../../src/pipeline/convert.js';
+import { createChunkDigester } from '../../src/pipeline/digest-chunks.js';
+import { createChunkStorer } from '../../src/pipeline/store-chunks.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/header.js';
+import { createTarTokenizer } from '../../src/tar/tokenizer.js';
 import type { TarTime } from '../../src/tar/types.js';
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
-import { collect, lendingSource, sha256 } from '../helpers/streams.js';
+import { collect, lendingSource, readAll, sha256, streamOf } from '../helpers/streams.js';
 
 const KiB = 1024;
 
@@ -263,6 +269,40 @@ describe('convert → reassemble round trip (property)', () => {
         },
       ),
       { seed: 0x5eed1e4d, numRuns: 40 },
+    );
+  });
+
+  it('the one-stage tar chunker gives exactly the tokens of the four streams it stands for', async () => {
+    const kernel = await loadCdcKernel();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entry, { minLength: 0, maxLength: 8 }),
+        trailing,
+        chunker,
+        splits,
+        fc.integer({ min: 1, max: 9 }),
+        async (entries, tail, params, split, concurrency) => {
+          const tar = buildTar(entries, tail);
+          // The same chunk twice in one store is new only once, whichever way it is reached.
+          const fourStore = new MemoryStore();
+          const four = await readAll(
+            streamOf(tar, split)
+              .pipeThrough(createTarTokenizer())
+              .pipeThrough(createBodyChunker({ kernel, params }))
+              .pipeThrough(createChunkDigester({ hash, concurrency }))
+              .pipeThrough(createChunkStorer({ store: fourStore, concurrency })),
+          );
+          const oneStore = new MemoryStore();
+          const one = await readAll(
+            streamOf(tar, split).pipeThrough(
+              createTarChunker({ kernel, params, hash, store: oneStore, concurrency }),
+            ),
+          );
+          expect(one).toEqual(four);
+          expect([...oneStore.digests()].sort()).toEqual([...fourStore.digests()].sort());
+        },
+      ),
+      { seed: 0x0c7a1e55, numRuns: 40 },
     );
   });
 });
