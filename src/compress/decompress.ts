@@ -99,41 +99,50 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
   let kind: Compression | undefined;
   let size = 0;
   let blobHash: IncrementalHash | undefined;
-  let inner: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let inner: PieceReader | undefined;
   let inputFailure: unknown;
 
-  /** The blob bytes, starting with those read while sniffing, counted and hashed as they pass. */
-  const blobStream = (head: Uint8Array[], hashing: boolean) =>
-    new ReadableStream<Uint8Array>({
-      async pull(c) {
-        let next: Uint8Array | undefined;
-        try {
-          next = head.shift() ?? (await reader.read()).value;
-        } catch (err) {
-          // The input's own failure (a network error may be a TypeError): passed on as it is,
-          // not taken for corrupt gzip.
-          inputFailure = err;
-          throw err;
-        }
-        if (next === undefined) {
-          c.close();
-          return;
-        }
-        size += next.length;
-        options.onBytes?.(next.length);
-        if (hashing) await blobHash!.update(next);
-        c.enqueue(next);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
+  /** The next piece of the blob (those read while sniffing first), counted and hashed. */
+  const nextPiece = async (head: Uint8Array[]): Promise<Uint8Array | undefined> => {
+    let next: Uint8Array | undefined;
+    try {
+      next = head.shift() ?? (await reader.read()).value;
+    } catch (err) {
+      // The input's own failure (a network error may be a TypeError): passed on as it is,
+      // not taken for corrupt gzip.
+      inputFailure = err;
+      throw err;
+    }
+    if (next === undefined) return undefined;
+    size += next.length;
+    options.onBytes?.(next.length);
+    if (blobHash) await blobHash.update(next);
+    return next;
+  };
 
-  async function setup(): Promise<ReadableStreamDefaultReader<Uint8Array>> {
+  async function setup(): Promise<PieceReader> {
     const { pieces: head, head: first } = await readLeading(reader, SNIFF_BYTES);
     kind = detectCompression(first);
     resolveCompression(kind);
-    if (kind === 'none') return blobStream(head, false).getReader();
+    if (kind === 'none') {
+      // The blob is the tar: read straight from the input, with no stream in between.
+      return {
+        read: async () => {
+          const value = await nextPiece(head);
+          return value ? { done: false, value } : { done: true, value: undefined };
+        },
+        cancel: (reason) => reader.cancel(reason),
+      };
+    }
     blobHash = await options.hash.create();
-    const blob = blobStream(head, true);
+    const blob = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const next = await nextPiece(head);
+        if (next) c.enqueue(next);
+        else c.close();
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
     const out =
       kind === 'gzip' ? (options.gunzip ?? webGunzip)(blob) : createZstdDecoder(blob, options.zstd);
     return out.getReader();
@@ -179,6 +188,12 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
   });
 
   return { writable: input.writable, readable, compression, done };
+}
+
+/** What the decompressor reads the tar from: a stream's reader, or the input's own pieces. */
+interface PieceReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(reason?: unknown): Promise<void>;
 }
 
 function isZlibError(err: unknown): boolean {
