@@ -46,9 +46,11 @@ export function createDigestTap(hash: HashProvider): DigestTap {
     async start() {
       hasher = await hash.create();
     },
-    async transform(bytes, controller) {
+    transform(bytes, controller) {
       size += bytes.length;
-      await hasher.update(bytes);
+      // No promise where the hash takes the bytes at once: one per piece would cost more.
+      const wait = hasher.update(bytes);
+      if (wait) return wait.then(() => controller.enqueue(bytes));
       controller.enqueue(bytes);
     },
     async flush() {

@@ -181,45 +181,54 @@ function workerHash(): IncrementalHash {
     },
   });
 
-  const post = async () => {
+  /** Posts the batch (if any); the promise, when there is one, waits for the worker to catch up. */
+  const post = (): Promise<void> | undefined => {
     const n = batch.length;
     if (n === 0) return;
     // Posting transfers the buffer: `batch` is empty afterwards.
     w.worker.postMessage([id, batch], [batch.buffer as ArrayBuffer]);
     inFlight += n;
     batch = copyOf(w, new Uint8Array(0), BATCH_BYTES);
-    if (inFlight > MAX_IN_FLIGHT) {
-      await awaitWorker(
-        w,
-        new Promise<void>((resolve) => {
-          drained = resolve;
-        }),
-      );
-    }
+    if (inFlight <= MAX_IN_FLIGHT) return;
+    return awaitWorker(
+      w,
+      new Promise<void>((resolve) => {
+        drained = resolve;
+      }),
+    );
   };
 
-  const append = async (bytes: Uint8Array) => {
-    let at = 0;
+  /**
+   * Copies `bytes` from `at` into batches, posting each full one. Synchronous unless the worker
+   * falls behind: then the promise copies the rest once it has caught up.
+   */
+  const append = (bytes: Uint8Array, at = 0): Promise<void> | undefined => {
+    if (w.dead) failed(w);
     while (at < bytes.length) {
       const n = Math.min(bytes.length - at, BATCH_BYTES - batch.length);
       const grown = new Uint8Array(batch.buffer, 0, batch.length + n);
       grown.set(bytes.subarray(at, at + n), batch.length);
       batch = grown;
       at += n;
-      if (batch.length === BATCH_BYTES) await post();
+      const wait = batch.length === BATCH_BYTES ? post() : undefined;
+      if (wait) return wait.then(() => append(bytes, at));
     }
-    if (w.dead) failed(w);
   };
-  /** Updates run one after another even if a caller does not await each one. */
-  let queue: Promise<void> = Promise.resolve();
+  /** An update still waiting for the worker; later updates queue behind it, in order. */
+  let waiting: Promise<void> | undefined;
 
   const hash: IncrementalHash = {
     update(bytes) {
-      queue = queue.then(() => append(bytes));
-      return queue;
+      const r = waiting ? waiting.then(() => append(bytes)) : append(bytes);
+      if (!r) return;
+      const p: Promise<void> = r.then(() => {
+        if (waiting === p) waiting = undefined;
+      });
+      waiting = p;
+      return p;
     },
     async digest() {
-      await queue;
+      await waiting;
       await post();
       const digest = await awaitWorker(
         w,

@@ -145,51 +145,56 @@ export function createRecordBuilder(
     refs = [];
   };
 
-  return new TransformStream<StoredToken, IndexRecord>({
-    async transform(t, controller) {
-      await begin(controller);
-      switch (t.type) {
-        case 'header': {
-          const entry = entryMeta(t.entry, globals);
-          checkItems(entry, t.offset);
-          const wh = parseWhiteout(t.entry.path);
-          if (wh) {
-            stats.deletions++;
-            controller.enqueue({
-              type: 'delete',
-              path: wh.path,
-              opaque: wh.opaque,
-              entry,
-              raw: t.raw,
-            });
-          } else {
-            stats.entries++;
-            controller.enqueue({ type: 'entry', entry, raw: t.raw });
-          }
-          options.onProgress?.(stats);
-          return;
+  const add = (t: StoredToken, controller: TransformStreamDefaultController<IndexRecord>) => {
+    switch (t.type) {
+      case 'header': {
+        const entry = entryMeta(t.entry, globals);
+        checkItems(entry, t.offset);
+        const wh = parseWhiteout(t.entry.path);
+        if (wh) {
+          stats.deletions++;
+          controller.enqueue({
+            type: 'delete',
+            path: wh.path,
+            opaque: wh.opaque,
+            entry,
+            raw: t.raw,
+          });
+        } else {
+          stats.entries++;
+          controller.enqueue({ type: 'entry', entry, raw: t.raw });
         }
-        case 'chunk':
-          refs.push({ digest: t.digest, length: t.length });
-          stats.chunks++;
-          stats.dataBytes += t.length;
-          if (t.isNew) {
-            stats.newChunks++;
-            stats.newBytes += t.length;
-          }
-          options.onProgress?.(stats);
-          if (refs.length >= REFS_PER_RECORD) flushRefs(controller);
-          return;
-        case 'end':
-          flushRefs(controller);
-          if (t.padding.length && !isZeroBlock(t.padding)) {
-            controller.enqueue({ type: 'padding', bytes: t.padding.slice() });
-          }
-          return;
-        case 'tail':
-          controller.enqueue({ type: 'tail' });
-          return;
+        options.onProgress?.(stats);
+        return;
       }
+      case 'chunk':
+        refs.push({ digest: t.digest, length: t.length });
+        stats.chunks++;
+        stats.dataBytes += t.length;
+        if (t.isNew) {
+          stats.newChunks++;
+          stats.newBytes += t.length;
+        }
+        options.onProgress?.(stats);
+        if (refs.length >= REFS_PER_RECORD) flushRefs(controller);
+        return;
+      case 'end':
+        flushRefs(controller);
+        if (t.padding.length && !isZeroBlock(t.padding)) {
+          controller.enqueue({ type: 'padding', bytes: t.padding.slice() });
+        }
+        return;
+      case 'tail':
+        controller.enqueue({ type: 'tail' });
+        return;
+    }
+  };
+
+  return new TransformStream<StoredToken, IndexRecord>({
+    // Synchronous once the layer record is out: a promise per token costs more than the work.
+    transform(t, controller) {
+      if (!started) return begin(controller).then(() => add(t, controller));
+      add(t, controller);
     },
     async flush(controller) {
       await begin(controller);
