@@ -60,7 +60,7 @@ export function createBodyChunker(
 
 /**
  * The body chunker's state, kept apart from the stream so that it stays synchronous (and so
- * that a conversion can run it inside a stage of its own; see `cut-tar.ts`).
+ * that a conversion can run it inside a stage of its own; see `chunk-tar.ts`).
  */
 export class BodyChunker {
   private readonly pool: BufferPool;

@@ -5,84 +5,132 @@
  * @module
  */
 
+/** One place in the queue: a ready value, work running, or work not started yet. */
+interface Slot<T> {
+  value?: T;
+  running?: Promise<T>;
+  work?: () => T | PromiseLike<T>;
+  size: number;
+}
+
 /**
- * A queue of results, some ready and some still running, given out in the order they were
- * added. Only the running ones cost a wait: a ready result behind nothing running goes out at
- * once, with no promise in between.
+ * A queue of results given out in the order they were added: values that are ready, and work
+ * that runs at most `concurrency` at once, started in order as earlier work settles. A ready
+ * value behind nothing unfinished goes out at once, with no promise in between. The first
+ * failure of any work is raised by the next {@link drain}, without waiting for its turn.
  */
 export class OrderedQueue<T> {
-  private readonly items: Array<T | Promise<T>> = [];
-  private running = 0;
-
-  /** @param limit - results left running when {@link drain} returns (0 or more). */
-  constructor(private readonly limit: number) {}
+  private readonly slots: Slot<T>[] = [];
+  /** Slots whose work has not started, in order. */
+  private readonly waiting: Slot<T>[] = [];
+  private active = 0;
+  private held = 0;
+  private failure: { error: unknown } | undefined;
 
   /**
-   * Adds a result, ready or running (any thenable, from whatever realm). A running one's
-   * failure surfaces when its turn comes.
+   * @param concurrency - most work running at once (at least 1).
+   * @param capacity - most held (ready, running and waiting, by `size`) when {@link drain}
+   *   returns; beyond it, drain waits for the head.
    */
-  add(item: T | PromiseLike<T>): void {
-    if (isThenable(item)) {
-      const p = item instanceof Promise ? (item as Promise<T>) : Promise.resolve(item);
-      // Marked as handled now; the rejection is still seen when its turn comes.
-      p.catch(() => {});
-      this.running++;
-      this.items.push(p);
-    } else {
-      this.items.push(item);
+  constructor(
+    private readonly concurrency: number,
+    private readonly capacity: number,
+  ) {}
+
+  /** Adds a value that is ready. */
+  add(value: T, size = 1): void {
+    this.slots.push({ value, size });
+    this.held += size;
+  }
+
+  /** Adds work: run now if fewer than `concurrency` are running, else once enough settle. */
+  addWork(work: () => T | PromiseLike<T>, size = 1): void {
+    const slot: Slot<T> = { work, size };
+    this.slots.push(slot);
+    this.waiting.push(slot);
+    this.held += size;
+    this.start();
+  }
+
+  private start(): void {
+    while (this.active < Math.max(1, this.concurrency) && this.waiting.length) {
+      const slot = this.waiting.shift()!;
+      const work = slot.work!;
+      slot.work = undefined;
+      this.active++;
+      let running: Promise<T>;
+      try {
+        // Promise.resolve adopts a thenable from any realm.
+        running = Promise.resolve(work());
+      } catch (err) {
+        running = Promise.reject(err);
+      }
+      slot.running = running;
+      running.then(
+        () => this.settled(),
+        (error) => {
+          this.failure ??= { error };
+          this.settled();
+        },
+      );
     }
   }
 
+  private settled(): void {
+    this.active--;
+    this.start();
+  }
+
   /**
-   * Gives out results in order: every ready one at the head, and, while more than `limit`
-   * (or, with `all`, any) are running, the head's once it is done.
+   * Gives out results in order: every ready one at the head and, while more than `capacity`
+   * is held (or, with `all`, anything), the head's once its work is done.
    * @param give - takes each result.
    * @param all - wait for everything, as at the end of input.
-   * @throws the failure of a running result whose turn came.
+   * @throws the first failure of any work.
    */
   async drain(give: (value: T) => void, all = false): Promise<void> {
-    while (this.items.length) {
-      const head = this.items[0]!;
-      if (!(head instanceof Promise)) {
-        this.items.shift();
-        give(head);
+    for (;;) {
+      if (this.failure) throw this.failure.error;
+      const head = this.slots[0];
+      if (!head) return;
+      if (head.running === undefined) {
+        // Work is started in order, so a head not running is a ready value.
+        this.slots.shift();
+        this.held -= head.size;
+        give(head.value as T);
         continue;
       }
-      if (!all && this.running <= this.limit) return;
-      const value = await head;
-      this.items.shift();
-      this.running--;
+      if (!all && this.held <= this.capacity) return;
+      let value: T;
+      try {
+        value = await head.running;
+      } catch {
+        continue; // recorded as the failure, raised above
+      }
+      this.slots.shift();
+      this.held -= head.size;
       give(value);
     }
   }
 }
 
-function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
-  return typeof (x as { then?: unknown } | null)?.then === 'function';
-}
-
 /**
  * A `TransformStream` that runs a function over its items with bounded concurrency and emits
- * the results in input order. Memory is bounded by `concurrency` items in flight.
+ * the results in input order. At most `concurrency` items are held, running or done, when a
+ * write completes.
  * @param fn - the work for one item.
  * @param concurrency - most items in flight at once (at least 1).
  * @returns the stream.
  */
 export function createOrderedMap<I, O>(
-  fn: (item: I) => O | Promise<O>,
+  fn: (item: I) => O | PromiseLike<O>,
   concurrency: number,
 ): TransformStream<I, O> {
-  // Room for this item's successor: at most `concurrency` in flight once it is added.
-  const queue = new OrderedQueue<O>(Math.max(1, concurrency) - 1);
+  // Room for the next item: at most `concurrency` held once it is added.
+  const queue = new OrderedQueue<O>(concurrency, Math.max(1, concurrency) - 1);
   return new TransformStream<I, O>({
     transform(item, controller) {
-      let result: O | PromiseLike<O>;
-      try {
-        result = fn(item);
-      } catch (err) {
-        result = Promise.reject(err);
-      }
-      queue.add(result);
+      queue.addWork(() => fn(item));
       return queue.drain((v) => controller.enqueue(v));
     },
     flush(controller) {

@@ -61,7 +61,7 @@ function cString(data: Uint8Array): Uint8Array {
 
 /**
  * The tokenizer's state machine, kept apart from the stream so that it stays synchronous (and
- * so that a conversion can run it inside a stage of its own; see `pipeline/cut-tar.ts`).
+ * so that a conversion can run it inside a stage of its own; see `pipeline/chunk-tar.ts`).
  * `push` takes the next input bytes, `finish` the end of input; both emit tokens as
  * {@link createTarTokenizer} describes.
  */

@@ -1,7 +1,8 @@
 /**
- * OrderedQueue and createOrderedMap: results in input order however the work finishes, no
- * more than the limit at work once a drain returns, failures surfacing in their turn, and any
- * thenable (a promise from another realm) waited for rather than passed on as a value.
+ * OrderedQueue and createOrderedMap: results in input order however the work finishes, no more
+ * than `concurrency` at work, no more than `capacity` held when a drain returns, the first
+ * failure raised at once, and any thenable (a promise from another realm) waited for rather
+ * than passed on as a value.
  */
 import { describe, expect, it } from 'vitest';
 import { createOrderedMap, OrderedQueue } from '../../src/pipeline/ordered.js';
@@ -18,48 +19,78 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+};
+
 describe('OrderedQueue', () => {
-  it('gives ready results at once and running ones in their turn, in input order', async () => {
-    const q = new OrderedQueue<number>(2);
+  it('gives ready values at once and work in its turn, in input order', async () => {
+    const q = new OrderedQueue<number>(4, 3);
     const out: number[] = [];
     const give = (v: number) => out.push(v);
     const a = deferred<number>();
     const b = deferred<number>();
     q.add(0);
-    q.add(a.promise);
+    q.addWork(() => a.promise);
     q.add(2);
-    q.add(b.promise);
-    // Two running, limit 2: only the ready head goes out, with no wait.
+    q.addWork(() => b.promise);
+    // Four held, capacity 3: the ready head goes out, which leaves three, with no wait.
     await q.drain(give);
     expect(out).toEqual([0]);
     b.resolve(3);
-    const c = deferred<number>();
-    q.add(c.promise);
-    // Three running: the drain waits for the head (a), then stops at two running (b counts
-    // until its turn, settled or not).
+    q.addWork(() => 4);
+    // Four held: the drain waits for a, the head, then gives 2 and stops with two held (b
+    // counts until its turn, done or not).
     const drained = q.drain(give);
-    await Promise.resolve();
+    await turns();
     expect(out).toEqual([0]);
     a.resolve(1);
     await drained;
     expect(out).toEqual([0, 1, 2]);
-    c.resolve(4);
     await q.drain(give, true);
     expect(out).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('raises a failure when its turn comes, after the results before it', async () => {
-    const q = new OrderedQueue<number>(0);
+  it('starts at most `concurrency` pieces of work, the next as each settles, in order', async () => {
+    const q = new OrderedQueue<number>(2, 100);
+    const started: number[] = [];
+    const gates = Array.from({ length: 5 }, () => deferred<number>());
+    for (let i = 0; i < 5; i++)
+      q.addWork(() => {
+        started.push(i);
+        return gates[i]!.promise;
+      });
+    expect(started).toEqual([0, 1]);
+    gates[1]!.resolve(1); // a later one settling frees a place too
+    await turns();
+    expect(started).toEqual([0, 1, 2]);
+    gates[0]!.resolve(0);
+    await turns();
+    expect(started).toEqual([0, 1, 2, 3]);
+    for (const g of gates.slice(2)) g.resolve(0);
     const out: number[] = [];
-    q.add(1);
-    q.add(Promise.reject(new Error('boom')));
-    q.add(3);
-    await expect(q.drain((v) => out.push(v), true)).rejects.toThrow('boom');
-    expect(out).toEqual([1]);
+    await q.drain((v) => out.push(v), true);
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    expect(out).toEqual([0, 1, 0, 0, 0]);
+  });
+
+  it('raises the first failure at the next drain, before results still waiting their turn', async () => {
+    const q = new OrderedQueue<number>(4, 100);
+    const slow = deferred<number>();
+    q.addWork(() => slow.promise);
+    q.addWork(() => Promise.reject(new Error('boom')));
+    q.addWork(() => {
+      throw new Error('never reached first');
+    });
+    await turns();
+    // The head is still running and capacity is not reached: without the failure, this drain
+    // would return at once.
+    await expect(q.drain(() => {})).rejects.toThrow('boom');
+    slow.resolve(1);
   });
 
   it('waits for a thenable that is not a Promise of this realm', async () => {
-    const q = new OrderedQueue<string>(0);
+    const q = new OrderedQueue<string>(1, 0);
     const out: string[] = [];
     const foreign: PromiseLike<string> = {
       // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose
@@ -68,7 +99,7 @@ describe('OrderedQueue', () => {
         return this as unknown as PromiseLike<never>;
       },
     };
-    q.add(foreign);
+    q.addWork(() => foreign);
     q.add('after');
     await q.drain((v) => out.push(v), true);
     expect(out).toEqual(['late', 'after']);
@@ -76,6 +107,14 @@ describe('OrderedQueue', () => {
 });
 
 describe('createOrderedMap', () => {
+  const numbers = (n: number) =>
+    new ReadableStream<number>({
+      start(c) {
+        for (let i = 0; i < n; i++) c.enqueue(i);
+        c.close();
+      },
+    });
+
   it('keeps input order with at most `concurrency` items at work', async () => {
     let running = 0;
     let most = 0;
@@ -86,32 +125,40 @@ describe('createOrderedMap', () => {
       running--;
       return n * 10;
     }, 3);
-    const input = new ReadableStream<number>({
-      start(c) {
-        for (let i = 0; i < 20; i++) c.enqueue(i);
-        c.close();
-      },
-    });
-    expect(await readAll(input.pipeThrough(map))).toEqual(
+    expect(await readAll(numbers(20).pipeThrough(map))).toEqual(
       Array.from({ length: 20 }, (_, i) => i * 10),
     );
     expect(most).toBe(3);
   });
 
-  it('turns a synchronous throw into a failure in its turn', async () => {
+  it('takes no more items while `concurrency` are held behind a slow first one', async () => {
+    const first = deferred<number>();
+    let calls = 0;
+    const map = createOrderedMap((n: number) => {
+      calls++;
+      return n === 0 ? first.promise : n;
+    }, 3);
+    // A read waiting on the readable side, so that the stream calls the map at all.
+    const reader = map.readable.getReader();
+    const head = reader.read();
+    const writer = map.writable.getWriter();
+    for (let i = 0; i < 100; i++) writer.write(i).catch(() => {});
+    await new Promise((r) => setTimeout(r, 20));
+    // Items that are ready at once (1, 2, ...) still wait behind the first: the stream's own
+    // queue holds the rest.
+    expect(calls).toBe(3);
+    first.resolve(0);
+    writer.close().catch(() => {});
+    const out = [(await head).value];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) out.push(r.value);
+    expect(out).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('turns a synchronous throw into a failure of the stream', async () => {
     const map = createOrderedMap((n: number) => {
       if (n === 2) throw new Error('two');
       return n;
     }, 4);
-    const input = new ReadableStream<number>({
-      start(c) {
-        for (let i = 0; i < 4; i++) c.enqueue(i);
-        c.close();
-      },
-    });
-    const reader = input.pipeThrough(map).getReader();
-    expect((await reader.read()).value).toBe(0);
-    expect((await reader.read()).value).toBe(1);
-    await expect(reader.read()).rejects.toThrow('two');
+    await expect(readAll(numbers(4).pipeThrough(map))).rejects.toThrow('two');
   });
 });

@@ -1,0 +1,148 @@
+/**
+ * The one-stage tar chunker's bounds: at most `concurrency` chunks at work however many one
+ * input piece holds, input read no further than its capacity while a chunk is slow, and a
+ * failed put raised at once rather than after the rest of the input. (That it gives exactly
+ * the four streams' tokens is a property in property.test.ts.)
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CHUNKER_PARAMS, loadCdcKernel } from '../../src/cdc/index.js';
+import type { HashProvider } from '../../src/hash/types.js';
+import { createTarChunker } from '../../src/pipeline/chunk-tar.js';
+import type { StoredToken } from '../../src/pipeline/tokens.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { encodeHeader, paddingSize } from '../../src/tar/header.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { readAll, streamOf } from '../helpers/streams.js';
+
+/** A tar of one file of `first` bytes, then `files` files of `size` bytes each. */
+function tarOf(first: number, files: number, size: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const file = (path: string, body: Uint8Array) =>
+    parts.push(
+      encodeHeader({ path, size: body.length, mode: 0o644, mtime: 1 }),
+      body,
+      new Uint8Array(paddingSize(body.length)),
+    );
+  if (first) file('first', pseudoRandom(first, 1));
+  for (let i = 0; i < files; i++) file(`f${i}`, pseudoRandom(size, i + 2));
+  parts.push(new Uint8Array(1024));
+  return concat(parts);
+}
+
+/** A hash provider over node:crypto that counts digests at work at once. */
+function countingHash() {
+  const seen = { running: 0, most: 0 };
+  const provider: HashProvider = {
+    algorithm: 'sha256',
+    name: 'counting',
+    async digest(bytes) {
+      seen.running++;
+      seen.most = Math.max(seen.most, seen.running);
+      await new Promise((r) => setImmediate(r));
+      seen.running--;
+      return createHash('sha256').update(bytes).digest();
+    },
+    async create() {
+      throw new Error('not used');
+    },
+  };
+  return { provider, seen };
+}
+
+/** Counts the bytes a consumer has pulled from `stream`. */
+function counted(stream: ReadableStream<Uint8Array>) {
+  const read = { bytes: 0 };
+  const reader = stream.getReader();
+  const out = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const r = await reader.read();
+      if (r.done) return c.close();
+      read.bytes += r.value.length;
+      c.enqueue(r.value);
+    },
+  });
+  return { out, read };
+}
+
+const params = DEFAULT_CHUNKER_PARAMS;
+
+describe('createTarChunker', () => {
+  it('keeps at most `concurrency` chunks at work when one piece holds thousands', async () => {
+    const kernel = await loadCdcKernel();
+    const tar = tarOf(0, 3000, 1);
+    const { provider, seen } = countingHash();
+    let puts = 0;
+    let mostPuts = 0;
+    const inner = new MemoryStore();
+    const store = {
+      has: (d: string) => inner.has(d),
+      async put(d: string, b: Uint8Array) {
+        puts++;
+        mostPuts = Math.max(mostPuts, puts);
+        await new Promise((r) => setImmediate(r));
+        puts--;
+        return inner.put(d, b);
+      },
+    };
+    const tokens = await readAll(
+      streamOf(tar, tar.length).pipeThrough(
+        createTarChunker({ kernel, params, hash: provider, store, concurrency: 3 }),
+      ),
+    );
+    // A chunk per file, and one of the tail (the end blocks).
+    expect(tokens.filter((t) => t.type === 'chunk')).toHaveLength(3001);
+    expect(seen.most).toBeLessThanOrEqual(3);
+    expect(mostPuts).toBeLessThanOrEqual(3);
+  });
+
+  it('reads no further than its capacity while the first chunk is slow', async () => {
+    const kernel = await loadCdcKernel();
+    // One chunk at work, held; everything after it is ready at once.
+    const tar = tarOf(10_000, 20_000, 0);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const inner = new MemoryStore();
+    let first = true;
+    const store = {
+      has: (d: string) => inner.has(d),
+      async put(d: string, b: Uint8Array) {
+        if (first) {
+          first = false;
+          await gate;
+        }
+        return inner.put(d, b);
+      },
+    };
+    const { provider } = countingHash();
+    const { out, read } = counted(streamOf(tar, 65536));
+    const tokens = out.pipeThrough(createTarChunker({ kernel, params, hash: provider, store }));
+    const all = readAll(tokens);
+    await new Promise((r) => setTimeout(r, 100));
+    // 512 KiB of tokens are held; the rest of the input, 10 MB of headers, waits.
+    expect(read.bytes).toBeLessThan(2 * 1024 * 1024);
+    release();
+    const got: StoredToken[] = await all;
+    expect(read.bytes).toBe(tar.length);
+    expect(got.filter((t) => t.type === 'header')).toHaveLength(20_001);
+  });
+
+  it('raises a failed put at once, not after the rest of the input', async () => {
+    const kernel = await loadCdcKernel();
+    const tar = tarOf(100_000, 20_000, 0);
+    const store = {
+      has: async () => false,
+      put: async () => {
+        throw new Error('disk full');
+      },
+    };
+    const { provider } = countingHash();
+    const { out, read } = counted(streamOf(tar, 65536));
+    await expect(
+      readAll(out.pipeThrough(createTarChunker({ kernel, params, hash: provider, store }))),
+    ).rejects.toThrow('disk full');
+    expect(read.bytes).toBeLessThan(tar.length / 4);
+  });
+});
