@@ -219,7 +219,13 @@ function workerHash(): IncrementalHash {
 
   const hash: IncrementalHash = {
     update(bytes) {
-      const r = waiting ? waiting.then(() => append(bytes)) : append(bytes);
+      let r: Promise<void> | undefined;
+      try {
+        r = waiting ? waiting.then(() => append(bytes)) : append(bytes);
+      } catch (err) {
+        // A dead worker: failed as a promise, as an asynchronous update would.
+        return Promise.reject(err);
+      }
       if (!r) return;
       const p: Promise<void> = r.then(() => {
         if (waiting === p) waiting = undefined;
