@@ -1,12 +1,13 @@
 /**
  * The first stage of a conversion: detect how a layer blob is compressed, decompress it, and
- * digest the compressed bytes in the same pass.
+ * digest the compressed bytes (and, if asked, the uncompressed tar) in the same pass.
  *
  * @module
  */
 import { readLeading } from '../bytes-stream.js';
 import { CompressionError, LayerdiffError } from '../errors.js';
 import type { Compression } from '../format/records.js';
+import type { TapResult } from '../hash/tap.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { detectCompression, SNIFF_BYTES } from './detect.js';
 import { pullThrough } from './lockstep.js';
@@ -19,6 +20,8 @@ export interface BlobSummary {
   digest?: Uint8Array;
   /** Bytes of the blob as given. */
   size: number;
+  /** Digest and size of the uncompressed tar, with {@link DecompressorOptions.digestTar}. */
+  tar?: TapResult;
 }
 
 /**
@@ -50,6 +53,11 @@ export interface DecompressorOptions {
   zstd?: ZstdDecoderOptions;
   /** Called with the length of each piece of the blob as it is read (for progress). */
   onBytes?: (length: number) => void;
+  /**
+   * Also digest the uncompressed tar (a layer's diff_id) as it comes out, in the same pass;
+   * {@link Decompressor.done} then carries it as `tar`.
+   */
+  digestTar?: boolean;
 }
 
 /** A writable/readable pair like a `TransformStream`, plus what it learns on the way. */
@@ -100,6 +108,8 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
   let size = 0;
   let blobHash: IncrementalHash | undefined;
   let inner: PieceReader | undefined;
+  let tarHash: IncrementalHash | undefined;
+  let tarSize = 0;
   let inputFailure: unknown;
 
   /** The next piece of the blob (those read while sniffing first), counted and hashed. */
@@ -121,6 +131,7 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
   };
 
   async function setup(): Promise<PieceReader> {
+    if (options.digestTar) tarHash = await options.hash.create();
     const { pieces: head, head: first } = await readLeading(reader, SNIFF_BYTES);
     kind = detectCompression(first);
     resolveCompression(kind);
@@ -154,12 +165,18 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
         inner ??= await setup();
         const r = await inner.read();
         if (!r.done) {
+          if (tarHash) {
+            tarSize += r.value.length;
+            const wait = tarHash.update(r.value);
+            if (wait) await wait;
+          }
           controller.enqueue(r.value);
           return;
         }
         controller.close();
         const summary: BlobSummary = { compression: kind!, size };
         if (blobHash) summary.digest = await blobHash.digest();
+        if (tarHash) summary.tar = { digest: await tarHash.digest(), size: tarSize };
         resolveDone(summary);
       } catch (err) {
         const e =

@@ -1,7 +1,8 @@
 /**
  * `convert`: a layer blob in, an index out, new chunks into a store. Composed only of the
- * public stream pieces: decompressor → diff_id tap → tar chunker (the tar tokenizer, body
- * chunker, chunk digester and chunk storer in one stage) → record builder → index encoder.
+ * public stream pieces: decompressor (which also takes the diff_id) → tar chunker (the tar
+ * tokenizer, body chunker, chunk digester and chunk storer in one stage) → record builder →
+ * index encoder.
  *
  * @module
  */
@@ -19,7 +20,6 @@ import { ConvertEmitter, type ConvertEvents } from '../events/progress.js';
 import { createIndexEncoder } from '../format/encoder.js';
 import { type Compression, FORMAT_VERSION } from '../format/records.js';
 import { formatDigest } from '../hash/digest.js';
-import { createDigestTap } from '../hash/tap.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
@@ -114,6 +114,8 @@ export function createConverter(options: ConvertOptions): Converter {
   events.setPhase('reading');
   const decompressor = createDecompressor({
     hash,
+    // The diff_id, from the same pass (a tap stage of its own would cost a hop per piece).
+    digestTar: true,
     gunzip: options.gunzip,
     zstd: options.zstd,
     onBytes: (n) => {
@@ -124,13 +126,11 @@ export function createConverter(options: ConvertOptions): Converter {
     () => events.setPhase('finishing'),
     () => {},
   );
-  const tap = createDigestTap(hash);
   const pool = new BufferPool(params.max);
   let result: ConvertResult | undefined;
   let indexStats: IndexChunkStats | undefined;
 
   const records = decompressor.readable
-    .pipeThrough(tap)
     .pipeThrough(
       createTarChunker({
         kernel,
@@ -152,7 +152,8 @@ export function createConverter(options: ConvertOptions): Converter {
           compression: await decompressor.compression,
         }),
         trailer: async () => {
-          const [tar, blob] = await Promise.all([tap.done, decompressor.done]);
+          const blob = await decompressor.done;
+          const tar = blob.tar!;
           return {
             diffId: tar.digest,
             size: tar.size,

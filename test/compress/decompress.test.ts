@@ -1,11 +1,13 @@
 /**
- * `createDecompressor`: sniffing, routing, the blob digest and size, and hostile gzip, with
+ * `createDecompressor`: sniffing, routing, the blob digest and size, the tar's digest and size
+ * (`digestTar`), and hostile gzip, with
  * both gzip decoders (`webGunzip`, over DecompressionStream, and the `./node` entry's
  * `nodeGunzip`, over node:zlib). Both report truncation ("unexpected end of file",
  * Z_BUF_ERROR), bad CRC and bad length ("incorrect data check") and corrupt deflate data; each
  * must surface as a CompressionError on the readable side and on `done`.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -38,7 +40,7 @@ let gunzip: GunzipFactory = webGunzip;
 
 /** Feeds `blob` in pieces through a decompressor; returns what comes out and what it learned. */
 async function decompress(blob: Uint8Array, sizes: number | number[] = 65536): Promise<Decoded> {
-  const d = createDecompressor({ hash, gunzip });
+  const d = createDecompressor({ hash, gunzip, digestTar: true });
   const piped = streamOf(blob, sizes).pipeTo(d.writable);
   try {
     const out = await collect(d.readable);
@@ -120,6 +122,9 @@ describe.each(GUNZIPS)('routing and the blob summary (%s)', (_, g) => {
           expect(summary.size).toBe(blob.length);
           if (kind === 'none') expect(summary.digest).toBeUndefined();
           else expect(`sha256:${Buffer.from(summary.digest!).toString('hex')}`).toBe(sha256(blob));
+          // The diff_id, from the same pass.
+          expect(`sha256:${Buffer.from(summary.tar!.digest).toString('hex')}`).toBe(sha256(data));
+          expect(summary.tar!.size).toBe(data.length);
         }
       },
     );
@@ -139,7 +144,14 @@ describe.each(GUNZIPS)('routing and the blob summary (%s)', (_, g) => {
     for (const blob of [new Uint8Array(0), Uint8Array.of(0x1f), Uint8Array.of(0x28, 0xb5, 0x2f)]) {
       const { out, summary } = await decompress(blob, 1);
       expect(out).toEqual(blob);
-      expect(summary).toEqual({ compression: 'none', size: blob.length });
+      expect(summary).toEqual({
+        compression: 'none',
+        size: blob.length,
+        tar: {
+          digest: new Uint8Array(createHash('sha256').update(blob).digest()),
+          size: blob.length,
+        },
+      });
     }
   });
 

@@ -1,0 +1,27 @@
+/** createDigestTap: bytes pass through unchanged, and `done` gives their digest and count. */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createDigestTap } from '../../src/hash/tap.js';
+import { webHashProvider } from '../../src/hash/web.js';
+import { nodeHashProvider } from '../../src/node/hash.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { collect, streamOf } from '../helpers/streams.js';
+
+describe.each([
+  ['node (worker)', nodeHashProvider()],
+  ['web', webHashProvider()],
+])('createDigestTap (%s)', (_, hash) => {
+  it('passes bytes through and digests them, however they are split', async () => {
+    const data = pseudoRandom(3_000_001, 5);
+    for (const sizes of [1 << 20, [1, 7, 65536, 300_000]]) {
+      const tap = createDigestTap(hash);
+      const out = await collect(streamOf(data, sizes).pipeThrough(tap));
+      expect(out).toEqual(data);
+      const { digest, size } = await tap.done;
+      expect(Buffer.from(digest).toString('hex')).toBe(
+        createHash('sha256').update(data).digest('hex'),
+      );
+      expect(size).toBe(data.length);
+    }
+  });
+});
