@@ -18,7 +18,7 @@ import type { TarToken } from '../tar/types.js';
 import { BufferPool } from './buffer-pool.js';
 import { BodyChunker, tokenSize } from './chunk-bodies.js';
 import { digestChunk } from './digest-chunks.js';
-import { OrderedQueue } from './ordered.js';
+import { OrderedQueue, stopping } from './ordered.js';
 import { storeChunk } from './store-chunks.js';
 import type { ChunkedToken, StoredToken } from './tokens.js';
 
@@ -79,18 +79,20 @@ export function createTarChunker(
       );
   };
   const cut = (t: TarToken) => chunker.push(t, add);
-  return new TransformStream<Uint8Array, StoredToken>({
-    async start() {
-      chunker = new BodyChunker(await options.kernel, options.params, pool);
-    },
-    transform(bytes, controller) {
-      tokenizer.push(bytes, cut);
-      return queue.drain((t) => controller.enqueue(t));
-    },
-    flush(controller) {
-      tokenizer.finish(cut);
-      chunker.finish(add);
-      return queue.drain((t) => controller.enqueue(t), true);
-    },
-  });
+  return new TransformStream<Uint8Array, StoredToken>(
+    stopping(queue, {
+      async start() {
+        chunker = new BodyChunker(await options.kernel, options.params, pool);
+      },
+      transform(bytes, controller) {
+        tokenizer.push(bytes, cut);
+        return queue.drain((t) => controller.enqueue(t));
+      },
+      flush(controller) {
+        tokenizer.finish(cut);
+        chunker.finish(add);
+        return queue.drain((t) => controller.enqueue(t), true);
+      },
+    }),
+  );
 }

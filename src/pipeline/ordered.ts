@@ -17,7 +17,8 @@ interface Slot<T> {
  * A queue of results given out in the order they were added: values that are ready, and work
  * that runs at most `concurrency` at once, started in order as earlier work settles. A ready
  * value behind nothing unfinished goes out at once, with no promise in between. The first
- * failure of any work is raised by the next {@link drain}, without waiting for its turn.
+ * failure of any work (or an {@link abort}) stops the queue: no more work starts, and
+ * {@link drain} raises it at once, without waiting for its turn.
  */
 export class OrderedQueue<T> {
   private readonly slots: Slot<T>[] = [];
@@ -26,6 +27,8 @@ export class OrderedQueue<T> {
   private active = 0;
   private held = 0;
   private failure: { error: unknown } | undefined;
+  /** Wakes a drain waiting on the head when some other work fails. */
+  private wake: (() => void) | undefined;
 
   /**
    * @param concurrency - most work running at once (at least 1).
@@ -52,6 +55,13 @@ export class OrderedQueue<T> {
     this.start();
   }
 
+  /** Records `error` as the failure (if none yet) and starts no more work. */
+  abort(error: unknown): void {
+    this.failure ??= { error };
+    for (const slot of this.waiting.splice(0)) slot.work = undefined;
+    this.wake?.();
+  }
+
   private start(): void {
     while (this.active < Math.max(1, this.concurrency) && this.waiting.length) {
       const slot = this.waiting.shift()!;
@@ -69,7 +79,7 @@ export class OrderedQueue<T> {
       running.then(
         () => this.settled(),
         (error) => {
-          this.failure ??= { error };
+          this.abort(error);
           this.settled();
         },
       );
@@ -103,7 +113,20 @@ export class OrderedQueue<T> {
       if (!all && this.held <= this.capacity) return;
       let value: T;
       try {
-        value = await head.running;
+        const running = head.running;
+        if (this.active > 1) {
+          // Another piece of work may fail first: wake up for that too.
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            running.then(
+              () => resolve(),
+              () => resolve(),
+            );
+          });
+          this.wake = undefined;
+          if (this.failure) continue;
+        }
+        value = await running;
       } catch {
         continue; // recorded as the failure, raised above
       }
@@ -128,6 +151,8 @@ export function createOrderedMap<I, O>(
 ): TransformStream<I, O> {
   // Room for the next item: at most `concurrency` held once it is added.
   const queue = new OrderedQueue<O>(concurrency, Math.max(1, concurrency) - 1);
+  // All work is started as it comes (no more than `concurrency` is ever held), so there is
+  // nothing queued for a cancel to stop.
   return new TransformStream<I, O>({
     transform(item, controller) {
       queue.addWork(() => fn(item));
@@ -137,4 +162,23 @@ export function createOrderedMap<I, O>(
       return queue.drain((v) => controller.enqueue(v), true);
     },
   });
+}
+
+/**
+ * A transformer that aborts `queue` when its stream is cancelled or aborted, so that no more
+ * of the queued work starts. (`cancel` is in the Streams standard and Node 20.20 calls it;
+ * TypeScript's DOM types do not list it yet.)
+ * @param queue - the queue the transformer drains.
+ * @param transformer - the transformer.
+ * @returns the transformer with a `cancel` that aborts the queue.
+ */
+export function stopping<I, O, T>(
+  queue: OrderedQueue<T>,
+  transformer: Transformer<I, O>,
+): Transformer<I, O> {
+  const withCancel: Transformer<I, O> & { cancel(reason: unknown): void } = {
+    ...transformer,
+    cancel: (reason) => queue.abort(reason),
+  };
+  return withCancel;
 }

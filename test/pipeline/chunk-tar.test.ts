@@ -145,4 +145,42 @@ describe('createTarChunker', () => {
     ).rejects.toThrow('disk full');
     expect(read.bytes).toBeLessThan(tar.length / 4);
   });
+
+  it('puts nothing more once a put has failed or the stream is cancelled', async () => {
+    const kernel = await loadCdcKernel();
+    const tar = tarOf(0, 3000, 100);
+    for (const how of ['fail', 'cancel'] as const) {
+      let settled = false;
+      let putsAfter = 0;
+      let first = true;
+      const inner = new MemoryStore();
+      const store = {
+        has: (d: string) => inner.has(d),
+        async put(d: string, b: Uint8Array) {
+          if (settled) putsAfter++;
+          if (first && how === 'fail') {
+            first = false;
+            throw new Error('disk full');
+          }
+          await new Promise((r) => setImmediate(r));
+          return inner.put(d, b);
+        },
+      };
+      const { provider } = countingHash();
+      const tokens = streamOf(tar, tar.length).pipeThrough(
+        createTarChunker({ kernel, params, hash: provider, store, concurrency: 3 }),
+      );
+      if (how === 'fail') {
+        await expect(readAll(tokens)).rejects.toThrow('disk full');
+      } else {
+        const reader = tokens.getReader();
+        await reader.read();
+        await reader.cancel('enough');
+      }
+      settled = true;
+      await new Promise((r) => setTimeout(r, 50));
+      // At most the puts already waiting on their digest when it stopped.
+      expect(putsAfter, how).toBeLessThanOrEqual(3);
+    }
+  });
 });

@@ -162,3 +162,30 @@ describe('createOrderedMap', () => {
     await expect(readAll(numbers(4).pipeThrough(map))).rejects.toThrow('two');
   });
 });
+
+describe('OrderedQueue when work fails or the stream stops', () => {
+  it('starts no more work after a failure', async () => {
+    const q = new OrderedQueue<number>(1, 100);
+    let started = 0;
+    q.addWork(() => {
+      started++;
+      return Promise.reject(new Error('first'));
+    });
+    for (let i = 0; i < 10; i++)
+      q.addWork(() => {
+        started++;
+        return i;
+      });
+    await expect(q.drain(() => {}, true)).rejects.toThrow('first');
+    await turns();
+    expect(started).toBe(1);
+  });
+
+  it('wakes a drain waiting on a slow head when other work fails', async () => {
+    const q = new OrderedQueue<number>(2, 0);
+    const never = new Promise<number>(() => {});
+    q.addWork(() => never);
+    q.addWork(() => Promise.reject(new Error('second')));
+    await expect(q.drain(() => {})).rejects.toThrow('second');
+  });
+});
