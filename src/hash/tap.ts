@@ -17,7 +17,10 @@ export interface TapResult {
 export interface DigestTap {
   writable: WritableStream<Uint8Array>;
   readable: ReadableStream<Uint8Array>;
-  /** Resolves after the last byte has passed; stays pending if the stream never finishes. */
+  /**
+   * Resolves after the last byte has passed; rejects when hashing fails; stays pending if the
+   * stream never finishes.
+   */
   done: Promise<TapResult>;
 }
 
@@ -42,6 +45,11 @@ export function createDigestTap(hash: HashProvider): DigestTap {
     reject = rej;
   });
   done.catch(() => {});
+  /** A failed hash fails `done` too, not only the stream. */
+  const fail = (err: unknown): never => {
+    reject(err);
+    throw err;
+  };
   const ts = new TransformStream<Uint8Array, Uint8Array>({
     async start() {
       hasher = await hash.create();
@@ -50,7 +58,7 @@ export function createDigestTap(hash: HashProvider): DigestTap {
       size += bytes.length;
       // No promise where the hash takes the bytes at once: one per piece would cost more.
       const wait = hasher.update(bytes);
-      if (wait) return wait.then(() => controller.enqueue(bytes));
+      if (wait) return wait.then(() => controller.enqueue(bytes), fail);
       controller.enqueue(bytes);
     },
     async flush() {

@@ -9,6 +9,8 @@
 interface Slot<T> {
   value?: T;
   running?: Promise<T>;
+  /** Set once the running work has given its value. */
+  done?: boolean;
   work?: () => T | PromiseLike<T>;
   size: number;
 }
@@ -77,7 +79,11 @@ export class OrderedQueue<T> {
       }
       slot.running = running;
       running.then(
-        () => this.settled(),
+        (value) => {
+          slot.value = value;
+          slot.done = true;
+          this.settled();
+        },
         (error) => {
           this.abort(error);
           this.settled();
@@ -92,8 +98,8 @@ export class OrderedQueue<T> {
   }
 
   /**
-   * Gives out results in order: every ready one at the head and, while more than `capacity`
-   * is held (or, with `all`, anything), the head's once its work is done.
+   * Gives out results in order: every one at the head that is ready or done, and, while more
+   * than `capacity` is held (or, with `all`, anything), the head's once its work is done.
    * @param give - takes each result.
    * @param all - wait for everything, as at the end of input.
    * @throws the first failure of any work.
@@ -103,7 +109,7 @@ export class OrderedQueue<T> {
       if (this.failure) throw this.failure.error;
       const head = this.slots[0];
       if (!head) return;
-      if (head.running === undefined) {
+      if (head.running === undefined || head.done) {
         // Work is started in order, so a head not running is a ready value.
         this.slots.shift();
         this.held -= head.size;

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createDigestTap } from '../../src/hash/tap.js';
+import type { HashProvider } from '../../src/hash/types.js';
 import { webHashProvider } from '../../src/hash/web.js';
 import { nodeHashProvider } from '../../src/node/hash.js';
 import { pseudoRandom } from '../helpers/bytes.js';
@@ -23,5 +24,24 @@ describe.each([
       );
       expect(size).toBe(data.length);
     }
+  });
+});
+
+describe('createDigestTap with a failing hash', () => {
+  it("fails the stream and `done` with the hash's error", async () => {
+    const failing: HashProvider = {
+      algorithm: 'sha256',
+      name: 'failing',
+      digest: async () => new Uint8Array(32),
+      create: async () => ({
+        update: () => Promise.reject(new Error('hash broke')),
+        digest: async () => new Uint8Array(32),
+      }),
+    };
+    const tap = createDigestTap(failing);
+    await expect(collect(streamOf(new Uint8Array(10)).pipeThrough(tap))).rejects.toThrow(
+      'hash broke',
+    );
+    await expect(tap.done).rejects.toThrow('hash broke');
   });
 });

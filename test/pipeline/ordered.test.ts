@@ -39,14 +39,14 @@ describe('OrderedQueue', () => {
     expect(out).toEqual([0]);
     b.resolve(3);
     q.addWork(() => 4);
-    // Four held: the drain waits for a, the head, then gives 2 and stops with two held (b
-    // counts until its turn, done or not).
+    // Four held: the drain waits for a, the head; then 2 is ready, and b and the last work
+    // are done, so they go out too, with no further wait.
     const drained = q.drain(give);
     await turns();
     expect(out).toEqual([0]);
     a.resolve(1);
     await drained;
-    expect(out).toEqual([0, 1, 2]);
+    expect(out).toEqual([0, 1, 2, 3, 4]);
     await q.drain(give, true);
     expect(out).toEqual([0, 1, 2, 3, 4]);
   });
