@@ -395,7 +395,8 @@ export class PackStore implements ChunkStore {
     const raw = this.digestOf(digest);
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     checkChunkSize(digest, bytes.length);
-    if (!(await this.settled(raw))) return false;
+    // Most chunks are not in the table: no wait (and no promise) for those.
+    if (this.table.get(raw) >= 0 && !(await this.settled(raw))) return false;
     const encoded: EncodedChunk = this.codec
       ? await this.codec.encode(bytes)
       : { coding: 'identity', bytes };
