@@ -10,6 +10,16 @@ import type { TarToken } from '../tar/types.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkedToken } from './tokens.js';
 
+/**
+ * Bytes of tokens (by {@link tokenSize}) the chunker's output holds before it waits: room for
+ * the chunks of about one input piece. The chunker can then copy a piece out in one go and
+ * release it at once, instead of keeping it alive (long enough to be promoted, and then linger
+ * as garbage) while slow stages drain its chunks one by one. More only holds more chunk
+ * buffers: at 2 MiB, a conversion through `createTarChunker` took 5% longer and 15 MiB more
+ * memory.
+ */
+export const HELD_BYTES = 512 * 1024;
+
 /** Options of {@link createBodyChunker}. */
 export interface BodyChunkerOptions {
   /** The cut-point kernel (WebAssembly or JS), or a promise of one. */
@@ -48,13 +58,7 @@ export function createBodyChunker(
       },
     },
     undefined,
-    // Room for the chunks of about one input piece, counted in bytes: the chunker can then copy
-    // a piece out in one go and release it at once, instead of keeping it alive (long enough to
-    // be promoted, and then linger as garbage) while slow stages drain its chunks one by one.
-    {
-      highWaterMark: 512 * 1024,
-      size: tokenSize,
-    },
+    { highWaterMark: HELD_BYTES, size: tokenSize },
   );
 }
 

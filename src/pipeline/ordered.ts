@@ -5,13 +5,13 @@
  * @module
  */
 
-/** One place in the queue: a ready value, work running, or work not started yet. */
+/** One place in the queue: a value, or work not started, running, or done. */
 interface Slot<T> {
   value?: T;
-  running?: Promise<T>;
-  /** Set once the running work has given its value. */
-  done?: boolean;
+  /** Work not started yet. */
   work?: () => T | PromiseLike<T>;
+  /** Set once `value` is there. */
+  done: boolean;
   size: number;
 }
 
@@ -29,7 +29,7 @@ export class OrderedQueue<T> {
   private active = 0;
   private held = 0;
   private failure: { error: unknown } | undefined;
-  /** Wakes a drain waiting on the head when some other work fails. */
+  /** Wakes a waiting drain whenever work settles or the queue is aborted. */
   private wake: (() => void) | undefined;
 
   /**
@@ -44,13 +44,13 @@ export class OrderedQueue<T> {
 
   /** Adds a value that is ready. */
   add(value: T, size = 1): void {
-    this.slots.push({ value, size });
+    this.slots.push({ value, done: true, size });
     this.held += size;
   }
 
   /** Adds work: run now if fewer than `concurrency` are running, else once enough settle. */
   addWork(work: () => T | PromiseLike<T>, size = 1): void {
-    const slot: Slot<T> = { work, size };
+    const slot: Slot<T> = { work, done: false, size };
     this.slots.push(slot);
     this.waiting.push(slot);
     this.held += size;
@@ -60,12 +60,12 @@ export class OrderedQueue<T> {
   /** Records `error` as the failure (if none yet) and starts no more work. */
   abort(error: unknown): void {
     this.failure ??= { error };
-    for (const slot of this.waiting.splice(0)) slot.work = undefined;
+    this.waiting.length = 0;
     this.wake?.();
   }
 
   private start(): void {
-    while (this.active < Math.max(1, this.concurrency) && this.waiting.length) {
+    while (this.active < this.concurrency && this.waiting.length) {
       const slot = this.waiting.shift()!;
       const work = slot.work!;
       slot.work = undefined;
@@ -77,7 +77,6 @@ export class OrderedQueue<T> {
       } catch (err) {
         running = Promise.reject(err);
       }
-      slot.running = running;
       running.then(
         (value) => {
           slot.value = value;
@@ -95,11 +94,12 @@ export class OrderedQueue<T> {
   private settled(): void {
     this.active--;
     this.start();
+    this.wake?.();
   }
 
   /**
    * Gives out results in order: every one at the head that is ready or done, and, while more
-   * than `capacity` is held (or, with `all`, anything), the head's once its work is done.
+   * than `capacity` is held (or, with `all`, anything), waits for the head's work.
    * @param give - takes each result.
    * @param all - wait for everything, as at the end of input.
    * @throws the first failure of any work.
@@ -109,36 +109,18 @@ export class OrderedQueue<T> {
       if (this.failure) throw this.failure.error;
       const head = this.slots[0];
       if (!head) return;
-      if (head.running === undefined || head.done) {
-        // Work is started in order, so a head not running is a ready value.
+      if (head.done) {
         this.slots.shift();
         this.held -= head.size;
         give(head.value as T);
         continue;
       }
       if (!all && this.held <= this.capacity) return;
-      let value: T;
-      try {
-        const running = head.running;
-        if (this.active > 1) {
-          // Another piece of work may fail first: wake up for that too.
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-            running.then(
-              () => resolve(),
-              () => resolve(),
-            );
-          });
-          this.wake = undefined;
-          if (this.failure) continue;
-        }
-        value = await running;
-      } catch {
-        continue; // recorded as the failure, raised above
-      }
-      this.slots.shift();
-      this.held -= head.size;
-      give(value);
+      // Until some work settles (the head's, or another's failure), then look again.
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
     }
   }
 }
@@ -156,7 +138,7 @@ export function createOrderedMap<I, O>(
   concurrency: number,
 ): TransformStream<I, O> {
   // Room for the next item: at most `concurrency` held once it is added.
-  const queue = new OrderedQueue<O>(concurrency, Math.max(1, concurrency) - 1);
+  const queue = new OrderedQueue<O>(concurrency, concurrency - 1);
   // All work is started as it comes (no more than `concurrency` is ever held), so there is
   // nothing queued for a cancel to stop.
   return new TransformStream<I, O>({
