@@ -92,13 +92,39 @@ interface Pack {
   path: string;
   /** Bytes written or reserved so far (the next record's offset) while open. */
   size: number;
-  /** While open: its records so far, and the writes still in flight. */
-  open?: { entries: PackEntry[]; writes: Set<Promise<void>>; handle: Promise<FileHandle> };
+  /** While open: its records so far, the writes still in flight, and the batch gathering. */
+  open?: {
+    entries: PackEntry[];
+    writes: Set<Promise<void>>;
+    handle: Promise<FileHandle>;
+    batch?: Batch;
+  };
   /** Set once the pack file has its final name (its index may still be unwritten). */
   renamed?: boolean;
   /** With `fsync`: set once that name is on disk. */
   nameSynced?: boolean;
 }
+
+/**
+ * Records bound for a pack, written together in one call: at the next turn of the event loop,
+ * or as soon as it is full. Records written one call each cost about twice the system time
+ * (0.44 s against 0.23 s for 1.1 GiB of 64 KiB records in batches of 16), and a thread-pool
+ * round trip each when not blocking.
+ */
+interface Batch {
+  /** Record headers and stored bytes, in pack order (the callers' buffers, not copies). */
+  parts: Uint8Array[];
+  bytes: number;
+  /** Settles once every part is written, or the write failed. */
+  written: Promise<void>;
+  /** Starts the write now instead of at the next turn. */
+  start(): void;
+}
+
+/** A batch is written at once when it holds this many bytes... */
+const BATCH_BYTES = 1024 * 1024;
+/** ...or this many parts (a record is two: a `writev` takes at most 1024). */
+const BATCH_PARTS = 512;
 
 /** A read handle shared by concurrent reads. */
 interface Handle {
@@ -423,14 +449,8 @@ export class PackStore implements ChunkStore {
     const id = this.addLoc(packNo, entry.offset, entry.stored);
     this.table.set(raw, id);
     open.entries.push(entry);
-    const blocking = this.options.blocking === true;
-    const write = open.handle.then(async (fh) => {
-      // The record's place is reserved: waiting for a turn of the event loop is safe here.
-      if (blocking) await this.turn();
-      await writeFully(fh, [encodeRecordHeader(entry), encoded.bytes], entry.offset, blocking);
-    });
+    const write = this.batchWrite(open, entry.offset, encodeRecordHeader(entry), encoded.bytes);
     this.pending.set(id, write);
-    open.writes.add(write);
     // An index may list at most MAX_PACK_ENTRIES records, however small the chunks.
     if (pack.size >= this.packBytes || open.entries.length >= MAX_PACK_ENTRIES) this.seal(packNo);
     try {
@@ -444,8 +464,47 @@ export class PackStore implements ChunkStore {
       });
     } finally {
       this.pending.delete(id);
-      open.writes.delete(write);
     }
+  }
+
+  /**
+   * Adds a record (its place in the pack already reserved) to the batch its pack is gathering,
+   * starting a batch if there is none; returns the batch's write. Records are reserved one
+   * after another, so a batch's records are contiguous in the pack.
+   */
+  private batchWrite(
+    open: NonNullable<Pack['open']>,
+    offset: number,
+    header: Uint8Array,
+    bytes: Uint8Array,
+  ): Promise<void> {
+    let batch = open.batch;
+    if (!batch) {
+      let start!: () => void;
+      const due = new Promise<void>((resolve) => {
+        start = resolve;
+      });
+      const parts: Uint8Array[] = [];
+      const blocking = this.options.blocking === true;
+      const written = Promise.all([open.handle, due]).then(([fh]) => {
+        // From here on, records go to the next batch.
+        if (open.batch === b) open.batch = undefined;
+        return writeFully(fh, parts, offset, blocking);
+      });
+      const b: Batch = { parts, bytes: 0, written, start };
+      open.writes.add(written);
+      const done = () => open.writes.delete(written);
+      written.then(done, done);
+      setImmediate(start);
+      open.batch = batch = b;
+    }
+    batch.parts.push(header, bytes);
+    batch.bytes += header.length + bytes.length;
+    if (batch.bytes >= BATCH_BYTES || batch.parts.length >= BATCH_PARTS) {
+      open.batch = undefined;
+      batch.start();
+    }
+    return batch.written;
   }
 
   /** Waits out a write of this chunk in flight; true when the chunk still needs storing. */

@@ -77,6 +77,45 @@ describe('index stream', () => {
     );
   });
 
+  test('the encoder passes frames on in pieces of about 64 KiB, each of whole frames', async () => {
+    const records: IndexRecord[] = [
+      {
+        type: 'layer',
+        version: 1,
+        chunker: { algorithm: 'fastcdc-gear32-v1', min: 64, avg: 256, max: 1024 },
+        digest: 'sha256',
+        compression: 'none',
+      },
+      ...Array.from(
+        { length: 3000 },
+        (_, i): IndexRecord => ({
+          type: 'entry',
+          entry: minimalMeta(`f${i}`),
+          raw: new Uint8Array(512),
+        }),
+      ),
+    ];
+    const parts: Uint8Array[] = [];
+    const stream = new ReadableStream<IndexRecord>({
+      start(c) {
+        for (const r of records) c.enqueue(r);
+        c.close();
+      },
+    });
+    await stream
+      .pipeThrough(createIndexEncoder())
+      .pipeTo(new WritableStream({ write: (p) => void parts.push(p) }));
+    expect(concat(parts)).toEqual(indexBytes(records));
+    expect(parts.length).toBeGreaterThan(2);
+    expect(parts.length).toBeLessThan(records.length / 50);
+    // Every piece but the last is full; every piece after the first starts with a frame.
+    for (const p of parts.slice(0, -1)) expect(p.length).toBeGreaterThanOrEqual(64 * 1024);
+    for (const p of parts.slice(1)) {
+      const body = new DataView(p.buffer, p.byteOffset).getUint32(0);
+      expect(() => decodeRecord(p.subarray(4, 4 + body), 0)).not.toThrow();
+    }
+  });
+
   test('decoding gives the same records for any split of the bytes', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -16,6 +16,8 @@ const { faults, enospc } = vi.hoisted(() => ({
     renameFailures: 0,
     /** Writes (writev) that fail with ENOSPC before one succeeds. */
     writeFailures: 0,
+    /** Calls to writev, counted. */
+    writevCalls: 0,
     /** When set, every writev writes only this many bytes. */
     shortWrites: 0,
     /** Opens of pack files (temporary or published) that fail with EMFILE before one succeeds. */
@@ -64,6 +66,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       };
       const writev = fh.writev.bind(fh);
       fh.writev = (async (buffers: Uint8Array[], position?: number) => {
+        faults.writevCalls++;
         if (faults.writeFailures > 0) {
           faults.writeFailures--;
           throw enospc();
@@ -84,6 +87,7 @@ vi.mock('node:fs', async (importOriginal) => {
   return {
     ...fs,
     writevSync: (fd: number, buffers: Uint8Array[], position?: number) => {
+      faults.writevCalls++;
       if (faults.writeFailures > 0) {
         faults.writeFailures--;
         throw enospc();
@@ -121,6 +125,7 @@ afterAll(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true
 beforeEach(() => {
   faults.renameFailures = 0;
   faults.writeFailures = 0;
+  faults.writevCalls = 0;
   faults.shortWrites = 0;
   faults.packOpenFailures = 0;
   faults.afterPackRename = undefined;
@@ -183,6 +188,38 @@ describe('PackStore with failing writes', () => {
       expectBytes(await again.get(c.digest), c.bytes);
       expect(await again.has(b.digest)).toBe(false);
       expect(await again.has(d.digest)).toBe(false);
+      await again.close();
+    },
+  );
+
+  it.each([false, true])(
+    'puts made together go to the pack in one write, and a failed one fails each (blocking %s)',
+    async (blocking) => {
+      const root = await fresh();
+      const store = await PackStore.open(root, { blocking, codec: false });
+      const first = chunk(1000, 30);
+      await store.put(first.digest, first.bytes);
+      faults.writevCalls = 0;
+      const xs = [1, 2, 3, 4].map((i) => chunk(30_000, 30 + i));
+      await Promise.all(xs.map((x) => store.put(x.digest, x.bytes)));
+      expect(faults.writevCalls).toBe(1);
+      // A batch holds at most 256 records (512 parts): 300 at once take two writes.
+      faults.writevCalls = 0;
+      const many = Array.from({ length: 300 }, (_, i) => chunk(100, 1000 + i));
+      await Promise.all(many.map((x) => store.put(x.digest, x.bytes)));
+      expect(faults.writevCalls).toBe(2);
+      faults.writeFailures = 1;
+      const ys = [1, 2, 3].map((i) => chunk(30_000, 40 + i));
+      const results = await Promise.allSettled(ys.map((y) => store.put(y.digest, y.bytes)));
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect(String((r as PromiseRejectedResult).reason)).toMatch(/writing chunk .*ENOSPC/);
+      }
+      for (const y of ys) expect(await store.has(y.digest)).toBe(false);
+      await store.close();
+      const again = await PackStore.open(root);
+      for (const x of [first, ...xs, ...many]) expectBytes(await again.get(x.digest), x.bytes);
+      for (const y of ys) expect(await again.has(y.digest)).toBe(false);
       await again.close();
     },
   );
