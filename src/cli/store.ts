@@ -46,7 +46,9 @@ export async function openWritableStore(values: {
       blocking: true,
       ...(level === undefined
         ? {}
-        : { codec: level === '0' ? false : nodeChunkCodec({ level: Number(level) }) }),
+        : {
+            codec: level === '0' ? false : nodeChunkCodec({ level: Number(level), blocking: true }),
+          }),
     }),
   );
 }

@@ -20,6 +20,7 @@ const codecs: Array<[string, ChunkCodec]> = [
   ['web', webChunkCodec()],
   ['node', nodeChunkCodec()],
   ['node level 1', nodeChunkCodec({ level: 1 })],
+  ['node level 1, blocking', nodeChunkCodec({ level: 1, blocking: true })],
 ];
 
 describe('entropy sampling', () => {
