@@ -73,3 +73,37 @@ export async function makeLayer(path, sizeMiB) {
   await fh.close();
   return written;
 }
+
+/**
+ * Writes a deterministic layer of many small files, as a package-heavy layer has: `files` text
+ * files of 1 to 8 KiB, fifty to a directory. What it measures is the work per entry (headers,
+ * records, one chunk each) and the memory that grows with the entry count.
+ * @param {string} path - where to write the tar.
+ * @param {number} files - how many files.
+ * @returns {Promise<number>} bytes written.
+ */
+export async function makeSmallFilesLayer(path, files) {
+  const fh = await open(path, 'w');
+  let written = 0;
+  /** @param {Uint8Array} b */
+  const put = async (b) => {
+    await fh.write(b);
+    written += b.length;
+  };
+  for (let i = 0; i < files; i++) {
+    const dir = `usr/share/doc/pkg${Math.floor(i / 50)}/`;
+    if (i % 50 === 0) {
+      await put(encodeHeader({ path: dir, kind: 'directory', mode: 0o755, mtime: 1700000000 }));
+    }
+    const body = text(i + 1, 1024 + ((i * 7919) % 7168));
+    await put(
+      encodeHeader({ path: `${dir}f${i}.txt`, size: body.length, mode: 0o644, mtime: 1700000000 }),
+    );
+    await put(body);
+    const pad = (512 - (body.length % 512)) % 512;
+    if (pad) await put(new Uint8Array(pad));
+  }
+  await put(new Uint8Array(1024));
+  await fh.close();
+  return written;
+}

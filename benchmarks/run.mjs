@@ -2,7 +2,9 @@
 /**
  * `npm run bench`: converts and reassembles a generated layer of at least 1 GiB with the CLI and
  * a filesystem store, beside `openssl dgst -sha256` and `gzip -dc` on the same files, measured
- * in the same run. Prints wall time, throughput, peak RSS and the ratio to the baseline.
+ * in the same run; then a layer of 60,000 small files (about 300 MB), where the work per entry
+ * and any memory that grows with the entry count show. Prints wall time, throughput, peak RSS
+ * and the ratio to the baseline.
  *
  * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench; the layer is kept there
  * between runs), LAYERDIFF_BENCH_MIB (default 1100), LAYERDIFF_BENCH_REPS (default 3; the
@@ -13,7 +15,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeLayer } from './make-layer.mjs';
+import { makeLayer, makeSmallFilesLayer } from './make-layer.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '..', 'dist', 'cli.js');
@@ -39,6 +41,14 @@ if (!existsSync(gz)) {
   execFileSync('sh', ['-c', `gzip -1 -n -c '${tar}' > '${gz}.part' && mv '${gz}.part' '${gz}'`]);
 }
 const tarBytes = statSync(tar).size;
+const smallFiles = 60_000;
+const small = join(dir, `small-${smallFiles}.tar`);
+if (!existsSync(small)) {
+  console.error(`generating ${small} ...`);
+  await makeSmallFilesLayer(`${small}.part`, smallFiles);
+  execFileSync('mv', [`${small}.part`, small]);
+}
+const smallBytes = statSync(small).size;
 
 /**
  * Runs a command `reps` times; returns the median wall seconds and the largest peak RSS (MiB).
@@ -119,6 +129,23 @@ const convertLoose = measure('node', [cli, 'convert', tar, ...looseArgs, '--out'
   before: () => emptied(`${store}-loose`),
 });
 rmSync(`${store}-loose`, { recursive: true, force: true });
+// Many small files: the work per entry, and memory that would grow with the entry count.
+const smallIndex = join(dir, 'small.idx');
+const smallOpenssl = measure('openssl', ['dgst', '-sha256', small]);
+const smallConvert = measure(
+  'node',
+  [cli, 'convert', small, '--store', store, '--out', smallIndex],
+  { node: true, before: fresh },
+);
+const smallRaw = measure(
+  'node',
+  [cli, 'convert', small, '--store', store, '--deflate-level', '0', '--out', smallIndex],
+  { node: true, before: fresh },
+);
+const smallCat = measure('node', [cli, 'cat', smallIndex, '--store', store, '--out', '/dev/null'], {
+  node: true,
+});
+
 // What follows runs against the default store, converted last with the default options.
 fresh();
 execFileSync(process.execPath, [cli, 'convert', tar, '--store', store, '--out', index]);
@@ -165,6 +192,25 @@ const rows = [
   ...(casync ? [['casync make, empty store (for scale)', casync, tarBytes, openssl.wall]] : []),
   ['gzip -dc (baseline)', gunzip, tarBytes, gunzip.wall],
   ['layerdiff convert tar.gz, empty store', convertGz, tarBytes, gunzip.wall],
+  [
+    `openssl dgst -sha256, ${smallFiles.toLocaleString()} small files (baseline)`,
+    smallOpenssl,
+    smallBytes,
+    smallOpenssl.wall,
+  ],
+  [
+    'layerdiff convert small files, empty store (deflate level 1)',
+    smallConvert,
+    smallBytes,
+    smallOpenssl.wall,
+  ],
+  [
+    'layerdiff convert small files, empty store, --deflate-level 0',
+    smallRaw,
+    smallBytes,
+    smallOpenssl.wall,
+  ],
+  ['layerdiff cat small files', smallCat, smallBytes, smallOpenssl.wall],
 ];
 const cpu = cpus()[0]?.model ?? 'unknown cpu';
 console.log(
@@ -173,6 +219,7 @@ console.log(
 console.log(
   `layer: ${tar} (${tarBytes.toLocaleString()} bytes; gz ${statSync(gz).size.toLocaleString()}), median of ${reps}`,
 );
+console.log(`small files: ${small} (${smallBytes.toLocaleString()} bytes)`);
 console.log('');
 console.log(
   '| operation | wall s | MB/s | peak RSS MiB | CPU s: all threads / main | ratio to baseline |',

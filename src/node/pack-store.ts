@@ -37,12 +37,12 @@ import { checkChunkSize } from '../store/chunk-size.js';
 import { DigestTable } from '../store/digest-table.js';
 import {
   decodeRecordHeader,
-  encodePackIndex,
   encodeRecordHeader,
   INDEX_ENTRY_BYTES,
   MAX_PACK_ENTRIES,
   PACK_MAGIC,
   type PackEntry,
+  PackIndexBuilder,
   RECORD_HEADER_BYTES,
   statedPackSize,
   visitPackIndex,
@@ -95,7 +95,7 @@ interface Pack {
   size: number;
   /** While open: its records so far, the writes still in flight, and the batch gathering. */
   open?: {
-    entries: PackEntry[];
+    entries: PackIndexBuilder;
     writes: Set<Promise<void>>;
     handle: Promise<FileHandle>;
     batch?: Batch;
@@ -126,6 +126,13 @@ interface Batch {
 const BATCH_BYTES = 1024 * 1024;
 /** ...or this many parts (a record is two: a `writev` takes at most 1024). */
 const BATCH_PARTS = 512;
+
+/**
+ * A pack is sealed once it holds this many records, however small they are: the index of the
+ * open pack is held in memory (52 bytes a record, up to twice that while it grows), so this
+ * bounds it at 7 MiB. The format allows MAX_PACK_ENTRIES.
+ */
+const OPEN_PACK_ENTRIES = Math.min(1 << 16, MAX_PACK_ENTRIES);
 
 /** A read handle shared by concurrent reads. */
 interface Handle {
@@ -449,17 +456,16 @@ export class PackStore implements ChunkStore {
     pack.size += RECORD_HEADER_BYTES + entry.stored;
     const id = this.addLoc(packNo, entry.offset, entry.stored);
     this.table.set(raw, id);
-    open.entries.push(entry);
+    const slot = open.entries.add(entry);
     const write = this.batchWrite(open, entry.offset, encodeRecordHeader(entry), encoded.bytes);
     this.pending.set(id, write);
-    // An index may list at most MAX_PACK_ENTRIES records, however small the chunks.
-    if (pack.size >= this.packBytes || open.entries.length >= MAX_PACK_ENTRIES) this.seal(packNo);
+    if (pack.size >= this.packBytes || open.entries.size >= OPEN_PACK_ENTRIES) this.seal(packNo);
     try {
       await write;
       return true;
     } catch (err) {
       if (this.table.get(raw) === id) this.table.delete(raw);
-      open.entries.splice(open.entries.indexOf(entry), 1);
+      open.entries.remove(slot);
       throw new StoreError(`writing chunk ${digest} to ${pack.path}: ${(err as Error).message}`, {
         cause: err,
       });
@@ -546,7 +552,7 @@ export class PackStore implements ChunkStore {
       this.packs.push({
         path,
         size: PACK_MAGIC.length,
-        open: { entries: [], writes: new Set(), handle },
+        open: { entries: new PackIndexBuilder(), writes: new Set(), handle },
       }) - 1;
     // A pack that could not be created (too many open files, a full disk) fails the puts that
     // chose it; the next put starts another.
@@ -575,10 +581,10 @@ export class PackStore implements ChunkStore {
     try {
       // A pack that was never created holds nothing: every write to it failed.
       const fh = await open.handle.catch((err: unknown) => {
-        if (open.entries.length === 0) return undefined;
+        if (open.entries.size === 0) return undefined;
         throw err;
       });
-      if (!fh || open.entries.length === 0) {
+      if (!fh || open.entries.size === 0) {
         // Nothing landed in it (every write failed): drop it.
         await fh?.close();
         this.handles.delete(packNo);
@@ -613,7 +619,7 @@ export class PackStore implements ChunkStore {
       }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),
-        encodePackIndex(open.entries, pack.size),
+        open.entries.encode(pack.size),
         this.options.fsync === true,
       );
       this.loaded.add(name);
@@ -638,10 +644,10 @@ export class PackStore implements ChunkStore {
    */
   private lose(packNo: number): void {
     const open = this.packs[packNo]!.open!;
-    for (const e of open.entries) {
-      const id = this.table.get(e.digest);
-      if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(e.digest);
-    }
+    open.entries.forEachDigest((digest) => {
+      const id = this.table.get(digest);
+      if (id >= 0 && this.locs[id * 2] === packNo) this.table.delete(digest);
+    });
     // Nor is a copy of this pack a fallback for another any more.
     for (const [id, other] of this.displaced) {
       if (this.locs[other * 2] === packNo) this.displaced.delete(id);

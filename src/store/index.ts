@@ -10,6 +10,7 @@ export {
   PACK_MAGIC,
   type PackEntry,
   type PackIndex,
+  PackIndexBuilder,
   RECORD_HEADER_BYTES,
   type RecordHeader,
   visitPackIndex,

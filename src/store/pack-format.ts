@@ -109,23 +109,86 @@ export function decodeRecordHeader(bytes: Uint8Array, file: string, at: number):
  * @param packSize - the pack file's size in bytes.
  */
 export function encodePackIndex(entries: readonly PackEntry[], packSize: number): Uint8Array {
-  const body = INDEX_HEADER_BYTES + entries.length * INDEX_ENTRY_BYTES;
-  const out = new Uint8Array(body + 4);
-  const view = new DataView(out.buffer);
-  out.set(PACK_INDEX_MAGIC, 0);
-  view.setUint32(8, entries.length);
-  view.setBigUint64(12, BigInt(packSize));
-  let at = INDEX_HEADER_BYTES;
-  for (const e of entries) {
-    out.set(e.digest, at);
-    view.setBigUint64(at + SHA256_BYTES, BigInt(e.offset));
-    out[at + SHA256_BYTES + 8] = CODINGS.indexOf(e.coding);
-    view.setUint32(at + SHA256_BYTES + 12, e.stored);
-    view.setUint32(at + SHA256_BYTES + 16, e.raw);
-    at += INDEX_ENTRY_BYTES;
+  const builder = new PackIndexBuilder();
+  for (const e of entries) builder.add(e);
+  return builder.encode(packSize);
+}
+
+/**
+ * The index of a pack being written, built up entry by entry in its encoded form: 52 bytes an
+ * entry, where an object per entry (and one for its digest) took about 300, and a writer of
+ * small chunks held 60,000 of them.
+ */
+export class PackIndexBuilder {
+  private bytes = new Uint8Array(INDEX_HEADER_BYTES + 256 * INDEX_ENTRY_BYTES);
+  private view = new DataView(this.bytes.buffer);
+  /** Entries added, removed ones included. */
+  private slots = 0;
+  /** Removed entries: their coding byte is set to this. */
+  private static readonly REMOVED = 0xff;
+  private removed = 0;
+
+  /** Entries added and not removed. */
+  get size(): number {
+    return this.slots - this.removed;
   }
-  view.setUint32(body, crc32(out.subarray(0, body)));
-  return out;
+
+  /**
+   * Adds an entry.
+   * @returns its slot, for {@link remove}.
+   */
+  add(e: Readonly<PackEntry>): number {
+    let at = INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES;
+    if (at + INDEX_ENTRY_BYTES > this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2);
+      grown.set(this.bytes);
+      this.bytes = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.bytes.set(e.digest, at);
+    at += SHA256_BYTES;
+    this.view.setBigUint64(at, BigInt(e.offset));
+    this.bytes[at + 8] = CODINGS.indexOf(e.coding);
+    this.view.setUint32(at + 12, e.stored);
+    this.view.setUint32(at + 16, e.raw);
+    return this.slots++;
+  }
+
+  /** Leaves an entry out of the index (its record was never written). */
+  remove(slot: number): void {
+    const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES + SHA256_BYTES + 8;
+    if (this.bytes[at] === PackIndexBuilder.REMOVED) return;
+    this.bytes[at] = PackIndexBuilder.REMOVED;
+    this.removed++;
+  }
+
+  /** Calls `visit` with the digest of every entry not removed (a view, valid during the call). */
+  forEachDigest(visit: (digest: Uint8Array) => void): void {
+    for (let i = 0; i < this.slots; i++) {
+      const at = INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
+      if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) continue;
+      visit(this.bytes.subarray(at, at + SHA256_BYTES));
+    }
+  }
+
+  /** The index file: header, the entries in the order added (removed ones left out), CRC-32. */
+  encode(packSize: number): Uint8Array {
+    const body = INDEX_HEADER_BYTES + this.size * INDEX_ENTRY_BYTES;
+    const out = new Uint8Array(body + 4);
+    const view = new DataView(out.buffer);
+    out.set(PACK_INDEX_MAGIC, 0);
+    view.setUint32(8, this.size);
+    view.setBigUint64(12, BigInt(packSize));
+    let to = INDEX_HEADER_BYTES;
+    for (let i = 0; i < this.slots; i++) {
+      const from = INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
+      if (this.bytes[from + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) continue;
+      out.set(this.bytes.subarray(from, from + INDEX_ENTRY_BYTES), to);
+      to += INDEX_ENTRY_BYTES;
+    }
+    view.setUint32(body, crc32(out.subarray(0, body)));
+    return out;
+  }
 }
 
 /** A decoded pack index. */

@@ -8,6 +8,7 @@ import {
   encodeRecordHeader,
   INDEX_ENTRY_BYTES,
   type PackEntry,
+  PackIndexBuilder,
   RECORD_HEADER_BYTES,
   visitPackIndex,
 } from '../../src/store/pack-format.js';
@@ -48,6 +49,29 @@ describe('pack index', () => {
     const bytes = encodePackIndex(entries, packSize);
     expect(bytes.length).toBe(20 + 2 * INDEX_ENTRY_BYTES + 4);
     expect(decodePackIndex(bytes, 'x.idx')).toEqual({ packSize, entries });
+  });
+
+  it('is built entry by entry, growing as needed; removed entries are left out', () => {
+    const many: PackEntry[] = Array.from({ length: 700 }, (_, i) => ({
+      digest: Uint8Array.from({ length: 32 }, (_, j) => (i * 7 + j) & 0xff),
+      offset: 8 + i * (RECORD_HEADER_BYTES + 10),
+      coding: i % 3 === 0 ? 'deflate-raw' : 'identity',
+      stored: 10,
+      raw: i % 3 === 0 ? 30 : 10,
+    }));
+    const size = 8 + many.length * (RECORD_HEADER_BYTES + 10);
+    const builder = new PackIndexBuilder();
+    const slots = many.map((e) => builder.add(e));
+    expect(builder.encode(size)).toEqual(encodePackIndex(many, size));
+    for (const i of [0, 299, 699, 299]) builder.remove(slots[i]!);
+    const kept = many.filter((_, i) => i !== 0 && i !== 299 && i !== 699);
+    expect(builder.size).toBe(697);
+    const bytes = builder.encode(size);
+    expect(bytes).toEqual(encodePackIndex(kept, size));
+    expect(decodePackIndex(bytes, 'x.idx').entries).toEqual(kept);
+    const seen: number[][] = [];
+    builder.forEachDigest((digest) => seen.push([...digest]));
+    expect(seen).toEqual(kept.map((e) => [...e.digest]));
   });
 
   it('refuses damage and impossible entries, naming the file and offset', () => {
