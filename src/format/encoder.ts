@@ -62,30 +62,55 @@ const PIECE_BYTES = 64 * 1024;
  * ```
  */
 export function createIndexEncoder(): TransformStream<IndexRecord, Uint8Array> {
-  let offset = INDEX_MAGIC.length;
-  let frames: Uint8Array[] = [INDEX_MAGIC.slice()];
-  let held = INDEX_MAGIC.length;
-  const pass = (controller: TransformStreamDefaultController<Uint8Array>) => {
-    const piece = new Uint8Array(held);
+  const frames = new IndexFrames();
+  return new TransformStream({
+    transform(record, controller) {
+      const piece = frames.add(record);
+      if (piece) controller.enqueue(piece);
+    },
+    flush(controller) {
+      const piece = frames.end();
+      if (piece) controller.enqueue(piece);
+    },
+  });
+}
+
+/**
+ * The index encoder's state, apart from any stream: frames records and gathers them into
+ * pieces of about 64 KiB, the first starting with the magic.
+ */
+export class IndexFrames {
+  private offset = INDEX_MAGIC.length;
+  private frames: Uint8Array[] = [INDEX_MAGIC.slice()];
+  private held = INDEX_MAGIC.length;
+
+  /**
+   * Frames a record.
+   * @returns a piece of index bytes once about 64 KiB are gathered.
+   * @throws {@link RecordFormatError} for a record over {@link MAX_RECORD_BYTES}.
+   */
+  add(record: IndexRecord): Uint8Array | undefined {
+    const frame = encodeFrame(record, this.offset);
+    this.offset += frame.length;
+    this.frames.push(frame);
+    this.held += frame.length;
+    return this.held >= PIECE_BYTES ? this.take() : undefined;
+  }
+
+  /** The bytes gathered since the last piece, if any (the magic alone when no record came). */
+  end(): Uint8Array | undefined {
+    return this.held > 0 ? this.take() : undefined;
+  }
+
+  private take(): Uint8Array {
+    const piece = new Uint8Array(this.held);
     let at = 0;
-    for (const f of frames) {
+    for (const f of this.frames) {
       piece.set(f, at);
       at += f.length;
     }
-    frames = [];
-    held = 0;
-    controller.enqueue(piece);
-  };
-  return new TransformStream({
-    transform(record, controller) {
-      const frame = encodeFrame(record, offset);
-      offset += frame.length;
-      frames.push(frame);
-      held += frame.length;
-      if (held >= PIECE_BYTES) pass(controller);
-    },
-    flush(controller) {
-      if (held > 0) pass(controller);
-    },
-  });
+    this.frames = [];
+    this.held = 0;
+    return piece;
+  }
 }

@@ -122,7 +122,27 @@ function checkItems(m: EntryMeta, offset: number): void {
 export function createRecordBuilder(
   options: RecordBuilderOptions,
 ): TransformStream<StoredToken, IndexRecord> {
-  const stats: BuildStats = {
+  const builder = new RecordBuilder(options);
+  return new TransformStream<StoredToken, IndexRecord>({
+    // Synchronous once the layer record is out: a promise per token costs more than the work.
+    transform(t, controller) {
+      const emit = (r: IndexRecord) => controller.enqueue(r);
+      if (!builder.started) return builder.begin(emit).then(() => builder.add(t, emit));
+      builder.add(t, emit);
+    },
+    flush(controller) {
+      return builder.finish((r) => controller.enqueue(r));
+    },
+  });
+}
+
+/**
+ * The record builder's state, apart from any stream (a converter runs it inside its tar
+ * chunker's stage): `begin` once, then `add` for every token, synchronously, then `finish`.
+ */
+export class RecordBuilder {
+  /** The running totals. */
+  readonly stats: BuildStats = {
     entries: 0,
     deletions: 0,
     chunks: 0,
@@ -130,45 +150,47 @@ export function createRecordBuilder(
     newChunks: 0,
     newBytes: 0,
   };
-  let refs: Array<{ digest: Uint8Array; length: number }> = [];
-  let started = false;
-  const globals = new Map<string, string>();
+  private refs: Array<{ digest: Uint8Array; length: number }> = [];
+  private begun: Promise<void> | undefined;
+  private layerOut = false;
+  private readonly globals = new Map<string, string>();
 
-  const begin = async (controller: TransformStreamDefaultController<IndexRecord>) => {
-    if (started) return;
-    started = true;
-    controller.enqueue(await options.layer());
-  };
-  const flushRefs = (controller: TransformStreamDefaultController<IndexRecord>) => {
-    if (refs.length === 0) return;
-    controller.enqueue({ type: 'chunks', refs });
-    refs = [];
-  };
+  constructor(private readonly options: RecordBuilderOptions) {}
 
-  const add = (t: StoredToken, controller: TransformStreamDefaultController<IndexRecord>) => {
+  /** True once the layer record is out, so that `add` may be called. */
+  get started(): boolean {
+    return this.layerOut;
+  }
+
+  /** Emits the layer record (once, however often it is called). */
+  begin(emit: (r: IndexRecord) => void): Promise<void> {
+    this.begun ??= this.options.layer().then((layer) => {
+      emit(layer);
+      this.layerOut = true;
+    });
+    return this.begun;
+  }
+
+  /** Takes the next token and emits what it completes. Call only once `started`. */
+  add(t: StoredToken, emit: (r: IndexRecord) => void): void {
+    const { stats, options } = this;
     switch (t.type) {
       case 'header': {
-        const entry = entryMeta(t.entry, globals);
+        const entry = entryMeta(t.entry, this.globals);
         checkItems(entry, t.offset);
         const wh = parseWhiteout(t.entry.path);
         if (wh) {
           stats.deletions++;
-          controller.enqueue({
-            type: 'delete',
-            path: wh.path,
-            opaque: wh.opaque,
-            entry,
-            raw: t.raw,
-          });
+          emit({ type: 'delete', path: wh.path, opaque: wh.opaque, entry, raw: t.raw });
         } else {
           stats.entries++;
-          controller.enqueue({ type: 'entry', entry, raw: t.raw });
+          emit({ type: 'entry', entry, raw: t.raw });
         }
         options.onProgress?.(stats);
         return;
       }
       case 'chunk':
-        refs.push({ digest: t.digest, length: t.length });
+        this.refs.push({ digest: t.digest, length: t.length });
         stats.chunks++;
         stats.dataBytes += t.length;
         if (t.isNew) {
@@ -176,42 +198,43 @@ export function createRecordBuilder(
           stats.newBytes += t.length;
         }
         options.onProgress?.(stats);
-        if (refs.length >= REFS_PER_RECORD) flushRefs(controller);
+        if (this.refs.length >= REFS_PER_RECORD) this.flushRefs(emit);
         return;
       case 'end':
-        flushRefs(controller);
+        this.flushRefs(emit);
         if (t.padding.length && !isZeroBlock(t.padding)) {
-          controller.enqueue({ type: 'padding', bytes: t.padding.slice() });
+          emit({ type: 'padding', bytes: t.padding.slice() });
         }
         return;
       case 'tail':
-        controller.enqueue({ type: 'tail' });
+        emit({ type: 'tail' });
         return;
     }
-  };
+  }
 
-  return new TransformStream<StoredToken, IndexRecord>({
-    // Synchronous once the layer record is out: a promise per token costs more than the work.
-    transform(t, controller) {
-      if (!started) return begin(controller).then(() => add(t, controller));
-      add(t, controller);
-    },
-    async flush(controller) {
-      await begin(controller);
-      flushRefs(controller);
-      const trailer = await options.trailer();
-      const end: IndexRecord & { type: 'end' } = {
-        type: 'end',
-        diffId: trailer.diffId,
-        size: trailer.size,
-        entries: stats.entries,
-        deletions: stats.deletions,
-        chunks: stats.chunks,
-        dataBytes: stats.dataBytes,
-      };
-      if (trailer.blob) end.blob = trailer.blob;
-      controller.enqueue(end);
-      options.onEnd?.({ ...stats }, end);
-    },
-  });
+  /** Ends the records: the last chunk references and the end record. */
+  async finish(emit: (r: IndexRecord) => void): Promise<void> {
+    await this.begin(emit);
+    this.flushRefs(emit);
+    const trailer = await this.options.trailer();
+    const { stats } = this;
+    const end: IndexRecord & { type: 'end' } = {
+      type: 'end',
+      diffId: trailer.diffId,
+      size: trailer.size,
+      entries: stats.entries,
+      deletions: stats.deletions,
+      chunks: stats.chunks,
+      dataBytes: stats.dataBytes,
+    };
+    if (trailer.blob) end.blob = trailer.blob;
+    emit(end);
+    this.options.onEnd?.({ ...stats }, end);
+  }
+
+  private flushRefs(emit: (r: IndexRecord) => void): void {
+    if (this.refs.length === 0) return;
+    emit({ type: 'chunks', refs: this.refs });
+    this.refs = [];
+  }
 }

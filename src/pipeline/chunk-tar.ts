@@ -57,6 +57,37 @@ export interface TarChunkerOptions {
 export function createTarChunker(
   options: TarChunkerOptions,
 ): TransformStream<Uint8Array, StoredToken> {
+  return new TransformStream(
+    tarChunkerTransformer<StoredToken>(options, { token: (t, enqueue) => enqueue(t) }),
+  );
+}
+
+/**
+ * What becomes of the tar chunker's tokens inside its stage (see {@link tarChunkerTransformer}).
+ * `enqueue` passes output of the stage on.
+ */
+export interface TokenSink<O> {
+  /** Runs once before the first token (at the first input, or at the end of an empty one). */
+  begin?(enqueue: (o: O) => void): Promise<void>;
+  /** Takes each token, in tar order, synchronously. */
+  token(t: StoredToken, enqueue: (o: O) => void): void;
+  /** Runs once after the last token. */
+  end?(enqueue: (o: O) => void): Promise<void> | void;
+}
+
+/**
+ * The tar chunker's work as a transformer whose tokens go to `sink` within the same stage: a
+ * converter turns them into index bytes there, saving a stream hop per token (three per small
+ * file) and per record. `createTarChunker` is this with a sink that passes tokens on.
+ *
+ * @param options - as {@link createTarChunker}'s.
+ * @param sink - what becomes of each token.
+ * @returns a transformer for a `TransformStream` from tar bytes to whatever `sink` enqueues.
+ */
+export function tarChunkerTransformer<O>(
+  options: TarChunkerOptions,
+  sink: TokenSink<O>,
+): Transformer<Uint8Array, O> {
   const { hash, store } = options;
   const pool = options.pool ?? new BufferPool(options.params.max);
   const max = intOption(options.maxHeaderBytes, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES, 512);
@@ -64,6 +95,7 @@ export function createTarChunker(
   const tokenizer = new Tokenizer(max);
   const queue = new OrderedQueue<StoredToken>(concurrency, HELD_BYTES);
   let chunker: BodyChunker;
+  let begun = !sink.begin;
   const add = (t: ChunkedToken) => {
     if (t.type !== 'chunk') queue.add(t, tokenSize(t));
     else
@@ -73,20 +105,40 @@ export function createTarChunker(
       );
   };
   const cut = (t: TarToken) => chunker.push(t, add);
-  return new TransformStream<Uint8Array, StoredToken>(
-    stopping(queue, {
-      async start() {
-        chunker = new BodyChunker(await options.kernel, options.params, pool);
-      },
-      transform(bytes, controller) {
+  const begin = async (enqueue: (o: O) => void) => {
+    begun = true;
+    await sink.begin?.(enqueue);
+  };
+  // A failure here (a bad tar, a record the sink refuses) stops the chunks still queued too.
+  const stopOn = (err: unknown): never => {
+    queue.abort(err);
+    throw err;
+  };
+  return stopping(queue, {
+    async start() {
+      chunker = new BodyChunker(await options.kernel, options.params, pool);
+    },
+    async transform(bytes, controller) {
+      const enqueue = (o: O) => controller.enqueue(o);
+      try {
+        if (!begun) await begin(enqueue);
         tokenizer.push(bytes, cut);
-        return queue.drain((t) => controller.enqueue(t));
-      },
-      flush(controller) {
+        await queue.drain((t) => sink.token(t, enqueue));
+      } catch (err) {
+        stopOn(err);
+      }
+    },
+    async flush(controller) {
+      const enqueue = (o: O) => controller.enqueue(o);
+      try {
+        if (!begun) await begin(enqueue);
         tokenizer.finish(cut);
         chunker.finish(add);
-        return queue.drain((t) => controller.enqueue(t), true);
-      },
-    }),
-  );
+        await queue.drain((t) => sink.token(t, enqueue), true);
+        await sink.end?.(enqueue);
+      } catch (err) {
+        stopOn(err);
+      }
+    },
+  });
 }

@@ -1,8 +1,9 @@
 /**
- * `convert`: a layer blob in, an index out, new chunks into a store. Composed only of the
- * public stream pieces: decompressor (which also takes the diff_id) → tar chunker (the tar
- * tokenizer, body chunker, chunk digester and chunk storer in one stage) → record builder →
- * index encoder.
+ * `convert`: a layer blob in, an index out, new chunks into a store. Composed of the public
+ * pieces: decompressor (which also takes the diff_id) → one stage that does the work of the
+ * tar tokenizer, body chunker, chunk digester, chunk storer, record builder and index encoder
+ * (`tarChunkerTransformer` with a `RecordBuilder` and `IndexFrames` as its sink) → index
+ * chunker.
  *
  * @module
  */
@@ -17,17 +18,17 @@ import { createDecompressor, type GunzipFactory } from '../compress/decompress.j
 import type { ZstdDecoderOptions } from '../compress/zstd.js';
 import { UsageError } from '../errors.js';
 import { ConvertEmitter, type ConvertEvents } from '../events/progress.js';
-import { createIndexEncoder } from '../format/encoder.js';
-import { type Compression, FORMAT_VERSION } from '../format/records.js';
+import { IndexFrames } from '../format/encoder.js';
+import { type Compression, FORMAT_VERSION, type IndexRecord } from '../format/records.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
 import { BufferPool } from './buffer-pool.js';
-import { type BuildStats, createRecordBuilder } from './build-records.js';
+import { type BuildStats, RecordBuilder } from './build-records.js';
 import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
-import { createTarChunker } from './chunk-tar.js';
+import { tarChunkerTransformer } from './chunk-tar.js';
 
 /** Options of {@link createConverter} and {@link convert}. */
 export interface ConvertOptions {
@@ -130,63 +131,80 @@ export function createConverter(options: ConvertOptions): Converter {
   let result: ConvertResult | undefined;
   let indexStats: IndexChunkStats | undefined;
 
-  const records = decompressor.readable
-    .pipeThrough(
-      createTarChunker({
-        kernel,
-        params,
-        hash,
-        store: options.store,
-        pool,
-        concurrency,
-        maxHeaderBytes: options.maxHeaderBytes,
-      }),
-    )
-    .pipeThrough(
-      createRecordBuilder({
-        layer: async () => ({
-          type: 'layer',
-          version: FORMAT_VERSION,
-          chunker: { algorithm: CDC_ALGORITHM, ...params },
-          digest: 'sha256',
-          compression: await decompressor.compression,
-        }),
-        trailer: async () => {
-          const blob = await decompressor.done;
-          const tar = blob.tar!;
-          return {
-            diffId: tar.digest,
-            size: tar.size,
-            ...(blob.digest
-              ? { blob: { compression: blob.compression, digest: blob.digest, size: blob.size } }
-              : {}),
-          };
+  // Tokens become records and index bytes inside the tar chunker's stage: a stream hop per
+  // token and per record cost small files more than all their other work.
+  const builder = new RecordBuilder({
+    layer: async () => ({
+      type: 'layer',
+      version: FORMAT_VERSION,
+      chunker: { algorithm: CDC_ALGORITHM, ...params },
+      digest: 'sha256',
+      compression: await decompressor.compression,
+    }),
+    trailer: async () => {
+      const blob = await decompressor.done;
+      const tar = blob.tar!;
+      return {
+        diffId: tar.digest,
+        size: tar.size,
+        ...(blob.digest
+          ? { blob: { compression: blob.compression, digest: blob.digest, size: blob.size } }
+          : {}),
+      };
+    },
+    onProgress: (stats) => {
+      progress.entries = stats.entries + stats.deletions;
+      progress.chunks = stats.chunks;
+      progress.newChunks = stats.newChunks;
+      progress.newBytes = stats.newBytes;
+      events.changed();
+    },
+    // Everything the caller is told comes from the end record and the builder's totals.
+    onEnd: (stats, end) => {
+      result = {
+        ...stats,
+        diffId: formatDigest(end.diffId),
+        tarSize: end.size,
+        bytesIn: end.blob?.size ?? end.size,
+        compression: end.blob?.compression ?? 'none',
+        ...(end.blob ? { blobDigest: formatDigest(end.blob.digest) } : {}),
+      };
+    },
+  });
+  const frames = new IndexFrames();
+  /** Frames a record; passes index bytes on once about 64 KiB are gathered. */
+  const record = (enqueue: (piece: Uint8Array) => void) => (r: IndexRecord) => {
+    const piece = frames.add(r);
+    if (piece) enqueue(piece);
+  };
+  const flatIndex = decompressor.readable.pipeThrough(
+    new TransformStream(
+      tarChunkerTransformer<Uint8Array>(
+        {
+          kernel,
+          params,
+          hash,
+          store: options.store,
+          pool,
+          concurrency,
+          maxHeaderBytes: options.maxHeaderBytes,
         },
-        onProgress: (stats) => {
-          progress.entries = stats.entries + stats.deletions;
-          progress.chunks = stats.chunks;
-          progress.newChunks = stats.newChunks;
-          progress.newBytes = stats.newBytes;
-          events.changed();
+        {
+          begin: (enqueue) => builder.begin(record(enqueue)),
+          token: (t, enqueue) => builder.add(t, record(enqueue)),
+          async end(enqueue) {
+            await builder.finish(record(enqueue));
+            const piece = frames.end();
+            if (piece) enqueue(piece);
+          },
         },
-        // Everything the caller is told comes from the end record and the builder's totals.
-        onEnd: (stats, end) => {
-          result = {
-            ...stats,
-            diffId: formatDigest(end.diffId),
-            tarSize: end.size,
-            bytesIn: end.blob?.size ?? end.size,
-            compression: end.blob?.compression ?? 'none',
-            ...(end.blob ? { blobDigest: formatDigest(end.blob.digest) } : {}),
-          };
-        },
-      }),
-    )
-    .pipeThrough(createIndexEncoder());
+      ),
+    ),
+  );
   const output =
     options.index === 'flat'
-      ? records
-      : records.pipeThrough(
+      ? flatIndex
+      : flatIndex.pipeThrough(
           createIndexChunker({
             store: options.store,
             hash,

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CHUNKER_PARAMS, loadCdcKernel } from '../../src/cdc/index.js';
 import type { HashProvider } from '../../src/hash/types.js';
-import { createTarChunker } from '../../src/pipeline/chunk-tar.js';
+import { createTarChunker, tarChunkerTransformer } from '../../src/pipeline/chunk-tar.js';
 import type { StoredToken } from '../../src/pipeline/tokens.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
@@ -180,6 +180,48 @@ describe('createTarChunker', () => {
       settled = true;
       await new Promise((r) => setTimeout(r, 50));
       // At most the puts already waiting on their digest when it stopped.
+      expect(putsAfter, how).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it('a sink that throws, or a bad tar, fails the stage and stops the chunks queued', async () => {
+    const kernel = await loadCdcKernel();
+    const good = tarOf(0, 3000, 100);
+    // The same files, then a header block whose checksum is wrong.
+    const bad = concat([good.subarray(0, good.length - 1024), new Uint8Array(512).fill(7)]);
+    for (const how of ['sink', 'tar'] as const) {
+      let settled = false;
+      let putsAfter = 0;
+      const inner = new MemoryStore();
+      const store = {
+        has: (d: string) => inner.has(d),
+        async put(d: string, b: Uint8Array) {
+          if (settled) putsAfter++;
+          await new Promise((r) => setImmediate(r));
+          return inner.put(d, b);
+        },
+      };
+      let headers = 0;
+      const { provider } = countingHash();
+      const stage = new TransformStream(
+        tarChunkerTransformer<StoredToken>(
+          { kernel, params, hash: provider, store, concurrency: 3 },
+          {
+            token(t, enqueue) {
+              if (how === 'sink' && t.type === 'header' && ++headers === 50) {
+                throw new Error('refused');
+              }
+              enqueue(t);
+            },
+          },
+        ),
+      );
+      const input = how === 'sink' ? good : bad;
+      await expect(readAll(streamOf(input, input.length).pipeThrough(stage))).rejects.toThrow(
+        how === 'sink' ? 'refused' : /checksum/,
+      );
+      settled = true;
+      await new Promise((r) => setTimeout(r, 50));
       expect(putsAfter, how).toBeLessThanOrEqual(3);
     }
   });

@@ -8,8 +8,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadCdcKernel } from '../../src/cdc/index.js';
-import { validateChunkerParams } from '../../src/cdc/params.js';
+import { CDC_ALGORITHM, validateChunkerParams } from '../../src/cdc/params.js';
 import type { ChunkerParams } from '../../src/cdc/types.js';
+import { createIndexEncoder } from '../../src/format/encoder.js';
+import { FORMAT_VERSION } from '../../src/format/records.js';
+import { parseDigest } from '../../src/hash/digest.js';
+import { createRecordBuilder } from '../../src/pipeline/build-records.js';
 import { createBodyChunker } from '../../src/pipeline/chunk-bodies.js';
 import { createTarChunker } from '../../src/pipeline/chunk-tar.js';
 import { convert } from '../../src/pipeline/convert.js';
@@ -303,6 +307,51 @@ describe('convert → reassemble round trip (property)', () => {
         },
       ),
       { seed: 0x0c7a1e55, numRuns: 40 },
+    );
+  });
+
+  it("convert's one stage writes exactly the flat index of the public streams it stands for", async () => {
+    const kernel = await loadCdcKernel();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entry, { minLength: 0, maxLength: 8 }),
+        trailing,
+        chunker,
+        splits,
+        fc.integer({ min: 1, max: 9 }),
+        async (entries, tail, params, split, concurrency) => {
+          const tar = buildTar(entries, tail);
+          const streams = await readAll(
+            streamOf(tar, split)
+              .pipeThrough(
+                createTarChunker({ kernel, params, hash, store: new MemoryStore(), concurrency }),
+              )
+              .pipeThrough(
+                createRecordBuilder({
+                  layer: async () => ({
+                    type: 'layer',
+                    version: FORMAT_VERSION,
+                    chunker: { algorithm: CDC_ALGORITHM, ...params },
+                    digest: 'sha256',
+                    compression: 'none',
+                  }),
+                  trailer: async () => ({ diffId: parseDigest(sha256(tar))!, size: tar.length }),
+                }),
+              )
+              .pipeThrough(createIndexEncoder()),
+          );
+          const { index } = convert(streamOf(tar, split), {
+            store: new MemoryStore(),
+            hash,
+            kernel,
+            chunker: params,
+            concurrency,
+            index: 'flat',
+          });
+          expect(concat(await readAll(index))).toEqual(concat(streams));
+        },
+      ),
+      { seed: 0x0c7a1e56, numRuns: 40 },
     );
   });
 });
