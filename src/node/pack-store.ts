@@ -500,7 +500,12 @@ export class PackStore implements ChunkStore {
       });
       const b: Batch = { parts, bytes: 0, written, start };
       open.writes.add(written);
-      const done = () => open.writes.delete(written);
+      const done = () => {
+        open.writes.delete(written);
+        // A pack file that could not be opened fails its batch before the write callback
+        // runs: let go of the batch (and the chunk buffers it holds) here too.
+        if (open.batch === b) open.batch = undefined;
+      };
       written.then(done, done);
       setImmediate(start);
       open.batch = batch = b;

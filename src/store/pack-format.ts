@@ -145,10 +145,12 @@ export class PackIndexBuilder {
       this.bytes = grown;
       this.view = new DataView(grown.buffer);
     }
+    const coding = CODINGS.indexOf(e.coding);
+    if (coding < 0) throw new RangeError(`no pack coding is called ${String(e.coding)}`);
     this.bytes.set(e.digest, at);
     at += SHA256_BYTES;
     this.view.setBigUint64(at, BigInt(e.offset));
-    this.bytes[at + 8] = CODINGS.indexOf(e.coding);
+    this.bytes[at + 8] = coding;
     this.view.setUint32(at + 12, e.stored);
     this.view.setUint32(at + 16, e.raw);
     return this.slots++;
@@ -156,6 +158,9 @@ export class PackIndexBuilder {
 
   /** Leaves an entry out of the index (its record was never written). */
   remove(slot: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) {
+      throw new RangeError(`no pack index slot ${slot}`);
+    }
     const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES + SHA256_BYTES + 8;
     if (this.bytes[at] === PackIndexBuilder.REMOVED) return;
     this.bytes[at] = PackIndexBuilder.REMOVED;

@@ -74,6 +74,17 @@ describe('pack index', () => {
     expect(seen).toEqual(kept.map((e) => [...e.digest]));
   });
 
+  it('refuses an unknown coding and a slot it never handed out', () => {
+    const builder = new PackIndexBuilder();
+    const e = entries[0]!;
+    expect(() => builder.add({ ...e, coding: 'zstd' as PackEntry['coding'] })).toThrow(RangeError);
+    expect(() => builder.remove(0)).toThrow(RangeError);
+    builder.add(e);
+    expect(() => builder.remove(1)).toThrow(RangeError);
+    expect(() => builder.remove(-1)).toThrow(RangeError);
+    expect(builder.size).toBe(1);
+  });
+
   it('refuses damage and impossible entries, naming the file and offset', () => {
     const good = encodePackIndex(entries, packSize);
     rejects(good.subarray(0, 10), /cut short/);

@@ -234,8 +234,11 @@ describe('PackStore with failing writes', () => {
       await expect(store.put(a.digest, a.bytes)).rejects.toThrow(/EMFILE/);
       expect(await store.put(b.digest, b.bytes)).toBe(true);
       expect(await store.put(a.digest, a.bytes)).toBe(true);
-      // The pack that never was holds nothing: no flush fails over it.
+      // The pack that never was holds nothing: no flush fails over it, and it keeps no
+      // chunk bytes (a batch of records gathered for it lets go of them).
       await store.flush();
+      const dead = (store as unknown as { packs: Array<{ open?: { batch?: unknown } }> }).packs[0]!;
+      expect(dead.open?.batch).toBeUndefined();
       await store.close();
       const again = await PackStore.open(root);
       expectBytes(await again.get(a.digest), a.bytes);
