@@ -139,12 +139,7 @@ export class PackIndexBuilder {
    */
   add(e: Readonly<PackEntry>): number {
     let at = INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES;
-    if (at + INDEX_ENTRY_BYTES > this.bytes.length) {
-      const grown = new Uint8Array(this.bytes.length * 2);
-      grown.set(this.bytes);
-      this.bytes = grown;
-      this.view = new DataView(grown.buffer);
-    }
+    this.reserve(at + INDEX_ENTRY_BYTES);
     const coding = CODINGS.indexOf(e.coding);
     if (coding < 0) throw new RangeError(`no pack coding is called ${String(e.coding)}`);
     this.bytes.set(e.digest, at);
@@ -176,23 +171,42 @@ export class PackIndexBuilder {
     }
   }
 
-  /** The index file: header, the entries in the order added (removed ones left out), CRC-32. */
+  /**
+   * The index file: header, the entries in the order added (removed ones left out), CRC-32.
+   * Built in place, with no second copy of a large index: removed entries are dropped for good
+   * (slots handed out before no longer name their entries), and the result is a view of the
+   * builder's buffer, valid until the next `add`.
+   */
   encode(packSize: number): Uint8Array {
-    const body = INDEX_HEADER_BYTES + this.size * INDEX_ENTRY_BYTES;
-    const out = new Uint8Array(body + 4);
-    const view = new DataView(out.buffer);
-    out.set(PACK_INDEX_MAGIC, 0);
-    view.setUint32(8, this.size);
-    view.setBigUint64(12, BigInt(packSize));
-    let to = INDEX_HEADER_BYTES;
-    for (let i = 0; i < this.slots; i++) {
-      const from = INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
-      if (this.bytes[from + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) continue;
-      out.set(this.bytes.subarray(from, from + INDEX_ENTRY_BYTES), to);
-      to += INDEX_ENTRY_BYTES;
+    if (this.removed > 0) {
+      let to = INDEX_HEADER_BYTES;
+      for (let i = 0; i < this.slots; i++) {
+        const from = INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
+        if (this.bytes[from + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) continue;
+        if (to !== from) this.bytes.copyWithin(to, from, from + INDEX_ENTRY_BYTES);
+        to += INDEX_ENTRY_BYTES;
+      }
+      this.slots -= this.removed;
+      this.removed = 0;
     }
-    view.setUint32(body, crc32(out.subarray(0, body)));
-    return out;
+    const body = INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES;
+    this.reserve(body + 4);
+    this.bytes.set(PACK_INDEX_MAGIC, 0);
+    this.view.setUint32(8, this.slots);
+    this.view.setBigUint64(12, BigInt(packSize));
+    this.view.setUint32(body, crc32(this.bytes.subarray(0, body)));
+    return this.bytes.subarray(0, body + 4);
+  }
+
+  /** Grows the buffer, doubling, to hold at least `bytes`. */
+  private reserve(bytes: number): void {
+    if (bytes <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < bytes) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.bytes);
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
   }
 }
 

@@ -69,6 +69,8 @@ describe('pack index', () => {
     const bytes = builder.encode(size);
     expect(bytes).toEqual(encodePackIndex(kept, size));
     expect(decodePackIndex(bytes, 'x.idx').entries).toEqual(kept);
+    // Encoding again (a publication retried) gives the same index.
+    expect(builder.encode(size)).toEqual(encodePackIndex(kept, size));
     const seen: number[][] = [];
     builder.forEachDigest((digest) => seen.push([...digest]));
     expect(seen).toEqual(kept.map((e) => [...e.digest]));
