@@ -52,13 +52,20 @@ const smallBytes = statSync(small).size;
 
 /**
  * Runs a command `reps` times; returns the median wall seconds and the largest peak RSS (MiB).
- * @param {string} cmd @param {string[]} args @param {{ node?: boolean, before?: () => void }} [opts]
+ * With `baseline`, the baseline command runs right before each run, and `ratio` is the median
+ * of the per-run ratios: this VM's speed drifts by 10-25% within minutes, and a baseline timed
+ * minutes apart from the run it is compared with would carry that drift into the ratio.
+ * @param {string} cmd @param {string[]} args
+ * @param {{ node?: boolean, before?: () => void, baseline?: [string, string[]] }} [opts]
  */
 function measure(cmd, args, opts = {}) {
   /** @type {Array<{ wall: number, cpu?: number, main?: number }>} */
   const runs = [];
+  /** @type {number[]} */
+  const ratios = [];
   let rss = 0;
   for (let i = 0; i < reps; i++) {
+    const base = opts.baseline ? measureOnce(...opts.baseline) : undefined;
     opts.before?.();
     const full = opts.node ? [...cliFlags, '-r', rssHook, ...args] : args;
     const t = process.hrtime.bigint();
@@ -73,11 +80,25 @@ function measure(cmd, args, opts = {}) {
     if (m) rss = Math.max(rss, Number(m[1]) / 1024);
     const cpu = /@@cpu_s=([\d.]+) @@main_cpu_s=([\d.-]+)/.exec(err);
     runs.push(cpu ? { wall, cpu: Number(cpu[1]), main: Number(cpu[2]) } : { wall });
+    if (base) ratios.push(wall / base);
   }
   runs.sort((a, b) => a.wall - b.wall);
+  ratios.sort((a, b) => a - b);
   // Wall time and CPU times of the median run.
   const median = runs[Math.floor(runs.length / 2)] ?? { wall: 0 };
-  return { ...median, rss };
+  return { ...median, rss, ratio: ratios[Math.floor(ratios.length / 2)] };
+}
+
+/**
+ * Runs a baseline command once.
+ * @param {string} cmd @param {string[]} args
+ * @returns {number} its wall seconds.
+ */
+function measureOnce(cmd, args) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
 const store = join(dir, 'store');
@@ -95,7 +116,13 @@ const fresh = () => emptied(store);
 
 const hasTool = (/** @type {string} */ t) =>
   spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
-const openssl = measure('openssl', ['dgst', '-sha256', tar]);
+/** @type {[string, string[]]} */
+const sslTar = ['openssl', ['dgst', '-sha256', tar]];
+/** @type {[string, string[]]} */
+const sslSmall = ['openssl', ['dgst', '-sha256', small]];
+/** @type {[string, string[]]} */
+const gunzipGz = ['sh', ['-c', `gzip -dc '${gz}' > /dev/null`]];
+const openssl = measure(...sslTar);
 // The cost of writing the layer's bytes to this filesystem at all: the floor under any
 // conversion into a fresh on-disk store.
 const copy = join(dir, 'copy.tmp');
@@ -103,47 +130,55 @@ const copy = join(dir, 'copy.tmp');
 const writeFloor = measure(
   'sh',
   ['-c', `dd if='${tar}' of='${copy}' bs=64K status=none && rm '${copy}'`],
-  { before: () => execFileSync('sync') },
+  { before: () => execFileSync('sync'), baseline: sslTar },
 );
 const casyncStore = join(dir, 'casync');
 const casync = hasTool('casync')
   ? measure('casync', ['make', `--store=${casyncStore}`, join(dir, 'layer.caibx'), tar], {
       before: () => emptied(casyncStore),
+      baseline: sslTar,
     })
   : undefined;
-const gunzip = measure('sh', ['-c', `gzip -dc '${gz}' > /dev/null`]);
+const gunzip = measure(...gunzipGz);
 const convertFresh = measure('node', [cli, 'convert', tar, '--store', store, '--out', index], {
   node: true,
   before: fresh,
+  baseline: sslTar,
 });
 const convertRaw = measure(
   'node',
   [cli, 'convert', tar, '--store', store, '--deflate-level', '0', '--out', index],
-  { node: true, before: fresh },
+  { node: true, before: fresh, baseline: sslTar },
 );
 // The same per-byte work with none of the pipeline around it (see floor.mjs).
-const floor = measure('node', [join(here, 'floor.mjs'), tar, store], { node: true, before: fresh });
+const floor = measure('node', [join(here, 'floor.mjs'), tar, store], {
+  node: true,
+  before: fresh,
+  baseline: sslTar,
+});
 const looseArgs = ['--store', `${store}-loose`, '--store-layout', 'loose'];
 const convertLoose = measure('node', [cli, 'convert', tar, ...looseArgs, '--out', index], {
   node: true,
   before: () => emptied(`${store}-loose`),
+  baseline: sslTar,
 });
 rmSync(`${store}-loose`, { recursive: true, force: true });
 // Many small files: the work per entry, and memory that would grow with the entry count.
 const smallIndex = join(dir, 'small.idx');
-const smallOpenssl = measure('openssl', ['dgst', '-sha256', small]);
+const smallOpenssl = measure(...sslSmall);
 const smallConvert = measure(
   'node',
   [cli, 'convert', small, '--store', store, '--out', smallIndex],
-  { node: true, before: fresh },
+  { node: true, before: fresh, baseline: sslSmall },
 );
 const smallRaw = measure(
   'node',
   [cli, 'convert', small, '--store', store, '--deflate-level', '0', '--out', smallIndex],
-  { node: true, before: fresh },
+  { node: true, before: fresh, baseline: sslSmall },
 );
 const smallCat = measure('node', [cli, 'cat', smallIndex, '--store', store, '--out', '/dev/null'], {
   node: true,
+  baseline: sslSmall,
 });
 
 // What follows runs against the default store, converted last with the default options.
@@ -151,13 +186,16 @@ fresh();
 execFileSync(process.execPath, [cli, 'convert', tar, '--store', store, '--out', index]);
 const convertAgain = measure('node', [cli, 'convert', tar, '--store', store, '--out', index], {
   node: true,
+  baseline: sslTar,
 });
 const cat = measure('node', [cli, 'cat', index, '--store', store, '--out', '/dev/null'], {
   node: true,
+  baseline: sslTar,
 });
 const convertGz = measure('node', [cli, 'convert', gz, '--store', store, '--out', index], {
   node: true,
   before: fresh,
+  baseline: gunzipGz,
 });
 
 const rows = [
@@ -226,15 +264,19 @@ console.log(
 );
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const [name, m, bytes, base] of rows) {
-  const r = /** @type {{wall:number, rss:number, cpu?:number, main?:number}} */ (m);
+  const r = /** @type {{wall:number, rss:number, cpu?:number, main?:number, ratio?:number}} */ (m);
   const cpu = r.cpu === undefined ? '-' : `${r.cpu.toFixed(2)} / ${r.main?.toFixed(2)}`;
+  const ratio = r.ratio ?? r.wall / Number(base);
   console.log(
-    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${cpu} | ${(r.wall / Number(base)).toFixed(2)}x |`,
+    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${cpu} | ${ratio.toFixed(2)}x |`,
   );
 }
 console.log('');
 console.log(
   `CPU s is user + system time of the median run. With ${cpus().length} cores, a run cannot take less wall time than its CPU time / ${cpus().length}.`,
+);
+console.log(
+  'Each ratio is the median of per-run ratios: the baseline runs again right before each run it is compared with (the baseline rows show its own separate runs).',
 );
 const idxBytes = readFileSync(index).length;
 const flatBytes = JSON.parse(
