@@ -34,11 +34,11 @@ function text(seed, n) {
 }
 
 /**
- * @param {string} path - where to write the tar.
- * @param {number} sizeMiB - approximate size.
- * @returns {Promise<number>} bytes written.
+ * A tar being written: `put` appends bytes, `file` a regular file (header, body, padding),
+ * `size` tells the bytes written so far, `close` ends the file and returns them.
+ * @param {string} path
  */
-export async function makeLayer(path, sizeMiB) {
+async function tarWriter(path) {
   const fh = await open(path, 'w');
   let written = 0;
   /** @param {Uint8Array} b */
@@ -53,6 +53,20 @@ export async function makeLayer(path, sizeMiB) {
     const pad = (512 - (body.length % 512)) % 512;
     if (pad) await put(new Uint8Array(pad));
   };
+  const close = async () => {
+    await fh.close();
+    return written;
+  };
+  return { put, file, size: () => written, close };
+}
+
+/**
+ * @param {string} path - where to write the tar.
+ * @param {number} sizeMiB - approximate size.
+ * @returns {Promise<number>} bytes written.
+ */
+export async function makeLayer(path, sizeMiB) {
+  const { put, file, size, close } = await tarWriter(path);
   const budget = sizeMiB * 1024 * 1024;
   await put(encodeHeader({ path: 'usr/', kind: 'directory', mode: 0o755, mtime: 1700000000 }));
   for (let i = 0; i < 2000; i++)
@@ -60,7 +74,7 @@ export async function makeLayer(path, sizeMiB) {
   for (let i = 0; i < 100; i++) {
     await file(`usr/lib/lib${i}.so`, randomBytes(`lib${i}`, (1 + (i % 8)) * 1024 * 1024));
   }
-  const rest = Math.max(1024 * 1024, budget - written);
+  const rest = Math.max(1024 * 1024, budget - size());
   await put(encodeHeader({ path: 'opt/big.bin', size: rest, mode: 0o644, mtime: 1700000000 }));
   const key = createHash('sha256').update('big').digest();
   const c = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
@@ -70,8 +84,7 @@ export async function makeLayer(path, sizeMiB) {
   }
   const pad = (512 - (rest % 512)) % 512;
   await put(new Uint8Array(pad + 1024));
-  await fh.close();
-  return written;
+  return close();
 }
 
 /**
@@ -83,27 +96,14 @@ export async function makeLayer(path, sizeMiB) {
  * @returns {Promise<number>} bytes written.
  */
 export async function makeSmallFilesLayer(path, files) {
-  const fh = await open(path, 'w');
-  let written = 0;
-  /** @param {Uint8Array} b */
-  const put = async (b) => {
-    await fh.write(b);
-    written += b.length;
-  };
+  const { put, file, close } = await tarWriter(path);
   for (let i = 0; i < files; i++) {
     const dir = `usr/share/doc/pkg${Math.floor(i / 50)}/`;
     if (i % 50 === 0) {
       await put(encodeHeader({ path: dir, kind: 'directory', mode: 0o755, mtime: 1700000000 }));
     }
-    const body = text(i + 1, 1024 + ((i * 7919) % 7168));
-    await put(
-      encodeHeader({ path: `${dir}f${i}.txt`, size: body.length, mode: 0o644, mtime: 1700000000 }),
-    );
-    await put(body);
-    const pad = (512 - (body.length % 512)) % 512;
-    if (pad) await put(new Uint8Array(pad));
+    await file(`${dir}f${i}.txt`, text(i + 1, 1024 + ((i * 7919) % 7168)));
   }
   await put(new Uint8Array(1024));
-  await fh.close();
-  return written;
+  return close();
 }

@@ -198,6 +198,15 @@ const trailing = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(new Uint8Array(512), new Uint8Array(8192)) },
 );
 
+/** A tar's entries and tail, chunk bounds, input splits and concurrency: one stage's case. */
+const stageCase = [
+  fc.array(entry, { minLength: 0, maxLength: 8 }),
+  trailing,
+  chunker,
+  splits,
+  fc.integer({ min: 1, max: 9 }),
+] as const;
+
 describe('convert → reassemble round trip (property)', () => {
   it('rebuilds every random tar exactly; the index is split- and kernel-independent', async () => {
     await fc.assert(
@@ -279,33 +288,26 @@ describe('convert → reassemble round trip (property)', () => {
   it('the one-stage tar chunker gives exactly the tokens of the four streams it stands for', async () => {
     const kernel = await loadCdcKernel();
     await fc.assert(
-      fc.asyncProperty(
-        fc.array(entry, { minLength: 0, maxLength: 8 }),
-        trailing,
-        chunker,
-        splits,
-        fc.integer({ min: 1, max: 9 }),
-        async (entries, tail, params, split, concurrency) => {
-          const tar = buildTar(entries, tail);
-          // The same chunk twice in one store is new only once, whichever way it is reached.
-          const fourStore = new MemoryStore();
-          const four = await readAll(
-            streamOf(tar, split)
-              .pipeThrough(createTarTokenizer())
-              .pipeThrough(createBodyChunker({ kernel, params }))
-              .pipeThrough(createChunkDigester({ hash, concurrency }))
-              .pipeThrough(createChunkStorer({ store: fourStore, concurrency })),
-          );
-          const oneStore = new MemoryStore();
-          const one = await readAll(
-            streamOf(tar, split).pipeThrough(
-              createTarChunker({ kernel, params, hash, store: oneStore, concurrency }),
-            ),
-          );
-          expect(one).toEqual(four);
-          expect([...oneStore.digests()].sort()).toEqual([...fourStore.digests()].sort());
-        },
-      ),
+      fc.asyncProperty(...stageCase, async (entries, tail, params, split, concurrency) => {
+        const tar = buildTar(entries, tail);
+        // The same chunk twice in one store is new only once, whichever way it is reached.
+        const fourStore = new MemoryStore();
+        const four = await readAll(
+          streamOf(tar, split)
+            .pipeThrough(createTarTokenizer())
+            .pipeThrough(createBodyChunker({ kernel, params }))
+            .pipeThrough(createChunkDigester({ hash, concurrency }))
+            .pipeThrough(createChunkStorer({ store: fourStore, concurrency })),
+        );
+        const oneStore = new MemoryStore();
+        const one = await readAll(
+          streamOf(tar, split).pipeThrough(
+            createTarChunker({ kernel, params, hash, store: oneStore, concurrency }),
+          ),
+        );
+        expect(one).toEqual(four);
+        expect([...oneStore.digests()].sort()).toEqual([...fourStore.digests()].sort());
+      }),
       { seed: 0x0c7a1e55, numRuns: 40 },
     );
   });
@@ -313,44 +315,37 @@ describe('convert → reassemble round trip (property)', () => {
   it("convert's one stage writes exactly the flat index of the public streams it stands for", async () => {
     const kernel = await loadCdcKernel();
     await fc.assert(
-      fc.asyncProperty(
-        fc.array(entry, { minLength: 0, maxLength: 8 }),
-        trailing,
-        chunker,
-        splits,
-        fc.integer({ min: 1, max: 9 }),
-        async (entries, tail, params, split, concurrency) => {
-          const tar = buildTar(entries, tail);
-          const streams = await readAll(
-            streamOf(tar, split)
-              .pipeThrough(
-                createTarChunker({ kernel, params, hash, store: new MemoryStore(), concurrency }),
-              )
-              .pipeThrough(
-                createRecordBuilder({
-                  layer: async () => ({
-                    type: 'layer',
-                    version: FORMAT_VERSION,
-                    chunker: { algorithm: CDC_ALGORITHM, ...params },
-                    digest: 'sha256',
-                    compression: 'none',
-                  }),
-                  trailer: async () => ({ diffId: parseDigest(sha256(tar))!, size: tar.length }),
+      fc.asyncProperty(...stageCase, async (entries, tail, params, split, concurrency) => {
+        const tar = buildTar(entries, tail);
+        const streams = await readAll(
+          streamOf(tar, split)
+            .pipeThrough(
+              createTarChunker({ kernel, params, hash, store: new MemoryStore(), concurrency }),
+            )
+            .pipeThrough(
+              createRecordBuilder({
+                layer: async () => ({
+                  type: 'layer',
+                  version: FORMAT_VERSION,
+                  chunker: { algorithm: CDC_ALGORITHM, ...params },
+                  digest: 'sha256',
+                  compression: 'none',
                 }),
-              )
-              .pipeThrough(createIndexEncoder()),
-          );
-          const { index } = convert(streamOf(tar, split), {
-            store: new MemoryStore(),
-            hash,
-            kernel,
-            chunker: params,
-            concurrency,
-            index: 'flat',
-          });
-          expect(concat(await readAll(index))).toEqual(concat(streams));
-        },
-      ),
+                trailer: async () => ({ diffId: parseDigest(sha256(tar))!, size: tar.length }),
+              }),
+            )
+            .pipeThrough(createIndexEncoder()),
+        );
+        const { index } = convert(streamOf(tar, split), {
+          store: new MemoryStore(),
+          hash,
+          kernel,
+          chunker: params,
+          concurrency,
+          index: 'flat',
+        });
+        expect(concat(await readAll(index))).toEqual(concat(streams));
+      }),
       { seed: 0x0c7a1e56, numRuns: 40 },
     );
   });
