@@ -9,7 +9,13 @@ export {
   encodeChunkFrame,
   encodeRootFrame,
 } from './diff.js';
-export { createIndexEncoder, encodeFrame, INDEX_MAGIC, MAX_RECORD_BYTES } from './encoder.js';
+export {
+  createIndexEncoder,
+  encodeFrame,
+  INDEX_MAGIC,
+  IndexFrames,
+  MAX_RECORD_BYTES,
+} from './encoder.js';
 export { IndexGrammar, paddingLength } from './grammar.js';
 export * from './records.js';
 export {

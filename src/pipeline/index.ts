@@ -3,6 +3,7 @@ export { BufferPool } from './buffer-pool.js';
 export {
   type BuildStats,
   createRecordBuilder,
+  RecordBuilder,
   type RecordBuilderOptions,
   type Trailer,
 } from './build-records.js';
@@ -18,7 +19,12 @@ export {
   type IndexChunkerOptions,
   type IndexChunkStats,
 } from './chunk-index.js';
-export { createTarChunker, type TarChunkerOptions } from './chunk-tar.js';
+export {
+  createTarChunker,
+  type TarChunkerOptions,
+  type TokenSink,
+  tarChunkerTransformer,
+} from './chunk-tar.js';
 export {
   type Converter,
   type ConvertOptions,
