@@ -65,6 +65,9 @@ export class OrderedQueue<T> {
   }
 
   private start(): void {
+    // Work added after a failure or an abort (a stage still cutting the piece it had) never
+    // starts.
+    if (this.failure) return;
     while (this.active < this.concurrency && this.waiting.length) {
       const slot = this.waiting.shift()!;
       const work = slot.work!;

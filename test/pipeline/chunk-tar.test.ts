@@ -184,6 +184,54 @@ describe('createTarChunker', () => {
     }
   });
 
+  it('starts no chunk of a piece that waited on the sink when the stream was cancelled', async () => {
+    const kernel = await loadCdcKernel();
+    // One file of 4 MiB in one input piece: some 64 chunks.
+    const tar = tarOf(4 << 20, 0, 0);
+    let puts = 0;
+    const inner = new MemoryStore();
+    const store = {
+      has: (d: string) => inner.has(d),
+      async put(d: string, b: Uint8Array) {
+        puts++;
+        return inner.put(d, b);
+      },
+    };
+    let open!: () => void;
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    let begun!: () => void;
+    const beginCalled = new Promise<void>((r) => {
+      begun = r;
+    });
+    const { provider } = countingHash();
+    const stage = new TransformStream(
+      tarChunkerTransformer<StoredToken>(
+        { kernel, params, hash: provider, store, concurrency: 2 },
+        {
+          async begin() {
+            begun();
+            await gate;
+          },
+          token: (t, enqueue) => enqueue(t),
+        },
+      ),
+    );
+    stage.writable
+      .getWriter()
+      .write(tar)
+      .catch(() => {});
+    const reader = stage.readable.getReader();
+    // A read lifts the backpressure, so the transform runs and waits on `begin`.
+    reader.read().catch(() => {});
+    await beginCalled;
+    await reader.cancel(new Error('stop'));
+    open();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(puts).toBe(0);
+  });
+
   it('a sink that throws, or a bad tar, fails the stage and stops the chunks queued', async () => {
     const kernel = await loadCdcKernel();
     const good = tarOf(0, 3000, 100);
