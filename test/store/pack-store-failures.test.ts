@@ -208,6 +208,11 @@ describe('PackStore with failing writes', () => {
       const many = Array.from({ length: 300 }, (_, i) => chunk(100, 1000 + i));
       await Promise.all(many.map((x) => store.put(x.digest, x.bytes)));
       expect(faults.writevCalls).toBe(2);
+      // ...and at most about 1 MiB: five records of 300 KB take two writes (four, then one).
+      faults.writevCalls = 0;
+      const large = [1, 2, 3, 4, 5].map((i) => chunk(300_000, 500 + i));
+      await Promise.all(large.map((x) => store.put(x.digest, x.bytes)));
+      expect(faults.writevCalls).toBe(2);
       faults.writeFailures = 1;
       const ys = [1, 2, 3].map((i) => chunk(30_000, 40 + i));
       const results = await Promise.allSettled(ys.map((y) => store.put(y.digest, y.bytes)));
@@ -218,7 +223,9 @@ describe('PackStore with failing writes', () => {
       for (const y of ys) expect(await store.has(y.digest)).toBe(false);
       await store.close();
       const again = await PackStore.open(root);
-      for (const x of [first, ...xs, ...many]) expectBytes(await again.get(x.digest), x.bytes);
+      for (const x of [first, ...xs, ...many, ...large]) {
+        expectBytes(await again.get(x.digest), x.bytes);
+      }
       for (const y of ys) expect(await again.has(y.digest)).toBe(false);
       await again.close();
     },
