@@ -64,7 +64,7 @@ export function createTarChunker(
 
 /**
  * What becomes of the tar chunker's tokens inside its stage (see {@link tarChunkerTransformer}).
- * `enqueue` passes output of the stage on.
+ * `enqueue` passes output of the stage on; it is the same function in every call.
  */
 export interface TokenSink<O> {
   /** Runs once before the first token (at the first input, or at the end of an empty one). */
@@ -95,6 +95,7 @@ export function tarChunkerTransformer<O>(
   const tokenizer = new Tokenizer(max);
   const queue = new OrderedQueue<StoredToken>(concurrency, HELD_BYTES);
   let chunker: BodyChunker;
+  let enqueue: (o: O) => void;
   let begun = !sink.begin;
   const add = (t: ChunkedToken) => {
     if (t.type !== 'chunk') queue.add(t, tokenSize(t));
@@ -105,7 +106,8 @@ export function tarChunkerTransformer<O>(
       );
   };
   const cut = (t: TarToken) => chunker.push(t, add);
-  const begin = async (enqueue: (o: O) => void) => {
+  const give = (t: StoredToken) => sink.token(t, enqueue);
+  const begin = async () => {
     begun = true;
     await sink.begin?.(enqueue);
   };
@@ -115,26 +117,25 @@ export function tarChunkerTransformer<O>(
     throw err;
   };
   return stopping(queue, {
-    async start() {
+    async start(controller) {
+      enqueue = (o) => controller.enqueue(o);
       chunker = new BodyChunker(await options.kernel, options.params, pool);
     },
-    async transform(bytes, controller) {
-      const enqueue = (o: O) => controller.enqueue(o);
+    async transform(bytes) {
       try {
-        if (!begun) await begin(enqueue);
+        if (!begun) await begin();
         tokenizer.push(bytes, cut);
-        await queue.drain((t) => sink.token(t, enqueue));
+        await queue.drain(give);
       } catch (err) {
         stopOn(err);
       }
     },
-    async flush(controller) {
-      const enqueue = (o: O) => controller.enqueue(o);
+    async flush() {
       try {
-        if (!begun) await begin(enqueue);
+        if (!begun) await begin();
         tokenizer.finish(cut);
         chunker.finish(add);
-        await queue.drain((t) => sink.token(t, enqueue), true);
+        await queue.drain(give, true);
         await sink.end?.(enqueue);
       } catch (err) {
         stopOn(err);

@@ -172,11 +172,8 @@ export function createConverter(options: ConvertOptions): Converter {
     },
   });
   const frames = new IndexFrames();
-  /** Frames a record; passes index bytes on once about 64 KiB are gathered. */
-  const record = (enqueue: (piece: Uint8Array) => void) => (r: IndexRecord) => {
-    const piece = frames.add(r);
-    if (piece) enqueue(piece);
-  };
+  /** Frames a record; passes index bytes on once about 64 KiB are gathered. Set by `begin`. */
+  let record!: (r: IndexRecord) => void;
   const flatIndex = decompressor.readable.pipeThrough(
     new TransformStream(
       tarChunkerTransformer<Uint8Array>(
@@ -190,10 +187,16 @@ export function createConverter(options: ConvertOptions): Converter {
           maxHeaderBytes: options.maxHeaderBytes,
         },
         {
-          begin: (enqueue) => builder.begin(record(enqueue)),
-          token: (t, enqueue) => builder.add(t, record(enqueue)),
+          begin: (enqueue) => {
+            record = (r) => {
+              const piece = frames.add(r);
+              if (piece) enqueue(piece);
+            };
+            return builder.begin(record);
+          },
+          token: (t) => builder.add(t, record),
           async end(enqueue) {
-            await builder.finish(record(enqueue));
+            await builder.finish(record);
             const piece = frames.end();
             if (piece) enqueue(piece);
           },

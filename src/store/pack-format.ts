@@ -116,7 +116,7 @@ export function encodePackIndex(entries: readonly PackEntry[], packSize: number)
 
 /**
  * The index of a pack being written, built up entry by entry in its encoded form: 52 bytes an
- * entry, where an object per entry (and one for its digest) took about 300, and a writer of
+ * entry, where an object per entry (and one for its digest) took about 250, and a writer of
  * small chunks held 60,000 of them.
  */
 export class PackIndexBuilder {

@@ -67,6 +67,20 @@ function counted(stream: ReadableStream<Uint8Array>) {
 
 const params = DEFAULT_CHUNKER_PARAMS;
 
+/** A store over a MemoryStore whose every put runs `before` first (to count, hold or fail it). */
+function storeWith(before: () => unknown) {
+  const inner = new MemoryStore();
+  return {
+    has: (d: string) => inner.has(d),
+    async put(d: string, b: Uint8Array) {
+      await before();
+      return inner.put(d, b);
+    },
+  };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
 describe('createTarChunker', () => {
   it('keeps at most `concurrency` chunks at work when one piece holds thousands', async () => {
     const kernel = await loadCdcKernel();
@@ -74,17 +88,12 @@ describe('createTarChunker', () => {
     const { provider, seen } = countingHash();
     let puts = 0;
     let mostPuts = 0;
-    const inner = new MemoryStore();
-    const store = {
-      has: (d: string) => inner.has(d),
-      async put(d: string, b: Uint8Array) {
-        puts++;
-        mostPuts = Math.max(mostPuts, puts);
-        await new Promise((r) => setImmediate(r));
-        puts--;
-        return inner.put(d, b);
-      },
-    };
+    const store = storeWith(async () => {
+      puts++;
+      mostPuts = Math.max(mostPuts, puts);
+      await tick();
+      puts--;
+    });
     const tokens = await readAll(
       streamOf(tar, tar.length).pipeThrough(
         createTarChunker({ kernel, params, hash: provider, store, concurrency: 3 }),
@@ -104,18 +113,12 @@ describe('createTarChunker', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    const inner = new MemoryStore();
     let first = true;
-    const store = {
-      has: (d: string) => inner.has(d),
-      async put(d: string, b: Uint8Array) {
-        if (first) {
-          first = false;
-          await gate;
-        }
-        return inner.put(d, b);
-      },
-    };
+    const store = storeWith(() => {
+      if (!first) return;
+      first = false;
+      return gate;
+    });
     const { provider } = countingHash();
     const { out, read } = counted(streamOf(tar, 65536));
     const tokens = out.pipeThrough(createTarChunker({ kernel, params, hash: provider, store }));
@@ -153,19 +156,14 @@ describe('createTarChunker', () => {
       let settled = false;
       let putsAfter = 0;
       let first = true;
-      const inner = new MemoryStore();
-      const store = {
-        has: (d: string) => inner.has(d),
-        async put(d: string, b: Uint8Array) {
-          if (settled) putsAfter++;
-          if (first && how === 'fail') {
-            first = false;
-            throw new Error('disk full');
-          }
-          await new Promise((r) => setImmediate(r));
-          return inner.put(d, b);
-        },
-      };
+      const store = storeWith(() => {
+        if (settled) putsAfter++;
+        if (first && how === 'fail') {
+          first = false;
+          throw new Error('disk full');
+        }
+        return tick();
+      });
       const { provider } = countingHash();
       const tokens = streamOf(tar, tar.length).pipeThrough(
         createTarChunker({ kernel, params, hash: provider, store, concurrency: 3 }),
@@ -189,14 +187,7 @@ describe('createTarChunker', () => {
     // One file of 4 MiB in one input piece: some 64 chunks.
     const tar = tarOf(4 << 20, 0, 0);
     let puts = 0;
-    const inner = new MemoryStore();
-    const store = {
-      has: (d: string) => inner.has(d),
-      async put(d: string, b: Uint8Array) {
-        puts++;
-        return inner.put(d, b);
-      },
-    };
+    const store = storeWith(() => puts++);
     let open!: () => void;
     const gate = new Promise<void>((r) => {
       open = r;
@@ -240,15 +231,10 @@ describe('createTarChunker', () => {
     for (const how of ['sink', 'tar'] as const) {
       let settled = false;
       let putsAfter = 0;
-      const inner = new MemoryStore();
-      const store = {
-        has: (d: string) => inner.has(d),
-        async put(d: string, b: Uint8Array) {
-          if (settled) putsAfter++;
-          await new Promise((r) => setImmediate(r));
-          return inner.put(d, b);
-        },
-      };
+      const store = storeWith(() => {
+        if (settled) putsAfter++;
+        return tick();
+      });
       let headers = 0;
       const { provider } = countingHash();
       const stage = new TransformStream(
