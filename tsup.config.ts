@@ -14,9 +14,10 @@ export default defineConfig([
     // (gzip reproduction) are bundled so raw workerd needs no extra module mapping for them.
     noExternal: ['cborg', 'pako', /^@zip\.js\//],
     async onSuccess() {
-      // The precompiled kernel, for runtimes that cannot compile Wasm from bytes (workerd).
+      // The precompiled modules, for runtimes that cannot compile Wasm from bytes (workerd).
       await mkdir('dist', { recursive: true });
       await copyFile('build/cdc.wasm', 'dist/cdc.wasm');
+      await copyFile('build/lz4.wasm', 'dist/lz4.wasm');
     },
   },
   {

@@ -5,7 +5,7 @@
  * pieces with blocking reads, hashes it whole (the diff_id) on the hashing worker, cuts it
  * with the WebAssembly CDC kernel, copies each chunk into a reused buffer, digests it on the
  * hashing worker (up to 8 at once) and puts it into a `PackStore` without compression, as
- * `layerdiff convert --deflate-level 0` does.
+ * `layerdiff convert --codec none` does.
  *
  * What it leaves out: streams, the tar tokenizer, records and the index. It cuts the tar as
  * one stream, where convert restarts at each entry's body, so its chunks differ a little

@@ -113,6 +113,24 @@ const emptied = (path) => {
   execFileSync('sync');
 };
 const fresh = () => emptied(store);
+/** Bytes under a directory (apparent sizes): what a conversion left in the store. */
+const bytesUnder = (/** @type {string} */ d) =>
+  Number(execFileSync('du', ['-sb', '--apparent-size', d], { encoding: 'utf8' }).split('\t')[0]);
+/**
+ * Measures a conversion into a fresh default store and notes the store's size after it.
+ * @param {string} input
+ * @param {string[]} codec - extra options.
+ * @param {[string, string[]]} baseline
+ * @param {string} out - the index.
+ */
+function measureConvert(input, codec, baseline, out) {
+  const m = measure('node', [cli, 'convert', input, '--store', store, ...codec, '--out', out], {
+    node: true,
+    before: fresh,
+    baseline,
+  });
+  return { ...m, stored: bytesUnder(store) };
+}
 
 const hasTool = (/** @type {string} */ t) =>
   spawnSync('sh', ['-c', `command -v ${t}`]).status === 0;
@@ -140,16 +158,9 @@ const casync = hasTool('casync')
     })
   : undefined;
 const gunzip = measure(...gunzipGz);
-const convertFresh = measure('node', [cli, 'convert', tar, '--store', store, '--out', index], {
-  node: true,
-  before: fresh,
-  baseline: sslTar,
-});
-const convertRaw = measure(
-  'node',
-  [cli, 'convert', tar, '--store', store, '--deflate-level', '0', '--out', index],
-  { node: true, before: fresh, baseline: sslTar },
-);
+const convertFresh = measureConvert(tar, [], sslTar, index);
+const convertDeflate = measureConvert(tar, ['--codec', 'deflate'], sslTar, index);
+const convertRaw = measureConvert(tar, ['--codec', 'none'], sslTar, index);
 // The same per-byte work with none of the pipeline around it (see floor.mjs).
 const floor = measure('node', [join(here, 'floor.mjs'), tar, store], {
   node: true,
@@ -166,16 +177,10 @@ rmSync(`${store}-loose`, { recursive: true, force: true });
 // Many small files: the work per entry, and memory that would grow with the entry count.
 const smallIndex = join(dir, 'small.idx');
 const smallOpenssl = measure(...sslSmall);
-const smallConvert = measure(
-  'node',
-  [cli, 'convert', small, '--store', store, '--out', smallIndex],
-  { node: true, before: fresh, baseline: sslSmall },
-);
-const smallRaw = measure(
-  'node',
-  [cli, 'convert', small, '--store', store, '--deflate-level', '0', '--out', smallIndex],
-  { node: true, before: fresh, baseline: sslSmall },
-);
+const smallDeflate = measureConvert(small, ['--codec', 'deflate'], sslSmall, smallIndex);
+const smallRaw = measureConvert(small, ['--codec', 'none'], sslSmall, smallIndex);
+// Last, so that cat reads the default store.
+const smallConvert = measureConvert(small, [], sslSmall, smallIndex);
 const smallCat = measure('node', [cli, 'cat', smallIndex, '--store', store, '--out', '/dev/null'], {
   node: true,
   baseline: sslSmall,
@@ -207,12 +212,18 @@ const rows = [
     openssl.wall,
   ],
   [
-    'layerdiff convert tar, empty store (packs, deflate level 1)',
+    'layerdiff convert tar, empty store (packs, LZ4: the default)',
     convertFresh,
     tarBytes,
     openssl.wall,
   ],
-  ['layerdiff convert tar, empty store, --deflate-level 0', convertRaw, tarBytes, openssl.wall],
+  [
+    'layerdiff convert tar, empty store, --codec deflate (level 1)',
+    convertDeflate,
+    tarBytes,
+    openssl.wall,
+  ],
+  ['layerdiff convert tar, empty store, --codec none', convertRaw, tarBytes, openssl.wall],
   [
     'its per-byte work alone, no pipeline (floor.mjs: read, CDC, SHA-256 x2, pack writes)',
     floor,
@@ -236,14 +247,15 @@ const rows = [
     smallBytes,
     smallOpenssl.wall,
   ],
+  ['layerdiff convert small files, empty store (LZ4)', smallConvert, smallBytes, smallOpenssl.wall],
   [
-    'layerdiff convert small files, empty store (deflate level 1)',
-    smallConvert,
+    'layerdiff convert small files, empty store, --codec deflate',
+    smallDeflate,
     smallBytes,
     smallOpenssl.wall,
   ],
   [
-    'layerdiff convert small files, empty store, --deflate-level 0',
+    'layerdiff convert small files, empty store, --codec none',
     smallRaw,
     smallBytes,
     smallOpenssl.wall,
@@ -260,15 +272,19 @@ console.log(
 console.log(`small files: ${small} (${smallBytes.toLocaleString()} bytes)`);
 console.log('');
 console.log(
-  '| operation | wall s | MB/s | peak RSS MiB | CPU s: all threads / main | ratio to baseline |',
+  '| operation | wall s | MB/s | peak RSS MiB | CPU s: all threads / main | ratio to baseline | store MB |',
 );
-console.log('|---|---:|---:|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const [name, m, bytes, base] of rows) {
-  const r = /** @type {{wall:number, rss:number, cpu?:number, main?:number, ratio?:number}} */ (m);
+  const r =
+    /** @type {{wall:number, rss:number, cpu?:number, main?:number, ratio?:number, stored?:number}} */ (
+      m
+    );
+  const stored = r.stored === undefined ? '-' : (r.stored / 1e6).toFixed(1);
   const cpu = r.cpu === undefined ? '-' : `${r.cpu.toFixed(2)} / ${r.main?.toFixed(2)}`;
   const ratio = r.ratio ?? r.wall / Number(base);
   console.log(
-    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${cpu} | ${ratio.toFixed(2)}x |`,
+    `| ${name} | ${r.wall.toFixed(2)} | ${(Number(bytes) / 1e6 / r.wall).toFixed(0)} | ${r.rss ? r.rss.toFixed(0) : '-'} | ${cpu} | ${ratio.toFixed(2)}x | ${stored} |`,
   );
 }
 console.log('');
@@ -282,14 +298,11 @@ const idxBytes = readFileSync(index).length;
 const flatBytes = JSON.parse(
   execFileSync(process.execPath, [cli, 'inspect', index, '--json'], { encoding: 'utf8' }),
 ).index.bytes;
-/** Bytes of the chunk files under the store (apparent sizes). */
-const storeBytes = Number(
-  execFileSync('du', ['-sb', '--apparent-size', store], { encoding: 'utf8' }).split('\t')[0],
-);
+const storeBytes = bytesUnder(store);
 console.log('');
 console.log(
   `index: root ${idxBytes.toLocaleString()} bytes (flat index ${flatBytes.toLocaleString()} bytes, kept as chunks in the store) for ${tarBytes.toLocaleString()} bytes of tar`,
 );
 console.log(
-  `store after converting the tar.gz: ${storeBytes.toLocaleString()} bytes on disk (chunks deflated where that pays)`,
+  `store after converting the tar.gz: ${storeBytes.toLocaleString()} bytes on disk (chunks LZ4-compressed where that pays)`,
 );

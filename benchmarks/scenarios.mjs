@@ -119,7 +119,7 @@ function versionCost(name, a, b) {
     tool: 'layerdiff',
     growth: grown,
     meta: root,
-    note: `data ${fmt(result.newBytes)} B raw in ${result.newChunks} chunks; index ${fmt(result.index.newIndexBytes)} B raw in ${result.index.newIndexChunks} chunks (of ${fmt(result.index.indexBytes)}); store bytes include both, deflated`,
+    note: `data ${fmt(result.newBytes)} B raw in ${result.newChunks} chunks; index ${fmt(result.index.newIndexBytes)} B raw in ${result.index.newIndexChunks} chunks (of ${fmt(result.index.indexBytes)}); store bytes include both, compressed by the store's default codec`,
     wire: statSync(join(d, 'b.diff')).size,
     wall: conv.wall,
     rss: conv.rss,

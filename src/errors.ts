@@ -156,7 +156,10 @@ export class ChunkerParamsError extends LayerdiffError {
   }
 }
 
-/** The WebAssembly CDC kernel could not be loaded (and a fallback was not allowed). */
+/**
+ * A WebAssembly module of this library (the CDC kernel, the LZ4 compressor) could not be
+ * loaded, and a fallback was not allowed.
+ */
 export class WasmUnavailableError extends LayerdiffError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_WASM_UNAVAILABLE', message, options);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { WasmUnavailableError } from '../errors.js';
+import { decodeBase64, instantiateWasm, type WasmSource } from '../wasm.js';
 import { jsKernel } from './js-kernel.js';
 import type { CdcKernel } from './types.js';
 import { CDC_WASM_BASE64 } from './wasm-bytes.generated.js';
@@ -25,7 +25,7 @@ export interface LoadCdcKernelOptions {
    *
    * @default undefined
    */
-  wasm?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | false;
+  wasm?: WasmSource | false;
   /**
    * When the WebAssembly kernel cannot be loaded (for example workerd forbids compiling
    * WebAssembly from bytes), resolve to the JS kernel instead of rejecting.
@@ -71,27 +71,6 @@ export async function loadCdcKernel(options: LoadCdcKernelOptions = {}): Promise
   }
 }
 
-async function instantiate(
-  source: WebAssembly.Module | ArrayBuffer | ArrayBufferView,
-): Promise<CdcKernel> {
-  let instance: WebAssembly.Instance;
-  try {
-    instance =
-      source instanceof WebAssembly.Module
-        ? await WebAssembly.instantiate(source, {})
-        : (await WebAssembly.instantiate(source as BufferSource, {})).instance;
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new WasmUnavailableError(`cannot instantiate the CDC WebAssembly kernel: ${reason}`, {
-      cause,
-    });
-  }
-  return createWasmKernel(instance);
-}
-
-function decodeBase64(base64: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(base64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
+async function instantiate(source: WasmSource): Promise<CdcKernel> {
+  return createWasmKernel(await instantiateWasm(source, 'CDC WebAssembly kernel'));
 }

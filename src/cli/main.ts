@@ -34,9 +34,9 @@ const USAGE = `usage: layerdiff <command> [options]
 convert and diff draw a progress line on stderr when it is a terminal (--progress: always).
 Commands that add chunks (convert, apply, unbundle, oci convert, oci flatten) create the store
 if needed, in pack files (default) or with --store-layout loose a file per chunk; an existing
-store keeps its layout. They keep a new chunk raw-deflated when that is smaller, at
---deflate-level N (1 by default; 0 stores chunks as they are). Commands that only read need an
-existing store.
+store keeps its layout. They keep a new chunk compressed when that is smaller: --codec lz4
+(default), deflate (level 1, or --deflate-level N) or none; --deflate-level 0 means none.
+Commands that only read need an existing store, and read every codec.
 
 commands:
   convert <layer|-> --store <dir> --out <index> [--flat] [--json] [--progress]

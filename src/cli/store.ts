@@ -1,12 +1,13 @@
 /**
  * How commands open the `--store` directory: commands that add chunks create it (in the
- * layout `--store-layout` names, packs by default) and deflate new chunks at
- * `--deflate-level` (0 for none; the store's default otherwise); commands that only read
+ * layout `--store-layout` names, packs by default) and compress new chunks as `--codec` says
+ * (`lz4` by default, `deflate` at `--deflate-level`, or `none`); commands that only read
  * refuse a directory that holds no store. Pack stores read and write with blocking calls (a
  * command has nothing else for its event loop to do).
  *
  * @module
  */
+import type { ChunkCodec } from '../compress/chunk-codec.js';
 import { UsageError } from '../errors.js';
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import type { FsStore } from '../node/fs-store.js';
@@ -19,8 +20,34 @@ import { closeAtEnd } from './cleanup.js';
 export const WRITE_STORE_OPTIONS = {
   store: { type: 'string' },
   'store-layout': { type: 'string' },
+  codec: { type: 'string' },
   'deflate-level': { type: 'string' },
 } as const;
+
+/** The values of `--codec`. */
+const CODECS = ['lz4', 'deflate', 'none'] as const;
+
+/**
+ * The codec `--codec` and `--deflate-level` ask for. `--deflate-level N` alone means deflate at
+ * N (0: none), as before `--codec` existed.
+ */
+function storeCodec(codec: string | undefined, level: string | undefined): ChunkCodec | false {
+  if (codec !== undefined && !(CODECS as readonly string[]).includes(codec)) {
+    throw new UsageError(
+      `--codec must be one of ${CODECS.join(', ')}, got ${JSON.stringify(codec)}`,
+    );
+  }
+  if (level !== undefined && !/^[0-9]$/.test(level)) {
+    throw new UsageError(`--deflate-level must be 0 (none) to 9, got ${JSON.stringify(level)}`);
+  }
+  if (level !== undefined && codec !== undefined && (codec !== 'deflate' || level === '0')) {
+    throw new UsageError(`--deflate-level ${level} does not go with --codec ${codec}`);
+  }
+  const algorithm = (codec ??
+    (level === undefined ? 'lz4' : level === '0' ? 'none' : 'deflate')) as (typeof CODECS)[number];
+  if (algorithm === 'none') return false;
+  return nodeChunkCodec({ algorithm, level: Number(level ?? 1), blocking: true });
+}
 
 /**
  * Opens (creating if needed) the store a command adds chunks to.
@@ -29,6 +56,7 @@ export const WRITE_STORE_OPTIONS = {
 export async function openWritableStore(values: {
   store?: string;
   'store-layout'?: string;
+  codec?: string;
   'deflate-level'?: string;
 }): Promise<PackStore | FsStore> {
   const dir = required(values.store, 'store');
@@ -36,20 +64,9 @@ export async function openWritableStore(values: {
   if (layout !== undefined && !STORE_LAYOUTS.includes(layout as StoreLayout)) {
     throw new UsageError(`--store-layout must be one of ${STORE_LAYOUTS.join(', ')}`);
   }
-  const level = values['deflate-level'];
-  if (level !== undefined && !/^[0-9]$/.test(level)) {
-    throw new UsageError(`--deflate-level must be 0 (none) to 9, got ${JSON.stringify(level)}`);
-  }
+  const codec = storeCodec(values.codec, values['deflate-level']);
   return closed(
-    await openStore(dir, {
-      layout: layout as StoreLayout | undefined,
-      blocking: true,
-      ...(level === undefined
-        ? {}
-        : {
-            codec: level === '0' ? false : nodeChunkCodec({ level: Number(level), blocking: true }),
-          }),
-    }),
+    await openStore(dir, { layout: layout as StoreLayout | undefined, blocking: true, codec }),
   );
 }
 

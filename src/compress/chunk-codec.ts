@@ -12,9 +12,16 @@ import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { CompressionError } from '../errors.js';
 import { looksIncompressible } from './entropy.js';
 import { pullThrough } from './lockstep.js';
+import { decodeLz4Block } from './lz4-block.js';
 
-/** How a chunk's bytes are stored: as they are, or raw deflate (RFC 1951). */
-export type ChunkCoding = 'identity' | 'deflate-raw';
+/**
+ * How a chunk's bytes are stored: as they are, raw deflate (RFC 1951), or one LZ4 block (the
+ * lz4 project's block format, no frame).
+ */
+export type ChunkCoding = 'identity' | 'deflate-raw' | 'lz4-block';
+
+/** Every coding, at the index that is its number in the binary formats (FORMAT.md §11, §13). */
+export const CHUNK_CODINGS: readonly ChunkCoding[] = ['identity', 'deflate-raw', 'lz4-block'];
 
 /** A chunk as stored or sent. */
 export interface EncodedChunk {
@@ -40,22 +47,26 @@ export interface ChunkCodec {
 const DECODE_SLICE = 16 * 1024;
 
 /**
- * The checks every codec's `decode` starts with.
- * @returns false for an identity chunk within `maxSize` (its bytes are the chunk), true for a
- * deflate-raw chunk to inflate.
- * @throws {@link CompressionError} for an identity chunk over `maxSize` or an unknown coding.
+ * What every codec's `decode` starts with: the codings that need no inflater.
+ * @returns the chunk's bytes for an identity or LZ4 chunk, `undefined` for a deflate-raw chunk
+ * (the caller inflates it, bounded by `maxSize`).
+ * @throws {@link CompressionError} for an identity chunk over `maxSize`, an LZ4 block that is
+ * malformed or decodes past `maxSize`, or an unknown coding.
  */
-export function needsInflate(chunk: EncodedChunk, maxSize: number): boolean {
-  if (chunk.coding === 'identity') {
-    if (chunk.bytes.length > maxSize) {
-      throw new CompressionError(`chunk of ${chunk.bytes.length} bytes exceeds ${maxSize}`);
-    }
-    return false;
+export function decodeWithoutInflate(chunk: EncodedChunk, maxSize: number): Uint8Array | undefined {
+  switch (chunk.coding) {
+    case 'identity':
+      if (chunk.bytes.length > maxSize) {
+        throw new CompressionError(`chunk of ${chunk.bytes.length} bytes exceeds ${maxSize}`);
+      }
+      return chunk.bytes;
+    case 'lz4-block':
+      return decodeLz4Block(chunk.bytes, maxSize);
+    case 'deflate-raw':
+      return undefined;
+    default:
+      throw new CompressionError(`unknown chunk coding ${JSON.stringify(chunk.coding)}`);
   }
-  if (chunk.coding !== 'deflate-raw') {
-    throw new CompressionError(`unknown chunk coding ${JSON.stringify(chunk.coding)}`);
-  }
-  return true;
 }
 
 /**
@@ -76,7 +87,8 @@ export function webDeflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
  * Shared by codecs that compress differently but decode the same way.
  */
 export async function webDecode(chunk: EncodedChunk, maxSize = MAX_CHUNK_MAX): Promise<Uint8Array> {
-  if (!needsInflate(chunk, maxSize)) return chunk.bytes;
+  const decoded = decodeWithoutInflate(chunk, maxSize);
+  if (decoded) return decoded;
   try {
     return await readBytes(
       pullThrough(

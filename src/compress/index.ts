@@ -1,6 +1,8 @@
 export {
+  CHUNK_CODINGS,
   type ChunkCodec,
   type ChunkCoding,
+  decodeWithoutInflate,
   type EncodedChunk,
   webChunkCodec,
   webDecode,
@@ -15,5 +17,12 @@ export {
 } from './decompress.js';
 export { detectCompression, SNIFF_BYTES } from './detect.js';
 export { INCOMPRESSIBLE_BITS, looksIncompressible, sampleEntropy } from './entropy.js';
+export { decodeLz4Block } from './lz4-block.js';
+export {
+  type LoadLz4CodecOptions,
+  Lz4Compressor,
+  loadLz4Codec,
+  lz4ChunkCodec,
+} from './lz4-codec.js';
 export { createZstdDecoder, type ZstdDecoderOptions } from './zstd.js';
 export { ZstdWalker } from './zstd-walker.js';

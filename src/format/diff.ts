@@ -6,7 +6,7 @@
  * @module
  */
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
-import type { ChunkCoding } from '../compress/chunk-codec.js';
+import { CHUNK_CODINGS, type ChunkCoding } from '../compress/chunk-codec.js';
 import { DiffFormatError } from '../errors.js';
 import { appendBytes } from './append.js';
 import { MAX_ROOT_BYTES } from './root.js';
@@ -20,8 +20,6 @@ export const DIFF_VERSION = 1;
 const CHUNK_KIND = 0x43; // 'C'
 const ROOT_KIND = 0x52; // 'R'
 const CHUNK_HEAD = 1 + 32 + 1 + 4 + 4;
-const CODING_BYTE: Record<ChunkCoding, number> = { identity: 0, 'deflate-raw': 1 };
-const CODINGS: ChunkCoding[] = ['identity', 'deflate-raw'];
 /** Largest root a diff may carry. */
 
 /** One frame of a diff stream. */
@@ -65,7 +63,7 @@ export function encodeChunkFrame(
   const view = new DataView(out.buffer);
   out[0] = CHUNK_KIND;
   out.set(digest, 1);
-  out[33] = CODING_BYTE[coding];
+  out[33] = CHUNK_CODINGS.indexOf(coding);
   view.setUint32(34, size);
   view.setUint32(38, bytes.length);
   out.set(bytes, CHUNK_HEAD);
@@ -120,7 +118,7 @@ export function createDiffDecoder(): TransformStream<Uint8Array, DiffFrame> {
         const view = new DataView(buf.buffer, buf.byteOffset + pos);
         if (kind === CHUNK_KIND) {
           if (left < CHUNK_HEAD) break;
-          const coding = CODINGS[buf[pos + 33]!];
+          const coding = CHUNK_CODINGS[buf[pos + 33]!];
           const size = view.getUint32(34);
           const stored = view.getUint32(38);
           if (!coding) throw new DiffFormatError(`unknown chunk coding ${buf[pos + 33]}`, at);

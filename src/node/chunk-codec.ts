@@ -1,14 +1,20 @@
 /**
- * The chunk codec for Node: raw deflate through node:zlib, on the libuv thread pool (off the
- * main thread) or, blocking, on the calling thread.
+ * The chunk codec for Node: LZ4 blocks (WebAssembly, on the calling thread) or raw deflate
+ * through node:zlib (on the libuv thread pool, off the main thread, or blocking, on the calling
+ * thread). It decodes every coding.
  *
  * @module
  */
 import { promisify } from 'node:util';
 import { deflateRaw, deflateRawSync, inflateRaw, inflateRawSync } from 'node:zlib';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
-import { type ChunkCodec, needsInflate } from '../compress/chunk-codec.js';
+import { type ChunkCodec, decodeWithoutInflate } from '../compress/chunk-codec.js';
 import { looksIncompressible } from '../compress/entropy.js';
+import {
+  embeddedLz4CompressorSync,
+  type Lz4Compressor,
+  lz4ChunkCodec,
+} from '../compress/lz4-codec.js';
 import { CompressionError, UsageError } from '../errors.js';
 import { intOption } from '../options.js';
 
@@ -17,7 +23,13 @@ const inflate = promisify(inflateRaw);
 
 /** Options of {@link nodeChunkCodec}. */
 export interface NodeChunkCodecOptions {
-  /** zlib level, 1 (fastest) to 9 (smallest). @default 6 */
+  /**
+   * How new chunks are compressed: `'lz4'` (LZ4 blocks; on the README's Debian layer 4.5
+   * times faster than deflate level 1, for a fifth more bytes) or `'deflate'` (raw deflate at
+   * `level`). Reading handles both, whatever this says. @default 'deflate'
+   */
+  algorithm?: 'lz4' | 'deflate';
+  /** zlib level for `'deflate'`, 1 (fastest) to 9 (smallest). @default 6 */
   level?: number;
   /**
    * Deflate and inflate with node:zlib's synchronous calls, on the calling thread. Each thread
@@ -30,16 +42,20 @@ export interface NodeChunkCodecOptions {
 }
 
 /**
- * Creates a codec over node:zlib raw deflate. Chunks whose sampled entropy says they will not
- * shrink (already compressed or random data) are stored as they are without trying.
- * @param options - the level, and which thread does the work.
+ * Creates a codec over LZ4 or node:zlib raw deflate. Chunks whose sampled entropy says they will
+ * not shrink (already compressed or random data) are stored as they are without trying.
+ * @param options - the algorithm, the level, and which thread does the work.
  * @returns the codec.
  */
 export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec {
+  const algorithm = options.algorithm ?? 'deflate';
+  if (algorithm !== 'lz4' && algorithm !== 'deflate') {
+    throw new UsageError(`algorithm must be 'lz4' or 'deflate', got ${JSON.stringify(algorithm)}`);
+  }
   const level = intOption(options.level, 'level', 6);
   if (level > 9) throw new UsageError(`level must be 1 to 9, got ${level}`);
   const blocking = options.blocking === true;
-  return {
+  const codec: ChunkCodec = {
     async encode(bytes) {
       if (bytes.length < 64 || looksIncompressible(bytes)) return { coding: 'identity', bytes };
       const packed = blocking ? deflateRawSync(bytes, { level }) : await deflate(bytes, { level });
@@ -48,7 +64,8 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
         : { coding: 'identity', bytes };
     },
     async decode(chunk, maxSize = MAX_CHUNK_MAX) {
-      if (!needsInflate(chunk, maxSize)) return chunk.bytes;
+      const decoded = decodeWithoutInflate(chunk, maxSize);
+      if (decoded) return decoded;
       try {
         // maxOutputLength stops a bomb inside zlib, before the output is allocated.
         const options = { maxOutputLength: maxSize };
@@ -63,4 +80,14 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
       }
     },
   };
+  // Node compiles WebAssembly synchronously, so this codec needs no loading step.
+  return algorithm === 'lz4' ? lz4ChunkCodec(lz4Compressor(), codec.decode) : codec;
+}
+
+let compressor: Lz4Compressor | undefined;
+
+/** The process's one LZ4 compressor (it is synchronous, so one serves every codec). */
+function lz4Compressor(): Lz4Compressor {
+  compressor ??= embeddedLz4CompressorSync();
+  return compressor;
 }

@@ -21,6 +21,7 @@ export {
   DEFLATE_SUFFIX,
   FsStore,
   type FsStoreOptions,
+  LZ4_SUFFIX,
   TMP_SUFFIX,
 } from './fs-store.js';
 export { type NodeGunzipOptions, nodeGunzip } from './gunzip.js';

@@ -60,10 +60,10 @@ export interface PackStoreOptions {
   /** Flush each pack and its index to disk (`fsync`) before publishing them. @default false */
   fsync?: boolean;
   /**
-   * How new chunks are compressed; `false` stores them as they are. Reads understand both
-   * forms whatever this says. @default nodeChunkCodec({ level: 1, blocking }) (zlib raw
-   * deflate, on the calling thread when `blocking`: on real layers level 1 is 25% faster than
-   * level 6 for 5% more bytes)
+   * How new chunks are compressed; `false` stores them as they are. Reads understand every
+   * coding whatever this says. @default nodeChunkCodec({ algorithm: 'lz4', blocking }) (LZ4 on
+   * the calling thread; on a real Debian layer it stored 22% more bytes than deflate level 1
+   * and converted in 0.48 s instead of 0.85 s)
    */
   codec?: ChunkCodec | false;
   /** A pack is sealed once it holds this many bytes (1 MiB to 2 GiB). @default 256 MiB */
@@ -79,7 +79,7 @@ export interface PackStoreOptions {
    */
   removeStaleAfterMs?: number | false;
   /**
-   * Read, write and (with the default codec) deflate chunks with synchronous calls on the
+   * Read, write and (with the default codec) inflate chunks with synchronous calls on the
    * calling thread: several times cheaper than a thread-pool round trip per chunk (a 1.1 GiB
    * conversion into an empty store took 1.9 s instead of 2.4 s), but each call blocks the
    * event loop while it runs. For command-line tools, not servers. @default false
@@ -182,7 +182,7 @@ export class PackStore implements ChunkStore {
     readonly root: string,
     private readonly options: PackStoreOptions,
   ) {
-    this.codec = options.codec ?? nodeChunkCodec({ level: 1, blocking: options.blocking });
+    this.codec = options.codec ?? nodeChunkCodec({ algorithm: 'lz4', blocking: options.blocking });
     this.packBytes = intOption(options.packBytes, 'packBytes', 256 * 1024 * 1024);
     if (this.packBytes < 1 << 20 || this.packBytes > 2 ** 31) {
       throw new UsageError(`packBytes must be 1 MiB to 2 GiB, got ${this.packBytes}`);

@@ -8,7 +8,7 @@
  */
 
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
-import type { ChunkCoding } from '../compress/chunk-codec.js';
+import { CHUNK_CODINGS, type ChunkCoding } from '../compress/chunk-codec.js';
 import { PackFormatError } from '../errors.js';
 import { crc32 } from '../hash/crc32.js';
 import { SHA256_BYTES } from '../hash/digest.js';
@@ -28,8 +28,6 @@ const INDEX_HEADER_BYTES = 8 + 4 + 8;
 const STORED_SLACK = 64 * 1024;
 /** The most entries a pack index may list. */
 export const MAX_PACK_ENTRIES = 1 << 22;
-
-const CODINGS: readonly ChunkCoding[] = ['identity', 'deflate-raw'];
 
 /** One chunk record of a pack, as its index lists it. */
 export interface PackEntry {
@@ -60,7 +58,7 @@ function checkSizes(file: string, at: number, h: RecordHeader): void {
 }
 
 function codingAt(file: string, at: number, bytes: Uint8Array, i: number): ChunkCoding {
-  const coding = CODINGS[bytes[i]!];
+  const coding = CHUNK_CODINGS[bytes[i]!];
   if (!coding || bytes[i + 1] || bytes[i + 2] || bytes[i + 3]) {
     throw new PackFormatError(file, at, `unknown chunk coding ${bytes[i]}`);
   }
@@ -76,7 +74,7 @@ export function encodeRecordHeader(h: RecordHeader): Uint8Array {
   const out = new Uint8Array(RECORD_HEADER_BYTES);
   const view = new DataView(out.buffer);
   out.set(h.digest, 0);
-  out[SHA256_BYTES] = CODINGS.indexOf(h.coding);
+  out[SHA256_BYTES] = CHUNK_CODINGS.indexOf(h.coding);
   view.setUint32(SHA256_BYTES + 4, h.stored);
   view.setUint32(SHA256_BYTES + 8, h.raw);
   return out;
@@ -140,7 +138,7 @@ export class PackIndexBuilder {
   add(e: Readonly<PackEntry>): number {
     let at = INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES;
     this.reserve(at + INDEX_ENTRY_BYTES);
-    const coding = CODINGS.indexOf(e.coding);
+    const coding = CHUNK_CODINGS.indexOf(e.coding);
     if (coding < 0) throw new RangeError(`no pack coding is called ${String(e.coding)}`);
     this.bytes.set(e.digest, at);
     at += SHA256_BYTES;
@@ -301,7 +299,7 @@ export function visitPackIndex(
   for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
     e.digest = bytes.subarray(at, at + SHA256_BYTES);
     e.offset = Number(view.getBigUint64(at + SHA256_BYTES));
-    e.coding = CODINGS[bytes[at + SHA256_BYTES + 8]!]!;
+    e.coding = CHUNK_CODINGS[bytes[at + SHA256_BYTES + 8]!]!;
     e.stored = view.getUint32(at + SHA256_BYTES + 12);
     e.raw = view.getUint32(at + SHA256_BYTES + 16);
     visit(e);

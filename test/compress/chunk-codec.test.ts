@@ -1,12 +1,18 @@
 /**
- * Chunk codecs: the one that runs everywhere (CompressionStream) and node:zlib's. Both keep a
- * compressed form only when it is smaller, skip random data, read each other's output, and
- * refuse corrupt or bomb-like input with CompressionError, never inflating past the bound.
+ * Chunk codecs: deflate everywhere (CompressionStream) and over node:zlib, LZ4 everywhere
+ * (WebAssembly) and in Node. All keep a compressed form only when it is smaller, skip random
+ * data, read each other's output, and refuse corrupt or bomb-like input with CompressionError,
+ * never inflating past the bound.
  */
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { type ChunkCodec, webChunkCodec } from '../../src/compress/chunk-codec.js';
+import {
+  type ChunkCodec,
+  type ChunkCoding,
+  webChunkCodec,
+} from '../../src/compress/chunk-codec.js';
 import { looksIncompressible, sampleEntropy } from '../../src/compress/entropy.js';
+import { loadLz4Codec } from '../../src/compress/lz4-codec.js';
 import { CompressionError } from '../../src/errors.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { pseudoRandom } from '../helpers/bytes.js';
@@ -16,11 +22,13 @@ const text = new TextEncoder().encode(
 );
 const random = pseudoRandom(100_000, 3);
 
-const codecs: Array<[string, ChunkCodec]> = [
-  ['web', webChunkCodec()],
-  ['node', nodeChunkCodec()],
-  ['node level 1', nodeChunkCodec({ level: 1 })],
-  ['node level 1, blocking', nodeChunkCodec({ level: 1, blocking: true })],
+const codecs: Array<[string, ChunkCodec, ChunkCoding]> = [
+  ['web', webChunkCodec(), 'deflate-raw'],
+  ['node', nodeChunkCodec(), 'deflate-raw'],
+  ['node level 1', nodeChunkCodec({ level: 1 }), 'deflate-raw'],
+  ['node level 1, blocking', nodeChunkCodec({ level: 1, blocking: true }), 'deflate-raw'],
+  ['web lz4', await loadLz4Codec(), 'lz4-block'],
+  ['node lz4', nodeChunkCodec({ algorithm: 'lz4' }), 'lz4-block'],
 ];
 
 describe('entropy sampling', () => {
@@ -34,10 +42,10 @@ describe('entropy sampling', () => {
   });
 });
 
-describe.each(codecs)('%s chunk codec', (_, codec) => {
+describe.each(codecs)('%s chunk codec', (_, codec, coding) => {
   it('compresses text, keeps random bytes as they are, and round-trips both', async () => {
     const t = await codec.encode(text);
-    expect(t.coding).toBe('deflate-raw');
+    expect(t.coding).toBe(coding);
     expect(t.bytes.length).toBeLessThan(text.length / 5);
     expect(new Uint8Array(await codec.decode(t))).toEqual(text);
     const r = await codec.encode(random);
@@ -51,8 +59,8 @@ describe.each(codecs)('%s chunk codec', (_, codec) => {
     }
   });
 
-  it('refuses corrupt, oversized and bomb-like input with CompressionError', async () => {
-    const good = (await codec.encode(text)).bytes;
+  it('refuses corrupt, oversized and bomb-like deflate input with CompressionError', async () => {
+    const good = deflateRawSync(text);
     const cases: Array<[Uint8Array, number | undefined]> = [
       [good.subarray(0, good.length >> 1), undefined],
       [Uint8Array.of(0xff, 0xff, 0xff, 0xff), undefined],
@@ -69,5 +77,17 @@ describe.each(codecs)('%s chunk codec', (_, codec) => {
     await expect(codec.decode({ coding: 'zstd' as never, bytes: good })).rejects.toBeInstanceOf(
       CompressionError,
     );
+  });
+
+  it('refuses a malformed or bomb-like LZ4 block with CompressionError', async () => {
+    // A 1-byte literal, then a match of 4 + 15 + 255 × 64 bytes at offset 1.
+    const bomb = Uint8Array.of(0x1f, 0x61, 1, 0, ...new Array(64).fill(255), 0, 0x00);
+    for (const [bytes, max] of [
+      [bomb, 10_000],
+      [Uint8Array.of(0x10, 0x61, 0, 0), undefined], // offset 0
+    ] as const) {
+      const err = await codec.decode({ coding: 'lz4-block', bytes }, max).catch((e) => e);
+      expect(err).toBeInstanceOf(CompressionError);
+    }
   });
 });

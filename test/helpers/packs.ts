@@ -2,9 +2,11 @@
  * Test access to a pack store's files: list its records, read one, drop one from its index,
  * damage one in place.
  */
+
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
+import { decodeLz4Block } from '../../src/compress/lz4-block.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import {
   decodePackIndex,
@@ -50,6 +52,9 @@ export function largestRecord(store: string): PackRecord {
 export function recordBytes(r: PackRecord): Buffer {
   const at = r.entry.offset + RECORD_HEADER_BYTES;
   const stored = readFileSync(r.pack).subarray(at, at + r.entry.stored);
+  if (r.entry.coding === 'lz4-block') {
+    return Buffer.from(decodeLz4Block(stored, r.entry.raw));
+  }
   return r.entry.coding === 'deflate-raw' ? inflateRawSync(stored) : stored;
 }
 

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkDigestError } from '../../src/errors.js';
-import { CORRUPT_SUFFIX, DEFLATE_SUFFIX, FsStore, TMP_SUFFIX } from '../../src/node/fs-store.js';
+import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
+import {
+  CORRUPT_SUFFIX,
+  DEFLATE_SUFFIX,
+  FsStore,
+  LZ4_SUFFIX,
+  TMP_SUFFIX,
+} from '../../src/node/fs-store.js';
 import { listFiles, makeTar, NODE_ENTRY, requireDist, runCli, runProcess } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
@@ -223,7 +230,22 @@ describe.runIf(toolsAvailable('tar'))('FsStore shared by two processes', () => {
   });
 });
 
-describe('FsStore chunk compression', () => {
+/** A 65 KB LZ4 block that would decode to 16 MiB of one byte. */
+const lz4Bomb = Buffer.concat([
+  Buffer.of(0x1f, 0x61, 1, 0),
+  Buffer.alloc(65_793, 255),
+  Buffer.of(0, 0),
+]);
+
+describe.each([
+  [
+    'deflate',
+    { codec: nodeChunkCodec({ level: 1 }) },
+    DEFLATE_SUFFIX,
+    deflateRawSync(Buffer.alloc(1 << 30)),
+  ],
+  ['LZ4 (the default)', {}, LZ4_SUFFIX, lz4Bomb],
+] as const)('FsStore chunk compression, %s', (_, options, suffix, bomb) => {
   const text = (n: number, seed: number) => {
     const words = ['layer', 'chunk', 'store', 'tar', 'index', 'root', 'diff', `w${seed}`];
     let s = '';
@@ -237,16 +259,16 @@ describe('FsStore chunk compression', () => {
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
-  it('keeps compressible chunks deflated (<hex>.d) and random ones as they are', async () => {
-    const store = await FsStore.open(join(root, 'a'));
+  it('keeps compressible chunks compressed (<hex> and a suffix), random ones as they are', async () => {
+    const store = await FsStore.open(join(root, 'a'), options);
     const t = text(60_000, 1);
     const r = chunk(60_000, 9);
     expect(await store.put(t.digest, t.bytes)).toBe(true);
     expect(await store.put(r.digest, r.bytes)).toBe(true);
-    const deflated = store.pathOf(t.digest) + DEFLATE_SUFFIX;
-    expect(existsSync(deflated)).toBe(true);
+    const packed = store.pathOf(t.digest) + suffix;
+    expect(existsSync(packed)).toBe(true);
     expect(existsSync(store.pathOf(t.digest))).toBe(false);
-    expect((await readFile(deflated)).length).toBeLessThan(t.bytes.length / 4);
+    expect((await readFile(packed)).length).toBeLessThan(t.bytes.length / 4);
     expect(existsSync(store.pathOf(r.digest))).toBe(true);
     expect(await store.has(t.digest)).toBe(true);
     expect(await store.put(t.digest, t.bytes)).toBe(false);
@@ -261,17 +283,17 @@ describe('FsStore chunk compression', () => {
     expect(new Uint8Array(await store.get(t2.digest))).toEqual(t2.bytes);
   });
 
-  it('a corrupt or bomb-like deflated file: ChunkDigestError, bounded', async () => {
-    const store = await FsStore.open(join(root, 'b'));
+  it('a corrupt or bomb-like compressed file: ChunkDigestError, bounded', async () => {
+    const store = await FsStore.open(join(root, 'b'), options);
     const t = text(50_000, 3);
     await store.put(t.digest, t.bytes);
-    const file = store.pathOf(t.digest) + DEFLATE_SUFFIX;
+    const file = store.pathOf(t.digest) + suffix;
     const good = await readFile(file);
     for (const bad of [
       good.subarray(0, good.length >> 1),
       Buffer.from(good.map((b, i) => (i === 40 ? b ^ 0x55 : b))),
-      // 1 GiB of zeros deflated: refused at 16 MiB of output, not inflated.
-      deflateRawSync(Buffer.alloc(1 << 30)),
+      // Decodes to more than 16 MiB: refused at 16 MiB of output.
+      bomb,
     ]) {
       await writeFile(file, bad);
       const err = await store.get(t.digest).catch((e: unknown) => e);
@@ -281,10 +303,10 @@ describe('FsStore chunk compression', () => {
   });
 
   it('a corrupt file does not hide a good one, and is set aside so that put repairs it', async () => {
-    const store = await FsStore.open(join(root, 'c'));
+    const store = await FsStore.open(join(root, 'c'), options);
     const t = text(30_000, 5);
     await store.put(t.digest, t.bytes);
-    const deflated = store.pathOf(t.digest) + DEFLATE_SUFFIX;
+    const deflated = store.pathOf(t.digest) + suffix;
     // A good raw copy beside a corrupt deflated one: the good one is returned.
     await writeFile(store.pathOf(t.digest), t.bytes);
     await writeFile(deflated, Uint8Array.of(1, 2, 3));

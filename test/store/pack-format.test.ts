@@ -55,9 +55,9 @@ describe('pack index', () => {
     const many: PackEntry[] = Array.from({ length: 700 }, (_, i) => ({
       digest: Uint8Array.from({ length: 32 }, (_, j) => (i * 7 + j) & 0xff),
       offset: 8 + i * (RECORD_HEADER_BYTES + 10),
-      coding: i % 3 === 0 ? 'deflate-raw' : 'identity',
+      coding: i % 3 === 0 ? 'deflate-raw' : i % 3 === 1 ? 'lz4-block' : 'identity',
       stored: 10,
-      raw: i % 3 === 0 ? 30 : 10,
+      raw: i % 3 === 2 ? 10 : 30,
     }));
     const size = 8 + many.length * (RECORD_HEADER_BYTES + 10);
     const builder = new PackIndexBuilder();
@@ -156,9 +156,9 @@ describe('record header', () => {
     expect(decodeRecordHeader(bytes, 'p.pack', 8)).toEqual(h);
     expect(() => decodeRecordHeader(bytes.subarray(0, 40), 'p.pack', 8)).toThrow(/cut short/);
     const bad = bytes.slice();
-    bad[32] = 2;
+    bad[32] = 3;
     expect(() => decodeRecordHeader(bad, 'p.pack', 8)).toThrow(
-      /p\.pack: unknown chunk coding 2 \(at byte 8\)/,
+      /p\.pack: unknown chunk coding 3 \(at byte 8\)/,
     );
     const odd = encodeRecordHeader({ ...h, coding: 'identity' });
     expect(() => decodeRecordHeader(odd, 'p.pack', 8)).toThrow(PackFormatError);

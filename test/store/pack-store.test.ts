@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkDigestError, ChunkNotFoundError, PackFormatError } from '../../src/errors.js';
-import { FsStore } from '../../src/node/fs-store.js';
+import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
+import { FsStore, LZ4_SUFFIX } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
 import { encodePackIndex, RECORD_HEADER_BYTES } from '../../src/store/pack-format.js';
@@ -88,7 +89,7 @@ describe('PackStore', () => {
     expect(packRecords(root)).toHaveLength(1);
   });
 
-  it('seals a pack at its size and starts another; deflates only what shrinks', async () => {
+  it('seals a pack at its size and starts another; compresses only what shrinks', async () => {
     const root = await fresh();
     const s = await PackStore.open(root, { packBytes: 1 << 20 });
     const chunks = Array.from({ length: 40 }, (_, i) => chunk(100_000, 100 + i));
@@ -99,12 +100,37 @@ describe('PackStore', () => {
     expect(records).toHaveLength(41);
     expect(new Set(records.map((r) => r.pack)).size).toBeGreaterThanOrEqual(4);
     const byDigest = new Map(records.map((r) => [r.digest, r]));
-    expect(byDigest.get(words.digest)!.entry.coding).toBe('deflate-raw');
-    expect(byDigest.get(words.digest)!.entry.stored).toBeLessThan(words.bytes.length / 10);
+    expect(byDigest.get(words.digest)!.entry.coding).toBe('lz4-block');
+    expect(byDigest.get(words.digest)!.entry.stored).toBeLessThan(words.bytes.length / 4);
     expect(byDigest.get(chunks[0]!.digest)!.entry.coding).toBe('identity');
     const again = await PackStore.open(root);
     for (const c of [...chunks, words]) expectBytes(await again.get(c.digest), c.bytes);
     await again.close();
+  });
+
+  it('reads chunks of every coding in one store, whatever codec it writes with', async () => {
+    const root = await fresh();
+    const words = [text(5000), text(7000), text(9000)];
+    const codecs = [
+      nodeChunkCodec({ algorithm: 'lz4' }),
+      nodeChunkCodec({ level: 1 }),
+      false,
+    ] as const;
+    for (const [i, codec] of codecs.entries()) {
+      const s = await PackStore.open(root, { codec });
+      await s.put(sha256(words[i]!), words[i]!);
+      await s.close();
+    }
+    expect(
+      packRecords(root)
+        .map((r) => r.entry.coding)
+        .sort(),
+    ).toEqual(['deflate-raw', 'identity', 'lz4-block']);
+    for (const codec of codecs) {
+      const s = await PackStore.open(root, { codec });
+      for (const w of words) expectBytes(await s.get(sha256(w)), w);
+      await s.close();
+    }
   });
 
   it('with codec false stores chunks as they are', async () => {
@@ -461,7 +487,7 @@ describe('openStore', () => {
 });
 
 describe.runIf(toolsAvailable('tar'))('store options on the command line', () => {
-  it('--store-layout, --deflate-level; reading commands need an existing store', async () => {
+  it('--store-layout, --codec, --deflate-level; reading commands need an existing store', async () => {
     requireDist();
     const dir = await fresh();
     const words = new TextEncoder().encode('chunk store words '.repeat(20_000));
@@ -479,9 +505,34 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
     ]);
     expect(r.stderr.toString()).toBe('');
     expect(packRecords(raw).every((x) => x.entry.coding === 'identity')).toBe(true);
-    const packed = join(dir, 'packed');
-    await runCli(['convert', tar, '--store', packed, '--out', join(dir, 'p.idx')]);
-    expect(packRecords(packed).some((x) => x.entry.coding === 'deflate-raw')).toBe(true);
+    // LZ4 by default; deflate on request, by --codec or by a level.
+    const codings = async (name: string, ...args: string[]) => {
+      const s = join(dir, name);
+      const c = await runCli([
+        'convert',
+        tar,
+        '--store',
+        s,
+        '--out',
+        join(dir, `${name}.idx`),
+        ...args,
+      ]);
+      expect(c.stderr.toString()).toBe('');
+      const out = join(dir, `${name}.tar`);
+      await runCli(['cat', join(dir, `${name}.idx`), '--store', s, '--out', out]);
+      expect(sha256(await readFile(out))).toBe(sha256(await readFile(tar)));
+      return new Set(packRecords(s).map((x) => x.entry.coding));
+    };
+    expect(await codings('packed')).toEqual(new Set(['identity', 'lz4-block']));
+    expect(await codings('lz4', '--codec', 'lz4')).toEqual(new Set(['identity', 'lz4-block']));
+    expect(await codings('d', '--codec', 'deflate')).toEqual(new Set(['identity', 'deflate-raw']));
+    expect(await codings('d1', '--deflate-level', '1')).toEqual(
+      new Set(['identity', 'deflate-raw']),
+    );
+    expect(await codings('d9', '--codec', 'deflate', '--deflate-level', '9')).toEqual(
+      new Set(['identity', 'deflate-raw']),
+    );
+    expect(await codings('none', '--codec', 'none')).toEqual(new Set(['identity']));
 
     const loose = join(dir, 'loose');
     const l = await runCli([
@@ -496,6 +547,8 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
     ]);
     expect(l.stderr.toString()).toBe('');
     expect(readdirSync(loose)).toEqual(['sha256']);
+    const looseFiles = readdirSync(join(loose, 'sha256'), { recursive: true }) as string[];
+    expect(looseFiles.some((f) => f.endsWith(LZ4_SUFFIX))).toBe(true);
     const out = join(dir, 'l.tar');
     expect((await runCli(['cat', join(dir, 'l.idx'), '--store', loose, '--out', out])).code).toBe(
       0,
@@ -527,6 +580,16 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
       ]);
       expect(u.code).toBe(2);
       expect(u.stderr.toString()).toMatch(/--deflate-level/);
+    }
+    for (const bad of [
+      ['--codec', 'zstd'],
+      ['--codec', 'lz4', '--deflate-level', '3'],
+      ['--codec', 'none', '--deflate-level', '1'],
+      ['--codec', 'deflate', '--deflate-level', '0'],
+    ]) {
+      const u = await runCli(['convert', tar, '--store', raw, ...bad, '--out', join(dir, 'u.idx')]);
+      expect(u.code).toBe(2);
+      expect(u.stderr.toString()).toMatch(/--codec/);
     }
     // --out /dev/stdout with standard output appended to a file: earlier content survives.
     const appended = join(dir, 'appended');

@@ -88,7 +88,7 @@ describe('workerd', () => {
   let config: string;
 
   beforeAll(() => {
-    for (const f of ['index.js', 'cdc.wasm']) {
+    for (const f of ['index.js', 'cdc.wasm', 'lz4.wasm']) {
       if (!existsSync(join(dist, f))) {
         throw new Error(`dist/${f} is missing: run \`npm run build\` before this test`);
       }
@@ -144,6 +144,7 @@ describe('workerd', () => {
       expect(r.error, output).toBeUndefined();
       expect(r.status, output).toBe(0);
       expect(output).toMatch(/\[ PASS \] .*main/);
+      expect(output).toContain('LZ4 diff: ');
       expect(output).toContain('layerdiff workerd round trip: ok');
     },
     TIMEOUT_MS + 30_000,

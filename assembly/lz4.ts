@@ -1,0 +1,153 @@
+/**
+ * layerdiff LZ4 block compressor (AssemblyScript → WebAssembly), for the `lz4-block` chunk
+ * coding. Compiled by `scripts/build-wasm.mjs` into its own module, `lz4.wasm`; it is not part
+ * of the TypeScript build. Decoding is plain JS (`src/compress/lz4-block.ts`), so every runtime
+ * reads what this writes.
+ *
+ * Output is the LZ4 block format (lz4 project, `doc/lz4_Block_format.md`): sequences of a
+ * token (literal length high nibble, match length − 4 low nibble), extra length bytes (runs of
+ * 255), literals, a 2-byte little-endian offset (1 to 65,535), extra match length bytes; the
+ * last sequence is literals only. Its end rules hold: the last 5 bytes are literals and no
+ * match starts within the last 12 bytes.
+ *
+ * Matching is greedy over a hash of the next 4 bytes (4,096 slots), with LZ4's usual
+ * acceleration: after every 64 misses in a row the scan steps one byte further, so data with
+ * no matches costs little.
+ *
+ * Linear memory: a static 16 KiB hash table, then, from `heapBase()`, space the host sizes
+ * (with `memory.grow`) for the input and the output. Nothing is allocated at run time.
+ */
+
+/** log2 of the hash table's slots. */
+const HASH_LOG: u32 = 12;
+/**
+ * Slot i holds the position last seen with hash i, counted from the start of the first input
+ * since the table was cleared: each call's input starts at `cursor`, after all earlier ones, so
+ * entries older than `cursor` belong to earlier inputs and are ignored. The table is cleared
+ * only when the count nears 2^32, not per call (a 16 KiB clear costs more than compressing a
+ * small file).
+ */
+const TABLE: usize = memory.data(4 << HASH_LOG, 64);
+/** Where the current input starts in the table's count; 0 never marks a valid entry. */
+let cursor: u32 = 1;
+/** Clear the table when the next input would reach past this count. */
+const CURSOR_LIMIT: u32 = 0xf0000000;
+const MIN_MATCH: u32 = 4;
+/** The block's last bytes that must be literals. */
+const LAST_LITERALS: usize = 5;
+/** No match may start within this many bytes of the end. */
+const MF_LIMIT: usize = 12;
+/** Largest match offset the format can express. */
+const MAX_OFFSET: usize = 65535;
+
+/** Start of the memory the host manages (input and output buffers). */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+// Small enough that binaryen inlines it at -O3.
+function hash4(v: u32): usize {
+  return <usize>((v * 2654435761) >> (32 - HASH_LOG));
+}
+
+/** Writes the extra length bytes of a length of at least 15 (minus 15). */
+function putLength(op: usize, n: u32): usize {
+  while (n >= 255) {
+    store<u8>(op, 255);
+    op++;
+    n -= 255;
+  }
+  store<u8>(op, <u8>n);
+  return op + 1;
+}
+
+/** Writes one sequence's token, literal length and literals; returns where the offset goes. */
+function putLiterals(op: usize, from: usize, lit: u32, low: u32): usize {
+  const token = op;
+  op++;
+  if (lit >= 15) {
+    store<u8>(token, <u8>(0xf0 | low));
+    op = putLength(op, lit - 15);
+  } else {
+    store<u8>(token, <u8>((lit << 4) | low));
+  }
+  memory.copy(op, from, lit);
+  return op + lit;
+}
+
+/**
+ * Compresses `len` bytes at `src` into an LZ4 block at `dst` and returns its length. `dst` must
+ * have room for `len + len / 255 + 16` bytes (the worst case, all literals); the regions must
+ * not overlap. Parameters are trusted (checked by the host).
+ */
+export function compress(src: usize, len: u32, dst: usize): u32 {
+  const end = src + <usize>len;
+  let op = dst;
+  let anchor = src;
+  if (<usize>len > MF_LIMIT) {
+    if (cursor > CURSOR_LIMIT - len) {
+      memory.fill(TABLE, 0, 4 << HASH_LOG);
+      cursor = 1;
+    }
+    // Table entries are `cursor + (position - src)`.
+    const base = src - <usize>cursor;
+    const limit = end - MF_LIMIT;
+    const matchLimit = end - LAST_LITERALS;
+    let ip = src + 1;
+    let misses: u32 = 0;
+    while (ip < limit) {
+      const seq = load<u32>(ip);
+      const slot = TABLE + (hash4(seq) << 2);
+      const seen = load<u32>(slot);
+      const ref = base + <usize>seen;
+      store<u32>(slot, <u32>(ip - base));
+      if (seen < cursor || ip - ref > MAX_OFFSET || load<u32>(ref) !== seq) {
+        ip += 1 + <usize>(misses >> 6);
+        misses++;
+        continue;
+      }
+      // A match of at least 4 bytes: extend it backwards over pending literals, then forwards
+      // (8 bytes at a time while 8 remain before matchLimit).
+      let start = ip;
+      let back = ref;
+      while (start > anchor && back > src && load<u8>(start - 1) === load<u8>(back - 1)) {
+        start--;
+        back--;
+      }
+      let a = ip + MIN_MATCH;
+      let b = ref + MIN_MATCH;
+      let differs = false;
+      while (a + 8 <= matchLimit) {
+        const x = load<u64>(a) ^ load<u64>(b);
+        if (x !== 0) {
+          a += <usize>(ctz(x) >> 3);
+          differs = true;
+          break;
+        }
+        a += 8;
+        b += 8;
+      }
+      if (!differs) {
+        while (a < matchLimit && load<u8>(a) === load<u8>(b)) {
+          a++;
+          b++;
+        }
+      }
+      const matchLen = <u32>(a - start) - MIN_MATCH;
+      op = putLiterals(op, anchor, <u32>(start - anchor), min<u32>(matchLen, 15));
+      store<u16>(op, <u16>(start - back));
+      op += 2;
+      if (matchLen >= 15) op = putLength(op, matchLen - 15);
+      ip = a;
+      anchor = a;
+      misses = 0;
+      // Remember a position inside the match, so that runs find their next match sooner.
+      if (ip < limit) {
+        store<u32>(TABLE + (hash4(load<u32>(ip - 2)) << 2), <u32>(ip - 2 - base));
+      }
+    }
+    cursor += len;
+  }
+  op = putLiterals(op, anchor, <u32>(end - anchor), 0);
+  return <u32>(op - dst);
+}

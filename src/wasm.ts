@@ -1,0 +1,46 @@
+/**
+ * Loading this library's WebAssembly modules (the CDC kernel, the LZ4 compressor): from the
+ * base64 embedded at build time, from a precompiled `WebAssembly.Module` (runtimes such as
+ * workerd forbid compiling from bytes), or from caller-supplied bytes. Neither module imports
+ * anything.
+ *
+ * @module
+ */
+
+import { WasmUnavailableError } from './errors.js';
+
+/** Where a module comes from: precompiled, or bytes to compile. */
+export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView;
+
+/**
+ * Instantiates a module with no imports.
+ * @param source - a precompiled module (only instantiated) or its bytes (compiled first).
+ * @param what - the module's name, for the error.
+ * @returns the instance.
+ * @throws {@link WasmUnavailableError} (as a rejection) when the runtime refuses.
+ */
+export async function instantiateWasm(
+  source: WasmSource,
+  what: string,
+): Promise<WebAssembly.Instance> {
+  try {
+    return source instanceof WebAssembly.Module
+      ? await WebAssembly.instantiate(source, {})
+      : (await WebAssembly.instantiate(source as BufferSource, {})).instance;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new WasmUnavailableError(`cannot instantiate the ${what}: ${reason}`, { cause });
+  }
+}
+
+/**
+ * Decodes an embedded module's base64.
+ * @param base64 - the text.
+ * @returns the bytes.
+ */
+export function decodeBase64(base64: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
