@@ -6,14 +6,23 @@
  * @module
  */
 
-/** Bytes sampled, in four evenly spaced slices. */
-const SAMPLE = 4096;
+/**
+ * Bytes sampled, in four evenly spaced slices. On 64 KiB chunks, 1 KiB measures uniform random
+ * bytes at 7.75 to 7.86 bits and text at 3 to 5, both well clear of the threshold, at about a
+ * third of the cost of sampling 4 KiB.
+ */
+const SAMPLE = 1024;
+
+/** `c * log2(c)` for every count a sample can hold. */
+const C_LOG2_C = Float64Array.from({ length: SAMPLE + 1 }, (_, c) =>
+  c > 0 ? c * Math.log2(c) : 0,
+);
 
 /** Above this many bits per byte a chunk is stored as it is. */
 export const INCOMPRESSIBLE_BITS = 7.2;
 
 /**
- * Estimates the order-0 entropy of `bytes` from a sample of at most 4 KiB.
+ * Estimates the order-0 entropy of `bytes` from a sample of at most 1 KiB.
  * @param bytes - the data.
  * @returns bits per byte, 0 to 8.
  */
@@ -33,21 +42,16 @@ export function sampleEntropy(bytes: Uint8Array): number {
     n = SAMPLE;
   }
   if (n === 0) return 0;
-  let bits = 0;
-  for (let i = 0; i < 256; i++) {
-    const c = counts[i]!;
-    if (c > 0) {
-      const p = c / n;
-      bits -= p * Math.log2(p);
-    }
-  }
-  return bits;
+  // -sum(p log2 p) with p = c / n is log2(n) - sum(c log2 c) / n.
+  let sum = 0;
+  for (let i = 0; i < 256; i++) sum += C_LOG2_C[counts[i]!]!;
+  return Math.max(0, Math.log2(n) - sum / n);
 }
 
 /**
  * Tells whether compressing `bytes` is unlikely to pay (see {@link INCOMPRESSIBLE_BITS}).
- * A 4 KiB sample of uniform random bytes measures about 7.95 bits per byte; text and code
- * measure 4 to 6.
+ * A 1 KiB sample of uniform random bytes measures about 7.8 bits per byte; text and code
+ * measure 3 to 6.
  * @param bytes - the data.
  */
 export function looksIncompressible(bytes: Uint8Array): boolean {
