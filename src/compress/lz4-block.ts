@@ -49,13 +49,17 @@ function grow(out: Uint8Array, used: number, need: number, limit: number, at: nu
  * size, pass it, and the output is allocated once.
  * @returns the decoded bytes (at most `maxSize`).
  * @throws {@link CompressionError} when the block is malformed (truncated, a match offset of 0
- * or before the output's start, bytes after the last literals) or decodes past `maxSize`.
+ * or before the output's start, bytes after the last literals) or decodes past `maxSize`;
+ * `RangeError` when `maxSize` is not a size.
  * @example
  * ```ts
  * const chunk = decodeLz4Block(stored, rawLength);
  * ```
  */
 export function decodeLz4Block(src: Uint8Array, maxSize: number): Uint8Array {
+  if (!Number.isSafeInteger(maxSize) || maxSize < 0) {
+    throw new RangeError(`LZ4 block: the bound must be a size in bytes, got ${maxSize}`);
+  }
   const n = src.length;
   const limit = Math.min(maxSize, maxDecoded(n));
   let out = new Uint8Array(Math.min(limit, Math.max(4 * n, 4096)));

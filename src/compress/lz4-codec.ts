@@ -41,6 +41,7 @@ export class Lz4Compressor {
 
   /**
    * @param instance - an instance of `lz4.wasm`.
+   * Several compressors may share an instance (calls are synchronous).
    * @throws {@link UsageError} when the instance does not export what the module does.
    */
   constructor(instance: WebAssembly.Instance) {
@@ -71,6 +72,8 @@ export class Lz4Compressor {
     // Input, then the worst-case output (all literals). Memory only grows, to fit the largest
     // chunk seen: 0.5 MiB for the default chunker's 256 KiB maximum.
     const need = dst + len + Math.ceil(len / 255) + 16;
+    // Another compressor on this instance may have grown (and so detached) the memory.
+    if (this.#mem.buffer !== memory.buffer) this.#mem = new Uint8Array(memory.buffer);
     if (need > this.#mem.length) {
       memory.grow(Math.ceil((need - this.#mem.length) / PAGE));
       this.#mem = new Uint8Array(memory.buffer);
@@ -131,7 +134,7 @@ export function lz4ChunkCodec(
  * module; a caller that must go on can fall back to {@link webChunkCodec}.
  * @example
  * ```ts
- * const store = new MemoryStore({ codec: await loadLz4Codec() });
+ * const { stream, done } = createDiff(layer, { bases, store, codec: await loadLz4Codec() });
  * ```
  */
 export async function loadLz4Codec(options: LoadLz4CodecOptions = {}): Promise<ChunkCodec> {

@@ -24,7 +24,7 @@ const inflate = promisify(inflateRaw);
 /** Options of {@link nodeChunkCodec}. */
 export interface NodeChunkCodecOptions {
   /**
-   * How new chunks are compressed: `'lz4'` (LZ4 blocks; on the README's Debian layer 4.5
+   * How new chunks are compressed: `'lz4'` (LZ4 blocks; on the README's Debian layer 4.3
    * times faster than deflate level 1, for a fifth more bytes) or `'deflate'` (raw deflate at
    * `level`). Reading handles both, whatever this says. @default 'deflate'
    */

@@ -6,12 +6,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { xxhash32 } from 'hash-wasm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeLz4Block } from '../../src/compress/lz4-block.js';
-import { embeddedLz4CompressorSync, Lz4Compressor } from '../../src/compress/lz4-codec.js';
+import {
+  embeddedLz4CompressorSync,
+  Lz4Compressor,
+  loadLz4Codec,
+} from '../../src/compress/lz4-codec.js';
 import { CompressionError } from '../../src/errors.js';
+import { ROOT, requireDist, runProcess } from '../cli/run.js';
 import { concat, pseudoRandom, sameBytes } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
 
@@ -88,6 +94,37 @@ describe('LZ4 blocks', () => {
     expect(() => lz4.compress(new Uint8Array((16 << 20) + 1))).toThrow(RangeError);
   });
 
+  it('share one instance between compressors without growing its memory on every call', async () => {
+    const module = new WebAssembly.Module(
+      readFileSync(new URL('../../build/lz4.wasm', import.meta.url)),
+    );
+    const instance = new WebAssembly.Instance(module, {});
+    const memory = instance.exports.memory as WebAssembly.Memory;
+    const big = concat([text, text, text, text, text]).subarray(0, 256 * 1024);
+    const a = new Lz4Compressor(instance);
+    const b = new Lz4Compressor(instance);
+    a.compress(big);
+    b.compress(big);
+    const settled = memory.buffer.byteLength;
+    for (let i = 0; i < 20; i++) {
+      expect(sameBytes(decodeLz4Block(a.compress(big)!, big.length), big)).toBe(true);
+      expect(sameBytes(decodeLz4Block(b.compress(big)!, big.length), big)).toBe(true);
+    }
+    expect(memory.buffer.byteLength).toBe(settled);
+    // Two codecs from the loader share its one embedded instance.
+    const grow = vi.spyOn(WebAssembly.Memory.prototype, 'grow');
+    try {
+      const [x, y] = [await loadLz4Codec(), await loadLz4Codec()];
+      for (let i = 0; i < 20; i++) {
+        expect((await x.encode(big)).coding).toBe('lz4-block');
+        expect((await y.encode(big)).coding).toBe('lz4-block');
+      }
+      expect(grow.mock.calls.length).toBeLessThanOrEqual(1);
+    } finally {
+      grow.mockRestore();
+    }
+  });
+
   it('refuse an instance that is not lz4.wasm', async () => {
     const cdc = readFileSync(new URL('../../build/cdc.wasm', import.meta.url));
     const { instance } = await WebAssembly.instantiate(cdc, {});
@@ -119,6 +156,21 @@ describe('the LZ4 block decoder, on hostile input', () => {
     expect(err).toBeInstanceOf(CompressionError);
     expect((err as Error).message).toMatch(message);
     expect((err as Error).message).toMatch(/at input byte \d+/);
+  });
+
+  it('refuses a bound that is not a size (a NaN bound once looped for ever)', async () => {
+    requireDist();
+    // In a child process: on a regression the loop cannot be interrupted in this one.
+    const code = `import { decodeLz4Block } from ${JSON.stringify(join(ROOT, 'dist/index.js'))};
+      for (const bound of [NaN, -1, 1.5, Infinity]) {
+        try { decodeLz4Block(Uint8Array.of(0x20, 0x41, 0x42), bound); console.log('returned'); }
+        catch (e) { console.log(e.name); }
+      }`;
+    const run = await runProcess(process.execPath, ['--input-type=module', '-e', code], {
+      timeoutMs: 10_000,
+    });
+    expect(run.signal).toBeNull();
+    expect(run.stdout.toString().trim().split('\n')).toEqual(Array(4).fill('RangeError'));
   });
 
   it('bounds a bomb: a block that would decode to 16 MiB stops at the bound', () => {
