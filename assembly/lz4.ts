@@ -39,6 +39,8 @@ const LAST_LITERALS: usize = 5;
 const MF_LIMIT: usize = 12;
 /** Largest match offset the format can express. */
 const MAX_OFFSET: usize = 65535;
+// `decompress` needs 32 writable bytes after its input and after its output bound (see there);
+// the host's DECODE_SLACK (src/compress/lz4-codec.ts) must say the same.
 
 /** Start of the memory the host manages (input and output buffers). */
 export function heapBase(): usize {
@@ -71,14 +73,21 @@ function putLiterals(op: usize, from: usize, lit: u32, low: u32): usize {
   } else {
     store<u8>(token, <u8>((lit << 4) | low));
   }
-  memory.copy(op, from, lit);
+  if (lit <= 16) {
+    // Within the slack the host leaves after the input and the output.
+    store<u64>(op, load<u64>(from));
+    store<u64>(op + 8, load<u64>(from + 8));
+  } else {
+    memory.copy(op, from, lit);
+  }
   return op + lit;
 }
 
 /**
  * Compresses `len` bytes at `src` into an LZ4 block at `dst` and returns its length. `dst` must
- * have room for `len + len / 255 + 16` bytes (the worst case, all literals); the regions must
- * not overlap. Parameters are trusted (checked by the host).
+ * have room for `len + len / 255 + 16` bytes (the worst case, all literals) and 32 more, and
+ * 32 bytes after the input must be readable (short literal runs are copied 16 bytes at a
+ * time); the regions must not overlap. Parameters are trusted (checked by the host).
  */
 export function compress(src: usize, len: u32, dst: usize): u32 {
   const end = src + <usize>len;
@@ -150,4 +159,87 @@ export function compress(src: usize, len: u32, dst: usize): u32 {
   }
   op = putLiterals(op, anchor, <u32>(end - anchor), 0);
   return <u32>(op - dst);
+}
+
+/**
+ * Decodes the LZ4 block of `len` bytes at `src` into `dst` and returns the decoded length, or
+ * -1 when the block is malformed or decodes past `cap` bytes. The checks are those of the JS
+ * decoder (`src/compress/lz4-block.ts`), which the host runs on a block this refuses, to name
+ * the fault. Short literal runs and matches are copied 16 bytes at a time, so the host must
+ * leave 32 writable bytes after `dst + cap` (their content is garbage) and after `src + len`;
+ * the regions must not overlap.
+ */
+export function decompress(src: usize, len: u32, dst: usize, cap: u32): i32 {
+  const end = src + <usize>len;
+  const limit = dst + <usize>cap;
+  let ip = src;
+  let op = dst;
+  while (true) {
+    if (ip >= end) return -1;
+    const token = <u32>load<u8>(ip);
+    ip++;
+    let lit = token >> 4;
+    if (lit === 15) {
+      let b: u32 = 255;
+      while (b === 255) {
+        if (ip >= end) return -1;
+        b = <u32>load<u8>(ip);
+        ip++;
+        lit += b;
+      }
+    }
+    if (<usize>lit > end - ip || <usize>lit > limit - op) return -1;
+    if (lit <= 16) {
+      // Within the slack after both regions.
+      store<u64>(op, load<u64>(ip));
+      store<u64>(op + 8, load<u64>(ip + 8));
+    } else {
+      memory.copy(op, ip, lit);
+    }
+    op += lit;
+    ip += lit;
+    if (ip === end) break;
+    if (end - ip < 2) return -1;
+    const offset = <usize>load<u16>(ip);
+    if (offset === 0 || offset > op - dst) return -1;
+    ip += 2;
+    let matchLen = token & 15;
+    if (matchLen === 15) {
+      let b: u32 = 255;
+      while (b === 255) {
+        if (ip >= end) return -1;
+        b = <u32>load<u8>(ip);
+        ip++;
+        matchLen += b;
+      }
+    }
+    matchLen += MIN_MATCH;
+    if (<usize>matchLen > limit - op) return -1;
+    let from = op - offset;
+    if (offset >= 8) {
+      // 8 bytes at a time: each step reads bytes at least 8 behind what it writes, so a match
+      // that overlaps its own output repeats exactly as byte by byte would.
+      const stop = op + <usize>matchLen;
+      if (matchLen > 32 && offset >= <usize>matchLen) {
+        memory.copy(op, from, matchLen);
+      } else {
+        let o = op;
+        while (o < stop) {
+          store<u64>(o, load<u64>(from));
+          o += 8;
+          from += 8;
+        }
+      }
+      op = stop;
+    } else {
+      // Overlapping: the last `offset` bytes repeat; byte by byte is exact.
+      const stop = op + <usize>matchLen;
+      while (op < stop) {
+        store<u8>(op, load<u8>(from));
+        op++;
+        from++;
+      }
+    }
+  }
+  return <i32>(op - dst);
 }

@@ -20,7 +20,7 @@ export { INCOMPRESSIBLE_BITS, looksIncompressible, sampleEntropy } from './entro
 export { decodeLz4Block } from './lz4-block.js';
 export {
   type LoadLz4CodecOptions,
-  Lz4Compressor,
+  Lz4Kernel,
   loadLz4Codec,
   lz4ChunkCodec,
 } from './lz4-codec.js';

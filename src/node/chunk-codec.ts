@@ -10,11 +10,7 @@ import { deflateRaw, deflateRawSync, inflateRaw, inflateRawSync } from 'node:zli
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { type ChunkCodec, decodeWithoutInflate } from '../compress/chunk-codec.js';
 import { looksIncompressible } from '../compress/entropy.js';
-import {
-  embeddedLz4CompressorSync,
-  type Lz4Compressor,
-  lz4ChunkCodec,
-} from '../compress/lz4-codec.js';
+import { embeddedLz4KernelSync, type Lz4Kernel, lz4ChunkCodec } from '../compress/lz4-codec.js';
 import { CompressionError, UsageError } from '../errors.js';
 import { intOption } from '../options.js';
 
@@ -64,6 +60,7 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
         : { coding: 'identity', bytes };
     },
     async decode(chunk, maxSize = MAX_CHUNK_MAX) {
+      if (chunk.coding === 'lz4-block') return lz4Kernel().decode(chunk.bytes, maxSize);
       const decoded = decodeWithoutInflate(chunk, maxSize);
       if (decoded) return decoded;
       try {
@@ -81,13 +78,13 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
     },
   };
   // Node compiles WebAssembly synchronously, so this codec needs no loading step.
-  return algorithm === 'lz4' ? lz4ChunkCodec(lz4Compressor(), codec.decode) : codec;
+  return algorithm === 'lz4' ? lz4ChunkCodec(lz4Kernel(), codec.decode) : codec;
 }
 
-let compressor: Lz4Compressor | undefined;
+let kernel: Lz4Kernel | undefined;
 
-/** The process's one LZ4 compressor (it is synchronous, so one serves every codec). */
-function lz4Compressor(): Lz4Compressor {
-  compressor ??= embeddedLz4CompressorSync();
-  return compressor;
+/** The process's one LZ4 kernel (it is synchronous, so one serves every codec). */
+function lz4Kernel(): Lz4Kernel {
+  kernel ??= embeddedLz4KernelSync();
+  return kernel;
 }

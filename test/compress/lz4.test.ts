@@ -11,17 +11,13 @@ import fc from 'fast-check';
 import { xxhash32 } from 'hash-wasm';
 import { describe, expect, it, vi } from 'vitest';
 import { decodeLz4Block } from '../../src/compress/lz4-block.js';
-import {
-  embeddedLz4CompressorSync,
-  Lz4Compressor,
-  loadLz4Codec,
-} from '../../src/compress/lz4-codec.js';
+import { embeddedLz4KernelSync, Lz4Kernel, loadLz4Codec } from '../../src/compress/lz4-codec.js';
 import { CompressionError } from '../../src/errors.js';
 import { ROOT, requireDist, runProcess } from '../cli/run.js';
 import { concat, pseudoRandom, sameBytes } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
 
-const lz4 = embeddedLz4CompressorSync();
+const lz4 = embeddedLz4KernelSync();
 const text = new TextEncoder().encode(
   Array.from({ length: 3000 }, (_, i) => `key${i % 61} = value ${(i * 7) % 113}\n`).join(''),
 );
@@ -67,6 +63,7 @@ describe('LZ4 blocks', () => {
           expect(sameBytes(decodeLz4Block(packed, bytes.length), bytes)).toBe(true);
           // A loose bound (the caller does not know the size) gives the same bytes.
           expect(sameBytes(decodeLz4Block(packed, 16 << 20), bytes)).toBe(true);
+          expect(sameBytes(lz4.decode(packed, bytes.length), bytes)).toBe(true);
         }
         expect(sameBytes(decodeLz4Block(literalsOnly(bytes), bytes.length), bytes)).toBe(true);
       }),
@@ -79,7 +76,7 @@ describe('LZ4 blocks', () => {
     expect(t.length).toBeLessThan(text.length / 2);
     expect(lz4.compress(pseudoRandom(70_000, 9))).toBeUndefined();
     // Another instance, after other inputs: the hash table's old entries must not leak in.
-    const other = embeddedLz4CompressorSync();
+    const other = embeddedLz4KernelSync();
     other.compress(text.subarray(5, 40_000));
     other.compress(pseudoRandom(100_000, 2));
     expect(other.compress(text)).toEqual(t);
@@ -101,8 +98,8 @@ describe('LZ4 blocks', () => {
     const instance = new WebAssembly.Instance(module, {});
     const memory = instance.exports.memory as WebAssembly.Memory;
     const big = concat([text, text, text, text, text]).subarray(0, 256 * 1024);
-    const a = new Lz4Compressor(instance);
-    const b = new Lz4Compressor(instance);
+    const a = new Lz4Kernel(instance);
+    const b = new Lz4Kernel(instance);
     a.compress(big);
     b.compress(big);
     const settled = memory.buffer.byteLength;
@@ -125,39 +122,6 @@ describe('LZ4 blocks', () => {
     }
   });
 
-  it('refuse an instance that is not lz4.wasm', async () => {
-    const cdc = readFileSync(new URL('../../build/cdc.wasm', import.meta.url));
-    const { instance } = await WebAssembly.instantiate(cdc, {});
-    expect(() => new Lz4Compressor(instance)).toThrow(/not an instance of lz4.wasm/);
-  });
-});
-
-describe('the LZ4 block decoder, on hostile input', () => {
-  const good = block(text);
-
-  it.each<[string, Uint8Array, number, RegExp]>([
-    ['an empty block', new Uint8Array(0), 10, /ends before its last literals/],
-    ['an offset of 0', Uint8Array.of(0x10, 0x61, 0, 0, 0), 100, /match offset 0/],
-    ['an offset before the start', Uint8Array.of(0x10, 0x61, 2, 0, 0), 100, /match offset 2/],
-    ['literals past the end', Uint8Array.of(0x50, 1, 2), 100, /5 literals run past the end/],
-    ['a literal length past the end', Uint8Array.of(0xf0, 255, 255), 1000, /literal length/],
-    ['a match length past the end', Uint8Array.of(0x1f, 0x61, 1, 0, 255), 1000, /match length/],
-    ['a cut offset', Uint8Array.of(0x10, 0x61, 1), 100, /offset runs past the end/],
-    ['literals past the bound', literalsOnly(text.subarray(0, 500)), 499, /past 499 bytes/],
-    ['a match past the bound', Uint8Array.of(0x1f, 0x61, 1, 0, 200, 0), 100, /past 100 bytes/],
-  ])('refuses %s', (_, bytes, max, message) => {
-    const err = (() => {
-      try {
-        decodeLz4Block(bytes, max);
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(err).toBeInstanceOf(CompressionError);
-    expect((err as Error).message).toMatch(message);
-    expect((err as Error).message).toMatch(/at input byte \d+/);
-  });
-
   it('refuses a bound that is not a size (a NaN bound once looped for ever)', async () => {
     requireDist();
     // In a child process: on a regression the loop cannot be interrupted in this one.
@@ -173,10 +137,90 @@ describe('the LZ4 block decoder, on hostile input', () => {
     expect(run.stdout.toString().trim().split('\n')).toEqual(Array(4).fill('RangeError'));
   });
 
+  it('decode alike in JS and in the module: same bytes, or the same error', () => {
+    const good = block(text);
+    const outcome = (
+      decode: (b: Uint8Array, m: number) => Uint8Array,
+      b: Uint8Array,
+      m: number,
+    ) => {
+      try {
+        return decode(b, m);
+      } catch (e) {
+        expect(e).toBeInstanceOf(CompressionError);
+        return (e as Error).message;
+      }
+    };
+    const blocks = fc.oneof(
+      fc.uint8Array({ maxLength: 300 }),
+      fc
+        .tuple(
+          fc.integer({ min: 0, max: good.length - 1 }),
+          fc.integer({ min: 1, max: 255 }),
+          fc.nat(good.length),
+        )
+        .map(([at, flip, cut]) => {
+          const b = good.slice(0, Math.max(cut, at + 1));
+          b[at]! ^= flip;
+          return b;
+        }),
+    );
+    fc.assert(
+      fc.property(blocks, fc.integer({ min: 0, max: 2 * text.length }), (b, max) => {
+        const wasm = outcome((x, m) => lz4.decode(x, m), b, max);
+        const js = outcome(decodeLz4Block, b, max);
+        if (typeof js === 'string' || typeof wasm === 'string') expect(wasm).toEqual(js);
+        else expect(sameBytes(wasm, js)).toBe(true);
+      }),
+      { seed: 5, numRuns: 3000 },
+    );
+    // A bound the module does not take (over 1 MiB of output) goes to the JS decoder.
+    expect(sameBytes(lz4.decode(good, 16 << 20), text)).toBe(true);
+  });
+
+  it('refuse an instance that is not lz4.wasm', async () => {
+    const cdc = readFileSync(new URL('../../build/cdc.wasm', import.meta.url));
+    const { instance } = await WebAssembly.instantiate(cdc, {});
+    expect(() => new Lz4Kernel(instance)).toThrow(/not an instance of lz4.wasm/);
+  });
+});
+
+/** Both decoders: plain JS, and the module's (which names faults through the JS one). */
+const decoders: Array<[string, (block: Uint8Array, max: number) => Uint8Array]> = [
+  ['JS', decodeLz4Block],
+  ['WebAssembly', (b, max) => lz4.decode(b, max)],
+];
+
+describe.each(decoders)('the %s LZ4 block decoder, on hostile input', (_, decode) => {
+  const good = block(text);
+
+  it.each<[string, Uint8Array, number, RegExp]>([
+    ['an empty block', new Uint8Array(0), 10, /ends before its last literals/],
+    ['an offset of 0', Uint8Array.of(0x10, 0x61, 0, 0, 0), 100, /match offset 0/],
+    ['an offset before the start', Uint8Array.of(0x10, 0x61, 2, 0, 0), 100, /match offset 2/],
+    ['literals past the end', Uint8Array.of(0x50, 1, 2), 100, /5 literals run past the end/],
+    ['a literal length past the end', Uint8Array.of(0xf0, 255, 255), 1000, /literal length/],
+    ['a match length past the end', Uint8Array.of(0x1f, 0x61, 1, 0, 255), 1000, /match length/],
+    ['a cut offset', Uint8Array.of(0x10, 0x61, 1), 100, /offset runs past the end/],
+    ['literals past the bound', literalsOnly(text.subarray(0, 500)), 499, /past 499 bytes/],
+    ['a match past the bound', Uint8Array.of(0x1f, 0x61, 1, 0, 200, 0), 100, /past 100 bytes/],
+  ])('refuses %s', (_, bytes, max, message) => {
+    const err = (() => {
+      try {
+        decode(bytes, max);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(CompressionError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).toMatch(/at input byte \d+/);
+  });
+
   it('bounds a bomb: a block that would decode to 16 MiB stops at the bound', () => {
     // 65 KB: one literal, then a match at offset 1 of 4 + 15 + 255 × 65,793 bytes (16 MiB).
     const bomb = concat([Uint8Array.of(0x1f, 0x61, 1, 0), new Uint8Array(65_793).fill(255)]);
-    expect(() => decodeLz4Block(concat([bomb, Uint8Array.of(0, 0)]), 1 << 20)).toThrow(
+    expect(() => decode(concat([bomb, Uint8Array.of(0, 0)]), 1 << 20)).toThrow(
       /past 1048576 bytes/,
     );
   });
@@ -192,7 +236,7 @@ describe('the LZ4 block decoder, on hostile input', () => {
           corrupt[at]! ^= flip;
           for (const bytes of [good.subarray(0, cut), corrupt]) {
             try {
-              const out = decodeLz4Block(bytes, text.length);
+              const out = decode(bytes, text.length);
               expect(out.length).toBeLessThanOrEqual(text.length);
               // A corrupt offset may still point at equal bytes (the text repeats itself), so
               // only a prefix must differ; the store's digest check catches the rest.
@@ -214,7 +258,7 @@ describe('the LZ4 block decoder, on hostile input', () => {
         fc.integer({ min: 0, max: 5000 }),
         (b, max) => {
           try {
-            expect(decodeLz4Block(b, max).length).toBeLessThanOrEqual(max);
+            expect(decode(b, max).length).toBeLessThanOrEqual(max);
           } catch (e) {
             expect(e).toBeInstanceOf(CompressionError);
           }
