@@ -1,8 +1,9 @@
 /**
- * layerdiff LZ4 block compressor (AssemblyScript → WebAssembly), for the `lz4-block` chunk
- * coding. Compiled by `scripts/build-wasm.mjs` into its own module, `lz4.wasm`; it is not part
- * of the TypeScript build. Decoding is plain JS (`src/compress/lz4-block.ts`), so every runtime
- * reads what this writes.
+ * layerdiff LZ4 block compressor and decoder (AssemblyScript → WebAssembly), for the
+ * `lz4-block` chunk coding. Compiled by `scripts/build-wasm.mjs` into its own module,
+ * `lz4.wasm`; it is not part of the TypeScript build. The JS decoder
+ * (`src/compress/lz4-block.ts`) reads the same blocks where the module cannot be loaded, and is
+ * the reference the module's decoder follows.
  *
  * Output is the LZ4 block format (lz4 project, `doc/lz4_Block_format.md`): sequences of a
  * token (literal length high nibble, match length − 4 low nibble), extra length bytes (runs of

@@ -27,7 +27,7 @@ const MODULES = [
     wasm: 'build/lz4.wasm',
     ts: 'src/compress/lz4-wasm.generated.ts',
     constant: 'LZ4_WASM_BASE64',
-    what: 'The LZ4 block compressor WebAssembly module',
+    what: 'The LZ4 block compressor and decoder WebAssembly module',
   },
 ];
 

@@ -157,7 +157,7 @@ export class ChunkerParamsError extends LayerdiffError {
 }
 
 /**
- * A WebAssembly module of this library (the CDC kernel, the LZ4 compressor) could not be
+ * A WebAssembly module of this library (the CDC kernel, the LZ4 module) could not be
  * loaded, and a fallback was not allowed.
  */
 export class WasmUnavailableError extends LayerdiffError {

@@ -1,5 +1,5 @@
 /**
- * Loading this library's WebAssembly modules (the CDC kernel, the LZ4 compressor): from the
+ * Loading this library's WebAssembly modules (the CDC kernel, the LZ4 module): from the
  * base64 embedded at build time, from a precompiled `WebAssembly.Module` (runtimes such as
  * workerd forbid compiling from bytes), or from caller-supplied bytes. Neither module imports
  * anything.

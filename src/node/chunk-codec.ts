@@ -22,10 +22,12 @@ export interface NodeChunkCodecOptions {
   /**
    * How new chunks are compressed: `'lz4'` (LZ4 blocks; on the README's Debian layer 4.3
    * times faster than deflate level 1, for a fifth more bytes) or `'deflate'` (raw deflate at
-   * `level`). Reading handles both, whatever this says. @default 'deflate'
+   * `level`). Where WebAssembly cannot be compiled (`node --jitless`), `'lz4'` deflates at
+   * `level` (1 unless given). Reading handles every coding, whatever this says.
+   * @default 'deflate'
    */
   algorithm?: 'lz4' | 'deflate';
-  /** zlib level for `'deflate'`, 1 (fastest) to 9 (smallest). @default 6 */
+  /** zlib level, 1 (fastest) to 9 (smallest). @default 6 for `'deflate'`, 1 for `'lz4'` */
   level?: number;
   /**
    * Deflate and inflate with node:zlib's synchronous calls, on the calling thread. Each thread
@@ -48,7 +50,8 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
   if (algorithm !== 'lz4' && algorithm !== 'deflate') {
     throw new UsageError(`algorithm must be 'lz4' or 'deflate', got ${JSON.stringify(algorithm)}`);
   }
-  const level = intOption(options.level, 'level', 6);
+  // Level 1 when deflate stands in for LZ4 (no WebAssembly), as the stores did before LZ4.
+  const level = intOption(options.level, 'level', algorithm === 'lz4' ? 1 : 6);
   if (level > 9) throw new UsageError(`level must be 1 to 9, got ${level}`);
   const blocking = options.blocking === true;
   const codec: ChunkCodec = {
@@ -60,7 +63,11 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
         : { coding: 'identity', bytes };
     },
     async decode(chunk, maxSize = MAX_CHUNK_MAX) {
-      if (chunk.coding === 'lz4-block') return lz4Kernel().decode(chunk.bytes, maxSize);
+      if (chunk.coding === 'lz4-block') {
+        const k = lz4Kernel();
+        if (k) return k.decode(chunk.bytes, maxSize);
+      }
+      // Identity, and LZ4 in JS where the module cannot be loaded.
       const decoded = decodeWithoutInflate(chunk, maxSize);
       if (decoded) return decoded;
       try {
@@ -78,13 +85,24 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
     },
   };
   // Node compiles WebAssembly synchronously, so this codec needs no loading step.
-  return algorithm === 'lz4' ? lz4ChunkCodec(lz4Kernel(), codec.decode) : codec;
+  const k = algorithm === 'lz4' ? lz4Kernel() : undefined;
+  return k ? lz4ChunkCodec(k, codec.decode) : codec;
 }
 
-let kernel: Lz4Kernel | undefined;
+/** The process's one LZ4 kernel (it is synchronous, so one serves every codec); null: none. */
+let kernel: Lz4Kernel | null | undefined;
 
-/** The process's one LZ4 kernel (it is synchronous, so one serves every codec). */
-function lz4Kernel(): Lz4Kernel {
-  kernel ??= embeddedLz4KernelSync();
-  return kernel;
+/**
+ * The LZ4 kernel, or `undefined` where WebAssembly cannot be compiled (`node --jitless`, an
+ * embedder that forbids it): reads then decode LZ4 in JS, and writes deflate.
+ */
+function lz4Kernel(): Lz4Kernel | undefined {
+  if (kernel === undefined) {
+    try {
+      kernel = embeddedLz4KernelSync();
+    } catch {
+      kernel = null;
+    }
+  }
+  return kernel ?? undefined;
 }

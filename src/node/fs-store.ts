@@ -17,7 +17,13 @@ import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import type { ChunkCodec, ChunkCoding } from '../compress/chunk-codec.js';
-import { ChunkDigestError, ChunkNotFoundError, StoreError, UsageError } from '../errors.js';
+import {
+  ChunkDigestError,
+  ChunkNotFoundError,
+  CompressionError,
+  StoreError,
+  UsageError,
+} from '../errors.js';
 import { isDigest } from '../hash/digest.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import type { ChunkStore } from '../store/types.js';
@@ -134,7 +140,10 @@ export class FsStore implements ChunkStore {
           }
           problem = `${file} holds bytes with digest ${actual}`;
         } catch (err) {
-          problem = `${file}: ${(err as Error).message}`;
+          // Only bytes that do not decode are the file's fault; anything else (the decoder
+          // itself failing) must not set a good file aside.
+          if (!(err instanceof CompressionError)) throw err;
+          problem = `${file}: ${err.message}`;
         }
       }
       failure ??= new ChunkDigestError(digest, problem!);
