@@ -1,8 +1,9 @@
 /**
  * Per-chunk compression for chunk stores and diff streams. A chunk is kept compressed only
- * when that saves space; its digest is always over the uncompressed bytes. This file holds the
- * interface and the implementation that runs everywhere (CompressionStream `deflate-raw`);
- * the `./node` entry has a faster one over node:zlib.
+ * when that saves space; its digest is always over the uncompressed bytes, and every codec
+ * decodes every coding (docs/FORMAT.md §14). This file holds the interface and the deflate
+ * codec that runs everywhere (CompressionStream `deflate-raw`); `lz4-codec.ts` has the LZ4
+ * codec (WebAssembly), and the `./node` entry one over node:zlib and LZ4.
  *
  * @module
  */
