@@ -1,6 +1,8 @@
 /**
- * `layerdiff diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json] [--progress]` and
- * `layerdiff apply <diff|-> --store <dir> --out <index> [--json]`.
+ * `layerdiff diff <layer|-> --base <index>... --store <dir> --out <file|-> [--codec ...]
+ * [--json] [--progress]` and `layerdiff apply <diff|-> --store <dir> --out <index> [--json]`.
+ * The diff's chunks are deflated at level 6 unless `--codec` or `--deflate-level` says
+ * otherwise: a diff usually crosses a network, where bytes cost more than CPU.
  *
  * @module
  */
@@ -14,7 +16,7 @@ import { parse, required } from './args.js';
 import { sizeOf } from './convert.js';
 import { summaryStream } from './output.js';
 import { showProgress } from './progress.js';
-import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
+import { codecOption, openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 export async function diffCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -22,12 +24,18 @@ export async function diffCommand(args: string[]): Promise<void> {
     {
       base: { type: 'string', multiple: true },
       store: { type: 'string' },
+      codec: { type: 'string' },
+      'deflate-level': { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean' },
       progress: { type: 'boolean' },
     },
     { min: 1, max: 1, names: 'one layer path (or - for stdin)' },
   );
+  const codec = codecOption(values.codec, values['deflate-level'], {
+    algorithm: 'deflate',
+    level: 6,
+  });
   const store = await openReadStore(values.store);
   const outPath = required(values.out, 'out');
 
@@ -39,7 +47,7 @@ export async function diffCommand(args: string[]): Promise<void> {
       store,
       hash,
       gunzip: nodeGunzip(),
-      codec: nodeChunkCodec(),
+      codec,
     },
   );
   const stop = showProgress(events, {

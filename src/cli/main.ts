@@ -44,9 +44,10 @@ commands:
       a small root whose index chunks go to <dir> too, or with --flat the whole flat index.
   cat <index> --store <dir> [--out <file>]
       Rebuild the exact original tar (to stdout by default), verifying every chunk and the diff_id.
-  diff <layer|-> --base <index>... --store <dir> --out <file|-> [--json] [--progress]
+  diff <layer|-> --base <index>... --store <dir> --out <file|-> [--codec C] [--json] [--progress]
       One stream with the chunks (data and index) the base indexes lack, compressed where that
-      pays, and the new index root; <dir> holds the bases' index chunks. No --base: everything.
+      pays (deflate level 6 unless --codec/--deflate-level say otherwise), and the new index
+      root; <dir> holds the bases' index chunks. No --base: everything.
   apply <diff|-> --store <dir> --out <index> [--json]
       Ingest a diff into <dir>, verifying every chunk before it is stored and that the new
       index's chunks are all present, and write the new index root.

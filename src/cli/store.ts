@@ -28,10 +28,19 @@ export const WRITE_STORE_OPTIONS = {
 const CODECS = ['lz4', 'deflate', 'none'] as const;
 
 /**
- * The codec `--codec` and `--deflate-level` ask for. `--deflate-level N` alone means deflate at
- * N (0: none), as before `--codec` existed.
+ * The chunk codec that `--codec` and `--deflate-level` ask for. `--deflate-level N` alone
+ * means deflate at N (0: none), as before `--codec` existed; neither given means `fallback`.
+ * @param codec - the `--codec` value.
+ * @param level - the `--deflate-level` value.
+ * @param fallback - the codec and deflate level when neither option says.
+ * @returns the codec, or `false` for none.
+ * @throws {@link UsageError} for an unknown codec, a bad level, or a level with another codec.
  */
-function storeCodec(codec: string | undefined, level: string | undefined): ChunkCodec | false {
+export function codecOption(
+  codec: string | undefined,
+  level: string | undefined,
+  fallback: { algorithm: 'lz4' | 'deflate'; level: number },
+): ChunkCodec | false {
   if (codec !== undefined && !(CODECS as readonly string[]).includes(codec)) {
     throw new UsageError(
       `--codec must be one of ${CODECS.join(', ')}, got ${JSON.stringify(codec)}`,
@@ -44,9 +53,14 @@ function storeCodec(codec: string | undefined, level: string | undefined): Chunk
     throw new UsageError(`--deflate-level ${level} does not go with --codec ${codec}`);
   }
   const algorithm = (codec ??
-    (level === undefined ? 'lz4' : level === '0' ? 'none' : 'deflate')) as (typeof CODECS)[number];
+    (level === undefined
+      ? fallback.algorithm
+      : level === '0'
+        ? 'none'
+        : 'deflate')) as (typeof CODECS)[number];
   if (algorithm === 'none') return false;
-  return nodeChunkCodec({ algorithm, level: Number(level ?? 1), blocking: true });
+  const deflateLevel = level === undefined ? (codec ? 1 : fallback.level) : Number(level);
+  return nodeChunkCodec({ algorithm, level: deflateLevel, blocking: true });
 }
 
 /**
@@ -64,7 +78,7 @@ export async function openWritableStore(values: {
   if (layout !== undefined && !STORE_LAYOUTS.includes(layout as StoreLayout)) {
     throw new UsageError(`--store-layout must be one of ${STORE_LAYOUTS.join(', ')}`);
   }
-  const codec = storeCodec(values.codec, values['deflate-level']);
+  const codec = codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 });
   return closed(
     await openStore(dir, { layout: layout as StoreLayout | undefined, blocking: true, codec }),
   );

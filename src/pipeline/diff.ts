@@ -7,7 +7,7 @@
  * @module
  */
 import { readBytes, streamOfBytes } from '../bytes-stream.js';
-import { type ChunkCodec, webChunkCodec } from '../compress/chunk-codec.js';
+import { type ChunkCodec, type EncodedChunk, webChunkCodec } from '../compress/chunk-codec.js';
 import { ConvertEmitter } from '../events/progress.js';
 import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
 import { formatDigest, parseDigest } from '../hash/digest.js';
@@ -22,8 +22,8 @@ export interface DiffOptions extends Omit<ConvertOptions, 'store' | 'index'> {
   bases: ReadonlyArray<Uint8Array | ReadableStream<Uint8Array>>;
   /** Where the bases' index chunks are read from. */
   store: ChunkReader;
-  /** Chunk compression. @default webChunkCodec() */
-  codec?: ChunkCodec;
+  /** Chunk compression; `false` sends chunks as they are. @default webChunkCodec() */
+  codec?: ChunkCodec | false;
   /** Bytes the stream buffers ahead of its reader before the conversion waits. @default 1 MiB */
   highWaterMark?: number;
 }
@@ -63,6 +63,9 @@ export function createDiff(
   const events = new ConvertEmitter();
   const hash = options.hash ?? webHashProvider();
   const codec = options.codec ?? webChunkCodec();
+  const encode = codec
+    ? (bytes: Uint8Array) => codec.encode(bytes)
+    : async (bytes: Uint8Array): Promise<EncodedChunk> => ({ coding: 'identity', bytes });
   const known = new Set<string>();
   const stats = { diffBytes: 0, baseChunks: 0, sentChunks: 0, sentBytes: 0, sentEncodedBytes: 0 };
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -91,7 +94,7 @@ export function createDiff(
     async put(digest, bytes) {
       if (known.has(digest)) return false;
       known.add(digest);
-      const encoded = await codec.encode(bytes);
+      const encoded = await encode(bytes);
       stats.sentChunks++;
       stats.sentBytes += bytes.length;
       stats.sentEncodedBytes += encoded.bytes.length;

@@ -79,6 +79,52 @@ describe.runIf(toolsAvailable('tar'))('layerdiff diff / apply', () => {
     expect(sha256(c.stdout)).toBe(sha256(readFileSync(v2)));
   });
 
+  it('--codec chooses how the diff carries chunks; deflate at level 6 by default', async () => {
+    /** The codings of a diff's chunk frames (docs/FORMAT.md §11). */
+    const codings = (bytes: Buffer) => {
+      const seen = new Set<number>();
+      for (let at = 9; bytes[at] === 0x43; at += 42 + bytes.readUInt32BE(at + 38)) {
+        seen.add(bytes[at + 33]!);
+      }
+      return [...seen].sort();
+    };
+    const receiverOf = (name: string) => {
+      const dir = join(work, `codec-${name}`);
+      cpSync(join(work, 'sender'), dir, { recursive: true });
+      return dir;
+    };
+    for (const [name, args, expected] of [
+      ['default', [], [0, 1]],
+      ['lz4', ['--codec', 'lz4'], [0, 2]],
+      ['level9', ['--deflate-level', '9'], [0, 1]],
+      ['none', ['--codec', 'none'], [0]],
+    ] as const) {
+      const diff = join(work, `${name}.diff`);
+      const d = await runCli(['diff', v2, '--store', join(work, 'sender'), '--out', diff, ...args]);
+      expect(d.code, d.stderr.toString()).toBe(0);
+      expect(codings(readFileSync(diff))).toEqual(expected);
+      const receiver = receiverOf(name);
+      const idx = join(work, `${name}.idx`);
+      expect((await runCli(['apply', diff, '--store', receiver, '--out', idx])).code).toBe(0);
+      const c = await runCli(['cat', idx, '--store', receiver]);
+      expect(sha256(c.stdout)).toBe(sha256(readFileSync(v2)));
+    }
+    const bad = await runCli([
+      'diff',
+      v2,
+      '--store',
+      join(work, 'sender'),
+      '--out',
+      join(work, 'bad.diff'),
+      '--codec',
+      'lz4',
+      '--deflate-level',
+      '6',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.toString()).toMatch(/--deflate-level 6 does not go with --codec lz4/);
+  });
+
   it('--progress draws progress on stderr; without it, and not on a terminal, nothing', async () => {
     const d = mkdtempSync(join(work, 'progress-'));
     const r = await runCli([
