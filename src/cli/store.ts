@@ -32,7 +32,8 @@ const CODECS = ['lz4', 'deflate', 'none'] as const;
  * means deflate at N (0: none), as before `--codec` existed; neither given means `fallback`.
  * @param codec - the `--codec` value.
  * @param level - the `--deflate-level` value.
- * @param fallback - the codec and deflate level when neither option says.
+ * @param fallback - the codec when neither option says, and the command's deflate level
+ * (used by `--codec deflate` without a level, and by LZ4 where WebAssembly cannot run).
  * @returns the codec, or `false` for none.
  * @throws {@link UsageError} for an unknown codec, a bad level, or a level with another codec.
  */
@@ -59,8 +60,7 @@ export function codecOption(
         ? 'none'
         : 'deflate')) as (typeof CODECS)[number];
   if (algorithm === 'none') return false;
-  const deflateLevel = level === undefined ? (codec ? 1 : fallback.level) : Number(level);
-  return nodeChunkCodec({ algorithm, level: deflateLevel, blocking: true });
+  return nodeChunkCodec({ algorithm, level: Number(level ?? fallback.level), blocking: true });
 }
 
 /**

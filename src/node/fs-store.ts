@@ -5,9 +5,9 @@
  * its raw bytes, or, when that is smaller, the same name plus {@link DEFLATE_SUFFIX} holding them
  * raw-deflated (RFC 1951) or plus {@link LZ4_SUFFIX} holding them as one LZ4 block. The digest
  * is always over the uncompressed bytes. Each chunk is written to a temporary file beside its
- * final name (ending in
- * {@link TMP_SUFFIX}) and renamed into place, so a chunk file is either absent or complete,
- * and several conversions, in one process or several, can share one store at once.
+ * final name (ending in {@link TMP_SUFFIX}) and renamed into place, so a chunk file is either
+ * absent or complete, and several conversions, in one process or several, can share one store
+ * at once.
  *
  * @module
  */

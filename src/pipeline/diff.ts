@@ -63,9 +63,6 @@ export function createDiff(
   const events = new ConvertEmitter();
   const hash = options.hash ?? webHashProvider();
   const codec = options.codec ?? webChunkCodec();
-  const encode = codec
-    ? (bytes: Uint8Array) => codec.encode(bytes)
-    : async (bytes: Uint8Array): Promise<EncodedChunk> => ({ coding: 'identity', bytes });
   const known = new Set<string>();
   const stats = { diffBytes: 0, baseChunks: 0, sentChunks: 0, sentBytes: 0, sentEncodedBytes: 0 };
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -94,7 +91,9 @@ export function createDiff(
     async put(digest, bytes) {
       if (known.has(digest)) return false;
       known.add(digest);
-      const encoded = await encode(bytes);
+      const encoded: EncodedChunk = codec
+        ? await codec.encode(bytes)
+        : { coding: 'identity', bytes };
       stats.sentChunks++;
       stats.sentBytes += bytes.length;
       stats.sentEncodedBytes += encoded.bytes.length;

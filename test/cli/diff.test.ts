@@ -109,6 +109,25 @@ describe.runIf(toolsAvailable('tar'))('layerdiff diff / apply', () => {
       const c = await runCli(['cat', idx, '--store', receiver]);
       expect(sha256(c.stdout)).toBe(sha256(readFileSync(v2)));
     }
+    // `--codec deflate` alone keeps diff's own level, 6, not the stores' 1.
+    const sent = async (...args: string[]) => {
+      const out = join(work, 'sent.diff');
+      const d = await runCli([
+        'diff',
+        v2,
+        '--store',
+        join(work, 'sender'),
+        '--out',
+        out,
+        '--json',
+        ...args,
+      ]);
+      return JSON.parse(d.stdout.toString('utf8')).sentEncodedBytes as number;
+    };
+    const level6 = await sent('--deflate-level', '6');
+    expect(await sent('--codec', 'deflate')).toBe(level6);
+    expect(await sent()).toBe(level6);
+    expect(await sent('--deflate-level', '1')).not.toBe(level6);
     const bad = await runCli([
       'diff',
       v2,
