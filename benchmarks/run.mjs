@@ -119,12 +119,12 @@ const bytesUnder = (/** @type {string} */ d) =>
 /**
  * Measures a conversion into a fresh default store and notes the store's size after it.
  * @param {string} input
- * @param {string[]} codec - extra options.
+ * @param {string[]} extra - options after the store (the codec).
  * @param {[string, string[]]} baseline
  * @param {string} out - the index.
  */
-function measureConvert(input, codec, baseline, out) {
-  const m = measure('node', [cli, 'convert', input, '--store', store, ...codec, '--out', out], {
+function measureConvert(input, extra, baseline, out) {
+  const m = measure('node', [cli, 'convert', input, '--store', store, ...extra, '--out', out], {
     node: true,
     before: fresh,
     baseline,
