@@ -2,8 +2,9 @@
  * layerdiff CDC kernel (AssemblyScript → WebAssembly), algorithm `fastcdc-gear32-v1`.
  *
  * This file is compiled by `scripts/build-wasm.mjs`; it is not part of the TypeScript build.
- * The algorithm is specified in `src/cdc/params.ts` and mirrored line for line by
- * `src/cdc/js-kernel.ts`; the two must give identical cuts and states (the tests check this).
+ * The algorithm is specified in `src/cdc/params.ts` and mirrored step for step by
+ * `src/cdc/js-kernel.ts` (which rolls one byte per loop turn where this kernel unrolls four);
+ * the two must give identical cuts and states (the tests check this).
  *
  * Linear memory: three static regions reserved with `memory.data` (compile-time addresses;
  * the module's initial memory, 18 pages, holds them; nothing is allocated or grown later):
@@ -80,6 +81,49 @@ function gear(p: usize): u32 {
   return load<u32>(GEAR + ((<usize>load<u8>(p)) << 2));
 }
 
+/** The hash where {@link roll} stopped. */
+let rolled: u32 = 0;
+
+/**
+ * Rolls hash `h` over the bytes from `p` to `stop` until a byte leaves `(h & mask) === 0`.
+ * Returns the position after that byte, or `stop` when none does; the hash there is left in
+ * `rolled`. Four bytes per loop turn: the per-byte loop's own compare and branch cost about a
+ * sixth of the scan (the hash's dependency chain is not the limit: computing two or four
+ * steps ahead from pre-shifted gear values was slower).
+ */
+function roll(p: usize, stop: usize, h: u32, mask: u32): usize {
+  while (p + 4 <= stop) {
+    h = (h << 1) + gear(p);
+    if ((h & mask) === 0) {
+      rolled = h;
+      return p + 1;
+    }
+    h = (h << 1) + gear(p + 1);
+    if ((h & mask) === 0) {
+      rolled = h;
+      return p + 2;
+    }
+    h = (h << 1) + gear(p + 2);
+    if ((h & mask) === 0) {
+      rolled = h;
+      return p + 3;
+    }
+    h = (h << 1) + gear(p + 3);
+    if ((h & mask) === 0) {
+      rolled = h;
+      return p + 4;
+    }
+    p += 4;
+  }
+  while (p < stop) {
+    h = (h << 1) + gear(p);
+    p++;
+    if ((h & mask) === 0) break;
+  }
+  rolled = h;
+  return p;
+}
+
 /**
  * Scans `len` bytes at `inputPtr()` continuing from chunk position `pos` and hash `h`.
  * Writes each cut offset (exclusive end, relative to `inputPtr()`) to `cutsPtr()` and returns
@@ -134,15 +178,9 @@ export function scan(
       let k = avg - 1 - pos;
       if (k > left) k = left;
       const start = p;
-      const stop = p + k;
-      while (p < stop) {
-        h = (h << 1) + gear(p);
-        p++;
-        if ((h & maskS) === 0) {
-          cut = true;
-          break;
-        }
-      }
+      p = roll(p, p + k, h, maskS);
+      h = rolled;
+      cut = (h & maskS) === 0;
       const done = <u32>(p - start);
       pos += done;
       left -= done;
@@ -153,15 +191,9 @@ export function scan(
       let k = max - pos;
       if (k > left) k = left;
       const start = p;
-      const stop = p + k;
-      while (p < stop) {
-        h = (h << 1) + gear(p);
-        p++;
-        if ((h & maskL) === 0) {
-          cut = true;
-          break;
-        }
-      }
+      p = roll(p, p + k, h, maskL);
+      h = rolled;
+      cut = (h & maskL) === 0;
       pos += <u32>(p - start);
       if (pos === max) cut = true;
     }
