@@ -127,6 +127,15 @@ function hashWorker(): SharedWorker {
   return w;
 }
 
+/**
+ * Starts the shared hashing worker thread now, if it is not running, so that its start-up
+ * (about 40 ms) overlaps the caller's own: the command line calls it before it loads a
+ * command. The thread does not keep the process alive.
+ */
+export function startHashWorker(): void {
+  hashWorker();
+}
+
 /** A copy of `bytes` in a recycled buffer (a power of two, at least 64 KiB), ready to transfer. */
 function copyOf(w: SharedWorker, bytes: Uint8Array, capacity = bytes.length): Uint8Array {
   const i = w.spares.findIndex((b) => b.byteLength >= capacity);

@@ -484,6 +484,16 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       expect(readdirSync(d)).toEqual([]);
     });
 
+    it('a hashing command that fails at once exits at once: the worker started early does not keep it alive', async () => {
+      for (const args of [['convert'], ['cat', 'x.idx'], ['oci']]) {
+        const started = performance.now();
+        const r = await runCli(args, { cwd: fresh(), timeoutMs: 10_000 });
+        expect(r.signal).toBeNull();
+        expect(r.code).toBe(2);
+        expect(performance.now() - started).toBeLessThan(5_000);
+      }
+    });
+
     it('convert of a nonexistent input: exit 1, no output file', async () => {
       const d = fresh();
       const missing = join(d, 'missing.tar');
