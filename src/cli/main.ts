@@ -30,9 +30,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 /**
- * Commands that hash bytes on the hashing worker thread (node/hash.ts) from the start: it is
- * started before their code loads. On the benchmark layer its start-up had left the main
- * thread waiting for the first diff_id batches for about 20 ms.
+ * Commands that hash a layer's or its chunks' bytes on the hashing worker thread
+ * (node/hash.ts) as soon as they start: it is started before their code loads. On the
+ * benchmark layer its start-up had left the main thread waiting for the first diff_id batches
+ * for about 20 ms. `inspect` and `changes` hash only index chunks, and the worker only those
+ * of 64 KiB or more, so they start it when (if ever) they need it.
  */
 const HASHING = new Set([
   'convert',
