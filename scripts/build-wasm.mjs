@@ -2,9 +2,11 @@
 //
 //   assembly/kernel.ts -> build/cdc.wasm, src/cdc/wasm-bytes.generated.ts (CDC_WASM_BASE64)
 //   assembly/lz4.ts    -> build/lz4.wasm, src/compress/lz4-wasm.generated.ts (LZ4_WASM_BASE64)
+//   assembly/xxh64.ts  -> build/xxh64.wasm, src/hash/xxh64-wasm.generated.ts (XXH64_WASM_BASE64)
 //
-// The .wasm files are copied to dist/ after tsup (which cleans dist/); package.json exports
-// them as ./cdc.wasm and ./lz4.wasm. The base64 files are what the library embeds.
+// cdc.wasm and lz4.wasm are copied to dist/ after tsup (which cleans dist/); package.json
+// exports them as ./cdc.wasm and ./lz4.wasm. xxh64.wasm is only embedded: where it cannot be
+// compiled (workerd), its JS twin runs. The base64 files are what the library embeds.
 //
 // Usage: node scripts/build-wasm.mjs
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -28,6 +30,13 @@ const MODULES = [
     ts: 'src/compress/lz4-wasm.generated.ts',
     constant: 'LZ4_WASM_BASE64',
     what: 'The LZ4 block compressor and decoder WebAssembly module',
+  },
+  {
+    source: 'assembly/xxh64.ts',
+    wasm: 'build/xxh64.wasm',
+    ts: 'src/hash/xxh64-wasm.generated.ts',
+    constant: 'XXH64_WASM_BASE64',
+    what: "XXH64's stripe loop, a WebAssembly module",
   },
 ];
 

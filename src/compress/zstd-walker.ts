@@ -1,8 +1,10 @@
 /**
  * Walks the frame and block structure of a zstd stream without decompressing it, so the
  * streaming decoder can (1) refuse frames whose window exceeds a memory limit before any
- * buffer is allocated, and (2) feed the decoder slices whose decompressed size is bounded,
- * defusing RLE "bombs". Pure; follows RFC 8878 sections 3.1.1 and 3.1.1.2.
+ * buffer is allocated, (2) feed the decoder slices whose decompressed size is bounded,
+ * defusing RLE "bombs", and (3) check each frame's output against what its header declares
+ * (content size) and what it ends with (content checksum), which the decoder itself does not.
+ * Pure; follows RFC 8878 sections 3.1.1 and 3.1.1.2.
  *
  * @module
  */
@@ -16,9 +18,25 @@ type State =
   | { kind: 'frame-header'; need: number }
   | { kind: 'block-header'; window: number }
   | { kind: 'block-body'; window: number; left: number; last: boolean }
-  | { kind: 'checksum'; left: number }
+  | { kind: 'checksum'; left: number; value: number }
   | { kind: 'skip'; left: number }
   | { kind: 'skip-size' };
+
+/** What a frame's header declares about its output. */
+export interface ZstdFrame {
+  /** Compressed offset of the frame's magic number. */
+  offset: number;
+  /** Frame_Content_Size, when the header has it. */
+  contentSize?: number;
+  /** Whether the frame ends with a content checksum. */
+  checksum: boolean;
+}
+
+/** A frame the walker has walked to its end. */
+export interface ZstdFrameEnd {
+  /** The stored content checksum (the low 32 bits of the XXH64 of the output), if any. */
+  checksum?: number;
+}
 
 /** Tracks where a zstd stream is, byte by byte across pieces. */
 export class ZstdWalker {
@@ -26,6 +44,11 @@ export class ZstdWalker {
   private head = new Uint8Array(18);
   private headLen = 0;
   private checksum = false;
+  private frameOffset = 0;
+  /** A frame whose header the last {@link walk} completed (at most one: see there). */
+  started: ZstdFrame | undefined;
+  /** Set when the last {@link walk} reached the end of the current frame. */
+  ended: ZstdFrameEnd | undefined;
   /** Absolute offset in the compressed stream of the next byte to be walked. */
   offset = 0;
 
@@ -39,11 +62,16 @@ export class ZstdWalker {
   /**
    * Walks `bytes` from `start`, stopping after the first whole block (or frame part) once at
    * least `budget` bytes of output could have been produced, and at the end of every frame:
-   * the decoder then never takes more than one frame (one window buffer) at a time.
+   * the decoder then never takes more than one frame (one window buffer) at a time, and the
+   * walked bytes belong to one frame at most. A frame whose header this walk completes is
+   * left in {@link started}, and the end of the frame, if this walk reached it, in
+   * {@link ended}; both are cleared at the start of the next walk.
    * @returns where it stopped in `bytes`.
    * @throws {@link CompressionError} on a malformed header or a window over the limit.
    */
   walk(bytes: Uint8Array, start: number, budget: number): number {
+    this.started = undefined;
+    this.ended = undefined;
     let i = start;
     let out = 0;
     const base = this.offset - start;
@@ -87,7 +115,16 @@ export class ZstdWalker {
           if (s.left === 0) this.state = this.afterBlock(s.last, s.window);
           break;
         }
-        case 'checksum':
+        case 'checksum': {
+          // Little-endian, one byte at a time (the four may come in different pieces).
+          s.value += bytes[i++]! * 2 ** (8 * (4 - s.left));
+          s.left--;
+          if (s.left === 0) {
+            this.ended = { checksum: s.value };
+            this.state = { kind: 'magic' };
+          }
+          break;
+        }
         case 'skip': {
           const n = Math.min(s.left, bytes.length - i);
           i += n;
@@ -103,7 +140,9 @@ export class ZstdWalker {
 
   private afterBlock(last: boolean, window: number): State {
     if (!last) return { kind: 'block-header', window };
-    return this.checksum ? { kind: 'checksum', left: 4 } : { kind: 'magic' };
+    if (this.checksum) return { kind: 'checksum', left: 4, value: 0 };
+    this.ended = {};
+    return { kind: 'magic' };
   }
 
   private onHeadByte(): void {
@@ -113,6 +152,7 @@ export class ZstdWalker {
       if (this.headLen < 4) return;
       const magic = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
       this.headLen = 0;
+      this.frameOffset = this.offset - 3;
       if (magic === ZSTD_MAGIC) this.state = { kind: 'frame-header', need: 1 };
       else if (magic >>> 4 === 0x184d2a5) this.state = { kind: 'skip-size' };
       else this.fail('bad frame magic');
@@ -139,25 +179,30 @@ export class ZstdWalker {
     const fhd = h[0]!;
     const single = (fhd >> 5) & 1;
     this.checksum = ((fhd >> 2) & 1) === 1;
+    // Frame_Content_Size: after the descriptor, the window descriptor (unless single-segment)
+    // and the dictionary ID; the 2-byte form is offset by 256.
+    const at = 1 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+    const n = s.need - at;
+    let contentSize: number | undefined;
+    if (n > 0) {
+      contentSize = 0;
+      for (let k = n - 1; k >= 0; k--) contentSize = contentSize * 256 + h[at + k]!;
+      if (n === 2) contentSize += 256;
+    }
     let window: number;
     if (!single) {
       const wd = h[1]!;
       const base = 2 ** (10 + (wd >> 3));
       window = base + (base / 8) * (wd & 7);
     } else {
-      // Single-segment frames: the window is the frame content size.
-      const dictBytes = [0, 1, 2, 4][fhd & 3]!;
-      const at = 1 + dictBytes;
-      const n = s.need - at;
-      let size = 0;
-      for (let k = n - 1; k >= 0; k--) size = size * 256 + h[at + k]!;
-      if (n === 2) size += 256;
-      window = size;
+      // Single-segment frames: the window is the frame content size (always present).
+      window = contentSize!;
     }
     if (window > this.maxWindow) {
       this.fail(`frame window of ${window} bytes exceeds the ${this.maxWindow}-byte limit`);
     }
     this.headLen = 0;
+    this.started = { offset: this.frameOffset, contentSize, checksum: this.checksum };
     this.state = { kind: 'block-header', window: Math.max(window, 1) };
   }
 

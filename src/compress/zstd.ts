@@ -5,11 +5,17 @@
  * slice is done: a slice of many tiny frames with huge windows took gigabytes), and frames
  * whose window exceeds `maxWindow` are refused before the decoder allocates anything.
  *
+ * fzstd checks neither a frame's content size nor its content checksum, and decodes some
+ * corrupt blocks without complaint; this decoder checks both where the frame has them (the
+ * `zstd` tool writes both by default), so such corruption fails the stream instead of
+ * becoming a wrong tar.
+ *
  * @module
  */
 import { Decompress } from 'fzstd';
 import { CompressionError, LayerdiffError, UsageError } from '../errors.js';
-import { ZstdWalker } from './zstd-walker.js';
+import { Xxh64 } from '../hash/xxh64.js';
+import { type ZstdFrame, ZstdWalker } from './zstd-walker.js';
 
 /** Options of {@link createZstdDecoder}. */
 export interface ZstdDecoderOptions {
@@ -42,9 +48,53 @@ export function createZstdDecoder(
   const walker = new ZstdWalker(maxWindow);
   const reader = source.getReader();
   const out: Uint8Array[] = [];
+  /** The frame being decoded: what its header declares, and what it has produced so far. */
+  let frame: { header: ZstdFrame; bytes: number; xxh?: Xxh64; stored?: number } | undefined;
   const decoder = new Decompress((data) => {
-    if (data.length) out.push(data);
+    if (!data.length) return;
+    out.push(data);
+    // The walker hands the decoder one frame at a time, so all output is the current frame's.
+    if (frame) {
+      frame.bytes += data.length;
+      frame.xxh?.update(data);
+    }
   });
+
+  /** Checks the frame just decoded against its header and its checksum. */
+  const checkFrame = () => {
+    if (!frame) return;
+    const { header, bytes, xxh, stored } = frame;
+    frame = undefined;
+    const where = `the frame at compressed offset ${header.offset}`;
+    if (header.contentSize !== undefined && bytes !== header.contentSize) {
+      throw new CompressionError(
+        `zstd: ${where} decoded to ${bytes} bytes, but its header declares ${header.contentSize}`,
+      );
+    }
+    if (xxh && stored !== undefined) {
+      const computed = xxh.digest().low;
+      if (computed !== stored) {
+        throw new CompressionError(
+          `zstd: ${where} fails its content checksum (stored ${hex(stored)}, computed ${hex(computed)})`,
+        );
+      }
+    }
+  };
+
+  /** Walks and decodes the next slice of `bytes` from `at`; returns where it stopped. */
+  const decodeSlice = (bytes: Uint8Array, at: number): number => {
+    const end = walker.walk(bytes, at, sliceBytes);
+    if (walker.started) {
+      checkFrame();
+      const header = walker.started;
+      frame = { header, bytes: 0, ...(header.checksum ? { xxh: new Xxh64() } : {}) };
+    }
+    push(bytes.subarray(at, end), false);
+    // Checked when the next frame starts or the stream ends: by then the decoder has given
+    // out everything this one holds.
+    if (walker.ended && frame) frame.stored = walker.ended.checksum;
+    return end;
+  };
   let piece: Uint8Array | undefined;
   let pos = 0;
   let inputFailure: { err: unknown } | undefined;
@@ -78,6 +128,7 @@ export function createZstdDecoder(
                 );
               }
               push(new Uint8Array(0), true);
+              checkFrame();
               for (const o of out.splice(0)) controller.enqueue(o);
               controller.close();
               return;
@@ -86,9 +137,7 @@ export function createZstdDecoder(
             pos = 0;
             continue;
           }
-          const end = walker.walk(piece, pos, sliceBytes);
-          push(piece.subarray(pos, end), false);
-          pos = end;
+          pos = decodeSlice(piece, pos);
         }
         for (const o of out.splice(0)) controller.enqueue(o);
       } catch (err) {
@@ -104,4 +153,8 @@ export function createZstdDecoder(
       return reader.cancel(reason);
     },
   });
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
 }

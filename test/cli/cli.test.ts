@@ -558,6 +558,13 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       await convertFails(bad, 'ERR_COMPRESSION');
     });
 
+    it('corrupt zstd (bad content checksum): ERR_COMPRESSION naming the frame, no index', async () => {
+      const bad = Buffer.from(readFileSync(zst));
+      bad[bad.length - 1]! ^= 0x01; // the last byte of the frame's XXH64 checksum
+      const r = await convertFails(bad, 'ERR_COMPRESSION');
+      expect(r.stderr).toMatch(/frame at compressed offset 0 fails its content checksum/);
+    });
+
     it('truncated gzip: exit 1, no index', async () => {
       const good = readFileSync(gz);
       await convertFails(good.subarray(0, good.length >> 1), 'ERR_COMPRESSION|ERR_TAR_TRUNCATED');

@@ -263,16 +263,102 @@ describe('corruption and reserved values', () => {
     }
   });
 
-  // KNOWN GAP (reported, not fixed): fzstd skips the 4-byte content checksum instead of checking
-  // it, so corruption inside a checksummed frame mostly decodes to wrong bytes without an error.
-  // Flip this to `it` once the decoder verifies XXH64 checksums.
-  it.runIf(cli).fails('a checksummed frame with a flipped literal fails', async () => {
-    const data = sampleData(100_000, 8);
-    const bytes = zstdCli(data, ['-3']);
-    expect(parseFrames(bytes)[0]!.checksum).toBe(true);
-    const bad = bytes.slice();
-    bad[bytes.length - 100] = bad[bytes.length - 100]! ^ 0x01;
-    await zstdFailure(bad);
+  // fzstd checks neither; the decoder does (src/compress/zstd.ts).
+  describe('content checksum and content size', () => {
+    const CHECKSUM =
+      /^zstd: the frame at compressed offset (\d+) fails its content checksum \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/;
+
+    it.runIf(cli)('a flipped literal in a checksummed frame fails', async () => {
+      const bytes = zstdCli(sampleData(100_000, 8), ['-3']);
+      expect(parseFrames(bytes)[0]!.checksum).toBe(true);
+      const bad = bytes.slice();
+      bad[bytes.length - 100] = bad[bytes.length - 100]! ^ 0x01;
+      for (const sizes of [bad.length, 1, randomSizes(5)]) {
+        expect((await zstdFailure(bad, sizes)).message).toMatch(CHECKSUM);
+      }
+    });
+
+    it.runIf(cli)(
+      'a changed byte in a raw block (random data) fails: only the checksum shows it',
+      async () => {
+        const data = new Uint8Array(300_000);
+        const next = xorshift32(7);
+        for (let i = 0; i < data.length; i++) data[i] = next() >>> 24;
+        const bytes = zstdCli(data, ['-1']);
+        const frames = parseFrames(bytes);
+        const raw = frames[0]!.blocks.find((b) => b.type === 0)!;
+        expect(raw).toBeDefined();
+        const bad = bytes.slice();
+        bad[raw.offset + 3 + 1000] = bad[raw.offset + 3 + 1000]! ^ 0x80;
+        // Without the checksum the change is invisible: the stream decodes, one byte different.
+        const unchecked = zstdCli(data, ['-1', '--no-check']);
+        const badUnchecked = unchecked.slice();
+        const rawUnchecked = parseFrames(unchecked)[0]!.blocks.find((b) => b.type === 0)!;
+        badUnchecked[rawUnchecked.offset + 3 + 1000] =
+          badUnchecked[rawUnchecked.offset + 3 + 1000]! ^ 0x80;
+        const out = await decodeZstd(badUnchecked, randomSizes(2));
+        expect(out.length).toBe(data.length);
+        expect(out).not.toEqual(data);
+        // With it, the frame fails.
+        const e = await zstdFailure(bad, randomSizes(3));
+        expect(e.message).toMatch(CHECKSUM);
+        expect(Number(CHECKSUM.exec(e.message)![1])).toBe(0);
+      },
+    );
+
+    it.runIf(cli)('a changed stored checksum fails, in whichever frame it is', async () => {
+      const a = zstdCli(sampleData(50_000, 1), ['-3']);
+      const b = zstdCli(sampleData(70_000, 2), ['-3']);
+      const stream = concat([a, skippableFrame(new Uint8Array(10)), b]);
+      const second = a.length + 18;
+      for (const at of [a.length - 1, stream.length - 4]) {
+        const bad = stream.slice();
+        bad[at] = bad[at]! ^ 0x10;
+        const e = await zstdFailure(bad, randomSizes(at));
+        expect(e.message).toMatch(CHECKSUM);
+        expect(Number(CHECKSUM.exec(e.message)![1])).toBe(at < a.length ? 0 : second);
+      }
+      // Unchanged, it decodes.
+      expect((await decodeZstd(stream, 1)).length).toBe(120_000);
+    });
+
+    it('a frame whose blocks give more or fewer bytes than its declared content size fails', async () => {
+      // Frame header with a 2-byte content size (stored minus 256): FHD 0x40, window descriptor.
+      const frame = (declared: number, actual: number) =>
+        concat([
+          Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x40, windowDescriptor(17)),
+          Uint8Array.of((declared - 256) & 0xff, (declared - 256) >> 8),
+          blockHeader(0, actual, true),
+          new Uint8Array(actual).fill(0x61),
+        ]);
+      expect((await decodeZstd(frame(1000, 1000), 7)).length).toBe(1000);
+      for (const [declared, actual] of [
+        [1000, 999],
+        [1000, 1001],
+        [300, 5000],
+      ] as const) {
+        const e = await zstdFailure(concat([frame(declared, actual), frame(1000, 1000)]), 5);
+        expect(e.message).toBe(
+          `zstd: the frame at compressed offset 0 decoded to ${actual} bytes, but its header declares ${declared}`,
+        );
+        // The last frame is checked at the end of the stream.
+        const last = await zstdFailure(concat([frame(1000, 1000), frame(declared, actual)]), 64);
+        expect(last.message).toMatch(/^zstd: the frame at compressed offset 1011 decoded to/);
+      }
+    });
+
+    it('a frame that fzstd decodes short of its header (a fuzzer found it) fails', async () => {
+      const bytes = Uint8Array.from(
+        atob(
+          'KLUv/WQATz0FAOJFExiQpxoDACDJiBgqTsd3jW2URmQq6l/vQAaAVRRq8Lg0aNzDBpRIiaB0NWWWgpin/O9a7MZgus0gGHdQTr4NIkPIxSD5M8//qca00IgUJiAwAxli2JoBvYmHDyoArC0F4hRDRrACDIgi4AQYgI0hfIgDeZhoD3Cgg1KQSs4wGuhzQLhgFzSJfHtCE3qR29EwzwkD4RAKvnwYPAuHb3u1x7QGJ3MEfsFfnw==',
+        ),
+        (c) => c.charCodeAt(0),
+      );
+      const e = await zstdFailure(bytes);
+      expect(e.message).toMatch(
+        /^zstd: the frame at compressed offset 0 (decoded to \d+ bytes, but its header declares 20480|fails its content checksum)/,
+      );
+    });
   });
 });
 
