@@ -50,7 +50,7 @@ export function createZstdDecoder(
   const out: Uint8Array[] = [];
   /** The frame being decoded: what its header declares, and what it has produced so far. */
   let frame: { header: ZstdFrame; bytes: number; xxh?: Xxh64; stored?: number } | undefined;
-  const decoder = new Decompress((data) => {
+  const onData = (data: Uint8Array) => {
     if (!data.length) return;
     out.push(data);
     // The walker hands the decoder one frame at a time, so all output is the current frame's.
@@ -58,9 +58,16 @@ export function createZstdDecoder(
       frame.bytes += data.length;
       frame.xxh?.update(data);
     }
-  });
+  };
+  /**
+   * A decoder per frame: fzstd holds back a frame's first 18 bytes until more come, so a whole
+   * frame of fewer bytes would give its output only when the next frame's bytes arrive; the
+   * decoder of a frame is flushed (`final`) at its end instead, and the next frame gets a new
+   * one.
+   */
+  let decoder = new Decompress(onData);
 
-  /** Checks the frame just decoded against its header and its checksum. */
+  /** Checks a frame, once decoded whole, against its header and its checksum. */
   const checkFrame = () => {
     if (!frame) return;
     const { header, bytes, xxh, stored } = frame;
@@ -85,14 +92,17 @@ export function createZstdDecoder(
   const decodeSlice = (bytes: Uint8Array, at: number): number => {
     const end = walker.walk(bytes, at, sliceBytes);
     if (walker.started) {
-      checkFrame();
       const header = walker.started;
       frame = { header, bytes: 0, ...(header.checksum ? { xxh: new Xxh64() } : {}) };
     }
     push(bytes.subarray(at, end), false);
-    // Checked when the next frame starts or the stream ends: by then the decoder has given
-    // out everything this one holds.
-    if (walker.ended && frame) frame.stored = walker.ended.checksum;
+    if (walker.ended) {
+      // The frame is whole: flushed, its decoder has given out all it holds.
+      push(new Uint8Array(0), true);
+      decoder = new Decompress(onData);
+      if (frame) frame.stored = walker.ended.checksum;
+      checkFrame();
+    }
     return end;
   };
   let piece: Uint8Array | undefined;
@@ -128,7 +138,6 @@ export function createZstdDecoder(
                 );
               }
               push(new Uint8Array(0), true);
-              checkFrame();
               for (const o of out.splice(0)) controller.enqueue(o);
               controller.close();
               return;
