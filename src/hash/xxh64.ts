@@ -151,7 +151,7 @@ export class Xxh64 {
       this.stripe(this.pending, 0);
       this.pendingLen = 0;
     }
-    const whole = (bytes.length - i) & ~31;
+    const whole = bytes.length - i - ((bytes.length - i) % 32);
     // Short runs cost less in JS than the copy into the module.
     const wasm = this.wasm && whole >= 1024 ? stripeKernel() : null;
     if (wasm) {
