@@ -229,31 +229,20 @@ export class Xxh64 {
     let i = 0;
     for (; i + 8 <= n; i += 8) {
       const kl = round(0, 0, p, i);
-      const kh = hi;
-      l = rotl((h ^ kh) >>> 0, (l ^ kl) >>> 0, 27);
-      h = hi;
-      l = mul(h, l, P1H, P1L);
-      h = hi;
-      l = add(h, l, P4H, P4L);
+      l = xorRotlMul(h, l, hi, kl, 27, P1H, P1L);
+      l = add(hi, l, P4H, P4L);
       h = hi;
     }
     if (i + 4 <= n) {
       const kl = mul(0, le32(p, i), P1H, P1L);
-      const kh = hi;
-      l = rotl((h ^ kh) >>> 0, (l ^ kl) >>> 0, 23);
-      h = hi;
-      l = mul(h, l, P2H, P2L);
-      h = hi;
-      l = add(h, l, P3H, P3L);
+      l = xorRotlMul(h, l, hi, kl, 23, P2H, P2L);
+      l = add(hi, l, P3H, P3L);
       h = hi;
       i += 4;
     }
     for (; i < n; i++) {
       const kl = mul(0, p[i]!, P5H, P5L);
-      const kh = hi;
-      l = rotl((h ^ kh) >>> 0, (l ^ kl) >>> 0, 11);
-      h = hi;
-      l = mul(h, l, P1H, P1L);
+      l = xorRotlMul(h, l, hi, kl, 11, P1H, P1L);
       h = hi;
     }
     // Avalanche: h ^= h >>> 33; h *= P2; h ^= h >>> 29; h *= P3; h ^= h >>> 32.
@@ -272,6 +261,20 @@ export class Xxh64 {
 /** The high half of what {@link rotl} gives, without touching `hi`. */
 function rotlHi(h: number, l: number, n: number): number {
   return ((h << n) | (l >>> (32 - n))) >>> 0;
+}
+
+/** rotl(x ^ k, r) * m, the step of XXH64's tail. Returns the low half. */
+function xorRotlMul(
+  xH: number,
+  xL: number,
+  kH: number,
+  kL: number,
+  r: number,
+  mH: number,
+  mL: number,
+): number {
+  const l = rotl((xH ^ kH) >>> 0, (xL ^ kL) >>> 0, r);
+  return mul(hi, l, mH, mL);
 }
 
 /** round(acc, lane): acc += lane * P2; acc = rotl(acc, 31); acc *= P1. Returns the low half. */
