@@ -2,8 +2,8 @@
  * Walks the frame and block structure of a zstd stream without decompressing it, so the
  * streaming decoder can (1) refuse frames whose window exceeds a memory limit before any
  * buffer is allocated, (2) feed the decoder slices whose decompressed size is bounded,
- * defusing RLE "bombs", and (3) check each frame's output against what its header declares
- * (content size) and what it ends with (content checksum), which the decoder itself does not.
+ * defusing RLE "bombs", and (3) tell it what each frame's header declares (content size) and
+ * what the frame ends with (content checksum), for the checks fzstd does not make.
  * Pure; follows RFC 8878 sections 3.1.1 and 3.1.1.2.
  *
  * @module

@@ -7,8 +7,8 @@
  *
  * fzstd checks neither a frame's content size nor its content checksum, and decodes some
  * corrupt blocks without complaint; this decoder checks both where the frame has them (the
- * `zstd` tool writes both by default), so such corruption fails the stream instead of
- * becoming a wrong tar.
+ * `zstd` tool writes the checksum by default, and the content size when it knows the input's
+ * size), so such corruption fails the stream instead of becoming a wrong tar.
  *
  * @module
  */
