@@ -1,8 +1,8 @@
 /**
- * Loading this library's WebAssembly modules (the CDC kernel, the LZ4 module): from the
- * base64 embedded at build time, from a precompiled `WebAssembly.Module` (runtimes such as
- * workerd forbid compiling from bytes), or from caller-supplied bytes. Neither module imports
- * anything.
+ * Loading this library's WebAssembly modules (the CDC kernel, the LZ4 module, XXH64's stripe
+ * loop): from the base64 embedded at build time, from a precompiled `WebAssembly.Module`
+ * (runtimes such as workerd forbid compiling from bytes), or from caller-supplied bytes. No
+ * module imports anything.
  *
  * @module
  */
@@ -43,4 +43,16 @@ export function decodeBase64(base64: string): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
+}
+
+/**
+ * Compiles and instantiates an embedded module synchronously, where the runtime allows it
+ * (Node does; browsers refuse large modules on the main thread, workerd refuses any).
+ * @param base64 - the module's embedded base64.
+ * @returns the instance.
+ * @throws whatever the runtime throws when it refuses (a `CompileError`, or a
+ * `ReferenceError` where there is no `WebAssembly` at all, as under `node --jitless`).
+ */
+export function instantiateEmbeddedSync(base64: string): WebAssembly.Instance {
+  return new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {});
 }

@@ -9,7 +9,12 @@
 
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { UsageError } from '../errors.js';
-import { decodeBase64, instantiateWasm, type WasmSource } from '../wasm.js';
+import {
+  decodeBase64,
+  instantiateEmbeddedSync,
+  instantiateWasm,
+  type WasmSource,
+} from '../wasm.js';
 import { type ChunkCodec, webDecode } from './chunk-codec.js';
 import { looksIncompressible } from './entropy.js';
 import { decodeLz4Block } from './lz4-block.js';
@@ -200,6 +205,5 @@ export async function loadLz4Codec(options: LoadLz4CodecOptions = {}): Promise<C
  * @returns a kernel.
  */
 export function embeddedLz4KernelSync(): Lz4Kernel {
-  const module = new WebAssembly.Module(decodeBase64(LZ4_WASM_BASE64));
-  return new Lz4Kernel(new WebAssembly.Instance(module, {}));
+  return new Lz4Kernel(instantiateEmbeddedSync(LZ4_WASM_BASE64));
 }

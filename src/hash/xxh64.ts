@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { decodeBase64 } from '../wasm.js';
+import { instantiateEmbeddedSync } from '../wasm.js';
 import { XXH64_WASM_BASE64 } from './xxh64-wasm.generated.js';
 
 // The five primes, as [high, low] 32-bit halves.
@@ -77,8 +77,7 @@ let kernel: ((v: Uint32Array, b: Uint8Array, at: number, len: number) => void) |
 function stripeKernel(): typeof kernel {
   if (kernel !== undefined) return kernel;
   try {
-    const module = new WebAssembly.Module(decodeBase64(XXH64_WASM_BASE64));
-    const x = new WebAssembly.Instance(module, {}).exports as unknown as StripeExports;
+    const x = instantiateEmbeddedSync(XXH64_WASM_BASE64).exports as unknown as StripeExports;
     const state = x.statePtr() / 4;
     const base = x.heapBase();
     const need = base + WINDOW;
