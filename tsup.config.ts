@@ -18,6 +18,7 @@ export default defineConfig([
       await mkdir('dist', { recursive: true });
       await copyFile('build/cdc.wasm', 'dist/cdc.wasm');
       await copyFile('build/lz4.wasm', 'dist/lz4.wasm');
+      await copyFile('build/zstd.wasm', 'dist/zstd.wasm');
     },
   },
   {

@@ -3,9 +3,10 @@
 //   assembly/kernel.ts -> build/cdc.wasm, src/cdc/wasm-bytes.generated.ts (CDC_WASM_BASE64)
 //   assembly/lz4.ts    -> build/lz4.wasm, src/compress/lz4-wasm.generated.ts (LZ4_WASM_BASE64)
 //   assembly/xxh64.ts  -> build/xxh64.wasm, src/hash/xxh64-wasm.generated.ts (XXH64_WASM_BASE64)
+//   assembly/zstd.ts   -> build/zstd.wasm, src/compress/zstd-wasm.generated.ts (ZSTD_WASM_BASE64)
 //
-// cdc.wasm and lz4.wasm are copied to dist/ after tsup (which cleans dist/); package.json
-// exports them as ./cdc.wasm and ./lz4.wasm. xxh64.wasm is only embedded: where it cannot be
+// cdc.wasm, lz4.wasm and zstd.wasm are copied to dist/ after tsup (which cleans dist/);
+// package.json exports them as ./cdc.wasm, ./lz4.wasm and ./zstd.wasm. xxh64.wasm is only embedded: where it cannot be
 // compiled (workerd), its JS twin runs. The base64 files are what the library embeds.
 //
 // Usage: node scripts/build-wasm.mjs
@@ -37,6 +38,13 @@ const MODULES = [
     ts: 'src/hash/xxh64-wasm.generated.ts',
     constant: 'XXH64_WASM_BASE64',
     what: "XXH64's stripe loop, a WebAssembly module",
+  },
+  {
+    source: 'assembly/zstd.ts',
+    wasm: 'build/zstd.wasm',
+    ts: 'src/compress/zstd-wasm.generated.ts',
+    constant: 'ZSTD_WASM_BASE64',
+    what: 'The zstd block decoder WebAssembly module',
   },
 ];
 

@@ -46,13 +46,23 @@ export function decodeBase64(base64: string): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Compiles and instantiates an embedded module synchronously, where the runtime allows it
- * (Node does; browsers refuse large modules on the main thread, workerd refuses any).
+ * Compiles an embedded module synchronously, where the runtime allows it (Node does; browsers
+ * refuse large modules on the main thread, workerd refuses any).
  * @param base64 - the module's embedded base64.
- * @returns the instance.
+ * @returns the module.
  * @throws whatever the runtime throws when it refuses (a `CompileError`, or a
  * `ReferenceError` where there is no `WebAssembly` at all, as under `node --jitless`).
  */
+export function compileEmbeddedSync(base64: string): WebAssembly.Module {
+  return new WebAssembly.Module(decodeBase64(base64));
+}
+
+/**
+ * Compiles and instantiates an embedded module synchronously ({@link compileEmbeddedSync}).
+ * @param base64 - the module's embedded base64.
+ * @returns the instance.
+ * @throws as {@link compileEmbeddedSync} does.
+ */
 export function instantiateEmbeddedSync(base64: string): WebAssembly.Instance {
-  return new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(base64)), {});
+  return new WebAssembly.Instance(compileEmbeddedSync(base64), {});
 }

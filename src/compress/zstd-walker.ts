@@ -38,6 +38,26 @@ export interface ZstdFrameEnd {
   checksum?: number;
 }
 
+/**
+ * What receives the blocks a {@link ZstdWalker} walks, for a decoder that works block by
+ * block (`src/compress/zstd-wasm.ts`). Calls come in stream order during
+ * {@link ZstdWalker.walk}.
+ */
+export interface ZstdBlockSink {
+  /** A frame whose window is `window` bytes starts. */
+  frame(window: number): void;
+  /**
+   * A block starts: `type` 0 raw, 1 RLE, 2 compressed; `size` the header's Block_Size (for
+   * RLE, the bytes it regenerates from its one byte of body); `blockMax` the largest output
+   * the frame allows a block; `offset` the compressed offset of its header.
+   */
+  block(type: number, size: number, blockMax: number, offset: number): void;
+  /** The next bytes of the block's body. */
+  body(bytes: Uint8Array, start: number, end: number): void;
+  /** The block's body is complete. */
+  end(): void;
+}
+
 /** Tracks where a zstd stream is, byte by byte across pieces. */
 export class ZstdWalker {
   private state: State = { kind: 'magic' };
@@ -52,7 +72,14 @@ export class ZstdWalker {
   /** Absolute offset in the compressed stream of the next byte to be walked. */
   offset = 0;
 
-  constructor(private readonly maxWindow: number) {}
+  /**
+   * @param maxWindow - the largest frame window accepted, in bytes.
+   * @param sink - told of every frame and block, if given.
+   */
+  constructor(
+    private readonly maxWindow: number,
+    private readonly sink?: ZstdBlockSink,
+  ) {}
 
   /** True when the walker sits exactly between frames (a valid place for the stream to end). */
   get atFrameBoundary(): boolean {
@@ -102,6 +129,8 @@ export class ZstdWalker {
           // Raw and RLE blocks regenerate exactly `size` bytes; compressed ones at most blockMax.
           out += type === 2 ? blockMax : size;
           const left = type === 1 ? 1 : size;
+          this.sink?.block(type, size, blockMax, this.offset - 2);
+          if (left === 0) this.sink?.end();
           this.state =
             left > 0
               ? { kind: 'block-body', window: s.window, left, last }
@@ -110,9 +139,15 @@ export class ZstdWalker {
         }
         case 'block-body': {
           const n = Math.min(s.left, bytes.length - i);
+          this.sink?.body(bytes, i, i + n);
           i += n;
           s.left -= n;
-          if (s.left === 0) this.state = this.afterBlock(s.last, s.window);
+          if (s.left === 0) {
+            // Kept current for the sink's errors, which name the end of the block.
+            this.offset = base + i;
+            this.sink?.end();
+            this.state = this.afterBlock(s.last, s.window);
+          }
           break;
         }
         case 'checksum': {
@@ -204,6 +239,7 @@ export class ZstdWalker {
     this.headLen = 0;
     this.started = { offset: this.frameOffset, contentSize, checksum: this.checksum };
     this.state = { kind: 'block-header', window: Math.max(window, 1) };
+    this.sink?.frame(Math.max(window, 1));
   }
 
   private fail(msg: string): never {

@@ -1,32 +1,67 @@
 /**
- * Streaming zstd decompression in pure JS (fzstd), pull-driven and bounded: input is fed to
- * the decoder in slices whose decompressed size is at most about `sliceBytes` and which never
- * span two frames (fzstd allocates a whole window for every frame, and frees it only when the
- * slice is done: a slice of many tiny frames with huge windows took gigabytes), and frames
- * whose window exceeds `maxWindow` are refused before the decoder allocates anything.
+ * Streaming zstd decompression, pull-driven and bounded. {@link ZstdWalker} walks the frames
+ * and blocks, refusing frames whose window exceeds `maxWindow` before anything is allocated,
+ * and each pull decodes a slice of about `sliceBytes` of output, never spanning two frames
+ * (fzstd allocates a whole window for every frame: a slice of many tiny frames with huge
+ * windows took gigabytes).
  *
- * fzstd checks neither a frame's content size nor its content checksum, and decodes some
- * corrupt blocks without complaint; this decoder checks both where the frame has them (the
- * `zstd` tool writes the checksum by default, and the content size when it knows the input's
- * size), so such corruption fails the stream instead of becoming a wrong tar.
+ * Two engines decode the blocks:
+ * - `wasm`, layerdiff's own block decoder (`assembly/zstd.ts`), wherever WebAssembly compiles
+ *   from bytes at run time (Node, browsers). Its memory is one window plus about a megabyte,
+ *   allocated once.
+ * - `fzstd`, in pure JS, elsewhere (workerd; `node --jitless`). It allocates per block, and a
+ *   whole window per frame.
+ *
+ * Either way, this decoder checks each frame's content size and content checksum where the
+ * frame has them (the `zstd` tool writes the checksum by default, and the content size when
+ * it knows the input's size): fzstd checks neither, and decodes some corrupt blocks without
+ * complaint, so such corruption fails the stream instead of becoming a wrong tar.
  *
  * @module
  */
 import { Decompress } from 'fzstd';
-import { CompressionError, LayerdiffError, UsageError } from '../errors.js';
+import { CompressionError, LayerdiffError, UsageError, WasmUnavailableError } from '../errors.js';
 import { Xxh64 } from '../hash/xxh64.js';
+import { giveBack } from '../lend.js';
 import { type ZstdFrame, ZstdWalker } from './zstd-walker.js';
+import { embeddedZstdBlockDecoder } from './zstd-wasm.js';
 
 /** Options of {@link createZstdDecoder}. */
 export interface ZstdDecoderOptions {
   /** Largest frame window accepted, in bytes. @default 134217728 (128 MiB, zstd's own default limit) */
   maxWindow?: number;
   /**
-   * Output produced per pull, at most, plus one block (128 KiB); plus up to two more at the start
-   * of a frame, where fzstd holds its first 18 bytes (up to three RLE blocks) until it has them all.
+   * Output produced per pull, at most, plus one block (128 KiB); with fzstd, plus up to two
+   * more at the start of a frame, where it holds its first 18 bytes (up to three RLE blocks)
+   * until it has them all.
    * @default 1048576
    */
   sliceBytes?: number;
+  /**
+   * Which decoder decodes the blocks (see the module's description).
+   * @default 'wasm' where WebAssembly compiles, else 'fzstd'
+   */
+  engine?: 'wasm' | 'fzstd';
+  /**
+   * With the `wasm` engine: hand the output out in lent buffers and reuse those given back
+   * (see `lend`), so a long stream does not leave its output to the garbage collector; and give
+   * back each lent input buffer once it is decoded. Only for output that goes straight into
+   * `convert`, `createConverter` or `createDiff` (which set it), never to a consumer that keeps
+   * what it is given. @default false
+   */
+  recycle?: boolean;
+}
+
+/** What decodes the blocks the walker walks, and hands the output on. */
+interface Engine {
+  /** The walker; it may have a sink, which it then tells of every block. */
+  readonly walker: ZstdWalker;
+  /** `bytes[start, end)` were just walked. */
+  walked(bytes: Uint8Array, start: number, end: number): void;
+  /** The walk just ended a frame. */
+  frameEnded(): void;
+  /** The stream ended (at a frame boundary). */
+  finish(): void;
 }
 
 /**
@@ -34,7 +69,8 @@ export interface ZstdDecoderOptions {
  * @param source - the compressed bytes.
  * @param options - limits.
  * @returns the decompressed bytes as a pull stream.
- * @throws {@link UsageError} when `maxWindow` is not a number >= 0 or `sliceBytes` not >= 1.
+ * @throws {@link UsageError} when `maxWindow` is not a number >= 0 or `sliceBytes` not >= 1;
+ * {@link WasmUnavailableError} when `engine` is `'wasm'` and the runtime cannot compile it.
  */
 export function createZstdDecoder(
   source: ReadableStream<Uint8Array>,
@@ -45,7 +81,6 @@ export function createZstdDecoder(
   // A NaN limit would accept every window; a slice budget below 1 would never advance.
   if (!(maxWindow >= 0)) throw new UsageError(`zstd: maxWindow must be >= 0, got ${maxWindow}`);
   if (!(sliceBytes >= 1)) throw new UsageError(`zstd: sliceBytes must be >= 1, got ${sliceBytes}`);
-  const walker = new ZstdWalker(maxWindow);
   const reader = source.getReader();
   const out: Uint8Array[] = [];
   /** The frame being decoded: what its header declares, and what it has produced so far. */
@@ -59,13 +94,12 @@ export function createZstdDecoder(
       frame.xxh?.update(data);
     }
   };
-  /**
-   * A decoder per frame: fzstd holds back a frame's first 18 bytes until more come, so a whole
-   * frame of fewer bytes would give its output only when the next frame's bytes arrive; the
-   * decoder of a frame is flushed (`final`) at its end instead, and the next frame gets a new
-   * one.
-   */
-  let decoder = new Decompress(onData);
+  const engine =
+    options.engine === 'fzstd' ? undefined : wasmEngine(maxWindow, onData, options.recycle);
+  if (options.engine === 'wasm' && !engine) {
+    throw new WasmUnavailableError('zstd: this runtime cannot compile the zstd WebAssembly module');
+  }
+  const { walker, walked, frameEnded, finish } = engine ?? fzstdEngine(maxWindow, onData);
 
   /** Checks a frame, once decoded whole, against its header and its checksum. */
   const checkFrame = () => {
@@ -95,11 +129,9 @@ export function createZstdDecoder(
       const header = walker.started;
       frame = { header, bytes: 0, ...(header.checksum ? { xxh: new Xxh64() } : {}) };
     }
-    push(bytes.subarray(at, end), false);
+    walked(bytes, at, end);
     if (walker.ended) {
-      // The frame is whole: flushed, its decoder has given out all it holds.
-      push(new Uint8Array(0), true);
-      decoder = new Decompress(onData);
+      frameEnded();
       if (frame) frame.stored = walker.ended.checksum;
       checkFrame();
     }
@@ -108,19 +140,6 @@ export function createZstdDecoder(
   let piece: Uint8Array | undefined;
   let pos = 0;
   let inputFailure: { err: unknown } | undefined;
-
-  const push = (bytes: Uint8Array, final: boolean) => {
-    try {
-      decoder.push(bytes, final);
-    } catch (err) {
-      throw new CompressionError(
-        `zstd: corrupt data near compressed offset ${walker.offset} (${(err as Error).message})`,
-        {
-          cause: err,
-        },
-      );
-    }
-  };
 
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -137,7 +156,7 @@ export function createZstdDecoder(
                   `zstd: stream truncated at compressed offset ${walker.offset}`,
                 );
               }
-              push(new Uint8Array(0), true);
+              finish();
               for (const o of out.splice(0)) controller.enqueue(o);
               controller.close();
               return;
@@ -162,6 +181,64 @@ export function createZstdDecoder(
       return reader.cancel(reason);
     },
   });
+}
+
+/** layerdiff's own block decoder, or undefined where WebAssembly does not compile. */
+function wasmEngine(
+  maxWindow: number,
+  onData: (data: Uint8Array) => void,
+  recycle = false,
+): Engine | undefined {
+  const blocks = embeddedZstdBlockDecoder(recycle);
+  if (!blocks) return undefined;
+  /** The lent buffer behind the last input piece: the decoder copies all it keeps of it. */
+  let input: ArrayBufferLike | undefined;
+  return {
+    walker: new ZstdWalker(maxWindow, blocks),
+    walked: (bytes) => {
+      if (recycle && bytes.buffer !== input) {
+        if (input) giveBack(input);
+        input = bytes.buffer;
+      }
+      for (const o of blocks.take()) onData(o);
+    },
+    frameEnded: () => {},
+    finish: () => {
+      if (input) giveBack(input);
+      input = undefined;
+    },
+  };
+}
+
+/**
+ * fzstd, fed the walked bytes. fzstd holds back a frame's first 18 bytes until more come, so
+ * a whole frame of fewer bytes would give its output only when the next frame's bytes arrive;
+ * the decoder of a frame is flushed (`final`) at its end instead, and the next frame gets a
+ * new one.
+ */
+function fzstdEngine(maxWindow: number, onData: (data: Uint8Array) => void): Engine {
+  const walker = new ZstdWalker(maxWindow);
+  let decoder = new Decompress(onData);
+  const push = (bytes: Uint8Array, final: boolean) => {
+    try {
+      decoder.push(bytes, final);
+    } catch (err) {
+      throw new CompressionError(
+        `zstd: corrupt data near compressed offset ${walker.offset} (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
+  };
+  return {
+    walker,
+    walked: (bytes, start, end) => push(bytes.subarray(start, end), false),
+    frameEnded: () => {
+      // The frame is whole: flushed, its decoder has given out all it holds.
+      push(new Uint8Array(0), true);
+      decoder = new Decompress(onData);
+    },
+    finish: () => push(new Uint8Array(0), true),
+  };
 }
 
 function hex(n: number): string {

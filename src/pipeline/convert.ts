@@ -118,7 +118,8 @@ export function createConverter(options: ConvertOptions): Converter {
     // The diff_id, from the same pass (a tap stage of its own would cost a hop per piece).
     digestTar: true,
     gunzip: options.gunzip,
-    zstd: options.zstd,
+    // The tar goes straight into this pipeline, whose chunker gives lent buffers back.
+    zstd: { recycle: true, ...options.zstd },
     onBytes: (n) => {
       progress.bytesIn += n;
     },

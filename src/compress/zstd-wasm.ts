@@ -1,0 +1,176 @@
+/**
+ * The host side of layerdiff's zstd block decoder (`assembly/zstd.ts`, compiled to
+ * `zstd.wasm`): a {@link ZstdBlockSink} that copies each block the walker finds into the
+ * module, has it decoded into the module's history buffer, and hands out the output in
+ * pieces of about a slice. Its memory is the window plus about a megabyte (16 MiB at most)
+ * of room between slides, allocated once per frame size and reused, so decoding a layer
+ * allocates nothing per block but the output it hands out.
+ *
+ * @module
+ */
+import { CompressionError } from '../errors.js';
+import { lend } from '../lend.js';
+import { compileEmbeddedSync } from '../wasm.js';
+import type { ZstdBlockSink } from './zstd-walker.js';
+import { ZSTD_WASM_BASE64 } from './zstd-wasm.generated.js';
+
+/** The exports of `zstd.wasm`. */
+interface ZstdExports {
+  memory: WebAssembly.Memory;
+  inputPtr(): number;
+  historyPtr(): number;
+  position(): number;
+  room(): number;
+  errorAt(): number;
+  frame(window: number): number;
+  slide(): void;
+  block(type: number, size: number, blockMax: number): number;
+}
+
+const BLOCK_MAX = 128 * 1024;
+
+/** What the module's fault codes mean (the `E_*` constants of `assembly/zstd.ts`). */
+const FAULTS: Record<number, string> = {
+  [-1]: 'malformed literals section header',
+  [-2]: 'literals section size out of bounds',
+  [-3]: 'malformed Huffman tree description',
+  [-4]: 'treeless literals with no earlier Huffman tree in the frame',
+  [-5]: 'malformed Huffman-coded literals stream',
+  [-6]: 'malformed sequences section header',
+  [-7]: 'malformed FSE table description',
+  [-8]: 'repeat-mode sequence table with no earlier table in the frame',
+  [-9]: 'malformed sequences bit stream',
+  [-10]: 'a sequence takes more literals than the block has',
+  [-11]: 'a sequence writes past the block maximum',
+  [-12]: 'a match offset reaches before the frame or beyond its window',
+  [-13]: 'bytes after an empty sequences section',
+  [-14]: 'cannot allocate memory for the frame window',
+};
+
+/** Bytes per output piece when output buffers are recycled. */
+const PIECE = 256 * 1024;
+/** Spare output buffers a recycling decoder keeps. */
+const MAX_SPARES = 8;
+
+/**
+ * A zstd block decoder on one instance of `zstd.wasm`. Give it to a {@link ZstdWalker} as
+ * its sink; after each walk, {@link take} returns the output decoded so far, in order.
+ */
+export class ZstdBlockDecoder implements ZstdBlockSink {
+  private readonly x: ZstdExports;
+  private bytes: Uint8Array;
+  private readonly input: number;
+  private readonly historyAt: number;
+  private type = 0;
+  private size = 0;
+  private blockMax = 0;
+  private blockOffset = 0;
+  /** Where the block's body goes: the input area, or the output for a raw block. */
+  private to = 0;
+  /** Where output not yet handed out starts in the history buffer. */
+  private mark = 0;
+  private readonly ready: Uint8Array[] = [];
+  /** Output buffers given back, when output is lent (see {@link constructor}). */
+  private readonly spares: ArrayBuffer[] | undefined;
+  private readonly back = (b: ArrayBuffer) => {
+    if (this.spares && this.spares.length < MAX_SPARES) this.spares.push(b);
+  };
+
+  /**
+   * @param instance - an instance of `zstd.wasm`, used by this decoder alone.
+   * @param recycle - hand out output in lent buffers of {@link PIECE} bytes and reuse those
+   * given back (see `lend`), instead of a fresh copy each time; only for output that goes
+   * straight into a conversion pipeline.
+   */
+  constructor(instance: WebAssembly.Instance, recycle = false) {
+    this.x = instance.exports as unknown as ZstdExports;
+    this.bytes = new Uint8Array(this.x.memory.buffer);
+    this.input = this.x.inputPtr();
+    this.historyAt = this.x.historyPtr();
+    this.spares = recycle ? [] : undefined;
+  }
+
+  frame(window: number): void {
+    this.cut();
+    if (this.x.frame(window) !== 0) {
+      throw new CompressionError(`zstd: cannot allocate a ${window}-byte window`);
+    }
+    this.bytes = new Uint8Array(this.x.memory.buffer);
+    this.mark = 0;
+  }
+
+  block(type: number, size: number, blockMax: number, offset: number): void {
+    if (this.x.room() < BLOCK_MAX) {
+      this.cut();
+      this.x.slide();
+      this.mark = this.x.position();
+    }
+    this.type = type;
+    this.size = size;
+    this.blockMax = blockMax;
+    this.blockOffset = offset;
+    // The walker bounds a block's body by its maximum (128 KiB): the size of the input area,
+    // and no more than the room left.
+    this.to = type === 0 ? this.historyAt + this.x.position() : this.input;
+  }
+
+  body(bytes: Uint8Array, start: number, end: number): void {
+    this.bytes.set(bytes.subarray(start, end), this.to);
+    this.to += end - start;
+  }
+
+  end(): void {
+    const n = this.x.block(this.type, this.size, this.blockMax);
+    if (n < 0) {
+      const what = FAULTS[n] ?? `fault ${n}`;
+      const at = this.blockOffset + 3 + this.x.errorAt();
+      throw new CompressionError(
+        `zstd: ${what}, near compressed offset ${at} (in the block at ${this.blockOffset})`,
+      );
+    }
+  }
+
+  /** The output decoded since the last call, in order (copies: the module reuses its memory). */
+  take(): Uint8Array[] {
+    this.cut();
+    return this.ready.splice(0);
+  }
+
+  /** Moves the output not yet handed out to {@link ready}. */
+  private cut(): void {
+    const end = this.x.position();
+    if (!this.spares) {
+      if (end > this.mark)
+        this.ready.push(this.bytes.slice(this.historyAt + this.mark, this.historyAt + end));
+      this.mark = end;
+      return;
+    }
+    while (end > this.mark) {
+      const n = Math.min(PIECE, end - this.mark);
+      const buffer = this.spares.pop() ?? new ArrayBuffer(PIECE);
+      const piece = new Uint8Array(buffer, 0, n);
+      piece.set(this.bytes.subarray(this.historyAt + this.mark, this.historyAt + this.mark + n));
+      lend(buffer, this.back);
+      this.ready.push(piece);
+      this.mark += n;
+    }
+  }
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/**
+ * A block decoder on the embedded module, compiled once per process, or null where the
+ * runtime cannot compile it synchronously (workerd; `node --jitless`).
+ * @param recycle - lend output buffers (see {@link ZstdBlockDecoder}'s constructor).
+ */
+export function embeddedZstdBlockDecoder(recycle = false): ZstdBlockDecoder | null {
+  if (compiled === undefined) {
+    try {
+      compiled = compileEmbeddedSync(ZSTD_WASM_BASE64);
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled ? new ZstdBlockDecoder(new WebAssembly.Instance(compiled, {}), recycle) : null;
+}
