@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { CompressionError } from '../errors.js';
+import { CompressionError, WasmUnavailableError } from '../errors.js';
 import { lend } from '../lend.js';
 import { compileEmbeddedSync } from '../wasm.js';
 import type { ZstdBlockSink } from './zstd-walker.js';
@@ -160,11 +160,28 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
 let compiled: WebAssembly.Module | null | undefined;
 
 /**
- * A block decoder on the embedded module, compiled once per process, or null where the
- * runtime cannot compile it synchronously (workerd; `node --jitless`).
+ * A block decoder on a new instance of `zstd.wasm`.
+ * @param module - the precompiled module (for runtimes such as workerd, which refuse to
+ * compile WebAssembly at run time); by default the embedded one, compiled once per process.
  * @param recycle - lend output buffers (see {@link ZstdBlockDecoder}'s constructor).
+ * @returns the decoder, or null when no module is given and the runtime cannot compile the
+ * embedded one synchronously (workerd; `node --jitless`).
+ * @throws {@link WasmUnavailableError} when the runtime refuses to instantiate `module`.
  */
-export function embeddedZstdBlockDecoder(recycle = false): ZstdBlockDecoder | null {
+export function zstdBlockDecoder(
+  module?: WebAssembly.Module,
+  recycle = false,
+): ZstdBlockDecoder | null {
+  if (module) {
+    try {
+      return new ZstdBlockDecoder(new WebAssembly.Instance(module, {}), recycle);
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new WasmUnavailableError(`cannot instantiate the zstd WebAssembly module: ${reason}`, {
+        cause,
+      });
+    }
+  }
   if (compiled === undefined) {
     try {
       compiled = compileEmbeddedSync(ZSTD_WASM_BASE64);

@@ -17,6 +17,7 @@ const worker :Workerd.Worker = (
     # @dist-chunks
     (name = "layerdiff/cdc.wasm", wasm = embed "../../dist/cdc.wasm"),
     (name = "layerdiff/lz4.wasm", wasm = embed "../../dist/lz4.wasm"),
+    (name = "layerdiff/zstd.wasm", wasm = embed "../../dist/zstd.wasm"),
     (name = "fzstd", esModule = embed "../../node_modules/fzstd/esm/index.mjs"),
     (name = "hash-wasm", esModule = embed "../../node_modules/hash-wasm/dist/index.esm.js"),
     (name = "fixtures/layer.tar", data = embed ".fixtures/layer.tar"),

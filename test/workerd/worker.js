@@ -26,6 +26,7 @@ import {
 } from 'layerdiff';
 import kernelModule from 'layerdiff/cdc.wasm';
 import lz4Module from 'layerdiff/lz4.wasm';
+import zstdModule from 'layerdiff/zstd.wasm';
 
 function check(condition, message) {
   if (!condition) throw new Error(`workerd: ${message}`);
@@ -72,9 +73,13 @@ function sameBytes(a, b) {
 }
 
 /** Converts `blob`, rebuilds the tar, and checks the digests; returns the index bytes. */
-async function roundTrip(label, blob, kernel) {
+async function roundTrip(label, blob, kernel, zstd) {
   const store = new MemoryStore();
-  const { index, done } = convert(streamOf(blob), { store, ...(kernel ? { kernel } : {}) });
+  const { index, done } = convert(streamOf(blob), {
+    store,
+    ...(kernel ? { kernel } : {}),
+    ...(zstd ? { zstd } : {}),
+  });
   const indexBytes = await readAll(index);
   const result = await done;
   const tar = await readAll(reassemble(streamOf(indexBytes), store));
@@ -160,14 +165,30 @@ export default {
       `CompressionStream blobDigest ${zipped2.result.blobDigest} is not the blob's sha256`,
     );
 
-    // zstd through the pure-JS decoder.
+    // zstd through the pure-JS decoder (fzstd: the embedded module cannot be compiled here),
+    // and through layerdiff's block decoder from the precompiled module.
     const zstd = new Uint8Array(zstdFixture);
-    const zst = await roundTrip('tar+zstd (host zstd), wasm kernel', zstd, wasm);
-    check(zst.result.compression === 'zstd', `tar.zst detected as ${zst.result.compression}`);
-    check(
-      zst.result.blobDigest === expected.zstdDigest,
-      `tar.zst blobDigest ${zst.result.blobDigest}, expected ${expected.zstdDigest}`,
+    const refusedZstd = await roundTrip('tar+zstd, wasm engine', zstd, wasm, {
+      engine: 'wasm',
+    }).then(
+      () => 'converted',
+      (e) => e,
     );
+    check(
+      refusedZstd?.code === 'ERR_WASM_UNAVAILABLE',
+      `zstd engine 'wasm' with no module should fail with ERR_WASM_UNAVAILABLE, got ${refusedZstd}`,
+    );
+    for (const [label, options] of [
+      ['tar+zstd (host zstd), fzstd', undefined],
+      ['tar+zstd (host zstd), zstd.wasm', { engine: 'wasm', wasm: zstdModule }],
+    ]) {
+      const zst = await roundTrip(`${label}, wasm kernel`, zstd, wasm, options);
+      check(zst.result.compression === 'zstd', `tar.zst detected as ${zst.result.compression}`);
+      check(
+        zst.result.blobDigest === expected.zstdDigest,
+        `tar.zst blobDigest ${zst.result.blobDigest}, expected ${expected.zstdDigest}`,
+      );
+    }
 
     // No kernel given: convert loads the default, which falls back to JS here.
     const js = await roundTrip('tar, default kernel (js fallback)', tar);

@@ -88,7 +88,7 @@ describe('workerd', () => {
   let config: string;
 
   beforeAll(() => {
-    for (const f of ['index.js', 'cdc.wasm', 'lz4.wasm']) {
+    for (const f of ['index.js', 'cdc.wasm', 'lz4.wasm', 'zstd.wasm']) {
       if (!existsSync(join(dist, f))) {
         throw new Error(`dist/${f} is missing: run \`npm run build\` before this test`);
       }
