@@ -216,7 +216,14 @@ export class ZstdWalker {
     this.checksum = ((fhd >> 2) & 1) === 1;
     // Frame_Content_Size: after the descriptor, the window descriptor (unless single-segment)
     // and the dictionary ID; the 2-byte form is offset by 256.
-    const at = 1 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+    const dictAt = 1 + (single ? 0 : 1);
+    const dictBytes = [0, 1, 2, 4][fhd & 3]!;
+    let dictId = 0;
+    for (let k = dictBytes - 1; k >= 0; k--) dictId = dictId * 256 + h[dictAt + k]!;
+    // A frame made with a dictionary refers to bytes before its start; none is at hand here
+    // (a layer never names one), so it cannot be decoded. (ID 0 means none.)
+    if (dictId !== 0) this.fail(`frame needs dictionary ${dictId}, and none is available`);
+    const at = dictAt + dictBytes;
     const n = s.need - at;
     let contentSize: number | undefined;
     if (n > 0) {

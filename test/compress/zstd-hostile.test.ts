@@ -4,6 +4,9 @@
  * allocates a window; output per pull stays bounded whatever the compression ratio.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createZstdDecoder as createWith,
@@ -226,6 +229,49 @@ describe.each(['wasm', 'fzstd'] as const)('%s engine', (engine) => {
       bad[4] = bad[4]! | 0x08;
       expect((await zstdFailure(bad, 1)).message).toMatch(/reserved bit/);
     });
+
+    it('a frame that names a dictionary is refused; a Dictionary_ID of 0 means none', async () => {
+      const frame = (descriptor: number, id: number[]) =>
+        concat([
+          Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, descriptor, windowDescriptor(10), ...id),
+          blockHeader(0, 3, true),
+          Uint8Array.of(0x61, 0x62, 0x63),
+        ]);
+      expect(await decodeZstd(frame(0x01, [0]))).toEqual(Uint8Array.of(0x61, 0x62, 0x63));
+      expect(await decodeZstd(frame(0x03, [0, 0, 0, 0]), 1)).toEqual(
+        Uint8Array.of(0x61, 0x62, 0x63),
+      );
+      expect((await zstdFailure(frame(0x01, [7]), 1)).message).toBe(
+        'zstd: frame needs dictionary 7, and none is available near compressed offset 6',
+      );
+      expect((await zstdFailure(frame(0x03, [0xef, 0xbe, 0xad, 0xde]))).message).toMatch(
+        /^zstd: frame needs dictionary 3735928559, and none is available/,
+      );
+    });
+
+    // A raw-content dictionary has no ID: only the matches that reach before the frame show it.
+    // fzstd reads zeros there (a known limit, caught only by a checksum).
+    it.runIf(cli && engine === 'wasm')(
+      'a frame made with a raw-content dictionary fails at its first match into it',
+      async () => {
+        const dict = sampleData(20_000, 31);
+        const dir = mkdtempSync(join(tmpdir(), 'layerdiff-zstd-dict-'));
+        try {
+          writeFileSync(join(dir, 'dict'), dict);
+          const bytes = zstdCli(dict.subarray(5000, 15_000), [
+            '-3',
+            '--no-check',
+            '-D',
+            join(dir, 'dict'),
+          ]);
+          expect((await zstdFailure(bytes)).message).toMatch(
+            /^zstd: a match offset reaches before the frame or beyond its window, near compressed offset \d+/,
+          );
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
 
     it('bad magic, and garbage after a good frame', async () => {
       expect((await zstdFailure(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfe, 0, 0))).message).toBe(
