@@ -74,7 +74,8 @@ interface Engine {
  * @param source - the compressed bytes.
  * @param options - limits.
  * @returns the decompressed bytes as a pull stream.
- * @throws {@link UsageError} when `maxWindow` is not a number >= 0 or `sliceBytes` not >= 1;
+ * @throws {@link UsageError} when `maxWindow` is not a number >= 0, `sliceBytes` not >= 1 or
+ * `engine` not one of the two;
  * {@link WasmUnavailableError} when `engine` is `'wasm'` and the runtime cannot compile the
  * module, or when it refuses to instantiate `wasm`.
  */
@@ -87,6 +88,9 @@ export function createZstdDecoder(
   // A NaN limit would accept every window; a slice budget below 1 would never advance.
   if (!(maxWindow >= 0)) throw new UsageError(`zstd: maxWindow must be >= 0, got ${maxWindow}`);
   if (!(sliceBytes >= 1)) throw new UsageError(`zstd: sliceBytes must be >= 1, got ${sliceBytes}`);
+  if (options.engine !== undefined && options.engine !== 'wasm' && options.engine !== 'fzstd') {
+    throw new UsageError(`zstd: engine must be 'wasm' or 'fzstd', got ${String(options.engine)}`);
+  }
   const reader = source.getReader();
   const out: Uint8Array[] = [];
   /** The frame being decoded: what its header declares, and what it has produced so far. */

@@ -144,6 +144,9 @@ describe.each(['wasm', 'fzstd'] as const)('%s engine', (engine) => {
       expect(() => createZstdDecoder(src(), { sliceBytes: Number.NaN })).toThrow(UsageError);
       expect(() => createZstdDecoder(src(), { maxWindow: Number.NaN })).toThrow(UsageError);
       expect(() => createZstdDecoder(src(), { maxWindow: -1 })).toThrow(UsageError);
+      expect(() => createZstdDecoder(src(), { engine: 'zlib' as 'wasm' })).toThrow(
+        /^zstd: engine must be 'wasm' or 'fzstd', got zlib$/,
+      );
     });
   });
 
