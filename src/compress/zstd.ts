@@ -230,7 +230,19 @@ function wasmEngine(
  * new one.
  */
 function fzstdEngine(maxWindow: number, onData: (data: Uint8Array) => void): Engine {
-  const walker = new ZstdWalker(maxWindow);
+  const walker = new ZstdWalker(maxWindow, {
+    frame: () => {},
+    block: (type, size, _max, offset) => {
+      // Valid (libzstd skips it), but fzstd decodes it to a few zero bytes: refused here.
+      if (type === 2 && size === 0) {
+        throw new CompressionError(
+          `zstd: an empty compressed block at compressed offset ${offset}, which fzstd cannot decode`,
+        );
+      }
+    },
+    body: () => {},
+    end: () => {},
+  });
   let decoder = new Decompress(onData);
   const push = (bytes: Uint8Array, final: boolean) => {
     try {

@@ -233,6 +233,24 @@ describe.each(['wasm', 'fzstd'] as const)('%s engine', (engine) => {
       expect((await zstdFailure(bad, 1)).message).toMatch(/reserved bit/);
     });
 
+    it.runIf(cli)('an empty compressed block produces nothing, as in libzstd', async () => {
+      const bytes = concat([
+        frameHeader(windowDescriptor(10)),
+        blockHeader(2, 0, false),
+        blockHeader(0, 3, true),
+        Uint8Array.of(0x61, 0x62, 0x63),
+      ]);
+      if (engine === 'wasm') {
+        expect(await decodeZstd(bytes, 1)).toEqual(Uint8Array.of(0x61, 0x62, 0x63));
+      } else {
+        // fzstd would give three zero bytes first.
+        expect((await zstdFailure(bytes, 1)).message).toBe(
+          'zstd: an empty compressed block at compressed offset 6, which fzstd cannot decode',
+        );
+      }
+      expect(spawnSync('zstd', ['-d', '-c'], { input: bytes }).stdout).toEqual(Buffer.from('abc'));
+    });
+
     it('a frame that names a dictionary is refused; a Dictionary_ID of 0 means none', async () => {
       const frame = (descriptor: number, id: number[]) =>
         concat([
