@@ -127,11 +127,28 @@ export interface CutConfig {
  * @returns The kernel configuration.
  * @throws {@link ChunkerParamsError} when `params` are invalid.
  */
-export function cutConfig(params: ChunkerParams): CutConfig {
+export function cutConfig(params: ChunkerParams): Readonly<CutConfig> {
+  // Kernels ask once per piece of input, nearly always with the same values: the last
+  // configuration is reused while they stay the same (compared by value, not by object).
+  const last = lastConfig;
+  if (
+    last &&
+    params !== null &&
+    typeof params === 'object' &&
+    params.min === last.min &&
+    params.avg === last.avg &&
+    params.max === last.max
+  ) {
+    return last;
+  }
   const { min, avg, max } = validateChunkerParams(params);
   const bits = 31 - Math.clz32(avg);
-  return { min, avg, max, maskS: topBits(bits + 2), maskL: topBits(bits - 2) };
+  lastConfig = Object.freeze({ min, avg, max, maskS: topBits(bits + 2), maskL: topBits(bits - 2) });
+  return lastConfig;
 }
+
+/** The configuration {@link cutConfig} made last. */
+let lastConfig: Readonly<CutConfig> | undefined;
 
 /** An unsigned 32-bit mask of the top `n` bits, `1 <= n <= 32`. */
 function topBits(n: number): number {
