@@ -73,8 +73,10 @@ const ML_DEFAULT: usize = memory.data<i16>([
   1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
 ]);
+// Codes 29 to 31 are valid (an FSE description may use them) but have no predefined share.
 const OF_DEFAULT: usize = memory.data<i16>([
-  1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
+  1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, 0, 0,
+  0,
 ]);
 
 // Fault codes, named by the host (`src/compress/zstd-wasm.ts` lists the same).

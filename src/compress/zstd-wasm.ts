@@ -14,7 +14,7 @@ import { compileEmbeddedSync } from '../wasm.js';
 import type { ZstdBlockSink } from './zstd-walker.js';
 import { ZSTD_WASM_BASE64 } from './zstd-wasm.generated.js';
 
-/** The exports of `zstd.wasm`. */
+/** The exports of `zstd.wasm` (u32 results come back as signed numbers: read them `>>> 0`). */
 interface ZstdExports {
   memory: WebAssembly.Memory;
   inputPtr(): number;
@@ -28,6 +28,8 @@ interface ZstdExports {
 }
 
 const BLOCK_MAX = 128 * 1024;
+/** The largest window the module can hold (with its 16 MiB of room, in 32-bit memory). */
+const MAX_WINDOW = 2 ** 32 - 32 * 1024 * 1024;
 
 /** What the module's fault codes mean (the `E_*` constants of `assembly/zstd.ts`). */
 const FAULTS: Record<number, string> = {
@@ -92,7 +94,8 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
 
   frame(window: number): void {
     this.cut();
-    if (this.x.frame(window) !== 0) {
+    // The module's memory is 32-bit: a window with its buffer must fit below 4 GiB.
+    if (window > MAX_WINDOW || this.x.frame(window) !== 0) {
       throw new CompressionError(`zstd: cannot allocate a ${window}-byte window`);
     }
     this.bytes = new Uint8Array(this.x.memory.buffer);
@@ -100,10 +103,10 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
   }
 
   block(type: number, size: number, blockMax: number, offset: number): void {
-    if (this.x.room() < BLOCK_MAX) {
+    if (this.x.room() >>> 0 < BLOCK_MAX) {
       this.cut();
       this.x.slide();
-      this.mark = this.x.position();
+      this.mark = this.x.position() >>> 0;
     }
     this.type = type;
     this.size = size;
@@ -111,7 +114,7 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
     this.blockOffset = offset;
     // The walker bounds a block's body by its maximum (128 KiB): the size of the input area,
     // and no more than the room left.
-    this.to = type === 0 ? this.historyAt + this.x.position() : this.input;
+    this.to = type === 0 ? this.historyAt + (this.x.position() >>> 0) : this.input;
   }
 
   body(bytes: Uint8Array, start: number, end: number): void {
@@ -123,7 +126,7 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
     const n = this.x.block(this.type, this.size, this.blockMax);
     if (n < 0) {
       const what = FAULTS[n] ?? `fault ${n}`;
-      const at = this.blockOffset + 3 + this.x.errorAt();
+      const at = this.blockOffset + 3 + (this.x.errorAt() >>> 0);
       throw new CompressionError(
         `zstd: ${what}, near compressed offset ${at} (in the block at ${this.blockOffset})`,
       );
@@ -138,7 +141,7 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
 
   /** Moves the output not yet handed out to {@link ready}. */
   private cut(): void {
-    const end = this.x.position();
+    const end = this.x.position() >>> 0;
     if (!this.spares) {
       if (end > this.mark)
         this.ready.push(this.bytes.slice(this.historyAt + this.mark, this.historyAt + end));
