@@ -75,8 +75,8 @@ export interface Decompressor {
 /**
  * Creates a decompressor that detects gzip and zstd by their magic bytes and passes anything
  * else through unchanged. gzip goes through `options.gunzip` (by default the runtime's
- * `DecompressionStream`); zstd through a bounded pure-JS decoder. Corrupt or truncated input
- * errors the readable side with {@link CompressionError}.
+ * `DecompressionStream`); zstd through layerdiff's bounded decoder (`createZstdDecoder`).
+ * Corrupt or truncated input errors the readable side with {@link CompressionError}.
  *
  * @param options - hashing and limits.
  * @returns the stream pair, with promises for the detected compression and the blob summary.

@@ -2,9 +2,10 @@
  * Walks the frame and block structure of a zstd stream without decompressing it, so the
  * streaming decoder can (1) refuse frames whose window exceeds a memory limit before any
  * buffer is allocated, (2) feed the decoder slices whose decompressed size is bounded,
- * defusing RLE "bombs", and (3) tell it what each frame's header declares (content size) and
- * what the frame ends with (content checksum), for the checks fzstd does not make.
- * Pure; follows RFC 8878 sections 3.1.1 and 3.1.1.2.
+ * defusing RLE "bombs", (3) tell it what each frame's header declares (content size) and
+ * what the frame ends with (content checksum), for the checks fzstd does not make, and (4)
+ * hand a block decoder each block ({@link ZstdBlockSink}). Frames that name a dictionary are
+ * refused. Pure; follows RFC 8878 sections 3.1.1 and 3.1.1.2.
  *
  * @module
  */
