@@ -121,6 +121,20 @@ export function encodeCbor(value: unknown): Uint8Array {
   return encode(value, ENCODE_OPTIONS);
 }
 
+/**
+ * The map keys records use, as tokens made once: cborg makes a token of every map key to sort
+ * the keys by their encoded bytes, and encodes it again to compare it; a shared token keeps
+ * its encoded bytes. (A string token encodes as the string does, so any string equal to a key
+ * may use it.)
+ */
+const KEY_TOKENS = new Map(
+  [
+    ...['t', 'v', 'ch', 'dg', 'cz', 'e', 'r', 'p', 'o', 'c', 'b', 'id', 's', 'n', 'nd', 'nc'],
+    ...['db', 'bl', 'f', 'm', 'u', 'g', 'mt', 'un', 'gn', 'at', 'ct', 'l', 'dv', 'px', 'gx'],
+    ...['xa', 'sp'],
+  ].map((k) => [k, new Token(Type.string, k)]),
+);
+
 /** Numbers are integers a reader accepts: CBOR would write any other as a float (§2). */
 const ENCODE_OPTIONS = {
   typeEncoders: {
@@ -129,6 +143,9 @@ const ENCODE_OPTIONS = {
         throw new UsageError(`a record holds ${String(n)}, not an integer within ±(2^53-1)`);
       }
       return null;
+    },
+    string(s: unknown) {
+      return KEY_TOKENS.get(s as string) ?? null;
     },
   },
 };
