@@ -4,6 +4,7 @@
  * deflate, the CLI works under `node --jitless`; and reads that do not know a chunk's size
  * still go through the module.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,22 @@ describe('LZ4 without the WebAssembly module', () => {
     );
     expect(c.code).toBe(0);
     expect(new Set(packRecords(other).map((r) => r.entry.coding)).has('deflate-raw')).toBe(true);
+    // zstd input: without WebAssembly, fzstd decodes it (and XXH64 checks it in JS).
+    if (toolsAvailable('zstd')) {
+      execFileSync('zstd', ['-q', '-f', '-3', tar, '-o', `${tar}.zst`]);
+      const z = await cli(
+        ['--jitless'],
+        'convert',
+        `${tar}.zst`,
+        '--store',
+        other,
+        '--out',
+        join(dir, 'c.idx'),
+        '--json',
+      );
+      expect(z.code).toBe(0);
+      expect(JSON.parse(z.stdout.toString()).diffId).toBe(sha256(readFileSync(tar)));
+    }
   });
 });
 
