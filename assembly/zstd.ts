@@ -371,7 +371,8 @@ function readHuffmanTree(p: usize, end: usize): i32 {
     const log = descLog;
     const s = start + <usize>d;
     let at = streamBits(s, <u32>(stop - s));
-    if (at < 0) return fail(E_HUFFMAN_TREE, s);
+    // Both initial states must be there in full (libzstd 1.5.7 checks this too).
+    if (at < 2 * <i32>log) return fail(E_HUFFMAN_TREE, s);
     at -= <i32>log;
     let state1 = bitsBelow(s, at + <i32>log, log);
     at -= <i32>log;
