@@ -211,7 +211,7 @@ const convertGz = measure('node', [cli, 'convert', gz, '--store', store, '--out'
   before: fresh,
   baseline: gunzipGz,
 });
-// zstd input: decoded in JS (fzstd), every frame's checksum verified.
+// zstd input: decoded by our WebAssembly block decoder, every frame's checksum verified.
 const convertZst = measure('node', [cli, 'convert', zst, '--store', store, '--out', index], {
   node: true,
   before: fresh,
