@@ -471,15 +471,16 @@ function huffmanStream(p: usize, end: usize, out: usize, count: u32): bool {
   return at === 0;
 }
 
+/** Where the block's literals are (in {@link LITERALS}, or in place when raw), and how many. */
+let literalsAt: usize = 0;
+let literalsCount: u32 = 0;
+
 /**
  * Reads the literals section at `[p, end)`, leaving the literals in {@link LITERALS} or, when
  * raw, in place.
  * @returns the bytes it took, or a fault code; the literals' start and count in
  * {@link literalsAt} and {@link literalsCount}.
  */
-let literalsAt: usize = 0;
-let literalsCount: u32 = 0;
-
 function literalsSection(p: usize, end: usize, blockMax: u32): i32 {
   if (p >= end) return fail(E_LITERALS_HEADER, p);
   const b0 = <u32>load<u8>(p);
@@ -563,13 +564,14 @@ function literalsSection(p: usize, end: usize, blockMax: u32): i32 {
 
 // ---- sequences (RFC 8878 sections 3.1.1.3.2 and 3.1.1.4) ------------------------------------
 
+/** Accuracy log of the table the last {@link sequenceTable} set up. */
+let tableLog: i32 = 0;
+
 /**
  * Sets up one of the three sequence tables from its mode (0 predefined, 1 RLE, 2 FSE
  * description, 3 repeat) and the bytes at `[p, end)`.
  * @returns the bytes it took and, in {@link tableLog}, the table's accuracy log; or -1.
  */
-let tableLog: i32 = 0;
-
 function sequenceTable(
   mode: u32,
   table: usize,
