@@ -6,10 +6,12 @@
  * The host walks frames and blocks (`src/compress/zstd-walker.ts`: magic numbers, frame and
  * block headers, skippable frames, checksums) and hands this module one block at a time: it
  * calls `frame(windowSize)` at each frame's start, copies each block's body to `inputPtr()`
- * (a raw block's straight to the output instead), and calls `block(type, size, blockMax)`. The output goes to a history buffer at
- * `historyPtr()`, from `position()` before the call to `position()` after it. When `room()` is
- * under one block, the host takes what it has not yet read and calls `slide()`, which keeps
- * the last window's worth of output at the buffer's start for later matches.
+ * (a raw block's straight to the output instead), and calls `block(type, size, blockMax)`.
+ * The output goes to a history buffer at `historyPtr()`, from `position()` before the call to
+ * `position()` after it. When `room()` is under one block, the host takes what it has not yet
+ * read and calls `slide()`, which keeps the last window's worth of output at the buffer's
+ * start for later matches. `position()`, `room()` and `errorAt()` are u32: JS reads them as
+ * signed numbers, so the host reads them with `>>> 0`.
  *
  * The input is hostile: every header field, table description, bit stream and sequence is
  * checked before use; a fault returns a negative code (the `E_*` constants below, which the
