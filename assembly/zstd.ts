@@ -8,10 +8,11 @@
  * calls `frame(windowSize)` at each frame's start, copies each block's body to `inputPtr()`
  * (a raw block's straight to the output instead), and calls `block(type, size, blockMax)`.
  * The output goes to a history buffer at `historyPtr()`, from `position()` before the call to
- * `position()` after it. When `room()` is under one block, the host takes what it has not yet
- * read and calls `slide()`, which keeps the last window's worth of output at the buffer's
- * start for later matches. `position()`, `room()` and `errorAt()` are u32: JS reads them as
- * signed numbers, so the host reads them with `>>> 0`.
+ * `position()` after it. The buffer is a ring of the window plus 1 MiB and a block: when
+ * `room()` is under one block, the host takes what it has not yet read and calls `wrap()`,
+ * and output goes on from the buffer's start, while matches that reach back past it read the
+ * end of the previous pass. Nothing is moved. `position()`, `room()` and `errorAt()` are u32:
+ * JS reads them as signed numbers, so the host reads them with `>>> 0`.
  *
  * The input is hostile: every header field, table description, bit stream and sequence is
  * checked before use; a fault returns a negative code (the `E_*` constants below, which the
@@ -102,6 +103,11 @@ let windowSize: u32 = 0;
 let capacity: u32 = 0;
 /** Where the next output byte goes in the history buffer. */
 let pos: u32 = 0;
+/**
+ * Where the previous pass through the history buffer ended (0 before the first wrap): its
+ * bytes from {@link pos} to here are the older part of the window.
+ */
+let tailEnd: u32 = 0;
 /** Output of the current frame so far (how far back a match may reach, with the window). */
 let produced: u64 = 0;
 let rep1: u32 = 1;
@@ -152,12 +158,13 @@ function fail(code: i32, at: usize): i32 {
 
 /**
  * Starts a frame whose window is `size` bytes: forgets the last frame's tables and offsets,
- * and sizes the history buffer to the window plus room for a run of output between slides.
+ * and sizes the history buffer to the window plus 1 MiB and a block (so a pass through it,
+ * between wraps, is at least the window plus 1 MiB long).
  * @returns 0, or {@link E_MEMORY} when memory cannot grow.
  */
 export function frame(size: u32): i32 {
   windowSize = size;
-  const extra: u32 = min(max(size, 1 << 20), 16 << 20) + BLOCK_MAX;
+  const extra: u32 = (1 << 20) + BLOCK_MAX;
   const need: u64 = <u64>history() + <u64>size + <u64>extra + SLACK;
   if (need > 0xffff0000) return E_MEMORY;
   const pages = <i32>((need + 0xffff) >> 16);
@@ -165,6 +172,7 @@ export function frame(size: u32): i32 {
   if (pages > have && memory.grow(pages - have) < 0) return E_MEMORY;
   capacity = size + extra;
   pos = 0;
+  tailEnd = 0;
   produced = 0;
   rep1 = 1;
   rep2 = 4;
@@ -176,11 +184,10 @@ export function frame(size: u32): i32 {
   return 0;
 }
 
-/** Moves the last window's worth of output to the buffer's start. */
-export function slide(): void {
-  const keep = min(pos, windowSize);
-  memory.copy(history(), history() + pos - keep, keep);
-  pos = keep;
+/** Starts the next pass through the history buffer, at its start. */
+export function wrap(): void {
+  tailEnd = pos;
+  pos = 0;
 }
 
 /**
@@ -735,7 +742,17 @@ function compressed(size: u32, blockMax: u32): i32 {
     lit += literalLength;
     const behind = produced + <u64>(o - start);
     if (offset === 0 || <u64>offset > behind || <u64>offset > window) return fail(E_OFFSET, s);
-    copyMatch(o, offset, matchLength);
+    const head = <u32>(o - base);
+    if (offset <= head) {
+      copyMatch(o, offset, matchLength);
+    } else {
+      // The match starts in the previous pass, `offset - head` bytes before its end (at least
+      // 1 MiB after anything this block writes), and may run on into this pass's start.
+      const back = offset - head;
+      const first = min(matchLength, back);
+      memory.copy(o, base + tailEnd - back, first);
+      if (matchLength > first) copyMatch(o + first, offset, matchLength - first);
+    }
     o += matchLength;
   }
   if (at !== 0) return fail(E_SEQUENCE_STREAM, s);

@@ -2,8 +2,8 @@
  * The host side of layerdiff's zstd block decoder (`assembly/zstd.ts`, compiled to
  * `zstd.wasm`): a {@link ZstdBlockSink} that copies each block the walker finds into the
  * module, has it decoded into the module's history buffer, and hands out the output in
- * pieces of about a slice. Its memory is the window plus about a megabyte (16 MiB at most)
- * of room between slides, allocated once per frame size and reused, so decoding a layer
+ * pieces of about a slice. Its memory is the window plus about a megabyte (the history
+ * buffer is a ring), allocated once per frame size and reused, so decoding a layer
  * allocates nothing per block but the output it hands out.
  *
  * @module
@@ -23,12 +23,12 @@ interface ZstdExports {
   room(): number;
   errorAt(): number;
   frame(window: number): number;
-  slide(): void;
+  wrap(): void;
   block(type: number, size: number, blockMax: number): number;
 }
 
 const BLOCK_MAX = 128 * 1024;
-/** The largest window the module can hold (with its 16 MiB of room, in 32-bit memory). */
+/** The largest window the module can hold (with its ring's extra megabyte, in 32-bit memory). */
 const MAX_WINDOW = 2 ** 32 - 32 * 1024 * 1024;
 
 /** What the module's fault codes mean (the `E_*` constants of `assembly/zstd.ts`). */
@@ -105,8 +105,8 @@ export class ZstdBlockDecoder implements ZstdBlockSink {
   block(type: number, size: number, blockMax: number, offset: number): void {
     if (this.x.room() >>> 0 < BLOCK_MAX) {
       this.cut();
-      this.x.slide();
-      this.mark = this.x.position() >>> 0;
+      this.x.wrap();
+      this.mark = 0;
     }
     this.type = type;
     this.size = size;

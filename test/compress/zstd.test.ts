@@ -144,6 +144,23 @@ describe.runIf(run).each(['wasm', 'fzstd'] as const)(
       });
     }
 
+    // The wasm engine's history is a ring of the window plus 1 MiB and a block: streams of
+    // several times that, with matches as far back as the window allows, cross its wrap
+    // again and again (and fzstd gets the same streams).
+    it('long streams whose matches reach across the history ring wrap', async () => {
+      const long = concat([sampleData(3_000_000, 41), data, sampleData(2_000_000, 43), data]);
+      const want = sha256(long);
+      for (const args of [
+        ['-3', '--zstd=wlog=10'],
+        ['-6', '--zstd=wlog=17'],
+        ['-19', '--zstd=wlog=20'],
+        ['--long=22', '-3'],
+      ]) {
+        const bytes = zstdCli(long, args);
+        expect(sha256(await decodeZstd(bytes, randomSizes(args.length), { engine }))).toBe(want);
+      }
+    });
+
     it.runIf(toolsAvailable('pzstd'))(
       'pzstd output (starts with a skippable frame) decodes',
       async () => {
