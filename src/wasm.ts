@@ -28,9 +28,32 @@ export async function instantiateWasm(
       ? await WebAssembly.instantiate(source, {})
       : (await WebAssembly.instantiate(source as BufferSource, {})).instance;
   } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new WasmUnavailableError(`cannot instantiate the ${what}: ${reason}`, { cause });
+    throw unavailable(what, cause);
   }
+}
+
+/**
+ * Instantiates a precompiled module with no imports, synchronously (as every runtime allows,
+ * workerd included).
+ * @param module - the module.
+ * @param what - the module's name, for the error.
+ * @returns the instance.
+ * @throws {@link WasmUnavailableError} when the runtime refuses.
+ */
+export function instantiateModuleSync(
+  module: WebAssembly.Module,
+  what: string,
+): WebAssembly.Instance {
+  try {
+    return new WebAssembly.Instance(module, {});
+  } catch (cause) {
+    throw unavailable(what, cause);
+  }
+}
+
+function unavailable(what: string, cause: unknown): WasmUnavailableError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new WasmUnavailableError(`cannot instantiate the ${what}: ${reason}`, { cause });
 }
 
 /**

@@ -25,4 +25,9 @@ export {
   lz4ChunkCodec,
 } from './lz4-codec.js';
 export { createZstdDecoder, type ZstdDecoderOptions } from './zstd.js';
-export { ZstdWalker } from './zstd-walker.js';
+export {
+  type ZstdBlockSink,
+  type ZstdFrame,
+  type ZstdFrameEnd,
+  ZstdWalker,
+} from './zstd-walker.js';

@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { CompressionError, WasmUnavailableError } from '../errors.js';
+import { CompressionError } from '../errors.js';
 import { lend } from '../lend.js';
-import { compileEmbeddedSync } from '../wasm.js';
+import { compileEmbeddedSync, instantiateModuleSync } from '../wasm.js';
 import type { ZstdBlockSink } from './zstd-walker.js';
 import { ZSTD_WASM_BASE64 } from './zstd-wasm.generated.js';
 
@@ -176,14 +176,7 @@ export function zstdBlockDecoder(
   recycle = false,
 ): ZstdBlockDecoder | null {
   if (module) {
-    try {
-      return new ZstdBlockDecoder(new WebAssembly.Instance(module, {}), recycle);
-    } catch (cause) {
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      throw new WasmUnavailableError(`cannot instantiate the zstd WebAssembly module: ${reason}`, {
-        cause,
-      });
-    }
+    return new ZstdBlockDecoder(instantiateModuleSync(module, 'zstd WebAssembly module'), recycle);
   }
   if (compiled === undefined) {
     try {

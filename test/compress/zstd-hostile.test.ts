@@ -47,17 +47,22 @@ const cli = toolsAvailable('zstd');
 /** The compressed offset an error message names. */
 const offsetOf = (e: Error) => Number(/compressed offset (\d+)/.exec(e.message)?.[1]);
 
+/** The decoding helpers, bound to one engine. */
+function withEngine(engine: 'wasm' | 'fzstd') {
+  type Sizes = number | number[] | undefined;
+  return {
+    createZstdDecoder: (source: ReadableStream<Uint8Array>, options?: ZstdDecoderOptions) =>
+      createWith(source, { engine, ...options }),
+    decodeZstd: (bytes: Uint8Array, sizes?: Sizes, options?: ZstdDecoderOptions) =>
+      decodeWith(bytes, sizes, { engine, ...options }),
+    zstdFailure: (bytes: Uint8Array, sizes?: Sizes, options?: ZstdDecoderOptions) =>
+      failureWith(bytes, sizes, { engine, ...options }),
+  };
+}
+
 /** Every test runs on both engines: layerdiff's WebAssembly block decoder and fzstd. */
 describe.each(['wasm', 'fzstd'] as const)('%s engine', (engine) => {
-  const createZstdDecoder = (source: ReadableStream<Uint8Array>, options?: ZstdDecoderOptions) =>
-    createWith(source, { engine, ...options });
-  const decodeZstd = (bytes: Uint8Array, sizes?: number | number[], options?: ZstdDecoderOptions) =>
-    decodeWith(bytes, sizes, { engine, ...options });
-  const zstdFailure = (
-    bytes: Uint8Array,
-    sizes?: number | number[],
-    options?: ZstdDecoderOptions,
-  ) => failureWith(bytes, sizes, { engine, ...options });
+  const { createZstdDecoder, decodeZstd, zstdFailure } = withEngine(engine);
 
   describe('window limit', () => {
     it.runIf(cli)(
@@ -607,11 +612,7 @@ describe.each(['wasm', 'fzstd'] as const)('%s engine', (engine) => {
 
 /** What only layerdiff's own block decoder does (fzstd has no such limits or checks). */
 describe('wasm engine only', () => {
-  const zstdFailure = (
-    bytes: Uint8Array,
-    sizes?: number | number[],
-    options?: ZstdDecoderOptions,
-  ) => failureWith(bytes, sizes, { engine: 'wasm', ...options });
+  const { zstdFailure } = withEngine('wasm');
 
   // The module's memory is 32-bit. (A 2 GiB window decodes, as a reviewer checked by hand on
   // 2 GiB of output against `zstd -d`; too slow and large for a unit test.)
