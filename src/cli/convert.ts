@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { nodeGunzip } from '../node/gunzip.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource } from '../node/io.js';
-import { createConverter } from '../pipeline/convert.js';
+import { convert } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
 import { summaryStream } from './output.js';
 import { showProgress } from './progress.js';
@@ -38,7 +38,7 @@ export async function convertCommand(args: string[]): Promise<void> {
   const outPath = required(values.out, 'out');
   const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
-  const converter = createConverter({
+  const converter = convert(fileSource(positionals[0]!, { blocking: true, recycle: true }), {
     store,
     hash: nodeHashProvider(),
     gunzip: nodeGunzip(),
@@ -49,15 +49,10 @@ export async function convertCommand(args: string[]): Promise<void> {
       total: await sizeOf(positionals[0]!),
       force: values.progress === true,
     });
-    const source = fileSource(positionals[0]!, { blocking: true, recycle: true }).pipeTo(
-      converter.writable,
-    );
     converter.done.then(stop, stop);
-    // A failure surfaces on the index side too, with the converter's own error (the source
-    // pipe may reject first with a raw cause, such as a zlib error where ERR_COMPRESSION is due).
-    source.catch(() => {});
-    await converter.readable.pipeTo(out.writable);
-    await source;
+    // A failure of the layer or of the conversion errors the index with the converter's own
+    // error (a zlib failure becomes ERR_COMPRESSION).
+    await converter.index.pipeTo(out.writable);
     const result = await converter.done;
     await out.commit();
     const say = await summaryStream(outPath);

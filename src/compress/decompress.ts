@@ -88,7 +88,23 @@ export interface Decompressor {
  */
 export function createDecompressor(options: DecompressorOptions): Decompressor {
   const input = new TransformStream<Uint8Array, Uint8Array>();
-  const reader = input.readable.getReader();
+  return { writable: input.writable, ...decompressFrom(input.readable, options) };
+}
+
+/**
+ * {@link createDecompressor} reading `blob` itself, with no writable side: no stream between
+ * the blob and the decoder (the identity `TransformStream` a writable side needs cost a hop
+ * per piece). `convert` reads its layer this way.
+ *
+ * @param blob - the layer blob.
+ * @param options - hashing and limits.
+ * @returns the uncompressed tar and what was learnt on the way (cancelling it cancels `blob`).
+ */
+export function decompressFrom(
+  blob: ReadableStream<Uint8Array>,
+  options: DecompressorOptions,
+): Omit<Decompressor, 'writable'> {
+  const reader = blob.getReader();
   let resolveCompression!: (c: Compression) => void;
   let resolveDone!: (s: BlobSummary) => void;
   let rejectDone!: (e: unknown) => void;
@@ -146,7 +162,7 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
       };
     }
     blobHash = await options.hash.create();
-    const blob = new ReadableStream<Uint8Array>({
+    const compressed = new ReadableStream<Uint8Array>({
       async pull(c) {
         const next = await nextPiece(head);
         if (next) c.enqueue(next);
@@ -155,7 +171,9 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
       cancel: (reason) => reader.cancel(reason),
     });
     const out =
-      kind === 'gzip' ? (options.gunzip ?? webGunzip)(blob) : createZstdDecoder(blob, options.zstd);
+      kind === 'gzip'
+        ? (options.gunzip ?? webGunzip)(compressed)
+        : createZstdDecoder(compressed, options.zstd);
     return out.getReader();
   }
 
@@ -204,7 +222,7 @@ export function createDecompressor(options: DecompressorOptions): Decompressor {
     },
   });
 
-  return { writable: input.writable, readable, compression, done };
+  return { readable, compression, done };
 }
 
 /** What the decompressor reads the tar from: a stream's reader, or the input's own pieces. */

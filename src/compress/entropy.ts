@@ -1,7 +1,7 @@
 /**
  * A cheap guess at whether bytes are worth compressing: the order-0 entropy of a sample.
  * Compressed, encrypted and random data sit near 8 bits per byte; deflate cannot shrink them,
- * and trying costs as much as compressing text. Pure; no streams.
+ * and trying costs as much as compressing text. No streams; its one piece of state is a scratch array of counts.
  *
  * @module
  */
@@ -18,6 +18,12 @@ const C_LOG2_C = Float64Array.from({ length: SAMPLE + 1 }, (_, c) =>
   c > 0 ? c * Math.log2(c) : 0,
 );
 
+/**
+ * The counts, reused: a new `Uint32Array(256)` per call (a 1 KiB backing store, allocated and
+ * zeroed outside the heap) cost as much as the counting itself. Calls never overlap.
+ */
+const counts = new Uint32Array(256);
+
 /** Above this many bits per byte a chunk is stored as it is. */
 export const INCOMPRESSIBLE_BITS = 7.2;
 
@@ -27,7 +33,7 @@ export const INCOMPRESSIBLE_BITS = 7.2;
  * @returns bits per byte, 0 to 8.
  */
 export function sampleEntropy(bytes: Uint8Array): number {
-  const counts = new Uint32Array(256);
+  counts.fill(0);
   let n = 0;
   if (bytes.length <= SAMPLE) {
     for (let i = 0; i < bytes.length; i++) counts[bytes[i]!]!++;

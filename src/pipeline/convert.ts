@@ -14,7 +14,7 @@ import {
   validateChunkerParams,
 } from '../cdc/index.js';
 import type { CdcKernel, ChunkerParams } from '../cdc/types.js';
-import { createDecompressor, type GunzipFactory } from '../compress/decompress.js';
+import { decompressFrom, type GunzipFactory } from '../compress/decompress.js';
 import type { ZstdDecoderOptions } from '../compress/zstd.js';
 import { UsageError } from '../errors.js';
 import { ConvertEmitter, type ConvertEvents } from '../events/progress.js';
@@ -102,6 +102,15 @@ export interface Converter {
  * ```
  */
 export function createConverter(options: ConvertOptions): Converter {
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  return { writable: input.writable, ...convertFrom(input.readable, options) };
+}
+
+/** {@link createConverter} reading `layer` itself: no identity stream in between. */
+function convertFrom(
+  layer: ReadableStream<Uint8Array>,
+  options: ConvertOptions,
+): Omit<Converter, 'writable'> {
   const hash = options.hash ?? webHashProvider();
   const params = validateChunkerParams({ ...DEFAULT_CHUNKER_PARAMS, ...options.chunker });
   const kernel = options.kernel ?? loadCdcKernel();
@@ -113,7 +122,7 @@ export function createConverter(options: ConvertOptions): Converter {
   const events = options.events ?? new ConvertEmitter();
   const progress = events.current;
   events.setPhase('reading');
-  const decompressor = createDecompressor({
+  const decompressor = decompressFrom(layer, {
     hash,
     // The diff_id, from the same pass (a tap stage of its own would cost a hop per piece).
     digestTar: true,
@@ -258,11 +267,13 @@ export function createConverter(options: ConvertOptions): Converter {
     },
   });
 
-  return { writable: decompressor.writable, readable, done, events };
+  return { readable, done, events };
 }
 
 /**
- * Converts a layer blob into index bytes, writing new chunks to `options.store`.
+ * Converts a layer blob into index bytes, writing new chunks to `options.store`. The layer is
+ * read directly (locked to the conversion): cancelling the index cancels it, and its failure
+ * fails the index and `done`.
  * @param layer - the layer blob (tar, tar+gzip or tar+zstd).
  * @param options - store, hashing, chunker and limits.
  * @returns the index bytes (read them to drive the conversion) and a promise of the totals.
@@ -271,9 +282,7 @@ export function convert(
   layer: ReadableStream<Uint8Array>,
   options: ConvertOptions,
 ): { index: ReadableStream<Uint8Array>; done: Promise<ConvertResult>; events: ConvertEmitter } {
-  const c = createConverter(options);
-  layer.pipeTo(c.writable).catch(() => {
-    // The failure surfaces on `index` (and `done`) through the pipe chain.
-  });
+  // Read straight from `layer`: a failure of it surfaces on `index` (and `done`).
+  const c = convertFrom(layer, options);
   return { index: c.readable, done: c.done, events: c.events };
 }
