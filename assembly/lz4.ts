@@ -232,14 +232,30 @@ export function decompress(src: usize, len: u32, dst: usize, cap: u32): i32 {
         }
       }
       op = stop;
+    } else if (offset === 1) {
+      // A run of one byte (zeros, mostly).
+      memory.fill(op, load<u8>(from), matchLen);
+      op += <usize>matchLen;
     } else {
-      // Overlapping: the last `offset` bytes repeat; byte by byte is exact.
+      // Overlapping, offset 2 to 7: the output repeats with period `offset`, hence with any
+      // multiple of it. Byte by byte for the first 8 bytes; after that every byte equals the
+      // one `period` back (the smallest multiple of `offset` of at least 8), so 8 bytes at a
+      // time read only bytes already written.
       const stop = op + <usize>matchLen;
-      while (op < stop) {
+      const head = op + 8;
+      while (op < head) {
         store<u8>(op, load<u8>(from));
         op++;
         from++;
       }
+      const period = offset * ((7 + offset) / offset);
+      from = op - period;
+      while (op < stop) {
+        store<u64>(op, load<u64>(from));
+        op += 8;
+        from += 8;
+      }
+      op = stop;
     }
   }
   return <i32>(op - dst);

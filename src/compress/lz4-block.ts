@@ -109,8 +109,21 @@ export function decodeLz4Block(src: Uint8Array, maxSize: number): Uint8Array {
     if (len > NATIVE_COPY && offset >= len) {
       out.copyWithin(op, from, from + len);
       op += len;
+    } else if (len > NATIVE_COPY && offset === 1) {
+      // A run of one byte (zeros, mostly).
+      out.fill(out[from]!, op, op + len);
+      op += len;
+    } else if (len > NATIVE_COPY) {
+      // Overlapping: the output repeats with period `offset`. Each copy takes the whole
+      // stretch written so far that is a multiple of the period, so the copies double.
+      const stop = op + len;
+      for (let d = offset; op < stop; d *= 2) {
+        const n = Math.min(d, stop - op);
+        out.copyWithin(op, op - d, op - d + n);
+        op += n;
+      }
     } else {
-      // Overlapping (offset < len) repeats the last `offset` bytes: byte by byte is exact.
+      // Short: byte by byte, exact whether or not the match overlaps its output.
       for (const stop = op + len; op < stop; ) out[op++] = out[from++]!;
     }
   }

@@ -284,7 +284,10 @@ async function frame(blocks: Uint8Array[]): Promise<Uint8Array> {
 }
 
 /** The blocks of an LZ4 frame with independent blocks, decoded by `decodeLz4Block`. */
-function unframe(f: Uint8Array): Uint8Array {
+function unframe(
+  f: Uint8Array,
+  decode: (block: Uint8Array, max: number) => Uint8Array = decodeLz4Block,
+): Uint8Array {
   const view = new DataView(f.buffer, f.byteOffset, f.length);
   expect(view.getUint32(0, true)).toBe(0x184d2204);
   const flg = f[4]!;
@@ -297,11 +300,14 @@ function unframe(f: Uint8Array): Uint8Array {
     if (word === 0) break;
     const size = word & 0x7fffffff;
     const data = f.subarray(at, at + size);
-    out.push(word & 0x80000000 ? data : decodeLz4Block(data, 256 << 10));
+    out.push(word & 0x80000000 ? data : decode(data, 256 << 10));
     at += size + (flg & 0x10 ? 4 : 0);
   }
   return concat(out);
 }
+
+/** The module's decoder (what stores use where it loads). */
+const wasmDecode = (b: Uint8Array, max: number) => lz4.decode(b, max);
 
 describe.runIf(toolsAvailable('lz4'))('LZ4 blocks and the real lz4 tool', () => {
   const input = concat([
@@ -318,6 +324,36 @@ describe.runIf(toolsAvailable('lz4'))('LZ4 blocks and the real lz4 tool', () => 
     }
     const out = execFileSync('lz4', ['-d', '-c'], { input: await frame(blocks) });
     expect(sameBytes(out, input)).toBe(true);
+  });
+
+  it("we read lz4's overlapping matches, every period from 1 to 16 and every length", () => {
+    // Runs of a repeated unit make matches whose offset (the unit's length) is less than
+    // their length: the decoders copy those in wide steps, which must repeat exactly.
+    const parts: Uint8Array[] = [];
+    for (let period = 1; period <= 16; period++) {
+      const unit = pseudoRandom(period, period);
+      for (const len of [4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 100, 4099, 70_000]) {
+        parts.push(
+          pseudoRandom(3, len),
+          concat(Array.from({ length: Math.ceil(len / period) + 1 }, () => unit)).subarray(
+            0,
+            len + period,
+          ),
+        );
+      }
+    }
+    const runs = concat(parts);
+    for (const level of ['-1', '-9']) {
+      const f = execFileSync('lz4', [level, '-BI', '-B5', '--no-frame-crc', '-c'], { input: runs });
+      expect(sameBytes(unframe(new Uint8Array(f)), runs)).toBe(true);
+      expect(sameBytes(unframe(new Uint8Array(f), wasmDecode), runs)).toBe(true);
+    }
+    for (let i = 0; i < runs.length; i += 65_536) {
+      const piece = runs.subarray(i, i + 65_536);
+      const b = block(piece);
+      expect(sameBytes(decodeLz4Block(b, 65_536), piece)).toBe(true);
+      expect(sameBytes(lz4.decode(b, 65_536), piece)).toBe(true);
+    }
   });
 
   it("we read lz4's blocks, at its fast and its high-compression levels", () => {
