@@ -16,6 +16,10 @@ export async function catCommand(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one index path' },
   );
   const store = await openReadStore(values.store);
-  const tar = reassemble(fileSource(positionals[0]!), store, { hash: nodeHashProvider() });
-  await pipeToOutput(tar, values.out, { blocking: true });
+  // Chunks come in pooled buffers, each given back once written.
+  const tar = reassemble(fileSource(positionals[0]!), store, {
+    hash: nodeHashProvider(),
+    recycle: true,
+  });
+  await pipeToOutput(tar, values.out, { blocking: true, giveBack: true });
 }

@@ -39,9 +39,12 @@ export interface ChunkCodec {
   encode(bytes: Uint8Array): Promise<EncodedChunk>;
   /**
    * Decodes a chunk. Never produces more than `maxSize` bytes, whatever the input claims.
+   * `into`, when given, is a buffer the decoded bytes may go into when they fit (the result is
+   * then a view of it), so that a caller can reuse its buffers; a codec may ignore it. It may
+   * hold `chunk.bytes` itself: a codec that writes into it must have read them first.
    * @throws {@link CompressionError} when the bytes do not decode or exceed `maxSize`.
    */
-  decode(chunk: EncodedChunk, maxSize?: number): Promise<Uint8Array>;
+  decode(chunk: EncodedChunk, maxSize?: number, into?: Uint8Array): Promise<Uint8Array>;
 }
 
 /** Input slice written to a DecompressionStream at once: bounds its output (deflate ≤ 1032:1). */

@@ -109,11 +109,13 @@ export class Lz4Kernel {
    * fault.
    * @param block - the block.
    * @param maxSize - the most bytes it may decode to.
+   * @param into - where to put the decoded bytes when they fit (the result is then a view of
+   *   it); it may hold `block` itself, which is read before anything is written.
    * @returns the decoded bytes.
    * @throws {@link CompressionError} for a malformed block or one that decodes past `maxSize`;
    * `RangeError` when `maxSize` is not a size.
    */
-  decode(block: Uint8Array, maxSize: number): Uint8Array {
+  decode(block: Uint8Array, maxSize: number, into?: Uint8Array): Uint8Array {
     if (!(Number.isSafeInteger(maxSize) && maxSize >= 0)) return decodeLz4Block(block, maxSize);
     const n = block.length;
     const cap = Math.min(maxSize, n * 255 + 16, MAX_WASM_OUTPUT);
@@ -127,7 +129,10 @@ export class Lz4Kernel {
     mem.set(block, src);
     const size = this.#x.decompress(src, n, dst, cap);
     // Refused: malformed (JS names the fault), or more than `cap` bytes (JS decodes it).
-    return size < 0 ? decodeLz4Block(block, maxSize) : mem.slice(dst, dst + size);
+    if (size < 0) return decodeLz4Block(block, maxSize);
+    if (!into || into.length < size) return mem.slice(dst, dst + size);
+    into.set(mem.subarray(dst, dst + size));
+    return into.subarray(0, size);
   }
 }
 
@@ -169,9 +174,9 @@ export function lz4ChunkCodec(
       const packed = kernel.compress(bytes);
       return packed ? { coding: 'lz4-block', bytes: packed } : { coding: 'identity', bytes };
     },
-    async decode(chunk, maxSize = MAX_CHUNK_MAX) {
+    async decode(chunk, maxSize = MAX_CHUNK_MAX, into) {
       return chunk.coding === 'lz4-block'
-        ? kernel.decode(chunk.bytes, maxSize)
+        ? kernel.decode(chunk.bytes, maxSize, into)
         : inflate(chunk, maxSize);
     },
   };

@@ -62,10 +62,10 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
         ? { coding: 'deflate-raw', bytes: packed }
         : { coding: 'identity', bytes };
     },
-    async decode(chunk, maxSize = MAX_CHUNK_MAX) {
+    async decode(chunk, maxSize = MAX_CHUNK_MAX, into) {
       if (chunk.coding === 'lz4-block') {
         const k = lz4Kernel();
-        if (k) return k.decode(chunk.bytes, maxSize);
+        if (k) return k.decode(chunk.bytes, maxSize, into);
       }
       // Identity, and LZ4 in JS where the module cannot be loaded.
       const decoded = decodeWithoutInflate(chunk, maxSize);

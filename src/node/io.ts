@@ -9,7 +9,7 @@ import { type FileHandle, open, readlink, realpath, rename, stat, unlink } from 
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
-import { lend } from '../lend.js';
+import { giveBack, lend } from '../lend.js';
 import { intOption } from '../options.js';
 import { loopTurns } from './loop-turns.js';
 
@@ -208,6 +208,13 @@ export interface AtomicFileOptions {
    * (a slow FIFO reader blocks it for longer). For command-line tools. @default false
    */
   blocking?: boolean;
+  /**
+   * Give the buffer behind each piece back (`giveBack`) once the piece is written: for a
+   * stream that lends one buffer per piece, such as `reassemble` with `recycle`, so that its
+   * buffers are reused. A stream that emits several pieces of one lent buffer must not be
+   * written this way. @default false
+   */
+  giveBack?: boolean;
 }
 
 /** A file being written that appears under its final name only when complete. */
@@ -245,10 +252,10 @@ export async function atomicFile(
   path: string,
   options: AtomicFileOptions = {},
 ): Promise<AtomicFile> {
-  if (path === '-') return streamFile(path, process.stdout);
+  if (path === '-') return streamFile(path, process.stdout, options);
   const existing = await stat(path).catch(() => undefined);
-  if (existing && sameFile(existing, 1)) return streamFile(path, process.stdout);
-  if (existing && sameFile(existing, 2)) return streamFile(path, process.stderr);
+  if (existing && sameFile(existing, 1)) return streamFile(path, process.stdout, options);
+  if (existing && sameFile(existing, 2)) return streamFile(path, process.stderr, options);
   const direct = existing !== undefined && !existing.isFile();
   const final = existing?.isFile() ? await realpath(path) : await danglingTarget(path);
   const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -298,11 +305,12 @@ export async function atomicFile(
         if (chunk.length >= WRITE_BATCH) {
           await flush();
           await writeAll(chunk);
-          return;
+        } else {
+          if (batchLen + chunk.length > WRITE_BATCH) await flush();
+          batch.set(chunk, batchLen);
+          batchLen += chunk.length;
         }
-        if (batchLen + chunk.length > WRITE_BATCH) await flush();
-        batch.set(chunk, batchLen);
-        batchLen += chunk.length;
+        if (options.giveBack) giveBack(chunk.buffer);
       },
       async close() {
         await flush();
@@ -323,10 +331,13 @@ export async function atomicFile(
  * A writable over standard output (or another Node stream) that waits for `drain`, so output is
  * never buffered without bound.
  * @param out - the stream. @default process.stdout
+ * @param options - whether to give each piece's buffer back once written (see
+ *   {@link AtomicFileOptions.giveBack}).
  * @returns the sink.
  */
 export function stdoutSink(
   out: NodeJS.WritableStream = process.stdout,
+  options: Pick<AtomicFileOptions, 'giveBack'> = {},
 ): WritableStream<Uint8Array> {
   // A stream error (EPIPE once the reader of a pipe has gone) fails the write waiting for
   // `drain` and every later one; left unheard, it would crash the process.
@@ -350,7 +361,11 @@ export function stdoutSink(
     write(chunk) {
       if (failed) throw failed.err;
       return new Promise<void>((resolve, reject) => {
-        const ok = out.write(chunk, (err) => (err ? reject(err) : undefined));
+        // The stream may hold the piece until it is written: given back only then.
+        const ok = out.write(chunk, (err) => {
+          if (err) reject(err);
+          else if (options.giveBack) giveBack(chunk.buffer);
+        });
         if (ok) return resolve();
         const drained = () => {
           waiting = undefined;
@@ -368,9 +383,13 @@ export function stdoutSink(
 }
 
 /** An {@link AtomicFile} over one of the process's own streams: nothing to publish or undo. */
-function streamFile(path: string, out: NodeJS.WritableStream): AtomicFile {
+function streamFile(
+  path: string,
+  out: NodeJS.WritableStream,
+  options: AtomicFileOptions,
+): AtomicFile {
   let complete = false;
-  const sink = stdoutSink(out).getWriter();
+  const sink = stdoutSink(out, options).getWriter();
   return {
     writable: new WritableStream<Uint8Array>({
       write: (chunk) => sink.write(chunk),

@@ -19,7 +19,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, readSync, writeSync, writevSync } from 'node:fs';
+import { constants, readvSync, writeSync, writevSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkCodec, EncodedChunk } from '../compress/chunk-codec.js';
@@ -310,7 +310,7 @@ export class PackStore implements ChunkStore {
    * stored the chunk) is tried; when none is left, the next `put` of the chunk stores a good one.
    * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError}, {@link StoreError}.
    */
-  async get(digest: string): Promise<Uint8Array> {
+  async get(digest: string, into?: Uint8Array): Promise<Uint8Array> {
     const raw = this.digestOf(digest);
     // Reading would open pack files that nothing closes any more.
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
@@ -322,18 +322,21 @@ export class PackStore implements ChunkStore {
     }
     const write = this.pending.get(id);
     if (write) await write.catch(() => {});
-    if (this.table.get(raw) !== id) return this.get(digest);
+    if (this.table.get(raw) !== id) return this.get(digest, into);
     const pack = this.locs[id * 2]!;
     const stored = this.locs[id * 2 + 1]!;
     const offset = this.offsets[id]!;
     const file = this.packs[pack]!.path;
     let problem: string;
     try {
-      const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored);
+      // With `into` large enough, the stored bytes go straight into it (the header apart), and
+      // a coded chunk is decoded from there into it.
+      const body = into && into.length >= stored ? into.subarray(0, stored) : undefined;
+      const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body);
       const header = decodeRecordHeader(bytes, file, offset);
       const chunk: EncodedChunk = {
         coding: header.coding,
-        bytes: bytes.subarray(RECORD_HEADER_BYTES),
+        bytes: body ?? bytes.subarray(RECORD_HEADER_BYTES),
       };
       if (formatDigest(header.digest) !== digest || header.stored !== stored) {
         problem = `the record at ${offset} in ${file} is of another chunk`;
@@ -341,7 +344,7 @@ export class PackStore implements ChunkStore {
         const out =
           chunk.coding === 'identity'
             ? chunk.bytes
-            : await (this.codec || READ_CODEC).decode(chunk, header.raw);
+            : await (this.codec || READ_CODEC).decode(chunk, header.raw, into);
         const actual = `sha256:${createHash('sha256').update(out).digest('hex')}`;
         if (out.length === header.raw && actual === digest) return out;
         problem = `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`;
@@ -356,7 +359,7 @@ export class PackStore implements ChunkStore {
       if (other !== undefined) {
         // Another copy of the chunk is on record: it may be good.
         this.table.set(raw, other);
-        return this.get(digest);
+        return this.get(digest, into);
       }
       this.table.delete(raw);
     }
@@ -364,7 +367,16 @@ export class PackStore implements ChunkStore {
   }
 
   /** Reads `length` bytes of a pack at `offset`; fewer bytes than that are a short pack. */
-  private async read(pack: number, offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * Reads `length` bytes of a pack at `offset`. With `body`, the last `body.length` of them go
+   * into it (one vectored read) and the returned buffer holds the rest.
+   */
+  private async read(
+    pack: number,
+    offset: number,
+    length: number,
+    body?: Uint8Array,
+  ): Promise<Uint8Array> {
     const file = this.packs[pack]!.path;
     // A get that began before close must not open a file nothing will close.
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
@@ -388,12 +400,17 @@ export class PackStore implements ChunkStore {
     }
     try {
       if (this.options.blocking) await this.turn();
-      const out = Buffer.allocUnsafe(length);
+      const out = Buffer.allocUnsafe(length - (body?.length ?? 0));
       let at = 0;
       while (at < length) {
+        // What is still to read, as one or two buffers.
+        const parts =
+          at < out.length
+            ? [out.subarray(at), ...(body ? [body] : [])]
+            : [body!.subarray(at - out.length)];
         const bytesRead = this.options.blocking
-          ? readSync(fh.fd, out, at, length - at, offset + at)
-          : (await fh.read(out, at, length - at, offset + at)).bytesRead;
+          ? readvSync(fh.fd, parts, offset + at)
+          : (await fh.readv(parts, offset + at)).bytesRead;
         if (bytesRead === 0) break;
         at += bytesRead;
       }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { LayerDigestError } from '../errors.js';
 import type { IndexDecoderOptions } from '../format/decoder.js';
 import { paddingLength } from '../format/grammar.js';
@@ -13,9 +14,11 @@ import type { ChunkRef, IndexRecord } from '../format/records.js';
 import { digestsEqual, formatDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { lend } from '../lend.js';
 import { intOption } from '../options.js';
 import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
+import { BufferPool } from './buffer-pool.js';
 import { readIndexRecords } from './open-index.js';
 
 /** Options of {@link reassemble}. */
@@ -26,6 +29,17 @@ export interface ReassembleOptions {
   readAhead?: number;
   /** Index decoding limits. */
   index?: IndexDecoderOptions;
+  /**
+   * Read chunks into buffers of a pool and lend each to the consumer (see `lend`), one buffer
+   * per piece: a consumer that gives a piece's buffer back once done with it (`giveBack`;
+   * `pipeToOutput` in `layerdiff/node` does, with its `giveBack` option) lets it be reused.
+   * Without that, a layer of large compressible chunks leaves its decoded chunks to the
+   * garbage collector faster than it collects them (a 4.3 GiB file of zeros peaked at 92 to
+   * 101 MiB). Buffers nobody gives back are simply garbage. Only the stores that read into a
+   * given buffer (the pack store) take part; others return buffers of their own, not lent.
+   * @default false
+   */
+  recycle?: boolean;
 }
 
 /**
@@ -65,7 +79,19 @@ export function reassemble(
   let owedPadding = 0;
   let held: IndexRecord | undefined;
 
-  const fetchChunk = (ref: ChunkRef) => readChunk(store, ref, hash);
+  const pool = options.recycle ? new BufferPool(MAX_CHUNK_MAX) : undefined;
+  const fetchChunk = async (ref: ChunkRef): Promise<Uint8Array> => {
+    if (!pool) return readChunk(store, ref, hash);
+    const into = pool.take(ref.length);
+    const bytes = await readChunk(store, ref, hash, into).catch((err) => {
+      pool.give(into);
+      throw err;
+    });
+    if (bytes.buffer === into.buffer)
+      lend(into.buffer as ArrayBuffer, (b) => pool.give(new Uint8Array(b)));
+    else pool.give(into);
+    return bytes;
+  };
 
   const fill = () => {
     while (fetching.length < readAhead && nextRef < refs.length) {

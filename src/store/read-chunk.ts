@@ -16,6 +16,7 @@ import type { ChunkReader } from './types.js';
  * @param store - where the chunk is.
  * @param ref - the reference (digest and length).
  * @param hash - hashing for the digest check.
+ * @param into - a buffer the store may read the chunk into (see {@link ChunkReader.get}).
  * @returns the chunk's bytes.
  * @throws {@link ChunkNotFoundError} when the store lacks the chunk.
  * @throws {@link ChunkDigestError} when the bytes do not match the reference.
@@ -24,9 +25,10 @@ export async function readChunk(
   store: ChunkReader,
   ref: ChunkRef,
   hash: HashProvider,
+  into?: Uint8Array,
 ): Promise<Uint8Array> {
   const digest = formatDigest(ref.digest);
-  const bytes = await store.get(digest);
+  const bytes = await store.get(digest, into);
   if (bytes.length !== ref.length) {
     throw new ChunkDigestError(
       digest,

@@ -14,8 +14,11 @@ export interface ChunkReader {
    * @throws {@link ChunkDigestError} when a store that verifies reads finds corrupt bytes.
    * @throws {@link UsageError} when `digest` is not `sha256:<64 lowercase hex>` (so no store
    * maps a crafted string such as `sha256:../x` to a path). `has` and `put` throw it too.
+   * @param into - a buffer the chunk may be read into when it fits (the result is then a view
+   *   of it), so that a reader can reuse its buffers. A store may ignore it, or use it on the way
+   *   (its contents afterwards are unspecified).
    */
-  get(digest: string): Promise<Uint8Array>;
+  get(digest: string, into?: Uint8Array): Promise<Uint8Array>;
   /**
    * True when `get` verifies every chunk against its digest before returning it, so callers
    * need not hash it again. A store must not claim this unless it always holds.

@@ -1,0 +1,147 @@
+/**
+ * Rebuilding with recycled buffers: `reassemble` with `recycle` reads chunks into pooled
+ * buffers it lends, one per piece; a consumer that gives them back gets them again, and
+ * nothing it is handed changes afterwards. `pipeToOutput` and `stdoutSink` with `giveBack`
+ * give each piece back only once it is written.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { giveBack, isLent, lend } from '../../src/lend.js';
+import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
+import { pipeToOutput, stdoutSink } from '../../src/node/io.js';
+import { PackStore } from '../../src/node/pack-store.js';
+import { convert } from '../../src/pipeline/convert.js';
+import { reassemble } from '../../src/pipeline/reassemble.js';
+import { concat, pseudoRandom, sameBytes } from '../helpers/bytes.js';
+import { hash } from '../helpers/layers.js';
+import { collect, streamOf } from '../helpers/streams.js';
+import { tarOf } from '../helpers/tars.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'layerdiff-recycle-cat-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Random files (stored as they are), text and zeros (stored LZ4-compressed), many chunks. */
+const layer = tarOf([
+  ['a.bin', pseudoRandom(1_500_000, 1)],
+  ['b.txt', new TextEncoder().encode('a line of text in a layer\n'.repeat(40_000))],
+  ['zeros', new Uint8Array(1_200_000)],
+  ['small', pseudoRandom(3000, 2)],
+]);
+
+async function storeOf(blocking: boolean) {
+  const store = await PackStore.open(mkdtempSync(join(dir, 'store-')), {
+    blocking,
+    codec: nodeChunkCodec({ algorithm: 'lz4' }),
+  });
+  const { index, done } = convert(streamOf(layer), { store, hash });
+  const root = await collect(index);
+  const { chunks } = await done;
+  return { store, root, chunks };
+}
+
+describe.each([false, true])('reassemble with recycle (blocking reads: %s)', (blocking) => {
+  it('lends each chunk in a pooled buffer, reused once given back, and rebuilds exactly', async () => {
+    const { store, root, chunks } = await storeOf(blocking);
+    expect(chunks).toBeGreaterThan(30);
+    const buffers = new Set<ArrayBufferLike>();
+    const copies: Uint8Array[] = [];
+    let lent = 0;
+    const reader = reassemble(streamOf(root), store, { hash, recycle: true }).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      copies.push(value.slice());
+      if (isLent(value.buffer)) {
+        lent++;
+        buffers.add(value.buffer);
+        // Scribbled on once given back: a buffer reused too early shows in the output.
+        const b = value;
+        giveBack(b.buffer);
+        b.fill(0x5a);
+      }
+    }
+    expect(sameBytes(concat(copies), layer)).toBe(true);
+    expect(lent).toBe(chunks);
+    // A handful of buffers served every chunk: read-ahead, and one per size class.
+    expect(buffers.size).toBeLessThan(16);
+    await store.close();
+  });
+
+  it('a consumer that keeps every piece gets every piece intact', async () => {
+    const { store, root } = await storeOf(blocking);
+    const pieces = await collect(reassemble(streamOf(root), store, { hash, recycle: true }));
+    expect(sameBytes(pieces, layer)).toBe(true);
+    await store.close();
+  });
+
+  it('pipeToOutput with giveBack writes the layer exactly', async () => {
+    const { store, root } = await storeOf(blocking);
+    const out = join(dir, `out-${blocking}.tar`);
+    const tar = reassemble(streamOf(root), store, { hash, recycle: true });
+    await pipeToOutput(tar, out, { blocking, giveBack: true });
+    expect(sameBytes(new Uint8Array(readFileSync(out)), layer)).toBe(true);
+    await store.close();
+  });
+});
+
+/** A stream of `bytes` in lent buffers of `size` bytes that are scribbled on when given back. */
+function poisoning(bytes: Uint8Array, size: number) {
+  let at = 0;
+  let back = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      const piece = bytes.slice(at, at + size);
+      at += size;
+      lend(piece.buffer, (b) => {
+        back++;
+        new Uint8Array(b).fill(0x5a);
+      });
+      c.enqueue(piece);
+    },
+  });
+  return { stream, given: () => back };
+}
+
+describe('giving pieces back once written', () => {
+  const bytes = pseudoRandom(300_000, 9);
+
+  it('pipeToOutput gives each piece back after writing it, and only with giveBack', async () => {
+    // Small pieces are gathered into a batch, large ones written as they are.
+    for (const size of [4096, 100_000]) {
+      for (const [giveBackOption, blocking] of [
+        [true, false],
+        [true, true],
+        [false, false],
+      ]) {
+        const { stream, given } = poisoning(bytes, size);
+        const out = join(dir, `poison-${size}-${giveBackOption}-${blocking}.bin`);
+        await pipeToOutput(stream, out, { giveBack: giveBackOption, blocking });
+        expect(sameBytes(new Uint8Array(readFileSync(out)), bytes)).toBe(true);
+        expect(given()).toBe(giveBackOption ? Math.ceil(bytes.length / size) : 0);
+      }
+    }
+  });
+
+  it('stdoutSink gives a piece back only when the stream has written it', async () => {
+    const received: Uint8Array[] = [];
+    // A slow stream that holds each write a while before taking it.
+    const slow = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _enc, done) {
+        setTimeout(() => {
+          received.push(new Uint8Array(chunk));
+          done();
+        }, 1);
+      },
+    });
+    const { stream, given } = poisoning(bytes, 4096);
+    await stream.pipeTo(stdoutSink(slow, { giveBack: true }));
+    await new Promise<void>((resolve) => slow.end(resolve));
+    expect(sameBytes(concat(received), bytes)).toBe(true);
+    expect(given()).toBe(Math.ceil(bytes.length / 4096));
+  });
+});
