@@ -19,7 +19,8 @@ export async function extractCommand(args: string[]): Promise<void> {
   );
   const store = await openReadStore(values.store);
   const dir = required(values.dir, 'dir');
-  const tar = flattenFiles('extract', positionals, store);
+  // File bodies come in pooled buffers; extract gives each back once written.
+  const tar = flattenFiles('extract', positionals, store, true);
   report('extract', dir, await extract(tar, dir), values.json === true);
 }
 

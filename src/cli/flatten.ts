@@ -18,23 +18,31 @@ export async function flattenCommand(args: string[]): Promise<void> {
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
   const store = await openReadStore(values.store);
-  await pipeToOutput(flattenFiles('flatten', positionals, store), values.out, { blocking: true });
+  // File bodies come in pooled buffers, each given back once written.
+  await pipeToOutput(flattenFiles('flatten', positionals, store, true), values.out, {
+    blocking: true,
+    giveBack: true,
+  });
 }
 
 /**
  * Flattens the index files `paths` (bottom first), reporting warnings on stderr.
  * @param command - the command name, for the warning lines.
+ * @param recycle - lend file bodies in pooled buffers (see `FlattenOptions.recycle`): for a
+ *   consumer that gives them back.
  */
 export function flattenFiles(
   command: string,
   paths: string[],
   store: ChunkReader,
+  recycle = false,
 ): ReadableStream<Uint8Array> {
   return flatten(
     paths.map((path) => () => fileSource(path)),
     store,
     {
       hash: nodeHashProvider(),
+      recycle,
       onWarning: (w) =>
         process.stderr.write(
           `layerdiff ${command}: warning: ${w.code}: ${printable(w.path) || '/'}: ${printableMessage(w.message)}\n`,

@@ -35,6 +35,7 @@ import {
   UnsafePathError,
   UsageError,
 } from '../errors.js';
+import { giveBack, isLent } from '../lend.js';
 import { intOption } from '../options.js';
 import { createTarTokenizer } from '../tar/tokenizer.js';
 import type { TarEntry, TarTime } from '../tar/types.js';
@@ -195,6 +196,10 @@ function allZero(bytes: Uint8Array): boolean {
  * them; filesystem failures as {@link ExtractError}); what was written so far stays, and the
  * deferred directory metadata is not applied.
  *
+ * Buffers lent with the tar's pieces (see `lend`; `flatten` with `recycle` lends its file
+ * bodies') are given back once every token of their piece is written: when a body token of
+ * another lent buffer arrives, or at the end.
+ *
  * @param tar - The uncompressed tar bytes.
  * @param dir - The target directory.
  * @param options - Ownership, xattrs, limits, warnings, abort signal.
@@ -227,6 +232,8 @@ export async function extract(
   const extractor = new Extractor(root, options, maxHeaderBytes, maxWarnings);
   const reader = tar.pipeThrough(createTarTokenizer({ maxHeaderBytes })).getReader();
   const signal = options.signal;
+  /** The lent buffer behind the last body token: all its tokens come before another's. */
+  let lent: ArrayBufferLike | undefined;
   try {
     for (;;) {
       signal?.throwIfAborted();
@@ -236,9 +243,15 @@ export async function extract(
         case 'header':
           await extractor.header(value.entry, value.offset);
           break;
-        case 'body':
+        case 'body': {
+          const buffer = value.bytes.buffer;
+          if (buffer !== lent && isLent(buffer)) {
+            if (lent) giveBack(lent);
+            lent = buffer;
+          }
           await extractor.body(value.bytes);
           break;
+        }
         case 'end':
           await extractor.end();
           break;
@@ -246,6 +259,7 @@ export async function extract(
           break;
       }
     }
+    if (lent) giveBack(lent);
     await extractor.finish();
     return extractor.report;
   } catch (err) {

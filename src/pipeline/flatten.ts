@@ -16,9 +16,9 @@ import type { IndexDecoderOptions } from '../format/decoder.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
-import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../tar/header.js';
+import { type ChunkFetcher, chunkFetcher } from './chunk-fetcher.js';
 import { readIndexRecords } from './open-index.js';
 import { isWhiteoutName } from './whiteout.js';
 
@@ -46,6 +46,12 @@ export interface FlattenOptions {
   maxSparseSegments?: number;
   /** Receives what flatten corrected or left out (see {@link FlattenWarningCode}). */
   onWarning?: (warning: FlattenWarning) => void;
+  /**
+   * Read file bodies' chunks into pooled buffers lent to the consumer, one buffer per piece,
+   * as `reassemble`'s option of the same name does (sparse files' bodies excepted).
+   * @default false
+   */
+  recycle?: boolean;
 }
 
 /** End-of-archive: two zero blocks. */
@@ -120,6 +126,8 @@ export function flatten(
 ): ReadableStream<Uint8Array> {
   const hash = options.hash ?? webHashProvider();
   const readAhead = intOption(options.readAhead, 'readAhead', 4);
+  const fetchChunk = chunkFetcher(store, hash, false);
+  const fetchLent = chunkFetcher(store, hash, options.recycle === true);
   const maxSparseSegments = intOption(
     options.maxSparseSegments,
     'maxSparseSegments',
@@ -307,19 +315,19 @@ export function flatten(
       written.set(inode, path);
       yield h;
       if (size === 0) continue;
-      yield* inode.sparse ? sparseBody(inode, path) : chunks(inode.refs!);
+      yield* inode.sparse ? sparseBody(inode, path) : chunks(inode.refs!, fetchLent);
       const pad = paddingSize(size);
       if (pad > 0) yield new Uint8Array(pad);
     }
   }
 
   /** A file's stored body, chunk by chunk, each verified, with bounded read-ahead. */
-  async function* chunks(refs: RefList): AsyncGenerator<Uint8Array, void> {
+  async function* chunks(refs: RefList, fetch: ChunkFetcher): AsyncGenerator<Uint8Array, void> {
     const window: Array<Promise<Uint8Array>> = [];
     let next = 0;
     const fill = () => {
       while (window.length < readAhead && next < refs.count) {
-        const bytes = readChunk(store, refs.at(next++), hash);
+        const bytes = fetch(refs.at(next++));
         bytes.catch(() => {});
         window.push(bytes);
       }
@@ -335,7 +343,9 @@ export function flatten(
   /** A sparse file's expanded content: stored data in place, holes as zeros. */
   async function* sparseBody(inode: Inode, path: string): AsyncGenerator<Uint8Array, void> {
     const expander = new SparseExpander(inode.sparse!, inode.storedSize, path, maxSparseSegments);
-    for await (const bytes of chunks(inode.refs!)) yield* expanded(expander.push(bytes));
+    // Not lent: the expander passes on several views of one chunk.
+    for await (const bytes of chunks(inode.refs!, fetchChunk))
+      yield* expanded(expander.push(bytes));
     yield* expanded(expander.finish());
   }
 }

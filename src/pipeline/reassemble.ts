@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { LayerDigestError } from '../errors.js';
 import type { IndexDecoderOptions } from '../format/decoder.js';
 import { paddingLength } from '../format/grammar.js';
@@ -14,11 +13,9 @@ import type { ChunkRef, IndexRecord } from '../format/records.js';
 import { digestsEqual, formatDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
-import { lend } from '../lend.js';
 import { intOption } from '../options.js';
-import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
-import { BufferPool } from './buffer-pool.js';
+import { chunkFetcher } from './chunk-fetcher.js';
 import { readIndexRecords } from './open-index.js';
 
 /** Options of {@link reassemble}. */
@@ -79,19 +76,7 @@ export function reassemble(
   let owedPadding = 0;
   let held: IndexRecord | undefined;
 
-  const pool = options.recycle ? new BufferPool(MAX_CHUNK_MAX) : undefined;
-  const fetchChunk = async (ref: ChunkRef): Promise<Uint8Array> => {
-    if (!pool) return readChunk(store, ref, hash);
-    const into = pool.take(ref.length);
-    const bytes = await readChunk(store, ref, hash, into).catch((err) => {
-      pool.give(into);
-      throw err;
-    });
-    if (bytes.buffer === into.buffer)
-      lend(into.buffer as ArrayBuffer, (b) => pool.give(new Uint8Array(b)));
-    else pool.give(into);
-    return bytes;
-  };
+  const fetchChunk = chunkFetcher(store, hash, options.recycle === true);
 
   const fill = () => {
     while (fetching.length < readAhead && nextRef < refs.length) {
