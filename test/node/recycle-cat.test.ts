@@ -44,31 +44,41 @@ async function storeOf(blocking: boolean) {
   return { store, root, chunks };
 }
 
+/**
+ * Reads a stream, copying each piece, then giving its buffer back (if lent) and scribbling on
+ * it: a buffer reused too early shows in the copies. Returns the bytes, the lent pieces and
+ * the distinct buffers they came in.
+ */
+async function readGivingBack(stream: ReadableStream<Uint8Array>) {
+  const buffers = new Set<ArrayBufferLike>();
+  const copies: Uint8Array[] = [];
+  let lent = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    copies.push(value.slice());
+    if (isLent(value.buffer)) {
+      lent++;
+      buffers.add(value.buffer);
+      giveBack(value.buffer);
+      value.fill(0x5a);
+    }
+  }
+  return { bytes: concat(copies), lent, buffers: buffers.size };
+}
+
 describe.each([false, true])('reassemble with recycle (blocking reads: %s)', (blocking) => {
   it('lends each chunk in a pooled buffer, reused once given back, and rebuilds exactly', async () => {
     const { store, root, chunks } = await storeOf(blocking);
     expect(chunks).toBeGreaterThan(30);
-    const buffers = new Set<ArrayBufferLike>();
-    const copies: Uint8Array[] = [];
-    let lent = 0;
-    const reader = reassemble(streamOf(root), store, { hash, recycle: true }).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      copies.push(value.slice());
-      if (isLent(value.buffer)) {
-        lent++;
-        buffers.add(value.buffer);
-        // Scribbled on once given back: a buffer reused too early shows in the output.
-        const b = value;
-        giveBack(b.buffer);
-        b.fill(0x5a);
-      }
-    }
-    expect(sameBytes(concat(copies), layer)).toBe(true);
+    const { bytes, lent, buffers } = await readGivingBack(
+      reassemble(streamOf(root), store, { hash, recycle: true }),
+    );
+    expect(sameBytes(bytes, layer)).toBe(true);
     expect(lent).toBe(chunks);
     // A handful of buffers served every chunk: read-ahead, and one per size class.
-    expect(buffers.size).toBeLessThan(16);
+    expect(buffers).toBeLessThan(16);
     await store.close();
   });
 
@@ -112,25 +122,13 @@ describe('flatten with recycle', () => {
   it('lends file bodies in pooled buffers, reused once given back, and writes them exactly', async () => {
     const { store, root, chunks } = await storeOf(false);
     const reference = await collect(flatten([() => streamOf(root)], store, { hash }));
-    const buffers = new Set<ArrayBufferLike>();
-    const copies: Uint8Array[] = [];
-    let lent = 0;
-    const reader = flatten([() => streamOf(root)], store, { hash, recycle: true }).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      copies.push(value.slice());
-      if (isLent(value.buffer)) {
-        lent++;
-        buffers.add(value.buffer);
-        giveBack(value.buffer);
-        value.fill(0x5a);
-      }
-    }
-    expect(sameBytes(concat(copies), reference)).toBe(true);
+    const { bytes, lent, buffers } = await readGivingBack(
+      flatten([() => streamOf(root)], store, { hash, recycle: true }),
+    );
+    expect(sameBytes(bytes, reference)).toBe(true);
     // Every chunk but the tail's (the end-of-archive blocks: flatten writes its own).
     expect(lent).toBe(chunks - 1);
-    expect(buffers.size).toBeLessThan(16);
+    expect(buffers).toBeLessThan(16);
     await store.close();
   });
 });

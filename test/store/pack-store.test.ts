@@ -108,7 +108,8 @@ describe('PackStore', () => {
     await again.close();
   });
 
-  it('reads chunks of every coding in one store, whatever codec it writes with', async () => {
+  /** A store of three chunks, one of each coding (LZ4, deflate, as they are). */
+  async function everyCoding() {
     const root = await fresh();
     const words = [text(5000), text(7000), text(9000)];
     const codecs = [
@@ -121,6 +122,11 @@ describe('PackStore', () => {
       await s.put(sha256(words[i]!), words[i]!);
       await s.close();
     }
+    return { root, words, codecs };
+  }
+
+  it('reads chunks of every coding in one store, whatever codec it writes with', async () => {
+    const { root, words, codecs } = await everyCoding();
     expect(
       packRecords(root)
         .map((r) => r.entry.coding)
@@ -134,18 +140,7 @@ describe('PackStore', () => {
   });
 
   it('reads a chunk of every coding into a given buffer when it fits, blocking or not', async () => {
-    const root = await fresh();
-    const words = [text(5000), text(7000), text(9000)];
-    const codecs = [
-      nodeChunkCodec({ algorithm: 'lz4' }),
-      nodeChunkCodec({ level: 1 }),
-      false,
-    ] as const;
-    for (const [i, codec] of codecs.entries()) {
-      const s = await PackStore.open(root, { codec });
-      await s.put(sha256(words[i]!), words[i]!);
-      await s.close();
-    }
+    const { root, words } = await everyCoding();
     for (const blocking of [false, true]) {
       const s = await PackStore.open(root, { blocking });
       for (const w of words) {
