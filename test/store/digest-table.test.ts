@@ -72,6 +72,27 @@ describe('DigestTable', () => {
     expect(t.longestProbe()).toBeLessThan(100);
   });
 
+  it('keeps entries dense across pages through deletes and later sets', () => {
+    // More than two pages of 4,096 entries; deletes move the last entry into each hole.
+    const t = new DigestTable(16);
+    const m = new Map<number, number>();
+    for (let i = 0; i < 10_000; i++) {
+      t.set(digest(i * 2246822519, i), i);
+      m.set(i, i);
+    }
+    for (let i = 0; i < 10_000; i += 3) {
+      const j = (i * 7919) % 10_000;
+      expect(t.delete(digest(j * 2246822519, j))).toBe(m.delete(j));
+    }
+    for (let i = 10_000; i < 12_000; i++) {
+      t.set(digest(i * 2246822519, i), i + 1);
+      m.set(i, i + 1);
+    }
+    expect(t.size).toBe(m.size);
+    for (let i = 0; i < 12_000; i++) expect(t.get(digest(i * 2246822519, i))).toBe(m.get(i) ?? -1);
+    expect(t.longestProbe()).toBeLessThan(100);
+  });
+
   it('rejects values it cannot hold', () => {
     const t = new DigestTable();
     for (const v of [-1, 2 ** 31, 1.5, Number.NaN]) {
