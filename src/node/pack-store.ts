@@ -308,6 +308,9 @@ export class PackStore implements ChunkStore {
    * Returns a chunk's bytes, decompressed and verified against the digest. A copy that fails
    * verification is forgotten, and the next copy on record (several writers may each have
    * stored the chunk) is tried; when none is left, the next `put` of the chunk stores a good one.
+   * @param digest - `sha256:<hex>`.
+   * @param into - where to read the chunk when it fits: its stored bytes are read into it (one
+   *   vectored read, the record header apart), and an LZ4 block is decoded from there into it.
    * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError}, {@link StoreError}.
    */
   async get(digest: string, into?: Uint8Array): Promise<Uint8Array> {
