@@ -353,10 +353,10 @@ export class PackStore implements ChunkStore {
     throw new ChunkDigestError(digest, problem);
   }
 
-  /** Reads `length` bytes of a pack at `offset`; fewer bytes than that are a short pack. */
   /**
-   * Reads `length` bytes of a pack at `offset`. With `body`, the last `body.length` of them go
-   * into it (one vectored read) and the returned buffer holds the rest.
+   * Reads `length` bytes of a pack at `offset` (fewer bytes than that are a short pack). With
+   * `body`, the last `body.length` of them go into it (one vectored read) and the returned
+   * buffer holds the rest.
    */
   private async read(
     pack: number,
