@@ -93,6 +93,36 @@ describe('DigestTable', () => {
     expect(t.longestProbe()).toBeLessThan(100);
   });
 
+  it('agrees with a Map over a long random run of sets and deletes across many pages', () => {
+    // Seeded: about 10,000 keys live at once (three pages), each deleted and set again often.
+    let seed = 12345;
+    const next = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed;
+    };
+    const t = new DigestTable(16);
+    const m = new Map<number, number>();
+    const keys = 20_000;
+    const check = () => {
+      expect(t.size).toBe(m.size);
+      for (let k = 0; k < keys; k++) expect(t.get(digest(k, k))).toBe(m.get(k) ?? -1);
+    };
+    for (let step = 1; step <= 60_000; step++) {
+      const x = next();
+      const k = x % keys;
+      if ((x >>> 20) % 2 === 0) {
+        const value = next() & 0x7fffffff;
+        t.set(digest(k, k), value);
+        m.set(k, value);
+      } else {
+        expect(t.delete(digest(k, k))).toBe(m.delete(k));
+      }
+      if (step % 20_000 === 0) check();
+    }
+    for (const k of [...m.keys()]) expect(t.delete(digest(k, k))).toBe(m.delete(k));
+    check();
+  });
+
   it('rejects values it cannot hold', () => {
     const t = new DigestTable();
     for (const v of [-1, 2 ** 31, 1.5, Number.NaN]) {
