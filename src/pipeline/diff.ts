@@ -6,14 +6,15 @@
  *
  * @module
  */
-import { readBytes, streamOfBytes } from '../bytes-stream.js';
+import { streamOfBytes } from '../bytes-stream.js';
 import { type ChunkCodec, type EncodedChunk, webChunkCodec } from '../compress/chunk-codec.js';
 import { ConvertEmitter } from '../events/progress.js';
 import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
 import { formatDigest, parseDigest } from '../hash/digest.js';
 import { webHashProvider } from '../hash/web.js';
 import type { ChunkReader, ChunkWriter } from '../store/types.js';
-import { type ConvertOptions, type ConvertResult, createConverter } from './convert.js';
+import { concatBytes } from '../tar/header.js';
+import { type ConvertOptions, type ConvertResult, convert } from './convert.js';
 import { indexChunks } from './open-index.js';
 
 /** Options of {@link createDiff}. */
@@ -114,7 +115,8 @@ export function createDiff(
   done.catch(() => {});
   let started = false;
   let cancelled: unknown;
-  const aborter = new AbortController();
+  /** Cancels the converter's index (and so the layer), once the conversion has started. */
+  let stopIndex: ((reason: unknown) => void) | undefined;
 
   /** Streams not yet handed on: cancelled if the diff ends before they are read. */
   const unread = new Set<ReadableStream<Uint8Array>>();
@@ -137,11 +139,18 @@ export function createDiff(
       }
     }
     stats.baseChunks = known.size;
-    const converter = createConverter({ ...options, hash, store: sink, index: 'chunked', events });
-    // A failure surfaces through the converter's readable; a cancel aborts the pipe.
+    // The converter reads the layer itself; a failure surfaces on its index, and a cancel of
+    // the diff cancels the index, which cancels the layer.
+    if (cancelled !== undefined) throw cancelled;
     unread.delete(layer);
-    layer.pipeTo(converter.writable, { signal: aborter.signal }).catch(() => {});
-    const root = await readBytes(converter.readable);
+    const converter = convert(layer, { ...options, hash, store: sink, index: 'chunked', events });
+    const reading = converter.index.getReader();
+    stopIndex = (reason) => {
+      reading.cancel(reason).catch(() => {});
+    };
+    const parts: Uint8Array[] = [];
+    for (let r = await reading.read(); !r.done; r = await reading.read()) parts.push(r.value);
+    const root = concatBytes(parts);
     const result = await converter.done;
     await emit(encodeRootFrame(root));
     return { ...result, ...stats };
@@ -172,7 +181,7 @@ export function createDiff(
       cancel(reason) {
         cancelled = reason ?? new Error('diff stream cancelled');
         reject(cancelled);
-        aborter.abort(cancelled);
+        stopIndex?.(cancelled);
         release(cancelled);
         wake();
       },

@@ -175,6 +175,7 @@ describe('diff + apply', () => {
     const { sender, base } = await setup();
     let pulled = 0;
     let at = 0;
+    let layerCancelled: unknown;
     const layer = new ReadableStream<Uint8Array>(
       {
         pull(c) {
@@ -183,6 +184,9 @@ describe('diff + apply', () => {
           at += piece.length;
           pulled += piece.length;
           c.enqueue(piece);
+        },
+        cancel(reason) {
+          layerCancelled = reason;
         },
       },
       { highWaterMark: 0 },
@@ -200,6 +204,46 @@ describe('diff + apply', () => {
     await within(reader.cancel('stop'));
     await expect(within(done)).rejects.toBe('stop');
     expect(pulled).toBeLessThan(v2.length);
+    // The cancel reaches the layer, back through the converter's stages.
+    for (let turn = 0; turn < 100 && layerCancelled === undefined; turn++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(layerCancelled).toBe('stop');
+  });
+
+  it('cancelling while the layer stalls cancels the layer', async () => {
+    const { sender, base } = await setup();
+    let layerCancelled: unknown;
+    let sent = false;
+    const layer = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          // One piece, then a read that never completes (a stalled upload, say).
+          if (!sent) {
+            sent = true;
+            c.enqueue(v2.slice(0, 16_384));
+            return;
+          }
+          return new Promise<void>(() => {});
+        },
+        cancel(reason) {
+          layerCancelled = reason;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const { stream, done } = createDiff(layer, { bases: [base], store: sender, hash });
+    const reader = stream.getReader();
+    expect((await reader.read()).done).toBe(false); // the header
+    const next = reader.read();
+    await new Promise((r) => setTimeout(r, 20));
+    await within(reader.cancel('stop'));
+    await next.catch(() => {});
+    await expect(within(done)).rejects.toBe('stop');
+    for (let turn = 0; turn < 100 && layerCancelled === undefined; turn++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(layerCancelled).toBe('stop');
   });
 
   it('a chunk sent twice is ERR_DIFF_FORMAT', async () => {
