@@ -1,7 +1,8 @@
 /**
  * A cheap guess at whether bytes are worth compressing: the order-0 entropy of a sample.
  * Compressed, encrypted and random data sit near 8 bits per byte; deflate cannot shrink them,
- * and trying costs as much as compressing text. No streams; its one piece of state is a scratch array of counts.
+ * and trying costs as much as compressing text. No streams; its one piece of state is a scratch
+ * array of counts.
  *
  * @module
  */

@@ -1,8 +1,8 @@
 /**
  * Where the chunks a pack store holds are, by a dense number: pack, record offset and stored
  * size. Pure; kept in pages of 4,096 (16 bytes a chunk), so that a store of many chunks never
- * copies them to grow: arrays that doubled held three times that while they grew (a store of
- * 2 million chunks, 96 MB at once instead of 32, as its pack indexes are loaded).
+ * copies them to grow: arrays that doubled held three times that while they grew (for a store
+ * of 2 million chunks, 96 MB at once instead of 32 as its pack indexes load, by arithmetic).
  *
  * @module
  */

@@ -8,8 +8,8 @@
  * are added as the table fills, so it never copies them to grow; an open-addressing index of
  * 4-byte slots, at most three quarters full, points at them (linear probing). About 41 to 47
  * bytes per digest, where one array of 36-byte slots took 48 to 96 and, while it doubled,
- * half as much again: a store of 200,000 chunks kept 19 MB in it, 28 MB while it grew, against
- * 9 MB now. A key's home slot is a hash of all eight words under keys drawn at random per
+ * half as much again: for 200,000 digests, 19 MB, and 28 MB while it grew, against 9 MB now
+ * (computed from these sizes; the measured effect is in the README). A key's home slot is a hash of all eight words under keys drawn at random per
  * table: the
  * digests in a store's index files are outside input, and digests chosen to share a home
  * (say, the same first word) would otherwise make every insert walk one probe chain, so that
@@ -89,11 +89,12 @@ export class DigestTable {
     this.hash = hash ?? keyedHash(crypto.getRandomValues(new Uint32Array(KEY_WORDS + 1)));
   }
 
-  /** The page and word offset of entry `e`. */
+  /** The page that holds entry `e` (its words start at `(e % PAGE) * WORDS`). */
   private page(e: number): Uint32Array {
     return this.pages[e >>> PAGE_BITS]!;
   }
 
+  /** The home slot of the key at `k[o]`, in `mask + 1` slots (a power of two). */
   private home(k: ArrayLike<number>, o: number, mask: number): number {
     return this.hash(k, o) >>> Math.clz32(mask);
   }
