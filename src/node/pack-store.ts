@@ -31,11 +31,10 @@ import {
   StoreError,
   UsageError,
 } from '../errors.js';
-import { formatDigest, parseDigest } from '../hash/digest.js';
+import { parseDigest } from '../hash/digest.js';
 import { intOption } from '../options.js';
-import { ChunkLocations } from '../store/chunk-locations.js';
 import { checkChunkSize } from '../store/chunk-size.js';
-import { DigestTable } from '../store/digest-table.js';
+import { ChunkTable } from '../store/chunk-table.js';
 import {
   decodeRecordHeader,
   encodeRecordHeader,
@@ -154,11 +153,8 @@ const MIN_STALE_AFTER_MS = 60 * 60 * 1000;
 /** A {@link ChunkStore} of pack files. Every read is verified against its digest. */
 export class PackStore implements ChunkStore {
   readonly verifiesReads = true;
-  private readonly table = new DigestTable();
-  /** For a chunk id that replaced another copy of its chunk: that copy's id. */
-  private readonly displaced = new Map<number, number>();
-  /** Per chunk id: its pack's number, record offset and stored length. */
-  private readonly locs = new ChunkLocations();
+  /** Every record the store knows of: where it is, and a fingerprint of its digest. */
+  private readonly table = new ChunkTable();
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
@@ -216,7 +212,7 @@ export class PackStore implements ChunkStore {
     return store;
   }
 
-  /** How many distinct chunks the store knows of. */
+  /** How many chunk records the store knows of (a chunk two writers stored counts twice). */
   get chunks(): number {
     return this.table.size;
   }
@@ -262,13 +258,10 @@ export class PackStore implements ChunkStore {
       throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
     }
     const pack = this.packs.length;
-    // A later pack wins for a digest two hold, and the copy it displaces stays behind it: a
-    // read that finds one copy bad falls back to the other (a repair may sit in either).
+    // A chunk two packs hold has two records: reads try the later one first, and fall back to
+    // the other when it is bad (a repair may sit in either).
     visitPackIndex(bytes, idxPath, (e) => {
-      const earlier = this.table.get(e.digest);
-      const id = this.locs.add(pack, e.offset, e.stored);
-      if (earlier >= 0) this.displaced.set(id, earlier);
-      this.table.set(e.digest, id);
+      this.table.add(e.digest, pack, e.offset, e.stored);
     });
     this.packs.push({ path: packPath, size: packSize });
   }
@@ -282,10 +275,43 @@ export class PackStore implements ChunkStore {
   /**
    * Tells whether the store holds a chunk, waiting out a write of it in flight (a write that
    * fails leaves the chunk absent). A chunk whose pack is not published yet counts as held:
-   * `flush` publishes it, or fails.
+   * `flush` publishes it, or fails. A record is held when its header on disk names the chunk
+   * (its bytes are checked by `get`).
    */
   async has(digest: string): Promise<boolean> {
-    return !(await this.settled(this.digestOf(digest)));
+    const raw = this.digestOf(digest);
+    const other = new Set<number>();
+    while (this.unconfirmed(raw, other).length > 0) {
+      if (await this.holdsAny(raw, other)) return true;
+    }
+    return false;
+  }
+
+  /** The records that may hold `raw` (by fingerprint), newest first, but for those in `other`. */
+  private unconfirmed(raw: Uint8Array, other: ReadonlySet<number>): number[] {
+    const ids = this.table.candidates(raw);
+    return other.size === 0 ? ids : ids.filter((id) => !other.has(id));
+  }
+
+  /**
+   * Tells whether record `id` holds chunk `raw`: waits out its write if one is in flight, then
+   * reads the digest in its header. A record that cannot be read, or names another chunk, does
+   * not (`get` tells a bad record from one of another chunk).
+   */
+  private async confirm(id: number, raw: Uint8Array): Promise<boolean> {
+    const write = this.pending.get(id);
+    if (write) await write.catch(() => {});
+    if (!this.table.has(id)) return false;
+    const pack = this.table.pack(id);
+    const offset = this.table.offset(id);
+    try {
+      const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES);
+      const header = decodeRecordHeader(bytes, this.packs[pack]!.path, offset);
+      return header.stored === this.table.stored(id) && sameBytes(header.digest, raw);
+    } catch (err) {
+      if (err instanceof PackFormatError) return false;
+      throw err;
+    }
   }
 
   /**
@@ -299,58 +325,75 @@ export class PackStore implements ChunkStore {
    */
   async get(digest: string, into?: Uint8Array): Promise<Uint8Array> {
     const raw = this.digestOf(digest);
-    // Reading would open pack files that nothing closes any more.
-    if (this.closed) throw new StoreError(`store ${this.root} is closed`);
-    let id = this.table.get(raw);
-    if (id < 0) {
-      await this.refresh();
-      id = this.table.get(raw);
-      if (id < 0) throw new ChunkNotFoundError(digest);
+    /** Records tried: of other chunks, or bad. */
+    const tried = new Set<number>();
+    let problem: string | undefined;
+    for (let refreshed = false; ; ) {
+      // Reading would open pack files that nothing closes any more.
+      if (this.closed) throw new StoreError(`store ${this.root} is closed`);
+      const ids = this.unconfirmed(raw, tried);
+      if (ids.length === 0) {
+        if (problem !== undefined) throw new ChunkDigestError(digest, problem);
+        if (refreshed) throw new ChunkNotFoundError(digest);
+        await this.refresh();
+        refreshed = true;
+        continue;
+      }
+      for (const id of ids) {
+        tried.add(id);
+        const write = this.pending.get(id);
+        if (write) await write.catch(() => {});
+        if (!this.table.has(id)) continue;
+        const got = await this.readChunk(id, raw, digest, into);
+        if (got instanceof Uint8Array) return got;
+        if (got === undefined) continue;
+        // A bad copy: forgotten, so that a put stores a good one.
+        problem = got;
+        this.table.remove(id);
+      }
     }
-    const write = this.pending.get(id);
-    if (write) await write.catch(() => {});
-    if (this.table.get(raw) !== id) return this.get(digest, into);
-    const pack = this.locs.pack(id);
-    const stored = this.locs.stored(id);
-    const offset = this.locs.offset(id);
+  }
+
+  /**
+   * Reads and checks record `id`: the chunk `raw`, verified; `undefined` when the record is of
+   * another chunk that shares its fingerprint; or what is wrong with it.
+   */
+  private async readChunk(
+    id: number,
+    raw: Uint8Array,
+    digest: string,
+    into: Uint8Array | undefined,
+  ): Promise<Uint8Array | string | undefined> {
+    const pack = this.table.pack(id);
+    const stored = this.table.stored(id);
+    const offset = this.table.offset(id);
     const file = this.packs[pack]!.path;
-    let problem: string;
     try {
       // With `into` large enough, the stored bytes go straight into it (the header apart), and
       // a coded chunk is decoded from there into it.
       const body = into && into.length >= stored ? into.subarray(0, stored) : undefined;
       const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body);
       const header = decodeRecordHeader(bytes, file, offset);
+      if (!sameBytes(header.digest, raw) || header.stored !== stored) {
+        // A record of the chunk its index entry named, which shares this one's fingerprint.
+        if (header.stored === stored && this.table.fingerprints(id, header.digest)) return;
+        return `the record at ${offset} in ${file} is of another chunk`;
+      }
       const chunk: EncodedChunk = {
         coding: header.coding,
         bytes: body ?? bytes.subarray(RECORD_HEADER_BYTES),
       };
-      if (formatDigest(header.digest) !== digest || header.stored !== stored) {
-        problem = `the record at ${offset} in ${file} is of another chunk`;
-      } else {
-        const out =
-          chunk.coding === 'identity'
-            ? chunk.bytes
-            : await (this.codec || READ_CODEC).decode(chunk, header.raw, into);
-        const actual = `sha256:${createHash('sha256').update(out).digest('hex')}`;
-        if (out.length === header.raw && actual === digest) return out;
-        problem = `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`;
-      }
+      const out =
+        chunk.coding === 'identity'
+          ? chunk.bytes
+          : await (this.codec || READ_CODEC).decode(chunk, header.raw, into);
+      const actual = `sha256:${createHash('sha256').update(out).digest('hex')}`;
+      if (out.length === header.raw && actual === digest) return out;
+      return `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`;
     } catch (err) {
       if (!(err instanceof PackFormatError || err instanceof CompressionError)) throw err;
-      problem = err.message;
+      return err.message;
     }
-    if (this.table.get(raw) === id) {
-      const other = this.displaced.get(id);
-      this.displaced.delete(id);
-      if (other !== undefined) {
-        // Another copy of the chunk is on record: it may be good.
-        this.table.set(raw, other);
-        return this.get(digest, into);
-      }
-      this.table.delete(raw);
-    }
-    throw new ChunkDigestError(digest, problem);
   }
 
   /**
@@ -433,17 +476,17 @@ export class PackStore implements ChunkStore {
     const raw = this.digestOf(digest);
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     checkChunkSize(digest, bytes.length);
-    // Most chunks are not in the table: no wait (and no promise) for those.
-    if (this.table.get(raw) >= 0 && !(await this.settled(raw))) return false;
+    /** Records found to be of other chunks (or unreadable). */
+    const other = new Set<number>();
+    // Most chunks have no record: no wait (and no promise) for those.
+    if (this.unconfirmed(raw, other).length > 0 && (await this.holdsAny(raw, other))) return false;
     const encoded: EncodedChunk = this.codec
       ? await this.codec.encode(bytes)
       : { coding: 'identity', bytes };
-    // Another put of this chunk may have run while this one was encoding. The check that
-    // finds no copy and the reservation below run with no await between them.
-    for (let id = this.table.get(raw); id >= 0; id = this.table.get(raw)) {
-      const other = this.pending.get(id);
-      if (!other) return false;
-      await other.catch(() => {});
+    // Another put of this chunk may have run while this one was encoding. The look that finds
+    // no copy and the reservation below run with no await between them.
+    while (this.unconfirmed(raw, other).length > 0) {
+      if (await this.holdsAny(raw, other)) return false;
     }
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     // From here to the write's start nothing awaits: the record's place is reserved at once.
@@ -458,8 +501,7 @@ export class PackStore implements ChunkStore {
       raw: bytes.length,
     };
     pack.size += RECORD_HEADER_BYTES + entry.stored;
-    const id = this.locs.add(packNo, entry.offset, entry.stored);
-    this.table.set(raw, id);
+    const id = this.table.add(raw, packNo, entry.offset, entry.stored);
     const slot = open.entries.add(entry);
     const write = this.batchWrite(open, entry.offset, encodeRecordHeader(entry), encoded.bytes);
     this.pending.set(id, write);
@@ -468,7 +510,7 @@ export class PackStore implements ChunkStore {
       await write;
       return true;
     } catch (err) {
-      if (this.table.get(raw) === id) this.table.delete(raw);
+      this.table.remove(id);
       open.entries.remove(slot);
       throw new StoreError(`writing chunk ${digest} to ${pack.path}: ${(err as Error).message}`, {
         cause: err,
@@ -523,15 +565,16 @@ export class PackStore implements ChunkStore {
     return batch.written;
   }
 
-  /** Waits out a write of this chunk in flight; true when the chunk still needs storing. */
-  private async settled(raw: Uint8Array): Promise<boolean> {
-    for (;;) {
-      const id = this.table.get(raw);
-      if (id < 0) return true;
-      const write = this.pending.get(id);
-      if (!write) return false;
-      await write.catch(() => {});
+  /**
+   * Confirms the records that may hold `raw`, but for those in `other` (to which it adds those
+   * that do not), until one does or none is left: true when one does.
+   */
+  private async holdsAny(raw: Uint8Array, other: Set<number>): Promise<boolean> {
+    for (const id of this.unconfirmed(raw, other)) {
+      if (await this.confirm(id, raw)) return true;
+      other.add(id);
     }
+    return false;
   }
 
   /** The pack new records go to, started if there is none. */
@@ -654,13 +697,10 @@ export class PackStore implements ChunkStore {
   private lose(packNo: number): void {
     const open = this.packs[packNo]!.open!;
     open.entries.forEachDigest((digest) => {
-      const id = this.table.get(digest);
-      if (id >= 0 && this.locs.pack(id) === packNo) this.table.delete(digest);
+      for (const id of this.table.candidates(digest)) {
+        if (this.table.pack(id) === packNo) this.table.remove(id);
+      }
     });
-    // Nor is a copy of this pack a fallback for another any more.
-    for (const [id, other] of this.displaced) {
-      if (this.locs.pack(other) === packNo) this.displaced.delete(id);
-    }
     open.handle.then((fh) => fh.close()).catch(() => {});
     this.handles.delete(packNo);
     this.packs[packNo]!.open = undefined;
@@ -818,4 +858,11 @@ async function writeFully(
     position += p.length;
     done = 0;
   }
+}
+
+/** Tells whether two byte arrays are equal. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -17,8 +17,9 @@ import {
   encodeRoot,
   INDEX_CHUNKER_PARAMS,
   MAX_INDEX_LEVELS,
-  packRefs,
+  PACKED_REF_BYTES,
   ROOT_MAX_REFS,
+  unpackRef,
 } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -63,7 +64,8 @@ const MAX_END_FRAME = 4096;
 
 /**
  * Creates the stream that stores a flat index as chunks and emits its root (one piece, at the
- * end). Memory: one index chunk, plus 36 bytes per index chunk for the references.
+ * end). Memory: one index chunk, plus 36 bytes per index chunk for the references (packed as
+ * the root packs them: an object and an array buffer per reference took about 230).
  *
  * @param options - the store, hashing and bounds.
  * @returns a `TransformStream` from flat index bytes to root bytes.
@@ -116,15 +118,18 @@ export function createIndexChunker(
     },
     async flush(controller) {
       const endBytes = frames.end();
-      let refs = await sink.finish();
+      let packed = await sink.finish();
       let levels = 0;
-      while (refs.length > maxRootRefs) {
+      while (packed.length > maxRootRefs * PACKED_REF_BYTES) {
         if (++levels > MAX_INDEX_LEVELS) {
           throw new RecordFormatError(`index needs more than ${MAX_INDEX_LEVELS} levels`, 0);
         }
-        const packed = packRefs(refs);
         await sink.push(packed);
-        refs = await sink.finish();
+        packed = await sink.finish();
+      }
+      const refs: ChunkRef[] = [];
+      for (let at = 0; at < packed.length; at += PACKED_REF_BYTES) {
+        refs.push(unpackRef(packed, at, at));
       }
       const root = encodeRoot({
         version: FORMAT_VERSION,
@@ -147,7 +152,9 @@ export function createIndexChunker(
 class ChunkSink {
   private buf: Uint8Array;
   private fill = 0;
-  private refs: ChunkRef[] = [];
+  /** The references so far, packed (`PACKED_REF_BYTES` each), and how many bytes of them. */
+  private refs = new Uint8Array(256 * PACKED_REF_BYTES);
+  private refBytes = 0;
 
   constructor(
     private readonly cutter: Cutter,
@@ -167,13 +174,13 @@ class ChunkSink {
     this.take(bytes.subarray(from));
   }
 
-  /** Ends the sequence: stores its last chunk and returns every reference. */
-  async finish(): Promise<ChunkRef[]> {
+  /** Ends the sequence: stores its last chunk and returns every reference, packed. */
+  async finish(): Promise<Uint8Array> {
     if (this.fill > 0) await this.flushChunk();
     this.cutter.reset();
-    const refs = this.refs;
-    this.refs = [];
-    return refs;
+    const packed = this.refs.slice(0, this.refBytes);
+    this.refBytes = 0;
+    return packed;
   }
 
   private take(bytes: Uint8Array): void {
@@ -184,7 +191,15 @@ class ChunkSink {
   private async flushChunk(): Promise<void> {
     const chunk = this.buf.slice(0, this.fill);
     this.fill = 0;
-    this.refs.push(await this.put(chunk));
+    const ref = await this.put(chunk);
+    if (this.refBytes === this.refs.length) {
+      const grown = new Uint8Array(2 * this.refs.length);
+      grown.set(this.refs);
+      this.refs = grown;
+    }
+    this.refs.set(ref.digest, this.refBytes);
+    new DataView(this.refs.buffer).setUint32(this.refBytes + 32, ref.length);
+    this.refBytes += PACKED_REF_BYTES;
   }
 }
 

@@ -17,6 +17,7 @@ import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { FsStore, LZ4_SUFFIX } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
+import { ChunkTable } from '../../src/store/chunk-table.js';
 import { encodePackIndex, RECORD_HEADER_BYTES } from '../../src/store/pack-format.js';
 import { CLI, makeTar, requireDist, runCli } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
@@ -496,6 +497,85 @@ describe('PackStore', () => {
     expect(await s.put(c.digest, c.bytes)).toBe(true);
     expectBytes(await s.get(c.digest), c.bytes);
     await s.close();
+  });
+
+  describe('records of other chunks that share a fingerprint', () => {
+    // The table keeps a fingerprint of each digest, not the digest. Here every digest shares
+    // one home and one fingerprint, so that every record is a candidate for every lookup, and
+    // only the digests in the record headers on disk tell chunks apart.
+    const colliding = async (root: string, options = {}) => {
+      const s = await PackStore.open(root, options);
+      // The packs it loaded are loaded again, into the weak table.
+      const inside = s as unknown as { table: ChunkTable; packs: unknown[]; loaded: Set<string> };
+      inside.table = new ChunkTable(16, { home: () => 0, fingerprint: () => 0 });
+      inside.packs = [];
+      inside.loaded = new Set();
+      await s.refresh();
+      return s;
+    };
+
+    it('stores, finds and reads each chunk; a third is absent; none is forgotten', async () => {
+      const root = await fresh();
+      const s = await colliding(root);
+      const [a, b, c] = [chunk(9000, 40), chunk(70_000, 41), chunk(3000, 42)];
+      expect(await s.put(a.digest, a.bytes)).toBe(true);
+      expect(await s.put(b.digest, b.bytes)).toBe(true);
+      expect(await s.put(a.digest, a.bytes)).toBe(false);
+      expect([await s.has(a.digest), await s.has(b.digest), await s.has(c.digest)]).toEqual([
+        true,
+        true,
+        false,
+      ]);
+      expectBytes(await s.get(b.digest), b.bytes);
+      expectBytes(await s.get(a.digest), a.bytes);
+      await expect(s.get(c.digest)).rejects.toBeInstanceOf(ChunkNotFoundError);
+      expect(s.chunks).toBe(2);
+      await s.close();
+      // Loaded from the pack's index by another store, the same.
+      const t = await colliding(root, { blocking: true });
+      expect(t.chunks).toBe(2);
+      expectBytes(await t.get(a.digest), a.bytes);
+      expectBytes(await t.get(b.digest), b.bytes);
+      expect(await t.has(c.digest)).toBe(false);
+      expect(await t.put(c.digest, c.bytes)).toBe(true);
+      expect(await t.put(b.digest, b.bytes)).toBe(false);
+      expectBytes(await t.get(c.digest), c.bytes);
+      await t.close();
+      expect(packRecords(root)).toHaveLength(3);
+    });
+
+    it('concurrent puts of chunks that share a fingerprint store each once', async () => {
+      const root = await fresh();
+      const s = await colliding(root);
+      const cs = [chunk(5000, 43), chunk(6000, 44), chunk(7000, 45)];
+      const results = await Promise.all([...cs, ...cs, ...cs].map((c) => s.put(c.digest, c.bytes)));
+      expect(results.filter(Boolean)).toHaveLength(3);
+      for (const c of cs) expectBytes(await s.get(c.digest), c.bytes);
+      await s.close();
+      expect(
+        packRecords(root)
+          .map((r) => r.digest)
+          .sort(),
+      ).toEqual(cs.map((c) => c.digest).sort());
+    });
+
+    it('a bad copy of one chunk is forgotten; the others stay readable', async () => {
+      const root = await fresh();
+      const s = await colliding(root);
+      const [a, b] = [chunk(8000, 46), chunk(8000, 47)];
+      await s.put(a.digest, a.bytes);
+      await s.put(b.digest, b.bytes);
+      await s.close();
+      flipStoredBit(packRecords(root).find((r) => r.digest === a.digest)!);
+      const t = await colliding(root);
+      await expect(t.get(a.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      expect(await t.has(a.digest)).toBe(false);
+      expectBytes(await t.get(b.digest), b.bytes);
+      expect(t.chunks).toBe(1);
+      expect(await t.put(a.digest, a.bytes)).toBe(true);
+      expectBytes(await t.get(a.digest), a.bytes);
+      await t.close();
+    });
   });
 
   it('refuses bad options', async () => {

@@ -1,0 +1,183 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ChunkTable, type KeyHash } from '../../src/store/chunk-table.js';
+
+/**
+ * A digest whose first word is `home` (so tests can force probe chains) and rest from `n`,
+ * or, given `last`, whose second word is `n` and fourth `last` (third zero).
+ */
+function digest(home: number, n: number, last?: number): Uint8Array {
+  const d = new Uint8Array(32);
+  const v = new DataView(d.buffer);
+  v.setUint32(0, home);
+  v.setUint32(4, n);
+  v.setUint32(12, last ?? n ^ 0x5a5a5a5a);
+  return d;
+}
+
+/** Weak hashes: homes from the first word, fingerprints from the first two. */
+const firstWord: KeyHash = (k) => k[0]!;
+const weak = { home: firstWord, fingerprint: (k: Uint32Array) => (k[0]! ^ k[1]!) >>> 0 };
+
+describe('ChunkTable', () => {
+  it('keeps records across pages and grows past its first capacity; offsets beyond 32 bits', () => {
+    const t = new ChunkTable(4);
+    const n = 10_000;
+    for (let i = 0; i < n; i++) {
+      expect(t.add(digest(i * 2654435761, i), i % 7, i * 2 ** 33 + i, (i * 31) % 65_536)).toBe(i);
+    }
+    expect([t.size, t.added]).toEqual([n, n]);
+    for (let i = 0; i < n; i++) {
+      expect(t.candidates(digest(i * 2654435761, i))).toEqual([i]);
+      expect([t.pack(i), t.offset(i), t.stored(i)]).toEqual([
+        i % 7,
+        i * 2 ** 33 + i,
+        (i * 31) % 65_536,
+      ]);
+    }
+    t.remove(0);
+    t.remove(0);
+    expect([t.has(0), t.has(1), t.has(n), t.has(-1)]).toEqual([false, true, false, false]);
+    expect(t.candidates(digest(0, 0))).toEqual([]);
+    expect([t.size, t.added]).toEqual([n - 1, n]);
+    // A removed record's number is not handed out again.
+    expect(t.add(digest(0, 0), 1, 2, 3)).toBe(n);
+    expect(t.candidates(digest(0, 0))).toEqual([n]);
+  });
+
+  it('returns every record of a digest, newest first', () => {
+    const t = new ChunkTable();
+    const d = digest(5, 5);
+    const a = t.add(d, 0, 8, 100);
+    t.add(digest(6, 6), 0, 152, 100);
+    const b = t.add(d, 1, 8, 100);
+    const c = t.add(d, 2, 8, 100);
+    expect(t.candidates(d)).toEqual([c, b, a]);
+    t.remove(b);
+    expect(t.candidates(d)).toEqual([c, a]);
+    expect(t.fingerprints(a, d)).toBe(true);
+    expect(t.fingerprints(a, digest(6, 6))).toBe(false);
+  });
+
+  it('fingerprints whole digests: one differing only in its last byte is no candidate', () => {
+    // Digests named by an index are outside input: a forged one may share a stored one's
+    // first bits, and must not pass for it (the store confirms candidates on disk as well).
+    const t = new ChunkTable();
+    const a = digest(1, 1);
+    const b = a.slice();
+    b[31] = 0xff;
+    t.add(a, 0, 8, 1);
+    expect(t.candidates(b)).toEqual([]);
+    expect(t.fingerprints(0, b)).toBe(false);
+  });
+
+  it('keeps probe chains short for digests chosen to collide (a hostile index)', () => {
+    // Equal in their first 96 bits: one home for all of them if only those bits counted.
+    const t = new ChunkTable();
+    const n = 50_000;
+    for (let i = 0; i < n; i++) t.add(digest(0x12345678, 7, i), 0, i, 0);
+    expect(t.longestProbe()).toBeLessThan(100);
+    for (let i = 0; i < n; i += 997) expect(t.candidates(digest(0x12345678, 7, i))).toEqual([i]);
+    // The same digests under homes from the first word form one chain of all of them.
+    const w = new ChunkTable(1024, weak);
+    for (let i = 0; i < 2000; i++) w.add(digest(0x12345678, 7, i), 0, i, 0);
+    expect(w.longestProbe()).toBe(1999);
+  });
+
+  it('keeps probe chains short for digests whose words have only their top bits set', () => {
+    // Homes from a sum of products would be one of 32 slots for all of these, whatever the keys.
+    const t = new ChunkTable();
+    const n = 100_000;
+    for (let i = 0; i < n; i++) {
+      const d = new Uint8Array(32);
+      for (let w = 0; w < 4; w++) d[w * 4] = ((i >> (5 * w)) & 31) << 3;
+      t.add(d, 0, i, 0);
+    }
+    expect(t.longestProbe()).toBeLessThan(100);
+  });
+
+  it('agrees with a model over a long seeded run of adds and removes across many pages', () => {
+    let seed = 12345;
+    const next = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed;
+    };
+    const t = new ChunkTable(16);
+    /** The records held, per key. */
+    const live = new Map<number, number[]>();
+    const keys = 20_000;
+    const check = () => {
+      let size = 0;
+      for (let k = 0; k < keys; k++) {
+        const want = [...(live.get(k) ?? [])].sort((a, b) => b - a);
+        size += want.length;
+        expect(t.candidates(digest(k, k))).toEqual(want);
+      }
+      expect(t.size).toBe(size);
+    };
+    for (let step = 1; step <= 60_000; step++) {
+      const x = next();
+      const k = x % keys;
+      const held = live.get(k) ?? [];
+      if ((x >>> 20) % 2 === 0 || held.length === 0) {
+        live.set(k, [...held, t.add(digest(k, k), k % 5, step, k)]);
+      } else {
+        const r = held[(x >>> 8) % held.length]!;
+        t.remove(r);
+        live.set(
+          k,
+          held.filter((h) => h !== r),
+        );
+      }
+      if (step % 20_000 === 0) check();
+    }
+    for (const rs of live.values()) for (const r of rs) t.remove(r);
+    live.clear();
+    check();
+  });
+
+  it('agrees with a model under random adds and removes, with colliding homes and fingerprints', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('add', 'remove'),
+            // Few homes and keys: long probe chains that wrap around the table's end, and
+            // digests that differ only in their fourth word (`last`), which the weak
+            // fingerprint leaves out: distinct digests that share a fingerprint.
+            fc.constantFrom(0, 1, 15, 16, 31, 0xffffffff),
+            fc.integer({ min: 0, max: 40 }),
+            fc.integer({ min: 0, max: 3 }),
+            fc.nat(),
+          ),
+          { maxLength: 400 },
+        ),
+        (ops) => {
+          const t = new ChunkTable(8, weak);
+          /** Each held record's home and `n` (what the weak fingerprint sees), and digest. */
+          const held = new Map<number, { home: number; n: number; d: Uint8Array }>();
+          for (const [op, home, n, last, pick] of ops) {
+            if (op === 'add' || held.size === 0) {
+              const d = digest(home, n, last);
+              held.set(t.add(d, home & 7, n, pick & 0xffff), { home, n, d });
+            } else {
+              const r = [...held.keys()][pick % held.size]!;
+              t.remove(r);
+              held.delete(r);
+            }
+          }
+          expect(t.size).toBe(held.size);
+          for (const [r, { home, n, d }] of held) {
+            const want = [...held]
+              .filter(([, e]) => e.home === home && e.n === n)
+              .map(([s]) => s)
+              .sort((a, b) => b - a);
+            expect(t.candidates(d)).toEqual(want);
+            expect([t.pack(r), t.offset(r)]).toEqual([home & 7, n]);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
