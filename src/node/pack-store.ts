@@ -13,8 +13,10 @@
  * to eight times more than writing the same bytes to one file, more than all the hashing and
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
- * The store keeps an in-memory table of every chunk it holds: about 64 to 112 bytes a chunk
- * (a million chunks, some 64 GiB of data, take under 110 MiB).
+ * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
+ * digest and the record's place, 29 to 35 bytes a record (a million chunks, some 64 GiB of
+ * data, take under 35 MB), confirmed against the digest in the record's header on disk before
+ * a record counts as the chunk's (see `ChunkTable`).
  *
  * @module
  */
@@ -238,18 +240,23 @@ export class PackStore implements ChunkStore {
     )
       .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
       .sort();
+    // One buffer holds each index in turn (nothing keeps an index once it is loaded): with a
+    // buffer each, opening a store of 12 packs of small chunks left 20 MB of index files to
+    // the garbage collector, and `cat` of 400,000 small files peaked at 100 MiB there.
+    let buffer: Uint8Array = new Uint8Array(0);
     for (const n of names) {
       const name = n.slice(0, -4);
       if (this.loaded.has(name)) continue;
-      await this.loadPack(name);
+      buffer = await this.loadPack(name, buffer);
       this.loaded.add(name);
     }
   }
 
-  private async loadPack(name: string): Promise<void> {
+  /** Loads a pack's index, read into `buffer` if it fits; returns the buffer it was read into. */
+  private async loadPack(name: string, buffer: Uint8Array): Promise<Uint8Array> {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
-    const bytes = await readIndexFile(idxPath);
+    const bytes = await readIndexFile(idxPath, buffer);
     // The size the index states is checked with the rest of it below, before any entry is taken.
     const packSize = statedPackSize(bytes);
     const packStat = await stat(packPath).catch(() => undefined);
@@ -264,6 +271,7 @@ export class PackStore implements ChunkStore {
       this.table.add(e.digest, pack, e.offset, e.stored);
     });
     this.packs.push({ path: packPath, size: packSize });
+    return new Uint8Array(bytes.buffer);
   }
 
   private digestOf(digest: string): Uint8Array {
@@ -767,9 +775,9 @@ const MAX_INDEX_FILE = 24 + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES;
 /**
  * Reads a pack index file, which is outside input: opened without blocking (a FIFO put in its
  * place must not hang the open), checked to be a regular file of bounded size through the
- * same descriptor, then read.
+ * same descriptor, then read into `buffer` when it fits, or a new buffer.
  */
-async function readIndexFile(path: string): Promise<Uint8Array> {
+async function readIndexFile(path: string, buffer: Uint8Array): Promise<Uint8Array> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -781,7 +789,7 @@ async function readIndexFile(path: string): Promise<Uint8Array> {
         `not a pack index (${st.isFile() ? `${st.size} bytes` : 'not a regular file'})`,
       );
     }
-    const bytes = new Uint8Array(st.size);
+    const bytes = st.size <= buffer.length ? buffer.subarray(0, st.size) : new Uint8Array(st.size);
     let at = 0;
     while (at < bytes.length) {
       const { bytesRead } = await fh.read(bytes, at, bytes.length - at, at);
