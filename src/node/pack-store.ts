@@ -14,8 +14,8 @@
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
  * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
- * digest and the record's place, 29 to 35 bytes a record (a million chunks, some 64 GiB of
- * data, take under 35 MB), confirmed against the digest in the record's header on disk before
+ * digest and the record's place, 21 to 27 bytes a record (a million chunks, some 64 GiB of
+ * data, take under 27 MB), confirmed against the digest in the record's header on disk before
  * a record counts as the chunk's (see `ChunkTable`).
  *
  * @module

@@ -1,9 +1,9 @@
 /**
  * The chunk records a pack store knows of, in memory, without their digests: for each record,
- * where it is (pack, record offset, stored size) and a 64-bit fingerprint of its digest, 24
- * bytes in all, behind an open-addressing index of 4-byte slots at most three quarters full.
- * About 29 to 35 bytes a record, where a table of whole digests beside the locations took 57
- * to 63.
+ * where it is (pack, record offset, stored size) and a 32-bit fingerprint of its digest, 16
+ * bytes in all, behind an open-addressing index of 4-byte slots at most three quarters full
+ * (a record's home slot is the top bits of its fingerprint). About 21 to 27 bytes a record,
+ * where a table of whole digests beside the locations took 57 to 63.
  *
  * A fingerprint only names candidates: the store confirms one by reading the digest in the
  * record's header on disk (a read it makes anyway to return the chunk). Digests asked for come
@@ -11,7 +11,10 @@
  * must still be another chunk: hence the confirmation, and hence fingerprints drawn from keyed
  * hashes under keys chosen at random per table, so that digests chosen to share a home slot
  * or a fingerprint (the same first word, say) are no more likely to than any others. Without
- * keyed homes, loading a hostile pack index of 80,000 entries took 14 s.
+ * keyed homes, loading a hostile pack index of 80,000 entries took 14 s. By chance, a lookup
+ * of an absent chunk finds a candidate when a record of the same home shares the rest of the
+ * fingerprint: in a table of a million records (2^21 slots, 11 bits left), about one lookup
+ * in 4,000 (by arithmetic), which costs that lookup one read of a record header.
  *
  * Two records of one chunk (two writers each stored it) are two entries; a lookup returns
  * both, newest first. Records are numbered densely from 0 in the order they are added;
@@ -22,11 +25,13 @@
 
 /** Words of a digest. */
 const KEY_WORDS = 8;
-/** Words of a record: home hash, fingerprint, pack, stored size (its offset is apart). */
+/** Words of a record: fingerprint, pack, stored size, offset. */
 const WORDS = 4;
-const FP = 1;
-const PACK = 2;
-const STORED = 3;
+const PACK = 1;
+const STORED = 2;
+const OFFSET = 3;
+/** The offset word of a record whose offset does not fit one (it is kept apart). */
+const FAR = 0xffffffff;
 /** The pack of a removed record. */
 const REMOVED = 0xffffffff;
 /** An empty slot. */
@@ -72,27 +77,24 @@ export class ChunkTable {
   private slots: Uint32Array;
   /** Record r's words at `words[r >> PAGE_BITS]`, from `(r % PAGE) * WORDS`. */
   private readonly words: Uint32Array[] = [];
-  /** Record r's offset at `offsets[r >> PAGE_BITS][r % PAGE]` (up to 2^53). */
-  private readonly offsets: Float64Array[] = [];
+  /** Offsets of 2^32 - 1 or more (up to 2^53), by record: packs this large are rare. */
+  private readonly far = new Map<number, number>();
   private count = 0;
   private live = 0;
   /** The digest being looked up, as words. */
   private readonly key = new Uint32Array(KEY_WORDS);
-  private readonly homeHash: KeyHash;
-  private readonly fpHash: KeyHash;
+  private readonly hash: KeyHash;
 
   /**
    * @param capacity - records expected (the table grows past it as needed).
-   * @param hashes - the hashes of a digest's words that give its home slot and its
-   *   fingerprint; keyed mixes under random keys by default. Tests pass weak ones to make
-   *   digests collide.
+   * @param hash - the hash of a digest's words that is its fingerprint; a keyed mix under
+   *   random keys by default. Tests pass a weak one to make digests collide.
    */
-  constructor(capacity = 1024, hashes?: { home: KeyHash; fingerprint: KeyHash }) {
+  constructor(capacity = 1024, hash?: KeyHash) {
     let n = 16;
     while (n * 0.75 < capacity) n *= 2;
     this.slots = new Uint32Array(n).fill(EMPTY);
-    this.homeHash = hashes?.home ?? randomKeyedHash();
-    this.fpHash = hashes?.fingerprint ?? randomKeyedHash();
+    this.hash = hash ?? randomKeyedHash();
   }
 
   /** Records held (added and not removed). */
@@ -112,18 +114,14 @@ export class ChunkTable {
   add(digest: Uint8Array, pack: number, offset: number, stored: number): number {
     if ((this.live + 1) * 4 > this.slots.length * 3) this.grow();
     const r = this.count++;
-    if (r >>> PAGE_BITS === this.words.length) {
-      this.words.push(new Uint32Array(PAGE * WORDS));
-      this.offsets.push(new Float64Array(PAGE));
-    }
-    this.load(digest);
+    if (r >>> PAGE_BITS === this.words.length) this.words.push(new Uint32Array(PAGE * WORDS));
     const words = this.page(r);
     const at = (r & (PAGE - 1)) * WORDS;
-    words[at] = this.homeHash(this.key);
-    words[at + FP] = this.fpHash(this.key);
+    words[at] = this.fingerprint(digest);
     words[at + PACK] = pack;
     words[at + STORED] = stored;
-    this.offsets[r >>> PAGE_BITS]![r & (PAGE - 1)] = offset;
+    words[at + OFFSET] = Math.min(offset, FAR);
+    if (offset >= FAR) this.far.set(r, offset);
     this.place(r, this.slots);
     this.live++;
     return r;
@@ -134,28 +132,21 @@ export class ChunkTable {
    * (rarely, or when the digest was forged) of others.
    */
   candidates(digest: Uint8Array): number[] {
-    this.load(digest);
-    const home = this.homeHash(this.key);
-    const fp = this.fpHash(this.key);
+    const fp = this.fingerprint(digest);
     const out: number[] = [];
     const s = this.slots;
     const mask = s.length - 1;
-    for (let i = home >>> Math.clz32(mask); ; i = (i + 1) & mask) {
+    for (let i = fp >>> Math.clz32(mask); ; i = (i + 1) & mask) {
       const r = s[i]!;
       if (r === EMPTY) break;
-      const words = this.page(r);
-      const at = (r & (PAGE - 1)) * WORDS;
-      if (words[at] === home && words[at + FP] === fp) out.push(r);
+      if (this.page(r)[(r & (PAGE - 1)) * WORDS] === fp) out.push(r);
     }
     return out.length > 1 ? out.sort((a, b) => b - a) : out;
   }
 
   /** Tells whether `digest` has record `r`'s fingerprint. */
   fingerprints(r: number, digest: Uint8Array): boolean {
-    this.load(digest);
-    const words = this.page(r);
-    const at = (r & (PAGE - 1)) * WORDS;
-    return words[at] === this.homeHash(this.key) && words[at + FP] === this.fpHash(this.key);
+    return this.page(r)[(r & (PAGE - 1)) * WORDS] === this.fingerprint(digest);
   }
 
   /** Tells whether record `r` is held (added and not removed). */
@@ -181,6 +172,7 @@ export class ChunkTable {
     }
     s[hole] = EMPTY;
     this.page(r)[(r & (PAGE - 1)) * WORDS + PACK] = REMOVED;
+    this.far.delete(r);
     this.live--;
   }
 
@@ -196,7 +188,8 @@ export class ChunkTable {
 
   /** The offset of record `r`'s header in its pack. */
   offset(r: number): number {
-    return this.offsets[r >>> PAGE_BITS]![r & (PAGE - 1)]!;
+    const word = this.page(r)[(r & (PAGE - 1)) * WORDS + OFFSET]!;
+    return word === FAR ? this.far.get(r)! : word;
   }
 
   /** The longest distance of a record from its home slot (for tests). */
@@ -211,13 +204,14 @@ export class ChunkTable {
     return longest;
   }
 
-  /** Reads the eight big-endian words of a digest into `key`. */
-  private load(digest: Uint8Array): void {
+  /** The fingerprint of a digest: its hash, from its eight big-endian words. */
+  private fingerprint(digest: Uint8Array): number {
     for (let w = 0; w < KEY_WORDS; w++) {
       const i = w * 4;
       this.key[w] =
         (digest[i]! << 24) | (digest[i + 1]! << 16) | (digest[i + 2]! << 8) | digest[i + 3]!;
     }
+    return this.hash(this.key);
   }
 
   /** The page of words that holds record `r`. */

@@ -507,7 +507,7 @@ describe('PackStore', () => {
       const s = await PackStore.open(root, options);
       // The packs it loaded are loaded again, into the weak table.
       const inside = s as unknown as { table: ChunkTable; packs: unknown[]; loaded: Set<string> };
-      inside.table = new ChunkTable(16, { home: () => 0, fingerprint: () => 0 });
+      inside.table = new ChunkTable(16, () => 0);
       inside.packs = [];
       inside.loaded = new Set();
       await s.refresh();
