@@ -14,14 +14,22 @@
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
  * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
- * digest and the record's place, 21 to 27 bytes a record (a million chunks, some 64 GiB of
- * data, take under 27 MB), confirmed against the digest in the record's header on disk before
- * a record counts as the chunk's (see `ChunkTable`).
+ * digest and the record's place, 25 to 31 bytes a record (a million chunks, some 64 GiB of
+ * data, take under 31 MB). A record counts as the chunk's once its pack's index lists the
+ * chunk's digest for it (see `ChunkTable`), and `get` checks the record itself too.
  *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, readvSync, writeSync, writevSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  openSync,
+  readSync,
+  readvSync,
+  writeSync,
+  writevSync,
+} from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkCodec, EncodedChunk } from '../compress/chunk-codec.js';
@@ -33,7 +41,7 @@ import {
   StoreError,
   UsageError,
 } from '../errors.js';
-import { parseDigest } from '../hash/digest.js';
+import { formatDigest, parseDigest, SHA256_BYTES } from '../hash/digest.js';
 import { intOption } from '../options.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import { ChunkTable } from '../store/chunk-table.js';
@@ -41,6 +49,7 @@ import {
   decodeRecordHeader,
   encodeRecordHeader,
   INDEX_ENTRY_BYTES,
+  INDEX_HEADER_BYTES,
   MAX_PACK_ENTRIES,
   PACK_MAGIC,
   type PackEntry,
@@ -137,6 +146,18 @@ const BATCH_PARTS = 512;
  */
 const OPEN_PACK_ENTRIES = Math.min(1 << 15, MAX_PACK_ENTRIES);
 
+/**
+ * Records of one chunk (strictly, of one fingerprint) kept from the indexes a store loads: a
+ * writer stores a chunk once per pack, so more copies take as many writers storing it at once;
+ * an index that lists a digest again and again is damaged or hostile, and each record would
+ * lengthen every lookup of it.
+ */
+const MAX_COPIES = 16;
+/** Entries of a pack index read at once to confirm records (13 KiB). */
+const INDEX_BLOCK_ENTRIES = 256;
+/** Index blocks kept, one per pack at most. */
+const MAX_INDEX_BLOCKS = 16;
+
 /** A read handle shared by concurrent reads. */
 interface Handle {
   fh: Promise<FileHandle>;
@@ -161,6 +182,8 @@ export class PackStore implements ChunkStore {
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
   private readonly handles = new Map<number, Handle>();
+  /** Blocks of sealed packs' index files read to confirm records, by pack (least recent first). */
+  private readonly indexBlocks = new Map<number, { first: number; bytes: Promise<Uint8Array> }>();
   /** Publications under way, by pack. */
   private readonly publishing = new Map<number, Promise<void>>();
   /** Sealed packs whose publication failed: every `flush` retries them, and fails until it can. */
@@ -267,8 +290,9 @@ export class PackStore implements ChunkStore {
     const pack = this.packs.length;
     // A chunk two packs hold has two records: reads try the later one first, and fall back to
     // the other when it is bad (a repair may sit in either).
+    let entry = 0;
     visitPackIndex(bytes, idxPath, (e) => {
-      this.table.add(e.digest, pack, e.offset, e.stored);
+      this.table.add(e.digest, pack, e.offset, e.stored, entry++, MAX_COPIES);
     });
     this.packs.push({ path: packPath, size: packSize });
     return new Uint8Array(bytes.buffer);
@@ -302,24 +326,90 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Tells whether record `id` holds chunk `raw`: waits out its write if one is in flight, then
-   * reads the digest in its header. A record that cannot be read, or names another chunk, does
-   * not (`get` tells a bad record from one of another chunk).
+   * Tells whether record `id` holds chunk `raw`, as its pack's index says: waits out its write
+   * if one is in flight, then compares the digest of its index entry, in memory while the pack
+   * is being written, or in a block of the index file (blocks are kept, so that records looked
+   * up in the order they were written cost one read a block). `get` checks the record itself.
    */
   private async confirm(id: number, raw: Uint8Array): Promise<boolean> {
     const write = this.pending.get(id);
     if (write) await write.catch(() => {});
     if (!this.table.has(id)) return false;
-    const pack = this.table.pack(id);
-    const offset = this.table.offset(id);
-    try {
-      const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES);
-      const header = decodeRecordHeader(bytes, this.packs[pack]!.path, offset);
-      return header.stored === this.table.stored(id) && sameBytes(header.digest, raw);
-    } catch (err) {
-      if (err instanceof PackFormatError) return false;
-      throw err;
+    const packNo = this.table.pack(id);
+    const entry = this.table.entry(id);
+    const open = this.packs[packNo]!.open;
+    if (open) return open.entries.holds(entry, raw);
+    const bytes = await this.indexEntry(packNo, entry);
+    if (!bytes || !sameBytes(bytes.subarray(0, SHA256_BYTES), raw)) return false;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, INDEX_ENTRY_BYTES);
+    return Number(view.getBigUint64(SHA256_BYTES)) === this.table.offset(id);
+  }
+
+  /** Entry `entry` of a sealed pack's index file, from a kept block or read; none past its end. */
+  private async indexEntry(packNo: number, entry: number): Promise<Uint8Array | undefined> {
+    const first = entry - (entry % INDEX_BLOCK_ENTRIES);
+    let block = this.indexBlocks.get(packNo);
+    if (block?.first !== first) {
+      block = { first, bytes: this.readIndexBlock(packNo, first) };
+      this.indexBlocks.set(packNo, block);
+      // A failed read is not kept.
+      const kept = block;
+      kept.bytes.catch(() => {
+        if (this.indexBlocks.get(packNo) === kept) this.indexBlocks.delete(packNo);
+      });
+      for (const p of this.indexBlocks.keys()) {
+        if (this.indexBlocks.size <= MAX_INDEX_BLOCKS) break;
+        this.indexBlocks.delete(p);
+      }
+    } else {
+      // Most recently used last.
+      this.indexBlocks.delete(packNo);
+      this.indexBlocks.set(packNo, block);
     }
+    const bytes = await block.bytes;
+    const at = (entry - first) * INDEX_ENTRY_BYTES;
+    return at + INDEX_ENTRY_BYTES <= bytes.length
+      ? bytes.subarray(at, at + INDEX_ENTRY_BYTES)
+      : undefined;
+  }
+
+  /**
+   * Reads up to {@link INDEX_BLOCK_ENTRIES} entries of a sealed pack's index file from entry
+   * `first` (fewer at its end; none when the file is gone).
+   */
+  private async readIndexBlock(packNo: number, first: number): Promise<Uint8Array> {
+    const path = `${this.packs[packNo]!.path.slice(0, -'.pack'.length)}.idx`;
+    const out = new Uint8Array(INDEX_BLOCK_ENTRIES * INDEX_ENTRY_BYTES);
+    const position = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
+    // Without blocking: a FIFO put in the index's place must not hang the open.
+    const flags = constants.O_RDONLY | constants.O_NONBLOCK;
+    let n = 0;
+    try {
+      if (this.options.blocking) {
+        await this.turn();
+        const fd = openSync(path, flags);
+        try {
+          for (let r = 1; r > 0 && n < out.length; n += r) {
+            r = readSync(fd, out, n, out.length - n, position + n);
+          }
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        const fh = await open(path, flags);
+        try {
+          for (let r = 1; r > 0 && n < out.length; n += r) {
+            r = (await fh.read(out, n, out.length - n, position + n)).bytesRead;
+          }
+        } finally {
+          await fh.close();
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Uint8Array(0);
+      throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    return out.subarray(0, n);
   }
 
   /**
@@ -349,12 +439,10 @@ export class PackStore implements ChunkStore {
       }
       for (const id of ids) {
         tried.add(id);
-        const write = this.pending.get(id);
-        if (write) await write.catch(() => {});
-        if (!this.table.has(id)) continue;
-        const got = await this.readChunk(id, raw, digest, into);
-        if (got instanceof Uint8Array) return got;
-        if (got === undefined) continue;
+        // Only a record its index lists as this chunk is a copy of it, good or bad.
+        if (!(await this.confirm(id, raw))) continue;
+        const got = await this.readChunk(id, digest, into);
+        if (typeof got !== 'string') return got;
         // A bad copy: forgotten, so that a put stores a good one.
         problem = got;
         this.table.remove(id);
@@ -362,16 +450,12 @@ export class PackStore implements ChunkStore {
     }
   }
 
-  /**
-   * Reads and checks record `id`: the chunk `raw`, verified; `undefined` when the record is of
-   * another chunk that shares its fingerprint; or what is wrong with it.
-   */
+  /** Reads and checks record `id`, which its index lists as `digest`: the chunk, or what is wrong. */
   private async readChunk(
     id: number,
-    raw: Uint8Array,
     digest: string,
     into: Uint8Array | undefined,
-  ): Promise<Uint8Array | string | undefined> {
+  ): Promise<Uint8Array | string> {
     const pack = this.table.pack(id);
     const stored = this.table.stored(id);
     const offset = this.table.offset(id);
@@ -382,9 +466,7 @@ export class PackStore implements ChunkStore {
       const body = into && into.length >= stored ? into.subarray(0, stored) : undefined;
       const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body);
       const header = decodeRecordHeader(bytes, file, offset);
-      if (!sameBytes(header.digest, raw) || header.stored !== stored) {
-        // A record of the chunk its index entry named, which shares this one's fingerprint.
-        if (header.stored === stored && this.table.fingerprints(id, header.digest)) return;
+      if (formatDigest(header.digest) !== digest || header.stored !== stored) {
         return `the record at ${offset} in ${file} is of another chunk`;
       }
       const chunk: EncodedChunk = {
@@ -509,8 +591,8 @@ export class PackStore implements ChunkStore {
       raw: bytes.length,
     };
     pack.size += RECORD_HEADER_BYTES + entry.stored;
-    const id = this.table.add(raw, packNo, entry.offset, entry.stored);
     const slot = open.entries.add(entry);
+    const id = this.table.add(raw, packNo, entry.offset, entry.stored, slot);
     const write = this.batchWrite(open, entry.offset, encodeRecordHeader(entry), encoded.bytes);
     this.pending.set(id, write);
     if (pack.size >= this.packBytes || open.entries.size >= OPEN_PACK_ENTRIES) this.seal(packNo);
@@ -676,6 +758,19 @@ export class PackStore implements ChunkStore {
       if (this.options.fsync && !pack.nameSynced) {
         await syncDir(join(this.root, PACKS_DIR));
         pack.nameSynced = true;
+      }
+      // The index leaves out records whose write failed: the others move up, and so must
+      // their entries in the table (in the same turn as the encoding, which moves them).
+      if (open.entries.slotCount !== open.entries.size) {
+        let next = 0;
+        open.entries.forEachDigest((digest, slot) => {
+          for (const id of this.table.candidates(digest)) {
+            if (this.table.pack(id) === packNo && this.table.entry(id) === slot) {
+              this.table.setEntry(id, next);
+            }
+          }
+          next++;
+        });
       }
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),

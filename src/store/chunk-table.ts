@@ -1,20 +1,22 @@
 /**
  * The chunk records a pack store knows of, in memory, without their digests: for each record,
- * where it is (pack, record offset, stored size) and a 32-bit fingerprint of its digest, 16
- * bytes in all, behind an open-addressing index of 4-byte slots at most three quarters full
- * (a record's home slot is the top bits of its fingerprint). About 21 to 27 bytes a record,
- * where a table of whole digests beside the locations took 57 to 63.
+ * where it is (pack, record offset, stored size, entry in the pack's index) and a 32-bit
+ * fingerprint of its digest, 20 bytes in all, behind an open-addressing index of 4-byte slots
+ * at most three quarters full (a record's home slot is the top bits of its fingerprint). About
+ * 25 to 31 bytes a record, where a table of whole digests beside the locations took 57 to 63.
  *
- * A fingerprint only names candidates: the store confirms one by reading the digest in the
- * record's header on disk (a read it makes anyway to return the chunk). Digests asked for come
- * from indexes and diffs, outside input, and one forged to share a stored chunk's fingerprint
- * must still be another chunk: hence the confirmation, and hence fingerprints drawn from keyed
- * hashes under keys chosen at random per table, so that digests chosen to share a home slot
- * or a fingerprint (the same first word, say) are no more likely to than any others. Without
- * keyed homes, loading a hostile pack index of 80,000 entries took 14 s. By chance, a lookup
- * of an absent chunk finds a candidate when a record of the same home shares the rest of the
- * fingerprint: in a table of a million records (2^21 slots, 11 bits left), about one lookup
- * in 4,000 (by arithmetic), which costs that lookup one read of a record header.
+ * A fingerprint only names candidates: the store confirms one against the digest its pack's
+ * index lists for it (in memory while the pack is being written, else in a block of the index
+ * file, kept for the next records). Digests asked for come from indexes and diffs, outside
+ * input, and one forged to share a stored chunk's fingerprint must still be another chunk:
+ * hence the confirmation, and hence fingerprints drawn from keyed hashes under keys chosen at
+ * random per table, so that distinct digests chosen to share a home slot or a fingerprint (the
+ * same first word, say) are no more likely to than any others. (One digest listed again and
+ * again always shares its fingerprint: see the limit of `add`.) Without keyed homes, loading a
+ * hostile pack index of 80,000 entries took 14 s. By chance, a lookup of an absent chunk finds
+ * a candidate when a record of the same home shares the rest of the fingerprint: in a table of
+ * a million records (2^21 slots, 11 bits left), about one lookup in 4,000 (by arithmetic),
+ * which costs that lookup a confirmation.
  *
  * Two records of one chunk (two writers each stored it) are two entries; a lookup returns
  * both, newest first. Records are numbered densely from 0 in the order they are added;
@@ -25,11 +27,12 @@
 
 /** Words of a digest. */
 const KEY_WORDS = 8;
-/** Words of a record: fingerprint, pack, stored size, offset. */
-const WORDS = 4;
+/** Words of a record: fingerprint, pack, stored size, offset, entry in its pack's index. */
+const WORDS = 5;
 const PACK = 1;
 const STORED = 2;
 const OFFSET = 3;
+const ENTRY = 4;
 /** The offset word of a record whose offset does not fit one (it is kept apart). */
 const FAR = 0xffffffff;
 /** The pack of a removed record. */
@@ -108,21 +111,43 @@ export class ChunkTable {
   }
 
   /**
-   * Adds a record.
-   * @returns its number.
+   * Adds a record, unless `limit` records already share its fingerprint.
+   * @param limit - records of one fingerprint (one chunk, save for rare collisions) to keep at
+   *   most: a store loading indexes from disk passes a small one, since the records of a
+   *   fingerprint sit in one run of slots and every lookup of it walks them all (an index that
+   *   lists one digest again and again made loading quadratic).
+   * @returns its number, or -1 when it was not added.
    */
-  add(digest: Uint8Array, pack: number, offset: number, stored: number): number {
+  add(
+    digest: Uint8Array,
+    pack: number,
+    offset: number,
+    stored: number,
+    entry: number,
+    limit = Number.POSITIVE_INFINITY,
+  ): number {
     if ((this.live + 1) * 4 > this.slots.length * 3) this.grow();
+    const fp = this.fingerprint(digest);
+    const s = this.slots;
+    const mask = s.length - 1;
+    // Records of the same fingerprint share its home, so they all lie on the way to a free slot.
+    let same = 0;
+    let i = fp >>> Math.clz32(mask);
+    for (; s[i] !== EMPTY; i = (i + 1) & mask) {
+      const q = s[i]!;
+      if (this.page(q)[(q & (PAGE - 1)) * WORDS] === fp && ++same >= limit) return -1;
+    }
     const r = this.count++;
     if (r >>> PAGE_BITS === this.words.length) this.words.push(new Uint32Array(PAGE * WORDS));
     const words = this.page(r);
     const at = (r & (PAGE - 1)) * WORDS;
-    words[at] = this.fingerprint(digest);
+    words[at] = fp;
     words[at + PACK] = pack;
     words[at + STORED] = stored;
     words[at + OFFSET] = Math.min(offset, FAR);
+    words[at + ENTRY] = entry;
     if (offset >= FAR) this.far.set(r, offset);
-    this.place(r, this.slots);
+    s[i] = r;
     this.live++;
     return r;
   }
@@ -142,11 +167,6 @@ export class ChunkTable {
       if (this.page(r)[(r & (PAGE - 1)) * WORDS] === fp) out.push(r);
     }
     return out.length > 1 ? out.sort((a, b) => b - a) : out;
-  }
-
-  /** Tells whether `digest` has record `r`'s fingerprint. */
-  fingerprints(r: number, digest: Uint8Array): boolean {
-    return this.page(r)[(r & (PAGE - 1)) * WORDS] === this.fingerprint(digest);
   }
 
   /** Tells whether record `r` is held (added and not removed). */
@@ -184,6 +204,16 @@ export class ChunkTable {
   /** The stored size of record `r`. */
   stored(r: number): number {
     return this.page(r)[(r & (PAGE - 1)) * WORDS + STORED]!;
+  }
+
+  /** Where record `r` is listed in its pack's index (its slot while the index is being built). */
+  entry(r: number): number {
+    return this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY]!;
+  }
+
+  /** Moves record `r` to another entry of its pack's index. */
+  setEntry(r: number, entry: number): void {
+    this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY] = entry;
   }
 
   /** The offset of record `r`'s header in its pack. */

@@ -23,7 +23,7 @@ export const RECORD_HEADER_BYTES = SHA256_BYTES + 4 + 4 + 4;
 /** Bytes of one entry of a pack index. */
 export const INDEX_ENTRY_BYTES = SHA256_BYTES + 8 + 4 + 4 + 4;
 /** Bytes of a pack index's header: magic, entry count, pack size. */
-const INDEX_HEADER_BYTES = 8 + 4 + 8;
+export const INDEX_HEADER_BYTES = 8 + 4 + 8;
 /** Stored bytes of a chunk may exceed its raw size by this much (deflate's worst case). */
 const STORED_SLACK = 64 * 1024;
 /** The most entries a pack index may list. */
@@ -160,12 +160,29 @@ export class PackIndexBuilder {
     this.removed++;
   }
 
-  /** Calls `visit` with the digest of every entry not removed (a view, valid during the call). */
-  forEachDigest(visit: (digest: Uint8Array) => void): void {
+  /** Entries added, removed ones included: the slots handed out so far. */
+  get slotCount(): number {
+    return this.slots;
+  }
+
+  /** Tells whether the entry in `slot` holds `digest` (a removed entry holds none). */
+  holds(slot: number, digest: Uint8Array): boolean {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) return false;
+    const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES;
+    if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) return false;
+    for (let i = 0; i < SHA256_BYTES; i++) if (this.bytes[at + i] !== digest[i]) return false;
+    return true;
+  }
+
+  /**
+   * Calls `visit` with the digest and slot of every entry not removed, in slot order (the
+   * digest is a view, valid during the call).
+   */
+  forEachDigest(visit: (digest: Uint8Array, slot: number) => void): void {
     for (let i = 0; i < this.slots; i++) {
       const at = INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
       if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) continue;
-      visit(this.bytes.subarray(at, at + SHA256_BYTES));
+      visit(this.bytes.subarray(at, at + SHA256_BYTES), i);
     }
   }
 

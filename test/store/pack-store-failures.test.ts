@@ -134,6 +134,34 @@ beforeEach(() => {
 });
 
 describe('PackStore with failing writes', () => {
+  it.each([false, true])(
+    'records after one whose write failed are found in the published index (blocking: %s)',
+    async (blocking) => {
+      // The published index leaves the failed record out, so the later records' entries move
+      // up; the store must look them up where they now are.
+      const root = await fresh();
+      const s = await PackStore.open(root, { blocking });
+      const [a, b, c, d] = [chunk(3000, 70), chunk(3000, 71), chunk(3000, 72), chunk(3000, 73)];
+      expect(await s.put(a.digest, a.bytes)).toBe(true);
+      faults.writeFailures = 1;
+      await expect(s.put(b.digest, b.bytes)).rejects.toThrow(/ENOSPC/);
+      expect(await s.put(c.digest, c.bytes)).toBe(true);
+      expect(await s.put(d.digest, d.bytes)).toBe(true);
+      await s.flush();
+      for (const x of [a, c, d]) {
+        expect(await s.has(x.digest)).toBe(true);
+        expect(await s.put(x.digest, x.bytes)).toBe(false);
+        expectBytes(await s.get(x.digest), x.bytes);
+      }
+      expect(await s.has(b.digest)).toBe(false);
+      await s.close();
+      const t = await PackStore.open(root, { blocking });
+      for (const x of [a, c, d]) expect(await t.has(x.digest)).toBe(true);
+      expect(await t.has(b.digest)).toBe(false);
+      await t.close();
+    },
+  );
+
   it('a failed publication fails every flush until one succeeds; no chunk is lost', async () => {
     const root = await fresh();
     const store = await PackStore.open(root);

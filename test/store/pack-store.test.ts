@@ -18,7 +18,13 @@ import { FsStore, LZ4_SUFFIX } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
 import { ChunkTable } from '../../src/store/chunk-table.js';
-import { encodePackIndex, RECORD_HEADER_BYTES } from '../../src/store/pack-format.js';
+import {
+  decodePackIndex,
+  encodePackIndex,
+  encodeRecordHeader,
+  PACK_MAGIC,
+  RECORD_HEADER_BYTES,
+} from '../../src/store/pack-format.js';
 import { CLI, makeTar, requireDist, runCli } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { flipStoredBit, packRecords } from '../helpers/packs.js';
@@ -499,6 +505,62 @@ describe('PackStore', () => {
     await s.close();
   });
 
+  it.each([false, true])(
+    'finds records of sealed packs in blocks of their index files (blocking: %s)',
+    async (blocking) => {
+      // 700 records: three blocks of the index, looked up in random order, and after the
+      // store reopens; digests not stored stay absent.
+      const root = await fresh();
+      const s = await PackStore.open(root, { blocking });
+      const cs = Array.from({ length: 700 }, (_, i) => chunk(200 + (i % 50), 1000 + i));
+      for (const c of cs) expect(await s.put(c.digest, c.bytes)).toBe(true);
+      await s.flush();
+      const order = cs.map((c, i) => ({ c, k: (i * 7919) % 701 })).sort((x, y) => x.k - y.k);
+      const absent = chunk(300, 5000);
+      for (const store of [s, await PackStore.open(root, { blocking })]) {
+        for (const { c } of order) expect(await store.has(c.digest)).toBe(true);
+        expect(await store.has(absent.digest)).toBe(false);
+        const puts = await Promise.all(cs.slice(0, 300).map((c) => store.put(c.digest, c.bytes)));
+        expect(puts.filter(Boolean)).toEqual([]);
+        expectBytes(await store.get(cs[699]!.digest), cs[699]!.bytes);
+        await store.close();
+      }
+      expect(packRecords(root)).toHaveLength(700);
+    },
+  );
+
+  it('an index that lists one digest again and again: 16 copies kept, the rest ignored', async () => {
+    // Identical digests share a fingerprint whatever the keys: 50,000 records of one would
+    // make one run of slots that every load and lookup of it walks (quadratic loading).
+    const root = await fresh();
+    mkdirSync(join(root, 'packs'));
+    const empty = chunk(0, 0);
+    const raw = Buffer.from(empty.digest.slice(7), 'hex');
+    const n = 50_000;
+    const packSize = PACK_MAGIC.length + n * RECORD_HEADER_BYTES;
+    const name = '00000000a-0123456789abcdef';
+    const pack = join(root, 'packs', `${name}.pack`);
+    const header = encodeRecordHeader({ digest: raw, coding: 'identity', stored: 0, raw: 0 });
+    writeFileSync(pack, Buffer.concat([PACK_MAGIC, header]));
+    truncateSync(pack, packSize);
+    const entry = { digest: raw, offset: 8, coding: 'identity' as const, stored: 0, raw: 0 };
+    writeFileSync(
+      join(root, 'packs', `${name}.idx`),
+      encodePackIndex(
+        Array.from({ length: n }, () => entry),
+        packSize,
+      ),
+    );
+    const s = await PackStore.open(root);
+    expect(s.chunks).toBe(16);
+    expect(await s.has(empty.digest)).toBe(true);
+    expectBytes(await s.get(empty.digest), empty.bytes);
+    const other = chunk(100, 1);
+    expect(await s.put(other.digest, other.bytes)).toBe(true);
+    expectBytes(await s.get(other.digest), other.bytes);
+    await s.close();
+  });
+
   describe('records of other chunks that share a fingerprint', () => {
     // The table keeps a fingerprint of each digest, not the digest. Here every digest shares
     // one home and one fingerprint, so that every record is a candidate for every lookup, and
@@ -559,6 +621,30 @@ describe('PackStore', () => {
       ).toEqual(cs.map((c) => c.digest).sort());
     });
 
+    it('a damaged record of another chunk is no copy of the chunk asked for', async () => {
+      // x's index entry no longer matches its record (the header says 5000 bytes): reading z,
+      // which shares x's fingerprint, must neither blame z nor skip the look for new packs.
+      const root = await fresh();
+      const x = chunk(5000, 48);
+      const w = await PackStore.open(root, { codec: false });
+      await w.put(x.digest, x.bytes);
+      await w.close();
+      const r = packRecords(root)[0]!;
+      const idx = decodePackIndex(new Uint8Array(await readFile(r.idx)), r.idx);
+      idx.entries[0]!.stored = 4000;
+      idx.entries[0]!.raw = 4000;
+      writeFileSync(r.idx, encodePackIndex(idx.entries, idx.packSize));
+      const reader = await colliding(root);
+      const z = chunk(6000, 49);
+      const w2 = await PackStore.open(root);
+      await w2.put(z.digest, z.bytes);
+      await w2.close();
+      expectBytes(await reader.get(z.digest), z.bytes);
+      await expect(reader.get(chunk(7000, 50).digest)).rejects.toBeInstanceOf(ChunkNotFoundError);
+      await expect(reader.get(x.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      await reader.close();
+    });
+
     it('a bad copy of one chunk is forgotten; the others stay readable', async () => {
       const root = await fresh();
       const s = await colliding(root);
@@ -576,6 +662,19 @@ describe('PackStore', () => {
       expectBytes(await t.get(a.digest), a.bytes);
       await t.close();
     });
+  });
+
+  it('a put waiting on another put of its chunk while the store closes reports it stored', async () => {
+    const s = await PackStore.open(await fresh());
+    const x = chunk(20_000, 93);
+    const first = s.put(x.digest, x.bytes);
+    await new Promise((r) => setImmediate(r));
+    const second = s.put(x.digest, x.bytes);
+    await s.close();
+    expect(await Promise.all([first, second])).toEqual([true, false]);
+    // What a closed store holds can still be asked.
+    expect(await s.has(x.digest)).toBe(true);
+    expect(await s.has(chunk(10, 94).digest)).toBe(false);
   });
 
   it('refuses bad options', async () => {
