@@ -18,9 +18,23 @@ function digest(home: number, n: number, last?: number): Uint8Array {
 /** A weak fingerprint: the first word, so that digests can be made to collide. */
 const weak: KeyHash = (k) => k[0]!;
 
+/**
+ * A fingerprint that is the same for two of the digests below only when their second words
+ * are (a bijection of that word, spread over all 32 bits), for tests that expect exact
+ * candidates: under random keys, distinct digests share a 32-bit fingerprint by chance, and
+ * the seeded model test below (80,000 lookups among 10,000 records) failed about one run in
+ * five that way.
+ */
+const bySecondWord: KeyHash = (k) => {
+  let h = k[1]!;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+};
+
 describe('ChunkTable', () => {
   it('keeps records across pages and grows past its first capacity; offsets beyond 32 bits', () => {
-    const t = new ChunkTable(4);
+    const t = new ChunkTable(4, bySecondWord);
     const n = 10_000;
     for (let i = 0; i < n; i++) {
       expect(
@@ -100,7 +114,8 @@ describe('ChunkTable', () => {
     const n = 50_000;
     for (let i = 0; i < n; i++) t.add(digest(0x12345678, 7, i), 0, i, 0, 7);
     expect(t.longestProbe()).toBeLessThan(100);
-    for (let i = 0; i < n; i += 997) expect(t.candidates(digest(0x12345678, 7, i))).toEqual([i]);
+    // Under random keys another digest may share a fingerprint, rarely: contained, not equal.
+    for (let i = 0; i < n; i += 997) expect(t.candidates(digest(0x12345678, 7, i))).toContain(i);
     // The same digests under homes from the first word form one chain of all of them.
     const w = new ChunkTable(1024, weak);
     for (let i = 0; i < 2000; i++) w.add(digest(0x12345678, 7, i), 0, i, 0, 7);
@@ -125,7 +140,7 @@ describe('ChunkTable', () => {
       seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
       return seed;
     };
-    const t = new ChunkTable(16);
+    const t = new ChunkTable(16, bySecondWord);
     /** The records held, per key. */
     const live = new Map<number, number[]>();
     const keys = 20_000;
