@@ -307,8 +307,8 @@ export class PackStore implements ChunkStore {
   /**
    * Tells whether the store holds a chunk, waiting out a write of it in flight (a write that
    * fails leaves the chunk absent). A chunk whose pack is not published yet counts as held:
-   * `flush` publishes it, or fails. A record is held when its header on disk names the chunk
-   * (its bytes are checked by `get`).
+   * `flush` publishes it, or fails. A record counts when its pack's index lists the chunk's
+   * digest for it (its bytes are checked by `get`), as before this store kept fingerprints.
    */
   async has(digest: string): Promise<boolean> {
     const raw = this.digestOf(digest);
@@ -340,7 +340,10 @@ export class PackStore implements ChunkStore {
     const open = this.packs[packNo]!.open;
     if (open) return open.entries.holds(entry, raw);
     const bytes = await this.indexEntry(packNo, entry);
-    if (!bytes || !sameBytes(bytes.subarray(0, SHA256_BYTES), raw)) return false;
+    // A read may have found the record bad (and dropped it) meanwhile.
+    if (!bytes || !this.table.has(id) || !sameBytes(bytes.subarray(0, SHA256_BYTES), raw)) {
+      return false;
+    }
     const view = new DataView(bytes.buffer, bytes.byteOffset, INDEX_ENTRY_BYTES);
     return Number(view.getBigUint64(SHA256_BYTES)) === this.table.offset(id);
   }
