@@ -41,7 +41,7 @@ import {
   StoreError,
   UsageError,
 } from '../errors.js';
-import { formatDigest, parseDigest, SHA256_BYTES } from '../hash/digest.js';
+import { digestsEqual, formatDigest, parseDigest, SHA256_BYTES } from '../hash/digest.js';
 import { intOption } from '../options.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import { ChunkTable } from '../store/chunk-table.js';
@@ -313,8 +313,9 @@ export class PackStore implements ChunkStore {
   async has(digest: string): Promise<boolean> {
     const raw = this.digestOf(digest);
     const other = new Set<number>();
-    while (this.unconfirmed(raw, other).length > 0) {
-      if (await this.holdsAny(raw, other)) return true;
+    for (let ids = this.unconfirmed(raw, other); ids.length > 0; ) {
+      if (await this.holdsAny(raw, ids, other)) return true;
+      ids = this.unconfirmed(raw, other);
     }
     return false;
   }
@@ -341,7 +342,7 @@ export class PackStore implements ChunkStore {
     if (open) return open.entries.holds(entry, raw);
     const bytes = await this.indexEntry(packNo, entry);
     // A read may have found the record bad (and dropped it) meanwhile.
-    if (!bytes || !this.table.has(id) || !sameBytes(bytes.subarray(0, SHA256_BYTES), raw)) {
+    if (!bytes || !this.table.has(id) || !digestsEqual(bytes.subarray(0, SHA256_BYTES), raw)) {
       return false;
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, INDEX_ENTRY_BYTES);
@@ -572,14 +573,16 @@ export class PackStore implements ChunkStore {
     /** Records found to be of other chunks (or unreadable). */
     const other = new Set<number>();
     // Most chunks have no record: no wait (and no promise) for those.
-    if (this.unconfirmed(raw, other).length > 0 && (await this.holdsAny(raw, other))) return false;
+    const first = this.unconfirmed(raw, other);
+    if (first.length > 0 && (await this.holdsAny(raw, first, other))) return false;
     const encoded: EncodedChunk = this.codec
       ? await this.codec.encode(bytes)
       : { coding: 'identity', bytes };
     // Another put of this chunk may have run while this one was encoding. The look that finds
     // no copy and the reservation below run with no await between them.
-    while (this.unconfirmed(raw, other).length > 0) {
-      if (await this.holdsAny(raw, other)) return false;
+    for (let ids = this.unconfirmed(raw, other); ids.length > 0; ) {
+      if (await this.holdsAny(raw, ids, other)) return false;
+      ids = this.unconfirmed(raw, other);
     }
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     // From here to the write's start nothing awaits: the record's place is reserved at once.
@@ -659,11 +662,11 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Confirms the records that may hold `raw`, but for those in `other` (to which it adds those
-   * that do not), until one does or none is left: true when one does.
+   * Confirms records `ids` (candidates for `raw`, from {@link unconfirmed}) in turn, adding each
+   * that does not hold it to `other`: true once one does.
    */
-  private async holdsAny(raw: Uint8Array, other: Set<number>): Promise<boolean> {
-    for (const id of this.unconfirmed(raw, other)) {
+  private async holdsAny(raw: Uint8Array, ids: number[], other: Set<number>): Promise<boolean> {
+    for (const id of ids) {
       if (await this.confirm(id, raw)) return true;
       other.add(id);
     }
@@ -964,11 +967,4 @@ async function writeFully(
     position += p.length;
     done = 0;
   }
-}
-
-/** Tells whether two byte arrays are equal. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -105,11 +105,6 @@ export class ChunkTable {
     return this.live;
   }
 
-  /** Records ever added: the number the next one gets. */
-  get added(): number {
-    return this.count;
-  }
-
   /**
    * Adds a record, unless `limit` records already share its fingerprint.
    * @param limit - records of one fingerprint (one chunk, save for rare collisions) to keep at

@@ -11,7 +11,7 @@ import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { CHUNK_CODINGS, type ChunkCoding } from '../compress/chunk-codec.js';
 import { PackFormatError } from '../errors.js';
 import { crc32 } from '../hash/crc32.js';
-import { SHA256_BYTES } from '../hash/digest.js';
+import { digestsEqual, SHA256_BYTES } from '../hash/digest.js';
 
 /** Magic and version at the start of a pack file: `\x89LDP`, 1, three zero bytes. */
 export const PACK_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x50, 1, 0, 0, 0);
@@ -170,8 +170,7 @@ export class PackIndexBuilder {
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) return false;
     const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES;
     if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) return false;
-    for (let i = 0; i < SHA256_BYTES; i++) if (this.bytes[at + i] !== digest[i]) return false;
-    return true;
+    return digestsEqual(this.bytes.subarray(at, at + SHA256_BYTES), digest);
   }
 
   /**
