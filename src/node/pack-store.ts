@@ -14,9 +14,10 @@
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
  * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
- * digest and the record's place, 25 to 31 bytes a record (a million chunks, some 64 GiB of
- * data, take under 31 MB). A record counts as the chunk's once its pack's index lists the
- * chunk's digest for it (see `ChunkTable`), and `get` checks the record itself too.
+ * digest, its pack and its entry in the pack's index, 17 to 23 bytes a record (a million
+ * chunks, some 64 GiB of data, take under 23 MB). A record counts as the chunk's once its
+ * pack's index lists the chunk's digest for it, and its place in the pack is taken from that
+ * entry (see `ChunkTable`); `get` checks the record itself too.
  *
  * @module
  */
@@ -46,6 +47,7 @@ import { intOption } from '../options.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import { ChunkTable } from '../store/chunk-table.js';
 import {
+  decodeIndexEntry,
   decodeRecordHeader,
   encodeRecordHeader,
   INDEX_ENTRY_BYTES,
@@ -176,7 +178,7 @@ const MIN_STALE_AFTER_MS = 60 * 60 * 1000;
 /** A {@link ChunkStore} of pack files. Every read is verified against its digest. */
 export class PackStore implements ChunkStore {
   readonly verifiesReads = true;
-  /** Every record the store knows of: where it is, and a fingerprint of its digest. */
+  /** Every record the store knows of: its pack, its index entry, a fingerprint of its digest. */
   private readonly table = new ChunkTable();
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
@@ -292,7 +294,7 @@ export class PackStore implements ChunkStore {
     // the other when it is bad (a repair may sit in either).
     let entry = 0;
     visitPackIndex(bytes, idxPath, (e) => {
-      this.table.add(e.digest, pack, e.offset, e.stored, entry++, MAX_COPIES);
+      this.table.add(e.digest, pack, entry++, MAX_COPIES);
     });
     this.packs.push({ path: packPath, size: packSize });
     return new Uint8Array(bytes.buffer);
@@ -327,26 +329,31 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Tells whether record `id` holds chunk `raw`, as its pack's index says: waits out its write
-   * if one is in flight, then compares the digest of its index entry, in memory while the pack
-   * is being written, or in a block of the index file (blocks are kept, so that records looked
-   * up in the order they were written cost one read a block). `get` checks the record itself.
+   * Record `id`'s entry in its pack's index (where the record is, its coding and sizes) when
+   * that entry lists chunk `raw`: waits out the record's write if one is in flight, then reads
+   * the entry in memory while the pack is being written, or in a block of the index file
+   * (blocks are kept, so that records looked up in the order they were written cost one read
+   * a block). `get` checks the record itself.
+   * @throws {@link PackFormatError} when the entry read from the index file is malformed (the
+   *   file changed since it was loaded).
    */
-  private async confirm(id: number, raw: Uint8Array): Promise<boolean> {
+  private async confirm(id: number, raw: Uint8Array): Promise<PackEntry | undefined> {
     const write = this.pending.get(id);
     if (write) await write.catch(() => {});
-    if (!this.table.has(id)) return false;
+    if (!this.table.has(id)) return undefined;
     const packNo = this.table.pack(id);
     const entry = this.table.entry(id);
-    const open = this.packs[packNo]!.open;
-    if (open) return open.entries.holds(entry, raw);
+    const pack = this.packs[packNo]!;
+    if (pack.open) return pack.open.entries.find(entry, raw);
     const bytes = await this.indexEntry(packNo, entry);
     // A read may have found the record bad (and dropped it) meanwhile.
     if (!bytes || !this.table.has(id) || !digestsEqual(bytes.subarray(0, SHA256_BYTES), raw)) {
-      return false;
+      return undefined;
     }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, INDEX_ENTRY_BYTES);
-    return Number(view.getBigUint64(SHA256_BYTES)) === this.table.offset(id);
+    // The index file was checked when it was loaded, but it is outside input, read again here.
+    const file = `${pack.path.slice(0, -'.pack'.length)}.idx`;
+    const position = INDEX_HEADER_BYTES + entry * INDEX_ENTRY_BYTES;
+    return decodeIndexEntry(bytes.slice(), pack.size, file, position);
   }
 
   /** Entry `entry` of a sealed pack's index file, from a kept block or read; none past its end. */
@@ -444,8 +451,9 @@ export class PackStore implements ChunkStore {
       for (const id of ids) {
         tried.add(id);
         // Only a record its index lists as this chunk is a copy of it, good or bad.
-        if (!(await this.confirm(id, raw))) continue;
-        const got = await this.readChunk(id, digest, into);
+        const entry = await this.confirm(id, raw);
+        if (!entry) continue;
+        const got = await this.readChunk(this.table.pack(id), entry, digest, into);
         if (typeof got !== 'string') return got;
         // A bad copy: forgotten, so that a put stores a good one.
         problem = got;
@@ -454,15 +462,16 @@ export class PackStore implements ChunkStore {
     }
   }
 
-  /** Reads and checks record `id`, which its index lists as `digest`: the chunk, or what is wrong. */
+  /**
+   * Reads and checks the record of `pack` that index entry `entry` lists as `digest`: the chunk,
+   * or what is wrong.
+   */
   private async readChunk(
-    id: number,
+    pack: number,
+    { offset, stored }: PackEntry,
     digest: string,
     into: Uint8Array | undefined,
   ): Promise<Uint8Array | string> {
-    const pack = this.table.pack(id);
-    const stored = this.table.stored(id);
-    const offset = this.table.offset(id);
     const file = this.packs[pack]!.path;
     try {
       // With `into` large enough, the stored bytes go straight into it (the header apart), and
@@ -598,7 +607,7 @@ export class PackStore implements ChunkStore {
     };
     pack.size += RECORD_HEADER_BYTES + entry.stored;
     const slot = open.entries.add(entry);
-    const id = this.table.add(raw, packNo, entry.offset, entry.stored, slot);
+    const id = this.table.add(raw, packNo, slot);
     const write = this.batchWrite(open, entry.offset, encodeRecordHeader(entry), encoded.bytes);
     this.pending.set(id, write);
     if (pack.size >= this.packBytes || open.entries.size >= OPEN_PACK_ENTRIES) this.seal(packNo);

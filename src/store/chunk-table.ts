@@ -1,13 +1,14 @@
 /**
- * The chunk records a pack store knows of, in memory, without their digests: for each record,
- * where it is (pack, record offset, stored size, entry in the pack's index) and a 32-bit
- * fingerprint of its digest, 20 bytes in all, behind an open-addressing index of 4-byte slots
- * at most three quarters full (a record's home slot is the top bits of its fingerprint). About
- * 25 to 31 bytes a record, where a table of whole digests beside the locations took 57 to 63.
+ * The chunk records a pack store knows of, in memory, without their digests or places: for
+ * each record, its pack, its entry in the pack's index and a 32-bit fingerprint of its digest,
+ * 12 bytes in all, behind an open-addressing index of 4-byte slots at most three quarters full
+ * (a record's home slot is the top bits of its fingerprint). About 17 to 23 bytes a record,
+ * where a table of whole digests beside the places took 57 to 63.
  *
  * A fingerprint only names candidates: the store confirms one against the digest its pack's
- * index lists for it (in memory while the pack is being written, else in a block of the index
- * file, kept for the next records). Digests asked for come from indexes and diffs, outside
+ * index lists for it, and takes the record's place in the pack from that entry too (in memory
+ * while the pack is being written, else in a block of the index file, kept for the next
+ * records). Digests asked for come from indexes and diffs, outside
  * input, and one forged to share a stored chunk's fingerprint must still be another chunk:
  * hence the confirmation, and hence fingerprints drawn from keyed hashes under keys chosen at
  * random per table, so that distinct digests chosen to share a home slot or a fingerprint (the
@@ -27,14 +28,10 @@
 
 /** Words of a digest. */
 const KEY_WORDS = 8;
-/** Words of a record: fingerprint, pack, stored size, offset, entry in its pack's index. */
-const WORDS = 5;
+/** Words of a record: fingerprint, pack, entry in its pack's index. */
+const WORDS = 3;
 const PACK = 1;
-const STORED = 2;
-const OFFSET = 3;
-const ENTRY = 4;
-/** The offset word of a record whose offset does not fit one (it is kept apart). */
-const FAR = 0xffffffff;
+const ENTRY = 2;
 /** The pack of a removed record. */
 const REMOVED = 0xffffffff;
 /** An empty slot. */
@@ -80,8 +77,6 @@ export class ChunkTable {
   private slots: Uint32Array;
   /** Record r's words at `words[r >> PAGE_BITS]`, from `(r % PAGE) * WORDS`. */
   private readonly words: Uint32Array[] = [];
-  /** Offsets of 2^32 - 1 or more (up to 2^53), by record: packs this large are rare. */
-  private readonly far = new Map<number, number>();
   private count = 0;
   private live = 0;
   /** The digest being looked up, as words. */
@@ -113,14 +108,7 @@ export class ChunkTable {
    *   lists one digest again and again made loading quadratic).
    * @returns its number, or -1 when it was not added.
    */
-  add(
-    digest: Uint8Array,
-    pack: number,
-    offset: number,
-    stored: number,
-    entry: number,
-    limit = Number.POSITIVE_INFINITY,
-  ): number {
+  add(digest: Uint8Array, pack: number, entry: number, limit = Number.POSITIVE_INFINITY): number {
     if ((this.live + 1) * 4 > this.slots.length * 3) this.grow();
     const fp = this.fingerprint(digest);
     const s = this.slots;
@@ -138,10 +126,7 @@ export class ChunkTable {
     const at = (r & (PAGE - 1)) * WORDS;
     words[at] = fp;
     words[at + PACK] = pack;
-    words[at + STORED] = stored;
-    words[at + OFFSET] = Math.min(offset, FAR);
     words[at + ENTRY] = entry;
-    if (offset >= FAR) this.far.set(r, offset);
     s[i] = r;
     this.live++;
     return r;
@@ -187,18 +172,12 @@ export class ChunkTable {
     }
     s[hole] = EMPTY;
     this.page(r)[(r & (PAGE - 1)) * WORDS + PACK] = REMOVED;
-    this.far.delete(r);
     this.live--;
   }
 
   /** The pack number of record `r`. */
   pack(r: number): number {
     return this.page(r)[(r & (PAGE - 1)) * WORDS + PACK]!;
-  }
-
-  /** The stored size of record `r`. */
-  stored(r: number): number {
-    return this.page(r)[(r & (PAGE - 1)) * WORDS + STORED]!;
   }
 
   /** Where record `r` is listed in its pack's index (its slot while the index is being built). */
@@ -209,12 +188,6 @@ export class ChunkTable {
   /** Moves record `r` to another entry of its pack's index. */
   setEntry(r: number, entry: number): void {
     this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY] = entry;
-  }
-
-  /** The offset of record `r`'s header in its pack. */
-  offset(r: number): number {
-    const word = this.page(r)[(r & (PAGE - 1)) * WORDS + OFFSET]!;
-    return word === FAR ? this.far.get(r)! : word;
   }
 
   /** The longest distance of a record from its home slot (for tests). */

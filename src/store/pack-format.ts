@@ -165,12 +165,17 @@ export class PackIndexBuilder {
     return this.slots;
   }
 
-  /** Tells whether the entry in `slot` holds `digest` (a removed entry holds none). */
-  holds(slot: number, digest: Uint8Array): boolean {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) return false;
+  /**
+   * The entry in `slot` when it holds `digest` (a removed entry holds none), as a copy: where
+   * the record is, its coding and sizes.
+   */
+  find(slot: number, digest: Uint8Array): PackEntry | undefined {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) return undefined;
     const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES;
-    if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) return false;
-    return digestsEqual(this.bytes.subarray(at, at + SHA256_BYTES), digest);
+    if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) return undefined;
+    if (!digestsEqual(this.bytes.subarray(at, at + SHA256_BYTES), digest)) return undefined;
+    const entry = this.bytes.slice(at, at + INDEX_ENTRY_BYTES);
+    return decodeIndexEntry(entry, Number.MAX_SAFE_INTEGER, 'the index being built', at);
   }
 
   /**
@@ -291,20 +296,7 @@ export function visitPackIndex(
   let claimed = PACK_MAGIC.length;
   const e: PackEntry = { digest: bytes, offset: 0, coding: 'identity', stored: 0, raw: 0 };
   for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
-    const offset = Number(view.getBigUint64(at + SHA256_BYTES));
-    e.digest = bytes.subarray(at, at + SHA256_BYTES);
-    e.offset = offset;
-    e.coding = codingAt(file, at, bytes, at + SHA256_BYTES + 8);
-    e.stored = view.getUint32(at + SHA256_BYTES + 12);
-    e.raw = view.getUint32(at + SHA256_BYTES + 16);
-    checkSizes(file, at, e);
-    if (offset < PACK_MAGIC.length || offset + RECORD_HEADER_BYTES + e.stored > packSize) {
-      throw new PackFormatError(
-        file,
-        at,
-        `record at ${offset} lies outside the pack's ${packSize} bytes`,
-      );
-    }
+    decodeIndexEntry(bytes.subarray(at, at + INDEX_ENTRY_BYTES), packSize, file, at, e);
     claimed += RECORD_HEADER_BYTES + e.stored;
     if (claimed > packSize) {
       // Overlapping records: a few bytes of pack could otherwise claim millions of chunks.
@@ -313,14 +305,53 @@ export function visitPackIndex(
   }
   // Every entry checked: only now is any handed over, so a bad index gives none.
   for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
-    e.digest = bytes.subarray(at, at + SHA256_BYTES);
-    e.offset = Number(view.getBigUint64(at + SHA256_BYTES));
-    e.coding = CHUNK_CODINGS[bytes[at + SHA256_BYTES + 8]!]!;
-    e.stored = view.getUint32(at + SHA256_BYTES + 12);
-    e.raw = view.getUint32(at + SHA256_BYTES + 16);
-    visit(e);
+    visit(decodeIndexEntry(bytes.subarray(at, at + INDEX_ENTRY_BYTES), packSize, file, at, e));
   }
   return packSize;
+}
+
+/** The big-endian 32-bit word at `at`. */
+function u32(bytes: Uint8Array, at: number): number {
+  return (
+    ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0
+  );
+}
+
+/**
+ * Decodes and checks one entry of a pack index: a known coding, sizes a chunk can have, and a
+ * record that lies inside the pack.
+ * @param entry - its {@link INDEX_ENTRY_BYTES} bytes; the entry's digest is a view of them.
+ * @param packSize - the pack's size, as its index states.
+ * @param file - the index's name, for errors. @param position - the entry's offset in it.
+ * @param into - an entry to fill instead of a new one.
+ * @throws {@link PackFormatError} naming what was wrong and where.
+ */
+export function decodeIndexEntry(
+  entry: Uint8Array,
+  packSize: number,
+  file: string,
+  position: number,
+  into: PackEntry = { digest: entry, offset: 0, coding: 'identity', stored: 0, raw: 0 },
+): PackEntry {
+  if (entry.length !== INDEX_ENTRY_BYTES) {
+    throw new PackFormatError(file, position, 'pack index entry cut short');
+  }
+  // Read by hand: a store loads millions of entries, and a DataView each would be garbage.
+  const offset = u32(entry, SHA256_BYTES) * 2 ** 32 + u32(entry, SHA256_BYTES + 4);
+  into.digest = entry.subarray(0, SHA256_BYTES);
+  into.offset = offset;
+  into.coding = codingAt(file, position, entry, SHA256_BYTES + 8);
+  into.stored = u32(entry, SHA256_BYTES + 12);
+  into.raw = u32(entry, SHA256_BYTES + 16);
+  checkSizes(file, position, into);
+  if (offset < PACK_MAGIC.length || offset + RECORD_HEADER_BYTES + into.stored > packSize) {
+    throw new PackFormatError(
+      file,
+      position,
+      `record at ${offset} lies outside the pack's ${packSize} bytes`,
+    );
+  }
+  return into;
 }
 
 /**

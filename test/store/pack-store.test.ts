@@ -259,6 +259,39 @@ describe('PackStore', () => {
     await t.close();
   });
 
+  it.each([false, true])(
+    'an index file changed after it was loaded is checked again where it is read (blocking: %s)',
+    async (blocking) => {
+      // The store keeps no record's place in memory: it takes it from the index entry it reads
+      // to confirm the record, which is outside input again.
+      const root = await fresh();
+      const s = await PackStore.open(root);
+      const x = chunk(1000, 4);
+      await s.put(x.digest, x.bytes);
+      await s.close();
+      const [rx] = packRecords(root);
+      const good = await readFile(rx!.idx);
+      const packSize = (await readFile(rx!.pack)).length;
+      for (const [bad, pattern] of [
+        [{ offset: packSize - 10 }, /record at \d+ lies outside the pack's/],
+        [{ stored: 2 ** 31 }, /2147483648 bytes stored for a/],
+      ] as const) {
+        writeFileSync(rx!.idx, good);
+        const t = await PackStore.open(root, { blocking });
+        // A well-formed index file (its checksum holds), whose one entry is wrong.
+        writeFileSync(rx!.idx, encodePackIndex([{ ...rx!.entry, ...bad }], packSize));
+        for (const ask of [() => t.get(x.digest), () => t.has(x.digest)]) {
+          const err = await ask().catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(PackFormatError);
+          expect((err as PackFormatError).file).toBe(rx!.idx);
+          expect((err as PackFormatError).offset).toBe(20);
+          expect((err as Error).message).toMatch(pattern);
+        }
+        await t.close();
+      }
+    },
+  );
+
   it('refuses a damaged store at open, naming the file', async () => {
     const make = async () => {
       const root = await fresh();
