@@ -1,5 +1,6 @@
 export { MemoryStore } from './memory.js';
 export {
+  decodeIndexEntry,
   decodePackIndex,
   decodeRecordHeader,
   encodePackIndex,
