@@ -163,7 +163,27 @@ const MAX_INDEX_BLOCKS = 16;
 /** A read handle shared by concurrent reads. */
 interface Handle {
   fh: Promise<FileHandle>;
+  /** Reads using it now. */
   users: number;
+  /** Once retired: called when the last read using it ends. */
+  idle?: () => void;
+  /** Once retired: its closing, which waits for the reads using it. */
+  closed?: Promise<void>;
+}
+
+/**
+ * Closes a read handle once no read is using it: a read under way keeps its descriptor (closed
+ * under it, the read would fail, or read another file that reused the number).
+ */
+function retire(h: Handle): Promise<void> {
+  h.closed ??= new Promise<void>((resolve) => {
+    h.idle = resolve;
+    if (h.users === 0) resolve();
+  })
+    .then(() => h.fh)
+    .then((fh) => fh.close())
+    .catch(() => {});
+  return h.closed;
 }
 
 const READ_CODEC = nodeChunkCodec();
@@ -516,7 +536,9 @@ export class PackStore implements ChunkStore {
     let h = this.handles.get(pack);
     if (!h) {
       const writer = this.packs[pack]!.open?.handle;
-      h = { fh: writer ?? open(file, 'r'), users: 0 };
+      // Without blocking: a FIFO put in the pack's place must not hang the open.
+      const flags = constants.O_RDONLY | constants.O_NONBLOCK;
+      h = { fh: writer ?? open(file, flags), users: 0 };
       this.handles.set(pack, h);
     }
     // Counted as in use before any trimming, so that the handle just opened is not closed.
@@ -527,7 +549,7 @@ export class PackStore implements ChunkStore {
       fh = await h.fh;
     } catch (err) {
       // A failed open (too many open files, say) is not kept: the next read tries again.
-      h.users--;
+      if (--h.users === 0) h.idle?.();
       if (this.handles.get(pack) === h && !this.packs[pack]!.open) this.handles.delete(pack);
       throw new StoreError(`opening ${file}: ${(err as Error).message}`, { cause: err });
     }
@@ -561,7 +583,7 @@ export class PackStore implements ChunkStore {
         cause: err,
       });
     } finally {
-      h.users--;
+      if (--h.users === 0) h.idle?.();
     }
   }
 
@@ -571,7 +593,7 @@ export class PackStore implements ChunkStore {
       if (this.handles.size <= this.openFiles) return;
       if (h.users > 0 || this.packs[pack]!.open) continue;
       this.handles.delete(pack);
-      h.fh.then((fh) => fh.close()).catch(() => {});
+      void retire(h);
     }
   }
 
@@ -819,7 +841,10 @@ export class PackStore implements ChunkStore {
         if (this.table.pack(id) === packNo) this.table.remove(id);
       }
     });
-    open.handle.then((fh) => fh.close()).catch(() => {});
+    // A read may be using the handle (it serves reads while the pack is open).
+    const h = this.handles.get(packNo);
+    if (h) void retire(h);
+    else open.handle.then((fh) => fh.close()).catch(() => {});
     this.handles.delete(packNo);
     this.packs[packNo]!.open = undefined;
     this.unpublished.delete(packNo);
@@ -850,13 +875,17 @@ export class PackStore implements ChunkStore {
       await this.flush();
     } finally {
       await this.sweeping;
-      // Handles of packs that failed to publish are not in `handles`.
-      const handles = new Set([
-        ...[...this.handles.values()].map((h) => h.fh),
-        ...this.packs.flatMap((p) => (p.open ? [p.open.handle] : [])),
-      ]);
+      // Reads under way keep their handles until they end. Handles of packs that failed to
+      // publish may not be in `handles`.
+      const held = [...this.handles.values()];
+      const wrapped = new Set(held.map((h) => h.fh));
+      const closing = held.map(retire);
+      for (const p of this.packs) {
+        if (p.open && !wrapped.has(p.open.handle))
+          closing.push(p.open.handle.then((f) => f.close()));
+      }
       this.handles.clear();
-      await Promise.allSettled([...handles].map((fh) => fh.then((f) => f.close())));
+      await Promise.allSettled(closing);
     }
   }
 }

@@ -8,7 +8,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -408,6 +408,87 @@ describe('PackStore', () => {
     expectBytes(await r.get(b.digest), b.bytes);
     await r.close();
   });
+
+  it('a read under way keeps its handle when the pack it reads is given up, or the store closes', async () => {
+    // FileHandle's readv, held at a gate: the reads below are under way while the writer gives
+    // its swept pack up (and closes that pack's handle), and while the store closes.
+    const probe = await open(__filename);
+    await probe.close();
+    const proto = Object.getPrototypeOf(probe) as {
+      readv: (...args: unknown[]) => Promise<unknown>;
+    };
+    const readv = proto.readv;
+    let release!: () => void;
+    let reached!: () => void;
+    const reading = () => {
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      return new Promise<void>((r) => {
+        reached = r;
+        proto.readv = async function (this: unknown, ...args: unknown[]) {
+          proto.readv = readv;
+          reached();
+          await gate;
+          return readv.apply(this, args);
+        };
+      });
+    };
+    try {
+      const root = await fresh();
+      const w = await PackStore.open(root);
+      const a = chunk(5000, 31);
+      await w.put(a.digest, a.bytes);
+      const dir = join(root, 'packs');
+      const tmp = readdirSync(dir).find((n) => n.endsWith('.pack.tmp'))!;
+      await rm(join(dir, tmp));
+      let started = reading();
+      const got = w.get(a.digest);
+      await started;
+      await expect(w.flush()).rejects.toThrow(/ENOENT/);
+      release();
+      // The read ends on the file it opened (now unlinked): the chunk, whole and verified.
+      expectBytes(await got, a.bytes);
+      expect(await w.has(a.digest)).toBe(false);
+      await w.close();
+
+      const s = await PackStore.open(root);
+      const b = chunk(5000, 32);
+      await s.put(b.digest, b.bytes);
+      await s.flush();
+      started = reading();
+      const read = s.get(b.digest);
+      await started;
+      let closed = false;
+      const closing = s.close().then(() => {
+        closed = true;
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(closed).toBe(false);
+      release();
+      expectBytes(await read, b.bytes);
+      await closing;
+    } finally {
+      proto.readv = readv;
+    }
+  });
+
+  it.runIf(toolsAvailable('mkfifo'))(
+    'a FIFO put in place of a pack after it was loaded fails a read, without hanging',
+    async () => {
+      const root = await fresh();
+      const s = await PackStore.open(root);
+      const a = chunk(5000, 33);
+      await s.put(a.digest, a.bytes);
+      await s.close();
+      const t = await PackStore.open(root);
+      const [rec] = packRecords(root);
+      await rm(rec!.pack);
+      execFileSync('mkfifo', [rec!.pack]);
+      await expect(t.get(a.digest)).rejects.toThrow(/reading .*\.pack at 8: ESPIPE/);
+      await t.close();
+    },
+  );
 
   it('a copy in a swept pack is no fallback: the chunk reads as bad, then a put repairs it', async () => {
     const root = await fresh();
