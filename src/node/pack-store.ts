@@ -171,6 +171,9 @@ interface Handle {
   closed?: Promise<void>;
 }
 
+/** What {@link PackStore.confirm} finds: a copy of the chunk, or an index entry that is bad. */
+type Confirmation = { pack: number; entry: PackEntry } | { bad: string };
+
 /**
  * Closes a read handle once no read is using it: a read under way keeps its descriptor (closed
  * under it, the read would fail, or read another file that reused the number).
@@ -204,6 +207,8 @@ export class PackStore implements ChunkStore {
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
   private readonly handles = new Map<number, Handle>();
+  /** Closings of handles retired while reads used them (`close` waits for them). */
+  private readonly retiring = new Set<Promise<void>>();
   /** Blocks of sealed packs' index files read to confirm records, by pack (least recent first). */
   private readonly indexBlocks = new Map<number, { first: number; bytes: Promise<Uint8Array> }>();
   /** Publications under way, by pack. */
@@ -349,31 +354,42 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Record `id`'s entry in its pack's index (where the record is, its coding and sizes) when
-   * that entry lists chunk `raw`: waits out the record's write if one is in flight, then reads
-   * the entry in memory while the pack is being written, or in a block of the index file
-   * (blocks are kept, so that records looked up in the order they were written cost one read
-   * a block). `get` checks the record itself.
-   * @throws {@link PackFormatError} when the entry read from the index file is malformed (the
-   *   file changed since it was loaded).
+   * Whether record `id` is a copy of chunk `raw`, as its pack's index says: waits out the
+   * record's write if one is in flight, then reads the record's entry in memory while the pack
+   * is being written, or in a block of the index file (blocks are kept, so that records looked
+   * up in the order they were written cost one read a block). `get` checks the record itself.
+   * @returns the record's pack and entry (where the record is, its coding and sizes); or, when
+   *   the entry lists the chunk but is malformed (the index file changed since it was loaded),
+   *   what is wrong, and the record is forgotten, so that a put stores the chunk again; or
+   *   nothing when the record is not the chunk's.
    */
-  private async confirm(id: number, raw: Uint8Array): Promise<PackEntry | undefined> {
+  private async confirm(id: number, raw: Uint8Array): Promise<Confirmation | undefined> {
     const write = this.pending.get(id);
     if (write) await write.catch(() => {});
     if (!this.table.has(id)) return undefined;
     const packNo = this.table.pack(id);
-    const entry = this.table.entry(id);
+    const entryNo = this.table.entry(id);
     const pack = this.packs[packNo]!;
-    if (pack.open) return pack.open.entries.find(entry, raw);
-    const bytes = await this.indexEntry(packNo, entry);
-    // A read may have found the record bad (and dropped it) meanwhile.
+    if (pack.open) {
+      const entry = pack.open.entries.find(entryNo, raw);
+      return entry && { pack: packNo, entry };
+    }
+    const bytes = await this.indexEntry(packNo, entryNo);
+    // A read may have found the record bad (and dropped it) meanwhile: the pack number above
+    // is still the record's only while it is held.
     if (!bytes || !this.table.has(id) || !digestsEqual(bytes.subarray(0, SHA256_BYTES), raw)) {
       return undefined;
     }
     // The index file was checked when it was loaded, but it is outside input, read again here.
     const file = `${pack.path.slice(0, -'.pack'.length)}.idx`;
-    const position = INDEX_HEADER_BYTES + entry * INDEX_ENTRY_BYTES;
-    return decodeIndexEntry(bytes.slice(), pack.size, file, position);
+    const position = INDEX_HEADER_BYTES + entryNo * INDEX_ENTRY_BYTES;
+    try {
+      return { pack: packNo, entry: decodeIndexEntry(bytes.slice(), pack.size, file, position) };
+    } catch (err) {
+      if (!(err instanceof PackFormatError)) throw err;
+      this.table.remove(id);
+      return { bad: err.message };
+    }
   }
 
   /** Entry `entry` of a sealed pack's index file, from a kept block or read; none past its end. */
@@ -471,9 +487,13 @@ export class PackStore implements ChunkStore {
       for (const id of ids) {
         tried.add(id);
         // Only a record its index lists as this chunk is a copy of it, good or bad.
-        const entry = await this.confirm(id, raw);
-        if (!entry) continue;
-        const got = await this.readChunk(this.table.pack(id), entry, digest, into);
+        const copy = await this.confirm(id, raw);
+        if (!copy) continue;
+        if ('bad' in copy) {
+          problem = copy.bad;
+          continue;
+        }
+        const got = await this.readChunk(copy.pack, copy.entry, digest, into);
         if (typeof got !== 'string') return got;
         // A bad copy: forgotten, so that a put stores a good one.
         problem = got;
@@ -536,9 +556,7 @@ export class PackStore implements ChunkStore {
     let h = this.handles.get(pack);
     if (!h) {
       const writer = this.packs[pack]!.open?.handle;
-      // Without blocking: a FIFO put in the pack's place must not hang the open.
-      const flags = constants.O_RDONLY | constants.O_NONBLOCK;
-      h = { fh: writer ?? open(file, flags), users: 0 };
+      h = { fh: writer ?? openPack(file), users: 0 };
       this.handles.set(pack, h);
     }
     // Counted as in use before any trimming, so that the handle just opened is not closed.
@@ -551,6 +569,7 @@ export class PackStore implements ChunkStore {
       // A failed open (too many open files, say) is not kept: the next read tries again.
       if (--h.users === 0) h.idle?.();
       if (this.handles.get(pack) === h && !this.packs[pack]!.open) this.handles.delete(pack);
+      if (err instanceof PackFormatError) throw err;
       throw new StoreError(`opening ${file}: ${(err as Error).message}`, { cause: err });
     }
     try {
@@ -587,13 +606,20 @@ export class PackStore implements ChunkStore {
     }
   }
 
+  /** Retires a read handle (see {@link retire}), which `close` then waits for. */
+  private retire(h: Handle): void {
+    const closing = retire(h);
+    this.retiring.add(closing);
+    void closing.then(() => this.retiring.delete(closing));
+  }
+
   /** Closes idle read handles of sealed packs beyond the limit, oldest first. */
   private trimHandles(): void {
     for (const [pack, h] of this.handles) {
       if (this.handles.size <= this.openFiles) return;
       if (h.users > 0 || this.packs[pack]!.open) continue;
       this.handles.delete(pack);
-      void retire(h);
+      this.retire(h);
     }
   }
 
@@ -698,7 +724,8 @@ export class PackStore implements ChunkStore {
    */
   private async holdsAny(raw: Uint8Array, ids: number[], other: Set<number>): Promise<boolean> {
     for (const id of ids) {
-      if (await this.confirm(id, raw)) return true;
+      const copy = await this.confirm(id, raw);
+      if (copy && !('bad' in copy)) return true;
       other.add(id);
     }
     return false;
@@ -843,7 +870,7 @@ export class PackStore implements ChunkStore {
     });
     // A read may be using the handle (it serves reads while the pack is open).
     const h = this.handles.get(packNo);
-    if (h) void retire(h);
+    if (h) this.retire(h);
     else open.handle.then((fh) => fh.close()).catch(() => {});
     this.handles.delete(packNo);
     this.packs[packNo]!.open = undefined;
@@ -879,7 +906,7 @@ export class PackStore implements ChunkStore {
       // publish may not be in `handles`.
       const held = [...this.handles.values()];
       const wrapped = new Set(held.map((h) => h.fh));
-      const closing = held.map(retire);
+      const closing = [...held.map(retire), ...this.retiring];
       for (const p of this.packs) {
         if (p.open && !wrapped.has(p.open.handle))
           closing.push(p.open.handle.then((f) => f.close()));
@@ -888,6 +915,22 @@ export class PackStore implements ChunkStore {
       await Promise.allSettled(closing);
     }
   }
+}
+
+/**
+ * Opens a sealed pack to read it: without blocking (a FIFO put in the pack's place must not
+ * hang the open), and only a regular file.
+ */
+async function openPack(file: string): Promise<FileHandle> {
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if ((await fh.stat()).isFile()) return fh;
+  } catch (err) {
+    await fh.close().catch(() => {});
+    throw err;
+  }
+  await fh.close().catch(() => {});
+  throw new PackFormatError(file, 0, 'not a regular file');
 }
 
 /** Writes a small file through a temporary name and a rename. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PackFormatError } from '../../src/errors.js';
 import { crc32 } from '../../src/hash/crc32.js';
 import {
+  decodeIndexEntry,
   decodePackIndex,
   decodeRecordHeader,
   encodePackIndex,
@@ -74,6 +75,65 @@ describe('pack index', () => {
     const seen: number[][] = [];
     builder.forEachDigest((digest) => seen.push([...digest]));
     expect(seen).toEqual(kept.map((e) => [...e.digest]));
+  });
+
+  it('finds an entry by slot only when it lists the digest, offsets beyond 32 bits included', () => {
+    const builder = new PackIndexBuilder();
+    const offsets = [2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, 2 ** 43, 2 ** 53 - 2 ** 20];
+    const big = offsets.map((offset, i) => ({ ...entries[0]!, digest: d(10 + i), offset }));
+    const slots = big.map((e) => builder.add(e));
+    big.forEach((e, i) => {
+      expect(builder.find(slots[i]!, e.digest)).toEqual(e);
+    });
+    // Another slot's digest, a slot never handed out, a fractional one, a removed entry.
+    expect(builder.find(slots[0]!, big[1]!.digest)).toBeUndefined();
+    for (const slot of [-1, big.length, 0.5])
+      expect(builder.find(slot, big[0]!.digest)).toBeUndefined();
+    builder.remove(slots[2]!);
+    expect(builder.find(slots[2]!, big[2]!.digest)).toBeUndefined();
+    // Through the index file and back, entry by entry.
+    const size = 2 ** 53 - 1;
+    const bytes = builder.encode(size);
+    const kept = big.filter((_, i) => i !== 2);
+    kept.forEach((e, i) => {
+      const at = 20 + i * INDEX_ENTRY_BYTES;
+      expect(
+        decodeIndexEntry(bytes.subarray(at, at + INDEX_ENTRY_BYTES), size, 'x.idx', at),
+      ).toEqual(e);
+    });
+  });
+
+  it('decodes one entry with the checks of a whole index, naming the file and offset', () => {
+    const one = encodePackIndex(entries, packSize).subarray(20, 20 + INDEX_ENTRY_BYTES);
+    const decode =
+      (bytes: Uint8Array, size = packSize) =>
+      () =>
+        decodeIndexEntry(bytes, size, 'x.idx', 72);
+    expect(decode(one)()).toEqual(entries[0]);
+    const expectBad = (bytes: Uint8Array, pattern: RegExp, size?: number) => {
+      let err: unknown;
+      try {
+        decode(bytes, size)();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(PackFormatError);
+      expect((err as PackFormatError).file).toBe('x.idx');
+      expect((err as PackFormatError).offset).toBe(72);
+      expect((err as Error).message).toMatch(pattern);
+    };
+    expectBad(one.subarray(0, 51), /cut short/);
+    // An offset whose high word is all ones: beyond any pack.
+    const high = one.slice();
+    high.fill(0xff, 32, 36);
+    expectBad(high, /record at \d+ lies outside the pack's/);
+    expectBad(one, /lies outside the pack's 100 bytes/, 100);
+    const coding = one.slice();
+    coding[40] = 9;
+    expectBad(coding, /unknown chunk coding 9/);
+    const stored = one.slice();
+    new DataView(stored.buffer).setUint32(44, 101);
+    expectBad(stored, /101 bytes stored for a identity chunk of 100/);
   });
 
   it('refuses an unknown coding and a slot it never handed out', () => {
