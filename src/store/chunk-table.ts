@@ -8,13 +8,13 @@
  * A fingerprint only names candidates: the store confirms one against the digest its pack's
  * index lists for it, and takes the record's place in the pack from that entry too (in memory
  * while the pack is being written, else in a block of the index file, kept for the next
- * records). Digests asked for come from indexes and diffs, outside
- * input, and one forged to share a stored chunk's fingerprint must still be another chunk:
- * hence the confirmation, and hence fingerprints drawn from keyed hashes under keys chosen at
- * random per table, so that distinct digests chosen to share a home slot or a fingerprint (the
- * same first word, say) are no more likely to than any others. (One digest listed again and
- * again always shares its fingerprint: see the limit of `add`.) Without keyed homes, loading a
- * hostile pack index of 80,000 entries took 14 s. By chance, a lookup of an absent chunk finds
+ * records). Digests asked for come from indexes and diffs, outside input, and one forged to
+ * share a stored chunk's fingerprint must still be another chunk: hence the confirmation, and
+ * hence fingerprints drawn from keyed hashes under keys chosen at random per table, so that
+ * distinct digests chosen to share a home slot or a fingerprint (the same first word, say) are
+ * no more likely to than any others. (One digest listed again and again always shares its
+ * fingerprint: see the limit of `add`.) Without keyed homes, loading a hostile pack index of
+ * 80,000 entries took 14 s. By chance, a lookup of an absent chunk finds
  * a candidate when a record of the same home shares the rest of the fingerprint: in a table of
  * a million records (2^21 slots, 11 bits left), about one lookup in 4,000 (by arithmetic),
  * which costs that lookup a confirmation.
