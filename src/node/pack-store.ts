@@ -149,10 +149,10 @@ const BATCH_PARTS = 512;
 const OPEN_PACK_ENTRIES = Math.min(1 << 15, MAX_PACK_ENTRIES);
 
 /**
- * Records of one chunk (strictly, of one fingerprint) kept from the indexes a store loads: a
- * writer stores a chunk once per pack, so more copies take as many writers storing it at once;
- * an index that lists a digest again and again is damaged or hostile, and each record would
- * lengthen every lookup of it.
+ * Records of one chunk (strictly, of one fingerprint) kept from the indexes a store loads, the
+ * oldest giving way: a store keeps one record of a chunk per pack, so more copies take as many
+ * writers storing it at once, or damaged or hostile indexes, and each record would lengthen
+ * every lookup of it.
  */
 const MAX_COPIES = 16;
 /** Entries of a pack index read at once to confirm records (13 KiB). */
@@ -316,10 +316,20 @@ export class PackStore implements ChunkStore {
     }
     const pack = this.packs.length;
     // A chunk two packs hold has two records: reads try the later one first, and fall back to
-    // the other when it is bad (a repair may sit in either).
+    // the other when it is bad (a repair may sit in either). One pack holds a chunk once: an
+    // index that lists it again is damaged or hostile, and only its first entry is kept (the
+    // others, bad copies, could otherwise take every place the limit leaves, and hide a good
+    // copy another pack holds).
     let entry = 0;
+    let digest: Uint8Array = bytes;
+    const listedBefore = (r: number) => {
+      if (this.table.pack(r) !== pack) return false;
+      const at = INDEX_HEADER_BYTES + this.table.entry(r) * INDEX_ENTRY_BYTES;
+      return digestsEqual(bytes.subarray(at, at + SHA256_BYTES), digest);
+    };
     visitPackIndex(bytes, idxPath, (e) => {
-      this.table.add(e.digest, pack, entry++, MAX_COPIES);
+      digest = e.digest;
+      this.table.add(e.digest, pack, entry++, MAX_COPIES, listedBefore);
     });
     this.packs.push({ path: packPath, size: packSize });
     return new Uint8Array(bytes.buffer);

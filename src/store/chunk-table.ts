@@ -101,24 +101,43 @@ export class ChunkTable {
   }
 
   /**
-   * Adds a record, unless `limit` records already share its fingerprint.
+   * Adds a record, unless `duplicate` says a record held that shares its fingerprint is the
+   * same record. When `limit` records already share the fingerprint, the oldest of them gives
+   * way: lookups try newer records first, and a chunk stored again (a repair) must not be the
+   * one left out.
    * @param limit - records of one fingerprint (one chunk, save for rare collisions) to keep at
    *   most: a store loading indexes from disk passes a small one, since the records of a
    *   fingerprint sit in one run of slots and every lookup of it walks them all (an index that
    *   lists one digest again and again made loading quadratic).
-   * @returns its number, or -1 when it was not added.
+   * @param duplicate - asked of each record held that shares the fingerprint.
+   * @returns its number, or -1 when it was a duplicate.
    */
-  add(digest: Uint8Array, pack: number, entry: number, limit = Number.POSITIVE_INFINITY): number {
+  add(
+    digest: Uint8Array,
+    pack: number,
+    entry: number,
+    limit = Number.POSITIVE_INFINITY,
+    duplicate?: (record: number) => boolean,
+  ): number {
     if ((this.live + 1) * 4 > this.slots.length * 3) this.grow();
     const fp = this.fingerprint(digest);
     const s = this.slots;
     const mask = s.length - 1;
-    // Records of the same fingerprint share its home, so they all lie on the way to a free slot.
-    let same = 0;
-    let i = fp >>> Math.clz32(mask);
-    for (; s[i] !== EMPTY; i = (i + 1) & mask) {
-      const q = s[i]!;
-      if (this.page(q)[(q & (PAGE - 1)) * WORDS] === fp && ++same >= limit) return -1;
+    let i: number;
+    for (;;) {
+      // Records of the same fingerprint share its home, so they all lie on the way to a free
+      // slot.
+      let same = 0;
+      let oldest = -1;
+      for (i = fp >>> Math.clz32(mask); s[i] !== EMPTY; i = (i + 1) & mask) {
+        const q = s[i]!;
+        if (this.page(q)[(q & (PAGE - 1)) * WORDS] !== fp) continue;
+        if (duplicate?.(q)) return -1;
+        same++;
+        if (oldest < 0 || q < oldest) oldest = q;
+      }
+      if (same < limit) break;
+      this.remove(oldest);
     }
     const r = this.count++;
     if (r >>> PAGE_BITS === this.words.length) this.words.push(new Uint32Array(PAGE * WORDS));

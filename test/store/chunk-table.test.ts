@@ -74,19 +74,29 @@ describe('ChunkTable', () => {
     expect(t.candidates(d)).toEqual([c, a]);
   });
 
-  it('adds no more than `limit` records of one fingerprint', () => {
-    const t = new ChunkTable();
+  it('keeps the newest `limit` records of one fingerprint; a duplicate is not added', () => {
+    const t = new ChunkTable(1024, bySecondWord);
     const d = digest(9, 9);
-    const added = Array.from({ length: 100 }, (_, i) => t.add(d, 0, i, 16));
-    expect(added.filter((r) => r >= 0)).toHaveLength(16);
-    expect(added.slice(16).every((r) => r === -1)).toBe(true);
-    expect(t.candidates(d)).toHaveLength(16);
+    const added = Array.from({ length: 100 }, (_, i) => t.add(d, i, i, 16));
+    expect(added).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    // The oldest gave way: the newest 16 are held, newest first.
+    expect(t.candidates(d)).toEqual(added.slice(84).reverse());
+    expect([t.has(83), t.has(84), t.pack(99)]).toEqual([false, true, 99]);
     expect([t.size, t.longestProbe() < 20]).toEqual([16, true]);
-    // Below the limit again once one goes; other digests are not limited by it.
-    t.remove(added[3]!);
-    expect(t.add(d, 0, 5, 16)).toBeGreaterThanOrEqual(0);
-    expect(t.add(d, 0, 6, 16)).toBe(-1);
-    expect(t.add(digest(9, 10), 0, 7, 16)).toBeGreaterThanOrEqual(0);
+    // Other digests are not limited by it.
+    const e = t.add(digest(9, 10), 0, 7, 16);
+    expect(t.candidates(digest(9, 10))).toEqual([e]);
+    // A record `duplicate` recognizes is not added, and nothing gives way for it.
+    const asked: number[] = [];
+    const dup = (r: number) => {
+      asked.push(r);
+      return t.pack(r) === 90;
+    };
+    expect(t.add(d, 90, 0, 16, dup)).toBe(-1);
+    expect(asked).toContain(90);
+    expect(t.candidates(d)).toEqual(added.slice(84).reverse());
+    expect(t.add(d, 100, 0, 16, () => false)).toBe(101);
+    expect(t.candidates(d)).toEqual([101, ...added.slice(85).reverse()]);
   });
 
   it('fingerprints whole digests: one differing only in its last byte is no candidate', () => {

@@ -684,16 +684,9 @@ describe('PackStore', () => {
     },
   );
 
-  it('an index that lists one digest again and again: 16 copies kept, the rest ignored', async () => {
-    // Identical digests share a fingerprint whatever the keys: 50,000 records of one would
-    // make one run of slots that every load and lookup of it walks (quadratic loading).
-    const root = await fresh();
-    mkdirSync(join(root, 'packs'));
-    const empty = chunk(0, 0);
-    const raw = Buffer.from(empty.digest.slice(7), 'hex');
-    const n = 50_000;
+  /** Writes a pack of `n` empty records of `raw` at offset 8, and an index listing them. */
+  const emptyPack = (root: string, name: string, raw: Uint8Array, n: number, listed = n) => {
     const packSize = PACK_MAGIC.length + n * RECORD_HEADER_BYTES;
-    const name = '00000000a-0123456789abcdef';
     const pack = join(root, 'packs', `${name}.pack`);
     const header = encodeRecordHeader({ digest: raw, coding: 'identity', stored: 0, raw: 0 });
     writeFileSync(pack, Buffer.concat([PACK_MAGIC, header]));
@@ -702,12 +695,22 @@ describe('PackStore', () => {
     writeFileSync(
       join(root, 'packs', `${name}.idx`),
       encodePackIndex(
-        Array.from({ length: n }, () => entry),
+        Array.from({ length: listed }, () => entry),
         packSize,
       ),
     );
+  };
+
+  it('an index that lists one digest again and again: one record kept', async () => {
+    // Identical digests share a fingerprint whatever the keys: 50,000 records of one would
+    // make one run of slots that every load and lookup of it walks (quadratic loading).
+    const root = await fresh();
+    mkdirSync(join(root, 'packs'));
+    const empty = chunk(0, 0);
+    const raw = Buffer.from(empty.digest.slice(7), 'hex');
+    emptyPack(root, '00000000a-0123456789abcdef', raw, 50_000);
     const s = await PackStore.open(root);
-    expect(s.chunks).toBe(16);
+    expect(s.chunks).toBe(1);
     expect(await s.has(empty.digest)).toBe(true);
     expectBytes(await s.get(empty.digest), empty.bytes);
     const other = chunk(100, 1);
@@ -715,6 +718,84 @@ describe('PackStore', () => {
     expectBytes(await s.get(other.digest), other.bytes);
     await s.close();
   });
+
+  it('keeps 16 records of one chunk from the packs it loads, one per pack', async () => {
+    const root = await fresh();
+    mkdirSync(join(root, 'packs'));
+    const empty = chunk(0, 0);
+    const raw = Buffer.from(empty.digest.slice(7), 'hex');
+    for (let i = 0; i < 20; i++)
+      emptyPack(root, `00000000a-${i.toString(16).padStart(16, '0')}`, raw, 3);
+    const s = await PackStore.open(root);
+    expect(s.chunks).toBe(16);
+    expectBytes(await s.get(empty.digest), empty.bytes);
+    await s.close();
+  });
+
+  it('a copy in the newest pack is kept however many older packs list the chunk', async () => {
+    // 20 older packs each list x at a bad record (zeros); a repair stored x again after them.
+    const root = await fresh();
+    mkdirSync(join(root, 'packs'));
+    const x = chunk(1000, 10);
+    const raw = Buffer.from(x.digest.slice(7), 'hex');
+    const stored = x.bytes.length;
+    const packSize = PACK_MAGIC.length + RECORD_HEADER_BYTES + stored;
+    for (let i = 0; i < 20; i++) {
+      const name = join(root, 'packs', `0000000a0-${i.toString(16).padStart(16, '0')}`);
+      writeFileSync(`${name}.pack`, PACK_MAGIC);
+      truncateSync(`${name}.pack`, packSize);
+      const entry = { digest: raw, offset: 8, coding: 'identity' as const, stored, raw: stored };
+      writeFileSync(`${name}.idx`, encodePackIndex([entry], packSize));
+    }
+    const s = await PackStore.open(join(root, 'elsewhere'));
+    await s.put(x.digest, x.bytes);
+    await s.close();
+    for (const f of packFiles(join(root, 'elsewhere'))) {
+      const to = `0000000z0-${f.slice(10)}`;
+      writeFileSync(join(root, 'packs', to), await readFile(join(root, 'elsewhere', 'packs', f)));
+    }
+    const t = await PackStore.open(root);
+    expect(t.chunks).toBe(16);
+    expectBytes(await t.get(x.digest), x.bytes);
+    await t.close();
+  });
+
+  it.each(['before', 'after'])(
+    'an index listing a chunk again and again, at bad records, hides no good copy %s it',
+    async (where) => {
+      // A damaged index lists chunk x 40 times, each entry at zeros; another pack holds x. Packs
+      // load in name order, and newer records are tried first.
+      const root = await fresh();
+      mkdirSync(join(root, 'packs'));
+      const x = chunk(1000, 9);
+      const raw = Buffer.from(x.digest.slice(7), 'hex');
+      const stored = x.bytes.length;
+      const bad = join(root, 'packs', `0000000${where === 'before' ? 'b' : 'a'}0-0123456789abcdef`);
+      const packSize = PACK_MAGIC.length + 40 * (RECORD_HEADER_BYTES + stored);
+      writeFileSync(`${bad}.pack`, PACK_MAGIC);
+      truncateSync(`${bad}.pack`, packSize);
+      const entries = Array.from({ length: 40 }, (_, i) => ({
+        digest: raw,
+        offset: PACK_MAGIC.length + i * (RECORD_HEADER_BYTES + stored),
+        coding: 'identity' as const,
+        stored,
+        raw: stored,
+      }));
+      writeFileSync(`${bad}.idx`, encodePackIndex(entries, packSize));
+      // The good copy, stored apart, in a pack whose name sorts before or after the damaged one's.
+      const s = await PackStore.open(join(root, 'elsewhere'));
+      await s.put(x.digest, x.bytes);
+      await s.close();
+      for (const f of packFiles(join(root, 'elsewhere'))) {
+        const to = `0000000${where === 'before' ? 'a' : 'b'}0-${f.slice(10)}`;
+        writeFileSync(join(root, 'packs', to), await readFile(join(root, 'elsewhere', 'packs', f)));
+      }
+      const t = await PackStore.open(root);
+      expect(t.chunks).toBe(2);
+      expectBytes(await t.get(x.digest), x.bytes);
+      await t.close();
+    },
+  );
 
   describe('records of other chunks that share a fingerprint', () => {
     // The table keeps a fingerprint of each digest, not the digest. Here every digest shares
