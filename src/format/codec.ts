@@ -337,8 +337,17 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  */
 export const MAX_CBOR_ITEMS = 1 << 20;
 
+/**
+ * Arrays and maps one item may nest, one inside another (records, roots and diffs nest a few
+ * deep). cborg decodes nested items by recursion, so deeper input would otherwise end only at
+ * the stack's limit.
+ */
+export const MAX_CBOR_DEPTH = 32;
+
 class StrictTokenizer extends Tokenizer {
   private items = 0;
+  /** Items still to come in each array or map open around the next item, innermost last. */
+  private readonly open: number[] = [];
 
   override next(): Token {
     // Decoding builds every item before any is checked: bounded here, so that a record
@@ -348,6 +357,7 @@ class StrictTokenizer extends Tokenizer {
     }
     const start = this.pos();
     const token = super.next();
+    this.nest(token);
     if (Type.equals(token.type, Type.float))
       throw new Error('floating-point values are not allowed');
     if (Type.equals(token.type, Type.string)) {
@@ -367,6 +377,24 @@ class StrictTokenizer extends Tokenizer {
       }
     }
     return token;
+  }
+
+  /** Counts `token` into the array or map around it, and opens it if it is one. */
+  private nest(token: Token): void {
+    const open = this.open;
+    if (open.length > 0) open[open.length - 1]!--;
+    const children = Type.equals(token.type, Type.array)
+      ? (token.value as number)
+      : Type.equals(token.type, Type.map)
+        ? (token.value as number) * 2
+        : 0;
+    if (children > 0) {
+      if (open.length >= MAX_CBOR_DEPTH) {
+        throw new Error(`arrays and maps nested more than ${MAX_CBOR_DEPTH} deep`);
+      }
+      open.push(children);
+    }
+    while (open.length > 0 && open[open.length - 1] === 0) open.pop();
   }
 }
 

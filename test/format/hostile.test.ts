@@ -169,8 +169,19 @@ describe('CBOR profile violations', () => {
     expectRecordError(unhex(h), message);
   });
 
-  test('deep nesting fails cleanly', () => {
-    expectRecordError(concat([new Uint8Array(200_000).fill(0x81), unhex('00')]), /not valid CBOR/);
+  test('deep nesting fails cleanly, at the depth limit', () => {
+    const nested = (depth: number, head = 0x81) =>
+      concat([new Uint8Array(depth).fill(head), unhex('00')]);
+    const tooDeep = /not valid CBOR \(arrays and maps nested more than 32 deep\)/;
+    expectRecordError(nested(200_000), tooDeep);
+    expectRecordError(nested(33), tooDeep);
+    // Maps count too, and siblings after a deep branch are at the outer depth again.
+    const mapDeep = concat([unhex('a1617481'), new Uint8Array(31).fill(0x81), unhex('00')]);
+    expectRecordError(mapDeep, tooDeep);
+    // At 32 deep the depth is no objection: the record is refused for its fields instead.
+    const at32 = concat([unhex('a2617481'), new Uint8Array(30).fill(0x81), unhex('00616305')]);
+    expect(() => decodeRecord(at32, 0)).toThrow(RecordFormatError);
+    expect(() => decodeRecord(at32, 0)).not.toThrow(/nested/);
   });
 
   test('floats in each integer field are rejected', () => {
