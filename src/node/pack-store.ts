@@ -544,8 +544,9 @@ export class PackStore implements ChunkStore {
       if (out.length === header.raw && actual === digest) return out;
       return `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`;
     } catch (err) {
-      if (!(err instanceof PackFormatError || err instanceof CompressionError)) throw err;
-      return err.message;
+      if (err instanceof PackFormatError) return err.message;
+      if (err instanceof CompressionError) return `${file} at ${offset}: ${err.message}`;
+      throw err;
     }
   }
 

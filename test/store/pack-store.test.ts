@@ -179,6 +179,29 @@ describe('PackStore', () => {
     await r.close();
   });
 
+  it('a stored LZ4 block that does not decode is a bad copy, named with its pack and offset', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root);
+    const bytes = text(1000);
+    const c = { bytes, digest: sha256(bytes) };
+    await s.put(c.digest, c.bytes);
+    await s.close();
+    const [r] = packRecords(root);
+    expect(r!.entry.coding).toBe('lz4-block');
+    // A first token of 15 literals whose length runs on in 255s to the block's end.
+    const pack = await readFile(r!.pack);
+    const at = r!.entry.offset + RECORD_HEADER_BYTES;
+    pack[at] = 0xf0;
+    pack.fill(0xff, at + 1, at + r!.entry.stored);
+    writeFileSync(r!.pack, pack);
+    const t = await PackStore.open(root);
+    const err = await t.get(c.digest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChunkDigestError);
+    expect((err as Error).message).toContain(`${r!.pack} at ${r!.entry.offset}: `);
+    expect((err as Error).message).toMatch(/LZ4 block/);
+    await t.close();
+  });
+
   it('with codec false stores chunks as they are', async () => {
     const root = await fresh();
     const s = await PackStore.open(root, { codec: false });
