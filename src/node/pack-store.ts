@@ -56,9 +56,9 @@ import {
   PACK_MAGIC,
   type PackEntry,
   PackIndexBuilder,
+  PackIndexCheck,
   RECORD_HEADER_BYTES,
   statedPackSize,
-  visitPackIndex,
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
@@ -155,6 +155,8 @@ const OPEN_PACK_ENTRIES = Math.min(1 << 15, MAX_PACK_ENTRIES);
  * every lookup of it.
  */
 const MAX_COPIES = 16;
+/** Entries of a pack index read at once while a store loads it (64 KiB). */
+const INDEX_READ_ENTRIES = 1260;
 /** Entries of a pack index read at once to confirm records (13 KiB). */
 const INDEX_BLOCK_ENTRIES = 256;
 /** Index blocks kept, one per pack at most. */
@@ -290,49 +292,90 @@ export class PackStore implements ChunkStore {
     )
       .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
       .sort();
-    // One buffer holds each index in turn (nothing keeps an index once it is loaded): with a
-    // buffer each, opening a store of 12 packs of small chunks left 20 MB of index files to
-    // the garbage collector, and `cat` of 400,000 small files peaked at 100 MiB there.
-    let buffer: Uint8Array = new Uint8Array(0);
+    // One block buffer reads every index in turn: an index is never held whole (the format
+    // allows 218 MB), and nothing is left to the collector (with a buffer per index file,
+    // opening a store of 12 packs of small chunks left 20 MB of them, and `cat` of 400,000
+    // small files peaked at 100 MiB there).
+    const block = new Uint8Array(INDEX_READ_ENTRIES * INDEX_ENTRY_BYTES);
     for (const n of names) {
       const name = n.slice(0, -4);
       if (this.loaded.has(name)) continue;
-      buffer = await this.loadPack(name, buffer);
+      await this.loadPack(name, block);
       this.loaded.add(name);
     }
   }
 
-  /** Loads a pack's index, read into `buffer` if it fits; returns the buffer it was read into. */
-  private async loadPack(name: string, buffer: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Loads a pack's index, read in blocks into `block` twice: once to check all of it (see
+   * {@link PackIndexCheck}), then to take its entries.
+   */
+  private async loadPack(name: string, block: Uint8Array): Promise<void> {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
-    const bytes = await readIndexFile(idxPath, buffer);
-    // The size the index states is checked with the rest of it below, before any entry is taken.
-    const packSize = statedPackSize(bytes);
-    const packStat = await stat(packPath).catch(() => undefined);
-    if (packSize >= 0 && (!packStat?.isFile() || packStat.size !== packSize)) {
-      const what = packStat ? `${packStat.size} bytes` : 'missing';
-      throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
+    const { fh, size } = await openIndexFile(idxPath);
+    try {
+      const header = await readIndexAt(fh, block.subarray(0, INDEX_HEADER_BYTES), 0, idxPath);
+      // The size the index states is checked with the rest of it below, before any entry is
+      // taken.
+      const packSize = statedPackSize(header);
+      const packStat = await stat(packPath).catch(() => undefined);
+      if (packSize >= 0 && (!packStat?.isFile() || packStat.size !== packSize)) {
+        const what = packStat ? `${packStat.size} bytes` : 'missing';
+        throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
+      }
+      const check = new PackIndexCheck(header, size, idxPath);
+      for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
+        const n = Math.min(block.length, check.body - at);
+        check.entries(await readIndexAt(fh, block.subarray(0, n), at, idxPath));
+      }
+      check.finish(await readIndexAt(fh, block.subarray(0, 4), check.body, idxPath));
+      // Pushed first: should the file change before the second read ends (an error then), the
+      // records taken so far still name a pack.
+      const pack = this.packs.push({ path: packPath, size: packSize }) - 1;
+      // A chunk two packs hold has two records: reads try the later one first, and fall back
+      // to the other when it is bad (a repair may sit in either). One pack holds a chunk once:
+      // an index that lists it again is damaged or hostile, and only its first entry is kept
+      // (the others, bad copies, could otherwise take every place the limit leaves, and hide a
+      // good copy another pack holds).
+      const e: PackEntry = { digest: block, offset: 0, coding: 'identity', stored: 0, raw: 0 };
+      let first = 0;
+      let n = 0;
+      const earlier = new Uint8Array(SHA256_BYTES);
+      const listedBefore = (r: number) => {
+        if (this.table.pack(r) !== pack) return false;
+        const k = this.table.entry(r);
+        // An entry of an earlier block is read again (only for a digest listed twice, or for
+        // two that share a fingerprint).
+        const digest =
+          k >= first
+            ? block.subarray(
+                (k - first) * INDEX_ENTRY_BYTES,
+                (k - first) * INDEX_ENTRY_BYTES + SHA256_BYTES,
+              )
+            : readSync(
+                  fh.fd,
+                  earlier,
+                  0,
+                  SHA256_BYTES,
+                  INDEX_HEADER_BYTES + k * INDEX_ENTRY_BYTES,
+                ) === SHA256_BYTES
+              ? earlier
+              : undefined;
+        return digest !== undefined && digestsEqual(digest, e.digest);
+      };
+      for (first = 0; first < check.count; first += n) {
+        n = Math.min(INDEX_READ_ENTRIES, check.count - first);
+        const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
+        const bytes = await readIndexAt(fh, block.subarray(0, n * INDEX_ENTRY_BYTES), at, idxPath);
+        for (let i = 0; i < n; i++) {
+          const entry = bytes.subarray(i * INDEX_ENTRY_BYTES, (i + 1) * INDEX_ENTRY_BYTES);
+          decodeIndexEntry(entry, packSize, idxPath, at + i * INDEX_ENTRY_BYTES, e);
+          this.table.add(e.digest, pack, first + i, MAX_COPIES, listedBefore);
+        }
+      }
+    } finally {
+      await fh.close().catch(() => {});
     }
-    const pack = this.packs.length;
-    // A chunk two packs hold has two records: reads try the later one first, and fall back to
-    // the other when it is bad (a repair may sit in either). One pack holds a chunk once: an
-    // index that lists it again is damaged or hostile, and only its first entry is kept (the
-    // others, bad copies, could otherwise take every place the limit leaves, and hide a good
-    // copy another pack holds).
-    let entry = 0;
-    let digest: Uint8Array = bytes;
-    const listedBefore = (r: number) => {
-      if (this.table.pack(r) !== pack) return false;
-      const at = INDEX_HEADER_BYTES + this.table.entry(r) * INDEX_ENTRY_BYTES;
-      return digestsEqual(bytes.subarray(at, at + SHA256_BYTES), digest);
-    };
-    visitPackIndex(bytes, idxPath, (e) => {
-      digest = e.digest;
-      this.table.add(e.digest, pack, entry++, MAX_COPIES, listedBefore);
-    });
-    this.packs.push({ path: packPath, size: packSize });
-    return new Uint8Array(bytes.buffer);
   }
 
   private digestOf(digest: string): Uint8Array {
@@ -963,14 +1006,14 @@ async function writeAtomic(path: string, bytes: Uint8Array, sync: boolean): Prom
 }
 
 /** Largest pack index file: a header, the most entries, the checksum. */
-const MAX_INDEX_FILE = 24 + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES;
+const MAX_INDEX_FILE = INDEX_HEADER_BYTES + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES + 4;
 
 /**
- * Reads a pack index file, which is outside input: opened without blocking (a FIFO put in its
- * place must not hang the open), checked to be a regular file of bounded size through the
- * same descriptor, then read into `buffer` when it fits, or a new buffer.
+ * Opens a pack index file, which is outside input: without blocking (a FIFO put in its place
+ * must not hang the open), and only a regular file of bounded size, checked through the same
+ * descriptor.
  */
-async function readIndexFile(path: string, buffer: Uint8Array): Promise<Uint8Array> {
+async function openIndexFile(path: string): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -982,20 +1025,42 @@ async function readIndexFile(path: string, buffer: Uint8Array): Promise<Uint8Arr
         `not a pack index (${st.isFile() ? `${st.size} bytes` : 'not a regular file'})`,
       );
     }
-    const bytes = st.size <= buffer.length ? buffer.subarray(0, st.size) : new Uint8Array(st.size);
-    let at = 0;
-    while (at < bytes.length) {
-      const { bytesRead } = await fh.read(bytes, at, bytes.length - at, at);
+    return { fh, size: st.size };
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    if (err instanceof PackFormatError) throw err;
+    throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Reads `into.length` bytes of an index file at `position`: all of them, or fewer only at the
+ * file's end (a file that shrank since it was measured is then found cut short).
+ */
+async function readIndexAt(
+  fh: FileHandle,
+  into: Uint8Array,
+  position: number,
+  path: string,
+): Promise<Uint8Array> {
+  let at = 0;
+  try {
+    while (at < into.length) {
+      const { bytesRead } = await fh.read(into, at, into.length - at, position + at);
       if (bytesRead === 0) break;
       at += bytesRead;
     }
-    return bytes.subarray(0, at);
   } catch (err) {
-    if (err instanceof PackFormatError) throw err;
     throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
-  } finally {
-    await fh?.close();
   }
+  if (at < into.length && position > 0) {
+    throw new PackFormatError(
+      path,
+      position + at,
+      'pack index cut short (it shrank as it was read)',
+    );
+  }
+  return into.subarray(0, at);
 }
 
 /**

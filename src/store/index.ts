@@ -12,6 +12,7 @@ export {
   type PackEntry,
   type PackIndex,
   PackIndexBuilder,
+  PackIndexCheck,
   RECORD_HEADER_BYTES,
   type RecordHeader,
   visitPackIndex,

@@ -267,47 +267,134 @@ export function visitPackIndex(
   file: string,
   visit: (entry: Readonly<PackEntry>) => void,
 ): number {
-  if (bytes.length < INDEX_HEADER_BYTES + 4) {
-    throw new PackFormatError(file, bytes.length, 'pack index cut short');
-  }
-  for (let i = 0; i < PACK_INDEX_MAGIC.length; i++) {
-    if (bytes[i] !== PACK_INDEX_MAGIC[i]) {
-      throw new PackFormatError(file, i, 'not a layerdiff pack index (bad magic or version)');
-    }
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const count = view.getUint32(8);
-  const packSize = Number(view.getBigUint64(12));
-  const body = INDEX_HEADER_BYTES + count * INDEX_ENTRY_BYTES;
-  if (count > MAX_PACK_ENTRIES || bytes.length !== body + 4) {
-    throw new PackFormatError(
-      file,
-      8,
-      `${count} entries do not fit a file of ${bytes.length} bytes`,
-    );
-  }
-  if (view.getUint32(body) !== crc32(bytes.subarray(0, body))) {
-    throw new PackFormatError(file, body, 'pack index checksum mismatch');
-  }
-  if (!Number.isSafeInteger(packSize)) {
-    throw new PackFormatError(file, 12, `pack size ${packSize} out of range`);
-  }
-  /** Bytes the records claim: records never overlap, so at most the pack's size. */
-  let claimed = PACK_MAGIC.length;
+  const check = new PackIndexCheck(bytes.subarray(0, INDEX_HEADER_BYTES), bytes.length, file);
+  const body = check.body;
+  check.entries(bytes.subarray(INDEX_HEADER_BYTES, body));
+  check.finish(bytes.subarray(body));
+  // Every entry checked: only now is any handed over, so a bad index gives none.
   const e: PackEntry = { digest: bytes, offset: 0, coding: 'identity', stored: 0, raw: 0 };
   for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
-    decodeIndexEntry(bytes.subarray(at, at + INDEX_ENTRY_BYTES), packSize, file, at, e);
-    claimed += RECORD_HEADER_BYTES + e.stored;
-    if (claimed > packSize) {
-      // Overlapping records: a few bytes of pack could otherwise claim millions of chunks.
-      throw new PackFormatError(file, at, `records claim more than the pack's ${packSize} bytes`);
+    visit(
+      decodeIndexEntry(bytes.subarray(at, at + INDEX_ENTRY_BYTES), check.packSize, file, at, e),
+    );
+  }
+  return check.packSize;
+}
+
+/**
+ * Checks a pack index file read in pieces, as {@link visitPackIndex} checks a whole one, so
+ * that a reader never holds a large index whole (the format allows 2^22 entries, 218 MB): the
+ * header first, then every entry in order, in pieces of whole entries, then the checksum. A
+ * damaged file reports a checksum mismatch before what its entries seem to say, as when it is
+ * checked whole.
+ */
+export class PackIndexCheck {
+  /** Entries the index lists. */
+  readonly count: number;
+  /** The size the pack file must have. */
+  readonly packSize: number;
+  /** Where the entries end and the checksum starts. */
+  readonly body: number;
+  private crc: number;
+  private at = INDEX_HEADER_BYTES;
+  /** Bytes the records claim: records never overlap, so at most the pack's size. */
+  private claimed = PACK_MAGIC.length;
+  /** The first fault found in an entry: reported unless the checksum fails. */
+  private fault: PackFormatError | undefined;
+  private readonly entry: PackEntry = {
+    digest: new Uint8Array(0),
+    offset: 0,
+    coding: 'identity',
+    stored: 0,
+    raw: 0,
+  };
+
+  /**
+   * @param header - the file's first {@link INDEX_HEADER_BYTES} bytes (fewer when it is shorter).
+   * @param fileSize - the file's size in bytes.
+   * @param file - its name, for errors.
+   * @throws {@link PackFormatError} for a bad header, or a size that does not fit the count.
+   */
+  constructor(
+    header: Uint8Array,
+    fileSize: number,
+    private readonly file: string,
+  ) {
+    if (fileSize < INDEX_HEADER_BYTES + 4 || header.length < INDEX_HEADER_BYTES) {
+      throw new PackFormatError(file, fileSize, 'pack index cut short');
     }
+    for (let i = 0; i < PACK_INDEX_MAGIC.length; i++) {
+      if (header[i] !== PACK_INDEX_MAGIC[i]) {
+        throw new PackFormatError(file, i, 'not a layerdiff pack index (bad magic or version)');
+      }
+    }
+    this.count = u32(header, 8);
+    this.packSize = u32(header, 12) * 2 ** 32 + u32(header, 16);
+    this.body = INDEX_HEADER_BYTES + this.count * INDEX_ENTRY_BYTES;
+    if (this.count > MAX_PACK_ENTRIES || fileSize !== this.body + 4) {
+      throw new PackFormatError(
+        file,
+        8,
+        `${this.count} entries do not fit a file of ${fileSize} bytes`,
+      );
+    }
+    this.crc = crc32(header.subarray(0, INDEX_HEADER_BYTES));
   }
-  // Every entry checked: only now is any handed over, so a bad index gives none.
-  for (let at = INDEX_HEADER_BYTES; at < body; at += INDEX_ENTRY_BYTES) {
-    visit(decodeIndexEntry(bytes.subarray(at, at + INDEX_ENTRY_BYTES), packSize, file, at, e));
+
+  /**
+   * Checks the next entries.
+   * @param bytes - a whole number of entries, the next in the file.
+   */
+  entries(bytes: Uint8Array): void {
+    if (bytes.length % INDEX_ENTRY_BYTES !== 0 || this.at + bytes.length > this.body) {
+      throw new RangeError(`${bytes.length} bytes are not the next whole entries of ${this.file}`);
+    }
+    this.crc = crc32(bytes, this.crc);
+    for (let i = 0; i < bytes.length && !this.fault; i += INDEX_ENTRY_BYTES) {
+      const at = this.at + i;
+      try {
+        const e = decodeIndexEntry(
+          bytes.subarray(i, i + INDEX_ENTRY_BYTES),
+          this.packSize,
+          this.file,
+          at,
+          this.entry,
+        );
+        this.claimed += RECORD_HEADER_BYTES + e.stored;
+        if (this.claimed > this.packSize) {
+          // Overlapping records: a few bytes of pack could otherwise claim millions of chunks.
+          throw new PackFormatError(
+            this.file,
+            at,
+            `records claim more than the pack's ${this.packSize} bytes`,
+          );
+        }
+      } catch (err) {
+        if (!(err instanceof PackFormatError)) throw err;
+        this.fault = err;
+      }
+    }
+    this.at += bytes.length;
   }
-  return packSize;
+
+  /**
+   * Checks the checksum, once every entry has been checked, then reports the first fault an
+   * entry had.
+   * @param checksum - the file's last 4 bytes.
+   * @throws {@link PackFormatError}.
+   */
+  finish(checksum: Uint8Array): void {
+    if (this.at !== this.body || checksum.length !== 4) {
+      throw new RangeError(`the checksum of ${this.file} comes after its ${this.count} entries`);
+    }
+    if (u32(checksum, 0) !== this.crc) {
+      throw new PackFormatError(this.file, this.body, 'pack index checksum mismatch');
+    }
+    if (!Number.isSafeInteger(this.packSize)) {
+      throw new PackFormatError(this.file, 12, `pack size ${this.packSize} out of range`);
+    }
+    if (this.fault) throw this.fault;
+  }
 }
 
 /** The big-endian 32-bit word at `at`. */

@@ -10,6 +10,7 @@ import {
   INDEX_ENTRY_BYTES,
   type PackEntry,
   PackIndexBuilder,
+  PackIndexCheck,
   RECORD_HEADER_BYTES,
   visitPackIndex,
 } from '../../src/store/pack-format.js';
@@ -27,18 +28,33 @@ const entries: PackEntry[] = [
 ];
 const packSize = 8 + 2 * RECORD_HEADER_BYTES + 140;
 
-function rejects(bytes: Uint8Array, pattern: RegExp, offset?: number): void {
-  let err: unknown;
-  try {
-    decodePackIndex(bytes, 'x.idx');
-  } catch (e) {
-    err = e;
+/** Checks an index file in pieces of one entry, as a store reads it. */
+function checkInPieces(bytes: Uint8Array): void {
+  const check = new PackIndexCheck(bytes.subarray(0, 20), bytes.length, 'x.idx');
+  for (let at = 20; at < check.body; at += INDEX_ENTRY_BYTES) {
+    check.entries(bytes.subarray(at, at + INDEX_ENTRY_BYTES));
   }
-  expect(err).toBeInstanceOf(PackFormatError);
-  expect((err as PackFormatError).code).toBe('ERR_PACK_FORMAT');
-  expect((err as Error).message).toMatch(pattern);
-  expect((err as Error).message).toContain('x.idx');
-  if (offset !== undefined) expect((err as PackFormatError).offset).toBe(offset);
+  check.finish(bytes.subarray(check.body));
+}
+
+/** Expects both a whole check and one in pieces to refuse `bytes`, with the same error. */
+function rejects(bytes: Uint8Array, pattern: RegExp, offset?: number): void {
+  const errors = [() => decodePackIndex(bytes, 'x.idx'), () => checkInPieces(bytes)].map((f) => {
+    try {
+      f();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  });
+  for (const err of errors) {
+    expect(err).toBeInstanceOf(PackFormatError);
+    expect((err as PackFormatError).code).toBe('ERR_PACK_FORMAT');
+    expect((err as Error).message).toMatch(pattern);
+    expect((err as Error).message).toContain('x.idx');
+    if (offset !== undefined) expect((err as PackFormatError).offset).toBe(offset);
+  }
+  expect((errors[1] as Error).message).toBe((errors[0] as Error).message);
 }
 
 /** Re-encodes an index after `edit` changed its entries (a valid checksum over bad content). */
@@ -48,6 +64,11 @@ const withEntries = (edit: (e: PackEntry[]) => PackEntry[], size = packSize) =>
 describe('pack index', () => {
   it('round-trips', () => {
     const bytes = encodePackIndex(entries, packSize);
+    checkInPieces(bytes);
+    // Pieces must be whole entries, in order, and the checksum comes last.
+    const check = new PackIndexCheck(bytes.subarray(0, 20), bytes.length, 'x.idx');
+    expect(() => check.entries(bytes.subarray(20, 30))).toThrow(RangeError);
+    expect(() => check.finish(bytes.subarray(-4))).toThrow(RangeError);
     expect(bytes.length).toBe(20 + 2 * INDEX_ENTRY_BYTES + 4);
     expect(decodePackIndex(bytes, 'x.idx')).toEqual({ packSize, entries });
   });
