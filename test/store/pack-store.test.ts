@@ -486,6 +486,22 @@ describe('PackStore', () => {
         };
       });
     };
+    /** Closes `store` while `read` is held at the gate: the close waits, and the read ends whole. */
+    const closeWaitsFor = async (
+      store: PackStore,
+      read: Promise<Uint8Array>,
+      bytes: Uint8Array,
+    ) => {
+      let closed = false;
+      const closing = store.close().then(() => {
+        closed = true;
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(closed).toBe(false);
+      release();
+      expectBytes(await read, bytes);
+      await closing;
+    };
     try {
       const root = await fresh();
       const w = await PackStore.open(root);
@@ -499,17 +515,9 @@ describe('PackStore', () => {
       await started;
       await expect(w.flush()).rejects.toThrow(/ENOENT/);
       expect(await w.has(a.digest)).toBe(false);
-      // Closing waits for the read on the pack given up too.
-      let wClosed = false;
-      const wClosing = w.close().then(() => {
-        wClosed = true;
-      });
-      await new Promise((r) => setTimeout(r, 50));
-      expect(wClosed).toBe(false);
-      release();
-      // The read ends on the file it opened (now unlinked): the chunk, whole and verified.
-      expectBytes(await got, a.bytes);
-      await wClosing;
+      // Closing waits for the read on the pack given up too, which ends on the file it opened
+      // (now unlinked).
+      await closeWaitsFor(w, got, a.bytes);
 
       const s = await PackStore.open(root);
       const b = chunk(5000, 32);
@@ -518,15 +526,7 @@ describe('PackStore', () => {
       started = reading();
       const read = s.get(b.digest);
       await started;
-      let closed = false;
-      const closing = s.close().then(() => {
-        closed = true;
-      });
-      await new Promise((r) => setTimeout(r, 50));
-      expect(closed).toBe(false);
-      release();
-      expectBytes(await read, b.bytes);
-      await closing;
+      await closeWaitsFor(s, read, b.bytes);
     } finally {
       proto.readv = readv;
     }
@@ -755,28 +755,57 @@ describe('PackStore', () => {
     await s.close();
   });
 
+  /**
+   * Writes a pack of zeros whose index lists chunk `x` `listed` times, each at a record of its
+   * own (bad: all zeros).
+   */
+  const badPack = (
+    root: string,
+    name: string,
+    x: { digest: string; bytes: Uint8Array },
+    listed: number,
+  ) => {
+    const raw = Buffer.from(x.digest.slice(7), 'hex');
+    const stored = x.bytes.length;
+    const path = join(root, 'packs', name);
+    const packSize = PACK_MAGIC.length + listed * (RECORD_HEADER_BYTES + stored);
+    writeFileSync(`${path}.pack`, PACK_MAGIC);
+    truncateSync(`${path}.pack`, packSize);
+    const entries = Array.from({ length: listed }, (_, i) => ({
+      digest: raw,
+      offset: PACK_MAGIC.length + i * (RECORD_HEADER_BYTES + stored),
+      coding: 'identity' as const,
+      stored,
+      raw: stored,
+    }));
+    writeFileSync(`${path}.idx`, encodePackIndex(entries, packSize));
+  };
+
+  /** Stores a good copy of `x` apart, then copies its pack in under a name starting `prefix`. */
+  const goodPack = async (
+    root: string,
+    prefix: string,
+    x: { digest: string; bytes: Uint8Array },
+  ) => {
+    const s = await PackStore.open(join(root, 'elsewhere'));
+    await s.put(x.digest, x.bytes);
+    await s.close();
+    for (const f of packFiles(join(root, 'elsewhere'))) {
+      writeFileSync(
+        join(root, 'packs', `${prefix}-${f.slice(10)}`),
+        await readFile(join(root, 'elsewhere', 'packs', f)),
+      );
+    }
+  };
+
   it('a copy in the newest pack is kept however many older packs list the chunk', async () => {
     // 20 older packs each list x at a bad record (zeros); a repair stored x again after them.
     const root = await fresh();
     mkdirSync(join(root, 'packs'));
     const x = chunk(1000, 10);
-    const raw = Buffer.from(x.digest.slice(7), 'hex');
-    const stored = x.bytes.length;
-    const packSize = PACK_MAGIC.length + RECORD_HEADER_BYTES + stored;
-    for (let i = 0; i < 20; i++) {
-      const name = join(root, 'packs', `0000000a0-${i.toString(16).padStart(16, '0')}`);
-      writeFileSync(`${name}.pack`, PACK_MAGIC);
-      truncateSync(`${name}.pack`, packSize);
-      const entry = { digest: raw, offset: 8, coding: 'identity' as const, stored, raw: stored };
-      writeFileSync(`${name}.idx`, encodePackIndex([entry], packSize));
-    }
-    const s = await PackStore.open(join(root, 'elsewhere'));
-    await s.put(x.digest, x.bytes);
-    await s.close();
-    for (const f of packFiles(join(root, 'elsewhere'))) {
-      const to = `0000000z0-${f.slice(10)}`;
-      writeFileSync(join(root, 'packs', to), await readFile(join(root, 'elsewhere', 'packs', f)));
-    }
+    for (let i = 0; i < 20; i++)
+      badPack(root, `0000000a0-${i.toString(16).padStart(16, '0')}`, x, 1);
+    await goodPack(root, '0000000z0', x);
     const t = await PackStore.open(root);
     expect(t.chunks).toBe(16);
     expectBytes(await t.get(x.digest), x.bytes);
@@ -791,28 +820,8 @@ describe('PackStore', () => {
       const root = await fresh();
       mkdirSync(join(root, 'packs'));
       const x = chunk(1000, 9);
-      const raw = Buffer.from(x.digest.slice(7), 'hex');
-      const stored = x.bytes.length;
-      const bad = join(root, 'packs', `0000000${where === 'before' ? 'b' : 'a'}0-0123456789abcdef`);
-      const packSize = PACK_MAGIC.length + 40 * (RECORD_HEADER_BYTES + stored);
-      writeFileSync(`${bad}.pack`, PACK_MAGIC);
-      truncateSync(`${bad}.pack`, packSize);
-      const entries = Array.from({ length: 40 }, (_, i) => ({
-        digest: raw,
-        offset: PACK_MAGIC.length + i * (RECORD_HEADER_BYTES + stored),
-        coding: 'identity' as const,
-        stored,
-        raw: stored,
-      }));
-      writeFileSync(`${bad}.idx`, encodePackIndex(entries, packSize));
-      // The good copy, stored apart, in a pack whose name sorts before or after the damaged one's.
-      const s = await PackStore.open(join(root, 'elsewhere'));
-      await s.put(x.digest, x.bytes);
-      await s.close();
-      for (const f of packFiles(join(root, 'elsewhere'))) {
-        const to = `0000000${where === 'before' ? 'a' : 'b'}0-${f.slice(10)}`;
-        writeFileSync(join(root, 'packs', to), await readFile(join(root, 'elsewhere', 'packs', f)));
-      }
+      badPack(root, `0000000${where === 'before' ? 'b' : 'a'}0-0123456789abcdef`, x, 40);
+      await goodPack(root, `0000000${where === 'before' ? 'a' : 'b'}0`, x);
       const t = await PackStore.open(root);
       expect(t.chunks).toBe(2);
       expectBytes(await t.get(x.digest), x.bytes);
