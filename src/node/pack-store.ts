@@ -341,28 +341,35 @@ export class PackStore implements ChunkStore {
       let first = 0;
       let n = 0;
       const earlier = new Uint8Array(SHA256_BYTES);
-      const listedBefore = (r: number) => {
-        if (this.table.pack(r) !== pack) return false;
-        const k = this.table.entry(r);
-        // An entry of an earlier block is read again (only for a digest listed twice, or for
-        // two that share a fingerprint).
-        const digest =
-          k >= first
-            ? block.subarray(
-                (k - first) * INDEX_ENTRY_BYTES,
-                (k - first) * INDEX_ENTRY_BYTES + SHA256_BYTES,
-              )
-            : readSync(
-                  fh.fd,
-                  earlier,
-                  0,
-                  SHA256_BYTES,
-                  INDEX_HEADER_BYTES + k * INDEX_ENTRY_BYTES,
-                ) === SHA256_BYTES
-              ? earlier
-              : undefined;
-        return digest !== undefined && digestsEqual(digest, e.digest);
+      /**
+       * Entry `k`'s digest: in the block, or read again (for a digest listed twice, or two that
+       * share a fingerprint).
+       */
+      const digestOf = (k: number): Uint8Array => {
+        if (k >= first) {
+          const at = (k - first) * INDEX_ENTRY_BYTES;
+          return block.subarray(at, at + SHA256_BYTES);
+        }
+        const position = INDEX_HEADER_BYTES + k * INDEX_ENTRY_BYTES;
+        let got: number;
+        try {
+          got = readSync(fh.fd, earlier, 0, SHA256_BYTES, position);
+        } catch (err) {
+          throw new StoreError(`reading pack index ${idxPath}: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+        if (got < SHA256_BYTES) {
+          throw new PackFormatError(
+            idxPath,
+            position,
+            'pack index cut short (it shrank as it was read)',
+          );
+        }
+        return earlier;
       };
+      const listedBefore = (r: number) =>
+        this.table.pack(r) === pack && digestsEqual(digestOf(this.table.entry(r)), e.digest);
       for (first = 0; first < check.count; first += n) {
         n = Math.min(INDEX_READ_ENTRIES, check.count - first);
         const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
