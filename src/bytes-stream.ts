@@ -25,17 +25,17 @@ export function streamOfBytes(bytes: Uint8Array): ReadableStream<Uint8Array> {
 
 /**
  * Reads a whole stream of bytes into one array, refusing to read more than `max` bytes.
- * @param stream - the bytes.
+ * @param stream - the bytes, or a reader of them (which a caller keeps to cancel the read).
  * @param max - the most bytes accepted. @default unlimited
  * @param tooLong - the error to throw past `max` (the stream is cancelled first).
  * @returns the bytes.
  */
 export async function readBytes(
-  stream: ReadableStream<Uint8Array>,
+  stream: ReadableStream<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>,
   max = Number.POSITIVE_INFINITY,
   tooLong: () => Error = () => new RangeError(`stream exceeds ${max} bytes`),
 ): Promise<Uint8Array> {
-  const reader = stream.getReader();
+  const reader = 'getReader' in stream ? stream.getReader() : stream;
   const parts: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -26,6 +26,7 @@ export {
   isRoot,
   MAX_INDEX_LEVELS,
   PACKED_REF_BYTES,
+  packRef,
   packRefs,
   ROOT_MAGIC,
   ROOT_MAX_REFS,

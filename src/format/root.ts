@@ -68,12 +68,20 @@ export interface IndexRoot {
  */
 export function packRefs(refs: readonly ChunkRef[]): Uint8Array {
   const out = new Uint8Array(refs.length * PACKED_REF_BYTES);
-  const view = new DataView(out.buffer);
   refs.forEach((ref, i) => {
-    out.set(ref.digest, i * PACKED_REF_BYTES);
-    view.setUint32(i * PACKED_REF_BYTES + 32, ref.length);
+    packRef(ref, out, i * PACKED_REF_BYTES);
   });
   return out;
+}
+
+/**
+ * Packs one chunk reference into {@link PACKED_REF_BYTES} bytes of `into` from `at`.
+ * @param ref - the reference.
+ * @param into - where it goes. @param at - where its entry starts.
+ */
+export function packRef(ref: ChunkRef, into: Uint8Array, at: number): void {
+  into.set(ref.digest, at);
+  new DataView(into.buffer, into.byteOffset + at + 32, 4).setUint32(0, ref.length);
 }
 
 /**

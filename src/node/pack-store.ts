@@ -58,7 +58,6 @@ import {
   PackIndexBuilder,
   PackIndexCheck,
   RECORD_HEADER_BYTES,
-  statedPackSize,
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
@@ -315,15 +314,15 @@ export class PackStore implements ChunkStore {
     const { fh, size } = await openIndexFile(idxPath);
     try {
       const header = await readIndexAt(fh, block.subarray(0, INDEX_HEADER_BYTES), 0, idxPath);
+      const check = new PackIndexCheck(header, size, idxPath);
       // The size the index states is checked with the rest of it below, before any entry is
       // taken.
-      const packSize = statedPackSize(header);
+      const packSize = check.packSize;
       const packStat = await stat(packPath).catch(() => undefined);
-      if (packSize >= 0 && (!packStat?.isFile() || packStat.size !== packSize)) {
+      if (!packStat?.isFile() || packStat.size !== packSize) {
         const what = packStat ? `${packStat.size} bytes` : 'missing';
         throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
       }
-      const check = new PackIndexCheck(header, size, idxPath);
       for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
         const n = Math.min(block.length, check.body - at);
         check.entries(await readIndexAt(fh, block.subarray(0, n), at, idxPath));
@@ -336,8 +335,9 @@ export class PackStore implements ChunkStore {
       // to the other when it is bad (a repair may sit in either). One pack holds a chunk once:
       // an index that lists it again is damaged or hostile, and only its first entry is kept
       // (the others, bad copies, could otherwise take every place the limit leaves, and hide a
-      // good copy another pack holds).
-      const e: PackEntry = { digest: block, offset: 0, coding: 'identity', stored: 0, raw: 0 };
+      // good copy another pack holds). Only digests are taken here: a record's place is read,
+      // and checked again, from its entry when the record is confirmed.
+      let digest: Uint8Array = block;
       let first = 0;
       let n = 0;
       const earlier = new Uint8Array(SHA256_BYTES);
@@ -369,15 +369,14 @@ export class PackStore implements ChunkStore {
         return earlier;
       };
       const listedBefore = (r: number) =>
-        this.table.pack(r) === pack && digestsEqual(digestOf(this.table.entry(r)), e.digest);
+        this.table.pack(r) === pack && digestsEqual(digestOf(this.table.entry(r)), digest);
       for (first = 0; first < check.count; first += n) {
         n = Math.min(INDEX_READ_ENTRIES, check.count - first);
         const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
         const bytes = await readIndexAt(fh, block.subarray(0, n * INDEX_ENTRY_BYTES), at, idxPath);
         for (let i = 0; i < n; i++) {
-          const entry = bytes.subarray(i * INDEX_ENTRY_BYTES, (i + 1) * INDEX_ENTRY_BYTES);
-          decodeIndexEntry(entry, packSize, idxPath, at + i * INDEX_ENTRY_BYTES, e);
-          this.table.add(e.digest, pack, first + i, MAX_COPIES, listedBefore);
+          digest = bytes.subarray(i * INDEX_ENTRY_BYTES, i * INDEX_ENTRY_BYTES + SHA256_BYTES);
+          this.table.add(digest, pack, first + i, MAX_COPIES, listedBefore);
         }
       }
     } finally {
@@ -441,7 +440,7 @@ export class PackStore implements ChunkStore {
       return undefined;
     }
     // The index file was checked when it was loaded, but it is outside input, read again here.
-    const file = `${pack.path.slice(0, -'.pack'.length)}.idx`;
+    const file = indexPathOf(pack.path);
     const position = INDEX_HEADER_BYTES + entryNo * INDEX_ENTRY_BYTES;
     try {
       return { pack: packNo, entry: decodeIndexEntry(bytes.slice(), pack.size, file, position) };
@@ -485,7 +484,7 @@ export class PackStore implements ChunkStore {
    * `first` (fewer at its end; none when the file is gone).
    */
   private async readIndexBlock(packNo: number, first: number): Promise<Uint8Array> {
-    const path = `${this.packs[packNo]!.path.slice(0, -'.pack'.length)}.idx`;
+    const path = indexPathOf(this.packs[packNo]!.path);
     const out = new Uint8Array(INDEX_BLOCK_ENTRIES * INDEX_ENTRY_BYTES);
     const position = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
     // Without blocking: a FIFO put in the index's place must not hang the open.
@@ -617,7 +616,7 @@ export class PackStore implements ChunkStore {
     let h = this.handles.get(pack);
     if (!h) {
       const writer = this.packs[pack]!.open?.handle;
-      h = { fh: writer ?? openPack(file), users: 0 };
+      h = { fh: writer ?? openRegularFile(file, 'pack').then(({ fh }) => fh), users: 0 };
       this.handles.set(pack, h);
     }
     // Counted as in use before any trimming, so that the handle just opened is not closed.
@@ -979,19 +978,32 @@ export class PackStore implements ChunkStore {
 }
 
 /**
- * Opens a sealed pack to read it: without blocking (a FIFO put in the pack's place must not
- * hang the open), and only a regular file.
+ * Opens a file of the store to read it, which is outside input: without blocking (a FIFO put
+ * in its place must not hang the open), and only a regular file of at most `maxBytes`, checked
+ * through the same descriptor.
+ * @param what - what the file should be, for the error.
+ * @throws {@link PackFormatError} for anything else; what the open throws.
  */
-async function openPack(file: string): Promise<FileHandle> {
-  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+async function openRegularFile(
+  path: string,
+  what: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<{ fh: FileHandle; size: number }> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    if ((await fh.stat()).isFile()) return fh;
+    const st = await fh.stat();
+    if (st.isFile() && st.size <= maxBytes) return { fh, size: st.size };
+    const found = st.isFile() ? `${st.size} bytes` : 'not a regular file';
+    throw new PackFormatError(path, 0, `not a ${what} (${found})`);
   } catch (err) {
     await fh.close().catch(() => {});
     throw err;
   }
-  await fh.close().catch(() => {});
-  throw new PackFormatError(file, 0, 'not a regular file');
+}
+
+/** The path of a pack's index, from the pack's (final) path. */
+function indexPathOf(packPath: string): string {
+  return `${packPath.slice(0, -'.pack'.length)}.idx`;
 }
 
 /** Writes a small file through a temporary name and a rename. */
@@ -1015,26 +1027,11 @@ async function writeAtomic(path: string, bytes: Uint8Array, sync: boolean): Prom
 /** Largest pack index file: a header, the most entries, the checksum. */
 const MAX_INDEX_FILE = INDEX_HEADER_BYTES + MAX_PACK_ENTRIES * INDEX_ENTRY_BYTES + 4;
 
-/**
- * Opens a pack index file, which is outside input: without blocking (a FIFO put in its place
- * must not hang the open), and only a regular file of bounded size, checked through the same
- * descriptor.
- */
+/** Opens a pack index file (see {@link openRegularFile}); other failures are a StoreError. */
 async function openIndexFile(path: string): Promise<{ fh: FileHandle; size: number }> {
-  let fh: FileHandle | undefined;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const st = await fh.stat();
-    if (!st.isFile() || st.size > MAX_INDEX_FILE) {
-      throw new PackFormatError(
-        path,
-        0,
-        `not a pack index (${st.isFile() ? `${st.size} bytes` : 'not a regular file'})`,
-      );
-    }
-    return { fh, size: st.size };
+    return await openRegularFile(path, 'pack index', MAX_INDEX_FILE);
   } catch (err) {
-    await fh?.close().catch(() => {});
     if (err instanceof PackFormatError) throw err;
     throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
   }

@@ -18,6 +18,7 @@ import {
   INDEX_CHUNKER_PARAMS,
   MAX_INDEX_LEVELS,
   PACKED_REF_BYTES,
+  packRef,
   ROOT_MAX_REFS,
   unpackRef,
 } from '../format/root.js';
@@ -197,8 +198,7 @@ class ChunkSink {
       grown.set(this.refs);
       this.refs = grown;
     }
-    this.refs.set(ref.digest, this.refBytes);
-    new DataView(this.refs.buffer).setUint32(this.refBytes + 32, ref.length);
+    packRef(ref, this.refs, this.refBytes);
     this.refBytes += PACKED_REF_BYTES;
   }
 }

@@ -6,14 +6,13 @@
  *
  * @module
  */
-import { streamOfBytes } from '../bytes-stream.js';
+import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { type ChunkCodec, type EncodedChunk, webChunkCodec } from '../compress/chunk-codec.js';
 import { ConvertEmitter } from '../events/progress.js';
 import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
 import { formatDigest, parseDigest } from '../hash/digest.js';
 import { webHashProvider } from '../hash/web.js';
 import type { ChunkReader, ChunkWriter } from '../store/types.js';
-import { concatBytes } from '../tar/header.js';
 import { type ConvertOptions, type ConvertResult, convert } from './convert.js';
 import { indexChunks } from './open-index.js';
 
@@ -148,9 +147,7 @@ export function createDiff(
     stopIndex = (reason) => {
       reading.cancel(reason).catch(() => {});
     };
-    const parts: Uint8Array[] = [];
-    for (let r = await reading.read(); !r.done; r = await reading.read()) parts.push(r.value);
-    const root = concatBytes(parts);
+    const root = await readBytes(reading);
     const result = await converter.done;
     await emit(encodeRootFrame(root));
     return { ...result, ...stats };

@@ -14,10 +14,10 @@
  * distinct digests chosen to share a home slot or a fingerprint (the same first word, say) are
  * no more likely to than any others. (One digest listed again and again always shares its
  * fingerprint: see the limit of `add`.) Without keyed homes, loading a hostile pack index of
- * 80,000 entries took 14 s. By chance, a lookup of an absent chunk finds
- * a candidate when a record of the same home shares the rest of the fingerprint: in a table of
- * a million records (2^21 slots, 11 bits left), about one lookup in 4,000 (by arithmetic),
- * which costs that lookup a confirmation.
+ * 80,000 entries took 14 s. By chance, a lookup of an absent chunk finds a candidate when a
+ * record of the same home shares the rest of the fingerprint: in a table of a million records
+ * (2^21 slots, 11 bits left), about one lookup in 4,000 (by arithmetic), which costs that
+ * lookup a confirmation.
  *
  * Two records of one chunk (two writers each stored it) are two entries; a lookup returns
  * both, newest first. Records are numbered densely from 0 in the order they are added;

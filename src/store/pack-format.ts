@@ -440,13 +440,3 @@ export function decodeIndexEntry(
   }
   return into;
 }
-
-/**
- * The pack size an index's header states, unchecked (see {@link visitPackIndex}).
- * @param bytes - the index file.
- * @returns the size, or -1 when the file is too short to state one.
- */
-export function statedPackSize(bytes: Uint8Array): number {
-  if (bytes.length < INDEX_HEADER_BYTES) return -1;
-  return Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getBigUint64(12));
-}

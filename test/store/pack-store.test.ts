@@ -546,7 +546,9 @@ describe('PackStore', () => {
       execFileSync('mkfifo', [rec!.pack]);
       const err = await t.get(a.digest).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ChunkDigestError);
-      expect((err as Error).message).toContain(`${rec!.pack}: not a regular file (at byte 0)`);
+      expect((err as Error).message).toContain(
+        `${rec!.pack}: not a pack (not a regular file) (at byte 0)`,
+      );
       // Forgotten: a put stores the chunk again, in a pack of its own.
       expect(await t.put(a.digest, a.bytes)).toBe(true);
       expectBytes(await t.get(a.digest), a.bytes);
