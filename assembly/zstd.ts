@@ -8,7 +8,7 @@
  * calls `frame(windowSize)` at each frame's start, copies each block's body to `inputPtr()`
  * (a raw block's straight to the output instead), and calls `block(type, size, blockMax)`.
  * The output goes to a history buffer at `historyPtr()`, from `position()` before the call to
- * `position()` after it. The buffer is a ring of the window plus 1 MiB and a block: when
+ * `position()` after it. The buffer is a ring of the window plus two blocks: when
  * `room()` is under one block, the host takes what it has not yet read and calls `wrap()`,
  * and output goes on from the buffer's start, while matches that reach back past it read the
  * end of the previous pass. Nothing is moved. `position()`, `room()` and `errorAt()` are u32:
@@ -158,13 +158,15 @@ function fail(code: i32, at: usize): i32 {
 
 /**
  * Starts a frame whose window is `size` bytes: forgets the last frame's tables and offsets,
- * and sizes the history buffer to the window plus 1 MiB and a block (so a pass through it,
- * between wraps, is at least the window plus 1 MiB long).
+ * and sizes the history buffer to the window plus two blocks. A pass through it ends when less
+ * than a block is left, so it is more than the window and a block long: a match that reaches
+ * back into the previous pass reads bytes more than a block ahead of anything the block being
+ * decoded writes (its copies' stray bytes past their ends included, at most {@link SLACK}).
  * @returns 0, or {@link E_MEMORY} when memory cannot grow.
  */
 export function frame(size: u32): i32 {
   windowSize = size;
-  const extra: u32 = (1 << 20) + BLOCK_MAX;
+  const extra: u32 = 2 * BLOCK_MAX;
   const need: u64 = <u64>history() + <u64>size + <u64>extra + SLACK;
   if (need > 0xffff0000) return E_MEMORY;
   const pages = <i32>((need + 0xffff) >> 16);
@@ -807,8 +809,8 @@ function compressed(size: u32, blockMax: u32): i32 {
     if (offset <= head) {
       copyMatch(o, offset, matchLength);
     } else {
-      // The match starts in the previous pass, `offset - head` bytes before its end (at least
-      // 1 MiB after anything this block writes), and may run on into this pass's start.
+      // The match starts in the previous pass, `offset - head` bytes before its end (more than
+      // a block after anything this block writes), and may run on into this pass's start.
       const back = offset - head;
       const first = min(matchLength, back);
       memory.copy(o, base + tailEnd - back, first);

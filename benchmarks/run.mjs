@@ -16,13 +16,13 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeLayer, makeSmallFilesLayer } from './make-layer.mjs';
+import { shebangOf } from './shebang.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '..', 'dist', 'cli.js');
-// Run the CLI with the V8 flags its shebang line gives it, as an installed `layerdiff` runs.
-const cliFlags = (readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '')
-  .split(' ')
-  .filter((w) => w.startsWith('--'));
+// Run the CLI with the environment and V8 flags its shebang line gives it, as an installed
+// `layerdiff` runs.
+const shebang = shebangOf(cli);
 const rssHook = join(here, 'rss.cjs');
 const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
 const sizeMiB = Number(process.env.LAYERDIFF_BENCH_MIB ?? 1100);
@@ -73,10 +73,11 @@ function measure(cmd, args, opts = {}) {
   for (let i = 0; i < reps; i++) {
     const base = opts.baseline ? measureOnce(...opts.baseline) : undefined;
     opts.before?.();
-    const full = opts.node ? [...cliFlags, '-r', rssHook, ...args] : args;
+    const full = opts.node ? [...shebang.flags, '-r', rssHook, ...args] : args;
     const t = process.hrtime.bigint();
     const r = spawnSync(opts.node ? process.execPath : cmd, full, {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: opts.node ? { ...process.env, ...shebang.env } : process.env,
       maxBuffer: 1 << 24,
     });
     const wall = Number(process.hrtime.bigint() - t) / 1e9;

@@ -19,25 +19,17 @@
  * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shebangOf } from './shebang.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '..', 'dist', 'cli.js');
-// Node processes run with the V8 flags the CLI's shebang line gives it, as an installed
-// `layerdiff` runs.
-const nodeFlags = (readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '')
-  .split(' ')
-  .filter((w) => w.startsWith('--'));
+// Node processes run with the environment and V8 flags the CLI's shebang line gives it, as an
+// installed `layerdiff` runs.
+const shebang = shebangOf(cli);
+const nodeEnv = { ...process.env, ...shebang.env };
 const rssHook = join(here, 'rss.cjs');
 const dir = join(process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench', 'scenarios');
 const wanted = (process.env.LAYERDIFF_SCENARIOS ?? 'onebyte,debian,image,upload').split(',');
@@ -69,9 +61,10 @@ function bytesUnder(/** @type {string} */ path, suffix = '') {
 function run(args, opts = {}) {
   const t = process.hrtime.bigint();
   const r = opts.node
-    ? spawnSync(process.execPath, [...nodeFlags, '-r', rssHook, ...args], {
+    ? spawnSync(process.execPath, [...shebang.flags, '-r', rssHook, ...args], {
         encoding: 'utf8',
         maxBuffer: 1 << 26,
+        env: nodeEnv,
       })
     : spawnSync(args[0] ?? 'true', args.slice(1), {
         encoding: 'utf8',
@@ -355,8 +348,15 @@ async function upload(/** @type {string} */ layer) {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const server = spawn(
     process.execPath,
-    [...nodeFlags, '-r', rssHook, join(here, 'upload-server.mjs'), String(port), join(d, 'store')],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      ...shebang.flags,
+      '-r',
+      rssHook,
+      join(here, 'upload-server.mjs'),
+      String(port),
+      join(d, 'store'),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: nodeEnv },
   );
   let serverErr = '';
   server.stderr.on('data', (b) => {

@@ -2,9 +2,9 @@
  * The host side of layerdiff's zstd block decoder (`assembly/zstd.ts`, compiled to
  * `zstd.wasm`): a {@link ZstdBlockSink} that copies each block the walker finds into the
  * module, has it decoded into the module's history buffer, and hands out the output in
- * pieces of about a slice. Its memory is the window plus about a megabyte (the history
- * buffer is a ring), allocated once per frame size and reused, so decoding a layer
- * allocates nothing per block but the output it hands out.
+ * pieces of about a slice. Its memory is the window plus about half a megabyte (the
+ * history buffer is a ring of the window and two blocks), allocated once per frame size and
+ * reused, so decoding a layer allocates nothing per block but the output it hands out.
  *
  * @module
  */
@@ -28,7 +28,7 @@ interface ZstdExports {
 }
 
 const BLOCK_MAX = 128 * 1024;
-/** The largest window the module can hold (with its ring's extra megabyte, in 32-bit memory). */
+/** The largest window the module can hold (with its ring's two extra blocks, in 32-bit memory). */
 const MAX_WINDOW = 2 ** 32 - 32 * 1024 * 1024;
 
 /** What the module's fault codes mean (the `E_*` constants of `assembly/zstd.ts`). */
@@ -49,8 +49,12 @@ const FAULTS: Record<number, string> = {
   [-14]: 'cannot allocate memory for the frame window',
 };
 
-/** Bytes per output piece when output buffers are recycled. */
-const PIECE = 256 * 1024;
+/**
+ * Bytes per output piece when output buffers are recycled. With 64 KiB pieces and the ring's
+ * margin cut from 1 MiB and a block to two blocks, converting 400,000 small files as
+ * `zstd -3` input peaked at 95.6-95.8 MiB instead of 98.0 (256 KiB pieces), no slower.
+ */
+const PIECE = 64 * 1024;
 /** Spare output buffers a recycling decoder keeps. */
 const MAX_SPARES = 8;
 

@@ -9,7 +9,7 @@
  * - `wasm`, layerdiff's own block decoder (`assembly/zstd.ts`), wherever WebAssembly compiles
  *   from bytes at run time (Node, browsers), or given the precompiled module (workerd). About
  *   3 to 4 times as fast as fzstd on text (750–900 MB/s here); its memory is one window
- *   plus about a megabyte, allocated once.
+ *   plus about half a megabyte, allocated once.
  * - `fzstd`, in pure JS, elsewhere (`node --jitless`; workerd without the module). It
  *   allocates per block, and a whole window per frame.
  *

@@ -30,7 +30,7 @@ import {
 import { sha256 } from '../helpers/streams.js';
 import { tarOf } from '../helpers/tars.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { CLI, listFiles, makeTar, type RunResult, requireDist, runCli } from './run.js';
+import { CLI, listFiles, makeTar, type RunResult, requireDist, runCli, runProcess } from './run.js';
 
 const LONG_DIR = `usr/share/${'long-directory-name-'.repeat(6)}`;
 
@@ -295,6 +295,11 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
     it('writes the exact tar to stdout', async () => {
       const r = ok(await runCli(['cat', index, '--store', store]));
       expect(r.stdout.length).toBe(tarBytes.length);
+      expect(sha256(r.stdout)).toBe(diffId);
+    });
+
+    it('runs as an installed bin does, through its shebang line (environment and flags)', async () => {
+      const r = ok(await runProcess(CLI, ['cat', index, '--store', store]));
       expect(sha256(r.stdout)).toBe(diffId);
     });
 

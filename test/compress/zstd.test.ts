@@ -144,9 +144,9 @@ describe.runIf(run).each(['wasm', 'fzstd'] as const)(
       });
     }
 
-    // The wasm engine's history is a ring of the window plus 1 MiB and a block: streams of
-    // several times that, with matches as far back as the window allows, cross its wrap
-    // again and again (and fzstd gets the same streams).
+    // The wasm engine's history is a ring of the window plus two blocks: streams of several
+    // times that, with matches as far back as the window allows, cross its wrap again and
+    // again (and fzstd gets the same streams).
     it('long streams whose matches reach across the history ring wrap', async () => {
       const long = concat([sampleData(3_000_000, 41), data, sampleData(2_000_000, 43), data]);
       const want = sha256(long);
@@ -158,6 +158,22 @@ describe.runIf(run).each(['wasm', 'fzstd'] as const)(
       ]) {
         const bytes = zstdCli(long, args);
         expect(sha256(await decodeZstd(bytes, randomSizes(args.length), { engine }))).toBe(want);
+      }
+    });
+
+    // Random bytes repeated with a period of exactly the window: every match reaches back the
+    // whole window, the farthest a frame allows, and the ring's passes (three blocks longer
+    // than the window) end at every alignment to the period as the prefix shifts them.
+    it('matches reaching back the whole window, across every wrap', async () => {
+      const window = 1 << 17;
+      const period = randomBytes(window);
+      for (const prefix of [0, 1, 4095, 70_001]) {
+        const bytes = concat([pseudoRandom(prefix, 7), ...Array<Uint8Array>(12).fill(period)]);
+        const packed = zstdCli(bytes, ['-19', '--zstd=wlog=17']);
+        // Compressed to about one period: the eleven repeats are matches of the full window.
+        expect(packed.length).toBeLessThan(prefix + 2 * window);
+        const got = await decodeZstd(packed, randomSizes(prefix + 3), { engine });
+        expect(sha256(got)).toBe(sha256(bytes));
       }
     });
 
