@@ -14,8 +14,8 @@
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
  * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
- * digest, its pack and its entry in the pack's index, 17 to 23 bytes a record (a million
- * chunks, some 64 GiB of data, take under 23 MB). A record counts as the chunk's once its
+ * digest and its entry in its pack's index, and the pack once per run of records of one pack:
+ * 13 to 19 bytes a record (a million chunks, some 64 GiB of data, take under 19 MB). A record counts as the chunk's once its
  * pack's index lists the chunk's digest for it, and its place in the pack is taken from that
  * entry (see `ChunkTable`); `get` checks the record itself too.
  *

@@ -1,9 +1,11 @@
 /**
  * The chunk records a pack store knows of, in memory, without their digests or places: for
- * each record, its pack, its entry in the pack's index and a 32-bit fingerprint of its digest,
- * 12 bytes in all, behind an open-addressing index of 4-byte slots at most three quarters full
- * (a record's home slot is the top bits of its fingerprint). About 17 to 23 bytes a record,
- * where a table of whole digests beside the places took 57 to 63.
+ * each record, a 32-bit fingerprint of its digest and its entry in its pack's index, 8 bytes,
+ * behind an open-addressing index of 4-byte slots at most three quarters full (a record's home
+ * slot is the top bits of its fingerprint). Its pack is kept once per run of records added
+ * one after another to one pack, as a store adds them (a pack's index as it loads it, then
+ * each new chunk to the pack it is writing). About 13 to 19 bytes a record, where a table of
+ * whole digests beside the places took 57 to 63.
  *
  * A fingerprint only names candidates: the store confirms one against the digest its pack's
  * index lists for it, and takes the record's place in the pack from that entry too (in memory
@@ -28,11 +30,10 @@
 
 /** Words of a digest. */
 const KEY_WORDS = 8;
-/** Words of a record: fingerprint, pack, entry in its pack's index. */
-const WORDS = 3;
-const PACK = 1;
-const ENTRY = 2;
-/** The pack of a removed record. */
+/** Words of a record: fingerprint, entry in its pack's index. */
+const WORDS = 2;
+const ENTRY = 1;
+/** The entry of a removed record. */
 const REMOVED = 0xffffffff;
 /** An empty slot. */
 const EMPTY = 0xffffffff;
@@ -68,6 +69,13 @@ function keyedHash(key: Uint32Array): KeyHash {
   };
 }
 
+/** Entries and packs are u32; an entry of all ones marks a removed record. */
+function checkEntry(entry: number): void {
+  if (!(entry >= 0 && entry < REMOVED && Number.isInteger(entry))) {
+    throw new RangeError(`a chunk record's entry must be an integer from 0 to 2^32 - 2: ${entry}`);
+  }
+}
+
 const randomKeyedHash = (): KeyHash =>
   keyedHash(crypto.getRandomValues(new Uint32Array(KEY_WORDS + 1)));
 
@@ -79,6 +87,13 @@ export class ChunkTable {
   private readonly words: Uint32Array[] = [];
   private count = 0;
   private live = 0;
+  /**
+   * Runs of records of one pack: run `i` starts at record `runStart[i]`, and its records (up
+   * to the next run's start) are in pack `runPack[i]`.
+   */
+  private runStart = new Uint32Array(16);
+  private runPack = new Uint32Array(16);
+  private runs = 0;
   /** The digest being looked up, as words. */
   private readonly key = new Uint32Array(KEY_WORDS);
   private readonly hash: KeyHash;
@@ -119,6 +134,10 @@ export class ChunkTable {
     limit = Number.POSITIVE_INFINITY,
     duplicate?: (record: number) => boolean,
   ): number {
+    checkEntry(entry);
+    if (!(pack >= 0 && pack <= 0xffffffff && Number.isInteger(pack))) {
+      throw new RangeError(`a chunk record's pack must be a u32: ${pack}`);
+    }
     if ((this.live + 1) * 4 > this.slots.length * 3) this.grow();
     const fp = this.fingerprint(digest);
     const s = this.slots;
@@ -141,10 +160,10 @@ export class ChunkTable {
     }
     const r = this.count++;
     if (r >>> PAGE_BITS === this.words.length) this.words.push(new Uint32Array(PAGE * WORDS));
+    if (this.runs === 0 || this.runPack[this.runs - 1] !== pack) this.startRun(r, pack);
     const words = this.page(r);
     const at = (r & (PAGE - 1)) * WORDS;
     words[at] = fp;
-    words[at + PACK] = pack;
     words[at + ENTRY] = entry;
     s[i] = r;
     this.live++;
@@ -170,7 +189,7 @@ export class ChunkTable {
 
   /** Tells whether record `r` is held (added and not removed). */
   has(r: number): boolean {
-    return r >= 0 && r < this.count && this.pack(r) !== REMOVED;
+    return r >= 0 && r < this.count && this.entry(r) !== REMOVED;
   }
 
   /** Removes record `r` (a no-op when it is not held). */
@@ -190,13 +209,21 @@ export class ChunkTable {
       hole = i;
     }
     s[hole] = EMPTY;
-    this.page(r)[(r & (PAGE - 1)) * WORDS + PACK] = REMOVED;
+    this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY] = REMOVED;
     this.live--;
   }
 
-  /** The pack number of record `r`. */
+  /** The pack number of record `r` (one added: held or removed). */
   pack(r: number): number {
-    return this.page(r)[(r & (PAGE - 1)) * WORDS + PACK]!;
+    // The last run that starts at or before r.
+    let lo = 0;
+    let hi = this.runs - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.runStart[mid]! <= r) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.runPack[lo]!;
   }
 
   /** Where record `r` is listed in its pack's index (its slot while the index is being built). */
@@ -204,8 +231,9 @@ export class ChunkTable {
     return this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY]!;
   }
 
-  /** Moves record `r` to another entry of its pack's index. */
+  /** Moves record `r` (a held one) to another entry of its pack's index. */
   setEntry(r: number, entry: number): void {
+    checkEntry(entry);
     this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY] = entry;
   }
 
@@ -231,6 +259,21 @@ export class ChunkTable {
     return this.hash(this.key);
   }
 
+  /** Starts a run of records of `pack` at record `r`. */
+  private startRun(r: number, pack: number): void {
+    if (this.runs === this.runStart.length) {
+      const start = new Uint32Array(this.runs * 2);
+      const packs = new Uint32Array(this.runs * 2);
+      start.set(this.runStart);
+      packs.set(this.runPack);
+      this.runStart = start;
+      this.runPack = packs;
+    }
+    this.runStart[this.runs] = r;
+    this.runPack[this.runs] = pack;
+    this.runs++;
+  }
+
   /** The page of words that holds record `r`. */
   private page(r: number): Uint32Array {
     return this.words[r >>> PAGE_BITS]!;
@@ -253,7 +296,7 @@ export class ChunkTable {
     const n = this.slots.length * 2;
     if (n > MAX_SLOTS) throw new RangeError('ChunkTable is full');
     const next = new Uint32Array(n).fill(EMPTY);
-    for (let r = 0; r < this.count; r++) if (this.pack(r) !== REMOVED) this.place(r, next);
+    for (let r = 0; r < this.count; r++) if (this.has(r)) this.place(r, next);
     this.slots = next;
   }
 }

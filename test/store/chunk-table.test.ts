@@ -62,6 +62,42 @@ describe('ChunkTable', () => {
     expect([t.pack(n), t.entry(n)]).toEqual([1, 7]);
   });
 
+  it('keeps a pack per run of records added to it, whatever the runs', () => {
+    const t = new ChunkTable(4, bySecondWord);
+    // Runs of 5,000, 3,000, 10 and 1 records, a pack coming back, and the largest u32 pack.
+    const runs: Array<[number, number]> = [
+      [0, 5_000],
+      [1, 3_000],
+      [0, 10],
+      [0xffffffff, 1],
+      [7, 2],
+    ];
+    const want: number[] = [];
+    for (const [pack, n] of runs) {
+      for (let i = 0; i < n; i++)
+        want.push(t.add(digest(0, want.length), pack, i) === want.length ? pack : -1);
+    }
+    expect(want).not.toContain(-1);
+    expect(want.map((_, r) => t.pack(r))).toEqual(want);
+    // Removing a record, or moving it to another entry, leaves its pack and its neighbours'.
+    t.remove(4_999);
+    t.remove(5_000);
+    t.setEntry(5_001, 9);
+    expect([t.has(4_999), t.has(5_000), t.has(5_001), t.entry(5_001)]).toEqual([
+      false,
+      false,
+      true,
+      9,
+    ]);
+    expect(want.map((_, r) => t.pack(r))).toEqual(want);
+    // Entries are u32 short of all ones (a removed record's mark); packs are u32.
+    expect(() => t.add(digest(1, 1), 0, 0xffffffff)).toThrow(RangeError);
+    expect(() => t.add(digest(1, 1), 2 ** 32, 0)).toThrow(RangeError);
+    expect(() => t.add(digest(1, 1), -1, 0)).toThrow(RangeError);
+    expect(() => t.setEntry(0, 0xffffffff)).toThrow(RangeError);
+    expect(t.size).toBe(want.length - 2);
+  });
+
   it('returns every record of a digest, newest first', () => {
     const t = new ChunkTable();
     const d = digest(5, 5);
