@@ -69,7 +69,7 @@ function keyedHash(key: Uint32Array): KeyHash {
   };
 }
 
-/** Entries and packs are u32; an entry of all ones marks a removed record. */
+/** Checks an index entry: a u32, but not all ones, which marks a removed record. */
 function checkEntry(entry: number): void {
   if (!(entry >= 0 && entry < REMOVED && Number.isInteger(entry))) {
     throw new RangeError(`a chunk record's entry must be an integer from 0 to 2^32 - 2: ${entry}`);
@@ -231,9 +231,10 @@ export class ChunkTable {
     return this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY]!;
   }
 
-  /** Moves record `r` (a held one) to another entry of its pack's index. */
+  /** Moves record `r` to another entry of its pack's index (a no-op when it is not held). */
   setEntry(r: number, entry: number): void {
     checkEntry(entry);
+    if (!this.has(r)) return;
     this.page(r)[(r & (PAGE - 1)) * WORDS + ENTRY] = entry;
   }
 

@@ -95,6 +95,9 @@ describe('ChunkTable', () => {
     expect(() => t.add(digest(1, 1), 2 ** 32, 0)).toThrow(RangeError);
     expect(() => t.add(digest(1, 1), -1, 0)).toThrow(RangeError);
     expect(() => t.setEntry(0, 0xffffffff)).toThrow(RangeError);
+    // Moving a removed record leaves it removed.
+    t.setEntry(4_999, 3);
+    expect(t.has(4_999)).toBe(false);
     expect(t.size).toBe(want.length - 2);
   });
 
