@@ -1,15 +1,12 @@
 /**
- * Expands a sparse entry's stored data into the whole file, holes as zeros. Pure and
- * incremental: feed the stored body piece by piece, get data pieces and zero-run lengths back,
- * so a hole of any size costs nothing until it is written.
+ * Sparse maps of stored entries, for flatten's output: checking that a sparse entry's map
+ * fits its stored body, piece by piece, and writing a map the way a pax 1.0 sparse body
+ * starts. Pure; a hole of any size costs nothing.
  *
  * @module
  */
 import { EntryDataError } from '../errors.js';
 import type { EntryMeta } from '../format/records.js';
-
-/** A piece of expanded output: bytes, or a number of zero bytes. */
-export type SparsePiece = Uint8Array | number;
 
 /** Most segments accepted in a sparse map read from a body (pax 1.0). @default 1048576 */
 export const MAX_SPARSE_SEGMENTS = 1 << 20;
@@ -19,29 +16,23 @@ const BLOCK = 512;
 const MAX_DIGITS = 16;
 
 /**
- * Expands one sparse entry. Feed every byte of the stored body to {@link SparseExpander.push}
- * in order, then call {@link SparseExpander.finish}; the pieces returned, in order, are the
- * file's `realSize` bytes.
+ * Checks one sparse entry's map against its stored body. Feed every byte of the body to
+ * {@link SparseMapCheck.push} in order, then call {@link SparseMapCheck.finish}.
  *
  * For `pax-1.0` the map is read from the start of the body (decimal numbers, one per line: the
  * segment count, then offset and length of each; padded to a 512-byte boundary), as GNU tar
  * writes it. Every map is checked: segments in order, not overlapping, inside `realSize`, and
  * their lengths adding up to the stored data.
  */
-export class SparseExpander {
+export class SparseMapCheck {
   private readonly path: string;
   private readonly realSize: number;
   private readonly storedSize: number;
   private readonly maxSegments: number;
-  private map: Array<[number, number]> | undefined;
+  /** Set once the map is checked (at once when it is in the metadata). */
+  private mapRead = false;
   /** Bytes of the body seen so far. */
   private bodyPos = 0;
-  /** Where the data starts in the body (after a pax 1.0 map and its padding). */
-  private dataStart = 0;
-  /** Output written so far. */
-  private outPos = 0;
-  private segment = 0;
-  private segmentDone = 0;
   // pax 1.0 map parsing
   private numbers: number[] = [];
   private digits = '';
@@ -64,67 +55,39 @@ export class SparseExpander {
     this.storedSize = storedSize;
     this.maxSegments = maxSegments;
     if (sparse.format !== 'pax-1.0') {
-      this.map = sparse.map ?? [];
-      this.check(this.map, storedSize);
+      this.check(sparse.map ?? [], storedSize);
+      this.mapRead = true;
     }
   }
 
   /**
    * Takes the next piece of the stored body.
    * @param bytes - body bytes, in order.
-   * @returns output pieces (possibly none).
-   * @throws {@link EntryDataError} on a malformed map, or body bytes beyond the map's data.
+   * @throws {@link EntryDataError} on a malformed map, or body bytes beyond the stored size.
    */
-  push(bytes: Uint8Array): SparsePiece[] {
-    const out: SparsePiece[] = [];
-    let at = 0;
-    if (!this.map) at = this.readMap(bytes);
-    if (this.map && this.bodyPos < this.dataStart) {
-      const skip = Math.min(bytes.length - at, this.dataStart - this.bodyPos);
-      at += skip;
-      this.bodyPos += skip;
+  push(bytes: Uint8Array): void {
+    const at = this.mapRead ? 0 : this.readMap(bytes);
+    this.bodyPos += bytes.length - at;
+    if (this.bodyPos > this.storedSize) {
+      throw new EntryDataError(this.path, 'sparse body is longer than its size');
     }
-    const map = this.map;
-    while (map && at < bytes.length) {
-      const seg = map[this.segment];
-      if (!seg) throw new EntryDataError(this.path, 'sparse data runs past its map');
-      const [offset, length] = seg;
-      if (this.segmentDone === length) {
-        this.segment++;
-        this.segmentDone = 0;
-        continue;
-      }
-      if (this.outPos < offset) {
-        out.push(offset - this.outPos);
-        this.outPos = offset;
-      }
-      const take = Math.min(length - this.segmentDone, bytes.length - at);
-      out.push(bytes.subarray(at, at + take));
-      at += take;
-      this.bodyPos += take;
-      this.outPos += take;
-      this.segmentDone += take;
-    }
-    return out;
   }
 
   /**
    * Ends the body.
-   * @returns the trailing zeros up to `realSize`.
    * @throws {@link EntryDataError} when the body ended before the map or its data did.
    */
-  finish(): SparsePiece[] {
-    if (!this.map) throw new EntryDataError(this.path, 'body ends inside its sparse map');
+  finish(): void {
+    if (!this.mapRead) throw new EntryDataError(this.path, 'body ends inside its sparse map');
     if (this.bodyPos !== this.storedSize) {
       throw new EntryDataError(this.path, 'sparse body is shorter than its size');
     }
-    return this.outPos < this.realSize ? [this.realSize - this.outPos] : [];
   }
 
   /** Reads pax 1.0 map text from `bytes`; returns how many bytes it used. */
   private readMap(bytes: Uint8Array): number {
     let at = 0;
-    while (at < bytes.length && !this.map) {
+    while (at < bytes.length && !this.mapRead) {
       const b = bytes[at++]!;
       this.bodyPos++;
       if (b >= 0x30 && b <= 0x39) {
@@ -155,12 +118,13 @@ export class SparseExpander {
           map.push([this.numbers[i]!, this.numbers[i + 1]!]);
         }
         this.numbers = [];
-        this.dataStart = Math.ceil(this.bodyPos / BLOCK) * BLOCK;
-        if (this.dataStart > this.storedSize) {
+        // The data starts after the map's padding.
+        const dataStart = Math.ceil(this.bodyPos / BLOCK) * BLOCK;
+        if (dataStart > this.storedSize) {
           throw new EntryDataError(this.path, 'sparse map and its padding exceed the body');
         }
-        this.check(map, this.storedSize - this.dataStart);
-        this.map = map;
+        this.check(map, this.storedSize - dataStart);
+        this.mapRead = true;
       }
     }
     return at;
@@ -186,4 +150,40 @@ export class SparseExpander {
       );
     }
   }
+}
+
+/** Map text gathered before it is handed out as one piece. */
+const MAP_PIECE = 64 * 1024;
+
+/**
+ * The map that starts a pax 1.0 sparse body, as GNU tar writes it: decimal lines (the segment
+ * count, then each segment's offset and length), padded with zeros to a 512-byte boundary.
+ * @param map - the segments, `[offset, length]`, in order.
+ * @returns its size in bytes (padding included) and its bytes in pieces of about 64 KiB.
+ */
+export function paxSparseMap(map: ReadonlyArray<readonly [number, number]>): {
+  size: number;
+  pieces(): Generator<Uint8Array, void>;
+} {
+  let text = String(map.length).length + 1;
+  for (const [offset, length] of map) text += String(offset).length + String(length).length + 2;
+  const size = Math.ceil(text / BLOCK) * BLOCK;
+  const encoder = new TextEncoder();
+  return {
+    size,
+    *pieces() {
+      let lines = `${map.length}\n`;
+      let written = 0;
+      for (const [offset, length] of map) {
+        lines += `${offset}\n${length}\n`;
+        if (lines.length < MAP_PIECE) continue;
+        written += lines.length;
+        yield encoder.encode(lines);
+        lines = '';
+      }
+      const last = new Uint8Array(size - written);
+      last.set(encoder.encode(lines));
+      yield last;
+    },
+  };
 }

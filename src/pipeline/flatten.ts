@@ -10,7 +10,7 @@ import { type Attrs, entryAction, type Inode, implicitDirAttrs } from '../flatte
 import { MergeTree } from '../flatten/merge-tree.js';
 import { cleanPath } from '../flatten/path.js';
 import type { RefList } from '../flatten/ref-list.js';
-import { MAX_SPARSE_SEGMENTS, SparseExpander } from '../flatten/sparse.js';
+import { MAX_SPARSE_SEGMENTS, paxSparseMap, SparseMapCheck } from '../flatten/sparse.js';
 import type { FlattenWarning, FlattenWarningCode } from '../flatten/warnings.js';
 import type { IndexDecoderOptions } from '../format/decoder.js';
 import type { HashProvider } from '../hash/types.js';
@@ -48,7 +48,7 @@ export interface FlattenOptions {
   onWarning?: (warning: FlattenWarning) => void;
   /**
    * Read file bodies' chunks into pooled buffers lent to the consumer, one buffer per piece,
-   * as `reassemble`'s option of the same name does (sparse files' bodies excepted).
+   * as `reassemble`'s option of the same name does.
    * @default false
    */
   recycle?: boolean;
@@ -56,8 +56,6 @@ export interface FlattenOptions {
 
 /** End-of-archive: two zero blocks. */
 const END_BLOCKS = 1024;
-/** Largest piece of zeros emitted at once for a sparse hole. */
-const ZERO_PIECE = 64 * 1024;
 
 /**
  * Merges a stack of layers into one plain tar of the resulting filesystem, with OCI layer
@@ -90,8 +88,9 @@ const ZERO_PIECE = 64 * 1024;
  *   permission bits, uid/gid, user and group names, mtime (sub-second via pax), xattrs, link
  *   targets and device numbers. Other pax records, atime and ctime are not carried over.
  *   Directories are written with a trailing `/`.
- * - Sparse files are written expanded, as regular files of their full size, holes zero-filled
- *   piece by piece (never a whole file in memory).
+ * - Sparse files are written as pax 1.0 sparse entries, as `tar --sparse --format=posix`
+ *   writes them (GNU tar, bsdtar and Python's tarfile recreate the holes): the body is the map
+ *   and the stored data, so a hole costs nothing, however large the file says it is.
  * - Entries of unknown typeflags are left out (`WARN_UNSUPPORTED_TYPE`), as are entries whose
  *   metadata no tar header can hold (`WARN_UNENCODABLE`).
  *
@@ -126,7 +125,6 @@ export function flatten(
 ): ReadableStream<Uint8Array> {
   const hash = options.hash ?? webHashProvider();
   const readAhead = intOption(options.readAhead, 'readAhead', 4);
-  const fetchChunk = chunkFetcher(store, hash, false);
   const fetchLent = chunkFetcher(store, hash, options.recycle === true);
   const maxSparseSegments = intOption(
     options.maxSparseSegments,
@@ -301,7 +299,17 @@ export function flatten(
         if (h) yield h;
         continue;
       }
-      const size = inode.kind === 'file' ? (inode.sparse?.realSize ?? inode.storedSize) : 0;
+      const sparse = inode.kind === 'file' ? inode.sparse : undefined;
+      if (sparse) {
+        const entry = sparseEntry(inode, sparse, path);
+        const h = header(entry.header);
+        if (!h) continue;
+        written.set(inode, path);
+        yield h;
+        yield* entry.body();
+        continue;
+      }
+      const size = inode.kind === 'file' ? inode.storedSize : 0;
       const h = header({
         ...attrFields(inode.attrs),
         path,
@@ -315,7 +323,7 @@ export function flatten(
       written.set(inode, path);
       yield h;
       if (size === 0) continue;
-      yield* inode.sparse ? sparseBody(inode, path) : chunks(inode.refs!, fetchLent);
+      yield* chunks(inode.refs!, fetchLent);
       const pad = paddingSize(size);
       if (pad > 0) yield new Uint8Array(pad);
     }
@@ -340,25 +348,48 @@ export function flatten(
     }
   }
 
-  /** A sparse file's expanded content: stored data in place, holes as zeros. */
-  async function* sparseBody(inode: Inode, path: string): AsyncGenerator<Uint8Array, void> {
-    const expander = new SparseExpander(inode.sparse!, inode.storedSize, path, maxSparseSegments);
-    // Not lent: the expander passes on several views of one chunk.
-    for await (const bytes of chunks(inode.refs!, fetchChunk))
-      yield* expanded(expander.push(bytes));
-    yield* expanded(expander.finish());
-  }
-}
-
-function* expanded(pieces: Array<Uint8Array | number>): Generator<Uint8Array, void> {
-  for (const piece of pieces) {
-    if (typeof piece !== 'number') {
-      if (piece.length > 0) yield piece;
-      continue;
-    }
-    for (let left = piece; left > 0; left -= ZERO_PIECE) {
-      yield new Uint8Array(Math.min(left, ZERO_PIECE));
-    }
+  /**
+   * A sparse file as a pax 1.0 sparse entry, as GNU tar writes one: its header (the real path
+   * in `GNU.sparse.name`, the header's own under `GNUSparseFile.0/`), then a body of the map
+   * and the stored data, holes left out. A pax 1.0 body is passed on as stored, its map
+   * checked as it goes by; any other map, from the metadata, is checked before the header.
+   */
+  function sparseEntry(
+    inode: Inode,
+    sparse: NonNullable<Inode['sparse']>,
+    path: string,
+  ): { header: TarHeaderInput; body(): AsyncGenerator<Uint8Array, void> } {
+    const checker = new SparseMapCheck(sparse, inode.storedSize, path, maxSparseSegments);
+    const map = sparse.format === 'pax-1.0' ? undefined : paxSparseMap(sparse.map ?? []);
+    const size = (map?.size ?? 0) + inode.storedSize;
+    const slash = path.lastIndexOf('/') + 1;
+    return {
+      header: {
+        ...attrFields(inode.attrs),
+        path: `${path.slice(0, slash)}GNUSparseFile.0/${path.slice(slash)}`,
+        typeflag: '0',
+        size,
+        pax: {
+          'GNU.sparse.major': '1',
+          'GNU.sparse.minor': '0',
+          'GNU.sparse.name': path,
+          'GNU.sparse.realsize': String(sparse.realSize),
+        },
+      },
+      async *body() {
+        if (map) yield* map.pieces();
+        if (inode.storedSize > 0) {
+          for await (const bytes of chunks(inode.refs!, fetchLent)) {
+            // Checked, not expanded: a hole costs nothing.
+            checker.push(bytes);
+            yield bytes;
+          }
+        }
+        checker.finish();
+        const pad = paddingSize(size);
+        if (pad > 0) yield new Uint8Array(pad);
+      },
+    };
   }
 }
 

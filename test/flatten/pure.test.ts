@@ -8,7 +8,7 @@ import { entryAction } from '../../src/flatten/entry.js';
 import { MergeTree } from '../../src/flatten/merge-tree.js';
 import { cleanPath } from '../../src/flatten/path.js';
 import { RefList } from '../../src/flatten/ref-list.js';
-import { SparseExpander, type SparsePiece } from '../../src/flatten/sparse.js';
+import { paxSparseMap, SparseMapCheck } from '../../src/flatten/sparse.js';
 import type { FlattenWarning } from '../../src/flatten/warnings.js';
 import type { EntryMeta } from '../../src/format/records.js';
 
@@ -173,12 +173,13 @@ describe('MergeTree', () => {
   });
 });
 
-/** Runs an expander over pieces of the body and returns the expanded bytes. */
-function expand(ex: SparseExpander, body: Uint8Array, piece = 3): Uint8Array {
-  const out: SparsePiece[] = [];
-  for (let i = 0; i < body.length; i += piece) out.push(...ex.push(body.subarray(i, i + piece)));
-  out.push(...ex.finish());
-  const parts = out.map((p) => (typeof p === 'number' ? new Uint8Array(p) : p));
+/** Runs a check over pieces of the body, then ends it. */
+function check(c: SparseMapCheck, body: Uint8Array, piece = 3): void {
+  for (let i = 0; i < body.length; i += piece) c.push(body.subarray(i, i + piece));
+  c.finish();
+}
+
+const concatAll = (parts: Uint8Array[]): Uint8Array => {
   const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -186,26 +187,28 @@ function expand(ex: SparseExpander, body: Uint8Array, piece = 3): Uint8Array {
     at += p.length;
   }
   return all;
-}
+};
 
-describe('SparseExpander', () => {
+describe('SparseMapCheck', () => {
   const bytes = (s: string) => new TextEncoder().encode(s);
+  const inHeaders = {
+    format: 'gnu-old',
+    realSize: 12,
+    map: [
+      [2, 3],
+      [8, 2],
+      [12, 0],
+    ] as Array<[number, number]>,
+  };
 
-  it('places data at the map offsets and zero-fills holes (map in the headers)', () => {
-    const ex = new SparseExpander(
-      {
-        format: 'gnu-old',
-        realSize: 12,
-        map: [
-          [2, 3],
-          [8, 2],
-          [12, 0],
-        ],
-      },
-      5,
-      'f',
+  it('takes a map in the headers that fits its data, and a body of exactly that size', () => {
+    expect(() => check(new SparseMapCheck(inHeaders, 5, 'f'), bytes('abcde'))).not.toThrow();
+    expect(() => check(new SparseMapCheck(inHeaders, 5, 'f'), bytes('abcdef'))).toThrow(
+      /longer than its size/,
     );
-    expect([...expand(ex, bytes('abcde'))]).toEqual([0, 0, 97, 98, 99, 0, 0, 0, 100, 101, 0, 0]);
+    expect(() => check(new SparseMapCheck(inHeaders, 5, 'f'), bytes('abcd'))).toThrow(
+      /shorter than its size/,
+    );
   });
 
   it('reads a pax 1.0 map from the body, in any split', () => {
@@ -214,8 +217,8 @@ describe('SparseExpander', () => {
     body.set(map);
     body.set(bytes('xyz'), 512);
     for (const piece of [1, 7, 600]) {
-      const ex = new SparseExpander({ format: 'pax-1.0', realSize: 8 }, body.length, 'f');
-      expect([...expand(ex, body, piece)]).toEqual([0, 120, 121, 0, 0, 0, 122, 0]);
+      const c = new SparseMapCheck({ format: 'pax-1.0', realSize: 8 }, body.length, 'f');
+      expect(() => check(c, body, piece)).not.toThrow();
     }
   });
 
@@ -236,7 +239,7 @@ describe('SparseExpander', () => {
     ['a map not covering the data', { format: 'pax-0.0', realSize: 10, map: [[0, 2]] }, 3],
   ] as const)('rejects %s', (_, sparse, stored) => {
     expect(
-      () => new SparseExpander({ ...sparse, map: sparse.map.map(([a, b]) => [a, b]) }, stored, 'f'),
+      () => new SparseMapCheck({ ...sparse, map: sparse.map.map(([a, b]) => [a, b]) }, stored, 'f'),
     ).toThrow(EntryDataError);
   });
 
@@ -246,7 +249,7 @@ describe('SparseExpander', () => {
       () => {
         const body = new Uint8Array(stored);
         body.set(new TextEncoder().encode(text).subarray(0, stored));
-        expand(new SparseExpander({ format: 'pax-1.0', realSize: 100 }, stored, 'f', max), body);
+        check(new SparseMapCheck({ format: 'pax-1.0', realSize: 100 }, stored, 'f', max), body);
       };
     expect(run('x\n')).toThrow(EntryDataError);
     expect(run('1\n\n')).toThrow(EntryDataError);
@@ -255,6 +258,30 @@ describe('SparseExpander', () => {
     expect(run('1\n0\n', 4)).toThrow(/ends inside its sparse map/);
     expect(run('1\n0\n5\n', 512)).toThrow(/covers 5 bytes but 0/);
   });
+});
+
+describe('paxSparseMap', () => {
+  it.each([0, 1, 3, 10_000])(
+    'writes %i segments as GNU tar does, padded to 512 bytes, which the check reads back',
+    (n) => {
+      const map: Array<[number, number]> = [];
+      for (let i = 0; i < n; i++) map.push([i * 2 ** 30, i % 7]);
+      const { size, pieces } = paxSparseMap(map);
+      const text = [n, ...map.flat()].map((v) => `${v}\n`).join('');
+      const out = concatAll([...pieces()]);
+      expect(out.length).toBe(size);
+      expect(size % 512).toBe(0);
+      expect(size - text.length).toBeGreaterThanOrEqual(0);
+      expect(size - text.length).toBeLessThan(512);
+      expect(new TextDecoder().decode(out.subarray(0, text.length))).toBe(text);
+      expect(out.subarray(text.length).every((b) => b === 0)).toBe(true);
+      // The map and its data make a pax 1.0 body that the check takes.
+      const data = map.reduce((t, [, length]) => t + length, 0);
+      const realSize = n === 0 ? 0 : (n - 1) * 2 ** 30 + ((n - 1) % 7);
+      const c = new SparseMapCheck({ format: 'pax-1.0', realSize }, size + data, 'f');
+      expect(() => check(c, concatAll([out, new Uint8Array(data)]), 4096)).not.toThrow();
+    },
+  );
 });
 
 describe('entryAction', () => {
