@@ -384,7 +384,8 @@ class Extractor {
       return;
     }
     if (rel === '' && kind !== 'directory') {
-      throw new UnsafePathError(`refusing a ${kind} entry that names the target`, location);
+      const a = /^[aeiou]/.test(kind) ? 'an' : 'a';
+      throw new UnsafePathError(`refusing ${a} ${kind} entry that names the target`, location);
     }
     await this.parents(parts, location);
     const full = rel === '' ? this.root : join(this.root, rel);

@@ -595,6 +595,9 @@ export interface TarExtensions {
   gnuSparseExtra?: ReadonlyArray<[number, number]>;
 }
 
+/** A pax keyword that carries an xattr (`SCHILY.xattr.<name>`, `LIBARCHIVE.xattr.<name>`). */
+const XATTR_KEY = /^(SCHILY|LIBARCHIVE)\.xattr\./;
+
 /**
  * Applies a pax global record set to a running global state: records with an empty value
  * delete the keyword, others set it.
@@ -614,7 +617,9 @@ export function applyGlobalPax(
 
 /**
  * Combines a main header block with the extension data before it into the effective entry:
- * pax records (global, then local; an empty local value deletes), GNU long names, xattrs and
+ * pax records (global, then local; an empty local value deletes, except that an empty
+ * `SCHILY.xattr.*` or `LIBARCHIVE.xattr.*` value is an empty xattr, as GNU tar and libarchive
+ * read it), GNU long names, xattrs and
  * sparse maps. Pax `path` wins over a GNU long name, which wins over the header name;
  * `GNU.sparse.name` wins over all.
  *
@@ -632,7 +637,7 @@ export function resolveEntry(
 ): TarEntry {
   const eff = new Map<string, Uint8Array>(ext.globalPax ?? []);
   for (const r of ext.localPax ?? []) {
-    if (r.value.length === 0) eff.delete(r.key);
+    if (r.value.length === 0 && !XATTR_KEY.test(r.key)) eff.delete(r.key);
     else eff.set(r.key, r.value);
   }
 

@@ -337,7 +337,8 @@ t.close()`,
       {
         path: 'd/f',
         mode: 0o444,
-        xattrs: { 'user.one': value, 'user.two': value },
+        // An empty value is an empty xattr, as GNU tar writes and restores one.
+        xattrs: { 'user.one': value, 'user.two': value, 'user.empty': new Uint8Array(0) },
         body,
       },
     ]);
@@ -349,7 +350,8 @@ t.close()`,
     expect(new Uint8Array(get('d/f', 'user.one'))).toEqual(value);
     expect(new Uint8Array(get('d/f', 'user.two'))).toEqual(value);
     expect(new Uint8Array(get('d', 'user.dir'))).toEqual(value);
-    expect(report.xattrs).toBe(3);
+    expect(get('d/f', 'user.empty').length).toBe(0);
+    expect(report.xattrs).toBe(4);
     expect(lstatSync(join(out, 'd/f')).mode & 0o7777).toBe(0o444);
 
     const off = await extract(streamOf(bytes), join(tmp, 'xattrs-off'), { xattrs: false });

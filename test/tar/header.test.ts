@@ -306,6 +306,25 @@ describe('resolveEntry', () => {
     expect([e.uname, e.size, e.bodySize]).toEqual(['gu', 9, 9]);
   });
 
+  it('reads an empty local xattr value as an empty xattr, as GNU tar and libarchive do', () => {
+    const h = decodeHeaderBlock(rawHeader({ name: 'f' }));
+    const globalPax = new Map([['SCHILY.xattr.user.g', enc.encode('abc')]]);
+    const e = resolveEntry(h, {
+      globalPax,
+      localPax: recs(
+        ['SCHILY.xattr.user.empty', ''],
+        ['LIBARCHIVE.xattr.user.e2', ''],
+        ['SCHILY.xattr.user.g', ''],
+        ['comment', ''],
+      ),
+    });
+    expect(e.xattrs).toEqual({
+      'user.empty': new Uint8Array(0),
+      'user.e2': new Uint8Array(0),
+      'user.g': new Uint8Array(0),
+    });
+  });
+
   it('gives header-only types no body even with a pax size', () => {
     const h = decodeHeaderBlock(rawHeader({ name: 'd/', typeflag: '5', size: 100 }));
     const e = resolveEntry(h, { localPax: recs(['size', '1000']) });
