@@ -241,7 +241,8 @@ function layerJson(r: LayerRecord) {
 }
 
 function layerLine(r: LayerRecord): string {
-  return `layerdiff index v${r.version}, ${r.chunker.algorithm} ${r.chunker.min}/${r.chunker.avg}/${r.chunker.max}, ${r.digest}, from ${r.compression} blob`;
+  // Text from the index is outside input: escaped, as paths are.
+  return `layerdiff index v${r.version}, ${printable(r.chunker.algorithm)} ${r.chunker.min}/${r.chunker.avg}/${r.chunker.max}, ${printable(r.digest)}, from ${printable(r.compression)} blob`;
 }
 
 function entryLine(m: EntryMeta): string {
@@ -304,7 +305,9 @@ function endLines(r: EndRecord): string[] {
     `diff_id ${formatDigest(r.diffId)}: ${r.size} bytes, ${r.entries} entries, ${r.deletions} deletions, ${r.chunks} chunk references over ${r.dataBytes} bytes`,
   ];
   if (r.blob) {
-    lines.push(`blob ${formatDigest(r.blob.digest)} (${r.blob.compression}, ${r.blob.size} bytes)`);
+    lines.push(
+      `blob ${formatDigest(r.blob.digest)} (${printable(r.blob.compression)}, ${r.blob.size} bytes)`,
+    );
   }
   return lines;
 }
@@ -320,7 +323,7 @@ function summary(root: ReturnType<typeof decodeRoot>, json: boolean): string {
   if (json) return `${JSON.stringify({ index, end: endJson(root.end) })}\n`;
   const c = root.chunker;
   return [
-    `layerdiff index root v${root.version}: ${root.size}-byte index in ${root.refs.length} chunks (${c.algorithm} ${c.min}/${c.avg}/${c.max}, ${root.levels} levels); pass --store to list entries`,
+    `layerdiff index root v${root.version}: ${root.size}-byte index in ${root.refs.length} chunks (${printable(c.algorithm)} ${c.min}/${c.avg}/${c.max}, ${root.levels} levels); pass --store to list entries`,
     ...endLines(root.end),
   ]
     .map((l) => `${l}\n`)

@@ -336,6 +336,23 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       expect(j.index.bytes).toBe(statSync(flatIndex).size);
     });
 
+    it('escapes text an index carries, such as its chunker name, as it escapes paths', async () => {
+      // The same length, so the CBOR stays well formed: a screen clear and a line break.
+      const name = new TextEncoder().encode('fastcdc-gear32-v1');
+      const evil = new TextEncoder().encode('\x1b[2J\nEVIL-gear-v1');
+      for (const file of [index, flatIndex]) {
+        const bytes = new Uint8Array(readFileSync(file));
+        const at = Buffer.from(bytes).indexOf(name);
+        expect(at).toBeGreaterThan(0);
+        bytes.set(evil, at);
+        const bad = join(fresh(), 'bad.idx');
+        writeFileSync(bad, bytes);
+        const text = ok(await runCli(['inspect', bad])).stdout.toString('utf8');
+        expect(text).not.toContain('\x1b');
+        expect(text).toContain('\\x1b[2J\\nEVIL-gear-v1');
+      }
+    });
+
     it('a flat index lists its entries without a store', async () => {
       const text = ok(await runCli(['inspect', flatIndex])).stdout.toString('utf8');
       for (const path of listing) expect(text).toContain(path);
