@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { quoted } from './quoted.js';
 
 /** Stable error codes. One code per failure kind; never matched by message text. */
 export type ErrorCode =
@@ -314,7 +315,13 @@ export class OciRefNotFoundError extends LayerdiffError {
   constructor(ref: string, known: string[]) {
     super(
       'ERR_OCI_REF_NOT_FOUND',
-      `no manifest is tagged ${JSON.stringify(ref)} (tags: ${known.map((k) => JSON.stringify(k)).join(', ') || 'none'})`,
+      `no manifest is tagged ${quoted(ref)} (tags: ${
+        known
+          .slice(0, 10)
+          .map(quoted)
+          .concat(known.length > 10 ? [`and ${known.length - 10} more`] : [])
+          .join(', ') || 'none'
+      })`,
     );
     this.ref = ref;
   }

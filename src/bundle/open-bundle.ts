@@ -20,6 +20,7 @@ import {
 import { formatDigest, isDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { quoted } from '../quoted.js';
 import type { ChunkReader } from '../store/types.js';
 import {
   BUNDLE_INDEX_ENTRY,
@@ -189,7 +190,7 @@ export async function openBundle(
   const indexEntry = index;
 
   const checked = (digest: string): string => {
-    if (!isDigest(digest)) throw new UsageError(`not a sha256 digest: ${JSON.stringify(digest)}`);
+    if (!isDigest(digest)) throw new UsageError(`not a sha256 digest: ${quoted(digest)}`);
     return digest;
   };
 
@@ -209,7 +210,7 @@ export async function openBundle(
       if (actual !== digest) {
         throw new ChunkDigestError(
           digest,
-          `bundle entry ${JSON.stringify(entry.filename)} holds bytes with digest ${actual}`,
+          `bundle entry ${quoted(entry.filename)} holds bytes with digest ${actual}`,
         );
       }
       return bytes;

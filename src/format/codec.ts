@@ -7,6 +7,7 @@
  */
 import { type DecodeOptions, decode, encode, Token, Tokenizer, Type } from 'cborg';
 import { RecordFormatError, UsageError } from '../errors.js';
+import { quoted } from '../quoted.js';
 import {
   type ChunkRef,
   type Compression,
@@ -199,8 +200,7 @@ export class Reader {
     return { sec: this.int(a[0], `${name}.sec`), nsec };
   }
   keys(w: Wire, allowed: readonly string[]): void {
-    for (const k of Object.keys(w))
-      if (!allowed.includes(k)) this.fail(`unknown key ${JSON.stringify(k)}`);
+    for (const k of Object.keys(w)) if (!allowed.includes(k)) this.fail(`unknown key ${quoted(k)}`);
   }
 }
 
@@ -229,7 +229,7 @@ function textMap(rd: Reader, v: unknown, name: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(rd.map(v, name))) {
     Object.defineProperty(out, k, {
-      value: rd.str(val, `${name}[${JSON.stringify(k)}]`),
+      value: rd.str(val, `${name}[${quoted(k)}]`),
       enumerable: true,
       writable: true,
       configurable: true,
@@ -276,7 +276,7 @@ function metaFromWire(rd: Reader, v: unknown): EntryMeta {
     const xattrs: Record<string, Uint8Array> = {};
     for (const [k, val] of Object.entries(xa)) {
       Object.defineProperty(xattrs, k, {
-        value: rd.bytes(val, `entry.xattrs[${JSON.stringify(k)}]`),
+        value: rd.bytes(val, `entry.xattrs[${quoted(k)}]`),
         enumerable: true,
         writable: true,
         configurable: true,
@@ -310,7 +310,7 @@ function metaFromWire(rd: Reader, v: unknown): EntryMeta {
 function compression(rd: Reader, v: unknown, name: string): Compression {
   const s = rd.str(v, name);
   if (!(COMPRESSIONS as readonly string[]).includes(s))
-    rd.fail(`${name} ${JSON.stringify(s)} is not known`);
+    rd.fail(`${name} ${quoted(s)} is not known`);
   return s as Compression;
 }
 
@@ -446,7 +446,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
       const ch = lr.array(w.ch, 'chunker');
       if (ch.length !== 4) lr.fail('chunker must be [algorithm, min, avg, max]');
       const dg = lr.str(w.dg, 'digest');
-      if (dg !== 'sha256') lr.fail(`digest algorithm ${JSON.stringify(dg)} is not supported`);
+      if (dg !== 'sha256') lr.fail(`digest algorithm ${quoted(dg)} is not supported`);
       const digest = 'sha256' as const;
       return {
         type: 'layer',
@@ -525,6 +525,6 @@ export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
       return end;
     }
     default:
-      return rd.fail(`unknown record type ${JSON.stringify(w.t)}`);
+      return rd.fail(`unknown record type ${quoted(w.t)}`);
   }
 }

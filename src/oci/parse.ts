@@ -9,6 +9,7 @@
  */
 import { OciFormatError, OciLimitError, OciMediaTypeError } from '../errors.js';
 import { isDigest } from '../hash/digest.js';
+import { quoted } from '../quoted.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 
 /** Size limits on the JSON files and blobs of a layout. */
@@ -97,7 +98,7 @@ function annotationsOf(v: unknown, where: string): Record<string, string> | unde
   if (!isObject(v)) throw new OciFormatError(where, 'annotations must be an object');
   for (const [k, value] of Object.entries(v)) {
     if (typeof value !== 'string') {
-      throw new OciFormatError(where, `annotation ${JSON.stringify(k)} must be a string`);
+      throw new OciFormatError(where, `annotation ${quoted(k)} must be a string`);
     }
   }
   return v as Record<string, string>;
@@ -118,8 +119,8 @@ export function checkDigest(digest: unknown, where: string): string {
     throw new OciFormatError(
       where,
       algo && algo !== 'sha256'
-        ? `digest algorithm ${JSON.stringify(algo)} is not supported`
-        : `malformed digest ${JSON.stringify(digest)}`,
+        ? `digest algorithm ${quoted(algo)} is not supported`
+        : `malformed digest ${quoted(digest)}`,
     );
   }
   return digest;

@@ -276,6 +276,17 @@ describe('record fields', () => {
     ['unknown record type 7', { t: 7 }, /unknown record type 7/],
     ['negative record type', { t: -1 }, /unknown record type/],
     ['record type as text', { t: 'tail' }, /unknown record type/],
+    // Quoted within bounds: a megabyte of type does not make a megabyte of message.
+    [
+      'a record type of a megabyte',
+      { t: 'x'.repeat(1 << 20) },
+      /^[^]{0,200}unknown record type "x{79}… \(1048578 characters\)[^]{0,40}$/,
+    ],
+    [
+      'an unknown key of a megabyte',
+      { t: 5, ['k'.repeat(1 << 20)]: 1 },
+      /^[^]{0,200}unknown key "k{79}… \(1048578 characters\)[^]{0,40}$/,
+    ],
     ['no record type', {}, /unknown record type/],
     ['a record that is not a map', [5], /must be a map/],
     ['an unknown top-level key', { t: 5, x: 1 }, /unknown key "x"/],
