@@ -111,8 +111,10 @@ describe('framing', () => {
     await expectIndexError(concat([base, unhex('0000')]), /after the end record/, base.length, 1);
   });
 
-  test('a 2 MiB record fed in 1-byte pieces decodes in linear time', async () => {
-    const raw = new Uint8Array(2 * 1024 * 1024).fill(7);
+  // Linear takes 1-2 s here; quadratic (copying what is buffered at each piece) would copy
+  // 5 * 10^11 bytes, many minutes: the bound is far from both, so load cannot fail it.
+  test('a 1 MiB record fed in 1-byte pieces decodes in linear time', async () => {
+    const raw = new Uint8Array(1024 * 1024).fill(7);
     const entry: IndexRecord = { type: 'entry', entry: minimalMeta('big'), raw };
     const end = { ...END0, size: raw.length, entries: 1 };
     const bytes = indexBytes([LAYER, entry, end]);
@@ -129,7 +131,7 @@ describe('framing', () => {
     const ms = performance.now() - t0;
     expect(records).toHaveLength(3);
     expect(Buffer.from((records[1] as typeof entry).raw).equals(raw)).toBe(true);
-    expect(ms).toBeLessThan(5000);
+    expect(ms).toBeLessThan(30_000);
   });
 });
 
