@@ -9,6 +9,7 @@ import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { indexChunks } from '../pipeline/open-index.js';
+import { holdsIntact } from '../store/read-chunk.js';
 import type { ChunkReader, ChunkWriter } from '../store/types.js';
 import { type Bundle, type BundleSource, openBundle } from './open-bundle.js';
 
@@ -34,6 +35,10 @@ export interface UnbundleResult {
   unusedEntries: number;
 }
 
+/** Tells whether a store can also be read. */
+const isReader = (store: ChunkWriter): store is ChunkWriter & ChunkReader =>
+  typeof (store as Partial<ChunkReader>).get === 'function';
+
 /** The bundle as a reader whose missing chunks are reported as a bundle problem. */
 function strict(bundle: Bundle): ChunkReader {
   return {
@@ -54,9 +59,12 @@ function strict(bundle: Bundle): ChunkReader {
 /**
  * Ingests a bundle into a chunk store: walks the bundle's index (reading its index chunks from
  * the bundle) and, for every chunk it needs that the store lacks, reads the entry, checks that
- * its bytes hash to its name and only then puts it. Chunks the store already holds are not read.
- * Once it returns, the store holds every chunk the index refers to, and the returned root
- * rebuilds the layer from the store alone.
+ * its bytes hash to its name and only then puts it. A chunk the store already holds is not read
+ * from the bundle: the store's copy is read back and checked instead (its length and digest),
+ * and replaced from the bundle if it is bad, when the store can be read (a store that can only
+ * be written is trusted). Every reference to a chunk must give it the same length. Once it
+ * returns, the store holds every chunk the index refers to, and the returned root rebuilds the
+ * layer from the store alone.
  *
  * A failure can leave some chunks written, but only chunks whose bytes match their digest.
  *
@@ -65,7 +73,8 @@ function strict(bundle: Bundle): ChunkReader {
  * @param options - hashing, abort.
  * @returns the root and counts.
  * @throws {@link BundleError} for an unreadable zip, a name outside the layout, a duplicate,
- * oversized or missing entry (including a chunk the index needs); {@link ChunkDigestError} for
+ * oversized or missing entry (including a chunk the index needs), and for an index that gives
+ * a chunk a length it does not have, or two lengths; {@link ChunkDigestError} for
  * a chunk entry whose bytes do not match its name; {@link RecordFormatError} for a malformed index.
  * @example
  * ```ts
@@ -83,15 +92,25 @@ export async function unbundle(
     'root' in source && 'digests' in source ? source : await openBundle(source, options);
   const root = await bundle.root();
   const reader = strict(bundle);
-  const needed = new Set<string>();
+  /** The length the index gives each chunk it needs. */
+  const needed = new Map<string, number>();
   let newChunks = 0;
   let newBytes = 0;
   for await (const { ref } of indexChunks(streamOfBytes(root), reader, { hash })) {
     options.signal?.throwIfAborted();
     const digest = formatDigest(ref.digest);
-    if (needed.has(digest)) continue;
-    needed.add(digest);
-    if (await store.has(digest)) continue;
+    const length = needed.get(digest);
+    if (length !== undefined) {
+      if (length !== ref.length) {
+        throw new BundleError(`the index gives chunk ${digest} ${length} bytes and ${ref.length}`);
+      }
+      continue;
+    }
+    needed.set(digest, ref.length);
+    // A copy the store holds is read back and checked (a bad one is replaced below), where
+    // the store can be read; where it cannot, it is trusted.
+    const held = await store.has(digest);
+    if (held && (!isReader(store) || (await holdsIntact(store, ref, hash)))) continue;
     // Verified against its name by the bundle (and its length against the reference here).
     const bytes = await reader.get(digest);
     if (bytes.length !== ref.length) {

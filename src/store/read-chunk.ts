@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ChunkDigestError } from '../errors.js';
+import { ChunkDigestError, ChunkNotFoundError } from '../errors.js';
 import type { ChunkRef } from '../format/records.js';
 import { digestsEqual, formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -39,4 +39,28 @@ export async function readChunk(
     throw new ChunkDigestError(digest, 'bytes do not match the digest');
   }
   return bytes;
+}
+
+/**
+ * Tells whether a store's copy of a chunk reads back intact: of the reference's length, and
+ * hashing to its digest. A store that sets a corrupt copy aside when a read fails (as
+ * `FsStore` and `PackStore` do) takes a good one on the next put.
+ *
+ * @param store - where the chunk may be.
+ * @param ref - the reference (digest and length).
+ * @param hash - hashing for the digest check.
+ * @returns false when the store lacks the chunk or its copy is bad.
+ */
+export async function holdsIntact(
+  store: ChunkReader,
+  ref: ChunkRef,
+  hash: HashProvider,
+): Promise<boolean> {
+  try {
+    await readChunk(store, ref, hash);
+    return true;
+  } catch (err) {
+    if (err instanceof ChunkDigestError || err instanceof ChunkNotFoundError) return false;
+    throw err;
+  }
 }

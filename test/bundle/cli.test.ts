@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listFiles, makeTar, requireDist, runCli } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
-import { dropRecord, largestRecord, packRecords, recordBytes } from '../helpers/packs.js';
+import {
+  dropRecord,
+  flipStoredBit,
+  largestRecord,
+  packRecords,
+  recordBytes,
+} from '../helpers/packs.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { entriesOf, textBytes, zipOf } from './helpers.js';
@@ -78,6 +84,15 @@ describe('layerdiff bundle / unbundle', () => {
     expect(again.stdout.toString()).toMatch(
       /^sha256:[0-9a-f]{64} {2}\d+ chunks \(0 new, 0 bytes\)\n$/,
     );
+    // A bit flipped in the store: cat fails; unbundling again replaces the bad copy.
+    flipStoredBit(largestRecord(fresh));
+    expect((await runCli(['cat', out, '--store', fresh, '--out', '/dev/null'])).code).toBe(1);
+    const repair = await runCli(['unbundle', zip, '--store', fresh, '--out', out, '--json']);
+    expect(repair.code).toBe(0);
+    expect(JSON.parse(repair.stdout.toString()).newChunks).toBe(1);
+    const fixed = await runCli(['cat', out, '--store', fresh]);
+    expect(fixed.code).toBe(0);
+    expect(sha256(fixed.stdout)).toBe(sha256(readFileSync(tarPath)));
   });
 
   it('bundle --json reports totals that match the zip', async () => {

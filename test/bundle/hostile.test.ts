@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/open-bundle.js';
 import { unbundle } from '../../src/bundle/unbundle.js';
 import { LayerdiffError } from '../../src/errors.js';
+import type { IndexRecord } from '../../src/format/records.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { indexBytes, LAYER, minimalMeta } from '../format/helpers.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { hash, reassembleBytes } from '../helpers/layers.js';
 import { sha256, within } from '../helpers/streams.js';
@@ -229,5 +231,66 @@ describe('hostile bundles', () => {
       ...entries.slice(1),
     ]);
     await unbundleFails(zip, 'ERR_RECORD_FORMAT');
+  });
+});
+
+describe('an index that gives a chunk the wrong length', () => {
+  const enc = new TextEncoder();
+  const HELLO = enc.encode('hello');
+  const TAIL = new Uint8Array(1024);
+  const name = (b: Uint8Array) => `chunks/sha256/${sha256(b).slice('sha256:'.length)}`;
+  const digestOf = (b: Uint8Array) => Buffer.from(sha256(b).slice('sha256:'.length), 'hex');
+  /** A flat index of two files whose one chunk (`hello`) is referenced with `lengths`. */
+  const flat = (lengths: [number, number]) => {
+    const file = (path: string, size: number): IndexRecord => ({
+      type: 'entry',
+      entry: { ...minimalMeta(path, size) },
+      raw: new Uint8Array(512),
+    });
+    const [a, b] = lengths;
+    return indexBytes([
+      LAYER,
+      file('a', a),
+      { type: 'chunks', refs: [{ digest: digestOf(HELLO), length: a }] },
+      file('b', b),
+      { type: 'chunks', refs: [{ digest: digestOf(HELLO), length: b }] },
+      { type: 'tail' },
+      { type: 'chunks', refs: [{ digest: digestOf(TAIL), length: 1024 }] },
+      {
+        type: 'end',
+        diffId: new Uint8Array(32),
+        size: 512 * 4 + 1024,
+        entries: 2,
+        deletions: 0,
+        chunks: 3,
+        dataBytes: a + b + 1024,
+      },
+    ]);
+  };
+  const zip = (lengths: [number, number]) =>
+    zipOf([
+      ['index.ldr', flat(lengths)],
+      [name(HELLO), HELLO],
+      [name(TAIL), TAIL],
+    ]);
+
+  it('control: the right lengths unbundle', async () => {
+    const store = new MemoryStore();
+    expect((await unbundle(await zip([5, 5]), store, { hash })).chunks).toBe(2);
+  });
+
+  it('two lengths for one chunk, or a length it does not have, is ERR_BUNDLE', async () => {
+    for (const lengths of [
+      [5, 6],
+      [6, 5],
+    ] as Array<[number, number]>) {
+      const err = await unbundleFails(await zip(lengths), 'ERR_BUNDLE');
+      expect(err.message).toMatch(/6/);
+    }
+    // Also when the store already holds the chunk, so that the bundle's entry is not read.
+    const store = new MemoryStore();
+    await store.put(sha256(HELLO), HELLO);
+    const err = await unbundle(await zip([6, 6]), store, { hash }).catch((e: unknown) => e);
+    expect((err as LayerdiffError).code).toBe('ERR_BUNDLE');
   });
 });
