@@ -71,21 +71,26 @@ export async function applyDiff(
   let newChunks = 0;
   let newBytes = 0;
   let root: Uint8Array | undefined;
-  /** Chunks seen in this diff: a repeat is refused (it would only cost the receiver work). */
-  const seenInDiff = new Set<string>();
+  let rootOffset = 0;
+  /**
+   * Chunks seen in this diff, with their sizes: a repeat is refused (it would only cost the
+   * receiver work).
+   */
+  const seenInDiff = new Map<string, number>();
   try {
     for (;;) {
       const { done, value: f } = await frames.read();
       if (done) break;
       if (f.type === 'root') {
         root = f.root;
+        rootOffset = f.offset;
         continue;
       }
       const digest = formatDigest(f.digest);
       if (seenInDiff.has(digest)) {
         throw new DiffFormatError(`chunk ${digest} appears twice`, f.offset);
       }
-      seenInDiff.add(digest);
+      seenInDiff.set(digest, f.size);
       let bytes: Uint8Array;
       try {
         bytes = await codec.decode({ coding: f.coding, bytes: f.bytes }, f.size);
@@ -130,16 +135,25 @@ export async function applyDiff(
   let referenced = 0;
   let missing = 0;
   let first = '';
-  const seen = new Set<string>();
+  /** The length the index gives each data chunk. */
+  const seen = new Map<string, number>();
   try {
     // Reading the index fetches (and verifies) its index chunks; data chunks are checked by
     // presence: the store only ever holds verified chunks written by this or another apply.
+    // Their lengths must agree with each other, and with the diff's frames for those it carries.
     for await (const c of indexChunks(streamOfBytes(rootBytes), store, { hash })) {
       referenced++;
       if (c.kind !== 'data') continue;
       const d = formatDigest(c.ref.digest);
+      const length = seen.get(d) ?? seenInDiff.get(d);
+      if (length !== undefined && length !== c.ref.length) {
+        throw new DiffFormatError(
+          `the index gives chunk ${d} ${c.ref.length} bytes, where it has ${length}`,
+          rootOffset,
+        );
+      }
       if (seen.has(d)) continue;
-      seen.add(d);
+      seen.set(d, c.ref.length);
       if (!(await store.has(d))) {
         missing++;
         first ||= d;

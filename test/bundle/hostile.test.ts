@@ -7,9 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/open-bundle.js';
 import { unbundle } from '../../src/bundle/unbundle.js';
 import { LayerdiffError } from '../../src/errors.js';
-import type { IndexRecord } from '../../src/format/records.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { indexBytes, LAYER, minimalMeta } from '../format/helpers.js';
+import { oneChunkTwiceIndex } from '../format/helpers.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { hash, reassembleBytes } from '../helpers/layers.js';
 import { sha256, within } from '../helpers/streams.js';
@@ -239,37 +238,9 @@ describe('an index that gives a chunk the wrong length', () => {
   const HELLO = enc.encode('hello');
   const TAIL = new Uint8Array(1024);
   const name = (b: Uint8Array) => `chunks/sha256/${sha256(b).slice('sha256:'.length)}`;
-  const digestOf = (b: Uint8Array) => Buffer.from(sha256(b).slice('sha256:'.length), 'hex');
-  /** A flat index of two files whose one chunk (`hello`) is referenced with `lengths`. */
-  const flat = (lengths: [number, number]) => {
-    const file = (path: string, size: number): IndexRecord => ({
-      type: 'entry',
-      entry: { ...minimalMeta(path, size) },
-      raw: new Uint8Array(512),
-    });
-    const [a, b] = lengths;
-    return indexBytes([
-      LAYER,
-      file('a', a),
-      { type: 'chunks', refs: [{ digest: digestOf(HELLO), length: a }] },
-      file('b', b),
-      { type: 'chunks', refs: [{ digest: digestOf(HELLO), length: b }] },
-      { type: 'tail' },
-      { type: 'chunks', refs: [{ digest: digestOf(TAIL), length: 1024 }] },
-      {
-        type: 'end',
-        diffId: new Uint8Array(32),
-        size: 512 * 4 + 1024,
-        entries: 2,
-        deletions: 0,
-        chunks: 3,
-        dataBytes: a + b + 1024,
-      },
-    ]);
-  };
   const zip = (lengths: [number, number]) =>
     zipOf([
-      ['index.ldr', flat(lengths)],
+      ['index.ldr', oneChunkTwiceIndex(HELLO, TAIL, lengths)],
       [name(HELLO), HELLO],
       [name(TAIL), TAIL],
     ]);

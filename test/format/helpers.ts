@@ -124,3 +124,38 @@ export async function expectIndexError(
   if (offset !== undefined) expect(err.offset).toBe(offset);
   return err;
 }
+
+/**
+ * A flat index of two files, `a` and `b`, each one reference to `chunk` (with `lengths`), and
+ * a tail of `tail`: with lengths that are not the chunk's, an index a hostile sender could make.
+ */
+export function oneChunkTwiceIndex(
+  chunk: Uint8Array,
+  tail: Uint8Array,
+  lengths: [number, number],
+): Uint8Array {
+  const file = (path: string, size: number): IndexRecord => ({
+    type: 'entry',
+    entry: minimalMeta(path, size),
+    raw: new Uint8Array(512),
+  });
+  const [a, b] = lengths;
+  return indexBytes([
+    LAYER,
+    file('a', a),
+    { type: 'chunks', refs: [{ digest: sha256(chunk), length: a }] },
+    file('b', b),
+    { type: 'chunks', refs: [{ digest: sha256(chunk), length: b }] },
+    { type: 'tail' },
+    { type: 'chunks', refs: [{ digest: sha256(tail), length: tail.length }] },
+    {
+      type: 'end',
+      diffId: new Uint8Array(32),
+      size: 512 * 2 + Math.ceil(a / 512) * 512 + Math.ceil(b / 512) * 512 + tail.length,
+      entries: 2,
+      deletions: 0,
+      chunks: 3,
+      dataBytes: a + b + tail.length,
+    },
+  ]);
+}

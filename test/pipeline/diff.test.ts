@@ -12,12 +12,16 @@ import type { ChunkCodec } from '../../src/compress/chunk-codec.js';
 import { webChunkCodec } from '../../src/compress/chunk-codec.js';
 import { loadLz4Codec } from '../../src/compress/lz4-codec.js';
 import { DiffFormatError, DiffIncompleteError, LayerdiffError } from '../../src/errors.js';
+import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../../src/format/diff.js';
+import { INDEX_MAGIC } from '../../src/format/encoder.js';
+import { encodeRoot } from '../../src/format/root.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { applyDiff } from '../../src/pipeline/apply.js';
 import { createDiff } from '../../src/pipeline/diff.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { listFiles } from '../cli/run.js';
+import { oneChunkTwiceIndex, sha256 as rawSha256 } from '../format/helpers.js';
 import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
 import { collect, sha256, streamOf, within } from '../helpers/streams.js';
@@ -256,6 +260,47 @@ describe('diff + apply', () => {
     const twice = concat([bytes.subarray(0, 9), frame, bytes.subarray(9)]);
     const err = await applyDiff(streamOf(twice), new MemoryStore(), { hash }).catch((e) => e);
     expect(err).toBeInstanceOf(DiffFormatError);
+  });
+
+  it('an index giving a chunk a length it does not have, or two lengths, is ERR_DIFF_FORMAT', async () => {
+    const HELLO = enc('hello');
+    const TAIL = new Uint8Array(1024);
+    const diff = (lengths: [number, number]) => {
+      // The flat index as one index chunk, under a root (its end record is its last frame).
+      const flat = oneChunkTwiceIndex(HELLO, TAIL, lengths);
+      const view = new DataView(flat.buffer, flat.byteOffset);
+      let last = INDEX_MAGIC.length;
+      for (let at = last; at < flat.length; at += 4 + view.getUint32(at)) last = at;
+      const root = encodeRoot({
+        version: 1,
+        digest: 'sha256',
+        chunker: { algorithm: 'fastcdc-gear32-v1', min: 16384, avg: 65536, max: 262144 },
+        size: flat.length,
+        levels: 0,
+        refs: [{ digest: rawSha256(flat), length: flat.length }],
+        endBytes: flat.subarray(last + 4),
+      });
+      return concat([
+        diffHeader(),
+        encodeChunkFrame(rawSha256(HELLO), 5, 'identity', HELLO),
+        encodeChunkFrame(rawSha256(TAIL), 1024, 'identity', TAIL),
+        encodeChunkFrame(rawSha256(flat), flat.length, 'identity', flat),
+        encodeRootFrame(root),
+      ]);
+    };
+    const r = await applyDiff(streamOf(diff([5, 5])), new MemoryStore(), { hash });
+    expect(r.referenced).toBe(4);
+    for (const lengths of [
+      [5, 6],
+      [6, 5],
+      [6, 6],
+    ] as Array<[number, number]>) {
+      const err = await applyDiff(streamOf(diff(lengths)), new MemoryStore(), { hash }).catch(
+        (e) => e,
+      );
+      expect(err, lengths.join()).toBeInstanceOf(DiffFormatError);
+      expect((err as Error).message).toMatch(/6 bytes, where it has 5/);
+    }
   });
 
   it('a receiver holding a corrupt copy of a sent chunk gets it repaired', async () => {
