@@ -265,6 +265,27 @@ describe('a hostile root or index chunks', () => {
     }
   });
 
+  it('a root repeating one index chunk is refused after 4,096 repeats, not fetched 20,000 times', async () => {
+    const { store, index } = await setup(100_000);
+    const root = decodeRoot(index);
+    const counting = counted(store);
+    const ref = async (bytes: Uint8Array) => {
+      const digest = await hash.digest(bytes);
+      await store.put(formatDigest(digest), bytes);
+      return { digest, length: bytes.length };
+    };
+    // 20,000 references to one 2 KiB chunk: 40 MB of flat index from 2 KiB of data.
+    const chunk = await ref(pseudoRandom(2048, 5));
+    const packed = await ref(packRefs(Array.from({ length: 20_000 }, () => chunk)));
+    const hostile = encodeRoot({ ...root, levels: 1, refs: [packed], size: 20_000 * 2048 });
+    counting.gets = 0;
+    const { error } = await within(readUntilError(openIndex(streamOf(hostile), counting.store)));
+    expect(error).toBeInstanceOf(RecordFormatError);
+    expect((error as Error).message).toMatch(/repeats its chunks/);
+    // 4,096 repeats, a fetch each, and the level above.
+    expect(counting.gets).toBeLessThan(4_200);
+  });
+
   it('cancelling while an index chunk fetch hangs still settles', async () => {
     const { index } = await setup(100_000);
     const never: ChunkReader = { get: () => new Promise<Uint8Array>(() => {}) };
