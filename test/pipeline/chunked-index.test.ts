@@ -64,6 +64,13 @@ async function setup(size = 2 << 20) {
   return { tar, big, store, index, result };
 }
 
+/** Puts `bytes` into `store` as a chunk; returns its reference. */
+async function putRef(store: MemoryStore, bytes: Uint8Array) {
+  const digest = await hash.digest(bytes);
+  await store.put(formatDigest(digest), bytes);
+  return { digest, length: bytes.length };
+}
+
 describe('chunked index', () => {
   it('round-trips through a small root, and reads back the flat index convert would write', async () => {
     const { tar, store, index, result } = await setup();
@@ -236,11 +243,7 @@ describe('a hostile root or index chunks', () => {
     const { store, index } = await setup(100_000);
     const root = decodeRoot(index);
     const counting = counted(store);
-    const ref = async (bytes: Uint8Array) => {
-      const digest = await hash.digest(bytes);
-      await store.put(formatDigest(digest), bytes);
-      return { digest, length: bytes.length };
-    };
+    const ref = (bytes: Uint8Array) => putRef(store, bytes);
     // 10,000 references to the empty chunk, and 10,000 to that: 10^8 fetches of nothing, and
     // the size the root states never reached (refused where the references are unpacked).
     const empty = await ref(new Uint8Array(0));
@@ -269,11 +272,7 @@ describe('a hostile root or index chunks', () => {
     const { store, index } = await setup(100_000);
     const root = decodeRoot(index);
     const counting = counted(store);
-    const ref = async (bytes: Uint8Array) => {
-      const digest = await hash.digest(bytes);
-      await store.put(formatDigest(digest), bytes);
-      return { digest, length: bytes.length };
-    };
+    const ref = (bytes: Uint8Array) => putRef(store, bytes);
     // 20,000 references to one 2 KiB chunk: 40 MB of flat index from 2 KiB of data.
     const chunk = await ref(pseudoRandom(2048, 5));
     const packed = await ref(packRefs(Array.from({ length: 20_000 }, () => chunk)));
