@@ -283,6 +283,21 @@ describe('a hostile root or index chunks', () => {
     expect((error as Error).message).toMatch(/repeats its chunks/);
     // 4,096 repeats, a fetch each, and the level above.
     expect(counting.gets).toBeLessThan(4_200);
+
+    // Control: 20,000 distinct chunks of the index chunker's smallest size are all fetched (the
+    // walk then fails on their bytes, which are no index), none taken for a repeat.
+    const distinct: Array<{ digest: Uint8Array; length: number }> = [];
+    for (let i = 0; i < 20_000; i++) distinct.push(await ref(pseudoRandom(root.chunker.min, i)));
+    const many = await ref(packRefs(distinct));
+    const size = 20_000 * root.chunker.min;
+    counting.gets = 0;
+    const control = await within(
+      readUntilError(
+        openIndex(streamOf(encodeRoot({ ...root, levels: 1, refs: [many], size })), counting.store),
+      ),
+    );
+    expect((control.error as Error).message).not.toMatch(/repeats/);
+    expect(counting.gets).toBe(20_001);
   });
 
   it('cancelling while an index chunk fetch hangs still settles', async () => {
