@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_TAR_TRUNCATED'
   | 'ERR_COMPRESSION'
   | 'ERR_RECORD_FORMAT'
+  | 'ERR_INDEX_LIMIT'
   | 'ERR_CHUNK_NOT_FOUND'
   | 'ERR_CHUNK_DIGEST'
   | 'ERR_LAYER_DIGEST'
@@ -324,5 +325,12 @@ export class OciRefNotFoundError extends LayerdiffError {
       })`,
     );
     this.ref = ref;
+  }
+}
+
+/** An index holds more than a reader was allowed to keep in memory (entries, chunks). */
+export class IndexLimitError extends LayerdiffError {
+  constructor(message: string) {
+    super('ERR_INDEX_LIMIT', message);
   }
 }

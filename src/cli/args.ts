@@ -41,3 +41,16 @@ export function required(value: unknown, name: string): string {
   if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
   return value;
 }
+
+/**
+ * Returns an optional count option (a positive integer), or `undefined` when not given.
+ * @throws {@link UsageError} when it is not a positive integer.
+ */
+export function count(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new UsageError(`--${name} must be a positive integer: ${JSON.stringify(value)}`);
+  }
+  return n;
+}

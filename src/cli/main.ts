@@ -70,9 +70,11 @@ commands:
   apply <diff|-> --store <dir> --out <index> [--json]
       Ingest a diff into <dir>, verifying every chunk before it is stored and that the new
       index's chunks are all present, and write the new index root.
-  changes <old-index> <new-index> [--store <dir>] [--json]
+  changes <old-index> <new-index> [--store <dir>] [--json] [--max-entries N] [--max-chunks N]
       Files added (A), removed (D) and modified (M, with what changed) between two versions
-      of a layer, and the bytes a holder of the old one must fetch for the new one.
+      of a layer, and the bytes a holder of the old one must fetch for the new one. Keeps
+      about 200 bytes a path (at most 1,048,576 paths a version unless --max-entries says
+      otherwise) and 45 a chunk (16,777,216 unless --max-chunks says otherwise).
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
   extract <index>... --store <dir> --dir <target> [--json]

@@ -5,26 +5,45 @@
  *
  * @module
  */
+import { IndexLimitError } from '../errors.js';
 import { cleanPath } from '../flatten/path.js';
 import type { ChunkRef, EntryMeta, IndexRecord } from '../format/records.js';
 import { packRefs } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
-import type { HashProvider } from '../hash/types.js';
+import { DigestMap } from '../hash/digest-map.js';
+import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { intOption } from '../options.js';
 import type { ChunkReader } from '../store/types.js';
+import { type ChangeAspect, EntryTable } from './entry-table.js';
 import { type OpenIndexOptions, readIndexRecords } from './open-index.js';
 
-/** What about a file changed. */
-export type ChangeAspect =
-  | 'type'
-  | 'content'
-  | 'size'
-  | 'mode'
-  | 'owner'
-  | 'mtime'
-  | 'link'
-  | 'device'
-  | 'xattrs';
+export type { ChangeAspect };
+
+/** Default of {@link ChangesOptions.maxEntries}. */
+export const MAX_CHANGES_ENTRIES = 1 << 20;
+/** Default of {@link ChangesOptions.maxChunks}. */
+export const MAX_CHANGES_CHUNKS = 1 << 24;
+
+/** Options of {@link changes}. */
+export interface ChangesOptions extends OpenIndexOptions {
+  /**
+   * Paths (and whiteouts) either version may hold: `changes` keeps about 200 bytes of each,
+   * beside the path itself, in memory. More fail with {@link IndexLimitError}. @default 1048576 (MAX_CHANGES_ENTRIES)
+   */
+  maxEntries?: number;
+  /**
+   * Distinct data chunks the old version, and chunks of the new one the old lacks, may each
+   * number: about 45 bytes each in memory. More fail with {@link IndexLimitError}.
+   * @default 16777216 (MAX_CHANGES_CHUNKS: a layer of about 1 TiB at the default chunk sizes)
+   */
+  maxChunks?: number;
+  /**
+   * Called with each changed path, in the order of {@link ChangesResult.files}, once the new
+   * index has been read; the changes are then not kept, and `files` is empty.
+   */
+  onFile?: (change: FileChange) => void;
+}
 
 /** One changed path. */
 export interface FileChange {
@@ -62,34 +81,70 @@ export interface ChangesResult {
   indexBytesToMove: number;
 }
 
-/** What is kept of an old entry to compare with: metadata and a digest of its chunk list. */
-interface Seen {
-  meta: EntryMeta;
-  content: string;
+/** A running digest of one entry's packed chunk list: one-shot unless it has several records. */
+class ListDigest {
+  private first: Uint8Array | undefined;
+  private running: IncrementalHash | undefined;
+  constructor(private readonly hash: HashProvider) {}
+
+  async add(refs: readonly ChunkRef[]): Promise<void> {
+    const packed = packRefs(refs);
+    if (this.first === undefined && this.running === undefined) {
+      this.first = packed;
+      return;
+    }
+    if (this.running === undefined) {
+      this.running = await this.hash.create();
+      await this.running.update(this.first!);
+      this.first = undefined;
+    }
+    await this.running.update(packed);
+  }
+
+  digest(): Promise<Uint8Array> {
+    return this.running ? this.running.digest() : this.hash.digest(this.first ?? new Uint8Array(0));
+  }
 }
 
-/** Reads one index: calls `onEntry` per entry with its chunk list's digest; returns chunk sets. */
+/** Fails when `count` exceeds `limit`, naming the option that sets it. */
+function within(count: number, limit: number, what: string, option: 'entries' | 'chunks'): void {
+  if (count > limit) {
+    throw new IndexLimitError(
+      `${what} exceed ${limit}, the most changes keeps in memory (max${option === 'entries' ? 'Entries' : 'Chunks'}; --max-${option} in the CLI)`,
+    );
+  }
+}
+
+/** What {@link walk} reports. */
+interface WalkHandlers {
+  /** An entry, after its chunk list, with that list's digest. */
+  entry: (meta: EntryMeta, content: Uint8Array) => void;
+  /** A chunk record; `inEntry` unless it is a whiteout's or the tail's. */
+  refs: (refs: readonly ChunkRef[], inEntry: boolean) => void;
+  indexChunk: (ref: ChunkRef) => void;
+  delete: (path: string) => void;
+}
+
+/** Reads one index, reporting what it holds. @returns its diff_id. */
 async function walk(
   index: ReadableStream<Uint8Array>,
   store: ChunkReader,
   hash: HashProvider,
   options: OpenIndexOptions,
-  onEntry: (meta: EntryMeta, content: string, refs: ChunkRef[]) => void,
-  onDelete: (path: string) => void,
-): Promise<{ data: Map<string, number>; meta: Map<string, number>; diffId: string }> {
-  const data = new Map<string, number>();
-  const meta = new Map<string, number>();
+  on: WalkHandlers,
+): Promise<string> {
   let diffId = '';
   const records = readIndexRecords(index, store, {
     ...options,
     hash,
-    onIndexChunk: (ref) => meta.set(formatDigest(ref.digest), ref.length),
+    onIndexChunk: on.indexChunk,
   }).getReader();
-  let current: { meta: EntryMeta; refs: ChunkRef[] } | undefined;
+  let current: { meta: EntryMeta; list: ListDigest } | undefined;
   const finish = async () => {
     if (!current) return;
-    onEntry(current.meta, formatDigest(await hash.digest(packRefs(current.refs))), current.refs);
+    const { meta, list } = current;
     current = undefined;
+    on.entry(meta, await list.digest());
   };
   for (;;) {
     const { done, value } = await records.read();
@@ -98,18 +153,16 @@ async function walk(
     switch (r.type) {
       case 'entry':
         await finish();
-        current = { meta: r.entry, refs: [] };
+        current = { meta: r.entry, list: new ListDigest(hash) };
         break;
       case 'delete':
       case 'tail':
         await finish();
-        if (r.type === 'delete') onDelete(cleanPath(r.path).path);
+        if (r.type === 'delete') on.delete(cleanPath(r.path).path);
         break;
       case 'chunks':
-        for (const ref of r.refs) {
-          data.set(formatDigest(ref.digest), ref.length);
-          current?.refs.push(ref);
-        }
+        on.refs(r.refs, current !== undefined);
+        await current?.list.add(r.refs);
         break;
       case 'end':
         await finish();
@@ -119,46 +172,7 @@ async function walk(
         break;
     }
   }
-  return { data, meta, diffId };
-}
-
-function aspects(a: EntryMeta, b: EntryMeta, sameContent: boolean): ChangeAspect[] {
-  const out: ChangeAspect[] = [];
-  if (a.typeflag !== b.typeflag) out.push('type');
-  // A sparse file's data chunks say nothing of where they sit: the map is part of its content.
-  if (!sameContent || sparseLayout(a) !== sparseLayout(b)) out.push('content');
-  if (fileSize(a) !== fileSize(b)) out.push('size');
-  if (a.mode !== b.mode) out.push('mode');
-  if (a.uid !== b.uid || a.gid !== b.gid || a.uname !== b.uname || a.gname !== b.gname) {
-    out.push('owner');
-  }
-  if (a.mtime.sec !== b.mtime.sec || a.mtime.nsec !== b.mtime.nsec) out.push('mtime');
-  if (a.linkname !== b.linkname) out.push('link');
-  if (a.devmajor !== b.devmajor || a.devminor !== b.devminor) out.push('device');
-  const xa = Object.keys(a.xattrs).sort();
-  const xb = Object.keys(b.xattrs).sort();
-  if (
-    xa.join('\0') !== xb.join('\0') ||
-    xa.some((k) => formatBytes(a.xattrs[k]!) !== formatBytes(b.xattrs[k]!))
-  ) {
-    out.push('xattrs');
-  }
-  return out;
-}
-
-/** A file's size: a sparse file's expanded size, else its body's. */
-function fileSize(m: EntryMeta): number {
-  return m.sparse?.realSize ?? m.size;
-}
-
-/** Where a sparse file's data sits (format, size and map), as comparable text; '' if not sparse. */
-function sparseLayout(m: EntryMeta): string {
-  const s = m.sparse;
-  return s ? `${s.format} ${s.realSize} ${(s.map ?? []).join(' ')}` : '';
-}
-
-function formatBytes(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return diffId;
 }
 
 /**
@@ -169,115 +183,144 @@ function formatBytes(b: Uint8Array): string {
  * numbers and xattrs; other pax records, atime and ctime are not. A hardlink is compared by its
  * own entry (its target path), not by its target's content.
  *
- * Memory: the entry metadata and chunk digests of both versions (no file content).
+ * Memory: the compared fields of each path of both versions (about 200 bytes a path, beside
+ * the path), the
+ * digests of the old version's chunks and of the new ones (about 45 bytes each), and the
+ * changes unless {@link ChangesOptions.onFile} takes them; bounded by
+ * {@link ChangesOptions.maxEntries} and {@link ChangesOptions.maxChunks}. No file content.
  * @param oldIndex - the old version's index bytes.
  * @param newIndex - the new version's index bytes.
  * @param store - where both indexes' index chunks are.
- * @param options - hashing and decoding limits.
- * @returns the changed files and what must move.
+ * @param options - hashing, decoding limits, memory limits, and where changes go.
+ * @returns the changed files (unless `onFile` took them) and what must move.
+ * @throws {@link IndexLimitError} when a version exceeds a memory limit; {@link UsageError}
+ *   when a limit is not a positive integer;
+ *   {@link RecordFormatError} and store errors as {@link readIndexRecords} does.
  */
 export async function changes(
   oldIndex: ReadableStream<Uint8Array>,
   newIndex: ReadableStream<Uint8Array>,
   store: ChunkReader,
-  options: OpenIndexOptions = {},
+  options: ChangesOptions = {},
 ): Promise<ChangesResult> {
   const hash = options.hash ?? webHashProvider();
-  const old = new Map<string, Seen>();
-  const oldOrder: string[] = [];
-  const before = await walk(
-    oldIndex,
-    store,
-    hash,
-    options,
-    (meta, content) => {
-      const path = cleanPath(meta.path).path;
-      if (!old.has(path)) oldOrder.push(path);
-      old.set(path, { meta, content });
+  const maxEntries = intOption(options.maxEntries, 'maxEntries', MAX_CHANGES_ENTRIES);
+  const maxChunks = intOption(options.maxChunks, 'maxChunks', MAX_CHANGES_CHUNKS);
+  const old = new EntryTable();
+  const oldData = new DigestMap();
+  const oldMeta = new DigestMap();
+  const oldDiffId = await walk(oldIndex, store, hash, options, {
+    entry: (meta, content) => {
+      old.set(cleanPath(meta.path).path, meta, content, 0);
+      within(old.size, maxEntries, "the old index's paths", 'entries');
     },
-    () => {},
-  );
-  const files: FileChange[] = [];
+    refs: (refs) => {
+      for (const ref of refs) oldData.add(ref.digest, ref.length);
+      within(oldData.size, maxChunks, "the old index's distinct chunks", 'chunks');
+    },
+    indexChunk: (ref) => oldMeta.add(ref.digest, ref.length),
+    delete: () => {},
+  });
+
+  const now = new EntryTable();
+  const newData = new DigestMap();
+  const newMeta = new DigestMap();
+  const moved = { chunks: 0, bytes: 0, indexChunks: 0, indexBytes: 0 };
   const deletions: string[] = [];
-  const seenNew = new Set<string>();
-  // The new version's entries, last one per path winning (as extraction would), in the order
-  // each path first appears; compared once the whole index has been read.
-  const latest = new Map<string, { meta: EntryMeta; content: string; newBytes: number }>();
-  const onNew = (meta: EntryMeta, content: string, refs: ChunkRef[]) => {
-    let newBytes = 0;
-    const counted = new Set<string>();
-    for (const ref of refs) {
-      const d = formatDigest(ref.digest);
-      if (!before.data.has(d) && !counted.has(d)) {
-        counted.add(d);
-        newBytes += ref.length;
+  // The current entry's chunks the old version lacks, each counted once.
+  let mine = new DigestMap();
+  let mineBytes = 0;
+  const newDiffId = await walk(newIndex, store, hash, options, {
+    entry: (meta, content) => {
+      now.set(cleanPath(meta.path).path, meta, content, mineBytes);
+      within(
+        now.size + deletions.length,
+        maxEntries,
+        "the new index's paths and whiteouts",
+        'entries',
+      );
+      mineBytes = 0;
+      if (mine.size > 0) mine = new DigestMap();
+    },
+    refs: (refs, inEntry) => {
+      for (const ref of refs) {
+        if (oldData.has(ref.digest)) continue;
+        if (newData.add(ref.digest, ref.length)) {
+          moved.chunks++;
+          moved.bytes += ref.length;
+        }
+        if (inEntry && mine.add(ref.digest, 0)) mineBytes += ref.length;
       }
-    }
-    latest.set(cleanPath(meta.path).path, { meta, content, newBytes });
-  };
-  const after = await walk(newIndex, store, hash, options, onNew, (path) => deletions.push(path));
-  for (const [path, { meta, content, newBytes }] of latest) {
-    seenNew.add(path);
-    const was = old.get(path);
-    if (!was) {
-      files.push({
+      within(newData.size, maxChunks, "the new index's chunks that the old one lacks", 'chunks');
+    },
+    indexChunk: (ref) => {
+      if (!oldMeta.has(ref.digest) && newMeta.add(ref.digest, ref.length)) {
+        moved.indexChunks++;
+        moved.indexBytes += ref.length;
+      }
+    },
+    delete: (path) => {
+      deletions.push(path);
+      within(
+        now.size + deletions.length,
+        maxEntries,
+        "the new index's paths and whiteouts",
+        'entries',
+      );
+    },
+  });
+
+  const files: FileChange[] = [];
+  const emit = options.onFile ?? ((f: FileChange) => files.push(f));
+  const counts = { added: 0, removed: 0, modified: 0 };
+  for (const [path, r] of now.entries()) {
+    const was = old.row(path);
+    if (was === undefined) {
+      counts.added++;
+      emit({
         path,
         change: 'added',
-        typeflag: meta.typeflag,
-        size: fileSize(meta),
+        typeflag: now.typeflag(r),
+        size: now.fileSize(r),
         oldSize: 0,
-        newBytes,
+        newBytes: now.newBytes(r),
       });
       continue;
     }
-    const diff = aspects(was.meta, meta, was.content === content);
-    if (diff.length > 0) {
-      files.push({
-        path,
-        change: 'modified',
-        typeflag: meta.typeflag,
-        size: fileSize(meta),
-        oldSize: fileSize(was.meta),
-        aspects: diff,
-        newBytes,
-      });
-    }
+    const aspects = old.aspects(was, now, r);
+    if (aspects.length === 0) continue;
+    counts.modified++;
+    emit({
+      path,
+      change: 'modified',
+      typeflag: now.typeflag(r),
+      size: now.fileSize(r),
+      oldSize: old.fileSize(was),
+      aspects,
+      newBytes: now.newBytes(r),
+    });
   }
-  for (const path of oldOrder) {
-    if (seenNew.has(path)) continue;
-    const was = old.get(path)!;
-    files.push({
+  for (const [path, r] of old.entries()) {
+    if (now.has(path)) continue;
+    counts.removed++;
+    emit({
       path,
       change: 'removed',
-      typeflag: was.meta.typeflag,
+      typeflag: old.typeflag(r),
       size: 0,
-      oldSize: fileSize(was.meta),
+      oldSize: old.fileSize(r),
       newBytes: 0,
     });
   }
-  const toMove = (now: Map<string, number>, then: Map<string, number>) => {
-    let chunks = 0;
-    let bytes = 0;
-    for (const [d, len] of now) {
-      if (then.has(d)) continue;
-      chunks++;
-      bytes += len;
-    }
-    return { chunks, bytes };
-  };
-  const data = toMove(after.data, before.data);
-  const meta = toMove(after.meta, before.meta);
   return {
-    oldDiffId: before.diffId,
-    newDiffId: after.diffId,
+    oldDiffId,
+    newDiffId,
     files,
-    added: files.filter((f) => f.change === 'added').length,
-    removed: files.filter((f) => f.change === 'removed').length,
-    modified: files.filter((f) => f.change === 'modified').length,
+    ...counts,
     deletions,
-    chunksToMove: data.chunks,
-    bytesToMove: data.bytes,
-    indexChunksToMove: meta.chunks,
-    indexBytesToMove: meta.bytes,
+    chunksToMove: moved.chunks,
+    bytesToMove: moved.bytes,
+    indexChunksToMove: moved.indexChunks,
+    indexBytesToMove: moved.indexBytes,
   };
 }

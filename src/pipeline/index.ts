@@ -9,9 +9,12 @@ export {
 } from './build-records.js';
 export {
   type ChangeAspect,
+  type ChangesOptions,
   type ChangesResult,
   changes,
   type FileChange,
+  MAX_CHANGES_CHUNKS,
+  MAX_CHANGES_ENTRIES,
 } from './changes.js';
 export { type BodyChunkerOptions, createBodyChunker } from './chunk-bodies.js';
 export {

@@ -27,9 +27,8 @@
  *
  * @module
  */
+import { digestWords, KEY_WORDS, type KeyHash, randomKeyedHash } from '../hash/keyed-hash.js';
 
-/** Words of a digest. */
-const KEY_WORDS = 8;
 /** Words of a record: fingerprint, entry in its pack's index. */
 const WORDS = 2;
 const ENTRY = 1;
@@ -42,42 +41,12 @@ const MAX_SLOTS = 2 ** 30;
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
 
-/** A 32-bit hash of the eight words of a digest at `k[0]` to `k[7]`. */
-export type KeyHash = (k: Uint32Array) => number;
-
-/** MurmurHash3's finalizer: every input bit reaches every output bit. */
-function fmix32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/**
- * A hash of the eight words under nine secret keys: each word is mixed with its own key, so a
- * word's high bits reach its low ones before the words are combined (a plain sum of products
- * would let keys whose low bits are all zero share a few homes, whatever the keys).
- */
-function keyedHash(key: Uint32Array): KeyHash {
-  return (k) => {
-    let h = key[KEY_WORDS]!;
-    for (let w = 0; w < KEY_WORDS; w++) {
-      const m = fmix32(k[w]! ^ key[w]!);
-      const r = (w * 4) & 31;
-      h ^= r === 0 ? m : ((m << r) | (m >>> (32 - r))) >>> 0;
-    }
-    return fmix32(h);
-  };
-}
-
 /** Checks an index entry: a u32, but not all ones, which marks a removed record. */
 function checkEntry(entry: number): void {
   if (!(entry >= 0 && entry < REMOVED && Number.isInteger(entry))) {
     throw new RangeError(`a chunk record's entry must be an integer from 0 to 2^32 - 2: ${entry}`);
   }
 }
-
-const randomKeyedHash = (): KeyHash =>
-  keyedHash(crypto.getRandomValues(new Uint32Array(KEY_WORDS + 1)));
 
 /** Chunk records by a fingerprint of their digests: see the module comment. */
 export class ChunkTable {
@@ -252,11 +221,7 @@ export class ChunkTable {
 
   /** The fingerprint of a digest: its hash, from its eight big-endian words. */
   private fingerprint(digest: Uint8Array): number {
-    for (let w = 0; w < KEY_WORDS; w++) {
-      const i = w * 4;
-      this.key[w] =
-        (digest[i]! << 24) | (digest[i + 1]! << 16) | (digest[i + 2]! << 8) | digest[i + 3]!;
-    }
+    digestWords(digest, this.key);
     return this.hash(this.key);
   }
 

@@ -179,6 +179,20 @@ describe.runIf(toolsAvailable('tar'))('layerdiff diff / apply', () => {
     );
     const json = JSON.parse((await runCli([...args, '--json'])).stdout.toString('utf8'));
     expect(json).toMatchObject({ added: 1, removed: 0, modified: 1 });
+    expect(json.files.map((f: { path: string }) => f.path).sort()).toEqual([
+      'etc/extra',
+      'opt/big.bin',
+    ]);
+    const same = [join(work, 'v1.idx'), join(work, 'v1.idx'), '--store', join(work, 'sender')];
+    const none = JSON.parse((await runCli(['changes', ...same, '--json'])).stdout.toString());
+    expect(none).toMatchObject({ files: [], added: 0, modified: 0, chunksToMove: 0 });
+    const over = await runCli([...args, '--max-entries', '1']);
+    expect(over.code).toBe(1);
+    expect(over.stdout.length).toBe(0);
+    expect(over.stderr.toString()).toMatch(/ERR_INDEX_LIMIT: the old index's paths exceed 1,/);
+    const bad = await runCli([...args, '--max-chunks', '1e6']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.toString()).toMatch(/--max-chunks must be a positive integer/);
     const noStore = await runCli(['changes', join(work, 'v1.idx'), v2idx]);
     expect(noStore.code).toBe(2);
     expect(noStore.stderr).toMatch(/needs its store/);

@@ -176,4 +176,108 @@ describe('changes', () => {
     expect(r.files.map((f) => [f.path, f.change])).toEqual([['b', 'added']]);
     expect(r.added).toBe(1);
   });
+
+  it('compares owner names, link targets, xattrs and device numbers', async () => {
+    const store = new MemoryStore();
+    const x = (v: number) => ({ 'user.k': Uint8Array.of(v) });
+    const v1 = tarOf([
+      file('owned', enc('x'), { uid: 5, uname: 'root', gname: 'root' }),
+      file('link', new Uint8Array(0), { kind: 'symlink', linkname: 'a' }),
+      file('tagged', enc('x'), { xattrs: x(1) }),
+      file('dev', new Uint8Array(0), { kind: 'char', devmajor: 1, devminor: 3 }),
+      file('kept', enc('x'), { uname: 'root', xattrs: x(1) }),
+    ]);
+    const v2 = tarOf([
+      file('owned', enc('x'), { uid: 5, uname: 'admin', gname: 'root' }),
+      file('link', new Uint8Array(0), { kind: 'symlink', linkname: 'b' }),
+      file('tagged', enc('x'), { xattrs: x(2) }),
+      file('dev', new Uint8Array(0), { kind: 'char', devmajor: 1, devminor: 5 }),
+      file('kept', enc('x'), { uname: 'root', xattrs: x(1) }),
+    ]);
+    const a = await convertBytes(v1, store);
+    const b = await convertBytes(v2, store);
+    const r = await changes(streamOf(a.index), streamOf(b.index), store, { hash });
+    expect(r.files.map((f) => [f.path, f.aspects])).toEqual([
+      ['owned', ['owner']],
+      ['link', ['link']],
+      ['tagged', ['xattrs']],
+      ['dev', ['device']],
+    ]);
+  });
+
+  it('sees a change in any part of a chunk list that spans several records', async () => {
+    // Chunks of 64 to 1,024 bytes: about 2,300 references, three chunk records.
+    const chunker = { min: 64, avg: 256, max: 1024 };
+    const store = new MemoryStore();
+    const tail = big.slice();
+    tail[590_000]! ^= 1;
+    const a = await convertBytes(tarOf([file('f', big), file('g', big)]), store, { chunker });
+    const b = await convertBytes(tarOf([file('f', tail), file('g', big)]), store, { chunker });
+    const r = await changes(streamOf(a.index), streamOf(b.index), store, { hash });
+    expect(r.files).toEqual([expect.objectContaining({ path: 'f', aspects: ['content'] })]);
+    expect(r.files[0]!.newBytes).toBeLessThanOrEqual(2 * 1024);
+  });
+
+  it('hands changes to onFile one by one, in the order files would hold them', async () => {
+    const store = new MemoryStore();
+    const v1 = tarOf([file('a', enc('1')), file('b', enc('2')), file('c', enc('3'))]);
+    const v2 = tarOf([file('b', enc('2!')), file('d', enc('4')), file('a', enc('1'))]);
+    const a = await convertBytes(v1, store);
+    const b = await convertBytes(v2, store);
+    const whole = await changes(streamOf(a.index), streamOf(b.index), store, { hash });
+    const seen: unknown[] = [];
+    const streamed = await changes(streamOf(a.index), streamOf(b.index), store, {
+      hash,
+      onFile: (f) => seen.push(f),
+    });
+    expect(whole.files.map((f) => f.path)).toEqual(['b', 'd', 'c']);
+    expect(seen).toEqual(whole.files);
+    expect(streamed).toEqual({ ...whole, files: [] });
+  });
+
+  it('keeps at most maxEntries paths and maxChunks chunks a version, and fails beyond', async () => {
+    const store = new MemoryStore();
+    const three = await convertBytes(
+      tarOf([file('a', enc('1')), file('b', enc('2')), file('c', enc('3'))]),
+      store,
+    );
+    // Two files and a whiteout: three entries; three chunks the old version lacks.
+    const other = await convertBytes(
+      tarOf([file('d', enc('4')), file('e', enc('5')), file('f', enc('6'))]),
+      store,
+    );
+    const withWhiteout = await convertBytes(
+      tarOf([file('a', enc('1')), file('b', enc('2')), file('usr/.wh.x', new Uint8Array(0))]),
+      store,
+    );
+    const one = await convertBytes(tarOf([file('a', enc('1'))]), store);
+    const run = (from: Uint8Array, to: Uint8Array, limits: object) =>
+      changes(streamOf(from), streamOf(to), store, { hash, ...limits });
+    await expect(run(three.index, withWhiteout.index, { maxEntries: 3 })).resolves.toMatchObject({
+      removed: 1,
+      deletions: ['usr/x'],
+    });
+    await expect(run(three.index, one.index, { maxEntries: 2 })).rejects.toMatchObject({
+      code: 'ERR_INDEX_LIMIT',
+      message: expect.stringMatching(/^the old index's paths exceed 2, .*maxEntries/),
+    });
+    await expect(run(one.index, withWhiteout.index, { maxEntries: 2 })).rejects.toMatchObject({
+      code: 'ERR_INDEX_LIMIT',
+      message: expect.stringContaining("the new index's paths and whiteouts exceed 2"),
+    });
+    await expect(run(one.index, other.index, { maxChunks: 3 })).resolves.toMatchObject({
+      chunksToMove: 3,
+    });
+    await expect(run(three.index, one.index, { maxChunks: 2 })).rejects.toMatchObject({
+      code: 'ERR_INDEX_LIMIT',
+      message: expect.stringMatching(/^the old index's distinct chunks exceed 2, .*maxChunks/),
+    });
+    await expect(run(one.index, other.index, { maxChunks: 2 })).rejects.toMatchObject({
+      code: 'ERR_INDEX_LIMIT',
+      message: expect.stringContaining("the new index's chunks that the old one lacks exceed 2"),
+    });
+    await expect(run(one.index, one.index, { maxEntries: 0 })).rejects.toMatchObject({
+      code: 'ERR_USAGE',
+    });
+  });
 });

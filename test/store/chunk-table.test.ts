@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ChunkTable, type KeyHash } from '../../src/store/chunk-table.js';
+import type { KeyHash } from '../../src/hash/keyed-hash.js';
+import { ChunkTable } from '../../src/store/chunk-table.js';
 
 /**
  * A digest whose first word is `home` (so tests can force probe chains) and rest from `n`,
