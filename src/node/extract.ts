@@ -43,6 +43,9 @@ import { checkEntryPath } from './entry-path.js';
 import { PathTrie } from './path-trie.js';
 import { SparseBody } from './sparse-body.js';
 
+/** `(uid_t) -1`: the first id `lchown` cannot apply (it means "leave unchanged"). */
+const MAX_ID = 0xffffffff;
+
 /** What a warning is about. */
 export type ExtractWarningCode =
   /** A character or block device was not created (not root, or `mknod` refused). */
@@ -51,6 +54,11 @@ export type ExtractWarningCode =
   | 'fifo-skipped'
   /** An extended attribute was not applied (not permitted, not supported, or no `setfattr`). */
   | 'xattr-not-applied'
+  /**
+   * An owner was not applied: a uid or gid of 2^32 - 1 or more, which Linux ids cannot hold
+   * (2^32 - 1 itself means "leave unchanged" to `lchown`). The entry keeps the process's.
+   */
+  | 'owner-not-applied'
   /**
    * An entry that is not extracted: an unknown typeflag, a hard link to itself, a name or link
    * target that is not UTF-8 (it decodes with U+FFFD, and would merge with a like name).
@@ -696,8 +704,16 @@ class Extractor {
 
   /** Whether to apply the entry's ownership; counts it when not. */
   private owner(entry: TarEntry): boolean {
-    if (this.chown) return true;
+    const fits = entry.uid < MAX_ID && entry.gid < MAX_ID;
+    if (this.chown && fits) return true;
     if (entry.uid !== this.uid || entry.gid !== this.gid) this.report.ownershipNotApplied++;
+    if (this.chown) {
+      this.warn(
+        'owner-not-applied',
+        this.location,
+        `uid ${entry.uid} / gid ${entry.gid}: Linux ids stop below ${MAX_ID}`,
+      );
+    }
     return false;
   }
 

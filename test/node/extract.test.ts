@@ -275,6 +275,27 @@ describe.skipIf(!hasTar)('extract: tars built with encodeHeader', () => {
     });
   });
 
+  it.runIf(isRoot)(
+    'leaves, with a warning, owners beyond what Linux ids hold, and applies the others',
+    async () => {
+      const { bytes, offsets } = buildTar([
+        { path: 'big-gid', body: 'x', uid: 7, gid: 2 ** 32 },
+        { path: 'minus-one', body: 'x', uid: 2 ** 32 - 1, gid: 7 },
+        { path: 'fits', body: 'x', uid: 2 ** 32 - 2, gid: 8 },
+      ]);
+      const out = join(tmp, 'owners');
+      const warnings: unknown[] = [];
+      const report = await extract(streamOf(bytes), out, { onWarning: (w) => warnings.push(w) });
+      expect(warnings).toEqual([
+        expect.objectContaining({ code: 'owner-not-applied', path: 'big-gid', offset: 0 }),
+        expect.objectContaining({ code: 'owner-not-applied', offset: offsets[1] }),
+      ]);
+      expect(report.ownershipNotApplied).toBe(2);
+      expect(lstatSync(join(out, 'big-gid'))).toMatchObject({ uid: 0, gid: 0 });
+      expect(lstatSync(join(out, 'fits'))).toMatchObject({ uid: 2 ** 32 - 2, gid: 8 });
+    },
+  );
+
   it('leaves runs of zeros in a file as holes (a sparse file flattened out stays small)', async () => {
     const size = 8 * 1024 * 1024;
     const content = new Uint8Array(size);
