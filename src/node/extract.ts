@@ -60,8 +60,9 @@ export type ExtractWarningCode =
    */
   | 'owner-not-applied'
   /**
-   * An entry that is not extracted: an unknown typeflag, a hard link to itself, a name or link
-   * target that is not UTF-8 (it decodes with U+FFFD, and would merge with a like name).
+   * An entry that is not extracted: an unknown typeflag, a hard link to itself, a symbolic
+   * link with an empty target, a name or link target that is not UTF-8 (it decodes with
+   * U+FFFD, and would merge with a like name).
    */
   | 'entry-skipped';
 
@@ -389,6 +390,12 @@ class Extractor {
       // Bytes that are not UTF-8 decode to U+FFFD: `caf\xe9` and `caf\xe8` would be one file.
       this.report.skipped++;
       this.warn('entry-skipped', location, 'its name or link target is not UTF-8');
+      return;
+    }
+    if (kind === 'symlink' && link === '') {
+      // symlink(2) refuses an empty target; flatten leaves such an entry out too.
+      this.report.skipped++;
+      this.warn('entry-skipped', location, 'a symbolic link with an empty target');
       return;
     }
     if (rel === '' && kind !== 'directory') {

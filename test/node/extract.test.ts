@@ -296,6 +296,24 @@ describe.skipIf(!hasTar)('extract: tars built with encodeHeader', () => {
     },
   );
 
+  it('skips, with a warning, a symbolic link with an empty target, leaving what was there', async () => {
+    const { bytes, offsets } = buildTar([
+      { path: 'x', body: 'kept' },
+      { path: 'x', kind: 'symlink', linkname: '' },
+      { path: 'y', kind: 'symlink', linkname: '' },
+    ]);
+    const out = join(tmp, 'empty-link');
+    const warnings: unknown[] = [];
+    const report = await extract(streamOf(bytes), out, { onWarning: (w) => warnings.push(w) });
+    expect(warnings).toEqual([
+      expect.objectContaining({ code: 'entry-skipped', path: 'x', offset: offsets[1] }),
+      expect.objectContaining({ code: 'entry-skipped', path: 'y', offset: offsets[2] }),
+    ]);
+    expect(report).toMatchObject({ files: 1, symlinks: 0, skipped: 2 });
+    expect(readFileSync(join(out, 'x'), 'utf8')).toBe('kept');
+    expect(existsSync(join(out, 'y'))).toBe(false);
+  });
+
   it('leaves runs of zeros in a file as holes (a sparse file flattened out stays small)', async () => {
     const size = 8 * 1024 * 1024;
     const content = new Uint8Array(size);
