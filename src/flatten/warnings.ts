@@ -20,8 +20,9 @@
  * - `WARN_UNSUPPORTED_TYPE`: an entry of a type flatten does not write (an unknown typeflag, a
  *   non-directory at the root); it was left out.
  * - `WARN_UNENCODABLE`: an entry's metadata cannot be written in a tar header (a device number
- *   out of range, an xattr name with `=`), or its name or link target is not UTF-8 (it holds
- *   U+FFFD: two such names can decode alike, and would merge) or holds a NUL; it was left out.
+ *   out of range, an xattr name with `=`), or its name or link target is not UTF-8 (its
+ *   header bytes are not: two such names decode alike, with U+FFFD, and would merge) or holds
+ *   a NUL; it was left out.
  * - `WARN_PATH_TOO_LONG`: an entry's path, as written or as resolved through symbolic links,
  *   or the target of a link on the way, is longer than Linux's `PATH_MAX` (4,096 bytes), which
  *   no runtime can unpack; it was left out (each of its missing parents would be written with

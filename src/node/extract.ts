@@ -386,7 +386,7 @@ class Extractor {
     // A GNU dumpdir (`D`, from incremental archives) is a directory whose body lists names.
     const kind = entry.typeflag === 'D' ? 'directory' : entry.kind;
     const link = kind === 'symlink' || kind === 'hardlink' ? entry.linkname : '';
-    if (entry.path.includes('\uFFFD') || link.includes('\uFFFD')) {
+    if (entry.nameNotUtf8) {
       // Bytes that are not UTF-8 decode to U+FFFD: `caf\xe9` and `caf\xe8` would be one file.
       this.report.skipped++;
       this.warn('entry-skipped', location, 'its name or link target is not UTF-8');

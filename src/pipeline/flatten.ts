@@ -18,14 +18,12 @@ import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import type { ChunkReader } from '../store/types.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../tar/header.js';
+import { nameNotUtf8 } from '../tar/raw-names.js';
 import { type ChunkFetcher, chunkFetcher } from './chunk-fetcher.js';
 import { readIndexRecords } from './open-index.js';
 import { isWhiteoutName } from './whiteout.js';
 
 export type { FlattenWarning, FlattenWarningCode } from '../flatten/warnings.js';
-
-/** What a tar name's bytes that are not UTF-8 decode to. */
-const NOT_UTF8 = '\uFFFD';
 
 /**
  * Opens the bytes of one layer's index: a root (as `convert` writes it, its index chunks in the
@@ -171,8 +169,12 @@ export function flatten(
 
   /** Reads one layer's records, then applies its deletions and then its entries. */
   async function applyLayer(tree: MergeTree<Attrs, Inode>, layer: IndexSource): Promise<void> {
-    const deletes: Array<{ path: string; opaque: boolean }> = [];
-    const entries: Array<{ path: string; action: ReturnType<typeof entryAction> }> = [];
+    const deletes: Array<{ path: string; opaque: boolean; notUtf8: boolean }> = [];
+    const entries: Array<{
+      path: string;
+      action: ReturnType<typeof entryAction>;
+      notUtf8: boolean;
+    }> = [];
     const reader = readIndexRecords(layer(), store, { hash, index: options.index }).getReader();
     let body: RefList | undefined;
     try {
@@ -183,12 +185,17 @@ export function flatten(
           case 'entry': {
             const action = entryAction(record.entry);
             body = action.type === 'leaf' ? action.inode.refs : undefined;
-            entries.push({ path: record.entry.path, action });
+            const { path, linkname } = record.entry;
+            entries.push({ path, action, notUtf8: nameNotUtf8(record.raw, path, linkname) });
             break;
           }
           case 'delete':
             body = undefined;
-            deletes.push({ path: record.path, opaque: record.opaque });
+            deletes.push({
+              path: record.path,
+              opaque: record.opaque,
+              notUtf8: nameNotUtf8(record.raw, record.entry.path, record.entry.linkname),
+            });
             break;
           case 'chunks':
             body?.push(record.refs);
@@ -203,7 +210,7 @@ export function flatten(
       throw err;
     }
     for (const d of deletes) {
-      if (d.path.includes(NOT_UTF8)) {
+      if (d.notUtf8) {
         warn('WARN_UNENCODABLE', d.path, 'a whiteout of a name that is not UTF-8 is left out');
         continue;
       }
@@ -211,14 +218,14 @@ export function flatten(
       if (d.opaque) tree.makeOpaque(path);
       else tree.remove(path);
     }
-    for (const { path: raw, action } of entries) {
+    for (const { path: raw, action, notUtf8 } of entries) {
       const link =
         action.type === 'hardlink'
           ? action.target
           : action.type === 'leaf'
             ? action.inode.linkname
             : '';
-      if (raw.includes(NOT_UTF8) || link.includes(NOT_UTF8)) {
+      if (notUtf8) {
         // Bytes that are not UTF-8 decode to U+FFFD: `caf\xe9` and `caf\xe8` would be one file.
         warn('WARN_UNENCODABLE', raw, 'a name or link target that is not UTF-8 is left out');
         continue;

@@ -145,6 +145,22 @@ function text(bytes: Uint8Array): string {
   return utf8.decode(bytes);
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Whether `bytes`, which {@link text} decoded to `decoded`, are UTF-8: text without U+FFFD
+ * always came from UTF-8; text with it came from UTF-8 only if it was there to begin with.
+ */
+function isUtf8(decoded: string, bytes: Uint8Array): boolean {
+  if (!decoded.includes('\uFFFD')) return true;
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The fields of one header block, decoded but not yet combined with any extension header. */
 export interface TarHeaderBlock {
   /** Name field; for ustar headers the prefix and name joined with `/`. */
@@ -167,6 +183,10 @@ export interface TarHeaderBlock {
   atime?: number;
   /** GNU headers only: change time, when the field is set. */
   ctime?: number;
+  /** Set when the name field's bytes are not UTF-8 (`name` holds U+FFFD in their place). */
+  nameNotUtf8?: true;
+  /** Set when the link name field's bytes are not UTF-8. */
+  linkNotUtf8?: true;
   /** Old GNU sparse (typeflag `S`): the map entries in this block, the extension flag, the real size. */
   gnuSparse?: { map: Array<[number, number]>; isExtended: boolean; realSize: number };
 }
@@ -239,6 +259,8 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     devmajor: 0,
     devminor: 0,
   };
+  if (!isUtf8(name, nameBytes)) header.nameNotUtf8 = true;
+  if (!isUtf8(header.linkname, cString(block, 157, 100))) header.linkNotUtf8 = true;
   if (format !== 'v7') {
     header.uname = text(cString(block, 265, 32));
     header.gname = text(cString(block, 297, 32));
@@ -643,6 +665,8 @@ export function resolveEntry(
 
   let path = ext.longName ? text(ext.longName) : header.name;
   let linkname = ext.longLink ? text(ext.longLink) : header.linkname;
+  let pathUtf8 = ext.longName ? isUtf8(path, ext.longName) : !header.nameNotUtf8;
+  let linkUtf8 = ext.longLink ? isUtf8(linkname, ext.longLink) : !header.linkNotUtf8;
   const loc: TarLocation = { offset, path };
   const entry: TarEntry = {
     path,
@@ -667,6 +691,7 @@ export function resolveEntry(
   if (header.ctime !== undefined) entry.ctime = { sec: header.ctime, nsec: 0 };
 
   let sparseName: string | undefined;
+  let sparseNameUtf8 = true;
   for (const [key, raw] of eff) {
     const global = raw === ext.globalPax?.get(key);
     const value = (global ? ext.globalText?.get(key) : undefined) ?? text(raw);
@@ -674,9 +699,11 @@ export function resolveEntry(
     switch (key) {
       case 'path':
         path = value;
+        pathUtf8 = isUtf8(value, raw);
         break;
       case 'linkpath':
         linkname = value;
+        linkUtf8 = isUtf8(value, raw);
         break;
       case 'size':
         entry.size = parsePaxInt(key, value, loc);
@@ -710,6 +737,7 @@ export function resolveEntry(
         break;
       case 'GNU.sparse.name':
         sparseName = value;
+        sparseNameUtf8 = isUtf8(value, raw);
         break;
       default:
         if (key.startsWith('SCHILY.xattr.')) {
@@ -724,6 +752,10 @@ export function resolveEntry(
   entry.path = sparseName ?? path;
   entry.linkname = linkname;
   entry.kind = entryKind(header.typeflag, entry.path);
+  const isLink = entry.kind === 'symlink' || entry.kind === 'hardlink';
+  if (!(sparseName === undefined ? pathUtf8 : sparseNameUtf8) || (isLink && !linkUtf8)) {
+    entry.nameNotUtf8 = true;
+  }
   entry.bodySize = isHeaderOnlyType(header.typeflag) ? 0 : entry.size;
 
   const sparse = resolveSparse(header, ext, eff, { offset, path: entry.path });

@@ -73,6 +73,12 @@ export interface TarEntry {
   xattrs: Record<string, Uint8Array>;
   /** Sparse-file description, when the entry is sparse. */
   sparse?: TarSparse;
+  /**
+   * Set when the bytes of the path or the link target are not UTF-8: the text holds U+FFFD in
+   * their place, so two such names (`caf\xe9`, `caf\xe8`) can decode alike. A U+FFFD that the
+   * bytes themselves spell (EF BF BD) does not set it.
+   */
+  nameNotUtf8?: true;
 }
 
 /**

@@ -355,6 +355,22 @@ t.close()`,
         'entry-skipped',
       ]);
       expect(report.warnings[0]!.message).toMatch(/not UTF-8/);
+      // A U+FFFD that the name's bytes spell is a name like any other (ustar, GNU long name).
+      const realPath = join(tmp, 'replacement.tar');
+      const long = `${'long/'.repeat(25)}x\ufffd`;
+      execFileSync('python3', [
+        '-c',
+        `import tarfile, io
+t = tarfile.open(${JSON.stringify(realPath)}, 'w', format=tarfile.GNU_FORMAT)
+for name in ['real\ufffd', ${JSON.stringify(long)}]:
+    i = tarfile.TarInfo(name); i.size = 1; t.addfile(i, io.BytesIO(b'r'))
+l = tarfile.TarInfo('link'); l.type = tarfile.SYMTYPE; l.linkname = 'real\ufffd'; t.addfile(l)
+t.close()`,
+      ]);
+      const real = await extract(fileSource(realPath), join(tmp, 'replacement'));
+      expect(real).toMatchObject({ files: 2, symlinks: 1, skipped: 0, warnings: [] });
+      expect(readFileSync(join(tmp, 'replacement', 'real\ufffd'), 'utf8')).toBe('r');
+      expect(readFileSync(join(tmp, 'replacement', long), 'utf8')).toBe('r');
     },
   );
 

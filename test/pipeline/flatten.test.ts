@@ -290,6 +290,32 @@ t.close()`,
     ]);
   });
 
+  it('keeps names that spell U+FFFD, and applies whiteouts of them', async () => {
+    const lower = join(work, `replacement-${n++}.tar`);
+    const upper = join(work, `replacement-${n++}.tar`);
+    python(
+      `import tarfile, io
+def write(path, names):
+    t = tarfile.open(path, 'w', format=tarfile.GNU_FORMAT)
+    for name in names:
+        i = tarfile.TarInfo(name); i.size = 1; t.addfile(i, io.BytesIO(b'r'))
+    t.close()
+write(${JSON.stringify(lower)}, ['gone\ufffd', 'kept\ufffd'])
+write(${JSON.stringify(upper)}, ['.wh.gone\ufffd', 'new\ufffd'])`,
+    );
+    const { tar, warnings } = await flattenTars([
+      new Uint8Array(readFileSync(lower)),
+      new Uint8Array(readFileSync(upper)),
+    ]);
+    writeFileSync(`${lower}.flat`, tar);
+    expect(warnings).toEqual([]);
+    expect(
+      pythonMembers([`${lower}.flat`])[0]!
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(['kept\ufffd', 'new\ufffd']);
+  });
+
   it('links to a surviving target, across layers and directories', async () => {
     const { tree } = await againstReference([
       [
