@@ -10,6 +10,7 @@ import { webDeflateRaw } from '../compress/chunk-codec.js';
 import { BundleError, UsageError } from '../errors.js';
 import { crc32 } from '../hash/crc32.js';
 import { formatDigest } from '../hash/digest.js';
+import { DigestMap } from '../hash/digest-map.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { indexChunks } from '../pipeline/open-index.js';
@@ -155,11 +156,10 @@ export function createBundle(
     }
     const zip = new ZipWriter(sink, { useWebWorkers: false, keepOrder: true });
     await add(zip, BUNDLE_INDEX_ENTRY, 'index', index);
-    const seen = new Set<string>();
+    const seen = new DigestMap();
     for await (const { kind, ref } of indexChunks(streamOfBytes(index), store, { hash })) {
+      if (!seen.add(ref.digest, 0)) continue;
       const digest = formatDigest(ref.digest);
-      if (seen.has(digest)) continue;
-      seen.add(digest);
       const bytes = await readChunk(store, ref, hash);
       await add(
         zip,

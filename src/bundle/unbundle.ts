@@ -5,7 +5,8 @@
  */
 import { streamOfBytes } from '../bytes-stream.js';
 import { BundleError, ChunkNotFoundError } from '../errors.js';
-import { formatDigest } from '../hash/digest.js';
+import { formatDigest, parseDigest } from '../hash/digest.js';
+import { DigestMap } from '../hash/digest-map.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { indexChunks } from '../pipeline/open-index.js';
@@ -93,20 +94,20 @@ export async function unbundle(
   const root = await bundle.root();
   const reader = strict(bundle);
   /** The length the index gives each chunk it needs. */
-  const needed = new Map<string, number>();
+  const needed = new DigestMap();
   let newChunks = 0;
   let newBytes = 0;
   for await (const { ref } of indexChunks(streamOfBytes(root), reader, { hash })) {
     options.signal?.throwIfAborted();
     const digest = formatDigest(ref.digest);
-    const length = needed.get(digest);
+    const length = needed.get(ref.digest);
     if (length !== undefined) {
       if (length !== ref.length) {
         throw new BundleError(`the index gives chunk ${digest} ${length} bytes and ${ref.length}`);
       }
       continue;
     }
-    needed.set(digest, ref.length);
+    needed.add(ref.digest, ref.length);
     // A copy the store holds is read back and checked (a bad one is replaced below), where
     // the store can be read; where it cannot, it is trusted.
     const held = await store.has(digest);
@@ -125,6 +126,9 @@ export async function unbundle(
   }
   await store.flush?.();
   let unusedEntries = 0;
-  for (const digest of bundle.digests()) if (!needed.has(digest)) unusedEntries++;
+  for (const digest of bundle.digests()) {
+    const raw = parseDigest(digest);
+    if (!raw || !needed.has(raw)) unusedEntries++;
+  }
   return { root, chunks: needed.size, newChunks, newBytes, unusedEntries };
 }

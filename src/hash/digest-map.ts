@@ -1,8 +1,8 @@
 /**
- * A map from SHA-256 digests to u32 values (a chunk's length, say) in typed arrays: for each
- * entry, its digest and value (36 bytes) in pages of records, behind an open-addressing index
- * of 4-byte slots at most three quarters full. 41 to 47 bytes an entry, where a `Map` keyed by
- * digest strings took about 130 on the heap. Digests come from outside (indexes, diffs), so a
+ * A map from SHA-256 digests to numbers (a chunk's length, say) in typed arrays: for each
+ * entry, its digest and value (40 bytes) in pages, behind an open-addressing index of 4-byte
+ * slots at most three quarters full. 45 to 51 bytes an entry, where a `Map` keyed by digest
+ * strings took about 130 on the heap. Digests come from outside (indexes, diffs), so a
  * digest's home slot comes from a keyed hash under keys chosen at random per map: see
  * `keyed-hash.ts`.
  *
@@ -10,8 +10,8 @@
  */
 import { digestWords, KEY_WORDS, type KeyHash, randomKeyedHash } from './keyed-hash.js';
 
-/** Words of an entry: the digest's, then the value. */
-const WORDS = KEY_WORDS + 1;
+/** Words of an entry: the digest's. */
+const WORDS = KEY_WORDS;
 /** An empty slot. */
 const EMPTY = 0xffffffff;
 const MAX_SLOTS = 2 ** 30;
@@ -19,12 +19,14 @@ const MAX_SLOTS = 2 ** 30;
 const PAGE_BITS = 12;
 const PAGE = 1 << PAGE_BITS;
 
-/** Digests to u32 values: see the module comment. Entries are never removed. */
+/** Digests to numbers: see the module comment. Entries are never removed. */
 export class DigestMap {
   /** Entry numbers, or EMPTY. */
   private slots = new Uint32Array(16).fill(EMPTY);
   /** Entry e's words at `pages[e >> PAGE_BITS]`, from `(e % PAGE) * WORDS`. */
   private readonly pages: Uint32Array[] = [];
+  /** Entry e's value at `values[e >> PAGE_BITS][e % PAGE]`. */
+  private readonly values: Float64Array[] = [];
   private count = 0;
   /** The digest being looked up, as words. */
   private readonly key = new Uint32Array(KEY_WORDS);
@@ -44,7 +46,7 @@ export class DigestMap {
   get(digest: Uint8Array): number | undefined {
     const i = this.find(digest);
     const e = this.slots[i]!;
-    return e === EMPTY ? undefined : this.page(e)[(e & (PAGE - 1)) * WORDS + KEY_WORDS];
+    return e === EMPTY ? undefined : this.values[e >>> PAGE_BITS]![e & (PAGE - 1)];
   }
 
   /** Tells whether `digest` is held. */
@@ -53,22 +55,20 @@ export class DigestMap {
   }
 
   /**
-   * Adds `digest` with `value` (a u32), unless it is held already: the first value stays.
+   * Adds `digest` with `value`, unless it is held already: the first value stays.
    * @returns whether it was added.
    */
   add(digest: Uint8Array, value: number): boolean {
-    if (!(value >= 0 && value <= 0xffffffff && Number.isInteger(value))) {
-      throw new RangeError(`a DigestMap value must be a u32: ${value}`);
-    }
     if ((this.count + 1) * 4 > this.slots.length * 3) this.grow();
     const i = this.find(digest);
     if (this.slots[i] !== EMPTY) return false;
     const e = this.count++;
-    if (e >>> PAGE_BITS === this.pages.length) this.pages.push(new Uint32Array(PAGE * WORDS));
-    const words = this.page(e);
-    const at = (e & (PAGE - 1)) * WORDS;
-    words.set(this.key, at);
-    words[at + KEY_WORDS] = value;
+    if (e >>> PAGE_BITS === this.pages.length) {
+      this.pages.push(new Uint32Array(PAGE * WORDS));
+      this.values.push(new Float64Array(PAGE));
+    }
+    this.page(e).set(this.key, (e & (PAGE - 1)) * WORDS);
+    this.values[e >>> PAGE_BITS]![e & (PAGE - 1)] = value;
     this.slots[i] = e;
     return true;
   }

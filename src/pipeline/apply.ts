@@ -18,6 +18,7 @@ import {
 import { createDiffDecoder } from '../format/diff.js';
 import { decodeRoot } from '../format/root.js';
 import { digestsEqual, formatDigest } from '../hash/digest.js';
+import { DigestMap } from '../hash/digest-map.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { holdsIntact } from '../store/read-chunk.js';
@@ -76,7 +77,7 @@ export async function applyDiff(
    * Chunks seen in this diff, with their sizes: a repeat is refused (it would only cost the
    * receiver work).
    */
-  const seenInDiff = new Map<string, number>();
+  const seenInDiff = new DigestMap();
   try {
     for (;;) {
       const { done, value: f } = await frames.read();
@@ -87,10 +88,9 @@ export async function applyDiff(
         continue;
       }
       const digest = formatDigest(f.digest);
-      if (seenInDiff.has(digest)) {
+      if (!seenInDiff.add(f.digest, f.size)) {
         throw new DiffFormatError(`chunk ${digest} appears twice`, f.offset);
       }
-      seenInDiff.set(digest, f.size);
       let bytes: Uint8Array;
       try {
         bytes = await codec.decode({ coding: f.coding, bytes: f.bytes }, f.size);
@@ -136,7 +136,7 @@ export async function applyDiff(
   let missing = 0;
   let first = '';
   /** The length the index gives each data chunk. */
-  const seen = new Map<string, number>();
+  const seen = new DigestMap();
   try {
     // Reading the index fetches (and verifies) its index chunks; data chunks are checked by
     // presence: the store only ever holds verified chunks written by this or another apply.
@@ -144,16 +144,15 @@ export async function applyDiff(
     for await (const c of indexChunks(streamOfBytes(rootBytes), store, { hash })) {
       referenced++;
       if (c.kind !== 'data') continue;
+      const length = seen.get(c.ref.digest) ?? seenInDiff.get(c.ref.digest);
       const d = formatDigest(c.ref.digest);
-      const length = seen.get(d) ?? seenInDiff.get(d);
       if (length !== undefined && length !== c.ref.length) {
         throw new DiffFormatError(
           `the index gives chunk ${d} ${c.ref.length} bytes, where it has ${length}`,
           rootOffset,
         );
       }
-      if (seen.has(d)) continue;
-      seen.set(d, c.ref.length);
+      if (!seen.add(c.ref.digest, c.ref.length)) continue;
       if (!(await store.has(d))) {
         missing++;
         first ||= d;

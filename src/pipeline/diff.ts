@@ -10,7 +10,8 @@ import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { type ChunkCodec, type EncodedChunk, webChunkCodec } from '../compress/chunk-codec.js';
 import { ConvertEmitter } from '../events/progress.js';
 import { diffHeader, encodeChunkFrame, encodeRootFrame } from '../format/diff.js';
-import { formatDigest, parseDigest } from '../hash/digest.js';
+import { parseDigest } from '../hash/digest.js';
+import { DigestMap } from '../hash/digest-map.js';
 import { webHashProvider } from '../hash/web.js';
 import type { ChunkReader, ChunkWriter } from '../store/types.js';
 import { type ConvertOptions, type ConvertResult, convert } from './convert.js';
@@ -63,7 +64,8 @@ export function createDiff(
   const events = new ConvertEmitter();
   const hash = options.hash ?? webHashProvider();
   const codec = options.codec ?? webChunkCodec();
-  const known = new Set<string>();
+  /** Chunks the diff carries or the bases hold. */
+  const known = new DigestMap();
   const stats = { diffBytes: 0, baseChunks: 0, sentChunks: 0, sentBytes: 0, sentEncodedBytes: 0 };
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   /** Writers waiting for the reader to want more (several chunks are stored at once). */
@@ -86,11 +88,11 @@ export function createDiff(
 
   const sink: ChunkWriter = {
     async has(digest) {
-      return known.has(digest);
+      return known.has(parseDigest(digest)!);
     },
     async put(digest, bytes) {
-      if (known.has(digest)) return false;
-      known.add(digest);
+      const raw = parseDigest(digest)!;
+      if (!known.add(raw, 0)) return false;
       const encoded: EncodedChunk = codec
         ? await codec.encode(bytes)
         : { coding: 'identity', bytes };
@@ -98,9 +100,7 @@ export function createDiff(
       stats.sentBytes += bytes.length;
       stats.sentEncodedBytes += encoded.bytes.length;
       // The frame is a copy: the converter may reuse `bytes` once this returns.
-      await emit(
-        encodeChunkFrame(parseDigest(digest)!, bytes.length, encoded.coding, encoded.bytes),
-      );
+      await emit(encodeChunkFrame(raw, bytes.length, encoded.coding, encoded.bytes));
       return true;
     },
   };
@@ -134,7 +134,7 @@ export function createDiff(
       unread.delete(bytes);
       for await (const c of indexChunks(bytes, options.store, { hash })) {
         if (cancelled !== undefined) throw cancelled;
-        known.add(formatDigest(c.ref.digest));
+        known.add(c.ref.digest, 0);
       }
     }
     stats.baseChunks = known.size;

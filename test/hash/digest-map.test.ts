@@ -32,13 +32,11 @@ describe('DigestMap', () => {
     expect(m.has(digest(1, 300))).toBe(false);
   });
 
-  it('refuses keys that are not 32 bytes and values that are not u32', () => {
+  it('refuses keys that are not 32 bytes, and holds any number as a value', () => {
     const m = new DigestMap();
     expect(() => m.has(new Uint8Array(31))).toThrow(RangeError);
-    expect(() => m.add(digest(1), -1)).toThrow(RangeError);
-    expect(() => m.add(digest(1), 2 ** 32)).toThrow(RangeError);
-    expect(() => m.add(digest(1), 0.5)).toThrow(RangeError);
-    expect(m.add(digest(1), 2 ** 32 - 1)).toBe(true);
-    expect(m.get(digest(1))).toBe(2 ** 32 - 1);
+    expect(() => m.add(new Uint8Array(33), 1)).toThrow(RangeError);
+    expect(m.add(digest(1), 2 ** 53 - 1)).toBe(true);
+    expect(m.get(digest(1))).toBe(2 ** 53 - 1);
   });
 });
