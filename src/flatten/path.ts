@@ -13,6 +13,9 @@ export interface CleanPath {
   clamped: boolean;
 }
 
+/** What cleaning changes: a `.` or `..` segment, an empty one, a leading or trailing `/`. */
+const UNCLEAN = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^\/|\/$/;
+
 /**
  * Cleans a tar path as if it were resolved from the root: like Go's `path.Clean("/" + p)`
  * with the leading `/` removed. Leading `./` and `/`, repeated and trailing slashes and `.`
@@ -27,6 +30,7 @@ export interface CleanPath {
  * ```
  */
 export function cleanPath(raw: string): CleanPath {
+  if (!UNCLEAN.test(raw)) return { path: raw, clamped: false };
   const out: string[] = [];
   let clamped = false;
   for (const segment of raw.split('/')) {

@@ -81,11 +81,19 @@ export interface ChangesResult {
   indexBytesToMove: number;
 }
 
-/** A running digest of one entry's packed chunk list: one-shot unless it has several records. */
+/**
+ * A running digest of one entry's packed chunk list: one-shot unless it has several records;
+ * none for an empty list (the caller has the empty list's digest).
+ */
 class ListDigest {
   private first: Uint8Array | undefined;
   private running: IncrementalHash | undefined;
   constructor(private readonly hash: HashProvider) {}
+
+  /** True until a chunk record is added. */
+  get empty(): boolean {
+    return this.first === undefined && this.running === undefined;
+  }
 
   async add(refs: readonly ChunkRef[]): Promise<void> {
     const packed = packRefs(refs);
@@ -101,8 +109,9 @@ class ListDigest {
     await this.running.update(packed);
   }
 
+  /** The digest of a list that is not empty. */
   digest(): Promise<Uint8Array> {
-    return this.running ? this.running.digest() : this.hash.digest(this.first ?? new Uint8Array(0));
+    return this.running ? this.running.digest() : this.hash.digest(this.first!);
   }
 }
 
@@ -140,11 +149,13 @@ async function walk(
     onIndexChunk: on.indexChunk,
   }).getReader();
   let current: { meta: EntryMeta; list: ListDigest } | undefined;
+  // Most entries (directories, links, empty files) have no chunks: one digest serves them all.
+  const none = await hash.digest(new Uint8Array(0));
   const finish = async () => {
     if (!current) return;
     const { meta, list } = current;
     current = undefined;
-    on.entry(meta, await list.digest());
+    on.entry(meta, list.empty ? none : await list.digest());
   };
   for (;;) {
     const { done, value } = await records.read();

@@ -56,6 +56,8 @@ export class EntryTable {
   /** Owner pairs (`uname NUL gname`) by number, and their numbers. */
   private readonly ownerNames: string[] = [];
   private readonly owners = new Map<string, number>();
+  /** The pair asked for last: entries in a row mostly share it. */
+  private lastOwner: { uname: string; gname: string; id: number } | undefined;
   private readonly links = new Map<number, string>();
   private readonly xattrs = new Map<number, string>();
   private readonly layouts = new Map<number, string>();
@@ -87,6 +89,7 @@ export class EntryTable {
    */
   set(path: string, meta: EntryMeta, content: Uint8Array, newBytes: number): void {
     let r = this.rows.get(path);
+    const replacing = r !== undefined;
     if (r === undefined) {
       r = this.rows.size;
       this.rows.set(path, r);
@@ -113,11 +116,17 @@ export class EntryTable {
     narrow[n + OWNER] = this.owner(meta.uname, meta.gname);
     narrow[n + NSEC] = meta.mtime.nsec;
     contents.set(content.subarray(0, CONTENT), (r & (PAGE - 1)) * CONTENT);
-    put(this.links, r, meta.linkname);
-    put(this.xattrs, r, xattrText(meta.xattrs));
+    if (replacing) {
+      this.links.delete(r);
+      this.xattrs.delete(r);
+      this.layouts.delete(r);
+    }
+    if (meta.linkname !== '') this.links.set(r, meta.linkname);
+    const xattrs = xattrText(meta.xattrs);
+    if (xattrs !== '') this.xattrs.set(r, xattrs);
     // A sparse file's data chunks say nothing of where they sit: the map is part of its content.
     const s = meta.sparse;
-    put(this.layouts, r, s ? `${s.format} ${s.realSize} ${(s.map ?? []).join(' ')}` : '');
+    if (s) this.layouts.set(r, `${s.format} ${s.realSize} ${(s.map ?? []).join(' ')}`);
   }
 
   /** The typeflag of row `r`. */
@@ -177,20 +186,17 @@ export class EntryTable {
 
   /** The number of an owner pair, given once per distinct pair. */
   private owner(uname: string, gname: string): number {
+    const last = this.lastOwner;
+    if (last && last.uname === uname && last.gname === gname) return last.id;
     const key = `${uname}\0${gname}`;
     let id = this.owners.get(key);
     if (id === undefined) {
       id = this.ownerNames.push(key) - 1;
       this.owners.set(key, id);
     }
+    this.lastOwner = { uname, gname, id };
     return id;
   }
-}
-
-/** Sets `map[r]` to `text`, or removes it when `text` is empty. */
-function put(map: Map<number, string>, r: number, text: string): void {
-  if (text === '') map.delete(r);
-  else map.set(r, text);
 }
 
 /** Extended attributes as comparable text (names sorted, values in hex); '' when none. */

@@ -2,6 +2,8 @@
  * The pure parts of flatten, without streams: path cleaning, the merge tree, the sparse
  * expander, entry classification.
  */
+
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EntryDataError } from '../../src/errors.js';
 import { entryAction } from '../../src/flatten/entry.js';
@@ -26,8 +28,34 @@ describe('cleanPath', () => {
     ['..', '', true],
     ['a/b/..', 'a', false],
     ['.../x', '.../x', false],
+    ['a/.', 'a', false],
+    ['a/./b', 'a/b', false],
+    ['.a/b.', '.a/b.', false],
   ])('%j -> %j (clamped %j)', (raw, path, clamped) => {
     expect(cleanPath(raw)).toEqual({ path, clamped });
+  });
+
+  it('agrees with resolving every segment, on paths that need it and paths that do not', () => {
+    // The model: Go's path.Clean("/" + p) without the leading slash, segment by segment.
+    const model = (raw: string) => {
+      const out: string[] = [];
+      let clamped = false;
+      for (const s of raw.split('/')) {
+        if (s === '..') {
+          if (out.length === 0) clamped = true;
+          out.pop();
+        } else if (s !== '' && s !== '.') out.push(s);
+      }
+      return { path: out.join('/'), clamped };
+    };
+    const segment = fc.constantFrom('a', 'bc', '.', '..', '', '...', '.x', 'x.', '..y');
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 8 }), (segments) => {
+        const raw = segments.join('/');
+        expect(cleanPath(raw)).toEqual(model(raw));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
