@@ -49,7 +49,7 @@ export type EntryAction =
 
 /** Attributes of a directory flatten has to make up (a parent no entry described). */
 export function implicitDirAttrs(mtime: Timestamp): Attrs {
-  return { mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime, xattrs: {} };
+  return { mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime, xattrs: NO_XATTRS };
 }
 
 /**
@@ -80,6 +80,9 @@ export function entryAction(meta: EntryMeta): EntryAction {
       devmajor: kind === 'char' || kind === 'block' ? meta.devmajor : 0,
       devminor: kind === 'char' || kind === 'block' ? meta.devminor : 0,
       storedSize: 0,
+      // Set below or never: every inode has the same fields from the start, in the object.
+      refs: undefined,
+      sparse: undefined,
     };
     if (kind === 'file') {
       inode.refs = new RefList();
@@ -116,7 +119,12 @@ export function entryAction(meta: EntryMeta): EntryAction {
   }
 }
 
+/** The xattrs of every entry that has none (most): one object, never written to. */
+const NO_XATTRS: Record<string, Uint8Array> = Object.freeze({});
+
 function copyXattrs(xattrs: Record<string, Uint8Array>): Record<string, Uint8Array> {
+  const names = Object.keys(xattrs);
+  if (names.length === 0) return NO_XATTRS;
   const out: Record<string, Uint8Array> = {};
   for (const [k, v] of Object.entries(xattrs)) {
     Object.defineProperty(out, k, {

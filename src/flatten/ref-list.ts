@@ -1,24 +1,39 @@
 /**
- * A compact, append-only list of chunk references: the digests packed into one byte array,
- * the lengths in one array. Holding a surviving file's references costs about 40 bytes each,
- * and keeps no view into the index frame they were decoded from. Pure.
+ * A compact, append-only list of chunk references, packed into a one-byte string: each
+ * reference's digest (32 characters, one a byte), then its length (8 characters: the bytes of
+ * a float64). A small string costs its length and 16 bytes; a small typed array costs about 240
+ * bytes whatever its length (view, buffer and backing store), and most files have one
+ * reference. The list keeps no view into the index frame its references were decoded from.
+ * Pure.
  *
  * @module
  */
 import type { ChunkRef } from '../format/records.js';
 
 const DIGEST_BYTES = 32;
+/** Characters of a reference: its digest's bytes, then its length's. */
+const REF_CHARS = DIGEST_BYTES + 8;
+/** Scratch for a length's bytes. */
+const length64 = new Float64Array(1);
+const lengthBytes = new Uint8Array(length64.buffer);
+
+/**
+ * References a string holds: 2.5 MiB of characters, far below the longest string a runtime
+ * allows (about 2^29 characters in V8), whatever a hostile index lists for one file.
+ */
+const PIECE = 1 << 16;
 
 /** Chunk references of one file body, in order. */
 export class RefList {
-  private digests = new Uint8Array(0);
-  private readonly lengths: number[] = [];
-  /** Sum of the lengths. */
-  bytes = 0;
+  /** The first {@link PIECE} references. */
+  private head = '';
+  /** Each further {@link PIECE} references. */
+  private tail: string[] | undefined;
+  private n = 0;
 
   /** Number of references. */
   get count(): number {
-    return this.lengths.length;
+    return this.n;
   }
 
   /**
@@ -26,34 +41,43 @@ export class RefList {
    * @param refs - references to append (digests of 32 bytes, as the index decoder checks).
    */
   push(refs: readonly ChunkRef[]): void {
-    const need = (this.lengths.length + refs.length) * DIGEST_BYTES;
-    if (need > this.digests.length) {
-      const grown = new Uint8Array(Math.max(need, 2 * this.digests.length));
-      grown.set(this.digests);
-      this.digests = grown;
-    }
-    for (const ref of refs) {
-      this.digests.set(ref.digest, this.lengths.length * DIGEST_BYTES);
-      this.lengths.push(ref.length);
-      this.bytes += ref.length;
+    for (let i = 0; i < refs.length; ) {
+      const piece = Math.floor(this.n / PIECE);
+      const end = Math.min(refs.length, i + PIECE - (this.n % PIECE));
+      let packed = '';
+      for (; i < end; i++) {
+        const ref = refs[i]!;
+        length64[0] = ref.length;
+        packed += String.fromCharCode(...ref.digest, ...lengthBytes);
+        this.n++;
+      }
+      if (piece === 0) {
+        this.head += packed;
+      } else {
+        this.tail ??= [];
+        this.tail[piece - 1] = (this.tail[piece - 1] ?? '') + packed;
+      }
     }
   }
 
-  /** Drops spare capacity, once the list is complete. */
+  /** Makes each piece one flat string, once the list is complete (appends leave chains). */
   trim(): void {
-    const used = this.lengths.length * DIGEST_BYTES;
-    if (this.digests.length > used) this.digests = this.digests.slice(0, used);
+    // Reading a character flattens a concatenation in place.
+    for (const s of [this.head, ...(this.tail ?? [])]) if (s.length > 0) s.charCodeAt(0);
   }
 
   /**
    * The reference at `i`.
    * @param i - index, `0 <= i < count`.
-   * @returns the reference; its digest is a view into this list.
+   * @returns the reference, with a digest of its own.
    */
   at(i: number): ChunkRef {
-    return {
-      digest: this.digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
-      length: this.lengths[i]!,
-    };
+    const piece = Math.floor(i / PIECE);
+    const s = piece === 0 ? this.head : this.tail![piece - 1]!;
+    const at = (i % PIECE) * REF_CHARS;
+    const digest = new Uint8Array(DIGEST_BYTES);
+    for (let k = 0; k < DIGEST_BYTES; k++) digest[k] = s.charCodeAt(at + k);
+    for (let k = 0; k < 8; k++) lengthBytes[k] = s.charCodeAt(at + DIGEST_BYTES + k);
+    return { digest, length: length64[0]! };
   }
 }

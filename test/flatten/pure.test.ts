@@ -59,6 +59,33 @@ describe('cleanPath', () => {
   });
 });
 
+describe('RefList', () => {
+  it('gives back every reference as pushed, across records and pieces of 65,536', () => {
+    const list = new RefList();
+    const n = 150_000;
+    const ref = (i: number) => {
+      const digest = new Uint8Array(32);
+      new DataView(digest.buffer).setUint32(0, i);
+      digest[31] = i % 251;
+      digest[17] = 0xff;
+      return { digest, length: i % 7 === 0 ? 2 ** 53 - 1 - i : i + 1 };
+    };
+    for (let i = 0; i < n; ) {
+      const batch = Array.from({ length: Math.min(1000 + (i % 37), n - i) }, (_, k) => ref(i + k));
+      list.push(batch);
+      i += batch.length;
+    }
+    list.trim();
+    expect(list.count).toBe(n);
+    for (const i of [0, 1, 999, 65_535, 65_536, 65_537, 131_071, 131_072, n - 1]) {
+      expect(list.at(i)).toEqual(ref(i));
+    }
+    const empty = new RefList();
+    empty.trim();
+    expect(empty.count).toBe(0);
+  });
+});
+
 describe('MergeTree', () => {
   const tree = () => {
     const warnings: FlattenWarning[] = [];
