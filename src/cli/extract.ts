@@ -1,12 +1,12 @@
 /**
- * `layerdiff extract <index>... --store <dir> --dir <target> [--json]` (a stack of layers,
+ * `layerdiff extract <index>... --store <dir> --dir <target> [--json] [--max-entries <n>]` (a stack of layers,
  * flattened on the fly) and `layerdiff extract-tar <tar|-> --dir <target> [--json]`.
  *
  * @module
  */
 import { type ExtractReport, extract } from '../node/extract.js';
 import { fileSource } from '../node/io.js';
-import { parse, required } from './args.js';
+import { count, parse, required } from './args.js';
 import { flattenFiles } from './flatten.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore } from './store.js';
@@ -14,13 +14,19 @@ import { openReadStore } from './store.js';
 export async function extractCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, dir: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      store: { type: 'string' },
+      dir: { type: 'string' },
+      json: { type: 'boolean' },
+      'max-entries': { type: 'string' },
+    },
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
   const store = await openReadStore(values.store);
   const dir = required(values.dir, 'dir');
   // File bodies come in pooled buffers; extract gives each back once written.
-  const tar = flattenFiles('extract', positionals, store, true);
+  const maxEntries = count(values['max-entries'], 'max-entries');
+  const tar = flattenFiles('extract', positionals, store, { recycle: true, maxEntries });
   report('extract', dir, await extract(tar, dir), values.json === true);
 }
 

@@ -77,15 +77,17 @@ commands:
       otherwise) and 45 a chunk (16,777,216 unless --max-chunks says otherwise).
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
-  extract <index>... --store <dir> --dir <target> [--json]
+  extract <index>... --store <dir> --dir <target> [--json] [--max-entries N]
       Write the merged tree of a stack of layers (bottom first) into <target>, as flatten
       merges them; same rules as extract-tar.
   extract-tar <tar|-> --dir <target> [--json]
       Write a plain tar into <target> (created if missing), never outside it. Ownership is
       applied only as root; a summary goes to stderr, --json prints the report on stdout.
-  flatten <index>... --store <dir> [--out <file>]
+  flatten <index>... --store <dir> [--out <file>] [--max-entries N]
       Merge a stack of layers (bottom first) into one plain tar of the resulting filesystem
       (to stdout by default): whiteouts applied, no whiteout entries, every chunk verified.
+      Holds the merged tree, about 1 KB a path, at most 2,097,152 paths unless --max-entries
+      says otherwise.
   bundle <index> --store <dir> --out <file.zip> [--compression auto|deflate|store] [--json]
       Write one zip holding the index and every chunk it needs (each once, verified).
   unbundle <file.zip> --store <dir> --out <index> [--json]

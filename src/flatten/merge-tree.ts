@@ -49,6 +49,8 @@ export type TreeNode<D, L> = DirNode<D, L> | LeafNode<L>;
 export class MergeTree<D, L extends object> {
   /** The root directory (never written out itself). */
   readonly root: DirNode<D, L>;
+  /** Nodes below the root. */
+  private nodes = 0;
   private readonly warn: WarningSink;
   private readonly linkTarget: (inode: L) => string | undefined;
 
@@ -66,6 +68,11 @@ export class MergeTree<D, L extends object> {
     this.root = { type: 'dir', attrs: rootAttrs, implicit: true, children: new Map() };
     this.warn = warn;
     this.linkTarget = linkTarget;
+  }
+
+  /** Nodes in the tree, the root aside: every path a layer left, and each implicit parent. */
+  get size(): number {
+    return this.nodes;
   }
 
   /**
@@ -87,11 +94,12 @@ export class MergeTree<D, L extends object> {
    */
   remove(path: string): void {
     if (path === '') {
-      this.root.children.clear();
+      this.empty(this.root);
       return;
     }
     const { parents, name } = split(path);
-    this.resolveDir(parents, path, { whiteout: true })?.children.delete(name);
+    const dir = this.resolveDir(parents, path, { whiteout: true });
+    if (dir) this.put(dir, name, undefined);
   }
 
   /**
@@ -101,7 +109,8 @@ export class MergeTree<D, L extends object> {
    */
   makeOpaque(path: string): void {
     // The directory is the parent of the `.wh..wh..opq` entry: all of its path is followed.
-    this.resolveDir(path === '' ? [] : path.split('/'), path, { whiteout: true })?.children.clear();
+    const dir = this.resolveDir(path === '' ? [] : path.split('/'), path, { whiteout: true });
+    if (dir) this.empty(dir);
   }
 
   /**
@@ -125,7 +134,7 @@ export class MergeTree<D, L extends object> {
       existing.attrs = attrs;
       existing.implicit = false;
     } else {
-      parent.children.set(name, { type: 'dir', attrs, implicit: false, children: new Map() });
+      this.put(parent, name, { type: 'dir', attrs, implicit: false, children: new Map() });
     }
   }
 
@@ -138,7 +147,25 @@ export class MergeTree<D, L extends object> {
    */
   setLeaf(path: string, inode: L, implicitAttrs: D): void {
     const at = this.parentOf(path, implicitAttrs);
-    at?.parent.children.set(at.name, { type: 'leaf', inode });
+    if (at) this.put(at.parent, at.name, { type: 'leaf', inode });
+  }
+
+  /** Sets (or, given `undefined`, deletes) the child `name` of `dir`, counting nodes. */
+  private put(dir: DirNode<D, L>, name: string, node: TreeNode<D, L> | undefined): void {
+    const old = dir.children.get(name);
+    if (old) this.nodes -= count(old);
+    if (node) {
+      dir.children.set(name, node);
+      this.nodes++;
+    } else {
+      dir.children.delete(name);
+    }
+  }
+
+  /** Removes every child of `dir`, counting nodes. */
+  private empty(dir: DirNode<D, L>): void {
+    for (const child of dir.children.values()) this.nodes -= count(child);
+    dir.children.clear();
   }
 
   /**
@@ -318,7 +345,7 @@ export class MergeTree<D, L extends object> {
         implicit: true,
         children: new Map(),
       };
-      made.children.set(name, next);
+      this.put(made, name, next);
       made = next;
     }
     return made;
@@ -393,4 +420,15 @@ function split(path: string): { parents: string[]; name: string } {
 
 function sortedNames(dir: DirNode<unknown, object>): string[] {
   return [...dir.children.keys()].sort();
+}
+
+/** Nodes in the subtree of `node`, itself included. */
+function count<D, L>(node: TreeNode<D, L>): number {
+  let n = 0;
+  const stack: TreeNode<D, L>[] = [node];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    n++;
+    if (top.type === 'dir') for (const child of top.children.values()) stack.push(child);
+  }
+  return n;
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { UsageError } from '../errors.js';
+import { IndexLimitError, UsageError } from '../errors.js';
 import { type Attrs, entryAction, type Inode, implicitDirAttrs } from '../flatten/entry.js';
 import { MergeTree } from '../flatten/merge-tree.js';
 import { cleanPath } from '../flatten/path.js';
@@ -42,6 +42,12 @@ export interface FlattenOptions {
   index?: IndexDecoderOptions;
   /** Most segments accepted in a sparse map stored in a body (pax 1.0). @default 1048576 */
   maxSparseSegments?: number;
+  /**
+   * Most paths the merged tree (and a layer's entries, gathered before they are applied) may
+   * hold: flatten keeps about 1 KB of each in memory until it writes the first entry. More fail
+   * with {@link IndexLimitError}. @default 2097152 (MAX_FLATTEN_ENTRIES)
+   */
+  maxEntries?: number;
   /** Receives what flatten corrected or left out (see {@link FlattenWarningCode}). */
   onWarning?: (warning: FlattenWarning) => void;
   /**
@@ -51,6 +57,9 @@ export interface FlattenOptions {
    */
   recycle?: boolean;
 }
+
+/** Default of {@link FlattenOptions.maxEntries}. */
+export const MAX_FLATTEN_ENTRIES = 1 << 21;
 
 /** End-of-archive: two zero blocks. */
 const END_BLOCKS = 1024;
@@ -129,6 +138,14 @@ export function flatten(
     'maxSparseSegments',
     MAX_SPARSE_SEGMENTS,
   );
+  const maxEntries = intOption(options.maxEntries, 'maxEntries', MAX_FLATTEN_ENTRIES);
+  const within = (count: number, what: string) => {
+    if (count > maxEntries) {
+      throw new IndexLimitError(
+        `${what} exceed ${maxEntries}, the most flatten keeps in memory (maxEntries; --max-entries in the CLI)`,
+      );
+    }
+  };
   const onWarning = options.onWarning;
   const warn = (code: FlattenWarningCode, path: string, message: string) =>
     onWarning?.({ code, path, message });
@@ -187,6 +204,7 @@ export function flatten(
             body = action.type === 'leaf' ? action.inode.refs : undefined;
             const { path, linkname } = record.entry;
             entries.push({ path, action, notUtf8: nameNotUtf8(record.raw, path, linkname) });
+            within(entries.length + deletes.length, "a layer's entries");
             break;
           }
           case 'delete':
@@ -196,6 +214,7 @@ export function flatten(
               opaque: record.opaque,
               notUtf8: nameNotUtf8(record.raw, record.entry.path, record.entry.linkname),
             });
+            within(entries.length + deletes.length, "a layer's entries");
             break;
           case 'chunks':
             body?.push(record.refs);
@@ -219,6 +238,8 @@ export function flatten(
       else tree.remove(path);
     }
     for (const { path: raw, action, notUtf8 } of entries) {
+      // Checked before each entry (and once after the last) for what the one before added.
+      within(tree.size, "the merged tree's paths");
       const link =
         action.type === 'hardlink'
           ? action.target
@@ -274,6 +295,7 @@ export function flatten(
       action.inode.refs?.trim();
       tree.setLeaf(path, action.inode, implicitDirAttrs(action.inode.attrs.mtime));
     }
+    within(tree.size, "the merged tree's paths");
   }
 
   /** Encodes a header, or warns and returns undefined when the metadata cannot be written. */

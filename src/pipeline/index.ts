@@ -43,6 +43,7 @@ export {
   type FlattenWarningCode,
   flatten,
   type IndexSource,
+  MAX_FLATTEN_ENTRIES,
 } from './flatten.js';
 export {
   type IndexChunk,

@@ -86,6 +86,52 @@ describe.runIf(toolsAvailable('tar'))('layerdiff flatten', () => {
     expect(readdirSync(outDir)).toEqual([]);
   });
 
+  it('refuses a tree over --max-entries (exit 1, no output), and a bad count (exit 2)', async () => {
+    const outDir = join(work, 'over');
+    mkdirSync(outDir);
+    const out = join(outDir, 'o.tar');
+    const over = await runCli([
+      'flatten',
+      ...indexes,
+      '--store',
+      store,
+      '--out',
+      out,
+      '--max-entries',
+      '5',
+    ]);
+    expect(over.code).toBe(1);
+    expect(over.stderr.toString()).toMatch(/^layerdiff flatten: ERR_INDEX_LIMIT: .* exceed 5, /);
+    expect(readdirSync(outDir)).toEqual([]);
+    // The lower layer has six entries (./ among them); the merged tree, five paths.
+    const fits = await runCli([
+      'flatten',
+      ...indexes,
+      '--store',
+      store,
+      '--out',
+      out,
+      '--max-entries',
+      '6',
+    ]);
+    expect(fits.code).toBe(0);
+    const dir = join(work, 'over-extract');
+    const extract = await runCli([
+      'extract',
+      ...indexes,
+      '--store',
+      store,
+      '--dir',
+      dir,
+      '--max-entries',
+      '4',
+    ]);
+    expect(extract.code).toBe(1);
+    expect(extract.stderr.toString()).toMatch(/ERR_INDEX_LIMIT/);
+    const bad = await runCli(['flatten', ...indexes, '--store', store, '--max-entries', '-1']);
+    expect(bad.code).toBe(2);
+  });
+
   it('extract writes the same tree as flatten | tar -x', async () => {
     const dir = join(work, 'extracted');
     const r = await runCli(['extract', ...indexes, '--store', store, '--dir', dir, '--json']);

@@ -95,6 +95,30 @@ describe('MergeTree', () => {
   const paths = (t: MergeTree<string, { id: string }>) =>
     [...t.walk()].map(([p, n]) => (n.type === 'dir' ? `${p}/(${n.attrs})` : `${p}=${n.inode.id}`));
 
+  it('counts its nodes through every kind of change', () => {
+    const name = fc.constantFrom('a', 'b', 'c');
+    const path = fc.array(name, { minLength: 1, maxLength: 4 }).map((p) => p.join('/'));
+    const op = fc.oneof(
+      fc.record({ op: fc.constant('leaf' as const), path }),
+      fc.record({ op: fc.constant('dir' as const), path }),
+      fc.record({ op: fc.constant('remove' as const), path: fc.oneof(path, fc.constant('')) }),
+      fc.record({ op: fc.constant('opaque' as const), path: fc.oneof(path, fc.constant('')) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const { t } = tree();
+        for (const { op, path } of ops) {
+          if (op === 'leaf') t.setLeaf(path, { id: path }, 'implicit');
+          else if (op === 'dir') t.setDirectory(path, 'explicit', 'implicit');
+          else if (op === 'remove') t.remove(path);
+          else t.makeOpaque(path);
+          expect(t.size).toBe([...t.walk()].length);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('creates implicit parents, merges directories, replaces leaves, walks in order', () => {
     const { t, warnings } = tree();
     t.setLeaf('b/c/file', { id: '1' }, 'implicit');

@@ -108,7 +108,7 @@ export function layerTar(specs: Spec[]): Uint8Array {
 /** Converts each layer tar into one store, then flattens them; returns the tar and the warnings. */
 export async function flattenTars(
   tars: Uint8Array[],
-  options: { readAhead?: number } = {},
+  options: { readAhead?: number; maxEntries?: number } = {},
 ): Promise<{
   tar: Uint8Array;
   warnings: FlattenWarning[];

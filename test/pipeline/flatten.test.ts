@@ -290,6 +290,36 @@ t.close()`,
     ]);
   });
 
+  it('holds at most maxEntries paths, in the tree and in a layer, and fails beyond', async () => {
+    const files = (names: string[]) =>
+      layerTar(names.map((path) => ({ type: 'file' as const, path, body: path })));
+    const same = files(['d/a', 'd/b']); // d (implicit), d/a, d/b: three paths
+    // Two layers writing the same files: four entries applied, never more than three held.
+    await expect(flattenTars([same, same], { maxEntries: 3 })).resolves.toMatchObject({
+      warnings: [],
+    });
+    await expect(flattenTars([same, files(['e'])], { maxEntries: 3 })).rejects.toMatchObject({
+      code: 'ERR_INDEX_LIMIT',
+      message: expect.stringMatching(/^the merged tree's paths exceed 3, .*maxEntries/),
+    });
+    // A layer of four entries is refused as it is read, before any is applied.
+    await expect(
+      flattenTars([files(['a', 'b', 'c', 'd'])], { maxEntries: 3 }),
+    ).rejects.toMatchObject({
+      code: 'ERR_INDEX_LIMIT',
+      message: expect.stringContaining("a layer's entries exceed 3"),
+    });
+    // Whiteouts make room.
+    const replace = layerTar([
+      { type: 'whiteout', path: 'd' },
+      { type: 'file', path: 'x', body: 'x' },
+      { type: 'file', path: 'y', body: 'y' },
+    ]);
+    await expect(flattenTars([same, replace], { maxEntries: 3 })).resolves.toMatchObject({
+      warnings: [],
+    });
+  });
+
   it('keeps names that spell U+FFFD, and applies whiteouts of them', async () => {
     const lower = join(work, `replacement-${n++}.tar`);
     const upper = join(work, `replacement-${n++}.tar`);
