@@ -90,30 +90,14 @@ describe.runIf(toolsAvailable('tar'))('layerdiff flatten', () => {
     const outDir = join(work, 'over');
     mkdirSync(outDir);
     const out = join(outDir, 'o.tar');
-    const over = await runCli([
-      'flatten',
-      ...indexes,
-      '--store',
-      store,
-      '--out',
-      out,
-      '--max-entries',
-      '5',
-    ]);
+    const flattenAtMost = (max: string) =>
+      runCli(['flatten', ...indexes, '--store', store, '--out', out, '--max-entries', max]);
+    const over = await flattenAtMost('5');
     expect(over.code).toBe(1);
     expect(over.stderr.toString()).toMatch(/^layerdiff flatten: ERR_INDEX_LIMIT: .* exceed 5, /);
     expect(readdirSync(outDir)).toEqual([]);
     // The lower layer has six entries (./ among them); the merged tree, five paths.
-    const fits = await runCli([
-      'flatten',
-      ...indexes,
-      '--store',
-      store,
-      '--out',
-      out,
-      '--max-entries',
-      '6',
-    ]);
+    const fits = await flattenAtMost('6');
     expect(fits.code).toBe(0);
     const dir = join(work, 'over-extract');
     const extract = await runCli([
