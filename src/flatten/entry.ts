@@ -60,10 +60,11 @@ export function implicitDirAttrs(mtime: Timestamp): Attrs {
  * appends the chunks records that follow the entry.
  *
  * @param meta - the entry's metadata from the index.
+ * @param shared - attributes to hand out again when equal (see {@link SharedAttrs}).
  * @returns the action.
  */
-export function entryAction(meta: EntryMeta): EntryAction {
-  const attrs: Attrs = {
+export function entryAction(meta: EntryMeta, shared?: SharedAttrs): EntryAction {
+  const made: Attrs = {
     mode: meta.mode & 0o7777,
     uid: meta.uid,
     gid: meta.gid,
@@ -72,6 +73,7 @@ export function entryAction(meta: EntryMeta): EntryAction {
     mtime: { sec: meta.mtime.sec, nsec: meta.mtime.nsec },
     xattrs: copyXattrs(meta.xattrs),
   };
+  const attrs = shared ? shared.of(made) : made;
   const leaf = (kind: LeafKind): EntryAction => {
     const inode: Inode = {
       kind,
@@ -117,6 +119,39 @@ export function entryAction(meta: EntryMeta): EntryAction {
         reason: `typeflag ${JSON.stringify(meta.typeflag)} is not a file type flatten writes`,
       };
   }
+}
+
+/**
+ * Attributes handed out again: of the last few distinct attributes seen, the one equal to
+ * those asked for, else those. Entries near each other mostly share theirs (one package's
+ * files: a mode or two, one owner, one time), and a merged tree holds one object for all of
+ * them instead of one (and a time and two names) per path. Attributes are never modified.
+ */
+export class SharedAttrs {
+  private readonly recent: Attrs[] = [];
+
+  /** `attrs`, or an equal object handed out before. */
+  of(attrs: Attrs): Attrs {
+    for (const r of this.recent) if (sameAttrs(r, attrs)) return r;
+    this.recent.unshift(attrs);
+    if (this.recent.length > 4) this.recent.pop();
+    return attrs;
+  }
+}
+
+/** Equal attributes; xattrs only when both have none. */
+function sameAttrs(a: Attrs, b: Attrs): boolean {
+  return (
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.uname === b.uname &&
+    a.gname === b.gname &&
+    a.mtime.sec === b.mtime.sec &&
+    a.mtime.nsec === b.mtime.nsec &&
+    a.xattrs === NO_XATTRS &&
+    b.xattrs === NO_XATTRS
+  );
 }
 
 /** The xattrs of every entry that has none (most): one object, never written to. */

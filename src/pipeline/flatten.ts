@@ -6,7 +6,13 @@
  * @module
  */
 import { IndexLimitError, UsageError } from '../errors.js';
-import { type Attrs, entryAction, type Inode, implicitDirAttrs } from '../flatten/entry.js';
+import {
+  type Attrs,
+  entryAction,
+  type Inode,
+  implicitDirAttrs,
+  SharedAttrs,
+} from '../flatten/entry.js';
 import { MergeTree } from '../flatten/merge-tree.js';
 import { cleanPath } from '../flatten/path.js';
 import type { RefList } from '../flatten/ref-list.js';
@@ -194,13 +200,14 @@ export function flatten(
     }> = [];
     const reader = readIndexRecords(layer(), store, { hash, index: options.index }).getReader();
     let body: RefList | undefined;
+    const shared = new SharedAttrs();
     try {
       for (;;) {
         const { done, value: record } = await reader.read();
         if (done) break;
         switch (record.type) {
           case 'entry': {
-            const action = entryAction(record.entry);
+            const action = entryAction(record.entry, shared);
             body = action.type === 'leaf' ? action.inode.refs : undefined;
             const { path, linkname } = record.entry;
             entries.push({ path, action, notUtf8: nameNotUtf8(record.raw, path, linkname) });

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EntryDataError } from '../../src/errors.js';
-import { entryAction } from '../../src/flatten/entry.js';
+import { type Attrs, entryAction, implicitDirAttrs, SharedAttrs } from '../../src/flatten/entry.js';
 import { MergeTree } from '../../src/flatten/merge-tree.js';
 import { cleanPath } from '../../src/flatten/path.js';
 import { RefList } from '../../src/flatten/ref-list.js';
@@ -56,6 +56,29 @@ describe('cleanPath', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('SharedAttrs', () => {
+  const attrs = (mode: number, sec = 1, xattrs?: Record<string, Uint8Array>): Attrs => ({
+    ...implicitDirAttrs({ sec, nsec: 0 }),
+    mode,
+    ...(xattrs ? { xattrs } : {}),
+  });
+
+  it('hands out one object for equal attributes among the last four, never with xattrs', () => {
+    const shared = new SharedAttrs();
+    const a = shared.of(attrs(0o644));
+    const b = shared.of(attrs(0o755));
+    expect(shared.of(attrs(0o644))).toBe(a);
+    expect(shared.of(attrs(0o755))).toBe(b);
+    expect(shared.of(attrs(0o644, 2))).not.toBe(a);
+    for (const mode of [0o600, 0o700, 0o711]) shared.of(attrs(mode));
+    // a was seen before b, 0o644 at 2 s and three more: it has left the four kept.
+    expect(shared.of(attrs(0o644))).not.toBe(a);
+    const withX = attrs(0o644, 1, { 'user.k': Uint8Array.of(1) });
+    expect(shared.of(withX)).toBe(withX);
+    expect(shared.of(attrs(0o644, 1, { 'user.k': Uint8Array.of(1) }))).not.toBe(withX);
   });
 });
 
