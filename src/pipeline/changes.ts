@@ -157,31 +157,37 @@ async function walk(
     current = undefined;
     on.entry(meta, list.empty ? none : await list.digest());
   };
-  for (;;) {
-    const { done, value } = await records.read();
-    if (done) break;
-    const r: IndexRecord = value;
-    switch (r.type) {
-      case 'entry':
-        await finish();
-        current = { meta: r.entry, list: new ListDigest(hash) };
-        break;
-      case 'delete':
-      case 'tail':
-        await finish();
-        if (r.type === 'delete') on.delete(cleanPath(r.path).path);
-        break;
-      case 'chunks':
-        on.refs(r.refs, current !== undefined);
-        await current?.list.add(r.refs);
-        break;
-      case 'end':
-        await finish();
-        diffId = formatDigest(r.diffId);
-        break;
-      default:
-        break;
+  try {
+    for (;;) {
+      const { done, value } = await records.read();
+      if (done) break;
+      const r: IndexRecord = value;
+      switch (r.type) {
+        case 'entry':
+          await finish();
+          current = { meta: r.entry, list: new ListDigest(hash) };
+          break;
+        case 'delete':
+        case 'tail':
+          await finish();
+          if (r.type === 'delete') on.delete(cleanPath(r.path).path);
+          break;
+        case 'chunks':
+          on.refs(r.refs, current !== undefined);
+          await current?.list.add(r.refs);
+          break;
+        case 'end':
+          await finish();
+          diffId = formatDigest(r.diffId);
+          break;
+        default:
+          break;
+      }
     }
+  } catch (err) {
+    // A limit, or a fault of the index: the rest of it is not read.
+    await records.cancel(err).catch(() => {});
+    throw err;
   }
   return diffId;
 }
@@ -231,6 +237,10 @@ export async function changes(
     },
     indexChunk: (ref) => oldMeta.add(ref.digest, ref.length),
     delete: () => {},
+  }).catch(async (err: unknown) => {
+    // The new index is not read at all.
+    await newIndex.cancel(err).catch(() => {});
+    throw err;
   });
 
   const now = new EntryTable();

@@ -280,4 +280,39 @@ describe('changes', () => {
       code: 'ERR_USAGE',
     });
   });
+
+  it('stops reading both indexes when one fails', async () => {
+    const store = new MemoryStore();
+    const many = await convertBytes(
+      tarOf(Array.from({ length: 200 }, (_, i) => file(`f${i}`, enc(`${i}`)))),
+      store,
+      // Flat: read from the stream itself as it goes (a root is read whole first).
+      { index: 'flat' },
+    );
+    const cancelled: unknown[] = [];
+    /** The index in 64-byte pieces, one per pull, noting a cancel. */
+    const source = (bytes: Uint8Array, name: string) => {
+      let at = 0;
+      return new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (at >= bytes.length) return c.close();
+          c.enqueue(bytes.slice(at, at + 64));
+          at += 64;
+        },
+        cancel(reason) {
+          cancelled.push([name, reason]);
+        },
+      });
+    };
+    const err = await changes(source(many.index, 'old'), source(many.index, 'new'), store, {
+      hash,
+      maxEntries: 10,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_INDEX_LIMIT' });
+    // The old index, part read, and the new one, not read at all.
+    expect(cancelled).toEqual([
+      ['old', err],
+      ['new', err],
+    ]);
+  });
 });
