@@ -10,8 +10,6 @@
  */
 import { digestWords, KEY_WORDS, type KeyHash, randomKeyedHash } from './keyed-hash.js';
 
-/** Words of an entry: the digest's. */
-const WORDS = KEY_WORDS;
 /** An empty slot. */
 const EMPTY = 0xffffffff;
 const MAX_SLOTS = 2 ** 30;
@@ -23,7 +21,7 @@ const PAGE = 1 << PAGE_BITS;
 export class DigestMap {
   /** Entry numbers, or EMPTY. */
   private slots = new Uint32Array(16).fill(EMPTY);
-  /** Entry e's words at `pages[e >> PAGE_BITS]`, from `(e % PAGE) * WORDS`. */
+  /** Entry e's words at `pages[e >> PAGE_BITS]`, from `(e % PAGE) * KEY_WORDS`. */
   private readonly pages: Uint32Array[] = [];
   /** Entry e's value at `values[e >> PAGE_BITS][e % PAGE]`. */
   private readonly values: Float64Array[] = [];
@@ -64,10 +62,10 @@ export class DigestMap {
     if (this.slots[i] !== EMPTY) return false;
     const e = this.count++;
     if (e >>> PAGE_BITS === this.pages.length) {
-      this.pages.push(new Uint32Array(PAGE * WORDS));
+      this.pages.push(new Uint32Array(PAGE * KEY_WORDS));
       this.values.push(new Float64Array(PAGE));
     }
-    this.page(e).set(this.key, (e & (PAGE - 1)) * WORDS);
+    this.page(e).set(this.key, (e & (PAGE - 1)) * KEY_WORDS);
     this.values[e >>> PAGE_BITS]![e & (PAGE - 1)] = value;
     this.slots[i] = e;
     return true;
@@ -85,7 +83,7 @@ export class DigestMap {
     for (; s[i] !== EMPTY; i = (i + 1) & mask) {
       const e = s[i]!;
       const words = this.page(e);
-      const at = (e & (PAGE - 1)) * WORDS;
+      const at = (e & (PAGE - 1)) * KEY_WORDS;
       let w = 0;
       while (w < KEY_WORDS && words[at + w] === this.key[w]) w++;
       if (w === KEY_WORDS) return i;
@@ -105,7 +103,7 @@ export class DigestMap {
     const mask = n - 1;
     for (let e = 0; e < this.count; e++) {
       const words = this.page(e);
-      const at = (e & (PAGE - 1)) * WORDS;
+      const at = (e & (PAGE - 1)) * KEY_WORDS;
       let i = this.hash(words.subarray(at, at + KEY_WORDS)) >>> Math.clz32(mask);
       while (next[i] !== EMPTY) i = (i + 1) & mask;
       next[i] = e;

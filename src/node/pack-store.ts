@@ -15,9 +15,9 @@
  *
  * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
  * digest and its entry in its pack's index, and the pack once per run of records of one pack:
- * 13 to 19 bytes a record (a million chunks, some 64 GiB of data, take under 19 MB). A record counts as the chunk's once its
- * pack's index lists the chunk's digest for it, and its place in the pack is taken from that
- * entry (see `ChunkTable`); `get` checks the record itself too.
+ * 13 to 19 bytes a record (a million chunks, some 64 GiB of data, take under 19 MB). A record
+ * counts as the chunk's once its pack's index lists the chunk's digest for it, and its place
+ * in the pack is taken from that entry (see `ChunkTable`); `get` checks the record itself too.
  *
  * @module
  */

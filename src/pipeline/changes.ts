@@ -97,7 +97,7 @@ class ListDigest {
 
   async add(refs: readonly ChunkRef[]): Promise<void> {
     const packed = packRefs(refs);
-    if (this.first === undefined && this.running === undefined) {
+    if (this.empty) {
       this.first = packed;
       return;
     }

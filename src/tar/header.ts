@@ -239,6 +239,7 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     }
   }
   const name = text(nameBytes);
+  const linkBytes = cString(block, 157, 100);
   const at: TarLocation = { offset, path: name };
   const num = (start: number, len: number, what: string) =>
     parseNumericField(block.subarray(start, start + len), at, what);
@@ -252,7 +253,7 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     size: num(124, 12, 'size'),
     mtime: num(136, 12, 'mtime'),
     typeflag: String.fromCharCode(flagByte),
-    linkname: text(cString(block, 157, 100)),
+    linkname: text(linkBytes),
     format,
     uname: '',
     gname: '',
@@ -260,7 +261,7 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     devminor: 0,
   };
   if (!isUtf8(name, nameBytes)) header.nameNotUtf8 = true;
-  if (!isUtf8(header.linkname, cString(block, 157, 100))) header.linkNotUtf8 = true;
+  if (!isUtf8(header.linkname, linkBytes)) header.linkNotUtf8 = true;
   if (format !== 'v7') {
     header.uname = text(cString(block, 265, 32));
     header.gname = text(cString(block, 297, 32));

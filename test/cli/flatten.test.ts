@@ -112,8 +112,9 @@ describe.runIf(toolsAvailable('tar'))('layerdiff flatten', () => {
     ]);
     expect(extract.code).toBe(1);
     expect(extract.stderr.toString()).toMatch(/ERR_INDEX_LIMIT/);
-    const bad = await runCli(['flatten', ...indexes, '--store', store, '--max-entries', '-1']);
+    const bad = await runCli(['flatten', ...indexes, '--store', store, '--max-entries=0']);
     expect(bad.code).toBe(2);
+    expect(bad.stderr.toString()).toMatch(/--max-entries must be a positive integer: "0"/);
   });
 
   it('extract writes the same tree as flatten | tar -x', async () => {
