@@ -13,11 +13,14 @@
  * to eight times more than writing the same bytes to one file, more than all the hashing and
  * chunking together. {@link FsStore} keeps a file per chunk for users who want that.
  *
- * The store keeps an in-memory table of every chunk record it holds: a fingerprint of the
- * digest and its entry in its pack's index, and the pack once per run of records of one pack:
- * 13 to 19 bytes a record (a million chunks, some 64 GiB of data, take under 19 MB). A record
- * counts as the chunk's once its pack's index lists the chunk's digest for it, and its place
- * in the pack is taken from that entry (see `ChunkTable`); `get` checks the record itself too.
+ * The records of a sealed pack whose index lists its digests in ascending order (what this
+ * store writes) are looked up in the index file, on disk: in memory the store keeps a filter
+ * and fences of it (`PackFilter`, about 1.6 bytes a record; a million chunks, some 64 GiB of
+ * data, take under 2 MB). The records of the packs being written, and of indexes in any other
+ * order (written by earlier builds), sit in an in-memory table (`ChunkTable`): a fingerprint
+ * of the digest and its entry in its pack's index, 13 to 19 bytes a record. Either way a
+ * record counts as the chunk's once its pack's index lists the chunk's digest for it, and its
+ * place in the pack is taken from that entry; `get` checks the record itself too.
  *
  * @module
  */
@@ -46,6 +49,13 @@ import { digestsEqual, formatDigest, parseDigest, SHA256_BYTES } from '../hash/d
 import { intOption } from '../options.js';
 import { checkChunkSize } from '../store/chunk-size.js';
 import { ChunkTable } from '../store/chunk-table.js';
+import {
+  type DigestProbe,
+  FENCE_ENTRIES,
+  FilterKeys,
+  PackFilter,
+  searchEntries,
+} from '../store/pack-filter.js';
 import {
   decodeIndexEntry,
   decodeRecordHeader,
@@ -116,6 +126,8 @@ interface Pack {
   renamed?: boolean;
   /** With `fsync`: set once that name is on disk. */
   nameSynced?: boolean;
+  /** Set once sealed, when its index is sorted: its records are then looked up on disk. */
+  filter?: PackFilter;
 }
 
 /**
@@ -175,6 +187,20 @@ interface Handle {
 /** What {@link PackStore.confirm} finds: a copy of the chunk, or an index entry that is bad. */
 type Confirmation = { pack: number; entry: PackEntry } | { bad: string };
 
+/** A copy in a filtered pack, and its key (see {@link filteredKey}). */
+type Found = Confirmation & { key: number };
+
+/**
+ * The key of entry `entry` of a filtered pack, for the sets of records tried: above every
+ * record number of the table (below 2^32), and a safe integer for any pack number below 2^30.
+ */
+function filteredKey(pack: number, entry: number): number {
+  return 2 ** 32 + pack * MAX_PACK_ENTRIES + entry;
+}
+
+/** Blocks of filtered packs' indexes kept (at 3,328 bytes each, 1.7 MiB). */
+const MAX_FILTER_BLOCKS = 512;
+
 /**
  * Closes a read handle once no read is using it: a read under way keeps its descriptor (closed
  * under it, the read would fail, or read another file that reused the number).
@@ -202,8 +228,21 @@ const MIN_STALE_AFTER_MS = 60 * 60 * 1000;
 /** A {@link ChunkStore} of pack files. Every read is verified against its digest. */
 export class PackStore implements ChunkStore {
   readonly verifiesReads = true;
-  /** Every record the store knows of: its pack, its index entry, a fingerprint of its digest. */
+  /**
+   * The records of packs being written and of packs whose index is not sorted (written by
+   * older versions): pack, index entry, a fingerprint of the digest.
+   */
   private readonly table = new ChunkTable();
+  /** The keys of every filter. */
+  private readonly filterKeys = new FilterKeys();
+  /** Sealed packs with a filter, whose records are looked up on disk, oldest first. */
+  private readonly filtered: number[] = [];
+  /** Entries the filtered packs list, but for those found bad. */
+  private filteredEntries = 0;
+  /** Entries of filtered packs found bad (see {@link filteredKey}): they count as absent. */
+  private readonly badEntries = new Set<number>();
+  /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
+  private readonly filterBlocks = new Map<number, Promise<Uint8Array>>();
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
@@ -267,7 +306,7 @@ export class PackStore implements ChunkStore {
 
   /** How many chunk records the store knows of (a chunk two writers stored counts twice). */
   get chunks(): number {
-    return this.table.size;
+    return this.table.size + this.filteredEntries;
   }
 
   /**
@@ -328,6 +367,10 @@ export class PackStore implements ChunkStore {
         check.entries(await readIndexAt(fh, block.subarray(0, n), at, idxPath));
       }
       check.finish(await readIndexAt(fh, block.subarray(0, 4), check.body, idxPath));
+      if (check.sorted) {
+        await this.loadFilter(check.count, { path: packPath, size: packSize }, fh, block, idxPath);
+        return;
+      }
       // Pushed first: should the file change before the second read ends (an error then), the
       // records taken so far still name a pack.
       const pack = this.packs.push({ path: packPath, size: packSize }) - 1;
@@ -384,6 +427,34 @@ export class PackStore implements ChunkStore {
     }
   }
 
+  /**
+   * Takes a checked index of `count` entries in ascending digest order into a filter (read
+   * again in blocks into `block`), and adds its pack as a filtered one.
+   */
+  private async loadFilter(
+    count: number,
+    pack: Pack,
+    fh: FileHandle,
+    block: Uint8Array,
+    idxPath: string,
+  ): Promise<void> {
+    const filter = new PackFilter(count, this.filterKeys);
+    for (let first = 0; first < count; first += INDEX_READ_ENTRIES) {
+      const n = Math.min(INDEX_READ_ENTRIES, count - first);
+      const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
+      const bytes = await readIndexAt(fh, block.subarray(0, n * INDEX_ENTRY_BYTES), at, idxPath);
+      for (let i = 0; i < n; i++) {
+        if (!filter.add(bytes.subarray(i * INDEX_ENTRY_BYTES, (i + 1) * INDEX_ENTRY_BYTES))) {
+          const where = at + i * INDEX_ENTRY_BYTES;
+          throw new PackFormatError(idxPath, where, 'pack index changed as it was read');
+        }
+      }
+    }
+    pack.filter = filter;
+    this.filtered.push(this.packs.push(pack) - 1);
+    this.filteredEntries += count;
+  }
+
   private digestOf(digest: string): Uint8Array {
     const raw = parseDigest(digest);
     if (!raw) throw new UsageError(`not a sha256 digest: ${JSON.stringify(digest)}`);
@@ -403,7 +474,109 @@ export class PackStore implements ChunkStore {
       if (await this.holdsAny(raw, ids, other)) return true;
       ids = this.unconfirmed(raw, other);
     }
+    const probe = this.filterKeys.probe(raw);
+    return this.mayBeFiltered(probe, 0) && (await this.holdsFiltered(raw, probe, 0));
+  }
+
+  /** Whether a filtered pack from `filtered[from]` on may list the probe's digest. */
+  private mayBeFiltered(probe: DigestProbe, from: number): boolean {
+    for (let i = this.filtered.length - 1; i >= from; i--) {
+      if (this.packs[this.filtered[i]!]!.filter!.mayHold(probe)) return true;
+    }
     return false;
+  }
+
+  /**
+   * Whether a filtered pack from `filtered[from]` on lists `raw` (its entry good, as far as
+   * the index tells).
+   */
+  private async holdsFiltered(raw: Uint8Array, probe: DigestProbe, from: number): Promise<boolean> {
+    for (;;) {
+      // A bad entry is skipped the next time round.
+      const found = await this.findFiltered(raw, probe, from);
+      if (!found) return false;
+      if (!('bad' in found)) return true;
+    }
+  }
+
+  /**
+   * The newest copy of `raw` in a filtered pack from `filtered[from]` on, as its index (read
+   * from disk) lists it, but for entries in `skip` or found bad before; a bad entry found now
+   * is returned as such, and counts as absent from then on.
+   */
+  private async findFiltered(
+    raw: Uint8Array,
+    probe: DigestProbe,
+    from: number,
+    skip?: ReadonlySet<number>,
+  ): Promise<Found | undefined> {
+    // Packs filtered meanwhile are pushed at the end: the ones below stay where they are.
+    for (let i = this.filtered.length - 1; i >= from; i--) {
+      const packNo = this.filtered[i]!;
+      const pack = this.packs[packNo]!;
+      if (!pack.filter!.mayHold(probe)) continue;
+      const range = pack.filter!.blocks(probe);
+      for (let b = range?.[0] ?? 0; range && b <= range[1]; b++) {
+        const bytes = await this.filterBlock(packNo, b);
+        const k = searchEntries(bytes, INDEX_ENTRY_BYTES, raw);
+        if (k < 0) continue;
+        const entryNo = b * FENCE_ENTRIES + k;
+        const key = filteredKey(packNo, entryNo);
+        // The pack lists the digest once (its index is sorted strictly).
+        if (skip?.has(key) || this.badEntries.has(key)) break;
+        // The index was checked when it was loaded, but it is outside input, read again here.
+        const position = INDEX_HEADER_BYTES + entryNo * INDEX_ENTRY_BYTES;
+        const at = k * INDEX_ENTRY_BYTES;
+        try {
+          const entry = decodeIndexEntry(
+            bytes.slice(at, at + INDEX_ENTRY_BYTES),
+            pack.size,
+            indexPathOf(pack.path),
+            position,
+          );
+          return { key, pack: packNo, entry };
+        } catch (err) {
+          if (!(err instanceof PackFormatError)) throw err;
+          this.forgetFiltered(key);
+          return { key, bad: err.message };
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Counts entry `key` of a filtered pack as absent from now on (a bad copy). */
+  private forgetFiltered(key: number): void {
+    if (this.badEntries.has(key)) return;
+    this.badEntries.add(key);
+    this.filteredEntries--;
+  }
+
+  /**
+   * Block `b` ({@link FENCE_ENTRIES} entries) of a filtered pack's index file, kept or read
+   * (fewer entries at its end; none when the file is gone).
+   */
+  private filterBlock(packNo: number, b: number): Promise<Uint8Array> {
+    // Under 2^16 blocks a pack (2^22 entries at most).
+    const id = packNo * 2 ** 16 + b;
+    let bytes = this.filterBlocks.get(id);
+    if (bytes) {
+      // Most recently used last.
+      this.filterBlocks.delete(id);
+    } else {
+      bytes = this.readIndexBlock(packNo, b * FENCE_ENTRIES, FENCE_ENTRIES);
+      const kept = bytes;
+      // A failed read is not kept.
+      kept.catch(() => {
+        if (this.filterBlocks.get(id) === kept) this.filterBlocks.delete(id);
+      });
+      for (const old of this.filterBlocks.keys()) {
+        if (this.filterBlocks.size < MAX_FILTER_BLOCKS) break;
+        this.filterBlocks.delete(old);
+      }
+    }
+    this.filterBlocks.set(id, bytes);
+    return bytes;
   }
 
   /** The records that may hold `raw` (by fingerprint), newest first, but for those in `other`. */
@@ -456,7 +629,7 @@ export class PackStore implements ChunkStore {
     const first = entry - (entry % INDEX_BLOCK_ENTRIES);
     let block = this.indexBlocks.get(packNo);
     if (block?.first !== first) {
-      block = { first, bytes: this.readIndexBlock(packNo, first) };
+      block = { first, bytes: this.readIndexBlock(packNo, first, INDEX_BLOCK_ENTRIES) };
       this.indexBlocks.set(packNo, block);
       // A failed read is not kept.
       const kept = block;
@@ -480,12 +653,12 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Reads up to {@link INDEX_BLOCK_ENTRIES} entries of a sealed pack's index file from entry
-   * `first` (fewer at its end; none when the file is gone).
+   * Reads up to `count` entries of a sealed pack's index file from entry `first` (fewer at its
+   * end; none when the file is gone).
    */
-  private async readIndexBlock(packNo: number, first: number): Promise<Uint8Array> {
+  private async readIndexBlock(packNo: number, first: number, count: number): Promise<Uint8Array> {
     const path = indexPathOf(this.packs[packNo]!.path);
-    const out = new Uint8Array(INDEX_BLOCK_ENTRIES * INDEX_ENTRY_BYTES);
+    const out = new Uint8Array(count * INDEX_ENTRY_BYTES);
     const position = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
     // Without blocking: a FIFO put in the index's place must not hang the open.
     const flags = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -537,6 +710,19 @@ export class PackStore implements ChunkStore {
       if (this.closed) throw new StoreError(`store ${this.root} is closed`);
       const ids = this.unconfirmed(raw, tried);
       if (ids.length === 0) {
+        const found = await this.findFiltered(raw, this.filterKeys.probe(raw), 0, tried);
+        if (found) {
+          tried.add(found.key);
+          if ('bad' in found) {
+            problem = found.bad;
+            continue;
+          }
+          const got = await this.readChunk(found.pack, found.entry, digest, into);
+          if (typeof got !== 'string') return got;
+          problem = got;
+          this.forgetFiltered(found.key);
+          continue;
+        }
         if (problem !== undefined) throw new ChunkDigestError(digest, problem);
         if (refreshed) throw new ChunkNotFoundError(digest);
         await this.refresh();
@@ -692,14 +878,28 @@ export class PackStore implements ChunkStore {
     // Most chunks have no record: no wait (and no promise) for those.
     const first = this.unconfirmed(raw, other);
     if (first.length > 0 && (await this.holdsAny(raw, first, other))) return false;
+    const probe = this.filterKeys.probe(raw);
+    /** Filtered packs looked in so far: packs filtered later are pushed after them. */
+    let looked = this.filtered.length;
+    if (this.mayBeFiltered(probe, 0) && (await this.holdsFiltered(raw, probe, 0))) return false;
     const encoded: EncodedChunk = this.codec
       ? await this.codec.encode(bytes)
       : { coding: 'identity', bytes };
-    // Another put of this chunk may have run while this one was encoding. The look that finds
-    // no copy and the reservation below run with no await between them.
-    for (let ids = this.unconfirmed(raw, other); ids.length > 0; ) {
-      if (await this.holdsAny(raw, ids, other)) return false;
-      ids = this.unconfirmed(raw, other);
+    // Another put of this chunk may have run while this one was encoding, and its pack may
+    // have been published (its records then move from the table to a filter). The look that
+    // finds no copy and the reservation below run with no await between them.
+    for (;;) {
+      const ids = this.unconfirmed(raw, other);
+      if (ids.length > 0) {
+        if (await this.holdsAny(raw, ids, other)) return false;
+        continue;
+      }
+      if (looked === this.filtered.length) break;
+      const from = looked;
+      looked = this.filtered.length;
+      if (this.mayBeFiltered(probe, from) && (await this.holdsFiltered(raw, probe, from))) {
+        return false;
+      }
     }
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     // From here to the write's start nothing awaits: the record's place is reserved at once.
@@ -883,19 +1083,8 @@ export class PackStore implements ChunkStore {
         await syncDir(join(this.root, PACKS_DIR));
         pack.nameSynced = true;
       }
-      // The index leaves out records whose write failed: the others move up, and so must
-      // their entries in the table (in the same turn as the encoding, which moves them).
-      if (open.entries.slotCount !== open.entries.size) {
-        let next = 0;
-        open.entries.forEachDigest((digest, slot) => {
-          for (const id of this.table.candidates(digest)) {
-            if (this.table.pack(id) === packNo && this.table.entry(id) === slot) {
-              this.table.setEntry(id, next);
-            }
-          }
-          next++;
-        });
-      }
+      // The encoding sorts the entries (leaving out records whose write failed): until the
+      // pack is filtered below, its records are found in the builder by digest.
       await writeAtomic(
         join(this.root, PACKS_DIR, `${name}.idx`),
         open.entries.encode(pack.size),
@@ -905,6 +1094,7 @@ export class PackStore implements ChunkStore {
       if (this.options.fsync) await syncDir(join(this.root, PACKS_DIR));
       // The writer's handle serves reads from now on, like any other.
       if (!this.handles.has(packNo)) this.handles.set(packNo, { fh: open.handle, users: 0 });
+      this.filterPublished(packNo, open.entries);
       pack.open = undefined;
       this.unpublished.delete(packNo);
       this.trimHandles();
@@ -914,6 +1104,33 @@ export class PackStore implements ChunkStore {
       if (pack.open) this.unpublished.add(packNo);
       throw new StoreError(`publishing pack ${final}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Moves the records of a pack just published from the table to a filter, in one turn (a put
+   * that found no record in the table then looks in the filters added since it last did).
+   * Should the builder have listed a digest twice (which `put` does not do), the index is not
+   * strictly sorted and the records stay in the table, at their entries in the index.
+   */
+  private filterPublished(packNo: number, entries: PackIndexBuilder): void {
+    const filter = new PackFilter(entries.size, this.filterKeys);
+    let sorted = true;
+    entries.forEachDigest((digest) => {
+      sorted &&= filter.add(digest);
+    });
+    let entry = 0;
+    entries.forEachDigest((digest) => {
+      for (const id of this.table.candidates(digest)) {
+        if (this.table.pack(id) !== packNo) continue;
+        if (sorted) this.table.remove(id);
+        else this.table.setEntry(id, entry);
+      }
+      entry++;
+    });
+    if (!sorted) return;
+    this.packs[packNo]!.filter = filter;
+    this.filtered.push(packNo);
+    this.filteredEntries += entries.size;
   }
 
   /**

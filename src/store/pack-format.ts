@@ -12,6 +12,7 @@ import { CHUNK_CODINGS, type ChunkCoding } from '../compress/chunk-codec.js';
 import { PackFormatError } from '../errors.js';
 import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, SHA256_BYTES } from '../hash/digest.js';
+import { compareDigests, searchEntries } from './pack-filter.js';
 
 /** Magic and version at the start of a pack file: `\x89LDP`, 1, three zero bytes. */
 export const PACK_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x50, 1, 0, 0, 0);
@@ -125,6 +126,8 @@ export class PackIndexBuilder {
   /** Removed entries: their coding byte is set to this. */
   private static readonly REMOVED = 0xff;
   private removed = 0;
+  /** Set by {@link encode}, which sorts the entries; cleared by {@link add}. */
+  private sorted = false;
 
   /** Entries added and not removed. */
   get size(): number {
@@ -146,13 +149,18 @@ export class PackIndexBuilder {
     this.bytes[at + 8] = coding;
     this.view.setUint32(at + 12, e.stored);
     this.view.setUint32(at + 16, e.raw);
+    this.sorted = false;
     return this.slots++;
   }
 
-  /** Leaves an entry out of the index (its record was never written). */
+  /**
+   * Leaves an entry out of the index (its record was never written).
+   * @throws RangeError for a slot not handed out, or once {@link encode} has sorted the
+   *   entries (slots then name none).
+   */
   remove(slot: number): void {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) {
-      throw new RangeError(`no pack index slot ${slot}`);
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots || this.sorted) {
+      throw new RangeError(`no pack index slot ${slot}${this.sorted ? ' (index encoded)' : ''}`);
     }
     const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES + SHA256_BYTES + 8;
     if (this.bytes[at] === PackIndexBuilder.REMOVED) return;
@@ -167,9 +175,17 @@ export class PackIndexBuilder {
 
   /**
    * The entry in `slot` when it holds `digest` (a removed entry holds none), as a copy: where
-   * the record is, its coding and sizes.
+   * the record is, its coding and sizes. Once {@link encode} has sorted the entries, slots no
+   * longer name them, and the entry of `digest` is found wherever it is.
    */
   find(slot: number, digest: Uint8Array): PackEntry | undefined {
+    if (this.sorted) {
+      const body = this.bytes.subarray(
+        INDEX_HEADER_BYTES,
+        INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES,
+      );
+      slot = searchEntries(body, INDEX_ENTRY_BYTES, digest);
+    }
     if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) return undefined;
     const at = INDEX_HEADER_BYTES + slot * INDEX_ENTRY_BYTES;
     if (this.bytes[at + SHA256_BYTES + 8] === PackIndexBuilder.REMOVED) return undefined;
@@ -179,8 +195,9 @@ export class PackIndexBuilder {
   }
 
   /**
-   * Calls `visit` with the digest and slot of every entry not removed, in slot order (the
-   * digest is a view, valid during the call).
+   * Calls `visit` with the digest and slot of every entry not removed, in slot order (in
+   * digest order once {@link encode} has sorted them); the digest is a view, valid during the
+   * call.
    */
   forEachDigest(visit: (digest: Uint8Array, slot: number) => void): void {
     for (let i = 0; i < this.slots; i++) {
@@ -191,9 +208,11 @@ export class PackIndexBuilder {
   }
 
   /**
-   * The index file: header, the entries in the order added (removed ones left out), CRC-32.
-   * Built in place, with no second copy of a large index: removed entries are dropped for good
-   * (slots handed out before no longer name their entries), and the result is a view of the
+   * The index file: header, the entries in ascending digest order (removed ones left out),
+   * CRC-32. Sorted, a reader can look entries up on disk instead of keeping them in memory
+   * (see `PackFilter`). Built in place, with no second copy of a large index: removed entries
+   * are dropped for good and the rest sorted (slots handed out before no longer name their
+   * entries: {@link find} then looks for the digest), and the result is a view of the
    * builder's buffer, valid until the next `add`.
    */
   encode(packSize: number): Uint8Array {
@@ -208,6 +227,7 @@ export class PackIndexBuilder {
       this.slots -= this.removed;
       this.removed = 0;
     }
+    if (!this.sorted) this.sort();
     const body = INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES;
     this.reserve(body + 4);
     this.bytes.set(PACK_INDEX_MAGIC, 0);
@@ -215,6 +235,34 @@ export class PackIndexBuilder {
     this.view.setBigUint64(12, BigInt(packSize));
     this.view.setUint32(body, crc32(this.bytes.subarray(0, body)));
     return this.bytes.subarray(0, body + 4);
+  }
+
+  /** Puts the entries (none removed) in ascending digest order, in place. */
+  private sort(): void {
+    const b = this.bytes;
+    const at = (i: number) => INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
+    const order = new Uint32Array(this.slots);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    order.sort((x, y) => compareDigests(b, at(x), b, at(y)));
+    // Entry i takes entry order[i]: each cycle of the permutation is followed once, with one
+    // entry set aside.
+    const held = new Uint8Array(INDEX_ENTRY_BYTES);
+    for (let i = 0; i < order.length; i++) {
+      if (order[i] === i) continue;
+      held.set(b.subarray(at(i), at(i) + INDEX_ENTRY_BYTES));
+      let j = i;
+      for (;;) {
+        const k = order[j]!;
+        order[j] = j;
+        if (k === i) {
+          b.set(held, at(j));
+          break;
+        }
+        b.copyWithin(at(j), at(k), at(k) + INDEX_ENTRY_BYTES);
+        j = k;
+      }
+    }
+    this.sorted = true;
   }
 
   /** Grows the buffer, doubling, to hold at least `bytes`. */
@@ -301,6 +349,9 @@ export class PackIndexCheck {
   private claimed = PACK_MAGIC.length;
   /** The first fault found in an entry: reported unless the checksum fails. */
   private fault: PackFormatError | undefined;
+  private ascending = true;
+  /** The last entry's digest so far. */
+  private readonly last = new Uint8Array(SHA256_BYTES);
   private readonly entry: PackEntry = {
     digest: new Uint8Array(0),
     offset: 0,
@@ -352,6 +403,10 @@ export class PackIndexCheck {
     this.crc = crc32(bytes, this.crc);
     for (let i = 0; i < bytes.length && !this.fault; i += INDEX_ENTRY_BYTES) {
       const at = this.at + i;
+      if (this.ascending && at > INDEX_HEADER_BYTES) {
+        this.ascending = compareDigests(bytes, i, this.last, 0) > 0;
+      }
+      this.last.set(bytes.subarray(i, i + SHA256_BYTES));
       try {
         const e = decodeIndexEntry(
           bytes.subarray(i, i + INDEX_ENTRY_BYTES),
@@ -375,6 +430,15 @@ export class PackIndexCheck {
       }
     }
     this.at += bytes.length;
+  }
+
+  /**
+   * Whether the entries checked so far list their digests in strictly ascending order, as
+   * this store's writers write them (so that a reader may look them up on disk): true of none
+   * or one.
+   */
+  get sorted(): boolean {
+    return this.ascending;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PackFormatError } from '../../src/errors.js';
 import { crc32 } from '../../src/hash/crc32.js';
+import { compareDigests } from '../../src/store/pack-filter.js';
 import {
   decodeIndexEntry,
   decodePackIndex,
@@ -75,27 +76,40 @@ describe('pack index', () => {
 
   it('is built entry by entry, growing as needed; removed entries are left out', () => {
     const many: PackEntry[] = Array.from({ length: 700 }, (_, i) => ({
-      digest: Uint8Array.from({ length: 32 }, (_, j) => (i * 7 + j) & 0xff),
+      // Distinct digests, not added in digest order.
+      digest: Uint8Array.from({ length: 32 }, (_, j) => (j === 1 ? i >> 8 : (i * 7 + j) & 0xff)),
       offset: 8 + i * (RECORD_HEADER_BYTES + 10),
       coding: i % 3 === 0 ? 'deflate-raw' : i % 3 === 1 ? 'lz4-block' : 'identity',
       stored: 10,
       raw: i % 3 === 2 ? 10 : 30,
     }));
     const size = 8 + many.length * (RECORD_HEADER_BYTES + 10);
+    const whole = new PackIndexBuilder();
+    for (const e of many) whole.add(e);
+    expect(whole.encode(size)).toEqual(encodePackIndex(many, size));
     const builder = new PackIndexBuilder();
     const slots = many.map((e) => builder.add(e));
-    expect(builder.encode(size)).toEqual(encodePackIndex(many, size));
     for (const i of [0, 299, 699, 299]) builder.remove(slots[i]!);
     const kept = many.filter((_, i) => i !== 0 && i !== 299 && i !== 699);
     expect(builder.size).toBe(697);
     const bytes = builder.encode(size);
     expect(bytes).toEqual(encodePackIndex(kept, size));
-    expect(decodePackIndex(bytes, 'x.idx').entries).toEqual(kept);
+    // In ascending digest order.
+    const sorted = [...kept].sort((a, b) => compareDigests(a.digest, 0, b.digest, 0));
+    expect(sorted.map((e) => e.digest[0])).not.toEqual(kept.map((e) => e.digest[0]));
+    expect(decodePackIndex(bytes, 'x.idx').entries).toEqual(sorted);
     // Encoding again (a publication retried) gives the same index.
     expect(builder.encode(size)).toEqual(encodePackIndex(kept, size));
     const seen: number[][] = [];
     builder.forEachDigest((digest) => seen.push([...digest]));
-    expect(seen).toEqual(kept.map((e) => [...e.digest]));
+    expect(seen).toEqual(sorted.map((e) => [...e.digest]));
+    // Slots no longer name entries: each is found by its digest.
+    for (const i of [1, 298, 300, 698]) {
+      expect(builder.find(slots[i]!, many[i]!.digest)).toEqual(many[i]);
+      expect(builder.find(0, many[i]!.digest)).toEqual(many[i]);
+    }
+    expect(builder.find(slots[0]!, many[0]!.digest)).toBeUndefined();
+    expect(() => builder.remove(slots[1]!)).toThrow(RangeError);
   });
 
   it('finds an entry by slot only when it lists the digest, offsets beyond 32 bits included', () => {

@@ -12,16 +12,21 @@ import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ChunkCodec } from '../../src/compress/chunk-codec.js';
 import { ChunkDigestError, ChunkNotFoundError, PackFormatError } from '../../src/errors.js';
+import { crc32 } from '../../src/hash/crc32.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { FsStore, LZ4_SUFFIX } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
 import { ChunkTable } from '../../src/store/chunk-table.js';
+import { FilterKeys } from '../../src/store/pack-filter.js';
 import {
   decodePackIndex,
   encodePackIndex,
   encodeRecordHeader,
+  INDEX_ENTRY_BYTES,
+  INDEX_HEADER_BYTES,
   PACK_MAGIC,
   RECORD_HEADER_BYTES,
 } from '../../src/store/pack-format.js';
@@ -800,19 +805,28 @@ describe('PackStore', () => {
     }
   };
 
-  it('a copy in the newest pack is kept however many older packs list the chunk', async () => {
-    // 20 older packs each list x at a bad record (zeros); a repair stored x again after them.
-    const root = await fresh();
-    mkdirSync(join(root, 'packs'));
-    const x = chunk(1000, 10);
-    for (let i = 0; i < 20; i++)
-      badPack(root, `0000000a0-${i.toString(16).padStart(16, '0')}`, x, 1);
-    await goodPack(root, '0000000z0', x);
-    const t = await PackStore.open(root);
-    expect(t.chunks).toBe(16);
-    expectBytes(await t.get(x.digest), x.bytes);
-    await t.close();
-  });
+  it.each([
+    // Sorted indexes: every pack is filtered, and keeps its entry.
+    [1, 21],
+    // Indexes that list x twice are not sorted: their records go to the table, which keeps one
+    // a pack, and 16 of one chunk; the good pack is filtered.
+    [2, 17],
+  ])(
+    'a copy in the newest pack is kept however many older packs list the chunk (each %i times)',
+    async (listed, records) => {
+      // 20 older packs list x at bad records (zeros); a repair stored x again after them.
+      const root = await fresh();
+      mkdirSync(join(root, 'packs'));
+      const x = chunk(1000, 10);
+      for (let i = 0; i < 20; i++)
+        badPack(root, `0000000a0-${i.toString(16).padStart(16, '0')}`, x, listed);
+      await goodPack(root, '0000000z0', x);
+      const t = await PackStore.open(root);
+      expect(t.chunks).toBe(records);
+      expectBytes(await t.get(x.digest), x.bytes);
+      await t.close();
+    },
+  );
 
   it.each(['before', 'after'])(
     'an index listing a chunk again and again, at bad records, hides no good copy %s it',
@@ -837,9 +851,23 @@ describe('PackStore', () => {
     // only the digests in the record headers on disk tell chunks apart.
     const colliding = async (root: string, options = {}) => {
       const s = await PackStore.open(root, options);
-      // The packs it loaded are loaded again, into the weak table.
-      const inside = s as unknown as { table: ChunkTable; packs: unknown[]; loaded: Set<string> };
+      // The packs it loaded are loaded again, into the weak table, or into filters that let
+      // every digest through.
+      const inside = s as unknown as {
+        table: ChunkTable;
+        packs: unknown[];
+        loaded: Set<string>;
+        filterKeys: FilterKeys;
+        filtered: number[];
+        filteredEntries: number;
+      };
       inside.table = new ChunkTable(16, () => 0);
+      inside.filterKeys = new FilterKeys(
+        () => 0,
+        () => 1,
+      );
+      inside.filtered = [];
+      inside.filteredEntries = 0;
       inside.packs = [];
       inside.loaded = new Set();
       await s.refresh();
@@ -945,6 +973,109 @@ describe('PackStore', () => {
     // What a closed store holds can still be asked.
     expect(await s.has(x.digest)).toBe(true);
     expect(await s.has(chunk(10, 94).digest)).toBe(false);
+  });
+
+  describe('sorted indexes', () => {
+    /** What a store holds in its table, and which packs it looks up on disk. */
+    const inside = (s: PackStore) => s as unknown as { table: ChunkTable; filtered: number[] };
+
+    it('a published pack leaves the table: its chunks are looked up in its index on disk', async () => {
+      const root = await fresh();
+      const s = await PackStore.open(root, { codec: false });
+      // Five blocks of index entries.
+      const cs = Array.from({ length: 300 }, (_, i) => chunk(100 + i, 1000 + i));
+      for (const c of cs) expect(await s.put(c.digest, c.bytes)).toBe(true);
+      expect(inside(s).table.size).toBe(300);
+      await s.flush();
+      expect(inside(s).table.size).toBe(0);
+      expect(inside(s).filtered).toHaveLength(1);
+      expect(s.chunks).toBe(300);
+      // The index lists them in digest order.
+      const sorted = cs.map((c) => c.digest).sort();
+      expect(packRecords(root).map((r) => r.digest)).toEqual(sorted);
+      for (const c of cs) {
+        expect(await s.put(c.digest, c.bytes)).toBe(false);
+        expectBytes(await s.get(c.digest), c.bytes);
+      }
+      expect(await s.has(chunk(5, 999).digest)).toBe(false);
+      await s.close();
+      const t = await PackStore.open(root, { blocking: true });
+      expect(inside(t).table.size).toBe(0);
+      expect(t.chunks).toBe(300);
+      for (const c of [...cs].reverse()) {
+        expect(await t.has(c.digest)).toBe(true);
+        expectBytes(await t.get(c.digest), c.bytes);
+      }
+      await expect(t.get(chunk(5, 999).digest)).rejects.toBeInstanceOf(ChunkNotFoundError);
+      await t.close();
+      expect(packRecords(root)).toHaveLength(300);
+    });
+
+    it('an index in another order (older versions) is loaded into the table, and serves', async () => {
+      const root = await fresh();
+      const s = await PackStore.open(root);
+      const cs = Array.from({ length: 5 }, (_, i) => chunk(3000 + i, 1400 + i));
+      for (const c of cs) await s.put(c.digest, c.bytes);
+      await s.close();
+      const r = packRecords(root)[0]!;
+      const sorted = new Uint8Array(await readFile(r.idx));
+      // The same entries, last first, and the checksum to match.
+      const body = sorted.length - 4;
+      const reversed = sorted.slice();
+      for (let i = 0; i < 5; i++) {
+        const from = INDEX_HEADER_BYTES + (4 - i) * INDEX_ENTRY_BYTES;
+        reversed.set(
+          sorted.subarray(from, from + INDEX_ENTRY_BYTES),
+          INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES,
+        );
+      }
+      new DataView(reversed.buffer).setUint32(body, crc32(reversed.subarray(0, body)));
+      writeFileSync(r.idx, reversed);
+      const t = await PackStore.open(root);
+      expect(inside(t).table.size).toBe(5);
+      expect(inside(t).filtered).toHaveLength(0);
+      for (const c of cs) {
+        expect(await t.put(c.digest, c.bytes)).toBe(false);
+        expectBytes(await t.get(c.digest), c.bytes);
+      }
+      const y = chunk(2000, 1410);
+      expect(await t.put(y.digest, y.bytes)).toBe(true);
+      await t.flush();
+      expect(inside(t).table.size).toBe(5);
+      expect(inside(t).filtered).toHaveLength(1);
+      expect(t.chunks).toBe(6);
+      expectBytes(await t.get(y.digest), y.bytes);
+      await t.close();
+    });
+
+    it("a put whose chunk's pack is published while it encodes stores it once", async () => {
+      // The second put of x finds no copy, and waits in its encoding while the first put
+      // stores x and the pack is published: x's record then moves from the table to a filter.
+      const root = await fresh();
+      let gate: Promise<void> | undefined;
+      let open!: () => void;
+      const codec: ChunkCodec = {
+        encode: async (bytes) => {
+          if (gate) await gate;
+          return { coding: 'identity', bytes };
+        },
+        decode: async (c) => c.bytes,
+      };
+      const s = await PackStore.open(root, { codec });
+      const x = chunk(4000, 1420);
+      const first = s.put(x.digest, x.bytes);
+      gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const second = s.put(x.digest, x.bytes);
+      expect(await first).toBe(true);
+      await s.flush();
+      expect(inside(s).table.size).toBe(0);
+      open();
+      expect(await second).toBe(false);
+      await s.close();
+      expect(packRecords(root)).toHaveLength(1);
+    });
   });
 
   it('refuses bad options', async () => {

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  compareDigests,
+  FENCE_ENTRIES,
+  FilterKeys,
+  PackFilter,
+  searchEntries,
+} from '../../src/store/pack-filter.js';
+
+const sha = (n: number) => new Uint8Array(createHash('sha256').update(`chunk ${n}`).digest());
+const sorted = (ds: Uint8Array[]) => [...ds].sort((a, b) => compareDigests(a, 0, b, 0));
+
+/** Entries of `bytes` bytes each, starting with the digests given, the rest filled with 0xee. */
+function entries(ds: Uint8Array[], bytes = 52): Uint8Array {
+  const out = new Uint8Array(ds.length * bytes).fill(0xee);
+  for (const [i, d] of ds.entries()) out.set(d, i * bytes);
+  return out;
+}
+
+/** Where a digest is among sorted `ds`, as the filter's blocks and a search of them find it. */
+function locate(f: PackFilter, keys: FilterKeys, ds: Uint8Array[], d: Uint8Array): number {
+  const range = f.blocks(keys.probe(d));
+  if (!range) return -1;
+  for (let b = range[0]; b <= range[1]; b++) {
+    const block = ds.slice(b * FENCE_ENTRIES, (b + 1) * FENCE_ENTRIES);
+    const k = searchEntries(entries(block), 52, d);
+    if (k >= 0) return b * FENCE_ENTRIES + k;
+  }
+  return -1;
+}
+
+describe('PackFilter', () => {
+  it('lets every digest it holds through, and finds its entry', () => {
+    const keys = new FilterKeys();
+    const ds = sorted(Array.from({ length: 5000 }, (_, i) => sha(i)));
+    const f = new PackFilter(ds.length, keys);
+    for (const d of ds) expect(f.add(d)).toBe(true);
+    expect(f.complete).toBe(true);
+    ds.forEach((d, i) => {
+      expect(f.mayHold(keys.probe(d))).toBe(true);
+      expect(locate(f, keys, ds, d)).toBe(i);
+    });
+    // About one absent digest in 300 gets through (by arithmetic): far fewer than 2% here.
+    let through = 0;
+    for (let i = 5000; i < 25_000; i++) if (f.mayHold(keys.probe(sha(i)))) through++;
+    expect(through).toBeLessThan(400);
+    expect(locate(f, keys, ds, sha(99_999))).toBe(-1);
+  });
+
+  it('refuses digests out of order, repeated, or beyond its count', () => {
+    const keys = new FilterKeys();
+    const [a, b, c] = sorted([sha(1), sha(2), sha(3)]);
+    const f = new PackFilter(3, keys);
+    expect(f.add(b!)).toBe(true);
+    expect(f.add(a!)).toBe(false);
+    expect(f.add(b!)).toBe(false);
+    expect(f.complete).toBe(false);
+    expect(f.add(c!)).toBe(true);
+    expect(f.add(new Uint8Array(32).fill(0xff))).toBe(true);
+    expect(f.complete).toBe(true);
+    expect(f.add(new Uint8Array(32).fill(0xff))).toBe(false);
+    // An empty pack holds nothing, and has no block to read.
+    const empty = new PackFilter(0, keys);
+    expect(empty.complete).toBe(true);
+    expect(empty.blocks(keys.probe(a!))).toBeUndefined();
+  });
+
+  it('finds digests that share their first word across many blocks (forged ones)', () => {
+    // 1,000 digests of one first word, between others: the fences alone cannot tell their
+    // blocks apart, so the range covers them all.
+    const ds: Uint8Array[] = [];
+    for (let i = 0; i < 300; i++)
+      ds.push(Uint8Array.of(0x10, 0, 0, i >> 8, i & 0xff, ...new Array(27).fill(0)));
+    for (let i = 0; i < 1000; i++)
+      ds.push(Uint8Array.of(0x20, 0, 0, 0, i >> 8, i & 0xff, ...new Array(26).fill(7)));
+    for (let i = 0; i < 300; i++)
+      ds.push(Uint8Array.of(0x30, 0, 0, i >> 8, i & 0xff, ...new Array(27).fill(0)));
+    // Every digest passes these keys' filter: only the fences and the search decide.
+    const keys = new FilterKeys(
+      () => 0,
+      () => 1,
+    );
+    const f = new PackFilter(ds.length, keys);
+    for (const d of ds) expect(f.add(d)).toBe(true);
+    for (const i of [0, 299, 300, 301, 363, 364, 700, 1299, 1300, 1599]) {
+      expect(locate(f, keys, ds, ds[i]!)).toBe(i);
+    }
+    const absent = Uint8Array.of(0x20, 0, 0, 0, 9, 9, ...new Array(26).fill(7));
+    expect(locate(f, keys, ds, absent)).toBe(-1);
+    const range = f.blocks(keys.probe(ds[700]!))!;
+    expect(range[1] - range[0]).toBeGreaterThanOrEqual(15);
+    // A digest below every fence, or above, looks in the first block, or the last.
+    expect(f.blocks(keys.probe(new Uint8Array(32)))).toEqual([0, 0]);
+    const last = Math.ceil(ds.length / FENCE_ENTRIES) - 1;
+    expect(f.blocks(keys.probe(new Uint8Array(32).fill(0xff)))).toEqual([last, last]);
+  });
+
+  it('finds any digest of any sorted set (property)', () => {
+    const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
+    // Few first words, so that fences repeat.
+    const forged = fc
+      .tuple(fc.integer({ min: 0, max: 3 }), digest)
+      .map(([w, d]) => Uint8Array.of(0, 0, 0, w, ...d.subarray(4)));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(digest, forged), { maxLength: 400 }), (raw) => {
+        const ds = sorted(raw).filter(
+          (d, i, all) => i === 0 || compareDigests(d, 0, all[i - 1]!, 0) !== 0,
+        );
+        const keys = new FilterKeys();
+        const f = new PackFilter(ds.length, keys);
+        for (const d of ds) expect(f.add(d)).toBe(true);
+        ds.forEach((d, i) => {
+          expect(f.mayHold(keys.probe(d))).toBe(true);
+          expect(locate(f, keys, ds, d)).toBe(i);
+        });
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('searchEntries', () => {
+  it('finds each entry of a sorted run, and nothing else', () => {
+    const ds = sorted(Array.from({ length: 100 }, (_, i) => sha(i)));
+    const run = entries(ds, 40);
+    ds.forEach((d, i) => {
+      expect(searchEntries(run, 40, d)).toBe(i);
+    });
+    expect(searchEntries(run, 40, sha(100))).toBe(-1);
+    expect(searchEntries(new Uint8Array(0), 40, sha(1))).toBe(-1);
+    // A partial entry at the end is not searched.
+    expect(searchEntries(run.subarray(0, 40 * 99 + 20), 40, ds[99]!)).toBe(-1);
+  });
+});
