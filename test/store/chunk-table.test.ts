@@ -34,6 +34,38 @@ const bySecondWord: KeyHash = (k) => {
 };
 
 describe('ChunkTable', () => {
+  it('lets go of pages whose records are all removed, but the last', () => {
+    const t = new ChunkTable(4, bySecondWord);
+    const page = 4096;
+    for (let i = 0; i < 3 * page + 10; i++) expect(t.add(digest(7, i), i >> 12, i)).toBe(i);
+    const pages = () =>
+      (t as unknown as { words: (Uint32Array | undefined)[] }).words.map((p) => p !== undefined);
+    // All of page 0, all of page 1 but one record, and all of the last page.
+    for (let i = 0; i < 2 * page - 1; i++) t.remove(i);
+    for (let i = 3 * page; i < 3 * page + 10; i++) t.remove(i);
+    expect(pages()).toEqual([false, true, true, true]);
+    expect(t.has(0)).toBe(false);
+    expect(t.entry(0)).toBe(2 ** 32 - 1);
+    expect(t.candidates(digest(7, 5))).toEqual([]);
+    t.remove(2 * page - 1);
+    expect(pages()).toEqual([false, false, true, true]);
+    expect(t.size).toBe(page);
+    // The last page empties, then a new page starts: it goes.
+    expect(t.add(digest(7, 1e6), 9, 1)).toBe(3 * page + 10);
+    for (let i = 3 * page + 11; i < 4 * page; i++) t.add(digest(7, i), 9, i);
+    t.remove(3 * page + 10);
+    for (let i = 3 * page + 11; i < 4 * page; i++) t.remove(i);
+    expect(t.add(digest(7, 2e6), 9, 2)).toBe(4 * page);
+    expect(pages()).toEqual([false, false, true, false, true]);
+    for (let i = 2 * page; i < 3 * page; i++) {
+      expect(t.candidates(digest(7, i))).toEqual([i]);
+      expect(t.entry(i)).toBe(i);
+      expect(t.pack(i)).toBe(2);
+    }
+    expect(t.candidates(digest(7, 2e6))).toEqual([4 * page]);
+    expect(t.pack(4 * page)).toBe(9);
+  });
+
   it('keeps records across pages and grows past its first capacity', () => {
     const t = new ChunkTable(4, bySecondWord);
     const n = 10_000;
