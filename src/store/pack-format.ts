@@ -29,6 +29,8 @@ export const INDEX_HEADER_BYTES = 8 + 4 + 8;
 const STORED_SLACK = 64 * 1024;
 /** The most entries a pack index may list. */
 export const MAX_PACK_ENTRIES = 1 << 22;
+/** Slots a builder sorts apart in a key (see `PackIndexBuilder.sort`): 2^22. */
+const SLOT_SPAN = MAX_PACK_ENTRIES;
 
 /** One chunk record of a pack, as its index lists it. */
 export interface PackEntry {
@@ -137,8 +139,12 @@ export class PackIndexBuilder {
   /**
    * Adds an entry.
    * @returns its slot, for {@link remove}.
+   * @throws RangeError past {@link MAX_PACK_ENTRIES} slots.
    */
   add(e: Readonly<PackEntry>): number {
+    if (this.slots === MAX_PACK_ENTRIES) {
+      throw new RangeError(`a pack index lists at most ${MAX_PACK_ENTRIES} entries`);
+    }
     let at = INDEX_HEADER_BYTES + this.slots * INDEX_ENTRY_BYTES;
     this.reserve(at + INDEX_ENTRY_BYTES);
     const coding = CHUNK_CODINGS.indexOf(e.coding);
@@ -241,13 +247,30 @@ export class PackIndexBuilder {
   private sort(): void {
     const b = this.bytes;
     const at = (i: number) => INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES;
-    const order = new Uint32Array(this.slots);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((x, y) => compareDigests(b, at(x), b, at(y)));
+    const n = this.slots;
+    // Sorted as numbers, natively: each entry's key is the top 31 bits of its digest above its
+    // slot (22 bits: 53 in all, exact in a double). Runs of equal tops are then sorted by
+    // whole digests (rare but for digests chosen to share them). A comparator over digests
+    // sorted 200,000 entries in 130 ms.
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const top = ((b[at(i)]! << 23) | (b[at(i) + 1]! << 15) | (b[at(i) + 2]! << 7)) >>> 0;
+      keys[i] = (top + (b[at(i) + 3]! >>> 1)) * SLOT_SPAN + i;
+    }
+    keys.sort();
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = keys[i]! % SLOT_SPAN;
+    for (let i = 0; i < n; ) {
+      let j = i + 1;
+      const top = Math.floor(keys[i]! / SLOT_SPAN);
+      while (j < n && Math.floor(keys[j]! / SLOT_SPAN) === top) j++;
+      if (j - i > 1) order.subarray(i, j).sort((x, y) => compareDigests(b, at(x), b, at(y)));
+      i = j;
+    }
     // Entry i takes entry order[i]: each cycle of the permutation is followed once, with one
     // entry set aside.
     const held = new Uint8Array(INDEX_ENTRY_BYTES);
-    for (let i = 0; i < order.length; i++) {
+    for (let i = 0; i < n; i++) {
       if (order[i] === i) continue;
       held.set(b.subarray(at(i), at(i) + INDEX_ENTRY_BYTES));
       let j = i;

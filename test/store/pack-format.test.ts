@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PackFormatError } from '../../src/errors.js';
 import { crc32 } from '../../src/hash/crc32.js';
@@ -72,6 +73,41 @@ describe('pack index', () => {
     expect(() => check.finish(bytes.subarray(-4))).toThrow(RangeError);
     expect(bytes.length).toBe(20 + 2 * INDEX_ENTRY_BYTES + 4);
     expect(decodePackIndex(bytes, 'x.idx')).toEqual({ packSize, entries });
+  });
+
+  it('sorts entries by whole digests, also those that share their first 31 bits', () => {
+    let seed = 77;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 16;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 255 })), {
+          maxLength: 300,
+        }),
+        (picks) => {
+          // Few prefixes (two of them differ only in their 32nd bit), and random rests.
+          const prefixes = [
+            [0, 0, 0, 4],
+            [0, 0, 0, 5],
+            [0x80, 1, 2, 3],
+            [0xff, 0xff, 0xff, 0xff],
+          ];
+          const entries: PackEntry[] = picks.map(([p, last], i) => {
+            const digest = Uint8Array.from({ length: 32 }, () => random() & 0xff);
+            digest.set(prefixes[p]!, 0);
+            digest[31] = last;
+            return { digest, offset: 8 + i * 100, coding: 'identity', stored: 10, raw: 10 };
+          });
+          const size = 8 + picks.length * 100;
+          const decoded = decodePackIndex(encodePackIndex(entries, size), 'x.idx').entries;
+          const expected = [...entries].sort((a, b) => compareDigests(a.digest, 0, b.digest, 0));
+          expect(decoded).toEqual(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('is built entry by entry, growing as needed; removed entries are left out', () => {

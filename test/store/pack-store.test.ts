@@ -1048,6 +1048,41 @@ describe('PackStore', () => {
       await t.close();
     });
 
+    it('keeps the index blocks in which it found a digest, not those read by chance', async () => {
+      const root = await fresh();
+      const w = await PackStore.open(root, { codec: false });
+      const cs = Array.from({ length: 200 }, (_, i) => chunk(50 + i, 1500 + i));
+      for (const c of cs) await w.put(c.digest, c.bytes);
+      await w.close();
+      const s = await PackStore.open(root, { codec: false });
+      // Loaded again under filters that let every digest through.
+      const st = s as unknown as {
+        packs: unknown[];
+        loaded: Set<string>;
+        filterKeys: FilterKeys;
+        filtered: number[];
+        filteredEntries: number;
+        filterBlocks: Map<number, unknown>;
+      };
+      st.filterKeys = new FilterKeys(
+        () => 0,
+        () => 1,
+      );
+      st.packs = [];
+      st.loaded = new Set();
+      st.filtered = [];
+      st.filteredEntries = 0;
+      await s.refresh();
+      expect(st.filtered).toHaveLength(1);
+      // Absent digests: a block read for each, none kept.
+      for (let i = 0; i < 20; i++) expect(await s.has(chunk(7, 1800 + i).digest)).toBe(false);
+      expect(st.filterBlocks.size).toBe(0);
+      for (const c of cs) expect(await s.has(c.digest)).toBe(true);
+      // Every block of the index (200 entries, 64 a block).
+      expect(st.filterBlocks.size).toBe(4);
+      await s.close();
+    });
+
     it("a put whose chunk's pack is published while it encodes stores it once", async () => {
       // The second put of x finds no copy, and waits in its encoding while the first put
       // stores x and the pack is published: x's record then moves from the table to a filter.
