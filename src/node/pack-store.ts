@@ -246,7 +246,7 @@ export class PackStore implements ChunkStore {
   /** Entries of filtered packs found bad (see {@link filteredKey}): they count as absent. */
   private readonly badEntries = new Set<number>();
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
-  private readonly filterBlocks = new Map<number, Promise<Uint8Array>>();
+  private readonly filterBlocks = new Map<number, Uint8Array>();
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
@@ -519,13 +519,14 @@ export class PackStore implements ChunkStore {
       const packNo = this.filtered[i]!;
       const pack = this.packs[packNo]!;
       if (!pack.filter!.mayHold(probe)) continue;
-      const range = pack.filter!.blocks(probe);
-      for (let b = range?.[0] ?? 0; range && b <= range[1]; b++) {
-        const block = this.filterBlock(packNo, b);
-        const bytes = await block;
+      const last = pack.filter!.lastBlock(probe);
+      for (let b = pack.filter!.firstBlock(probe); b <= last; b++) {
+        // A kept block is searched in this turn: most lookups of stored chunks wait for nothing.
+        const kept = this.keptBlock(packNo, b);
+        const bytes = kept ?? (await this.readIndexBlock(packNo, b * FENCE_ENTRIES, FENCE_ENTRIES));
         const k = searchEntries(bytes, INDEX_ENTRY_BYTES, raw);
         if (k < 0) continue;
-        this.keepBlock(packNo, b, block);
+        if (!kept) this.keepBlock(packNo, b, bytes);
         const entryNo = b * FENCE_ENTRIES + k;
         const key = filteredKey(packNo, entryNo);
         // The pack lists the digest once (its index is sorted strictly).
@@ -559,28 +560,30 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Block `b` ({@link FENCE_ENTRIES} entries) of a filtered pack's index file, kept or read
-   * (fewer entries at its end; none when the file is gone).
+   * Block `b` ({@link FENCE_ENTRIES} entries) of a filtered pack's index file, when it is
+   * kept (see {@link keepBlock}).
    */
-  private filterBlock(packNo: number, b: number): Promise<Uint8Array> {
+  private keptBlock(packNo: number, b: number): Uint8Array | undefined {
     // Under 2^16 blocks a pack (2^22 entries at most).
     const id = packNo * 2 ** 16 + b;
     const kept = this.filterBlocks.get(id);
-    if (!kept) return this.readIndexBlock(packNo, b * FENCE_ENTRIES, FENCE_ENTRIES);
-    // Most recently used last.
-    this.filterBlocks.delete(id);
-    this.filterBlocks.set(id, kept);
+    if (kept) {
+      // Most recently used last.
+      this.filterBlocks.delete(id);
+      this.filterBlocks.set(id, kept);
+    }
     return kept;
   }
 
   /**
-   * Keeps a block read by {@link filterBlock} that listed the digest looked for. One read for
+   * Keeps a block of a filtered pack's index, read because its filter let a digest through,
+   * when it listed the digest (fewer entries at the index's end). One read for
    * a digest its filter let through by chance is not kept: chunks looked up in the order they
    * were written fall in random blocks of their pack, all of them kept once read, and the
    * blocks of other packs read by chance pushed them out (200,000 lookups of small chunks
    * read 11,513 blocks, where their packs have 3,124).
    */
-  private keepBlock(packNo: number, b: number, bytes: Promise<Uint8Array>): void {
+  private keepBlock(packNo: number, b: number, bytes: Uint8Array): void {
     const id = packNo * 2 ** 16 + b;
     if (this.filterBlocks.has(id)) return;
     for (const old of this.filterBlocks.keys()) {

@@ -152,18 +152,22 @@ export class PackFilter {
   }
 
   /**
-   * The blocks of {@link FENCE_ENTRIES} entries that may list the probe's digest, first and
-   * last: one block but when several blocks start with digests of its first word (which the
-   * digests of an index, outside input, may be chosen to do).
-   * @returns `[first, last]`, or none for an empty pack.
+   * The first of the blocks of {@link FENCE_ENTRIES} entries that may list the probe's
+   * digest: the last block whose first digest's word is below the digest's (see
+   * {@link lastBlock}).
    */
-  blocks(p: DigestProbe): [number, number] | undefined {
-    const f = this.fences;
-    if (f.length === 0) return undefined;
-    // Blocks whose first digest's word is below the digest's, then at most equal to it.
-    const below = upperBound(f, p.first - 1);
-    const atMost = upperBound(f, p.first);
-    return [Math.max(0, below - 1), Math.max(0, atMost - 1)];
+  firstBlock(p: DigestProbe): number {
+    return Math.max(0, upperBound(this.fences, p.first - 1) - 1);
+  }
+
+  /**
+   * The last of the blocks that may list the probe's digest: the last block whose first
+   * digest's word is at most the digest's. It is {@link firstBlock} but when several blocks
+   * start with digests of the digest's first word (which the digests of an index, outside
+   * input, may be chosen to do); -1 for an empty pack.
+   */
+  lastBlock(p: DigestProbe): number {
+    return upperBound(this.fences, p.first) - 1;
   }
 }
 
