@@ -448,7 +448,7 @@ export class PackStore implements ChunkStore {
       const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
       const bytes = await readIndexAt(fh, block.subarray(0, n * INDEX_ENTRY_BYTES), at, idxPath);
       for (let i = 0; i < n; i++) {
-        if (!filter.add(bytes.subarray(i * INDEX_ENTRY_BYTES, (i + 1) * INDEX_ENTRY_BYTES))) {
+        if (!filter.add(bytes, i * INDEX_ENTRY_BYTES)) {
           const where = at + i * INDEX_ENTRY_BYTES;
           throw new PackFormatError(idxPath, where, 'pack index changed as it was read');
         }
