@@ -174,11 +174,6 @@ export class PackIndexBuilder {
     this.removed++;
   }
 
-  /** Entries added, removed ones included: the slots handed out so far. */
-  get slotCount(): number {
-    return this.slots;
-  }
-
   /**
    * The entry in `slot` when it holds `digest` (a removed entry holds none), as a copy: where
    * the record is, its coding and sizes. Once {@link encode} has sorted the entries, slots no
