@@ -198,6 +198,9 @@ function filteredKey(pack: number, entry: number): number {
   return 2 ** 32 + pack * MAX_PACK_ENTRIES + entry;
 }
 
+/** Index files kept open to read their blocks, when not blocking. */
+const MAX_INDEX_HANDLES = 16;
+
 /**
  * Blocks of filtered packs' indexes kept, at 3,328 bytes each (2.4 MiB): half again the 512
  * blocks of a full pack, so that chunks looked up in the order they were written (`cat`, a
@@ -247,6 +250,8 @@ export class PackStore implements ChunkStore {
   private readonly badEntries = new Set<number>();
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
   private readonly filterBlocks = new Map<number, Uint8Array>();
+  /** Read handles of index files, when not blocking, by pack (least recently used first). */
+  private readonly indexHandles = new Map<number, Handle>();
   private readonly packs: Pack[] = [];
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
@@ -667,6 +672,39 @@ export class PackStore implements ChunkStore {
   }
 
   /**
+   * A read handle of a sealed pack's index file, counted as in use: kept for the next reads
+   * (up to {@link MAX_INDEX_HANDLES}), so that a block read is one call on the thread pool
+   * instead of three (open, read, close). Once the store is closed, a handle serves one read
+   * and is closed after it.
+   */
+  private indexHandle(packNo: number, path: string, flags: number): Handle {
+    let h = this.indexHandles.get(packNo);
+    if (h) {
+      // Most recently used last.
+      this.indexHandles.delete(packNo);
+    } else {
+      const fresh: Handle = { fh: open(path, flags), users: 0 };
+      // A failed open is not kept: the next read tries again.
+      fresh.fh.catch(() => {
+        if (this.indexHandles.get(packNo) === fresh) this.indexHandles.delete(packNo);
+      });
+      h = fresh;
+    }
+    h.users++;
+    if (this.closed) {
+      this.retire(h);
+      return h;
+    }
+    this.indexHandles.set(packNo, h);
+    for (const [p, old] of this.indexHandles) {
+      if (this.indexHandles.size <= MAX_INDEX_HANDLES) break;
+      this.indexHandles.delete(p);
+      this.retire(old);
+    }
+    return h;
+  }
+
+  /**
    * Reads up to `count` entries of a sealed pack's index file from entry `first` (fewer at its
    * end; none when the file is gone).
    */
@@ -689,13 +727,14 @@ export class PackStore implements ChunkStore {
           closeSync(fd);
         }
       } else {
-        const fh = await open(path, flags);
+        const h = this.indexHandle(packNo, path, flags);
         try {
+          const fh = await h.fh;
           for (let r = 1; r > 0 && n < out.length; n += r) {
             r = (await fh.read(out, n, out.length - n, position + n)).bytesRead;
           }
         } finally {
-          await fh.close();
+          if (--h.users === 0) h.idle?.();
         }
       }
     } catch (err) {
@@ -1197,7 +1236,9 @@ export class PackStore implements ChunkStore {
       // publish may not be in `handles`.
       const held = [...this.handles.values()];
       const wrapped = new Set(held.map((h) => h.fh));
-      const closing = [...held.map(retire), ...this.retiring];
+      const closing = [...held.map(retire), ...[...this.indexHandles.values()].map(retire)];
+      closing.push(...this.retiring);
+      this.indexHandles.clear();
       for (const p of this.packs) {
         if (p.open && !wrapped.has(p.open.handle))
           closing.push(p.open.handle.then((f) => f.close()));

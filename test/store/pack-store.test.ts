@@ -1083,6 +1083,40 @@ describe('PackStore', () => {
       await s.close();
     });
 
+    it('keeps index files open to read their blocks when not blocking, and closes them', async () => {
+      const root = await fresh();
+      const cs = Array.from({ length: 3 }, (_, i) => chunk(2000 + i, 1600 + i));
+      // Three packs, one a writer.
+      for (const c of cs) {
+        const w = await PackStore.open(root);
+        await w.put(c.digest, c.bytes);
+        await w.close();
+      }
+      /** Descriptors this process holds on the store's index files. */
+      const openIndexes = () =>
+        readdirSync('/proc/self/fd').filter((fd) => {
+          try {
+            const target = readlinkSync(`/proc/self/fd/${fd}`);
+            return target.startsWith(root) && target.endsWith('.idx');
+          } catch {
+            return false;
+          }
+        }).length;
+      const s = await PackStore.open(root);
+      expect(openIndexes()).toBe(0);
+      for (const c of cs) expectBytes(await s.get(c.digest), c.bytes);
+      for (const c of cs) expect(await s.has(c.digest)).toBe(true);
+      expect(openIndexes()).toBe(3);
+      await s.close();
+      expect(openIndexes()).toBe(0);
+      // A closed store can still be asked, and keeps nothing open.
+      const t = await PackStore.open(root);
+      await t.close();
+      for (const c of cs) expect(await t.has(c.digest)).toBe(true);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(openIndexes()).toBe(0);
+    });
+
     it("a put whose chunk's pack is published while it encodes stores it once", async () => {
       // The second put of x finds no copy, and waits in its encoding while the first put
       // stores x and the pack is published: x's record then moves from the table to a filter.
