@@ -13,7 +13,7 @@ export const KEY_WORDS = 8;
 export type KeyHash = (k: Uint32Array) => number;
 
 /** MurmurHash3's finalizer: every input bit reaches every output bit. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
@@ -40,10 +40,13 @@ function keyedHash(key: Uint32Array): KeyHash {
 export const randomKeyedHash = (): KeyHash =>
   keyedHash(crypto.getRandomValues(new Uint32Array(KEY_WORDS + 1)));
 
-/** Reads a 32-byte digest into `words[at]` to `words[at + 7]`, as big-endian words. */
-export function digestWords(digest: Uint8Array, words: Uint32Array, at = 0): void {
+/**
+ * Reads the 32-byte digest at `digest[from]` into `words[at]` to `words[at + 7]`, as big-endian
+ * words.
+ */
+export function digestWords(digest: Uint8Array, words: Uint32Array, at = 0, from = 0): void {
   for (let w = 0; w < KEY_WORDS; w++) {
-    const i = w * 4;
+    const i = from + w * 4;
     words[at + w] =
       (digest[i]! << 24) | (digest[i + 1]! << 16) | (digest[i + 2]! << 8) | digest[i + 3]!;
   }

@@ -484,43 +484,57 @@ export class PackStore implements ChunkStore {
       ids = this.unconfirmed(raw, other);
     }
     const probe = this.filterKeys.probe(raw);
-    return this.mayBeFiltered(probe, 0) && (await this.holdsFiltered(raw, probe, 0));
+    return this.holdsFiltered(raw, probe, 0);
   }
 
-  /** Whether a filtered pack from `filtered[from]` on may list the probe's digest. */
-  private mayBeFiltered(probe: DigestProbe, from: number): boolean {
+  /**
+   * The newest of the filtered packs from `filtered[from]` on whose filter may list the
+   * probe's digest, as its place in `filtered`; -1 for none. Asked in the same turn as the
+   * look it starts: packs filtered meanwhile would be missed.
+   */
+  private newestMaybe(probe: DigestProbe, from: number): number {
     for (let i = this.filtered.length - 1; i >= from; i--) {
-      if (this.packs[this.filtered[i]!]!.filter!.mayHold(probe)) return true;
+      if (this.packs[this.filtered[i]!]!.filter!.mayHold(probe)) return i;
     }
-    return false;
+    return -1;
   }
 
   /**
    * Whether a filtered pack from `filtered[from]` on lists `raw` (its entry good, as far as
-   * the index tells).
+   * the index tells). Most digests asked for are in no filter: those get their answer in this
+   * turn, with no promise to wait for.
    */
-  private async holdsFiltered(raw: Uint8Array, probe: DigestProbe, from: number): Promise<boolean> {
-    for (;;) {
-      // A bad entry is skipped the next time round.
-      const found = await this.findFiltered(raw, probe, from);
-      if (!found) return false;
-      if (!('bad' in found)) return true;
-    }
+  private holdsFiltered(
+    raw: Uint8Array,
+    probe: DigestProbe,
+    from: number,
+  ): false | Promise<boolean> {
+    const newest = this.newestMaybe(probe, from);
+    if (newest < 0) return false;
+    return (async () => {
+      for (;;) {
+        // A bad entry is skipped the next time round.
+        const found = await this.findFiltered(raw, probe, from, undefined, newest);
+        if (!found) return false;
+        if (!('bad' in found)) return true;
+      }
+    })();
   }
 
   /**
-   * The newest copy of `raw` in a filtered pack from `filtered[from]` on, as its index (read
-   * from disk) lists it, but for entries in `skip` or found bad before; a bad entry found now
-   * is returned as such, and counts as absent from then on.
+   * The newest copy of `raw` in a filtered pack from `filtered[from]` to `filtered[newest]`,
+   * as its index (read from disk) lists it, but for entries in `skip` or found bad before; a
+   * bad entry found now is returned as such, and counts as absent from then on.
    */
   private async findFiltered(
     raw: Uint8Array,
     probe: DigestProbe,
     from: number,
     skip?: ReadonlySet<number>,
+    newest = this.filtered.length - 1,
   ): Promise<Found | undefined> {
     // Packs filtered meanwhile are pushed at the end: the ones below stay where they are.
-    for (let i = this.filtered.length - 1; i >= from; i--) {
+    for (let i = newest; i >= from; i--) {
       const packNo = this.filtered[i]!;
       const pack = this.packs[packNo]!;
       if (!pack.filter!.mayHold(probe)) continue;
@@ -934,7 +948,9 @@ export class PackStore implements ChunkStore {
     const probe = this.filterKeys.probe(raw);
     /** Filtered packs looked in so far: packs filtered later are pushed after them. */
     let looked = this.filtered.length;
-    if (this.mayBeFiltered(probe, 0) && (await this.holdsFiltered(raw, probe, 0))) return false;
+    // No wait when no filter lets the digest through, as for most chunks.
+    const held = this.holdsFiltered(raw, probe, 0);
+    if (held && (await held)) return false;
     const encoded: EncodedChunk = this.codec
       ? await this.codec.encode(bytes)
       : { coding: 'identity', bytes };
@@ -950,9 +966,8 @@ export class PackStore implements ChunkStore {
       if (looked === this.filtered.length) break;
       const from = looked;
       looked = this.filtered.length;
-      if (this.mayBeFiltered(probe, from) && (await this.holdsFiltered(raw, probe, from))) {
-        return false;
-      }
+      const since = this.holdsFiltered(raw, probe, from);
+      if (since && (await since)) return false;
     }
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     // From here to the write's start nothing awaits: the record's place is reserved at once.

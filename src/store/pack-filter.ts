@@ -13,7 +13,13 @@
  *
  * @module
  */
-import { KEY_WORDS, type KeyHash, randomKeyedHash } from '../hash/keyed-hash.js';
+import {
+  digestWords,
+  fmix32,
+  KEY_WORDS,
+  type KeyHash,
+  randomKeyedHash,
+} from '../hash/keyed-hash.js';
 
 /** Entries of a sorted index per block read at a lookup (3,328 bytes of index). */
 export const FENCE_ENTRIES = 64;
@@ -52,11 +58,7 @@ export class FilterKeys {
 
   /** The probe of the 32-byte digest at `digest[at]`. */
   probe(digest: Uint8Array, at = 0): DigestProbe {
-    const w = this.words;
-    for (let i = 0; i < KEY_WORDS; i++) {
-      const j = at + i * 4;
-      w[i] = (digest[j]! << 24) | (digest[j + 1]! << 16) | (digest[j + 2]! << 8) | digest[j + 3]!;
-    }
+    digestWords(digest, this.words, 0, at);
     const start = this.start(this.words);
     // An odd step: with an even one, probes could fall on one bit again and again.
     return { start, step: this.step(start) | 1, first: this.words[0]! };
@@ -68,11 +70,7 @@ const randomWord = (): number => crypto.getRandomValues(new Uint32Array(1))[0]!;
 
 /** A step from the first probe under `key`: MurmurHash3's finalizer of the two. */
 function stepUnder(key: number): (start: number) => number {
-  return (h) => {
-    h = Math.imul(h ^ key ^ ((h ^ key) >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    return (h ^ (h >>> 16)) >>> 0;
-  };
+  return (start) => fmix32(start ^ key);
 }
 
 /**
@@ -126,11 +124,6 @@ export class PackFilter {
     this.m = Math.max(32, Math.ceil((count * BITS_PER_ENTRY) / 32) * 32);
     this.bits = new Uint32Array(this.m / 32);
     this.fences = new Uint32Array(Math.ceil(count / FENCE_ENTRIES));
-  }
-
-  /** Whether every entry has been added. */
-  get complete(): boolean {
-    return this.added === this.count;
   }
 
   /**

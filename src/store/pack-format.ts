@@ -368,7 +368,7 @@ export class PackIndexCheck {
   /** The first fault found in an entry: reported unless the checksum fails. */
   private fault: PackFormatError | undefined;
   private ascending = true;
-  /** The last entry's digest so far. */
+  /** The digest of the last entry of the bytes checked so far. */
   private readonly last = new Uint8Array(SHA256_BYTES);
   private readonly entry: PackEntry = {
     digest: new Uint8Array(0),
@@ -422,9 +422,13 @@ export class PackIndexCheck {
     for (let i = 0; i < bytes.length && !this.fault; i += INDEX_ENTRY_BYTES) {
       const at = this.at + i;
       if (this.ascending && at > INDEX_HEADER_BYTES) {
-        this.ascending = compareDigests(bytes, i, this.last, 0) > 0;
+        // Against the entry before: in these bytes, or the last of the bytes checked before.
+        const order =
+          i > 0
+            ? compareDigests(bytes, i, bytes, i - INDEX_ENTRY_BYTES)
+            : compareDigests(bytes, i, this.last, 0);
+        this.ascending = order > 0;
       }
-      this.last.set(bytes.subarray(i, i + SHA256_BYTES));
       try {
         const e = decodeIndexEntry(
           bytes.subarray(i, i + INDEX_ENTRY_BYTES),
@@ -447,6 +451,8 @@ export class PackIndexCheck {
         this.fault = err;
       }
     }
+    const end = bytes.length - INDEX_ENTRY_BYTES;
+    if (end >= 0) this.last.set(bytes.subarray(end, end + SHA256_BYTES));
     this.at += bytes.length;
   }
 

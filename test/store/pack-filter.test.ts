@@ -36,7 +36,8 @@ describe('PackFilter', () => {
     const ds = sorted(Array.from({ length: 5000 }, (_, i) => sha(i)));
     const f = new PackFilter(ds.length, keys);
     for (const d of ds) expect(f.add(d)).toBe(true);
-    expect(f.complete).toBe(true);
+    // Every entry was added: no more are taken.
+    expect(f.add(new Uint8Array(32).fill(0xff))).toBe(false);
     ds.forEach((d, i) => {
       expect(f.mayHold(keys.probe(d))).toBe(true);
       expect(locate(f, keys, ds, d)).toBe(i);
@@ -55,14 +56,12 @@ describe('PackFilter', () => {
     expect(f.add(b!)).toBe(true);
     expect(f.add(a!)).toBe(false);
     expect(f.add(b!)).toBe(false);
-    expect(f.complete).toBe(false);
     expect(f.add(c!)).toBe(true);
     expect(f.add(new Uint8Array(32).fill(0xff))).toBe(true);
-    expect(f.complete).toBe(true);
     expect(f.add(new Uint8Array(32).fill(0xff))).toBe(false);
     // An empty pack holds nothing, and has no block to read.
     const empty = new PackFilter(0, keys);
-    expect(empty.complete).toBe(true);
+    expect(empty.add(a!)).toBe(false);
     expect(empty.lastBlock(keys.probe(a!))).toBe(-1);
   });
 

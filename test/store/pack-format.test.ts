@@ -75,6 +75,51 @@ describe('pack index', () => {
     expect(decodePackIndex(bytes, 'x.idx')).toEqual({ packSize, entries });
   });
 
+  it('tells a sorted index from others, whole and in pieces', () => {
+    const many: PackEntry[] = Array.from({ length: 6 }, (_, i) => ({
+      digest: Uint8Array.from({ length: 32 }, (_, j) => (j === 5 ? 10 * i : 1)),
+      offset: 8 + i * 100,
+      coding: 'identity',
+      stored: 10,
+      raw: 10,
+    }));
+    const size = 8 + 6 * 100;
+    /** Whether a check of the whole file, and one in pieces of `piece` entries, find it sorted. */
+    const sortedness = (bytes: Uint8Array, piece: number) => {
+      const check = new PackIndexCheck(bytes.subarray(0, 20), bytes.length, 'x.idx');
+      for (let at = 20; at < check.body; at += piece * INDEX_ENTRY_BYTES) {
+        check.entries(bytes.subarray(at, Math.min(check.body, at + piece * INDEX_ENTRY_BYTES)));
+      }
+      return check.sorted;
+    };
+    const sortedIndex = encodePackIndex(many, size);
+    /** The encoded index with entries `i` and `j` swapped (and its checksum redone). */
+    const swapped = (i: number, j: number) => {
+      const b = sortedIndex.slice();
+      const at = (k: number) => 20 + k * INDEX_ENTRY_BYTES;
+      b.set(sortedIndex.subarray(at(i), at(i) + INDEX_ENTRY_BYTES), at(j));
+      b.set(sortedIndex.subarray(at(j), at(j) + INDEX_ENTRY_BYTES), at(i));
+      new DataView(b.buffer).setUint32(b.length - 4, crc32(b.subarray(0, b.length - 4)));
+      return b;
+    };
+    const repeated = sortedIndex.slice();
+    repeated.set(
+      sortedIndex.subarray(20 + 2 * INDEX_ENTRY_BYTES, 20 + 2 * INDEX_ENTRY_BYTES + 32),
+      20 + 3 * INDEX_ENTRY_BYTES,
+    );
+    new DataView(repeated.buffer).setUint32(
+      repeated.length - 4,
+      crc32(repeated.subarray(0, repeated.length - 4)),
+    );
+    for (const piece of [1, 2, 3, 6]) {
+      expect(sortedness(sortedIndex, piece)).toBe(true);
+      // Out of order across a piece's end (2 and 3), inside one, and a digest listed twice.
+      expect(sortedness(swapped(2, 3), piece)).toBe(false);
+      expect(sortedness(swapped(0, 1), piece)).toBe(false);
+      expect(sortedness(repeated, piece)).toBe(false);
+    }
+  });
+
   it('sorts entries by whole digests, also those that share their first 31 bits', () => {
     let seed = 77;
     const random = () => {
