@@ -15,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ChunkCodec } from '../../src/compress/chunk-codec.js';
 import { ChunkDigestError, ChunkNotFoundError, PackFormatError } from '../../src/errors.js';
 import { crc32 } from '../../src/hash/crc32.js';
+import { formatDigest } from '../../src/hash/digest.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { FsStore, LZ4_SUFFIX } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
@@ -28,6 +29,8 @@ import {
   INDEX_ENTRY_BYTES,
   INDEX_HEADER_BYTES,
   PACK_MAGIC,
+  type PackEntry,
+  type PackIndexBuilder,
   RECORD_HEADER_BYTES,
 } from '../../src/store/pack-format.js';
 import { CLI, makeTar, requireDist, runCli } from '../cli/run.js';
@@ -1115,6 +1118,32 @@ describe('PackStore', () => {
       for (const c of cs) expect(await t.has(c.digest)).toBe(true);
       await new Promise((r) => setTimeout(r, 50));
       expect(openIndexes()).toBe(0);
+    });
+
+    it('a pack whose index would list a digest twice keeps its records in the table', async () => {
+      // put never adds a digest twice to the pack it writes; should it, the index is not
+      // strictly sorted, and its records must stay where they are found.
+      const s = await PackStore.open(await fresh(), { codec: false });
+      const x = chunk(3000, 1700);
+      const y = chunk(3000, 1701);
+      await s.put(x.digest, x.bytes);
+      await s.put(y.digest, y.bytes);
+      const packs = (s as unknown as { packs: { open?: { entries: PackIndexBuilder } }[] }).packs;
+      const builder = packs[0]!.open!.entries;
+      let first: PackEntry | undefined;
+      builder.forEachDigest((digest, slot) => {
+        if (formatDigest(digest) === x.digest) first = builder.find(slot, digest);
+      });
+      builder.add(first!);
+      await s.flush();
+      expect(inside(s).filtered).toHaveLength(0);
+      expect(inside(s).table.size).toBe(2);
+      for (const c of [x, y]) {
+        expect(await s.has(c.digest)).toBe(true);
+        expectBytes(await s.get(c.digest), c.bytes);
+      }
+      // (A store opened later refuses the index: its records claim more than the pack holds.)
+      await s.close();
     });
 
     it("a put whose chunk's pack is published while it encodes stores it once", async () => {
