@@ -35,7 +35,8 @@ export type ErrorCode =
   | 'ERR_OCI_BLOB_NOT_FOUND'
   | 'ERR_OCI_DIGEST'
   | 'ERR_OCI_LIMIT'
-  | 'ERR_OCI_REF_NOT_FOUND';
+  | 'ERR_OCI_REF_NOT_FOUND'
+  | 'ERR_OCI_PLATFORM';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -325,6 +326,28 @@ export class OciRefNotFoundError extends LayerdiffError {
       })`,
     );
     this.ref = ref;
+  }
+}
+
+/**
+ * An image was asked for where the layout holds several (a multi-platform image) and none or
+ * more than one is for the platform given.
+ */
+export class OciPlatformError extends LayerdiffError {
+  /** The platform asked for (`os/arch[/variant]`), if any. */
+  readonly platform: string | undefined;
+  /** The platforms the layout offers there (`unknown` for a manifest that names none). */
+  readonly platforms: string[];
+  constructor(platform: string | undefined, platforms: string[]) {
+    const list = platforms.slice(0, 20).join(', ') || 'none';
+    super(
+      'ERR_OCI_PLATFORM',
+      platform === undefined
+        ? `${platforms.length} images match (platforms: ${list}); name one with --platform`
+        : `${platforms.length === 0 ? 'no' : 'more than one'} image is for platform ${quoted(platform)} (platforms: ${list})`,
+    );
+    this.platform = platform;
+    this.platforms = platforms;
   }
 }
 

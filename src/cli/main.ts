@@ -93,14 +93,16 @@ commands:
   unbundle <file.zip> --store <dir> --out <index> [--json]
       Verify and copy every chunk a bundle's index needs into <dir>; write the index to <out>.
   oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
-      Convert every layer of an OCI image layout (every manifest, or the tagged one) into <dir>
-      and write its chunked form: a layout whose layers are index roots (docs/OCI.md).
+      Convert every layer of an OCI image layout (every manifest, or the tagged one; every
+      platform of a multi-platform image) into <dir> and write its chunked form: a layout whose
+      layers are index roots (docs/OCI.md).
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed
       under a new manifest. The report says which digests were kept and which changed.
-  oci flatten <layout>[:<tag>] --store <dir> [--out <file>]
-      Merge one image's layers (plain or chunked layout) into one plain tar.
+  oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
+      Merge one image's layers (plain or chunked layout) into one plain tar; --platform picks
+      the image of a multi-platform one.
 `;
 
 /** The first error writing to stdout: output written with plain writes reports it only so. */

@@ -4,7 +4,7 @@
  * ```
  * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
- * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--out <file>]
+ * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
  *
  * @module
@@ -61,7 +61,13 @@ async function ociConvert(args: string[]): Promise<void> {
     return;
   }
   for (const m of report.manifests) {
-    process.stdout.write(`${tag(m.ref)} ${m.digest} -> ${m.chunkedDigest}\n`);
+    if (m.copied) {
+      process.stdout.write(
+        `${where(m)} ${m.digest} copied as it is (an artifact: no image layers)\n`,
+      );
+      continue;
+    }
+    process.stdout.write(`${where(m)} ${m.digest} -> ${m.chunkedDigest}\n`);
     for (const l of m.layers) {
       const state = l.reproducible
         ? l.gzip
@@ -91,8 +97,8 @@ async function ociRestore(args: string[]): Promise<void> {
     return;
   }
   for (const m of report.manifests) {
-    const state = m.kept ? 'manifest kept' : `NEW manifest ${m.digest}`;
-    process.stdout.write(`${tag(m.ref)} ${m.originalDigest}: ${state}; config ${m.config} kept\n`);
+    const state = m.copied ? 'copied' : m.kept ? 'manifest kept' : `NEW manifest ${m.digest}`;
+    process.stdout.write(`${where(m)} ${m.originalDigest}: ${state}; config ${m.config} kept\n`);
     for (const l of m.layers) {
       const line = l.kept
         ? `  ${l.digest} kept (${l.how})`
@@ -100,13 +106,17 @@ async function ociRestore(args: string[]): Promise<void> {
       process.stdout.write(`${line}\n`);
     }
   }
+  for (const x of report.indexes) {
+    const state = x.kept ? 'kept' : `NEW index ${x.digest}`;
+    process.stdout.write(`${tag(x.ref)} image index ${x.originalDigest}: ${state}\n`);
+  }
   process.stdout.write(report.indexKept ? 'index.json kept\n' : 'index.json rewritten\n');
 }
 
 async function ociFlatten(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { ...WRITE_STORE_OPTIONS, out: { type: 'string' } },
+    { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, platform: { type: 'string' } },
     { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
   );
   // A plain layout's layers are converted into the store first.
@@ -115,6 +125,7 @@ async function ociFlatten(args: string[]): Promise<void> {
   const tar = await flattenImage(dir, {
     store,
     ref,
+    platform: values.platform,
     hash: nodeHashProvider(),
     onWarning: (w) =>
       process.stderr.write(
@@ -122,6 +133,11 @@ async function ociFlatten(args: string[]): Promise<void> {
       ),
   });
   await pipeToOutput(tar, values.out, { blocking: true });
+}
+
+/** A manifest's tag, and platform when its descriptor names one, as printed. */
+function where(m: { ref?: string; platform?: string }): string {
+  return m.platform === undefined ? tag(m.ref) : `${tag(m.ref)} ${printable(m.platform)}`;
 }
 
 /** A manifest's tag as printed. */

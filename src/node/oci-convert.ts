@@ -13,15 +13,28 @@ import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { ANNOTATIONS, layerAnnotations, type OciLayerRecord } from '../oci/chunked.js';
 import { type DeflateEngine, findGzipParams } from '../oci/gzip-reproduce.js';
-import { LAYERDIFF_ROOT, layerCompression, OCI_INDEX, OCI_MANIFEST } from '../oci/media-types.js';
-import type { Descriptor, OciLimits } from '../oci/parse.js';
+import {
+  isArtifact,
+  isIndexMediaType,
+  LAYERDIFF_ROOT,
+  layerCompression,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from '../oci/media-types.js';
+import {
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type OciLimits,
+  platformOf,
+} from '../oci/parse.js';
 import { convert } from '../pipeline/convert.js';
 import { type FlattenOptions, flatten } from '../pipeline/flatten.js';
 import type { ChunkReader, ChunkStore } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
 import { nodeHashProvider } from './hash.js';
-import { type Image, jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
+import { type Image, jsonBytes, LayoutWriter, MAX_INDEX_DEPTH, OciLayout } from './oci-layout.js';
 
 /** Largest index root blob read: the magic, a length and one 16 MiB record. */
 export const MAX_ROOT_BLOB = 8 + 4 + 16 * 1024 * 1024;
@@ -59,7 +72,17 @@ export interface OciConvertedLayer extends OciLayerRecord {
 
 /** What converting one manifest did. */
 export interface OciConvertedManifest {
+  /** The tag of its entry in `index.json`. */
   ref?: string;
+  /** The nested index (multi-platform image) that lists it, when one does: its digest. */
+  index?: string;
+  /** The platform its descriptor names (`os/arch[/variant]`). */
+  platform?: string;
+  /**
+   * True for an artifact (no layer of an image layer family: an attestation, a signature),
+   * copied as it is with its config and blobs; `chunkedDigest` is then its own.
+   */
+  copied?: boolean;
   /** The original manifest's digest. */
   digest: string;
   /** The chunked manifest's digest. */
@@ -160,10 +183,13 @@ async function convertLayer(
 /**
  * Converts an OCI image layout into its chunked form: each layer (tar, tar+gzip, tar+zstd, OCI
  * or Docker media types) into `options.store`, and a new layout at `options.out` holding the
- * original configs, the original manifests and `index.json` (as blobs, for restoring them
- * byte for byte), one chunked manifest per image whose layers are index roots
- * ({@link LAYERDIFF_ROOT}) annotated with what restoring needs, and a chunked `index.json`.
- * Gzip layers are tried against the given engines (see `findGzipParams`).
+ * original configs, the original manifests, nested indexes and `index.json` (as blobs, for
+ * restoring them byte for byte), one chunked manifest per image whose layers are index roots
+ * ({@link LAYERDIFF_ROOT}) annotated with what restoring needs, one chunked index per nested
+ * index (a multi-platform image: every platform is converted), and a chunked `index.json`.
+ * A manifest none of whose layers is of an image layer family (an artifact: an attestation, a
+ * signature) is copied as it is, with its config and blobs. Gzip layers are tried against the given engines (see
+ * `findGzipParams`).
  *
  * Every blob read is checked against its descriptor (digest and size) and every layer's
  * diff_id against the config. On any failure nothing is left at `options.out`.
@@ -183,122 +209,30 @@ export async function convertLayout(
   src: string,
   options: OciConvertOptions,
 ): Promise<OciConvertReport> {
-  const hash = options.hash ?? nodeHashProvider();
-  const engines = options.engines ?? defaultDeflateEngines();
   const layout = await OciLayout.open(src, options.limits);
-  const selected = layout.select(options.ref);
-  // Read and check every manifest and config, and every layer's media type and presence,
-  // before converting anything.
-  const images: Image[] = [];
-  /** Each manifest read once: index.json may list one many times (under several tags). */
-  const read = new Map<string, Image>();
-  for (const d of selected) {
-    const seen = read.get(d.digest);
-    if (seen && seen.descriptor.size === d.size && seen.descriptor.mediaType === d.mediaType) {
-      images.push({ ...seen, descriptor: d });
-      continue;
-    }
-    const image = await layout.readImage(d);
-    read.set(d.digest, image);
-    for (const layer of image.manifest.layers) {
-      if (layerCompression(layer.mediaType) === undefined) {
-        throw new OciMediaTypeError(layer.mediaType, `${d.digest}: unsupported layer media type`);
-      }
-      await layout.checkBlob(layer);
-    }
-    images.push(image);
-  }
+  // Read and check every index, manifest and config, and every layer's media type and
+  // presence, before converting anything.
+  const read = new Map<string, Plan>();
+  const plans: Plan[] = [];
+  for (const d of layout.select(options.ref)) plans.push(await planOf(layout, d, 0, read));
 
   const writer = await LayoutWriter.create(options.out);
   try {
-    const done = new Map<
-      string,
-      { root: { digest: string; size: number }; layer: OciConvertedLayer }
-    >();
-    const report: OciConvertReport = { manifests: [] };
+    const ctx: ConvertContext = {
+      layout,
+      writer,
+      store: options.store,
+      hash: options.hash ?? nodeHashProvider(),
+      engines: options.engines ?? defaultDeflateEngines(),
+      reproduce: options.reproduceGzip !== false,
+      layers: new Map(),
+      written: new Map(),
+      report: { manifests: [] },
+    };
     const descriptors: Record<string, unknown>[] = [];
-    for (const image of images) {
-      const layers: OciConvertedLayer[] = [];
-      const rootDescriptors: Record<string, unknown>[] = [];
-      for (const [i, d] of image.manifest.layers.entries()) {
-        let entry = done.get(d.digest);
-        if (entry) {
-          // The blob was converted for another descriptor: this one must agree with its bytes
-          // too, and its own media type is what its record carries (a Docker and an OCI
-          // manifest may share a blob under two names for one compression).
-          const compression = layerCompression(d.mediaType);
-          if (compression !== entry.layer.compression) {
-            throw new OciFormatError(
-              d.digest,
-              `media type ${d.mediaType} says ${compression}, the blob is ${entry.layer.compression}`,
-            );
-          }
-          if (d.size !== entry.layer.size) {
-            throw new OciDigestError(
-              d.digest,
-              `layer is ${entry.layer.size} bytes, the descriptor says ${d.size}`,
-            );
-          }
-          entry = {
-            ...entry,
-            layer: { ...entry.layer, mediaType: d.mediaType, newChunks: 0, newBytes: 0 },
-          };
-        } else {
-          const { root, layer } = await convertLayer(layout, d, image.diffIds[i]!, {
-            store: options.store,
-            hash,
-            engines,
-            reproduce: options.reproduceGzip !== false,
-          });
-          const written = await writer.writeBlob(root);
-          entry = { root: written, layer: { ...layer, root: written } };
-          done.set(d.digest, entry);
-        }
-        if (entry.layer.diffId !== image.diffIds[i]) {
-          throw new OciDigestError(d.digest, `the config's diff_id is ${image.diffIds[i]}`);
-        }
-        layers.push(entry.layer);
-        rootDescriptors.push({
-          mediaType: LAYERDIFF_ROOT,
-          digest: entry.root.digest,
-          size: entry.root.size,
-          annotations: layerAnnotations(entry.layer),
-        });
-      }
-      await writer.writeBlob(image.bytes);
-      await writer.writeBlob(image.configBytes);
-      const chunked = {
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: image.manifest.config.raw,
-        layers: rootDescriptors,
-        annotations: {
-          [ANNOTATIONS.manifestDigest]: image.descriptor.digest,
-          [ANNOTATIONS.manifestSize]: String(image.descriptor.size),
-          [ANNOTATIONS.manifestMediaType]: image.descriptor.mediaType,
-        },
-      };
-      const m = await writer.writeBlob(
-        withinLimit(jsonBytes(chunked), layout.limits.manifest, 'a chunked manifest'),
-      );
-      const { mediaType: _t, digest: _d, size: _s, ...rest } = image.descriptor.raw;
-      descriptors.push({
-        ...rest,
-        mediaType: OCI_MANIFEST,
-        digest: m.digest,
-        size: m.size,
-        annotations: {
-          ...image.descriptor.annotations,
-          [ANNOTATIONS.manifestDigest]: image.descriptor.digest,
-        },
-      });
-      const ref = image.descriptor.annotations?.['org.opencontainers.image.ref.name'];
-      report.manifests.push({
-        ...(ref !== undefined ? { ref } : {}),
-        digest: image.descriptor.digest,
-        chunkedDigest: m.digest,
-        layers,
-      });
+    for (const plan of plans) {
+      const ref = plan.descriptor.annotations?.['org.opencontainers.image.ref.name'];
+      descriptors.push(await writePlan(ctx, plan, ref === undefined ? {} : { ref }));
     }
     const original = await writer.writeBlob(layout.indexBytes);
     const chunkedIndex = jsonBytes({
@@ -316,11 +250,239 @@ export async function convertLayout(
     );
     await writer.writeTop('oci-layout', layout.layoutFile);
     await writer.commit();
-    return report;
+    return ctx.report;
   } catch (err) {
     await writer.discard();
     throw err;
   }
+}
+
+/** What convert does with one entry of an index, decided (and checked) before it starts. */
+type Plan =
+  | { kind: 'image'; descriptor: Descriptor; image: Image }
+  | { kind: 'copy'; descriptor: Descriptor; bytes: Uint8Array; manifest: ImageManifest }
+  | {
+      kind: 'index';
+      descriptor: Descriptor;
+      bytes: Uint8Array;
+      index: ImageIndex;
+      children: Plan[];
+    };
+
+/**
+ * Reads and checks an entry of an index: a nested index with its entries, a manifest of tar
+ * layers with its config, or an artifact's manifest, copied as it is. Each blob is
+ * read once (`read`): an index may list one many times.
+ */
+async function planOf(
+  layout: OciLayout,
+  d: Descriptor,
+  depth: number,
+  read: Map<string, Plan>,
+): Promise<Plan> {
+  const seen = read.get(d.digest);
+  if (seen && seen.descriptor.size === d.size && seen.descriptor.mediaType === d.mediaType) {
+    return { ...seen, descriptor: d };
+  }
+  let plan: Plan;
+  if (isIndexMediaType(d.mediaType)) {
+    if (depth >= MAX_INDEX_DEPTH) {
+      throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
+    }
+    const { bytes, index } = await layout.readIndex(d);
+    const children: Plan[] = [];
+    for (const c of index.manifests) children.push(await planOf(layout, c, depth + 1, read));
+    plan = { kind: 'index', descriptor: d, bytes, index, children };
+  } else {
+    const { bytes, manifest } = await layout.readManifest(d);
+    if (isArtifact(manifest.layers.map((l) => l.mediaType))) {
+      for (const x of [manifest.config, ...manifest.layers]) await layout.checkBlob(x);
+      plan = { kind: 'copy', descriptor: d, bytes, manifest };
+    } else {
+      const image = await layout.readImage(d);
+      for (const layer of image.manifest.layers) {
+        if (layerCompression(layer.mediaType) === undefined) {
+          throw new OciMediaTypeError(layer.mediaType, `${d.digest}: unsupported layer media type`);
+        }
+        await layout.checkBlob(layer);
+      }
+      plan = { kind: 'image', descriptor: d, image };
+    }
+  }
+  read.set(d.digest, plan);
+  return plan;
+}
+
+/** What {@link writePlan} works with, shared by every entry of one conversion. */
+interface ConvertContext {
+  layout: OciLayout;
+  writer: LayoutWriter;
+  store: ChunkStore;
+  hash: HashProvider;
+  engines: DeflateEngine[];
+  reproduce: boolean;
+  /** Layers converted so far, by their blob's digest. */
+  layers: Map<string, { root: { digest: string; size: number }; layer: OciConvertedLayer }>;
+  /** Chunked blobs written so far, by the original manifest's or index's digest. */
+  written: Map<string, { digest: string; size: number; layers: OciConvertedLayer[] }>;
+  report: OciConvertReport;
+}
+
+/**
+ * Writes the chunked form of one entry (and of every entry of a nested index), adds its
+ * manifests to the report, and returns the entry's descriptor in the chunked parent index.
+ */
+async function writePlan(
+  ctx: ConvertContext,
+  plan: Plan,
+  via: { ref?: string; index?: string },
+): Promise<Record<string, unknown>> {
+  const d = plan.descriptor;
+  const platform = platformOf(d);
+  const where = { ...via, ...(platform !== undefined ? { platform } : {}) };
+  const { mediaType: _t, digest: _d, size: _s, ...rest } = d.raw;
+  if (plan.kind === 'copy') {
+    if (!ctx.written.has(d.digest)) {
+      await ctx.writer.writeBlob(plan.bytes);
+      for (const x of [plan.manifest.config, ...plan.manifest.layers]) {
+        await ctx.layout.copyBlob(x, ctx.writer);
+      }
+      ctx.written.set(d.digest, { digest: d.digest, size: d.size, layers: [] });
+    }
+    ctx.report.manifests.push({
+      ...where,
+      digest: d.digest,
+      chunkedDigest: d.digest,
+      copied: true,
+      layers: [],
+    });
+    return d.raw;
+  }
+  if (plan.kind === 'index') {
+    // Entries written before (listed again, under another tag or in another index) are
+    // reported again and written once.
+    const manifests: Record<string, unknown>[] = [];
+    for (const c of plan.children) {
+      manifests.push(await writePlan(ctx, c, { ...via, index: d.digest }));
+    }
+    let chunked = ctx.written.get(d.digest);
+    if (!chunked) {
+      await ctx.writer.writeBlob(plan.bytes);
+      const bytes = jsonBytes({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests,
+        annotations: {
+          ...plan.index.annotations,
+          [ANNOTATIONS.indexDigest]: d.digest,
+          [ANNOTATIONS.indexSize]: String(d.size),
+          [ANNOTATIONS.indexMediaType]: d.mediaType,
+        },
+      });
+      const w = await ctx.writer.writeBlob(
+        withinLimit(bytes, ctx.layout.limits.index, 'a chunked image index'),
+      );
+      chunked = { ...w, layers: [] };
+      ctx.written.set(d.digest, chunked);
+    }
+    return {
+      ...rest,
+      mediaType: OCI_INDEX,
+      digest: chunked.digest,
+      size: chunked.size,
+      annotations: { ...d.annotations, [ANNOTATIONS.indexDigest]: d.digest },
+    };
+  }
+  let chunked = ctx.written.get(d.digest);
+  let layers: OciConvertedLayer[];
+  if (chunked) {
+    // Converted for an earlier entry: nothing new in the store this time.
+    layers = chunked.layers.map((l) => ({ ...l, newChunks: 0, newBytes: 0 }));
+  } else {
+    layers = await convertImage(ctx, plan.image);
+    chunked = { ...(await writeChunkedManifest(ctx, plan.image, layers)), layers };
+    ctx.written.set(d.digest, chunked);
+  }
+  ctx.report.manifests.push({ ...where, digest: d.digest, chunkedDigest: chunked.digest, layers });
+  return {
+    ...rest,
+    mediaType: OCI_MANIFEST,
+    digest: chunked.digest,
+    size: chunked.size,
+    annotations: { ...d.annotations, [ANNOTATIONS.manifestDigest]: d.digest },
+  };
+}
+
+/** Converts an image's layers, each blob once per conversion (`ctx.layers`). */
+async function convertImage(ctx: ConvertContext, image: Image): Promise<OciConvertedLayer[]> {
+  const layers: OciConvertedLayer[] = [];
+  for (const [i, d] of image.manifest.layers.entries()) {
+    let entry = ctx.layers.get(d.digest);
+    if (entry) {
+      // The blob was converted for another descriptor: this one must agree with its bytes
+      // too, and its own media type is what its record carries (a Docker and an OCI
+      // manifest may share a blob under two names for one compression).
+      const compression = layerCompression(d.mediaType);
+      if (compression !== entry.layer.compression) {
+        throw new OciFormatError(
+          d.digest,
+          `media type ${d.mediaType} says ${compression}, the blob is ${entry.layer.compression}`,
+        );
+      }
+      if (d.size !== entry.layer.size) {
+        throw new OciDigestError(
+          d.digest,
+          `layer is ${entry.layer.size} bytes, the descriptor says ${d.size}`,
+        );
+      }
+      entry = {
+        ...entry,
+        layer: { ...entry.layer, mediaType: d.mediaType, newChunks: 0, newBytes: 0 },
+      };
+    } else {
+      const { root, layer } = await convertLayer(ctx.layout, d, image.diffIds[i]!, ctx);
+      const written = await ctx.writer.writeBlob(root);
+      entry = { root: written, layer: { ...layer, root: written } };
+      ctx.layers.set(d.digest, entry);
+    }
+    if (entry.layer.diffId !== image.diffIds[i]) {
+      throw new OciDigestError(d.digest, `the config's diff_id is ${image.diffIds[i]}`);
+    }
+    layers.push(entry.layer);
+  }
+  return layers;
+}
+
+/**
+ * Writes an image's original manifest and config, and its chunked manifest: the layers'
+ * roots, annotated with what restoring needs.
+ */
+async function writeChunkedManifest(
+  ctx: ConvertContext,
+  image: Image,
+  layers: OciConvertedLayer[],
+): Promise<{ digest: string; size: number }> {
+  await ctx.writer.writeBlob(image.bytes);
+  await ctx.writer.writeBlob(image.configBytes);
+  const chunked = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: image.manifest.config.raw,
+    layers: layers.map((l) => ({
+      mediaType: LAYERDIFF_ROOT,
+      digest: l.root.digest,
+      size: l.root.size,
+      annotations: layerAnnotations(l),
+    })),
+    annotations: {
+      [ANNOTATIONS.manifestDigest]: image.descriptor.digest,
+      [ANNOTATIONS.manifestSize]: String(image.descriptor.size),
+      [ANNOTATIONS.manifestMediaType]: image.descriptor.mediaType,
+    },
+  };
+  return ctx.writer.writeBlob(
+    withinLimit(jsonBytes(chunked), ctx.layout.limits.manifest, 'a chunked manifest'),
+  );
 }
 
 /**
@@ -343,6 +505,11 @@ export interface OciFlattenOptions extends FlattenOptions {
   store: ChunkStore;
   /** The manifest's tag; may be left out when the layout holds one manifest. */
   ref?: string;
+  /**
+   * The platform (`os/arch[/variant]`) of a multi-platform image; may be left out when the
+   * image is for one platform only.
+   */
+  platform?: string;
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;
 }
@@ -362,14 +529,7 @@ export async function flattenImage(
 ): Promise<ReadableStream<Uint8Array>> {
   const hash = options.hash ?? nodeHashProvider();
   const layout = await OciLayout.open(src, options.limits);
-  const selected = layout.select(options.ref);
-  if (selected.length !== 1) {
-    throw new OciFormatError(
-      'index.json',
-      `${selected.length} manifests match; name one by its tag`,
-    );
-  }
-  const image = await layout.readImage(selected[0]!);
+  const image = await layout.readImage(await layout.selectImage(options.ref, options.platform));
   const roots: Uint8Array[] = [];
   for (const [i, d] of image.manifest.layers.entries()) {
     if (d.mediaType === LAYERDIFF_ROOT) {

@@ -19,6 +19,7 @@ import {
   OciFormatError,
   OciLimitError,
   OciMediaTypeError,
+  OciPlatformError,
   OciRefNotFoundError,
   UsageError,
 } from '../errors.js';
@@ -34,9 +35,13 @@ import {
   parseConfigDiffIds,
   parseIndex,
   parseManifest,
+  platformOf,
   refName,
 } from '../oci/parse.js';
 import { fileSource } from './io.js';
+
+/** Nested image indexes deeper than this are refused (`ERR_OCI_LIMIT`). */
+export const MAX_INDEX_DEPTH = 8;
 
 /** An image layout directory being read. */
 export class OciLayout {
@@ -128,11 +133,12 @@ export class OciLayout {
   }
 
   /**
-   * The manifest descriptors of `index.json` to work on.
-   * @param ref - a tag (`org.opencontainers.image.ref.name`), or every manifest when absent.
+   * The descriptors of `index.json` to work on: image manifests and nested image indexes
+   * (multi-platform images).
+   * @param ref - a tag (`org.opencontainers.image.ref.name`), or every entry when absent.
    * @returns the descriptors.
-   * @throws {@link OciRefNotFoundError} when no manifest has the tag;
-   * {@link OciMediaTypeError} for a nested index or a descriptor that is not a manifest.
+   * @throws {@link OciRefNotFoundError} when no entry has the tag;
+   * {@link OciMediaTypeError} for a descriptor that is neither a manifest nor an index.
    */
   select(ref?: string): Descriptor[] {
     const all = this.index.manifests;
@@ -143,23 +149,80 @@ export class OciLayout {
         all.map(refName).filter((r): r is string => r !== undefined),
       );
     }
-    for (const d of chosen) {
-      if (isIndexMediaType(d.mediaType)) {
-        throw new OciMediaTypeError(d.mediaType, 'nested image indexes are not supported');
-      }
-      if (!isManifestMediaType(d.mediaType)) {
-        throw new OciMediaTypeError(d.mediaType, 'index.json entry is not an image manifest');
-      }
-    }
+    for (const d of chosen) checkListed(d);
     return chosen;
   }
 
   /**
-   * Reads and checks a manifest, its config and the config's diff_ids.
-   * @param d - the manifest's descriptor.
-   * @returns the manifest's bytes, the manifest, the config's bytes and diff_ids.
+   * The one image manifest a command that works on a single image names: the tagged entry of
+   * `index.json` (or its only entry), and within a nested index (a multi-platform image) the
+   * manifest for `platform`. Without a platform, manifests that name `unknown/unknown`
+   * (attestations) do not count.
+   * @param ref - a tag, or none.
+   * @param platform - `os/arch[/variant]`; `os/arch` also matches any variant.
+   * @returns the manifest's descriptor.
+   * @throws {@link OciRefNotFoundError}, {@link OciFormatError} when several entries match the
+   * tag, {@link OciPlatformError} when no manifest or several are for the platform.
    */
-  async readImage(d: Descriptor): Promise<Image> {
+  async selectImage(ref?: string, platform?: string): Promise<Descriptor> {
+    const selected = this.select(ref);
+    if (selected.length !== 1) {
+      throw new OciFormatError(
+        'index.json',
+        `${selected.length} manifests match; name one by its tag`,
+      );
+    }
+    const leaves: Descriptor[] = [];
+    const walk = async (d: Descriptor, depth: number): Promise<void> => {
+      if (!isIndexMediaType(d.mediaType)) {
+        leaves.push(d);
+        return;
+      }
+      if (depth >= MAX_INDEX_DEPTH) {
+        throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
+      }
+      for (const c of (await this.readIndex(d)).index.manifests) await walk(c, depth + 1);
+    };
+    await walk(selected[0]!, 0);
+    if (leaves.length === 1 && platform === undefined) return leaves[0]!;
+    const named = (d: Descriptor) => platformOf(d) ?? 'unknown';
+    const matching = leaves.filter((d) => {
+      const p = named(d);
+      if (platform === undefined) return p !== 'unknown/unknown';
+      return p === platform || (platform.split('/').length === 2 && p.startsWith(`${platform}/`));
+    });
+    if (matching.length === 1) return matching[0]!;
+    throw new OciPlatformError(platform, (matching.length > 1 ? matching : leaves).map(named));
+  }
+
+  /**
+   * Reads and checks a nested image index (its entries' media types included).
+   * @param d - the index's descriptor.
+   * @returns the index's bytes and the index.
+   */
+  async readIndex(d: Descriptor): Promise<{ bytes: Uint8Array; index: ImageIndex }> {
+    const bytes = await this.readBlob(d, this.limits.index);
+    const index = parseIndex(bytes, d.digest, this.limits.index);
+    const own = index.raw.mediaType;
+    if (own !== undefined && own !== d.mediaType) {
+      throw new OciFormatError(
+        d.digest,
+        `index says mediaType ${own}, its descriptor ${d.mediaType}`,
+      );
+    }
+    for (const m of index.manifests) {
+      if (m.digest === d.digest) throw new OciFormatError(d.digest, 'the index lists itself');
+      checkListed(m);
+    }
+    return { bytes, index };
+  }
+
+  /**
+   * Reads and checks a manifest.
+   * @param d - the manifest's descriptor.
+   * @returns the manifest's bytes and the manifest.
+   */
+  async readManifest(d: Descriptor): Promise<{ bytes: Uint8Array; manifest: ImageManifest }> {
     const bytes = await this.readBlob(d, this.limits.manifest);
     const manifest = parseManifest(bytes, d.digest, this.limits.manifest);
     if (manifest.mediaType !== undefined && manifest.mediaType !== d.mediaType) {
@@ -172,6 +235,16 @@ export class OciLayout {
       if (x.digest === d.digest)
         throw new OciFormatError(d.digest, 'the manifest refers to itself');
     }
+    return { bytes, manifest };
+  }
+
+  /**
+   * Reads and checks a manifest, its config and the config's diff_ids.
+   * @param d - the manifest's descriptor.
+   * @returns the manifest's bytes, the manifest, the config's bytes and diff_ids.
+   */
+  async readImage(d: Descriptor): Promise<Image> {
+    const { bytes, manifest } = await this.readManifest(d);
     const configBytes = await this.readBlob(manifest.config, this.limits.config);
     const diffIds = parseConfigDiffIds(configBytes, manifest.config.digest, this.limits.config);
     if (diffIds.length !== manifest.layers.length) {
@@ -181,6 +254,30 @@ export class OciLayout {
       );
     }
     return { descriptor: d, bytes, manifest, configBytes, diffIds };
+  }
+
+  /**
+   * Copies a blob into `writer`'s layout as it is, checking its digest and size.
+   * @param d - the blob's descriptor.
+   * @throws {@link OciBlobNotFoundError} or {@link OciDigestError}.
+   */
+  async copyBlob(d: Descriptor, writer: LayoutWriter): Promise<void> {
+    await this.checkBlob(d);
+    const w = await writer.writeBlobStream(
+      this.openBlob(d.digest),
+      (digest, size) => digest === d.digest && size === d.size,
+    );
+    if (!w.kept) throw new OciDigestError(d.digest, `bytes hash to ${w.digest} (${w.size} bytes)`);
+  }
+}
+
+/** An entry of an image index must be an image manifest or an image index. */
+function checkListed(d: Descriptor): void {
+  if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) {
+    throw new OciMediaTypeError(
+      d.mediaType,
+      'an image index entry is neither a manifest nor an index',
+    );
   }
 }
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError, OciFormatError } from '../errors.js';
+import { OciDigestError, OciFormatError, OciLimitError } from '../errors.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -17,23 +17,31 @@ import {
   type OciLayerRecord,
   originalIndexOf,
   originalManifestOf,
+  originalNestedIndexOf,
   parseLayerRecord,
 } from '../oci/chunked.js';
 import { createGzipWriter, type DeflateEngine } from '../oci/gzip-reproduce.js';
-import { LAYERDIFF_ROOT, OCI_INDEX, uncompressedLayerMediaType } from '../oci/media-types.js';
+import {
+  isArtifact,
+  isIndexMediaType,
+  LAYERDIFF_ROOT,
+  OCI_INDEX,
+  uncompressedLayerMediaType,
+} from '../oci/media-types.js';
 import {
   type Descriptor,
   type ImageIndex,
   type OciLimits,
   parseIndex,
   parseManifest,
+  platformOf,
 } from '../oci/parse.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { MAX_ROOT_BLOB } from './oci-convert.js';
-import { jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
+import { jsonBytes, LayoutWriter, MAX_INDEX_DEPTH, OciLayout } from './oci-layout.js';
 
 /** Options of {@link restoreLayout}. */
 export interface OciRestoreOptions {
@@ -74,7 +82,14 @@ export interface OciRestoredLayer {
 
 /** What restoring one manifest did. */
 export interface OciRestoredManifest {
+  /** The tag of its entry in `index.json`. */
   ref?: string;
+  /** The original nested index (multi-platform image) that lists it, when one does. */
+  index?: string;
+  /** The platform its descriptor names (`os/arch[/variant]`). */
+  platform?: string;
+  /** True for an artifact's manifest (no image layers), copied as it is with its config and blobs. */
+  copied?: boolean;
   /** The original manifest's digest. */
   originalDigest: string;
   /** The restored manifest's digest. */
@@ -86,9 +101,26 @@ export interface OciRestoredManifest {
   layers: OciRestoredLayer[];
 }
 
+/** What restoring one nested index (a multi-platform image) did. */
+export interface OciRestoredIndex {
+  /** The tag of its entry in `index.json`. */
+  ref?: string;
+  /** The nested index that lists it, when one does. */
+  index?: string;
+  /** The original index's digest. */
+  originalDigest: string;
+  /** The restored index's digest. */
+  digest: string;
+  /** True when the original index was restored byte for byte. */
+  kept: boolean;
+}
+
 /** What {@link restoreLayout} did. */
 export interface OciRestoreReport {
+  /** Every manifest restored, those that nested indexes list included. */
   manifests: OciRestoredManifest[];
+  /** Every nested index restored. */
+  indexes: OciRestoredIndex[];
   /** True when `index.json` is the original byte for byte. */
   indexKept: boolean;
 }
@@ -130,60 +162,161 @@ export async function restoreLayout(
       layout,
       writer,
       restored: new Map(),
+      manifests: new Map(),
       store: options.store,
       hash,
       engines,
+      report: { manifests: [], indexes: [], indexKept: false },
     };
-    const report: OciRestoreReport = { manifests: [], indexKept: false };
     const descriptors: Record<string, unknown>[] = [];
-    /** Per chunked manifest digest: what restoring it wrote (an index may name one many times). */
-    const done = new Map<string, RestoredManifest>();
+    const kept = new Set<string>();
     for (const d of selected) {
-      let m = done.get(d.digest);
-      if (!m) {
-        m = await restoreManifest(ctx, d);
-        done.set(d.digest, m);
-      }
-      const base = originalDescriptor(origIndex, m.orig, d);
-      descriptors.push({ ...base, digest: m.digest, size: m.size });
       const ref = d.annotations?.['org.opencontainers.image.ref.name'];
-      report.manifests.push({
-        ...(ref !== undefined ? { ref } : {}),
-        originalDigest: m.orig.digest,
-        digest: m.digest,
-        kept: m.kept,
-        config: m.config,
-        layers: m.layers,
-      });
+      const r = await restoreEntry(ctx, d, ref === undefined ? {} : { ref }, 0);
+      const base = originalDescriptor(origIndex, r.orig, d);
+      descriptors.push({ ...base, digest: r.digest, size: r.size });
+      if (r.kept) kept.add(r.digest);
     }
-
-    const keptDigests = new Set(report.manifests.filter((m) => m.kept).map((m) => m.digest));
-    if (
-      origIndex &&
-      origIndexBytes &&
-      origIndex.manifests.every((m) => keptDigests.has(m.digest))
-    ) {
+    if (origIndex && origIndexBytes && origIndex.manifests.every((m) => kept.has(m.digest))) {
       await writer.writeTop('index.json', origIndexBytes);
-      report.indexKept = true;
+      ctx.report.indexKept = true;
     } else {
       const base = origIndex?.raw ?? { schemaVersion: 2, mediaType: OCI_INDEX };
       await writer.writeTop('index.json', jsonBytes({ ...base, manifests: descriptors }));
     }
     await writer.writeTop('oci-layout', layout.layoutFile);
     await writer.commit();
-    return report;
+    return ctx.report;
   } catch (err) {
     await writer.discard();
     throw err;
   }
 }
 
+/** What restoring an entry of an index wrote: a manifest, or a nested index. */
+interface RestoredEntry {
+  /** The original's descriptor. */
+  orig: { mediaType: string; digest: string; size: number };
+  /** What was written. */
+  digest: string;
+  size: number;
+  /** True when it is the original, byte for byte. */
+  kept: boolean;
+}
+
+/**
+ * Restores one entry of a chunked index: a manifest (each once per restore: `ctx.manifests`,
+ * reported wherever it is listed), or a chunked nested index with every entry it lists.
+ */
+async function restoreEntry(
+  ctx: RestoreContext,
+  d: Descriptor,
+  via: { ref?: string; index?: string },
+  depth: number,
+): Promise<RestoredEntry> {
+  if (isIndexMediaType(d.mediaType)) return restoreIndex(ctx, d, via, depth);
+  let m = ctx.manifests.get(d.digest);
+  if (!m) {
+    m = await restoreManifest(ctx, d);
+    ctx.manifests.set(d.digest, m);
+  }
+  const platform = platformOf(d);
+  ctx.report.manifests.push({
+    ...via,
+    ...(platform !== undefined ? { platform } : {}),
+    originalDigest: m.orig.digest,
+    digest: m.digest,
+    kept: m.kept,
+    ...(m.copied ? { copied: true } : {}),
+    config: m.config,
+    layers: m.layers,
+  });
+  return m;
+}
+
+/**
+ * Restores a chunked nested index (a multi-platform image): every entry it lists, then the
+ * original index, byte for byte when every entry is, or with the changed entries' digests and
+ * sizes replaced.
+ */
+async function restoreIndex(
+  ctx: RestoreContext,
+  d: Descriptor,
+  via: { ref?: string; index?: string },
+  depth: number,
+): Promise<RestoredEntry> {
+  const { layout, writer } = ctx;
+  if (depth >= MAX_INDEX_DEPTH) {
+    throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
+  }
+  const { index } = await layout.readIndex(d);
+  const orig = originalNestedIndexOf(index.annotations, d.digest);
+  if (d.annotations?.[ANNOTATIONS.indexDigest] !== orig.digest) {
+    throw new OciFormatError(d.digest, `its descriptor does not name the original ${orig.digest}`);
+  }
+  const origBytes = await layout.readBlob(orig, layout.limits.index);
+  const origIndex = parseIndex(origBytes, orig.digest, layout.limits.index);
+  const own = origIndex.raw.mediaType;
+  if (own !== undefined && own !== orig.mediaType) {
+    throw new OciFormatError(orig.digest, `index says mediaType ${own}, not ${orig.mediaType}`);
+  }
+  if (origIndex.manifests.length !== index.manifests.length) {
+    throw new OciFormatError(d.digest, 'entry count differs from the original index');
+  }
+  const entries: RestoredEntry[] = [];
+  for (const [i, c] of index.manifests.entries()) {
+    const r = await restoreEntry(ctx, c, { ...via, index: orig.digest }, depth + 1);
+    const o = origIndex.manifests[i]!;
+    if (r.orig.digest !== o.digest || r.orig.size !== o.size || r.orig.mediaType !== o.mediaType) {
+      throw new OciFormatError(`${d.digest} manifests[${i}]`, 'differs from the original index');
+    }
+    entries.push(r);
+  }
+  const kept = entries.every((r) => r.kept);
+  const written = kept
+    ? await writer.writeBlob(origBytes)
+    : await writer.writeBlob(
+        jsonBytes({
+          ...origIndex.raw,
+          manifests: origIndex.manifests.map((o, i) => {
+            const r = entries[i]!;
+            return r.kept ? o.raw : { ...o.raw, digest: r.digest, size: r.size };
+          }),
+        }),
+      );
+  ctx.report.indexes.push({
+    ...via,
+    originalDigest: orig.digest,
+    digest: written.digest,
+    kept,
+  });
+  return { orig, ...written, kept };
+}
+
 /**
  * Restores one manifest: its config, its layers (each once per restore: `ctx.restored`) and
- * the manifest itself, byte for byte when every layer is.
+ * the manifest itself, byte for byte when every layer is. A manifest the conversion copied
+ * (an artifact: no image layers) is copied back, with its config and blobs.
  */
 async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<RestoredManifest> {
   const { layout, writer, restored } = ctx;
+  const read = await layout.readManifest(d);
+  if (isArtifact(read.manifest.layers.map((l) => l.mediaType))) {
+    for (const x of [read.manifest.config, ...read.manifest.layers]) {
+      await layout.copyBlob(x, writer);
+    }
+    await writer.writeBlob(read.bytes);
+    const orig = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+    return {
+      orig,
+      digest: d.digest,
+      size: d.size,
+      kept: true,
+      copied: true,
+      config: read.manifest.config.digest,
+      layers: [],
+    };
+  }
   const image = await layout.readImage(d);
   const orig = originalManifestOf(image.manifest.annotations, d.digest);
   const origBytes = await layout.readBlob(orig, layout.limits.manifest);
@@ -249,12 +382,15 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
   return { orig, ...manifest, kept, config: image.manifest.config.digest, layers };
 }
 
-/** What {@link restoreManifest} works with, shared by every manifest of one restore. */
+/** What {@link restoreEntry} works with, shared by every entry of one restore. */
 interface RestoreContext {
   layout: OciLayout;
   writer: LayoutWriter;
   /** Layers restored so far, by their original digest. */
   restored: Map<string, OciRestoredLayer>;
+  /** Manifests restored so far, by the chunked manifest's digest. */
+  manifests: Map<string, RestoredManifest>;
+  report: OciRestoreReport;
   store: ChunkReader;
   hash: HashProvider;
   engines: DeflateEngine[];
@@ -268,6 +404,8 @@ interface RestoredManifest {
   digest: string;
   size: number;
   kept: boolean;
+  /** An artifact's manifest, copied as it is. */
+  copied?: boolean;
   config: string;
   layers: OciRestoredLayer[];
 }

@@ -8,7 +8,7 @@
 import { OciFormatError } from '../errors.js';
 import type { Compression } from '../format/records.js';
 import { type GzipParams, MAX_GZIP_HEADER } from './gzip-reproduce.js';
-import { layerCompression } from './media-types.js';
+import { isIndexMediaType, layerCompression } from './media-types.js';
 import { checkDigest, type Descriptor } from './parse.js';
 
 /** Annotation keys of the chunked form. */
@@ -29,10 +29,15 @@ export const ANNOTATIONS = Object.freeze({
   manifestSize: 'dev.layerdiff.manifest.size',
   /** On a chunked manifest: the original manifest's media type. */
   manifestMediaType: 'dev.layerdiff.manifest.mediaType',
-  /** On a chunked `index.json`: the digest of the blob holding the original `index.json`. */
+  /**
+   * On a chunked `index.json`: the digest of the blob holding the original `index.json`. On a
+   * chunked nested index (and its descriptor): the original index's digest.
+   */
   indexDigest: 'dev.layerdiff.index.digest',
-  /** On a chunked `index.json`: the original `index.json`'s size, decimal. */
+  /** On a chunked `index.json` or nested index: the original's size, decimal. */
   indexSize: 'dev.layerdiff.index.size',
+  /** On a chunked nested index: the original index's media type. */
+  indexMediaType: 'dev.layerdiff.index.mediaType',
 });
 
 /** What restoring one layer needs, beyond its index root. */
@@ -165,5 +170,27 @@ export function originalIndexOf(
   return {
     digest: checkDigest(digest, `index.json ${ANNOTATIONS.indexDigest}`),
     size: sizeOf(annotations?.[ANNOTATIONS.indexSize], 'index.json', ANNOTATIONS.indexSize),
+  };
+}
+
+/**
+ * Reads the original index's descriptor from a chunked nested index's annotations.
+ * @param annotations - the chunked index's annotations.
+ * @param where - for messages.
+ * @returns `{ mediaType, digest, size }` of the original index.
+ */
+export function originalNestedIndexOf(
+  annotations: Record<string, string> | undefined,
+  where: string,
+): { mediaType: string; digest: string; size: number } {
+  const a = annotations ?? {};
+  const mediaType = a[ANNOTATIONS.indexMediaType];
+  if (!mediaType || !isIndexMediaType(mediaType)) {
+    throw new OciFormatError(where, `${ANNOTATIONS.indexMediaType} is missing or not an index`);
+  }
+  return {
+    mediaType,
+    digest: checkDigest(a[ANNOTATIONS.indexDigest], `${where} ${ANNOTATIONS.indexDigest}`),
+    size: sizeOf(a[ANNOTATIONS.indexSize], where, ANNOTATIONS.indexSize),
   };
 }

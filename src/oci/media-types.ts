@@ -47,6 +47,29 @@ export function layerCompression(mediaType: string): Compression | undefined {
 }
 
 /**
+ * Tells whether a media type is of an image layer family (OCI `…image.layer.…`, Docker
+ * `…image.rootfs.…`), read by layerdiff or not: such a layer is never copied as an artifact.
+ */
+function isImageLayerFamily(mediaType: string): boolean {
+  return (
+    mediaType.startsWith('application/vnd.oci.image.layer.') ||
+    mediaType.startsWith('application/vnd.docker.image.rootfs.')
+  );
+}
+
+/**
+ * Tells whether a manifest is an artifact's (an attestation, a signature): it has layers, and
+ * none is of an image layer family or an index root. The chunked form holds it as it is.
+ * @param layerMediaTypes - the media types of the manifest's layers.
+ */
+export function isArtifact(layerMediaTypes: readonly string[]): boolean {
+  return (
+    layerMediaTypes.length > 0 &&
+    !layerMediaTypes.some((t) => isImageLayerFamily(t) || t === LAYERDIFF_ROOT)
+  );
+}
+
+/**
  * Tells whether a media type is an image manifest (OCI or Docker schema 2).
  * @param mediaType - a descriptor's media type.
  */

@@ -246,6 +246,21 @@ export function refName(d: Descriptor): string | undefined {
 }
 
 /**
+ * The platform a descriptor names (`platform` of an image index entry), as `os/arch[/variant]`.
+ * @param d - the descriptor.
+ * @returns the platform, or `undefined` when it names none (or not as strings).
+ */
+export function platformOf(d: Descriptor): string | undefined {
+  const p = d.raw.platform;
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) return undefined;
+  const { os, architecture, variant } = p as Record<string, unknown>;
+  if (typeof os !== 'string' || typeof architecture !== 'string') return undefined;
+  return typeof variant === 'string' && variant !== ''
+    ? `${os}/${architecture}/${variant}`
+    : `${os}/${architecture}`;
+}
+
+/**
  * Where a blob lives in a layout, relative to the layout's directory.
  * @param digest - a checked digest (see {@link checkDigest}).
  * @returns `blobs/sha256/<hex>`.

@@ -114,3 +114,87 @@ export function countFiles(dir: string): number {
 export function readJsonBlob(layout: string, digest: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8'));
 }
+
+/** A platform of an image index entry. */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/**
+ * Builds a multi-platform image as buildx writes one: a nested image index (tagged `tag` in
+ * `index.json`) listing one manifest per platform and an in-toto attestation manifest for the
+ * first (platform `unknown/unknown`, a layer that is not an image layer).
+ * @returns the nested index's descriptor and the manifests it lists, in order.
+ */
+export function buildMultiPlatform(
+  layout: string,
+  images: Array<{ platform: Platform; layers: LayerSpec[] }>,
+  options: { tag?: string; mediaType?: string } = {},
+): {
+  index: { mediaType: string; digest: string; size: number };
+  manifests: Array<{ mediaType: string; digest: string; size: number; platform: Platform }>;
+} {
+  const built = buildLayout(
+    layout,
+    images.map((image, i) => ({ tag: `image-${i}`, layers: image.layers })),
+  );
+  const manifests = built.map((m, i) => ({
+    mediaType: m.mediaType,
+    digest: m.digest,
+    size: m.size,
+    platform: images[i]!.platform,
+  }));
+  const statement = putJson(layout, {
+    _type: 'https://in-toto.io/Statement/v0.1',
+    predicateType: 'https://slsa.dev/provenance/v0.2',
+    subject: [{ name: 'image', digest: { sha256: manifests[0]!.digest.slice(7) } }],
+  });
+  const config = putJson(layout, {
+    architecture: 'unknown',
+    os: 'unknown',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [statement.digest] },
+  });
+  const attestation = putJson(layout, {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [
+      {
+        mediaType: 'application/vnd.in-toto+json',
+        ...statement,
+        annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v0.2' },
+      },
+    ],
+  });
+  const mediaType = options.mediaType ?? 'application/vnd.oci.image.index.v1+json';
+  const index = putJson(layout, {
+    schemaVersion: 2,
+    mediaType,
+    manifests: [
+      ...manifests,
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        ...attestation,
+        platform: { architecture: 'unknown', os: 'unknown' },
+        annotations: {
+          'vnd.docker.reference.digest': manifests[0]!.digest,
+          'vnd.docker.reference.type': 'attestation-manifest',
+        },
+      },
+    ],
+    annotations: { 'org.opencontainers.image.created': '2026-11-28T00:00:00Z' },
+  });
+  const top = {
+    mediaType,
+    ...index,
+    annotations: { 'org.opencontainers.image.ref.name': options.tag ?? 'latest' },
+  };
+  writeFileSync(
+    join(layout, 'index.json'),
+    `${JSON.stringify({ schemaVersion: 2, manifests: [top] }, null, 2)}\n`,
+  );
+  return { index: { mediaType, ...index }, manifests };
+}

@@ -179,9 +179,9 @@ describe('hostile OCI layouts', () => {
     }
   });
 
-  it('an unknown layer media type', async () => {
+  it('an unknown layer media type of an image layer family', async () => {
     editManifest((m) => {
-      m.layers[0].mediaType = 'application/vnd.example.layer.v1.tar+lz4';
+      m.layers[0].mediaType = 'application/vnd.docker.image.rootfs.diff.tar.lz4';
     });
     await expectFailure('ERR_OCI_MEDIA_TYPE');
   });
@@ -223,12 +223,6 @@ describe('hostile OCI layouts', () => {
     m.layers[0].digest = manifest.digest;
     writeFileSync(blobFile(manifest.digest), JSON.stringify(m));
     await expectFailure('ERR_OCI_DIGEST');
-  });
-
-  it('a nested index is refused, not followed', async () => {
-    const nested = putJson(src, { schemaVersion: 2, manifests: [] });
-    pointIndexAt({ mediaType: 'application/vnd.oci.image.index.v1+json', ...nested });
-    await expectFailure('ERR_OCI_MEDIA_TYPE');
   });
 
   it('not JSON, wrong schema, a missing oci-layout', async () => {
