@@ -188,8 +188,8 @@ async function convertLayer(
  * ({@link LAYERDIFF_ROOT}) annotated with what restoring needs, one chunked index per nested
  * index (a multi-platform image: every platform is converted), and a chunked `index.json`.
  * A manifest none of whose layers is of an image layer family (an artifact: an attestation, a
- * signature) is copied as it is, with its config and blobs. Gzip layers are tried against the given engines (see
- * `findGzipParams`).
+ * signature) is copied as it is, with its config and blobs. Gzip layers are tried against the
+ * given engines (see `findGzipParams`).
  *
  * Every blob read is checked against its descriptor (digest and size) and every layer's
  * diff_id against the config. On any failure nothing is left at `options.out`.

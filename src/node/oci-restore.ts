@@ -88,7 +88,7 @@ export interface OciRestoredManifest {
   index?: string;
   /** The platform its descriptor names (`os/arch[/variant]`). */
   platform?: string;
-  /** True for an artifact's manifest (no image layers), copied as it is with its config and blobs. */
+  /** True for an artifact's manifest (no image layers), copied as it is with its blobs. */
   copied?: boolean;
   /** The original manifest's digest. */
   originalDigest: string;

@@ -16,7 +16,8 @@
  * The records of a sealed pack whose index lists its digests in ascending order (what this
  * store writes) are looked up in the index file, on disk: in memory the store keeps a filter
  * and fences of it (`PackFilter`, about 2.1 bytes a record; a million chunks, some 64 GiB of
- * data, take 2.1 MB). The records of the packs being written, and of indexes in any other
+ * data, take 2.1 MB), the filters of packs of about one size in banks of 16 (`FilterSet`) that
+ * a lookup asks at once. The records of the packs being written, and of indexes in any other
  * order (written by earlier builds), sit in an in-memory table (`ChunkTable`): a fingerprint
  * of the digest and its entry in its pack's index, 13 to 19 bytes a record. Either way a
  * record counts as the chunk's once its pack's index lists the chunk's digest for it, and its
@@ -53,7 +54,8 @@ import {
   type DigestProbe,
   FENCE_ENTRIES,
   FilterKeys,
-  PackFilter,
+  FilterSet,
+  type PackFilter,
   searchEntries,
 } from '../store/pack-filter.js';
 import {
@@ -242,6 +244,8 @@ export class PackStore implements ChunkStore {
   private readonly table = new ChunkTable();
   /** The keys of every filter. */
   private readonly filterKeys = new FilterKeys();
+  /** The filters of the filtered packs. */
+  private readonly filters = new FilterSet();
   /** Sealed packs with a filter, whose records are looked up on disk, oldest first. */
   private readonly filtered: number[] = [];
   /** Entries the filtered packs list, but for those found bad. */
@@ -447,7 +451,7 @@ export class PackStore implements ChunkStore {
     block: Uint8Array,
     idxPath: string,
   ): Promise<void> {
-    const filter = new PackFilter(count, this.filterKeys);
+    const filter = this.filters.create(count, this.filterKeys);
     for (let first = 0; first < count; first += INDEX_READ_ENTRIES) {
       const n = Math.min(INDEX_READ_ENTRIES, count - first);
       const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
@@ -460,7 +464,7 @@ export class PackStore implements ChunkStore {
       }
     }
     pack.filter = filter;
-    this.filtered.push(this.packs.push(pack) - 1);
+    filter.position = this.filtered.push(this.packs.push(pack) - 1) - 1;
     this.filteredEntries += count;
   }
 
@@ -493,10 +497,7 @@ export class PackStore implements ChunkStore {
    * look it starts: packs filtered meanwhile would be missed.
    */
   private newestMaybe(probe: DigestProbe, from: number): number {
-    for (let i = this.filtered.length - 1; i >= from; i--) {
-      if (this.packs[this.filtered[i]!]!.filter!.mayHold(probe)) return i;
-    }
-    return -1;
+    return this.filters.newest(probe, from)?.position ?? -1;
   }
 
   /**
@@ -1181,7 +1182,7 @@ export class PackStore implements ChunkStore {
    * strictly sorted and the records stay in the table, at their entries in the index.
    */
   private filterPublished(packNo: number, entries: PackIndexBuilder): void {
-    const filter = new PackFilter(entries.size, this.filterKeys);
+    const filter = this.filters.create(entries.size, this.filterKeys);
     let sorted = true;
     entries.forEachDigest((digest) => {
       sorted &&= filter.add(digest);
@@ -1197,7 +1198,7 @@ export class PackStore implements ChunkStore {
     });
     if (!sorted) return;
     this.packs[packNo]!.filter = filter;
-    this.filtered.push(packNo);
+    filter.position = this.filtered.push(packNo) - 1;
     this.filteredEntries += entries.size;
   }
 

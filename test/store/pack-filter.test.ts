@@ -5,6 +5,7 @@ import {
   compareDigests,
   FENCE_ENTRIES,
   FilterKeys,
+  FilterSet,
   PackFilter,
   searchEntries,
 } from '../../src/store/pack-filter.js';
@@ -119,6 +120,73 @@ describe('PackFilter', () => {
       { numRuns: 100 },
     );
   });
+});
+
+describe('FilterSet', () => {
+  /**
+   * Filters of the sizes given, each holding digests of its own, placed at their index: each
+   * filled as it is made, or all made first (filters move into banks half filled, as a
+   * store's may while it reads an index).
+   */
+  function build(sizes: number[], unplaced: ReadonlySet<number>, fillLater: boolean) {
+    const keys = new FilterKeys();
+    const set = new FilterSet();
+    let next = 0;
+    const held = sizes.map((size) => {
+      const ds = sorted(Array.from({ length: size }, () => sha(next++)));
+      const f = set.create(size, keys);
+      for (const d of fillLater ? ds.slice(0, size >> 1) : ds) expect(f.add(d)).toBe(true);
+      return { f, ds };
+    });
+    for (const [i, { f, ds }] of held.entries()) {
+      if (fillLater) for (const d of ds.slice(ds.length >> 1)) expect(f.add(d)).toBe(true);
+      if (!unplaced.has(i)) f.position = i;
+    }
+    return { keys, set, held, absent: next };
+  }
+
+  it.each([false, true])(
+    'finds the newest filter that may hold a digest, in banks and alone (filled later: %s)',
+    (fillLater) => {
+      // 22 filters of one size (8 alone, then moved into a bank, which takes 8 more; 6 alone
+      // after), some of other sizes, one too large for a bank, and one never placed.
+      const sizes = [...Array.from({ length: 20 }, () => 300), 40, 5000, 300, 70_000, 1000, 300];
+      const { keys, set, held, absent } = build(sizes, new Set([25]), fillLater);
+      for (const [i, { ds }] of held.entries()) {
+        for (const d of ds.slice(0, 20)) {
+          const p = keys.probe(d);
+          // Asked from 0, the newest filter letting the digest through is at least its own.
+          const got = set.newest(p, 0);
+          if (i === 25) {
+            expect(got?.position ?? -1).not.toBe(25);
+            continue;
+          }
+          expect(got!.position).toBeGreaterThanOrEqual(i);
+          // And it is the newest of all filters that let it through.
+          const brute = held
+            .filter((h) => h.f.position >= 0 && h.f.mayHold(p))
+            .map((h) => h.f.position);
+          expect(got!.position).toBe(Math.max(...brute));
+          // Asked from past it, nothing older is answered.
+          const later = set.newest(p, i + 1);
+          if (later) expect(later.position).toBeGreaterThan(i);
+        }
+      }
+      // Absent digests: the answer is always what asking each filter gives.
+      let through = 0;
+      for (let k = absent; k < absent + 20_000; k++) {
+        const p = keys.probe(sha(k));
+        const got = set.newest(p, 3);
+        const brute = held
+          .filter((h) => h.f.position >= 3 && h.f.mayHold(p))
+          .map((h) => h.f.position);
+        expect(got?.position ?? -1).toBe(brute.length ? Math.max(...brute) : -1);
+        if (got) through++;
+      }
+      // 26 filters, each letting about one absent digest in 2,200 through.
+      expect(through).toBeLessThan(600);
+    },
+  );
 });
 
 describe('searchEntries', () => {
