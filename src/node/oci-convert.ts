@@ -323,7 +323,10 @@ interface ConvertContext {
   reproduce: boolean;
   /** Layers converted so far, by their blob's digest. */
   layers: Map<string, { root: { digest: string; size: number }; layer: OciConvertedLayer }>;
-  /** Chunked blobs written so far, by the original manifest's or index's digest. */
+  /**
+   * Chunked blobs written so far, by what the original was read as and its digest (a blob
+   * listed once as a manifest and once as an index is read as each).
+   */
   written: Map<string, { digest: string; size: number; layers: OciConvertedLayer[] }>;
   report: OciConvertReport;
 }
@@ -341,13 +344,14 @@ async function writePlan(
   const platform = platformOf(d);
   const where = { ...via, ...(platform !== undefined ? { platform } : {}) };
   const { mediaType: _t, digest: _d, size: _s, ...rest } = d.raw;
+  const key = `${plan.kind} ${d.digest}`;
   if (plan.kind === 'copy') {
-    if (!ctx.written.has(d.digest)) {
+    if (!ctx.written.has(key)) {
       await ctx.writer.writeBlob(plan.bytes);
       for (const x of [plan.manifest.config, ...plan.manifest.layers]) {
         await ctx.layout.copyBlob(x, ctx.writer);
       }
-      ctx.written.set(d.digest, { digest: d.digest, size: d.size, layers: [] });
+      ctx.written.set(key, { digest: d.digest, size: d.size, layers: [] });
     }
     ctx.report.manifests.push({
       ...where,
@@ -365,7 +369,7 @@ async function writePlan(
     for (const c of plan.children) {
       manifests.push(await writePlan(ctx, c, { ...via, index: d.digest }));
     }
-    let chunked = ctx.written.get(d.digest);
+    let chunked = ctx.written.get(key);
     if (!chunked) {
       await ctx.writer.writeBlob(plan.bytes);
       const bytes = jsonBytes({
@@ -383,7 +387,7 @@ async function writePlan(
         withinLimit(bytes, ctx.layout.limits.index, 'a chunked image index'),
       );
       chunked = { ...w, layers: [] };
-      ctx.written.set(d.digest, chunked);
+      ctx.written.set(key, chunked);
     }
     return {
       ...rest,
@@ -393,7 +397,7 @@ async function writePlan(
       annotations: { ...d.annotations, [ANNOTATIONS.indexDigest]: d.digest },
     };
   }
-  let chunked = ctx.written.get(d.digest);
+  let chunked = ctx.written.get(key);
   let layers: OciConvertedLayer[];
   if (chunked) {
     // Converted for an earlier entry: nothing new in the store this time.
@@ -401,7 +405,7 @@ async function writePlan(
   } else {
     layers = await convertImage(ctx, plan.image);
     chunked = { ...(await writeChunkedManifest(ctx, plan.image, layers)), layers };
-    ctx.written.set(d.digest, chunked);
+    ctx.written.set(key, chunked);
   }
   ctx.report.manifests.push({ ...where, digest: d.digest, chunkedDigest: chunked.digest, layers });
   return {

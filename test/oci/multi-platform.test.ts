@@ -308,6 +308,45 @@ describe('hostile nested image indexes', () => {
     await expectFailure(src, 'ERR_OCI_MEDIA_TYPE', /unsupported layer media type/);
   });
 
+  it('a blob listed once as a manifest and once as an index is converted as each', async () => {
+    // A JSON object that parses as both (no mediaType of its own): each reading is kept
+    // apart, and both come back.
+    const src = dir('src');
+    buildLayout(src, [{ tag: 't', layers: [{ tar: amd64, compress: 'none' }] }]);
+    const m = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[0];
+    const manifest = readJsonBlob(src, m.digest);
+    const both: Record<string, unknown> = { ...manifest, manifests: [m] };
+    delete both.mediaType;
+    const d = putJson(src, both);
+    writeFileSync(
+      join(src, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          { mediaType: OCI_MANIFEST, ...d },
+          { mediaType: OCI_INDEX, ...d },
+        ],
+      }),
+    );
+    const store = await FsStore.open(dir('store'));
+    const chunked = dir('chunked');
+    const conv = await convertLayout(src, { store, out: chunked });
+    expect(conv.manifests.map((x) => [x.digest, x.index])).toEqual([
+      [d.digest, undefined],
+      [m.digest, d.digest],
+    ]);
+    const top = JSON.parse(readFileSync(join(chunked, 'index.json'), 'utf8'));
+    expect(top.manifests.map((x: { mediaType: string }) => x.mediaType)).toEqual([
+      OCI_MANIFEST,
+      OCI_INDEX,
+    ]);
+    expect(top.manifests[0].digest).not.toBe(top.manifests[1].digest);
+    const restored = dir('restored');
+    const rest = await restoreLayout(chunked, { store, out: restored });
+    expect(rest.indexKept).toBe(true);
+    expect(layoutFiles(restored)).toEqual(layoutFiles(src));
+  });
+
   it('restore refuses a chunked nested index whose entries were reordered', async () => {
     const src = dir('src');
     buildMultiPlatform(src, images('none'));
