@@ -8,7 +8,7 @@
 import { OciFormatError } from '../errors.js';
 import type { Compression } from '../format/records.js';
 import { type GzipParams, MAX_GZIP_HEADER } from './gzip-reproduce.js';
-import { isIndexMediaType, layerCompression } from './media-types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression } from './media-types.js';
 import { checkDigest, type Descriptor } from './parse.js';
 
 /** Annotation keys of the chunked form. */
@@ -147,14 +147,9 @@ export function originalManifestOf(
   annotations: Record<string, string> | undefined,
   where: string,
 ): { mediaType: string; digest: string; size: number } {
-  const a = annotations ?? {};
-  const mediaType = a[ANNOTATIONS.manifestMediaType];
-  if (!mediaType) throw new OciFormatError(where, `${ANNOTATIONS.manifestMediaType} is missing`);
-  return {
-    mediaType,
-    digest: checkDigest(a[ANNOTATIONS.manifestDigest], `${where} ${ANNOTATIONS.manifestDigest}`),
-    size: sizeOf(a[ANNOTATIONS.manifestSize], where, ANNOTATIONS.manifestSize),
-  };
+  const { manifestMediaType, manifestDigest, manifestSize } = ANNOTATIONS;
+  const keys = { mediaType: manifestMediaType, digest: manifestDigest, size: manifestSize };
+  return originalOf(annotations, keys, isManifestMediaType, where);
 }
 
 /**
@@ -183,14 +178,26 @@ export function originalNestedIndexOf(
   annotations: Record<string, string> | undefined,
   where: string,
 ): { mediaType: string; digest: string; size: number } {
+  const { indexMediaType, indexDigest, indexSize } = ANNOTATIONS;
+  const keys = { mediaType: indexMediaType, digest: indexDigest, size: indexSize };
+  return originalOf(annotations, keys, isIndexMediaType, where);
+}
+
+/** The original's descriptor, from the annotations `keys` names; of a media type `kind` takes. */
+function originalOf(
+  annotations: Record<string, string> | undefined,
+  keys: { mediaType: string; digest: string; size: string },
+  kind: (mediaType: string) => boolean,
+  where: string,
+): { mediaType: string; digest: string; size: number } {
   const a = annotations ?? {};
-  const mediaType = a[ANNOTATIONS.indexMediaType];
-  if (!mediaType || !isIndexMediaType(mediaType)) {
-    throw new OciFormatError(where, `${ANNOTATIONS.indexMediaType} is missing or not an index`);
+  const mediaType = a[keys.mediaType];
+  if (mediaType === undefined || !kind(mediaType)) {
+    throw new OciFormatError(where, `${keys.mediaType} is missing or of another kind`);
   }
   return {
     mediaType,
-    digest: checkDigest(a[ANNOTATIONS.indexDigest], `${where} ${ANNOTATIONS.indexDigest}`),
-    size: sizeOf(a[ANNOTATIONS.indexSize], where, ANNOTATIONS.indexSize),
+    digest: checkDigest(a[keys.digest], `${where} ${keys.digest}`),
+    size: sizeOf(a[keys.size], where, keys.size),
   };
 }
