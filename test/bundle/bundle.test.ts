@@ -12,7 +12,6 @@ import { createBundle } from '../../src/bundle/create-bundle.js';
 import { openBundle } from '../../src/bundle/open-bundle.js';
 import { unbundle } from '../../src/bundle/unbundle.js';
 import { ChunkNotFoundError } from '../../src/errors.js';
-import { crc32 } from '../../src/hash/crc32.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import { indexChunks } from '../../src/pipeline/open-index.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -32,13 +31,6 @@ async function distinctChunks(root: Uint8Array, store: MemoryStore): Promise<str
   }
   return [...seen];
 }
-
-describe('crc32', () => {
-  it('matches the check value', () => {
-    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
-    expect(crc32(new Uint8Array(0))).toBe(0);
-  });
-});
 
 describe('createBundle', () => {
   it('holds index.ldr first, then each distinct chunk once, in reading order', async () => {
