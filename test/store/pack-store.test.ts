@@ -352,44 +352,47 @@ describe('PackStore', () => {
     await t.close();
   });
 
-  it('refuses a damaged store at open, naming the file', async () => {
-    const make = async () => {
-      const root = await fresh();
-      const s = await PackStore.open(root);
-      await s.put(chunk(5000, 6).digest, chunk(5000, 6).bytes);
-      await s.close();
-      return { root, rec: packRecords(root)[0]! };
-    };
-    const expectRefused = async (root: string, file: string, pattern: RegExp) => {
-      const err = await PackStore.open(root).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(PackFormatError);
-      expect((err as Error).message).toContain(file);
-      expect((err as Error).message).toMatch(pattern);
-    };
-    {
-      const { root, rec } = await make();
-      truncateSync(rec.pack, rec.entry.offset + RECORD_HEADER_BYTES);
-      await expectRefused(root, rec.pack, /pack is \d+ bytes; its index says/);
-    }
-    {
-      const { root, rec } = await make();
-      await rm(rec.pack);
-      await expectRefused(root, rec.pack, /pack is missing/);
-    }
-    {
-      const { root, rec } = await make();
-      const idx = await readFile(rec.idx);
-      idx[25]! ^= 1;
-      writeFileSync(rec.idx, idx);
-      await expectRefused(root, rec.idx, /checksum mismatch/);
-    }
-    {
-      const { root, rec } = await make();
-      await rm(rec.idx);
-      mkdirSync(rec.idx);
-      await expectRefused(root, rec.idx, /not a pack index/);
-    }
-  });
+  it.each([false, true])(
+    'refuses a damaged store at open, naming the file (blocking: %s)',
+    async (blocking) => {
+      const make = async () => {
+        const root = await fresh();
+        const s = await PackStore.open(root);
+        await s.put(chunk(5000, 6).digest, chunk(5000, 6).bytes);
+        await s.close();
+        return { root, rec: packRecords(root)[0]! };
+      };
+      const expectRefused = async (root: string, file: string, pattern: RegExp) => {
+        const err = await PackStore.open(root, { blocking }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PackFormatError);
+        expect((err as Error).message).toContain(file);
+        expect((err as Error).message).toMatch(pattern);
+      };
+      {
+        const { root, rec } = await make();
+        truncateSync(rec.pack, rec.entry.offset + RECORD_HEADER_BYTES);
+        await expectRefused(root, rec.pack, /pack is \d+ bytes; its index says/);
+      }
+      {
+        const { root, rec } = await make();
+        await rm(rec.pack);
+        await expectRefused(root, rec.pack, /pack is missing/);
+      }
+      {
+        const { root, rec } = await make();
+        const idx = await readFile(rec.idx);
+        idx[25]! ^= 1;
+        writeFileSync(rec.idx, idx);
+        await expectRefused(root, rec.idx, /checksum mismatch/);
+      }
+      {
+        const { root, rec } = await make();
+        await rm(rec.idx);
+        mkdirSync(rec.idx);
+        await expectRefused(root, rec.idx, /not a pack index/);
+      }
+    },
+  );
 
   it('ignores files that are not published packs (temporary files, strangers)', async () => {
     const root = await fresh();
