@@ -294,12 +294,13 @@ async function planOf(
     for (const c of index.manifests) children.push(await planOf(layout, c, depth + 1, read));
     plan = { kind: 'index', descriptor: d, bytes, index, children };
   } else {
-    const { bytes, manifest } = await layout.readManifest(d);
+    const read = await layout.readManifest(d);
+    const { bytes, manifest } = read;
     if (isArtifact(manifest.layers.map((l) => l.mediaType))) {
       for (const x of [manifest.config, ...manifest.layers]) await layout.checkBlob(x);
       plan = { kind: 'copy', descriptor: d, bytes, manifest };
     } else {
-      const image = await layout.readImage(d);
+      const image = await layout.readImage(d, read);
       for (const layer of image.manifest.layers) {
         if (layerCompression(layer.mediaType) === undefined) {
           throw new OciMediaTypeError(layer.mediaType, `${d.digest}: unsupported layer media type`);

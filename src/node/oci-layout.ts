@@ -241,10 +241,14 @@ export class OciLayout {
   /**
    * Reads and checks a manifest, its config and the config's diff_ids.
    * @param d - the manifest's descriptor.
+   * @param read - the manifest, when {@link readManifest} has read it already.
    * @returns the manifest's bytes, the manifest, the config's bytes and diff_ids.
    */
-  async readImage(d: Descriptor): Promise<Image> {
-    const { bytes, manifest } = await this.readManifest(d);
+  async readImage(
+    d: Descriptor,
+    read?: { bytes: Uint8Array; manifest: ImageManifest },
+  ): Promise<Image> {
+    const { bytes, manifest } = read ?? (await this.readManifest(d));
     const configBytes = await this.readBlob(manifest.config, this.limits.config);
     const diffIds = parseConfigDiffIds(configBytes, manifest.config.digest, this.limits.config);
     if (diffIds.length !== manifest.layers.length) {

@@ -317,7 +317,7 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
       layers: [],
     };
   }
-  const image = await layout.readImage(d);
+  const image = await layout.readImage(d, read);
   const orig = originalManifestOf(image.manifest.annotations, d.digest);
   const origBytes = await layout.readBlob(orig, layout.limits.manifest);
   const origManifest = parseManifest(origBytes, orig.digest, layout.limits.manifest);
