@@ -180,7 +180,8 @@ export class FilterSet {
 
   /**
    * A filter for a sealed pack of `count` entries (see {@link PackFilter}); it takes part in
-   * {@link newest} once its `position` is set.
+   * {@link newest} once its `position` is set. One never placed (its index changed as it was
+   * read, or was not in order) keeps its bits and lane, answering nothing.
    */
   create(count: number, keys: FilterKeys): PackFilter {
     if (count > BANK_ENTRIES) {
