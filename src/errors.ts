@@ -338,13 +338,19 @@ export class OciPlatformError extends LayerdiffError {
   readonly platform: string | undefined;
   /** The platforms the layout offers there (`unknown` for a manifest that names none). */
   readonly platforms: string[];
-  constructor(platform: string | undefined, platforms: string[]) {
+  /**
+   * @param platform - the platform asked for, if any.
+   * @param platforms - the platforms offered there (or, for several matches, those).
+   * @param where - the index that offers them, when it is not the image asked for.
+   */
+  constructor(platform: string | undefined, platforms: string[], where?: string) {
     const list = platforms.slice(0, 20).join(', ') || 'none';
+    const at = where === undefined ? '' : `${where}: `;
     super(
       'ERR_OCI_PLATFORM',
       platform === undefined
-        ? `${platforms.length} images match (platforms: ${list}); name one with --platform`
-        : `${platforms.length === 0 ? 'no' : 'more than one'} image is for platform ${quoted(platform)} (platforms: ${list})`,
+        ? `${at}${platforms.length} images match (platforms: ${list}); name one with --platform`
+        : `${at}${platforms.length === 0 || where !== undefined ? 'no' : 'more than one'} image is for platform ${quoted(platform)} (platforms: ${list})`,
     );
     this.platform = platform;
     this.platforms = platforms;

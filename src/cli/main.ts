@@ -92,10 +92,10 @@ commands:
       Write one zip holding the index and every chunk it needs (each once, verified).
   unbundle <file.zip> --store <dir> --out <index> [--json]
       Verify and copy every chunk a bundle's index needs into <dir>; write the index to <out>.
-  oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
+  oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <os/arch[/variant]>] [--json]
       Convert every layer of an OCI image layout (every manifest, or the tagged one; every
-      platform of a multi-platform image) into <dir> and write its chunked form: a layout whose
-      layers are index roots (docs/OCI.md).
+      platform of a multi-platform image, or the one --platform names) into <dir> and write
+      its chunked form: a layout whose layers are index roots (docs/OCI.md).
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

@@ -2,7 +2,7 @@
  * `layerdiff oci convert|restore|flatten`: OCI image layouts (docs/OCI.md).
  *
  * ```
- * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--json]
+ * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -48,14 +48,20 @@ export async function ociCommand(args: string[]): Promise<void> {
 async function ociConvert(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      ...WRITE_STORE_OPTIONS,
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      platform: { type: 'string' },
+    },
     { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
   );
   required(values.store, 'store');
   const out = required(values.out, 'out');
   const { dir, ref } = splitImageRef(positionals[0]!);
   const store = await openWritableStore(values);
-  const report = await convertLayout(dir, { store, out, ref, hash: nodeHashProvider() });
+  const { platform } = values;
+  const report = await convertLayout(dir, { store, out, ref, platform, hash: nodeHashProvider() });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;
@@ -78,6 +84,11 @@ async function ociConvert(args: string[]): Promise<void> {
         `  ${l.digest} ${l.compression} root ${l.root.digest}, ${l.newChunks} new chunks (${l.newBytes} bytes); ${state}\n`,
       );
     }
+  }
+  for (const x of report.leftOut) {
+    process.stdout.write(
+      `left out of ${x.index}: ${x.digest} (${printable(x.platform ?? 'no platform')})\n`,
+    );
   }
 }
 

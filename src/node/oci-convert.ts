@@ -7,7 +7,13 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError, OciFormatError, OciLimitError, OciMediaTypeError } from '../errors.js';
+import {
+  OciDigestError,
+  OciFormatError,
+  OciLimitError,
+  OciMediaTypeError,
+  OciPlatformError,
+} from '../errors.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -25,6 +31,7 @@ import {
   type Descriptor,
   type ImageIndex,
   type ImageManifest,
+  isForPlatform,
   type OciLimits,
   platformOf,
 } from '../oci/parse.js';
@@ -55,6 +62,13 @@ export interface OciConvertOptions {
   reproduceGzip?: boolean;
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;
+  /**
+   * Of multi-platform images, only the images for this platform (`os/arch[/variant]`;
+   * `os/arch` takes every variant), with the artifacts that refer to them (attestations).
+   * The others are left out of the chunked layout, so restore cannot give back the original
+   * index: it writes one that lists what was kept. @default every platform
+   */
+  platform?: string;
 }
 
 /** What converting one layer did. */
@@ -93,6 +107,8 @@ export interface OciConvertedManifest {
 /** What {@link convertLayout} did. */
 export interface OciConvertReport {
   manifests: OciConvertedManifest[];
+  /** Entries of nested indexes left out for {@link OciConvertOptions.platform}. */
+  leftOut: Array<{ index: string; digest: string; platform?: string }>;
 }
 
 /** Converts one layer blob; checks its digest, size, compression and diff_id. */
@@ -214,7 +230,9 @@ export async function convertLayout(
   // presence, before converting anything.
   const read = new Map<string, Plan>();
   const plans: Plan[] = [];
-  for (const d of layout.select(options.ref)) plans.push(await planOf(layout, d, 0, read));
+  for (const d of layout.select(options.ref)) {
+    plans.push(await planOf(layout, d, 0, read, options.platform));
+  }
 
   const writer = await LayoutWriter.create(options.out);
   try {
@@ -225,9 +243,10 @@ export async function convertLayout(
       hash: options.hash ?? nodeHashProvider(),
       engines: options.engines ?? defaultDeflateEngines(),
       reproduce: options.reproduceGzip !== false,
+      platform: options.platform,
       layers: new Map(),
       written: new Map(),
-      report: { manifests: [] },
+      report: { manifests: [], leftOut: [] },
     };
     const descriptors: Record<string, unknown>[] = [];
     for (const plan of plans) {
@@ -267,6 +286,8 @@ type Plan =
       bytes: Uint8Array;
       index: ImageIndex;
       children: Plan[];
+      /** Entries left out, for another platform. */
+      leftOut: Descriptor[];
     };
 
 /**
@@ -279,6 +300,7 @@ async function planOf(
   d: Descriptor,
   depth: number,
   read: Map<string, Plan>,
+  platform: string | undefined,
 ): Promise<Plan> {
   const seen = read.get(d.digest);
   if (seen && seen.descriptor.size === d.size && seen.descriptor.mediaType === d.mediaType) {
@@ -290,9 +312,11 @@ async function planOf(
       throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
     }
     const { bytes, index } = await layout.readIndex(d);
+    const entries = platform === undefined ? index.manifests : forPlatform(index, platform, d);
     const children: Plan[] = [];
-    for (const c of index.manifests) children.push(await planOf(layout, c, depth + 1, read));
-    plan = { kind: 'index', descriptor: d, bytes, index, children };
+    for (const c of entries) children.push(await planOf(layout, c, depth + 1, read, platform));
+    const leftOut = index.manifests.filter((c) => !entries.includes(c));
+    plan = { kind: 'index', descriptor: d, bytes, index, children, leftOut };
   } else {
     const read = await layout.readManifest(d);
     const { bytes, manifest } = read;
@@ -314,6 +338,28 @@ async function planOf(
   return plan;
 }
 
+/**
+ * The entries of an index to convert for one platform: nested indexes, the manifests for the
+ * platform, and the artifacts that refer to those (`vnd.docker.reference.digest`, as buildx
+ * writes attestations).
+ * @throws {@link OciPlatformError} when no manifest of the index is for the platform.
+ */
+function forPlatform(index: ImageIndex, platform: string, d: Descriptor): Descriptor[] {
+  const own = index.manifests.filter((c) => isForPlatform(c, platform));
+  const nested = index.manifests.filter((c) => isIndexMediaType(c.mediaType));
+  if (own.length === 0 && nested.length === 0) {
+    const offered = index.manifests.map((c) => platformOf(c) ?? 'unknown');
+    throw new OciPlatformError(platform, offered, d.digest);
+  }
+  const kept = new Set(own.map((c) => c.digest));
+  return index.manifests.filter(
+    (c) =>
+      kept.has(c.digest) ||
+      isIndexMediaType(c.mediaType) ||
+      kept.has(c.annotations?.['vnd.docker.reference.digest'] ?? ''),
+  );
+}
+
 /** What {@link writePlan} works with, shared by every entry of one conversion. */
 interface ConvertContext {
   layout: OciLayout;
@@ -322,6 +368,8 @@ interface ConvertContext {
   hash: HashProvider;
   engines: DeflateEngine[];
   reproduce: boolean;
+  /** The platform kept of multi-platform images, when not all. */
+  platform: string | undefined;
   /** Layers converted so far, by their blob's digest. */
   layers: Map<string, { root: { digest: string; size: number }; layer: OciConvertedLayer }>;
   /**
@@ -370,6 +418,10 @@ async function writePlan(
     for (const c of plan.children) {
       manifests.push(await writePlan(ctx, c, { ...via, index: d.digest }));
     }
+    for (const c of plan.leftOut) {
+      const p = platformOf(c);
+      ctx.report.leftOut.push({ index: d.digest, digest: c.digest, ...(p ? { platform: p } : {}) });
+    }
     let chunked = ctx.written.get(key);
     if (!chunked) {
       await ctx.writer.writeBlob(plan.bytes);
@@ -382,6 +434,9 @@ async function writePlan(
           [ANNOTATIONS.indexDigest]: d.digest,
           [ANNOTATIONS.indexSize]: String(d.size),
           [ANNOTATIONS.indexMediaType]: d.mediaType,
+          ...(plan.leftOut.length > 0 && ctx.platform !== undefined
+            ? { [ANNOTATIONS.indexPlatform]: ctx.platform }
+            : {}),
         },
       });
       const w = await ctx.writer.writeBlob(

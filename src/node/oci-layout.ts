@@ -31,6 +31,7 @@ import {
   type Descriptor,
   type ImageIndex,
   type ImageManifest,
+  isForPlatform,
   type OciLimits,
   parseConfigDiffIds,
   parseIndex,
@@ -186,11 +187,9 @@ export class OciLayout {
     await walk(selected[0]!, 0);
     if (leaves.length === 1 && platform === undefined) return leaves[0]!;
     const named = (d: Descriptor) => platformOf(d) ?? 'unknown';
-    const matching = leaves.filter((d) => {
-      const p = named(d);
-      if (platform === undefined) return p !== 'unknown/unknown';
-      return p === platform || (platform.split('/').length === 2 && p.startsWith(`${platform}/`));
-    });
+    const matching = leaves.filter((d) =>
+      platform === undefined ? named(d) !== 'unknown/unknown' : isForPlatform(d, platform),
+    );
     if (matching.length === 1) return matching[0]!;
     throw new OciPlatformError(platform, (matching.length > 1 ? matching : leaves).map(named));
   }

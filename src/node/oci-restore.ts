@@ -113,6 +113,8 @@ export interface OciRestoredIndex {
   digest: string;
   /** True when the original index was restored byte for byte. */
   kept: boolean;
+  /** Entries of the original that the conversion left out (`platform`), and this one lacks. */
+  leftOut?: number;
 }
 
 /** What {@link restoreLayout} did. */
@@ -260,35 +262,34 @@ async function restoreIndex(
   if (own !== undefined && own !== orig.mediaType) {
     throw new OciFormatError(orig.digest, `index says mediaType ${own}, not ${orig.mediaType}`);
   }
-  if (origIndex.manifests.length !== index.manifests.length) {
-    throw new OciFormatError(d.digest, 'entry count differs from the original index');
-  }
-  const entries: RestoredEntry[] = [];
+  // The chunked entries are the original's, in its order, but for those a conversion for one
+  // platform left out.
+  const listed: Record<string, unknown>[] = [];
+  let o = 0;
+  let all = true;
   for (const [i, c] of index.manifests.entries()) {
     const r = await restoreEntry(ctx, c, { ...via, index: orig.digest }, depth + 1);
-    const o = origIndex.manifests[i]!;
-    if (r.orig.digest !== o.digest || r.orig.size !== o.size || r.orig.mediaType !== o.mediaType) {
+    const same = (x: Descriptor) =>
+      r.orig.digest === x.digest && r.orig.size === x.size && r.orig.mediaType === x.mediaType;
+    while (o < origIndex.manifests.length && !same(origIndex.manifests[o]!)) o++;
+    const x = origIndex.manifests[o++];
+    if (!x) {
       throw new OciFormatError(`${d.digest} manifests[${i}]`, 'differs from the original index');
     }
-    entries.push(r);
+    listed.push(r.kept ? x.raw : { ...x.raw, digest: r.digest, size: r.size });
+    all &&= r.kept;
   }
-  const kept = entries.every((r) => r.kept);
+  const leftOut = origIndex.manifests.length - index.manifests.length;
+  const kept = all && leftOut === 0;
   const written = kept
     ? await writer.writeBlob(origBytes)
-    : await writer.writeBlob(
-        jsonBytes({
-          ...origIndex.raw,
-          manifests: origIndex.manifests.map((o, i) => {
-            const r = entries[i]!;
-            return r.kept ? o.raw : { ...o.raw, digest: r.digest, size: r.size };
-          }),
-        }),
-      );
+    : await writer.writeBlob(jsonBytes({ ...origIndex.raw, manifests: listed }));
   ctx.report.indexes.push({
     ...via,
     originalDigest: orig.digest,
     digest: written.digest,
     kept,
+    ...(leftOut > 0 ? { leftOut } : {}),
   });
   return { orig, ...written, kept };
 }

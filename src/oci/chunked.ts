@@ -38,6 +38,8 @@ export const ANNOTATIONS = Object.freeze({
   indexSize: 'dev.layerdiff.index.size',
   /** On a chunked nested index: the original index's media type. */
   indexMediaType: 'dev.layerdiff.index.mediaType',
+  /** On a chunked nested index that left entries out: the platform it kept. */
+  indexPlatform: 'dev.layerdiff.index.platform',
 });
 
 /** What restoring one layer needs, beyond its index root. */

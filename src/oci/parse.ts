@@ -261,6 +261,18 @@ export function platformOf(d: Descriptor): string | undefined {
 }
 
 /**
+ * Whether a descriptor is for the platform asked for: `os/arch/variant` names one exactly,
+ * `os/arch` any variant of it.
+ * @param d - the descriptor.
+ * @param platform - `os/arch[/variant]`.
+ */
+export function isForPlatform(d: Descriptor, platform: string): boolean {
+  const p = platformOf(d);
+  if (p === undefined) return false;
+  return p === platform || (platform.split('/').length === 2 && p.startsWith(`${platform}/`));
+}
+
+/**
  * Where a blob lives in a layout, relative to the layout's directory.
  * @param digest - a checked digest (see {@link checkDigest}).
  * @returns `blobs/sha256/<hex>`.
