@@ -500,12 +500,11 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * The newest of the filtered packs from `filtered[from]` on whose filter may list the
-   * probe's digest, as its place in `filtered`; -1 for none. Asked in the same turn as the
-   * look it starts: packs filtered meanwhile would be missed.
+   * The newest of the filtered packs from `filtered[from]` on (and below `filtered[below]`)
+   * whose filter may list the probe's digest, as its place in `filtered`; -1 for none.
    */
-  private newestMaybe(probe: DigestProbe, from: number): number {
-    return this.filters.newest(probe, from)?.position ?? -1;
+  private newestMaybe(probe: DigestProbe, from: number, below?: number): number {
+    return this.filters.newest(probe, from, below)?.position ?? -1;
   }
 
   /**
@@ -533,20 +532,21 @@ export class PackStore implements ChunkStore {
   /**
    * The newest copy of `raw` in a filtered pack from `filtered[from]` to `filtered[newest]`,
    * as its index (read from disk) lists it, but for entries in `skip` or found bad before; a
-   * bad entry found now is returned as such, and counts as absent from then on.
+   * bad entry found now is returned as such, and counts as absent from then on. Only packs
+   * whose filter lets the digest through are looked in, each found by asking the filters
+   * again below the last.
    */
   private async findFiltered(
     raw: Uint8Array,
     probe: DigestProbe,
     from: number,
     skip?: ReadonlySet<number>,
-    newest = this.filtered.length - 1,
+    newest = this.newestMaybe(probe, from),
   ): Promise<Found | undefined> {
     // Packs filtered meanwhile are pushed at the end: the ones below stay where they are.
-    for (let i = newest; i >= from; i--) {
+    for (let i = newest; i >= from; i = this.newestMaybe(probe, from, i)) {
       const packNo = this.filtered[i]!;
       const pack = this.packs[packNo]!;
-      if (!pack.filter!.mayHold(probe)) continue;
       const last = pack.filter!.lastBlock(probe);
       for (let b = pack.filter!.firstBlock(probe); b <= last; b++) {
         // A kept block is searched in this turn: most lookups of stored chunks wait for nothing.

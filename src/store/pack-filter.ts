@@ -208,27 +208,31 @@ export class FilterSet {
   }
 
   /**
-   * Of the filters whose `position` is at least `from`, the one of the highest position that
-   * may list the probe's digest.
+   * Of the filters whose `position` is at least `from` and below `below`, the one of the
+   * highest position that may list the probe's digest (asked again with `below` set to its
+   * position, the next one down).
    */
-  newest(p: DigestProbe, from: number): PackFilter | undefined {
+  newest(p: DigestProbe, from: number, below = Number.POSITIVE_INFINITY): PackFilter | undefined {
     let best: PackFilter | undefined;
+    const takes = (f: PackFilter) =>
+      f.position >= from && f.position < below && (!best || f.position > best.position);
     for (const bank of this.banks) {
       for (let mask = bank.lanes(p); mask !== 0; ) {
         const lane = 31 - Math.clz32(mask);
         mask ^= 1 << lane;
         const f = bank.filters[lane]!;
-        if (f.position >= from && (!best || f.position > best.position)) best = f;
+        if (takes(f)) best = f;
       }
     }
-    for (const f of this.alone) {
-      if (f.position >= from && (!best || f.position > best.position) && f.mayHold(p)) best = f;
-    }
+    for (const f of this.alone) if (takes(f) && f.mayHold(p)) best = f;
     return best;
   }
 }
 
-/** `count` rounded up to a size of filter bank: 64, or 4 to 7 eighths of a power of two. */
+/**
+ * `count` rounded up to a size of filter bank: 64, or a multiple of a quarter of the power of
+ * two at or below it (a quarter more at most).
+ */
 function sizeClass(count: number): number {
   if (count <= 64) return 64;
   const step = 2 ** (Math.floor(Math.log2(count)) - 2);

@@ -167,6 +167,13 @@ describe('FilterSet', () => {
             .filter((h) => h.f.position >= 0 && h.f.mayHold(p))
             .map((h) => h.f.position);
           expect(got!.position).toBe(Math.max(...brute));
+          // Asked again below each answer, every one of them, newest first.
+          const chain: number[] = [];
+          // (Bounded: were `below` ignored, the same answer would come back for ever.)
+          for (let f = got; f && chain.length <= held.length; f = set.newest(p, 0, f.position)) {
+            chain.push(f.position);
+          }
+          expect(chain).toEqual(brute.sort((a, b) => b - a));
           // Asked from past it, nothing older is answered.
           const later = set.newest(p, i + 1);
           if (later) expect(later.position).toBeGreaterThan(i);
@@ -187,6 +194,32 @@ describe('FilterSet', () => {
       expect(through).toBeLessThan(600);
     },
   );
+});
+
+describe('FilterSet.newest below a position', () => {
+  it('walks every filter holding a digest, newest first, banked or alone', () => {
+    const keys = new FilterKeys();
+    const set = new FilterSet();
+    const d = sha(1);
+    // 20 filters (8 alone, moved into a bank, 8 more there, 4 alone): every third holds d.
+    const holding: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const f = set.create(1, keys);
+      const held = i % 3 === 0;
+      f.add(held ? d : sha(100 + i));
+      f.position = i;
+      if (held) holding.push(i);
+    }
+    const p = keys.probe(d);
+    const chain: number[] = [];
+    for (let f = set.newest(p, 0); f && chain.length <= 20; f = set.newest(p, 0, f.position)) {
+      chain.push(f.position);
+    }
+    // Filters of one entry let a few others through: every holder is there, in order.
+    expect(chain).toEqual([...chain].sort((a, b) => b - a));
+    for (const i of holding) expect(chain).toContain(i);
+    expect(set.newest(p, 4, 12)?.position).toBe(chain.find((i) => i >= 4 && i < 12));
+  });
 });
 
 describe('searchEntries', () => {
