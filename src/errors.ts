@@ -341,16 +341,17 @@ export class OciPlatformError extends LayerdiffError {
   /**
    * @param platform - the platform asked for, if any.
    * @param platforms - the platforms offered there (or, for several matches, those).
+   * @param matched - images found for `platform`: none, or more than one.
    * @param where - the index that offers them, when it is not the image asked for.
    */
-  constructor(platform: string | undefined, platforms: string[], where?: string) {
+  constructor(platform: string | undefined, platforms: string[], matched: number, where?: string) {
     const list = platforms.slice(0, 20).join(', ') || 'none';
     const at = where === undefined ? '' : `${where}: `;
     super(
       'ERR_OCI_PLATFORM',
       platform === undefined
         ? `${at}${platforms.length} images match (platforms: ${list}); name one with --platform`
-        : `${at}${platforms.length === 0 || where !== undefined ? 'no' : 'more than one'} image is for platform ${quoted(platform)} (platforms: ${list})`,
+        : `${at}${matched > 1 ? `${matched} images are` : 'no image is'} for platform ${quoted(platform)} (platforms: ${list})`,
     );
     this.platform = platform;
     this.platforms = platforms;

@@ -41,7 +41,7 @@ import type { ChunkReader, ChunkStore } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
 import { nodeHashProvider } from './hash.js';
-import { type Image, jsonBytes, LayoutWriter, MAX_INDEX_DEPTH, OciLayout } from './oci-layout.js';
+import { type Image, jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
 
 /** Largest index root blob read: the magic, a length and one 16 MiB record. */
 export const MAX_ROOT_BLOB = 8 + 4 + 16 * 1024 * 1024;
@@ -308,10 +308,7 @@ async function planOf(
   }
   let plan: Plan;
   if (isIndexMediaType(d.mediaType)) {
-    if (depth >= MAX_INDEX_DEPTH) {
-      throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
-    }
-    const { bytes, index } = await layout.readIndex(d);
+    const { bytes, index } = await layout.readIndex(d, depth);
     const entries = platform === undefined ? index.manifests : forPlatform(index, platform, d);
     const children: Plan[] = [];
     for (const c of entries) children.push(await planOf(layout, c, depth + 1, read, platform));
@@ -349,7 +346,7 @@ function forPlatform(index: ImageIndex, platform: string, d: Descriptor): Descri
   const nested = index.manifests.filter((c) => isIndexMediaType(c.mediaType));
   if (own.length === 0 && nested.length === 0) {
     const offered = index.manifests.map((c) => platformOf(c) ?? 'unknown');
-    throw new OciPlatformError(platform, offered, d.digest);
+    throw new OciPlatformError(platform, offered, 0, d.digest);
   }
   const kept = new Set(own.map((c) => c.digest));
   return index.manifests.filter(

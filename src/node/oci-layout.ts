@@ -179,10 +179,7 @@ export class OciLayout {
         leaves.push(d);
         return;
       }
-      if (depth >= MAX_INDEX_DEPTH) {
-        throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
-      }
-      for (const c of (await this.readIndex(d)).index.manifests) await walk(c, depth + 1);
+      for (const c of (await this.readIndex(d, depth)).index.manifests) await walk(c, depth + 1);
     };
     await walk(selected[0]!, 0);
     if (leaves.length === 1 && platform === undefined) return leaves[0]!;
@@ -191,15 +188,21 @@ export class OciLayout {
       platform === undefined ? named(d) !== 'unknown/unknown' : isForPlatform(d, platform),
     );
     if (matching.length === 1) return matching[0]!;
-    throw new OciPlatformError(platform, (matching.length > 1 ? matching : leaves).map(named));
+    const offered = (matching.length > 1 ? matching : leaves).map(named);
+    throw new OciPlatformError(platform, offered, matching.length);
   }
 
   /**
    * Reads and checks a nested image index (its entries' media types included).
    * @param d - the index's descriptor.
+   * @param depth - indexes above it, `index.json` aside.
    * @returns the index's bytes and the index.
+   * @throws {@link OciLimitError} at {@link MAX_INDEX_DEPTH} indexes above it.
    */
-  async readIndex(d: Descriptor): Promise<{ bytes: Uint8Array; index: ImageIndex }> {
+  async readIndex(d: Descriptor, depth: number): Promise<{ bytes: Uint8Array; index: ImageIndex }> {
+    if (depth >= MAX_INDEX_DEPTH) {
+      throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
+    }
     const bytes = await this.readBlob(d, this.limits.index);
     const index = parseIndex(bytes, d.digest, this.limits.index);
     const own = index.raw.mediaType;

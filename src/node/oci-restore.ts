@@ -8,7 +8,7 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError, OciFormatError, OciLimitError } from '../errors.js';
+import { OciDigestError, OciFormatError } from '../errors.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -41,7 +41,7 @@ import type { ChunkReader } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { MAX_ROOT_BLOB } from './oci-convert.js';
-import { jsonBytes, LayoutWriter, MAX_INDEX_DEPTH, OciLayout } from './oci-layout.js';
+import { jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
 
 /** Options of {@link restoreLayout}. */
 export interface OciRestoreOptions {
@@ -248,10 +248,7 @@ async function restoreIndex(
   depth: number,
 ): Promise<RestoredEntry> {
   const { layout, writer } = ctx;
-  if (depth >= MAX_INDEX_DEPTH) {
-    throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
-  }
-  const { index } = await layout.readIndex(d);
+  const { index } = await layout.readIndex(d, depth);
   const orig = originalNestedIndexOf(index.annotations, d.digest);
   if (d.annotations?.[ANNOTATIONS.indexDigest] !== orig.digest) {
     throw new OciFormatError(d.digest, `its descriptor does not name the original ${orig.digest}`);

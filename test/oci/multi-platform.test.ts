@@ -283,8 +283,19 @@ describe.runIf(toolsAvailable('python3'))('multi-platform images (nested image i
       await expect(flat('linux/s390x')).rejects.toMatchObject({
         code: 'ERR_OCI_PLATFORM',
         platforms: ['linux/amd64', 'linux/arm64/v8', 'unknown/unknown'],
+        message: expect.stringMatching(/^no image is for platform .linux\/s390x. \(platforms:/),
       });
     }
+    // Two images for one platform: neither is picked.
+    const twice = dir('twice');
+    buildMultiPlatform(twice, [images()[0]!, images()[0]!]);
+    await expect(
+      flattenImage(twice, { store, ref: 'latest', platform: 'linux/amd64' }),
+    ).rejects.toMatchObject({
+      code: 'ERR_OCI_PLATFORM',
+      platforms: ['linux/amd64', 'linux/amd64'],
+      message: expect.stringMatching(/^2 images are for platform .linux\/amd64./),
+    });
 
     requireDist();
     const out = join(work, `flat-${++n}.tar`);
