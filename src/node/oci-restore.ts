@@ -253,12 +253,11 @@ async function restoreIndex(
   if (d.annotations?.[ANNOTATIONS.indexDigest] !== orig.digest) {
     throw new OciFormatError(d.digest, `its descriptor does not name the original ${orig.digest}`);
   }
-  const origBytes = await layout.readBlob(orig, layout.limits.index);
-  const origIndex = parseIndex(origBytes, orig.digest, layout.limits.index);
-  const own = origIndex.raw.mediaType;
-  if (own !== undefined && own !== orig.mediaType) {
-    throw new OciFormatError(orig.digest, `index says mediaType ${own}, not ${orig.mediaType}`);
-  }
+  // Read as the index it was: its digest, size and media type checked.
+  const { bytes: origBytes, index: origIndex } = await layout.readIndex(
+    { ...orig, raw: {} },
+    depth,
+  );
   // The chunked entries are the original's, in its order, but for those a conversion for one
   // platform left out.
   const listed: Record<string, unknown>[] = [];
