@@ -21,7 +21,7 @@ import { FsStore, LZ4_SUFFIX } from '../../src/node/fs-store.js';
 import { openStore } from '../../src/node/open-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
 import { ChunkTable } from '../../src/store/chunk-table.js';
-import { FilterKeys } from '../../src/store/pack-filter.js';
+import { FilterKeys, FilterSet } from '../../src/store/pack-filter.js';
 import {
   decodePackIndex,
   encodePackIndex,
@@ -864,6 +864,7 @@ describe('PackStore', () => {
         packs: unknown[];
         loaded: Set<string>;
         filterKeys: FilterKeys;
+        filters: FilterSet;
         filtered: number[];
         filteredEntries: number;
       };
@@ -872,6 +873,7 @@ describe('PackStore', () => {
         () => 0,
         () => 1,
       );
+      inside.filters = new FilterSet();
       inside.filtered = [];
       inside.filteredEntries = 0;
       inside.packs = [];
@@ -1066,6 +1068,7 @@ describe('PackStore', () => {
         packs: unknown[];
         loaded: Set<string>;
         filterKeys: FilterKeys;
+        filters: FilterSet;
         filtered: number[];
         filteredEntries: number;
         filterBlocks: Map<number, unknown>;
@@ -1074,6 +1077,7 @@ describe('PackStore', () => {
         () => 0,
         () => 1,
       );
+      st.filters = new FilterSet();
       st.packs = [];
       st.loaded = new Set();
       st.filtered = [];
