@@ -109,7 +109,7 @@ export function searchEntries(entries: Uint8Array, entryBytes: number, digest: U
  * Filters of this many packs share a bank: one bit (lane) of every word of its bits each, so
  * that one probe sequence asks them all. A miss (most lookups are of new chunks) costs each
  * pack about two probes of its own filter: a miss in a store of 1,024 packs took 99–140 µs
- * that way with blocking reads, 30–42 with banks (`npm run bench:lookups` measures it).
+ * that way with blocking reads, 20–28 with banks (`npm run bench:lookups` measures it).
  */
 const LANES = 16;
 /**
