@@ -6,10 +6,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { embeddedLz4KernelSync } from '../../src/compress/lz4-codec.js';
 import { CLI, makeTar, requireDist, runProcess } from '../cli/run.js';
 import { sameBytes } from '../helpers/bytes.js';
@@ -29,6 +29,8 @@ const text = new TextEncoder().encode(
 );
 const chunk = text.subarray(0, 65_536);
 const packed = embeddedLz4KernelSync().compress(chunk)!;
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-lz4-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -58,7 +60,7 @@ describe('LZ4 without the WebAssembly module', () => {
   it('FsStore keeps a good .l file when the decoder fails for reasons of its own', async () => {
     vi.resetModules();
     const { FsStore } = await import('../../src/node/fs-store.js');
-    const root = mkdtempSync(join(tmpdir(), 'layerdiff-lz4-'));
+    const root = mkdtempSync(join(work, 'store-'));
     const hex = createHash('sha256').update(chunk).digest('hex');
     mkdirSync(join(root, 'sha256', hex.slice(0, 2)), { recursive: true });
     const file = join(root, 'sha256', hex.slice(0, 2), `${hex}.l`);
@@ -80,7 +82,7 @@ describe('LZ4 without the WebAssembly module', () => {
 
   it.runIf(toolsAvailable('tar'))('the CLI converts and cats under node --jitless', async () => {
     requireDist();
-    const dir = mkdtempSync(join(tmpdir(), 'layerdiff-jitless-'));
+    const dir = mkdtempSync(join(work, 'jitless-'));
     const tar = makeTar(dir, 't', { 'etc/words.txt': text, 'bin/blob': chunk });
     const store = join(dir, 'store');
     const cli = (node: string[], ...args: string[]) =>
