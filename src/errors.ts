@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'ERR_HASH_WORKER'
   | 'ERR_STORE'
   | 'ERR_PACK_FORMAT'
+  | 'ERR_STORE_LOCKED'
   | 'ERR_USAGE'
   | 'ERR_UNSAFE_PATH'
   | 'ERR_EXTRACT'
@@ -187,6 +188,20 @@ export class PackFormatError extends LayerdiffError {
     message: string,
   ) {
     super('ERR_PACK_FORMAT', `${file}: ${message} (at byte ${offset})`);
+  }
+}
+
+/**
+ * A store is in use in a way that excludes what was asked: a garbage collection runs while a
+ * store is opened, or stores are open while a collection is asked for. Names the lock files
+ * in the way (`locks`) and what they say of their holders.
+ */
+export class StoreLockedError extends LayerdiffError {
+  constructor(
+    message: string,
+    readonly locks: readonly string[],
+  ) {
+    super('ERR_STORE_LOCKED', message);
   }
 }
 

@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bundle: async () => (await import('./bundle.js')).bundleCommand,
   unbundle: async () => (await import('./bundle.js')).unbundleCommand,
   oci: async () => (await import('./oci.js')).ociCommand,
+  gc: async () => (await import('./gc.js')).gcCommand,
 };
 
 /**
@@ -92,6 +93,11 @@ commands:
       Write one zip holding the index and every chunk it needs (each once, verified).
   unbundle <file.zip> --store <dir> --out <index> [--json]
       Verify and copy every chunk a bundle's index needs into <dir>; write the index to <out>.
+  gc [<index>...] [--oci <layout>]... --store <dir> [--dry-run] [--max-unused PCT] [--json]
+      Remove the chunks of <dir> that none of the indexes, nor any layer of the chunked OCI
+      layouts, refers to (name every index you still need: the rest is gone after). Pack stores drop packs with nothing
+      kept, and rewrite those with at least PCT% (default 10) of their bytes unused, and their
+      small packs together. Refused while a store of <dir> is open in any command.
   oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <os/arch[/variant]>] [--json]
       Convert every layer of an OCI image layout (every manifest, or the tagged one; every
       platform of a multi-platform image, or the one --platform names) into <dir> and write

@@ -29,6 +29,7 @@ import { checkChunkSize } from '../store/chunk-size.js';
 import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 import { syncDir } from './io.js';
+import { lockShared, type StoreLock } from './store-lock.js';
 
 /** Suffix of the temporary files a write leaves only if the process dies mid-write. */
 export const TMP_SUFFIX = '.tmp';
@@ -59,6 +60,12 @@ export interface FsStoreOptions {
    * `PackStoreOptions.codec`)
    */
   codec?: ChunkCodec | false;
+  /**
+   * Hold a shared lock of the store from `open` to {@link FsStore.close}, so that no garbage
+   * collection runs meanwhile, and refuse to open while one runs (see `PackStoreOptions.lock`).
+   * @default true
+   */
+  lock?: boolean;
 }
 
 /** A {@link ChunkStore} on the local filesystem. Every read is verified against its digest. */
@@ -73,6 +80,8 @@ export class FsStore implements ChunkStore {
   private readonly codec: ChunkCodec | false;
   /** The forms `get` tries, the last one found first. */
   private order: ChunkCoding[];
+  /** The store's shared lock, held until `close`. */
+  private lock: StoreLock | undefined;
 
   private constructor(
     /** The store's root directory. */
@@ -90,6 +99,7 @@ export class FsStore implements ChunkStore {
    * @param root - the directory.
    * @param options - durability.
    * @returns the store.
+   * @throws {@link StoreLockedError} while a garbage collection runs on the store.
    */
   static async open(root: string, options: FsStoreOptions = {}): Promise<FsStore> {
     const top = resolve(root, 'sha256');
@@ -99,7 +109,17 @@ export class FsStore implements ChunkStore {
       // Each directory made, from the first down to sha256/, is a new name in its parent.
       for (let d = top; d.startsWith(made); d = dirname(d)) store.unsynced.add(dirname(d));
     }
+    if (options.lock !== false) store.lock = await lockShared(root);
     return store;
+  }
+
+  /** Flushes, then gives up the store's lock. Reads and writes still work (unlocked). */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.lock?.release();
+    }
   }
 
   /**

@@ -24,6 +24,7 @@ export {
   LZ4_SUFFIX,
   TMP_SUFFIX,
 } from './fs-store.js';
+export { collectGarbage, type GarbageOptions, type GarbageReport } from './gc.js';
 export { type NodeGunzipOptions, nodeGunzip } from './gunzip.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
 export {
@@ -55,6 +56,7 @@ export {
   type RestoredHow,
   restoreLayout,
 } from './oci-restore.js';
+export { layoutRoots } from './oci-roots.js';
 export {
   type OpenStoreOptions,
   openStore,

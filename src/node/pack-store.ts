@@ -75,6 +75,7 @@ import type { ChunkStore } from '../store/types.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 import { BLOCKING_CALLS_PER_TURN, syncDir } from './io.js';
 import { loopTurns } from './loop-turns.js';
+import { lockShared, type StoreLock } from './store-lock.js';
 
 /** Name of the directory of packs inside a pack store. */
 export const PACKS_DIR = 'packs';
@@ -109,6 +110,18 @@ export interface PackStoreOptions {
    * event loop while it runs. For command-line tools, not servers. @default false
    */
   blocking?: boolean;
+  /**
+   * Hold a shared lock of the store from `open` to `close` (see `store-lock.ts`), so that no
+   * garbage collection runs meanwhile, and refuse to open while one runs. Only a collection
+   * itself opens its store without. @default true
+   */
+  lock?: boolean;
+  /**
+   * Load the indexes of the packs already in the directory. Without, `put` stores again the
+   * chunks they hold, and `get` finds those only after a {@link PackStore.refresh}: a garbage
+   * collection writes the chunks it keeps into new packs this way. @default true
+   */
+  loadPacks?: boolean;
 }
 
 /** A pack file: one being written by this store, or a sealed one. */
@@ -226,7 +239,8 @@ function retire(h: Handle): Promise<void> {
 }
 
 const READ_CODEC = nodeChunkCodec();
-const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
+/** Names of packs (without `.pack` or `.idx`): docs/FORMAT.md §13.1. */
+export const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
 /** Temporary files a writer makes: a pack being written, an index before its rename. */
 const TEMPORARY_RE =
   /^(\.[0-9a-z]{9}-[0-9a-f]{16}\.pack\.tmp|[0-9a-z]{9}-[0-9a-f]{16}\.idx\.[0-9a-f]{12}\.tmp)$/;
@@ -276,6 +290,8 @@ export class PackStore implements ChunkStore {
   private refreshing: Promise<void> | undefined;
   /** The removal of stale temporary files, started by the first write. */
   private sweeping: Promise<void> | undefined;
+  /** The store's shared lock, held until `close`. */
+  private lock: StoreLock | undefined;
   private readonly turn = loopTurns(BLOCKING_CALLS_PER_TURN);
 
   private constructor(
@@ -307,13 +323,27 @@ export class PackStore implements ChunkStore {
    * @param options - durability, compression, pack size.
    * @throws {@link PackFormatError} when a pack index is malformed or its pack is missing or
    * short (delete that `.idx` to drop the pack; its chunks are then stored again when needed).
+   * @throws {@link StoreLockedError} while a garbage collection runs on the store.
    */
   static async open(root: string, options: PackStoreOptions = {}): Promise<PackStore> {
     const store = new PackStore(root, options);
     await mkdir(join(root, PACKS_DIR), { recursive: true }).catch((err: Error) => {
       throw new StoreError(`creating ${join(root, PACKS_DIR)}: ${err.message}`, { cause: err });
     });
-    await store.refresh();
+    if (options.lock !== false) store.lock = await lockShared(root);
+    try {
+      if (options.loadPacks === false) {
+        // Known, so that no refresh loads them.
+        for (const n of await readdir(join(root, PACKS_DIR))) {
+          if (n.endsWith('.idx')) store.loaded.add(n.slice(0, -4));
+        }
+      } else {
+        await store.refresh();
+      }
+    } catch (err) {
+      await store.lock?.release();
+      throw err;
+    }
     return store;
   }
 
@@ -1269,6 +1299,7 @@ export class PackStore implements ChunkStore {
       }
       this.handles.clear();
       await Promise.allSettled(closing);
+      await this.lock?.release();
     }
   }
 }

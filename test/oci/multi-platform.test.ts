@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsStore } from '../../src/node/fs-store.js';
+import { collectGarbage } from '../../src/node/gc.js';
 import { convertLayout, flattenImage } from '../../src/node/oci-convert.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
+import { layoutRoots } from '../../src/node/oci-roots.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { requireDist, runCli } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
@@ -145,6 +147,41 @@ describe.runIf(toolsAvailable('python3'))('multi-platform images (nested image i
       ['unknown/unknown', true, true],
     ]);
     expect(layoutFiles(restored)).toEqual(layoutFiles(src));
+  });
+
+  it('gc keeps every layer of a chunked layout (nested indexes followed), and nothing else', async () => {
+    const src = dir('src');
+    buildMultiPlatform(src, images());
+    const root = dir('store');
+    let store = await FsStore.open(root);
+    const chunked = dir('chunked');
+    await convertLayout(src, { store, out: chunked });
+    // A layer no image refers to, in the same store.
+    const other = dir('other');
+    buildLayout(other, [
+      {
+        tag: 't',
+        layers: [
+          {
+            tar: layerTar([{ type: 'file', path: 'x', body: pseudoRandom(300_000, 9) }]),
+            compress: 'none',
+          },
+        ],
+      },
+    ]);
+    await convertLayout(other, { store, out: dir('other-chunked') });
+    await store.close();
+    const roots = await layoutRoots(chunked);
+    // base, amd64's and arm64's own layer: the base, shared, once.
+    expect(roots).toHaveLength(3);
+    const report = await collectGarbage(root, roots);
+    expect(report.missing).toBe(0);
+    expect(report.chunksRemoved).toBeGreaterThan(0);
+    store = await FsStore.open(root);
+    const restored = dir('restored');
+    await restoreLayout(chunked, { store, out: restored });
+    expect(layoutFiles(restored)).toEqual(layoutFiles(src));
+    await store.close();
   });
 
   it('a layer restored uncompressed: its manifests and the nested index are rewritten', async () => {

@@ -180,7 +180,11 @@ describe.runIf(isRoot && toolsAvailable('umoci', 'gzip'))('OCI layout built by u
   });
 
   it('stores a base layer shared by two tags once', async () => {
-    const countStore = (dir: string) => Object.keys(layoutFiles(dir)).sort();
+    // Chunk files only: these stores stay open, each holding a lock file of its own name.
+    const countStore = (dir: string) =>
+      Object.keys(layoutFiles(dir))
+        .filter((f) => !f.startsWith('locks/'))
+        .sort();
     const alone = join(work, 'store-t');
     await convertLayout(layout, {
       store: await FsStore.open(alone),

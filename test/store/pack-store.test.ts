@@ -1270,7 +1270,9 @@ describe.runIf(toolsAvailable('tar'))('store options on the command line', () =>
       join(dir, 'l.idx'),
     ]);
     expect(l.stderr.toString()).toBe('');
-    expect(readdirSync(loose)).toEqual(['sha256']);
+    // The CLI's store closed: its lock is gone, the directory stays.
+    expect(readdirSync(loose)).toEqual(['locks', 'sha256']);
+    expect(readdirSync(join(loose, 'locks'))).toEqual([]);
     const looseFiles = readdirSync(join(loose, 'sha256'), { recursive: true }) as string[];
     expect(looseFiles.some((f) => f.endsWith(LZ4_SUFFIX))).toBe(true);
     const out = join(dir, 'l.tar');

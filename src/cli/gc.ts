@@ -1,0 +1,75 @@
+/**
+ * `layerdiff gc [<index>...] [--oci <layout>]... --store <dir> [--dry-run] [--max-unused PCT]
+ * [--codec C] [--json]`: removes the chunks of a store that none of the given indexes, nor
+ * the layers of the chunked OCI layouts given, refers to.
+ *
+ * @module
+ */
+import { stat } from 'node:fs/promises';
+import { UsageError } from '../errors.js';
+import { collectGarbage, type GarbageReport } from '../node/gc.js';
+import { nodeHashProvider } from '../node/hash.js';
+import { fileSource } from '../node/io.js';
+import { layoutRoots } from '../node/oci-roots.js';
+import { parse, required } from './args.js';
+import { codecOption } from './store.js';
+
+export async function gcCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    {
+      store: { type: 'string' },
+      oci: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean' },
+      'max-unused': { type: 'string' },
+      codec: { type: 'string' },
+      'deflate-level': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    { min: 0, max: Number.POSITIVE_INFINITY, names: 'the index paths to keep' },
+  );
+  const layouts = values.oci ?? [];
+  if (positionals.length === 0 && layouts.length === 0) {
+    throw new UsageError('name the indexes to keep (paths, or chunked OCI layouts with --oci)');
+  }
+  const dir = required(values.store, 'store');
+  const pct = values['max-unused'];
+  if (pct !== undefined && !/^(100|[1-9]?[0-9])$/.test(pct)) {
+    throw new UsageError(`--max-unused must be a percentage, 0 to 100: ${JSON.stringify(pct)}`);
+  }
+  // Every index must be there before anything is locked: a missing one would leave its
+  // chunks unmarked.
+  for (const p of positionals) {
+    if (p === '-') throw new UsageError('gc reads its indexes from files, not stdin');
+    const st = await stat(p).catch(() => undefined);
+    if (!st?.isFile()) throw new UsageError(`${p} is not an index file`);
+  }
+  const codec = codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 });
+  // Each layout read whole, before anything is locked: its roots are a few KB each.
+  const roots: (Uint8Array | ReadableStream<Uint8Array>)[] = [];
+  for (const l of layouts) roots.push(...(await layoutRoots(l)));
+  for (const p of positionals) roots.push(fileSource(p, { blocking: true }));
+  const report = await collectGarbage(dir, roots, {
+    dryRun: values['dry-run'] === true,
+    codec,
+    hash: nodeHashProvider(),
+    ...(pct !== undefined ? { maxUnused: Number(pct) / 100 } : {}),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : summary(report));
+}
+
+/** The report as lines for a reader. */
+function summary(r: GarbageReport): string {
+  const would = r.dryRun ? 'would remove' : 'removed';
+  const lines = [
+    `${r.indexes} index(es) (layers) refer to ${r.referenced} chunks${r.missing ? `, ${r.missing} of them missing from the store` : ''}`,
+    `${would} ${r.chunksRemoved} of ${r.chunksBefore} chunks: ${r.bytesBefore} -> ${r.bytesAfter} bytes${r.dryRun ? ' (estimated)' : ''}`,
+  ];
+  if (r.packs) {
+    const p = r.packs;
+    lines.push(
+      `packs: ${p.before} before, ${p.removed} ${r.dryRun ? 'to remove' : 'removed'}, ${p.rewritten} ${r.dryRun ? 'to rewrite' : `rewritten into ${p.written}`}${p.damaged.length ? `, ${p.damaged.length} left as they were (a kept chunk did not read back: ${p.damaged.join(', ')})` : ''}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,452 @@
+/**
+ * `collectGarbage`: removes from a store directory the chunks no given index refers to.
+ *
+ * Under the store's exclusive lock (`store-lock.ts`: no store may be open meanwhile), it
+ * **marks** every chunk the indexes refer to (their index chunks, read and verified, and their
+ * data chunks) in a {@link MarkSet}, then **sweeps**:
+ *
+ * - a pack store: a pack none of whose records is marked is removed; a pack whose unmarked
+ *   records take at least `maxUnused` of its bytes is rewritten, as are packs under
+ *   `smallPackBytes` when there are two or more (fewer, larger packs are quicker to open and
+ *   to look up in): each marked chunk of theirs is read (verified against its digest) and
+ *   stored in new packs, a chunk once however many of them held it, and only once the new packs are
+ *   published are the old ones removed (index first, so a crash leaves at worst a copy too
+ *   many, or a pack without an index that writers remove a day later);
+ * - a file-per-chunk store: each unmarked chunk file is removed.
+ *
+ * An index that cannot be read whole (a missing or corrupt index chunk) fails the collection
+ * before anything is removed: the chunks of the rest of it could not be marked.
+ *
+ * @module
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ChunkCodec } from '../compress/chunk-codec.js';
+import {
+  ChunkDigestError,
+  ChunkNotFoundError,
+  PackFormatError,
+  StoreError,
+  UsageError,
+} from '../errors.js';
+import type { IndexDecoderOptions } from '../format/decoder.js';
+import { formatDigest, parseDigest } from '../hash/digest.js';
+import type { HashProvider } from '../hash/types.js';
+import { intOption } from '../options.js';
+import { indexChunks } from '../pipeline/open-index.js';
+import { MarkSet } from '../store/mark-set.js';
+import {
+  decodeIndexEntry,
+  INDEX_ENTRY_BYTES,
+  INDEX_HEADER_BYTES,
+  PackIndexCheck,
+  RECORD_HEADER_BYTES,
+} from '../store/pack-format.js';
+import { FsStore } from './fs-store.js';
+import { nodeHashProvider } from './hash.js';
+import { openStore } from './open-store.js';
+import { PACK_NAME_RE, PACKS_DIR, PackStore } from './pack-store.js';
+import { lockExclusive } from './store-lock.js';
+
+/** Options of {@link collectGarbage}. */
+export interface GarbageOptions {
+  /** Only report what would be removed and rewritten. @default false */
+  dryRun?: boolean;
+  /**
+   * A pack is rewritten once this share of its bytes (0 to 1) is unmarked records: 0 rewrites
+   * every pack with any, 1 only removes packs with no marked record. @default 0.1
+   */
+  maxUnused?: number;
+  /**
+   * Packs under this many bytes are rewritten together when there are two or more; 0 never.
+   * @default 64 MiB
+   */
+  smallPackBytes?: number;
+  /** Size of the packs written (see `PackStoreOptions.packBytes`). @default 256 MiB */
+  packBytes?: number;
+  /** How rewritten chunks are stored (see `PackStoreOptions.codec`). @default LZ4 */
+  codec?: ChunkCodec | false;
+  /** Flush new packs to disk before the old ones are removed. @default false */
+  fsync?: boolean;
+  /** Hashing for index chunk verification. @default nodeHashProvider() */
+  hash?: HashProvider;
+  /** Limits of the indexes read. */
+  index?: IndexDecoderOptions;
+}
+
+/** What {@link collectGarbage} found and did. */
+export interface GarbageReport {
+  /** The store's layout. */
+  layout: 'pack' | 'loose';
+  /** Nothing was removed or written. */
+  dryRun: boolean;
+  /** Indexes marked from. */
+  indexes: number;
+  /** Distinct chunks they refer to (a few shared by chance with others may be left out). */
+  referenced: number;
+  /** Of those, chunks the store lacks (their layers cannot be rebuilt from it). */
+  missing: number;
+  /** Chunk records (pack store) or chunk files before, and those removed. */
+  chunksBefore: number;
+  chunksRemoved: number;
+  /** Bytes of the store's files (packs and their indexes, or chunk files) before and after (a dry run estimates after). */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Pack store only: what became of the packs. */
+  packs?: {
+    before: number;
+    removed: number;
+    rewritten: number;
+    /** New packs written with the chunks of rewritten ones kept. */
+    written: number;
+    /** Packs left as they were because a marked chunk of theirs could not be read back. */
+    damaged: string[];
+  };
+}
+
+/** Entries read from a pack index at a time. */
+const READ_ENTRIES = 1260;
+
+/** What the sweep learned of one pack. */
+interface PackPlan {
+  name: string;
+  /** Bytes of the pack and its index. */
+  bytes: number;
+  records: number;
+  live: number;
+  liveBytes: number;
+  deadBytes: number;
+}
+
+/**
+ * Removes the chunks of a store that no given index refers to (see the module's notes).
+ * @param root - the store directory (either layout).
+ * @param indexes - the indexes to keep, roots or flat, each read once.
+ * @param options - dry run, thresholds, how new packs are written.
+ * @returns what was found and done.
+ * @throws {@link StoreLockedError} while a store of the directory is open (nothing is
+ * touched); {@link ChunkNotFoundError}, {@link ChunkDigestError} or {@link RecordFormatError}
+ * when an index cannot be read whole (nothing is removed); {@link PackFormatError} for a
+ * damaged pack index.
+ */
+export async function collectGarbage(
+  root: string,
+  indexes: Iterable<Uint8Array | ReadableStream<Uint8Array>>,
+  options: GarbageOptions = {},
+): Promise<GarbageReport> {
+  const maxUnused = options.maxUnused ?? 0.1;
+  if (!(typeof maxUnused === 'number' && maxUnused >= 0 && maxUnused <= 1)) {
+    throw new UsageError(`maxUnused must be 0 to 1, got ${String(maxUnused)}`);
+  }
+  const small = intOption(options.smallPackBytes, 'smallPackBytes', 64 * 1024 * 1024, 0);
+  indexes = [...indexes];
+  // Keeping nothing would empty the store: surely not what was meant.
+  if ((indexes as unknown[]).length === 0)
+    throw new UsageError('collectGarbage needs at least one index to keep');
+  const lock = await lockExclusive(root);
+  try {
+    const store = await openStore(root, { existing: true, blocking: true, lock: false });
+    try {
+      const chunks =
+        store instanceof PackStore ? store.chunks : (await looseChunks(root, () => {})).files;
+      const mark = new MarkSet(chunks);
+      const marked = await markAll(store, mark, indexes, options);
+      const report = { dryRun: options.dryRun === true, indexes: marked.indexes };
+      if (store instanceof FsStore) {
+        return { ...report, ...marked.counts, ...(await sweepLoose(root, mark, report.dryRun)) };
+      }
+      return {
+        ...report,
+        ...marked.counts,
+        ...(await sweepPacks(root, store, mark, { ...options, maxUnused, small })),
+      };
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Marks the chunks of every index; counts the distinct ones and those the store lacks. */
+async function markAll(
+  store: PackStore | FsStore,
+  mark: MarkSet,
+  indexes: Iterable<Uint8Array | ReadableStream<Uint8Array>>,
+  options: GarbageOptions,
+): Promise<{ indexes: number; counts: { referenced: number; missing: number } }> {
+  const hash = options.hash ?? nodeHashProvider();
+  let n = 0;
+  let referenced = 0;
+  let missing = 0;
+  for (const index of indexes) {
+    n++;
+    const stream =
+      index instanceof Uint8Array
+        ? new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(index);
+              c.close();
+            },
+          })
+        : index;
+    for await (const { kind, ref } of indexChunks(stream, store, { hash, index: options.index })) {
+      if (mark.add(ref.digest)) continue;
+      referenced++;
+      // An index chunk was read (and verified) to get here.
+      if (kind === 'data' && !(await store.has(formatDigest(ref.digest)))) missing++;
+    }
+  }
+  return { indexes: n, counts: { referenced, missing } };
+}
+
+/** Removes the unmarked chunk files of a file-per-chunk store. */
+async function sweepLoose(
+  root: string,
+  mark: MarkSet,
+  dryRun: boolean,
+): Promise<Omit<GarbageReport, 'dryRun' | 'indexes' | 'referenced' | 'missing'>> {
+  let removed = 0;
+  let removedBytes = 0;
+  const doomed: string[] = [];
+  const { files, bytes } = await looseChunks(root, (path, digest, size) => {
+    if (mark.has(digest)) return;
+    removed++;
+    removedBytes += size;
+    doomed.push(path);
+  });
+  if (!dryRun) {
+    for (const path of doomed) {
+      await unlink(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') {
+          throw new StoreError(`removing ${path}: ${err.message}`, { cause: err });
+        }
+      });
+    }
+  }
+  return {
+    layout: 'loose',
+    chunksBefore: files,
+    chunksRemoved: removed,
+    bytesBefore: bytes,
+    bytesAfter: bytes - removedBytes,
+  };
+}
+
+/**
+ * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`); other
+ * names (temporary files) are left out.
+ */
+async function looseChunks(
+  root: string,
+  visit: (path: string, digest: Uint8Array, size: number) => void,
+): Promise<{ files: number; bytes: number }> {
+  const top = join(root, 'sha256');
+  let files = 0;
+  let bytes = 0;
+  for (const sub of (await readdir(top)).sort()) {
+    if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+    for (const name of (await readdir(join(top, sub))).sort()) {
+      const m = /^([0-9a-f]{64})(\.d|\.l)?$/.exec(name);
+      if (!m || !m[1]!.startsWith(sub)) continue;
+      const path = join(top, sub, name);
+      const st = await stat(path).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      files++;
+      bytes += st.size;
+      visit(path, parseDigest(`sha256:${m[1]}`)!, st.size);
+    }
+  }
+  return { files, bytes };
+}
+
+/** Removes and rewrites packs (see the module's notes). */
+async function sweepPacks(
+  root: string,
+  reader: PackStore,
+  mark: MarkSet,
+  options: GarbageOptions & { maxUnused: number; small: number },
+): Promise<Omit<GarbageReport, 'dryRun' | 'indexes' | 'referenced' | 'missing'>> {
+  const dir = join(root, PACKS_DIR);
+  const names = (await readdir(dir))
+    .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
+    .map((n) => n.slice(0, -4))
+    .sort();
+  const plans: PackPlan[] = [];
+  for (const name of names) {
+    const plan: PackPlan = { name, bytes: 0, records: 0, live: 0, liveBytes: 0, deadBytes: 0 };
+    const packSize = scanIndex(join(dir, `${name}.idx`), (digest, stored) => {
+      plan.records++;
+      if (mark.has(digest)) {
+        plan.live++;
+        plan.liveBytes += RECORD_HEADER_BYTES + stored;
+      } else {
+        plan.deadBytes += RECORD_HEADER_BYTES + stored;
+      }
+    });
+    plan.bytes = packSize + (await stat(join(dir, `${name}.idx`))).size;
+    plans.push(plan);
+  }
+  const removed = plans.filter((p) => p.live === 0);
+  const smallOnes = plans.filter((p) => p.live > 0 && p.bytes < options.small);
+  const rewritten = plans.filter(
+    (p) =>
+      p.live > 0 &&
+      ((p.deadBytes > 0 && p.deadBytes >= options.maxUnused * (p.liveBytes + p.deadBytes)) ||
+        (smallOnes.length > 1 && p.bytes < options.small)),
+  );
+  const bytesBefore = plans.reduce((n, p) => n + p.bytes, 0);
+  const chunksBefore = plans.reduce((n, p) => n + p.records, 0);
+  const damaged: string[] = [];
+  let written = 0;
+  let chunksRemoved = removed.reduce((n, p) => n + p.records, 0);
+  if (options.dryRun) {
+    chunksRemoved += rewritten.reduce((n, p) => n + p.records - p.live, 0);
+    const freed = [...removed, ...rewritten].reduce((n, p) => n + p.bytes, 0);
+    const kept = rewritten.reduce((n, p) => n + p.liveBytes, 0);
+    return {
+      layout: 'pack',
+      chunksBefore,
+      chunksRemoved,
+      bytesBefore,
+      bytesAfter: bytesBefore - freed + kept,
+      packs: {
+        before: plans.length,
+        removed: removed.length,
+        rewritten: rewritten.length,
+        written: 0,
+        damaged,
+      },
+    };
+  }
+  const done: PackPlan[] = [...removed];
+  if (rewritten.length > 0) {
+    const writer = await PackStore.open(root, {
+      lock: false,
+      loadPacks: false,
+      blocking: true,
+      ...(options.codec !== undefined ? { codec: options.codec } : {}),
+      ...(options.packBytes !== undefined ? { packBytes: options.packBytes } : {}),
+      ...(options.fsync ? { fsync: true } : {}),
+    });
+    const before = new Set(await readdir(dir));
+    try {
+      for (const plan of rewritten) {
+        const live: string[] = [];
+        scanIndex(join(dir, `${plan.name}.idx`), (digest) => {
+          if (mark.has(digest)) live.push(formatDigest(digest));
+        });
+        let ok = true;
+        for (const digest of live) {
+          let bytes: Uint8Array;
+          try {
+            bytes = await reader.get(digest);
+          } catch (err) {
+            if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError)) throw err;
+            ok = false;
+            continue;
+          }
+          await writer.put(digest, bytes);
+        }
+        if (ok) {
+          done.push(plan);
+          chunksRemoved += plan.records - plan.live;
+        } else {
+          damaged.push(plan.name);
+        }
+      }
+      await writer.flush();
+    } finally {
+      await writer.close();
+    }
+    written = (await readdir(dir)).filter((n) => n.endsWith('.idx') && !before.has(n)).length;
+  }
+  // The reader's handles go before the files do.
+  await reader.close();
+  for (const plan of done) {
+    // The index first: a pack without one is ignored, and writers remove it a day later.
+    await removeFile(join(dir, `${plan.name}.idx`));
+    await removeFile(join(dir, `${plan.name}.pack`));
+  }
+  let bytesAfter = 0;
+  for (const n of await readdir(dir)) {
+    if (!/\.(pack|idx)$/.test(n) || !PACK_NAME_RE.test(n.replace(/\.(pack|idx)$/, ''))) continue;
+    bytesAfter += (await stat(join(dir, n))).size;
+  }
+  return {
+    layout: 'pack',
+    chunksBefore,
+    chunksRemoved,
+    bytesBefore,
+    bytesAfter,
+    packs: {
+      before: plans.length,
+      removed: removed.length,
+      rewritten: rewritten.length - damaged.length,
+      written,
+      damaged,
+    },
+  };
+}
+
+async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') {
+      throw new StoreError(`removing ${path}: ${err.message}`, { cause: err });
+    }
+  });
+}
+
+/**
+ * Reads a pack index in blocks, checks all of it, then visits each entry's digest (a view,
+ * valid during the call) and stored length.
+ * @returns the pack's size, as the index says.
+ * @throws {@link PackFormatError} for a damaged index.
+ */
+function scanIndex(path: string, visit: (digest: Uint8Array, stored: number) => void): number {
+  const block = new Uint8Array(READ_ENTRIES * INDEX_ENTRY_BYTES);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const read = (into: Uint8Array, at: number): Uint8Array => {
+      let got = 0;
+      while (got < into.length) {
+        const n = readSync(fd, into, got, into.length - got, at + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return into.subarray(0, got);
+    };
+    const header = read(block.subarray(0, INDEX_HEADER_BYTES), 0);
+    const check = new PackIndexCheck(header, fstatSync(fd).size, path);
+    const ends = (n: number, at: number) => {
+      const got = read(block.subarray(0, n), at);
+      if (got.length < n) throw new PackFormatError(path, at + got.length, 'pack index cut short');
+      return got;
+    };
+    for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
+      check.entries(ends(Math.min(block.length, check.body - at), at));
+    }
+    check.finish(ends(4, check.body));
+    for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
+      const bytes = ends(Math.min(block.length, check.body - at), at);
+      for (let i = 0; i < bytes.length; i += INDEX_ENTRY_BYTES) {
+        const e = decodeIndexEntry(
+          bytes.subarray(i, i + INDEX_ENTRY_BYTES),
+          check.packSize,
+          path,
+          at + i,
+        );
+        visit(e.digest, e.stored);
+      }
+    }
+    return check.packSize;
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * Locks of a store directory, so that a garbage collection ({@link collectGarbage}) never runs
+ * while a store is open: a writer that found a chunk present and did not store it again relies
+ * on that chunk staying until its index is written, and a reader on the packs it loaded.
+ *
+ * A store, when it opens, creates a **shared lock** `locks/<pid>-<random>.lock` and removes it
+ * when it closes. A collection creates the **exclusive lock** `locks/gc.lock` (an exclusive
+ * create, so only one collection runs), then looks for shared locks; a store, having created
+ * its shared lock, looks for the exclusive one. Each takes its own lock before it looks for the
+ * other's, so of a store and a collection starting at once at least one sees the other, and
+ * gives way with {@link StoreLockedError}.
+ *
+ * A lock file holds `{"pid", "host", "since"}` of its holder. A lock whose holder was a process
+ * of this host that no longer runs (what a crash or a store never closed leaves) is stale: it
+ * is ignored, and a collection removes it. A lock of another host (a store on a shared
+ * filesystem, or in another container's process namespace) cannot be checked, so it holds
+ * until someone removes its file. docs/FORMAT.md §13.5 has the protocol.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { StoreError, StoreLockedError } from '../errors.js';
+
+/** Name of the directory of lock files inside a store. */
+export const LOCKS_DIR = 'locks';
+/** Name of the exclusive lock of a garbage collection. */
+export const EXCLUSIVE_LOCK = 'gc.lock';
+/** Names of shared locks. */
+const SHARED_RE = /^[0-9]+-[0-9a-f]{16}\.lock$/;
+/** Largest lock file read: anything longer is not one of ours, and is not stale. */
+const MAX_LOCK_BYTES = 4096;
+
+/** A lock held: {@link StoreLock.release} removes its file. */
+export interface StoreLock {
+  /** The lock file, or undefined when the store could not hold one (a read-only directory). */
+  readonly path: string | undefined;
+  /** Removes the lock file (again: a no-op). */
+  release(): Promise<void>;
+}
+
+/** What a lock file says of its holder. */
+interface Holder {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+const me = (): Holder => ({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
+
+/**
+ * The holder a lock file names, or undefined when it names none this code can check (not
+ * ours, cut short, or gone since it was listed).
+ */
+async function holderOf(path: string): Promise<Holder | undefined> {
+  let text: string;
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const buf = new Uint8Array(MAX_LOCK_BYTES + 1);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      if (bytesRead > MAX_LOCK_BYTES) return undefined;
+      text = new TextDecoder().decode(buf.subarray(0, bytesRead));
+    } finally {
+      await fh.close();
+    }
+    const v = JSON.parse(text) as Partial<Holder>;
+    if (!Number.isSafeInteger(v.pid) || typeof v.host !== 'string') return undefined;
+    return { pid: v.pid!, host: v.host, since: String(v.since ?? '') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a lock file is stale: its holder was a process of this host that no longer runs. A
+ * file gone since it was listed counts as stale too; one that names no holder does not.
+ */
+async function isStale(path: string): Promise<boolean> {
+  const h = await holderOf(path);
+  if (!h)
+    return !(await readFile(path).then(
+      () => true,
+      () => false,
+    ));
+  if (h.host !== hostname()) return false;
+  if (h.pid === process.pid) return false;
+  try {
+    process.kill(h.pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: the process runs, under another user.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** How a lock reads in an error message. */
+async function describe(path: string): Promise<string> {
+  const h = await holderOf(path);
+  return h ? `${path} (pid ${h.pid} on ${h.host}, since ${h.since})` : path;
+}
+
+/** Writes a new lock file; throws EEXIST when `name` exists. */
+async function create(dir: string, name: string): Promise<string> {
+  const path = join(dir, name);
+  const fh = await open(path, 'wx');
+  try {
+    await fh.writeFile(`${JSON.stringify(me())}\n`);
+  } finally {
+    await fh.close();
+  }
+  return path;
+}
+
+/** A lock whose release removes `path` once. */
+function held(path: string | undefined): StoreLock {
+  let released: Promise<void> | undefined;
+  return {
+    path,
+    release: () => {
+      released ??= path ? unlink(path).catch(() => {}) : Promise.resolve();
+      return released;
+    },
+  };
+}
+
+/**
+ * Takes a shared lock of the store at `root`, as every open store holds one.
+ * @returns the lock; one with no file when the directory is read-only or not ours to write
+ *   (nothing can collect garbage there through this user either).
+ * @throws {@link StoreLockedError} while a garbage collection holds the store.
+ */
+export async function lockShared(root: string): Promise<StoreLock> {
+  const dir = join(root, LOCKS_DIR);
+  let path: string;
+  try {
+    await mkdir(dir, { recursive: true });
+    path = await create(dir, `${process.pid}-${randomBytes(8).toString('hex')}.lock`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return held(undefined);
+    throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
+  }
+  const gc = join(dir, EXCLUSIVE_LOCK);
+  const present = await readFile(gc).then(
+    () => true,
+    () => false,
+  );
+  if (present && !(await isStale(gc))) {
+    await unlink(path).catch(() => {});
+    throw new StoreLockedError(`${root} is being garbage-collected: ${await describe(gc)}`, [gc]);
+  }
+  return held(path);
+}
+
+/**
+ * Takes the exclusive lock of the store at `root`, for a garbage collection: no store may be
+ * open, in this process or any other. Stale locks (see the module's notes) are removed.
+ * @throws {@link StoreLockedError} naming the locks in the way; {@link StoreError} when the
+ *   lock cannot be written.
+ */
+export async function lockExclusive(root: string): Promise<StoreLock> {
+  const dir = join(root, LOCKS_DIR);
+  let path: string | undefined;
+  try {
+    await mkdir(dir, { recursive: true });
+    // Two tries: the first may meet the lock of a collection that crashed.
+    for (let tries = 0; path === undefined; tries++) {
+      try {
+        path = await create(dir, EXCLUSIVE_LOCK);
+      } catch (err) {
+        const gc = join(dir, EXCLUSIVE_LOCK);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (tries > 0 || !(await isStale(gc))) {
+          throw new StoreLockedError(
+            `${root} is already being garbage-collected: ${await describe(gc)}`,
+            [gc],
+          );
+        }
+        await unlink(gc).catch(() => {});
+      }
+    }
+  } catch (err) {
+    if (err instanceof StoreLockedError) throw err;
+    throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
+  }
+  const lock = held(path);
+  try {
+    const live: string[] = [];
+    for (const name of await readdir(dir)) {
+      if (!SHARED_RE.test(name)) continue;
+      const p = join(dir, name);
+      if (await isStale(p)) await unlink(p).catch(() => {});
+      else live.push(p);
+    }
+    if (live.length > 0) {
+      const shown = await Promise.all(live.slice(0, 5).map(describe));
+      const more = live.length > 5 ? ` and ${live.length - 5} more` : '';
+      throw new StoreLockedError(
+        `${root} is open in ${live.length} store(s): ${shown.join(', ')}${more}; close them first (a lock of another host is removed by hand once its holder is gone)`,
+        live,
+      );
+    }
+  } catch (err) {
+    await lock.release();
+    if (err instanceof StoreLockedError) throw err;
+    throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
+  }
+  return lock;
+}

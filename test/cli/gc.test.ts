@@ -1,0 +1,95 @@
+/**
+ * `layerdiff gc`: keeps what the given indexes need, removes the rest, reports it (text or
+ * JSON), refuses without an index or with one that is not there, and while a store of the
+ * directory is open.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PackStore } from '../../src/node/pack-store.js';
+import { sha256 } from '../helpers/streams.js';
+import { buildTar } from '../node/extract-helpers.js';
+import { requireDist, runCli } from './run.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-gc-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const at = (name: string) => join(work, name);
+
+const bytesOf = (seed: string, size: number) => {
+  const out = new Uint8Array(size);
+  for (let i = 0; i * 32 < size; i++) {
+    out.set(
+      createHash('sha256')
+        .update(`${seed}/${i}`)
+        .digest()
+        .subarray(0, size - i * 32),
+      i * 32,
+    );
+  }
+  return out;
+};
+const tars = {
+  a: buildTar([{ path: 'a.bin', mode: 0o644, body: bytesOf('a', 400_000) }]).bytes,
+  b: buildTar([{ path: 'b.bin', mode: 0o644, body: bytesOf('b', 400_000) }]).bytes,
+};
+const store = at('store');
+const packFiles = () => readdirSync(join(store, 'packs')).sort();
+
+describe('layerdiff gc', () => {
+  beforeAll(async () => {
+    requireDist();
+    for (const [name, bytes] of Object.entries(tars)) {
+      writeFileSync(at(`${name}.tar`), bytes);
+      const r = await runCli([
+        'convert',
+        at(`${name}.tar`),
+        '--store',
+        store,
+        '--out',
+        at(`${name}.idx`),
+      ]);
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('refuses without an index, with one that is not there, and while the store is open', async () => {
+    const before = packFiles();
+    const none = await runCli(['gc', '--store', store]);
+    expect(none.code).toBe(2);
+    const gone = await runCli(['gc', at('a.idx'), at('nope.idx'), '--store', store]);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain('nope.idx is not an index file');
+    const open = await PackStore.open(store);
+    try {
+      const locked = await runCli(['gc', at('a.idx'), '--store', store]);
+      expect(locked.code).toBe(1);
+      expect(locked.stderr).toContain('ERR_STORE_LOCKED');
+      expect(locked.stderr).toContain(`pid ${process.pid}`);
+    } finally {
+      await open.close();
+    }
+    expect(packFiles()).toEqual(before);
+  });
+
+  it('a dry run, then the collection: b goes, a rebuilds byte for byte', async () => {
+    const before = packFiles();
+    const dry = await runCli(['gc', at('a.idx'), '--store', store, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.toString()).toMatch(/would remove \d+ of \d+ chunks/);
+    expect(packFiles()).toEqual(before);
+    const r = await runCli(['gc', at('a.idx'), '--store', store, '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.toString());
+    expect(report).toMatchObject({ layout: 'pack', dryRun: false, indexes: 1, missing: 0 });
+    expect(report.chunksRemoved).toBeGreaterThan(0);
+    expect(report.packs.removed).toBe(1);
+    const cat = await runCli(['cat', at('a.idx'), '--store', store]);
+    expect(cat.code).toBe(0);
+    expect(sha256(cat.stdout)).toBe(sha256(tars.a));
+    const catB = await runCli(['cat', at('b.idx'), '--store', store]);
+    expect(catB.code).toBe(1);
+    expect(catB.stderr).toContain('ERR_CHUNK_NOT_FOUND');
+  });
+});

@@ -1,0 +1,318 @@
+/**
+ * Garbage collection of stores: what no index refers to goes, what one does stays and rebuilds
+ * byte for byte, in both layouts; packs are removed, rewritten or left as the thresholds say;
+ * a dry run touches nothing; an index that cannot be read whole stops it before anything is
+ * removed; a kept chunk that does not read back leaves its pack as it was; and the locks keep
+ * a collection and open stores apart.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChunkNotFoundError, StoreLockedError } from '../../src/errors.js';
+import { formatDigest } from '../../src/hash/digest.js';
+import { FsStore } from '../../src/node/fs-store.js';
+import { collectGarbage } from '../../src/node/gc.js';
+import { PackStore } from '../../src/node/pack-store.js';
+import { LOCKS_DIR, lockExclusive } from '../../src/node/store-lock.js';
+import { indexChunks } from '../../src/pipeline/open-index.js';
+import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
+import { dropRecord, flipStoredBit, packRecords } from '../helpers/packs.js';
+import { sha256, streamOf } from '../helpers/streams.js';
+import { buildTar } from './extract-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-gc-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let n = 0;
+const fresh = () => join(work, `s${n++}`);
+
+/** Deterministic incompressible bytes. */
+const bytesOf = (seed: string, size: number) => {
+  const out = new Uint8Array(size);
+  for (let at = 0, i = 0; at < size; i++) {
+    const block = createHash('sha256').update(`${seed}/${i}`).digest();
+    out.set(block.subarray(0, Math.min(32, size - at)), at);
+    at += 32;
+  }
+  return out;
+};
+
+const shared = bytesOf('shared', 600_000);
+const tarOf = (own: string) =>
+  buildTar([
+    { path: 'shared.bin', mode: 0o644, body: shared },
+    { path: `${own}.bin`, mode: 0o644, body: bytesOf(own, 500_000) },
+  ]).bytes;
+const layers = { a: tarOf('a'), b: tarOf('b'), c: tarOf('c') };
+
+/** Every chunk (index and data) an index refers to. */
+async function chunksOf(index: Uint8Array, store: PackStore | FsStore): Promise<Set<string>> {
+  const out = new Set<string>();
+  for await (const { ref } of indexChunks(streamOf(index), store, { hash })) {
+    out.add(formatDigest(ref.digest));
+  }
+  return out;
+}
+
+type Layout = 'pack' | 'loose';
+const open = (root: string, layout: Layout) =>
+  layout === 'pack' ? PackStore.open(root) : FsStore.open(root);
+
+/** Converts each layer in its own store session (a pack each), as separate commands would. */
+async function storeOf(root: string, layout: Layout, names: (keyof typeof layers)[]) {
+  const indexes: Record<string, Uint8Array> = {};
+  for (const name of names) {
+    const store = await open(root, layout);
+    indexes[name] = (await convertBytes(layers[name], store)).index;
+    await store.close();
+  }
+  return indexes;
+}
+
+/** The store's files with their sizes. */
+function filesOf(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const p = join(e.parentPath, e.name);
+      return `${p.slice(root.length)} ${statSync(p).size}`;
+    })
+    .sort();
+}
+
+describe.each(['pack', 'loose'] as const)('collectGarbage, %s layout', (layout) => {
+  it('removes what only a dropped index refers to; the kept layers rebuild byte for byte', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a', 'b', 'c']);
+    let store = await open(root, layout);
+    const a = await chunksOf(idx.a!, store);
+    const b = await chunksOf(idx.b!, store);
+    const c = await chunksOf(idx.c!, store);
+    await store.close();
+    const onlyB = [...b].filter((d) => !a.has(d) && !c.has(d));
+    expect(onlyB.length).toBeGreaterThan(3);
+
+    const report = await collectGarbage(root, [idx.a!, idx.c!], {
+      hash,
+      ...(layout === 'pack' ? { smallPackBytes: 0 } : {}),
+    });
+    expect(report.layout).toBe(layout);
+    expect(report.referenced).toBe(new Set([...a, ...c]).size);
+    expect(report.missing).toBe(0);
+    expect(report.chunksRemoved).toBe(onlyB.length);
+    expect(report.bytesAfter).toBeLessThan(report.bytesBefore);
+
+    store = await open(root, layout);
+    for (const d of onlyB) expect(await store.has(d)).toBe(false);
+    for (const d of [...a, ...c]) expect(await store.has(d)).toBe(true);
+    expect(sha256(await reassembleBytes(idx.a!, store))).toBe(sha256(layers.a));
+    expect(sha256(await reassembleBytes(idx.c!, store))).toBe(sha256(layers.c));
+    await expect(reassembleBytes(idx.b!, store)).rejects.toBeInstanceOf(ChunkNotFoundError);
+    await store.close();
+
+    // A second collection with the same indexes finds nothing more to remove.
+    const again = await collectGarbage(root, [idx.a!, idx.c!], {
+      hash,
+      ...(layout === 'pack' ? { smallPackBytes: 0 } : {}),
+    });
+    expect(again.chunksRemoved).toBe(0);
+    expect(again.bytesAfter).toBe(again.bytesBefore);
+  });
+
+  it('a dry run reports what the real run then does, and touches nothing', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a', 'b']);
+    const before = filesOf(root);
+    const dry = await collectGarbage(root, [idx.a!], { hash, dryRun: true });
+    expect(filesOf(root)).toEqual(before);
+    expect(dry.dryRun).toBe(true);
+    expect(dry.chunksRemoved).toBeGreaterThan(0);
+    const real = await collectGarbage(root, [idx.a!], { hash });
+    expect(real.chunksRemoved).toBe(dry.chunksRemoved);
+    expect(real.chunksBefore).toBe(dry.chunksBefore);
+  });
+
+  it('stops before removing anything when an index cannot be read whole', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a', 'b']);
+    const store = await open(root, layout);
+    const indexChunk = (await chunksOf(idx.b!, store)).values().next().value!;
+    await store.close();
+    // The first chunk listed is the root's index chunk: drop it from the store.
+    if (layout === 'pack') {
+      dropRecord(packRecords(root).find((r) => r.digest === indexChunk)!);
+    } else {
+      const hex = indexChunk.slice(7);
+      const dir = join(root, 'sha256', hex.slice(0, 2));
+      for (const f of readdirSync(dir)) if (f.startsWith(hex)) rmSync(join(dir, f));
+    }
+    const before = filesOf(root);
+    await expect(collectGarbage(root, [idx.a!, idx.b!], { hash })).rejects.toBeInstanceOf(
+      ChunkNotFoundError,
+    );
+    expect(filesOf(root)).toEqual(before);
+    // Its lock is gone: the store opens.
+    await (await open(root, layout)).close();
+  });
+
+  it('counts the data chunks an index refers to that the store lacks', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a']);
+    const store = await open(root, layout);
+    const data: string[] = [];
+    for await (const { kind, ref } of indexChunks(streamOf(idx.a!), store, { hash })) {
+      if (kind === 'data') data.push(formatDigest(ref.digest));
+    }
+    await store.close();
+    const gone = data[data.length - 1]!;
+    if (layout === 'pack') dropRecord(packRecords(root).find((r) => r.digest === gone)!);
+    else {
+      const hex = gone.slice(7);
+      const dir = join(root, 'sha256', hex.slice(0, 2));
+      for (const f of readdirSync(dir)) if (f.startsWith(hex)) rmSync(join(dir, f));
+    }
+    const report = await collectGarbage(root, [idx.a!], { hash });
+    expect(report.missing).toBe(1);
+  });
+});
+
+describe('collectGarbage, pack layout', () => {
+  it('removes packs with nothing kept, rewrites those over maxUnused, leaves the rest as they are', async () => {
+    const root = fresh();
+    // Pack 1: a; pack 2: b's own chunks (its shared ones are in pack 1); pack 3: c's.
+    const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
+    const packs = readdirSync(join(root, 'packs'))
+      .filter((f) => f.endsWith('.pack'))
+      .sort();
+    expect(packs).toHaveLength(3);
+    const [p1, p2, p3] = packs.map((f) => readFileSync(join(root, 'packs', f)));
+    // Keep a and b: pack 3 goes, packs 1 and 2 are all kept.
+    const r1 = await collectGarbage(root, [idx.a!, idx.b!], { hash, smallPackBytes: 0 });
+    expect(r1.packs).toMatchObject({ before: 3, removed: 1, rewritten: 0, written: 0 });
+    const left = readdirSync(join(root, 'packs'))
+      .filter((f) => f.endsWith('.pack'))
+      .sort();
+    expect(left).toEqual(packs.slice(0, 2));
+    expect(readFileSync(join(root, 'packs', left[0]!)).equals(p1!)).toBe(true);
+    expect(readFileSync(join(root, 'packs', left[1]!)).equals(p2!)).toBe(true);
+    void p3;
+    // Keep b only: pack 1 holds a's own chunks (most of its bytes) beside the shared ones.
+    // With maxUnused 1 it stays as it is; with the default it is rewritten.
+    const r2 = await collectGarbage(root, [idx.b!], { hash, smallPackBytes: 0, maxUnused: 1 });
+    expect(r2.packs).toMatchObject({ removed: 0, rewritten: 0 });
+    expect(readFileSync(join(root, 'packs', left[0]!)).equals(p1!)).toBe(true);
+    const r3 = await collectGarbage(root, [idx.b!], { hash, smallPackBytes: 0 });
+    expect(r3.packs).toMatchObject({ removed: 0, rewritten: 1, written: 1 });
+    expect(r3.bytesAfter).toBeLessThan(r3.bytesBefore - 400_000);
+    const store = await PackStore.open(root);
+    expect(sha256(await reassembleBytes(idx.b!, store))).toBe(sha256(layers.b));
+    await store.close();
+  });
+
+  it('puts small packs together, and a chunk two packs held is kept once', async () => {
+    const root = fresh();
+    // Two writers store the same layer at once: every chunk twice, in two packs.
+    const s1 = await PackStore.open(root);
+    const s2 = await PackStore.open(root);
+    const [x, y] = await Promise.all([convertBytes(layers.a, s1), convertBytes(layers.a, s2)]);
+    await Promise.all([s1.close(), s2.close()]);
+    expect(sha256(x.index)).toBe(sha256(y.index));
+    const before = packRecords(root);
+    expect(new Set(before.map((r) => r.pack)).size).toBe(2);
+    const distinct = new Set(before.map((r) => r.digest));
+    expect(before.length).toBe(distinct.size * 2);
+    const report = await collectGarbage(root, [x.index], { hash, maxUnused: 1 });
+    expect(report.packs).toMatchObject({ before: 2, removed: 0, rewritten: 2, written: 1 });
+    const after = packRecords(root);
+    expect(after.length).toBe(distinct.size);
+    expect(new Set(after.map((r) => r.digest))).toEqual(distinct);
+    const store = await PackStore.open(root);
+    expect(sha256(await reassembleBytes(x.index, store))).toBe(sha256(layers.a));
+    await store.close();
+  });
+
+  it('leaves a pack as it was when a kept chunk of it does not read back', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b']);
+    const store = await PackStore.open(root);
+    const b = await chunksOf(idx.b!, store);
+    await store.close();
+    // Keeping b, a's pack (the first) is due: a's own chunks are most of it. Damage a chunk of
+    // it that b shares.
+    const first = readdirSync(join(root, 'packs'))
+      .filter((f) => f.endsWith('.pack'))
+      .sort()[0]!;
+    const victim = packRecords(root).find(
+      (r) => r.pack.endsWith(first) && b.has(r.digest) && r.entry.stored > 1000,
+    )!;
+    flipStoredBit(victim);
+    const bytes = readFileSync(victim.pack);
+    const report = await collectGarbage(root, [idx.b!], { hash, smallPackBytes: 0 });
+    // Its other kept chunks were already copied into a new pack: copies too many, harmless.
+    expect(report.packs).toMatchObject({ removed: 0, rewritten: 0, written: 1 });
+    expect(report.packs!.damaged).toEqual([first.slice(0, -'.pack'.length)]);
+    expect(readFileSync(victim.pack).equals(bytes)).toBe(true);
+  });
+});
+
+describe('store locks', () => {
+  it('no collection while a store is open; no store opens while a collection runs', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b']);
+    const open1 = await PackStore.open(root);
+    const before = filesOf(root);
+    const err = await collectGarbage(root, [idx.a!], { hash }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreLockedError);
+    expect((err as StoreLockedError).code).toBe('ERR_STORE_LOCKED');
+    expect((err as Error).message).toContain(`pid ${process.pid}`);
+    expect(filesOf(root)).toEqual(before);
+    await open1.close();
+
+    const gc = await lockExclusive(root);
+    await expect(PackStore.open(root)).rejects.toBeInstanceOf(StoreLockedError);
+    await expect(FsStore.open(join(root, 'other'))).resolves.toBeDefined();
+    await expect(lockExclusive(root)).rejects.toThrow(/already being garbage-collected/);
+    await gc.release();
+    // What the refused open created is gone: only the collection's own files come and go.
+    expect(readdirSync(join(root, LOCKS_DIR))).toEqual([]);
+    await (await PackStore.open(root)).close();
+    expect((await collectGarbage(root, [idx.a!], { hash })).chunksRemoved).toBeGreaterThan(0);
+  });
+
+  it('a lock of a process of this host that no longer runs is stale; one of another host holds', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a']);
+    const dir = join(root, LOCKS_DIR);
+    mkdirSync(dir, { recursive: true });
+    // The pid of a process that has ended.
+    const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
+    const lock = (pid: number, host: string) =>
+      `${JSON.stringify({ pid, host, since: '2026-01-01T00:00:00.000Z' })}\n`;
+    writeFileSync(
+      join(dir, `${dead}-${randomBytes(8).toString('hex')}.lock`),
+      lock(dead, hostname()),
+    );
+    writeFileSync(join(dir, 'gc.lock'), lock(dead, hostname()));
+    // A store opens past the crashed collection's lock, and the collection removes both.
+    await (await PackStore.open(root)).close();
+    await collectGarbage(root, [idx.a!], { hash });
+    expect(readdirSync(dir)).toEqual([]);
+    const foreign = join(dir, `${dead}-${randomBytes(8).toString('hex')}.lock`);
+    writeFileSync(foreign, lock(dead, `not-${hostname()}`));
+    await expect(collectGarbage(root, [idx.a!], { hash })).rejects.toThrow(
+      new RegExp(`pid ${dead} on not-`),
+    );
+    writeFileSync(join(dir, 'gc.lock'), lock(dead, `not-${hostname()}`));
+    await expect(PackStore.open(root)).rejects.toBeInstanceOf(StoreLockedError);
+  });
+});
