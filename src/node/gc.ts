@@ -276,16 +276,21 @@ async function sweepPacks(
   const plans: PackPlan[] = [];
   for (const name of names) {
     const plan: PackPlan = { name, bytes: 0, records: 0, live: 0, liveBytes: 0, deadBytes: 0 };
-    const packSize = scanIndex(join(dir, `${name}.idx`), (digest, stored) => {
-      plan.records++;
-      if (mark.has(digest)) {
-        plan.live++;
-        plan.liveBytes += RECORD_HEADER_BYTES + stored;
-      } else {
-        plan.deadBytes += RECORD_HEADER_BYTES + stored;
+    const idx = join(dir, `${name}.idx`);
+    let packSize = 0;
+    for (const block of indexBlocks(idx)) {
+      packSize = block.packSize;
+      for (const e of block.entries) {
+        plan.records++;
+        if (mark.has(e.digest)) {
+          plan.live++;
+          plan.liveBytes += RECORD_HEADER_BYTES + e.stored;
+        } else {
+          plan.deadBytes += RECORD_HEADER_BYTES + e.stored;
+        }
       }
-    });
-    plan.bytes = packSize + (await stat(join(dir, `${name}.idx`))).size;
+    }
+    plan.bytes = packSize + (await stat(idx)).size;
     plans.push(plan);
   }
   const removed = plans.filter((p) => p.live === 0);
@@ -333,21 +338,24 @@ async function sweepPacks(
     const before = new Set(await readdir(dir));
     try {
       for (const plan of rewritten) {
-        const live: string[] = [];
-        scanIndex(join(dir, `${plan.name}.idx`), (digest) => {
-          if (mark.has(digest)) live.push(formatDigest(digest));
-        });
         let ok = true;
-        for (const digest of live) {
-          let bytes: Uint8Array;
-          try {
-            bytes = await reader.get(digest);
-          } catch (err) {
-            if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError)) throw err;
-            ok = false;
-            continue;
+        // A block of entries at a time: an index of an earlier build may list 2^22.
+        for (const block of indexBlocks(join(dir, `${plan.name}.idx`))) {
+          const live = block.entries
+            .filter((e) => mark.has(e.digest))
+            .map((e) => formatDigest(e.digest));
+          for (const digest of live) {
+            let bytes: Uint8Array;
+            try {
+              bytes = await reader.get(digest);
+            } catch (err) {
+              if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError))
+                throw err;
+              ok = false;
+              continue;
+            }
+            await writer.put(digest, bytes);
           }
-          await writer.put(digest, bytes);
         }
         if (ok) {
           done.push(plan);
@@ -399,12 +407,13 @@ async function removeFile(path: string): Promise<void> {
 }
 
 /**
- * Reads a pack index in blocks, checks all of it, then visits each entry's digest (a view,
- * valid during the call) and stored length.
- * @returns the pack's size, as the index says.
+ * Reads a pack index in blocks: checks all of it first, then hands out its entries a block at a
+ * time (each entry's digest a copy), so that no index is held whole (the format allows 218 MB).
  * @throws {@link PackFormatError} for a damaged index.
  */
-function scanIndex(path: string, visit: (digest: Uint8Array, stored: number) => void): number {
+function* indexBlocks(
+  path: string,
+): Generator<{ packSize: number; entries: { digest: Uint8Array; stored: number }[] }> {
   const block = new Uint8Array(READ_ENTRIES * INDEX_ENTRY_BYTES);
   let fd: number;
   try {
@@ -413,28 +422,25 @@ function scanIndex(path: string, visit: (digest: Uint8Array, stored: number) => 
     throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    const read = (into: Uint8Array, at: number): Uint8Array => {
+    const read = (n: number, at: number): Uint8Array => {
       let got = 0;
-      while (got < into.length) {
-        const n = readSync(fd, into, got, into.length - got, at + got);
-        if (n === 0) break;
-        got += n;
+      while (got < n) {
+        const r = readSync(fd, block, got, n - got, at + got);
+        if (r === 0) break;
+        got += r;
       }
-      return into.subarray(0, got);
+      if (got < n) throw new PackFormatError(path, at + got, 'pack index cut short');
+      return block.subarray(0, n);
     };
-    const header = read(block.subarray(0, INDEX_HEADER_BYTES), 0);
-    const check = new PackIndexCheck(header, fstatSync(fd).size, path);
-    const ends = (n: number, at: number) => {
-      const got = read(block.subarray(0, n), at);
-      if (got.length < n) throw new PackFormatError(path, at + got.length, 'pack index cut short');
-      return got;
-    };
+    const check = new PackIndexCheck(read(INDEX_HEADER_BYTES, 0), fstatSync(fd).size, path);
     for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
-      check.entries(ends(Math.min(block.length, check.body - at), at));
+      check.entries(read(Math.min(block.length, check.body - at), at));
     }
-    check.finish(ends(4, check.body));
+    check.finish(read(4, check.body));
+    if (check.count === 0) yield { packSize: check.packSize, entries: [] };
     for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
-      const bytes = ends(Math.min(block.length, check.body - at), at);
+      const bytes = read(Math.min(block.length, check.body - at), at);
+      const entries: { digest: Uint8Array; stored: number }[] = [];
       for (let i = 0; i < bytes.length; i += INDEX_ENTRY_BYTES) {
         const e = decodeIndexEntry(
           bytes.subarray(i, i + INDEX_ENTRY_BYTES),
@@ -442,10 +448,10 @@ function scanIndex(path: string, visit: (digest: Uint8Array, stored: number) => 
           path,
           at + i,
         );
-        visit(e.digest, e.stored);
+        entries.push({ digest: e.digest.slice(), stored: e.stored });
       }
+      yield { packSize: check.packSize, entries };
     }
-    return check.packSize;
   } finally {
     closeSync(fd);
   }
