@@ -19,7 +19,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StoreError, StoreLockedError } from '../errors.js';
@@ -57,8 +58,10 @@ const me = (): Holder => ({ pid: process.pid, host: hostname(), since: new Date(
 async function holderOf(path: string): Promise<Holder | undefined> {
   let text: string;
   try {
-    const fh = await open(path, 'r');
+    // Without blocking: a FIFO in a lock's place must not hang the open.
+    const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!(await fh.stat()).isFile()) return undefined;
       const buf = new Uint8Array(MAX_LOCK_BYTES + 1);
       const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
       if (bytesRead > MAX_LOCK_BYTES) return undefined;
@@ -80,11 +83,7 @@ async function holderOf(path: string): Promise<Holder | undefined> {
  */
 async function isStale(path: string): Promise<boolean> {
   const h = await holderOf(path);
-  if (!h)
-    return !(await readFile(path).then(
-      () => true,
-      () => false,
-    ));
+  if (!h) return !(await exists(path));
   if (h.host !== hostname()) return false;
   if (h.pid === process.pid) return false;
   try {
@@ -95,6 +94,13 @@ async function isStale(path: string): Promise<boolean> {
     return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
+
+/** Whether a name exists (whatever it is: a lock file, or something in its place). */
+const exists = (path: string): Promise<boolean> =>
+  lstat(path).then(
+    () => true,
+    () => false,
+  );
 
 /** How a lock reads in an error message. */
 async function describe(path: string): Promise<string> {
@@ -144,11 +150,7 @@ export async function lockShared(root: string): Promise<StoreLock> {
     throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
   }
   const gc = join(dir, EXCLUSIVE_LOCK);
-  const present = await readFile(gc).then(
-    () => true,
-    () => false,
-  );
-  if (present && !(await isStale(gc))) {
+  if ((await exists(gc)) && !(await isStale(gc))) {
     await unlink(path).catch(() => {});
     throw new StoreLockedError(`${root} is being garbage-collected: ${await describe(gc)}`, [gc]);
   }

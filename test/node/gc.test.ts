@@ -28,7 +28,7 @@ import { LOCKS_DIR, lockExclusive } from '../../src/node/store-lock.js';
 import { indexChunks } from '../../src/pipeline/open-index.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
 import { dropRecord, flipStoredBit, packRecords } from '../helpers/packs.js';
-import { sha256, streamOf } from '../helpers/streams.js';
+import { sha256, streamOf, within } from '../helpers/streams.js';
 import { buildTar } from './extract-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-gc-'));
@@ -314,5 +314,12 @@ describe('store locks', () => {
     );
     writeFileSync(join(dir, 'gc.lock'), lock(dead, `not-${hostname()}`));
     await expect(PackStore.open(root)).rejects.toBeInstanceOf(StoreLockedError);
+    // Something else in the lock's place: it holds (it may be a lock being written), and
+    // reading it never hangs, even a FIFO.
+    rmSync(join(dir, 'gc.lock'));
+    execFileSync('mkfifo', [join(dir, 'gc.lock')]);
+    await expect(within(PackStore.open(root))).rejects.toThrow(
+      /being garbage-collected: \S+gc\.lock$/,
+    );
   });
 });
