@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PackStore } from '../../src/node/pack-store.js';
 import { sha256 } from '../helpers/streams.js';
 import { buildTar } from '../node/extract-helpers.js';
+import { buildLayout, layoutFiles } from '../oci/helpers.js';
 import { requireDist, runCli } from './run.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-gc-cli-'));
@@ -91,5 +92,31 @@ describe('layerdiff gc', () => {
     const catB = await runCli(['cat', at('b.idx'), '--store', store]);
     expect(catB.code).toBe(1);
     expect(catB.stderr).toContain('ERR_CHUNK_NOT_FOUND');
+  });
+
+  it('--oci keeps every layer of a chunked layout', async () => {
+    const src = at('image');
+    buildLayout(src, [{ tag: 't', layers: [{ tar: tars.b, compress: 'none' }] }]);
+    const ociStore = at('oci-store');
+    const conv = await runCli(['oci', 'convert', src, '--store', ociStore, '--out', at('chunked')]);
+    expect(conv.code).toBe(0);
+    const c = await runCli(['convert', at('a.tar'), '--store', ociStore, '--out', at('a2.idx')]);
+    expect(c.code).toBe(0);
+    const r = await runCli(['gc', '--oci', at('chunked'), '--store', ociStore, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.toString())).toMatchObject({ indexes: 1, missing: 0 });
+    // The image comes back whole; the other layer does not.
+    const back = await runCli([
+      'oci',
+      'restore',
+      at('chunked'),
+      '--store',
+      ociStore,
+      '--out',
+      at('restored'),
+    ]);
+    expect(back.code).toBe(0);
+    expect(layoutFiles(at('restored'))).toEqual(layoutFiles(src));
+    expect((await runCli(['cat', at('a2.idx'), '--store', ociStore])).code).toBe(1);
   });
 });
