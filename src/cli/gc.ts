@@ -12,7 +12,7 @@ import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
 import { layoutRoots } from '../node/oci-roots.js';
 import { parse, required } from './args.js';
-import { codecOption } from './store.js';
+import { codecOption, lockWaitMs } from './store.js';
 
 export async function gcCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(

@@ -16,6 +16,21 @@ import type { PackStore } from '../node/pack-store.js';
 import { required } from './args.js';
 import { closeAtEnd } from './cleanup.js';
 
+/**
+ * How long a command waits for the locks of its store, from `LAYERDIFF_LOCK_WAIT` (seconds):
+ * a store waits for a garbage collection to end, a collection for the stores open to close.
+ * @returns milliseconds (0 when unset).
+ * @throws {@link UsageError} for a value that is not a whole number of seconds.
+ */
+export function lockWaitMs(): number {
+  const v = process.env.LAYERDIFF_LOCK_WAIT;
+  if (v === undefined || v === '') return 0;
+  if (!/^[0-9]{1,6}$/.test(v)) {
+    throw new UsageError(`LAYERDIFF_LOCK_WAIT must be whole seconds, got ${JSON.stringify(v)}`);
+  }
+  return Number(v) * 1000;
+}
+
 /** The options of a command that adds chunks to a store. */
 export const WRITE_STORE_OPTIONS = {
   store: { type: 'string' },
@@ -80,7 +95,12 @@ export async function openWritableStore(values: {
   }
   const codec = codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 });
   return closed(
-    await openStore(dir, { layout: layout as StoreLayout | undefined, blocking: true, codec }),
+    await openStore(dir, {
+      layout: layout as StoreLayout | undefined,
+      blocking: true,
+      codec,
+      lockWaitMs: lockWaitMs(),
+    }),
   );
 }
 
@@ -89,7 +109,13 @@ export async function openWritableStore(values: {
  * @param dir - the `--store` value.
  */
 export async function openReadStore(dir: string | undefined): Promise<PackStore | FsStore> {
-  return closed(await openStore(required(dir, 'store'), { existing: true, blocking: true }));
+  return closed(
+    await openStore(required(dir, 'store'), {
+      existing: true,
+      blocking: true,
+      lockWaitMs: lockWaitMs(),
+    }),
+  );
 }
 
 /** Has a store closed when the command ends (a pack store keeps files open). */

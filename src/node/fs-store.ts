@@ -66,6 +66,11 @@ export interface FsStoreOptions {
    * @default true
    */
   lock?: boolean;
+  /**
+   * How long `open` keeps trying, in milliseconds, while a garbage collection holds the store
+   * (then {@link StoreLockedError}). @default 0
+   */
+  lockWaitMs?: number;
 }
 
 /** A {@link ChunkStore} on the local filesystem. Every read is verified against its digest. */
@@ -109,7 +114,7 @@ export class FsStore implements ChunkStore {
       // Each directory made, from the first down to sha256/, is a new name in its parent.
       for (let d = top; d.startsWith(made); d = dirname(d)) store.unsynced.add(dirname(d));
     }
-    if (options.lock !== false) store.lock = await lockShared(root);
+    if (options.lock !== false) store.lock = await lockShared(root, options.lockWaitMs);
     return store;
   }
 

@@ -73,6 +73,11 @@ export interface GarbageOptions {
   hash?: HashProvider;
   /** Limits of the indexes read. */
   index?: IndexDecoderOptions;
+  /**
+   * How long to keep trying, in milliseconds, while stores of the directory are open (then
+   * {@link StoreLockedError}). @default 0
+   */
+  lockWaitMs?: number;
 }
 
 /** What {@link collectGarbage} found and did. */
@@ -144,7 +149,7 @@ export async function collectGarbage(
   // Keeping nothing would empty the store: surely not what was meant.
   if ((indexes as unknown[]).length === 0)
     throw new UsageError('collectGarbage needs at least one index to keep');
-  const lock = await lockExclusive(root);
+  const lock = await lockExclusive(root, options.lockWaitMs);
   try {
     const store = await openStore(root, { existing: true, blocking: true, lock: false });
     try {

@@ -117,6 +117,11 @@ export interface PackStoreOptions {
    */
   lock?: boolean;
   /**
+   * How long `open` keeps trying, in milliseconds, while a garbage collection holds the store
+   * (then {@link StoreLockedError}). @default 0
+   */
+  lockWaitMs?: number;
+  /**
    * Load the indexes of the packs already in the directory. Without, `put` stores again the
    * chunks they hold, and `get` finds those only after a {@link PackStore.refresh}: a garbage
    * collection writes the chunks it keeps into new packs this way. @default true
@@ -330,7 +335,7 @@ export class PackStore implements ChunkStore {
     await mkdir(join(root, PACKS_DIR), { recursive: true }).catch((err: Error) => {
       throw new StoreError(`creating ${join(root, PACKS_DIR)}: ${err.message}`, { cause: err });
     });
-    if (options.lock !== false) store.lock = await lockShared(root);
+    if (options.lock !== false) store.lock = await lockShared(root, options.lockWaitMs);
     try {
       if (options.loadPacks === false) {
         // Known, so that no refresh loads them.

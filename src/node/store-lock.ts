@@ -133,12 +133,33 @@ function held(path: string | undefined): StoreLock {
 }
 
 /**
+ * Tries `take` until it gets its lock, or until `waitMs` have passed with locks in the way:
+ * between tries nothing is held, pausing 50 ms, then twice as long each time up to a second.
+ */
+async function waiting(take: () => Promise<StoreLock>, waitMs: number): Promise<StoreLock> {
+  const until = Date.now() + waitMs;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
+    try {
+      return await take();
+    } catch (err) {
+      if (!(err instanceof StoreLockedError) || Date.now() + pause > until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}
+
+/**
  * Takes a shared lock of the store at `root`, as every open store holds one.
+ * @param waitMs - how long to keep trying while a garbage collection holds the store.
  * @returns the lock; one with no file when the directory is read-only or not ours to write
  *   (nothing can collect garbage there through this user either).
  * @throws {@link StoreLockedError} while a garbage collection holds the store.
  */
-export async function lockShared(root: string): Promise<StoreLock> {
+export function lockShared(root: string, waitMs = 0): Promise<StoreLock> {
+  return waiting(() => trySharedLock(root), waitMs);
+}
+
+async function trySharedLock(root: string): Promise<StoreLock> {
   const dir = join(root, LOCKS_DIR);
   let path: string;
   try {
@@ -160,10 +181,15 @@ export async function lockShared(root: string): Promise<StoreLock> {
 /**
  * Takes the exclusive lock of the store at `root`, for a garbage collection: no store may be
  * open, in this process or any other. Stale locks (see the module's notes) are removed.
+ * @param waitMs - how long to keep trying while stores are open (or another collection runs).
  * @throws {@link StoreLockedError} naming the locks in the way; {@link StoreError} when the
  *   lock cannot be written.
  */
-export async function lockExclusive(root: string): Promise<StoreLock> {
+export function lockExclusive(root: string, waitMs = 0): Promise<StoreLock> {
+  return waiting(() => tryExclusiveLock(root), waitMs);
+}
+
+async function tryExclusiveLock(root: string): Promise<StoreLock> {
   const dir = join(root, LOCKS_DIR);
   let path: string | undefined;
   try {

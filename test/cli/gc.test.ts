@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PackStore } from '../../src/node/pack-store.js';
+import { lockExclusive } from '../../src/node/store-lock.js';
 import { sha256 } from '../helpers/streams.js';
 import { buildTar } from '../node/extract-helpers.js';
 import { buildLayout, layoutFiles } from '../oci/helpers.js';
@@ -72,6 +73,24 @@ describe('layerdiff gc', () => {
       await open.close();
     }
     expect(packFiles()).toEqual(before);
+  });
+
+  it('LAYERDIFF_LOCK_WAIT: a command waits that many seconds for a collection to end', async () => {
+    const gc = await lockExclusive(store);
+    try {
+      const refused = await runCli(['inspect', at('a.idx'), '--store', store]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('ERR_STORE_LOCKED');
+      process.env.LAYERDIFF_LOCK_WAIT = 'soon';
+      expect((await runCli(['inspect', at('a.idx'), '--store', store])).code).toBe(2);
+      process.env.LAYERDIFF_LOCK_WAIT = '20';
+      setTimeout(() => void gc.release(), 500);
+      const waited = await runCli(['inspect', at('a.idx'), '--store', store]);
+      expect(waited.code).toBe(0);
+    } finally {
+      delete process.env.LAYERDIFF_LOCK_WAIT;
+      await gc.release();
+    }
   });
 
   it('a dry run, then the collection: b goes, a rebuilds byte for byte', async () => {

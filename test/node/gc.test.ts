@@ -289,6 +289,25 @@ describe('store locks', () => {
     expect((await collectGarbage(root, [idx.a!], { hash })).chunksRemoved).toBeGreaterThan(0);
   });
 
+  it('lockWaitMs: a store waits for a collection to end, a collection for stores to close', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a']);
+    const gc = await lockExclusive(root);
+    setTimeout(() => void gc.release(), 300);
+    const t = Date.now();
+    const store = await within(PackStore.open(root, { lockWaitMs: 10_000 }));
+    expect(Date.now() - t).toBeGreaterThanOrEqual(250);
+    setTimeout(() => void store.close(), 300);
+    const report = await within(collectGarbage(root, [idx.a!], { hash, lockWaitMs: 10_000 }));
+    expect(report.chunksRemoved).toBe(0);
+    // A wait that runs out ends as no wait does.
+    const held = await PackStore.open(root);
+    await expect(collectGarbage(root, [idx.a!], { hash, lockWaitMs: 200 })).rejects.toBeInstanceOf(
+      StoreLockedError,
+    );
+    await held.close();
+  });
+
   it('a lock of a process of this host that no longer runs is stale; one of another host holds', async () => {
     const root = fresh();
     const idx = await storeOf(root, 'pack', ['a']);
