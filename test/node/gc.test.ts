@@ -19,7 +19,7 @@ import {
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChunkNotFoundError, StoreLockedError } from '../../src/errors.js';
+import { ChunkNotFoundError, PackFormatError, StoreLockedError } from '../../src/errors.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { collectGarbage } from '../../src/node/gc.js';
@@ -217,6 +217,20 @@ describe('collectGarbage, pack layout', () => {
     const store = await PackStore.open(root);
     expect(sha256(await reassembleBytes(idx.b!, store))).toBe(sha256(layers.b));
     await store.close();
+  });
+
+  it('a damaged pack index stops it before anything is removed', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b']);
+    const file = packRecords(root)[0]!.idx;
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 1]! ^= 1; // its checksum
+    writeFileSync(file, bytes);
+    const before = filesOf(root);
+    const err = await collectGarbage(root, [idx.a!], { hash }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PackFormatError);
+    expect((err as Error).message).toContain(file);
+    expect(filesOf(root)).toEqual(before);
   });
 
   it('puts small packs together, and a chunk two packs held is kept once', async () => {
