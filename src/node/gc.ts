@@ -46,7 +46,7 @@ import {
 import { FsStore } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
-import { PACK_NAME_RE, PACKS_DIR, PackStore } from './pack-store.js';
+import { OPEN_PACK_ENTRIES, PACK_NAME_RE, PACKS_DIR, PackStore } from './pack-store.js';
 import { lockExclusive } from './store-lock.js';
 
 /** Options of {@link collectGarbage}. */
@@ -59,8 +59,8 @@ export interface GarbageOptions {
    */
   maxUnused?: number;
   /**
-   * Packs under this many bytes are rewritten together when there are two or more; 0 never.
-   * @default 64 MiB
+   * Packs under this many bytes (and under 8,192 records, a quarter of what a writer puts in one)
+   * are rewritten together when there are two or more; 0 never. @default 64 MiB
    */
   smallPackBytes?: number;
   /** Size of the packs written (see `PackStoreOptions.packBytes`). @default 256 MiB */
@@ -299,12 +299,15 @@ async function sweepPacks(
     plans.push(plan);
   }
   const removed = plans.filter((p) => p.live === 0);
-  const smallOnes = plans.filter((p) => p.live > 0 && p.bytes < options.small);
+  // Small: few bytes, and room for more records (a pack of tiny chunks that reached the
+  // writer's record limit would come out of a rewrite as small as it went in).
+  const isSmall = (p: PackPlan) => p.bytes < options.small && p.records < OPEN_PACK_ENTRIES / 4;
+  const smallOnes = plans.filter((p) => p.live > 0 && isSmall(p));
   const rewritten = plans.filter(
     (p) =>
       p.live > 0 &&
       ((p.deadBytes > 0 && p.deadBytes >= options.maxUnused * (p.liveBytes + p.deadBytes)) ||
-        (smallOnes.length > 1 && p.bytes < options.small)),
+        (smallOnes.length > 1 && isSmall(p))),
   );
   const bytesBefore = plans.reduce((n, p) => n + p.bytes, 0);
   const chunksBefore = plans.reduce((n, p) => n + p.records, 0);

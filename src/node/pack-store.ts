@@ -177,7 +177,7 @@ const BATCH_PARTS = 512;
  * bounds it at 3.4 MiB. (At 65,536 records, a layer of 200,000 small files converted in 4 MiB
  * more: 105 against 101 MiB.) The format allows MAX_PACK_ENTRIES.
  */
-const OPEN_PACK_ENTRIES = Math.min(1 << 15, MAX_PACK_ENTRIES);
+export const OPEN_PACK_ENTRIES = Math.min(1 << 15, MAX_PACK_ENTRIES);
 
 /**
  * Records of one chunk (strictly, of one fingerprint) kept from the indexes a store loads, the

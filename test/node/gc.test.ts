@@ -256,6 +256,33 @@ describe('collectGarbage, pack layout', () => {
     await store.close();
   });
 
+  it('does not rewrite small packs that are full of records (a rewrite would change nothing)', async () => {
+    const root = fresh();
+    // Two packs of over 8,192 tiny chunks each: few bytes, but a quarter of a writer's record limit.
+    const tiny = (tag: string) =>
+      buildTar(
+        Array.from({ length: 8_200 }, (_, i) => ({
+          path: `${tag}${i}`,
+          mode: 0o644,
+          body: `${tag} ${i}`,
+        })),
+      ).bytes;
+    const indexes: Uint8Array[] = [];
+    for (const tag of ['x', 'y']) {
+      const store = await PackStore.open(root, { blocking: true, codec: false });
+      indexes.push((await convertBytes(tiny(tag), store)).index);
+      await store.close();
+    }
+    const full = await collectGarbage(root, indexes, { hash, dryRun: true });
+    expect(full.packs).toMatchObject({ before: 2, removed: 0, rewritten: 0 });
+    // A third, small and not full, is put together with neither of them, nor alone.
+    const store = await PackStore.open(root);
+    indexes.push((await convertBytes(layers.a, store)).index);
+    await store.close();
+    const third = await collectGarbage(root, indexes, { hash, dryRun: true });
+    expect(third.packs).toMatchObject({ before: 3, removed: 0, rewritten: 0 });
+  });
+
   it('leaves a pack as it was when a kept chunk of it does not read back', async () => {
     const root = fresh();
     const idx = await storeOf(root, 'pack', ['a', 'b']);
