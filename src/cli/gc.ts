@@ -53,6 +53,7 @@ export async function gcCommand(args: string[]): Promise<void> {
     dryRun: values['dry-run'] === true,
     codec,
     hash: nodeHashProvider(),
+    lockWaitMs: lockWaitMs(),
     ...(pct !== undefined ? { maxUnused: Number(pct) / 100 } : {}),
   });
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : summary(report));

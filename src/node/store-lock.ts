@@ -70,7 +70,7 @@ async function holderOf(path: string): Promise<Holder | undefined> {
       await fh.close();
     }
     const v = JSON.parse(text) as Partial<Holder>;
-    if (!Number.isSafeInteger(v.pid) || typeof v.host !== 'string') return undefined;
+    if (!Number.isSafeInteger(v.pid) || v.pid! <= 0 || typeof v.host !== 'string') return undefined;
     return { pid: v.pid!, host: v.host, since: String(v.since ?? '') };
   } catch {
     return undefined;

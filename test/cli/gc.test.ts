@@ -69,7 +69,13 @@ describe('layerdiff gc', () => {
       expect(locked.code).toBe(1);
       expect(locked.stderr).toContain('ERR_STORE_LOCKED');
       expect(locked.stderr).toContain(`pid ${process.pid}`);
+      // Told to wait, it waits for the store to close.
+      process.env.LAYERDIFF_LOCK_WAIT = '20';
+      setTimeout(() => void open.close(), 500);
+      const waited = await runCli(['gc', at('a.idx'), '--store', store, '--dry-run']);
+      expect(waited.code).toBe(0);
     } finally {
+      delete process.env.LAYERDIFF_LOCK_WAIT;
       await open.close();
     }
     expect(packFiles()).toEqual(before);
