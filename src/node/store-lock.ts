@@ -23,7 +23,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { StoreError, StoreLockedError } from '../errors.js';
+import { StoreError, StoreLockedError, UsageError } from '../errors.js';
 
 /** Name of the directory of lock files inside a store. */
 export const LOCKS_DIR = 'locks';
@@ -137,6 +137,9 @@ function held(path: string | undefined): StoreLock {
  * between tries nothing is held, pausing 50 ms, then twice as long each time up to a second.
  */
 async function waiting(take: () => Promise<StoreLock>, waitMs: number): Promise<StoreLock> {
+  if (!(typeof waitMs === 'number' && waitMs >= 0 && Number.isFinite(waitMs))) {
+    throw new UsageError(`lockWaitMs must be 0 or more milliseconds, got ${String(waitMs)}`);
+  }
   const until = Date.now() + waitMs;
   for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
     try {

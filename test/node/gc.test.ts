@@ -409,6 +409,7 @@ describe('store locks', () => {
     setTimeout(() => void store.close(), 300);
     const report = await within(collectGarbage(root, [idx.a!], { hash, lockWaitMs: 10_000 }));
     expect(report.chunksRemoved).toBe(0);
+    await expect(PackStore.open(root, { lockWaitMs: Number.NaN })).rejects.toThrow(/lockWaitMs/);
     // A wait that runs out ends as no wait does.
     const held = await PackStore.open(root);
     await expect(collectGarbage(root, [idx.a!], { hash, lockWaitMs: 200 })).rejects.toBeInstanceOf(
