@@ -5,13 +5,15 @@
  * **marks** every chunk the indexes refer to (their index chunks, read and verified, and their
  * data chunks) in a {@link MarkSet}, then **sweeps**:
  *
- * - a pack store: a pack none of whose records is marked is removed; a pack whose unmarked
- *   records take at least `maxUnused` of its bytes is rewritten, as are packs under
+ * - a pack store: a pack none of whose records is marked is removed. A pack is rewritten when
+ *   its unmarked records, and its marked ones a newer pack may hold too (copies two writers
+ *   stored at once), take at least `maxUnused` of its bytes; so are packs under
  *   `smallPackBytes` when there are two or more (fewer, larger packs are quicker to open and
- *   to look up in): each marked chunk of theirs is read (verified against its digest) and
- *   stored in new packs, a chunk once however many of them held it, and only once the new packs are
- *   published are the old ones removed (index first, so a crash leaves at worst a copy too
- *   many, or a pack without an index that writers remove a day later);
+ *   to look up in). Each marked chunk of theirs is read (verified against its digest) and
+ *   stored in new packs, unless a pack that stays (or a new one) holds it already and that
+ *   copy reads back. Only once the new packs are published are the old ones removed (index
+ *   first, so a crash leaves at worst a copy too many, or a pack without an index that
+ *   writers remove a day later);
  * - a file-per-chunk store: each unmarked chunk file is removed.
  *
  * An index that cannot be read whole (a missing or corrupt index chunk) fails the collection
@@ -122,6 +124,8 @@ interface PackPlan {
   live: number;
   liveBytes: number;
   deadBytes: number;
+  /** Bytes of kept records whose chunk a newer pack may hold too (a copy too many). */
+  twinBytes: number;
 }
 
 /**
@@ -279,25 +283,40 @@ async function sweepPacks(
     .map((n) => n.slice(0, -4))
     .sort();
   const plans: PackPlan[] = [];
-  for (const name of names) {
-    const plan: PackPlan = { name, bytes: 0, records: 0, live: 0, liveBytes: 0, deadBytes: 0 };
+  // Kept chunks met so far, newest pack first: a kept record of a chunk met in a newer pack is
+  // likely a copy too many (two writers stored it at once), which a rewrite leaves out. A
+  // filter may take a chunk for met by chance: that only makes a rewrite likelier.
+  const met = new MarkSet(reader.chunks);
+  for (const name of [...names].reverse()) {
+    const plan: PackPlan = {
+      name,
+      bytes: 0,
+      records: 0,
+      live: 0,
+      liveBytes: 0,
+      deadBytes: 0,
+      twinBytes: 0,
+    };
     const idx = join(dir, `${name}.idx`);
     let packSize = 0;
     for (const block of indexBlocks(idx)) {
       packSize = block.packSize;
       for (const e of block.entries) {
         plan.records++;
-        if (mark.has(e.digest)) {
-          plan.live++;
-          plan.liveBytes += RECORD_HEADER_BYTES + e.stored;
-        } else {
-          plan.deadBytes += RECORD_HEADER_BYTES + e.stored;
+        const bytes = RECORD_HEADER_BYTES + e.stored;
+        if (!mark.has(e.digest)) {
+          plan.deadBytes += bytes;
+          continue;
         }
+        plan.live++;
+        plan.liveBytes += bytes;
+        if (met.add(e.digest)) plan.twinBytes += bytes;
       }
     }
     plan.bytes = packSize + (await stat(idx)).size;
     plans.push(plan);
   }
+  plans.reverse();
   const removed = plans.filter((p) => p.live === 0);
   // Small: few bytes, and room for more records (a pack of tiny chunks that reached the
   // writer's record limit would come out of a rewrite as small as it went in).
@@ -306,16 +325,19 @@ async function sweepPacks(
   const rewritten = plans.filter(
     (p) =>
       p.live > 0 &&
-      ((p.deadBytes > 0 && p.deadBytes >= options.maxUnused * (p.liveBytes + p.deadBytes)) ||
+      ((p.deadBytes + p.twinBytes > 0 &&
+        p.deadBytes + p.twinBytes >= options.maxUnused * (p.liveBytes + p.deadBytes)) ||
         (smallOnes.length > 1 && isSmall(p))),
   );
   const bytesBefore = plans.reduce((n, p) => n + p.bytes, 0);
   const chunksBefore = plans.reduce((n, p) => n + p.records, 0);
   const damaged: string[] = [];
   let written = 0;
-  let chunksRemoved = removed.reduce((n, p) => n + p.records, 0);
   if (options.dryRun) {
-    chunksRemoved += rewritten.reduce((n, p) => n + p.records - p.live, 0);
+    // Copies too many are not counted: which are is known only once they are rewritten.
+    const chunksRemoved =
+      removed.reduce((n, p) => n + p.records, 0) +
+      rewritten.reduce((n, p) => n + p.records - p.live, 0);
     const freed = [...removed, ...rewritten].reduce((n, p) => n + p.bytes, 0);
     const kept = rewritten.reduce((n, p) => n + p.liveBytes, 0);
     return {
@@ -335,9 +357,12 @@ async function sweepPacks(
   }
   const done: PackPlan[] = [...removed];
   if (rewritten.length > 0) {
+    const gone = new Set(rewritten.map((p) => p.name));
+    // The writer knows the packs that stay (and those it writes), not those it rewrites: a
+    // chunk a pack that stays holds is not written again.
     const writer = await PackStore.open(root, {
       lock: false,
-      loadPacks: false,
+      loadPacks: (name) => !gone.has(name) && !removed.some((p) => p.name === name),
       blocking: true,
       ...(options.codec !== undefined ? { codec: options.codec } : {}),
       ...(options.packBytes !== undefined ? { packBytes: options.packBytes } : {}),
@@ -362,12 +387,20 @@ async function sweepPacks(
               ok = false;
               continue;
             }
-            await writer.put(digest, bytes);
+            if (await writer.put(digest, bytes)) continue;
+            // Held already: by a pack that stays, or one just written. That copy must read
+            // back before this one goes; a bad one is forgotten, and this one stored instead.
+            try {
+              await writer.get(digest);
+            } catch (err) {
+              if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError))
+                throw err;
+              await writer.put(digest, bytes);
+            }
           }
         }
         if (ok) {
           done.push(plan);
-          chunksRemoved += plan.records - plan.live;
         } else {
           damaged.push(plan.name);
         }
@@ -386,14 +419,16 @@ async function sweepPacks(
     await removeFile(join(dir, `${plan.name}.pack`));
   }
   let bytesAfter = 0;
+  let chunksAfter = 0;
   for (const n of await readdir(dir)) {
     if (!/\.(pack|idx)$/.test(n) || !PACK_NAME_RE.test(n.replace(/\.(pack|idx)$/, ''))) continue;
     bytesAfter += (await stat(join(dir, n))).size;
+    if (n.endsWith('.idx')) chunksAfter += recordsOf(join(dir, n));
   }
   return {
     layout: 'pack',
     chunksBefore,
-    chunksRemoved,
+    chunksRemoved: chunksBefore - chunksAfter,
     bytesBefore,
     bytesAfter,
     packs: {
@@ -412,6 +447,18 @@ async function removeFile(path: string): Promise<void> {
       throw new StoreError(`removing ${path}: ${err.message}`, { cause: err });
     }
   });
+}
+
+/** The number of entries a (checked) pack index lists, from its header. */
+function recordsOf(path: string): number {
+  const header = new Uint8Array(INDEX_HEADER_BYTES);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, header, 0, header.length, 0);
+    return new PackIndexCheck(header, fstatSync(fd).size, path).count;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

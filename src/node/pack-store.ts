@@ -122,11 +122,12 @@ export interface PackStoreOptions {
    */
   lockWaitMs?: number;
   /**
-   * Load the indexes of the packs already in the directory. Without, `put` stores again the
-   * chunks they hold, and `get` finds those only after a {@link PackStore.refresh}: a garbage
-   * collection writes the chunks it keeps into new packs this way. @default true
+   * Which packs already in the directory to load, by name (`false`: none). The others are
+   * never loaded, not even by {@link PackStore.refresh}: `put` stores again the chunks only
+   * they hold, and `get` does not find them. A garbage collection writes the chunks it keeps
+   * into new packs this way, leaving out the packs it rewrites. @default true
    */
-  loadPacks?: boolean;
+  loadPacks?: boolean | ((name: string) => boolean);
 }
 
 /** A pack file: one being written by this store, or a sealed one. */
@@ -337,14 +338,15 @@ export class PackStore implements ChunkStore {
     });
     if (options.lock !== false) store.lock = await lockShared(root, options.lockWaitMs);
     try {
-      if (options.loadPacks === false) {
-        // Known, so that no refresh loads them.
+      const load = options.loadPacks ?? true;
+      if (load !== true) {
+        // The packs left out count as loaded, so that no refresh loads them.
         for (const n of await readdir(join(root, PACKS_DIR))) {
-          if (n.endsWith('.idx')) store.loaded.add(n.slice(0, -4));
+          const name = n.slice(0, -4);
+          if (n.endsWith('.idx') && (load === false || !load(name))) store.loaded.add(name);
         }
-      } else {
-        await store.refresh();
       }
+      await store.refresh();
     } catch (err) {
       await store.lock?.release();
       throw err;

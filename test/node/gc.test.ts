@@ -28,7 +28,7 @@ import { PackStore } from '../../src/node/pack-store.js';
 import { LOCKS_DIR, lockExclusive } from '../../src/node/store-lock.js';
 import { indexChunks } from '../../src/pipeline/open-index.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
-import { dropRecord, flipStoredBit, packRecords } from '../helpers/packs.js';
+import { dropRecord, flipStoredBit, packRecords, recordBytes } from '../helpers/packs.js';
 import { sha256, streamOf, within } from '../helpers/streams.js';
 import { buildTar } from './extract-helpers.js';
 
@@ -281,6 +281,43 @@ describe('collectGarbage, pack layout', () => {
     await store.close();
     const third = await collectGarbage(root, indexes, { hash, dryRun: true });
     expect(third.packs).toMatchObject({ before: 3, removed: 0, rewritten: 0 });
+  });
+
+  it('drops the copies a newer pack that stays holds too, unless that copy is bad', async () => {
+    const twice = async () => {
+      const root = fresh();
+      const s1 = await PackStore.open(root);
+      const s2 = await PackStore.open(root);
+      const [x] = await Promise.all([convertBytes(layers.a, s1), convertBytes(layers.a, s2)]);
+      await Promise.all([s1.close(), s2.close()]);
+      return { root, index: x.index, records: packRecords(root) };
+    };
+    // No packs put together here (smallPackBytes 0): only the older pack's copies are due.
+    const one = await twice();
+    const distinct = new Set(one.records.map((r) => r.digest));
+    const r1 = await collectGarbage(one.root, [one.index], { hash, smallPackBytes: 0 });
+    expect(r1.packs).toMatchObject({ before: 2, removed: 0, rewritten: 1, written: 0 });
+    expect(r1.chunksRemoved).toBe(distinct.size);
+    const newer = [...new Set(one.records.map((r) => r.pack))].sort()[1]!;
+    expect(packRecords(one.root).every((r) => r.pack === newer)).toBe(true);
+    let store = await PackStore.open(one.root);
+    expect(sha256(await reassembleBytes(one.index, store))).toBe(sha256(layers.a));
+    await store.close();
+
+    // The newer pack's copy of one chunk is bad: the older pack's good copy is kept.
+    const two = await twice();
+    const packs = [...new Set(two.records.map((r) => r.pack))].sort();
+    const bad = two.records.find((r) => r.pack === packs[1] && r.entry.stored > 1000)!;
+    flipStoredBit(bad);
+    const r2 = await collectGarbage(two.root, [two.index], { hash, smallPackBytes: 0 });
+    expect(r2.packs).toMatchObject({ rewritten: 1, written: 1 });
+    const copies = packRecords(two.root).filter((r) => r.digest === bad.digest);
+    // The bad copy stays where it was (its pack stays), a good one in the new pack.
+    expect(copies.map((r) => r.pack === bad.pack).sort()).toEqual([false, true]);
+    expect(sha256(recordBytes(copies.find((r) => r.pack !== bad.pack)!))).toBe(bad.digest);
+    store = await PackStore.open(two.root);
+    expect(sha256(await reassembleBytes(two.index, store))).toBe(sha256(layers.a));
+    await store.close();
   });
 
   it('leaves a pack as it was when a kept chunk of it does not read back', async () => {
