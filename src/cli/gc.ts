@@ -45,11 +45,13 @@ export async function gcCommand(args: string[]): Promise<void> {
     if (!st?.isFile()) throw new UsageError(`${p} is not an index file`);
   }
   const codec = codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 });
-  // Each layout read whole, before anything is locked: its roots are a few KB each.
-  const roots: (Uint8Array | ReadableStream<Uint8Array>)[] = [];
-  for (const l of layouts) roots.push(...(await layoutRoots(l)));
-  for (const p of positionals) roots.push(fileSource(p, { blocking: true }));
-  const report = await collectGarbage(dir, roots, {
+  // Read once the collection holds its lock: a layout's layers as they are then (each layout
+  // read whole, its roots a few KB each).
+  async function* roots(): AsyncGenerator<Uint8Array | ReadableStream<Uint8Array>> {
+    for (const p of positionals) yield fileSource(p, { blocking: true });
+    for (const l of layouts) yield* await layoutRoots(l);
+  }
+  const report = await collectGarbage(dir, roots(), {
     dryRun: values['dry-run'] === true,
     codec,
     hash: nodeHashProvider(),

@@ -131,7 +131,10 @@ interface PackPlan {
 /**
  * Removes the chunks of a store that no given index refers to (see the module's notes).
  * @param root - the store directory (either layout).
- * @param indexes - the indexes to keep, roots or flat, each read once.
+ * @param indexes - the indexes to keep, roots or flat, each read once; iterated only once the
+ *   collection holds its lock (an async iterable may read them then, as `layoutRoots` does, so
+ *   that what a store wrote before the lock is seen). Name every index still needed: the
+ *   chunks only others refer to are gone after.
  * @param options - dry run, thresholds, how new packs are written.
  * @returns what was found and done.
  * @throws {@link StoreLockedError} while a store of the directory is open (nothing is
@@ -141,7 +144,9 @@ interface PackPlan {
  */
 export async function collectGarbage(
   root: string,
-  indexes: Iterable<Uint8Array | ReadableStream<Uint8Array>>,
+  indexes:
+    | Iterable<Uint8Array | ReadableStream<Uint8Array>>
+    | AsyncIterable<Uint8Array | ReadableStream<Uint8Array>>,
   options: GarbageOptions = {},
 ): Promise<GarbageReport> {
   const maxUnused = options.maxUnused ?? 0.1;
@@ -149,10 +154,6 @@ export async function collectGarbage(
     throw new UsageError(`maxUnused must be 0 to 1, got ${String(maxUnused)}`);
   }
   const small = intOption(options.smallPackBytes, 'smallPackBytes', 64 * 1024 * 1024, 0);
-  indexes = [...indexes];
-  // Keeping nothing would empty the store: surely not what was meant.
-  if ((indexes as unknown[]).length === 0)
-    throw new UsageError('collectGarbage needs at least one index to keep');
   const lock = await lockExclusive(root, options.lockWaitMs);
   try {
     const store = await openStore(root, { existing: true, blocking: true, lock: false });
@@ -161,6 +162,9 @@ export async function collectGarbage(
         store instanceof PackStore ? store.chunks : (await looseChunks(root, () => {})).files;
       const mark = new MarkSet(chunks);
       const marked = await markAll(store, mark, indexes, options);
+      // Keeping nothing would empty the store: surely not what was meant.
+      if (marked.indexes === 0)
+        throw new UsageError('collectGarbage needs at least one index to keep');
       const report = { dryRun: options.dryRun === true, indexes: marked.indexes };
       if (store instanceof FsStore) {
         return { ...report, ...marked.counts, ...(await sweepLoose(root, mark, report.dryRun)) };
@@ -182,14 +186,16 @@ export async function collectGarbage(
 async function markAll(
   store: PackStore | FsStore,
   mark: MarkSet,
-  indexes: Iterable<Uint8Array | ReadableStream<Uint8Array>>,
+  indexes:
+    | Iterable<Uint8Array | ReadableStream<Uint8Array>>
+    | AsyncIterable<Uint8Array | ReadableStream<Uint8Array>>,
   options: GarbageOptions,
 ): Promise<{ indexes: number; counts: { referenced: number; missing: number } }> {
   const hash = options.hash ?? nodeHashProvider();
   let n = 0;
   let referenced = 0;
   let missing = 0;
-  for (const index of indexes) {
+  for await (const index of indexes) {
     n++;
     const stream =
       index instanceof Uint8Array

@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -128,6 +129,21 @@ describe.each(['pack', 'loose'] as const)('collectGarbage, %s layout', (layout) 
     });
     expect(again.chunksRemoved).toBe(0);
     expect(again.bytesAfter).toBe(again.bytesBefore);
+  });
+
+  it('reads its indexes only once it holds the lock; refuses to keep nothing', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a', 'b']);
+    const seen: boolean[] = [];
+    async function* late() {
+      seen.push(existsSync(join(root, LOCKS_DIR, 'gc.lock')));
+      yield idx.a!;
+    }
+    expect((await collectGarbage(root, late(), { hash })).indexes).toBe(1);
+    expect(seen).toEqual([true]);
+    const before = filesOf(root);
+    await expect(collectGarbage(root, [], { hash })).rejects.toThrow(/at least one index/);
+    expect(filesOf(root)).toEqual(before);
   });
 
   it('a dry run reports what the real run then does, and touches nothing', async () => {
