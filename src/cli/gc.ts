@@ -68,6 +68,7 @@ function summary(r: GarbageReport): string {
     `${r.indexes} index(es) (layers) refer to ${r.referenced} chunks${r.missing ? `, ${r.missing} of them missing from the store` : ''}`,
     `${would} ${r.chunksRemoved} of ${r.chunksBefore} chunks: ${r.bytesBefore} -> ${r.bytesAfter} bytes${r.dryRun ? ' (estimated)' : ''}`,
   ];
+  if (r.leftovers) lines.push(`${would} ${r.leftovers} file(s) crashed writers left`);
   if (r.packs) {
     const p = r.packs;
     lines.push(

@@ -48,7 +48,13 @@ import {
 import { FsStore } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
-import { OPEN_PACK_ENTRIES, PACK_NAME_RE, PACKS_DIR, PackStore } from './pack-store.js';
+import {
+  OPEN_PACK_ENTRIES,
+  PACK_NAME_RE,
+  PACKS_DIR,
+  PackStore,
+  TEMPORARY_RE,
+} from './pack-store.js';
 import { lockExclusive } from './store-lock.js';
 
 /** Options of {@link collectGarbage}. */
@@ -100,6 +106,11 @@ export interface GarbageReport {
   /** Bytes of the store's files (packs and their indexes, or chunk files) before and after (a dry run estimates after). */
   bytesBefore: number;
   bytesAfter: number;
+  /**
+   * What crashed writers left, removed (or, in a dry run, found): temporary files, and packs
+   * without an index. Under the collection's lock no writer is at work, so all of them are.
+   */
+  leftovers: number;
   /** Pack store only: what became of the packs. */
   packs?: {
     before: number;
@@ -225,12 +236,18 @@ async function sweepLoose(
   let removed = 0;
   let removedBytes = 0;
   const doomed: string[] = [];
-  const { files, bytes } = await looseChunks(root, (path, digest, size) => {
-    if (mark.has(digest)) return;
-    removed++;
-    removedBytes += size;
-    doomed.push(path);
-  });
+  const leftovers: string[] = [];
+  const { files, bytes } = await looseChunks(
+    root,
+    (path, digest, size) => {
+      if (mark.has(digest)) return;
+      removed++;
+      removedBytes += size;
+      doomed.push(path);
+    },
+    (path) => leftovers.push(path),
+  );
+  doomed.push(...leftovers);
   if (!dryRun) {
     for (const path of doomed) {
       await unlink(path).catch((err: NodeJS.ErrnoException) => {
@@ -246,16 +263,19 @@ async function sweepLoose(
     chunksRemoved: removed,
     bytesBefore: bytes,
     bytesAfter: bytes - removedBytes,
+    leftovers: leftovers.length,
   };
 }
 
 /**
- * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`); other
- * names (temporary files) are left out.
+ * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`), and
+ * hands the temporary files of its writers (`.<64 hex>.<12 hex>.tmp`) to `temporary`; other
+ * names are left alone.
  */
 async function looseChunks(
   root: string,
   visit: (path: string, digest: Uint8Array, size: number) => void,
+  temporary: (path: string) => void = () => {},
 ): Promise<{ files: number; bytes: number }> {
   const top = join(root, 'sha256');
   let files = 0;
@@ -263,6 +283,7 @@ async function looseChunks(
   for (const sub of (await readdir(top)).sort()) {
     if (!/^[0-9a-f]{2}$/.test(sub)) continue;
     for (const name of (await readdir(join(top, sub))).sort()) {
+      if (/^\.[0-9a-f]{64}\.[0-9a-f]{12}\.tmp$/.test(name)) temporary(join(top, sub, name));
       const m = /^([0-9a-f]{64})(\.d|\.l)?$/.exec(name);
       if (!m || !m[1]!.startsWith(sub)) continue;
       const path = join(top, sub, name);
@@ -288,6 +309,11 @@ async function sweepPacks(
     .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
     .map((n) => n.slice(0, -4))
     .sort();
+  const leftovers = (await readdir(dir)).filter(
+    (n) =>
+      TEMPORARY_RE.test(n) ||
+      (n.endsWith('.pack') && PACK_NAME_RE.test(n.slice(0, -5)) && !names.includes(n.slice(0, -5))),
+  );
   const plans: PackPlan[] = [];
   // Kept chunks met so far, newest pack first: a kept record of a chunk met in a newer pack is
   // likely a copy too many (two writers stored it at once), which a rewrite leaves out. A
@@ -352,6 +378,7 @@ async function sweepPacks(
       chunksRemoved,
       bytesBefore,
       bytesAfter: bytesBefore - freed + kept,
+      leftovers: leftovers.length,
       packs: {
         before: plans.length,
         removed: removed.length,
@@ -419,6 +446,7 @@ async function sweepPacks(
   }
   // The reader's handles go before the files do.
   await reader.close();
+  for (const n of leftovers) await removeFile(join(dir, n));
   for (const plan of done) {
     // The index first: a pack without one is ignored, and writers remove it a day later.
     await removeFile(join(dir, `${plan.name}.idx`));
@@ -437,6 +465,7 @@ async function sweepPacks(
     chunksRemoved: chunksBefore - chunksAfter,
     bytesBefore,
     bytesAfter,
+    leftovers: leftovers.length,
     packs: {
       before: plans.length,
       removed: removed.length,

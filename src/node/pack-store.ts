@@ -248,7 +248,7 @@ const READ_CODEC = nodeChunkCodec();
 /** Names of packs (without `.pack` or `.idx`): docs/FORMAT.md §13.1. */
 export const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
 /** Temporary files a writer makes: a pack being written, an index before its rename. */
-const TEMPORARY_RE =
+export const TEMPORARY_RE =
   /^(\.[0-9a-z]{9}-[0-9a-f]{16}\.pack\.tmp|[0-9a-z]{9}-[0-9a-f]{16}\.idx\.[0-9a-f]{12}\.tmp)$/;
 const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
 /** Shorter would remove the packs of live writers that merely paused. */

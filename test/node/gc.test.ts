@@ -146,6 +146,35 @@ describe.each(['pack', 'loose'] as const)('collectGarbage, %s layout', (layout) 
     expect(filesOf(root)).toEqual(before);
   });
 
+  it('removes what crashed writers left, whatever its age; a dry run only counts it', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a']);
+    const left =
+      layout === 'pack'
+        ? [
+            join(root, 'packs', '.0mx00aaaa-0123456789abcdef.pack.tmp'),
+            join(root, 'packs', '0mx00aaaa-0123456789abcdee.idx.0123456789ab.tmp'),
+            join(root, 'packs', '0mx00aaaa-0123456789abcded.pack'), // no index
+          ]
+        : [join(root, 'sha256', 'ab', `.${'ab'.repeat(32)}.0123456789ab.tmp`)];
+    // Not a leftover: a name no writer makes.
+    const other = join(root, layout === 'pack' ? 'packs' : 'sha256/ab', 'notes.txt');
+    for (const f of [...left, other]) {
+      mkdirSync(join(f, '..'), { recursive: true });
+      writeFileSync(f, 'x');
+    }
+    const dry = await collectGarbage(root, [idx.a!], { hash, dryRun: true });
+    expect(dry.leftovers).toBe(left.length);
+    for (const f of left) expect(existsSync(f)).toBe(true);
+    const real = await collectGarbage(root, [idx.a!], { hash });
+    expect(real.leftovers).toBe(left.length);
+    for (const f of left) expect(existsSync(f)).toBe(false);
+    expect(existsSync(other)).toBe(true);
+    const store = await open(root, layout);
+    expect(sha256(await reassembleBytes(idx.a!, store))).toBe(sha256(layers.a));
+    await store.close();
+  });
+
   it('a dry run reports what the real run then does, and touches nothing', async () => {
     const root = fresh();
     const idx = await storeOf(root, layout, ['a', 'b']);
