@@ -44,7 +44,11 @@ export async function gcCommand(args: string[]): Promise<void> {
     const st = await stat(p).catch(() => undefined);
     if (!st?.isFile()) throw new UsageError(`${p} is not an index file`);
   }
-  const codec = codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 });
+  // Without --codec or --deflate-level, each chunk a rewrite copies keeps its coding.
+  const given = values.codec !== undefined || values['deflate-level'] !== undefined;
+  const codec = given
+    ? codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 })
+    : undefined;
   // Read once the collection holds its lock: a layout's layers as they are then (each layout
   // read whole, its roots a few KB each).
   async function* roots(): AsyncGenerator<Uint8Array | ReadableStream<Uint8Array>> {
@@ -53,7 +57,7 @@ export async function gcCommand(args: string[]): Promise<void> {
   }
   const report = await collectGarbage(dir, roots(), {
     dryRun: values['dry-run'] === true,
-    codec,
+    ...(codec !== undefined ? { codec } : {}),
     hash: nodeHashProvider(),
     lockWaitMs: lockWaitMs(),
     ...(pct !== undefined ? { maxUnused: Number(pct) / 100 } : {}),

@@ -95,11 +95,12 @@ commands:
       Verify and copy every chunk a bundle's index needs into <dir>; write the index to <out>.
   gc [<index>...] [--oci <layout>]... --store <dir> [--dry-run] [--max-unused PCT] [--json]
       Remove the chunks of <dir> that none of the indexes, nor any layer of the chunked OCI
-      layouts, refers to (name every index you still need: the rest is gone after). Pack stores drop packs with nothing
-      kept, and rewrite those with at least PCT% (default 10) of their bytes unused, and their
-      small packs together. Refused while a store of <dir> is open in any command, as
-      commands refuse to open a store while gc runs; LAYERDIFF_LOCK_WAIT=<seconds> makes
-      either wait that long first.
+      layouts, refers to (name every index you still need: the rest is gone after). Pack
+      stores drop packs with nothing kept, and rewrite those with at least PCT% (default 10)
+      of their bytes unused or held by a newer pack too, and their small packs together (each
+      chunk coded as it was, unless --codec says). Refused while a store of <dir> is open in
+      any command, as commands refuse to open a store while gc runs; LAYERDIFF_LOCK_WAIT=
+      <seconds> makes either wait that long first.
   oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <os/arch[/variant]>] [--json]
       Convert every layer of an OCI image layout (every manifest, or the tagged one; every
       platform of a multi-platform image, or the one --platform names) into <dir> and write

@@ -24,7 +24,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChunkCodec } from '../compress/chunk-codec.js';
+import type { ChunkCodec, ChunkCoding, EncodedChunk } from '../compress/chunk-codec.js';
 import {
   ChunkDigestError,
   ChunkNotFoundError,
@@ -45,6 +45,7 @@ import {
   PackIndexCheck,
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
+import { nodeChunkCodec } from './chunk-codec.js';
 import { FsStore } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
@@ -73,7 +74,10 @@ export interface GarbageOptions {
   smallPackBytes?: number;
   /** Size of the packs written (see `PackStoreOptions.packBytes`). @default 256 MiB */
   packBytes?: number;
-  /** How rewritten chunks are stored (see `PackStoreOptions.codec`). @default LZ4 */
+  /**
+   * How rewritten chunks are stored (see `PackStoreOptions.codec`). @default each as its old
+   * record was (LZ4 as LZ4, deflate as deflate at level 1, uncompressed as it is)
+   */
   codec?: ChunkCodec | false;
   /** Flush new packs to disk before the old ones are removed. @default false */
   fsync?: boolean;
@@ -125,6 +129,34 @@ export interface GarbageReport {
 
 /** Entries read from a pack index at a time. */
 const READ_ENTRIES = 1260;
+
+/** What the sweep takes of a pack index entry. */
+interface IndexedRecord {
+  digest: Uint8Array;
+  stored: number;
+  coding: ChunkCoding;
+}
+
+/**
+ * The codec a rewrite stores chunks with when none is given: each chunk as its record was
+ * coded (LZ4 as LZ4, deflate as deflate at level 1, the CLI's, as it is what was not
+ * compressed), so that a collection does not change a store's codec behind its back.
+ */
+class KeepCoding implements ChunkCodec {
+  /** The coding of the record whose chunk is put next. */
+  next: ChunkCoding = 'identity';
+  private readonly lz4 = nodeChunkCodec({ algorithm: 'lz4', blocking: true });
+  private readonly deflate = nodeChunkCodec({ algorithm: 'deflate', level: 1, blocking: true });
+
+  encode(bytes: Uint8Array): Promise<EncodedChunk> {
+    if (this.next === 'identity') return Promise.resolve({ coding: 'identity', bytes });
+    return (this.next === 'lz4-block' ? this.lz4 : this.deflate).encode(bytes);
+  }
+
+  decode(chunk: EncodedChunk, maxSize?: number, into?: Uint8Array): Promise<Uint8Array> {
+    return this.lz4.decode(chunk, maxSize, into);
+  }
+}
 
 /** What the sweep learned of one pack. */
 interface PackPlan {
@@ -393,11 +425,12 @@ async function sweepPacks(
     const gone = new Set(rewritten.map((p) => p.name));
     // The writer knows the packs that stay (and those it writes), not those it rewrites: a
     // chunk a pack that stays holds is not written again.
+    const keep = options.codec === undefined ? new KeepCoding() : undefined;
     const writer = await PackStore.open(root, {
       lock: false,
       loadPacks: (name) => !gone.has(name) && !removed.some((p) => p.name === name),
       blocking: true,
-      ...(options.codec !== undefined ? { codec: options.codec } : {}),
+      codec: options.codec ?? keep!,
       ...(options.packBytes !== undefined ? { packBytes: options.packBytes } : {}),
       ...(options.fsync ? { fsync: true } : {}),
     });
@@ -407,10 +440,9 @@ async function sweepPacks(
         let ok = true;
         // A block of entries at a time: an index of an earlier build may list 2^22.
         for (const block of indexBlocks(join(dir, `${plan.name}.idx`))) {
-          const live = block.entries
-            .filter((e) => mark.has(e.digest))
-            .map((e) => formatDigest(e.digest));
-          for (const digest of live) {
+          for (const e of block.entries) {
+            if (!mark.has(e.digest)) continue;
+            const digest = formatDigest(e.digest);
             let bytes: Uint8Array;
             try {
               bytes = await reader.get(digest);
@@ -420,6 +452,7 @@ async function sweepPacks(
               ok = false;
               continue;
             }
+            if (keep) keep.next = e.coding;
             if (await writer.put(digest, bytes)) continue;
             // Held already: by a pack that stays, or one just written. That copy must read
             // back before this one goes; a bad one is forgotten, and this one stored instead.
@@ -501,9 +534,7 @@ function recordsOf(path: string): number {
  * time (each entry's digest a copy), so that no index is held whole (the format allows 218 MB).
  * @throws {@link PackFormatError} for a damaged index.
  */
-function* indexBlocks(
-  path: string,
-): Generator<{ packSize: number; entries: { digest: Uint8Array; stored: number }[] }> {
+function* indexBlocks(path: string): Generator<{ packSize: number; entries: IndexedRecord[] }> {
   const block = new Uint8Array(READ_ENTRIES * INDEX_ENTRY_BYTES);
   let fd: number;
   try {
@@ -530,7 +561,7 @@ function* indexBlocks(
     if (check.count === 0) yield { packSize: check.packSize, entries: [] };
     for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
       const bytes = read(Math.min(block.length, check.body - at), at);
-      const entries: { digest: Uint8Array; stored: number }[] = [];
+      const entries: IndexedRecord[] = [];
       for (let i = 0; i < bytes.length; i += INDEX_ENTRY_BYTES) {
         const e = decodeIndexEntry(
           bytes.subarray(i, i + INDEX_ENTRY_BYTES),
@@ -538,7 +569,7 @@ function* indexBlocks(
           path,
           at + i,
         );
-        entries.push({ digest: e.digest.slice(), stored: e.stored });
+        entries.push({ digest: e.digest.slice(), stored: e.stored, coding: e.coding });
       }
       yield { packSize: check.packSize, entries };
     }

@@ -23,6 +23,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkNotFoundError, PackFormatError, StoreLockedError } from '../../src/errors.js';
 import { formatDigest } from '../../src/hash/digest.js';
+import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { collectGarbage } from '../../src/node/gc.js';
 import { PackStore } from '../../src/node/pack-store.js';
@@ -363,6 +364,36 @@ describe('collectGarbage, pack layout', () => {
     store = await PackStore.open(two.root);
     expect(sha256(await reassembleBytes(two.index, store))).toBe(sha256(layers.a));
     await store.close();
+  });
+
+  it('a rewrite keeps each chunk coded as it was, unless told a codec', async () => {
+    const text = new TextEncoder().encode('a line of text that compresses well\n'.repeat(20_000));
+    const tar = buildTar([{ path: 'words.txt', mode: 0o644, body: text }]).bytes;
+    const codings = (root: string) => new Set(packRecords(root).map((r) => r.entry.coding));
+    for (const [algorithm, coding] of [
+      ['deflate', 'deflate-raw'],
+      ['lz4', 'lz4-block'],
+    ] as const) {
+      const root = fresh();
+      const indexes: Uint8Array[] = [];
+      // Two sessions, two small packs: a collection puts them together.
+      for (const bytes of [tar, layers.a]) {
+        const store = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm }) });
+        indexes.push((await convertBytes(bytes, store)).index);
+        await store.close();
+      }
+      expect(codings(root)).toEqual(new Set(['identity', coding]));
+      const r = await collectGarbage(root, indexes, { hash });
+      expect(r.packs).toMatchObject({ before: 2, rewritten: 2, written: 1 });
+      expect(codings(root)).toEqual(new Set(['identity', coding]));
+      // Told none, it stores them as they are (the text's pack is due: a's chunks go).
+      const r2 = await collectGarbage(root, [indexes[0]!], { hash, codec: false });
+      expect(r2.packs).toMatchObject({ before: 1, rewritten: 1, written: 1 });
+      expect(codings(root)).toEqual(new Set(['identity']));
+      const store = await PackStore.open(root);
+      expect(sha256(await reassembleBytes(indexes[0]!, store))).toBe(sha256(tar));
+      await store.close();
+    }
   });
 
   it('leaves a pack as it was when a kept chunk of it does not read back', async () => {
