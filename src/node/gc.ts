@@ -139,8 +139,8 @@ interface IndexedRecord {
 
 /**
  * The codec a rewrite stores chunks with when none is given: each chunk as its record was
- * coded (LZ4 as LZ4, deflate as deflate at level 1, the CLI's, as it is what was not
- * compressed), so that a collection does not change a store's codec behind its back.
+ * coded (LZ4 as LZ4; deflate as deflate, at level 1 as the CLI writes it; uncompressed as it
+ * is), so that a collection does not change a store's codec behind its back.
  */
 class KeepCoding implements ChunkCodec {
   /** The coding of the record whose chunk is put next. */
@@ -197,6 +197,15 @@ export async function collectGarbage(
     throw new UsageError(`maxUnused must be 0 to 1, got ${String(maxUnused)}`);
   }
   const small = intOption(options.smallPackBytes, 'smallPackBytes', 64 * 1024 * 1024, 0);
+  // A directory that holds no store gets no lock directory either.
+  const isDir = (p: string) =>
+    stat(join(root, p)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+  if (!(await isDir(PACKS_DIR)) && !(await isDir('sha256'))) {
+    throw new StoreError(`${root} holds no layerdiff store`);
+  }
   const lock = await lockExclusive(root, options.lockWaitMs);
   try {
     const store = await openStore(root, { existing: true, blocking: true, lock: false });

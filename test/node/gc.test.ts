@@ -145,6 +145,13 @@ describe.each(['pack', 'loose'] as const)('collectGarbage, %s layout', (layout) 
     const before = filesOf(root);
     await expect(collectGarbage(root, [], { hash })).rejects.toThrow(/at least one index/);
     expect(filesOf(root)).toEqual(before);
+    // A directory with no store in it is left as it is.
+    const empty = fresh();
+    mkdirSync(empty);
+    await expect(collectGarbage(empty, [idx.a!], { hash })).rejects.toThrow(
+      /holds no layerdiff store/,
+    );
+    expect(readdirSync(empty)).toEqual([]);
   });
 
   it('removes what crashed writers left, whatever its age; a dry run only counts it', async () => {
