@@ -2,7 +2,8 @@
 /**
  * The main job on a built-in example: build a small layer (and a second version of it with one
  * file changed), convert both into a chunk store on disk, show what the second one cost, and
- * rebuild both byte for byte.
+ * rebuild both byte for byte; then drop the first version from the store (a garbage
+ * collection) and rebuild the second again.
  *
  * Run: npm run example
  */
@@ -11,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convert, encodeHeader, reassemble } from 'layerdiff';
-import { nodeHashProvider, openStore } from 'layerdiff/node';
+import { collectGarbage, nodeHashProvider, openStore } from 'layerdiff/node';
 
 /** Deterministic pseudo-random bytes (xorshift32). */
 function noise(n, seed) {
@@ -65,8 +66,11 @@ const v2 = tarOf([
 
 const dir = await mkdtemp(join(tmpdir(), 'layerdiff-example-'));
 try {
-  const store = await openStore(join(dir, 'store'));
+  const root = join(dir, 'store');
+  const store = await openStore(root);
   const hash = nodeHashProvider();
+  /** @type {Map<string, Uint8Array>} */
+  const indexes = new Map();
   /** @type {Array<[string, Uint8Array]>} */
   const versions = [
     ['v1', v1],
@@ -76,6 +80,7 @@ try {
     const { index, done } = convert(streamOf(tar), { store, hash });
     const indexBytes = await bytesOf(index);
     const r = await done;
+    indexes.set(name, indexBytes);
     console.log(
       `${name}: ${tar.length} byte layer, diff_id ${r.diffId.slice(0, 19)}…, ${r.chunks} chunks, ` +
         `${r.newChunks} new (${r.newBytes} bytes stored), index ${indexBytes.length} bytes`,
@@ -88,6 +93,21 @@ try {
       `${name}: rebuilt ${rebuilt.length} bytes from the store, sha256 matches the diff_id`,
     );
   }
+  // v1 is no longer wanted: keep what v2 needs, drop the rest. A collection needs the store to
+  // itself, so the store is closed first.
+  await store.close();
+  const gc = await collectGarbage(root, [/** @type {Uint8Array} */ (indexes.get('v2'))], { hash });
+  console.log(
+    `gc keeping v2: ${gc.chunksRemoved} of ${gc.chunksBefore} chunks removed, ` +
+      `store ${gc.bytesBefore} -> ${gc.bytesAfter} bytes`,
+  );
+  const after = await openStore(root);
+  const v2Again = await bytesOf(
+    reassemble(streamOf(/** @type {Uint8Array} */ (indexes.get('v2'))), after, { hash }),
+  );
+  await after.close();
+  if (sha256(v2Again) !== sha256(v2)) throw new Error('v2 differs after the collection');
+  console.log('v2: rebuilt again after the collection, sha256 matches');
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
