@@ -53,7 +53,14 @@ export async function gcCommand(args: string[]): Promise<void> {
   // read whole, its roots a few KB each).
   async function* roots(): AsyncGenerator<Uint8Array | ReadableStream<Uint8Array>> {
     for (const p of positionals) yield fileSource(p, { blocking: true });
-    for (const l of layouts) yield* await layoutRoots(l);
+    for (const l of layouts) {
+      const found = await layoutRoots(l);
+      // A plain layout named by mistake would keep nothing of what it stands for.
+      if (found.length === 0) {
+        throw new UsageError(`${l} holds no chunked layers (is it what oci convert wrote?)`);
+      }
+      yield* found;
+    }
   }
   const report = await collectGarbage(dir, roots(), {
     dryRun: values['dry-run'] === true,

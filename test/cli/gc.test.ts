@@ -127,6 +127,11 @@ describe('layerdiff gc', () => {
     expect(conv.code).toBe(0);
     const c = await runCli(['convert', at('a.tar'), '--store', ociStore, '--out', at('a2.idx')]);
     expect(c.code).toBe(0);
+    // The plain layout holds no chunked layers: refused, nothing removed.
+    const plain = await runCli(['gc', '--oci', src, '--store', ociStore]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('holds no chunked layers');
+    expect((await runCli(['cat', at('a2.idx'), '--store', ociStore])).code).toBe(0);
     const r = await runCli(['gc', '--oci', at('chunked'), '--store', ociStore, '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout.toString())).toMatchObject({ indexes: 1, missing: 0 });
