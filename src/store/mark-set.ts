@@ -8,12 +8,7 @@
  *
  * @module
  */
-import { FilterKeys } from './pack-filter.js';
-
-/** Filter bits a digest the set is sized for. */
-const BITS_PER_DIGEST = 16;
-/** Bits a digest sets, and a test checks. */
-const PROBES = 11;
+import { bitOf, FilterKeys, filterBits, PROBES } from './pack-filter.js';
 
 /** Digests marked to keep. */
 export class MarkSet {
@@ -30,9 +25,9 @@ export class MarkSet {
     expected: number,
     private readonly keys: FilterKeys = new FilterKeys(),
   ) {
-    const words = Math.max(32, Math.ceil((Math.max(0, expected) * BITS_PER_DIGEST) / 32));
-    this.bits = new Uint32Array(words);
-    this.m = words * 32;
+    // A pack's filter's size and probes: the same false-positive rate.
+    this.m = filterBits(Math.max(0, expected));
+    this.bits = new Uint32Array(this.m / 32);
   }
 
   /** Bytes the set holds. */
@@ -50,7 +45,7 @@ export class MarkSet {
     let h = p.start;
     let before = true;
     for (let i = 0; i < PROBES; i++) {
-      const bit = Math.floor((h * this.m) / 4294967296);
+      const bit = bitOf(h, this.m);
       const flag = 1 << (bit & 31);
       if ((this.bits[bit >>> 5]! & flag) === 0) {
         before = false;
@@ -66,7 +61,7 @@ export class MarkSet {
     const p = this.keys.probe(digest);
     let h = p.start;
     for (let i = 0; i < PROBES; i++) {
-      const bit = Math.floor((h * this.m) / 4294967296);
+      const bit = bitOf(h, this.m);
       if ((this.bits[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
       h = (h + p.step) >>> 0;
     }

@@ -32,7 +32,7 @@ export const FENCE_ENTRIES = 64;
  */
 const BITS_PER_ENTRY = 16;
 /** Bits a digest sets, and a lookup tests. */
-const PROBES = 11;
+export const PROBES = 11;
 
 /** What a lookup computes once of a digest, for every filter it asks. */
 export interface DigestProbe {
@@ -124,10 +124,10 @@ const BANK_AFTER = LANES / 2;
  * The bit of a filter of `m` bits a probe word picks: the word times `m` over 2^32 (Lemire's
  * reduction), where `h % m` of a word above 2^31 is a floating-point remainder.
  */
-const bitOf = (h: number, m: number): number => Math.floor((h * m) / 4294967296);
+export const bitOf = (h: number, m: number): number => Math.floor((h * m) / 4294967296);
 
 /** Filter bits for a count of entries: {@link BITS_PER_ENTRY} each, a multiple of 32. */
-const filterBits = (count: number): number =>
+export const filterBits = (count: number): number =>
   Math.max(32, Math.ceil((count * BITS_PER_ENTRY) / 32) * 32);
 
 /**
