@@ -40,6 +40,22 @@ export const DEFLATE_SUFFIX = '.d';
 /** Suffix of a chunk file holding one LZ4 block. */
 export const LZ4_SUFFIX = '.l';
 
+/** A file name suffix as a pattern that matches it alone. */
+const literal = (s: string) => s.replace(/\./g, '\\.');
+
+/**
+ * Names of chunk files in `sha256/<2 hex>/`: the digest's 64 hex digits (group 1), then the
+ * suffix of its coding, if any.
+ */
+export const CHUNK_FILE_RE = new RegExp(
+  `^([0-9a-f]{64})(${literal(DEFLATE_SUFFIX)}|${literal(LZ4_SUFFIX)})?$`,
+);
+
+/** Names of the temporary files a write makes beside its chunk file (see `put`). */
+export const TEMPORARY_FILE_RE = new RegExp(
+  `^\\.[0-9a-f]{64}\\.[0-9a-f]{12}${literal(TMP_SUFFIX)}$`,
+);
+
 /** The file name suffix of each coding. */
 const SUFFIXES: Record<ChunkCoding, string> = {
   identity: '',

@@ -46,7 +46,7 @@ import {
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
 import { nodeChunkCodec } from './chunk-codec.js';
-import { FsStore } from './fs-store.js';
+import { CHUNK_FILE_RE, FsStore, TEMPORARY_FILE_RE } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
 import {
@@ -210,8 +210,7 @@ export async function collectGarbage(
   try {
     const store = await openStore(root, { existing: true, blocking: true, lock: false });
     try {
-      const chunks =
-        store instanceof PackStore ? store.chunks : (await looseChunks(root, () => {})).files;
+      const chunks = store instanceof PackStore ? store.chunks : await looseChunkCount(root);
       const mark = new MarkSet(chunks);
       const marked = await markAll(store, mark, indexes, options);
       // Keeping nothing would empty the store: surely not what was meant.
@@ -308,26 +307,42 @@ async function sweepLoose(
   };
 }
 
+/** The number of chunk files a file-per-chunk store holds, from its directories' listings. */
+async function looseChunkCount(root: string): Promise<number> {
+  let n = 0;
+  for (const sub of await chunkDirs(root)) {
+    for (const name of await readdir(sub)) if (CHUNK_FILE_RE.test(name)) n++;
+  }
+  return n;
+}
+
+/** The `sha256/<2 hex>` directories of a file-per-chunk store. */
+async function chunkDirs(root: string): Promise<string[]> {
+  const top = join(root, 'sha256');
+  return (await readdir(top))
+    .filter((sub) => /^[0-9a-f]{2}$/.test(sub))
+    .sort()
+    .map((sub) => join(top, sub));
+}
+
 /**
  * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`), and
- * hands the temporary files of its writers (`.<64 hex>.<12 hex>.tmp`) to `temporary`; other
- * names are left alone.
+ * hands the temporary files of its writers to `temporary`; other names are left alone.
  */
 async function looseChunks(
   root: string,
   visit: (path: string, digest: Uint8Array, size: number) => void,
-  temporary: (path: string) => void = () => {},
+  temporary: (path: string) => void,
 ): Promise<{ files: number; bytes: number }> {
-  const top = join(root, 'sha256');
   let files = 0;
   let bytes = 0;
-  for (const sub of (await readdir(top)).sort()) {
-    if (!/^[0-9a-f]{2}$/.test(sub)) continue;
-    for (const name of (await readdir(join(top, sub))).sort()) {
-      if (/^\.[0-9a-f]{64}\.[0-9a-f]{12}\.tmp$/.test(name)) temporary(join(top, sub, name));
-      const m = /^([0-9a-f]{64})(\.d|\.l)?$/.exec(name);
+  for (const dir of await chunkDirs(root)) {
+    const sub = dir.slice(-2);
+    for (const name of (await readdir(dir)).sort()) {
+      if (TEMPORARY_FILE_RE.test(name)) temporary(join(dir, name));
+      const m = CHUNK_FILE_RE.exec(name);
       if (!m || !m[1]!.startsWith(sub)) continue;
-      const path = join(top, sub, name);
+      const path = join(dir, name);
       const st = await stat(path).catch(() => undefined);
       if (!st?.isFile()) continue;
       files++;
@@ -431,13 +446,13 @@ async function sweepPacks(
   }
   const done: PackPlan[] = [...removed];
   if (rewritten.length > 0) {
-    const gone = new Set(rewritten.map((p) => p.name));
+    const gone = new Set([...rewritten, ...removed].map((p) => p.name));
     // The writer knows the packs that stay (and those it writes), not those it rewrites: a
     // chunk a pack that stays holds is not written again.
     const keep = options.codec === undefined ? new KeepCoding() : undefined;
     const writer = await PackStore.open(root, {
       lock: false,
-      loadPacks: (name) => !gone.has(name) && !removed.some((p) => p.name === name),
+      loadPacks: (name) => !gone.has(name),
       blocking: true,
       codec: options.codec ?? keep!,
       ...(options.packBytes !== undefined ? { packBytes: options.packBytes } : {}),
