@@ -17,7 +17,13 @@ import {
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
-import { ANNOTATIONS, layerAnnotations, type OciLayerRecord } from '../oci/chunked.js';
+import {
+  ANNOTATIONS,
+  jsonBytes,
+  layerAnnotations,
+  MAX_ROOT_BLOB,
+  type OciLayerRecord,
+} from '../oci/chunked.js';
 import { type DeflateEngine, findGzipParams } from '../oci/gzip-reproduce.js';
 import {
   isArtifact,
@@ -41,10 +47,9 @@ import type { ChunkReader, ChunkStore } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
 import { nodeHashProvider } from './hash.js';
-import { type Image, jsonBytes, LayoutWriter, OciLayout } from './oci-layout.js';
+import { type Image, LayoutWriter, OciLayout } from './oci-layout.js';
 
-/** Largest index root blob read: the magic, a length and one 16 MiB record. */
-export const MAX_ROOT_BLOB = 8 + 4 + 16 * 1024 * 1024;
+export { MAX_ROOT_BLOB };
 
 /** Options of {@link convertLayout}. */
 export interface OciConvertOptions {

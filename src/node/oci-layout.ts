@@ -18,46 +18,26 @@ import {
   OciDigestError,
   OciFormatError,
   OciLimitError,
-  OciMediaTypeError,
-  OciPlatformError,
-  OciRefNotFoundError,
   UsageError,
 } from '../errors.js';
-import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
-import {
-  blobPath,
-  checkLayoutFile,
-  DEFAULT_OCI_LIMITS,
-  type Descriptor,
-  type ImageIndex,
-  type ImageManifest,
-  isForPlatform,
-  type OciLimits,
-  parseConfigDiffIds,
-  parseIndex,
-  parseManifest,
-  platformOf,
-  refName,
-} from '../oci/parse.js';
+import { jsonBytes } from '../oci/chunked.js';
+import { type Image, type LayoutFiles, LayoutReader, readTops } from '../oci/layout-reader.js';
+import { blobPath, type Descriptor, type OciLimits } from '../oci/parse.js';
 import { fileSource } from './io.js';
 
-/** Nested image indexes deeper than this are refused (`ERR_OCI_LIMIT`). */
-export const MAX_INDEX_DEPTH = 8;
+export type { Image };
+export { jsonBytes };
 
 /** An image layout directory being read. */
-export class OciLayout {
+export class OciLayout extends LayoutReader {
   private constructor(
     /** The layout's directory. */
     readonly dir: string,
-    /** The `oci-layout` file's bytes. */
-    readonly layoutFile: Uint8Array,
-    /** The `index.json` bytes. */
-    readonly indexBytes: Uint8Array,
-    /** `index.json`, parsed. */
-    readonly index: ImageIndex,
-    /** Size limits. */
-    readonly limits: OciLimits,
-  ) {}
+    files: LayoutFiles,
+    tops: Awaited<ReturnType<typeof readTops>>,
+  ) {
+    super(files, tops.layoutFile, tops.indexBytes, tops.index, tops.limits, sha256);
+  }
 
   /**
    * Opens a layout: reads and checks `oci-layout` and `index.json`.
@@ -67,12 +47,14 @@ export class OciLayout {
    * @throws {@link OciFormatError} or {@link OciLimitError} for a malformed layout.
    */
   static async open(dir: string, limits: Partial<OciLimits> = {}): Promise<OciLayout> {
-    const lim = { ...DEFAULT_OCI_LIMITS, ...limits };
-    const layoutFile = await readSmall(join(dir, 'oci-layout'), 64 * 1024, 'oci-layout');
-    checkLayoutFile(layoutFile);
-    const indexBytes = await readSmall(join(dir, 'index.json'), lim.index, 'index.json');
-    const index = parseIndex(indexBytes, 'index.json', lim.index);
-    return new OciLayout(dir, layoutFile, indexBytes, index, lim);
+    const files: LayoutFiles = {
+      readTop: (name, limit) => readSmall(join(dir, name), limit, name),
+      readBlob: async (d, limit) => {
+        await checkBlobFile(join(dir, blobPath(d.digest)), d);
+        return readSmall(join(dir, blobPath(d.digest)), limit, d.digest);
+      },
+    };
+    return new OciLayout(dir, files, await readTops(files, limits));
   }
 
   /**
@@ -88,41 +70,8 @@ export class OciLayout {
    * @param d - the descriptor.
    * @throws {@link OciBlobNotFoundError} or {@link OciDigestError}.
    */
-  async checkBlob(d: { digest: string; size: number }): Promise<void> {
-    const path = this.blobFile(d.digest);
-    const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new OciBlobNotFoundError(d.digest);
-      // A symbolic-link loop, a name too long, no permission: the blob cannot be had.
-      throw new OciDigestError(d.digest, `cannot be read (${err.code ?? err.message})`);
-    });
-    if (!st.isFile()) throw new OciDigestError(d.digest, 'not a regular file');
-    if (st.size !== d.size) {
-      throw new OciDigestError(d.digest, `file is ${st.size} bytes, the descriptor says ${d.size}`);
-    }
-  }
-
-  /**
-   * Reads a whole blob, checking its size and digest.
-   * @param d - the descriptor.
-   * @param limit - the largest size accepted.
-   * @returns the blob's bytes.
-   * @throws {@link OciLimitError}, {@link OciBlobNotFoundError}, {@link OciDigestError}.
-   */
-  async readBlob(d: { digest: string; size: number }, limit: number): Promise<Uint8Array> {
-    if (d.size > limit) {
-      throw new OciLimitError(`blob ${d.digest}: ${d.size} bytes exceeds the limit of ${limit}`);
-    }
-    await this.checkBlob(d);
-    const bytes = await readSmall(this.blobFile(d.digest), limit, d.digest);
-    if (bytes.length !== d.size) {
-      throw new OciDigestError(
-        d.digest,
-        `read ${bytes.length} bytes, the descriptor says ${d.size}`,
-      );
-    }
-    const actual = sha256(bytes);
-    if (actual !== d.digest) throw new OciDigestError(d.digest, `bytes hash to ${actual}`);
-    return bytes;
+  checkBlob(d: { digest: string; size: number }): Promise<void> {
+    return checkBlobFile(this.blobFile(d.digest), d);
   }
 
   /**
@@ -131,135 +80,6 @@ export class OciLayout {
    */
   openBlob(digest: string): ReadableStream<Uint8Array> {
     return fileSource(this.blobFile(digest));
-  }
-
-  /**
-   * The descriptors of `index.json` to work on: image manifests and nested image indexes
-   * (multi-platform images).
-   * @param ref - a tag (`org.opencontainers.image.ref.name`), or every entry when absent.
-   * @returns the descriptors.
-   * @throws {@link OciRefNotFoundError} when no entry has the tag;
-   * {@link OciMediaTypeError} for a descriptor that is neither a manifest nor an index.
-   */
-  select(ref?: string): Descriptor[] {
-    const all = this.index.manifests;
-    const chosen = ref === undefined ? all : all.filter((d) => refName(d) === ref);
-    if (ref !== undefined && chosen.length === 0) {
-      throw new OciRefNotFoundError(
-        ref,
-        all.map(refName).filter((r): r is string => r !== undefined),
-      );
-    }
-    for (const d of chosen) checkListed(d);
-    return chosen;
-  }
-
-  /**
-   * The one image manifest a command that works on a single image names: the tagged entry of
-   * `index.json` (or its only entry), and within a nested index (a multi-platform image) the
-   * manifest for `platform`. Without a platform, manifests that name `unknown/unknown`
-   * (attestations) do not count.
-   * @param ref - a tag, or none.
-   * @param platform - `os/arch[/variant]`; `os/arch` also matches any variant.
-   * @returns the manifest's descriptor.
-   * @throws {@link OciRefNotFoundError}, {@link OciFormatError} when several entries match the
-   * tag, {@link OciPlatformError} when no manifest or several are for the platform.
-   */
-  async selectImage(ref?: string, platform?: string): Promise<Descriptor> {
-    const selected = this.select(ref);
-    if (selected.length !== 1) {
-      throw new OciFormatError(
-        'index.json',
-        `${selected.length} manifests match; name one by its tag`,
-      );
-    }
-    const leaves: Descriptor[] = [];
-    const walk = async (d: Descriptor, depth: number): Promise<void> => {
-      if (!isIndexMediaType(d.mediaType)) {
-        leaves.push(d);
-        return;
-      }
-      for (const c of (await this.readIndex(d, depth)).index.manifests) await walk(c, depth + 1);
-    };
-    await walk(selected[0]!, 0);
-    if (leaves.length === 1 && platform === undefined) return leaves[0]!;
-    const named = (d: Descriptor) => platformOf(d) ?? 'unknown';
-    const matching = leaves.filter((d) =>
-      platform === undefined ? named(d) !== 'unknown/unknown' : isForPlatform(d, platform),
-    );
-    if (matching.length === 1) return matching[0]!;
-    const offered = (matching.length > 1 ? matching : leaves).map(named);
-    throw new OciPlatformError(platform, offered, matching.length);
-  }
-
-  /**
-   * Reads and checks a nested image index (its entries' media types included).
-   * @param d - the index's descriptor.
-   * @param depth - indexes above it, `index.json` aside.
-   * @returns the index's bytes and the index.
-   * @throws {@link OciLimitError} at {@link MAX_INDEX_DEPTH} indexes above it.
-   */
-  async readIndex(d: Descriptor, depth: number): Promise<{ bytes: Uint8Array; index: ImageIndex }> {
-    if (depth >= MAX_INDEX_DEPTH) {
-      throw new OciLimitError(`${d.digest}: image indexes nested over ${MAX_INDEX_DEPTH} deep`);
-    }
-    const bytes = await this.readBlob(d, this.limits.index);
-    const index = parseIndex(bytes, d.digest, this.limits.index);
-    const own = index.raw.mediaType;
-    if (own !== undefined && own !== d.mediaType) {
-      throw new OciFormatError(
-        d.digest,
-        `index says mediaType ${own}, its descriptor ${d.mediaType}`,
-      );
-    }
-    for (const m of index.manifests) {
-      if (m.digest === d.digest) throw new OciFormatError(d.digest, 'the index lists itself');
-      checkListed(m);
-    }
-    return { bytes, index };
-  }
-
-  /**
-   * Reads and checks a manifest.
-   * @param d - the manifest's descriptor.
-   * @returns the manifest's bytes and the manifest.
-   */
-  async readManifest(d: Descriptor): Promise<{ bytes: Uint8Array; manifest: ImageManifest }> {
-    const bytes = await this.readBlob(d, this.limits.manifest);
-    const manifest = parseManifest(bytes, d.digest, this.limits.manifest);
-    if (manifest.mediaType !== undefined && manifest.mediaType !== d.mediaType) {
-      throw new OciFormatError(
-        d.digest,
-        `manifest says mediaType ${manifest.mediaType}, its descriptor ${d.mediaType}`,
-      );
-    }
-    for (const x of [manifest.config, ...manifest.layers]) {
-      if (x.digest === d.digest)
-        throw new OciFormatError(d.digest, 'the manifest refers to itself');
-    }
-    return { bytes, manifest };
-  }
-
-  /**
-   * Reads and checks a manifest, its config and the config's diff_ids.
-   * @param d - the manifest's descriptor.
-   * @param read - the manifest, when {@link readManifest} has read it already.
-   * @returns the manifest's bytes, the manifest, the config's bytes and diff_ids.
-   */
-  async readImage(
-    d: Descriptor,
-    read?: { bytes: Uint8Array; manifest: ImageManifest },
-  ): Promise<Image> {
-    const { bytes, manifest } = read ?? (await this.readManifest(d));
-    const configBytes = await this.readBlob(manifest.config, this.limits.config);
-    const diffIds = parseConfigDiffIds(configBytes, manifest.config.digest, this.limits.config);
-    if (diffIds.length !== manifest.layers.length) {
-      throw new OciFormatError(
-        d.digest,
-        `${manifest.layers.length} layers, but the config lists ${diffIds.length} diff_ids`,
-      );
-    }
-    return { descriptor: d, bytes, manifest, configBytes, diffIds };
   }
 
   /**
@@ -277,23 +97,17 @@ export class OciLayout {
   }
 }
 
-/** An entry of an image index must be an image manifest or an image index. */
-function checkListed(d: Descriptor): void {
-  if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) {
-    throw new OciMediaTypeError(
-      d.mediaType,
-      'an image index entry is neither a manifest nor an index',
-    );
+/** Checks that a blob's file is a regular file of the descriptor's size. */
+async function checkBlobFile(path: string, d: { digest: string; size: number }): Promise<void> {
+  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new OciBlobNotFoundError(d.digest);
+    // A symbolic-link loop, a name too long, no permission: the blob cannot be had.
+    throw new OciDigestError(d.digest, `cannot be read (${err.code ?? err.message})`);
+  });
+  if (!st.isFile()) throw new OciDigestError(d.digest, 'not a regular file');
+  if (st.size !== d.size) {
+    throw new OciDigestError(d.digest, `file is ${st.size} bytes, the descriptor says ${d.size}`);
   }
-}
-
-/** A manifest with its config, read and checked. */
-export interface Image {
-  descriptor: Descriptor;
-  bytes: Uint8Array;
-  manifest: ImageManifest;
-  configBytes: Uint8Array;
-  diffIds: string[];
 }
 
 async function readSmall(path: string, limit: number, where: string): Promise<Uint8Array> {
@@ -440,11 +254,6 @@ export class LayoutWriter {
   async discard(): Promise<void> {
     await rm(this.tmp, { recursive: true, force: true });
   }
-}
-
-/** JSON bytes as written for new manifests and indexes: compact, UTF-8. */
-export function jsonBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
 }
 
 /** Throws {@link UsageError} unless nothing (not even a dangling symlink) is at `path`. */

@@ -203,3 +203,11 @@ function originalOf(
     size: sizeOf(a[keys.size], where, keys.size),
   };
 }
+
+/** Largest index root blob read: the magic, a length and one 16 MiB record. */
+export const MAX_ROOT_BLOB = 8 + 4 + 16 * 1024 * 1024;
+
+/** JSON bytes as written for new manifests and indexes: compact, UTF-8. */
+export function jsonBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}

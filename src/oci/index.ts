@@ -1,6 +1,8 @@
 export {
   ANNOTATIONS,
+  jsonBytes,
   layerAnnotations,
+  MAX_ROOT_BLOB,
   type OciLayerRecord,
   originalIndexOf,
   originalManifestOf,
@@ -19,6 +21,13 @@ export {
   PAKO_ENGINE,
   pakoDeflateEngine,
 } from './gzip-reproduce.js';
+export {
+  type Image,
+  type LayoutFiles,
+  LayoutReader,
+  MAX_INDEX_DEPTH,
+  readTops,
+} from './layout-reader.js';
 export * from './media-types.js';
 export {
   blobPath,
@@ -37,3 +46,13 @@ export {
   REF_NAME_ANNOTATION,
   refName,
 } from './parse.js';
+export {
+  type LayerToRestore,
+  type OciRestoredIndex,
+  type OciRestoredLayer,
+  type OciRestoredManifest,
+  type OciRestoreReport,
+  planRestore,
+  type RestoredHow,
+  type RestoreSink,
+} from './restore-plan.js';
