@@ -16,5 +16,6 @@ export * from './hash/index.js';
 export { giveBack, isLent, lend } from './lend.js';
 export * from './oci/index.js';
 export * from './pipeline/index.js';
+export * from './registry/index.js';
 export * from './store/index.js';
 export * from './tar/index.js';

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   unbundle: async () => (await import('./bundle.js')).unbundleCommand,
   oci: async () => (await import('./oci.js')).ociCommand,
   gc: async () => (await import('./gc.js')).gcCommand,
+  serve: async () => (await import('./serve.js')).serveCommand,
 };
 
 /**
@@ -47,6 +48,7 @@ const HASHING = new Set([
   'bundle',
   'unbundle',
   'oci',
+  'serve',
 ]);
 
 const USAGE = `usage: layerdiff <command> [options]
@@ -112,6 +114,12 @@ commands:
   oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
       Merge one image's layers (plain or chunked layout) into one plain tar; --platform picks
       the image of a multi-platform one.
+  serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
+      A read-only OCI registry (distribution API: pulls, byte ranges, tag lists) on the
+      chunked layouts, on 127.0.0.1:5000 unless --listen says otherwise. Each layout is a
+      repository (<name>, or its directory's name); each image is served as oci restore would
+      write it, its layers rebuilt from <dir> as clients pull them, every chunk verified.
+      Runs until SIGINT or SIGTERM.
 `;
 
 /** The first error writing to stdout: output written with plain writes reports it only so. */

@@ -64,3 +64,8 @@ export {
   type StoreLayout,
 } from './open-store.js';
 export { PACKS_DIR, PackStore, type PackStoreOptions } from './pack-store.js';
+export {
+  type RunningRegistry,
+  type ServeRegistryOptions,
+  serveRegistry,
+} from './serve-registry.js';

@@ -53,6 +53,7 @@ export class OciLayout extends LayoutReader {
         await checkBlobFile(join(dir, blobPath(d.digest)), d);
         return readSmall(join(dir, blobPath(d.digest)), limit, d.digest);
       },
+      openBlob: (digest) => fileSource(join(dir, blobPath(digest))),
     };
     return new OciLayout(dir, files, await readTops(files, limits));
   }
@@ -72,14 +73,6 @@ export class OciLayout extends LayoutReader {
    */
   checkBlob(d: { digest: string; size: number }): Promise<void> {
     return checkBlobFile(this.blobFile(d.digest), d);
-  }
-
-  /**
-   * A stream of a blob's bytes (not checked: the caller checks the digest as it reads).
-   * @param digest - the blob's digest.
-   */
-  openBlob(digest: string): ReadableStream<Uint8Array> {
-    return fileSource(this.blobFile(digest));
   }
 
   /**

@@ -50,6 +50,12 @@ export interface LayoutFiles {
    * @throws {@link OciBlobNotFoundError} when absent.
    */
   readBlob(d: { digest: string; size: number }, limit: number): Promise<Uint8Array>;
+  /**
+   * A stream of a blob's bytes, for blobs too large to read whole (the caller checks size and
+   * digest as it reads). The stream errors with {@link OciBlobNotFoundError} when absent.
+   * @param digest - a checked `sha256:<hex>`.
+   */
+  openBlob(digest: string): ReadableStream<Uint8Array>;
 }
 
 /** A manifest with its config, read and checked. */
@@ -122,6 +128,14 @@ export class LayoutReader {
     const actual = await this.sha256(bytes);
     if (actual !== d.digest) throw new OciDigestError(d.digest, `bytes hash to ${actual}`);
     return bytes;
+  }
+
+  /**
+   * A stream of a blob's bytes (not checked: the caller checks size and digest as it reads).
+   * @param digest - the blob's digest, checked.
+   */
+  openBlob(digest: string): ReadableStream<Uint8Array> {
+    return this.files.openBlob(digest);
   }
 
   /**

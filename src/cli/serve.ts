@@ -1,0 +1,95 @@
+/**
+ * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]`: a
+ * read-only OCI registry on the chunked layouts, their layers rebuilt from the store as
+ * clients pull them. Runs until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import { basename, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { defaultDeflateEngines } from '../node/deflate.js';
+import { nodeHashProvider } from '../node/hash.js';
+import { OciLayout } from '../node/oci-layout.js';
+import { openStore } from '../node/open-store.js';
+import { serveRegistry } from '../node/serve-registry.js';
+import { createRegistryHandler } from '../registry/handler.js';
+import { openRepository, type Repository } from '../registry/repository.js';
+import { parse, required } from './args.js';
+import { closeAtEnd } from './cleanup.js';
+import { printable, printableMessage } from './printable.js';
+import { lockWaitMs } from './store.js';
+
+/**
+ * Splits `<name>=<dir>`; a bare directory is served under its base name, lowercased.
+ * @param arg - the argument.
+ */
+export function splitRepository(arg: string): { name: string; dir: string } {
+  const at = arg.indexOf('=');
+  if (at > 0) return { name: arg.slice(0, at), dir: arg.slice(at + 1) };
+  return { name: basename(resolve(arg)).toLowerCase(), dir: arg };
+}
+
+/** `host:port`, `[v6]:port` or a bare port. */
+function listenAddress(value: string | undefined): { host: string; port: number } {
+  if (value === undefined) return { host: '127.0.0.1', port: 5000 };
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$|^(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3] ?? m?.[4]);
+  if (!m || port > 65535) {
+    throw new UsageError(`--listen takes <host>:<port> or <port>, got ${JSON.stringify(value)}`);
+  }
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+export async function serveCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, listen: { type: 'string' } },
+    { min: 1, max: 64, names: 'one or more chunked layouts, as [<name>=]<dir>' },
+  );
+  const dirStore = required(values.store, 'store');
+  const { host, port } = listenAddress(values.listen);
+  const hash = nodeHashProvider();
+  const repositories = new Map<string, Repository>();
+  for (const arg of positionals) {
+    const { name, dir } = splitRepository(arg);
+    if (repositories.has(name)) throw new UsageError(`two layouts are named ${name}`);
+    const layout = await OciLayout.open(dir);
+    repositories.set(
+      name,
+      await openRepository(layout, { hash, engines: defaultDeflateEngines() }),
+    );
+  }
+  // Reads on the thread pool, not blocking: one slow read must not hold up every client.
+  const store = await openStore(dirStore, { existing: true, lockWaitMs: lockWaitMs() });
+  if ('close' in store) closeAtEnd(() => store.close());
+  const handler = createRegistryHandler({
+    repositories,
+    store,
+    hash,
+    onStreamError: (err, request) => {
+      const path = new URL(request.url).pathname;
+      process.stderr.write(
+        `layerdiff serve: ${request.method} ${printable(path)}: ${printableMessage((err as Error)?.message ?? String(err))}\n`,
+      );
+    },
+  });
+  const running = await serveRegistry(handler, { host, port });
+  for (const [name, repo] of repositories) {
+    for (const [tag, digest] of repo.tags) {
+      const m = repo.report.manifests.find((x) => x.digest === digest);
+      const i = repo.report.indexes.find((x) => x.digest === digest);
+      const kept = (m ?? i)?.kept ? 'original digest' : 'new digest (layers served uncompressed)';
+      process.stdout.write(`${name}:${printable(tag)} ${digest} ${kept}\n`);
+    }
+  }
+  process.stdout.write(`listening on ${running.url}\n`);
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void running.close().then(done);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

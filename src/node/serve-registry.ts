@@ -1,0 +1,121 @@
+/**
+ * The registry handler (`createRegistryHandler`) behind `node:http`: each request becomes a
+ * Fetch API `Request`, and the `Response` body is written as the client takes it (a slow
+ * client holds back the rebuilding of its layer, not memory). A body that breaks off (a
+ * missing or damaged chunk) ends the connection without the end of a response, so the client
+ * sees it fail, never a short blob.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Options of {@link serveRegistry}. */
+export interface ServeRegistryOptions {
+  /** Address to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Port; 0 picks a free one. @default 0 */
+  port?: number;
+}
+
+/** A listening registry. */
+export interface RunningRegistry {
+  /** `http://host:port`. */
+  url: string;
+  server: Server;
+  /** Stops listening and ends open connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a Fetch-style handler over HTTP/1.1.
+ * @param handler - what answers each request (see `createRegistryHandler`).
+ * @param options - where to listen.
+ * @returns the running server once it listens.
+ */
+export async function serveRegistry(
+  handler: (request: Request) => Promise<Response>,
+  options: ServeRegistryOptions = {},
+): Promise<RunningRegistry> {
+  const host = options.host ?? '127.0.0.1';
+  const server = createServer((req, res) => {
+    void answer(handler, host, req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Answers one request: the handler's response, its body written with backpressure. */
+async function answer(
+  handler: (request: Request) => Promise<Response>,
+  host: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  // Pulls have no bodies; whatever a client sends is not read.
+  req.resume();
+  let url: URL;
+  try {
+    // Only the path and query are used; a request line in absolute form is cut to them.
+    url = new URL(req.url ?? '/', `http://${host.includes(':') ? `[${host}]` : host}`);
+    url = new URL(`${url.pathname}${url.search}`, 'http://registry.invalid');
+  } catch {
+    res.writeHead(400).end();
+    return;
+  }
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (typeof v === 'string') headers.set(k, v);
+  }
+  const response = await handler(new Request(url, { method: req.method ?? 'GET', headers }));
+  res.writeHead(response.status, Object.fromEntries(response.headers));
+  const body = response.body;
+  if (!body || req.method === 'HEAD') {
+    await body?.cancel();
+    res.end();
+    return;
+  }
+  const reader = body.getReader();
+  const gone = () => void reader.cancel(new Error('the client went away')).catch(() => {});
+  res.once('close', gone);
+  try {
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      if (!res.write(r.value)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+      if (res.destroyed) return;
+    }
+    res.end();
+  } catch {
+    // Broken off: no end of the response, so the client cannot take it for the whole blob.
+    res.destroy();
+  } finally {
+    res.off('close', gone);
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * A read-only OCI registry over chunk stores: the pull side of the OCI distribution API
+ * (`/v2/`, manifests, blobs with byte ranges, tag lists, the catalog) as a function from a
+ * Fetch API `Request` to a `Response`, so that it runs as it is in a Worker's `fetch`, behind
+ * `node:http` (`serveRegistry` in `layerdiff/node`), or anywhere else with Web Streams.
+ * Layers are rebuilt from their chunks as the client reads them: every chunk is checked
+ * against its digest, and a blob whose bytes turn out other than its digest breaks off
+ * instead of ending.
+ *
+ * @module
+ */
+import { streamOfBytes } from '../bytes-stream.js';
+import type { HashProvider } from '../hash/types.js';
+import { webHashProvider } from '../hash/web.js';
+import { MAX_ROOT_BLOB } from '../oci/chunked.js';
+import { createGzipWriter } from '../oci/gzip-reproduce.js';
+import { reassemble } from '../pipeline/reassemble.js';
+import type { ChunkReader } from '../store/types.js';
+import { checkedBlob } from './checked-blob.js';
+import { byteRange, parseRange } from './range.js';
+import type { Repository, ServedBlob } from './repository.js';
+
+/** Options of {@link createRegistryHandler}. */
+export interface RegistryOptions {
+  /** Repositories by name (`[a-z0-9]+` parts joined by `.`, `_`, `__`, `-` and `/`). */
+  repositories: Map<string, Repository>;
+  /** The chunk store the layouts' layers were converted into. */
+  store: ChunkReader;
+  /** Hashing of chunks, layers and served blobs. @default webHashProvider() */
+  hash?: HashProvider;
+  /**
+   * Told of a failure while a response body streams (a missing or damaged chunk, a blob that
+   * is not what was promised): the response is broken off, so this is where it can be logged.
+   */
+  onStreamError?: (error: unknown, request: Request) => void;
+}
+
+/** A repository name as the distribution spec allows it. */
+const NAME_RE =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+/** A tag as the distribution spec allows it. */
+const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+/** Longest request path looked at. */
+const MAX_PATH = 4096;
+/** Most entries of a tag list or the catalog in one page when the client names no `n`. */
+const PAGE = 1000;
+
+const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
+
+/**
+ * Creates the registry's request handler.
+ * @param options - repositories, store and hashing.
+ * @returns `(request) => Promise<Response>`. It never rejects: failures before the response
+ * are error responses (4xx with the spec's `errors` body, 500 for the store's failures).
+ */
+export function createRegistryHandler(
+  options: RegistryOptions,
+): (request: Request) => Promise<Response> {
+  const hash = options.hash ?? webHashProvider();
+  for (const name of options.repositories.keys()) {
+    if (!NAME_RE.test(name) || name.length > 255) {
+      throw new TypeError(`repository name ${JSON.stringify(name)} is not a valid OCI name`);
+    }
+  }
+  return async (request) => {
+    try {
+      return await route(request, options, hash);
+    } catch (err) {
+      return errorResponse(500, 'UNKNOWN', (err as Error)?.message ?? String(err));
+    }
+  };
+}
+
+async function route(
+  request: Request,
+  options: RegistryOptions,
+  hash: HashProvider,
+): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname;
+  if (path.length > MAX_PATH) return errorResponse(414, 'NAME_INVALID', 'request path too long');
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    return errorResponse(405, 'UNSUPPORTED', 'this registry serves pulls only (GET, HEAD)', {
+      allow: 'GET, HEAD',
+    });
+  }
+  const head = request.method === 'HEAD';
+  if (path === '/v2/' || path === '/v2') return json({}, head);
+  if (path === '/v2/_catalog') {
+    return page('repositories', [...options.repositories.keys()], url, head, {});
+  }
+  const m = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
+  const t = m ? undefined : /^\/v2\/(.+)\/tags\/list$/.exec(path);
+  const name = m?.[1] ?? t?.[1];
+  if (name === undefined) return errorResponse(404, 'NOT_FOUND', `no such endpoint: ${path}`);
+  if (!NAME_RE.test(name)) return errorResponse(400, 'NAME_INVALID', `invalid name ${name}`);
+  const repo = options.repositories.get(name);
+  if (!repo) return errorResponse(404, 'NAME_UNKNOWN', `repository ${name} is not served here`);
+  if (t) return page('tags', [...repo.tags.keys()], url, head, { name });
+
+  let reference: string;
+  try {
+    reference = decodeURIComponent(m![3]!);
+  } catch {
+    return errorResponse(400, 'DIGEST_INVALID', 'reference is not valid percent-encoding');
+  }
+  if (m![2] === 'manifests') {
+    const digest = DIGEST_RE.test(reference) ? reference : repo.tags.get(reference);
+    if (digest === undefined && !TAG_RE.test(reference)) {
+      return errorResponse(400, 'TAG_INVALID', `invalid reference ${reference}`);
+    }
+    const found = digest === undefined ? undefined : repo.manifests.get(digest);
+    if (!found || digest === undefined) {
+      return errorResponse(404, 'MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`);
+    }
+    return new Response(head ? null : (found.bytes as Uint8Array<ArrayBuffer>), {
+      headers: {
+        ...API_VERSION,
+        'content-type': found.mediaType,
+        'content-length': String(found.bytes.length),
+        'docker-content-digest': digest,
+        etag: `"${digest}"`,
+      },
+    });
+  }
+  if (!DIGEST_RE.test(reference)) {
+    return errorResponse(400, 'DIGEST_INVALID', `invalid digest ${reference}`);
+  }
+  const blob = repo.blobs.get(reference);
+  if (!blob) return errorResponse(404, 'BLOB_UNKNOWN', `blob ${reference} is not in ${name}`);
+  return blobResponse(request, repo, reference, blob, options, hash);
+}
+
+/** A blob's response: whole, or the one range asked for. */
+async function blobResponse(
+  request: Request,
+  repo: Repository,
+  digest: string,
+  blob: ServedBlob,
+  options: RegistryOptions,
+  hash: HashProvider,
+): Promise<Response> {
+  const size = blob.kind === 'bytes' ? blob.bytes.length : blob.size;
+  const headers: Record<string, string> = {
+    ...API_VERSION,
+    'content-type': 'application/octet-stream',
+    'docker-content-digest': digest,
+    etag: `"${digest}"`,
+    'accept-ranges': 'bytes',
+  };
+  const range = parseRange(request.headers.get('range'), size);
+  if (range === 'unsatisfiable') {
+    return errorResponse(416, 'BLOB_UNKNOWN', `range outside the blob's ${size} bytes`, {
+      'content-range': `bytes */${size}`,
+    });
+  }
+  const status = range ? 206 : 200;
+  if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+  headers['content-length'] = String(range ? range.end - range.start + 1 : size);
+  if (request.method === 'HEAD') return new Response(null, { status, headers });
+
+  let body: ReadableStream<Uint8Array>;
+  if (blob.kind === 'bytes') {
+    const bytes = range ? blob.bytes.subarray(range.start, range.end + 1) : blob.bytes;
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers });
+  }
+  if (blob.kind === 'layout') {
+    body = repo.layout.openBlob(digest);
+  } else {
+    // Read (and checked) again for each response, so that nothing but small JSON is held.
+    const root = await repo.layout.readBlob(blob.root, MAX_ROOT_BLOB);
+    body = reassemble(streamOfBytes(root), options.store, { hash });
+    if (blob.gzip) body = body.pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine));
+  }
+  body = body.pipeThrough(checkedBlob(digest, size, hash));
+  if (range) body = body.pipeThrough(byteRange(range));
+  return new Response(reported(body, request, options.onStreamError), { status, headers });
+}
+
+/** Passes a body on, telling `onError` why it broke off, if it does. */
+function reported(
+  body: ReadableStream<Uint8Array>,
+  request: Request,
+  onError: RegistryOptions['onStreamError'],
+): ReadableStream<Uint8Array> {
+  if (!onError) return body;
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const r = await reader.read();
+          if (r.done) controller.close();
+          else controller.enqueue(r.value);
+        } catch (err) {
+          onError(err, request);
+          controller.error(err);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A page of a sorted list (`n` and `last` as the spec has them), with a `Link` to the next. */
+function page(
+  key: 'tags' | 'repositories',
+  all: string[],
+  url: URL,
+  head: boolean,
+  extra: Record<string, string>,
+): Response {
+  const last = url.searchParams.get('last');
+  const nParam = url.searchParams.get('n');
+  const n = nParam === null ? PAGE : Number(nParam);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    return errorResponse(400, 'PAGINATION_NUMBER_INVALID', `invalid n ${nParam}`);
+  }
+  const sorted = all.sort();
+  const from = last === null ? 0 : sorted.findIndex((x) => x > last);
+  const rest = from < 0 ? [] : sorted.slice(from);
+  const shown = rest.slice(0, n);
+  const headers: Record<string, string> = {};
+  if (shown.length < rest.length && shown.length > 0) {
+    const next = new URL(url.pathname, 'http://x');
+    next.searchParams.set('n', String(n));
+    next.searchParams.set('last', shown[shown.length - 1]!);
+    headers.link = `<${next.pathname}${next.search}>; rel="next"`;
+  }
+  return json({ ...extra, [key]: shown }, head, 200, headers);
+}
+
+function json(
+  value: unknown,
+  head: boolean,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  return new Response(head ? null : bytes, {
+    status,
+    headers: {
+      ...API_VERSION,
+      ...headers,
+      'content-type': 'application/json',
+      'content-length': String(bytes.length),
+    },
+  });
+}
+
+/** An error in the distribution spec's form: `{"errors":[{"code","message"}]}`. */
+function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return json({ errors: [{ code, message }] }, false, status, headers);
+}

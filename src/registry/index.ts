@@ -1,0 +1,10 @@
+export { checkedBlob } from './checked-blob.js';
+export { createRegistryHandler, type RegistryOptions } from './handler.js';
+export { type ByteRange, byteRange, parseRange } from './range.js';
+export {
+  openRepository,
+  type Repository,
+  type RepositoryOptions,
+  type ServedBlob,
+  type ServedManifest,
+} from './repository.js';

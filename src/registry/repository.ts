@@ -1,0 +1,165 @@
+/**
+ * What a registry serves of one chunked OCI layout: the image as `restoreLayout` would give it
+ * back, found by the same walk (`planRestore`) without writing anything. Manifests, indexes
+ * and configs are held (they are small, and limited as the layout reader limits them); a
+ * layer is served from its index root and the chunk store each time it is asked for.
+ *
+ * A layer whose blob `restoreLayout` rebuilds exactly is served under its original digest: an
+ * uncompressed tar as it is, a gzip blob recompressed with the parameters its conversion
+ * verified, when the engine it names is here. Any other layer, under its diff_id as the
+ * uncompressed tar, in a rewritten manifest. Every layer's tar is also served under its
+ * diff_id.
+ *
+ * @module
+ */
+import { formatDigest } from '../hash/digest.js';
+import type { HashProvider } from '../hash/types.js';
+import { webHashProvider } from '../hash/web.js';
+import type { OciLayerRecord } from '../oci/chunked.js';
+import { type DeflateEngine, type GzipParams, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import type { LayoutReader } from '../oci/layout-reader.js';
+import {
+  isIndexMediaType,
+  isManifestMediaType,
+  uncompressedLayerMediaType,
+} from '../oci/media-types.js';
+import { type Descriptor, parseIndex, REF_NAME_ANNOTATION } from '../oci/parse.js';
+import { type OciRestoredLayer, type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
+
+/** A blob a registry serves. */
+export type ServedBlob =
+  /** A config (or a manifest, asked for as a blob), held whole. */
+  | { kind: 'bytes'; bytes: Uint8Array }
+  /** An artifact's blob, streamed from the layout and checked as it goes. */
+  | { kind: 'layout'; size: number }
+  /** A layer: rebuilt from its index root, and gzip-compressed when `gzip` is given. */
+  | {
+      kind: 'layer';
+      size: number;
+      root: Descriptor;
+      record: OciLayerRecord;
+      gzip?: { params: GzipParams; engine: DeflateEngine };
+    };
+
+/** A manifest or an image index a registry serves. */
+export interface ServedManifest {
+  mediaType: string;
+  bytes: Uint8Array;
+}
+
+/** Options of {@link openRepository}. */
+export interface RepositoryOptions {
+  /** Hashing of the blobs made here (restored manifests). @default webHashProvider() */
+  hash?: HashProvider;
+  /** Engines available to recompress gzip layers. @default [pako (zlib 1.2)] */
+  engines?: DeflateEngine[];
+}
+
+/** One chunked layout, as a registry serves it. */
+export interface Repository {
+  /** The chunked layout (index roots are read from it when a layer is asked for). */
+  layout: LayoutReader;
+  /** Tags (`org.opencontainers.image.ref.name` of `index.json`'s entries) to digests. */
+  tags: Map<string, string>;
+  /** Manifests and image indexes by digest. */
+  manifests: Map<string, ServedManifest>;
+  /** Blobs by digest. */
+  blobs: Map<string, ServedBlob>;
+  /** What restoring the layout would give: which digests are kept. */
+  report: OciRestoreReport;
+}
+
+/**
+ * Reads a chunked layout (every manifest, config and index root is read and checked) and
+ * works out what a registry serves of it.
+ * @param layout - the chunked layout.
+ * @param options - hashing and deflate engines.
+ * @returns the repository.
+ * @throws what {@link planRestore} throws for a malformed or inconsistent chunked layout.
+ */
+export async function openRepository(
+  layout: LayoutReader,
+  options: RepositoryOptions = {},
+): Promise<Repository> {
+  const hash = options.hash ?? webHashProvider();
+  const engines = options.engines ?? [pakoDeflateEngine()];
+  const manifests = new Map<string, ServedManifest>();
+  const blobs = new Map<string, ServedBlob>();
+  const sha256 = async (bytes: Uint8Array) => formatDigest(await hash.digest(bytes));
+  const { report, index } = await planRestore(layout, {
+    async writeBlob(bytes, mediaType) {
+      const digest = await sha256(bytes);
+      if (
+        mediaType !== undefined &&
+        (isManifestMediaType(mediaType) || isIndexMediaType(mediaType))
+      ) {
+        manifests.set(digest, { mediaType, bytes });
+      }
+      blobs.set(digest, { kind: 'bytes', bytes });
+      return { digest, size: bytes.length };
+    },
+    async copyBlob(d) {
+      blobs.set(d.digest, { kind: 'layout', size: d.size });
+    },
+    async layer({ rootDescriptor: root, end, record }): Promise<OciRestoredLayer> {
+      const common = {
+        originalMediaType: record.mediaType,
+        originalDigest: record.digest,
+        diffId: record.diffId,
+      };
+      blobs.set(record.diffId, { kind: 'layer', size: end.size, root, record });
+      let reason: string;
+      if (record.compression === 'none') {
+        return {
+          ...common,
+          mediaType: record.mediaType,
+          digest: record.digest,
+          size: end.size,
+          kept: true,
+          how: 'as-is',
+        };
+      }
+      if (record.compression === 'gzip' && record.gzip) {
+        const params = record.gzip;
+        const engine = engines.find((e) => e.name === params.engine);
+        if (engine) {
+          blobs.set(record.digest, {
+            kind: 'layer',
+            size: record.size,
+            root,
+            record,
+            gzip: { params, engine },
+          });
+          return {
+            ...common,
+            mediaType: record.mediaType,
+            digest: record.digest,
+            size: record.size,
+            kept: true,
+            how: 'recompressed',
+          };
+        }
+        reason = `deflate engine ${params.engine} is not available here`;
+      } else if (record.compression === 'gzip') {
+        reason = 'no gzip parameters reproduced the original blob at conversion';
+      } else {
+        reason = `${record.compression} blobs are not reproduced`;
+      }
+      return {
+        ...common,
+        mediaType: uncompressedLayerMediaType(record.mediaType),
+        digest: record.diffId,
+        size: end.size,
+        kept: false,
+        how: 'uncompressed',
+        reason,
+      };
+    },
+  });
+  const tags = new Map<string, string>();
+  for (const d of parseIndex(index, 'index.json', layout.limits.index).manifests) {
+    const tag = d.annotations?.[REF_NAME_ANNOTATION];
+    if (tag !== undefined && !tags.has(tag)) tags.set(tag, d.digest);
+  }
+  return { layout, tags, manifests, blobs, report };
+}
