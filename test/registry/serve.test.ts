@@ -1,0 +1,259 @@
+/**
+ * `layerdiff serve` as a real registry on 127.0.0.1, pulled from by a real client: skopeo
+ * copies images out of it (checking every digest as it goes), a multi-platform image with
+ * `--all`, and an image whose gzip layer cannot be reproduced arrives as `oci restore`
+ * writes it. A layer with a chunk gone breaks off at the HTTP level, and the server says why.
+ */
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, requireDist, runCli } from '../cli/run.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { buildLayout, buildMultiPlatform, layoutFiles } from '../oci/helpers.js';
+import { layerTar } from '../pipeline/flatten-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-serve-'));
+const tar = (seed: number) =>
+  layerTar([
+    { type: 'dir', path: 'opt' },
+    { type: 'file', path: `opt/tool-${seed}`, body: pseudoRandom(300_000, seed), mode: 0o755 },
+  ]);
+const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+/** A running `layerdiff serve`, its URL, and what it printed. */
+interface Server {
+  child: ChildProcessWithoutNullStreams;
+  host: string;
+  stdout: string;
+  stderr: () => string;
+}
+
+/** Starts `layerdiff serve` on a free port and waits (at most 20 s) until it listens. */
+function startServe(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start: ${err}`));
+    }, 20_000);
+    child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${err}`)));
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on http:\/\/(127\.0\.0\.1:\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, host: m[1]!, stdout: out, stderr: () => err });
+      }
+    });
+  });
+}
+
+/** Stops a server with SIGTERM and returns its exit code (killed after 10 s). */
+function stop(s: Server): Promise<number | null> {
+  if (s.child.exitCode !== null) return Promise.resolve(s.child.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
+    s.child.removeAllListeners('exit');
+    s.child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    s.child.kill('SIGTERM');
+  });
+}
+
+const skopeo = (...args: string[]) =>
+  execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
+/** `skopeo copy` from the registry (plain HTTP) into an OCI layout. */
+const pull = (from: string, to: string, ...extra: string[]) =>
+  skopeo(
+    'copy',
+    '--preserve-digests',
+    ...extra,
+    '--src-tls-verify=false',
+    `docker://${from}`,
+    `oci:${to}`,
+  );
+const blob = (layout: string, digest: string) =>
+  readFileSync(join(layout, 'blobs/sha256', digest.slice(7)));
+
+describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and skopeo', () => {
+  let src: string;
+  let multi: string;
+  let server: Server;
+  beforeAll(async () => {
+    requireDist();
+    src = join(work, 'src');
+    const gnu = new Uint8Array(execFileSync('gzip', ['-n', '-c'], { input: tar(3) }));
+    buildLayout(src, [
+      {
+        tag: 'exact',
+        layers: [
+          { tar: tar(1), compress: 'none' },
+          { tar: tar(2), compress: { python: 6 } },
+        ],
+      },
+      { tag: 'changed', layers: [{ tar: tar(3), compress: { blob: gnu, mediaType: GZIP } }] },
+    ]);
+    multi = join(work, 'multi');
+    buildMultiPlatform(
+      multi,
+      [
+        {
+          platform: { os: 'linux', architecture: 'amd64' },
+          layers: [{ tar: tar(4), compress: { python: 1 } }],
+        },
+        {
+          platform: { os: 'linux', architecture: 'arm64' },
+          layers: [{ tar: tar(5), compress: 'none' }],
+        },
+      ],
+      { tag: 'v1' },
+    );
+    const store = join(work, 'store');
+    for (const [from, to] of [
+      [src, 'img'],
+      [multi, 'multi-chunked'],
+    ] as const) {
+      const r = await runCli(['oci', 'convert', from, '--store', store, '--out', join(work, to)]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
+    server = await startServe([
+      join(work, 'img'),
+      `team/multi=${join(work, 'multi-chunked')}`,
+      '--store',
+      store,
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    if (server) await stop(server);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('skopeo pulls an image byte for byte: the original manifest digest, every blob', () => {
+    const out = join(work, 'pulled');
+    pull(`${server.host}/img:exact`, `${out}:exact`);
+    const original = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests.find(
+      (m: { annotations: Record<string, string> }) =>
+        m.annotations['org.opencontainers.image.ref.name'] === 'exact',
+    );
+    const raw = Buffer.from(skopeo('inspect', '--raw', `oci:${out}:exact`));
+    expect(sha256(raw)).toBe(original.digest);
+    const manifest = JSON.parse(raw.toString());
+    for (const d of [manifest.config, ...manifest.layers]) {
+      expect(sha256(blob(out, d.digest))).toBe(d.digest);
+      expect(blob(out, d.digest).equals(blob(src, d.digest))).toBe(true);
+    }
+    expect(server.stdout).toContain(`img:exact ${original.digest} original digest`);
+    const remote = JSON.parse(
+      skopeo('inspect', '--tls-verify=false', `docker://${server.host}/img:exact`),
+    );
+    expect(remote.Digest).toBe(original.digest);
+  });
+
+  it('skopeo pulls every platform of a multi-platform image, the index byte for byte', () => {
+    const out = join(work, 'pulled-multi');
+    expect(pull(`${server.host}/team/multi:v1`, `${out}:v1`, '--all')).toMatch(
+      /Copying 3 of 3 images in list/,
+    );
+    const want = skopeo('inspect', '--raw', `oci:${multi}:v1`);
+    expect(skopeo('inspect', '--raw', `oci:${out}:v1`)).toBe(want);
+    // Every blob skopeo wrote is one of the original layout's, byte for byte.
+    const files = layoutFiles(out);
+    const orig = layoutFiles(multi);
+    for (const [path, digest] of Object.entries(files)) {
+      if (path.startsWith('blobs/')) expect(orig[path], path).toBe(digest);
+    }
+  });
+
+  it('an image with a gzip layer nothing reproduces arrives as oci restore writes it', async () => {
+    const restored = join(work, 'restored');
+    const r = await runCli([
+      'oci',
+      'restore',
+      `${join(work, 'img')}:changed`,
+      '--store',
+      join(work, 'store'),
+      '--out',
+      restored,
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.toString());
+    const want = report.manifests[0];
+    expect(want.kept).toBe(false);
+    const out = join(work, 'pulled-changed');
+    pull(`${server.host}/img:changed`, `${out}:changed`);
+    const raw = Buffer.from(skopeo('inspect', '--raw', `oci:${out}:changed`));
+    expect(sha256(raw)).toBe(want.digest);
+    const layer = JSON.parse(raw.toString()).layers[0];
+    expect(layer.digest).toBe(sha256(tar(3)));
+    expect(blob(out, layer.digest).equals(Buffer.from(tar(3)))).toBe(true);
+  });
+
+  it('a layer whose chunk is gone breaks off at the HTTP level; the server says why', async () => {
+    const store = join(work, 'loose');
+    const chunked = join(work, 'loose-img');
+    const c = await runCli([
+      'oci',
+      'convert',
+      `${src}:exact`,
+      '--store',
+      store,
+      '--store-layout',
+      'loose',
+      '--out',
+      chunked,
+    ]);
+    expect(c.code).toBe(0);
+    // The layer of 300,000 random bytes is several chunks; drop the largest chunk file.
+    const chunks = readdirSync(store, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      /(^|\/)[0-9a-f]{64}(\.[a-z])?$/.test(f),
+    );
+    const sizes = chunks.map((f) => [readFileSync(join(store, f)).length, f] as const);
+    sizes.sort((a, b) => b[0] - a[0]);
+    unlinkSync(join(store, sizes[0]![1]));
+    const broken = await startServe([`img=${chunked}`, '--store', store]);
+    try {
+      const manifest = await (
+        await fetch(`http://${broken.host}/v2/img/manifests/exact`, {
+          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+        })
+      ).json();
+      let failed = 0;
+      for (const d of manifest.layers) {
+        const res = await fetch(`http://${broken.host}/v2/img/blobs/${d.digest}`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-length')).toBe(String(d.size));
+        await res.arrayBuffer().catch(() => failed++);
+      }
+      expect(failed).toBe(1);
+      expect(broken.stderr()).toMatch(
+        /layerdiff serve: GET \/v2\/img\/blobs\/sha256:[0-9a-f]{64}: chunk sha256:[0-9a-f]{64} is not in the store/,
+      );
+      expect(() =>
+        pull(`${broken.host}/img:exact`, `${join(work, 'pulled-broken')}:exact`),
+      ).toThrow();
+    } finally {
+      expect(await stop(broken)).toBe(0);
+    }
+  });
+
+  it('holds its store open: gc refuses while it serves', async () => {
+    const r = await runCli(['gc', '--oci', join(work, 'img'), '--store', join(work, 'store')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/ERR_STORE_LOCKED/);
+  });
+});
