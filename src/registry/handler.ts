@@ -175,8 +175,16 @@ async function blobResponse(
   }
   body = body.pipeThrough(checkedBlob(digest, size, hash));
   if (range) body = body.pipeThrough(byteRange(range));
-  return new Response(reported(body, request, options.onStreamError), { status, headers });
+  // workerd sends a stream body chunked, without its Content-Length, unless the stream is
+  // one of its FixedLengthStreams (which also fails a body of another length).
+  const Fixed = (globalThis as { FixedLengthStream?: FixedLengthStreamClass }).FixedLengthStream;
+  body = reported(body, request, options.onStreamError);
+  if (Fixed) body = body.pipeThrough(new Fixed(Number(headers['content-length'])));
+  return new Response(body, { status, headers });
 }
+
+/** workerd's `FixedLengthStream` (absent elsewhere). */
+type FixedLengthStreamClass = new (length: number) => ReadableWritablePair<Uint8Array, Uint8Array>;
 
 /** Passes a body on, telling `onError` why it broke off, if it does. */
 function reported(

@@ -15,12 +15,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, posix, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { GNU_TAR } from '../tar/helpers.js';
+import { renderConfig } from './render-config.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -43,45 +44,6 @@ function makeTree(dir: string): void {
   writeFileSync(join(longDir, 'README'), 'a path longer than 100 bytes\n'.repeat(40));
   symlinkSync('tool', join(dir, 'usr/bin/tool-link'));
   linkSync(join(dir, 'usr/bin/tool'), join(dir, 'usr/bin/tool-hard'));
-}
-
-/** Relative imports of an ES module (tsup's shared chunks). */
-function relativeImports(source: string): string[] {
-  return [...source.matchAll(/(?:from|import)\s*["'](\.\.?\/[^"']+)["']/g)].map((m) => m[1]!);
-}
-
-/**
- * Writes .fixtures/config.capnp from config.capnp: embed paths rebased to .fixtures/, and the
- * chunks dist/index.js imports (transitively) listed under the names workerd resolves them to
- * from the module "layerdiff".
- */
-function renderConfig(): string {
-  const chunks: string[] = [];
-  const visit = (file: string) => {
-    for (const spec of relativeImports(readFileSync(join(dist, file), 'utf8'))) {
-      const name = posix.normalize(posix.join(posix.dirname(file), spec));
-      if (chunks.includes(name)) continue;
-      if (!existsSync(join(dist, name))) throw new Error(`dist/${file} imports missing ${spec}`);
-      chunks.push(name);
-      visit(name);
-    }
-  };
-  visit('index.js');
-  const template = readFileSync(join(here, 'config.capnp'), 'utf8');
-  if (!template.includes('# @dist-chunks'))
-    throw new Error('config.capnp lost its @dist-chunks line');
-  const config = template
-    .replace(
-      '# @dist-chunks',
-      chunks.map((c) => `(name = "${c}", esModule = embed "../../dist/${c}"),`).join('\n    '),
-    )
-    .replace(
-      /embed "([^"]+)"/g,
-      (_, p: string) => `embed "${relative(fixtures, resolve(here, p))}"`,
-    );
-  const file = join(fixtures, 'config.capnp');
-  writeFileSync(file, config);
-  return file;
 }
 
 describe('workerd', () => {
@@ -129,7 +91,7 @@ describe('workerd', () => {
     } finally {
       rmSync(tree, { recursive: true, force: true });
     }
-    config = renderConfig();
+    config = renderConfig(join(here, 'config.capnp'), fixtures);
   });
 
   it(

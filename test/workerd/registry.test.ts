@@ -1,0 +1,145 @@
+/**
+ * The registry handler as an edge function in real workerd (`workerd serve`, no compatibility
+ * flags): a chunked layout and its chunks embedded in the Worker, served on a socket on
+ * 127.0.0.1, pulled from by skopeo (every digest checked as it copies) and by fetch (a byte
+ * range of a layer rebuilt in the Worker, HEAD). Needs `npm run build` first.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertLayout } from '../../src/node/oci-convert.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { buildLayout, layoutFiles } from '../oci/helpers.js';
+import { layerTar } from '../pipeline/flatten-helpers.js';
+import { renderConfig } from './render-config.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const fixtures = join(here, '.fixtures-registry');
+const workerd = join(root, 'node_modules/.bin/workerd');
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-workerd-registry-'));
+
+const tar = (seed: number) =>
+  layerTar([
+    { type: 'dir', path: 'srv' },
+    { type: 'file', path: `srv/data-${seed}`, body: pseudoRandom(250_000, seed), mode: 0o644 },
+  ]);
+
+/** A free port on 127.0.0.1 (asked of the kernel, then released for workerd to take). */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+const skopeo = (...args: string[]) =>
+  execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
+
+describe.runIf(toolsAvailable('skopeo', 'python3'))('registry handler in workerd', () => {
+  let src: string;
+  let host: string;
+  let child: ChildProcess;
+  let log = '';
+
+  beforeAll(async () => {
+    src = join(work, 'src');
+    buildLayout(src, [
+      {
+        tag: 'v1',
+        layers: [
+          { tar: tar(1), compress: 'none' },
+          { tar: tar(2), compress: { python: 6 } },
+        ],
+      },
+    ]);
+    const store = new MemoryStore();
+    const chunked = join(work, 'chunked');
+    await convertLayout(src, { store, out: chunked });
+    const files: Record<string, string> = {};
+    for (const path of Object.keys(layoutFiles(chunked))) {
+      files[path] = readFileSync(join(chunked, path)).toString('base64');
+    }
+    const chunks: Record<string, string> = {};
+    for (const d of store.digests()) chunks[d] = Buffer.from(await store.get(d)).toString('base64');
+    rmSync(fixtures, { recursive: true, force: true });
+    mkdirSync(fixtures);
+    writeFileSync(join(fixtures, 'registry.json'), JSON.stringify({ files, chunks }));
+    host = `127.0.0.1:${await freePort()}`;
+    const config = renderConfig(join(here, 'registry.capnp'), fixtures, { address: host });
+    child = spawn(workerd, ['serve', config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    // Up to 20 s for workerd to listen.
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`http://${host}/v2/`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) break;
+      if (i === 200 || child.exitCode !== null) throw new Error(`workerd did not start: ${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 60_000);
+
+  afterAll(() => {
+    child?.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('skopeo pulls the image byte for byte from the Worker', () => {
+    const out = join(work, 'pulled');
+    skopeo(
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${host}/edge/img:v1`,
+      `oci:${out}:v1`,
+    );
+    const want = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[0].digest;
+    const raw = Buffer.from(skopeo('inspect', '--raw', `oci:${out}:v1`));
+    expect(sha256(raw), log).toBe(want);
+    const orig = layoutFiles(src);
+    for (const [path, digest] of Object.entries(layoutFiles(out))) {
+      if (path.startsWith('blobs/')) expect(orig[path], path).toBe(digest);
+    }
+  });
+
+  it('answers HEAD, GET with its length, and a byte range of a layer it recompresses', async () => {
+    const manifest = await (
+      await fetch(`http://${host}/v2/edge/img/manifests/v1`, {
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      })
+    ).json();
+    const gz = manifest.layers[1];
+    const head = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(gz.size));
+    const whole = readFileSync(join(src, 'blobs/sha256', gz.digest.slice(7)));
+    const full = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`);
+    expect(full.headers.get('content-length')).toBe(String(gz.size));
+    expect(Buffer.from(await full.arrayBuffer()).equals(whole)).toBe(true);
+    const r = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`, {
+      headers: { range: 'bytes=1000-60999' },
+    });
+    expect(r.status).toBe(206);
+    expect(r.headers.get('content-range')).toBe(`bytes 1000-60999/${gz.size}`);
+    const part = Buffer.from(await r.arrayBuffer());
+    expect(part.equals(whole.subarray(1000, 61000))).toBe(true);
+  });
+});
