@@ -335,6 +335,15 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
       if (formatDigest(end.diffId) !== record.diffId) {
         throw new OciDigestError(rootDesc.digest, `root's diff_id differs from ${record.diffId}`);
       }
+      if (
+        record.compression === 'none' &&
+        (record.digest !== record.diffId || record.size !== end.size)
+      ) {
+        throw new OciFormatError(
+          where,
+          'an uncompressed layer whose digest or size is not its tar',
+        );
+      }
       layer = await sink.layer({ rootDescriptor: rootDesc, rootBytes, end, record });
       restored.set(record.digest, layer);
     } else if (!layer.kept) {

@@ -166,14 +166,19 @@ async function blobResponse(
     return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers });
   }
   if (blob.kind === 'layout') {
-    body = repo.layout.openBlob(digest);
+    body = repo.layout.openBlob(digest).pipeThrough(checkedBlob(digest, size, hash));
   } else {
     // Read (and checked) again for each response, so that nothing but small JSON is held.
     const root = await repo.layout.readBlob(blob.root, MAX_ROOT_BLOB);
+    // The rebuilt tar is checked by reassemble itself (its diff_id and size, which are the
+    // digest and size of a tar served as it is); a recompressed blob is checked here.
     body = reassemble(streamOfBytes(root), options.store, { hash });
-    if (blob.gzip) body = body.pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine));
+    if (blob.gzip) {
+      body = body
+        .pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine))
+        .pipeThrough(checkedBlob(digest, size, hash));
+    }
   }
-  body = body.pipeThrough(checkedBlob(digest, size, hash));
   if (range) body = body.pipeThrough(byteRange(range));
   // workerd sends a stream body chunked, without its Content-Length, unless the stream is
   // one of its FixedLengthStreams (which also fails a body of another length).

@@ -4,7 +4,7 @@
  * break off rather than end when a chunk is missing or a blob is not what was promised.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { convertLayout } from '../../src/node/oci-convert.js';
 import { OciLayout } from '../../src/node/oci-layout.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
 import { PackStore } from '../../src/node/pack-store.js';
+import { ANNOTATIONS } from '../../src/oci/chunked.js';
 import type { DeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { pakoDeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { createRegistryHandler } from '../../src/registry/handler.js';
@@ -276,6 +277,41 @@ describe('registry handler', () => {
     );
     const r = await handler(new Request(`${BASE}/v2/x/blobs/${manifest.layers[1].digest}`));
     await expect(r.arrayBuffer()).rejects.toBeInstanceOf(OciDigestError);
+  });
+
+  it('refuses a chunked layout that claims another size for a layer served as it is', async () => {
+    // The original manifest and the chunked one edited consistently, so that only the claim
+    // that the uncompressed layer is 1 byte longer than its tar is wrong.
+    const bad = join(work, 'bad-chunked');
+    cpSync(join(work, 'chunked'), bad, { recursive: true });
+    const put = (value: unknown) => {
+      const bytes = Buffer.from(JSON.stringify(value));
+      const digest = sha256(bytes);
+      writeFileSync(join(bad, 'blobs/sha256', digest.slice(7)), bytes);
+      return { digest, size: bytes.length };
+    };
+    const index = JSON.parse(readFileSync(join(bad, 'index.json'), 'utf8'));
+    const entry = index.manifests.find(
+      (m: { annotations: Record<string, string> }) =>
+        m.annotations['org.opencontainers.image.ref.name'] === 'exact',
+    );
+    const chunkedManifest = JSON.parse(blobFile(bad, entry.digest).toString());
+    const origDigest = chunkedManifest.annotations[ANNOTATIONS.manifestDigest];
+    const orig = JSON.parse(blobFile(bad, origDigest).toString());
+    orig.layers[0].size += 1;
+    const o = put(orig);
+    chunkedManifest.annotations[ANNOTATIONS.manifestDigest] = o.digest;
+    chunkedManifest.annotations[ANNOTATIONS.manifestSize] = String(o.size);
+    const layer = chunkedManifest.layers[0].annotations;
+    layer[ANNOTATIONS.layerSize] = String(Number(layer[ANNOTATIONS.layerSize]) + 1);
+    const c = put(chunkedManifest);
+    Object.assign(entry, c);
+    entry.annotations[ANNOTATIONS.manifestDigest] = o.digest;
+    writeFileSync(join(bad, 'index.json'), JSON.stringify(index));
+    await expect(openRepository(await OciLayout.open(bad), { hash })).rejects.toMatchObject({
+      code: 'ERR_OCI_FORMAT',
+      message: expect.stringContaining('not its tar'),
+    });
   });
 
   it('serves a multi-platform image: the nested index, every manifest and blob', async () => {

@@ -1,0 +1,229 @@
+// @ts-check
+/**
+ * `npm run bench:serve`: pulling a layer out of `layerdiff serve`, beside `openssl dgst
+ * -sha256` of the same layer measured in the same run.
+ *
+ * The 1.1 GiB benchmark layer (benchmarks/make-layer.mjs) is the one uncompressed layer of an
+ * OCI image layout, converted once into a pack store. Each run starts `layerdiff serve` on
+ * 127.0.0.1 and `curl` fetches the layer's blob to /dev/null: once alone, then four at once
+ * (every layer body rebuilt and verified on its own). The server's peak RSS is reported for
+ * the whole run; the blob is checked once against its digest (untimed).
+ *
+ * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench), LAYERDIFF_BENCH_REPS (3).
+ */
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeLayer } from './make-layer.mjs';
+import { shebangOf } from './shebang.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const cli = join(here, '..', 'dist', 'cli.js');
+const shebang = shebangOf(cli);
+const rssHook = join(here, 'rss.cjs');
+const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
+const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
+const CLIENTS = 4;
+const work = join(dir, 'serve');
+mkdirSync(work, { recursive: true });
+
+const tar = join(dir, 'layer-1100.tar');
+if (!existsSync(tar)) {
+  console.error(`generating ${tar} ...`);
+  await makeLayer(`${tar}.part`, 1100);
+  execFileSync('mv', [`${tar}.part`, tar]);
+}
+const size = statSync(tar).size;
+const sha = (/** @type {string} */ f) =>
+  `sha256:${execFileSync('openssl', ['dgst', '-sha256', '-r', f], { encoding: 'utf8' }).split(' ')[0]}`;
+
+// The image layout (its layer a hard link to the tar) and its chunked form, made once.
+const layout = join(work, 'layout');
+const chunked = join(work, 'chunked');
+const store = join(work, 'store');
+const diffId = sha(tar);
+if (!existsSync(chunked)) {
+  rmSync(layout, { recursive: true, force: true });
+  rmSync(store, { recursive: true, force: true });
+  const blobs = join(layout, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  linkSync(tar, join(blobs, diffId.slice(7)));
+  /** Writes a JSON blob; returns its descriptor fields. */
+  const put = (/** @type {unknown} */ value) => {
+    const bytes = Buffer.from(JSON.stringify(value));
+    const file = join(work, 'blob.tmp');
+    writeFileSync(file, bytes);
+    const digest = sha(file);
+    execFileSync('mv', [file, join(blobs, digest.slice(7))]);
+    return { digest, size: bytes.length };
+  };
+  const config = put({
+    architecture: 'amd64',
+    os: 'linux',
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+  });
+  const manifest = put({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size }],
+  });
+  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  writeFileSync(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+        },
+      ],
+    }),
+  );
+  execFileSync(process.execPath, [
+    cli,
+    'oci',
+    'convert',
+    layout,
+    '--store',
+    store,
+    '--out',
+    chunked,
+  ]);
+}
+
+/** Starts `layerdiff serve` (as installed: its shebang's flags); resolves with its URL. */
+function startServer() {
+  const child = spawn(
+    process.execPath,
+    [
+      ...shebang.flags,
+      '-r',
+      rssHook,
+      cli,
+      'serve',
+      `bench=${chunked}`,
+      '--store',
+      store,
+      '--listen',
+      '127.0.0.1:0',
+    ],
+    { env: { ...process.env, ...shebang.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (b) => {
+    err += b;
+  });
+  return /** @type {Promise<{ url: string, stop: () => Promise<number> }>} */ (
+    new Promise((resolve, reject) => {
+      child.on('exit', () => reject(new Error(`serve exited: ${err}`)));
+      child.stdout.on('data', (b) => {
+        out += b;
+        const m = /listening on (http:\/\/\S+)\n/.exec(out);
+        if (!m) return;
+        resolve({
+          url: /** @type {string} */ (m[1]),
+          stop: () =>
+            new Promise((done) => {
+              child.removeAllListeners('exit');
+              child.on('exit', () => {
+                const rss = /@@maxrss_kib=(\d+)/.exec(err);
+                done(rss ? Number(rss[1]) / 1024 : 0);
+              });
+              child.kill('SIGTERM');
+            }),
+        });
+      });
+    })
+  );
+}
+
+/** Wall seconds of `n` curls of `url` at once, each to `out` (or /dev/null). */
+async function pull(url, n, out = '/dev/null') {
+  const t = process.hrtime.bigint();
+  await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve, reject) => {
+          const c = spawn('curl', ['-sfS', '-o', out, url], {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let e = '';
+          c.stderr.on('data', (b) => {
+            e += b;
+          });
+          c.on('exit', (code) => (code === 0 ? resolve(0) : reject(new Error(`curl: ${e}`))));
+        }),
+    ),
+  );
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+const openssl = () => {
+  const t = process.hrtime.bigint();
+  const r = spawnSync('openssl', ['dgst', '-sha256', tar]);
+  if (r.status !== 0) throw new Error('openssl failed');
+  return Number(process.hrtime.bigint() - t) / 1e9;
+};
+const median = (/** @type {number[]} */ xs) =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+const blob = (/** @type {string} */ url) => `${url}/v2/bench/blobs/${diffId}`;
+{
+  // Checked once, untimed: the served blob is the layer.
+  const s = await startServer();
+  const out = join(work, 'pulled.tar');
+  await pull(blob(s.url), 1, out);
+  await s.stop();
+  if (sha(out) !== diffId) throw new Error('the served layer differs from the tar');
+  rmSync(out);
+}
+
+/** @type {Record<string, { wall: number[], ratio: number[] }>} */
+const rows = {
+  ssl: { wall: [], ratio: [] },
+  one: { wall: [], ratio: [] },
+  many: { wall: [], ratio: [] },
+};
+let rss = 0;
+for (let i = 0; i < reps; i++) {
+  const s = await startServer();
+  const b = openssl();
+  rows.ssl.wall.push(b);
+  rows.ssl.ratio.push(1);
+  const one = await pull(blob(s.url), 1);
+  rows.one.wall.push(one);
+  rows.one.ratio.push(one / b);
+  const b2 = openssl();
+  const many = await pull(blob(s.url), CLIENTS);
+  rows.many.wall.push(many);
+  // Against openssl hashing the layer as many times: the same bytes made and checked.
+  rows.many.ratio.push(many / (b2 * CLIENTS));
+  rss = Math.max(rss, await s.stop());
+}
+
+console.log(
+  `layer ${tar} (${size.toLocaleString()} bytes) served from ${store}; median of ${reps}\n`,
+);
+console.log('| operation | wall s | MB/s | ratio to openssl |');
+console.log('|---|---:|---:|---:|');
+const line = (
+  /** @type {string} */ name,
+  /** @type {{ wall: number[], ratio: number[] }} */ r,
+  n = 1,
+) =>
+  console.log(
+    `| ${name} | ${median(r.wall).toFixed(2)} | ${((size * n) / 1e6 / median(r.wall)).toFixed(0)} | ${median(r.ratio).toFixed(2)}x |`,
+  );
+line('openssl dgst -sha256 (baseline)', rows.ssl);
+line('curl of the layer blob from layerdiff serve', rows.one);
+line(`${CLIENTS} curls at once (ratio to ${CLIENTS} openssl runs)`, rows.many, CLIENTS);
+console.log(
+  `\nthe server's peak RSS over each run's ${1 + CLIENTS} pulls: ${rss.toFixed(1)} MiB (largest of ${reps} runs)`,
+);
