@@ -5,11 +5,12 @@
  *
  * The 1.1 GiB benchmark layer (benchmarks/make-layer.mjs) is the one uncompressed layer of an
  * OCI image layout, converted once into a pack store. Each run starts `layerdiff serve` on
- * 127.0.0.1 and `curl` fetches the layer's blob to /dev/null: once alone, then four at once
- * (every layer body rebuilt and verified on its own). The server's peak RSS is reported for
+ * 127.0.0.1 and `curl` fetches the layer's blob to /dev/null: once alone, then four at once (LAYERDIFF_BENCH_CLIENTS)
+ * (every layer body rebuilt and verified on its own), and its last MiB as a byte range. The server's peak RSS is reported for
  * the whole run; the blob is checked once against its digest (untimed).
  *
- * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench), LAYERDIFF_BENCH_REPS (3).
+ * Environment: LAYERDIFF_BENCH_DIR (default /tmp/layerdiff-bench), LAYERDIFF_BENCH_REPS (3),
+ * LAYERDIFF_BENCH_CLIENTS (4: the pulls at once).
  */
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -25,7 +26,7 @@ const shebang = shebangOf(cli);
 const rssHook = join(here, 'rss.cjs');
 const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
 const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
-const CLIENTS = 4;
+const CLIENTS = Number(process.env.LAYERDIFF_BENCH_CLIENTS ?? 4);
 const work = join(dir, 'serve');
 mkdirSync(work, { recursive: true });
 
@@ -36,6 +37,9 @@ if (!existsSync(tar)) {
   execFileSync('mv', [`${tar}.part`, tar]);
 }
 const size = statSync(tar).size;
+const MiB = 1024 * 1024;
+/** curl's option for the layer's last MiB. */
+const lastMiB = ['-r', `${size - MiB}-${size - 1}`];
 const sha = (/** @type {string} */ f) =>
   `sha256:${execFileSync('openssl', ['dgst', '-sha256', '-r', f], { encoding: 'utf8' }).split(' ')[0]}`;
 
@@ -143,15 +147,18 @@ function startServer() {
   );
 }
 
-/** Wall seconds of `n` curls of `url` at once, each to `out` (or /dev/null). */
-async function pull(url, n, out = '/dev/null') {
+/**
+ * Wall seconds of `n` curls of `url` at once, each to `out` (or /dev/null).
+ * @param {string} url @param {number} n @param {string} [out] @param {string[]} [extra]
+ */
+async function pull(url, n, out = '/dev/null', extra = []) {
   const t = process.hrtime.bigint();
   await Promise.all(
     Array.from(
       { length: n },
       () =>
         new Promise((resolve, reject) => {
-          const c = spawn('curl', ['-sfS', '-o', out, url], {
+          const c = spawn('curl', ['-sfS', ...extra, '-o', out, url], {
             stdio: ['ignore', 'ignore', 'pipe'],
           });
           let e = '';
@@ -180,15 +187,21 @@ const blob = (/** @type {string} */ url) => `${url}/v2/bench/blobs/${diffId}`;
   const s = await startServer();
   const out = join(work, 'pulled.tar');
   await pull(blob(s.url), 1, out);
-  await s.stop();
   if (sha(out) !== diffId) throw new Error('the served layer differs from the tar');
+  await pull(blob(s.url), 1, out, lastMiB);
+  const want = join(work, 'tail.bin');
+  execFileSync('sh', ['-c', `tail -c ${MiB} '${tar}' > '${want}'`]);
+  if (sha(out) !== sha(want)) throw new Error('the served range differs from the tar');
+  await s.stop();
   rmSync(out);
+  rmSync(want);
 }
 
 /** @type {Record<string, { wall: number[], ratio: number[] }>} */
 const rows = {
   ssl: { wall: [], ratio: [] },
   one: { wall: [], ratio: [] },
+  tail: { wall: [], ratio: [] },
   many: { wall: [], ratio: [] },
 };
 let rss = 0;
@@ -200,6 +213,9 @@ for (let i = 0; i < reps; i++) {
   const one = await pull(blob(s.url), 1);
   rows.one.wall.push(one);
   rows.one.ratio.push(one / b);
+  const tail = await pull(blob(s.url), 1, '/dev/null', lastMiB);
+  rows.tail.wall.push(tail);
+  rows.tail.ratio.push(tail / b);
   const b2 = openssl();
   const many = await pull(blob(s.url), CLIENTS);
   rows.many.wall.push(many);
@@ -223,6 +239,9 @@ const line = (
   );
 line('openssl dgst -sha256 (baseline)', rows.ssl);
 line('curl of the layer blob from layerdiff serve', rows.one);
+console.log(
+  `| curl of the layer's last MiB (a byte range) | ${median(rows.tail.wall).toFixed(2)} | - | ${median(rows.tail.ratio).toFixed(2)}x |`,
+);
 line(`${CLIENTS} curls at once (ratio to ${CLIENTS} openssl runs)`, rows.many, CLIENTS);
 console.log(
   `\nthe server's peak RSS over each run's ${1 + CLIENTS} pulls: ${rss.toFixed(1)} MiB (largest of ${reps} runs)`,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { LayerDigestError } from '../errors.js';
+import { LayerDigestError, UsageError } from '../errors.js';
 import type { IndexDecoderOptions } from '../format/decoder.js';
 import { paddingLength } from '../format/grammar.js';
 import type { ChunkRef, IndexRecord } from '../format/records.js';
@@ -37,6 +37,14 @@ export interface ReassembleOptions {
    * @default false
    */
   recycle?: boolean;
+  /**
+   * Only bytes `start` to `end` (both included) of the tar, as an HTTP byte range asks: the
+   * stream ends after byte `end`, and chunks wholly before `start` are not fetched (headers
+   * before it are made, from the index, and dropped). Every chunk fetched is still verified;
+   * the diff_id cannot be, as the whole tar is not made.
+   * @default the whole tar, its diff_id checked
+   */
+  range?: { start: number; end: number };
 }
 
 /**
@@ -64,8 +72,16 @@ export function reassemble(
 ): ReadableStream<Uint8Array> {
   const hash = options.hash ?? webHashProvider();
   const readAhead = intOption(options.readAhead, 'readAhead', 4);
+  const range = options.range;
+  if (
+    range &&
+    !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0)
+  ) {
+    throw new UsageError(`range must be two whole numbers from 0, got ${JSON.stringify(range)}`);
+  }
   const records = readIndexRecords(index, store, { hash, index: options.index }).getReader();
-  let outHash: IncrementalHash;
+  let outHash: IncrementalHash | undefined;
+  /** Bytes of the tar made so far (or, before a range's start, passed over). */
   let outSize = 0;
   /** Chunk references of the current chunks record not yet fetched. */
   let refs: ChunkRef[] = [];
@@ -87,19 +103,38 @@ export function reassemble(
     }
   };
 
+  /**
+   * Passes a piece on (or the part of it in the range).
+   * @returns false when nothing was enqueued (a piece before the range), so that the caller
+   * goes on to the next: a pull must enqueue or close, or the stream waits for good.
+   */
   const emit = async (
     controller: ReadableStreamDefaultController<Uint8Array>,
     bytes: Uint8Array,
-  ) => {
+  ): Promise<boolean> => {
+    const at = outSize;
     outSize += bytes.length;
-    await outHash.update(bytes);
-    controller.enqueue(bytes);
+    if (!range) {
+      await outHash!.update(bytes);
+      controller.enqueue(bytes);
+      return true;
+    }
+    const from = Math.max(range.start - at, 0);
+    const to = Math.min(range.end + 1 - at, bytes.length);
+    if (from < to)
+      controller.enqueue(from === 0 && to === bytes.length ? bytes : bytes.subarray(from, to));
+    if (outSize > range.end) {
+      controller.close();
+      await records.cancel().catch(() => {});
+      return true;
+    }
+    return from < to;
   };
 
   return new ReadableStream<Uint8Array>(
     {
       async start() {
-        outHash = await hash.create();
+        if (!range) outHash = await hash.create();
       },
       async pull(controller) {
         try {
@@ -121,8 +156,8 @@ export function reassemble(
       const f = fetching.shift();
       if (f) {
         fill();
-        await emit(controller, await f.bytes);
-        return;
+        if (await emit(controller, await f.bytes)) return;
+        continue;
       }
       const record = held ?? (await records.read()).value;
       held = undefined;
@@ -131,8 +166,8 @@ export function reassemble(
         const pad = record.type === 'padding' ? record.bytes : new Uint8Array(owedPadding);
         if (record.type !== 'padding') held = record;
         owedPadding = 0;
-        await emit(controller, pad);
-        return;
+        if (await emit(controller, pad)) return;
+        continue;
       }
       switch (record.type) {
         case 'layer':
@@ -142,15 +177,25 @@ export function reassemble(
         case 'entry':
         case 'delete':
           owedPadding = paddingLength(record.entry.size);
-          await emit(controller, record.raw);
-          return;
+          if (await emit(controller, record.raw)) return;
+          continue;
         case 'chunks':
           refs = record.refs;
           nextRef = 0;
+          // Chunks wholly before the range's start are passed over, not fetched.
+          while (range && nextRef < refs.length && outSize + refs[nextRef]!.length <= range.start) {
+            outSize += refs[nextRef++]!.length;
+          }
           fill();
           continue;
         case 'end': {
-          const digest = await outHash.digest();
+          if (range) {
+            // The range reaches past the tar's end (an HTTP range is cut to the blob's size
+            // before it gets here): all of it is made.
+            controller.close();
+            return;
+          }
+          const digest = await outHash!.digest();
           if (outSize !== record.size) {
             throw new LayerDigestError(
               `rebuilt tar is ${outSize} bytes, index records ${record.size}`,

@@ -167,19 +167,25 @@ async function blobResponse(
   }
   if (blob.kind === 'layout') {
     body = repo.layout.openBlob(digest).pipeThrough(checkedBlob(digest, size, hash));
+    if (range) body = body.pipeThrough(byteRange(range));
   } else {
     // Read (and checked) again for each response, so that nothing but small JSON is held.
     const root = await repo.layout.readBlob(blob.root, MAX_ROOT_BLOB);
-    // The rebuilt tar is checked by reassemble itself (its diff_id and size, which are the
-    // digest and size of a tar served as it is); a recompressed blob is checked here.
-    body = reassemble(streamOfBytes(root), options.store, { hash });
-    if (blob.gzip) {
-      body = body
+    if (!blob.gzip) {
+      // The tar as it is: reassemble checks its diff_id and size (the blob's digest and size)
+      // itself, and makes a range without fetching the chunks before it.
+      body = reassemble(streamOfBytes(root), options.store, {
+        hash,
+        ...(range ? { range } : {}),
+      });
+    } else {
+      // Recompressed: every byte before the range's end is made, and checked here.
+      body = reassemble(streamOfBytes(root), options.store, { hash })
         .pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine))
         .pipeThrough(checkedBlob(digest, size, hash));
+      if (range) body = body.pipeThrough(byteRange(range));
     }
   }
-  if (range) body = body.pipeThrough(byteRange(range));
   // workerd sends a stream body chunked, without its Content-Length, unless the stream is
   // one of its FixedLengthStreams (which also fails a body of another length).
   const Fixed = (globalThis as { FixedLengthStream?: FixedLengthStreamClass }).FixedLengthStream;

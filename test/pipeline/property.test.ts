@@ -18,6 +18,7 @@ import { createBodyChunker } from '../../src/pipeline/chunk-bodies.js';
 import { createTarChunker } from '../../src/pipeline/chunk-tar.js';
 import { convert } from '../../src/pipeline/convert.js';
 import { createChunkDigester } from '../../src/pipeline/digest-chunks.js';
+import { reassemble } from '../../src/pipeline/reassemble.js';
 import { createChunkStorer } from '../../src/pipeline/store-chunks.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize, type TarHeaderInput } from '../../src/tar/header.js';
@@ -348,5 +349,83 @@ describe('convert → reassemble round trip (property)', () => {
       }),
       { seed: 0x0c7a1e56, numRuns: 40 },
     );
+  });
+});
+
+describe('reassemble of a byte range (property)', () => {
+  it('gives exactly bytes start..end of the tar, for random tars and ranges', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(entry, { minLength: 0, maxLength: 8 }),
+        trailing,
+        chunker,
+        fc.nat(),
+        fc.nat(),
+        async (entries, tail, params, x, y) => {
+          const tar = buildTar(entries, tail);
+          const store = new MemoryStore();
+          const { index } = await convertBytes(tar, store, { chunker: params });
+          // Ranges inside the tar, and ones whose end reaches past it (the tar's end ends them).
+          const start = x % tar.length;
+          const end = start + (y % (tar.length - start + 64));
+          const got = await collect(
+            reassemble(streamOf(index), store, { hash, range: { start, end } }),
+          );
+          expect(sha256(got)).toBe(sha256(tar.subarray(start, end + 1)));
+        },
+      ),
+      { seed: 0x5a4e9e, numRuns: 60 },
+    );
+  });
+
+  it('does not fetch the chunks before the range, and stops after it', async () => {
+    const big: EntrySpec = {
+      kind: 'file',
+      path: 'big',
+      size: 4 << 20,
+      fill: 0,
+      seed: 11,
+      link: '',
+      linkTo: 0,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      uname: '',
+      gname: '',
+      mtime: 1_600_000_000,
+    };
+    const tar = buildTar([big], new Uint8Array(0));
+    const store = new MemoryStore();
+    const { index } = await convertBytes(tar, store);
+    let gets = 0;
+    const counting = { get: (d: string) => (gets++, store.get(d)) };
+    const whole = await collect(reassemble(streamOf(index), counting, { hash }));
+    const all = gets;
+    expect(all).toBeGreaterThan(30);
+    for (const [start, end] of [
+      [tar.length - 100, tar.length - 1],
+      [2 << 20, (2 << 20) + 10],
+      [0, 700],
+    ] as const) {
+      gets = 0;
+      const got = await collect(
+        reassemble(streamOf(index), counting, { hash, range: { start, end } }),
+      );
+      expect(sha256(got)).toBe(sha256(whole.subarray(start, end + 1)));
+      // The chunks the range touches, and at most the read-ahead (4) after them.
+      expect(gets, `${start}-${end}`).toBeLessThanOrEqual(6);
+    }
+  });
+
+  it('refuses a range that is not two whole numbers from 0', () => {
+    for (const range of [
+      { start: -1, end: 5 },
+      { start: 0.5, end: 5 },
+      { start: 0, end: Number.NaN },
+    ]) {
+      expect(() => reassemble(streamOf(new Uint8Array(0)), new MemoryStore(), { range })).toThrow(
+        /range must be/,
+      );
+    }
   });
 });
