@@ -1,7 +1,8 @@
 /**
- * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]`: a
- * read-only OCI registry on the chunked layouts, their layers rebuilt from the store as
- * clients pull them. Runs until SIGINT or SIGTERM.
+ * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
+ * [--max-pulls N]`: a read-only OCI registry on the chunked layouts, their layers rebuilt from
+ * the store as clients pull them (at most N at once, 4 by default; more wait their turn).
+ * Runs until SIGINT or SIGTERM.
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { openStore } from '../node/open-store.js';
 import { serveRegistry } from '../node/serve-registry.js';
 import { createRegistryHandler } from '../registry/handler.js';
 import { openRepository, type Repository } from '../registry/repository.js';
-import { parse, required } from './args.js';
+import { count, parse, required } from './args.js';
 import { closeAtEnd } from './cleanup.js';
 import { printable, printableMessage } from './printable.js';
 import { lockWaitMs } from './store.js';
@@ -43,11 +44,12 @@ function listenAddress(value: string | undefined): { host: string; port: number 
 export async function serveCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, listen: { type: 'string' } },
+    { store: { type: 'string' }, listen: { type: 'string' }, 'max-pulls': { type: 'string' } },
     { min: 1, max: 64, names: 'one or more chunked layouts, as [<name>=]<dir>' },
   );
   const dirStore = required(values.store, 'store');
   const { host, port } = listenAddress(values.listen);
+  const maxPulls = count(values['max-pulls'], 'max-pulls') ?? 4;
   const hash = nodeHashProvider();
   const repositories = new Map<string, Repository>();
   for (const arg of positionals) {
@@ -66,6 +68,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     repositories,
     store,
     hash,
+    maxPulls,
     onStreamError: (err, request) => {
       const path = new URL(request.url).pathname;
       process.stderr.write(

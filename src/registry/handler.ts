@@ -17,8 +17,9 @@ import { createGzipWriter } from '../oci/gzip-reproduce.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
 import { checkedBlob } from './checked-blob.js';
-import { byteRange, parseRange } from './range.js';
+import { type ByteRange, byteRange, parseRange } from './range.js';
 import type { Repository, ServedBlob } from './repository.js';
+import { Slots } from './slots.js';
 
 /** Options of {@link createRegistryHandler}. */
 export interface RegistryOptions {
@@ -33,6 +34,13 @@ export interface RegistryOptions {
    * is not what was promised): the response is broken off, so this is where it can be logged.
    */
   onStreamError?: (error: unknown, request: Request) => void;
+  /**
+   * Most blob bodies made at once (layers rebuilt, artifacts streamed): each holds its chunks
+   * in flight and its connection's buffers, so memory stays bounded whatever the number of
+   * clients. Further requests for such bodies wait, in order, for one to end (a client that
+   * stops reading holds its slot until its connection goes). @default 4
+   */
+  maxPulls?: number;
 }
 
 /** A repository name as the distribution spec allows it. */
@@ -58,6 +66,7 @@ export function createRegistryHandler(
   options: RegistryOptions,
 ): (request: Request) => Promise<Response> {
   const hash = options.hash ?? webHashProvider();
+  const slots = new Slots(options.maxPulls ?? 4);
   for (const name of options.repositories.keys()) {
     if (!NAME_RE.test(name) || name.length > 255) {
       throw new TypeError(`repository name ${JSON.stringify(name)} is not a valid OCI name`);
@@ -65,18 +74,17 @@ export function createRegistryHandler(
   }
   return async (request) => {
     try {
-      return await route(request, options, hash);
+      return await route(request, { ...options, hash, slots });
     } catch (err) {
       return errorResponse(500, 'UNKNOWN', (err as Error)?.message ?? String(err));
     }
   };
 }
 
-async function route(
-  request: Request,
-  options: RegistryOptions,
-  hash: HashProvider,
-): Promise<Response> {
+/** The handler's options, with its hashing and its slots for bodies. */
+type Context = RegistryOptions & { hash: HashProvider; slots: Slots };
+
+async function route(request: Request, options: Context): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
   if (path.length > MAX_PATH) return errorResponse(414, 'NAME_INVALID', 'request path too long');
@@ -129,7 +137,7 @@ async function route(
   }
   const blob = repo.blobs.get(reference);
   if (!blob) return errorResponse(404, 'BLOB_UNKNOWN', `blob ${reference} is not in ${name}`);
-  return blobResponse(request, repo, reference, blob, options, hash);
+  return blobResponse(request, repo, reference, blob, options);
 }
 
 /** A blob's response: whole, or the one range asked for. */
@@ -138,8 +146,7 @@ async function blobResponse(
   repo: Repository,
   digest: string,
   blob: ServedBlob,
-  options: RegistryOptions,
-  hash: HashProvider,
+  options: Context,
 ): Promise<Response> {
   const size = blob.kind === 'bytes' ? blob.bytes.length : blob.size;
   const headers: Record<string, string> = {
@@ -160,64 +167,89 @@ async function blobResponse(
   headers['content-length'] = String(range ? range.end - range.start + 1 : size);
   if (request.method === 'HEAD') return new Response(null, { status, headers });
 
-  let body: ReadableStream<Uint8Array>;
   if (blob.kind === 'bytes') {
     const bytes = range ? blob.bytes.subarray(range.start, range.end + 1) : blob.bytes;
     return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers });
   }
-  if (blob.kind === 'layout') {
-    body = repo.layout.openBlob(digest).pipeThrough(checkedBlob(digest, size, hash));
-    if (range) body = body.pipeThrough(byteRange(range));
-  } else {
-    // Read (and checked) again for each response, so that nothing but small JSON is held.
-    const root = await repo.layout.readBlob(blob.root, MAX_ROOT_BLOB);
-    if (!blob.gzip) {
-      // The tar as it is: reassemble checks its diff_id and size (the blob's digest and size)
-      // itself, and makes a range without fetching the chunks before it.
-      body = reassemble(streamOfBytes(root), options.store, {
-        hash,
-        ...(range ? { range } : {}),
-      });
-    } else {
-      // Recompressed: every byte before the range's end is made, and checked here.
-      body = reassemble(streamOfBytes(root), options.store, { hash })
-        .pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine))
-        .pipeThrough(checkedBlob(digest, size, hash));
-      if (range) body = body.pipeThrough(byteRange(range));
-    }
+  const release = await options.slots.acquire();
+  let body: ReadableStream<Uint8Array>;
+  try {
+    body = await streamedBody(repo, digest, blob, size, range, options);
+  } catch (err) {
+    release();
+    throw err;
   }
+  body = tracked(body, request, options.onStreamError, release);
   // workerd sends a stream body chunked, without its Content-Length, unless the stream is
   // one of its FixedLengthStreams (which also fails a body of another length).
   const Fixed = (globalThis as { FixedLengthStream?: FixedLengthStreamClass }).FixedLengthStream;
-  body = reported(body, request, options.onStreamError);
   if (Fixed) body = body.pipeThrough(new Fixed(Number(headers['content-length'])));
   return new Response(body, { status, headers });
+}
+
+/** A blob body made on the fly: an artifact's, streamed, or a layer's, rebuilt. */
+async function streamedBody(
+  repo: Repository,
+  digest: string,
+  blob: Exclude<ServedBlob, { kind: 'bytes' }>,
+  size: number,
+  range: ByteRange | undefined,
+  options: Context,
+): Promise<ReadableStream<Uint8Array>> {
+  const { hash } = options;
+  if (blob.kind === 'layout') {
+    const body = repo.layout.openBlob(digest).pipeThrough(checkedBlob(digest, size, hash));
+    return range ? body.pipeThrough(byteRange(range)) : body;
+  }
+  // Read (and checked) again for each response, so that nothing but small JSON is held.
+  const root = await repo.layout.readBlob(blob.root, MAX_ROOT_BLOB);
+  if (!blob.gzip) {
+    // The tar as it is: reassemble checks its diff_id and size (the blob's digest and size)
+    // itself, and makes a range without fetching the chunks before it.
+    return reassemble(streamOfBytes(root), options.store, { hash, ...(range ? { range } : {}) });
+  }
+  // Recompressed: every byte before the range's end is made, and checked here.
+  const body = reassemble(streamOfBytes(root), options.store, { hash })
+    .pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine))
+    .pipeThrough(checkedBlob(digest, size, hash));
+  return range ? body.pipeThrough(byteRange(range)) : body;
 }
 
 /** workerd's `FixedLengthStream` (absent elsewhere). */
 type FixedLengthStreamClass = new (length: number) => ReadableWritablePair<Uint8Array, Uint8Array>;
 
-/** Passes a body on, telling `onError` why it broke off, if it does. */
-function reported(
+/**
+ * Passes a body on; once it ends, breaks off or is cancelled, frees its slot, and tells
+ * `onError` why it broke off, if it does.
+ */
+function tracked(
   body: ReadableStream<Uint8Array>,
   request: Request,
   onError: RegistryOptions['onStreamError'],
+  release: () => void,
 ): ReadableStream<Uint8Array> {
-  if (!onError) return body;
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
           const r = await reader.read();
-          if (r.done) controller.close();
-          else controller.enqueue(r.value);
+          if (r.done) {
+            release();
+            controller.close();
+          } else {
+            controller.enqueue(r.value);
+          }
         } catch (err) {
-          onError(err, request);
+          release();
+          onError?.(err, request);
           controller.error(err);
         }
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel(reason) {
+        release();
+        return reader.cancel(reason);
+      },
     },
     { highWaterMark: 0 },
   );

@@ -8,3 +8,4 @@ export {
   type ServedBlob,
   type ServedManifest,
 } from './repository.js';
+export { Slots } from './slots.js';

@@ -260,6 +260,53 @@ describe('registry handler', () => {
     }
   });
 
+  it('makes at most maxPulls bodies at once; the next waits until one ends, fails or is cancelled', async () => {
+    const manifest = JSON.parse(
+      new TextDecoder().decode(await bodyOf(await get('/v2/test/img/manifests/exact'))),
+    );
+    const layer = `${BASE}/v2/test/img/blobs/${manifest.layers[0].digest}`;
+    const one = createRegistryHandler({
+      repositories: new Map([['test/img', repo]]),
+      store,
+      hash,
+      maxPulls: 1,
+    });
+    const settled = async (p: Promise<Response>) =>
+      Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 100))]);
+    // Ended: read to the end.
+    const first = await one(new Request(layer));
+    const second = one(new Request(layer));
+    expect(await settled(second)).toBe(false);
+    // Held blobs and manifests never wait.
+    expect(
+      (await one(new Request(`${BASE}/v2/test/img/blobs/${manifest.config.digest}`))).status,
+    ).toBe(200);
+    await first.arrayBuffer();
+    const s = await second;
+    // Cancelled.
+    const third = one(new Request(layer));
+    expect(await settled(third)).toBe(false);
+    await s.body!.cancel();
+    const t = await third;
+    // Failed: a body that breaks off frees its slot too.
+    const lossy = createRegistryHandler({
+      repositories: new Map([['test/img', repo]]),
+      store: {
+        get: async (d) => {
+          throw new ChunkNotFoundError(d);
+        },
+      },
+      hash,
+      maxPulls: 1,
+    });
+    const bad = await lossy(new Request(layer));
+    const next = lossy(new Request(layer));
+    await expect(bad.arrayBuffer()).rejects.toBeInstanceOf(ChunkNotFoundError);
+    expect(await settled(next)).toBe(true);
+    await (await next).body!.cancel();
+    await t.body!.cancel();
+  });
+
   it('breaks a recompressed blob off when its bytes are not its digest', async () => {
     const real = pakoDeflateEngine();
     // An engine under pako's name that compresses at another level: other bytes.

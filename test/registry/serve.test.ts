@@ -251,6 +251,30 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
     }
   });
 
+  it('--max-pulls 1: a client that goes away mid-body frees its turn for the next', async () => {
+    const one = await startServe([
+      `img=${join(work, 'img')}`,
+      '--store',
+      join(work, 'store'),
+      '--max-pulls',
+      '1',
+    ]);
+    try {
+      const manifest = await (await fetch(`http://${one.host}/v2/img/manifests/exact`)).json();
+      const url = `http://${one.host}/v2/img/blobs/${manifest.layers[1].digest}`;
+      const abort = new AbortController();
+      const first = await fetch(url, { signal: abort.signal });
+      const reader = first.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      abort.abort();
+      const second = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+      const bytes = Buffer.from(await second.arrayBuffer());
+      expect(sha256(bytes)).toBe(manifest.layers[1].digest);
+    } finally {
+      expect(await stop(one)).toBe(0);
+    }
+  });
+
   it('holds its store open: gc refuses while it serves', async () => {
     const r = await runCli(['gc', '--oci', join(work, 'img'), '--store', join(work, 'store')]);
     expect(r.code).toBe(1);

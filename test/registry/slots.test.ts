@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { Slots } from '../../src/registry/slots.js';
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('Slots', () => {
+  it('lets `max` holders in, queues the rest in order, and frees a slot once per release', async () => {
+    const slots = new Slots(2);
+    const a = await slots.acquire();
+    const b = await slots.acquire();
+    const order: string[] = [];
+    const c = slots.acquire().then((r) => (order.push('c'), r));
+    const d = slots.acquire().then((r) => (order.push('d'), r));
+    await tick();
+    expect([slots.held, slots.queued, order]).toEqual([2, 2, []]);
+    a();
+    a(); // a second call frees nothing more
+    await tick();
+    expect([slots.held, slots.queued, order]).toEqual([2, 1, ['c']]);
+    b();
+    (await c)();
+    await tick();
+    expect(order).toEqual(['c', 'd']);
+    (await d)();
+    expect([slots.held, slots.queued]).toEqual([0, 0]);
+  });
+
+  it('refuses a bound that is not a whole number from 1', () => {
+    for (const n of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new Slots(n)).toThrow(/whole number/);
+    }
+  });
+});
