@@ -14,7 +14,7 @@ import { OciLayout } from '../node/oci-layout.js';
 import { openStore } from '../node/open-store.js';
 import { serveRegistry } from '../node/serve-registry.js';
 import { createRegistryHandler } from '../registry/handler.js';
-import { openRepository, type Repository } from '../registry/repository.js';
+import { openRepository, type RegistryRepository } from '../registry/repository.js';
 import { count, parse, required } from './args.js';
 import { closeAtEnd } from './cleanup.js';
 import { printable, printableMessage } from './printable.js';
@@ -51,7 +51,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   const { host, port } = listenAddress(values.listen);
   const maxPulls = count(values['max-pulls'], 'max-pulls') ?? 4;
   const hash = nodeHashProvider();
-  const repositories = new Map<string, Repository>();
+  const repositories = new Map<string, RegistryRepository>();
   for (const arg of positionals) {
     const { name, dir } = splitRepository(arg);
     if (repositories.has(name)) throw new UsageError(`two layouts are named ${name}`);

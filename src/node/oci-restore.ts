@@ -12,16 +12,17 @@ import { streamOfBytes } from '../bytes-stream.js';
 import { OciDigestError } from '../errors.js';
 import type { HashProvider } from '../hash/types.js';
 import { createGzipWriter, type DeflateEngine } from '../oci/gzip-reproduce.js';
-import { uncompressedLayerMediaType } from '../oci/media-types.js';
 import type { OciLimits } from '../oci/parse.js';
 import {
   type LayerToRestore,
+  layerMethod,
   type OciRestoredIndex,
   type OciRestoredLayer,
   type OciRestoredManifest,
   type OciRestoreReport,
   planRestore,
   type RestoredHow,
+  restoredLayer,
 } from '../oci/restore-plan.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
@@ -103,45 +104,25 @@ async function restoreLayer(
   options: { store: ChunkReader; hash: HashProvider; engines: DeflateEngine[] },
 ): Promise<OciRestoredLayer> {
   const tar = () => reassemble(streamOfBytes(rootBytes), options.store, { hash: options.hash });
-  const common = {
-    originalMediaType: record.mediaType,
-    originalDigest: record.digest,
-    diffId: record.diffId,
-  };
-  if (record.compression === 'none') {
+  const method = layerMethod(record, options.engines);
+  if (method.how === 'as-is') {
     const w = await writer.writeBlobStream(tar());
     if (w.digest !== record.digest) {
       throw new OciDigestError(record.digest, `rebuilt layer hashes to ${w.digest}`);
     }
-    return { ...common, mediaType: record.mediaType, ...w, kept: true, how: 'as-is' };
+    return restoredLayer(record, w, 'as-is');
   }
   let reason: string;
-  if (record.compression === 'gzip' && record.gzip) {
-    const params = record.gzip;
-    const engine = options.engines.find((e) => e.name === params.engine);
-    if (engine) {
-      const w = await writer.writeBlobStream(
-        tar().pipeThrough(createGzipWriter(params, engine)),
-        (digest, size) => digest === record.digest && size === record.size,
-      );
-      if (w.kept) {
-        return {
-          ...common,
-          mediaType: record.mediaType,
-          digest: w.digest,
-          size: w.size,
-          kept: true,
-          how: 'recompressed',
-        };
-      }
-      reason = `recompressing with ${params.engine} level ${params.level} gave ${w.digest}`;
-    } else {
-      reason = `deflate engine ${params.engine} is not available here`;
-    }
-  } else if (record.compression === 'gzip') {
-    reason = 'no gzip parameters reproduced the original blob at conversion';
+  if (method.how === 'recompressed') {
+    const { params, engine } = method;
+    const w = await writer.writeBlobStream(
+      tar().pipeThrough(createGzipWriter(params, engine)),
+      (digest, size) => digest === record.digest && size === record.size,
+    );
+    if (w.kept) return restoredLayer(record, w, 'recompressed');
+    reason = `recompressing with ${params.engine} level ${params.level} gave ${w.digest}`;
   } else {
-    reason = `${record.compression} blobs are not reproduced`;
+    reason = method.reason;
   }
   const w = await writer.writeBlobStream(tar());
   if (w.digest !== record.diffId) {
@@ -150,12 +131,5 @@ async function restoreLayer(
       `rebuilt tar hashes to ${w.digest}, not ${record.diffId}`,
     );
   }
-  return {
-    ...common,
-    mediaType: uncompressedLayerMediaType(record.mediaType),
-    ...w,
-    kept: false,
-    how: 'uncompressed',
-    reason,
-  };
+  return restoredLayer(record, w, 'uncompressed', reason);
 }

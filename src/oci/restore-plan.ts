@@ -22,6 +22,7 @@ import {
   originalNestedIndexOf,
   parseLayerRecord,
 } from './chunked.js';
+import type { DeflateEngine, GzipParams } from './gzip-reproduce.js';
 import type { LayoutReader } from './layout-reader.js';
 import {
   isArtifact,
@@ -133,6 +134,73 @@ export interface RestoreSink {
    * @returns what it became; `digest` and `size` only as checked or as the sink will check.
    */
   layer(layer: LayerToRestore): Promise<OciRestoredLayer>;
+}
+
+/** How a layer can come back, with the deflate engines at hand. */
+export type LayerMethod =
+  /** An uncompressed tar: rebuilt as it was. */
+  | { how: 'as-is' }
+  /** A gzip blob whose compression the conversion reproduced, with an engine here. */
+  | { how: 'recompressed'; params: GzipParams; engine: DeflateEngine }
+  /** Anything else: only its tar, under its diff_id, for `reason`. */
+  | { how: 'uncompressed'; reason: string };
+
+/**
+ * Decides how a layer can come back.
+ * @param record - what the chunked layout records of the original blob.
+ * @param engines - the deflate engines available.
+ */
+export function layerMethod(
+  record: OciLayerRecord,
+  engines: readonly DeflateEngine[],
+): LayerMethod {
+  if (record.compression === 'none') return { how: 'as-is' };
+  if (record.compression !== 'gzip') {
+    return { how: 'uncompressed', reason: `${record.compression} blobs are not reproduced` };
+  }
+  const params = record.gzip;
+  if (!params) {
+    return {
+      how: 'uncompressed',
+      reason: 'no gzip parameters reproduced the original blob at conversion',
+    };
+  }
+  const engine = engines.find((e) => e.name === params.engine);
+  if (!engine) {
+    return {
+      how: 'uncompressed',
+      reason: `deflate engine ${params.engine} is not available here`,
+    };
+  }
+  return { how: 'recompressed', params, engine };
+}
+
+/**
+ * The report of a layer that came back: under its original digest (`as-is`, `recompressed`),
+ * or as its tar under its diff_id (`uncompressed`, with the reason).
+ * @param record - what the chunked layout records of the original blob.
+ * @param blob - the digest and size of what was (or will be) served or written.
+ * @param how - how it came back.
+ * @param reason - why the original digest was not kept (`uncompressed` only).
+ */
+export function restoredLayer(
+  record: OciLayerRecord,
+  blob: { digest: string; size: number },
+  how: RestoredHow,
+  reason?: string,
+): OciRestoredLayer {
+  const kept = how !== 'uncompressed';
+  return {
+    originalMediaType: record.mediaType,
+    originalDigest: record.digest,
+    mediaType: kept ? record.mediaType : uncompressedLayerMediaType(record.mediaType),
+    digest: blob.digest,
+    size: blob.size,
+    diffId: record.diffId,
+    kept,
+    how,
+    ...(reason !== undefined ? { reason } : {}),
+  };
 }
 
 /**

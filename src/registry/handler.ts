@@ -18,13 +18,13 @@ import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
 import { checkedBlob } from './checked-blob.js';
 import { type ByteRange, byteRange, parseRange } from './range.js';
-import type { Repository, ServedBlob } from './repository.js';
+import type { RegistryRepository, ServedBlob } from './repository.js';
 import { Slots } from './slots.js';
 
 /** Options of {@link createRegistryHandler}. */
 export interface RegistryOptions {
   /** Repositories by name (`[a-z0-9]+` parts joined by `.`, `_`, `__`, `-` and `/`). */
-  repositories: Map<string, Repository>;
+  repositories: Map<string, RegistryRepository>;
   /** The chunk store the layouts' layers were converted into. */
   store: ChunkReader;
   /** Hashing of chunks, layers and served blobs. @default webHashProvider() */
@@ -143,7 +143,7 @@ async function route(request: Request, options: Context): Promise<Response> {
 /** A blob's response: whole, or the one range asked for. */
 async function blobResponse(
   request: Request,
-  repo: Repository,
+  repo: RegistryRepository,
   digest: string,
   blob: ServedBlob,
   options: Context,
@@ -189,7 +189,7 @@ async function blobResponse(
 
 /** A blob body made on the fly: an artifact's, streamed, or a layer's, rebuilt. */
 async function streamedBody(
-  repo: Repository,
+  repo: RegistryRepository,
   digest: string,
   blob: Exclude<ServedBlob, { kind: 'bytes' }>,
   size: number,

@@ -3,8 +3,8 @@ export { createRegistryHandler, type RegistryOptions } from './handler.js';
 export { type ByteRange, byteRange, parseRange } from './range.js';
 export {
   openRepository,
-  type Repository,
-  type RepositoryOptions,
+  type RegistryRepository,
+  type RegistryRepositoryOptions,
   type ServedBlob,
   type ServedManifest,
 } from './repository.js';

@@ -18,13 +18,14 @@ import { webHashProvider } from '../hash/web.js';
 import type { OciLayerRecord } from '../oci/chunked.js';
 import { type DeflateEngine, type GzipParams, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
-import {
-  isIndexMediaType,
-  isManifestMediaType,
-  uncompressedLayerMediaType,
-} from '../oci/media-types.js';
+import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { type Descriptor, parseIndex, REF_NAME_ANNOTATION } from '../oci/parse.js';
-import { type OciRestoredLayer, type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
+import {
+  layerMethod,
+  type OciRestoreReport,
+  planRestore,
+  restoredLayer,
+} from '../oci/restore-plan.js';
 
 /** A blob a registry serves. */
 export type ServedBlob =
@@ -48,7 +49,7 @@ export interface ServedManifest {
 }
 
 /** Options of {@link openRepository}. */
-export interface RepositoryOptions {
+export interface RegistryRepositoryOptions {
   /** Hashing of the blobs made here (restored manifests). @default webHashProvider() */
   hash?: HashProvider;
   /** Engines available to recompress gzip layers. @default [pako (zlib 1.2)] */
@@ -56,7 +57,7 @@ export interface RepositoryOptions {
 }
 
 /** One chunked layout, as a registry serves it. */
-export interface Repository {
+export interface RegistryRepository {
   /** The chunked layout (index roots are read from it when a layer is asked for). */
   layout: LayoutReader;
   /** Tags (`org.opencontainers.image.ref.name` of `index.json`'s entries) to digests. */
@@ -79,8 +80,8 @@ export interface Repository {
  */
 export async function openRepository(
   layout: LayoutReader,
-  options: RepositoryOptions = {},
-): Promise<Repository> {
+  options: RegistryRepositoryOptions = {},
+): Promise<RegistryRepository> {
   const hash = options.hash ?? webHashProvider();
   const engines = options.engines ?? [pakoDeflateEngine()];
   const manifests = new Map<string, ServedManifest>();
@@ -101,59 +102,29 @@ export async function openRepository(
     async copyBlob(d) {
       blobs.set(d.digest, { kind: 'layout', size: d.size });
     },
-    async layer({ rootDescriptor: root, end, record }): Promise<OciRestoredLayer> {
-      const common = {
-        originalMediaType: record.mediaType,
-        originalDigest: record.digest,
-        diffId: record.diffId,
-      };
+    async layer({ rootDescriptor: root, end, record }) {
+      // The tar under its diff_id always; the original blob when it can be made.
       blobs.set(record.diffId, { kind: 'layer', size: end.size, root, record });
-      let reason: string;
-      if (record.compression === 'none') {
-        return {
-          ...common,
-          mediaType: record.mediaType,
-          digest: record.digest,
-          size: end.size,
-          kept: true,
-          how: 'as-is',
-        };
+      const method = layerMethod(record, engines);
+      if (method.how === 'as-is')
+        return restoredLayer(record, { digest: record.digest, size: end.size }, 'as-is');
+      if (method.how === 'recompressed') {
+        const { params, engine } = method;
+        blobs.set(record.digest, {
+          kind: 'layer',
+          size: record.size,
+          root,
+          record,
+          gzip: { params, engine },
+        });
+        return restoredLayer(record, record, 'recompressed');
       }
-      if (record.compression === 'gzip' && record.gzip) {
-        const params = record.gzip;
-        const engine = engines.find((e) => e.name === params.engine);
-        if (engine) {
-          blobs.set(record.digest, {
-            kind: 'layer',
-            size: record.size,
-            root,
-            record,
-            gzip: { params, engine },
-          });
-          return {
-            ...common,
-            mediaType: record.mediaType,
-            digest: record.digest,
-            size: record.size,
-            kept: true,
-            how: 'recompressed',
-          };
-        }
-        reason = `deflate engine ${params.engine} is not available here`;
-      } else if (record.compression === 'gzip') {
-        reason = 'no gzip parameters reproduced the original blob at conversion';
-      } else {
-        reason = `${record.compression} blobs are not reproduced`;
-      }
-      return {
-        ...common,
-        mediaType: uncompressedLayerMediaType(record.mediaType),
-        digest: record.diffId,
-        size: end.size,
-        kept: false,
-        how: 'uncompressed',
-        reason,
-      };
+      return restoredLayer(
+        record,
+        { digest: record.diffId, size: end.size },
+        'uncompressed',
+        method.reason,
+      );
     },
   });
   const tags = new Map<string, string>();

@@ -18,7 +18,7 @@ import { ANNOTATIONS } from '../../src/oci/chunked.js';
 import type { DeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { pakoDeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { createRegistryHandler } from '../../src/registry/handler.js';
-import { openRepository, type Repository } from '../../src/registry/repository.js';
+import { openRepository, type RegistryRepository } from '../../src/registry/repository.js';
 import type { ChunkReader } from '../../src/store/types.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
@@ -42,7 +42,7 @@ const gnuGzip = (bytes: Uint8Array) =>
 
 let src: string;
 let store: PackStore;
-let repo: Repository;
+let repo: RegistryRepository;
 let serve: (request: Request) => Promise<Response>;
 const streamErrors: unknown[] = [];
 const blobFile = (layout: string, digest: string) =>
