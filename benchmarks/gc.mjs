@@ -18,7 +18,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeLayer } from './make-layer.mjs';
+import { benchLayer } from './make-layer.mjs';
 import { shebangOf } from './shebang.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -31,12 +31,7 @@ const MiB = 1024 * 1024;
 const work = join(dir, 'gc');
 mkdirSync(work, { recursive: true });
 
-const v1 = join(dir, 'layer-1100.tar');
-if (!existsSync(v1)) {
-  console.error(`generating ${v1} ...`);
-  await makeLayer(`${v1}.part`, 1100);
-  execFileSync('mv', [`${v1}.part`, v1]);
-}
+const v1 = await benchLayer(dir, 1100);
 const size = statSync(v1).size;
 const v2 = join(work, 'layer-1100-v2.tar');
 if (!existsSync(v2)) {

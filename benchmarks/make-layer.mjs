@@ -6,7 +6,9 @@
  * keystreams (fast, deterministic, incompressible), text from a fixed word list.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { encodeHeader } from 'layerdiff';
 
 const WORDS = 'the layer chunk store index diff tar file data record digest stream pull push'.split(
@@ -106,4 +108,20 @@ export async function makeSmallFilesLayer(path, files) {
   }
   await put(new Uint8Array(1024));
   return close();
+}
+
+/**
+ * The benchmark layer of `sizeMiB` in `dir` (`layer-<sizeMiB>.tar`), generated if missing.
+ * @param {string} dir - the benchmarks' directory.
+ * @param {number} sizeMiB - approximate size.
+ * @returns {Promise<string>} its path.
+ */
+export async function benchLayer(dir, sizeMiB) {
+  const tar = join(dir, `layer-${sizeMiB}.tar`);
+  if (!existsSync(tar)) {
+    console.error(`generating ${tar} ...`);
+    await makeLayer(`${tar}.part`, sizeMiB);
+    await rename(`${tar}.part`, tar);
+  }
+  return tar;
 }

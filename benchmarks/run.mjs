@@ -15,7 +15,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeLayer, makeSmallFilesLayer } from './make-layer.mjs';
+import { benchLayer, makeSmallFilesLayer } from './make-layer.mjs';
 import { shebangOf } from './shebang.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -29,14 +29,9 @@ const sizeMiB = Number(process.env.LAYERDIFF_BENCH_MIB ?? 1100);
 const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
 
 execFileSync('mkdir', ['-p', dir]);
-const tar = join(dir, `layer-${sizeMiB}.tar`);
+const tar = await benchLayer(dir, sizeMiB);
 const gz = `${tar}.gz`;
 const zst = `${tar}.zst`;
-if (!existsSync(tar)) {
-  console.error(`generating ${tar} ...`);
-  await makeLayer(`${tar}.part`, sizeMiB);
-  execFileSync('mv', [`${tar}.part`, tar]);
-}
 if (!existsSync(gz)) {
   console.error(`compressing ${gz} (gzip -1) ...`);
   execFileSync('sh', ['-c', `gzip -1 -n -c '${tar}' > '${gz}.part' && mv '${gz}.part' '${gz}'`]);

@@ -17,7 +17,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeLayer } from './make-layer.mjs';
+import { benchLayer } from './make-layer.mjs';
 import { shebangOf } from './shebang.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -30,12 +30,7 @@ const CLIENTS = Number(process.env.LAYERDIFF_BENCH_CLIENTS ?? 4);
 const work = join(dir, 'serve');
 mkdirSync(work, { recursive: true });
 
-const tar = join(dir, 'layer-1100.tar');
-if (!existsSync(tar)) {
-  console.error(`generating ${tar} ...`);
-  await makeLayer(`${tar}.part`, 1100);
-  execFileSync('mv', [`${tar}.part`, tar]);
-}
+const tar = await benchLayer(dir, 1100);
 const size = statSync(tar).size;
 const MiB = 1024 * 1024;
 /** curl's option for the layer's last MiB. */

@@ -398,7 +398,12 @@ describe('reassemble of a byte range (property)', () => {
     const store = new MemoryStore();
     const { index } = await convertBytes(tar, store);
     let gets = 0;
-    const counting = { get: (d: string) => (gets++, store.get(d)) };
+    const counting = {
+      get: (d: string) => {
+        gets++;
+        return store.get(d);
+      },
+    };
     const whole = await collect(reassemble(streamOf(index), counting, { hash }));
     const all = gets;
     expect(all).toBeGreaterThan(30);

@@ -9,8 +9,13 @@ describe('Slots', () => {
     const a = await slots.acquire();
     const b = await slots.acquire();
     const order: string[] = [];
-    const c = slots.acquire().then((r) => (order.push('c'), r));
-    const d = slots.acquire().then((r) => (order.push('d'), r));
+    const queue = (name: string) =>
+      slots.acquire().then((release) => {
+        order.push(name);
+        return release;
+      });
+    const c = queue('c');
+    const d = queue('d');
     await tick();
     expect([slots.held, slots.queued, order]).toEqual([2, 2, []]);
     a();
