@@ -68,7 +68,9 @@ async function answer(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  // Pulls have no bodies; whatever a client sends is not read.
+  // Pulls have no bodies. A request that sends one (a push) is answered 405 and its
+  // connection closed after the answer, rather than its body read to the end.
+  if (req.method !== 'GET' && req.method !== 'HEAD') res.shouldKeepAlive = false;
   req.resume();
   let url: URL;
   try {

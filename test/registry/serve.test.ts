@@ -6,6 +6,7 @@
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -273,6 +274,47 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
     } finally {
       expect(await stop(one)).toBe(0);
     }
+  });
+
+  it('answers raw HTTP: absolute-form targets, dot segments, and a push that never ends', async () => {
+    const [hostname, port] = server.host.split(':') as [string, string];
+    /** Sends raw bytes; resolves with all the server sent once it closes the connection. */
+    const raw = (text: string, keepSending = false) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname);
+        let got = '';
+        let timer: NodeJS.Timeout | undefined;
+        socket.on('data', (b) => {
+          got += b.toString('latin1');
+        });
+        socket.on('error', reject);
+        socket.on('close', () => {
+          clearInterval(timer);
+          resolve(got);
+        });
+        socket.write(text);
+        if (keepSending) {
+          // A chunked body that goes on for as long as the connection stays open.
+          const piece = `10000\r\n${'x'.repeat(0x10000)}\r\n`;
+          timer = setInterval(() => socket.writable && socket.write(piece), 5);
+        }
+        setTimeout(() => socket.destroy(new Error('no answer in 10 s')), 10_000).unref();
+      });
+    const absolute = await raw(
+      'GET http://elsewhere.invalid/v2/img/tags/list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(absolute).toMatch(/^HTTP\/1\.1 200 /);
+    expect(absolute).toContain('"tags":["changed","exact"]');
+    const dots = await raw(
+      'GET /v2/img/../img/tags/list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(dots).toMatch(/^HTTP\/1\.1 200 /);
+    const push = await raw(
+      'PUT /v2/img/manifests/evil HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+      true,
+    );
+    expect(push).toMatch(/^HTTP\/1\.1 405 /);
+    expect(push).toContain('UNSUPPORTED');
   });
 
   it('holds its store open: gc refuses while it serves', async () => {
