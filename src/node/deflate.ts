@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { Duplex } from 'node:stream';
 import { createDeflateRaw } from 'node:zlib';
 import { type DeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
 
@@ -23,7 +22,35 @@ export function nodeDeflateEngine(): DeflateEngine {
         strategy: params.strategy,
         windowBits: 15,
       });
-      return Duplex.toWeb(z) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
+      // Not `Duplex.toWeb(z)`: Node 20's adapter enqueues zlib's output after its readable
+      // side was cancelled (as gzip reproduction cancels a candidate at its first differing
+      // byte), which throws from an event handler and ends the process (1 conversion in 40).
+      let out: TransformStreamDefaultController<Uint8Array> | undefined;
+      z.on('data', (b: Buffer) => {
+        try {
+          out?.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.length));
+        } catch {
+          // Cancelled or errored: nobody wants the rest.
+          z.destroy();
+        }
+      });
+      const failed = new Promise<never>((_, reject) => z.once('error', reject));
+      failed.catch(() => {});
+      return new TransformStream<Uint8Array, Uint8Array>({
+        start(controller) {
+          out = controller;
+        },
+        transform: (chunk) =>
+          Promise.race([new Promise<void>((resolve) => z.write(chunk, () => resolve())), failed]),
+        flush: () =>
+          Promise.race([
+            new Promise<void>((resolve) => {
+              z.once('end', () => resolve());
+              z.end();
+            }),
+            failed,
+          ]),
+      });
     },
   };
 }
