@@ -119,7 +119,8 @@ commands:
       chunked layouts, on 127.0.0.1:5000 unless --listen says otherwise. Each layout is a
       repository (<name>, or its directory's name); each image is served as oci restore would
       write it, its layers rebuilt from <dir> as clients pull them, every chunk verified, at
-      most N at once (4; more wait their turn). Runs until SIGINT or SIGTERM.
+      most N at once (4; more wait their turn). SIGHUP reads the layouts again (replace one
+      by a rename to serve a new version). Runs until SIGINT or SIGTERM.
 `;
 
 /** The first error writing to stdout: output written with plain writes reports it only so. */

@@ -2,7 +2,7 @@
  * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
  * [--max-pulls N]`: a read-only OCI registry on the chunked layouts, their layers rebuilt from
  * the store as clients pull them (at most N at once, 4 by default; more wait their turn).
- * Runs until SIGINT or SIGTERM.
+ * SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
  * @module
  */
@@ -51,16 +51,23 @@ export async function serveCommand(args: string[]): Promise<void> {
   const { host, port } = listenAddress(values.listen);
   const maxPulls = count(values['max-pulls'], 'max-pulls') ?? 4;
   const hash = nodeHashProvider();
-  const repositories = new Map<string, RegistryRepository>();
-  for (const arg of positionals) {
-    const { name, dir } = splitRepository(arg);
-    if (repositories.has(name)) throw new UsageError(`two layouts are named ${name}`);
-    const layout = await OciLayout.open(dir);
-    repositories.set(
-      name,
-      await openRepository(layout, { hash, engines: defaultDeflateEngines() }),
-    );
+  const named = positionals.map(splitRepository);
+  const names = new Set<string>();
+  for (const { name } of named) {
+    if (names.has(name)) throw new UsageError(`two layouts are named ${name}`);
+    names.add(name);
   }
+  /** Reads every layout as it is now. */
+  const load = async () => {
+    const loaded = new Map<string, RegistryRepository>();
+    for (const { name, dir } of named) {
+      const layout = await OciLayout.open(dir);
+      loaded.set(name, await openRepository(layout, { hash, engines: defaultDeflateEngines() }));
+    }
+    return loaded;
+  };
+  // The handler reads this map for each request: a reload replaces its entries.
+  const repositories = await load();
   // Reads on the thread pool, not blocking: one slow read must not hold up every client.
   const store = await openStore(dirStore, { existing: true, lockWaitMs: lockWaitMs() });
   if ('close' in store) closeAtEnd(() => store.close());
@@ -77,6 +84,40 @@ export async function serveCommand(args: string[]): Promise<void> {
     },
   });
   const running = await serveRegistry(handler, { host, port });
+  printTags(repositories);
+  process.stdout.write(`listening on ${running.url}\n`);
+  // SIGHUP reads the layouts again (one replaced by a rename is then served); if one cannot
+  // be read, what was served stays.
+  const reload = () => {
+    load().then(
+      (loaded) => {
+        repositories.clear();
+        for (const [name, repo] of loaded) repositories.set(name, repo);
+        process.stdout.write('reloaded\n');
+        printTags(repositories);
+      },
+      (err: unknown) => {
+        process.stderr.write(
+          `layerdiff serve: reload failed, still serving what was read before: ${printableMessage((err as Error)?.message ?? String(err))}\n`,
+        );
+      },
+    );
+  };
+  process.on('SIGHUP', reload);
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.off('SIGHUP', reload);
+      void running.close().then(done);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/** One line per tag: repository, tag, digest, and whether it is the original's. */
+function printTags(repositories: Map<string, RegistryRepository>): void {
   for (const [name, repo] of repositories) {
     for (const [tag, digest] of repo.tags) {
       const m = repo.report.manifests.find((x) => x.digest === digest);
@@ -85,14 +126,4 @@ export async function serveCommand(args: string[]): Promise<void> {
       process.stdout.write(`${name}:${printable(tag)} ${digest} ${kept}\n`);
     }
   }
-  process.stdout.write(`listening on ${running.url}\n`);
-  await new Promise<void>((done) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      void running.close().then(done);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }

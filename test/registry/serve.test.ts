@@ -5,7 +5,16 @@
  * writes it. A layer with a chunk gone breaks off at the HTTP level, and the server says why.
  */
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -315,6 +324,41 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
     );
     expect(push).toMatch(/^HTTP\/1\.1 405 /);
     expect(push).toContain('UNSUPPORTED');
+  });
+
+  it('SIGHUP reads the layouts again; one that cannot be read leaves what was served', async () => {
+    const swap = join(work, 'swap');
+    cpSync(join(work, 'img'), swap, { recursive: true });
+    const s = await startServe([`swap=${swap}`, '--store', join(work, 'store')]);
+    const tags = async () =>
+      (await (await fetch(`http://${s.host}/v2/swap/tags/list`)).json()).tags as string[];
+    /** Polls (at most 10 s) until `check` holds. */
+    const until = async (check: () => Promise<boolean> | boolean) => {
+      for (let i = 0; !(await check()); i++) {
+        if (i === 100) throw new Error(`gave up waiting; stderr: ${s.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      expect(await tags()).toEqual(['changed', 'exact']);
+      // A new version put in place by a rename, as an operator would.
+      renameSync(swap, `${swap}-old`);
+      cpSync(join(work, 'multi-chunked'), swap, { recursive: true });
+      s.child.kill('SIGHUP');
+      await until(async () => (await tags()).includes('v1'));
+      expect(await tags()).toEqual(['v1']);
+      // A layout that cannot be read: the old one stays served.
+      rmSync(swap, { recursive: true });
+      mkdirSync(swap);
+      s.child.kill('SIGHUP');
+      await until(() => /reload failed/.test(s.stderr()));
+      expect(s.stderr()).toMatch(
+        /layerdiff serve: reload failed, still serving what was read before: .*oci-layout/,
+      );
+      expect(await tags()).toEqual(['v1']);
+    } finally {
+      expect(await stop(s)).toBe(0);
+    }
   });
 
   it('holds its store open: gc refuses while it serves', async () => {
