@@ -25,6 +25,7 @@ import {
   type OciLayerRecord,
 } from '../oci/chunked.js';
 import { type DeflateEngine, findGzipParams } from '../oci/gzip-reproduce.js';
+import type { LayoutReader } from '../oci/layout-reader.js';
 import {
   isArtifact,
   isIndexMediaType,
@@ -118,7 +119,7 @@ export interface OciConvertReport {
 
 /** Converts one layer blob; checks its digest, size, compression and diff_id. */
 async function convertLayer(
-  layout: OciLayout,
+  layout: LayoutReader,
   d: Descriptor,
   diffId: string,
   options: { store: ChunkStore; hash: HashProvider; engines: DeflateEngine[]; reproduce: boolean },
@@ -215,8 +216,9 @@ async function convertLayer(
  * Every blob read is checked against its descriptor (digest and size) and every layer's
  * diff_id against the config. On any failure nothing is left at `options.out`.
  *
- * @param src - the layout's directory.
- * @param options - store, output, tag and engines.
+ * @param src - the layout's directory, or a layout read some other way (`registryLayout`:
+ * an image in a registry).
+ * @param options - store, output, tag and engines (`limits` apply to a directory only).
  * @returns per manifest and layer: digests, the roots, what is reproducible.
  * @throws {@link OciFormatError}, {@link OciMediaTypeError}, {@link OciBlobNotFoundError},
  * {@link OciDigestError}, {@link OciLimitError}, {@link OciRefNotFoundError}, or a conversion error.
@@ -227,10 +229,10 @@ async function convertLayer(
  * ```
  */
 export async function convertLayout(
-  src: string,
+  src: string | LayoutReader,
   options: OciConvertOptions,
 ): Promise<OciConvertReport> {
-  const layout = await OciLayout.open(src, options.limits);
+  const layout = typeof src === 'string' ? await OciLayout.open(src, options.limits) : src;
   // Read and check every index, manifest and config, and every layer's media type and
   // presence, before converting anything.
   const read = new Map<string, Plan>();
@@ -301,7 +303,7 @@ type Plan =
  * read once (`read`): an index may list one many times.
  */
 async function planOf(
-  layout: OciLayout,
+  layout: LayoutReader,
   d: Descriptor,
   depth: number,
   read: Map<string, Plan>,
@@ -364,7 +366,7 @@ function forPlatform(index: ImageIndex, platform: string, d: Descriptor): Descri
 
 /** What {@link writePlan} works with, shared by every entry of one conversion. */
 interface ConvertContext {
-  layout: OciLayout;
+  layout: LayoutReader;
   writer: LayoutWriter;
   store: ChunkStore;
   hash: HashProvider;
@@ -400,7 +402,7 @@ async function writePlan(
     if (!ctx.written.has(key)) {
       await ctx.writer.writeBlob(plan.bytes);
       for (const x of [plan.manifest.config, ...plan.manifest.layers]) {
-        await ctx.layout.copyBlob(x, ctx.writer);
+        await ctx.writer.copyFrom(ctx.layout, x);
       }
       ctx.written.set(key, { digest: d.digest, size: d.size, layers: [] });
     }

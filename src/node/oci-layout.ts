@@ -49,6 +49,7 @@ export class OciLayout extends LayoutReader {
   static async open(dir: string, limits: Partial<OciLimits> = {}): Promise<OciLayout> {
     const files: LayoutFiles = {
       readTop: (name, limit) => readSmall(join(dir, name), limit, name),
+      statBlob: (d) => checkBlobFile(join(dir, blobPath(d.digest)), d),
       readBlob: async (d, limit) => {
         await checkBlobFile(join(dir, blobPath(d.digest)), d);
         return readSmall(join(dir, blobPath(d.digest)), limit, d.digest);
@@ -64,29 +65,6 @@ export class OciLayout extends LayoutReader {
    */
   blobFile(digest: string): string {
     return join(this.dir, blobPath(digest));
-  }
-
-  /**
-   * Checks that a blob exists as a regular file of the descriptor's size (not its digest).
-   * @param d - the descriptor.
-   * @throws {@link OciBlobNotFoundError} or {@link OciDigestError}.
-   */
-  checkBlob(d: { digest: string; size: number }): Promise<void> {
-    return checkBlobFile(this.blobFile(d.digest), d);
-  }
-
-  /**
-   * Copies a blob into `writer`'s layout as it is, checking its digest and size.
-   * @param d - the blob's descriptor.
-   * @throws {@link OciBlobNotFoundError} or {@link OciDigestError}.
-   */
-  async copyBlob(d: Descriptor, writer: LayoutWriter): Promise<void> {
-    await this.checkBlob(d);
-    const w = await writer.writeBlobStream(
-      this.openBlob(d.digest),
-      (digest, size) => digest === d.digest && size === d.size,
-    );
-    if (!w.kept) throw new OciDigestError(d.digest, `bytes hash to ${w.digest} (${w.size} bytes)`);
   }
 }
 
@@ -226,6 +204,21 @@ export class LayoutWriter {
     await rename(partial, join(this.tmp, blobPath(digest)));
     this.written.add(digest);
     return { digest, size, kept: true };
+  }
+
+  /**
+   * Copies a blob of another layout as it is, checking its digest and size.
+   * @param layout - the layout it is in.
+   * @param d - the blob's descriptor.
+   * @throws {@link OciBlobNotFoundError} or {@link OciDigestError}.
+   */
+  async copyFrom(layout: LayoutReader, d: Descriptor): Promise<void> {
+    await layout.checkBlob(d);
+    const w = await this.writeBlobStream(
+      layout.openBlob(d.digest),
+      (digest, size) => digest === d.digest && size === d.size,
+    );
+    if (!w.kept) throw new OciDigestError(d.digest, `bytes hash to ${w.digest} (${w.size} bytes)`);
   }
 
   /**

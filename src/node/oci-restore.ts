@@ -82,7 +82,7 @@ export async function restoreLayout(
       layout,
       {
         writeBlob: (bytes) => writer.writeBlob(bytes),
-        copyBlob: (d) => layout.copyBlob(d, writer),
+        copyBlob: (d) => writer.copyFrom(layout, d),
         layer: (layer) => restoreLayer(layer, writer, { store: options.store, hash, engines }),
       },
       options.ref,

@@ -49,7 +49,15 @@ export interface LayoutFiles {
    * @param limit - the most bytes to read.
    * @throws {@link OciBlobNotFoundError} when absent.
    */
-  readBlob(d: { digest: string; size: number }, limit: number): Promise<Uint8Array>;
+  readBlob(
+    d: { digest: string; size: number; mediaType?: string },
+    limit: number,
+  ): Promise<Uint8Array>;
+  /**
+   * Checks that a blob is there with the descriptor's size (not its digest), without reading it.
+   * @throws {@link OciBlobNotFoundError} when absent, {@link OciDigestError} for another size.
+   */
+  statBlob(d: { digest: string; size: number }): Promise<void>;
   /**
    * A stream of a blob's bytes, for blobs too large to read whole (the caller checks size and
    * digest as it reads). The stream errors with {@link OciBlobNotFoundError} when absent.
@@ -114,7 +122,10 @@ export class LayoutReader {
    * @returns the blob's bytes.
    * @throws {@link OciLimitError}, {@link OciBlobNotFoundError}, {@link OciDigestError}.
    */
-  async readBlob(d: { digest: string; size: number }, limit: number): Promise<Uint8Array> {
+  async readBlob(
+    d: { digest: string; size: number; mediaType?: string },
+    limit: number,
+  ): Promise<Uint8Array> {
     if (d.size > limit) {
       throw new OciLimitError(`blob ${d.digest}: ${d.size} bytes exceeds the limit of ${limit}`);
     }
@@ -128,6 +139,15 @@ export class LayoutReader {
     const actual = await this.sha256(bytes);
     if (actual !== d.digest) throw new OciDigestError(d.digest, `bytes hash to ${actual}`);
     return bytes;
+  }
+
+  /**
+   * Checks that a blob is there with the descriptor's size (not its digest).
+   * @param d - the descriptor.
+   * @throws {@link OciBlobNotFoundError} or {@link OciDigestError}.
+   */
+  checkBlob(d: { digest: string; size: number }): Promise<void> {
+    return this.files.statBlob(d);
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   LayoutReader,
   MemoryStore,
   OciBlobNotFoundError,
+  OciDigestError,
   OciFormatError,
   OciLimitError,
   openRepository,
@@ -31,6 +32,11 @@ function embeddedLayout(files) {
   return {
     async readTop(name, limit) {
       return read(name, limit, () => new OciFormatError(name, 'missing'));
+    },
+    async statBlob(d) {
+      const bytes = files.get(blobPath(d.digest));
+      if (!bytes) throw new OciBlobNotFoundError(d.digest);
+      if (bytes.length !== d.size) throw new OciDigestError(d.digest, `${bytes.length} bytes`);
     },
     async readBlob(d, limit) {
       return read(blobPath(d.digest), limit, () => new OciBlobNotFoundError(d.digest));
