@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'ERR_OCI_DIGEST'
   | 'ERR_OCI_LIMIT'
   | 'ERR_OCI_REF_NOT_FOUND'
-  | 'ERR_OCI_PLATFORM';
+  | 'ERR_OCI_PLATFORM'
+  | 'ERR_REGISTRY';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -315,6 +316,19 @@ export class OciDigestError extends LayerdiffError {
   constructor(digest: string, detail: string) {
     super('ERR_OCI_DIGEST', `blob ${digest} failed verification: ${detail}`);
     this.digest = digest;
+  }
+}
+
+/** A registry answered with an error, or could not be reached. */
+export class RegistryError extends LayerdiffError {
+  /** The URL asked. */
+  readonly url: string;
+  /** The HTTP status, when there was an answer. */
+  readonly status: number | undefined;
+  constructor(url: string, status: number | undefined, detail: string, options?: ErrorOptions) {
+    super('ERR_REGISTRY', `${url}: ${detail}`, options);
+    this.url = url;
+    this.status = status;
   }
 }
 

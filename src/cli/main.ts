@@ -54,7 +54,7 @@ const HASHING = new Set([
 const USAGE = `usage: layerdiff <command> [options]
 
 convert and diff draw a progress line on stderr when it is a terminal (--progress: always).
-Commands that add chunks (convert, apply, unbundle, oci convert, oci flatten) create the store
+Commands that add chunks (convert, apply, unbundle, oci convert, oci pull, oci flatten) create the store
 if needed, in pack files (default) or with --store-layout loose a file per chunk; an existing
 store keeps its layout. They keep a new chunk compressed when that is smaller: --codec lz4
 (default), deflate (level 1, or --deflate-level N) or none; --deflate-level 0 means none.
@@ -107,6 +107,10 @@ commands:
       Convert every layer of an OCI image layout (every manifest, or the tagged one; every
       platform of a multi-platform image, or the one --platform names) into <dir> and write
       its chunked form: a layout whose layers are index roots (docs/OCI.md).
+  oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
+      [--platform <os/arch[/variant]>] [--json]
+      oci convert, with the image read from a registry (anonymously; HTTPS unless
+      --plain-http): each manifest checked by digest, each layer streamed into the store.
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

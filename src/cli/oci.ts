@@ -1,8 +1,9 @@
 /**
- * `layerdiff oci convert|restore|flatten`: OCI image layouts (docs/OCI.md).
+ * `layerdiff oci convert|pull|restore|flatten`: OCI image layouts and registries (docs/OCI.md).
  *
  * ```
  * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--json]
+ * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http] [--platform <p>] [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -15,6 +16,8 @@ import { nodeHashProvider } from '../node/hash.js';
 import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { restoreLayout } from '../node/oci-restore.js';
+import type { LayoutReader } from '../oci/layout-reader.js';
+import { registryLayout } from '../registry/client.js';
 import { parse, required } from './args.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
@@ -34,6 +37,7 @@ export function splitImageRef(arg: string): { dir: string; ref?: string } {
 
 const SUB: Record<string, (args: string[]) => Promise<void>> = {
   convert: ociConvert,
+  pull: ociPull,
   restore: ociRestore,
   flatten: ociFlatten,
 };
@@ -41,27 +45,63 @@ const SUB: Record<string, (args: string[]) => Promise<void>> = {
 export async function ociCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   const run = sub === undefined ? undefined : SUB[sub];
-  if (!run) throw new UsageError(`oci needs a subcommand: convert, restore or flatten`);
+  if (!run) throw new UsageError(`oci needs a subcommand: convert, pull, restore or flatten`);
   await run(rest);
 }
 
+/** The options of the commands that convert an image into a store. */
+const CONVERT_OPTIONS = {
+  ...WRITE_STORE_OPTIONS,
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  platform: { type: 'string' },
+} as const;
+
 async function ociConvert(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, CONVERT_OPTIONS, {
+    min: 1,
+    max: 1,
+    names: 'one layout directory, optionally :<tag>',
+  });
+  const { dir, ref } = splitImageRef(positionals[0]!);
+  await convertImage(dir, ref, values);
+}
+
+async function ociPull(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    {
-      ...WRITE_STORE_OPTIONS,
-      out: { type: 'string' },
-      json: { type: 'boolean' },
-      platform: { type: 'string' },
-    },
-    { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
+    { ...CONVERT_OPTIONS, 'plain-http': { type: 'boolean' } },
+    { min: 1, max: 1, names: 'one image reference, host[:port]/repository[:tag][@digest]' },
   );
   required(values.store, 'store');
+  required(values.out, 'out');
+  const hash = nodeHashProvider();
+  const layout = await registryLayout(positionals[0]!, {
+    plainHttp: values['plain-http'] === true,
+    hash,
+  });
+  await convertImage(layout, undefined, values);
+}
+
+/** Converts an image (a layout directory, or one read from a registry) and prints the report. */
+async function convertImage(
+  src: string | LayoutReader,
+  ref: string | undefined,
+  values: {
+    store?: string;
+    out?: string;
+    json?: boolean;
+    platform?: string;
+    'store-layout'?: string;
+    codec?: string;
+    'deflate-level'?: string;
+  },
+): Promise<void> {
+  required(values.store, 'store');
   const out = required(values.out, 'out');
-  const { dir, ref } = splitImageRef(positionals[0]!);
   const store = await openWritableStore(values);
   const { platform } = values;
-  const report = await convertLayout(dir, { store, out, ref, platform, hash: nodeHashProvider() });
+  const report = await convertLayout(src, { store, out, ref, platform, hash: nodeHashProvider() });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;

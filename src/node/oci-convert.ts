@@ -117,6 +117,28 @@ export interface OciConvertReport {
   leftOut: Array<{ index: string; digest: string; platform?: string }>;
 }
 
+/**
+ * A blob's bytes, erroring as soon as there are more than its descriptor's size: a source that
+ * never ends (a hostile registry, a file still being written) is not converted for ever.
+ */
+function atMost(
+  blob: ReadableStream<Uint8Array>,
+  d: { digest: string; size: number },
+): ReadableStream<Uint8Array> {
+  let seen = 0;
+  return blob.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.length;
+        if (seen > d.size) {
+          throw new OciDigestError(d.digest, `more than the descriptor's ${d.size} bytes`);
+        }
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
 /** Converts one layer blob; checks its digest, size, compression and diff_id. */
 async function convertLayer(
   layout: LayoutReader,
@@ -125,7 +147,7 @@ async function convertLayer(
   options: { store: ChunkStore; hash: HashProvider; engines: DeflateEngine[]; reproduce: boolean },
 ): Promise<{ root: Uint8Array; layer: Omit<OciConvertedLayer, 'root'> }> {
   const compression = layerCompression(d.mediaType)!;
-  const { index, done } = convert(layout.openBlob(d.digest), {
+  const { index, done } = convert(atMost(layout.openBlob(d.digest), d), {
     store: options.store,
     hash: options.hash,
     gunzip: nodeGunzip(),
@@ -172,7 +194,7 @@ async function convertLayer(
   let reason: string | undefined;
   if (compression === 'gzip') {
     if (options.reproduce) {
-      const found = await findGzipParams(() => layout.openBlob(d.digest), {
+      const found = await findGzipParams(() => atMost(layout.openBlob(d.digest), d), {
         engines: options.engines,
         hash: options.hash,
         digest: d.digest,

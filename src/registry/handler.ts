@@ -17,6 +17,7 @@ import { createGzipWriter } from '../oci/gzip-reproduce.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
 import { checkedBlob } from './checked-blob.js';
+import { DIGEST_RE, NAME_RE, TAG_RE } from './names.js';
 import { type ByteRange, byteRange, parseRange } from './range.js';
 import type { RegistryRepository, ServedBlob } from './repository.js';
 import { Slots } from './slots.js';
@@ -43,12 +44,6 @@ export interface RegistryOptions {
   maxPulls?: number;
 }
 
-/** A repository name as the distribution spec allows it. */
-const NAME_RE =
-  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-/** A tag as the distribution spec allows it. */
-const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 /** Longest request path looked at. */
 const MAX_PATH = 4096;
 /** Most entries of a tag list or the catalog in one page when the client names no `n`. */

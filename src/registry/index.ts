@@ -1,5 +1,7 @@
 export { checkedBlob } from './checked-blob.js';
+export { type RegistryLayoutOptions, registryLayout } from './client.js';
 export { createRegistryHandler, type RegistryOptions } from './handler.js';
+export { type ImageReference, parseImageReference } from './names.js';
 export { type ByteRange, byteRange, parseRange } from './range.js';
 export {
   openRepository,

@@ -1,0 +1,73 @@
+/**
+ * Names in the OCI distribution API: repositories, tags, digests, and image references
+ * (`host[:port]/repository[:tag][@digest]`).
+ *
+ * @module
+ */
+import { UsageError } from '../errors.js';
+
+/** A repository name as the distribution spec allows it. */
+export const NAME_RE =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+/** A tag as the distribution spec allows it. */
+export const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+/** The one digest form accepted. */
+export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/** An image in a registry. */
+export interface ImageReference {
+  /** `host[:port]`. */
+  registry: string;
+  /** The repository's name. */
+  repository: string;
+  /** The tag, when the reference names one. */
+  tag?: string;
+  /** The manifest's digest, when the reference names one. */
+  digest?: string;
+}
+
+/**
+ * Parses `host[:port]/repository[:tag][@digest]`. The registry is never implied (no default
+ * to Docker Hub): the first part must be a host, with a `.` or a port, or `localhost`.
+ * Without tag and digest the tag is `latest`.
+ * @param text - the reference.
+ * @returns its parts.
+ * @throws {@link UsageError} for anything else.
+ */
+export function parseImageReference(text: string): ImageReference {
+  const bad = (why: string) => new UsageError(`image reference ${JSON.stringify(text)}: ${why}`);
+  const slash = text.indexOf('/');
+  if (slash <= 0) throw bad('name the registry: host[:port]/repository[:tag]');
+  const registry = text.slice(0, slash);
+  if (!/^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/.test(registry)) {
+    throw bad(`${JSON.stringify(registry)} is not a host[:port]`);
+  }
+  if (!registry.includes('.') && !registry.includes(':') && registry !== 'localhost') {
+    throw bad(`${JSON.stringify(registry)} is not a registry host (it needs a . or a port)`);
+  }
+  let rest = text.slice(slash + 1);
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST_RE.test(digest)) throw bad(`${JSON.stringify(digest)} is not a sha256 digest`);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG_RE.test(tag)) throw bad(`${JSON.stringify(tag)} is not a tag`);
+  }
+  if (!NAME_RE.test(rest) || rest.length > 255) {
+    throw bad(`${JSON.stringify(rest)} is not a repository name`);
+  }
+  if (tag === undefined && digest === undefined) tag = 'latest';
+  return {
+    registry,
+    repository: rest,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(digest ? { digest } : {}),
+  };
+}

@@ -1,0 +1,375 @@
+/**
+ * `layerdiff oci pull` from real registries on 127.0.0.1: the Docker distribution registry
+ * from Debian's `docker-registry` package (images pushed into it by skopeo) and `layerdiff
+ * serve`; then `oci restore` gives the image back byte for byte. And from a registry that
+ * lies: a tampered layer, an endless one, errors and a closed port, each a typed failure
+ * with nothing left at `--out`.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryLayout } from '../../src/registry/client.js';
+import { CLI, requireDist, runCli } from '../cli/run.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { buildLayout, buildMultiPlatform, layoutFiles } from '../oci/helpers.js';
+import { layerTar } from '../pipeline/flatten-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-pull-'));
+const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const tar = (seed: number) =>
+  layerTar([
+    { type: 'dir', path: 'opt' },
+    { type: 'file', path: `opt/tool-${seed}`, body: pseudoRandom(300_000, seed), mode: 0o755 },
+  ]);
+const skopeo = (...args: string[]) =>
+  execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
+const store = join(work, 'store');
+let n = 0;
+
+/** `oci pull`, then `oci restore`; returns the restored layout (or the failed pull). */
+async function pullAndRestore(reference: string, extra: string[] = []) {
+  const out = join(work, `pulled-${++n}`);
+  const pulled = await runCli(
+    ['oci', 'pull', reference, '--store', store, '--out', out, ...extra],
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  if (pulled.code !== 0) return { pulled, restored: undefined, out };
+  const restored = join(work, `restored-${n}`);
+  const r = await runCli(['oci', 'restore', out, '--store', store, '--out', restored]);
+  expect(r.stderr).toBe('');
+  return { pulled, restored, out };
+}
+
+/** The blobs of a layout, path to digest. */
+const blobsOf = (layout: string) =>
+  Object.fromEntries(Object.entries(layoutFiles(layout)).filter(([p]) => p.startsWith('blobs/')));
+
+/** A free port on 127.0.0.1 (asked of the kernel, then released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `url` (at most 20 s) until it answers 200. */
+async function ready(url: string, log: () => string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const ok = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return;
+    if (i === 200) throw new Error(`${url} did not come up: ${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+let src: string;
+let multi: string;
+beforeAll(() => {
+  requireDist();
+  src = join(work, 'src');
+  const gnu = new Uint8Array(execFileSync('gzip', ['-n', '-c'], { input: tar(3) }));
+  buildLayout(src, [
+    {
+      tag: 'exact',
+      layers: [
+        { tar: tar(1), compress: 'none' },
+        { tar: tar(2), compress: { python: 6 } },
+      ],
+    },
+    { tag: 'changed', layers: [{ tar: tar(3), compress: { blob: gnu, mediaType: GZIP } }] },
+  ]);
+  multi = join(work, 'multi');
+  buildMultiPlatform(
+    multi,
+    [
+      {
+        platform: { os: 'linux', architecture: 'amd64' },
+        layers: [{ tar: tar(4), compress: { python: 1 } }],
+      },
+      {
+        platform: { os: 'linux', architecture: 'arm64' },
+        layers: [{ tar: tar(5), compress: 'none' }],
+      },
+    ],
+    { tag: 'v1' },
+  );
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
+  'oci pull from the Docker distribution registry',
+  () => {
+    let registry: ChildProcess;
+    let host: string;
+    let log = '';
+    beforeAll(async () => {
+      host = `127.0.0.1:${await freePort()}`;
+      const config = join(work, 'registry.yml');
+      writeFileSync(
+        config,
+        [
+          'version: 0.1',
+          'log: {level: warn}',
+          `storage: {filesystem: {rootdirectory: ${join(work, 'registry-data')}}}`,
+          `http: {addr: "${host}"}`,
+          '',
+        ].join('\n'),
+      );
+      registry = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+      registry.stdout!.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      registry.stderr!.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      await ready(`http://${host}/v2/`, () => log);
+      const push = (from: string, to: string, ...extra: string[]) =>
+        skopeo('copy', '--preserve-digests', ...extra, '--dest-tls-verify=false', from, to);
+      push(`oci:${src}:exact`, `docker://${host}/test/img:exact`);
+      push(`oci:${src}:changed`, `docker://${host}/test/img:changed`);
+      push(`oci:${multi}:v1`, `docker://${host}/test/multi:v1`, '--all');
+    }, 90_000);
+    afterAll(() => {
+      registry?.kill('SIGKILL');
+    });
+
+    it('pulls an image into the store; restore gives it back byte for byte', async () => {
+      const { pulled, restored } = await pullAndRestore(`${host}/test/img:exact`, ['--plain-http']);
+      expect(pulled.stderr).toBe('');
+      expect(pulled.code).toBe(0);
+      expect(pulled.stdout.toString()).toMatch(/gzip reproduced \(pako-2\.1\.0 level 6\)/);
+      const want = skopeo('inspect', '--raw', `oci:${src}:exact`);
+      expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(want);
+      const orig = blobsOf(src);
+      for (const [path, digest] of Object.entries(blobsOf(restored!))) {
+        // Every blob restored is the original's (the restored index.json lists the pulled
+        // image only).
+        if (
+          path !== `blobs/sha256/${sha256(readFileSync(join(restored!, 'index.json'))).slice(7)}`
+        ) {
+          expect(orig[path], path).toBe(digest);
+        }
+      }
+    });
+
+    it('pulls every platform of a multi-platform image, and one by digest', async () => {
+      const { pulled, restored } = await pullAndRestore(`${host}/test/multi:v1`, ['--plain-http']);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      const index = skopeo('inspect', '--raw', `oci:${multi}:v1`);
+      expect(skopeo('inspect', '--raw', `oci:${restored}:v1`)).toBe(index);
+      // One platform's manifest by its digest: the image (not an index) is pulled.
+      const amd64 = JSON.parse(index).manifests[0].digest;
+      const byDigest = await pullAndRestore(`${host}/test/multi@${amd64}`, ['--plain-http']);
+      expect(byDigest.pulled.code, byDigest.pulled.stderr).toBe(0);
+      const restoredIndex = JSON.parse(
+        readFileSync(join(byDigest.restored!, 'index.json'), 'utf8'),
+      );
+      expect(restoredIndex.manifests.map((m: { digest: string }) => m.digest)).toEqual([amd64]);
+    });
+
+    it('a layer nothing reproduces is pulled and restored uncompressed, as oci restore does', async () => {
+      const { pulled, restored } = await pullAndRestore(`${host}/test/img:changed`, [
+        '--plain-http',
+      ]);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(pulled.stdout.toString()).toMatch(/will restore uncompressed: gzip not reproduced/);
+      const manifest = JSON.parse(skopeo('inspect', '--raw', `oci:${restored}:changed`));
+      expect(manifest.layers[0].digest).toBe(sha256(tar(3)));
+    });
+
+    it('names a missing tag and a closed port as registry errors; HTTPS is the default', async () => {
+      const missing = await pullAndRestore(`${host}/test/img:nope`, ['--plain-http']);
+      expect(missing.pulled.code).toBe(1);
+      expect(missing.pulled.stderr).toMatch(
+        /ERR_REGISTRY: http:\/\/127\.0\.0\.1:\d+\/v2\/test\/img\/manifests\/nope: answered 404|no manifest nope/,
+      );
+      const closed = await pullAndRestore(`127.0.0.1:${await freePort()}/test/img:exact`, [
+        '--plain-http',
+      ]);
+      expect(closed.pulled.stderr).toMatch(/ERR_REGISTRY: .*no answer/);
+      // Without --plain-http the client speaks TLS, which this registry does not.
+      const tls = await pullAndRestore(`${host}/test/img:exact`);
+      expect(tls.pulled.stderr).toMatch(/ERR_REGISTRY: https:\/\/127\.0\.0\.1/);
+      for (const r of [missing, closed, tls]) expect(existsSync(r.out)).toBe(false);
+    });
+  },
+);
+
+describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from layerdiff serve', () => {
+  it('a round trip: convert, serve, pull into another store, restore byte for byte', async () => {
+    const first = join(work, 'first-store');
+    const chunked = join(work, 'served');
+    const c = await runCli(['oci', 'convert', src, '--store', first, '--out', chunked]);
+    expect(c.code, c.stderr).toBe(0);
+    const child = spawn(
+      process.execPath,
+      [CLI, 'serve', `app=${chunked}`, '--store', first, '--listen', '127.0.0.1:0'],
+      { env: { ...process.env, NODE_OPTIONS: '' } },
+    );
+    try {
+      let out = '';
+      const host = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('serve did not start')), 20_000);
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+          const m = /listening on http:\/\/(\S+)\n/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+      });
+      const { pulled, restored } = await pullAndRestore(`${host}/app:exact`, ['--plain-http']);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(
+        skopeo('inspect', '--raw', `oci:${src}:exact`),
+      );
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
+describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that lies', () => {
+  /** Serves `src` as repository `x`, with `lie` changing what a blob's body is. */
+  async function liar(
+    lie: (digest: string, bytes: Buffer, res: import('node:http').ServerResponse) => boolean,
+  ): Promise<{ server: Server; host: string }> {
+    const index = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8'));
+    const server = createServer((req, res) => {
+      const m = /^\/v2\/x\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
+      if (req.url === '/v2/') return res.end('{}');
+      if (!m) return res.writeHead(404).end();
+      let digest = m[2]!;
+      if (m[1] === 'manifests' && !digest.startsWith('sha256:')) {
+        const d = index.manifests.find(
+          (x: { annotations: Record<string, string> }) =>
+            x.annotations['org.opencontainers.image.ref.name'] === digest,
+        );
+        if (!d) return res.writeHead(404).end();
+        digest = d.digest;
+      }
+      const file = join(src, 'blobs/sha256', digest.slice(7));
+      if (!existsSync(file)) return res.writeHead(404).end();
+      const bytes = readFileSync(file);
+      if (m[1] === 'blobs' && req.method === 'GET' && lie(digest, bytes, res)) return;
+      res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+  }
+  const layerDigest = () => {
+    const index = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8'));
+    const manifest = JSON.parse(
+      readFileSync(join(src, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'),
+    );
+    return manifest.layers[0].digest as string;
+  };
+
+  it('a tampered layer, an endless layer and a 500: typed failures, nothing left', async () => {
+    const target = layerDigest();
+    const cases: Array<[string, Parameters<typeof liar>[0], RegExp]> = [
+      [
+        'tampered',
+        (d, bytes, res) => {
+          if (d !== target) return false;
+          const bad = Buffer.from(bytes);
+          bad[100_000]! ^= 1; // inside the file body: the tar still parses
+          res.writeHead(200, { 'content-length': bad.length }).end(bad);
+          return true;
+        },
+        /ERR_OCI_DIGEST/,
+      ],
+      [
+        'endless',
+        (d, bytes, res) => {
+          if (d !== target) return false;
+          res.writeHead(200);
+          const more = () => {
+            if (!res.destroyed && res.write(bytes)) setImmediate(more);
+            else if (!res.destroyed) res.once('drain', more);
+          };
+          more();
+          return true;
+        },
+        /ERR_OCI_DIGEST: .*more than the descriptor's/,
+      ],
+      [
+        'failing',
+        (d, _bytes, res) => {
+          if (d !== target) return false;
+          res.writeHead(500).end('{"errors":[{"code":"UNKNOWN"}]}');
+          return true;
+        },
+        /ERR_REGISTRY: .*answered 500/,
+      ],
+    ];
+    for (const [name, lie, error] of cases) {
+      const { server, host } = await liar(lie);
+      try {
+        const out = join(work, `liar-${name}`);
+        const r = await runCli(
+          ['oci', 'pull', `${host}/x:exact`, '--plain-http', '--store', store, '--out', out],
+          { timeoutMs: 15_000 },
+        );
+        expect(r.code, name).toBe(1);
+        expect(r.stderr, name).toMatch(error);
+        expect(existsSync(out), name).toBe(false);
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    }
+  });
+
+  it('gives up a registry that stops sending, after the idle timeout', async () => {
+    // Headers, then a few bytes of the manifest, then nothing.
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      res.write('{"schemaVersion"');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const started = Date.now();
+      await expect(
+        registryLayout(`${host}/x:t`, { plainHttp: true, idleTimeoutMs: 300 }),
+      ).rejects.toMatchObject({
+        code: 'ERR_REGISTRY',
+        message: expect.stringMatching(/nothing received for 0.3 s/),
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('refuses references that name no registry, or are malformed', async () => {
+    for (const ref of [
+      'ubuntu:22.04',
+      'library/ubuntu',
+      'host:5000/UPPER:x',
+      'host:5000/a@sha256:12',
+    ]) {
+      const r = await runCli(['oci', 'pull', ref, '--store', store, '--out', join(work, 'never')]);
+      expect(r.code, ref).toBe(2);
+      expect(r.stderr, ref).toMatch(/image reference/);
+    }
+  });
+});
