@@ -8,25 +8,19 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryLayout } from '../../src/registry/client.js';
-import { CLI, requireDist, runCli } from '../cli/run.js';
-import { pseudoRandom } from '../helpers/bytes.js';
+import { requireDist, runCli } from '../cli/run.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { buildLayout, buildMultiPlatform, layoutFiles } from '../oci/helpers.js';
-import { layerTar } from '../pipeline/flatten-helpers.js';
+import { layoutFiles } from '../oci/helpers.js';
+import { buildImages, freePort, startServe, stopServe, tar } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-pull-'));
-const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-const tar = (seed: number) =>
-  layerTar([
-    { type: 'dir', path: 'opt' },
-    { type: 'file', path: `opt/tool-${seed}`, body: pseudoRandom(300_000, seed), mode: 0o755 },
-  ]);
+const _GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const skopeo = (...args: string[]) =>
   execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
 const store = join(work, 'store');
@@ -52,18 +46,6 @@ async function pullAndRestore(reference: string, extra: string[] = []) {
 const blobsOf = (layout: string) =>
   Object.fromEntries(Object.entries(layoutFiles(layout)).filter(([p]) => p.startsWith('blobs/')));
 
-/** A free port on 127.0.0.1 (asked of the kernel, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Polls `url` (at most 20 s) until it answers 200. */
 async function ready(url: string, log: () => string): Promise<void> {
   for (let i = 0; ; i++) {
@@ -81,33 +63,7 @@ let src: string;
 let multi: string;
 beforeAll(() => {
   requireDist();
-  src = join(work, 'src');
-  const gnu = new Uint8Array(execFileSync('gzip', ['-n', '-c'], { input: tar(3) }));
-  buildLayout(src, [
-    {
-      tag: 'exact',
-      layers: [
-        { tar: tar(1), compress: 'none' },
-        { tar: tar(2), compress: { python: 6 } },
-      ],
-    },
-    { tag: 'changed', layers: [{ tar: tar(3), compress: { blob: gnu, mediaType: GZIP } }] },
-  ]);
-  multi = join(work, 'multi');
-  buildMultiPlatform(
-    multi,
-    [
-      {
-        platform: { os: 'linux', architecture: 'amd64' },
-        layers: [{ tar: tar(4), compress: { python: 1 } }],
-      },
-      {
-        platform: { os: 'linux', architecture: 'arm64' },
-        layers: [{ tar: tar(5), compress: 'none' }],
-      },
-    ],
-    { tag: 'v1' },
-  );
+  ({ src, multi } = buildImages(work));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -216,31 +172,17 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from layerdiff serve
     const chunked = join(work, 'served');
     const c = await runCli(['oci', 'convert', src, '--store', first, '--out', chunked]);
     expect(c.code, c.stderr).toBe(0);
-    const child = spawn(
-      process.execPath,
-      [CLI, 'serve', `app=${chunked}`, '--store', first, '--listen', '127.0.0.1:0'],
-      { env: { ...process.env, NODE_OPTIONS: '' } },
-    );
+    const served = await startServe([`app=${chunked}`, '--store', first]);
     try {
-      let out = '';
-      const host = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('serve did not start')), 20_000);
-        child.stdout.on('data', (b: Buffer) => {
-          out += b.toString();
-          const m = /listening on http:\/\/(\S+)\n/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m[1]!);
-          }
-        });
-      });
-      const { pulled, restored } = await pullAndRestore(`${host}/app:exact`, ['--plain-http']);
+      const { pulled, restored } = await pullAndRestore(`${served.host}/app:exact`, [
+        '--plain-http',
+      ]);
       expect(pulled.code, pulled.stderr).toBe(0);
       expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(
         skopeo('inspect', '--raw', `oci:${src}:exact`),
       );
     } finally {
-      child.kill('SIGKILL');
+      expect(await stopServe(served)).toBe(0);
     }
   });
 });

@@ -4,7 +4,7 @@
  * `--all`, and an image whose gzip layer cannot be reproduced arrives as `oci restore`
  * writes it. A layer with a chunk gone breaks off at the HTTP level, and the server says why.
  */
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -19,70 +19,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, requireDist, runCli } from '../cli/run.js';
-import { pseudoRandom } from '../helpers/bytes.js';
+import { requireDist, runCli } from '../cli/run.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { buildLayout, buildMultiPlatform, layoutFiles } from '../oci/helpers.js';
-import { layerTar } from '../pipeline/flatten-helpers.js';
+import { layoutFiles } from '../oci/helpers.js';
+import { buildImages, type Served, startServe, stopServe, tar } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-serve-'));
-const tar = (seed: number) =>
-  layerTar([
-    { type: 'dir', path: 'opt' },
-    { type: 'file', path: `opt/tool-${seed}`, body: pseudoRandom(300_000, seed), mode: 0o755 },
-  ]);
-const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
-
-/** A running `layerdiff serve`, its URL, and what it printed. */
-interface Server {
-  child: ChildProcessWithoutNullStreams;
-  host: string;
-  stdout: string;
-  stderr: () => string;
-}
-
-/** Starts `layerdiff serve` on a free port and waits (at most 20 s) until it listens. */
-function startServe(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args, '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => {
-    err += b.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`serve did not start: ${err}`));
-    }, 20_000);
-    child.on('exit', (code) => reject(new Error(`serve exited (${code}): ${err}`)));
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on http:\/\/(127\.0\.0\.1:\d+)\n/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, host: m[1]!, stdout: out, stderr: () => err });
-      }
-    });
-  });
-}
-
-/** Stops a server with SIGTERM and returns its exit code (killed after 10 s). */
-function stop(s: Server): Promise<number | null> {
-  if (s.child.exitCode !== null) return Promise.resolve(s.child.exitCode);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
-    s.child.removeAllListeners('exit');
-    s.child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-    s.child.kill('SIGTERM');
-  });
-}
-
 const skopeo = (...args: string[]) =>
   execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
 /** `skopeo copy` from the registry (plain HTTP) into an OCI layout. */
@@ -101,36 +44,10 @@ const blob = (layout: string, digest: string) =>
 describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and skopeo', () => {
   let src: string;
   let multi: string;
-  let server: Server;
+  let server: Served;
   beforeAll(async () => {
     requireDist();
-    src = join(work, 'src');
-    const gnu = new Uint8Array(execFileSync('gzip', ['-n', '-c'], { input: tar(3) }));
-    buildLayout(src, [
-      {
-        tag: 'exact',
-        layers: [
-          { tar: tar(1), compress: 'none' },
-          { tar: tar(2), compress: { python: 6 } },
-        ],
-      },
-      { tag: 'changed', layers: [{ tar: tar(3), compress: { blob: gnu, mediaType: GZIP } }] },
-    ]);
-    multi = join(work, 'multi');
-    buildMultiPlatform(
-      multi,
-      [
-        {
-          platform: { os: 'linux', architecture: 'amd64' },
-          layers: [{ tar: tar(4), compress: { python: 1 } }],
-        },
-        {
-          platform: { os: 'linux', architecture: 'arm64' },
-          layers: [{ tar: tar(5), compress: 'none' }],
-        },
-      ],
-      { tag: 'v1' },
-    );
+    ({ src, multi } = buildImages(work));
     const store = join(work, 'store');
     for (const [from, to] of [
       [src, 'img'],
@@ -148,7 +65,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
     ]);
   }, 60_000);
   afterAll(async () => {
-    if (server) await stop(server);
+    if (server) await stopServe(server);
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -257,7 +174,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
         pull(`${broken.host}/img:exact`, `${join(work, 'pulled-broken')}:exact`),
       ).toThrow();
     } finally {
-      expect(await stop(broken)).toBe(0);
+      expect(await stopServe(broken)).toBe(0);
     }
   });
 
@@ -281,7 +198,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
       const bytes = Buffer.from(await second.arrayBuffer());
       expect(sha256(bytes)).toBe(manifest.layers[1].digest);
     } finally {
-      expect(await stop(one)).toBe(0);
+      expect(await stopServe(one)).toBe(0);
     }
   });
 
@@ -357,7 +274,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
       );
       expect(await tags()).toEqual(['v1']);
     } finally {
-      expect(await stop(s)).toBe(0);
+      expect(await stopServe(s)).toBe(0);
     }
   });
 

@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { buildLayout, layoutFiles } from '../oci/helpers.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
+import { freePort } from '../registry/helpers.js';
 import { renderConfig } from './render-config.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,18 +31,6 @@ const tar = (seed: number) =>
     { type: 'dir', path: 'srv' },
     { type: 'file', path: `srv/data-${seed}`, body: pseudoRandom(250_000, seed), mode: 0o644 },
   ]);
-
-/** A free port on 127.0.0.1 (asked of the kernel, then released for workerd to take). */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolvePort(port));
-    });
-  });
-}
 
 const skopeo = (...args: string[]) =>
   execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
