@@ -22,8 +22,9 @@ import { openRepository, type RegistryRepository } from '../../src/registry/repo
 import type { ChunkReader } from '../../src/store/types.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
-import { buildLayout, buildMultiPlatform } from '../oci/helpers.js';
+import { buildLayout } from '../oci/helpers.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
+import { buildImages } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-registry-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -362,27 +363,14 @@ describe('registry handler', () => {
   });
 
   it('serves a multi-platform image: the nested index, every manifest and blob', async () => {
-    const multi = join(work, 'multi');
-    const built = buildMultiPlatform(
-      multi,
-      [
-        {
-          platform: { os: 'linux', architecture: 'amd64' },
-          layers: [{ tar: tar(5), compress: { python: 9 } }],
-        },
-        {
-          platform: { os: 'linux', architecture: 'arm64' },
-          layers: [{ tar: tar(6), compress: 'none' }],
-        },
-      ],
-      { tag: 'v1' },
-    );
+    const { multi } = buildImages(join(work, 'images'));
+    const built = JSON.parse(readFileSync(join(multi, 'index.json'), 'utf8')).manifests[0];
     await convertLayout(multi, { store, out: join(work, 'multi-chunked'), hash });
     const m = await openRepository(await OciLayout.open(join(work, 'multi-chunked')), { hash });
     const handler = createRegistryHandler({ repositories: new Map([['multi', m]]), store, hash });
     const at = (p: string) => handler(new Request(`${BASE}/v2/multi/${p}`));
     const top = await at('manifests/v1');
-    expect(top.headers.get('docker-content-digest')).toBe(built.index.digest);
+    expect(top.headers.get('docker-content-digest')).toBe(built.digest);
     expect(top.headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
     const listed = JSON.parse(new TextDecoder().decode(await bodyOf(top))).manifests;
     expect(listed).toHaveLength(3);
