@@ -109,8 +109,9 @@ commands:
       its chunked form: a layout whose layers are index roots (docs/OCI.md).
   oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
       [--platform <os/arch[/variant]>] [--json]
-      oci convert, with the image read from a registry (anonymously; HTTPS unless
-      --plain-http): each manifest checked by digest, each layer streamed into the store.
+      oci convert, with the image read from a registry (anonymously, with the bearer token
+      it hands out if it asks; HTTPS unless --plain-http): each manifest checked by digest,
+      each layer streamed into the store.
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

@@ -8,7 +8,9 @@
  * Everything a registry answers is hostile input: manifests are read up to the layout limits
  * and checked against their digests (the one asked for, and the `Docker-Content-Digest` the
  * registry gives), and errors are typed ({@link RegistryError}, naming the URL and status).
- * Anonymous access only: no credentials, no token exchange.
+ * Anonymous access only: a registry that asks for a bearer token (as public registries do even
+ * for anonymous pulls) gets one from the realm it names, with no credentials; one that asks
+ * for credentials is refused.
  *
  * @module
  */
@@ -28,6 +30,7 @@ import {
 } from '../oci/media-types.js';
 import type { OciLimits } from '../oci/parse.js';
 import { type ImageReference, parseImageReference } from './names.js';
+import { parseBearerChallenge, tokenOf, tokenUrl } from './token.js';
 
 /** Options of {@link registryLayout}. */
 export interface RegistryLayoutOptions {
@@ -79,7 +82,8 @@ export async function registryLayout(
 
   const idle = options.idleTimeoutMs ?? 60_000;
   /**
-   * A request, its failure typed; a 404 is given back for the caller to name. It is given up
+   * A request, its failure typed; a 404 is given back for the caller to name, and a 401 for
+   * {@link authed} to answer. It is given up
    * when the answer, or the next bytes of its body, take longer than the idle timeout.
    */
   const request = async (url: string, init: RequestInit = {}): Promise<Answer> => {
@@ -139,7 +143,7 @@ export async function registryLayout(
       );
     const answer: Answer = { status: res.status, headers: res.headers, body: body ?? null, close };
     if (!reader) clearTimeout(timer);
-    if (res.ok || res.status === 404) return answer;
+    if (res.ok || res.status === 404 || res.status === 401) return answer;
     const text = await readBytes(body ?? new ReadableStream(), 2048, () => new Error()).then(
       (b) => new TextDecoder().decode(b),
       () => '',
@@ -150,6 +154,49 @@ export async function registryLayout(
       res.status,
       `answered ${res.status}${text ? `: ${JSON.stringify(text.slice(0, 300))}` : ''}`,
     );
+  };
+  /** The bearer token got so far (one scope: this repository, pull). */
+  let token: string | undefined;
+  /**
+   * A request with the token, if any; a 401 with a bearer challenge gets an anonymous token
+   * from the challenge's realm and is asked again, once.
+   */
+  const authed = async (url: string, init: RequestInit = {}): Promise<Answer> => {
+    const withToken = () =>
+      token === undefined
+        ? init
+        : { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } };
+    let res = await request(url, withToken());
+    if (res.status === 401) {
+      const challenge = parseBearerChallenge(res.headers.get('www-authenticate'));
+      res.close();
+      if (!challenge) {
+        throw new RegistryError(url, 401, 'asks for credentials; only anonymous pulls are built');
+      }
+      const where = tokenUrl(challenge, `repository:${ref.repository}:pull`);
+      const answer = await request(where);
+      if (answer.status !== 200) {
+        answer.close();
+        throw new RegistryError(where, answer.status, 'gave no token');
+      }
+      const bytes = await readBytes(answer.body ?? new ReadableStream(), 65536, () => {
+        return new RegistryError(where, 200, 'token answer over 64 KiB');
+      });
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        json = undefined;
+      }
+      token = tokenOf(json);
+      if (token === undefined) throw new RegistryError(where, 200, 'answered no usable token');
+      res = await request(url, withToken());
+    }
+    if (res.status === 401) {
+      res.close();
+      throw new RegistryError(url, 401, 'refused the token it gave');
+    }
+    return res;
   };
   /** A whole body, refused past `limit` bytes. */
   const body = (res: Answer, url: string, limit: number) => {
@@ -166,7 +213,7 @@ export async function registryLayout(
   /** Fetches a manifest; checks it against `digest` and the registry's digest header. */
   const manifest = async (name: string, limit: number, digest?: string) => {
     const url = `${base}/manifests/${name}`;
-    const res = await request(url);
+    const res = await authed(url);
     if (res.status === 404) {
       res.close();
       if (digest) throw new OciBlobNotFoundError(digest);
@@ -187,7 +234,7 @@ export async function registryLayout(
   };
   /** A blob's response, or its absence as {@link OciBlobNotFoundError}. */
   const blob = async (digest: string, method = 'GET') => {
-    const res = await request(`${base}/blobs/${digest}`, { method });
+    const res = await authed(`${base}/blobs/${digest}`, { method });
     if (res.status === 404) {
       res.close();
       throw new OciBlobNotFoundError(digest);

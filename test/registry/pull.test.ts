@@ -5,12 +5,14 @@
  * lies: a tampered layer, an endless one, errors and a closed port, each a typed failure
  * with nothing left at `--out`.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createSign, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryLayout } from '../../src/registry/client.js';
 import { requireDist, runCli } from '../cli/run.js';
@@ -166,6 +168,126 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
   },
 );
 
+describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3', 'gzip'))(
+  'oci pull from a registry that hands out anonymous bearer tokens',
+  () => {
+    let registry: ChildProcess;
+    let tokens: Server;
+    let host: string;
+    let log = '';
+    const issued: string[] = [];
+    beforeAll(async () => {
+      // The token service: RS256 tokens for whatever a scope asks, signed by a key whose
+      // self-signed certificate is the registry's root bundle (the chain goes in x5c).
+      const key = join(work, 'token.key');
+      const cert = join(work, 'token.pem');
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=layerdiff test tokens',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { stdio: 'pipe' },
+      );
+      const der = new X509Certificate(readFileSync(cert)).raw.toString('base64');
+      const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      tokens = createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const scope = url.searchParams.get('scope') ?? '';
+        issued.push(`${url.searchParams.get('service')} ${scope}`);
+        const [type, name, actions] = scope.split(':');
+        const now = Math.floor(Date.now() / 1000);
+        const head = b64url({ alg: 'RS256', typ: 'JWT', x5c: [der] });
+        const claims = b64url({
+          iss: 'layerdiff-test',
+          sub: '',
+          aud: url.searchParams.get('service'),
+          exp: now + 600,
+          nbf: now - 60,
+          iat: now,
+          jti: String(issued.length),
+          access: type ? [{ type, name, actions: (actions ?? '').split(',') }] : [],
+        });
+        const signature = createSign('RSA-SHA256')
+          .update(`${head}.${claims}`)
+          .sign(readFileSync(key))
+          .toString('base64url');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ token: `${head}.${claims}.${signature}` }));
+      });
+      await new Promise<void>((r) => tokens.listen(0, '127.0.0.1', r));
+      const realm = `http://127.0.0.1:${(tokens.address() as AddressInfo).port}/token`;
+      host = `127.0.0.1:${await freePort()}`;
+      const config = join(work, 'registry-token.yml');
+      writeFileSync(
+        config,
+        [
+          'version: 0.1',
+          'log: {level: warn}',
+          `storage: {filesystem: {rootdirectory: ${join(work, 'registry-token-data')}}}`,
+          `http: {addr: "${host}"}`,
+          `auth: {token: {realm: "${realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${cert}"}}`,
+          '',
+        ].join('\n'),
+      );
+      registry = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+      registry.stdout!.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      registry.stderr!.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      // Up: it answers 401 to an anonymous ping.
+      for (let i = 0; ; i++) {
+        const status = await fetch(`http://${host}/v2/`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        if (status === 401) break;
+        if (i === 200) throw new Error(`the registry did not come up: ${log}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Not execFileSync: the token service runs in this process, and must answer meanwhile.
+      await promisify(execFile)(
+        'skopeo',
+        [
+          'copy',
+          '--preserve-digests',
+          '--dest-tls-verify=false',
+          `oci:${src}:exact`,
+          `docker://${host}/test/img:exact`,
+        ],
+        { timeout: 60_000 },
+      );
+    }, 90_000);
+    afterAll(() => {
+      registry?.kill('SIGKILL');
+      tokens?.close();
+    });
+
+    it('asks the realm for a pull token, and pulls byte for byte', async () => {
+      issued.length = 0;
+      const { pulled, restored } = await pullAndRestore(`${host}/test/img:exact`, ['--plain-http']);
+      expect(pulled.code, `${pulled.stderr}\n${log}`).toBe(0);
+      expect(issued).toEqual(['test-registry repository:test/img:pull']);
+      expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(
+        skopeo('inspect', '--raw', `oci:${src}:exact`),
+      );
+    });
+  },
+);
+
 describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from layerdiff serve', () => {
   it('a round trip: convert, serve, pull into another store, restore byte for byte', async () => {
     const first = join(work, 'first-store');
@@ -276,6 +398,36 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
         server.closeAllConnections();
         server.close();
       }
+    }
+  });
+
+  it('refuses registries that want credentials, or do not take the token they gave', async () => {
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const host = req.headers.host;
+      if (url.pathname === '/token') return res.end('{"token":"not-good-enough"}');
+      if (url.pathname.startsWith('/v2/basic/')) {
+        return res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+      }
+      return res
+        .writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="s"` })
+        .end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      await expect(registryLayout(`${host}/basic:t`, { plainHttp: true })).rejects.toMatchObject({
+        code: 'ERR_REGISTRY',
+        status: 401,
+        message: expect.stringMatching(/asks for credentials/),
+      });
+      await expect(registryLayout(`${host}/bearer:t`, { plainHttp: true })).rejects.toMatchObject({
+        code: 'ERR_REGISTRY',
+        message: expect.stringMatching(/refused the token it gave/),
+      });
+    } finally {
+      server.closeAllConnections();
+      server.close();
     }
   });
 

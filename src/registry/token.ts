@@ -1,0 +1,81 @@
+/**
+ * Anonymous bearer tokens (the Docker token scheme that public registries use even for
+ * anonymous pulls): a registry answers 401 with `WWW-Authenticate: Bearer realm=...,
+ * service=..., scope=...`; the client asks the realm for a token for that service and scope,
+ * with no credentials, and sends it as `Authorization: Bearer <token>`.
+ *
+ * @module
+ */
+
+/** What a bearer challenge asks for. */
+export interface BearerChallenge {
+  /** Where tokens are given out: an http(s) URL. */
+  realm: string;
+  service?: string;
+  scope?: string;
+}
+
+/** Longest challenge header looked at. */
+const MAX_CHALLENGE = 4096;
+
+/**
+ * Parses a `WWW-Authenticate` header for a bearer challenge.
+ * @param header - the header's value, or null.
+ * @returns the challenge, or undefined for none, another scheme, a malformed one, or a realm
+ * that is not an http(s) URL.
+ */
+export function parseBearerChallenge(header: string | null): BearerChallenge | undefined {
+  if (header === null || header.length > MAX_CHALLENGE) return undefined;
+  const m = /^\s*Bearer\s+(.*)$/i.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  const re = /\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)/gy;
+  const text = m[1]!;
+  let at = 0;
+  while (at < text.length) {
+    re.lastIndex = at;
+    const p = re.exec(text);
+    if (!p || p[0].length === 0) return undefined;
+    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
+    at = re.lastIndex;
+  }
+  const realm = params.realm;
+  if (!realm) return undefined;
+  try {
+    const url = new URL(realm);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+  } catch {
+    return undefined;
+  }
+  return {
+    realm,
+    ...(params.service !== undefined ? { service: params.service } : {}),
+    ...(params.scope !== undefined ? { scope: params.scope } : {}),
+  };
+}
+
+/**
+ * The URL that asks `challenge.realm` for a token.
+ * @param challenge - the challenge.
+ * @param fallbackScope - the scope to ask for when the challenge names none.
+ */
+export function tokenUrl(challenge: BearerChallenge, fallbackScope: string): string {
+  const url = new URL(challenge.realm);
+  if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
+  url.searchParams.set('scope', challenge.scope ?? fallbackScope);
+  return url.toString();
+}
+
+/**
+ * The token of a token endpoint's JSON answer (`token`, or OAuth's `access_token`).
+ * @param json - the parsed answer.
+ * @returns the token, or undefined when it holds none that can go in a header.
+ */
+export function tokenOf(json: unknown): string | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const o = json as { token?: unknown; access_token?: unknown };
+  const t = typeof o.token === 'string' && o.token !== '' ? o.token : o.access_token;
+  if (typeof t !== 'string' || t === '' || t.length > 65536) return undefined;
+  // It goes into a header: visible ASCII only.
+  return /^[\x21-\x7e]+$/.test(t) ? t : undefined;
+}
