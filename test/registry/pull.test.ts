@@ -48,17 +48,57 @@ async function pullAndRestore(reference: string, extra: string[] = []) {
 const blobsOf = (layout: string) =>
   Object.fromEntries(Object.entries(layoutFiles(layout)).filter(([p]) => p.startsWith('blobs/')));
 
-/** Polls `url` (at most 20 s) until it answers 200. */
-async function ready(url: string, log: () => string): Promise<void> {
+/** A running distribution registry (Debian's `docker-registry`) on 127.0.0.1. */
+interface Registry {
+  child: ChildProcess;
+  /** `127.0.0.1:<port>`. */
+  host: string;
+  log: () => string;
+}
+
+/**
+ * Starts `docker-registry` on a free port with its storage under `work/<name>`, and waits (at
+ * most 20 s) until `/v2/` answers `upStatus` (401 when it wants tokens).
+ */
+async function startRegistry(
+  name: string,
+  extra: string[] = [],
+  upStatus = 200,
+): Promise<Registry> {
+  const host = `127.0.0.1:${await freePort()}`;
+  const config = join(work, `${name}.yml`);
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log: {level: warn}',
+      `storage: {filesystem: {rootdirectory: ${join(work, name)}}}`,
+      `http: {addr: "${host}"}`,
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    log += b.toString();
+  });
+  child.stderr!.on('data', (b: Buffer) => {
+    log += b.toString();
+  });
   for (let i = 0; ; i++) {
-    const ok = await fetch(url).then(
-      (r) => r.status === 200,
-      () => false,
+    const status = await fetch(`http://${host}/v2/`).then(
+      (r) => r.status,
+      () => 0,
     );
-    if (ok) return;
-    if (i === 200) throw new Error(`${url} did not come up: ${log()}`);
+    if (status === upStatus) break;
+    if (i === 200 || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`the registry did not come up: ${log}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
+  return { child, host, log: () => log };
 }
 
 let src: string;
@@ -72,30 +112,11 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
   'oci pull from the Docker distribution registry',
   () => {
-    let registry: ChildProcess;
+    let registry: Registry;
     let host: string;
-    let log = '';
     beforeAll(async () => {
-      host = `127.0.0.1:${await freePort()}`;
-      const config = join(work, 'registry.yml');
-      writeFileSync(
-        config,
-        [
-          'version: 0.1',
-          'log: {level: warn}',
-          `storage: {filesystem: {rootdirectory: ${join(work, 'registry-data')}}}`,
-          `http: {addr: "${host}"}`,
-          '',
-        ].join('\n'),
-      );
-      registry = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-      registry.stdout!.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      registry.stderr!.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      await ready(`http://${host}/v2/`, () => log);
+      registry = await startRegistry('registry-data');
+      host = registry.host;
       const push = (from: string, to: string, ...extra: string[]) =>
         skopeo('copy', '--preserve-digests', ...extra, '--dest-tls-verify=false', from, to);
       push(`oci:${src}:exact`, `docker://${host}/test/img:exact`);
@@ -103,7 +124,7 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
       push(`oci:${multi}:v1`, `docker://${host}/test/multi:v1`, '--all');
     }, 90_000);
     afterAll(() => {
-      registry?.kill('SIGKILL');
+      registry?.child.kill('SIGKILL');
     });
 
     it('pulls an image into the store; restore gives it back byte for byte', async () => {
@@ -171,10 +192,9 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
 describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3', 'gzip'))(
   'oci pull from a registry that hands out anonymous bearer tokens',
   () => {
-    let registry: ChildProcess;
+    let registry: Registry;
     let tokens: Server;
     let host: string;
-    let log = '';
     const issued: string[] = [];
     beforeAll(async () => {
       // The token service: RS256 tokens for whatever a scope asks, signed by a key whose
@@ -228,36 +248,14 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3',
       });
       await new Promise<void>((r) => tokens.listen(0, '127.0.0.1', r));
       const realm = `http://127.0.0.1:${(tokens.address() as AddressInfo).port}/token`;
-      host = `127.0.0.1:${await freePort()}`;
-      const config = join(work, 'registry-token.yml');
-      writeFileSync(
-        config,
+      registry = await startRegistry(
+        'registry-token-data',
         [
-          'version: 0.1',
-          'log: {level: warn}',
-          `storage: {filesystem: {rootdirectory: ${join(work, 'registry-token-data')}}}`,
-          `http: {addr: "${host}"}`,
           `auth: {token: {realm: "${realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${cert}"}}`,
-          '',
-        ].join('\n'),
+        ],
+        401,
       );
-      registry = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-      registry.stdout!.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      registry.stderr!.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      // Up: it answers 401 to an anonymous ping.
-      for (let i = 0; ; i++) {
-        const status = await fetch(`http://${host}/v2/`).then(
-          (r) => r.status,
-          () => 0,
-        );
-        if (status === 401) break;
-        if (i === 200) throw new Error(`the registry did not come up: ${log}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      host = registry.host;
       // Not execFileSync: the token service runs in this process, and must answer meanwhile.
       await promisify(execFile)(
         'skopeo',
@@ -272,14 +270,14 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3',
       );
     }, 90_000);
     afterAll(() => {
-      registry?.kill('SIGKILL');
+      registry?.child.kill('SIGKILL');
       tokens?.close();
     });
 
     it('asks the realm for a pull token, and pulls byte for byte', async () => {
       issued.length = 0;
       const { pulled, restored } = await pullAndRestore(`${host}/test/img:exact`, ['--plain-http']);
-      expect(pulled.code, `${pulled.stderr}\n${log}`).toBe(0);
+      expect(pulled.code, `${pulled.stderr}\n${registry.log()}`).toBe(0);
       expect(issued).toEqual(['test-registry repository:test/img:pull']);
       expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(
         skopeo('inspect', '--raw', `oci:${src}:exact`),
