@@ -95,8 +95,11 @@ if (!existsSync(chunked)) {
   ]);
 }
 
-/** Starts `layerdiff serve` (as installed: its shebang's flags); resolves with its URL. */
-function startServer() {
+/**
+ * Starts `layerdiff serve` (as installed: its shebang's flags); resolves with its URL.
+ * @param {string[]} [extra] - more options (`--blocking-reads`).
+ */
+function startServer(extra = []) {
   const child = spawn(
     process.execPath,
     [
@@ -110,6 +113,7 @@ function startServer() {
       store,
       '--listen',
       '127.0.0.1:0',
+      ...extra,
     ],
     { env: { ...process.env, ...shebang.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -192,32 +196,43 @@ const blob = (/** @type {string} */ url) => `${url}/v2/bench/blobs/${diffId}`;
   rmSync(want);
 }
 
-/** @type {Record<string, { wall: number[], ratio: number[] }>} */
-const rows = {
-  ssl: { wall: [], ratio: [] },
-  one: { wall: [], ratio: [] },
-  tail: { wall: [], ratio: [] },
-  many: { wall: [], ratio: [] },
-};
-let rss = 0;
-for (let i = 0; i < reps; i++) {
-  const s = await startServer();
-  const b = openssl();
-  rows.ssl.wall.push(b);
-  rows.ssl.ratio.push(1);
-  const one = await pull(blob(s.url), 1);
-  rows.one.wall.push(one);
-  rows.one.ratio.push(one / b);
-  const tail = await pull(blob(s.url), 1, '/dev/null', lastMiB);
-  rows.tail.wall.push(tail);
-  rows.tail.ratio.push(tail / b);
-  const b2 = openssl();
-  const many = await pull(blob(s.url), CLIENTS);
-  rows.many.wall.push(many);
-  // Against openssl hashing the layer as many times: the same bytes made and checked.
-  rows.many.ratio.push(many / (b2 * CLIENTS));
-  rss = Math.max(rss, await s.stop());
+/**
+ * Times each pull `reps` times against a server started with `extra` options.
+ * @param {string[]} extra
+ */
+async function measure(extra) {
+  /** @type {Record<string, { wall: number[], ratio: number[] }>} */
+  const rows = {
+    ssl: { wall: [], ratio: [] },
+    one: { wall: [], ratio: [] },
+    tail: { wall: [], ratio: [] },
+    many: { wall: [], ratio: [] },
+  };
+  let rss = 0;
+  for (let i = 0; i < reps; i++) {
+    const s = await startServer(extra);
+    const b = openssl();
+    rows.ssl.wall.push(b);
+    rows.ssl.ratio.push(1);
+    const one = await pull(blob(s.url), 1);
+    rows.one.wall.push(one);
+    rows.one.ratio.push(one / b);
+    const tail = await pull(blob(s.url), 1, '/dev/null', lastMiB);
+    rows.tail.wall.push(tail);
+    rows.tail.ratio.push(tail / b);
+    const b2 = openssl();
+    const many = await pull(blob(s.url), CLIENTS);
+    rows.many.wall.push(many);
+    // Against openssl hashing the layer as many times: the same bytes made and checked.
+    rows.many.ratio.push(many / (b2 * CLIENTS));
+    rss = Math.max(rss, await s.stop());
+  }
+  return { rows, rss };
 }
+const modes = [
+  { name: 'reads on the thread pool (the default)', ...(await measure([])) },
+  { name: '--blocking-reads', ...(await measure(['--blocking-reads'])) },
+];
 
 console.log(
   `layer ${tar} (${size.toLocaleString()} bytes) served from ${store}; median of ${reps}\n`,
@@ -232,12 +247,16 @@ const line = (
   console.log(
     `| ${name} | ${median(r.wall).toFixed(2)} | ${((size * n) / 1e6 / median(r.wall)).toFixed(0)} | ${median(r.ratio).toFixed(2)}x |`,
   );
-line('openssl dgst -sha256 (baseline)', rows.ssl);
-line('curl of the layer blob from layerdiff serve', rows.one);
-console.log(
-  `| curl of the layer's last MiB (a byte range) | ${median(rows.tail.wall).toFixed(2)} | - | ${median(rows.tail.ratio).toFixed(2)}x |`,
-);
-line(`${CLIENTS} curls at once (ratio to ${CLIENTS} openssl runs)`, rows.many, CLIENTS);
-console.log(
-  `\nthe server's peak RSS over each run's ${1 + CLIENTS} pulls: ${rss.toFixed(1)} MiB (largest of ${reps} runs)`,
-);
+line('openssl dgst -sha256 (baseline)', modes[0].rows.ssl);
+for (const { name, rows } of modes) {
+  line(`curl of the layer blob, ${name}`, rows.one);
+  console.log(
+    `| curl of the layer's last MiB (a byte range), ${name} | ${median(rows.tail.wall).toFixed(2)} | - | ${median(rows.tail.ratio).toFixed(2)}x |`,
+  );
+  line(`${CLIENTS} curls at once, ${name} (ratio to ${CLIENTS} openssl runs)`, rows.many, CLIENTS);
+}
+for (const { name, rss } of modes) {
+  console.log(
+    `\nthe server's peak RSS, ${name}, over each run's ${2 + CLIENTS} pulls: ${rss.toFixed(1)} MiB (largest of ${reps} runs)`,
+  );
+}

@@ -1,6 +1,6 @@
 /**
  * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
- * [--max-pulls N]`: a read-only OCI registry on the chunked layouts, their layers rebuilt from
+ * [--max-pulls N] [--blocking-reads]`: a read-only OCI registry on the chunked layouts, their layers rebuilt from
  * the store as clients pull them (at most N at once, 4 by default; more wait their turn).
  * SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
@@ -44,7 +44,12 @@ function listenAddress(value: string | undefined): { host: string; port: number 
 export async function serveCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, listen: { type: 'string' }, 'max-pulls': { type: 'string' } },
+    {
+      store: { type: 'string' },
+      listen: { type: 'string' },
+      'max-pulls': { type: 'string' },
+      'blocking-reads': { type: 'boolean' },
+    },
     { min: 1, max: 64, names: 'one or more chunked layouts, as [<name>=]<dir>' },
   );
   const dirStore = required(values.store, 'store');
@@ -68,8 +73,13 @@ export async function serveCommand(args: string[]): Promise<void> {
   };
   // The handler reads this map for each request: a reload replaces its entries.
   const repositories = await load();
-  // Reads on the thread pool, not blocking: one slow read must not hold up every client.
-  const store = await openStore(dirStore, { existing: true, lockWaitMs: lockWaitMs() });
+  // Reads on the thread pool by default: one slow read (a network file system) must not hold
+  // up every client. Blocking reads are faster where reads are quick (a local disk).
+  const store = await openStore(dirStore, {
+    existing: true,
+    blocking: values['blocking-reads'] === true,
+    lockWaitMs: lockWaitMs(),
+  });
   if ('close' in store) closeAtEnd(() => store.close());
   const handler = createRegistryHandler({
     repositories,

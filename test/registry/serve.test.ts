@@ -178,13 +178,14 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
     }
   });
 
-  it('--max-pulls 1: a client that goes away mid-body frees its turn for the next', async () => {
+  it('--max-pulls 1 --blocking-reads: a client that goes away mid-body frees its turn', async () => {
     const one = await startServe([
       `img=${join(work, 'img')}`,
       '--store',
       join(work, 'store'),
       '--max-pulls',
       '1',
+      '--blocking-reads',
     ]);
     try {
       const manifest = await (await fetch(`http://${one.host}/v2/img/manifests/exact`)).json();
