@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { stdoutSink } from './io.js';
 
 /** Options of {@link serveRegistry}. */
 export interface ServeRegistryOptions {
@@ -39,7 +40,7 @@ export async function serveRegistry(
 ): Promise<RunningRegistry> {
   const host = options.host ?? '127.0.0.1';
   const server = createServer((req, res) => {
-    void answer(handler, host, req, res);
+    void answer(handler, req, res);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -64,7 +65,6 @@ export async function serveRegistry(
 /** Answers one request: the handler's response, its body written with backpressure. */
 async function answer(
   handler: (request: Request) => Promise<Response>,
-  host: string,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -74,9 +74,9 @@ async function answer(
   req.resume();
   let url: URL;
   try {
-    // Only the path and query are used; a request line in absolute form is cut to them.
-    url = new URL(req.url ?? '/', `http://${host.includes(':') ? `[${host}]` : host}`);
-    url = new URL(`${url.pathname}${url.search}`, 'http://registry.invalid');
+    // Only the path and query are used: a request line in absolute form is cut to them.
+    const target = new URL(req.url ?? '/', 'http://registry.invalid');
+    url = new URL(`${target.pathname}${target.search}`, 'http://registry.invalid');
   } catch {
     res.writeHead(400).end();
     return;
@@ -93,31 +93,13 @@ async function answer(
     res.end();
     return;
   }
-  const reader = body.getReader();
-  const gone = () => void reader.cancel(new Error('the client went away')).catch(() => {});
-  res.once('close', gone);
   try {
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      if (!res.write(r.value)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
-      }
-      if (res.destroyed) return;
-    }
+    // Written as the client takes it; a client that goes away fails the next write, which
+    // cancels the body.
+    await body.pipeTo(stdoutSink(res));
     res.end();
   } catch {
     // Broken off: no end of the response, so the client cannot take it for the whole blob.
     res.destroy();
-  } finally {
-    res.off('close', gone);
   }
 }

@@ -75,9 +75,16 @@ export function reassemble(
   const range = options.range;
   if (
     range &&
-    !(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0)
+    !(
+      Number.isSafeInteger(range.start) &&
+      Number.isSafeInteger(range.end) &&
+      range.start >= 0 &&
+      range.end >= range.start
+    )
   ) {
-    throw new UsageError(`range must be two whole numbers from 0, got ${JSON.stringify(range)}`);
+    throw new UsageError(
+      `range must be two whole numbers from 0, the end not before the start, got ${JSON.stringify(range)}`,
+    );
   }
   const records = readIndexRecords(index, store, { hash, index: options.index }).getReader();
   let outHash: IncrementalHash | undefined;

@@ -10,6 +10,7 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
+import { isDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { MAX_ROOT_BLOB } from '../oci/chunked.js';
@@ -17,7 +18,7 @@ import { createGzipWriter } from '../oci/gzip-reproduce.js';
 import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
 import { checkedBlob } from './checked-blob.js';
-import { DIGEST_RE, NAME_RE, TAG_RE } from './names.js';
+import { NAME_RE, TAG_RE } from './names.js';
 import { type ByteRange, byteRange, parseRange } from './range.js';
 import type { RegistryRepository, ServedBlob } from './repository.js';
 import { Slots } from './slots.js';
@@ -67,9 +68,10 @@ export function createRegistryHandler(
       throw new TypeError(`repository name ${JSON.stringify(name)} is not a valid OCI name`);
     }
   }
+  const context: Context = { ...options, hash, slots };
   return async (request) => {
     try {
-      return await route(request, { ...options, hash, slots });
+      return await route(request, context);
     } catch (err) {
       return errorResponse(500, 'UNKNOWN', (err as Error)?.message ?? String(err));
     }
@@ -109,7 +111,7 @@ async function route(request: Request, options: Context): Promise<Response> {
     return errorResponse(400, 'DIGEST_INVALID', 'reference is not valid percent-encoding');
   }
   if (m![2] === 'manifests') {
-    const digest = DIGEST_RE.test(reference) ? reference : repo.tags.get(reference);
+    const digest = isDigest(reference) ? reference : repo.tags.get(reference);
     if (digest === undefined && !TAG_RE.test(reference)) {
       return errorResponse(400, 'TAG_INVALID', `invalid reference ${reference}`);
     }
@@ -127,7 +129,7 @@ async function route(request: Request, options: Context): Promise<Response> {
       },
     });
   }
-  if (!DIGEST_RE.test(reference)) {
+  if (!isDigest(reference)) {
     return errorResponse(400, 'DIGEST_INVALID', `invalid digest ${reference}`);
   }
   const blob = repo.blobs.get(reference);

@@ -5,14 +5,13 @@
  * @module
  */
 import { UsageError } from '../errors.js';
+import { isDigest } from '../hash/digest.js';
 
 /** A repository name as the distribution spec allows it. */
 export const NAME_RE =
   /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 /** A tag as the distribution spec allows it. */
 export const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-/** The one digest form accepted. */
-export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 /** An image in a registry. */
 export interface ImageReference {
@@ -51,7 +50,7 @@ export function parseImageReference(text: string): ImageReference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST_RE.test(digest)) throw bad(`${JSON.stringify(digest)} is not a sha256 digest`);
+    if (!isDigest(digest)) throw bad(`${JSON.stringify(digest)} is not a sha256 digest`);
   }
   let tag: string | undefined;
   const colon = rest.lastIndexOf(':');

@@ -15,7 +15,6 @@
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
-import type { OciLayerRecord } from '../oci/chunked.js';
 import { type DeflateEngine, type GzipParams, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
@@ -38,7 +37,6 @@ export type ServedBlob =
       kind: 'layer';
       size: number;
       root: Descriptor;
-      record: OciLayerRecord;
       gzip?: { params: GzipParams; engine: DeflateEngine };
     };
 
@@ -104,7 +102,7 @@ export async function openRepository(
     },
     async layer({ rootDescriptor: root, end, record }) {
       // The tar under its diff_id always; the original blob when it can be made.
-      blobs.set(record.diffId, { kind: 'layer', size: end.size, root, record });
+      blobs.set(record.diffId, { kind: 'layer', size: end.size, root });
       const method = layerMethod(record, engines);
       if (method.how === 'as-is')
         return restoredLayer(record, { digest: record.digest, size: end.size }, 'as-is');
@@ -114,7 +112,6 @@ export async function openRepository(
           kind: 'layer',
           size: record.size,
           root,
-          record,
           gzip: { params, engine },
         });
         return restoredLayer(record, record, 'recompressed');

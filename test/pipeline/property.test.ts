@@ -422,11 +422,12 @@ describe('reassemble of a byte range (property)', () => {
     }
   });
 
-  it('refuses a range that is not two whole numbers from 0', () => {
+  it('refuses a range that is not two whole numbers from 0, or ends before it starts', () => {
     for (const range of [
       { start: -1, end: 5 },
       { start: 0.5, end: 5 },
       { start: 0, end: Number.NaN },
+      { start: 5, end: 4 },
     ]) {
       expect(() => reassemble(streamOf(new Uint8Array(0)), new MemoryStore(), { range })).toThrow(
         /range must be/,
