@@ -126,7 +126,7 @@ commands:
       repository (<name>, or its directory's name); each image is served as oci restore would
       write it, its layers rebuilt from <dir> as clients pull them, every chunk verified, at
       most N at once (4; more wait their turn). The store is read on the thread pool, so
-      that a slow read holds up no other client; --blocking-reads is faster on a local disk.
+      that a slow read holds up no other client; --blocking-reads reads on the main thread.
       SIGHUP reads the layouts again (replace one by a rename to serve a new version). Runs
       until SIGINT or SIGTERM.
 `;

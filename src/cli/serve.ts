@@ -74,7 +74,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   // The handler reads this map for each request: a reload replaces its entries.
   const repositories = await load();
   // Reads on the thread pool by default: one slow read (a network file system) must not hold
-  // up every client. Blocking reads are faster where reads are quick (a local disk).
+  // up every client. Blocking reads were faster in one benchmark run, not in two others.
   const store = await openStore(dirStore, {
     existing: true,
     blocking: values['blocking-reads'] === true,
