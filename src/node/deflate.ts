@@ -6,7 +6,7 @@
  * @module
  */
 import { createDeflateRaw } from 'node:zlib';
-import { type DeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import { type DeflateEngine, goDeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
 
 /**
  * The engine over `node:zlib`; its name records the zlib version (`node-zlib-<version>`).
@@ -58,9 +58,9 @@ export function nodeDeflateEngine(): DeflateEngine {
 
 /**
  * The engines gzip reproduction tries, in order: pako (equal to the system zlib, which most
- * tools link), then Node's own zlib.
+ * tools link), Node's own zlib, then Go's `compress/flate`.
  * @returns the engines.
  */
 export function defaultDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), nodeDeflateEngine()];
+  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine()];
 }

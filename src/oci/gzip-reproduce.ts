@@ -9,9 +9,10 @@
  * blob digest again. Nothing is assumed: a blob no candidate reproduces is reported as such.
  *
  * Engines: {@link pakoDeflateEngine} (pako 2.1.0, a JavaScript port of zlib 1.2 whose output
- * is the same as the system zlib that Python, pigz's single-thread mode and many tools use;
- * platform-neutral), and, in `layerdiff/node`, Node's own bundled zlib (a different fork,
- * with different output). Go's `compress/gzip` (umoci, Docker, BuildKit) is not reproduced.
+ * is the same as the system zlib that Python, pigz's single-thread mode and many tools use),
+ * {@link goDeflateEngine} (Go's `compress/flate`, which Docker, BuildKit and containerd
+ * compress layers with), both platform-neutral ({@link coreDeflateEngines}); and, in
+ * `layerdiff/node`, Node's own bundled zlib (a different fork, with different output).
  *
  * @module
  */
@@ -20,7 +21,10 @@ import { type GunzipFactory, webGunzip } from '../compress/decompress.js';
 import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, parseDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
+import { GO_FLATE_ENGINE, goDeflateEngine } from './go-deflate-engine.js';
 import { fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
+
+export { GO_FLATE_ENGINE, goDeflateEngine };
 
 /** Settings of a zlib-style raw deflate encoder. */
 export interface DeflateParams {
@@ -36,6 +40,11 @@ export interface DeflateParams {
 export interface DeflateEngine {
   /** A stable name that includes the implementation's version, e.g. `pako-2.1.0`. */
   readonly name: string;
+  /**
+   * The memLevels whose output differs; candidates with others are not tried (an engine
+   * without memLevel lists one). @default [8, 9]
+   */
+  readonly memLevels?: readonly number[];
   /** Creates a raw deflate (no zlib or gzip wrapper) stream with a 32 KiB window. */
   createDeflateRaw(params: DeflateParams): ReadableWritablePair<Uint8Array, Uint8Array>;
 }
@@ -89,6 +98,15 @@ export function pakoDeflateEngine(): DeflateEngine {
 }
 
 /**
+ * The engines that run everywhere, in the order gzip reproduction tries them: pako (the
+ * system zlib's output), then Go's.
+ * @returns the engines.
+ */
+export function coreDeflateEngines(): DeflateEngine[] {
+  return [pakoDeflateEngine(), goDeflateEngine()];
+}
+
+/**
  * Creates a gzip writer that reproduces a blob: `params.header` verbatim, the engine's raw
  * deflate of the input, then the CRC-32 and size trailer.
  * @param params - recorded parameters (see {@link findGzipParams}).
@@ -136,7 +154,7 @@ export function createGzipWriter(
 
 /** Options of {@link findGzipParams}. */
 export interface GzipSearchOptions {
-  /** Engines to try, in order. @default [pakoDeflateEngine()] */
+  /** Engines to try, in order. @default coreDeflateEngines() */
   engines?: DeflateEngine[];
   /** With {@link GzipSearchOptions.digest}: the matching pass also checks the blob's digest. */
   hash?: HashProvider;
@@ -221,7 +239,7 @@ export async function findGzipParams(
   openBlob: () => ReadableStream<Uint8Array>,
   options: GzipSearchOptions = {},
 ): Promise<GzipSearchResult> {
-  const engines = options.engines ?? [pakoDeflateEngine()];
+  const engines = options.engines ?? coreDeflateEngines();
   const head = await readHead(openBlob(), MAX_GZIP_HEADER + 16);
   const header = parseGzipHeader(head);
   if (header === 'invalid') return { tried: 0, reason: 'not a gzip member header' };
@@ -235,6 +253,7 @@ export async function findGzipParams(
   for (const memLevel of [8, 9]) {
     for (const level of levelOrder(header.xfl)) {
       for (const engine of engines) {
+        if (engine.memLevels && !engine.memLevels.includes(memLevel)) continue;
         tried++;
         const params: GzipParams = {
           engine: engine.name,

@@ -10,13 +10,16 @@ export {
 } from './chunked.js';
 export { type GzipHeader, gzipTrailer, parseGzipHeader } from './gzip-header.js';
 export {
+  coreDeflateEngines,
   createGzipWriter,
   type DeflateEngine,
   type DeflateParams,
   findGzipParams,
+  GO_FLATE_ENGINE,
   type GzipParams,
   type GzipSearchOptions,
   type GzipSearchResult,
+  goDeflateEngine,
   MAX_GZIP_HEADER,
   PAKO_ENGINE,
   pakoDeflateEngine,

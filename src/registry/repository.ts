@@ -15,7 +15,7 @@
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
-import { type DeflateEngine, type GzipParams, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import { coreDeflateEngines, type DeflateEngine, type GzipParams } from '../oci/gzip-reproduce.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import { type Descriptor, parseIndex, REF_NAME_ANNOTATION } from '../oci/parse.js';
@@ -50,7 +50,7 @@ export interface ServedManifest {
 export interface RegistryRepositoryOptions {
   /** Hashing of the blobs made here (restored manifests). @default webHashProvider() */
   hash?: HashProvider;
-  /** Engines available to recompress gzip layers. @default [pako (zlib 1.2)] */
+  /** Engines available to recompress gzip layers. @default coreDeflateEngines() */
   engines?: DeflateEngine[];
 }
 
@@ -81,7 +81,7 @@ export async function openRepository(
   options: RegistryRepositoryOptions = {},
 ): Promise<RegistryRepository> {
   const hash = options.hash ?? webHashProvider();
-  const engines = options.engines ?? [pakoDeflateEngine()];
+  const engines = options.engines ?? coreDeflateEngines();
   const manifests = new Map<string, ServedManifest>();
   const blobs = new Map<string, ServedBlob>();
   const sha256 = async (bytes: Uint8Array) => formatDigest(await hash.digest(bytes));

@@ -58,3 +58,15 @@ export function lcgBytes(n: number, seed: number): Uint8Array {
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
+
+/**
+ * Where two byte arrays first differ (the shorter one's length when one is a prefix of the
+ * other), or -1 when they hold the same bytes: for asserting on large outputs with a failure
+ * message that says where.
+ */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (sameBytes(a, b)) return -1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}

@@ -1,7 +1,8 @@
 /**
- * An image built by umoci (Go's archive/tar and compress/gzip, with whiteouts for deletions):
- * converted to the chunked form and restored. Go's gzip is not reproduced, so the layers come
- * back uncompressed under a new manifest, and the report says so; the config and every diff_id
+ * An image built by umoci (Go's archive/tar, gzip by klauspost/pgzip, with whiteouts for
+ * deletions): converted to the chunked form and restored. pgzip's output is not reproduced (it
+ * compresses blocks in parallel, each with its own encoder), so the layers come back
+ * uncompressed under a new manifest, and the report says so; the config and every diff_id
  * are kept, umoci reads the restored layout, and its rootfs is the original's. Also: `oci
  * flatten` against `flatten`, and dedup of a shared base layer across two tags.
  */
@@ -62,7 +63,7 @@ describe.runIf(isRoot && toolsAvailable('umoci', 'gzip'))('OCI layout built by u
     umoci('repack', '--refresh-bundle', '--image', `${layout}:t`, bundle);
   });
 
-  it('restores config and diff_ids; Go gzip layers fall back to uncompressed, reported', async () => {
+  it('restores config and diff_ids; pgzip layers fall back to uncompressed, reported', async () => {
     const store = await FsStore.open(join(work, 'store'));
     const chunked = join(work, 'chunked');
     const conv = await convertLayout(layout, { store, out: chunked, ref: 't' });

@@ -1,0 +1,3 @@
+module goflate
+
+go 1.19
