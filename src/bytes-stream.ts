@@ -87,3 +87,60 @@ export async function readLeading(
   }
   return { pieces, head };
 }
+
+/**
+ * Reads the first bytes of a stream into memory, for a look at them before the stream is
+ * read on.
+ * @param stream - the stream (locked from now on).
+ * @param limit - the most bytes to hold.
+ * @returns `head`, a copy of the first `limit` bytes (or all, if fewer), and `whole`, the
+ * stream from its start again (`head`, then what follows it, read on demand); `complete` is
+ * true when `head` is all there is.
+ */
+export async function readHead(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<{ head: Uint8Array; complete: boolean; whole: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const head = new Uint8Array(limit);
+  let size = 0;
+  let over: Uint8Array | undefined;
+  let complete = false;
+  try {
+    while (size < limit) {
+      const r = await reader.read();
+      if (r.done) {
+        complete = true;
+        break;
+      }
+      const n = Math.min(r.value.length, limit - size);
+      head.set(r.value.subarray(0, n), size);
+      size += n;
+      if (n < r.value.length) over = r.value.subarray(n);
+    }
+  } catch (err) {
+    reader.releaseLock();
+    throw err;
+  }
+  const bytes = head.subarray(0, size);
+  let sentHead = false;
+  const whole = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (!sentHead) {
+          sentHead = true;
+          if (bytes.length > 0) controller.enqueue(bytes);
+          if (over) controller.enqueue(over);
+          if (complete) controller.close();
+          return;
+        }
+        const r = await reader.read();
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  return { head: bytes, complete, whole };
+}

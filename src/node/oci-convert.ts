@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { streamOfBytes } from '../bytes-stream.js';
+import { boundedTee } from '../bounded-tee.js';
+import { readHead, streamOfBytes } from '../bytes-stream.js';
 import {
   OciDigestError,
   OciFormatError,
@@ -24,7 +25,13 @@ import {
   MAX_ROOT_BLOB,
   type OciLayerRecord,
 } from '../oci/chunked.js';
-import { type DeflateEngine, findGzipParams } from '../oci/gzip-reproduce.js';
+import {
+  type DeflateEngine,
+  GZIP_PROBE_BYTES,
+  type GzipSearchResult,
+  probeGzipParams,
+  verifyGzipParams,
+} from '../oci/gzip-reproduce.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import {
   isArtifact,
@@ -62,7 +69,7 @@ export interface OciConvertOptions {
   ref?: string;
   /** Hashing. @default nodeHashProvider() */
   hash?: HashProvider;
-  /** Engines tried to reproduce gzip layers. @default [pako (zlib 1.2), Node's zlib] */
+  /** Engines tried to reproduce gzip layers. @default defaultDeflateEngines() */
   engines?: DeflateEngine[];
   /** Try to reproduce gzip layers at all. @default true */
   reproduceGzip?: boolean;
@@ -139,6 +146,47 @@ function atMost(
   );
 }
 
+/** Bytes the conversion may read ahead of the gzip check beside it. */
+const MAX_CONVERT_LEAD = 4 << 20;
+
+/**
+ * Starts the search for a gzip layer's compression, so that the blob is read once: the
+ * candidates are tried against its first MiB in memory, and the one that agrees (if any) is
+ * checked over the rest beside the conversion, which gets `blob` (the same bytes).
+ */
+async function probeGzip(
+  source: ReadableStream<Uint8Array>,
+  options: { engines: DeflateEngine[] },
+): Promise<{
+  blob: ReadableStream<Uint8Array>;
+  head: Uint8Array;
+  verdict: Promise<GzipSearchResult & { retry?: boolean }>;
+  stop: AbortController;
+}> {
+  const stop = new AbortController();
+  const { head, complete, whole } = await readHead(source, GZIP_PROBE_BYTES);
+  const probe = await probeGzipParams(head, complete, {
+    engines: options.engines,
+    gunzip: nodeGunzip(),
+  });
+  const { params, engine, tried } = probe;
+  if (!params || !engine || probe.verified) {
+    const verdict = params ? { params, tried } : { tried, reason: probe.reason };
+    return { blob: whole, head, verdict: Promise.resolve(verdict), stop };
+  }
+  // The conversion waits when it is 4 MiB ahead; the check's copies keep lent buffers apart.
+  const [blob, beside] = boundedTee(whole, {
+    maxLead: MAX_CONVERT_LEAD,
+    overflow: 'wait',
+    copySecond: true,
+  });
+  const verdict = verifyGzipParams(beside, params, engine, {
+    gunzip: nodeGunzip(),
+    signal: stop.signal,
+  }).then((ok) => (ok ? { params, tried } : { tried, retry: true }));
+  return { blob, head, verdict, stop };
+}
+
 /** Converts one layer blob; checks its digest, size, compression and diff_id. */
 async function convertLayer(
   layout: LayoutReader,
@@ -147,19 +195,29 @@ async function convertLayer(
   options: { store: ChunkStore; hash: HashProvider; engines: DeflateEngine[]; reproduce: boolean },
 ): Promise<{ root: Uint8Array; layer: Omit<OciConvertedLayer, 'root'> }> {
   const compression = layerCompression(d.mediaType)!;
-  const { index, done } = convert(atMost(layout.openBlob(d.digest), d), {
-    store: options.store,
-    hash: options.hash,
-    gunzip: nodeGunzip(),
-  });
+  let blob = atMost(layout.openBlob(d.digest), d);
+  const gzip =
+    compression === 'gzip' && options.reproduce ? await probeGzip(blob, options) : undefined;
+  if (gzip) blob = gzip.blob;
+  let result: Awaited<ReturnType<typeof convert>['done']>;
   const rootParts: Uint8Array[] = [];
-  const reader = index.getReader();
-  for (;;) {
-    const r = await reader.read();
-    if (r.done) break;
-    rootParts.push(r.value);
+  try {
+    const { index, done } = convert(blob, {
+      store: options.store,
+      hash: options.hash,
+      gunzip: nodeGunzip(),
+    });
+    const reader = index.getReader();
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      rootParts.push(r.value);
+    }
+    result = await done;
+  } catch (err) {
+    gzip?.stop.abort();
+    throw err;
   }
-  const result = await done;
   const root = Buffer.concat(rootParts);
   const blobDigest = result.compression === 'none' ? result.diffId : result.blobDigest;
   if (blobDigest !== d.digest) {
@@ -193,13 +251,30 @@ async function convertLayer(
   let reproducible = compression === 'none';
   let reason: string | undefined;
   if (compression === 'gzip') {
-    if (options.reproduce) {
-      const found = await findGzipParams(() => atMost(layout.openBlob(d.digest), d), {
-        engines: options.engines,
-        hash: options.hash,
-        digest: d.digest,
-        gunzip: nodeGunzip(),
-      });
+    if (gzip) {
+      let found = await gzip.verdict;
+      while (found.retry) {
+        // The candidate that agreed with the blob's start failed further on: probe the
+        // candidates after it, and check the next that agrees over the blob, read again.
+        const next = await probeGzipParams(gzip.head, false, {
+          engines: options.engines,
+          gunzip: nodeGunzip(),
+          skip: found.tried,
+        });
+        if (!next.params || !next.engine) {
+          found = { tried: next.tried, reason: next.reason };
+          break;
+        }
+        const blobAgain = atMost(layout.openBlob(d.digest), d);
+        const ok = await verifyGzipParams(blobAgain, next.params, next.engine, {
+          gunzip: nodeGunzip(),
+          hash: options.hash,
+          digest: d.digest,
+        });
+        found = ok
+          ? { params: next.params, tried: next.tried }
+          : { tried: next.tried, retry: true };
+      }
       if (found.params) {
         record.gzip = found.params;
         reproducible = true;

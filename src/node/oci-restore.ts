@@ -48,7 +48,7 @@ export interface OciRestoreOptions {
   ref?: string;
   /** Hashing. @default nodeHashProvider() */
   hash?: HashProvider;
-  /** Engines available for recompressing gzip layers. @default [pako (zlib 1.2), Node's zlib] */
+  /** Engines available for recompressing gzip layers. @default defaultDeflateEngines() */
   engines?: DeflateEngine[];
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;

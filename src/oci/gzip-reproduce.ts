@@ -17,6 +17,8 @@
  * @module
  */
 import { Deflate } from 'pako';
+import { boundedTee } from '../bounded-tee.js';
+import { streamOfBytes } from '../bytes-stream.js';
 import { type GunzipFactory, webGunzip } from '../compress/decompress.js';
 import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, parseDigest } from '../hash/digest.js';
@@ -250,53 +252,215 @@ export async function findGzipParams(
   const expectedDigest = options.digest ? parseDigest(options.digest) : undefined;
   const gunzip = options.gunzip ?? webGunzip;
   let tried = 0;
+  for (const { params, engine } of candidates(header.xfl, headerHex, engines)) {
+    tried++;
+    const hasher = expectedDigest && options.hash ? await options.hash.create() : undefined;
+    if (!(await reproduces(openBlob(), openBlob(), params, engine, hasher, gunzip))) continue;
+    if (hasher && expectedDigest && !digestsEqual(await hasher.digest(), expectedDigest)) {
+      return { tried, reason: 'the blob changed while it was being compared' };
+    }
+    return { params, tried };
+  }
+  return { tried, reason: noneReproduces(engines) };
+}
+
+function noneReproduces(engines: readonly DeflateEngine[]): string {
+  return `no candidate of ${engines.map((e) => e.name).join(', ')} reproduces it`;
+}
+
+/** Every candidate, in the order they are tried: memLevel, then level, then engine. */
+function* candidates(
+  xfl: number,
+  header: string,
+  engines: readonly DeflateEngine[],
+): Generator<{ params: GzipParams; engine: DeflateEngine }> {
   for (const memLevel of [8, 9]) {
-    for (const level of levelOrder(header.xfl)) {
+    for (const level of levelOrder(xfl)) {
       for (const engine of engines) {
         if (engine.memLevels && !engine.memLevels.includes(memLevel)) continue;
-        tried++;
-        const params: GzipParams = {
-          engine: engine.name,
-          level,
-          memLevel,
-          strategy: 0,
-          header: headerHex,
-        };
-        const hasher = expectedDigest && options.hash ? await options.hash.create() : undefined;
-        if (!(await reproduces(openBlob, params, engine, hasher, gunzip))) continue;
-        if (hasher && expectedDigest && !digestsEqual(await hasher.digest(), expectedDigest)) {
-          return { tried, reason: 'the blob changed while it was being compared' };
-        }
-        return { params, tried };
+        yield { params: { engine: engine.name, level, memLevel, strategy: 0, header }, engine };
       }
     }
   }
-  return {
-    tried,
-    reason: `no candidate of ${engines.map((e) => e.name).join(', ')} reproduces it`,
-  };
+}
+
+/** Compressed bytes a probe looks at (see {@link probeGzipParams}). */
+export const GZIP_PROBE_BYTES = 1 << 20;
+/** Uncompressed bytes a probe feeds a candidate at most. */
+const PROBE_OUTPUT = 8 << 20;
+/**
+ * How far a candidate's output may trail its input in {@link verifyGzipParams}: deflate
+ * encoders hold back at most a block (16,384 symbols in zlib and Go), far less than this.
+ */
+const MAX_ENCODER_LAG = 8 << 20;
+
+/** What {@link probeGzipParams} found. */
+export interface GzipProbeResult {
+  /** The first candidate that agrees with the blob's start, when one did. */
+  params?: GzipParams;
+  /** Its engine. */
+  engine?: DeflateEngine;
+  /** True when the probe saw the whole blob, so `params` reproduce it byte for byte. */
+  verified: boolean;
+  /** Candidates tried. */
+  tried: number;
+  /** Why no candidate is left, when none is. */
+  reason?: string;
+}
+
+/**
+ * Tries every candidate of {@link findGzipParams}, in the same order, against the start of a
+ * blob held in memory, without reading the blob again: the first candidate whose output agrees
+ * with every byte of `head` it makes (from at most 8 MiB of uncompressed input) is returned.
+ * When `head` is the whole blob, the candidate is checked to its end, as `findGzipParams`
+ * checks it, and `verified` is true; otherwise {@link verifyGzipParams} must check it over the
+ * whole blob before it is recorded.
+ *
+ * @param head - the blob's first bytes (up to {@link GZIP_PROBE_BYTES}), or all of it.
+ * @param complete - whether `head` is the whole blob.
+ * @param options - engines and decoder; `skip`: candidates not to try again (the `tried` of
+ * an earlier probe whose candidate then failed over the whole blob).
+ * @returns the candidate (`tried` counts the skipped ones too), or why there is none.
+ */
+export async function probeGzipParams(
+  head: Uint8Array,
+  complete: boolean,
+  options: Pick<GzipSearchOptions, 'engines' | 'gunzip'> & { skip?: number } = {},
+): Promise<GzipProbeResult> {
+  const engines = options.engines ?? coreDeflateEngines();
+  const gunzip = options.gunzip ?? webGunzip;
+  const header = parseGzipHeader(head.subarray(0, MAX_GZIP_HEADER + 16));
+  if (header === 'invalid')
+    return { verified: false, tried: 0, reason: 'not a gzip member header' };
+  if (header === 'short' || header.length > MAX_GZIP_HEADER) {
+    return {
+      verified: false,
+      tried: 0,
+      reason: `gzip header longer than ${MAX_GZIP_HEADER} bytes`,
+    };
+  }
+  const headerHex = toHex(head.subarray(0, header.length));
+  const bytes = () => streamOfBytes(head);
+  let tried = 0;
+  for (const { params, engine } of candidates(header.xfl, headerHex, engines)) {
+    if (tried++ < (options.skip ?? 0)) continue;
+    const agrees = complete
+      ? await reproduces(bytes(), bytes(), params, engine, undefined, gunzip)
+      : await agreesWithHead(head, params, engine, gunzip);
+    if (agrees) return { params, engine, verified: complete, tried };
+  }
+  return { verified: false, tried, reason: noneReproduces(engines) };
+}
+
+/**
+ * Checks one candidate over a whole blob read once, as it streams past: the blob is split
+ * between the decoder that feeds the candidate and the comparison of its output.
+ * @param blob - the blob's bytes (read to its end unless the candidate fails first).
+ * @param params - the candidate.
+ * @param engine - its engine.
+ * @param options - the decoder (default `webGunzip`); with `hash` and `digest`, the bytes
+ * compared must have that digest; a signal that stops the check (it then gives false).
+ * @returns whether the candidate reproduces every byte and ends where the blob ends.
+ */
+export async function verifyGzipParams(
+  blob: ReadableStream<Uint8Array>,
+  params: GzipParams,
+  engine: DeflateEngine,
+  options: Pick<GzipSearchOptions, 'gunzip' | 'hash' | 'digest'> & { signal?: AbortSignal } = {},
+): Promise<boolean> {
+  const [input, expected] = boundedTee(blob, { maxLead: MAX_ENCODER_LAG, overflow: 'error' });
+  const digest = options.digest ? parseDigest(options.digest) : undefined;
+  const hasher = digest && options.hash ? await options.hash.create() : undefined;
+  const gunzip = options.gunzip ?? webGunzip;
+  if (!(await reproduces(expected, input, params, engine, hasher, gunzip, options.signal))) {
+    return false;
+  }
+  return !hasher || !digest || digestsEqual(await hasher.digest(), digest);
+}
+
+/** Whether a candidate's output, as far as it goes, is the start of `head`. */
+async function agreesWithHead(
+  head: Uint8Array,
+  params: GzipParams,
+  engine: DeflateEngine,
+  gunzip: GunzipFactory,
+): Promise<boolean> {
+  const pair = createGzipWriter(params, engine);
+  const writer = pair.writable.getWriter();
+  const output = pair.readable.getReader();
+  let at = 0;
+  let differs = false;
+  let decided = false;
+  // Reads every piece of output, so that writing never waits on it; compares until decided.
+  const comparing = (async () => {
+    try {
+      for (;;) {
+        const r = await output.read();
+        if (r.done) return;
+        for (let i = 0; i < r.value.length && !decided; i++) {
+          if (at >= head.length) decided = true;
+          else if (r.value[i] !== head[at++]) decided = differs = true;
+        }
+      }
+    } catch {
+      differs = true;
+    }
+  })();
+  const input = gunzip(streamOfBytes(head)).getReader();
+  try {
+    let fed = 0;
+    while (!decided && !differs && fed < PROBE_OUTPUT) {
+      // The head is cut short: the decoder's complaint about its end is expected.
+      const r = await input.read().catch(() => ({ done: true as const, value: undefined }));
+      if (r.done) break;
+      const piece = r.value.subarray(0, PROBE_OUTPUT - fed);
+      fed += piece.length;
+      await writer.write(piece);
+    }
+    // Let output already made come through before judging (Node's zlib works off-thread).
+    for (let i = 0; i < 4 && !differs; i++) {
+      await Promise.race([comparing, new Promise((resolve) => setTimeout(resolve, 0))]);
+    }
+    return !differs;
+  } catch {
+    return false;
+  } finally {
+    await input.cancel().catch(() => {});
+    await output.cancel().catch(() => {});
+    await writer.abort().catch(() => {});
+  }
 }
 
 async function reproduces(
-  openBlob: () => ReadableStream<Uint8Array>,
+  expectedBlob: ReadableStream<Uint8Array>,
+  inputBlob: ReadableStream<Uint8Array>,
   params: GzipParams,
   engine: DeflateEngine,
   hasher: IncrementalHash | undefined,
   gunzip: GunzipFactory,
+  signal?: AbortSignal,
 ): Promise<boolean> {
-  const expected = openBlob().getReader();
-  const produced = gunzip(openBlob()).pipeThrough(createGzipWriter(params, engine)).getReader();
+  const expected = expectedBlob.getReader();
+  const produced = gunzip(inputBlob).pipeThrough(createGzipWriter(params, engine)).getReader();
   const cmp = new Comparer(expected, hasher);
+  const stop = () => {
+    produced.cancel().catch(() => {});
+    expected.cancel().catch(() => {});
+  };
+  signal?.addEventListener('abort', stop, { once: true });
   try {
     for (;;) {
+      if (signal?.aborted) return false;
       const r = await produced.read();
       if (r.done) break;
       if (!(await cmp.match(r.value))) return false;
     }
-    return await cmp.atEnd();
+    // A stop cancels both sides, which then read as ended: not a match.
+    return (await cmp.atEnd()) && !signal?.aborted;
   } catch {
     return false;
   } finally {
+    signal?.removeEventListener('abort', stop);
     await produced.cancel().catch(() => {});
     await expected.cancel().catch(() => {});
   }

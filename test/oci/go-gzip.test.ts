@@ -4,6 +4,7 @@
  * each one, `oci restore` gives back every file of the layout byte for byte, and the registry
  * serves each layer under its original digest.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,15 @@ import { nodeHashProvider } from '../../src/node/hash.js';
 import { convertLayout } from '../../src/node/oci-convert.js';
 import { OciLayout } from '../../src/node/oci-layout.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
-import { GO_FLATE_ENGINE } from '../../src/oci/gzip-reproduce.js';
+import {
+  type DeflateEngine,
+  GO_FLATE_ENGINE,
+  GZIP_PROBE_BYTES,
+  goDeflateEngine,
+  pakoDeflateEngine,
+  probeGzipParams,
+  verifyGzipParams,
+} from '../../src/oci/gzip-reproduce.js';
 import { createRegistryHandler } from '../../src/registry/handler.js';
 import { openRepository } from '../../src/registry/repository.js';
 import { goGzip } from '../go/go.js';
@@ -75,6 +84,133 @@ describe.runIf(toolsAvailable('go'))("OCI layers compressed by Go's gzip", () =>
       expect(r.status).toBe(200);
       expect(sha256(new Uint8Array(await r.arrayBuffer()))).toBe(sha256(blob));
     }
+    await store.close();
+  });
+});
+
+/** gzip by GNU gzip, which no engine reproduces. */
+const gnuGzip = (bytes: Uint8Array) =>
+  new Uint8Array(execFileSync('gzip', ['-6', '-n', '-c'], { input: bytes, maxBuffer: 1 << 30 }));
+
+/** gzip by Python's zlib at memLevel 1. */
+const zlibMemLevel1 = (bytes: Uint8Array) =>
+  new Uint8Array(
+    execFileSync(
+      'python3',
+      [
+        '-c',
+        'import sys,zlib;c=zlib.compressobj(6,zlib.DEFLATED,31,1);sys.stdout.buffer.write(c.compress(sys.stdin.buffer.read())+c.flush())',
+      ],
+      { input: bytes, maxBuffer: 1 << 30 },
+    ),
+  );
+
+/** Go's engine under another name, except that its output differs after `after` bytes. */
+function goingWrong(after: number): DeflateEngine {
+  const go = goDeflateEngine();
+  return {
+    name: 'go-until-it-is-not',
+    memLevels: [8],
+    createDeflateRaw(params) {
+      const inner = go.createDeflateRaw(params);
+      let seen = 0;
+      const flip = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          const out = chunk.slice();
+          for (let i = 0; i < out.length; i++, seen++) if (seen === after) out[i]! ^= 1;
+          controller.enqueue(out);
+        },
+      });
+      return { writable: inner.writable, readable: inner.readable.pipeThrough(flip) };
+    },
+  };
+}
+
+describe.runIf(toolsAvailable('go', 'gzip', 'python3'))('gzip layers read once', () => {
+  const tar = layerTar([
+    { type: 'file', path: 'a/random', body: pseudoRandom(3_000_000, 7) },
+    { type: 'file', path: 'a/text', body: 'layer chunk digest\n'.repeat(100_000) },
+  ]);
+  const blob = goGzip(tar, -1);
+  const stream = (bytes: Uint8Array) => new Blob([new Uint8Array(bytes)]).stream();
+
+  it('the probe finds the candidate from the first MiB; the check over the whole blob agrees', async () => {
+    expect(blob.length).toBeGreaterThan(2 * GZIP_PROBE_BYTES);
+    const probe = await probeGzipParams(blob.subarray(0, GZIP_PROBE_BYTES), false);
+    expect(probe).toMatchObject({ verified: false, params: { engine: GO_FLATE_ENGINE, level: 6 } });
+    const { params, engine } = probe as Required<typeof probe>;
+    expect(await verifyGzipParams(stream(blob), params, engine)).toBe(true);
+    // One byte short, or a byte of the trailer changed: not reproduced.
+    expect(await verifyGzipParams(stream(blob.subarray(0, -1)), params, engine)).toBe(false);
+    const bad = blob.slice();
+    bad[bad.length - 3]! ^= 1;
+    expect(await verifyGzipParams(stream(bad), params, engine)).toBe(false);
+    // A stopped check is not a match.
+    const stop = new AbortController();
+    stop.abort();
+    expect(await verifyGzipParams(stream(blob), params, engine, { signal: stop.signal })).toBe(
+      false,
+    );
+  });
+
+  it('checks a whole blob in the probe to its end; finds no candidate for one nothing makes', async () => {
+    const small = goGzip(new TextEncoder().encode('small layer\n'.repeat(1000)), 9);
+    expect(await probeGzipParams(small, true)).toMatchObject({
+      verified: true,
+      params: { engine: GO_FLATE_ENGINE, level: 9 },
+    });
+    // zlib at memLevel 1, which no candidate uses: it differs within the first block.
+    const none = await probeGzipParams(zlibMemLevel1(tar).subarray(0, GZIP_PROBE_BYTES), false);
+    expect(none.params).toBeUndefined();
+    // pako at levels 1-9 and memLevels 8 and 9, Go at levels 1-9.
+    expect(none.tried).toBe(27);
+  });
+
+  it('oci convert opens a gzip layer once; a candidate that fails past the probe is searched again', async () => {
+    const src = join(work, 'once');
+    buildLayout(src, [
+      {
+        tag: 'x',
+        layers: [
+          { tar, compress: { blob, mediaType: GZIP } },
+          { tar, compress: { blob: gnuGzip(tar), mediaType: GZIP } },
+        ],
+      },
+    ]);
+    const hash = nodeHashProvider();
+    const store = await FsStore.open(join(work, 'once-store'));
+    const layout = await OciLayout.open(src);
+    const opened: string[] = [];
+    const open = layout.openBlob.bind(layout);
+    layout.openBlob = (digest) => {
+      opened.push(digest);
+      return open(digest);
+    };
+    const conv = await convertLayout(layout, { store, out: join(work, 'once-out'), hash });
+    const [go, gnu] = conv.manifests[0]!.layers;
+    expect(go).toMatchObject({ reproducible: true, gzip: { engine: GO_FLATE_ENGINE, level: 6 } });
+    // Random bytes first: GNU gzip's output agrees with pako's (level 6, memLevel 9) for the
+    // first MiB, so that candidate is checked beside the conversion and fails; every other
+    // candidate already differs within the first MiB. Each blob is read once.
+    expect(gnu).toMatchObject({ reproducible: false, reason: /45 candidates tried/ });
+    expect(opened.filter((d) => d === go!.digest)).toHaveLength(1);
+    expect(opened.filter((d) => d === gnu!.digest)).toHaveLength(1);
+
+    // An engine that agrees with the first MiB and no further is tried first: the whole
+    // search runs again over the whole blob, and finds Go's.
+    opened.length = 0;
+    const again = await convertLayout(layout, {
+      store,
+      out: join(work, 'again-out'),
+      hash,
+      engines: [goingWrong(GZIP_PROBE_BYTES + 1000), goDeflateEngine()],
+    });
+    expect(again.manifests[0]!.layers[0]).toMatchObject({
+      reproducible: true,
+      gzip: { engine: GO_FLATE_ENGINE, level: 6 },
+    });
+    // Once to convert (checking the wrong engine beside it), once to check Go's.
+    expect(opened.filter((d) => d === go!.digest)).toHaveLength(2);
     await store.close();
   });
 });

@@ -14,6 +14,7 @@ import {
   LENGTH_CODE,
   LENGTH_CODES_START,
   LENGTH_EXTRA_BITS,
+  LENGTH_SHIFT,
   MATCH_TYPE,
   MAX_NUM_LIT,
   MAX_STORE_BLOCK_SIZE,
@@ -21,6 +22,7 @@ import {
   OFFSET_CODE,
   OFFSET_CODE_COUNT,
   OFFSET_EXTRA_BITS,
+  OFFSET_MASK,
 } from './tokens.js';
 
 /** The order code-length code lengths are written in (RFC 1951 §3.2.7). */
@@ -193,8 +195,8 @@ export class BlockWriter {
       if (t < MATCH_TYPE) {
         lit[t]!++;
       } else {
-        lit[LENGTH_CODES_START + LENGTH_CODE[(t - MATCH_TYPE) >>> 22]!]!++;
-        off[OFFSET_CODE[t & 0x3fffff]!]!++;
+        lit[LENGTH_CODES_START + LENGTH_CODE[(t - MATCH_TYPE) >>> LENGTH_SHIFT]!]!++;
+        off[OFFSET_CODE[t & OFFSET_MASK]!]!++;
       }
     }
     let numLiterals = MAX_NUM_LIT;
@@ -336,12 +338,12 @@ export class BlockWriter {
         this.writeBits(lc[t]!, ll[t]!);
         continue;
       }
-      const length = (t - MATCH_TYPE) >>> 22;
+      const length = (t - MATCH_TYPE) >>> LENGTH_SHIFT;
       const lengthCode = LENGTH_CODE[length]!;
       this.writeBits(lc[lengthCode + LENGTH_CODES_START]!, ll[lengthCode + LENGTH_CODES_START]!);
       const lengthExtra = LENGTH_EXTRA_BITS[lengthCode]!;
       if (lengthExtra > 0) this.writeBits(length - LENGTH_BASE[lengthCode]!, lengthExtra);
-      const offset = t & 0x3fffff;
+      const offset = t & OFFSET_MASK;
       const offsetCode = OFFSET_CODE[offset]!;
       this.writeBits(oc[offsetCode]!, ol[offsetCode]!);
       const offsetExtra = OFFSET_EXTRA_BITS[offsetCode]!;

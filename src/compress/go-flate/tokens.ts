@@ -2,14 +2,19 @@
  * Deflate's symbol tables (RFC 1951 §3.2.5) and the token packing the Go-compatible encoder
  * uses between its match finder and its block writer.
  *
- * A token is one `uint32`: a literal byte (or the end-of-block symbol 256) as itself, or a
- * match as {@link MATCH_TYPE} plus `(length - 3) << 22` plus `distance - 1`.
+ * A token is one integer below 2^30 (so that V8 keeps it a small integer, never a boxed
+ * number): a literal byte (or the end-of-block symbol 256) as itself, or a match as
+ * {@link MATCH_TYPE} plus `(length - 3) << 21` plus `distance - 1`.
  *
  * @module
  */
 
 /** Set in every match token; literals are below it. */
-export const MATCH_TYPE = 1 << 30;
+export const MATCH_TYPE = 1 << 29;
+/** Where a match token keeps its length. */
+export const LENGTH_SHIFT = 21;
+/** A match token's distance bits. */
+export const OFFSET_MASK = (1 << LENGTH_SHIFT) - 1;
 /** The end-of-block symbol. */
 export const END_BLOCK = 256;
 /** The first length symbol. */
@@ -156,5 +161,5 @@ function codeTable(size: number, base: Uint16Array, extra: Uint8Array, last: num
  * @returns the token.
  */
 export function matchToken(xlength: number, xoffset: number): number {
-  return MATCH_TYPE + (xlength << 22) + xoffset;
+  return MATCH_TYPE + (xlength << LENGTH_SHIFT) + xoffset;
 }
