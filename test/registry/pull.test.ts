@@ -71,7 +71,8 @@ async function startRegistry(
     config,
     [
       'version: 0.1',
-      'log: {level: warn}',
+      // Info, for its line per request: the tests count what was fetched.
+      'log: {level: info}',
       `storage: {filesystem: {rootdirectory: ${join(work, name)}}}`,
       `http: {addr: "${host}"}`,
       ...extra,
@@ -127,13 +128,22 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
       registry?.child.kill('SIGKILL');
     });
 
-    it('pulls an image into the store; restore gives it back byte for byte', async () => {
+    it('pulls an image into the store, fetching each layer once; restore gives it back byte for byte', async () => {
+      const logBefore = registry.log().length;
       const { pulled, restored } = await pullAndRestore(`${host}/test/img:exact`, ['--plain-http']);
       expect(pulled.stderr).toBe('');
       expect(pulled.code).toBe(0);
       expect(pulled.stdout.toString()).toMatch(/gzip reproduced \(pako-2\.1\.0 level 6\)/);
-      const want = skopeo('inspect', '--raw', `oci:${src}:exact`);
-      expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(want);
+      // Each layer was fetched once, its gzip compression worked out on the way.
+      const requests = registry.log().slice(logBefore).split('\n');
+      const wantRaw = skopeo('inspect', '--raw', `oci:${src}:exact`);
+      for (const layer of JSON.parse(wantRaw).layers as Array<{ digest: string }>) {
+        const gets = requests.filter(
+          (l) => l.includes('http.request.method=GET') && l.includes(`/blobs/${layer.digest}"`),
+        );
+        expect(gets, layer.digest).toHaveLength(1);
+      }
+      expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(wantRaw);
       const orig = blobsOf(src);
       for (const [path, digest] of Object.entries(blobsOf(restored!))) {
         // Every blob restored is the original's (the restored index.json lists the pulled
