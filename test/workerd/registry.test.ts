@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertLayout } from '../../src/node/oci-convert.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { goGzip } from '../go/go.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
@@ -20,6 +21,7 @@ import { layerTar } from '../pipeline/flatten-helpers.js';
 import { freePort } from '../registry/helpers.js';
 import { renderConfig } from './render-config.js';
 
+const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const fixtures = join(here, '.fixtures-registry');
@@ -35,7 +37,7 @@ const tar = (seed: number) =>
 const skopeo = (...args: string[]) =>
   execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
 
-describe.runIf(toolsAvailable('skopeo', 'python3'))('registry handler in workerd', () => {
+describe.runIf(toolsAvailable('skopeo', 'python3', 'go'))('registry handler in workerd', () => {
   let src: string;
   let host: string;
   let child: ChildProcess;
@@ -49,6 +51,8 @@ describe.runIf(toolsAvailable('skopeo', 'python3'))('registry handler in workerd
         layers: [
           { tar: tar(1), compress: 'none' },
           { tar: tar(2), compress: { python: 6 } },
+          // Go's gzip: the Worker recompresses it with the Go engine, under its digest.
+          { tar: tar(3), compress: { blob: goGzip(tar(3), -1), mediaType: GZIP } },
         ],
       },
     ]);
