@@ -26,6 +26,7 @@ export function goDeflateEngine(): DeflateEngine {
   return {
     name: GO_FLATE_ENGINE,
     memLevels: [8],
+    strategies: [0],
     createDeflateRaw(params) {
       if (params.strategy !== 0) {
         throw new RangeError(`${GO_FLATE_ENGINE} has no strategy ${params.strategy}`);

@@ -47,6 +47,8 @@ export interface DeflateEngine {
    * without memLevel lists one). @default [8, 9]
    */
   readonly memLevels?: readonly number[];
+  /** The strategies it has (the others are refused). @default [0, 1, 2, 3, 4] */
+  readonly strategies?: readonly number[];
   /** Creates a raw deflate (no zlib or gzip wrapper) stream with a 32 KiB window. */
   createDeflateRaw(params: DeflateParams): ReadableWritablePair<Uint8Array, Uint8Array>;
 }

@@ -23,6 +23,7 @@ import {
   probeGzipParams,
   verifyGzipParams,
 } from '../../src/oci/gzip-reproduce.js';
+import { layerMethod } from '../../src/oci/restore-plan.js';
 import { createRegistryHandler } from '../../src/registry/handler.js';
 import { openRepository } from '../../src/registry/repository.js';
 import { goGzip } from '../go/go.js';
@@ -212,5 +213,25 @@ describe.runIf(toolsAvailable('go', 'gzip', 'python3'))('gzip layers read once',
     // Once to convert (checking the wrong engine beside it), once to check Go's.
     expect(opened.filter((d) => d === go!.digest)).toHaveLength(2);
     await store.close();
+  });
+});
+
+describe('a recorded Go engine', () => {
+  it('with a strategy Go has not: the layer comes back uncompressed, with the reason', () => {
+    const record = {
+      mediaType: GZIP,
+      digest: `sha256:${'1'.repeat(64)}`,
+      size: 10,
+      diffId: `sha256:${'2'.repeat(64)}`,
+      compression: 'gzip' as const,
+      gzip: { engine: GO_FLATE_ENGINE, level: 6, memLevel: 8, strategy: 1, header: '1f8b' },
+    };
+    expect(layerMethod(record, [goDeflateEngine()])).toEqual({
+      how: 'uncompressed',
+      reason: `deflate engine ${GO_FLATE_ENGINE} has no strategy 1`,
+    });
+    expect(
+      layerMethod({ ...record, gzip: { ...record.gzip, strategy: 0 } }, [goDeflateEngine()]),
+    ).toMatchObject({ how: 'recompressed' });
   });
 });
