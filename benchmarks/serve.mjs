@@ -14,9 +14,10 @@
  */
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256File, writeImageLayout } from './image-layout.mjs';
 import { benchLayer } from './make-layer.mjs';
 import { shebangOf } from './shebang.mjs';
 
@@ -35,8 +36,7 @@ const size = statSync(tar).size;
 const MiB = 1024 * 1024;
 /** curl's option for the layer's last MiB. */
 const lastMiB = ['-r', `${size - MiB}-${size - 1}`];
-const sha = (/** @type {string} */ f) =>
-  `sha256:${execFileSync('openssl', ['dgst', '-sha256', '-r', f], { encoding: 'utf8' }).split(' ')[0]}`;
+const sha = sha256File;
 
 // The image layout (its layer a hard link to the tar) and its chunked form, made once.
 const layout = join(work, 'layout');
@@ -44,45 +44,8 @@ const chunked = join(work, 'chunked');
 const store = join(work, 'store');
 const diffId = sha(tar);
 if (!existsSync(chunked)) {
-  rmSync(layout, { recursive: true, force: true });
   rmSync(store, { recursive: true, force: true });
-  const blobs = join(layout, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  linkSync(tar, join(blobs, diffId.slice(7)));
-  /** Writes a JSON blob; returns its descriptor fields. */
-  const put = (/** @type {unknown} */ value) => {
-    const bytes = Buffer.from(JSON.stringify(value));
-    const file = join(work, 'blob.tmp');
-    writeFileSync(file, bytes);
-    const digest = sha(file);
-    execFileSync('mv', [file, join(blobs, digest.slice(7))]);
-    return { digest, size: bytes.length };
-  };
-  const config = put({
-    architecture: 'amd64',
-    os: 'linux',
-    rootfs: { type: 'layers', diff_ids: [diffId] },
-  });
-  const manifest = put({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size }],
-  });
-  writeFileSync(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(
-    join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          ...manifest,
-          annotations: { 'org.opencontainers.image.ref.name': 'v1' },
-        },
-      ],
-    }),
-  );
+  writeImageLayout(layout, tar, { mediaType: 'application/vnd.oci.image.layer.v1.tar', diffId });
   execFileSync(process.execPath, [
     cli,
     'oci',
