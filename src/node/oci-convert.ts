@@ -187,6 +187,37 @@ async function probeGzip(
   return { blob, head, verdict, stop };
 }
 
+/** Refuses a converted layer whose digest, size, compression or diff_id is not the expected. */
+function checkConverted(
+  result: Awaited<ReturnType<typeof convert>['done']>,
+  d: Descriptor,
+  diffId: string,
+  compression: string,
+): void {
+  const blobDigest = result.compression === 'none' ? result.diffId : result.blobDigest;
+  if (blobDigest !== d.digest) {
+    throw new OciDigestError(d.digest, `layer bytes hash to ${blobDigest}`);
+  }
+  if (result.bytesIn !== d.size) {
+    throw new OciDigestError(
+      d.digest,
+      `layer is ${result.bytesIn} bytes, the descriptor says ${d.size}`,
+    );
+  }
+  if (result.compression !== compression) {
+    throw new OciFormatError(
+      d.digest,
+      `media type ${d.mediaType} says ${compression}, the blob is ${result.compression}`,
+    );
+  }
+  if (result.diffId !== diffId) {
+    throw new OciDigestError(
+      d.digest,
+      `uncompressed layer hashes to ${result.diffId}, the config's diff_id is ${diffId}`,
+    );
+  }
+}
+
 /** Converts one layer blob; checks its digest, size, compression and diff_id. */
 async function convertLayer(
   layout: LayoutReader,
@@ -214,33 +245,12 @@ async function convertLayer(
       rootParts.push(r.value);
     }
     result = await done;
+    checkConverted(result, d, diffId, compression);
   } catch (err) {
     gzip?.stop.abort();
     throw err;
   }
   const root = Buffer.concat(rootParts);
-  const blobDigest = result.compression === 'none' ? result.diffId : result.blobDigest;
-  if (blobDigest !== d.digest) {
-    throw new OciDigestError(d.digest, `layer bytes hash to ${blobDigest}`);
-  }
-  if (result.bytesIn !== d.size) {
-    throw new OciDigestError(
-      d.digest,
-      `layer is ${result.bytesIn} bytes, the descriptor says ${d.size}`,
-    );
-  }
-  if (result.compression !== compression) {
-    throw new OciFormatError(
-      d.digest,
-      `media type ${d.mediaType} says ${compression}, the blob is ${result.compression}`,
-    );
-  }
-  if (result.diffId !== diffId) {
-    throw new OciDigestError(
-      d.digest,
-      `uncompressed layer hashes to ${result.diffId}, the config's diff_id is ${diffId}`,
-    );
-  }
   const record: OciLayerRecord = {
     mediaType: d.mediaType,
     digest: d.digest,
