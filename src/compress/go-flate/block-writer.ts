@@ -236,7 +236,7 @@ export class BlockWriter {
         continue;
       }
       if (size !== 0) {
-        out[outIndex++]! = size;
+        out[outIndex++] = size;
         freq[size]!++;
         count--;
         while (count >= 3) {
@@ -262,7 +262,7 @@ export class BlockWriter {
         }
       }
       for (; count > 0; count--) {
-        out[outIndex++]! = size;
+        out[outIndex++] = size;
         freq[size]!++;
       }
       size = nextSize;

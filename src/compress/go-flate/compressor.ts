@@ -185,7 +185,7 @@ export class GoFlateWriter {
   private insertHash(i: number): number {
     const h = hash4(this.window, i);
     const head = this.hashHead[h]!;
-    this.hashPrev[i & WINDOW_MASK]! = head;
+    this.hashPrev[i & WINDOW_MASK] = head;
     this.hashHead[h] = i + this.hashOffset;
     return head;
   }
@@ -202,7 +202,7 @@ export class GoFlateWriter {
         if (!this.sync) break;
         if (lookahead === 0) {
           if (this.byteAvailable) {
-            this.tokens[this.ntokens++]! = win[this.index - 1]!;
+            this.tokens[this.ntokens++] = win[this.index - 1]!;
             this.byteAvailable = false;
           }
           if (this.ntokens > 0) this.writeBlock(this.index);
@@ -248,7 +248,7 @@ export class GoFlateWriter {
       } else {
         if (fastSkip !== SKIP_NEVER || this.byteAvailable) {
           const i = fastSkip !== SKIP_NEVER ? this.index : this.index - 1;
-          this.tokens[this.ntokens++]! = win[i]!;
+          this.tokens[this.ntokens++] = win[i]!;
           if (this.ntokens === MAX_FLATE_BLOCK_TOKENS) this.writeBlock(i + 1);
         }
         this.index++;

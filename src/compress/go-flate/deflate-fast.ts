@@ -49,7 +49,7 @@ export class DeflateFast {
     if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
       this.cur += MAX_STORE_BLOCK_SIZE;
       this.prevLength = 0;
-      for (let i = 0; i < src.length; i++) dst[n++]! = src[i]!;
+      for (let i = 0; i < src.length; i++) dst[n++] = src[i]!;
       return n;
     }
     const sLimit = src.length - INPUT_MARGIN;
@@ -80,7 +80,7 @@ export class DeflateFast {
         }
         break;
       }
-      for (let i = nextEmit; i < s; i++) dst[n++]! = src[i]!;
+      for (let i = nextEmit; i < s; i++) dst[n++] = src[i]!;
       for (;;) {
         // The first 4 bytes match; extend.
         s += 4;
@@ -109,7 +109,7 @@ export class DeflateFast {
         }
       }
     }
-    for (let i = nextEmit; i < src.length; i++) dst[n++]! = src[i]!;
+    for (let i = nextEmit; i < src.length; i++) dst[n++] = src[i]!;
     this.cur += src.length;
     this.prev.set(src);
     this.prevLength = src.length;

@@ -92,8 +92,8 @@ export class HuffmanEncoder {
     const leaf = new Int32Array((MAX_BITS_LIMIT + 1) * (MAX_BITS_LIMIT + 1));
     const row = MAX_BITS_LIMIT + 1;
     for (let level = 1; level <= maxBits; level++) {
-      lastFreq[level]! = f[1]!;
-      nextCharFreq[level]! = f[2]!;
+      lastFreq[level] = f[1]!;
+      nextCharFreq[level] = f[2]!;
       nextPairFreq[level] = level === 1 ? MAX_INT32 : f[0]! + f[1]!;
       leaf[level * row + level] = 2;
     }
@@ -110,11 +110,11 @@ export class HuffmanEncoder {
       const prevFreq = lastFreq[level]!;
       if (nextCharFreq[level]! < nextPairFreq[level]!) {
         const leaves = leaf[level * row + level]! + 1;
-        lastFreq[level]! = nextCharFreq[level]!;
+        lastFreq[level] = nextCharFreq[level]!;
         leaf[level * row + level] = leaves;
-        nextCharFreq[level]! = f[leaves]!;
+        nextCharFreq[level] = f[leaves]!;
       } else {
-        lastFreq[level]! = nextPairFreq[level]!;
+        lastFreq[level] = nextPairFreq[level]!;
         leaf.copyWithin(level * row, (level - 1) * row, (level - 1) * row + level);
         needed[level - 1] = 2;
       }
