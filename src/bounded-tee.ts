@@ -80,6 +80,8 @@ export function boundedTee(
       {
         async pull(controller) {
           for (;;) {
+            // Cancelled while it waited: nothing more is read for it.
+            if (self.cancelled) return;
             const next = self.queue.shift();
             if (next) {
               self.queued -= next.length;
@@ -99,6 +101,8 @@ export function boundedTee(
                     `tee branches drifted more than ${options.maxLead} bytes apart`,
                   ),
                 };
+                // Both branches now fail, so neither reads on: let the source go.
+                reader.cancel(failure.err).catch(() => {});
                 wake();
                 continue;
               }

@@ -165,10 +165,16 @@ async function probeGzip(
 }> {
   const stop = new AbortController();
   const { head, complete, whole } = await readHead(source, GZIP_PROBE_BYTES);
-  const probe = await probeGzipParams(head, complete, {
-    engines: options.engines,
-    gunzip: nodeGunzip(),
-  });
+  let probe: Awaited<ReturnType<typeof probeGzipParams>>;
+  try {
+    probe = await probeGzipParams(head, complete, {
+      engines: options.engines,
+      gunzip: nodeGunzip(),
+    });
+  } catch (err) {
+    await whole.cancel(err).catch(() => {});
+    throw err;
+  }
   const { params, engine, tried } = probe;
   if (!params || !engine || probe.verified) {
     const verdict = params ? { params, tried } : { tried, reason: probe.reason };
@@ -180,10 +186,14 @@ async function probeGzip(
     overflow: 'wait',
     copySecond: true,
   });
+  // A check that fails in any way (an engine that throws) is a candidate that failed.
   const verdict = verifyGzipParams(beside, params, engine, {
     gunzip: nodeGunzip(),
     signal: stop.signal,
-  }).then((ok) => (ok ? { params, tried } : { tried, retry: true }));
+  }).then(
+    (ok) => (ok ? { params, tried } : { tried, retry: true }),
+    () => ({ tried, retry: true }),
+  );
   return { blob, head, verdict, stop };
 }
 

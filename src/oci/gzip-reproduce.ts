@@ -291,8 +291,11 @@ export const GZIP_PROBE_BYTES = 1 << 20;
 /** Uncompressed bytes a probe feeds a candidate at most. */
 const PROBE_OUTPUT = 8 << 20;
 /**
- * How far a candidate's output may trail its input in {@link verifyGzipParams}: deflate
- * encoders hold back at most a block (16,384 symbols in zlib and Go), far less than this.
+ * How far (in compressed bytes) a candidate's output may trail its input in
+ * {@link verifyGzipParams} before the check gives up on it (a false negative, never a hang).
+ * An encoder holds back at most a block: 16,384 symbols in Go and in zlib at memLevel 8,
+ * 32,767 at memLevel 9, so up to 8.45 MB of input for a blob whose original stored a run of
+ * zeros that the candidate codes as matches.
  */
 const MAX_ENCODER_LAG = 8 << 20;
 
@@ -370,7 +373,12 @@ export async function verifyGzipParams(
   engine: DeflateEngine,
   options: Pick<GzipSearchOptions, 'gunzip' | 'hash' | 'digest'> & { signal?: AbortSignal } = {},
 ): Promise<boolean> {
-  const [input, expected] = boundedTee(blob, { maxLead: MAX_ENCODER_LAG, overflow: 'error' });
+  // Copies for the comparison: a decoder may give lent input buffers back to their source.
+  const [input, expected] = boundedTee(blob, {
+    maxLead: MAX_ENCODER_LAG,
+    overflow: 'error',
+    copySecond: true,
+  });
   const digest = options.digest ? parseDigest(options.digest) : undefined;
   const hasher = digest && options.hash ? await options.hash.create() : undefined;
   const gunzip = options.gunzip ?? webGunzip;

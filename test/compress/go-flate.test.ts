@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GoFlateWriter } from '../../src/compress/go-flate/compressor.js';
+import { goDeflateEngine } from '../../src/oci/go-deflate-engine.js';
 import { goDeflate } from '../go/go.js';
 import { concat, firstDifference, pseudoRandom, xorshift32 } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
@@ -138,6 +139,49 @@ describe.runIf(toolsAvailable('go'))("Go-compatible deflate: Go's bytes", () => 
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+/** The engine's output for `input` handed over in pieces of the sizes `sizes` gives, in turn. */
+async function viaEngine(
+  input: Uint8Array,
+  level: number,
+  sizes: () => number,
+): Promise<Uint8Array> {
+  const pair = goDeflateEngine().createDeflateRaw({ level, memLevel: 8, strategy: 0 });
+  const writer = pair.writable.getWriter();
+  const parts: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const p of pair.readable as unknown as AsyncIterable<Uint8Array>) parts.push(p);
+  })();
+  for (let at = 0; at < input.length; ) {
+    const n = Math.max(1, sizes());
+    await writer.write(input.subarray(at, at + n));
+    at += n;
+  }
+  await writer.close();
+  await reading;
+  return concat(parts);
+}
+
+describe.runIf(toolsAvailable('go'))('the Go engine', () => {
+  it("gives Go's 32 KiB-write output however its input arrives", async () => {
+    // Records of a period just under the window, changed here and there, so the best matches
+    // lie about 32.6 KiB back: where writes end decides, in Go, whether matches across the
+    // window's slide are found.
+    const period = 32_600;
+    const base = pseudoRandom(period, 5);
+    const input = new Uint8Array(1_500_000);
+    const next = xorshift32(9);
+    for (let i = 0; i < input.length; i++) input[i] = i < period ? base[i]! : input[i - period]!;
+    for (let i = period; i < input.length; i += 20 + (next() % 60)) input[i] = next() & 255;
+    const want = goDeflate(input, 6, 32768);
+    // Go itself gives other bytes for 7-byte writes here: the engine has to fix its writes.
+    expect(firstDifference(goDeflate(input, 6, 7), want)).not.toBe(-1);
+    const sizes = [() => 1 + (next() % 64), () => 7, () => 100_000, () => 1 + (next() % 70_000)];
+    for (const size of sizes) {
+      expect(firstDifference(await viaEngine(input, 6, size), want)).toBe(-1);
+    }
   });
 });
 

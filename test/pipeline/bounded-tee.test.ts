@@ -56,12 +56,32 @@ describe('boundedTee', () => {
     expect((await fastDone).length).toBe(100_000);
   });
 
-  it('with overflow "error", fails both branches instead of waiting', async () => {
-    const { stream } = source(100, 1000);
+  it('with overflow "error", fails both branches instead of waiting, and lets the source go', async () => {
+    const { stream, state } = source(100, 1000);
     const [fast, slow] = boundedTee(stream, { maxLead: 5000, overflow: 'error' });
     await expect(readAll(fast)).rejects.toThrow(/drifted more than 5000 bytes/);
+    expect(state.cancelled).toBeInstanceOf(RangeError);
     // The slow branch gets what was read before, then the same error.
     await expect(readAll(slow)).rejects.toThrow(/drifted/);
+  });
+
+  it('stops reading for a branch cancelled while it waited', async () => {
+    const { stream, state } = source(100, 1000);
+    const [fast, slow] = boundedTee(stream, { maxLead: 5000, overflow: 'wait' });
+    const reader = fast.getReader();
+    for (let i = 0; i < 5; i++) await reader.read();
+    const waiting = reader.read();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(state.read).toBe(5);
+    await reader.cancel('gone');
+    expect((await waiting).done).toBe(true);
+    // The other branch takes what was queued for it; nothing is read ahead for the cancelled one.
+    const slowReader = slow.getReader();
+    await slowReader.read();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(state.read).toBe(5);
+    slowReader.releaseLock();
+    expect((await readAll(slow)).length).toBe(99_000);
   });
 
   it('lets the other branch run free once one is cancelled, and cancels the source with both', async () => {
