@@ -27,6 +27,7 @@ import {
 } from '../oci/chunked.js';
 import {
   type DeflateEngine,
+  findGzipParams,
   GZIP_PROBE_BYTES,
   type GzipSearchResult,
   probeGzipParams,
@@ -273,27 +274,17 @@ async function convertLayer(
   if (compression === 'gzip') {
     if (gzip) {
       let found = await gzip.verdict;
-      while (found.retry) {
-        // The candidate that agreed with the blob's start failed further on: probe the
-        // candidates after it, and check the next that agrees over the blob, read again.
-        const next = await probeGzipParams(gzip.head, false, {
+      if (found.retry) {
+        // The candidate that agreed with the blob's start failed further on: search on from
+        // the next; each that agrees with the start is checked by reading the blob again.
+        found = await findGzipParams(() => atMost(layout.openBlob(d.digest), d), {
           engines: options.engines,
-          gunzip: nodeGunzip(),
-          skip: found.tried,
-        });
-        if (!next.params || !next.engine) {
-          found = { tried: next.tried, reason: next.reason };
-          break;
-        }
-        const blobAgain = atMost(layout.openBlob(d.digest), d);
-        const ok = await verifyGzipParams(blobAgain, next.params, next.engine, {
           gunzip: nodeGunzip(),
           hash: options.hash,
           digest: d.digest,
+          skip: found.tried,
+          head: gzip.head,
         });
-        found = ok
-          ? { params: next.params, tried: next.tried }
-          : { tried: next.tried, retry: true };
       }
       if (found.params) {
         record.gzip = found.params;

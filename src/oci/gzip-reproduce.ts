@@ -18,7 +18,7 @@
  */
 import { Deflate } from 'pako';
 import { boundedTee } from '../bounded-tee.js';
-import { streamOfBytes } from '../bytes-stream.js';
+import { readHead, streamOfBytes } from '../bytes-stream.js';
 import { type GunzipFactory, webGunzip } from '../compress/decompress.js';
 import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, parseDigest } from '../hash/digest.js';
@@ -166,6 +166,16 @@ export interface GzipSearchOptions {
   digest?: string;
   /** The gzip decoder. @default webGunzip */
   gunzip?: GunzipFactory;
+  /**
+   * Candidates not to try again, in the order they are tried: the `tried` of an earlier
+   * search whose candidate then failed. @default 0
+   */
+  skip?: number;
+  /**
+   * The blob's first {@link GZIP_PROBE_BYTES} bytes, read already (a blob longer than that):
+   * they are not read again.
+   */
+  head?: Uint8Array;
 }
 
 /** What {@link findGzipParams} found. */
@@ -226,12 +236,13 @@ class Comparer {
 
 /**
  * Tries to reproduce a gzip blob with each engine at levels 1-9 (the level the header's XFL
- * suggests first), memLevel 8 then 9, default strategy. Each candidate reads the blob twice (to
- * decompress it and to compare) and stops at its first differing byte.
+ * suggests first), memLevel 8 then 9, default strategy: every candidate is first tried
+ * against the blob's first MiB in memory ({@link probeGzipParams}), and only one that agrees
+ * is checked over the whole blob ({@link verifyGzipParams}), reading it once more.
  *
- * @param openBlob - opens the blob from its start; called twice per candidate and once more
- * for the header.
- * @param options - engines, and the digest to check on the matching pass.
+ * @param openBlob - opens the blob from its start: once for its first MiB (unless
+ * `options.head` has it), and once for each candidate that agrees with it (usually one).
+ * @param options - engines, the digest to check on the matching pass, and candidates to skip.
  * @returns the parameters of the first candidate that reproduces every byte (and, with
  * `options.digest`, whose pass saw bytes with that digest), or why none did.
  * @example
@@ -243,27 +254,28 @@ export async function findGzipParams(
   openBlob: () => ReadableStream<Uint8Array>,
   options: GzipSearchOptions = {},
 ): Promise<GzipSearchResult> {
-  const engines = options.engines ?? coreDeflateEngines();
-  const head = await readHead(openBlob(), MAX_GZIP_HEADER + 16);
-  const header = parseGzipHeader(head);
-  if (header === 'invalid') return { tried: 0, reason: 'not a gzip member header' };
-  if (header === 'short' || header.length > MAX_GZIP_HEADER) {
-    return { tried: 0, reason: `gzip header longer than ${MAX_GZIP_HEADER} bytes` };
+  const { head, complete } = options.head
+    ? { head: options.head, complete: false }
+    : await readHead(openBlob(), GZIP_PROBE_BYTES).then(async (r) => {
+        await r.whole.cancel().catch(() => {});
+        return r;
+      });
+  let tried = options.skip ?? 0;
+  for (;;) {
+    const probe = await probeGzipParams(head, complete, { ...options, skip: tried });
+    tried = probe.tried;
+    if (!probe.params || !probe.engine) return { tried, reason: probe.reason };
+    // A whole blob in the probe was checked to its end; its digest is checked here.
+    const ok = complete
+      ? !options.digest || !options.hash || (await sameDigest(head, options.hash, options.digest))
+      : await verifyGzipParams(openBlob(), probe.params, probe.engine, options);
+    if (ok) return { params: probe.params, tried };
   }
-  const headerHex = toHex(head.subarray(0, header.length));
-  const expectedDigest = options.digest ? parseDigest(options.digest) : undefined;
-  const gunzip = options.gunzip ?? webGunzip;
-  let tried = 0;
-  for (const { params, engine } of candidates(header.xfl, headerHex, engines)) {
-    tried++;
-    const hasher = expectedDigest && options.hash ? await options.hash.create() : undefined;
-    if (!(await reproduces(openBlob(), openBlob(), params, engine, hasher, gunzip))) continue;
-    if (hasher && expectedDigest && !digestsEqual(await hasher.digest(), expectedDigest)) {
-      return { tried, reason: 'the blob changed while it was being compared' };
-    }
-    return { params, tried };
-  }
-  return { tried, reason: noneReproduces(engines) };
+}
+
+async function sameDigest(bytes: Uint8Array, hash: HashProvider, digest: string): Promise<boolean> {
+  const expected = parseDigest(digest);
+  return !!expected && digestsEqual(await hash.digest(bytes), expected);
 }
 
 function noneReproduces(engines: readonly DeflateEngine[]): string {
@@ -323,14 +335,13 @@ export interface GzipProbeResult {
  *
  * @param head - the blob's first bytes (up to {@link GZIP_PROBE_BYTES}), or all of it.
  * @param complete - whether `head` is the whole blob.
- * @param options - engines and decoder; `skip`: candidates not to try again (the `tried` of
- * an earlier probe whose candidate then failed over the whole blob).
+ * @param options - engines, decoder, and candidates to skip.
  * @returns the candidate (`tried` counts the skipped ones too), or why there is none.
  */
 export async function probeGzipParams(
   head: Uint8Array,
   complete: boolean,
-  options: Pick<GzipSearchOptions, 'engines' | 'gunzip'> & { skip?: number } = {},
+  options: Pick<GzipSearchOptions, 'engines' | 'gunzip' | 'skip'> = {},
 ): Promise<GzipProbeResult> {
   const engines = options.engines ?? coreDeflateEngines();
   const gunzip = options.gunzip ?? webGunzip;
@@ -474,22 +485,4 @@ async function reproduces(
     await produced.cancel().catch(() => {});
     await expected.cancel().catch(() => {});
   }
-}
-
-async function readHead(stream: ReadableStream<Uint8Array>, max: number): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const out = new Uint8Array(max);
-  let size = 0;
-  try {
-    while (size < max) {
-      const r = await reader.read();
-      if (r.done) break;
-      const n = Math.min(r.value.length, max - size);
-      out.set(r.value.subarray(0, n), size);
-      size += n;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return out.subarray(0, size);
 }

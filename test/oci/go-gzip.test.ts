@@ -17,6 +17,7 @@ import { OciLayout } from '../../src/node/oci-layout.js';
 import { restoreLayout } from '../../src/node/oci-restore.js';
 import {
   type DeflateEngine,
+  findGzipParams,
   GO_FLATE_ENGINE,
   GZIP_PROBE_BYTES,
   goDeflateEngine,
@@ -194,6 +195,17 @@ describe.runIf(toolsAvailable('go', 'gzip', 'python3'))('gzip layers read once',
     const bad = blob.slice();
     bad[bad.length - 3]! ^= 1;
     expect(await verifyGzipParams(stream(bad), params, engine)).toBe(false);
+    // findGzipParams: the first MiB, then one read for the candidate that agrees.
+    let opens = 0;
+    const found = await findGzipParams(
+      () => {
+        opens++;
+        return stream(blob);
+      },
+      { hash: nodeHashProvider(), digest: sha256(blob) },
+    );
+    expect(found.params).toEqual(params);
+    expect(opens).toBe(2);
     // A stopped check is not a match.
     const stop = new AbortController();
     stop.abort();
