@@ -17,16 +17,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { benchLayer } from './make-layer.mjs';
-import { shebangOf } from './shebang.mjs';
+import { cli, dir, reps, rssHook, shebang } from './setup.mjs';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = join(here, '..', 'dist', 'cli.js');
-const shebang = shebangOf(cli);
-const rssHook = join(here, 'rss.cjs');
-const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
-const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
 const MiB = 1024 * 1024;
 const work = join(dir, 'gc');
 mkdirSync(work, { recursive: true });

@@ -26,17 +26,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { sha256File, writeImageLayout } from './image-layout.mjs';
 import { benchLayer } from './make-layer.mjs';
-import { shebangOf } from './shebang.mjs';
+import { cli, dir, reps, rssHook, shebang } from './setup.mjs';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = join(here, '..', 'dist', 'cli.js');
-const shebang = shebangOf(cli);
-const rssHook = join(here, 'rss.cjs');
-const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
-const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
 const sizeMiB = Number(process.env.LAYERDIFF_BENCH_GZIP_MIB ?? 256);
 const work = join(dir, 'gzip');
 mkdirSync(work, { recursive: true });

@@ -14,19 +14,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { benchLayer, makeSmallFilesLayer } from './make-layer.mjs';
-import { shebangOf } from './shebang.mjs';
+import { cli, dir, here, reps, rssHook, shebang } from './setup.mjs';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = join(here, '..', 'dist', 'cli.js');
 // Run the CLI with the environment and V8 flags its shebang line gives it, as an installed
 // `layerdiff` runs.
-const shebang = shebangOf(cli);
-const rssHook = join(here, 'rss.cjs');
-const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
 const sizeMiB = Number(process.env.LAYERDIFF_BENCH_MIB ?? 1100);
-const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
 
 execFileSync('mkdir', ['-p', dir]);
 const tar = await benchLayer(dir, sizeMiB);

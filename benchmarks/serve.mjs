@@ -16,17 +16,10 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sha256File, writeImageLayout } from './image-layout.mjs';
 import { benchLayer } from './make-layer.mjs';
-import { shebangOf } from './shebang.mjs';
+import { cli, dir, reps, rssHook, shebang } from './setup.mjs';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = join(here, '..', 'dist', 'cli.js');
-const shebang = shebangOf(cli);
-const rssHook = join(here, 'rss.cjs');
-const dir = process.env.LAYERDIFF_BENCH_DIR ?? '/tmp/layerdiff-bench';
-const reps = Number(process.env.LAYERDIFF_BENCH_REPS ?? 3);
 const CLIENTS = Number(process.env.LAYERDIFF_BENCH_CLIENTS ?? 4);
 const work = join(dir, 'serve');
 mkdirSync(work, { recursive: true });
