@@ -21,7 +21,6 @@ import {
   GO_FLATE_ENGINE,
   GZIP_PROBE_BYTES,
   goDeflateEngine,
-  pakoDeflateEngine,
   probeGzipParams,
   verifyGzipParams,
 } from '../../src/oci/gzip-reproduce.js';
@@ -33,7 +32,7 @@ import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
-import { buildLayout, layoutFiles } from './helpers.js';
+import { buildLayout, gnuGzip, layoutFiles } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-oci-go-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -90,10 +89,6 @@ describe.runIf(toolsAvailable('go'))("OCI layers compressed by Go's gzip", () =>
     await store.close();
   });
 });
-
-/** gzip by GNU gzip, which no engine reproduces. */
-const gnuGzip = (bytes: Uint8Array) =>
-  new Uint8Array(execFileSync('gzip', ['-6', '-n', '-c'], { input: bytes, maxBuffer: 1 << 30 }));
 
 /** gzip by Python's zlib at memLevel 1. */
 const zlibMemLevel1 = (bytes: Uint8Array) =>

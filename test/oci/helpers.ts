@@ -31,6 +31,13 @@ sys.stdout.buffer.write(out.getvalue())
   );
 }
 
+/** gzip by GNU gzip at level 6, without name or mtime: output no engine here reproduces. */
+export function gnuGzip(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    execFileSync('gzip', ['-6', '-n', '-c'], { input: bytes, maxBuffer: 1 << 30 }),
+  );
+}
+
 /** Writes a blob into a layout; returns its descriptor fields. */
 export function putBlob(layout: string, bytes: Uint8Array): { digest: string; size: number } {
   const digest = sha256(bytes);

@@ -1,9 +1,3 @@
-/**
- * The registry handler on Fetch API requests: what it serves of chunked layouts (the same
- * images `restoreLayout` gives back), byte ranges, HEAD, the spec's errors, and bodies that
- * break off rather than end when a chunk is missing or a blob is not what was promised.
- */
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +16,7 @@ import { openRepository, type RegistryRepository } from '../../src/registry/repo
 import type { ChunkReader } from '../../src/store/types.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
-import { buildLayout } from '../oci/helpers.js';
+import { buildLayout, gnuGzip } from '../oci/helpers.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 import { buildImages } from './helpers.js';
 
@@ -37,10 +31,6 @@ const tar = (seed: number, size = 200_000) =>
     { type: 'file', path: `opt/tool-${seed}`, body: pseudoRandom(size, seed), mode: 0o755 },
     { type: 'file', path: 'etc/motd', body: new TextEncoder().encode(`image ${seed}\n`) },
   ]);
-/** GNU gzip's output: not reproduced, so served uncompressed. */
-const gnuGzip = (bytes: Uint8Array) =>
-  new Uint8Array(execFileSync('gzip', ['-n', '-6', '-c'], { input: bytes }));
-
 let src: string;
 let store: PackStore;
 let repo: RegistryRepository;

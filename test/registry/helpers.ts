@@ -2,12 +2,12 @@
  * What the registry tests share: the images they serve and pull, a free port, and a running
  * `layerdiff serve`.
  */
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { CLI } from '../cli/run.js';
 import { pseudoRandom } from '../helpers/bytes.js';
-import { buildLayout, buildMultiPlatform } from '../oci/helpers.js';
+import { buildLayout, buildMultiPlatform, gnuGzip } from '../oci/helpers.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
 /** A layer tar of one 300,000-byte random file, different for each seed. */
@@ -24,7 +24,7 @@ export const tar = (seed: number): Uint8Array =>
  */
 export function buildImages(work: string): { src: string; multi: string } {
   const src = join(work, 'src');
-  const gnu = new Uint8Array(execFileSync('gzip', ['-n', '-c'], { input: tar(3) }));
+  const gnu = gnuGzip(tar(3));
   buildLayout(src, [
     {
       tag: 'exact',
