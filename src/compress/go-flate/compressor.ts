@@ -63,8 +63,10 @@ export class GoFlateWriter {
   private readonly nice: number;
   private readonly chain: number;
   private readonly fastSkipHashing: number;
-  private readonly hashHead = new Uint32Array(0);
-  private readonly hashPrev = new Uint32Array(0);
+  /** Levels 2-9: the latest position (plus `hashOffset`) of each 4-byte hash. */
+  private readonly hashHead: Uint32Array;
+  /** Levels 2-9: the position before each one with the same hash. */
+  private readonly hashPrev: Uint32Array;
   private sync = false;
   private closed = false;
   private chainHead = -1;
@@ -88,6 +90,8 @@ export class GoFlateWriter {
       this.window = new Uint8Array(MAX_STORE_BLOCK_SIZE);
       this.tokens = new Uint32Array(MAX_STORE_BLOCK_SIZE + 1);
       this.fast = new DeflateFast();
+      this.hashHead = new Uint32Array(0);
+      this.hashPrev = new Uint32Array(0);
     } else {
       this.window = new Uint8Array(2 * WINDOW_SIZE);
       this.tokens = new Uint32Array(MAX_FLATE_BLOCK_TOKENS + 1);

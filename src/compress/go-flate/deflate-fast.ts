@@ -92,8 +92,9 @@ export class DeflateFast {
         if (s >= sLimit) break outer;
         // Hash the byte before and the one at s; try the latter at once.
         const before = load32(src, s - 1);
-        this.tableOffset[hash(before)] = this.cur + s - 1;
-        this.tableVal[hash(before)] = before;
+        const hb = hash(before);
+        this.tableOffset[hb] = this.cur + s - 1;
+        this.tableVal[hb] = before;
         const at = load32(src, s);
         const h = hash(at);
         candidateOffset = this.tableOffset[h]!;
