@@ -6,7 +6,12 @@
  * @module
  */
 import { createDeflateRaw } from 'node:zlib';
-import { type DeflateEngine, goDeflateEngine, pakoDeflateEngine } from '../oci/gzip-reproduce.js';
+import {
+  type DeflateEngine,
+  goDeflateEngine,
+  pakoDeflateEngine,
+  pgzipDeflateEngine,
+} from '../oci/gzip-reproduce.js';
 
 /**
  * The engine over `node:zlib`; its name records the zlib version (`node-zlib-<version>`).
@@ -58,9 +63,9 @@ export function nodeDeflateEngine(): DeflateEngine {
 
 /**
  * The engines gzip reproduction tries, in order: pako (equal to the system zlib, which most
- * tools link), Node's own zlib, then Go's `compress/flate`.
+ * tools link), Node's own zlib, Go's `compress/flate`, then klauspost/pgzip.
  * @returns the engines.
  */
 export function defaultDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine()];
+  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine(), pgzipDeflateEngine()];
 }

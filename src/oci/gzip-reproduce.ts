@@ -11,7 +11,9 @@
  * Engines: {@link pakoDeflateEngine} (pako 2.1.0, a JavaScript port of zlib 1.2 whose output
  * is the same as the system zlib that Python, pigz's single-thread mode and many tools use),
  * {@link goDeflateEngine} (Go's `compress/flate`, which Docker, BuildKit and containerd
- * compress layers with), both platform-neutral ({@link coreDeflateEngines}); and, in
+ * compress layers with), {@link pgzipDeflateEngine} (klauspost/pgzip at its default level,
+ * which umoci, skopeo, podman and buildah compress layers with), all platform-neutral
+ * ({@link coreDeflateEngines}); and, in
  * `layerdiff/node`, Node's own bundled zlib (a different fork, with different output).
  *
  * @module
@@ -25,8 +27,9 @@ import { digestsEqual, parseDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { GO_FLATE_ENGINE, goDeflateEngine } from './go-deflate-engine.js';
 import { fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
+import { PGZIP_ENGINE, pgzipDeflateEngine } from './pgzip-deflate-engine.js';
 
-export { GO_FLATE_ENGINE, goDeflateEngine };
+export { GO_FLATE_ENGINE, goDeflateEngine, PGZIP_ENGINE, pgzipDeflateEngine };
 
 /** Settings of a zlib-style raw deflate encoder. */
 export interface DeflateParams {
@@ -47,6 +50,8 @@ export interface DeflateEngine {
    * without memLevel lists one). @default [8, 9]
    */
   readonly memLevels?: readonly number[];
+  /** The levels it has; candidates with others are not tried. @default 1-9 */
+  readonly levels?: readonly number[];
   /** The strategies it has (the others are refused). @default [0, 1, 2, 3, 4] */
   readonly strategies?: readonly number[];
   /** Creates a raw deflate (no zlib or gzip wrapper) stream with a 32 KiB window. */
@@ -103,11 +108,11 @@ export function pakoDeflateEngine(): DeflateEngine {
 
 /**
  * The engines that run everywhere, in the order gzip reproduction tries them: pako (the
- * system zlib's output), then Go's.
+ * system zlib's output), Go's, then pgzip's.
  * @returns the engines.
  */
 export function coreDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), goDeflateEngine()];
+  return [pakoDeflateEngine(), goDeflateEngine(), pgzipDeflateEngine()];
 }
 
 /**
@@ -292,6 +297,7 @@ function* candidates(
     for (const level of levelOrder(xfl)) {
       for (const engine of engines) {
         if (engine.memLevels && !engine.memLevels.includes(memLevel)) continue;
+        if (engine.levels && !engine.levels.includes(level)) continue;
         yield { params: { engine: engine.name, level, memLevel, strategy: 0, header }, engine };
       }
     }

@@ -22,7 +22,9 @@ export {
   goDeflateEngine,
   MAX_GZIP_HEADER,
   PAKO_ENGINE,
+  PGZIP_ENGINE,
   pakoDeflateEngine,
+  pgzipDeflateEngine,
 } from './gzip-reproduce.js';
 export {
   type Image,

@@ -172,6 +172,12 @@ export function layerMethod(
       reason: `deflate engine ${params.engine} is not available here`,
     };
   }
+  if (engine.levels && !engine.levels.includes(params.level)) {
+    return {
+      how: 'uncompressed',
+      reason: `deflate engine ${params.engine} has no level ${params.level}`,
+    };
+  }
   if (engine.strategies && !engine.strategies.includes(params.strategy)) {
     return {
       how: 'uncompressed',

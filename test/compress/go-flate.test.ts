@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { GoFlateWriter } from '../../src/compress/go-flate/compressor.js';
 import { goDeflateEngine } from '../../src/oci/go-deflate-engine.js';
 import { goDeflate } from '../go/go.js';
-import { concat, firstDifference, pseudoRandom, xorshift32 } from '../helpers/bytes.js';
+import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
@@ -26,15 +26,6 @@ function ours(input: Uint8Array, level: number, writeSize = 32768): Uint8Array {
   const o = w.take();
   if (o) out.push(o);
   return concat(out);
-}
-
-/** Words from a small vocabulary: text that compresses, with matches of every length. */
-function text(n: number, seed: number): Uint8Array {
-  const words = ['layer', 'chunk', 'tar', 'digest', 'sha256', 'the', 'of', 'a', 'image', '\n'];
-  const next = xorshift32(seed);
-  let s = '';
-  while (s.length < n) s += `${words[next() % words.length]} `;
-  return new TextEncoder().encode(s.slice(0, n));
 }
 
 /** Random bytes with short repeats far back: matches of 4 beyond 4,096 bytes are not taken. */

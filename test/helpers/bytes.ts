@@ -70,3 +70,12 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
 }
+
+/** Words from a small vocabulary: text that compresses, with matches of every length. */
+export function text(n: number, seed: number): Uint8Array {
+  const words = ['layer', 'chunk', 'tar', 'digest', 'sha256', 'the', 'of', 'a', 'image', '\n'];
+  const next = xorshift32(seed);
+  let s = '';
+  while (s.length < n) s += `${words[next() % words.length]} `;
+  return new TextEncoder().encode(s.slice(0, n));
+}

@@ -1,0 +1,72 @@
+/**
+ * klauspost/pgzip's deflate stream (v1.2.5), what umoci, skopeo and containers/image (so
+ * podman and buildah) compress layers with. pgzip cuts its input into blocks of 1 MiB and
+ * compresses them in parallel, each as its own flate stream primed with the last 16 KiB of
+ * the block before and ended by a sync flush; the last block also gets the final block. Its
+ * output depends on the input alone, not on how writes were cut or how many ran at once.
+ * Here the blocks are compressed in turn, as the input arrives, holding 16 KiB of it.
+ *
+ * @module
+ */
+import { KlauspostFlateWriter } from './compressor.js';
+
+/** pgzip's block size. */
+const BLOCK_SIZE = 1 << 20;
+/** The bytes of the block before that prime the next one. */
+const TAIL_SIZE = 16384;
+
+/** A raw deflate writer whose output is pgzip's deflate stream at the same level. */
+export class PgzipDeflater {
+  private readonly flate: KlauspostFlateWriter;
+  /** Bytes of the current block written so far. */
+  private filled = 0;
+  /** The current block's last {@link TAIL_SIZE} bytes (once it has that many). */
+  private readonly tail = new Uint8Array(TAIL_SIZE);
+  private closed = false;
+
+  /** @param level - klauspost's level (-1, its default, is 5). */
+  constructor(level: number) {
+    this.flate = new KlauspostFlateWriter(level === -1 ? 5 : level);
+    this.flate.resetDict(null);
+  }
+
+  /** Compresses `b`; output is ready for {@link PgzipDeflater.take} as windows fill. */
+  write(b: Uint8Array): void {
+    if (this.closed) throw new Error('pgzip deflater written after close');
+    for (let at = 0; at < b.length; ) {
+      const n = Math.min(b.length - at, BLOCK_SIZE - this.filled);
+      const piece = b.subarray(at, at + n);
+      this.flate.write(piece);
+      this.keepTail(piece);
+      this.filled += n;
+      at += n;
+      if (this.filled === BLOCK_SIZE) {
+        this.flate.flush();
+        this.flate.resetDict(this.tail);
+        this.filled = 0;
+      }
+    }
+  }
+
+  /** Ends the stream: the last block (empty when the input filled the one before). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.flate.flush();
+    this.flate.close();
+  }
+
+  /** The output written since the last call, or `undefined` when there is none. */
+  take(): Uint8Array | undefined {
+    return this.flate.take();
+  }
+
+  private keepTail(piece: Uint8Array): void {
+    if (piece.length >= TAIL_SIZE) {
+      this.tail.set(piece.subarray(piece.length - TAIL_SIZE));
+    } else {
+      this.tail.copyWithin(0, piece.length);
+      this.tail.set(piece, TAIL_SIZE - piece.length);
+    }
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The pgzip engine against klauspost/pgzip and klauspost/compress themselves (built at test
+ * time with the `go` tool from Debian's packages, the versions Debian's umoci and skopeo are
+ * built with): the same bytes for edge sizes, text, random data, zeros, a tar, inputs of
+ * several 1 MiB pgzip blocks whose matches reach into the block before, random inputs of
+ * literals, repeats and runs, whatever the sizes of the writes; and the hash positions'
+ * rebasing near 2^31, which a long enough stream reaches.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { KlauspostFlateWriter } from '../../src/compress/klauspost-flate/compressor.js';
+import { BUFFER_RESET, hash7 } from '../../src/compress/klauspost-flate/fast-gen.js';
+import { PgzipDeflater } from '../../src/compress/klauspost-flate/pgzip.js';
+import { coreDeflateEngines, findGzipParams } from '../../src/oci/gzip-reproduce.js';
+import { PGZIP_ENGINE, pgzipDeflateEngine } from '../../src/oci/pgzip-deflate-engine.js';
+import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { klauspostDeflate, pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
+import { layerTar } from '../pipeline/flatten-helpers.js';
+
+/** What a writer with `write`, `close` and `take` gives for `input` in `writeSize` pieces. */
+function drive(
+  w: { write(b: Uint8Array): void; close(): void; take(): Uint8Array | undefined },
+  input: Uint8Array,
+  writeSize: number,
+): Uint8Array {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < input.length; at += writeSize) {
+    w.write(input.subarray(at, at + writeSize));
+    const o = w.take();
+    if (o) out.push(o);
+  }
+  w.close();
+  const o = w.take();
+  if (o) out.push(o);
+  return concat(out);
+}
+
+function oursRaw(input: Uint8Array, writeSize = 32768): Uint8Array {
+  const w = new KlauspostFlateWriter(5);
+  w.resetDict(null);
+  return drive(w, input, writeSize);
+}
+
+const oursPgzip = (input: Uint8Array, writeSize = 32768) =>
+  drive(new PgzipDeflater(5), input, writeSize);
+
+/** pgzip's deflate stream: its gzip without the 10-byte header and 8-byte trailer. */
+const pgzipBody = (input: Uint8Array, writeSize = 32768) =>
+  pgzipGzip(input, 5, writeSize).subarray(10, -8);
+
+const MiB = 1 << 20;
+
+const inputs: Record<string, Uint8Array> = {
+  empty: new Uint8Array(0),
+  'one byte': Uint8Array.of(42),
+  '12 bytes': text(12, 1),
+  '13 bytes': text(13, 2),
+  '33 bytes': text(33, 3),
+  '127 bytes': text(127, 4),
+  '128 bytes': pseudoRandom(128, 5),
+  '65,535 bytes of text': text(65535, 6),
+  '65,536 random bytes': pseudoRandom(65536, 7),
+  'text, 600 KB': text(600_000, 8),
+  'random, 300 KB': pseudoRandom(300_000, 9),
+  'zeros, 300 KB': new Uint8Array(300_000),
+  'text then random then text': concat([
+    text(70_000, 10),
+    pseudoRandom(90_000, 11),
+    text(70_000, 10),
+  ]),
+  'a tar': layerTar([
+    { type: 'dir', path: 'etc' },
+    { type: 'file', path: 'etc/os-release', body: 'ID=test\n' },
+    { type: 'file', path: 'bin/tool', body: pseudoRandom(150_000, 12), mode: 0o755 },
+    { type: 'file', path: 'usr/share/doc/words', body: text(400_000, 13) },
+    { type: 'symlink', path: 'bin/alias', target: 'tool' },
+  ]),
+};
+
+/** Several pgzip blocks: text repeated across block ends (matches into the dictionary), runs. */
+const blocks: Record<string, Uint8Array> = {
+  'exactly 1 MiB': text(MiB, 14),
+  '1 MiB + 1': text(MiB + 1, 15),
+  '2 MiB of zeros': new Uint8Array(2 * MiB),
+  'text, random and runs over 3.5 MiB': (() => {
+    const t = text(700_000, 16);
+    return concat([t, pseudoRandom(600_000, 17), t, new Uint8Array(500_000).fill(7), t, t]);
+  })(),
+};
+
+describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzip's bytes", () => {
+  for (const [name, input] of Object.entries(inputs)) {
+    it(`${name}: klauspost's flate and pgzip`, () => {
+      expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5)), 'flate').toBe(-1);
+      expect(firstDifference(oursPgzip(input), pgzipBody(input)), 'pgzip').toBe(-1);
+    });
+  }
+
+  for (const [name, input] of Object.entries(blocks)) {
+    it(`${name}, in pgzip blocks`, () => {
+      expect(firstDifference(oursPgzip(input), pgzipBody(input))).toBe(-1);
+    });
+  }
+
+  it('does not depend on the sizes of the writes, here or in pgzip', () => {
+    const input = blocks['text, random and runs over 3.5 MiB']!;
+    const want = pgzipBody(input);
+    for (const writeSize of [7, 1000, 65537, 1_000_003]) {
+      expect(firstDifference(pgzipBody(input, writeSize), want), `pgzip, ${writeSize}`).toBe(-1);
+      expect(firstDifference(oursPgzip(input, writeSize), want), `ours, ${writeSize}`).toBe(-1);
+    }
+  });
+
+  it('random inputs of literals, repeats and runs', () => {
+    const piece = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 3000 }),
+      fc.record({ back: fc.nat(40_000), length: fc.integer({ min: 3, max: 600 }) }),
+      fc.record({ byte: fc.nat(255), run: fc.integer({ min: 1, max: 5000 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 80 }), (pieces) => {
+        const parts: number[] = [];
+        for (const p of pieces) {
+          if (p instanceof Uint8Array) parts.push(...p);
+          else if ('run' in p) for (let i = 0; i < p.run; i++) parts.push(p.byte);
+          else {
+            const from = Math.max(0, parts.length - 1 - p.back);
+            for (let i = 0; i < p.length && from + i < parts.length; i++) {
+              parts.push(parts[from + i]!);
+            }
+          }
+        }
+        const input = Uint8Array.from(parts);
+        expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5))).toBe(-1);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('windows whose statistics change: reusing the open codes or not', () => {
+    // Segments of differing alphabets, skews and repeats, so that for some windows reusing the
+    // open block's codes and starting new ones are estimated close together.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
+        const next = xorshift32(seed);
+        const parts: Uint8Array[] = [];
+        for (let k = 0, n = 3 + (next() % 6); k < n; k++) {
+          const size = 5000 + (next() % 70_000);
+          const alphabet = 2 + (next() % 255);
+          const skew = 1 + (next() % 4);
+          const repeat = next() % 3;
+          const seg = new Uint8Array(size);
+          for (let i = 0; i < size; i++) {
+            if (repeat > 0 && i > 64 && next() % 8 < repeat) {
+              const back = 1 + (next() % 64);
+              const len = Math.min(size - i, 3 + (next() % 20));
+              for (let j = 0; j < len; j++) seg[i + j] = seg[i + j - back]!;
+              i += len - 1;
+            } else {
+              let r = next() % alphabet;
+              for (let j = 1; j < skew; j++) r = Math.min(r, next() % alphabet);
+              seg[i] = r;
+            }
+          }
+          parts.push(seg);
+        }
+        const input = concat(parts);
+        expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5))).toBe(-1);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('a real binary (the go tool, 6 MiB of it): windows that reuse codes or start new ones', () => {
+    // Machine code and data change statistics from window to window, where the writer's
+    // estimates for reusing the open block's codes and for new ones lie within a percent.
+    const go = join(execFileSync('go', ['env', 'GOROOT'], { encoding: 'utf8' }).trim(), 'bin/go');
+    const input = new Uint8Array(readFileSync(go).subarray(0, 6 * MiB));
+    expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5)), 'flate').toBe(-1);
+    expect(firstDifference(oursPgzip(input), pgzipBody(input)), 'pgzip').toBe(-1);
+  });
+
+  it('rebasing hash positions near 2^31 changes nothing', () => {
+    // A stream long enough (about 2 GiB) reaches the rebase; here the encoder starts near it.
+    const input = concat([text(400_000, 18), pseudoRandom(100_000, 19), text(400_000, 18)]);
+    const w = new KlauspostFlateWriter(5);
+    w.resetDict(null);
+    const fast = (w as unknown as { fast: { cur: number } }).fast;
+    fast.cur = BUFFER_RESET - 200_000;
+    const out = drive(w, input, 32768);
+    expect(fast.cur).toBeLessThan(BUFFER_RESET - 200_000);
+    expect(firstDifference(out, klauspostDeflate(input, 5))).toBe(-1);
+  });
+
+  it('finds pgzip level 5 for a pgzip blob among the core engines', async () => {
+    const blob = pgzipGzip(blocks['1 MiB + 1']!, -1);
+    const found = await findGzipParams(
+      () =>
+        new ReadableStream({
+          start(c) {
+            c.enqueue(blob);
+            c.close();
+          },
+        }),
+      { engines: coreDeflateEngines() },
+    );
+    expect(found.params).toMatchObject({ engine: PGZIP_ENGINE, level: 5, memLevel: 8 });
+  });
+});
+
+/** The engine's output for `input` handed over in pieces of the sizes `sizes` gives. */
+async function viaEngine(input: Uint8Array, sizes: () => number): Promise<Uint8Array> {
+  const pair = pgzipDeflateEngine().createDeflateRaw({ level: 5, memLevel: 8, strategy: 0 });
+  const writer = pair.writable.getWriter();
+  const parts: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const p of pair.readable as unknown as AsyncIterable<Uint8Array>) parts.push(p);
+  })();
+  for (let at = 0; at < input.length; ) {
+    const n = Math.max(1, sizes());
+    await writer.write(input.subarray(at, at + n));
+    at += n;
+  }
+  await writer.close();
+  await reading;
+  return concat(parts);
+}
+
+describe('the pgzip engine', () => {
+  it('gives the same stream however its input arrives', async () => {
+    const input = blocks['text, random and runs over 3.5 MiB']!;
+    const want = oursPgzip(input);
+    const next = xorshift32(20);
+    for (const size of [() => 1 + (next() % 5000), () => 1 + (next() % 3_000_000)]) {
+      expect(firstDifference(await viaEngine(input, size), want)).toBe(-1);
+    }
+  });
+
+  it('ends an empty stream with a sync flush and an empty final fixed block', () => {
+    expect(oursPgzip(new Uint8Array(0))).toEqual(Uint8Array.of(0, 0, 0, 0xff, 0xff, 3, 0));
+  });
+
+  it('refuses levels not built, and writes after close', () => {
+    expect(() => new KlauspostFlateWriter(6)).toThrow(/level 6 is not built/);
+    const w = new PgzipDeflater(5);
+    w.close();
+    expect(() => w.write(Uint8Array.of(1))).toThrow(/after close/);
+  });
+
+  it("hashes 7 bytes as klauspost's 64-bit multiply does", () => {
+    const next = xorshift32(21);
+    for (let i = 0; i < 1000; i++) {
+      const lo = next() >>> 0;
+      const hi = next() >>> 0;
+      const word = (BigInt(hi) << 32n) | BigInt(lo);
+      const want = Number(
+        (((word << 8n) * 0xcf1bbcdcbfa563n) & 0xffffffffffffffffn) >> BigInt(64 - 15),
+      );
+      expect(hash7(lo, hi)).toBe(want);
+    }
+  });
+});
