@@ -13,10 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertLayout } from '../../src/node/oci-convert.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { goGzip } from '../go/go.js';
-import { pseudoRandom } from '../helpers/bytes.js';
+import { pseudoRandom, text } from '../helpers/bytes.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { buildLayout, layoutFiles } from '../oci/helpers.js';
+import { pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 import { freePort } from '../registry/helpers.js';
 import { renderConfig } from './render-config.js';
@@ -37,101 +38,112 @@ const tar = (seed: number) =>
 const skopeo = (...args: string[]) =>
   execFileSync('skopeo', args, { stdio: 'pipe', timeout: 60_000 }).toString();
 
-describe.runIf(toolsAvailable('skopeo', 'python3', 'go'))('registry handler in workerd', () => {
-  let src: string;
-  let host: string;
-  let child: ChildProcess;
-  let log = '';
+/** Text that compresses, so that pgzip's blocks hold matches. */
+const big = layerTar([{ type: 'file', path: 'srv/words', body: text(1_500_000, 4), mode: 0o644 }]);
 
-  beforeAll(async () => {
-    src = join(work, 'src');
-    buildLayout(src, [
-      {
-        tag: 'v1',
-        layers: [
-          { tar: tar(1), compress: 'none' },
-          { tar: tar(2), compress: { python: 6 } },
-          // Go's gzip: the Worker recompresses it with the Go engine, under its digest.
-          { tar: tar(3), compress: { blob: goGzip(tar(3), -1), mediaType: GZIP } },
-        ],
-      },
-    ]);
-    const store = new MemoryStore();
-    const chunked = join(work, 'chunked');
-    await convertLayout(src, { store, out: chunked });
-    const files: Record<string, string> = {};
-    for (const path of Object.keys(layoutFiles(chunked))) {
-      files[path] = readFileSync(join(chunked, path)).toString('base64');
-    }
-    const chunks: Record<string, string> = {};
-    for (const d of store.digests()) chunks[d] = Buffer.from(await store.get(d)).toString('base64');
-    rmSync(fixtures, { recursive: true, force: true });
-    mkdirSync(fixtures);
-    writeFileSync(join(fixtures, 'registry.json'), JSON.stringify({ files, chunks }));
-    host = `127.0.0.1:${await freePort()}`;
-    const config = renderConfig(join(here, 'registry.capnp'), fixtures, { address: host });
-    child = spawn(workerd, ['serve', config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (b: Buffer) => {
-      log += b.toString();
+describe.runIf(toolsAvailable('skopeo', 'python3', 'go') && pgzipAvailable())(
+  'registry handler in workerd',
+  () => {
+    let src: string;
+    let host: string;
+    let child: ChildProcess;
+    let log = '';
+
+    beforeAll(async () => {
+      src = join(work, 'src');
+      buildLayout(src, [
+        {
+          tag: 'v1',
+          layers: [
+            { tar: tar(1), compress: 'none' },
+            { tar: tar(2), compress: { python: 6 } },
+            // Go's gzip: the Worker recompresses it with the Go engine, under its digest.
+            { tar: tar(3), compress: { blob: goGzip(tar(3), -1), mediaType: GZIP } },
+            // pgzip's (umoci, skopeo, podman): recompressed with the pgzip engine. Over 1 MiB, so
+            // that it has two pgzip blocks, the second primed with the first's tail.
+            { tar: big, compress: { blob: pgzipGzip(big, -1), mediaType: GZIP } },
+          ],
+        },
+      ]);
+      const store = new MemoryStore();
+      const chunked = join(work, 'chunked');
+      await convertLayout(src, { store, out: chunked });
+      const files: Record<string, string> = {};
+      for (const path of Object.keys(layoutFiles(chunked))) {
+        files[path] = readFileSync(join(chunked, path)).toString('base64');
+      }
+      const chunks: Record<string, string> = {};
+      for (const d of store.digests())
+        chunks[d] = Buffer.from(await store.get(d)).toString('base64');
+      rmSync(fixtures, { recursive: true, force: true });
+      mkdirSync(fixtures);
+      writeFileSync(join(fixtures, 'registry.json'), JSON.stringify({ files, chunks }));
+      host = `127.0.0.1:${await freePort()}`;
+      const config = renderConfig(join(here, 'registry.capnp'), fixtures, { address: host });
+      child = spawn(workerd, ['serve', config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      child.stderr!.on('data', (b: Buffer) => {
+        log += b.toString();
+      });
+      // Up to 20 s for workerd to listen.
+      for (let i = 0; ; i++) {
+        const ok = await fetch(`http://${host}/v2/`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (ok) break;
+        if (i === 200 || child.exitCode !== null) throw new Error(`workerd did not start: ${log}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }, 60_000);
+
+    afterAll(() => {
+      child?.kill('SIGKILL');
+      rmSync(work, { recursive: true, force: true });
     });
-    child.stderr!.on('data', (b: Buffer) => {
-      log += b.toString();
-    });
-    // Up to 20 s for workerd to listen.
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`http://${host}/v2/`).then(
-        (r) => r.status === 200,
-        () => false,
+
+    it('skopeo pulls the image byte for byte from the Worker', () => {
+      const out = join(work, 'pulled');
+      skopeo(
+        'copy',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        `docker://${host}/edge/img:v1`,
+        `oci:${out}:v1`,
       );
-      if (ok) break;
-      if (i === 200 || child.exitCode !== null) throw new Error(`workerd did not start: ${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }, 60_000);
-
-  afterAll(() => {
-    child?.kill('SIGKILL');
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  it('skopeo pulls the image byte for byte from the Worker', () => {
-    const out = join(work, 'pulled');
-    skopeo(
-      'copy',
-      '--preserve-digests',
-      '--src-tls-verify=false',
-      `docker://${host}/edge/img:v1`,
-      `oci:${out}:v1`,
-    );
-    const want = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[0].digest;
-    const raw = Buffer.from(skopeo('inspect', '--raw', `oci:${out}:v1`));
-    expect(sha256(raw), log).toBe(want);
-    const orig = layoutFiles(src);
-    for (const [path, digest] of Object.entries(layoutFiles(out))) {
-      if (path.startsWith('blobs/')) expect(orig[path], path).toBe(digest);
-    }
-  });
-
-  it('answers HEAD, GET with its length, and a byte range of a layer it recompresses', async () => {
-    const manifest = await (
-      await fetch(`http://${host}/v2/edge/img/manifests/v1`, {
-        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
-      })
-    ).json();
-    const gz = manifest.layers[1];
-    const head = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`, { method: 'HEAD' });
-    expect(head.status).toBe(200);
-    expect(head.headers.get('content-length')).toBe(String(gz.size));
-    const whole = readFileSync(join(src, 'blobs/sha256', gz.digest.slice(7)));
-    const full = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`);
-    expect(full.headers.get('content-length')).toBe(String(gz.size));
-    expect(Buffer.from(await full.arrayBuffer()).equals(whole)).toBe(true);
-    const r = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`, {
-      headers: { range: 'bytes=1000-60999' },
+      const want = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[0].digest;
+      const raw = Buffer.from(skopeo('inspect', '--raw', `oci:${out}:v1`));
+      expect(sha256(raw), log).toBe(want);
+      const orig = layoutFiles(src);
+      for (const [path, digest] of Object.entries(layoutFiles(out))) {
+        if (path.startsWith('blobs/')) expect(orig[path], path).toBe(digest);
+      }
+      expect(Object.keys(layoutFiles(out)).filter((p) => p.startsWith('blobs/'))).toHaveLength(6);
     });
-    expect(r.status).toBe(206);
-    expect(r.headers.get('content-range')).toBe(`bytes 1000-60999/${gz.size}`);
-    const part = Buffer.from(await r.arrayBuffer());
-    expect(part.equals(whole.subarray(1000, 61000))).toBe(true);
-  });
-});
+
+    it('answers HEAD, GET with its length, and a byte range of a layer it recompresses', async () => {
+      const manifest = await (
+        await fetch(`http://${host}/v2/edge/img/manifests/v1`, {
+          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+        })
+      ).json();
+      const gz = manifest.layers[1];
+      const head = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(gz.size));
+      const whole = readFileSync(join(src, 'blobs/sha256', gz.digest.slice(7)));
+      const full = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`);
+      expect(full.headers.get('content-length')).toBe(String(gz.size));
+      expect(Buffer.from(await full.arrayBuffer()).equals(whole)).toBe(true);
+      const r = await fetch(`http://${host}/v2/edge/img/blobs/${gz.digest}`, {
+        headers: { range: 'bytes=1000-60999' },
+      });
+      expect(r.status).toBe(206);
+      expect(r.headers.get('content-range')).toBe(`bytes 1000-60999/${gz.size}`);
+      const part = Buffer.from(await r.arrayBuffer());
+      expect(part.equals(whole.subarray(1000, 61000))).toBe(true);
+    });
+  },
+);
