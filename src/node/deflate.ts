@@ -10,7 +10,7 @@ import {
   type DeflateEngine,
   goDeflateEngine,
   pakoDeflateEngine,
-  pgzipDeflateEngine,
+  pgzipEngines,
 } from '../oci/gzip-reproduce.js';
 
 /**
@@ -63,9 +63,10 @@ export function nodeDeflateEngine(): DeflateEngine {
 
 /**
  * The engines gzip reproduction tries, in order: pako (equal to the system zlib, which most
- * tools link), Node's own zlib, Go's `compress/flate`, then klauspost/pgzip.
+ * tools link), Node's own zlib, Go's `compress/flate`, then klauspost/pgzip's
+ * (1 MiB blocks, then umoci's 256 KiB).
  * @returns the engines.
  */
 export function defaultDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine(), pgzipDeflateEngine()];
+  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine(), ...pgzipEngines()];
 }

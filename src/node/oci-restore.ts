@@ -103,7 +103,8 @@ async function restoreLayer(
   writer: LayoutWriter,
   options: { store: ChunkReader; hash: HashProvider; engines: DeflateEngine[] },
 ): Promise<OciRestoredLayer> {
-  const tar = () => reassemble(streamOfBytes(rootBytes), options.store, { hash: options.hash });
+  const tar = (recycle = false) =>
+    reassemble(streamOfBytes(rootBytes), options.store, { hash: options.hash, recycle });
   const method = layerMethod(record, options.engines);
   if (method.how === 'as-is') {
     const w = await writer.writeBlobStream(tar());
@@ -115,8 +116,11 @@ async function restoreLayer(
   let reason: string;
   if (method.how === 'recompressed') {
     const { params, engine } = method;
+    // An engine that copies its input lets the chunk buffers be reused: one that makes
+    // little garbage of its own would otherwise leave tens of MiB of them to the collector.
+    const recycle = engine.copiesInput === true;
     const w = await writer.writeBlobStream(
-      tar().pipeThrough(createGzipWriter(params, engine)),
+      tar(recycle).pipeThrough(createGzipWriter(params, engine, { giveBack: recycle })),
       (digest, size) => digest === record.digest && size === record.size,
     );
     if (w.kept) return restoredLayer(record, w, 'recompressed');

@@ -31,6 +31,7 @@ const WRITE = 32 * 1024;
 export function goDeflateEngine(): DeflateEngine {
   return {
     name: GO_FLATE_ENGINE,
+    copiesInput: true,
     memLevels: [8],
     strategies: [0],
     createDeflateRaw(params) {

@@ -12,7 +12,7 @@
  * is the same as the system zlib that Python, pigz's single-thread mode and many tools use),
  * {@link goDeflateEngine} (Go's `compress/flate`, which Docker, BuildKit and containerd
  * compress layers with), {@link pgzipDeflateEngine} (klauspost/pgzip at its default level,
- * which umoci, skopeo, podman and buildah compress layers with), all platform-neutral
+ * which skopeo, podman, buildah and umoci compress layers with), all platform-neutral
  * ({@link coreDeflateEngines}); and, in
  * `layerdiff/node`, Node's own bundled zlib (a different fork, with different output).
  *
@@ -25,11 +25,17 @@ import { type GunzipFactory, webGunzip } from '../compress/decompress.js';
 import { crc32 } from '../hash/crc32.js';
 import { digestsEqual, parseDigest } from '../hash/digest.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
+import { giveBack } from '../lend.js';
 import { GO_FLATE_ENGINE, goDeflateEngine } from './go-deflate-engine.js';
 import { fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
-import { PGZIP_ENGINE, pgzipDeflateEngine } from './pgzip-deflate-engine.js';
+import {
+  PGZIP_ENGINE,
+  PGZIP_UMOCI_ENGINE,
+  pgzipDeflateEngine,
+  UMOCI_BLOCK_SIZE,
+} from './pgzip-deflate-engine.js';
 
-export { GO_FLATE_ENGINE, goDeflateEngine, PGZIP_ENGINE, pgzipDeflateEngine };
+export { GO_FLATE_ENGINE, goDeflateEngine, PGZIP_ENGINE, PGZIP_UMOCI_ENGINE, pgzipDeflateEngine };
 
 /** Settings of a zlib-style raw deflate encoder. */
 export interface DeflateParams {
@@ -54,6 +60,11 @@ export interface DeflateEngine {
   readonly levels?: readonly number[];
   /** The strategies it has (the others are refused). @default [0, 1, 2, 3, 4] */
   readonly strategies?: readonly number[];
+  /**
+   * True when the stream is done with each chunk written to it once that write settles (it
+   * copies what it keeps): {@link createGzipWriter} may then give lent buffers back.
+   */
+  readonly copiesInput?: boolean;
   /** Creates a raw deflate (no zlib or gzip wrapper) stream with a 32 KiB window. */
   createDeflateRaw(params: DeflateParams): ReadableWritablePair<Uint8Array, Uint8Array>;
 }
@@ -80,6 +91,8 @@ export const MAX_GZIP_HEADER = 4096;
 export function pakoDeflateEngine(): DeflateEngine {
   return {
     name: PAKO_ENGINE,
+    // push() deflates all of its input before it returns.
+    copiesInput: true,
     createDeflateRaw(params) {
       const deflate = new Deflate({
         level: params.level as 1,
@@ -108,11 +121,30 @@ export function pakoDeflateEngine(): DeflateEngine {
 
 /**
  * The engines that run everywhere, in the order gzip reproduction tries them: pako (the
- * system zlib's output), Go's, then pgzip's.
+ * system zlib's output), Go's, then pgzip's with its default 1 MiB blocks and with umoci's
+ * 256 KiB ones.
  * @returns the engines.
  */
 export function coreDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), goDeflateEngine(), pgzipDeflateEngine()];
+  return [pakoDeflateEngine(), goDeflateEngine(), ...pgzipEngines()];
+}
+
+/**
+ * The pgzip engines: pgzip's default 1 MiB blocks (containers/image), then umoci's 256 KiB.
+ * @returns the engines.
+ */
+export function pgzipEngines(): DeflateEngine[] {
+  return [pgzipDeflateEngine(), pgzipDeflateEngine(UMOCI_BLOCK_SIZE)];
+}
+
+/** Options of {@link createGzipWriter}. */
+export interface GzipWriterOptions {
+  /**
+   * Give the buffer behind each piece written back (`giveBack`) once the engine is done with
+   * it, when the engine says it copies its input ({@link DeflateEngine.copiesInput}): for a
+   * source that lends one buffer per piece, such as `reassemble` with `recycle`. @default false
+   */
+  giveBack?: boolean;
 }
 
 /**
@@ -120,24 +152,37 @@ export function coreDeflateEngines(): DeflateEngine[] {
  * deflate of the input, then the CRC-32 and size trailer.
  * @param params - recorded parameters (see {@link findGzipParams}).
  * @param engine - the engine named by `params.engine`.
+ * @param options - whether to give lent buffers back.
  * @returns the tar-in, gzip-out stream pair.
  */
 export function createGzipWriter(
   params: GzipParams,
   engine: DeflateEngine,
+  options: GzipWriterOptions = {},
 ): ReadableWritablePair<Uint8Array, Uint8Array> {
   const header = fromHex(params.header);
   if (!header) throw new Error('gzip header must be hex');
   let crc = 0;
   let size = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
+  const deflate = engine.createDeflateRaw(params);
+  const input = deflate.writable.getWriter();
+  const give = options.giveBack === true && engine.copiesInput === true;
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
       crc = crc32(chunk, crc);
       size += chunk.length;
-      controller.enqueue(chunk);
+      // Settles once the engine's transform has taken the chunk.
+      await input.write(chunk);
+      if (give) giveBack(chunk.buffer);
+    },
+    close() {
+      return input.close();
+    },
+    abort(reason) {
+      return input.abort(reason);
     },
   });
-  const body = counter.readable.pipeThrough(engine.createDeflateRaw(params)).getReader();
+  const body = deflate.readable.getReader();
   const readable = new ReadableStream<Uint8Array>(
     {
       start(controller) {
@@ -158,7 +203,7 @@ export function createGzipWriter(
     },
     { highWaterMark: 0 },
   );
-  return { writable: counter.writable, readable };
+  return { writable, readable };
 }
 
 /** Options of {@link findGzipParams}. */

@@ -23,8 +23,10 @@ export {
   MAX_GZIP_HEADER,
   PAKO_ENGINE,
   PGZIP_ENGINE,
+  PGZIP_UMOCI_ENGINE,
   pakoDeflateEngine,
   pgzipDeflateEngine,
+  pgzipEngines,
 } from './gzip-reproduce.js';
 export {
   type Image,

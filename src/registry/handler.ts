@@ -205,9 +205,11 @@ async function streamedBody(
     // itself, and makes a range without fetching the chunks before it.
     return reassemble(streamOfBytes(root), options.store, { hash, ...(range ? { range } : {}) });
   }
-  // Recompressed: every byte before the range's end is made, and checked here.
-  const body = reassemble(streamOfBytes(root), options.store, { hash })
-    .pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine))
+  // Recompressed: every byte before the range's end is made, and checked here. An engine
+  // that copies its input lets the chunk buffers be reused (see `restoreLayout`).
+  const recycle = blob.gzip.engine.copiesInput === true;
+  const body = reassemble(streamOfBytes(root), options.store, { hash, recycle })
+    .pipeThrough(createGzipWriter(blob.gzip.params, blob.gzip.engine, { giveBack: recycle }))
     .pipeThrough(checkedBlob(digest, size, hash));
   return range ? body.pipeThrough(byteRange(range)) : body;
 }

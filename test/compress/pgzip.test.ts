@@ -14,9 +14,21 @@ import { describe, expect, it } from 'vitest';
 import { KlauspostFlateWriter } from '../../src/compress/klauspost-flate/compressor.js';
 import { BUFFER_RESET, hash7 } from '../../src/compress/klauspost-flate/fast-gen.js';
 import { PgzipDeflater } from '../../src/compress/klauspost-flate/pgzip.js';
-import { coreDeflateEngines, findGzipParams } from '../../src/oci/gzip-reproduce.js';
-import { PGZIP_ENGINE, pgzipDeflateEngine } from '../../src/oci/pgzip-deflate-engine.js';
+import { lend } from '../../src/lend.js';
+import {
+  coreDeflateEngines,
+  createGzipWriter,
+  type DeflateEngine,
+  findGzipParams,
+} from '../../src/oci/gzip-reproduce.js';
+import {
+  PGZIP_ENGINE,
+  PGZIP_UMOCI_ENGINE,
+  pgzipDeflateEngine,
+  UMOCI_BLOCK_SIZE,
+} from '../../src/oci/pgzip-deflate-engine.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
+import { collect } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { klauspostDeflate, pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
@@ -45,12 +57,12 @@ function oursRaw(input: Uint8Array, writeSize = 32768): Uint8Array {
   return drive(w, input, writeSize);
 }
 
-const oursPgzip = (input: Uint8Array, writeSize = 32768) =>
-  drive(new PgzipDeflater(5), input, writeSize);
+const oursPgzip = (input: Uint8Array, writeSize = 32768, blockSize?: number) =>
+  drive(new PgzipDeflater(5, blockSize), input, writeSize);
 
 /** pgzip's deflate stream: its gzip without the 10-byte header and 8-byte trailer. */
-const pgzipBody = (input: Uint8Array, writeSize = 32768) =>
-  pgzipGzip(input, 5, writeSize).subarray(10, -8);
+const pgzipBody = (input: Uint8Array, writeSize = 32768, blockSize?: number) =>
+  pgzipGzip(input, 5, writeSize, blockSize).subarray(10, -8);
 
 const MiB = 1 << 20;
 
@@ -101,8 +113,10 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
   }
 
   for (const [name, input] of Object.entries(blocks)) {
-    it(`${name}, in pgzip blocks`, () => {
-      expect(firstDifference(oursPgzip(input), pgzipBody(input))).toBe(-1);
+    it(`${name}, in pgzip blocks of 1 MiB and of umoci's 256 KiB`, () => {
+      expect(firstDifference(oursPgzip(input), pgzipBody(input)), '1 MiB').toBe(-1);
+      const umoci = oursPgzip(input, 32768, UMOCI_BLOCK_SIZE);
+      expect(firstDifference(umoci, pgzipBody(input, 32768, UMOCI_BLOCK_SIZE)), '256 KiB').toBe(-1);
     });
   }
 
@@ -196,19 +210,28 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
     expect(firstDifference(out, klauspostDeflate(input, 5))).toBe(-1);
   });
 
-  it('finds pgzip level 5 for a pgzip blob among the core engines', async () => {
-    const blob = pgzipGzip(blocks['1 MiB + 1']!, -1);
-    const found = await findGzipParams(
-      () =>
-        new ReadableStream({
-          start(c) {
-            c.enqueue(blob);
-            c.close();
-          },
-        }),
-      { engines: coreDeflateEngines() },
-    );
-    expect(found.params).toMatchObject({ engine: PGZIP_ENGINE, level: 5, memLevel: 8 });
+  it("finds pgzip level 5, with pgzip's blocks or umoci's, among the core engines", async () => {
+    const input = blocks['1 MiB + 1']!;
+    const find = (blob: Uint8Array) =>
+      findGzipParams(
+        () =>
+          new ReadableStream({
+            start(c) {
+              c.enqueue(blob);
+              c.close();
+            },
+          }),
+        { engines: coreDeflateEngines() },
+      );
+    expect((await find(pgzipGzip(input, -1))).params).toMatchObject({
+      engine: PGZIP_ENGINE,
+      level: 5,
+      memLevel: 8,
+    });
+    expect((await find(pgzipGzip(input, -1, 32768, UMOCI_BLOCK_SIZE))).params).toMatchObject({
+      engine: PGZIP_UMOCI_ENGINE,
+      level: 5,
+    });
   });
 });
 
@@ -240,12 +263,43 @@ describe('the pgzip engine', () => {
     }
   });
 
+  it('gives lent buffers back once the engine has taken them; the stream is the same', async () => {
+    const input = text(300_000, 22);
+    const back: ArrayBuffer[] = [];
+    const pieces: Uint8Array[] = [];
+    for (let at = 0; at < input.length; at += 40_000) {
+      const piece = input.slice(at, at + 40_000);
+      lend(piece.buffer, (b) => back.push(b));
+      pieces.push(piece);
+    }
+    const header = '1f8b08000000000000ff';
+    const params = { engine: PGZIP_ENGINE, level: 5, memLevel: 8, strategy: 0, header };
+    const gzip = (engine: DeflateEngine) => {
+      const queue = [...pieces];
+      const source = new ReadableStream<Uint8Array>({
+        pull(c) {
+          const p = queue.shift();
+          if (p) c.enqueue(p);
+          else c.close();
+        },
+      });
+      return collect(source.pipeThrough(createGzipWriter(params, engine, { giveBack: true })));
+    };
+    // An engine that may keep its input (Node's zlib) gets nothing given back.
+    await gzip({ ...pgzipDeflateEngine(), copiesInput: false });
+    expect(back).toHaveLength(0);
+    const out = await gzip(pgzipDeflateEngine());
+    expect(back).toEqual(pieces.map((p) => p.buffer));
+    expect(firstDifference(out.subarray(10, -8), oursPgzip(input))).toBe(-1);
+  });
+
   it('ends an empty stream with a sync flush and an empty final fixed block', () => {
     expect(oursPgzip(new Uint8Array(0))).toEqual(Uint8Array.of(0, 0, 0, 0xff, 0xff, 3, 0));
   });
 
-  it('refuses levels not built, and writes after close', () => {
+  it('refuses levels not built, blocks of 16 KiB or less, and writes after close', () => {
     expect(() => new KlauspostFlateWriter(6)).toThrow(/level 6 is not built/);
+    expect(() => new PgzipDeflater(5, 16384)).toThrow(RangeError);
     const w = new PgzipDeflater(5);
     w.close();
     expect(() => w.write(Uint8Array.of(1))).toThrow(/after close/);

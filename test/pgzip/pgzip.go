@@ -3,10 +3,11 @@
 // It builds in GOPATH mode against Debian's packages of both (golang-github-klauspost-pgzip-dev,
 // golang-github-klauspost-compress-dev), the versions Debian's umoci and skopeo are built with.
 //
-//	pgzip raw|gzip LEVEL WRITE_SIZE
+//	pgzip raw|gzip LEVEL WRITE_SIZE [BLOCK_SIZE]
 //
 // Input is handed to the writer in WRITE_SIZE pieces. raw is one flate stream (Write, then
-// Close); gzip output has a fixed mtime.
+// Close); gzip output has a fixed mtime and, when given, pgzip blocks of BLOCK_SIZE (as umoci
+// sets 256 KiB with SetConcurrency).
 package main
 
 import (
@@ -35,6 +36,12 @@ func main() {
 		z, err = pgzip.NewWriterLevel(out, level)
 		if err == nil {
 			z.ModTime = time.Unix(1700000000, 0)
+			if len(os.Args) > 4 {
+				var blockSize int
+				blockSize, err = strconv.Atoi(os.Args[4])
+				check(err)
+				err = z.SetConcurrency(blockSize, 2)
+			}
 		}
 		w = z
 	default:

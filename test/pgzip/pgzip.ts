@@ -50,9 +50,18 @@ export function klauspostDeflate(input: Uint8Array, level: number, writeSize = 3
   return run(['raw', String(level), String(writeSize)], input);
 }
 
-/** pgzip's gzip of `input` at `level` (mtime 1700000000), in `writeSize` writes. */
-export function pgzipGzip(input: Uint8Array, level: number, writeSize = 32768): Uint8Array {
-  return run(['gzip', String(level), String(writeSize)], input);
+/**
+ * pgzip's gzip of `input` at `level` (mtime 1700000000), in `writeSize` writes, in blocks of
+ * `blockSize` (pgzip's default when not given).
+ */
+export function pgzipGzip(
+  input: Uint8Array,
+  level: number,
+  writeSize = 32768,
+  blockSize?: number,
+): Uint8Array {
+  const args = ['gzip', String(level), String(writeSize)];
+  return run(blockSize ? [...args, String(blockSize)] : args, input);
 }
 
 function run(args: string[], input: Uint8Array): Uint8Array {

@@ -1,17 +1,18 @@
 /**
- * klauspost/pgzip's deflate stream (v1.2.5), what umoci, skopeo and containers/image (so
- * podman and buildah) compress layers with. pgzip cuts its input into blocks of 1 MiB and
- * compresses them in parallel, each as its own flate stream primed with the last 16 KiB of
- * the block before and ended by a sync flush; the last block also gets the final block. Its
- * output depends on the input alone, not on how writes were cut or how many ran at once.
- * Here the blocks are compressed in turn, as the input arrives, holding 16 KiB of it.
+ * klauspost/pgzip's deflate stream (v1.2.5), what skopeo and containers/image (so podman and
+ * buildah) and umoci compress layers with. pgzip cuts its input into blocks (1 MiB unless its
+ * user sets another size: umoci sets 256 KiB) and compresses them in parallel, each as its
+ * own flate stream primed with the last 16 KiB of the block before and ended by a sync flush;
+ * the last block also gets the final block. Its output depends on the input and the block
+ * size alone, not on how writes were cut or how many blocks ran at once. Here the blocks are
+ * compressed in turn, as the input arrives, holding 16 KiB of it.
  *
  * @module
  */
 import { KlauspostFlateWriter } from './compressor.js';
 
-/** pgzip's block size. */
-const BLOCK_SIZE = 1 << 20;
+/** pgzip's default block size. */
+export const PGZIP_BLOCK_SIZE = 1 << 20;
 /** The bytes of the block before that prime the next one. */
 const TAIL_SIZE = 16384;
 
@@ -24,8 +25,17 @@ export class PgzipDeflater {
   private readonly tail = new Uint8Array(TAIL_SIZE);
   private closed = false;
 
-  /** @param level - klauspost's level (-1, its default, is 5). */
-  constructor(level: number) {
+  /**
+   * @param level - klauspost's level (-1, its default, is 5).
+   * @param blockSize - pgzip's block size (above 16 KiB).
+   */
+  constructor(
+    level: number,
+    private readonly blockSize = PGZIP_BLOCK_SIZE,
+  ) {
+    if (!Number.isInteger(blockSize) || blockSize <= TAIL_SIZE) {
+      throw new RangeError(`pgzip block size must be an integer above ${TAIL_SIZE}`);
+    }
     this.flate = new KlauspostFlateWriter(level === -1 ? 5 : level);
     this.flate.resetDict(null);
   }
@@ -34,13 +44,13 @@ export class PgzipDeflater {
   write(b: Uint8Array): void {
     if (this.closed) throw new Error('pgzip deflater written after close');
     for (let at = 0; at < b.length; ) {
-      const n = Math.min(b.length - at, BLOCK_SIZE - this.filled);
+      const n = Math.min(b.length - at, this.blockSize - this.filled);
       const piece = b.subarray(at, at + n);
       this.flate.write(piece);
       this.keepTail(piece);
       this.filled += n;
       at += n;
-      if (this.filled === BLOCK_SIZE) {
+      if (this.filled === this.blockSize) {
         this.flate.flush();
         this.flate.resetDict(this.tail);
         this.filled = 0;
