@@ -9,8 +9,8 @@ import { createDeflateRaw } from 'node:zlib';
 import {
   type DeflateEngine,
   goDeflateEngine,
+  klauspostEngines,
   pakoDeflateEngine,
-  pgzipEngines,
 } from '../oci/gzip-reproduce.js';
 
 /**
@@ -63,10 +63,10 @@ export function nodeDeflateEngine(): DeflateEngine {
 
 /**
  * The engines gzip reproduction tries, in order: pako (equal to the system zlib, which most
- * tools link), Node's own zlib, Go's `compress/flate`, then klauspost/pgzip's
- * (1 MiB blocks, then umoci's 256 KiB).
+ * tools link), Node's own zlib, Go's `compress/flate`, then klauspost's
+ * (`klauspostEngines`).
  * @returns the engines.
  */
 export function defaultDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine(), ...pgzipEngines()];
+  return [pakoDeflateEngine(), nodeDeflateEngine(), goDeflateEngine(), ...klauspostEngines()];
 }

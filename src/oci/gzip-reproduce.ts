@@ -10,9 +10,10 @@
  *
  * Engines: {@link pakoDeflateEngine} (pako 2.1.0, a JavaScript port of zlib 1.2 whose output
  * is the same as the system zlib that Python, pigz's single-thread mode and many tools use),
- * {@link goDeflateEngine} (Go's `compress/flate`, which Docker, BuildKit and containerd
- * compress layers with), {@link pgzipDeflateEngine} (klauspost/pgzip at its default level,
- * which skopeo, podman, buildah and umoci compress layers with), all platform-neutral
+ * {@link goDeflateEngine} (Go's `compress/flate` up to Go 1.26, which Docker, BuildKit and
+ * containerd compress layers with), {@link klauspostDeflateEngine} (klauspost/compress, in
+ * pgzip's blocks as skopeo, podman, buildah and umoci compress layers, or in one stream as Go
+ * 1.27's `compress/gzip` does), all platform-neutral
  * ({@link coreDeflateEngines}); and, in
  * `layerdiff/node`, Node's own bundled zlib (a different fork, with different output).
  *
@@ -29,13 +30,28 @@ import { giveBack } from '../lend.js';
 import { GO_FLATE_ENGINE, goDeflateEngine } from './go-deflate-engine.js';
 import { fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
 import {
+  KLAUSPOST_118_FLATE_ENGINE,
+  KLAUSPOST_FLATE_ENGINE,
+  klauspostDeflateEngine,
+  klauspostEngines,
+  PGZIP_118_ENGINE,
+  PGZIP_118_UMOCI_ENGINE,
   PGZIP_ENGINE,
   PGZIP_UMOCI_ENGINE,
-  pgzipDeflateEngine,
-  UMOCI_BLOCK_SIZE,
-} from './pgzip-deflate-engine.js';
+} from './klauspost-deflate-engine.js';
 
-export { GO_FLATE_ENGINE, goDeflateEngine, PGZIP_ENGINE, PGZIP_UMOCI_ENGINE, pgzipDeflateEngine };
+export {
+  GO_FLATE_ENGINE,
+  goDeflateEngine,
+  KLAUSPOST_118_FLATE_ENGINE,
+  KLAUSPOST_FLATE_ENGINE,
+  klauspostDeflateEngine,
+  klauspostEngines,
+  PGZIP_118_ENGINE,
+  PGZIP_118_UMOCI_ENGINE,
+  PGZIP_ENGINE,
+  PGZIP_UMOCI_ENGINE,
+};
 
 /** Settings of a zlib-style raw deflate encoder. */
 export interface DeflateParams {
@@ -121,20 +137,12 @@ export function pakoDeflateEngine(): DeflateEngine {
 
 /**
  * The engines that run everywhere, in the order gzip reproduction tries them: pako (the
- * system zlib's output), Go's, then pgzip's with its default 1 MiB blocks and with umoci's
- * 256 KiB ones.
+ * system zlib's output), Go's, then klauspost's (pgzip's blocks, then one stream: see
+ * `klauspostEngines`).
  * @returns the engines.
  */
 export function coreDeflateEngines(): DeflateEngine[] {
-  return [pakoDeflateEngine(), goDeflateEngine(), ...pgzipEngines()];
-}
-
-/**
- * The pgzip engines: pgzip's default 1 MiB blocks (containers/image), then umoci's 256 KiB.
- * @returns the engines.
- */
-export function pgzipEngines(): DeflateEngine[] {
-  return [pgzipDeflateEngine(), pgzipDeflateEngine(UMOCI_BLOCK_SIZE)];
+  return [pakoDeflateEngine(), goDeflateEngine(), ...klauspostEngines()];
 }
 
 /** Options of {@link createGzipWriter}. */

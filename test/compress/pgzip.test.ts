@@ -22,14 +22,15 @@ import {
   findGzipParams,
 } from '../../src/oci/gzip-reproduce.js';
 import {
+  klauspostDeflateEngine,
   PGZIP_ENGINE,
   PGZIP_UMOCI_ENGINE,
-  pgzipDeflateEngine,
   UMOCI_BLOCK_SIZE,
-} from '../../src/oci/pgzip-deflate-engine.js';
+} from '../../src/oci/klauspost-deflate-engine.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
-import { collect } from '../helpers/streams.js';
+import { collect, sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
+import { goldenInputs } from '../pgzip/golden-inputs.js';
 import { klauspostDeflate, pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
@@ -51,18 +52,18 @@ function drive(
   return concat(out);
 }
 
-function oursRaw(input: Uint8Array, writeSize = 32768): Uint8Array {
-  const w = new KlauspostFlateWriter(5);
+function oursRaw(input: Uint8Array, writeSize = 32768, level = 5): Uint8Array {
+  const w = new KlauspostFlateWriter(level);
   w.resetDict(null);
   return drive(w, input, writeSize);
 }
 
-const oursPgzip = (input: Uint8Array, writeSize = 32768, blockSize?: number) =>
-  drive(new PgzipDeflater(5, blockSize), input, writeSize);
+const oursPgzip = (input: Uint8Array, writeSize = 32768, blockSize?: number, level = 5) =>
+  drive(new PgzipDeflater(level, blockSize), input, writeSize);
 
 /** pgzip's deflate stream: its gzip without the 10-byte header and 8-byte trailer. */
-const pgzipBody = (input: Uint8Array, writeSize = 32768, blockSize?: number) =>
-  pgzipGzip(input, 5, writeSize, blockSize).subarray(10, -8);
+const pgzipBody = (input: Uint8Array, writeSize = 32768, blockSize?: number, level = 5) =>
+  pgzipGzip(input, level, writeSize, blockSize).subarray(10, -8);
 
 const MiB = 1 << 20;
 
@@ -106,9 +107,16 @@ const blocks: Record<string, Uint8Array> = {
 
 describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzip's bytes", () => {
   for (const [name, input] of Object.entries(inputs)) {
-    it(`${name}: klauspost's flate and pgzip`, () => {
-      expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5)), 'flate').toBe(-1);
-      expect(firstDifference(oursPgzip(input), pgzipBody(input)), 'pgzip').toBe(-1);
+    it(`${name}: klauspost's flate and pgzip, levels 5 and 6`, () => {
+      for (const level of [5, 6]) {
+        const raw = oursRaw(input, 32768, level);
+        expect(firstDifference(raw, klauspostDeflate(input, level)), `flate ${level}`).toBe(-1);
+        const gz = oursPgzip(input, 32768, undefined, level);
+        expect(
+          firstDifference(gz, pgzipBody(input, 32768, undefined, level)),
+          `pgzip ${level}`,
+        ).toBe(-1);
+      }
     });
   }
 
@@ -149,7 +157,10 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
           }
         }
         const input = Uint8Array.from(parts);
-        expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5))).toBe(-1);
+        for (const level of [5, 6]) {
+          const ours = oursRaw(input, 32768, level);
+          expect(firstDifference(ours, klauspostDeflate(input, level)), `level ${level}`).toBe(-1);
+        }
       }),
       { numRuns: 40 },
     );
@@ -196,6 +207,8 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
     const input = new Uint8Array(readFileSync(go).subarray(0, 6 * MiB));
     expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5)), 'flate').toBe(-1);
     expect(firstDifference(oursPgzip(input), pgzipBody(input)), 'pgzip').toBe(-1);
+    const six = oursRaw(input, 32768, 6);
+    expect(firstDifference(six, klauspostDeflate(input, 6)), 'flate, level 6').toBe(-1);
   });
 
   it('rebasing hash positions near 2^31 changes nothing', () => {
@@ -235,9 +248,146 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
   });
 });
 
+/**
+ * klauspost/compress v1.18.2's output for `goldenInputs()`: [input, framing and level, length,
+ * sha256]. Made on 2026-11-28 with `test/pgzip/pgzip.go` built against klauspost/compress at
+ * tag v1.18.2 (its flate package, with a shim for Go 1.19: `min`, `max`, `clear` and
+ * range-over-int loops rewritten) and pgzip 1.2.5 built against that; `pgzip` rows are the
+ * deflate stream without the gzip header and trailer. Every row differs from v1.15.12's.
+ */
+const GOLDEN_1_18_2: Array<[string, string, number, string]> = [
+  ['a tar', 'raw 5', 228572, '1ba6aadd9559aa32d59ad14e4d0af0b00e9729d854ec67e5e9159a5c03cb4aa1'],
+  ['a tar', 'raw 6', 223839, '92efbbc56bb0550c9c94205845cb1f19b1c7b11639e7920eb85f62ed785609f9'],
+  ['a tar', 'pgzip 5', 228577, '98e7fba8482de373ad5a4b19841e3e0ecb0dc78cf907414dd260edd8cf3e50ce'],
+  ['a tar', 'pgzip 6', 223844, '4ba3c1dee53787b7485e956138c83358402c2c60f4a3f22503d28b57e7ae9cb3'],
+  [
+    'a tar',
+    'pgzip 5 256k',
+    228601,
+    '22ed4dadb2c5f831566ab8449477d173a5f75dfd3290ef5c41207ec95f92599d',
+  ],
+  [
+    'drifting statistics, 2 MB',
+    'raw 5',
+    566550,
+    '3a8c0bdb743333be9215c6262dc7f093e291cea4a60eea51ed0936efa23111ae',
+  ],
+  [
+    'drifting statistics, 2 MB',
+    'raw 6',
+    550060,
+    '4e101c61438f2d0ece79132e6cf3a8f5ea25ea82e396ed9b0de92c3bcbba7f15',
+  ],
+  [
+    'drifting statistics, 2 MB',
+    'pgzip 5',
+    566579,
+    'bbb8b04204fbd2a9b1d16cde0503321e4f1186edff8d62c5ee8b05e5d672afa8',
+  ],
+  [
+    'drifting statistics, 2 MB',
+    'pgzip 6',
+    550097,
+    '91bef5e77695bb6590d0ed7f3f84b8abf12fac1ded81213daf5ebc9d06e19222',
+  ],
+  [
+    'drifting statistics, 2 MB',
+    'pgzip 5 256k',
+    566662,
+    '87517a54096ef392ce1d6f19100e2bf7e36dc67bc29cca5ca3ef903b274f1eee',
+  ],
+  [
+    'text, 300 KB',
+    'raw 5',
+    55577,
+    'f131e795be6e4dd31f1cea0a98adb8bb3c9cd8bba9cbc31ddd41779c24499824',
+  ],
+  [
+    'text, 300 KB',
+    'raw 6',
+    52940,
+    '9a9622f2ca5a09a143f7cea82a7b93b1b1c1bed4cf20857c9e74185974c5dbe7',
+  ],
+  [
+    'text, 300 KB',
+    'pgzip 5',
+    55582,
+    'd87a38e77e1d5567b97cc0d48bb46a469360c64267e615ea833caa40712064e5',
+  ],
+  [
+    'text, 300 KB',
+    'pgzip 6',
+    52945,
+    'd180fcf43a08aa6708a8e7d41277ae2fc390456b0e4a8f4e74b92f576ec61c57',
+  ],
+  [
+    'text, 300 KB',
+    'pgzip 5 256k',
+    55577,
+    'ef2d9037dd66be9ae5012035c4863107719aeb1efb0d3370921ad41aeea1da9b',
+  ],
+  [
+    'text, random and runs, 3.5 MiB',
+    'raw 5',
+    1127856,
+    'e5b29ebb5204a13bbf4610ff09f04407d808aa33fd7fff37d9d1bee68cf25ece',
+  ],
+  [
+    'text, random and runs, 3.5 MiB',
+    'raw 6',
+    1098841,
+    '50d97a5fc64ee048193c32ecaf0351b323625c19c40f6cba40a5721ac92c500a',
+  ],
+  [
+    'text, random and runs, 3.5 MiB',
+    'pgzip 5',
+    1123486,
+    'f225ddca04aaa26c3fc341191a9d9387500b047aa12ac4629192de7dba3f9236',
+  ],
+  [
+    'text, random and runs, 3.5 MiB',
+    'pgzip 6',
+    1099295,
+    '0a6e65fa368fd7aa3f8d5566b8f485331d0dc9a04b42e536a931332bef3d2b32',
+  ],
+  [
+    'text, random and runs, 3.5 MiB',
+    'pgzip 5 256k',
+    1124341,
+    'b04d456f7ad77e9810a2a10eab3ba59b84fc7ec793d5cb07a909f539079da418',
+  ],
+];
+
+describe('klauspost/compress v1.18.2 (also Go 1.27): pinned digests', () => {
+  const inputs = goldenInputs();
+  for (const [name, kind, length, digest] of GOLDEN_1_18_2) {
+    it(`${name}: ${kind}`, () => {
+      const [framing, level, blocks] = kind.split(' ');
+      const input = inputs[name]!;
+      const out =
+        framing === 'raw'
+          ? (() => {
+              const w = new KlauspostFlateWriter(Number(level), '1.18.2');
+              w.resetDict(null);
+              return drive(w, input, 32768);
+            })()
+          : drive(
+              new PgzipDeflater(
+                Number(level),
+                blocks === '256k' ? UMOCI_BLOCK_SIZE : undefined,
+                '1.18.2',
+              ),
+              input,
+              32768,
+            );
+      expect([out.length, sha256(out)]).toEqual([length, `sha256:${digest}`]);
+    });
+  }
+});
+
 /** The engine's output for `input` handed over in pieces of the sizes `sizes` gives. */
 async function viaEngine(input: Uint8Array, sizes: () => number): Promise<Uint8Array> {
-  const pair = pgzipDeflateEngine().createDeflateRaw({ level: 5, memLevel: 8, strategy: 0 });
+  const pair = klauspostDeflateEngine().createDeflateRaw({ level: 5, memLevel: 8, strategy: 0 });
   const writer = pair.writable.getWriter();
   const parts: Uint8Array[] = [];
   const reading = (async () => {
@@ -286,9 +436,9 @@ describe('the pgzip engine', () => {
       return collect(source.pipeThrough(createGzipWriter(params, engine, { giveBack: true })));
     };
     // An engine that may keep its input (Node's zlib) gets nothing given back.
-    await gzip({ ...pgzipDeflateEngine(), copiesInput: false });
+    await gzip({ ...klauspostDeflateEngine(), copiesInput: false });
     expect(back).toHaveLength(0);
-    const out = await gzip(pgzipDeflateEngine());
+    const out = await gzip(klauspostDeflateEngine());
     expect(back).toEqual(pieces.map((p) => p.buffer));
     expect(firstDifference(out.subarray(10, -8), oursPgzip(input))).toBe(-1);
   });
@@ -298,7 +448,7 @@ describe('the pgzip engine', () => {
   });
 
   it('refuses levels not built, blocks of 16 KiB or less, and writes after close', () => {
-    expect(() => new KlauspostFlateWriter(6)).toThrow(/level 6 is not built/);
+    expect(() => new KlauspostFlateWriter(4)).toThrow(/level 4 is not built/);
     expect(() => new PgzipDeflater(5, 16384)).toThrow(RangeError);
     const w = new PgzipDeflater(5);
     w.close();

@@ -47,8 +47,14 @@ export class KlauspostBlockWriter extends DeflateBitWriter {
   /**
    * @param logNewTablePenalty - a new table is preferred only when it saves more than
    *   1/2^this of the estimate (7 for levels 1-6).
+   * @param alwaysEOB - klauspost/compress from v1.18.2 on (and Go 1.27's port): every block
+   *   counts its end-of-block symbol and sends only the codes it uses, even a block left open.
+   *   Before, a block left open sent all 286 + 30 code lengths.
    */
-  constructor(private readonly logNewTablePenalty: number) {
+  constructor(
+    private readonly logNewTablePenalty: number,
+    private readonly alwaysEOB = false,
+  ) {
     super();
   }
 
@@ -266,7 +272,8 @@ export class KlauspostBlockWriter extends DeflateBitWriter {
     const off = this.offsetFreq;
     off.set(tokens.offHist.subarray(0, OFFSET_CODE_COUNT));
     if (tokens.n === 0) return [0, 0];
-    if (filled) return [MAX_NUM_LIT, OFFSET_CODE_COUNT];
+    if (this.alwaysEOB) lit[END_BLOCK] = 1;
+    else if (filled) return [MAX_NUM_LIT, OFFSET_CODE_COUNT];
     let numLiterals = MAX_NUM_LIT;
     while (lit[numLiterals - 1] === 0) numLiterals--;
     let numOffsets = OFFSET_CODE_COUNT;

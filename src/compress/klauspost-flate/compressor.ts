@@ -1,5 +1,5 @@
 /**
- * klauspost/compress's `flate.Writer` (v1.15) at its fast levels: input collects in a window
+ * klauspost/compress's `flate.Writer` (v1.15 to v1.19) at its fast levels: input collects in a window
  * of 65,535 bytes, and each full window is encoded and written as one block (see
  * {@link KlauspostBlockWriter}), whatever the sizes of the writes that filled it, so the
  * output depends on the input alone. A sync flush writes what the window holds and an empty
@@ -10,30 +10,46 @@
 import { MAX_MATCH_OFFSET, MAX_STORE_BLOCK_SIZE } from '../go-flate/tokens.js';
 import { KlauspostBlockWriter } from './block-writer.js';
 import { FastEncoderL5 } from './level5.js';
+import { FastEncoderL6 } from './level6.js';
 import { FastTokens } from './tokens.js';
+import type { TwoTableEncoder } from './two-tables.js';
 
 const EMPTY = new Uint8Array(0);
 
-/** The levels built: klauspost's `DefaultCompression` is level 5. */
-export const KLAUSPOST_LEVELS: readonly number[] = [5];
+/**
+ * The levels built: 5 (klauspost's `DefaultCompression`, so pgzip's) and 6 (Go 1.27's
+ * `DefaultCompression`).
+ */
+export const KLAUSPOST_LEVELS: readonly number[] = [5, 6];
+
+/**
+ * Whose output: `1.15` for klauspost/compress v1.15.12 to v1.18.0 (at levels 5 and 6 their
+ * output is the same), `1.18.2` for v1.18.2 on (and Go 1.27's port of it), whose block writer
+ * codes a block it leaves open differently.
+ */
+export type KlauspostVersion = '1.15' | '1.18.2';
 
 /** A raw deflate writer whose output is klauspost/compress's at the same level. */
 export class KlauspostFlateWriter {
   private readonly window = new Uint8Array(MAX_STORE_BLOCK_SIZE);
   private windowEnd = 0;
   private readonly tokens = new FastTokens();
-  private readonly fast: FastEncoderL5;
-  private readonly w = new KlauspostBlockWriter(7);
+  private readonly fast: TwoTableEncoder;
+  private readonly w: KlauspostBlockWriter;
   private sync = false;
 
-  /** @param level - the compression level; only {@link KLAUSPOST_LEVELS} are built. */
-  constructor(level: number) {
+  /**
+   * @param level - the compression level; only {@link KLAUSPOST_LEVELS} are built.
+   * @param version - whose output.
+   */
+  constructor(level: number, version: KlauspostVersion = '1.15') {
     if (!KLAUSPOST_LEVELS.includes(level)) {
       throw new RangeError(
         `klauspost flate level ${level} is not built (only ${KLAUSPOST_LEVELS.join(', ')})`,
       );
     }
-    this.fast = new FastEncoderL5();
+    this.fast = level === 5 ? new FastEncoderL5() : new FastEncoderL6();
+    this.w = new KlauspostBlockWriter(7, version === '1.18.2');
   }
 
   /**

@@ -8,8 +8,9 @@
  * @module
  */
 import { MAX_MATCH_LENGTH, MAX_MATCH_OFFSET } from '../go-flate/tokens.js';
-import { BUFFER_RESET, FastGen, hash4, hash7, load32, TABLE_SIZE } from './fast-gen.js';
+import { hash4, hash7, load32 } from './fast-gen.js';
 import type { FastTokens } from './tokens.js';
+import { TwoTableEncoder } from './two-tables.js';
 
 /** Bytes at the end of a block that are never searched. */
 const INPUT_MARGIN = 12 - 1;
@@ -18,25 +19,9 @@ const MIN_NON_LITERAL_BLOCK_SIZE = 1 + 1 + INPUT_MARGIN;
 const SKIP_LOG = 6;
 
 /** The level 5 encoder. */
-export class FastEncoderL5 extends FastGen {
-  /** Short-hash table: position + cur of the latest occurrence. */
-  private readonly table = new Int32Array(TABLE_SIZE);
-  /** Long-hash table: the latest occurrence... */
-  private readonly bCur = new Int32Array(TABLE_SIZE);
-  /** ...and the one before it. */
-  private readonly bPrev = new Int32Array(TABLE_SIZE);
-
-  /** Adds `bLong`'s entry `h` a new latest occurrence. */
-  private pushLong(h: number, offset: number): void {
-    this.bPrev[h] = this.bCur[h]!;
-    this.bCur[h] = offset;
-  }
-
-  /**
-   * Encodes `src` (at most 65,535 bytes) into `dst`, matching against the history too.
-   * Sets `dst.n` to the length of a block too short to search, without tokens.
-   */
-  encode(dst: FastTokens, src: Uint8Array): void {
+export class FastEncoderL5 extends TwoTableEncoder {
+  /** Encodes `src` (at most 65,535 bytes) into `dst`, matching against the history too. */
+  override encode(dst: FastTokens, src: Uint8Array): void {
     this.protectCur();
     let s = this.addBlock(src);
     if (src.length < MIN_NON_LITERAL_BLOCK_SIZE) {
@@ -207,36 +192,5 @@ export class FastEncoderL5 extends FastGen {
       cvLo = ((xLo >>> 8) | (xHi << 24)) >>> 0;
       cvHi = xHi >>> 8;
     }
-  }
-
-  /** Adds the bytes after the last match as literals, unless the block has no tokens. */
-  private emitRemainder(dst: FastTokens, nextEmit: number): void {
-    if (nextEmit < this.histLen && dst.n !== 0) dst.addLiterals(this.hist, nextEmit, this.histLen);
-  }
-
-  /** Keeps `cur` from overflowing: rebases the tables' entries, or clears them. */
-  private protectCur(): void {
-    if (this.cur < BUFFER_RESET) return;
-    if (this.histLen === 0) {
-      this.table.fill(0);
-      this.bCur.fill(0);
-      this.bPrev.fill(0);
-      this.cur = MAX_MATCH_OFFSET;
-      return;
-    }
-    const minOff = this.cur + this.histLen - MAX_MATCH_OFFSET;
-    const rebase = (v: number) => (v <= minOff ? 0 : v - this.cur + MAX_MATCH_OFFSET);
-    for (let i = 0; i < TABLE_SIZE; i++) {
-      this.table[i] = rebase(this.table[i]!);
-      const c = this.bCur[i]!;
-      if (c <= minOff) {
-        this.bCur[i] = 0;
-        this.bPrev[i] = 0;
-      } else {
-        this.bCur[i] = c - this.cur + MAX_MATCH_OFFSET;
-        this.bPrev[i] = rebase(this.bPrev[i]!);
-      }
-    }
-    this.cur = MAX_MATCH_OFFSET;
   }
 }

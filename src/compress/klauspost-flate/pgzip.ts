@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { KlauspostFlateWriter } from './compressor.js';
+import { KlauspostFlateWriter, type KlauspostVersion } from './compressor.js';
 
 /** pgzip's default block size. */
 export const PGZIP_BLOCK_SIZE = 1 << 20;
@@ -28,15 +28,17 @@ export class PgzipDeflater {
   /**
    * @param level - klauspost's level (-1, its default, is 5).
    * @param blockSize - pgzip's block size (above 16 KiB).
+   * @param version - the klauspost/compress whose flate pgzip was built with.
    */
   constructor(
     level: number,
     private readonly blockSize = PGZIP_BLOCK_SIZE,
+    version: KlauspostVersion = '1.15',
   ) {
     if (!Number.isInteger(blockSize) || blockSize <= TAIL_SIZE) {
       throw new RangeError(`pgzip block size must be an integer above ${TAIL_SIZE}`);
     }
-    this.flate = new KlauspostFlateWriter(level === -1 ? 5 : level);
+    this.flate = new KlauspostFlateWriter(level === -1 ? 5 : level, version);
     this.flate.resetDict(null);
   }
 
