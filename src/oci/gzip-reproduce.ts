@@ -29,7 +29,9 @@ import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { giveBack } from '../lend.js';
 import { GO_FLATE_ENGINE, goDeflateEngine } from './go-deflate-engine.js';
 import { fromHex, gzipTrailer, parseGzipHeader, toHex } from './gzip-header.js';
-import {
+import { klauspostEngines } from './klauspost-deflate-engine.js';
+
+export {
   KLAUSPOST_118_FLATE_ENGINE,
   KLAUSPOST_FLATE_ENGINE,
   klauspostDeflateEngine,
@@ -39,19 +41,7 @@ import {
   PGZIP_ENGINE,
   PGZIP_UMOCI_ENGINE,
 } from './klauspost-deflate-engine.js';
-
-export {
-  GO_FLATE_ENGINE,
-  goDeflateEngine,
-  KLAUSPOST_118_FLATE_ENGINE,
-  KLAUSPOST_FLATE_ENGINE,
-  klauspostDeflateEngine,
-  klauspostEngines,
-  PGZIP_118_ENGINE,
-  PGZIP_118_UMOCI_ENGINE,
-  PGZIP_ENGINE,
-  PGZIP_UMOCI_ENGINE,
-};
+export { GO_FLATE_ENGINE, goDeflateEngine };
 
 /** Settings of a zlib-style raw deflate encoder. */
 export interface DeflateParams {

@@ -10,6 +10,7 @@ import { GoFlateWriter } from '../../src/compress/go-flate/compressor.js';
 import { goDeflateEngine } from '../../src/oci/go-deflate-engine.js';
 import { goDeflate } from '../go/go.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
+import { literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
@@ -100,29 +101,12 @@ describe.runIf(toolsAvailable('go'))("Go-compatible deflate: Go's bytes", () => 
   });
 
   it('random inputs of literals, repeats and runs', () => {
-    const piece = fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 3000 }),
-      fc.record({ back: fc.nat(40_000), length: fc.integer({ min: 3, max: 600 }) }),
-      fc.record({ byte: fc.nat(255), run: fc.integer({ min: 1, max: 5000 }) }),
-    );
     fc.assert(
       fc.property(
-        fc.array(piece, { maxLength: 60 }),
+        literalsRepeatsRuns,
         fc.integer({ min: 1, max: 9 }),
         fc.constantFrom(32768, 4096, 333),
-        (pieces, level, writeSize) => {
-          const parts: number[] = [];
-          for (const p of pieces) {
-            if (p instanceof Uint8Array) parts.push(...p);
-            else if ('run' in p) for (let i = 0; i < p.run; i++) parts.push(p.byte);
-            else {
-              const from = Math.max(0, parts.length - 1 - p.back);
-              for (let i = 0; i < p.length && from + i < parts.length; i++) {
-                parts.push(parts[from + i]!);
-              }
-            }
-          }
-          const input = Uint8Array.from(parts);
+        (input, level, writeSize) => {
           expect(
             firstDifference(ours(input, level, writeSize), goDeflate(input, level, writeSize)),
           ).toBe(-1);
@@ -132,28 +116,6 @@ describe.runIf(toolsAvailable('go'))("Go-compatible deflate: Go's bytes", () => 
     );
   });
 });
-
-/** The engine's output for `input` handed over in pieces of the sizes `sizes` gives, in turn. */
-async function viaEngine(
-  input: Uint8Array,
-  level: number,
-  sizes: () => number,
-): Promise<Uint8Array> {
-  const pair = goDeflateEngine().createDeflateRaw({ level, memLevel: 8, strategy: 0 });
-  const writer = pair.writable.getWriter();
-  const parts: Uint8Array[] = [];
-  const reading = (async () => {
-    for await (const p of pair.readable as unknown as AsyncIterable<Uint8Array>) parts.push(p);
-  })();
-  for (let at = 0; at < input.length; ) {
-    const n = Math.max(1, sizes());
-    await writer.write(input.subarray(at, at + n));
-    at += n;
-  }
-  await writer.close();
-  await reading;
-  return concat(parts);
-}
 
 describe.runIf(toolsAvailable('go'))('the Go engine', () => {
   it("gives Go's 32 KiB-write output however its input arrives", async () => {
@@ -171,7 +133,7 @@ describe.runIf(toolsAvailable('go'))('the Go engine', () => {
     expect(firstDifference(goDeflate(input, 6, 7), want)).not.toBe(-1);
     const sizes = [() => 1 + (next() % 64), () => 7, () => 100_000, () => 1 + (next() % 70_000)];
     for (const size of sizes) {
-      expect(firstDifference(await viaEngine(input, 6, size), want)).toBe(-1);
+      expect(firstDifference(await viaEngine(goDeflateEngine(), 6, input, size), want)).toBe(-1);
     }
   });
 });

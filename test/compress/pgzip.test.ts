@@ -28,9 +28,10 @@ import {
   UMOCI_BLOCK_SIZE,
 } from '../../src/oci/klauspost-deflate-engine.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
+import { literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
 import { collect, sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
-import { goldenInputs } from '../pgzip/golden-inputs.js';
+import { drifting, goldenInputs } from '../pgzip/golden-inputs.js';
 import { klauspostDeflate, pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
@@ -138,25 +139,8 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
   });
 
   it('random inputs of literals, repeats and runs', () => {
-    const piece = fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 3000 }),
-      fc.record({ back: fc.nat(40_000), length: fc.integer({ min: 3, max: 600 }) }),
-      fc.record({ byte: fc.nat(255), run: fc.integer({ min: 1, max: 5000 }) }),
-    );
     fc.assert(
-      fc.property(fc.array(piece, { maxLength: 80 }), (pieces) => {
-        const parts: number[] = [];
-        for (const p of pieces) {
-          if (p instanceof Uint8Array) parts.push(...p);
-          else if ('run' in p) for (let i = 0; i < p.run; i++) parts.push(p.byte);
-          else {
-            const from = Math.max(0, parts.length - 1 - p.back);
-            for (let i = 0; i < p.length && from + i < parts.length; i++) {
-              parts.push(parts[from + i]!);
-            }
-          }
-        }
-        const input = Uint8Array.from(parts);
+      fc.property(literalsRepeatsRuns, (input) => {
         for (const level of [5, 6]) {
           const ours = oursRaw(input, 32768, level);
           expect(firstDifference(ours, klauspostDeflate(input, level)), `level ${level}`).toBe(-1);
@@ -167,33 +151,9 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
   });
 
   it('windows whose statistics change: reusing the open codes or not', () => {
-    // Segments of differing alphabets, skews and repeats, so that for some windows reusing the
-    // open block's codes and starting new ones are estimated close together.
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2 ** 31 - 1 }), (seed) => {
-        const next = xorshift32(seed);
-        const parts: Uint8Array[] = [];
-        for (let k = 0, n = 3 + (next() % 6); k < n; k++) {
-          const size = 5000 + (next() % 70_000);
-          const alphabet = 2 + (next() % 255);
-          const skew = 1 + (next() % 4);
-          const repeat = next() % 3;
-          const seg = new Uint8Array(size);
-          for (let i = 0; i < size; i++) {
-            if (repeat > 0 && i > 64 && next() % 8 < repeat) {
-              const back = 1 + (next() % 64);
-              const len = Math.min(size - i, 3 + (next() % 20));
-              for (let j = 0; j < len; j++) seg[i + j] = seg[i + j - back]!;
-              i += len - 1;
-            } else {
-              let r = next() % alphabet;
-              for (let j = 1; j < skew; j++) r = Math.min(r, next() % alphabet);
-              seg[i] = r;
-            }
-          }
-          parts.push(seg);
-        }
-        const input = concat(parts);
+        const input = drifting(3 + (seed % 6), seed);
         expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5))).toBe(-1);
       }),
       { numRuns: 30 },
@@ -385,31 +345,15 @@ describe('klauspost/compress v1.18.2 (also Go 1.27): pinned digests', () => {
   }
 });
 
-/** The engine's output for `input` handed over in pieces of the sizes `sizes` gives. */
-async function viaEngine(input: Uint8Array, sizes: () => number): Promise<Uint8Array> {
-  const pair = klauspostDeflateEngine().createDeflateRaw({ level: 5, memLevel: 8, strategy: 0 });
-  const writer = pair.writable.getWriter();
-  const parts: Uint8Array[] = [];
-  const reading = (async () => {
-    for await (const p of pair.readable as unknown as AsyncIterable<Uint8Array>) parts.push(p);
-  })();
-  for (let at = 0; at < input.length; ) {
-    const n = Math.max(1, sizes());
-    await writer.write(input.subarray(at, at + n));
-    at += n;
-  }
-  await writer.close();
-  await reading;
-  return concat(parts);
-}
-
 describe('the pgzip engine', () => {
   it('gives the same stream however its input arrives', async () => {
     const input = blocks['text, random and runs over 3.5 MiB']!;
     const want = oursPgzip(input);
     const next = xorshift32(20);
     for (const size of [() => 1 + (next() % 5000), () => 1 + (next() % 3_000_000)]) {
-      expect(firstDifference(await viaEngine(input, size), want)).toBe(-1);
+      expect(firstDifference(await viaEngine(klauspostDeflateEngine(), 5, input, size), want)).toBe(
+        -1,
+      );
     }
   });
 

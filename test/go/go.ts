@@ -8,24 +8,31 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Builds a Go program with the `go` tool into a temporary directory and returns the binary's
+ * path: `target` (a package or file) in `dir`, with `env` added to the environment.
+ */
+export function buildGo(dir: string, target: string, env: Record<string, string> = {}): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'layerdiff-go-')), 'helper');
+  execFileSync('go', ['build', '-o', out, target], {
+    cwd: dir,
+    // Go needs a build cache; CI's environment may have no HOME to put it under.
+    env: {
+      ...process.env,
+      CGO_ENABLED: '0',
+      GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'layerdiff-gocache'),
+      ...env,
+    },
+    stdio: 'pipe',
+  });
+  return out;
+}
+
 let binary: string | undefined;
 
 /** Builds the helper (once) and returns its path. */
 function goflate(): string {
-  if (!binary) {
-    const out = join(mkdtempSync(join(tmpdir(), 'layerdiff-goflate-')), 'goflate');
-    execFileSync('go', ['build', '-o', out, '.'], {
-      cwd: dirname(fileURLToPath(import.meta.url)),
-      // Go needs a build cache; CI's environment may have no HOME to put it under.
-      env: {
-        ...process.env,
-        CGO_ENABLED: '0',
-        GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'layerdiff-gocache'),
-      },
-      stdio: 'pipe',
-    });
-    binary = out;
-  }
+  binary ??= buildGo(dirname(fileURLToPath(import.meta.url)), '.');
   return binary;
 }
 

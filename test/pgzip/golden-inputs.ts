@@ -7,7 +7,7 @@ import { concat, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
 /** Segments of differing alphabets, skews and repeats: windows that reuse codes or not. */
-function drifting(segments: number, seed: number): Uint8Array {
+export function drifting(segments: number, seed: number): Uint8Array {
   const next = xorshift32(seed);
   const parts: Uint8Array[] = [];
   for (let k = 0; k < segments; k++) {

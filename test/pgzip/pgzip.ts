@@ -4,10 +4,10 @@
  * are built with), for comparing layerdiff's pgzip engine with the real thing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildGo } from '../go/go.js';
 
 /** Where Debian's Go library packages put their sources (a GOPATH). */
 const DEBIAN_GOPATH = '/usr/share/gocode';
@@ -25,23 +25,12 @@ export function pgzipAvailable(): boolean {
 
 let binary: string | undefined;
 
-/** Builds the helper (once) and returns its path. */
+/** Builds the helper (once, in GOPATH mode against Debian's sources) and returns its path. */
 function helper(): string {
-  if (!binary) {
-    const out = join(mkdtempSync(join(tmpdir(), 'layerdiff-pgzip-')), 'pgzip');
-    execFileSync('go', ['build', '-o', out, 'pgzip.go'], {
-      cwd: dirname(fileURLToPath(import.meta.url)),
-      env: {
-        ...process.env,
-        CGO_ENABLED: '0',
-        GO111MODULE: 'off',
-        GOPATH: DEBIAN_GOPATH,
-        GOCACHE: process.env.GOCACHE ?? join(tmpdir(), 'layerdiff-gocache'),
-      },
-      stdio: 'pipe',
-    });
-    binary = out;
-  }
+  binary ??= buildGo(dirname(fileURLToPath(import.meta.url)), 'pgzip.go', {
+    GO111MODULE: 'off',
+    GOPATH: DEBIAN_GOPATH,
+  });
   return binary;
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { DeflateBitWriter } from './bit-writer.js';
-import { FIXED_LITERALS, FIXED_OFFSETS, HuffmanEncoder } from './huffman.js';
+import { FIXED_LITERALS, FIXED_OFFSETS, HUFF_OFFSETS } from './huffman.js';
 import {
   END_BLOCK,
   LENGTH_CODE,
@@ -22,15 +22,6 @@ import {
   OFFSET_EXTRA_BITS,
   OFFSET_MASK,
 } from './tokens.js';
-
-/** The distance code of a block without matches. */
-const HUFF_OFFSETS: HuffmanEncoder = (() => {
-  const h = new HuffmanEncoder(OFFSET_CODE_COUNT);
-  const freq = new Int32Array(OFFSET_CODE_COUNT);
-  freq[0] = 1;
-  h.generate(freq, 15);
-  return h;
-})();
 
 /** Deflate block writer with Go's block choices. */
 export class BlockWriter extends DeflateBitWriter {

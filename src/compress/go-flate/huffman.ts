@@ -193,3 +193,12 @@ export const FIXED_OFFSETS: HuffmanEncoder = (() => {
   }
   return h;
 })();
+
+/** The distance code of a block without matches: one code, for distance code 0. */
+export const HUFF_OFFSETS: HuffmanEncoder = (() => {
+  const h = new HuffmanEncoder(30);
+  const freq = new Int32Array(30);
+  freq[0] = 1;
+  h.generate(freq, 15);
+  return h;
+})();

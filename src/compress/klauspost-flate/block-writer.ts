@@ -9,7 +9,12 @@
  * @module
  */
 import { DeflateBitWriter } from '../go-flate/bit-writer.js';
-import { FIXED_LITERALS, FIXED_OFFSETS, HuffmanEncoder } from '../go-flate/huffman.js';
+import {
+  FIXED_LITERALS,
+  FIXED_OFFSETS,
+  HUFF_OFFSETS,
+  HuffmanEncoder,
+} from '../go-flate/huffman.js';
 import {
   END_BLOCK,
   LENGTH_EXTRA_BITS,
@@ -25,15 +30,6 @@ const MAX_PREDEFINED_TOKENS = 250;
 /** What a new Huffman-only header is guessed to cost, in bits. */
 const GUESS_HEADER_BITS = 70 * 8;
 const MAX_INT32 = 0x7fffffff;
-
-/** The distance code of a Huffman-only block: one code, for distance code 0. */
-const HUFF_OFFSETS: HuffmanEncoder = (() => {
-  const h = new HuffmanEncoder(OFFSET_CODE_COUNT);
-  const freq = new Int32Array(OFFSET_CODE_COUNT);
-  freq[0] = 1;
-  h.generate(freq, 15);
-  return h;
-})();
 
 /** klauspost's block writer. */
 export class KlauspostBlockWriter extends DeflateBitWriter {

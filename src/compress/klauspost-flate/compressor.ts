@@ -37,6 +37,7 @@ export class KlauspostFlateWriter {
   private readonly fast: TwoTableEncoder;
   private readonly w: KlauspostBlockWriter;
   private sync = false;
+  private closed = false;
 
   /**
    * @param level - the compression level; only {@link KLAUSPOST_LEVELS} are built.
@@ -59,6 +60,7 @@ export class KlauspostFlateWriter {
   resetDict(dict: Uint8Array | null): void {
     this.w.reset();
     this.sync = false;
+    this.closed = false;
     this.fast.reset();
     this.windowEnd = 0;
     this.tokens.reset();
@@ -70,6 +72,7 @@ export class KlauspostFlateWriter {
 
   /** Compresses `b`; output is ready for {@link KlauspostFlateWriter.take} per full window. */
   write(b: Uint8Array): void {
+    if (this.closed) throw new Error('klauspost flate writer written after close');
     for (let at = 0; at < b.length; ) {
       if (this.windowEnd === this.window.length || this.sync) this.step();
       const n = Math.min(b.length - at, this.window.length - this.windowEnd);
@@ -90,6 +93,8 @@ export class KlauspostFlateWriter {
 
   /** Writes out what the window holds and ends the stream. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.sync = true;
     this.step();
     this.w.writeStoredHeader(0, true);
