@@ -10,24 +10,13 @@ import { GoFlateWriter } from '../../src/compress/go-flate/compressor.js';
 import { goDeflateEngine } from '../../src/oci/go-deflate-engine.js';
 import { goDeflate } from '../go/go.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
-import { literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
+import { drive, literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 
 /** Our deflate of `input` at `level`, handed over in `writeSize` pieces. */
-function ours(input: Uint8Array, level: number, writeSize = 32768): Uint8Array {
-  const w = new GoFlateWriter(level);
-  const out: Uint8Array[] = [];
-  for (let at = 0; at < input.length; at += writeSize) {
-    w.write(input.subarray(at, at + writeSize));
-    const o = w.take();
-    if (o) out.push(o);
-  }
-  w.close();
-  const o = w.take();
-  if (o) out.push(o);
-  return concat(out);
-}
+const ours = (input: Uint8Array, level: number, writeSize = 32768) =>
+  drive(new GoFlateWriter(level), input, writeSize);
 
 /** Random bytes with short repeats far back: matches of 4 beyond 4,096 bytes are not taken. */
 function farRepeats(n: number, seed: number): Uint8Array {

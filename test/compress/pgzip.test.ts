@@ -28,30 +28,12 @@ import {
   UMOCI_BLOCK_SIZE,
 } from '../../src/oci/klauspost-deflate-engine.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
-import { literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
+import { drive, literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
 import { collect, sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { drifting, goldenInputs } from '../pgzip/golden-inputs.js';
 import { klauspostDeflate, pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
-
-/** What a writer with `write`, `close` and `take` gives for `input` in `writeSize` pieces. */
-function drive(
-  w: { write(b: Uint8Array): void; close(): void; take(): Uint8Array | undefined },
-  input: Uint8Array,
-  writeSize: number,
-): Uint8Array {
-  const out: Uint8Array[] = [];
-  for (let at = 0; at < input.length; at += writeSize) {
-    w.write(input.subarray(at, at + writeSize));
-    const o = w.take();
-    if (o) out.push(o);
-  }
-  w.close();
-  const o = w.take();
-  if (o) out.push(o);
-  return concat(out);
-}
 
 function oursRaw(input: Uint8Array, writeSize = 32768, level = 5): Uint8Array {
   const w = new KlauspostFlateWriter(level);

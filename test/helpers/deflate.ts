@@ -3,6 +3,27 @@ import fc from 'fast-check';
 import type { DeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { concat } from './bytes.js';
 
+/** A writer of the encoders here: input in, output taken as it is ready. */
+export interface DeflateWriter {
+  write(b: Uint8Array): void;
+  close(): void;
+  take(): Uint8Array | undefined;
+}
+
+/** What `w` writes for `input` handed over in `writeSize` pieces, then closed. */
+export function drive(w: DeflateWriter, input: Uint8Array, writeSize: number): Uint8Array {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < input.length; at += writeSize) {
+    w.write(input.subarray(at, at + writeSize));
+    const o = w.take();
+    if (o) out.push(o);
+  }
+  w.close();
+  const o = w.take();
+  if (o) out.push(o);
+  return concat(out);
+}
+
 /** The engine's raw deflate of `input` at `level`, handed over in pieces of `sizes()` bytes. */
 export async function viaEngine(
   engine: DeflateEngine,

@@ -99,6 +99,24 @@ export class DeflateBitWriter {
     this.writeBytes(input);
   }
 
+  /**
+   * How many literal/length and distance codes the block's frequencies need sent (through the
+   * last one used); a block without matches still sends one distance code, counted once.
+   */
+  protected codesInUse(): [number, number] {
+    const lit = this.literalFreq;
+    const off = this.offsetFreq;
+    let numLiterals = MAX_NUM_LIT;
+    while (lit[numLiterals - 1] === 0) numLiterals--;
+    let numOffsets = OFFSET_CODE_COUNT;
+    while (numOffsets > 0 && off[numOffsets - 1] === 0) numOffsets--;
+    if (numOffsets === 0) {
+      off[0] = 1;
+      numOffsets = 1;
+    }
+    return [numLiterals, numOffsets];
+  }
+
   /** Run-length codes both codes' lengths into `codegen` and counts `codegenFreq`. */
   protected generateCodegen(
     numLiterals: number,

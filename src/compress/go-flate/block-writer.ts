@@ -15,10 +15,8 @@ import {
   LENGTH_EXTRA_BITS,
   LENGTH_SHIFT,
   MATCH_TYPE,
-  MAX_NUM_LIT,
   MAX_STORE_BLOCK_SIZE,
   OFFSET_CODE,
-  OFFSET_CODE_COUNT,
   OFFSET_EXTRA_BITS,
   OFFSET_MASK,
 } from './tokens.js';
@@ -122,14 +120,7 @@ export class BlockWriter extends DeflateBitWriter {
         off[OFFSET_CODE[t & OFFSET_MASK]!]!++;
       }
     }
-    let numLiterals = MAX_NUM_LIT;
-    while (lit[numLiterals - 1] === 0) numLiterals--;
-    let numOffsets = OFFSET_CODE_COUNT;
-    while (numOffsets > 0 && off[numOffsets - 1] === 0) numOffsets--;
-    if (numOffsets === 0) {
-      off[0] = 1;
-      numOffsets = 1;
-    }
+    const [numLiterals, numOffsets] = this.codesInUse();
     this.literals.generate(lit, 15);
     this.offsets.generate(off, 15);
     return [numLiterals, numOffsets];

@@ -270,15 +270,7 @@ export class KlauspostBlockWriter extends DeflateBitWriter {
     if (tokens.n === 0) return [0, 0];
     if (this.alwaysEOB) lit[END_BLOCK] = 1;
     else if (filled) return [MAX_NUM_LIT, OFFSET_CODE_COUNT];
-    let numLiterals = MAX_NUM_LIT;
-    while (lit[numLiterals - 1] === 0) numLiterals--;
-    let numOffsets = OFFSET_CODE_COUNT;
-    while (numOffsets > 0 && off[numOffsets - 1] === 0) numOffsets--;
-    if (numOffsets === 0) {
-      off[0] = 1;
-      numOffsets = 1;
-    }
-    return [numLiterals, numOffsets];
+    return this.codesInUse();
   }
 
   /** The extra bits the block's lengths and distances carry. */
