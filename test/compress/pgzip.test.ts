@@ -104,10 +104,14 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
   }
 
   for (const [name, input] of Object.entries(blocks)) {
-    it(`${name}, in pgzip blocks of 1 MiB and of umoci's 256 KiB`, () => {
-      expect(firstDifference(oursPgzip(input), pgzipBody(input)), '1 MiB').toBe(-1);
-      const umoci = oursPgzip(input, 32768, UMOCI_BLOCK_SIZE);
-      expect(firstDifference(umoci, pgzipBody(input, 32768, UMOCI_BLOCK_SIZE)), '256 KiB').toBe(-1);
+    it(`${name}, in pgzip blocks of 1 MiB and of umoci's 256 KiB, levels 5 and 6`, () => {
+      for (const level of [5, 6]) {
+        for (const blockSize of [undefined, UMOCI_BLOCK_SIZE]) {
+          const ours = oursPgzip(input, 32768, blockSize, level);
+          const want = pgzipBody(input, 32768, blockSize, level);
+          expect(firstDifference(ours, want), `level ${level}, blocks ${blockSize}`).toBe(-1);
+        }
+      }
     });
   }
 
