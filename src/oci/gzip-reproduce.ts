@@ -162,24 +162,29 @@ export function createGzipWriter(
   if (!header) throw new Error('gzip header must be hex');
   let crc = 0;
   let size = 0;
-  const deflate = engine.createDeflateRaw(params);
-  const input = deflate.writable.getWriter();
-  const give = options.giveBack === true && engine.copiesInput === true;
-  const writable = new WritableStream<Uint8Array>({
-    async write(chunk) {
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
       crc = crc32(chunk, crc);
       size += chunk.length;
-      // Settles once the engine's transform has taken the chunk.
-      await input.write(chunk);
-      if (give) giveBack(chunk.buffer);
-    },
-    close() {
-      return input.close();
-    },
-    abort(reason) {
-      return input.abort(reason);
+      controller.enqueue(chunk);
     },
   });
+  const deflate = engine.createDeflateRaw(params);
+  let sink = deflate.writable;
+  if (options.giveBack === true && engine.copiesInput === true) {
+    const input = deflate.writable.getWriter();
+    sink = new WritableStream<Uint8Array>({
+      async write(chunk) {
+        // Settles once the engine's transform has taken the chunk.
+        await input.write(chunk);
+        giveBack(chunk.buffer);
+      },
+      close: () => input.close(),
+      abort: (reason) => input.abort(reason),
+    });
+  }
+  // Errors reach the reader through the engine's readable, and the writer through `counter`.
+  counter.readable.pipeTo(sink).catch(() => {});
   const body = deflate.readable.getReader();
   const readable = new ReadableStream<Uint8Array>(
     {
@@ -201,7 +206,7 @@ export function createGzipWriter(
     },
     { highWaterMark: 0 },
   );
-  return { writable, readable };
+  return { writable: counter.writable, readable };
 }
 
 /** Options of {@link findGzipParams}. */

@@ -29,7 +29,7 @@ import {
 } from '../../src/oci/klauspost-deflate-engine.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
 import { drive, literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
-import { collect, sha256 } from '../helpers/streams.js';
+import { collect, sha256, within } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { drifting, goldenInputs } from '../pgzip/golden-inputs.js';
 import { klauspostDeflate, pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
@@ -371,6 +371,19 @@ describe('the pgzip engine', () => {
     const out = await gzip(klauspostDeflateEngine());
     expect(back).toEqual(pieces.map((p) => p.buffer));
     expect(firstDifference(out.subarray(10, -8), oursPgzip(input))).toBe(-1);
+  });
+
+  it('takes a first write before anything is read, as a TransformStream pipe does', async () => {
+    const header = '1f8b08000000000000ff';
+    const params = { engine: PGZIP_ENGINE, level: 5, memLevel: 8, strategy: 0, header };
+    for (const giveBack of [false, true]) {
+      const pair = createGzipWriter(params, klauspostDeflateEngine(), { giveBack });
+      const writer = pair.writable.getWriter();
+      await within(writer.write(text(1000, 23)));
+      const out = collect(pair.readable);
+      await writer.close();
+      expect((await out).subarray(10, -8)).toEqual(oursPgzip(text(1000, 23)));
+    }
   });
 
   it('ends an empty stream with a sync flush and an empty final fixed block', () => {
