@@ -34,7 +34,7 @@ export const KLAUSPOST_118_FLATE_ENGINE = 'klauspost-flate-1.18.2';
 /** umoci's block size: it calls pgzip's `SetConcurrency(256<<10, ...)`. */
 export const UMOCI_BLOCK_SIZE = 256 << 10;
 
-/** Input handed to the deflater at a time: its output is passed on before the next. */
+/** Input handed to the deflater at a time (the output does not depend on it). */
 const PIECE = 64 * 1024;
 
 /** Which klauspost engine. */
@@ -70,16 +70,18 @@ export function klauspostDeflateEngine(options: KlauspostEngineOptions = {}): De
       if (params.strategy !== 0) {
         throw new RangeError(`${name} has no strategy ${params.strategy}`);
       }
-      const deflater = blockSize
-        ? new PgzipDeflater(params.level, blockSize, version)
-        : oneStream(params.level, version);
+      const deflater =
+        blockSize !== undefined
+          ? new PgzipDeflater(params.level, blockSize, version)
+          : oneStream(params.level, version);
       const drain = (controller: TransformStreamDefaultController<Uint8Array>) => {
         const out = deflater.take();
         if (out) controller.enqueue(out);
       };
       return new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
-          // A window's worth at a time, each one's output passed on before the next.
+          // A piece at a time, each one's output taken before the next, so that the writer's
+          // output buffer stays the size of one piece's output, whatever chunks arrive.
           for (let at = 0; at < chunk.length; at += PIECE) {
             deflater.write(chunk.subarray(at, at + PIECE));
             drain(controller);

@@ -27,6 +27,7 @@ import {
   PGZIP_UMOCI_ENGINE,
   UMOCI_BLOCK_SIZE,
 } from '../../src/oci/klauspost-deflate-engine.js';
+import { layerMethod } from '../../src/oci/restore-plan.js';
 import { concat, firstDifference, pseudoRandom, text, xorshift32 } from '../helpers/bytes.js';
 import { drive, literalsRepeatsRuns, viaEngine } from '../helpers/deflate.js';
 import { collect, sha256, within } from '../helpers/streams.js';
@@ -384,6 +385,25 @@ describe('the pgzip engine', () => {
       await writer.close();
       expect((await out).subarray(10, -8)).toEqual(oursPgzip(text(1000, 23)));
     }
+  });
+
+  it('a recorded level it lacks: the layer comes back uncompressed, with the reason', () => {
+    const gzip = { engine: PGZIP_ENGINE, level: 4, memLevel: 8, strategy: 0, header: '1f8b' };
+    const record = {
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      digest: `sha256:${'1'.repeat(64)}`,
+      size: 10,
+      diffId: `sha256:${'2'.repeat(64)}`,
+      compression: 'gzip' as const,
+      gzip,
+    };
+    expect(layerMethod(record, [klauspostDeflateEngine()])).toEqual({
+      how: 'uncompressed',
+      reason: `deflate engine ${PGZIP_ENGINE} has no level 4`,
+    });
+    expect(
+      layerMethod({ ...record, gzip: { ...gzip, level: 5 } }, [klauspostDeflateEngine()]),
+    ).toMatchObject({ how: 'recompressed' });
   });
 
   it('ends an empty stream with a sync flush and an empty final fixed block', () => {

@@ -22,6 +22,10 @@ export class PgzipDeflater {
   /** Bytes of the current block written so far. */
   private filled = 0;
   /** The current block's last {@link TAIL_SIZE} bytes (once it has that many). */
+  private readonly ring = new Uint8Array(TAIL_SIZE);
+  /** Where the next byte goes in {@link PgzipDeflater.ring}. */
+  private ringAt = 0;
+  /** The ring's bytes in order, made at each block's end. */
   private readonly tail = new Uint8Array(TAIL_SIZE);
   private closed = false;
 
@@ -54,6 +58,8 @@ export class PgzipDeflater {
       at += n;
       if (this.filled === this.blockSize) {
         this.flate.flush();
+        this.tail.set(this.ring.subarray(this.ringAt));
+        this.tail.set(this.ring.subarray(0, this.ringAt), TAIL_SIZE - this.ringAt);
         this.flate.resetDict(this.tail);
         this.filled = 0;
       }
@@ -73,12 +79,12 @@ export class PgzipDeflater {
     return this.flate.take();
   }
 
+  /** Keeps the last {@link TAIL_SIZE} bytes written, in a ring (each byte copied once). */
   private keepTail(piece: Uint8Array): void {
-    if (piece.length >= TAIL_SIZE) {
-      this.tail.set(piece.subarray(piece.length - TAIL_SIZE));
-    } else {
-      this.tail.copyWithin(0, piece.length);
-      this.tail.set(piece, TAIL_SIZE - piece.length);
-    }
+    const last = piece.subarray(Math.max(0, piece.length - TAIL_SIZE));
+    const first = Math.min(last.length, TAIL_SIZE - this.ringAt);
+    this.ring.set(last.subarray(0, first), this.ringAt);
+    this.ring.set(last.subarray(first), 0);
+    this.ringAt = (this.ringAt + last.length) % TAIL_SIZE;
   }
 }
