@@ -149,7 +149,8 @@ describe.runIf(toolsAvailable('go') && pgzipAvailable())("the pgzip engine: pgzi
 
   it('a real binary (the go tool, 6 MiB of it): windows that reuse codes or start new ones', () => {
     // Machine code and data change statistics from window to window, where the writer's
-    // estimates for reusing the open block's codes and for new ones lie within a percent.
+    // estimates for reusing the open block's codes and for new ones often lie within a percent
+    // (on a tar of Go's tools, 195 of 308 such decisions).
     const go = join(execFileSync('go', ['env', 'GOROOT'], { encoding: 'utf8' }).trim(), 'bin/go');
     const input = new Uint8Array(readFileSync(go).subarray(0, 6 * MiB));
     expect(firstDifference(oursRaw(input), klauspostDeflate(input, 5)), 'flate').toBe(-1);
