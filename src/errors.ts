@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'ERR_OCI_LIMIT'
   | 'ERR_OCI_REF_NOT_FOUND'
   | 'ERR_OCI_PLATFORM'
-  | 'ERR_REGISTRY';
+  | 'ERR_REGISTRY'
+  | 'ERR_REGISTRY_AUTH';
 
 /** Base class of every error layerdiff throws. Branch on {@link LayerdiffError.code}. */
 export class LayerdiffError extends Error {
@@ -325,10 +326,28 @@ export class RegistryError extends LayerdiffError {
   readonly url: string;
   /** The HTTP status, when there was an answer. */
   readonly status: number | undefined;
-  constructor(url: string, status: number | undefined, detail: string, options?: ErrorOptions) {
-    super('ERR_REGISTRY', `${url}: ${detail}`, options);
+  constructor(
+    url: string,
+    status: number | undefined,
+    detail: string,
+    options?: ErrorOptions,
+    code: 'ERR_REGISTRY' | 'ERR_REGISTRY_AUTH' = 'ERR_REGISTRY',
+  ) {
+    super(code, `${url}: ${detail}`, options);
     this.url = url;
     this.status = status;
+  }
+}
+
+/**
+ * A registry (or its token service) asks for credentials that were not given, refuses those
+ * given, or the credentials could not be had (a credential helper failed, an auth file is
+ * malformed). `url` names what was asked: the registry's or the token service's URL, or the
+ * auth file or helper.
+ */
+export class RegistryAuthError extends RegistryError {
+  constructor(url: string, status: number | undefined, detail: string, options?: ErrorOptions) {
+    super(url, status, detail, options, 'ERR_REGISTRY_AUTH');
   }
 }
 

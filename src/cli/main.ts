@@ -108,10 +108,14 @@ commands:
       platform of a multi-platform image, or the one --platform names) into <dir> and write
       its chunked form: a layout whose layers are index roots (docs/OCI.md).
   oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
-      [--platform <os/arch[/variant]>] [--json]
-      oci convert, with the image read from a registry (anonymously, with the bearer token
-      it hands out if it asks; HTTPS unless --plain-http): each manifest checked by digest,
-      each layer streamed into the store.
+      [--authfile <file> | --username <user> --password-stdin] [--platform <os/arch[/variant]>]
+      [--json]
+      oci convert, with the image read from a registry (HTTPS unless --plain-http): each
+      manifest checked by digest, each layer streamed into the store. A registry that asks
+      for credentials gets those of --username (the password read from stdin) or of the auth
+      files podman and docker keep (--authfile, or $REGISTRY_AUTH_FILE, auth.json,
+      ~/.docker/config.json, with their credential helpers); none there, it is asked
+      anonymously. docker.io means Docker Hub.
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

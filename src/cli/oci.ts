@@ -3,7 +3,8 @@
  *
  * ```
  * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--json]
- * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http] [--platform <p>] [--json]
+ * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
+ *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -16,8 +17,10 @@ import { nodeHashProvider } from '../node/hash.js';
 import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { restoreLayout } from '../node/oci-restore.js';
+import { authFileCredentials } from '../node/registry-auth.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import { registryLayout } from '../registry/client.js';
+import type { CredentialSource, RegistryCredentials } from '../registry/credentials.js';
 import { parse, required } from './args.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
@@ -70,7 +73,13 @@ async function ociConvert(args: string[]): Promise<void> {
 async function ociPull(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { ...CONVERT_OPTIONS, 'plain-http': { type: 'boolean' } },
+    {
+      ...CONVERT_OPTIONS,
+      'plain-http': { type: 'boolean' },
+      authfile: { type: 'string' },
+      username: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+    },
     { min: 1, max: 1, names: 'one image reference, host[:port]/repository[:tag][@digest]' },
   );
   required(values.store, 'store');
@@ -79,8 +88,41 @@ async function ociPull(args: string[]): Promise<void> {
   const layout = await registryLayout(positionals[0]!, {
     plainHttp: values['plain-http'] === true,
     hash,
+    credentials: await pullCredentials(values),
   });
   await convertImage(layout, undefined, values);
+}
+
+/**
+ * The credentials `oci pull` offers: `--username` with the password on stdin, or what the
+ * auth files (`--authfile`, or podman's and docker's) hold for the registry.
+ */
+async function pullCredentials(values: {
+  authfile?: string;
+  username?: string;
+  'password-stdin'?: boolean;
+}): Promise<RegistryCredentials | CredentialSource> {
+  const { username, authfile } = values;
+  if ((username === undefined) !== (values['password-stdin'] !== true)) {
+    throw new UsageError('--username and --password-stdin go together');
+  }
+  if (username === undefined) {
+    return authFileCredentials(authfile !== undefined ? { authFile: authfile } : {});
+  }
+  if (authfile !== undefined) throw new UsageError('--authfile or --username, not both');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > 65536) throw new UsageError('the password on stdin is over 64 KiB');
+    chunks.push(chunk as Buffer);
+  }
+  // One trailing newline (of `echo`, or a file) is not part of it, as docker login reads it.
+  const password = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  if (password === '') throw new UsageError('--password-stdin read no password');
+  return { username, password };
 }
 
 /** Converts an image (a layout directory, or one read from a registry) and prints the report. */

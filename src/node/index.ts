@@ -65,6 +65,12 @@ export {
 } from './open-store.js';
 export { PACKS_DIR, PackStore, type PackStoreOptions } from './pack-store.js';
 export {
+  type AuthFileOptions,
+  authFileCredentials,
+  authFilePaths,
+  normalizeAuthKey,
+} from './registry-auth.js';
+export {
   type RunningRegistry,
   type ServeRegistryOptions,
   serveRegistry,

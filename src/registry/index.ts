@@ -1,7 +1,12 @@
 export { checkedBlob } from './checked-blob.js';
 export { type RegistryLayoutOptions, registryLayout } from './client.js';
+export {
+  basicAuthorization,
+  type CredentialSource,
+  type RegistryCredentials,
+} from './credentials.js';
 export { createRegistryHandler, type RegistryOptions } from './handler.js';
-export { type ImageReference, parseImageReference } from './names.js';
+export { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 export { type ByteRange, byteRange, parseRange } from './range.js';
 export {
   openRepository,

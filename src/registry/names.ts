@@ -25,10 +25,23 @@ export interface ImageReference {
   digest?: string;
 }
 
+/** Docker Hub's names, whose API is served at `registry-1.docker.io`. */
+const DOCKER_HUB = new Set(['docker.io', 'index.docker.io']);
+
+/**
+ * The host the distribution API of `registry` is asked at: `registry-1.docker.io` for Docker
+ * Hub's `docker.io` and `index.docker.io`, as docker and containers/image ask; `registry`
+ * itself otherwise.
+ */
+export function registryApiHost(registry: string): string {
+  return DOCKER_HUB.has(registry.toLowerCase()) ? 'registry-1.docker.io' : registry;
+}
+
 /**
  * Parses `host[:port]/repository[:tag][@digest]`. The registry is never implied (no default
  * to Docker Hub): the first part must be a host, with a `.` or a port, or `localhost`.
- * Without tag and digest the tag is `latest`.
+ * Without tag and digest the tag is `latest`. On Docker Hub (`docker.io`), a one-part
+ * repository is an official image's: `docker.io/debian` is `library/debian`.
  * @param text - the reference.
  * @returns its parts.
  * @throws {@link UsageError} for anything else.
@@ -63,6 +76,7 @@ export function parseImageReference(text: string): ImageReference {
     throw bad(`${JSON.stringify(rest)} is not a repository name`);
   }
   if (tag === undefined && digest === undefined) tag = 'latest';
+  if (DOCKER_HUB.has(registry.toLowerCase()) && !rest.includes('/')) rest = `library/${rest}`;
   return {
     registry,
     repository: rest,

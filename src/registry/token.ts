@@ -1,11 +1,16 @@
 /**
- * Anonymous bearer tokens (the Docker token scheme that public registries use even for
- * anonymous pulls): a registry answers 401 with `WWW-Authenticate: Bearer realm=...,
- * service=..., scope=...`; the client asks the realm for a token for that service and scope,
- * with no credentials, and sends it as `Authorization: Bearer <token>`.
+ * Bearer tokens (the Docker token scheme, which public registries use even for anonymous
+ * pulls): a registry answers 401 with `WWW-Authenticate: Bearer realm=..., service=...,
+ * scope=...`; the client asks the realm for a token for that service and scope, anonymously
+ * or with credentials, and sends it as `Authorization: Bearer <token>`.
  *
  * @module
  */
+
+import { basicAuthorization, type RegistryCredentials } from './credentials.js';
+
+/** The OAuth2 `client_id` layerdiff names itself by. */
+const CLIENT_ID = 'layerdiff';
 
 /** What a bearer challenge asks for. */
 export interface BearerChallenge {
@@ -54,16 +59,58 @@ export function parseBearerChallenge(header: string | null): BearerChallenge | u
   };
 }
 
+/** Whether a `WWW-Authenticate` header asks for HTTP Basic credentials. */
+export function isBasicChallenge(header: string | null): boolean {
+  return header !== null && /^\s*Basic(?:\s|$)/i.test(header);
+}
+
+/** A request for a token: where, and how. */
+export interface TokenRequest {
+  url: string;
+  init: RequestInit;
+}
+
 /**
- * The URL that asks `challenge.realm` for a token.
+ * How to ask `challenge.realm` for a token, as Docker's clients ask:
+ * - anonymously, `GET` with the service and scope;
+ * - with a username and password, the same `GET` with them as HTTP Basic (and `account`);
+ * - with an identity token, an OAuth2 `POST` of `grant_type=refresh_token`.
  * @param challenge - the challenge.
  * @param fallbackScope - the scope to ask for when the challenge names none.
+ * @param credentials - what to ask with, if anything.
+ * @returns the request, or undefined when the username or password cannot go in a header.
  */
-export function tokenUrl(challenge: BearerChallenge, fallbackScope: string): string {
+export function tokenRequest(
+  challenge: BearerChallenge,
+  fallbackScope: string,
+  credentials?: RegistryCredentials,
+): TokenRequest | undefined {
   const url = new URL(challenge.realm);
+  const scope = challenge.scope ?? fallbackScope;
+  if (credentials && 'identityToken' in credentials) {
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: credentials.identityToken,
+      client_id: CLIENT_ID,
+      scope,
+      ...(challenge.service !== undefined ? { service: challenge.service } : {}),
+    });
+    return {
+      url: url.toString(),
+      init: {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+      },
+    };
+  }
   if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
-  url.searchParams.set('scope', challenge.scope ?? fallbackScope);
-  return url.toString();
+  url.searchParams.set('scope', scope);
+  if (!credentials) return { url: url.toString(), init: {} };
+  const authorization = basicAuthorization(credentials.username, credentials.password);
+  if (authorization === undefined) return undefined;
+  url.searchParams.set('account', credentials.username);
+  return { url: url.toString(), init: { headers: { authorization } } };
 }
 
 /**

@@ -31,16 +31,23 @@ export interface RunResult {
   stderr: string;
 }
 
+/** How {@link runCli} and {@link runProcess} run a process. */
+export interface RunOptions {
+  cwd?: string;
+  /** Bytes for stdin. */
+  stdin?: Uint8Array;
+  /** The process is killed after this long. @default 20000 */
+  timeoutMs?: number;
+  /** Variables set (or, when undefined, unset) over this process's environment. */
+  env?: Record<string, string | undefined>;
+}
+
 /**
  * Runs `node dist/cli.js ...args` to completion.
  * @param args - the command line after `cli.js`.
- * @param options - working directory, bytes for stdin, and a time limit (default 20 s) after
- * which the process is killed.
+ * @param options - working directory, stdin, time limit and environment.
  */
-export function runCli(
-  args: string[],
-  options: { cwd?: string; stdin?: Uint8Array; timeoutMs?: number } = {},
-): Promise<RunResult> {
+export function runCli(args: string[], options: RunOptions = {}): Promise<RunResult> {
   return runProcess(process.execPath, [CLI, ...args], options);
 }
 
@@ -48,13 +55,13 @@ export function runCli(
 export function runProcess(
   command: string,
   args: string[],
-  options: { cwd?: string; stdin?: Uint8Array; timeoutMs?: number } = {},
+  options: RunOptions = {},
 ): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env: { ...process.env, NODE_OPTIONS: '', ...options.env },
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseImageReference } from '../../src/registry/names.js';
+import { parseImageReference, registryApiHost } from '../../src/registry/names.js';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 
@@ -52,5 +52,20 @@ describe('parseImageReference', () => {
     ]) {
       expect(() => parseImageReference(ref), ref).toThrow(/image reference/);
     }
+  });
+});
+
+describe('Docker Hub', () => {
+  it('is asked at registry-1.docker.io, and its one-part names are library/ images', () => {
+    expect(parseImageReference('docker.io/debian:12')).toEqual({
+      registry: 'docker.io',
+      repository: 'library/debian',
+      tag: '12',
+    });
+    expect(parseImageReference('index.docker.io/org/app').repository).toBe('org/app');
+    expect(parseImageReference('ghcr.io/app').repository).toBe('app');
+    expect(registryApiHost('docker.io')).toBe('registry-1.docker.io');
+    expect(registryApiHost('Index.Docker.io')).toBe('registry-1.docker.io');
+    expect(registryApiHost('ghcr.io')).toBe('ghcr.io');
   });
 });

@@ -5,10 +5,9 @@
  * lies: a tampered layer, an endless one, errors and a closed port, each a typed failure
  * with nothing left at `--out`.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createSign, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,14 @@ import { requireDist, runCli } from '../cli/run.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layoutFiles } from '../oci/helpers.js';
+import {
+  noAuthFiles,
+  type Registry,
+  serveLayout,
+  startRegistry,
+  startTokenService,
+  type TokenService,
+} from './auth-servers.js';
 import { buildImages, freePort, startServe, stopServe, tar } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-pull-'));
@@ -33,9 +40,8 @@ async function pullAndRestore(reference: string, extra: string[] = []) {
   const out = join(work, `pulled-${++n}`);
   const pulled = await runCli(
     ['oci', 'pull', reference, '--store', store, '--out', out, ...extra],
-    {
-      timeoutMs: 60_000,
-    },
+    // No auth file of this machine's user is read: the pulls are anonymous.
+    { timeoutMs: 60_000, env: noAuthFiles(work) },
   );
   if (pulled.code !== 0) return { pulled, restored: undefined, out };
   const restored = join(work, `restored-${n}`);
@@ -47,60 +53,6 @@ async function pullAndRestore(reference: string, extra: string[] = []) {
 /** The blobs of a layout, path to digest. */
 const blobsOf = (layout: string) =>
   Object.fromEntries(Object.entries(layoutFiles(layout)).filter(([p]) => p.startsWith('blobs/')));
-
-/** A running distribution registry (Debian's `docker-registry`) on 127.0.0.1. */
-interface Registry {
-  child: ChildProcess;
-  /** `127.0.0.1:<port>`. */
-  host: string;
-  log: () => string;
-}
-
-/**
- * Starts `docker-registry` on a free port with its storage under `work/<name>`, and waits (at
- * most 20 s) until `/v2/` answers `upStatus` (401 when it wants tokens).
- */
-async function startRegistry(
-  name: string,
-  extra: string[] = [],
-  upStatus = 200,
-): Promise<Registry> {
-  const host = `127.0.0.1:${await freePort()}`;
-  const config = join(work, `${name}.yml`);
-  writeFileSync(
-    config,
-    [
-      'version: 0.1',
-      // Info, for its line per request: the tests count what was fetched.
-      'log: {level: info}',
-      `storage: {filesystem: {rootdirectory: ${join(work, name)}}}`,
-      `http: {addr: "${host}"}`,
-      ...extra,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    log += b.toString();
-  });
-  child.stderr!.on('data', (b: Buffer) => {
-    log += b.toString();
-  });
-  for (let i = 0; ; i++) {
-    const status = await fetch(`http://${host}/v2/`).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === upStatus) break;
-    if (i === 200 || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`the registry did not come up: ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, host, log: () => log };
-}
 
 let src: string;
 let multi: string;
@@ -116,7 +68,7 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
     let registry: Registry;
     let host: string;
     beforeAll(async () => {
-      registry = await startRegistry('registry-data');
+      registry = await startRegistry(work, 'registry-data');
       host = registry.host;
       const push = (from: string, to: string, ...extra: string[]) =>
         skopeo('copy', '--preserve-digests', ...extra, '--dest-tls-verify=false', from, to);
@@ -203,65 +155,15 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3',
   'oci pull from a registry that hands out anonymous bearer tokens',
   () => {
     let registry: Registry;
-    let tokens: Server;
+    let tokens: TokenService;
     let host: string;
-    const issued: string[] = [];
     beforeAll(async () => {
-      // The token service: RS256 tokens for whatever a scope asks, signed by a key whose
-      // self-signed certificate is the registry's root bundle (the chain goes in x5c).
-      const key = join(work, 'token.key');
-      const cert = join(work, 'token.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=layerdiff test tokens',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-        ],
-        { stdio: 'pipe' },
-      );
-      const der = new X509Certificate(readFileSync(cert)).raw.toString('base64');
-      const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-      tokens = createServer((req, res) => {
-        const url = new URL(req.url ?? '/', 'http://x');
-        const scope = url.searchParams.get('scope') ?? '';
-        issued.push(`${url.searchParams.get('service')} ${scope}`);
-        const [type, name, actions] = scope.split(':');
-        const now = Math.floor(Date.now() / 1000);
-        const head = b64url({ alg: 'RS256', typ: 'JWT', x5c: [der] });
-        const claims = b64url({
-          iss: 'layerdiff-test',
-          sub: '',
-          aud: url.searchParams.get('service'),
-          exp: now + 600,
-          nbf: now - 60,
-          iat: now,
-          jti: String(issued.length),
-          access: type ? [{ type, name, actions: (actions ?? '').split(',') }] : [],
-        });
-        const signature = createSign('RSA-SHA256')
-          .update(`${head}.${claims}`)
-          .sign(readFileSync(key))
-          .toString('base64url');
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ token: `${head}.${claims}.${signature}` }));
-      });
-      await new Promise<void>((r) => tokens.listen(0, '127.0.0.1', r));
-      const realm = `http://127.0.0.1:${(tokens.address() as AddressInfo).port}/token`;
+      tokens = await startTokenService(work);
       registry = await startRegistry(
+        work,
         'registry-token-data',
         [
-          `auth: {token: {realm: "${realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${cert}"}}`,
+          `auth: {token: {realm: "${tokens.realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${tokens.cert}"}}`,
         ],
         401,
       );
@@ -285,10 +187,12 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3',
     });
 
     it('asks the realm for a pull token, and pulls byte for byte', async () => {
-      issued.length = 0;
+      tokens.issued.length = 0;
       const { pulled, restored } = await pullAndRestore(`${host}/test/img:exact`, ['--plain-http']);
       expect(pulled.code, `${pulled.stderr}\n${registry.log()}`).toBe(0);
-      expect(issued).toEqual(['test-registry repository:test/img:pull']);
+      expect(tokens.issued).toEqual([
+        { method: 'GET', service: 'test-registry', scope: 'repository:test/img:pull', account: '' },
+      ]);
       expect(skopeo('inspect', '--raw', `oci:${restored}:exact`)).toBe(
         skopeo('inspect', '--raw', `oci:${src}:exact`),
       );
@@ -319,32 +223,12 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from layerdiff serve
 
 describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that lies', () => {
   /** Serves `src` as repository `x`, with `lie` changing what a blob's body is. */
-  async function liar(
+  const liar = (
     lie: (digest: string, bytes: Buffer, res: import('node:http').ServerResponse) => boolean,
-  ): Promise<{ server: Server; host: string }> {
-    const index = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8'));
-    const server = createServer((req, res) => {
-      const m = /^\/v2\/x\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
-      if (req.url === '/v2/') return res.end('{}');
-      if (!m) return res.writeHead(404).end();
-      let digest = m[2]!;
-      if (m[1] === 'manifests' && !digest.startsWith('sha256:')) {
-        const d = index.manifests.find(
-          (x: { annotations: Record<string, string> }) =>
-            x.annotations['org.opencontainers.image.ref.name'] === digest,
-        );
-        if (!d) return res.writeHead(404).end();
-        digest = d.digest;
-      }
-      const file = join(src, 'blobs/sha256', digest.slice(7));
-      if (!existsSync(file)) return res.writeHead(404).end();
-      const bytes = readFileSync(file);
-      if (m[1] === 'blobs' && req.method === 'GET' && lie(digest, bytes, res)) return;
-      res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+  ) =>
+    serveLayout(src, {
+      lie: (r) => r.kind === 'blobs' && r.req.method === 'GET' && lie(r.digest, r.bytes, r.res),
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    return { server, host: `127.0.0.1:${(server.address() as AddressInfo).port}` };
-  }
   const layerDigest = () => {
     const index = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8'));
     const manifest = JSON.parse(
@@ -392,7 +276,7 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
       ],
     ];
     for (const [name, lie, error] of cases) {
-      const { server, host } = await liar(lie);
+      const { close, host } = await liar(lie);
       try {
         const out = join(work, `liar-${name}`);
         const r = await runCli(
@@ -403,8 +287,7 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
         expect(r.stderr, name).toMatch(error);
         expect(existsSync(out), name).toBe(false);
       } finally {
-        server.closeAllConnections();
-        server.close();
+        close();
       }
     }
   });
@@ -425,13 +308,15 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
     const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       await expect(registryLayout(`${host}/basic:t`, { plainHttp: true })).rejects.toMatchObject({
-        code: 'ERR_REGISTRY',
+        code: 'ERR_REGISTRY_AUTH',
         status: 401,
-        message: expect.stringMatching(/asks for credentials/),
+        message: expect.stringMatching(
+          /asks for a username and password \(HTTP Basic\): none given/,
+        ),
       });
       await expect(registryLayout(`${host}/bearer:t`, { plainHttp: true })).rejects.toMatchObject({
-        code: 'ERR_REGISTRY',
-        message: expect.stringMatching(/refused the token it gave/),
+        code: 'ERR_REGISTRY_AUTH',
+        message: expect.stringMatching(/refused the token its token service gave/),
       });
     } finally {
       server.closeAllConnections();

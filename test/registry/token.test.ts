@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseBearerChallenge, tokenOf, tokenUrl } from '../../src/registry/token.js';
+import {
+  isBasicChallenge,
+  parseBearerChallenge,
+  tokenOf,
+  tokenRequest,
+} from '../../src/registry/token.js';
 
 describe('bearer challenges', () => {
   it('parses what registries send', () => {
@@ -37,9 +42,43 @@ describe('bearer challenges', () => {
   });
 
   it('asks the realm for the service and the scope, or the fallback scope', () => {
-    expect(tokenUrl({ realm: 'https://a/t?x=1', service: 's v' }, 'repository:r:pull')).toBe(
-      'https://a/t?x=1&service=s+v&scope=repository%3Ar%3Apull',
+    expect(tokenRequest({ realm: 'https://a/t?x=1', service: 's v' }, 'repository:r:pull')).toEqual(
+      { url: 'https://a/t?x=1&service=s+v&scope=repository%3Ar%3Apull', init: {} },
     );
+  });
+
+  it('asks with a password as Basic, and with an identity token as an OAuth2 refresh', async () => {
+    const challenge = { realm: 'https://a/t', service: 'reg', scope: 'repository:x/y:pull' };
+    expect(tokenRequest(challenge, 'unused', { username: 'ann', password: 'pä:ss' })).toEqual({
+      url: 'https://a/t?service=reg&scope=repository%3Ax%2Fy%3Apull&account=ann',
+      init: { headers: { authorization: `Basic ${Buffer.from('ann:pä:ss').toString('base64')}` } },
+    });
+    const refresh = tokenRequest(challenge, 'unused', { identityToken: 'rt-1' })!;
+    expect(refresh.url).toBe('https://a/t');
+    expect(refresh.init.method).toBe('POST');
+    expect(Object.fromEntries(new URLSearchParams(String(refresh.init.body)))).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: 'rt-1',
+      client_id: 'layerdiff',
+      scope: 'repository:x/y:pull',
+      service: 'reg',
+    });
+    // Nothing a header cannot carry: a ":" in the username, control characters anywhere.
+    for (const [username, password] of [
+      ['a:b', 'p'],
+      ['a', 'p\r\nX-Injected: 1'],
+      ['a\n', 'p'],
+    ] as const) {
+      expect(tokenRequest(challenge, 'unused', { username, password })).toBeUndefined();
+    }
+  });
+
+  it('tells a Basic challenge', () => {
+    expect(isBasicChallenge('Basic realm="r"')).toBe(true);
+    expect(isBasicChallenge('basic')).toBe(true);
+    for (const h of [null, 'Bearer realm="x"', 'Basically', '']) {
+      expect(isBasicChallenge(h), String(h)).toBe(false);
+    }
   });
 
   it('takes token or access_token, only when it can go in a header', () => {
