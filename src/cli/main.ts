@@ -116,6 +116,11 @@ commands:
       files podman and docker keep (--authfile, or $REGISTRY_AUTH_FILE, auth.json,
       ~/.docker/config.json, with their credential helpers); none there, it is asked
       anonymously. docker.io means Docker Hub.
+  oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
+      [--authfile <file> | --username <user> --password-stdin] [--json]
+      oci restore, into a registry: each blob uploaded as it is rebuilt (gzip layers
+      recompressed where recorded, as restore does), skipped when the registry has it, then
+      the manifests, the image last under the tag (latest when none). Credentials as for pull.
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

@@ -5,6 +5,8 @@
  * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--json]
  * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--json]
+ * layerdiff oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
+ *     [--authfile <file> | --username <user> --password-stdin] [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -13,14 +15,18 @@
  */
 import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { defaultDeflateEngines } from '../node/deflate.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
-import { restoreLayout } from '../node/oci-restore.js';
+import { OciLayout } from '../node/oci-layout.js';
+import { type OciRestoreReport, restoreLayout } from '../node/oci-restore.js';
 import { authFileCredentials } from '../node/registry-auth.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import { registryLayout } from '../registry/client.js';
 import type { CredentialSource, RegistryCredentials } from '../registry/credentials.js';
+import { parseImageReference } from '../registry/names.js';
+import { pushImage } from '../registry/push.js';
 import { parse, required } from './args.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
@@ -41,6 +47,7 @@ export function splitImageRef(arg: string): { dir: string; ref?: string } {
 const SUB: Record<string, (args: string[]) => Promise<void>> = {
   convert: ociConvert,
   pull: ociPull,
+  push: ociPush,
   restore: ociRestore,
   flatten: ociFlatten,
 };
@@ -48,7 +55,7 @@ const SUB: Record<string, (args: string[]) => Promise<void>> = {
 export async function ociCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   const run = sub === undefined ? undefined : SUB[sub];
-  if (!run) throw new UsageError(`oci needs a subcommand: convert, pull, restore or flatten`);
+  if (!run) throw new UsageError(`oci needs a subcommand: convert, pull, push, restore or flatten`);
   await run(rest);
 }
 
@@ -75,10 +82,7 @@ async function ociPull(args: string[]): Promise<void> {
     args,
     {
       ...CONVERT_OPTIONS,
-      'plain-http': { type: 'boolean' },
-      authfile: { type: 'string' },
-      username: { type: 'string' },
-      'password-stdin': { type: 'boolean' },
+      ...REGISTRY_OPTIONS,
     },
     { min: 1, max: 1, names: 'one image reference, host[:port]/repository[:tag][@digest]' },
   );
@@ -88,16 +92,16 @@ async function ociPull(args: string[]): Promise<void> {
   const layout = await registryLayout(positionals[0]!, {
     plainHttp: values['plain-http'] === true,
     hash,
-    credentials: await pullCredentials(values),
+    credentials: await registryCredentials(values),
   });
   await convertImage(layout, undefined, values);
 }
 
 /**
- * The credentials `oci pull` offers: `--username` with the password on stdin, or what the
+ * The credentials `oci pull` and `oci push` offer: `--username` with the password on stdin, or what the
  * auth files (`--authfile`, or podman's and docker's) hold for the registry.
  */
-async function pullCredentials(values: {
+async function registryCredentials(values: {
   authfile?: string;
   username?: string;
   'password-stdin'?: boolean;
@@ -123,6 +127,48 @@ async function pullCredentials(values: {
     .replace(/\r?\n$/, '');
   if (password === '') throw new UsageError('--password-stdin read no password');
   return { username, password };
+}
+
+/** The options of the commands that talk to a registry. */
+const REGISTRY_OPTIONS = {
+  'plain-http': { type: 'boolean' },
+  authfile: { type: 'string' },
+  username: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+} as const;
+
+async function ociPush(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { store: { type: 'string' }, json: { type: 'boolean' }, ...REGISTRY_OPTIONS },
+    {
+      min: 2,
+      max: 2,
+      names: 'a chunked layout directory (optionally :<tag>) and host[:port]/repository[:tag]',
+    },
+  );
+  const storeDir = required(values.store, 'store');
+  const { dir, ref } = splitImageRef(positionals[0]!);
+  const target = parseImageReference(positionals[1]!);
+  const credentials = await registryCredentials(values);
+  const layout = await OciLayout.open(dir);
+  const store = await openReadStore(storeDir);
+  const report = await pushImage(layout, target, {
+    store,
+    ref,
+    plainHttp: values['plain-http'] === true,
+    credentials,
+    hash: nodeHashProvider(),
+    engines: defaultDeflateEngines(),
+  });
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return;
+  }
+  printRestoreReport(report);
+  process.stdout.write(
+    `pushed ${printable(report.target)} ${report.digest}: ${report.uploaded} blobs uploaded (${report.uploadedBytes} bytes), ${report.present} already there\n`,
+  );
 }
 
 /** Converts an image (a layout directory, or one read from a registry) and prints the report. */
@@ -189,6 +235,12 @@ async function ociRestore(args: string[]): Promise<void> {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;
   }
+  printRestoreReport(report);
+  process.stdout.write(report.indexKept ? 'index.json kept\n' : 'index.json rewritten\n');
+}
+
+/** Prints what `oci restore` or `oci push` made of each manifest, layer and index. */
+function printRestoreReport(report: OciRestoreReport): void {
   for (const m of report.manifests) {
     const state = m.copied ? 'copied' : m.kept ? 'manifest kept' : `NEW manifest ${m.digest}`;
     process.stdout.write(`${where(m)} ${m.originalDigest}: ${state}; config ${m.config} kept\n`);
@@ -203,7 +255,6 @@ async function ociRestore(args: string[]): Promise<void> {
     const state = x.kept ? 'kept' : `NEW index ${x.digest}`;
     process.stdout.write(`${tag(x.ref)} image index ${x.originalDigest}: ${state}\n`);
   }
-  process.stdout.write(report.indexKept ? 'index.json kept\n' : 'index.json rewritten\n');
 }
 
 async function ociFlatten(args: string[]): Promise<void> {

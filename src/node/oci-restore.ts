@@ -8,23 +8,18 @@
  *
  * @module
  */
-import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError } from '../errors.js';
 import type { HashProvider } from '../hash/types.js';
-import { createGzipWriter, type DeflateEngine } from '../oci/gzip-reproduce.js';
+import type { DeflateEngine } from '../oci/gzip-reproduce.js';
 import type { OciLimits } from '../oci/parse.js';
+import { restoreLayer } from '../oci/restore-layer.js';
 import {
-  type LayerToRestore,
-  layerMethod,
   type OciRestoredIndex,
   type OciRestoredLayer,
   type OciRestoredManifest,
   type OciRestoreReport,
   planRestore,
   type RestoredHow,
-  restoredLayer,
 } from '../oci/restore-plan.js';
-import { reassemble } from '../pipeline/reassemble.js';
 import type { ChunkReader } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
@@ -83,7 +78,15 @@ export async function restoreLayout(
       {
         writeBlob: (bytes) => writer.writeBlob(bytes),
         copyBlob: (d) => writer.copyFrom(layout, d),
-        layer: (layer) => restoreLayer(layer, writer, { store: options.store, hash, engines }),
+        layer: (layer) =>
+          restoreLayer(
+            layer,
+            {
+              writeExpected: (stream, digest, size) =>
+                writer.writeBlobStream(stream, (d, n) => d === digest && n === size),
+            },
+            { store: options.store, hash, engines },
+          ),
       },
       options.ref,
     );
@@ -95,45 +98,4 @@ export async function restoreLayout(
     await writer.discard();
     throw err;
   }
-}
-
-/** Writes a layer as it was (recompressed where recorded), or uncompressed. */
-async function restoreLayer(
-  { rootBytes, record }: LayerToRestore,
-  writer: LayoutWriter,
-  options: { store: ChunkReader; hash: HashProvider; engines: DeflateEngine[] },
-): Promise<OciRestoredLayer> {
-  const tar = (recycle = false) =>
-    reassemble(streamOfBytes(rootBytes), options.store, { hash: options.hash, recycle });
-  const method = layerMethod(record, options.engines);
-  if (method.how === 'as-is') {
-    const w = await writer.writeBlobStream(tar());
-    if (w.digest !== record.digest) {
-      throw new OciDigestError(record.digest, `rebuilt layer hashes to ${w.digest}`);
-    }
-    return restoredLayer(record, w, 'as-is');
-  }
-  let reason: string;
-  if (method.how === 'recompressed') {
-    const { params, engine } = method;
-    // An engine that copies its input lets the chunk buffers be reused: one that makes
-    // little garbage of its own would otherwise leave tens of MiB of them to the collector.
-    const recycle = engine.copiesInput === true;
-    const w = await writer.writeBlobStream(
-      tar(recycle).pipeThrough(createGzipWriter(params, engine, { giveBack: recycle })),
-      (digest, size) => digest === record.digest && size === record.size,
-    );
-    if (w.kept) return restoredLayer(record, w, 'recompressed');
-    reason = `recompressing with ${params.engine} level ${params.level} gave ${w.digest}`;
-  } else {
-    reason = method.reason;
-  }
-  const w = await writer.writeBlobStream(tar());
-  if (w.digest !== record.diffId) {
-    throw new OciDigestError(
-      record.digest,
-      `rebuilt tar hashes to ${w.digest}, not ${record.diffId}`,
-    );
-  }
-  return restoredLayer(record, w, 'uncompressed', reason);
 }

@@ -8,87 +8,34 @@
  * Everything a registry answers is hostile input: manifests are read up to the layout limits
  * and checked against their digests (the one asked for, and the `Docker-Content-Digest` the
  * registry gives), and errors are typed ({@link RegistryError}, naming the URL and status).
- * Authentication: a registry that asks for a bearer token (as public registries do even for
- * anonymous pulls) gets one from the token service it names, asked anonymously or with the
- * credentials given ({@link RegistryLayoutOptions.credentials}); one that asks for HTTP Basic
- * gets the username and password. Tokens are renewed when a registry stops taking one. A
- * refusal is {@link RegistryAuthError}. Credentials go to an HTTPS registry's token service only
- * over HTTPS; a redirect to another origin (a blob store, a CDN) gets no `Authorization`, as
- * fetch drops it there.
+ * Authentication is the session's (`./session.ts`): anonymous, or with the credentials given
+ * ({@link RegistrySessionOptions.credentials}).
  *
  * @module
  */
 import { readBytes } from '../bytes-stream.js';
-import {
-  OciBlobNotFoundError,
-  OciDigestError,
-  OciLimitError,
-  RegistryAuthError,
-  RegistryError,
-} from '../errors.js';
+import { OciBlobNotFoundError, OciDigestError, OciLimitError, RegistryError } from '../errors.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { type LayoutFiles, LayoutReader } from '../oci/layout-reader.js';
 import {
-  DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
   isIndexMediaType,
   isManifestMediaType,
   OCI_INDEX,
   OCI_MANIFEST,
 } from '../oci/media-types.js';
 import type { OciLimits } from '../oci/parse.js';
-import {
-  basicAuthorization,
-  type CredentialSource,
-  type RegistryCredentials,
-} from './credentials.js';
-import { type ImageReference, parseImageReference, registryApiHost } from './names.js';
-import {
-  type BearerChallenge,
-  isBasicChallenge,
-  parseBearerChallenge,
-  tokenOf,
-  tokenRequest,
-} from './token.js';
+import { type ImageReference, parseImageReference } from './names.js';
+import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
 
 /** Options of {@link registryLayout}. */
-export interface RegistryLayoutOptions {
-  /** Plain HTTP instead of HTTPS (a registry on 127.0.0.1, say). @default false */
-  plainHttp?: boolean;
-  /** The fetch to use. @default globalThis.fetch */
-  fetch?: typeof fetch;
+export interface RegistryLayoutOptions extends RegistrySessionOptions {
   /** Hashing of manifests and other blobs read whole. @default webHashProvider() */
   hash?: HashProvider;
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;
-  /**
-   * Credentials for a registry that asks for them, or where to get them (asked only then).
-   * Without them, pulls are anonymous: a registry that asks for Bearer tokens gets an
-   * anonymous one from its token service; one that asks for Basic credentials is refused
-   * (`ERR_REGISTRY_AUTH`).
-   */
-  credentials?: RegistryCredentials | CredentialSource;
-  /**
-   * A request that waits this long for its answer, or for the next bytes of its body, is
-   * given up (`ERR_REGISTRY`). @default 60000
-   */
-  idleTimeoutMs?: number;
 }
-
-/** What {@link registryLayout}'s requests give back: the answer, its body watched. */
-interface Answer {
-  status: number;
-  headers: Headers;
-  /** The body, given up when it stalls; null for HEAD and empty answers. */
-  body: ReadableStream<Uint8Array> | null;
-  /** Ends the request (and its connection, if the answer is not complete). */
-  close(): void;
-}
-
-/** The manifest media types asked for, most wanted first. */
-const ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
 
 /**
  * Reads an image of a registry as a layout of that one image (tagged as the reference's tag).
@@ -103,235 +50,10 @@ export async function registryLayout(
   options: RegistryLayoutOptions = {},
 ): Promise<LayoutReader> {
   const ref = typeof reference === 'string' ? parseImageReference(reference) : reference;
-  const doFetch = options.fetch ?? globalThis.fetch;
   const hash = options.hash ?? webHashProvider();
-  const base = `${options.plainHttp ? 'http' : 'https'}://${registryApiHost(ref.registry)}/v2/${ref.repository}`;
   const sha256 = async (bytes: Uint8Array) => formatDigest(await hash.digest(bytes));
 
-  const idle = options.idleTimeoutMs ?? 60_000;
-  /**
-   * A request, its failure typed; a 404 is given back for the caller to name, and a 401 for
-   * {@link authed} to answer. It is given up
-   * when the answer, or the next bytes of its body, take longer than the idle timeout.
-   */
-  const request = async (url: string, init: RequestInit = {}): Promise<Answer> => {
-    const ac = new AbortController();
-    const stalled = () =>
-      new RegistryError(url, undefined, `nothing received for ${idle / 1000} s; given up`);
-    let timer = setTimeout(() => ac.abort(stalled()), idle);
-    const touch = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => ac.abort(stalled()), idle);
-    };
-    const close = () => {
-      clearTimeout(timer);
-      ac.abort(new Error('closed'));
-    };
-    let res: Response;
-    try {
-      res = await doFetch(url, {
-        ...init,
-        signal: ac.signal,
-        headers: { accept: ACCEPT, ...init.headers },
-      });
-    } catch (err) {
-      clearTimeout(timer);
-      if (ac.signal.reason instanceof RegistryError) throw ac.signal.reason;
-      throw new RegistryError(url, undefined, `no answer: ${(err as Error)?.message ?? err}`, {
-        cause: err,
-      });
-    }
-    touch();
-    const reader = res.body?.getReader();
-    const body =
-      reader &&
-      new ReadableStream<Uint8Array>(
-        {
-          async pull(controller) {
-            try {
-              const r = await reader.read();
-              if (r.done) {
-                clearTimeout(timer);
-                controller.close();
-              } else {
-                touch();
-                controller.enqueue(r.value);
-              }
-            } catch (err) {
-              clearTimeout(timer);
-              throw ac.signal.reason instanceof RegistryError ? ac.signal.reason : err;
-            }
-          },
-          cancel(reason) {
-            close();
-            return reader.cancel(reason).catch(() => {});
-          },
-        },
-        { highWaterMark: 0 },
-      );
-    const answer: Answer = { status: res.status, headers: res.headers, body: body ?? null, close };
-    if (!reader) clearTimeout(timer);
-    if (res.ok || res.status === 404 || res.status === 401) return answer;
-    const text = await readBytes(body ?? new ReadableStream(), 2048, () => new Error()).then(
-      (b) => new TextDecoder().decode(b),
-      () => '',
-    );
-    close();
-    throw new RegistryError(
-      url,
-      res.status,
-      `answered ${res.status}${text ? `: ${JSON.stringify(text.slice(0, 300))}` : ''}`,
-    );
-  };
-  const source = options.credentials;
-  let credentialsAsked: Promise<RegistryCredentials | undefined> | undefined;
-  /** The credentials, asked of the source once, when first needed. */
-  const credentials = () =>
-    (credentialsAsked ??= Promise.resolve(
-      typeof source === 'function' ? source(ref.registry, ref.repository) : source,
-    ));
-  /** The `Authorization` value requests carry: a token, or Basic credentials. */
-  let authorization: string | undefined;
-  /** The renewal under way, which requests refused meanwhile wait for. */
-  let renewing: Promise<string> | undefined;
-
-  /** Asks the token service of `challenge` for a token, with the credentials if any. */
-  const bearerToken = async (challenge: BearerChallenge): Promise<string> => {
-    const c = await credentials();
-    if (c && !options.plainHttp && new URL(challenge.realm).protocol !== 'https:') {
-      throw new RegistryAuthError(
-        challenge.realm,
-        undefined,
-        'the registry is HTTPS but names a plain HTTP token service; credentials are not sent there',
-      );
-    }
-    const asked = tokenRequest(challenge, `repository:${ref.repository}:pull`, c);
-    if (!asked) {
-      throw new RegistryAuthError(
-        challenge.realm,
-        undefined,
-        'the username (it may not hold ":") or password holds a character a header cannot carry',
-      );
-    }
-    let answer: Answer;
-    try {
-      answer = await request(asked.url, asked.init);
-    } catch (err) {
-      if (err instanceof RegistryError && err.status === 403) {
-        throw new RegistryAuthError(err.url, 403, err.message.slice(err.url.length + 2));
-      }
-      throw err;
-    }
-    if (answer.status !== 200) {
-      answer.close();
-      throw answer.status === 401
-        ? new RegistryAuthError(
-            asked.url,
-            401,
-            c
-              ? 'refused the credentials'
-              : 'gives no anonymous token: credentials are needed (see docs/OCI.md "Credentials")',
-          )
-        : new RegistryError(asked.url, answer.status, 'gave no token');
-    }
-    const bytes = await readBytes(answer.body ?? new ReadableStream(), 65536, () => {
-      return new RegistryError(asked.url, 200, 'token answer over 64 KiB');
-    });
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      json = undefined;
-    }
-    const token = tokenOf(json);
-    if (token === undefined) throw new RegistryError(asked.url, 200, 'answered no usable token');
-    return `Bearer ${token}`;
-  };
-  /** What to answer the challenge of a 401 to `url` with. */
-  const answerChallenge = async (url: string, header: string | null): Promise<string> => {
-    const challenge = parseBearerChallenge(header);
-    if (challenge) return bearerToken(challenge);
-    if (!isBasicChallenge(header)) {
-      throw new RegistryAuthError(
-        url,
-        401,
-        `asks for an authentication scheme not built: ${JSON.stringify((header ?? '').slice(0, 80))}`,
-      );
-    }
-    const c = await credentials();
-    if (!c || !('password' in c)) {
-      throw new RegistryAuthError(
-        url,
-        401,
-        c
-          ? 'asks for a username and password (HTTP Basic), and an identity token was given'
-          : 'asks for a username and password (HTTP Basic): none given (see docs/OCI.md "Credentials")',
-      );
-    }
-    const basic = basicAuthorization(c.username, c.password);
-    if (basic === undefined) {
-      throw new RegistryAuthError(
-        url,
-        401,
-        'the username (it may not hold ":") or password holds a character a header cannot carry',
-      );
-    }
-    return basic;
-  };
-  /**
-   * A new `Authorization` after `refused` was refused. Requests refused together share one
-   * renewal, and a request refused with what a renewal has since replaced takes the new one.
-   */
-  const renew = (url: string, refused: string | undefined, header: string | null) => {
-    if (authorization !== refused && authorization !== undefined) {
-      return Promise.resolve(authorization);
-    }
-    renewing ??= answerChallenge(url, header).then(
-      (value) => {
-        authorization = value;
-        renewing = undefined;
-        return value;
-      },
-      (err) => {
-        renewing = undefined;
-        throw err;
-      },
-    );
-    return renewing;
-  };
-  /**
-   * A request with the `Authorization` got so far, if any. A 401 gets a new one (a token
-   * from the realm a Bearer challenge names, or the credentials for Basic) and the request is
-   * sent again, once: so tokens that expire during a long pull are renewed.
-   */
-  const authed = async (url: string, init: RequestInit = {}): Promise<Answer> => {
-    const send = (value: string | undefined) =>
-      request(
-        url,
-        value === undefined
-          ? init
-          : { ...init, headers: { ...init.headers, authorization: value } },
-      );
-    const sent = authorization;
-    let res = await send(sent);
-    if (res.status !== 401) return res;
-    const header = res.headers.get('www-authenticate');
-    res.close();
-    const renewed = await renew(url, sent, header);
-    res = await send(renewed);
-    if (res.status === 401) {
-      res.close();
-      const basic = renewed.startsWith('Basic ');
-      throw new RegistryAuthError(
-        url,
-        401,
-        basic
-          ? 'refused the credentials'
-          : `refused the token its token service gave (${(await credentials()) ? 'the account may not pull' : 'anonymous pulls may not be allowed'} ${ref.repository})`,
-      );
-    }
-    return res;
-  };
+  const { base, authed } = openSession(ref, 'pull', options);
   /** A whole body, refused past `limit` bytes. */
   const body = (res: Answer, url: string, limit: number) => {
     const length = Number(res.headers.get('content-length') ?? Number.NaN);

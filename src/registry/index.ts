@@ -7,6 +7,7 @@ export {
 } from './credentials.js';
 export { createRegistryHandler, type RegistryOptions } from './handler.js';
 export { type ImageReference, parseImageReference, registryApiHost } from './names.js';
+export { type OciPushReport, type PushImageOptions, pushImage } from './push.js';
 export { type ByteRange, byteRange, parseRange } from './range.js';
 export {
   openRepository,
@@ -15,4 +16,10 @@ export {
   type ServedBlob,
   type ServedManifest,
 } from './repository.js';
+export {
+  type Answer,
+  openSession,
+  type RegistrySession,
+  type RegistrySessionOptions,
+} from './session.js';
 export { Slots } from './slots.js';

@@ -85,6 +85,20 @@ function refused(r: Awaited<ReturnType<typeof pull>>, error: RegExp) {
   expect(existsSync(r.out)).toBe(false);
 }
 
+/** `oci push` of a pulled (chunked) layout's `exact` image to `target`. */
+function pushTo(
+  chunked: string,
+  target: string,
+  args: string[],
+  options: { env?: Record<string, string | undefined>; stdin?: string } = {},
+) {
+  return runCli(['oci', 'push', `${chunked}:exact`, target, '--store', store, ...args], {
+    timeoutMs: 60_000,
+    env: { ...noAuthFiles(work), ...options.env },
+    ...(options.stdin !== undefined ? { stdin: Buffer.from(options.stdin) } : {}),
+  });
+}
+
 beforeAll(() => {
   requireDist();
   ({ src } = buildImages(work));
@@ -204,6 +218,33 @@ describe.runIf(withRegistry)('oci pull with HTTP Basic (docker-registry with htp
       await pull(`${host}/test/img:exact`, ['--plain-http'], { env }),
       /ERR_REGISTRY_AUTH: .*asks for a username and password \(HTTP Basic\): none given/,
     );
+  });
+
+  it('pushes with the same credentials, and refuses a push without them', async () => {
+    const { out } = await pull(
+      `${host}/test/img:exact`,
+      ['--plain-http', '--username', USER, '--password-stdin'],
+      { stdin: PASSWORD },
+    );
+    const anonymous = await pushTo(out, `${host}/test/pushed:x`, ['--plain-http']);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/ERR_REGISTRY_AUTH: .*asks for a username and password/);
+    const r = await pushTo(
+      out,
+      `${host}/test/pushed:x`,
+      ['--plain-http', '--username', USER, '--password-stdin'],
+      { stdin: PASSWORD },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(
+      await skopeo(
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `--creds=${USER}:${PASSWORD}`,
+        `docker://${host}/test/pushed:x`,
+      ),
+    ).toBe(await skopeo('inspect', '--raw', `oci:${src}:exact`));
   });
 
   it('refuses with no credentials, wrong ones or a malformed auth file; nothing is left', async () => {
@@ -326,6 +367,31 @@ describe.runIf(withRegistry)(
           account: USER,
         },
       ]);
+    });
+
+    it('pushes with a token for pull and push, asked for when the registry asks for it', async () => {
+      const authfile = jsonFile('identity-push.json', {
+        auths: { [host]: { identitytoken: 'refresh-ann' } },
+      });
+      const { out } = await pull(`${host}/test/img:exact`, [
+        '--plain-http',
+        '--authfile',
+        authfile,
+      ]);
+      tokens.issued.length = 0;
+      const r = await pushTo(out, `${host}/test/pushed:y`, [
+        '--plain-http',
+        '--authfile',
+        authfile,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      // The blob checks ask for pull; the first upload for push too, and gets a new token.
+      expect(tokens.issued.map((i) => i.scope)).toEqual([
+        'repository:test/pushed:pull',
+        'repository:test/pushed:pull,push',
+      ]);
+      expect(tokens.issued.every((i) => i.account === USER)).toBe(true);
+      expect(r.stdout.toString()).toMatch(/3 blobs uploaded/);
     });
 
     it('refuses when the token service gives nothing to anonymous or wrong credentials', async () => {

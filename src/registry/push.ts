@@ -1,0 +1,309 @@
+/**
+ * `pushImage`: an image of a chunked layout, restored straight into a registry. The walk is
+ * `oci restore`'s (`planRestore`): every config and diff_id kept, a gzip layer recompressed
+ * where its parameters were recorded and kept only under its original digest, anything else
+ * uncompressed under a new manifest. Each blob goes up as it is made (a monolithic upload: `POST
+ * /v2/<name>/blobs/uploads/`, then one `PUT ...?digest=` of the stream), after a `HEAD` that
+ * skips it when the registry has it already: a layer the registry holds is not even rebuilt.
+ * Manifests go up by digest, children before the index that lists them, and the image last
+ * under the tag.
+ *
+ * Nothing is held whole but manifests and configs: layers stream from the chunk store through
+ * the gzip encoder into the request body, hashed on the way. A blob that does not come out as
+ * expected is cut off before its end, so the registry never completes it (and checks the
+ * digest named in the `PUT` itself).
+ *
+ * @module
+ */
+import { streamOfBytes } from '../bytes-stream.js';
+import { OciDigestError, RegistryAuthError, RegistryError, UsageError } from '../errors.js';
+import { formatDigest } from '../hash/digest.js';
+import type { HashProvider } from '../hash/types.js';
+import { webHashProvider } from '../hash/web.js';
+import { coreDeflateEngines, type DeflateEngine } from '../oci/gzip-reproduce.js';
+import type { LayoutReader } from '../oci/layout-reader.js';
+import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
+import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
+import type { ChunkReader } from '../store/types.js';
+import { type ImageReference, parseImageReference } from './names.js';
+import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
+
+/** Options of {@link pushImage}. */
+export interface PushImageOptions extends RegistrySessionOptions {
+  /** The chunk store the layers were converted into. */
+  store: ChunkReader;
+  /** The image of the chunked layout to push, by tag; needed when it holds more than one. */
+  ref?: string;
+  /** Hashing. @default webHashProvider() */
+  hash?: HashProvider;
+  /** Engines available for recompressing gzip layers. @default coreDeflateEngines() */
+  engines?: DeflateEngine[];
+}
+
+/** What {@link pushImage} did: `oci restore`'s report, and where the image went. */
+export interface OciPushReport extends OciRestoreReport {
+  /** `host/repository:tag`. */
+  target: string;
+  /** The digest and media type of what the tag names. */
+  digest: string;
+  mediaType: string;
+  /** Blobs uploaded, and their bytes. */
+  uploaded: number;
+  uploadedBytes: number;
+  /** Blobs the registry had already (not uploaded; a layer among them not even rebuilt). */
+  present: number;
+}
+
+/** A blob that did not come out as expected. */
+class Unexpected extends Error {
+  constructor(
+    readonly digest: string,
+    readonly size: number,
+  ) {
+    super('not the expected blob');
+  }
+}
+
+/**
+ * Restores one image of a chunked layout into a registry, under a tag.
+ * @param layout - the chunked layout.
+ * @param target - `host[:port]/repository[:tag]` (tag `latest` when none), or its parts.
+ * @param options - the chunk store, the image (`ref`), scheme, credentials, hashing, engines.
+ * @returns the restore report, the tag's digest, and what was uploaded.
+ * @throws {@link UsageError} when the layout holds more than one image and `ref` names none,
+ * or the target names a digest; {@link RegistryError} and {@link RegistryAuthError} for what the
+ * registry refuses; typed OCI and chunk errors as `oci restore` throws them. The tag is
+ * written last: a push that fails leaves it as it was.
+ */
+export async function pushImage(
+  layout: LayoutReader,
+  target: string | ImageReference,
+  options: PushImageOptions,
+): Promise<OciPushReport> {
+  const to = typeof target === 'string' ? parseImageReference(target) : target;
+  if (to.digest !== undefined) {
+    throw new UsageError('push to a tag: a digest is what the registry computes');
+  }
+  const tag = to.tag ?? 'latest';
+  const selected = layout.select(options.ref);
+  if (selected.length !== 1) {
+    throw new UsageError(
+      `the chunked layout holds ${selected.length} images: name one by its tag (<layout>:<tag>)`,
+    );
+  }
+  const hash = options.hash ?? webHashProvider();
+  const engines = options.engines ?? coreDeflateEngines();
+  const { base, authed, request } = openSession(to, 'pull,push', options);
+  const origin = new URL(base).origin;
+  const stats = { uploaded: 0, uploadedBytes: 0, present: 0 };
+  const have = new Set<string>();
+  const manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
+
+  /** Whether the registry has a blob. */
+  const has = async (digest: string) => {
+    if (have.has(digest)) return true;
+    const url = `${base}/blobs/${digest}`;
+    const res = await authed(url, { method: 'HEAD' });
+    res.close();
+    if (res.status === 404) return false;
+    if (res.status !== 200) throw new RegistryError(url, res.status, `answered ${res.status}`);
+    have.add(digest);
+    return true;
+  };
+
+  /** A request whose answer must be `want`; any other is a typed error. */
+  const expect = async (url: string, res: Answer, want: number, what: string) => {
+    if (res.status === want) return res;
+    res.close();
+    throw new RegistryError(url, res.status, `answered ${res.status} to ${what}`);
+  };
+
+  /** Uploads a blob unless the registry has it; see {@link ExpectedBlobWriter}. */
+  const upload: ExpectedBlobWriter['writeExpected'] = async (stream, digest, size) => {
+    if (await has(digest)) {
+      await stream.cancel().catch(() => {});
+      stats.present++;
+      return { digest, size, kept: true };
+    }
+    const startUrl = `${base}/blobs/uploads/`;
+    const start = await expect(
+      startUrl,
+      await authed(startUrl, { method: 'POST', headers: { 'content-length': '0' } }),
+      202,
+      'an upload',
+    );
+    start.close();
+    const location = start.headers.get('location');
+    let url: URL;
+    try {
+      url = new URL(location ?? '', startUrl);
+      if (location === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw 0;
+    } catch {
+      throw new RegistryError(
+        startUrl,
+        202,
+        `gave no upload location: ${JSON.stringify(location)}`,
+      );
+    }
+    url.searchParams.set('digest', digest);
+    const h = await hash.create();
+    let sent = 0;
+    let failure: unknown;
+    /** Hashes the rest of a stream that turned out longer than expected, for its digest. */
+    let draining: Promise<void> | undefined;
+    const reader = stream.getReader();
+    const drain = async () => {
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+        sent += r.value.length;
+        await h.update(r.value);
+      }
+      failure = new Unexpected(formatDigest(await h.digest()), sent);
+    };
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          try {
+            const r = await reader.read();
+            if (r.done) {
+              const got = formatDigest(await h.digest());
+              if (got !== digest || sent !== size) throw new Unexpected(got, sent);
+              controller.close();
+              return;
+            }
+            sent += r.value.length;
+            await h.update(r.value);
+            if (sent > size) {
+              // Cut off before the registry has all it was promised; hash the rest to say what
+              // it was.
+              failure = new Unexpected('', sent);
+              controller.error(failure);
+              draining = drain().catch((err) => {
+                failure = err;
+              });
+              return;
+            }
+            controller.enqueue(r.value);
+          } catch (err) {
+            failure = err;
+            controller.error(err);
+            await reader.cancel(err).catch(() => {});
+          }
+        },
+        cancel: (reason) => reader.cancel(reason),
+      },
+      { highWaterMark: 0 },
+    );
+    const init = {
+      method: 'PUT',
+      body,
+      duplex: 'half',
+      // A redirect would make fetch keep the whole body to send it again.
+      redirect: 'error',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    } as RequestInit;
+    /** Ends an upload that failed, so the registry need not keep it (as far as it will). */
+    const abandon = () =>
+      request(url.href, { method: 'DELETE' }).then(
+        (r) => r.close(),
+        () => {},
+      );
+    let res: Answer;
+    try {
+      // Credentials only to the registry: an upload location elsewhere gets none.
+      res =
+        url.origin === origin ? await authed(url.href, init, true) : await request(url.href, init);
+    } catch (err) {
+      await draining;
+      await abandon();
+      if (failure instanceof Unexpected)
+        return { digest: failure.digest, size: failure.size, kept: false };
+      throw failure ?? err;
+    }
+    if (failure instanceof Unexpected) {
+      res.close();
+      await draining;
+      await abandon();
+      return { digest: failure.digest, size: failure.size, kept: false };
+    }
+    if (res.status === 401) {
+      res.close();
+      throw new RegistryAuthError(
+        url.origin + url.pathname,
+        401,
+        `refused the upload of ${digest}`,
+      );
+    }
+    await expect(url.origin + url.pathname, res, 201, `the upload of ${digest}`);
+    res.close();
+    have.add(digest);
+    stats.uploaded++;
+    stats.uploadedBytes += size;
+    return { digest, size, kept: true };
+  };
+
+  /** Uploads a whole blob, or PUTs a manifest (by digest) when `mediaType` says it is one. */
+  const writeBlob = async (bytes: Uint8Array, mediaType?: string) => {
+    const digest = formatDigest(await hash.digest(bytes));
+    if (mediaType === undefined) {
+      await upload(streamOfBytes(bytes), digest, bytes.length);
+    } else {
+      manifests.set(digest, { bytes, mediaType });
+      await putManifest(digest, bytes, mediaType, digest);
+    }
+    return { digest, size: bytes.length };
+  };
+
+  /** PUTs a manifest or index under `reference` (its digest, or the tag). */
+  const putManifest = async (
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+    digest: string,
+  ) => {
+    const url = `${base}/manifests/${reference}`;
+    const res = await expect(
+      url,
+      await authed(url, {
+        method: 'PUT',
+        body: bytes as Uint8Array<ArrayBuffer>,
+        headers: { 'content-type': mediaType },
+      }),
+      201,
+      `the manifest ${digest}`,
+    );
+    res.close();
+    const said = res.headers.get('docker-content-digest');
+    if (said !== null && said !== digest) {
+      throw new OciDigestError(digest, `the registry names the manifest it took ${said}`);
+    }
+  };
+
+  const { report, index } = await planRestore(
+    layout,
+    {
+      writeBlob,
+      async copyBlob(d) {
+        const w = await upload(layout.openBlob(d.digest), d.digest, d.size);
+        if (!w.kept) {
+          throw new OciDigestError(d.digest, `bytes hash to ${w.digest} (${w.size} bytes)`);
+        }
+      },
+      layer: (layer) =>
+        restoreLayer(layer, { writeExpected: upload }, { store: options.store, hash, engines }),
+    },
+    options.ref,
+  );
+  const top = (JSON.parse(new TextDecoder().decode(index)) as { manifests: { digest: string }[] })
+    .manifests[0]!;
+  const image = manifests.get(top.digest)!;
+  await putManifest(tag, image.bytes, image.mediaType, top.digest);
+  return {
+    ...report,
+    target: `${to.registry}/${to.repository}:${tag}`,
+    digest: top.digest,
+    mediaType: image.mediaType,
+    ...stats,
+  };
+}
