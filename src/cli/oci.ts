@@ -17,6 +17,7 @@ import { statSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { defaultDeflateEngines } from '../node/deflate.js';
 import { nodeHashProvider } from '../node/hash.js';
+import { nodeHttpFetch } from '../node/http-fetch.js';
 import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { OciLayout } from '../node/oci-layout.js';
@@ -91,6 +92,7 @@ async function ociPull(args: string[]): Promise<void> {
   const hash = nodeHashProvider();
   const layout = await registryLayout(positionals[0]!, {
     plainHttp: values['plain-http'] === true,
+    fetch: nodeHttpFetch(),
     hash,
     credentials: await registryCredentials(values),
   });
@@ -157,6 +159,7 @@ async function ociPush(args: string[]): Promise<void> {
     store,
     ref,
     plainHttp: values['plain-http'] === true,
+    fetch: nodeHttpFetch(),
     credentials,
     hash: nodeHashProvider(),
     engines: defaultDeflateEngines(),

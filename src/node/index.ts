@@ -27,6 +27,7 @@ export {
 export { collectGarbage, type GarbageOptions, type GarbageReport } from './gc.js';
 export { type NodeGunzipOptions, nodeGunzip } from './gunzip.js';
 export { type NodeHashOptions, nodeHashProvider } from './hash.js';
+export { nodeHttpFetch } from './http-fetch.js';
 export {
   type AtomicFile,
   atomicFile,
