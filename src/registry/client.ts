@@ -27,7 +27,10 @@ import {
 } from '../oci/media-types.js';
 import type { OciLimits } from '../oci/parse.js';
 import { type ImageReference, parseImageReference } from './names.js';
-import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
+import { type Answer, openSession, pause, type RegistrySessionOptions } from './session.js';
+
+/** Times a blob's body is resumed at most, in all. */
+const MAX_RESUMES = 10;
 
 /** Options of {@link registryLayout}. */
 export interface RegistryLayoutOptions extends RegistrySessionOptions {
@@ -53,7 +56,7 @@ export async function registryLayout(
   const hash = options.hash ?? webHashProvider();
   const sha256 = async (bytes: Uint8Array) => formatDigest(await hash.digest(bytes));
 
-  const { base, authed } = openSession(ref, 'pull', options);
+  const { base, authed, retries, retryDelayMs } = openSession(ref, 'pull', options);
   /** A whole body, refused past `limit` bytes. */
   const body = (res: Answer, url: string, limit: number) => {
     const length = Number(res.headers.get('content-length') ?? Number.NaN);
@@ -89,8 +92,8 @@ export async function registryLayout(
     return { bytes, digest: actual, mediaType: type || mediaTypeOf(bytes) };
   };
   /** A blob's response, or its absence as {@link OciBlobNotFoundError}. */
-  const blob = async (digest: string, method = 'GET') => {
-    const res = await authed(`${base}/blobs/${digest}`, { method });
+  const blob = async (digest: string, method = 'GET', headers: Record<string, string> = {}) => {
+    const res = await authed(`${base}/blobs/${digest}`, { method, headers });
     if (res.status === 404) {
       res.close();
       throw new OciBlobNotFoundError(digest);
@@ -137,26 +140,87 @@ export async function registryLayout(
       }
       return body(await blob(d.digest), `${base}/blobs/${d.digest}`, limit);
     },
-    openBlob(digest) {
-      let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-      return new ReadableStream<Uint8Array>(
-        {
-          async pull(controller) {
-            if (!reader) {
-              const res = await blob(digest);
-              if (!res.body)
-                throw new RegistryError(`${base}/blobs/${digest}`, res.status, 'no body');
-              reader = res.body.getReader();
+    openBlob: (digest) => resumableBlob(digest),
+  };
+
+  /**
+   * A blob's body that, when it breaks off, is asked for again from where it stopped (`Range:
+   * bytes=<n>-`): up to `retries` times in a row without a byte further, and
+   * {@link MAX_RESUMES} times in all. A registry that answers a range with the whole blob has
+   * what was given read again and dropped. What comes out is checked against the blob's digest
+   * by whoever reads it, as before.
+   */
+  const resumableBlob = (digest: string) => {
+    const url = `${base}/blobs/${digest}`;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    /** Bytes given so far. */
+    let given = 0;
+    /** Bytes of a whole answer to a range still to drop. */
+    let skip = 0;
+    let failures = 0;
+    let resumes = 0;
+    const open = async () => {
+      const range = given > 0 ? { range: `bytes=${given}-` } : undefined;
+      const res = await blob(digest, 'GET', range);
+      if (!res.body) throw new RegistryError(url, res.status, 'no body');
+      if (given > 0 && res.status === 206) {
+        const said = res.headers.get('content-range') ?? '';
+        const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(said);
+        if (!m || Number(m[1]) !== given) {
+          res.close();
+          throw new RegistryError(
+            url,
+            206,
+            `asked from byte ${given}, sent ${JSON.stringify(said)}`,
+          );
+        }
+      } else {
+        skip = given;
+      }
+      reader = res.body.getReader();
+    };
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          for (;;) {
+            if (!reader) await open();
+            let r: ReadableStreamReadResult<Uint8Array>;
+            try {
+              r = await reader!.read();
+            } catch (err) {
+              reader = undefined;
+              if (++failures > retries || ++resumes > MAX_RESUMES) {
+                if (err instanceof RegistryError) throw err;
+                const why = (err as Error)?.message ?? String(err);
+                throw new RegistryError(url, undefined, `broke off after ${given} bytes: ${why}`, {
+                  cause: err,
+                });
+              }
+              await pause(retryDelayMs * 2 ** (failures - 1));
+              continue;
             }
-            const r = await reader.read();
-            if (r.done) controller.close();
-            else controller.enqueue(r.value);
-          },
-          cancel: (reason) => reader?.cancel(reason).catch(() => {}),
+            if (r.done) {
+              if (skip > 0) throw new RegistryError(url, 200, 'sent less than it had sent before');
+              controller.close();
+              return;
+            }
+            let bytes = r.value;
+            if (skip > 0) {
+              const n = Math.min(skip, bytes.length);
+              skip -= n;
+              bytes = bytes.subarray(n);
+              if (bytes.length === 0) continue;
+            }
+            given += bytes.length;
+            failures = 0;
+            controller.enqueue(bytes);
+            return;
+          }
         },
-        { highWaterMark: 0 },
-      );
-    },
+        cancel: (reason) => reader?.cancel(reason).catch(() => {}),
+      },
+      { highWaterMark: 0 },
+    );
   };
   return LayoutReader.fromFiles(files, {
     hash,

@@ -52,6 +52,14 @@ export interface RegistrySessionOptions {
    * given up (`ERR_REGISTRY`). @default 60000
    */
   idleTimeoutMs?: number;
+  /**
+   * How often a `GET` or `HEAD` is asked again after no answer, a stall, 429 or a 5xx; and how
+   * often a blob whose body breaks off is resumed in a row without getting a byte further
+   * (with `Range`). @default 3
+   */
+  retries?: number;
+  /** The pause before the first retry; each next one doubles it. @default 500 */
+  retryDelayMs?: number;
 }
 
 /** What a session's requests give back: the answer, its body watched. */
@@ -71,7 +79,8 @@ export interface RegistrySession {
   base: string;
   /**
    * A request without authentication, its failure typed (`ERR_REGISTRY`); a 404 and a 401
-   * are given back, as is any 2xx or 3xx.
+   * are given back, as is any 2xx or 3xx. A `GET` or `HEAD` is asked again (`retries`) after
+   * no answer, a stall, 429 or a 5xx.
    */
   request(url: string, init?: RequestInit): Promise<Answer>;
   /**
@@ -80,6 +89,9 @@ export interface RegistrySession {
    * request and is given back, where otherwise the request is sent again.
    */
   authed(url: string, init?: RequestInit, once?: boolean): Promise<Answer>;
+  /** {@link RegistrySessionOptions.retries} and `retryDelayMs`, as the session took them. */
+  retries: number;
+  retryDelayMs: number;
 }
 
 /** The manifest media types asked for, most wanted first. */
@@ -104,7 +116,7 @@ export function openSession(
    * {@link authed} to answer. It is given up
    * when the answer, or the next bytes of its body, take longer than the idle timeout.
    */
-  const request = async (url: string, init: RequestInit = {}): Promise<Answer> => {
+  const requestOnce = async (url: string, init: RequestInit = {}): Promise<Answer> => {
     const ac = new AbortController();
     const stalled = () =>
       new RegistryError(url, undefined, `nothing received for ${idle / 1000} s; given up`);
@@ -172,6 +184,28 @@ export function openSession(
       res.status,
       `answered ${res.status}${text ? `: ${JSON.stringify(text.slice(0, 300))}` : ''}`,
     );
+  };
+  const retries = options.retries ?? 3;
+  const retryDelay = options.retryDelayMs ?? 500;
+  /**
+   * {@link requestOnce}, with a `GET` or `HEAD` asked again after a failure that may pass: no
+   * answer, a stall, 429 or a 5xx.
+   */
+  const request = async (url: string, init: RequestInit = {}): Promise<Answer> => {
+    const method = (init.method ?? 'GET').toUpperCase();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await requestOnce(url, init);
+      } catch (err) {
+        const again =
+          (method === 'GET' || method === 'HEAD') &&
+          attempt < retries &&
+          err instanceof RegistryError &&
+          (err.status === undefined || err.status === 429 || err.status >= 500);
+        if (!again) throw err;
+        await pause(retryDelay * 2 ** attempt);
+      }
+    }
   };
   const source = options.credentials;
   let credentialsAsked: Promise<RegistryCredentials | undefined> | undefined;
@@ -325,5 +359,10 @@ export function openSession(
     }
     return res;
   };
-  return { ref, base, request, authed };
+  return { ref, base, request, authed, retries, retryDelayMs: retryDelay };
+}
+
+/** Waits `ms` milliseconds. */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,6 +7,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -290,6 +291,73 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
         close();
       }
     }
+  });
+
+  it('resumes a layer that breaks off, with a range or from the start, and asks again after a 503', async () => {
+    const target = layerDigest();
+    const pullFrom = async (name: string, cut: (req: IncomingMessage) => number | undefined) => {
+      const seen: string[] = [];
+      let manifestTries = 0;
+      const served = await serveLayout(src, {
+        intercept(req, res) {
+          if (req.url?.includes('/manifests/') && manifestTries++ === 0) {
+            res.writeHead(503).end();
+            return true;
+          }
+          return false;
+        },
+        lie({ req, res, kind, digest, bytes }) {
+          if (kind !== 'blobs' || digest !== target || req.method !== 'GET') return false;
+          seen.push(req.headers.range ?? 'whole');
+          const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+          const stop = cut(req);
+          if (from > 0 && name !== 'no ranges') {
+            res.writeHead(206, {
+              'content-length': bytes.length - from,
+              'content-range': `bytes ${from}-${bytes.length - 1}/${bytes.length}`,
+            });
+          } else {
+            res.writeHead(200, { 'content-length': bytes.length });
+          }
+          const start = name === 'no ranges' ? 0 : from;
+          if (stop === undefined) {
+            res.end(bytes.subarray(start));
+          } else {
+            // Some bytes, then the connection goes.
+            res.write(bytes.subarray(start, start + stop), () => res.destroy());
+          }
+          return true;
+        },
+      });
+      try {
+        const out = join(work, `resumed-${name.replace(/ /g, '-')}`);
+        const r = await runCli(
+          ['oci', 'pull', `${served.host}/x:exact`, '--plain-http', '--store', store, '--out', out],
+          { timeoutMs: 60_000, env: noAuthFiles(work) },
+        );
+        return { r, seen, manifestTries };
+      } finally {
+        served.close();
+      }
+    };
+    // Cut twice, each time after 100,000 bytes: resumed with ranges.
+    let n = 0;
+    const ranged = await pullFrom('ranges', () => (n++ < 2 ? 100_000 : undefined));
+    expect(ranged.r.code, ranged.r.stderr).toBe(0);
+    expect(ranged.seen).toEqual(['whole', 'bytes=100000-', 'bytes=200000-']);
+    expect(ranged.manifestTries).toBeGreaterThan(1);
+    // A registry that answers ranges with the whole blob: read again from the start.
+    let m = 0;
+    const whole = await pullFrom('no ranges', () => (m++ < 1 ? 100_000 : undefined));
+    expect(whole.r.code, whole.r.stderr).toBe(0);
+    expect(whole.seen).toEqual(['whole', 'bytes=100000-']);
+    // One that breaks off every time, 1,000 bytes further each: given up, typed.
+    const always = await pullFrom('always', () => 1000);
+    expect(always.r.code).toBe(1);
+    expect(always.r.stderr).toMatch(
+      /ERR_REGISTRY: .*\/blobs\/sha256:[0-9a-f]{64}: broke off after 11000 bytes/,
+    );
+    expect(always.seen).toHaveLength(11);
   });
 
   it('refuses registries that want credentials, or do not take the token they gave', async () => {
