@@ -54,6 +54,26 @@ export interface OciPushReport extends OciRestoreReport {
   present: number;
 }
 
+let redirectMode: RequestRedirect | undefined;
+
+/**
+ * The `redirect` of an upload's `PUT`: `error` where fetch has it, since Node's fetch keeps a
+ * whole stream body to send it again when it may follow or hand back a redirect (`follow`,
+ * `manual`: 200 MiB sent kept 277 MiB resident, against 94 with `error`, measured); `manual`
+ * in workerd, which refuses `error` (a redirect is then an answer other than 201, refused).
+ */
+function uploadRedirect(): RequestRedirect {
+  if (redirectMode === undefined) {
+    try {
+      new Request('http://localhost/', { redirect: 'error' });
+      redirectMode = 'error';
+    } catch {
+      redirectMode = 'manual';
+    }
+  }
+  return redirectMode;
+}
+
 /** A blob that did not come out as expected. */
 class Unexpected extends Error {
   constructor(
@@ -199,8 +219,7 @@ export async function pushImage(
       method: 'PUT',
       body,
       duplex: 'half',
-      // A redirect would make fetch keep the whole body to send it again.
-      redirect: 'error',
+      redirect: uploadRedirect(),
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
     } as RequestInit;
     /** Ends an upload that failed, so the registry need not keep it (as far as it will). */

@@ -3,6 +3,10 @@
  * its chunks, embedded as base64 by registry.test.ts, served by the platform-neutral build's
  * `createRegistryHandler` as the Worker's fetch. Layers are rebuilt from the chunks as clients
  * pull them; real clients (skopeo) pull from it in the test.
+ *
+ * `POST /_push?target=<host:port/repository:tag>` makes the Worker a client instead: it pushes
+ * the embedded image into that registry with `pushImage` (plain HTTP, as the test's registry
+ * speaks), and answers with the report.
  */
 
 import data from 'fixtures/registry.json';
@@ -15,6 +19,7 @@ import {
   OciFormatError,
   OciLimitError,
   openRepository,
+  pushImage,
   webHashProvider,
 } from 'layerdiff';
 
@@ -63,12 +68,27 @@ async function start() {
     await store.put(digest, fromBase64(bytes));
   }
   const repository = await openRepository(layout, { hash });
-  return createRegistryHandler({
+  const serve = createRegistryHandler({
     repositories: new Map([['edge/img', repository]]),
     store,
     hash,
     onStreamError: (err, request) => console.error(`${request.url}: ${err?.message ?? err}`),
   });
+  return async (request) => {
+    const url = new URL(request.url);
+    if (url.pathname !== '/_push') return serve(request);
+    try {
+      const report = await pushImage(layout, url.searchParams.get('target'), {
+        store,
+        ref: 'v1',
+        plainHttp: true,
+        hash,
+      });
+      return Response.json(report);
+    } catch (err) {
+      return Response.json({ error: `${err?.code ?? ''} ${err?.message ?? err}` }, { status: 500 });
+    }
+  };
 }
 
 let handler;

@@ -7,12 +7,18 @@
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
+  services = [
+    (name = "main", worker = .worker),
+    # The Worker's fetch reaches the test's registry on 127.0.0.1 (workerd allows only public
+    # addresses by default).
+    (name = "loopback", network = (allow = ["public", "private", "local"])),
+  ],
   sockets = [(name = "http", address = "@address", http = (), service = "main")],
 );
 
 const worker :Workerd.Worker = (
   compatibilityDate = "2025-01-01",
+  globalOutbound = "loopback",
   modules = [
     (name = "worker", esModule = embed "registry-worker.js"),
     (name = "layerdiff", esModule = embed "../../dist/index.js"),

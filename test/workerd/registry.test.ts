@@ -19,6 +19,7 @@ import { toolsAvailable } from '../helpers/tools.js';
 import { buildLayout, layoutFiles } from '../oci/helpers.js';
 import { pgzipAvailable, pgzipGzip } from '../pgzip/pgzip.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
+import { startRegistry } from '../registry/auth-servers.js';
 import { freePort } from '../registry/helpers.js';
 import { renderConfig } from './render-config.js';
 
@@ -122,6 +123,44 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'go') && pgzipAvailable())(
       }
       expect(Object.keys(layoutFiles(out)).filter((p) => p.startsWith('blobs/'))).toHaveLength(6);
     });
+
+    it.runIf(toolsAvailable('docker-registry'))(
+      'pushes the image into a registry from the Worker, byte for byte',
+      async () => {
+        const registry = await startRegistry(work, 'pushed-from-workerd');
+        try {
+          const r = await fetch(`http://${host}/_push?target=${registry.host}/edge/pushed:v1`, {
+            method: 'POST',
+          });
+          const report = await r.json();
+          expect(r.status, `${JSON.stringify(report)}\n${log}`).toBe(200);
+          expect(report.uploaded).toBe(5);
+          expect(report.manifests[0].layers.map((l: { how: string }) => l.how)).toEqual([
+            'as-is',
+            'recompressed',
+            'recompressed',
+            'recompressed',
+          ]);
+          const want = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[0]
+            .digest;
+          expect(report.digest).toBe(want);
+          const out = join(work, 'pushed-back');
+          skopeo(
+            'copy',
+            '--preserve-digests',
+            '--src-tls-verify=false',
+            `docker://${registry.host}/edge/pushed:v1`,
+            `oci:${out}:v1`,
+          );
+          const orig = layoutFiles(src);
+          for (const [path, digest] of Object.entries(layoutFiles(out))) {
+            if (path.startsWith('blobs/')) expect(orig[path], path).toBe(digest);
+          }
+        } finally {
+          registry.child.kill('SIGKILL');
+        }
+      },
+    );
 
     it('answers HEAD, GET with its length, and a byte range of a layer it recompresses', async () => {
       const manifest = await (
