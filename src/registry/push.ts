@@ -9,9 +9,10 @@
  * under the tag.
  *
  * Nothing is held whole but manifests and configs: layers stream from the chunk store through
- * the gzip encoder into the request body, hashed on the way. A blob that does not come out as
- * expected is cut off before its end, so the registry never completes it (and checks the
- * digest named in the `PUT` itself).
+ * the gzip encoder into the request body, hashed on the way, its last piece held back until
+ * the digest and size are known. A blob that does not come out as expected is cut off before
+ * that piece, so the registry never completes it (and checks the digest named in the `PUT`
+ * itself).
  *
  * @module
  */
@@ -181,37 +182,55 @@ export async function pushImage(
       }
       failure = new Unexpected(formatDigest(await h.digest()), sent);
     };
+    /** The last piece read, sent only once the next read shows it is not the wrong end. */
+    let held: Uint8Array | undefined;
+    /** The request went (its answer came, or it failed): what is pulled after goes nowhere. */
+    let cancelled = false;
     const body = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
           try {
-            const r = await reader.read();
-            if (r.done) {
-              const got = formatDigest(await h.digest());
-              if (got !== digest || sent !== size) throw new Unexpected(got, sent);
-              controller.close();
-              return;
+            for (;;) {
+              const r = await reader.read();
+              if (cancelled) return;
+              if (r.done) {
+                const got = formatDigest(await h.digest());
+                if (got !== digest || sent !== size) throw new Unexpected(got, sent);
+                if (cancelled) return;
+                if (held) controller.enqueue(held);
+                controller.close();
+                return;
+              }
+              sent += r.value.length;
+              await h.update(r.value);
+              if (sent > size) {
+                // Cut off before the registry has all it was promised; hash the rest to say
+                // what it was.
+                failure = new Unexpected('', sent);
+                controller.error(failure);
+                draining = drain().catch((err) => {
+                  failure = err;
+                });
+                return;
+              }
+              const previous = held;
+              held = r.value;
+              if (previous && !cancelled) {
+                controller.enqueue(previous);
+                return;
+              }
             }
-            sent += r.value.length;
-            await h.update(r.value);
-            if (sent > size) {
-              // Cut off before the registry has all it was promised; hash the rest to say what
-              // it was.
-              failure = new Unexpected('', sent);
-              controller.error(failure);
-              draining = drain().catch((err) => {
-                failure = err;
-              });
-              return;
-            }
-            controller.enqueue(r.value);
           } catch (err) {
+            if (cancelled) return;
             failure = err;
             controller.error(err);
             await reader.cancel(err).catch(() => {});
           }
         },
-        cancel: (reason) => reader.cancel(reason),
+        cancel: (reason) => {
+          cancelled = true;
+          return reader.cancel(reason);
+        },
       },
       { highWaterMark: 0 },
     );
