@@ -117,10 +117,12 @@ commands:
       ~/.docker/config.json, with their credential helpers); none there, it is asked
       anonymously. docker.io means Docker Hub.
   oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
-      [--authfile <file> | --username <user> --password-stdin] [--json]
+      [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>] [--json]
       oci restore, into a registry: each blob uploaded as it is rebuilt (gzip layers
       recompressed where recorded, as restore does), skipped when the registry has it, then
       the manifests, the image last under the tag (latest when none). Credentials as for pull.
+      --part-size uploads larger blobs in PATCH requests of that size (for a registry behind a
+      proxy that limits the size of one request).
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

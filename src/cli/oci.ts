@@ -6,7 +6,7 @@
  * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--json]
  * layerdiff oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
- *     [--authfile <file> | --username <user> --password-stdin] [--json]
+ *     [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>] [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -142,7 +142,12 @@ const REGISTRY_OPTIONS = {
 async function ociPush(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, json: { type: 'boolean' }, ...REGISTRY_OPTIONS },
+    {
+      store: { type: 'string' },
+      json: { type: 'boolean' },
+      'part-size': { type: 'string' },
+      ...REGISTRY_OPTIONS,
+    },
     {
       min: 2,
       max: 2,
@@ -153,6 +158,11 @@ async function ociPush(args: string[]): Promise<void> {
   const { dir, ref } = splitImageRef(positionals[0]!);
   const target = parseImageReference(positionals[1]!);
   const credentials = await registryCredentials(values);
+  const partMiB = values['part-size'];
+  const partSize = partMiB === undefined ? undefined : Math.floor(Number(partMiB) * 2 ** 20);
+  if (partSize !== undefined && !(partSize >= 1 && Number.isSafeInteger(partSize))) {
+    throw new UsageError('--part-size takes a positive number of MiB (0.5 is 512 KiB)');
+  }
   const layout = await OciLayout.open(dir);
   const store = await openReadStore(storeDir);
   const report = await pushImage(layout, target, {
@@ -163,6 +173,7 @@ async function ociPush(args: string[]): Promise<void> {
     credentials,
     hash: nodeHashProvider(),
     engines: defaultDeflateEngines(),
+    ...(partSize !== undefined ? { partSize } : {}),
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -28,6 +28,7 @@ import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
 import { type ImageReference, parseImageReference } from './names.js';
 import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
+import { UnexpectedBlob, UploadBody } from './upload-body.js';
 
 /** Options of {@link pushImage}. */
 export interface PushImageOptions extends RegistrySessionOptions {
@@ -39,6 +40,11 @@ export interface PushImageOptions extends RegistrySessionOptions {
   hash?: HashProvider;
   /** Engines available for recompressing gzip layers. @default coreDeflateEngines() */
   engines?: DeflateEngine[];
+  /**
+   * Upload blobs larger than this in `PATCH` requests of this many bytes, then a last `PUT`
+   * (for registries behind proxies that limit the size of one request). @default one `PUT`
+   */
+  partSize?: number;
 }
 
 /** What {@link pushImage} did: `oci restore`'s report, and where the image went. */
@@ -75,14 +81,19 @@ function uploadRedirect(): RequestRedirect {
   return redirectMode;
 }
 
-/** A blob that did not come out as expected. */
-class Unexpected extends Error {
-  constructor(
-    readonly digest: string,
-    readonly size: number,
-  ) {
-    super('not the expected blob');
+/**
+ * Where an upload goes on: the `Location` an answer names, resolved against `from`.
+ * @throws {@link RegistryError} when there is none, or it is not an http(s) URL.
+ */
+function uploadLocation(res: Answer, from: string): URL {
+  const location = res.headers.get('location');
+  try {
+    const url = new URL(location ?? '', from);
+    if (location !== null && (url.protocol === 'https:' || url.protocol === 'http:')) return url;
+  } catch {
+    // Said below.
   }
+  throw new RegistryError(from, res.status, `gave no upload location: ${JSON.stringify(location)}`);
 }
 
 /**
@@ -154,127 +165,83 @@ export async function pushImage(
       'an upload',
     );
     start.close();
-    const location = start.headers.get('location');
-    let url: URL;
-    try {
-      url = new URL(location ?? '', startUrl);
-      if (location === null || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw 0;
-    } catch {
-      throw new RegistryError(
-        startUrl,
-        202,
-        `gave no upload location: ${JSON.stringify(location)}`,
-      );
-    }
-    url.searchParams.set('digest', digest);
-    const h = await hash.create();
-    let sent = 0;
-    let failure: unknown;
-    /** Hashes the rest of a stream that turned out longer than expected, for its digest. */
-    let draining: Promise<void> | undefined;
-    const reader = stream.getReader();
-    const drain = async () => {
-      for (;;) {
-        const r = await reader.read();
-        if (r.done) break;
-        sent += r.value.length;
-        await h.update(r.value);
-      }
-      failure = new Unexpected(formatDigest(await h.digest()), sent);
-    };
-    /** The last piece read, sent only once the next read shows it is not the wrong end. */
-    let held: Uint8Array | undefined;
-    /** The request went (its answer came, or it failed): what is pulled after goes nowhere. */
-    let cancelled = false;
-    const body = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          try {
-            for (;;) {
-              const r = await reader.read();
-              if (cancelled) return;
-              if (r.done) {
-                const got = formatDigest(await h.digest());
-                if (got !== digest || sent !== size) throw new Unexpected(got, sent);
-                if (cancelled) return;
-                if (held) controller.enqueue(held);
-                controller.close();
-                return;
-              }
-              sent += r.value.length;
-              await h.update(r.value);
-              if (sent > size) {
-                // Cut off before the registry has all it was promised; hash the rest to say
-                // what it was.
-                failure = new Unexpected('', sent);
-                controller.error(failure);
-                draining = drain().catch((err) => {
-                  failure = err;
-                });
-                return;
-              }
-              const previous = held;
-              held = r.value;
-              if (previous && !cancelled) {
-                controller.enqueue(previous);
-                return;
-              }
-            }
-          } catch (err) {
-            if (cancelled) return;
-            failure = err;
-            controller.error(err);
-            await reader.cancel(err).catch(() => {});
-          }
-        },
-        cancel: (reason) => {
-          cancelled = true;
-          return reader.cancel(reason);
-        },
-      },
-      { highWaterMark: 0 },
-    );
-    const init = {
-      method: 'PUT',
-      body,
-      duplex: 'half',
-      redirect: uploadRedirect(),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-    } as RequestInit;
+    let url = uploadLocation(start, startUrl);
+    const body = new UploadBody(stream, await hash.create(), digest, size);
     /** Ends an upload that failed, so the registry need not keep it (as far as it will). */
-    const abandon = () =>
-      request(url.href, { method: 'DELETE' }).then(
+    const abandon = async () => {
+      await body.settled();
+      await body.cancel(new Error('the upload failed'));
+      await request(url.href, { method: 'DELETE' }).then(
         (r) => r.close(),
         () => {},
       );
-    let res: Answer;
-    try {
-      // Credentials only to the registry: an upload location elsewhere gets none.
-      res =
-        url.origin === origin ? await authed(url.href, init, true) : await request(url.href, init);
-    } catch (err) {
-      await draining;
-      await abandon();
-      if (failure instanceof Unexpected)
-        return { digest: failure.digest, size: failure.size, kept: false };
-      throw failure ?? err;
-    }
-    if (failure instanceof Unexpected) {
+    };
+    /**
+     * Sends one part of the blob (`PATCH`, or the last one by `PUT`); gives the answer, or
+     * what the blob turned out to be when it did not come out as expected.
+     */
+    const send = async (
+      method: 'PATCH' | 'PUT',
+      at: URL,
+      length: number,
+      headers: Record<string, string>,
+    ): Promise<Answer | UnexpectedBlob> => {
+      const init = {
+        method,
+        body: body.part(length, method === 'PUT'),
+        duplex: 'half',
+        redirect: uploadRedirect(),
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(length),
+          ...headers,
+        },
+      } as RequestInit;
+      let res: Answer;
+      try {
+        // Credentials only to the registry: an upload location elsewhere gets none.
+        res =
+          at.origin === origin ? await authed(at.href, init, true) : await request(at.href, init);
+      } catch (err) {
+        await abandon();
+        if (body.failure instanceof UnexpectedBlob) return body.failure;
+        throw body.failure ?? err;
+      }
+      if (body.failure instanceof UnexpectedBlob) {
+        res.close();
+        await abandon();
+        return body.failure;
+      }
+      const where = at.origin + at.pathname;
+      if (res.status === 401) {
+        res.close();
+        await abandon();
+        throw new RegistryAuthError(where, 401, `refused the upload of ${digest}`);
+      }
+      const want = method === 'PUT' ? 201 : 202;
+      if (res.status !== want) await abandon();
+      return expect(where, res, want, `the upload of ${digest}`);
+    };
+    const partSize = options.partSize;
+    let offset = 0;
+    while (partSize !== undefined && size - offset > partSize) {
+      const end = offset + partSize - 1;
+      const res = await send('PATCH', url, partSize, { 'content-range': `${offset}-${end}` });
+      if (res instanceof UnexpectedBlob) return { digest: res.digest, size: res.size, kept: false };
       res.close();
-      await draining;
-      await abandon();
-      return { digest: failure.digest, size: failure.size, kept: false };
+      url = uploadLocation(res, url.href);
+      offset += partSize;
     }
-    if (res.status === 401) {
-      res.close();
-      throw new RegistryAuthError(
-        url.origin + url.pathname,
-        401,
-        `refused the upload of ${digest}`,
-      );
-    }
-    await expect(url.origin + url.pathname, res, 201, `the upload of ${digest}`);
-    res.close();
+    url.searchParams.set('digest', digest);
+    const last = await send(
+      'PUT',
+      url,
+      size - offset,
+      offset > 0 ? { 'content-range': `${offset}-${size - 1}` } : {},
+    );
+    if (last instanceof UnexpectedBlob)
+      return { digest: last.digest, size: last.size, kept: false };
+    last.close();
     have.add(digest);
     stats.uploaded++;
     stats.uploadedBytes += size;

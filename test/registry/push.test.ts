@@ -176,6 +176,57 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
       }
     });
 
+    it('uploads in PATCH parts with --part-size, and a wrong blob in parts never lands', async () => {
+      const logBefore = registry.log().length;
+      // 0.1 MiB: the 300,000-byte layers go up in three parts and a last PUT.
+      const r = await push([`${chunked}:exact`, `${host}/test/parts:v1`, '--part-size', '0.1']);
+      expect(r.code, r.stderr).toBe(0);
+      const log = registry.log().slice(logBefore);
+      const patches = log.split('\n').filter((l) => l.includes('http.request.method=PATCH'));
+      expect(patches.length).toBeGreaterThanOrEqual(4);
+      await skopeo(
+        'copy',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        `docker://${host}/test/parts:v1`,
+        `oci:${join(work, 'parts-back')}:v1`,
+      );
+      expect(await inspect(`docker://${host}/test/parts:v1`)).toBe(
+        await skopeo('inspect', '--raw', `oci:${src}:exact`),
+      );
+
+      const pako = pakoDeflateEngine();
+      const liar: DeflateEngine = {
+        ...pako,
+        createDeflateRaw: (p) => pako.createDeflateRaw({ ...p, level: p.level === 6 ? 5 : 6 }),
+      };
+      const s = await openStore(store);
+      try {
+        const report = await pushImage(await OciLayout.open(chunked), `${host}/test/parts-liar:x`, {
+          store: s,
+          ref: 'exact',
+          plainHttp: true,
+          engines: [liar],
+          hash: nodeHashProvider(),
+          partSize: 50_000,
+        });
+        const layer = report.manifests[0]!.layers[1]!;
+        expect(layer.kept).toBe(false);
+        const head = await fetch(
+          `http://${host}/v2/test/parts-liar/blobs/${layer.originalDigest}`,
+          { method: 'HEAD' },
+        );
+        expect(head.status).toBe(404);
+        const manifest = JSON.parse(await inspect(`docker://${host}/test/parts-liar:x`));
+        expect(manifest.layers[1].digest).toBe(sha256(tar(2)));
+      } finally {
+        await s.close();
+      }
+      const bad = await push([`${chunked}:exact`, `${host}/test/x:y`, '--part-size', '0']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/--part-size takes a positive number of MiB/);
+    });
+
     it('refuses a digest target, and an ambiguous layout', async () => {
       const digest = await push([chunked, `${host}/test/x@sha256:${'a'.repeat(64)}`]);
       expect(digest.code).toBe(2);
