@@ -326,6 +326,8 @@ export class RegistryError extends LayerdiffError {
   readonly url: string;
   /** The HTTP status, when there was an answer. */
   readonly status: number | undefined;
+  /** How long the registry asked to be left alone (`Retry-After`), when it said. */
+  retryAfterMs?: number;
   constructor(
     url: string,
     status: number | undefined,

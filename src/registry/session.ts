@@ -53,7 +53,8 @@ export interface RegistrySessionOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * How often a `GET` or `HEAD` is asked again after no answer, a stall, 429 or a 5xx; and how
+   * How often a `GET` or `HEAD` is asked again after no answer, a stall, 429 or a 5xx (after
+   * the `Retry-After` it names, up to 60 s, or else the doubling pause); and how
    * often a blob whose body breaks off is resumed in a row without getting a byte further
    * (with `Range`). @default 3
    */
@@ -179,11 +180,14 @@ export function openSession(
       () => '',
     );
     close();
-    throw new RegistryError(
+    const err = new RegistryError(
       url,
       res.status,
       `answered ${res.status}${text ? `: ${JSON.stringify(text.slice(0, 300))}` : ''}`,
     );
+    const wait = retryAfter(res.headers.get('retry-after'));
+    if (wait !== undefined) err.retryAfterMs = wait;
+    throw err;
   };
   const retries = options.retries ?? 3;
   const retryDelay = options.retryDelayMs ?? 500;
@@ -202,8 +206,8 @@ export function openSession(
           attempt < retries &&
           err instanceof RegistryError &&
           (err.status === undefined || err.status === 429 || err.status >= 500);
-        if (!again) throw err;
-        await pause(retryDelay * 2 ** attempt);
+        if (!again || (err.retryAfterMs ?? 0) > MAX_RETRY_AFTER) throw err;
+        await pause(err.retryAfterMs ?? retryDelay * 2 ** attempt);
       }
     }
   };
@@ -360,6 +364,21 @@ export function openSession(
     return res;
   };
   return { ref, base, request, authed, retries, retryDelayMs: retryDelay };
+}
+
+/** The longest `Retry-After` waited for; a registry that asks for longer is given up. */
+const MAX_RETRY_AFTER = 60_000;
+
+/**
+ * A `Retry-After` value (seconds, or an HTTP date) in milliseconds from now.
+ * @returns the wait, or undefined for none or one that cannot be read.
+ */
+export function retryAfter(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /** Waits `ms` milliseconds. */

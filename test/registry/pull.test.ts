@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryLayout } from '../../src/registry/client.js';
+import { retryAfter } from '../../src/registry/session.js';
 import { requireDist, runCli } from '../cli/run.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
@@ -413,6 +414,42 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
       server.closeAllConnections();
       server.close();
     }
+  });
+
+  it('waits as long as a 429 asks (Retry-After), and gives up one that asks for over a minute', async () => {
+    const tooMany = async (after: string, times: number) => {
+      let n = 0;
+      return serveLayout(src, {
+        intercept(req, res) {
+          if (!req.url?.includes('/manifests/') || n++ >= times) return false;
+          res.writeHead(429, { 'retry-after': after }).end();
+          return true;
+        },
+      });
+    };
+    const once = await tooMany('1', 1);
+    try {
+      const started = Date.now();
+      await registryLayout(`${once.host}/x:exact`, { plainHttp: true, retryDelayMs: 10 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    } finally {
+      once.close();
+    }
+    const always = await tooMany('3600', 100);
+    try {
+      const started = Date.now();
+      await expect(
+        registryLayout(`${always.host}/x:exact`, { plainHttp: true, retryDelayMs: 10 }),
+      ).rejects.toMatchObject({ code: 'ERR_REGISTRY', status: 429, retryAfterMs: 3_600_000 });
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      always.close();
+    }
+    expect(retryAfter('2')).toBe(2000);
+    expect(retryAfter(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
+    expect(retryAfter(new Date(Date.now() - 5000).toUTCString())).toBe(0);
+    expect(retryAfter('soon')).toBeUndefined();
+    expect(retryAfter(null)).toBeUndefined();
   });
 
   it('refuses references that name no registry, or are malformed', async () => {
