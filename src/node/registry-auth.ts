@@ -191,9 +191,14 @@ function decodeEntry(value: unknown, where: string): RegistryCredentials | undef
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(auth) || auth.length % 4 !== 0) {
       throw bad('"auth" is not base64');
     }
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(
-      Uint8Array.from(atob(auth), (c) => c.charCodeAt(0)),
-    );
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(
+        Uint8Array.from(atob(auth), (c) => c.charCodeAt(0)),
+      );
+    } catch {
+      throw bad('"auth" is not base64 of UTF-8 text');
+    }
     const colon = text.indexOf(':');
     if (colon < 0) throw bad('"auth" is not base64 of user:password');
     return { username: text.slice(0, colon), password: text.slice(colon + 1) };

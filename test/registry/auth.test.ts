@@ -275,6 +275,7 @@ describe.runIf(withRegistry)('oci pull with HTTP Basic (docker-registry with htp
         `{"auths": {"${host}": {"auth": "YWJj"}}}`,
         /not base64 of user:password/,
       ],
+      ['auth not UTF-8', `{"auths": {"${host}": {"auth": "/w=="}}}`, /not base64 of UTF-8 text/],
     ] as const;
     for (const [name, text, error] of malformed) {
       const file = join(work, `bad-${name.replace(/ /g, '-')}.json`);
