@@ -235,6 +235,25 @@ export async function startTokenService(
   };
 }
 
+/**
+ * Starts `docker-registry` with token auth from `tokens` (service `test-registry`), waiting
+ * until `/v2/` asks for a token.
+ */
+export function startTokenRegistry(
+  work: string,
+  name: string,
+  tokens: TokenService,
+): Promise<Registry> {
+  return startRegistry(
+    work,
+    name,
+    [
+      `auth: {token: {realm: "${tokens.realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${tokens.cert}"}}`,
+    ],
+    401,
+  );
+}
+
 /** What {@link serveLayout} hands a request it serves from the layout. */
 export interface LayoutRequest {
   req: IncomingMessage;

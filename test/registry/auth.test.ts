@@ -29,6 +29,7 @@ import {
   type Registry,
   serveLayout,
   startRegistry,
+  startTokenRegistry,
   startTokenService,
   type TokenService,
 } from './auth-servers.js';
@@ -310,14 +311,7 @@ describe.runIf(withRegistry)(
         refreshTokens: { 'refresh-ann': USER },
         anonymous: false,
       });
-      registry = await startRegistry(
-        work,
-        'token-data',
-        [
-          `auth: {token: {realm: "${tokens.realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${tokens.cert}"}}`,
-        ],
-        401,
-      );
+      registry = await startTokenRegistry(work, 'token-data', tokens);
       host = registry.host;
       await skopeo(
         'copy',
@@ -463,10 +457,10 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip', 'openssl'))(
         );
         expect(r.pulled.code, r.pulled.stderr).toBe(0);
         expect(r.same).toBe(true);
-        // The manifest, the config and two layers: five requests or more, so three tokens or more,
-        // one for each refusal.
+        // The manifest, the config and two layers: five requests or more, so three tokens or
+        // more, and never more than the refusals (requests refused together share a renewal).
         expect(given).toBeGreaterThanOrEqual(3);
-        expect(given).toBe(unauthorized);
+        expect(given).toBeLessThanOrEqual(unauthorized);
       } finally {
         served.close();
       }

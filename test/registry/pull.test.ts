@@ -25,6 +25,7 @@ import {
   type Registry,
   serveLayout,
   startRegistry,
+  startTokenRegistry,
   startTokenService,
   type TokenService,
 } from './auth-servers.js';
@@ -161,14 +162,7 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'openssl', 'python3',
     let host: string;
     beforeAll(async () => {
       tokens = await startTokenService(work);
-      registry = await startRegistry(
-        work,
-        'registry-token-data',
-        [
-          `auth: {token: {realm: "${tokens.realm}", service: "test-registry", issuer: "layerdiff-test", rootcertbundle: "${tokens.cert}"}}`,
-        ],
-        401,
-      );
+      registry = await startTokenRegistry(work, 'registry-token-data', tokens);
       host = registry.host;
       // Not execFileSync: the token service runs in this process, and must answer meanwhile.
       await promisify(execFile)(
