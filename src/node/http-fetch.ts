@@ -45,11 +45,16 @@ export function nodeHttpFetch(): typeof fetch {
       }
       if (init.redirect === 'manual') return toResponse(res, method);
       res.resume();
-      if (init.redirect === 'error') throw new TypeError(`redirected to ${location}`);
-      if (hops === MAX_REDIRECTS) throw new TypeError(`more than ${MAX_REDIRECTS} redirects`);
+      /** Ends this request (and a body still being sent) before giving up. */
+      const fail = (why: string) => {
+        res.socket?.destroy();
+        return new TypeError(why);
+      };
+      if (init.redirect === 'error') throw fail(`redirected to ${location}`);
+      if (hops === MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects`);
       const next = new URL(location, url);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new TypeError(`redirected to a URL that is not http(s): ${next.protocol}`);
+        throw fail(`redirected to a URL that is not http(s): ${next.protocol}`);
       }
       if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
         if (method !== 'HEAD') method = 'GET';
@@ -57,7 +62,7 @@ export function nodeHttpFetch(): typeof fetch {
         headers.delete('content-length');
         headers.delete('content-type');
       } else if (body instanceof ReadableStream) {
-        throw new TypeError('redirected with a stream body, which cannot be sent again');
+        throw fail('redirected with a stream body, which cannot be sent again');
       }
       if (next.origin !== url.origin) for (const h of ORIGIN_BOUND) headers.delete(h);
       url = next;

@@ -174,6 +174,8 @@ export async function registryLayout(
             `asked from byte ${given}, sent ${JSON.stringify(said)}`,
           );
         }
+        // What an earlier whole answer still had to drop is past: this one starts at `given`.
+        skip = 0;
       } else {
         skip = given;
       }

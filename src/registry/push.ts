@@ -203,14 +203,20 @@ export async function pushImage(
         res =
           at.origin === origin ? await authed(at.href, init, true) : await request(at.href, init);
       } catch (err) {
+        // What the body knew when the request failed, before giving it up (a read that the
+        // giving up ends is no end of the blob).
+        await body.settled();
+        const failure = body.failure;
         await abandon();
-        if (body.failure instanceof UnexpectedBlob) return body.failure;
-        throw body.failure ?? err;
+        if (failure instanceof UnexpectedBlob) return failure;
+        throw failure ?? err;
       }
-      if (body.failure instanceof UnexpectedBlob) {
+      await body.settled();
+      const failure = body.failure;
+      if (failure instanceof UnexpectedBlob) {
         res.close();
         await abandon();
-        return body.failure;
+        return failure;
       }
       const where = at.origin + at.pathname;
       if (res.status === 401) {

@@ -79,8 +79,8 @@ export interface RegistrySession {
   /** `http(s)://<host>/v2/<repository>`. */
   base: string;
   /**
-   * A request without authentication, its failure typed (`ERR_REGISTRY`); a 404 and a 401
-   * are given back, as is any 2xx or 3xx. A `GET` or `HEAD` is asked again (`retries`) after
+   * A request without authentication, its failure typed (`ERR_REGISTRY`); a 2xx, a 404 and a
+   * 401 are given back. A `GET` or `HEAD` is asked again (`retries`) after
    * no answer, a stall, 429 or a 5xx.
    */
   request(url: string, init?: RequestInit): Promise<Answer>;
@@ -130,10 +130,15 @@ export function openSession(
       clearTimeout(timer);
       ac.abort(new Error('closed'));
     };
+    // A body being sent is progress too: each piece it gives restarts the timer, so a long
+    // upload is not given up while it moves.
+    const sent =
+      init.body instanceof ReadableStream ? touching(init.body, () => touch()) : init.body;
     let res: Response;
     try {
       res = await doFetch(url, {
         ...init,
+        ...(sent !== undefined ? { body: sent } : {}),
         signal: ac.signal,
         headers: { accept: ACCEPT, ...init.headers },
       });
@@ -311,6 +316,7 @@ export function openSession(
    * renewal, and a request refused with what a renewal has since replaced takes the new one.
    */
   const renew = (url: string, refused: string | undefined, header: string | null) => {
+    if (renewing) return renewing;
     if (authorization !== refused && authorization !== undefined) {
       return Promise.resolve(authorization);
     }
@@ -379,6 +385,26 @@ export function retryAfter(value: string | null): number | undefined {
   if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** `body`, calling `onPiece` as each piece is pulled from it. */
+function touching(
+  body: ReadableStream<Uint8Array>,
+  onPiece: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const r = await reader.read();
+        onPiece();
+        if (r.done) controller.close();
+        else controller.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** Waits `ms` milliseconds. */

@@ -32,6 +32,8 @@ export class UploadBody {
   private held: Uint8Array | undefined;
   /** Hashing the rest of a source that turned out longer than expected. */
   private draining: Promise<void> | undefined;
+  /** {@link cancel} was called: the source's end is not the blob's. */
+  private givenUp = false;
 
   /**
    * @param source - the blob's bytes.
@@ -53,8 +55,9 @@ export class UploadBody {
     await this.draining;
   }
 
-  /** Gives up the source (the upload failed otherwise). */
+  /** Gives up the source (the upload failed otherwise); reads that end after it mean nothing. */
   cancel(reason: unknown): Promise<void> {
+    this.givenUp = true;
     return this.reader.cancel(reason).catch(() => {});
   }
 
@@ -76,7 +79,7 @@ export class UploadBody {
                 return;
               }
               let piece = await this.next();
-              if (cancelled) return;
+              if (cancelled || this.givenUp) return;
               if (piece === undefined) {
                 const got = formatDigest(await this.hash.digest());
                 if (!final || got !== this.digest || this.read !== this.size) {
@@ -104,7 +107,7 @@ export class UploadBody {
               }
             }
           } catch (err) {
-            if (cancelled) return;
+            if (cancelled || this.givenUp) return;
             this.failure ??= err;
             controller.error(err);
             if (!(err instanceof UnexpectedBlob) || err.digest !== '') {

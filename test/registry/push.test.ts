@@ -238,6 +238,50 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
   },
 );
 
+describe.runIf(toolsAvailable('python3', 'gzip'))('oci push into a slow registry', () => {
+  it('an upload slower than the idle timeout goes on while its bytes move', async () => {
+    // A registry whose uploads take a piece of the body every 150 ms, so that each layer's
+    // PUT lasts several idle timeouts (a fetch of the test's own: no socket buffers between
+    // the body and the reader). The rest answers as a registry without the blobs does.
+    const longest: number[] = [];
+    const slowFetch = (async (input: string | URL | Request, init: RequestInit = {}) => {
+      const method = init.method ?? 'GET';
+      if (method === 'HEAD') return new Response(null, { status: 404 });
+      if (method === 'POST') {
+        return new Response(null, { status: 202, headers: { location: '/v2/x/blobs/uploads/u' } });
+      }
+      if (method === 'PUT' && init.body instanceof ReadableStream) {
+        const started = Date.now();
+        const reader = init.body.getReader();
+        while (!(await reader.read()).done) {
+          await new Promise((r) => setTimeout(r, 150));
+          // As fetch does: a request whose signal aborts fails.
+          if (init.signal?.aborted) throw init.signal.reason;
+        }
+        longest.push(Date.now() - started);
+        return new Response(null, { status: 201 });
+      }
+      if (method === 'PUT') return new Response(null, { status: 201 });
+      throw new Error(`unexpected ${method} ${String(input)}`);
+    }) as typeof fetch;
+    const s = await openStore(store);
+    try {
+      const report = await pushImage(await OciLayout.open(chunked), '127.0.0.1:9/x:t', {
+        store: s,
+        ref: 'exact',
+        plainHttp: true,
+        hash: nodeHashProvider(),
+        fetch: slowFetch,
+        idleTimeoutMs: 400,
+      });
+      expect(report.uploaded).toBe(3);
+      expect(Math.max(...longest)).toBeGreaterThan(800);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe.runIf(toolsAvailable('python3', 'gzip'))('oci push into a registry that fails', () => {
   it('no upload location, a failed upload, a refused manifest: typed errors, and no tag', async () => {
     const cases: Array<
