@@ -18,6 +18,8 @@ export interface AuthFileOptions {
   authFile?: string;
   /** The environment the default files are found by. @default process.env */
   env?: Record<string, string | undefined>;
+  /** The user id podman's default auth file is found by without `XDG_RUNTIME_DIR`. @default process.getuid() */
+  uid?: number;
   /** A credential helper that takes longer is stopped (`ERR_REGISTRY_AUTH`). @default 30000 */
   helperTimeoutMs?: number;
 }
@@ -32,7 +34,8 @@ const DOCKER_HUB_NAMES = new Set(['docker.io', 'index.docker.io', 'registry-1.do
 
 /**
  * The auth files looked in, in order: `authFile` alone when given; otherwise
- * `$REGISTRY_AUTH_FILE` (or `$XDG_RUNTIME_DIR/containers/auth.json`),
+ * `$REGISTRY_AUTH_FILE` (or `$XDG_RUNTIME_DIR/containers/auth.json`, or without it
+ * `/run/containers/<uid>/auth.json`),
  * `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`, and `${DOCKER_CONFIG:-~/.docker}/config.json`,
  * as containers/image looks.
  */
@@ -40,9 +43,11 @@ export function authFilePaths(options: AuthFileOptions = {}): string[] {
   if (options.authFile !== undefined) return [options.authFile];
   const env = options.env ?? process.env;
   const home = env.HOME || homedir();
+  const uid = options.uid ?? process.getuid?.();
   const paths: string[] = [];
   if (env.REGISTRY_AUTH_FILE) paths.push(env.REGISTRY_AUTH_FILE);
   else if (env.XDG_RUNTIME_DIR) paths.push(join(env.XDG_RUNTIME_DIR, 'containers/auth.json'));
+  else if (uid !== undefined) paths.push(`/run/containers/${uid}/auth.json`);
   paths.push(join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers/auth.json'));
   paths.push(join(env.DOCKER_CONFIG || join(home, '.docker'), 'config.json'));
   return paths;
@@ -53,12 +58,13 @@ export function authFilePaths(options: AuthFileOptions = {}): string[] {
  * turn, for the registry (and, as `auth.json` allows, for the repository or a namespace of it,
  * the longest first):
  * 1. `credHelpers[registry]`: runs `docker-credential-<name> get`;
- * 2. an `auths` entry with `auth` (base64 of `user:password`), `username` and `password`, or
- *    `identitytoken`;
- * 3. `credsStore`: runs that helper.
+ * 2. `credsStore`: runs that helper (docker keeps its credentials there, naming the registry
+ *    in `auths` with an empty entry);
+ * 3. an `auths` entry with `auth` (base64 of `user:password`), `username` and `password`, or
+ *    `identitytoken`.
  *
  * Keys may be written with a scheme and docker's `/v1/` path (`https://index.docker.io/v1/`
- * is Docker Hub). A file that is absent is skipped; one that is malformed, or a helper that
+ * is Docker Hub; such a key names a registry, never a namespace). A file that is absent is skipped; one that is malformed, or a helper that
  * fails otherwise than by having nothing for the registry, is {@link RegistryAuthError}.
  * @param options - the file to read instead, the environment, the helper timeout.
  * @returns a source for `registryLayout`'s `credentials`.
@@ -84,7 +90,16 @@ interface AuthFile {
 
 /** Reads and checks an auth file; undefined when it is absent (and need not be there). */
 function readAuthFile(path: string, mustExist: boolean): AuthFile | undefined {
-  const st = statSync(path, { throwIfNoEntry: false });
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    // A directory on the way that is a file is as good as absent; anything else is said.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') {
+      throw new RegistryAuthError(path, undefined, `cannot be read: ${(err as Error).message}`);
+    }
+    st = undefined;
+  }
   if (!st) {
     if (mustExist) throw new RegistryAuthError(path, undefined, 'no such auth file');
     return undefined;
@@ -97,7 +112,9 @@ function readAuthFile(path: string, mustExist: boolean): AuthFile | undefined {
   try {
     json = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new RegistryAuthError(path, undefined, `is not JSON: ${(err as Error).message}`);
+    // Not the parser's message: some quote the text, which may hold a password.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new RegistryAuthError(path, undefined, `is not JSON${at ? ` (at byte ${at})` : ''}`);
   }
   const bad = (why: string) => new RegistryAuthError(path, undefined, why);
   if (!isObject(json)) throw bad('is not a JSON object');
@@ -119,11 +136,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * `/v2/` path, Docker Hub's names as `docker.io`.
  */
 export function normalizeAuthKey(key: string): string {
-  let k = key.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
-  k = k.replace(/\/v[12]$/, '');
+  // A key written with a scheme is docker's (`https://host/v1/`): its path is no namespace.
+  const docker = /^https?:\/\//i.test(key);
+  const k = key.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
   const slash = k.indexOf('/');
   const host = (slash < 0 ? k : k.slice(0, slash)).toLowerCase();
-  const rest = slash < 0 ? '' : k.slice(slash);
+  const rest = slash < 0 || docker ? '' : k.slice(slash);
   return (DOCKER_HUB_NAMES.has(host) ? 'docker.io' : host) + rest;
 }
 
@@ -168,14 +186,17 @@ async function credentialsIn(
     }
     return runHelper(helper.value, serverUrl, options.helperTimeoutMs ?? 30_000);
   }
+  // As docker: a credential store keeps what `auths` only names.
+  if (file.credsStore) {
+    const stored = await runHelper(file.credsStore, serverUrl, options.helperTimeoutMs ?? 30_000);
+    if (stored) return stored;
+  }
   for (const key of lookupKeys(registry, repository)) {
     const entry = entryFor(file.auths, key);
     if (!entry) continue;
     const found = decodeEntry(entry.value, `${path}: auths[${JSON.stringify(entry.written)}]`);
     if (found) return found;
   }
-  if (file.credsStore)
-    return runHelper(file.credsStore, serverUrl, options.helperTimeoutMs ?? 30_000);
   return undefined;
 }
 
@@ -263,7 +284,11 @@ function runHelper(
       if (code !== 0) {
         const said = `${text}\n${Buffer.concat(err).toString('utf8')}`.trim();
         if (/credentials not found/i.test(said)) resolve(undefined);
-        else fail(`exited ${code ?? 'on a signal'}: ${JSON.stringify(said.slice(0, 200))}`);
+        else {
+          // What it wrote to stderr only: its stdout may hold the secret.
+          const why = Buffer.concat(err).toString('utf8').trim().slice(0, 200);
+          fail(`exited ${code ?? 'on a signal'}${why ? `: ${JSON.stringify(why)}` : ''}`);
+        }
         return;
       }
       let json: unknown;

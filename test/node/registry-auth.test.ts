@@ -17,7 +17,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('auth files', () => {
   it('are looked for where containers/image and docker look, in its order', () => {
-    expect(authFilePaths({ env: { HOME: '/h' } })).toEqual([
+    expect(authFilePaths({ env: { HOME: '/h' }, uid: 1000 })).toEqual([
+      '/run/containers/1000/auth.json',
       '/h/.config/containers/auth.json',
       '/h/.docker/config.json',
     ]);
@@ -39,6 +40,9 @@ describe('auth files', () => {
     expect(normalizeAuthKey('registry-1.docker.io')).toBe('docker.io');
     expect(normalizeAuthKey('http://Registry.Example:5000/v2')).toBe('registry.example:5000');
     expect(normalizeAuthKey('quay.io/org/repo')).toBe('quay.io/org/repo');
+    // A namespace named v1 is a namespace; only a docker key (with a scheme) drops its path.
+    expect(normalizeAuthKey('quay.io/org/v1')).toBe('quay.io/org/v1');
+    expect(normalizeAuthKey('https://quay.io/org/v1/')).toBe('quay.io');
   });
 
   it('give the most specific entry of the first file that has one', async () => {
@@ -74,6 +78,23 @@ describe('auth files', () => {
       password: 'pw',
     });
     expect(await source('ghcr.io', 'x/y')).toBeUndefined();
+  });
+
+  it('ask the credential store before auths, and say a path they cannot read', async () => {
+    const notDir = join(work, 'plain-file');
+    writeFileSync(notDir, 'x');
+    // A directory on the way that is a file: as good as absent.
+    expect(await authFileCredentials({ env: { HOME: notDir }, uid: 0 })('r.example', 'x')).toBe(
+      undefined,
+    );
+    const unreadable = join(work, 'not-json.json');
+    writeFileSync(unreadable, '{"auths": {"r.example": {"auth": "c2VjcmV0OnB3"}}, oops');
+    await expect(
+      authFileCredentials({ authFile: unreadable })('r.example', 'x'),
+    ).rejects.toMatchObject({
+      code: 'ERR_REGISTRY_AUTH',
+      message: expect.not.stringMatching(/c2VjcmV0|oops/),
+    });
   });
 
   it('refuse a credential helper name that is not a plain name', async () => {

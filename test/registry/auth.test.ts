@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeHttpFetch } from '../../src/node/http-fetch.js';
 import { registryLayout } from '../../src/registry/client.js';
 import { requireDist, runCli } from '../cli/run.js';
 import { toolsAvailable } from '../helpers/tools.js';
@@ -495,6 +496,43 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip', 'openssl'))(
         expect(given).toBe(2);
       } finally {
         served.close();
+      }
+    });
+
+    it('does not follow a token service that redirects a request carrying credentials', async () => {
+      const elsewhere: string[] = [];
+      const other = await serveLayout(src, {
+        intercept(req, res) {
+          elsewhere.push(`${req.method} ${req.url}`);
+          res.end('{"token":"t"}');
+          return true;
+        },
+      });
+      const served = await serveLayout(src, {
+        intercept(req, res) {
+          if (req.url?.startsWith('/token')) {
+            res.writeHead(307, { location: `http://${other.host}/steal` }).end();
+            return true;
+          }
+          const challenge = `Bearer realm="http://${req.headers.host}/token",service="s"`;
+          res.writeHead(401, { 'www-authenticate': challenge }).end();
+          return true;
+        },
+      });
+      try {
+        for (const fetchImpl of [nodeHttpFetch(), globalThis.fetch]) {
+          await expect(
+            registryLayout(`${served.host}/x:exact`, {
+              plainHttp: true,
+              fetch: fetchImpl,
+              credentials: { identityToken: 'refresh-secret' },
+            }),
+          ).rejects.toMatchObject({ code: 'ERR_REGISTRY' });
+        }
+        expect(elsewhere).toEqual([]);
+      } finally {
+        served.close();
+        other.close();
       }
     });
 
