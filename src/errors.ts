@@ -326,6 +326,8 @@ export class RegistryError extends LayerdiffError {
   readonly url: string;
   /** The HTTP status, when there was an answer. */
   readonly status: number | undefined;
+  /** What went wrong, without the URL. */
+  readonly detail: string;
   /** How long the registry asked to be left alone (`Retry-After`), when it said. */
   retryAfterMs?: number;
   constructor(
@@ -338,6 +340,7 @@ export class RegistryError extends LayerdiffError {
     super(code, `${url}: ${detail}`, options);
     this.url = url;
     this.status = status;
+    this.detail = detail;
   }
 }
 

@@ -240,11 +240,7 @@ export function openSession(
     }
     const asked = tokenRequest(challenge, `repository:${ref.repository}:${actions}`, c);
     if (!asked) {
-      throw new RegistryAuthError(
-        challenge.realm,
-        undefined,
-        'the username (it may not hold ":") or password holds a character a header cannot carry',
-      );
+      throw new RegistryAuthError(challenge.realm, undefined, UNSENDABLE);
     }
     let answer: Answer;
     try {
@@ -252,7 +248,7 @@ export function openSession(
       answer = await request(asked.url, c ? { ...asked.init, redirect: noRedirect() } : asked.init);
     } catch (err) {
       if (err instanceof RegistryError && err.status === 403) {
-        throw new RegistryAuthError(err.url, 403, err.message.slice(err.url.length + 2));
+        throw new RegistryAuthError(err.url, 403, err.detail);
       }
       throw err;
     }
@@ -304,11 +300,7 @@ export function openSession(
     }
     const basic = basicAuthorization(c.username, c.password);
     if (basic === undefined) {
-      throw new RegistryAuthError(
-        url,
-        401,
-        'the username (it may not hold ":") or password holds a character a header cannot carry',
-      );
+      throw new RegistryAuthError(url, 401, UNSENDABLE);
     }
     return basic;
   };
@@ -321,7 +313,7 @@ export function openSession(
     if (authorization !== refused && authorization !== undefined) {
       return Promise.resolve(authorization);
     }
-    renewing ??= answerChallenge(url, header).then(
+    renewing = answerChallenge(url, header).then(
       (value) => {
         authorization = value;
         renewing = undefined;
@@ -394,6 +386,10 @@ export function noRedirect(): RequestRedirect {
   }
   return redirectMode;
 }
+
+/** Why credentials cannot go in a header (`basicAuthorization` refused them). */
+const UNSENDABLE =
+  'the username (it may not hold ":") or password holds a character a header cannot carry';
 
 /** The longest `Retry-After` waited for; a registry that asks for longer is given up. */
 const MAX_RETRY_AFTER = 60_000;

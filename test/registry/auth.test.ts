@@ -80,6 +80,22 @@ async function pull(
   return { pulled, out, same };
 }
 
+/** {@link pull} as `USER`, the password (`PASSWORD` unless given) on stdin. */
+function pullAs(
+  reference: string,
+  options: {
+    password?: string;
+    plainHttp?: boolean;
+    env?: Record<string, string | undefined>;
+  } = {},
+) {
+  const plain = options.plainHttp === false ? [] : ['--plain-http'];
+  return pull(reference, [...plain, '--username', USER, '--password-stdin'], {
+    stdin: options.password ?? PASSWORD,
+    ...(options.env ? { env: options.env } : {}),
+  });
+}
+
 /** Expects a failed pull: exit 1, `error` on stderr, nothing at `--out`. */
 function refused(r: Awaited<ReturnType<typeof pull>>, error: RegExp) {
   expect(r.pulled.code, r.pulled.stderr).toBe(1);
@@ -147,11 +163,8 @@ describe.runIf(withRegistry)('oci pull with HTTP Basic (docker-registry with htp
   });
 
   it('takes --username with the password on stdin', async () => {
-    const r = await pull(
-      `${host}/test/img:exact`,
-      ['--plain-http', '--username', USER, '--password-stdin'],
-      { stdin: `${PASSWORD}\n` },
-    );
+    // With the newline echo leaves, which is not part of it.
+    const r = await pullAs(`${host}/test/img:exact`, { password: `${PASSWORD}\n` });
     expect(r.pulled.code, `${r.pulled.stderr}\n${registry.log().slice(-2000)}`).toBe(0);
     expect(r.same).toBe(true);
   });
@@ -223,11 +236,7 @@ describe.runIf(withRegistry)('oci pull with HTTP Basic (docker-registry with htp
   });
 
   it('pushes with the same credentials, and refuses a push without them', async () => {
-    const { out } = await pull(
-      `${host}/test/img:exact`,
-      ['--plain-http', '--username', USER, '--password-stdin'],
-      { stdin: PASSWORD },
-    );
+    const { out } = await pullAs(`${host}/test/img:exact`);
     const anonymous = await pushTo(out, `${host}/test/pushed:x`, ['--plain-http']);
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toMatch(/ERR_REGISTRY_AUTH: .*asks for a username and password/);
@@ -255,13 +264,7 @@ describe.runIf(withRegistry)('oci pull with HTTP Basic (docker-registry with htp
       /ERR_REGISTRY_AUTH: http:\/\/127\.0\.0\.1:\d+\/v2\/test\/img\/manifests\/exact: asks for a username and password/,
     );
     refused(
-      await pull(
-        `${host}/test/img:exact`,
-        ['--plain-http', '--username', USER, '--password-stdin'],
-        {
-          stdin: 'wrong',
-        },
-      ),
+      await pullAs(`${host}/test/img:exact`, { password: 'wrong' }),
       /ERR_REGISTRY_AUTH: .*manifests\/exact: refused the credentials/,
     );
     const malformed = [
@@ -330,11 +333,7 @@ describe.runIf(withRegistry)(
 
     it('sends the password to the token service, once, and pulls byte for byte', async () => {
       tokens.issued.length = 0;
-      const r = await pull(
-        `${host}/test/img:exact`,
-        ['--plain-http', '--username', USER, '--password-stdin'],
-        { stdin: PASSWORD },
-      );
+      const r = await pullAs(`${host}/test/img:exact`);
       expect(r.pulled.code, r.pulled.stderr).toBe(0);
       expect(r.same).toBe(true);
       expect(tokens.issued).toEqual([
@@ -401,13 +400,7 @@ describe.runIf(withRegistry)(
         /ERR_REGISTRY_AUTH: http:\/\/127\.0\.0\.1:\d+\/token\?.*: gives no anonymous token: credentials are needed/,
       );
       refused(
-        await pull(
-          `${host}/test/img:exact`,
-          ['--plain-http', '--username', USER, '--password-stdin'],
-          {
-            stdin: 'wrong',
-          },
-        ),
+        await pullAs(`${host}/test/img:exact`, { password: 'wrong' }),
         /ERR_REGISTRY_AUTH: http:\/\/127\.0\.0\.1:\d+\/token\?.*account=ann: refused the credentials/,
       );
     });
@@ -449,13 +442,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip', 'openssl'))(
         },
       });
       try {
-        const r = await pull(
-          `${served.host}/x:exact`,
-          ['--plain-http', '--username', USER, '--password-stdin'],
-          {
-            stdin: PASSWORD,
-          },
-        );
+        const r = await pullAs(`${served.host}/x:exact`);
         expect(r.pulled.code, r.pulled.stderr).toBe(0);
         expect(r.same).toBe(true);
         // The manifest, the config and two layers: five requests or more, so three tokens or
@@ -560,13 +547,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip', 'openssl'))(
         },
       });
       try {
-        const r = await pull(
-          `${registry.host}/x:exact`,
-          ['--plain-http', '--username', USER, '--password-stdin'],
-          {
-            stdin: PASSWORD,
-          },
-        );
+        const r = await pullAs(`${registry.host}/x:exact`);
         expect(r.pulled.code, r.pulled.stderr).toBe(0);
         expect(r.same).toBe(true);
         expect(registryAuth).toBeGreaterThan(3);
@@ -606,23 +587,13 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip', 'openssl'))(
       });
       try {
         realm = `https://${registry.host}/token`;
-        const ok = await pull(
-          `${registry.host}/x:exact`,
-          ['--username', USER, '--password-stdin'],
-          {
-            stdin: PASSWORD,
-            env,
-          },
-        );
+        const ok = await pullAs(`${registry.host}/x:exact`, { plainHttp: false, env });
         expect(ok.pulled.code, ok.pulled.stderr).toBe(0);
         expect(ok.same).toBe(true);
 
         realm = `http://${insecureTokens.host}/token`;
         refused(
-          await pull(`${registry.host}/x:exact`, ['--username', USER, '--password-stdin'], {
-            stdin: PASSWORD,
-            env,
-          }),
+          await pullAs(`${registry.host}/x:exact`, { plainHttp: false, env }),
           /ERR_REGISTRY_AUTH: http:\/\/127\.0\.0\.1:\d+\/token: the registry is HTTPS but names a plain HTTP token service; credentials are not sent there/,
         );
         expect(realmAsked).toEqual([]);
