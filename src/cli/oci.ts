@@ -181,7 +181,7 @@ async function ociPush(args: string[]): Promise<void> {
   }
   printRestoreReport(report);
   process.stdout.write(
-    `pushed ${printable(report.target)} ${report.digest}: ${report.uploaded} blobs uploaded (${report.uploadedBytes} bytes), ${report.present} already there\n`,
+    `pushed ${printable(report.target)} ${report.digest}: ${report.uploaded} blobs uploaded (${report.uploadedBytes} bytes), ${report.present} already there${report.resumed ? `, ${report.resumed} broken uploads resumed` : ''}\n`,
   );
 }
 

@@ -82,8 +82,8 @@ export async function restoreLayout(
           restoreLayer(
             layer,
             {
-              writeExpected: (stream, digest, size) =>
-                writer.writeBlobStream(stream, (d, n) => d === digest && n === size),
+              writeExpected: (open, digest, size) =>
+                writer.writeBlobStream(open(), (d, n) => d === digest && n === size),
             },
             { store: options.store, hash, engines },
           ),

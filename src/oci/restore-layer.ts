@@ -22,13 +22,14 @@ import {
 /** Where {@link restoreLayer} writes a blob. */
 export interface ExpectedBlobWriter {
   /**
-   * Writes `stream` as a blob that should hash to `digest` and have `size` bytes. It is kept
-   * only then; otherwise nothing of it is kept, and `kept` is false. A writer may keep a blob
-   * it already has without reading `stream` (it then cancels it).
+   * Writes the stream `open` gives as a blob that should hash to `digest` and have `size`
+   * bytes. It is kept only then; otherwise nothing of it is kept, and `kept` is false. A writer
+   * may keep a blob it already has without opening the stream, and may open it again (each
+   * call makes the blob anew from its start: an upload resumed).
    * @returns the digest and size the stream had (`digest` and `size` when not read).
    */
   writeExpected(
-    stream: ReadableStream<Uint8Array>,
+    open: () => ReadableStream<Uint8Array>,
     digest: string,
     size: number,
   ): Promise<{ digest: string; size: number; kept: boolean }>;
@@ -54,7 +55,7 @@ export async function restoreLayer(
     reassemble(streamOfBytes(rootBytes), options.store, { hash: options.hash, recycle });
   const method = layerMethod(record, options.engines);
   if (method.how === 'as-is') {
-    const w = await writer.writeExpected(tar(), record.digest, record.size);
+    const w = await writer.writeExpected(() => tar(), record.digest, record.size);
     if (!w.kept) throw new OciDigestError(record.digest, `rebuilt layer hashes to ${w.digest}`);
     return restoredLayer(record, w, 'as-is');
   }
@@ -65,7 +66,7 @@ export async function restoreLayer(
     // little garbage of its own would otherwise leave tens of MiB of them to the collector.
     const recycle = engine.copiesInput === true;
     const w = await writer.writeExpected(
-      tar(recycle).pipeThrough(createGzipWriter(params, engine, { giveBack: recycle })),
+      () => tar(recycle).pipeThrough(createGzipWriter(params, engine, { giveBack: recycle })),
       record.digest,
       record.size,
     );
@@ -74,7 +75,7 @@ export async function restoreLayer(
   } else {
     reason = method.reason;
   }
-  const w = await writer.writeExpected(tar(), record.diffId, end.size);
+  const w = await writer.writeExpected(() => tar(), record.diffId, end.size);
   if (!w.kept) {
     throw new OciDigestError(
       record.digest,

@@ -17,7 +17,7 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError, RegistryAuthError, RegistryError, UsageError } from '../errors.js';
+import { OciDigestError, RegistryError, UsageError } from '../errors.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
@@ -26,9 +26,9 @@ import type { LayoutReader } from '../oci/layout-reader.js';
 import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
 import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
+import { uploadBlob } from './blob-upload.js';
 import { type ImageReference, parseImageReference } from './names.js';
-import { type Answer, noRedirect, openSession, type RegistrySessionOptions } from './session.js';
-import { UnexpectedBlob, UploadBody } from './upload-body.js';
+import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
 
 /** Options of {@link pushImage}. */
 export interface PushImageOptions extends RegistrySessionOptions {
@@ -59,21 +59,8 @@ export interface OciPushReport extends OciRestoreReport {
   uploadedBytes: number;
   /** Blobs the registry had already (not uploaded; a layer among them not even rebuilt). */
   present: number;
-}
-
-/**
- * Where an upload goes on: the `Location` an answer names, resolved against `from`.
- * @throws {@link RegistryError} when there is none, or it is not an http(s) URL.
- */
-function uploadLocation(res: Answer, from: string): URL {
-  const location = res.headers.get('location');
-  try {
-    const url = new URL(location ?? '', from);
-    if (location !== null && (url.protocol === 'https:' || url.protocol === 'http:')) return url;
-  } catch {
-    // Said below.
-  }
-  throw new RegistryError(from, res.status, `gave no upload location: ${JSON.stringify(location)}`);
+  /** How often an upload broke off and was resumed (the blob made again from its start). */
+  resumed: number;
 }
 
 /**
@@ -105,9 +92,9 @@ export async function pushImage(
   }
   const hash = options.hash ?? webHashProvider();
   const engines = options.engines ?? coreDeflateEngines();
-  const { base, authed, request } = openSession(to, 'pull,push', options);
-  const origin = new URL(base).origin;
-  const stats = { uploaded: 0, uploadedBytes: 0, present: 0 };
+  const session = openSession(to, 'pull,push', options);
+  const { base, authed } = session;
+  const stats = { uploaded: 0, uploadedBytes: 0, present: 0, resumed: 0 };
   const have = new Set<string>();
   const manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
 
@@ -131,114 +118,30 @@ export async function pushImage(
   };
 
   /** Uploads a blob unless the registry has it; see {@link ExpectedBlobWriter}. */
-  const upload: ExpectedBlobWriter['writeExpected'] = async (stream, digest, size) => {
+  const upload: ExpectedBlobWriter['writeExpected'] = async (open, digest, size) => {
     if (await has(digest)) {
-      await stream.cancel().catch(() => {});
       stats.present++;
       return { digest, size, kept: true };
     }
-    const startUrl = `${base}/blobs/uploads/`;
-    const start = await expect(
-      startUrl,
-      await authed(startUrl, { method: 'POST', headers: { 'content-length': '0' } }),
-      202,
-      'an upload',
+    const up = await uploadBlob(
+      { session, hash, partSize: options.partSize, has },
+      open,
+      digest,
+      size,
     );
-    start.close();
-    let url = uploadLocation(start, startUrl);
-    const body = new UploadBody(stream, await hash.create(), digest, size);
-    /** Ends an upload that failed, so the registry need not keep it (as far as it will). */
-    const abandon = async () => {
-      await body.settled();
-      await body.cancel(new Error('the upload failed'));
-      await request(url.href, { method: 'DELETE' }).then(
-        (r) => r.close(),
-        () => {},
-      );
-    };
-    /**
-     * Sends one part of the blob (`PATCH`, or the last one by `PUT`); gives the answer, or
-     * what the blob turned out to be when it did not come out as expected.
-     */
-    const send = async (
-      method: 'PATCH' | 'PUT',
-      at: URL,
-      length: number,
-      headers: Record<string, string>,
-    ): Promise<Answer | UnexpectedBlob> => {
-      const init = {
-        method,
-        body: body.part(length, method === 'PUT'),
-        duplex: 'half',
-        redirect: noRedirect(),
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': String(length),
-          ...headers,
-        },
-      } as RequestInit;
-      let res: Answer;
-      try {
-        // Credentials only to the registry: an upload location elsewhere gets none.
-        res =
-          at.origin === origin ? await authed(at.href, init, true) : await request(at.href, init);
-      } catch (err) {
-        // What the body knew when the request failed, before giving it up (a read that the
-        // giving up ends is no end of the blob).
-        await body.settled();
-        const failure = body.failure;
-        await abandon();
-        if (failure instanceof UnexpectedBlob) return failure;
-        throw failure ?? err;
-      }
-      await body.settled();
-      const failure = body.failure;
-      if (failure instanceof UnexpectedBlob) {
-        res.close();
-        await abandon();
-        return failure;
-      }
-      const where = at.origin + at.pathname;
-      if (res.status === 401) {
-        res.close();
-        await abandon();
-        throw new RegistryAuthError(where, 401, `refused the upload of ${digest}`);
-      }
-      const want = method === 'PUT' ? 201 : 202;
-      if (res.status !== want) await abandon();
-      return expect(where, res, want, `the upload of ${digest}`);
-    };
-    const partSize = options.partSize;
-    let offset = 0;
-    while (partSize !== undefined && size - offset > partSize) {
-      const end = offset + partSize - 1;
-      const res = await send('PATCH', url, partSize, { 'content-range': `${offset}-${end}` });
-      if (res instanceof UnexpectedBlob) return { digest: res.digest, size: res.size, kept: false };
-      res.close();
-      url = uploadLocation(res, url.href);
-      offset += partSize;
-    }
-    url.searchParams.set('digest', digest);
-    const last = await send(
-      'PUT',
-      url,
-      size - offset,
-      offset > 0 ? { 'content-range': `${offset}-${size - 1}` } : {},
-    );
-    if (last instanceof UnexpectedBlob)
-      return { digest: last.digest, size: last.size, kept: false };
-    last.close();
+    stats.resumed += up.resumed;
+    if (!up.kept) return up;
     have.add(digest);
     stats.uploaded++;
     stats.uploadedBytes += size;
-    return { digest, size, kept: true };
+    return up;
   };
 
   /** Uploads a whole blob, or PUTs a manifest (by digest) when `mediaType` says it is one. */
   const writeBlob = async (bytes: Uint8Array, mediaType?: string) => {
     const digest = formatDigest(await hash.digest(bytes));
     if (mediaType === undefined) {
-      await upload(streamOfBytes(bytes), digest, bytes.length);
+      await upload(() => streamOfBytes(bytes), digest, bytes.length);
     } else {
       manifests.set(digest, { bytes, mediaType });
       await putManifest(digest, bytes, mediaType, digest);
@@ -276,7 +179,7 @@ export async function pushImage(
     {
       writeBlob,
       async copyBlob(d) {
-        const w = await upload(layout.openBlob(d.digest), d.digest, d.size);
+        const w = await upload(() => layout.openBlob(d.digest), d.digest, d.size);
         if (!w.kept) {
           throw new OciDigestError(d.digest, `bytes hash to ${w.digest} (${w.size} bytes)`);
         }

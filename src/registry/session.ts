@@ -30,6 +30,7 @@ import {
   type BearerChallenge,
   isBasicChallenge,
   parseBearerChallenge,
+  tokenLifetime,
   tokenOf,
   tokenRequest,
 } from './token.js';
@@ -225,11 +226,18 @@ export function openSession(
     ));
   /** The `Authorization` value requests carry: a token, or Basic credentials. */
   let authorization: string | undefined;
-  /** The renewal under way, which requests refused meanwhile wait for. */
+  /** When the token `authorization` holds is renewed ahead of its expiry, and how. */
+  let ahead: Granted['ahead'];
+  /** The renewal under way, which requests meanwhile wait for. */
   let renewing: Promise<string> | undefined;
 
-  /** Asks the token service of `challenge` for a token, with the credentials if any. */
-  const bearerToken = async (challenge: BearerChallenge): Promise<string> => {
+  /**
+   * Asks the token service of `challenge` for a token, with the credentials if any. It is
+   * renewed ahead of its expiry (`expires_in`, 60 s when not named, counted from when it was
+   * asked): a quarter of its lifetime before, at most 10 s.
+   */
+  const bearerToken = async (challenge: BearerChallenge): Promise<Granted> => {
+    const askedAt = Date.now();
     const c = await credentials();
     if (c && !options.plainHttp && new URL(challenge.realm).protocol !== 'https:') {
       throw new RegistryAuthError(
@@ -275,10 +283,12 @@ export function openSession(
     }
     const token = tokenOf(json);
     if (token === undefined) throw new RegistryError(asked.url, 200, 'answered no usable token');
-    return `Bearer ${token}`;
+    const lifetime = tokenLifetime(json);
+    const at = askedAt + lifetime - Math.min(10_000, lifetime / 4);
+    return { value: `Bearer ${token}`, ahead: { at, challenge } };
   };
   /** What to answer the challenge of a 401 to `url` with. */
-  const answerChallenge = async (url: string, header: string | null): Promise<string> => {
+  const answerChallenge = async (url: string, header: string | null): Promise<Granted> => {
     const challenge = parseBearerChallenge(header);
     if (challenge) return bearerToken(challenge);
     if (!isBasicChallenge(header)) {
@@ -302,7 +312,23 @@ export function openSession(
     if (basic === undefined) {
       throw new RegistryAuthError(url, 401, UNSENDABLE);
     }
-    return basic;
+    return { value: basic };
+  };
+  /** Takes what `get` grants as the session's authentication; requests wait for it. */
+  const renewWith = (get: () => Promise<Granted>) => {
+    renewing = get().then(
+      (granted) => {
+        authorization = granted.value;
+        ahead = granted.ahead;
+        renewing = undefined;
+        return granted.value;
+      },
+      (err) => {
+        renewing = undefined;
+        throw err;
+      },
+    );
+    return renewing;
   };
   /**
    * A new `Authorization` after `refused` was refused. Requests refused together share one
@@ -313,18 +339,19 @@ export function openSession(
     if (authorization !== refused && authorization !== undefined) {
       return Promise.resolve(authorization);
     }
-    renewing = answerChallenge(url, header).then(
-      (value) => {
-        authorization = value;
-        renewing = undefined;
-        return value;
-      },
-      (err) => {
-        renewing = undefined;
-        throw err;
-      },
-    );
-    return renewing;
+    return renewWith(() => answerChallenge(url, header));
+  };
+  /**
+   * The `Authorization` to send now: the renewal under way, if any; a token near its expiry
+   * renewed first.
+   */
+  const current = async (): Promise<string | undefined> => {
+    if (renewing) return renewing;
+    if (ahead !== undefined && Date.now() >= ahead.at) {
+      const { challenge } = ahead;
+      return renewWith(async () => bearerToken(challenge));
+    }
+    return authorization;
   };
   /**
    * A request with the `Authorization` got so far, if any. A 401 gets a new one (a token
@@ -341,7 +368,7 @@ export function openSession(
           ? init
           : { ...init, headers: { ...init.headers, authorization: value } },
       );
-    const sent = authorization;
+    const sent = await current();
     let res = await send(sent);
     if (res.status !== 401) return res;
     const header = res.headers.get('www-authenticate');
@@ -363,6 +390,12 @@ export function openSession(
     return res;
   };
   return { ref, base, request, authed, retries, retryDelayMs: retryDelay };
+}
+
+/** What answers a challenge: the `Authorization` value, and for a token, when to renew it. */
+interface Granted {
+  value: string;
+  ahead?: { at: number; challenge: BearerChallenge };
 }
 
 let redirectMode: RequestRedirect | undefined;

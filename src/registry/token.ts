@@ -126,3 +126,17 @@ export function tokenOf(json: unknown): string | undefined {
   // It goes into a header: visible ASCII only.
   return /^[\x21-\x7e]+$/.test(t) ? t : undefined;
 }
+
+/** A token's lifetime when its answer names none, as the token scheme says. */
+export const DEFAULT_TOKEN_LIFETIME_MS = 60_000;
+
+/**
+ * How long a token of a token endpoint's JSON answer lives (`expires_in`, seconds), in ms.
+ * @param json - the parsed answer.
+ * @returns the lifetime; {@link DEFAULT_TOKEN_LIFETIME_MS} when it names none that can be read
+ * (absent, not a positive number, or over a year).
+ */
+export function tokenLifetime(json: unknown): number {
+  const s = (json as { expires_in?: unknown } | null)?.expires_in;
+  return typeof s === 'number' && s > 0 && s <= 366 * 86_400 ? s * 1000 : DEFAULT_TOKEN_LIFETIME_MS;
+}

@@ -34,20 +34,28 @@ export class UploadBody {
   private draining: Promise<void> | undefined;
   /** {@link cancel} was called: the source's end is not the blob's. */
   private givenUp = false;
+  /** Bytes handed out in request bodies. */
+  sent = 0;
+  /** Bytes at the source's start still to be hashed but not handed out. */
+  private skip: number;
 
   /**
    * @param source - the blob's bytes.
    * @param hash - a fresh incremental hash.
    * @param digest - the digest it must have.
    * @param size - the size it must have.
+   * @param from - where the bodies start: the bytes before are hashed, not handed out (an
+   * upload resumed there).
    */
   constructor(
     source: ReadableStream<Uint8Array>,
     private readonly hash: IncrementalHash,
     private readonly digest: string,
     private readonly size: number,
+    from = 0,
   ) {
     this.reader = source.getReader();
+    this.skip = from;
   }
 
   /** Settles once a failure is fully known (an over-long source hashed to its end). */
@@ -86,7 +94,7 @@ export class UploadBody {
                   throw new UnexpectedBlob(got, this.read);
                 }
                 if (cancelled) return;
-                if (this.held) controller.enqueue(this.held);
+                if (this.held) this.give(controller, this.held);
                 controller.close();
                 return;
               }
@@ -96,13 +104,13 @@ export class UploadBody {
                   piece = piece.subarray(0, length - given);
                 }
                 given += piece.length;
-                controller.enqueue(piece);
+                this.give(controller, piece);
                 return;
               }
               const previous = this.held;
               this.held = piece;
               if (previous) {
-                controller.enqueue(previous);
+                this.give(controller, previous);
                 return;
               }
             }
@@ -123,25 +131,41 @@ export class UploadBody {
     );
   }
 
-  /** The next piece of the blob, or undefined at its end; throws past the expected size. */
+  private give(controller: ReadableStreamDefaultController<Uint8Array>, piece: Uint8Array) {
+    this.sent += piece.length;
+    controller.enqueue(piece);
+  }
+
+  /**
+   * The next piece of the blob to hand out (past `from`), or undefined at its end; throws past
+   * the expected size.
+   */
   private async next(): Promise<Uint8Array | undefined> {
     if (this.carry) {
       const piece = this.carry;
       this.carry = undefined;
       return piece;
     }
-    const r = await this.reader.read();
-    if (r.done) return undefined;
-    this.read += r.value.length;
-    await this.hash.update(r.value);
-    if (this.read > this.size) {
-      // Hash the rest, to say what the blob was, while the request is cut off.
-      const over = new UnexpectedBlob('', this.read);
-      this.failure = over;
-      this.draining = this.drain();
-      throw over;
+    for (;;) {
+      const r = await this.reader.read();
+      if (r.done) return undefined;
+      this.read += r.value.length;
+      await this.hash.update(r.value);
+      if (this.read > this.size) {
+        // Hash the rest, to say what the blob was, while the request is cut off.
+        const over = new UnexpectedBlob('', this.read);
+        this.failure = over;
+        this.draining = this.drain();
+        throw over;
+      }
+      if (this.skip >= r.value.length) {
+        this.skip -= r.value.length;
+        continue;
+      }
+      const piece = this.skip > 0 ? r.value.subarray(this.skip) : r.value;
+      this.skip = 0;
+      return piece;
     }
-    return r.value;
   }
 
   private async drain(): Promise<void> {

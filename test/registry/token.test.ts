@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_TOKEN_LIFETIME_MS,
   isBasicChallenge,
   parseBearerChallenge,
+  tokenLifetime,
   tokenOf,
   tokenRequest,
 } from '../../src/registry/token.js';
@@ -88,5 +90,15 @@ describe('bearer challenges', () => {
     for (const v of [null, 'abc', {}, { token: 5 }, { token: 'a b' }, { token: 'a\r\nX: y' }]) {
       expect(tokenOf(v)).toBeUndefined();
     }
+  });
+
+  it('reads a token lifetime, 60 s when none can be read', () => {
+    expect(tokenLifetime({ token: 'a', expires_in: 300 })).toBe(300_000);
+    expect(tokenLifetime({ token: 'a', expires_in: 0.5 })).toBe(500);
+    for (const v of [null, {}, { expires_in: '300' }, { expires_in: 0 }, { expires_in: -5 }]) {
+      expect(tokenLifetime(v), JSON.stringify(v)).toBe(DEFAULT_TOKEN_LIFETIME_MS);
+    }
+    expect(tokenLifetime({ expires_in: 10 ** 9 })).toBe(DEFAULT_TOKEN_LIFETIME_MS);
+    expect(tokenLifetime({ expires_in: Number.NaN })).toBe(DEFAULT_TOKEN_LIFETIME_MS);
   });
 });
