@@ -117,12 +117,15 @@ commands:
       ~/.docker/config.json, with their credential helpers); none there, it is asked
       anonymously. docker.io means Docker Hub.
   oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
-      [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>] [--json]
+      [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>]
+      [--mount-from <repository>]... [--json]
       oci restore, into a registry: each blob uploaded as it is rebuilt (gzip layers
       recompressed where recorded, as restore does), skipped when the registry has it, then
       the manifests, the image last under the tag (latest when none). Credentials as for pull.
       --part-size uploads larger blobs in PATCH requests of that size (for a registry behind a
-      proxy that limits the size of one request).
+      proxy that limits the size of one request). A blob another repository of the registry
+      has (--mount-from, or the one the image was pulled from) is mounted, not sent. An
+      upload that breaks off is resumed: the blob made again, sent on from where it stopped.
   oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed

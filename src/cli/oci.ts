@@ -6,7 +6,8 @@
  * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--json]
  * layerdiff oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
- *     [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>] [--json]
+ *     [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>]
+ *     [--mount-from <repository>]... [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -146,6 +147,7 @@ async function ociPush(args: string[]): Promise<void> {
       store: { type: 'string' },
       json: { type: 'boolean' },
       'part-size': { type: 'string' },
+      'mount-from': { type: 'string', multiple: true },
       ...REGISTRY_OPTIONS,
     },
     {
@@ -174,6 +176,7 @@ async function ociPush(args: string[]): Promise<void> {
     hash: nodeHashProvider(),
     engines: defaultDeflateEngines(),
     ...(partSize !== undefined ? { partSize } : {}),
+    ...(values['mount-from'] ? { mountFrom: values['mount-from'] } : {}),
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -181,7 +184,7 @@ async function ociPush(args: string[]): Promise<void> {
   }
   printRestoreReport(report);
   process.stdout.write(
-    `pushed ${printable(report.target)} ${report.digest}: ${report.uploaded} blobs uploaded (${report.uploadedBytes} bytes), ${report.present} already there${report.resumed ? `, ${report.resumed} broken uploads resumed` : ''}\n`,
+    `pushed ${printable(report.target)} ${report.digest}: ${report.uploaded} blobs uploaded (${report.uploadedBytes} bytes), ${report.present} already there${report.mounted ? `, ${report.mounted} mounted from other repositories` : ''}${report.resumed ? `, ${report.resumed} broken uploads resumed` : ''}\n`,
   );
 }
 

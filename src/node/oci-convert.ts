@@ -376,6 +376,7 @@ export async function convertLayout(
       annotations: {
         [ANNOTATIONS.indexDigest]: original.digest,
         [ANNOTATIONS.indexSize]: String(original.size),
+        ...(layout.files.source !== undefined ? { [ANNOTATIONS.source]: layout.files.source } : {}),
       },
     });
     await writer.writeTop(

@@ -40,6 +40,11 @@ export const ANNOTATIONS = Object.freeze({
   indexMediaType: 'dev.layerdiff.index.mediaType',
   /** On a chunked nested index that left entries out: the platform it kept. */
   indexPlatform: 'dev.layerdiff.index.platform',
+  /**
+   * On a chunked `index.json` of an image pulled from a registry: where from
+   * (`host/repository`), a repository `oci push` mounts blobs from.
+   */
+  source: 'dev.layerdiff.source',
 });
 
 /** What restoring one layer needs, beyond its index root. */

@@ -39,6 +39,11 @@ export const MAX_INDEX_DEPTH = 8;
 /** Where a layout's files come from. Nothing read through it is trusted. */
 export interface LayoutFiles {
   /**
+   * The registry repository the files are read from (`host/repository`), for a layout read
+   * from one: `oci convert` records it, and `oci push` mounts blobs from it.
+   */
+  readonly source?: string;
+  /**
    * Reads `oci-layout` or `index.json` whole.
    * @throws {@link OciFormatError} when missing, {@link OciLimitError} over `limit` bytes.
    */

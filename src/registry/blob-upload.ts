@@ -29,6 +29,12 @@ export interface BlobUploadContext {
   has(digest: string): Promise<boolean>;
 }
 
+/** Where {@link uploadBlob} may take a blob from without sending it. */
+export interface BlobMount {
+  /** A repository of the same registry that has the blob. */
+  from: string;
+}
+
 /** What became of one upload. */
 export interface UploadedBlob {
   /** What the blob turned out to be: `digest` and `size` when kept. */
@@ -38,6 +44,8 @@ export interface UploadedBlob {
   kept: boolean;
   /** How often the upload broke off and was resumed. */
   resumed: number;
+  /** Whether the registry mounted it from another repository (nothing sent). */
+  mounted: boolean;
 }
 
 /** The most resumptions of one upload, in all. */
@@ -60,6 +68,9 @@ class BrokenOff {
  * @param open - the blob's bytes from its start; called again for each resumption.
  * @param digest - the digest the blob must have.
  * @param size - the size it must have.
+ * @param mount - a repository of the registry that has the blob: it is asked to mount it from
+ * there first (`POST ...?mount=<digest>&from=<repository>`); a registry that does not (202)
+ * has opened an upload, which goes on as any.
  * @returns what it became; `kept` false (and nothing of it completed at the registry) when its
  * bytes did not hash to `digest` or were not `size` long.
  * @throws {@link RegistryError} for what the registry refuses, or when the upload broke off
@@ -71,6 +82,7 @@ export async function uploadBlob(
   open: () => ReadableStream<Uint8Array>,
   digest: string,
   size: number,
+  mount?: BlobMount,
 ): Promise<UploadedBlob> {
   const { session } = ctx;
   const origin = new URL(session.base).origin;
@@ -79,6 +91,11 @@ export async function uploadBlob(
     at.origin === origin ? session.authed(at.href, init, once) : session.request(at.href, init);
   /** Where the upload stands: its location, and how many bytes the registry holds. */
   let at: { url: URL; offset: number } | undefined;
+  if (mount !== undefined) {
+    const started = await startUpload(session, { digest, from: mount.from });
+    if (started === 'mounted') return { digest, size, kept: true, resumed: 0, mounted: true };
+    at = { url: started, offset: 0 };
+  }
   let resumed = 0;
   let still = 0;
   let refusedBefore = false;
@@ -96,9 +113,9 @@ export async function uploadBlob(
       const done = await attempt(ctx, send, open, digest, size, at);
       if (done instanceof UnexpectedBlob) {
         await abandon();
-        return { digest: done.digest, size: done.size, kept: false, resumed };
+        return { digest: done.digest, size: done.size, kept: false, resumed, mounted: false };
       }
-      return { digest, size, kept: true, resumed };
+      return { digest, size, kept: true, resumed, mounted: false };
     } catch (err) {
       if (!(err instanceof BrokenOff)) {
         await abandon();
@@ -129,7 +146,7 @@ export async function uploadBlob(
       }
       at = await uploadStatus(send, at.url, size);
       if (at === undefined && (await ctx.has(digest))) {
-        return { digest, size, kept: true, resumed };
+        return { digest, size, kept: true, resumed, mounted: false };
       }
     }
   }
@@ -138,13 +155,28 @@ export async function uploadBlob(
 /** The longest `Retry-After` waited for, as for other requests. */
 const MAX_RETRY_AFTER = 60_000;
 
-/** Opens an upload: its location. */
-async function startUpload(session: RegistrySession): Promise<URL> {
-  const url = `${session.base}/blobs/uploads/`;
+/**
+ * Opens an upload: its location; or, asked to mount a blob, `mounted` when the registry did
+ * (201).
+ */
+function startUpload(session: RegistrySession): Promise<URL>;
+function startUpload(
+  session: RegistrySession,
+  mount: { digest: string; from: string },
+): Promise<URL | 'mounted'>;
+async function startUpload(
+  session: RegistrySession,
+  mount?: { digest: string; from: string },
+): Promise<URL | 'mounted'> {
+  const start = `${session.base}/blobs/uploads/`;
+  const url = mount
+    ? `${start}?${new URLSearchParams({ mount: mount.digest, from: mount.from })}`
+    : start;
   const res = await session.authed(url, { method: 'POST', headers: { 'content-length': '0' } });
   res.close();
+  if (mount && res.status === 201) return 'mounted';
   if (res.status !== 202) {
-    throw new RegistryError(url, res.status, `answered ${res.status} to an upload`);
+    throw new RegistryError(start, res.status, `answered ${res.status} to an upload`);
   }
   return uploadLocation(res, url);
 }

@@ -102,6 +102,7 @@ export async function registryLayout(
   };
 
   const files: LayoutFiles = {
+    source: `${ref.registry}/${ref.repository}`,
     async readTop(name, limit) {
       if (name === 'oci-layout') return new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
       const top = await manifest(ref.digest ?? ref.tag ?? 'latest', limit, ref.digest);

@@ -17,17 +17,24 @@
  * @module
  */
 import { streamOfBytes } from '../bytes-stream.js';
-import { OciDigestError, RegistryError, UsageError } from '../errors.js';
+import {
+  OciDigestError,
+  OciFormatError,
+  RegistryAuthError,
+  RegistryError,
+  UsageError,
+} from '../errors.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
+import { ANNOTATIONS } from '../oci/chunked.js';
 import { coreDeflateEngines, type DeflateEngine } from '../oci/gzip-reproduce.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
 import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
 import { uploadBlob } from './blob-upload.js';
-import { type ImageReference, parseImageReference } from './names.js';
+import { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
 
 /** Options of {@link pushImage}. */
@@ -45,6 +52,12 @@ export interface PushImageOptions extends RegistrySessionOptions {
    * (for registries behind proxies that limit the size of one request). @default one `PUT`
    */
   partSize?: number;
+  /**
+   * Repositories of the target registry to mount blobs from, where they have them (`POST
+   * ...?mount=`): a blob mounted is not sent. The repository a chunked layout was pulled from
+   * (`oci pull`) is one when it is on the target registry.
+   */
+  mountFrom?: string[];
 }
 
 /** What {@link pushImage} did: `oci restore`'s report, and where the image went. */
@@ -61,6 +74,8 @@ export interface OciPushReport extends OciRestoreReport {
   present: number;
   /** How often an upload broke off and was resumed (the blob made again from its start). */
   resumed: number;
+  /** Blobs mounted from another repository of the registry (not sent). */
+  mounted: number;
 }
 
 /**
@@ -92,9 +107,11 @@ export async function pushImage(
   }
   const hash = options.hash ?? webHashProvider();
   const engines = options.engines ?? coreDeflateEngines();
-  const session = openSession(to, 'pull,push', options);
+  const sources = mountSources(layout, to, options.mountFrom ?? []);
+  const session = openSession(to, 'pull,push', options, sources);
   const { base, authed } = session;
-  const stats = { uploaded: 0, uploadedBytes: 0, present: 0, resumed: 0 };
+  const origin = new URL(base).origin;
+  const stats = { uploaded: 0, uploadedBytes: 0, present: 0, resumed: 0, mounted: 0 };
   const have = new Set<string>();
   const manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
 
@@ -108,6 +125,27 @@ export async function pushImage(
     if (res.status !== 200) throw new RegistryError(url, res.status, `answered ${res.status}`);
     have.add(digest);
     return true;
+  };
+
+  /**
+   * The first of the mount sources that has a blob; a source the registry will not let the
+   * account read is not asked again.
+   */
+  const mountSource = async (digest: string) => {
+    for (const from of sources) {
+      const url = `${origin}/v2/${from}/blobs/${digest}`;
+      let res: Answer;
+      try {
+        res = await authed(url, { method: 'HEAD' });
+      } catch (err) {
+        if (!(err instanceof RegistryAuthError)) throw err;
+        sources.splice(sources.indexOf(from), 1);
+        continue;
+      }
+      res.close();
+      if (res.status === 200) return { from };
+    }
+    return undefined;
   };
 
   /** A request whose answer must be `want`; any other is a typed error. */
@@ -128,12 +166,17 @@ export async function pushImage(
       open,
       digest,
       size,
+      await mountSource(digest),
     );
     stats.resumed += up.resumed;
     if (!up.kept) return up;
     have.add(digest);
-    stats.uploaded++;
-    stats.uploadedBytes += size;
+    if (up.mounted) {
+      stats.mounted++;
+    } else {
+      stats.uploaded++;
+      stats.uploadedBytes += size;
+    }
     return up;
   };
 
@@ -200,4 +243,40 @@ export async function pushImage(
     mediaType: image.mediaType,
     ...stats,
   };
+}
+
+/**
+ * The repositories blobs may be mounted from: those given, then the one the chunked layout was
+ * pulled from when it is on the target's registry; never the target itself.
+ * @throws {@link UsageError} for a given name that is not a repository's;
+ * {@link OciFormatError} for a layout whose source annotation is not `host/repository`.
+ */
+function mountSources(layout: LayoutReader, to: ImageReference, given: string[]): string[] {
+  const names = given.map((name) => {
+    if (/[:@]/.test(name))
+      throw new UsageError(
+        `mount from ${JSON.stringify(name)}: name a repository, without tag or digest`,
+      );
+    return parseImageReference(`${to.registry}/${name}`).repository;
+  });
+  const pulled = layout.index.annotations?.[ANNOTATIONS.source];
+  if (pulled !== undefined) {
+    let from: ImageReference | undefined;
+    try {
+      from = parseImageReference(pulled);
+    } catch {
+      from = undefined;
+    }
+    // As `oci pull` writes it: no tag, no digest, the repository as the registry names it.
+    if (from === undefined || `${from.registry}/${from.repository}` !== pulled) {
+      throw new OciFormatError(
+        'index.json',
+        `${ANNOTATIONS.source} ${JSON.stringify(pulled.slice(0, 300))} is not host/repository`,
+      );
+    }
+    if (registryApiHost(from.registry) === registryApiHost(to.registry)) {
+      names.push(from.repository);
+    }
+  }
+  return [...new Set(names)].filter((r) => r !== to.repository);
 }

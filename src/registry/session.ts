@@ -104,13 +104,21 @@ const ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].
  * @param ref - the repository (and registry) by reference.
  * @param actions - what the session's tokens are asked for: `pull`, or `pull,push`.
  * @param options - scheme, fetch, credentials and idle timeout.
+ * @param pullFrom - other repositories of the registry its tokens are asked to pull from too
+ * (the sources of blob mounts).
  */
 export function openSession(
   ref: ImageReference,
   actions: 'pull' | 'pull,push',
   options: RegistrySessionOptions = {},
+  pullFrom: readonly string[] = [],
 ): RegistrySession {
   const doFetch = options.fetch ?? globalThis.fetch;
+  /** The scopes tokens are asked for, beside those a challenge names. */
+  const scopes = [
+    `repository:${ref.repository}:${actions}`,
+    ...pullFrom.map((r) => `repository:${r}:pull`),
+  ];
   const base = `${options.plainHttp ? 'http' : 'https'}://${registryApiHost(ref.registry)}/v2/${ref.repository}`;
   const idle = options.idleTimeoutMs ?? 60_000;
   /**
@@ -246,7 +254,7 @@ export function openSession(
         'the registry is HTTPS but names a plain HTTP token service; credentials are not sent there',
       );
     }
-    const asked = tokenRequest(challenge, `repository:${ref.repository}:${actions}`, c);
+    const asked = tokenRequest(challenge, scopes, c);
     if (!asked) {
       throw new RegistryAuthError(challenge.realm, undefined, UNSENDABLE);
     }

@@ -72,21 +72,24 @@ export interface TokenRequest {
 
 /**
  * How to ask `challenge.realm` for a token, as Docker's clients ask:
- * - anonymously, `GET` with the service and scope;
+ * - anonymously, `GET` with the service and a `scope` parameter for each resource;
  * - with a username and password, the same `GET` with them as HTTP Basic (and `account`);
- * - with an identity token, an OAuth2 `POST` of `grant_type=refresh_token`.
+ * - with an identity token, an OAuth2 `POST` of `grant_type=refresh_token`, its scopes
+ *   separated by spaces.
  * @param challenge - the challenge.
- * @param fallbackScope - the scope to ask for when the challenge names none.
+ * @param scopes - the scopes the client needs (`repository:<name>:<actions>`), asked for with
+ * those the challenge names; the actions asked of one resource are merged.
  * @param credentials - what to ask with, if anything.
  * @returns the request, or undefined when the username or password cannot go in a header.
  */
 export function tokenRequest(
   challenge: BearerChallenge,
-  fallbackScope: string,
+  scopes: readonly string[],
   credentials?: RegistryCredentials,
 ): TokenRequest | undefined {
   const url = new URL(challenge.realm);
-  const scope = challenge.scope ?? fallbackScope;
+  const asked = mergeScopes([...(challenge.scope?.split(/\s+/) ?? []), ...scopes]);
+  const scope = asked.join(' ');
   if (credentials && 'identityToken' in credentials) {
     const form = new URLSearchParams({
       grant_type: 'refresh_token',
@@ -105,7 +108,7 @@ export function tokenRequest(
     };
   }
   if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
-  url.searchParams.set('scope', scope);
+  for (const s of asked) url.searchParams.append('scope', s);
   if (!credentials) return { url: url.toString(), init: {} };
   const authorization = basicAuthorization(credentials.username, credentials.password);
   if (authorization === undefined) return undefined;
@@ -139,4 +142,22 @@ export const DEFAULT_TOKEN_LIFETIME_MS = 60_000;
 export function tokenLifetime(json: unknown): number {
   const s = (json as { expires_in?: unknown } | null)?.expires_in;
   return typeof s === 'number' && s > 0 && s <= 366 * 86_400 ? s * 1000 : DEFAULT_TOKEN_LIFETIME_MS;
+}
+
+/**
+ * Scopes with the actions asked of one resource merged, in the order first named:
+ * `repository:a:pull` and `repository:a:push` become `repository:a:pull,push`.
+ * @param scopes - scopes (`<type>:<name>:<actions>`); empty ones are dropped.
+ */
+export function mergeScopes(scopes: readonly string[]): string[] {
+  const merged = new Map<string, Set<string>>();
+  for (const s of scopes) {
+    if (s === '') continue;
+    const colon = s.lastIndexOf(':');
+    const resource = colon > 0 ? s.slice(0, colon) : s;
+    const actions = merged.get(resource) ?? new Set<string>();
+    if (colon > 0) for (const a of s.slice(colon + 1).split(',')) if (a) actions.add(a);
+    merged.set(resource, actions);
+  }
+  return [...merged].map(([r, a]) => (a.size ? `${r}:${[...a].join(',')}` : r));
 }

@@ -129,6 +129,7 @@ export interface Issued {
   /** `GET` (a password or anonymous) or `POST` (an OAuth2 refresh). */
   method: string;
   service: string | null;
+  /** The scopes asked for, separated by spaces. */
   scope: string;
   /** Who it was given to: the user, or '' for anonymous; undefined when refused. */
   account: string | undefined;
@@ -168,8 +169,7 @@ export async function startTokenService(
   const der = new X509Certificate(readFileSync(cert)).raw.toString('base64');
   const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const issued: Issued[] = [];
-  const sign = (account: string, service: string | null, scope: string) => {
-    const [type, name, actions] = scope.split(':');
+  const sign = (account: string, service: string | null, scopes: string[]) => {
     const now = Math.floor(Date.now() / 1000);
     const head = b64url({ alg: 'RS256', typ: 'JWT', x5c: [der] });
     const claims = b64url({
@@ -180,7 +180,10 @@ export async function startTokenService(
       nbf: now - 60,
       iat: now,
       jti: String(issued.length),
-      access: type ? [{ type, name, actions: (actions ?? '').split(',') }] : [],
+      access: scopes.map((scope) => {
+        const [type, name, actions] = scope.split(':');
+        return { type, name, actions: (actions ?? '').split(',') };
+      }),
     });
     const signature = createSign('RSA-SHA256')
       .update(`${head}.${claims}`)
@@ -212,7 +215,12 @@ export async function startTokenService(
         account = '';
       }
     }
-    const scope = params.get('scope') ?? '';
+    // Scopes: `scope` parameters of a GET; separated by spaces in an OAuth2 POST.
+    const scopes = params
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .filter((s) => s !== '');
+    const scope = scopes.join(' ');
     const service = params.get('service');
     issued.push({ method: req.method ?? '', service, scope, account });
     if (account === undefined) {
@@ -221,7 +229,7 @@ export async function startTokenService(
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ token: sign(account, service, scope), expires_in: 600 }));
+    res.end(JSON.stringify({ token: sign(account, service, scopes), expires_in: 600 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -364,34 +364,45 @@ describe.runIf(withRegistry)(
       ]);
     });
 
-    it('pushes with a token for pull and push, asked for when the registry asks for it', async () => {
+    it('pushes with one token for pull and push; mounts from the repository pulled from', async () => {
       const authfile = jsonFile('identity-push.json', {
         auths: { [host]: { identitytoken: 'refresh-ann' } },
       });
-      const { out } = await pull(`${host}/test/img:exact`, [
-        '--plain-http',
-        '--authfile',
-        authfile,
-      ]);
+      const creds = ['--plain-http', '--authfile', authfile];
+      // A layout converted here names no repository to mount from: its blobs are uploaded.
+      const local = join(work, 'local-chunked');
+      const c = await runCli(['oci', 'convert', src, '--store', store, '--out', local]);
+      expect(c.code, c.stderr).toBe(0);
       tokens.issued.length = 0;
-      const r = await pushTo(out, `${host}/test/pushed:y`, [
-        '--plain-http',
-        '--authfile',
-        authfile,
-      ]);
+      const up = await pushTo(local, `${host}/test/uploaded:y`, creds);
+      expect(up.code, up.stderr).toBe(0);
+      // The blob checks' challenge names pull; the session asks for push too, in the same
+      // token, so the uploads need no other.
+      expect(tokens.issued.map((i) => i.scope)).toEqual(['repository:test/uploaded:pull,push']);
+      expect(up.stdout.toString()).toMatch(/3 blobs uploaded \(\d+ bytes\), 0 already there\n/);
+
+      // A layout pulled from this registry: its blobs are mounted from where it was pulled,
+      // with a token that may pull from there too.
+      const { out } = await pull(`${host}/test/img:exact`, creds);
+      tokens.issued.length = 0;
+      const r = await pushTo(out, `${host}/test/pushed:y`, creds);
       expect(r.code, r.stderr).toBe(0);
-      // The blob checks ask for pull; the first upload for push too, and gets a new token. (The
-      // registry names the actions in either order.)
-      const sorted = (scope: string) => {
-        const [type, name, actions] = scope.split(':');
-        return `${type}:${name}:${actions!.split(',').sort().join(',')}`;
-      };
-      expect(tokens.issued.map((i) => sorted(i.scope))).toEqual([
-        'repository:test/pushed:pull',
-        'repository:test/pushed:pull,push',
+      expect(tokens.issued.map((i) => i.scope)).toEqual([
+        'repository:test/pushed:pull,push repository:test/img:pull',
       ]);
       expect(tokens.issued.every((i) => i.account === USER)).toBe(true);
-      expect(r.stdout.toString()).toMatch(/3 blobs uploaded/);
+      expect(r.stdout.toString()).toMatch(
+        /0 blobs uploaded \(0 bytes\), 0 already there, 3 mounted from other repositories/,
+      );
+      expect(
+        await skopeo(
+          'inspect',
+          '--raw',
+          '--tls-verify=false',
+          `--creds=${USER}:${PASSWORD}`,
+          `docker://${host}/test/pushed:y`,
+        ),
+      ).toBe(await skopeo('inspect', '--raw', `oci:${src}:exact`));
     });
 
     it('refuses when the token service gives nothing to anonymous or wrong credentials', async () => {

@@ -5,7 +5,7 @@
  * recorded goes up uncompressed and the wrong bytes never land; failures leave no tag.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -225,6 +225,59 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3', 'gzip'))(
       const bad = await push([`${chunked}:exact`, `${host}/test/x:y`, '--part-size', '0']);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/--part-size takes a positive number of MiB/);
+    });
+
+    it('mounts blobs from the repositories --mount-from names, where they are', async () => {
+      const first = await push([`${chunked}:exact`, `${host}/test/mnt-a:v1`]);
+      expect(first.code, first.stderr).toBe(0);
+      const logBefore = registry.log().length;
+      const r = await push([
+        `${chunked}:exact`,
+        `${host}/test/mnt-b:v1`,
+        '--mount-from',
+        'test/none',
+        '--mount-from',
+        'test/mnt-a',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.toString()).toMatch(
+        /0 blobs uploaded \(0 bytes\), 0 already there, 3 mounted from other repositories\n/,
+      );
+      // Asked of the repository that has them (test/none has none of them). The registry
+      // logs each request twice.
+      const mounts = registry
+        .log()
+        .slice(logBefore)
+        .match(/blobs\/uploads\/\?mount=sha256%3A[0-9a-f]{64}&from=test%2Fmnt-a/g);
+      expect(new Set(mounts).size).toBe(3);
+      const original = await skopeo('inspect', '--raw', `oci:${src}:exact`);
+      expect(await inspect(`docker://${host}/test/mnt-b:v1`)).toBe(original);
+      await skopeo(
+        'copy',
+        '--preserve-digests',
+        '--src-tls-verify=false',
+        `docker://${host}/test/mnt-b:v1`,
+        `oci:${join(work, 'mnt-back')}:v1`,
+      );
+      const tagged = await push([
+        `${chunked}:exact`,
+        `${host}/test/mnt-c:v1`,
+        '--mount-from',
+        'test/mnt-a:v1',
+      ]);
+      expect(tagged.code).toBe(2);
+      expect(tagged.stderr).toMatch(/name a repository, without tag or digest/);
+      // A chunked layout naming where it was pulled from in a malformed way is refused.
+      const tampered = join(work, 'chunked-tampered');
+      cpSync(chunked, tampered, { recursive: true });
+      const index = JSON.parse(readFileSync(join(tampered, 'index.json'), 'utf8'));
+      index.annotations['dev.layerdiff.source'] = `${host}/test/mnt-a:v1`;
+      writeFileSync(join(tampered, 'index.json'), JSON.stringify(index));
+      const bad = await push([`${tampered}:exact`, `${host}/test/mnt-d:v1`]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(
+        /ERR_OCI_FORMAT: index\.json: dev\.layerdiff\.source ".*" is not host\/repository/,
+      );
     });
 
     it('refuses a digest target, and an ambiguous layout', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_TOKEN_LIFETIME_MS,
   isBasicChallenge,
+  mergeScopes,
   parseBearerChallenge,
   tokenLifetime,
   tokenOf,
@@ -43,19 +44,35 @@ describe('bearer challenges', () => {
     }
   });
 
-  it('asks the realm for the service and the scope, or the fallback scope', () => {
-    expect(tokenRequest({ realm: 'https://a/t?x=1', service: 's v' }, 'repository:r:pull')).toEqual(
-      { url: 'https://a/t?x=1&service=s+v&scope=repository%3Ar%3Apull', init: {} },
+  it('asks the realm for the service and the scopes, its own merged with the challenge ones', () => {
+    expect(
+      tokenRequest({ realm: 'https://a/t?x=1', service: 's v' }, ['repository:r:pull']),
+    ).toEqual({ url: 'https://a/t?x=1&service=s+v&scope=repository%3Ar%3Apull', init: {} });
+    const challenge = { realm: 'https://a/t', scope: 'repository:r:pull repository:o:pull' };
+    expect(tokenRequest(challenge, ['repository:r:pull,push', 'repository:m:pull'])?.url).toBe(
+      'https://a/t?scope=repository%3Ar%3Apull%2Cpush&scope=repository%3Ao%3Apull&scope=repository%3Am%3Apull',
     );
+  });
+
+  it('merges the actions asked of one resource', () => {
+    expect(
+      mergeScopes([
+        'repository:a/b:pull',
+        'registry:catalog:*',
+        'repository:a/b:push,pull',
+        '',
+        'repository(plugin):c:pull',
+      ]),
+    ).toEqual(['repository:a/b:pull,push', 'registry:catalog:*', 'repository(plugin):c:pull']);
   });
 
   it('asks with a password as Basic, and with an identity token as an OAuth2 refresh', async () => {
     const challenge = { realm: 'https://a/t', service: 'reg', scope: 'repository:x/y:pull' };
-    expect(tokenRequest(challenge, 'unused', { username: 'ann', password: 'pä:ss' })).toEqual({
+    expect(tokenRequest(challenge, [], { username: 'ann', password: 'pä:ss' })).toEqual({
       url: 'https://a/t?service=reg&scope=repository%3Ax%2Fy%3Apull&account=ann',
       init: { headers: { authorization: `Basic ${Buffer.from('ann:pä:ss').toString('base64')}` } },
     });
-    const refresh = tokenRequest(challenge, 'unused', { identityToken: 'rt-1' })!;
+    const refresh = tokenRequest(challenge, [], { identityToken: 'rt-1' })!;
     expect(refresh.url).toBe('https://a/t');
     expect(refresh.init.method).toBe('POST');
     expect(Object.fromEntries(new URLSearchParams(String(refresh.init.body)))).toEqual({
@@ -71,7 +88,7 @@ describe('bearer challenges', () => {
       ['a', 'p\r\nX-Injected: 1'],
       ['a\n', 'p'],
     ] as const) {
-      expect(tokenRequest(challenge, 'unused', { username, password })).toBeUndefined();
+      expect(tokenRequest(challenge, [], { username, password })).toBeUndefined();
     }
   });
 
