@@ -92,9 +92,18 @@ export async function uploadBlob(
   /** Where the upload stands: its location, and how many bytes the registry holds. */
   let at: { url: URL; offset: number } | undefined;
   if (mount !== undefined) {
-    const started = await startUpload(session, { digest, from: mount.from });
+    let started: URL | 'mounted' | undefined;
+    try {
+      started = await startUpload(session, { digest, from: mount.from });
+    } catch (err) {
+      // A registry that refuses the mount itself (a 4xx, where the spec says it opens an
+      // upload instead) gets the blob uploaded.
+      if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) throw err;
+      const s = err.status ?? 0;
+      if (s < 400 || s >= 500 || s === 408 || s === 429) throw err;
+    }
     if (started === 'mounted') return { digest, size, kept: true, resumed: 0, mounted: true };
-    at = { url: started, offset: 0 };
+    if (started !== undefined) at = { url: started, offset: 0 };
   }
   let resumed = 0;
   let still = 0;
@@ -126,7 +135,7 @@ export async function uploadBlob(
       still = moved ? 0 : still + 1;
       resumed++;
       if (
-        (refused && refusedBefore && !moved) ||
+        (refused && refusedBefore) ||
         still > session.retries ||
         resumed > MAX_RESUMES ||
         (cause.retryAfterMs ?? 0) > MAX_RETRY_AFTER

@@ -210,6 +210,21 @@ describe('into a registry that keeps what a cut request sent', () => {
     }
   }, 60_000);
 
+  it('uploads a blob whose mount the registry refuses', async () => {
+    const reg = await startUploadRegistry({ other: { name: 'y', mountStatus: 405 } });
+    try {
+      const report = await push(`${reg.host}/x:t`, ['--mount-from', 'y']);
+      expect(report).toMatchObject({ uploaded: 3, mounted: 0 });
+      const mounts = reg.requests.filter((r) => r.query.startsWith('?mount=sha256'));
+      expect(mounts.map((r) => `${r.query.replace(/[0-9a-f]{64}/, 'D')} ${r.status}`)).toEqual(
+        Array(3).fill('?mount=sha256%3AD&from=y 405'),
+      );
+      expect(reg.blobs.size).toBe(3);
+    } finally {
+      reg.close();
+    }
+  }, 60_000);
+
   it('renews a token refused mid-upload, and goes on', async () => {
     let patches = 0;
     const reg = await startUploadRegistry({

@@ -14,6 +14,8 @@ export interface SeenRequest {
   method: string;
   /** The path, without the query. */
   path: string;
+  /** The query, `?...` or ''. */
+  query: string;
   /** Its `Content-Range`, if any. */
   range?: string;
   authorization?: string;
@@ -35,6 +37,11 @@ export interface UploadRegistryOptions {
    * request and the token it carried.
    */
   tokens?: { lifetimeS: number; revoke?: (req: SeenRequest) => boolean };
+  /**
+   * Another repository, which claims to have every blob (`HEAD`); a mount from it is answered
+   * `mountStatus` (and nothing mounted).
+   */
+  other?: { name: string; mountStatus: number };
 }
 
 /** A running registry of {@link startUploadRegistry}. */
@@ -116,6 +123,7 @@ export async function startUploadRegistry(
     const seen: SeenRequest = {
       method: req.method ?? '',
       path: url.pathname,
+      query: url.search,
       ...(req.headers['content-range'] ? { range: String(req.headers['content-range']) } : {}),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     };
@@ -134,6 +142,11 @@ export async function startUploadRegistry(
       const b = reg.blobs.get(blob[1]!);
       return answer(seen, res, b ? 200 : 404, b ? { 'content-length': b.length } : {});
     }
+    const other = options.other;
+    if (other && req.method === 'HEAD' && url.pathname.startsWith(`/v2/${other.name}/blobs/`)) {
+      return answer(seen, res, 200);
+    }
+    if (other && url.searchParams.has('mount')) return answer(seen, res, other.mountStatus);
     if (url.pathname === '/v2/x/blobs/uploads/' && req.method === 'POST') {
       const id = `u${++nextId}`;
       uploads.set(id, []);
