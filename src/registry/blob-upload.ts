@@ -153,7 +153,13 @@ export async function uploadBlob(
       if (!refused) {
         await pause(cause.retryAfterMs ?? session.retryDelayMs * 2 ** Math.max(0, still - 1));
       }
-      at = await uploadStatus(send, at.url, size);
+      if (cause.status === 416) {
+        // The registry holds other bytes than its status said: a new upload.
+        await abandon();
+        at = undefined;
+      } else {
+        at = await uploadStatus(send, at.url, size);
+      }
       if (at === undefined && (await ctx.has(digest))) {
         return { digest, size, kept: true, resumed, mounted: false };
       }

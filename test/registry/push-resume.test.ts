@@ -192,6 +192,31 @@ describe('into a registry that keeps what a cut request sent', () => {
     }
   }, 60_000);
 
+  it('starts anew where the registry holds other bytes than its status says (416)', async () => {
+    // One byte held: distribution's `Range: 0-0` says none as well as one. The part sent on
+    // from byte 0 is answered 416, and the blob goes up in a new upload.
+    let patches = 0;
+    const reg = await startUploadRegistry({
+      cut: (r) => (r.method === 'PATCH' && ++patches === 1 ? 1 : undefined),
+    });
+    try {
+      const report = await push(`${reg.host}/x:t`, ['--part-size', '0.1']);
+      expect(report).toMatchObject({ uploaded: 3, resumed: 2 });
+      const at = reg.requests.findIndex((r) => r.status === 'cut');
+      const upload = reg.requests[at]!.path;
+      expect(reg.requests.slice(at + 1, at + 6)).toEqual([
+        expect.objectContaining({ method: 'GET', path: upload, status: 204 }),
+        expect.objectContaining({ method: 'PATCH', path: upload, status: 416 }),
+        expect.objectContaining({ method: 'DELETE', path: upload, status: 204 }),
+        expect.objectContaining({ method: 'HEAD', status: 404 }),
+        expect.objectContaining({ method: 'POST', status: 202 }),
+      ]);
+      expect(reg.blobs.size).toBe(3);
+    } finally {
+      reg.close();
+    }
+  }, 60_000);
+
   it('does not send a blob again whose completing answer was lost', async () => {
     let puts = 0;
     const reg = await startUploadRegistry({ loseAnswer: () => ++puts === 1 });
@@ -268,11 +293,13 @@ describe('into a registry that keeps what a cut request sent', () => {
   };
 
   it('renews tokens ahead of their expiry (expires_in)', async () => {
-    const reg = await startUploadRegistry({ tokens: { lifetimeS: 2 } });
+    // Tokens of 2 s, taken for 1 s more so that a loaded machine's delays do not count; a
+    // push slowed to over 3 s would have its token refused if it were not renewed ahead.
+    const reg = await startUploadRegistry({ tokens: { lifetimeS: 2, graceS: 1 } });
     try {
       const started = Date.now();
-      const report = await pushSlowly(reg.host, 200);
-      expect(Date.now() - started).toBeGreaterThan(2000);
+      const report = await pushSlowly(reg.host, 250);
+      expect(Date.now() - started).toBeGreaterThan(3000);
       expect(report.resumed).toBe(0);
       // Only the first request, before any token, was refused: each token was replaced
       // before it expired.

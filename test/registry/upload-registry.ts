@@ -33,10 +33,10 @@ export interface UploadRegistryOptions {
   /** For the `PUT` that completes a blob: complete it, then destroy the connection unanswered. */
   loseAnswer?: (req: SeenRequest) => boolean;
   /**
-   * Bearer tokens from `/token`, living `lifetimeS` (their `expires_in`); `revoke` refuses a
-   * request and the token it carried.
+   * Bearer tokens from `/token`, living `lifetimeS` (their `expires_in`), taken for `graceS`
+   * longer; `revoke` refuses a request and the token it carried.
    */
-  tokens?: { lifetimeS: number; revoke?: (req: SeenRequest) => boolean };
+  tokens?: { lifetimeS: number; graceS?: number; revoke?: (req: SeenRequest) => boolean };
   /**
    * Another repository, which claims to have every blob (`HEAD`); a mount from it is answered
    * `mountStatus` (and nothing mounted).
@@ -105,7 +105,8 @@ export async function startUploadRegistry(
     const t = options.tokens;
     if (!t) return true;
     const token = tokens.get(/^Bearer (.+)$/.exec(seen.authorization ?? '')?.[1] ?? '');
-    let ok = token !== undefined && !token.revoked && Date.now() < token.issued + t.lifetimeS * 1e3;
+    const lives = (t.lifetimeS + (t.graceS ?? 0)) * 1e3;
+    let ok = token !== undefined && !token.revoked && Date.now() < token.issued + lives;
     if (ok && t.revoke?.(seen)) {
       token!.revoked = true;
       ok = false;
