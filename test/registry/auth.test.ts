@@ -96,6 +96,19 @@ function pullAs(
   });
 }
 
+/** Expects `reference` (read by skopeo as `USER`) to be the `exact` image of `src`, byte for byte. */
+async function expectPushed(reference: string) {
+  expect(
+    await skopeo(
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `--creds=${USER}:${PASSWORD}`,
+      `docker://${reference}`,
+    ),
+  ).toBe(await skopeo('inspect', '--raw', `oci:${src}:exact`));
+}
+
 /** Expects a failed pull: exit 1, `error` on stderr, nothing at `--out`. */
 function refused(r: Awaited<ReturnType<typeof pull>>, error: RegExp) {
   expect(r.pulled.code, r.pulled.stderr).toBe(1);
@@ -247,15 +260,7 @@ describe.runIf(withRegistry)('oci pull with HTTP Basic (docker-registry with htp
       { stdin: PASSWORD },
     );
     expect(r.code, r.stderr).toBe(0);
-    expect(
-      await skopeo(
-        'inspect',
-        '--raw',
-        '--tls-verify=false',
-        `--creds=${USER}:${PASSWORD}`,
-        `docker://${host}/test/pushed:x`,
-      ),
-    ).toBe(await skopeo('inspect', '--raw', `oci:${src}:exact`));
+    await expectPushed(`${host}/test/pushed:x`);
   });
 
   it('refuses with no credentials, wrong ones or a malformed auth file; nothing is left', async () => {
@@ -394,15 +399,7 @@ describe.runIf(withRegistry)(
       expect(r.stdout.toString()).toMatch(
         /0 blobs uploaded \(0 bytes\), 0 already there, 3 mounted from other repositories/,
       );
-      expect(
-        await skopeo(
-          'inspect',
-          '--raw',
-          '--tls-verify=false',
-          `--creds=${USER}:${PASSWORD}`,
-          `docker://${host}/test/pushed:y`,
-        ),
-      ).toBe(await skopeo('inspect', '--raw', `oci:${src}:exact`));
+      await expectPushed(`${host}/test/pushed:y`);
     });
 
     it('refuses when the token service gives nothing to anonymous or wrong credentials', async () => {

@@ -23,7 +23,12 @@ import { layoutFiles } from '../oci/helpers.js';
 import { noAuthFiles, startRegistry } from './auth-servers.js';
 import { startCuttingProxy } from './cutting-proxy.js';
 import { buildImages } from './helpers.js';
-import { type SeenRequest, startUploadRegistry } from './upload-registry.js';
+import {
+  type SeenRequest,
+  startUploadRegistry,
+  type UploadRegistry,
+  type UploadRegistryOptions,
+} from './upload-registry.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-push-resume-'));
 const store = join(work, 'store');
@@ -160,13 +165,28 @@ describe.runIf(toolsAvailable('docker-registry', 'skopeo', 'python3'))(
   },
 );
 
+/** Runs `body` against a registry of {@link startUploadRegistry}, closed after. */
+async function withRegistry(
+  options: UploadRegistryOptions,
+  body: (reg: UploadRegistry) => Promise<void>,
+): Promise<void> {
+  const reg = await startUploadRegistry(options);
+  try {
+    await body(reg);
+  } finally {
+    reg.close();
+  }
+}
+
+/** A registry's `cut` that cuts off its `n`th `PATCH` after `keep` bytes. */
+function cutPatch(n: number, keep: number) {
+  let patches = 0;
+  return (r: SeenRequest) => (r.method === 'PATCH' && ++patches === n ? keep : undefined);
+}
+
 describe('into a registry that keeps what a cut request sent', () => {
   it('resumes a part from the first byte the registry lacks', async () => {
-    let patches = 0;
-    const reg = await startUploadRegistry({
-      cut: (r) => (r.method === 'PATCH' && ++patches === 2 ? 30_000 : undefined),
-    });
-    try {
+    await withRegistry({ cut: cutPatch(2, 30_000) }, async (reg) => {
       const report = await push(`${reg.host}/x:t`, ['--part-size', '0.1']);
       expect(report).toMatchObject({ uploaded: 3, resumed: 1 });
       const at = reg.requests.findIndex((r) => r.status === 'cut');
@@ -187,19 +207,13 @@ describe('into a registry that keeps what a cut request sent', () => {
       for (const d of reg.blobs.keys()) expect(Object.values(blobs)).toContain(d);
       expect(reg.manifests.get('t')).toBeDefined();
       expect(sha256(reg.manifests.get('t')!)).toBe(report.digest);
-    } finally {
-      reg.close();
-    }
+    });
   }, 60_000);
 
   it('starts anew where the registry holds other bytes than its status says (416)', async () => {
     // One byte held: distribution's `Range: 0-0` says none as well as one. The part sent on
     // from byte 0 is answered 416, and the blob goes up in a new upload.
-    let patches = 0;
-    const reg = await startUploadRegistry({
-      cut: (r) => (r.method === 'PATCH' && ++patches === 1 ? 1 : undefined),
-    });
-    try {
+    await withRegistry({ cut: cutPatch(1, 1) }, async (reg) => {
       const report = await push(`${reg.host}/x:t`, ['--part-size', '0.1']);
       expect(report).toMatchObject({ uploaded: 3, resumed: 2 });
       const at = reg.requests.findIndex((r) => r.status === 'cut');
@@ -212,15 +226,12 @@ describe('into a registry that keeps what a cut request sent', () => {
         expect.objectContaining({ method: 'POST', status: 202 }),
       ]);
       expect(reg.blobs.size).toBe(3);
-    } finally {
-      reg.close();
-    }
+    });
   }, 60_000);
 
   it('does not send a blob again whose completing answer was lost', async () => {
     let puts = 0;
-    const reg = await startUploadRegistry({ loseAnswer: () => ++puts === 1 });
-    try {
+    await withRegistry({ loseAnswer: () => ++puts === 1 }, async (reg) => {
       const report = await push(`${reg.host}/x:t`);
       expect(report).toMatchObject({ uploaded: 3, resumed: 1 });
       const at = reg.requests.findIndex((r) => r.status === 'cut');
@@ -230,14 +241,11 @@ describe('into a registry that keeps what a cut request sent', () => {
         expect.objectContaining({ method: 'HEAD', status: 200 }),
       ]);
       expect(reg.requests.filter((r) => r.method === 'POST')).toHaveLength(3);
-    } finally {
-      reg.close();
-    }
+    });
   }, 60_000);
 
   it('uploads a blob whose mount the registry refuses', async () => {
-    const reg = await startUploadRegistry({ other: { name: 'y', mountStatus: 405 } });
-    try {
+    await withRegistry({ other: { name: 'y', mountStatus: 405 } }, async (reg) => {
       const report = await push(`${reg.host}/x:t`, ['--mount-from', 'y']);
       expect(report).toMatchObject({ uploaded: 3, mounted: 0 });
       const mounts = reg.requests.filter((r) => r.query.startsWith('?mount=sha256'));
@@ -245,31 +253,29 @@ describe('into a registry that keeps what a cut request sent', () => {
         Array(3).fill('?mount=sha256%3AD&from=y 405'),
       );
       expect(reg.blobs.size).toBe(3);
-    } finally {
-      reg.close();
-    }
+    });
   }, 60_000);
 
   it('renews a token refused mid-upload, and goes on', async () => {
     let patches = 0;
-    const reg = await startUploadRegistry({
-      tokens: { lifetimeS: 300, revoke: (r) => r.method === 'PATCH' && ++patches === 2 },
-    });
-    try {
-      const report = await push(`${reg.host}/x:t`, ['--part-size', '0.1']);
-      expect(report).toMatchObject({ uploaded: 3, resumed: 1 });
-      expect(reg.tokensIssued).toBe(2);
-      const refused = reg.requests.filter((r) => r.status === 401);
-      // The first request (no token yet), and the part whose token was revoked.
-      expect(refused.map((r) => r.method)).toEqual(['HEAD', 'PATCH']);
-      const after = reg.requests.slice(reg.requests.indexOf(refused[1]!) + 1);
-      expect(after.find((r) => r.method === 'PATCH')).toMatchObject({
-        authorization: 'Bearer t2',
-        status: 202,
-      });
-    } finally {
-      reg.close();
-    }
+    await withRegistry(
+      {
+        tokens: { lifetimeS: 300, revoke: (r) => r.method === 'PATCH' && ++patches === 2 },
+      },
+      async (reg) => {
+        const report = await push(`${reg.host}/x:t`, ['--part-size', '0.1']);
+        expect(report).toMatchObject({ uploaded: 3, resumed: 1 });
+        expect(reg.tokensIssued).toBe(2);
+        const refused = reg.requests.filter((r) => r.status === 401);
+        // The first request (no token yet), and the part whose token was revoked.
+        expect(refused.map((r) => r.method)).toEqual(['HEAD', 'PATCH']);
+        const after = reg.requests.slice(reg.requests.indexOf(refused[1]!) + 1);
+        expect(after.find((r) => r.method === 'PATCH')).toMatchObject({
+          authorization: 'Bearer t2',
+          status: 202,
+        });
+      },
+    );
   }, 60_000);
 
   /** `pushImage` of the `exact` image with `fetch`, pausing `delayMs` before each request. */
@@ -295,8 +301,7 @@ describe('into a registry that keeps what a cut request sent', () => {
   it('renews tokens ahead of their expiry (expires_in)', async () => {
     // Tokens of 2 s, taken for 1 s more so that a loaded machine's delays do not count; a
     // push slowed to over 3 s would have its token refused if it were not renewed ahead.
-    const reg = await startUploadRegistry({ tokens: { lifetimeS: 2, graceS: 1 } });
-    try {
+    await withRegistry({ tokens: { lifetimeS: 2, graceS: 1 } }, async (reg) => {
       const started = Date.now();
       const report = await pushSlowly(reg.host, 250);
       expect(Date.now() - started).toBeGreaterThan(3000);
@@ -305,28 +310,26 @@ describe('into a registry that keeps what a cut request sent', () => {
       // before it expired.
       expect(reg.requests.filter((r) => r.status === 401)).toHaveLength(1);
       expect(reg.tokensIssued).toBeGreaterThanOrEqual(2);
-    } finally {
-      reg.close();
-    }
+    });
   }, 60_000);
 
   it('gives up an upload that keeps breaking off, and tags nothing', async () => {
-    const reg = await startUploadRegistry({
-      cut: (r: SeenRequest) => (r.method === 'PATCH' || r.method === 'PUT' ? 1000 : undefined),
-    });
-    try {
-      const failed = await pushSlowly(reg.host, 0, 1).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(failed).toMatchObject({ code: 'ERR_REGISTRY' });
-      expect(String(failed)).toMatch(
-        /the upload of sha256:[0-9a-f]{64} broke off 11 times, the registry holding \d+ of its \d+ bytes at the last; given up: no answer/,
-      );
-      expect(reg.requests.filter((r) => r.status === 'cut')).toHaveLength(11);
-      expect(reg.manifests.size).toBe(0);
-    } finally {
-      reg.close();
-    }
+    await withRegistry(
+      {
+        cut: (r: SeenRequest) => (r.method === 'PATCH' || r.method === 'PUT' ? 1000 : undefined),
+      },
+      async (reg) => {
+        const failed = await pushSlowly(reg.host, 0, 1).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(failed).toMatchObject({ code: 'ERR_REGISTRY' });
+        expect(String(failed)).toMatch(
+          /the upload of sha256:[0-9a-f]{64} broke off 11 times, the registry holding \d+ of its \d+ bytes at the last; given up: no answer/,
+        );
+        expect(reg.requests.filter((r) => r.status === 'cut')).toHaveLength(11);
+        expect(reg.manifests.size).toBe(0);
+      },
+    );
   }, 60_000);
 });
