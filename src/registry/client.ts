@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { readBytes } from '../bytes-stream.js';
+import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { OciBlobNotFoundError, OciDigestError, OciLimitError, RegistryError } from '../errors.js';
 import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
@@ -65,7 +65,7 @@ export async function registryLayout(
       res.close();
       throw over();
     }
-    return readBytes(res.body ?? new ReadableStream(), limit, over);
+    return readBytes(res.body ?? streamOfBytes(new Uint8Array(0)), limit, over);
   };
   /** Manifests read so far, by digest (the one the reference names is read first). */
   const manifests = new Map<string, Uint8Array>();

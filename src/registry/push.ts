@@ -2,11 +2,11 @@
  * `pushImage`: an image of a chunked layout, restored straight into a registry. The walk is
  * `oci restore`'s (`planRestore`): every config and diff_id kept, a gzip layer recompressed
  * where its parameters were recorded and kept only under its original digest, anything else
- * uncompressed under a new manifest. Each blob goes up as it is made (a monolithic upload: `POST
- * /v2/<name>/blobs/uploads/`, then one `PUT ...?digest=` of the stream), after a `HEAD` that
- * skips it when the registry has it already: a layer the registry holds is not even rebuilt.
- * Manifests go up by digest, children before the index that lists them, and the image last
- * under the tag.
+ * uncompressed under a new manifest. Each blob goes up as it is made (`uploadBlob`: one `PUT`,
+ * or `PATCH` parts and a `PUT`; resumed when it breaks off), after a `HEAD` that skips it when
+ * the registry has it already: a layer the registry holds is not even rebuilt. One that
+ * another repository of the registry has is mounted from there. Manifests go up by digest,
+ * children before the index that lists them, and the image last under the tag.
  *
  * Nothing is held whole but manifests and configs: layers stream from the chunk store through
  * the gzip encoder into the request body, hashed on the way, its last piece held back until
@@ -129,17 +129,18 @@ export async function pushImage(
 
   /**
    * The first of the mount sources that has a blob; a source the registry will not let the
-   * account read is not asked again.
+   * account read is not asked again, and one whose `HEAD` fails otherwise is passed over.
    */
   const mountSource = async (digest: string) => {
-    for (const from of sources) {
+    for (const from of [...sources]) {
       const url = `${origin}/v2/${from}/blobs/${digest}`;
       let res: Answer;
       try {
         res = await authed(url, { method: 'HEAD' });
       } catch (err) {
-        if (!(err instanceof RegistryAuthError)) throw err;
-        sources.splice(sources.indexOf(from), 1);
+        if (!(err instanceof RegistryError)) throw err;
+        // Not to be read by this account: not asked again. Failing otherwise: not for this blob.
+        if (err instanceof RegistryAuthError) sources.splice(sources.indexOf(from), 1);
         continue;
       }
       res.close();

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { readBytes } from '../bytes-stream.js';
+import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { RegistryAuthError, RegistryError } from '../errors.js';
 import {
   DOCKER_MANIFEST,
@@ -189,7 +189,12 @@ export function openSession(
     const answer: Answer = { status: res.status, headers: res.headers, body: body ?? null, close };
     if (!reader) clearTimeout(timer);
     if (res.ok || res.status === 404 || res.status === 401) return answer;
-    const text = await readBytes(body ?? new ReadableStream(), 2048, () => new Error()).then(
+    // No body (a HEAD, a 204) reads as empty: a stream that never ends would wait forever.
+    const text = await readBytes(
+      body ?? streamOfBytes(new Uint8Array(0)),
+      2048,
+      () => new Error(),
+    ).then(
       (b) => new TextDecoder().decode(b),
       () => '',
     );
@@ -280,7 +285,7 @@ export function openSession(
           )
         : new RegistryError(asked.url, answer.status, 'gave no token');
     }
-    const bytes = await readBytes(answer.body ?? new ReadableStream(), 65536, () => {
+    const bytes = await readBytes(answer.body ?? streamOfBytes(new Uint8Array(0)), 65536, () => {
       return new RegistryError(asked.url, 200, 'token answer over 64 KiB');
     });
     let json: unknown;

@@ -254,6 +254,13 @@ describe('into a registry that keeps what a cut request sent', () => {
       );
       expect(reg.blobs.size).toBe(3);
     });
+    // A repository whose blob checks fail (403) is passed over: nothing is asked to mount.
+    await withRegistry({ other: { name: 'y', mountStatus: 201, headStatus: 403 } }, async (reg) => {
+      const report = await push(`${reg.host}/x:t`, ['--mount-from', 'y']);
+      expect(report).toMatchObject({ uploaded: 3, mounted: 0 });
+      expect(reg.requests.filter((r) => r.path.startsWith('/v2/y/'))).toHaveLength(3);
+      expect(reg.requests.filter((r) => r.query.startsWith('?mount='))).toEqual([]);
+    });
   }, 60_000);
 
   it('renews a token refused mid-upload, and goes on', async () => {

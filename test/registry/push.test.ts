@@ -416,4 +416,48 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci push into a registry that
       }
     }
   });
+
+  it('a blob check answered 503, or a manifest answered 204: typed errors, not a hang', async () => {
+    // Answers with no body: reading one for the error message once waited forever.
+    const served = await serveLayout(src, {
+      intercept(req, res) {
+        if (req.method === 'HEAD') res.writeHead(503).end();
+        else if (req.url === '/v2/x/manifests/exact') res.writeHead(204).end();
+        else return false;
+        return true;
+      },
+    });
+    const s = await openStore(store);
+    try {
+      const failed = await pushImage(await OciLayout.open(chunked), `${served.host}/x:t`, {
+        store: s,
+        ref: 'exact',
+        plainHttp: true,
+        hash: nodeHashProvider(),
+        retryDelayMs: 1,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(failed).toMatchObject({ code: 'ERR_REGISTRY', status: 503 });
+      const pulled = await runCli(
+        [
+          'oci',
+          'pull',
+          `${served.host}/x:exact`,
+          '--plain-http',
+          '--store',
+          store,
+          '--out',
+          join(work, 'no'),
+        ],
+        { timeoutMs: 30_000, env: noAuthFiles(work) },
+      );
+      expect(pulled.code, pulled.stderr).toBe(1);
+      expect(pulled.stderr).toMatch(/ERR_OCI_FORMAT/);
+    } finally {
+      await s.close();
+      served.close();
+    }
+  });
 });

@@ -38,10 +38,10 @@ export interface UploadRegistryOptions {
    */
   tokens?: { lifetimeS: number; graceS?: number; revoke?: (req: SeenRequest) => boolean };
   /**
-   * Another repository, which claims to have every blob (`HEAD`); a mount from it is answered
-   * `mountStatus` (and nothing mounted).
+   * Another repository, which answers `headStatus` (200 unless given) to a `HEAD` of any blob;
+   * a mount from it is answered `mountStatus` (and nothing mounted).
    */
-  other?: { name: string; mountStatus: number };
+  other?: { name: string; mountStatus: number; headStatus?: number };
 }
 
 /** A running registry of {@link startUploadRegistry}. */
@@ -145,7 +145,7 @@ export async function startUploadRegistry(
     }
     const other = options.other;
     if (other && req.method === 'HEAD' && url.pathname.startsWith(`/v2/${other.name}/blobs/`)) {
-      return answer(seen, res, 200);
+      return answer(seen, res, other.headStatus ?? 200);
     }
     if (other && url.searchParams.has('mount')) return answer(seen, res, other.mountStatus);
     if (url.pathname === '/v2/x/blobs/uploads/' && req.method === 'POST') {
