@@ -10,7 +10,9 @@
  * first byte the registry lacks. A registry that lost the upload (404, 416; Docker's
  * distribution 2.8 drops an upload whose size is not what its last answer said, which is what
  * a request cut off mid-body leaves) gets a new one, from the start. A blob that is there by
- * then (the last answer lost on the way back) is not sent again.
+ * then (the last answer lost on the way back) is not sent again. Given a repository of the
+ * registry that has the blob, it first asks the registry to mount it from there
+ * (`?mount=<digest>&from=<repository>`), and sends nothing when it does.
  *
  * @module
  */
