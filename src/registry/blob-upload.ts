@@ -118,54 +118,74 @@ export async function uploadBlob(
         () => {},
       );
   };
-  for (;;) {
-    at ??= { url: await startUpload(session), offset: 0 };
-    try {
-      const done = await attempt(ctx, send, open, digest, size, at);
-      if (done instanceof UnexpectedBlob) {
-        await abandon();
-        return { digest: done.digest, size: done.size, kept: false, resumed, mounted: false };
-      }
-      return { digest, size, kept: true, resumed, mounted: false };
-    } catch (err) {
-      if (!(err instanceof BrokenOff)) {
-        await abandon();
-        throw err;
-      }
-      const { cause, moved } = err;
-      const refused = cause instanceof RegistryAuthError;
-      still = moved ? 0 : still + 1;
-      resumed++;
-      if (
-        (refused && refusedBefore) ||
-        still > session.retries ||
-        resumed > MAX_RESUMES ||
-        (cause.retryAfterMs ?? 0) > MAX_RETRY_AFTER
-      ) {
-        await abandon();
-        if (refused) throw cause;
-        throw new RegistryError(
-          cause.url,
-          cause.status,
-          `the upload of ${digest} broke off ${resumed} times, the registry holding ${at.offset} of its ${size} bytes at the last; given up: ${cause.detail}`,
-          { cause },
-        );
-      }
-      refusedBefore = refused;
-      if (!refused) {
-        await pause(cause.retryAfterMs ?? session.retryDelayMs * 2 ** Math.max(0, still - 1));
-      }
-      if (cause.status === 416) {
-        // The registry holds other bytes than its status said: a new upload.
-        await abandon();
-        at = undefined;
-      } else {
-        at = await uploadStatus(send, at.url, size);
-      }
-      if (at === undefined && (await ctx.has(digest))) {
+  try {
+    for (;;) {
+      try {
+        at ??= { url: await opening(session), offset: 0 };
+        const done = await attempt(ctx, send, open, digest, size, at);
+        if (done instanceof UnexpectedBlob) {
+          await abandon();
+          return { digest: done.digest, size: done.size, kept: false, resumed, mounted: false };
+        }
         return { digest, size, kept: true, resumed, mounted: false };
+      } catch (err) {
+        if (!(err instanceof BrokenOff)) throw err;
+        const { cause, moved } = err;
+        const refused = cause instanceof RegistryAuthError;
+        still = moved ? 0 : still + 1;
+        resumed++;
+        if (
+          (refused && refusedBefore) ||
+          still > session.retries ||
+          resumed > MAX_RESUMES ||
+          (cause.retryAfterMs ?? 0) > MAX_RETRY_AFTER
+        ) {
+          if (refused) throw cause;
+          throw new RegistryError(
+            cause.url,
+            cause.status,
+            `the upload of ${digest} broke off ${resumed} times, the registry holding ${at?.offset ?? 0} of its ${size} bytes at the last; given up: ${cause.detail}`,
+            { cause },
+          );
+        }
+        refusedBefore = refused;
+        if (!refused) {
+          await pause(cause.retryAfterMs ?? session.retryDelayMs * 2 ** Math.max(0, still - 1));
+        }
+        // A 416 says the registry holds other bytes than its status said; a status of none
+        // (or of `0-0`, which distribution says for one byte as for none) leaves nothing to
+        // go on from: either way, a new upload.
+        const status =
+          at === undefined
+            ? 'gone'
+            : cause.status === 416
+              ? 'anew'
+              : await uploadStatus(send, at.url, size);
+        if (typeof status === 'string') {
+          if (status === 'anew') await abandon();
+          at = undefined;
+          if (await ctx.has(digest)) return { digest, size, kept: true, resumed, mounted: false };
+        } else {
+          at = status;
+        }
       }
     }
+  } catch (err) {
+    // Given up, or failed otherwise (the status asked, the blob checked): the upload ends.
+    await abandon();
+    throw err;
+  }
+}
+
+/** Opens an upload; a failure that may pass (no answer, 408, 429, a 5xx) is {@link BrokenOff}. */
+async function opening(session: RegistrySession): Promise<URL> {
+  try {
+    return await startUpload(session);
+  } catch (err) {
+    if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) throw err;
+    const s = err.status;
+    if (s === undefined || s === 408 || s === 429 || s >= 500) throw new BrokenOff(err, false);
+    throw err;
   }
 }
 
@@ -214,23 +234,23 @@ function uploadLocation(res: Answer, from: string): URL {
 }
 
 /**
- * Where an upload stands (`GET` of its location): undefined when the registry no longer has
- * it, or holds more than the blob.
+ * Where an upload stands (`GET` of its location): `gone` when the registry no longer has it;
+ * `anew` when there is nothing to go on from (none held, or more than the blob).
  */
 async function uploadStatus(
   send: (at: URL, init: RequestInit) => Promise<Answer>,
   url: URL,
   size: number,
-): Promise<{ url: URL; offset: number } | undefined> {
+): Promise<{ url: URL; offset: number } | 'gone' | 'anew'> {
   const res = await send(url, { method: 'GET' });
   res.close();
-  if (res.status !== 204 && res.status !== 200) return undefined;
-  // `0-<last byte held>`; distribution says `0-0` for none as for one, and a `PATCH` from a
-  // wrong offset is answered 416, which starts the upload anew.
+  if (res.status !== 204 && res.status !== 200) return 'gone';
+  // `0-<last byte held>`. Distribution says `0-0` for none as for one byte: nothing to go on
+  // from (and a part sent from a wrong offset is answered 416).
   const range = /^0-(\d{1,15})$/.exec(res.headers.get('range')?.trim() ?? '');
   const last = range ? Number(range[1]) : 0;
-  const offset = last === 0 ? 0 : last + 1;
-  if (offset > size) return undefined;
+  if (last === 0 || last + 1 > size) return 'anew';
+  const offset = last + 1;
   return { url: res.headers.has('location') ? uploadLocation(res, url.href) : url, offset };
 }
 
@@ -266,6 +286,14 @@ async function attempt(
     throw resumable(refused) ? new BrokenOff(refused, false) : refused;
   }
   const body = new UploadBody(open(), await ctx.hash.create(), digest, size, at.offset);
+  // The bytes the registry holds are made and hashed before a request goes: a request whose
+  // body waited for them would be given up as stalled.
+  try {
+    await body.skipHeld();
+  } catch (err) {
+    await body.cancel(err);
+    throw err;
+  }
   /**
    * Sends one part (`PATCH`, or the last by `PUT`): the answer, or what the blob turned out
    * to be when it did not come out as expected.

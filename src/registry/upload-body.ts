@@ -131,6 +131,16 @@ export class UploadBody {
     );
   }
 
+  /**
+   * Reads and hashes the source up to `from` (the bytes a resumed upload's registry holds),
+   * before any body is asked for.
+   */
+  async skipHeld(): Promise<void> {
+    if (this.skip === 0 || this.carry) return;
+    const piece = await this.next();
+    if (piece !== undefined) this.carry = piece;
+  }
+
   private give(controller: ReadableStreamDefaultController<Uint8Array>, piece: Uint8Array) {
     this.sent += piece.length;
     controller.enqueue(piece);

@@ -211,9 +211,10 @@ describe('into a registry that keeps what a cut request sent', () => {
   }, 60_000);
 
   it('starts anew where the registry holds other bytes than its status says (416)', async () => {
-    // One byte held: distribution's `Range: 0-0` says none as well as one. The part sent on
-    // from byte 0 is answered 416, and the blob goes up in a new upload.
-    await withRegistry({ cut: cutPatch(1, 1) }, async (reg) => {
+    // The status says one byte less than is held: the part sent on from there is answered
+    // 416, and the blob goes up in a new upload.
+    const statusRange = (held: number) => `0-${held - 2}`;
+    await withRegistry({ cut: cutPatch(2, 30_000), statusRange }, async (reg) => {
       const report = await push(`${reg.host}/x:t`, ['--part-size', '0.1']);
       expect(report).toMatchObject({ uploaded: 3, resumed: 2 });
       const at = reg.requests.findIndex((r) => r.status === 'cut');

@@ -42,6 +42,8 @@ export interface UploadRegistryOptions {
    * a mount from it is answered `mountStatus` (and nothing mounted).
    */
   other?: { name: string; mountStatus: number; headStatus?: number };
+  /** What a status `GET` says an upload holding `held` bytes holds (`0-<held - 1>`). */
+  statusRange?: (held: number) => string;
 }
 
 /** A running registry of {@link startUploadRegistry}. */
@@ -76,7 +78,7 @@ export async function startUploadRegistry(
   /** Where an upload stands, as distribution says it. */
   const standing = (id: string) => ({
     location: `http://${reg.host}/v2/x/blobs/uploads/${id}`,
-    range: `0-${Math.max(0, held(id) - 1)}`,
+    range: options.statusRange?.(held(id)) ?? `0-${Math.max(0, held(id) - 1)}`,
   });
   const answer = (seen: SeenRequest, res: ServerResponse, status: number, headers = {}) => {
     seen.status = status;
