@@ -18,7 +18,14 @@
  */
 import { RegistryAuthError, RegistryError } from '../errors.js';
 import type { HashProvider } from '../hash/types.js';
-import { type Answer, noRedirect, pause, type RegistrySession } from './session.js';
+import {
+  type Answer,
+  MAX_RETRY_AFTER,
+  mayPass,
+  noRedirect,
+  pause,
+  type RegistrySession,
+} from './session.js';
 import { UnexpectedBlob, UploadBody } from './upload-body.js';
 
 /** What {@link uploadBlob} needs of the push it is part of. */
@@ -100,9 +107,9 @@ export async function uploadBlob(
     } catch (err) {
       // A registry that refuses the mount itself (a 4xx, where the spec says it opens an
       // upload instead) gets the blob uploaded.
-      if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) throw err;
-      const s = err.status ?? 0;
-      if (s < 400 || s >= 500 || s === 408 || s === 429) throw err;
+      const refused = err instanceof RegistryError && !(err instanceof RegistryAuthError);
+      const status = refused ? err.status : undefined;
+      if (status === undefined || status < 400 || mayPass(err)) throw err;
     }
     if (started === 'mounted') return { digest, size, kept: true, resumed: 0, mounted: true };
     if (started !== undefined) at = { url: started, offset: 0 };
@@ -182,15 +189,9 @@ async function opening(session: RegistrySession): Promise<URL> {
   try {
     return await startUpload(session);
   } catch (err) {
-    if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) throw err;
-    const s = err.status;
-    if (s === undefined || s === 408 || s === 429 || s >= 500) throw new BrokenOff(err, false);
-    throw err;
+    throw mayPass(err) ? new BrokenOff(err, false) : err;
   }
 }
-
-/** The longest `Retry-After` waited for, as for other requests. */
-const MAX_RETRY_AFTER = 60_000;
 
 /**
  * Opens an upload: its location; or, asked to mount a blob, `mounted` when the registry did
@@ -388,7 +389,7 @@ async function attempt(
  * bytes of it than were sent on from (416).
  */
 function resumable(err: unknown): err is RegistryError {
-  if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) return false;
-  const s = err.status;
-  return s === undefined || s === 404 || s === 408 || s === 416 || s === 429 || s >= 500;
+  return (
+    mayPass(err) || (err instanceof RegistryError && (err.status === 404 || err.status === 416))
+  );
 }

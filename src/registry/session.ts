@@ -54,7 +54,7 @@ export interface RegistrySessionOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * How often a `GET` or `HEAD` is asked again after no answer, a stall, 429 or a 5xx (after
+   * How often a `GET` or `HEAD` is asked again after no answer, a stall, 408, 429 or a 5xx (after
    * the `Retry-After` it names, up to 60 s, or else the doubling pause); and how
    * often a blob whose body breaks off is resumed in a row without getting a byte further
    * (with `Range`). @default 3
@@ -82,7 +82,7 @@ export interface RegistrySession {
   /**
    * A request without authentication, its failure typed (`ERR_REGISTRY`); a 2xx, a 404 and a
    * 401 are given back. A `GET` or `HEAD` is asked again (`retries`) after
-   * no answer, a stall, 429 or a 5xx.
+   * no answer, a stall, 408, 429 or a 5xx.
    */
   request(url: string, init?: RequestInit): Promise<Answer>;
   /**
@@ -212,7 +212,7 @@ export function openSession(
   const retryDelay = options.retryDelayMs ?? 500;
   /**
    * {@link requestOnce}, with a `GET` or `HEAD` asked again after a failure that may pass: no
-   * answer, a stall, 429 or a 5xx.
+   * answer, a stall, 408, 429 or a 5xx.
    */
   const request = async (url: string, init: RequestInit = {}): Promise<Answer> => {
     const method = (init.method ?? 'GET').toUpperCase();
@@ -220,11 +220,7 @@ export function openSession(
       try {
         return await requestOnce(url, init);
       } catch (err) {
-        const again =
-          (method === 'GET' || method === 'HEAD') &&
-          attempt < retries &&
-          err instanceof RegistryError &&
-          (err.status === undefined || err.status === 429 || err.status >= 500);
+        const again = (method === 'GET' || method === 'HEAD') && attempt < retries && mayPass(err);
         if (!again || (err.retryAfterMs ?? 0) > MAX_RETRY_AFTER) throw err;
         await pause(err.retryAfterMs ?? retryDelay * 2 ** attempt);
       }
@@ -438,7 +434,17 @@ const UNSENDABLE =
   'the username (it may not hold ":") or password holds a character a header cannot carry';
 
 /** The longest `Retry-After` waited for; a registry that asks for longer is given up. */
-const MAX_RETRY_AFTER = 60_000;
+export const MAX_RETRY_AFTER = 60_000;
+
+/**
+ * Whether a request's failure may pass if it is asked again: no answer, a stall, 408, 429 or
+ * a 5xx (a refusal of credentials never does).
+ */
+export function mayPass(err: unknown): err is RegistryError {
+  if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) return false;
+  const s = err.status;
+  return s === undefined || s === 408 || s === 429 || s >= 500;
+}
 
 /**
  * A `Retry-After` value (seconds, or an HTTP date) in milliseconds from now.
