@@ -118,10 +118,11 @@ commands:
       anonymously. docker.io means Docker Hub.
   oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
       [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>]
-      [--mount-from <repository>]... [--json]
+      [--mount-from <repository>]... [--max-uploads N] [--json]
       oci restore, into a registry: each blob uploaded as it is rebuilt (gzip layers
       recompressed where recorded, as restore does), skipped when the registry has it, then
       the manifests, the image last under the tag (latest when none). Credentials as for pull.
+      --max-uploads layers go up at once (3 by default).
       --part-size uploads larger blobs in PATCH requests of that size (for a registry behind a
       proxy that limits the size of one request). A blob another repository of the registry
       has (--mount-from, or the one the image was pulled from) is mounted, not sent. An

@@ -7,7 +7,7 @@
  *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--json]
  * layerdiff oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>]
- *     [--mount-from <repository>]... [--json]
+ *     [--mount-from <repository>]... [--max-uploads N] [--json]
  * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
@@ -29,7 +29,7 @@ import { registryLayout } from '../registry/client.js';
 import type { CredentialSource, RegistryCredentials } from '../registry/credentials.js';
 import { parseImageReference } from '../registry/names.js';
 import { pushImage } from '../registry/push.js';
-import { parse, required } from './args.js';
+import { count, parse, required } from './args.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -148,6 +148,7 @@ async function ociPush(args: string[]): Promise<void> {
       json: { type: 'boolean' },
       'part-size': { type: 'string' },
       'mount-from': { type: 'string', multiple: true },
+      'max-uploads': { type: 'string' },
       ...REGISTRY_OPTIONS,
     },
     {
@@ -165,6 +166,7 @@ async function ociPush(args: string[]): Promise<void> {
   if (partSize !== undefined && !(partSize >= 1 && Number.isSafeInteger(partSize))) {
     throw new UsageError('--part-size takes a positive number of MiB (0.5 is 512 KiB)');
   }
+  const maxUploads = count(values['max-uploads'], 'max-uploads');
   const layout = await OciLayout.open(dir);
   const store = await openReadStore(storeDir);
   const report = await pushImage(layout, target, {
@@ -177,6 +179,7 @@ async function ociPush(args: string[]): Promise<void> {
     engines: defaultDeflateEngines(),
     ...(partSize !== undefined ? { partSize } : {}),
     ...(values['mount-from'] ? { mountFrom: values['mount-from'] } : {}),
+    ...(maxUploads !== undefined ? { maxUploads } : {}),
   });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -12,6 +12,7 @@ import { OciDigestError, OciFormatError } from '../errors.js';
 import type { EndRecord } from '../format/records.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
+import { Slots } from '../slots.js';
 import {
   ANNOTATIONS,
   jsonBytes,
@@ -131,9 +132,17 @@ export interface RestoreSink {
   copyBlob(d: Descriptor): Promise<void>;
   /**
    * Restores a layer (called once per original digest): as it was, or uncompressed.
+   * @param signal - aborted, with the first failure as its reason, when another layer of the
+   * restore failed: the sink should stop and fail soon after.
    * @returns what it became; `digest` and `size` only as checked or as the sink will check.
    */
-  layer(layer: LayerToRestore): Promise<OciRestoredLayer>;
+  layer(layer: LayerToRestore, signal: AbortSignal): Promise<OciRestoredLayer>;
+  /**
+   * How many {@link layer} calls may run at once, started in the image's layer order. A restore
+   * whose layer fails waits for the others to settle (their signal aborted) before it fails.
+   * @default 1
+   */
+  concurrency?: number;
 }
 
 /** How a layer can come back, with the deflate engines at hand. */
@@ -240,6 +249,8 @@ export async function planRestore(
   const ctx: RestoreContext = {
     layout,
     sink,
+    slots: new Slots(sink.concurrency ?? 1),
+    failed: new AbortController(),
     restored: new Map(),
     manifests: new Map(),
     report: { manifests: [], indexes: [], indexKept: false },
@@ -391,7 +402,10 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
   }
   await sink.writeBlob(image.configBytes);
 
-  const layers: OciRestoredLayer[] = [];
+  // Every layer is checked against the originals before any is restored; then they are
+  // restored `sink.concurrency` at once.
+  const checked: Array<{ rootDesc: Descriptor; record: OciLayerRecord; where: string }> = [];
+  const diffIds = new Map([...restored].map(([digest, r]) => [digest, r.diffId]));
   for (const [i, rootDesc] of image.manifest.layers.entries()) {
     const where = `${d.digest} layers[${i}]`;
     if (rootDesc.mediaType !== LAYERDIFF_ROOT) {
@@ -405,34 +419,26 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
     if (record.diffId !== image.diffIds[i]) {
       throw new OciFormatError(where, `diff_id differs from the config's ${image.diffIds[i]}`);
     }
-    let layer = restored.get(record.digest);
-    if (layer && layer.diffId !== record.diffId) {
+    if ((diffIds.get(record.digest) ?? record.diffId) !== record.diffId) {
       throw new OciFormatError(where, `diff_id differs from another layer of the same digest`);
     }
-    if (!layer) {
-      const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
-      const { end } = decodeRoot(rootBytes);
-      if (formatDigest(end.diffId) !== record.diffId) {
-        throw new OciDigestError(rootDesc.digest, `root's diff_id differs from ${record.diffId}`);
-      }
-      if (
-        record.compression === 'none' &&
-        (record.digest !== record.diffId || record.size !== end.size)
-      ) {
-        throw new OciFormatError(
-          where,
-          'an uncompressed layer whose digest or size is not its tar',
-        );
-      }
-      layer = await sink.layer({ rootDescriptor: rootDesc, rootBytes, end, record });
-      restored.set(record.digest, layer);
-    } else if (!layer.kept) {
-      // Restored for another manifest, perhaps of another format (Docker, OCI): this one's
-      // uncompressed media type follows its own original.
-      layer = { ...layer, mediaType: uncompressedLayerMediaType(record.mediaType) };
-    }
-    layers.push(layer);
+    diffIds.set(record.digest, record.diffId);
+    checked.push({ rootDesc, record, where });
   }
+  const pending = checked.map(({ rootDesc, record, where }) => {
+    const layer = restored.get(record.digest);
+    if (!layer) {
+      const done = inSlot(ctx, () => restoreOne(ctx, rootDesc, record, where));
+      restored.set(record.digest, { diffId: record.diffId, done });
+      return done;
+    }
+    // Restored for another manifest (or earlier in this one), perhaps of another format
+    // (Docker, OCI): an uncompressed one's media type follows this one's own original.
+    return layer.done.then((l) =>
+      l.kept ? l : { ...l, mediaType: uncompressedLayerMediaType(record.mediaType) },
+    );
+  });
+  const layers = await allOrFirstFailure(ctx, pending);
 
   const kept = layers.every((l) => l.kept);
   let manifest: { digest: string; size: number };
@@ -453,12 +459,70 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
   return { orig, ...manifest, kept, config: image.manifest.config.digest, layers };
 }
 
+/**
+ * Reads and checks a layer's index root, then has the sink restore it.
+ * @param where - the layer, for errors.
+ */
+async function restoreOne(
+  { layout, sink, failed }: RestoreContext,
+  rootDesc: Descriptor,
+  record: OciLayerRecord,
+  where: string,
+): Promise<OciRestoredLayer> {
+  const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
+  const { end } = decodeRoot(rootBytes);
+  if (formatDigest(end.diffId) !== record.diffId) {
+    throw new OciDigestError(rootDesc.digest, `root's diff_id differs from ${record.diffId}`);
+  }
+  if (
+    record.compression === 'none' &&
+    (record.digest !== record.diffId || record.size !== end.size)
+  ) {
+    throw new OciFormatError(where, 'an uncompressed layer whose digest or size is not its tar');
+  }
+  return sink.layer({ rootDescriptor: rootDesc, rootBytes, end, record }, failed.signal);
+}
+
+/**
+ * Runs `work` in one of the restore's slots, unless the restore failed before its turn came;
+ * its failure, if first, aborts the others' signal.
+ */
+async function inSlot<T>(ctx: RestoreContext, work: () => Promise<T>): Promise<T> {
+  const release = await ctx.slots.acquire();
+  try {
+    ctx.failed.signal.throwIfAborted();
+    return await work();
+  } catch (err) {
+    if (!ctx.failed.signal.aborted) ctx.failed.abort(err);
+    throw err;
+  } finally {
+    release();
+  }
+}
+
+/**
+ * The results of `pending` in order once every one settled; if any failed, the restore's first
+ * failure (what aborted the others), thrown only when none is still running.
+ */
+async function allOrFirstFailure<T>(ctx: RestoreContext, pending: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(pending);
+  if (ctx.failed.signal.aborted) throw ctx.failed.signal.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** What {@link restoreEntry} works with, shared by every entry of one restore. */
 interface RestoreContext {
   layout: LayoutReader;
   sink: RestoreSink;
-  /** Layers restored so far, by their original digest. */
-  restored: Map<string, OciRestoredLayer>;
+  /** Layer restores running at once: at most `sink.concurrency`. */
+  slots: Slots;
+  /** Aborted with the first failure of a layer. */
+  failed: AbortController;
+  /**
+   * Layers restored or being restored, by their original digest: the diff_id the first
+   * manifest listing it names, and its restore.
+   */
+  restored: Map<string, { diffId: string; done: Promise<OciRestoredLayer> }>;
   /** Manifests restored so far, by the chunked manifest's digest. */
   manifests: Map<string, RestoredManifest>;
   report: OciRestoreReport;

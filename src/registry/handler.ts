@@ -16,12 +16,12 @@ import { webHashProvider } from '../hash/web.js';
 import { MAX_ROOT_BLOB } from '../oci/chunked.js';
 import { createGzipWriter } from '../oci/gzip-reproduce.js';
 import { reassemble } from '../pipeline/reassemble.js';
+import { Slots } from '../slots.js';
 import type { ChunkReader } from '../store/types.js';
 import { checkedBlob } from './checked-blob.js';
 import { NAME_RE, TAG_RE } from './names.js';
 import { type ByteRange, byteRange, parseRange } from './range.js';
 import type { RegistryRepository, ServedBlob } from './repository.js';
-import { Slots } from './slots.js';
 
 /** Options of {@link createRegistryHandler}. */
 export interface RegistryOptions {

@@ -1,3 +1,4 @@
+export { Slots } from '../slots.js';
 export { checkedBlob } from './checked-blob.js';
 export { type RegistryLayoutOptions, registryLayout } from './client.js';
 export {
@@ -22,4 +23,3 @@ export {
   type RegistrySession,
   type RegistrySessionOptions,
 } from './session.js';
-export { Slots } from './slots.js';

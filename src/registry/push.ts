@@ -8,6 +8,7 @@
  * another repository of the registry has is mounted from there. Manifests go up by digest,
  * children before the index that lists them, and the image last under the tag.
  *
+ * Layers go up `maxUploads` at once (3 by default), as docker's and skopeo's pushes do.
  * Nothing is held whole but manifests and configs: layers stream from the chunk store through
  * the gzip encoder into the request body, hashed on the way, its last piece held back until
  * the digest and size are known. A blob that does not come out as expected is cut off before
@@ -58,6 +59,11 @@ export interface PushImageOptions extends RegistrySessionOptions {
    * (`oci pull`) is one when it is on the target registry.
    */
   mountFrom?: string[];
+  /**
+   * Layers made and uploaded at once, started in the image's order. When one fails, the others
+   * stop (their uploads deleted) before the push fails. @default 3
+   */
+  maxUploads?: number;
 }
 
 /** What {@link pushImage} did: `oci restore`'s report, and where the image went. */
@@ -228,8 +234,13 @@ export async function pushImage(
           throw new OciDigestError(d.digest, `bytes hash to ${w.digest} (${w.size} bytes)`);
         }
       },
-      layer: (layer) =>
-        restoreLayer(layer, { writeExpected: upload }, { store: options.store, hash, engines }),
+      layer: (layer, signal) =>
+        restoreLayer(
+          layer,
+          { writeExpected: (open, digest, size) => upload(stoppedBy(open, signal), digest, size) },
+          { store: options.store, hash, engines },
+        ),
+      concurrency: options.maxUploads ?? 3,
     },
     options.ref,
   );
@@ -243,6 +254,27 @@ export async function pushImage(
     digest: top.digest,
     mediaType: image.mediaType,
     ...stats,
+  };
+}
+
+/**
+ * `open`, its streams failing with the signal's reason at the first piece after it is aborted
+ * (another layer of the push failed): the upload then fails as for any error of its source.
+ */
+function stoppedBy(
+  open: () => ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+): () => ReadableStream<Uint8Array> {
+  return () => {
+    signal.throwIfAborted();
+    return open().pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(piece, controller) {
+          signal.throwIfAborted();
+          controller.enqueue(piece);
+        },
+      }),
+    );
   };
 }
 

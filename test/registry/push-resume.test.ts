@@ -4,7 +4,8 @@
  * in a new upload where the registry lost it. Tokens are renewed ahead of their expiry, and a
  * token refused mid-upload is renewed and the upload goes on. Into Debian's `docker-registry`
  * behind a proxy that cuts requests off, and into a registry of our own that keeps what a cut
- * request sent.
+ * request sent. One layer at a time, so that the requests come in an order the tests can
+ * read; `push-concurrent.test.ts` resumes layers uploaded at once.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -53,6 +54,8 @@ const push = async (target: string, more: string[] = []) => {
       store,
       '--plain-http',
       '--json',
+      '--max-uploads',
+      '1',
       ...more,
     ],
     { timeoutMs: 60_000, env: noAuthFiles(work) },
@@ -297,6 +300,7 @@ describe('into a registry that keeps what a cut request sent', () => {
         plainHttp: true,
         hash: nodeHashProvider(),
         partSize: PART,
+        maxUploads: 1,
         ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
         fetch: (url, init) =>
           new Promise((r) => setTimeout(r, delayMs)).then(() => fetch(url, init)),

@@ -44,6 +44,10 @@ export interface UploadRegistryOptions {
   other?: { name: string; mountStatus: number; headStatus?: number };
   /** What a status `GET` says an upload holding `held` bytes holds (`0-<held - 1>`). */
   statusRange?: (held: number) => string;
+  /** A status to answer a request with at once (its body unread), instead of taking it. */
+  refuse?: (req: SeenRequest) => number | undefined;
+  /** How long the answer to a `PUT` that completes a blob waits. */
+  holdCompletionMs?: number;
 }
 
 /** A running registry of {@link startUploadRegistry}. */
@@ -56,6 +60,11 @@ export interface UploadRegistry {
   manifests: Map<string, Buffer>;
   /** Tokens handed out. */
   tokensIssued: number;
+  /**
+   * The most uploads open at once, as a new one begins: begun and neither deleted nor answered
+   * as complete.
+   */
+  openMost: number;
   close(): void;
 }
 
@@ -72,8 +81,11 @@ export async function startUploadRegistry(
     blobs: new Map(),
     manifests: new Map(),
     tokensIssued: 0,
+    openMost: 0,
     close: () => server.close(),
   };
+  /** Completed uploads whose answer waits ({@link UploadRegistryOptions.holdCompletionMs}). */
+  let answering = 0;
   const held = (id: string) => (uploads.get(id) ?? []).reduce((n, b) => n + b.length, 0);
   /** Where an upload stands, as distribution says it. */
   const standing = (id: string) => ({
@@ -139,6 +151,11 @@ export async function startUploadRegistry(
       return;
     }
     if (!authorized(req, seen, res)) return;
+    const refused = options.refuse?.(seen);
+    if (refused !== undefined) {
+      req.resume();
+      return answer(seen, res, refused);
+    }
     if (url.pathname === '/v2/') return answer(seen, res, 200);
     const blob = /^\/v2\/x\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
     if (blob && req.method === 'HEAD') {
@@ -153,6 +170,7 @@ export async function startUploadRegistry(
     if (url.pathname === '/v2/x/blobs/uploads/' && req.method === 'POST') {
       const id = `u${++nextId}`;
       uploads.set(id, []);
+      reg.openMost = Math.max(reg.openMost, uploads.size + answering);
       return answer(seen, res, 202, { location: standing(id).location, range: '0-0' });
     }
     const upload = /^\/v2\/x\/blobs\/uploads\/(u\d+)$/.exec(url.pathname)?.[1];
@@ -187,7 +205,11 @@ export async function startUploadRegistry(
             req.socket.destroy();
             return;
           }
-          answer(seen, res, 201, { 'docker-content-digest': digest });
+          answering++;
+          setTimeout(() => {
+            answering--;
+            answer(seen, res, 201, { 'docker-content-digest': digest });
+          }, options.holdCompletionMs ?? 0);
         });
       }
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Slots } from '../../src/registry/slots.js';
+import { Slots } from '../src/slots.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 

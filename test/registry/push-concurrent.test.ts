@@ -1,0 +1,134 @@
+/**
+ * Layers pushed at once (`maxUploads`, `--max-uploads`): into a registry of the test's own that
+ * counts the uploads open at once, holds each completing answer back so that uploads overlap
+ * when they may, and refuses what a test names; a layer that fails stops the others.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RegistryError } from '../../src/errors.js';
+import { nodeHashProvider } from '../../src/node/hash.js';
+import { OciLayout } from '../../src/node/oci-layout.js';
+import { openStore } from '../../src/node/open-store.js';
+import { pushImage } from '../../src/registry/push.js';
+import type { ChunkReader } from '../../src/store/types.js';
+import { requireDist, runCli } from '../cli/run.js';
+import { buildImages } from './helpers.js';
+import { startUploadRegistry, type UploadRegistryOptions } from './upload-registry.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-push-concurrent-'));
+const store = join(work, 'store');
+let chunked: string;
+
+beforeAll(async () => {
+  requireDist();
+  const { src } = buildImages(work);
+  chunked = join(work, 'chunked');
+  const r = await runCli(['oci', 'convert', src, '--store', store, '--out', chunked]);
+  expect(r.code, r.stderr).toBe(0);
+}, 60_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/**
+ * `pushImage` of the `exact` image (a config, then two layers) into a registry of the test's
+ * own started with `options`; each chunk read from the store waits `readDelayMs` first.
+ * @returns the registry, and the push's outcome (its report, or what it threw).
+ */
+const pushExact = async (
+  options: UploadRegistryOptions,
+  maxUploads: number | undefined,
+  readDelayMs = 0,
+) => {
+  const reg = await startUploadRegistry(options);
+  const layout = await OciLayout.open(chunked);
+  const chunks = await openStore(store);
+  const slow: ChunkReader = {
+    get: (digest, into) =>
+      new Promise((r) => setTimeout(r, readDelayMs)).then(() => chunks.get(digest, into)),
+  };
+  try {
+    const outcome = await pushImage(layout, `${reg.host}/x:t`, {
+      store: slow,
+      ref: 'exact',
+      plainHttp: true,
+      hash: nodeHashProvider(),
+      ...(maxUploads !== undefined ? { maxUploads } : {}),
+    }).catch((err: unknown) => err);
+    return { reg, outcome };
+  } finally {
+    await chunks.close();
+    reg.close();
+  }
+};
+
+it('uploads the layers of a manifest at once, as many as maxUploads allows', async () => {
+  const one = await pushExact({ holdCompletionMs: 500 }, 1);
+  const two = await pushExact({ holdCompletionMs: 500 }, undefined);
+  for (const { reg, outcome } of [one, two]) {
+    expect(outcome).toMatchObject({ uploaded: 3, present: 0 });
+    expect(reg.manifests.has('t')).toBe(true);
+  }
+  // One at a time: each layer's upload begins after the last one's answer.
+  expect(one.reg.openMost).toBe(1);
+  // Three by default: both layers' uploads are open at once.
+  expect(two.reg.openMost).toBe(2);
+  // The same image either way.
+  expect(two.reg.manifests.get('t')).toEqual(one.reg.manifests.get('t'));
+}, 60_000);
+
+it('resumes layers that break off while both are uploading', async () => {
+  const cut = new Set<string>();
+  // Each upload's first PUT is cut off after 2,000 bytes (the config is shorter).
+  const { reg, outcome } = await pushExact(
+    {
+      holdCompletionMs: 300,
+      cut: (r) => {
+        if (r.method !== 'PUT' || cut.has(r.path)) return undefined;
+        cut.add(r.path);
+        return 2000;
+      },
+    },
+    undefined,
+  );
+  expect(outcome).toMatchObject({ uploaded: 3, resumed: 2 });
+  expect(reg.openMost).toBe(2);
+  expect(reg.requests.filter((r) => r.status === 'cut')).toHaveLength(2);
+  expect(reg.manifests.has('t')).toBe(true);
+}, 60_000);
+
+it('stops the other layers when one fails, deletes their uploads, and tags nothing', async () => {
+  let posts = 0;
+  // The config's upload, then the first layer's; the second layer's is refused. Every chunk
+  // read waits 300 ms, so the first layer is still being made when the second fails.
+  const { reg, outcome } = await pushExact(
+    { refuse: (r) => (r.method === 'POST' && ++posts === 3 ? 400 : undefined) },
+    undefined,
+    300,
+  );
+  expect(outcome).toBeInstanceOf(RegistryError);
+  expect(outcome).toMatchObject({ status: 400 });
+  // Only the config was completed (upload u1). The first layer's upload (u2) stopped before
+  // its end and was deleted; the refused POST opened none.
+  expect(reg.blobs.size).toBe(1);
+  const u2 = '/v2/x/blobs/uploads/u2';
+  expect(reg.requests.filter((r) => r.method === 'POST' && r.status === 202)).toHaveLength(2);
+  expect(reg.requests.filter((r) => r.path === u2 && r.status === 201)).toEqual([]);
+  expect(reg.requests).toContainEqual(expect.objectContaining({ method: 'DELETE', path: u2 }));
+  expect(reg.manifests.size).toBe(0);
+}, 60_000);
+
+it('refuses --max-uploads that is not a positive whole number', async () => {
+  const r = await runCli([
+    'oci',
+    'push',
+    chunked,
+    '127.0.0.1:1/x:t',
+    '--store',
+    store,
+    '--max-uploads',
+    '0',
+  ]);
+  expect(r.code).toBe(2);
+  expect(r.stderr.toString()).toMatch(/--max-uploads must be a positive integer/);
+});
