@@ -109,9 +109,10 @@ commands:
       its chunked form: a layout whose layers are index roots (docs/OCI.md).
   oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
       [--authfile <file> | --username <user> --password-stdin] [--platform <os/arch[/variant]>]
-      [--json]
+      [--max-downloads N] [--json]
       oci convert, with the image read from a registry (HTTPS unless --plain-http): each
-      manifest checked by digest, each layer streamed into the store. A registry that asks
+      manifest checked by digest, each layer streamed into the store, --max-downloads at
+      once (3 by default). A registry that asks
       for credentials gets those of --username (the password read from stdin) or of the auth
       files podman and docker keep (--authfile, or $REGISTRY_AUTH_FILE, auth.json,
       ~/.docker/config.json, with their credential helpers); none there, it is asked

@@ -4,7 +4,7 @@
  * ```
  * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--json]
  * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
- *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--json]
+ *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--max-downloads N] [--json]
  * layerdiff oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>]
  *     [--mount-from <repository>]... [--max-uploads N] [--json]
@@ -85,11 +85,13 @@ async function ociPull(args: string[]): Promise<void> {
     {
       ...CONVERT_OPTIONS,
       ...REGISTRY_OPTIONS,
+      'max-downloads': { type: 'string' },
     },
     { min: 1, max: 1, names: 'one image reference, host[:port]/repository[:tag][@digest]' },
   );
   required(values.store, 'store');
   required(values.out, 'out');
+  const concurrency = count(values['max-downloads'], 'max-downloads') ?? 3;
   const hash = nodeHashProvider();
   const layout = await registryLayout(positionals[0]!, {
     plainHttp: values['plain-http'] === true,
@@ -97,7 +99,7 @@ async function ociPull(args: string[]): Promise<void> {
     hash,
     credentials: await registryCredentials(values),
   });
-  await convertImage(layout, undefined, values);
+  await convertImage(layout, undefined, values, concurrency);
 }
 
 /**
@@ -204,12 +206,20 @@ async function convertImage(
     codec?: string;
     'deflate-level'?: string;
   },
+  concurrency = 1,
 ): Promise<void> {
   required(values.store, 'store');
   const out = required(values.out, 'out');
   const store = await openWritableStore(values);
   const { platform } = values;
-  const report = await convertLayout(src, { store, out, ref, platform, hash: nodeHashProvider() });
+  const report = await convertLayout(src, {
+    store,
+    out,
+    ref,
+    platform,
+    hash: nodeHashProvider(),
+    concurrency,
+  });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;

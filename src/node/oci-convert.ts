@@ -53,6 +53,7 @@ import {
 import { convert } from '../pipeline/convert.js';
 import { type FlattenOptions, flatten } from '../pipeline/flatten.js';
 import type { ChunkReader, ChunkStore } from '../store/types.js';
+import { stopOnAbort, WorkGroup } from '../work-group.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
 import { nodeHashProvider } from './hash.js';
@@ -83,6 +84,12 @@ export interface OciConvertOptions {
    * index: it writes one that lists what was kept. @default every platform
    */
   platform?: string;
+  /**
+   * Layers converted at once, started in each image's order (for a registry, as docker pulls
+   * several at once). When one fails, the others stop at their next piece before the
+   * conversion fails. @default 1
+   */
+  concurrency?: number;
 }
 
 /** What converting one layer did. */
@@ -229,15 +236,23 @@ function checkConverted(
   }
 }
 
-/** Converts one layer blob; checks its digest, size, compression and diff_id. */
+/**
+ * Converts one layer blob; checks its digest, size, compression and diff_id.
+ * @param signal - aborted when the conversion failed elsewhere: the blob's reads then fail.
+ */
 async function convertLayer(
   layout: LayoutReader,
   d: Descriptor,
   diffId: string,
   options: { store: ChunkStore; hash: HashProvider; engines: DeflateEngine[]; reproduce: boolean },
+  signal?: AbortSignal,
 ): Promise<{ root: Uint8Array; layer: Omit<OciConvertedLayer, 'root'> }> {
   const compression = layerCompression(d.mediaType)!;
-  let blob = atMost(layout.openBlob(d.digest), d);
+  const open = () => {
+    const blob = atMost(layout.openBlob(d.digest), d);
+    return signal ? stopOnAbort(blob, signal) : blob;
+  };
+  let blob = open();
   const gzip =
     compression === 'gzip' && options.reproduce ? await probeGzip(blob, options) : undefined;
   if (gzip) blob = gzip.blob;
@@ -277,7 +292,7 @@ async function convertLayer(
       if (found.retry) {
         // The candidate that agreed with the blob's start failed further on: search on from
         // the next; each that agrees with the start is checked by reading the blob again.
-        found = await findGzipParams(() => atMost(layout.openBlob(d.digest), d), {
+        found = await findGzipParams(open, {
           engines: options.engines,
           gunzip: nodeGunzip(),
           hash: options.hash,
@@ -360,6 +375,7 @@ export async function convertLayout(
       reproduce: options.reproduceGzip !== false,
       platform: options.platform,
       layers: new Map(),
+      work: new WorkGroup(options.concurrency ?? 1),
       written: new Map(),
       report: { manifests: [], leftOut: [] },
     };
@@ -483,8 +499,13 @@ interface ConvertContext {
   reproduce: boolean;
   /** The platform kept of multi-platform images, when not all. */
   platform: string | undefined;
-  /** Layers converted so far, by their blob's digest. */
-  layers: Map<string, { root: { digest: string; size: number }; layer: OciConvertedLayer }>;
+  /** Layers converted or being converted, by their blob's digest. */
+  layers: Map<
+    string,
+    Promise<{ root: { digest: string; size: number }; layer: OciConvertedLayer }>
+  >;
+  /** The layers' conversions: at most `concurrency` at once, failing as one. */
+  work: WorkGroup;
   /**
    * Chunked blobs written so far, by what the original was read as and its digest (a blob
    * listed once as a manifest and once as an index is read as each).
@@ -586,12 +607,24 @@ async function writePlan(
   };
 }
 
-/** Converts an image's layers, each blob once per conversion (`ctx.layers`). */
+/**
+ * Converts an image's layers, each blob once per conversion (`ctx.layers`), `ctx.work`'s
+ * bound at once.
+ */
 async function convertImage(ctx: ConvertContext, image: Image): Promise<OciConvertedLayer[]> {
-  const layers: OciConvertedLayer[] = [];
-  for (const [i, d] of image.manifest.layers.entries()) {
-    let entry = ctx.layers.get(d.digest);
-    if (entry) {
+  const pending = image.manifest.layers.map(async (d, i) => {
+    const earlier = ctx.layers.get(d.digest);
+    let layer: OciConvertedLayer;
+    if (!earlier) {
+      const converting = ctx.work.run(async (signal) => {
+        const { root, layer } = await convertLayer(ctx.layout, d, image.diffIds[i]!, ctx, signal);
+        const written = await ctx.writer.writeBlob(root);
+        return { root: written, layer: { ...layer, root: written } };
+      });
+      ctx.layers.set(d.digest, converting);
+      layer = (await converting).layer;
+    } else {
+      const entry = await earlier;
       // The blob was converted for another descriptor: this one must agree with its bytes
       // too, and its own media type is what its record carries (a Docker and an OCI
       // manifest may share a blob under two names for one compression).
@@ -608,22 +641,14 @@ async function convertImage(ctx: ConvertContext, image: Image): Promise<OciConve
           `layer is ${entry.layer.size} bytes, the descriptor says ${d.size}`,
         );
       }
-      entry = {
-        ...entry,
-        layer: { ...entry.layer, mediaType: d.mediaType, newChunks: 0, newBytes: 0 },
-      };
-    } else {
-      const { root, layer } = await convertLayer(ctx.layout, d, image.diffIds[i]!, ctx);
-      const written = await ctx.writer.writeBlob(root);
-      entry = { root: written, layer: { ...layer, root: written } };
-      ctx.layers.set(d.digest, entry);
+      layer = { ...entry.layer, mediaType: d.mediaType, newChunks: 0, newBytes: 0 };
     }
-    if (entry.layer.diffId !== image.diffIds[i]) {
+    if (layer.diffId !== image.diffIds[i]) {
       throw new OciDigestError(d.digest, `the config's diff_id is ${image.diffIds[i]}`);
     }
-    layers.push(entry.layer);
-  }
-  return layers;
+    return layer;
+  });
+  return ctx.work.all(pending);
 }
 
 /**

@@ -12,7 +12,7 @@ import { OciDigestError, OciFormatError } from '../errors.js';
 import type { EndRecord } from '../format/records.js';
 import { decodeRoot } from '../format/root.js';
 import { formatDigest } from '../hash/digest.js';
-import { Slots } from '../slots.js';
+import { WorkGroup } from '../work-group.js';
 import {
   ANNOTATIONS,
   jsonBytes,
@@ -249,8 +249,7 @@ export async function planRestore(
   const ctx: RestoreContext = {
     layout,
     sink,
-    slots: new Slots(sink.concurrency ?? 1),
-    failed: new AbortController(),
+    work: new WorkGroup(sink.concurrency ?? 1),
     restored: new Map(),
     manifests: new Map(),
     report: { manifests: [], indexes: [], indexKept: false },
@@ -428,7 +427,7 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
   const pending = checked.map(({ rootDesc, record, where }) => {
     const layer = restored.get(record.digest);
     if (!layer) {
-      const done = inSlot(ctx, () => restoreOne(ctx, rootDesc, record, where));
+      const done = ctx.work.run((signal) => restoreOne(ctx, rootDesc, record, where, signal));
       restored.set(record.digest, { diffId: record.diffId, done });
       return done;
     }
@@ -438,7 +437,7 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
       l.kept ? l : { ...l, mediaType: uncompressedLayerMediaType(record.mediaType) },
     );
   });
-  const layers = await allOrFirstFailure(ctx, pending);
+  const layers = await ctx.work.all(pending);
 
   const kept = layers.every((l) => l.kept);
   let manifest: { digest: string; size: number };
@@ -464,10 +463,11 @@ async function restoreManifest(ctx: RestoreContext, d: Descriptor): Promise<Rest
  * @param where - the layer, for errors.
  */
 async function restoreOne(
-  { layout, sink, failed }: RestoreContext,
+  { layout, sink }: RestoreContext,
   rootDesc: Descriptor,
   record: OciLayerRecord,
   where: string,
+  signal: AbortSignal,
 ): Promise<OciRestoredLayer> {
   const rootBytes = await layout.readBlob(rootDesc, MAX_ROOT_BLOB);
   const { end } = decodeRoot(rootBytes);
@@ -480,44 +480,15 @@ async function restoreOne(
   ) {
     throw new OciFormatError(where, 'an uncompressed layer whose digest or size is not its tar');
   }
-  return sink.layer({ rootDescriptor: rootDesc, rootBytes, end, record }, failed.signal);
-}
-
-/**
- * Runs `work` in one of the restore's slots, unless the restore failed before its turn came;
- * its failure, if first, aborts the others' signal.
- */
-async function inSlot<T>(ctx: RestoreContext, work: () => Promise<T>): Promise<T> {
-  const release = await ctx.slots.acquire();
-  try {
-    ctx.failed.signal.throwIfAborted();
-    return await work();
-  } catch (err) {
-    if (!ctx.failed.signal.aborted) ctx.failed.abort(err);
-    throw err;
-  } finally {
-    release();
-  }
-}
-
-/**
- * The results of `pending` in order once every one settled; if any failed, the restore's first
- * failure (what aborted the others), thrown only when none is still running.
- */
-async function allOrFirstFailure<T>(ctx: RestoreContext, pending: Promise<T>[]): Promise<T[]> {
-  const settled = await Promise.allSettled(pending);
-  if (ctx.failed.signal.aborted) throw ctx.failed.signal.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+  return sink.layer({ rootDescriptor: rootDesc, rootBytes, end, record }, signal);
 }
 
 /** What {@link restoreEntry} works with, shared by every entry of one restore. */
 interface RestoreContext {
   layout: LayoutReader;
   sink: RestoreSink;
-  /** Layer restores running at once: at most `sink.concurrency`. */
-  slots: Slots;
-  /** Aborted with the first failure of a layer. */
-  failed: AbortController;
+  /** The layers' restores: at most `sink.concurrency` at once, failing as one. */
+  work: WorkGroup;
   /**
    * Layers restored or being restored, by their original digest: the diff_id the first
    * manifest listing it names, and its restore.

@@ -34,6 +34,7 @@ import type { LayoutReader } from '../oci/layout-reader.js';
 import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
 import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
+import { stopOnAbort } from '../work-group.js';
 import { uploadBlob } from './blob-upload.js';
 import { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
@@ -237,7 +238,10 @@ export async function pushImage(
       layer: (layer, signal) =>
         restoreLayer(
           layer,
-          { writeExpected: (open, digest, size) => upload(stoppedBy(open, signal), digest, size) },
+          {
+            writeExpected: (open, digest, size) =>
+              upload(() => stopOnAbort(open(), signal), digest, size),
+          },
           { store: options.store, hash, engines },
         ),
       concurrency: options.maxUploads ?? 3,
@@ -254,27 +258,6 @@ export async function pushImage(
     digest: top.digest,
     mediaType: image.mediaType,
     ...stats,
-  };
-}
-
-/**
- * `open`, its streams failing with the signal's reason at the first piece after it is aborted
- * (another layer of the push failed): the upload then fails as for any error of its source.
- */
-function stoppedBy(
-  open: () => ReadableStream<Uint8Array>,
-  signal: AbortSignal,
-): () => ReadableStream<Uint8Array> {
-  return () => {
-    signal.throwIfAborted();
-    return open().pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(piece, controller) {
-          signal.throwIfAborted();
-          controller.enqueue(piece);
-        },
-      }),
-    );
   };
 }
 

@@ -225,13 +225,86 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
     serveLayout(src, {
       lie: (r) => r.kind === 'blobs' && r.req.method === 'GET' && lie(r.digest, r.bytes, r.res),
     });
-  const layerDigest = () => {
+  /** The digests of the `exact` image's layers (an uncompressed one, then a gzip one). */
+  const layerDigests = () => {
     const index = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8'));
     const manifest = JSON.parse(
       readFileSync(join(src, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'),
     );
-    return manifest.layers[0].digest as string;
+    return (manifest.layers as Array<{ digest: string }>).map((l) => l.digest);
   };
+  const layerDigest = () => layerDigests()[0]!;
+
+  /**
+   * Serves the `exact` image, each layer's body in two halves with `holdMs` between (and the
+   * first layer tampered with when `tamper`); counts the layer bodies open at once, and those
+   * whose connection closed before the whole body went.
+   */
+  const holding = async (holdMs: number, tamper = false) => {
+    const layers = layerDigests();
+    const seen = { open: 0, most: 0, cutShort: 0 };
+    const served = await liar((d, bytes, res) => {
+      if (!layers.includes(d)) return false;
+      const body = Buffer.from(bytes);
+      if (tamper && d === layers[0]) {
+        body[100_000]! ^= 1;
+        res.writeHead(200, { 'content-length': body.length }).end(body);
+        return true;
+      }
+      seen.most = Math.max(seen.most, ++seen.open);
+      res.on('close', () => {
+        seen.open--;
+        if (!res.writableFinished) seen.cutShort++;
+      });
+      const half = body.length >> 1;
+      res.writeHead(200, { 'content-length': body.length }).write(body.subarray(0, half));
+      const timer = setTimeout(() => res.end(body.subarray(half)), holdMs);
+      res.on('close', () => clearTimeout(timer));
+      return true;
+    });
+    return { ...served, seen };
+  };
+  const pullFromHolding = (host: string, out: string, more: string[] = []) =>
+    runCli(
+      ['oci', 'pull', `${host}/x:exact`, '--plain-http', '--store', store, '--out', out, ...more],
+      { timeoutMs: 30_000 },
+    );
+
+  it('fetches the layers at once, as many as --max-downloads allows', async () => {
+    for (const [more, most] of [
+      [['--max-downloads', '1'], 1],
+      [[], 2],
+    ] as const) {
+      const { close, host, seen } = await holding(400);
+      try {
+        const out = join(work, `holding-${most}`);
+        const r = await pullFromHolding(host, out, [...more]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(seen.most).toBe(most);
+        expect(seen.cutShort).toBe(0);
+      } finally {
+        close();
+      }
+    }
+  });
+
+  it('a layer that fails stops the one fetched beside it, which is given up at once', async () => {
+    // The second layer's body stops halfway for 20 s; the first is tampered with.
+    const { close, host, seen } = await holding(20_000, true);
+    try {
+      const out = join(work, 'holding-failed');
+      const started = Date.now();
+      const r = await pullFromHolding(host, out);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/ERR_OCI_DIGEST/);
+      expect(existsSync(out)).toBe(false);
+      // Its connection was closed with half its body unsent: not waited for.
+      expect(seen.cutShort).toBe(1);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      close();
+    }
+  });
 
   it('a tampered layer, an endless layer and a 500: typed failures, nothing left', async () => {
     const target = layerDigest();

@@ -1,0 +1,107 @@
+/**
+ * Work that runs a bounded number at once and fails as one: the first failure aborts the
+ * signal every piece of work was given, work not yet started does not start, and
+ * {@link WorkGroup.all} fails with that first failure only once nothing is running, so no work
+ * goes on behind a caller that has already failed. Layers pushed or pulled at once use it, their
+ * sources stopped by {@link stopOnAbort}.
+ *
+ * @module
+ */
+import { Slots } from './slots.js';
+
+/** Work run at most `max` at once, failing as one. */
+export class WorkGroup {
+  private readonly slots: Slots;
+  private readonly failed = new AbortController();
+
+  /** @param max - the most pieces of work running at once (a whole number from 1). */
+  constructor(max: number) {
+    this.slots = new Slots(max);
+  }
+
+  /** Aborted, with the group's first failure as its reason, when any work fails. */
+  get signal(): AbortSignal {
+    return this.failed.signal;
+  }
+
+  /**
+   * Runs `work` when a slot is free, unless the group failed before then (it then rejects
+   * with the group's first failure). If it fails first, its failure aborts {@link signal}.
+   * @param work - given the group's signal.
+   */
+  async run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const release = await this.slots.acquire();
+    try {
+      this.signal.throwIfAborted();
+      return await work(this.signal);
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The results of `pending`, in order, once every one settled. If any failed, the group's first
+   * failure: the first to abort its signal, whether one of these or other work of the group.
+   */
+  async all<T>(pending: Promise<T>[]): Promise<T[]> {
+    const settled = await Promise.allSettled(pending);
+    for (const r of settled) if (r.status === 'rejected') this.fail(r.reason);
+    this.signal.throwIfAborted();
+    return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+  }
+
+  /** Fails the group with `reason` unless it failed already. */
+  private fail(reason: unknown): void {
+    if (!this.failed.signal.aborted) this.failed.abort(reason);
+  }
+}
+
+/**
+ * `stream`, failing with the signal's reason as soon as the signal is aborted, even while a
+ * read waits on the source (which is then cancelled, so a request behind it is given up): its
+ * consumer then fails as for any error of its source.
+ */
+export function stopOnAbort<T>(stream: ReadableStream<T>, signal: AbortSignal): ReadableStream<T> {
+  const reader = stream.getReader();
+  if (signal.aborted) {
+    reader.cancel(signal.reason).catch(() => {});
+    signal.throwIfAborted();
+  }
+  let onAbort = () => {};
+  const done = () => signal.removeEventListener('abort', onAbort);
+  return new ReadableStream<T>(
+    {
+      start(controller) {
+        onAbort = () => {
+          controller.error(signal.reason);
+          reader.cancel(signal.reason).catch(() => {});
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      },
+      async pull(controller) {
+        let r: ReadableStreamReadResult<T>;
+        try {
+          r = await reader.read();
+        } catch (err) {
+          done();
+          throw err;
+        }
+        if (signal.aborted) return;
+        if (r.done) {
+          done();
+          controller.close();
+        } else {
+          controller.enqueue(r.value);
+        }
+      },
+      cancel(reason) {
+        done();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

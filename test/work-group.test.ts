@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { stopOnAbort, WorkGroup } from '../src/work-group.js';
+
+/** A promise and its settling functions. */
+const deferred = <T = void>() => {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+};
+const turns = () => new Promise((r) => setTimeout(r, 0));
+
+describe('WorkGroup', () => {
+  it('runs at most max at once and gives results in order', async () => {
+    const group = new WorkGroup(2);
+    const gates = [deferred(), deferred(), deferred()];
+    let running = 0;
+    let most = 0;
+    const pending = gates.map((g, i) =>
+      group.run(async () => {
+        most = Math.max(most, ++running);
+        await g.promise;
+        running--;
+        return i;
+      }),
+    );
+    await turns();
+    expect(running).toBe(2);
+    // The first done, its slot goes to the third.
+    gates[0]!.resolve();
+    await turns();
+    expect(running).toBe(2);
+    gates[2]!.resolve();
+    gates[1]!.resolve();
+    expect(await group.all(pending)).toEqual([0, 1, 2]);
+    expect(most).toBe(2);
+  });
+
+  it('fails as one: the first failure aborts the others and is thrown once none runs', async () => {
+    const group = new WorkGroup(2);
+    const first = new Error('first');
+    const slow = deferred();
+    let sawAbort: unknown;
+    let thirdStarted = false;
+    const pending = [
+      group.run(async () => {
+        await turns();
+        throw first;
+      }),
+      group.run(async (signal) => {
+        await slow.promise;
+        sawAbort = signal.reason;
+        throw new Error('second, because of the first');
+      }),
+      group.run(async () => {
+        thirdStarted = true;
+      }),
+    ];
+    let settled = false;
+    const all = group.all(pending).finally(() => {
+      settled = true;
+    });
+    await turns();
+    await turns();
+    expect(group.signal.aborted).toBe(true);
+    // The second still runs: the group has not failed its caller yet.
+    expect(settled).toBe(false);
+    slow.resolve();
+    await expect(all).rejects.toBe(first);
+    expect(sawAbort).toBe(first);
+    expect(thirdStarted).toBe(false);
+  });
+
+  it('counts a failure of a promise it did not run', async () => {
+    const group = new WorkGroup(1);
+    const failure = new Error('checked after');
+    await expect(group.all([group.run(async () => 1), Promise.reject(failure)])).rejects.toBe(
+      failure,
+    );
+    expect(group.signal.reason).toBe(failure);
+  });
+});
+
+describe('stopOnAbort', () => {
+  it('passes the pieces on, then fails at once on abort, cancelling a source that waits', async () => {
+    const ac = new AbortController();
+    let cancelled: unknown;
+    let n = 0;
+    const source = new ReadableStream<number>({
+      // Two pieces, then nothing ever again.
+      pull: (c) => (n < 2 ? c.enqueue(n++) : new Promise(() => {})),
+      cancel: (r) => {
+        cancelled = r;
+      },
+    });
+    const reader = stopOnAbort(source, ac.signal).getReader();
+    expect((await reader.read()).value).toBe(0);
+    expect((await reader.read()).value).toBe(1);
+    const waiting = reader.read();
+    const why = new Error('another layer failed');
+    ac.abort(why);
+    await expect(waiting).rejects.toBe(why);
+    expect(cancelled).toBe(why);
+  });
+
+  it('ends as its source ends', async () => {
+    const ac = new AbortController();
+    const source = new ReadableStream<number>({
+      start: (c) => {
+        c.enqueue(7);
+        c.close();
+      },
+    });
+    const reader = stopOnAbort(source, ac.signal).getReader();
+    expect(await reader.read()).toEqual({ done: false, value: 7 });
+    expect(await reader.read()).toEqual({ done: true, value: undefined });
+    // Aborting afterwards changes nothing.
+    ac.abort(new Error('late'));
+  });
+
+  it('fails at once, and cancels the stream, when the signal is aborted already', async () => {
+    const ac = new AbortController();
+    const why = new Error('failed before');
+    ac.abort(why);
+    let cancelled: unknown;
+    const source = new ReadableStream({
+      cancel: (r) => {
+        cancelled = r;
+      },
+    });
+    expect(() => stopOnAbort(source, ac.signal)).toThrow(why);
+    await turns();
+    expect(cancelled).toBe(why);
+  });
+});
