@@ -86,7 +86,7 @@ export interface OciConvertOptions {
   platform?: string;
   /**
    * Layers converted at once, started in each image's order (for a registry, as docker pulls
-   * several at once). When one fails, the others stop at their next piece before the
+   * several at once). When one fails, the others' blobs are cancelled at once, before the
    * conversion fails. @default 1
    */
   concurrency?: number;
