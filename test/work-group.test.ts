@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { stopOnAbort, WorkGroup } from '../src/work-group.js';
+import { deferred } from './helpers/deferred.js';
 
-/** A promise and its settling functions. */
-const deferred = <T = void>() => {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
 const turns = () => new Promise((r) => setTimeout(r, 0));
 
 describe('WorkGroup', () => {

@@ -6,18 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createOrderedMap, OrderedQueue } from '../../src/pipeline/ordered.js';
+import { deferred } from '../helpers/deferred.js';
 import { readAll } from '../helpers/streams.js';
-
-/** A promise settled by hand. */
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 const turns = async (n = 5) => {
   for (let i = 0; i < n; i++) await Promise.resolve();
