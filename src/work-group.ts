@@ -13,6 +13,8 @@ import { Slots } from './slots.js';
 export class WorkGroup {
   private readonly slots: Slots;
   private readonly failed = new AbortController();
+  /** The signals of the work running now: each has its own, so that none gathers listeners. */
+  private readonly running = new Set<AbortController>();
 
   /** @param max - the most pieces of work running at once (a whole number from 1). */
   constructor(max: number) {
@@ -27,17 +29,20 @@ export class WorkGroup {
   /**
    * Runs `work` when a slot is free, unless the group failed before then (it then rejects
    * with the group's first failure). If it fails first, its failure aborts {@link signal}.
-   * @param work - given the group's signal.
+   * @param work - given a signal of its own, aborted with the group's first failure.
    */
   async run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const release = await this.slots.acquire();
+    const own = new AbortController();
+    this.running.add(own);
     try {
       this.signal.throwIfAborted();
-      return await work(this.signal);
+      return await work(own.signal);
     } catch (err) {
       this.fail(err);
       throw err;
     } finally {
+      this.running.delete(own);
       release();
     }
   }
@@ -47,15 +52,18 @@ export class WorkGroup {
    * failure: the first to abort its signal, whether one of these or other work of the group.
    */
   async all<T>(pending: Promise<T>[]): Promise<T[]> {
+    // A failure of a promise the group did not run stops the rest as soon as it happens.
+    for (const p of pending) p.catch((err: unknown) => this.fail(err));
     const settled = await Promise.allSettled(pending);
-    for (const r of settled) if (r.status === 'rejected') this.fail(r.reason);
     this.signal.throwIfAborted();
     return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
   }
 
   /** Fails the group with `reason` unless it failed already. */
   private fail(reason: unknown): void {
-    if (!this.failed.signal.aborted) this.failed.abort(reason);
+    if (this.failed.signal.aborted) return;
+    this.failed.abort(reason);
+    for (const own of this.running) own.abort(reason);
   }
 }
 

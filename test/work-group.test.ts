@@ -65,6 +65,39 @@ describe('WorkGroup', () => {
     expect(thirdStarted).toBe(false);
   });
 
+  it('stops its work at once when a promise it did not run fails', async () => {
+    const group = new WorkGroup(1);
+    const failure = new Error('a check outside the group');
+    // Work that ends only when its signal is aborted.
+    const waiting = group.run(
+      (signal) =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    );
+    await expect(group.all([waiting, Promise.reject(failure)])).rejects.toBe(failure);
+  });
+
+  it('gives each piece of work a signal of its own: no signal gathers listeners', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const group = new WorkGroup(13);
+      const never = () => new ReadableStream<number>({ pull: () => new Promise(() => {}) });
+      const pending = Array.from({ length: 12 }, () =>
+        group.run((signal) => stopOnAbort(never(), signal).getReader().read()),
+      );
+      await turns();
+      const failure = new Error('one failed');
+      await expect(group.all([...pending, group.run(() => Promise.reject(failure))])).rejects.toBe(
+        failure,
+      );
+      await turns();
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('counts a failure of a promise it did not run', async () => {
     const group = new WorkGroup(1);
     const failure = new Error('checked after');

@@ -299,6 +299,7 @@ async function convertLayer(
           digest: d.digest,
           skip: found.tried,
           head: gzip.head,
+          ...(signal ? { signal } : {}),
         });
       }
       if (found.params) {

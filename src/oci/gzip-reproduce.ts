@@ -229,6 +229,8 @@ export interface GzipSearchOptions {
    * they are not read again.
    */
   head?: Uint8Array;
+  /** Ends the search with its reason once aborted (the work it was for was given up). */
+  signal?: AbortSignal;
 }
 
 /** What {@link findGzipParams} found. */
@@ -315,6 +317,7 @@ export async function findGzipParams(
       });
   let tried = options.skip ?? 0;
   for (;;) {
+    options.signal?.throwIfAborted();
     const probe = await probeGzipParams(head, complete, { ...options, skip: tried });
     tried = probe.tried;
     if (!probe.params || !probe.engine) return { tried, reason: probe.reason };

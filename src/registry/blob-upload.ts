@@ -36,6 +36,12 @@ export interface BlobUploadContext {
   partSize?: number;
   /** Whether the registry has a blob (a `HEAD`). */
   has(digest: string): Promise<boolean>;
+  /**
+   * Aborted when the upload is no longer wanted (another layer of the push failed): requests
+   * under way and pauses end with its reason, and no new one starts. The upload is still
+   * deleted.
+   */
+  signal?: AbortSignal;
 }
 
 /** Where {@link uploadBlob} may take a blob from without sending it. */
@@ -93,17 +99,24 @@ export async function uploadBlob(
   size: number,
   mount?: BlobMount,
 ): Promise<UploadedBlob> {
-  const { session } = ctx;
+  const { session, signal } = ctx;
   const origin = new URL(session.base).origin;
-  /** Credentials only to the registry: an upload location elsewhere gets none. */
-  const send = (at: URL, init: RequestInit, once = false) =>
-    at.origin === origin ? session.authed(at.href, init, once) : session.request(at.href, init);
+  /**
+   * Credentials only to the registry: an upload location elsewhere gets none. Every request
+   * but the `DELETE` that ends an upload given up ends with `signal`.
+   */
+  const send = (at: URL, init: RequestInit, once = false) => {
+    const full = signal && init.method !== 'DELETE' ? { ...init, signal } : init;
+    return at.origin === origin
+      ? session.authed(at.href, full, once)
+      : session.request(at.href, full);
+  };
   /** Where the upload stands: its location, and how many bytes the registry holds. */
   let at: { url: URL; offset: number } | undefined;
   if (mount !== undefined) {
     let started: URL | 'mounted' | undefined;
     try {
-      started = await startUpload(session, { digest, from: mount.from });
+      started = await startUpload(session, signal, { digest, from: mount.from });
     } catch (err) {
       // A registry that refuses the mount itself (a 4xx, where the spec says it opens an
       // upload instead) gets the blob uploaded.
@@ -128,7 +141,8 @@ export async function uploadBlob(
   try {
     for (;;) {
       try {
-        at ??= { url: await opening(session), offset: 0 };
+        signal?.throwIfAborted();
+        at ??= { url: await opening(session, signal), offset: 0 };
         const done = await attempt(ctx, send, open, digest, size, at);
         if (done instanceof UnexpectedBlob) {
           await abandon();
@@ -157,7 +171,10 @@ export async function uploadBlob(
         }
         refusedBefore = refused;
         if (!refused) {
-          await pause(cause.retryAfterMs ?? session.retryDelayMs * 2 ** Math.max(0, still - 1));
+          await pause(
+            cause.retryAfterMs ?? session.retryDelayMs * 2 ** Math.max(0, still - 1),
+            signal,
+          );
         }
         // A 416 says the registry holds other bytes than its status said; a status of none
         // (or of `0-0`, which distribution says for one byte as for none) leaves nothing to
@@ -185,9 +202,9 @@ export async function uploadBlob(
 }
 
 /** Opens an upload; a failure that may pass (no answer, 408, 429, a 5xx) is {@link BrokenOff}. */
-async function opening(session: RegistrySession): Promise<URL> {
+async function opening(session: RegistrySession, signal?: AbortSignal): Promise<URL> {
   try {
-    return await startUpload(session);
+    return await startUpload(session, signal);
   } catch (err) {
     throw mayPass(err) ? new BrokenOff(err, false) : err;
   }
@@ -197,20 +214,26 @@ async function opening(session: RegistrySession): Promise<URL> {
  * Opens an upload: its location; or, asked to mount a blob, `mounted` when the registry did
  * (201).
  */
-function startUpload(session: RegistrySession): Promise<URL>;
+function startUpload(session: RegistrySession, signal?: AbortSignal): Promise<URL>;
 function startUpload(
   session: RegistrySession,
+  signal: AbortSignal | undefined,
   mount: { digest: string; from: string },
 ): Promise<URL | 'mounted'>;
 async function startUpload(
   session: RegistrySession,
+  signal?: AbortSignal,
   mount?: { digest: string; from: string },
 ): Promise<URL | 'mounted'> {
   const start = `${session.base}/blobs/uploads/`;
   const url = mount
     ? `${start}?${new URLSearchParams({ mount: mount.digest, from: mount.from })}`
     : start;
-  const res = await session.authed(url, { method: 'POST', headers: { 'content-length': '0' } });
+  const res = await session.authed(url, {
+    method: 'POST',
+    headers: { 'content-length': '0' },
+    ...(signal ? { signal } : {}),
+  });
   res.close();
   if (mount && res.status === 201) return 'mounted';
   if (res.status !== 202) {

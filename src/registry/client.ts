@@ -92,8 +92,17 @@ export async function registryLayout(
     return { bytes, digest: actual, mediaType: type || mediaTypeOf(bytes) };
   };
   /** A blob's response, or its absence as {@link OciBlobNotFoundError}. */
-  const blob = async (digest: string, method = 'GET', headers: Record<string, string> = {}) => {
-    const res = await authed(`${base}/blobs/${digest}`, { method, headers });
+  const blob = async (
+    digest: string,
+    method = 'GET',
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ) => {
+    const res = await authed(`${base}/blobs/${digest}`, {
+      method,
+      headers,
+      ...(signal ? { signal } : {}),
+    });
     if (res.status === 404) {
       res.close();
       throw new OciBlobNotFoundError(digest);
@@ -160,9 +169,11 @@ export async function registryLayout(
     let skip = 0;
     let failures = 0;
     let resumes = 0;
+    /** Aborted when the stream is cancelled: a request under way, or a pause, ends with it. */
+    const cancelled = new AbortController();
     const open = async () => {
       const range = given > 0 ? { range: `bytes=${given}-` } : undefined;
-      const res = await blob(digest, 'GET', range);
+      const res = await blob(digest, 'GET', range, cancelled.signal);
       if (!res.body) throw new RegistryError(url, res.status, 'no body');
       if (given > 0 && res.status === 206) {
         const said = res.headers.get('content-range') ?? '';
@@ -199,7 +210,7 @@ export async function registryLayout(
                   cause: err,
                 });
               }
-              await pause(retryDelayMs * 2 ** (failures - 1));
+              await pause(retryDelayMs * 2 ** (failures - 1), cancelled.signal);
               continue;
             }
             if (r.done) {
@@ -220,7 +231,10 @@ export async function registryLayout(
             return;
           }
         },
-        cancel: (reason) => reader?.cancel(reason).catch(() => {}),
+        cancel: (reason) => {
+          cancelled.abort(reason);
+          return reader?.cancel(reason).catch(() => {});
+        },
       },
       { highWaterMark: 0 },
     );

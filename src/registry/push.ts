@@ -163,18 +163,29 @@ export async function pushImage(
     throw new RegistryError(url, res.status, `answered ${res.status} to ${what}`);
   };
 
-  /** Uploads a blob unless the registry has it; see {@link ExpectedBlobWriter}. */
-  const upload: ExpectedBlobWriter['writeExpected'] = async (open, digest, size) => {
+  /**
+   * Uploads a blob unless the registry has it; see {@link ExpectedBlobWriter}. With `signal`
+   * (a layer's), nothing starts once it is aborted, and the upload under way ends.
+   */
+  const upload = async (
+    open: () => ReadableStream<Uint8Array>,
+    digest: string,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; size: number; kept: boolean }> => {
+    signal?.throwIfAborted();
     if (await has(digest)) {
       stats.present++;
       return { digest, size, kept: true };
     }
+    const mount = await mountSource(digest);
+    signal?.throwIfAborted();
     const up = await uploadBlob(
-      { session, hash, partSize: options.partSize, has },
-      open,
+      { session, hash, partSize: options.partSize, has, ...(signal ? { signal } : {}) },
+      signal ? () => stopOnAbort(open(), signal) : open,
       digest,
       size,
-      await mountSource(digest),
+      mount,
     );
     stats.resumed += up.resumed;
     if (!up.kept) return up;
@@ -239,8 +250,7 @@ export async function pushImage(
         restoreLayer(
           layer,
           {
-            writeExpected: (open, digest, size) =>
-              upload(() => stopOnAbort(open(), signal), digest, size),
+            writeExpected: (open, digest, size) => upload(open, digest, size, signal),
           },
           { store: options.store, hash, engines },
         ),

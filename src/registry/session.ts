@@ -127,7 +127,13 @@ export function openSession(
    * when the answer, or the next bytes of its body, take longer than the idle timeout.
    */
   const requestOnce = async (url: string, init: RequestInit = {}): Promise<Answer> => {
+    // The caller's signal (work given up: another layer failed) ends the request, answer and
+    // body included, with its reason.
+    const given = init.signal ?? undefined;
+    given?.throwIfAborted();
     const ac = new AbortController();
+    const onGiven = () => ac.abort(given?.reason);
+    given?.addEventListener('abort', onGiven, { once: true });
     const stalled = () =>
       new RegistryError(url, undefined, `nothing received for ${idle / 1000} s; given up`);
     let timer = setTimeout(() => ac.abort(stalled()), idle);
@@ -135,10 +141,18 @@ export function openSession(
       clearTimeout(timer);
       timer = setTimeout(() => ac.abort(stalled()), idle);
     };
-    const close = () => {
+    /** The request is over: no timer, no listener on the caller's signal. */
+    const over = () => {
       clearTimeout(timer);
+      given?.removeEventListener('abort', onGiven);
+    };
+    const close = () => {
+      over();
       ac.abort(new Error('closed'));
     };
+    /** Why the request ended, when it was the stall timer or the caller's signal. */
+    const ended = () =>
+      given?.aborted || ac.signal.reason instanceof RegistryError ? ac.signal.reason : undefined;
     // A body being sent is progress too: each piece it gives restarts the timer, so a long
     // upload is not given up while it moves.
     const sent =
@@ -152,8 +166,8 @@ export function openSession(
         headers: { accept: ACCEPT, ...init.headers },
       });
     } catch (err) {
-      clearTimeout(timer);
-      if (ac.signal.reason instanceof RegistryError) throw ac.signal.reason;
+      over();
+      if (ended() !== undefined) throw ended();
       throw new RegistryError(url, undefined, `no answer: ${(err as Error)?.message ?? err}`, {
         cause: err,
       });
@@ -168,15 +182,15 @@ export function openSession(
             try {
               const r = await reader.read();
               if (r.done) {
-                clearTimeout(timer);
+                over();
                 controller.close();
               } else {
                 touch();
                 controller.enqueue(r.value);
               }
             } catch (err) {
-              clearTimeout(timer);
-              throw ac.signal.reason instanceof RegistryError ? ac.signal.reason : err;
+              over();
+              throw ended() ?? err;
             }
           },
           cancel(reason) {
@@ -187,7 +201,7 @@ export function openSession(
         { highWaterMark: 0 },
       );
     const answer: Answer = { status: res.status, headers: res.headers, body: body ?? null, close };
-    if (!reader) clearTimeout(timer);
+    if (!reader) over();
     if (res.ok || res.status === 404 || res.status === 401) return answer;
     // No body (a HEAD, a 204) reads as empty: a stream that never ends would wait forever.
     const text = await readBytes(
@@ -222,7 +236,7 @@ export function openSession(
       } catch (err) {
         const again = (method === 'GET' || method === 'HEAD') && attempt < retries && mayPass(err);
         if (!again || (err.retryAfterMs ?? 0) > MAX_RETRY_AFTER) throw err;
-        await pause(err.retryAfterMs ?? retryDelay * 2 ** attempt);
+        await pause(err.retryAfterMs ?? retryDelay * 2 ** attempt, init.signal ?? undefined);
       }
     }
   };
@@ -478,7 +492,18 @@ function touching(
   );
 }
 
-/** Waits `ms` milliseconds. */
-export function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms` milliseconds; fails with the signal's reason when it is aborted first. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
 }

@@ -240,7 +240,7 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
    * first layer tampered with when `tamper`); counts the layer bodies open at once, and those
    * whose connection closed before the whole body went.
    */
-  const holding = async (holdMs: number, tamper = false) => {
+  const holding = async (holdMs: number, tamper = false, headersToo = false) => {
     const layers = layerDigests();
     const seen = { open: 0, most: 0, cutShort: 0 };
     const served = await liar((d, bytes, res) => {
@@ -257,8 +257,14 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
         if (!res.writableFinished) seen.cutShort++;
       });
       const half = body.length >> 1;
-      res.writeHead(200, { 'content-length': body.length }).write(body.subarray(0, half));
-      const timer = setTimeout(() => res.end(body.subarray(half)), holdMs);
+      // With `headersToo`, nothing at all goes before the hold.
+      if (!headersToo) {
+        res.writeHead(200, { 'content-length': body.length }).write(body.subarray(0, half));
+      }
+      const timer = setTimeout(() => {
+        if (headersToo) res.writeHead(200, { 'content-length': body.length });
+        res.end(body.subarray(headersToo ? 0 : half));
+      }, holdMs);
       res.on('close', () => clearTimeout(timer));
       return true;
     });
@@ -288,23 +294,29 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
     }
   });
 
-  it('a layer that fails stops the one fetched beside it, which is given up at once', async () => {
-    // The second layer's body stops halfway for 20 s; the first is tampered with.
-    const { close, host, seen } = await holding(20_000, true);
-    try {
-      const out = join(work, 'holding-failed');
-      const started = Date.now();
-      const r = await pullFromHolding(host, out);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/ERR_OCI_DIGEST/);
-      expect(existsSync(out)).toBe(false);
-      // Its connection was closed with half its body unsent: not waited for.
-      expect(seen.cutShort).toBe(1);
-      expect(Date.now() - started).toBeLessThan(15_000);
-    } finally {
-      close();
-    }
-  });
+  it.each([
+    ['its body stops halfway', false],
+    ['its answer is held', true],
+  ])(
+    'a layer that fails stops the one fetched beside it (%s), which is given up at once',
+    async (_, headersToo) => {
+      // The second layer is held for 20 s; the first is tampered with.
+      const { close, host, seen } = await holding(20_000, true, headersToo);
+      try {
+        const out = join(work, 'holding-failed');
+        const started = Date.now();
+        const r = await pullFromHolding(host, out);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/ERR_OCI_DIGEST/);
+        expect(existsSync(out)).toBe(false);
+        // Its connection was closed with its body unsent: not waited for.
+        expect(seen.cutShort).toBe(1);
+        expect(Date.now() - started).toBeLessThan(15_000);
+      } finally {
+        close();
+      }
+    },
+  );
 
   it('a tampered layer, an endless layer and a 500: typed failures, nothing left', async () => {
     const target = layerDigest();

@@ -118,6 +118,22 @@ it('stops the other layers when one fails, deletes their uploads, and tags nothi
   expect(reg.manifests.size).toBe(0);
 }, 60_000);
 
+it('does not wait for a request of another layer when one fails', async () => {
+  let posts = 0;
+  let puts = 0;
+  const started = Date.now();
+  // The second layer's POST is held 5 s; meanwhile the first layer's PUT is refused.
+  const { outcome } = await pushExact(
+    {
+      delayMs: (r) => (r.method === 'POST' && ++posts === 3 ? 5000 : undefined),
+      refuse: (r) => (r.method === 'PUT' && ++puts === 2 ? 400 : undefined),
+    },
+    undefined,
+  );
+  expect(outcome).toMatchObject({ status: 400 });
+  expect(Date.now() - started).toBeLessThan(3000);
+}, 60_000);
+
 it('refuses --max-uploads that is not a positive whole number', async () => {
   const r = await runCli([
     'oci',

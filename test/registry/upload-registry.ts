@@ -48,6 +48,8 @@ export interface UploadRegistryOptions {
   refuse?: (req: SeenRequest) => number | undefined;
   /** How long the answer to a `PUT` that completes a blob waits. */
   holdCompletionMs?: number;
+  /** How long a request waits before it is handled at all (its connection open). */
+  delayMs?: (req: SeenRequest) => number | undefined;
 }
 
 /** A running registry of {@link startUploadRegistry}. */
@@ -134,6 +136,19 @@ export async function startUploadRegistry(
     return false;
   };
   const server = createServer((req, res) => {
+    const wait = options.delayMs?.(describe(req));
+    if (wait) {
+      setTimeout(() => handle(req, res), wait);
+      return;
+    }
+    handle(req, res);
+  });
+  /** What a request is, before it is seen. */
+  const describe = (req: IncomingMessage): SeenRequest => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    return { method: req.method ?? '', path: url.pathname, query: url.search };
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const seen: SeenRequest = {
       method: req.method ?? '',
@@ -226,7 +241,7 @@ export async function startUploadRegistry(
     }
     req.resume();
     answer(seen, res, 404);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   reg.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return reg;
