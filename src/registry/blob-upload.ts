@@ -18,6 +18,7 @@
  */
 import { RegistryAuthError, RegistryError } from '../errors.js';
 import type { HashProvider } from '../hash/types.js';
+import { stopOnAbort } from '../work-group.js';
 import {
   type Answer,
   MAX_RETRY_AFTER,
@@ -37,9 +38,9 @@ export interface BlobUploadContext {
   /** Whether the registry has a blob (a `HEAD`). */
   has(digest: string): Promise<boolean>;
   /**
-   * Aborted when the upload is no longer wanted (another layer of the push failed): requests
-   * under way and pauses end with its reason, and no new one starts. The upload is still
-   * deleted.
+   * Aborted when the upload is no longer wanted (another layer of the push failed): the
+   * blob's source, requests under way and pauses end with its reason, and no new one starts.
+   * The upload is still deleted.
    */
   signal?: AbortSignal;
 }
@@ -100,6 +101,11 @@ export async function uploadBlob(
   mount?: BlobMount,
 ): Promise<UploadedBlob> {
   const { session, signal } = ctx;
+  /**
+   * The blob, failing as soon as `signal` is aborted: a request's abort cancels its body, but
+   * the bytes a resumed upload's registry holds are made before any request goes.
+   */
+  const source = signal ? () => stopOnAbort(open(), signal) : open;
   const origin = new URL(session.base).origin;
   /**
    * Credentials only to the registry: an upload location elsewhere gets none. Every request
@@ -143,7 +149,7 @@ export async function uploadBlob(
       try {
         signal?.throwIfAborted();
         at ??= { url: await opening(session, signal), offset: 0 };
-        const done = await attempt(ctx, send, open, digest, size, at);
+        const done = await attempt(ctx, send, source, digest, size, at);
         if (done instanceof UnexpectedBlob) {
           await abandon();
           return { digest: done.digest, size: done.size, kept: false, resumed, mounted: false };

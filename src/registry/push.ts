@@ -34,7 +34,6 @@ import type { LayoutReader } from '../oci/layout-reader.js';
 import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
 import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
-import { stopOnAbort } from '../work-group.js';
 import { uploadBlob } from './blob-upload.js';
 import { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
@@ -182,7 +181,7 @@ export async function pushImage(
     signal?.throwIfAborted();
     const up = await uploadBlob(
       { session, hash, partSize: options.partSize, has, ...(signal ? { signal } : {}) },
-      signal ? () => stopOnAbort(open(), signal) : open,
+      open,
       digest,
       size,
       mount,
