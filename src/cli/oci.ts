@@ -23,6 +23,7 @@ import { pipeToOutput } from '../node/io.js';
 import { convertLayout, flattenImage } from '../node/oci-convert.js';
 import { OciLayout } from '../node/oci-layout.js';
 import { type OciRestoreReport, restoreLayout } from '../node/oci-restore.js';
+import { offThreadDeflate } from '../node/off-thread-deflate.js';
 import { authFileCredentials } from '../node/registry-auth.js';
 import type { LayoutReader } from '../oci/layout-reader.js';
 import { registryLayout } from '../registry/client.js';
@@ -178,7 +179,7 @@ async function ociPush(args: string[]): Promise<void> {
     fetch: nodeHttpFetch(),
     credentials,
     hash: nodeHashProvider(),
-    engines: defaultDeflateEngines(),
+    engines: defaultDeflateEngines().map(offThreadDeflate),
     ...(partSize !== undefined ? { partSize } : {}),
     ...(values['mount-from'] ? { mountFrom: values['mount-from'] } : {}),
     ...(maxUploads !== undefined ? { maxUploads } : {}),

@@ -11,6 +11,7 @@ import { UsageError } from '../errors.js';
 import { defaultDeflateEngines } from '../node/deflate.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { OciLayout } from '../node/oci-layout.js';
+import { offThreadDeflate } from '../node/off-thread-deflate.js';
 import { openStore } from '../node/open-store.js';
 import { serveRegistry } from '../node/serve-registry.js';
 import { createRegistryHandler } from '../registry/handler.js';
@@ -67,7 +68,13 @@ export async function serveCommand(args: string[]): Promise<void> {
     const loaded = new Map<string, RegistryRepository>();
     for (const { name, dir } of named) {
       const layout = await OciLayout.open(dir);
-      loaded.set(name, await openRepository(layout, { hash, engines: defaultDeflateEngines() }));
+      loaded.set(
+        name,
+        await openRepository(layout, {
+          hash,
+          engines: defaultDeflateEngines().map(offThreadDeflate),
+        }),
+      );
     }
     return loaded;
   };

@@ -58,6 +58,7 @@ export {
   restoreLayout,
 } from './oci-restore.js';
 export { layoutRoots } from './oci-roots.js';
+export { DeflateWorkerError, offThreadDeflate } from './off-thread-deflate.js';
 export {
   type OpenStoreOptions,
   openStore,

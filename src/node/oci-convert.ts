@@ -58,6 +58,7 @@ import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
 import { nodeHashProvider } from './hash.js';
 import { type Image, LayoutWriter, OciLayout } from './oci-layout.js';
+import { offThreadDeflate } from './off-thread-deflate.js';
 
 export { MAX_ROOT_BLOB };
 
@@ -75,6 +76,13 @@ export interface OciConvertOptions {
   engines?: DeflateEngine[];
   /** Try to reproduce gzip layers at all. @default true */
   reproduceGzip?: boolean;
+  /**
+   * Check a gzip layer's candidate over the whole blob on a worker thread
+   * (`offThreadDeflate`), beside the conversion on this one, rather than on this thread. The
+   * short tries of every candidate against the blob's start stay on this thread.
+   * @default true
+   */
+  deflateThreads?: boolean;
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;
   /**
@@ -164,7 +172,7 @@ const MAX_CONVERT_LEAD = 4 << 20;
  */
 async function probeGzip(
   source: ReadableStream<Uint8Array>,
-  options: { engines: DeflateEngine[] },
+  options: { engines: DeflateEngine[]; threads: boolean },
 ): Promise<{
   blob: ReadableStream<Uint8Array>;
   head: Uint8Array;
@@ -195,7 +203,8 @@ async function probeGzip(
     copySecond: true,
   });
   // A check that fails in any way (an engine that throws) is a candidate that failed.
-  const verdict = verifyGzipParams(beside, params, engine, {
+  const checker = options.threads ? offThreadDeflate(engine) : engine;
+  const verdict = verifyGzipParams(beside, params, checker, {
     gunzip: nodeGunzip(),
     signal: stop.signal,
   }).then(
@@ -244,7 +253,13 @@ async function convertLayer(
   layout: LayoutReader,
   d: Descriptor,
   diffId: string,
-  options: { store: ChunkStore; hash: HashProvider; engines: DeflateEngine[]; reproduce: boolean },
+  options: {
+    store: ChunkStore;
+    hash: HashProvider;
+    engines: DeflateEngine[];
+    reproduce: boolean;
+    threads: boolean;
+  },
   signal?: AbortSignal,
 ): Promise<{ root: Uint8Array; layer: Omit<OciConvertedLayer, 'root'> }> {
   const compression = layerCompression(d.mediaType)!;
@@ -374,6 +389,7 @@ export async function convertLayout(
       hash: options.hash ?? nodeHashProvider(),
       engines: options.engines ?? defaultDeflateEngines(),
       reproduce: options.reproduceGzip !== false,
+      threads: options.deflateThreads !== false,
       platform: options.platform,
       layers: new Map(),
       work: new WorkGroup(options.concurrency ?? 1),
@@ -498,6 +514,8 @@ interface ConvertContext {
   hash: HashProvider;
   engines: DeflateEngine[];
   reproduce: boolean;
+  /** Whether the whole-blob gzip check runs on a worker thread. */
+  threads: boolean;
   /** The platform kept of multi-platform images, when not all. */
   platform: string | undefined;
   /** Layers converted or being converted, by their blob's digest. */
@@ -755,6 +773,7 @@ export async function flattenImage(
       hash,
       engines: [],
       reproduce: false,
+      threads: false,
     });
     roots.push(root);
   }

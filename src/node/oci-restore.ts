@@ -24,6 +24,7 @@ import type { ChunkReader } from '../store/types.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { LayoutWriter, OciLayout } from './oci-layout.js';
+import { offThreadDeflate } from './off-thread-deflate.js';
 
 export type {
   OciRestoredIndex,
@@ -43,7 +44,10 @@ export interface OciRestoreOptions {
   ref?: string;
   /** Hashing. @default nodeHashProvider() */
   hash?: HashProvider;
-  /** Engines available for recompressing gzip layers. @default defaultDeflateEngines() */
+  /**
+   * Engines available for recompressing gzip layers. @default
+   * `defaultDeflateEngines().map(offThreadDeflate)`: recompression on worker threads
+   */
   engines?: DeflateEngine[];
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;
@@ -69,7 +73,7 @@ export async function restoreLayout(
   options: OciRestoreOptions,
 ): Promise<OciRestoreReport> {
   const hash = options.hash ?? nodeHashProvider();
-  const engines = options.engines ?? defaultDeflateEngines();
+  const engines = options.engines ?? defaultDeflateEngines().map(offThreadDeflate);
   const layout = await OciLayout.open(src, options.limits);
   const writer = await LayoutWriter.create(options.out);
   try {
