@@ -103,10 +103,13 @@ commands:
       chunk coded as it was, unless --codec says). Refused while a store of <dir> is open in
       any command, as commands refuse to open a store while gc runs; LAYERDIFF_LOCK_WAIT=
       <seconds> makes either wait that long first.
-  oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <os/arch[/variant]>] [--json]
+  oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <os/arch[/variant]>]
+      [--jobs N] [--json]
       Convert every layer of an OCI image layout (every manifest, or the tagged one; every
       platform of a multi-platform image, or the one --platform names) into <dir> and write
-      its chunked form: a layout whose layers are index roots (docs/OCI.md).
+      its chunked form: a layout whose layers are index roots (docs/OCI.md). --jobs layers
+      at once (one per core, up to 4, by default): the check of a gzip layer's compression
+      runs on a worker thread per core.
   oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
       [--authfile <file> | --username <user> --password-stdin] [--platform <os/arch[/variant]>]
       [--max-downloads N] [--json]
@@ -128,10 +131,12 @@ commands:
       proxy that limits the size of one request). A blob another repository of the registry
       has (--mount-from, or the one the image was pulled from) is mounted, not sent. An
       upload that breaks off is resumed: the blob made again, sent on from where it stopped.
-  oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
+  oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--jobs N] [--json]
       Rebuild the original layout: configs and diff_ids always; a compressed layer's digest
       only where its compression is reproduced (checked), else it is written uncompressed
       under a new manifest. The report says which digests were kept and which changed.
+      --jobs layers at once (one per core, up to 4, by default); gzip recompression runs on
+      a worker thread per core.
   oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
       Merge one image's layers (plain or chunked layout) into one plain tar; --platform picks
       the image of a multi-platform one.

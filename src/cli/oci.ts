@@ -2,19 +2,20 @@
  * `layerdiff oci convert|pull|restore|flatten`: OCI image layouts and registries (docs/OCI.md).
  *
  * ```
- * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--json]
+ * layerdiff oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <p>] [--jobs N] [--json]
  * layerdiff oci pull <host[:port]/repository[:tag][@digest]> --store <dir> --out <layout> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--platform <p>] [--max-downloads N] [--json]
  * layerdiff oci push <chunked-layout>[:<tag>] <host[:port]/repository[:tag]> --store <dir> [--plain-http]
  *     [--authfile <file> | --username <user> --password-stdin] [--part-size <MiB>]
  *     [--mount-from <repository>]... [--max-uploads N] [--json]
- * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--json]
+ * layerdiff oci restore <chunked-layout>[:<tag>] --store <dir> --out <layout> [--jobs N] [--json]
  * layerdiff oci flatten <layout>[:<tag>] --store <dir> [--platform <os/arch[/variant]>] [--out <file>]
  * ```
  *
  * @module
  */
 import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 import { defaultDeflateEngines } from '../node/deflate.js';
 import { nodeHashProvider } from '../node/hash.js';
@@ -70,14 +71,22 @@ const CONVERT_OPTIONS = {
   platform: { type: 'string' },
 } as const;
 
+/**
+ * Layers `oci convert` and `oci restore` work on at once by default: one per core, up to 4.
+ * Gzip work runs on a worker thread per core, so a gzip image's layers then use every core.
+ */
+function defaultJobs(): number {
+  return Math.min(4, Math.max(1, availableParallelism()));
+}
+
 async function ociConvert(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, CONVERT_OPTIONS, {
-    min: 1,
-    max: 1,
-    names: 'one layout directory, optionally :<tag>',
-  });
+  const { values, positionals } = parse(
+    args,
+    { ...CONVERT_OPTIONS, jobs: { type: 'string' } },
+    { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
+  );
   const { dir, ref } = splitImageRef(positionals[0]!);
-  await convertImage(dir, ref, values);
+  await convertImage(dir, ref, values, count(values.jobs, 'jobs') ?? defaultJobs());
 }
 
 async function ociPull(args: string[]): Promise<void> {
@@ -254,14 +263,26 @@ async function convertImage(
 async function ociRestore(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { store: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+    {
+      store: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+      jobs: { type: 'string' },
+    },
     { min: 1, max: 1, names: 'one chunked layout directory, optionally :<tag>' },
   );
   const storeDir = required(values.store, 'store');
   const out = required(values.out, 'out');
+  const concurrency = count(values.jobs, 'jobs') ?? defaultJobs();
   const { dir, ref } = splitImageRef(positionals[0]!);
   const store = await openReadStore(storeDir);
-  const report = await restoreLayout(dir, { store, out, ref, hash: nodeHashProvider() });
+  const report = await restoreLayout(dir, {
+    store,
+    out,
+    ref,
+    hash: nodeHashProvider(),
+    concurrency,
+  });
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report)}\n`);
     return;

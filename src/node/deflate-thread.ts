@@ -7,7 +7,9 @@
  * Each stream has an id. Messages from the main thread:
  * - `[id, 'open', engineName, params]`: start a raw deflate stream with a core engine.
  * - `[id, 'data', bytes]`: deflate `bytes` (the buffer is transferred); answered
- *   `[id, 'ack', n]` once the engine has taken them.
+ *   `[id, 'ack', n, buffer]` once the engine has taken them, with the buffer moved back for
+ *   reuse when the engine copies what it keeps (a fresh buffer per piece would pile up here
+ *   as garbage the thread's collector is slow to find: tens of MiB, measured).
  * - `[id, 'end']`: finish; answered `[id, 'done']` after the last output.
  * - `[id, 'abort']`: drop the stream.
  *
@@ -28,7 +30,7 @@ export type DeflateThreadRequest =
 /** Messages the thread answers with. */
 export type DeflateThreadReply =
   | [id: number, kind: 'out', bytes: Uint8Array]
-  | [id: number, kind: 'ack', n: number]
+  | [id: number, kind: 'ack', n: number, buffer?: ArrayBuffer]
   | [id: number, kind: 'done']
   | [id: number, kind: 'error', message: string];
 
@@ -36,17 +38,22 @@ const port = parentPort;
 if (!port) throw new Error('deflate-thread runs only as a worker thread');
 
 const engines = new Map(coreDeflateEngines().map((e) => [e.name, e]));
-const streams = new Map<number, WritableStreamDefaultWriter<Uint8Array>>();
+interface ThreadStream {
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Whether the engine is done with each piece once its write settles. */
+  copies: boolean;
+}
+const streams = new Map<number, ThreadStream>();
 
 const reply = (message: DeflateThreadReply, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
 
 /** Ends stream `id` with a failure, once; later messages for it are ignored. */
 function fail(id: number, err: unknown): void {
-  const writer = streams.get(id);
-  if (!writer) return;
+  const stream = streams.get(id);
+  if (!stream) return;
   streams.delete(id);
-  writer.abort(err).catch(() => {});
+  stream.writer.abort(err).catch(() => {});
   reply([id, 'error', err instanceof Error ? err.message : String(err)]);
 }
 
@@ -74,7 +81,7 @@ function open(id: number, name: string, params: DeflateParams): void {
     return;
   }
   const pair = engine.createDeflateRaw(params);
-  streams.set(id, pair.writable.getWriter());
+  streams.set(id, { writer: pair.writable.getWriter(), copies: engine.copiesInput === true });
   forward(id, pair.readable).catch((err) => fail(id, err));
 }
 
@@ -85,12 +92,19 @@ port.on('message', (m: DeflateThreadRequest) => {
       open(id, m[2], m[3]);
       return;
     }
-    const writer = streams.get(id);
-    if (!writer) return;
+    const stream = streams.get(id);
+    if (!stream) return;
+    const { writer } = stream;
     if (m[1] === 'data') {
-      const n = m[2].length;
-      writer.write(m[2]).then(
-        () => reply([id, 'ack', n]),
+      const bytes = m[2];
+      writer.write(bytes).then(
+        () =>
+          stream.copies
+            ? reply(
+                [id, 'ack', bytes.length, bytes.buffer as ArrayBuffer],
+                [bytes.buffer as ArrayBuffer],
+              )
+            : reply([id, 'ack', bytes.length]),
         (err) => fail(id, err),
       );
     } else if (m[1] === 'end') {

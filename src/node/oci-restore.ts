@@ -21,6 +21,7 @@ import {
   type RestoredHow,
 } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
+import { stopOnAbort } from '../work-group.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { LayoutWriter, OciLayout } from './oci-layout.js';
@@ -51,6 +52,12 @@ export interface OciRestoreOptions {
   engines?: DeflateEngine[];
   /** Size limits on JSON blobs. */
   limits?: Partial<OciLimits>;
+  /**
+   * Layers restored at once, started in each image's order. Gzip layers are recompressed on
+   * worker threads (with the default engines), so several at once use every core. When one
+   * fails, the others stop at once. @default 1
+   */
+  concurrency?: number;
 }
 
 /**
@@ -80,14 +87,19 @@ export async function restoreLayout(
     const { report, index } = await planRestore(
       layout,
       {
+        concurrency: options.concurrency ?? 1,
         writeBlob: (bytes) => writer.writeBlob(bytes),
         copyBlob: (d) => writer.copyFrom(layout, d),
-        layer: (layer) =>
+        layer: (layer, signal) =>
           restoreLayer(
             layer,
             {
+              // Another layer's failure stops this one's stream at once.
               writeExpected: (open, digest, size) =>
-                writer.writeBlobStream(open(), (d, n) => d === digest && n === size),
+                writer.writeBlobStream(
+                  stopOnAbort(open(), signal),
+                  (d, n) => d === digest && n === size,
+                ),
             },
             { store: options.store, hash, engines },
           ),

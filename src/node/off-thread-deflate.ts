@@ -36,6 +36,8 @@ export class DeflateWorkerError extends LayerdiffError {
 const MAX_IN_FLIGHT = 1 << 20;
 /** Output bytes waiting for the reader before writes wait. */
 const MAX_QUEUED_OUTPUT = 1 << 20;
+/** Buffers given back by a thread kept for reuse. */
+const MAX_SPARES = 32;
 /** An idle thread ends after this long, so a long-lived process does not keep its memory. */
 const IDLE_MS = 10_000;
 
@@ -47,6 +49,8 @@ interface StreamHandler {
 
 interface DeflateThread {
   worker: Worker;
+  /** Buffers the thread gave back, for the next copies. */
+  spares: ArrayBuffer[];
   streams: Map<number, StreamHandler>;
   /** Streams the thread owes something (acks, output, the end): it keeps the process alive. */
   owing: number;
@@ -63,8 +67,11 @@ function startThread(): DeflateThread {
     new URL(`data:text/javascript,${encodeURIComponent(DEFLATE_THREAD_SOURCE)}`),
     { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } },
   );
-  const t: DeflateThread = { worker, streams: new Map(), owing: 0 };
-  worker.on('message', (m: DeflateThreadReply) => t.streams.get(m[0])?.reply(m));
+  const t: DeflateThread = { worker, spares: [], streams: new Map(), owing: 0 };
+  worker.on('message', (m: DeflateThreadReply) => {
+    if (m[1] === 'ack' && m[3] && t.spares.length < MAX_SPARES) t.spares.push(m[3]);
+    t.streams.get(m[0])?.reply(m);
+  });
   const die = (err: unknown) => {
     if (t.dead !== undefined) return;
     t.dead = err ?? new Error('stopped');
@@ -111,6 +118,17 @@ function detach(t: DeflateThread, id: number): void {
     t.worker.terminate();
   }, IDLE_MS);
   t.idle.unref();
+}
+
+/** A copy of `bytes` in a buffer the thread gave back (a power of two, at least 64 KiB). */
+function copyFor(t: DeflateThread, bytes: Uint8Array): Uint8Array {
+  const i = t.spares.findIndex((b) => b.byteLength >= bytes.length);
+  let size = 64 * 1024;
+  while (size < bytes.length) size *= 2;
+  const buffer = i >= 0 ? t.spares.splice(i, 1)[0]! : new ArrayBuffer(size);
+  const copy = new Uint8Array(buffer, 0, bytes.length);
+  copy.set(bytes);
+  return copy;
 }
 
 function post(t: DeflateThread, message: DeflateThreadRequest, transfer: ArrayBuffer[] = []) {
@@ -214,7 +232,7 @@ function threadStream(
       );
       check();
       // A copy the thread may keep: the caller's buffer may be reused once this write settles.
-      const copy = chunk.slice();
+      const copy = copyFor(t, chunk);
       inFlight += copy.length;
       owed();
       post(t, [id, 'data', copy], [copy.buffer as ArrayBuffer]);

@@ -261,6 +261,8 @@ describe.runIf(isRoot && toolsAvailable('umoci', 'gzip'))('OCI layout built by u
       store,
       '--out',
       chunked,
+      '--jobs',
+      '3',
       '--json',
     ]);
     expect(r.stderr).toBe('');
