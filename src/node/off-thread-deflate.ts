@@ -8,132 +8,29 @@
  *
  * @module
  */
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { LayerdiffError } from '../errors.js';
 import {
   coreDeflateEngines,
   type DeflateEngine,
   type DeflateParams,
 } from '../oci/gzip-reproduce.js';
-import { DEFLATE_THREAD_SOURCE } from './deflate-thread.generated.js';
-import type { DeflateThreadReply, DeflateThreadRequest } from './deflate-thread.js';
+import {
+  attach,
+  copyFor,
+  DeflateWorkerError,
+  detach,
+  owe,
+  pickThread,
+  post,
+  type ThreadTask,
+  taskId,
+} from './deflate-pool.js';
 
-/** A deflate worker thread died, or its engine failed; the streams it held are lost. */
-export class DeflateWorkerError extends LayerdiffError {
-  constructor(engine: string, cause: unknown) {
-    super(
-      'ERR_DEFLATE_WORKER',
-      `deflate (${engine}) failed in its worker thread: ${String(cause)}`,
-      {
-        cause,
-      },
-    );
-  }
-}
+export { DeflateWorkerError };
 
 /** Bytes posted to a thread and not yet taken by its engine before a write waits. */
 const MAX_IN_FLIGHT = 1 << 20;
 /** Output bytes waiting for the reader before writes wait. */
 const MAX_QUEUED_OUTPUT = 1 << 20;
-/** Buffers given back by a thread kept for reuse. */
-const MAX_SPARES = 32;
-/** An idle thread ends after this long, so a long-lived process does not keep its memory. */
-const IDLE_MS = 10_000;
-
-/** What a stream does with its thread's replies. */
-interface StreamHandler {
-  reply(message: DeflateThreadReply): void;
-  died(err: unknown): void;
-}
-
-interface DeflateThread {
-  worker: Worker;
-  /** Buffers the thread gave back, for the next copies. */
-  spares: ArrayBuffer[];
-  streams: Map<number, StreamHandler>;
-  /** Streams the thread owes something (acks, output, the end): it keeps the process alive. */
-  owing: number;
-  idle?: ReturnType<typeof setTimeout>;
-  dead?: unknown;
-}
-
-const threads: DeflateThread[] = [];
-let nextId = 1;
-
-function startThread(): DeflateThread {
-  // A small heap: the engines keep a window and hash tables, and pieces in flight.
-  const worker = new Worker(
-    new URL(`data:text/javascript,${encodeURIComponent(DEFLATE_THREAD_SOURCE)}`),
-    { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } },
-  );
-  const t: DeflateThread = { worker, spares: [], streams: new Map(), owing: 0 };
-  worker.on('message', (m: DeflateThreadReply) => {
-    if (m[1] === 'ack' && m[3] && t.spares.length < MAX_SPARES) t.spares.push(m[3]);
-    t.streams.get(m[0])?.reply(m);
-  });
-  const die = (err: unknown) => {
-    if (t.dead !== undefined) return;
-    t.dead = err ?? new Error('stopped');
-    clearTimeout(t.idle);
-    retire(t);
-    for (const s of t.streams.values()) s.died(t.dead);
-    t.streams.clear();
-  };
-  worker.on('error', die);
-  worker.on('exit', (code) => die(new Error(`exited with code ${code}`)));
-  // After the listeners: adding a 'message' listener refs the worker again.
-  worker.unref();
-  threads.push(t);
-  return t;
-}
-
-/** Takes a thread out of the pool: no new stream goes to it. */
-function retire(t: DeflateThread): void {
-  const i = threads.indexOf(t);
-  if (i >= 0) threads.splice(i, 1);
-}
-
-/** The thread with the fewest streams, or a new one while there are fewer than cores. */
-function pickThread(): DeflateThread {
-  const least = threads.reduce<DeflateThread | undefined>(
-    (best, t) => (!best || t.streams.size < best.streams.size ? t : best),
-    undefined,
-  );
-  const max = Math.max(1, availableParallelism());
-  if (least && (least.streams.size === 0 || threads.length >= max)) return least;
-  return startThread();
-}
-
-function attach(t: DeflateThread, id: number, handler: StreamHandler): void {
-  clearTimeout(t.idle);
-  t.idle = undefined;
-  t.streams.set(id, handler);
-}
-
-function detach(t: DeflateThread, id: number): void {
-  if (!t.streams.delete(id) || t.streams.size > 0 || t.dead !== undefined) return;
-  t.idle = setTimeout(() => {
-    retire(t);
-    t.worker.terminate();
-  }, IDLE_MS);
-  t.idle.unref();
-}
-
-/** A copy of `bytes` in a buffer the thread gave back (a power of two, at least 64 KiB). */
-function copyFor(t: DeflateThread, bytes: Uint8Array): Uint8Array {
-  const i = t.spares.findIndex((b) => b.byteLength >= bytes.length);
-  let size = 64 * 1024;
-  while (size < bytes.length) size *= 2;
-  const buffer = i >= 0 ? t.spares.splice(i, 1)[0]! : new ArrayBuffer(size);
-  const copy = new Uint8Array(buffer, 0, bytes.length);
-  copy.set(bytes);
-  return copy;
-}
-
-function post(t: DeflateThread, message: DeflateThreadRequest, transfer: ArrayBuffer[] = []) {
-  t.worker.postMessage(message, transfer);
-}
 
 /**
  * One raw deflate stream run by a thread. A stream given up unfinished must be cancelled or
@@ -144,7 +41,7 @@ function threadStream(
   params: DeflateParams,
 ): ReadableWritablePair<Uint8Array, Uint8Array> {
   const t = pickThread();
-  const id = nextId++;
+  const id = taskId();
   let failure: unknown;
   let finished = false;
   let inFlight = 0;
@@ -158,21 +55,24 @@ function threadStream(
     const now = !finished && (inFlight > 0 || closing);
     if (now === owes) return;
     owes = now;
-    if (now ? t.owing++ === 0 : --t.owing === 0) {
-      if (now) t.worker.ref();
-      else t.worker.unref();
-    }
+    owe(t, now);
   };
   let output!: ReadableStreamDefaultController<Uint8Array>;
-  /** Wakes whatever waits: a write for room, a close for the end, a read for output. */
-  let wake: (() => void) | undefined;
+  /** Whatever waits (a write for room, a close for the end, a read for output), woken alike. */
+  const waiting = new Set<() => void>();
   const signal = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
+    for (const w of [...waiting]) w();
   };
   const waitFor = async (ready: () => boolean): Promise<void> => {
-    while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
+    while (!ready()) {
+      await new Promise<void>((resolve) => {
+        const w = () => {
+          waiting.delete(w);
+          resolve();
+        };
+        waiting.add(w);
+      });
+    }
   };
   const end = (err?: unknown) => {
     if (finished) return;
@@ -185,7 +85,7 @@ function threadStream(
     }
     signal();
   };
-  const handler: StreamHandler = {
+  const handler: ThreadTask = {
     reply(m) {
       if (m[1] === 'out') {
         output.enqueue(m[2]);
