@@ -27,6 +27,8 @@ export class DeflateWorkerError extends LayerdiffError {
 
 /** Buffers given back by a thread kept for reuse. */
 const MAX_SPARES = 32;
+/** Larger buffers given back (copies of large writes) are let go. */
+const MAX_SPARE_BYTES = 1 << 20;
 /** An idle thread ends after this long, so a long-lived process does not keep its memory. */
 const IDLE_MS = 10_000;
 
@@ -64,7 +66,10 @@ function startThread(): DeflateThread {
   );
   const t: DeflateThread = { worker, spares: [], streams: new Map(), owing: 0 };
   worker.on('message', (m: DeflateThreadReply) => {
-    if (m[1] === 'ack' && m[3] && t.spares.length < MAX_SPARES) t.spares.push(m[3]);
+    const spare = m[1] === 'ack' ? m[3] : undefined;
+    if (spare && spare.byteLength <= MAX_SPARE_BYTES && t.spares.length < MAX_SPARES) {
+      t.spares.push(spare);
+    }
     t.streams.get(m[0])?.reply(m);
   });
   const die = (err: unknown) => {

@@ -7,7 +7,8 @@
  * Each stream has an id. Messages from the main thread:
  * - `[id, 'open', engineName, params]`: start a raw deflate stream with a core engine.
  * - `[id, 'data', bytes]`: deflate `bytes` (the buffer is transferred); answered
- *   `[id, 'ack', n, buffer]` once the engine has taken them, with the buffer moved back for
+ *   `[id, 'ack', n, buffer]` once the engine has taken them and their output went out (so
+ *   every output message for them comes before it), with the buffer moved back for
  *   reuse when the engine copies what it keeps (a fresh buffer per piece would pile up here
  *   as garbage the thread's collector is slow to find: tens of MiB, measured).
  * - `[id, 'end']`: finish; answered `[id, 'done']` after the last output.
@@ -97,14 +98,20 @@ port.on('message', (m: DeflateThreadRequest) => {
     const { writer } = stream;
     if (m[1] === 'data') {
       const bytes = m[2];
+      const ack = () => {
+        if (!streams.has(id)) return;
+        if (stream.copies) {
+          const buffer = bytes.buffer as ArrayBuffer;
+          reply([id, 'ack', bytes.length, buffer], [buffer]);
+        } else {
+          reply([id, 'ack', bytes.length]);
+        }
+      };
+      // The ack goes after the output these bytes made: `forward` sends what the engine
+      // queued in microtasks, before the next macrotask. The main thread stops keeping the
+      // process alive once nothing it sent is unacknowledged, so no output may come later.
       writer.write(bytes).then(
-        () =>
-          stream.copies
-            ? reply(
-                [id, 'ack', bytes.length, bytes.buffer as ArrayBuffer],
-                [bytes.buffer as ArrayBuffer],
-              )
-            : reply([id, 'ack', bytes.length]),
+        () => setImmediate(ack),
         (err) => fail(id, err),
       );
     } else if (m[1] === 'end') {

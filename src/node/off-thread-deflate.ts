@@ -58,6 +58,7 @@ function threadStream(
     owe(t, now);
   };
   let output!: ReadableStreamDefaultController<Uint8Array>;
+  let input!: WritableStreamDefaultController;
   /** Whatever waits (a write for room, a close for the end, a read for output), woken alike. */
   const waiting = new Set<() => void>();
   const signal = () => {
@@ -121,11 +122,17 @@ function threadStream(
         failure ??= reason ?? new Error('cancelled');
         if (!finished) post(t, [id, 'abort']);
         end();
+        // As a TransformStream does: the writable side errors now, so that a pipe into it
+        // cancels its source at once rather than at its next chunk.
+        input.error(failure);
       },
     },
     new ByteLengthQueuingStrategy({ highWaterMark: MAX_QUEUED_OUTPUT }),
   );
   const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      input = controller;
+    },
     async write(chunk) {
       await waitFor(
         () => failure !== undefined || (inFlight < MAX_IN_FLIGHT && (output.desiredSize ?? 0) > 0),

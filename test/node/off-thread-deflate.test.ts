@@ -4,7 +4,7 @@
  * that stops reading holds the writer back, a cancel midway leaves the threads usable, and
  * a stream left unfinished does not keep the process alive.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nodeDeflateEngine } from '../../src/node/deflate.js';
@@ -110,6 +110,33 @@ describe('offThreadDeflate', () => {
     expect(bytes.length).toBeGreaterThan(written);
   }, 30_000);
 
+  it('a cancel of its output cancels the source at once, as a TransformStream does', async () => {
+    for (const base of coreDeflateEngines().slice(0, 2)) {
+      let cancelled: unknown;
+      let sent = 0;
+      // Three pieces, then nothing more for as long as the test runs.
+      const source = new ReadableStream<Uint8Array>({
+        pull: (controller) =>
+          sent < 3
+            ? controller.enqueue(input(5).slice(sent++ * 100_000, sent * 100_000))
+            : new Promise(() => {}),
+        cancel: (reason) => {
+          cancelled = reason;
+        },
+      });
+      const reader = source
+        .pipeThrough(
+          offThreadDeflate(base).createDeflateRaw({ level: 1, memLevel: 8, strategy: 0 }),
+        )
+        .getReader();
+      expect((await reader.read()).done).toBe(false);
+      const reason = new Error('client gone');
+      await reader.cancel(reason);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(cancelled, base.name).toBe(reason);
+    }
+  });
+
   it('stops a stream its reader cancels midway; the threads go on serving others', async () => {
     const engine = offThreadDeflate(coreDeflateEngines()[0]!);
     for (let i = 0; i < 6; i++) {
@@ -125,8 +152,12 @@ describe('offThreadDeflate', () => {
   }, 30_000);
 
   it('keeps the process alive while its thread works, and not for a stream only waiting on its reader (built module)', () => {
-    const node = (script: string) =>
-      execFileSync(
+    /**
+     * Runs `script` in a process of its own; its stdout. It may end with its top-level await
+     * unsettled (exit code 13): nothing keeps the process alive then, which is the point.
+     */
+    const node = (script: string) => {
+      const r = spawnSync(
         process.execPath,
         [
           '--input-type=module',
@@ -138,13 +169,33 @@ describe('offThreadDeflate', () => {
           ${script}`,
         ],
         { timeout: 20_000, encoding: 'utf8' },
-      ).trim();
+      );
+      expect([0, 13], r.stderr).toContain(r.status);
+      return r.stdout.trim();
+    };
     // Nothing but the thread's answer pending: the process waits for it.
     expect(
       node(`writer.write(new Uint8Array(500000).fill(1)); writer.close();
         let n = 0; for (;;) { const r = await reader.read(); if (r.done) break; n += r.value.length; }
         console.log(n > 0 ? 'read' : 'empty');`),
     ).toBe('read');
+    // Output for input the thread took comes before the process may end: all of it read, the
+    // stream left open (the output up to there does not depend on when it is read).
+    for (const engine of [0, 1]) {
+      const leftOpen = (keep: string) =>
+        node(`const e = offThreadDeflate(defaultDeflateEngines()[${engine === 0 ? 2 : 0}]);
+          const p = e.createDeflateRaw({ level: 6, memLevel: 8, strategy: 0 });
+          const w = p.writable.getWriter(); const r = p.readable.getReader();
+          let x = 7; const bytes = new Uint8Array(600000).map(() => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24) & 63);
+          let n = 0;
+          process.on('exit', () => console.log(n));
+          ${keep}
+          await w.write(bytes);
+          for (;;) { const x = await r.read(); if (x.done) break; n += x.value.length; }`);
+      const all = leftOpen('setTimeout(() => process.exit(0), 1500);');
+      expect(Number(all)).toBeGreaterThan(0);
+      for (let i = 0; i < 3; i++) expect(leftOpen(''), `engine ${engine} run ${i}`).toBe(all);
+    }
     // Writes held back for a reader that never comes: the process ends all the same.
     expect(
       node(`for (let i = 0; i < 64; i++) writer.write(new Uint8Array(65536).map((_, k) => (k * 7919 + i) & 255)).catch(() => {});
