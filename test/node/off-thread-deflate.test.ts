@@ -137,7 +137,7 @@ describe('offThreadDeflate', () => {
     }
   });
 
-  it('stops a stream its reader cancels midway; the threads go on serving others', async () => {
+  it('after readers cancel midway, the threads go on serving others, byte for byte', async () => {
     const engine = offThreadDeflate(coreDeflateEngines()[0]!);
     for (let i = 0; i < 6; i++) {
       const reader = pieces(input(3))
