@@ -35,8 +35,8 @@ export interface BlobUploadContext {
   hash: HashProvider;
   /** `PATCH` parts of this many bytes; one `PUT` when undefined. */
   partSize?: number;
-  /** Whether the registry has a blob (a `HEAD`). */
-  has(digest: string): Promise<boolean>;
+  /** Whether the registry has a blob (a `HEAD`, ending with `signal`). */
+  has(digest: string, signal?: AbortSignal): Promise<boolean>;
   /**
    * Aborted when the upload is no longer wanted (another layer of the push failed): the
    * blob's source, requests under way and pauses end with its reason, and no new one starts.
@@ -194,7 +194,9 @@ export async function uploadBlob(
         if (typeof status === 'string') {
           if (status === 'anew') await abandon();
           at = undefined;
-          if (await ctx.has(digest)) return { digest, size, kept: true, resumed, mounted: false };
+          if (await ctx.has(digest, ctx.signal)) {
+            return { digest, size, kept: true, resumed, mounted: false };
+          }
         } else {
           at = status;
         }

@@ -121,11 +121,11 @@ export async function pushImage(
   const have = new Set<string>();
   const manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
 
-  /** Whether the registry has a blob. */
-  const has = async (digest: string) => {
+  /** Whether the registry has a blob; the request ends with `signal`. */
+  const has = async (digest: string, signal?: AbortSignal) => {
     if (have.has(digest)) return true;
     const url = `${base}/blobs/${digest}`;
-    const res = await authed(url, { method: 'HEAD' });
+    const res = await authed(url, { method: 'HEAD', ...(signal ? { signal } : {}) });
     res.close();
     if (res.status === 404) return false;
     if (res.status !== 200) throw new RegistryError(url, res.status, `answered ${res.status}`);
@@ -136,13 +136,14 @@ export async function pushImage(
   /**
    * The first of the mount sources that has a blob; a source the registry will not let the
    * account read is not asked again, and one whose `HEAD` fails otherwise is passed over.
+   * The requests end with `signal` (its reason thrown).
    */
-  const mountSource = async (digest: string) => {
+  const mountSource = async (digest: string, signal?: AbortSignal) => {
     for (const from of [...sources]) {
       const url = `${origin}/v2/${from}/blobs/${digest}`;
       let res: Answer;
       try {
-        res = await authed(url, { method: 'HEAD' });
+        res = await authed(url, { method: 'HEAD', ...(signal ? { signal } : {}) });
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;
         // Not to be read by this account: not asked again. Failing otherwise: not for this blob.
@@ -173,11 +174,11 @@ export async function pushImage(
     signal?: AbortSignal,
   ): Promise<{ digest: string; size: number; kept: boolean }> => {
     signal?.throwIfAborted();
-    if (await has(digest)) {
+    if (await has(digest, signal)) {
       stats.present++;
       return { digest, size, kept: true };
     }
-    const mount = await mountSource(digest);
+    const mount = await mountSource(digest, signal);
     signal?.throwIfAborted();
     const up = await uploadBlob(
       { session, hash, partSize: options.partSize, has, ...(signal ? { signal } : {}) },

@@ -134,6 +134,25 @@ it('does not wait for a request of another layer when one fails', async () => {
   expect(Date.now() - started).toBeLessThan(3000);
 }, 60_000);
 
+it('does not wait for a blob check (HEAD) of another layer when one fails', async () => {
+  let heads = 0;
+  let puts = 0;
+  const started = Date.now();
+  // The config's HEAD, the first layer's, then the second layer's, held 5 s; meanwhile the
+  // first layer's PUT is refused.
+  const { reg, outcome } = await pushExact(
+    {
+      delayMs: (r) => (r.method === 'HEAD' && ++heads === 3 ? 5000 : undefined),
+      refuse: (r) => (r.method === 'PUT' && ++puts === 2 ? 400 : undefined),
+    },
+    undefined,
+  );
+  expect(outcome).toMatchObject({ status: 400 });
+  expect(Date.now() - started).toBeLessThan(3000);
+  expect(heads).toBe(3);
+  expect(reg.manifests.size).toBe(0);
+}, 60_000);
+
 it('refuses --max-uploads that is not a positive whole number', async () => {
   const r = await runCli([
     'oci',
