@@ -59,7 +59,7 @@ function threadStream(
   };
   let output!: ReadableStreamDefaultController<Uint8Array>;
   let input!: WritableStreamDefaultController;
-  /** Whatever waits (a write for room, a close for the end, a read for output), woken alike. */
+  /** Whatever waits (a write for room, a close for the end), woken alike. */
   const waiting = new Set<() => void>();
   const signal = () => {
     for (const w of [...waiting]) w();

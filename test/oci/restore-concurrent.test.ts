@@ -105,32 +105,14 @@ describe.runIf(toolsAvailable('python3'))('oci restore, layers at once', () => {
 
   it('the command line: --jobs, and --jobs 0 refused', async () => {
     requireDist();
+    const restore = (out: string, jobs: string) =>
+      runCli(['oci', 'restore', chunked, '--store', storeDir, '--out', out, '--jobs', jobs]);
     const out = join(work, 'cli');
-    const r = await runCli([
-      'oci',
-      'restore',
-      chunked,
-      '--store',
-      storeDir,
-      '--out',
-      out,
-      '--jobs',
-      '2',
-    ]);
+    const r = await restore(out, '2');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(layoutFiles(out)).toEqual(layoutFiles(src));
-    const bad = await runCli([
-      'oci',
-      'restore',
-      chunked,
-      '--store',
-      storeDir,
-      '--out',
-      join(work, 'x'),
-      '--jobs',
-      '0',
-    ]);
+    const bad = await restore(join(work, 'x'), '0');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--jobs must be a positive integer/);
   });
