@@ -17,7 +17,8 @@ describe.each([
     for (const sizes of [1 << 20, [1, 7, 65536, 300_000]]) {
       const tap = createDigestTap(hash);
       const out = await collect(streamOf(data, sizes).pipeThrough(tap));
-      expect(out).toEqual(data);
+      // Not toEqual: its element-by-element walk of 3 MB took 30 s.
+      expect(Buffer.from(out).equals(data)).toBe(true);
       const { digest, size } = await tap.done;
       expect(Buffer.from(digest).toString('hex')).toBe(
         createHash('sha256').update(data).digest('hex'),
