@@ -126,17 +126,6 @@ export function detach(t: DeflateThread, id: number): void {
   t.idle.unref();
 }
 
-/** A copy of `bytes` in a buffer the thread gave back (a power of two, at least 64 KiB). */
-export function copyFor(t: DeflateThread, bytes: Uint8Array): Uint8Array {
-  const i = t.spares.findIndex((b) => b.byteLength >= bytes.length);
-  let size = 64 * 1024;
-  while (size < bytes.length) size *= 2;
-  const buffer = i >= 0 ? t.spares.splice(i, 1)[0]! : new ArrayBuffer(size);
-  const copy = new Uint8Array(buffer, 0, bytes.length);
-  copy.set(bytes);
-  return copy;
-}
-
 /** Sends a request to the thread, moving the buffers in `transfer`. */
 export function post(
   t: DeflateThread,

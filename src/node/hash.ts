@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { LayerdiffError } from '../errors.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
+import { copyIntoSpare } from './spare-buffers.js';
 
 /** The hashing worker thread died; the hashes it held are lost. */
 export class HashWorkerError extends LayerdiffError {
@@ -136,17 +137,6 @@ export function startHashWorker(): void {
   hashWorker();
 }
 
-/** A copy of `bytes` in a recycled buffer (a power of two, at least 64 KiB), ready to transfer. */
-function copyOf(w: SharedWorker, bytes: Uint8Array, capacity = bytes.length): Uint8Array {
-  const i = w.spares.findIndex((b) => b.byteLength >= capacity);
-  let size = 64 * 1024;
-  while (size < capacity) size *= 2;
-  const buf = i >= 0 ? w.spares.splice(i, 1)[0]! : new ArrayBuffer(size);
-  const out = new Uint8Array(buf, 0, bytes.length);
-  out.set(bytes);
-  return out;
-}
-
 /** Waits for a worker answer, keeping the process alive meanwhile. */
 async function awaitWorker<T>(w: SharedWorker, wait: Promise<T>): Promise<T> {
   if (w.dead) failed(w);
@@ -166,7 +156,7 @@ async function workerDigest(bytes: Uint8Array): Promise<Uint8Array> {
   if (bytes.length < SMALL_DIGEST_BYTES) return createHash('sha256').update(bytes).digest();
   const w = hashWorker();
   const id = w.nextId++;
-  const copy = copyOf(w, bytes);
+  const copy = copyIntoSpare(w.spares, bytes);
   const digest = await awaitWorker(
     w,
     new Promise<Uint8Array | undefined>((resolve) => {
@@ -181,7 +171,7 @@ async function workerDigest(bytes: Uint8Array): Promise<Uint8Array> {
 function workerHash(): IncrementalHash {
   const w = hashWorker();
   const id = w.nextId++;
-  let batch = copyOf(w, new Uint8Array(0), BATCH_BYTES);
+  let batch = copyIntoSpare(w.spares, new Uint8Array(0), BATCH_BYTES);
   let inFlight = 0;
   let drained: (() => void) | undefined;
   let finished: ((d: Uint8Array | undefined) => void) | undefined;
@@ -207,7 +197,7 @@ function workerHash(): IncrementalHash {
     // Posting transfers the buffer: `batch` is empty afterwards.
     w.worker.postMessage([id, batch], [batch.buffer as ArrayBuffer]);
     inFlight += n;
-    batch = copyOf(w, new Uint8Array(0), BATCH_BYTES);
+    batch = copyIntoSpare(w.spares, new Uint8Array(0), BATCH_BYTES);
     if (inFlight <= MAX_IN_FLIGHT) return;
     return awaitWorker(
       w,

@@ -15,7 +15,6 @@ import {
 } from '../oci/gzip-reproduce.js';
 import {
   attach,
-  copyFor,
   DeflateWorkerError,
   detach,
   owe,
@@ -24,6 +23,7 @@ import {
   type ThreadTask,
   taskId,
 } from './deflate-pool.js';
+import { copyIntoSpare } from './spare-buffers.js';
 
 export { DeflateWorkerError };
 
@@ -139,7 +139,7 @@ function threadStream(
       );
       check();
       // A copy the thread may keep: the caller's buffer may be reused once this write settles.
-      const copy = copyFor(t, chunk);
+      const copy = copyIntoSpare(t.spares, chunk);
       inFlight += copy.length;
       owed();
       post(t, [id, 'data', copy], [copy.buffer as ArrayBuffer]);
