@@ -113,3 +113,20 @@ export function stopOnAbort<T>(stream: ReadableStream<T>, signal: AbortSignal): 
     { highWaterMark: 0 },
   );
 }
+
+/**
+ * Waits until `p` settles (whether it fulfils or rejects); fails with the signal's reason when
+ * the signal is aborted first.
+ */
+export function untilSettled(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const stop = () => reject(signal?.reason);
+    signal?.addEventListener('abort', stop, { once: true });
+    const settled = () => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    p.then(settled, settled);
+  });
+}

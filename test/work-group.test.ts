@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stopOnAbort, WorkGroup } from '../src/work-group.js';
+import { stopOnAbort, untilSettled, WorkGroup } from '../src/work-group.js';
 import { deferred } from './helpers/deferred.js';
 
 const turns = () => new Promise((r) => setTimeout(r, 0));
@@ -158,5 +158,30 @@ describe('stopOnAbort', () => {
     expect(() => stopOnAbort(source, ac.signal)).toThrow(why);
     await turns();
     expect(cancelled).toBe(why);
+  });
+});
+
+describe('untilSettled', () => {
+  it('waits for the promise whether it fulfils or rejects, and takes nothing of its outcome', async () => {
+    const ok = deferred<number>();
+    const bad = deferred<number>();
+    const order: string[] = [];
+    const a = untilSettled(ok.promise).then(() => order.push('ok'));
+    const b = untilSettled(bad.promise).then(() => order.push('bad'));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    bad.reject(new Error('no'));
+    ok.resolve(1);
+    await Promise.all([a, b]);
+    expect(order.sort()).toEqual(['bad', 'ok']);
+  });
+
+  it('fails with the reason when the signal is aborted first, or was already', async () => {
+    const never = new Promise<void>(() => {});
+    const ac = new AbortController();
+    const waiting = untilSettled(never, ac.signal);
+    ac.abort(new Error('stop'));
+    await expect(waiting).rejects.toThrow('stop');
+    await expect(untilSettled(Promise.resolve(), ac.signal)).rejects.toThrow('stop');
   });
 });

@@ -34,6 +34,7 @@ import type { LayoutReader } from '../oci/layout-reader.js';
 import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
 import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
+import { untilSettled } from '../work-group.js';
 import { uploadBlob } from './blob-upload.js';
 import { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
@@ -119,6 +120,8 @@ export async function pushImage(
   const origin = new URL(base).origin;
   const stats = { uploaded: 0, uploadedBytes: 0, present: 0, resumed: 0, mounted: 0 };
   const have = new Set<string>();
+  /** Uploads under way, by digest. */
+  const uploading = new Map<string, Promise<unknown>>();
   const manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
 
   /** Whether the registry has a blob; the request ends with `signal`. */
@@ -165,9 +168,30 @@ export async function pushImage(
 
   /**
    * Uploads a blob unless the registry has it; see {@link ExpectedBlobWriter}. With `signal`
-   * (a layer's), nothing starts once it is aborted, and the upload under way ends.
+   * (a layer's), nothing starts once it is aborted, and the upload under way ends. A blob
+   * already being uploaded (two layers whose fallbacks share a diff_id, uploaded at once) is
+   * waited for, then found present; or uploaded again when that upload did not keep it.
    */
   const upload = async (
+    open: () => ReadableStream<Uint8Array>,
+    digest: string,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; size: number; kept: boolean }> => {
+    for (let ahead = uploading.get(digest); ahead; ahead = uploading.get(digest)) {
+      await untilSettled(ahead, signal);
+    }
+    const done = uploadOnce(open, digest, size, signal);
+    uploading.set(digest, done);
+    try {
+      return await done;
+    } finally {
+      uploading.delete(digest);
+    }
+  };
+
+  /** {@link upload}, with no other upload of `digest` under way. */
+  const uploadOnce = async (
     open: () => ReadableStream<Uint8Array>,
     digest: string,
     size: number,

@@ -14,7 +14,9 @@ import { openStore } from '../../src/node/open-store.js';
 import { pushImage } from '../../src/registry/push.js';
 import type { ChunkReader } from '../../src/store/types.js';
 import { requireDist, runCli } from '../cli/run.js';
-import { buildImages } from './helpers.js';
+import { sha256 } from '../helpers/streams.js';
+import { buildLayout, gnuGzip } from '../oci/helpers.js';
+import { buildImages, tar } from './helpers.js';
 import { startUploadRegistry, type UploadRegistryOptions } from './upload-registry.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-push-concurrent-'));
@@ -151,6 +153,53 @@ it('does not wait for a blob check (HEAD) of another layer when one fails', asyn
   expect(Date.now() - started).toBeLessThan(3000);
   expect(heads).toBe(3);
   expect(reg.manifests.size).toBe(0);
+}, 60_000);
+
+it('uploads once a blob that two layers made at once fall back to', async () => {
+  // Two gzip blobs of the same tar (the second's header names another mtime), which nothing
+  // reproduces: both layers are restored uncompressed, under the same digest, their diff_id.
+  const gz = gnuGzip(tar(6));
+  const other = gz.slice();
+  other[4] = 1;
+  const mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip';
+  const src = join(work, 'twins-src');
+  const out = join(work, 'twins');
+  buildLayout(src, [
+    {
+      tag: 'twins',
+      layers: [
+        { tar: tar(6), compress: { blob: gz, mediaType } },
+        { tar: tar(6), compress: { blob: other, mediaType } },
+      ],
+    },
+  ]);
+  const r = await runCli(['oci', 'convert', src, '--store', store, '--out', out]);
+  expect(r.code, r.stderr).toBe(0);
+  const reg = await startUploadRegistry({ holdCompletionMs: 500 });
+  const chunks = await openStore(store);
+  try {
+    const report = await pushImage(await OciLayout.open(out), `${reg.host}/x:t`, {
+      store: chunks,
+      plainHttp: true,
+      hash: nodeHashProvider(),
+    });
+    const diffId = sha256(tar(6));
+    expect(report.manifests[0]!.layers.map((l) => [l.digest, l.kept])).toEqual([
+      [diffId, false],
+      [diffId, false],
+    ]);
+    // The config and one layer; the second layer waited for the first's upload, then found
+    // the blob there.
+    expect(report).toMatchObject({ uploaded: 2, present: 1 });
+    const puts = reg.requests.filter(
+      (q) => q.method === 'PUT' && q.query.includes(diffId.slice(7)),
+    );
+    expect(puts).toHaveLength(1);
+    expect(reg.blobs.has(diffId)).toBe(true);
+  } finally {
+    await chunks.close();
+    reg.close();
+  }
 }, 60_000);
 
 it('refuses --max-uploads that is not a positive whole number', async () => {
