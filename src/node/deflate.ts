@@ -42,12 +42,20 @@ export function nodeDeflateEngine(): DeflateEngine {
       });
       const failed = new Promise<never>((_, reject) => z.once('error', reject));
       failed.catch(() => {});
+      // Destroyed above, its consumer gone: a write or the end waiting on zlib would never
+      // finish (the gzip search cancels a candidate whose last bytes differ while zlib is
+      // still ending), so they end quietly when it closes.
+      const closed = new Promise<void>((resolve) => z.once('close', resolve));
       return new TransformStream<Uint8Array, Uint8Array>({
         start(controller) {
           out = controller;
         },
         transform: (chunk) =>
-          Promise.race([new Promise<void>((resolve) => z.write(chunk, () => resolve())), failed]),
+          Promise.race([
+            new Promise<void>((resolve) => z.write(chunk, () => resolve())),
+            failed,
+            closed,
+          ]),
         flush: () =>
           Promise.race([
             new Promise<void>((resolve) => {
@@ -55,6 +63,7 @@ export function nodeDeflateEngine(): DeflateEngine {
               z.end();
             }),
             failed,
+            closed,
           ]),
       });
     },

@@ -8,8 +8,8 @@
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { nodeDeflateEngine } from '../../src/node/deflate.js';
-import { pseudoRandom } from '../helpers/bytes.js';
-import { collect } from '../helpers/streams.js';
+import { pseudoRandom, text } from '../helpers/bytes.js';
+import { collect, readAll, within } from '../helpers/streams.js';
 
 const input = () => {
   // Half compressible, half not: output in many pieces.
@@ -56,5 +56,23 @@ describe('nodeDeflateEngine', () => {
     }
     // Anything zlib emits after a cancel would be thrown now, as an unhandled error.
     await new Promise((r) => setTimeout(r, 200));
+  });
+
+  it('ends quietly, not waits forever, when its consumer cancels during the last output', async () => {
+    // The gzip search cancels a candidate whose last bytes differ while zlib is still
+    // finishing: zlib, destroyed at its next output, never ends. Before the fix, `oci
+    // convert` of a small GNU gzip layer stopped there with nothing left to run.
+    const bytes = text(300_000, 3);
+    const params = { level: 6, memLevel: 9, strategy: 0 };
+    // zlib's output comes in pieces of 16 KiB, the same ones every run; the end's are the last.
+    const all = await readAll(
+      pieces(bytes).pipeThrough(nodeDeflateEngine().createDeflateRaw(params)),
+    );
+    expect(all.length).toBeGreaterThan(2);
+    const reader = pieces(bytes)
+      .pipeThrough(nodeDeflateEngine().createDeflateRaw(params))
+      .getReader();
+    for (let n = 0; n < all.length - 1; n++) expect((await reader.read()).done).toBe(false);
+    await within(reader.cancel(new Error('differs')));
   });
 });
