@@ -115,10 +115,34 @@ export function stopOnAbort<T>(stream: ReadableStream<T>, signal: AbortSignal): 
 }
 
 /**
- * Waits until `p` settles (whether it fulfils or rejects); fails with the signal's reason when
- * the signal is aborted first.
+ * Tasks run one at a time per key: a task for a key waits until the one under way for the same
+ * key has ended, however it ended. Tasks of different keys run at once. Two layers that come
+ * out as the same blob use it, so that the second finds the blob written instead of writing it
+ * again beside the first.
  */
-export function untilSettled(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+export class TurnsByKey {
+  private readonly running = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs `task` once no other task of `key` is running.
+   * @param signal - aborting it ends the wait (with its reason); a task under way is its own.
+   */
+  async run<T>(key: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let ahead = this.running.get(key); ahead; ahead = this.running.get(key)) {
+      await untilSettled(ahead, signal);
+    }
+    const done = task();
+    this.running.set(key, done);
+    try {
+      return await done;
+    } finally {
+      this.running.delete(key);
+    }
+  }
+}
+
+/** Waits until `p` settles, however; fails with the signal's reason when it is aborted first. */
+function untilSettled(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const stop = () => reject(signal?.reason);

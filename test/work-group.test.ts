@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stopOnAbort, untilSettled, WorkGroup } from '../src/work-group.js';
+import { stopOnAbort, TurnsByKey, WorkGroup } from '../src/work-group.js';
 import { deferred } from './helpers/deferred.js';
 
 const turns = () => new Promise((r) => setTimeout(r, 0));
@@ -161,27 +161,54 @@ describe('stopOnAbort', () => {
   });
 });
 
-describe('untilSettled', () => {
-  it('waits for the promise whether it fulfils or rejects, and takes nothing of its outcome', async () => {
-    const ok = deferred<number>();
-    const bad = deferred<number>();
+describe('TurnsByKey', () => {
+  it('runs tasks of one key one at a time, however each ends, and of different keys at once', async () => {
+    const turns = new TurnsByKey();
     const order: string[] = [];
-    const a = untilSettled(ok.promise).then(() => order.push('ok'));
-    const b = untilSettled(bad.promise).then(() => order.push('bad'));
-    await Promise.resolve();
-    expect(order).toEqual([]);
-    bad.reject(new Error('no'));
-    ok.resolve(1);
-    await Promise.all([a, b]);
-    expect(order.sort()).toEqual(['bad', 'ok']);
+    const first = deferred();
+    const other = deferred();
+    const a = turns.run('k', async () => {
+      order.push('a starts');
+      await first.promise;
+      throw new Error('a failed');
+    });
+    const b = turns.run('k', async () => {
+      order.push('b starts');
+      return 2;
+    });
+    const c = turns.run('j', async () => {
+      order.push('c starts');
+      await other.promise;
+      return 3;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual(['a starts', 'c starts']);
+    first.resolve();
+    await expect(a).rejects.toThrow('a failed');
+    expect(await b).toBe(2);
+    expect(order).toEqual(['a starts', 'c starts', 'b starts']);
+    other.resolve();
+    expect(await c).toBe(3);
   });
 
-  it('fails with the reason when the signal is aborted first, or was already', async () => {
-    const never = new Promise<void>(() => {});
+  it('stops waiting with the reason when the signal is aborted, or was already', async () => {
+    const turns = new TurnsByKey();
+    const held = deferred();
+    const running = turns.run('k', () => held.promise);
     const ac = new AbortController();
-    const waiting = untilSettled(never, ac.signal);
+    let ran = false;
+    const waiting = turns.run(
+      'k',
+      async () => {
+        ran = true;
+      },
+      ac.signal,
+    );
     ac.abort(new Error('stop'));
     await expect(waiting).rejects.toThrow('stop');
-    await expect(untilSettled(Promise.resolve(), ac.signal)).rejects.toThrow('stop');
+    await expect(turns.run('k', async () => {}, ac.signal)).rejects.toThrow('stop');
+    held.resolve();
+    await running;
+    expect(ran).toBe(false);
   });
 });

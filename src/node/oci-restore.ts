@@ -21,7 +21,7 @@ import {
   type RestoredHow,
 } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
-import { stopOnAbort } from '../work-group.js';
+import { stopOnAbort, TurnsByKey } from '../work-group.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeHashProvider } from './hash.js';
 import { LayoutWriter, OciLayout } from './oci-layout.js';
@@ -83,6 +83,10 @@ export async function restoreLayout(
   const engines = options.engines ?? defaultDeflateEngines().map(offThreadDeflate);
   const layout = await OciLayout.open(src, options.limits);
   const writer = await LayoutWriter.create(options.out);
+  // A layer blob written once is not written again: two layers whose fallbacks share a
+  // diff_id, one after the other or at once (the second then waits for the first).
+  const written = new Set<string>();
+  const turns = new TurnsByKey();
   try {
     const { report, index } = await planRestore(
       layout,
@@ -94,11 +98,20 @@ export async function restoreLayout(
           restoreLayer(
             layer,
             {
-              // Another layer's failure stops this one's stream at once.
               writeExpected: (open, digest, size) =>
-                writer.writeBlobStream(
-                  stopOnAbort(open(), signal),
-                  (d, n) => d === digest && n === size,
+                turns.run(
+                  digest,
+                  async () => {
+                    if (written.has(digest)) return { digest, size, kept: true };
+                    // Another layer's failure stops this one's stream at once.
+                    const w = await writer.writeBlobStream(
+                      stopOnAbort(open(), signal),
+                      (d, n) => d === digest && n === size,
+                    );
+                    if (w.kept) written.add(digest);
+                    return w;
+                  },
+                  signal,
                 ),
             },
             { store: options.store, hash, engines },

@@ -34,7 +34,7 @@ import type { LayoutReader } from '../oci/layout-reader.js';
 import { type ExpectedBlobWriter, restoreLayer } from '../oci/restore-layer.js';
 import { type OciRestoreReport, planRestore } from '../oci/restore-plan.js';
 import type { ChunkReader } from '../store/types.js';
-import { untilSettled } from '../work-group.js';
+import { TurnsByKey } from '../work-group.js';
 import { uploadBlob } from './blob-upload.js';
 import { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 import { type Answer, openSession, type RegistrySessionOptions } from './session.js';
@@ -120,8 +120,8 @@ export async function pushImage(
   const origin = new URL(base).origin;
   const stats = { uploaded: 0, uploadedBytes: 0, present: 0, resumed: 0, mounted: 0 };
   const have = new Set<string>();
-  /** Uploads under way, by digest. */
-  const uploading = new Map<string, Promise<unknown>>();
+  /** One upload of a digest at a time. */
+  const turns = new TurnsByKey();
   const manifests = new Map<string, { bytes: Uint8Array; mediaType: string }>();
 
   /** Whether the registry has a blob; the request ends with `signal`. */
@@ -177,18 +177,8 @@ export async function pushImage(
     digest: string,
     size: number,
     signal?: AbortSignal,
-  ): Promise<{ digest: string; size: number; kept: boolean }> => {
-    for (let ahead = uploading.get(digest); ahead; ahead = uploading.get(digest)) {
-      await untilSettled(ahead, signal);
-    }
-    const done = uploadOnce(open, digest, size, signal);
-    uploading.set(digest, done);
-    try {
-      return await done;
-    } finally {
-      uploading.delete(digest);
-    }
-  };
+  ): Promise<{ digest: string; size: number; kept: boolean }> =>
+    turns.run(digest, () => uploadOnce(open, digest, size, signal), signal);
 
   /** {@link upload}, with no other upload of `digest` under way. */
   const uploadOnce = async (

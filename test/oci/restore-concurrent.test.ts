@@ -3,7 +3,7 @@
  * (gzip recompressed on worker threads), and a layer that fails stops the others at once
  * (the long recompression of the other layer is not waited for) and leaves nothing at --out.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +14,10 @@ import { restoreLayout } from '../../src/node/oci-restore.js';
 import type { ChunkReader } from '../../src/store/types.js';
 import { requireDist, runCli } from '../cli/run.js';
 import { text } from '../helpers/bytes.js';
+import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
-import { buildLayout, type LayerSpec, layoutFiles } from './helpers.js';
+import { buildLayout, gnuGzip, type LayerSpec, layoutFiles } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-oci-restore-at-once-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -117,3 +118,52 @@ describe.runIf(toolsAvailable('python3'))('oci restore, layers at once', () => {
     expect(bad.stderr).toMatch(/--jobs must be a positive integer/);
   });
 });
+
+describe.runIf(toolsAvailable('gzip'))(
+  'oci restore of two layers that fall back to one blob',
+  () => {
+    it('rebuilds and writes the blob once, one layer at a time or both at once', async () => {
+      // Two gzip blobs of one tar (the second's header names another mtime), which nothing
+      // reproduces: both layers come back uncompressed, as the same blob, their diff_id.
+      const tar = layerTar([{ type: 'file', path: 'twin', body: text(300_000, 3) }]);
+      const gz = gnuGzip(tar);
+      const other = gz.slice();
+      other[4] = 1;
+      const mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip';
+      const src = join(work, 'twins-src');
+      buildLayout(src, [
+        {
+          tag: 't',
+          layers: [
+            { tar, compress: { blob: gz, mediaType } },
+            { tar, compress: { blob: other, mediaType } },
+          ],
+        },
+      ]);
+      const store = await FsStore.open(join(work, 'twins-store'));
+      const chunked = join(work, 'twins');
+      await convertLayout(src, { store, out: chunked });
+      for (const concurrency of [1, 2]) {
+        const reads = new Map<string, number>();
+        const counting: ChunkReader = {
+          get: (digest) => {
+            reads.set(digest, (reads.get(digest) ?? 0) + 1);
+            return store.get(digest);
+          },
+        };
+        const out = join(work, `twins-back-${concurrency}`);
+        const report = await restoreLayout(chunked, { store: counting, out, concurrency });
+        const layers = report.manifests[0]!.layers;
+        expect(layers.map((l) => [l.how, l.digest])).toEqual([
+          ['uncompressed', sha256(tar)],
+          ['uncompressed', sha256(tar)],
+        ]);
+        const blob = readFileSync(join(out, 'blobs', 'sha256', sha256(tar).slice(7)));
+        expect(blob.equals(tar)).toBe(true);
+        // Each chunk of the tar was read once: the second layer did not rebuild it.
+        expect(reads.size).toBeGreaterThan(0);
+        expect([...reads.values()].every((n) => n === 1)).toBe(true);
+      }
+    }, 60_000);
+  },
+);
