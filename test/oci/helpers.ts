@@ -31,10 +31,13 @@ sys.stdout.buffer.write(out.getvalue())
   );
 }
 
-/** gzip by GNU gzip at level 6, without name or mtime: output no engine here reproduces. */
-export function gnuGzip(bytes: Uint8Array): Uint8Array {
+/**
+ * gzip by GNU gzip (level 6 unless given), without name or mtime: output that no engine here
+ * reproduces, once a file is large enough to differ from zlib's.
+ */
+export function gnuGzip(bytes: Uint8Array, level = 6): Uint8Array {
   return new Uint8Array(
-    execFileSync('gzip', ['-6', '-n', '-c'], { input: bytes, maxBuffer: 1 << 30 }),
+    execFileSync('gzip', [`-${level}`, '-n', '-c'], { input: bytes, maxBuffer: 1 << 30 }),
   );
 }
 
