@@ -6,8 +6,11 @@
  * real directory (a symbolic link there, even one this tar made, is an error). The final
  * component is never followed: an existing entry is removed first, files are created with
  * `O_CREAT | O_EXCL | O_NOFOLLOW`, and links and device nodes are created under a name known
- * to be free. These rules guard against the tar itself; they do not make extraction safe while
- * another process changes the target directory at the same time.
+ * to be free. A directory's owner, mode and times are applied at the end, on a descriptor of
+ * the same directory (checked by device and inode): until then every directory the tar makes is
+ * the extracting user's, mode 0700, so a user the tar names as a directory's owner cannot
+ * change the tree under a running extraction. These rules guard against the tar itself; they do
+ * not make extraction safe while another process changes the target directory at the same time.
  *
  * @module
  */
@@ -152,6 +155,11 @@ interface DirMeta {
   mode: number;
   atime: number | string;
   mtime: number | string;
+  /** The owner to give it, when ownership is applied. */
+  owner?: { uid: number; gid: number };
+  /** The directory the entry made or kept: metadata goes to no other. */
+  dev: number;
+  ino: number;
   location: TarLocation;
 }
 
@@ -472,14 +480,23 @@ class Extractor {
     for (const [rel, meta] of dirs) {
       this.location = meta.location;
       const full = rel === '' ? this.root : join(this.root, rel);
+      const same = (st: Stats) => st.isDirectory() && st.dev === meta.dev && st.ino === meta.ino;
       let fh: FileHandle | undefined;
       try {
         fh = await open(full, OPEN_DIR);
       } catch (err) {
-        if (errno(err) !== 'EACCES') throw err;
+        const code = errno(err);
+        // No longer a directory there: a later entry replaced it under another spelling.
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') continue;
+        if (code !== 'EACCES') throw err;
       }
       if (fh) {
         try {
+          // O_NOFOLLOW covers the last component only: on a case-insensitive filesystem a
+          // later entry may have put a symbolic link where a parent was, under another
+          // spelling. Only the directory the entry made gets its metadata.
+          if (!same(await fh.stat())) continue;
+          if (meta.owner) await fh.chown(meta.owner.uid, meta.owner.gid);
           await fh.chmod(meta.mode);
           await fh.utimes(meta.atime, meta.mtime);
         } finally {
@@ -488,8 +505,9 @@ class Extractor {
         continue;
       }
       // A directory we may not read (one that was there before, say): by path, after
-      // checking it is still a directory.
-      if (!(await lstat(full)).isDirectory()) continue;
+      // checking it is still the same directory.
+      if (!same(await lstat(full))) continue;
+      if (meta.owner) await lchown(full, meta.owner.uid, meta.owner.gid);
       await chmod(full, meta.mode);
       await lutimes(full, meta.atime, meta.mtime);
     }
@@ -511,6 +529,8 @@ class Extractor {
     location: Required<TarLocation>,
     create = true,
   ): Promise<void> {
+    // A directory is known only once its parents are: when the entry's parent is, so are all.
+    if (parts.length < 2 || this.dirs.has(parts.slice(0, -1).join('/'))) return;
     let rel = '';
     for (let i = 0; i < parts.length - 1; i++) {
       rel = rel === '' ? parts[i]! : `${rel}/${parts[i]}`;
@@ -550,12 +570,13 @@ class Extractor {
 
   /** Drops what is known about a removed path (and, for a directory, everything below it). */
   private forget(rel: string, tree: boolean): void {
-    // On a case-insensitive or normalizing filesystem (macOS, ext4 casefold) the removed path
-    // may be a directory known under another spelling, which a symbolic link may now replace:
-    // no directory is taken on trust after a removal.
-    this.dirs.clear();
-    this.dirs.add('');
     if (tree) {
+      // On a case-insensitive or normalizing filesystem (macOS, ext4 casefold) the removed
+      // directory may be known under other spellings too, where a symbolic link may come next:
+      // no directory is taken on trust after a directory's removal. (A file's removal changes
+      // none: every spelling of its path named that file, not a directory.)
+      this.dirs.clear();
+      this.dirs.add('');
       this.files.deleteTree(rel);
       this.deferred.deleteTree(rel);
     } else {
@@ -570,17 +591,22 @@ class Extractor {
     full: string,
     location: TarLocation,
   ): Promise<void> {
-    // Owner-writable until the end, whatever the entry's mode, so that its children fit in.
+    // Ours and owner-writable until the end, whatever the entry's mode and owner, so that its
+    // children fit in and nobody else can change it while they are written.
     if (!(await this.replace(rel, full, true))) await mkdir(full, { mode: 0o700 });
+    const st = await lstat(full);
+    if (!st.isDirectory()) throw new ExtractError('created directory changed type', location);
     this.dirs.add(rel);
     this.report.dirs++;
-    if (this.owner(entry)) await lchown(full, entry.uid, entry.gid);
     await this.setXattrs(entry, full);
     // A later entry for the same directory wins.
     this.deferred.set(rel, {
       mode: entry.mode & 0o7777,
       atime: seconds(entry.atime ?? entry.mtime),
       mtime: seconds(entry.mtime),
+      ...(this.owner(entry) ? { owner: { uid: entry.uid, gid: entry.gid } } : {}),
+      dev: st.dev,
+      ino: st.ino,
       location,
     });
   }

@@ -5,7 +5,16 @@
  * case then alias, as they would there. A directory known under one spelling must not be
  * trusted after a symbolic link replaced it under another.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -86,6 +95,24 @@ describe('extract onto a case-insensitive filesystem', () => {
     await expect(extract(streamOf(tar.bytes), target)).rejects.toThrow(UnsafePathError);
     expect(existsSync(join(outside, 'evil'))).toBe(false);
     expect(readdirSync(outside)).toEqual(['passwd']);
+  });
+
+  it("gives a directory's mode to that directory only, not to one a link under another spelling leads to", async () => {
+    // `A` and `A/b` are made, then removed by a symbolic link named `a`: their modes, applied
+    // at the end, must not reach `outside/b` through it.
+    mkdirSync(join(outside, 'b'), { mode: 0o755 });
+    const tar = buildTar([
+      { path: 'A/', kind: 'directory', mode: 0o700 },
+      { path: 'A/b/', kind: 'directory', mode: 0o777 },
+      { path: 'a', kind: 'symlink', linkname: outside },
+    ]);
+    const outcome = await extract(streamOf(tar.bytes), target).then(
+      () => 'extracted',
+      (err: unknown) => err,
+    );
+    expect(statSync(join(outside, 'b')).mode & 0o7777).toBe(0o755);
+    expect(outcome).toBe('extracted');
+    expect(readlinkSync(join(target, 'a'))).toBe(outside);
   });
 
   it('refuses a hard link through such a directory to a file outside', async () => {

@@ -296,6 +296,47 @@ describe.skipIf(!hasTar)('extract: tars built with encodeHeader', () => {
     },
   );
 
+  it.runIf(isRoot)(
+    'gives a directory its owner only at the end: another user cannot change the tree mid-run',
+    async () => {
+      // A user the tar names as a directory's owner, holding it while the rest is written,
+      // could put a symbolic link in place of a subdirectory known to be real.
+      const first = buildTar([
+        { path: 'd/', kind: 'directory', mode: 0o755, uid: 65534, gid: 65534 },
+        { path: 'd/sub/', kind: 'directory', mode: 0o755 },
+        { path: 'd/sub/first', body: '1', uid: 65534, gid: 65534 },
+      ]).bytes;
+      const rest = buildTar([{ path: 'd/sub/second', body: '2' }]).bytes;
+      let resume = () => {};
+      const paused = new Promise<void>((r) => {
+        resume = r;
+      });
+      const source = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(first.subarray(0, first.length - 1024)); // no end blocks yet
+          await paused;
+          controller.enqueue(rest);
+          controller.close();
+        },
+      });
+      const out = join(tmp, 'owner-at-end');
+      const done = extract(source, out);
+      const firstFile = join(out, 'd', 'sub', 'first');
+      for (let i = 0; i < 500 && !existsSync(firstFile); i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(existsSync(firstFile)).toBe(true);
+      // Mid-run: still the extracting user's, and closed to others.
+      expect(lstatSync(join(out, 'd'))).toMatchObject({ uid: 0, gid: 0 });
+      expect(lstatSync(join(out, 'd')).mode & 0o777).toBe(0o700);
+      resume();
+      await done;
+      expect(lstatSync(join(out, 'd'))).toMatchObject({ uid: 65534, gid: 65534 });
+      expect(lstatSync(join(out, 'd')).mode & 0o7777).toBe(0o755);
+      expect(readFileSync(join(out, 'd', 'sub', 'second'), 'utf8')).toBe('2');
+    },
+  );
+
   it('skips, with a warning, a symbolic link with an empty target, leaving what was there', async () => {
     const { bytes, offsets } = buildTar([
       { path: 'x', body: 'kept' },
