@@ -8,7 +8,8 @@
  * `ReadableStream` (streamed, with `Content-Length` when the caller sets it), `signal`,
  * redirects (`follow`, `error`, `manual`; at most 20 hops, `Authorization`, `Cookie` and
  * `Proxy-Authorization` dropped when a redirect leaves the origin, a stream body never sent
- * twice), and a `Response` whose body streams. What it leaves out: caching, cookies, CORS,
+ * twice; a redirect's body never read), and a `Response` whose body streams, with the `url` that
+ * answered. What it leaves out: caching, cookies, CORS,
  * compression of answers (it asks for none), `Request` objects as input.
  *
  * @module
@@ -41,10 +42,11 @@ export function nodeHttpFetch(): typeof fetch {
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
       if (![301, 302, 303, 307, 308].includes(status) || location === undefined) {
-        return toResponse(res, method);
+        return toResponse(res, method, url);
       }
-      if (init.redirect === 'manual') return toResponse(res, method);
-      res.resume();
+      if (init.redirect === 'manual') return toResponse(res, method, url);
+      // A redirect's body is not read: one that never ends would hold the connection open.
+      res.destroy();
       /** Ends this request (and a body still being sent) before giving up. */
       const fail = (why: string) => {
         res.socket?.destroy();
@@ -108,16 +110,26 @@ function send(
   });
 }
 
-/** The answer as a `Response` whose body streams from the socket. */
-function toResponse(res: IncomingMessage, method: string): Response {
+/**
+ * The answer as a `Response` whose body streams from the socket; its `url` is the one that
+ * answered (after redirects), as fetch gives it.
+ * @throws TypeError for a status outside 200-599 (fetch's network error), the connection ended.
+ */
+function toResponse(res: IncomingMessage, method: string, url: URL): Response {
   const headers = new Headers();
   for (const [name, value] of Object.entries(res.headers)) {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   const status = res.statusCode ?? 0;
+  if (status < 200 || status > 599) {
+    res.destroy();
+    throw new TypeError(`answered with status ${status}, which is not an HTTP status`);
+  }
   const empty = method === 'HEAD' || status === 204 || status === 304;
   if (empty) res.resume();
   const body = empty ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>);
-  return new Response(body, { status, statusText: res.statusMessage ?? '', headers });
+  const response = new Response(body, { status, statusText: res.statusMessage ?? '', headers });
+  Object.defineProperty(response, 'url', { value: url.href });
+  return response;
 }

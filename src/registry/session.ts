@@ -8,7 +8,8 @@
  * one that asks for HTTP Basic gets the username and password. Tokens are renewed when a
  * registry stops taking one. A refusal is {@link RegistryAuthError}. Credentials go to an
  * HTTPS registry's token service only over HTTPS; a redirect to another origin (a blob store,
- * a CDN) gets no `Authorization`, as fetch drops it there.
+ * a CDN) gets no `Authorization`, as fetch drops it there, and a 401 from there is not
+ * answered: only the registry's own challenges choose where credentials go.
  *
  * @module
  */
@@ -67,6 +68,8 @@ export interface RegistrySessionOptions {
 /** What a session's requests give back: the answer, its body watched. */
 export interface Answer {
   status: number;
+  /** The URL that answered: the one asked, or where redirects led. */
+  url: string;
   headers: Headers;
   /** The body, given up when it stalls; null for HEAD and empty answers. */
   body: ReadableStream<Uint8Array> | null;
@@ -120,6 +123,7 @@ export function openSession(
     ...pullFrom.map((r) => `repository:${r}:pull`),
   ];
   const base = `${options.plainHttp ? 'http' : 'https'}://${registryApiHost(ref.registry)}/v2/${ref.repository}`;
+  const registryOrigin = new URL(base).origin;
   const idle = options.idleTimeoutMs ?? 60_000;
   /**
    * A request, its failure typed; a 404 is given back for the caller to name, and a 401 for
@@ -168,6 +172,8 @@ export function openSession(
     } catch (err) {
       over();
       if (ended() !== undefined) throw ended();
+      // Whatever the fetch left open (a connection of an answer it refused) is ended.
+      ac.abort(err);
       throw new RegistryError(url, undefined, `no answer: ${(err as Error)?.message ?? err}`, {
         cause: err,
       });
@@ -200,7 +206,13 @@ export function openSession(
         },
         { highWaterMark: 0 },
       );
-    const answer: Answer = { status: res.status, headers: res.headers, body: body ?? null, close };
+    const answer: Answer = {
+      status: res.status,
+      url: res.url || url,
+      headers: res.headers,
+      body: body ?? null,
+      close,
+    };
     if (!reader) over();
     if (res.ok || res.status === 404 || res.status === 401) return answer;
     // No body (a HEAD, a 204) reads as empty: a stream that never ends would wait forever.
@@ -396,6 +408,16 @@ export function openSession(
     if (res.status !== 401) return res;
     const header = res.headers.get('www-authenticate');
     res.close();
+    // Only the registry's own challenge is answered: a blob store or CDN a redirect led to
+    // must not choose where the credentials go.
+    const from = new URL(res.url).origin;
+    if (from !== registryOrigin) {
+      throw new RegistryAuthError(
+        url,
+        401,
+        `refused at ${from}, where the registry redirected the request; credentials are not sent there`,
+      );
+    }
     const renewed = await renew(url, sent, header);
     if (once) return res;
     res = await send(renewed);

@@ -155,6 +155,43 @@ describe('nodeHttpFetch', () => {
     ).rejects.toThrow(/stream body/);
   });
 
+  it('gives the URL that answered, after redirects', async () => {
+    const other = await serve((_req, res) => res.end('there'));
+    const origin = await serve((_req, res) => res.writeHead(302, { location: `${other}/x` }).end());
+    const res = await f(`${origin}/away`);
+    expect(res.url).toBe(`${other}/x`);
+    expect((await f(`${other}/y`)).url).toBe(`${other}/y`);
+  });
+
+  it("ends a redirect's connection rather than reading a body that does not end", async () => {
+    let closed = false;
+    const other = await serve((_req, res) => res.end('there'));
+    const origin = await serve((req, res) => {
+      req.socket.once('close', () => {
+        closed = true;
+      });
+      res.writeHead(302, { location: `${other}/x`, 'content-length': '1000000' });
+      res.write('x'); // and nothing more
+    });
+    expect(await (await f(`${origin}/away`)).text()).toBe('there');
+    for (let i = 0; i < 200 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(true);
+  });
+
+  it('refuses a status outside 200-599 and ends its connection', async () => {
+    let closed = false;
+    const origin = await serve((req, res) => {
+      req.socket.once('close', () => {
+        closed = true;
+      });
+      res.writeHead(600, { 'content-length': '1000000' });
+      res.write('x'); // and nothing more
+    });
+    await expect(f(`${origin}/odd`)).rejects.toThrow(/status 600/);
+    for (let i = 0; i < 200 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(closed).toBe(true);
+  });
+
   it('gives up on abort, before the answer and in its body', async () => {
     const origin = await serve((req, res) => {
       if (req.url === '/slow') return; // never answers
