@@ -50,8 +50,9 @@ export interface RegistrySessionOptions {
    */
   credentials?: RegistryCredentials | CredentialSource;
   /**
-   * A request that waits this long for its answer, or for the next bytes of its body, is
-   * given up (`ERR_REGISTRY`). @default 60000
+   * A request that waits this long for its answer, or whose body (either way) moves less than
+   * 256 bytes a second over this long before it ends, is given up (`ERR_REGISTRY`): a body
+   * that trickles a byte at a time does not hold a pull forever. @default 60000
    */
   idleTimeoutMs?: number;
   /**
@@ -101,6 +102,8 @@ export interface RegistrySession {
 
 /** The manifest media types asked for, most wanted first. */
 const ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
+/** Bytes a second a request's body must move, over the idle timeout, to count as moving. */
+const MIN_BYTES_PER_S = 256;
 
 /**
  * Opens a session with a repository.
@@ -125,6 +128,8 @@ export function openSession(
   const base = `${options.plainHttp ? 'http' : 'https'}://${registryApiHost(ref.registry)}/v2/${ref.repository}`;
   const registryOrigin = new URL(base).origin;
   const idle = options.idleTimeoutMs ?? 60_000;
+  /** Bytes that must move within the idle timeout. */
+  const minMoved = Math.max(1, Math.ceil((idle / 1000) * MIN_BYTES_PER_S));
   /**
    * A request, its failure typed; a 404 is given back for the caller to name, and a 401 for
    * {@link authed} to answer. It is given up
@@ -139,11 +144,23 @@ export function openSession(
     const onGiven = () => ac.abort(given?.reason);
     given?.addEventListener('abort', onGiven, { once: true });
     const stalled = () =>
-      new RegistryError(url, undefined, `nothing received for ${idle / 1000} s; given up`);
+      new RegistryError(
+        url,
+        undefined,
+        `less than ${minMoved} bytes moved in ${idle / 1000} s; given up`,
+      );
     let timer = setTimeout(() => ac.abort(stalled()), idle);
-    const touch = () => {
+    /** Bytes moved since the timer last started. */
+    let moved = 0;
+    const restart = () => {
+      moved = 0;
       clearTimeout(timer);
       timer = setTimeout(() => ac.abort(stalled()), idle);
+    };
+    /** `n` bytes moved: the timer starts again once they add up to enough. */
+    const touch = (n: number) => {
+      moved += n;
+      if (moved >= minMoved) restart();
     };
     /** The request is over: no timer, no listener on the caller's signal. */
     const over = () => {
@@ -157,10 +174,9 @@ export function openSession(
     /** Why the request ended, when it was the stall timer or the caller's signal. */
     const ended = () =>
       given?.aborted || ac.signal.reason instanceof RegistryError ? ac.signal.reason : undefined;
-    // A body being sent is progress too: each piece it gives restarts the timer, so a long
-    // upload is not given up while it moves.
-    const sent =
-      init.body instanceof ReadableStream ? touching(init.body, () => touch()) : init.body;
+    // A body being sent is progress too: the bytes it gives count, so a long upload is not
+    // given up while it moves.
+    const sent = init.body instanceof ReadableStream ? touching(init.body, touch) : init.body;
     let res: Response;
     try {
       res = await doFetch(url, {
@@ -178,7 +194,7 @@ export function openSession(
         cause: err,
       });
     }
-    touch();
+    restart();
     const reader = res.body?.getReader();
     const body =
       reader &&
@@ -191,7 +207,7 @@ export function openSession(
                 over();
                 controller.close();
               } else {
-                touch();
+                touch(r.value.length);
                 controller.enqueue(r.value);
               }
             } catch (err) {
@@ -497,14 +513,14 @@ export function retryAfter(value: string | null): number | undefined {
 /** `body`, calling `onPiece` as each piece is pulled from it. */
 function touching(
   body: ReadableStream<Uint8Array>,
-  onPiece: () => void,
+  onPiece: (bytes: number) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         const r = await reader.read();
-        onPiece();
+        onPiece(r.done ? 0 : r.value.length);
         if (r.done) controller.close();
         else controller.enqueue(r.value);
       },

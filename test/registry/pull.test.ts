@@ -486,10 +486,36 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
         registryLayout(`${host}/x:t`, { plainHttp: true, idleTimeoutMs: 300 }),
       ).rejects.toMatchObject({
         code: 'ERR_REGISTRY',
-        message: expect.stringMatching(/nothing received for 0.3 s/),
+        message: expect.stringMatching(/less than 77 bytes moved in 0.3 s/),
       });
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('gives up a body that trickles a byte at a time, though its bytes keep coming', async () => {
+    const timers = new Set<ReturnType<typeof setInterval>>();
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      const t = setInterval(() => res.write(' '), 50);
+      timers.add(t);
+      res.once('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const started = Date.now();
+      await expect(
+        registryLayout(`${host}/x:t`, { plainHttp: true, idleTimeoutMs: 300, retryDelayMs: 10 }),
+      ).rejects.toMatchObject({
+        code: 'ERR_REGISTRY',
+        message: expect.stringMatching(/less than 77 bytes moved in 0.3 s/),
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      for (const t of timers) clearInterval(t);
       server.closeAllConnections();
       server.close();
     }
