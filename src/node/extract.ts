@@ -15,6 +15,7 @@
  * @module
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import {
   chmod,
@@ -357,8 +358,13 @@ class Extractor {
   private readonly gid = process.getgid?.() ?? -1;
   private readonly chown: boolean;
   private readonly applyXattrs: boolean;
-  /** Normalized paths known to be real directories (not symbolic links) under the root. */
-  private readonly dirs = new Set<string>(['']);
+  /**
+   * Normalized paths known to be real directories (not symbolic links) under the root: true
+   * for those this extraction made, false for those it found.
+   */
+  private readonly dirs = new PathTrie<boolean>();
+  /** Whether the target tells names apart exactly (case, Unicode normalization); probed once. */
+  private exactNames: Promise<boolean> | undefined;
   /** Normalized paths of regular files this tar created (hard link targets). */
   private readonly files = new PathTrie<true>();
   /** Directory metadata to apply at the end. */
@@ -375,6 +381,7 @@ class Extractor {
   ) {
     this.chown = options.preserveOwnership ?? this.isRoot;
     this.applyXattrs = options.xattrs ?? true;
+    this.dirs.set('', false);
   }
 
   /** Turns a filesystem error into an {@link ExtractError} naming the entry. */
@@ -475,9 +482,11 @@ class Extractor {
   /** Applies the deferred directory metadata, deepest directories first. */
   async finish(): Promise<void> {
     const depth = (p: string) => (p === '' ? 0 : p.split('/').length);
-    const dirs = [...this.deferred.entries()].sort((a, b) => depth(b[0]) - depth(a[0]));
+    const dirs = [...this.deferred.entries()]
+      .map(([rel, meta]) => ({ rel, meta, depth: depth(rel) }))
+      .sort((a, b) => b.depth - a.depth);
     this.deferred.deleteTree('');
-    for (const [rel, meta] of dirs) {
+    for (const { rel, meta } of dirs) {
       this.location = meta.location;
       const full = rel === '' ? this.root : join(this.root, rel);
       const same = (st: Stats) => st.isDirectory() && st.dev === meta.dev && st.ino === meta.ino;
@@ -540,12 +549,14 @@ class Extractor {
       if (st === undefined) {
         if (!create) throw new ExtractError(`parent ${JSON.stringify(rel)} is missing`, location);
         await mkdir(full, { mode: 0o755 });
+        this.dirs.set(rel, true);
+        continue;
       } else if (st.isSymbolicLink()) {
         throw new UnsafePathError(`parent ${JSON.stringify(rel)} is a symbolic link`, location);
       } else if (!st.isDirectory()) {
         throw new ExtractError(`parent ${JSON.stringify(rel)} is not a directory`, location);
       }
-      this.dirs.add(rel);
+      this.dirs.set(rel, false);
     }
   }
 
@@ -560,23 +571,32 @@ class Extractor {
     if (st.isDirectory()) {
       if (keepDir) return true;
       await rm(full, { recursive: true, force: true });
-      this.forget(rel, true);
+      await this.forget(rel, true);
       return false;
     }
     await unlink(full);
-    this.forget(rel, false);
+    await this.forget(rel, false);
     return false;
   }
 
   /** Drops what is known about a removed path (and, for a directory, everything below it). */
-  private forget(rel: string, tree: boolean): void {
+  private async forget(rel: string, tree: boolean): Promise<void> {
     if (tree) {
       // On a case-insensitive or normalizing filesystem (macOS, ext4 casefold) the removed
       // directory may be known under other spellings too, where a symbolic link may come next:
-      // no directory is taken on trust after a directory's removal. (A file's removal changes
-      // none: every spelling of its path named that file, not a directory.)
-      this.dirs.clear();
-      this.dirs.add('');
+      // there, no directory is taken on trust after a directory's removal. Where names are
+      // exact (a target that tells them apart, and every directory above the removed one made
+      // here, so like it), only what was below it goes: forgetting everything would make each
+      // later entry walk its parents again, which a tar of deep paths turns into minutes.
+      // (A file's removal changes nothing known: every spelling of its path named that file.)
+      const slash = rel.lastIndexOf('/');
+      const parent = slash < 0 ? '' : rel.slice(0, slash);
+      if (this.dirs.everyAlong(parent, (made) => made) && (await this.namesAreExact())) {
+        this.dirs.deleteTree(rel);
+      } else {
+        this.dirs.deleteTree('');
+        this.dirs.set('', false);
+      }
       this.files.deleteTree(rel);
       this.deferred.deleteTree(rel);
     } else {
@@ -593,10 +613,11 @@ class Extractor {
   ): Promise<void> {
     // Ours and owner-writable until the end, whatever the entry's mode and owner, so that its
     // children fit in and nobody else can change it while they are written.
-    if (!(await this.replace(rel, full, true))) await mkdir(full, { mode: 0o700 });
+    const kept = await this.replace(rel, full, true);
+    if (!kept) await mkdir(full, { mode: 0o700 });
     const st = await lstat(full);
     if (!st.isDirectory()) throw new ExtractError('created directory changed type', location);
-    this.dirs.add(rel);
+    if (!this.dirs.has(rel)) this.dirs.set(rel, !kept);
     this.report.dirs++;
     await this.setXattrs(entry, full);
     // A later entry for the same directory wins.
@@ -733,6 +754,32 @@ class Extractor {
     await this.setXattrs(entry, full);
     await chmod(full, entry.mode & 0o7777);
     await lutimes(full, seconds(entry.atime ?? entry.mtime), seconds(entry.mtime));
+  }
+
+  /**
+   * Whether the target tells apart names that differ only in case or in Unicode normalization,
+   * asked once: a probe file is made in it, looked up under such other spellings, and removed.
+   * False when the probe cannot be made.
+   */
+  private namesAreExact(): Promise<boolean> {
+    this.exactNames ??= (async () => {
+      const name = `.layerdiff-probe-${randomBytes(6).toString('hex')}-\u00e9`;
+      const full = join(this.root, name);
+      try {
+        await (await open(full, CREATE_FILE, 0o600)).close();
+      } catch {
+        return false;
+      }
+      try {
+        for (const other of [name.toUpperCase(), name.normalize('NFD')]) {
+          if ((await lstatOrUndefined(join(this.root, other))) !== undefined) return false;
+        }
+        return true;
+      } finally {
+        await unlink(full);
+      }
+    })();
+    return this.exactNames;
   }
 
   /** Whether to apply the entry's ownership; counts it when not. */

@@ -67,6 +67,19 @@ export class PathTrie<V> {
     node.children?.delete(last);
   }
 
+  /**
+   * Whether `path` and every path above it (the root left out) has a value that passes `test`.
+   * True for the root itself.
+   */
+  everyAlong(path: string, test: (value: V) => boolean): boolean {
+    let node: Node<V> | undefined = this.root;
+    for (const part of parts(path)) {
+      node = node.children?.get(part);
+      if (!node?.set || !test(node.value as V)) return false;
+    }
+    return true;
+  }
+
   /** Every path with a value, with it, parents before children. */
   *entries(): Generator<[string, V]> {
     const stack: Array<[string, Node<V>]> = [['', this.root]];
