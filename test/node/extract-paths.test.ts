@@ -74,6 +74,20 @@ describe('PathTrie', () => {
     expect(order.indexOf('x/y')).toBeLessThan(order.indexOf('x/y/z'));
     expect(order).toHaveLength(4);
   });
+
+  it('tells whether a path and every path above it has a value that passes a test', () => {
+    const t = new PathTrie<boolean>();
+    t.set('a', true);
+    t.set('a/b', true);
+    t.set('a/b/c', false);
+    t.set('a/x/y', true); // `a/x` has no value
+    const made = (v: boolean) => v;
+    expect(t.everyAlong('', made)).toBe(true);
+    expect(t.everyAlong('a/b', made)).toBe(true);
+    expect(t.everyAlong('a/b/c', made)).toBe(false);
+    expect(t.everyAlong('a/x/y', made)).toBe(false);
+    expect(t.everyAlong('a/b/missing', made)).toBe(false);
+  });
 });
 
 describe('SparseBody', () => {
