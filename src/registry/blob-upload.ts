@@ -247,14 +247,16 @@ async function startUpload(
   if (res.status !== 202) {
     throw new RegistryError(start, res.status, `answered ${res.status} to an upload`);
   }
-  return uploadLocation(res, url);
+  return uploadLocation(res);
 }
 
 /**
- * Where an upload goes on: the `Location` an answer names, resolved against `from`.
+ * Where an upload goes on: the `Location` an answer names, resolved against the URL that gave
+ * the answer (where a redirect led, if one did).
  * @throws {@link RegistryError} when there is none, or it is not an http(s) URL.
  */
-function uploadLocation(res: Answer, from: string): URL {
+function uploadLocation(res: Answer): URL {
+  const from = res.url;
   const location = res.headers.get('location');
   try {
     const url = new URL(location ?? '', from);
@@ -283,7 +285,7 @@ async function uploadStatus(
   const last = range ? Number(range[1]) : 0;
   if (last === 0 || last + 1 > size) return 'anew';
   const offset = last + 1;
-  return { url: res.headers.has('location') ? uploadLocation(res, url.href) : url, offset };
+  return { url: res.headers.has('location') ? uploadLocation(res) : url, offset };
 }
 
 /**
@@ -394,7 +396,7 @@ async function attempt(
       });
       if (res instanceof UnexpectedBlob) return res;
       res.close();
-      at.url = uploadLocation(res, at.url.href);
+      at.url = uploadLocation(res);
       at.offset += partSize;
     }
     const last = new URL(at.url);

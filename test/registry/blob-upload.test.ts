@@ -5,8 +5,11 @@
  * `0-0` starts anew; an upload given up while asking where it stands is deleted.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import { webHashProvider } from '../../src/hash/web.js';
+import { nodeHttpFetch } from '../../src/node/http-fetch.js';
 import { uploadBlob } from '../../src/registry/blob-upload.js';
 import { parseImageReference } from '../../src/registry/names.js';
 import { openSession } from '../../src/registry/session.js';
@@ -122,5 +125,48 @@ it('deletes the upload when asking where it stands fails', async () => {
     expect(reg.requests.map((q) => q.method)).toEqual(['POST', 'PUT', 'DELETE']);
   } finally {
     reg.close();
+  }
+});
+
+it('goes on where a redirected POST was answered: a relative Location is resolved there', async () => {
+  // `front` sends the POST on to `back`, which names the upload by a path of its own.
+  const puts: string[] = [];
+  const back = createServer(async (req, res) => {
+    for await (const _ of req);
+    if (req.method === 'POST') return res.writeHead(202, { location: '/up/1' }).end();
+    if (req.method === 'PUT') {
+      puts.push(req.url ?? '');
+      return res.writeHead(201).end();
+    }
+    res.writeHead(404).end();
+  });
+  const front = createServer((req, res) => {
+    req.resume();
+    if (req.method === 'POST') {
+      const port = (back.address() as AddressInfo).port;
+      return res.writeHead(307, { location: `http://127.0.0.1:${port}/v2/x/blobs/uploads/` }).end();
+    }
+    res.writeHead(404).end();
+  });
+  for (const s of [back, front]) await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  try {
+    const host = `127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const session = openSession(parseImageReference(`${host}/x`), 'pull,push', {
+      plainHttp: true,
+      fetch: nodeHttpFetch(),
+    });
+    const up = await uploadBlob(
+      { session, hash: webHashProvider(), has: async () => false },
+      source(0),
+      digest,
+      data.length,
+    );
+    expect(up).toMatchObject({ kept: true });
+    expect(puts).toEqual([`/up/1?digest=${encodeURIComponent(digest)}`]);
+  } finally {
+    for (const s of [back, front]) {
+      s.closeAllConnections();
+      s.close();
+    }
   }
 });
