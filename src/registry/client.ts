@@ -175,6 +175,10 @@ export async function registryLayout(
       const range = given > 0 ? { range: `bytes=${given}-` } : undefined;
       const res = await blob(digest, 'GET', range, cancelled.signal);
       if (!res.body) throw new RegistryError(url, res.status, 'no body');
+      if (given === 0 && res.status === 206) {
+        res.close();
+        throw new RegistryError(url, 206, 'sent part of the blob (206) when asked for all of it');
+      }
       if (given > 0 && res.status === 206) {
         const said = res.headers.get('content-range') ?? '';
         const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(said);

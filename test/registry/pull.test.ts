@@ -440,6 +440,41 @@ describe.runIf(toolsAvailable('python3', 'gzip'))('oci pull from a registry that
     expect(always.seen).toHaveLength(11);
   });
 
+  it('refuses part of a layer (206) sent when the whole was asked for', async () => {
+    const target = layerDigest();
+    const served = await serveLayout(src, {
+      lie({ req, res, kind, digest, bytes }) {
+        if (kind !== 'blobs' || digest !== target || req.method !== 'GET') return false;
+        const half = bytes.subarray(0, bytes.length >> 1);
+        res.writeHead(206, {
+          'content-length': half.length,
+          'content-range': `bytes 0-${half.length - 1}/${bytes.length}`,
+        });
+        res.end(half);
+        return true;
+      },
+    });
+    try {
+      const r = await runCli(
+        [
+          'oci',
+          'pull',
+          `${served.host}/x:exact`,
+          '--plain-http',
+          '--store',
+          store,
+          '--out',
+          join(work, 'partial'),
+        ],
+        { timeoutMs: 60_000, env: noAuthFiles(work) },
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/ERR_REGISTRY: .*sent part of the blob \(206\) when asked for all/);
+    } finally {
+      served.close();
+    }
+  });
+
   it('refuses registries that want credentials, or do not take the token they gave', async () => {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
