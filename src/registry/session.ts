@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { readBytes, streamOfBytes } from '../bytes-stream.js';
+import { readBytes, readLeading, streamOfBytes } from '../bytes-stream.js';
 import { RegistryAuthError, RegistryError } from '../errors.js';
 import {
   DOCKER_MANIFEST,
@@ -231,15 +231,13 @@ export function openSession(
     };
     if (!reader) over();
     if (res.ok || res.status === 404 || res.status === 401) return answer;
-    // No body (a HEAD, a 204) reads as empty: a stream that never ends would wait forever.
-    const text = await readBytes(
-      body ?? streamOfBytes(new Uint8Array(0)),
-      2048,
-      () => new Error(),
-    ).then(
-      (b) => new TextDecoder().decode(b),
-      () => '',
-    );
+    // The start of what it says, if anything (a HEAD or a 204 says nothing).
+    const text = body
+      ? await readLeading(body.getReader(), 2048).then(
+          ({ head }) => new TextDecoder().decode(head),
+          () => '',
+        )
+      : '';
     close();
     const err = new RegistryError(
       url,
