@@ -374,7 +374,7 @@ export async function convertLayout(
   const layout = typeof src === 'string' ? await OciLayout.open(src, options.limits) : src;
   // Read and check every index, manifest and config, and every layer's media type and
   // presence, before converting anything.
-  const read = new Map<string, Plan>();
+  const read: Planning = { plans: new Map(), held: 0 };
   const plans: Plan[] = [];
   for (const d of layout.select(options.ref)) {
     plans.push(await planOf(layout, d, 0, read, options.platform));
@@ -439,38 +439,56 @@ type Plan =
       leftOut: Descriptor[];
     };
 
+/** What planning has read: each entry's plan by digest, and the JSON bytes they hold. */
+interface Planning {
+  plans: Map<string, Plan>;
+  held: number;
+}
+
 /**
  * Reads and checks an entry of an index: a nested index with its entries, a manifest of tar
  * layers with its config, or an artifact's manifest, copied as it is. Each blob is
  * read once (`read`): an index may list one many times.
+ * @throws {@link OciLimitError} when what planning holds passes the layout's `total` limit.
  */
 async function planOf(
   layout: LayoutReader,
   d: Descriptor,
   depth: number,
-  read: Map<string, Plan>,
+  read: Planning,
   platform: string | undefined,
 ): Promise<Plan> {
-  const seen = read.get(d.digest);
+  const hold = (bytes: number) => {
+    read.held += bytes;
+    if (read.held > layout.limits.total) {
+      throw new OciLimitError(
+        `${d.digest}: the indexes, manifests and configs of this conversion pass ${layout.limits.total} bytes`,
+      );
+    }
+  };
+  const seen = read.plans.get(d.digest);
   if (seen && seen.descriptor.size === d.size && seen.descriptor.mediaType === d.mediaType) {
     return { ...seen, descriptor: d };
   }
   let plan: Plan;
   if (isIndexMediaType(d.mediaType)) {
     const { bytes, index } = await layout.readIndex(d, depth);
+    hold(bytes.length);
     const entries = platform === undefined ? index.manifests : forPlatform(index, platform, d);
     const children: Plan[] = [];
     for (const c of entries) children.push(await planOf(layout, c, depth + 1, read, platform));
     const leftOut = index.manifests.filter((c) => !entries.includes(c));
     plan = { kind: 'index', descriptor: d, bytes, index, children, leftOut };
   } else {
-    const read = await layout.readManifest(d);
-    const { bytes, manifest } = read;
+    const manifestRead = await layout.readManifest(d);
+    const { bytes, manifest } = manifestRead;
+    hold(bytes.length);
     if (isArtifact(manifest.layers.map((l) => l.mediaType))) {
       for (const x of [manifest.config, ...manifest.layers]) await layout.checkBlob(x);
       plan = { kind: 'copy', descriptor: d, bytes, manifest };
     } else {
-      const image = await layout.readImage(d, read);
+      const image = await layout.readImage(d, manifestRead);
+      hold(image.configBytes.length);
       for (const layer of image.manifest.layers) {
         if (layerCompression(layer.mediaType) === undefined) {
           throw new OciMediaTypeError(layer.mediaType, `${d.digest}: unsupported layer media type`);
@@ -480,7 +498,7 @@ async function planOf(
       plan = { kind: 'image', descriptor: d, image };
     }
   }
-  read.set(d.digest, plan);
+  read.plans.set(d.digest, plan);
   return plan;
 }
 

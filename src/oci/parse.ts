@@ -20,6 +20,12 @@ export interface OciLimits {
   manifest: number;
   /** Largest image config blob. @default 8 MiB */
   config: number;
+  /**
+   * Index, manifest and config bytes one conversion reads (and holds, to check everything
+   * before it converts anything), all together: an index listing thousands of manifests of
+   * megabytes each would otherwise take gigabytes. @default 32 MiB
+   */
+  total: number;
 }
 
 /** The default {@link OciLimits}. */
@@ -27,6 +33,7 @@ export const DEFAULT_OCI_LIMITS: Readonly<OciLimits> = Object.freeze({
   index: 4 * 1024 * 1024,
   manifest: 4 * 1024 * 1024,
   config: 8 * 1024 * 1024,
+  total: 32 * 1024 * 1024,
 });
 
 /** An OCI content descriptor (the fields layerdiff reads; the rest are kept in `raw`). */

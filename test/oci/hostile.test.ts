@@ -134,6 +134,27 @@ describe('hostile OCI layouts', () => {
     await expectFailure('ERR_OCI_LIMIT');
   });
 
+  it('an index of manifests that together pass the total limit: refused before converting', async () => {
+    // Two images of one config; the limit holds one image's manifest and config, not two.
+    const first = readJson(blobFile(manifest.digest));
+    const second = putJson(src, { ...first, annotations: { second: 'yes' } });
+    const config = first.config as { size: number };
+    const index = readJson(join(src, 'index.json'));
+    index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...second });
+    writeJson(join(src, 'index.json'), index);
+    const total = manifest.size + config.size + 10;
+    const store = await FsStore.open(join(work, 'store'));
+    const out = join(work, `out-total-${n}`);
+    await expect(convertLayout(src, { store, out, limits: { total } })).rejects.toMatchObject({
+      code: 'ERR_OCI_LIMIT',
+      message: expect.stringMatching(/indexes, manifests and configs of this conversion pass/),
+    });
+    expect(existsSync(out)).toBe(false);
+    // Within the default limit: converted.
+    await convertLayout(src, { store, out });
+    expect(existsSync(out)).toBe(true);
+  });
+
   it('an index.json over the size limit', async () => {
     const index = readJson(join(src, 'index.json'));
     index.annotations = { padding: 'x'.repeat(4 * 1024 * 1024) };
