@@ -4,33 +4,43 @@
  * on that chunk staying until its index is written, and a reader on the packs it loaded.
  *
  * A store, when it opens, creates a **shared lock** `locks/<pid>-<random>.lock` and removes it
- * when it closes. A collection creates the **exclusive lock** `locks/gc.lock` (an exclusive
- * create, so only one collection runs), then looks for shared locks; a store, having created
- * its shared lock, looks for the exclusive one. Each takes its own lock before it looks for the
- * other's, so of a store and a collection starting at once at least one sees the other, and
- * gives way with {@link StoreLockedError}.
+ * when it closes. A collection creates an **exclusive lock** `locks/gc-<pid>-<random>.lock`,
+ * then looks for other exclusive locks and for shared locks; a store, having created its
+ * shared lock, looks for exclusive ones. Each takes its own lock before it looks for the
+ * others', so of two starting at once at least one sees the other, and gives way with
+ * {@link StoreLockedError}. Every lock has a name of its own: removing a stale lock, or
+ * releasing one's own, never removes a lock another process has just taken (with one name
+ * for the exclusive lock, a collection that judged a crashed one's lock stale could remove a
+ * live one taken meanwhile, and two collections ran at once). A lock file is made whole (written
+ * under a temporary name, then linked into place), so none is ever seen empty.
  *
  * A lock file holds `{"pid", "host", "since"}` of its holder. A lock whose holder was a process
  * of this host that no longer runs (what a crash or a store never closed leaves) is stale: it
- * is ignored, and a collection removes it. A lock of another host (a store on a shared
+ * is ignored, and a collection removes it; so is an empty file older than a minute (what an
+ * older build left when a disk was full). A lock of another host (a store on a shared
  * filesystem, or in another container's process namespace) cannot be checked, so it holds
- * until someone removes its file. docs/FORMAT.md §13.5 has the protocol.
+ * until someone removes its file. `locks/gc.lock`, the exclusive lock of older builds, is
+ * still honoured. docs/FORMAT.md §13.5 has the protocol.
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StoreError, StoreLockedError, UsageError } from '../errors.js';
 
 /** Name of the directory of lock files inside a store. */
 export const LOCKS_DIR = 'locks';
-/** Name of the exclusive lock of a garbage collection. */
-export const EXCLUSIVE_LOCK = 'gc.lock';
+/** Name of the exclusive lock of garbage collections of older builds. */
+export const LEGACY_EXCLUSIVE_LOCK = 'gc.lock';
 /** Names of shared locks. */
 const SHARED_RE = /^[0-9]+-[0-9a-f]{16}\.lock$/;
+/** Names of exclusive locks (a collection's). */
+export const EXCLUSIVE_RE = /^(?:gc-[0-9]+-[0-9a-f]{16}\.lock|gc\.lock)$/;
+/** An empty lock file older than this is stale. */
+const EMPTY_STALE_MS = 60_000;
 /** Largest lock file read: anything longer is not one of ours, and is not stale. */
 const MAX_LOCK_BYTES = 4096;
 
@@ -83,7 +93,11 @@ async function holderOf(path: string): Promise<Holder | undefined> {
  */
 async function isStale(path: string): Promise<boolean> {
   const h = await holderOf(path);
-  if (!h) return !(await exists(path));
+  if (!h) {
+    const st = await lstat(path).catch(() => undefined);
+    if (!st) return true;
+    return st.isFile() && st.size === 0 && Date.now() - st.mtimeMs > EMPTY_STALE_MS;
+  }
   if (h.host !== hostname()) return false;
   if (h.pid === process.pid) return false;
   try {
@@ -95,29 +109,39 @@ async function isStale(path: string): Promise<boolean> {
   }
 }
 
-/** Whether a name exists (whatever it is: a lock file, or something in its place). */
-const exists = (path: string): Promise<boolean> =>
-  lstat(path).then(
-    () => true,
-    () => false,
-  );
-
 /** How a lock reads in an error message. */
 async function describe(path: string): Promise<string> {
   const h = await holderOf(path);
   return h ? `${path} (pid ${h.pid} on ${h.host}, since ${h.since})` : path;
 }
 
-/** Writes a new lock file; throws EEXIST when `name` exists. */
+/**
+ * Writes a new lock file whole: under a temporary name first, then linked into place, so that
+ * a write that fails (a full disk) leaves no lock.
+ */
 async function create(dir: string, name: string): Promise<string> {
   const path = join(dir, name);
-  const fh = await open(path, 'wx');
+  const temp = join(dir, `.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
   try {
-    await fh.writeFile(`${JSON.stringify(me())}\n`);
+    await writeFile(temp, `${JSON.stringify(me())}\n`, { flag: 'wx' });
+    await link(temp, path);
   } finally {
-    await fh.close();
+    await unlink(temp).catch(() => {});
   }
   return path;
+}
+
+/** Exclusive locks in `dir` other than `own` that are not stale; stale ones are removed. */
+async function liveLocks(dir: string, pattern: RegExp, own?: string): Promise<string[]> {
+  const live: string[] = [];
+  for (const name of await readdir(dir)) {
+    if (!pattern.test(name)) continue;
+    const p = join(dir, name);
+    if (p === own) continue;
+    if (await isStale(p)) await unlink(p).catch(() => {});
+    else live.push(p);
+  }
+  return live;
 }
 
 /** A lock whose release removes `path` once. */
@@ -146,7 +170,8 @@ async function waiting(take: () => Promise<StoreLock>, waitMs: number): Promise<
       return await take();
     } catch (err) {
       if (!(err instanceof StoreLockedError) || Date.now() + pause > until) throw err;
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      // Jittered: two collections that gave way to each other do not meet again each time.
+      await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
     }
   }
 }
@@ -173,10 +198,22 @@ async function trySharedLock(root: string): Promise<StoreLock> {
     if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return held(undefined);
     throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
   }
-  const gc = join(dir, EXCLUSIVE_LOCK);
-  if ((await exists(gc)) && !(await isStale(gc))) {
+  const gcs: string[] = [];
+  try {
+    for (const name of await readdir(dir)) {
+      const p = join(dir, name);
+      if (EXCLUSIVE_RE.test(name) && !(await isStale(p))) gcs.push(p);
+    }
+  } catch (err) {
     await unlink(path).catch(() => {});
-    throw new StoreLockedError(`${root} is being garbage-collected: ${await describe(gc)}`, [gc]);
+    throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
+  }
+  if (gcs.length > 0) {
+    await unlink(path).catch(() => {});
+    throw new StoreLockedError(
+      `${root} is being garbage-collected: ${await describe(gcs[0]!)}`,
+      gcs,
+    );
   }
   return held(path);
 }
@@ -194,38 +231,23 @@ export function lockExclusive(root: string, waitMs = 0): Promise<StoreLock> {
 
 async function tryExclusiveLock(root: string): Promise<StoreLock> {
   const dir = join(root, LOCKS_DIR);
-  let path: string | undefined;
+  let path: string;
   try {
     await mkdir(dir, { recursive: true });
-    // Two tries: the first may meet the lock of a collection that crashed.
-    for (let tries = 0; path === undefined; tries++) {
-      try {
-        path = await create(dir, EXCLUSIVE_LOCK);
-      } catch (err) {
-        const gc = join(dir, EXCLUSIVE_LOCK);
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (tries > 0 || !(await isStale(gc))) {
-          throw new StoreLockedError(
-            `${root} is already being garbage-collected: ${await describe(gc)}`,
-            [gc],
-          );
-        }
-        await unlink(gc).catch(() => {});
-      }
-    }
+    path = await create(dir, `gc-${process.pid}-${randomBytes(8).toString('hex')}.lock`);
   } catch (err) {
-    if (err instanceof StoreLockedError) throw err;
     throw new StoreError(`locking ${root}: ${(err as Error).message}`, { cause: err });
   }
   const lock = held(path);
   try {
-    const live: string[] = [];
-    for (const name of await readdir(dir)) {
-      if (!SHARED_RE.test(name)) continue;
-      const p = join(dir, name);
-      if (await isStale(p)) await unlink(p).catch(() => {});
-      else live.push(p);
+    const gcs = await liveLocks(dir, EXCLUSIVE_RE, path);
+    if (gcs.length > 0) {
+      throw new StoreLockedError(
+        `${root} is already being garbage-collected: ${await describe(gcs[0]!)}`,
+        gcs,
+      );
     }
+    const live = await liveLocks(dir, SHARED_RE);
     if (live.length > 0) {
       const shown = await Promise.all(live.slice(0, 5).map(describe));
       const more = live.length > 5 ? ` and ${live.length - 5} more` : '';

@@ -15,10 +15,11 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkNotFoundError, PackFormatError, StoreLockedError } from '../../src/errors.js';
@@ -137,7 +138,9 @@ describe.each(['pack', 'loose'] as const)('collectGarbage, %s layout', (layout) 
     const idx = await storeOf(root, layout, ['a', 'b']);
     const seen: boolean[] = [];
     async function* late() {
-      seen.push(existsSync(join(root, LOCKS_DIR, 'gc.lock')));
+      seen.push(
+        readdirSync(join(root, LOCKS_DIR)).some((n) => /^gc-\d+-[0-9a-f]{16}\.lock$/.test(n)),
+      );
       yield idx.a!;
     }
     expect((await collectGarbage(root, late(), { hash })).indexes).toBe(1);
@@ -536,6 +539,45 @@ describe('store locks', () => {
       StoreLockedError,
     );
     await held.close();
+  });
+
+  it('each collection holds a lock of its own: one gives way to another, and removes only its own', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a']);
+    const dir = join(root, LOCKS_DIR);
+    // A collection under way (this live process, by another lock's name).
+    const other = join(dir, `gc-${process.pid}-${randomBytes(8).toString('hex')}.lock`);
+    writeFileSync(other, `${JSON.stringify({ pid: process.pid, host: hostname(), since: 'x' })}\n`);
+    await expect(collectGarbage(root, [idx.a!], { hash })).rejects.toThrow(
+      /already being garbage-collected/,
+    );
+    await expect(PackStore.open(root)).rejects.toBeInstanceOf(StoreLockedError);
+    // The one that gave way removed its own lock, and left the other's.
+    expect(readdirSync(dir)).toEqual([basename(other)]);
+    // A crashed collection's lock (its process gone) is removed by the next one, which runs.
+    const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
+    rmSync(other);
+    const crashed = join(dir, `gc-${dead}-${randomBytes(8).toString('hex')}.lock`);
+    writeFileSync(crashed, `${JSON.stringify({ pid: dead, host: hostname(), since: 'x' })}\n`);
+    const held = await lockExclusive(root);
+    expect(readdirSync(dir)).toEqual([basename(held.path!)]);
+    await held.release();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('an empty lock file holds while it may be being written, and is stale after a minute', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a']);
+    const dir = join(root, LOCKS_DIR);
+    mkdirSync(dir, { recursive: true });
+    const empty = join(dir, `gc-1-${randomBytes(8).toString('hex')}.lock`);
+    writeFileSync(empty, '');
+    await expect(PackStore.open(root)).rejects.toBeInstanceOf(StoreLockedError);
+    const old = (Date.now() - 120_000) / 1000;
+    utimesSync(empty, old, old);
+    await (await PackStore.open(root)).close();
+    await collectGarbage(root, [idx.a!], { hash });
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('a lock of a process of this host that no longer runs is stale; one of another host holds', async () => {
