@@ -171,6 +171,10 @@ async function workerDigest(bytes: Uint8Array): Promise<Uint8Array> {
 function workerHash(): IncrementalHash {
   const w = hashWorker();
   const id = w.nextId++;
+  // What unregisters the hash from `abandoned`: not the hash itself, which these closures
+  // would then hold (they share one context with `onAck`, which `w.pending` holds), so that an
+  // abandoned hash was never collected and kept its batch buffer (256 KiB) for good.
+  const token = {};
   let batch = copyIntoSpare(w.spares, new Uint8Array(0), BATCH_BYTES);
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -253,11 +257,11 @@ function workerHash(): IncrementalHash {
         }),
       );
       w.pending.delete(id);
-      abandoned.unregister(hash);
+      abandoned.unregister(token);
       return digest ?? failed(w);
     },
   };
-  abandoned.register(hash, { w, id }, hash);
+  abandoned.register(hash, { w, id }, token);
   return hash;
 }
 

@@ -64,6 +64,34 @@ describe('nodeHashProvider', () => {
     expect(r.stdout).toContain(ref(new Uint8Array(3)));
     expect(r.stdout).toContain('left without digest');
   });
+
+  it('an abandoned incremental hash is collected, its buffers with it', () => {
+    // 200 hashes left without a digest (a pull whose client went away): each held a batch
+    // buffer of 256 KiB for good when the hash could not be collected.
+    const entry = join(process.cwd(), 'dist', 'node.js');
+    if (!existsSync(entry)) throw new Error('run `npm run build` first: dist/node.js is missing');
+    const script = `
+      import { nodeHashProvider } from ${JSON.stringify(entry)};
+      import { setTimeout as sleep } from 'node:timers/promises';
+      const p = nodeHashProvider();
+      const settle = async () => { for (let i = 0; i < 4; i++) { gc(); await sleep(50); } };
+      await settle();
+      const before = process.memoryUsage().arrayBuffers;
+      for (let i = 0; i < 200; i++) {
+        const h = await p.create();
+        await h.update(new Uint8Array(100_000));
+      }
+      await settle();
+      console.log(JSON.stringify({ grew: process.memoryUsage().arrayBuffers - before }));`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      timeout: 30_000,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const { grew } = JSON.parse(r.stdout);
+    // 200 x 256 KiB = 50 MiB when they leak; a few spare buffers when they do not.
+    expect(grew).toBeLessThan(8 * 1024 * 1024);
+  });
 });
 
 describe('worker hashes', () => {
