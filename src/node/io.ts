@@ -332,12 +332,14 @@ export async function atomicFile(
  * never buffered without bound.
  * @param out - the stream. @default process.stdout
  * @param options - whether to give each piece's buffer back once written (see
- *   {@link AtomicFileOptions.giveBack}).
+ *   {@link AtomicFileOptions.giveBack}); a signal that fails the writes (one waiting for
+ *   `drain` included) when it is aborted: for a stream that may never say it is gone, such as
+ *   an HTTP response queued behind another on a connection that has closed.
  * @returns the sink.
  */
 export function stdoutSink(
   out: NodeJS.WritableStream = process.stdout,
-  options: Pick<AtomicFileOptions, 'giveBack'> = {},
+  options: Pick<AtomicFileOptions, 'giveBack'> & { signal?: AbortSignal } = {},
 ): WritableStream<Uint8Array> {
   // A stream error (EPIPE once the reader of a pipe has gone) fails the write waiting for
   // `drain` and every later one; left unheard, it would crash the process.
@@ -349,12 +351,17 @@ export function stdoutSink(
   };
   // Destroyed without an error, a stream emits no 'drain' either.
   const onClose = () => onError(new Error('the output stream was closed'));
+  const signal = options.signal;
+  const onAbort = () => onError(signal?.reason);
   const stopListening = () => {
     out.off('error', onError);
     out.off('close', onClose);
+    signal?.removeEventListener('abort', onAbort);
   };
   out.on('error', onError);
   out.on('close', onClose);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
   return new WritableStream<Uint8Array>({
     close: stopListening,
     abort: stopListening,

@@ -8,7 +8,7 @@
  * @module
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { stdoutSink } from './io.js';
 
 /** Options of {@link serveRegistry}. */
@@ -40,7 +40,8 @@ export async function serveRegistry(
 ): Promise<RunningRegistry> {
   const host = options.host ?? '127.0.0.1';
   const server = createServer((req, res) => {
-    void answer(handler, req, res);
+    // Whatever fails answering one request ends that request, never the server.
+    answer(handler, req, res).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -60,6 +61,22 @@ export async function serveRegistry(
         server.closeAllConnections();
       }),
   };
+}
+
+/** Signals, one per connection, aborted when the connection closes. */
+const connections = new WeakMap<Socket, AbortSignal>();
+
+/** A signal aborted when `socket` closes (at once, if it has). */
+function connectionGone(socket: Socket): AbortSignal {
+  let signal = connections.get(socket);
+  if (!signal) {
+    const ac = new AbortController();
+    signal = ac.signal;
+    connections.set(socket, signal);
+    if (socket.destroyed) ac.abort(new Error('the client went away'));
+    else socket.once('close', () => ac.abort(new Error('the client went away')));
+  }
+  return signal;
 }
 
 /** Answers one request: the handler's response, its body written with backpressure. */
@@ -85,7 +102,15 @@ async function answer(
   for (const [k, v] of Object.entries(req.headers)) {
     if (typeof v === 'string') headers.set(k, v);
   }
-  const response = await handler(new Request(url, { method: req.method ?? 'GET', headers }));
+  let request: Request;
+  try {
+    request = new Request(url, { method: req.method ?? 'GET', headers });
+  } catch {
+    // A method fetch will not carry (TRACE, CONNECT): not one a registry answers either.
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return;
+  }
+  const response = await handler(request);
   res.writeHead(response.status, Object.fromEntries(response.headers));
   const body = response.body;
   if (!body || req.method === 'HEAD') {
@@ -96,7 +121,10 @@ async function answer(
   try {
     // Written as the client takes it; a client that goes away fails the next write, which
     // cancels the body.
-    await body.pipeTo(stdoutSink(res));
+    // A response queued behind another on the connection (pipelined) hears nothing when
+    // the client goes away: the connection's end stops its body, and frees its turn.
+    const gone = connectionGone(req.socket);
+    await body.pipeTo(stdoutSink(res, { signal: gone }), { signal: gone });
     res.end();
   } catch {
     // Broken off: no end of the response, so the client cannot take it for the whole blob.

@@ -198,6 +198,20 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
       const second = await fetch(url, { signal: AbortSignal.timeout(20_000) });
       const bytes = Buffer.from(await second.arrayBuffer());
       expect(sha256(bytes)).toBe(manifest.layers[1].digest);
+      // Five pulls pipelined on one connection, nothing read, the connection closed: the
+      // answers queued behind the first hear nothing of it, and once held their turns for good.
+      const [hostname, port] = one.host.split(':') as [string, string];
+      const path = new URL(url).pathname;
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(port), hostname, () => {
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(5));
+          setTimeout(() => socket.destroy(), 50);
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', () => {});
+      });
+      const third = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+      expect(sha256(Buffer.from(await third.arrayBuffer()))).toBe(manifest.layers[1].digest);
     } finally {
       expect(await stopServe(one)).toBe(0);
     }
@@ -242,6 +256,12 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'gzip'))('layerdiff serve and
     );
     expect(push).toMatch(/^HTTP\/1\.1 405 /);
     expect(push).toContain('UNSUPPORTED');
+    // A method fetch will not carry ended the server once.
+    const trace = await raw('TRACE /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(trace).toMatch(/^HTTP\/1\.1 405 /);
+    expect(
+      await raw('GET /v2/img/tags/list HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+    ).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it('SIGHUP reads the layouts again; one that cannot be read leaves what was served', async () => {
