@@ -31,7 +31,8 @@ export function parseRange(
     // A suffix: the last `last` bytes.
     if (last === '') return undefined;
     const n = Number(last);
-    if (n === 0) return 'unsatisfiable';
+    // Of an empty blob, no suffix is satisfiable (RFC 9110 §14.1.2).
+    if (n === 0 || size === 0) return 'unsatisfiable';
     return { start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(first);

@@ -12,6 +12,7 @@ import { ANNOTATIONS } from '../../src/oci/chunked.js';
 import type { DeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { pakoDeflateEngine } from '../../src/oci/gzip-reproduce.js';
 import { createRegistryHandler } from '../../src/registry/handler.js';
+import { parseRange } from '../../src/registry/range.js';
 import { openRepository, type RegistryRepository } from '../../src/registry/repository.js';
 import type { ChunkReader } from '../../src/store/types.js';
 import { pseudoRandom } from '../helpers/bytes.js';
@@ -181,6 +182,14 @@ describe('registry handler', () => {
         expect(sha256(await bodyOf(whole))).toBe(sha256(all));
       }
     }
+  });
+
+  it('takes no range of an empty blob as satisfiable, a suffix included', () => {
+    // A suffix once gave `bytes 0--1/0` with a 206.
+    for (const range of ['bytes=-1', 'bytes=-100', 'bytes=0-', 'bytes=0-0']) {
+      expect(parseRange(range, 0), range).toBe('unsatisfiable');
+    }
+    expect(parseRange('bytes=-1', 1)).toEqual({ start: 0, end: 0 });
   });
 
   it('answers what it does not serve with the spec error codes', async () => {
