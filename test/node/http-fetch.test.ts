@@ -2,26 +2,13 @@
  * `nodeHttpFetch` against real servers on 127.0.0.1: bodies both ways, redirects (and what
  * does not follow them to another origin), aborts.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { nodeHttpFetch } from '../../src/node/http-fetch.js';
+import { serve as serveOn } from '../helpers/servers.js';
 
-const servers: Server[] = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    s.close();
-  }
-});
-
-/** A server on 127.0.0.1; gives its origin. */
-async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void) {
-  const server = createServer(handle);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+/** A server on 127.0.0.1 until the test ends; gives its origin. */
+const serve = async (handle: Parameters<typeof serveOn>[0]) => `http://${await serveOn(handle)}`;
 
 /** What a request brought: method, headers, body. */
 async function received(req: IncomingMessage) {

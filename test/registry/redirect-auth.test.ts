@@ -5,28 +5,12 @@
  * The registry's own challenges are answered as before. Against `nodeHttpFetch` and Node's
  * `fetch`, on servers on 127.0.0.1.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RegistryAuthError } from '../../src/errors.js';
 import { nodeHttpFetch } from '../../src/node/http-fetch.js';
 import { parseImageReference } from '../../src/registry/names.js';
 import { openSession } from '../../src/registry/session.js';
-
-const servers: Server[] = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    s.close();
-  }
-});
-
-async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void) {
-  const server = createServer(handle);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { serve } from '../helpers/servers.js';
 
 const BASIC = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
 const digest = `sha256:${'ab'.repeat(32)}`;
