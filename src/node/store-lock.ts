@@ -33,12 +33,10 @@ import { StoreError, StoreLockedError, UsageError } from '../errors.js';
 
 /** Name of the directory of lock files inside a store. */
 export const LOCKS_DIR = 'locks';
-/** Name of the exclusive lock of garbage collections of older builds. */
-export const LEGACY_EXCLUSIVE_LOCK = 'gc.lock';
 /** Names of shared locks. */
 const SHARED_RE = /^[0-9]+-[0-9a-f]{16}\.lock$/;
-/** Names of exclusive locks (a collection's). */
-export const EXCLUSIVE_RE = /^(?:gc-[0-9]+-[0-9a-f]{16}\.lock|gc\.lock)$/;
+/** Names of exclusive locks (a collection's; `gc.lock` is older builds' one name for it). */
+const EXCLUSIVE_RE = /^(?:gc-[0-9]+-[0-9a-f]{16}\.lock|gc\.lock)$/;
 /** An empty lock file older than this is stale. */
 const EMPTY_STALE_MS = 60_000;
 /** Largest lock file read: anything longer is not one of ours, and is not stale. */
@@ -117,21 +115,29 @@ async function describe(path: string): Promise<string> {
 
 /**
  * Writes a new lock file whole: under a temporary name first, then linked into place, so that
- * a write that fails (a full disk) leaves no lock.
+ * a write that fails (a full disk) leaves no lock. On a filesystem without hard links (FAT,
+ * some FUSE), it is written in place.
  */
 async function create(dir: string, name: string): Promise<string> {
   const path = join(dir, name);
+  const text = `${JSON.stringify(me())}\n`;
   const temp = join(dir, `.tmp-${process.pid}-${randomBytes(8).toString('hex')}`);
   try {
-    await writeFile(temp, `${JSON.stringify(me())}\n`, { flag: 'wx' });
-    await link(temp, path);
+    await writeFile(temp, text, { flag: 'wx' });
+    try {
+      await link(temp, path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+      await writeFile(path, text, { flag: 'wx' });
+    }
   } finally {
     await unlink(temp).catch(() => {});
   }
   return path;
 }
 
-/** Exclusive locks in `dir` other than `own` that are not stale; stale ones are removed. */
+/** Locks in `dir` named as `pattern` says, but `own`, that are not stale; stale ones are removed. */
 async function liveLocks(dir: string, pattern: RegExp, own?: string): Promise<string[]> {
   const live: string[] = [];
   for (const name of await readdir(dir)) {
