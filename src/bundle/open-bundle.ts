@@ -64,13 +64,13 @@ export interface Bundle extends ChunkReader {
 /** Turns whatever zip.js (or a sink) threw into a typed error. */
 function bundleError(err: unknown, what: string, entry?: string): LayerdiffError {
   if (err instanceof LayerdiffError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new BundleError(`${what}: ${message}`, entry, { cause: err });
+  return new BundleError(`${what}: ${message(err)}`, entry, { cause: err });
 }
 
 /**
  * What is kept of an entry: where its bytes are and what they must be. zip.js's own entry
- * objects took about 7.5 KB each, so a bundle of 150,000 chunks took 2.9 GB to unbundle.
+ * objects took about 7.5 KB each (a review measured a bundle of 150,000 chunks unbundled in
+ * 2.9 GB).
  */
 interface EntryPlace {
   name: string;
@@ -145,6 +145,7 @@ async function readEntry(
   }
 }
 
+/** What an error says, whatever was thrown. */
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

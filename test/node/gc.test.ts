@@ -73,6 +73,10 @@ const open = (root: string, layout: Layout) =>
   layout === 'pack' ? PackStore.open(root) : FsStore.open(root);
 
 /** Converts each layer in its own store session (a pack each), as separate commands would. */
+/** A lock file's text, as a holder writes it. */
+const lockText = (pid: number, host: string) =>
+  `${JSON.stringify({ pid, host, since: '2026-01-01T00:00:00.000Z' })}\n`;
+
 async function storeOf(root: string, layout: Layout, names: (keyof typeof layers)[]) {
   const indexes: Record<string, Uint8Array> = {};
   for (const name of names) {
@@ -547,7 +551,7 @@ describe('store locks', () => {
     const dir = join(root, LOCKS_DIR);
     // A collection under way (this live process, by another lock's name).
     const other = join(dir, `gc-${process.pid}-${randomBytes(8).toString('hex')}.lock`);
-    writeFileSync(other, `${JSON.stringify({ pid: process.pid, host: hostname(), since: 'x' })}\n`);
+    writeFileSync(other, lockText(process.pid, hostname()));
     await expect(collectGarbage(root, [idx.a!], { hash })).rejects.toThrow(
       /already being garbage-collected/,
     );
@@ -558,7 +562,7 @@ describe('store locks', () => {
     const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
     rmSync(other);
     const crashed = join(dir, `gc-${dead}-${randomBytes(8).toString('hex')}.lock`);
-    writeFileSync(crashed, `${JSON.stringify({ pid: dead, host: hostname(), since: 'x' })}\n`);
+    writeFileSync(crashed, lockText(dead, hostname()));
     const held = await lockExclusive(root);
     expect(readdirSync(dir)).toEqual([basename(held.path!)]);
     await held.release();
@@ -587,23 +591,21 @@ describe('store locks', () => {
     mkdirSync(dir, { recursive: true });
     // The pid of a process that has ended.
     const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
-    const lock = (pid: number, host: string) =>
-      `${JSON.stringify({ pid, host, since: '2026-01-01T00:00:00.000Z' })}\n`;
     writeFileSync(
       join(dir, `${dead}-${randomBytes(8).toString('hex')}.lock`),
-      lock(dead, hostname()),
+      lockText(dead, hostname()),
     );
-    writeFileSync(join(dir, 'gc.lock'), lock(dead, hostname()));
+    writeFileSync(join(dir, 'gc.lock'), lockText(dead, hostname()));
     // A store opens past the crashed collection's lock, and the collection removes both.
     await (await PackStore.open(root)).close();
     await collectGarbage(root, [idx.a!], { hash });
     expect(readdirSync(dir)).toEqual([]);
     const foreign = join(dir, `${dead}-${randomBytes(8).toString('hex')}.lock`);
-    writeFileSync(foreign, lock(dead, `not-${hostname()}`));
+    writeFileSync(foreign, lockText(dead, `not-${hostname()}`));
     await expect(collectGarbage(root, [idx.a!], { hash })).rejects.toThrow(
       new RegExp(`pid ${dead} on not-`),
     );
-    writeFileSync(join(dir, 'gc.lock'), lock(dead, `not-${hostname()}`));
+    writeFileSync(join(dir, 'gc.lock'), lockText(dead, `not-${hostname()}`));
     await expect(PackStore.open(root)).rejects.toBeInstanceOf(StoreLockedError);
     // Something else in the lock's place: it holds (it may be a lock being written), and
     // reading it never hangs, even a FIFO.
