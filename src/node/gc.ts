@@ -100,7 +100,10 @@ export interface GarbageReport {
   dryRun: boolean;
   /** Indexes marked from. */
   indexes: number;
-  /** Distinct chunks they refer to (a few shared by chance with others may be left out). */
+  /**
+   * Distinct chunks they refer to (past 1,048,576, when the marks become a Bloom filter, a few
+   * may be left out, taken by chance for ones counted already).
+   */
   referenced: number;
   /** Of those, chunks the store lacks (their layers cannot be rebuilt from it). */
   missing: number;
@@ -372,8 +375,9 @@ async function sweepPacks(
   );
   const plans: PackPlan[] = [];
   // Kept chunks met so far, newest pack first: a kept record of a chunk met in a newer pack is
-  // likely a copy too many (two writers stored it at once), which a rewrite leaves out. A
-  // filter may take a chunk for met by chance: that only makes a rewrite likelier.
+  // likely a copy too many (two writers stored it at once), which a rewrite leaves out. Past
+  // its exact limit the set may take a chunk for met by chance: that only makes a rewrite
+  // likelier.
   const met = new MarkSet(reader.chunks);
   for (const name of [...names].reverse()) {
     const plan: PackPlan = {
