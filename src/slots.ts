@@ -28,11 +28,15 @@ export class Slots {
 
   /**
    * Waits for a slot.
+   * @param signal - aborting it while the wait goes on leaves the queue (the promise rejects
+   * with its reason), so work given up before its turn never starts; already aborted, no slot
+   * is taken.
    * @returns its release, which frees the slot once however often it is called.
    */
-  async acquire(): Promise<() => void> {
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.active < this.max) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else await this.wait(signal);
     let released = false;
     return () => {
       if (released) return;
@@ -42,5 +46,21 @@ export class Slots {
       if (next) next();
       else this.active--;
     };
+  }
+
+  /** Waits in the queue until a release passes its slot on, or `signal` takes it out. */
+  private wait(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(turn), 1);
+        reject(signal?.reason);
+      };
+      const turn = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.waiting.push(turn);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 }

@@ -141,13 +141,15 @@ commands:
       Merge one image's layers (plain or chunked layout) into one plain tar; --platform picks
       the image of a multi-platform one.
   serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>] [--max-pulls N]
-        [--blocking-reads]
+        [--stall-timeout S] [--blocking-reads]
       A read-only OCI registry (distribution API: pulls, byte ranges, tag lists) on the
       chunked layouts, on 127.0.0.1:5000 unless --listen says otherwise. Each layout is a
       repository (<name>, or its directory's name); each image is served as oci restore would
       write it, its layers rebuilt from <dir> as clients pull them, every chunk verified, at
-      most N at once (4; more wait their turn). The store is read on the thread pool, so
-      that a slow read holds up no other client; --blocking-reads reads on the main thread.
+      most N at once (4; more wait their turn, and leave the queue if their client goes).
+      A client that takes no 64 KiB of a body for S seconds (60) has its connection ended,
+      which frees its turn. The store is read on the thread pool, so that a slow read holds
+      up no other client; --blocking-reads reads on the main thread.
       SIGHUP reads the layouts again (replace one by a rename to serve a new version). Runs
       until SIGINT or SIGTERM.
 `;

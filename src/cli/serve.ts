@@ -1,8 +1,9 @@
 /**
  * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
- * [--max-pulls N] [--blocking-reads]`: a read-only OCI registry on the chunked layouts, their layers rebuilt from
- * the store as clients pull them (at most N at once, 4 by default; more wait their turn).
- * SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
+ * [--max-pulls N] [--stall-timeout S] [--blocking-reads]`: a read-only OCI registry on the
+ * chunked layouts, their layers rebuilt from the store as clients pull them (at most N at once,
+ * 4 by default; more wait their turn; a client that takes nothing for S seconds, 60 by
+ * default, is cut off). SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
  * @module
  */
@@ -49,6 +50,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       store: { type: 'string' },
       listen: { type: 'string' },
       'max-pulls': { type: 'string' },
+      'stall-timeout': { type: 'string' },
       'blocking-reads': { type: 'boolean' },
     },
     { min: 1, max: 64, names: 'one or more chunked layouts, as [<name>=]<dir>' },
@@ -56,6 +58,11 @@ export async function serveCommand(args: string[]): Promise<void> {
   const dirStore = required(values.store, 'store');
   const { host, port } = listenAddress(values.listen);
   const maxPulls = count(values['max-pulls'], 'max-pulls') ?? 4;
+  const stallSeconds = count(values['stall-timeout'], 'stall-timeout') ?? 60;
+  // setTimeout's longest delay.
+  if (stallSeconds > 2_147_483) {
+    throw new UsageError(`--stall-timeout must be at most 2147483 (seconds), got ${stallSeconds}`);
+  }
   const hash = nodeHashProvider();
   const named = positionals.map(splitRepository);
   const names = new Set<string>();
@@ -100,7 +107,11 @@ export async function serveCommand(args: string[]): Promise<void> {
       );
     },
   });
-  const running = await serveRegistry(handler, { host, port });
+  const running = await serveRegistry(handler, {
+    host,
+    port,
+    stallTimeoutMs: stallSeconds * 1000,
+  });
   printTags(repositories);
   process.stdout.write(`listening on ${running.url}\n`);
   // SIGHUP reads the layouts again (one replaced by a rename is then served); if one cannot

@@ -3,13 +3,20 @@
  * Fetch API `Request`, and the `Response` body is written as the client takes it (a slow
  * client holds back the rebuilding of its layer, not memory). A body that breaks off (a
  * missing or damaged chunk) ends the connection without the end of a response, so the client
- * sees it fail, never a short blob.
+ * sees it fail, never a short blob. A client that stops reading has its connection ended
+ * after `stallTimeoutMs`, and a request whose connection closes has its `signal` aborted, so
+ * that neither holds a pull turn.
  *
  * @module
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { UsageError } from '../errors.js';
+import { intOption } from '../options.js';
 import { stdoutSink } from './io.js';
+
+/** The longest delay `setTimeout` takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Options of {@link serveRegistry}. */
 export interface ServeRegistryOptions {
@@ -17,6 +24,13 @@ export interface ServeRegistryOptions {
   host?: string;
   /** Port; 0 picks a free one. @default 0 */
   port?: number;
+  /**
+   * A response body's bytes are written in pieces of at most 64 KiB: a piece the client does
+   * not take within this long (the connection's buffers stay full: it stopped reading, or
+   * reads slower than about 1 KiB/s at the default) ends the connection, which frees the
+   * body's pull turn. @default 60000
+   */
+  stallTimeoutMs?: number;
 }
 
 /** A listening registry. */
@@ -39,9 +53,14 @@ export async function serveRegistry(
   options: ServeRegistryOptions = {},
 ): Promise<RunningRegistry> {
   const host = options.host ?? '127.0.0.1';
+  const stallMs = intOption(options.stallTimeoutMs, 'stallTimeoutMs', 60_000);
+  // A longer timer would overflow, and fire at once.
+  if (stallMs > MAX_TIMER_MS) {
+    throw new UsageError(`stallTimeoutMs must be at most ${MAX_TIMER_MS}, got ${stallMs}`);
+  }
   const server = createServer((req, res) => {
     // Whatever fails answering one request ends that request, never the server.
-    answer(handler, req, res).catch(() => res.destroy());
+    answer(handler, req, res, stallMs).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -79,11 +98,34 @@ function connectionGone(socket: Socket): AbortSignal {
   return signal;
 }
 
-/** Answers one request: the handler's response, its body written with backpressure. */
+/** Answers one request (its `signal` aborted if its connection closes first). */
 async function answer(
   handler: (request: Request) => Promise<Response>,
   req: IncomingMessage,
   res: ServerResponse,
+  stallMs: number,
+): Promise<void> {
+  // The connection's signal passed on through one of the request's own, so that the listeners
+  // a `Request` and a pipe add go with the request, not gather on a keep-alive connection.
+  const gone = connectionGone(req.socket);
+  const left = new AbortController();
+  const onGone = () => left.abort(gone.reason);
+  if (gone.aborted) onGone();
+  else gone.addEventListener('abort', onGone, { once: true });
+  try {
+    await respond(handler, req, res, left.signal, stallMs);
+  } finally {
+    gone.removeEventListener('abort', onGone);
+  }
+}
+
+/** Answers one request: the handler's response, its body written with backpressure. */
+async function respond(
+  handler: (request: Request) => Promise<Response>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: AbortSignal,
+  stallMs: number,
 ): Promise<void> {
   // Pulls have no bodies. A request that sends one (a push) is answered 405 and its
   // connection closed after the answer, rather than its body read to the end.
@@ -104,7 +146,9 @@ async function answer(
   }
   let request: Request;
   try {
-    request = new Request(url, { method: req.method ?? 'GET', headers });
+    // Aborted when the connection closes: a request still waiting for a pull turn leaves the
+    // queue.
+    request = new Request(url, { method: req.method ?? 'GET', headers, signal });
   } catch {
     // A method fetch will not carry (TRACE, CONNECT): not one a registry answers either.
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -123,11 +167,44 @@ async function answer(
     // cancels the body.
     // A response queued behind another on the connection (pipelined) hears nothing when
     // the client goes away: the connection's end stops its body, and frees its turn.
-    const gone = connectionGone(req.socket);
-    await body.pipeTo(stdoutSink(res, { signal: gone }), { signal: gone });
+    await body.pipeTo(stalledSink(res, signal, stallMs), { signal });
     res.end();
-  } catch {
+  } catch (err) {
     // Broken off: no end of the response, so the client cannot take it for the whole blob.
     res.destroy();
+    // Node 20's pipeTo does not cancel its source when its signal aborts while a write is
+    // under way and that write then fails (the connection's end does both): cancelled here,
+    // which frees the body's turn. A body already cancelled or ended takes no notice.
+    body.cancel(err).catch(() => {});
   }
+}
+
+/** Most bytes written at once, each piece timed on its own (see `stallTimeoutMs`). */
+const PIECE = 64 * 1024;
+
+/**
+ * Writes to `res` with backpressure, in pieces of at most {@link PIECE} bytes; a piece the
+ * client does not take within `stallMs` ends the connection (which fails the write).
+ */
+function stalledSink(
+  res: ServerResponse,
+  signal: AbortSignal,
+  stallMs: number,
+): WritableStream<Uint8Array> {
+  const sink = stdoutSink(res, { signal }).getWriter();
+  const stalled = () => res.destroy();
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      for (let at = 0; at < chunk.length; at += PIECE) {
+        const timer = setTimeout(stalled, stallMs);
+        try {
+          await sink.write(chunk.subarray(at, at + PIECE));
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    },
+    close: () => sink.close(),
+    abort: (reason) => sink.abort(reason),
+  });
 }

@@ -39,8 +39,10 @@ export interface RegistryOptions {
   /**
    * Most blob bodies made at once (layers rebuilt, artifacts streamed): each holds its chunks
    * in flight and its connection's buffers, so memory stays bounded whatever the number of
-   * clients. Further requests for such bodies wait, in order, for one to end (a client that
-   * stops reading holds its slot until its connection goes). @default 4
+   * clients. Further requests for such bodies wait, in order, for one to end; a request whose
+   * `signal` aborts while it waits (its client went away) leaves the queue without reading
+   * anything. A client that stops reading holds its slot until its body is cancelled
+   * (`serveRegistry` ends such a connection after `stallTimeoutMs`). @default 4
    */
   maxPulls?: number;
 }
@@ -168,7 +170,9 @@ async function blobResponse(
     const bytes = range ? blob.bytes.subarray(range.start, range.end + 1) : blob.bytes;
     return new Response(bytes as Uint8Array<ArrayBuffer>, { status, headers });
   }
-  const release = await options.slots.acquire();
+  // A request given up while it waits (its `signal` aborted) leaves the queue: the rejection
+  // becomes a 500 that nobody reads.
+  const release = await options.slots.acquire(request.signal);
   let body: ReadableStream<Uint8Array>;
   try {
     body = await streamedBody(repo, digest, blob, size, range, options);

@@ -1,0 +1,263 @@
+/**
+ * `serveRegistry` in this process, over the registry handler with one pull turn: a client that
+ * stops reading is cut off after the stall timeout, and requests given up while they wait for
+ * the turn leave the queue without reading a chunk. Chunk reads are counted by digest through
+ * a store wrapper.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeHashProvider } from '../../src/node/hash.js';
+import { convertLayout } from '../../src/node/oci-convert.js';
+import { OciLayout } from '../../src/node/oci-layout.js';
+import { PackStore } from '../../src/node/pack-store.js';
+import { type RunningRegistry, serveRegistry } from '../../src/node/serve-registry.js';
+import { createRegistryHandler } from '../../src/registry/handler.js';
+import { openRepository, type RegistryRepository } from '../../src/registry/repository.js';
+import type { ChunkReader } from '../../src/store/types.js';
+import { requireDist, runCli } from '../cli/run.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { deferred } from '../helpers/deferred.js';
+import { sha256 } from '../helpers/streams.js';
+import { buildLayout } from '../oci/helpers.js';
+import { layerTar } from '../pipeline/flatten-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-serve-registry-'));
+const hash = nodeHashProvider();
+/**
+ * 64 MiB of zeros (a few chunks, read again and again): more than the connection's buffers on
+ * both sides hold, so a client that stops reading stalls the body.
+ */
+const big = layerTar([{ type: 'file', path: 'zeros', body: new Uint8Array(64 << 20) }]);
+const small = (seed: number) =>
+  layerTar([{ type: 'file', path: `opt/tool-${seed}`, body: pseudoRandom(300_000, seed) }]);
+let store: PackStore;
+let repo: RegistryRepository;
+/** Layer digests: the big one, and two small ones. */
+let layers: { big: string; x: string; y: string };
+
+beforeAll(async () => {
+  const src = join(work, 'src');
+  buildLayout(src, [
+    {
+      tag: 'v1',
+      layers: [
+        { tar: big, compress: 'none' },
+        { tar: small(1), compress: 'none' },
+        { tar: small(2), compress: 'none' },
+      ],
+    },
+  ]);
+  store = await PackStore.open(join(work, 'store'));
+  await convertLayout(src, { store, out: join(work, 'chunked'), hash });
+  repo = await openRepository(await OciLayout.open(join(work, 'chunked')), { hash });
+  layers = { big: sha256(big), x: sha256(small(1)), y: sha256(small(2)) };
+}, 60_000);
+afterAll(async () => {
+  await store?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A registry with one pull turn whose chunk reads go through `reads`. */
+function start(reads: ChunkReader, stallTimeoutMs?: number): Promise<RunningRegistry> {
+  const handler = createRegistryHandler({
+    repositories: new Map([['img', repo]]),
+    store: reads,
+    hash,
+    maxPulls: 1,
+  });
+  return serveRegistry(handler, stallTimeoutMs === undefined ? {} : { stallTimeoutMs });
+}
+
+/** Polls (every 10 ms, at most 10 s) until `check` holds. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; !check(); i++) {
+    if (i === 1000) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Sends a GET for a blob on a connection of its own; resolves once the request is sent. */
+function rawGet(url: string, digest: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET /v2/img/blobs/${digest} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      resolve(socket);
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** The server's side of each connection it takes, by the client's port. */
+function serverSockets(running: RunningRegistry): Map<number, Socket> {
+  const byPort = new Map<number, Socket>();
+  running.server.on('connection', (s: Socket) => byPort.set(s.remotePort!, s));
+  return byPort;
+}
+
+describe('serveRegistry', () => {
+  it('ends the connection of a client that stops reading mid-body, which frees its turn', async () => {
+    const running = await start(store, 200);
+    const sockets = serverSockets(running);
+    try {
+      const socket = await rawGet(running.url, layers.big);
+      let got = 0;
+      let closed = false;
+      socket.on('data', (b: Buffer) => {
+        got += b.length;
+      });
+      socket.on('close', () => {
+        closed = true;
+      });
+      // Reads the first bytes, then nothing more (a paused socket does not even see the
+      // connection end: the server's side is watched).
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.pause();
+      await until(
+        () => sockets.get(socket.localPort!)?.destroyed === true,
+        'the server to end the stalled connection',
+      );
+      // Read on, the client gets what the connection still held, then its end: not the blob.
+      socket.resume();
+      await until(() => closed, 'the client to see the connection end');
+      expect(got).toBeGreaterThan(0);
+      expect(got).toBeLessThan(big.length);
+      // The turn is free: a range (one small write, so the timeout cannot cut it) is served.
+      const r = await fetch(`${running.url}/v2/img/blobs/${layers.big}`, {
+        headers: { range: 'bytes=0-1023' },
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(r.status).toBe(206);
+      expect(Buffer.from(await r.arrayBuffer()).equals(Buffer.from(big.subarray(0, 1024)))).toBe(
+        true,
+      );
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('frees the turn of a client that stops reading and then goes away', async () => {
+    const running = await start(store);
+    const sockets = serverSockets(running);
+    try {
+      const socket = await rawGet(running.url, layers.big);
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.pause();
+      // The server's write waits for the client when the client goes.
+      const port = socket.localPort!;
+      await until(() => sockets.get(port)?.writableNeedDrain === true, 'the body to stall');
+      socket.destroy();
+      const r = await fetch(`${running.url}/v2/img/blobs/${layers.big}`, {
+        headers: { range: 'bytes=0-1023' },
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(r.status).toBe(206);
+      expect((await r.arrayBuffer()).byteLength).toBe(1024);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('refuses a stall timeout that is not a whole number of milliseconds from 1', async () => {
+    const handler = createRegistryHandler({ repositories: new Map(), store, hash });
+    for (const ms of [0, -5, 1.5, Number.NaN, 2 ** 31]) {
+      await expect(serveRegistry(handler, { stallTimeoutMs: ms })).rejects.toThrow(
+        /stallTimeoutMs/,
+      );
+    }
+  });
+
+  it('requests given up while they wait for a turn leave the queue: no chunk read for them', async () => {
+    // Reads of layer x's chunks wait until `gate` opens, so a pull of x holds the turn.
+    const gate = deferred();
+    let gated = true;
+    const reads = new Map<string, number>();
+    const counting: ChunkReader = {
+      async get(digest, into) {
+        reads.set(digest, (reads.get(digest) ?? 0) + 1);
+        if (gated && xChunks.has(digest)) await gate.promise;
+        return store.get(digest, into);
+      },
+    };
+    const running = await start(counting);
+    const sockets = serverSockets(running);
+    let requests = 0;
+    running.server.on('request', () => requests++);
+    const blobUrl = (d: string) => `${running.url}/v2/img/blobs/${d}`;
+    // One pull of each small layer with the gate open: which chunks each reads.
+    const chunksOf = async (d: string) => {
+      const before = new Map(reads);
+      const r = await fetch(blobUrl(d), { signal: AbortSignal.timeout(10_000) });
+      expect(sha256(Buffer.from(await r.arrayBuffer()))).toBe(d);
+      return new Map(
+        [...reads]
+          .filter(([k, n]) => n !== (before.get(k) ?? 0))
+          .map(([k, n]) => [k, n - (before.get(k) ?? 0)]),
+      );
+    };
+    const xChunks = new Set<string>();
+    gated = false;
+    const xPull = await chunksOf(layers.x);
+    const yPull = await chunksOf(layers.y);
+    // Chunks of one layer only (the two random files end in chunks of their own).
+    for (const k of xPull.keys()) if (!yPull.has(k)) xChunks.add(k);
+    for (const k of xPull.keys()) yPull.delete(k);
+    expect(xChunks.size).toBeGreaterThan(0);
+    expect(yPull.size).toBeGreaterThan(0);
+    gated = true;
+    const sum = (keys: Iterable<string>) => [...keys].reduce((n, k) => n + (reads.get(k) ?? 0), 0);
+    const yReads = () => sum(yPull.keys());
+    const xBefore = sum(xChunks);
+    const yOnce = [...yPull.values()].reduce((a, b) => a + b, 0);
+    try {
+      // x holds the turn (its chunk reads wait); three pulls of y queue behind it.
+      const holder = await rawGet(running.url, layers.x);
+      holder.on('error', () => {});
+      await until(() => sum(xChunks) > xBefore, 'x to take the turn');
+      const seen = requests;
+      const waiting = await Promise.all([1, 2, 3].map(() => rawGet(running.url, layers.y)));
+      await until(() => requests === seen + 3, 'the three pulls of y to arrive');
+      // Given up: their connections close, and the server sees them close.
+      const ports = waiting.map((s) => s.localPort!);
+      for (const s of waiting) s.destroy();
+      await until(
+        () => ports.every((p) => sockets.get(p)?.destroyed === true),
+        'the server to see the three connections close',
+      );
+      const before = yReads();
+      // x's client goes too: its turn passes on.
+      holder.destroy();
+      gate.resolve();
+      const r = await fetch(blobUrl(layers.y), { signal: AbortSignal.timeout(10_000) });
+      expect(sha256(Buffer.from(await r.arrayBuffer()))).toBe(layers.y);
+      // Only that pull read y's chunks.
+      expect(yReads() - before).toBe(yOnce);
+    } finally {
+      gate.resolve();
+      await running.close();
+    }
+  });
+
+  it('layerdiff serve takes --stall-timeout in whole seconds', async () => {
+    requireDist();
+    for (const [value, message] of [
+      ['0', /--stall-timeout must be a positive integer/],
+      ['1.5', /--stall-timeout must be a positive integer/],
+      ['2147484', /--stall-timeout must be at most 2147483/],
+    ] as const) {
+      const r = await runCli([
+        'serve',
+        join(work, 'chunked'),
+        '--store',
+        join(work, 'nowhere'),
+        '--stall-timeout',
+        value,
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+});
