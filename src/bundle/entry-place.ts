@@ -1,0 +1,101 @@
+/**
+ * Where a bundle's entries are in its zip, and the check that no two of them share bytes.
+ *
+ * @module
+ */
+import { BundleError } from '../errors.js';
+import { quoted } from '../quoted.js';
+
+/** Bytes of a zip local file header before its name. */
+const LOCAL_HEADER_BYTES = 30;
+
+/**
+ * What is kept of an entry: where its bytes are and what they must be. zip.js's own entry
+ * objects took about 7.5 KB each (a review measured a bundle of 150,000 chunks unbundled in
+ * 2.9 GB).
+ */
+export interface EntryPlace {
+  /** Its name (ASCII, as every name of the layout is: one character is one byte). */
+  name: string;
+  /** Where its local header starts. */
+  offset: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  deflated: boolean;
+  crc: number;
+}
+
+/**
+ * Where an entry's bytes end, at least: its local header, its name and its data (the local
+ * header's extra field, not read here, only adds).
+ */
+function endOf(e: EntryPlace): number {
+  return e.offset + LOCAL_HEADER_BYTES + e.name.length + e.compressedSize;
+}
+
+/**
+ * Checks that the entries lie apart: none reaches into another's local header or into the
+ * central directory. Two entries that share bytes (two directory records for one local entry,
+ * or data that runs into the next entry) mean different things to different zip readers, and
+ * a bundle writer never makes them.
+ *
+ * Costs two `Float64Array`s of `count` numbers (32 MiB for 2,097,152 entries), sorted: the
+ * entries lie apart exactly when, starts and ends each sorted, every end is at most the next
+ * start.
+ * @param places - gives every entry, in any order, on each call (it is called again to name
+ * the entries of an overlap).
+ * @param count - how many entries `places` gives.
+ * @param directoryOffset - where the central directory starts.
+ * @throws {@link BundleError} naming an entry that overlaps another or the central directory.
+ */
+export function checkEntriesApart(
+  places: () => Iterable<EntryPlace>,
+  count: number,
+  directoryOffset: number,
+): void {
+  const starts = new Float64Array(count);
+  const ends = new Float64Array(count);
+  let i = 0;
+  for (const e of places()) {
+    starts[i] = e.offset;
+    ends[i] = endOf(e);
+    i++;
+  }
+  starts.sort();
+  ends.sort();
+  for (let k = 0; k + 1 < count; k++) {
+    if (ends[k]! > starts[k + 1]!) throw overlapAt(places, starts[k + 1]!);
+  }
+  if (count > 0 && ends[count - 1]! > directoryOffset) {
+    let last: EntryPlace | undefined;
+    for (const e of places()) if (!last || endOf(e) > endOf(last)) last = e;
+    throw new BundleError(
+      `entry reaches into the central directory (at byte ${directoryOffset})`,
+      last?.name,
+    );
+  }
+}
+
+/**
+ * The error for an overlap found at `at`: the start of an entry that another entry covers
+ * (found again by a second pass).
+ */
+function overlapAt(places: () => Iterable<EntryPlace>, at: number): BundleError {
+  let starting: EntryPlace | undefined;
+  let covering: EntryPlace | undefined;
+  for (const e of places()) {
+    if (e.offset === at && !starting) starting = e;
+    else if (e.offset <= at && at < endOf(e)) covering ??= e;
+    if (starting && covering) break;
+  }
+  if (covering?.offset === at) {
+    return new BundleError(
+      `entry starts at byte ${at}, as entry ${quoted(starting?.name)} does: two directory records for one local entry`,
+      covering.name,
+    );
+  }
+  return new BundleError(
+    `entry overlaps entry ${quoted(starting?.name)}, whose local header is at byte ${at}`,
+    covering?.name,
+  );
+}

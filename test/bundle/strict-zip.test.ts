@@ -1,0 +1,271 @@
+/**
+ * Zips that zip readers can read two ways are refused: data before or after the zip, end
+ * records that disagree, entries that share bytes. Each is made from a valid bundle by patching
+ * its bytes, and each opened fine before bundles were read strictly.
+ */
+import { describe, expect, it } from 'vitest';
+import { openBundle } from '../../src/bundle/open-bundle.js';
+import { unbundle } from '../../src/bundle/unbundle.js';
+import { BundleError } from '../../src/errors.js';
+import type { ChunkRef, IndexRecord } from '../../src/format/records.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { indexBytes, LAYER, minimalMeta, sha256 } from '../format/helpers.js';
+import { concat } from '../helpers/bytes.js';
+import { hash, reassembleBytes } from '../helpers/layers.js';
+import { bundleBytes, expectSame, sampleLayer } from './helpers.js';
+
+const END = 0x06054b50;
+const CENTRAL = 0x02014b50;
+const ZIP64_END = 0x06064b50;
+const ZIP64_LOCATOR = 0x07064b50;
+
+/** Bytes that hold no zip signature. */
+const JUNK = new TextEncoder().encode('not part of any zip\n'.repeat(50));
+
+/** A central directory record, as the tests need it. */
+interface CentralRecord {
+  /** Where the record starts. */
+  at: number;
+  /** Its bytes. */
+  size: number;
+  name: string;
+  method: number;
+  /** Where its local header starts. */
+  offset: number;
+}
+
+/** A zip without zip64 or a comment, taken apart: its end record and directory. */
+function parse(zip: Uint8Array) {
+  const view = new DataView(zip.buffer, zip.byteOffset, zip.length);
+  const end = zip.length - 22;
+  expect(view.getUint32(end, true)).toBe(END);
+  const directory = view.getUint32(end + 16, true);
+  const directorySize = view.getUint32(end + 12, true);
+  const records: CentralRecord[] = [];
+  for (let at = directory; at < directory + directorySize; ) {
+    expect(view.getUint32(at, true)).toBe(CENTRAL);
+    const nameLength = view.getUint16(at + 28, true);
+    const size = 46 + nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    records.push({
+      at,
+      size,
+      name: new TextDecoder().decode(zip.subarray(at + 46, at + 46 + nameLength)),
+      method: view.getUint16(at + 10, true),
+      offset: view.getUint32(at + 42, true),
+    });
+    at += size;
+  }
+  return { end, directory, directorySize, records };
+}
+
+/** A copy of a zip, with a view to patch it. */
+function copyOf(zip: Uint8Array): [Uint8Array, DataView] {
+  const out = zip.slice();
+  return [out, new DataView(out.buffer)];
+}
+
+/** A copy where the record's data reaches `by` bytes past `limit` (sizes set to match). */
+function reaching(zip: Uint8Array, r: CentralRecord, limit: number, by = 1): Uint8Array {
+  const [out, view] = copyOf(zip);
+  const size = limit - r.offset - 30 - r.name.length + by;
+  view.setUint32(r.at + 20, size, true);
+  if (r.method === 0) view.setUint32(r.at + 24, size, true);
+  return out;
+}
+
+/**
+ * The zip with a zip64 end record and locator before its end record. The end record gives the
+ * central directory's offset as 0xffffffff (so readers go to the zip64 record) and, unless
+ * `allSentinels` (as zip.js writes them), its real disk numbers, count and size.
+ */
+function zip64Form(
+  zip: Uint8Array,
+  figures: { entries?: number; size?: number; allSentinels?: boolean } = {},
+): Uint8Array {
+  const { end, directory, directorySize, records } = parse(zip);
+  const tail = new Uint8Array(56 + 20 + 22);
+  const view = new DataView(tail.buffer);
+  view.setUint32(0, ZIP64_END, true);
+  view.setBigUint64(4, 44n, true);
+  view.setUint16(12, 45, true);
+  view.setUint16(14, 45, true);
+  const entries = BigInt(figures.entries ?? records.length);
+  view.setBigUint64(24, entries, true);
+  view.setBigUint64(32, entries, true);
+  view.setBigUint64(40, BigInt(figures.size ?? directorySize), true);
+  view.setBigUint64(48, BigInt(directory), true);
+  view.setUint32(56, ZIP64_LOCATOR, true);
+  view.setBigUint64(60, BigInt(end), true);
+  view.setUint32(68, 1, true);
+  tail.set(zip.subarray(end), 76);
+  view.setUint32(76 + 16, 0xffffffff, true);
+  if (figures.allSentinels) {
+    view.setUint16(76 + 4, 0xffff, true);
+    view.setUint16(76 + 6, 0xffff, true);
+    view.setUint16(76 + 8, 0xffff, true);
+    view.setUint16(76 + 10, 0xffff, true);
+    view.setUint32(76 + 12, 0xffffffff, true);
+  }
+  return concat([zip.subarray(0, end), tail]);
+}
+
+let sample: Promise<{ zip: Uint8Array; tar: Uint8Array }> | undefined;
+/** The sample layer's bundle, as the project's writer makes it. */
+function sampleBundle() {
+  sample ??= (async () => {
+    const { tar, root, store } = await sampleLayer();
+    return { zip: await bundleBytes(root, store), tar };
+  })();
+  return sample;
+}
+
+/** Opens the zip and expects a {@link BundleError} whose message matches. */
+async function refused(zip: Uint8Array, message: RegExp): Promise<BundleError> {
+  const err = await openBundle(zip, { hash }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(BundleError);
+  expect((err as BundleError).message).toMatch(message);
+  return err as BundleError;
+}
+
+describe('bundles that zip readers could read two ways', () => {
+  it('control: the bundle as written opens, unbundles and rebuilds', async () => {
+    const { zip, tar } = await sampleBundle();
+    expect((await openBundle(zip, { hash })).size).toBe(parse(zip).records.length - 1);
+    const store = new MemoryStore();
+    const { root } = await unbundle(zip, store, { hash });
+    expectSame(await reassembleBytes(root, store), tar);
+  });
+
+  it('junk before the zip is refused, whether or not the offsets are shifted to match', async () => {
+    const { zip } = await sampleBundle();
+    await refused(concat([JUNK, zip]), /Ambiguous archive \(prepended data\)/);
+    // Offsets shifted as a self-extracting archive's are: every entry is where it says.
+    const shifted = concat([JUNK, zip]);
+    const view = new DataView(shifted.buffer);
+    const { end, records } = parse(zip);
+    for (const r of records) {
+      view.setUint32(JUNK.length + r.at + 42, r.offset + JUNK.length, true);
+    }
+    const directory = view.getUint32(JUNK.length + end + 16, true);
+    view.setUint32(JUNK.length + end + 16, directory + JUNK.length, true);
+    await refused(shifted, /Ambiguous archive \(prepended data\)/);
+    // Another bundle before this one: readers differ on which of the two they read.
+    await refused(concat([zip, zip]), /Ambiguous archive \(prepended data\)/);
+    // unbundle refuses it the same way, before it stores anything.
+    const store = new MemoryStore();
+    await expect(unbundle(concat([JUNK, zip]), store, { hash })).rejects.toBeInstanceOf(
+      BundleError,
+    );
+    expect(store.size).toBe(0);
+  });
+
+  it('junk after the zip is refused', async () => {
+    const { zip } = await sampleBundle();
+    await refused(concat([zip, JUNK]), /Ambiguous archive \(appended data\)/);
+    await refused(concat([zip, new Uint8Array(1)]), /Ambiguous archive \(appended data\)/);
+  });
+
+  it('two directory records for one local entry are refused', async () => {
+    const { zip } = await sampleBundle();
+    const { end, directory, directorySize, records } = parse(zip);
+    const last = records[records.length - 1]!;
+    // A copy of the last record under another chunk's name, pointing at the same local entry.
+    const copy = zip.slice(last.at, last.at + last.size);
+    const other = `chunks/sha256/${'0'.repeat(64)}`;
+    expect(other.length).toBe(last.name.length);
+    copy.set(new TextEncoder().encode(other), 46);
+    const directoryEnd = directory + directorySize;
+    const out = concat([zip.subarray(0, directoryEnd), copy, zip.subarray(directoryEnd)]);
+    const view = new DataView(out.buffer);
+    const at = end + copy.length;
+    view.setUint16(at + 8, records.length + 1, true);
+    view.setUint16(at + 10, records.length + 1, true);
+    view.setUint32(at + 12, directorySize + copy.length, true);
+    const err = await refused(out, /two directory records for one local entry/);
+    expect(err.message).toContain(last.offset.toString());
+  });
+
+  it('an entry whose data reaches into the next entry is refused', async () => {
+    const { zip } = await sampleBundle();
+    const { records } = parse(zip);
+    // One stored entry and one deflated entry, each reaching one byte into the next.
+    const stored = records.findIndex((r, i) => r.method === 0 && i + 1 < records.length);
+    const deflated = records.findIndex((r, i) => r.method === 8 && i + 1 < records.length);
+    expect(stored).toBeGreaterThanOrEqual(0);
+    expect(deflated).toBeGreaterThanOrEqual(0);
+    for (const i of [stored, deflated]) {
+      const [r, next] = [records[i]!, records[i + 1]!];
+      const err = await refused(reaching(zip, r, next.offset), /overlaps entry/);
+      expect(err.entry).toBe(r.name);
+      expect(err.message).toContain(next.name);
+      expect(err.message).toContain(`byte ${next.offset}`);
+    }
+    // Control: an entry that ends right where the next local header starts opens.
+    const r = records[stored]!;
+    await openBundle(reaching(zip, r, records[stored + 1]!.offset, 0), { hash });
+  });
+
+  it('an entry whose data reaches into the central directory is refused', async () => {
+    const { zip } = await sampleBundle();
+    const { directory, records } = parse(zip);
+    const last = records[records.length - 1]!;
+    const err = await refused(reaching(zip, last, directory), /into the central directory/);
+    expect(err.entry).toBe(last.name);
+  });
+
+  it('a zip64 end record whose figures disagree with the end record is refused', async () => {
+    const { zip } = await sampleBundle();
+    const { records, directorySize } = parse(zip);
+    // Controls: honest zip64 end records (also as zip.js writes them, all sentinels) open.
+    expect((await openBundle(zip64Form(zip), { hash })).size).toBe(records.length - 1);
+    const sentinels = zip64Form(zip, { allSentinels: true });
+    expect((await openBundle(sentinels, { hash })).size).toBe(records.length - 1);
+    await refused(
+      zip64Form(zip, { entries: records.length + 1 }),
+      /Ambiguous archive \(mismatched zip64 end of central directory record\)/,
+    );
+    await refused(
+      zip64Form(zip, { size: directorySize + 46 }),
+      /Ambiguous archive \(mismatched zip64 end of central directory record\)/,
+    );
+  });
+});
+
+describe('a bundle of many chunks, as the project writes it', () => {
+  it('opens, every entry apart from the others', async () => {
+    const count = 2048;
+    const store = new MemoryStore();
+    const refs: ChunkRef[] = [];
+    for (let i = 0; i < count; i++) {
+      const bytes = new TextEncoder().encode(`chunk ${i}\n`);
+      const digest = sha256(bytes);
+      await store.put(`sha256:${Buffer.from(digest).toString('hex')}`, bytes);
+      refs.push({ digest, length: bytes.length });
+    }
+    const total = refs.reduce((n, r) => n + r.length, 0);
+    const records: IndexRecord[] = [
+      LAYER,
+      { type: 'entry', entry: minimalMeta('a', total), raw: new Uint8Array(512) },
+      { type: 'chunks', refs },
+      { type: 'tail' },
+      {
+        type: 'end',
+        diffId: new Uint8Array(32),
+        size: 512 + Math.ceil(total / 512) * 512,
+        entries: 1,
+        deletions: 0,
+        chunks: count,
+        dataBytes: total,
+      },
+    ];
+    const zip = await bundleBytes(indexBytes(records), store, { compression: 'store' });
+    const bundle = await openBundle(zip, { hash });
+    expect(bundle.size).toBe(count);
+    expect(
+      await bundle.get(`sha256:${Buffer.from(refs[count - 1]!.digest).toString('hex')}`),
+    ).toEqual(new TextEncoder().encode(`chunk ${count - 1}\n`));
+  });
+});
