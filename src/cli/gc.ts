@@ -82,8 +82,16 @@ function summary(r: GarbageReport): string {
   if (r.leftovers) lines.push(`${would} ${r.leftovers} file(s) crashed writers left`);
   if (r.packs) {
     const p = r.packs;
+    const copies = p.damagedCopies
+      ? `; ${p.damagedCopies} chunk(s) of them were copied before that, and are held twice`
+      : '';
     lines.push(
-      `packs: ${p.before} before, ${p.removed} ${r.dryRun ? 'to remove' : 'removed'}, ${p.rewritten} ${r.dryRun ? 'to rewrite' : `rewritten into ${p.written}`}${p.damaged.length ? `, ${p.damaged.length} left as they were (a kept chunk did not read back: ${p.damaged.join(', ')})` : ''}`,
+      `packs: ${p.before} before, ${p.removed} ${r.dryRun ? 'to remove' : 'removed'}, ${p.rewritten} ${r.dryRun ? 'to rewrite' : `rewritten into ${p.written}`}${p.damaged.length ? `, ${p.damaged.length} left as they were (a kept chunk did not read back: ${p.damaged.join(', ')}${copies})` : ''}`,
+    );
+  }
+  if (!r.locked) {
+    lines.push(
+      "not locked: this user cannot write the store's locks/, so a collection may have changed the store meanwhile",
     );
   }
   return `${lines.join('\n')}\n`;

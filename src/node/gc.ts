@@ -19,6 +19,9 @@
  * An index that cannot be read whole (a missing or corrupt index chunk) fails the collection
  * before anything is removed: the chunks of the rest of it could not be marked.
  *
+ * A dry run marks and counts the same way under a shared lock (or none, where it cannot write
+ * `locks/`), and removes and writes nothing.
+ *
  * @module
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
@@ -56,11 +59,17 @@ import {
   PackStore,
   TEMPORARY_RE,
 } from './pack-store.js';
-import { lockExclusive } from './store-lock.js';
+import { lockExclusive, lockShared } from './store-lock.js';
 
 /** Options of {@link collectGarbage}. */
 export interface GarbageOptions {
-  /** Only report what would be removed and rewritten. @default false */
+  /**
+   * Only report what would be removed and rewritten, removing nothing (stale locks included).
+   * A dry run holds a shared lock, as an open store does: it waits for (or gives way to) a
+   * collection, not for open stores, which may change the store while it counts. Where it
+   * cannot write `locks/` (a store read-only to this user) it goes on without a lock
+   * ({@link GarbageReport.locked}). @default false
+   */
   dryRun?: boolean;
   /**
    * A pack is rewritten once this share of its bytes (0 to 1) is unmarked records: 0 rewrites
@@ -98,6 +107,11 @@ export interface GarbageReport {
   layout: 'pack' | 'loose';
   /** Nothing was removed or written. */
   dryRun: boolean;
+  /**
+   * The store was locked throughout: always, but for a dry run that could not write `locks/`,
+   * which a collection (of a user who can) may then have changed under it.
+   */
+  locked: boolean;
   /** Indexes marked from. */
   indexes: number;
   /**
@@ -115,7 +129,8 @@ export interface GarbageReport {
   bytesAfter: number;
   /**
    * What crashed writers left, removed (or, in a dry run, found): temporary files, and packs
-   * without an index. Under the collection's lock no writer is at work, so all of them are.
+   * without an index. Under the collection's lock no writer is at work, so all of them are (a
+   * dry run, which stores may run beside, counts the temporary files of live writers too).
    */
   leftovers: number;
   /** Pack store only: what became of the packs. */
@@ -127,6 +142,11 @@ export interface GarbageReport {
     written: number;
     /** Packs left as they were because a marked chunk of theirs could not be read back. */
     damaged: string[];
+    /**
+     * Chunks of the damaged packs copied into new packs before the damage was found, now held
+     * twice. The records left are `chunksBefore - chunksRemoved + damagedCopies`.
+     */
+    damagedCopies: number;
   };
 }
 
@@ -183,10 +203,10 @@ interface PackPlan {
  *   chunks only others refer to are gone after.
  * @param options - dry run, thresholds, how new packs are written.
  * @returns what was found and done.
- * @throws {@link StoreLockedError} while a store of the directory is open (nothing is
- * touched); {@link ChunkNotFoundError}, {@link ChunkDigestError} or {@link RecordFormatError}
- * when an index cannot be read whole (nothing is removed); {@link PackFormatError} for a
- * damaged pack index.
+ * @throws {@link StoreLockedError} while a store of the directory is open, or for a dry run
+ * while a collection runs (nothing is touched); {@link ChunkNotFoundError},
+ * {@link ChunkDigestError} or {@link RecordFormatError} when an index cannot be read whole
+ * (nothing is removed); {@link PackFormatError} for a damaged pack index.
  */
 export async function collectGarbage(
   root: string,
@@ -209,7 +229,10 @@ export async function collectGarbage(
   if (!(await isDir(PACKS_DIR)) && !(await isDir('sha256'))) {
     throw new StoreError(`${root} holds no layerdiff store`);
   }
-  const lock = await lockExclusive(root, options.lockWaitMs);
+  const dryRun = options.dryRun === true;
+  const lock = dryRun
+    ? await lockShared(root, options.lockWaitMs)
+    : await lockExclusive(root, options.lockWaitMs);
   try {
     const store = await openStore(root, { existing: true, blocking: true, lock: false });
     try {
@@ -219,7 +242,7 @@ export async function collectGarbage(
       // Keeping nothing would empty the store: surely not what was meant.
       if (marked.indexes === 0)
         throw new UsageError('collectGarbage needs at least one index to keep');
-      const report = { dryRun: options.dryRun === true, indexes: marked.indexes };
+      const report = { dryRun, locked: lock.path !== undefined, indexes: marked.indexes };
       if (store instanceof FsStore) {
         return { ...report, ...marked.counts, ...(await sweepLoose(root, mark, report.dryRun)) };
       }
@@ -275,7 +298,7 @@ async function sweepLoose(
   root: string,
   mark: MarkSet,
   dryRun: boolean,
-): Promise<Omit<GarbageReport, 'dryRun' | 'indexes' | 'referenced' | 'missing'>> {
+): Promise<Omit<GarbageReport, 'dryRun' | 'locked' | 'indexes' | 'referenced' | 'missing'>> {
   let removed = 0;
   let removedBytes = 0;
   const doomed: string[] = [];
@@ -362,7 +385,7 @@ async function sweepPacks(
   reader: PackStore,
   mark: MarkSet,
   options: GarbageOptions & { maxUnused: number; small: number },
-): Promise<Omit<GarbageReport, 'dryRun' | 'indexes' | 'referenced' | 'missing'>> {
+): Promise<Omit<GarbageReport, 'dryRun' | 'locked' | 'indexes' | 'referenced' | 'missing'>> {
   const dir = join(root, PACKS_DIR);
   const names = (await readdir(dir))
     .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
@@ -445,10 +468,14 @@ async function sweepPacks(
         rewritten: rewritten.length,
         written: 0,
         damaged,
+        damagedCopies: 0,
       },
     };
   }
   const done: PackPlan[] = [...removed];
+  // Records written into new packs: for the packs rewritten, and for those found damaged.
+  let copies = 0;
+  let damagedCopies = 0;
   if (rewritten.length > 0) {
     const gone = new Set([...rewritten, ...removed].map((p) => p.name));
     // The writer knows the packs that stay (and those it writes), not those it rewrites: a
@@ -466,6 +493,7 @@ async function sweepPacks(
     try {
       for (const plan of rewritten) {
         let ok = true;
+        let copied = 0;
         // A block of entries at a time: an index of an earlier build may list 2^22.
         for (const block of indexBlocks(join(dir, `${plan.name}.idx`))) {
           for (const e of block.entries) {
@@ -481,7 +509,10 @@ async function sweepPacks(
               continue;
             }
             if (keep) keep.next = e.coding;
-            if (await writer.put(digest, bytes)) continue;
+            if (await writer.put(digest, bytes)) {
+              copied++;
+              continue;
+            }
             // Held already: by a pack that stays, or one just written. That copy must read
             // back before this one goes; a bad one is forgotten, and this one stored instead.
             try {
@@ -489,14 +520,17 @@ async function sweepPacks(
             } catch (err) {
               if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError))
                 throw err;
-              await writer.put(digest, bytes);
+              if (await writer.put(digest, bytes)) copied++;
             }
           }
         }
+        // A damaged pack stays as it was: the chunks of it copied are held twice.
         if (ok) {
           done.push(plan);
+          copies += copied;
         } else {
           damaged.push(plan.name);
+          damagedCopies += copied;
         }
       }
       await writer.flush();
@@ -514,16 +548,15 @@ async function sweepPacks(
     await removeFile(join(dir, `${plan.name}.pack`));
   }
   let bytesAfter = 0;
-  let chunksAfter = 0;
   for (const n of await readdir(dir)) {
     if (!/\.(pack|idx)$/.test(n) || !PACK_NAME_RE.test(n.replace(/\.(pack|idx)$/, ''))) continue;
     bytesAfter += (await stat(join(dir, n))).size;
-    if (n.endsWith('.idx')) chunksAfter += recordsOf(join(dir, n));
   }
   return {
     layout: 'pack',
     chunksBefore,
-    chunksRemoved: chunksBefore - chunksAfter,
+    // The records of the packs removed, but those copied from them into new packs.
+    chunksRemoved: done.reduce((n, p) => n + p.records, 0) - copies,
     bytesBefore,
     bytesAfter,
     leftovers: leftovers.length,
@@ -533,6 +566,7 @@ async function sweepPacks(
       rewritten: rewritten.length - damaged.length,
       written,
       damaged,
+      damagedCopies,
     },
   };
 }
@@ -543,18 +577,6 @@ async function removeFile(path: string): Promise<void> {
       throw new StoreError(`removing ${path}: ${err.message}`, { cause: err });
     }
   });
-}
-
-/** The number of entries a (checked) pack index lists, from its header. */
-function recordsOf(path: string): number {
-  const header = new Uint8Array(INDEX_HEADER_BYTES);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, header, 0, header.length, 0);
-    return new PackIndexCheck(header, fstatSync(fd).size, path).count;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

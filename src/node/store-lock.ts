@@ -4,7 +4,8 @@
  * on that chunk staying until its index is written, and a reader on the packs it loaded.
  *
  * A store, when it opens, creates a **shared lock** `locks/<pid>-<random>.lock` and removes it
- * when it closes. A collection creates an **exclusive lock** `locks/gc-<pid>-<random>.lock`,
+ * when it closes, and so does a collection's dry run (it removes nothing, so open stores do
+ * not stop it). A collection creates an **exclusive lock** `locks/gc-<pid>-<random>.lock`,
  * then looks for other exclusive locks and for shared locks; a store, having created its
  * shared lock, looks for exclusive ones. Each takes its own lock before it looks for the
  * others', so of two starting at once at least one sees the other, and gives way with
@@ -20,7 +21,9 @@
  * older build left when a disk was full). A lock of another host (a store on a shared
  * filesystem, or in another container's process namespace) cannot be checked, so it holds
  * until someone removes its file. `locks/gc.lock`, the exclusive lock of older builds, is
- * still honoured. docs/FORMAT.md §13.5 has the protocol.
+ * still honoured. A temporary file a lock was written under (`locks/.tmp-<pid>-<hex>`, left
+ * when its writer was killed before it removed it) is removed by a collection once it is stale
+ * as a lock would be and older than a minute. docs/FORMAT.md §13.5 has the protocol.
  *
  * @module
  */
@@ -37,8 +40,13 @@ export const LOCKS_DIR = 'locks';
 const SHARED_RE = /^[0-9]+-[0-9a-f]{16}\.lock$/;
 /** Names of exclusive locks (a collection's; `gc.lock` is older builds' one name for it). */
 const EXCLUSIVE_RE = /^(?:gc-[0-9]+-[0-9a-f]{16}\.lock|gc\.lock)$/;
-/** An empty lock file older than this is stale. */
-const EMPTY_STALE_MS = 60_000;
+/** Temporary files a lock is written under before it is linked into place (see `create`). */
+const TEMPORARY_RE = /^\.tmp-[0-9]+-[0-9a-f]{16}$/;
+/**
+ * An empty lock file older than this is stale; a temporary file is removed only once it is this
+ * old (it lives for a write and a link, so only one its writer never removed gets there).
+ */
+const STALE_MS = 60_000;
 /** Largest lock file read: anything longer is not one of ours, and is not stale. */
 const MAX_LOCK_BYTES = 4096;
 
@@ -94,7 +102,7 @@ async function isStale(path: string): Promise<boolean> {
   if (!h) {
     const st = await lstat(path).catch(() => undefined);
     if (!st) return true;
-    return st.isFile() && st.size === 0 && Date.now() - st.mtimeMs > EMPTY_STALE_MS;
+    return st.isFile() && st.size === 0 && Date.now() - st.mtimeMs > STALE_MS;
   }
   if (h.host !== hostname()) return false;
   if (h.pid === process.pid) return false;
@@ -150,6 +158,22 @@ async function liveLocks(dir: string, pattern: RegExp, own?: string): Promise<st
   return live;
 }
 
+/**
+ * Removes the temporary files in `dir` that lock takers killed between writing a lock and
+ * removing its temporary name left: those older than {@link STALE_MS} whose holder is stale as
+ * a lock's would be (a process of this host that no longer runs, or an empty file). One of
+ * another host holds, as its lock would.
+ */
+async function removeStaleTemporaries(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!TEMPORARY_RE.test(name)) continue;
+    const p = join(dir, name);
+    const st = await lstat(p).catch(() => undefined);
+    if (!st?.isFile() || Date.now() - st.mtimeMs <= STALE_MS) continue;
+    if (await isStale(p)) await unlink(p).catch(() => {});
+  }
+}
+
 /** A lock whose release removes `path` once. */
 function held(path: string | undefined): StoreLock {
   let released: Promise<void> | undefined;
@@ -183,7 +207,8 @@ async function waiting(take: () => Promise<StoreLock>, waitMs: number): Promise<
 }
 
 /**
- * Takes a shared lock of the store at `root`, as every open store holds one.
+ * Takes a shared lock of the store at `root`, as every open store (and a collection's dry
+ * run) holds one. It removes nothing, stale locks included.
  * @param waitMs - how long to keep trying while a garbage collection holds the store.
  * @returns the lock; one with no file when the directory is read-only or not ours to write
  *   (nothing can collect garbage there through this user either).
@@ -226,7 +251,8 @@ async function trySharedLock(root: string): Promise<StoreLock> {
 
 /**
  * Takes the exclusive lock of the store at `root`, for a garbage collection: no store may be
- * open, in this process or any other. Stale locks (see the module's notes) are removed.
+ * open, in this process or any other. Stale locks, and the stale temporary files of lock
+ * takers (see the module's notes), are removed.
  * @param waitMs - how long to keep trying while stores are open (or another collection runs).
  * @throws {@link StoreLockedError} naming the locks in the way; {@link StoreError} when the
  *   lock cannot be written.
@@ -262,6 +288,7 @@ async function tryExclusiveLock(root: string): Promise<StoreLock> {
         live,
       );
     }
+    await removeStaleTemporaries(dir);
   } catch (err) {
     await lock.release();
     if (err instanceof StoreLockedError) throw err;

@@ -1,19 +1,30 @@
 /**
  * `layerdiff gc`: keeps what the given indexes need, removes the rest, reports it (text or
  * JSON), refuses without an index or with one that is not there, and while a store of the
- * directory is open.
+ * directory is open; a dry run runs while stores are open, and on a store it cannot write.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PackStore } from '../../src/node/pack-store.js';
 import { lockExclusive } from '../../src/node/store-lock.js';
 import { sha256 } from '../helpers/streams.js';
+import { isRoot, toolsAvailable } from '../helpers/tools.js';
 import { buildTar } from '../node/extract-helpers.js';
 import { buildLayout, layoutFiles } from '../oci/helpers.js';
-import { requireDist, runCli } from './run.js';
+import { CLI, type RunResult, requireDist, runCli, runProcess } from './run.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-gc-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -69,13 +80,11 @@ describe('layerdiff gc', () => {
       expect(locked.code).toBe(1);
       expect(locked.stderr).toContain('ERR_STORE_LOCKED');
       expect(locked.stderr).toContain(`pid ${process.pid}`);
-      // Told to wait, it waits for the store to close.
-      process.env.LAYERDIFF_LOCK_WAIT = '20';
-      setTimeout(() => void open.close(), 500);
-      const waited = await runCli(['gc', at('a.idx'), '--store', store, '--dry-run']);
-      expect(waited.code).toBe(0);
+      // A dry run removes nothing: open stores do not stop it.
+      const dry = await runCli(['gc', at('a.idx'), '--store', store, '--dry-run']);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout.toString()).not.toContain('not locked');
     } finally {
-      delete process.env.LAYERDIFF_LOCK_WAIT;
       await open.close();
     }
     expect(packFiles()).toEqual(before);
@@ -105,7 +114,13 @@ describe('layerdiff gc', () => {
     expect(dry.code).toBe(0);
     expect(dry.stdout.toString()).toMatch(/would remove \d+ of \d+ chunks/);
     expect(packFiles()).toEqual(before);
-    const r = await runCli(['gc', at('a.idx'), '--store', store, '--json']);
+    // Told to wait, the collection waits for an open store to close.
+    const open = await PackStore.open(store);
+    setTimeout(() => void open.close(), 500);
+    const r = await runCli(['gc', at('a.idx'), '--store', store, '--json'], {
+      env: { LAYERDIFF_LOCK_WAIT: '20' },
+    });
+    await open.close();
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout.toString());
     expect(report).toMatchObject({ layout: 'pack', dryRun: false, indexes: 1, missing: 0 });
@@ -118,6 +133,62 @@ describe('layerdiff gc', () => {
     expect(catB.code).toBe(1);
     expect(catB.stderr).toContain('ERR_CHUNK_NOT_FOUND');
   });
+
+  // As root, chmod does not stop writes: the store is root's, and the dry run runs as nobody
+  // (skipped as root without runuser, which switches user).
+  const asNobody = isRoot && toolsAvailable('runuser');
+  it.skipIf(isRoot && !asNobody)(
+    'a dry run on a store this user can only read: no lock, nothing removed, stale locks included',
+    async () => {
+      const ro = at('read-only');
+      mkdirSync(ro);
+      for (const name of ['a', 'b']) {
+        const c = await runCli(['convert', at(`${name}.tar`), '--store', ro, '--out', at('x.idx')]);
+        expect(c.code).toBe(0);
+      }
+      const kept = at('read-only-a.idx');
+      const k = await runCli(['convert', at('a.tar'), '--store', ro, '--out', kept]);
+      expect(k.code).toBe(0);
+      const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
+      const stale = join(ro, 'locks', `${dead}-0123456789abcdef.lock`);
+      writeFileSync(stale, `${JSON.stringify({ pid: dead, host: hostname(), since: '' })}\n`);
+      const files = () =>
+        readdirSync(ro, { recursive: true })
+          .map(String)
+          .sort()
+          .map((f) => `${f} ${statSync(join(ro, f)).mtimeMs}`);
+      const before = files();
+      let run: (args: string[]) => Promise<RunResult>;
+      if (asNobody) {
+        // Readable by all (the test's directory too), writable by root only.
+        chmodSync(work, 0o755);
+        run = (args) =>
+          runProcess('runuser', ['-u', 'nobody', '--', process.execPath, CLI, ...args]);
+      } else {
+        for (const d of [ro, join(ro, 'locks'), join(ro, 'packs')]) chmodSync(d, 0o555);
+        run = (args) => runCli(args);
+      }
+      try {
+        const json = await run(['gc', kept, '--store', ro, '--dry-run', '--json']);
+        expect(json.stderr).toBe('');
+        expect(json.code).toBe(0);
+        const report = JSON.parse(json.stdout.toString());
+        expect(report).toMatchObject({ dryRun: true, locked: false, indexes: 1, missing: 0 });
+        expect(report.chunksRemoved).toBeGreaterThan(0);
+        const text = await run(['gc', kept, '--store', ro, '--dry-run']);
+        expect(text.code).toBe(0);
+        expect(text.stdout.toString()).toContain('not locked');
+        // What a real collection needs, it cannot have.
+        const real = await run(['gc', kept, '--store', ro]);
+        expect(real.code).toBe(1);
+        expect(real.stderr).toMatch(/EACCES|EPERM|EROFS/);
+      } finally {
+        for (const d of [ro, join(ro, 'locks'), join(ro, 'packs')]) chmodSync(d, 0o755);
+      }
+      expect(files()).toEqual(before);
+      expect(existsSync(stale)).toBe(true);
+    },
+  );
 
   it('--oci keeps every layer of a chunked layout', async () => {
     const src = at('image');

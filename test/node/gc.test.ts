@@ -410,27 +410,46 @@ describe('collectGarbage, pack layout', () => {
     }
   });
 
-  it('leaves a pack as it was when a kept chunk of it does not read back', async () => {
+  it('leaves a pack as it was when a kept chunk of it does not read back, and reports what is on disk', async () => {
     const root = fresh();
-    const idx = await storeOf(root, 'pack', ['a', 'b']);
+    const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
     const store = await PackStore.open(root);
     const b = await chunksOf(idx.b!, store);
     await store.close();
-    // Keeping b, a's pack (the first) is due: a's own chunks are most of it. Damage a chunk of
-    // it that b shares.
-    const first = readdirSync(join(root, 'packs'))
+    // Keeping b, a's pack (the first) is due: a's own chunks are most of it; c's pack (the
+    // third) goes. Damage a chunk of the first that b shares, one of the last in the pack, so
+    // that chunks of it are copied before the damage is found.
+    const packs = readdirSync(join(root, 'packs'))
       .filter((f) => f.endsWith('.pack'))
-      .sort()[0]!;
-    const victim = packRecords(root).find(
-      (r) => r.pack.endsWith(first) && b.has(r.digest) && r.entry.stored > 1000,
-    )!;
+      .sort();
+    const records = packRecords(root);
+    const victim = records
+      .filter((r) => r.pack.endsWith(packs[0]!) && b.has(r.digest) && r.entry.stored > 1000)
+      .sort((x, y) => y.entry.offset - x.entry.offset)[0]!;
     flipStoredBit(victim);
     const bytes = readFileSync(victim.pack);
+    const onDisk = () =>
+      readdirSync(join(root, 'packs'))
+        .filter((f) => /\.(pack|idx)$/.test(f))
+        .reduce((n, f) => n + statSync(join(root, 'packs', f)).size, 0);
+    const bytesBefore = onDisk();
     const report = await collectGarbage(root, [idx.b!], { hash, smallPackBytes: 0 });
     // Its other kept chunks were already copied into a new pack: copies too many, harmless.
-    expect(report.packs).toMatchObject({ removed: 0, rewritten: 0, written: 1 });
-    expect(report.packs!.damaged).toEqual([first.slice(0, -'.pack'.length)]);
+    expect(report.packs).toMatchObject({ removed: 1, rewritten: 0, written: 1 });
+    expect(report.packs!.damaged).toEqual([packs[0]!.slice(0, -'.pack'.length)]);
     expect(readFileSync(victim.pack).equals(bytes)).toBe(true);
+    // The counts are those of the files: the third pack's records went, the copies came.
+    const after = packRecords(root);
+    const copies = after.filter((r) => !records.some((o) => o.pack === r.pack));
+    expect(copies.length).toBeGreaterThan(0);
+    expect(report.packs!.damagedCopies).toBe(copies.length);
+    expect(report.chunksBefore).toBe(records.length);
+    expect(report.chunksRemoved).toBe(records.filter((r) => r.pack.endsWith(packs[2]!)).length);
+    expect(report.chunksBefore - report.chunksRemoved + report.packs!.damagedCopies).toBe(
+      after.length,
+    );
+    expect(report.bytesBefore).toBe(bytesBefore);
+    expect(report.bytesAfter).toBe(onDisk());
   });
 });
 
@@ -567,6 +586,77 @@ describe('store locks', () => {
     expect(readdirSync(dir)).toEqual([basename(held.path!)]);
     await held.release();
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a dry run holds a shared lock: it runs while a store is open, not while a collection runs, and removes no lock, stale or not', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b']);
+    const dir = join(root, LOCKS_DIR);
+    mkdirSync(dir, { recursive: true });
+    const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
+    const old = (Date.now() - 120_000) / 1000;
+    // Stale, all of them: a crashed store's lock, a crashed collection's, an empty one, and a
+    // lock taker's temporary file.
+    for (const [name, text] of [
+      [`${dead}-${randomBytes(8).toString('hex')}.lock`, lockText(dead, hostname())],
+      [`gc-${dead}-${randomBytes(8).toString('hex')}.lock`, lockText(dead, hostname())],
+      [`gc-1-${randomBytes(8).toString('hex')}.lock`, ''],
+      [`.tmp-${dead}-${randomBytes(8).toString('hex')}`, lockText(dead, hostname())],
+    ] as const) {
+      writeFileSync(join(dir, name), text);
+      utimesSync(join(dir, name), old, old);
+    }
+    const open1 = await PackStore.open(root);
+    const before = filesOf(root);
+    const dry = await collectGarbage(root, [idx.a!], { hash, dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, locked: true });
+    expect(dry.chunksRemoved).toBeGreaterThan(0);
+    // Its own lock came and went; every other stayed.
+    expect(filesOf(root)).toEqual(before);
+    await open1.close();
+    const gc = await lockExclusive(root);
+    // The collection removed the stale ones.
+    expect(readdirSync(dir)).toEqual([basename(gc.path!)]);
+    await expect(collectGarbage(root, [idx.a!], { hash, dryRun: true })).rejects.toThrow(
+      /being garbage-collected/,
+    );
+    await gc.release();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a collection removes the temporary lock files of takers that died, once a minute old; others stay', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a']);
+    const dir = join(root, LOCKS_DIR);
+    mkdirSync(dir, { recursive: true });
+    const dead = Number(execFileSync(process.execPath, ['-p', 'process.pid']).toString());
+    const temp = (pid: number, text: string, age: number) => {
+      const path = join(dir, `.tmp-${pid}-${randomBytes(8).toString('hex')}`);
+      writeFileSync(path, text);
+      const t = (Date.now() - age) / 1000;
+      utimesSync(path, t, t);
+      return path;
+    };
+    const gone = [
+      temp(dead, lockText(dead, hostname()), 120_000),
+      temp(dead, '', 120_000), // killed before it wrote
+    ];
+    const kept = [
+      temp(dead, lockText(dead, hostname()), 0), // may be being linked
+      temp(dead, '', 0),
+      temp(dead, lockText(dead, `not-${hostname()}`), 120_000), // another host's
+      temp(process.pid, lockText(process.pid, hostname()), 120_000), // a live process's
+      temp(dead, 'not a lock', 120_000),
+    ];
+    const other = join(dir, '.tmp-notes');
+    writeFileSync(other, '');
+    utimesSync(other, 0, 0);
+    kept.push(other);
+    await collectGarbage(root, [idx.a!], { hash, dryRun: true });
+    for (const f of [...gone, ...kept]) expect(existsSync(f)).toBe(true);
+    await collectGarbage(root, [idx.a!], { hash });
+    for (const f of gone) expect(existsSync(f)).toBe(false);
+    expect(readdirSync(dir).sort()).toEqual(kept.map((f) => basename(f)).sort());
   });
 
   it('an empty lock file holds while it may be being written, and is stale after a minute', async () => {
