@@ -18,6 +18,7 @@ import { nodeHashProvider } from '../node/hash.js';
 import { pipeToOutput } from '../node/io.js';
 import { parse, required } from './args.js';
 import { summaryStream } from './output.js';
+import { inputFiles, outputFile } from './paths.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
 const COMPRESSIONS: readonly BundleCompression[] = ['auto', 'deflate', 'store'];
@@ -40,6 +41,8 @@ export async function bundleCommand(args: string[]): Promise<void> {
     throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(', ')}`);
   }
   const indexPath = positionals[0]!;
+  await inputFiles(positionals, { stdin: false });
+  await outputFile(outPath);
   const { size } = await stat(indexPath);
   if (size > MAX_BUNDLE_INDEX_BYTES) {
     throw new BundleError(
@@ -87,6 +90,8 @@ export async function unbundleCommand(args: string[]): Promise<void> {
   );
   required(values.store, 'store');
   const outPath = required(values.out, 'out');
+  await inputFiles(positionals, { stdin: false });
+  await outputFile(outPath);
   // A lazily read Blob: zip.js reads the directory and then only the entries it needs.
   const blob = await openAsBlob(positionals[0]!);
   const store = await openWritableStore(values);

@@ -6,7 +6,8 @@
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource, pipeToOutput } from '../node/io.js';
 import { reassemble } from '../pipeline/reassemble.js';
-import { parse } from './args.js';
+import { parse, required } from './args.js';
+import { inputFiles, outputFile } from './paths.js';
 import { openReadStore } from './store.js';
 
 export async function catCommand(args: string[]): Promise<void> {
@@ -15,6 +16,9 @@ export async function catCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, out: { type: 'string' } },
     { min: 1, max: 1, names: 'one index path' },
   );
+  required(values.store, 'store');
+  await inputFiles(positionals);
+  await outputFile(values.out);
   const store = await openReadStore(values.store);
   // Chunks come in pooled buffers, each given back once written.
   const tar = reassemble(fileSource(positionals[0]!), store, {

@@ -12,6 +12,7 @@ import { fileSource } from '../node/io.js';
 import { changes, type FileChange } from '../pipeline/changes.js';
 import type { ChunkReader } from '../store/types.js';
 import { count, parse } from './args.js';
+import { inputFiles } from './paths.js';
 import { printable } from './printable.js';
 import { openReadStore } from './store.js';
 
@@ -49,6 +50,7 @@ export async function changesCommand(args: string[]): Promise<void> {
   );
   const maxEntries = count(values['max-entries'], 'max-entries');
   const maxChunks = count(values['max-chunks'], 'max-chunks');
+  await inputFiles(positionals);
   const store = values.store === undefined ? noStore : await openReadStore(values.store);
   const out = new Out();
   let first = true;

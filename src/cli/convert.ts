@@ -11,6 +11,7 @@ import { atomicFile, fileSource } from '../node/io.js';
 import { convert } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
 import { summaryStream } from './output.js';
+import { inputFiles, outputFile } from './paths.js';
 import { showProgress } from './progress.js';
 import { openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -36,15 +37,17 @@ export async function convertCommand(args: string[]): Promise<void> {
   // Check every option before creating anything.
   required(values.store, 'store');
   const outPath = required(values.out, 'out');
+  await inputFiles(positionals);
+  await outputFile(outPath);
   const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
-  const converter = convert(fileSource(positionals[0]!, { blocking: true, recycle: true }), {
-    store,
-    hash: nodeHashProvider(),
-    gunzip: nodeGunzip(),
-    index: values.flat ? 'flat' : 'chunked',
-  });
   try {
+    const converter = convert(fileSource(positionals[0]!, { blocking: true, recycle: true }), {
+      store,
+      hash: nodeHashProvider(),
+      gunzip: nodeGunzip(),
+      index: values.flat ? 'flat' : 'chunked',
+    });
     const stop = showProgress(converter.events, {
       total: await sizeOf(positionals[0]!),
       force: values.progress === true,

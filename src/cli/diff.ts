@@ -15,6 +15,7 @@ import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
 import { sizeOf } from './convert.js';
 import { summaryStream } from './output.js';
+import { inputFiles, outputFile } from './paths.js';
 import { showProgress } from './progress.js';
 import { codecOption, openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -36,8 +37,11 @@ export async function diffCommand(args: string[]): Promise<void> {
     algorithm: 'deflate',
     level: 6,
   });
-  const store = await openReadStore(values.store);
+  required(values.store, 'store');
   const outPath = required(values.out, 'out');
+  await inputFiles([...positionals, ...(values.base ?? [])]);
+  await outputFile(outPath);
+  const store = await openReadStore(values.store);
 
   const hash = nodeHashProvider();
   const { stream, done, events } = createDiff(
@@ -68,8 +72,12 @@ export async function applyCommand(args: string[]): Promise<void> {
     { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, json: { type: 'boolean' } },
     { min: 1, max: 1, names: 'one diff path (or - for stdin)' },
   );
+  required(values.store, 'store');
+  const outPath = required(values.out, 'out');
+  await inputFiles(positionals);
+  await outputFile(outPath);
   const store = await openWritableStore(values);
-  const out = await atomicFile(required(values.out, 'out'));
+  const out = await atomicFile(outPath);
   try {
     const r = await applyDiff(fileSource(positionals[0]!, { blocking: true }), store, {
       hash: nodeHashProvider(),
@@ -80,7 +88,7 @@ export async function applyCommand(args: string[]): Promise<void> {
     await w.close();
     await out.commit();
     const { root: _, ...totals } = r;
-    (await summaryStream(values.out!)).write(
+    (await summaryStream(outPath)).write(
       values.json
         ? `${JSON.stringify(totals)}\n`
         : `${r.diffId}  applied ${r.chunks} chunks (${r.newChunks} new, ${r.newBytes} bytes); all ${r.referenced} references present\n`,

@@ -8,6 +8,7 @@ import { type ExtractReport, extract } from '../node/extract.js';
 import { fileSource } from '../node/io.js';
 import { count, parse, required } from './args.js';
 import { flattenFiles } from './flatten.js';
+import { inputFiles, outputDir } from './paths.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore } from './store.js';
 
@@ -22,10 +23,13 @@ export async function extractCommand(args: string[]): Promise<void> {
     },
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
-  const store = await openReadStore(values.store);
+  required(values.store, 'store');
   const dir = required(values.dir, 'dir');
-  // File bodies come in pooled buffers; extract gives each back once written.
   const maxEntries = count(values['max-entries'], 'max-entries');
+  await inputFiles(positionals);
+  await outputDir(dir);
+  const store = await openReadStore(values.store);
+  // File bodies come in pooled buffers; extract gives each back once written.
   const tar = flattenFiles('extract', positionals, store, { recycle: true, maxEntries });
   report('extract', dir, await extract(tar, dir), values.json === true);
 }
@@ -37,6 +41,8 @@ export async function extractTarCommand(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one tar path (or - for stdin)' },
   );
   const dir = required(values.dir, 'dir');
+  await inputFiles(positionals);
+  await outputDir(dir);
   report(
     'extract-tar',
     dir,

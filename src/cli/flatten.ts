@@ -7,7 +7,8 @@ import { nodeHashProvider } from '../node/hash.js';
 import { fileSource, pipeToOutput } from '../node/io.js';
 import { flatten } from '../pipeline/flatten.js';
 import type { ChunkReader } from '../store/types.js';
-import { count, parse } from './args.js';
+import { count, parse, required } from './args.js';
+import { inputFiles, outputFile } from './paths.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore } from './store.js';
 
@@ -17,9 +18,12 @@ export async function flattenCommand(args: string[]): Promise<void> {
     { store: { type: 'string' }, out: { type: 'string' }, 'max-entries': { type: 'string' } },
     { min: 1, max: Number.POSITIVE_INFINITY, names: 'one or more index paths, bottom layer first' },
   );
+  required(values.store, 'store');
+  const maxEntries = count(values['max-entries'], 'max-entries');
+  await inputFiles(positionals);
+  await outputFile(values.out);
   const store = await openReadStore(values.store);
   // File bodies come in pooled buffers, each given back once written.
-  const maxEntries = count(values['max-entries'], 'max-entries');
   const flat = flattenFiles('flatten', positionals, store, { recycle: true, maxEntries });
   await pipeToOutput(flat, values.out, {
     blocking: true,

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { collectGarbage, type GarbageReport } from '../node/gc.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
 import { layoutRoots } from '../node/oci-roots.js';
 import { parse, required } from './args.js';
+import { inputDirs, inputFiles } from './paths.js';
 import { codecOption, lockWaitMs } from './store.js';
 
 export async function gcCommand(args: string[]): Promise<void> {
@@ -39,11 +39,9 @@ export async function gcCommand(args: string[]): Promise<void> {
   }
   // Every index must be there before anything is locked: a missing one would leave its
   // chunks unmarked.
-  for (const p of positionals) {
-    if (p === '-') throw new UsageError('gc reads its indexes from files, not stdin');
-    const st = await stat(p).catch(() => undefined);
-    if (!st?.isFile()) throw new UsageError(`${p} is not an index file`);
-  }
+  if (positionals.includes('-')) throw new UsageError('gc reads its indexes from files, not stdin');
+  await inputFiles(positionals);
+  await inputDirs(layouts);
   // Without --codec or --deflate-level, each chunk a rewrite copies keeps its coding.
   const given = values.codec !== undefined || values['deflate-level'] !== undefined;
   const codec = given

@@ -20,6 +20,7 @@ import { fileSource, stdoutSink } from '../node/io.js';
 import { readIndexRecords } from '../pipeline/open-index.js';
 import type { ChunkReader } from '../store/types.js';
 import { parse } from './args.js';
+import { inputFiles } from './paths.js';
 import { printable } from './printable.js';
 import { openReadStore } from './store.js';
 
@@ -65,6 +66,7 @@ export async function inspectCommand(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one index path' },
   );
   const path = positionals[0]!;
+  await inputFiles(positionals);
   const json = values.json === true;
   const out = textOutput(stdoutSink());
   const write = out.write;

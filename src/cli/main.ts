@@ -1,11 +1,14 @@
 /**
  * The `layerdiff` command line. Each command lives in its own file and is a thin layer over
- * the library. Errors go to stderr with a non-zero exit: 2 for usage errors, 1 for the rest.
+ * the library. Errors go to stderr with a non-zero exit: 2 for usage errors (a path that cannot
+ * be used as given among them: missing, a directory where a file is wanted), 1 for the rest.
  *
  * @module
  */
 import { LayerdiffError, UsageError } from '../errors.js';
+import { FileError, fileProblem } from '../node/file-error.js';
 import { closeAll } from './cleanup.js';
+import { PathError } from './paths.js';
 import { printableMessage } from './printable.js';
 
 type Command = (args: string[]) => Promise<void>;
@@ -210,6 +213,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return 141;
+    // A path that cannot be used as given is a bad argument, said in one line.
+    if (err instanceof PathError) {
+      process.stderr.write(`layerdiff ${command}: ${printableMessage(err.message)}\n`);
+      return 2;
+    }
     if (err instanceof UsageError) {
       process.stderr.write(`layerdiff ${command}: ${printableMessage(err.message)}\n\n${USAGE}`);
       return 2;
@@ -218,13 +226,26 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`layerdiff ${command}: ${err.code}: ${printableMessage(err.message)}\n`);
       return 1;
     }
-    const e = err as NodeJS.ErrnoException;
-    const message = e?.message ?? String(err);
-    // Node's system errors already start with their code ("ENOENT: no such file...").
-    const code = e?.code && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
-    process.stderr.write(`layerdiff ${command}: ${code}${printableMessage(message)}\n`);
+    process.stderr.write(`layerdiff ${command}: ${printableMessage(otherMessage(err))}\n`);
     return 1;
   }
+}
+
+/**
+ * The line for an error that is not layerdiff's own. A failed file system call names its file
+ * and what is wrong ("cannot open x: no such file or directory"), not Node's way ("ENOENT: no
+ * such file or directory, open 'x'"); any other error keeps its code in front.
+ */
+function otherMessage(err: unknown): string {
+  if (err instanceof FileError) return err.message;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (typeof e?.path === 'string' && typeof e.syscall === 'string') {
+    return `cannot ${e.syscall} ${e.path}: ${fileProblem(e)}`;
+  }
+  const message = e?.message ?? String(err);
+  // Node's system errors already start with their code ("ECONNRESET: ...").
+  const code = e?.code && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
+  return `${code}${message}`;
 }
 
 let finished = false;

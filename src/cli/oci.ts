@@ -32,6 +32,7 @@ import type { CredentialSource, RegistryCredentials } from '../registry/credenti
 import { parseImageReference } from '../registry/names.js';
 import { pushImage } from '../registry/push.js';
 import { count, parse, required } from './args.js';
+import { inputDirs, newDir, outputFile } from './paths.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -85,8 +86,12 @@ async function ociConvert(args: string[]): Promise<void> {
     { ...CONVERT_OPTIONS, jobs: { type: 'string' } },
     { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
   );
+  required(values.store, 'store');
+  required(values.out, 'out');
+  const jobs = count(values.jobs, 'jobs') ?? defaultJobs();
   const { dir, ref } = splitImageRef(positionals[0]!);
-  await convertImage(dir, ref, values, count(values.jobs, 'jobs') ?? defaultJobs());
+  await inputDirs([dir]);
+  await convertImage(dir, ref, values, jobs);
 }
 
 async function ociPull(args: string[]): Promise<void> {
@@ -100,7 +105,8 @@ async function ociPull(args: string[]): Promise<void> {
     { min: 1, max: 1, names: 'one image reference, host[:port]/repository[:tag][@digest]' },
   );
   required(values.store, 'store');
-  required(values.out, 'out');
+  // Checked before anything is asked of the registry.
+  await newDir(required(values.out, 'out'));
   const concurrency = count(values['max-downloads'], 'max-downloads') ?? 3;
   const hash = nodeHashProvider();
   const layout = await registryLayout(positionals[0]!, {
@@ -179,6 +185,7 @@ async function ociPush(args: string[]): Promise<void> {
     throw new UsageError('--part-size takes a positive number of MiB (0.5 is 512 KiB)');
   }
   const maxUploads = count(values['max-uploads'], 'max-uploads');
+  await inputDirs([dir]);
   const layout = await OciLayout.open(dir);
   const store = await openReadStore(storeDir);
   const report = await pushImage(layout, target, {
@@ -220,6 +227,7 @@ async function convertImage(
 ): Promise<void> {
   required(values.store, 'store');
   const out = required(values.out, 'out');
+  await newDir(out);
   const store = await openWritableStore(values);
   const { platform } = values;
   const report = await convertLayout(src, {
@@ -275,6 +283,8 @@ async function ociRestore(args: string[]): Promise<void> {
   const out = required(values.out, 'out');
   const concurrency = count(values.jobs, 'jobs') ?? defaultJobs();
   const { dir, ref } = splitImageRef(positionals[0]!);
+  await inputDirs([dir]);
+  await newDir(out);
   const store = await openReadStore(storeDir);
   const report = await restoreLayout(dir, {
     store,
@@ -315,9 +325,12 @@ async function ociFlatten(args: string[]): Promise<void> {
     { ...WRITE_STORE_OPTIONS, out: { type: 'string' }, platform: { type: 'string' } },
     { min: 1, max: 1, names: 'one layout directory, optionally :<tag>' },
   );
+  required(values.store, 'store');
+  const { dir, ref } = splitImageRef(positionals[0]!);
+  await inputDirs([dir]);
+  await outputFile(values.out);
   // A plain layout's layers are converted into the store first.
   const store = await openWritableStore(values);
-  const { dir, ref } = splitImageRef(positionals[0]!);
   const tar = await flattenImage(dir, {
     store,
     ref,

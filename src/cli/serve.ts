@@ -19,6 +19,7 @@ import { createRegistryHandler } from '../registry/handler.js';
 import { openRepository, type RegistryRepository } from '../registry/repository.js';
 import { count, parse, required } from './args.js';
 import { closeAtEnd } from './cleanup.js';
+import { inputDirs } from './paths.js';
 import { printable, printableMessage } from './printable.js';
 import { lockWaitMs } from './store.js';
 
@@ -65,6 +66,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   }
   const hash = nodeHashProvider();
   const named = positionals.map(splitRepository);
+  await inputDirs(named.map((n) => n.dir));
   const names = new Set<string>();
   for (const { name } of named) {
     if (names.has(name)) throw new UsageError(`two layouts are named ${name}`);

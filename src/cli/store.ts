@@ -15,6 +15,7 @@ import { openStore, STORE_LAYOUTS, type StoreLayout } from '../node/open-store.j
 import type { PackStore } from '../node/pack-store.js';
 import { required } from './args.js';
 import { closeAtEnd } from './cleanup.js';
+import { outputDir } from './paths.js';
 
 /**
  * How long a command waits for the locks of its store, from `LAYERDIFF_LOCK_WAIT` (seconds):
@@ -94,6 +95,7 @@ export async function openWritableStore(values: {
     throw new UsageError(`--store-layout must be one of ${STORE_LAYOUTS.join(', ')}`);
   }
   const codec = codecOption(values.codec, values['deflate-level'], { algorithm: 'lz4', level: 1 });
+  await outputDir(dir);
   return closed(
     await openStore(dir, {
       layout: layout as StoreLayout | undefined,

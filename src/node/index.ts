@@ -16,6 +16,7 @@ export {
   type ExtractWarningCode,
   extract,
 } from './extract.js';
+export { FileError } from './file-error.js';
 export {
   CORRUPT_SUFFIX,
   DEFLATE_SUFFIX,

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { giveBack, lend } from '../lend.js';
 import { intOption } from '../options.js';
+import { fileError } from './file-error.js';
 import { loopTurns } from './loop-turns.js';
 
 /**
@@ -97,7 +98,8 @@ function readBuffers(readSize: number, recycle: boolean): () => Uint8Array {
  * A pull stream over a file (or standard input for `-`).
  * @param path - file path, or `-` for stdin.
  * @param options - read size and blocking reads.
- * @returns the file's bytes.
+ * @returns the file's bytes; a file that cannot be opened or read errors it with a
+ *   `FileError` naming the file (`cannot read x.idx: is a directory`).
  */
 export function fileSource(
   path: string,
@@ -110,15 +112,22 @@ export function fileSource(
   return options.blocking ? blockingFileSource(path, take) : asyncFileSource(path, take);
 }
 
+/** Rethrows a failed open or read as a `FileError` naming the file. */
+function readError(path: string): (err: unknown) => never {
+  return (err) => {
+    throw fileError(err, path, 'read');
+  };
+}
+
 function asyncFileSource(path: string, take: () => Uint8Array): ReadableStream<Uint8Array> {
   let fh: FileHandle | undefined;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
-          fh ??= await open(path, 'r');
+          fh ??= await open(path, 'r').catch(readError(path));
           const buf = take();
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null).catch(readError(path));
           if (bytesRead === 0) {
             await fh.close();
             controller.close();
@@ -156,9 +165,14 @@ function blockingFileSource(path: string, take: () => Uint8Array): ReadableStrea
       async pull(controller) {
         await turn();
         try {
-          fd ??= openSync(path, 'r');
           const buf = take();
-          const n = readSync(fd, buf, 0, buf.length, null);
+          let n: number;
+          try {
+            fd ??= openSync(path, 'r');
+            n = readSync(fd, buf, 0, buf.length, null);
+          } catch (err) {
+            throw fileError(err, path, 'read');
+          }
           if (n === 0) {
             close();
             controller.close();
@@ -259,12 +273,9 @@ export async function atomicFile(
   const direct = existing !== undefined && !existing.isFile();
   const final = existing?.isFile() ? await realpath(path) : await danglingTarget(path);
   const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, direct ? 'w' : 'wx').catch((err: NodeJS.ErrnoException) => {
+  const fh = await open(tmp, direct ? 'w' : 'wx').catch((err: unknown) => {
     // Named after the output asked for, not the temporary file beside it.
-    throw Object.assign(new Error(`${err.code ?? 'error'}: cannot write ${path}`), {
-      code: err.code,
-      cause: err,
-    });
+    throw fileError(err, path, 'write');
   });
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;

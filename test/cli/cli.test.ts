@@ -516,7 +516,7 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
       }
     });
 
-    it('convert of a nonexistent input: exit 1, no output file', async () => {
+    it('convert of a nonexistent input: exit 2, no output file', async () => {
       const d = fresh();
       const missing = join(d, 'missing.tar');
       const r = fails(
@@ -528,20 +528,20 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
           '--out',
           join(d, 'out.idx'),
         ]),
-        1,
-        /ENOENT/,
+        2,
+        /^layerdiff convert: cannot read .*: no such file or directory\n$/,
       );
       expect(r.stderr).toContain(missing);
       expect(r.stdout.length).toBe(0);
       expect(leftovers(d, 'out')).toEqual([]);
     });
 
-    it('cat of a nonexistent index: exit 1, no output file', async () => {
+    it('cat of a nonexistent index: exit 2, no output file', async () => {
       const d = fresh();
       const r = fails(
         await runCli(['cat', join(d, 'missing.idx'), '--store', store, '--out', join(d, 'out')]),
-        1,
-        /ENOENT/,
+        2,
+        /^layerdiff cat: cannot read .*: no such file or directory\n$/,
       );
       expect(r.stderr).toContain('missing.idx');
       expect(leftovers(d, 'out')).toEqual([]);

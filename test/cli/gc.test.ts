@@ -73,7 +73,9 @@ describe('layerdiff gc', () => {
     expect(none.code).toBe(2);
     const gone = await runCli(['gc', at('a.idx'), at('nope.idx'), '--store', store]);
     expect(gone.code).toBe(2);
-    expect(gone.stderr).toContain('nope.idx is not an index file');
+    expect(gone.stderr).toBe(
+      `layerdiff gc: cannot read ${at('nope.idx')}: no such file or directory\n`,
+    );
     const open = await PackStore.open(store);
     try {
       const locked = await runCli(['gc', at('a.idx'), '--store', store]);

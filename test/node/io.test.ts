@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FileError } from '../../src/node/file-error.js';
 import {
   type AtomicFile,
   atomicFile,
@@ -34,6 +35,19 @@ describe('fileSource', () => {
     // Opening a directory succeeds; reading it fails with EISDIR.
     await expect(collect(fileSource(dir))).rejects.toMatchObject({ code: 'EISDIR' });
     expect(openFds()).toBe(before);
+  });
+
+  it('names the file and the problem when it cannot be opened or read, blocking or not', async () => {
+    const missing = join(dir, 'missing.idx');
+    for (const blocking of [false, true]) {
+      const isDir = await collect(fileSource(dir, { blocking })).catch((e: unknown) => e);
+      expect((isDir as Error).message).toBe(`cannot read ${dir}: is a directory`);
+      expect(isDir).toMatchObject({ code: 'EISDIR', path: dir, syscall: 'read' });
+      const err = await collect(fileSource(missing, { blocking })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileError);
+      expect((err as Error).message).toBe(`cannot read ${missing}: no such file or directory`);
+      expect(err).toMatchObject({ code: 'ENOENT', path: missing, syscall: 'open' });
+    }
   });
 });
 
@@ -121,7 +135,9 @@ describe('atomicFile', () => {
     const path = join(dir, 'no-such-dir', 'x.idx');
     const err = await atomicFile(path).catch((e: Error) => e);
     expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
-    expect((err as Error).message).toBe(`ENOENT: cannot write ${path}`);
+    expect((err as Error).message).toBe(`cannot write ${path}: no such file or directory`);
+    expect(err).toBeInstanceOf(FileError);
+    expect(err).toMatchObject({ path, syscall: 'open' });
   });
 });
 
