@@ -9,7 +9,10 @@
  * redirects (`follow`, `error`, `manual`; at most 20 hops, `Authorization`, `Cookie` and
  * `Proxy-Authorization` dropped when a redirect leaves the origin, a stream body never sent
  * twice; a redirect's body never read), and a `Response` whose body streams, with the `url` that
- * answered. What it leaves out: caching, cookies, CORS,
+ * answered. A request it refuses for good (a redirect it may not follow, more than 20, to a
+ * scheme not http(s); an answer whose status is not HTTP's) fails with a `TypeError` whose
+ * `code` is `ERR_FETCH_REFUSED`, which the registry client does not ask again; a network
+ * error is Node's own (`ECONNRESET`...). What it leaves out: caching, cookies, CORS,
  * compression of answers (it asks for none), `Request` objects as input.
  *
  * @module
@@ -18,11 +21,20 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { FETCH_REFUSED } from '../registry/fetch-failure.js';
 
 /** Hops followed at most, as fetch follows. */
 const MAX_REDIRECTS = 20;
 /** Headers that do not follow a redirect to another origin. */
 const ORIGIN_BOUND = ['authorization', 'cookie', 'proxy-authorization'];
+
+/**
+ * The error for a request refused for good (fetch's network error, a `TypeError`), marked so
+ * that the registry client does not ask again ({@link FETCH_REFUSED}).
+ */
+function refusal(why: string): TypeError {
+  return Object.assign(new TypeError(why), { code: FETCH_REFUSED });
+}
 
 /**
  * A fetch over `node:http` and `node:https` (see the module's notes for what it covers).
@@ -31,7 +43,7 @@ const ORIGIN_BOUND = ['authorization', 'cookie', 'proxy-authorization'];
 export function nodeHttpFetch(): typeof fetch {
   return (async (input: string | URL | Request, init: RequestInit = {}) => {
     if (typeof input !== 'string' && !(input instanceof URL)) {
-      throw new TypeError('nodeHttpFetch takes a URL, not a Request');
+      throw refusal('nodeHttpFetch takes a URL, not a Request');
     }
     let url = new URL(String(input));
     let method = (init.method ?? 'GET').toUpperCase();
@@ -50,7 +62,7 @@ export function nodeHttpFetch(): typeof fetch {
       /** Ends this request (and a body still being sent) before giving up. */
       const fail = (why: string) => {
         res.socket?.destroy();
-        return new TypeError(why);
+        return refusal(why);
       };
       if (init.redirect === 'error') throw fail(`redirected to ${location}`);
       if (hops === MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects`);
@@ -88,7 +100,7 @@ function send(
   if (typeof body === 'string') bytes = new TextEncoder().encode(body);
   else if (body instanceof Uint8Array) bytes = body;
   else if (body !== null && !(body instanceof ReadableStream)) {
-    return Promise.reject(new TypeError('nodeHttpFetch sends bytes, strings and streams only'));
+    return Promise.reject(refusal('nodeHttpFetch sends bytes, strings and streams only'));
   }
   if (bytes) outgoing['content-length'] = String(bytes.length);
   return new Promise((resolve, reject) => {
@@ -113,7 +125,8 @@ function send(
 /**
  * The answer as a `Response` whose body streams from the socket; its `url` is the one that
  * answered (after redirects), as fetch gives it.
- * @throws TypeError for a status outside 200-599 (fetch's network error), the connection ended.
+ * @throws TypeError for a status outside 200-599 (fetch's network error, refused for good),
+ *   the connection ended.
  */
 function toResponse(res: IncomingMessage, method: string, url: URL): Response {
   const headers = new Headers();
@@ -124,7 +137,7 @@ function toResponse(res: IncomingMessage, method: string, url: URL): Response {
   const status = res.statusCode ?? 0;
   if (status < 200 || status > 599) {
     res.destroy();
-    throw new TypeError(`answered with status ${status}, which is not an HTTP status`);
+    throw refusal(`answered with status ${status}, which is not an HTTP status`);
   }
   const empty = method === 'HEAD' || status === 204 || status === 304;
   if (empty) res.resume();

@@ -6,6 +6,7 @@ export {
   type CredentialSource,
   type RegistryCredentials,
 } from './credentials.js';
+export { FETCH_REFUSED } from './fetch-failure.js';
 export { createRegistryHandler, type RegistryOptions } from './handler.js';
 export { type ImageReference, parseImageReference, registryApiHost } from './names.js';
 export { type OciPushReport, type PushImageOptions, pushImage } from './push.js';

@@ -26,6 +26,7 @@ import {
   type CredentialSource,
   type RegistryCredentials,
 } from './credentials.js';
+import { fetchFailureText, refusedByFetch } from './fetch-failure.js';
 import { type ImageReference, registryApiHost } from './names.js';
 import {
   type BearerChallenge,
@@ -57,7 +58,8 @@ export interface RegistrySessionOptions {
   idleTimeoutMs?: number;
   /**
    * How often a `GET` or `HEAD` is asked again after no answer, a stall, 408, 429 or a 5xx (after
-   * the `Retry-After` it names, up to 60 s, or else the doubling pause); and how
+   * the `Retry-After` it names, up to 60 s, or else the doubling pause; a request the fetch
+   * refused for good, such as a redirect it may not follow, is not asked again); and how
    * often a blob whose body breaks off is resumed in a row without getting a byte further
    * (with `Range`). @default 3
    */
@@ -190,7 +192,8 @@ export function openSession(
       if (ended() !== undefined) throw ended();
       // Whatever the fetch left open (a connection of an answer it refused) is ended.
       ac.abort(err);
-      throw new RegistryError(url, undefined, `no answer: ${(err as Error)?.message ?? err}`, {
+      const how = refusedByFetch(err) ? 'refused by the fetch' : 'no answer';
+      throw new RegistryError(url, undefined, `${how}: ${fetchFailureText(err)}`, {
         cause: err,
       });
     }
@@ -488,12 +491,14 @@ export const MAX_RETRY_AFTER = 60_000;
 
 /**
  * Whether a request's failure may pass if it is asked again: no answer, a stall, 408, 429 or
- * a 5xx (a refusal of credentials never does).
+ * a 5xx. A refusal of credentials never does, nor a request the fetch refused for good (a
+ * redirect it may not follow, too many redirects: see `refusedByFetch`).
  */
 export function mayPass(err: unknown): err is RegistryError {
   if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) return false;
   const s = err.status;
-  return s === undefined || s === 408 || s === 429 || s >= 500;
+  if (s === undefined) return !refusedByFetch(err.cause);
+  return s === 408 || s === 429 || (s >= 500 && s <= 599);
 }
 
 /**
