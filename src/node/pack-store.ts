@@ -23,6 +23,10 @@
  * record counts as the chunk's once its pack's index lists the chunk's digest for it, and its
  * place in the pack is taken from that entry; `get` checks the record itself too.
  *
+ * A record `get` proves bad is listed in the pack's `<name>.bad` file (`bad-records.ts`), which
+ * stores read when they load the pack: a listed record counts as absent, so a conversion in
+ * another process stores the chunk again, and a garbage collection leaves the record out.
+ *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -72,6 +76,7 @@ import {
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
+import { appendBadRecord, BAD_SUFFIX, badRecordKey, readBadRecords } from './bad-records.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 import { BLOCKING_CALLS_PER_TURN, syncDir } from './io.js';
 import { loopTurns } from './loop-turns.js';
@@ -208,6 +213,16 @@ interface Handle {
 /** What {@link PackStore.confirm} finds: a copy of the chunk, or an index entry that is bad. */
 type Confirmation = { pack: number; entry: PackEntry } | { bad: string };
 
+/**
+ * What is wrong with a record read: `proven` when the record's bytes were all read and are
+ * not the chunk's (a header of another chunk, a payload that does not decode, a digest that
+ * does not match), as opposed to a pack that ended early (it may be changing under the read).
+ */
+interface BadRecord {
+  bad: string;
+  proven: boolean;
+}
+
 /** A copy in a filtered pack, and its key (see {@link filteredKey}). */
 type Found = Confirmation & { key: number };
 
@@ -218,6 +233,13 @@ type Found = Confirmation & { key: number };
 function filteredKey(pack: number, entry: number): number {
   return 2 ** 32 + pack * MAX_PACK_ENTRIES + entry;
 }
+
+/**
+ * Records a store takes from the `<name>.bad` files of all its packs, at most (under 10 MiB
+ * of memory): lists past it, which only a damaged or hostile store has, are left unread, and the
+ * records they name are found bad again when read.
+ */
+const MAX_LISTED = 65_536;
 
 /** Index files kept open to read their blocks, when not blocking. */
 const MAX_INDEX_HANDLES = 16;
@@ -245,6 +267,10 @@ function retire(h: Handle): Promise<void> {
 }
 
 const READ_CODEC = nodeChunkCodec();
+/** Decodes a record read again to prove it bad: on this thread, so no pool failure counts. */
+const PROOF_CODEC = nodeChunkCodec({ blocking: true });
+/** Errors of node:zlib that a payload causes; any other (memory, say) proves nothing. */
+const DATA_ERRORS = new Set(['Z_DATA_ERROR', 'Z_BUF_ERROR', 'Z_NEED_DICT', 'ERR_BUFFER_TOO_LARGE']);
 /** Names of packs (without `.pack` or `.idx`): docs/FORMAT.md §13.1. */
 export const PACK_NAME_RE = /^[0-9a-z]{9}-[0-9a-f]{16}$/;
 /** Temporary files a writer makes: a pack being written, an index before its rename. */
@@ -272,6 +298,13 @@ export class PackStore implements ChunkStore {
   private filteredEntries = 0;
   /** Entries of filtered packs found bad (see {@link filteredKey}): they count as absent. */
   private readonly badEntries = new Set<number>();
+  /**
+   * Records of sealed packs listed bad (in `<name>.bad` files, or found bad here), by pack
+   * name: see {@link isListedBad}.
+   */
+  private readonly listedBad = new Map<string, Set<string>>();
+  /** Records taken from `<name>.bad` files so far (at most {@link MAX_LISTED}). */
+  private listedLoaded = 0;
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
   private readonly filterBlocks = new Map<number, Uint8Array>();
   /** Read handles of index files, when not blocking, by pack (least recently used first). */
@@ -373,13 +406,12 @@ export class PackStore implements ChunkStore {
 
   private async loadNewPacks(): Promise<void> {
     const dir = join(this.root, PACKS_DIR);
-    const names = (
-      await readdir(dir).catch((err: Error) => {
-        throw new StoreError(`listing ${dir}: ${err.message}`, { cause: err });
-      })
-    )
-      .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
-      .sort();
+    const all = await readdir(dir).catch((err: Error) => {
+      throw new StoreError(`listing ${dir}: ${err.message}`, { cause: err });
+    });
+    const names = all.filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4))).sort();
+    // Only the lists this listing shows are read: most packs have none.
+    const lists = new Set(all.filter((n) => n.endsWith(BAD_SUFFIX)));
     // One block buffer reads every index in turn: an index is never held whole (the format
     // allows 218 MB), and nothing is left to the collector (with a buffer per index file,
     // opening a store of 12 packs of small chunks left 20 MB of them, and `cat` of 400,000
@@ -388,16 +420,17 @@ export class PackStore implements ChunkStore {
     for (const n of names) {
       const name = n.slice(0, -4);
       if (this.loaded.has(name)) continue;
-      await this.loadPack(name, block);
+      await this.loadPack(name, block, lists.has(`${name}${BAD_SUFFIX}`));
       this.loaded.add(name);
     }
   }
 
   /**
    * Loads a pack's index, read in blocks into `block` twice: once to check all of it (see
-   * {@link PackIndexCheck}), then to take its entries.
+   * {@link PackIndexCheck}), then to take its entries; and, when `listed`, its list of bad
+   * records.
    */
-  private async loadPack(name: string, block: Uint8Array): Promise<void> {
+  private async loadPack(name: string, block: Uint8Array, listed: boolean): Promise<void> {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
     const { fh, size } = await openIndexFile(idxPath);
@@ -413,6 +446,12 @@ export class PackStore implements ChunkStore {
       if (!packStat?.isFile() || packStat.size !== packSize) {
         const what = packStat ? `${packStat.size} bytes` : 'missing';
         throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
+      }
+      if (listed && this.listedLoaded < MAX_LISTED) {
+        const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
+        const bad = await readBadRecords(path, packSize, MAX_LISTED - this.listedLoaded);
+        this.listedLoaded += bad.size;
+        if (bad.size > 0) this.listedBad.set(name, bad);
       }
       for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
         const n = Math.min(block.length, check.body - at);
@@ -523,7 +562,8 @@ export class PackStore implements ChunkStore {
    * Tells whether the store holds a chunk, waiting out a write of it in flight (a write that
    * fails leaves the chunk absent). A chunk whose pack is not published yet counts as held:
    * `flush` publishes it, or fails. A record counts when its pack's index lists the chunk's
-   * digest for it (its bytes are checked by `get`), as before this store kept fingerprints.
+   * digest for it (its bytes are checked by `get`), as before this store kept fingerprints,
+   * and it is not listed bad (docs/FORMAT.md §13.6).
    */
   async has(digest: string): Promise<boolean> {
     const raw = this.digestOf(digest);
@@ -546,8 +586,8 @@ export class PackStore implements ChunkStore {
 
   /**
    * Whether a filtered pack from `filtered[from]` on lists `raw` (its entry good, as far as
-   * the index tells). Most digests asked for are in no filter: those get their answer in this
-   * turn, with no promise to wait for.
+   * the index tells, and the record not listed bad). Most digests asked for are in no filter:
+   * those get their answer in this turn, with no promise to wait for.
    */
   private holdsFiltered(
     raw: Uint8Array,
@@ -557,11 +597,14 @@ export class PackStore implements ChunkStore {
     const newest = this.newestMaybe(probe, from);
     if (newest < 0) return false;
     return (async () => {
+      /** Records listed bad, skipped the next time round (a bad entry is forgotten). */
+      const listed = new Set<number>();
       for (;;) {
-        // A bad entry is skipped the next time round.
-        const found = await this.findFiltered(raw, probe, from, undefined, newest);
+        const found = await this.findFiltered(raw, probe, from, listed, newest);
         if (!found) return false;
-        if (!('bad' in found)) return true;
+        if ('bad' in found) continue;
+        if (!this.isListed(found.pack, found.entry)) return true;
+        listed.add(found.key);
       }
     })();
   }
@@ -808,6 +851,9 @@ export class PackStore implements ChunkStore {
    * Returns a chunk's bytes, decompressed and verified against the digest. A copy that fails
    * verification is forgotten, and the next copy on record (several writers may each have
    * stored the chunk) is tried; when none is left, the next `put` of the chunk stores a good one.
+   * A copy in a sealed pack proven bad (see {@link readCopy}) is listed in the pack's
+   * `<name>.bad` file too, so that stores opened later (other processes) count it as absent.
+   * Copies listed bad are tried last: a damaged or hostile list may name a good one.
    * @param digest - `sha256:<hex>`.
    * @param into - where to read the chunk when it fits: its stored bytes are read into it (one
    *   vectored read, the record header apart), and an LZ4 block is decoded from there into it.
@@ -815,8 +861,10 @@ export class PackStore implements ChunkStore {
    */
   async get(digest: string, into?: Uint8Array): Promise<Uint8Array> {
     const raw = this.digestOf(digest);
-    /** Records tried: of other chunks, or bad. */
+    /** Records tried: of other chunks, or bad, or listed bad. */
     const tried = new Set<number>();
+    /** Copies listed bad, tried once no other serves. */
+    const suspects: { pack: number; entry: PackEntry }[] = [];
     let problem: string | undefined;
     for (let refreshed = false; ; ) {
       // Reading would open pack files that nothing closes any more.
@@ -830,17 +878,29 @@ export class PackStore implements ChunkStore {
             problem = found.bad;
             continue;
           }
-          const got = await this.readChunk(found.pack, found.entry, digest, into);
+          if (this.isListed(found.pack, found.entry)) {
+            suspects.push(found);
+            continue;
+          }
+          const got = await this.readCopy(found.pack, found.entry, digest, into);
           if (typeof got !== 'string') return got;
           problem = got;
           this.forgetFiltered(found.key);
           continue;
         }
+        if (problem === undefined && !refreshed) {
+          await this.refresh();
+          refreshed = true;
+          continue;
+        }
+        for (const s of suspects) {
+          if (this.closed) throw new StoreError(`store ${this.root} is closed`);
+          const got = await this.readCopy(s.pack, s.entry, digest, into);
+          if (typeof got !== 'string') return got;
+          problem = got;
+        }
         if (problem !== undefined) throw new ChunkDigestError(digest, problem);
-        if (refreshed) throw new ChunkNotFoundError(digest);
-        await this.refresh();
-        refreshed = true;
-        continue;
+        throw new ChunkNotFoundError(digest);
       }
       for (const id of ids) {
         tried.add(id);
@@ -851,7 +911,11 @@ export class PackStore implements ChunkStore {
           problem = copy.bad;
           continue;
         }
-        const got = await this.readChunk(copy.pack, copy.entry, digest, into);
+        if (this.isListed(copy.pack, copy.entry)) {
+          suspects.push(copy);
+          continue;
+        }
+        const got = await this.readCopy(copy.pack, copy.entry, digest, into);
         if (typeof got !== 'string') return got;
         // A bad copy: forgotten, so that a put stores a good one.
         problem = got;
@@ -861,39 +925,117 @@ export class PackStore implements ChunkStore {
   }
 
   /**
+   * Tells whether a pack's record is listed bad: in the pack's `<name>.bad` file when the
+   * store loaded the pack, or found bad by this store since. A garbage collection leaves such
+   * a record out once no read gets the chunk.
+   * @param pack - the pack's name (without `.pack`).
+   * @param digest - the record's digest, as its index entry lists it.
+   * @param offset - the record's offset in the pack, as its index entry lists it.
+   */
+  isListedBad(pack: string, digest: Uint8Array, offset: number): boolean {
+    return this.listedBad.get(pack)?.has(badRecordKey(digest, offset)) ?? false;
+  }
+
+  /**
+   * How many records of a pack are listed bad (see {@link isListedBad}).
+   * @param pack - the pack's name (without `.pack`).
+   */
+  listedBadCount(pack: string): number {
+    return this.listedBad.get(pack)?.size ?? 0;
+  }
+
+  /** Whether the record of `pack` at index entry `entry` is listed bad. */
+  private isListed(pack: number, entry: PackEntry): boolean {
+    if (this.listedBad.size === 0) return false;
+    return this.isListedBad(packName(this.packs[pack]!.path), entry.digest, entry.offset);
+  }
+
+  /**
+   * Reads and checks a copy of `digest` (see {@link readChunk}): the chunk, or what is wrong.
+   * A copy in a sealed pack found bad with proof is read again, into a buffer of its own and
+   * decoded on this thread, and listed bad (see {@link listBad}) only if that read proves it
+   * bad too: what the first read got may not be what the file holds (the caller's `into`
+   * changed under it, say), and a good copy listed bad would be stored again for nothing.
+   */
+  private async readCopy(
+    pack: number,
+    entry: PackEntry,
+    digest: string,
+    into: Uint8Array | undefined,
+  ): Promise<Uint8Array | string> {
+    const got = await this.readChunk(pack, entry, digest, into);
+    if (!('bad' in got)) return got;
+    if (!got.proven || this.packs[pack]!.open) return got.bad;
+    const again = await this.readChunk(pack, entry, digest, undefined, PROOF_CODEC);
+    if (!('bad' in again)) return again;
+    if (again.proven) await this.listBad(pack, entry);
+    return again.bad;
+  }
+
+  /**
+   * Lists a record of a sealed pack as bad: in memory at once, and appended to the pack's
+   * `<name>.bad` file, as far as it can be (a store in a directory it cannot write, or a
+   * list grown to its limit, lists it in memory only: other processes then find the record
+   * bad when they read it, as before lists existed).
+   */
+  private async listBad(pack: number, entry: PackEntry): Promise<void> {
+    const name = packName(this.packs[pack]!.path);
+    const key = badRecordKey(entry.digest, entry.offset);
+    const listed = this.listedBad.get(name) ?? new Set<string>();
+    if (listed.has(key)) return;
+    listed.add(key);
+    this.listedBad.set(name, listed);
+    const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
+    await appendBadRecord(path, key, this.options.fsync === true).catch(() => {});
+  }
+
+  /**
    * Reads and checks the record of `pack` that index entry `entry` lists as `digest`: the chunk,
-   * or what is wrong.
+   * or what is wrong (see {@link BadRecord}).
    */
   private async readChunk(
     pack: number,
     { offset, stored }: PackEntry,
     digest: string,
     into: Uint8Array | undefined,
-  ): Promise<Uint8Array | string> {
+    codec: ChunkCodec = this.codec || READ_CODEC,
+  ): Promise<Uint8Array | BadRecord> {
     const file = this.packs[pack]!.path;
+    // With `into` large enough, the stored bytes go straight into it (the header apart), and
+    // a coded chunk is decoded from there into it.
+    const body = into && into.length >= stored ? into.subarray(0, stored) : undefined;
+    let bytes: Uint8Array;
     try {
-      // With `into` large enough, the stored bytes go straight into it (the header apart), and
-      // a coded chunk is decoded from there into it.
-      const body = into && into.length >= stored ? into.subarray(0, stored) : undefined;
-      const bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body);
+      bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body);
+    } catch (err) {
+      // A pack that ends early may be changing as it is read: no proof of a bad record.
+      if (err instanceof PackFormatError) return { bad: err.message, proven: false };
+      throw err;
+    }
+    try {
       const header = decodeRecordHeader(bytes, file, offset);
       if (formatDigest(header.digest) !== digest || header.stored !== stored) {
-        return `the record at ${offset} in ${file} is of another chunk`;
+        return { bad: `the record at ${offset} in ${file} is of another chunk`, proven: true };
       }
       const chunk: EncodedChunk = {
         coding: header.coding,
         bytes: body ?? bytes.subarray(RECORD_HEADER_BYTES),
       };
       const out =
-        chunk.coding === 'identity'
-          ? chunk.bytes
-          : await (this.codec || READ_CODEC).decode(chunk, header.raw, into);
+        chunk.coding === 'identity' ? chunk.bytes : await codec.decode(chunk, header.raw, into);
       const actual = `sha256:${createHash('sha256').update(out).digest('hex')}`;
       if (out.length === header.raw && actual === digest) return out;
-      return `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`;
+      return {
+        bad: `${file} at ${offset} holds ${out.length} bytes with digest ${actual}`,
+        proven: true,
+      };
     } catch (err) {
-      if (err instanceof PackFormatError) return err.message;
-      if (err instanceof CompressionError) return `${file} at ${offset}: ${err.message}`;
+      if (err instanceof PackFormatError) return { bad: err.message, proven: true };
+      if (err instanceof CompressionError) {
+        const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+        const proven = code === undefined || DATA_ERRORS.has(code);
+        return { bad: `${file} at ${offset}: ${err.message}`, proven };
+      }
       throw err;
     }
   }
@@ -1094,12 +1236,12 @@ export class PackStore implements ChunkStore {
 
   /**
    * Confirms records `ids` (candidates for `raw`, from {@link unconfirmed}) in turn, adding each
-   * that does not hold it to `other`: true once one does.
+   * that does not hold it (or is listed bad) to `other`: true once one does.
    */
   private async holdsAny(raw: Uint8Array, ids: number[], other: Set<number>): Promise<boolean> {
     for (const id of ids) {
       const copy = await this.confirm(id, raw);
-      if (copy && !('bad' in copy)) return true;
+      if (copy && !('bad' in copy) && !this.isListed(copy.pack, copy.entry)) return true;
       other.add(id);
     }
     return false;

@@ -1,0 +1,111 @@
+/**
+ * Lists of a pack's records found bad, `packs/<name>.bad` (docs/FORMAT.md §13.6): how a pack
+ * store remembers, across processes, a record whose bytes failed their digest check, so that
+ * the next conversion stores the chunk again and a garbage collection leaves the record out.
+ *
+ * A list is one line per record, `sha256:<64 hex> <offset>` and a newline, each line appended
+ * with one write. Readers take the complete lines that parse and name an offset inside the
+ * pack, from the first {@link MAX_BAD_BYTES} bytes, and ignore everything else: garbage, a
+ * line cut short by a crash or a full disk, the rest of a larger file. What a list names is
+ * only a suspicion: a store still reads a listed record when no other copy serves, so a wrong
+ * list costs a chunk stored again, never the chunk.
+ *
+ * @module
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { PACK_MAGIC } from '../store/pack-format.js';
+
+/** Suffix of a pack's list of bad records, after the pack's name. */
+export const BAD_SUFFIX = '.bad';
+
+/**
+ * Bytes of a list read, and the size past which no more lines are appended: over 3,000 lines
+ * (a line is 74 to 84 bytes for the offsets of a 2 GiB pack).
+ */
+export const MAX_BAD_BYTES = 256 * 1024;
+
+const LINE_RE = /^sha256:([0-9a-f]{64}) (0|[1-9][0-9]{0,15})$/;
+
+/** The key of a record in a set from {@link readBadRecords}: its digest and offset. */
+export function badRecordKey(digest: Uint8Array, offset: number): string {
+  return `${Buffer.from(digest.buffer, digest.byteOffset, digest.length).toString('hex')} ${offset}`;
+}
+
+/**
+ * Reads a pack's list of bad records. Never fails: a list that is missing, unreadable or not a
+ * regular file lists nothing (the store then behaves as if no record had been found bad).
+ * @param path - the list (`packs/<name>.bad`).
+ * @param packSize - the pack's size: a line naming an offset outside it is ignored.
+ * @param limit - the most records taken (the first ones listed).
+ * @returns the records listed, as {@link badRecordKey} keys.
+ */
+export async function readBadRecords(
+  path: string,
+  packSize: number,
+  limit: number,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  let text: string;
+  try {
+    // Without blocking: a FIFO in the list's place must not hang the open.
+    const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return out;
+      // Lines appended since the stat are left for the next store to read.
+      const buf = Buffer.alloc(Math.min(st.size, MAX_BAD_BYTES));
+      let n = 0;
+      for (let r = 1; r > 0 && n < buf.length; n += r) {
+        r = (await fh.read(buf, n, buf.length - n, n)).bytesRead;
+      }
+      text = buf.toString('latin1', 0, n);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return out;
+  }
+  const lines = text.split('\n');
+  // The last piece has no newline: a line being appended, cut short, or cut by the limit.
+  lines.pop();
+  for (const line of lines) {
+    if (out.size >= limit) break;
+    const m = LINE_RE.exec(line);
+    if (!m) continue;
+    const offset = Number(m[2]);
+    if (offset < PACK_MAGIC.length || offset >= packSize) continue;
+    out.add(`${m[1]} ${offset}`);
+  }
+  return out;
+}
+
+/**
+ * Appends a record to a pack's list of bad records, creating the list if needed, in one write
+ * (concurrent appenders each add whole lines). Nothing is appended to a list of
+ * {@link MAX_BAD_BYTES} or more, nor to anything but a regular file.
+ * @param path - the list (`packs/<name>.bad`).
+ * @param key - the record, from {@link badRecordKey}.
+ * @param sync - flush the list to disk after.
+ * @throws what the open, write or sync throws (the caller may ignore it: the list is a hint).
+ */
+export async function appendBadRecord(path: string, key: string, sync: boolean): Promise<void> {
+  const fh = await open(
+    path,
+    constants.O_WRONLY |
+      constants.O_APPEND |
+      constants.O_CREAT |
+      constants.O_NONBLOCK |
+      constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size >= MAX_BAD_BYTES) return;
+    // A short write leaves a line cut short, which readers ignore.
+    await fh.write(`sha256:${key}\n`, null, 'latin1');
+    if (sync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

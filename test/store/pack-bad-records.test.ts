@@ -1,0 +1,358 @@
+/**
+ * A pack store repairs itself across processes: a record whose digest check fails is listed in
+ * `packs/<name>.bad`, and stores opened later (a fresh `PackStore`, as a new process opens)
+ * count it as absent, so the next conversion stores the chunk again. Only a failure that proves
+ * the record bad lists it, and a damaged or hostile list costs at worst a chunk stored again.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ChunkCodec } from '../../src/compress/chunk-codec.js';
+import { ChunkDigestError, CompressionError } from '../../src/errors.js';
+import { crc32 } from '../../src/hash/crc32.js';
+import { MAX_BAD_BYTES } from '../../src/node/bad-records.js';
+import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
+import { PackStore } from '../../src/node/pack-store.js';
+import { INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES } from '../../src/store/pack-format.js';
+import { makeTar, requireDist, runCli } from '../cli/run.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { flipStoredBit, largestRecord, type PackRecord, packRecords } from '../helpers/packs.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { chunk, expectBytes } from './conformance.js';
+
+const roots: string[] = [];
+const fresh = async () => {
+  const r = await mkdtemp(join(tmpdir(), 'layerdiff-bad-'));
+  roots.push(r);
+  return r;
+};
+afterAll(() => Promise.all(roots.map((r) => rm(r, { recursive: true, force: true }))));
+
+/** The `.bad` files of a store. */
+const lists = (root: string) =>
+  readdirSync(join(root, 'packs'))
+    .filter((f) => f.endsWith('.bad'))
+    .sort();
+/** A record's list of bad records. */
+const listOf = (r: PackRecord) => r.pack.replace(/\.pack$/, '.bad');
+/** A record's line in a list. */
+const lineOf = (r: PackRecord) => `${r.digest} ${r.entry.offset}\n`;
+
+/** A store of `n` chunks in one pack, and its records. */
+async function storeOf(n: number, seed: number) {
+  const root = await fresh();
+  const s = await PackStore.open(root);
+  const cs = Array.from({ length: n }, (_, i) => chunk(20_000 + i * 1000, seed + i));
+  for (const c of cs) await s.put(c.digest, c.bytes);
+  await s.close();
+  const records = packRecords(root);
+  const recordOf = (c: { digest: string }) => records.find((r) => r.digest === c.digest)!;
+  return { root, cs, recordOf };
+}
+
+/** Rewrites a pack's index in reverse order, as earlier builds wrote them (the table path). */
+function reverseIndex(idx: string): void {
+  const sorted = new Uint8Array(readFileSync(idx));
+  const count = (sorted.length - INDEX_HEADER_BYTES - 4) / INDEX_ENTRY_BYTES;
+  const reversed = sorted.slice();
+  for (let i = 0; i < count; i++) {
+    const from = INDEX_HEADER_BYTES + (count - 1 - i) * INDEX_ENTRY_BYTES;
+    reversed.set(
+      sorted.subarray(from, from + INDEX_ENTRY_BYTES),
+      INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES,
+    );
+  }
+  const body = reversed.length - 4;
+  new DataView(reversed.buffer).setUint32(body, crc32(reversed.subarray(0, body)));
+  writeFileSync(idx, reversed);
+}
+
+describe('PackStore, records found bad', () => {
+  it.each([
+    ['sorted index', false, false],
+    ['sorted index, blocking, into a buffer', true, false],
+    ['index of an earlier build (not sorted)', false, true],
+  ])(
+    'a bad record found in one process is absent to the next: put stores a good copy (%s)',
+    async (_, blocking, older) => {
+      const { root, cs, recordOf } = await storeOf(4, 100);
+      const victim = cs[2]!;
+      const bad = recordOf(victim);
+      if (older) reverseIndex(bad.idx);
+      flipStoredBit(bad);
+      // Process 1: the read fails, typed, and lists the record.
+      const into = blocking ? new Uint8Array(1 << 17) : undefined;
+      const p1 = await PackStore.open(root, { blocking });
+      await expect(p1.get(victim.digest, into)).rejects.toBeInstanceOf(ChunkDigestError);
+      await p1.close();
+      expect(readFileSync(listOf(bad), 'latin1')).toBe(`${lineOf(bad)}`);
+      // Process 2: the record counts as absent; a put stores the chunk again, and reads back.
+      const p2 = await PackStore.open(root, { blocking });
+      expect(await p2.has(victim.digest)).toBe(false);
+      for (const c of cs) expect(await p2.has(c.digest)).toBe(c !== victim);
+      expect(await p2.put(victim.digest, victim.bytes)).toBe(true);
+      expect(await p2.put(victim.digest, victim.bytes)).toBe(false);
+      expectBytes(await p2.get(victim.digest, into), victim.bytes);
+      await p2.close();
+      // Process 3: the good copy serves, and every other chunk too.
+      const p3 = await PackStore.open(root, { blocking });
+      expect(await p3.has(victim.digest)).toBe(true);
+      for (const c of cs) expectBytes(await p3.get(c.digest, into), c.bytes);
+      await p3.close();
+    },
+  );
+
+  it('a record listed bad and not stored again: a later read still fails typed, and says why', async () => {
+    const { root, cs, recordOf } = await storeOf(2, 200);
+    flipStoredBit(recordOf(cs[0]!));
+    for (let i = 0; i < 2; i++) {
+      const s = await PackStore.open(root);
+      const err = await s.get(cs[0]!.digest).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChunkDigestError);
+      expect((err as Error).message).toMatch(/holds 20000 bytes with digest/);
+      await s.close();
+    }
+    // Listed once, however often it is found.
+    expect(readFileSync(listOf(recordOf(cs[0]!)), 'latin1')).toBe(lineOf(recordOf(cs[0]!)));
+  });
+
+  it('two stores that find bad records of one pack at once both list them, whole lines', async () => {
+    const { root, cs, recordOf } = await storeOf(6, 300);
+    for (const c of cs) flipStoredBit(recordOf(c));
+    const [s, t] = [await PackStore.open(root), await PackStore.open(root)];
+    await Promise.all(
+      cs.map((c, i) =>
+        expect((i % 2 ? s : t).get(c.digest)).rejects.toBeInstanceOf(ChunkDigestError),
+      ),
+    );
+    await Promise.all([s.close(), t.close()]);
+    const lines = readFileSync(listOf(recordOf(cs[0]!)), 'latin1').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.sort()).toEqual(cs.map((c) => lineOf(recordOf(c)).trimEnd()).sort());
+    const u = await PackStore.open(root);
+    for (const c of cs) expect(await u.has(c.digest)).toBe(false);
+    await u.close();
+  });
+
+  describe('only a proven failure lists a record', () => {
+    it('a pack cut short under an open store: the read fails, nothing is listed', async () => {
+      const { root, cs, recordOf } = await storeOf(3, 400);
+      const r = recordOf(cs[2]!);
+      const s = await PackStore.open(root);
+      truncateSync(r.pack, r.entry.offset + 100);
+      await expect(s.get(cs[2]!.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      await s.close();
+      expect(lists(root)).toEqual([]);
+    });
+
+    it('a first read that goes wrong where the file is right: read again, served, nothing listed', async () => {
+      // A codec whose first decode scribbles on its output, as a caller changing the buffer
+      // under the read would: the store reads the record again before it lists it.
+      const root = await fresh();
+      const words = new TextEncoder().encode('words that compress well '.repeat(4000));
+      const digest = sha256(words);
+      const w = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm: 'deflate' }) });
+      await w.put(digest, words);
+      await w.close();
+      const real = nodeChunkCodec();
+      let decodes = 0;
+      const scribbler: ChunkCodec = {
+        encode: (b) => real.encode(b),
+        async decode(c, max, into) {
+          const out = await real.decode(c, max, into);
+          if (decodes++ === 0) out[7]! ^= 1;
+          return out;
+        },
+      };
+      const s = await PackStore.open(root, { codec: scribbler });
+      expectBytes(await s.get(digest), words);
+      await s.close();
+      expect(decodes).toBe(1);
+      expect(lists(root)).toEqual([]);
+    });
+
+    it('a decoder failure that is not the data (out of memory): not listed', async () => {
+      const root = await fresh();
+      const words = new TextEncoder().encode('more words that compress well '.repeat(4000));
+      const digest = sha256(words);
+      const w = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm: 'deflate' }) });
+      await w.put(digest, words);
+      await w.close();
+      const real = nodeChunkCodec();
+      const failing: ChunkCodec = {
+        encode: (b) => real.encode(b),
+        decode: () =>
+          Promise.reject(
+            new CompressionError('chunk does not inflate: out of memory', {
+              cause: Object.assign(new Error('out of memory'), { code: 'Z_MEM_ERROR' }),
+            }),
+          ),
+      };
+      const s = await PackStore.open(root, { codec: failing });
+      await expect(s.get(digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      await s.close();
+      expect(lists(root)).toEqual([]);
+    });
+  });
+
+  describe('a list is a hint, read as hostile input', () => {
+    it('garbage, cut lines and lines naming no record around a good line: that line counts, nothing else', async () => {
+      const { root, cs, recordOf } = await storeOf(4, 500);
+      const bad = recordOf(cs[0]!);
+      flipStoredBit(bad);
+      const good = recordOf(cs[1]!);
+      const garbage = Buffer.from(pseudoRandom(4000, 7));
+      writeFileSync(
+        listOf(bad),
+        Buffer.concat([
+          garbage,
+          Buffer.from(
+            [
+              '',
+              lineOf(bad).trimEnd(),
+              // Upper case, a sign, another offset, one beyond the pack, a line too long.
+              lineOf(good).toUpperCase().trimEnd(),
+              `${good.digest} +${good.entry.offset}`,
+              `${good.digest} ${good.entry.offset + 1}`,
+              `${good.digest} ${statSync(good.pack).size + 10}`,
+              `${lineOf(good).trimEnd()} x`,
+              `\0${lineOf(good).trimEnd()}`,
+              // Cut short: no newline.
+              `${lineOf(recordOf(cs[2]!)).trimEnd()}`,
+            ].join('\n'),
+            'latin1',
+          ),
+        ]),
+      );
+      const s = await PackStore.open(root);
+      expect(await s.has(cs[0]!.digest)).toBe(false);
+      for (const c of cs.slice(1)) {
+        expect(await s.has(c.digest)).toBe(true);
+        expectBytes(await s.get(c.digest), c.bytes);
+      }
+      expect(await s.put(cs[0]!.digest, cs[0]!.bytes)).toBe(true);
+      expectBytes(await s.get(cs[0]!.digest), cs[0]!.bytes);
+      await s.close();
+    });
+
+    it('a list naming good records: they are stored again, and read back meanwhile', async () => {
+      const { root, cs, recordOf } = await storeOf(3, 600);
+      writeFileSync(listOf(recordOf(cs[0]!)), cs.map((c) => lineOf(recordOf(c))).join(''));
+      const s = await PackStore.open(root);
+      // Counted absent, but no other copy: the listed one is read, and serves.
+      for (const c of cs) expect(await s.has(c.digest)).toBe(false);
+      for (const c of cs) expectBytes(await s.get(c.digest), c.bytes);
+      expect(await s.put(cs[0]!.digest, cs[0]!.bytes)).toBe(true);
+      await s.close();
+      const t = await PackStore.open(root);
+      expect(await t.has(cs[0]!.digest)).toBe(true);
+      for (const c of cs) expectBytes(await t.get(c.digest), c.bytes);
+      await t.close();
+    });
+
+    it('a huge list: its first part is read, nothing more is appended, and nothing is lost', async () => {
+      const { root, cs, recordOf } = await storeOf(4, 700);
+      const [bad, late] = [recordOf(cs[0]!), recordOf(cs[1]!)];
+      flipStoredBit(bad);
+      flipStoredBit(late);
+      // The bad record's line first, 8 MiB of lines of no record, and the other's line.
+      const filler = `sha256:${'0'.repeat(64)} 8\n`;
+      const big = [
+        lineOf(bad),
+        filler.repeat(Math.ceil((8 << 20) / filler.length)),
+        lineOf(late),
+      ].join('');
+      writeFileSync(listOf(bad), big, 'latin1');
+      const size = statSync(listOf(bad)).size;
+      expect(size).toBeGreaterThan(MAX_BAD_BYTES);
+      const s = await PackStore.open(root);
+      expect(await s.has(cs[0]!.digest)).toBe(false);
+      // The line past the limit is not read: the record is found bad when read, in memory only.
+      expect(await s.has(cs[1]!.digest)).toBe(true);
+      await expect(s.get(cs[1]!.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      expect(await s.has(cs[1]!.digest)).toBe(false);
+      for (const c of cs.slice(2)) expectBytes(await s.get(c.digest), c.bytes);
+      await s.close();
+      expect(statSync(listOf(bad)).size).toBe(size);
+    });
+
+    it('a list that is a directory or a symbolic link: ignored, never written through', async () => {
+      const { root, cs, recordOf } = await storeOf(2, 800);
+      const r = recordOf(cs[0]!);
+      flipStoredBit(r);
+      mkdirSync(listOf(r));
+      const s = await PackStore.open(root);
+      await expect(s.get(cs[0]!.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      expectBytes(await s.get(cs[1]!.digest), cs[1]!.bytes);
+      await s.close();
+      await rm(listOf(r), { recursive: true });
+      const target = join(root, 'elsewhere');
+      writeFileSync(target, 'untouched\n');
+      execFileSync('ln', ['-s', target, listOf(r)]);
+      const t = await PackStore.open(root);
+      await expect(t.get(cs[0]!.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+      await t.close();
+      expect(readFileSync(target, 'latin1')).toBe('untouched\n');
+    });
+
+    it.runIf(toolsAvailable('mkfifo'))(
+      'a list that is a FIFO does not hang the store',
+      async () => {
+        const { root, cs, recordOf } = await storeOf(2, 900);
+        const r = recordOf(cs[0]!);
+        flipStoredBit(r);
+        execFileSync('mkfifo', [listOf(r)]);
+        for (let i = 0; i < 2; i++) {
+          const s = await PackStore.open(root);
+          await expect(s.get(cs[0]!.digest)).rejects.toBeInstanceOf(ChunkDigestError);
+          expectBytes(await s.get(cs[1]!.digest), cs[1]!.bytes);
+          await s.close();
+        }
+      },
+    );
+  });
+});
+
+describe.runIf(toolsAvailable('tar'))('the command line repairs a pack store', () => {
+  it('convert, damage, cat fails; convert again (a new process) stores the chunk, cat gives the tar', async () => {
+    requireDist();
+    const dir = await fresh();
+    const tar = makeTar(dir, 'l', {
+      'bin/tool': pseudoRandom(400_000, 31),
+      'doc/words.txt': new TextEncoder().encode('some words for the layer\n'.repeat(20_000)),
+    });
+    const store = join(dir, 'store');
+    const convert = () =>
+      runCli(['convert', tar, '--store', store, '--out', join(dir, 'l.idx')]).then((r) => {
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      });
+    const cat = () =>
+      runCli(['cat', join(dir, 'l.idx'), '--store', store, '--out', join(dir, 'out.tar')]);
+    await convert();
+    const victim = largestRecord(store);
+    flipStoredBit(victim);
+    const failed = await cat();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/ERR_CHUNK_DIGEST/);
+    expect(failed.stderr).toContain(victim.digest);
+    expect(existsSync(listOf(victim))).toBe(true);
+    await convert();
+    const ok = await cat();
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(readFileSync(join(dir, 'out.tar')).equals(readFileSync(tar))).toBe(true);
+  });
+});
