@@ -13,7 +13,10 @@
  *   stored in new packs, unless a pack that stays (or a new one) holds it already and that
  *   copy reads back. Only once the new packs are published are the old ones removed (index
  *   first, so a crash leaves at worst a copy too many, or a pack without an index that
- *   writers remove a day later);
+ *   writers remove a day later). A pack with a record listed bad (`bad-records.ts`) is
+ *   rewritten whatever its unused share, and a record listed bad, or proven bad as it is
+ *   read, is left out once no copy of its chunk reads back; a pack whose chunk fails to read
+ *   without proof is left as it was (`damaged`);
  * - a file-per-chunk store: each unmarked chunk file is removed.
  *
  * An index that cannot be read whole (a missing or corrupt index chunk) fails the collection
@@ -48,6 +51,7 @@ import {
   PackIndexCheck,
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
+import { BAD_SUFFIX } from './bad-records.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 import { CHUNK_FILE_RE, FsStore, TEMPORARY_FILE_RE } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
@@ -156,6 +160,7 @@ const READ_ENTRIES = 1260;
 /** What the sweep takes of a pack index entry. */
 interface IndexedRecord {
   digest: Uint8Array;
+  offset: number;
   stored: number;
   coding: ChunkCoding;
 }
@@ -192,6 +197,8 @@ interface PackPlan {
   deadBytes: number;
   /** Bytes of kept records whose chunk a newer pack may hold too (a copy too many). */
   twinBytes: number;
+  /** Records listed bad (`<name>.bad`): the pack is rewritten without them. */
+  listed: number;
 }
 
 /**
@@ -411,6 +418,7 @@ async function sweepPacks(
       liveBytes: 0,
       deadBytes: 0,
       twinBytes: 0,
+      listed: 0,
     };
     const idx = join(dir, `${name}.idx`);
     let packSize = 0;
@@ -419,6 +427,9 @@ async function sweepPacks(
       for (const e of block.entries) {
         plan.records++;
         const bytes = RECORD_HEADER_BYTES + e.stored;
+        // A kept record listed bad still counts as kept: the list may be wrong, and the rewrite
+        // reads the chunk before it leaves the record out.
+        if (reader.isListedBad(name, e.digest, e.offset)) plan.listed++;
         if (!mark.has(e.digest)) {
           plan.deadBytes += bytes;
           continue;
@@ -440,8 +451,9 @@ async function sweepPacks(
   const rewritten = plans.filter(
     (p) =>
       p.live > 0 &&
-      ((p.deadBytes + p.twinBytes > 0 &&
-        p.deadBytes + p.twinBytes >= options.maxUnused * (p.liveBytes + p.deadBytes)) ||
+      (p.listed > 0 ||
+        (p.deadBytes + p.twinBytes > 0 &&
+          p.deadBytes + p.twinBytes >= options.maxUnused * (p.liveBytes + p.deadBytes)) ||
         (smallOnes.length > 1 && isSmall(p))),
   );
   const bytesBefore = plans.reduce((n, p) => n + p.bytes, 0);
@@ -505,7 +517,10 @@ async function sweepPacks(
             } catch (err) {
               if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError))
                 throw err;
-              ok = false;
+              // No copy reads back. This one, listed bad (before, or by the read just now, which
+              // proved it bad), goes with its pack: the next conversion stores the chunk again.
+              // A copy that failed without proof (its pack ended early) keeps its pack as it is.
+              if (!reader.isListedBad(plan.name, e.digest, e.offset)) ok = false;
               continue;
             }
             if (keep) keep.next = e.coding;
@@ -546,6 +561,17 @@ async function sweepPacks(
     // The index first: a pack without one is ignored, and writers remove it a day later.
     await removeFile(join(dir, `${plan.name}.idx`));
     await removeFile(join(dir, `${plan.name}.pack`));
+  }
+  // Lists of bad records go with their packs, and with packs gone before (a crash, a build that
+  // did not know them). A pack that stays keeps its list only while it lists one of the pack's
+  // records: one found bad by this collection in a pack it did not rewrite (the next one does),
+  // or in a damaged pack. Any other list names nothing the store holds.
+  const gone = new Set(done.map((p) => p.name));
+  for (const n of await readdir(dir)) {
+    const name = n.slice(0, -BAD_SUFFIX.length);
+    if (!n.endsWith(BAD_SUFFIX) || !PACK_NAME_RE.test(name)) continue;
+    if (!gone.has(name) && names.includes(name) && reader.listedBadCount(name) > 0) continue;
+    await removeFile(join(dir, n));
   }
   let bytesAfter = 0;
   for (const n of await readdir(dir)) {
@@ -619,7 +645,12 @@ function* indexBlocks(path: string): Generator<{ packSize: number; entries: Inde
           path,
           at + i,
         );
-        entries.push({ digest: e.digest.slice(), stored: e.stored, coding: e.coding });
+        entries.push({
+          digest: e.digest.slice(),
+          offset: e.offset,
+          stored: e.stored,
+          coding: e.coding,
+        });
       }
       yield { packSize: check.packSize, entries };
     }

@@ -21,8 +21,13 @@ import {
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
-import { ChunkNotFoundError, PackFormatError, StoreLockedError } from '../../src/errors.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import {
+  ChunkDigestError,
+  ChunkNotFoundError,
+  PackFormatError,
+  StoreLockedError,
+} from '../../src/errors.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { FsStore } from '../../src/node/fs-store.js';
@@ -410,15 +415,16 @@ describe('collectGarbage, pack layout', () => {
     }
   });
 
-  it('leaves a pack as it was when a kept chunk of it does not read back, and reports what is on disk', async () => {
+  it('leaves a pack as it was when a kept chunk of it fails to read without proof, and reports what is on disk', async () => {
     const root = fresh();
     const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
     const store = await PackStore.open(root);
     const b = await chunksOf(idx.b!, store);
     await store.close();
     // Keeping b, a's pack (the first) is due: a's own chunks are most of it; c's pack (the
-    // third) goes. Damage a chunk of the first that b shares, one of the last in the pack, so
-    // that chunks of it are copied before the damage is found.
+    // third) goes. A chunk of the first that b shares, one of the last in the pack, fails to
+    // read without proof that its record is bad (as when the pack ends early under the read),
+    // so chunks of the pack are copied before the failure is found.
     const packs = readdirSync(join(root, 'packs'))
       .filter((f) => f.endsWith('.pack'))
       .sort();
@@ -426,14 +432,29 @@ describe('collectGarbage, pack layout', () => {
     const victim = records
       .filter((r) => r.pack.endsWith(packs[0]!) && b.has(r.digest) && r.entry.stored > 1000)
       .sort((x, y) => y.entry.offset - x.entry.offset)[0]!;
-    flipStoredBit(victim);
+    const get = PackStore.prototype.get;
+    const spy = vi.spyOn(PackStore.prototype, 'get').mockImplementation(function (
+      this: PackStore,
+      digest,
+      into,
+    ) {
+      if (digest === victim.digest) {
+        return Promise.reject(new ChunkDigestError(digest, `${victim.pack} ends early`));
+      }
+      return get.call(this, digest, into);
+    });
     const bytes = readFileSync(victim.pack);
     const onDisk = () =>
       readdirSync(join(root, 'packs'))
         .filter((f) => /\.(pack|idx)$/.test(f))
         .reduce((n, f) => n + statSync(join(root, 'packs', f)).size, 0);
     const bytesBefore = onDisk();
-    const report = await collectGarbage(root, [idx.b!], { hash, smallPackBytes: 0 });
+    let report: Awaited<ReturnType<typeof collectGarbage>>;
+    try {
+      report = await collectGarbage(root, [idx.b!], { hash, smallPackBytes: 0 });
+    } finally {
+      spy.mockRestore();
+    }
     // Its other kept chunks were already copied into a new pack: copies too many, harmless.
     expect(report.packs).toMatchObject({ removed: 1, rewritten: 0, written: 1 });
     expect(report.packs!.damaged).toEqual([packs[0]!.slice(0, -'.pack'.length)]);
@@ -450,6 +471,98 @@ describe('collectGarbage, pack layout', () => {
     );
     expect(report.bytesBefore).toBe(bytesBefore);
     expect(report.bytesAfter).toBe(onDisk());
+    expect(readdirSync(join(root, 'packs')).filter((f) => f.endsWith('.bad'))).toEqual([]);
+  });
+});
+
+describe('collectGarbage, records found bad', () => {
+  /** The `.bad` files of a store. */
+  const lists = (root: string) =>
+    readdirSync(join(root, 'packs')).filter((f) => f.endsWith('.bad'));
+  /** Every record of the store is its chunk. */
+  const allGood = (root: string) =>
+    packRecords(root).every((r) => sha256(recordBytes(r)) === r.digest);
+  /** Each layer of `idx` rebuilds byte for byte from the store. */
+  async function rebuilds(root: string, idx: Record<string, Uint8Array>): Promise<void> {
+    const store = await PackStore.open(root);
+    for (const [name, index] of Object.entries(idx)) {
+      expect(sha256(await reassembleBytes(index, store))).toBe(
+        sha256(layers[name as keyof typeof layers]),
+      );
+    }
+    await store.close();
+  }
+  /** A store of a, b, c, and a record of a chunk only b refers to, damaged. */
+  async function damagedStore() {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
+    const store = await PackStore.open(root);
+    const [a, b, c] = [
+      await chunksOf(idx.a!, store),
+      await chunksOf(idx.b!, store),
+      await chunksOf(idx.c!, store),
+    ];
+    await store.close();
+    const victim = packRecords(root).find(
+      (r) => b.has(r.digest) && !a.has(r.digest) && !c.has(r.digest) && r.entry.stored > 1000,
+    )!;
+    flipStoredBit(victim);
+    return { root, idx, victim };
+  }
+
+  it('read bad, converted again, collected: no bad record, no list, every kept layer rebuilds', async () => {
+    const { root, idx, victim } = await damagedStore();
+    // A read finds the record bad (a process of its own), and lists it.
+    let store = await PackStore.open(root);
+    await expect(reassembleBytes(idx.b!, store)).rejects.toBeInstanceOf(ChunkDigestError);
+    await store.close();
+    expect(lists(root)).toHaveLength(1);
+    // A new conversion stores the chunk again.
+    store = await PackStore.open(root);
+    const again = await convertBytes(layers.b, store);
+    await store.close();
+    expect(again.result.newChunks).toBe(1);
+    const report = await collectGarbage(root, [idx.a!, idx.b!, idx.c!], { hash });
+    expect(report.packs!.damaged).toEqual([]);
+    expect(report.missing).toBe(0);
+    expect(lists(root)).toEqual([]);
+    expect(packRecords(root).some((r) => r.pack === victim.pack)).toBe(false);
+    expect(allGood(root)).toBe(true);
+    await rebuilds(root, idx);
+  });
+
+  it('a record the collection itself finds bad goes with its pack; the next conversion repairs', async () => {
+    const { root, idx } = await damagedStore();
+    // Nothing listed yet: the collection reads the chunk to rewrite its pack (kept: a, b).
+    const report = await collectGarbage(root, [idx.a!, idx.b!], { hash });
+    expect(report.packs!.damaged).toEqual([]);
+    expect(lists(root)).toEqual([]);
+    expect(allGood(root)).toBe(true);
+    await rebuilds(root, { a: idx.a! });
+    let store = await PackStore.open(root);
+    await expect(reassembleBytes(idx.b!, store)).rejects.toBeInstanceOf(ChunkNotFoundError);
+    await store.close();
+    store = await PackStore.open(root);
+    expect((await convertBytes(layers.b, store)).result.newChunks).toBe(1);
+    await store.close();
+    await rebuilds(root, { a: idx.a!, b: idx.b! });
+  });
+
+  it('a list naming good records (hostile or damaged) loses nothing: they are read, and kept', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b']);
+    const records = packRecords(root);
+    for (const pack of new Set(records.map((r) => r.pack))) {
+      const lines = records
+        .filter((r) => r.pack === pack)
+        .map((r) => `${r.digest} ${r.entry.offset}\n`);
+      writeFileSync(pack.replace(/\.pack$/, '.bad'), `garbage\0\n${lines.join('')}sha256:cut`);
+    }
+    const report = await collectGarbage(root, [idx.a!, idx.b!], { hash });
+    expect(report.packs!.damaged).toEqual([]);
+    expect(lists(root)).toEqual([]);
+    expect(allGood(root)).toBe(true);
+    await rebuilds(root, idx);
   });
 });
 
