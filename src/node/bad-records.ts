@@ -46,7 +46,8 @@ export async function readBadRecords(
   limit: number,
 ): Promise<Set<string>> {
   const out = new Set<string>();
-  let text: string;
+  let buf: Buffer;
+  let n = 0;
   try {
     // Without blocking: a FIFO in the list's place must not hang the open.
     const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -54,23 +55,23 @@ export async function readBadRecords(
       const st = await fh.stat();
       if (!st.isFile()) return out;
       // Lines appended since the stat are left for the next store to read.
-      const buf = Buffer.alloc(Math.min(st.size, MAX_BAD_BYTES));
-      let n = 0;
+      buf = Buffer.alloc(Math.min(st.size, MAX_BAD_BYTES));
       for (let r = 1; r > 0 && n < buf.length; n += r) {
         r = (await fh.read(buf, n, buf.length - n, n)).bytesRead;
       }
-      text = buf.toString('latin1', 0, n);
     } finally {
       await fh.close();
     }
   } catch {
     return out;
   }
-  const lines = text.split('\n');
-  // The last piece has no newline: a line being appended, cut short, or cut by the limit.
-  lines.pop();
-  for (const line of lines) {
+  // Each line a string of its own: a key cut from one string of the whole list would keep all
+  // of it alive (V8 slices strings), 256 KiB a list for one line that parses. The last piece,
+  // with no newline, is a line being appended, cut short, or cut by the limit.
+  for (let start = 0, nl = buf.indexOf(10); nl >= 0 && nl < n; nl = buf.indexOf(10, start)) {
     if (out.size >= limit) break;
+    const line = buf.toString('latin1', start, nl);
+    start = nl + 1;
     const m = LINE_RE.exec(line);
     if (!m) continue;
     const offset = Number(m[2]);

@@ -123,7 +123,11 @@ export interface GarbageReport {
    * may be left out, taken by chance for ones counted already).
    */
   referenced: number;
-  /** Of those, chunks the store lacks (their layers cannot be rebuilt from it). */
+  /**
+   * Of those, chunks the store lacks (their layers cannot be rebuilt from it), including, in a
+   * pack store, those whose only copy proved bad as the collection read it to copy it (left
+   * out: converting their layers again stores them).
+   */
   missing: number;
   /** Chunk records (pack store) or chunk files before, and those removed. */
   chunksBefore: number;
@@ -253,10 +257,16 @@ export async function collectGarbage(
       if (store instanceof FsStore) {
         return { ...report, ...marked.counts, ...(await sweepLoose(root, mark, report.dryRun)) };
       }
+      const { lost, ...swept } = await sweepPacks(root, store, mark, {
+        ...options,
+        maxUnused,
+        small,
+      });
       return {
         ...report,
-        ...marked.counts,
-        ...(await sweepPacks(root, store, mark, { ...options, maxUnused, small })),
+        referenced: marked.counts.referenced,
+        missing: marked.counts.missing + lost,
+        ...swept,
       };
     } finally {
       await store.close();
@@ -392,7 +402,12 @@ async function sweepPacks(
   reader: PackStore,
   mark: MarkSet,
   options: GarbageOptions & { maxUnused: number; small: number },
-): Promise<Omit<GarbageReport, 'dryRun' | 'locked' | 'indexes' | 'referenced' | 'missing'>> {
+): Promise<
+  Omit<GarbageReport, 'dryRun' | 'locked' | 'indexes' | 'referenced' | 'missing'> & {
+    /** Marked chunks whose every copy this sweep's reads proved bad, and left out. */
+    lost: number;
+  }
+> {
   const dir = join(root, PACKS_DIR);
   const names = (await readdir(dir))
     .filter((n) => n.endsWith('.idx') && PACK_NAME_RE.test(n.slice(0, -4)))
@@ -468,6 +483,7 @@ async function sweepPacks(
     const freed = [...removed, ...rewritten].reduce((n, p) => n + p.bytes, 0);
     const kept = rewritten.reduce((n, p) => n + p.liveBytes, 0);
     return {
+      lost: 0,
       layout: 'pack',
       chunksBefore,
       chunksRemoved,
@@ -488,6 +504,7 @@ async function sweepPacks(
   // Records written into new packs: for the packs rewritten, and for those found damaged.
   let copies = 0;
   let damagedCopies = 0;
+  let lost = 0;
   if (rewritten.length > 0) {
     const gone = new Set([...rewritten, ...removed].map((p) => p.name));
     // The writer knows the packs that stay (and those it writes), not those it rewrites: a
@@ -511,6 +528,9 @@ async function sweepPacks(
           for (const e of block.entries) {
             if (!mark.has(e.digest)) continue;
             const digest = formatDigest(e.digest);
+            // Listed before: the marking counted the chunk missing already (unless another
+            // copy was not listed).
+            const listed = reader.isListedBad(plan.name, e.digest, e.offset);
             let bytes: Uint8Array;
             try {
               bytes = await reader.get(digest);
@@ -518,9 +538,11 @@ async function sweepPacks(
               if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError))
                 throw err;
               // No copy reads back. This one, listed bad (before, or by the read just now, which
-              // proved it bad), goes with its pack: the next conversion stores the chunk again.
-              // A copy that failed without proof (its pack ended early) keeps its pack as it is.
+              // proved it bad), goes with its pack: the next conversion stores the chunk again,
+              // and the report counts it missing. A copy that failed without proof (its pack
+              // ended early) keeps its pack as it is.
               if (!reader.isListedBad(plan.name, e.digest, e.offset)) ok = false;
+              else if (!listed) lost++;
               continue;
             }
             if (keep) keep.next = e.coding;
@@ -571,7 +593,10 @@ async function sweepPacks(
     const name = n.slice(0, -BAD_SUFFIX.length);
     if (!n.endsWith(BAD_SUFFIX) || !PACK_NAME_RE.test(name)) continue;
     if (!gone.has(name) && names.includes(name) && reader.listedBadCount(name) > 0) continue;
-    await removeFile(join(dir, n));
+    // A list left behind misleads nobody (its pack is gone, or it names none of its records),
+    // and the packs are already removed: a list that cannot be removed (a directory of that
+    // name, say) fails nothing.
+    await unlink(join(dir, n)).catch(() => {});
   }
   let bytesAfter = 0;
   for (const n of await readdir(dir)) {
@@ -579,6 +604,7 @@ async function sweepPacks(
     bytesAfter += (await stat(join(dir, n))).size;
   }
   return {
+    lost,
     layout: 'pack',
     chunksBefore,
     // The records of the packs removed, but those copied from them into new packs.

@@ -235,9 +235,10 @@ function filteredKey(pack: number, entry: number): number {
 }
 
 /**
- * Records a store takes from the `<name>.bad` files of all its packs, at most (under 10 MiB
- * of memory): lists past it, which only a damaged or hostile store has, are left unread, and the
- * records they name are found bad again when read.
+ * Records a store takes from the `<name>.bad` files of all its packs, at most (some 200 bytes
+ * each, by arithmetic: a line's string and its key, about 13 MB): lists past it, which only a
+ * damaged or hostile store has, are left unread, and the records they name are found bad again
+ * when read.
  */
 const MAX_LISTED = 65_536;
 

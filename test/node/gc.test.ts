@@ -536,6 +536,8 @@ describe('collectGarbage, records found bad', () => {
     // Nothing listed yet: the collection reads the chunk to rewrite its pack (kept: a, b).
     const report = await collectGarbage(root, [idx.a!, idx.b!], { hash });
     expect(report.packs!.damaged).toEqual([]);
+    // Left out, and said so: b cannot be rebuilt until it is converted again.
+    expect(report.missing).toBe(1);
     expect(lists(root)).toEqual([]);
     expect(allGood(root)).toBe(true);
     await rebuilds(root, { a: idx.a! });
@@ -546,6 +548,18 @@ describe('collectGarbage, records found bad', () => {
     expect((await convertBytes(layers.b, store)).result.newChunks).toBe(1);
     await store.close();
     await rebuilds(root, { a: idx.a!, b: idx.b! });
+  });
+
+  it('a directory where a list would be fails no collection', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
+    const packs = readdirSync(join(root, 'packs')).filter((f) => f.endsWith('.pack'));
+    for (const p of packs) mkdirSync(join(root, 'packs', p.replace(/\.pack$/, '.bad')));
+    for (let i = 0; i < 2; i++) {
+      const report = await collectGarbage(root, [idx.a!, idx.c!], { hash, smallPackBytes: 0 });
+      expect(report.missing).toBe(0);
+    }
+    await rebuilds(root, { a: idx.a!, c: idx.c! });
   });
 
   it('a list naming good records (hostile or damaged) loses nothing: they are read, and kept', async () => {

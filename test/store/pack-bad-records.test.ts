@@ -322,6 +322,43 @@ describe('PackStore, records found bad', () => {
         }
       },
     );
+
+    it('a large list of one line that parses holds only that line, not the list', () => {
+      requireDist();
+      // 100 packs, each listing one record in 256 KiB of garbage: when each key was cut from a
+      // string of the whole list, V8 kept all of it alive, 25 MiB here.
+      const script = `
+        import { createHash, randomBytes } from 'node:crypto';
+        import { readdirSync, writeFileSync } from 'node:fs';
+        import { PackStore } from ${JSON.stringify(join(process.cwd(), 'dist', 'node.js'))};
+        const root = process.argv[1];
+        for (let i = 0; i < 100; i++) {
+          const s = await PackStore.open(root);
+          const b = randomBytes(4096);
+          await s.put('sha256:' + createHash('sha256').update(b).digest('hex'), b);
+          await s.close();
+        }
+        const garbage = ('x'.repeat(99) + '\\n').repeat(2600);
+        for (const f of readdirSync(root + '/packs').filter((f) => f.endsWith('.pack'))) {
+          const line = 'sha256:' + randomBytes(32).toString('hex') + ' 8\\n';
+          writeFileSync(root + '/packs/' + f.replace(/\\.pack$/, '.bad'), line + garbage);
+        }
+        gc();
+        const before = process.memoryUsage().heapUsed;
+        const s = await PackStore.open(root);
+        gc();
+        console.log(JSON.stringify({ grew: process.memoryUsage().heapUsed - before }));
+        await s.close();`;
+      const root = join(tmpdir(), `layerdiff-bad-heap-${process.pid}`);
+      roots.push(root);
+      const out = execFileSync(
+        process.execPath,
+        ['--expose-gc', '--input-type=module', '-e', script, root],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      const { grew } = JSON.parse(out);
+      expect(grew).toBeLessThan(4 * 1024 * 1024);
+    });
   });
 });
 
