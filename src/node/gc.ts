@@ -51,6 +51,7 @@ import {
   PackIndexCheck,
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
+import { holdsIntact } from '../store/read-chunk.js';
 import { BAD_SUFFIX } from './bad-records.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 import { CHUNK_FILE_RE, FsStore, TEMPORARY_FILE_RE } from './fs-store.js';
@@ -304,7 +305,14 @@ async function markAll(
       if (mark.add(ref.digest)) continue;
       referenced++;
       // An index chunk was read (and verified) to get here.
-      if (kind === 'data' && !(await store.has(formatDigest(ref.digest)))) missing++;
+      // A copy the store only suspects (listed bad) counts if it reads back.
+      if (
+        kind === 'data' &&
+        !(await store.has(formatDigest(ref.digest))) &&
+        !(await holdsIntact(store, ref, hash))
+      ) {
+        missing++;
+      }
     }
   }
   return { indexes: n, counts: { referenced, missing } };

@@ -153,7 +153,9 @@ export async function applyDiff(
         );
       }
       if (!seen.add(c.ref.digest, c.ref.length)) continue;
-      if (!(await store.has(d))) {
+      // A store may say no of a copy it only suspects (a pack store's record listed bad, which
+      // a damaged or planted list may name wrongly): read back, it counts if it verifies.
+      if (!(await store.has(d)) && !(await holdsIntact(store, c.ref, hash))) {
         missing++;
         first ||= d;
       }
