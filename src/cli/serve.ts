@@ -2,7 +2,7 @@
  * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
  * [--max-pulls N] [--stall-timeout S] [--blocking-reads]`: a read-only OCI registry on the
  * chunked layouts, their layers rebuilt from the store as clients pull them (at most N at once,
- * 4 by default; more wait their turn; a client that takes nothing for S seconds, 60 by
+ * 4 by default; more wait their turn; a client that takes nothing for S seconds, 300 by
  * default, is cut off). SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
  * @module
@@ -59,7 +59,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   const dirStore = required(values.store, 'store');
   const { host, port } = listenAddress(values.listen);
   const maxPulls = count(values['max-pulls'], 'max-pulls') ?? 4;
-  const stallSeconds = count(values['stall-timeout'], 'stall-timeout') ?? 60;
+  const stallSeconds = count(values['stall-timeout'], 'stall-timeout') ?? 300;
   // setTimeout's longest delay.
   if (stallSeconds > 2_147_483) {
     throw new UsageError(`--stall-timeout must be at most 2147483 (seconds), got ${stallSeconds}`);

@@ -60,13 +60,17 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** A registry with one pull turn whose chunk reads go through `reads`. */
-function start(reads: ChunkReader, stallTimeoutMs?: number): Promise<RunningRegistry> {
+/** A registry with `maxPulls` pull turns (one by default) whose chunk reads go through `reads`. */
+function start(
+  reads: ChunkReader,
+  stallTimeoutMs?: number,
+  maxPulls = 1,
+): Promise<RunningRegistry> {
   const handler = createRegistryHandler({
     repositories: new Map([['img', repo]]),
     store: reads,
     hash,
-    maxPulls: 1,
+    maxPulls,
   });
   return serveRegistry(handler, stallTimeoutMs === undefined ? {} : { stallTimeoutMs });
 }
@@ -157,6 +161,62 @@ describe('serveRegistry', () => {
       expect(r.status).toBe(206);
       expect((await r.arrayBuffer()).byteLength).toBe(1024);
     } finally {
+      await running.close();
+    }
+  });
+
+  it('answers a pipelined request once the response before it is written: its stall timer waits too', async () => {
+    // The chunks one pull of x reads; every other chunk read waits for `gate` once armed.
+    const xChunks = new Set<string>();
+    let recording = true;
+    let armed = false;
+    let held = 0;
+    const gate = deferred();
+    const gated: ChunkReader = {
+      async get(digest, into) {
+        if (recording) xChunks.add(digest);
+        else if (armed && !xChunks.has(digest)) {
+          held++;
+          await gate.promise;
+        }
+        return store.get(digest, into);
+      },
+    };
+    // Two turns: the pipelined pull of x has one at once, as soon as it is answered.
+    const running = await start(gated, 1000, 2);
+    try {
+      const r = await fetch(`${running.url}/v2/img/blobs/${layers.x}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(sha256(Buffer.from(await r.arrayBuffer()))).toBe(layers.x);
+      recording = false;
+      armed = true;
+      const { hostname, port } = new URL(running.url);
+      const socket = connect(Number(port), hostname);
+      let got = 0;
+      let closed = false;
+      socket.on('data', (b: Buffer) => {
+        got += b.length;
+      });
+      socket.on('close', () => {
+        closed = true;
+      });
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      const get = (d: string) => `GET /v2/img/blobs/${d} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      socket.write(get(layers.big) + get(layers.x));
+      await until(() => held > 0, 'the first body to wait for a chunk');
+      // Longer than the stall timeout: the pull of x, queued behind, was written to no
+      // connection meanwhile (before, its timer ran, and ended the connection after the first).
+      await new Promise((r) => setTimeout(r, 2500));
+      gate.resolve();
+      const both = big.length + small(1).length;
+      await until(() => got > both || closed, 'both bodies');
+      expect(closed).toBe(false);
+      expect(got).toBeGreaterThan(both);
+      socket.destroy();
+    } finally {
+      gate.resolve();
       await running.close();
     }
   });
