@@ -23,7 +23,7 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { quoted } from '../quoted.js';
 import type { ChunkReader } from '../store/types.js';
-import { checkEntriesApart, type EntryPlace } from './entry-place.js';
+import { checkEntriesApart, type EntryLimits, type EntryPlace } from './entry-place.js';
 import {
   BUNDLE_INDEX_ENTRY,
   MAX_BUNDLE_CHUNK_BYTES,
@@ -83,13 +83,14 @@ async function readAt(reader: Reader<unknown>, offset: number, length: number, n
 
 /**
  * Reads an entry's bytes: its local header checked against the central directory (signature,
- * method, name), its data inflated never past the size it declares (a zip bomb stops there),
- * its CRC-32 checked.
+ * method, name), its data (after the local extra field) within the entry's limit, inflated
+ * never past the size it declares (a zip bomb stops there), its CRC-32 checked.
  * @returns exactly `e.uncompressedSize` bytes.
  */
 async function readEntry(
   reader: Reader<unknown>,
   e: EntryPlace,
+  limits: EntryLimits,
   options: OpenBundleOptions,
 ): Promise<Uint8Array> {
   options.signal?.throwIfAborted();
@@ -109,6 +110,12 @@ async function readEntry(
       throw fail('local header names another entry than the directory');
     }
     const start = e.offset + 30 + nameLength + view.getUint16(28, true);
+    const limit = limits.limitOf(e.offset);
+    if (start + e.compressedSize > limit) {
+      throw fail(
+        `entry's data, after its local extra field, ends at byte ${start + e.compressedSize}, past the next entry or the central directory (at byte ${limit})`,
+      );
+    }
     const data = await readAt(reader, start, e.compressedSize, e.name);
     options.signal?.throwIfAborted();
     let bytes = data;
@@ -246,7 +253,7 @@ export async function openBundle(
   }
   if (!index) throw new BundleError(`the bundle has no ${BUNDLE_INDEX_ENTRY} entry`);
   const indexEntry = index;
-  checkEntriesApart(
+  const limits = checkEntriesApart(
     function* () {
       yield indexEntry;
       yield* chunks.values();
@@ -263,7 +270,7 @@ export async function openBundle(
   return {
     verifiesReads: true,
     size: chunks.size,
-    root: () => readEntry(reader, indexEntry, options),
+    root: () => readEntry(reader, indexEntry, limits, options),
     digests: () => [...chunks.keys()],
     async has(digest) {
       return chunks.has(checked(digest));
@@ -271,7 +278,7 @@ export async function openBundle(
     async get(digest) {
       const entry = chunks.get(checked(digest));
       if (!entry) throw new ChunkNotFoundError(digest);
-      const bytes = await readEntry(reader, entry, options);
+      const bytes = await readEntry(reader, entry, limits, options);
       const actual = formatDigest(await hash.digest(bytes));
       if (actual !== digest) {
         throw new ChunkDigestError(

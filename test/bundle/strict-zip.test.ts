@@ -8,6 +8,7 @@ import { openBundle } from '../../src/bundle/open-bundle.js';
 import { unbundle } from '../../src/bundle/unbundle.js';
 import { BundleError } from '../../src/errors.js';
 import type { ChunkRef, IndexRecord } from '../../src/format/records.js';
+import { crc32 } from '../../src/hash/crc32.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { indexBytes, LAYER, minimalMeta, sha256 } from '../format/helpers.js';
 import { concat } from '../helpers/bytes.js';
@@ -62,6 +63,75 @@ function parse(zip: Uint8Array) {
 function copyOf(zip: Uint8Array): [Uint8Array, DataView] {
   const out = zip.slice();
   return [out, new DataView(out.buffer)];
+}
+
+/** An entry made by hand, stored. */
+interface HandEntry {
+  name: string;
+  data: Uint8Array;
+  /** Length of its local extra field (an unknown field, 0xcafe, of zeros). */
+  extra?: number;
+  /**
+   * Its data is not written after its local header: the entries written after it must be
+   * its data.
+   */
+  borrowed?: boolean;
+}
+
+/** A zip of stored entries, in the order given, with its local header offsets. */
+function storedZip(entries: HandEntry[]): { zip: Uint8Array; offsets: number[] } {
+  const encoder = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  const offsets: number[] = [];
+  let at = 0;
+  for (const { name, data, extra = 0, borrowed = false } of entries) {
+    const n = encoder.encode(name);
+    const local = new Uint8Array(30 + n.length + extra);
+    const lv = new DataView(local.buffer);
+    lv.setUint32(0, 0x04034b50, true);
+    lv.setUint16(4, 20, true);
+    lv.setUint32(14, crc32(data), true);
+    lv.setUint32(18, data.length, true);
+    lv.setUint32(22, data.length, true);
+    lv.setUint16(26, n.length, true);
+    lv.setUint16(28, extra, true);
+    local.set(n, 30);
+    if (extra) {
+      lv.setUint16(30 + n.length, 0xcafe, true);
+      lv.setUint16(32 + n.length, extra - 4, true);
+    }
+    const record = new Uint8Array(46 + n.length);
+    const cv = new DataView(record.buffer);
+    cv.setUint32(0, CENTRAL, true);
+    cv.setUint16(4, 20, true);
+    cv.setUint16(6, 20, true);
+    cv.setUint32(16, crc32(data), true);
+    cv.setUint32(20, data.length, true);
+    cv.setUint32(24, data.length, true);
+    cv.setUint16(28, n.length, true);
+    cv.setUint32(42, at, true);
+    record.set(n, 46);
+    offsets.push(at);
+    const written = borrowed ? new Uint8Array(0) : data;
+    parts.push(local, written);
+    central.push(record);
+    at += local.length + written.length;
+  }
+  const directory = concat(central);
+  const end = new Uint8Array(22);
+  const ev = new DataView(end.buffer);
+  ev.setUint32(0, END, true);
+  ev.setUint16(8, entries.length, true);
+  ev.setUint16(10, entries.length, true);
+  ev.setUint32(12, directory.length, true);
+  ev.setUint32(16, at, true);
+  return { zip: concat([...parts, directory, end]), offsets };
+}
+
+/** A chunk entry's name for the bytes. */
+function chunkName(bytes: Uint8Array): string {
+  return `chunks/sha256/${Buffer.from(sha256(bytes)).toString('hex')}`;
 }
 
 /** A copy where the record's data reaches `by` bytes past `limit` (sizes set to match). */
@@ -214,6 +284,50 @@ describe('bundles that zip readers could read two ways', () => {
     const last = records[records.length - 1]!;
     const err = await refused(reaching(zip, last, directory), /into the central directory/);
     expect(err.entry).toBe(last.name);
+  });
+
+  it('an entry whose local extra field pushes its data into the next entry is refused when read', async () => {
+    // The open-time check counts each local header without its extra field, so chunk one
+    // (extra field as long as its data) seems to end where chunk two's local header starts;
+    // its data really is chunk two's whole entry. Before reads checked the extra field, both
+    // chunks read back, sharing bytes.
+    const index = new TextEncoder().encode('not read here');
+    const two = new TextEncoder().encode('the bytes of chunk two');
+    // Chunk one's bytes: chunk two's local header, name and data.
+    const one = storedZip([{ name: chunkName(two), data: two }]).zip.subarray(
+      0,
+      30 + chunkName(two).length + two.length,
+    );
+    const { zip, offsets } = storedZip([
+      { name: 'index.ldr', data: index },
+      { name: chunkName(one), data: one, extra: one.length, borrowed: true },
+      { name: chunkName(two), data: two },
+    ]);
+    const bundle = await openBundle(zip, { hash });
+    expect(bundle.size).toBe(2);
+    const err = await bundle.get(`sha256:${chunkName(one).slice(14)}`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect((err as BundleError).entry).toBe(chunkName(one));
+    expect((err as BundleError).message).toContain(`at byte ${offsets[2]}`);
+    // Chunk two, and the index, still read.
+    expect(await bundle.get(`sha256:${chunkName(two).slice(14)}`)).toEqual(two);
+    expect(await bundle.root()).toEqual(index);
+    // The last entry pushed into the central directory the same way is refused too.
+    const last = storedZip([
+      { name: 'index.ldr', data: index },
+      { name: chunkName(two), data: two, extra: 4 },
+    ]);
+    const patched = last.zip.slice();
+    // Its extra field grows by its data's length: the data now starts at the directory.
+    const at = last.offsets[1]! + 28;
+    new DataView(patched.buffer).setUint16(at, 4 + two.length, true);
+    const lastErr = await (await openBundle(patched, { hash }))
+      .get(`sha256:${chunkName(two).slice(14)}`)
+      .catch((e: unknown) => e);
+    expect(lastErr).toBeInstanceOf(BundleError);
+    expect((lastErr as BundleError).message).toMatch(
+      /past the next entry or the central directory/,
+    );
   });
 
   it('a zip64 end record whose figures disagree with the end record is refused', async () => {
