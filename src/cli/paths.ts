@@ -12,6 +12,7 @@ import { constants } from 'node:fs';
 import { access, lstat, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileError } from '../node/file-error.js';
+import { danglingTarget } from '../node/io.js';
 
 /** A path given to a command that it cannot use as it is. */
 export class PathError extends Error {
@@ -79,9 +80,9 @@ export async function inputDirs(paths: readonly string[]): Promise<void> {
 
 /**
  * Checks that an output file can be made: it is not a directory, and when it does not exist
- * yet, the directory it goes in does and may be written. Standard output (`-`, or no path)
- * passes, and so does anything else that exists (a file is replaced by renaming a new one
- * over it, a device written to).
+ * yet, the directory it goes in (for a symbolic link to nothing yet, its target's) does and may
+ * be written. Standard output (`-`, or no path) passes, and so does anything else that exists
+ * (a file is replaced by renaming a new one over it, a device written to).
  * @param path - the `--out` value.
  * @throws {@link PathError} when it cannot be made.
  */
@@ -89,9 +90,10 @@ export async function outputFile(path: string | undefined): Promise<void> {
   if (path === undefined || path === '-') return;
   const st = await stat(path).catch(() => undefined);
   if (st?.isDirectory()) refuse(problem('EISDIR'), path, 'write');
-  // A symbolic link to nothing yet is written through, as a shell's `>` would.
-  if (st !== undefined || (await lstat(path).catch(() => undefined)) !== undefined) return;
-  const parent = dirname(path);
+  if (st !== undefined) return;
+  // A symbolic link to nothing yet is written through, as a shell's `>` would: the file is
+  // made at the link's target (as the writer finds it), so its directory must exist.
+  const parent = dirname(await danglingTarget(path));
   const dir = await stat(parent).catch((err: unknown) => refuse(err, path, 'write'));
   if (!dir.isDirectory()) refuse(problem('ENOTDIR'), path, 'write');
   await access(parent, constants.W_OK | constants.X_OK).catch((err: unknown) =>

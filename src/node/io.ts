@@ -242,9 +242,11 @@ export interface AtomicFile {
 
 /**
  * Where a new output goes: the target of a symbolic link that points to nothing yet (as a
- * shell's `>` would create it), else the path itself.
+ * shell's `>` would create it, taken relative to the link's directory), else the path itself.
+ * @param path - an output path that does not exist (`stat` fails).
+ * @returns the path the file is made at.
  */
-async function danglingTarget(path: string): Promise<string> {
+export async function danglingTarget(path: string): Promise<string> {
   const link = await readlink(path).catch(() => undefined);
   return link === undefined ? path : resolvePath(dirname(path), link);
 }

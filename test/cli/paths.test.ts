@@ -4,7 +4,15 @@
  * exit status of a bad argument, and nothing made or changed (no store, output or temporary
  * file).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +24,7 @@ function snapshot(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .map((d) => {
       const path = join(d.parentPath ?? d.path, d.name);
-      const st = statSync(path);
+      const st = lstatSync(path);
       return `${path.slice(dir.length + 1)} ${d.isDirectory() ? 'dir' : `${st.size} ${st.mtimeMs}`}`;
     })
     .sort();
@@ -317,6 +325,21 @@ describe.runIf(toolsAvailable('tar'))('paths a command cannot use', () => {
       ['cat', at('none.idx'), '--store', at('store')],
       `cannot read ${at('none.idx')}: ${MISSING}`,
     );
+  });
+
+  it('an output that is a symbolic link into a missing directory', async () => {
+    // Its target is taken relative to the link's directory (here a-dir, which exists), as the
+    // writer takes it: the missing directory is a-dir/none.
+    symlinkSync('none/o.idx', at('a-dir/dangling'));
+    try {
+      await refused(
+        'convert',
+        ['convert', 'layer.tar', '--store', 'new-store', '--out', 'a-dir/dangling'],
+        `cannot write a-dir/dangling: ${MISSING}`,
+      );
+    } finally {
+      rmSync(at('a-dir/dangling'));
+    }
   });
 
   it.skipIf(userInfo().uid === 0)('a file that may not be read', async () => {
