@@ -102,20 +102,25 @@ function serverSockets(running: RunningRegistry): Map<number, Socket> {
   return byPort;
 }
 
+/** Counts the bytes a socket receives, and tells whether it closed. */
+function watch(socket: Socket): { got: number; closed: boolean } {
+  const seen = { got: 0, closed: false };
+  socket.on('data', (b: Buffer) => {
+    seen.got += b.length;
+  });
+  socket.on('close', () => {
+    seen.closed = true;
+  });
+  return seen;
+}
+
 describe('serveRegistry', () => {
   it('ends the connection of a client that stops reading mid-body, which frees its turn', async () => {
     const running = await start(store, 200);
     const sockets = serverSockets(running);
     try {
       const socket = await rawGet(running.url, layers.big);
-      let got = 0;
-      let closed = false;
-      socket.on('data', (b: Buffer) => {
-        got += b.length;
-      });
-      socket.on('close', () => {
-        closed = true;
-      });
+      const seen = watch(socket);
       // Reads the first bytes, then nothing more (a paused socket does not even see the
       // connection end: the server's side is watched).
       await new Promise<void>((resolve) => socket.once('data', () => resolve()));
@@ -126,9 +131,9 @@ describe('serveRegistry', () => {
       );
       // Read on, the client gets what the connection still held, then its end: not the blob.
       socket.resume();
-      await until(() => closed, 'the client to see the connection end');
-      expect(got).toBeGreaterThan(0);
-      expect(got).toBeLessThan(big.length);
+      await until(() => seen.closed, 'the client to see the connection end');
+      expect(seen.got).toBeGreaterThan(0);
+      expect(seen.got).toBeLessThan(big.length);
       // The turn is free: a range (one small write, so the timeout cannot cut it) is served.
       const r = await fetch(`${running.url}/v2/img/blobs/${layers.big}`, {
         headers: { range: 'bytes=0-1023' },
@@ -193,14 +198,7 @@ describe('serveRegistry', () => {
       armed = true;
       const { hostname, port } = new URL(running.url);
       const socket = connect(Number(port), hostname);
-      let got = 0;
-      let closed = false;
-      socket.on('data', (b: Buffer) => {
-        got += b.length;
-      });
-      socket.on('close', () => {
-        closed = true;
-      });
+      const seen = watch(socket);
       socket.on('error', () => {});
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       const get = (d: string) => `GET /v2/img/blobs/${d} HTTP/1.1\r\nHost: x\r\n\r\n`;
@@ -211,9 +209,9 @@ describe('serveRegistry', () => {
       await new Promise((r) => setTimeout(r, 2500));
       gate.resolve();
       const both = big.length + small(1).length;
-      await until(() => got > both || closed, 'both bodies');
-      expect(closed).toBe(false);
-      expect(got).toBeGreaterThan(both);
+      await until(() => seen.got > both || seen.closed, 'both bodies');
+      expect(seen.closed).toBe(false);
+      expect(seen.got).toBeGreaterThan(both);
       socket.destroy();
     } finally {
       gate.resolve();
