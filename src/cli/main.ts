@@ -151,9 +151,10 @@ commands:
       write it, its layers rebuilt from <dir> as clients pull them, every chunk verified, at
       most N at once (4; more wait their turn, and leave the queue if their client goes).
       A connection that takes no 64 KiB of a body for S seconds (300) is ended, which frees
-      its turn (the kernel takes more once a third of the socket's send buffer, up to about
-      1.4 MiB, is read: so a client must read some 5 KiB/s at the default). The store is read on the thread pool, so that a slow read holds
-      up no other client; --blocking-reads reads on the main thread.
+      its turn (the kernel takes more only once about a third of the socket's send buffer
+      is read: a client must read some 1.6-4.6 KiB/s at the default). The store is read on
+      the thread pool, so that a slow read holds up no other client; --blocking-reads reads
+      on the main thread.
       SIGHUP reads the layouts again (replace one by a rename to serve a new version). Runs
       until SIGINT or SIGTERM.
 `;
