@@ -67,6 +67,17 @@ async function storeOf(n: number, seed: number) {
   return { root, cs, recordOf };
 }
 
+/** A store of one deflated chunk of `phrase` repeated. */
+async function deflatedStore(phrase: string) {
+  const root = await fresh();
+  const words = new TextEncoder().encode(phrase.repeat(4000));
+  const digest = sha256(words);
+  const w = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm: 'deflate' }) });
+  await w.put(digest, words);
+  await w.close();
+  return { root, words, digest };
+}
+
 /** Rewrites a pack's index in reverse order, as earlier builds wrote them (the table path). */
 function reverseIndex(idx: string): void {
   const sorted = new Uint8Array(readFileSync(idx));
@@ -165,12 +176,7 @@ describe('PackStore, records found bad', () => {
     it('a first read that goes wrong where the file is right: read again, served, nothing listed', async () => {
       // A codec whose first decode scribbles on its output, as a caller changing the buffer
       // under the read would: the store reads the record again before it lists it.
-      const root = await fresh();
-      const words = new TextEncoder().encode('words that compress well '.repeat(4000));
-      const digest = sha256(words);
-      const w = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm: 'deflate' }) });
-      await w.put(digest, words);
-      await w.close();
+      const { root, words, digest } = await deflatedStore('words that compress well ');
       const real = nodeChunkCodec();
       let decodes = 0;
       const scribbler: ChunkCodec = {
@@ -189,12 +195,7 @@ describe('PackStore, records found bad', () => {
     });
 
     it('a decoder failure that is not the data (out of memory): not listed', async () => {
-      const root = await fresh();
-      const words = new TextEncoder().encode('more words that compress well '.repeat(4000));
-      const digest = sha256(words);
-      const w = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm: 'deflate' }) });
-      await w.put(digest, words);
-      await w.close();
+      const { root, digest } = await deflatedStore('more words that compress well ');
       const real = nodeChunkCodec();
       const failing: ChunkCodec = {
         encode: (b) => real.encode(b),
