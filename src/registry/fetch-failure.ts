@@ -1,15 +1,17 @@
 /**
  * What a `fetch` that threw means for the registry client: a network failure that may pass
  * when the request is asked again (a connection refused or reset, a time-out, a name the
- * resolver could not look up just then), or a refusal that will come again whatever the
- * network does (a redirect the request may not follow, more than 20 redirects, a URL scheme
- * or port the fetch does not take, an answer that is not HTTP, a certificate that does not
- * check). The fetch standard gives both as a bare `TypeError`; what tells them apart is the
- * error's `cause` chain: Node's fetch (undici) puts the reason there, as an error with a
- * system `code` for the network or a message of its own for a refusal, and `nodeHttpFetch`
- * marks its refusals with the code {@link FETCH_REFUSED}. A failure neither says anything
- * about (another platform's fetch, "Failed to fetch") is taken as one that may pass, so that
- * it is asked again as before.
+ * resolver could not look up just then, `EAI_AGAIN`), a host name the resolver says does not
+ * exist (`ENOTFOUND`, which asking again within one command does not change), or a refusal
+ * that will come again whatever the network does (a redirect the request may not follow,
+ * more than 20 redirects, a URL scheme or port the fetch does not take, an answer that is
+ * not HTTP, a certificate that does not check). The fetch standard gives all of them as a
+ * bare `TypeError`; what tells them apart is the error's `cause` chain: Node's fetch (undici)
+ * puts the reason there, as an error with a system `code` for the network or a message of
+ * its own for a refusal, `nodeHttpFetch` throws Node's network errors as they are, and marks
+ * its refusals with the code {@link FETCH_REFUSED}. A failure neither says anything about
+ * (another platform's fetch, "Failed to fetch") is taken as one that may pass, so that it is
+ * asked again as before.
  *
  * @module
  */
@@ -71,6 +73,18 @@ export function refusedByFetch(err: unknown): boolean {
     }
     if (typeof e.message === 'string' && REFUSED_MESSAGES.has(e.message)) return true;
   }
+  return false;
+}
+
+/**
+ * Whether a failed fetch found no such host: the resolver answered that the name does not
+ * exist (Node's `ENOTFOUND`, for both `fetch` and `node:http`), which asking again a few
+ * seconds later does not change. A resolver that could not answer just then (`EAI_AGAIN`) is
+ * not this.
+ * @param err - what the fetch threw.
+ */
+export function hostNotFound(err: unknown): boolean {
+  for (const e of chain(err)) if (e.code === 'ENOTFOUND') return true;
   return false;
 }
 

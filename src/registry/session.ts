@@ -26,7 +26,7 @@ import {
   type CredentialSource,
   type RegistryCredentials,
 } from './credentials.js';
-import { fetchFailureText, refusedByFetch } from './fetch-failure.js';
+import { fetchFailureText, hostNotFound, refusedByFetch } from './fetch-failure.js';
 import { type ImageReference, registryApiHost } from './names.js';
 import {
   type BearerChallenge,
@@ -59,7 +59,8 @@ export interface RegistrySessionOptions {
   /**
    * How often a `GET` or `HEAD` is asked again after no answer, a stall, 408, 429 or a 5xx (after
    * the `Retry-After` it names, up to 60 s, or else the doubling pause; a request the fetch
-   * refused for good, such as a redirect it may not follow, is not asked again); and how
+   * refused for good, such as a redirect it may not follow, or to a host name the resolver
+   * says does not exist, is not asked again); and how
    * often a blob whose body breaks off is resumed in a row without getting a byte further
    * (with `Range`). @default 3
    */
@@ -192,7 +193,11 @@ export function openSession(
       if (ended() !== undefined) throw ended();
       // Whatever the fetch left open (a connection of an answer it refused) is ended.
       ac.abort(err);
-      const how = refusedByFetch(err) ? 'refused by the fetch' : 'no answer';
+      const how = refusedByFetch(err)
+        ? 'refused by the fetch'
+        : hostNotFound(err)
+          ? 'no such host'
+          : 'no answer';
       throw new RegistryError(url, undefined, `${how}: ${fetchFailureText(err)}`, {
         cause: err,
       });
@@ -492,12 +497,13 @@ export const MAX_RETRY_AFTER = 60_000;
 /**
  * Whether a request's failure may pass if it is asked again: no answer, a stall, 408, 429 or
  * a 5xx. A refusal of credentials never does, nor a request the fetch refused for good (a
- * redirect it may not follow, too many redirects: see `refusedByFetch`).
+ * redirect it may not follow, too many redirects: see `refusedByFetch`), nor one to a host
+ * name the resolver says does not exist (`hostNotFound`).
  */
 export function mayPass(err: unknown): err is RegistryError {
   if (!(err instanceof RegistryError) || err instanceof RegistryAuthError) return false;
   const s = err.status;
-  if (s === undefined) return !refusedByFetch(err.cause);
+  if (s === undefined) return !refusedByFetch(err.cause) && !hostNotFound(err.cause);
   return s === 408 || s === 429 || (s >= 500 && s <= 599);
 }
 

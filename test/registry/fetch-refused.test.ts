@@ -2,17 +2,20 @@
  * A request the fetch refuses for good (a redirect `redirect: 'error'` refuses, more than 20
  * redirects, a redirect to a scheme not http(s), an answer whose status is not HTTP's) is
  * asked once and fails at once; a network failure (the connection reset) is still asked
- * again. Against `nodeHttpFetch` and Node's `fetch`, on servers on 127.0.0.1 that count what
- * they are asked.
+ * again. So is a host name the resolver did not find (`ENOTFOUND`, asked once), unlike a
+ * resolver that could not answer (`EAI_AGAIN`, asked again). Against `nodeHttpFetch` and
+ * Node's `fetch`, on servers on 127.0.0.1 that count what they are asked, and with name
+ * lookups failed in-process.
  */
 import { createHash } from 'node:crypto';
+import dns from 'node:dns';
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RegistryError } from '../../src/errors.js';
 import { webHashProvider } from '../../src/hash/web.js';
 import { nodeHttpFetch } from '../../src/node/http-fetch.js';
 import { uploadBlob } from '../../src/registry/blob-upload.js';
-import { refusedByFetch } from '../../src/registry/fetch-failure.js';
+import { hostNotFound, refusedByFetch } from '../../src/registry/fetch-failure.js';
 import { parseImageReference } from '../../src/registry/names.js';
 import { mayPass, openSession } from '../../src/registry/session.js';
 import { serve } from '../helpers/servers.js';
@@ -21,7 +24,31 @@ import { serve } from '../helpers/servers.js';
 const raw: Server[] = [];
 afterEach(() => {
   for (const s of raw.splice(0)) s.close();
+  vi.restoreAllMocks();
 });
+
+/**
+ * Makes every name lookup of this process fail with `code`, as Node's resolver fails it
+ * (`getaddrinfo ENOTFOUND <host>`, errno -3008, for a name that does not exist;
+ * `EAI_AGAIN`, -3001, for a resolver that could not answer): `node:http` and Node's fetch
+ * both look names up with `dns.lookup`, so no outside DNS is asked.
+ * @returns the hosts looked up.
+ */
+function failLookups(code: 'ENOTFOUND' | 'EAI_AGAIN'): string[] {
+  const looked: string[] = [];
+  vi.spyOn(dns, 'lookup').mockImplementation(((host: string, ...rest: unknown[]) => {
+    looked.push(host);
+    const callback = rest[rest.length - 1] as (err: Error) => void;
+    const err = Object.assign(new Error(`getaddrinfo ${code} ${host}`), {
+      errno: code === 'ENOTFOUND' ? -3008 : -3001,
+      code,
+      syscall: 'getaddrinfo',
+      hostname: host,
+    });
+    process.nextTick(callback, err);
+  }) as typeof dns.lookup);
+  return looked;
+}
 
 /** A TCP server on 127.0.0.1 that answers each connection's first bytes with `answer`. */
 async function rawServer(answer: (socket: Socket) => void): Promise<string> {
@@ -120,6 +147,46 @@ describe.each([
     expect(mayPass(err)).toBe(true);
   });
 
+  it('a host name the resolver did not find is asked once, typed and named', async () => {
+    const looked = failLookups('ENOTFOUND');
+    let asked = 0;
+    const counted = ((...args: Parameters<typeof fetch>) => {
+      asked++;
+      return fetch(...args);
+    }) as typeof fetch;
+    const s = openSession(parseImageReference('registry.invalid/app'), 'pull', {
+      plainHttp: true,
+      fetch: counted,
+      retries: 3,
+      retryDelayMs: 1,
+    });
+    const err = await s.request(`${s.base}/manifests/v1`).catch((e: unknown) => e);
+    expect(asked).toBe(1);
+    expect(looked).toContain('registry.invalid');
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as Error).message).toMatch(/: no such host: .*ENOTFOUND registry\.invalid/);
+    expect(mayPass(err)).toBe(false);
+  });
+
+  it('a resolver that could not answer just then is asked again: 4 times in all', async () => {
+    failLookups('EAI_AGAIN');
+    let asked = 0;
+    const counted = ((...args: Parameters<typeof fetch>) => {
+      asked++;
+      return fetch(...args);
+    }) as typeof fetch;
+    const s = openSession(parseImageReference('registry.invalid/app'), 'pull', {
+      plainHttp: true,
+      fetch: counted,
+      retries: 3,
+      retryDelayMs: 1,
+    });
+    const err = await s.request(`${s.base}/manifests/v1`).catch((e: unknown) => e);
+    expect(asked).toBe(4);
+    expect((err as Error).message).toMatch(/: no answer: .*EAI_AGAIN registry\.invalid/);
+    expect(mayPass(err)).toBe(true);
+  });
+
   it('an upload whose PUT is redirected is given up at once, not resumed', async () => {
     const data = new TextEncoder().encode('a blob');
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -150,7 +217,7 @@ describe.each([
   });
 });
 
-describe('refusedByFetch', () => {
+describe('refusedByFetch and hostNotFound', () => {
   it('tells refusals from network failures by the cause chain', () => {
     const fetchFailed = (cause: unknown) => new TypeError('fetch failed', { cause });
     const coded = (code: string) => Object.assign(new Error(code), { code });
@@ -162,6 +229,19 @@ describe('refusedByFetch', () => {
     for (const code of ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'UND_ERR_SOCKET']) {
       expect(refusedByFetch(fetchFailed(coded(code))), code).toBe(false);
     }
+    // Node's fetch for a name that does not exist, and for a resolver that could not answer.
+    const lookupFailed = (code: string, errno: number) =>
+      fetchFailed(
+        Object.assign(new Error(`getaddrinfo ${code} registry.invalid`), {
+          errno,
+          code,
+          syscall: 'getaddrinfo',
+          hostname: 'registry.invalid',
+        }),
+      );
+    expect(hostNotFound(lookupFailed('ENOTFOUND', -3008))).toBe(true);
+    expect(hostNotFound(lookupFailed('EAI_AGAIN', -3001))).toBe(false);
+    expect(refusedByFetch(lookupFailed('ENOTFOUND', -3008))).toBe(false);
     // Another platform's fetch says no more than this: asked again, as before.
     expect(refusedByFetch(new TypeError('Failed to fetch'))).toBe(false);
     const loop: { cause?: unknown } = new Error('loop');
