@@ -1,13 +1,21 @@
 /**
- * Where a bundle's entries are in its zip, and the check that no two of them share bytes.
+ * Where a bundle's entries are in its zip, and the check that they lie apart and leave no
+ * bytes between them.
  *
  * @module
  */
 import { BundleError } from '../errors.js';
 import { quoted } from '../quoted.js';
+import { MAX_DATA_DESCRIPTOR_BYTES } from './data-descriptor.js';
 
 /** Bytes of a zip local file header before its name. */
 const LOCAL_HEADER_BYTES = 30;
+
+/**
+ * The most bytes an entry may have past what {@link endOf} counts: the longest local extra
+ * field (its length is 16 bits) and the longest data descriptor.
+ */
+export const MAX_UNCOUNTED_BYTES = 65_535 + MAX_DATA_DESCRIPTOR_BYTES;
 
 /**
  * What is kept of an entry: where its bytes are and what they must be. zip.js's own entry
@@ -27,31 +35,36 @@ export interface EntryPlace {
 
 /**
  * Where an entry's bytes end, at least: its local header, its name and its data (the local
- * header's extra field, read only when the entry is read, only adds; {@link EntryLimits} checks
- * it then).
+ * header's extra field and a data descriptor after the data, read only when the entry is
+ * read, only add; {@link EntryLimits} checks them then).
  */
 function endOf(e: EntryPlace): number {
   return e.offset + LOCAL_HEADER_BYTES + e.name.length + e.compressedSize;
 }
 
 /**
- * Where the entries of a zip may reach: up to the next entry's local header, or the central
+ * Where the entries of a zip end: at the next entry's local header, or at the central
  * directory after the last entry.
  */
 export interface EntryLimits {
   /**
-   * Where the bytes of the entry whose local header starts at `offset` must end, at most: the
-   * start of the next entry in offset order, or the central directory's.
+   * Where the bytes of the entry whose local header starts at `offset` must end, exactly:
+   * the start of the next entry in offset order, or the central directory's.
    */
   limitOf(offset: number): number;
 }
 
 /**
- * Checks that the entries lie apart: none reaches into another's local header or into the
- * central directory. Two entries that share bytes (two directory records for one local entry,
- * or data that runs into the next entry) mean different things to different zip readers, and
- * a bundle writer never makes them. The local extra fields are not read here (that would read
- * every local header at open), so the limits returned are checked again when an entry is read.
+ * Checks that the entries lie apart, with no bytes between them: none reaches into another's
+ * local header or into the central directory, and none ends further before the next (or the
+ * central directory) than its local extra field and a data descriptor can fill. Two entries
+ * that share bytes (two directory records for one local entry, or data that runs into the
+ * next entry) mean different things to different zip readers, and so do bytes no entry holds
+ * (a reader that walks the local headers finds what they hide, one that follows the central
+ * directory does not); a bundle writer makes neither. The local headers are not read here
+ * (that would read every one at open), so each entry is checked again when it is read, to end
+ * exactly at its limit: up to {@link MAX_UNCOUNTED_BYTES} bytes after an entry never read are
+ * not checked.
  *
  * Costs two `Float64Array`s of `count` numbers (32 MiB for 2,097,152 entries), sorted: the
  * entries lie apart exactly when, starts and ends each sorted, every end is at most the next
@@ -60,8 +73,9 @@ export interface EntryLimits {
  * the entries of an overlap).
  * @param count - how many entries `places` gives.
  * @param directoryOffset - where the central directory starts.
- * @returns where each entry may reach.
- * @throws {@link BundleError} naming an entry that overlaps another or the central directory.
+ * @returns where each entry ends.
+ * @throws {@link BundleError} naming an entry that overlaps another or the central directory,
+ * or that ends further before the next than its local extra field and data descriptor can fill.
  */
 export function checkEntriesApart(
   places: () => Iterable<EntryPlace>,
@@ -88,6 +102,25 @@ export function checkEntriesApart(
       `entry reaches into the central directory (at byte ${directoryOffset})`,
       last?.name,
     );
+  }
+  // Entries apart, the k-th start and the k-th end are one entry's.
+  for (let k = 0; k < count; k++) {
+    const next = k + 1 < count ? starts[k + 1]! : directoryOffset;
+    if (next - ends[k]! > MAX_UNCOUNTED_BYTES) {
+      const at = starts[k]!;
+      let entry: EntryPlace | undefined;
+      for (const e of places()) {
+        if (e.offset !== at) continue;
+        entry = e;
+        break;
+      }
+      throw new BundleError(
+        `${next - ends[k]!} bytes lie between the entry's data (without its local extra field) and ${
+          k + 1 < count ? 'the next entry' : 'the central directory'
+        } (at byte ${next}), more than its local extra field and a data descriptor can hold (${MAX_UNCOUNTED_BYTES}): bytes no entry holds`,
+        entry?.name,
+      );
+    }
   }
   return {
     limitOf(offset) {

@@ -23,6 +23,7 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { quoted } from '../quoted.js';
 import type { ChunkReader } from '../store/types.js';
+import { dataDescriptorAgrees, isDataDescriptorLength } from './data-descriptor.js';
 import { checkEntriesApart, type EntryLimits, type EntryPlace } from './entry-place.js';
 import {
   BUNDLE_INDEX_ENTRY,
@@ -83,8 +84,10 @@ async function readAt(reader: Reader<unknown>, offset: number, length: number, n
 
 /**
  * Reads an entry's bytes: its local header checked against the central directory (signature,
- * method, name), its data (after the local extra field) within the entry's limit, inflated
- * never past the size it declares (a zip bomb stops there), its CRC-32 checked.
+ * method, name), its data (after the local extra field) ending exactly at the entry's limit or,
+ * where its local header says a data descriptor follows, at one that agrees with the central
+ * directory and ends there; inflated never past the size it declares (a zip bomb stops
+ * there), its CRC-32 checked.
  * @returns exactly `e.uncompressedSize` bytes.
  */
 async function readEntry(
@@ -111,12 +114,32 @@ async function readEntry(
     }
     const start = e.offset + 30 + nameLength + view.getUint16(28, true);
     const limit = limits.limitOf(e.offset);
-    if (start + e.compressedSize > limit) {
+    const end = start + e.compressedSize;
+    if (end > limit) {
       throw fail(
-        `entry's data, after its local extra field, ends at byte ${start + e.compressedSize}, past the next entry or the central directory (at byte ${limit})`,
+        `entry's data, after its local extra field, ends at byte ${end}, past the next entry or the central directory (at byte ${limit})`,
       );
     }
-    const data = await readAt(reader, start, e.compressedSize, e.name);
+    // What lies between the data and the limit: nothing, or the data descriptor the local
+    // header announces. Anything else is bytes no entry holds.
+    const after = limit - end;
+    const described = (view.getUint16(6, true) & 8) !== 0;
+    if (described ? !isDataDescriptorLength(after) : after !== 0) {
+      throw fail(
+        `entry's data ends at byte ${end}, ${after} bytes before the next entry or the central directory (at byte ${limit}), and ${
+          described
+            ? 'no data descriptor is that long'
+            : 'its local header announces no data descriptor'
+        }: bytes no entry holds`,
+      );
+    }
+    const read = await readAt(reader, start, e.compressedSize + after, e.name);
+    if (described && !dataDescriptorAgrees(read.subarray(e.compressedSize), e)) {
+      throw fail(
+        `entry's data descriptor (at byte ${end}) does not give the CRC-32 and sizes the central directory gives`,
+      );
+    }
+    const data = read.subarray(0, e.compressedSize);
     options.signal?.throwIfAborted();
     let bytes = data;
     if (e.deflated) {
@@ -186,7 +209,9 @@ function checkEntry(entry: Entry): { kind: 'index' } | { kind: 'chunk'; digest: 
  * (`index.ldr` once, `chunks/sha256/<64 lowercase hex>`), unencrypted, stored or deflated, and
  * declare at most 16 MiB; names may not repeat. The zip must be one that zip readers cannot
  * read two ways, as every zip a bundle writer makes is: nothing before or after it, end records
- * that agree, and no two entries sharing bytes. Reads are bounded by the declared sizes, and
+ * that agree, no two entries sharing bytes and no bytes between entries (checked from the
+ * central directory at open, to within what local extra fields and data descriptors may fill,
+ * and exactly for each entry when it is read). Reads are bounded by the declared sizes, and
  * each chunk is hashed and compared with its name before it is returned.
  *
  * @param source - the zip: bytes, or a zip.js reader such as

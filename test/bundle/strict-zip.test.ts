@@ -1,9 +1,16 @@
 /**
  * Zips that zip readers can read two ways are refused: data before or after the zip, end
- * records that disagree, entries that share bytes. Each is made from a valid bundle by patching
- * its bytes, and each opened fine before bundles were read strictly.
+ * records that disagree, entries that share bytes, bytes between entries that no entry holds.
+ * Each is made from a valid bundle by patching its bytes, and each opened fine before bundles
+ * were read strictly. Bundles other zip writers make (Info-ZIP `zip`, Python's `zipfile`,
+ * zip.js with data descriptors) still open.
  */
-import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from '@zip.js/zip.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/open-bundle.js';
 import { unbundle } from '../../src/bundle/unbundle.js';
 import { BundleError } from '../../src/errors.js';
@@ -13,7 +20,11 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { indexBytes, LAYER, minimalMeta, sha256 } from '../format/helpers.js';
 import { concat } from '../helpers/bytes.js';
 import { hash, reassembleBytes } from '../helpers/layers.js';
-import { bundleBytes, expectSame, sampleLayer } from './helpers.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { bundleBytes, entriesOf, expectSame, sampleLayer } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'layerdiff-strict-zip-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const END = 0x06054b50;
 const CENTRAL = 0x02014b50;
@@ -179,6 +190,26 @@ function zip64Form(
   return concat([zip.subarray(0, end), tail]);
 }
 
+/**
+ * The zip with `bytes` inserted at `at` (before an entry's local header, or before the central
+ * directory), the offsets of the central directory fixed up to match: every entry is still
+ * where the directory says.
+ */
+function inserted(zip: Uint8Array, at: number, bytes: Uint8Array): Uint8Array {
+  const { end, records } = parse(zip);
+  const out = concat([zip.subarray(0, at), bytes, zip.subarray(at)]);
+  const view = new DataView(out.buffer);
+  for (const r of records) {
+    if (r.offset >= at) view.setUint32(bytes.length + r.at + 42, r.offset + bytes.length, true);
+  }
+  const directory = view.getUint32(bytes.length + end + 16, true);
+  view.setUint32(bytes.length + end + 16, directory + bytes.length, true);
+  return out;
+}
+
+/** The digest a chunk entry's name gives. */
+const digestOf = (name: string) => `sha256:${name.slice('chunks/sha256/'.length)}`;
+
 let sample: Promise<{ zip: Uint8Array; tar: Uint8Array }> | undefined;
 /** The sample layer's bundle, as the project's writer makes it. */
 function sampleBundle() {
@@ -330,6 +361,114 @@ describe('bundles that zip readers could read two ways', () => {
     );
   });
 
+  it('bytes between two entries, which no entry holds, are refused when the entry before is read', async () => {
+    const { zip, tar } = await sampleBundle();
+    const { records, directory } = parse(zip);
+    const [r, next] = [records[2]!, records[3]!];
+    for (const junk of [JUNK, new Uint8Array(1)]) {
+      const out = inserted(zip, next.offset, junk);
+      // The open-time check counts no local extra field: the gap could be one.
+      const bundle = await openBundle(out, { hash });
+      const err = await bundle.get(digestOf(r.name)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BundleError);
+      expect((err as BundleError).code).toBe('ERR_BUNDLE');
+      expect((err as BundleError).entry).toBe(r.name);
+      expect((err as BundleError).message).toContain(
+        `${junk.length} bytes before the next entry or the central directory (at byte ${next.offset + junk.length})`,
+      );
+      expect((err as BundleError).message).toMatch(/bytes no entry holds/);
+      // The entries around the gap still read.
+      await bundle.get(digestOf(next.name));
+      await bundle.get(digestOf(records[1]!.name));
+      // unbundle needs the entry, and refuses the bundle.
+      await expect(unbundle(out, new MemoryStore(), { hash })).rejects.toBeInstanceOf(BundleError);
+    }
+    // Before the central directory, after the last entry.
+    const last = records[records.length - 1]!;
+    const bundle = await openBundle(inserted(zip, directory, JUNK), { hash });
+    const err = await bundle.get(digestOf(last.name)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect((err as BundleError).entry).toBe(last.name);
+    expect((err as BundleError).message).toContain(`at byte ${directory + JUNK.length}`);
+    // Control: the bundle as written reads every entry.
+    const store = new MemoryStore();
+    const { root } = await unbundle(zip, store, { hash });
+    expectSame(await reassembleBytes(root, store), tar);
+  });
+
+  it('more bytes between entries than a local extra field and data descriptor can fill are refused at open', async () => {
+    const { zip } = await sampleBundle();
+    const { records, directory } = parse(zip);
+    const [r, next] = [records[2]!, records[3]!];
+    const gap = 65_535 + 24 + 1;
+    const err = await refused(
+      inserted(zip, next.offset, new Uint8Array(gap)),
+      /bytes no entry holds/,
+    );
+    expect(err.entry).toBe(r.name);
+    expect(err.message).toContain(`the next entry (at byte ${next.offset + gap})`);
+    const last = records[records.length - 1]!;
+    const lastErr = await refused(
+      inserted(zip, directory, new Uint8Array(gap)),
+      /the central directory \(at byte \d+\), more than/,
+    );
+    expect(lastErr.entry).toBe(last.name);
+    // Control: one byte fewer may be a local extra field and data descriptor: it opens.
+    await openBundle(inserted(zip, next.offset, new Uint8Array(gap - 1)), { hash });
+  });
+
+  it('a data descriptor must be all that lies after an entry, and agree with the directory', async () => {
+    const { entries } = await writtenEntries();
+    // zip.js with data descriptors that start with their signature (16 bytes each).
+    const writer = new ZipWriter(new Uint8ArrayWriter(), {
+      useWebWorkers: false,
+      level: 0,
+      dataDescriptor: true,
+      dataDescriptorSignature: true,
+      extendedTimestamp: false,
+    });
+    for (const [name, bytes] of entries) await writer.add(name, new Uint8ArrayReader(bytes));
+    const zip = await writer.close();
+    const { records } = parse(zip);
+    const r = records[1]!;
+    const view = new DataView(zip.buffer, zip.byteOffset, zip.length);
+    expect(view.getUint16(r.offset + 6, true) & 8).toBe(8);
+    const dataEnd =
+      r.offset +
+      30 +
+      r.name.length +
+      view.getUint16(r.offset + 28, true) +
+      view.getUint32(r.at + 20, true);
+    expect(view.getUint32(dataEnd, true)).toBe(0x08074b50);
+    // Control: it opens and every entry reads.
+    const store = new MemoryStore();
+    await unbundle(zip, store, { hash });
+    // A descriptor whose compressed size disagrees with the central directory's.
+    const [wrongSize, wrongView] = copyOf(zip);
+    wrongView.setUint32(dataEnd + 8, wrongView.getUint32(dataEnd + 8, true) + 1, true);
+    const bundle = await openBundle(wrongSize, { hash });
+    const err = await bundle.get(digestOf(r.name)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BundleError);
+    expect((err as BundleError).entry).toBe(r.name);
+    expect((err as BundleError).message).toMatch(/data descriptor \(at byte \d+\) does not give/);
+    // Its signature gone: 16 bytes that are no descriptor.
+    const [unsigned, unsignedView] = copyOf(zip);
+    unsignedView.setUint32(dataEnd, 0, true);
+    const unsignedErr = await (await openBundle(unsigned, { hash }))
+      .get(digestOf(r.name))
+      .catch((e: unknown) => e);
+    expect((unsignedErr as BundleError).message).toMatch(/does not give/);
+    // The local header's flag cleared: the descriptor is 16 bytes no entry holds.
+    const [unflagged, unflaggedView] = copyOf(zip);
+    unflaggedView.setUint16(r.offset + 6, unflaggedView.getUint16(r.offset + 6, true) & ~8, true);
+    const unflaggedErr = await (await openBundle(unflagged, { hash }))
+      .get(digestOf(r.name))
+      .catch((e: unknown) => e);
+    expect((unflaggedErr as BundleError).message).toMatch(
+      /16 bytes before .*announces no data descriptor/,
+    );
+  });
+
   it('a zip64 end record whose figures disagree with the end record is refused', async () => {
     const { zip } = await sampleBundle();
     const { records, directorySize } = parse(zip);
@@ -381,5 +520,103 @@ describe('a bundle of many chunks, as the project writes it', () => {
     expect(
       await bundle.get(`sha256:${Buffer.from(refs[count - 1]!.digest).toString('hex')}`),
     ).toEqual(new TextEncoder().encode(`chunk ${count - 1}\n`));
+  });
+});
+
+let written: Promise<{ entries: Array<[string, Uint8Array]> }> | undefined;
+/** The entries of the sample layer's bundle. */
+function writtenEntries() {
+  written ??= (async () => ({ entries: await entriesOf((await sampleBundle()).zip) }))();
+  return written;
+}
+
+/**
+ * Python's zipfile, writing `<out>/<mode>.zip` for each mode: to a file, or to a stream it
+ * cannot seek in (each entry followed by a data descriptor; zip64 ones when forced).
+ */
+const PYTHON_ZIP = `
+import io, os, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+names = sys.argv[3:]
+class Unseekable(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def seekable(self): return False
+    def write(self, b): return self.f.write(b)
+for mode in ('file', 'stream', 'stream-zip64'):
+    method = zipfile.ZIP_STORED if mode == 'stream-zip64' else zipfile.ZIP_DEFLATED
+    with open(os.path.join(out, mode + '.zip'), 'wb') as f:
+        with zipfile.ZipFile(f if mode == 'file' else Unseekable(f), 'w', method) as z:
+            for name in names:
+                if mode == 'file':
+                    z.write(os.path.join(src, name), name)
+                    continue
+                with open(os.path.join(src, name), 'rb') as i:
+                    with z.open(name, 'w', force_zip64=mode == 'stream-zip64') as o:
+                        o.write(i.read())
+`;
+
+describe('bundles other zip writers make', () => {
+  /** The sample's entries written out as files under `src`, to be zipped by other tools. */
+  const files = async () => {
+    const { entries } = await writtenEntries();
+    const src = join(dir, 'entries');
+    for (const [name, bytes] of entries) {
+      mkdirSync(dirname(join(src, name)), { recursive: true });
+      writeFileSync(join(src, name), bytes);
+    }
+    return { src, names: entries.map(([name]) => name) };
+  };
+
+  /** Opens the zip and unbundles it into an empty store: every entry is read and checked. */
+  const opens = async (zip: Uint8Array) => {
+    const { entries } = await writtenEntries();
+    const result = await unbundle(zip, new MemoryStore(), { hash });
+    expect(result.root).toEqual(entries[0]![1]);
+    expect(result.newChunks).toBe(entries.length - 1);
+  };
+
+  it.runIf(toolsAvailable('zip'))(
+    'Info-ZIP zip: to a file, to a pipe and with data descriptors forced',
+    async () => {
+      const { src, names } = await files();
+      // Local extra fields (UT and ux, 28 bytes) longer than the central directory's (24).
+      const file = join(dir, 'file.zip');
+      execFileSync('zip', ['-q', '-D', file, ...names], { cwd: src });
+      await opens(readFileSync(file));
+      // Written to a pipe: every entry is followed by a 16-byte data descriptor.
+      const piped = execFileSync('zip', ['-q', '-D', '-', ...names], {
+        cwd: src,
+        maxBuffer: 64 << 20,
+      });
+      await opens(new Uint8Array(piped));
+      const forced = join(dir, 'forced.zip');
+      execFileSync('zip', ['-q', '-D', '-fd', forced, ...names], { cwd: src });
+      await opens(readFileSync(forced));
+    },
+  );
+
+  it.runIf(toolsAvailable('python3'))(
+    "Python's zipfile: to a file, and streamed (data descriptors, zip64 ones too)",
+    async () => {
+      const { src, names } = await files();
+      execFileSync('python3', ['-c', PYTHON_ZIP, src, dir, ...names]);
+      for (const mode of ['file', 'stream', 'stream-zip64']) {
+        await opens(readFileSync(join(dir, `${mode}.zip`)));
+      }
+    },
+  );
+
+  it('zip.js: with data descriptors (12 bytes, no signature), zip64 ones too', async () => {
+    const { entries } = await writtenEntries();
+    for (const zip64 of [false, true]) {
+      const writer = new ZipWriter(new Uint8ArrayWriter(), {
+        useWebWorkers: false,
+        dataDescriptor: true,
+        zip64,
+      });
+      for (const [name, bytes] of entries) await writer.add(name, new Uint8ArrayReader(bytes));
+      await opens(await writer.close());
+    }
   });
 });
