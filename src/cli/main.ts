@@ -83,12 +83,18 @@ commands:
       otherwise) and 45 a chunk (16,777,216 unless --max-chunks says otherwise).
   inspect <index> [--store <dir>] [--json]
       Show what a layer index holds (a chunked index's entries need its store).
-  extract <index>... --store <dir> --dir <target> [--json] [--max-entries N]
+  extract <index>... --store <dir> --dir <target> [--json] [--max-entries N] [xattr flags]
       Write the merged tree of a stack of layers (bottom first) into <target>, as flatten
-      merges them; same rules as extract-tar.
-  extract-tar <tar|-> --dir <target> [--json]
+      merges them; same rules and xattr flags as extract-tar.
+  extract-tar <tar|-> --dir <target> [--json] [--no-xattrs] [--xattrs-include <pattern>]...
+      [--xattrs-exclude <pattern>]...
       Write a plain tar into <target> (created if missing), never outside it. Ownership is
       applied only as root; a summary goes to stderr, --json prints the report on stdout.
+      xattrs applied: every name but trusted.overlay.* and user.overlay.* (overlayfs's
+      own), only user.* without root; none with --no-xattrs. Patterns match whole names (*
+      any run of characters, ? one): a name is applied if an include matches it (any does
+      when none is given) and no exclude does; excludes given replace the default two (name
+      them again to keep them). Each name not applied is a warning.
   flatten <index>... --store <dir> [--out <file>] [--max-entries N]
       Merge a stack of layers (bottom first) into one plain tar of the resulting filesystem
       (to stdout by default): whiteouts applied, no whiteout entries, every chunk verified.

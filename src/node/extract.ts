@@ -46,6 +46,7 @@ import type { TarEntry, TarTime } from '../tar/types.js';
 import { checkEntryPath } from './entry-path.js';
 import { PathTrie } from './path-trie.js';
 import { SparseBody } from './sparse-body.js';
+import { DEFAULT_XATTRS_EXCLUDE, type XattrFilter, xattrSelector } from './xattr-filter.js';
 
 /** `(uid_t) -1`: the first id `lchown` cannot apply (it means "leave unchanged"). */
 const MAX_ID = 0xffffffff;
@@ -91,12 +92,17 @@ export interface ExtractOptions {
    */
   preserveOwnership?: boolean;
   /**
-   * Apply extended attributes (pax `SCHILY.xattr.*`) with the `setfattr` program: all of them
-   * as root, only `user.*` otherwise. Best effort: what cannot be applied is a warning.
+   * Which extended attributes (pax `SCHILY.xattr.*`, `LIBARCHIVE.xattr.*`) to apply, with the
+   * `setfattr` program: `false` none; `true` every name but overlayfs's own
+   * ({@link DEFAULT_XATTRS_EXCLUDE}); or the names an {@link XattrFilter} selects, by glob
+   * patterns on the full name (`{ exclude: ['security.selinux', ...DEFAULT_XATTRS_EXCLUDE] }`,
+   * `{ include: ['user.*', 'security.capability'] }`). Of the names selected, a process that is
+   * not root applies only `user.*`. Best effort: every name not applied, whether left out by
+   * this option, needing root or refused, is a `xattr-not-applied` warning.
    *
    * @default true
    */
-  xattrs?: boolean;
+  xattrs?: boolean | XattrFilter;
   /**
    * Cap on extension header bytes per entry (see `createTarTokenizer`), also the cap on a pax
    * 1.0 sparse map.
@@ -202,7 +208,8 @@ function allZero(bytes: Uint8Array): boolean {
  *   times are applied after all entries, deepest first, so read-only directories are filled.
  *   Without a pax `atime`, the access time is set to the modification time.
  * - Ownership: numeric uid/gid, applied as root only (see {@link ExtractOptions.preserveOwnership}).
- * - Extended attributes: best effort (see {@link ExtractOptions.xattrs}).
+ * - Extended attributes: best effort, every name but overlayfs's own unless
+ *   {@link ExtractOptions.xattrs} says otherwise, only `user.*` without root.
  * - An entry replaces whatever is at its path (a non-directory over a directory removes that
  *   directory's whole tree), except that a directory over a directory keeps it.
  * - A `./` entry applies its metadata to `dir` itself; `dir` is created if missing.
@@ -236,6 +243,7 @@ export async function extract(
 ): Promise<ExtractReport> {
   const maxHeaderBytes = intOption(options.maxHeaderBytes, 'maxHeaderBytes', 1024 * 1024, 512);
   const maxWarnings = intOption(options.maxWarnings, 'maxWarnings', DEFAULT_MAX_WARNINGS, 0);
+  const selectXattr = xattrsOption(options.xattrs);
   if (typeof dir !== 'string' || dir === '') throw new UsageError('extract: dir is required');
   let root: string;
   try {
@@ -247,7 +255,7 @@ export async function extract(
       offset: 0,
     });
   }
-  const extractor = new Extractor(root, options, maxHeaderBytes, maxWarnings);
+  const extractor = new Extractor(root, options, selectXattr, maxHeaderBytes, maxWarnings);
   const reader = tar.pipeThrough(createTarTokenizer({ maxHeaderBytes })).getReader();
   const signal = options.signal;
   /** The lent buffer behind the last body token: all its tokens come before another's. */
@@ -285,6 +293,16 @@ export async function extract(
     await reader.cancel(err).catch(() => {});
     throw extractor.wrap(err);
   }
+}
+
+/** The test {@link ExtractOptions.xattrs} describes: `undefined` when none are applied. */
+function xattrsOption(xattrs: ExtractOptions['xattrs']): ((name: string) => boolean) | undefined {
+  if (xattrs === false) return undefined;
+  if (xattrs === undefined || xattrs === true) return xattrSelector({});
+  if (typeof xattrs !== 'object' || xattrs === null || Array.isArray(xattrs)) {
+    throw new UsageError('extract: xattrs must be a boolean or { include, exclude }');
+  }
+  return xattrSelector(xattrs, 'extract: xattrs');
 }
 
 function message(err: unknown): string {
@@ -357,7 +375,6 @@ class Extractor {
   private readonly uid = process.getuid?.() ?? -1;
   private readonly gid = process.getgid?.() ?? -1;
   private readonly chown: boolean;
-  private readonly applyXattrs: boolean;
   /**
    * Normalized paths known to be real directories (not symbolic links) under the root: true
    * for those this extraction made, false for those it found.
@@ -376,11 +393,12 @@ class Extractor {
   constructor(
     private readonly root: string,
     private readonly options: ExtractOptions,
+    /** Whether an xattr name is to be applied (before the root check); none when undefined. */
+    private readonly selectXattr: ((name: string) => boolean) | undefined,
     private readonly maxHeaderBytes: number,
     private readonly maxWarnings: number,
   ) {
     this.chown = options.preserveOwnership ?? this.isRoot;
-    this.applyXattrs = options.xattrs ?? true;
     this.dirs.set('', false);
   }
 
@@ -797,18 +815,29 @@ class Extractor {
     return false;
   }
 
-  /** Applies an entry's xattrs with `setfattr -h` (never following a symbolic link). */
+  /**
+   * Applies the xattrs of an entry that {@link ExtractOptions.xattrs} selects with
+   * `setfattr -h` (never following a symbolic link).
+   */
   private async setXattrs(entry: TarEntry, full: string): Promise<void> {
     const names = Object.keys(entry.xattrs);
     if (names.length === 0) return;
-    if (!this.applyXattrs) {
+    const select = this.selectXattr;
+    if (!select) {
       this.warn('xattr-not-applied', this.location, `${names.length} xattrs not applied (off)`);
       return;
     }
     const apply: string[] = [];
+    const excluded: string[] = [];
     for (const name of names) {
-      if (this.isRoot || name.startsWith('user.')) apply.push(name);
+      if (!select(name)) excluded.push(name);
+      else if (this.isRoot || name.startsWith('user.')) apply.push(name);
       else this.warn('xattr-not-applied', this.location, `xattr ${name} needs root`);
+    }
+    if (excluded.length > 0) {
+      // Named only when alone: a pax header of 1 MiB may hold thousands, of any length.
+      const what = excluded.length === 1 ? `xattr ${excluded[0]}` : `${excluded.length} xattrs`;
+      this.warn('xattr-not-applied', this.location, `${what} not applied (excluded)`);
     }
     if (apply.length === 0) return;
     // One setfattr for all of an entry's xattrs, not one each: a pax header of 1 MiB holds

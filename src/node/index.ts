@@ -78,3 +78,9 @@ export {
   type ServeRegistryOptions,
   serveRegistry,
 } from './serve-registry.js';
+export {
+  DEFAULT_XATTRS_EXCLUDE,
+  globMatch,
+  type XattrFilter,
+  xattrSelector,
+} from './xattr-filter.js';

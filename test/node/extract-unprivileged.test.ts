@@ -1,7 +1,8 @@
 /**
  * extract as an unprivileged user: the built command line run as `nobody` (through `runuser`)
  * must give the same tree as root's extraction, except ownership (left to the user and
- * counted), device nodes (skipped with a warning) and xattrs outside `user.*`.
+ * counted), device nodes (skipped with a warning) and xattrs outside `user.*`, which an
+ * include pattern does not change.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -120,6 +121,29 @@ describe.skipIf(!canSwitch)('extract as nobody (needs root to switch user)', () 
       join(target, 'owned'),
     ]);
     expect(note.toString()).toBe('hello');
+  });
+
+  it('warns, as nobody, of a non-user xattr the filter includes: it needs root', async () => {
+    const target = join(base, 'include-trusted');
+    mkdirSync(target);
+    chownSync(target, NOBODY, NOBODY);
+    const r = await runProcess('runuser', [
+      '-u',
+      'nobody',
+      '--',
+      process.execPath,
+      CLI,
+      'extract-tar',
+      tarPath,
+      '--dir',
+      target,
+      '--xattrs-include=trusted.*',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: \.\/owned: xattr user\.note not applied \(excluded\)/);
+    expect(r.stderr).toMatch(/warning: \.\/owned: xattr trusted\.secret needs root/);
+    expect(JSON.parse(r.stdout.toString('utf8'))).toMatchObject({ xattrs: 0 });
   });
 
   it('fails with a typed error, as nobody, into a directory nobody may not write', async () => {
