@@ -87,6 +87,12 @@ export interface FsStoreOptions {
    * (then {@link StoreLockedError}). @default 0
    */
   lockWaitMs?: number;
+  /**
+   * Rename a chunk file `get` finds bad aside (`.corrupt`, see {@link FsStore.get}); `false`
+   * leaves it in place, so that the store writes nothing it is not asked to (a garbage
+   * collection's dry run). @default true
+   */
+  markBad?: boolean;
 }
 
 /** A {@link ChunkStore} on the local filesystem. Every read is verified against its digest. */
@@ -188,7 +194,7 @@ export class FsStore implements ChunkStore {
         }
       }
       failure ??= new ChunkDigestError(digest, problem!);
-      await quarantine(file, read.file);
+      if (this.options.markBad !== false) await quarantine(file, read.file);
     }
     if (!found) throw new ChunkNotFoundError(digest);
     throw failure!;

@@ -246,7 +246,14 @@ export async function collectGarbage(
     ? await lockShared(root, options.lockWaitMs)
     : await lockExclusive(root, options.lockWaitMs);
   try {
-    const store = await openStore(root, { existing: true, blocking: true, lock: false });
+    // A dry run writes nothing: a read that finds a chunk bad (its marking reads index
+    // chunks) neither lists the record nor sets the file aside.
+    const store = await openStore(root, {
+      existing: true,
+      blocking: true,
+      lock: false,
+      markBad: !dryRun,
+    });
     try {
       const chunks = store instanceof PackStore ? store.chunks : await looseChunkCount(root);
       const mark = new MarkSet(chunks);

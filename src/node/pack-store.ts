@@ -133,6 +133,12 @@ export interface PackStoreOptions {
    * into new packs this way, leaving out the packs it rewrites. @default true
    */
   loadPacks?: boolean | ((name: string) => boolean);
+  /**
+   * Append the records `get` proves bad to their packs' lists (`packs/<name>.bad`, see
+   * {@link PackStore.get}); `false` keeps them in memory only, so that the store writes
+   * nothing it is not asked to (a garbage collection's dry run). @default true
+   */
+  markBad?: boolean;
 }
 
 /** A pack file: one being written by this store, or a sealed one. */
@@ -977,7 +983,8 @@ export class PackStore implements ChunkStore {
    * Lists a record of a sealed pack as bad: in memory at once, and appended to the pack's
    * `<name>.bad` file, as far as it can be (a store in a directory it cannot write, or a
    * list grown to its limit, lists it in memory only: other processes then find the record
-   * bad when they read it, as before lists existed).
+   * bad when they read it, as before lists existed). So does a store opened with `markBad`
+   * false.
    */
   private async listBad(pack: number, entry: PackEntry): Promise<void> {
     const name = packName(this.packs[pack]!.path);
@@ -986,6 +993,7 @@ export class PackStore implements ChunkStore {
     if (listed.has(key)) return;
     listed.add(key);
     this.listedBad.set(name, listed);
+    if (this.options.markBad === false) return;
     const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
     await appendBadRecord(path, key, this.options.fsync === true).catch(() => {});
   }

@@ -208,6 +208,30 @@ describe.each(['pack', 'loose'] as const)('collectGarbage, %s layout', (layout) 
     expect(real.chunksBefore).toBe(dry.chunksBefore);
   });
 
+  it('a dry run that reads a bad chunk writes nothing: no list, no file set aside', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, layout, ['a', 'b']);
+    const store = await open(root, layout);
+    const indexChunk = (await chunksOf(idx.b!, store)).values().next().value!;
+    await store.close();
+    // The first chunk listed is the root's index chunk, which the marking reads: damage it.
+    if (layout === 'pack') {
+      flipStoredBit(packRecords(root).find((r) => r.digest === indexChunk)!);
+    } else {
+      const hex = indexChunk.slice(7);
+      const dir = join(root, 'sha256', hex.slice(0, 2));
+      const file = join(dir, readdirSync(dir).find((f) => f.startsWith(hex))!);
+      const bytes = readFileSync(file);
+      bytes[bytes.length >> 1]! ^= 1;
+      writeFileSync(file, bytes);
+    }
+    const before = filesOf(root);
+    await expect(
+      collectGarbage(root, [idx.a!, idx.b!], { hash, dryRun: true }),
+    ).rejects.toBeInstanceOf(ChunkDigestError);
+    expect(filesOf(root)).toEqual(before);
+  });
+
   it('stops before removing anything when an index cannot be read whole', async () => {
     const root = fresh();
     const idx = await storeOf(root, layout, ['a', 'b']);
