@@ -14,9 +14,10 @@
  *   copy reads back. Only once the new packs are published are the old ones removed (index
  *   first, so a crash leaves at worst a copy too many, or a pack without an index that
  *   writers remove a day later). A pack with a record listed bad (`bad-records.ts`) is
- *   rewritten whatever its unused share, and a record listed bad, or proven bad as it is
- *   read, is left out once no copy of its chunk reads back; a pack whose chunk fails to read
- *   without proof is left as it was (`damaged`);
+ *   rewritten whatever its unused share, and a record the collection's own reads prove bad
+ *   is left out once no copy of its chunk reads back; a pack whose chunk fails to read
+ *   without proof (listed bad or not: it may be the only good copy) is left as it was
+ *   (`damaged`);
  * - a file-per-chunk store: each unmarked chunk file is removed.
  *
  * An index that cannot be read whole (a missing or corrupt index chunk) fails the collection
@@ -552,11 +553,12 @@ async function sweepPacks(
             } catch (err) {
               if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError))
                 throw err;
-              // No copy reads back. This one, listed bad (before, or by the read just now, which
-              // proved it bad), goes with its pack: the next conversion stores the chunk again,
-              // and the report counts it missing. A copy that failed without proof (its pack
-              // ended early) keeps its pack as it is.
-              if (!reader.isListedBad(plan.name, e.digest, e.offset)) ok = false;
+              // No copy reads back. This one, proven bad by this collection's reads (now, or
+              // while it marked), goes with its pack: the next conversion stores the chunk
+              // again, and the report counts it missing. A copy whose read failed without proof
+              // (its pack ended early) may be the chunk's only good one, listed bad or not: it
+              // keeps its pack as it is.
+              if (!reader.isProvenBad(plan.name, e.digest, e.offset)) ok = false;
               else if (!listed) lost++;
               continue;
             }

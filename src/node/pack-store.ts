@@ -307,9 +307,10 @@ export class PackStore implements ChunkStore {
   private readonly badEntries = new Set<number>();
   /**
    * Records of sealed packs listed bad (in `<name>.bad` files, or found bad here), by pack
-   * name: see {@link isListedBad}.
+   * name, each with whether this store proved it bad itself: see {@link isListedBad} and
+   * {@link isProvenBad}.
    */
-  private readonly listedBad = new Map<string, Set<string>>();
+  private readonly listedBad = new Map<string, Map<string, boolean>>();
   /** Records taken from `<name>.bad` files so far (at most {@link MAX_LISTED}). */
   private listedLoaded = 0;
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
@@ -458,7 +459,7 @@ export class PackStore implements ChunkStore {
         const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
         const bad = await readBadRecords(path, packSize, MAX_LISTED - this.listedLoaded);
         this.listedLoaded += bad.size;
-        if (bad.size > 0) this.listedBad.set(name, bad);
+        if (bad.size > 0) this.listedBad.set(name, new Map([...bad].map((k) => [k, false])));
       }
       for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
         const n = Math.min(block.length, check.body - at);
@@ -944,6 +945,18 @@ export class PackStore implements ChunkStore {
   }
 
   /**
+   * Tells whether this store proved a pack's record bad itself (read it whole, twice, and found
+   * it not the chunk's: see {@link PackStore.get}), as opposed to finding it listed only, which
+   * a damaged or hostile list, or a read that failed without proof, leaves it at.
+   * @param pack - the pack's name (without `.pack`).
+   * @param digest - the record's digest, as its index entry lists it.
+   * @param offset - the record's offset in the pack, as its index entry lists it.
+   */
+  isProvenBad(pack: string, digest: Uint8Array, offset: number): boolean {
+    return this.listedBad.get(pack)?.get(badRecordKey(digest, offset)) === true;
+  }
+
+  /**
    * How many records of a pack are listed bad (see {@link isListedBad}).
    * @param pack - the pack's name (without `.pack`).
    */
@@ -980,8 +993,9 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Lists a record of a sealed pack as bad: in memory at once, and appended to the pack's
-   * `<name>.bad` file, as far as it can be (a store in a directory it cannot write, or a
+   * Lists a record of a sealed pack this store proved bad: in memory at once (as proven here,
+   * see {@link isProvenBad}), and appended to the pack's `<name>.bad` file unless listed there
+   * already, as far as it can be (a store in a directory it cannot write, or a
    * list grown to its limit, lists it in memory only: other processes then find the record
    * bad when they read it, as before lists existed). So does a store opened with `markBad`
    * false.
@@ -989,10 +1003,11 @@ export class PackStore implements ChunkStore {
   private async listBad(pack: number, entry: PackEntry): Promise<void> {
     const name = packName(this.packs[pack]!.path);
     const key = badRecordKey(entry.digest, entry.offset);
-    const listed = this.listedBad.get(name) ?? new Set<string>();
-    if (listed.has(key)) return;
-    listed.add(key);
+    const listed = this.listedBad.get(name) ?? new Map<string, boolean>();
+    const before = listed.has(key);
+    listed.set(key, true);
     this.listedBad.set(name, listed);
+    if (before) return;
     if (this.options.markBad === false) return;
     const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
     await appendBadRecord(path, key, this.options.fsync === true).catch(() => {});

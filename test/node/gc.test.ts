@@ -574,6 +574,65 @@ describe('collectGarbage, records found bad', () => {
     await rebuilds(root, { a: idx.a!, b: idx.b! });
   });
 
+  it('a listed record the collection proves bad goes with its pack, counted missing once', async () => {
+    const { root, idx, victim } = await damagedStore();
+    writeFileSync(
+      victim.pack.replace(/\.pack$/, '.bad'),
+      `${victim.digest} ${victim.entry.offset}\n`,
+    );
+    const report = await collectGarbage(root, [idx.a!, idx.b!], { hash });
+    expect(report.packs!.damaged).toEqual([]);
+    expect(report.missing).toBe(1);
+    expect(lists(root)).toEqual([]);
+    expect(packRecords(root).some((r) => r.digest === victim.digest)).toBe(false);
+    expect(allGood(root)).toBe(true);
+    await rebuilds(root, { a: idx.a! });
+  });
+
+  it('a listed record whose read fails without proof keeps its pack as it was: it may be the only copy', async () => {
+    const root = fresh();
+    const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
+    const store = await PackStore.open(root);
+    const [a, b, c] = [
+      await chunksOf(idx.a!, store),
+      await chunksOf(idx.b!, store),
+      await chunksOf(idx.c!, store),
+    ];
+    await store.close();
+    // A good record of a chunk only b refers to, listed bad (wrongly), whose reads fail
+    // without proof (as when the pack ends early under the read).
+    const victim = packRecords(root).find(
+      (r) => b.has(r.digest) && !a.has(r.digest) && !c.has(r.digest) && r.entry.stored > 1000,
+    )!;
+    const list = victim.pack.replace(/\.pack$/, '.bad');
+    writeFileSync(list, `${victim.digest} ${victim.entry.offset}\n`);
+    const get = PackStore.prototype.get;
+    const spy = vi.spyOn(PackStore.prototype, 'get').mockImplementation(function (
+      this: PackStore,
+      digest,
+      into,
+    ) {
+      if (digest === victim.digest) {
+        return Promise.reject(new ChunkDigestError(digest, `${victim.pack} ends early`));
+      }
+      return get.call(this, digest, into);
+    });
+    const bytes = readFileSync(victim.pack);
+    let report: Awaited<ReturnType<typeof collectGarbage>>;
+    try {
+      report = await collectGarbage(root, [idx.a!, idx.b!], { hash });
+    } finally {
+      spy.mockRestore();
+    }
+    // Not read back, so counted missing; but its pack, and its list, stay.
+    expect(report.missing).toBe(1);
+    expect(report.packs!.damaged).toEqual([basename(victim.pack, '.pack')]);
+    expect(readFileSync(victim.pack).equals(bytes)).toBe(true);
+    expect(existsSync(victim.idx)).toBe(true);
+    expect(existsSync(list)).toBe(true);
+    await rebuilds(root, { a: idx.a!, b: idx.b! });
+  });
+
   it('a directory where a list would be fails no collection', async () => {
     const root = fresh();
     const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
