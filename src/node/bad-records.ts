@@ -6,9 +6,10 @@
  * A list is one line per record, `sha256:<64 hex> <offset>` and a newline, each line appended
  * with one write. Readers take the complete lines that parse and name an offset inside the
  * pack, from the first {@link MAX_BAD_BYTES} bytes, and ignore everything else: garbage, a
- * line cut short by a crash or a full disk, the rest of a larger file. What a list names is
- * only a suspicion: a store still reads a listed record when no other copy serves, so a wrong
- * list costs a chunk stored again, never the chunk.
+ * line cut short by a crash or a full disk, the rest of a larger file. A store then keeps
+ * only the lines that name a record its pack's index lists (see `PackStore`). What a list
+ * names is only a suspicion: a store still reads a listed record when no other copy serves,
+ * so a wrong list costs a chunk stored again, never the chunk.
  *
  * @module
  */
@@ -27,35 +28,45 @@ export const MAX_BAD_BYTES = 256 * 1024;
 
 const LINE_RE = /^sha256:([0-9a-f]{64}) (0|[1-9][0-9]{0,15})$/;
 
-/** The key of a record in a set from {@link readBadRecords}: its digest and offset. */
+/** The key of a listed record, as {@link appendBadRecord} takes it: its digest and offset. */
 export function badRecordKey(digest: Uint8Array, offset: number): string {
   return `${Buffer.from(digest.buffer, digest.byteOffset, digest.length).toString('hex')} ${offset}`;
+}
+
+/** A line of a list: the record it names, if the pack has one there. */
+export interface ListedRecord {
+  digest: Uint8Array;
+  offset: number;
 }
 
 /**
  * Reads a pack's list of bad records. Never fails: a list that is missing, unreadable or not a
  * regular file lists nothing (the store then behaves as if no record had been found bad).
+ * Whether the pack holds a record with that digest at that offset is the caller's to check:
+ * a line may name none.
  * @param path - the list (`packs/<name>.bad`).
  * @param packSize - the pack's size: a line naming an offset outside it is ignored.
- * @param limit - the most records taken (the first ones listed).
- * @returns the records listed, as {@link badRecordKey} keys.
+ * @returns the lines that parse, each once, at most as many as {@link MAX_BAD_BYTES} holds
+ *   (some 3,500); and the list's size when it was read (0 for none), from which a reader
+ *   tells whether lines were appended since.
  */
 export async function readBadRecords(
   path: string,
   packSize: number,
-  limit: number,
-): Promise<Set<string>> {
-  const out = new Set<string>();
+): Promise<{ records: ListedRecord[]; size: number }> {
+  const records: ListedRecord[] = [];
   let buf: Buffer;
+  let size: number;
   let n = 0;
   try {
     // Without blocking: a FIFO in the list's place must not hang the open.
     const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const st = await fh.stat();
-      if (!st.isFile()) return out;
-      // Lines appended since the stat are left for the next store to read.
-      buf = Buffer.alloc(Math.min(st.size, MAX_BAD_BYTES));
+      if (!st.isFile()) return { records, size: 0 };
+      size = st.size;
+      // Lines appended since the stat are left for the next read.
+      buf = Buffer.alloc(Math.min(size, MAX_BAD_BYTES));
       for (let r = 1; r > 0 && n < buf.length; n += r) {
         r = (await fh.read(buf, n, buf.length - n, n)).bytesRead;
       }
@@ -63,22 +74,22 @@ export async function readBadRecords(
       await fh.close();
     }
   } catch {
-    return out;
+    return { records, size: 0 };
   }
-  // Each line a string of its own: a key cut from one string of the whole list would keep all
-  // of it alive (V8 slices strings), 256 KiB a list for one line that parses. The last piece,
-  // with no newline, is a line being appended, cut short, or cut by the limit.
+  // The last piece, with no newline, is a line being appended, cut short, or cut by the limit.
+  // The digests are copies: nothing taken from a line keeps the list's buffer alive.
+  const seen = new Set<string>();
   for (let start = 0, nl = buf.indexOf(10); nl >= 0 && nl < n; nl = buf.indexOf(10, start)) {
-    if (out.size >= limit) break;
     const line = buf.toString('latin1', start, nl);
     start = nl + 1;
     const m = LINE_RE.exec(line);
-    if (!m) continue;
+    if (!m || seen.has(line)) continue;
+    seen.add(line);
     const offset = Number(m[2]);
     if (offset < PACK_MAGIC.length || offset >= packSize) continue;
-    out.add(`${m[1]} ${offset}`);
+    records.push({ digest: new Uint8Array(Buffer.from(m[1]!, 'hex')), offset });
   }
-  return out;
+  return { records, size };
 }
 
 /**

@@ -24,8 +24,9 @@
  * place in the pack is taken from that entry; `get` checks the record itself too.
  *
  * A record `get` proves bad is listed in the pack's `<name>.bad` file (`bad-records.ts`), which
- * stores read when they load the pack: a listed record counts as absent, so a conversion in
- * another process stores the chunk again, and a garbage collection leaves the record out.
+ * stores read when they load the pack, and again when it grows ({@link LIST_CHECK_MS}): a
+ * listed record counts as absent, so a conversion in another process stores the chunk again,
+ * and a garbage collection leaves the record out.
  *
  * @module
  */
@@ -76,7 +77,13 @@ import {
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
 import type { ChunkStore } from '../store/types.js';
-import { appendBadRecord, BAD_SUFFIX, badRecordKey, readBadRecords } from './bad-records.js';
+import {
+  appendBadRecord,
+  BAD_SUFFIX,
+  badRecordKey,
+  MAX_BAD_BYTES,
+  readBadRecords,
+} from './bad-records.js';
 import { nodeChunkCodec } from './chunk-codec.js';
 import { BLOCKING_CALLS_PER_TURN, syncDir } from './io.js';
 import { loopTurns } from './loop-turns.js';
@@ -242,11 +249,20 @@ function filteredKey(pack: number, entry: number): number {
 
 /**
  * Records a store takes from the `<name>.bad` files of all its packs, at most (some 200 bytes
- * each, by arithmetic: a line's string and its key, about 13 MB): lists past it, which only a
- * damaged or hostile store has, are left unread, and the records they name are found bad again
- * when read.
+ * each, by arithmetic: a key and its place in a map, about 13 MB). Only lines that name a
+ * record of their pack count, so only a store with that many records listed bad (damaged, or
+ * its lists hostile) reaches it; lines past it are left unread, and the records they name are
+ * found bad again when read.
  */
 const MAX_LISTED = 65_536;
+
+/**
+ * `has` and `put` look for lists of bad records written or grown since the store last read
+ * them at most this often, in milliseconds: a listing of `packs/` and a `stat` of each list,
+ * and the lists that changed read again (a long-running `serve`, or a conversion under way,
+ * would otherwise count as held a record another process has since proven bad).
+ */
+export const LIST_CHECK_MS = 1000;
 
 /** Index files kept open to read their blocks, when not blocking. */
 const MAX_INDEX_HANDLES = 16;
@@ -313,6 +329,12 @@ export class PackStore implements ChunkStore {
   private readonly listedBad = new Map<string, Map<string, boolean>>();
   /** Records taken from `<name>.bad` files so far (at most {@link MAX_LISTED}). */
   private listedLoaded = 0;
+  /** The size of each `<name>.bad` file when it was last read, by pack name. */
+  private readonly listSizes = new Map<string, number>();
+  /** When `has` or `put` last started a look for lists grown since (see {@link listsDue}). */
+  private listsCheckedAt = Date.now();
+  /** That look, while it runs. */
+  private rereading: Promise<void> | undefined;
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
   private readonly filterBlocks = new Map<number, Uint8Array>();
   /** Read handles of index files, when not blocking, by pack (least recently used first). */
@@ -428,17 +450,18 @@ export class PackStore implements ChunkStore {
     for (const n of names) {
       const name = n.slice(0, -4);
       if (this.loaded.has(name)) continue;
-      await this.loadPack(name, block, lists.has(`${name}${BAD_SUFFIX}`));
+      const packNo = await this.loadPack(name, block);
       this.loaded.add(name);
+      if (lists.has(`${name}${BAD_SUFFIX}`)) await this.readList(packNo, name);
     }
   }
 
   /**
    * Loads a pack's index, read in blocks into `block` twice: once to check all of it (see
-   * {@link PackIndexCheck}), then to take its entries; and, when `listed`, its list of bad
-   * records.
+   * {@link PackIndexCheck}), then to take its entries.
+   * @returns the pack's number.
    */
-  private async loadPack(name: string, block: Uint8Array, listed: boolean): Promise<void> {
+  private async loadPack(name: string, block: Uint8Array): Promise<number> {
     const idxPath = join(this.root, PACKS_DIR, `${name}.idx`);
     const packPath = join(this.root, PACKS_DIR, `${name}.pack`);
     const { fh, size } = await openIndexFile(idxPath);
@@ -455,20 +478,19 @@ export class PackStore implements ChunkStore {
         const what = packStat ? `${packStat.size} bytes` : 'missing';
         throw new PackFormatError(packPath, 0, `pack is ${what}; its index says ${packSize} bytes`);
       }
-      if (listed && this.listedLoaded < MAX_LISTED) {
-        const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
-        const bad = await readBadRecords(path, packSize, MAX_LISTED - this.listedLoaded);
-        this.listedLoaded += bad.size;
-        if (bad.size > 0) this.listedBad.set(name, new Map([...bad].map((k) => [k, false])));
-      }
       for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
         const n = Math.min(block.length, check.body - at);
         check.entries(await read(block.subarray(0, n), at));
       }
       check.finish(await read(block.subarray(0, 4), check.body));
       if (check.sorted) {
-        await this.loadFilter(check.count, { path: packPath, size: packSize }, fh, block, idxPath);
-        return;
+        return await this.loadFilter(
+          check.count,
+          { path: packPath, size: packSize },
+          fh,
+          block,
+          idxPath,
+        );
       }
       // Pushed first: should the file change before the second read ends (an error then), the
       // records taken so far still name a pack.
@@ -521,6 +543,7 @@ export class PackStore implements ChunkStore {
           this.table.add(digest, pack, first + i, MAX_COPIES, listedBefore);
         }
       }
+      return pack;
     } finally {
       await fh.close().catch(() => {});
     }
@@ -529,6 +552,7 @@ export class PackStore implements ChunkStore {
   /**
    * Takes a checked index of `count` entries in ascending digest order into a filter (read
    * again in blocks into `block`), and adds its pack as a filtered one.
+   * @returns the pack's number.
    */
   private async loadFilter(
     count: number,
@@ -536,7 +560,7 @@ export class PackStore implements ChunkStore {
     fh: FileHandle,
     block: Uint8Array,
     idxPath: string,
-  ): Promise<void> {
+  ): Promise<number> {
     const filter = this.filters.create(count, this.filterKeys);
     for (let first = 0; first < count; first += INDEX_READ_ENTRIES) {
       const n = Math.min(INDEX_READ_ENTRIES, count - first);
@@ -555,9 +579,11 @@ export class PackStore implements ChunkStore {
         }
       }
     }
+    const packNo = this.packs.push(pack) - 1;
     pack.filter = filter;
-    filter.position = this.filtered.push(this.packs.push(pack) - 1) - 1;
+    filter.position = this.filtered.push(packNo) - 1;
     this.filteredEntries += count;
+    return packNo;
   }
 
   private digestOf(digest: string): Uint8Array {
@@ -571,10 +597,13 @@ export class PackStore implements ChunkStore {
    * fails leaves the chunk absent). A chunk whose pack is not published yet counts as held:
    * `flush` publishes it, or fails. A record counts when its pack's index lists the chunk's
    * digest for it (its bytes are checked by `get`), as before this store kept fingerprints,
-   * and it is not listed bad (docs/FORMAT.md §13.6).
+   * and it is not listed bad (docs/FORMAT.md §13.6; lists written or grown since the store
+   * read them are read first, once {@link LIST_CHECK_MS} have passed since the last look).
    */
   async has(digest: string): Promise<boolean> {
     const raw = this.digestOf(digest);
+    const due = this.listsDue();
+    if (due) await due;
     const other = new Set<number>();
     for (let ids = this.unconfirmed(raw, other); ids.length > 0; ) {
       if (await this.holdsAny(raw, ids, other)) return true;
@@ -971,6 +1000,110 @@ export class PackStore implements ChunkStore {
   }
 
   /**
+   * Reads a pack's list of bad records (see `bad-records.ts`), taking the lines not taken yet
+   * that name a record of the pack (its index lists that digest at that offset), while the
+   * store has taken fewer than {@link MAX_LISTED}. Never fails: a list is a hint, and a line
+   * that cannot be checked (an index read fails) is not taken.
+   */
+  private async readList(packNo: number, name: string): Promise<void> {
+    const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
+    const { records, size } = await readBadRecords(path, this.packs[packNo]!.size);
+    this.listSizes.set(name, size);
+    for (const { digest, offset } of records) {
+      if (this.listedLoaded >= MAX_LISTED) return;
+      const key = badRecordKey(digest, offset);
+      if (this.listedBad.get(name)?.has(key)) continue;
+      if (!(await this.namesRecord(packNo, digest, offset).catch(() => false))) continue;
+      // Looked up meanwhile: concurrent reads of one list take a line once.
+      const listed = this.listedBad.get(name) ?? new Map<string, boolean>();
+      if (listed.has(key)) continue;
+      listed.set(key, false);
+      this.listedBad.set(name, listed);
+      this.listedLoaded++;
+    }
+  }
+
+  /**
+   * Whether a sealed pack's index lists a record of `digest` at `offset` (a look in its filter
+   * first: a line naming a digest the pack lacks, as most garbage does, costs no read).
+   */
+  private async namesRecord(packNo: number, digest: Uint8Array, offset: number): Promise<boolean> {
+    const pack = this.packs[packNo]!;
+    const filter = pack.filter;
+    if (!filter) {
+      for (const id of this.table.candidates(digest)) {
+        if (this.table.pack(id) !== packNo) continue;
+        const copy = await this.confirm(id, digest);
+        if (copy && !('bad' in copy) && copy.entry.offset === offset) return true;
+      }
+      return false;
+    }
+    const probe = this.filterKeys.probe(digest);
+    if (!filter.mayHold(probe)) return false;
+    const last = filter.lastBlock(probe);
+    for (let b = filter.firstBlock(probe); b <= last; b++) {
+      const bytes =
+        this.keptBlock(packNo, b) ??
+        (await this.readIndexBlock(packNo, b * FENCE_ENTRIES, FENCE_ENTRIES));
+      const k = searchEntries(bytes, INDEX_ENTRY_BYTES, digest);
+      if (k < 0) continue;
+      const at = k * INDEX_ENTRY_BYTES;
+      const position = INDEX_HEADER_BYTES + (b * FENCE_ENTRIES + k) * INDEX_ENTRY_BYTES;
+      try {
+        const entry = bytes.slice(at, at + INDEX_ENTRY_BYTES);
+        return (
+          decodeIndexEntry(entry, pack.size, indexPathOf(pack.path), position).offset === offset
+        );
+      } catch (err) {
+        if (err instanceof PackFormatError) return false;
+        throw err;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Starts a look for lists of bad records written or grown since the store read them, once
+   * {@link LIST_CHECK_MS} have passed since the last (or the clock went back): the look, for
+   * the caller that started it to wait for; none otherwise.
+   */
+  private listsDue(): Promise<void> | undefined {
+    const now = Date.now();
+    if (now - this.listsCheckedAt < LIST_CHECK_MS && now >= this.listsCheckedAt) return undefined;
+    this.listsCheckedAt = now;
+    this.rereading ??= this.rereadLists().finally(() => {
+      this.rereading = undefined;
+    });
+    return this.rereading;
+  }
+
+  /**
+   * Reads again the lists of bad records of the loaded sealed packs whose size changed since
+   * they were read (lists are only appended to), and those that appeared; a list read to its
+   * limit ({@link MAX_BAD_BYTES}) is not appended to, and not looked at. Never fails.
+   */
+  private async rereadLists(): Promise<void> {
+    if (this.listedLoaded >= MAX_LISTED) return;
+    const dir = join(this.root, PACKS_DIR);
+    const names = await readdir(dir).catch(() => []);
+    const lists = names.filter((n) => n.endsWith(BAD_SUFFIX));
+    if (lists.length === 0) return;
+    const sealed = new Map<string, number>();
+    this.packs.forEach((p, packNo) => {
+      if (!p.open) sealed.set(packName(p.path), packNo);
+    });
+    for (const n of lists) {
+      const name = n.slice(0, -BAD_SUFFIX.length);
+      const packNo = sealed.get(name);
+      const known = this.listSizes.get(name) ?? 0;
+      if (packNo === undefined || known >= MAX_BAD_BYTES) continue;
+      const st = await stat(join(dir, n)).catch(() => undefined);
+      if (!st?.isFile() || st.size === known) continue;
+      await this.readList(packNo, name);
+    }
+  }
+
+  /**
    * Reads and checks a copy of `digest` (see {@link readChunk}): the chunk, or what is wrong.
    * A copy in a sealed pack found bad with proof is read again, into a buffer of its own and
    * decoded on this thread, and listed bad (see {@link listBad}) only if that read proves it
@@ -1152,6 +1285,8 @@ export class PackStore implements ChunkStore {
     const raw = this.digestOf(digest);
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     checkChunkSize(digest, bytes.length);
+    const due = this.listsDue();
+    if (due) await due;
     /** Records found to be of other chunks (or unreadable). */
     const other = new Set<number>();
     // Most chunks have no record: no wait (and no promise) for those.

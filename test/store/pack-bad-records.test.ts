@@ -17,14 +17,14 @@ import {
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { ChunkCodec } from '../../src/compress/chunk-codec.js';
 import { ChunkDigestError, CompressionError } from '../../src/errors.js';
 import { crc32 } from '../../src/hash/crc32.js';
 import { MAX_BAD_BYTES } from '../../src/node/bad-records.js';
 import { nodeChunkCodec } from '../../src/node/chunk-codec.js';
 import { collectGarbage } from '../../src/node/gc.js';
-import { PackStore } from '../../src/node/pack-store.js';
+import { LIST_CHECK_MS, PackStore } from '../../src/node/pack-store.js';
 import { applyDiff } from '../../src/pipeline/apply.js';
 import { createDiff } from '../../src/pipeline/diff.js';
 import { INDEX_ENTRY_BYTES, INDEX_HEADER_BYTES } from '../../src/store/pack-format.js';
@@ -162,6 +162,61 @@ describe('PackStore, records found bad', () => {
     await u.close();
   });
 
+  it('a store opened before a record was listed finds the list within LIST_CHECK_MS: has says no, put stores the chunk again', async () => {
+    // A pack with a list when the store opens, and one without.
+    const { root, cs, recordOf } = await storeOf(3, 1100);
+    const d = chunk(30_000, 1200);
+    const w = await PackStore.open(root);
+    await w.put(d.digest, d.bytes);
+    await w.close();
+    const early = recordOf(cs[0]!);
+    const grown = recordOf(cs[1]!);
+    const added = packRecords(root).find((r) => r.digest === d.digest)!;
+    for (const r of [early, grown, added]) flipStoredBit(r);
+    writeFileSync(listOf(early), lineOf(early));
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      // A long-running store (a serve, a conversion under way).
+      const s = await PackStore.open(root);
+      expect(await s.has(cs[0]!.digest)).toBe(false);
+      // Another process proves two records bad: one list grows, the other is made.
+      const t = await PackStore.open(root);
+      for (const c of [cs[1]!, d]) await expect(t.get(c.digest)).rejects.toThrow(ChunkDigestError);
+      await t.close();
+      expect(lists(root)).toHaveLength(2);
+      // Until the store looks again, it counts them held; then absent.
+      expect(await s.has(cs[1]!.digest)).toBe(true);
+      vi.setSystemTime(Date.now() + LIST_CHECK_MS);
+      expect(await s.has(cs[1]!.digest)).toBe(false);
+      expect(await s.has(d.digest)).toBe(false);
+      expect(await s.has(cs[2]!.digest)).toBe(true);
+      expect(await s.put(d.digest, d.bytes)).toBe(true);
+      expectBytes(await s.get(d.digest), d.bytes);
+      await s.close();
+    } finally {
+      vi.useRealTimers();
+    }
+    // A put looks too: a conversion stores the chunk again rather than skip it.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const s = await PackStore.open(root);
+      const e = chunk(31_000, 1300);
+      await s.put(e.digest, e.bytes);
+      await s.flush();
+      const u = await PackStore.open(root);
+      // u proves the record of e bad (in a pack s wrote), and lists it.
+      flipStoredBit(packRecords(root).find((r) => r.digest === e.digest)!);
+      await expect(u.get(e.digest)).rejects.toThrow(ChunkDigestError);
+      await u.close();
+      vi.setSystemTime(Date.now() + LIST_CHECK_MS);
+      expect(await s.put(e.digest, e.bytes)).toBe(true);
+      expectBytes(await s.get(e.digest), e.bytes);
+      await s.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   describe('only a proven failure lists a record', () => {
     it('a pack cut short under an open store: the read fails, nothing is listed', async () => {
       const { root, cs, recordOf } = await storeOf(3, 400);
@@ -294,6 +349,36 @@ describe('PackStore, records found bad', () => {
       expect(statSync(listOf(bad)).size).toBe(size);
     });
 
+    it("lines that name no record of their pack use up nothing: a later pack's list is still read", async () => {
+      // 20 packs of a chunk each; the last one's record is bad, and listed.
+      const root = await fresh();
+      for (let i = 0; i < 20; i++) {
+        const s = await PackStore.open(root);
+        const c = chunk(5000 + i, 1000 + i);
+        await s.put(c.digest, c.bytes);
+        await s.close();
+      }
+      const records = packRecords(root);
+      const last = records[records.length - 1]!;
+      flipStoredBit(last);
+      writeFileSync(listOf(last), lineOf(last));
+      // The others list 256 KiB of distinct lines each, of the record's offset and another
+      // digest: more than the 65,536 records a store takes, in all.
+      let k = 0;
+      for (const r of records.slice(0, -1)) {
+        const lines: string[] = [];
+        for (let n = 0; n < MAX_BAD_BYTES; n += lineOf(r).length) {
+          lines.push(`sha256:${(k++).toString(16).padStart(64, 'f')} ${r.entry.offset}\n`);
+        }
+        writeFileSync(listOf(r), lines.join('').slice(0, MAX_BAD_BYTES));
+      }
+      expect(k).toBeGreaterThan(65_536);
+      const s = await PackStore.open(root);
+      expect(await s.has(last.digest)).toBe(false);
+      for (const r of records.slice(0, -1)) expect(await s.has(r.digest)).toBe(true);
+      await s.close();
+    });
+
     it('a list that is a directory or a symbolic link: ignored, never written through', async () => {
       const { root, cs, recordOf } = await storeOf(2, 800);
       const r = recordOf(cs[0]!);
@@ -353,11 +438,11 @@ describe('PackStore, records found bad', () => {
 
     it('a large list of one line that parses holds only that line, not the list', () => {
       requireDist();
-      // 100 packs, each listing one record in 256 KiB of garbage: when each key was cut from a
+      // 100 packs, each listing its record in 256 KiB of garbage: when each key was cut from a
       // string of the whole list, V8 kept all of it alive, 25 MiB here.
       const script = `
         import { createHash, randomBytes } from 'node:crypto';
-        import { readdirSync, writeFileSync } from 'node:fs';
+        import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
         import { PackStore } from ${JSON.stringify(join(process.cwd(), 'dist', 'node.js'))};
         const root = process.argv[1];
         for (let i = 0; i < 100; i++) {
@@ -367,9 +452,11 @@ describe('PackStore, records found bad', () => {
           await s.close();
         }
         const garbage = ('x'.repeat(99) + '\\n').repeat(2600);
-        for (const f of readdirSync(root + '/packs').filter((f) => f.endsWith('.pack'))) {
-          const line = 'sha256:' + randomBytes(32).toString('hex') + ' 8\\n';
-          writeFileSync(root + '/packs/' + f.replace(/\\.pack$/, '.bad'), line + garbage);
+        for (const f of readdirSync(root + '/packs').filter((f) => f.endsWith('.idx'))) {
+          // The pack's one record, at offset 8: its digest opens the index's first entry.
+          const digest = readFileSync(root + '/packs/' + f).subarray(20, 52).toString('hex');
+          const line = 'sha256:' + digest + ' 8\\n';
+          writeFileSync(root + '/packs/' + f.replace(/\\.idx$/, '.bad'), line + garbage);
         }
         gc();
         const before = process.memoryUsage().heapUsed;
