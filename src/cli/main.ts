@@ -150,7 +150,7 @@ commands:
       Merge one image's layers (plain or chunked layout) into one plain tar; --platform picks
       the image of a multi-platform one.
   serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>] [--max-pulls N]
-        [--stall-timeout S] [--blocking-reads]
+        [--stall-timeout S] [--max-pipelined P] [--blocking-reads]
       A read-only OCI registry (distribution API: pulls, byte ranges, tag lists) on the
       chunked layouts, on 127.0.0.1:5000 unless --listen says otherwise. Each layout is a
       repository (<name>, or its directory's name); each image is served as oci restore would
@@ -158,9 +158,11 @@ commands:
       most N at once (4; more wait their turn, and leave the queue if their client goes).
       A connection that takes no 64 KiB of a body for S seconds (300) is ended, which frees
       its turn (the kernel takes more only once about a third of the socket's send buffer
-      is read: a client must read some 1.6-4.6 KiB/s at the default). The store is read on
-      the thread pool, so that a slow read holds up no other client; --blocking-reads reads
-      on the main thread.
+      is read: a client must read some 1.6-4.6 KiB/s at the default). A connection with more
+      than P requests sent ahead of their answers (pipelined; 32) is not read on until fewer
+      remain; one with more than 4 times P is ended, the answers not yet sent left unsent.
+      The store is read on the thread pool, so that a slow read holds up no other client;
+      --blocking-reads reads on the main thread.
       SIGHUP reads the layouts again (replace one by a rename to serve a new version). Runs
       until SIGINT or SIGTERM.
 `;

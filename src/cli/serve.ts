@@ -1,9 +1,11 @@
 /**
  * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
- * [--max-pulls N] [--stall-timeout S] [--blocking-reads]`: a read-only OCI registry on the
- * chunked layouts, their layers rebuilt from the store as clients pull them (at most N at once,
- * 4 by default; more wait their turn; a client that takes nothing for S seconds, 300 by
- * default, is cut off). SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
+ * [--max-pulls N] [--stall-timeout S] [--max-pipelined P] [--blocking-reads]`: a read-only OCI
+ * registry on the chunked layouts, their layers rebuilt from the store as clients pull them (at
+ * most N at once, 4 by default; more wait their turn; a client that takes nothing for S
+ * seconds, 300 by default, is cut off; a connection with more than P requests unanswered, 32
+ * by default, is not read on until fewer remain, and one with more than 4 × P is ended).
+ * SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
  * @module
  */
@@ -52,6 +54,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       listen: { type: 'string' },
       'max-pulls': { type: 'string' },
       'stall-timeout': { type: 'string' },
+      'max-pipelined': { type: 'string' },
       'blocking-reads': { type: 'boolean' },
     },
     { min: 1, max: 64, names: 'one or more chunked layouts, as [<name>=]<dir>' },
@@ -64,6 +67,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (stallSeconds > 2_147_483) {
     throw new UsageError(`--stall-timeout must be at most 2147483 (seconds), got ${stallSeconds}`);
   }
+  const maxPipelined = count(values['max-pipelined'], 'max-pipelined') ?? 32;
   const hash = nodeHashProvider();
   const named = positionals.map(splitRepository);
   await inputDirs(named.map((n) => n.dir));
@@ -113,6 +117,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     host,
     port,
     stallTimeoutMs: stallSeconds * 1000,
+    maxPipelined,
   });
   printTags(repositories);
   process.stdout.write(`listening on ${running.url}\n`);

@@ -6,14 +6,16 @@
  * sees it fail, never a short blob. A client that stops reading has its connection ended
  * after `stallTimeoutMs`, a request whose connection closes has its `signal` aborted, and a
  * pipelined request is answered only once the responses before it are written, so that none
- * of them holds a pull turn.
+ * of them holds a pull turn. A connection with more than `maxPipelined` requests unanswered is
+ * not read on until fewer remain, and one with more than 4 × `maxPipelined` is ended.
  *
  * @module
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { UsageError } from '../errors.js';
 import { intOption } from '../options.js';
+import { takeRequest } from './connection-requests.js';
 import { stdoutSink } from './io.js';
 
 /** The longest delay `setTimeout` takes (about 24.8 days). */
@@ -36,6 +38,16 @@ export interface ServeRegistryOptions {
    * @default 300000
    */
   stallTimeoutMs?: number;
+  /**
+   * Most requests a connection has unanswered (sent ahead, pipelined, while it waits for the
+   * answers before them) before the server stops reading it: it is read on once fewer remain,
+   * so a client that sends many is slowed. Node takes in every request of a read (up to 64
+   * KiB) before reading can stop, so a connection with more than 4 × this many unanswered is
+   * ended, and the answers not yet sent on it are not sent (a client that pipelines must send
+   * those requests again).
+   * @default 32
+   */
+  maxPipelined?: number;
 }
 
 /** A listening registry. */
@@ -63,9 +75,10 @@ export async function serveRegistry(
   if (stallMs > MAX_TIMER_MS) {
     throw new UsageError(`stallTimeoutMs must be at most ${MAX_TIMER_MS}, got ${stallMs}`);
   }
+  const maxPipelined = intOption(options.maxPipelined, 'maxPipelined', 32);
   const server = createServer((req, res) => {
     // Whatever fails answering one request ends that request, never the server.
-    answer(handler, req, res, stallMs).catch(() => res.destroy());
+    answer(handler, req, res, stallMs, maxPipelined).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -88,41 +101,6 @@ export async function serveRegistry(
 }
 
 /**
- * The requests in progress on each connection, each with its controller, all aborted by one
- * listener when the connection closes: one listener per request on one signal of the
- * connection cost a scan of the others each (in a review's run, a client that pipelined
- * 30,000 requests took 10 s to take in, and froze the server for 9 s when it went; 0.8 and
- * 1.0 s with this, in that review's test).
- */
-const inProgress = new WeakMap<Socket, Set<AbortController>>();
-
-/**
- * A signal for one request on `socket`, aborted when the socket closes (at once, if it has);
- * `done` forgets it.
- */
-function requestSignal(socket: Socket): { signal: AbortSignal; done: () => void } {
-  const ac = new AbortController();
-  if (socket.destroyed) {
-    ac.abort(new Error('the client went away'));
-    return { signal: ac.signal, done: () => {} };
-  }
-  let requests = inProgress.get(socket);
-  if (!requests) {
-    const all = new Set<AbortController>();
-    requests = all;
-    inProgress.set(socket, all);
-    socket.once('close', () => {
-      const reason = new Error('the client went away');
-      for (const c of all) c.abort(reason);
-      all.clear();
-    });
-  }
-  requests.add(ac);
-  const held = requests;
-  return { signal: ac.signal, done: () => held.delete(ac) };
-}
-
-/**
  * Answers one request (its `signal` aborted if its connection closes first), once the
  * responses before it on its connection (pipelined) are written: until then it takes no pull
  * turn, and its body's stall timer does not run.
@@ -132,10 +110,11 @@ async function answer(
   req: IncomingMessage,
   res: ServerResponse,
   stallMs: number,
+  maxPipelined: number,
 ): Promise<void> {
-  const { signal, done } = requestSignal(req.socket);
+  const { signal, done } = takeRequest(req.socket, maxPipelined);
   try {
-    if (!res.socket) await socketOf(res, signal);
+    if (!res.socket && !signal.aborted) await socketOf(res, signal);
     if (signal.aborted) {
       res.destroy();
       return;

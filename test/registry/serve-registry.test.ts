@@ -23,6 +23,7 @@ import { deferred } from '../helpers/deferred.js';
 import { sha256 } from '../helpers/streams.js';
 import { buildLayout } from '../oci/helpers.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
+import { startServe, stopServe } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-serve-registry-'));
 const hash = nodeHashProvider();
@@ -219,6 +220,114 @@ describe('serveRegistry', () => {
     }
   });
 
+  it('stops reading a connection with more than maxPipelined requests unanswered, then answers them all in order', async () => {
+    // The first two answers wait for their gates; every request is answered with its number,
+    // the first with a body of 1 MiB (written in pieces that each fill the socket's buffer, so
+    // that Node resumes reading on each drain).
+    const gates = [deferred(), deferred()];
+    const body = new Uint8Array(1 << 20);
+    const handler = async (request: Request) => {
+      const n = new URL(request.url).pathname.split('/').pop() ?? '';
+      if (n === '1' || n === '2') await gates[Number(n) - 1]!.promise;
+      const headers = { 'x-n': n, 'content-length': String(n === '1' ? body.length : 0) };
+      return new Response(n === '1' ? body : null, { headers });
+    };
+    const running = await serveRegistry(handler, { maxPipelined: 4 });
+    // Requests the server has taken in on the pipelining connection (its paths start /p/).
+    let taken = 0;
+    running.server.on('request', (req: { url?: string }) => {
+      if (req.url?.startsWith('/p/')) taken++;
+    });
+    const { hostname, port } = new URL(running.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const seen = watch(socket);
+    let text = '';
+    socket.on('data', (b: Buffer) => {
+      text += b.toString('latin1');
+    });
+    const get = (n: number) => `GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    try {
+      // One at a time up to five: one answered (held), four waiting.
+      for (let n = 1; n <= 5; n++) {
+        socket.write(get(n));
+        await until(() => taken === n, `request ${n} to be taken in`);
+      }
+      // Eleven more at once (sixteen in all, 4 × 4: not enough to be cut off), then a request
+      // on another connection, answered only after the server's reads of the first.
+      let more = '';
+      for (let n = 6; n <= 16; n++) more += get(n);
+      await new Promise<void>((resolve) => socket.write(more, () => resolve()));
+      const other = async () => {
+        const r = await fetch(`${running.url}/other/0`, { signal: AbortSignal.timeout(10_000) });
+        expect(r.headers.get('x-n')).toBe('0');
+      };
+      await other();
+      // Not read on: before, all sixteen were taken in.
+      expect(taken).toBe(5);
+      expect(seen.got).toBe(0);
+      const answered = () => [...text.matchAll(/^x-n: (\d+)\r$/gim)].map((m) => Number(m[1]));
+      // The first answered, four remain: still not read on.
+      gates[0]!.resolve();
+      await until(() => seen.got > body.length && answered().length === 1, 'the first answer');
+      await other();
+      expect(taken).toBe(5);
+      gates[1]!.resolve();
+      await until(() => answered().length === 16 || seen.closed, 'all sixteen answers');
+      expect(answered()).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+      expect(seen.closed).toBe(false);
+    } finally {
+      for (const g of gates) g.resolve();
+      socket.destroy();
+      await running.close();
+    }
+  });
+
+  it('ends a connection with more than 4 × maxPipelined requests unanswered, answering none of them', async () => {
+    const gate = deferred();
+    const handler = async (request: Request) => {
+      const n = new URL(request.url).pathname.split('/').pop() ?? '';
+      if (n === '1') await gate.promise;
+      return new Response(null, { headers: { 'x-n': n } });
+    };
+    const running = await serveRegistry(handler, { maxPipelined: 4 });
+    let taken = 0;
+    running.server.on('request', (req: { url?: string }) => {
+      if (req.url?.startsWith('/p/')) taken++;
+    });
+    const { hostname, port } = new URL(running.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const seen = watch(socket);
+    try {
+      // Forty in one write, read by the server at once: more than it can stop taking in.
+      let all = '';
+      for (let n = 1; n <= 40; n++) all += `GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      socket.write(all);
+      await until(() => seen.closed, 'the server to end the connection');
+      expect(taken).toBeGreaterThan(16);
+      // The first answer was held, and the others were not to come before it.
+      expect(seen.got).toBe(0);
+      gate.resolve();
+      // The server serves on.
+      const r = await fetch(`${running.url}/other/0`, { signal: AbortSignal.timeout(10_000) });
+      expect(r.headers.get('x-n')).toBe('0');
+    } finally {
+      gate.resolve();
+      socket.destroy();
+      await running.close();
+    }
+  });
+
+  it('refuses a maxPipelined that is not a whole number from 1', async () => {
+    const handler = createRegistryHandler({ repositories: new Map(), store, hash });
+    for (const n of [0, -1, 2.5, Number.NaN]) {
+      await expect(serveRegistry(handler, { maxPipelined: n })).rejects.toThrow(/maxPipelined/);
+    }
+  });
+
   it('refuses a stall timeout that is not a whole number of milliseconds from 1', async () => {
     const handler = createRegistryHandler({ repositories: new Map(), store, hash });
     for (const ms of [0, -5, 1.5, Number.NaN, 2 ** 31]) {
@@ -316,6 +425,47 @@ describe('serveRegistry', () => {
       ]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('layerdiff serve takes --max-pipelined: with 1, ten pipelined requests read at once end the connection', async () => {
+    requireDist();
+    const r = await runCli([
+      'serve',
+      join(work, 'chunked'),
+      '--store',
+      join(work, 'nowhere'),
+      '--max-pipelined',
+      '0',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--max-pipelined must be a positive integer/);
+    const served = await startServe([
+      `img=${join(work, 'chunked')}`,
+      '--store',
+      join(work, 'store'),
+      '--max-pipelined',
+      '1',
+    ]);
+    try {
+      const [hostname, port] = served.host.split(':') as [string, string];
+      const socket = connect(Number(port), hostname);
+      socket.on('error', () => {});
+      const seen = watch(socket);
+      let text = '';
+      socket.on('data', (b: Buffer) => {
+        text += b.toString('latin1');
+      });
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      // Parsed in one go, before any is answered: five unanswered (more than 4 × 1) end it.
+      socket.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(10));
+      const answers = () => text.match(/HTTP\/1\.1 200 /g)?.length ?? 0;
+      await until(() => seen.closed || answers() === 10, 'the server to end the connection');
+      // Before, all ten were answered (the default bound is 32).
+      expect(answers()).toBeLessThan(10);
+      expect(seen.closed).toBe(true);
+    } finally {
+      expect(await stopServe(served)).toBe(0);
     }
   });
 });
