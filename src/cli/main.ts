@@ -150,7 +150,7 @@ commands:
       Merge one image's layers (plain or chunked layout) into one plain tar; --platform picks
       the image of a multi-platform one.
   serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>] [--max-pulls N]
-        [--stall-timeout S] [--max-pipelined P] [--blocking-reads]
+        [--stall-timeout S] [--max-pipelined P] [--max-connections C] [--blocking-reads]
       A read-only OCI registry (distribution API: pulls, byte ranges, tag lists) on the
       chunked layouts, on 127.0.0.1:5000 unless --listen says otherwise. Each layout is a
       repository (<name>, or its directory's name); each image is served as oci restore would
@@ -161,6 +161,7 @@ commands:
       is read: a client must read some 1.6-4.6 KiB/s at the default). A connection with more
       than P requests sent ahead of their answers (pipelined; 32) is not read on until fewer
       remain; one with more than 4 times P is ended, the answers not yet sent left unsent.
+      Past C connections open at once (512), a new one is closed as it comes.
       The store is read on the thread pool, so that a slow read holds up no other client;
       --blocking-reads reads on the main thread.
       SIGHUP reads the layouts again (replace one by a rename to serve a new version). Runs

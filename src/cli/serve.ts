@@ -1,10 +1,11 @@
 /**
  * `layerdiff serve [<name>=]<chunked-layout>... --store <dir> [--listen <host>:<port>]
- * [--max-pulls N] [--stall-timeout S] [--max-pipelined P] [--blocking-reads]`: a read-only OCI
- * registry on the chunked layouts, their layers rebuilt from the store as clients pull them (at
- * most N at once, 4 by default; more wait their turn; a client that takes nothing for S
- * seconds, 300 by default, is cut off; a connection with more than P requests unanswered, 32
- * by default, is not read on until fewer remain, and one with more than 4 × P is ended).
+ * [--max-pulls N] [--stall-timeout S] [--max-pipelined P] [--max-connections C]
+ * [--blocking-reads]`: a read-only OCI registry on the chunked layouts, their layers rebuilt
+ * from the store as clients pull them (at most N at once, 4 by default; more wait their turn;
+ * a client that takes nothing for S seconds, 300 by default, is cut off; a connection with
+ * more than P requests unanswered, 32 by default, is not read on until fewer remain, and one
+ * with more than 4 × P is ended; past C connections, 512 by default, a new one is closed).
  * SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
  * @module
@@ -55,6 +56,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'max-pulls': { type: 'string' },
       'stall-timeout': { type: 'string' },
       'max-pipelined': { type: 'string' },
+      'max-connections': { type: 'string' },
       'blocking-reads': { type: 'boolean' },
     },
     { min: 1, max: 64, names: 'one or more chunked layouts, as [<name>=]<dir>' },
@@ -68,6 +70,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw new UsageError(`--stall-timeout must be at most 2147483 (seconds), got ${stallSeconds}`);
   }
   const maxPipelined = count(values['max-pipelined'], 'max-pipelined') ?? 32;
+  const maxConnections = count(values['max-connections'], 'max-connections') ?? 512;
   const hash = nodeHashProvider();
   const named = positionals.map(splitRepository);
   await inputDirs(named.map((n) => n.dir));
@@ -118,6 +121,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     port,
     stallTimeoutMs: stallSeconds * 1000,
     maxPipelined,
+    maxConnections,
   });
   printTags(repositories);
   process.stdout.write(`listening on ${running.url}\n`);

@@ -7,7 +7,8 @@
  * after `stallTimeoutMs`, a request whose connection closes has its `signal` aborted, and a
  * pipelined request is answered only once the responses before it are written, so that none
  * of them holds a pull turn. A connection with more than `maxPipelined` requests unanswered is
- * not read on until fewer remain, and one with more than 4 × `maxPipelined` is ended.
+ * not read on until fewer remain, and one with more than 4 × `maxPipelined` is ended; a
+ * connection beyond `maxConnections` is closed as it comes.
  *
  * @module
  */
@@ -48,6 +49,14 @@ export interface ServeRegistryOptions {
    * @default 32
    */
   maxPipelined?: number;
+  /**
+   * Most connections open at once: one more is closed as soon as it is accepted, before
+   * anything is read from it (Node's `server.maxConnections`), so that the memory the
+   * connections hold (each at most 4 × `maxPipelined` requests and one body in flight) is
+   * bounded in all. The client sees its connection reset and may try again.
+   * @default 512
+   */
+  maxConnections?: number;
 }
 
 /** A listening registry. */
@@ -76,10 +85,12 @@ export async function serveRegistry(
     throw new UsageError(`stallTimeoutMs must be at most ${MAX_TIMER_MS}, got ${stallMs}`);
   }
   const maxPipelined = intOption(options.maxPipelined, 'maxPipelined', 32);
+  const maxConnections = intOption(options.maxConnections, 'maxConnections', 512);
   const server = createServer((req, res) => {
     // Whatever fails answering one request ends that request, never the server.
     answer(handler, req, res, stallMs, maxPipelined).catch(() => res.destroy());
   });
+  server.maxConnections = maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

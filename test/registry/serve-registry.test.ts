@@ -321,6 +321,60 @@ describe('serveRegistry', () => {
     }
   });
 
+  it('closes a connection past maxConnections as it comes, and takes one again once another went', async () => {
+    let taken = 0;
+    const handler = async (request: Request) => {
+      taken++;
+      return new Response(new URL(request.url).pathname);
+    };
+    const running = await serveRegistry(handler, { maxConnections: 2 });
+    const { hostname, port } = new URL(running.url);
+    /** A connection that sent one request; resolves with it once it is answered or closed. */
+    const ask = async (n: number) => {
+      const socket = connect(Number(port), hostname);
+      socket.on('error', () => {});
+      const seen = watch(socket);
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await until(() => seen.got > 0 || seen.closed, `an answer or a close for /p/${n}`);
+      return { socket, seen };
+    };
+    const open: Socket[] = [];
+    try {
+      const a = await ask(1);
+      const b = await ask(2);
+      open.push(a.socket, b.socket);
+      expect([a.seen.closed, b.seen.closed]).toEqual([false, false]);
+      const c = await ask(3);
+      open.push(c.socket);
+      await until(() => c.seen.closed, 'the third connection to be closed');
+      expect(c.seen.got).toBe(0);
+      expect(taken).toBe(2);
+      a.socket.destroy();
+      // The server counts a connection gone once its socket closed on its side.
+      for (let i = 0; ; i++) {
+        const n = await new Promise<number>((r) => running.server.getConnections((_, c) => r(c)));
+        if (n === 1) break;
+        if (i === 1000) throw new Error('gave up waiting: the server to see a connection go');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const d = await ask(4);
+      open.push(d.socket);
+      expect(d.seen.got).toBeGreaterThan(0);
+      expect(taken).toBe(3);
+    } finally {
+      for (const s of open) s.destroy();
+      await running.close();
+    }
+  });
+
+  it('refuses a maxConnections that is not a whole number from 1', async () => {
+    const handler = createRegistryHandler({ repositories: new Map(), store, hash });
+    for (const n of [0, -1, 2.5, Number.NaN]) {
+      await expect(serveRegistry(handler, { maxConnections: n })).rejects.toThrow(/maxConnections/);
+    }
+  });
+
   it('refuses a maxPipelined that is not a whole number from 1', async () => {
     const handler = createRegistryHandler({ repositories: new Map(), store, hash });
     for (const n of [0, -1, 2.5, Number.NaN]) {
@@ -465,6 +519,40 @@ describe('serveRegistry', () => {
       expect(answers()).toBeLessThan(10);
       expect(seen.closed).toBe(true);
     } finally {
+      expect(await stopServe(served)).toBe(0);
+    }
+  });
+
+  it('layerdiff serve takes --max-connections: with 1, a second connection is closed as it comes', async () => {
+    requireDist();
+    const served = await startServe([
+      `img=${join(work, 'chunked')}`,
+      '--store',
+      join(work, 'store'),
+      '--max-connections',
+      '1',
+    ]);
+    const sockets: Socket[] = [];
+    try {
+      const [hostname, port] = served.host.split(':') as [string, string];
+      const seen: { got: number; closed: boolean }[] = [];
+      for (let i = 0; i < 2; i++) {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        sockets.push(socket);
+        seen.push(watch(socket));
+        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+        socket.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n');
+        await until(
+          () => seen[i]!.got > 0 || seen[i]!.closed,
+          `connection ${i + 1} answered or closed`,
+        );
+      }
+      await until(() => seen[1]!.closed, 'the second connection to be closed');
+      expect(seen.map((s) => s.got > 0)).toEqual([true, false]);
+      expect(seen[0]!.closed).toBe(false);
+    } finally {
+      for (const s of sockets) s.destroy();
       expect(await stopServe(served)).toBe(0);
     }
   });
