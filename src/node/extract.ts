@@ -830,7 +830,16 @@ class Extractor {
     const apply: string[] = [];
     const excluded: string[] = [];
     for (const name of names) {
-      if (!select(name)) excluded.push(name);
+      // setfattr cuts a name at a NUL byte (escaped or not), so the name checked would not
+      // be the one set (`security.selinux\0x` would pass an exclude of `security.selinux`):
+      // no file system holds such a name, nor an empty one.
+      if (name === '' || name.includes('\0')) {
+        this.warn(
+          'xattr-not-applied',
+          this.location,
+          `xattr ${JSON.stringify(name.slice(0, 256))} not applied: ${name ? 'a NUL byte in its name' : 'an empty name'}`,
+        );
+      } else if (!select(name)) excluded.push(name);
       else if (this.isRoot || name.startsWith('user.')) apply.push(name);
       else this.warn('xattr-not-applied', this.location, `xattr ${name} needs root`);
     }

@@ -69,6 +69,20 @@ describe.skipIf(!hasTools)('extract: which user.* xattrs', () => {
     ]);
   });
 
+  it('leaves out a name with a NUL byte, which setfattr would cut short past the filter', async () => {
+    const { report, file } = await run(
+      { 'user.keep': v('1'), 'user.secret\0x': v('s'), '': v('e') },
+      { xattrs: { exclude: ['user.secret'] } },
+    );
+    // Before, the name went to setfattr, which set user.secret: the exclude did nothing.
+    expect(file).toEqual(['user.keep']);
+    expect(report.xattrs).toBe(2);
+    expect(report.warnings.filter((w) => w.path === 'd/f').map((w) => w.message)).toEqual([
+      'xattr "user.secret\\u0000x" not applied: a NUL byte in its name',
+      'xattr "" not applied: an empty name',
+    ]);
+  });
+
   it('applies what include names and the default excludes do not', async () => {
     const { report, file } = await run(xattrs, {
       xattrs: { include: ['user.keep', 'user.overlay.*'] },
