@@ -159,8 +159,8 @@ commands:
       A connection that takes no 64 KiB of a body for S seconds (300) is ended, which frees
       its turn (the kernel takes more only once about a third of the socket's send buffer
       is read: a client must read some 1.6-4.6 KiB/s at the default). A connection with more
-      than P requests sent ahead of their answers (pipelined; 32) is not read on until fewer
-      remain; one with more than 4 times P is ended, the answers not yet sent left unsent.
+      than P requests sent ahead of their answers (pipelined; 32) is ended, the answers not
+      yet sent left unsent.
       Past C connections open at once (512), a new one is closed as it comes.
       The store is read on the thread pool, so that a slow read holds up no other client;
       --blocking-reads reads on the main thread.

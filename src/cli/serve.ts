@@ -4,8 +4,8 @@
  * [--blocking-reads]`: a read-only OCI registry on the chunked layouts, their layers rebuilt
  * from the store as clients pull them (at most N at once, 4 by default; more wait their turn;
  * a client that takes nothing for S seconds, 300 by default, is cut off; a connection with
- * more than P requests unanswered, 32 by default, is not read on until fewer remain, and one
- * with more than 4 × P is ended; past C connections, 512 by default, a new one is closed).
+ * more than P requests unanswered, 32 by default, is ended; past C connections, 512 by
+ * default, a new one is closed).
  * SIGHUP reads the layouts again. Runs until SIGINT or SIGTERM.
  *
  * @module

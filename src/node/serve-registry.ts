@@ -7,8 +7,7 @@
  * after `stallTimeoutMs`, a request whose connection closes has its `signal` aborted, and a
  * pipelined request is answered only once the responses before it are written, so that none
  * of them holds a pull turn. A connection with more than `maxPipelined` requests unanswered is
- * not read on until fewer remain, and one with more than 4 × `maxPipelined` is ended; a
- * connection beyond `maxConnections` is closed as it comes.
+ * ended, and a connection beyond `maxConnections` is closed as it comes.
  *
  * @module
  */
@@ -40,19 +39,18 @@ export interface ServeRegistryOptions {
    */
   stallTimeoutMs?: number;
   /**
-   * Most requests a connection has unanswered (sent ahead, pipelined, while it waits for the
-   * answers before them) before the server stops reading it: it is read on once fewer remain,
-   * so a client that sends many is slowed. Node takes in every request of a read (up to 64
-   * KiB) before reading can stop, so a connection with more than 4 × this many unanswered is
-   * ended, and the answers not yet sent on it are not sent (a client that pipelines must send
-   * those requests again).
+   * Most requests a connection may have unanswered (sent ahead, pipelined, while it waits for
+   * the answers before them): one with more is ended, and the answers not yet sent on it are
+   * not sent (a client that pipelines must send those requests again, as HTTP/1.1 asks).
+   * Node parses the rest of the read under way (up to 64 KiB) first; those requests are not
+   * answered either.
    * @default 32
    */
   maxPipelined?: number;
   /**
    * Most connections open at once: one more is closed as soon as it is accepted, before
    * anything is read from it (Node's `server.maxConnections`), so that the memory the
-   * connections hold (each at most 4 × `maxPipelined` requests and one body in flight) is
+   * connections hold (each at most `maxPipelined` requests and one body in flight) is
    * bounded in all. The client sees its connection reset and may try again.
    * @default 512
    */
