@@ -30,7 +30,8 @@ export interface ServeRegistryOptions {
   /**
    * A response body's bytes are written in pieces of at most 64 KiB: a piece the connection
    * does not take within this long (its buffers stay full: the client stopped reading, or
-   * reads too slowly) ends the connection, which frees the body's pull turn. The kernel takes
+   * reads too slowly) ends the connection, which frees the body's pull turn; so does the end
+   * of an answer (an answer with no body, HEAD or an error, included) not taken within it. The kernel takes
    * more only once the client has read about a third of the socket's send buffer, which a
    * review saw Linux grow to 1.4-4 MiB: so a client must read about that much per timeout,
    * some 1.6-4.6 KiB/s at the default by arithmetic (the review saw clients cut at 16 KiB/s
@@ -165,7 +166,8 @@ async function respond(
     const target = new URL(req.url ?? '/', 'http://registry.invalid');
     url = new URL(`${target.pathname}${target.search}`, 'http://registry.invalid');
   } catch {
-    res.writeHead(400).end();
+    res.writeHead(400);
+    await endWithin(res, stallMs);
     return;
   }
   const headers = new Headers();
@@ -179,7 +181,8 @@ async function respond(
     request = new Request(url, { method: req.method ?? 'GET', headers, signal });
   } catch {
     // A method fetch will not carry (TRACE, CONNECT): not one a registry answers either.
-    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    res.writeHead(405, { allow: 'GET, HEAD' });
+    await endWithin(res, stallMs);
     return;
   }
   const response = await handler(request);
@@ -187,7 +190,7 @@ async function respond(
   const body = response.body;
   if (!body || req.method === 'HEAD') {
     await body?.cancel();
-    res.end();
+    await endWithin(res, stallMs);
     return;
   }
   try {
@@ -196,7 +199,6 @@ async function respond(
     // A response queued behind another on the connection (pipelined) hears nothing when
     // the client goes away: the connection's end stops its body, and frees its turn.
     await body.pipeTo(stalledSink(res, signal, stallMs), { signal });
-    res.end();
   } catch (err) {
     // Broken off: no end of the response, so the client cannot take it for the whole blob.
     res.destroy();
@@ -204,7 +206,31 @@ async function respond(
     // under way and that write then fails (the connection's end does both): cancelled here,
     // which frees the body's turn. A body already cancelled or ended takes no notice.
     body.cancel(err).catch(() => {});
+    return;
   }
+  await endWithin(res, stallMs);
+}
+
+/**
+ * Ends `res` and waits until what it wrote is handed to the connection, or the connection
+ * closes. What the client does not take within `stallMs` ends the connection: a client that
+ * reads nothing would otherwise hold it (and its place among `maxConnections`) for good once
+ * answers with no body (HEAD, errors) fill the buffers, as no body piece is then timed.
+ */
+function endWithin(res: ServerResponse, stallMs: number): Promise<void> {
+  if (res.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => res.destroy(), stallMs);
+    const settle = () => {
+      clearTimeout(timer);
+      res.off('finish', settle);
+      res.off('close', settle);
+      resolve();
+    };
+    res.on('finish', settle);
+    res.on('close', settle);
+    res.end();
+  });
 }
 
 /** Most bytes written at once, each piece timed on its own (see `stallTimeoutMs`). */

@@ -357,6 +357,42 @@ describe('serveRegistry', () => {
     }
   });
 
+  it('ends the connection of a client that reads none of its answers with no body, after the stall timeout', async () => {
+    // Answers of 60 KB of headers and no body: 256 of them (15 MB) fill the connection's buffers.
+    const pad = 'a'.repeat(60_000);
+    const handler = async (request: Request) =>
+      new Response(
+        null,
+        new URL(request.url).pathname === '/p' ? { headers: { 'x-pad': pad } } : {},
+      );
+    const running = await serveRegistry(handler, { maxPipelined: 300, stallTimeoutMs: 500 });
+    const { hostname, port } = new URL(running.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // It reads nothing (so it would not see the connection end either: the server's count
+    // tells).
+    socket.pause();
+    const count = () => new Promise<number>((r) => running.server.getConnections((_, n) => r(n)));
+    try {
+      socket.write('HEAD /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(256));
+      // Before, nothing timed an answer with no body: the connection stayed for good.
+      for (let i = 0; (await count()) > 0; i++) {
+        if (i === 1000) throw new Error('gave up waiting: the server to end the connection');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // The server serves on.
+      const r = await fetch(`${running.url}/other`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(r.status).toBe(200);
+    } finally {
+      socket.destroy();
+      await running.close();
+    }
+  });
+
   it('refuses a maxPipelined that is not a whole number from 1', async () => {
     const handler = createRegistryHandler({ repositories: new Map(), store, hash });
     for (const n of [0, -1, 2.5, Number.NaN]) {
