@@ -40,48 +40,68 @@ export interface ListedRecord {
 }
 
 /**
- * Reads a pack's list of bad records. Never fails: a list that is missing, unreadable or not a
+ * How far a list has been read: the file (its inode), its size then, and where the first line
+ * not read yet starts (after the last newline read).
+ */
+export interface ListPlace {
+  ino: bigint;
+  size: number;
+  next: number;
+}
+
+/**
+ * Reads a pack's list of bad records, from where an earlier read of the same file left off
+ * (lists are only appended to; a list that shrank below that place, or another file in its
+ * place, is read from the start). Never fails: a list that is missing, unreadable or not a
  * regular file lists nothing (the store then behaves as if no record had been found bad).
  * Whether the pack holds a record with that digest at that offset is the caller's to check:
  * a line may name none.
  * @param path - the list (`packs/<name>.bad`).
  * @param packSize - the pack's size: a line naming an offset outside it is ignored.
- * @returns the lines that parse, each once, at most as many as {@link MAX_BAD_BYTES} holds
- *   (some 3,500); and the list's size when it was read (0 for none), from which a reader
- *   tells whether lines were appended since.
+ * @param from - where the last read of the list left off, if any.
+ * @returns the lines read that parse, each once, from the first {@link MAX_BAD_BYTES} of the
+ *   list (some 3,500 lines); and where this read left off (none when there is no list), to
+ *   read from next time, and to tell from whether lines were appended since.
  */
 export async function readBadRecords(
   path: string,
   packSize: number,
-): Promise<{ records: ListedRecord[]; size: number }> {
+  from?: ListPlace,
+): Promise<{ records: ListedRecord[]; place: ListPlace | undefined }> {
   const records: ListedRecord[] = [];
   let buf: Buffer;
+  let ino: bigint;
   let size: number;
+  let start = 0;
   let n = 0;
   try {
     // Without blocking: a FIFO in the list's place must not hang the open.
     const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
-      const st = await fh.stat();
-      if (!st.isFile()) return { records, size: 0 };
-      size = st.size;
+      const st = await fh.stat({ bigint: true });
+      if (!st.isFile()) return { records, place: undefined };
+      ino = st.ino;
+      size = Number(st.size);
+      if (from && from.ino === ino && from.next <= size) start = from.next;
       // Lines appended since the stat are left for the next read.
-      buf = Buffer.alloc(Math.min(size, MAX_BAD_BYTES));
+      buf = Buffer.alloc(Math.max(0, Math.min(size, MAX_BAD_BYTES) - start));
       for (let r = 1; r > 0 && n < buf.length; n += r) {
-        r = (await fh.read(buf, n, buf.length - n, n)).bytesRead;
+        r = (await fh.read(buf, n, buf.length - n, start + n)).bytesRead;
       }
     } finally {
       await fh.close();
     }
   } catch {
-    return { records, size: 0 };
+    return { records, place: undefined };
   }
-  // The last piece, with no newline, is a line being appended, cut short, or cut by the limit.
+  // The last piece, with no newline, is a line being appended, cut short, or cut by the limit:
+  // the next read starts there.
   // The digests are copies: nothing taken from a line keeps the list's buffer alive.
   const seen = new Set<string>();
-  for (let start = 0, nl = buf.indexOf(10); nl >= 0 && nl < n; nl = buf.indexOf(10, start)) {
-    const line = buf.toString('latin1', start, nl);
-    start = nl + 1;
+  let next = 0;
+  for (let nl = buf.indexOf(10); nl >= 0 && nl < n; nl = buf.indexOf(10, next)) {
+    const line = buf.toString('latin1', next, nl);
+    next = nl + 1;
     const m = LINE_RE.exec(line);
     if (!m || seen.has(line)) continue;
     seen.add(line);
@@ -89,7 +109,7 @@ export async function readBadRecords(
     if (offset < PACK_MAGIC.length || offset >= packSize) continue;
     records.push({ digest: new Uint8Array(Buffer.from(m[1]!, 'hex')), offset });
   }
-  return { records, size };
+  return { records, place: { ino, size, next: start + next } };
 }
 
 /**

@@ -24,9 +24,9 @@
  * place in the pack is taken from that entry; `get` checks the record itself too.
  *
  * A record `get` proves bad is listed in the pack's `<name>.bad` file (`bad-records.ts`), which
- * stores read when they load the pack, and again when it grows ({@link LIST_CHECK_MS}): a
- * listed record counts as absent, so a conversion in another process stores the chunk again,
- * and a garbage collection leaves the record out.
+ * stores read when they load the pack, and again when it grows (a look in the background at
+ * most every {@link LIST_CHECK_MS}): a listed record counts as absent, so a conversion in
+ * another process stores the chunk again, and a garbage collection leaves the record out.
  *
  * @module
  */
@@ -81,6 +81,7 @@ import {
   appendBadRecord,
   BAD_SUFFIX,
   badRecordKey,
+  type ListPlace,
   MAX_BAD_BYTES,
   readBadRecords,
 } from './bad-records.js';
@@ -257,12 +258,20 @@ function filteredKey(pack: number, entry: number): number {
 const MAX_LISTED = 65_536;
 
 /**
- * `has` and `put` look for lists of bad records written or grown since the store last read
- * them at most this often, in milliseconds: a listing of `packs/` and a `stat` of each list,
- * and the lists that changed read again (a long-running `serve`, or a conversion under way,
- * would otherwise count as held a record another process has since proven bad).
+ * `has` and `put` start a look for lists of bad records written or grown since the store last
+ * read them at most this often, in milliseconds, and answer without waiting for it: a listing
+ * of `packs/` and a `stat` of each list of a loaded pack, and the lines appended to the lists
+ * that changed read (a long-running `serve`, or a conversion under way, would otherwise count
+ * as held a record another process has since proven bad).
  */
 export const LIST_CHECK_MS = 1000;
+
+/**
+ * How many lists a look for grown lists `stat`s at once. One after another, the 2,000 lists of
+ * a store of 2,000 packs took 80 to 113 ms; all at once, they would fill the thread pool's
+ * queue ahead of the reads of `has` and `get`.
+ */
+const LIST_STATS = 16;
 
 /** Index files kept open to read their blocks, when not blocking. */
 const MAX_INDEX_HANDLES = 16;
@@ -329,12 +338,12 @@ export class PackStore implements ChunkStore {
   private readonly listedBad = new Map<string, Map<string, boolean>>();
   /** Records taken from `<name>.bad` files so far (at most {@link MAX_LISTED}). */
   private listedLoaded = 0;
-  /** The size of each `<name>.bad` file when it was last read, by pack name. */
-  private readonly listSizes = new Map<string, number>();
-  /** When `has` or `put` last started a look for lists grown since (see {@link listsDue}). */
+  /** How far each `<name>.bad` file has been read, by pack name. */
+  private readonly listsRead = new Map<string, ListPlace>();
+  /** When `has` or `put` last started a look for lists grown since (see {@link lookForLists}). */
   private listsCheckedAt = Date.now();
-  /** That look, while it runs. */
-  private rereading: Promise<void> | undefined;
+  /** That look, while it runs (`close` waits for it). */
+  private looking: Promise<void> | undefined;
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
   private readonly filterBlocks = new Map<number, Uint8Array>();
   /** Read handles of index files, when not blocking, by pack (least recently used first). */
@@ -597,13 +606,13 @@ export class PackStore implements ChunkStore {
    * fails leaves the chunk absent). A chunk whose pack is not published yet counts as held:
    * `flush` publishes it, or fails. A record counts when its pack's index lists the chunk's
    * digest for it (its bytes are checked by `get`), as before this store kept fingerprints,
-   * and it is not listed bad (docs/FORMAT.md §13.6; lists written or grown since the store
-   * read them are read first, once {@link LIST_CHECK_MS} have passed since the last look).
+   * and it is not listed bad (docs/FORMAT.md §13.6; once {@link LIST_CHECK_MS} have passed
+   * since the last look for lists written or grown since the store read them, a call starts
+   * another, and answers from what the store knows meanwhile).
    */
   async has(digest: string): Promise<boolean> {
     const raw = this.digestOf(digest);
-    const due = this.listsDue();
-    if (due) await due;
+    this.lookForLists();
     const other = new Set<number>();
     for (let ids = this.unconfirmed(raw, other); ids.length > 0; ) {
       if (await this.holdsAny(raw, ids, other)) return true;
@@ -1000,23 +1009,28 @@ export class PackStore implements ChunkStore {
   }
 
   /**
-   * Reads a pack's list of bad records (see `bad-records.ts`), taking the lines not taken yet
-   * that name a record of the pack (its index lists that digest at that offset), while the
-   * store has taken fewer than {@link MAX_LISTED}. Never fails: a list is a hint, and a line
-   * that cannot be checked (an index read fails) is not taken.
+   * Reads a pack's list of bad records (see `bad-records.ts`) from where the store last left
+   * off, taking the lines not taken yet that name a record of the pack (its index lists that
+   * digest at that offset), while the store has taken fewer than {@link MAX_LISTED}. Never
+   * fails: a list is a hint, and a line that cannot be checked (an index read fails) is not
+   * taken.
    */
   private async readList(packNo: number, name: string): Promise<void> {
     const path = join(this.root, PACKS_DIR, `${name}${BAD_SUFFIX}`);
-    const { records, size } = await readBadRecords(path, this.packs[packNo]!.size);
-    this.listSizes.set(name, size);
+    const from = this.listsRead.get(name);
+    const { records, place } = await readBadRecords(path, this.packs[packNo]!.size, from);
+    if (place) this.listsRead.set(name, place);
+    else this.listsRead.delete(name);
     for (const { digest, offset } of records) {
       if (this.listedLoaded >= MAX_LISTED) return;
       const key = badRecordKey(digest, offset);
       if (this.listedBad.get(name)?.has(key)) continue;
       if (!(await this.namesRecord(packNo, digest, offset).catch(() => false))) continue;
-      // Looked up meanwhile: concurrent reads of one list take a line once.
+      // Looked up meanwhile: concurrent reads of one list take a line once, and of several
+      // lists, no more than the limit.
       const listed = this.listedBad.get(name) ?? new Map<string, boolean>();
       if (listed.has(key)) continue;
+      if (this.listedLoaded >= MAX_LISTED) return;
       listed.set(key, false);
       this.listedBad.set(name, listed);
       this.listedLoaded++;
@@ -1064,43 +1078,58 @@ export class PackStore implements ChunkStore {
 
   /**
    * Starts a look for lists of bad records written or grown since the store read them, once
-   * {@link LIST_CHECK_MS} have passed since the last (or the clock went back): the look, for
-   * the caller that started it to wait for; none otherwise.
+   * {@link LIST_CHECK_MS} have passed since the last started (or the clock went back), unless
+   * one runs or the store is closed. Nothing waits for it: what it finds counts from when it
+   * ends.
    */
-  private listsDue(): Promise<void> | undefined {
+  private lookForLists(): void {
+    if (this.looking || this.closed) return;
     const now = Date.now();
-    if (now - this.listsCheckedAt < LIST_CHECK_MS && now >= this.listsCheckedAt) return undefined;
+    if (now - this.listsCheckedAt < LIST_CHECK_MS && now >= this.listsCheckedAt) return;
     this.listsCheckedAt = now;
-    this.rereading ??= this.rereadLists().finally(() => {
-      this.rereading = undefined;
-    });
-    return this.rereading;
+    // A look that fails finds nothing this time; the next one is started as ever.
+    this.looking = this.rereadLists()
+      .catch(() => {})
+      .finally(() => {
+        this.looking = undefined;
+      });
   }
 
   /**
-   * Reads again the lists of bad records of the loaded sealed packs whose size changed since
-   * they were read (lists are only appended to), and those that appeared; a list read to its
-   * limit ({@link MAX_BAD_BYTES}) is not appended to, and not looked at. Never fails.
+   * Reads the lines appended to the lists of bad records of the loaded sealed packs since
+   * they were read (a list whose size changed), and the lists that appeared; a list read to
+   * its limit ({@link MAX_BAD_BYTES}) is not appended to, and not looked at. Up to
+   * {@link LIST_STATS} lists are looked at at once. Stops once the store is closed.
    */
   private async rereadLists(): Promise<void> {
     if (this.listedLoaded >= MAX_LISTED) return;
     const dir = join(this.root, PACKS_DIR);
-    const names = await readdir(dir).catch(() => []);
-    const lists = names.filter((n) => n.endsWith(BAD_SUFFIX));
+    const lists = (await readdir(dir).catch(() => [])).filter((n) => n.endsWith(BAD_SUFFIX));
     if (lists.length === 0) return;
     const sealed = new Map<string, number>();
     this.packs.forEach((p, packNo) => {
       if (!p.open) sealed.set(packName(p.path), packNo);
     });
+    const due: { name: string; packNo: number }[] = [];
     for (const n of lists) {
       const name = n.slice(0, -BAD_SUFFIX.length);
       const packNo = sealed.get(name);
-      const known = this.listSizes.get(name) ?? 0;
-      if (packNo === undefined || known >= MAX_BAD_BYTES) continue;
-      const st = await stat(join(dir, n)).catch(() => undefined);
-      if (!st?.isFile() || st.size === known) continue;
-      await this.readList(packNo, name);
+      if (packNo === undefined || (this.listsRead.get(name)?.size ?? 0) >= MAX_BAD_BYTES) continue;
+      due.push({ name, packNo });
     }
+    let next = 0;
+    const lookAtLists = async () => {
+      while (next < due.length && !this.closed) {
+        const { name, packNo } = due[next++]!;
+        const path = join(dir, `${name}${BAD_SUFFIX}`);
+        const st = await stat(path, { bigint: true }).catch(() => undefined);
+        if (this.closed || !st?.isFile()) continue;
+        const read = this.listsRead.get(name);
+        if (read ? read.ino === st.ino && read.size === Number(st.size) : st.size === 0n) continue;
+        await this.readList(packNo, name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_STATS, due.length) }, lookAtLists));
   }
 
   /**
@@ -1285,8 +1314,7 @@ export class PackStore implements ChunkStore {
     const raw = this.digestOf(digest);
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     checkChunkSize(digest, bytes.length);
-    const due = this.listsDue();
-    if (due) await due;
+    this.lookForLists();
     /** Records found to be of other chunks (or unreadable). */
     const other = new Set<number>();
     // Most chunks have no record: no wait (and no promise) for those.
@@ -1594,6 +1622,8 @@ export class PackStore implements ChunkStore {
       await this.flush();
     } finally {
       await this.sweeping;
+      // A look at lists under way reads index files: it ends before their handles are closed.
+      await this.looking;
       // Reads under way keep their handles until they end. Handles of packs that failed to
       // publish may not be in `handles`.
       const held = [...this.handles.values()];

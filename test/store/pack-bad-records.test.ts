@@ -55,6 +55,9 @@ const listOf = (r: PackRecord) => r.pack.replace(/\.pack$/, '.bad');
 /** A record's line in a list. */
 const lineOf = (r: PackRecord) => `${r.digest} ${r.entry.offset}\n`;
 
+/** The look for lists a store has under way, if any (`has` and `put` do not wait for it). */
+const lookOf = (s: PackStore) => (s as unknown as { looking?: Promise<void> }).looking;
+
 /** A store of `n` chunks in one pack, and its records. */
 async function storeOf(n: number, seed: number) {
   const root = await fresh();
@@ -186,7 +189,10 @@ describe('PackStore, records found bad', () => {
       expect(lists(root)).toHaveLength(2);
       // Until the store looks again, it counts them held; then absent.
       expect(await s.has(cs[1]!.digest)).toBe(true);
+      expect(lookOf(s)).toBeUndefined();
       vi.setSystemTime(Date.now() + LIST_CHECK_MS);
+      await s.has(cs[2]!.digest);
+      await lookOf(s);
       expect(await s.has(cs[1]!.digest)).toBe(false);
       expect(await s.has(d.digest)).toBe(false);
       expect(await s.has(cs[2]!.digest)).toBe(true);
@@ -209,6 +215,9 @@ describe('PackStore, records found bad', () => {
       await expect(u.get(e.digest)).rejects.toThrow(ChunkDigestError);
       await u.close();
       vi.setSystemTime(Date.now() + LIST_CHECK_MS);
+      const f = chunk(32_000, 1400);
+      await s.put(f.digest, f.bytes);
+      await lookOf(s);
       expect(await s.put(e.digest, e.bytes)).toBe(true);
       expectBytes(await s.get(e.digest), e.bytes);
       await s.close();
