@@ -9,7 +9,6 @@ import {
   Uint8ArrayReader,
   ZipReader,
 } from '@zip.js/zip.js/lib/zip-core-custom.js';
-import { webDecode } from '../compress/chunk-codec.js';
 import {
   BundleError,
   ChunkDigestError,
@@ -25,12 +24,14 @@ import { quoted } from '../quoted.js';
 import type { ChunkReader } from '../store/types.js';
 import { dataDescriptorAgrees, isDataDescriptorLength } from './data-descriptor.js';
 import { checkEntriesApart, type EntryLimits, type EntryPlace } from './entry-place.js';
+import { inflateEntry } from './inflate-entry.js';
 import {
   BUNDLE_INDEX_ENTRY,
   MAX_BUNDLE_CHUNK_BYTES,
   MAX_BUNDLE_INDEX_BYTES,
   parseEntryName,
 } from './layout.js';
+import { localSizesDisagree } from './local-sizes.js';
 
 /** Where a bundle's bytes are: in memory, or any zip.js {@link Reader} (HTTP Range, a file, ...). */
 export type BundleSource = Uint8Array | Reader<unknown>;
@@ -84,10 +85,11 @@ async function readAt(reader: Reader<unknown>, offset: number, length: number, n
 
 /**
  * Reads an entry's bytes: its local header checked against the central directory (signature,
- * method, name), its data (after the local extra field) ending exactly at the entry's limit or,
- * where its local header says a data descriptor follows, at one that agrees with the central
- * directory and ends there; inflated never past the size it declares (a zip bomb stops
- * there), its CRC-32 checked.
+ * method, name, CRC-32 and sizes), its data (after the local extra field) ending exactly at
+ * the entry's limit or, where its local header says a data descriptor follows, at one that
+ * agrees with the central directory and ends there; inflated never past the size it declares
+ * (a zip bomb stops there), its deflate stream ending exactly where its data ends; its CRC-32
+ * checked.
  * @returns exactly `e.uncompressedSize` bytes.
  */
 async function readEntry(
@@ -108,11 +110,16 @@ async function readEntry(
       throw fail('local header names another compression method than the directory');
     }
     const nameLength = view.getUint16(26, true);
-    const name = await readAt(reader, e.offset + 30, nameLength, e.name);
-    if (new TextDecoder().decode(name) !== e.name) {
+    const extraLength = view.getUint16(28, true);
+    const nameAndExtra = await readAt(reader, e.offset + 30, nameLength + extraLength, e.name);
+    if (new TextDecoder().decode(nameAndExtra.subarray(0, nameLength)) !== e.name) {
       throw fail('local header names another entry than the directory');
     }
-    const start = e.offset + 30 + nameLength + view.getUint16(28, true);
+    const disagreement = localSizesDisagree(view, nameAndExtra.subarray(nameLength), e);
+    if (disagreement) {
+      throw fail(`${disagreement}: readers that walk local headers read the entry another way`);
+    }
+    const start = e.offset + 30 + nameLength + extraLength;
     const limit = limits.limitOf(e.offset);
     const end = start + e.compressedSize;
     if (end > limit) {
@@ -143,15 +150,14 @@ async function readEntry(
     options.signal?.throwIfAborted();
     let bytes = data;
     if (e.deflated) {
-      bytes = await webDecode({ coding: 'deflate-raw', bytes: data }, e.uncompressedSize).catch(
-        (err: unknown) => {
-          throw fail(
-            `entry does not inflate to its declared ${e.uncompressedSize} bytes: ${message(err)}`,
-          );
-        },
-      );
-    }
-    if (bytes.length !== e.uncompressedSize) {
+      try {
+        bytes = inflateEntry(data, e.uncompressedSize);
+      } catch (err) {
+        throw fail(
+          `entry does not inflate to exactly its declared ${e.uncompressedSize} bytes: ${message(err)}`,
+        );
+      }
+    } else if (bytes.length !== e.uncompressedSize) {
       throw fail(`entry holds ${bytes.length} bytes, it declares ${e.uncompressedSize}`);
     }
     if (crc32(bytes) !== e.crc) throw fail('entry bytes fail their CRC-32');

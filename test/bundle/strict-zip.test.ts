@@ -5,10 +5,11 @@
  * were read strictly. Bundles other zip writers make (Info-ZIP `zip`, Python's `zipfile`,
  * zip.js with data descriptors) still open.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from '@zip.js/zip.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openBundle } from '../../src/bundle/open-bundle.js';
@@ -76,7 +77,7 @@ function copyOf(zip: Uint8Array): [Uint8Array, DataView] {
   return [out, new DataView(out.buffer)];
 }
 
-/** An entry made by hand, stored. */
+/** An entry made by hand: stored, unless `inflated` is given. */
 interface HandEntry {
   name: string;
   data: Uint8Array;
@@ -87,24 +88,29 @@ interface HandEntry {
    * its data.
    */
   borrowed?: boolean;
+  /** `data` is these bytes deflated: the entry is deflated (method 8), of this CRC and size. */
+  inflated?: Uint8Array;
 }
 
-/** A zip of stored entries, in the order given, with its local header offsets. */
+/** A zip of entries made by hand, in the order given, with its local header offsets. */
 function storedZip(entries: HandEntry[]): { zip: Uint8Array; offsets: number[] } {
   const encoder = new TextEncoder();
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   const offsets: number[] = [];
   let at = 0;
-  for (const { name, data, extra = 0, borrowed = false } of entries) {
+  for (const { name, data, extra = 0, borrowed = false, inflated } of entries) {
+    const plain = inflated ?? data;
+    const method = inflated ? 8 : 0;
     const n = encoder.encode(name);
     const local = new Uint8Array(30 + n.length + extra);
     const lv = new DataView(local.buffer);
     lv.setUint32(0, 0x04034b50, true);
     lv.setUint16(4, 20, true);
-    lv.setUint32(14, crc32(data), true);
+    lv.setUint16(8, method, true);
+    lv.setUint32(14, crc32(plain), true);
     lv.setUint32(18, data.length, true);
-    lv.setUint32(22, data.length, true);
+    lv.setUint32(22, plain.length, true);
     lv.setUint16(26, n.length, true);
     lv.setUint16(28, extra, true);
     local.set(n, 30);
@@ -117,9 +123,10 @@ function storedZip(entries: HandEntry[]): { zip: Uint8Array; offsets: number[] }
     cv.setUint32(0, CENTRAL, true);
     cv.setUint16(4, 20, true);
     cv.setUint16(6, 20, true);
-    cv.setUint32(16, crc32(data), true);
+    cv.setUint16(10, method, true);
+    cv.setUint32(16, crc32(plain), true);
     cv.setUint32(20, data.length, true);
-    cv.setUint32(24, data.length, true);
+    cv.setUint32(24, plain.length, true);
     cv.setUint16(28, n.length, true);
     cv.setUint32(42, at, true);
     record.set(n, 46);
@@ -458,9 +465,28 @@ describe('bundles that zip readers could read two ways', () => {
       .get(digestOf(r.name))
       .catch((e: unknown) => e);
     expect((unsignedErr as BundleError).message).toMatch(/does not give/);
-    // The local header's flag cleared: the descriptor is 16 bytes no entry holds.
+    // The local header's flag cleared: its zero CRC-32 and sizes now disagree with the
+    // central directory.
     const [unflagged, unflaggedView] = copyOf(zip);
     unflaggedView.setUint16(r.offset + 6, unflaggedView.getUint16(r.offset + 6, true) & ~8, true);
+    const zeroErr = await (await openBundle(unflagged, { hash }))
+      .get(digestOf(r.name))
+      .catch((e: unknown) => e);
+    expect((zeroErr as BundleError).message).toMatch(
+      /local header \(with flag bit 3 clear\) gives CRC-32 0x00000000/,
+    );
+    // With the central CRC-32 and sizes copied in, the descriptor is 16 bytes no entry holds.
+    for (const [local, central] of [
+      [14, 16],
+      [18, 20],
+      [22, 24],
+    ] as const) {
+      unflaggedView.setUint32(
+        r.offset + local,
+        unflaggedView.getUint32(r.at + central, true),
+        true,
+      );
+    }
     const unflaggedErr = await (await openBundle(unflagged, { hash }))
       .get(digestOf(r.name))
       .catch((e: unknown) => e);
@@ -485,6 +511,179 @@ describe('bundles that zip readers could read two ways', () => {
       /Ambiguous archive \(mismatched zip64 end of central directory record\)/,
     );
   });
+});
+
+/** What `bsdtar` lists reading the zip from stdin: it walks the local headers, as a stream. */
+function listedFromStdin(zip: Uint8Array): string {
+  return spawnSync('bsdtar', ['-tvf', '-'], { input: zip }).stdout.toString();
+}
+
+/** A data descriptor (with its signature) for `plain` packed into `size` bytes. */
+function descriptor(plain: Uint8Array, size: number): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 0x08074b50, true);
+  view.setUint32(4, crc32(plain), true);
+  view.setUint32(8, size, true);
+  view.setUint32(12, plain.length, true);
+  return out;
+}
+
+/** A whole entry (local header, name, data) for `evil.sh`, to hide inside another entry. */
+const EVIL = storedZip([
+  { name: 'evil.sh', data: new TextEncoder().encode('#!/bin/sh\necho owned\n') },
+]).zip;
+const HIDDEN = EVIL.subarray(0, EVIL.length - 22 - 46 - 'evil.sh'.length);
+
+/**
+ * A bundle of an index and one chunk, one of them (`hostile`) built by `make`, with every
+ * entry's name and checks as the central directory gives them.
+ */
+function twoEntries(hostile: 'index' | 'chunk', entry: (plain: Uint8Array) => HandEntry) {
+  const index = new TextEncoder().encode('an index, not read here');
+  const chunk = new TextEncoder().encode('hello');
+  const made = entry(hostile === 'index' ? index : chunk);
+  const chunkEntry = hostile === 'chunk' ? made : { name: '', data: chunk };
+  chunkEntry.name = chunkName(chunkEntry.inflated ?? chunkEntry.data);
+  const { zip, offsets } = storedZip([
+    hostile === 'index' ? { ...made, name: 'index.ldr' } : { name: 'index.ldr', data: index },
+    chunkEntry,
+  ]);
+  const at = offsets[hostile === 'index' ? 0 : 1]!;
+  return { zip, at, name: hostile === 'index' ? 'index.ldr' : chunkEntry.name };
+}
+
+/** Reads the entry through `openBundle` and `unbundle`; both must refuse it, naming it. */
+async function unreadable(zip: Uint8Array, name: string, reason: RegExp) {
+  const bundle = await openBundle(zip, { hash });
+  const err =
+    name === 'index.ldr'
+      ? await bundle.root().catch((e: unknown) => e)
+      : await bundle.get(digestOf(name)).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(BundleError);
+  expect((err as BundleError).code).toBe('ERR_BUNDLE');
+  expect((err as BundleError).entry).toBe(name);
+  expect((err as BundleError).message).toMatch(reason);
+  if (name === 'index.ldr') {
+    const store = new MemoryStore();
+    const unbundled = await unbundle(zip, store, { hash }).catch((e: unknown) => e);
+    expect(unbundled).toBeInstanceOf(BundleError);
+    expect((unbundled as BundleError).message).toMatch(reason);
+    expect(store.size).toBe(0);
+  }
+}
+
+describe('entries that a reader walking local headers lists differently', () => {
+  it.runIf(toolsAvailable('bsdtar'))(
+    'a local header whose sizes are smaller than the central directory’s hides an entry in the rest: refused',
+    async () => {
+      for (const hostile of ['index', 'chunk'] as const) {
+        // The data, as the central directory gives it: "hello" and then a whole entry.
+        const { zip, at, name } = twoEntries(hostile, (plain) => ({
+          name: '',
+          data: concat([plain, HIDDEN]),
+        }));
+        // Control: as written, the local header agrees; no reader lists evil.sh.
+        expect(listedFromStdin(zip)).not.toContain('evil.sh');
+        const [shortened, view] = copyOf(zip);
+        const plainLength = hostile === 'index' ? 23 : 5;
+        view.setUint32(at + 18, plainLength, true);
+        view.setUint32(at + 22, plainLength, true);
+        // The attack: bsdtar, walking local headers, lists an entry no central record names.
+        expect(listedFromStdin(shortened)).toContain('evil.sh');
+        const total = plainLength + HIDDEN.length;
+        await unreadable(
+          shortened,
+          name,
+          new RegExp(
+            `local header \\(with flag bit 3 clear\\) gives uncompressed size ${plainLength}, the central directory ${total}: readers that walk local headers`,
+          ),
+        );
+        // The same sizes given in a local zip64 extra field (local sizes 0xffffffff).
+        const { zip: wide, at: wideAt } = twoEntries(hostile, (plain) => ({
+          name: '',
+          data: concat([plain, HIDDEN]),
+          extra: 20,
+        }));
+        const [hidden64, v64] = copyOf(wide);
+        const extraAt = wideAt + 30 + name.length;
+        v64.setUint16(extraAt, 0x0001, true);
+        v64.setUint16(extraAt + 2, 16, true);
+        v64.setBigUint64(extraAt + 4, BigInt(total), true);
+        v64.setBigUint64(extraAt + 12, BigInt(total), true);
+        v64.setUint32(wideAt + 18, 0xffffffff, true);
+        v64.setUint32(wideAt + 22, 0xffffffff, true);
+        // Control: a zip64 field that gives the central sizes reads.
+        const bundle = await openBundle(hidden64, { hash });
+        await (hostile === 'index' ? bundle.root() : bundle.get(digestOf(name)));
+        v64.setBigUint64(extraAt + 4, BigInt(plainLength), true);
+        v64.setBigUint64(extraAt + 12, BigInt(plainLength), true);
+        expect(listedFromStdin(hidden64)).toContain('evil.sh');
+        await unreadable(
+          hidden64,
+          name,
+          new RegExp(
+            `local zip64 extra field gives uncompressed size ${plainLength}, the central directory ${total}`,
+          ),
+        );
+        // Only the CRC-32 disagreeing, and the sizes with flag bit 3 set.
+        const [crc, crcView] = copyOf(zip);
+        crcView.setUint32(at + 14, crc32(new TextEncoder().encode('hello')), true);
+        await unreadable(crc, name, /gives CRC-32 0x[0-9a-f]{8}, the central directory/);
+        view.setUint16(at + 6, 8, true);
+        await unreadable(
+          shortened,
+          name,
+          /local header \(with flag bit 3 set\) gives uncompressed size/,
+        );
+      }
+    },
+  );
+
+  it.runIf(toolsAvailable('bsdtar'))(
+    'bytes after the end of an entry’s deflate stream, within its compressed size, are refused',
+    async () => {
+      for (const hostile of ['index', 'chunk'] as const) {
+        // The entry's data: its deflate stream, a data descriptor for that stream alone, and a
+        // whole entry; then (flag bit 3 set) the data descriptor the central directory agrees
+        // with. bsdtar, walking local headers, ends the entry at the end of its deflate stream
+        // and takes the first descriptor; a reader that follows the central directory and
+        // ignores what follows the deflate stream (as Node 20's DecompressionStream does) reads
+        // the entry's bytes, which pass their CRC-32 and digest checks.
+        let data: Uint8Array = new Uint8Array(0);
+        let bytes: Uint8Array = new Uint8Array(0);
+        const { zip, at, name } = twoEntries(hostile, (plain) => {
+          const packed = new Uint8Array(deflateRawSync(plain));
+          data = concat([packed, descriptor(plain, packed.length), HIDDEN]);
+          bytes = plain;
+          return { name: '', data, inflated: plain };
+        });
+        const [flagged, view] = copyOf(zip);
+        view.setUint16(at + 6, 8, true);
+        for (const field of [14, 18, 22]) view.setUint32(at + field, 0, true);
+        const dataEnd = at + 30 + name.length + data.length;
+        const out = inserted(flagged, dataEnd, descriptor(bytes, data.length));
+        // The attack: bsdtar lists the entry hidden after the deflate stream.
+        expect(listedFromStdin(out)).toContain('evil.sh');
+        await unreadable(
+          out,
+          name,
+          new RegExp(
+            `does not inflate to exactly its declared \\d+ bytes: ${16 + HIDDEN.length} bytes follow the end of the deflate data`,
+          ),
+        );
+        // Control: without the hidden entry (and the descriptor before it), it reads.
+        const { zip: plainZip } = twoEntries(hostile, (bytes) => ({
+          name: '',
+          data: new Uint8Array(deflateRawSync(bytes)),
+          inflated: bytes,
+        }));
+        expect(listedFromStdin(plainZip)).not.toContain('evil.sh');
+        const bundle = await openBundle(plainZip, { hash });
+        await (hostile === 'index' ? bundle.root() : bundle.get(digestOf(name)));
+      }
+    },
+  );
 });
 
 describe('a bundle of many chunks, as the project writes it', () => {
@@ -531,8 +730,9 @@ function writtenEntries() {
 }
 
 /**
- * Python's zipfile, writing `<out>/<mode>.zip` for each mode: to a file, or to a stream it
- * cannot seek in (each entry followed by a data descriptor; zip64 ones when forced).
+ * Python's zipfile, writing `<out>/<mode>.zip` for each mode: to a file (zip64 local extra
+ * fields when forced), or to a stream it cannot seek in (each entry followed by a data
+ * descriptor; zip64 ones when forced; stored entries too).
  */
 const PYTHON_ZIP = `
 import io, os, sys, zipfile
@@ -543,16 +743,18 @@ class Unseekable(io.RawIOBase):
     def writable(self): return True
     def seekable(self): return False
     def write(self, b): return self.f.write(b)
-for mode in ('file', 'stream', 'stream-zip64'):
-    method = zipfile.ZIP_STORED if mode == 'stream-zip64' else zipfile.ZIP_DEFLATED
+for mode in ('file', 'file-zip64', 'stream', 'stream-zip64', 'stream-stored'):
+    stored = mode in ('stream-zip64', 'stream-stored')
+    method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
     with open(os.path.join(out, mode + '.zip'), 'wb') as f:
-        with zipfile.ZipFile(f if mode == 'file' else Unseekable(f), 'w', method) as z:
+        streamed = mode.startswith('stream')
+        with zipfile.ZipFile(Unseekable(f) if streamed else f, 'w', method) as z:
             for name in names:
                 if mode == 'file':
                     z.write(os.path.join(src, name), name)
                     continue
                 with open(os.path.join(src, name), 'rb') as i:
-                    with z.open(name, 'w', force_zip64=mode == 'stream-zip64') as o:
+                    with z.open(name, 'w', force_zip64=mode.endswith('zip64')) as o:
                         o.write(i.read())
 `;
 
@@ -577,7 +779,7 @@ describe('bundles other zip writers make', () => {
   };
 
   it.runIf(toolsAvailable('zip'))(
-    'Info-ZIP zip: to a file, to a pipe and with data descriptors forced',
+    'Info-ZIP zip: to a file, to a pipe, with data descriptors forced (stored entries too) and with zip64 forced',
     async () => {
       const { src, names } = await files();
       // Local extra fields (UT and ux, 28 bytes) longer than the central directory's (24).
@@ -593,30 +795,40 @@ describe('bundles other zip writers make', () => {
       const forced = join(dir, 'forced.zip');
       execFileSync('zip', ['-q', '-D', '-fd', forced, ...names], { cwd: src });
       await opens(readFileSync(forced));
+      // Data descriptors on stored entries; zip64 local extra fields forced.
+      const storedForced = join(dir, 'stored-forced.zip');
+      execFileSync('zip', ['-q', '-D', '-0', '-fd', storedForced, ...names], { cwd: src });
+      await opens(readFileSync(storedForced));
+      const zip64 = join(dir, 'zip64.zip');
+      execFileSync('zip', ['-q', '-D', '-fz', zip64, ...names], { cwd: src });
+      await opens(readFileSync(zip64));
     },
   );
 
   it.runIf(toolsAvailable('python3'))(
-    "Python's zipfile: to a file, and streamed (data descriptors, zip64 ones too)",
+    "Python's zipfile: to a file, and streamed (data descriptors, zip64 ones too, stored entries too)",
     async () => {
       const { src, names } = await files();
       execFileSync('python3', ['-c', PYTHON_ZIP, src, dir, ...names]);
-      for (const mode of ['file', 'stream', 'stream-zip64']) {
+      for (const mode of ['file', 'file-zip64', 'stream', 'stream-zip64', 'stream-stored']) {
         await opens(readFileSync(join(dir, `${mode}.zip`)));
       }
     },
   );
 
-  it('zip.js: with data descriptors (12 bytes, no signature), zip64 ones too', async () => {
+  it('zip.js: with data descriptors (with and without signature), zip64 ones too', async () => {
     const { entries } = await writtenEntries();
     for (const zip64 of [false, true]) {
-      const writer = new ZipWriter(new Uint8ArrayWriter(), {
-        useWebWorkers: false,
-        dataDescriptor: true,
-        zip64,
-      });
-      for (const [name, bytes] of entries) await writer.add(name, new Uint8ArrayReader(bytes));
-      await opens(await writer.close());
+      for (const dataDescriptorSignature of [false, true]) {
+        const writer = new ZipWriter(new Uint8ArrayWriter(), {
+          useWebWorkers: false,
+          dataDescriptor: true,
+          dataDescriptorSignature,
+          zip64,
+        });
+        for (const [name, bytes] of entries) await writer.add(name, new Uint8ArrayReader(bytes));
+        await opens(await writer.close());
+      }
     }
   });
 });

@@ -1,0 +1,87 @@
+/**
+ * `inflateEntry`: a bundle entry's deflate data inflates to exactly its declared size, as one
+ * whole deflate stream with nothing after it.
+ */
+import { deflateRawSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { inflateEntry } from '../../src/bundle/inflate-entry.js';
+import { CompressionError } from '../../src/errors.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
+import { expectSame, textBytes } from './helpers.js';
+
+const deflated = (bytes: Uint8Array) => new Uint8Array(deflateRawSync(bytes));
+
+/** The error `inflateEntry` throws, expected to be a {@link CompressionError}. */
+function refusal(data: Uint8Array, size: number): CompressionError {
+  let err: unknown;
+  try {
+    inflateEntry(data, size);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(CompressionError);
+  expect((err as CompressionError).code).toBe('ERR_COMPRESSION');
+  return err as CompressionError;
+}
+
+describe('inflateEntry', () => {
+  it('inflates to exactly the declared bytes, across many pieces and none', () => {
+    for (const bytes of [
+      new Uint8Array(0),
+      new TextEncoder().encode('hello'),
+      textBytes(300_000, 1),
+      pseudoRandom(200_000, 2),
+    ]) {
+      expectSame(inflateEntry(deflated(bytes), bytes.length), bytes);
+    }
+  });
+
+  it('refuses bytes after the end of the deflate stream', () => {
+    const bytes = textBytes(10_000, 3);
+    for (const after of [
+      new Uint8Array(1),
+      deflated(bytes),
+      new TextEncoder().encode('PK\x03\x04'),
+    ]) {
+      expect(refusal(concat([deflated(bytes), after]), bytes.length).message).toBe(
+        `${after.length} bytes follow the end of the deflate data`,
+      );
+    }
+  });
+
+  it('refuses a deflate stream that ends before its end', () => {
+    const bytes = textBytes(100_000, 4);
+    const data = deflated(bytes);
+    for (const cut of [0, 1, data.length >> 1, data.length - 1]) {
+      expect(refusal(data.subarray(0, cut), bytes.length).message).toMatch(
+        /^deflate data ends before the end of its stream \(\d+ of 100000 bytes inflated\)$/,
+      );
+    }
+  });
+
+  it('stops at the declared size: a bomb inflates no further', () => {
+    // 16 MiB of zeros in about 16 KiB: refused at the first piece past 1000 bytes.
+    const bomb = deflated(new Uint8Array(16 << 20));
+    expect(bomb.length).toBeLessThan(20_000);
+    expect(refusal(bomb, 1000).message).toBe('deflate data inflates past its declared 1000 bytes');
+    // One byte short of what it holds, and nothing declared.
+    const bytes = textBytes(70_000, 5);
+    expect(refusal(deflated(bytes), bytes.length - 1).message).toBe(
+      `deflate data inflates past its declared ${bytes.length - 1} bytes`,
+    );
+    expect(refusal(deflated(bytes), 0).message).toBe(
+      'deflate data inflates past its declared 0 bytes',
+    );
+  });
+
+  it('refuses output shorter than declared, and data that is not deflate', () => {
+    const bytes = textBytes(5_000, 6);
+    expect(refusal(deflated(bytes), bytes.length + 1).message).toBe(
+      `deflate data inflates to ${bytes.length} bytes, it declares ${bytes.length + 1}`,
+    );
+    // Block type 3 does not exist.
+    expect(refusal(new Uint8Array([0xff, 0xff]), 10).message).toMatch(
+      /^deflate data does not inflate: invalid block type$/,
+    );
+  });
+});
