@@ -22,7 +22,11 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { quoted } from '../quoted.js';
 import type { ChunkReader } from '../store/types.js';
-import { dataDescriptorAgrees, isDataDescriptorLength } from './data-descriptor.js';
+import {
+  dataDescriptorAgrees,
+  descriptorInStoredData,
+  isDataDescriptorLength,
+} from './data-descriptor.js';
 import { checkEntriesApart, type EntryLimits, type EntryPlace } from './entry-place.js';
 import { inflateEntry } from './inflate-entry.js';
 import {
@@ -147,6 +151,14 @@ async function readEntry(
       );
     }
     const data = read.subarray(0, e.compressedSize);
+    if (described && !e.deflated) {
+      const hidden = descriptorInStoredData(data);
+      if (hidden !== undefined) {
+        throw fail(
+          `entry is stored with a data descriptor after it, and its data holds one at byte ${start + hidden} that a reader scanning for it ends the entry at`,
+        );
+      }
+    }
     options.signal?.throwIfAborted();
     let bytes = data;
     if (e.deflated) {

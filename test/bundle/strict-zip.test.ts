@@ -684,6 +684,49 @@ describe('entries that a reader walking local headers lists differently', () => 
       }
     },
   );
+
+  it.runIf(toolsAvailable('bsdtar'))(
+    'a stored entry followed by a data descriptor whose data holds one a reader ends it at is refused',
+    async () => {
+      for (const hostile of ['index', 'chunk'] as const) {
+        // Flag bit 3 set on a stored entry: a reader that walks local headers finds its end by
+        // looking for a descriptor. Its data: the entry's start, a descriptor for that start,
+        // and a whole entry; then the descriptor the central directory agrees with.
+        let data: Uint8Array = new Uint8Array(0);
+        const { zip, at, name } = twoEntries(hostile, (plain) => {
+          data = concat([plain, descriptor(plain, plain.length), HIDDEN]);
+          return { name: '', data };
+        });
+        const described = (bytes: Uint8Array) => {
+          const [flagged, view] = copyOf(bytes);
+          view.setUint16(at + 6, 8, true);
+          for (const field of [14, 18, 22]) view.setUint32(at + field, 0, true);
+          const dataEnd = at + 30 + name.length + data.length;
+          return inserted(flagged, dataEnd, descriptor(data, data.length));
+        };
+        const out = described(zip);
+        expect(listedFromStdin(out)).toContain('evil.sh');
+        const plainLength = data.length - 16 - HIDDEN.length;
+        await unreadable(
+          out,
+          name,
+          new RegExp(
+            `stored with a data descriptor after it, and its data holds one at byte ${at + 30 + name.length + plainLength} that a reader scanning for it ends the entry at`,
+          ),
+        );
+        // Control: a descriptor signature in the data that gives neither the CRC-32 nor the
+        // length of the data before it reads.
+        const [harmless, view] = copyOf(zip);
+        const inner = at + 30 + name.length + plainLength;
+        view.setUint32(inner + 4, view.getUint32(inner + 4, true) ^ 1, true);
+        view.setUint32(inner + 8, plainLength + 1, true);
+        data = harmless.slice(at + 30 + name.length, at + 30 + name.length + data.length);
+        const renamed = twoEntries(hostile, () => ({ name: '', data }));
+        const bundle = await openBundle(described(renamed.zip), { hash });
+        await (hostile === 'index' ? bundle.root() : bundle.get(digestOf(renamed.name)));
+      }
+    },
+  );
 });
 
 describe('a bundle of many chunks, as the project writes it', () => {
