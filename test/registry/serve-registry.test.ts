@@ -96,6 +96,14 @@ function rawGet(url: string, digest: string): Promise<Socket> {
   });
 }
 
+/** A raw connection to the server (its errors ignored: the server may end it), connected. */
+async function connectTo(hostname: string, port: string): Promise<Socket> {
+  const socket = connect(Number(port), hostname);
+  socket.on('error', () => {});
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  return socket;
+}
+
 /** The server's side of each connection it takes, by the client's port. */
 function serverSockets(running: RunningRegistry): Map<number, Socket> {
   const byPort = new Map<number, Socket>();
@@ -198,10 +206,8 @@ describe('serveRegistry', () => {
       recording = false;
       armed = true;
       const { hostname, port } = new URL(running.url);
-      const socket = connect(Number(port), hostname);
+      const socket = await connectTo(hostname, port);
       const seen = watch(socket);
-      socket.on('error', () => {});
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       const get = (d: string) => `GET /v2/img/blobs/${d} HTTP/1.1\r\nHost: x\r\n\r\n`;
       socket.write(get(layers.big) + get(layers.x));
       await until(() => held > 0, 'the first body to wait for a chunk');
@@ -237,9 +243,7 @@ describe('serveRegistry', () => {
       if (req.url?.startsWith('/p/')) taken++;
     });
     const { hostname, port } = new URL(running.url);
-    const socket = connect(Number(port), hostname);
-    socket.on('error', () => {});
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const socket = await connectTo(hostname, port);
     const seen = watch(socket);
     let text = '';
     socket.on('data', (b: Buffer) => {
@@ -279,9 +283,7 @@ describe('serveRegistry', () => {
       if (req.url?.startsWith('/p/')) taken++;
     });
     const { hostname, port } = new URL(running.url);
-    const socket = connect(Number(port), hostname);
-    socket.on('error', () => {});
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const socket = await connectTo(hostname, port);
     const seen = watch(socket);
     try {
       // Forty in one write, read by the server at once.
@@ -313,10 +315,8 @@ describe('serveRegistry', () => {
     const { hostname, port } = new URL(running.url);
     /** A connection that sent one request; resolves with it once it is answered or closed. */
     const ask = async (n: number) => {
-      const socket = connect(Number(port), hostname);
-      socket.on('error', () => {});
+      const socket = await connectTo(hostname, port);
       const seen = watch(socket);
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       socket.write(`GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`);
       await until(() => seen.got > 0 || seen.closed, `an answer or a close for /p/${n}`);
       return { socket, seen };
@@ -350,13 +350,6 @@ describe('serveRegistry', () => {
     }
   });
 
-  it('refuses a maxConnections that is not a whole number from 1', async () => {
-    const handler = createRegistryHandler({ repositories: new Map(), store, hash });
-    for (const n of [0, -1, 2.5, Number.NaN]) {
-      await expect(serveRegistry(handler, { maxConnections: n })).rejects.toThrow(/maxConnections/);
-    }
-  });
-
   it('ends the connection of a client that reads none of its answers with no body, after the stall timeout', async () => {
     // Answers of 60 KB of headers and no body: 256 of them (15 MB) fill the connection's buffers.
     const pad = 'a'.repeat(60_000);
@@ -367,9 +360,7 @@ describe('serveRegistry', () => {
       );
     const running = await serveRegistry(handler, { maxPipelined: 300, stallTimeoutMs: 500 });
     const { hostname, port } = new URL(running.url);
-    const socket = connect(Number(port), hostname);
-    socket.on('error', () => {});
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const socket = await connectTo(hostname, port);
     // It reads nothing (so it would not see the connection end either: the server's count
     // tells).
     socket.pause();
@@ -393,10 +384,12 @@ describe('serveRegistry', () => {
     }
   });
 
-  it('refuses a maxPipelined that is not a whole number from 1', async () => {
+  it('refuses a maxPipelined or maxConnections that is not a whole number from 1', async () => {
     const handler = createRegistryHandler({ repositories: new Map(), store, hash });
-    for (const n of [0, -1, 2.5, Number.NaN]) {
-      await expect(serveRegistry(handler, { maxPipelined: n })).rejects.toThrow(/maxPipelined/);
+    for (const option of ['maxPipelined', 'maxConnections']) {
+      for (const n of [0, -1, 2.5, Number.NaN]) {
+        await expect(serveRegistry(handler, { [option]: n })).rejects.toThrow(option);
+      }
     }
   });
 
@@ -521,14 +514,12 @@ describe('serveRegistry', () => {
     ]);
     try {
       const [hostname, port] = served.host.split(':') as [string, string];
-      const socket = connect(Number(port), hostname);
-      socket.on('error', () => {});
+      const socket = await connectTo(hostname, port);
       const seen = watch(socket);
       let text = '';
       socket.on('data', (b: Buffer) => {
         text += b.toString('latin1');
       });
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
       // Parsed in one go, before any is answered: two unanswered (more than 1) end it.
       socket.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(10));
       const answers = () => text.match(/HTTP\/1\.1 200 /g)?.length ?? 0;
@@ -555,11 +546,9 @@ describe('serveRegistry', () => {
       const [hostname, port] = served.host.split(':') as [string, string];
       const seen: { got: number; closed: boolean }[] = [];
       for (let i = 0; i < 2; i++) {
-        const socket = connect(Number(port), hostname);
-        socket.on('error', () => {});
+        const socket = await connectTo(hostname, port);
         sockets.push(socket);
         seen.push(watch(socket));
-        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
         socket.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n');
         await until(
           () => seen[i]!.got > 0 || seen[i]!.closed,
