@@ -518,6 +518,12 @@ describe('collectGarbage, records found bad', () => {
   }
   /** A store of a, b, c, and a record of a chunk only b refers to, damaged. */
   async function damagedStore() {
+    const found = await onlyBRecord();
+    flipStoredBit(found.victim);
+    return found;
+  }
+  /** A store of a, b, c, and a record (over 1000 bytes stored) of a chunk only b refers to. */
+  async function onlyBRecord() {
     const root = fresh();
     const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
     const store = await PackStore.open(root);
@@ -530,7 +536,6 @@ describe('collectGarbage, records found bad', () => {
     const victim = packRecords(root).find(
       (r) => b.has(r.digest) && !a.has(r.digest) && !c.has(r.digest) && r.entry.stored > 1000,
     )!;
-    flipStoredBit(victim);
     return { root, idx, victim };
   }
 
@@ -590,20 +595,9 @@ describe('collectGarbage, records found bad', () => {
   });
 
   it('a listed record whose read fails without proof keeps its pack as it was: it may be the only copy', async () => {
-    const root = fresh();
-    const idx = await storeOf(root, 'pack', ['a', 'b', 'c']);
-    const store = await PackStore.open(root);
-    const [a, b, c] = [
-      await chunksOf(idx.a!, store),
-      await chunksOf(idx.b!, store),
-      await chunksOf(idx.c!, store),
-    ];
-    await store.close();
     // A good record of a chunk only b refers to, listed bad (wrongly), whose reads fail
     // without proof (as when the pack ends early under the read).
-    const victim = packRecords(root).find(
-      (r) => b.has(r.digest) && !a.has(r.digest) && !c.has(r.digest) && r.entry.stored > 1000,
-    )!;
+    const { root, idx, victim } = await onlyBRecord();
     const list = victim.pack.replace(/\.pack$/, '.bad');
     writeFileSync(list, `${victim.digest} ${victim.entry.offset}\n`);
     const get = PackStore.prototype.get;
