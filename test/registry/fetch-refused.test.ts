@@ -147,8 +147,8 @@ describe.each([
     expect(mayPass(err)).toBe(true);
   });
 
-  it('a host name the resolver did not find is asked once, typed and named', async () => {
-    const looked = failLookups('ENOTFOUND');
+  /** One manifest request to registry.invalid, 3 retries allowed: the fetches made, the error. */
+  async function askInvalidHost(): Promise<{ asked: number; err: unknown }> {
     let asked = 0;
     const counted = ((...args: Parameters<typeof fetch>) => {
       asked++;
@@ -161,6 +161,12 @@ describe.each([
       retryDelayMs: 1,
     });
     const err = await s.request(`${s.base}/manifests/v1`).catch((e: unknown) => e);
+    return { asked, err };
+  }
+
+  it('a host name the resolver did not find is asked once, typed and named', async () => {
+    const looked = failLookups('ENOTFOUND');
+    const { asked, err } = await askInvalidHost();
     expect(asked).toBe(1);
     expect(looked).toContain('registry.invalid');
     expect(err).toBeInstanceOf(RegistryError);
@@ -170,18 +176,7 @@ describe.each([
 
   it('a resolver that could not answer just then is asked again: 4 times in all', async () => {
     failLookups('EAI_AGAIN');
-    let asked = 0;
-    const counted = ((...args: Parameters<typeof fetch>) => {
-      asked++;
-      return fetch(...args);
-    }) as typeof fetch;
-    const s = openSession(parseImageReference('registry.invalid/app'), 'pull', {
-      plainHttp: true,
-      fetch: counted,
-      retries: 3,
-      retryDelayMs: 1,
-    });
-    const err = await s.request(`${s.base}/manifests/v1`).catch((e: unknown) => e);
+    const { asked, err } = await askInvalidHost();
     expect(asked).toBe(4);
     expect((err as Error).message).toMatch(/: no answer: .*EAI_AGAIN registry\.invalid/);
     expect(mayPass(err)).toBe(true);
