@@ -43,7 +43,11 @@ export function inflateEntry(data: Uint8Array, size: number): Uint8Array {
     at += bytes.length;
   };
   try {
-    inflater.push(data, true);
+    // No Z_FINISH: with it, pako's loop stops when a full output piece meets the end of the
+    // input with output still pending (a long match across a 64 KiB mark near the end), and a
+    // valid stream is left unfinished. Without it, the stream still ends where its last block
+    // does, and a truncated one still comes out unfinished.
+    inflater.push(data, false);
   } catch (err) {
     if (err instanceof PastDeclared) {
       throw new CompressionError(`deflate data inflates past its declared ${size} bytes`);
