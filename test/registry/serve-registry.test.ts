@@ -104,6 +104,50 @@ async function connectTo(hostname: string, port: string): Promise<Socket> {
   return socket;
 }
 
+/** A pipelined GET of `/p/<n>`. */
+const pipelined = (n: number) => `GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
+
+/**
+ * A server with `maxPipelined` answering each request with its number (`x-n`), the first
+ * (`/p/1`, with a body of 1 MiB) only once `gate` opens, and a raw connection to it: what the
+ * server took in on it, and the numbers answered on it so far, in order.
+ */
+async function pipelining(maxPipelined: number) {
+  const gate = deferred();
+  const body = new Uint8Array(1 << 20);
+  const handler = async (request: Request) => {
+    const n = new URL(request.url).pathname.split('/').pop() ?? '';
+    if (n === '1') await gate.promise;
+    const headers = { 'x-n': n, 'content-length': String(n === '1' ? body.length : 0) };
+    return new Response(n === '1' ? body : null, { headers });
+  };
+  const running = await serveRegistry(handler, { maxPipelined });
+  let taken = 0;
+  running.server.on('request', (req: { url?: string }) => {
+    if (req.url?.startsWith('/p/')) taken++;
+  });
+  const { hostname, port } = new URL(running.url);
+  const socket = await connectTo(hostname, port);
+  const seen = watch(socket);
+  let text = '';
+  socket.on('data', (b: Buffer) => {
+    text += b.toString('latin1');
+  });
+  return {
+    running,
+    socket,
+    seen,
+    gate,
+    taken: () => taken,
+    answered: () => [...text.matchAll(/^x-n: (\d+)\r$/gim)].map((m) => Number(m[1])),
+    end: async () => {
+      gate.resolve();
+      socket.destroy();
+      await running.close();
+    },
+  };
+}
+
 /** The server's side of each connection it takes, by the client's port. */
 function serverSockets(running: RunningRegistry): Map<number, Socket> {
   const byPort = new Map<number, Socket>();
@@ -227,81 +271,40 @@ describe('serveRegistry', () => {
   });
 
   it('answers up to maxPipelined pipelined requests in order, on a connection that stays open', async () => {
-    // The first answer waits for its gate, with a body of 1 MiB; every request is answered
-    // with its number.
-    const gate = deferred();
-    const body = new Uint8Array(1 << 20);
-    const handler = async (request: Request) => {
-      const n = new URL(request.url).pathname.split('/').pop() ?? '';
-      if (n === '1') await gate.promise;
-      const headers = { 'x-n': n, 'content-length': String(n === '1' ? body.length : 0) };
-      return new Response(n === '1' ? body : null, { headers });
-    };
-    const running = await serveRegistry(handler, { maxPipelined: 4 });
-    let taken = 0;
-    running.server.on('request', (req: { url?: string }) => {
-      if (req.url?.startsWith('/p/')) taken++;
-    });
-    const { hostname, port } = new URL(running.url);
-    const socket = await connectTo(hostname, port);
-    const seen = watch(socket);
-    let text = '';
-    socket.on('data', (b: Buffer) => {
-      text += b.toString('latin1');
-    });
-    const get = (n: number) => `GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
-    const answered = () => [...text.matchAll(/^x-n: (\d+)\r$/gim)].map((m) => Number(m[1]));
+    const p = await pipelining(4);
     try {
-      socket.write([1, 2, 3, 4].map(get).join(''));
-      await until(() => taken === 4, 'four requests taken in');
-      expect(seen.got).toBe(0);
-      gate.resolve();
-      await until(() => answered().length === 4 || seen.closed, 'four answers');
-      expect(answered()).toEqual([1, 2, 3, 4]);
+      p.socket.write([1, 2, 3, 4].map(pipelined).join(''));
+      await until(() => p.taken() === 4, 'four requests taken in');
+      expect(p.seen.got).toBe(0);
+      p.gate.resolve();
+      await until(() => p.answered().length === 4 || p.seen.closed, 'four answers');
+      expect(p.answered()).toEqual([1, 2, 3, 4]);
       // The connection serves on: four more, all answered at once.
-      socket.write([5, 6, 7, 8].map(get).join(''));
-      await until(() => answered().length === 8 || seen.closed, 'eight answers');
-      expect(answered()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-      expect(seen.closed).toBe(false);
+      p.socket.write([5, 6, 7, 8].map(pipelined).join(''));
+      await until(() => p.answered().length === 8 || p.seen.closed, 'eight answers');
+      expect(p.answered()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      expect(p.seen.closed).toBe(false);
     } finally {
-      gate.resolve();
-      socket.destroy();
-      await running.close();
+      await p.end();
     }
   });
 
   it('ends a connection with more than maxPipelined requests unanswered, answering none of them', async () => {
-    const gate = deferred();
-    const handler = async (request: Request) => {
-      const n = new URL(request.url).pathname.split('/').pop() ?? '';
-      if (n === '1') await gate.promise;
-      return new Response(null, { headers: { 'x-n': n } });
-    };
-    const running = await serveRegistry(handler, { maxPipelined: 4 });
-    let taken = 0;
-    running.server.on('request', (req: { url?: string }) => {
-      if (req.url?.startsWith('/p/')) taken++;
-    });
-    const { hostname, port } = new URL(running.url);
-    const socket = await connectTo(hostname, port);
-    const seen = watch(socket);
+    const p = await pipelining(4);
+    const { running } = p;
     try {
       // Forty in one write, read by the server at once.
-      let all = '';
-      for (let n = 1; n <= 40; n++) all += `GET /p/${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
-      socket.write(all);
-      await until(() => seen.closed, 'the server to end the connection');
-      expect(taken).toBeGreaterThan(4);
+      p.socket.write(Array.from({ length: 40 }, (_, i) => pipelined(i + 1)).join(''));
+      await until(() => p.seen.closed, 'the server to end the connection');
+      expect(p.taken()).toBeGreaterThan(4);
       // The first answer was held, and the others were not to come before it.
-      expect(seen.got).toBe(0);
-      gate.resolve();
+      expect(p.seen.got).toBe(0);
+      p.gate.resolve();
       // The server serves on.
       const r = await fetch(`${running.url}/other/0`, { signal: AbortSignal.timeout(10_000) });
       expect(r.headers.get('x-n')).toBe('0');
     } finally {
-      gate.resolve();
-      socket.destroy();
-      await running.close();
+      await p.end();
     }
   });
 
