@@ -9,6 +9,7 @@ import {
   Uint8ArrayReader,
   ZipReader,
 } from '@zip.js/zip.js/lib/zip-core-custom.js';
+import { inflateRawExact } from '../compress/inflate-raw.js';
 import {
   BundleError,
   ChunkDigestError,
@@ -28,7 +29,6 @@ import {
   isDataDescriptorLength,
 } from './data-descriptor.js';
 import { checkEntriesApart, type EntryLimits, type EntryPlace } from './entry-place.js';
-import { inflateEntry } from './inflate-entry.js';
 import {
   BUNDLE_INDEX_ENTRY,
   MAX_BUNDLE_CHUNK_BYTES,
@@ -163,7 +163,7 @@ async function readEntry(
     let bytes = data;
     if (e.deflated) {
       try {
-        bytes = inflateEntry(data, e.uncompressedSize);
+        bytes = inflateRawExact(data, e.uncompressedSize);
       } catch (err) {
         throw fail(
           `entry does not inflate to exactly its declared ${e.uncompressedSize} bytes: ${message(err)}`,

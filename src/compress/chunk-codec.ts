@@ -12,7 +12,7 @@ import { readBytes, streamOfBytes } from '../bytes-stream.js';
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { CompressionError } from '../errors.js';
 import { looksIncompressible } from './entropy.js';
-import { pullThrough } from './lockstep.js';
+import { inflateRawBounded } from './inflate-raw.js';
 import { decodeLz4Block } from './lz4-block.js';
 
 /**
@@ -46,9 +46,6 @@ export interface ChunkCodec {
    */
   decode(chunk: EncodedChunk, maxSize?: number, into?: Uint8Array): Promise<Uint8Array>;
 }
-
-/** Input slice written to a DecompressionStream at once: bounds its output (deflate ≤ 1032:1). */
-const DECODE_SLICE = 16 * 1024;
 
 /**
  * What every codec's `decode` starts with: the codings that need no inflater.
@@ -87,27 +84,23 @@ export function webDeflateRaw(bytes: Uint8Array): Promise<Uint8Array> {
 }
 
 /**
- * Decodes a chunk with `DecompressionStream`, bounded (see {@link ChunkCodec.decode}).
- * Shared by codecs that compress differently but decode the same way.
+ * Decodes a chunk on any runtime, bounded (see {@link ChunkCodec.decode}): deflate-raw with
+ * {@link inflateRawBounded}, which refuses bytes after the end of the deflate stream. Shared by
+ * codecs that compress differently but decode the same way.
  */
 export async function webDecode(chunk: EncodedChunk, maxSize = MAX_CHUNK_MAX): Promise<Uint8Array> {
-  const decoded = decodeWithoutInflate(chunk, maxSize);
-  if (decoded) return decoded;
+  return decodeWithoutInflate(chunk, maxSize) ?? inflateChunk(chunk.bytes, maxSize);
+}
+
+/**
+ * Inflates a deflate-raw chunk's bytes with {@link inflateRawBounded}, its errors named as a
+ * chunk's.
+ */
+function inflateChunk(bytes: Uint8Array, maxSize: number): Uint8Array {
   try {
-    return await readBytes(
-      pullThrough(
-        streamOfBytes(chunk.bytes),
-        new DecompressionStream('deflate-raw') as TransformStream<Uint8Array, Uint8Array>,
-        DECODE_SLICE,
-      ),
-      maxSize,
-      () => new CompressionError(`compressed chunk expands beyond ${maxSize} bytes`),
-    );
+    return inflateRawBounded(bytes, maxSize);
   } catch (err) {
-    if (err instanceof CompressionError) throw err;
-    throw new CompressionError(`chunk does not inflate: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new CompressionError(`chunk: ${(err as Error).message}`, { cause: err });
   }
 }
 

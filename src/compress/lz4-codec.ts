@@ -146,7 +146,7 @@ export interface LoadLz4CodecOptions {
   wasm?: WasmSource;
   /**
    * Decodes the codings other than LZ4 (the kernel decodes LZ4 blocks).
-   * @default webDecode, which inflates deflate-raw chunks with `DecompressionStream`
+   * @default webDecode, which inflates deflate-raw chunks with pako (`inflateRawBounded`)
    */
   decode?: ChunkCodec['decode'];
 }

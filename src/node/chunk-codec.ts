@@ -70,18 +70,27 @@ export function nodeChunkCodec(options: NodeChunkCodecOptions = {}): ChunkCodec 
       // Identity, and LZ4 in JS where the module cannot be loaded.
       const decoded = decodeWithoutInflate(chunk, maxSize);
       if (decoded) return decoded;
+      let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
       try {
-        // maxOutputLength stops a bomb inside zlib, before the output is allocated.
-        const options = { maxOutputLength: maxSize };
-        return blocking
+        // maxOutputLength stops a bomb inside zlib, before the output is allocated; `info`
+        // tells how much input zlib took, since it ignores bytes after the stream's end.
+        const options = { maxOutputLength: maxSize, info: true };
+        inflated = (blocking
           ? inflateRawSync(chunk.bytes, options)
-          : await inflate(chunk.bytes, options);
+          : await inflate(chunk.bytes, options)) as unknown as typeof inflated;
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         const why =
-          e.code === 'ERR_BUFFER_TOO_LARGE' ? `expands beyond ${maxSize} bytes` : e.message;
-        throw new CompressionError(`chunk does not inflate: ${why}`, { cause: err });
+          e.code === 'ERR_BUFFER_TOO_LARGE'
+            ? `deflate data inflates past ${maxSize} bytes`
+            : `deflate data does not inflate: ${e.message}`;
+        throw new CompressionError(`chunk: ${why}`, { cause: err });
       }
+      const left = chunk.bytes.length - inflated.engine.bytesWritten;
+      if (left > 0) {
+        throw new CompressionError(`chunk: ${left} bytes follow the end of the deflate data`);
+      }
+      return inflated.buffer;
     },
   };
   // Node compiles WebAssembly synchronously, so this codec needs no loading step.

@@ -88,6 +88,30 @@ describe.each(codecs)('%s chunk codec', (_, codec, coding) => {
     );
   });
 
+  it('refuses bytes after the end of a deflate stream, naming how many', async () => {
+    // Node's zlib and Node 20's DecompressionStream both ignore them.
+    const good = deflateRawSync(text);
+    for (const after of [Uint8Array.of(0), deflateRawSync(text), new Uint8Array(5000)]) {
+      const bytes = new Uint8Array([...good, ...after]);
+      const err = await codec.decode({ coding: 'deflate-raw', bytes }).catch((e) => e);
+      expect(err).toBeInstanceOf(CompressionError);
+      expect((err as Error).message).toBe(
+        `chunk: ${after.length} bytes follow the end of the deflate data`,
+      );
+    }
+    // A stream cut short, and one past the bound, are named too.
+    const cut = await codec
+      .decode({ coding: 'deflate-raw', bytes: good.subarray(0, good.length - 1) })
+      .catch((e) => e);
+    expect((cut as Error).message).toMatch(/^chunk: deflate data (ends before|does not inflate)/);
+    const past = await codec
+      .decode({ coding: 'deflate-raw', bytes: good }, text.length - 1)
+      .catch((e) => e);
+    expect((past as Error).message).toBe(
+      `chunk: deflate data inflates past ${text.length - 1} bytes`,
+    );
+  });
+
   it('refuses a malformed or bomb-like LZ4 block with CompressionError', async () => {
     // A 1-byte literal, then a match of 4 + 15 + 255 × 64 bytes at offset 1.
     const bomb = Uint8Array.of(0x1f, 0x61, 1, 0, ...new Array(64).fill(255), 0, 0x00);
