@@ -829,6 +829,7 @@ class Extractor {
     }
     const apply: string[] = [];
     const excluded: string[] = [];
+    const needRoot: string[] = [];
     for (const name of names) {
       // setfattr cuts a name at a NUL byte (escaped or not), so the name checked would not
       // be the one set (`security.selinux\0x` would pass an exclude of `security.selinux`):
@@ -841,12 +842,21 @@ class Extractor {
         );
       } else if (!select(name)) excluded.push(name);
       else if (this.isRoot || name.startsWith('user.')) apply.push(name);
-      else this.warn('xattr-not-applied', this.location, `xattr ${name} needs root`);
+      else needRoot.push(name);
     }
+    // One warning of each kind an entry, naming the xattr only when it is alone: a pax header
+    // of 1 MiB may hold thousands, of any length.
     if (excluded.length > 0) {
-      // Named only when alone: a pax header of 1 MiB may hold thousands, of any length.
-      const what = excluded.length === 1 ? `xattr ${excluded[0]}` : `${excluded.length} xattrs`;
+      const what =
+        excluded.length === 1 ? `xattr ${shownName(excluded[0]!)}` : `${excluded.length} xattrs`;
       this.warn('xattr-not-applied', this.location, `${what} not applied (excluded)`);
+    }
+    if (needRoot.length > 0) {
+      const what =
+        needRoot.length === 1
+          ? `xattr ${shownName(needRoot[0]!)} needs`
+          : `${needRoot.length} xattrs need`;
+      this.warn('xattr-not-applied', this.location, `${what} root`);
     }
     if (apply.length === 0) return;
     // One setfattr for all of an entry's xattrs, not one each: a pax header of 1 MiB holds
@@ -860,7 +870,9 @@ class Extractor {
       this.report.xattrs += apply.length;
     } catch (err) {
       const what =
-        apply.length === 1 ? `xattr ${apply[0]}` : `${apply.length} xattrs (some or all)`;
+        apply.length === 1
+          ? `xattr ${shownName(apply[0]!)}`
+          : `${apply.length} xattrs (some or all)`;
       this.warn('xattr-not-applied', this.location, `${what}: ${message(err)}`);
     }
   }
@@ -895,4 +907,14 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number | nu
     if (bytesWritten <= 0) throw new Error('write made no progress');
     at += bytesWritten;
   }
+}
+
+/** Characters of an xattr name a warning shows, at most. */
+const SHOWN_NAME = 256;
+
+/** An xattr name as a warning shows it: cut after {@link SHOWN_NAME} characters, saying so. */
+function shownName(name: string): string {
+  return name.length <= SHOWN_NAME
+    ? name
+    : `${name.slice(0, SHOWN_NAME)}… (${name.length} characters)`;
 }

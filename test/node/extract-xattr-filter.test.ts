@@ -103,6 +103,19 @@ describe.skipIf(!hasTools)('extract: which user.* xattrs', () => {
     ]);
   });
 
+  it('cuts a long name in its warning, saying how long it was', async () => {
+    const long = `user.${'x'.repeat(70_000)}`;
+    const { report, file } = await run(
+      { 'user.keep': v('1'), [long]: v('2') },
+      { xattrs: { exclude: ['user.x*'] } },
+    );
+    expect(file).toEqual(['user.keep']);
+    expect(report.warnings.map((w) => w.message)).toEqual([
+      `xattr ${long.slice(0, 256)}… (70005 characters) not applied (excluded)`,
+      `xattr ${long.slice(0, 256)}… (70005 characters) not applied (excluded)`,
+    ]);
+  });
+
   it('checks the filter before anything is made', async () => {
     const out = join(tmp, 'refused');
     await expect(
