@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'ERR_HASH_WORKER'
   | 'ERR_DEFLATE_WORKER'
   | 'ERR_STORE'
+  | 'ERR_STORE_DAMAGED'
   | 'ERR_PACK_FORMAT'
   | 'ERR_STORE_LOCKED'
   | 'ERR_USAGE'
@@ -177,6 +178,16 @@ export class WasmUnavailableError extends LayerdiffError {
 export class StoreError extends LayerdiffError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_STORE', message, options);
+  }
+}
+
+/**
+ * A check of a store (`verifyStore`, `layerdiff verify`) found chunks that do not read back,
+ * or indexes the store cannot rebuild; the report says which.
+ */
+export class StoreDamagedError extends LayerdiffError {
+  constructor(message: string) {
+    super('ERR_STORE_DAMAGED', message);
   }
 }
 

@@ -31,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   unbundle: async () => (await import('./bundle.js')).unbundleCommand,
   oci: async () => (await import('./oci.js')).ociCommand,
   gc: async () => (await import('./gc.js')).gcCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
   serve: async () => (await import('./serve.js')).serveCommand,
 };
 
@@ -112,6 +113,12 @@ commands:
       chunk coded as it was, unless --codec says). Refused while a store of <dir> is open in
       any command, as commands refuse to open a store while gc runs; LAYERDIFF_LOCK_WAIT=
       <seconds> makes either wait that long first.
+  verify --store <dir> [<index>...] [--oci <layout>]... [--json]
+      Read every chunk of <dir> and check it against its digest (in a pack store every
+      record, copies too); then check that each index, and each layer of the chunked OCI
+      layouts, can be rebuilt from <dir>. Bad records are listed, so that the next conversion
+      of their chunks stores them again and gc leaves them out. Exits 1 (ERR_STORE_DAMAGED)
+      when anything is bad or missing.
   oci convert <layout>[:<tag>] --store <dir> --out <layout> [--platform <os/arch[/variant]>]
       [--jobs N] [--json]
       Convert every layer of an OCI image layout (every manifest, or the tagged one; every

@@ -28,7 +28,6 @@
  *
  * @module
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkCodec, ChunkCoding, EncodedChunk } from '../compress/chunk-codec.js';
@@ -40,22 +39,16 @@ import {
   UsageError,
 } from '../errors.js';
 import type { IndexDecoderOptions } from '../format/decoder.js';
-import { formatDigest, parseDigest } from '../hash/digest.js';
+import { formatDigest } from '../hash/digest.js';
 import type { HashProvider } from '../hash/types.js';
 import { intOption } from '../options.js';
 import { indexChunks } from '../pipeline/open-index.js';
 import { MarkSet } from '../store/mark-set.js';
-import {
-  decodeIndexEntry,
-  INDEX_ENTRY_BYTES,
-  INDEX_HEADER_BYTES,
-  PackIndexCheck,
-  RECORD_HEADER_BYTES,
-} from '../store/pack-format.js';
+import { RECORD_HEADER_BYTES } from '../store/pack-format.js';
 import { holdsIntact } from '../store/read-chunk.js';
 import { BAD_SUFFIX } from './bad-records.js';
 import { nodeChunkCodec } from './chunk-codec.js';
-import { CHUNK_FILE_RE, FsStore, TEMPORARY_FILE_RE } from './fs-store.js';
+import { FsStore } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
 import {
@@ -65,6 +58,7 @@ import {
   PackStore,
   TEMPORARY_RE,
 } from './pack-store.js';
+import { indexBlocks, looseChunkCount, looseChunks } from './store-files.js';
 import { lockExclusive, lockShared } from './store-lock.js';
 
 /** Options of {@link collectGarbage}. */
@@ -158,17 +152,6 @@ export interface GarbageReport {
      */
     damagedCopies: number;
   };
-}
-
-/** Entries read from a pack index at a time. */
-const READ_ENTRIES = 1260;
-
-/** What the sweep takes of a pack index entry. */
-interface IndexedRecord {
-  digest: Uint8Array;
-  offset: number;
-  stored: number;
-  coding: ChunkCoding;
 }
 
 /**
@@ -364,52 +347,6 @@ async function sweepLoose(
     bytesAfter: bytes - removedBytes,
     leftovers: leftovers.length,
   };
-}
-
-/** The number of chunk files a file-per-chunk store holds, from its directories' listings. */
-async function looseChunkCount(root: string): Promise<number> {
-  let n = 0;
-  for (const sub of await chunkDirs(root)) {
-    for (const name of await readdir(sub)) if (CHUNK_FILE_RE.test(name)) n++;
-  }
-  return n;
-}
-
-/** The `sha256/<2 hex>` directories of a file-per-chunk store. */
-async function chunkDirs(root: string): Promise<string[]> {
-  const top = join(root, 'sha256');
-  return (await readdir(top))
-    .filter((sub) => /^[0-9a-f]{2}$/.test(sub))
-    .sort()
-    .map((sub) => join(top, sub));
-}
-
-/**
- * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`), and
- * hands the temporary files of its writers to `temporary`; other names are left alone.
- */
-async function looseChunks(
-  root: string,
-  visit: (path: string, digest: Uint8Array, size: number) => void,
-  temporary: (path: string) => void,
-): Promise<{ files: number; bytes: number }> {
-  let files = 0;
-  let bytes = 0;
-  for (const dir of await chunkDirs(root)) {
-    const sub = dir.slice(-2);
-    for (const name of (await readdir(dir)).sort()) {
-      if (TEMPORARY_FILE_RE.test(name)) temporary(join(dir, name));
-      const m = CHUNK_FILE_RE.exec(name);
-      if (!m || !m[1]!.startsWith(sub)) continue;
-      const path = join(dir, name);
-      const st = await stat(path).catch(() => undefined);
-      if (!st?.isFile()) continue;
-      files++;
-      bytes += st.size;
-      visit(path, parseDigest(`sha256:${m[1]}`)!, st.size);
-    }
-  }
-  return { files, bytes };
 }
 
 /** Removes and rewrites packs (see the module's notes). */
@@ -646,58 +583,4 @@ async function removeFile(path: string): Promise<void> {
       throw new StoreError(`removing ${path}: ${err.message}`, { cause: err });
     }
   });
-}
-
-/**
- * Reads a pack index in blocks: checks all of it first, then hands out its entries a block at a
- * time (each entry's digest a copy), so that no index is held whole (the format allows 218 MB).
- * @throws {@link PackFormatError} for a damaged index.
- */
-function* indexBlocks(path: string): Generator<{ packSize: number; entries: IndexedRecord[] }> {
-  const block = new Uint8Array(READ_ENTRIES * INDEX_ENTRY_BYTES);
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    const read = (n: number, at: number): Uint8Array => {
-      let got = 0;
-      while (got < n) {
-        const r = readSync(fd, block, got, n - got, at + got);
-        if (r === 0) break;
-        got += r;
-      }
-      if (got < n) throw new PackFormatError(path, at + got, 'pack index cut short');
-      return block.subarray(0, n);
-    };
-    const check = new PackIndexCheck(read(INDEX_HEADER_BYTES, 0), fstatSync(fd).size, path);
-    for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
-      check.entries(read(Math.min(block.length, check.body - at), at));
-    }
-    check.finish(read(4, check.body));
-    if (check.count === 0) yield { packSize: check.packSize, entries: [] };
-    for (let at = INDEX_HEADER_BYTES; at < check.body; at += block.length) {
-      const bytes = read(Math.min(block.length, check.body - at), at);
-      const entries: IndexedRecord[] = [];
-      for (let i = 0; i < bytes.length; i += INDEX_ENTRY_BYTES) {
-        const e = decodeIndexEntry(
-          bytes.subarray(i, i + INDEX_ENTRY_BYTES),
-          check.packSize,
-          path,
-          at + i,
-        );
-        entries.push({
-          digest: e.digest.slice(),
-          offset: e.offset,
-          stored: e.stored,
-          coding: e.coding,
-        });
-      }
-      yield { packSize: check.packSize, entries };
-    }
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -79,6 +79,13 @@ export {
   serveRegistry,
 } from './serve-registry.js';
 export {
+  MAX_LISTED_PROBLEMS,
+  type VerifyOptions,
+  type VerifyProblem,
+  type VerifyReport,
+  verifyStore,
+} from './verify.js';
+export {
   DEFAULT_XATTRS_EXCLUDE,
   globMatch,
   type XattrFilter,

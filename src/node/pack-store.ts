@@ -349,6 +349,8 @@ export class PackStore implements ChunkStore {
   /** Read handles of index files, when not blocking, by pack (least recently used first). */
   private readonly indexHandles = new Map<number, Handle>();
   private readonly packs: Pack[] = [];
+  /** Pack numbers by name, for {@link PackStore.checkRecord}; rebuilt when a name is not found. */
+  private readonly packNumbers = new Map<string, number>();
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
   private readonly handles = new Map<number, Handle>();
@@ -968,6 +970,43 @@ export class PackStore implements ChunkStore {
         this.table.remove(id);
       }
     }
+  }
+
+  /** The names (without `.pack`) of the sealed packs this store has loaded, oldest first. */
+  packNames(): string[] {
+    return this.packs.filter((p) => p.filter).map((p) => packName(p.path));
+  }
+
+  /**
+   * Reads one record of a sealed pack whole and checks it against the digest its index entry
+   * lists, as `get` checks the copy it reads: a record proven bad (read twice, and not the
+   * chunk either time) is listed bad, so that lookups pass it by, the next `put` of its chunk
+   * stores it again, and a garbage collection leaves it out. Every record is read, those listed
+   * bad included, whether or not another copy of its chunk reads back.
+   * @param pack - a name {@link packNames} gave.
+   * @param record - the record's digest, offset and stored size, as the pack's index lists them.
+   * @returns `undefined` when the record holds its chunk; else what is wrong with it, and
+   *   whether that is proven (a pack that ends early may still be being written: not proven).
+   * @throws {@link StoreError} for a pack this store has not loaded, or a read that fails.
+   */
+  async checkRecord(
+    pack: string,
+    record: { digest: Uint8Array; offset: number; stored: number },
+  ): Promise<{ problem: string; proven: boolean } | undefined> {
+    if (this.closed) throw new StoreError(`store ${this.root} is closed`);
+    let n = this.packNumbers.get(pack);
+    if (n === undefined || packName(this.packs[n]?.path ?? '') !== pack) {
+      this.packNumbers.clear();
+      this.packs.forEach((p, i) => this.packNumbers.set(packName(p.path), i));
+      n = this.packNumbers.get(pack);
+    }
+    if (n === undefined || !this.packs[n]!.filter) {
+      throw new StoreError(`store ${this.root} has no sealed pack ${pack}`);
+    }
+    const entry = { ...record, coding: 'identity' as const, raw: 0 };
+    const got = await this.readCopy(n, entry, formatDigest(record.digest), undefined);
+    if (typeof got !== 'string') return undefined;
+    return { problem: got, proven: this.isProvenBad(pack, record.digest, record.offset) };
   }
 
   /**

@@ -1,0 +1,264 @@
+/**
+ * `verifyStore`: reads every chunk a store directory holds and checks each against its digest,
+ * then checks that the indexes given can be rebuilt from it. A store finds a bad copy only when
+ * a read meets it; this meets them all, as `git fsck`, `restic check --read-data` and `borg
+ * check --verify-data` do for their stores.
+ *
+ * - A pack store: every record of every sealed pack is read whole and checked (listed-bad ones
+ *   and other copies of a chunk too), one pack at a time, its index read in blocks. A record
+ *   proven bad is listed in its pack's `.bad` file, as any read that proves one does: lookups
+ *   then pass it by, the next `put` of its chunk stores it again, and `gc` leaves it out.
+ * - A file-per-chunk store: every chunk file is read and checked; a bad one is set aside
+ *   (`.corrupt`), as `get` does.
+ * - Each index (root or flat): its index chunks are read (verified), and each data chunk it
+ *   refers to must have a copy that reads back, or it is counted missing.
+ *
+ * It holds a shared lock, as an open store does, so no garbage collection runs meanwhile;
+ * conversions may. Memory stays bounded: one index block or chunk at a time, and at most
+ * {@link MAX_LISTED_PROBLEMS} problems kept for the report (all are counted).
+ *
+ * @module
+ */
+import { join } from 'node:path';
+import {
+  ChunkDigestError,
+  ChunkNotFoundError,
+  LayerdiffError,
+  PackFormatError,
+  StoreError,
+} from '../errors.js';
+import type { IndexDecoderOptions } from '../format/decoder.js';
+import { formatDigest } from '../hash/digest.js';
+import type { HashProvider } from '../hash/types.js';
+import { indexChunks } from '../pipeline/open-index.js';
+import { holdsIntact } from '../store/read-chunk.js';
+import type { FsStore } from './fs-store.js';
+import { nodeHashProvider } from './hash.js';
+import { openStore } from './open-store.js';
+import { PACKS_DIR, PackStore } from './pack-store.js';
+import { indexBlocks, looseChunks } from './store-files.js';
+
+/** Problems a report lists at most; past that they are only counted. */
+export const MAX_LISTED_PROBLEMS = 1000;
+
+/** Options of {@link verifyStore}. */
+export interface VerifyOptions {
+  /** Hashing for the index chunks read. @default nodeHashProvider() */
+  hash?: HashProvider;
+  /** Limits of the indexes read. */
+  index?: IndexDecoderOptions;
+  /** Called with each problem as it is found (those past the report's list too). */
+  onProblem?: (problem: VerifyProblem) => void;
+}
+
+/** Something {@link verifyStore} found wrong. */
+export interface VerifyProblem {
+  /**
+   * `record`: a pack's record that does not hold the chunk its index lists; `file`: a chunk
+   * file that does not hold its chunk; `missing`: a data chunk an index refers to that no copy
+   * in the store gives; `index`: an index that cannot be read whole (one of its index chunks
+   * missing or bad, or its bytes malformed).
+   */
+  kind: 'record' | 'file' | 'missing' | 'index';
+  /** The chunk, `sha256:<hex>` (absent for an index that is malformed). */
+  digest?: string;
+  /** The pack (its name) and the record's offset in it, for `record`. */
+  pack?: string;
+  offset?: number;
+  /** Which index (0-based, in the order given), for `missing` and `index`. */
+  index?: number;
+  /** What is wrong. */
+  problem: string;
+  /**
+   * For `record`: whether the record is proven bad (read twice, and not the chunk either
+   * time) and so listed; a pack that ends early may still be being written.
+   */
+  proven?: boolean;
+}
+
+/** What {@link verifyStore} read and found. */
+export interface VerifyReport {
+  layout: 'pack' | 'loose';
+  /** Sealed packs read (pack stores). */
+  packs?: number;
+  /** Records (pack stores) or chunk files read. */
+  records: number;
+  /** Their stored bytes (as kept: compressed where they are). */
+  bytes: number;
+  /** Records or chunk files that do not hold their chunk. */
+  bad: number;
+  /**
+   * Indexes read, their references to data chunks (a chunk as often as files hold it), and
+   * those references to chunks that no copy in the store gives.
+   */
+  indexes: number;
+  referenced: number;
+  missing: number;
+  /** Indexes that cannot be read whole. */
+  badIndexes: number;
+  /** The first {@link MAX_LISTED_PROBLEMS} problems found, in the order found. */
+  problems: VerifyProblem[];
+  /** True when nothing was found wrong. */
+  ok: boolean;
+}
+
+/**
+ * Reads every chunk of a store directory and checks it, then the indexes given (see the
+ * module's notes).
+ * @param root - the store directory.
+ * @param indexes - indexes (roots or flat) whose chunks must all be in the store; none to
+ *   check the store alone.
+ * @param options - hashing, index limits, and where problems go as they are found.
+ * @returns what was read and found; problems are findings, not errors.
+ * @throws {@link StoreError} when the directory holds no store, or a read fails for a reason
+ * other than the bytes read (an I/O error).
+ */
+export async function verifyStore(
+  root: string,
+  indexes:
+    | Iterable<Uint8Array | ReadableStream<Uint8Array>>
+    | AsyncIterable<Uint8Array | ReadableStream<Uint8Array>> = [],
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const hash = options.hash ?? nodeHashProvider();
+  const problems: VerifyProblem[] = [];
+  const report: VerifyReport = {
+    layout: 'pack',
+    records: 0,
+    bytes: 0,
+    bad: 0,
+    indexes: 0,
+    referenced: 0,
+    missing: 0,
+    badIndexes: 0,
+    problems,
+    ok: true,
+  };
+  const found = (p: VerifyProblem) => {
+    report.ok = false;
+    if (problems.length < MAX_LISTED_PROBLEMS) problems.push(p);
+    options.onProblem?.(p);
+  };
+  const store = await openStore(root, { existing: true, blocking: true });
+  try {
+    if (store instanceof PackStore) await scanPacks(root, store, report, found);
+    else await scanFiles(root, store, report, found);
+    for await (const index of indexes) {
+      const n = report.indexes++;
+      await checkIndex(index, n, store, hash, options.index, report, found);
+    }
+  } finally {
+    await store.close();
+  }
+  return report;
+}
+
+type Found = (p: VerifyProblem) => void;
+
+/** Reads every record of every sealed pack. */
+async function scanPacks(
+  root: string,
+  store: PackStore,
+  report: VerifyReport,
+  found: Found,
+): Promise<void> {
+  const names = store.packNames();
+  report.packs = names.length;
+  for (const pack of names) {
+    for (const { entries } of indexBlocks(join(root, PACKS_DIR, `${pack}.idx`))) {
+      for (const e of entries) {
+        report.records++;
+        report.bytes += e.stored;
+        const bad = await store.checkRecord(pack, e);
+        if (!bad) continue;
+        report.bad++;
+        found({
+          kind: 'record',
+          digest: formatDigest(e.digest),
+          pack,
+          offset: e.offset,
+          problem: bad.problem,
+          proven: bad.proven,
+        });
+      }
+    }
+  }
+}
+
+/** Reads every chunk file of a file-per-chunk store. */
+async function scanFiles(
+  root: string,
+  store: FsStore,
+  report: VerifyReport,
+  found: Found,
+): Promise<void> {
+  report.layout = 'loose';
+  await looseChunks(
+    root,
+    async (_path, raw, size) => {
+      report.records++;
+      report.bytes += size;
+      const digest = formatDigest(raw);
+      try {
+        await store.get(digest);
+      } catch (err) {
+        if (!(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError)) throw err;
+        report.bad++;
+        found({ kind: 'file', digest, problem: err.message });
+      }
+    },
+    () => {},
+  );
+}
+
+/** Reads one index whole and checks that each data chunk it refers to reads back. */
+async function checkIndex(
+  index: Uint8Array | ReadableStream<Uint8Array>,
+  n: number,
+  store: PackStore | FsStore,
+  hash: HashProvider,
+  limits: IndexDecoderOptions | undefined,
+  report: VerifyReport,
+  found: Found,
+): Promise<void> {
+  const stream =
+    index instanceof Uint8Array
+      ? new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(index);
+            c.close();
+          },
+        })
+      : index;
+  try {
+    // Every reference is checked, a chunk as often as files hold it: a set of those checked
+    // would grow with the index, or (as a Bloom filter) pass some by.
+    for await (const { kind, ref } of indexChunks(stream, store, { hash, index: limits })) {
+      if (kind !== 'data') continue;
+      report.referenced++;
+      const digest = formatDigest(ref.digest);
+      if ((await store.has(digest)) || (await holdsIntact(store, ref, hash))) continue;
+      report.missing++;
+      found({ kind: 'missing', digest, index: n, problem: `no copy of ${digest} reads back` });
+    }
+  } catch (err) {
+    // What the index's bytes and chunks can be wrong with is a finding; a store that cannot
+    // be read (an I/O error) is not.
+    if (
+      !(err instanceof LayerdiffError) ||
+      err instanceof StoreError ||
+      err instanceof PackFormatError
+    ) {
+      throw err;
+    }
+    report.badIndexes++;
+    found({
+      kind: 'index',
+      index: n,
+      ...(err instanceof ChunkDigestError || err instanceof ChunkNotFoundError
+        ? { digest: err.digest }
+        : {}),
+      problem: `the index cannot be read whole: ${(err as Error).message}`,
+    });
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * `verifyStore` and `layerdiff verify`: every record (or chunk file) of a store read and
+ * checked, copies that a good one shadows included; bad records listed, so that a later put
+ * repairs them; references no copy gives, and indexes that cannot be read whole, reported;
+ * a sound store passes. Stores made by real conversions, damaged by flipping stored bits.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FsStore } from '../../src/node/fs-store.js';
+import { PackStore } from '../../src/node/pack-store.js';
+import { verifyStore } from '../../src/node/verify.js';
+import { runCli } from '../cli/run.js';
+import { convertBytes, reassembleBytes } from '../helpers/layers.js';
+import { dropRecord, flipStoredBit, packRecords } from '../helpers/packs.js';
+import { buildTar } from './extract-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-verify-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+let n = 0;
+const fresh = () => join(work, `s${n++}`);
+
+/** Deterministic incompressible bytes. */
+const bytesOf = (seed: string, size: number) => {
+  const out = new Uint8Array(size);
+  for (let at = 0, i = 0; at < size; i++) {
+    const block = createHash('sha256').update(`${seed}/${i}`).digest();
+    out.set(block.subarray(0, Math.min(32, size - at)), at);
+    at += 32;
+  }
+  return out;
+};
+
+const tarOf = (seed: string) =>
+  buildTar([
+    { path: 'a.bin', mode: 0o644, body: bytesOf(`${seed}a`, 400_000) },
+    { path: 'b.txt', mode: 0o644, body: 'text '.repeat(50_000) },
+  ]).bytes;
+
+/** A pack store holding one converted layer; its index. */
+async function packStoreOf(root: string, tar = tarOf('x')): Promise<Uint8Array> {
+  const store = await PackStore.open(root);
+  const { index } = await convertBytes(tar, store);
+  await store.close();
+  return index;
+}
+
+describe('verifyStore, pack stores', () => {
+  it('passes a sound store, reading every record once', async () => {
+    const root = fresh();
+    const index = await packStoreOf(root);
+    const records = packRecords(root);
+    const report = await verifyStore(root, [index]);
+    expect(report).toMatchObject({
+      layout: 'pack',
+      packs: 1,
+      records: records.length,
+      bytes: records.reduce((s, r) => s + r.entry.stored, 0),
+      bad: 0,
+      indexes: 1,
+      missing: 0,
+      badIndexes: 0,
+      problems: [],
+      ok: true,
+    });
+    expect(report.referenced).toBeGreaterThan(4);
+  });
+
+  it('finds a bad record, lists it, and a later put repairs the chunk', async () => {
+    const root = fresh();
+    const tar = tarOf('y');
+    const index = await packStoreOf(root, tar);
+    const victim = packRecords(root).find((r) => r.entry.stored > 50_000)!;
+    flipStoredBit(victim);
+    const report = await verifyStore(root, [index]);
+    expect(report.ok).toBe(false);
+    expect(report.bad).toBe(1);
+    expect(report.missing).toBe(1);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        kind: 'record',
+        digest: victim.digest,
+        pack: victim.pack.slice(victim.pack.lastIndexOf('/') + 1, -'.pack'.length),
+        offset: victim.entry.offset,
+        proven: true,
+      }),
+      expect.objectContaining({ kind: 'missing', digest: victim.digest, index: 0 }),
+    ]);
+    // Listed in the pack's .bad file, for every store opened later.
+    expect(readFileSync(victim.pack.replace(/\.pack$/, '.bad'), 'utf8')).toContain(
+      victim.digest.slice('sha256:'.length),
+    );
+    // A new conversion of the same layer stores the chunk again; the store is then whole
+    // (the bad record is still there, and still reported, until gc drops it).
+    const store = await PackStore.open(root);
+    const { result } = await convertBytes(tar, store);
+    await store.close();
+    expect(result.newChunks).toBe(1);
+    const again = await verifyStore(root, [index]);
+    expect(again).toMatchObject({ bad: 1, missing: 0, packs: 2 });
+    const reader = await PackStore.open(root);
+    const rebuilt = await reassembleBytes(index, reader);
+    expect(Buffer.from(rebuilt).equals(Buffer.from(tar))).toBe(true);
+    await reader.close();
+  });
+
+  it('reads a bad copy that a good one of the same chunk shadows', async () => {
+    // Two stores of one layer, their packs put together: every chunk is held twice, and a
+    // read of a chunk stops at its first good copy.
+    const root = fresh();
+    const index = await packStoreOf(root);
+    const other = fresh();
+    await packStoreOf(other);
+    for (const f of readdirSync(join(other, 'packs'))) {
+      if (f.endsWith('.pack') || f.endsWith('.idx')) {
+        rmSync(join(root, 'packs', f), { force: true });
+        const from = join(other, 'packs', f);
+        const to = join(root, 'packs', f);
+        // Pack names hold a random part: two conversions never share one.
+        expect(existsSync(to)).toBe(false);
+        await import('node:fs/promises').then((fs) => fs.copyFile(from, to));
+      }
+    }
+    const records = packRecords(root);
+    const twice = records.filter((r) => records.filter((o) => o.digest === r.digest).length === 2);
+    expect(twice.length).toBe(records.length);
+    // Damage one copy of a chunk in each pack, of different chunks.
+    const first = twice[0]!;
+    const second = twice.find((r) => r.pack !== first.pack && r.digest !== first.digest)!;
+    flipStoredBit(first);
+    flipStoredBit(second);
+    const report = await verifyStore(root, [index]);
+    expect(report).toMatchObject({ packs: 2, records: records.length, bad: 2, missing: 0 });
+    expect(report.problems.map((p) => [p.kind, p.digest]).sort()).toEqual(
+      [
+        ['record', first.digest],
+        ['record', second.digest],
+      ].sort(),
+    );
+  });
+
+  it('reports an index whose index chunk is gone, and goes on with the next', async () => {
+    const root = fresh();
+    const index = await packStoreOf(root);
+    const second = await (async () => {
+      const store = await PackStore.open(root);
+      const { index: i } = await convertBytes(tarOf('z'), store);
+      await store.close();
+      return i;
+    })();
+    // The first layer's index chunks: in its root, not in any data chunk's place.
+    const reader = await PackStore.open(root);
+    const { indexChunks } = await import('../../src/pipeline/open-index.js');
+    const { hash } = await import('../helpers/layers.js');
+    const { formatDigest } = await import('../../src/hash/digest.js');
+    let indexChunk: string | undefined;
+    for await (const { kind, ref } of indexChunks(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(index);
+          c.close();
+        },
+      }),
+      reader,
+      { hash },
+    )) {
+      if (kind === 'index') {
+        indexChunk = formatDigest(ref.digest);
+        break;
+      }
+    }
+    await reader.close();
+    const record = packRecords(root).find((r) => r.digest === indexChunk)!;
+    dropRecord(record);
+    const report = await verifyStore(root, [index, second]);
+    expect(report).toMatchObject({ indexes: 2, badIndexes: 1, bad: 0, missing: 0, ok: false });
+    expect(report.problems).toEqual([
+      expect.objectContaining({ kind: 'index', index: 0, digest: indexChunk }),
+    ]);
+    expect(report.referenced).toBeGreaterThan(4);
+  });
+});
+
+describe('verifyStore, file-per-chunk stores', () => {
+  it('passes a sound store, finds a bad chunk file and sets it aside', async () => {
+    const root = fresh();
+    const store = await FsStore.open(root);
+    const { index } = await convertBytes(tarOf('w'), store);
+    await store.close();
+    const sound = await verifyStore(root, [index]);
+    expect(sound).toMatchObject({ layout: 'loose', bad: 0, missing: 0, ok: true });
+    expect(sound.records).toBeGreaterThan(4);
+    // Damage the largest chunk file.
+    const files = readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => join(d.parentPath, d.name));
+    const largest = files.sort(
+      (a, b) => readFileSync(b).length - readFileSync(a).length || a.localeCompare(b),
+    )[0]!;
+    const bytes = readFileSync(largest);
+    bytes[bytes.length >> 1]! ^= 1;
+    unlinkSync(largest);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(largest, bytes);
+    const report = await verifyStore(root, [index]);
+    expect(report).toMatchObject({ bad: 1, missing: 1, ok: false });
+    expect(report.problems.map((p) => p.kind)).toEqual(['file', 'missing']);
+    expect(existsSync(largest)).toBe(false);
+    expect(existsSync(`${largest}.corrupt`)).toBe(true);
+  });
+});
+
+describe('layerdiff verify', () => {
+  it('prints ok and exits 0 for a sound store; exits 1 with ERR_STORE_DAMAGED, and the report, for a damaged one', async () => {
+    const root = fresh();
+    const index = await packStoreOf(root);
+    const idx = join(work, `i${n++}.idx`);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(idx, index);
+    const sound = await runCli(['verify', '--store', root, idx]);
+    expect(sound.stderr).toBe('');
+    expect(sound.code).toBe(0);
+    expect(sound.stdout.toString()).toMatch(
+      /^read \d+ records in 1 packs \(\d+ bytes stored\): 0 bad\n1 index\(es\) refer to data chunks \d+ times: 0 to chunks no copy gives\nok\n$/,
+    );
+
+    // A data chunk's record (index chunks are a few KB).
+    const victim = packRecords(root).find((r) => r.entry.stored > 50_000)!;
+    flipStoredBit(victim);
+    const damaged = await runCli(['verify', '--store', root, idx, '--json']);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stderr).toMatch(
+      /^layerdiff verify: ERR_STORE_DAMAGED: store 1 record\(s\) bad, 1 reference\(s\) to chunks no copy gives\n$/,
+    );
+    const report = JSON.parse(damaged.stdout.toString());
+    expect(report).toMatchObject({ bad: 1, missing: 1, ok: false });
+    expect(report.problems[0]).toMatchObject({ kind: 'record', digest: victim.digest });
+
+    const usage = await runCli(['verify', idx]);
+    expect(usage.code).toBe(2);
+    const none = await runCli(['verify', '--store', join(work, 'nothing-here')]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/ERR_STORE: .*holds no layerdiff store/);
+  });
+});
