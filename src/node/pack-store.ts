@@ -997,7 +997,7 @@ export class PackStore implements ChunkStore {
     let n = this.packNumbers.get(pack);
     if (n === undefined || packName(this.packs[n]?.path ?? '') !== pack) {
       this.packNumbers.clear();
-      this.packs.forEach((p, i) => this.packNumbers.set(packName(p.path), i));
+      for (const [i, p] of this.packs.entries()) this.packNumbers.set(packName(p.path), i);
       n = this.packNumbers.get(pack);
     }
     if (n === undefined || !this.packs[n]!.filter) {
