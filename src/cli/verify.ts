@@ -12,6 +12,7 @@ import { layoutRoots } from '../node/oci-roots.js';
 import { type VerifyProblem, type VerifyReport, verifyStore } from '../node/verify.js';
 import { parse, required } from './args.js';
 import { inputDirs, inputFiles } from './paths.js';
+import { lockWaitMs } from './store.js';
 
 /** Problems the summary names one by one, at most; the report (`--json`) lists more. */
 const SHOWN_PROBLEMS = 20;
@@ -32,17 +33,23 @@ export async function verifyCommand(args: string[]): Promise<void> {
     throw new UsageError('verify reads its indexes from files, not stdin');
   await inputFiles(positionals);
   await inputDirs(layouts);
+  // Layouts are read before the store is: a wrong one fails at once, not after the scan.
+  const fromLayouts: (Uint8Array | ReadableStream<Uint8Array>)[] = [];
+  for (const l of layouts) {
+    const found = await layoutRoots(l);
+    if (found.length === 0) {
+      throw new UsageError(`${l} holds no chunked layers (is it what oci convert wrote?)`);
+    }
+    fromLayouts.push(...found);
+  }
   async function* roots(): AsyncGenerator<Uint8Array | ReadableStream<Uint8Array>> {
     for (const p of positionals) yield fileSource(p, { blocking: true });
-    for (const l of layouts) {
-      const found = await layoutRoots(l);
-      if (found.length === 0) {
-        throw new UsageError(`${l} holds no chunked layers (is it what oci convert wrote?)`);
-      }
-      yield* found;
-    }
+    yield* fromLayouts;
   }
-  const report = await verifyStore(dir, roots(), { hash: nodeHashProvider() });
+  const report = await verifyStore(dir, roots(), {
+    hash: nodeHashProvider(),
+    lockWaitMs: lockWaitMs(),
+  });
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : summary(report));
   if (!report.ok) throw new StoreDamagedError(verdict(report));
 }
@@ -53,7 +60,7 @@ function verdict(r: VerifyReport): string {
   if (r.bad) parts.push(`${r.bad} ${r.layout === 'pack' ? 'record(s)' : 'chunk file(s)'} bad`);
   if (r.missing) parts.push(`${r.missing} reference(s) to chunks no copy gives`);
   if (r.badIndexes) parts.push(`${r.badIndexes} index(es) that cannot be read whole`);
-  return `store ${parts.join(', ')}`;
+  return `found ${parts.join(', ')}`;
 }
 
 /** One problem as a line. */
@@ -80,10 +87,13 @@ function summary(r: VerifyReport): string {
   for (const p of r.problems.slice(0, SHOWN_PROBLEMS)) lines.push(line(p));
   const more = r.bad + r.missing + r.badIndexes - Math.min(r.problems.length, SHOWN_PROBLEMS);
   if (more > 0) lines.push(`  ... and ${more} more (--json lists up to ${r.problems.length})`);
-  lines.push(
-    r.ok
-      ? 'ok'
-      : 'damaged: bad records are listed, so that the next conversion of their chunks stores them again and gc leaves them out',
-  );
+  if (r.ok) lines.push('ok');
+  else if (r.bad) {
+    lines.push(
+      r.layout === 'pack'
+        ? 'records proven bad are listed: the next conversion of their chunks stores them again, and gc leaves them out'
+        : 'bad chunk files are set aside (.corrupt): the next conversion of their chunks stores them again',
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -94,13 +94,14 @@ export async function webDecode(chunk: EncodedChunk, maxSize = MAX_CHUNK_MAX): P
 
 /**
  * Inflates a deflate-raw chunk's bytes with {@link inflateRawBounded}, its errors named as a
- * chunk's.
+ * chunk's. They carry no cause: what fails here is the bytes, which a store takes as proof of
+ * a bad record (a cause with an error code would say the decoder failed).
  */
 function inflateChunk(bytes: Uint8Array, maxSize: number): Uint8Array {
   try {
     return inflateRawBounded(bytes, maxSize);
   } catch (err) {
-    throw new CompressionError(`chunk: ${(err as Error).message}`, { cause: err });
+    throw new CompressionError(`chunk: ${(err as Error).message}`);
   }
 }
 

@@ -830,22 +830,26 @@ class Extractor {
     const apply: string[] = [];
     const excluded: string[] = [];
     const needRoot: string[] = [];
+    const unusable: string[] = [];
     for (const name of names) {
       // setfattr cuts a name at a NUL byte (escaped or not), so the name checked would not
       // be the one set (`security.selinux\0x` would pass an exclude of `security.selinux`):
       // no file system holds such a name, nor an empty one.
-      if (name === '' || name.includes('\0')) {
-        this.warn(
-          'xattr-not-applied',
-          this.location,
-          `xattr ${JSON.stringify(name.slice(0, 256))} not applied: ${name ? 'a NUL byte in its name' : 'an empty name'}`,
-        );
-      } else if (!select(name)) excluded.push(name);
+      if (name === '' || name.includes('\0')) unusable.push(name);
+      else if (!select(name)) excluded.push(name);
       else if (this.isRoot || name.startsWith('user.')) apply.push(name);
       else needRoot.push(name);
     }
     // One warning of each kind an entry, naming the xattr only when it is alone: a pax header
     // of 1 MiB may hold thousands, of any length.
+    if (unusable.length > 0) {
+      const [name] = unusable as [string];
+      const what =
+        unusable.length > 1
+          ? `${unusable.length} xattrs not applied: NUL bytes in their names, or empty names`
+          : `xattr ${JSON.stringify(name.slice(0, SHOWN_NAME))} not applied: ${name ? 'a NUL byte in its name' : 'an empty name'}`;
+      this.warn('xattr-not-applied', this.location, what);
+    }
     if (excluded.length > 0) {
       const what =
         excluded.length === 1 ? `xattr ${shownName(excluded[0]!)}` : `${excluded.length} xattrs`;

@@ -63,6 +63,16 @@ const SUFFIXES: Record<ChunkCoding, string> = {
   'lz4-block': LZ4_SUFFIX,
 };
 
+/**
+ * The coding of a chunk file from its name (see {@link CHUNK_FILE_RE}).
+ * @returns the coding, or `undefined` for a name that is not a chunk file's.
+ */
+export function chunkFileCoding(name: string): ChunkCoding | undefined {
+  const m = CHUNK_FILE_RE.exec(name);
+  if (!m) return undefined;
+  return m[2] === DEFLATE_SUFFIX ? 'deflate-raw' : m[2] === LZ4_SUFFIX ? 'lz4-block' : 'identity';
+}
+
 /** Options of {@link FsStore.open}. */
 export interface FsStoreOptions {
   /**
@@ -166,38 +176,67 @@ export class FsStore implements ChunkStore {
    * @throws {@link ChunkNotFoundError}, {@link ChunkDigestError} (corrupt file), {@link StoreError}.
    */
   async get(digest: string): Promise<Uint8Array> {
-    const path = this.pathOf(digest);
     // Try the form found last first; a corrupt file does not hide a good one.
     const order = this.order;
     let found = false;
     let failure: ChunkDigestError | undefined;
     for (const coding of order) {
-      const file = path + SUFFIXES[coding];
-      const read = await readChunkFile(digest, file);
-      if (!read) continue;
+      const got = await this.readForm(digest, coding);
+      if (got === undefined) continue;
       found = true;
-      let problem = read.problem;
-      if (read.bytes) {
-        try {
-          const bytes = await (this.codec || READ_CODEC).decode({ coding, bytes: read.bytes });
-          const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-          if (actual === digest) {
-            if (coding !== order[0]) this.order = [coding, ...order.filter((c) => c !== coding)];
-            return bytes;
-          }
-          problem = `${file} holds bytes with digest ${actual}`;
-        } catch (err) {
-          // Only bytes that do not decode are the file's fault; anything else (the decoder
-          // itself failing) must not set a good file aside.
-          if (!(err instanceof CompressionError)) throw err;
-          problem = `${file}: ${err.message}`;
-        }
+      if (got instanceof Uint8Array) {
+        if (coding !== order[0]) this.order = [coding, ...order.filter((c) => c !== coding)];
+        return got;
       }
-      failure ??= new ChunkDigestError(digest, problem!);
-      if (this.options.markBad !== false) await quarantine(file, read.file);
+      failure ??= new ChunkDigestError(digest, got.problem);
     }
     if (!found) throw new ChunkNotFoundError(digest);
     throw failure!;
+  }
+
+  /**
+   * Reads the one file of a chunk in one coding, as `get` reads each, and checks it: a file
+   * that fails is set aside (`.corrupt`) unless `markBad` is false. `verifyStore` reads every
+   * file this way, where `get` stops at the first good form.
+   * @param digest - `sha256:<hex>`.
+   * @param coding - which of the chunk's files (no suffix, `.d` or `.l`).
+   * @returns `undefined` when the file holds the chunk, `'absent'` when there is no such file,
+   *   else what is wrong with it.
+   * @throws {@link StoreError} for a read that fails (an I/O error).
+   */
+  async checkFile(digest: string, coding: ChunkCoding): Promise<string | 'absent' | undefined> {
+    const got = await this.readForm(digest, coding);
+    if (got === undefined) return 'absent';
+    return got instanceof Uint8Array ? undefined : got.problem;
+  }
+
+  /**
+   * The chunk from its file in `coding`, decoded and verified; what is wrong with the file
+   * (set aside, unless `markBad` is false); or `undefined` when there is no such file.
+   */
+  private async readForm(
+    digest: string,
+    coding: ChunkCoding,
+  ): Promise<Uint8Array | { problem: string } | undefined> {
+    const file = this.pathOf(digest) + SUFFIXES[coding];
+    const read = await readChunkFile(digest, file);
+    if (!read) return undefined;
+    let problem = read.problem;
+    if (read.bytes) {
+      try {
+        const bytes = await (this.codec || READ_CODEC).decode({ coding, bytes: read.bytes });
+        const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+        if (actual === digest) return bytes;
+        problem = `${file} holds bytes with digest ${actual}`;
+      } catch (err) {
+        // Only bytes that do not decode are the file's fault; anything else (the decoder
+        // itself failing) must not set a good file aside.
+        if (!(err instanceof CompressionError)) throw err;
+        problem = `${file}: ${err.message}`;
+      }
+    }
+    if (this.options.markBad !== false) await quarantine(file, read.file);
+    return { problem: problem! };
   }
 
   async has(digest: string): Promise<boolean> {

@@ -972,13 +972,16 @@ export class PackStore implements ChunkStore {
     }
   }
 
-  /** The names (without `.pack`) of the sealed packs this store has loaded, oldest first. */
+  /**
+   * The names (without `.pack`) of the published packs this store has loaded, oldest first:
+   * those it looks up through sorted indexes and those of older, unsorted ones alike.
+   */
   packNames(): string[] {
-    return this.packs.filter((p) => p.filter).map((p) => packName(p.path));
+    return this.packs.filter((p) => !p.open).map((p) => packName(p.path));
   }
 
   /**
-   * Reads one record of a sealed pack whole and checks it against the digest its index entry
+   * Reads one record of a published pack whole and checks it against the digest its index entry
    * lists, as `get` checks the copy it reads: a record proven bad (read twice, and not the
    * chunk either time) is listed bad, so that lookups pass it by, the next `put` of its chunk
    * stores it again, and a garbage collection leaves it out. Every record is read, those listed
@@ -1000,8 +1003,8 @@ export class PackStore implements ChunkStore {
       for (const [i, p] of this.packs.entries()) this.packNumbers.set(packName(p.path), i);
       n = this.packNumbers.get(pack);
     }
-    if (n === undefined || !this.packs[n]!.filter) {
-      throw new StoreError(`store ${this.root} has no sealed pack ${pack}`);
+    if (n === undefined || this.packs[n]!.open) {
+      throw new StoreError(`store ${this.root} has no published pack ${pack}`);
     }
     const entry = { ...record, coding: 'identity' as const, raw: 0 };
     const got = await this.readCopy(n, entry, formatDigest(record.digest), undefined);

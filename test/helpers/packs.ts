@@ -1,16 +1,19 @@
 /**
  * Test access to a pack store's files: list its records, read one, drop one from its index,
- * damage one in place.
+ * damage one in place, write an index in the unsorted order of earlier builds.
  */
 
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { decodeLz4Block } from '../../src/compress/lz4-block.js';
+import { crc32 } from '../../src/hash/crc32.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import {
   decodePackIndex,
   encodePackIndex,
+  INDEX_ENTRY_BYTES,
+  INDEX_HEADER_BYTES,
   type PackEntry,
   RECORD_HEADER_BYTES,
 } from '../../src/store/pack-format.js';
@@ -76,4 +79,21 @@ export function flipStoredBit(r: PackRecord, at = r.entry.stored >> 1): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Rewrites a pack's index in reverse order, as earlier builds wrote them (the table path). */
+export function reverseIndex(idx: string): void {
+  const sorted = new Uint8Array(readFileSync(idx));
+  const count = (sorted.length - INDEX_HEADER_BYTES - 4) / INDEX_ENTRY_BYTES;
+  const reversed = sorted.slice();
+  for (let i = 0; i < count; i++) {
+    const from = INDEX_HEADER_BYTES + (count - 1 - i) * INDEX_ENTRY_BYTES;
+    reversed.set(
+      sorted.subarray(from, from + INDEX_ENTRY_BYTES),
+      INDEX_HEADER_BYTES + i * INDEX_ENTRY_BYTES,
+    );
+  }
+  const body = reversed.length - 4;
+  new DataView(reversed.buffer).setUint32(body, crc32(reversed.subarray(0, body)));
+  writeFileSync(idx, reversed);
 }

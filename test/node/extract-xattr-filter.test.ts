@@ -78,7 +78,17 @@ describe.skipIf(!hasTools)('extract: which user.* xattrs', () => {
     expect(file).toEqual(['user.keep']);
     expect(report.xattrs).toBe(2);
     expect(report.warnings.filter((w) => w.path === 'd/f').map((w) => w.message)).toEqual([
+      '2 xattrs not applied: NUL bytes in their names, or empty names',
+    ]);
+    // Alone, each is named.
+    const one = await run({ 'user.secret\0x': v('s') });
+    expect(one.report.warnings.map((w) => w.message)).toEqual([
       'xattr "user.secret\\u0000x" not applied: a NUL byte in its name',
+      'xattr "user.secret\\u0000x" not applied: a NUL byte in its name',
+    ]);
+    const empty = await run({ '': v('e') });
+    expect(empty.report.warnings.map((w) => w.message)).toEqual([
+      'xattr "" not applied: an empty name',
       'xattr "" not applied: an empty name',
     ]);
   });

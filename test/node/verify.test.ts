@@ -9,12 +9,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { StoreLockedError } from '../../src/errors.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
+import { lockExclusive } from '../../src/node/store-lock.js';
 import { verifyStore } from '../../src/node/verify.js';
 import { runCli } from '../cli/run.js';
 import { convertBytes, reassembleBytes } from '../helpers/layers.js';
-import { dropRecord, flipStoredBit, packRecords } from '../helpers/packs.js';
+import { dropRecord, flipStoredBit, packRecords, reverseIndex } from '../helpers/packs.js';
 import { buildTar } from './extract-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-verify-'));
@@ -106,6 +108,17 @@ describe('verifyStore, pack stores', () => {
     await reader.close();
   });
 
+  it('reads the packs of indexes in the unsorted order of earlier builds too', async () => {
+    const root = fresh();
+    const index = await packStoreOf(root, tarOf('u'));
+    const victim = packRecords(root).find((r) => r.entry.stored > 50_000)!;
+    reverseIndex(victim.idx);
+    flipStoredBit(victim);
+    const report = await verifyStore(root, [index]);
+    expect(report).toMatchObject({ packs: 1, bad: 1, missing: 1, ok: false });
+    expect(report.records).toBe(packRecords(root).length);
+  });
+
   it('reads a bad copy that a good one of the same chunk shadows', async () => {
     // Two stores of one layer, their packs put together: every chunk is held twice, and a
     // read of a chunk stops at its first good copy.
@@ -183,6 +196,19 @@ describe('verifyStore, pack stores', () => {
   });
 });
 
+describe('verifyStore and garbage collections', () => {
+  it('refuses to start while one runs, or waits lockWaitMs for it to end', async () => {
+    const root = fresh();
+    await packStoreOf(root);
+    const held = await lockExclusive(root);
+    await expect(verifyStore(root)).rejects.toBeInstanceOf(StoreLockedError);
+    const waiting = verifyStore(root, [], { lockWaitMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await held.release();
+    expect(await waiting).toMatchObject({ ok: true, bad: 0 });
+  });
+});
+
 describe('verifyStore, file-per-chunk stores', () => {
   it('passes a sound store, finds a bad chunk file and sets it aside', async () => {
     const root = fresh();
@@ -212,6 +238,41 @@ describe('verifyStore, file-per-chunk stores', () => {
   });
 });
 
+describe('verifyStore, file-per-chunk stores: every file of a chunk', () => {
+  it('reads a bad file that a good form of the same chunk shadows, and sets it aside', async () => {
+    const root = fresh();
+    const store = await FsStore.open(root);
+    const { index } = await convertBytes(tarOf('v'), store);
+    await store.close();
+    const { writeFileSync } = await import('node:fs');
+    const { deflateRawSync } = await import('node:zlib');
+    // The text file's chunk: stored coded (.l or .d); a bad plain copy goes beside it.
+    const files = readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
+      .filter((d) => d.isFile() && /\.[dl]$/.test(d.name))
+      .map((d) => join(d.parentPath, d.name));
+    expect(files.length).toBeGreaterThan(0);
+    const coded = files[0]!;
+    const plain = coded.slice(0, -2);
+    writeFileSync(plain, 'not the chunk');
+    // And a bad deflated copy beside a good plain chunk.
+    const rawFile = readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
+      .filter(
+        (d) => d.isFile() && /^[0-9a-f]{64}$/.test(d.name) && join(d.parentPath, d.name) !== plain,
+      )
+      .map((d) => join(d.parentPath, d.name))[0]!;
+    writeFileSync(`${rawFile}.d`, deflateRawSync(Buffer.from('not that chunk either')));
+    const report = await verifyStore(root, [index]);
+    expect(report).toMatchObject({ bad: 2, missing: 0, ok: false });
+    expect(report.problems.map((p) => p.kind)).toEqual(['file', 'file']);
+    expect(existsSync(plain)).toBe(false);
+    expect(existsSync(`${plain}.corrupt`)).toBe(true);
+    expect(existsSync(`${rawFile}.d.corrupt`)).toBe(true);
+    expect(existsSync(coded)).toBe(true);
+    expect(existsSync(rawFile)).toBe(true);
+    expect(await verifyStore(root, [index])).toMatchObject({ bad: 0, missing: 0, ok: true });
+  });
+});
+
 describe('layerdiff verify', () => {
   it('prints ok and exits 0 for a sound store; exits 1 with ERR_STORE_DAMAGED, and the report, for a damaged one', async () => {
     const root = fresh();
@@ -232,7 +293,7 @@ describe('layerdiff verify', () => {
     const damaged = await runCli(['verify', '--store', root, idx, '--json']);
     expect(damaged.code).toBe(1);
     expect(damaged.stderr).toMatch(
-      /^layerdiff verify: ERR_STORE_DAMAGED: store 1 record\(s\) bad, 1 reference\(s\) to chunks no copy gives\n$/,
+      /^layerdiff verify: ERR_STORE_DAMAGED: found 1 record\(s\) bad, 1 reference\(s\) to chunks no copy gives\n$/,
     );
     const report = JSON.parse(damaged.stdout.toString());
     expect(report).toMatchObject({ bad: 1, missing: 1, ok: false });
