@@ -30,6 +30,7 @@
  */
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { streamOfBytes } from '../bytes-stream.js';
 import type { ChunkCodec, ChunkCoding, EncodedChunk } from '../compress/chunk-codec.js';
 import {
   ChunkDigestError,
@@ -283,15 +284,7 @@ async function markAll(
   let missing = 0;
   for await (const index of indexes) {
     n++;
-    const stream =
-      index instanceof Uint8Array
-        ? new ReadableStream<Uint8Array>({
-            start(c) {
-              c.enqueue(index);
-              c.close();
-            },
-          })
-        : index;
+    const stream = index instanceof Uint8Array ? streamOfBytes(index) : index;
     for await (const { kind, ref } of indexChunks(stream, store, { hash, index: options.index })) {
       if (mark.add(ref.digest)) continue;
       referenced++;

@@ -20,6 +20,7 @@
  * @module
  */
 import { basename, join } from 'node:path';
+import { streamOfBytes } from '../bytes-stream.js';
 import {
   ChunkDigestError,
   ChunkNotFoundError,
@@ -244,15 +245,7 @@ async function checkIndex(
   report: VerifyReport,
   found: Found,
 ): Promise<void> {
-  const stream =
-    index instanceof Uint8Array
-      ? new ReadableStream<Uint8Array>({
-          start(c) {
-            c.enqueue(index);
-            c.close();
-          },
-        })
-      : index;
+  const stream = index instanceof Uint8Array ? streamOfBytes(index) : index;
   try {
     // Every reference is checked, a chunk as often as files hold it: a set of those checked
     // would grow with the index, or (as a Bloom filter) pass some by.

@@ -4,19 +4,32 @@
  * repairs them; references no copy gives, and indexes that cannot be read whole, reported;
  * a sound store passes. Stores made by real conversions, damaged by flipping stored bits.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreLockedError } from '../../src/errors.js';
+import { formatDigest } from '../../src/hash/digest.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
 import { lockExclusive } from '../../src/node/store-lock.js';
 import { verifyStore } from '../../src/node/verify.js';
+import { indexChunks } from '../../src/pipeline/open-index.js';
 import { runCli } from '../cli/run.js';
-import { convertBytes, reassembleBytes } from '../helpers/layers.js';
+import { pseudoRandom } from '../helpers/bytes.js';
+import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
 import { dropRecord, flipStoredBit, packRecords, reverseIndex } from '../helpers/packs.js';
+import { streamOf } from '../helpers/streams.js';
 import { buildTar } from './extract-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-verify-'));
@@ -24,30 +37,34 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let n = 0;
 const fresh = () => join(work, `s${n++}`);
 
-/** Deterministic incompressible bytes. */
-const bytesOf = (seed: string, size: number) => {
-  const out = new Uint8Array(size);
-  for (let at = 0, i = 0; at < size; i++) {
-    const block = createHash('sha256').update(`${seed}/${i}`).digest();
-    out.set(block.subarray(0, Math.min(32, size - at)), at);
-    at += 32;
-  }
-  return out;
-};
-
-const tarOf = (seed: string) =>
+const tarOf = (seed: number) =>
   buildTar([
-    { path: 'a.bin', mode: 0o644, body: bytesOf(`${seed}a`, 400_000) },
+    { path: 'a.bin', mode: 0o644, body: pseudoRandom(400_000, seed) },
     { path: 'b.txt', mode: 0o644, body: 'text '.repeat(50_000) },
   ]).bytes;
 
 /** A pack store holding one converted layer; its index. */
-async function packStoreOf(root: string, tar = tarOf('x')): Promise<Uint8Array> {
+async function packStoreOf(root: string, tar = tarOf(1)): Promise<Uint8Array> {
   const store = await PackStore.open(root);
   const { index } = await convertBytes(tar, store);
   await store.close();
   return index;
 }
+
+/** A file-per-chunk store holding one converted layer; its index. */
+async function looseStoreOf(root: string, tar: Uint8Array): Promise<Uint8Array> {
+  const store = await FsStore.open(root);
+  const { index } = await convertBytes(tar, store);
+  await store.close();
+  return index;
+}
+
+/** The chunk files of a file-per-chunk store whose names `re` matches. */
+const chunkFiles = (root: string, re = /./) =>
+  readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile() && re.test(d.name))
+    .map((d) => join(d.parentPath, d.name))
+    .sort();
 
 describe('verifyStore, pack stores', () => {
   it('passes a sound store, reading every record once', async () => {
@@ -72,7 +89,7 @@ describe('verifyStore, pack stores', () => {
 
   it('finds a bad record, lists it, and a later put repairs the chunk', async () => {
     const root = fresh();
-    const tar = tarOf('y');
+    const tar = tarOf(2);
     const index = await packStoreOf(root, tar);
     const victim = packRecords(root).find((r) => r.entry.stored > 50_000)!;
     flipStoredBit(victim);
@@ -110,7 +127,7 @@ describe('verifyStore, pack stores', () => {
 
   it('reads the packs of indexes in the unsorted order of earlier builds too', async () => {
     const root = fresh();
-    const index = await packStoreOf(root, tarOf('u'));
+    const index = await packStoreOf(root, tarOf(5));
     const victim = packRecords(root).find((r) => r.entry.stored > 50_000)!;
     reverseIndex(victim.idx);
     flipStoredBit(victim);
@@ -133,7 +150,7 @@ describe('verifyStore, pack stores', () => {
         const to = join(root, 'packs', f);
         // Pack names hold a random part: two conversions never share one.
         expect(existsSync(to)).toBe(false);
-        await import('node:fs/promises').then((fs) => fs.copyFile(from, to));
+        copyFileSync(from, to);
       }
     }
     const records = packRecords(root);
@@ -159,26 +176,14 @@ describe('verifyStore, pack stores', () => {
     const index = await packStoreOf(root);
     const second = await (async () => {
       const store = await PackStore.open(root);
-      const { index: i } = await convertBytes(tarOf('z'), store);
+      const { index: i } = await convertBytes(tarOf(3), store);
       await store.close();
       return i;
     })();
     // The first layer's index chunks: in its root, not in any data chunk's place.
     const reader = await PackStore.open(root);
-    const { indexChunks } = await import('../../src/pipeline/open-index.js');
-    const { hash } = await import('../helpers/layers.js');
-    const { formatDigest } = await import('../../src/hash/digest.js');
     let indexChunk: string | undefined;
-    for await (const { kind, ref } of indexChunks(
-      new ReadableStream({
-        start(c) {
-          c.enqueue(index);
-          c.close();
-        },
-      }),
-      reader,
-      { hash },
-    )) {
+    for await (const { kind, ref } of indexChunks(streamOf(index), reader, { hash })) {
       if (kind === 'index') {
         indexChunk = formatDigest(ref.digest);
         break;
@@ -212,23 +217,17 @@ describe('verifyStore and garbage collections', () => {
 describe('verifyStore, file-per-chunk stores', () => {
   it('passes a sound store, finds a bad chunk file and sets it aside', async () => {
     const root = fresh();
-    const store = await FsStore.open(root);
-    const { index } = await convertBytes(tarOf('w'), store);
-    await store.close();
+    const index = await looseStoreOf(root, tarOf(4));
     const sound = await verifyStore(root, [index]);
     expect(sound).toMatchObject({ layout: 'loose', bad: 0, missing: 0, ok: true });
     expect(sound.records).toBeGreaterThan(4);
     // Damage the largest chunk file.
-    const files = readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
-      .filter((d) => d.isFile())
-      .map((d) => join(d.parentPath, d.name));
-    const largest = files.sort(
+    const largest = chunkFiles(root).sort(
       (a, b) => readFileSync(b).length - readFileSync(a).length || a.localeCompare(b),
     )[0]!;
     const bytes = readFileSync(largest);
     bytes[bytes.length >> 1]! ^= 1;
     unlinkSync(largest);
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(largest, bytes);
     const report = await verifyStore(root, [index]);
     expect(report).toMatchObject({ bad: 1, missing: 1, ok: false });
@@ -241,25 +240,15 @@ describe('verifyStore, file-per-chunk stores', () => {
 describe('verifyStore, file-per-chunk stores: every file of a chunk', () => {
   it('reads a bad file that a good form of the same chunk shadows, and sets it aside', async () => {
     const root = fresh();
-    const store = await FsStore.open(root);
-    const { index } = await convertBytes(tarOf('v'), store);
-    await store.close();
-    const { writeFileSync } = await import('node:fs');
-    const { deflateRawSync } = await import('node:zlib');
+    const index = await looseStoreOf(root, tarOf(6));
     // The text file's chunk: stored coded (.l or .d); a bad plain copy goes beside it.
-    const files = readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
-      .filter((d) => d.isFile() && /\.[dl]$/.test(d.name))
-      .map((d) => join(d.parentPath, d.name));
+    const files = chunkFiles(root, /\.[dl]$/);
     expect(files.length).toBeGreaterThan(0);
     const coded = files[0]!;
     const plain = coded.slice(0, -2);
     writeFileSync(plain, 'not the chunk');
     // And a bad deflated copy beside a good plain chunk.
-    const rawFile = readdirSync(join(root, 'sha256'), { recursive: true, withFileTypes: true })
-      .filter(
-        (d) => d.isFile() && /^[0-9a-f]{64}$/.test(d.name) && join(d.parentPath, d.name) !== plain,
-      )
-      .map((d) => join(d.parentPath, d.name))[0]!;
+    const rawFile = chunkFiles(root, /^[0-9a-f]{64}$/).find((f) => f !== plain)!;
     writeFileSync(`${rawFile}.d`, deflateRawSync(Buffer.from('not that chunk either')));
     const report = await verifyStore(root, [index]);
     expect(report).toMatchObject({ bad: 2, missing: 0, ok: false });
@@ -278,7 +267,6 @@ describe('layerdiff verify', () => {
     const root = fresh();
     const index = await packStoreOf(root);
     const idx = join(work, `i${n++}.idx`);
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(idx, index);
     const sound = await runCli(['verify', '--store', root, idx]);
     expect(sound.stderr).toBe('');
