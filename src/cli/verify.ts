@@ -59,6 +59,7 @@ function verdict(r: VerifyReport): string {
   const parts: string[] = [];
   if (r.bad) parts.push(`${r.bad} ${r.layout === 'pack' ? 'record(s)' : 'chunk file(s)'} bad`);
   if (r.missing) parts.push(`${r.missing} reference(s) to chunks no copy gives`);
+  if (r.badPackIndexes) parts.push(`${r.badPackIndexes} malformed pack index(es)`);
   if (r.badIndexes) parts.push(`${r.badIndexes} index(es) that cannot be read whole`);
   return `found ${parts.join(', ')}`;
 }
@@ -68,9 +69,11 @@ function line(p: VerifyProblem): string {
   const where =
     p.kind === 'record'
       ? `${p.pack} at ${p.offset}${p.proven ? '' : ' (not proven: the pack may still be written)'}`
-      : p.kind === 'file'
-        ? 'chunk file'
-        : `index ${(p.index ?? 0) + 1}`;
+      : p.kind === 'pack-index'
+        ? `${p.pack}.idx (its pack left out)`
+        : p.kind === 'file'
+          ? 'chunk file'
+          : `index ${(p.index ?? 0) + 1}`;
   return `  ${p.kind}: ${where}: ${p.problem}`;
 }
 
@@ -85,7 +88,8 @@ function summary(r: VerifyReport): string {
     );
   }
   for (const p of r.problems.slice(0, SHOWN_PROBLEMS)) lines.push(line(p));
-  const more = r.bad + r.missing + r.badIndexes - Math.min(r.problems.length, SHOWN_PROBLEMS);
+  const all = r.bad + r.missing + r.badIndexes + (r.badPackIndexes ?? 0);
+  const more = all - Math.min(r.problems.length, SHOWN_PROBLEMS);
   if (more > 0) lines.push(`  ... and ${more} more (--json lists up to ${r.problems.length})`);
   if (r.ok) lines.push('ok');
   else if (r.bad) {

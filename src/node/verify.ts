@@ -4,8 +4,9 @@
  * a read meets it; this meets them all, as `git fsck`, `restic check --read-data` and `borg
  * check --verify-data` do for their stores.
  *
- * - A pack store: every record of every sealed pack is read whole and checked (listed-bad ones
- *   and other copies of a chunk too), one pack at a time, its index read in blocks. A record
+ * - A pack store: every record of every published pack is read whole and checked (listed-bad
+ *   ones and other copies of a chunk too), one pack at a time, its index read in blocks. A
+ *   malformed pack index, which would refuse the store, is reported and its pack left out. A record
  *   proven bad is listed in its pack's `.bad` file, as any read that proves one does: lookups
  *   then pass it by, the next `put` of its chunk stores it again, and `gc` leaves it out.
  * - A file-per-chunk store: every chunk file is read and checked; a bad one is set aside
@@ -19,6 +20,7 @@
  *
  * @module
  */
+import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { streamOfBytes } from '../bytes-stream.js';
 import {
@@ -37,7 +39,7 @@ import { holdsIntact } from '../store/read-chunk.js';
 import { chunkFileCoding, type FsStore } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
-import { PACKS_DIR, PackStore } from './pack-store.js';
+import { PACK_NAME_RE, PACKS_DIR, PackStore } from './pack-store.js';
 import { indexBlocks, looseChunks } from './store-files.js';
 
 /** Problems a report lists at most; past that they are only counted. */
@@ -58,12 +60,13 @@ export interface VerifyOptions {
 /** Something {@link verifyStore} found wrong. */
 export interface VerifyProblem {
   /**
-   * `record`: a pack's record that does not hold the chunk its index lists; `file`: a chunk
-   * file that does not hold its chunk; `missing`: a data chunk an index refers to that no copy
-   * in the store gives; `index`: an index that cannot be read whole (one of its index chunks
-   * missing or bad, or its bytes malformed).
+   * `record`: a pack's record that does not hold the chunk its index lists; `pack-index`: a
+   * pack index that is malformed (its pack is then not read, nor loaded: the chunks only it
+   * holds count as missing); `file`: a chunk file that does not hold its chunk; `missing`: a
+   * data chunk an index refers to that no copy in the store gives; `index`: an index that
+   * cannot be read whole (one of its index chunks missing or bad, or its bytes malformed).
    */
-  kind: 'record' | 'file' | 'missing' | 'index';
+  kind: 'record' | 'pack-index' | 'file' | 'missing' | 'index';
   /** The chunk, `sha256:<hex>` (absent for an index that is malformed). */
   digest?: string;
   /** The pack (its name) and the record's offset in it, for `record`. */
@@ -91,6 +94,8 @@ export interface VerifyReport {
   bytes: number;
   /** Records or chunk files that do not hold their chunk. */
   bad: number;
+  /** Malformed pack indexes (pack stores): their packs are left out. */
+  badPackIndexes?: number;
   /**
    * Indexes read, their references to data chunks (a chunk as often as files hold it), and
    * those references to chunks that no copy in the store gives.
@@ -143,11 +148,17 @@ export async function verifyStore(
     if (problems.length < MAX_LISTED_PROBLEMS) problems.push(p);
     options.onProblem?.(p);
   };
+  // A malformed pack index would refuse the whole store (as it does for every command): each
+  // is checked first, and the store opened without those that fail.
+  const malformed = await malformedPackIndexes(root);
+  for (const [pack, problem] of malformed) found({ kind: 'pack-index', pack, problem });
   const store = await openStore(root, {
     existing: true,
     blocking: true,
     ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
+    ...(malformed.size > 0 ? { loadPacks: (name: string) => !malformed.has(name) } : {}),
   });
+  if (store instanceof PackStore) report.badPackIndexes = malformed.size;
   // Chunks with a copy found bad: a reference to one is read back, not taken from `has`
   // (a copy not proven bad stays unlisted). Past a million it is a Bloom filter, whose false
   // positives only cost a read.
@@ -167,6 +178,26 @@ export async function verifyStore(
     await store.close();
   }
   return report;
+}
+
+/**
+ * The pack indexes of a store directory that are malformed (read whole, in blocks, as a store
+ * loads them), with what is wrong with each; none for a directory without `packs/`.
+ */
+async function malformedPackIndexes(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const names = await readdir(join(root, PACKS_DIR)).catch(() => [] as string[]);
+  for (const n of names.sort()) {
+    const pack = n.slice(0, -'.idx'.length);
+    if (!n.endsWith('.idx') || !PACK_NAME_RE.test(pack)) continue;
+    try {
+      for (const _ of indexBlocks(join(root, PACKS_DIR, n)));
+    } catch (err) {
+      if (!(err instanceof PackFormatError)) throw err;
+      out.set(pack, err.message);
+    }
+  }
+  return out;
 }
 
 type Found = (p: VerifyProblem) => void;

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StoreLockedError } from '../../src/errors.js';
+import { PackFormatError, StoreLockedError } from '../../src/errors.js';
 import { formatDigest } from '../../src/hash/digest.js';
 import { FsStore } from '../../src/node/fs-store.js';
 import { PackStore } from '../../src/node/pack-store.js';
@@ -134,6 +134,33 @@ describe('verifyStore, pack stores', () => {
     const report = await verifyStore(root, [index]);
     expect(report).toMatchObject({ packs: 1, bad: 1, missing: 1, ok: false });
     expect(report.records).toBe(packRecords(root).length);
+  });
+
+  it('reports a malformed pack index and reads the other packs, where opening the store would fail', async () => {
+    const root = fresh();
+    const first = await packStoreOf(root, tarOf(7));
+    const before = new Set(readdirSync(join(root, 'packs')));
+    const second = await packStoreOf(root, tarOf(8));
+    const idx = readdirSync(join(root, 'packs')).find((f) => f.endsWith('.idx') && !before.has(f))!;
+    const kept = packRecords(root).filter((r) => !r.idx.endsWith(idx));
+    // One byte of the second pack's index: its checksum no longer holds.
+    const bytes = readFileSync(join(root, 'packs', idx));
+    bytes[100]! ^= 1;
+    writeFileSync(join(root, 'packs', idx), bytes);
+    await expect(PackStore.open(root)).rejects.toBeInstanceOf(PackFormatError);
+    const report = await verifyStore(root, [first, second]);
+    expect(report).toMatchObject({
+      packs: 1,
+      records: kept.length,
+      bad: 0,
+      badPackIndexes: 1,
+      indexes: 2,
+      ok: false,
+    });
+    expect(report.problems[0]).toMatchObject({ kind: 'pack-index', pack: idx.slice(0, -4) });
+    // The second layer's chunks were only in the pack left out.
+    expect(report.missing + report.badIndexes).toBeGreaterThan(0);
+    expect(report.problems.slice(1).every((p) => p.index === 1)).toBe(true);
   });
 
   it('reads a bad copy that a good one of the same chunk shadows', async () => {
