@@ -142,6 +142,13 @@ export interface PackStoreOptions {
    */
   loadPacks?: boolean | ((name: string) => boolean);
   /**
+   * Where a pack that cannot be loaded (its index malformed, or its pack missing or of
+   * another size than the index says) is reported; such a pack is then left out, its chunks
+   * not found, where by default it refuses the store (`open`, `refresh`) with
+   * {@link PackFormatError}. `verifyStore` reports them this way.
+   */
+  onMalformedPack?: (name: string, error: PackFormatError) => void;
+  /**
    * Append the records `get` proves bad to their packs' lists (`packs/<name>.bad`, see
    * {@link PackStore.get}); `false` keeps them in memory only, so that the store writes
    * nothing it is not asked to (a garbage collection's dry run). @default true
@@ -461,7 +468,17 @@ export class PackStore implements ChunkStore {
     for (const n of names) {
       const name = n.slice(0, -4);
       if (this.loaded.has(name)) continue;
-      const packNo = await this.loadPack(name, block);
+      let packNo: number;
+      try {
+        packNo = await this.loadPack(name, block);
+      } catch (err) {
+        const skip = this.options.onMalformedPack;
+        if (!(skip && err instanceof PackFormatError)) throw err;
+        // Left out for good: not loaded, nor tried again by `refresh`.
+        this.loaded.add(name);
+        skip(name, err);
+        continue;
+      }
       this.loaded.add(name);
       if (lists.has(`${name}${BAD_SUFFIX}`)) await this.readList(packNo, name);
     }

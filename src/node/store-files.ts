@@ -105,13 +105,15 @@ async function chunkDirs(root: string): Promise<string[]> {
 }
 
 /**
- * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`), and
- * hands the temporary files of its writers to `temporary`; other names are left alone.
+ * Visits the chunk files of a file-per-chunk store (`sha256/<2 hex>/<64 hex>[.d|.l]`), hands
+ * the temporary files of its writers to `temporary`, and entries of a chunk file's name that
+ * are not regular files (a directory, a FIFO) to `notFile`; other names are left alone.
  */
 export async function looseChunks(
   root: string,
   visit: (path: string, digest: Uint8Array, size: number) => void | Promise<void>,
   temporary: (path: string) => void,
+  notFile?: (path: string, digest: Uint8Array) => void,
 ): Promise<{ files: number; bytes: number }> {
   let files = 0;
   let bytes = 0;
@@ -123,7 +125,11 @@ export async function looseChunks(
       if (!m || !m[1]!.startsWith(sub)) continue;
       const path = join(dir, name);
       const st = await stat(path).catch(() => undefined);
-      if (!st?.isFile()) continue;
+      if (!st) continue;
+      if (!st.isFile()) {
+        notFile?.(path, parseDigest(`sha256:${m[1]}`)!);
+        continue;
+      }
       files++;
       bytes += st.size;
       await visit(path, parseDigest(`sha256:${m[1]}`)!, st.size);

@@ -5,8 +5,9 @@
  * check --verify-data` do for their stores.
  *
  * - A pack store: every record of every published pack is read whole and checked (listed-bad
- *   ones and other copies of a chunk too), one pack at a time, its index read in blocks. A
- *   malformed pack index, which would refuse the store, is reported and its pack left out. A record
+ *   ones and other copies of a chunk too), one pack at a time, its index read in blocks. A pack
+ *   that cannot be loaded (a malformed index; a pack missing, or of another size than its
+ *   index says), which would refuse the store, is reported and left out. A record
  *   proven bad is listed in its pack's `.bad` file, as any read that proves one does: lookups
  *   then pass it by, the next `put` of its chunk stores it again, and `gc` leaves it out.
  * - A file-per-chunk store: every chunk file is read and checked; a bad one is set aside
@@ -20,7 +21,6 @@
  *
  * @module
  */
-import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { streamOfBytes } from '../bytes-stream.js';
 import {
@@ -39,8 +39,11 @@ import { holdsIntact } from '../store/read-chunk.js';
 import { chunkFileCoding, type FsStore } from './fs-store.js';
 import { nodeHashProvider } from './hash.js';
 import { openStore } from './open-store.js';
-import { PACK_NAME_RE, PACKS_DIR, PackStore } from './pack-store.js';
+import { PACKS_DIR, PackStore } from './pack-store.js';
 import { indexBlocks, looseChunks } from './store-files.js';
+
+/** Chunks with a bad copy whose reading back an index's check remembers, at most. */
+const READ_BACK_KEPT = 65_536;
 
 /** Problems a report lists at most; past that they are only counted. */
 export const MAX_LISTED_PROBLEMS = 1000;
@@ -61,8 +64,8 @@ export interface VerifyOptions {
 export interface VerifyProblem {
   /**
    * `record`: a pack's record that does not hold the chunk its index lists; `pack-index`: a
-   * pack index that is malformed (its pack is then not read, nor loaded: the chunks only it
-   * holds count as missing); `file`: a chunk file that does not hold its chunk; `missing`: a
+   * pack that cannot be loaded, its index malformed or its pack missing or of another size
+   * than the index says (it is then left out: the chunks only it holds count as missing); `file`: a chunk file that does not hold its chunk; `missing`: a
    * data chunk an index refers to that no copy in the store gives; `index`: an index that
    * cannot be read whole (one of its index chunks missing or bad, or its bytes malformed).
    */
@@ -148,17 +151,18 @@ export async function verifyStore(
     if (problems.length < MAX_LISTED_PROBLEMS) problems.push(p);
     options.onProblem?.(p);
   };
-  // A malformed pack index would refuse the whole store (as it does for every command): each
-  // is checked first, and the store opened without those that fail.
-  const malformed = await malformedPackIndexes(root);
-  for (const [pack, problem] of malformed) found({ kind: 'pack-index', pack, problem });
+  // A pack that cannot be loaded would refuse the whole store (as it does for every command):
+  // reported, and left out.
+  let malformed = 0;
   const store = await openStore(root, {
     existing: true,
     blocking: true,
     ...(options.lockWaitMs !== undefined ? { lockWaitMs: options.lockWaitMs } : {}),
-    ...(malformed.size > 0 ? { loadPacks: (name: string) => !malformed.has(name) } : {}),
+    onMalformedPack: (pack, err) => {
+      malformed++;
+      found({ kind: 'pack-index', pack, problem: err.message });
+    },
   });
-  if (store instanceof PackStore) report.badPackIndexes = malformed.size;
   // Chunks with a copy found bad: a reference to one is read back, not taken from `has`
   // (a copy not proven bad stays unlisted). Past a million it is a Bloom filter, whose false
   // positives only cost a read.
@@ -174,30 +178,12 @@ export async function verifyStore(
       const n = report.indexes++;
       await checkIndex(index, n, store, suspect, hash, options.index, report, found);
     }
+    // Packs published during the run are loaded (and reported) as lookups refresh.
+    if (store instanceof PackStore) report.badPackIndexes = malformed;
   } finally {
     await store.close();
   }
   return report;
-}
-
-/**
- * The pack indexes of a store directory that are malformed (read whole, in blocks, as a store
- * loads them), with what is wrong with each; none for a directory without `packs/`.
- */
-async function malformedPackIndexes(root: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const names = await readdir(join(root, PACKS_DIR)).catch(() => [] as string[]);
-  for (const n of names.sort()) {
-    const pack = n.slice(0, -'.idx'.length);
-    if (!n.endsWith('.idx') || !PACK_NAME_RE.test(pack)) continue;
-    try {
-      for (const _ of indexBlocks(join(root, PACKS_DIR, n)));
-    } catch (err) {
-      if (!(err instanceof PackFormatError)) throw err;
-      out.set(pack, err.message);
-    }
-  }
-  return out;
 }
 
 type Found = (p: VerifyProblem) => void;
@@ -262,6 +248,15 @@ async function scanFiles(
       found({ kind: 'file', digest, problem }, raw);
     },
     () => {},
+    (path, raw) => {
+      // A directory or a FIFO where a chunk file should be: `has` would count it held.
+      report.records++;
+      report.bad++;
+      found(
+        { kind: 'file', digest: formatDigest(raw), problem: `${path} is not a regular file` },
+        raw,
+      );
+    },
   );
 }
 
@@ -277,6 +272,8 @@ async function checkIndex(
   found: Found,
 ): Promise<void> {
   const stream = index instanceof Uint8Array ? streamOfBytes(index) : index;
+  /** Whether chunks with a bad copy read back, as found for this index. */
+  const readBack = new Map<string, boolean>();
   try {
     // Every reference is checked, a chunk as often as files hold it: a set of those checked
     // would grow with the index, or (as a Bloom filter) pass some by.
@@ -284,9 +281,13 @@ async function checkIndex(
       if (kind !== 'data') continue;
       report.referenced++;
       const digest = formatDigest(ref.digest);
-      const held = suspect.has(ref.digest)
-        ? await holdsIntact(store, ref, hash)
-        : (await store.has(digest)) || (await holdsIntact(store, ref, hash));
+      let held: boolean;
+      if (suspect.has(ref.digest)) {
+        // Read back once: a read of a chunk with a bad copy reads it again, and more.
+        const known = readBack.get(digest);
+        held = known ?? (await holdsIntact(store, ref, hash));
+        if (known === undefined && readBack.size < READ_BACK_KEPT) readBack.set(digest, held);
+      } else held = (await store.has(digest)) || (await holdsIntact(store, ref, hash));
       if (held) continue;
       report.missing++;
       found({ kind: 'missing', digest, index: n, problem: `no copy of ${digest} reads back` });

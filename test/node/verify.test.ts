@@ -4,9 +4,11 @@
  * repairs them; references no copy gives, and indexes that cannot be read whole, reported;
  * a sound store passes. Stores made by real conversions, damaged by flipping stored bits.
  */
+import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -163,6 +165,29 @@ describe('verifyStore, pack stores', () => {
     expect(report.problems.slice(1).every((p) => p.index === 1)).toBe(true);
   });
 
+  it('reports a pack that is missing, and an index that is a FIFO, without hanging', async () => {
+    const root = fresh();
+    const first = await packStoreOf(root, tarOf(9));
+    const before = new Set(readdirSync(join(root, 'packs')));
+    await packStoreOf(root, tarOf(10));
+    const pack = readdirSync(join(root, 'packs')).find(
+      (f) => f.endsWith('.pack') && !before.has(f),
+    )!;
+    rmSync(join(root, 'packs', pack));
+    // A FIFO under a pack index's name: opening it to read must not wait for a writer.
+    const fifo = join(root, 'packs', '0000000aa-00000000000000aa.idx');
+    execFileSync('mkfifo', [fifo]);
+    const report = await verifyStore(root, [first]);
+    expect(report).toMatchObject({ packs: 1, bad: 0, missing: 0, badPackIndexes: 2, ok: false });
+    expect(report.problems.map((p) => [p.kind, p.pack]).sort()).toEqual(
+      [
+        ['pack-index', '0000000aa-00000000000000aa'],
+        ['pack-index', pack.slice(0, -'.pack'.length)],
+      ].sort(),
+    );
+    expect(report.problems.map((p) => p.problem).join('\n')).toMatch(/pack is missing/);
+  });
+
   it('reads a bad copy that a good one of the same chunk shadows', async () => {
     // Two stores of one layer, their packs put together: every chunk is held twice, and a
     // read of a chunk stops at its first good copy.
@@ -286,6 +311,20 @@ describe('verifyStore, file-per-chunk stores: every file of a chunk', () => {
     expect(existsSync(coded)).toBe(true);
     expect(existsSync(rawFile)).toBe(true);
     expect(await verifyStore(root, [index])).toMatchObject({ bad: 0, missing: 0, ok: true });
+  });
+});
+
+describe('verifyStore, file-per-chunk stores: what is not a file', () => {
+  it('reports a directory where a chunk file should be, and its references as missing', async () => {
+    const root = fresh();
+    const index = await looseStoreOf(root, tarOf(11));
+    const victim = chunkFiles(root, /^[0-9a-f]{64}$/)[0]!;
+    rmSync(victim);
+    mkdirSync(victim);
+    const report = await verifyStore(root, [index]);
+    expect(report).toMatchObject({ bad: 1, missing: 1, ok: false });
+    expect(report.problems.map((p) => p.kind)).toEqual(['file', 'missing']);
+    expect(report.problems[0]!.problem).toMatch(/is not a regular file$/);
   });
 });
 
