@@ -9,10 +9,9 @@ import { UsageError } from '../errors.js';
 import { collectGarbage, type GarbageReport } from '../node/gc.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
-import { layoutRoots } from '../node/oci-roots.js';
 import { parse, required } from './args.js';
 import { inputDirs, inputFiles } from './paths.js';
-import { codecOption, lockWaitMs } from './store.js';
+import { chunkedLayoutRoots, codecOption, lockWaitMs } from './store.js';
 
 export async function gcCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
@@ -51,14 +50,7 @@ export async function gcCommand(args: string[]): Promise<void> {
   // read whole, its roots a few KB each).
   async function* roots(): AsyncGenerator<Uint8Array | ReadableStream<Uint8Array>> {
     for (const p of positionals) yield fileSource(p, { blocking: true });
-    for (const l of layouts) {
-      const found = await layoutRoots(l);
-      // A plain layout named by mistake would keep nothing of what it stands for.
-      if (found.length === 0) {
-        throw new UsageError(`${l} holds no chunked layers (is it what oci convert wrote?)`);
-      }
-      yield* found;
-    }
+    for (const l of layouts) yield* await chunkedLayoutRoots(l);
   }
   const report = await collectGarbage(dir, roots(), {
     dryRun: values['dry-run'] === true,

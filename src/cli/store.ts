@@ -11,6 +11,7 @@ import type { ChunkCodec } from '../compress/chunk-codec.js';
 import { UsageError } from '../errors.js';
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import type { FsStore } from '../node/fs-store.js';
+import { layoutRoots } from '../node/oci-roots.js';
 import { openStore, STORE_LAYOUTS, type StoreLayout } from '../node/open-store.js';
 import type { PackStore } from '../node/pack-store.js';
 import { required } from './args.js';
@@ -124,4 +125,18 @@ export async function openReadStore(dir: string | undefined): Promise<PackStore 
 function closed(store: PackStore | FsStore): PackStore | FsStore {
   if ('close' in store) closeAtEnd(() => store.close());
   return store;
+}
+
+/**
+ * The index roots of the layers of a chunked OCI layout that `--oci` names (for `gc` and
+ * `verify`).
+ * @throws {@link UsageError} for a layout with none: a plain layout named by mistake would
+ *   keep (or check) nothing of what it stands for.
+ */
+export async function chunkedLayoutRoots(layout: string): Promise<Uint8Array[]> {
+  const found = await layoutRoots(layout);
+  if (found.length === 0) {
+    throw new UsageError(`${layout} holds no chunked layers (is it what oci convert wrote?)`);
+  }
+  return found;
 }

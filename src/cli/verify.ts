@@ -8,11 +8,10 @@
 import { StoreDamagedError, UsageError } from '../errors.js';
 import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
-import { layoutRoots } from '../node/oci-roots.js';
 import { type VerifyProblem, type VerifyReport, verifyStore } from '../node/verify.js';
 import { parse, required } from './args.js';
 import { inputDirs, inputFiles } from './paths.js';
-import { lockWaitMs } from './store.js';
+import { chunkedLayoutRoots, lockWaitMs } from './store.js';
 
 /** Problems the summary names one by one, at most; the report (`--json`) lists more. */
 const SHOWN_PROBLEMS = 20;
@@ -34,14 +33,8 @@ export async function verifyCommand(args: string[]): Promise<void> {
   await inputFiles(positionals);
   await inputDirs(layouts);
   // Layouts are read before the store is: a wrong one fails at once, not after the scan.
-  const fromLayouts: (Uint8Array | ReadableStream<Uint8Array>)[] = [];
-  for (const l of layouts) {
-    const found = await layoutRoots(l);
-    if (found.length === 0) {
-      throw new UsageError(`${l} holds no chunked layers (is it what oci convert wrote?)`);
-    }
-    fromLayouts.push(...found);
-  }
+  const fromLayouts: Uint8Array[] = [];
+  for (const l of layouts) fromLayouts.push(...(await chunkedLayoutRoots(l)));
   async function* roots(): AsyncGenerator<Uint8Array | ReadableStream<Uint8Array>> {
     for (const p of positionals) yield fileSource(p, { blocking: true });
     yield* fromLayouts;

@@ -842,26 +842,22 @@ class Extractor {
     }
     // One warning of each kind an entry, naming the xattr only when it is alone: a pax header
     // of 1 MiB may hold thousands, of any length.
-    if (unusable.length > 0) {
-      const [name] = unusable as [string];
-      const what =
-        unusable.length > 1
-          ? `${unusable.length} xattrs not applied: NUL bytes in their names, or empty names`
-          : `xattr ${JSON.stringify(name.slice(0, SHOWN_NAME))} not applied: ${name ? 'a NUL byte in its name' : 'an empty name'}`;
-      this.warn('xattr-not-applied', this.location, what);
-    }
-    if (excluded.length > 0) {
-      const what =
-        excluded.length === 1 ? `xattr ${shownName(excluded[0]!)}` : `${excluded.length} xattrs`;
-      this.warn('xattr-not-applied', this.location, `${what} not applied (excluded)`);
-    }
-    if (needRoot.length > 0) {
-      const what =
-        needRoot.length === 1
-          ? `xattr ${shownName(needRoot[0]!)} needs`
-          : `${needRoot.length} xattrs need`;
-      this.warn('xattr-not-applied', this.location, `${what} root`);
-    }
+    this.warnXattrs(
+      unusable,
+      (name) =>
+        `xattr ${JSON.stringify(name.slice(0, SHOWN_NAME))} not applied: ${name ? 'a NUL byte in its name' : 'an empty name'}`,
+      (n) => `${n} xattrs not applied: NUL bytes in their names, or empty names`,
+    );
+    this.warnXattrs(
+      excluded,
+      (name) => `xattr ${shownName(name)} not applied (excluded)`,
+      (n) => `${n} xattrs not applied (excluded)`,
+    );
+    this.warnXattrs(
+      needRoot,
+      (name) => `xattr ${shownName(name)} needs root`,
+      (n) => `${n} xattrs need root`,
+    );
     if (apply.length === 0) return;
     // One setfattr for all of an entry's xattrs, not one each: a pax header of 1 MiB holds
     // some 40,000 of them.
@@ -873,12 +869,23 @@ class Extractor {
       await run('setfattr', ['-h', '--restore=-'], `${lines.join('\n')}\n\n`);
       this.report.xattrs += apply.length;
     } catch (err) {
-      const what =
-        apply.length === 1
-          ? `xattr ${shownName(apply[0]!)}`
-          : `${apply.length} xattrs (some or all)`;
-      this.warn('xattr-not-applied', this.location, `${what}: ${message(err)}`);
+      this.warnXattrs(
+        apply,
+        (name) => `xattr ${shownName(name)}: ${message(err)}`,
+        (n) => `${n} xattrs (some or all): ${message(err)}`,
+      );
     }
+  }
+
+  /** One `xattr-not-applied` warning for `names`, if any: `one` names it, `many` counts them. */
+  private warnXattrs(
+    names: string[],
+    one: (name: string) => string,
+    many: (n: number) => string,
+  ): void {
+    if (names.length === 0) return;
+    const text = names.length === 1 ? one(names[0]!) : many(names.length);
+    this.warn('xattr-not-applied', this.location, text);
   }
 
   private warn(code: ExtractWarningCode, location: TarLocation, text: string): void {

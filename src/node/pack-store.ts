@@ -356,7 +356,7 @@ export class PackStore implements ChunkStore {
   /** Read handles of index files, when not blocking, by pack (least recently used first). */
   private readonly indexHandles = new Map<number, Handle>();
   private readonly packs: Pack[] = [];
-  /** Pack numbers by name, for {@link PackStore.checkRecord}; rebuilt when a name is not found. */
+  /** Pack numbers by name (see {@link PackStore.publishedPack}). */
   private readonly packNumbers = new Map<string, number>();
   private readonly loaded = new Set<string>();
   private readonly pending = new Map<number, Promise<void>>();
@@ -1014,19 +1014,27 @@ export class PackStore implements ChunkStore {
     record: { digest: Uint8Array; offset: number; stored: number },
   ): Promise<{ problem: string; proven: boolean } | undefined> {
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
-    let n = this.packNumbers.get(pack);
-    if (n === undefined || packName(this.packs[n]?.path ?? '') !== pack) {
-      this.packNumbers.clear();
-      for (const [i, p] of this.packs.entries()) this.packNumbers.set(packName(p.path), i);
-      n = this.packNumbers.get(pack);
-    }
-    if (n === undefined || this.packs[n]!.open) {
-      throw new StoreError(`store ${this.root} has no published pack ${pack}`);
-    }
+    const n = this.publishedPack(pack);
+    if (n === undefined) throw new StoreError(`store ${this.root} has no published pack ${pack}`);
+    // A read takes the record's place and size from the entry, and the rest from its header.
     const entry = { ...record, coding: 'identity' as const, raw: 0 };
     const got = await this.readCopy(n, entry, formatDigest(record.digest), undefined);
     if (typeof got !== 'string') return undefined;
     return { problem: got, proven: this.isProvenBad(pack, record.digest, record.offset) };
+  }
+
+  /**
+   * The number of the published pack of this name that this store has loaded, if any. Packs
+   * are only appended, and a pack's path changes only as it is published (which clears the
+   * map): the map of names is built again when it lists fewer packs than the store holds.
+   */
+  private publishedPack(name: string): number | undefined {
+    if (this.packNumbers.size !== this.packs.length) {
+      this.packNumbers.clear();
+      for (const [i, p] of this.packs.entries()) this.packNumbers.set(packName(p.path), i);
+    }
+    const n = this.packNumbers.get(name);
+    return n === undefined || this.packs[n]!.open ? undefined : n;
   }
 
   /**
@@ -1165,14 +1173,10 @@ export class PackStore implements ChunkStore {
     const dir = join(this.root, PACKS_DIR);
     const lists = (await readdir(dir).catch(() => [])).filter((n) => n.endsWith(BAD_SUFFIX));
     if (lists.length === 0) return;
-    const sealed = new Map<string, number>();
-    this.packs.forEach((p, packNo) => {
-      if (!p.open) sealed.set(packName(p.path), packNo);
-    });
     const due: { name: string; packNo: number }[] = [];
     for (const n of lists) {
       const name = n.slice(0, -BAD_SUFFIX.length);
-      const packNo = sealed.get(name);
+      const packNo = this.publishedPack(name);
       if (packNo === undefined || (this.listsRead.get(name)?.size ?? 0) >= MAX_BAD_BYTES) continue;
       due.push({ name, packNo });
     }
@@ -1578,6 +1582,7 @@ export class PackStore implements ChunkStore {
         }
         pack.renamed = true;
         pack.path = final;
+        this.packNumbers.clear();
       }
       // The pack's name must be on disk before an index that names it can be (a retry after
       // a failed sync syncs again).

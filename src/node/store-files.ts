@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkCoding } from '../compress/chunk-codec.js';
@@ -41,11 +41,13 @@ export function* indexBlocks(
   const block = new Uint8Array(READ_ENTRIES * INDEX_ENTRY_BYTES);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // Without blocking: a FIFO put in the index's place must not hang the open.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new StoreError(`reading pack index ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
+    if (!fstatSync(fd).isFile()) throw new PackFormatError(path, 0, 'not a regular file');
     const read = (n: number, at: number): Uint8Array => {
       let got = 0;
       while (got < n) {

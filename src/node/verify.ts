@@ -174,10 +174,8 @@ export async function verifyStore(
   try {
     if (store instanceof PackStore) await scanPacks(root, store, report, bad);
     else await scanFiles(root, store, report, bad);
-    for await (const index of indexes) {
-      const n = report.indexes++;
-      await checkIndex(index, n, store, suspect, hash, options.index, report, found);
-    }
+    const check: IndexCheck = { store, suspect, hash, limits: options.index, report, found };
+    for await (const index of indexes) await checkIndex(index, report.indexes++, check);
     // Packs published during the run are loaded (and reported) as lookups refresh.
     if (store instanceof PackStore) report.badPackIndexes = malformed;
   } finally {
@@ -188,6 +186,17 @@ export async function verifyStore(
 
 type Found = (p: VerifyProblem) => void;
 type FoundBad = (p: VerifyProblem, raw: Uint8Array) => void;
+
+/** What the check of each index works with. */
+interface IndexCheck {
+  store: PackStore | FsStore;
+  /** Chunks with a copy found bad (see {@link verifyStore}). */
+  suspect: MarkSet;
+  hash: HashProvider;
+  limits: IndexDecoderOptions | undefined;
+  report: VerifyReport;
+  found: Found;
+}
 
 /** Reads every record of every published pack. */
 async function scanPacks(
@@ -264,12 +273,7 @@ async function scanFiles(
 async function checkIndex(
   index: Uint8Array | ReadableStream<Uint8Array>,
   n: number,
-  store: PackStore | FsStore,
-  suspect: MarkSet,
-  hash: HashProvider,
-  limits: IndexDecoderOptions | undefined,
-  report: VerifyReport,
-  found: Found,
+  { store, suspect, hash, limits, report, found }: IndexCheck,
 ): Promise<void> {
   const stream = index instanceof Uint8Array ? streamOfBytes(index) : index;
   /** Whether chunks with a bad copy read back, as found for this index. */
