@@ -8,13 +8,17 @@
 import { type DecodeOptions, decode, encode, Token, Tokenizer, Type } from 'cborg';
 import { RecordFormatError, UsageError } from '../errors.js';
 import { quoted } from '../quoted.js';
+import { diffHeader, patchHeader } from './header-patch.js';
+import { HEADER_BLOCK, headerTemplate } from './header-template.js';
 import {
   type ChunkRef,
   type Compression,
   type EntryMeta,
   FORMAT_VERSION,
   type IndexRecord,
+  isKnownVersion,
   type Timestamp,
+  unknownVersion,
 } from './records.js';
 
 /** Wire codes of the record types (the `t` key). */
@@ -66,7 +70,27 @@ function refsToWire(refs: ChunkRef[]): unknown[] {
   return out;
 }
 
-function toWire(r: IndexRecord): Wire {
+/**
+ * Puts an entry's header bytes on the wire: from version 2, as the runs where its last block
+ * differs from the template (`h`) and the blocks before it (`x`), when that is shorter than
+ * the block; otherwise, and always in version 1, whole (`r`).
+ */
+function headerToWire(w: Wire, meta: EntryMeta, raw: Uint8Array, version: number): Wire {
+  if (version >= 2 && raw.length >= HEADER_BLOCK) {
+    const last = raw.length - HEADER_BLOCK;
+    const { runs, bytes } = diffHeader(raw.subarray(last), headerTemplate(meta));
+    // Each run costs its bytes and about two more (its skip and its byte string's head).
+    if (bytes + runs.length < HEADER_BLOCK) {
+      w.h = runs;
+      if (last > 0) w.x = raw.subarray(0, last);
+      return w;
+    }
+  }
+  w.r = raw;
+  return w;
+}
+
+function toWire(r: IndexRecord, version: number): Wire {
   const t = TYPE_CODE[r.type];
   switch (r.type) {
     case 'layer':
@@ -78,11 +102,16 @@ function toWire(r: IndexRecord): Wire {
         cz: r.compression,
       };
     case 'entry':
-      return { t, e: metaToWire(r.entry), r: r.raw };
+      return headerToWire({ t, e: metaToWire(r.entry) }, r.entry, r.raw, version);
     case 'delete':
-      return r.opaque
-        ? { t, p: r.path, o: true, e: metaToWire(r.entry), r: r.raw }
-        : { t, p: r.path, e: metaToWire(r.entry), r: r.raw };
+      return headerToWire(
+        r.opaque
+          ? { t, p: r.path, o: true, e: metaToWire(r.entry) }
+          : { t, p: r.path, e: metaToWire(r.entry) },
+        r.entry,
+        r.raw,
+        version,
+      );
     case 'chunks':
       return { t, c: refsToWire(r.refs) };
     case 'padding':
@@ -108,10 +137,13 @@ function toWire(r: IndexRecord): Wire {
 /**
  * Encodes one record as deterministic CBOR.
  * @param record - the record to encode.
+ * @param version - the format version of the index it goes into (its layer record's). Entry
+ *   and delete records of version 1 keep their header bytes whole.
+ * @default version FORMAT_VERSION
  * @returns its CBOR bytes (without framing).
  */
-export function encodeRecord(record: IndexRecord): Uint8Array {
-  return encodeCbor(toWire(record));
+export function encodeRecord(record: IndexRecord, version: number = FORMAT_VERSION): Uint8Array {
+  return encodeCbor(toWire(record, version));
 }
 
 /**
@@ -132,7 +164,7 @@ const KEY_TOKENS = new Map(
   [
     ...['t', 'v', 'ch', 'dg', 'cz', 'e', 'r', 'p', 'o', 'c', 'b', 'id', 's', 'n', 'nd', 'nc'],
     ...['db', 'bl', 'f', 'm', 'u', 'g', 'mt', 'un', 'gn', 'at', 'ct', 'l', 'dv', 'px', 'gx'],
-    ...['xa', 'sp'],
+    ...['xa', 'sp', 'h', 'x'],
   ].map((k) => [k, new Token(Type.string, k)]),
 );
 
@@ -421,14 +453,44 @@ export function decodeCbor(bytes: Uint8Array, offset: number, what: string): unk
   }
 }
 
+/** Keys of an entry record in each format version (a delete record has `p` and `o` too). */
+const HEADER_KEYS: Record<number, readonly string[]> = {
+  1: ['t', 'e', 'r'],
+  2: ['t', 'e', 'r', 'h', 'x'],
+};
+
+/** An entry's or a deletion's header bytes, from `r`, or from `h` and `x` (§3.9). */
+function headerFromWire(rd: Reader, w: Wire, meta: EntryMeta): Uint8Array {
+  if (w.h === undefined) {
+    if (w.x !== undefined) rd.fail('x must come with h');
+    return rd.bytes(w.r, 'raw');
+  }
+  if (w.r !== undefined) rd.fail('r and h must not both be present');
+  const runs = rd.array(w.h, 'header patch');
+  const block = patchHeader(headerTemplate(meta), runs, (msg) => rd.fail(msg));
+  if (w.x === undefined) return block;
+  const before = rd.bytes(w.x, 'header blocks before the last');
+  const raw = new Uint8Array(before.length + HEADER_BLOCK);
+  raw.set(before);
+  raw.set(block, before.length);
+  return raw;
+}
+
 /**
  * Decodes one record from its CBOR bytes, checking every field.
  * @param bytes - the CBOR of one record (without framing).
  * @param offset - byte offset of the record in the index, for error messages.
+ * @param version - the format version of the index it comes from (its layer record's):
+ *   version 1 entry and delete records must keep their header bytes whole.
+ * @default version FORMAT_VERSION
  * @returns the record.
  * @throws {@link RecordFormatError} when the bytes are not a well-formed record.
  */
-export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
+export function decodeRecord(
+  bytes: Uint8Array,
+  offset: number,
+  version: number = FORMAT_VERSION,
+): IndexRecord {
   const value = decodeCbor(bytes, offset, 'record');
   const rd = new Reader(offset, 'record');
   const w = rd.map(value, 'record');
@@ -437,11 +499,7 @@ export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
       const lr = new Reader(offset, 'layer record');
       // The version comes first: a later version may have other keys.
       const version = lr.uint(w.v, 'version');
-      if (version !== FORMAT_VERSION) {
-        lr.fail(
-          `index format version ${version} is not supported (this reader knows ${FORMAT_VERSION})`,
-        );
-      }
+      if (!isKnownVersion(version)) lr.fail(unknownVersion('index format', version));
       lr.keys(w, ['t', 'v', 'ch', 'dg', 'cz']);
       const ch = lr.array(w.ch, 'chunker');
       if (ch.length !== 4) lr.fail('chunker must be [algorithm, min, avg, max]');
@@ -463,19 +521,22 @@ export function decodeRecord(bytes: Uint8Array, offset: number): IndexRecord {
     }
     case TYPE_CODE.entry: {
       const er = new Reader(offset, 'entry record');
-      er.keys(w, ['t', 'e', 'r']);
-      return { type: 'entry', entry: metaFromWire(er, w.e), raw: er.bytes(w.r, 'raw') };
+      er.keys(w, HEADER_KEYS[version] ?? er.fail(unknownVersion('index format', version)));
+      const entry = metaFromWire(er, w.e);
+      return { type: 'entry', entry, raw: headerFromWire(er, w, entry) };
     }
     case TYPE_CODE.delete: {
       const dr = new Reader(offset, 'delete record');
-      dr.keys(w, ['t', 'p', 'o', 'e', 'r']);
+      const keys = HEADER_KEYS[version] ?? dr.fail(unknownVersion('index format', version));
+      dr.keys(w, [...keys, 'p', 'o']);
       if (w.o !== undefined && w.o !== true) dr.fail('opaque must be true when present');
+      const entry = metaFromWire(dr, w.e);
       return {
         type: 'delete',
         path: dr.str(w.p, 'path'),
         opaque: w.o === true,
-        entry: metaFromWire(dr, w.e),
-        raw: dr.bytes(w.r, 'raw'),
+        entry,
+        raw: headerFromWire(dr, w, entry),
       };
     }
     case TYPE_CODE.chunks: {

@@ -76,7 +76,7 @@ export function createIndexDecoder(
           );
         }
         if (buf.length - pos - 4 < len) break;
-        const record = decodeRecord(buf.subarray(pos + 4, pos + 4 + len), at);
+        const record = decodeRecord(buf.subarray(pos + 4, pos + 4 + len), at, grammar.version);
         grammar.accept(record, at);
         controller.enqueue(record);
         pos += 4 + len;

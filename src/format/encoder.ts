@@ -5,7 +5,7 @@
  */
 import { RecordFormatError } from '../errors.js';
 import { encodeRecord } from './codec.js';
-import type { IndexRecord } from './records.js';
+import { FORMAT_VERSION, type IndexRecord } from './records.js';
 
 /** Largest record writers write and readers accept by default: 16 MiB. */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
@@ -26,11 +26,16 @@ export const INDEX_MAGIC: Uint8Array = Uint8Array.of(
  * Frames one encoded record: a 4-byte big-endian length, then the CBOR bytes.
  * @param record - the record.
  * @param offset - where the frame goes in the index, for the error message. @default 0
+ * @param version - the index's format version (its layer record's). @default FORMAT_VERSION
  * @throws {@link RecordFormatError} when the record exceeds {@link MAX_RECORD_BYTES}.
  * @returns the frame.
  */
-export function encodeFrame(record: IndexRecord, offset = 0): Uint8Array {
-  const body = encodeRecord(record);
+export function encodeFrame(
+  record: IndexRecord,
+  offset = 0,
+  version: number = FORMAT_VERSION,
+): Uint8Array {
+  const body = encodeRecord(record, version);
   if (body.length > MAX_RECORD_BYTES) {
     // Never write what readers refuse (by default) to read back.
     throw new RecordFormatError(
@@ -83,6 +88,8 @@ export class IndexFrames {
   private offset = INDEX_MAGIC.length;
   private frames: Uint8Array[] = [INDEX_MAGIC.slice()];
   private held = INDEX_MAGIC.length;
+  /** The version of the layer record framed, which says how later records are written. */
+  private version = FORMAT_VERSION;
 
   /**
    * Frames a record.
@@ -90,7 +97,8 @@ export class IndexFrames {
    * @throws {@link RecordFormatError} for a record over {@link MAX_RECORD_BYTES}.
    */
   add(record: IndexRecord): Uint8Array | undefined {
-    const frame = encodeFrame(record, this.offset);
+    if (record.type === 'layer') this.version = record.version;
+    const frame = encodeFrame(record, this.offset, this.version);
     this.offset += frame.length;
     this.frames.push(frame);
     this.held += frame.length;

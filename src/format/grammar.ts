@@ -6,7 +6,7 @@
  * @module
  */
 import { RecordFormatError } from '../errors.js';
-import { type Compression, FORMAT_VERSION, type IndexRecord } from './records.js';
+import { type Compression, type IndexRecord, isKnownVersion, unknownVersion } from './records.js';
 
 /** Padding after a body of `size` bytes, up to the next 512-byte boundary. */
 export function paddingLength(size: number): number {
@@ -25,6 +25,8 @@ export class IndexGrammar {
   /** Bytes of the tar described so far: headers, bodies, padding, tail. */
   private tarBytes = 0;
   private compression: Compression = 'none';
+  /** The index's format version, once its layer record has been accepted. */
+  version: number | undefined;
 
   /** True once the end record has been accepted. */
   get complete(): boolean {
@@ -46,11 +48,8 @@ export class IndexGrammar {
       if (r.type !== 'layer') {
         throw new RecordFormatError(`index must start with a layer record, not ${r.type}`, offset);
       }
-      if (r.version !== FORMAT_VERSION) {
-        fail(
-          `index format version ${r.version} is not supported (this reader knows ${FORMAT_VERSION})`,
-        );
-      }
+      if (!isKnownVersion(r.version)) fail(unknownVersion('index format', r.version));
+      this.version = r.version;
       this.compression = r.compression;
       this.state = 'top';
       return;

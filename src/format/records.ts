@@ -1,5 +1,6 @@
 /**
- * The records of a layerdiff index (format version 1). `docs/FORMAT.md` is the specification;
+ * The records of a layerdiff index (format versions 1 and 2, which differ only in how entry
+ * and delete records carry their header bytes). `docs/FORMAT.md` is the specification;
  * these types are its in-memory form.
  *
  * An index is: one {@link LayerRecord}; then, for each tar entry in order, an
@@ -11,8 +12,27 @@
  * @module
  */
 
-/** The index format version this library writes and reads. */
-export const FORMAT_VERSION = 1;
+/** The index format version this library writes. It reads this one and every earlier one. */
+export const FORMAT_VERSION = 2;
+
+/**
+ * Tells whether this library reads indexes (and roots) of format version `v`.
+ * @param v - a format version.
+ * @returns true for 1 and 2.
+ */
+export function isKnownVersion(v: number): boolean {
+  return v >= 1 && v <= FORMAT_VERSION;
+}
+
+/**
+ * The message for a version this library does not read.
+ * @param what - what has the version ("index format", "root format").
+ * @param v - the version.
+ * @returns the message.
+ */
+export function unknownVersion(what: string, v: number): string {
+  return `${what} version ${v} is not supported (this reader knows 1 to ${FORMAT_VERSION})`;
+}
 
 /** How the layer blob given to `convert` was compressed. */
 export type Compression = 'none' | 'gzip' | 'zstd';

@@ -14,7 +14,13 @@ import type { ChunkerParams } from '../cdc/types.js';
 import { RecordFormatError } from '../errors.js';
 import { decodeCbor, decodeRecord, encodeCbor, Reader } from './codec.js';
 import { MAX_RECORD_BYTES } from './encoder.js';
-import { type ChunkRef, type EndRecord, FORMAT_VERSION } from './records.js';
+import {
+  type ChunkRef,
+  type EndRecord,
+  type FORMAT_VERSION,
+  isKnownVersion,
+  unknownVersion,
+} from './records.js';
 
 /** The 8 bytes every index root starts with: `\x89LDR\r\n\x1a\n`. */
 export const ROOT_MAGIC: Uint8Array = Uint8Array.of(0x89, 0x4c, 0x44, 0x52, 0x0d, 0x0a, 0x1a, 0x0a);
@@ -40,7 +46,7 @@ export const INDEX_CHUNKER_PARAMS: Readonly<ChunkerParams> = Object.freeze({
 
 /** The decoded root of a chunked index. */
 export interface IndexRoot {
-  /** Format version, {@link FORMAT_VERSION}. */
+  /** Format version, {@link FORMAT_VERSION} when written by this library (1 or 2 when read). */
   version: number;
   /** Digest algorithm of every reference. */
   digest: 'sha256';
@@ -158,9 +164,7 @@ export function decodeRoot(bytes: Uint8Array): IndexRoot {
   const w = rd.map(decodeCbor(bytes.subarray(at + 4), at, 'index root'), 'root');
   if (w.t !== 7) rd.fail('record type must be 7');
   const version = rd.uint(w.v, 'version');
-  if (version !== FORMAT_VERSION) {
-    rd.fail(`format version ${version} is not supported (this reader knows ${FORMAT_VERSION})`);
-  }
+  if (!isKnownVersion(version)) rd.fail(unknownVersion('format', version));
   rd.keys(w, ['t', 'v', 'dg', 'ch', 'n', 'lv', 'r', 'e']);
   if (rd.str(w.dg, 'digest') !== 'sha256') rd.fail('digest algorithm must be "sha256"');
   const ch = rd.array(w.ch, 'chunker');

@@ -1,6 +1,7 @@
 /** fast-check arbitraries of valid records and of valid complete indexes. */
 import fc from 'fast-check';
 import { paddingLength } from '../../src/format/grammar.js';
+import { headerTemplate } from '../../src/format/header-template.js';
 import type {
   ChunkRef,
   Compression,
@@ -21,11 +22,17 @@ const timestamp: fc.Arbitrary<Timestamp> = fc.record({
   nsec: fc.oneof(fc.constant(0), fc.nat(999_999_999)),
 });
 
+/** ASCII paths of 90 to 300 characters, of segments up to 60 long: ustar splits them, or not. */
+const longPath = fc
+  .array(fc.stringMatching(/^[a-z.]{1,60}$/), { minLength: 2, maxLength: 12 })
+  .map((segments) => segments.join('/'))
+  .filter((p) => p.length >= 90 && p.length <= 300);
+
 /** Entry metadata with each optional field present or not. */
 export const entryMeta = (size: fc.Arbitrary<number> = uint): fc.Arbitrary<EntryMeta> =>
   fc
     .record({
-      path: text(40),
+      path: fc.oneof(text(40), longPath),
       typeflag: fc.nat(255).map((c) => String.fromCharCode(c)),
       mode: uint,
       uid: uint,
@@ -67,27 +74,52 @@ const chunkRef: fc.Arbitrary<ChunkRef> = fc.record({
   length: fc.oneof(fc.integer({ min: 1, max: 300_000 }), fc.integer({ min: 1 })),
 });
 
+/**
+ * Header bytes for an entry: a few random bytes; or random blocks ending in the entry's own
+ * template with a few bytes changed (written as a patch from version 2); or random blocks
+ * (too different from the template: written whole).
+ */
+export const headerBytes = (meta: EntryMeta): fc.Arbitrary<Uint8Array> =>
+  fc.oneof(
+    fc.uint8Array({ maxLength: 64 }),
+    templateEdits.map((edits) => editedTemplate(meta, edits)),
+    fc.uint8Array({ minLength: 512, maxLength: 512 }),
+  );
+
+/** Random blocks to go before a header block, and changes to make to its template. */
+const templateEdits = fc.tuple(
+  fc.array(fc.uint8Array({ minLength: 512, maxLength: 512 }), { maxLength: 2 }),
+  fc.array(fc.tuple(fc.nat(511), fc.nat(255)), { maxLength: 40 }),
+);
+
+/** The blocks, then the template of `meta` with the changes made. */
+function editedTemplate(
+  meta: EntryMeta,
+  [before, edits]: [Uint8Array[], Array<[number, number]>],
+): Uint8Array {
+  const block = headerTemplate(meta);
+  for (const [at, value] of edits) block[at] = value;
+  const raw = new Uint8Array(512 * (before.length + 1));
+  for (const [i, b] of before.entries()) raw.set(b, 512 * i);
+  raw.set(block, 512 * before.length);
+  return raw;
+}
+
 /** Any single record that `decodeRecord` accepts (order rules aside). */
 export const anyRecord: fc.Arbitrary<IndexRecord> = fc.oneof(
   fc.record({
     type: fc.constant('layer' as const),
-    version: fc.constant(1),
+    version: fc.constantFrom(1, 2),
     chunker: fc.record({ algorithm: text(), min: uint, avg: uint, max: uint }),
     digest: fc.constant('sha256' as const),
     compression,
   }),
-  fc.record({
-    type: fc.constant('entry' as const),
-    entry: entryMeta(),
-    raw: fc.uint8Array({ maxLength: 64 }),
-  }),
-  fc.record({
-    type: fc.constant('delete' as const),
-    path: text(),
-    opaque: fc.boolean(),
-    entry: entryMeta(),
-    raw: fc.uint8Array({ maxLength: 64 }),
-  }),
+  entryMeta().chain((entry) =>
+    headerBytes(entry).map((raw) => ({ type: 'entry' as const, entry, raw })),
+  ),
+  fc
+    .record({ path: text(), opaque: fc.boolean(), entry: entryMeta() })
+    .chain((d) => headerBytes(d.entry).map((raw) => ({ type: 'delete' as const, ...d, raw }))),
   fc.record({
     type: fc.constant('chunks' as const),
     refs: fc.array(chunkRef, { minLength: 1, maxLength: 5 }),
@@ -134,6 +166,8 @@ const item = fc.record({
   refs: fc.array(smallRef, { maxLength: 4 }),
   meta: entryMeta(fc.constant(0)),
   raw: fc.uint8Array({ maxLength: 32 }),
+  /** When set, the header bytes are the entry's template so changed, not `raw`. */
+  edits: fc.option(templateEdits, { nil: undefined }),
   padding: fc.option(fc.uint8Array({ minLength: 511, maxLength: 511 })),
   opaque: fc.boolean(),
   cuts: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }),
@@ -142,9 +176,7 @@ const item = fc.record({
 /** A complete, valid index as a list of records (layer … end), totals consistent. */
 export const validIndex: fc.Arbitrary<IndexRecord[]> = fc
   .record({
-    layer: anyRecord
-      .filter((r) => r.type === 'layer')
-      .map((r) => ({ ...r, version: 1 })) as fc.Arbitrary<LayerRecord>,
+    layer: anyRecord.filter((r) => r.type === 'layer') as fc.Arbitrary<LayerRecord>,
     items: fc.array(item, { maxLength: 5 }),
     tail: fc.option(fc.array(smallRef, { maxLength: 3 })),
     diffId: digest,
@@ -160,12 +192,13 @@ export const validIndex: fc.Arbitrary<IndexRecord[]> = fc
     for (const it of items) {
       const body = it.refs.reduce((n, r) => n + r.length, 0);
       const entry = { ...it.meta, size: body };
+      const raw = it.edits ? editedTemplate(entry, it.edits) : it.raw;
       if (it.kind === 'entry') {
         entries++;
-        records.push({ type: 'entry', entry, raw: it.raw });
+        records.push({ type: 'entry', entry, raw });
       } else {
         deletions++;
-        records.push({ type: 'delete', path: entry.path, opaque: it.opaque, entry, raw: it.raw });
+        records.push({ type: 'delete', path: entry.path, opaque: it.opaque, entry, raw });
       }
       records.push(...batches(it.refs, it.cuts));
       const pad = paddingLength(body);
@@ -176,7 +209,7 @@ export const validIndex: fc.Arbitrary<IndexRecord[]> = fc
       }
       chunks += it.refs.length;
       dataBytes += body;
-      size += it.raw.length + body + pad;
+      size += raw.length + body + pad;
     }
     if (tail) {
       records.push({ type: 'tail' }, ...batches(tail, []));

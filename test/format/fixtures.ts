@@ -1,7 +1,23 @@
 /** The fixed records of the golden vectors, and a tiny complete index with the tar it describes. */
 import type { IndexRecord } from '../../src/format/records.js';
+import { encodeHeader } from '../../src/tar/header.js';
 import { concat } from '../helpers/bytes.js';
 import { fakeDigest, LAYER, minimalMeta, sha256 } from './helpers.js';
+
+/** The metadata of the version 2 vectors' file, and its header as a tar writer makes it. */
+const HELLO_META = { ...minimalMeta('hello.txt', 5), mtime: { sec: 1700000000, nsec: 0 } };
+const USTAR_HELLO = encodeHeader({ path: 'hello.txt', size: 5, mtime: 1700000000 });
+/** The header GNU tar's default format writes for a whiteout: magic `ustar  \0`, no devices. */
+const GNU_WHITEOUT = (() => {
+  const b = encodeHeader({ path: '.wh.old', mode: 0o644, mtime: 0 });
+  b.set(new TextEncoder().encode('ustar  \0'), 257);
+  b.fill(0, 329, 345);
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, '0')}\0 `), 148);
+  return b;
+})();
 
 /** One record of every kind, each optional field present somewhere. */
 export const GOLDEN_RECORDS: Record<string, IndexRecord> = {
@@ -51,6 +67,15 @@ export const GOLDEN_RECORDS: Record<string, IndexRecord> = {
     type: 'entry',
     entry: { ...minimalMeta('etc/'), typeflag: '5', mode: 0o755 },
     raw: Uint8Array.of(1, 2),
+  },
+  entryPatched: {
+    type: 'entry',
+    entry: HELLO_META,
+    // An extension block before the header, and a header whose user name the metadata lacks.
+    raw: concat([
+      new Uint8Array(512).fill(0x78),
+      encodeHeader({ path: 'hello.txt', size: 5, mtime: 1700000000, uname: 'root' }),
+    ]),
   },
   deleteOpaque: {
     type: 'delete',
@@ -122,9 +147,9 @@ export const TINY_CHUNKS: Map<string, Uint8Array> = new Map(
   [HELLO, TAIL].map((c) => [`sha256:${Buffer.from(sha256(c)).toString('hex')}`, c]),
 );
 
-/** The records of a tiny complete index. */
+/** The records of a tiny complete index, of format version 1 (header bytes kept whole). */
 export const TINY_RECORDS: IndexRecord[] = [
-  LAYER,
+  { ...LAYER, version: 1 } as IndexRecord,
   {
     type: 'entry',
     entry: { ...minimalMeta('hello.txt', 5), mtime: { sec: 1700000000, nsec: 0 } },
@@ -138,6 +163,38 @@ export const TINY_RECORDS: IndexRecord[] = [
     type: 'end',
     diffId: sha256(TINY_TAR),
     size: TINY_TAR.length,
+    entries: 1,
+    deletions: 1,
+    chunks: 2,
+    dataBytes: 1029,
+  },
+];
+
+/**
+ * A tiny tar as tar writers make it (ustar headers), described by an index of format version
+ * 2: the file's header is its template, so its patch is empty; the whiteout's differs in its
+ * magic, device fields and checksum.
+ */
+export const TINY_V2_TAR: Uint8Array = concat([
+  USTAR_HELLO,
+  HELLO,
+  new Uint8Array(512 - HELLO.length),
+  GNU_WHITEOUT,
+  TAIL,
+]);
+
+/** The records of {@link TINY_V2_TAR}'s index. */
+export const TINY_V2_RECORDS: IndexRecord[] = [
+  { ...LAYER, version: 2 } as IndexRecord,
+  { type: 'entry', entry: HELLO_META, raw: USTAR_HELLO },
+  { type: 'chunks', refs: [{ digest: sha256(HELLO), length: 5 }] },
+  { type: 'delete', path: 'old', opaque: false, entry: minimalMeta('.wh.old'), raw: GNU_WHITEOUT },
+  { type: 'tail' },
+  { type: 'chunks', refs: [{ digest: sha256(TAIL), length: 1024 }] },
+  {
+    type: 'end',
+    diffId: sha256(TINY_V2_TAR),
+    size: TINY_V2_TAR.length,
     entries: 1,
     deletions: 1,
     chunks: 2,

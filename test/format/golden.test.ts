@@ -1,8 +1,10 @@
 /**
- * Golden vectors of index format version 1 (docs/FORMAT.md): the exact bytes of one record of
- * every kind and of a tiny complete index. A change to any of these bytes is a format change.
+ * Golden vectors of index format versions 1 and 2 (docs/FORMAT.md): the exact bytes of one
+ * record of every kind and of two tiny complete indexes, one of each version. A change to any
+ * of these bytes is a format change.
  */
 import { describe, expect, test } from 'vitest';
+import { RecordFormatError } from '../../src/errors.js';
 import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
 import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
 import { paddingLength } from '../../src/format/grammar.js';
@@ -10,7 +12,14 @@ import type { IndexRecord } from '../../src/format/records.js';
 import { reassemble } from '../../src/pipeline/reassemble.js';
 import { concat } from '../helpers/bytes.js';
 import { streamOf } from '../helpers/streams.js';
-import { GOLDEN_RECORDS, TINY_CHUNKS, TINY_RECORDS, TINY_TAR } from './fixtures.js';
+import {
+  GOLDEN_RECORDS,
+  TINY_CHUNKS,
+  TINY_RECORDS,
+  TINY_TAR,
+  TINY_V2_RECORDS,
+  TINY_V2_TAR,
+} from './fixtures.js';
 import { decodeIndex, hex, indexBytes, unhex } from './helpers.js';
 
 const GOLDEN_HEX: Record<string, string> = {
@@ -27,6 +36,12 @@ const GOLDEN_HEX: Record<string, string> = {
     'a36165a761666130616700616d1901a4617066737061727365617500626d740062737082677061782d312e30' +
     '1a0001117061724100617401',
   entryMinimal: 'a36165a661666135616700616d1901ed6170646574632f617500626d74006172420102617401',
+  // h: [150, "2012", 111, "root"] (the checksum's digits and the user name), x: 512 bytes of
+  // "x".
+  entryPatched:
+    'a46165a761666130616700616d1901a461706968656c6c6f2e747874617305617500626d741a6553f1006168' +
+    '8418964432303132186f44726f6f74617401617859020' +
+    '0'.padEnd(1025, '78'),
   deleteOpaque:
     'a56165a661666130616700616d1901a46170767661722f63616368652f2e77682e2e77682e2e6f7071617500' +
     '626d7400616ff56170697661722f636163686561724103617402',
@@ -73,6 +88,34 @@ const TINY_HEX =
   // end: size 2560, 1 entry, 1 deletion, 2 chunks, 1029 data bytes
   '0000003fa7616e016173190a00617406626462190405626964582030952075b08720cf9d9ac9ae786b802d86' +
   'f9173e5016c7fb817319befb4a945a626e6302626e6401';
+
+// The same tar as TINY_HEX's, written as tar writers do, in format version 2: the file's
+// header is its template (h: []), the whiteout's has three runs, h: [149, "070", 110,
+// "  \0", 64, 15 zero bytes].
+const TINY_V2_HEX =
+  '894c44490d0a1a0a' +
+  // layer, v: 2
+  '0000003ca56174006176026263688471666173746364632d6765617233322d76311940001a000100001a0004' +
+  '000062637a646e6f6e6562646766736861323536' +
+  // entry "hello.txt", size 5, h: []
+  '00000030a36165a761666130616700616d1901a461706968656c6c6f2e747874617305617500626d741a6553' +
+  'f100616880617401' +
+  // chunks: sha256("hello"), 5
+  '0000002aa261638258202cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b98240561' +
+  '7403' +
+  // delete "old" (whiteout ".wh.old", a GNU tar header)
+  '0000004ba46165a661666130616700616d1901a46170672e77682e6f6c64617500626d740061688618954330' +
+  '3730186e4320200018404f' +
+  '00'.repeat(15) +
+  '6170636f6c64617402' +
+  // tail
+  '00000004a1617405' +
+  // chunks: sha256(1024 zero bytes), 1024
+  '0000002ca261638258205f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef1904' +
+  '00617403' +
+  // end: size 2560, 1 entry, 1 deletion, 2 chunks, 1029 data bytes
+  '0000003fa7616e016173190a0061740662646219040562696458203ce90dd9b72edb3ad89fdac3c3c073d3a9' +
+  '40feab5ce04651bca852e080799f98626e6302626e6401';
 
 describe('golden record vectors', () => {
   test('every fixture has a pinned vector', () => {
@@ -160,22 +203,25 @@ function rebuild(records: IndexRecord[], chunks: Map<string, Uint8Array>): Uint8
   return concat(out);
 }
 
-describe('tiny complete index', () => {
-  const bytes = indexBytes(TINY_RECORDS);
+describe.each([
+  ['version 1', TINY_RECORDS, TINY_HEX, TINY_TAR],
+  ['version 2', TINY_V2_RECORDS, TINY_V2_HEX, TINY_V2_TAR],
+])('tiny complete index, %s', (_, tinyRecords, tinyHex, tinyTar) => {
+  const bytes = indexBytes(tinyRecords);
 
   test('has its pinned bytes', () => {
-    expect(hex(bytes)).toBe(TINY_HEX);
+    expect(hex(bytes)).toBe(tinyHex);
   });
 
   test('decodes to its records', async () => {
-    const { records, error } = await decodeIndex(unhex(TINY_HEX));
+    const { records, error } = await decodeIndex(unhex(tinyHex));
     expect(error).toBeUndefined();
-    expect(records).toEqual(TINY_RECORDS);
+    expect(records).toEqual(tinyRecords);
   });
 
   test('rebuilds the tar by the rules of the specification', async () => {
     const { records } = await decodeIndex(bytes);
-    expect(rebuild(records, TINY_CHUNKS)).toEqual(TINY_TAR);
+    expect(rebuild(records, TINY_CHUNKS)).toEqual(tinyTar);
   });
 
   test('reassemble agrees with the specification', async () => {
@@ -184,6 +230,18 @@ describe('tiny complete index', () => {
     };
     const tar = reassemble(streamOf(bytes), store);
     const out = new Uint8Array(await new Response(tar).arrayBuffer());
-    expect(out).toEqual(TINY_TAR);
+    expect(out).toEqual(tinyTar);
   });
+});
+
+test('a version 1 index may not carry header patches', async () => {
+  const [layer, ...rest] = TINY_V2_RECORDS;
+  // Framed as version 2 writes them, under a version 1 layer record.
+  const frames = [
+    encodeFrame({ ...(layer as IndexRecord & { type: 'layer' }), version: 1 }),
+    ...rest.map((r) => encodeFrame(r, 0, 2)),
+  ];
+  const { error } = await decodeIndex(concat([INDEX_MAGIC, ...frames]));
+  expect(error).toBeInstanceOf(RecordFormatError);
+  expect((error as Error).message).toMatch(/entry record: unknown key "h"/);
 });

@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { RecordFormatError } from '../../src/errors.js';
 import { createIndexDecoder, type IndexDecoderOptions } from '../../src/format/decoder.js';
 import { encodeFrame, INDEX_MAGIC } from '../../src/format/encoder.js';
-import type { EntryMeta, IndexRecord } from '../../src/format/records.js';
+import { type EntryMeta, FORMAT_VERSION, type IndexRecord } from '../../src/format/records.js';
 import { concat } from '../helpers/bytes.js';
 
 /** Lowercase hex of some bytes. */
@@ -35,11 +35,19 @@ export function rawFrame(cbor: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Index bytes: the magic, then one frame per record (encoded or given as raw frame bytes). */
+/**
+ * Index bytes: the magic, then one frame per record (encoded as the version of the layer
+ * record before it says, or given as raw frame bytes).
+ */
 export function indexBytes(records: Array<IndexRecord | Uint8Array>): Uint8Array {
+  let version = FORMAT_VERSION;
   return concat([
     INDEX_MAGIC,
-    ...records.map((r) => (r instanceof Uint8Array ? r : encodeFrame(r))),
+    ...records.map((r) => {
+      if (r instanceof Uint8Array) return r;
+      if (r.type === 'layer') version = r.version;
+      return encodeFrame(r, 0, version);
+    }),
   ]);
 }
 
@@ -66,7 +74,7 @@ export function minimalMeta(path: string, size = 0): EntryMeta {
 /** A layer record with the default chunker. */
 export const LAYER: IndexRecord = {
   type: 'layer',
-  version: 1,
+  version: FORMAT_VERSION,
   chunker: { algorithm: 'fastcdc-gear32-v1', min: 16384, avg: 65536, max: 262144 },
   digest: 'sha256',
   compression: 'none',

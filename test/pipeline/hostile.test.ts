@@ -59,7 +59,8 @@ function sampleTar(): Uint8Array {
   return concat(parts);
 }
 
-const encodeIndex = (records: IndexRecord[]) => concat([INDEX_MAGIC, ...records.map(encodeFrame)]);
+const encodeIndex = (records: IndexRecord[]) =>
+  concat([INDEX_MAGIC, ...records.map((r) => encodeFrame(r))]);
 
 async function setup() {
   const tar = sampleTar();

@@ -28,7 +28,8 @@ describe('numeric options', () => {
 
 describe('record size limit', () => {
   it('is enforced when writing, so no index holds a record readers refuse', () => {
-    const raw = new Uint8Array(16 * 1024 * 1024 + 1);
+    // Over the limit even when the last block goes as a patch and the rest as `x`.
+    const raw = new Uint8Array(16 * 1024 * 1024 + 1024);
     const entry = { ...minimalMeta('x'), mode: 0 };
     expect(() => encodeFrame({ type: 'entry', entry, raw })).toThrow(
       expect.objectContaining({ code: 'ERR_RECORD_FORMAT' }),

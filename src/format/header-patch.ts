@@ -1,0 +1,80 @@
+/**
+ * The header patch of index format version 2 (`docs/FORMAT.md` §3.9): the bytes where an
+ * entry's real header block differs from its template, as runs. Pure functions.
+ *
+ * @module
+ */
+import { HEADER_BLOCK } from './header-template.js';
+
+/**
+ * Unchanged bytes between two runs below which the runs are written as one: a new run costs
+ * at least two bytes of CBOR (its skip and its byte string's head), so a gap of two or fewer
+ * bytes is cheaper carried inside the run.
+ */
+const MERGE_GAP = 2;
+
+/**
+ * The runs that turn `template` into `block`, flat: `[skip, bytes, skip, bytes, …]`, where
+ * each `skip` counts the unchanged bytes since the end of the previous run (from byte 0 for
+ * the first) and each `bytes` is a run of the block's own bytes. Empty when they are equal.
+ * @param block - the real header block (512 bytes).
+ * @param template - its template (512 bytes).
+ * @returns the runs, and how many bytes they hold.
+ */
+export function diffHeader(
+  block: Uint8Array,
+  template: Uint8Array,
+): { runs: Array<number | Uint8Array>; bytes: number } {
+  const runs: Array<number | Uint8Array> = [];
+  let bytes = 0;
+  let end = 0; // end of the last run
+  let i = 0;
+  while (i < HEADER_BLOCK) {
+    if (block[i] === template[i]) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let last = i; // last differing byte of this run
+    for (i++; i < HEADER_BLOCK && i - last <= MERGE_GAP + 1; i++) {
+      if (block[i] !== template[i]) last = i;
+    }
+    runs.push(start - end, block.slice(start, last + 1));
+    bytes += last + 1 - start;
+    end = last + 1;
+    i = end;
+  }
+  return { runs, bytes };
+}
+
+/**
+ * Applies runs made by {@link diffHeader} (or read from an index) to a template, in place.
+ * @param template - the template; becomes the header block.
+ * @param runs - the runs, checked: skips are unsigned integers, runs non-empty byte strings,
+ *   and together they stay within the block.
+ * @param fail - called with what is wrong; must throw.
+ * @returns the header block.
+ */
+export function patchHeader(
+  template: Uint8Array,
+  runs: readonly unknown[],
+  fail: (msg: string) => never,
+): Uint8Array {
+  if (runs.length % 2) fail('header patch must hold skip/bytes pairs');
+  let at = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    const skip = runs[i];
+    const bytes = runs[i + 1];
+    if (typeof skip !== 'number' || !Number.isSafeInteger(skip) || skip < 0) {
+      fail('header patch skip must be an unsigned integer');
+    }
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
+      fail('header patch run must be a non-empty byte string');
+    }
+    at += skip;
+    if (at + bytes.length > HEADER_BLOCK) fail(`header patch reaches past byte ${HEADER_BLOCK}`);
+    template.set(bytes, at);
+    at += bytes.length;
+  }
+  return template;
+}

@@ -1,0 +1,251 @@
+/**
+ * The header template and patch of index format version 2 (docs/FORMAT.md §3.9): the template
+ * is what real tar writers write, its bytes are pinned, and a patch read from an index is
+ * checked like any other field.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encode as cborEncode } from 'cborg';
+import { afterAll, describe, expect, test } from 'vitest';
+import { RecordFormatError } from '../../src/errors.js';
+import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
+import { diffHeader, patchHeader } from '../../src/format/header-patch.js';
+import { headerTemplate } from '../../src/format/header-template.js';
+import type { EntryMeta, IndexRecord } from '../../src/format/records.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { encodeHeader } from '../../src/tar/header.js';
+import { convertBytes, indexRecords } from '../helpers/layers.js';
+import { sha256 } from '../helpers/streams.js';
+import { toolsAvailable } from '../helpers/tools.js';
+import { minimalMeta } from './helpers.js';
+
+const meta = (over: Partial<EntryMeta>): EntryMeta => ({
+  ...minimalMeta('usr/bin/env'),
+  mtime: { sec: 1700000000, nsec: 0 },
+  ...over,
+});
+
+const ascii = (b: Uint8Array, from: number, to: number) =>
+  String.fromCharCode(...b.subarray(from, to));
+
+describe('the header template', () => {
+  test('lays out a plain entry as the tar encoder and Go write a ustar header', () => {
+    const m = meta({ size: 5, uid: 1000, gid: 100, uname: 'u', gname: 'g', mode: 0o755 });
+    const t = headerTemplate(m);
+    expect(t).toEqual(encodeHeader({ ...m, mtime: 1700000000, typeflag: '0' }));
+    expect(ascii(t, 100, 108)).toBe('0000755\0');
+    expect(ascii(t, 124, 136)).toBe('00000000005\0');
+    expect(ascii(t, 257, 265)).toBe('ustar\x0000');
+    expect(ascii(t, 329, 345)).toBe('0000000\x000000000\0');
+    expect(ascii(t, 154, 156)).toBe('\0 ');
+  });
+
+  // Pinned: the template is part of the format, and a change to any byte would make old
+  // indexes rebuild other tars.
+  const pinned: Array<[string, Partial<EntryMeta>, string]> = [
+    ['a plain file', {}, 'cfb33d82f439e4acdebdebb77ec926d5459c40f4b32a0a8d5e831ca5f05e0e4d'],
+    [
+      'a path split between prefix and name at its last usable slash',
+      { path: `${'a/'.repeat(60)}${'n'.repeat(90)}` },
+      'a77a963a4c6d9bf8d85d50cdf8df302e364e72ca5d3c56af997312da59a815eb',
+    ],
+    [
+      'a long path with no slash to split at',
+      { path: 'p'.repeat(120) },
+      '2f8902601932c818c513c60b8f4e8b7618d063a832b939f7134bc9946b8dcfd7',
+    ],
+    [
+      'a 156-byte directory path, its trailing slash not a split point',
+      { path: `${'d'.repeat(100)}/${'e'.repeat(54)}/` },
+      '97389c2bd90bf343a37a40502ccc4d044b0416d56581820cf82deeb37b6d40d4',
+    ],
+    [
+      'a long non-ASCII path (not split)',
+      { path: `é/${'x'.repeat(120)}` },
+      'a3949a7f8a2e07fa6b09840ffbc556b4de2b7795b235c72fff894c21ce6e0714',
+    ],
+    [
+      'numbers beyond their octal fields',
+      { uid: 2 ** 21, size: 8 ** 11, mode: 8 ** 7 },
+      '2cee1460d29ba0afe793a841d2851bfd665feec450540023be57882dec552961',
+    ],
+    [
+      'a negative mtime',
+      { mtime: { sec: -1, nsec: 5 } },
+      'cd26e45f21628747cedf95b8c0ea7e8c6a5efebfed0fe3e6b58e175b09d41b9f',
+    ],
+    [
+      'a device',
+      { typeflag: '3', devmajor: 4, devminor: 64 },
+      'f67a54a04b58217af9a03e41453ef13c264b5e853a4bb7207e352baf648a3c44',
+    ],
+    [
+      'typeflag NUL and a long link',
+      { typeflag: '\0', linkname: 'l'.repeat(120) },
+      '4b02a2e298ab8c1edce01d14e2065553ef66bdfea851a3a59c788d9c3faf243a',
+    ],
+    [
+      'a user name cut inside a character at 32 bytes',
+      { uname: `a${'é'.repeat(20)}`, gname: 'ü'.repeat(17) },
+      '8e2ea0fe81c93d7b149cc1284cb1b474c9c4849ed2e72156ca990e5f9cc9943e',
+    ],
+  ];
+  test.each(pinned)('has pinned bytes: %s', (_, over, digest) => {
+    expect(sha256(headerTemplate(meta(over)))).toBe(`sha256:${digest}`);
+  });
+
+  test('splits a long path as Go does: the last slash among the first 156 bytes', () => {
+    const path = `${'a/'.repeat(60)}${'n'.repeat(90)}`;
+    const t = headerTemplate(meta({ path }));
+    // 120 bytes of "a/"; the last slash within bytes 0-155 is byte 119.
+    expect(ascii(t, 345, 345 + 120)).toBe(`${'a/'.repeat(59)}a\0`);
+    expect(ascii(t, 0, 100)).toBe(`${'n'.repeat(90)}${'\0'.repeat(10)}`);
+  });
+});
+
+describe('the header patch', () => {
+  test('is empty for a header equal to its template, and runs of the differing bytes otherwise', () => {
+    const m = meta({});
+    const block = headerTemplate(m);
+    expect(diffHeader(block, headerTemplate(m))).toEqual({ runs: [], bytes: 0 });
+    block[10] = 1;
+    block[12] = 2; // two equal bytes between: one run
+    block[100] = 3; // far: a second run
+    const d = diffHeader(block, headerTemplate(m));
+    expect(d.runs).toEqual([10, Uint8Array.of(1, 0, 2), 87, Uint8Array.of(3)]);
+    expect(d.bytes).toBe(4);
+    expect(patchHeader(headerTemplate(m), d.runs, fail)).toEqual(block);
+  });
+
+  test('makes an entry record of a ustar header a tenth of its version 1 size', () => {
+    const m = meta({ size: 5 });
+    const r: IndexRecord = {
+      type: 'entry',
+      entry: m,
+      raw: encodeHeader({ ...m, mtime: 1700000000 }),
+    };
+    expect(encodeRecord(r, 1).length).toBeGreaterThan(512);
+    expect(encodeRecord(r).length).toBeLessThan(60);
+    expect(decodeRecord(encodeRecord(r), 0)).toEqual(r);
+  });
+
+  test('is not used when it would not be smaller than the block', () => {
+    const m = meta({});
+    const raw = new Uint8Array(512).fill(0xff);
+    const wire = encodeRecord({ type: 'entry', entry: m, raw });
+    expect(Buffer.from(wire).includes(Buffer.from('6172590200', 'hex'))).toBe(true); // r: 512 bytes
+  });
+
+  const entryWire = (fields: Record<string, unknown>) => {
+    const e = { p: 'a', f: '0', m: 420, u: 0, g: 0, mt: 0 };
+    return new Uint8Array(cborEncode({ t: 1, e, ...fields }));
+  };
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    ['an odd number of items', { h: [1] }, /skip\/bytes pairs/],
+    ['a negative skip', { h: [-1, Uint8Array.of(1)] }, /skip must be an unsigned integer/],
+    ['a skip as text', { h: ['1', Uint8Array.of(1)] }, /skip must be an unsigned integer/],
+    ['an empty run', { h: [0, new Uint8Array(0)] }, /non-empty byte string/],
+    ['a run as text', { h: [0, 'x'] }, /non-empty byte string/],
+    ['a run past the block', { h: [511, Uint8Array.of(1, 2)] }, /past byte 512/],
+    [
+      'skips adding up past the block',
+      { h: [300, Uint8Array.of(1), 300, Uint8Array.of(1)] },
+      /past byte 512/,
+    ],
+    ['a patch that is not an array', { h: Uint8Array.of(1) }, /header patch must be an array/],
+    [
+      'blocks before without a patch',
+      { r: Uint8Array.of(1), x: Uint8Array.of(1) },
+      /x must come with h/,
+    ],
+    [
+      'both the bytes and a patch',
+      { r: Uint8Array.of(1), h: [] },
+      /r and h must not both be present/,
+    ],
+    ['blocks before as text', { h: [], x: 'x' }, /must be a byte string/],
+  ])('read from an index, is refused with %s', (_, fields, message) => {
+    const err = (() => {
+      try {
+        decodeRecord(entryWire(fields), 40);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(RecordFormatError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as RecordFormatError).offset).toBe(40);
+  });
+
+  test('is refused in a record of a version 1 index', () => {
+    expect(() => decodeRecord(entryWire({ h: [] }), 0, 1)).toThrow(/unknown key "h"/);
+  });
+});
+
+describe.runIf(toolsAvailable('tar'))('templates of real tars', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ld-template-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tree = join(dir, 'tree');
+  mkdirSync(join(tree, 'usr/share/doc'), { recursive: true });
+  writeFileSync(join(tree, 'usr/share/doc/readme'), 'hello\n');
+  writeFileSync(join(tree, 'empty'), '');
+  symlinkSync('usr/share/doc/readme', join(tree, 'link'));
+  const deep = join(tree, `${'d'.repeat(60)}/${'e'.repeat(60)}`);
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, 'f'.repeat(90)), 'deep\n');
+  const tarOf = (format: string) =>
+    new Uint8Array(
+      execFileSync(
+        'tar',
+        [
+          `--format=${format}`,
+          '--sort=name',
+          '--owner=0',
+          '--group=0',
+          '--numeric-owner',
+          '-cf',
+          '-',
+          '-C',
+          tree,
+          '.',
+        ],
+        {
+          maxBuffer: 1 << 26,
+        },
+      ),
+    );
+
+  // GNU tar's ustar headers are Go's, long paths split alike. In posix format a path over 100
+  // bytes goes into a pax record and the ustar name field keeps its first 100 bytes, where Go
+  // (and the template) would split it: that header differs from its template in its name.
+  test.each(['ustar', 'posix'])(
+    'GNU tar --format=%s writes each header block as its template (posix: of short paths)',
+    async (format) => {
+      const tar = tarOf(format);
+      const store = new MemoryStore();
+      const { index } = await convertBytes(tar, store, { index: 'flat' });
+      const items = (await indexRecords(index, store)).filter(
+        (r): r is IndexRecord & { type: 'entry' } => r.type === 'entry',
+      );
+      expect(items.length).toBeGreaterThanOrEqual(8);
+      let split = 0;
+      for (const r of items) {
+        const block = r.raw.subarray(r.raw.length - 512);
+        const template = headerTemplate(r.entry);
+        if (format === 'posix' && new TextEncoder().encode(r.entry.path).length > 100) {
+          split++;
+          expect(diffHeader(block, template).bytes, r.entry.path).toBeLessThan(256);
+        } else {
+          expect(block, r.entry.path).toEqual(template);
+        }
+      }
+      expect(split).toBe(format === 'posix' ? 2 : 0);
+    },
+  );
+});
+
+function fail(msg: string): never {
+  throw new Error(msg);
+}
