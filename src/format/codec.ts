@@ -9,7 +9,7 @@ import { type DecodeOptions, decode, encode, Token, Tokenizer, Type } from 'cbor
 import { RecordFormatError, UsageError } from '../errors.js';
 import { quoted } from '../quoted.js';
 import { diffHeader, patchHeader } from './header-patch.js';
-import { HEADER_BLOCK, headerTemplate } from './header-template.js';
+import { extensionTemplate, HEADER_BLOCK, headerTemplate } from './header-template.js';
 import {
   type ChunkRef,
   type Compression,
@@ -70,19 +70,48 @@ function refsToWire(refs: ChunkRef[]): unknown[] {
   return out;
 }
 
+/** Most items this writer puts in an extension patch (`xh`): 512 skip/run pairs. */
+const MAX_EXTENSION_PATCH_ITEMS = 1024;
+
+/**
+ * Most CBOR items the header patches of one record hold (`h` stays under 512 by its rule):
+ * what an entry's record needs beyond its metadata.
+ */
+export const HEADER_PATCH_ITEMS = 512 + MAX_EXTENSION_PATCH_ITEMS;
+
+/**
+ * Runs that turn `template` into `bytes`, when they are shorter than `bytes` (each run costs
+ * its bytes and about two more: its skip and its byte string's head) and number at most
+ * `maxItems`.
+ */
+function patchFor(
+  bytes: Uint8Array,
+  template: Uint8Array,
+  maxItems: number,
+): unknown[] | undefined {
+  if (template.length !== bytes.length) return undefined;
+  const { runs, bytes: held } = diffHeader(bytes, template);
+  return held + runs.length < bytes.length && runs.length <= maxItems ? runs : undefined;
+}
+
 /**
  * Puts an entry's header bytes on the wire: from version 2, as the runs where its last block
- * differs from the template (`h`) and the blocks before it (`x`), when that is shorter than
- * the block; otherwise, and always in version 1, whole (`r`).
+ * differs from the header template (`h`), and the bytes before it as the runs where they
+ * differ from the extension template (`xh`) or whole (`x`); when the last block's runs are not
+ * shorter than the block, and always in version 1, whole (`r`).
  */
 function headerToWire(w: Wire, meta: EntryMeta, raw: Uint8Array, version: number): Wire {
   if (version >= 2 && raw.length >= HEADER_BLOCK) {
     const last = raw.length - HEADER_BLOCK;
-    const { runs, bytes } = diffHeader(raw.subarray(last), headerTemplate(meta));
-    // Each run costs its bytes and about two more (its skip and its byte string's head).
-    if (bytes + runs.length < HEADER_BLOCK) {
-      w.h = runs;
-      if (last > 0) w.x = raw.subarray(0, last);
+    const h = patchFor(raw.subarray(last), headerTemplate(meta), HEADER_BLOCK);
+    if (h) {
+      w.h = h;
+      if (last > 0) {
+        const before = raw.subarray(0, last);
+        const xh = patchFor(before, extensionTemplate(meta), MAX_EXTENSION_PATCH_ITEMS);
+        if (xh) w.xh = xh;
+        else w.x = before;
+      }
       return w;
     }
   }
@@ -164,7 +193,7 @@ const KEY_TOKENS = new Map(
   [
     ...['t', 'v', 'ch', 'dg', 'cz', 'e', 'r', 'p', 'o', 'c', 'b', 'id', 's', 'n', 'nd', 'nc'],
     ...['db', 'bl', 'f', 'm', 'u', 'g', 'mt', 'un', 'gn', 'at', 'ct', 'l', 'dv', 'px', 'gx'],
-    ...['xa', 'sp', 'h', 'x'],
+    ...['xa', 'sp', 'h', 'x', 'xh'],
   ].map((k) => [k, new Token(Type.string, k)]),
 );
 
@@ -456,20 +485,29 @@ export function decodeCbor(bytes: Uint8Array, offset: number, what: string): unk
 /** Keys of an entry record in each format version (a delete record has `p` and `o` too). */
 const HEADER_KEYS: Record<number, readonly string[]> = {
   1: ['t', 'e', 'r'],
-  2: ['t', 'e', 'r', 'h', 'x'],
+  2: ['t', 'e', 'r', 'h', 'x', 'xh'],
 };
 
-/** An entry's or a deletion's header bytes, from `r`, or from `h` and `x` (§3.9). */
+/** An entry's or a deletion's header bytes, from `r`, or from `h` and `x` or `xh` (§3.9). */
 function headerFromWire(rd: Reader, w: Wire, meta: EntryMeta): Uint8Array {
   if (w.h === undefined) {
-    if (w.x !== undefined) rd.fail('x must come with h');
+    if (w.x !== undefined || w.xh !== undefined) rd.fail('x and xh must come with h');
     return rd.bytes(w.r, 'raw');
   }
   if (w.r !== undefined) rd.fail('r and h must not both be present');
-  const runs = rd.array(w.h, 'header patch');
-  const block = patchHeader(headerTemplate(meta), runs, (msg) => rd.fail(msg));
-  if (w.x === undefined) return block;
-  const before = rd.bytes(w.x, 'header blocks before the last');
+  const fail = (msg: string) => rd.fail(msg);
+  const block = patchHeader(headerTemplate(meta), rd.array(w.h, 'header patch'), fail);
+  let before: Uint8Array;
+  if (w.xh !== undefined) {
+    if (w.x !== undefined) rd.fail('x and xh must not both be present');
+    const template = extensionTemplate(meta);
+    if (template.length === 0) rd.fail('xh needs pax records or extended attributes');
+    before = patchHeader(template, rd.array(w.xh, 'extension patch'), fail);
+  } else if (w.x !== undefined) {
+    before = rd.bytes(w.x, 'header blocks before the last');
+  } else {
+    return block;
+  }
   const raw = new Uint8Array(before.length + HEADER_BLOCK);
   raw.set(before);
   raw.set(block, before.length);

@@ -1,10 +1,9 @@
 /**
- * The header patch of index format version 2 (`docs/FORMAT.md` §3.9): the bytes where an
- * entry's real header block differs from its template, as runs. Pure functions.
+ * The header patches of index format version 2 (`docs/FORMAT.md` §3.9): the bytes where an
+ * entry's real header bytes differ from their template, as runs. Pure functions.
  *
  * @module
  */
-import { HEADER_BLOCK } from './header-template.js';
 
 /**
  * Unchanged bytes between two runs below which the runs are written as one: a new run costs
@@ -14,46 +13,48 @@ import { HEADER_BLOCK } from './header-template.js';
 const MERGE_GAP = 2;
 
 /**
- * The runs that turn `template` into `block`, flat: `[skip, bytes, skip, bytes, …]`, where
- * each `skip` counts the unchanged bytes since the end of the previous run (from byte 0 for
- * the first) and each `bytes` is a run of the block's own bytes. Empty when they are equal.
- * @param block - the real header block (512 bytes).
- * @param template - its template (512 bytes).
+ * The runs that turn `template` into `bytes` (of the same length), flat: `[skip, run, skip,
+ * run, …]`, where each `skip` counts the unchanged bytes since the end of the previous run
+ * (from byte 0 for the first) and each `run` is a run of `bytes`' own bytes. Empty when they
+ * are equal.
+ * @param bytes - the real header bytes.
+ * @param template - their template, as long as `bytes`.
  * @returns the runs, and how many bytes they hold.
  */
 export function diffHeader(
-  block: Uint8Array,
+  bytes: Uint8Array,
   template: Uint8Array,
 ): { runs: Array<number | Uint8Array>; bytes: number } {
   const runs: Array<number | Uint8Array> = [];
-  let bytes = 0;
+  const n = template.length;
+  let held = 0;
   let end = 0; // end of the last run
   let i = 0;
-  while (i < HEADER_BLOCK) {
-    if (block[i] === template[i]) {
+  while (i < n) {
+    if (bytes[i] === template[i]) {
       i++;
       continue;
     }
     const start = i;
     let last = i; // last differing byte of this run
-    for (i++; i < HEADER_BLOCK && i - last <= MERGE_GAP + 1; i++) {
-      if (block[i] !== template[i]) last = i;
+    for (i++; i < n && i - last <= MERGE_GAP + 1; i++) {
+      if (bytes[i] !== template[i]) last = i;
     }
-    runs.push(start - end, block.slice(start, last + 1));
-    bytes += last + 1 - start;
+    runs.push(start - end, bytes.slice(start, last + 1));
+    held += last + 1 - start;
     end = last + 1;
     i = end;
   }
-  return { runs, bytes };
+  return { runs, bytes: held };
 }
 
 /**
  * Applies runs made by {@link diffHeader} (or read from an index) to a template, in place.
- * @param template - the template; becomes the header block.
+ * @param template - the template; becomes the header bytes.
  * @param runs - the runs, checked: skips are unsigned integers, runs non-empty byte strings,
- *   and together they stay within the block.
+ *   and together they stay within the template.
  * @param fail - called with what is wrong; must throw.
- * @returns the header block.
+ * @returns the header bytes.
  */
 export function patchHeader(
   template: Uint8Array,
@@ -72,7 +73,9 @@ export function patchHeader(
       fail('header patch run must be a non-empty byte string');
     }
     at += skip;
-    if (at + bytes.length > HEADER_BLOCK) fail(`header patch reaches past byte ${HEADER_BLOCK}`);
+    if (at + bytes.length > template.length) {
+      fail(`header patch reaches past byte ${template.length}`);
+    }
     template.set(bytes, at);
     at += bytes.length;
   }

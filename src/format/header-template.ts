@@ -1,8 +1,9 @@
 /**
- * The header template of index format version 2 (`docs/FORMAT.md` §3.9): the ustar header
+ * The header templates of index format version 2 (`docs/FORMAT.md` §3.9): the ustar header
  * block an entry record's metadata implies, laid out as Go's `archive/tar` writes a USTAR
- * header (and as the library's own tar encoder does for a plain entry). A version 2 record
- * keeps only the bytes where the entry's real header block differs from this template.
+ * header (and as the library's own tar encoder does for a plain entry), and the pax `x`
+ * header Go writes before it for the entry's pax records and extended attributes. A version 2
+ * record keeps only the bytes where the entry's real header bytes differ from these.
  *
  * This function is part of the format: every byte it makes is pinned by golden vectors, and
  * changing any of them would silently change what old indexes rebuild. It must never follow
@@ -32,6 +33,16 @@ function octal(block: Uint8Array, at: number, width: number, value: number): voi
 /** Copies at most `width` bytes of `bytes` to `at`. */
 function field(block: Uint8Array, at: number, width: number, bytes: Uint8Array): void {
   block.set(bytes.length > width ? bytes.subarray(0, width) : bytes, at);
+}
+
+/** Writes the checksum of a block whose other fields are written (bytes 148–155 still zero). */
+function checksum(block: Uint8Array): void {
+  // The sum of the bytes with its own field counted as spaces, as six octal digits, a NUL and
+  // a space.
+  let sum = 8 * 0x20;
+  for (let i = 0; i < HEADER_BLOCK; i++) sum += block[i]!;
+  octal(block, 148, 7, sum);
+  block[155] = 0x20;
 }
 
 /**
@@ -78,11 +89,80 @@ export function headerTemplate(e: EntryMeta): Uint8Array {
   field(block, 297, 32, utf8.encode(e.gname));
   octal(block, 329, 8, e.devmajor);
   octal(block, 337, 8, e.devminor);
-  // The checksum: the sum of the bytes with its own field counted as spaces, as six octal
-  // digits, a NUL and a space.
-  let sum = 8 * 0x20;
-  for (let i = 0; i < HEADER_BLOCK; i++) sum += block[i]!;
-  octal(block, 148, 7, sum);
-  block[155] = 0x20;
+  checksum(block);
   return block;
+}
+
+const PAX_DIR = utf8.encode('PaxHeaders.0');
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/** Orders byte strings bytewise, a shorter one first when it is a prefix of the other. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * The name Go gives an entry's pax header: `PaxHeaders.0` put before the last component of the
+ * path (after a trailing `/` when there is one), bytes above 0x7F left out, cut to 100 bytes,
+ * `/` at its end dropped.
+ */
+function paxHeaderName(path: Uint8Array): Uint8Array {
+  const slash = path.lastIndexOf(0x2f);
+  const dir = path.subarray(0, slash + 1);
+  const file = path.subarray(slash + 1);
+  const joined = [...dir, ...PAX_DIR, ...(file.length > 0 ? [0x2f, ...file] : [])];
+  const name = joined.filter((b) => b < 0x80).slice(0, 100);
+  while (name.length > 0 && name[name.length - 1] === 0x2f) name.pop();
+  return Uint8Array.from(name);
+}
+
+/**
+ * The extension template of an entry (`docs/FORMAT.md` §3.9): the pax `x` header, records and
+ * padding that Go's `archive/tar` writes before the header of an entry with these pax records
+ * (`e.pax`) and extended attributes (as `SCHILY.xattr.*` records), the records sorted by key.
+ * Empty when the entry has neither.
+ * @param e - the entry's metadata.
+ * @returns a whole number of 512-byte blocks, or no bytes.
+ */
+export function extensionTemplate(e: EntryMeta): Uint8Array {
+  const records: Array<[Uint8Array, Uint8Array]> = [];
+  for (const [k, v] of Object.entries(e.pax)) records.push([utf8.encode(k), utf8.encode(v)]);
+  for (const [k, v] of Object.entries(e.xattrs)) {
+    records.push([utf8.encode(XATTR_PREFIX + k), v]);
+  }
+  if (records.length === 0) return new Uint8Array(0);
+  // A stable sort: of two records with one key, the pax record stays first.
+  records.sort((a, b) => compareBytes(a[0], b[0]));
+  // Each record is "<length> <key>=<value>\n", the length counting its own digits.
+  const lengths = records.map(([k, v]) => {
+    const n = k.length + v.length + 3;
+    const digits = String(n).length;
+    return String(n + digits).length > digits ? n + digits + 1 : n + digits;
+  });
+  const size = lengths.reduce((a, b) => a + b, 0);
+  const out = new Uint8Array(HEADER_BLOCK + Math.ceil(size / HEADER_BLOCK) * HEADER_BLOCK);
+  field(out, 0, 100, paxHeaderName(utf8.encode(e.path)));
+  octal(out, 100, 8, 0);
+  octal(out, 108, 8, 0);
+  octal(out, 116, 8, 0);
+  octal(out, 124, 12, size);
+  octal(out, 136, 12, 0);
+  out[156] = 0x78; // 'x'
+  out.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30], 257);
+  checksum(out);
+  let at = HEADER_BLOCK;
+  for (const [i, [k, v]] of records.entries()) {
+    const head = utf8.encode(`${lengths[i]} `);
+    out.set(head, at);
+    at += head.length;
+    out.set(k, at);
+    at += k.length;
+    out[at++] = 0x3d; // '='
+    out.set(v, at);
+    at += v.length;
+    out[at++] = 0x0a;
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { TarLimitError } from '../errors.js';
-import { MAX_CBOR_ITEMS } from '../format/codec.js';
+import { HEADER_PATCH_ITEMS, MAX_CBOR_ITEMS } from '../format/codec.js';
 import type { BlobInfo, EntryMeta, IndexRecord, LayerRecord } from '../format/records.js';
 import { isZeroBlock } from '../tar/header.js';
 import type { TarEntry } from '../tar/types.js';
@@ -95,13 +95,13 @@ const XATTR_KEY = /^(SCHILY|LIBARCHIVE)\.xattr\./;
 
 /**
  * Refuses an entry whose record a reader would refuse for holding too many CBOR items (pax
- * records, xattrs and sparse map pairs count two each): possible only with `maxHeaderBytes`
- * raised far above its default.
+ * records, xattrs and sparse map pairs count two each, and the header patches as many as they
+ * may hold): possible only with `maxHeaderBytes` raised far above its default.
  */
 function checkItems(m: EntryMeta, offset: number): void {
   let keys = 0;
   for (const map of [m.pax, m.globalPax ?? {}, m.xattrs]) for (const _ in map) keys++;
-  const items = 64 + 2 * keys + 2 * (m.sparse?.map?.length ?? 0);
+  const items = 64 + HEADER_PATCH_ITEMS + 2 * keys + 2 * (m.sparse?.map?.length ?? 0);
   if (items > MAX_CBOR_ITEMS) {
     throw new TarLimitError(
       `the entry's pax records, xattrs and sparse map make about ${items} index items, over ${MAX_CBOR_ITEMS}`,

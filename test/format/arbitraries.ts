@@ -1,7 +1,7 @@
 /** fast-check arbitraries of valid records and of valid complete indexes. */
 import fc from 'fast-check';
 import { paddingLength } from '../../src/format/grammar.js';
-import { headerTemplate } from '../../src/format/header-template.js';
+import { extensionTemplate, headerTemplate } from '../../src/format/header-template.js';
 import type {
   ChunkRef,
   Compression,
@@ -10,6 +10,7 @@ import type {
   LayerRecord,
   Timestamp,
 } from '../../src/format/records.js';
+import { concat } from '../helpers/bytes.js';
 
 /** Any Unicode text (no lone surrogates: text in an index is always valid UTF-8). */
 const text = (maxLength = 12) => fc.string({ unit: 'binary', maxLength });
@@ -86,23 +87,42 @@ export const headerBytes = (meta: EntryMeta): fc.Arbitrary<Uint8Array> =>
     fc.uint8Array({ minLength: 512, maxLength: 512 }),
   );
 
-/** Random blocks to go before a header block, and changes to make to its template. */
+const edits = fc.array(fc.tuple(fc.nat(1 << 20), fc.nat(255)), { maxLength: 40 });
+
+/**
+ * What goes before a header block (random blocks, or the entry's extension template with
+ * changes made when it has one), and changes to make to the header template.
+ */
 const templateEdits = fc.tuple(
-  fc.array(fc.uint8Array({ minLength: 512, maxLength: 512 }), { maxLength: 2 }),
-  fc.array(fc.tuple(fc.nat(511), fc.nat(255)), { maxLength: 40 }),
+  fc.oneof(
+    // Whole blocks, or bytes of any length (the header bytes need not be whole blocks).
+    fc.array(
+      fc.oneof(
+        fc.uint8Array({ minLength: 512, maxLength: 512 }),
+        fc.uint8Array({ minLength: 1, maxLength: 700 }),
+      ),
+      { maxLength: 2 },
+    ),
+    edits,
+  ),
+  edits,
 );
 
-/** The blocks, then the template of `meta` with the changes made. */
+/** Bytes with changes made at positions taken modulo their length. */
+function edited(bytes: Uint8Array, changes: Array<[number, number]>): Uint8Array {
+  for (const [at, value] of changes) if (bytes.length > 0) bytes[at % bytes.length] = value;
+  return bytes;
+}
+
+/** The bytes before (blocks, or the extension template edited), then the header edited. */
 function editedTemplate(
   meta: EntryMeta,
-  [before, edits]: [Uint8Array[], Array<[number, number]>],
+  [before, changes]: [Uint8Array[] | Array<[number, number]>, Array<[number, number]>],
 ): Uint8Array {
-  const block = headerTemplate(meta);
-  for (const [at, value] of edits) block[at] = value;
-  const raw = new Uint8Array(512 * (before.length + 1));
-  for (const [i, b] of before.entries()) raw.set(b, 512 * i);
-  raw.set(block, 512 * before.length);
-  return raw;
+  const blocks = before.every((b) => b instanceof Uint8Array)
+    ? (before as Uint8Array[])
+    : [edited(extensionTemplate(meta), before as Array<[number, number]>)];
+  return concat([...blocks, edited(headerTemplate(meta), changes)]);
 }
 
 /** Any single record that `decodeRecord` accepts (order rules aside). */

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { RecordFormatError } from '../../src/errors.js';
 import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
 import { diffHeader, patchHeader } from '../../src/format/header-patch.js';
-import { headerTemplate } from '../../src/format/header-template.js';
+import { extensionTemplate, headerTemplate } from '../../src/format/header-template.js';
 import type { EntryMeta, IndexRecord } from '../../src/format/records.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader } from '../../src/tar/header.js';
@@ -105,6 +105,54 @@ describe('the header template', () => {
   });
 });
 
+describe('the extension template', () => {
+  test('is empty for an entry without pax records or extended attributes', () => {
+    expect(extensionTemplate(meta({}))).toEqual(new Uint8Array(0));
+  });
+
+  test("is Go's pax header: records sorted by key, xattrs as SCHILY.xattr.*", () => {
+    const m = meta({
+      path: 'usr/lib/é',
+      pax: { mtime: '1700000000.5', path: 'usr/lib/é', comment: '' },
+      xattrs: { 'user.a': Uint8Array.of(0x41, 0x0a) },
+    });
+    const t = extensionTemplate(m);
+    // Bytewise: "S" (0x53) sorts before "c". Each length counts the whole record: 3 bytes of
+    // length and space, the key, "=", the value, "\n".
+    const data =
+      '26 SCHILY.xattr.user.a=A\n\n' +
+      '12 comment=\n' +
+      '22 mtime=1700000000.5\n' +
+      '19 path=usr/lib/é\n';
+    const bytes = new TextEncoder().encode(data);
+    expect(t.length).toBe(1024);
+    expect(t.subarray(512, 512 + bytes.length)).toEqual(bytes);
+    expect(t.subarray(512 + bytes.length).every((b) => b === 0)).toBe(true);
+    // The name leaves the non-ASCII bytes out; size is the records' length; mode, ids and
+    // mtime are zero; the typeflag is x.
+    // ("usr/lib/PaxHeaders.0/é" without "é", and without the "/" left at its end.)
+    expect(ascii(t, 0, 100)).toBe(`usr/lib/PaxHeaders.0${'\0'.repeat(80)}`);
+    expect(ascii(t, 100, 156)).toBe(
+      `0000000\0${'0000000\0'.repeat(2)}${bytes.length.toString(8).padStart(11, '0')}\0${'0'.repeat(11)}\0${ascii(t, 148, 154)}\0 `,
+    );
+    expect(ascii(t, 156, 157)).toBe('x');
+    expect(ascii(t, 257, 265)).toBe('ustar\x0000');
+    expect(ascii(t, 265, 512)).toBe('\0'.repeat(247));
+    expect(sha256(t)).toBe(
+      'sha256:02080cf8f51eb9444afca9cd698b48682d45d92b3b398c8101b785992fd9522a',
+    );
+  });
+
+  test("names a directory's header after the directory, and counts a length's own digits", () => {
+    // 95 bytes of key and value, 3 of space, = and newline: 98, and 2 digits make 100, whose
+    // 3 digits make the record 101 bytes.
+    const value = 'v'.repeat(94);
+    const t = extensionTemplate(meta({ path: 'etc/', typeflag: '5', pax: { k: value } }));
+    expect(ascii(t, 0, 17)).toBe('etc/PaxHeaders.0\0');
+    expect(ascii(t, 512, 613)).toBe(`101 k=${value}\n`);
+  });
+});
+
 describe('the header patch', () => {
   test('is empty for a header equal to its template, and runs of the differing bytes otherwise', () => {
     const m = meta({});
@@ -138,10 +186,9 @@ describe('the header patch', () => {
     expect(Buffer.from(wire).includes(Buffer.from('6172590200', 'hex'))).toBe(true); // r: 512 bytes
   });
 
-  const entryWire = (fields: Record<string, unknown>) => {
-    const e = { p: 'a', f: '0', m: 420, u: 0, g: 0, mt: 0 };
-    return new Uint8Array(cborEncode({ t: 1, e, ...fields }));
-  };
+  const plainWire = { p: 'a', f: '0', m: 420, u: 0, g: 0, mt: 0 };
+  const entryWire = (fields: Record<string, unknown>) =>
+    new Uint8Array(cborEncode({ t: 1, e: plainWire, ...fields }));
   test.each<[string, Record<string, unknown>, RegExp]>([
     ['an odd number of items', { h: [1] }, /skip\/bytes pairs/],
     ['a negative skip', { h: [-1, Uint8Array.of(1)] }, /skip must be an unsigned integer/],
@@ -158,7 +205,23 @@ describe('the header patch', () => {
     [
       'blocks before without a patch',
       { r: Uint8Array.of(1), x: Uint8Array.of(1) },
-      /x must come with h/,
+      /x and xh must come with h/,
+    ],
+    [
+      'an extension patch without a patch',
+      { r: Uint8Array.of(1), xh: [] },
+      /x and xh must come with h/,
+    ],
+    ['both x and xh', { h: [], x: Uint8Array.of(1), xh: [] }, /x and xh must not both be present/],
+    [
+      'an extension patch of an entry without pax records',
+      { h: [], xh: [] },
+      /xh needs pax records/,
+    ],
+    [
+      'an extension patch past its template',
+      { e: { ...plainWire, px: { a: 'b' } }, h: [], xh: [1023, Uint8Array.of(1, 2)] },
+      /past byte 1024/,
     ],
     [
       'both the bytes and a patch',
@@ -218,8 +281,9 @@ describe.runIf(toolsAvailable('tar'))('templates of real tars', () => {
     );
 
   // GNU tar's ustar headers are Go's, long paths split alike. In posix format a path over 100
-  // bytes goes into a pax record and the ustar name field keeps its first 100 bytes, where Go
-  // (and the template) would split it: that header differs from its template in its name.
+  // bytes goes into a pax record and the ustar name field keeps its first 100 bytes, where the
+  // template splits it (Go splits such a path and writes no pax header for it): that header
+  // differs from its template in its name.
   test.each(['ustar', 'posix'])(
     'GNU tar --format=%s writes each header block as its template (posix: of short paths)',
     async (format) => {
@@ -231,7 +295,18 @@ describe.runIf(toolsAvailable('tar'))('templates of real tars', () => {
       );
       expect(items.length).toBeGreaterThanOrEqual(8);
       let split = 0;
+      let extensions = 0;
       for (const r of items) {
+        const before = r.raw.subarray(0, r.raw.length - 512);
+        if (before.length > 0) {
+          // GNU tar names and orders its pax headers its own way: a few runs, not 1,024 bytes
+          // (more where a long path record moves).
+          extensions++;
+          const x = extensionTemplate(r.entry);
+          expect(x.length, r.entry.path).toBe(before.length);
+          const long = new TextEncoder().encode(r.entry.path).length > 100;
+          expect(diffHeader(before, x).bytes, r.entry.path).toBeLessThan(long ? 400 : 160);
+        }
         const block = r.raw.subarray(r.raw.length - 512);
         const template = headerTemplate(r.entry);
         if (format === 'posix' && new TextEncoder().encode(r.entry.path).length > 100) {
@@ -242,6 +317,7 @@ describe.runIf(toolsAvailable('tar'))('templates of real tars', () => {
         }
       }
       expect(split).toBe(format === 'posix' ? 2 : 0);
+      expect(extensions).toBe(format === 'posix' ? items.length : 0);
     },
   );
 });

@@ -54,4 +54,34 @@ describe('record size limit', () => {
     await expect(collect(index)).rejects.toBeInstanceOf(TarLimitError);
     await expect(done).rejects.toThrow(/index items, over 1048576/);
   });
+
+  it("counts the header patches' items too, so that no index convert writes is unreadable", async () => {
+    // 64 + 2 · 524,256 items fit the limit exactly; the header's patch (19 runs: bytes after
+    // the name's NUL) would take the record over it. Before the patches were counted, this
+    // converted into an index whose entry record its reader refused.
+    const records = [
+      ...['atime', 'ctime', 'mtime'].map((k): [string, string] => [k, '1.5']),
+      ...Array.from({ length: 524_253 }, (_, i): [string, string] => [`k${i}`, 'v']),
+    ];
+    const data = encodePaxRecords(records);
+    const header = encodeHeader({ path: 'a', size: 0 });
+    for (let at = 5; at < 100; at += 5) header[at] = 0x41;
+    header.fill(0x20, 148, 156);
+    const sum = header.reduce((a, b) => a + b, 0);
+    header.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, '0')}\0 `), 148);
+    const tar = concat([
+      encodeHeader({ path: 'PaxHeaders/a', typeflag: 'x', size: data.length }),
+      data,
+      new Uint8Array(paddingSize(data.length)),
+      header,
+      new Uint8Array(1024),
+    ]);
+    const { index, done } = convert(streamOf(tar, 1 << 20), {
+      store: new MemoryStore(),
+      maxHeaderBytes: 16 << 20,
+      index: 'flat',
+    });
+    await expect(collect(index)).rejects.toBeInstanceOf(TarLimitError);
+    await expect(done).rejects.toThrow(/index items, over 1048576/);
+  });
 });
