@@ -94,6 +94,7 @@ export function headerTemplate(e: EntryMeta): Uint8Array {
 }
 
 const PAX_DIR = utf8.encode('PaxHeaders.0');
+const SLASH = Uint8Array.of(0x2f);
 const XATTR_PREFIX = 'SCHILY.xattr.';
 
 /** Orders byte strings bytewise, a shorter one first when it is a prefix of the other. */
@@ -104,18 +105,26 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
- * The name Go gives an entry's pax header: `PaxHeaders.0` put before the last component of the
- * path (after a trailing `/` when there is one), bytes above 0x7F left out, cut to 100 bytes,
- * `/` at its end dropped.
+ * The name Go gives an entry's pax header (for a clean path: Go cleans it first):
+ * `PaxHeaders.0` put before the last component of the path (after a trailing `/` when there is
+ * one), bytes above 0x7F left out, cut to 100 bytes, `/` at its end dropped. Reads no more of
+ * the path than the 100 bytes it keeps need.
  */
 function paxHeaderName(path: Uint8Array): Uint8Array {
   const slash = path.lastIndexOf(0x2f);
-  const dir = path.subarray(0, slash + 1);
-  const file = path.subarray(slash + 1);
-  const joined = [...dir, ...PAX_DIR, ...(file.length > 0 ? [0x2f, ...file] : [])];
-  const name = joined.filter((b) => b < 0x80).slice(0, 100);
-  while (name.length > 0 && name[name.length - 1] === 0x2f) name.pop();
-  return Uint8Array.from(name);
+  const name = new Uint8Array(100);
+  let n = 0;
+  const take = (bytes: Uint8Array) => {
+    for (let i = 0; i < bytes.length && n < 100; i++) if (bytes[i]! < 0x80) name[n++] = bytes[i]!;
+  };
+  take(path.subarray(0, slash + 1));
+  take(PAX_DIR);
+  if (slash + 1 < path.length) {
+    take(SLASH);
+    take(path.subarray(slash + 1));
+  }
+  while (n > 0 && name[n - 1] === 0x2f) n--;
+  return name.subarray(0, n);
 }
 
 /**

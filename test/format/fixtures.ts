@@ -77,6 +77,16 @@ export const GOLDEN_RECORDS: Record<string, IndexRecord> = {
       encodeHeader({ path: 'hello.txt', size: 5, mtime: 1700000000, uname: 'root' }),
     ]),
   },
+  entryExtension: {
+    type: 'entry',
+    entry: {
+      ...HELLO_META,
+      mtime: { sec: 1700000000, nsec: 500000000 },
+      pax: { mtime: '1700000000.5' },
+    },
+    // The pax header the library's tar encoder writes, and its header block.
+    raw: encodeHeader({ path: 'hello.txt', size: 5, mtime: { sec: 1700000000, nsec: 500000000 } }),
+  },
   deleteOpaque: {
     type: 'delete',
     path: 'var/cache',

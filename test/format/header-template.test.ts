@@ -7,15 +7,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encode as cborEncode } from 'cborg';
+import { decode as cborDecode, encode as cborEncode } from 'cborg';
 import { afterAll, describe, expect, test } from 'vitest';
 import { RecordFormatError } from '../../src/errors.js';
-import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
+import { decodeRecord, encodeRecord, HEADER_PATCH_ITEMS } from '../../src/format/codec.js';
 import { diffHeader, patchHeader } from '../../src/format/header-patch.js';
 import { extensionTemplate, headerTemplate } from '../../src/format/header-template.js';
 import type { EntryMeta, IndexRecord } from '../../src/format/records.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader } from '../../src/tar/header.js';
+import { concat } from '../helpers/bytes.js';
 import { convertBytes, indexRecords } from '../helpers/layers.js';
 import { sha256 } from '../helpers/streams.js';
 import { toolsAvailable } from '../helpers/tools.js';
@@ -244,6 +245,69 @@ describe('the header patch', () => {
 
   test('is refused in a record of a version 1 index', () => {
     expect(() => decodeRecord(entryWire({ h: [] }), 0, 1)).toThrow(/unknown key "h"/);
+  });
+});
+
+describe('the choice of r, h, x and xh (FORMAT §3.3)', () => {
+  /** The keys of a record's CBOR map, and its header patches' items. */
+  const wire = (r: IndexRecord) => {
+    const w = cborDecode(encodeRecord(r)) as Record<string, unknown>;
+    const items = ((w.h as unknown[]) ?? []).length + ((w.xh as unknown[]) ?? []).length;
+    return { keys: Object.keys(w).filter((k) => 'rhxxh'.includes(k) && k !== 'e'), items };
+  };
+  const m = meta({ pax: { comment: 'c'.repeat(2000) } });
+  const ext = () => extensionTemplate(m); // 512 + a 2,014-byte record, padded: 2,560
+  const record = (before: Uint8Array, block = headerTemplate(m)): IndexRecord => ({
+    type: 'entry',
+    entry: m,
+    raw: concat([before, block]),
+  });
+  /** The extension template with `runs` one-byte runs, three equal bytes apart. */
+  const withRuns = (runs: number) => {
+    const b = ext();
+    for (let i = 0; i < runs; i++) b[8 + 4 * i] ^= 0xff;
+    return b;
+  };
+
+  test('xh up to 1,024 items (512 runs), x beyond', () => {
+    expect(ext().length).toBe(2560);
+    expect(wire(record(withRuns(512)))).toEqual({ keys: ['h', 'xh'], items: 1024 });
+    expect(wire(record(withRuns(513)))).toEqual({ keys: ['h', 'x'], items: 0 });
+  });
+
+  test('xh while its cost (run bytes and items) is under the bytes it stands for', () => {
+    const run = (n: number) => {
+      const b = ext();
+      for (let i = 0; i < n; i++) b[i] ^= 0xff;
+      return b;
+    };
+    // One run of n bytes costs n + 2.
+    expect(wire(record(run(2557))).keys).toEqual(['h', 'xh']);
+    expect(wire(record(run(2558))).keys).toEqual(['h', 'x']);
+  });
+
+  test('x when the bytes before are not as long as the extension template', () => {
+    expect(wire(record(concat([ext(), new Uint8Array(512)]))).keys).toEqual(['h', 'x']);
+  });
+
+  test('r when the last block costs 512 or more', () => {
+    const run = (n: number) => {
+      const block = headerTemplate(m);
+      for (let i = 0; i < n; i++) block[i] ^= 0xff;
+      return block;
+    };
+    expect(wire(record(ext(), run(509))).keys).toEqual(['h', 'xh']);
+    expect(wire(record(ext(), run(510))).keys).toEqual(['r']);
+  });
+
+  test(`a record's patches hold at most HEADER_PATCH_ITEMS (${HEADER_PATCH_ITEMS}) items`, () => {
+    // The most runs h can have: one byte in four differs.
+    const block = headerTemplate(m);
+    for (let i = 0; i < 512; i += 4) block[i] ^= 0xff;
+    const { keys, items } = wire(record(withRuns(512), block));
+    expect(keys).toEqual(['h', 'xh']);
+    expect(items).toBe(256 + 1024);
+    expect(items).toBeLessThanOrEqual(HEADER_PATCH_ITEMS);
   });
 });
 

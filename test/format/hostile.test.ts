@@ -272,6 +272,7 @@ describe('record fields', () => {
       'o',
       'bl',
       'x',
+      'xh',
     ]);
     for (const [name, w] of wires) {
       const check = (obj: Record<string, unknown>, rebuild: (o: unknown) => unknown) => {

@@ -56,8 +56,8 @@ describe('record size limit', () => {
   });
 
   it("counts the header patches' items too, so that no index convert writes is unreadable", async () => {
-    // 64 + 2 · 524,256 items fit the limit exactly; the header's patch (19 runs: bytes after
-    // the name's NUL) would take the record over it. Before the patches were counted, this
+    // 64 + 2 · 524,256 items fit the limit exactly; the header's patch (20 runs or more: the
+    // bytes after the name's NUL, and the checksum) would take the record over it. Before the patches were counted, this
     // converted into an index whose entry record its reader refused.
     const records = [
       ...['atime', 'ctime', 'mtime'].map((k): [string, string] => [k, '1.5']),
