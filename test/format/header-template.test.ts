@@ -265,7 +265,7 @@ describe('the choice of r, h, x and xh (FORMAT §3.3)', () => {
   /** The extension template with `runs` one-byte runs, three equal bytes apart. */
   const withRuns = (runs: number) => {
     const b = ext();
-    for (let i = 0; i < runs; i++) b[8 + 4 * i] ^= 0xff;
+    for (let i = 0; i < runs; i++) b[8 + 4 * i]! ^= 0xff;
     return b;
   };
 
@@ -278,7 +278,7 @@ describe('the choice of r, h, x and xh (FORMAT §3.3)', () => {
   test('xh while its cost (run bytes and items) is under the bytes it stands for', () => {
     const run = (n: number) => {
       const b = ext();
-      for (let i = 0; i < n; i++) b[i] ^= 0xff;
+      for (let i = 0; i < n; i++) b[i]! ^= 0xff;
       return b;
     };
     // One run of n bytes costs n + 2.
@@ -293,7 +293,7 @@ describe('the choice of r, h, x and xh (FORMAT §3.3)', () => {
   test('r when the last block costs 512 or more', () => {
     const run = (n: number) => {
       const block = headerTemplate(m);
-      for (let i = 0; i < n; i++) block[i] ^= 0xff;
+      for (let i = 0; i < n; i++) block[i]! ^= 0xff;
       return block;
     };
     expect(wire(record(ext(), run(509))).keys).toEqual(['h', 'xh']);
@@ -303,7 +303,7 @@ describe('the choice of r, h, x and xh (FORMAT §3.3)', () => {
   test(`a record's patches hold at most HEADER_PATCH_ITEMS (${HEADER_PATCH_ITEMS}) items`, () => {
     // The most runs h can have: one byte in four differs.
     const block = headerTemplate(m);
-    for (let i = 0; i < 512; i += 4) block[i] ^= 0xff;
+    for (let i = 0; i < 512; i += 4) block[i]! ^= 0xff;
     const { keys, items } = wire(record(withRuns(512), block));
     expect(keys).toEqual(['h', 'xh']);
     expect(items).toBe(256 + 1024);
