@@ -157,28 +157,37 @@ export const TINY_CHUNKS: Map<string, Uint8Array> = new Map(
   [HELLO, TAIL].map((c) => [`sha256:${Buffer.from(sha256(c)).toString('hex')}`, c]),
 );
 
+/**
+ * The records of a tiny complete index of `version` for `tar`: one file ("hello.txt", 5 bytes),
+ * one whiteout (".wh.old"), end-of-archive blocks; `hello` and `whiteout` are their headers.
+ */
+function tinyRecords(
+  version: number,
+  tar: Uint8Array,
+  hello: Uint8Array,
+  whiteout: Uint8Array,
+): IndexRecord[] {
+  return [
+    { ...LAYER, version } as IndexRecord,
+    { type: 'entry', entry: HELLO_META, raw: hello },
+    { type: 'chunks', refs: [{ digest: sha256(HELLO), length: 5 }] },
+    { type: 'delete', path: 'old', opaque: false, entry: minimalMeta('.wh.old'), raw: whiteout },
+    { type: 'tail' },
+    { type: 'chunks', refs: [{ digest: sha256(TAIL), length: 1024 }] },
+    {
+      type: 'end',
+      diffId: sha256(tar),
+      size: tar.length,
+      entries: 1,
+      deletions: 1,
+      chunks: 2,
+      dataBytes: 1029,
+    },
+  ];
+}
+
 /** The records of a tiny complete index, of format version 1 (header bytes kept whole). */
-export const TINY_RECORDS: IndexRecord[] = [
-  { ...LAYER, version: 1 } as IndexRecord,
-  {
-    type: 'entry',
-    entry: { ...minimalMeta('hello.txt', 5), mtime: { sec: 1700000000, nsec: 0 } },
-    raw: RAW_HELLO,
-  },
-  { type: 'chunks', refs: [{ digest: sha256(HELLO), length: 5 }] },
-  { type: 'delete', path: 'old', opaque: false, entry: minimalMeta('.wh.old'), raw: RAW_WHITEOUT },
-  { type: 'tail' },
-  { type: 'chunks', refs: [{ digest: sha256(TAIL), length: 1024 }] },
-  {
-    type: 'end',
-    diffId: sha256(TINY_TAR),
-    size: TINY_TAR.length,
-    entries: 1,
-    deletions: 1,
-    chunks: 2,
-    dataBytes: 1029,
-  },
-];
+export const TINY_RECORDS: IndexRecord[] = tinyRecords(1, TINY_TAR, RAW_HELLO, RAW_WHITEOUT);
 
 /**
  * A tiny tar as tar writers make it (ustar headers), described by an index of format version
@@ -194,20 +203,9 @@ export const TINY_V2_TAR: Uint8Array = concat([
 ]);
 
 /** The records of {@link TINY_V2_TAR}'s index. */
-export const TINY_V2_RECORDS: IndexRecord[] = [
-  { ...LAYER, version: 2 } as IndexRecord,
-  { type: 'entry', entry: HELLO_META, raw: USTAR_HELLO },
-  { type: 'chunks', refs: [{ digest: sha256(HELLO), length: 5 }] },
-  { type: 'delete', path: 'old', opaque: false, entry: minimalMeta('.wh.old'), raw: GNU_WHITEOUT },
-  { type: 'tail' },
-  { type: 'chunks', refs: [{ digest: sha256(TAIL), length: 1024 }] },
-  {
-    type: 'end',
-    diffId: sha256(TINY_V2_TAR),
-    size: TINY_V2_TAR.length,
-    entries: 1,
-    deletions: 1,
-    chunks: 2,
-    dataBytes: 1029,
-  },
-];
+export const TINY_V2_RECORDS: IndexRecord[] = tinyRecords(
+  2,
+  TINY_V2_TAR,
+  USTAR_HELLO,
+  GNU_WHITEOUT,
+);
