@@ -19,15 +19,28 @@ export const HEADER_BLOCK = 512;
 const utf8 = new TextEncoder();
 
 /**
+ * Where {@link utf8Of} encodes a text of up to 1,365 code units: a template is made for every
+ * record read, and this makes no garbage of the usual names.
+ */
+const scratch = new Uint8Array(4096);
+
+/** The UTF-8 of `s`, as a view that is good until the next call. */
+function utf8Of(s: string): Uint8Array {
+  // At most three bytes per UTF-16 code unit (a lone surrogate becomes U+FFFD's three).
+  if (s.length * 3 > scratch.length) return utf8.encode(s);
+  return scratch.subarray(0, utf8.encodeInto(s, scratch).written);
+}
+
+/**
  * Writes `value` at `at` as `width - 1` zero-padded octal digits and a NUL; leaves the field
  * zero when the value is not an integer in `[0, 8^(width-1))`.
  */
 function octal(block: Uint8Array, at: number, width: number, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0 || value >= 8 ** (width - 1)) return;
-  const digits = value.toString(8);
-  const pad = width - 1 - digits.length;
-  for (let i = 0; i < pad; i++) block[at + i] = 0x30;
-  for (let i = 0; i < digits.length; i++) block[at + pad + i] = digits.charCodeAt(i);
+  for (let i = at + width - 2; i >= at; i--) {
+    block[i] = 0x30 + (value % 8);
+    value = Math.floor(value / 8);
+  }
 }
 
 /** Copies at most `width` bytes of `bytes` to `at`. */
@@ -69,7 +82,7 @@ function splitAt(p: Uint8Array): number {
  */
 export function headerTemplate(e: EntryMeta): Uint8Array {
   const block = new Uint8Array(HEADER_BLOCK);
-  const path = utf8.encode(e.path);
+  const path = utf8Of(e.path);
   const at = path.length > 100 ? splitAt(path) : -1;
   if (at < 0) field(block, 0, 100, path);
   else {
@@ -82,11 +95,11 @@ export function headerTemplate(e: EntryMeta): Uint8Array {
   octal(block, 124, 12, e.size);
   octal(block, 136, 12, e.mtime.sec);
   block[156] = e.typeflag.charCodeAt(0) & 0xff;
-  field(block, 157, 100, utf8.encode(e.linkname));
+  field(block, 157, 100, utf8Of(e.linkname));
   // "ustar\0" "00"
   block.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30], 257);
-  field(block, 265, 32, utf8.encode(e.uname));
-  field(block, 297, 32, utf8.encode(e.gname));
+  field(block, 265, 32, utf8Of(e.uname));
+  field(block, 297, 32, utf8Of(e.gname));
   octal(block, 329, 8, e.devmajor);
   octal(block, 337, 8, e.devminor);
   checksum(block);
@@ -152,7 +165,7 @@ export function extensionTemplate(e: EntryMeta): Uint8Array {
   });
   const size = lengths.reduce((a, b) => a + b, 0);
   const out = new Uint8Array(HEADER_BLOCK + Math.ceil(size / HEADER_BLOCK) * HEADER_BLOCK);
-  field(out, 0, 100, paxHeaderName(utf8.encode(e.path)));
+  field(out, 0, 100, paxHeaderName(utf8Of(e.path)));
   octal(out, 100, 8, 0);
   octal(out, 108, 8, 0);
   octal(out, 116, 8, 0);
