@@ -143,14 +143,12 @@ const TAIL = new Uint8Array(1024);
 const RAW_HELLO = block('hello.txt');
 const RAW_WHITEOUT = block('.wh.old');
 
+/** A tiny tar: one file ("hello", under the header `hello`), one whiteout, end blocks. */
+const tinyTar = (hello: Uint8Array, whiteout: Uint8Array): Uint8Array =>
+  concat([hello, HELLO, new Uint8Array(512 - HELLO.length), whiteout, TAIL]);
+
 /** The tar the tiny index describes: one file, one whiteout, end-of-archive blocks. */
-export const TINY_TAR: Uint8Array = concat([
-  RAW_HELLO,
-  HELLO,
-  new Uint8Array(512 - HELLO.length),
-  RAW_WHITEOUT,
-  TAIL,
-]);
+export const TINY_TAR: Uint8Array = tinyTar(RAW_HELLO, RAW_WHITEOUT);
 
 /** The chunks the tiny index refers to, by `sha256:<hex>`. */
 export const TINY_CHUNKS: Map<string, Uint8Array> = new Map(
@@ -194,13 +192,7 @@ export const TINY_RECORDS: IndexRecord[] = tinyRecords(1, TINY_TAR, RAW_HELLO, R
  * 2: the file's header is its template, so its patch is empty; the whiteout's differs in its
  * magic, device fields and checksum.
  */
-export const TINY_V2_TAR: Uint8Array = concat([
-  USTAR_HELLO,
-  HELLO,
-  new Uint8Array(512 - HELLO.length),
-  GNU_WHITEOUT,
-  TAIL,
-]);
+export const TINY_V2_TAR: Uint8Array = tinyTar(USTAR_HELLO, GNU_WHITEOUT);
 
 /** The records of {@link TINY_V2_TAR}'s index. */
 export const TINY_V2_RECORDS: IndexRecord[] = tinyRecords(
