@@ -248,12 +248,14 @@ describe('the header patch', () => {
   });
 });
 
+const HEADER_WIRE_KEYS = ['r', 'h', 'x', 'xh'];
+
 describe('the choice of r, h, x and xh (FORMAT §3.3)', () => {
   /** The keys of a record's CBOR map, and its header patches' items. */
   const wire = (r: IndexRecord) => {
     const w = cborDecode(encodeRecord(r)) as Record<string, unknown>;
     const items = ((w.h as unknown[]) ?? []).length + ((w.xh as unknown[]) ?? []).length;
-    return { keys: Object.keys(w).filter((k) => 'rhxxh'.includes(k) && k !== 'e'), items };
+    return { keys: Object.keys(w).filter((k) => HEADER_WIRE_KEYS.includes(k)), items };
   };
   const m = meta({ pax: { comment: 'c'.repeat(2000) } });
   const ext = () => extensionTemplate(m); // 512 + a 2,014-byte record, padded: 2,560
