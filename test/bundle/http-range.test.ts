@@ -15,6 +15,7 @@ import { readIndexRecords } from '../../src/pipeline/open-index.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, hash, reassembleBytes } from '../helpers/layers.js';
+import { answerWithRanges } from '../helpers/servers.js';
 import { readAll, streamOf, within } from '../helpers/streams.js';
 import { bundleBytes, expectSame, tarOf, textBytes } from './helpers.js';
 
@@ -27,46 +28,13 @@ let tar: Uint8Array;
 /** Body bytes sent and requests served since the last reset. */
 const served = { bytes: 0, requests: 0, ranges: [] as string[] };
 
-/** Answers GET and HEAD for the zip, honouring a single `Range: bytes=a-b | a- | -n`. */
+/** Serves the zip with ranges, counting what it sends. */
 function serve(bytes: Uint8Array): Server {
   return createServer((req, res) => {
     served.requests++;
-    const head = { 'Accept-Ranges': 'bytes', 'Content-Type': 'application/zip' };
-    const range = req.headers.range;
-    let start = 0;
-    let end = bytes.length - 1;
-    if (range) {
-      const m = /^bytes=(\d*)-(\d*)$/.exec(range);
-      if (!m || (m[1] === '' && m[2] === '')) {
-        res.writeHead(416, { 'Content-Range': `bytes */${bytes.length}` }).end();
-        return;
-      }
-      if (m[1] === '') {
-        start = Math.max(0, bytes.length - Number(m[2]));
-      } else {
-        start = Number(m[1]);
-        if (m[2] !== '') end = Math.min(end, Number(m[2]));
-      }
-      if (start > end || start >= bytes.length) {
-        res.writeHead(416, { 'Content-Range': `bytes */${bytes.length}` }).end();
-        return;
-      }
-      served.ranges.push(`${start}-${end}`);
-      res.writeHead(206, {
-        ...head,
-        'Content-Range': `bytes ${start}-${end}/${bytes.length}`,
-        'Content-Length': String(end - start + 1),
-      });
-    } else {
-      res.writeHead(200, { ...head, 'Content-Length': String(bytes.length) });
-    }
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    const body = bytes.subarray(start, end + 1);
-    served.bytes += body.length;
-    res.end(body);
+    const sent = answerWithRanges(req, res, bytes, 'application/zip');
+    if (sent?.partial) served.ranges.push(`${sent.start}-${sent.end}`);
+    if (sent && req.method !== 'HEAD') served.bytes += sent.end - sent.start + 1;
   });
 }
 

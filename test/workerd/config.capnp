@@ -13,6 +13,7 @@ const worker :Workerd.Worker = (
   compatibilityDate = "2025-01-01",
   modules = [
     (name = "worker", esModule = embed "worker.js"),
+    (name = "web-suite", esModule = embed "../web/suite.js"),
     (name = "layerdiff", esModule = embed "../../dist/index.js"),
     # @dist-chunks
     (name = "layerdiff/cdc.wasm", wasm = embed "../../dist/cdc.wasm"),
