@@ -4,7 +4,7 @@
  * 127.0.0.1, pulled from by skopeo (every digest checked as it copies) and by fetch (a byte
  * range of a layer rebuilt in the Worker, HEAD). Needs `npm run build` first.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,12 +22,12 @@ import { layerTar } from '../pipeline/flatten-helpers.js';
 import { startRegistry } from '../registry/auth-servers.js';
 import { freePort } from '../registry/helpers.js';
 import { renderConfig } from './render-config.js';
+import { startWorkerd } from './start-workerd.js';
 
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const fixtures = join(here, '.fixtures-registry');
-const workerd = join(root, 'node_modules/.bin/workerd');
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-workerd-registry-'));
 
 const tar = (seed: number) =>
@@ -48,7 +48,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'go') && pgzipAvailable())(
     let src: string;
     let host: string;
     let child: ChildProcess;
-    let log = '';
+    let log = () => '';
 
     beforeAll(async () => {
       src = join(work, 'src');
@@ -81,23 +81,9 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'go') && pgzipAvailable())(
       writeFileSync(join(fixtures, 'registry.json'), JSON.stringify({ files, chunks }));
       host = `127.0.0.1:${await freePort()}`;
       const config = renderConfig(join(here, 'registry.capnp'), fixtures, { address: host });
-      child = spawn(workerd, ['serve', config], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      child.stderr!.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      // Up to 20 s for workerd to listen.
-      for (let i = 0; ; i++) {
-        const ok = await fetch(`http://${host}/v2/`).then(
-          (r) => r.status === 200,
-          () => false,
-        );
-        if (ok) break;
-        if (i === 200 || child.exitCode !== null) throw new Error(`workerd did not start: ${log}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const running = await startWorkerd(config, `http://${host}/v2/`, (r) => r.status === 200);
+      child = running.child;
+      log = running.log;
     }, 60_000);
 
     afterAll(() => {
@@ -116,7 +102,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'go') && pgzipAvailable())(
       );
       const want = JSON.parse(readFileSync(join(src, 'index.json'), 'utf8')).manifests[0].digest;
       const raw = Buffer.from(skopeo('inspect', '--raw', `oci:${out}:v1`));
-      expect(sha256(raw), log).toBe(want);
+      expect(sha256(raw), log()).toBe(want);
       const orig = layoutFiles(src);
       for (const [path, digest] of Object.entries(layoutFiles(out))) {
         if (path.startsWith('blobs/')) expect(orig[path], path).toBe(digest);
@@ -133,7 +119,7 @@ describe.runIf(toolsAvailable('skopeo', 'python3', 'go') && pgzipAvailable())(
             method: 'POST',
           });
           const report = await r.json();
-          expect(r.status, `${JSON.stringify(report)}\n${log}`).toBe(200);
+          expect(r.status, `${JSON.stringify(report)}\n${log()}`).toBe(200);
           expect(report.uploaded).toBe(5);
           expect(report.manifests[0].layers.map((l: { how: string }) => l.how)).toEqual([
             'as-is',
