@@ -42,7 +42,7 @@ export async function bundleCommand(args: string[]): Promise<void> {
   }
   const indexPath = positionals[0]!;
   await inputFiles(positionals, { stdin: false });
-  await outputFile(outPath);
+  await outputFile(outPath, positionals);
   const { size } = await stat(indexPath);
   if (size > MAX_BUNDLE_INDEX_BYTES) {
     throw new BundleError(
@@ -91,7 +91,7 @@ export async function unbundleCommand(args: string[]): Promise<void> {
   required(values.store, 'store');
   const outPath = required(values.out, 'out');
   await inputFiles(positionals, { stdin: false });
-  await outputFile(outPath);
+  await outputFile(outPath, positionals);
   // A lazily read Blob: zip.js reads the directory and then only the entries it needs.
   const blob = await openAsBlob(positionals[0]!);
   const store = await openWritableStore(values);

@@ -18,7 +18,7 @@ export async function catCommand(args: string[]): Promise<void> {
   );
   required(values.store, 'store');
   await inputFiles(positionals);
-  await outputFile(values.out);
+  await outputFile(values.out, positionals);
   const store = await openReadStore(values.store);
   // Chunks come in pooled buffers, each given back once written.
   const tar = reassemble(fileSource(positionals[0]!), store, {

@@ -38,7 +38,7 @@ export async function convertCommand(args: string[]): Promise<void> {
   required(values.store, 'store');
   const outPath = required(values.out, 'out');
   await inputFiles(positionals);
-  await outputFile(outPath);
+  await outputFile(outPath, positionals);
   const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
   try {

@@ -40,7 +40,7 @@ export async function diffCommand(args: string[]): Promise<void> {
   required(values.store, 'store');
   const outPath = required(values.out, 'out');
   await inputFiles([...positionals, ...(values.base ?? [])]);
-  await outputFile(outPath);
+  await outputFile(outPath, [...positionals, ...(values.base ?? [])]);
   const store = await openReadStore(values.store);
 
   const hash = nodeHashProvider();
@@ -75,7 +75,7 @@ export async function applyCommand(args: string[]): Promise<void> {
   required(values.store, 'store');
   const outPath = required(values.out, 'out');
   await inputFiles(positionals);
-  await outputFile(outPath);
+  await outputFile(outPath, positionals);
   const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
   try {

@@ -21,7 +21,7 @@ export async function flattenCommand(args: string[]): Promise<void> {
   required(values.store, 'store');
   const maxEntries = count(values['max-entries'], 'max-entries');
   await inputFiles(positionals);
-  await outputFile(values.out);
+  await outputFile(values.out, positionals);
   const store = await openReadStore(values.store);
   // File bodies come in pooled buffers, each given back once written.
   const flat = flattenFiles('flatten', positionals, store, { recycle: true, maxEntries });

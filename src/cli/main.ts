@@ -214,6 +214,17 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
+  if (command !== 'serve') {
+    // Ended by a signal, a command removes the partial output files it was writing, then ends
+    // as the signal would have ended it (status 128 + its number). `serve` stops on its own.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        import('../node/io.js')
+          .then((io) => io.removeTemporaryFiles())
+          .finally(() => process.kill(process.pid, signal));
+      });
+    }
+  }
   if (HASHING.has(command)) {
     // The worker starts while the command's code loads; a failure to start shows up, and is
     // reported, at the first hash.

@@ -79,17 +79,33 @@ export async function inputDirs(paths: readonly string[]): Promise<void> {
 }
 
 /**
- * Checks that an output file can be made: it is not a directory, and when it does not exist
- * yet, the directory it goes in (for a symbolic link to nothing yet, its target's) does and may
- * be written. Standard output (`-`, or no path) passes, and so does anything else that exists
- * (a file is replaced by renaming a new one over it, a device written to).
+ * Checks that an output file can be made: it is not a directory nor one of the command's
+ * input files, and when it does not exist yet, the directory it goes in (for a symbolic link to
+ * nothing yet, its target's) does and may be written. Standard output (`-`, or no path) passes,
+ * and so does anything else that exists (a file is replaced by renaming a new one over it, a
+ * device written to).
  * @param path - the `--out` value.
+ * @param inputs - the files the command reads (`-` for standard input is passed over).
  * @throws {@link PathError} when it cannot be made.
  */
-export async function outputFile(path: string | undefined): Promise<void> {
+export async function outputFile(
+  path: string | undefined,
+  inputs: readonly string[] = [],
+): Promise<void> {
   if (path === undefined || path === '-') return;
   const st = await stat(path).catch(() => undefined);
   if (st?.isDirectory()) refuse(problem('EISDIR'), path, 'write');
+  if (st?.isFile()) {
+    for (const input of inputs) {
+      if (input === '-') continue;
+      const other = await stat(input).catch(() => undefined);
+      if (other?.dev === st.dev && other.ino === st.ino) {
+        throw new PathError(
+          `cannot write ${path}: it is ${input}, which the command reads (name another file)`,
+        );
+      }
+    }
+  }
   if (st !== undefined) return;
   // A symbolic link to nothing yet is written through, as a shell's `>` would: the file is
   // made at the link's target (as the writer finds it), so its directory must exist.

@@ -4,7 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { type FileHandle, open, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -251,10 +251,31 @@ export async function danglingTarget(path: string): Promise<string> {
   return link === undefined ? path : resolvePath(dirname(path), link);
 }
 
+/** The temporary files of {@link atomicFile} not yet renamed into place or removed. */
+const temporaries = new Set<string>();
+
+/**
+ * Removes, at once, the temporary files of every {@link atomicFile} not yet committed or
+ * discarded: for a process about to end on a signal (the CLI does this on SIGINT, SIGTERM and
+ * SIGHUP), which would otherwise leave them behind.
+ */
+export function removeTemporaryFiles(): void {
+  for (const path of temporaries) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // Gone already.
+    }
+  }
+  temporaries.clear();
+}
+
 /**
  * Writes to a temporary file beside `path` and renames it into place on {@link AtomicFile.commit},
- * so a failed command never leaves a file that looks complete. A symbolic link to a regular
- * file is kept: its target is what gets replaced. A path that is not a regular file (a device
+ * so a failed command never leaves a file that looks complete. A file it replaces keeps its
+ * permission bits (and, when this process may set them, its owner and group), as `cp` over it
+ * or a shell's `>` would. A symbolic link to a regular file is kept: its target is what gets
+ * replaced. A path that is not a regular file (a device
  * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
  * would replace the device itself, and nothing can be taken back from it anyway. A path that is
  * this process's standard output or error (`-`, `/dev/stdout`, or the file, pipe or socket it
@@ -279,6 +300,18 @@ export async function atomicFile(
     // Named after the output asked for, not the temporary file beside it.
     throw fileError(err, path, 'write');
   });
+  if (!direct) temporaries.add(tmp);
+  if (!direct && existing) {
+    try {
+      await fh.chmod(existing.mode & 0o7777);
+      if (process.getuid?.() === 0) await fh.chown(existing.uid, existing.gid);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      temporaries.delete(tmp);
+      throw fileError(err, path, 'write');
+    }
+  }
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
   const turn = loopTurns(BLOCKING_CALLS_PER_TURN);
@@ -286,9 +319,15 @@ export async function atomicFile(
   const writeAll = async (bytes: Uint8Array) => {
     for (let at = 0; at < bytes.length; ) {
       if (options.blocking) await turn();
-      const bytesWritten = options.blocking
-        ? writeSync(fh.fd, bytes, at, bytes.length - at)
-        : (await fh.write(bytes, at, bytes.length - at)).bytesWritten;
+      let bytesWritten: number;
+      try {
+        bytesWritten = options.blocking
+          ? writeSync(fh.fd, bytes, at, bytes.length - at)
+          : (await fh.write(bytes, at, bytes.length - at)).bytesWritten;
+      } catch (err) {
+        // Named after the output asked for (`cannot write x.tar: no space left on device`).
+        throw fileError(err, path, 'write');
+      }
       if (bytesWritten <= 0) throw new Error(`write to ${tmp} made no progress`);
       at += bytesWritten;
     }
@@ -309,6 +348,7 @@ export async function atomicFile(
   const discard = async () => {
     await close();
     if (!direct) await unlink(tmp).catch(() => {});
+    temporaries.delete(tmp);
   };
   return {
     writable: new WritableStream<Uint8Array>({
@@ -334,7 +374,9 @@ export async function atomicFile(
     }),
     async commit() {
       if (!complete) throw new Error(`${path}: commit before the writable closed`);
-      if (!direct) await rename(tmp, final);
+      if (direct) return;
+      await rename(tmp, final);
+      temporaries.delete(tmp);
     },
     discard,
   };

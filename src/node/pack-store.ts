@@ -1701,6 +1701,9 @@ export class PackStore implements ChunkStore {
       }
       this.handles.clear();
       await Promise.allSettled(closing);
+      // A pack whose index could not be written (a full disk) is of use to no one: readers
+      // find chunks only through indexes. Removed, so that a retry finds the space it took.
+      await Promise.allSettled(this.packs.filter((p) => p.open).map((p) => unlink(p.path)));
       await this.lock?.release();
     }
   }
