@@ -8,7 +8,7 @@ import { RecordFormatError } from '../errors.js';
 import { intOption } from '../options.js';
 import { appendBytes } from './append.js';
 import { decodeRecord } from './codec.js';
-import { INDEX_MAGIC, MAX_RECORD_BYTES } from './encoder.js';
+import { INDEX_MAGIC, MAX_INDEX_BYTES, MAX_RECORD_BYTES } from './encoder.js';
 import { IndexGrammar } from './grammar.js';
 import type { IndexRecord } from './records.js';
 
@@ -24,8 +24,7 @@ export interface IndexDecoderOptions {
   maxIndexBytes?: number;
 }
 
-/** Default of {@link IndexDecoderOptions.maxIndexBytes}: 1 GiB. */
-export const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
+export { MAX_INDEX_BYTES };
 
 /**
  * Creates a stream that decodes index bytes into checked records. Every record is validated

@@ -3,12 +3,18 @@
  *
  * @module
  */
-import { RecordFormatError } from '../errors.js';
+import { IndexLimitError, RecordFormatError } from '../errors.js';
 import { encodeRecord } from './codec.js';
 import { FORMAT_VERSION, type IndexRecord } from './records.js';
 
 /** Largest record writers write and readers accept by default: 16 MiB. */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Largest flat index writers write and readers accept by default (`maxIndexBytes` of the
+ * decoder): 1 GiB, the index of a layer of several hundred GiB.
+ */
+export const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
 
 /** The 8 bytes every layerdiff index starts with: `\x89LDI\r\n\x1a\n`. */
 export const INDEX_MAGIC: Uint8Array = Uint8Array.of(
@@ -85,6 +91,9 @@ export function createIndexEncoder(): TransformStream<IndexRecord, Uint8Array> {
  * pieces of about 64 KiB, the first starting with the magic.
  */
 export class IndexFrames {
+  /** @param maxIndexBytes - the most bytes the index may take. @default {@link MAX_INDEX_BYTES} */
+  constructor(private readonly maxIndexBytes = MAX_INDEX_BYTES) {}
+
   private offset = INDEX_MAGIC.length;
   private frames: Uint8Array[] = [INDEX_MAGIC.slice()];
   private held = INDEX_MAGIC.length;
@@ -94,11 +103,17 @@ export class IndexFrames {
   /**
    * Frames a record.
    * @returns a piece of index bytes once about 64 KiB are gathered.
-   * @throws {@link RecordFormatError} for a record over {@link MAX_RECORD_BYTES}.
+   * @throws {@link RecordFormatError} for a record over {@link MAX_RECORD_BYTES};
+   *   {@link IndexLimitError} when the index would grow past its `maxIndexBytes`.
    */
   add(record: IndexRecord): Uint8Array | undefined {
     if (record.type === 'layer') this.version = record.version;
     const frame = encodeFrame(record, this.offset, this.version);
+    if (this.offset + frame.length > this.maxIndexBytes) {
+      throw new IndexLimitError(
+        `the index would be over ${this.maxIndexBytes} bytes, the most its readers take (record at index offset ${this.offset})`,
+      );
+    }
     this.offset += frame.length;
     this.frames.push(frame);
     this.held += frame.length;

@@ -9,7 +9,7 @@
 import { type Cutter, createCutter } from '../cdc/cutter.js';
 import { CDC_ALGORITHM, loadCdcKernel, validateChunkerParams } from '../cdc/index.js';
 import type { CdcKernel, ChunkerParams } from '../cdc/types.js';
-import { RecordFormatError } from '../errors.js';
+import { IndexLimitError, RecordFormatError } from '../errors.js';
 import { decodeRecord } from '../format/codec.js';
 import { INDEX_MAGIC } from '../format/encoder.js';
 import { type ChunkRef, FORMAT_VERSION } from '../format/records.js';
@@ -27,6 +27,7 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
+import { repeatCheck } from './index-repeats.js';
 
 /** What storing an index cost. */
 export interface IndexChunkStats {
@@ -71,7 +72,8 @@ const MAX_END_FRAME = 4096;
  * @param options - the store, hashing and bounds.
  * @returns a `TransformStream` from flat index bytes to root bytes.
  * @throws (through the stream) {@link RecordFormatError} when the input is not a flat index
- * ending with an end record.
+ * ending with an end record; {@link IndexLimitError} when it names its chunks again more often
+ * than its readers allow (see `repeatCheck`).
  * @example
  * ```ts
  * const root = flatIndex.pipeThrough(createIndexChunker({ store }));
@@ -120,6 +122,16 @@ export function createIndexChunker(
     async flush(controller) {
       const endBytes = frames.end();
       let packed = await sink.finish();
+      // Its readers refuse a flat index that names its chunks again too often.
+      const repeats = repeatCheck(stats.indexBytes, params.min);
+      for (let at = 0; at < packed.length; at += PACKED_REF_BYTES) {
+        const over = repeats(unpackRef(packed, at, at));
+        if (over) {
+          throw new IndexLimitError(
+            `${over}, more than a chunked index may (its entries repeat the same metadata): write a flat index instead (index: 'flat', --flat)`,
+          );
+        }
+      }
       let levels = 0;
       while (packed.length > maxRootRefs * PACKED_REF_BYTES) {
         if (++levels > MAX_INDEX_LEVELS) {

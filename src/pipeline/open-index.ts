@@ -28,6 +28,7 @@ import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import { readChunk } from '../store/read-chunk.js';
 import type { ChunkReader } from '../store/types.js';
+import { type RepeatCheck, repeatCheck } from './index-repeats.js';
 
 /** Options of {@link openIndex} and {@link readIndexRecords}. */
 export interface OpenIndexOptions {
@@ -84,78 +85,25 @@ function concat(pieces: Uint8Array[], size: number): Uint8Array {
 }
 
 /**
- * References a flat index may make to chunks it named before, and their bytes. A chunked index
- * does not repeat its chunks (they are cut from records, which name paths); a root whose
- * references repeat one small chunk named a flat index of a gigabyte from a diff of 178 KB,
- * and kept `apply` fetching for 493 s.
- */
-const MAX_REPEATS = 4096;
-const MAX_REPEAT_BYTES = 16 * 1024 * 1024;
-/** Largest bitmap of {@link repeatFilter}: 2^25 bits, 4 MiB. */
-const MAX_FILTER_BITS = 2 ** 25;
-
-/**
- * Tells, for each digest in turn, whether it was probably given before: three bits of a bitmap
- * per digest, from its first three words (digests hash content, so distinct chunks set bits at
- * random). The bitmap has 64 bits per chunk the flat index can hold when every chunk but the
- * last is at least `minChunk` bytes (within {@link MAX_FILTER_BITS}), so a distinct chunk is
- * flagged with a chance of about 1 in 10,000 (by arithmetic), well within
- * {@link MAX_REPEATS}; its memory is bounded, where a set of the digests grew with the index
- * (a hostile one of 64-byte chunks would have held 16 million of them).
- * @param flatSize - bytes of the flat index.
- * @param minChunk - the smallest chunk its chunker cuts but the last.
- */
-function repeatFilter(flatSize: number, minChunk: number): (digest: Uint8Array) => boolean {
-  let bits = 4096;
-  while (bits < MAX_FILTER_BITS && bits < 64 * (flatSize / minChunk + 1)) bits *= 2;
-  const map = new Uint8Array(bits >>> 3);
-  const mask = bits - 1;
-  return (digest) => {
-    const words = new DataView(digest.buffer, digest.byteOffset, 12);
-    let seen = true;
-    for (let i = 0; i < 3; i++) {
-      const bit = words.getUint32(i * 4) & mask;
-      const at = bit >>> 3;
-      const flag = 1 << (bit & 7);
-      if ((map[at]! & flag) === 0) {
-        seen = false;
-        map[at]! |= flag;
-      }
-    }
-    return seen;
-  };
-}
-
-/**
  * The chunks a sequence of references (one level of an index) names, in order, each verified.
  * A chunker never cuts a chunk shorter than {@link MIN_CHUNK_MIN} bytes but the last of a
  * sequence, nor an empty one; a root whose references do (the same tiny chunk over and over, at
  * several levels) would otherwise make its reader fetch without end while its size stays small.
- * The flat index's own chunks (`named`, given at level 0) may repeat only within
- * {@link MAX_REPEATS} and {@link MAX_REPEAT_BYTES}.
+ * The flat index's own chunks (`repeats`, given at level 0) may repeat only within the limits
+ * of {@link repeatCheck}.
  */
 async function* chunksOf(
   refs: Iterable<ChunkRef> | AsyncIterable<ChunkRef>,
   store: ChunkReader,
   options: OpenIndexOptions & { hash: HashProvider },
   level: number,
-  named?: (digest: Uint8Array) => boolean,
+  repeats?: RepeatCheck,
 ): AsyncGenerator<Uint8Array> {
   let short = -1;
   let n = 0;
-  let repeats = 0;
-  let repeatBytes = 0;
   for await (const ref of refs) {
-    if (named?.(ref.digest)) {
-      repeats++;
-      repeatBytes += ref.length;
-      if (repeats > MAX_REPEATS || repeatBytes > MAX_REPEAT_BYTES) {
-        throw new RecordFormatError(
-          `the index repeats its chunks: ${repeats} references (${repeatBytes} bytes) to chunks named before`,
-          0,
-        );
-      }
-    }
+    const over = repeats?.(ref);
+    if (over) throw new RecordFormatError(over, 0);
     if (ref.length === 0 || short >= 0) {
       throw new RecordFormatError(
         ref.length === 0
@@ -216,8 +164,8 @@ async function* flatBytes(
   frame.set(root.endBytes, 4);
   const tail = new Uint8Array(frame.length);
   let size = 0;
-  const named = repeatFilter(root.size, root.chunker.min);
-  for await (const chunk of chunksOf(refs, store, options, 0, named)) {
+  const repeats = repeatCheck(root.size, root.chunker.min);
+  for await (const chunk of chunksOf(refs, store, options, 0, repeats)) {
     size += chunk.length;
     if (size > root.size) {
       throw new RecordFormatError(

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { detectCompression, SNIFF_BYTES } from '../../src/compress/detect.js';
 import type { Compression } from '../../src/format/records.js';
+import { encodeHeader } from '../../src/tar/header.js';
+
+/** A tar header block whose name starts with `first`, its checksum made right again. */
+function headerStartingWith(first: number[]): Uint8Array {
+  const block = encodeHeader({ path: 'xxxx-notes', size: 0, mode: 0o644, mtime: 1_700_000_000 });
+  block.set(first, 0);
+  block.fill(0x20, 148, 156);
+  const sum = block.subarray(0, 512).reduce((s, b) => s + b, 0);
+  block.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, '0')}\0 `), 148);
+  return block;
+}
 
 describe('detectCompression', () => {
   const cases: Array<[string, number[], Compression]> = [
@@ -27,8 +38,20 @@ describe('detectCompression', () => {
   });
 
   it('needs no more than SNIFF_BYTES', () => {
-    expect(SNIFF_BYTES).toBe(4);
+    expect(SNIFF_BYTES).toBe(512);
     const zstd = Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff);
     expect(detectCompression(zstd.subarray(0, SNIFF_BYTES))).toBe('zstd');
+  });
+
+  it.each([
+    ['gzip', [0x1f, 0x8b]],
+    ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+    ['a zstd skippable frame', [0x50, 0x2a, 0x4d, 0x18]],
+  ])('a plain tar whose first name starts with the magic of %s is a plain tar', (_, magic) => {
+    const block = headerStartingWith(magic);
+    expect(detectCompression(block)).toBe('none');
+    // A block whose checksum does not match is no tar header: the magic decides.
+    block[300] = block[300]! ^ 1;
+    expect(detectCompression(block)).not.toBe('none');
   });
 });

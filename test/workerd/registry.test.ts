@@ -7,7 +7,7 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertLayout } from '../../src/node/oci-convert.js';
@@ -26,7 +26,6 @@ import { startWorkerd } from './start-workerd.js';
 
 const GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
 const fixtures = join(here, '.fixtures-registry');
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-workerd-registry-'));
 
