@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { IndexLimitError } from '../../src/errors.js';
 import { IndexFrames } from '../../src/format/encoder.js';
+import type { LayerRecord } from '../../src/format/records.js';
 import { MAX_REPEAT_BYTES, MAX_REPEATS, repeatCheck } from '../../src/pipeline/index-repeats.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
@@ -88,12 +89,13 @@ describe('index limits', () => {
 
   it('IndexFrames refuses a record that would take the index past its limit', () => {
     const frames = new IndexFrames(4096);
-    const record = {
+    const record: LayerRecord = {
       type: 'layer',
       version: 2,
       digest: 'sha256',
       chunker: { algorithm: 'fastcdc-gear32-v1', min: 16384, avg: 65536, max: 262144 },
-    } as const;
+      compression: 'none',
+    };
     let thrown: unknown;
     try {
       for (let i = 0; i < 1000; i++) frames.add(record);
