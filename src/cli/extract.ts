@@ -1,12 +1,16 @@
 /**
  * `layerdiff extract <index>... --store <dir> --dir <target> [--json] [--max-entries <n>]` (a stack of layers,
- * flattened on the fly) and `layerdiff extract-tar <tar|-> --dir <target> [--json]`; both take
+ * flattened on the fly) and `layerdiff extract-tar <tar|-> --dir <target> [--json]` (a tar,
+ * tar+gzip or tar+zstd, detected as convert detects them); both take
  * `--no-xattrs`, `--xattrs-include <pattern>` and `--xattrs-exclude <pattern>` (repeatable).
  *
  * @module
  */
+import { decompressFrom } from '../compress/decompress.js';
 import { UsageError } from '../errors.js';
 import { type ExtractOptions, type ExtractReport, extract } from '../node/extract.js';
+import { nodeGunzip } from '../node/gunzip.js';
+import { nodeHashProvider } from '../node/hash.js';
 import { fileSource } from '../node/io.js';
 import { count, parse, required } from './args.js';
 import { flattenFiles } from './flatten.js';
@@ -48,12 +52,12 @@ export async function extractTarCommand(args: string[]): Promise<void> {
   const xattrs = xattrsFlags(values);
   await inputFiles(positionals);
   await outputDir(dir);
-  report(
-    'extract-tar',
-    dir,
-    await extract(fileSource(positionals[0]!, { blocking: true }), dir, { xattrs }),
-    values.json === true,
-  );
+  // A layer as registries hold it is compressed: gzip and zstd are read as convert reads them.
+  const { readable: tar } = decompressFrom(fileSource(positionals[0]!, { blocking: true }), {
+    hash: nodeHashProvider({ worker: false }),
+    gunzip: nodeGunzip(),
+  });
+  report('extract-tar', dir, await extract(tar, dir, { xattrs }), values.json === true);
 }
 
 /** The xattr flags both commands take. */

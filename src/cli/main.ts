@@ -89,8 +89,10 @@ commands:
       merges them; same rules and xattr flags as extract-tar.
   extract-tar <tar|-> --dir <target> [--json] [--no-xattrs] [--xattrs-include <pattern>]...
       [--xattrs-exclude <pattern>]...
-      Write a plain tar into <target> (created if missing), never outside it. Ownership is
-      applied only as root; a summary goes to stderr, --json prints the report on stdout.
+      Write a tar (plain, gzip or zstd, detected) into <target> (created if missing), never
+      outside it; whiteout files are written as plain files (extract applies them).
+      Ownership is applied only as root; a summary goes to stderr, --json prints the report
+      on stdout.
       xattrs applied: every name but trusted.overlay.* and user.overlay.* (overlayfs's
       own), only user.* without root; none with --no-xattrs. Patterns match whole names (*
       any run of characters, ? one): a name is applied if an include matches it (any does

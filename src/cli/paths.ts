@@ -56,7 +56,10 @@ export async function inputFiles(
   options: { stdin?: boolean } = {},
 ): Promise<void> {
   for (const path of paths) {
-    if (path === '-' && options.stdin !== false) continue;
+    if (path === '-') {
+      if (options.stdin !== false) continue;
+      throw new PathError('cannot read -: this command reads a file, not standard input');
+    }
     const st = await stat(path).catch((err: unknown) => refuse(err, path, 'read'));
     if (st.isDirectory()) refuse(problem('EISDIR'), path, 'read');
     await access(path, constants.R_OK).catch((err: unknown) => refuse(err, path, 'read'));

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { IndexLimitError, UsageError } from '../errors.js';
+import { IndexLimitError, LayerdiffError, UsageError } from '../errors.js';
 import {
   type Attrs,
   entryAction,
@@ -178,7 +178,17 @@ export function flatten(
       (w) => onWarning?.(w),
       (inode) => (inode.kind === 'symlink' ? inode.linkname : undefined),
     );
-    for (const layer of layers) await applyLayer(tree, layer);
+    for (const [i, layer] of layers.entries()) {
+      try {
+        await applyLayer(tree, layer);
+      } catch (err) {
+        // Which index of several was bad: its place in the stack, bottom first.
+        if (err instanceof LayerdiffError && layers.length > 1) {
+          err.message = `layer ${i + 1} of ${layers.length} (bottom first): ${err.message}`;
+        }
+        throw err;
+      }
+    }
     yield* writeTree(tree);
     yield new Uint8Array(END_BLOCKS);
   }

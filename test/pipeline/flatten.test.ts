@@ -300,7 +300,9 @@ t.close()`,
     });
     await expect(flattenTars([same, files(['e'])], { maxEntries: 3 })).rejects.toMatchObject({
       code: 'ERR_INDEX_LIMIT',
-      message: expect.stringMatching(/^the merged tree's paths exceed 3, .*maxEntries/),
+      message: expect.stringMatching(
+        /^layer 2 of 2 \(bottom first\): the merged tree's paths exceed 3, .*maxEntries/,
+      ),
     });
     // A layer of four entries is refused as it is read, before any is applied.
     await expect(
