@@ -177,6 +177,22 @@ commands:
       until SIGINT or SIGTERM.
 `;
 
+/**
+ * The part of {@link USAGE} for the commands whose name starts with `name` (`cat`, `oci`,
+ * `oci pull`): each one's line and the indented lines under it.
+ * @returns the text, or `undefined` when no command is so named.
+ */
+function commandUsage(name: string): string | undefined {
+  const lines = USAGE.slice(USAGE.indexOf('\ncommands:\n') + 11).split('\n');
+  const out: string[] = [];
+  let keep = false;
+  for (const line of lines) {
+    if (/^ {2}\S/.test(line)) keep = line.startsWith(`  ${name} `);
+    if (keep) out.push(line);
+  }
+  return out.length > 0 ? `usage: layerdiff\n${out.join('\n')}\n` : undefined;
+}
+
 /** The first error writing to stdout: output written with plain writes reports it only so. */
 let stdoutError: NodeJS.ErrnoException | undefined;
 
@@ -215,6 +231,15 @@ async function main(argv: string[]): Promise<number> {
   if (!load) {
     process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    // One command's part of the usage (`oci` alone: every oci command's).
+    const sub = command === 'oci' && rest[0] && !rest[0].startsWith('-') ? rest[0] : undefined;
+    process.stdout.write(commandUsage(sub ? `oci ${sub}` : command) ?? USAGE);
+    return stdoutFlushed().then(
+      () => 0,
+      (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' ? 141 : 1),
+    );
   }
   if (command !== 'serve') {
     // Ended by a signal, a command removes the partial output files it was writing, then ends

@@ -487,6 +487,17 @@ describe.runIf(haveTools)('layerdiff CLI', () => {
     });
 
     it.each([
+      [['cat', '--help'], /^usage: layerdiff\n {2}cat <index> --store/],
+      [['extract', '-h'], /^usage: layerdiff\n {2}extract <index>\.\.\./],
+      [['oci', 'pull', '--help'], /^usage: layerdiff\n {2}oci pull <host/],
+    ])('%j: exit 0, the usage of that command alone on stdout', async (args, start) => {
+      const text = ok(await runCli(args)).stdout.toString();
+      expect(text).toMatch(start);
+      expect(text).not.toContain('convert <layer|->');
+      expect(text).not.toContain('  extract-tar <tar');
+    });
+
+    it.each([
       [['convert'], /expected one layer path/],
       [['convert', 'x.tar', '--out', 'x.idx'], /--store is required/],
       [['convert', 'x.tar', '--store', 's'], /--out is required/],
