@@ -244,6 +244,8 @@ async function main(argv: string[]): Promise<number> {
   if (command !== 'serve') {
     // Ended by a signal, a command removes the partial output files it was writing, then ends
     // as the signal would have ended it (status 128 + its number). `serve` stops on its own.
+    // (Node sets every signal back to its default as it starts, so a signal the parent had
+    // ignored, as nohup does SIGHUP, ends a Node program anyway, with or without this.)
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       process.once(signal, () => {
         import('../node/io.js')
