@@ -15,10 +15,11 @@ import {
   loadLz4Codec,
   MemoryStore,
   openBundle,
+  readBytes,
   reassemble,
   webHashProvider,
 } from 'layerdiff';
-import { check, readAll, runSuite, sha256, streamOf } from 'web-suite';
+import { check, runSuite, sha256, streamOf } from 'web-suite';
 
 const lines = [];
 const log = (line) => lines.push(line);
@@ -68,19 +69,19 @@ async function run() {
   const store = new MemoryStore();
   const response = await fetch('/layer.tar.gz');
   const { index, done } = convert(response.body, { store, kernel: fetched });
-  const indexBytes = await readAll(index);
+  const indexBytes = await readBytes(index);
   const result = await done;
   check(
     result.diffId === expected.tarDigest && result.blobDigest === expected.gzipDigest,
     `fetched tar.gz: diffId ${result.diffId}, blobDigest ${result.blobDigest}`,
   );
-  const rebuilt = await sha256(await readAll(reassemble(streamOf(indexBytes), store)));
+  const rebuilt = await sha256(await readBytes(reassemble(streamOf(indexBytes), store)));
   check(rebuilt === expected.tarDigest, `fetched tar.gz rebuilt as ${rebuilt}`);
   log(`fetch: ${result.bytesIn} bytes converted as they arrived, rebuilt ${rebuilt}`);
 
   // A bundle read in place over HTTP Range: only the parts the rebuild needs are fetched.
   const bundle = await openBundle(new HttpRangeReader('/layer.zip'));
-  const fromZip = await sha256(await readAll(reassemble(streamOf(await bundle.root()), bundle)));
+  const fromZip = await sha256(await readBytes(reassemble(streamOf(await bundle.root()), bundle)));
   check(fromZip === expected.tarDigest, `the tar rebuilt from /layer.zip hashes to ${fromZip}`);
   log(`bundle over HTTP Range: rebuilt ${fromZip}`);
 }

@@ -11,7 +11,7 @@ import type { LayerRecord } from '../../src/format/records.js';
 import { MAX_REPEAT_BYTES, MAX_REPEATS, repeatCheck } from '../../src/pipeline/index-repeats.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
-import { pseudoRandom } from '../helpers/bytes.js';
+import { concat, pseudoRandom } from '../helpers/bytes.js';
 import { convertBytes, reassembleBytes } from '../helpers/layers.js';
 import { sha256 } from '../helpers/streams.js';
 
@@ -34,13 +34,7 @@ function sameXattrLayer(n: number, xattrBytes: number): Uint8Array {
     );
   }
   parts.push(new Uint8Array(1024));
-  const tar = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    tar.set(p, at);
-    at += p.length;
-  }
-  return tar;
+  return concat(parts);
 }
 
 describe('index limits', () => {

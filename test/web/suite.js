@@ -14,6 +14,7 @@ import {
   formatDigest,
   MemoryStore,
   openBundle,
+  readBytes,
   reassemble,
   unbundle,
 } from 'layerdiff';
@@ -33,26 +34,6 @@ export function streamOf(bytes, pieceSize = 7919) {
       at += pieceSize;
     },
   });
-}
-
-/** Every byte of a stream, joined. */
-export async function readAll(stream) {
-  const parts = [];
-  let length = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(value);
-    length += value.length;
-  }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** `sha256:<hex>` of `bytes`, by WebCrypto. */
@@ -79,9 +60,9 @@ export async function roundTrip(label, source, expected, { kernel, zstd, log } =
     ...(kernel ? { kernel } : {}),
     ...(zstd ? { zstd } : {}),
   });
-  const indexBytes = await readAll(index);
+  const indexBytes = await readBytes(index);
   const result = await done;
-  const tar = await readAll(reassemble(streamOf(indexBytes), store));
+  const tar = await readBytes(reassemble(streamOf(indexBytes), store));
   const rebuilt = await sha256(tar);
   check(
     result.diffId === expected.tarDigest,
@@ -145,7 +126,7 @@ export async function runSuite({
     `tar.gz blobDigest ${zipped.result.blobDigest}, expected ${expected.gzipDigest}`,
   );
 
-  const ownGzip = await readAll(streamOf(tar).pipeThrough(new CompressionStream('gzip')));
+  const ownGzip = await readBytes(streamOf(tar).pipeThrough(new CompressionStream('gzip')));
   const zipped2 = await roundTrip('tar+gzip (CompressionStream)', ownGzip, expected, {
     kernel,
     log,
@@ -179,23 +160,23 @@ export async function runSuite({
 
   // flatten: the layer stacked on itself merges to the same tree as the layer alone.
   const source = () => streamOf(plain.indexBytes);
-  const once = await readAll(flatten([source], plain.store));
-  const twice = await readAll(flatten([source, source], plain.store));
+  const once = await readBytes(flatten([source], plain.store));
+  const twice = await readBytes(flatten([source, source], plain.store));
   check(once.length > 1024 && once.length % 512 === 0, `flatten gave ${once.length} bytes`);
   check(sameBytes(once, twice), 'flatten of a layer over itself differs from the layer alone');
   log?.(`flatten: ${once.length} bytes`);
 
   // bundle: one zip (deflated where it helps) read back as a store, and unbundled into another.
-  const zip = await readAll(createBundle(plain.indexBytes, plain.store));
+  const zip = await readBytes(createBundle(plain.indexBytes, plain.store));
   const bundle = await openBundle(zip);
-  const fromZip = await readAll(reassemble(streamOf(await bundle.root()), bundle));
+  const fromZip = await readBytes(reassemble(streamOf(await bundle.root()), bundle));
   check(
     (await sha256(fromZip)) === expected.tarDigest,
     'the tar rebuilt from a bundle differs from the fixture',
   );
   const fresh = new MemoryStore();
   const { newChunks } = await unbundle(zip, fresh);
-  const fromStore = await readAll(reassemble(streamOf(plain.indexBytes), fresh));
+  const fromStore = await readBytes(reassemble(streamOf(plain.indexBytes), fresh));
   check(
     (await sha256(fromStore)) === expected.tarDigest,
     'the tar rebuilt after unbundle differs from the fixture',
@@ -210,7 +191,7 @@ export async function runSuite({
     codec: lz4,
     kernel,
   });
-  const diffBytes = await readAll(diff.stream);
+  const diffBytes = await readBytes(diff.stream);
   const sent = await diff.done;
   check(
     sent.sentEncodedBytes < sent.sentBytes,
@@ -218,7 +199,7 @@ export async function runSuite({
   );
   const receiver = new MemoryStore();
   const applied = await applyDiff(streamOf(diffBytes), receiver);
-  const fromDiff = await readAll(reassemble(streamOf(applied.root), receiver));
+  const fromDiff = await readBytes(reassemble(streamOf(applied.root), receiver));
   check(
     (await sha256(fromDiff)) === expected.tarDigest,
     'the tar rebuilt from an LZ4 diff differs from the fixture',
