@@ -232,7 +232,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`layerdiff: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const options = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (options.includes('--help') || options.includes('-h')) {
     // One command's part of the usage (`oci` alone: every oci command's).
     const sub = command === 'oci' && rest[0] && !rest[0].startsWith('-') ? rest[0] : undefined;
     process.stdout.write(commandUsage(sub ? `oci ${sub}` : command) ?? USAGE);

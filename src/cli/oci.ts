@@ -32,7 +32,7 @@ import type { CredentialSource, RegistryCredentials } from '../registry/credenti
 import { parseImageReference } from '../registry/names.js';
 import { pushImage } from '../registry/push.js';
 import { count, parse, required } from './args.js';
-import { inputDirs, newDir, outputFile } from './paths.js';
+import { inputDirs, newDir, outputFile, outsideDir } from './paths.js';
 import { printable, printableMessage } from './printable.js';
 import { openReadStore, openWritableStore, WRITE_STORE_OPTIONS } from './store.js';
 
@@ -329,6 +329,7 @@ async function ociFlatten(args: string[]): Promise<void> {
   const { dir, ref } = splitImageRef(positionals[0]!);
   await inputDirs([dir]);
   await outputFile(values.out);
+  await outsideDir(values.out, dir);
   // A plain layout's layers are converted into the store first.
   const store = await openWritableStore(values);
   const tar = await flattenImage(dir, {

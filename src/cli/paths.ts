@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { constants } from 'node:fs';
-import { access, lstat, stat } from 'node:fs/promises';
+import { constants, fstatSync, type Stats } from 'node:fs';
+import { access, lstat, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileError } from '../node/file-error.js';
 import { danglingTarget } from '../node/io.js';
@@ -83,32 +83,33 @@ export async function inputDirs(paths: readonly string[]): Promise<void> {
 
 /**
  * Checks that an output file can be made: it is not a directory nor one of the command's
- * input files, and when it does not exist yet, the directory it goes in (for a symbolic link to
- * nothing yet, its target's) does and may be written. Standard output (`-`, or no path) passes,
- * and so does anything else that exists (a file is replaced by renaming a new one over it, a
- * device written to).
- * @param path - the `--out` value.
- * @param inputs - the files the command reads (`-` for standard input is passed over).
+ * input files (standard input and output included, when they are files), and when it does not
+ * exist yet, the directory it goes in (for a symbolic link to nothing yet, its target's) does
+ * and may be written. Anything else that exists passes (a file is replaced by renaming a new one
+ * over it, a device written to).
+ * @param path - the `--out` value; `-` or none for standard output.
+ * @param inputs - the files the command reads (`-` for standard input).
  * @throws {@link PathError} when it cannot be made.
  */
 export async function outputFile(
   path: string | undefined,
   inputs: readonly string[] = [],
 ): Promise<void> {
-  if (path === undefined || path === '-') return;
-  const st = await stat(path).catch(() => undefined);
-  if (st?.isDirectory()) refuse(problem('EISDIR'), path, 'write');
+  const stdout = path === undefined || path === '-';
+  const st = stdout ? fileOn(1) : await stat(path).catch(() => undefined);
+  if (!stdout && st?.isDirectory()) refuse(problem('EISDIR'), path, 'write');
   if (st?.isFile()) {
     for (const input of inputs) {
-      if (input === '-') continue;
-      const other = await stat(input).catch(() => undefined);
+      const other = input === '-' ? fileOn(0) : await stat(input).catch(() => undefined);
       if (other?.dev === st.dev && other.ino === st.ino) {
+        const what = input === '-' ? 'standard input' : input;
         throw new PathError(
-          `cannot write ${path}: it is ${input}, which the command reads (name another file)`,
+          `cannot write ${stdout ? 'standard output' : path}: it is ${what}, which the command reads (name another file)`,
         );
       }
     }
   }
+  if (stdout) return;
   if (st !== undefined) return;
   // A symbolic link to nothing yet is written through, as a shell's `>` would: the file is
   // made at the link's target (as the writer finds it), so its directory must exist.
@@ -118,6 +119,33 @@ export async function outputFile(
   await access(parent, constants.W_OK | constants.X_OK).catch((err: unknown) =>
     refuse(err, path, 'write'),
   );
+}
+
+/** What a standard stream is open on, when that is a regular file. */
+function fileOn(fd: number): Stats | undefined {
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() ? st : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks that an output file does not go inside a directory the command reads (an OCI
+ * layout): writing it there would change the input.
+ * @param path - the `--out` value (`-` or none: standard output, which passes).
+ * @param dir - the input directory.
+ * @throws {@link PathError} when it would.
+ */
+export async function outsideDir(path: string | undefined, dir: string): Promise<void> {
+  if (path === undefined || path === '-') return;
+  const root = await realpath(dir).catch(() => undefined);
+  const at = await realpath(dirname(path)).catch(() => undefined);
+  if (root === undefined || at === undefined) return;
+  if (at === root || at.startsWith(`${root}/`)) {
+    throw new PathError(`cannot write ${path}: it is inside ${dir}, which the command reads`);
+  }
 }
 
 /**

@@ -251,13 +251,32 @@ export async function danglingTarget(path: string): Promise<string> {
   return link === undefined ? path : resolvePath(dirname(path), link);
 }
 
-/** The temporary files of {@link atomicFile} not yet renamed into place or removed. */
+/**
+ * Temporary files being written (those of {@link atomicFile}, a pack store's open pack) not
+ * yet renamed into place or removed.
+ */
 const temporaries = new Set<string>();
 
 /**
- * Removes, at once, the temporary files of every {@link atomicFile} not yet committed or
- * discarded: for a process about to end on a signal (the CLI does this on SIGINT, SIGTERM and
- * SIGHUP), which would otherwise leave them behind.
+ * Notes a temporary file being written, for {@link removeTemporaryFiles}.
+ * @param path - the file.
+ */
+export function noteTemporaryFile(path: string): void {
+  temporaries.add(path);
+}
+
+/**
+ * Forgets a temporary file noted with {@link noteTemporaryFile} (it was renamed or removed).
+ * @param path - the file.
+ */
+export function forgetTemporaryFile(path: string): void {
+  temporaries.delete(path);
+}
+
+/**
+ * Removes, at once, the temporary files noted and not yet forgotten: for a process about to
+ * end on a signal (the CLI does this on SIGINT, SIGTERM and SIGHUP), which would otherwise
+ * leave them behind.
  */
 export function removeTemporaryFiles(): void {
   for (const path of temporaries) {
@@ -273,9 +292,9 @@ export function removeTemporaryFiles(): void {
 /**
  * Writes to a temporary file beside `path` and renames it into place on {@link AtomicFile.commit},
  * so a failed command never leaves a file that looks complete. A file it replaces keeps its
- * permission bits (and, when this process may set them, its owner and group), as `cp` over it
- * or a shell's `>` would. A symbolic link to a regular file is kept: its target is what gets
- * replaced. A path that is not a regular file (a device
+ * mode, setuid and setgid bits included, and its owner and group where this process may set
+ * them (as root; elsewhere the new file is the writer's, as with `cp -p`). A symbolic link to a
+ * regular file is kept: its target is what gets replaced. A path that is not a regular file (a device
  * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
  * would replace the device itself, and nothing can be taken back from it anyway. A path that is
  * this process's standard output or error (`-`, `/dev/stdout`, or the file, pipe or socket it
@@ -301,17 +320,19 @@ export async function atomicFile(
     throw fileError(err, path, 'write');
   });
   if (!direct) temporaries.add(tmp);
-  if (!direct && existing) {
-    try {
-      await fh.chmod(existing.mode & 0o7777);
-      if (process.getuid?.() === 0) await fh.chown(existing.uid, existing.gid);
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
-      temporaries.delete(tmp);
+  /**
+   * Gives the new file the mode and owner of the one it replaces, once written: a write by
+   * anyone but root clears setuid and setgid bits, and so does a change of owner.
+   */
+  const keepMode = async () => {
+    if (direct || !existing) return;
+    // Best effort: refused where this process may not give files away (EPERM), or in a user
+    // namespace that does not map the owner (EINVAL).
+    await fh.chown(existing.uid, existing.gid).catch(() => {});
+    await fh.chmod(existing.mode & 0o7777).catch((err: unknown) => {
       throw fileError(err, path, 'write');
-    }
-  }
+    });
+  };
   const batch = new Uint8Array(WRITE_BATCH);
   let batchLen = 0;
   const turn = loopTurns(BLOCKING_CALLS_PER_TURN);
@@ -367,6 +388,7 @@ export async function atomicFile(
       },
       async close() {
         await flush();
+        await keepMode();
         await close();
         complete = true;
       },

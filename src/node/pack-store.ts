@@ -86,7 +86,7 @@ import {
   readBadRecords,
 } from './bad-records.js';
 import { nodeChunkCodec } from './chunk-codec.js';
-import { BLOCKING_CALLS_PER_TURN, syncDir } from './io.js';
+import { BLOCKING_CALLS_PER_TURN, forgetTemporaryFile, noteTemporaryFile, syncDir } from './io.js';
 import { loopTurns } from './loop-turns.js';
 import { lockShared, type StoreLock } from './store-lock.js';
 
@@ -171,6 +171,8 @@ interface Pack {
   };
   /** Set once the pack file has its final name (its index may still be unwritten). */
   renamed?: boolean;
+  /** Set once its index is written: from then on it is published, whatever fails after. */
+  indexed?: boolean;
   /** With `fsync`: set once that name is on disk. */
   nameSynced?: boolean;
   /** Set once sealed, when its index is sorted: its records are then looked up on disk. */
@@ -1510,6 +1512,8 @@ export class PackStore implements ChunkStore {
     }
     const name = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(8).toString('hex')}`;
     const path = join(this.root, PACKS_DIR, `.${name}.pack.tmp`);
+    // Removed, should the process end on a signal before it is renamed (see the CLI).
+    noteTemporaryFile(path);
     const handle = open(path, 'wx+').then(async (fh) => {
       try {
         await writeFully(fh, [PACK_MAGIC], 0);
@@ -1517,6 +1521,7 @@ export class PackStore implements ChunkStore {
       } catch (err) {
         await fh.close().catch(() => {});
         await unlink(path).catch(() => {});
+        forgetTemporaryFile(path);
         throw err;
       }
     });
@@ -1561,6 +1566,7 @@ export class PackStore implements ChunkStore {
         await fh?.close();
         this.handles.delete(packNo);
         await unlink(pack.renamed ? final : tmp).catch(() => {});
+        forgetTemporaryFile(tmp);
         pack.open = undefined;
         this.unpublished.delete(packNo);
         return;
@@ -1580,6 +1586,7 @@ export class PackStore implements ChunkStore {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.lose(packNo);
           throw err;
         }
+        forgetTemporaryFile(tmp);
         pack.renamed = true;
         pack.path = final;
         this.packNumbers.clear();
@@ -1597,6 +1604,7 @@ export class PackStore implements ChunkStore {
         open.entries.encode(pack.size),
         this.options.fsync === true,
       );
+      pack.indexed = true;
       this.loaded.add(name);
       if (this.options.fsync) await syncDir(join(this.root, PACKS_DIR));
       // The writer's handle serves reads from now on, like any other.
@@ -1703,7 +1711,9 @@ export class PackStore implements ChunkStore {
       await Promise.allSettled(closing);
       // A pack whose index could not be written (a full disk) is of use to no one: readers
       // find chunks only through indexes. Removed, so that a retry finds the space it took.
-      await Promise.allSettled(this.packs.filter((p) => p.open).map((p) => unlink(p.path)));
+      const unindexed = this.packs.filter((p) => p.open && !p.indexed);
+      await Promise.allSettled(unindexed.map((p) => unlink(p.path)));
+      for (const p of unindexed) forgetTemporaryFile(p.path);
       await this.lock?.release();
     }
   }

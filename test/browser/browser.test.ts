@@ -155,7 +155,8 @@ async function runPage(browser: string): Promise<Outcome> {
     });
   } finally {
     clearTimeout(timer);
-    if (child?.pid !== undefined && child.exitCode === null) {
+    // The whole group: the browser's own processes outlive its first one.
+    if (child?.pid !== undefined) {
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {

@@ -17,23 +17,23 @@ let tar: string;
 let store: string;
 let index: string;
 
-beforeAll(async () => {
-  requireDist();
-  tar = makeTar(work, 'layer', {
-    'usr/bin/tool': pseudoRandom(200_000, 8),
-    'etc/motd': new TextEncoder().encode('hello\n'),
-  });
-  execFileSync('gzip', ['-k', '-n', tar]);
-  execFileSync('zstd', ['-q', '-k', tar]);
-  store = join(work, 'store');
-  index = join(work, 'layer.idx');
-  const r = await runCli(['convert', tar, '--store', store, '--out', index]);
-  expect(r.code, r.stderr).toBe(0);
-});
-
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe.runIf(toolsAvailable('tar', 'gzip', 'zstd'))('command inputs', () => {
+  beforeAll(async () => {
+    requireDist();
+    tar = makeTar(work, 'layer', {
+      'usr/bin/tool': pseudoRandom(200_000, 8),
+      'etc/motd': new TextEncoder().encode('hello\n'),
+    });
+    execFileSync('gzip', ['-k', '-n', tar]);
+    execFileSync('zstd', ['-q', '-k', tar]);
+    store = join(work, 'store');
+    index = join(work, 'layer.idx');
+    const r = await runCli(['convert', tar, '--store', store, '--out', index]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
   it.each(['', '.gz', '.zst'])('extract-tar reads the layer%s into the same files', async (ext) => {
     const dir = join(work, `x${ext || '.tar'}`);
     const r = await runCli(['extract-tar', `${tar}${ext}`, '--dir', dir]);

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { isRoot, toolsAvailable } from '../helpers/tools.js';
-import { CLI, makeTar, requireDist, runCli } from './run.js';
+import { CLI, makeTar, requireDist, runCli, runProcess } from './run.js';
 
 const work = mkdtempSync(join(tmpdir(), 'layerdiff-outputs-'));
 let tar: string;
@@ -64,6 +64,42 @@ describe.runIf(toolsAvailable('tar'))('command outputs', () => {
     expect(readFileSync(index).equals(before.index)).toBe(true);
   });
 
+  it('refuses an --out that is its standard input, and a standard output that is its input', async () => {
+    const d = fresh();
+    const copy = join(d, 'in.tar');
+    writeFileSync(copy, readFileSync(tar));
+    const fromStdin = await runProcess(
+      'sh',
+      ['-c', `exec "${process.execPath}" "${CLI}" convert - --store st --out in.tar < in.tar`],
+      { cwd: d },
+    );
+    expect(fromStdin.code, fromStdin.stderr).toBe(2);
+    expect(fromStdin.stderr).toMatch(/cannot write in\.tar: it is standard input/);
+    const idx = join(d, 'copy.idx');
+    writeFileSync(idx, readFileSync(index));
+    const toStdout = await runProcess(
+      'sh',
+      ['-c', `exec "${process.execPath}" "${CLI}" cat copy.idx --store "${store}" >> copy.idx`],
+      { cwd: d },
+    );
+    expect(toStdout.code, toStdout.stderr).toBe(2);
+    expect(toStdout.stderr).toMatch(/cannot write standard output: it is copy\.idx/);
+    expect(readFileSync(copy).equals(readFileSync(tar))).toBe(true);
+    expect(readFileSync(idx).equals(readFileSync(index))).toBe(true);
+  });
+
+  it('oci flatten refuses an --out inside the layout it reads', async () => {
+    const d = fresh();
+    mkdirSync(join(d, 'layout'));
+    const r = await runCli(
+      ['oci', 'flatten', 'layout', '--store', store, '--out', 'layout/index.json'],
+      { cwd: d },
+    );
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/cannot write layout\/index\.json: it is inside layout/);
+    expect(readdirSync(join(d, 'layout'))).toEqual([]);
+  });
+
   it('a file --out replaces keeps its permission bits and owner', async () => {
     const d = fresh();
     const out = join(d, 'private.tar');
@@ -76,6 +112,12 @@ describe.runIf(toolsAvailable('tar'))('command outputs', () => {
     expect(st.size).toBe(statSync(tar).size);
     expect(st.mode & 0o7777).toBe(0o600);
     if (isRoot) expect([st.uid, st.gid]).toEqual([65534, 65534]);
+    // A setuid bit stays too (root may set it; anyone else loses it with the first write).
+    const tool = join(d, 'tool.tar');
+    writeFileSync(tool, 'old');
+    chmodSync(tool, 0o4755);
+    expect((await runCli(['cat', index, '--store', store, '--out', tool])).code).toBe(0);
+    expect(statSync(tool).mode & 0o7777).toBe(0o4755);
   });
 
   it.each(['SIGINT', 'SIGTERM'] as const)(
@@ -89,19 +131,26 @@ describe.runIf(toolsAvailable('tar'))('command outputs', () => {
         { stdio: ['pipe', 'ignore', 'pipe'] },
       );
       child.stdin.on('error', () => {});
-      child.stdin.write(readFileSync(tar).subarray(0, 100_000));
+      child.stdin.write(readFileSync(tar).subarray(0, 1_000_000));
       const exited = new Promise<[number | null, string | null]>((resolve) =>
         child.on('exit', (code, sig) => resolve([code, sig])),
       );
       try {
-        // Up to 10 s for the temporary output to appear.
-        for (let i = 0; !readdirSync(d).some((f) => f.startsWith('out.idx.tmp-')); i++) {
+        // Up to 10 s for the temporary output and the store's first pack to appear.
+        const packs = join(d, 'store/packs');
+        const started = () =>
+          readdirSync(d).some((f) => f.startsWith('out.idx.tmp-')) &&
+          existsSync(packs) &&
+          readdirSync(packs).some((f) => f.endsWith('.pack.tmp'));
+        for (let i = 0; !started(); i++) {
           expect(i, 'no temporary output appeared').toBeLessThan(200);
           await new Promise((r) => setTimeout(r, 50));
         }
         child.kill(signal);
         expect(await exited).toEqual([null, signal]);
         expect(readdirSync(d).filter((f) => f.startsWith('out'))).toEqual([]);
+        // Nor the pack it was writing.
+        expect(readdirSync(packs).filter((f) => f.endsWith('.tmp'))).toEqual([]);
       } finally {
         child.kill('SIGKILL');
       }

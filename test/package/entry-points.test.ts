@@ -60,7 +60,8 @@ describe('package entry points', () => {
     ]);
     const tarFile = join(work, 'layer.tar');
     writeFileSync(tarFile, tar);
-    const script = join(root, 'test/package/.entry-check.cjs');
+    // Inside the package, so that it finds the package by its name; one per run.
+    const script = join(root, `test/package/.entry-check-${process.pid}.cjs`);
     writeFileSync(
       script,
       `

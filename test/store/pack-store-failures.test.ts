@@ -28,6 +28,8 @@ const { faults, enospc } = vi.hoisted(() => ({
     trace: undefined as string[] | undefined,
     /** Syncs of the packs directory that fail with EIO before one succeeds. */
     dirSyncFailures: 0,
+    /** When set, syncs of the packs directory that succeed before one fails with EIO. */
+    dirSyncFailAfter: undefined as number | undefined,
   },
   enospc: () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }),
 }));
@@ -57,7 +59,12 @@ vi.mock('node:fs/promises', async (importOriginal) => {
       const fh = await fs.open(...args);
       const sync = fh.sync.bind(fh);
       fh.sync = async () => {
-        if (basename(String(args[0])) === 'packs' && faults.dirSyncFailures > 0) {
+        const packsDir = basename(String(args[0])) === 'packs';
+        if (packsDir && faults.dirSyncFailAfter !== undefined && faults.dirSyncFailAfter-- === 0) {
+          faults.dirSyncFailAfter = undefined;
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }
+        if (packsDir && faults.dirSyncFailures > 0) {
           faults.dirSyncFailures--;
           throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
         }
@@ -131,6 +138,7 @@ beforeEach(() => {
   faults.afterPackRename = undefined;
   faults.trace = undefined;
   faults.dirSyncFailures = 0;
+  faults.dirSyncFailAfter = undefined;
 });
 
 describe('PackStore with failing writes', () => {
@@ -316,6 +324,29 @@ describe('PackStore with failing writes', () => {
       'sync packs',
     ]);
     await store.close();
+  });
+
+  it('close removes a pack whose index could not be written, and keeps one whose index was', async () => {
+    // The index cannot be written: nothing is left to hold the space.
+    const root = await fresh();
+    const store = await PackStore.open(root);
+    const x = chunk(9000, 19);
+    await store.put(x.digest, x.bytes);
+    faults.afterPackRename = async () => {
+      faults.renameFailures = 5;
+    };
+    await expect(store.close()).rejects.toThrow(/ENOSPC/);
+    faults.renameFailures = 0;
+    expect(await readdir(join(root, 'packs'))).toEqual([]);
+    // The index was written and the sync after it failed: the pack is published, and stays.
+    const synced = await fresh();
+    const durable = await PackStore.open(synced, { fsync: true });
+    await durable.put(x.digest, x.bytes);
+    faults.dirSyncFailAfter = 1;
+    await expect(durable.close()).rejects.toThrow(/EIO/);
+    const again = await PackStore.open(synced);
+    expectBytes(await again.get(x.digest), x.bytes);
+    await again.close();
   });
 
   it('a pack that could not be opened for reading is opened again by the next get', async () => {
