@@ -315,11 +315,13 @@ export async function atomicFile(
   const direct = existing !== undefined && !existing.isFile();
   const final = existing?.isFile() ? await realpath(path) : await danglingTarget(path);
   const tmp = direct ? path : `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // Noted before it exists, so that a signal during the open leaves nothing either.
+  if (!direct) temporaries.add(tmp);
   const fh = await open(tmp, direct ? 'w' : 'wx').catch((err: unknown) => {
+    temporaries.delete(tmp);
     // Named after the output asked for, not the temporary file beside it.
     throw fileError(err, path, 'write');
   });
-  if (!direct) temporaries.add(tmp);
   /**
    * Gives the new file the mode and owner of the one it replaces, once written: a write by
    * anyone but root clears setuid and setgid bits, and so does a change of owner.

@@ -49,13 +49,14 @@ beforeAll(async () => {
   makeWebFixtures(fixtures);
   const read = (name: string) => new Uint8Array(readFileSync(join(fixtures, name)));
   const bundled = await build({
-    entryPoints: [join(here, 'page.js')],
+    entryPoints: [join(here, 'page.js'), join(here, 'worker.js')],
+    outdir: join(work, 'bundle'),
     bundle: true,
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
     write: false,
-    logLevel: 'silent',
+    logLevel: 'error',
     alias: { layerdiff: join(dist, 'index.js'), 'web-suite': join(root, 'test/web/suite.js') },
   });
   const tar = read('layer.tar');
@@ -71,7 +72,16 @@ addEventListener('error', (e) => fetch('/result', { method: 'POST', body: JSON.s
 </script><script type="module" src="/page.js"></script>`;
   for (const [path, bytes, type] of [
     ['/', new TextEncoder().encode(page), 'text/html'],
-    ['/page.js', bundled.outputFiles[0]!.contents, 'text/javascript'],
+    [
+      '/page.js',
+      bundled.outputFiles.find((f) => f.path.endsWith('page.js'))!.contents,
+      'text/javascript',
+    ],
+    [
+      '/worker.js',
+      bundled.outputFiles.find((f) => f.path.endsWith('worker.js'))!.contents,
+      'text/javascript',
+    ],
     ['/cdc.wasm', new Uint8Array(readFileSync(join(dist, 'cdc.wasm'))), 'application/wasm'],
     ['/layer.tar', tar, 'application/x-tar'],
     ['/layer.tar.gz', read('layer.tar.gz'), 'application/gzip'],
@@ -169,7 +179,7 @@ async function runPage(browser: string): Promise<Outcome> {
 describe('browsers', () => {
   for (const browser of Object.keys(BROWSERS)) {
     it.skipIf(!toolsAvailable(browser))(
-      `${browser}: converts and rebuilds a GNU tar layer (plain, gzip, zstd, fetched, over HTTP Range)`,
+      `${browser}: converts and rebuilds a GNU tar layer (plain, gzip, zstd, fetched, over HTTP Range; in a Web Worker too)`,
       async () => {
         const outcome = await runPage(browser);
         const report = [outcome.userAgent, ...outcome.lines, outcome.error ?? ''].join('\n');
@@ -177,6 +187,8 @@ describe('browsers', () => {
         expect(report).toContain('LZ4 diff: ');
         expect(report).toContain('bundle over HTTP Range: rebuilt ');
         expect(ranges, 'range requests for the bundle').toBeGreaterThan(1);
+        expect(report).toContain('worker: LZ4 diff: ');
+        expect(report).toContain('Web Worker: ok');
       },
       PAGE_MS + 30_000,
     );

@@ -4,7 +4,8 @@
  * (test/web/suite.js) with what a browser gives, after the checks of a browser's own: no
  * streaming digest (hash-wasm for the incremental diff_id), WebAssembly compiled from bytes on
  * the page's thread, a layer converted as it downloads through `fetch`, and a bundle read
- * through HTTP Range requests. The outcome is posted to `/result`.
+ * through HTTP Range requests; then the round trips again in a module Web Worker (worker.js).
+ * The outcome is posted to `/result`.
  */
 
 import { HttpRangeReader } from '@zip.js/zip.js';
@@ -84,6 +85,18 @@ async function run() {
   const fromZip = await sha256(await readBytes(reassemble(streamOf(await bundle.root()), bundle)));
   check(fromZip === expected.tarDigest, `the tar rebuilt from /layer.zip hashes to ${fromZip}`);
   log(`bundle over HTTP Range: rebuilt ${fromZip}`);
+
+  // The same round trips in a module Web Worker, off the page's thread.
+  const worker = new Worker('/worker.js', { type: 'module' });
+  const inWorker = await new Promise((resolve) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) =>
+      resolve({ ok: false, error: `worker: ${event.message}`, lines: [] });
+  });
+  worker.terminate();
+  lines.push(...inWorker.lines);
+  check(inWorker.ok, `in a Web Worker: ${inWorker.error}`);
+  log('Web Worker: ok');
 }
 
 const outcome = await run().then(
