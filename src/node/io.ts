@@ -293,13 +293,13 @@ export function removeTemporaryFiles(): void {
  * Writes to a temporary file beside `path` and renames it into place on {@link AtomicFile.commit},
  * so a failed command never leaves a file that looks complete. A file it replaces keeps its
  * mode, setuid and setgid bits included, and its owner and group where this process may set
- * them (as root; elsewhere the new file is the writer's, as with `cp -p`). A symbolic link to a
- * regular file is kept: its target is what gets replaced. A path that is not a regular file (a device
- * such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming over it
- * would replace the device itself, and nothing can be taken back from it anyway. A path that is
- * this process's standard output or error (`-`, `/dev/stdout`, or the file, pipe or socket it
- * leads to) is written through that stream itself: reopening it would start a second file
- * offset (or fail, for a socket).
+ * them (as root; elsewhere the new file is the writer's, as with `cp -p`). A symbolic link to
+ * a regular file is kept: its target is what gets replaced. A path that is not a regular file
+ * (a device such as `/dev/null`, a FIFO, `/dev/stdout`) is written directly instead: renaming
+ * over it would replace the device itself, and nothing can be taken back from it anyway. A
+ * path that is this process's standard output or error (`-`, `/dev/stdout`, or the file, pipe
+ * or socket it leads to) is written through that stream itself: reopening it would start a
+ * second file offset (or fail, for a socket).
  * @param path - the final path, or `-` for standard output.
  * @param options - blocking writes.
  * @returns the writer.
