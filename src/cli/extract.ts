@@ -55,6 +55,7 @@ export async function extractTarCommand(args: string[]): Promise<void> {
   // A layer as registries hold it is compressed: gzip and zstd are read as convert reads them.
   const { readable: tar } = decompressFrom(fileSource(positionals[0]!, { blocking: true }), {
     hash: nodeHashProvider({ worker: false }),
+    digestBlob: false,
     gunzip: nodeGunzip(),
   });
   report('extract-tar', dir, await extract(tar, dir, { xattrs }), values.json === true);

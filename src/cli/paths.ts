@@ -109,8 +109,7 @@ export async function outputFile(
       }
     }
   }
-  if (stdout) return;
-  if (st !== undefined) return;
+  if (stdout || st !== undefined) return;
   // A symbolic link to nothing yet is written through, as a shell's `>` would: the file is
   // made at the link's target (as the writer finds it), so its directory must exist.
   const parent = dirname(await danglingTarget(path));

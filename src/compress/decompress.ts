@@ -16,7 +16,10 @@ import { createZstdDecoder, type ZstdDecoderOptions } from './zstd.js';
 /** What the decompressor learned about the blob. */
 export interface BlobSummary {
   compression: Compression;
-  /** Raw SHA-256 of the compressed blob; absent for uncompressed input (it equals the diff_id). */
+  /**
+   * Raw SHA-256 of the compressed blob; absent for uncompressed input (it equals the diff_id),
+   * and without {@link DecompressorOptions.digestBlob}.
+   */
   digest?: Uint8Array;
   /** Bytes of the blob as given. */
   size: number;
@@ -47,6 +50,11 @@ export const webGunzip: GunzipFactory = (compressed) =>
 export interface DecompressorOptions {
   /** Hashing for the blob digest. */
   hash: HashProvider;
+  /**
+   * Digest a compressed blob as it is read ({@link BlobSummary.digest}); `false` for a reader
+   * that only wants the tar. @default true
+   */
+  digestBlob?: boolean;
   /** The gzip decoder. @default webGunzip */
   gunzip?: GunzipFactory;
   /** zstd limits. */
@@ -161,7 +169,7 @@ export function decompressFrom(
         cancel: (reason) => reader.cancel(reason),
       };
     }
-    blobHash = await options.hash.create();
+    if (options.digestBlob !== false) blobHash = await options.hash.create();
     const compressed = new ReadableStream<Uint8Array>({
       async pull(c) {
         const next = await nextPiece(head);

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Compression } from '../format/records.js';
+import { BLOCK_SIZE, headerChecksums, parseNumericField } from '../tar/header.js';
 
 /**
  * Bytes needed to tell every supported format apart: a whole tar header block, since a plain
@@ -44,27 +45,17 @@ export function detectCompression(head: Uint8Array): Compression {
 }
 
 /**
- * Whether `head` starts with a tar header block: its checksum field (bytes 148–155, octal) is
- * the sum of the block's bytes with that field taken as spaces, summed as unsigned or as signed
- * chars (as tar implementations have done both). Compressed data all but never passes.
+ * Whether `head` starts with a tar header block: its checksum field holds one of the block's
+ * two checksums, as the tokenizer checks it. Compressed data all but never passes.
  */
 function isTarHeader(head: Uint8Array): boolean {
-  if (head.length < 512) return false;
-  let stored = 0;
-  let digits = 0;
-  let at = 148;
-  while (at < 156 && head[at] === 0x20) at++;
-  for (; at < 156 && head[at]! >= 0x30 && head[at]! <= 0x37; at++, digits++) {
-    stored = stored * 8 + head[at]! - 0x30;
+  if (head.length < BLOCK_SIZE) return false;
+  let stored: number;
+  try {
+    stored = parseNumericField(head.subarray(148, 156));
+  } catch {
+    return false;
   }
-  if (digits === 0 || (at < 156 && head[at] !== 0 && head[at] !== 0x20)) return false;
-  let unsigned = 8 * 0x20;
-  let signed = 8 * 0x20;
-  for (let i = 0; i < 512; i++) {
-    if (i >= 148 && i < 156) continue;
-    const b = head[i]!;
-    unsigned += b;
-    signed += b < 128 ? b : b - 256;
-  }
-  return stored === unsigned || stored === signed;
+  const sums = headerChecksums(head);
+  return stored === sums.unsigned || stored === sums.signed;
 }

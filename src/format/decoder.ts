@@ -18,13 +18,10 @@ export interface IndexDecoderOptions {
   maxRecordBytes?: number;
   /**
    * Largest accepted flat index, in bytes: bounds the work a crafted index (or a root that
-   * repeats index chunks) can cause. @default 1073741824 (1 GiB, the index of a layer of
-   * several hundred GiB)
+   * repeats index chunks) can cause. @default {@link MAX_INDEX_BYTES}
    */
   maxIndexBytes?: number;
 }
-
-export { MAX_INDEX_BYTES };
 
 /**
  * Creates a stream that decodes index bytes into checked records. Every record is validated

@@ -1,5 +1,5 @@
 export { decodeRecord, encodeRecord } from './codec.js';
-export { createIndexDecoder, type IndexDecoderOptions, MAX_INDEX_BYTES } from './decoder.js';
+export { createIndexDecoder, type IndexDecoderOptions } from './decoder.js';
 export {
   createDiffDecoder,
   DIFF_MAGIC,
@@ -14,6 +14,7 @@ export {
   encodeFrame,
   INDEX_MAGIC,
   IndexFrames,
+  MAX_INDEX_BYTES,
   MAX_RECORD_BYTES,
 } from './encoder.js';
 export { IndexGrammar, paddingLength } from './grammar.js';

@@ -7,12 +7,8 @@
  */
 import { MIN_CHUNK_MIN } from '../cdc/params.js';
 import { RecordFormatError } from '../errors.js';
-import {
-  createIndexDecoder,
-  type IndexDecoderOptions,
-  MAX_INDEX_BYTES,
-} from '../format/decoder.js';
-import { INDEX_MAGIC } from '../format/encoder.js';
+import { createIndexDecoder, type IndexDecoderOptions } from '../format/decoder.js';
+import { INDEX_MAGIC, MAX_INDEX_BYTES } from '../format/encoder.js';
 import type { ChunkRef, IndexRecord } from '../format/records.js';
 import {
   decodeRoot,

@@ -140,6 +140,15 @@ describe.each(GUNZIPS)('routing and the blob summary (%s)', (_, g) => {
     }
   });
 
+  it('digestBlob: false decodes the same without digesting the blob', async () => {
+    const blob = new Uint8Array(gzipSync(data.subarray(0, 5000)));
+    const d = createDecompressor({ hash, gunzip, digestBlob: false });
+    const piped = streamOf(blob, 4096).pipeTo(d.writable);
+    expect(await collect(d.readable)).toEqual(data.subarray(0, 5000));
+    await piped;
+    expect(await d.done).toEqual({ compression: 'gzip', size: blob.length });
+  });
+
   it('short and empty blobs are plain', async () => {
     for (const blob of [new Uint8Array(0), Uint8Array.of(0x1f), Uint8Array.of(0x28, 0xb5, 0x2f)]) {
       const { out, summary } = await decompress(blob, 1);
