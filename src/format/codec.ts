@@ -5,9 +5,10 @@
  *
  * @module
  */
-import { type DecodeOptions, decode, encode, Token, Tokenizer, Type } from 'cborg';
+import { type DecodeOptions, decode, encode, encodeInto, Token, Tokenizer, Type } from 'cborg';
 import { RecordFormatError, UsageError } from '../errors.js';
 import { quoted } from '../quoted.js';
+import { NO_ROOM, writeCbor } from './cbor-writer.js';
 import { diffHeader, patchHeader } from './header-patch.js';
 import { extensionTemplate, HEADER_BLOCK, headerTemplate } from './header-template.js';
 import {
@@ -94,6 +95,9 @@ function patchFor(
   return held + runs.length < bytes.length && runs.length <= maxItems ? runs : undefined;
 }
 
+/** Where the header template of each record encoded is made, compared, then let go. */
+const templateBlock = new Uint8Array(HEADER_BLOCK);
+
 /**
  * Puts an entry's header bytes on the wire: from version 2, as the runs where its last block
  * differs from the header template (`h`), and the bytes before it as the runs where they
@@ -103,7 +107,7 @@ function patchFor(
 function headerToWire(w: Wire, meta: EntryMeta, raw: Uint8Array, version: number): Wire {
   if (version >= 2 && raw.length >= HEADER_BLOCK) {
     const last = raw.length - HEADER_BLOCK;
-    const h = patchFor(raw.subarray(last), headerTemplate(meta), HEADER_BLOCK);
+    const h = patchFor(raw.subarray(last), headerTemplate(meta, templateBlock), HEADER_BLOCK);
     if (h) {
       w.h = h;
       if (last > 0) {
@@ -173,6 +177,29 @@ function toWire(r: IndexRecord, version: number): Wire {
  */
 export function encodeRecord(record: IndexRecord, version: number = FORMAT_VERSION): Uint8Array {
   return encodeCbor(toWire(record, version));
+}
+
+/**
+ * Encodes one record as {@link encodeRecord} does (the same bytes), into `dest`: by
+ * {@link writeCbor} where it takes the record, else by cborg.
+ * @returns the bytes written, or `undefined` when the record failed to encode into `dest`,
+ *   for want of room or for any other reason: {@link encodeRecord} then encodes it, or throws
+ *   what was wrong.
+ */
+export function encodeRecordInto(
+  record: IndexRecord,
+  version: number,
+  dest: Uint8Array,
+): number | undefined {
+  const wire = toWire(record, version);
+  const written = writeCbor(wire, dest);
+  if (written >= 0) return written;
+  if (written === NO_ROOM) return undefined;
+  try {
+    return encodeInto(wire, dest, ENCODE_OPTIONS).written;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { IndexLimitError, RecordFormatError } from '../errors.js';
-import { encodeRecord } from './codec.js';
+import { encodeRecord, encodeRecordInto } from './codec.js';
 import { FORMAT_VERSION, type IndexRecord } from './records.js';
 
 /** Largest record writers write and readers accept by default: 16 MiB. */
@@ -42,17 +42,27 @@ export function encodeFrame(
   version: number = FORMAT_VERSION,
 ): Uint8Array {
   const body = encodeRecord(record, version);
-  if (body.length > MAX_RECORD_BYTES) {
-    // Never write what readers refuse (by default) to read back.
-    throw new RecordFormatError(
-      `${record.type} record of ${body.length} bytes exceeds the ${MAX_RECORD_BYTES}-byte record limit`,
-      offset,
-    );
-  }
+  if (body.length > MAX_RECORD_BYTES) throw recordTooLarge(record, body.length, offset);
   const frame = new Uint8Array(4 + body.length);
-  new DataView(frame.buffer).setUint32(0, body.length);
+  writeUint32(frame, 0, body.length);
   frame.set(body, 4);
   return frame;
+}
+
+/** Never write what readers refuse (by default) to read back. */
+function recordTooLarge(record: IndexRecord, size: number, offset: number): RecordFormatError {
+  return new RecordFormatError(
+    `${record.type} record of ${size} bytes exceeds the ${MAX_RECORD_BYTES}-byte record limit`,
+    offset,
+  );
+}
+
+/** Writes `n` big-endian at `at`. */
+function writeUint32(bytes: Uint8Array, at: number, n: number): void {
+  bytes[at] = n >>> 24;
+  bytes[at + 1] = (n >>> 16) & 0xff;
+  bytes[at + 2] = (n >>> 8) & 0xff;
+  bytes[at + 3] = n & 0xff;
 }
 
 /**
@@ -87,15 +97,27 @@ export function createIndexEncoder(): TransformStream<IndexRecord, Uint8Array> {
 }
 
 /**
+ * Room the encoder keeps past {@link PIECE_BYTES}: a record that fits in what is left is
+ * encoded in place; a larger one is encoded on its own, then copied.
+ */
+const PIECE_ROOM = 64 * 1024;
+
+/**
  * The index encoder's state, apart from any stream: frames records and gathers them into
- * pieces of about 64 KiB, the first starting with the magic.
+ * pieces of about 64 KiB, the first starting with the magic. Records are encoded straight into
+ * the piece being gathered: a buffer per record, and another per frame, were most of what
+ * converting small files allocated for the index.
  */
 export class IndexFrames {
   /** @param maxIndexBytes - the most bytes the index may take. @default {@link MAX_INDEX_BYTES} */
-  constructor(private readonly maxIndexBytes = MAX_INDEX_BYTES) {}
+  constructor(private readonly maxIndexBytes = MAX_INDEX_BYTES) {
+    this.piece.set(INDEX_MAGIC);
+  }
 
+  /** Where the index's next frame starts. */
   private offset = INDEX_MAGIC.length;
-  private frames: Uint8Array[] = [INDEX_MAGIC.slice()];
+  /** The piece being gathered, its first `held` bytes written. */
+  private piece = new Uint8Array(PIECE_BYTES + PIECE_ROOM);
   private held = INDEX_MAGIC.length;
   /** The version of the layer record framed, which says how later records are written. */
   private version = FORMAT_VERSION;
@@ -108,15 +130,28 @@ export class IndexFrames {
    */
   add(record: IndexRecord): Uint8Array | undefined {
     if (record.type === 'layer') this.version = record.version;
-    const frame = encodeFrame(record, this.offset, this.version);
-    if (this.offset + frame.length > this.maxIndexBytes) {
+    const at = this.held;
+    // In place when it fits (and so is far below MAX_RECORD_BYTES); else framed alone, which
+    // checks the record's size and throws whatever else is wrong with it.
+    const size = encodeRecordInto(record, this.version, this.piece.subarray(at + 4));
+    const frame = size === undefined ? encodeFrame(record, this.offset, this.version) : undefined;
+    const length = frame?.length ?? 4 + size!;
+    if (this.offset + length > this.maxIndexBytes) {
       throw new IndexLimitError(
         `the index would be over ${this.maxIndexBytes} bytes, the most its readers take (record at index offset ${this.offset})`,
       );
     }
-    this.offset += frame.length;
-    this.frames.push(frame);
-    this.held += frame.length;
+    this.offset += length;
+    if (frame) {
+      // Too large for the room left: the piece so far and this frame go out together.
+      const out = new Uint8Array(at + length);
+      out.set(this.piece.subarray(0, at));
+      out.set(frame, at);
+      this.held = 0;
+      return out;
+    }
+    writeUint32(this.piece, at, size!);
+    this.held += length;
     return this.held >= PIECE_BYTES ? this.take() : undefined;
   }
 
@@ -126,14 +161,8 @@ export class IndexFrames {
   }
 
   private take(): Uint8Array {
-    const piece = new Uint8Array(this.held);
-    let at = 0;
-    for (const f of this.frames) {
-      piece.set(f, at);
-      at += f.length;
-    }
-    this.frames = [];
+    const out = this.piece.slice(0, this.held);
     this.held = 0;
-    return piece;
+    return out;
   }
 }

@@ -78,10 +78,11 @@ function splitAt(p: Uint8Array): number {
  * The header template of an entry: a 512-byte ustar header block built from its metadata
  * alone (`docs/FORMAT.md` §3.9).
  * @param e - the entry's metadata.
- * @returns a new 512-byte block.
+ * @param into - a 512-byte block to make it in, instead of a new one.
+ * @returns the block.
  */
-export function headerTemplate(e: EntryMeta): Uint8Array {
-  const block = new Uint8Array(HEADER_BLOCK);
+export function headerTemplate(e: EntryMeta, into?: Uint8Array): Uint8Array {
+  const block = into?.fill(0) ?? new Uint8Array(HEADER_BLOCK);
   const path = utf8Of(e.path);
   const at = path.length > 100 ? splitAt(path) : -1;
   if (at < 0) field(block, 0, 100, path);

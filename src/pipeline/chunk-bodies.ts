@@ -6,9 +6,20 @@
  */
 import type { CdcKernel, ChunkerParams, CutState } from '../cdc/types.js';
 import { giveBack, isLent } from '../lend.js';
+import { BLOCK_SIZE, isZeroBlock } from '../tar/header.js';
 import type { TarToken } from '../tar/types.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkedToken } from './tokens.js';
+
+/** Zeros for the padding after a body, which is less than a tar block. */
+const ZERO_PADDING = new Uint8Array(BLOCK_SIZE);
+
+/** `padding`, or bytes equal to it, in memory that is not its input piece's. */
+function ownPadding(padding: Uint8Array): Uint8Array {
+  return padding.length <= BLOCK_SIZE && isZeroBlock(padding)
+    ? ZERO_PADDING.subarray(0, padding.length)
+    : padding.slice();
+}
 
 /**
  * Bytes of tokens (by {@link tokenSize}) the chunker's output holds before it waits: room for
@@ -110,9 +121,9 @@ export class BodyChunker {
       case 'end':
         this.nextInput(token.padding);
         this.finishBody(emit);
-        // A copy: a view would pin its whole input piece until the record builder, far
-        // downstream, is done with it.
-        emit({ type: 'end', padding: token.padding.slice() });
+        // Not a view of the input: it would pin the whole piece until the record builder, far
+        // downstream, is done with it. Zero padding (nearly all) is a view of shared zeros.
+        emit({ type: 'end', padding: ownPadding(token.padding) });
         return;
       case 'tail':
         this.nextInput(token.bytes);

@@ -95,14 +95,29 @@ export function parseNumericField(
   location: TarLocation = { offset: 0 },
   what = 'numeric field',
 ): number {
-  const first = field[0] ?? 0;
+  return parseNumeric(field, 0, field.length, location, what);
+}
+
+/**
+ * {@link parseNumericField} of the field `block[start, end)`, read in place: a header has a
+ * dozen numeric fields, and a view of each was a tenth of what converting small files
+ * allocated.
+ */
+function parseNumeric(
+  block: Uint8Array,
+  start: number,
+  end: number,
+  location: TarLocation,
+  what: string,
+): number {
+  const first = block[start] ?? 0;
   if (first & 0x80) {
     const negative = (first & 0x40) !== 0;
     const inv = negative ? 0xff : 0;
     let x = 0;
-    for (let i = 0; i < field.length; i++) {
-      let c = (field[i] ?? 0) ^ inv;
-      if (i === 0) c &= 0x7f;
+    for (let i = start; i < end; i++) {
+      let c = (block[i] ?? 0) ^ inv;
+      if (i === start) c &= 0x7f;
       x = x * 256 + c;
       if (x > Number.MAX_SAFE_INTEGER) {
         throw new TarLimitError(`base-256 ${what} exceeds Number.MAX_SAFE_INTEGER`, location);
@@ -113,31 +128,44 @@ export function parseNumericField(
     }
     return negative ? -x - 1 : x;
   }
-  let i = 0;
-  const n = field.length;
-  if (i < n && field[i] === 0) i++; // old tars wrote a leading NUL after an overflowed field
-  while (i < n && field[i] === 0x20) i++;
+  let i = start;
+  const n = end;
+  if (i < n && block[i] === 0) i++; // old tars wrote a leading NUL after an overflowed field
+  while (i < n && block[i] === 0x20) i++;
   let x = 0;
-  const start = i;
-  while (i < n && isOctalDigit(field[i]!)) {
-    x = x * 8 + (field[i]! - 0x30);
+  const digits = i;
+  while (i < n && isOctalDigit(block[i]!)) {
+    x = x * 8 + (block[i]! - 0x30);
     i++;
   }
-  if (i < n && field[i] !== 0 && field[i] !== 0x20) {
-    const text = JSON.stringify(String.fromCharCode(...field));
+  if (i < n && block[i] !== 0 && block[i] !== 0x20) {
+    const text = JSON.stringify(String.fromCharCode(...block.subarray(start, end)));
     throw new TarFormatError(`invalid octal ${what} ${text}`, location);
   }
-  if (i - start > 0 && x > Number.MAX_SAFE_INTEGER) {
+  if (i - digits > 0 && x > Number.MAX_SAFE_INTEGER) {
     throw new TarLimitError(`octal ${what} exceeds Number.MAX_SAFE_INTEGER`, location);
   }
   return x;
 }
 
+/** The ustar magic (`"ustar\0"`), and GNU's magic and version (`"ustar  \0"`), at byte 257. */
+const USTAR_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x00];
+const GNU_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x20, 0x20, 0x00];
+
+/** The numeric fields that may not be negative (base-256 can encode negative anything). */
+const UNSIGNED_FIELDS = ['size', 'mode', 'uid', 'gid', 'devmajor', 'devminor'] as const;
+
+/** Whether `block` holds `bytes` at `at`. */
+function bytesAre(block: Uint8Array, at: number, bytes: readonly number[]): boolean {
+  for (let i = 0; i < bytes.length; i++) if (block[at + i] !== bytes[i]) return false;
+  return true;
+}
+
 /** The bytes of a NUL-terminated (or field-filling) string field. */
 function cString(block: Uint8Array, start: number, len: number): Uint8Array {
-  const field = block.subarray(start, start + len);
-  const nul = field.indexOf(0);
-  return nul === -1 ? field : field.subarray(0, nul);
+  let end = start;
+  while (end < start + len && block[end] !== 0) end++;
+  return block.subarray(start, end);
 }
 
 /** Decodes header text as UTF-8; bytes that are not UTF-8 become U+FFFD (raw bytes are kept in `raw`). */
@@ -209,7 +237,7 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     });
   }
   const loc: TarLocation = { offset };
-  const stored = parseNumericField(block.subarray(148, 156), loc, 'checksum');
+  const stored = parseNumeric(block, 148, 156, loc, 'checksum');
   const sums = headerChecksums(block);
   if (stored !== sums.unsigned && stored !== sums.signed) {
     throw new TarFormatError(
@@ -218,11 +246,9 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     );
   }
 
-  const magic = String.fromCharCode(...block.subarray(257, 263));
-  const version = String.fromCharCode(...block.subarray(263, 265));
   let format: TarHeaderFormat = 'v7';
-  if (magic === 'ustar\0') format = 'ustar';
-  else if (magic === 'ustar ' && version === ' \0') format = 'gnu';
+  if (bytesAre(block, 257, USTAR_MAGIC)) format = 'ustar';
+  else if (bytesAre(block, 257, GNU_MAGIC)) format = 'gnu';
 
   let nameBytes = cString(block, 0, 100);
   if (format === 'ustar') {
@@ -242,7 +268,7 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
   const linkBytes = cString(block, 157, 100);
   const at: TarLocation = { offset, path: name };
   const num = (start: number, len: number, what: string) =>
-    parseNumericField(block.subarray(start, start + len), at, what);
+    parseNumeric(block, start, start + len, at, what);
 
   const flagByte = block[156] ?? 0;
   const header: TarHeaderBlock = {
@@ -268,8 +294,9 @@ export function decodeHeaderBlock(block: Uint8Array, offset = 0): TarHeaderBlock
     header.devmajor = num(329, 8, 'devmajor');
     header.devminor = num(337, 8, 'devminor');
   }
-  // Only times may be negative (base-256 can encode negative anything).
-  for (const field of ['size', 'mode', 'uid', 'gid', 'devmajor', 'devminor'] as const) {
+  // Only times may be negative.
+  for (let i = 0; i < UNSIGNED_FIELDS.length; i++) {
+    const field = UNSIGNED_FIELDS[i]!;
     if (header[field] < 0) throw new TarFormatError(`negative ${field} ${header[field]}`, at);
   }
   if (format === 'gnu') {
@@ -319,8 +346,8 @@ function readSparseEntries(
   for (let i = 0; i < count; i++) {
     const p = start + i * 24;
     if (block[p] === 0) return;
-    const off = parseNumericField(block.subarray(p, p + 12), loc, 'sparse offset');
-    const len = parseNumericField(block.subarray(p + 12, p + 24), loc, 'sparse numbytes');
+    const off = parseNumeric(block, p, p + 12, loc, 'sparse offset');
+    const len = parseNumeric(block, p + 12, p + 24, loc, 'sparse numbytes');
     if (off < 0 || len < 0) throw new TarFormatError('negative sparse map entry', loc);
     map.push([off, len]);
   }

@@ -104,6 +104,7 @@ export class Tokenizer {
   private entryPath = '';
   private bodySize = 0;
   private remaining = 0;
+  private padLen = 0;
   private pad = EMPTY;
   private padFill = 0;
 
@@ -150,7 +151,7 @@ export class Tokenizer {
           break;
         }
         case 'pad': {
-          const need = this.pad.length - this.padFill;
+          const need = this.padLen - this.padFill;
           if (this.padFill === 0 && len - i >= need) {
             emit({ type: 'end', padding: chunk.subarray(i, i + need) });
             i += need;
@@ -158,12 +159,14 @@ export class Tokenizer {
             this.state = 'header';
             break;
           }
+          // Padding split between pieces: gathered in a buffer of its own.
+          if (this.padFill === 0) this.pad = new Uint8Array(this.padLen);
           const n = Math.min(need, len - i);
           this.pad.set(chunk.subarray(i, i + n), this.padFill);
           this.padFill += n;
           i += n;
           this.pos += n;
-          if (this.padFill === this.pad.length) {
+          if (this.padFill === this.padLen) {
             emit({ type: 'end', padding: this.pad });
             this.state = 'header';
           }
@@ -226,7 +229,7 @@ export class Tokenizer {
         );
       case 'pad':
         throw new TarTruncatedError(
-          `stream ended ${this.padFill} of ${this.pad.length} bytes into the padding after the body (at byte ${this.pos})`,
+          `stream ended ${this.padFill} of ${this.padLen} bytes into the padding after the body (at byte ${this.pos})`,
           { offset: this.entryOffset, path: this.entryPath },
         );
     }
@@ -401,7 +404,7 @@ export class Tokenizer {
       this.state = 'header';
       return;
     }
-    this.pad = new Uint8Array(n);
+    this.padLen = n;
     this.padFill = 0;
     this.state = 'pad';
   }

@@ -2,12 +2,12 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { decodeRecord, encodeRecord } from '../../src/format/codec.js';
-import { createIndexEncoder } from '../../src/format/encoder.js';
+import { createIndexEncoder, encodeFrame, IndexFrames } from '../../src/format/encoder.js';
 import { IndexGrammar } from '../../src/format/grammar.js';
 import type { IndexRecord } from '../../src/format/records.js';
 import { concat } from '../helpers/bytes.js';
 import { anyRecord, validIndex } from './arbitraries.js';
-import { decodeIndex, indexBytes, minimalMeta } from './helpers.js';
+import { decodeIndex, indexBytes, LAYER, minimalMeta } from './helpers.js';
 
 describe('record round trip', () => {
   test('decode(encode(r)) deep-equals r for any valid record', () => {
@@ -114,6 +114,44 @@ describe('index stream', () => {
       const body = new DataView(p.buffer, p.byteOffset).getUint32(0);
       expect(() => decodeRecord(p.subarray(4, 4 + body), 0)).not.toThrow();
     }
+  });
+
+  test('records too large for the room left in a piece are framed alone, in order', () => {
+    // Sizes around the piece's room (64 KiB past 64 KiB): some fit in place, some do not.
+    const sizes = [10, 1000, 130_000, 200, 60_000, 68_000, 140_000, 5, 65_500, 300];
+    const records: IndexRecord[] = [
+      LAYER,
+      ...sizes.map(
+        (n, i): IndexRecord => ({
+          type: 'entry',
+          entry: { ...minimalMeta(`f${i}`), xattrs: { 'user.x': new Uint8Array(n).fill(i) } },
+          raw: new Uint8Array(512),
+        }),
+      ),
+    ];
+    const frames = new IndexFrames();
+    const parts: Uint8Array[] = [];
+    for (const r of records) {
+      const piece = frames.add(r);
+      if (piece) parts.push(piece);
+    }
+    const last = frames.end();
+    if (last) parts.push(last);
+    // Compared as a Buffer: a deep equal of 400 KB takes seconds.
+    expect(Buffer.from(concat(parts)).equals(indexBytes(records))).toBe(true);
+    expect(parts.length).toBeGreaterThan(3);
+  });
+
+  test('a record that cannot be encoded fails the same in place as alone', () => {
+    const frames = new IndexFrames();
+    frames.add(LAYER);
+    const bad: IndexRecord = {
+      type: 'entry',
+      entry: minimalMeta('f', 0.5),
+      raw: new Uint8Array(512),
+    };
+    expect(() => frames.add(bad)).toThrow(/not an integer/);
+    expect(() => encodeFrame(bad)).toThrow(/not an integer/);
   });
 
   test('decoding gives the same records for any split of the bytes', async () => {
