@@ -84,6 +84,19 @@ describe('LZ4 blocks', () => {
     expect(decodeLz4Block(Uint8Array.of(0), 0)).toEqual(new Uint8Array(0));
   });
 
+  it('give blocks that later blocks do not overwrite, small ones sharing a buffer', () => {
+    const inputs = Array.from({ length: 300 }, (_, i) =>
+      text.subarray(i * 37, i * 37 + 200 + ((i * 977) % 12_000)),
+    );
+    const blocks = inputs.map((b) => lz4.compress(b)!);
+    // Many small blocks share buffers, each on an 8-byte boundary.
+    expect(new Set(blocks.map((b) => b.buffer)).size).toBeLessThan(blocks.length / 4);
+    for (const b of blocks) if (b.length <= 8192) expect(b.byteOffset % 8).toBe(0);
+    for (const [i, b] of blocks.entries()) {
+      expect(sameBytes(decodeLz4Block(b, inputs[i]!.length), inputs[i]!)).toBe(true);
+    }
+  });
+
   it('handle the largest chunk, 16 MiB, and refuse more', () => {
     const big = concat(Array.from({ length: 256 }, () => text.subarray(0, 65_536)));
     const packed = lz4.compress(big)!;
