@@ -9,6 +9,7 @@
 
 import { MAX_CHUNK_MAX } from '../cdc/params.js';
 import { UsageError } from '../errors.js';
+import { Slabs } from '../slabs.js';
 import {
   decodeBase64,
   instantiateEmbeddedSync,
@@ -35,8 +36,6 @@ const MAX_INPUT = 16 * 1024 * 1024;
 /** Largest output `decode` asks of the module; larger ones decode in JS. */
 const MAX_WASM_OUTPUT = 1024 * 1024;
 const PAGE = 65536;
-/** The slabs compressed blocks are copied into. */
-const SLAB_BYTES = 64 * 1024;
 /** Bytes the module may touch after its input and after its output's bound (assembly/lz4.ts). */
 const DECODE_SLACK = 32;
 /**
@@ -56,6 +55,8 @@ export class Lz4Kernel {
   readonly #base: number;
   /** A view of the module's memory, made anew when the memory grows. */
   #mem: Uint8Array;
+  /** Where compressed blocks are copied out of the module's memory. */
+  readonly #blocks = new Slabs();
 
   /**
    * @param instance - an instance of `lz4.wasm`.
@@ -101,32 +102,8 @@ export class Lz4Kernel {
     const mem = this.#memory(dst + len + Math.ceil(len / 255) + 16 + DECODE_SLACK);
     mem.set(bytes, src);
     const size = this.#x.compress(src, len, dst);
-    return size < len ? this.#output(mem.subarray(dst, dst + size)) : undefined;
-  }
-
-  /** Where {@link Lz4Kernel.compress} puts its blocks: see {@link Lz4Kernel.#output}. */
-  #slab = new Uint8Array(0);
-  #slabUsed = 0;
-
-  /**
-   * A copy of `block` that is a view of a shared slab of 64 KiB, the next free bytes of it, or
-   * its own buffer when larger than an eighth of one. A buffer per block cost more than the
-   * copy: 60,000 copies of 2,500 bytes took 121–183 ms as buffers of their own, 41–106 ms in
-   * slabs of 64 KiB and 94–191 ms in slabs of 1 MiB, whose fresh pages the kernel must
-   * supply (`/tmp/s35/slab.mjs`, scratch). A slab is let go when every view of it is.
-   */
-  #output(block: Uint8Array): Uint8Array {
-    const n = block.length;
-    if (n > SLAB_BYTES / 8) return block.slice();
-    if (this.#slabUsed + n > this.#slab.length) {
-      this.#slab = new Uint8Array(SLAB_BYTES);
-      this.#slabUsed = 0;
-    }
-    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + n);
-    out.set(block);
-    // Each view starts on an 8-byte boundary, as a buffer of its own would.
-    this.#slabUsed += (n + 7) & ~7;
-    return out;
+    // Blocks of small chunks share buffers (see Slabs).
+    return size < len ? this.#blocks.copy(mem.subarray(dst, dst + size)) : undefined;
   }
 
   /**

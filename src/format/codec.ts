@@ -97,6 +97,8 @@ function patchFor(
 
 /** Where the header template of each record encoded is made, compared, then let go. */
 const templateBlock = new Uint8Array(HEADER_BLOCK);
+/** Likewise for extension templates of up to 16 KiB. */
+const extensionBlocks = new Uint8Array(32 * HEADER_BLOCK);
 
 /**
  * Puts an entry's header bytes on the wire: from version 2, as the runs where its last block
@@ -112,7 +114,8 @@ function headerToWire(w: Wire, meta: EntryMeta, raw: Uint8Array, version: number
       w.h = h;
       if (last > 0) {
         const before = raw.subarray(0, last);
-        const xh = patchFor(before, extensionTemplate(meta), MAX_EXTENSION_PATCH_ITEMS);
+        const template = extensionTemplate(meta, extensionBlocks);
+        const xh = patchFor(before, template, MAX_EXTENSION_PATCH_ITEMS);
         if (xh) w.xh = xh;
         else w.x = before;
       }

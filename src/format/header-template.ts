@@ -43,6 +43,9 @@ function octal(block: Uint8Array, at: number, width: number, value: number): voi
   }
 }
 
+/** `"ustar\0"` and version `"00"`, at byte 257. */
+const USTAR_MAGIC_VERSION = Uint8Array.of(0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30);
+
 /** Copies at most `width` bytes of `bytes` to `at`. */
 function field(block: Uint8Array, at: number, width: number, bytes: Uint8Array): void {
   block.set(bytes.length > width ? bytes.subarray(0, width) : bytes, at);
@@ -97,8 +100,7 @@ export function headerTemplate(e: EntryMeta, into?: Uint8Array): Uint8Array {
   octal(block, 136, 12, e.mtime.sec);
   block[156] = e.typeflag.charCodeAt(0) & 0xff;
   field(block, 157, 100, utf8Of(e.linkname));
-  // "ustar\0" "00"
-  block.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30], 257);
+  block.set(USTAR_MAGIC_VERSION, 257);
   field(block, 265, 32, utf8Of(e.uname));
   field(block, 297, 32, utf8Of(e.gname));
   octal(block, 329, 8, e.devmajor);
@@ -118,27 +120,73 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** Where {@link paxHeaderName} makes the name, which the caller copies at once. */
+const nameScratch = new Uint8Array(100);
+
 /**
  * The name Go gives an entry's pax header (for a clean path: Go cleans it first):
  * `PaxHeaders.0` put before the last component of the path (after a trailing `/` when there is
  * one), bytes above 0x7F left out, cut to 100 bytes, `/` at its end dropped. Reads no more of
  * the path than the 100 bytes it keeps need.
+ * @returns a view that is good until the next call.
  */
 function paxHeaderName(path: Uint8Array): Uint8Array {
   const slash = path.lastIndexOf(0x2f);
-  const name = new Uint8Array(100);
+  const name = nameScratch;
   let n = 0;
-  const take = (bytes: Uint8Array) => {
-    for (let i = 0; i < bytes.length && n < 100; i++) if (bytes[i]! < 0x80) name[n++] = bytes[i]!;
+  const take = (bytes: Uint8Array, from: number, to: number) => {
+    for (let i = from; i < to && n < 100; i++) if (bytes[i]! < 0x80) name[n++] = bytes[i]!;
   };
-  take(path.subarray(0, slash + 1));
-  take(PAX_DIR);
+  take(path, 0, slash + 1);
+  take(PAX_DIR, 0, PAX_DIR.length);
   if (slash + 1 < path.length) {
-    take(SLASH);
-    take(path.subarray(slash + 1));
+    take(SLASH, 0, 1);
+    take(path, slash + 1, path.length);
   }
   while (n > 0 && name[n - 1] === 0x2f) n--;
   return name.subarray(0, n);
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Text as it goes into a record: kept as a string when ASCII (a byte per code unit). */
+function recordText(s: string): string | Uint8Array {
+  return isAscii(s) ? s : utf8.encode(s);
+}
+
+/** Writes `text` (ASCII, or bytes) at `at`; returns where it ends. */
+function put(out: Uint8Array, at: number, text: string | Uint8Array): number {
+  if (typeof text !== 'string') {
+    out.set(text, at);
+    return at + text.length;
+  }
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
+}
+
+/** Decimal digits of a positive integer. */
+function digits(n: number): number {
+  let d = 1;
+  for (; n >= 10; n = Math.floor(n / 10)) d++;
+  return d;
+}
+
+/** Writes `n` in decimal at `at`; returns where it ends. */
+function putDecimal(out: Uint8Array, at: number, n: number): number {
+  const end = at + digits(n);
+  for (let i = end - 1; i >= at; i--, n = Math.floor(n / 10)) out[i] = 0x30 + (n % 10);
+  return end;
+}
+
+/** A pax record of the template: key and value as they are written. */
+interface PaxRecord {
+  key: string | Uint8Array;
+  value: string | Uint8Array;
+  /** The record's length, counting its own digits. */
+  length: number;
 }
 
 /**
@@ -146,26 +194,39 @@ function paxHeaderName(path: Uint8Array): Uint8Array {
  * padding that Go's `archive/tar` writes before the header of an entry with these pax records
  * (`e.pax`) and extended attributes (as `SCHILY.xattr.*` records), the records sorted by key.
  * Empty when the entry has neither.
+ *
+ * Keys and values that are ASCII are written from their strings: encoding each one was most of
+ * what a template cost, and layers written by GNU tar's `posix` format have a pax header on
+ * every entry.
  * @param e - the entry's metadata.
+ * @param into - a buffer to make it in when it fits, instead of a new one.
  * @returns a whole number of 512-byte blocks, or no bytes.
  */
-export function extensionTemplate(e: EntryMeta): Uint8Array {
-  const records: Array<[Uint8Array, Uint8Array]> = [];
-  for (const [k, v] of Object.entries(e.pax)) records.push([utf8.encode(k), utf8.encode(v)]);
-  for (const [k, v] of Object.entries(e.xattrs)) {
-    records.push([utf8.encode(XATTR_PREFIX + k), v]);
-  }
+export function extensionTemplate(e: EntryMeta, into?: Uint8Array): Uint8Array {
+  const records: PaxRecord[] = [];
+  let ascii = true;
+  const add = (k: string, value: string | Uint8Array) => {
+    const key = recordText(k);
+    if (typeof key !== 'string') ascii = false;
+    // Each record is "<length> <key>=<value>\n", the length counting its own digits.
+    const n = key.length + value.length + 3;
+    const d = digits(n);
+    records.push({ key, value, length: digits(n + d) > d ? n + d + 1 : n + d });
+  };
+  for (const k of Object.keys(e.pax)) add(k, recordText(e.pax[k]!));
+  for (const k of Object.keys(e.xattrs)) add(XATTR_PREFIX + k, e.xattrs[k]!);
   if (records.length === 0) return new Uint8Array(0);
-  // A stable sort: of two records with one key, the pax record stays first.
-  records.sort((a, b) => compareBytes(a[0], b[0]));
-  // Each record is "<length> <key>=<value>\n", the length counting its own digits.
-  const lengths = records.map(([k, v]) => {
-    const n = k.length + v.length + 3;
-    const digits = String(n).length;
-    return String(n + digits).length > digits ? n + digits + 1 : n + digits;
-  });
-  const size = lengths.reduce((a, b) => a + b, 0);
-  const out = new Uint8Array(HEADER_BLOCK + Math.ceil(size / HEADER_BLOCK) * HEADER_BLOCK);
+  // A stable sort by the keys' UTF-8 bytes (for ASCII strings, their code units): of two
+  // records with one key, the pax record stays first.
+  if (records.length > 1) {
+    if (ascii) records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    else records.sort((a, b) => compareBytes(bytesOf(a.key), bytesOf(b.key)));
+  }
+  let size = 0;
+  for (const r of records) size += r.length;
+  const total = HEADER_BLOCK + Math.ceil(size / HEADER_BLOCK) * HEADER_BLOCK;
+  const out =
+    into && into.length >= total ? into.subarray(0, total).fill(0) : new Uint8Array(total);
   field(out, 0, 100, paxHeaderName(utf8Of(e.path)));
   octal(out, 100, 8, 0);
   octal(out, 108, 8, 0);
@@ -173,19 +234,21 @@ export function extensionTemplate(e: EntryMeta): Uint8Array {
   octal(out, 124, 12, size);
   octal(out, 136, 12, 0);
   out[156] = 0x78; // 'x'
-  out.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30], 257);
+  out.set(USTAR_MAGIC_VERSION, 257);
   checksum(out);
   let at = HEADER_BLOCK;
-  for (const [i, [k, v]] of records.entries()) {
-    const head = utf8.encode(`${lengths[i]} `);
-    out.set(head, at);
-    at += head.length;
-    out.set(k, at);
-    at += k.length;
+  for (const r of records) {
+    at = putDecimal(out, at, r.length);
+    out[at++] = 0x20; // ' '
+    at = put(out, at, r.key);
     out[at++] = 0x3d; // '='
-    out.set(v, at);
-    at += v.length;
+    at = put(out, at, r.value);
     out[at++] = 0x0a;
   }
   return out;
+}
+
+/** The bytes of record text. */
+function bytesOf(text: string | Uint8Array): Uint8Array {
+  return typeof text === 'string' ? utf8.encode(text) : text;
 }

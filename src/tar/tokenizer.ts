@@ -7,10 +7,10 @@
 
 import { TarFormatError, TarLimitError, TarTruncatedError } from '../errors.js';
 import { intOption } from '../options.js';
+import { Slabs } from '../slabs.js';
 import {
   applyGlobalPax,
   BLOCK_SIZE,
-  concatBytes,
   decodeGnuSparseBlock,
   decodeHeaderBlock,
   isExtensionType,
@@ -71,6 +71,11 @@ export class Tokenizer {
   private pos = 0;
   private state: State = 'header';
   private readonly block = new Uint8Array(BLOCK_SIZE);
+  /**
+   * Where header blocks, extension data and the raw bytes of each entry are kept: a buffer
+   * each was most of what reading the headers of small files cost.
+   */
+  private readonly slabs = new Slabs();
   private fill = 0;
 
   // Bytes of the entry being assembled (copies), and what they say.
@@ -126,7 +131,7 @@ export class Tokenizer {
           this.pos += n;
           if (this.fill === BLOCK_SIZE) {
             this.fill = 0;
-            const blk = this.block.slice();
+            const blk = this.slabs.copy(this.block);
             if (this.state === 'header') this.onHeaderBlock(blk, this.pos - BLOCK_SIZE, emit);
             else this.onSparseBlock(blk, this.pos - BLOCK_SIZE, emit);
           }
@@ -242,7 +247,7 @@ export class Tokenizer {
   }
 
   private takeRaw(): Uint8Array {
-    const out = concatBytes(this.raw, this.rawLen);
+    const out = this.slabs.concat(this.raw, this.rawLen);
     this.raw = [];
     this.rawLen = 0;
     this.extBytes = 0;
@@ -292,7 +297,7 @@ export class Tokenizer {
       if (h.typeflag !== 'g') this.onlyGlobal = false;
       this.extType = h.typeflag;
       this.extSize = h.size;
-      this.extData = padded === 0 ? EMPTY : new Uint8Array(padded);
+      this.extData = padded === 0 ? EMPTY : this.slabs.alloc(padded);
       this.extFill = 0;
       this.extOffset = offset;
       this.state = 'ext';

@@ -1,0 +1,35 @@
+/** Small arrays packed into shared slabs: each its own bytes, zeroed, aligned. */
+import { describe, expect, it } from 'vitest';
+import { Slabs } from '../src/slabs.js';
+
+describe('Slabs', () => {
+  it('hands out zeroed views that never overlap, small ones sharing a buffer', () => {
+    const slabs = new Slabs();
+    const views = Array.from({ length: 2000 }, (_, i) => slabs.alloc((i * 37) % 700));
+    for (const v of views) expect(v.every((b) => b === 0)).toBe(true);
+    views.forEach((v, i) => v.fill(i & 0xff));
+    views.forEach((v, i) => expect(v.every((b) => b === (i & 0xff))).toBe(true));
+    expect(new Set(views.map((v) => v.buffer)).size).toBeLessThan(30);
+    for (const v of views) expect(v.byteOffset % 8).toBe(0);
+  });
+
+  it('gives arrays over 8 KiB a buffer of their own', () => {
+    const slabs = new Slabs();
+    const big = slabs.alloc(8193);
+    expect(big.byteOffset).toBe(0);
+    expect(big.buffer.byteLength).toBe(8193);
+    expect(slabs.alloc(8192).buffer.byteLength).toBe(65536);
+  });
+
+  it('copies and joins', () => {
+    const slabs = new Slabs();
+    const a = Uint8Array.of(1, 2, 3);
+    const copy = slabs.copy(a);
+    a[0] = 9;
+    expect(copy).toEqual(Uint8Array.of(1, 2, 3));
+    expect(slabs.concat([a], 3)).toBe(a);
+    expect(slabs.concat([a, Uint8Array.of(4), new Uint8Array(0)], 4)).toEqual(
+      Uint8Array.of(9, 2, 3, 4),
+    );
+  });
+});
