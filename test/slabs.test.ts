@@ -7,8 +7,8 @@ describe('Slabs', () => {
     const slabs = new Slabs();
     const views = Array.from({ length: 2000 }, (_, i) => slabs.alloc((i * 37) % 700));
     for (const v of views) expect(v.every((b) => b === 0)).toBe(true);
-    views.forEach((v, i) => v.fill(i & 0xff));
-    views.forEach((v, i) => expect(v.every((b) => b === (i & 0xff))).toBe(true));
+    for (const [i, v] of views.entries()) v.fill(i & 0xff);
+    for (const [i, v] of views.entries()) expect(v.every((b) => b === (i & 0xff))).toBe(true);
     expect(new Set(views.map((v) => v.buffer)).size).toBeLessThan(30);
     for (const v of views) expect(v.byteOffset % 8).toBe(0);
   });
