@@ -27,12 +27,19 @@ export function diffHeader(
 ): { runs: Array<number | Uint8Array>; bytes: number } {
   const runs: Array<number | Uint8Array> = [];
   const n = template.length;
+  const words = wordsOf(bytes, template);
   let held = 0;
   let end = 0; // end of the last run
   let i = 0;
   while (i < n) {
     if (bytes[i] === template[i]) {
-      i++;
+      // Equal stretches, most of a header, four bytes a step where both are aligned.
+      if (words && (i & 3) === 0) {
+        const [a, b] = words;
+        let w = i >>> 2;
+        while (w < a.length && a[w] === b[w]) w++;
+        i = Math.max(i + 1, w << 2);
+      } else i++;
       continue;
     }
     const start = i;
@@ -46,6 +53,13 @@ export function diffHeader(
     i = end;
   }
   return { runs, bytes: held };
+}
+
+/** Views of both as 32-bit words (the whole words of `template`'s length), when aligned. */
+function wordsOf(a: Uint8Array, b: Uint8Array): [Uint32Array, Uint32Array] | undefined {
+  if ((a.byteOffset | b.byteOffset) & 3 || a.length < b.length) return undefined;
+  const n = b.length >>> 2;
+  return [new Uint32Array(a.buffer, a.byteOffset, n), new Uint32Array(b.buffer, b.byteOffset, n)];
 }
 
 /**

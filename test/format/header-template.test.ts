@@ -217,6 +217,34 @@ describe('the header patch', () => {
     expect(patchHeader(headerTemplate(m), d.runs, fail)).toEqual(block);
   });
 
+  test('is the same whether the bytes are aligned for word compares or not', () => {
+    // Sparse changes, as real headers differ from their templates, and dense ones.
+    const pair = fc
+      .tuple(
+        fc.uint8Array({ minLength: 0, maxLength: 1100 }),
+        fc.array(fc.tuple(fc.nat(1099), fc.nat(255)), { maxLength: 40 }),
+      )
+      .map(([template, edits]) => {
+        const bytes = template.slice();
+        for (const [at, b] of edits) if (at < bytes.length) bytes[at] = b;
+        return [template, bytes] as const;
+      });
+    fc.assert(
+      fc.property(pair, fc.nat(3), ([template, bytes], shift) => {
+        const aligned = diffHeader(bytes, template);
+        // Copies at an odd offset: compared a byte at a time.
+        const at = (x: Uint8Array) => {
+          const buf = new Uint8Array(x.length + 8);
+          buf.set(x, 1 + shift);
+          return buf.subarray(1 + shift, 1 + shift + x.length);
+        };
+        expect(diffHeader(at(bytes), template)).toEqual(aligned);
+        expect(patchHeader(template.slice(), aligned.runs, fail)).toEqual(bytes);
+      }),
+      { numRuns: 500, seed: 0x3ea },
+    );
+  });
+
   test('makes an entry record of a ustar header a tenth of its version 1 size', () => {
     const m = meta({ size: 5 });
     const r: IndexRecord = {
