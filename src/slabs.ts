@@ -6,7 +6,7 @@
  * and 94–191 ms in slabs of 1 MiB, whose fresh pages the kernel must supply (scratch
  * `/tmp/s35/slab.mjs`, 2026-11-29). A slab is let go when every view of it is, so a view kept
  * for long keeps its slab: what is packed here should be short-lived or kept with its
- * neighbours.
+ * neighbours, and what leaves the library as a view of a slab says so.
  *
  * @module
  */
@@ -16,10 +16,22 @@ const SLAB_BYTES = 64 * 1024;
 /** Arrays larger than this get a buffer of their own. */
 const LARGEST = SLAB_BYTES / 8;
 
-/** Hands out views of shared slabs. */
+/** The first slab's bytes; each next one is twice as large, up to 64 KiB. */
+const FIRST_SLAB_BYTES = 4096;
+
+/**
+ * Hands out views of shared slabs. The views are the caller's to read and write, but share a
+ * buffer: transferring one's buffer (`postMessage`, `structuredClone` with a transfer list)
+ * would empty the others, so copy one first.
+ */
 export class Slabs {
   #slab: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   #used = 0;
+  /**
+   * The next slab's size: slabs start small, so that an owner that makes a few arrays (a
+   * tokenizer of one header) does not allocate 64 KiB.
+   */
+  #next = FIRST_SLAB_BYTES;
 
   /**
    * @param n - the length.
@@ -29,7 +41,8 @@ export class Slabs {
   alloc(n: number): Uint8Array<ArrayBuffer> {
     if (n > LARGEST) return new Uint8Array(n);
     if (this.#used + n > this.#slab.length) {
-      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#slab = new Uint8Array(Math.max(this.#next, n));
+      this.#next = Math.min(SLAB_BYTES, this.#next * 2);
       this.#used = 0;
     }
     const out = this.#slab.subarray(this.#used, this.#used + n);

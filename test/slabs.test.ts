@@ -18,7 +18,18 @@ describe('Slabs', () => {
     const big = slabs.alloc(8193);
     expect(big.byteOffset).toBe(0);
     expect(big.buffer.byteLength).toBe(8193);
-    expect(slabs.alloc(8192).buffer.byteLength).toBe(65536);
+  });
+
+  it('starts with a small slab and doubles up to 64 KiB', () => {
+    const slabs = new Slabs();
+    const sizes: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const b = slabs.alloc(4000).buffer.byteLength;
+      if (sizes.at(-1) !== b) sizes.push(b);
+    }
+    expect(sizes).toEqual([4096, 8192, 16384, 32768, 65536]);
+    // An owner of one small array allocates 4 KiB, not 64.
+    expect(new Slabs().alloc(512).buffer.byteLength).toBe(4096);
   });
 
   it('copies and joins', () => {

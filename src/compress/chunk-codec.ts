@@ -34,7 +34,9 @@ export interface EncodedChunk {
 export interface ChunkCodec {
   /**
    * Encodes a chunk, keeping the compressed form only when it is smaller. May return `bytes`
-   * itself (identity).
+   * itself (identity). The compressed bytes may be a view of a buffer shared with other
+   * results (the LZ4 codec packs small blocks together): copy them before transferring their
+   * buffer.
    */
   encode(bytes: Uint8Array): Promise<EncodedChunk>;
   /**

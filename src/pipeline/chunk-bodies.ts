@@ -6,20 +6,11 @@
  */
 import type { CdcKernel, ChunkerParams, CutState } from '../cdc/types.js';
 import { giveBack, isLent } from '../lend.js';
-import { BLOCK_SIZE, isZeroBlock } from '../tar/header.js';
+import { Slabs } from '../slabs.js';
+import { isZeroBlock } from '../tar/header.js';
 import type { TarToken } from '../tar/types.js';
 import { BufferPool } from './buffer-pool.js';
 import type { ChunkedToken } from './tokens.js';
-
-/** Zeros for the padding after a body, which is less than a tar block. */
-const ZERO_PADDING = new Uint8Array(BLOCK_SIZE);
-
-/** `padding`, or bytes equal to it, in memory that is not its input piece's. */
-function ownPadding(padding: Uint8Array): Uint8Array {
-  return padding.length <= BLOCK_SIZE && isZeroBlock(padding)
-    ? ZERO_PADDING.subarray(0, padding.length)
-    : padding.slice();
-}
 
 /**
  * Bytes of tokens (by {@link tokenSize}) the chunker's output holds before it waits: room for
@@ -93,6 +84,8 @@ export class BodyChunker {
    * another lent buffer arrives, this one can go back to its source (see {@link giveBack}).
    */
   private input: ArrayBufferLike | undefined;
+  /** Where the padding this stage passes on is kept (see {@link Slabs}). */
+  private readonly paddings = new Slabs();
 
   /**
    * @param kernel - the cut-point kernel.
@@ -105,6 +98,11 @@ export class BodyChunker {
     pool?: BufferPool,
   ) {
     this.pool = pool ?? new BufferPool(params.max);
+  }
+
+  /** A copy of `padding`; zero padding (nearly all) costs no copy and no buffer of its own. */
+  private ownPadding(padding: Uint8Array): Uint8Array {
+    return isZeroBlock(padding) ? this.paddings.alloc(padding.length) : padding.slice();
   }
 
   /** Takes the next token; emits header, chunk, end and tail tokens. */
@@ -122,8 +120,8 @@ export class BodyChunker {
         this.nextInput(token.padding);
         this.finishBody(emit);
         // Not a view of the input: it would pin the whole piece until the record builder, far
-        // downstream, is done with it. Zero padding (nearly all) is a view of shared zeros.
-        emit({ type: 'end', padding: ownPadding(token.padding) });
+        // downstream, is done with it.
+        emit({ type: 'end', padding: this.ownPadding(token.padding) });
         return;
       case 'tail':
         this.nextInput(token.bytes);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { TarEntry } from '../tar/types.js';
+import type { TarEntry, TarToken } from '../tar/types.js';
 
 /** An entry header, passed through from the tar tokenizer. */
 export interface HeaderToken {
@@ -16,6 +16,10 @@ export interface HeaderToken {
 /** The end of an entry body, with the padding found after it. */
 export interface EndToken {
   type: 'end';
+  /**
+   * The padding's bytes, the stage's own (not a view of its input); zero padding shares a
+   * buffer with other tokens' (see {@link TarToken}: copy it before transferring it).
+   */
   padding: Uint8Array;
 }
 

@@ -87,6 +87,10 @@ export interface TarEntry {
  * After the last entry come zero or more `tail` pieces: every byte from the end-of-archive
  * marker (the first all-zero header block) to the end of the input, whatever it holds.
  * Concatenating `raw`, `body`, `padding` and `tail` bytes in order gives back the input exactly.
+ *
+ * The bytes are views, not buffers of their own: `body`, `tail` and most `padding` of the
+ * input pieces, `raw` of a buffer shared with other headers' bytes. Copy (`slice()`) what is
+ * kept past the next few tokens (a kept view keeps its whole buffer) or transferred.
  */
 export type TarToken =
   | {
