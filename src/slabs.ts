@@ -16,8 +16,8 @@ const SLAB_BYTES = 64 * 1024;
 /** Arrays larger than this get a buffer of their own. */
 const LARGEST = SLAB_BYTES / 8;
 
-/** The first slab's bytes; each next one is twice as large, up to 64 KiB. */
-const FIRST_SLAB_BYTES = 4096;
+/** The first slab's bytes (two header blocks); each next one is twice as large, up to 64 KiB. */
+const FIRST_SLAB_BYTES = 1024;
 
 /**
  * Hands out views of shared slabs. The views are the caller's to read and write, but share a

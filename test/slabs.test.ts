@@ -23,13 +23,15 @@ describe('Slabs', () => {
   it('starts with a small slab and doubles up to 64 KiB', () => {
     const slabs = new Slabs();
     const sizes: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const b = slabs.alloc(4000).buffer.byteLength;
+    for (let i = 0; i < 400; i++) {
+      const b = slabs.alloc(900).buffer.byteLength;
       if (sizes.at(-1) !== b) sizes.push(b);
     }
-    expect(sizes).toEqual([4096, 8192, 16384, 32768, 65536]);
-    // An owner of one small array allocates 4 KiB, not 64.
-    expect(new Slabs().alloc(512).buffer.byteLength).toBe(4096);
+    expect(sizes).toEqual([1024, 2048, 4096, 8192, 16384, 32768, 65536]);
+    // An owner of one header block allocates 1 KiB, not 64; a first array larger than the
+    // first slab gets a slab of its size.
+    expect(new Slabs().alloc(512).buffer.byteLength).toBe(1024);
+    expect(new Slabs().alloc(5000).buffer.byteLength).toBe(5000);
   });
 
   it('copies and joins', () => {
