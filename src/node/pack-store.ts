@@ -88,6 +88,7 @@ import {
 import { nodeChunkCodec } from './chunk-codec.js';
 import { BLOCKING_CALLS_PER_TURN, forgetTemporaryFile, noteTemporaryFile, syncDir } from './io.js';
 import { loopTurns } from './loop-turns.js';
+import { ReadAhead } from './read-ahead.js';
 import { lockShared, type StoreLock } from './store-lock.js';
 
 /** Name of the directory of packs inside a pack store. */
@@ -355,6 +356,8 @@ export class PackStore implements ChunkStore {
   private looking: Promise<void> | undefined;
   /** Blocks of filtered packs' indexes, by pack and block (least recently used first). */
   private readonly filterBlocks = new Map<number, Uint8Array>();
+  /** Read-ahead of small records read in order, when blocking. */
+  private readonly readAhead = new ReadAhead();
   /** Read handles of index files, when not blocking, by pack (least recently used first). */
   private readonly indexHandles = new Map<number, Handle>();
   private readonly packs: Pack[] = [];
@@ -1327,6 +1330,16 @@ export class PackStore implements ChunkStore {
     try {
       if (this.options.blocking) await this.turn();
       const out = Buffer.allocUnsafe(length - (body?.length ?? 0));
+      // Small records of a published pack read in order come from a window read ahead.
+      const ahead =
+        this.options.blocking && !this.packs[pack]!.open
+          ? this.readAhead.read(fh, fh.fd, offset, length)
+          : undefined;
+      if (ahead) {
+        out.set(ahead.subarray(0, out.length));
+        body?.set(ahead.subarray(out.length));
+        return out;
+      }
       let at = 0;
       while (at < length) {
         // What is still to read, as one or two buffers.
