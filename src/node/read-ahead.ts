@@ -23,7 +23,8 @@ const MAX_SKIP = 64 * 1024;
 
 /** One window over one file, reused. */
 export class ReadAhead {
-  readonly #buffer = Buffer.allocUnsafe(WINDOW_BYTES);
+  /** Made at the first read ahead: most stores (a conversion's) never read in order. */
+  #buffer: Buffer | undefined;
   /** Whose bytes the window holds (a file handle, say), and where they start and end. */
   #owner: object | undefined;
   #start = 0;
@@ -50,6 +51,7 @@ export class ReadAhead {
     if (owner !== this.#owner || offset < this.#start || offset + length > this.#end) {
       if (!inOrder) return undefined;
       this.#owner = undefined;
+      this.#buffer ??= Buffer.allocUnsafe(WINDOW_BYTES);
       let got = 0;
       try {
         for (;;) {
@@ -67,6 +69,6 @@ export class ReadAhead {
       if (offset + length > this.#end) return undefined;
     }
     const at = offset - this.#start;
-    return this.#buffer.subarray(at, at + length);
+    return this.#buffer!.subarray(at, at + length);
   }
 }
