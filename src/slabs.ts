@@ -36,9 +36,10 @@ export class Slabs {
   /**
    * @param n - the length.
    * @returns `n` zero bytes, in a slab when `n` is at most 8 KiB (an eighth of one), each
-   *   view starting on an 8-byte boundary as a buffer of its own would.
+   *   view starting on an 8-byte boundary as a buffer of its own would. Bound to its slabs, so
+   *   it may be passed on (to `concatBytes`, say).
    */
-  alloc(n: number): Uint8Array<ArrayBuffer> {
+  readonly alloc = (n: number): Uint8Array<ArrayBuffer> => {
     if (n > LARGEST) return new Uint8Array(n);
     if (this.#used + n > this.#slab.length) {
       this.#slab = new Uint8Array(Math.max(this.#next, n));
@@ -48,23 +49,7 @@ export class Slabs {
     const out = this.#slab.subarray(this.#used, this.#used + n);
     this.#used += (n + 7) & ~7;
     return out;
-  }
-
-  /**
-   * @param parts - the arrays to join.
-   * @param total - their total length.
-   * @returns the only part as it is, or the parts joined (see {@link Slabs.alloc}).
-   */
-  concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-    if (parts.length === 1) return parts[0]!;
-    const out = this.alloc(total);
-    let at = 0;
-    for (const part of parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    return out;
-  }
+  };
 
   /**
    * @param bytes - the bytes.

@@ -1,6 +1,7 @@
 /** Small arrays packed into shared slabs: each its own bytes, zeroed, aligned. */
 import { describe, expect, it } from 'vitest';
 import { Slabs } from '../src/slabs.js';
+import { concatBytes } from '../src/tar/header.js';
 
 describe('Slabs', () => {
   it('hands out zeroed views that never overlap, small ones sharing a buffer', () => {
@@ -34,15 +35,15 @@ describe('Slabs', () => {
     expect(new Slabs().alloc(5000).buffer.byteLength).toBe(5000);
   });
 
-  it('copies and joins', () => {
+  it('copies, and joins arrays into a slab through concatBytes', () => {
     const slabs = new Slabs();
     const a = Uint8Array.of(1, 2, 3);
     const copy = slabs.copy(a);
     a[0] = 9;
     expect(copy).toEqual(Uint8Array.of(1, 2, 3));
-    expect(slabs.concat([a], 3)).toBe(a);
-    expect(slabs.concat([a, Uint8Array.of(4), new Uint8Array(0)], 4)).toEqual(
-      Uint8Array.of(9, 2, 3, 4),
-    );
+    expect(concatBytes([a], 3, slabs.alloc)).toBe(a);
+    const joined = concatBytes([a, Uint8Array.of(4), new Uint8Array(0)], 4, slabs.alloc);
+    expect(joined).toEqual(Uint8Array.of(9, 2, 3, 4));
+    expect(joined.buffer).toBe(copy.buffer);
   });
 });

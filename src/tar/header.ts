@@ -463,10 +463,15 @@ export function encodePaxRecords(
  * Joins byte arrays (returns the only one as it is).
  * @param parts - the arrays.
  * @param total - their total length, when known.
+ * @param alloc - makes the array they are joined in. @default a new `Uint8Array`
  */
-export function concatBytes(parts: Uint8Array[], total?: number): Uint8Array {
+export function concatBytes(
+  parts: readonly Uint8Array[],
+  total?: number,
+  alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n),
+): Uint8Array {
   if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total ?? parts.reduce((n, p) => n + p.length, 0));
+  const out = alloc(total ?? parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
     out.set(p, o);

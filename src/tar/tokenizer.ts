@@ -11,6 +11,7 @@ import { Slabs } from '../slabs.js';
 import {
   applyGlobalPax,
   BLOCK_SIZE,
+  concatBytes,
   decodeGnuSparseBlock,
   decodeHeaderBlock,
   isExtensionType,
@@ -247,7 +248,7 @@ export class Tokenizer {
   }
 
   private takeRaw(): Uint8Array {
-    const out = this.slabs.concat(this.raw, this.rawLen);
+    const out = concatBytes(this.raw, this.rawLen, this.slabs.alloc);
     this.raw = [];
     this.rawLen = 0;
     this.extBytes = 0;
