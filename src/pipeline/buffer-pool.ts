@@ -1,8 +1,10 @@
 /**
- * Recycles chunk buffers between the chunker (which fills them) and the chunk writer (which is
- * done with them once the store has the chunk). Without it, chunk buffers that live through a
- * slow store write are promoted to the old generation and pile up as garbage until a full
- * collection, which costs tens of MiB of resident memory.
+ * Recycles buffers of whole chunks between the rebuilding pipelines, which read chunks into
+ * them and lend them to the consumer, and the consumer, which gives each back once written.
+ * Without it, chunk buffers that live through a slow write are promoted to the old generation
+ * and pile up as garbage until a full collection, which costs tens of MiB of resident memory.
+ * (A conversion cuts its chunks into {@link ChunkBlocks} instead: it learns a chunk's length
+ * only once it has cut it.)
  *
  * Buffers come in power-of-two size classes from 4 KiB up to the largest chunk, so a small
  * file's chunk does not pin a buffer of the largest chunk size.

@@ -9,7 +9,7 @@ import { giveBack, isLent } from '../lend.js';
 import { Slabs } from '../slabs.js';
 import { isZeroBlock } from '../tar/header.js';
 import type { TarToken } from '../tar/types.js';
-import { BufferPool } from './buffer-pool.js';
+import { ChunkBlocks } from './chunk-blocks.js';
 import type { ChunkedToken } from './tokens.js';
 
 /**
@@ -29,16 +29,17 @@ export interface BodyChunkerOptions {
   /** Validated chunk size bounds. */
   params: ChunkerParams;
   /**
-   * Where chunk buffers come from; give them back once done with them (the chunk writer does).
-   * @default a fresh pool of `params.max`-byte buffers
+   * Where chunks are cut into; give them back once done with them (the chunk writer does).
+   * @default blocks of their own
    */
-  pool?: BufferPool;
+  blocks?: ChunkBlocks;
 }
 
 /**
  * Creates the stream that turns tar tokens into header, chunk, end and tail tokens. Every
- * chunk is copied once into a buffer from the pool, so input pieces are released as soon as
- * they are cut. Memory is bounded by `params.max` times the chunks in flight.
+ * chunk is copied once into memory from the blocks, so input pieces are released as soon as
+ * they are cut. Memory is bounded by the bytes of the chunks in flight, with up to `params.max`
+ * of room and a block's tail each.
  *
  * @param options - kernel and chunk size bounds.
  * @returns a `TransformStream` from {@link TarToken}s to {@link ChunkedToken}s.
@@ -50,7 +51,7 @@ export function createBodyChunker(
   return new TransformStream<TarToken, ChunkedToken>(
     {
       async start() {
-        chunker = new BodyChunker(await options.kernel, options.params, options.pool);
+        chunker = new BodyChunker(await options.kernel, options.params, options.blocks);
       },
       transform(token, controller) {
         chunker.push(token, (t) => controller.enqueue(t));
@@ -69,9 +70,9 @@ export function createBodyChunker(
  * that a conversion can run it inside a stage of its own; see `chunk-tar.ts`).
  */
 export class BodyChunker {
-  private readonly pool: BufferPool;
+  private readonly blocks: ChunkBlocks;
   private state: CutState = { pos: 0, hash: 0 };
-  /** The open chunk: its buffer and how much of it is filled. */
+  /** The open chunk: its room and how much of it is filled. */
   private open: Uint8Array | undefined;
   private filled = 0;
   /** Bytes of the current body not yet seen (unknown in the tail: Infinity). */
@@ -90,14 +91,14 @@ export class BodyChunker {
   /**
    * @param kernel - the cut-point kernel.
    * @param params - validated chunk size bounds.
-   * @param pool - where chunk buffers come from. @default a fresh pool of `params.max`-byte buffers
+   * @param blocks - where chunks are cut into. @default blocks of their own
    */
   constructor(
     private readonly kernel: CdcKernel,
     private readonly params: ChunkerParams,
-    pool?: BufferPool,
+    blocks?: ChunkBlocks,
   ) {
-    this.pool = pool ?? new BufferPool(params.max);
+    this.blocks = blocks ?? new ChunkBlocks(params.max);
   }
 
   /** A copy of `padding`; zero padding (nearly all) costs no copy and no buffer of its own. */
@@ -151,8 +152,8 @@ export class BodyChunker {
   }
 
   private append(bytes: Uint8Array): void {
-    // A chunk never outgrows its body: size the buffer for what is left of it.
-    this.open ??= this.pool.take(Math.min(this.params.max, this.bodyLeft));
+    // A chunk never outgrows its body: take room for what is left of it.
+    this.open ??= this.blocks.take(Math.min(this.params.max, this.bodyLeft));
     this.open.set(bytes, this.filled);
     this.filled += bytes.length;
     this.bodyLeft -= bytes.length;
@@ -160,7 +161,7 @@ export class BodyChunker {
 
   private emitChunk(emit: (t: ChunkedToken) => void): void {
     if (!this.open || this.filled === 0) return;
-    emit({ type: 'chunk', bytes: this.open.subarray(0, this.filled) });
+    emit({ type: 'chunk', bytes: this.blocks.trim(this.open, this.filled) });
     this.open = undefined;
     this.filled = 0;
   }

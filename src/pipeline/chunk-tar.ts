@@ -15,7 +15,7 @@ import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
 import { DEFAULT_MAX_HEADER_BYTES, Tokenizer } from '../tar/tokenizer.js';
 import type { TarToken } from '../tar/types.js';
-import { BufferPool } from './buffer-pool.js';
+import { ChunkBlocks } from './chunk-blocks.js';
 import { BodyChunker, HELD_BYTES, tokenSize } from './chunk-bodies.js';
 import { digestChunk } from './digest-chunks.js';
 import { OrderedQueue, stopping } from './ordered.js';
@@ -32,8 +32,8 @@ export interface TarChunkerOptions {
   hash: HashProvider;
   /** Where chunks go. */
   store: ChunkWriter;
-  /** Where chunk buffers come from, and go back to once stored. @default a fresh pool */
-  pool?: BufferPool;
+  /** Where chunks are cut into, and go back to once stored. @default blocks of their own */
+  blocks?: ChunkBlocks;
   /** Chunks digested and stored at once. @default 8 */
   concurrency?: number;
   /** As the tar tokenizer's option. @default 1 MiB */
@@ -89,7 +89,7 @@ export function tarChunkerTransformer<O>(
   sink: TokenSink<O>,
 ): Transformer<Uint8Array, O> {
   const { hash, store } = options;
-  const pool = options.pool ?? new BufferPool(options.params.max);
+  const blocks = options.blocks ?? new ChunkBlocks(options.params.max);
   const max = intOption(options.maxHeaderBytes, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES, 512);
   const concurrency = intOption(options.concurrency, 'concurrency', 8);
   const tokenizer = new Tokenizer(max);
@@ -101,7 +101,7 @@ export function tarChunkerTransformer<O>(
     if (t.type !== 'chunk') queue.add(t, tokenSize(t));
     else
       queue.addWork(
-        () => digestChunk(hash, t).then((d) => storeChunk(store, d, pool)),
+        () => digestChunk(hash, t).then((d) => storeChunk(store, d, blocks)),
         t.bytes.length,
       );
   };
@@ -119,7 +119,7 @@ export function tarChunkerTransformer<O>(
   return stopping(queue, {
     async start(controller) {
       enqueue = (o) => controller.enqueue(o);
-      chunker = new BodyChunker(await options.kernel, options.params, pool);
+      chunker = new BodyChunker(await options.kernel, options.params, blocks);
     },
     async transform(bytes) {
       try {

@@ -25,8 +25,8 @@ import type { HashProvider } from '../hash/types.js';
 import { webHashProvider } from '../hash/web.js';
 import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
-import { BufferPool } from './buffer-pool.js';
 import { type BuildStats, RecordBuilder } from './build-records.js';
+import { ChunkBlocks } from './chunk-blocks.js';
 import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
 import { tarChunkerTransformer } from './chunk-tar.js';
 
@@ -137,7 +137,7 @@ function convertFrom(
     () => events.setPhase('finishing'),
     () => {},
   );
-  const pool = new BufferPool(params.max);
+  const blocks = new ChunkBlocks(params.max);
   let result: ConvertResult | undefined;
   let indexStats: IndexChunkStats | undefined;
 
@@ -192,7 +192,7 @@ function convertFrom(
           params,
           hash,
           store: options.store,
-          pool,
+          blocks,
           concurrency,
           maxHeaderBytes: options.maxHeaderBytes,
         },

@@ -16,6 +16,7 @@ export {
   MAX_CHANGES_CHUNKS,
   MAX_CHANGES_ENTRIES,
 } from './changes.js';
+export { ChunkBlocks } from './chunk-blocks.js';
 export { type BodyChunkerOptions, createBodyChunker } from './chunk-bodies.js';
 export {
   createIndexChunker,

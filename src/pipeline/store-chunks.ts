@@ -6,7 +6,7 @@
 import { formatDigest } from '../hash/digest.js';
 import { intOption } from '../options.js';
 import type { ChunkWriter } from '../store/types.js';
-import type { BufferPool } from './buffer-pool.js';
+import type { ChunkBlocks } from './chunk-blocks.js';
 import { createOrderedMap } from './ordered.js';
 import type { DigestedChunkToken, DigestedToken, StoredChunkToken, StoredToken } from './tokens.js';
 
@@ -16,8 +16,8 @@ export interface ChunkStorerOptions {
   store: ChunkWriter;
   /** Chunks written at once. @default 4 */
   concurrency?: number;
-  /** Where chunk buffers go back once the store has them. */
-  pool?: BufferPool;
+  /** Where chunks go back once the store has them (those cut into {@link ChunkBlocks}). */
+  blocks?: ChunkBlocks;
 }
 
 /**
@@ -28,9 +28,9 @@ export interface ChunkStorerOptions {
 export function createChunkStorer(
   options: ChunkStorerOptions,
 ): TransformStream<DigestedToken, StoredToken> {
-  const { store, pool } = options;
+  const { store, blocks } = options;
   return createOrderedMap<DigestedToken, StoredToken>(
-    (t) => (t.type === 'chunk' ? storeChunk(store, t, pool) : t),
+    (t) => (t.type === 'chunk' ? storeChunk(store, t, blocks) : t),
     intOption(options.concurrency, 'concurrency', 4),
   );
 }
@@ -39,15 +39,15 @@ export function createChunkStorer(
  * The storer's work for one chunk (also done by `createTarChunker`'s single stage).
  * @param store - where the chunk goes.
  * @param t - the chunk and its digest.
- * @param pool - where the chunk's buffer goes back once the store has it.
+ * @param blocks - where the chunk goes back once the store has it.
  * @returns the reference that replaces the chunk.
  */
 export async function storeChunk(
   store: ChunkWriter,
   t: DigestedChunkToken,
-  pool?: BufferPool,
+  blocks?: ChunkBlocks,
 ): Promise<StoredChunkToken> {
   const isNew = await store.put(formatDigest(t.digest), t.bytes);
-  pool?.give(t.bytes);
+  blocks?.give(t.bytes);
   return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
 }

@@ -5,10 +5,12 @@
  * the four streams' tokens is a property in property.test.ts.)
  */
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_CHUNKER_PARAMS, loadCdcKernel } from '../../src/cdc/index.js';
 import type { HashProvider } from '../../src/hash/types.js';
+import { ChunkBlocks } from '../../src/pipeline/chunk-blocks.js';
 import { createTarChunker, tarChunkerTransformer } from '../../src/pipeline/chunk-tar.js';
+import { storeChunk } from '../../src/pipeline/store-chunks.js';
 import type { StoredToken } from '../../src/pipeline/tokens.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { encodeHeader, paddingSize } from '../../src/tar/header.js';
@@ -71,6 +73,7 @@ const params = DEFAULT_CHUNKER_PARAMS;
 function storeWith(before: () => unknown) {
   const inner = new MemoryStore();
   return {
+    inner,
     has: (d: string) => inner.has(d),
     async put(d: string, b: Uint8Array) {
       await before();
@@ -103,6 +106,50 @@ describe('createTarChunker', () => {
     expect(tokens.filter((t) => t.type === 'chunk')).toHaveLength(3001);
     expect(seen.most).toBeLessThanOrEqual(3);
     expect(mostPuts).toBeLessThanOrEqual(3);
+  });
+
+  it('cuts chunks into a few blocks, each used again once the store has its chunks', async () => {
+    const kernel = await loadCdcKernel();
+    const made = new Set<ArrayBufferLike>();
+    const blocks = new (class extends ChunkBlocks {
+      override take(atLeast?: number) {
+        const room = super.take(atLeast);
+        made.add(room.buffer);
+        return room;
+      }
+    })(params.max);
+    const store = storeWith(tick);
+    const tar = tarOf(16 * 1024 * 1024, 400, 5000);
+    const { provider } = countingHash();
+    const tokens = await readAll(
+      streamOf(tar, 65536).pipeThrough(
+        createTarChunker({ kernel, params, hash: provider, store, blocks }),
+      ),
+    );
+    const chunks = tokens.filter((t) => t.type === 'chunk');
+    expect(chunks.length).toBeGreaterThan(600);
+    // 16 MiB of chunks went through blocks of 1 MiB; a few were made.
+    expect(made.size).toBeLessThanOrEqual(6);
+    // And no chunk was overwritten before the store took it: every copy matches its digest.
+    for (const d of store.inner.digests()) {
+      const bytes = await store.inner.get(d);
+      expect(`sha256:${createHash('sha256').update(bytes!).digest('hex')}`).toBe(d);
+    }
+  });
+
+  it('gives a chunk back to its block only once the store has it', async () => {
+    const blocks = new ChunkBlocks(4096);
+    const give = vi.spyOn(blocks, 'give');
+    const chunk = blocks.trim(blocks.take(), 10);
+    let givenInPut = true;
+    const store = storeWith(async () => {
+      await tick();
+      givenInPut = give.mock.calls.length > 0;
+    });
+    const digest = new Uint8Array(createHash('sha256').update(chunk).digest());
+    await storeChunk(store, { type: 'chunk', bytes: chunk, digest }, blocks);
+    expect(givenInPut).toBe(false);
+    expect(give).toHaveBeenCalledWith(chunk);
   });
 
   it('reads no further than its capacity while the first chunk is slow', async () => {
