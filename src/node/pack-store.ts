@@ -1216,7 +1216,7 @@ export class PackStore implements ChunkStore {
     const got = await this.readChunk(pack, entry, digest, into);
     if (!('bad' in got)) return got;
     if (!got.proven || this.packs[pack]!.open) return got.bad;
-    const again = await this.readChunk(pack, entry, digest, undefined, PROOF_CODEC);
+    const again = await this.readChunk(pack, entry, digest, undefined, PROOF_CODEC, true);
     if (!('bad' in again)) return again;
     if (again.proven) await this.listBad(pack, entry);
     return again.bad;
@@ -1245,7 +1245,8 @@ export class PackStore implements ChunkStore {
 
   /**
    * Reads and checks the record of `pack` that index entry `entry` lists as `digest`: the chunk,
-   * or what is wrong (see {@link BadRecord}).
+   * or what is wrong (see {@link BadRecord}). With `now`, from the file, not from bytes read
+   * ahead (see {@link read}).
    */
   private async readChunk(
     pack: number,
@@ -1253,6 +1254,7 @@ export class PackStore implements ChunkStore {
     digest: string,
     into: Uint8Array | undefined,
     codec: ChunkCodec = this.codec || READ_CODEC,
+    now = false,
   ): Promise<Uint8Array | BadRecord> {
     const file = this.packs[pack]!.path;
     // With `into` large enough, the stored bytes go straight into it (the header apart), and
@@ -1260,7 +1262,7 @@ export class PackStore implements ChunkStore {
     const body = into && into.length >= stored ? into.subarray(0, stored) : undefined;
     let bytes: Uint8Array;
     try {
-      bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body);
+      bytes = await this.read(pack, offset, RECORD_HEADER_BYTES + stored, body, now);
     } catch (err) {
       // A pack that ends early may be changing as it is read: no proof of a bad record.
       if (err instanceof PackFormatError) return { bad: err.message, proven: false };
@@ -1297,13 +1299,15 @@ export class PackStore implements ChunkStore {
   /**
    * Reads `length` bytes of a pack at `offset` (fewer bytes than that are a short pack). With
    * `body`, the last `body.length` of them go into it (one vectored read) and the returned
-   * buffer holds the rest.
+   * buffer holds the rest. Small records of a published pack read in order by a blocking store
+   * come from a window read ahead (see `read-ahead.ts`), unless `now` asks for the file as it is.
    */
   private async read(
     pack: number,
     offset: number,
     length: number,
     body?: Uint8Array,
+    now = false,
   ): Promise<Uint8Array> {
     const file = this.packs[pack]!.path;
     // A get that began before close must not open a file nothing will close.
@@ -1330,9 +1334,9 @@ export class PackStore implements ChunkStore {
     try {
       if (this.options.blocking) await this.turn();
       const out = Buffer.allocUnsafe(length - (body?.length ?? 0));
-      // Small records of a published pack read in order come from a window read ahead.
+      // Not from an open pack: it grows, and batches that end out of order leave holes.
       const ahead =
-        this.options.blocking && !this.packs[pack]!.open
+        this.options.blocking && !now && !this.packs[pack]!.open
           ? this.readAhead.read(fh, fh.fd, offset, length)
           : undefined;
       if (ahead) {
@@ -1721,6 +1725,7 @@ export class PackStore implements ChunkStore {
           closing.push(p.open.handle.then((f) => f.close()));
       }
       this.handles.clear();
+      this.readAhead.clear();
       await Promise.allSettled(closing);
       // A pack whose index could not be written (a full disk) is of use to no one: readers
       // find chunks only through indexes. Removed, so that a retry finds the space it took.

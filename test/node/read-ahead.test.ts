@@ -67,4 +67,55 @@ describe('ReadAhead', () => {
     closeSync(fd);
     closeSync(other);
   });
+
+  it('keeps a window per file: reads alternating between files in order are served', () => {
+    const files = [pseudoRandom(300_000, 7), pseudoRandom(300_000, 8), pseudoRandom(300_000, 9)];
+    const fds = files.map(fileOf);
+    const owners = files.map(() => ({}));
+    const ra = new ReadAhead();
+    const at = [0, 0, 0];
+    let reads = 0;
+    let served = 0;
+    // Runs of two records from each file in turn, as a layer whose chunks alternate between
+    // the packs of two older layers reads them.
+    for (let run = 0; at.every((x, i) => x < files[i]!.length - 1000); run++) {
+      const f = run % files.length;
+      for (let k = 0; k < 2; k++) {
+        const n = 500 + ((run * 31 + k * 17) % 1000);
+        const got = ra.read(owners[f]!, fds[f]!, at[f]!, n);
+        reads++;
+        if (got) {
+          served++;
+          expect(Buffer.from(got).equals(files[f]!.subarray(at[f]!, at[f]! + n))).toBe(true);
+        }
+        at[f]! += n;
+      }
+    }
+    // All but the first read of each file, and reads that cross a window's end.
+    expect(served).toBeGreaterThan(reads * 0.95);
+    for (const fd of fds) closeSync(fd);
+  });
+
+  it("serves one file's reads only from its own window, and nothing once cleared", () => {
+    const bytes = pseudoRandom(200_000, 10);
+    const reversed = bytes.slice().reverse();
+    const fd = fileOf(bytes);
+    const other = fileOf(reversed);
+    const a = {};
+    const b = {};
+    const ra = new ReadAhead();
+    ra.read(a, fd, 10_000, 100);
+    expect(ra.read(a, fd, 10_100, 100)).toBeDefined();
+    // The other file, at offsets inside a's window.
+    ra.read(b, other, 20_000, 100);
+    const got = ra.read(b, other, 20_100, 100)!;
+    expect(Buffer.from(got).equals(reversed.subarray(20_100, 20_200))).toBe(true);
+    expect(Buffer.from(ra.read(a, fd, 20_100, 100)!).equals(bytes.subarray(20_100, 20_200))).toBe(
+      true,
+    );
+    ra.clear();
+    expect(ra.read(a, fd, 20_200, 100)).toBeUndefined();
+    closeSync(fd);
+    closeSync(other);
+  });
 });
