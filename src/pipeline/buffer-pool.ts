@@ -3,7 +3,7 @@
  * them and lend them to the consumer, and the consumer, which gives each back once written.
  * Without it, chunk buffers that live through a slow write are promoted to the old generation
  * and pile up as garbage until a full collection, which costs tens of MiB of resident memory.
- * (A conversion cuts its chunks into {@link ChunkBlocks} instead: it learns a chunk's length
+ * (A conversion cuts its chunks into `ChunkBlocks` instead: it learns a chunk's length
  * only once it has cut it.)
  *
  * Buffers come in power-of-two size classes from 4 KiB up to the largest chunk, so a small

@@ -18,12 +18,14 @@
 const ALIGN = 64;
 /** Smallest block. */
 const MIN_BLOCK = 1024 * 1024;
+/** Idle blocks kept by default: this many bytes of them, and at least one. */
+const KEEP_BYTES = 4 * 1024 * 1024;
 
-/** A block: its memory, how far it is carved, and where its chunks not given back start. */
+/** A block: its memory, how far it is carved, and its rooms and chunks not given back. */
 interface Block {
   readonly buffer: ArrayBuffer;
   used: number;
-  readonly out: Set<number>;
+  readonly out: Set<Uint8Array>;
 }
 
 const aligned = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
@@ -34,11 +36,14 @@ const aligned = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
  * ChunkBlocks.give} returns the chunk, and a block whose chunks are all back is used again.
  * Several chunkers may share one: every piece of room is reserved when taken. The views share
  * a buffer, so transferring one's buffer (`postMessage` with a transfer list) would empty the
- * others: copy one first.
+ * others, and keeping one keeps its whole block: copy one first. Chunks are known by the view
+ * itself, so a view given back twice, or another view of the same bytes, frees nothing.
  */
 export class ChunkBlocks {
   /** Bytes in a block: at least 1 MiB and twice `max`. */
   readonly blockSize: number;
+  /** Idle blocks kept for reuse. */
+  readonly keepBlocks: number;
   #current: Block | undefined;
   readonly #idle: Block[] = [];
   readonly #blocks = new WeakMap<ArrayBufferLike, Block>();
@@ -48,32 +53,37 @@ export class ChunkBlocks {
    * @param keepBlocks - blocks kept for reuse once all their chunks are back; a block beyond
    *   them is left to the garbage collector. Chunks in flight span a varying number of blocks:
    *   with 16 chunks of up to 256 KiB coming back in order, keeping 2 made 69 blocks in all
-   *   over 20,000 chunks, keeping 4 made 5 (`chunk-blocks.test.ts`). @default 4
+   *   over 20,000 chunks, keeping 4 made 5 (`chunk-blocks.test.ts`). @default 4 MiB of blocks
+   *   (4 of the default 1 MiB), and at least one
    */
   constructor(
     readonly max: number,
-    readonly keepBlocks = 4,
+    keepBlocks?: number,
   ) {
     if (!(Number.isSafeInteger(max) && max > 0)) throw new RangeError(`max ${max} is not a size`);
     this.blockSize = Math.max(MIN_BLOCK, aligned(2 * max));
+    this.keepBlocks = keepBlocks ?? Math.max(1, Math.floor(KEEP_BYTES / this.blockSize));
   }
 
   /**
    * Reserves room for a chunk of up to `atLeast` bytes (at most `max`) at the end of the
    * current block, or of a fresh one when it has too little left.
-   * @param atLeast - bytes the chunk may need. @default max
+   * @param atLeast - bytes the chunk may need (`Infinity`: `max`). @default max
    * @returns a view of the room, exactly that long.
+   * @throws `RangeError` when `atLeast` is negative or not a number.
    */
   take(atLeast = this.max): Uint8Array {
-    const n = Math.max(0, Math.min(atLeast, this.max));
+    if (!(atLeast >= 0)) throw new RangeError(`room of ${atLeast} bytes`);
+    const n = Math.ceil(Math.min(atLeast, this.max));
     // Every piece of room takes at least one byte, so no two start at the same place.
     const need = Math.max(n, 1);
     let b = this.#current;
     if (!b || b.buffer.byteLength - b.used < need) b = this.#next();
     const at = b.used;
     b.used = aligned(at + need);
-    b.out.add(at);
-    return new Uint8Array(b.buffer, at, n);
+    const room = new Uint8Array(b.buffer, at, n);
+    b.out.add(room);
+    return room;
   }
 
   /**
@@ -81,28 +91,33 @@ export class ChunkBlocks {
    * goes back to the block when nothing was reserved after it.
    * @param room - a view {@link ChunkBlocks.take} returned.
    * @param length - bytes of it the chunk holds.
-   * @returns the chunk: a view of the room's first `length` bytes.
+   * @returns the chunk: a view of the room's first `length` bytes, to give back instead of the
+   *   room.
+   * @throws `RangeError` when `length` is not a whole number of bytes the room holds.
    */
   trim(room: Uint8Array, length: number): Uint8Array {
-    if (length < 0 || length > room.length) {
+    if (!(Number.isSafeInteger(length) && length >= 0 && length <= room.length)) {
       throw new RangeError(`trim to ${length} bytes of room of ${room.length}`);
     }
+    const chunk = room.subarray(0, length);
     const b = this.#blocks.get(room.buffer);
-    if (b?.out.has(room.byteOffset) && b.used === aligned(room.byteOffset + room.length)) {
+    if (!b?.out.delete(room)) return chunk;
+    b.out.add(chunk);
+    if (b.used === aligned(room.byteOffset + Math.max(room.length, 1))) {
       b.used = aligned(room.byteOffset + Math.max(length, 1));
     }
-    return room.subarray(0, length);
+    return chunk;
   }
 
   /**
    * Gives a chunk back: its bytes may be carved again, so the caller must not use them
-   * afterwards. Views that start where no chunk of these blocks starts (other memory, a chunk
-   * already given back) are ignored.
-   * @param chunk - the chunk, or any view starting where it starts.
+   * afterwards. Anything else (other memory, another view of the chunk's bytes, a chunk given
+   * back already) is ignored.
+   * @param chunk - the chunk, as {@link ChunkBlocks.trim} returned it (or a room never trimmed).
    */
   give(chunk: Uint8Array): void {
     const b = this.#blocks.get(chunk.buffer);
-    if (!b?.out.delete(chunk.byteOffset) || b.out.size > 0 || b === this.#current) return;
+    if (!b?.out.delete(chunk) || b.out.size > 0 || b === this.#current) return;
     if (this.#idle.length < this.keepBlocks) this.#idle.push(b);
   }
 

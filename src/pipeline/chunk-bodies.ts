@@ -39,7 +39,8 @@ export interface BodyChunkerOptions {
  * Creates the stream that turns tar tokens into header, chunk, end and tail tokens. Every
  * chunk is copied once into memory from the blocks, so input pieces are released as soon as
  * they are cut. Memory is bounded by the bytes of the chunks in flight, with up to `params.max`
- * of room and a block's tail each.
+ * of room and a block's tail each. Chunks share blocks: see `ChunkToken` before keeping
+ * or transferring one.
  *
  * @param options - kernel and chunk size bounds.
  * @returns a `TransformStream` from {@link TarToken}s to {@link ChunkedToken}s.

@@ -28,7 +28,12 @@ export interface TailToken {
   type: 'tail';
 }
 
-/** A chunk of a body or of the tail, cut but not yet digested. */
+/**
+ * A chunk of a body or of the tail, cut but not yet digested. Its bytes are a view of a block
+ * shared with other chunks (see `ChunkBlocks`): copy them before keeping them long (a
+ * kept view keeps its whole block) or transferring their buffer (which would empty the
+ * block's other chunks).
+ */
 export interface ChunkToken {
   type: 'chunk';
   bytes: Uint8Array;
