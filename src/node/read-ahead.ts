@@ -17,7 +17,10 @@ import { readSync } from 'node:fs';
 
 /** Bytes read ahead at once. */
 const WINDOW_BYTES = 128 * 1024;
-/** Files followed at once, each with a window once read in order: the most recent ones. */
+/**
+ * Files followed at once, each with a window once read in order: the most recent ones read in
+ * small records (large reads take no file's place).
+ */
 const FILES = 4;
 /** Reads of more bytes than this are left alone: a system call each costs them little. */
 export const READ_AHEAD_MAX = 16 * 1024;
@@ -54,10 +57,15 @@ export class ReadAhead {
    *   or the read ahead failed): the caller reads it itself.
    */
   read(owner: object, fd: number, offset: number, length: number): Uint8Array | undefined {
+    if (length > READ_AHEAD_MAX) {
+      // Not served, and no reason to follow a file: only keep the order of one followed.
+      const f = this.#files.find((x) => x.owner === owner);
+      if (f) f.lastEnd = offset + length;
+      return undefined;
+    }
     const f = this.#follow(owner);
     const inOrder = f.lastEnd >= 0 && offset >= f.lastEnd && offset - f.lastEnd <= MAX_SKIP;
     f.lastEnd = offset + length;
-    if (length > READ_AHEAD_MAX) return undefined;
     if (f.end === f.start || offset < f.start || offset + length > f.end) {
       if (!inOrder) return undefined;
       f.start = f.end = 0;

@@ -29,6 +29,8 @@ interface Block {
 }
 
 const aligned = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+/** Where room of `n` bytes at `at` ends: every piece takes a byte at least, so no two start at one place. */
+const roomEnd = (at: number, n: number): number => aligned(at + Math.max(n, 1));
 
 /**
  * Blocks carved into chunks. {@link ChunkBlocks.take} reserves room at the end of the current
@@ -75,12 +77,10 @@ export class ChunkBlocks {
   take(atLeast = this.max): Uint8Array {
     if (!(atLeast >= 0)) throw new RangeError(`room of ${atLeast} bytes`);
     const n = Math.ceil(Math.min(atLeast, this.max));
-    // Every piece of room takes at least one byte, so no two start at the same place.
-    const need = Math.max(n, 1);
     let b = this.#current;
-    if (!b || b.buffer.byteLength - b.used < need) b = this.#next();
+    if (!b || roomEnd(b.used, n) > b.buffer.byteLength) b = this.#next();
     const at = b.used;
-    b.used = aligned(at + need);
+    b.used = roomEnd(at, n);
     const room = new Uint8Array(b.buffer, at, n);
     b.out.add(room);
     return room;
@@ -103,9 +103,7 @@ export class ChunkBlocks {
     const b = this.#blocks.get(room.buffer);
     if (!b?.out.delete(room)) return chunk;
     b.out.add(chunk);
-    if (b.used === aligned(room.byteOffset + Math.max(room.length, 1))) {
-      b.used = aligned(room.byteOffset + Math.max(length, 1));
-    }
+    if (b.used === roomEnd(room.byteOffset, room.length)) b.used = roomEnd(room.byteOffset, length);
     return chunk;
   }
 

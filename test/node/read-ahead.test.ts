@@ -96,6 +96,30 @@ describe('ReadAhead', () => {
     for (const fd of fds) closeSync(fd);
   });
 
+  it('keeps its windows while large records of other files are read between', () => {
+    const bytes = pseudoRandom(300_000, 11);
+    const fd = fileOf(bytes);
+    const big = fileOf(pseudoRandom(200_000, 12));
+    const a = {};
+    const others = Array.from({ length: 6 }, () => ({}));
+    const ra = new ReadAhead();
+    let served = 0;
+    let reads = 0;
+    for (let at = 0, i = 0; at + 1000 <= bytes.length; at += 1000, i++) {
+      if (ra.read(a, fd, at, 1000)) served++;
+      reads++;
+      // Large records of four of six other packs after each small one: never served, and
+      // none of them may push the small records' window out.
+      for (let k = 0; k < 4; k++) {
+        const large = ra.read(others[(i + k) % 6]!, big, k * 30_000, READ_AHEAD_MAX + 1);
+        expect(large).toBeUndefined();
+      }
+    }
+    expect(served).toBeGreaterThan(reads * 0.95);
+    closeSync(fd);
+    closeSync(big);
+  });
+
   it("serves one file's reads only from its own window, and nothing once cleared", () => {
     const bytes = pseudoRandom(200_000, 10);
     const reversed = bytes.slice().reverse();
