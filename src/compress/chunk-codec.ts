@@ -36,9 +36,11 @@ export interface ChunkCodec {
    * Encodes a chunk, keeping the compressed form only when it is smaller. May return `bytes`
    * itself (identity). The compressed bytes may be a view of a buffer shared with other
    * results (the LZ4 codec packs small blocks together): copy them before transferring their
-   * buffer.
+   * buffer. `into`, when given, is memory the compressed bytes may go into (the result is then
+   * a view of it), so that a caller can reuse its buffers; a codec may ignore it. It may be
+   * `bytes` itself: a codec that writes into it must have read them first.
    */
-  encode(bytes: Uint8Array): Promise<EncodedChunk>;
+  encode(bytes: Uint8Array, into?: Uint8Array): Promise<EncodedChunk>;
   /**
    * Decodes a chunk. Never produces more than `maxSize` bytes, whatever the input claims.
    * `into`, when given, is a buffer the decoded bytes may go into when they fit (the result is

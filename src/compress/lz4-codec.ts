@@ -90,9 +90,11 @@ export class Lz4Kernel {
   /**
    * Compresses `bytes` into one LZ4 block.
    * @param bytes - at most 16 MiB.
+   * @param into - where to put the block when it fits (the result is then a view of it); it may
+   *   be `bytes` itself, which is read before anything is written.
    * @returns the block, or `undefined` when it would not be smaller than `bytes`.
    */
-  compress(bytes: Uint8Array): Uint8Array | undefined {
+  compress(bytes: Uint8Array, into?: Uint8Array): Uint8Array | undefined {
     const len = bytes.length;
     if (len > MAX_INPUT) throw new RangeError(`LZ4 input of ${len} bytes exceeds ${MAX_INPUT}`);
     const src = this.#base;
@@ -102,8 +104,14 @@ export class Lz4Kernel {
     const mem = this.#memory(dst + len + Math.ceil(len / 255) + 16 + DECODE_SLACK);
     mem.set(bytes, src);
     const size = this.#x.compress(src, len, dst);
+    if (size >= len) return undefined;
+    const block = mem.subarray(dst, dst + size);
+    if (into && into.length >= size) {
+      into.set(block);
+      return into.subarray(0, size);
+    }
     // Blocks of small chunks share buffers (see Slabs).
-    return size < len ? this.#blocks.copy(mem.subarray(dst, dst + size)) : undefined;
+    return this.#blocks.copy(block);
   }
 
   /**
@@ -171,11 +179,11 @@ export function lz4ChunkCodec(
   inflate: ChunkCodec['decode'] = webDecode,
 ): ChunkCodec {
   return {
-    async encode(bytes) {
+    async encode(bytes, into) {
       if (bytes.length < 64 || (bytes.length >= SAMPLED && looksIncompressible(bytes))) {
         return { coding: 'identity', bytes };
       }
-      const packed = kernel.compress(bytes);
+      const packed = kernel.compress(bytes, into);
       return packed ? { coding: 'lz4-block', bytes: packed } : { coding: 'identity', bytes };
     },
     async decode(chunk, maxSize = MAX_CHUNK_MAX, into) {

@@ -76,7 +76,7 @@ import {
   PackIndexCheck,
   RECORD_HEADER_BYTES,
 } from '../store/pack-format.js';
-import type { ChunkStore } from '../store/types.js';
+import type { ChunkStore, PutOptions } from '../store/types.js';
 import {
   appendBadRecord,
   BAD_SUFFIX,
@@ -1392,7 +1392,7 @@ export class PackStore implements ChunkStore {
     }
   }
 
-  async put(digest: string, bytes: Uint8Array): Promise<boolean> {
+  async put(digest: string, bytes: Uint8Array, options?: PutOptions): Promise<boolean> {
     const raw = this.digestOf(digest);
     if (this.closed) throw new StoreError(`store ${this.root} is closed`);
     checkChunkSize(digest, bytes.length);
@@ -1408,8 +1408,10 @@ export class PackStore implements ChunkStore {
     // No wait when no filter lets the digest through, as for most chunks.
     const held = this.holdsFiltered(raw, probe, 0);
     if (held && (await held)) return false;
+    // Compressed into the chunk's own memory when the caller is done with it: no buffer made
+    // (and collected) per chunk.
     const encoded: EncodedChunk = this.codec
-      ? await this.codec.encode(bytes)
+      ? await this.codec.encode(bytes, options?.scratch ? bytes : undefined)
       : { coding: 'identity', bytes };
     // Another put of this chunk may have run while this one was encoding, and its pack may
     // have been published (its records then move from the table to a filter). The look that

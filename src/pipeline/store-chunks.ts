@@ -47,7 +47,12 @@ export async function storeChunk(
   t: DigestedChunkToken,
   blocks?: ChunkBlocks,
 ): Promise<StoredChunkToken> {
-  const isNew = await store.put(formatDigest(t.digest), t.bytes);
+  // Chunks from blocks go back to them once stored: the store may compress into them.
+  const isNew = await store.put(
+    formatDigest(t.digest),
+    t.bytes,
+    blocks ? { scratch: true } : undefined,
+  );
   blocks?.give(t.bytes);
   return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };
 }

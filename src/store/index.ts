@@ -18,4 +18,4 @@ export {
   visitPackIndex,
 } from './pack-format.js';
 export { readChunk } from './read-chunk.js';
-export type { ChunkReader, ChunkStore, ChunkWriter } from './types.js';
+export type { ChunkReader, ChunkStore, ChunkWriter, PutOptions } from './types.js';

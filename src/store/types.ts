@@ -26,6 +26,16 @@ export interface ChunkReader {
   readonly verifiesReads?: boolean;
 }
 
+/** Options of {@link ChunkWriter.put}. */
+export interface PutOptions {
+  /**
+   * The caller is done with `bytes`: the store may write over them (a pack store compresses
+   * into them instead of into memory of its own). The caller must not read them afterwards.
+   * @default false
+   */
+  scratch?: boolean;
+}
+
 /** Write access to a chunk store. */
 export interface ChunkWriter {
   /** Tells whether the store holds a chunk. */
@@ -34,10 +44,11 @@ export interface ChunkWriter {
    * Stores a chunk under its digest. The caller guarantees that `digest` is the digest of
    * `bytes`. Storing a chunk the store already holds is a no-op. The store must not keep a
    * reference to `bytes` once the returned promise settles (the converter reuses the buffer).
+   * @param options - whether the store may write over `bytes`.
    * @returns true when the chunk was newly stored, false when it was already there.
    * @throws {@link UsageError} for a chunk over 16 MiB (`MAX_CHUNK_MAX`), before writing anything.
    */
-  put(digest: string, bytes: Uint8Array): Promise<boolean>;
+  put(digest: string, bytes: Uint8Array, options?: PutOptions): Promise<boolean>;
   /**
    * Makes every chunk `put` so far durable as the store defines it and visible to other readers
    * of the store (a pack store publishes its open pack). Pipelines that write chunks call it

@@ -97,6 +97,33 @@ describe('LZ4 blocks', () => {
     }
   });
 
+  it('go into given memory when it has room, the input itself included', () => {
+    fc.assert(
+      fc.property(compressible, (bytes) => {
+        const alone = lz4.compress(bytes);
+        // Into the input's own memory: read before it is written over.
+        const own = bytes.slice();
+        const inPlace = lz4.compress(own, own);
+        if (!alone) {
+          expect(inPlace).toBeUndefined();
+          expect(sameBytes(own, bytes)).toBe(true);
+          return;
+        }
+        expect(inPlace!.buffer).toBe(own.buffer);
+        expect(inPlace!.byteOffset).toBe(own.byteOffset);
+        expect(sameBytes(inPlace!, alone)).toBe(true);
+        expect(sameBytes(decodeLz4Block(inPlace!, bytes.length), bytes)).toBe(true);
+        // Memory too small for the block is not used.
+        const small = new Uint8Array(alone.length - 1);
+        const elsewhere = lz4.compress(bytes, small)!;
+        expect(elsewhere.buffer).not.toBe(small.buffer);
+        expect(sameBytes(elsewhere, alone)).toBe(true);
+        expect(small.every((x) => x === 0)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('handle the largest chunk, 16 MiB, and refuse more', () => {
     const big = concat(Array.from({ length: 256 }, () => text.subarray(0, 65_536)));
     const packed = lz4.compress(big)!;

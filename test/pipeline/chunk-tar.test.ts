@@ -152,6 +152,24 @@ describe('createTarChunker', () => {
     expect(give).toHaveBeenCalledWith(chunk);
   });
 
+  it("lets the store write over a chunk only when the chunk is its blocks' to take back", async () => {
+    const seen: unknown[] = [];
+    const store = {
+      has: async () => false,
+      async put(_d: string, _b: Uint8Array, options?: { scratch?: boolean }) {
+        seen.push(options?.scratch);
+        return true;
+      },
+    };
+    const blocks = new ChunkBlocks(4096);
+    const chunk = blocks.trim(blocks.take(), 10);
+    const digest = new Uint8Array(createHash('sha256').update(chunk).digest());
+    await storeChunk(store, { type: 'chunk', bytes: chunk, digest }, blocks);
+    // A caller's own bytes, without blocks, are left alone.
+    await storeChunk(store, { type: 'chunk', bytes: chunk, digest });
+    expect(seen).toEqual([true, undefined]);
+  });
+
   it('reads no further than its capacity while the first chunk is slow', async () => {
     const kernel = await loadCdcKernel();
     // One chunk at work, held; everything after it is ready at once.

@@ -140,6 +140,36 @@ describe('PackStore', () => {
     return { root, words, codecs };
   }
 
+  it('compresses into the bytes put only when told they are scratch, and reads them back', async () => {
+    const root = await fresh();
+    const s = await PackStore.open(root, { codec: nodeChunkCodec({ algorithm: 'lz4' }) });
+    const words = text(3000);
+    const kept = words.slice();
+    expect(await s.put(sha256(words), kept)).toBe(true);
+    // Not scratch: the caller's bytes are left as they were.
+    expect(kept).toEqual(words);
+    const other = text(3001);
+    const scratch = other.slice();
+    expect(await s.put(sha256(other), scratch, { scratch: true })).toBe(true);
+    // Scratch: the LZ4 block was written over them (and from them into the pack).
+    expect(scratch).not.toEqual(other);
+    const random = pseudoRandom(70_000, 7);
+    const asIs = random.slice();
+    expect(await s.put(sha256(random), asIs, { scratch: true })).toBe(true);
+    expect(asIs).toEqual(random);
+    await s.flush();
+    expect(
+      packRecords(root)
+        .map((r) => r.entry.coding)
+        .sort(),
+    ).toEqual(['identity', 'lz4-block', 'lz4-block']);
+    for (const w of [words, other, random]) expectBytes(await s.get(sha256(w)), w);
+    await s.close();
+    const again = await PackStore.open(root);
+    for (const w of [words, other, random]) expectBytes(await again.get(sha256(w)), w);
+    await again.close();
+  });
+
   it('reads chunks of every coding in one store, whatever codec it writes with', async () => {
     const { root, words, codecs } = await everyCoding();
     expect(
