@@ -108,6 +108,15 @@ export class ChunkBlocks {
   }
 
   /**
+   * Tells whether `chunk` is out of these blocks, as {@link ChunkBlocks.trim} returned it and
+   * not given back yet: memory whose owner, once the chunk is stored, is these blocks alone.
+   * @param chunk - any bytes.
+   */
+  holds(chunk: Uint8Array): boolean {
+    return this.#blocks.get(chunk.buffer)?.out.has(chunk) === true;
+  }
+
+  /**
    * Gives a chunk back: its bytes may be carved again, so the caller must not use them
    * afterwards. Anything else (other memory, another view of the chunk's bytes, a chunk given
    * back already) is ignored.

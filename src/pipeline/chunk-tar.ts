@@ -32,7 +32,10 @@ export interface TarChunkerOptions {
   hash: HashProvider;
   /** Where chunks go. */
   store: ChunkWriter;
-  /** Where chunks are cut into, and go back to once stored. @default blocks of their own */
+  /**
+   * Where chunks are cut into, and go back to once stored; the store may write over them
+   * (`put`'s `scratch`). @default blocks of their own
+   */
   blocks?: ChunkBlocks;
   /** Chunks digested and stored at once. @default 8 */
   concurrency?: number;

@@ -16,7 +16,10 @@ export interface ChunkStorerOptions {
   store: ChunkWriter;
   /** Chunks written at once. @default 4 */
   concurrency?: number;
-  /** Where chunks go back once the store has them (those cut into {@link ChunkBlocks}). */
+  /**
+   * Where chunks go back once the store has them (those cut into {@link ChunkBlocks}). The store
+   * may write over those chunks (`put`'s `scratch`): their bytes are not to be read once stored.
+   */
   blocks?: ChunkBlocks;
 }
 
@@ -47,11 +50,12 @@ export async function storeChunk(
   t: DigestedChunkToken,
   blocks?: ChunkBlocks,
 ): Promise<StoredChunkToken> {
-  // Chunks from blocks go back to them once stored: the store may compress into them.
+  // A chunk out of the blocks goes back to them once stored, so the store may compress into
+  // it; anything else is the caller's and left alone.
   const isNew = await store.put(
     formatDigest(t.digest),
     t.bytes,
-    blocks ? { scratch: true } : undefined,
+    blocks?.holds(t.bytes) ? { scratch: true } : undefined,
   );
   blocks?.give(t.bytes);
   return { type: 'chunk', digest: t.digest, length: t.bytes.length, isNew };

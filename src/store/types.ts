@@ -29,8 +29,9 @@ export interface ChunkReader {
 /** Options of {@link ChunkWriter.put}. */
 export interface PutOptions {
   /**
-   * The caller is done with `bytes`: the store may write over them (a pack store compresses
-   * into them instead of into memory of its own). The caller must not read them afterwards.
+   * The caller is done with `bytes`: the store may write over them (a pack store with the LZ4
+   * codec compresses into them instead of into memory of its own; other codecs and stores
+   * leave them). The caller must not read them afterwards.
    * @default false
    */
   scratch?: boolean;

@@ -101,8 +101,10 @@ describe('LZ4 blocks', () => {
     fc.assert(
       fc.property(compressible, (bytes) => {
         const alone = lz4.compress(bytes);
-        // Into the input's own memory: read before it is written over.
-        const own = bytes.slice();
+        // Into the input's own memory, a view inside a larger buffer as chunks are: read before
+        // it is written over.
+        const own = new Uint8Array(bytes.length + 72).subarray(40, 40 + bytes.length);
+        own.set(bytes);
         const inPlace = lz4.compress(own, own);
         if (!alone) {
           expect(inPlace).toBeUndefined();
@@ -113,6 +115,10 @@ describe('LZ4 blocks', () => {
         expect(inPlace!.byteOffset).toBe(own.byteOffset);
         expect(sameBytes(inPlace!, alone)).toBe(true);
         expect(sameBytes(decodeLz4Block(inPlace!, bytes.length), bytes)).toBe(true);
+        // Nothing around the view was touched.
+        const whole = new Uint8Array(own.buffer);
+        expect(whole.subarray(0, 40).every((x) => x === 0)).toBe(true);
+        expect(whole.subarray(40 + bytes.length).every((x) => x === 0)).toBe(true);
         // Memory too small for the block is not used.
         const small = new Uint8Array(alone.length - 1);
         const elsewhere = lz4.compress(bytes, small)!;

@@ -165,9 +165,12 @@ describe('createTarChunker', () => {
     const chunk = blocks.trim(blocks.take(), 10);
     const digest = new Uint8Array(createHash('sha256').update(chunk).digest());
     await storeChunk(store, { type: 'chunk', bytes: chunk, digest }, blocks);
-    // A caller's own bytes, without blocks, are left alone.
-    await storeChunk(store, { type: 'chunk', bytes: chunk, digest });
-    expect(seen).toEqual([true, undefined]);
+    // A caller's own bytes are left alone, with blocks or without, and so is a chunk given back.
+    const mine = chunk.slice();
+    await storeChunk(store, { type: 'chunk', bytes: mine, digest }, blocks);
+    await storeChunk(store, { type: 'chunk', bytes: mine, digest });
+    await storeChunk(store, { type: 'chunk', bytes: chunk, digest }, blocks);
+    expect(seen).toEqual([true, undefined, undefined, undefined]);
   });
 
   it('reads no further than its capacity while the first chunk is slow', async () => {

@@ -149,10 +149,16 @@ describe('PackStore', () => {
     // Not scratch: the caller's bytes are left as they were.
     expect(kept).toEqual(words);
     const other = text(3001);
-    const scratch = other.slice();
+    // A view inside a larger buffer, as a chunk in its block is.
+    const scratch = new Uint8Array(other.length + 200).subarray(100, 100 + other.length);
+    scratch.set(other);
     expect(await s.put(sha256(other), scratch, { scratch: true })).toBe(true);
-    // Scratch: the LZ4 block was written over them (and from them into the pack).
+    // Scratch: the LZ4 block was written over them (and from them into the pack), and nothing
+    // around them.
     expect(scratch).not.toEqual(other);
+    const around = new Uint8Array(scratch.buffer);
+    expect(around.subarray(0, 100).every((x) => x === 0)).toBe(true);
+    expect(around.subarray(100 + other.length).every((x) => x === 0)).toBe(true);
     const random = pseudoRandom(70_000, 7);
     const asIs = random.slice();
     expect(await s.put(sha256(random), asIs, { scratch: true })).toBe(true);
