@@ -108,8 +108,9 @@ export class ChunkBlocks {
   }
 
   /**
-   * Tells whether `chunk` is out of these blocks, as {@link ChunkBlocks.trim} returned it and
-   * not given back yet: memory whose owner, once the chunk is stored, is these blocks alone.
+   * Tells whether `chunk` is out of these blocks, as {@link ChunkBlocks.take} or
+   * {@link ChunkBlocks.trim} returned it and not given back yet: memory whose owner, once the
+   * chunk is stored, is these blocks alone.
    * @param chunk - any bytes.
    */
   holds(chunk: Uint8Array): boolean {
