@@ -19,6 +19,7 @@ import { ChunkBlocks } from './chunk-blocks.js';
 import { BodyChunker, HELD_BYTES, tokenSize } from './chunk-bodies.js';
 import { digestChunk } from './digest-chunks.js';
 import { OrderedQueue, stopping } from './ordered.js';
+import type { PacedTransformer } from './paced.js';
 import { storeChunk } from './store-chunks.js';
 import type { ChunkedToken, StoredToken } from './tokens.js';
 
@@ -72,10 +73,20 @@ export function createTarChunker(
 export interface TokenSink<O> {
   /** Runs once before the first token (at the first input, or at the end of an empty one). */
   begin?(enqueue: (o: O) => void): Promise<void>;
-  /** Takes each token, in tar order, synchronously. */
+  /**
+   * Takes each token, in tar order, synchronously. In a paced stage (`pacedThrough`) the next
+   * token waits while the stage's output is full.
+   */
   token(t: StoredToken, enqueue: (o: O) => void): void;
   /** Runs once after the last token. */
   end?(enqueue: (o: O) => void): Promise<void> | void;
+}
+
+/** The output of the tar chunker's stage: a `TransformStream`'s, or a paced stage's. */
+interface StageOutput<O> {
+  enqueue(o: O): void;
+  /** A paced stage's `room` (see `PacedController`). */
+  room?(): Promise<void> | undefined;
 }
 
 /**
@@ -85,12 +96,14 @@ export interface TokenSink<O> {
  *
  * @param options - as {@link createTarChunker}'s.
  * @param sink - what becomes of each token.
- * @returns a transformer for a `TransformStream` from tar bytes to whatever `sink` enqueues.
+ * @returns a transformer from tar bytes to whatever `sink` enqueues: for a `TransformStream`,
+ *   or for {@link pacedThrough}, where each token waits while the output is full (a
+ *   converter's records can be far larger than the tar bytes they come from).
  */
 export function tarChunkerTransformer<O>(
   options: TarChunkerOptions,
   sink: TokenSink<O>,
-): Transformer<Uint8Array, O> {
+): Transformer<Uint8Array, O> & PacedTransformer<Uint8Array, O> {
   const { hash, store } = options;
   const blocks = options.blocks ?? new ChunkBlocks(options.params.max);
   const max = intOption(options.maxHeaderBytes, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES, 512);
@@ -99,6 +112,7 @@ export function tarChunkerTransformer<O>(
   const queue = new OrderedQueue<StoredToken>(concurrency, HELD_BYTES);
   let chunker: BodyChunker;
   let enqueue: (o: O) => void;
+  let room: (() => Promise<void> | undefined) | undefined;
   let begun = !sink.begin;
   const add = (t: ChunkedToken) => {
     if (t.type !== 'chunk') queue.add(t, tokenSize(t));
@@ -109,7 +123,10 @@ export function tarChunkerTransformer<O>(
       );
   };
   const cut = (t: TarToken) => chunker.push(t, add);
-  const give = (t: StoredToken) => sink.token(t, enqueue);
+  const give = (t: StoredToken) => {
+    sink.token(t, enqueue);
+    return room?.();
+  };
   const begin = async () => {
     begun = true;
     await sink.begin?.(enqueue);
@@ -120,11 +137,12 @@ export function tarChunkerTransformer<O>(
     throw err;
   };
   return stopping(queue, {
-    async start(controller) {
+    async start(controller: StageOutput<O>) {
       enqueue = (o) => controller.enqueue(o);
+      if (controller.room) room = () => controller.room!();
       chunker = new BodyChunker(await options.kernel, options.params, blocks);
     },
-    async transform(bytes) {
+    async transform(bytes: Uint8Array) {
       try {
         if (!begun) await begin();
         tokenizer.push(bytes, cut);

@@ -2,8 +2,9 @@
  * `convert`: a layer blob in, an index out, new chunks into a store. Composed of the public
  * pieces: decompressor (which also takes the diff_id) → one stage that does the work of the
  * tar tokenizer, body chunker, chunk digester, chunk storer, record builder and index encoder
- * (`tarChunkerTransformer` with a `RecordBuilder` and `IndexFrames` as its sink) → index
- * chunker.
+ * (`tarChunkerTransformer` with a `RecordBuilder` and `IndexFrames` as its sink, run by
+ * `pacedThrough` so that it converts no further ahead of the index's reader than a few records)
+ * → index chunker.
  *
  * @module
  */
@@ -29,6 +30,13 @@ import { type BuildStats, RecordBuilder } from './build-records.js';
 import { ChunkBlocks } from './chunk-blocks.js';
 import { createIndexChunker, type IndexChunkStats } from './chunk-index.js';
 import { tarChunkerTransformer } from './chunk-tar.js';
+import { pacedThrough } from './paced.js';
+
+/**
+ * Index bytes a conversion queues for its reader before it waits: a few of the index's pieces
+ * (about 64 KiB each), or one large record.
+ */
+const PACED_INDEX_BYTES = 256 * 1024;
 
 /** Options of {@link createConverter} and {@link convert}. */
 export interface ConvertOptions {
@@ -184,35 +192,37 @@ function convertFrom(
   const frames = new IndexFrames();
   /** Frames a record; passes index bytes on once about 64 KiB are gathered. Set by `begin`. */
   let record!: (r: IndexRecord) => void;
-  const flatIndex = decompressor.readable.pipeThrough(
-    new TransformStream(
-      tarChunkerTransformer<Uint8Array>(
-        {
-          kernel,
-          params,
-          hash,
-          store: options.store,
-          blocks,
-          concurrency,
-          maxHeaderBytes: options.maxHeaderBytes,
-        },
-        {
-          begin: (enqueue) => {
-            record = (r) => {
-              const piece = frames.add(r);
-              if (piece) enqueue(piece);
-            };
-            return builder.begin(record);
-          },
-          token: (t) => builder.add(t, record),
-          async end(enqueue) {
-            await builder.finish(record);
-            const piece = frames.end();
+  // Paced, so that records far larger than their tar bytes (a pax global header's xattrs,
+  // copied into every later entry) wait for the reader rather than pile up.
+  const flatIndex = pacedThrough(
+    decompressor.readable,
+    tarChunkerTransformer<Uint8Array>(
+      {
+        kernel,
+        params,
+        hash,
+        store: options.store,
+        blocks,
+        concurrency,
+        maxHeaderBytes: options.maxHeaderBytes,
+      },
+      {
+        begin: (enqueue) => {
+          record = (r) => {
+            const piece = frames.add(r);
             if (piece) enqueue(piece);
-          },
+          };
+          return builder.begin(record);
         },
-      ),
+        token: (t) => builder.add(t, record),
+        async end(enqueue) {
+          await builder.finish(record);
+          const piece = frames.end();
+          if (piece) enqueue(piece);
+        },
+      },
     ),
+    { highWaterMark: PACED_INDEX_BYTES, size: (piece) => piece.byteLength },
   );
   const output =
     options.index === 'flat'

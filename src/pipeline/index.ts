@@ -53,6 +53,7 @@ export {
   openIndex,
   readIndexRecords,
 } from './open-index.js';
+export { type PacedController, type PacedTransformer, pacedThrough } from './paced.js';
 export { type ReassembleOptions, reassemble } from './reassemble.js';
 export { type ChunkStorerOptions, createChunkStorer } from './store-chunks.js';
 export type * from './tokens.js';

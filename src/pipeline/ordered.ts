@@ -103,11 +103,11 @@ export class OrderedQueue<T> {
   /**
    * Gives out results in order: every one at the head that is ready or done, and, while more
    * than `capacity` is held (or, with `all`, anything), waits for the head's work.
-   * @param give - takes each result.
+   * @param give - takes each result; when it returns a promise, the next waits for it.
    * @param all - wait for everything, as at the end of input.
    * @throws the first failure of any work.
    */
-  async drain(give: (value: T) => void, all = false): Promise<void> {
+  async drain(give: (value: T) => unknown, all = false): Promise<void> {
     for (;;) {
       if (this.failure) throw this.failure.error;
       const head = this.slots[0];
@@ -115,7 +115,8 @@ export class OrderedQueue<T> {
       if (head.done) {
         this.slots.shift();
         this.held -= head.size;
-        give(head.value as T);
+        const wait = give(head.value as T);
+        if (wait instanceof Promise) await wait;
         continue;
       }
       if (!all && this.held <= this.capacity) return;
@@ -163,13 +164,9 @@ export function createOrderedMap<I, O>(
  * @param transformer - the transformer.
  * @returns the transformer with a `cancel` that aborts the queue.
  */
-export function stopping<I, O, T>(
+export function stopping<X extends object, T>(
   queue: OrderedQueue<T>,
-  transformer: Transformer<I, O>,
-): Transformer<I, O> {
-  const withCancel: Transformer<I, O> & { cancel(reason: unknown): void } = {
-    ...transformer,
-    cancel: (reason) => queue.abort(reason),
-  };
-  return withCancel;
+  transformer: X,
+): X & { cancel(reason: unknown): void } {
+  return { ...transformer, cancel: (reason: unknown) => queue.abort(reason) };
 }
