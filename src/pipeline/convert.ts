@@ -3,7 +3,8 @@
  * pieces: decompressor (which also takes the diff_id) → one stage that does the work of the
  * tar tokenizer, body chunker, chunk digester, chunk storer, record builder and index encoder
  * (`tarChunkerTransformer` with a `RecordBuilder` and `IndexFrames` as its sink, run by
- * `pacedThrough` so that it converts no further ahead of the index's reader than a few records)
+ * `pacedThrough` so that it runs no further ahead of the index's reader than 256 KiB of index
+ * bytes, or one record past them, however large records are)
  * → index chunker.
  *
  * @module

@@ -116,7 +116,7 @@ export class OrderedQueue<T> {
         this.slots.shift();
         this.held -= head.size;
         const wait = give(head.value as T);
-        if (wait instanceof Promise) await wait;
+        if (wait) await wait;
         continue;
       }
       if (!all && this.held <= this.capacity) return;

@@ -15,8 +15,9 @@ export interface PacedController<O> {
   /** Passes output on. */
   enqueue(o: O): void;
   /**
-   * Nothing while the output holds less than its high-water mark; otherwise a promise that
-   * settles once the reader has taken some (or the stage was cancelled).
+   * A promise while something was enqueued since the last call and the output now holds its
+   * high-water mark or more, settled once the stream asks for more (or is cancelled);
+   * otherwise nothing. Call it after enqueueing, as often as the output may outgrow the input.
    */
   room(): Promise<void> | undefined;
 }
@@ -26,15 +27,18 @@ export interface PacedTransformer<I, O> {
   start?(controller: PacedController<O>): void | Promise<void>;
   transform(chunk: I, controller: PacedController<O>): void | Promise<void>;
   flush?(controller: PacedController<O>): void | Promise<void>;
+  /** Called when the output is cancelled, and when the source fails. */
   cancel?(reason: unknown): void | Promise<void>;
 }
 
 /**
  * Runs `transformer` over `source` as a pull stream: input is read as the transformer asks for
  * it, and output is queued up to `strategy`'s high-water mark, beyond which
- * {@link PacedController.room} makes the transformer wait for the reader. A failure of the
- * source or of the transformer errors the stream (and cancels the source); cancelling the
- * stream cancels the transformer and the source.
+ * {@link PacedController.room} makes the transformer wait for the reader. As with
+ * `source.pipeThrough(new TransformStream(transformer))`: a failure of `start`, `transform` or
+ * `flush` errors the output and cancels the source; a failure of the source errors the output
+ * and is passed to the transformer's `cancel`; cancelling the output calls `cancel` and
+ * cancels the source, and no `transform` or `flush` starts after that.
  * @param source - the input (locked to the stage).
  * @param transformer - the work.
  * @param strategy - the output's queuing strategy.
@@ -49,6 +53,7 @@ export function pacedThrough<I, O>(
   let out!: ReadableStreamDefaultController<O>;
   /** Wakes the transformer waiting for room, if it is. */
   let wake: (() => void) | undefined;
+  /** Set once the output is cancelled or errored: no more work starts. */
   let stopped = false;
   const resume = () => {
     const w = wake;
@@ -71,38 +76,60 @@ export function pacedThrough<I, O>(
       });
     },
   };
+  /** Fails the output with `err` and cancels the source. */
+  const fail = (err: unknown) => {
+    stopped = true;
+    out.error(err);
+    reader.cancel(err).catch(() => {});
+  };
   const run = async () => {
     for (;;) {
-      const r = await reader.read();
+      let r: ReadableStreamReadResult<I>;
+      try {
+        r = await reader.read();
+      } catch (err) {
+        // The source failed: the transformer stops its own work, as a TransformStream's does.
+        stopped = true;
+        await Promise.resolve(transformer.cancel?.(err)).catch(() => {});
+        out.error(err);
+        return;
+      }
+      if (stopped) return;
       if (r.done) break;
       await transformer.transform(r.value, controller);
+      if (stopped) return;
     }
     await transformer.flush?.(controller);
-    out.close();
+    if (!stopped) out.close();
   };
   let started = false;
   return new ReadableStream<O>(
     {
       async start(c) {
         out = c;
-        await transformer.start?.(controller);
+        try {
+          await transformer.start?.(controller);
+        } catch (err) {
+          stopped = true;
+          reader.cancel(err).catch(() => {});
+          throw err;
+        }
       },
       pull() {
         resume();
         if (started) return;
         started = true;
-        run().catch((err: unknown) => {
-          stopped = true;
-          out.error(err);
-          reader.cancel(err).catch(() => {});
-        });
+        run().catch(fail);
       },
       async cancel(reason) {
         stopped = true;
         // A transformer waiting for room goes on and meets the cancellation.
         resume();
-        await transformer.cancel?.(reason);
-        await reader.cancel(reason);
+        try {
+          await transformer.cancel?.(reason);
+        } finally {
+          await reader.cancel(reason);
+        }
       },
     },
     strategy,

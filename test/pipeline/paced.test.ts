@@ -39,6 +39,25 @@ async function spill(c: PacedController<Uint8Array>, n: number, size: number, lo
   }
 }
 
+/**
+ * A long stream of numbers, recording its cancellation. (Long rather than endless, so that a
+ * stage that goes on reading after it was cancelled fails a test rather than running away.)
+ */
+function endless() {
+  const state = { cancelled: undefined as unknown };
+  let n = 0;
+  const stream = new ReadableStream<number>({
+    pull(c) {
+      if (n === 20_000) c.close();
+      else c.enqueue(++n);
+    },
+    cancel(reason) {
+      state.cancelled = reason;
+    },
+  });
+  return { stream, state };
+}
+
 describe('pacedThrough', () => {
   it('queues its high-water mark and one piece more, also within one input piece', async () => {
     const made: number[] = [];
@@ -67,10 +86,18 @@ describe('pacedThrough', () => {
     expect(most).toBeLessThanOrEqual(5);
   });
 
-  it('fails with its source, or with its transformer (cancelling the source)', async () => {
+  it('fails with its source (telling the transformer), or with its transformer (cancelling the source)', async () => {
     const broken = new Error('source broke');
-    const a = pacedThrough(source([1, 2], broken).stream, { transform: (n, c) => c.enqueue(n) });
+    let told: unknown;
+    const a = pacedThrough(source([1, 2], broken).stream, {
+      transform: (n, c) => c.enqueue(n),
+      cancel(reason) {
+        told = reason;
+      },
+    });
     await expect(readAll(a)).rejects.toBe(broken);
+    // As a TransformStream's transformer is: its queued work stops too.
+    expect(told).toBe(broken);
 
     const refused = new Error('transform refused');
     const { stream, state } = source([1, 2, 3]);
@@ -122,6 +149,58 @@ describe('pacedThrough', () => {
   });
 });
 
+describe('pacedThrough, stopping', () => {
+  it("starts no transform or flush once cancelled, while the transformer's cancel runs", async () => {
+    const { stream, state } = endless();
+    let transforms = 0;
+    let flushed = false;
+    const out = pacedThrough<number, number>(stream, {
+      transform(n, c) {
+        transforms++;
+        // Output only at first: the rest of the input makes none, as tar bodies mostly do.
+        if (n === 1) c.enqueue(n);
+      },
+      flush() {
+        flushed = true;
+      },
+      cancel: () => sleep(30),
+    });
+    const reader = out.getReader();
+    await reader.read();
+    const cancelled = reader.cancel('stop');
+    const at = transforms;
+    await cancelled;
+    await sleep(10);
+    expect(transforms - at).toBeLessThanOrEqual(1);
+    expect(flushed).toBe(false);
+    expect(state.cancelled).toBe('stop');
+  });
+
+  it("cancels the source when start fails, and when the transformer's cancel throws", async () => {
+    const a = endless();
+    const refused = new Error('no kernel');
+    const out = pacedThrough<number, number>(a.stream, {
+      start() {
+        throw refused;
+      },
+      transform: () => {},
+    });
+    await expect(readAll(out)).rejects.toBe(refused);
+    expect(a.state.cancelled).toBe(refused);
+
+    const b = endless();
+    const reader = pacedThrough<number, number>(b.stream, {
+      transform: (n, c) => c.enqueue(n),
+      cancel() {
+        throw new Error('cancel broke');
+      },
+    }).getReader();
+    await reader.read();
+    await expect(reader.cancel('stop')).rejects.toThrow('cancel broke');
+    expect(b.state.cancelled).toBe('stop');
+  });
+});
+
 /** A pax record: `"<length> <key>=<value>\n"`, the length counting itself. */
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
@@ -148,7 +227,7 @@ function globalXattrsTar(keys: number, size: number, files: number): Uint8Array 
 }
 
 describe('a conversion whose records outgrow their tar bytes', () => {
-  it('converts no further ahead of its reader than a few records', async () => {
+  it('converts no further ahead of its reader than 256 KiB of index bytes: here, a few records', async () => {
     // 200 xattrs of 500 bytes: a record of about 100 KB for every 512-byte header block.
     const tar = globalXattrsTar(200, 500, 300);
     const store = new MemoryStore();
