@@ -97,7 +97,7 @@ interface StageOutput<O> {
  * @param options - as {@link createTarChunker}'s.
  * @param sink - what becomes of each token.
  * @returns a transformer from tar bytes to whatever `sink` enqueues: for a `TransformStream`,
- *   or for {@link pacedThrough}, where each token waits while the output is full (a
+ *   or for `pacedThrough`, where each token waits while the output is full (a
  *   converter's records can be far larger than the tar bytes they come from).
  */
 export function tarChunkerTransformer<O>(

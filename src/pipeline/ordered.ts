@@ -103,7 +103,8 @@ export class OrderedQueue<T> {
   /**
    * Gives out results in order: every one at the head that is ready or done, and, while more
    * than `capacity` is held (or, with `all`, anything), waits for the head's work.
-   * @param give - takes each result; when it returns a promise, the next waits for it.
+   * @param give - takes each result; when it returns a promise (or any thenable), the next
+   *   waits for it.
    * @param all - wait for everything, as at the end of input.
    * @throws the first failure of any work.
    */
