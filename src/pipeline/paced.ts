@@ -88,9 +88,12 @@ export function pacedThrough<I, O>(
       try {
         r = await reader.read();
       } catch (err) {
-        // The source failed: the transformer stops its own work, as a TransformStream's does.
+        // The source failed: the transformer stops its own work, as a TransformStream's does,
+        // and the output fails with the source's error whatever `cancel` does.
         stopped = true;
-        await Promise.resolve(transformer.cancel?.(err)).catch(() => {});
+        try {
+          await transformer.cancel?.(err);
+        } catch {}
         out.error(err);
         return;
       }

@@ -98,6 +98,14 @@ describe('pacedThrough', () => {
     await expect(readAll(a)).rejects.toBe(broken);
     // As a TransformStream's transformer is: its queued work stops too.
     expect(told).toBe(broken);
+    // A cancel that throws does not hide the source's error.
+    const c = pacedThrough(source([1], broken).stream, {
+      transform: () => {},
+      cancel() {
+        throw new Error('cancel broke');
+      },
+    });
+    await expect(readAll(c)).rejects.toBe(broken);
 
     const refused = new Error('transform refused');
     const { stream, state } = source([1, 2, 3]);
