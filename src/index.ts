@@ -6,7 +6,7 @@
  * @module
  */
 export * from './bundle/index.js';
-export { readBytes, streamOfBytes } from './bytes-stream.js';
+export { readBytes, readHead, streamOfBytes } from './bytes-stream.js';
 export * from './cdc/index.js';
 export * from './compress/index.js';
 export * from './errors.js';

@@ -6,10 +6,10 @@
 
 import { stat } from 'node:fs/promises';
 import { nodeGunzip } from '../node/gunzip.js';
-import { nodeHashProvider } from '../node/hash.js';
-import { atomicFile, fileSource } from '../node/io.js';
+import { atomicFile } from '../node/io.js';
 import { convert } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
+import { openLayer } from './layer-input.js';
 import { summaryStream } from './output.js';
 import { inputFiles, outputFile } from './paths.js';
 import { showProgress } from './progress.js';
@@ -42,9 +42,10 @@ export async function convertCommand(args: string[]): Promise<void> {
   const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
   try {
-    const converter = convert(fileSource(positionals[0]!, { blocking: true, recycle: true }), {
+    const { layer, hash } = await openLayer(positionals[0]!);
+    const converter = convert(layer, {
       store,
-      hash: nodeHashProvider(),
+      hash,
       gunzip: nodeGunzip(),
       index: values.flat ? 'flat' : 'chunked',
     });

@@ -14,6 +14,7 @@ import { applyDiff } from '../pipeline/apply.js';
 import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
 import { sizeOf } from './convert.js';
+import { openLayer } from './layer-input.js';
 import { summaryStream } from './output.js';
 import { inputFiles, outputFile } from './paths.js';
 import { showProgress } from './progress.js';
@@ -43,17 +44,14 @@ export async function diffCommand(args: string[]): Promise<void> {
   await outputFile(outPath, [...positionals, ...(values.base ?? [])]);
   const store = await openReadStore(values.store);
 
-  const hash = nodeHashProvider();
-  const { stream, done, events } = createDiff(
-    fileSource(positionals[0]!, { blocking: true, recycle: true }),
-    {
-      bases: (values.base ?? []).map((b) => fileSource(b)),
-      store,
-      hash,
-      gunzip: nodeGunzip(),
-      codec,
-    },
-  );
+  const { layer, hash } = await openLayer(positionals[0]!);
+  const { stream, done, events } = createDiff(layer, {
+    bases: (values.base ?? []).map((b) => fileSource(b)),
+    store,
+    hash,
+    gunzip: nodeGunzip(),
+    codec,
+  });
   const stop = showProgress(events, {
     total: await sizeOf(positionals[0]!),
     force: values.progress === true,

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { zstdWindow } from '../compress/detect.js';
 import { LayerdiffError } from '../errors.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { copyIntoSpare } from './spare-buffers.js';
@@ -135,6 +136,45 @@ function hashWorker(): SharedWorker {
  */
 export function startHashWorker(): void {
   hashWorker();
+}
+
+/**
+ * Stops the shared hashing worker thread, if it runs and no hash is waiting on it, and frees
+ * its memory (about 10 MiB): for a process that started it early ({@link startHashWorker})
+ * and then chose to hash on its own thread. A later hash with the worker starts a new one.
+ */
+export function stopHashWorker(): void {
+  const w = shared;
+  if (!w || w.pending.size > 0) return;
+  shared = undefined;
+  void w.worker.terminate();
+}
+
+/**
+ * The largest zstd window of a layer whose hashing {@link nodeHashOptionsFor} leaves on the
+ * worker thread (2 MiB: `zstd` levels 3 to 7 use it; 8 to 16 use 4 MiB, 17 to 19 use 8 MiB).
+ */
+export const WORKER_MAX_WINDOW = 2 * 1024 * 1024;
+
+/**
+ * Where to hash a layer, told by its first bytes: on the calling thread when it is zstd with a
+ * window over {@link WORKER_MAX_WINDOW}, else with the worker. The decoder holds its window for
+ * the whole conversion, and the worker costs about 10 MiB (its own V8 heap, and the copies it
+ * is sent): with both, a conversion of a large tree went over 96 MiB (`/usr/lib`, 3.97 GB, with
+ * an 8 MiB window: 101,536–102,328 KB with the worker, 90,920–91,868 KB without). The cost is
+ * speed where hashing is most of the work: the same window over a layer of large random files
+ * converted in 4.12–4.26 s instead of 3.04–3.08 s (docs/PERFORMANCE.md, Peak RSS).
+ * @param head - the layer's first bytes (`SNIFF_BYTES` of them; see `zstdWindow`).
+ * @returns options for {@link nodeHashProvider}.
+ * @example
+ * ```ts
+ * const { head, whole } = await readHead(layer, SNIFF_BYTES);
+ * const hash = nodeHashProvider(nodeHashOptionsFor(head));
+ * const { index, done } = convert(whole, { store, hash });
+ * ```
+ */
+export function nodeHashOptionsFor(head: Uint8Array): NodeHashOptions {
+  return { worker: (zstdWindow(head) ?? 0) <= WORKER_MAX_WINDOW };
 }
 
 /** Waits for a worker answer, keeping the process alive meanwhile. */

@@ -27,7 +27,13 @@ export {
 } from './fs-store.js';
 export { collectGarbage, type GarbageOptions, type GarbageReport } from './gc.js';
 export { type NodeGunzipOptions, nodeGunzip } from './gunzip.js';
-export { type NodeHashOptions, nodeHashProvider } from './hash.js';
+export {
+  type NodeHashOptions,
+  nodeHashOptionsFor,
+  nodeHashProvider,
+  stopHashWorker,
+  WORKER_MAX_WINDOW,
+} from './hash.js';
 export { nodeHttpFetch } from './http-fetch.js';
 export {
   type AtomicFile,

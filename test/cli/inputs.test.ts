@@ -1,13 +1,16 @@
 /**
  * What commands take as input and say about it: `extract-tar` reads a layer compressed as
  * registries hold it, a stack of indexes names the one that is bad, and a command that reads
- * only files says so of `-`.
+ * only files says so of `-`, and a zstd layer with a large window (hashed without the worker
+ * thread) converts and diffs as any other.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseFrames } from '../compress/frames.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
 import { listFiles, makeTar, requireDist, runCli } from './run.js';
@@ -52,6 +55,40 @@ describe.runIf(toolsAvailable('tar', 'gzip', 'zstd'))('command inputs', () => {
     const r = await runCli(['flatten', index, bad, '--store', store, '--out', join(work, 'f.tar')]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/layer 2 of 2 \(bottom first\): not a layerdiff index/);
+  });
+
+  it('convert and diff read a zstd layer with an 8 MiB window, from a file and from stdin', async () => {
+    const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    const bytes = readFileSync(tar);
+    // Through a pipe, zstd -19 keeps its 8 MiB window, over the 2 MiB up to which the worker
+    // thread hashes.
+    const zst = join(work, 'layer.19.zst');
+    writeFileSync(zst, execFileSync('zstd', ['-q', '-19', '-c'], { input: bytes }));
+    expect(parseFrames(readFileSync(zst))[0]!.window).toBe(8 * 1024 * 1024);
+    const wide = join(work, 'wide-store');
+    const ids: string[] = [];
+    for (const [name, input, stdin] of [
+      ['file', zst, undefined],
+      ['stdin', '-', readFileSync(zst)],
+    ] as const) {
+      const idx = join(work, `wide-${name}.idx`);
+      const r = await runCli(['convert', input, '--store', wide, '--out', idx, '--json'], {
+        stdin,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      ids.push(JSON.parse(r.stdout.toString('utf8')).diffId);
+      const c = await runCli(['cat', idx, '--store', wide]);
+      expect(sha256(c.stdout)).toBe(sha256(bytes));
+    }
+    expect(ids).toEqual([`sha256:${sha256(bytes)}`, `sha256:${sha256(bytes)}`]);
+    const diff = join(work, 'wide.diff');
+    const d = await runCli(['diff', zst, '--store', wide, '--out', diff]);
+    expect(d.code, d.stderr).toBe(0);
+    const receiver = join(work, 'wide-receiver');
+    const idx = join(work, 'wide-applied.idx');
+    const a = await runCli(['apply', diff, '--store', receiver, '--out', idx]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(sha256((await runCli(['cat', idx, '--store', receiver])).stdout)).toBe(sha256(bytes));
   });
 
   it('bundle says it reads a file, not standard input', async () => {

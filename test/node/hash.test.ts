@@ -3,8 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nodeHashProvider } from '../../src/node/hash.js';
+import { nodeHashOptionsFor, nodeHashProvider } from '../../src/node/hash.js';
+import { encodeHeader } from '../../src/tar/header.js';
+import { sampleData, zstdCli } from '../compress/frames.js';
 import { lcgBytes } from '../helpers/bytes.js';
+import { toolsAvailable } from '../helpers/tools.js';
 
 const ref = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -114,4 +117,24 @@ describe('worker hashes', () => {
     await Promise.all([h.update(a), h.update(b), h.update(c)]);
     expect(hex(await h.digest())).toBe(ref(Buffer.concat([a, b, c])));
   });
+});
+
+describe('nodeHashOptionsFor', () => {
+  it.runIf(toolsAvailable('zstd'))(
+    'hashes on the calling thread only for zstd windows over 2 MiB',
+    () => {
+      // Through a pipe, so that each frame keeps its level's window (zstd -lv shows it).
+      const data = sampleData(20_000);
+      const head = (args: string[]) => zstdCli(data, args).subarray(0, 512);
+      expect(nodeHashOptionsFor(head(['-1']))).toEqual({ worker: true }); // 512 KiB
+      expect(nodeHashOptionsFor(head(['-3']))).toEqual({ worker: true }); // 2 MiB
+      expect(nodeHashOptionsFor(head(['-9']))).toEqual({ worker: false }); // 4 MiB
+      expect(nodeHashOptionsFor(head(['-19']))).toEqual({ worker: false }); // 8 MiB
+      // Not zstd, or not a zstd frame header that parses: the worker.
+      const tar = encodeHeader({ path: 'a', size: 0, mode: 0o644, mtime: 0 });
+      expect(nodeHashOptionsFor(tar)).toEqual({ worker: true });
+      expect(nodeHashOptionsFor(Uint8Array.of(0x1f, 0x8b, 8, 0))).toEqual({ worker: true });
+      expect(nodeHashOptionsFor(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd))).toEqual({ worker: true });
+    },
+  );
 });
