@@ -51,8 +51,9 @@ export function detectCompression(head: Uint8Array): Compression {
  * decoder will hold in memory for that frame. Later frames may declare other windows.
  * @param head - the stream's first bytes ({@link SNIFF_BYTES} of them hold any frame header
  *   that follows a short skippable frame, such as the 12-byte one `pzstd` writes).
- * @returns the window in bytes, or `undefined` when `head` is not zstd, is malformed, or ends
- *   before the first frame's header does (the decoder reports a malformed stream itself).
+ * @returns the window in bytes, as soon as the first frame's header is read (whatever follows
+ *   it), or `undefined` when `head` is not zstd, is malformed before that header ends, or ends
+ *   before it does (the decoder reports a malformed stream itself).
  */
 export function zstdWindow(head: Uint8Array): number | undefined {
   if (detectCompression(head) !== 'zstd') return undefined;
@@ -69,7 +70,8 @@ export function zstdWindow(head: Uint8Array): number | undefined {
     // Each walk takes at least one byte, and stops at the end of every frame.
     for (let at = 0; at < head.length && window === undefined; ) at = walker.walk(head, at, 1);
   } catch {
-    return undefined;
+    // Malformed: before the header ended (no window), or in the block after it (the window
+    // read stands; the decoder will refuse the block).
   }
   return window;
 }

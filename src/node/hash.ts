@@ -139,9 +139,11 @@ export function startHashWorker(): void {
 }
 
 /**
- * Stops the shared hashing worker thread, if it runs and no hash is waiting on it, and frees
- * its memory (about 10 MiB): for a process that started it early ({@link startHashWorker})
- * and then chose to hash on its own thread. A later hash with the worker starts a new one.
+ * Stops the shared hashing worker thread, if it runs and no hash is using it (an incremental
+ * hash uses it until its digest), and frees its memory (about 10 MiB): for a process that is
+ * done with the worker, or that started it early (as the command line does) and then chose to
+ * hash on its own thread ({@link nodeHashOptionsFor}). A later hash with the worker starts a
+ * new one.
  */
 export function stopHashWorker(): void {
   const w = shared;
@@ -159,8 +161,8 @@ export const WORKER_MAX_WINDOW = 2 * 1024 * 1024;
 /**
  * Where to hash a layer, told by its first bytes: on the calling thread when it is zstd with a
  * window over {@link WORKER_MAX_WINDOW}, else with the worker. The decoder holds its window for
- * the whole conversion, and the worker costs about 10 MiB (its own V8 heap, and the copies it
- * is sent): with both, a conversion of a large tree went over 96 MiB (`/usr/lib`, 3.97 GB, with
+ * the whole conversion, and the worker costs about 10 MiB (its own V8 heap; the copies it is
+ * sent, about 2 more): with both, a conversion of a large tree went over 96 MiB (`/usr/lib`, 3.97 GB, with
  * an 8 MiB window: 101,536–102,328 KB with the worker, 90,920–91,868 KB without). The cost is
  * speed where hashing is most of the work: the same window over a layer of large random files
  * converted in 4.12–4.26 s instead of 3.04–3.08 s (docs/PERFORMANCE.md, Peak RSS).

@@ -65,6 +65,24 @@ describe.runIf(toolsAvailable('tar', 'gzip', 'zstd'))('command inputs', () => {
     const zst = join(work, 'layer.19.zst');
     writeFileSync(zst, execFileSync('zstd', ['-q', '-19', '-c'], { input: bytes }));
     expect(parseFrames(readFileSync(zst))[0]!.window).toBe(8 * 1024 * 1024);
+    // Every worker thread the CLI starts says so on stderr, and when it ends.
+    const hook = join(work, 'worker-hook.cjs');
+    writeFileSync(
+      hook,
+      `const wt = require('node:worker_threads');
+const W = wt.Worker;
+wt.Worker = class extends W {
+  constructor(...args) {
+    super(...args);
+    process.stderr.write('@@worker-start\\n');
+    this.on('exit', () => process.stderr.write('@@worker-exit\\n'));
+  }
+};
+require('node:module').syncBuiltinESMExports();
+`,
+    );
+    const env = { NODE_OPTIONS: `--require ${hook}` };
+    const workers = (stderr: string) => stderr.match(/@@worker-\w+/g) ?? [];
     const wide = join(work, 'wide-store');
     const ids: string[] = [];
     for (const [name, input, stdin] of [
@@ -74,21 +92,34 @@ describe.runIf(toolsAvailable('tar', 'gzip', 'zstd'))('command inputs', () => {
       const idx = join(work, `wide-${name}.idx`);
       const r = await runCli(['convert', input, '--store', wide, '--out', idx, '--json'], {
         stdin,
+        env,
       });
       expect(r.code, r.stderr).toBe(0);
+      // The hashing worker, started early, is stopped once the window is known.
+      expect(workers(r.stderr)).toEqual(['@@worker-start', '@@worker-exit']);
       ids.push(JSON.parse(r.stdout.toString('utf8')).diffId);
       const c = await runCli(['cat', idx, '--store', wide]);
       expect(sha256(c.stdout)).toBe(sha256(bytes));
     }
     expect(ids).toEqual([`sha256:${sha256(bytes)}`, `sha256:${sha256(bytes)}`]);
     const diff = join(work, 'wide.diff');
-    const d = await runCli(['diff', zst, '--store', wide, '--out', diff]);
+    const d = await runCli(['diff', zst, '--store', wide, '--out', diff], { env });
     expect(d.code, d.stderr).toBe(0);
+    expect(workers(d.stderr)).toEqual(['@@worker-start', '@@worker-exit']);
     const receiver = join(work, 'wide-receiver');
     const idx = join(work, 'wide-applied.idx');
     const a = await runCli(['apply', diff, '--store', receiver, '--out', idx]);
     expect(a.code, a.stderr).toBe(0);
     expect(sha256((await runCli(['cat', idx, '--store', receiver])).stdout)).toBe(sha256(bytes));
+    // A 2 MiB window (zstd -3 through a pipe) keeps the worker to the end.
+    const narrow = join(work, 'layer.3.zst');
+    writeFileSync(narrow, execFileSync('zstd', ['-q', '-3', '-c'], { input: bytes }));
+    expect(parseFrames(readFileSync(narrow))[0]!.window).toBe(2 * 1024 * 1024);
+    const n = await runCli(['convert', narrow, '--store', wide, '--out', join(work, 'n.idx')], {
+      env,
+    });
+    expect(n.code, n.stderr).toBe(0);
+    expect(workers(n.stderr)).toEqual(['@@worker-start']);
   });
 
   it('bundle says it reads a file, not standard input', async () => {

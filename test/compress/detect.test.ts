@@ -102,6 +102,13 @@ describe('zstdWindow', () => {
     expect(zstdWindow(head)).toBe(8 * MiB + 4 * MiB);
   });
 
+  it('keeps the window of a header read whole, whatever follows it', () => {
+    const header = frameHeader(windowDescriptor(23));
+    // A reserved block type, then a block over the frame's largest: the decoder refuses both.
+    expect(zstdWindow(concat([header, Uint8Array.of(0x07, 0, 0)]))).toBe(8 * MiB);
+    expect(zstdWindow(concat([header, Uint8Array.of(0xff, 0xff, 0xff)]))).toBe(8 * MiB);
+  });
+
   it.each([
     ['a plain tar', encodeHeader({ path: 'a', size: 0, mode: 0o644, mtime: 0 })],
     ['gzip', Uint8Array.of(0x1f, 0x8b, 0x08, 0x00)],
@@ -109,7 +116,13 @@ describe('zstdWindow', () => {
     ['the magic alone', Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd)],
     ['a header cut before its window', frameHeader(windowDescriptor(23)).subarray(0, 5)],
     ['a reserved bit set', Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x08, windowDescriptor(23))],
-    ['a skippable frame longer than the head', skippableFrame(new Uint8Array(600))],
+    [
+      'a skippable frame longer than the head',
+      concat([skippableFrame(new Uint8Array(600)), frameHeader(windowDescriptor(23))]).subarray(
+        0,
+        SNIFF_BYTES,
+      ),
+    ],
   ])('is undefined for %s', (_name, head) => {
     expect(zstdWindow(head)).toBeUndefined();
   });
