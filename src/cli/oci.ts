@@ -235,7 +235,8 @@ async function convertImage(
     out,
     ref,
     platform,
-    hash: nodeHashProvider(),
+    // The default hashing: chosen per layer (a zstd layer with a large window without the
+    // worker).
     concurrency,
   });
   if (values.json) {
@@ -336,7 +337,6 @@ async function ociFlatten(args: string[]): Promise<void> {
     store,
     ref,
     platform: values.platform,
-    hash: nodeHashProvider(),
     onWarning: (w) =>
       process.stderr.write(
         `layerdiff oci flatten: warning: ${w.code}: ${printable(w.path) || '/'}: ${printableMessage(w.message)}\n`,

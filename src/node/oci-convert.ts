@@ -8,6 +8,7 @@
  */
 import { boundedTee } from '../bounded-tee.js';
 import { readHead, streamOfBytes } from '../bytes-stream.js';
+import { SNIFF_BYTES } from '../compress/detect.js';
 import {
   OciDigestError,
   OciFormatError,
@@ -56,7 +57,7 @@ import type { ChunkReader, ChunkStore } from '../store/types.js';
 import { stopOnAbort, WorkGroup } from '../work-group.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
-import { nodeHashProvider } from './hash.js';
+import { nodeHashOptionsFor, nodeHashProvider, stopHashWorker } from './hash.js';
 import { type Image, LayoutWriter, OciLayout } from './oci-layout.js';
 import { offThreadDeflate } from './off-thread-deflate.js';
 
@@ -70,7 +71,10 @@ export interface OciConvertOptions {
   out: string;
   /** Only the manifest with this tag (`org.opencontainers.image.ref.name`). @default every manifest */
   ref?: string;
-  /** Hashing. @default nodeHashProvider() */
+  /**
+   * Hashing. @default nodeHashProvider(), with the worker thread except for a zstd layer whose
+   * window is over 2 MiB (`nodeHashOptionsFor`; the idle worker is then stopped)
+   */
   hash?: HashProvider;
   /** Engines tried to reproduce gzip layers. @default defaultDeflateEngines() */
   engines?: DeflateEngine[];
@@ -246,6 +250,23 @@ function checkConverted(
 }
 
 /**
+ * The default hashing for one layer: with the worker thread, except for a zstd layer whose
+ * window is over 2 MiB, hashed on this thread as the CLI's `convert` hashes it, the worker
+ * stopped if no other layer uses it (see `nodeHashOptionsFor`).
+ * @returns the blob from its start again, and the provider.
+ */
+async function layerHash(
+  blob: ReadableStream<Uint8Array>,
+  compression: string,
+): Promise<{ blob: ReadableStream<Uint8Array>; hash: HashProvider }> {
+  if (compression !== 'zstd') return { blob, hash: nodeHashProvider() };
+  const { head, whole } = await readHead(blob, SNIFF_BYTES);
+  const options = nodeHashOptionsFor(head);
+  if (!options.worker) stopHashWorker();
+  return { blob: whole, hash: nodeHashProvider(options) };
+}
+
+/**
  * Converts one layer blob; checks its digest, size, compression and diff_id.
  * @param signal - aborted when the conversion failed elsewhere: the blob's reads then fail.
  */
@@ -255,7 +276,8 @@ async function convertLayer(
   diffId: string,
   options: {
     store: ChunkStore;
-    hash: HashProvider;
+    /** The caller's; when absent, {@link layerHash} chooses. */
+    hash: HashProvider | undefined;
     engines: DeflateEngine[];
     reproduce: boolean;
     threads: boolean;
@@ -268,6 +290,8 @@ async function convertLayer(
     return signal ? stopOnAbort(blob, signal) : blob;
   };
   let blob = open();
+  let hash = options.hash;
+  if (!hash) ({ blob, hash } = await layerHash(blob, compression));
   const gzip =
     compression === 'gzip' && options.reproduce ? await probeGzip(blob, options) : undefined;
   if (gzip) blob = gzip.blob;
@@ -276,7 +300,7 @@ async function convertLayer(
   try {
     const { index, done } = convert(blob, {
       store: options.store,
-      hash: options.hash,
+      hash,
       gunzip: nodeGunzip(),
     });
     const reader = index.getReader();
@@ -310,7 +334,7 @@ async function convertLayer(
         found = await findGzipParams(open, {
           engines: options.engines,
           gunzip: nodeGunzip(),
-          hash: options.hash,
+          hash,
           digest: d.digest,
           skip: found.tried,
           head: gzip.head,
@@ -386,7 +410,7 @@ export async function convertLayout(
       layout,
       writer,
       store: options.store,
-      hash: options.hash ?? nodeHashProvider(),
+      hash: options.hash,
       engines: options.engines ?? defaultDeflateEngines(),
       reproduce: options.reproduceGzip !== false,
       threads: options.deflateThreads !== false,
@@ -529,7 +553,8 @@ interface ConvertContext {
   layout: LayoutReader;
   writer: LayoutWriter;
   store: ChunkStore;
-  hash: HashProvider;
+  /** The caller's hashing; when absent, each layer's is chosen (`layerHash`). */
+  hash: HashProvider | undefined;
   engines: DeflateEngine[];
   reproduce: boolean;
   /** Whether the whole-blob gzip check runs on a worker thread. */
@@ -752,7 +777,8 @@ export interface OciFlattenOptions extends FlattenOptions {
 /**
  * Merges an image's layers into one plain tar (see `flatten`). The layout may be a chunked
  * layout (its roots are read from the layout, their chunks from the store) or a plain one
- * (each layer is converted into the store first, checked against its digest and diff_id).
+ * (each layer is converted into the store first, checked against its digest and diff_id;
+ * without `hash`, each layer's hashing is chosen as `convertLayout` chooses it).
  *
  * @param src - the layout's directory.
  * @param options - store, tag, and flatten's options.
@@ -788,7 +814,7 @@ export async function flattenImage(
     await layout.checkBlob(d);
     const { root } = await convertLayer(layout, d, image.diffIds[i]!, {
       store: options.store,
-      hash,
+      hash: options.hash,
       engines: [],
       reproduce: false,
       threads: false,
