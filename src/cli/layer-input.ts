@@ -1,7 +1,7 @@
 /**
  * The layer a command reads (`convert`, `diff`), and the hashing that suits it: with the
- * worker thread, unless its first bytes say it is zstd with a large window
- * (`nodeHashOptionsFor`); then the worker the command line started early is stopped.
+ * worker thread, unless its first bytes say it is zstd (`nodeHashOptionsFor`); then the
+ * worker the command line started early is stopped.
  *
  * @module
  */

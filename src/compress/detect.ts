@@ -5,7 +5,6 @@
  */
 import type { Compression } from '../format/records.js';
 import { BLOCK_SIZE, headerChecksums, parseNumericField } from '../tar/header.js';
-import { ZstdWalker } from './zstd-walker.js';
 
 /**
  * Bytes needed to tell every supported format apart: a whole tar header block, since a plain
@@ -43,37 +42,6 @@ export function detectCompression(head: Uint8Array): Compression {
     return 'zstd';
   }
   return 'none';
-}
-
-/**
- * The window of a zstd stream's first frame, read from its first bytes (skippable frames
- * before it are passed over, as the decoder passes them), before any decoder is made: what the
- * decoder will hold in memory for that frame. Later frames may declare other windows.
- * @param head - the stream's first bytes ({@link SNIFF_BYTES} of them hold any frame header
- *   that follows a short skippable frame, such as the 12-byte one `pzstd` writes).
- * @returns the window in bytes, as soon as the first frame's header is read (whatever follows
- *   it), or `undefined` when `head` is not zstd, is malformed before that header ends, or ends
- *   before it does (the decoder reports a malformed stream itself).
- */
-export function zstdWindow(head: Uint8Array): number | undefined {
-  if (detectCompression(head) !== 'zstd') return undefined;
-  let window: number | undefined;
-  const walker = new ZstdWalker(Number.MAX_SAFE_INTEGER, {
-    frame: (w) => {
-      window = w;
-    },
-    block() {},
-    body() {},
-    end() {},
-  });
-  try {
-    // Each walk takes at least one byte, and stops at the end of every frame.
-    for (let at = 0; at < head.length && window === undefined; ) at = walker.walk(head, at, 1);
-  } catch {
-    // Malformed: before the header ended (no window), or in the block after it (the window
-    // read stands; the decoder will refuse the block).
-  }
-  return window;
 }
 
 /**

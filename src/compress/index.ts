@@ -15,7 +15,7 @@ export {
   type GunzipFactory,
   webGunzip,
 } from './decompress.js';
-export { detectCompression, SNIFF_BYTES, zstdWindow } from './detect.js';
+export { detectCompression, SNIFF_BYTES } from './detect.js';
 export { INCOMPRESSIBLE_BITS, looksIncompressible, sampleEntropy } from './entropy.js';
 export { decodeLz4Block } from './lz4-block.js';
 export {

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { zstdWindow } from '../compress/detect.js';
+import { detectCompression } from '../compress/detect.js';
 import { LayerdiffError } from '../errors.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { copyIntoSpare } from './spare-buffers.js';
@@ -153,20 +153,15 @@ export function stopHashWorker(): void {
 }
 
 /**
- * The largest zstd window of a layer whose hashing {@link nodeHashOptionsFor} leaves on the
- * worker thread (2 MiB: `zstd` levels 3 to 7 use it; 8 to 16 use 4 MiB, 17 to 19 use 8 MiB).
- */
-export const WORKER_MAX_WINDOW = 2 * 1024 * 1024;
-
-/**
- * Where to hash a layer, told by its first bytes: on the calling thread when it is zstd with a
- * window over {@link WORKER_MAX_WINDOW}, else with the worker. The decoder holds its window for
+ * Where to hash a layer, told by its first bytes: on the calling thread when it is zstd, else
+ * with the worker. A zstd layer's decoder runs on the calling thread and holds its window for
  * the whole conversion, and the worker costs about 10 MiB (its own V8 heap; the copies it is
- * sent, about 2 more): with both, a conversion of a large tree went over 96 MiB (`/usr/lib`, 3.97 GB, with
- * an 8 MiB window: 101,536–102,328 KB with the worker, 90,920–91,868 KB without). The cost is
- * speed where hashing is most of the work: the same window over a layer of large random files
- * converted in 4.12–4.26 s instead of 3.04–3.08 s (docs/PERFORMANCE.md, Peak RSS).
- * @param head - the layer's first bytes (`SNIFF_BYTES` of them; see `zstdWindow`).
+ * sent, about 2 more): with both, conversions of large trees reached or passed 96 MiB. `/usr`
+ * and `/opt` (15.64 GB) as `zstd -1`, a 512 KiB window, peaked at 98,308 KB with the worker, as
+ * `zstd -3` at 99,336–99,800 KB (as a plain tar 95,112 KB, as gzip 92,588 KB). The cost is
+ * speed where hashing is most of the work: a layer of large random files as zstd converted
+ * about a third slower (docs/PERFORMANCE.md, Peak RSS).
+ * @param head - the layer's first bytes (`SNIFF_BYTES` of them, as `detectCompression` wants).
  * @returns options for {@link nodeHashProvider}.
  * @example
  * ```ts
@@ -176,7 +171,7 @@ export const WORKER_MAX_WINDOW = 2 * 1024 * 1024;
  * ```
  */
 export function nodeHashOptionsFor(head: Uint8Array): NodeHashOptions {
-  return { worker: (zstdWindow(head) ?? 0) <= WORKER_MAX_WINDOW };
+  return { worker: detectCompression(head) !== 'zstd' };
 }
 
 /** Waits for a worker answer, keeping the process alive meanwhile. */

@@ -32,7 +32,6 @@ export {
   nodeHashOptionsFor,
   nodeHashProvider,
   stopHashWorker,
-  WORKER_MAX_WINDOW,
 } from './hash.js';
 export { nodeHttpFetch } from './http-fetch.js';
 export {

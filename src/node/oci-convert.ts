@@ -72,8 +72,8 @@ export interface OciConvertOptions {
   /** Only the manifest with this tag (`org.opencontainers.image.ref.name`). @default every manifest */
   ref?: string;
   /**
-   * Hashing. @default nodeHashProvider(), with the worker thread except for a zstd layer whose
-   * window is over 2 MiB (`nodeHashOptionsFor`; the idle worker is then stopped)
+   * Hashing. @default nodeHashProvider(), with the worker thread except for zstd layers
+   * (`nodeHashOptionsFor`; the idle worker is then stopped)
    */
   hash?: HashProvider;
   /** Engines tried to reproduce gzip layers. @default defaultDeflateEngines() */
@@ -250,9 +250,9 @@ function checkConverted(
 }
 
 /**
- * The default hashing for one layer: with the worker thread, except for a zstd layer whose
- * window is over 2 MiB, hashed on this thread as the CLI's `convert` hashes it, the worker
- * stopped if no other layer uses it (see `nodeHashOptionsFor`).
+ * The default hashing for one layer: with the worker thread, except for a zstd layer, hashed
+ * on this thread as the CLI's `convert` hashes it, the worker stopped if no other layer uses
+ * it (see `nodeHashOptionsFor`).
  * @returns the blob from its start again, and the provider.
  */
 async function layerHash(

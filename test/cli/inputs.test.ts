@@ -1,8 +1,8 @@
 /**
  * What commands take as input and say about it: `extract-tar` reads a layer compressed as
  * registries hold it, a stack of indexes names the one that is bad, and a command that reads
- * only files says so of `-`, and a zstd layer with a large window (hashed without the worker
- * thread) converts and diffs as any other.
+ * only files says so of `-`, and a zstd layer (hashed without the worker thread) converts and
+ * diffs as any other.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -57,11 +57,10 @@ describe.runIf(toolsAvailable('tar', 'gzip', 'zstd'))('command inputs', () => {
     expect(r.stderr).toMatch(/layer 2 of 2 \(bottom first\): not a layerdiff index/);
   });
 
-  it('convert and diff read a zstd layer with an 8 MiB window, from a file and from stdin', async () => {
+  it('convert and diff hash a zstd layer without the worker, from a file and from stdin', async () => {
     const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
     const bytes = readFileSync(tar);
-    // Through a pipe, zstd -19 keeps its 8 MiB window, over the 2 MiB up to which the worker
-    // thread hashes.
+    // Through a pipe, zstd -19 keeps its 8 MiB window.
     const zst = join(work, 'layer.19.zst');
     writeFileSync(zst, execFileSync('zstd', ['-q', '-19', '-c'], { input: bytes }));
     expect(parseFrames(readFileSync(zst))[0]!.window).toBe(8 * 1024 * 1024);
@@ -111,15 +110,19 @@ require('node:module').syncBuiltinESMExports();
     const a = await runCli(['apply', diff, '--store', receiver, '--out', idx]);
     expect(a.code, a.stderr).toBe(0);
     expect(sha256((await runCli(['cat', idx, '--store', receiver])).stdout)).toBe(sha256(bytes));
-    // A 2 MiB window (zstd -3 through a pipe) keeps the worker to the end.
-    const narrow = join(work, 'layer.3.zst');
-    writeFileSync(narrow, execFileSync('zstd', ['-q', '-3', '-c'], { input: bytes }));
-    expect(parseFrames(readFileSync(narrow))[0]!.window).toBe(2 * 1024 * 1024);
-    const n = await runCli(['convert', narrow, '--store', wide, '--out', join(work, 'n.idx')], {
-      env,
-    });
-    expect(n.code, n.stderr).toBe(0);
-    expect(workers(n.stderr)).toEqual(['@@worker-start']);
+    // A small window (zstd -1: 512 KiB) stops it too; a gzip layer keeps it to the end.
+    const small = join(work, 'layer.1.zst');
+    writeFileSync(small, execFileSync('zstd', ['-q', '-1', '-c'], { input: bytes }));
+    expect(parseFrames(readFileSync(small))[0]!.window).toBe(512 * 1024);
+    for (const [input, seen] of [
+      [small, ['@@worker-start', '@@worker-exit']],
+      [`${tar}.gz`, ['@@worker-start']],
+    ] as const) {
+      const out = join(work, 'n.idx');
+      const n = await runCli(['convert', input, '--store', wide, '--out', out], { env });
+      expect(n.code, n.stderr).toBe(0);
+      expect(workers(n.stderr), input).toEqual(seen);
+    }
   });
 
   it('bundle says it reads a file, not standard input', async () => {

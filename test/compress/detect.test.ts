@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { detectCompression, SNIFF_BYTES, zstdWindow } from '../../src/compress/detect.js';
+import { detectCompression, SNIFF_BYTES } from '../../src/compress/detect.js';
 import type { Compression } from '../../src/format/records.js';
 import { encodeHeader } from '../../src/tar/header.js';
-import { concat } from '../helpers/bytes.js';
-import { toolsAvailable } from '../helpers/tools.js';
-import {
-  frameHeader,
-  parseFrames,
-  sampleData,
-  skippableFrame,
-  windowDescriptor,
-  zstdCli,
-} from './frames.js';
 
 /** A tar header block whose name starts with `first`, its checksum made right again. */
 function headerStartingWith(first: number[]): Uint8Array {
@@ -63,67 +53,5 @@ describe('detectCompression', () => {
     // A block whose checksum does not match is no tar header: the magic decides.
     block[300] = block[300]! ^ 1;
     expect(detectCompression(block)).not.toBe('none');
-  });
-});
-
-describe('zstdWindow', () => {
-  const MiB = 1024 * 1024;
-
-  it.runIf(toolsAvailable('zstd'))(
-    "reads the window the zstd CLI wrote, from SNIFF_BYTES of the stream's head",
-    () => {
-      // Through a pipe, zstd does not know the size, so the frame keeps the window it was told.
-      const data = sampleData(64 * 1024);
-      for (const [args, window] of [
-        [['-1'], 512 * 1024],
-        [['-3', '--zstd=wlog=21'], 2 * MiB],
-        [['-19'], 8 * MiB],
-        [['-3', '--zstd=wlog=23'], 8 * MiB],
-        [['-3', '--zstd=wlog=26'], 64 * MiB],
-      ] as const) {
-        const stream = zstdCli(data, [...args]);
-        expect(parseFrames(stream)[0]!.window).toBe(window);
-        expect(zstdWindow(stream.subarray(0, SNIFF_BYTES)), args.join(' ')).toBe(window);
-      }
-      // From a file of known size, a small frame is single-segment: its window is its size.
-      const file = zstdCli(data, ['-19'], 'file');
-      expect(parseFrames(file)[0]!.singleSegment).toBe(true);
-      expect(zstdWindow(file.subarray(0, SNIFF_BYTES))).toBe(data.length);
-    },
-  );
-
-  it('passes over skippable frames before the first frame, as pzstd writes one', () => {
-    const frame = frameHeader(windowDescriptor(23, 4));
-    const head = concat([
-      skippableFrame(new Uint8Array(4)),
-      skippableFrame(new Uint8Array(0), 15),
-      frame,
-    ]);
-    expect(zstdWindow(head)).toBe(8 * MiB + 4 * MiB);
-  });
-
-  it('keeps the window of a header read whole, whatever follows it', () => {
-    const header = frameHeader(windowDescriptor(23));
-    // A reserved block type, then a block over the frame's largest: the decoder refuses both.
-    expect(zstdWindow(concat([header, Uint8Array.of(0x07, 0, 0)]))).toBe(8 * MiB);
-    expect(zstdWindow(concat([header, Uint8Array.of(0xff, 0xff, 0xff)]))).toBe(8 * MiB);
-  });
-
-  it.each([
-    ['a plain tar', encodeHeader({ path: 'a', size: 0, mode: 0o644, mtime: 0 })],
-    ['gzip', Uint8Array.of(0x1f, 0x8b, 0x08, 0x00)],
-    ['an empty head', new Uint8Array(0)],
-    ['the magic alone', Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd)],
-    ['a header cut before its window', frameHeader(windowDescriptor(23)).subarray(0, 5)],
-    ['a reserved bit set', Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x08, windowDescriptor(23))],
-    [
-      'a skippable frame longer than the head',
-      concat([skippableFrame(new Uint8Array(600)), frameHeader(windowDescriptor(23))]).subarray(
-        0,
-        SNIFF_BYTES,
-      ),
-    ],
-  ])('is undefined for %s', (_name, head) => {
-    expect(zstdWindow(head)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `convertLayout` hashes a zstd layer whose window is over 2 MiB without the hashing worker,
+ * `convertLayout` hashes a zstd layer (here `zstd -19`'s, an 8 MiB window) without the hashing worker,
  * as the CLI's `convert` does: the worker an earlier layer started is stopped, and none is
  * started for that layer. With hashing of the caller's own, the worker stays.
  */
