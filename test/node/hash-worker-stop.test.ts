@@ -4,26 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type { Worker } from 'node:worker_threads';
 import { describe, expect, it, vi } from 'vitest';
 import { lcgBytes } from '../helpers/bytes.js';
+import { started } from '../helpers/workers.js';
 
-/** Every worker the module under test starts, and whether it has exited. */
-const started: Array<{ worker: Worker; exited: boolean }> = [];
-vi.mock('node:worker_threads', async (original) => {
-  const m = await original<typeof import('node:worker_threads')>();
-  class Recorded extends m.Worker {
-    constructor(...args: ConstructorParameters<typeof m.Worker>) {
-      super(...args);
-      const entry = { worker: this as Worker, exited: false };
-      this.on('exit', () => {
-        entry.exited = true;
-      });
-      started.push(entry);
-    }
-  }
-  return { ...m, Worker: Recorded };
-});
+vi.mock('node:worker_threads', async (original) =>
+  (await import('../helpers/workers.js')).recordWorkers(await original()),
+);
 const { nodeHashProvider, startHashWorker, stopHashWorker } = await import(
   '../../src/node/hash.js'
 );

@@ -7,31 +7,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { FsStore } from '../../src/node/fs-store.js';
 import { parseFrames } from '../compress/frames.js';
 import { pseudoRandom } from '../helpers/bytes.js';
 import { toolsAvailable } from '../helpers/tools.js';
+import { started } from '../helpers/workers.js';
 import { layerTar } from '../pipeline/flatten-helpers.js';
 import { buildLayout } from './helpers.js';
 
-/** Every worker thread started, and whether it has exited. */
-const started: Array<{ worker: Worker; exited: boolean }> = [];
-vi.mock('node:worker_threads', async (original) => {
-  const m = await original<typeof import('node:worker_threads')>();
-  class Recorded extends m.Worker {
-    constructor(...args: ConstructorParameters<typeof m.Worker>) {
-      super(...args);
-      const entry = { worker: this as Worker, exited: false };
-      this.on('exit', () => {
-        entry.exited = true;
-      });
-      started.push(entry);
-    }
-  }
-  return { ...m, Worker: Recorded };
-});
+vi.mock('node:worker_threads', async (original) =>
+  (await import('../helpers/workers.js')).recordWorkers(await original()),
+);
 const { convertLayout } = await import('../../src/node/oci-convert.js');
 const { nodeHashProvider, stopHashWorker } = await import('../../src/node/hash.js');
 
