@@ -235,8 +235,7 @@ async function convertImage(
     out,
     ref,
     platform,
-    // The default hashing: chosen per layer (a zstd layer with a large window without the
-    // worker).
+    // The default hashing: chosen per layer (a zstd layer without the worker).
     concurrency,
   });
   if (values.json) {
