@@ -4,22 +4,13 @@
  * next hash starts a new worker.
  */
 import { createHash } from 'node:crypto';
-import type { Worker } from 'node:worker_threads';
 import { describe, expect, it, vi } from 'vitest';
 import { lcgBytes } from '../helpers/bytes.js';
+import { started } from '../helpers/workers.js';
 
-/** Every worker the module under test starts, so that the test can terminate one. */
-const started: Worker[] = [];
-vi.mock('node:worker_threads', async (original) => {
-  const m = await original<typeof import('node:worker_threads')>();
-  class Recorded extends m.Worker {
-    constructor(...args: ConstructorParameters<typeof m.Worker>) {
-      super(...args);
-      started.push(this);
-    }
-  }
-  return { ...m, Worker: Recorded };
-});
+vi.mock('node:worker_threads', async (original) =>
+  (await import('../helpers/workers.js')).recordWorkers(await original()),
+);
 const { nodeHashProvider, HashWorkerError } = await import('../../src/node/hash.js');
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -32,7 +23,7 @@ describe('a hashing worker that dies', () => {
     const waiting = h.update(lcgBytes(64 * 1024 * 1024, 9));
     expect(waiting).toBeInstanceOf(Promise);
     const later = h.update(lcgBytes(10, 1));
-    await started.at(-1)!.terminate();
+    await started.at(-1)!.worker.terminate();
     const results = await Promise.allSettled([waiting, later]);
     for (const r of results) {
       expect(r.status).toBe('rejected');
@@ -58,7 +49,7 @@ describe('a hashing worker that dies', () => {
   it('fails an update made after it died with no update waiting, as a promise', async () => {
     const h = await nodeHashProvider().create();
     expect(h.update(lcgBytes(1000, 3))).toBeUndefined(); // taken at once
-    await started.at(-1)!.terminate();
+    await started.at(-1)!.worker.terminate();
     let update: unknown;
     expect(() => {
       update = h.update(new Uint8Array(1));
