@@ -6,10 +6,10 @@
 
 import { stat } from 'node:fs/promises';
 import { nodeGunzip } from '../node/gunzip.js';
-import { atomicFile } from '../node/io.js';
+import { layerHashing } from '../node/hash.js';
+import { atomicFile, fileSource } from '../node/io.js';
 import { convert } from '../pipeline/convert.js';
 import { parse, required } from './args.js';
-import { openLayer } from './layer-input.js';
 import { summaryStream } from './output.js';
 import { inputFiles, outputFile } from './paths.js';
 import { showProgress } from './progress.js';
@@ -42,7 +42,9 @@ export async function convertCommand(args: string[]): Promise<void> {
   const store = await openWritableStore(values);
   const out = await atomicFile(outPath);
   try {
-    const { layer, hash } = await openLayer(positionals[0]!);
+    const { layer, hash } = await layerHashing(
+      fileSource(positionals[0]!, { blocking: true, recycle: true }),
+    );
     const converter = convert(layer, {
       store,
       hash,

@@ -8,13 +8,12 @@
  */
 import { nodeChunkCodec } from '../node/chunk-codec.js';
 import { nodeGunzip } from '../node/gunzip.js';
-import { nodeHashProvider } from '../node/hash.js';
+import { layerHashing, nodeHashProvider } from '../node/hash.js';
 import { atomicFile, fileSource, pipeToOutput } from '../node/io.js';
 import { applyDiff } from '../pipeline/apply.js';
 import { createDiff } from '../pipeline/diff.js';
 import { parse, required } from './args.js';
 import { sizeOf } from './convert.js';
-import { openLayer } from './layer-input.js';
 import { summaryStream } from './output.js';
 import { inputFiles, outputFile } from './paths.js';
 import { showProgress } from './progress.js';
@@ -44,7 +43,9 @@ export async function diffCommand(args: string[]): Promise<void> {
   await outputFile(outPath, [...positionals, ...(values.base ?? [])]);
   const store = await openReadStore(values.store);
 
-  const { layer, hash } = await openLayer(positionals[0]!);
+  const { layer, hash } = await layerHashing(
+    fileSource(positionals[0]!, { blocking: true, recycle: true }),
+  );
   const { stream, done, events } = createDiff(layer, {
     bases: (values.base ?? []).map((b) => fileSource(b)),
     store,

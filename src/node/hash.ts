@@ -8,7 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { detectCompression } from '../compress/detect.js';
+import { readHead } from '../bytes-stream.js';
+import { detectCompression, SNIFF_BYTES } from '../compress/detect.js';
 import { LayerdiffError } from '../errors.js';
 import type { HashProvider, IncrementalHash } from '../hash/types.js';
 import { copyIntoSpare } from './spare-buffers.js';
@@ -163,15 +164,31 @@ export function stopHashWorker(): void {
  * about a third slower (docs/PERFORMANCE.md, Peak RSS).
  * @param head - the layer's first bytes (`SNIFF_BYTES` of them, as `detectCompression` wants).
  * @returns options for {@link nodeHashProvider}.
- * @example
- * ```ts
- * const { head, whole } = await readHead(layer, SNIFF_BYTES);
- * const hash = nodeHashProvider(nodeHashOptionsFor(head));
- * const { index, done } = convert(whole, { store, hash });
- * ```
+ * {@link layerHashing} reads the head and applies this.
  */
 export function nodeHashOptionsFor(head: Uint8Array): NodeHashOptions {
   return { worker: detectCompression(head) !== 'zstd' };
+}
+
+/**
+ * The hashing for a layer, chosen by its first bytes ({@link nodeHashOptionsFor}); when that is
+ * the calling thread, the shared worker is stopped if nothing uses it ({@link stopHashWorker}),
+ * so that its memory is not held beside the decoder's.
+ * @param layer - the layer blob (locked from now on).
+ * @returns the layer from its first byte again, and the provider.
+ * @example
+ * ```ts
+ * const { layer, hash } = await layerHashing(blob);
+ * const { index, done } = convert(layer, { store, hash });
+ * ```
+ */
+export async function layerHashing(
+  layer: ReadableStream<Uint8Array>,
+): Promise<{ layer: ReadableStream<Uint8Array>; hash: HashProvider }> {
+  const { head, whole } = await readHead(layer, SNIFF_BYTES);
+  const options = nodeHashOptionsFor(head);
+  if (!options.worker) stopHashWorker();
+  return { layer: whole, hash: nodeHashProvider(options) };
 }
 
 /** Waits for a worker answer, keeping the process alive meanwhile. */

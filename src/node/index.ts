@@ -28,6 +28,7 @@ export {
 export { collectGarbage, type GarbageOptions, type GarbageReport } from './gc.js';
 export { type NodeGunzipOptions, nodeGunzip } from './gunzip.js';
 export {
+  layerHashing,
   type NodeHashOptions,
   nodeHashOptionsFor,
   nodeHashProvider,

@@ -8,7 +8,6 @@
  */
 import { boundedTee } from '../bounded-tee.js';
 import { readHead, streamOfBytes } from '../bytes-stream.js';
-import { SNIFF_BYTES } from '../compress/detect.js';
 import {
   OciDigestError,
   OciFormatError,
@@ -57,7 +56,7 @@ import type { ChunkReader, ChunkStore } from '../store/types.js';
 import { stopOnAbort, WorkGroup } from '../work-group.js';
 import { defaultDeflateEngines } from './deflate.js';
 import { nodeGunzip } from './gunzip.js';
-import { nodeHashOptionsFor, nodeHashProvider, stopHashWorker } from './hash.js';
+import { layerHashing, nodeHashProvider } from './hash.js';
 import { type Image, LayoutWriter, OciLayout } from './oci-layout.js';
 import { offThreadDeflate } from './off-thread-deflate.js';
 
@@ -250,23 +249,6 @@ function checkConverted(
 }
 
 /**
- * The default hashing for one layer: with the worker thread, except for a zstd layer, hashed
- * on this thread as the CLI's `convert` hashes it, the worker stopped if no other layer uses
- * it (see `nodeHashOptionsFor`).
- * @returns the blob from its start again, and the provider.
- */
-async function layerHash(
-  blob: ReadableStream<Uint8Array>,
-  compression: string,
-): Promise<{ blob: ReadableStream<Uint8Array>; hash: HashProvider }> {
-  if (compression !== 'zstd') return { blob, hash: nodeHashProvider() };
-  const { head, whole } = await readHead(blob, SNIFF_BYTES);
-  const options = nodeHashOptionsFor(head);
-  if (!options.worker) stopHashWorker();
-  return { blob: whole, hash: nodeHashProvider(options) };
-}
-
-/**
  * Converts one layer blob; checks its digest, size, compression and diff_id.
  * @param signal - aborted when the conversion failed elsewhere: the blob's reads then fail.
  */
@@ -276,7 +258,7 @@ async function convertLayer(
   diffId: string,
   options: {
     store: ChunkStore;
-    /** The caller's; when absent, {@link layerHash} chooses. */
+    /** The caller's; when absent, chosen per layer: `layerHashing` for zstd. */
     hash: HashProvider | undefined;
     engines: DeflateEngine[];
     reproduce: boolean;
@@ -291,7 +273,10 @@ async function convertLayer(
   };
   let blob = open();
   let hash = options.hash;
-  if (!hash) ({ blob, hash } = await layerHash(blob, compression));
+  // Only a zstd layer may be hashed otherwise (see `nodeHashOptionsFor`): no other is read
+  // ahead for it.
+  if (!hash && compression === 'zstd') ({ layer: blob, hash } = await layerHashing(blob));
+  hash ??= nodeHashProvider();
   const gzip =
     compression === 'gzip' && options.reproduce ? await probeGzip(blob, options) : undefined;
   if (gzip) blob = gzip.blob;
@@ -553,7 +538,7 @@ interface ConvertContext {
   layout: LayoutReader;
   writer: LayoutWriter;
   store: ChunkStore;
-  /** The caller's hashing; when absent, each layer's is chosen (`layerHash`). */
+  /** The caller's hashing; when absent, each layer's is chosen (`convertLayer`). */
   hash: HashProvider | undefined;
   engines: DeflateEngine[];
   reproduce: boolean;

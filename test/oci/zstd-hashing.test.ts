@@ -22,7 +22,7 @@ vi.mock('node:worker_threads', async (original) =>
 const { convertLayout } = await import('../../src/node/oci-convert.js');
 const { nodeHashProvider, stopHashWorker } = await import('../../src/node/hash.js');
 
-const work = mkdtempSync(join(tmpdir(), 'layerdiff-oci-zstd-window-'));
+const work = mkdtempSync(join(tmpdir(), 'layerdiff-oci-zstd-hashing-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Waits (at most `ms`) for a worker's exit event. */
@@ -31,7 +31,7 @@ async function exitOf(entry: { exited: boolean }, ms = 2000): Promise<boolean> {
   return entry.exited;
 }
 
-describe.runIf(toolsAvailable('zstd'))('a zstd layer with a large window in a layout', () => {
+describe.runIf(toolsAvailable('zstd'))('a zstd layer in a layout', () => {
   const plain = layerTar([{ type: 'file', path: 'bin/tool', body: pseudoRandom(300_000, 2) }]);
   const wide = layerTar([{ type: 'file', path: 'lib/big', body: pseudoRandom(400_000, 3) }]);
   // Through a pipe, zstd -19 keeps its 8 MiB window.
